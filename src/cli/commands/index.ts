@@ -1,0 +1,9 @@
+import type { Command } from 'commander';
+
+/**
+ * Adds every subcommand to the program. One line per command module, so features
+ * add their commands without touching each other.
+ */
+export function registerCommands(program: Command): void {
+  void program;
+}

@@ -1,0 +1,4 @@
+export * from './schema';
+export * from './change-history';
+export * from './errors';
+export * from './load';

@@ -1,0 +1,32 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { quoteIdent } from '../../src/postgres/identifiers';
+
+/** URL of `database` on the run's test server. */
+export function testDatabaseUrl(database: string): string {
+  const url = new URL(inject('pgAdminUrl'));
+  url.pathname = `/${encodeURIComponent(database)}`;
+  return url.toString();
+}
+
+/** Runs SQL as the test server's superuser against `database`. */
+export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Creates a fresh, uniquely named database for one test file (or test) and returns
+ * its URL. Databases are left for the server's teardown, which deletes everything.
+ */
+export async function createTestDatabase(prefix = 'test'): Promise<string> {
+  const name = `${prefix}_${randomBytes(5).toString('hex')}`;
+  await withClient(inject('pgAdminUrl'), (client) => client.query(`CREATE DATABASE ${quoteIdent(name)}`));
+  return testDatabaseUrl(name);
+}
