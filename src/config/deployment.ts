@@ -1,9 +1,266 @@
 import { z } from 'zod';
 
-/**
- * The `deployment` section: what the CDK app stands up in AWS.
- * Filled in by the deployment feature; optional so local use needs none of it.
- */
-export const deploymentSchema = z.object({}).passthrough();
+/** An AWS account id: 12 digits. */
+const accountIdSchema = z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id');
 
+/** An AWS region name such as `eu-west-1`. */
+const regionSchema = z
+  .string()
+  .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1');
+
+/** An Aurora PostgreSQL engine version such as `16.6`. */
+const engineVersionSchema = z
+  .string()
+  .regex(/^\d{2}\.\d+$/, 'must be an Aurora PostgreSQL version such as 16.6');
+
+/** Aurora Serverless v2 capacity in ACUs (0 allows auto-pause on recent engine versions). */
+const acuSchema = z.number().min(0).max(256);
+
+/**
+ * `network`: the VPC everything runs in. Either a new VPC (the default) or an
+ * existing one imported by id. Importing takes the subnet ids explicitly so synth
+ * never needs a lookup (it works offline, without credentials).
+ */
+export const networkSchema = z
+  .object({
+    /**
+     * Id of an existing VPC. When set, `availabilityZones` and `privateSubnetIds` are
+     * required and nothing network-related is created.
+     * @default undefined (a new VPC is created)
+     */
+    vpcId: z
+      .string()
+      .regex(/^vpc-[0-9a-f]+$/, 'must be a VPC id such as vpc-0abc123')
+      .optional(),
+    /** AZs of `privateSubnetIds`, in the same order. Only with `vpcId`. @default [] */
+    availabilityZones: z.array(z.string().min(1)).default([]),
+    /**
+     * Private subnets (at least two, in different AZs) for the databases, DMS and the
+     * migrations Lambda. They must reach Secrets Manager (NAT or VPC endpoint). Only with `vpcId`.
+     * @default []
+     */
+    privateSubnetIds: z
+      .array(z.string().regex(/^subnet-[0-9a-f]+$/, 'must be a subnet id'))
+      .default([]),
+    /** AZs used by a new VPC. @default 2 */
+    maxAzs: z.number().int().min(2).max(6).default(2),
+    /** CIDR of a new VPC. @default "10.40.0.0/16" */
+    cidr: z.string().default('10.40.0.0/16'),
+  })
+  .strict()
+  .superRefine((network, ctx) => {
+    if (network.vpcId === undefined) return;
+    if (network.privateSubnetIds.length < 2) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['privateSubnetIds'],
+        message: 'needs at least two subnets with vpcId',
+      });
+    }
+    if (network.availabilityZones.length !== network.privateSubnetIds.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['availabilityZones'],
+        message: 'must list one AZ per entry of privateSubnetIds',
+      });
+    }
+  });
+
+/** A new Aurora PostgreSQL source cluster, created ready for logical replication. */
+export const newSourceSchema = z
+  .object({
+    /** Create a new cluster. */
+    mode: z.literal('new'),
+    /** Aurora PostgreSQL version. @default "16.6" */
+    engineVersion: engineVersionSchema.default('16.6'),
+    /** Database DMS replicates from. @default "app" */
+    databaseName: z.string().min(1).default('app'),
+    /** Serverless v2 minimum ACUs of the writer. @default 0.5 */
+    minCapacity: acuSchema.default(0.5),
+    /** Serverless v2 maximum ACUs of the writer. @default 4 */
+    maxCapacity: acuSchema.default(4),
+    /**
+     * `wal_sender_timeout` in ms. DMS needs 0 (off) or at least 10000.
+     * @default 60000
+     */
+    walSenderTimeoutMs: z
+      .number()
+      .int()
+      .refine(
+        (value) => value === 0 || value >= 10_000,
+        'must be 0 or at least 10000 (DMS requirement)',
+      )
+      .default(60_000),
+    /**
+     * `max_slot_wal_keep_size` in MB: bounds the WAL a stalled DMS slot can hold
+     * (the slot is invalidated rather than filling storage). `-1` means unbounded.
+     * @default 20480
+     */
+    maxSlotWalKeepSizeMb: z.number().int().min(-1).default(20_480),
+    /**
+     * More cluster parameters merged over the kit's (for example the pgAudit settings of
+     * the access-audit feature). A key set here wins.
+     * @default {}
+     */
+    clusterParameters: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
+
+/**
+ * An existing source cluster, imported. Its cluster parameter group must already have
+ * `rds.logical_replication=1` (a static parameter: reboot the writer once after setting it).
+ */
+export const existingSourceSchema = z
+  .object({
+    /** Import an existing cluster. */
+    mode: z.literal('existing'),
+    /** Cluster identifier (as shown in the RDS console). */
+    clusterIdentifier: z.string().min(1),
+    /** Writer (cluster) endpoint host name. */
+    endpoint: z.string().min(1),
+    /** Port. @default 5432 */
+    port: z.number().int().min(1).max(65535).default(5432),
+    /** Database DMS replicates from. */
+    databaseName: z.string().min(1),
+    /**
+     * Complete ARN of a Secrets Manager secret with `username` and `password` of a user that
+     * may replicate (rds_replication) and read the audited tables. DMS rejects `; . : +` in passwords.
+     */
+    secretArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN'),
+    /** Security group of the cluster; the kit adds ingress from DMS and the migrations Lambda. */
+    securityGroupId: z
+      .string()
+      .regex(/^sg-[0-9a-f]+$/, 'must be a security group id such as sg-0abc123'),
+  })
+  .strict();
+
+/** `source`: the database whose tables are audited. */
+export const sourceSchema = z.discriminatedUnion('mode', [newSourceSchema, existingSourceSchema]);
+
+/** `target`: the separate cluster holding staging tables, triggers and the audit log. */
+export const targetSchema = z
+  .object({
+    /** Aurora PostgreSQL version. @default "16.6" */
+    engineVersion: engineVersionSchema.default('16.6'),
+    /** Database holding the audit schema. @default "audit" */
+    databaseName: z.string().min(1).default('audit'),
+    /** Serverless v2 minimum ACUs. @default 0.5 */
+    minCapacity: acuSchema.default(0.5),
+    /** Serverless v2 maximum ACUs. @default 4 */
+    maxCapacity: acuSchema.default(4),
+    /** Add a reader instance in a second AZ (recommended in production). @default false */
+    readerInstance: z.boolean().default(false),
+    /** Days of automated backups. @default 7 (35 in production is common) */
+    backupRetentionDays: z.number().int().min(1).max(35).default(7),
+  })
+  .strict();
+
+/** `dms`: the replication compute and task. */
+export const dmsSchema = z
+  .object({
+    /** `instance`: a replication instance; `serverless`: DMS Serverless. @default "instance" */
+    mode: z.enum(['instance', 'serverless']).default('instance'),
+    /** Replication instance class (mode instance). @default "dms.t3.medium" */
+    instanceClass: z
+      .string()
+      .regex(/^dms\.[a-z0-9]+\.[a-z0-9]+$/, 'must be a class such as dms.t3.medium')
+      .default('dms.t3.medium'),
+    /** Replication instance storage in GB (mode instance). @default 50 */
+    allocatedStorageGb: z.number().int().min(5).max(6144).default(50),
+    /** DMS engine version (mode instance). @default undefined (the DMS default) */
+    engineVersion: z.string().optional(),
+    /** DMS capacity units (mode serverless). @default 1 */
+    minCapacityUnits: z.number().int().min(1).max(384).default(1),
+    /** DMS capacity units (mode serverless). @default 4 */
+    maxCapacityUnits: z.number().int().min(1).max(384).default(4),
+    /** Multi-AZ replication. @default the `production` flag */
+    multiAz: z.boolean().optional(),
+    /** Run DMS data validation alongside replication. @default false */
+    validation: z.boolean().default(false),
+    /**
+     * Create the account-level roles `dms-vpc-role` and `dms-cloudwatch-logs-role` in a
+     * separate stack. Fixed names: only once per account, and not if they exist already.
+     * @default false
+     */
+    createAccountRoles: z.boolean().default(false),
+    /** Heartbeat interval in minutes on the source endpoint (keeps an idle slot moving). @default 5 */
+    heartbeatFrequencyMinutes: z.number().int().min(1).max(1440).default(5),
+    /**
+     * LOB handling for json, jsonb, text and bytea columns. `full` never truncates (values up
+     * to `inlineLobMaxSizeKb` go inline, larger ones by lookup); `limited` is faster but
+     * truncates values over `lobMaxSizeKb`, which an audit trail must not do silently.
+     * @default "full"
+     */
+    lobMode: z.enum(['full', 'limited']).default('full'),
+    /** Inline size in KB for `full` LOB mode. @default 64 */
+    inlineLobMaxSizeKb: z.number().int().min(0).max(102_400).default(64),
+    /** Truncation size in KB for `limited` LOB mode. @default 1024 */
+    lobMaxSizeKb: z.number().int().min(1).max(102_400).default(1024),
+    /** Alarm when source or target CDC latency stays above this many seconds. @default 300 */
+    cdcLatencyAlarmSeconds: z.number().int().min(1).default(300),
+  })
+  .strict()
+  .superRefine((dms, ctx) => {
+    if (dms.minCapacityUnits > dms.maxCapacityUnits) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['minCapacityUnits'],
+        message: 'must not exceed maxCapacityUnits',
+      });
+    }
+  });
+
+/**
+ * The `deployment` section: what the CDK app (`infra/app.ts`) stands up in AWS.
+ * Optional in the config, so local use needs none of it; every field has a default.
+ */
+export const deploymentSchema = z
+  .object({
+    /** Prefix of stack names and resource identifiers. @default "AuditTrail" */
+    stackName: z
+      .string()
+      .regex(
+        /^[A-Za-z][A-Za-z0-9-]{0,39}$/,
+        'must be letters, digits and dashes, starting with a letter',
+      )
+      .default('AuditTrail'),
+    /** Account to deploy to. @default undefined (environment-agnostic: the CLI's credentials decide) */
+    account: accountIdSchema.optional(),
+    /** Region to deploy to. @default undefined (environment-agnostic) */
+    region: regionSchema.optional(),
+    /**
+     * Production: deletion protection and RETAIN on databases, multi-AZ DMS, longer log
+     * retention. Otherwise databases are snapshotted on delete.
+     * @default false
+     */
+    production: z.boolean().default(false),
+    /** Email subscribed to the alarm topic. @default undefined (subscribe yourself) */
+    alarmEmail: z.email('must be an email address').optional(),
+    /** Days CloudWatch keeps the database and Lambda logs. @default 30 (365 in production) */
+    logRetentionDays: z.number().int().min(1).optional(),
+    /** See {@link networkSchema}. @default a new VPC */
+    network: networkSchema.default(() => networkSchema.parse({})),
+    /** See {@link sourceSchema}. @default a new cluster */
+    source: sourceSchema.default(() => newSourceSchema.parse({ mode: 'new' })),
+    /** See {@link targetSchema}. @default Serverless v2, 0.5-4 ACU */
+    target: targetSchema.default(() => targetSchema.parse({})),
+    /** See {@link dmsSchema}. @default a dms.t3.medium instance */
+    dms: dmsSchema.default(() => dmsSchema.parse({})),
+  })
+  .strict();
+
+export type NetworkConfig = z.infer<typeof networkSchema>;
+export type NewSourceConfig = z.infer<typeof newSourceSchema>;
+export type ExistingSourceConfig = z.infer<typeof existingSourceSchema>;
+export type SourceConfig = z.infer<typeof sourceSchema>;
+export type TargetConfig = z.infer<typeof targetSchema>;
+export type DmsConfig = z.infer<typeof dmsSchema>;
 export type DeploymentConfig = z.infer<typeof deploymentSchema>;
+export type DeploymentConfigInput = z.input<typeof deploymentSchema>;
+
+/** The deployment section with every default applied, also when the config has none. */
+export function resolveDeployment(deployment: DeploymentConfig | undefined): DeploymentConfig {
+  return deployment ?? deploymentSchema.parse({});
+}

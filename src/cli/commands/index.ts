@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerMappings } from './mappings';
 
 /**
  * Adds every subcommand to the program. One line per command module, so features
@@ -6,4 +7,5 @@ import type { Command } from 'commander';
  */
 export function registerCommands(program: Command): void {
   void program;
+  registerMappings(program);
 }

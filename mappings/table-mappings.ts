@@ -1,0 +1,143 @@
+import type { AuditedTableConfig, AuditTrailConfig } from '../src/config';
+import { HEADER_COLUMNS, stagingTableName, type HeaderColumn } from '../src/staging/header-columns';
+
+/** Names a source schema and table in a DMS rule (wildcards escaped). */
+export interface ObjectLocator {
+  readonly 'schema-name': string;
+  readonly 'table-name'?: string;
+}
+
+/** `rule-type: selection`: which source tables the task captures. */
+export interface SelectionRule {
+  readonly 'rule-type': 'selection';
+  readonly 'rule-id': string;
+  readonly 'rule-name': string;
+  readonly 'object-locator': Required<ObjectLocator>;
+  readonly 'rule-action': 'include';
+  readonly filters: readonly [];
+}
+
+/** `rule-type: transformation`: rename into the audit schema, add the header columns. */
+export type TransformationRule =
+  | {
+      readonly 'rule-type': 'transformation';
+      readonly 'rule-id': string;
+      readonly 'rule-name': string;
+      readonly 'rule-target': 'schema' | 'table';
+      readonly 'object-locator': ObjectLocator;
+      readonly 'rule-action': 'rename';
+      readonly value: string;
+    }
+  | {
+      readonly 'rule-type': 'transformation';
+      readonly 'rule-id': string;
+      readonly 'rule-name': string;
+      readonly 'rule-target': 'column';
+      readonly 'object-locator': Required<ObjectLocator>;
+      readonly 'rule-action': 'add-column';
+      readonly value: string;
+      readonly expression: string;
+      readonly 'data-type': HeaderColumn['dmsDataType'];
+    };
+
+/** A DMS table-mapping document (`TableMappings` of a task, `tableMappings` in CloudFormation). */
+export interface TableMappings {
+  readonly rules: readonly (SelectionRule | TransformationRule)[];
+}
+
+/**
+ * Escapes a name for a DMS object-locator, where `%`, `_` and `[...]` are wildcards:
+ * `order_items` would also match `orderXitems` unless written `order[_]items`.
+ */
+export function escapeLocatorName(name: string): string {
+  return name.replace(/[[%_]/g, (character) => `[${character}]`);
+}
+
+function locator(table: AuditedTableConfig): Required<ObjectLocator> {
+  return {
+    'schema-name': escapeLocatorName(table.schema),
+    'table-name': escapeLocatorName(table.table),
+  };
+}
+
+/**
+ * Refuses two source tables that would land on the same staging table
+ * (`a.orders` and `b.orders` both become `<auditSchema>.orders_staging`).
+ */
+function assertDistinctStagingTables(config: AuditTrailConfig): void {
+  const owners = new Map<string, AuditedTableConfig>();
+  config.tables.forEach((table, index) => {
+    const staging = stagingTableName(table.table);
+    const owner = owners.get(staging);
+    if (owner !== undefined) {
+      throw new Error(
+        `tables[${index}]: "${table.schema}.${table.table}" and "${owner.schema}.${owner.table}" ` +
+          `would both be staged as "${config.auditSchema}.${staging}"`,
+      );
+    }
+    owners.set(staging, table);
+  });
+}
+
+/**
+ * Builds the DMS table mappings for a config: per audited table a selection rule, a
+ * rename to `<table>_staging`, and one add-column rule per header column (names,
+ * expressions and data types from `HEADER_COLUMNS`, the same list the target
+ * migrations create the columns from); per source schema one rename to `auditSchema`.
+ * Rule ids are stable for a given config, so a redeploy without changes is a no-op.
+ */
+export function buildTableMappings(config: AuditTrailConfig): TableMappings {
+  assertDistinctStagingTables(config);
+  const rules: (SelectionRule | TransformationRule)[] = [];
+  const nextId = (): string => String(rules.length + 1);
+
+  for (const table of config.tables) {
+    rules.push({
+      'rule-type': 'selection',
+      'rule-id': nextId(),
+      'rule-name': `select:${table.schema}.${table.table}`,
+      'object-locator': locator(table),
+      'rule-action': 'include',
+      filters: [],
+    });
+  }
+
+  const sourceSchemas = [...new Set(config.tables.map((table) => table.schema))];
+  for (const schema of sourceSchemas) {
+    rules.push({
+      'rule-type': 'transformation',
+      'rule-id': nextId(),
+      'rule-name': `schema:${schema}`,
+      'rule-target': 'schema',
+      'object-locator': { 'schema-name': escapeLocatorName(schema) },
+      'rule-action': 'rename',
+      value: config.auditSchema,
+    });
+  }
+
+  for (const table of config.tables) {
+    rules.push({
+      'rule-type': 'transformation',
+      'rule-id': nextId(),
+      'rule-name': `stage:${table.schema}.${table.table}`,
+      'rule-target': 'table',
+      'object-locator': locator(table),
+      'rule-action': 'rename',
+      value: stagingTableName(table.table),
+    });
+    for (const column of HEADER_COLUMNS) {
+      rules.push({
+        'rule-type': 'transformation',
+        'rule-id': nextId(),
+        'rule-name': `header:${table.schema}.${table.table}.${column.name}`,
+        'rule-target': 'column',
+        'object-locator': locator(table),
+        'rule-action': 'add-column',
+        value: column.name,
+        expression: column.expression,
+        'data-type': column.dmsDataType,
+      });
+    }
+  }
+  return { rules };
+}

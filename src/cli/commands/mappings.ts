@@ -1,0 +1,35 @@
+import type { Command } from 'commander';
+import { buildTableMappings, buildTaskSettings } from '../../../mappings';
+import { DEFAULT_CONFIG_FILE, loadConfig } from '../../config';
+import { CliError } from '../errors';
+
+/** Options of `audit-trail mappings`. */
+interface MappingsOptions {
+  readonly config: string;
+  readonly settings?: boolean;
+}
+
+/**
+ * `audit-trail mappings --config F [--settings]`: prints the DMS table-mapping JSON
+ * derived from the config (or, with `--settings`, the replication task settings), for
+ * a task created outside the kit's CDK app.
+ */
+export function registerMappings(program: Command): void {
+  program
+    .command('mappings')
+    .description(
+      'print the DMS table mappings (or, with --settings, the task settings) for the config',
+    )
+    .option('-c, --config <file>', 'config file', DEFAULT_CONFIG_FILE)
+    .option('--settings', 'print the replication task settings instead of the table mappings')
+    .action(async (options: MappingsOptions) => {
+      const config = await loadConfig(options.config);
+      let document: unknown;
+      try {
+        document = options.settings ? buildTaskSettings(config) : buildTableMappings(config);
+      } catch (error) {
+        throw new CliError(`${options.config}: ${(error as Error).message}`);
+      }
+      process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+    });
+}
