@@ -1,0 +1,24 @@
+import type { Figure, FigureId } from '../lib/figures';
+import type { BenchContext } from '../lib/profile';
+import { sourceCase } from './source';
+
+/** What a case returns: its figures and the numbers behind them. */
+export interface CaseResult {
+  readonly figures: readonly Figure[];
+  readonly detail: Record<string, unknown>;
+}
+
+/** One benchmark case as the runner sees it. */
+export interface BenchCase {
+  readonly title: string;
+  /** The figures it produces (reported as missing when it fails). */
+  readonly figures: readonly FigureId[];
+  run(ctx: BenchContext): Promise<CaseResult>;
+}
+
+/** The cases, in run order. */
+export const CASES = {
+  source: sourceCase,
+} satisfies Record<string, BenchCase>;
+
+export type CaseName = keyof typeof CASES;

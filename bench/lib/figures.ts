@@ -1,0 +1,82 @@
+/** The figures `bench/results/latest.json` holds, with their goals. */
+
+/** Every figure id the JSON must contain, in table order. */
+export const FIGURE_IDS = [
+  'source_tps_ratio_capture_vs_none',
+  'source_tps_ratio_capture_vs_trigger',
+  'source_tps_ratio_trigger_vs_none',
+  'source_tps_ratio_capture_vs_floor',
+  'source_tps_ratio_deferred_vs_none',
+  'catchup_changes_per_s',
+  'engine_changes_per_s',
+  'engine_lag_p99_ms',
+  'engine_peak_rss_mb',
+  'target_trigger_apply_ratio',
+  'history_p99_ms',
+  'asof_p99_ms',
+  'transaction_p99_ms',
+  'parser_lines_per_s',
+] as const;
+
+export type FigureId = (typeof FIGURE_IDS)[number];
+
+/** A goal: the figure must be at least or at most `value`; `null` when none is set. */
+export interface Goal {
+  readonly op: '>=' | '<=';
+  readonly value: number;
+}
+
+/** One reported figure. */
+export interface Figure {
+  readonly id: FigureId;
+  /** The measured value; `null` when the case could not run (see `note`). */
+  readonly value: number | null;
+  readonly unit: string;
+  /** Human-readable goal, such as `>= 0.97`, or `null` for figures reported without one. */
+  readonly goal: string | null;
+  readonly met: boolean;
+  /** Why a figure is missing, or what it was measured on (quick profile sizes). */
+  readonly note?: string;
+  /** Spread over rounds and secondary numbers (p50, per-size rates). */
+  readonly detail?: Record<string, unknown>;
+}
+
+/** Goals and units per figure id (the issue's targets). */
+export const FIGURE_SPECS: Record<FigureId, { unit: string; goal: Goal | null }> = {
+  source_tps_ratio_capture_vs_none: { unit: 'ratio B/A', goal: null },
+  source_tps_ratio_capture_vs_trigger: { unit: 'ratio B/C', goal: { op: '>=', value: 1.2 } },
+  source_tps_ratio_trigger_vs_none: { unit: 'ratio C/A', goal: null },
+  source_tps_ratio_capture_vs_floor: { unit: 'ratio B/D', goal: { op: '>=', value: 0.7 } },
+  source_tps_ratio_deferred_vs_none: { unit: 'ratio E/A', goal: { op: '>=', value: 0.97 } },
+  catchup_changes_per_s: { unit: 'changes/s', goal: null },
+  engine_changes_per_s: { unit: 'changes/s', goal: { op: '>=', value: 20_000 } },
+  engine_lag_p99_ms: { unit: 'ms', goal: { op: '<=', value: 500 } },
+  engine_peak_rss_mb: { unit: 'MB', goal: { op: '<=', value: 200 } },
+  target_trigger_apply_ratio: { unit: 'ratio', goal: { op: '>=', value: 0.5 } },
+  history_p99_ms: { unit: 'ms', goal: { op: '<=', value: 5 } },
+  asof_p99_ms: { unit: 'ms', goal: { op: '<=', value: 5 } },
+  transaction_p99_ms: { unit: 'ms', goal: { op: '<=', value: 5 } },
+  parser_lines_per_s: { unit: 'lines/s', goal: { op: '>=', value: 200_000 } },
+};
+
+/** Builds a figure from a measured value, judging it against its goal. */
+export function figure(
+  id: FigureId,
+  value: number | null,
+  extra: { note?: string; detail?: Record<string, unknown> } = {},
+): Figure {
+  const spec = FIGURE_SPECS[id];
+  const goal = spec.goal ? `${spec.goal.op} ${spec.goal.value}` : null;
+  return { id, value, unit: spec.unit, goal, met: isMet(value, spec.goal), ...extra };
+}
+
+/** A figure whose case could not run: value `null`, not met, with the reason. */
+export function missing(id: FigureId, note: string): Figure {
+  return figure(id, null, { note });
+}
+
+function isMet(value: number | null, goal: Goal | null): boolean {
+  if (value === null || !Number.isFinite(value)) return false;
+  if (goal === null) return true;
+  return goal.op === '>=' ? value >= goal.value : value <= goal.value;
+}

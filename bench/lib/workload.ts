@@ -1,0 +1,89 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { PG_BIN, run } from './processes';
+import { withClient } from './servers';
+
+/**
+ * The pgbench-style workload on the audited source tables: per transaction, two
+ * single-row updates (an account and a teller) and one insert into a history
+ * table, all on tables with primary keys, as every captured table needs.
+ */
+export const WORKLOAD_TABLES = ['accounts', 'tellers', 'movements'] as const;
+
+/** Changes one workload transaction makes (2 updates + 1 insert). */
+export const CHANGES_PER_TRANSACTION = 3;
+
+/** Creates and fills the workload tables in `public`. */
+export async function createWorkloadTables(
+  url: string,
+  accounts: number,
+  tellers = 100,
+): Promise<void> {
+  await withClient(url, async (client) => {
+    await client.query(`
+      CREATE TABLE accounts (aid int PRIMARY KEY, bid int NOT NULL, abalance int NOT NULL, filler char(84));
+      CREATE TABLE tellers (tid int PRIMARY KEY, bid int NOT NULL, tbalance int NOT NULL, filler char(84));
+      CREATE TABLE movements (
+        mid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        tid int NOT NULL, aid int NOT NULL, delta int NOT NULL, mtime timestamptz NOT NULL, filler char(22)
+      );
+      INSERT INTO accounts SELECT g, 1 + g / 100000, 0, '' FROM generate_series(1, ${Number(accounts)}) g;
+      INSERT INTO tellers SELECT g, 1 + g / 10, 0, '' FROM generate_series(1, ${Number(tellers)}) g;
+    `);
+    await client.query('VACUUM ANALYZE accounts, tellers, movements');
+  });
+}
+
+const SCRIPT = (accounts: number, tellers: number) => `\\set aid random(1, ${accounts})
+\\set tid random(1, ${tellers})
+\\set delta random(-5000, 5000)
+BEGIN;
+UPDATE accounts SET abalance = abalance + :delta WHERE aid = :aid;
+UPDATE tellers SET tbalance = tbalance + :delta WHERE tid = :tid;
+INSERT INTO movements (tid, aid, delta, mtime) VALUES (:tid, :aid, :delta, CURRENT_TIMESTAMP);
+END;
+`;
+
+/** One pgbench run's outcome. */
+export interface PgbenchResult {
+  readonly tps: number;
+  readonly transactions: number;
+}
+
+/** Options for {@link runPgbench}. */
+export interface PgbenchOptions {
+  readonly url: string;
+  readonly accounts: number;
+  readonly tellers?: number;
+  /** Seconds to run. */
+  readonly seconds: number;
+  /** Client connections. @default 2 */
+  readonly clients?: number;
+}
+
+/** Runs the workload with pgbench (prepared statements, no vacuum) and returns its TPS. */
+export async function runPgbench(options: PgbenchOptions): Promise<PgbenchResult> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'audit-trail-bench-'));
+  const script = path.join(dir, 'workload.sql');
+  await writeFile(script, SCRIPT(options.accounts, options.tellers ?? 100));
+  const clients = options.clients ?? 2;
+  const { stdout } = await run(path.join(PG_BIN, 'pgbench'), [
+    '-n',
+    '-M',
+    'prepared',
+    '-c',
+    String(clients),
+    '-j',
+    String(clients),
+    '-T',
+    String(options.seconds),
+    '-f',
+    script,
+    options.url,
+  ]);
+  const tps = /tps = ([\d.]+)/.exec(stdout);
+  const count = /number of transactions actually processed: (\d+)/.exec(stdout);
+  if (!tps || !count) throw new Error(`could not read pgbench output:\n${stdout}`);
+  return { tps: Number(tps[1]), transactions: Number(count[1]) };
+}
