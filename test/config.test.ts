@@ -18,14 +18,22 @@ describe('config', () => {
   });
 
   it('names the invalid field', () => {
-    expect(() => parseConfig({ tables: [{ schema: 'public', table: '' }] })).toThrow(/tables\[0\]\.table: must not be empty/);
-    expect(() => parseConfig({ tables: [{ table: 'items', primaryKey: [] }] })).toThrow(/tables\[0\]\.primaryKey/);
+    expect(() => parseConfig({ tables: [{ schema: 'public', table: '' }] })).toThrow(
+      /tables\[0\]\.table: must not be empty/,
+    );
+    expect(() => parseConfig({ tables: [{ table: 'items', primaryKey: [] }] })).toThrow(
+      /tables\[0\]\.primaryKey/,
+    );
     expect(() => parseConfig({ tables: [] })).toThrow(/tables: must list at least one table/);
-    expect(() => parseConfig({ tables: [{ table: 'items', colour: 'red' }] })).toThrow(/tables\[0\]/);
+    expect(() => parseConfig({ tables: [{ table: 'items', colour: 'red' }] })).toThrow(
+      /tables\[0\]/,
+    );
   });
 
   it('refuses a table listed twice and an ignored key column', () => {
-    expect(() => parseConfig({ tables: [{ table: 'a' }, { table: 'a' }] })).toThrow(/tables\[1\]\.table: "public\.a" is listed twice/);
+    expect(() => parseConfig({ tables: [{ table: 'a' }, { table: 'a' }] })).toThrow(
+      /tables\[1\]\.table: "public\.a" is listed twice/,
+    );
     expect(() =>
       parseConfig({ tables: [{ table: 'a', primaryKey: ['id'], ignoreColumns: ['id'] }] }),
     ).toThrow(/tables\[0\]\.ignoreColumns/);
@@ -37,17 +45,27 @@ describe('config', () => {
   });
 
   it('loads a JSON file and a TypeScript module with the same shape', async () => {
-    const shape = { auditSchema: 'history', tables: [{ schema: 'public', table: 'items', primaryKey: ['id'] }] };
+    const shape = {
+      auditSchema: 'history',
+      tables: [{ schema: 'public', table: 'items', primaryKey: ['id'] }],
+    };
     const json = await loadConfig(await tempFile('audit-trail.config.json', JSON.stringify(shape)));
     const ts = await loadConfig(
-      await tempFile('audit-trail.config.ts', `const config = ${JSON.stringify(shape)} as const;\nexport default config;\n`),
+      await tempFile(
+        'audit-trail.config.ts',
+        `const config = ${JSON.stringify(shape)} as const;\nexport default config;\n`,
+      ),
     );
     expect(ts).toEqual(json);
     expect(json.auditSchema).toBe('history');
   });
 
   it('reports a missing file and broken JSON as ConfigError', async () => {
-    await expect(loadConfig('/nonexistent/audit-trail.config.json')).rejects.toBeInstanceOf(ConfigError);
-    await expect(loadConfig(await tempFile('bad.json', '{"tables": ['))).rejects.toThrow(/not valid JSON/);
+    await expect(loadConfig('/nonexistent/audit-trail.config.json')).rejects.toBeInstanceOf(
+      ConfigError,
+    );
+    await expect(loadConfig(await tempFile('bad.json', '{"tables": ['))).rejects.toThrow(
+      /not valid JSON/,
+    );
   });
 });

@@ -7,7 +7,9 @@ import { buildProgram } from './program';
 
 /** Errors whose message is already a complete answer for the user. */
 function isUserFacing(error: unknown): error is Error {
-  return error instanceof CliError || error instanceof ConfigError || error instanceof ConnectionUrlError;
+  return (
+    error instanceof CliError || error instanceof ConfigError || error instanceof ConnectionUrlError
+  );
 }
 
 async function main(argv: readonly string[]): Promise<void> {
@@ -19,7 +21,9 @@ async function main(argv: readonly string[]): Promise<void> {
       process.exitCode = error.exitCode;
       return;
     }
-    const message = isUserFacing(error) ? error.message : `${(error as Error)?.message ?? String(error)}`;
+    const message = isUserFacing(error)
+      ? error.message
+      : `${(error as Error)?.message ?? String(error)}`;
     process.stderr.write(`audit-trail: ${message.split('\n').join('\n  ')}\n`);
     process.exitCode = error instanceof CliError ? error.exitCode : 1;
   }

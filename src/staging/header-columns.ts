@@ -74,7 +74,7 @@ export const OPERATION_INDICATOR_COLUMN = {
   expression: "operation_indicator('D', 'U', 'I')",
   dmsDataType: { type: 'string', length: 1 },
   postgresType: 'varchar(1)',
-  description: "D for a deleted row, U for updated, I for inserted (DMS operation_indicator)",
+  description: 'D for a deleted row, U for updated, I for inserted (DMS operation_indicator)',
 } as const satisfies HeaderColumn;
 
 /** Every header column, in the order they are added to a staging table. */

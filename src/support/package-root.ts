@@ -13,7 +13,8 @@ export function packageRoot(): string {
   let dir = __dirname;
   while (!existsSync(path.join(dir, 'package.json')) || path.basename(dir) === 'dist') {
     const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`cannot find the audit-trail package root above ${__dirname}`);
+    if (parent === dir)
+      throw new Error(`cannot find the audit-trail package root above ${__dirname}`);
     dir = parent;
   }
   cached = dir;

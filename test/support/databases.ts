@@ -11,7 +11,10 @@ export function testDatabaseUrl(database: string): string {
 }
 
 /** Runs SQL as the test server's superuser against `database`. */
-export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+export async function withClient<T>(
+  url: string,
+  work: (client: pg.Client) => Promise<T>,
+): Promise<T> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -27,6 +30,8 @@ export async function withClient<T>(url: string, work: (client: pg.Client) => Pr
  */
 export async function createTestDatabase(prefix = 'test'): Promise<string> {
   const name = `${prefix}_${randomBytes(5).toString('hex')}`;
-  await withClient(inject('pgAdminUrl'), (client) => client.query(`CREATE DATABASE ${quoteIdent(name)}`));
+  await withClient(inject('pgAdminUrl'), (client) =>
+    client.query(`CREATE DATABASE ${quoteIdent(name)}`),
+  );
   return testDatabaseUrl(name);
 }

@@ -16,10 +16,12 @@ export interface TestServer {
  */
 export async function startTestServer(): Promise<TestServer> {
   const externalUrl = process.env.TEST_PG_URL;
-  if (externalUrl) return withVersion({ kind: 'url', adminUrl: externalUrl, stop: async () => undefined });
+  if (externalUrl)
+    return withVersion({ kind: 'url', adminUrl: externalUrl, stop: async () => undefined });
   const wanted = process.env.TEST_PG;
   if (wanted === 'container') return withVersion(await startContainer());
-  if (wanted !== 'embedded' && (await containerRuntimeAvailable())) return withVersion(await startContainer());
+  if (wanted !== 'embedded' && (await containerRuntimeAvailable()))
+    return withVersion(await startContainer());
   const local = await startLocalPostgres();
   return withVersion({ kind: 'embedded', adminUrl: local.url(), stop: () => local.stop() });
 }
@@ -39,7 +41,9 @@ async function withVersion(server: Omit<TestServer, 'version'>): Promise<TestSer
 async function containerRuntimeAvailable(): Promise<boolean> {
   try {
     const { getContainerRuntimeClient } = await import('testcontainers');
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000).unref());
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error('timeout')), 1000).unref(),
+    );
     await Promise.race([getContainerRuntimeClient(), timeout]);
     return true;
   } catch {
@@ -49,11 +53,18 @@ async function containerRuntimeAvailable(): Promise<boolean> {
 
 async function startContainer(): Promise<Omit<TestServer, 'version'>> {
   const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
-  const settings = Object.entries(LOGICAL_REPLICATION_SETTINGS).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
+  const settings = Object.entries(LOGICAL_REPLICATION_SETTINGS).flatMap(([name, value]) => [
+    '-c',
+    `${name}=${value}`,
+  ]);
   const container = await new PostgreSqlContainer('postgres:17')
     .withCommand(['postgres', ...settings])
     .start();
   const url = new URL(container.getConnectionUri());
   url.pathname = '/postgres';
-  return { kind: 'container', adminUrl: url.toString(), stop: async () => void (await container.stop()) };
+  return {
+    kind: 'container',
+    adminUrl: url.toString(),
+    stop: async () => void (await container.stop()),
+  };
 }

@@ -1,0 +1,333 @@
+import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
+import { diff, rowAfter } from './diff';
+import type {
+  AuditedTables,
+  ColumnChange,
+  Instant,
+  KeyValue,
+  Operation,
+  RowKey,
+  TableName,
+  UntypedTables,
+  Version,
+} from './types';
+
+/** Options for {@link createHistory}. */
+export interface HistoryOptions {
+  /** Schema of the audit log on the target (the config's `auditSchema`). @default "audit" */
+  readonly auditSchema?: string;
+}
+
+/** Options for range queries. */
+export interface RangeOptions {
+  /** Most versions returned. @default no limit */
+  readonly limit?: number;
+}
+
+/** Thrown for a table that is not audited or a key of the wrong shape. */
+export class HistoryQueryError extends Error {
+  override readonly name = 'HistoryQueryError';
+}
+
+/** The typed history API over one target database. */
+export interface History<Tables extends AuditedTables = UntypedTables> {
+  /** Every version of one row, oldest first (commit time, then change sequence). */
+  history<T extends TableName<Tables>>(
+    table: T,
+    key: RowKey<Tables[T]>,
+  ): Promise<Version<Tables[T]>[]>;
+  /** The row as committed at `instant`, or null if it did not exist then. */
+  asOf<T extends TableName<Tables>>(
+    table: T,
+    key: RowKey<Tables[T]>,
+    instant: Instant,
+  ): Promise<Tables[T] | null>;
+  /** The newest version of one row at `instant` (null if none yet). */
+  versionAt<T extends TableName<Tables>>(
+    table: T,
+    key: RowKey<Tables[T]>,
+    instant: Instant,
+  ): Promise<Version<Tables[T]> | null>;
+  /** Every version of a table committed in `[from, to)`, oldest first. */
+  changesBetween<T extends TableName<Tables>>(
+    table: T,
+    from: Instant,
+    to: Instant,
+    options?: RangeOptions,
+  ): Promise<Version<Tables[T]>[]>;
+  /** Every change one source transaction made, across tables, in change order. */
+  transaction(transactionId: string | number | bigint): Promise<Version[]>;
+  /** The newest version of every key of a table (deleted keys included). */
+  latest<T extends TableName<Tables>>(table: T): Promise<Version<Tables[T]>[]>;
+  /** The columns that differ between the row states two versions leave. */
+  diff<Row extends object>(
+    from: Version<Row> | Row | null,
+    to: Version<Row> | Row | null,
+  ): ColumnChange[];
+}
+
+interface AuditLogRow {
+  id: string;
+  source_schema: string;
+  source_table: string;
+  row_key: Record<string, unknown>;
+  operation: Operation;
+  commit_timestamp: string;
+  change_seq: string | null;
+  transaction_id: string | null;
+  stream_position: string | null;
+  old_row: Record<string, unknown> | null;
+  new_row: Record<string, unknown> | null;
+  changed_columns: string[] | null;
+}
+
+interface AuditDatabase {
+  audit_log: {
+    id: string;
+    source_schema: string;
+    source_table: string;
+    row_key: unknown;
+    commit_timestamp: Date;
+    change_seq: string | null;
+    transaction_id: string | null;
+  };
+  audited_table: {
+    source_schema: string;
+    source_table: string;
+    key_columns: string[];
+    exact_number_columns: string[];
+  };
+}
+
+type VersionQuery = SelectQueryBuilder<
+  AuditDatabase & { l: AuditDatabase['audit_log']; t: AuditDatabase['audited_table'] },
+  'l' | 't',
+  AuditLogRow
+>;
+
+/**
+ * Creates the history API on a kysely instance connected to the target.
+ * Type it with your row types to get typed rows back:
+ *
+ * ```ts
+ * interface Tables { 'public.items': { id: number; name: string; price: string } }
+ * const history = createHistory<Tables>(db, { auditSchema: 'audit' });
+ * const versions = await history.history('public.items', { id: 42 });
+ * ```
+ */
+export function createHistory<Tables extends AuditedTables = UntypedTables>(
+  db: Kysely<any>, // eslint-disable-line @typescript-eslint/no-explicit-any -- any database: the audit schema is reached by name
+  options: HistoryOptions = {},
+): History<Tables> {
+  const auditSchema = options.auditSchema ?? 'audit';
+  const audit = db.withSchema(auditSchema) as unknown as Kysely<AuditDatabase>;
+  const exactRow = (column: string): RawBuilder<unknown> =>
+    sql`${sql.id(auditSchema, 'exact_row')}(${sql.ref(column)}, t.exact_number_columns)`;
+
+  const selectVersions = (): VersionQuery =>
+    audit
+      .selectFrom('audit_log as l')
+      .innerJoin('audited_table as t', (join) =>
+        join
+          .onRef('t.source_schema', '=', 'l.source_schema')
+          .onRef('t.source_table', '=', 'l.source_table'),
+      )
+      .select([
+        sql<string>`l.id::text`.as('id'),
+        'l.source_schema',
+        'l.source_table',
+        exactRow('l.row_key').as('row_key'),
+        sql<Operation>`l.operation`.as('operation'),
+        sql<string>`to_char(l.commit_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as(
+          'commit_timestamp',
+        ),
+        'l.change_seq',
+        'l.transaction_id',
+        sql<string | null>`l.stream_position`.as('stream_position'),
+        exactRow('l.old_row').as('old_row'),
+        exactRow('l.new_row').as('new_row'),
+        sql<string[] | null>`l.changed_columns`.as('changed_columns'),
+      ]) as unknown as VersionQuery;
+
+  const keyColumns = new Map<string, Promise<string[]>>();
+  const keyColumnsOf = (schema: string, name: string): Promise<string[]> => {
+    const cacheKey = JSON.stringify([schema, name]);
+    let columns = keyColumns.get(cacheKey);
+    if (columns === undefined) {
+      columns = audit
+        .selectFrom('audited_table')
+        .select('key_columns')
+        .where('source_schema', '=', schema)
+        .where('source_table', '=', name)
+        .executeTakeFirst()
+        .then((row) => {
+          if (!row) throw new HistoryQueryError(`table ${schema}.${name} is not audited`);
+          return row.key_columns;
+        });
+      columns.catch(() => keyColumns.delete(cacheKey));
+      keyColumns.set(cacheKey, columns);
+    }
+    return columns;
+  };
+
+  const forKey = async (
+    query: VersionQuery,
+    table: string,
+    key: RowKey<object>,
+  ): Promise<VersionQuery> => {
+    const { schema, name } = splitTableName(table);
+    const values = Array.isArray(key)
+      ? key.map(keyValueText)
+      : keyObjectValues(key as Record<string, KeyValue>, await keyColumnsOf(schema, name), table);
+    return query
+      .where('l.source_schema', '=', schema)
+      .where('l.source_table', '=', name)
+      .where(
+        sql.ref('l.row_key'),
+        '=',
+        sql`${sql.id(auditSchema, 'row_key_of')}(${schema}, ${name}, ${values}::text[])`,
+      ) as VersionQuery;
+  };
+
+  const inHistoryOrder = (query: VersionQuery): VersionQuery =>
+    query.orderBy(sql`l.commit_timestamp, l.change_seq NULLS FIRST, l.id`) as VersionQuery;
+  const newestFirst = (query: VersionQuery): VersionQuery =>
+    query.orderBy(
+      sql`l.commit_timestamp DESC, l.change_seq DESC NULLS LAST, l.id DESC`,
+    ) as VersionQuery;
+
+  const run = async <Row>(query: VersionQuery): Promise<Version<Row>[]> => {
+    const rows = await withFriendlyErrors(() => query.execute());
+    return rows.map((row) => toVersion<Row>(row as AuditLogRow));
+  };
+
+  const api: History<Tables> = {
+    async history(table, key) {
+      return run(inHistoryOrder(await forKey(selectVersions(), table, key)));
+    },
+    async versionAt(table, key, instant) {
+      const query = newestFirst(await forKey(selectVersions(), table, key))
+        .where(sql.ref('l.commit_timestamp'), '<=', sql`${toInstantText(instant)}::timestamptz`)
+        .limit(1) as VersionQuery;
+      const [version] = await run<Tables[typeof table]>(query);
+      return version ?? null;
+    },
+    async asOf(table, key, instant) {
+      return rowAfter(await api.versionAt(table, key, instant));
+    },
+    async changesBetween(table, from, to, range = {}) {
+      const { schema, name } = splitTableName(table);
+      let query = selectVersions()
+        .where('l.source_schema', '=', schema)
+        .where('l.source_table', '=', name)
+        .where(sql.ref('l.commit_timestamp'), '>=', sql`${toInstantText(from)}::timestamptz`)
+        .where(
+          sql.ref('l.commit_timestamp'),
+          '<',
+          sql`${toInstantText(to)}::timestamptz`,
+        ) as VersionQuery;
+      if (range.limit !== undefined) query = query.limit(range.limit) as VersionQuery;
+      return run(inHistoryOrder(query));
+    },
+    async transaction(transactionId) {
+      const query = selectVersions()
+        .where('l.transaction_id', '=', String(transactionId))
+        .orderBy(sql`l.change_seq NULLS FIRST, l.commit_timestamp, l.id`) as VersionQuery;
+      return run(query);
+    },
+    async latest(table) {
+      const { schema, name } = splitTableName(table);
+      const query = selectVersions()
+        .distinctOn(sql`l.row_key` as never)
+        .where('l.source_schema', '=', schema)
+        .where('l.source_table', '=', name)
+        .orderBy(
+          sql`l.row_key, l.commit_timestamp DESC, l.change_seq DESC NULLS LAST, l.id DESC`,
+        ) as VersionQuery;
+      return run(query);
+    },
+    diff,
+  };
+  return api;
+}
+
+/** Splits `"schema.table"`; a name without a dot is in `public`. Quoted dots are not supported. */
+export function splitTableName(table: string): { schema: string; name: string } {
+  const dot = table.indexOf('.');
+  if (dot < 0) return { schema: 'public', name: table };
+  return { schema: table.slice(0, dot), name: table.slice(dot + 1) };
+}
+
+function keyObjectValues(
+  key: Record<string, KeyValue>,
+  columns: readonly string[],
+  table: string,
+): string[] {
+  const unknown = Object.keys(key).filter((name) => !columns.includes(name));
+  const missing = columns.filter((name) => key[name] === undefined);
+  if (unknown.length > 0 || missing.length > 0) {
+    throw new HistoryQueryError(
+      `table ${table} has key (${columns.join(', ')}); ` +
+        [
+          missing.length ? `missing ${missing.join(', ')}` : '',
+          unknown.length ? `unknown ${unknown.join(', ')}` : '',
+        ]
+          .filter(Boolean)
+          .join(', '),
+    );
+  }
+  return columns.map((name) => keyValueText(key[name] as KeyValue));
+}
+
+function keyValueText(value: KeyValue): string {
+  if (value === null || value === undefined)
+    throw new HistoryQueryError('key values must not be null');
+  if (value instanceof Date) return value.toISOString();
+  return String(value);
+}
+
+function toInstantText(instant: Instant): string {
+  if (instant instanceof Date) {
+    if (Number.isNaN(instant.getTime())) throw new HistoryQueryError('instant is an invalid Date');
+    return instant.toISOString();
+  }
+  return instant;
+}
+
+function toVersion<Row>(row: AuditLogRow): Version<Row> {
+  return {
+    id: row.id,
+    schema: row.source_schema,
+    table: row.source_table,
+    key: row.row_key as Partial<Row>,
+    operation: row.operation,
+    commitTimestamp: row.commit_timestamp,
+    transactionId: row.transaction_id,
+    changeSeq: row.change_seq,
+    streamPosition: row.stream_position,
+    oldRow: row.old_row as Row | null,
+    newRow: row.new_row as Row | null,
+    changedColumns: row.changed_columns as Version<Row>['changedColumns'],
+  };
+}
+
+/** Turns the database's answers to bad input into HistoryQueryError. */
+async function withFriendlyErrors<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    // undefined_table / invalid_parameter_value from row_key_of; invalid input syntax
+    // for a key value or an instant.
+    if (
+      code === '42P01' ||
+      code === '22023' ||
+      code === '22P02' ||
+      code === '22007' ||
+      code === '22008'
+    ) {
+      throw new HistoryQueryError((error as Error).message);
+    }
+    throw error;
+  }
+}

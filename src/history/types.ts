@@ -1,0 +1,57 @@
+/** How a version came to be. */
+export type Operation = 'SNAPSHOT' | 'INSERT' | 'UPDATE' | 'DELETE';
+
+/** The row shapes of the audited tables, by `"schema.table"`; used to type results. */
+export type AuditedTables = Record<string, object>;
+
+/** Rows of any table when no types are given: column → JSON value. */
+export type UntypedTables = Record<string, Record<string, unknown>>;
+
+/** A table name accepted by the API: `"schema.table"`. */
+export type TableName<Tables extends AuditedTables> = keyof Tables & string;
+
+/**
+ * A row key: an object with every key column (`{ id: 42 }`) or the key values in key
+ * order (`[42]`, `['EU', 7]`). Values may be strings, numbers, bigints or Dates.
+ */
+export type RowKey<Row> = { readonly [K in keyof Row]?: KeyValue } | readonly KeyValue[];
+
+/** One key column value. */
+export type KeyValue = string | number | bigint | boolean | Date;
+
+/** An instant: an ISO-8601 string (microseconds kept) or a Date (milliseconds). */
+export type Instant = string | Date;
+
+/** One version of one row, as the audit log recorded it. */
+export interface Version<Row = Record<string, unknown>> {
+  /** Audit log id: increases in apply order. */
+  readonly id: string;
+  /** Source schema and table. */
+  readonly schema: string;
+  readonly table: string;
+  /** Primary key values of the row. */
+  readonly key: Partial<Row>;
+  /** SNAPSHOT (full-load baseline), INSERT, UPDATE or DELETE. */
+  readonly operation: Operation;
+  /** Source commit time, ISO-8601 UTC with microseconds (`2026-11-22T22:39:36.123456Z`). */
+  readonly commitTimestamp: string;
+  /** Source transaction id (xids wrap: not unique over the life of a database). */
+  readonly transactionId: string | null;
+  /** DMS change sequence; null for SNAPSHOT versions. */
+  readonly changeSeq: string | null;
+  /** Source stream position (LSN); null for SNAPSHOT versions. */
+  readonly streamPosition: string | null;
+  /** The row before the change (UPDATE, DELETE, re-loaded SNAPSHOT). */
+  readonly oldRow: Row | null;
+  /** The row after the change (null for DELETE). */
+  readonly newRow: Row | null;
+  /** Columns an UPDATE changed, sorted; null for other operations. */
+  readonly changedColumns: readonly (keyof Row & string)[] | null;
+}
+
+/** One column that differs between two row states. */
+export interface ColumnChange {
+  readonly column: string;
+  readonly from: unknown;
+  readonly to: unknown;
+}

@@ -1,0 +1,136 @@
+import { sql, type Kysely } from 'kysely';
+import type { AuditedTableConfig, AuditTrailConfig } from '../config';
+
+/** A source column as the staging table must mirror it. */
+export interface SourceColumn {
+  /** Column name as spelled in the catalog. */
+  readonly name: string;
+  /**
+   * Type for the staging column: the source's `format_type`, or `text` for types that
+   * exist only on the source (enums, extension types), as DMS carries them as text.
+   */
+  readonly type: string;
+  /** True for numeric and bigint columns (and their arrays), read back as strings. */
+  readonly exactNumber: boolean;
+}
+
+/** An audited table as found in the source catalog, with the config applied. */
+export interface SourceTable {
+  readonly schema: string;
+  readonly table: string;
+  /** Primary key columns in key order. */
+  readonly primaryKey: readonly string[];
+  /** Columns in table order. */
+  readonly columns: readonly SourceColumn[];
+  /** Columns left out of history. */
+  readonly ignoreColumns: readonly string[];
+}
+
+/** A source table that cannot be audited; the message says which and why. */
+export class SourceTableError extends Error {
+  override readonly name = 'SourceTableError';
+}
+
+interface ColumnRow {
+  name: string;
+  type: string;
+  builtin: boolean;
+  exact_number: boolean;
+}
+
+/**
+ * Reads each configured table's columns, types and primary key from the source.
+ * @throws SourceTableError for a missing table, a table without a primary key (DMS
+ *   would silently drop its updates and deletes), or a configured key that is not the
+ *   table's primary key.
+ */
+export async function introspectSourceTables(
+  source: Kysely<unknown>,
+  config: AuditTrailConfig,
+): Promise<SourceTable[]> {
+  const tables: SourceTable[] = [];
+  for (const table of config.tables) tables.push(await introspectTable(source, table));
+  return tables;
+}
+
+async function introspectTable(
+  source: Kysely<unknown>,
+  table: AuditedTableConfig,
+): Promise<SourceTable> {
+  const label = `${table.schema}.${table.table}`;
+  const oid = await findTableOid(source, table.schema, table.table);
+  if (oid === undefined) throw new SourceTableError(`source table ${label} does not exist`);
+  const columns = await readColumns(source, oid);
+  const primaryKey = await readPrimaryKey(source, oid);
+  if (primaryKey.length === 0) {
+    throw new SourceTableError(
+      `source table ${label} has no primary key: DMS would silently drop its UPDATEs and DELETEs; add one before auditing it`,
+    );
+  }
+  if (table.primaryKey && table.primaryKey.join('\u0000') !== primaryKey.join('\u0000')) {
+    throw new SourceTableError(
+      `tables: ${label} primaryKey [${table.primaryKey.join(', ')}] does not match the source primary key [${primaryKey.join(', ')}]`,
+    );
+  }
+  const unknownIgnored = table.ignoreColumns.filter(
+    (name) => !columns.some((column) => column.name === name),
+  );
+  if (unknownIgnored.length > 0) {
+    throw new SourceTableError(
+      `tables: ${label} ignoreColumns names columns the table lacks: ${unknownIgnored.join(', ')}`,
+    );
+  }
+  return {
+    schema: table.schema,
+    table: table.table,
+    primaryKey,
+    columns,
+    ignoreColumns: table.ignoreColumns,
+  };
+}
+
+async function findTableOid(
+  source: Kysely<unknown>,
+  schema: string,
+  table: string,
+): Promise<number | undefined> {
+  const { rows } = await sql<{ oid: number }>`
+    SELECT c.oid::int AS oid FROM pg_catalog.pg_class c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = ${schema} AND c.relname = ${table} AND c.relkind IN ('r', 'p')`.execute(
+    source,
+  );
+  return rows[0]?.oid;
+}
+
+async function readColumns(source: Kysely<unknown>, oid: number): Promise<SourceColumn[]> {
+  // Types outside pg_catalog (enums, extension types) do not exist on the target;
+  // domains are replaced by their base type.
+  const { rows } = await sql<ColumnRow>`
+    SELECT a.attname AS name,
+           format_type(coalesce(nullif(t.typbasetype, 0), a.atttypid),
+                       CASE WHEN t.typbasetype <> 0 THEN t.typtypmod ELSE a.atttypmod END) AS type,
+           bt.typnamespace = 'pg_catalog'::regnamespace AS builtin,
+           bt.oid IN ('numeric'::regtype, 'int8'::regtype, '_numeric'::regtype, '_int8'::regtype) AS exact_number
+    FROM pg_catalog.pg_attribute a
+    JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+    JOIN pg_catalog.pg_type bt ON bt.oid = coalesce(nullif(t.typbasetype, 0), a.atttypid)
+    WHERE a.attrelid = ${oid} AND a.attnum > 0 AND NOT a.attisdropped
+    ORDER BY a.attnum`.execute(source);
+  return rows.map((row) => ({
+    name: row.name,
+    type: row.builtin ? row.type : 'text',
+    exactNumber: row.exact_number,
+  }));
+}
+
+async function readPrimaryKey(source: Kysely<unknown>, oid: number): Promise<string[]> {
+  const { rows } = await sql<{ name: string }>`
+    SELECT a.attname AS name
+    FROM pg_catalog.pg_index i
+    CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, position)
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+    WHERE i.indrelid = ${oid} AND i.indisprimary
+    ORDER BY k.position`.execute(source);
+  return rows.map((row) => row.name);
+}

@@ -1,0 +1,143 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import { quoteIdent, quoteQualified, quoteTextArray } from '../postgres/identifiers';
+import { HEADER_COLUMN_NAMES, stagingTableName } from '../staging/header-columns';
+import type { SourceTable } from './introspect';
+
+/** Name of the audit trigger on every staging table. */
+export const CAPTURE_TRIGGER_NAME = 'capture_change';
+
+/** What one sync changed; empty arrays mean nothing was needed. */
+export interface SyncResult {
+  /** `schema.table` → columns added to its staging table. */
+  readonly addedColumns: Readonly<Record<string, readonly string[]>>;
+  /** Tables whose trigger was created or re-created (new table, changed ignore list). */
+  readonly triggersInstalled: readonly string[];
+}
+
+/**
+ * Brings every staging table in line with its source table and the config: adds
+ * source columns that appeared since the table was created (history rows are JSON, so
+ * they keep working), and (re)installs the audit trigger when its arguments changed.
+ * Does nothing when everything is current, so re-running is a no-op.
+ */
+export async function syncStagingTables(
+  target: Kysely<unknown>,
+  auditSchema: string,
+  tables: readonly SourceTable[],
+): Promise<SyncResult> {
+  return target.transaction().execute(async (trx) => {
+    // Two concurrent migrate runs must not both add the same column.
+    await sql`SELECT pg_advisory_xact_lock(hashtext('audit-trail:migrate'))`.execute(trx);
+    const addedColumns: Record<string, string[]> = {};
+    const triggersInstalled: string[] = [];
+    for (const table of tables) {
+      const label = `${table.schema}.${table.table}`;
+      const added = await addMissingColumns(trx, auditSchema, table);
+      if (added.length > 0) addedColumns[label] = added;
+      if (await ensureCaptureTrigger(trx, auditSchema, table)) triggersInstalled.push(label);
+      await upsertRegistry(trx, auditSchema, table);
+    }
+    return { addedColumns, triggersInstalled };
+  });
+}
+
+async function addMissingColumns(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+  table: SourceTable,
+): Promise<string[]> {
+  const staging = stagingTableName(table.table);
+  const { rows } = await sql<{ name: string }>`
+    SELECT column_name AS name FROM information_schema.columns
+    WHERE table_schema = ${auditSchema} AND table_name = ${staging}`.execute(trx);
+  const existing = new Set(rows.map((row) => row.name));
+  const missing = table.columns.filter((column) => !existing.has(column.name));
+  for (const column of missing) {
+    await sql
+      .raw(
+        `ALTER TABLE ${quoteQualified(auditSchema, staging)} ADD COLUMN ${quoteIdent(column.name)} ${column.type}`,
+      )
+      .execute(trx);
+  }
+  return missing.map((column) => column.name);
+}
+
+/** The trigger's arguments: see triggers/capture-change.sql. */
+export function captureTriggerArguments(table: SourceTable): string[] {
+  return [
+    table.schema,
+    table.table,
+    toArrayText(table.primaryKey),
+    toArrayText([...HEADER_COLUMN_NAMES, ...table.ignoreColumns]),
+  ];
+}
+
+function toArrayText(values: readonly string[]): string {
+  // The same text quoteTextArray() puts in SQL, without the outer literal quotes.
+  return `{${values.map((value) => `"${value.replace(/(["\\])/g, '\\$1')}"`).join(',')}}`;
+}
+
+async function ensureCaptureTrigger(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+  table: SourceTable,
+): Promise<boolean> {
+  const staging = quoteQualified(auditSchema, stagingTableName(table.table));
+  const wanted = captureTriggerArguments(table);
+  const { rows } = await sql<{ args: Buffer }>`
+    SELECT tgargs AS args FROM pg_catalog.pg_trigger
+    WHERE tgrelid = ${staging}::regclass AND tgname = ${CAPTURE_TRIGGER_NAME}`.execute(trx);
+  const current = rows[0] ? decodeTriggerArgs(rows[0].args) : undefined;
+  if (current && current.join('\u0000') === wanted.join('\u0000')) return false;
+  const args = [
+    table.schema,
+    table.table,
+    table.primaryKey,
+    [...HEADER_COLUMN_NAMES, ...table.ignoreColumns],
+  ].map((value) => (typeof value === 'string' ? quoteLiteralArg(value) : quoteTextArray(value)));
+  await sql
+    .raw(
+      `CREATE OR REPLACE TRIGGER ${quoteIdent(CAPTURE_TRIGGER_NAME)} AFTER INSERT OR UPDATE ON ${staging}
+       FOR EACH ROW EXECUTE FUNCTION ${quoteQualified(auditSchema, 'capture_change')}(${args.join(', ')})`,
+    )
+    .execute(trx);
+  // ENABLE ALWAYS: DMS may apply with session_replication_role = replica, which
+  // silences ordinary triggers.
+  await sql
+    .raw(`ALTER TABLE ${staging} ENABLE ALWAYS TRIGGER ${quoteIdent(CAPTURE_TRIGGER_NAME)}`)
+    .execute(trx);
+  return true;
+}
+
+function quoteLiteralArg(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+/** pg_trigger.tgargs holds the arguments NUL-terminated, one after another. */
+function decodeTriggerArgs(args: Buffer): string[] {
+  const parts = args.toString('utf8').split('\u0000');
+  parts.pop();
+  return parts;
+}
+
+async function upsertRegistry(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+  table: SourceTable,
+): Promise<void> {
+  const exactNumbers = table.columns
+    .filter((column) => column.exactNumber)
+    .map((column) => column.name);
+  await sql`
+    INSERT INTO ${sql.id(auditSchema, 'audited_table')}
+      (source_schema, source_table, staging_table, key_columns, ignore_columns, exact_number_columns)
+    VALUES (${table.schema}, ${table.table}, ${quoteQualified(auditSchema, stagingTableName(table.table))}::regclass,
+            ${[...table.primaryKey]}::text[], ${[...table.ignoreColumns]}::text[], ${exactNumbers}::text[])
+    ON CONFLICT (source_schema, source_table) DO UPDATE SET
+      staging_table = excluded.staging_table, key_columns = excluded.key_columns,
+      ignore_columns = excluded.ignore_columns, exact_number_columns = excluded.exact_number_columns
+    WHERE (audited_table.staging_table, audited_table.key_columns, audited_table.ignore_columns,
+           audited_table.exact_number_columns)
+      IS DISTINCT FROM (excluded.staging_table, excluded.key_columns, excluded.ignore_columns,
+                        excluded.exact_number_columns)`.execute(trx);
+}

@@ -1,0 +1,222 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { parseConfig } from '../../src/config';
+import { createHistory, HistoryQueryError } from '../../src/history';
+import { migrateTarget } from '../../src/migrate/migrate-target';
+import { cdc, DmsApplier, fullLoad } from '../support/dms-apply';
+import { createTestDatabase, withClient } from '../support/databases';
+
+const SOURCE_DDL = `
+  CREATE SCHEMA shop;
+  CREATE TABLE shop.orders (
+    region text NOT NULL,
+    id bigint NOT NULL,
+    amount numeric(30, 9),
+    note text,
+    attributes jsonb,
+    placed_at timestamptz,
+    updated_at timestamptz,
+    PRIMARY KEY (region, id)
+  );`;
+
+const config = parseConfig({
+  auditSchema: 'audit',
+  tables: [{ schema: 'shop', table: 'orders', ignoreColumns: ['updated_at'] }],
+});
+
+describe('history of DMS-applied changes', () => {
+  let targetUrl: string;
+  let target: pg.Client;
+  let db: Kysely<unknown>;
+  let dms: DmsApplier;
+
+  beforeAll(async () => {
+    const sourceUrl = await createTestDatabase('src');
+    targetUrl = await createTestDatabase('tgt');
+    await withClient(sourceUrl, (client) => client.query(SOURCE_DDL));
+    await migrateTarget({ config, sourceUrl, targetUrl });
+    target = new pg.Client({ connectionString: targetUrl });
+    await target.connect();
+    db = new Kysely({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: targetUrl }) }),
+    });
+    dms = new DmsApplier(target, 'audit', 'orders', ['region', 'id']);
+  });
+
+  afterAll(async () => {
+    await target.end();
+    await db.destroy();
+  });
+
+  const key = { region: 'EU', id: '9007199254740993' };
+  const tricky = 'it\'s "quoted",\nwith a newline and a, comma';
+
+  it('records snapshot, insert, update, delete and re-insert exactly, with microseconds', async () => {
+    await dms.insert(
+      {
+        ...key,
+        amount: '12345678901234567890.123456789',
+        note: tricky,
+        attributes: '{"tags": ["a", "b"], "n": 1.50}',
+        placed_at: '2026-01-02 03:04:05.123456+00',
+        updated_at: null,
+      },
+      fullLoad('2026-11-22 10:00:00.000001'),
+    );
+    await dms.update(
+      key,
+      { amount: '1.000000001', note: null },
+      cdc('UPDATE', '2026-11-22 10:00:01.000002', 700),
+    );
+    await dms.delete(key, cdc('DELETE', '2026-11-22 10:00:02.000003', 701));
+    await dms.insertRecord(
+      { ...key, amount: '3', note: 'back', attributes: null, placed_at: null, updated_at: null },
+      cdc('INSERT', '2026-11-22 10:00:03.000004', 702),
+    );
+
+    const history = createHistory(db, { auditSchema: 'audit' });
+    const versions = await history.history('shop.orders', { region: 'EU', id: 9007199254740993n });
+    expect(versions.map((v) => [v.operation, v.commitTimestamp])).toEqual([
+      ['SNAPSHOT', '2026-11-22T10:00:00.000001Z'],
+      ['UPDATE', '2026-11-22T10:00:01.000002Z'],
+      ['DELETE', '2026-11-22T10:00:02.000003Z'],
+      ['INSERT', '2026-11-22T10:00:03.000004Z'],
+    ]);
+    const [snapshot, update, deletion, reinsert] = versions;
+    expect(snapshot?.changeSeq).toBeNull();
+    expect(snapshot?.newRow).toEqual({
+      region: 'EU',
+      id: '9007199254740993',
+      amount: '12345678901234567890.123456789',
+      note: tricky,
+      attributes: { tags: ['a', 'b'], n: 1.5 },
+      placed_at: '2026-01-02T03:04:05.123456+00:00',
+    });
+    expect(update?.oldRow?.amount).toBe('12345678901234567890.123456789');
+    expect(update?.newRow?.amount).toBe('1.000000001');
+    expect(update?.changedColumns).toEqual(['amount', 'note']);
+    expect(update?.transactionId).toBe('700');
+    expect(deletion?.newRow).toBeNull();
+    expect(deletion?.oldRow?.amount).toBe('1.000000001');
+    expect(reinsert?.oldRow).toBeNull();
+    expect(reinsert?.newRow?.note).toBe('back');
+    expect(versions[0]?.key).toEqual({ region: 'EU', id: '9007199254740993' });
+  });
+
+  it('answers as-of questions at microsecond boundaries', async () => {
+    const history = createHistory(db, { auditSchema: 'audit' });
+    const at = (instant: string) =>
+      history.asOf('shop.orders', ['EU', '9007199254740993'], instant);
+    expect(await at('2026-11-22T09:59:59Z')).toBeNull();
+    expect((await at('2026-11-22T10:00:01.000001Z'))?.amount).toBe(
+      '12345678901234567890.123456789',
+    );
+    expect((await at('2026-11-22T10:00:01.000002Z'))?.amount).toBe('1.000000001');
+    expect(await at('2026-11-22T10:00:02.5Z')).toBeNull();
+    expect((await at('2026-11-22T12:00:00+01:00'))?.note).toBe('back');
+  });
+
+  it('records one row when DMS re-applies changes after a restart', async () => {
+    const other = { region: 'US', id: '1' };
+    const insert = cdc('INSERT', '2026-11-22 11:00:00.000001', 800);
+    const update = cdc('UPDATE', '2026-11-22 11:00:01.000001', 801);
+    await dms.insert(
+      { ...other, amount: '1', note: 'a', attributes: null, placed_at: null, updated_at: null },
+      insert,
+    );
+    await dms.update(other, { amount: '2' }, update);
+    // The task restarts from an earlier position: both changes come again.
+    await dms.insertRecord(
+      { ...other, amount: '1', note: 'a', attributes: null, placed_at: null, updated_at: null },
+      insert,
+    );
+    await dms.update(other, { amount: '2' }, update);
+    const versions = await createHistory(db).history('shop.orders', other);
+    expect(versions.map((v) => v.operation)).toEqual(['INSERT', 'UPDATE']);
+  });
+
+  it('records nothing for an update of ignored columns only, and keeps them out of rows', async () => {
+    const row = { region: 'US', id: '2' };
+    await dms.insert(
+      {
+        ...row,
+        amount: '5',
+        note: null,
+        attributes: null,
+        placed_at: null,
+        updated_at: '2026-01-01 00:00:00+00',
+      },
+      cdc('INSERT', '2026-11-22 12:00:00', 900),
+    );
+    await dms.update(
+      row,
+      { updated_at: '2026-02-01 00:00:00+00' },
+      cdc('UPDATE', '2026-11-22 12:00:01', 901),
+    );
+    const versions = await createHistory(db).history('shop.orders', row);
+    expect(versions).toHaveLength(1);
+    expect(versions[0]?.newRow).not.toHaveProperty('updated_at');
+    expect(versions[0]?.newRow).not.toHaveProperty('ar_h_operation');
+  });
+
+  it('lists what one transaction changed and what changed in a time range', async () => {
+    const history = createHistory(db);
+    const tx = await history.transaction(801);
+    expect(tx.map((v) => [v.operation, v.key])).toEqual([['UPDATE', { region: 'US', id: '1' }]]);
+    const between = await history.changesBetween(
+      'shop.orders',
+      '2026-11-22T10:00:01.000002Z',
+      '2026-11-22T10:00:03.000004Z',
+    );
+    expect(between.map((v) => v.operation)).toEqual(['UPDATE', 'DELETE']);
+  });
+
+  it('diffs two versions', async () => {
+    const history = createHistory(db);
+    const [snapshot, update] = await history.history('shop.orders', ['EU', '9007199254740993']);
+    expect(history.diff(snapshot!, update!)).toEqual([
+      { column: 'amount', from: '12345678901234567890.123456789', to: '1.000000001' },
+      { column: 'note', from: tricky, to: null },
+    ]);
+  });
+
+  it('rejects unknown tables and wrong key shapes clearly', async () => {
+    const history = createHistory(db);
+    await expect(history.history('shop.nope', [1])).rejects.toThrow(HistoryQueryError);
+    await expect(history.history('shop.orders', ['EU'])).rejects.toThrow(
+      /key of 2 column\(s\) \(region, id\), got 1 value/,
+    );
+    await expect(history.history('shop.orders', { region: 'EU' })).rejects.toThrow(/missing id/);
+    await expect(history.history('shop.orders', ['EU', 'not-a-number'])).rejects.toThrow(
+      HistoryQueryError,
+    );
+  });
+
+  it('keeps the audit log append-only for everyone but the owner', async () => {
+    await target.query(
+      `CREATE ROLE intruder; GRANT USAGE ON SCHEMA audit TO intruder; GRANT UPDATE, DELETE, TRUNCATE ON audit.audit_log TO intruder`,
+    );
+    const before = (await target.query('SELECT count(*)::int AS n FROM audit.audit_log')).rows[0].n;
+    await target.query('SET ROLE intruder');
+    try {
+      await expect(target.query(`UPDATE audit.audit_log SET operation = 'INSERT'`)).rejects.toThrow(
+        /append-only/,
+      );
+      await expect(target.query('DELETE FROM audit.audit_log')).rejects.toThrow(/append-only/);
+      await expect(target.query('TRUNCATE audit.audit_log')).rejects.toThrow(/append-only/);
+      // Replica mode silences ordinary triggers; the guard is ENABLE ALWAYS.
+      await target.query('RESET ROLE');
+      await target.query('SET session_replication_role = replica');
+      await target.query('SET ROLE intruder');
+      await expect(target.query('DELETE FROM audit.audit_log')).rejects.toThrow(/append-only/);
+    } finally {
+      await target.query('RESET ROLE');
+      await target.query('RESET session_replication_role');
+    }
+    expect((await target.query('SELECT count(*)::int AS n FROM audit.audit_log')).rows[0].n).toBe(
+      before,
+    );
+    // The owner's retention path still works.
+    await target.query(`DELETE FROM audit.audit_log WHERE commit_timestamp < '2000-01-01'`);
+  });
+});

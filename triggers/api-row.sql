@@ -1,0 +1,61 @@
+-- Row JSON for readers: jsonb keeps numeric and bigint exactly, but JSON clients parse
+-- numbers into doubles. For the columns listed, numbers become strings ("19.990",
+-- "9007199254740993"), so nothing is rounded on the way to the history API.
+-- {{audit_schema}} is replaced by the quoted audit schema before this file runs.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.exact_row(row_json jsonb, numeric_columns text[])
+RETURNS jsonb
+LANGUAGE sql
+IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+  SELECT coalesce(jsonb_object_agg(e.key,
+    CASE
+      WHEN NOT (e.key = ANY (numeric_columns)) THEN e.value
+      WHEN jsonb_typeof(e.value) = 'number' THEN to_jsonb(e.value #>> '{}')
+      WHEN jsonb_typeof(e.value) = 'array' THEN (
+        SELECT jsonb_agg(CASE WHEN jsonb_typeof(x) = 'number' THEN to_jsonb(x #>> '{}') ELSE x END ORDER BY n)
+        FROM jsonb_array_elements(e.value) WITH ORDINALITY AS a(x, n))
+      ELSE e.value
+    END), '{}'::jsonb)
+  FROM jsonb_each(row_json) AS e
+$function$;
+
+-- The row_key the trigger stored for a key given as text values (as a CLI user types
+-- them): each value is cast to its staging column's type and turned into JSON the
+-- same way the trigger does, so `42`, `2026-01-01 00:00:00+01` or a uuid all match.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.row_key_of(p_source_schema text, p_source_table text, p_key_values text[])
+RETURNS jsonb
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, pg_temp
+SET timezone = 'UTC'
+SET extra_float_digits = 1
+AS $function$
+DECLARE
+  registered record;
+  key_json jsonb := '{}'::jsonb;
+  column_type text;
+  column_value jsonb;
+BEGIN
+  SELECT staging_table, key_columns INTO registered
+  FROM {{audit_schema}}.audited_table
+  WHERE source_schema = p_source_schema AND source_table = p_source_table;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'table %.% is not audited', p_source_schema, p_source_table USING ERRCODE = 'undefined_table';
+  END IF;
+  IF coalesce(cardinality(p_key_values), 0) <> cardinality(registered.key_columns) THEN
+    RAISE EXCEPTION 'table %.% has a key of % column(s) (%), got % value(s)',
+      p_source_schema, p_source_table, cardinality(registered.key_columns),
+      array_to_string(registered.key_columns, ', '), coalesce(cardinality(p_key_values), 0)
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  FOR i IN 1 .. cardinality(registered.key_columns) LOOP
+    SELECT format_type(a.atttypid, a.atttypmod) INTO column_type
+    FROM pg_attribute a
+    WHERE a.attrelid = registered.staging_table AND a.attname = registered.key_columns[i];
+    EXECUTE format('SELECT to_jsonb(%L::%s)', p_key_values[i], column_type) INTO column_value;
+    key_json := key_json || jsonb_build_object(registered.key_columns[i], column_value);
+  END LOOP;
+  RETURN key_json;
+END
+$function$;
