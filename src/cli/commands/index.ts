@@ -1,11 +1,18 @@
 import type { Command } from 'commander';
+import { registerHistory } from './history';
+import { registerMigrate } from './migrate';
 import { registerMappings } from './mappings';
+import { registerStatus } from './status';
+import { registerTask } from './task';
 
 /**
  * Adds every subcommand to the program. One line per command module, so features
  * add their commands without touching each other.
  */
 export function registerCommands(program: Command): void {
-  void program;
+  registerMigrate(program);
+  registerHistory(program);
   registerMappings(program);
+  registerStatus(program);
+  registerTask(program);
 }

@@ -1,0 +1,71 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { DatabaseMigrationServiceClient } from '@aws-sdk/client-database-migration-service';
+import type { Command } from 'commander';
+import { describeTaskStatus, type TaskStatus } from '../../dms/task-status';
+import { CliError } from '../errors';
+
+/** Options of `audit-trail status`. */
+interface StatusOptions {
+  readonly taskArn: string;
+  readonly region?: string;
+  readonly json?: boolean;
+}
+
+function seconds(value: number | undefined): string {
+  return value === undefined ? 'no data' : `${value} s`;
+}
+
+/** Human-readable status: the task line, the latency line, one line per table. */
+export function formatTaskStatus(status: TaskStatus): string {
+  const lines = [
+    `task ${status.identifier}: ${status.status}${status.stopReason ? ` (${status.stopReason})` : ''}`,
+    ...(status.lastFailure ? [`last failure: ${status.lastFailure}`] : []),
+    ...(status.fullLoadProgressPercent !== undefined
+      ? [`full load: ${status.fullLoadProgressPercent}%`]
+      : []),
+    `CDC latency: source ${seconds(status.cdcLatency.sourceSeconds)}, target ${seconds(status.cdcLatency.targetSeconds)}`,
+    'tables:',
+    ...status.tables.map(
+      (table) =>
+        `  ${table.schema}.${table.table}: ${table.state}, full load ${table.fullLoadRows} rows, ` +
+        `${table.inserts} inserts, ${table.updates} updates, ${table.deletes} deletes` +
+        (table.validationState ? `, validation ${table.validationState}` : ''),
+    ),
+  ];
+  if (status.tables.length === 0) lines.push('  (none yet)');
+  return `${lines.join('\n')}\n`;
+}
+
+/** AWS client options for an optional `--region`. */
+export function clientOptions(region: string | undefined): { region?: string } {
+  return region === undefined ? {} : { region };
+}
+
+/**
+ * `audit-trail status --task-arn ARN [--region R] [--json]`: the DMS task's state,
+ * per-table statistics and CDC latency.
+ */
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('show a DMS task: state, per-table statistics and CDC latency')
+    .requiredOption('--task-arn <arn>', 'replication task ARN (stack output TaskArn)')
+    .option('--region <region>', 'AWS region (default: from the environment)')
+    .option('--json', 'print JSON')
+    .action(async (options: StatusOptions) => {
+      const dms = new DatabaseMigrationServiceClient(clientOptions(options.region));
+      const cloudwatch = new CloudWatchClient(clientOptions(options.region));
+      let status: TaskStatus;
+      try {
+        status = await describeTaskStatus(dms, cloudwatch, options.taskArn);
+      } catch (error) {
+        throw new CliError(`status: ${(error as Error).message}`);
+      } finally {
+        dms.destroy();
+        cloudwatch.destroy();
+      }
+      process.stdout.write(
+        options.json ? `${JSON.stringify(status, null, 2)}\n` : formatTaskStatus(status),
+      );
+    });
+}

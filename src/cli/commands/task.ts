@@ -1,0 +1,110 @@
+import { DatabaseMigrationServiceClient } from '@aws-sdk/client-database-migration-service';
+import type { Command } from 'commander';
+import { startOrResume, stopIfActive, taskReplication, waitForStatus } from '../../dms/replication';
+import { reloadTables, taskResourceId } from '../../dms/task-status';
+import { CliError } from '../errors';
+import { clientOptions } from './status';
+
+/** Options shared by the `task` subcommands. */
+interface TaskOptions {
+  readonly taskArn: string;
+  readonly region?: string;
+  readonly wait?: boolean;
+  readonly validateOnly?: boolean;
+}
+
+/** Runs `work` with a DMS client, turning AWS errors into one-line CLI errors. */
+async function withDms(
+  options: TaskOptions,
+  action: string,
+  work: (client: DatabaseMigrationServiceClient) => Promise<string>,
+) {
+  try {
+    taskResourceId(options.taskArn);
+  } catch (error) {
+    throw new CliError(`--task-arn: ${(error as Error).message}`);
+  }
+  const client = new DatabaseMigrationServiceClient(clientOptions(options.region));
+  try {
+    process.stdout.write(`${await work(client)}\n`);
+  } catch (error) {
+    throw new CliError(`task ${action}: ${(error as Error).message}`);
+  } finally {
+    client.destroy();
+  }
+}
+
+function withTaskOptions(command: Command): Command {
+  return command
+    .requiredOption('--task-arn <arn>', 'replication task ARN (stack output TaskArn)')
+    .option('--region <region>', 'AWS region (default: from the environment)');
+}
+
+/**
+ * `audit-trail task start|stop|reload`: controls the DMS task.
+ * - `start`: a fresh start (full load + CDC) the first time, a resume afterwards.
+ * - `stop`: stops CDC; changes wait in the source's replication slot (bounded by
+ *   max_slot_wal_keep_size) until `start` resumes.
+ * - `reload TABLE...`: copies tables again. Staging rows already present make DMS's
+ *   inserts conflict: truncate the staging table first for a clean re-snapshot.
+ */
+export function registerTask(program: Command): void {
+  const task = program.command('task').description('start, stop or reload tables of the DMS task');
+
+  withTaskOptions(
+    task.command('start').description('start the task (resume when it has run before)'),
+  )
+    .option('--no-wait', 'return once DMS accepted the request')
+    .action((options: TaskOptions) =>
+      withDms(options, 'start', async (client) => {
+        const handle = taskReplication(client);
+        if (options.wait === false) {
+          const state = await handle.describe(options.taskArn);
+          if (state === undefined) throw new Error(`no replication task ${options.taskArn}`);
+          if (state.status === 'running') return 'running';
+          await handle.start(
+            options.taskArn,
+            state.hasRun ? 'resume-processing' : 'start-replication',
+          );
+          return state.hasRun ? 'resuming' : 'starting';
+        }
+        return (await startOrResume(handle, options.taskArn)).status;
+      }),
+    );
+
+  withTaskOptions(task.command('stop').description('stop the task'))
+    .option('--no-wait', 'return once DMS accepted the request')
+    .action((options: TaskOptions) =>
+      withDms(options, 'stop', async (client) => {
+        const handle = taskReplication(client);
+        const state = await handle.describe(options.taskArn);
+        if (state === undefined) throw new Error(`no replication task ${options.taskArn}`);
+        if (options.wait === false) {
+          if (state.status !== 'running') return state.status;
+          await handle.stop(options.taskArn);
+          return 'stopping';
+        }
+        await stopIfActive(handle, state);
+        return (
+          await waitForStatus(handle, options.taskArn, new Set(['stopped', 'ready', 'failed']))
+        ).status;
+      }),
+    );
+
+  withTaskOptions(
+    task.command('reload').description('reload tables (schema.table) of a running task'),
+  )
+    .argument('<tables...>', 'tables to reload, as schema.table')
+    .option('--validate-only', 'only re-validate the tables (needs validation enabled)')
+    .action((tables: string[], options: TaskOptions) =>
+      withDms(options, 'reload', async (client) => {
+        await reloadTables(
+          client,
+          options.taskArn,
+          tables,
+          options.validateOnly ? 'validate-only' : 'data-reload',
+        );
+        return `reloading ${tables.join(', ')}`;
+      }),
+    );
+}
