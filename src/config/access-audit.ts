@@ -1,9 +1,183 @@
 import { z } from 'zod';
+import { identifierSchema } from './identifier';
+
+/** pgAudit statement classes a custom rule may name. */
+export const auditClassSchema = z.enum([
+  'READ',
+  'WRITE',
+  'FUNCTION',
+  'ROLE',
+  'DDL',
+  'MISC',
+  'MISC_SET',
+]);
+
+/** Alert severities, carried as the SNS message attribute `severity`. */
+export const alertSeveritySchema = z.enum(['low', 'medium', 'high', 'critical']);
 
 /**
- * The `accessAudit` section: pgAudit settings and alert rules.
- * Filled in by the access-audit feature; optional so change history works alone.
+ * A glob over a parsed field: `*` matches any run of characters, `?` one character,
+ * everything else itself (case-sensitive, like PostgreSQL identifiers).
  */
-export const accessAuditSchema = z.object({}).passthrough();
+const patternSchema = z.string().min(1, 'must not be empty');
 
+/**
+ * A custom rule. Every criterion that is given must match (AND); each list matches
+ * when any of its entries matches (OR). A rule with no criteria matches everything.
+ */
+export const accessRuleSchema = z
+  .object({
+    /** Rule name, shown in alerts and sent as the SNS attribute `rule`. */
+    name: z.string().min(1, 'must not be empty').max(64, 'must be at most 64 characters'),
+    /** What a match does: `alert`, or `ignore` to silence matching events before any alert rule. @default "alert" */
+    action: z.enum(['alert', 'ignore']).default('alert'),
+    /** Severity of the alert. @default "high" */
+    severity: alertSeveritySchema.default('high'),
+    /** pgAudit classes (READ, WRITE, …). @default any */
+    classes: z.array(auditClassSchema).min(1).optional(),
+    /** Command tags, case-insensitive (`UPDATE`, `CREATE ROLE`, `COPY`). @default any */
+    commands: z.array(z.string().min(1)).min(1).optional(),
+    /** Role name globs. @default any */
+    users: z.array(patternSchema).min(1).optional(),
+    /** Database name globs. @default any */
+    databases: z.array(patternSchema).min(1).optional(),
+    /** Object name globs over `schema.name` (`public.*`, `billing.invoices`). @default any */
+    objects: z.array(patternSchema).min(1).optional(),
+    /** Also match service accounts (they are excluded before rules otherwise). @default false */
+    includeServiceAccounts: z.boolean().default(false),
+  })
+  .strict();
+
+export type AccessRuleConfig = z.infer<typeof accessRuleSchema>;
+
+/** The built-in rules, each of which can be switched off. */
+export const defaultRulesSchema = z
+  .object({
+    /** Human INSERT/UPDATE/DELETE/TRUNCATE/MERGE/COPY FROM on application tables (severity high). @default true */
+    humanDml: z.boolean().default(true),
+    /** GRANT, REVOKE, CREATE/ALTER/DROP ROLE and other ROLE-class statements (severity critical). @default true */
+    privilegeChanges: z.boolean().default(true),
+    /** DDL (CREATE/ALTER/DROP of tables, functions, …) (severity medium). @default true */
+    ddl: z.boolean().default(true),
+    /** Human reads (SELECT, COPY TO) of application tables (severity low). @default false */
+    humanReads: z.boolean().default(false),
+  })
+  .strict();
+
+/** How alerts are delivered. */
+export const alertSettingsSchema = z
+  .object({
+    /** More alerts than this from one Lambda invocation are sent as one digest message. @default 10 */
+    digestThreshold: z.number().int().min(1).default(10),
+    /** Statements longer than this are cut in alert messages (the log keeps them whole). @default 2000 */
+    maxStatementLength: z.number().int().min(100).default(2000),
+    /** Prefix of the SNS subject line. @default "[audit-trail]" */
+    subjectPrefix: z.string().max(40).default('[audit-trail]'),
+    /** E-mail addresses subscribed to the alert topic (each confirms by e-mail). @default [] */
+    emails: z.array(z.string().email('must be an e-mail address')).default([]),
+    /** HTTPS endpoints subscribed to the alert topic. @default [] */
+    httpsEndpoints: z
+      .array(
+        z
+          .string()
+          .url()
+          .refine((url) => url.startsWith('https://'), 'must be an https:// URL'),
+      )
+      .default([]),
+    /** The human-activity alarm fires when at least this many alerts arrive in one period. @default 1 */
+    alarmThreshold: z.number().int().min(1).default(1),
+    /** Alarm evaluation period in minutes. @default 5 */
+    alarmPeriodMinutes: z.number().int().min(1).max(1440).default(5),
+  })
+  .strict();
+
+/** Optional forwarding of events to an SQS queue (for a SIEM or ticketing). */
+export const sqsSettingsSchema = z
+  .object({
+    /** Create the queue and forward to it. @default false */
+    enabled: z.boolean().default(false),
+    /** FIFO queue; messages are deduplicated by CloudWatch log event id. @default false */
+    fifo: z.boolean().default(false),
+    /** `alerts` forwards alerts only; `events` forwards every event that is not noise or excluded. @default "alerts" */
+    forward: z.enum(['alerts', 'events']).default('alerts'),
+    /** Roles whose events are never forwarded. @default [] */
+    ignoreUsers: z.array(identifierSchema).default([]),
+    /** Databases whose events are never forwarded. @default [] */
+    ignoreDatabases: z.array(identifierSchema).default([]),
+    /** Days a message stays in the queue (1–14). @default 4 */
+    retentionDays: z.number().int().min(1).max(14).default(4),
+  })
+  .strict();
+
+/**
+ * The `accessAudit` section: which roles pgAudit audits, which accounts and places
+ * never alert, the alert rules and how alerts are delivered.
+ */
+export const accessAuditSchema = z
+  .object({
+    /** Human roles pgAudit is enabled for (`ALTER ROLE … SET pgaudit.log`). @default [] */
+    auditedRoles: z.array(identifierSchema).default([]),
+    /** Application roles: pgAudit is set to `none` for them and they never alert. @default [] */
+    serviceAccounts: z.array(identifierSchema).default([]),
+    /** Databases whose events are dropped. @default ["rdsadmin"] */
+    ignoreDatabases: z.array(identifierSchema).default(['rdsadmin']),
+    /** Schemas whose objects never alert (catalog schemas are always noise). @default [] */
+    ignoreSchemas: z.array(identifierSchema).default([]),
+    /** `pgaudit.log` for audited roles. @default "all" */
+    pgauditLog: z.string().min(1).default('all'),
+    /** Cluster-wide `pgaudit.log`, so a role nobody listed still has DDL and privilege changes logged. @default "ddl,role" */
+    clusterPgauditLog: z.string().min(1).default('ddl,role'),
+    /** `pgaudit.log_parameter` for audited roles (bind values of GUI tools and drivers). @default true */
+    logParameter: z.boolean().default(true),
+    /** `pgaudit.log_relation`: one record per relation, so rules see object names. @default true */
+    logRelation: z.boolean().default(true),
+    /** `pgaudit.log_rows` (pgAudit 1.6 and later): rows read or written. @default false */
+    logRows: z.boolean().default(false),
+    /** The source's `log_line_prefix`. @default "%t:%r:%u@%d:[%p]:" (the RDS default) */
+    logLinePrefix: z.string().min(1).default('%t:%r:%u@%d:[%p]:'),
+    /** The built-in rules. @default all on except humanReads */
+    defaultRules: defaultRulesSchema.default(() => defaultRulesSchema.parse({})),
+    /** Custom rules: `ignore` rules silence matching events, `alert` rules are checked before the built-in ones. @default [] */
+    rules: z.array(accessRuleSchema).default([]),
+    /** Alert delivery. */
+    alerts: alertSettingsSchema.default(() => alertSettingsSchema.parse({})),
+    /** Optional SQS forwarding. */
+    sqs: sqsSettingsSchema.default(() => sqsSettingsSchema.parse({})),
+    /** Retention of the PostgreSQL log group in days. @default 365 */
+    logRetentionDays: z.number().int().min(1).default(365),
+  })
+  .strict()
+  .superRefine((section, ctx) => {
+    const services = new Set(section.serviceAccounts);
+    section.auditedRoles.forEach((role, index) => {
+      if (services.has(role)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['auditedRoles', index],
+          message: `"${role}" is also a service account`,
+        });
+      }
+    });
+    const names = new Set<string>();
+    section.rules.forEach((rule, index) => {
+      if (names.has(rule.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', index, 'name'],
+          message: `rule "${rule.name}" is defined twice`,
+        });
+      }
+      names.add(rule.name);
+    });
+  });
+
+/** A validated `accessAudit` section with defaults applied. */
 export type AccessAuditConfig = z.infer<typeof accessAuditSchema>;
+
+/** The section as written in the config file. */
+export type AccessAuditConfigInput = z.input<typeof accessAuditSchema>;
+
+/** Validates an `accessAudit` section on its own (Lambda environment, tests). */
+export function parseAccessAuditConfig(input: unknown): AccessAuditConfig {
+  return accessAuditSchema.parse(input ?? {});
+}

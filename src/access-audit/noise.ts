@@ -1,0 +1,177 @@
+import type { AuditEvent, NoiseReason } from './types';
+
+/** Schemas that hold only the system catalog; reading them reveals no application data. */
+const CATALOG_SCHEMAS = new Set(['pg_catalog', 'information_schema', 'pg_toast']);
+
+/**
+ * Session-level commands drivers and GUI clients send on connect or around every
+ * query (JDBC sends `SET extra_float_digits = 3` and `SET application_name`, pgAdmin
+ * and DBeaver `SHOW`/`SET` and transaction control). They touch no data.
+ */
+const SESSION_COMMANDS = new Set([
+  'SET',
+  'SHOW',
+  'RESET',
+  'DISCARD',
+  'DISCARD ALL',
+  'DEALLOCATE',
+  'DEALLOCATE ALL',
+  'BEGIN',
+  'START TRANSACTION',
+  'COMMIT',
+  'ROLLBACK',
+  'SAVEPOINT',
+  'RELEASE',
+  'LISTEN',
+  'UNLISTEN',
+  'SET CONSTRAINTS',
+]);
+
+/**
+ * Classifies tool noise from parsed fields only, never from a substring of the raw
+ * line: a record is catalog noise when *its* object is a catalog relation, so a
+ * statement joining `public.items` with `pg_class` still alerts on `public.items`.
+ * Returns the reason, or `undefined` for an event that is not noise.
+ */
+export function classifyNoise(event: AuditEvent): NoiseReason | undefined {
+  const auditClass = event.auditClass;
+  if (auditClass === 'MISC_SET' || (auditClass === 'MISC' && SESSION_COMMANDS.has(event.command))) {
+    return 'session-command';
+  }
+  // pgAudit also writes a MISC record with command "???" for a view a query reads.
+  if (auditClass === 'MISC' && event.objectName !== '' && isCatalogObject(event.objectName))
+    return 'catalog-read';
+  if (auditClass !== 'READ') return undefined;
+  if (event.objectName !== '')
+    return isCatalogObject(event.objectName) ? 'catalog-read' : undefined;
+  // No object: either the statement read no relation (`SELECT 1`, `SELECT version()`)
+  // or pgaudit.log_relation is off. Look at what the statement reads to tell which.
+  const relations = readRelations(event.statement);
+  if (relations === undefined) return undefined;
+  if (relations.length === 0) return 'health-check';
+  return relations.every(isCatalogObject) ? 'catalog-read' : undefined;
+}
+
+/** True for `pg_catalog.x`, `information_schema.x`, and unqualified `pg_*` catalog names. */
+export function isCatalogObject(name: string): boolean {
+  const dot = name.indexOf('.');
+  if (dot < 0) return name.startsWith('pg_');
+  return CATALOG_SCHEMAS.has(unquote(name.slice(0, dot)));
+}
+
+/** The schema part of `schema.name`, or `undefined` when unqualified. */
+export function schemaOf(objectName: string): string | undefined {
+  const dot = objectName.indexOf('.');
+  return dot < 0 ? undefined : unquote(objectName.slice(0, dot));
+}
+
+function unquote(name: string): string {
+  return name.length > 1 && name.startsWith('"') && name.endsWith('"')
+    ? name.slice(1, -1).replace(/""/g, '"')
+    : name;
+}
+
+/**
+ * The relations a SELECT reads, from the tokens after FROM and JOIN (string literals,
+ * quoted identifiers and comments are skipped; `name(` is a function, not a relation).
+ * Returns `undefined` when the statement is not a plain SELECT/WITH/VALUES/TABLE, or
+ * is too complex to be sure about (sub-queries in FROM), so the caller keeps the event.
+ */
+export function readRelations(statement: string): string[] | undefined {
+  const tokens = tokenize(statement, 400);
+  if (tokens === undefined || tokens.length === 0) return undefined;
+  const first = tokens[0]!.toUpperCase();
+  if (first !== 'SELECT' && first !== 'VALUES') return undefined;
+  const relations: string[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const word = tokens[i]!.toUpperCase();
+    if (word !== 'FROM' && word !== 'JOIN') continue;
+    const target = tokens[i + 1];
+    if (target === undefined || target === '(') return undefined;
+    if (tokens[i + 2] === '(') continue; // set-returning function such as generate_series(…)
+    if (word === 'FROM' && tokens[i - 1]?.toUpperCase() === 'DISTINCT') continue; // IS DISTINCT FROM
+    relations.push(target);
+  }
+  return relations;
+}
+
+/**
+ * A small SQL tokenizer: identifiers (with dots joining qualified names), punctuation
+ * `(` `)` `,`, literals skipped. Stops (returns `undefined`) beyond `limit` tokens.
+ */
+function tokenize(sql: string, limit: number): string[] | undefined {
+  const tokens: string[] = [];
+  let i = 0;
+  const n = sql.length;
+  while (i < n) {
+    const c = sql.charCodeAt(i);
+    if (c <= 32) {
+      i++;
+    } else if (c === 45 && sql.charCodeAt(i + 1) === 45) {
+      const end = sql.indexOf('\n', i);
+      i = end < 0 ? n : end + 1;
+    } else if (c === 47 && sql.charCodeAt(i + 1) === 42) {
+      const end = sql.indexOf('*/', i + 2);
+      i = end < 0 ? n : end + 2;
+    } else if (c === 39) {
+      i = skipQuoted(sql, i, 39);
+      tokens.push("'");
+    } else if (c === 36 && !isDigitCode(sql.charCodeAt(i + 1))) {
+      // $tag$ … $tag$ dollar quoting ($1 is a parameter, read as a word below)
+      const close = sql.indexOf('$', i + 1);
+      if (close < 0) return undefined;
+      const tag = sql.slice(i, close + 1);
+      const end = sql.indexOf(tag, close + 1);
+      i = end < 0 ? n : end + tag.length;
+      tokens.push("'");
+    } else if (isWordCode(c) || c === 34) {
+      let name = '';
+      for (;;) {
+        const start = i;
+        if (sql.charCodeAt(i) === 34) i = skipQuoted(sql, i, 34);
+        else while (i < n && isWordCode(sql.charCodeAt(i))) i++;
+        name += sql.slice(start, i);
+        if (sql.charCodeAt(i) === 46 && i + 1 < n) {
+          name += '.';
+          i++;
+          continue;
+        }
+        break;
+      }
+      tokens.push(name);
+    } else {
+      tokens.push(sql[i]!);
+      i++;
+    }
+    if (tokens.length > limit) return undefined;
+  }
+  return tokens;
+}
+
+function skipQuoted(sql: string, start: number, quote: number): number {
+  let i = start + 1;
+  for (;;) {
+    const end = sql.indexOf(String.fromCharCode(quote), i);
+    if (end < 0) return sql.length;
+    if (sql.charCodeAt(end + 1) === quote) {
+      i = end + 2;
+      continue;
+    }
+    return end + 1;
+  }
+}
+
+function isDigitCode(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+function isWordCode(c: number): boolean {
+  return (
+    (c >= 97 && c <= 122) ||
+    (c >= 65 && c <= 90) ||
+    (c >= 48 && c <= 57) ||
+    c === 95 ||
+    c === 36 ||
+    c > 127
+  );
+}

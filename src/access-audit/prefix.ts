@@ -1,0 +1,260 @@
+import type { LogPrefixFields } from './types';
+
+/** The RDS / Aurora PostgreSQL default `log_line_prefix`. */
+export const RDS_LOG_LINE_PREFIX = '%t:%r:%u@%d:[%p]:';
+
+/** Thrown for a log_line_prefix the parser cannot follow. */
+export class LogPrefixError extends Error {
+  override readonly name = 'LogPrefixError';
+}
+
+type FieldName = keyof LogPrefixFields | 'ignored';
+
+/** One piece of a compiled prefix: literal text, or an escape and how to read it. */
+type Part =
+  | { kind: 'literal'; text: string }
+  | { kind: 'timestamp'; field: 'timestamp' | 'ignored'; fractional: boolean }
+  | { kind: 'epoch'; field: 'timestamp' }
+  | { kind: 'remote'; withPort: boolean }
+  | { kind: 'number'; field: 'pid' | 'ignored' }
+  | { kind: 'text'; field: FieldName };
+
+/** A parsed prefix: the fields it carried and where the message starts. */
+export interface PrefixMatch {
+  fields: LogPrefixFields;
+  /** Offset just past the prefix. */
+  end: number;
+}
+
+/** Reads the prefix of one log line; `undefined` when the line does not start with it. */
+export type PrefixParser = (line: string) => PrefixMatch | undefined;
+
+const TEXT_ESCAPES: Readonly<Record<string, FieldName>> = {
+  u: 'user',
+  d: 'database',
+  a: 'applicationName',
+  c: 'sessionId',
+};
+
+/**
+ * Compiles a PostgreSQL `log_line_prefix` into a parser. The parser walks the line
+ * once, left to right, without regular expressions: timestamps have a fixed shape,
+ * `%r` is `host(port)` (IPv6 hosts contain colons, so the port's parentheses anchor
+ * it), and free-text escapes (`%u`, `%d`, `%a`, …) run up to the next literal.
+ * A role or database name that itself contains the following literal (for example
+ * a user named `a@b` with `%u@%d`) cannot be told apart and is split at the first one.
+ * @throws LogPrefixError for a prefix with two free-text escapes in a row.
+ */
+export function compileLogPrefix(prefix: string = RDS_LOG_LINE_PREFIX): PrefixParser {
+  const parts = splitPrefix(prefix);
+  return (line) => matchParts(parts, line);
+}
+
+function splitPrefix(prefix: string): Part[] {
+  const parts: Part[] = [];
+  let literal = '';
+  const flush = () => {
+    if (literal !== '') parts.push({ kind: 'literal', text: literal });
+    literal = '';
+  };
+  for (let i = 0; i < prefix.length; i++) {
+    const char = prefix[i]!;
+    if (char !== '%') {
+      literal += char;
+      continue;
+    }
+    i++;
+    // Padding such as %-10u pads the value with spaces; values are trimmed instead.
+    while (i < prefix.length && /[-0-9]/.test(prefix[i]!)) i++;
+    const escape = prefix[i];
+    if (escape === undefined)
+      throw new LogPrefixError(`log_line_prefix "${prefix}" ends with a lone %`);
+    if (escape === '%') {
+      literal += '%';
+      continue;
+    }
+    // %q ends the prefix for non-session processes; session lines carry everything.
+    if (escape === 'q') continue;
+    flush();
+    parts.push(escapePart(escape));
+  }
+  flush();
+  parts.forEach((part, index) => {
+    const next = parts[index + 1];
+    if (isFreeText(part) && next !== undefined && isFreeText(next)) {
+      throw new LogPrefixError(
+        `log_line_prefix "${prefix}" has two free-text escapes with nothing between them`,
+      );
+    }
+  });
+  return parts;
+}
+
+function escapePart(escape: string): Part {
+  switch (escape) {
+    case 't':
+      return { kind: 'timestamp', field: 'timestamp', fractional: false };
+    case 'm':
+      return { kind: 'timestamp', field: 'timestamp', fractional: true };
+    case 's':
+      return { kind: 'timestamp', field: 'ignored', fractional: false };
+    case 'n':
+      return { kind: 'epoch', field: 'timestamp' };
+    case 'r':
+      return { kind: 'remote', withPort: true };
+    case 'h':
+      return { kind: 'remote', withPort: false };
+    case 'p':
+      return { kind: 'number', field: 'pid' };
+    case 'l':
+      return { kind: 'number', field: 'ignored' };
+    default:
+      return { kind: 'text', field: TEXT_ESCAPES[escape] ?? 'ignored' };
+  }
+}
+
+function isFreeText(part: Part): boolean {
+  return part.kind === 'text' || part.kind === 'remote';
+}
+
+function matchParts(parts: readonly Part[], line: string): PrefixMatch | undefined {
+  const fields: LogPrefixFields = {};
+  let pos = 0;
+  for (let index = 0; index < parts.length; index++) {
+    const part = parts[index]!;
+    const next = parts[index + 1];
+    const stop = next?.kind === 'literal' ? next.text : undefined;
+    const end = matchPart(part, line, pos, stop, fields);
+    if (end < 0) return undefined;
+    pos = end;
+  }
+  return { fields, end: pos };
+}
+
+/** Returns the offset after `part`, or -1 when the line does not match. */
+function matchPart(
+  part: Part,
+  line: string,
+  pos: number,
+  stop: string | undefined,
+  fields: LogPrefixFields,
+): number {
+  switch (part.kind) {
+    case 'literal':
+      return line.startsWith(part.text, pos) ? pos + part.text.length : -1;
+    case 'timestamp':
+      return matchTimestamp(line, pos, part.fractional, stop, part.field, fields);
+    case 'epoch':
+      return matchWhile(line, pos, isEpochChar, (value) => (fields.timestamp = value));
+    case 'number':
+      return matchWhile(line, pos, isDigit, (value) => {
+        if (part.field === 'pid') fields.pid = Number(value);
+      });
+    case 'remote':
+      return matchRemote(line, pos, part.withPort, stop, fields);
+    case 'text':
+      return matchText(line, pos, stop, (value) => {
+        if (part.field !== 'ignored') fields[part.field] = value as never;
+      });
+  }
+}
+
+/** `YYYY-MM-DD HH:MM:SS[.mmm] ZONE`: fixed width, then a zone abbreviation or offset. */
+function matchTimestamp(
+  line: string,
+  pos: number,
+  fractional: boolean,
+  stop: string | undefined,
+  field: 'timestamp' | 'ignored',
+  fields: LogPrefixFields,
+): number {
+  const width = fractional ? 23 : 19;
+  if (
+    line.length < pos + width + 2 ||
+    line.charCodeAt(pos + 4) !== 45 ||
+    line.charCodeAt(pos + 10) !== 32
+  )
+    return -1;
+  let end = pos + width;
+  if (line.charCodeAt(end) !== 32) return -1;
+  end++;
+  const stopCode = stop?.charCodeAt(0);
+  while (end < line.length && line.charCodeAt(end) !== 32 && line.charCodeAt(end) !== stopCode)
+    end++;
+  if (field === 'timestamp') fields.timestamp = line.slice(pos, end);
+  return end;
+}
+
+/** `host(port)`, `[local]`, or empty for background processes. */
+function matchRemote(
+  line: string,
+  pos: number,
+  withPort: boolean,
+  stop: string | undefined,
+  fields: LogPrefixFields,
+): number {
+  if (line.startsWith('[local]', pos)) {
+    fields.remoteHost = '[local]';
+    return pos + 7;
+  }
+  if (withPort) {
+    // Host names and addresses never contain '(' so the first one opens the port.
+    const open = line.indexOf('(', pos);
+    if (open > pos && open - pos <= 255) {
+      let close = open + 1;
+      while (close < line.length && isDigit(line.charCodeAt(close))) close++;
+      if (
+        close > open + 1 &&
+        line.charCodeAt(close) === 41 &&
+        (stop === undefined || line.startsWith(stop, close + 1))
+      ) {
+        fields.remoteHost = line.slice(pos, open);
+        fields.remotePort = Number(line.slice(open + 1, close));
+        return close + 1;
+      }
+    }
+    return stop !== undefined && line.startsWith(stop, pos) ? pos : -1;
+  }
+  return matchText(line, pos, stop, (value) => {
+    if (value !== '') fields.remoteHost = value;
+  });
+}
+
+function matchText(
+  line: string,
+  pos: number,
+  stop: string | undefined,
+  take: (value: string) => void,
+): number {
+  if (stop === undefined) {
+    // Last escape of the prefix: runs to the first space (the severity follows it).
+    const space = line.indexOf(' ', pos);
+    if (space < 0) return -1;
+    take(line.slice(pos, space).trim());
+    return space;
+  }
+  const end = line.indexOf(stop, pos);
+  if (end < 0) return -1;
+  take(line.slice(pos, end).trim());
+  return end;
+}
+
+function matchWhile(
+  line: string,
+  pos: number,
+  accept: (code: number) => boolean,
+  take: (value: string) => void,
+): number {
+  let end = pos;
+  while (end < line.length && accept(line.charCodeAt(end))) end++;
+  take(line.slice(pos, end));
+  return end;
+}
+
+function isDigit(code: number): boolean {
+  return code >= 48 && code <= 57;
+}
+
+function isEpochChar(code: number): boolean {
+  return isDigit(code) || code === 46;
+}

@@ -1,0 +1,155 @@
+import type { AccessAuditConfig, AccessRuleConfig } from '../config/access-audit';
+import { compileGlobs } from './glob';
+import { classifyNoise, isCatalogObject, schemaOf } from './noise';
+import type { AccessAlert, AlertSeverity, AuditEvent, Verdict } from './types';
+
+/** The settings the rule engine reads; a validated `accessAudit` section has them all. */
+export type RuleEngineConfig = Pick<
+  AccessAuditConfig,
+  'serviceAccounts' | 'ignoreDatabases' | 'ignoreSchemas' | 'defaultRules' | 'rules'
+>;
+
+/** RDS's own maintenance role: never a human. */
+const RDS_INTERNAL_USERS = ['rdsadmin'];
+
+/** A rule compiled to one predicate. */
+interface CompiledRule {
+  readonly name: string;
+  readonly action: 'alert' | 'ignore';
+  readonly severity: AlertSeverity;
+  readonly includeServiceAccounts: boolean;
+  readonly matches: (event: AuditEvent) => boolean;
+}
+
+/** The built-in rules, in the order they are tried. */
+const BUILT_IN_RULES = {
+  privilegeChanges: {
+    name: 'privilege-change',
+    severity: 'critical',
+    matches: (event: AuditEvent) => event.auditClass === 'ROLE',
+  },
+  ddl: {
+    name: 'ddl',
+    severity: 'medium',
+    matches: (event: AuditEvent) => event.auditClass === 'DDL',
+  },
+  humanDml: {
+    name: 'human-dml',
+    severity: 'high',
+    matches: (event: AuditEvent) => event.auditClass === 'WRITE',
+  },
+  humanReads: {
+    name: 'human-read',
+    severity: 'low',
+    matches: (event: AuditEvent) =>
+      event.auditClass === 'READ' && !isCatalogObject(event.objectName || 'x.x'),
+  },
+} as const satisfies Record<
+  keyof AccessAuditConfig['defaultRules'],
+  Omit<CompiledRule, 'action' | 'includeServiceAccounts'>
+>;
+
+/**
+ * Decides, for each parsed pgAudit event, whether it is tool noise, excluded by
+ * configuration, an alert, or simply recorded. The same engine runs in the Lambda
+ * and in `audit-trail pgaudit scan`, so what the CLI shows is what would page.
+ *
+ * Order: noise → ignored database → service account → ignored schema → custom
+ * `ignore` rules → custom `alert` rules → built-in rules.
+ */
+export class AccessRuleEngine {
+  private readonly serviceAccounts: ReadonlySet<string>;
+  private readonly ignoreDatabases: ReadonlySet<string>;
+  private readonly ignoreSchemas: ReadonlySet<string>;
+  private readonly ignoreRules: readonly CompiledRule[];
+  private readonly alertRules: readonly CompiledRule[];
+
+  constructor(config: RuleEngineConfig) {
+    this.serviceAccounts = new Set([...config.serviceAccounts, ...RDS_INTERNAL_USERS]);
+    this.ignoreDatabases = new Set(config.ignoreDatabases);
+    this.ignoreSchemas = new Set(config.ignoreSchemas);
+    const custom = config.rules.map(compileRule);
+    this.ignoreRules = custom.filter((rule) => rule.action === 'ignore');
+    const builtIn = (Object.keys(BUILT_IN_RULES) as (keyof typeof BUILT_IN_RULES)[])
+      .filter((key) => config.defaultRules[key])
+      .map((key): CompiledRule => ({
+        ...BUILT_IN_RULES[key],
+        action: 'alert',
+        includeServiceAccounts: false,
+      }));
+    this.alertRules = [...custom.filter((rule) => rule.action === 'alert'), ...builtIn];
+  }
+
+  /** True for a configured service account (or RDS's internal role). */
+  isServiceAccount(user: string | undefined): boolean {
+    return user !== undefined && this.serviceAccounts.has(user);
+  }
+
+  /** Classifies one event. */
+  evaluate(event: AuditEvent): Verdict {
+    const noise = classifyNoise(event);
+    if (noise !== undefined) return { kind: 'noise', reason: noise };
+    if (event.database !== undefined && this.ignoreDatabases.has(event.database)) {
+      return { kind: 'excluded', reason: 'database' };
+    }
+    const serviceAccount = this.isServiceAccount(event.user);
+    const schema = schemaOf(event.objectName);
+    if (schema !== undefined && this.ignoreSchemas.has(schema))
+      return { kind: 'excluded', reason: 'schema' };
+    for (const rule of this.ignoreRules) {
+      if ((!serviceAccount || rule.includeServiceAccounts) && rule.matches(event)) {
+        return { kind: 'excluded', reason: 'ignore-rule', rule: rule.name };
+      }
+    }
+    for (const rule of this.alertRules) {
+      if ((!serviceAccount || rule.includeServiceAccounts) && rule.matches(event)) {
+        return { kind: 'alert', alert: toAlert(rule, event) };
+      }
+    }
+    return serviceAccount ? { kind: 'excluded', reason: 'service-account' } : { kind: 'pass' };
+  }
+}
+
+function compileRule(rule: AccessRuleConfig): CompiledRule {
+  const checks: ((event: AuditEvent) => boolean)[] = [];
+  if (rule.classes) {
+    const classes = new Set<string>(rule.classes);
+    checks.push((event) => classes.has(event.auditClass));
+  }
+  if (rule.commands) {
+    const commands = new Set(rule.commands.map((command) => command.toUpperCase()));
+    checks.push((event) => commands.has(event.command.toUpperCase()));
+  }
+  if (rule.users) {
+    const match = compileGlobs(rule.users);
+    checks.push((event) => match(event.user ?? ''));
+  }
+  if (rule.databases) {
+    const match = compileGlobs(rule.databases);
+    checks.push((event) => match(event.database ?? ''));
+  }
+  if (rule.objects) {
+    const match = compileGlobs(rule.objects);
+    checks.push((event) => match(event.objectName));
+  }
+  return {
+    name: rule.name,
+    action: rule.action,
+    severity: rule.severity,
+    includeServiceAccounts: rule.includeServiceAccounts,
+    matches: (event) => checks.every((check) => check(event)),
+  };
+}
+
+function toAlert(rule: CompiledRule, event: AuditEvent): AccessAlert {
+  return { rule: rule.name, severity: rule.severity, summary: summarize(event), event };
+}
+
+/** `alice@appdb from 10.0.0.5: UPDATE TABLE public.items (WRITE)` */
+export function summarize(event: AuditEvent): string {
+  const who = `${event.user ?? '?'}@${event.database ?? '?'}`;
+  const from = event.remoteHost === undefined ? '' : ` from ${event.remoteHost}`;
+  const object =
+    event.objectName === '' ? '' : ` ${event.objectType} ${event.objectName}`.replace(/^ {2}/, ' ');
+  return `${who}${from}: ${event.command}${object} (${event.auditClass})`;
+}

@@ -1,0 +1,258 @@
+import type pg from 'pg';
+import type { AccessAuditConfig } from '../config/access-audit';
+import { quoteIdent, quoteLiteral } from '../postgres/identifiers';
+
+/** The audit role RDS requires for `pgaudit.role`. */
+export const RDS_AUDIT_ROLE = 'rds_pgaudit';
+
+/** The settings `setup` and `check` manage. */
+export type PgauditSetupConfig = Pick<
+  AccessAuditConfig,
+  | 'auditedRoles'
+  | 'serviceAccounts'
+  | 'pgauditLog'
+  | 'logParameter'
+  | 'logRelation'
+  | 'logRows'
+  | 'logLinePrefix'
+>;
+
+/** One line of `audit-trail pgaudit check`. */
+export interface CheckResult {
+  /** What was checked, e.g. `role alice`. */
+  readonly item: string;
+  readonly ok: boolean;
+  /** What was found. */
+  readonly detail: string;
+  /** What to do about a failure. */
+  readonly remedy?: string;
+}
+
+const PRELOAD_REMEDY =
+  'add pgaudit to shared_preload_libraries in the DB cluster parameter group (pgauditClusterParameters() in ' +
+  'infra/access-audit/parameters.ts does this), then reboot every instance of the cluster';
+
+/** Thrown by {@link setupPgaudit} when the server cannot be set up from SQL. */
+export class PgauditSetupError extends Error {
+  override readonly name = 'PgauditSetupError';
+}
+
+/**
+ * The per-role settings an audited role should carry. `log_rows` is only set when
+ * wanted: pgAudit before 1.6 does not know it.
+ */
+export function auditedRoleSettings(config: PgauditSetupConfig): Record<string, string> {
+  return {
+    'pgaudit.log': config.pgauditLog,
+    'pgaudit.log_parameter': config.logParameter ? 'on' : 'off',
+    'pgaudit.log_relation': config.logRelation ? 'on' : 'off',
+    ...(config.logRows ? { 'pgaudit.log_rows': 'on' } : {}),
+  };
+}
+
+/**
+ * Prepares the connected database for access audit: verifies pgaudit is preloaded
+ * (it cannot be loaded from SQL), creates the extension (without it nothing is
+ * logged and nothing reports an error) and the `rds_pgaudit` role, then sets
+ * `pgaudit.*` on every audited role and `pgaudit.log = 'none'` on every service
+ * account. Idempotent. Returns one line per action taken.
+ * @throws PgauditSetupError when pgaudit is not preloaded or a configured role is missing.
+ */
+export async function setupPgaudit(
+  client: pg.Client,
+  config: PgauditSetupConfig,
+): Promise<string[]> {
+  if (!(await isPreloaded(client)))
+    throw new PgauditSetupError(`pgaudit is not preloaded: ${PRELOAD_REMEDY}`);
+  const missing = await missingRoles(client, [...config.auditedRoles, ...config.serviceAccounts]);
+  if (missing.length > 0) {
+    throw new PgauditSetupError(`roles named in accessAudit do not exist: ${missing.join(', ')}`);
+  }
+  const done: string[] = [];
+  await client.query('CREATE EXTENSION IF NOT EXISTS pgaudit');
+  done.push('extension pgaudit present');
+  const { rowCount } = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [
+    RDS_AUDIT_ROLE,
+  ]);
+  if (rowCount === 0) {
+    await client.query(`CREATE ROLE ${quoteIdent(RDS_AUDIT_ROLE)} NOLOGIN`);
+    done.push(`role ${RDS_AUDIT_ROLE} created`);
+  }
+  const settings = auditedRoleSettings(config);
+  for (const role of config.auditedRoles) {
+    for (const [name, value] of Object.entries(settings)) {
+      await client.query(`ALTER ROLE ${quoteIdent(role)} SET ${name} = ${quoteLiteral(value)}`);
+    }
+    done.push(`role ${role}: ${formatSettings(settings)}`);
+  }
+  for (const role of config.serviceAccounts) {
+    await client.query(`ALTER ROLE ${quoteIdent(role)} SET pgaudit.log = 'none'`);
+    done.push(`role ${role}: pgaudit.log=none (service account)`);
+  }
+  return done;
+}
+
+/**
+ * Reports each prerequisite of access audit as OK or FAIL: preload, extension,
+ * `pgaudit.role`, the audit role, the log_line_prefix the parser expects, and the
+ * settings of every audited role and service account.
+ */
+export async function checkPgaudit(
+  client: pg.Client,
+  config: PgauditSetupConfig,
+): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const preloaded = await isPreloaded(client);
+  results.push(
+    preloaded
+      ? { item: 'shared_preload_libraries', ok: true, detail: 'pgaudit is preloaded' }
+      : {
+          item: 'shared_preload_libraries',
+          ok: false,
+          detail: 'pgaudit is not preloaded',
+          remedy: PRELOAD_REMEDY,
+        },
+  );
+  const extension = await client.query<{ extversion: string }>(
+    "SELECT extversion FROM pg_extension WHERE extname = 'pgaudit'",
+  );
+  const version = extension.rows[0]?.extversion;
+  results.push(
+    version !== undefined
+      ? {
+          item: 'extension',
+          ok: true,
+          detail: `pgaudit ${version} created in ${client.database ?? 'this database'}`,
+        }
+      : {
+          item: 'extension',
+          ok: false,
+          detail: 'CREATE EXTENSION pgaudit was not run in this database: pgAudit logs nothing',
+          remedy: 'run audit-trail pgaudit setup',
+        },
+  );
+  const auditRole = preloaded ? await currentSetting(client, 'pgaudit.role') : undefined;
+  results.push(
+    auditRole === RDS_AUDIT_ROLE
+      ? { item: 'pgaudit.role', ok: true, detail: RDS_AUDIT_ROLE }
+      : {
+          item: 'pgaudit.role',
+          ok: false,
+          detail: `is "${auditRole ?? ''}"`,
+          remedy: `set pgaudit.role = ${RDS_AUDIT_ROLE} in the DB cluster parameter group`,
+        },
+  );
+  const roleExists = (await missingRoles(client, [RDS_AUDIT_ROLE])).length === 0;
+  results.push(
+    roleExists
+      ? { item: `role ${RDS_AUDIT_ROLE}`, ok: true, detail: 'exists' }
+      : {
+          item: `role ${RDS_AUDIT_ROLE}`,
+          ok: false,
+          detail: 'missing',
+          remedy: 'run audit-trail pgaudit setup',
+        },
+  );
+  const prefix = await currentSetting(client, 'log_line_prefix');
+  results.push(
+    prefix === config.logLinePrefix
+      ? { item: 'log_line_prefix', ok: true, detail: prefix }
+      : {
+          item: 'log_line_prefix',
+          ok: false,
+          detail: `server has "${prefix ?? ''}", config expects "${config.logLinePrefix}": records would not be parsed`,
+          remedy:
+            'set accessAudit.logLinePrefix to the server value (or fix log_line_prefix in the parameter group)',
+        },
+  );
+  const roleSettings = await readRoleSettings(client, [
+    ...config.auditedRoles,
+    ...config.serviceAccounts,
+  ]);
+  for (const role of config.auditedRoles) {
+    results.push(checkRole(role, roleSettings.get(role), auditedRoleSettings(config)));
+  }
+  for (const role of config.serviceAccounts) {
+    results.push(checkRole(role, roleSettings.get(role), { 'pgaudit.log': 'none' }));
+  }
+  return results;
+}
+
+function checkRole(
+  role: string,
+  actual: Map<string, string> | undefined,
+  wanted: Record<string, string>,
+): CheckResult {
+  const item = `role ${role}`;
+  if (actual === undefined)
+    return {
+      item,
+      ok: false,
+      detail: 'role does not exist',
+      remedy: `create role ${role} or remove it from accessAudit`,
+    };
+  const wrong = Object.entries(wanted).filter(([name, value]) => actual.get(name) !== value);
+  if (wrong.length === 0) return { item, ok: true, detail: formatSettings(wanted) };
+  const found = wrong.map(([name]) => `${name}=${actual.get(name) ?? '(unset)'}`).join(', ');
+  return {
+    item,
+    ok: false,
+    detail: `expected ${formatSettings(Object.fromEntries(wrong))}, found ${found}`,
+    remedy: 'run audit-trail pgaudit setup',
+  };
+}
+
+function formatSettings(settings: Record<string, string>): string {
+  return Object.entries(settings)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(', ');
+}
+
+async function isPreloaded(client: pg.Client): Promise<boolean> {
+  const value = (await currentSetting(client, 'shared_preload_libraries')) ?? '';
+  return value
+    .split(',')
+    .map((library) => library.trim().replace(/^"|"$/g, ''))
+    .includes('pgaudit');
+}
+
+async function currentSetting(client: pg.Client, name: string): Promise<string | undefined> {
+  const { rows } = await client.query<{ value: string | null }>(
+    'SELECT current_setting($1, true) AS value',
+    [name],
+  );
+  return rows[0]?.value ?? undefined;
+}
+
+async function missingRoles(client: pg.Client, roles: readonly string[]): Promise<string[]> {
+  const { rows } = await client.query<{ rolname: string }>(
+    'SELECT rolname FROM pg_roles WHERE rolname = ANY($1)',
+    [roles],
+  );
+  const present = new Set(rows.map((row) => row.rolname));
+  return roles.filter((role) => !present.has(role));
+}
+
+/** Role-wide settings (`ALTER ROLE x SET`, all databases) of each existing role. */
+async function readRoleSettings(
+  client: pg.Client,
+  roles: readonly string[],
+): Promise<Map<string, Map<string, string>>> {
+  const { rows } = await client.query<{ rolname: string; setconfig: string[] | null }>(
+    `SELECT r.rolname, s.setconfig
+       FROM pg_roles r
+       LEFT JOIN pg_db_role_setting s ON s.setrole = r.oid AND s.setdatabase = 0
+      WHERE r.rolname = ANY($1)`,
+    [roles],
+  );
+  const result = new Map<string, Map<string, string>>();
+  for (const row of rows) {
+    const settings = new Map<string, string>();
+    for (const entry of row.setconfig ?? []) {
+      const equals = entry.indexOf('=');
+      if (equals > 0) settings.set(entry.slice(0, equals), entry.slice(equals + 1));
+    }
+    result.set(row.rolname, settings);
+  }
+  return result;
+}

@@ -1,0 +1,92 @@
+/**
+ * Types of the access-audit pipeline: what the parser reads out of a pgAudit log
+ * record and what the rule engine makes of it.
+ */
+
+/** pgAudit statement classes (`pgaudit.log`). Unknown future classes are kept as strings. */
+export type AuditClass =
+  'READ' | 'WRITE' | 'FUNCTION' | 'ROLE' | 'DDL' | 'MISC' | 'MISC_SET' | (string & {});
+
+/** SESSION records come from `pgaudit.log`, OBJECT records from `pgaudit.role` grants. */
+export type AuditType = 'SESSION' | 'OBJECT';
+
+/**
+ * What the PARAMETER field said: a list of bind values (`logged`), no parameters
+ * (`<none>`), parameter logging off (`<not logged>`) or, with
+ * `pgaudit.log_statement_once`, `<previously logged>`.
+ */
+export type ParameterStatus = 'logged' | 'none' | 'not-logged' | 'previously-logged';
+
+/** The values the log_line_prefix carried; absent when the prefix has no such escape. */
+export interface LogPrefixFields {
+  /** Time stamp as logged (`%t`, `%m` or `%n`), e.g. `2026-11-22 22:39:36 UTC`. */
+  timestamp?: string;
+  /** Remote host (`%r`/`%h`); `[local]` for Unix-socket connections. */
+  remoteHost?: string;
+  /** Remote port (`%r`). */
+  remotePort?: number;
+  /** Role name (`%u`). */
+  user?: string;
+  /** Database name (`%d`). */
+  database?: string;
+  /** Backend process id (`%p`). */
+  pid?: number;
+  /** `application_name` (`%a`). */
+  applicationName?: string;
+  /** Session id (`%c`). */
+  sessionId?: string;
+}
+
+/** One pgAudit record, with every field typed. */
+export interface AuditEvent extends LogPrefixFields {
+  /** `timestamp` as ISO 8601 when the time zone is UTC/GMT or an offset; otherwise absent. */
+  time?: string;
+  /** Message severity, normally `LOG` (`pgaudit.log_level`). */
+  severity: string;
+  auditType: AuditType;
+  /** Statement number, per backend process. */
+  statementId: number;
+  /** Sub-statement number within the statement (DO blocks, functions). */
+  substatementId: number;
+  auditClass: AuditClass;
+  /** Command tag such as `SELECT`, `INSERT`, `GRANT`, `CREATE ROLE`. */
+  command: string;
+  /** `TABLE`, `INDEX`, `FUNCTION`, … or empty. */
+  objectType: string;
+  /** Schema-qualified object name, or empty (no relation, or `pgaudit.log_relation` off). */
+  objectName: string;
+  /** The statement text; passwords are `<REDACTED>` by pgAudit. */
+  statement: string;
+  parameterStatus: ParameterStatus;
+  /** Bind values when `parameterStatus` is `logged`, otherwise empty. */
+  parameters: string[];
+  /** Rows read or written (`pgaudit.log_rows`), when logged. */
+  rows?: number;
+}
+
+/** Why an event was classified as tool noise. */
+export type NoiseReason = 'catalog-read' | 'session-command' | 'health-check';
+
+/** How serious an alert is; carried as an SNS message attribute for filtering. */
+export type AlertSeverity = 'low' | 'medium' | 'high' | 'critical';
+
+/** An event that matched an alert rule. */
+export interface AccessAlert {
+  /** Name of the rule that matched. */
+  rule: string;
+  severity: AlertSeverity;
+  /** Human-readable one-line summary: who did what where. */
+  summary: string;
+  event: AuditEvent;
+}
+
+/** What the rule engine decided for one event. */
+export type Verdict =
+  | { kind: 'alert'; alert: AccessAlert }
+  | { kind: 'noise'; reason: NoiseReason }
+  | {
+      kind: 'excluded';
+      reason: 'service-account' | 'database' | 'schema' | 'ignore-rule';
+      rule?: string;
+    }
+  | { kind: 'pass' };

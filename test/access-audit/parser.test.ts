@@ -1,0 +1,186 @@
+import {
+  compileLogPrefix,
+  createAuditParser,
+  LogPrefixError,
+  splitCsv,
+  splitLogRecords,
+  toIsoTime,
+} from '../../src/access-audit';
+import { AuditRecordError } from '../../src/access-audit/parser';
+
+const parse = createAuditParser();
+const PREFIX = '2026-11-22 22:39:36 UTC:10.0.0.5(36646):alice@appdb:[4273]:';
+
+describe('log_line_prefix', () => {
+  it('reads the RDS prefix, including IPv6 hosts and [local]', () => {
+    const match = compileLogPrefix();
+    expect(match(`${PREFIX}LOG:  x`)).toEqual({
+      fields: {
+        timestamp: '2026-11-22 22:39:36 UTC',
+        remoteHost: '10.0.0.5',
+        remotePort: 36646,
+        user: 'alice',
+        database: 'appdb',
+        pid: 4273,
+      },
+      end: PREFIX.length,
+    });
+    expect(
+      match('2026-11-22 22:39:36 UTC:2001:db8::7(5432):bob@db:[1]:LOG:  x')?.fields,
+    ).toMatchObject({
+      remoteHost: '2001:db8::7',
+      remotePort: 5432,
+      user: 'bob',
+    });
+    expect(match('2026-11-22 22:39:36 UTC:[local]:bob@db:[1]:LOG:  x')?.fields.remoteHost).toBe(
+      '[local]',
+    );
+    // Background processes have no remote host, user or database.
+    expect(match('2026-11-22 22:39:36 UTC::@:[5730]:LOG:  checkpoint')?.fields).toEqual({
+      timestamp: '2026-11-22 22:39:36 UTC',
+      user: '',
+      database: '',
+      pid: 5730,
+    });
+    expect(match('\tcontinuation')).toBeUndefined();
+  });
+
+  it('follows other prefixes: milliseconds, application name, session id, %%', () => {
+    const match = compileLogPrefix('%m [%p] %q%u@%d [%a] %c %% ');
+    expect(
+      match('2026-11-22 22:39:36.123 CET [77] alice@db [DBeaver 24 - Main] 65a1.2f % LOG:  x')
+        ?.fields,
+    ).toEqual({
+      timestamp: '2026-11-22 22:39:36.123 CET',
+      pid: 77,
+      user: 'alice',
+      database: 'db',
+      applicationName: 'DBeaver 24 - Main',
+      sessionId: '65a1.2f',
+    });
+    expect(() => compileLogPrefix('%u%d')).toThrow(LogPrefixError);
+  });
+
+  it('converts UTC, GMT, offsets and epoch times to ISO 8601', () => {
+    expect(toIsoTime('2026-11-22 22:39:36 UTC')).toBe('2026-11-22T22:39:36Z');
+    expect(toIsoTime('2026-11-22 22:39:36.120 GMT')).toBe('2026-11-22T22:39:36.120Z');
+    expect(toIsoTime('2026-11-22 22:39:36 +0530')).toBe('2026-11-22T22:39:36+05:30');
+    expect(toIsoTime('2026-11-22 22:39:36 -03')).toBe('2026-11-22T22:39:36-03:00');
+    expect(toIsoTime('2026-11-22 22:39:36 CET')).toBeUndefined();
+    expect(toIsoTime('1795387176.500')).toBe('2026-11-22T22:39:36.500Z');
+  });
+});
+
+describe('pgAudit CSV', () => {
+  it('splits quoted and unquoted fields, doubled quotes, empty fields', () => {
+    expect(splitCsv('a,"b,c","say ""hi""",,"",x')).toEqual(['a', 'b,c', 'say "hi"', '', '', 'x']);
+    expect(splitCsv('a,')).toEqual(['a', '']);
+    expect(splitCsv('"multi\nline"')).toEqual(['multi\nline']);
+    expect(() => splitCsv('"open')).toThrow(/unterminated/);
+    expect(() => splitCsv('"a"b')).toThrow(/after a quoted field/);
+  });
+});
+
+describe('audit records', () => {
+  it('reads every field of a SESSION record with ROWS', () => {
+    const event = parse(
+      `${PREFIX}LOG:  AUDIT: SESSION,12,3,WRITE,UPDATE,TABLE,public.items,UPDATE items SET a = 1,<none>,4`,
+    );
+    expect(event).toEqual({
+      timestamp: '2026-11-22 22:39:36 UTC',
+      time: '2026-11-22T22:39:36Z',
+      remoteHost: '10.0.0.5',
+      remotePort: 36646,
+      user: 'alice',
+      database: 'appdb',
+      pid: 4273,
+      severity: 'LOG',
+      auditType: 'SESSION',
+      statementId: 12,
+      substatementId: 3,
+      auditClass: 'WRITE',
+      command: 'UPDATE',
+      objectType: 'TABLE',
+      objectName: 'public.items',
+      statement: 'UPDATE items SET a = 1',
+      parameterStatus: 'none',
+      parameters: [],
+      rows: 4,
+    });
+  });
+
+  it('decodes the doubly quoted PARAMETER list', () => {
+    const event = parse(
+      `${PREFIX}LOG:  AUDIT: OBJECT,1,1,WRITE,INSERT,TABLE,public.t,"INSERT INTO t VALUES ($1, $2, $3)","1,""a,b"",""say """"hi"""""""`,
+    );
+    expect(event?.auditType).toBe('OBJECT');
+    expect(event?.parameters).toEqual(['1', 'a,b', 'say "hi"']);
+    expect(event?.rows).toBeUndefined();
+    expect(
+      parse(`${PREFIX}LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,SELECT $1,single,1`)?.parameters,
+    ).toEqual(['single']);
+  });
+
+  it('reports parameter markers', () => {
+    const status = (marker: string) =>
+      parse(`${PREFIX}LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,SELECT 1,${marker}`)?.parameterStatus;
+    expect(status('<none>')).toBe('none');
+    expect(status('<not logged>')).toBe('not-logged');
+    expect(status('<previously logged>')).toBe('previously-logged');
+  });
+
+  it('keeps statement text as pgAudit logged it, before and after 17 (trimmed, no semicolon)', () => {
+    const before = parse(`${PREFIX}LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,"SELECT 1;  ",<none>`);
+    const after = parse(`${PREFIX}LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,SELECT 1,<none>`);
+    expect(before?.statement).toBe('SELECT 1;  ');
+    expect(after?.statement).toBe('SELECT 1');
+  });
+
+  it('passes over non-audit lines and STATEMENT lines quoting an audit record', () => {
+    expect(
+      parse(`${PREFIX}LOG:  connection authorized: user=alice database=appdb`),
+    ).toBeUndefined();
+    expect(parse(`${PREFIX}ERROR:  relation "x" does not exist`)).toBeUndefined();
+    expect(
+      parse(`${PREFIX}STATEMENT:  SELECT 'LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,x,<none>'`),
+    ).toBeUndefined();
+    expect(parse('random text')).toBeUndefined();
+  });
+
+  it('throws AuditRecordError for truncated or foreign-prefix audit records', () => {
+    expect(() => parse(`${PREFIX}LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,"SELECT 'cut`)).toThrow(
+      AuditRecordError,
+    );
+    expect(() => parse(`${PREFIX}LOG:  AUDIT: SESSION,1,1,READ`)).toThrow(/4 fields/);
+    expect(() => parse(`${PREFIX}LOG:  AUDIT: OTHER,1,1,READ,SELECT,,,x,<none>`)).toThrow(
+      /record type/,
+    );
+    expect(() => parse(`${PREFIX}LOG:  AUDIT: SESSION,x,1,READ,SELECT,,,x,<none>`)).toThrow(
+      /STATEMENT_ID/,
+    );
+    expect(() => parse('[1] alice LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,x,<none>')).toThrow(
+      /log_line_prefix/,
+    );
+  });
+});
+
+describe('multi-line records', () => {
+  it('joins TAB continuation lines of a file and one CloudWatch event alike', () => {
+    const file = [
+      `${PREFIX}LOG:  AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.items,"SELECT id,`,
+      '\t\tname',
+      '\t  FROM items;",<none>',
+      `${PREFIX}LOG:  disconnection: session time: 0:00:01.000`,
+      '',
+    ].join('\n');
+    const records = splitLogRecords(file);
+    expect(records).toHaveLength(2);
+    expect(parse(records[0]!)?.statement).toBe('SELECT id,\n\tname\n  FROM items;');
+    const cloudWatchMessage = `${PREFIX}LOG:  AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.items,"SELECT id,\n\t\tname\n\t  FROM items;",<none>`;
+    expect(splitLogRecords(cloudWatchMessage)).toEqual([records[0]]);
+  });
+
+  it('drops continuation lines without a first line and handles CRLF', () => {
+    expect(splitLogRecords('\torphan\r\nplain line\r\n')).toEqual(['plain line']);
+  });
+});
