@@ -1,5 +1,7 @@
 import type { Figure, FigureId } from '../lib/figures';
 import type { BenchContext } from '../lib/profile';
+import { historyCase } from './history';
+import { parserCase } from './parser';
 import { sourceCase } from './source';
 
 /** What a case returns: its figures and the numbers behind them. */
@@ -19,6 +21,8 @@ export interface BenchCase {
 /** The cases, in run order. */
 export const CASES = {
   source: sourceCase,
+  history: historyCase,
+  parser: parserCase,
 } satisfies Record<string, BenchCase>;
 
 export type CaseName = keyof typeof CASES;

@@ -1,0 +1,203 @@
+import type { BenchCase } from '.';
+import { parseConfig } from '../../src/config';
+import { createHistory } from '../../src/history';
+import { migrateTarget } from '../../src/migrate/migrate-target';
+import { createKysely } from '../../src/postgres/connect';
+import { startLocalPostgres } from '../../src/postgres/local-server';
+import { figure } from '../lib/figures';
+import { withClient } from '../lib/servers';
+import { percentile, round } from '../lib/stats';
+
+/** Mean versions per key when counts are log-uniform over 1..1000: (1000 - 1) / ln(1000). */
+const MEAN_VERSIONS = 999 / Math.log(1000);
+/** Changes per generated source transaction. */
+const CHANGES_PER_TRANSACTION = 4;
+
+/**
+ * Case 4: history(key), asOf(key, t) and transaction(txid) through the kit's history
+ * API (kysely, one pooled connection) on an audit log of `historyRows` rows whose keys
+ * have 1 to 1,000 versions (log-uniform, so every order of magnitude is represented).
+ */
+export const historyCase: BenchCase = {
+  title: 'history API latency: history(key), asOf(key, t), transaction(txid)',
+  figures: ['history_p99_ms', 'asof_p99_ms', 'transaction_p99_ms'],
+  async run(ctx) {
+    const server = await startLocalPostgres({
+      settings: { shared_buffers: '512MB', max_wal_size: '8GB' },
+    });
+    try {
+      const sourceUrl = await server.createDatabase('history_source');
+      const targetUrl = await server.createDatabase('history_target');
+      await withClient(sourceUrl, (client) =>
+        client.query(
+          'CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(12,2), qty int, updated_at timestamptz)',
+        ),
+      );
+      const config = parseConfig({ tables: [{ table: 'items' }] });
+      await migrateTarget({ config, sourceUrl, targetUrl });
+      const generated = Date.now();
+      const keys = await generateAuditRows(targetUrl, ctx.profile.historyRows);
+      ctx.log(
+        `  generated ${ctx.profile.historyRows.toLocaleString('en-US')} audit rows over ${keys} keys in ${((Date.now() - generated) / 1000).toFixed(0)}s`,
+      );
+
+      const db = createKysely<unknown>(targetUrl, { max: 1 });
+      try {
+        const history = createHistory(db, { auditSchema: config.auditSchema });
+        const samples = await sampleInputs(targetUrl, ctx.profile.historyQueries);
+        const time = async (work: () => Promise<unknown>) => {
+          const started = process.hrtime.bigint();
+          const result = await work();
+          return { ms: Number(process.hrtime.bigint() - started) / 1e6, result };
+        };
+        // Warm-up: plans, caches, JIT; not timed.
+        for (const sample of samples.slice(0, 30)) {
+          await history.history('public.items', { id: sample.key });
+          await history.asOf('public.items', { id: sample.key }, sample.instant);
+          await history.transaction(sample.transactionId);
+        }
+        const historyMs: number[] = [];
+        const asOfMs: number[] = [];
+        const transactionMs: number[] = [];
+        const byVersions: Record<string, number[]> = {};
+        for (const sample of samples) {
+          const h = await time(() => history.history('public.items', { id: sample.key }));
+          historyMs.push(h.ms);
+          const bucket = versionBucket((h.result as unknown[]).length);
+          (byVersions[bucket] ??= []).push(h.ms);
+          asOfMs.push(
+            (await time(() => history.asOf('public.items', { id: sample.key }, sample.instant))).ms,
+          );
+          transactionMs.push((await time(() => history.transaction(sample.transactionId))).ms);
+        }
+        const summary = (values: number[]) => ({
+          n: values.length,
+          p50: round(percentile(values, 50), 3),
+          p99: round(percentile(values, 99), 3),
+          max: round(Math.max(...values), 3),
+        });
+        const note = `${ctx.profile.historyRows.toLocaleString('en-US')} audit rows, ${keys} keys with 1-1000 versions`;
+        const historyByVersions = Object.fromEntries(
+          Object.entries(byVersions)
+            .sort(([a], [b]) => Number(a.split('-')[0]) - Number(b.split('-')[0]))
+            .map(([bucket, values]) => [bucket, summary(values)]),
+        );
+        return {
+          figures: [
+            figure('history_p99_ms', round(percentile(historyMs, 99), 3), {
+              note,
+              detail: { ...summary(historyMs), byVersionsReturned: historyByVersions },
+            }),
+            figure('asof_p99_ms', round(percentile(asOfMs, 99), 3), {
+              note,
+              detail: summary(asOfMs),
+            }),
+            figure('transaction_p99_ms', round(percentile(transactionMs, 99), 3), {
+              note: `${note}, ${CHANGES_PER_TRANSACTION} changes per transaction`,
+              detail: summary(transactionMs),
+            }),
+          ],
+          detail: {
+            auditRows: ctx.profile.historyRows,
+            keys,
+            queriesPerKind: samples.length,
+            history: summary(historyMs),
+            historyByVersionsReturned: historyByVersions,
+            asOf: summary(asOfMs),
+            transaction: summary(transactionMs),
+          },
+        };
+      } finally {
+        await db.destroy();
+      }
+    } finally {
+      await server.stop();
+    }
+  },
+};
+
+/**
+ * Writes audit rows directly, in exactly the shape the staging trigger writes them
+ * (row_key as the trigger builds it, 35-character change sequences, UTC commit times,
+ * old/new row JSON, changed columns), set-based so a million rows take seconds.
+ * Version order per key follows commit order; four changes share a transaction.
+ */
+async function generateAuditRows(targetUrl: string, rows: number): Promise<number> {
+  const keys = Math.max(1, Math.round(rows / MEAN_VERSIONS));
+  await withClient(targetUrl, async (client) => {
+    await client.query('SELECT setseed(0.42)');
+    await client.query(`
+      CREATE UNLOGGED TABLE bench_keys AS
+      SELECT k, least(1000, greatest(1, floor(exp(random() * ln(1000)))::int)) AS versions
+      FROM generate_series(1, ${keys}) AS k`);
+    await client.query(`
+      CREATE UNLOGGED TABLE bench_changes AS
+      SELECT k, row_number() OVER (PARTITION BY k ORDER BY seq) AS v, seq
+      FROM (SELECT k, row_number() OVER (ORDER BY random()) AS seq
+            FROM bench_keys, generate_series(1, versions)) AS shuffled
+      WHERE seq <= ${rows}`);
+    await client.query(`
+      INSERT INTO audit.audit_log (source_schema, source_table, row_key, operation, commit_timestamp,
+        change_seq, transaction_id, stream_position, old_row, new_row, changed_columns, recorded_at)
+      SELECT 'public', 'items', jsonb_build_object('id', k),
+             CASE WHEN v = 1 THEN 'INSERT' ELSE 'UPDATE' END,
+             ts,
+             lpad((extract(epoch FROM ts) * 1000000)::bigint::text, 16, '0') || lpad(seq::text, 19, '0'),
+             (1000 + seq / ${CHANGES_PER_TRANSACTION})::text,
+             '0/' || upper(to_hex(seq * 200)),
+             CASE WHEN v > 1 THEN jsonb_build_object('id', k, 'name', 'item ' || k, 'price', (v - 1) * 1.25,
+                    'qty', v - 1, 'updated_at', ts - interval '1 second') END,
+             jsonb_build_object('id', k, 'name', 'item ' || k, 'price', v * 1.25, 'qty', v, 'updated_at', ts),
+             CASE WHEN v > 1 THEN ARRAY['price', 'qty', 'updated_at'] END,
+             ts + interval '40 milliseconds'
+      FROM bench_changes, LATERAL (SELECT timestamptz '2026-01-01 00:00:00+00' + seq * interval '3 milliseconds' AS ts) AS t`);
+    await client.query('DROP TABLE bench_keys, bench_changes');
+    await client.query('VACUUM ANALYZE audit.audit_log');
+  });
+  return keys;
+}
+
+interface Sample {
+  readonly key: number;
+  readonly instant: string;
+  readonly transactionId: string;
+}
+
+/**
+ * Inputs for the timed queries: keys drawn uniformly from all keys (so most have few
+ * versions and about 1 in 100 has close to 1,000), an instant inside each key's life,
+ * and a random transaction.
+ */
+async function sampleInputs(targetUrl: string, count: number): Promise<Sample[]> {
+  return withClient(targetUrl, async (client) => {
+    await client.query('SELECT setseed(0.7)');
+    const { rows } = await client.query<{ key: string; first: Date; last: Date }>(`
+      WITH keys AS (
+        SELECT (row_key ->> 'id')::bigint AS key, min(commit_timestamp) AS first, max(commit_timestamp) AS last
+        FROM audit.audit_log GROUP BY 1
+      ), picked AS (SELECT * FROM keys ORDER BY random() LIMIT ${count})
+      SELECT key, first, last FROM picked`);
+    const changes = Number(
+      (await client.query<{ n: string }>('SELECT count(*) AS n FROM audit.audit_log')).rows[0]!.n,
+    );
+    return rows.map((row) => {
+      const first = row.first.getTime();
+      const span = row.last.getTime() - first;
+      return {
+        key: Number(row.key),
+        instant: new Date(first + Math.random() * span).toISOString(),
+        // Change number seq (1..changes) belongs to transaction 1000 + floor(seq / 4).
+        transactionId: String(
+          1000 + Math.floor((1 + Math.floor(Math.random() * changes)) / CHANGES_PER_TRANSACTION),
+        ),
+      };
+    });
+  });
+}
+
+function versionBucket(versions: number): string {
+  if (versions <= 10) return '1-10';
+  if (versions <= 100) return '11-100';
+  if (versions <= 500) return '101-500';
+  return '501-1000';
+}

@@ -1,0 +1,69 @@
+import type { BenchCase } from '.';
+import { accessAuditSchema } from '../../src/config/access-audit';
+import {
+  AccessRuleEngine,
+  createAuditParser,
+  parseItem,
+  splitLogRecords,
+} from '../../src/access-audit';
+import { figure } from '../lib/figures';
+import { buildCorpus } from '../lib/pgaudit-corpus';
+import { median, round, roundSpread, spread } from '../lib/stats';
+import { measureLambda } from './lambda';
+
+/**
+ * Case 5: pgAudit log lines through record assembly, parsing and the rule engine
+ * (what `pgaudit scan` and the Lambda do per record), then the Lambda handler on a
+ * 1 MB CloudWatch Logs subscription payload.
+ */
+export const parserCase: BenchCase = {
+  title: 'pgAudit parser + rules, and the alert Lambda on a 1 MB payload',
+  figures: ['parser_lines_per_s'],
+  async run(ctx) {
+    const corpus = buildCorpus(ctx.profile.parserLines);
+    const parse = createAuditParser();
+    const rules = new AccessRuleEngine(
+      accessAuditSchema.parse({
+        auditedRoles: ['alice', 'bob', 'carol', 'dave'],
+        serviceAccounts: ['app_svc'],
+      }),
+    );
+    const verdicts: Record<string, number> = {};
+    const pass = (count: boolean) => {
+      for (const record of splitLogRecords(corpus.text)) {
+        const item = parseItem(parse, record);
+        if (item?.kind !== 'event') continue;
+        const verdict = rules.evaluate(item.event);
+        if (count) verdicts[verdict.kind] = (verdicts[verdict.kind] ?? 0) + 1;
+      }
+    };
+    pass(true); // warm-up (JIT), and the verdict mix for the report
+    const linesPerS: number[] = [];
+    for (let round = 0; round < ctx.profile.parserRounds; round++) {
+      const started = process.hrtime.bigint();
+      pass(false);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      linesPerS.push(corpus.lines / seconds);
+    }
+    const mbPerLine = corpus.bytes / corpus.lines / 1e6;
+    const lambda = await measureLambda(ctx);
+    const rate = median(linesPerS);
+    ctx.log(`  ${rate.toFixed(0)} lines/s, ${(rate * mbPerLine).toFixed(1)} MB/s`);
+    return {
+      figures: [
+        figure('parser_lines_per_s', round(rate, 4), {
+          detail: {
+            perRound: roundSpread(spread(linesPerS)),
+            mbPerS: round(rate * mbPerLine, 3),
+            lambda1MbPayload: lambda,
+          },
+        }),
+      ],
+      detail: {
+        corpus: { lines: corpus.lines, records: corpus.records, bytes: corpus.bytes },
+        verdicts,
+        lambda1MbPayload: lambda,
+      },
+    };
+  },
+};
