@@ -39,6 +39,19 @@ describe('config', () => {
     ).toThrow(/tables\[0\]\.ignoreColumns/);
   });
 
+  it('refuses two tables that would share a staging table', () => {
+    expect(() =>
+      parseConfig({
+        tables: [
+          { schema: 'a', table: 'items' },
+          { schema: 'b', table: 'items' },
+        ],
+      }),
+    ).toThrow(
+      /tables\[1\]\.table: "b\.items" and "a\.items" would share the staging table items_staging/,
+    );
+  });
+
   it('accepts hostile identifiers as data', () => {
     const config = parseConfig({ tables: [{ schema: 'we"ird', table: "it'ems; drop table x" }] });
     expect(config.tables[0]?.table).toBe("it'ems; drop table x");

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { stagingTableName } from '../staging/header-columns';
 import { identifierSchema } from './identifier';
 
 /** One audited source table. */
@@ -40,16 +41,28 @@ export const changeHistoryShape = {
     .min(1, 'must list at least one table')
     .superRefine((tables, ctx) => {
       const seen = new Set<string>();
+      const stagingNames = new Map<string, string>();
       tables.forEach((table, index) => {
         const name = JSON.stringify([table.schema, table.table]);
-        if (seen.has(name)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [index, 'table'],
-            message: `"${table.schema}.${table.table}" is listed twice`,
-          });
-        }
+        const label = `${table.schema}.${table.table}`;
+        const issue = (message: string) =>
+          ctx.addIssue({ code: 'custom', path: [index, 'table'], message });
+        if (seen.has(name)) issue(`"${label}" is listed twice`);
         seen.add(name);
+        // Every staging table lands in the one audit schema as <table>_staging.
+        const staging = stagingTableName(table.table);
+        const clash = stagingNames.get(staging);
+        if (clash !== undefined && clash !== label) {
+          issue(
+            `"${label}" and "${clash}" would share the staging table ${staging} in the audit schema`,
+          );
+        }
+        stagingNames.set(staging, label);
+        if (Buffer.byteLength(staging, 'utf8') > 63) {
+          issue(
+            `"${label}": staging table name ${staging} would exceed PostgreSQL's 63-byte limit`,
+          );
+        }
       });
     }),
 };

@@ -1,0 +1,107 @@
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { loadConfig, type AuditTrailConfig } from '../../config';
+import { createHistory, HistoryQueryError, splitTableName, type Version } from '../../history';
+import { createKysely } from '../../postgres/connect';
+import { CliError } from '../errors';
+import { configOption, requireUrl, targetUrlOption } from '../options';
+
+interface HistoryOptions {
+  readonly config: string;
+  readonly targetUrl?: string;
+  readonly asOf?: string;
+  readonly json?: boolean;
+}
+
+/**
+ * `audit-trail history SCHEMA.TABLE KEY...`: every version of one row, oldest first,
+ * or with `--as-of` the row as committed at that instant.
+ */
+export function registerHistory(program: Command): void {
+  program
+    .command('history')
+    .description('print the history of one row (key values in primary key order)')
+    .argument('<table>', 'audited table as schema.table')
+    .argument('<key...>', 'primary key values, in key order')
+    .addOption(configOption())
+    .addOption(targetUrlOption())
+    .addOption(
+      new Option('--as-of <instant>', 'print the row as committed at this ISO-8601 instant'),
+    )
+    .option('--json', 'print JSON')
+    .action(async (table: string, key: string[], options: HistoryOptions) => {
+      const config = await loadConfig(options.config);
+      assertAudited(config, table);
+      const asOf = options.asOf === undefined ? undefined : parseInstant(options.asOf);
+      const db = createKysely(requireUrl(options.targetUrl, '--target-url'), { max: 1 });
+      try {
+        const history = createHistory(db, { auditSchema: config.auditSchema });
+        if (asOf !== undefined) {
+          const row = await history.asOf(table, key, asOf);
+          process.stdout.write(`${JSON.stringify(row, null, options.json ? undefined : 2)}\n`);
+          return;
+        }
+        const versions = await history.history(table, key);
+        process.stdout.write(
+          options.json ? `${JSON.stringify(versions.map(toJson))}\n` : formatVersions(versions),
+        );
+      } catch (error) {
+        if (error instanceof HistoryQueryError) throw new CliError(error.message);
+        throw error;
+      } finally {
+        await db.destroy();
+      }
+    });
+}
+
+function assertAudited(config: AuditTrailConfig, table: string): void {
+  const { schema, name } = splitTableName(table);
+  if (!config.tables.some((audited) => audited.schema === schema && audited.table === name)) {
+    const known = config.tables.map((audited) => `${audited.schema}.${audited.table}`).join(', ');
+    throw new CliError(`table ${schema}.${name} is not audited (the config lists: ${known})`);
+  }
+}
+
+/** ISO-8601 with a date and, when a time is given, an explicit zone (no local-time guessing). */
+function parseInstant(text: string): string {
+  const iso = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?))?$/;
+  if (!iso.test(text)) {
+    throw new CliError(
+      `--as-of must be ISO-8601 with a time zone, e.g. 2026-11-22T10:00:00.123456Z (got "${text}")`,
+    );
+  }
+  return text;
+}
+
+/** The documented `--json` shape of one version. */
+function toJson(version: Version) {
+  return {
+    operation: version.operation,
+    commitTimestamp: version.commitTimestamp,
+    transactionId: version.transactionId,
+    changeSeq: version.changeSeq,
+    oldRow: version.oldRow,
+    newRow: version.newRow,
+    changedColumns: version.changedColumns,
+  };
+}
+
+function formatVersions(versions: readonly Version[]): string {
+  if (versions.length === 0) return 'no history for that key\n';
+  return versions.map(formatVersion).join('');
+}
+
+function formatVersion(version: Version): string {
+  const head = `${version.commitTimestamp}  ${version.operation.padEnd(8)} tx ${version.transactionId ?? '-'}`;
+  const lines = [head];
+  if (version.operation === 'UPDATE') {
+    for (const column of version.changedColumns ?? []) {
+      lines.push(
+        `    ${column}: ${JSON.stringify(version.oldRow?.[column])} → ${JSON.stringify(version.newRow?.[column])}`,
+      );
+    }
+  } else {
+    lines.push(`    ${JSON.stringify(version.newRow ?? version.oldRow)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

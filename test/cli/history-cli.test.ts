@@ -1,0 +1,188 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { cdc, DmsApplier, fullLoad } from '../support/dms-apply';
+import { runCli } from '../support/cli';
+import { createTestDatabase, withClient } from '../support/databases';
+
+describe('audit-trail migrate and history', () => {
+  let configFile: string;
+  let sourceUrl: string;
+  let targetUrl: string;
+
+  beforeAll(async () => {
+    sourceUrl = await createTestDatabase('src');
+    targetUrl = await createTestDatabase('tgt');
+    await withClient(sourceUrl, (client) =>
+      client.query(
+        'CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(12,3), updated_at timestamptz)',
+      ),
+    );
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'audit-trail-cli-'));
+    configFile = path.join(dir, 'audit-trail.config.json');
+    await writeFile(
+      configFile,
+      JSON.stringify({ tables: [{ table: 'items', ignoreColumns: ['updated_at'] }] }),
+    );
+  });
+
+  it('migrates once and reports up to date the second time', async () => {
+    const args = [
+      'migrate',
+      '--config',
+      configFile,
+      '--source-url',
+      sourceUrl,
+      '--target-url',
+      targetUrl,
+    ];
+    const first = await runCli(args);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain('applied migration 0001-audit-log');
+    expect(first.stdout).toContain('target migrated (public.items)');
+    const second = await runCli(args);
+    expect(second.stdout).toBe('target is up to date (public.items)\n');
+  });
+
+  it('prints the documented --json history and --as-of answers', async () => {
+    const client = new pg.Client({ connectionString: targetUrl });
+    await client.connect();
+    const dms = new DmsApplier(client, 'audit', 'items', ['id']);
+    await dms.insert(
+      { id: '42', name: 'lamp', price: '19.990', updated_at: null },
+      fullLoad('2026-11-22 09:00:00.5'),
+    );
+    const update = cdc('UPDATE', '2026-11-22 10:00:00.123456', 5001);
+    await dms.update({ id: '42' }, { price: '17.500' }, update);
+    await dms.delete({ id: '42' }, cdc('DELETE', '2026-11-22 11:00:00.000001', 5002));
+    await client.end();
+
+    const result = await runCli([
+      'history',
+      'public.items',
+      '42',
+      '--config',
+      configFile,
+      '--target-url',
+      targetUrl,
+      '--json',
+    ]);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual([
+      {
+        operation: 'SNAPSHOT',
+        commitTimestamp: '2026-11-22T09:00:00.500000Z',
+        transactionId: null,
+        changeSeq: null,
+        oldRow: null,
+        newRow: { id: 42, name: 'lamp', price: '19.990' },
+        changedColumns: null,
+      },
+      {
+        operation: 'UPDATE',
+        commitTimestamp: '2026-11-22T10:00:00.123456Z',
+        transactionId: '5001',
+        changeSeq: update.changeSeq,
+        oldRow: { id: 42, name: 'lamp', price: '19.990' },
+        newRow: { id: 42, name: 'lamp', price: '17.500' },
+        changedColumns: ['price'],
+      },
+      {
+        operation: 'DELETE',
+        commitTimestamp: '2026-11-22T11:00:00.000001Z',
+        transactionId: '5002',
+        changeSeq: expect.stringMatching(/^\d{35}$/),
+        oldRow: { id: 42, name: 'lamp', price: '17.500' },
+        newRow: null,
+        changedColumns: null,
+      },
+    ]);
+
+    const asOf = (instant: string) =>
+      runCli([
+        'history',
+        'public.items',
+        '42',
+        '--config',
+        configFile,
+        '--target-url',
+        targetUrl,
+        '--json',
+        '--as-of',
+        instant,
+      ]);
+    expect(JSON.parse((await asOf('2026-11-22T10:00:00.123455Z')).stdout)).toEqual({
+      id: 42,
+      name: 'lamp',
+      price: '19.990',
+    });
+    expect(JSON.parse((await asOf('2026-11-22T10:00:00.123456Z')).stdout)).toEqual({
+      id: 42,
+      name: 'lamp',
+      price: '17.500',
+    });
+    expect((await asOf('2026-11-22T12:00:00Z')).stdout).toBe('null\n');
+
+    const human = await runCli([
+      'history',
+      'public.items',
+      '42',
+      '--config',
+      configFile,
+      '--target-url',
+      targetUrl,
+    ]);
+    expect(human.stdout).toContain('price: "19.990" → "17.500"');
+  });
+
+  it('fails with one clear line for a bad URL, an unknown table and a wrong key count', async () => {
+    const cases: [string[], RegExp][] = [
+      [
+        ['history', 'public.items', '1', '--config', configFile, '--target-url', 'mysql://x'],
+        /--target-url must start with postgres:\/\//,
+      ],
+      [
+        ['history', 'public.nope', '1', '--config', configFile, '--target-url', targetUrl],
+        /table public\.nope is not audited/,
+      ],
+      [
+        ['history', 'public.items', '1', '2', '--config', configFile, '--target-url', targetUrl],
+        /has a key of 1 column\(s\) \(id\), got 2 value/,
+      ],
+      [
+        [
+          'history',
+          'public.items',
+          '1',
+          '--config',
+          configFile,
+          '--target-url',
+          targetUrl,
+          '--as-of',
+          'yesterday',
+        ],
+        /--as-of must be ISO-8601/,
+      ],
+      [
+        [
+          'history',
+          'public.items',
+          '1',
+          '--config',
+          '/nonexistent.json',
+          '--target-url',
+          targetUrl,
+        ],
+        /cannot read config/,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const result = await runCli(args);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+});
