@@ -1,0 +1,11 @@
+/**
+ * audit-trail kit: the library entry point. The CLI (`audit-trail`) is built on these.
+ */
+export * from './config';
+export * from './history';
+export { migrateTarget, migrateTargetWith, MigrationError } from './migrate/migrate-target';
+export type { MigrateTargetOptions, MigrateReport } from './migrate/migrate-target';
+export { introspectSourceTables, SourceTableError } from './migrate/introspect';
+export type { SourceTable, SourceColumn } from './migrate/introspect';
+export * from './staging/header-columns';
+export { createKysely, createPool, assertPostgresUrl, ConnectionUrlError } from './postgres/connect';
