@@ -1,0 +1,45 @@
+import { toUnixMicros, type PgTimestamp } from './pg-time';
+
+/** Length of a DMS change sequence: 16-digit UTC timestamp + 19-digit counter. */
+export const CHANGE_SEQ_LENGTH = 35;
+
+/**
+ * Issues change sequences shaped like DMS's `$AR_H_CHANGE_SEQ`: a 16-digit UTC
+ * timestamp (`YYYYMMDDhhmmss` + hundredths, from the source commit time) followed by
+ * a 19-digit counter. Commit timestamps are not strictly ordered by commit LSN, so the
+ * timestamp part never goes backwards; the counter grows by one per change. Both parts
+ * are stored with the applied position, so a replay after a crash issues the same
+ * sequences and the strings sort in apply (= source commit) order.
+ */
+export class ChangeSequence {
+  constructor(
+    private prefix: string,
+    private counter: bigint,
+  ) {}
+
+  /** The next sequence for a change of a transaction committed at `commitTime`. */
+  next(commitTime: PgTimestamp): string {
+    const candidate = timestampPrefix(commitTime);
+    if (candidate > this.prefix) this.prefix = candidate;
+    this.counter += 1n;
+    return `${this.prefix}${this.counter.toString().padStart(19, '0')}`;
+  }
+
+  /** State to store with the applied position. */
+  state(): { prefix: string; counter: bigint } {
+    return { prefix: this.prefix, counter: this.counter };
+  }
+
+  /** Rewinds to a stored state (after a rolled-back target transaction). */
+  reset(prefix: string, counter: bigint): void {
+    this.prefix = prefix;
+    this.counter = counter;
+  }
+}
+
+/** `YYYYMMDDhhmmssHH` (hundredths) in UTC. */
+function timestampPrefix(commitTime: PgTimestamp): string {
+  const micros = toUnixMicros(commitTime);
+  const iso = new Date(Number(micros / 1000n)).toISOString();
+  return iso.replace(/[-:T]/g, '').slice(0, 14) + iso.slice(20, 22);
+}

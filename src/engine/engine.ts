@@ -1,0 +1,646 @@
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import type { AuditTrailConfig } from '../config';
+import { ChangeSequence } from './change-sequence';
+import { faultPoint } from './fault-injection';
+import { copyInitialLoad } from './initial-load';
+import { createJsonLogger, type EngineLogger } from './logger';
+import { formatLsn, parseLsn, type Lsn } from './lsn';
+import { formatUtcTimestamp, secondsSince, type PgTimestamp } from './pg-time';
+import { decodePgOutput, UNCHANGED_TOAST, type RelationMessage, type TupleValue } from './pgoutput';
+import { PositionStore, type StoredPosition } from './position-store';
+import { ReplicationConnection } from './replication-connection';
+import { checkSource, dropSlotIfExists, ensurePublication, slotExists } from './source-setup';
+import { readStagingTables, type StagingTable } from './staging-tables';
+import { StagingWriter, type StagingChange } from './staging-writer';
+import { connectText } from './text-client';
+
+/** Options for {@link createEngine}. */
+export interface EngineOptions {
+  /** The audited tables and the audit schema. */
+  readonly config: AuditTrailConfig;
+  /** Source database URL (needs wal_level=logical and the REPLICATION privilege). */
+  readonly sourceUrl: string;
+  /** Target database URL, already migrated (`audit-trail migrate`). */
+  readonly targetUrl: string;
+  /**
+   * Replication slot on the source. Slot names are server-wide.
+   * @default `audit_trail_` + a hash of the source database, target and audit schema
+   */
+  readonly slotName?: string;
+  /** Publication on the source. @default the slot name */
+  readonly publicationName?: string;
+  /** Most rows per apply statement; a big source transaction is applied in chunks of this size. @default 2000 */
+  readonly batchSize?: number;
+  /** Structured log sink. @default JSON lines on stderr */
+  readonly logger?: EngineLogger;
+  /** How often lag is logged while running, in ms; 0 disables. @default 10000 */
+  readonly lagIntervalMs?: number;
+}
+
+/** What a run did. */
+export interface EngineRunResult {
+  /** Rows copied by the initial load per table (`schema.table`); empty when no load ran. */
+  readonly initialLoadRows: Readonly<Record<string, number>>;
+  /** Source transactions applied by this run. */
+  readonly transactions: number;
+  /** Row changes applied by this run. */
+  readonly changes: number;
+  /** End LSN of the last applied source transaction. */
+  readonly lastAppliedLsn: string;
+}
+
+/** A point-in-time view of a running engine. */
+export interface EngineStatus {
+  readonly phase: 'idle' | 'starting' | 'initial-load' | 'streaming' | 'stopped';
+  readonly transactions: number;
+  readonly changes: number;
+  readonly lastAppliedLsn: string;
+  /** Bytes of source WAL not yet applied (as of the last lag check). */
+  readonly lagBytes: number;
+  /** Age of the oldest source commit not yet applied; 0 when caught up. */
+  readonly lagSeconds: number;
+}
+
+/** The local CDC engine: the kit's stand-in for an AWS DMS task. */
+export interface Engine {
+  /** Runs until `signal` aborts or {@link stop} is called; applies changes as they commit. */
+  run(signal?: AbortSignal): Promise<EngineRunResult>;
+  /** Applies everything committed on the source before the call, then returns. */
+  runUntilIdle(): Promise<EngineRunResult>;
+  /** Asks a run to finish: the open source transaction is rolled back on the target, the rest committed. */
+  stop(): Promise<void>;
+  status(): EngineStatus;
+}
+
+/** Creates an engine; nothing connects until `run`/`runUntilIdle`. */
+export function createEngine(options: EngineOptions): Engine {
+  return new CdcEngine(options);
+}
+
+/** The default slot name for a source/target pair (stable, so restarts find it). */
+export function defaultSlotName(sourceUrl: string, targetUrl: string, auditSchema: string): string {
+  const source = new URL(sourceUrl);
+  const target = new URL(targetUrl);
+  const identity = [
+    source.hostname,
+    source.port,
+    source.pathname,
+    target.hostname,
+    target.port,
+    target.pathname,
+    auditSchema,
+  ];
+  return `audit_trail_${createHash('sha1').update(identity.join('\u0000')).digest('hex').slice(0, 16)}`;
+}
+
+/** Commit a grouped target transaction after this many changes… */
+const GROUP_MAX_CHANGES = 20_000;
+/** …or after it has been open this long. */
+const GROUP_MAX_MS = 500;
+/** Standby status interval, well under the default wal_sender_timeout (60 s). */
+const STATUS_INTERVAL_MS = 10_000;
+
+interface Binding {
+  readonly table: StagingTable;
+  readonly name: string;
+  /** Staging column index for each relation column (-1: not in staging). */
+  readonly stagingIndex: readonly number[];
+  /** Relation column index of each staging primary-key column. */
+  readonly keyIndex: readonly number[];
+}
+
+interface OpenSourceTransaction {
+  readonly commitLsn: Lsn;
+  readonly commitTime: PgTimestamp;
+  readonly commitTimestamp: string;
+  readonly xid: string;
+  readonly skip: boolean;
+}
+
+class CdcEngine implements Engine {
+  private readonly logger: EngineLogger;
+  private readonly slot: string;
+  private readonly publication: string;
+  private stopRequested = false;
+  private repl: ReplicationConnection | null = null;
+  private state: EngineStatus['phase'] = 'idle';
+  private transactions = 0;
+  private changes = 0;
+  private lastApplied: Lsn = 0n;
+  private lagBytes = 0;
+  private oldestUnapplied: PgTimestamp | null = null;
+
+  constructor(private readonly options: EngineOptions) {
+    this.logger = options.logger ?? createJsonLogger();
+    this.slot =
+      options.slotName ??
+      defaultSlotName(options.sourceUrl, options.targetUrl, options.config.auditSchema);
+    this.publication = options.publicationName ?? this.slot;
+  }
+
+  run(signal?: AbortSignal): Promise<EngineRunResult> {
+    if (signal) {
+      if (signal.aborted) this.stopRequested = true;
+      signal.addEventListener('abort', () => void this.stop(), { once: true });
+    }
+    return this.execute(false);
+  }
+
+  runUntilIdle(): Promise<EngineRunResult> {
+    return this.execute(true);
+  }
+
+  async stop(): Promise<void> {
+    this.stopRequested = true;
+    this.repl?.interrupt();
+  }
+
+  status(): EngineStatus {
+    return {
+      phase: this.state,
+      transactions: this.transactions,
+      changes: this.changes,
+      lastAppliedLsn: formatLsn(this.lastApplied),
+      lagBytes: this.lagBytes,
+      lagSeconds: this.oldestUnapplied === null ? 0 : secondsSince(this.oldestUnapplied),
+    };
+  }
+
+  private async execute(untilIdle: boolean): Promise<EngineRunResult> {
+    const { config, sourceUrl, targetUrl } = this.options;
+    this.state = 'starting';
+    const source = new pg.Client({
+      connectionString: sourceUrl,
+      application_name: 'audit-trail-engine',
+    });
+    await source.connect();
+    const closers: (() => Promise<unknown>)[] = [() => source.end()];
+    try {
+      const target = await connectText(targetUrl, 'audit-trail-engine');
+      closers.push(() => target.end());
+      await checkSource(source, config.tables);
+      const tables = await readStagingTables(target, config);
+      const positions = new PositionStore(config.auditSchema, this.slot);
+      await positions.ensure(target);
+      await ensurePublication(source, this.publication, config.tables);
+      const stopLsn = untilIdle ? await currentInsertLsn(source) : null;
+      const repl = new ReplicationConnection(sourceUrl);
+      this.repl = repl;
+      await repl.connect();
+      closers.unshift(() => repl.close());
+      this.logger.log('info', 'engine starting', {
+        slot: this.slot,
+        publication: this.publication,
+        untilIdle,
+      });
+
+      let position = await positions.read(target);
+      let initialLoadRows: Record<string, number> = {};
+      if (!position?.initialLoadDone) {
+        ({ position, initialLoadRows } = await this.initialLoad(
+          source,
+          target,
+          repl,
+          tables,
+          positions,
+        ));
+      } else if (!(await slotExists(source, this.slot))) {
+        throw new Error(
+          `replication slot "${this.slot}" is gone but the target has applied up to ${formatLsn(position.lastEndLsn)}: ` +
+            `changes since then are lost; delete the row for this slot from ${config.auditSchema}.cdc_engine_position ` +
+            'and clear the staging tables to reload',
+        );
+      }
+      this.lastApplied = position.lastEndLsn;
+      if (this.stopRequested) return this.result(initialLoadRows);
+      this.state = 'streaming';
+      repl.startReplication(this.slot, this.publication, position.lastEndLsn);
+      this.logger.log('info', 'streaming', {
+        from: formatLsn(position.lastEndLsn),
+        slot: this.slot,
+      });
+      await new StreamApplier(
+        this,
+        repl,
+        target,
+        tables,
+        positions,
+        position,
+        stopLsn,
+        source,
+      ).apply();
+      return this.result(initialLoadRows);
+    } finally {
+      this.state = 'stopped';
+      this.repl = null;
+      for (const close of closers) await close().catch(() => undefined);
+    }
+  }
+
+  private async initialLoad(
+    source: pg.Client,
+    target: pg.Client,
+    repl: ReplicationConnection,
+    tables: readonly StagingTable[],
+    positions: PositionStore,
+  ): Promise<{ position: StoredPosition; initialLoadRows: Record<string, number> }> {
+    this.state = 'initial-load';
+    // A slot left by a load that never committed is useless: its snapshot is gone.
+    await dropSlotIfExists(source, this.slot);
+    const slot = await repl.createSlot(this.slot);
+    this.logger.log('info', 'replication slot created', {
+      slot: this.slot,
+      consistentPoint: formatLsn(slot.consistentPoint),
+    });
+    const loader = await connectText(this.options.sourceUrl, 'audit-trail-initial-load');
+    try {
+      const writer = new StagingWriter(target, { batchSize: this.options.batchSize });
+      // One target transaction: a crash mid-load leaves nothing behind, and the restart reloads.
+      await target.query('BEGIN');
+      const initialLoadRows = await copyInitialLoad({
+        source: loader,
+        snapshotName: slot.snapshotName,
+        writer,
+        tables,
+        logger: this.logger,
+      });
+      const position: StoredPosition = {
+        initialLoadDone: true,
+        lastCommitLsn: 0n,
+        lastEndLsn: slot.consistentPoint,
+        lastSeqPrefix: '',
+        lastSeqCounter: 0n,
+      };
+      await positions.write(target, position);
+      await target.query('COMMIT');
+      this.logger.log('info', 'initial load committed', { rows: initialLoadRows });
+      return { position, initialLoadRows };
+    } catch (error) {
+      await target.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      await loader.end().catch(() => undefined);
+    }
+  }
+
+  /** Called by the applier after each target commit. */
+  noteApplied(transactions: number, changes: number, lastEnd: Lsn): void {
+    this.transactions += transactions;
+    this.changes += changes;
+    this.lastApplied = lastEnd;
+  }
+
+  noteLag(bytes: number, oldestUnapplied: PgTimestamp | null): void {
+    this.lagBytes = bytes;
+    this.oldestUnapplied = oldestUnapplied;
+  }
+
+  get stopping(): boolean {
+    return this.stopRequested;
+  }
+
+  get log(): EngineLogger {
+    return this.logger;
+  }
+
+  get lagIntervalMs(): number {
+    return this.options.lagIntervalMs ?? 10_000;
+  }
+
+  get batchSize(): number | undefined {
+    return this.options.batchSize;
+  }
+
+  private result(initialLoadRows: Record<string, number>): EngineRunResult {
+    return {
+      initialLoadRows,
+      transactions: this.transactions,
+      changes: this.changes,
+      lastAppliedLsn: formatLsn(this.lastApplied),
+    };
+  }
+}
+
+/**
+ * Applies the pgoutput stream to staging: source transactions in commit order, each
+ * inside a target transaction that also stores the position, grouped as DMS groups
+ * them; the slot is told only after the target commit.
+ */
+class StreamApplier {
+  private readonly relations = new Map<number, Binding | null>();
+  private readonly writer: StagingWriter;
+  private readonly sequence: ChangeSequence;
+  private applied: StoredPosition;
+  private pending: StoredPosition | null = null;
+  private open: OpenSourceTransaction | null = null;
+  private targetOpenSince = 0;
+  private groupTransactions = 0;
+  private groupChanges = 0;
+  private acked: Lsn;
+  private reachedStop = false;
+  private lagCheck: Promise<void> | null = null;
+
+  constructor(
+    private readonly engine: CdcEngine,
+    private readonly repl: ReplicationConnection,
+    private readonly target: pg.Client,
+    private readonly tables: readonly StagingTable[],
+    private readonly positions: PositionStore,
+    start: StoredPosition,
+    private readonly stopLsn: Lsn | null,
+    private readonly source: pg.Client,
+  ) {
+    this.writer = new StagingWriter(target, { batchSize: engine.batchSize });
+    this.sequence = new ChangeSequence(start.lastSeqPrefix, start.lastSeqCounter);
+    this.applied = start;
+    this.acked = start.lastEndLsn;
+  }
+
+  async apply(): Promise<void> {
+    const statusTimer = setInterval(() => this.repl.sendStatus(this.acked), STATUS_INTERVAL_MS);
+    // Until-idle: ask for keepalives so the server reports how far it has decoded.
+    const probeTimer = this.stopLsn === null ? null : setInterval(() => this.probe(), 50);
+    const lagTimer =
+      this.engine.lagIntervalMs > 0
+        ? setInterval(() => this.checkLag(), this.engine.lagIntervalMs)
+        : null;
+    try {
+      await this.loop();
+    } finally {
+      clearInterval(statusTimer);
+      if (probeTimer) clearInterval(probeTimer);
+      if (lagTimer) clearInterval(lagTimer);
+      await this.lagCheck;
+    }
+    if (this.pending) {
+      // Stopping between source transactions: keep what is complete.
+      if (this.open) await this.rollback();
+      else await this.commit();
+    }
+    this.repl.sendStatus(this.acked);
+  }
+
+  private async loop(): Promise<void> {
+    for (;;) {
+      if (!this.open && this.pending && (this.repl.pending === 0 || this.reachedStop))
+        await this.commit();
+      if (this.engine.stopping) return;
+      if (this.reachedStop && !this.open && !this.pending) return;
+      const message = await this.repl.next();
+      if (!message) return;
+      if (message.kind === 'keepalive') {
+        if (!this.open && !this.pending && this.repl.pending === 0 && message.walEnd > this.acked) {
+          // Everything before walEnd was sent before this keepalive and is applied: let the slot move on.
+          this.ack(message.walEnd);
+        } else if (message.replyRequested) this.repl.sendStatus(this.acked);
+        if (this.stopLsn !== null && message.walEnd >= this.stopLsn && !this.open)
+          this.reachedStop = true;
+        continue;
+      }
+      await this.handle(message.start, message.payload);
+    }
+  }
+
+  private async handle(lsn: Lsn, payload: Buffer): Promise<void> {
+    const message = decodePgOutput(payload);
+    switch (message.tag) {
+      case 'begin': {
+        const lastCommit = (this.pending ?? this.applied).lastCommitLsn;
+        this.open = {
+          commitLsn: message.commitLsn,
+          commitTime: message.commitTime,
+          commitTimestamp: formatUtcTimestamp(message.commitTime),
+          xid: String(message.xid),
+          skip: message.commitLsn <= lastCommit,
+        };
+        if (this.open.skip)
+          this.engine.log.log('debug', 'skipping applied transaction', { xid: message.xid });
+        return;
+      }
+      case 'relation':
+        this.relations.set(message.relationId, this.bind(message));
+        return;
+      case 'insert':
+      case 'update':
+      case 'delete':
+        return this.change(message, lsn);
+      case 'commit':
+        return this.commitSource(message.commitLsn, message.endLsn);
+      case 'truncate':
+        this.engine.log.log(
+          'warn',
+          'TRUNCATE is not replicated (as with DMS); staging keeps its rows',
+          {
+            relations: message.relationIds.map((id) => this.relations.get(id)?.name ?? id),
+          },
+        );
+        return;
+      default:
+        return;
+    }
+  }
+
+  private async change(
+    message: Extract<ReturnType<typeof decodePgOutput>, { tag: 'insert' | 'update' | 'delete' }>,
+    lsn: Lsn,
+  ): Promise<void> {
+    const open = this.open;
+    if (!open) throw new Error('pgoutput: change outside a transaction');
+    if (open.skip) return;
+    const binding = this.relations.get(message.relationId);
+    if (!binding) return;
+    if (!this.pending) await this.beginTarget();
+    const headers = {
+      commitTimestamp: open.commitTimestamp,
+      changeSeq: this.sequence.next(open.commitTime),
+      transactionId: open.xid,
+      streamPosition: formatLsn(lsn),
+    };
+    let change: StagingChange;
+    if (message.tag === 'insert') {
+      change = {
+        kind: 'insert',
+        table: binding.table,
+        values: this.values(binding, message.newTuple, null),
+        oldKey: null,
+        headers,
+      };
+    } else if (message.tag === 'update') {
+      change = {
+        kind: 'update',
+        table: binding.table,
+        values: this.values(binding, message.newTuple, undefined),
+        oldKey: message.oldTuple ? this.key(binding, message.oldTuple) : null,
+        headers,
+      };
+    } else {
+      change = {
+        kind: 'delete',
+        table: binding.table,
+        values: [],
+        oldKey: this.key(binding, message.oldTuple),
+        headers,
+      };
+    }
+    const before = this.writer.written;
+    await this.writer.add(change);
+    this.groupChanges++;
+    if (this.writer.written !== before) faultPoint('apply-batch');
+  }
+
+  private async commitSource(commitLsn: Lsn, endLsn: Lsn): Promise<void> {
+    const open = this.open;
+    this.open = null;
+    if (!open || open.skip || !this.pending) return;
+    const state = this.sequence.state();
+    this.pending = {
+      initialLoadDone: true,
+      lastCommitLsn: commitLsn,
+      lastEndLsn: endLsn,
+      lastSeqPrefix: state.prefix,
+      lastSeqCounter: state.counter,
+    };
+    this.groupTransactions++;
+    if (this.stopLsn !== null && endLsn >= this.stopLsn) this.reachedStop = true;
+    if (
+      this.groupChanges >= GROUP_MAX_CHANGES ||
+      Date.now() - this.targetOpenSince >= GROUP_MAX_MS
+    ) {
+      await this.commit();
+    }
+  }
+
+  private async beginTarget(): Promise<void> {
+    await this.target.query('BEGIN');
+    this.targetOpenSince = Date.now();
+    this.groupTransactions = 0;
+    this.groupChanges = 0;
+    // A placeholder until the first source commit: nothing to store yet.
+    this.pending = this.applied;
+  }
+
+  private async commit(): Promise<void> {
+    const pending = this.pending;
+    if (!pending) return;
+    await this.writer.flush();
+    if (pending !== this.applied) await this.positions.write(this.target, pending);
+    faultPoint('apply-batch');
+    await this.target.query('COMMIT');
+    this.pending = null;
+    this.applied = pending;
+    this.engine.noteApplied(this.groupTransactions, this.groupChanges, pending.lastEndLsn);
+    faultPoint('after-commit');
+    this.ack(pending.lastEndLsn);
+    faultPoint('after-ack');
+  }
+
+  private async rollback(): Promise<void> {
+    this.writer.discard();
+    await this.target.query('ROLLBACK');
+    this.pending = null;
+    const state = { prefix: this.applied.lastSeqPrefix, counter: this.applied.lastSeqCounter };
+    this.sequence.reset(state.prefix, state.counter);
+  }
+
+  private ack(lsn: Lsn): void {
+    if (lsn <= this.acked) return;
+    this.acked = lsn;
+    this.repl.sendStatus(lsn);
+  }
+
+  private probe(): void {
+    if (!this.open && this.repl.pending === 0) this.repl.sendStatus(this.acked, true);
+  }
+
+  private checkLag(): void {
+    if (this.lagCheck) return;
+    this.lagCheck = (async () => {
+      try {
+        const current = await currentInsertLsn(this.source);
+        const behind =
+          current > this.applied.lastEndLsn ? Number(current - this.applied.lastEndLsn) : 0;
+        const caughtUp = !this.open && !this.pending && this.repl.pending === 0;
+        this.engine.noteLag(behind, caughtUp ? null : (this.open?.commitTime ?? null));
+        const status = this.engine.status();
+        this.engine.log.log('info', 'lag', {
+          lagBytes: caughtUp ? 0 : behind,
+          lagSeconds: status.lagSeconds,
+          appliedLsn: formatLsn(this.applied.lastEndLsn),
+          transactions: status.transactions,
+          changes: status.changes,
+        });
+      } catch (error) {
+        this.engine.log.log('warn', 'lag check failed', { error: (error as Error).message });
+      } finally {
+        this.lagCheck = null;
+      }
+    })();
+  }
+
+  private bind(relation: RelationMessage): Binding | null {
+    const name = `${relation.schema}.${relation.table}`;
+    const table = this.tables.find(
+      (t) => t.source.schema === relation.schema && t.source.table === relation.table,
+    );
+    if (!table) {
+      this.engine.log.log('warn', 'ignoring changes of a table that is not configured', {
+        table: name,
+      });
+      return null;
+    }
+    const stagingIndex = relation.columns.map((column) =>
+      table.columns.findIndex((c) => c.name === column.name),
+    );
+    const missing = relation.columns
+      .filter((_, index) => stagingIndex[index] === -1)
+      .map((column) => column.name);
+    if (missing.length > 0) {
+      this.engine.log.log(
+        'warn',
+        'source columns missing from staging are not replicated; run migrate',
+        {
+          table: name,
+          columns: missing,
+        },
+      );
+    }
+    const keyIndex = table.primaryKey.map((key) => {
+      const index = relation.columns.findIndex((column) => column.name === key);
+      if (index < 0)
+        throw new Error(`source table ${name} has no column "${key}" (staging primary key)`);
+      return index;
+    });
+    return { table, name, stagingIndex, keyIndex };
+  }
+
+  private values(
+    binding: Binding,
+    tuple: readonly TupleValue[],
+    absent: null | undefined,
+  ): (string | null | undefined)[] {
+    const values = new Array<string | null | undefined>(binding.table.columns.length).fill(absent);
+    tuple.forEach((value, index) => {
+      const target = binding.stagingIndex[index] ?? -1;
+      if (target >= 0) values[target] = value === UNCHANGED_TOAST ? undefined : value;
+    });
+    return values;
+  }
+
+  private key(binding: Binding, tuple: readonly TupleValue[]): (string | null)[] {
+    return binding.keyIndex.map((index) => {
+      const value = tuple[index];
+      if (value === UNCHANGED_TOAST || value === undefined) {
+        throw new Error(`pgoutput: key column of ${binding.name} was not sent`);
+      }
+      return value;
+    });
+  }
+}
+
+async function currentInsertLsn(source: pg.ClientBase): Promise<Lsn> {
+  const { rows } = await source.query<{ lsn: string }>(
+    'SELECT pg_current_wal_insert_lsn()::text AS lsn',
+  );
+  return parseLsn(rows[0]!.lsn);
+}

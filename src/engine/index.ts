@@ -1,0 +1,6 @@
+export { createEngine, defaultSlotName } from './engine';
+export type { Engine, EngineOptions, EngineRunResult, EngineStatus } from './engine';
+export { createJsonLogger, silentLogger } from './logger';
+export type { EngineLogger, LogLevel } from './logger';
+export { SourceSetupError } from './source-setup';
+export { formatLsn, parseLsn } from './lsn';

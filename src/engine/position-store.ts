@@ -1,0 +1,88 @@
+import type pg from 'pg';
+import { quoteQualified } from '../postgres/identifiers';
+import { formatLsn, parseLsn, type Lsn } from './lsn';
+
+/** Name of the engine's bookkeeping table in the audit schema. */
+export const POSITION_TABLE = 'cdc_engine_position';
+
+/** What the engine has durably applied for one slot, read from the target. */
+export interface StoredPosition {
+  /** True once the initial load committed (in the same transaction as its rows). */
+  readonly initialLoadDone: boolean;
+  /** Commit LSN of the last applied source transaction; transactions at or before it are skipped. */
+  readonly lastCommitLsn: Lsn;
+  /** End LSN of that commit: where streaming resumes. */
+  readonly lastEndLsn: Lsn;
+  /** Change-sequence state, so sequences continue monotonically after a restart. */
+  readonly lastSeqPrefix: string;
+  readonly lastSeqCounter: bigint;
+}
+
+/**
+ * The engine's position on the target. It is written in the same target transaction
+ * as the staging rows it describes, which is what makes apply exactly-once: after a
+ * crash, either both the rows and the position are there, or neither is.
+ */
+export class PositionStore {
+  private readonly table: string;
+
+  constructor(
+    auditSchema: string,
+    private readonly slot: string,
+  ) {
+    this.table = quoteQualified(auditSchema, POSITION_TABLE);
+  }
+
+  /** Creates the table if needed (the audit schema must exist: run migrate first). */
+  async ensure(target: pg.ClientBase): Promise<void> {
+    await target.query(`CREATE TABLE IF NOT EXISTS ${this.table} (
+      slot_name text PRIMARY KEY,
+      initial_load_done boolean NOT NULL DEFAULT false,
+      last_commit_lsn pg_lsn NOT NULL DEFAULT '0/0',
+      last_end_lsn pg_lsn NOT NULL DEFAULT '0/0',
+      last_seq_prefix text NOT NULL DEFAULT '',
+      last_seq_counter numeric(20) NOT NULL DEFAULT 0,
+      updated_at timestamptz NOT NULL DEFAULT now()
+    )`);
+  }
+
+  /** The stored position, or `null` when this slot never completed an initial load. */
+  async read(target: pg.ClientBase): Promise<StoredPosition | null> {
+    const { rows } = await target.query<Record<string, string | boolean>>(
+      `SELECT initial_load_done, last_commit_lsn::text AS last_commit_lsn, last_end_lsn::text AS last_end_lsn,
+              last_seq_prefix, last_seq_counter::text AS last_seq_counter
+         FROM ${this.table} WHERE slot_name = $1`,
+      [this.slot],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      initialLoadDone: row.initial_load_done === true || row.initial_load_done === 't',
+      lastCommitLsn: parseLsn(String(row.last_commit_lsn)),
+      lastEndLsn: parseLsn(String(row.last_end_lsn)),
+      lastSeqPrefix: String(row.last_seq_prefix),
+      lastSeqCounter: BigInt(String(row.last_seq_counter)),
+    };
+  }
+
+  /** Writes the position inside the caller's open target transaction. */
+  async write(target: pg.ClientBase, position: StoredPosition): Promise<void> {
+    await target.query(
+      `INSERT INTO ${this.table} AS p (slot_name, initial_load_done, last_commit_lsn, last_end_lsn,
+                                       last_seq_prefix, last_seq_counter, updated_at)
+       VALUES ($1, $2, $3::text::pg_lsn, $4::text::pg_lsn, $5, $6::text::numeric, now())
+       ON CONFLICT (slot_name) DO UPDATE SET
+         initial_load_done = EXCLUDED.initial_load_done, last_commit_lsn = EXCLUDED.last_commit_lsn,
+         last_end_lsn = EXCLUDED.last_end_lsn, last_seq_prefix = EXCLUDED.last_seq_prefix,
+         last_seq_counter = EXCLUDED.last_seq_counter, updated_at = now()`,
+      [
+        this.slot,
+        position.initialLoadDone,
+        formatLsn(position.lastCommitLsn),
+        formatLsn(position.lastEndLsn),
+        position.lastSeqPrefix,
+        position.lastSeqCounter.toString(),
+      ],
+    );
+  }
+}

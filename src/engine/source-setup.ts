@@ -1,0 +1,108 @@
+import type pg from 'pg';
+import type { AuditedTableConfig } from '../config';
+import { quoteIdent, quoteQualified } from '../postgres/identifiers';
+
+/** The source cannot be replicated as configured; the message says what to change. */
+export class SourceSetupError extends Error {
+  override readonly name = 'SourceSetupError';
+}
+
+/**
+ * Checks the source prerequisites DMS has too: `wal_level=logical`, and a primary key
+ * on every audited table (without one, deletes and key changes cannot be applied).
+ * @throws SourceSetupError naming the setting or the table.
+ */
+export async function checkSource(
+  source: pg.ClientBase,
+  tables: readonly AuditedTableConfig[],
+): Promise<void> {
+  const { rows } = await source.query<{ wal_level: string }>('SHOW wal_level');
+  const walLevel = rows[0]?.wal_level;
+  if (walLevel !== 'logical') {
+    throw new SourceSetupError(
+      `source wal_level is "${walLevel}", but logical replication needs wal_level=logical ` +
+        '(self-managed: ALTER SYSTEM SET wal_level = logical and restart; RDS/Aurora: ' +
+        'rds.logical_replication=1 in the (cluster) parameter group and reboot)',
+    );
+  }
+  for (const table of tables) {
+    const name = `${table.schema}.${table.table}`;
+    const found = await source.query<{ oid: string; has_pk: boolean }>(
+      `SELECT c.oid::text AS oid,
+              EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_pk
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
+      [table.schema, table.table],
+    );
+    const row = found.rows[0];
+    if (!row) throw new SourceSetupError(`source table "${name}" does not exist`);
+    if (!row.has_pk) {
+      throw new SourceSetupError(
+        `source table "${name}" has no primary key: add one (ALTER TABLE ... ADD PRIMARY KEY) ` +
+          'so updates and deletes can be replicated',
+      );
+    }
+  }
+}
+
+/**
+ * Creates the publication for exactly the audited tables, or resets an existing one
+ * to exactly those tables (idempotent).
+ */
+export async function ensurePublication(
+  source: pg.ClientBase,
+  publication: string,
+  tables: readonly AuditedTableConfig[],
+): Promise<void> {
+  const tableList = tables.map((table) => quoteQualified(table.schema, table.table)).join(', ');
+  const { rowCount } = await source.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [
+    publication,
+  ]);
+  if (rowCount) {
+    await source.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${tableList}`);
+    await source.query(
+      `ALTER PUBLICATION ${quoteIdent(publication)} SET (publish = 'insert, update, delete, truncate')`,
+    );
+  } else {
+    await source.query(
+      `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${tableList} ` +
+        `WITH (publish = 'insert, update, delete, truncate')`,
+    );
+  }
+}
+
+/** Whether a replication slot exists on the source. */
+export async function slotExists(source: pg.ClientBase, slot: string): Promise<boolean> {
+  const { rowCount } = await source.query(
+    'SELECT 1 FROM pg_replication_slots WHERE slot_name = $1',
+    [slot],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+/**
+ * Drops a replication slot if it exists. A slot still held by a dead engine's
+ * walsender is released once the server notices; its backend is terminated first.
+ */
+export async function dropSlotIfExists(source: pg.ClientBase, slot: string): Promise<void> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const { rows } = await source.query<{ active_pid: number | null }>(
+      'SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1',
+      [slot],
+    );
+    const row = rows[0];
+    if (!row) return;
+    if (row.active_pid === null) {
+      try {
+        await source.query('SELECT pg_drop_replication_slot($1)', [slot]);
+        return;
+      } catch (error) {
+        if (!/is active|does not exist/.test((error as Error).message)) throw error;
+      }
+    } else {
+      await source.query('SELECT pg_terminate_backend($1)', [row.active_pid]);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`replication slot "${slot}" stays active; stop the process that uses it`);
+}

@@ -1,0 +1,66 @@
+import type pg from 'pg';
+import type { AuditTrailConfig } from '../config';
+import { quoteQualified } from '../postgres/identifiers';
+import { HEADER_COLUMN_NAMES, stagingTableName } from '../staging/header-columns';
+
+/** A staging table as the target catalog describes it. */
+export interface StagingTable {
+  /** The audited source table. */
+  readonly source: { readonly schema: string; readonly table: string };
+  /** The staging table, quoted for SQL. */
+  readonly qualifiedName: string;
+  /** Mirror columns (header columns excluded), in table order, with `format_type` types. */
+  readonly columns: readonly { readonly name: string; readonly type: string }[];
+  /** Primary key columns, in key order. */
+  readonly primaryKey: readonly string[];
+}
+
+/**
+ * Reads every configured table's staging table from the target catalog, so the engine
+ * writes exactly the columns and types the migration created.
+ * @throws Error naming the staging table when it is missing (run `migrate` first).
+ */
+export async function readStagingTables(
+  target: pg.ClientBase,
+  config: AuditTrailConfig,
+): Promise<StagingTable[]> {
+  const tables: StagingTable[] = [];
+  for (const table of config.tables) {
+    const stagingName = stagingTableName(table.table);
+    const qualifiedName = quoteQualified(config.auditSchema, stagingName);
+    const { rows } = await target.query<{
+      name: string;
+      type: string;
+      key_position: string | null;
+    }>(
+      `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
+              array_position(i.indkey::int2[], a.attnum)::text AS key_position
+         FROM pg_attribute a
+         LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
+        WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum`,
+      [qualifiedName],
+    );
+    if (rows.length === 0) {
+      throw new Error(
+        `staging table ${config.auditSchema}.${stagingName} does not exist on the target: run "audit-trail migrate" first`,
+      );
+    }
+    const primaryKey = rows
+      .filter((row) => row.key_position !== null)
+      .sort((a, b) => Number(a.key_position) - Number(b.key_position))
+      .map((row) => row.name);
+    if (primaryKey.length === 0) {
+      throw new Error(`staging table ${config.auditSchema}.${stagingName} has no primary key`);
+    }
+    tables.push({
+      source: { schema: table.schema, table: table.table },
+      qualifiedName,
+      columns: rows
+        .filter((row) => !HEADER_COLUMN_NAMES.includes(row.name))
+        .map(({ name, type }) => ({ name, type })),
+      primaryKey,
+    });
+  }
+  return tables;
+}
