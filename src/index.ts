@@ -8,4 +8,9 @@ export type { MigrateTargetOptions, MigrateReport } from './migrate/migrate-targ
 export { introspectSourceTables, SourceTableError } from './migrate/introspect';
 export type { SourceTable, SourceColumn } from './migrate/introspect';
 export * from './staging/header-columns';
-export { createKysely, createPool, assertPostgresUrl, ConnectionUrlError } from './postgres/connect';
+export {
+  createKysely,
+  createPool,
+  assertPostgresUrl,
+  ConnectionUrlError,
+} from './postgres/connect';
