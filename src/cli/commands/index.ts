@@ -4,6 +4,7 @@ import { registerMigrate } from './migrate';
 import { registerMappings } from './mappings';
 import { registerStatus } from './status';
 import { registerTask } from './task';
+import { registerPgaudit } from './pgaudit';
 
 /**
  * Adds every subcommand to the program. One line per command module, so features
@@ -15,4 +16,5 @@ export function registerCommands(program: Command): void {
   registerMappings(program);
   registerStatus(program);
   registerTask(program);
+  registerPgaudit(program);
 }

@@ -1,0 +1,144 @@
+import { accessSync, constants, createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { Command } from 'commander';
+import pg from 'pg';
+import { AccessRuleEngine } from '../../access-audit/rules';
+import { checkPgaudit, PgauditSetupError, setupPgaudit } from '../../access-audit/setup';
+import { readAuditLog } from '../../access-audit/stream';
+import { parseAccessAuditConfig, type AccessAuditConfig } from '../../config/access-audit';
+import { DEFAULT_CONFIG_FILE, loadConfig } from '../../config/load';
+import { assertPostgresUrl } from '../../postgres/connect';
+import { CliError } from '../errors';
+
+/**
+ * `audit-trail pgaudit …`: set up and check pgAudit on the source, and read pgAudit
+ * logs with the same parser and rule engine the alert Lambda uses.
+ */
+export function registerPgaudit(program: Command): void {
+  const pgaudit = program
+    .command('pgaudit')
+    .description('Access audit: pgAudit setup, checks and log reading');
+
+  pgaudit
+    .command('setup')
+    .description(
+      'create the pgaudit extension and audit role, and set pgaudit.* on audited roles and service accounts',
+    )
+    .option('--config <file>', 'config file', DEFAULT_CONFIG_FILE)
+    .requiredOption('--source-url <url>', 'superuser (rds_superuser) URL of the source database')
+    .action(async (options: { config: string; sourceUrl: string }) => {
+      const config = await accessAuditSection(options.config);
+      if (config.auditedRoles.length === 0 && config.serviceAccounts.length === 0) {
+        throw new CliError(
+          'accessAudit.auditedRoles and accessAudit.serviceAccounts are both empty: nothing to set up',
+        );
+      }
+      const steps = await withSource(options.sourceUrl, async (client) => {
+        try {
+          return await setupPgaudit(client, config);
+        } catch (error) {
+          if (error instanceof PgauditSetupError) throw new CliError(error.message);
+          throw error;
+        }
+      });
+      for (const step of steps) process.stdout.write(`done  ${step}\n`);
+    });
+
+  pgaudit
+    .command('check')
+    .description('report each pgAudit prerequisite as OK or FAIL; exits non-zero on any FAIL')
+    .option('--config <file>', 'config file', DEFAULT_CONFIG_FILE)
+    .requiredOption('--source-url <url>', 'URL of the source database')
+    .action(async (options: { config: string; sourceUrl: string }) => {
+      const config = await accessAuditSection(options.config);
+      const results = await withSource(options.sourceUrl, (client) => checkPgaudit(client, config));
+      for (const result of results) {
+        const remedy = result.ok || result.remedy === undefined ? '' : ` → ${result.remedy}`;
+        process.stdout.write(
+          `${result.ok ? 'OK  ' : 'FAIL'}  ${result.item}: ${result.detail}${remedy}\n`,
+        );
+      }
+      const failed = results.filter((result) => !result.ok).length;
+      if (failed > 0) throw new CliError(`${failed} of ${results.length} pgAudit checks failed`);
+    });
+
+  pgaudit
+    .command('parse')
+    .argument('[file]', 'PostgreSQL log file (stdin when omitted)')
+    .description('print the pgAudit records of a PostgreSQL log as NDJSON events')
+    .option('--log-line-prefix <prefix>', "the server's log_line_prefix", '%t:%r:%u@%d:[%p]:')
+    .action(async (file: string | undefined, options: { logLinePrefix: string }) => {
+      let skipped = 0;
+      for await (const item of readAuditLog(openInput(file), {
+        logLinePrefix: options.logLinePrefix,
+      })) {
+        if (item.kind === 'error') {
+          skipped++;
+          process.stderr.write(`skipped unreadable pgAudit record: ${item.error}\n`);
+        } else {
+          await writeLine(JSON.stringify(item.event));
+        }
+      }
+      if (skipped > 0) process.stderr.write(`${skipped} unreadable pgAudit records skipped\n`);
+    });
+
+  pgaudit
+    .command('scan')
+    .argument('[file]', 'PostgreSQL log file (stdin when omitted)')
+    .description('apply the access-audit rules to a PostgreSQL log and print NDJSON alerts')
+    .option('--config <file>', 'config file', DEFAULT_CONFIG_FILE)
+    .option('--all', 'print every pgAudit event with its verdict, not only alerts')
+    .action(async (file: string | undefined, options: { config: string; all?: boolean }) => {
+      const config = await accessAuditSection(options.config);
+      const engine = new AccessRuleEngine(config);
+      for await (const item of readAuditLog(openInput(file), {
+        logLinePrefix: config.logLinePrefix,
+      })) {
+        if (item.kind === 'error') {
+          process.stderr.write(`skipped unreadable pgAudit record: ${item.error}\n`);
+          continue;
+        }
+        const verdict = engine.evaluate(item.event);
+        if (verdict.kind === 'alert') await writeLine(JSON.stringify(verdict.alert));
+        else if (options.all) await writeLine(JSON.stringify({ verdict, event: item.event }));
+      }
+    });
+}
+
+async function accessAuditSection(file: string): Promise<AccessAuditConfig> {
+  const config = await loadConfig(file);
+  return config.accessAudit ?? parseAccessAuditConfig({});
+}
+
+async function withSource<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({
+    connectionString: assertPostgresUrl(url, '--source-url'),
+    application_name: 'audit-trail',
+  });
+  try {
+    await client.connect();
+  } catch (error) {
+    throw new CliError(`cannot connect to --source-url: ${(error as Error).message}`);
+  }
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+function openInput(file: string | undefined): Readable {
+  if (file === undefined || file === '-') return process.stdin;
+  try {
+    accessSync(file, constants.R_OK);
+  } catch (error) {
+    throw new CliError(`cannot read log file ${file}: ${(error as Error).message}`);
+  }
+  return createReadStream(file);
+}
+
+/** Writes one line to stdout, waiting when the pipe is full. */
+async function writeLine(line: string): Promise<void> {
+  if (!process.stdout.write(`${line}\n`))
+    await new Promise((resolve) => process.stdout.once('drain', resolve));
+}

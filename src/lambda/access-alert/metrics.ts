@@ -1,0 +1,30 @@
+/**
+ * Metric names the alert Lambda publishes (embedded metric format). The CDK
+ * construct builds its alarms and dashboard from the same constants.
+ */
+export const ACCESS_AUDIT_METRICS = {
+  /** pgAudit events parsed. */
+  auditEvents: 'AuditEvents',
+  /** Alerts raised by any rule: what the human-activity alarm watches. */
+  alerts: 'Alerts',
+  /** Alerts on human DML (WRITE class). */
+  humanDml: 'HumanDml',
+  /** Alerts on privilege changes (ROLE class). */
+  privilegeChanges: 'PrivilegeChanges',
+  /** Alerts on DDL. */
+  ddl: 'DdlChanges',
+  /** Events dropped as client-tool noise. */
+  noise: 'NoiseDropped',
+  /** Events excluded by configuration (service accounts, databases, schemas, ignore rules). */
+  excluded: 'Excluded',
+  /** pgAudit records or payloads that could not be read; each is skipped. */
+  parseErrors: 'ParseErrors',
+  /** Failures of the monitor itself (SNS/SQS delivery, unexpected errors). */
+  monitorErrors: 'MonitorErrors',
+} as const;
+
+/** The default CloudWatch namespace of the metrics. */
+export const DEFAULT_METRICS_NAMESPACE = 'AuditTrail/AccessAudit';
+
+/** The default Powertools service name: it becomes the `service` metric dimension. */
+export const DEFAULT_SERVICE_NAME = 'access-audit-monitor';

@@ -1,0 +1,298 @@
+import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import {
+  SendMessageBatchCommand,
+  type SendMessageBatchRequestEntry,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { createAuditParser, type AuditRecordParser } from '../../access-audit/parser';
+import { splitLogRecords } from '../../access-audit/records';
+import { AccessRuleEngine } from '../../access-audit/rules';
+import { parseItem } from '../../access-audit/stream';
+import type { AuditEvent, Verdict } from '../../access-audit/types';
+import {
+  alertDocument,
+  alertMessage,
+  digestMessage,
+  type LocatedAlert,
+  type LogSource,
+} from './messages';
+import { ACCESS_AUDIT_METRICS } from './metrics';
+import { decodePayload, PayloadError, toLogEvent, type SubscriptionPayload } from './payload';
+import type { AlertLambdaSettings } from './settings';
+
+/** What the processor needs from Powertools Metrics. */
+export interface MetricsSink {
+  addMetric(name: string, unit: 'Count', value: number): void;
+}
+
+/** What the processor needs from Powertools Logger. */
+export interface LogSink {
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+  error(message: string, extra?: Record<string, unknown>): void;
+}
+
+/** Everything one invocation works with. */
+export interface ProcessorDeps {
+  settings: AlertLambdaSettings;
+  sns: SNSClient;
+  /** Required when `settings.queueUrl` is set. */
+  sqs?: SQSClient;
+  metrics: MetricsSink;
+  logger: LogSink;
+}
+
+/** Counts of one invocation (also returned by the handler, handy in tests and logs). */
+export interface ProcessingStats {
+  logEvents: number;
+  auditEvents: number;
+  alerts: number;
+  noise: number;
+  excluded: number;
+  passed: number;
+  /** Unreadable payloads, log events and pgAudit records, each skipped. */
+  parseErrors: number;
+  /** SNS and SQS delivery failures. */
+  monitorErrors: number;
+  snsMessages: number;
+  sqsMessages: number;
+  control: boolean;
+}
+
+/** An event with its verdict and where it came from. */
+interface Classified {
+  event: AuditEvent;
+  verdict: Verdict;
+  source: LogSource;
+}
+
+/** Thrown after delivery failed, so Lambda retries the invocation (asynchronous invocations retry twice). */
+export class DeliveryError extends Error {
+  override readonly name = 'DeliveryError';
+}
+
+const SQS_BATCH = 10;
+
+/**
+ * Builds the per-payload processor. Parsing and rule state are compiled once per
+ * container. Malformed input is counted and skipped; only delivery failures throw.
+ */
+export function createProcessor(deps: ProcessorDeps): (event: unknown) => Promise<ProcessingStats> {
+  const { config } = deps.settings;
+  const parse = createAuditParser({ logLinePrefix: config.logLinePrefix });
+  const engine = new AccessRuleEngine(config);
+  return async (event) => {
+    const stats = emptyStats();
+    let payload: SubscriptionPayload;
+    try {
+      payload = decodePayload(event);
+    } catch (error) {
+      if (!(error instanceof PayloadError)) throw error;
+      stats.parseErrors++;
+      deps.logger.warn('skipped a malformed subscription payload', { reason: error.message });
+      recordMetrics(deps.metrics, stats, []);
+      return stats;
+    }
+    if (payload.messageType === 'CONTROL_MESSAGE') {
+      stats.control = true;
+      recordMetrics(deps.metrics, stats, []);
+      return stats;
+    }
+    const classified = classifyAll(payload, parse, engine, stats, deps.logger);
+    const alerts = classified.flatMap((item) =>
+      item.verdict.kind === 'alert' ? [{ alert: item.verdict.alert, source: item.source }] : [],
+    );
+    await publishAlerts(alerts, deps, stats);
+    await forwardToQueue(classified, alerts, deps, stats);
+    recordMetrics(deps.metrics, stats, alerts);
+    deps.logger.info('processed subscription payload', {
+      logGroup: payload.logGroup,
+      logStream: payload.logStream,
+      ...stats,
+    });
+    if (stats.monitorErrors > 0)
+      throw new DeliveryError(`${stats.monitorErrors} alert deliveries failed`);
+    return stats;
+  };
+}
+
+function emptyStats(): ProcessingStats {
+  return {
+    logEvents: 0,
+    auditEvents: 0,
+    alerts: 0,
+    noise: 0,
+    excluded: 0,
+    passed: 0,
+    parseErrors: 0,
+    monitorErrors: 0,
+    snsMessages: 0,
+    sqsMessages: 0,
+    control: false,
+  };
+}
+
+function classifyAll(
+  payload: SubscriptionPayload,
+  parse: AuditRecordParser,
+  engine: AccessRuleEngine,
+  stats: ProcessingStats,
+  logger: LogSink,
+): Classified[] {
+  const classified: Classified[] = [];
+  for (const entry of payload.logEvents) {
+    stats.logEvents++;
+    const logEvent = toLogEvent(entry);
+    if (logEvent === undefined) {
+      stats.parseErrors++;
+      logger.warn('skipped a log event without id, timestamp and message');
+      continue;
+    }
+    const records = splitLogRecords(logEvent.message);
+    records.forEach((record, index) => {
+      const item = parseItem(parse, record);
+      if (item === undefined) return;
+      if (item.kind === 'error') {
+        stats.parseErrors++;
+        logger.warn('skipped an unreadable pgAudit record', {
+          reason: item.error,
+          logEventId: logEvent.id,
+        });
+        return;
+      }
+      stats.auditEvents++;
+      const verdict = engine.evaluate(item.event);
+      count(stats, verdict);
+      const logEventId = index === 0 ? logEvent.id : `${logEvent.id}-${index}`;
+      classified.push({
+        event: item.event,
+        verdict,
+        source: { logGroup: payload.logGroup, logStream: payload.logStream, logEventId },
+      });
+    });
+  }
+  return classified;
+}
+
+function count(stats: ProcessingStats, verdict: Verdict): void {
+  if (verdict.kind === 'alert') stats.alerts++;
+  else if (verdict.kind === 'noise') stats.noise++;
+  else if (verdict.kind === 'excluded') stats.excluded++;
+  else stats.passed++;
+}
+
+/** One message per alert, or one digest when more than `digestThreshold` arrived together. */
+async function publishAlerts(
+  alerts: readonly LocatedAlert[],
+  deps: ProcessorDeps,
+  stats: ProcessingStats,
+): Promise<void> {
+  if (alerts.length === 0) return;
+  const { alerts: settings } = deps.settings.config;
+  const messages =
+    alerts.length > settings.digestThreshold
+      ? [digestMessage(alerts, settings)]
+      : alerts.map((located) => alertMessage(located, settings));
+  for (const message of messages) {
+    try {
+      await deps.sns.send(
+        new PublishCommand({
+          TopicArn: deps.settings.topicArn,
+          Subject: message.subject,
+          Message: message.message,
+          MessageStructure: 'json',
+          MessageAttributes: message.attributes,
+        }),
+      );
+      stats.snsMessages++;
+    } catch (error) {
+      stats.monitorErrors++;
+      deps.logger.error('SNS publish failed', {
+        error: (error as Error).message,
+        subject: message.subject,
+      });
+    }
+  }
+}
+
+/** Sends alerts (or every non-noise event) to the optional queue, in batches of ten. */
+async function forwardToQueue(
+  classified: readonly Classified[],
+  alerts: readonly LocatedAlert[],
+  deps: ProcessorDeps,
+  stats: ProcessingStats,
+): Promise<void> {
+  const { queueUrl, fifo, config } = deps.settings;
+  if (queueUrl === undefined || deps.sqs === undefined) return;
+  const ignoreUsers = new Set(config.sqs.ignoreUsers);
+  const ignoreDatabases = new Set(config.sqs.ignoreDatabases);
+  const documents =
+    config.sqs.forward === 'alerts'
+      ? alerts.map((located) => ({
+          source: located.source,
+          event: located.alert.event,
+          body: alertDocument(located, config.alerts),
+        }))
+      : classified
+          .filter((item) => item.verdict.kind === 'alert' || item.verdict.kind === 'pass')
+          .map((item) => ({ source: item.source, event: item.event, body: eventDocument(item) }));
+  const entries = documents
+    .filter(
+      ({ event }) =>
+        !ignoreUsers.has(event.user ?? '') && !ignoreDatabases.has(event.database ?? ''),
+    )
+    .map(({ source, body }, index): SendMessageBatchRequestEntry => ({
+      Id: `m${index}`,
+      MessageBody: JSON.stringify(body),
+      // FIFO: one group per instance keeps its order; the log event id makes retries idempotent.
+      ...(fifo
+        ? {
+            MessageGroupId: source.logStream || 'default',
+            MessageDeduplicationId: source.logEventId.slice(0, 128),
+          }
+        : {}),
+    }));
+  for (let start = 0; start < entries.length; start += SQS_BATCH) {
+    const batch = entries.slice(start, start + SQS_BATCH);
+    try {
+      const result = await deps.sqs.send(
+        new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: batch }),
+      );
+      const failed = result.Failed ?? [];
+      stats.sqsMessages += batch.length - failed.length;
+      if (failed.length > 0) {
+        stats.monitorErrors += failed.length;
+        deps.logger.error('SQS rejected messages', { failed });
+      }
+    } catch (error) {
+      stats.monitorErrors += batch.length;
+      deps.logger.error('SQS send failed', { error: (error as Error).message });
+    }
+  }
+}
+
+function eventDocument(item: Classified): Record<string, unknown> {
+  const alert =
+    item.verdict.kind === 'alert'
+      ? { rule: item.verdict.alert.rule, severity: item.verdict.alert.severity }
+      : {};
+  return { version: 1, kind: 'event', ...alert, event: item.event, source: item.source };
+}
+
+function recordMetrics(
+  metrics: MetricsSink,
+  stats: ProcessingStats,
+  alerts: readonly LocatedAlert[],
+): void {
+  const byClass = (auditClass: string) =>
+    alerts.filter((located) => located.alert.event.auditClass === auditClass).length;
+  metrics.addMetric(ACCESS_AUDIT_METRICS.auditEvents, 'Count', stats.auditEvents);
+  metrics.addMetric(ACCESS_AUDIT_METRICS.alerts, 'Count', stats.alerts);
+  metrics.addMetric(ACCESS_AUDIT_METRICS.humanDml, 'Count', byClass('WRITE'));
+  metrics.addMetric(ACCESS_AUDIT_METRICS.privilegeChanges, 'Count', byClass('ROLE'));
+  metrics.addMetric(ACCESS_AUDIT_METRICS.ddl, 'Count', byClass('DDL'));
+  metrics.addMetric(ACCESS_AUDIT_METRICS.noise, 'Count', stats.noise);
+  metrics.addMetric(ACCESS_AUDIT_METRICS.excluded, 'Count', stats.excluded);
+  metrics.addMetric(ACCESS_AUDIT_METRICS.parseErrors, 'Count', stats.parseErrors);
+  metrics.addMetric(ACCESS_AUDIT_METRICS.monitorErrors, 'Count', stats.monitorErrors);
+}
