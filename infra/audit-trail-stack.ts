@@ -1,0 +1,195 @@
+import { createHash } from 'node:crypto';
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { buildTableMappings, buildTaskSettings } from '../mappings';
+import type { AuditTrailConfig } from '../src/config';
+import { resolveDeployment, type DeploymentConfig } from '../src/config/deployment';
+import { DmsReplication } from './constructs/dms-replication';
+import { acknowledge } from './nag';
+import { Network } from './constructs/network';
+import { ReplicationAlarms } from './constructs/replication-alarms';
+import { ReplicationStarter } from './constructs/replication-starter';
+import { SourceDatabase } from './constructs/source-database';
+import { TargetDatabase } from './constructs/target-database';
+import { TargetMigrations } from './constructs/target-migrations';
+
+/** Props of {@link AuditTrailStack}. */
+export interface AuditTrailStackProps extends StackProps {
+  /** The validated config; its `deployment` section shapes the stack. */
+  readonly config: AuditTrailConfig;
+  /**
+   * More parameters for a new source cluster's parameter group (for example the access
+   * audit's pgAudit settings), merged over the kit's replication parameters.
+   * @default {}
+   */
+  readonly extraSourceClusterParameters?: Record<string, string>;
+}
+
+/**
+ * The whole change-history pipeline in one stack: network, source (new or imported),
+ * target, migrations, DMS, the task starter and alarms. One stack keeps security-group
+ * rules between the parts free of cross-stack exports.
+ */
+export class AuditTrailStack extends Stack {
+  readonly deployment: DeploymentConfig;
+  readonly network: Network;
+  readonly source: SourceDatabase;
+  readonly target: TargetDatabase;
+  readonly migrations: TargetMigrations;
+  readonly replication: DmsReplication;
+  readonly starter: ReplicationStarter;
+  readonly alarms: ReplicationAlarms;
+
+  constructor(scope: Construct, id: string, props: AuditTrailStackProps) {
+    super(scope, id, { description: 'audit-trail: DMS change-history pipeline', ...props });
+    const config = props.config;
+    const deployment = resolveDeployment(config.deployment);
+    this.deployment = deployment;
+    const production = deployment.production;
+    const logRetention = retentionDays(deployment.logRetentionDays ?? (production ? 365 : 30));
+    const identifier = deployment.stackName.toLowerCase();
+
+    this.network = new Network(this, 'Network', {
+      ...deployment.network,
+      flowLogRetention: logRetention,
+    });
+    const { vpc, subnets } = this.network;
+
+    this.source = new SourceDatabase(this, 'Source', {
+      vpc,
+      subnets,
+      source: deployment.source,
+      production,
+      logRetention,
+      extraClusterParameters: {
+        ...(deployment.source.mode === 'new' ? deployment.source.clusterParameters : {}),
+        ...props.extraSourceClusterParameters,
+      },
+    });
+    this.target = new TargetDatabase(this, 'Target', {
+      vpc,
+      subnets,
+      ...deployment.target,
+      production,
+      logRetention,
+    });
+
+    this.migrations = new TargetMigrations(this, 'Migrations', {
+      vpc,
+      subnets,
+      config,
+      source: {
+        secret: this.source.secret,
+        host: this.source.host,
+        port: this.source.port,
+        databaseName: this.source.databaseName,
+      },
+      target: { secret: this.target.secret, databaseName: this.target.databaseName },
+      logRetention,
+    });
+    this.source.allowFrom(
+      this.migrations.securityGroup,
+      'audit-trail migrations reads the catalog',
+    );
+    this.target.allowFrom(this.migrations.securityGroup, 'audit-trail migrations');
+    this.network.allowSecretsManagerFrom(this.migrations.securityGroup);
+    // The writer instances must be up before the Lambda connects.
+    if (this.source.cluster) this.migrations.resource.node.addDependency(this.source.cluster);
+    this.migrations.resource.node.addDependency(this.target.cluster);
+
+    const tableMappings = buildTableMappings(config);
+    const taskSettings = buildTaskSettings(config);
+    const dms = deployment.dms;
+    this.replication = new DmsReplication(this, 'Dms', {
+      vpc,
+      subnetIds: this.network.subnetIds,
+      identifier,
+      mode: dms.mode,
+      instanceClass: dms.instanceClass,
+      allocatedStorageGb: dms.allocatedStorageGb,
+      ...(dms.engineVersion !== undefined && { engineVersion: dms.engineVersion }),
+      minCapacityUnits: dms.minCapacityUnits,
+      maxCapacityUnits: dms.maxCapacityUnits,
+      multiAz: dms.multiAz ?? production,
+      source: {
+        secret: this.source.secret,
+        databaseName: this.source.databaseName,
+        heartbeatFrequencyMinutes: dms.heartbeatFrequencyMinutes,
+      },
+      target: { secret: this.target.secret, databaseName: this.target.databaseName },
+      tableMappings,
+      taskSettings,
+    });
+    this.source.allowFrom(this.replication.securityGroup, 'audit-trail DMS replication');
+    this.target.allowFrom(this.replication.securityGroup, 'audit-trail DMS replication');
+    this.network.allowSecretsManagerFrom(this.replication.securityGroup);
+
+    this.starter = new ReplicationStarter(this, 'Starter', {
+      kind: this.replication.kind,
+      identifier: this.replication.replicationIdentifier,
+      arn: this.replication.replicationArn,
+      replication: this.replication.replicationResource,
+      fingerprint: fingerprint({
+        tableMappings,
+        taskSettings,
+        source: deployment.source,
+        target: this.target.databaseName,
+      }),
+      logRetention,
+    });
+    // Staging tables and triggers exist before the task does.
+    this.starter.prepare.node.addDependency(this.migrations.resource);
+
+    this.alarms = new ReplicationAlarms(this, 'Alarms', {
+      kind: this.replication.kind,
+      replicationIdentifier: this.replication.replicationIdentifier,
+      replicationArn: this.replication.replicationArn,
+      ...(this.replication.instanceIdentifier && {
+        instanceIdentifier: this.replication.instanceIdentifier,
+      }),
+      cdcLatencySeconds: dms.cdcLatencyAlarmSeconds,
+      ...(deployment.alarmEmail !== undefined && { email: deployment.alarmEmail }),
+    });
+
+    new CfnOutput(this, this.replication.kind === 'task' ? 'TaskArn' : 'ReplicationConfigArn', {
+      value: this.replication.replicationArn,
+      description: 'audit-trail status --task-arn <this>',
+    });
+    new CfnOutput(this, 'TargetSecretArn', { value: this.target.secret.secretArn });
+    new CfnOutput(this, 'TargetEndpoint', { value: this.target.host });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarms.topic.topicArn });
+    new CfnOutput(this, 'SourceLogGroup', { value: this.source.postgresLogGroupName });
+    this.acknowledgeLogRetentionFunction();
+  }
+
+  /**
+   * `cloudwatchLogsRetention` on the clusters adds aws-cdk-lib's singleton LogRetention
+   * function to the stack; its role is aws-cdk-lib's to define.
+   */
+  private acknowledgeLogRetentionFunction(): void {
+    for (const child of this.node.children) {
+      if (!child.node.id.startsWith('LogRetention')) continue;
+      acknowledge(
+        child,
+        'aws-cdk-lib LogRetention function: sets retention on the RDS log groups; logs:PutRetentionPolicy/DeleteRetentionPolicy need Resource * because the groups are created by RDS later',
+        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        'AwsSolutions-IAM5[Resource::*]',
+      );
+    }
+  }
+}
+
+/** A short stable hash of what, when changed, modifies the task. */
+function fingerprint(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
+}
+
+/** The nearest CloudWatch retention at or above `days`. */
+function retentionDays(days: number): logs.RetentionDays {
+  const allowed = Object.values(logs.RetentionDays)
+    .filter((value): value is number => typeof value === 'number' && value > 0)
+    .sort((a, b) => a - b);
+  return (allowed.find((value) => value >= days) ??
+    logs.RetentionDays.INFINITE) as logs.RetentionDays;
+}

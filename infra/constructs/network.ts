@@ -1,0 +1,90 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+/** Props of {@link Network}. */
+export interface NetworkProps {
+  /**
+   * Id of an existing VPC to use instead of creating one. Requires `availabilityZones`
+   * and `privateSubnetIds`, so synth needs no lookup (and no credentials).
+   * @default undefined (a new VPC)
+   */
+  readonly vpcId?: string;
+  /** AZs of `privateSubnetIds`, in the same order (existing VPC only). @default [] */
+  readonly availabilityZones?: readonly string[];
+  /** Private subnets of the existing VPC; they must reach Secrets Manager. @default [] */
+  readonly privateSubnetIds?: readonly string[];
+  /** AZs of a new VPC. @default 2 */
+  readonly maxAzs?: number;
+  /** CIDR of a new VPC. @default "10.40.0.0/16" */
+  readonly cidr?: string;
+  /** Retention of a new VPC's flow logs. @default RetentionDays.ONE_MONTH */
+  readonly flowLogRetention?: logs.RetentionDays;
+}
+
+/**
+ * The VPC the databases, DMS and the migrations Lambda run in. A new VPC has isolated
+ * subnets only (no internet gateway, no NAT): the one AWS API called from inside, Secrets
+ * Manager (DMS endpoints and the migrations Lambda read credentials), is reached through
+ * an interface endpoint, and all traffic is recorded in flow logs.
+ */
+export class Network extends Construct {
+  readonly vpc: ec2.IVpc;
+  /** The private subnets everything is placed in. */
+  readonly subnets: ec2.SubnetSelection;
+  /** The subnet ids, for DMS's replication subnet group. */
+  readonly subnetIds: string[];
+  /**
+   * The Secrets Manager interface endpoint of a new VPC (closed: allow each client with
+   * `allowSecretsManagerFrom`). Undefined for an existing VPC.
+   */
+  readonly secretsManagerEndpoint?: ec2.InterfaceVpcEndpoint;
+
+  constructor(scope: Construct, id: string, props: NetworkProps = {}) {
+    super(scope, id);
+    if (props.vpcId !== undefined) {
+      this.vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
+        vpcId: props.vpcId,
+        availabilityZones: [...(props.availabilityZones ?? [])],
+        privateSubnetIds: [...(props.privateSubnetIds ?? [])],
+      });
+      this.subnets = { subnets: this.vpc.privateSubnets };
+      this.subnetIds = [...(props.privateSubnetIds ?? [])];
+      return;
+    }
+    const flowLogGroup = new logs.LogGroup(this, 'FlowLogs', {
+      retention: props.flowLogRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const vpc = new ec2.Vpc(this, 'Vpc', {
+      ipAddresses: ec2.IpAddresses.cidr(props.cidr ?? '10.40.0.0/16'),
+      maxAzs: props.maxAzs ?? 2,
+      natGateways: 0,
+      subnetConfiguration: [
+        { name: 'private', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 22 },
+      ],
+      flowLogs: {
+        all: {
+          destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup),
+          trafficType: ec2.FlowLogTrafficType.ALL,
+        },
+      },
+    });
+    this.subnets = { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
+    this.secretsManagerEndpoint = vpc.addInterfaceEndpoint('SecretsManager', {
+      service: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+      subnets: this.subnets,
+      privateDnsEnabled: true,
+      // Only the clients named with allowSecretsManagerFrom, not the whole VPC CIDR.
+      open: false,
+    });
+    this.vpc = vpc;
+    this.subnetIds = vpc.isolatedSubnets.map((subnet) => subnet.subnetId);
+  }
+
+  /** Lets `client` reach Secrets Manager through the VPC endpoint (new VPC only). */
+  allowSecretsManagerFrom(client: ec2.IConnectable): void {
+    this.secretsManagerEndpoint?.connections.allowDefaultPortFrom(client, 'reads database secrets');
+  }
+}
