@@ -166,7 +166,9 @@ export class ReplicationConnection {
     return handlers as unknown as pg.Submittable;
   }
 
-  private receive(chunk: Buffer): void {
+  private receive(received: Buffer): void {
+    // node-postgres's parser reuses its read buffer: keep a copy, not a view.
+    const chunk = Buffer.from(received);
     const code = String.fromCharCode(chunk[0] ?? 0);
     if (code === 'w') {
       this.queue.push({

@@ -4,6 +4,8 @@ import { registerMigrate } from './migrate';
 import { registerMappings } from './mappings';
 import { registerStatus } from './status';
 import { registerTask } from './task';
+import { registerReplicate } from './replicate';
+import { registerVerify } from './verify';
 import { registerPgaudit } from './pgaudit';
 
 /**
@@ -16,5 +18,7 @@ export function registerCommands(program: Command): void {
   registerMappings(program);
   registerStatus(program);
   registerTask(program);
+  registerReplicate(program);
+  registerVerify(program);
   registerPgaudit(program);
 }

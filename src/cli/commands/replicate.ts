@@ -1,0 +1,62 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../config';
+import { createEngine, SourceSetupError } from '../../engine';
+import { CliError } from '../errors';
+import { configOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
+
+interface ReplicateOptions {
+  readonly config: string;
+  readonly sourceUrl?: string;
+  readonly targetUrl?: string;
+  readonly untilIdle?: boolean;
+  readonly slot?: string;
+  readonly batchSize?: string;
+}
+
+/**
+ * `audit-trail replicate`: runs the local CDC engine (the DMS stand-in). Logs are JSON
+ * lines on stderr; SIGINT/SIGTERM stop it cleanly (the open source transaction is
+ * rolled back on the target and replayed on the next start).
+ */
+export function registerReplicate(program: Command): void {
+  program
+    .command('replicate')
+    .description('replicate audited source tables into staging (local DMS stand-in)')
+    .addOption(configOption())
+    .addOption(sourceUrlOption())
+    .addOption(targetUrlOption())
+    .option('--until-idle', 'apply everything committed before the start, then exit 0')
+    .option(
+      '--slot <name>',
+      'replication slot (and publication) name; default derived from the URLs',
+    )
+    .option('--batch-size <rows>', 'rows per apply statement', '2000')
+    .action(async (options: ReplicateOptions) => {
+      const config = await loadConfig(options.config);
+      const batchSize = Number(options.batchSize);
+      if (!Number.isInteger(batchSize) || batchSize < 1)
+        throw new CliError('--batch-size must be a positive integer');
+      const engine = createEngine({
+        config,
+        sourceUrl: requireUrl(options.sourceUrl, '--source-url'),
+        targetUrl: requireUrl(options.targetUrl, '--target-url'),
+        slotName: options.slot,
+        batchSize,
+      });
+      const stop = () => void engine.stop();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      try {
+        const result = options.untilIdle ? await engine.runUntilIdle() : await engine.run();
+        process.stderr.write(
+          `${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'engine stopped', ...result })}\n`,
+        );
+      } catch (error) {
+        if (error instanceof SourceSetupError) throw new CliError(error.message);
+        throw error;
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
+    });
+}

@@ -1,0 +1,2 @@
+export { verifyAuditTrail } from './verify';
+export type { VerifyMismatch, VerifyOptions, VerifyReport, VerifyTableReport } from './verify';
