@@ -68,13 +68,14 @@ describe('buildTableMappings', () => {
     expect(rules.every((rule) => /^\d+$/.test(rule['rule-id']))).toBe(true);
   });
 
-  it('refuses two source tables that would share a staging table', () => {
-    const clash = parseConfig({
+  it('refuses two source tables that would share a staging table, even in an unvalidated config', () => {
+    const clash = {
+      ...config,
       tables: [
-        { schema: 'a', table: 'orders' },
-        { schema: 'b', table: 'orders' },
+        { schema: 'a', table: 'orders', ignoreColumns: [] },
+        { schema: 'b', table: 'orders', ignoreColumns: [] },
       ],
-    });
+    };
     expect(() => buildTableMappings(clash)).toThrow(
       /"b.orders" and "a.orders" would both be staged as "audit.orders_staging"/,
     );
