@@ -1,8 +1,10 @@
 import type { Figure, FigureId } from '../lib/figures';
 import type { BenchContext } from '../lib/profile';
+import { engineCase } from './engine';
 import { historyCase } from './history';
 import { parserCase } from './parser';
 import { sourceCase } from './source';
+import { targetTriggerCase } from './target-trigger';
 
 /** What a case returns: its figures and the numbers behind them. */
 export interface CaseResult {
@@ -21,6 +23,8 @@ export interface BenchCase {
 /** The cases, in run order. */
 export const CASES = {
   source: sourceCase,
+  engine: engineCase,
+  trigger: targetTriggerCase,
   history: historyCase,
   parser: parserCase,
 } satisfies Record<string, BenchCase>;

@@ -15,6 +15,8 @@ export interface CaptureDriver {
 export interface CatchUpResult {
   /** Milliseconds spent applying (engine start-up excluded where the engine can say). */
   readonly applyMs: number;
+  /** Row changes applied, as the engine counts them. */
+  readonly changes?: number;
   /** Peak resident set of the engine process, in kB, when measured. */
   readonly peakRssKb?: number;
 }

@@ -60,6 +60,8 @@ export interface PgbenchOptions {
   readonly seconds: number;
   /** Client connections. @default 2 */
   readonly clients?: number;
+  /** Throttle to this many transactions per second (pgbench -R). @default unthrottled */
+  readonly rate?: number;
 }
 
 /** Runs the workload with pgbench (prepared statements, no vacuum) and returns its TPS. */
@@ -78,6 +80,7 @@ export async function runPgbench(options: PgbenchOptions): Promise<PgbenchResult
     String(clients),
     '-T',
     String(options.seconds),
+    ...(options.rate === undefined ? [] : ['-R', String(options.rate)]),
     '-f',
     script,
     options.url,

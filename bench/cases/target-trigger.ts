@@ -1,0 +1,102 @@
+import type { BenchCase } from '.';
+import { migrateTarget } from '../../src/migrate/migrate-target';
+import { CAPTURE_TRIGGER_NAME } from '../../src/migrate/sync-staging';
+import { quoteIdent } from '../../src/postgres/identifiers';
+import { benchConfig, loadEngine } from '../lib/engine-capture';
+import { figure, missing } from '../lib/figures';
+import { startServers, withClient } from '../lib/servers';
+import { median, round, roundSpread, spread } from '../lib/stats';
+import { backlogSql } from './engine';
+
+const TRANSACTION_SIZE = 100;
+
+/**
+ * Case 3: the engine applying the same kind of backlog into staging with the audit
+ * trigger enabled and disabled, alternating in every round (the order flips each
+ * round); the figure is the median of the per-round rate ratios with/without.
+ */
+export const targetTriggerCase: BenchCase = {
+  title: 'target trigger cost: staging apply rate with the audit trigger vs without',
+  figures: ['target_trigger_apply_ratio'],
+  async run(ctx) {
+    const { engine, missing: why } = await loadEngine();
+    if (!engine) {
+      return {
+        figures: [missing('target_trigger_apply_ratio', why ?? 'engine missing')],
+        detail: { skipped: why },
+      };
+    }
+    const servers = await startServers();
+    try {
+      const sourceUrl = await servers.source.createDatabase('trigger_source');
+      const targetUrl = await servers.target.createDatabase('trigger_target');
+      await withClient(sourceUrl, (client) =>
+        client.query(
+          `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(12,2) NOT NULL,
+             qty int NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`,
+        ),
+      );
+      const config = benchConfig(['items']);
+      await migrateTarget({ config, sourceUrl, targetUrl });
+      const make = () =>
+        engine.createEngine({
+          config,
+          sourceUrl,
+          targetUrl,
+          logger: engine.silentLogger,
+          lagIntervalMs: 0,
+        });
+      await make().runUntilIdle();
+      const staging = `${quoteIdent(config.auditSchema)}.${quoteIdent('items_staging')}`;
+      const setTrigger = (enabled: boolean) =>
+        withClient(targetUrl, (client) =>
+          client.query(
+            `ALTER TABLE ${staging} ${enabled ? 'ENABLE ALWAYS' : 'DISABLE'} TRIGGER ${quoteIdent(CAPTURE_TRIGGER_NAME)}`,
+          ),
+        );
+      const rows = Math.max(1, Math.floor(ctx.profile.triggerChanges / 2));
+      let nextId = 1;
+      const rates = { with: [] as number[], without: [] as number[] };
+      const ratios: number[] = [];
+      for (let roundIndex = 0; roundIndex < ctx.profile.triggerRounds; roundIndex++) {
+        const order = roundIndex % 2 === 0 ? [true, false] : [false, true];
+        const roundRates: Record<string, number> = {};
+        for (const enabled of order) {
+          await withClient(sourceUrl, (client) =>
+            client.query(backlogSql(nextId, rows, TRANSACTION_SIZE)),
+          );
+          nextId += rows;
+          await setTrigger(enabled);
+          const started = process.hrtime.bigint();
+          const result = await make().runUntilIdle();
+          const rate = result.changes / (Number(process.hrtime.bigint() - started) / 1e9);
+          const label = enabled ? 'with' : 'without';
+          rates[label].push(rate);
+          roundRates[label] = rate;
+          ctx.log(`  round ${roundIndex + 1} ${label} trigger: ${rate.toFixed(0)} changes/s`);
+        }
+        ratios.push(roundRates.with! / roundRates.without!);
+      }
+      await setTrigger(true);
+      return {
+        figures: [
+          figure('target_trigger_apply_ratio', round(median(ratios), 3), {
+            note: `engine apply of ${ctx.profile.triggerChanges.toLocaleString('en-US')} changes (${TRANSACTION_SIZE}-row transactions) per run`,
+            detail: {
+              perRoundRatios: roundSpread(spread(ratios), 3),
+              withTriggerChangesPerS: roundSpread(spread(rates.with)),
+              withoutTriggerChangesPerS: roundSpread(spread(rates.without)),
+            },
+          }),
+        ],
+        detail: {
+          perRoundRatios: roundSpread(spread(ratios), 3),
+          withTriggerChangesPerS: roundSpread(spread(rates.with)),
+          withoutTriggerChangesPerS: roundSpread(spread(rates.without)),
+        },
+      };
+    } finally {
+      await servers.stop();
+    }
+  },
+};
