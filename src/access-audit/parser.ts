@@ -101,8 +101,19 @@ function toEvent(fields: string[], severity: string, prefix: LogPrefixFields): A
   ];
   if (type !== 'SESSION' && type !== 'OBJECT')
     throw new AuditRecordError(`unknown pgAudit record type "${type}"`);
-  const event: AuditEvent = {
-    ...prefix,
+  const { parameterStatus, parameters } = parseParameters(parameter);
+  // One object literal with every key in a fixed order: V8 keeps a single hidden
+  // class for all events, which is what keeps parsing allocation-cheap.
+  return {
+    timestamp: prefix.timestamp,
+    time: prefix.timestamp === undefined ? undefined : toIsoTime(prefix.timestamp),
+    remoteHost: prefix.remoteHost,
+    remotePort: prefix.remotePort,
+    user: prefix.user,
+    database: prefix.database,
+    pid: prefix.pid,
+    applicationName: prefix.applicationName,
+    sessionId: prefix.sessionId,
     severity,
     auditType: type as AuditType,
     statementId: toInteger(statementId, 'STATEMENT_ID'),
@@ -112,12 +123,10 @@ function toEvent(fields: string[], severity: string, prefix: LogPrefixFields): A
     objectType,
     objectName,
     statement,
-    ...parseParameters(parameter),
+    parameterStatus,
+    parameters,
+    rows: rows === undefined ? undefined : toInteger(rows, 'ROWS'),
   };
-  if (rows !== undefined) event.rows = toInteger(rows, 'ROWS');
-  const time = prefix.timestamp === undefined ? undefined : toIsoTime(prefix.timestamp);
-  if (time !== undefined) event.time = time;
-  return event;
 }
 
 function toInteger(text: string, field: string): number {
@@ -153,6 +162,10 @@ function parseParameters(field: string): {
  * `%n` (epoch seconds) is converted too.
  */
 export function toIsoTime(timestamp: string): string | undefined {
+  // Fast path for the RDS format, which is UTC.
+  if (timestamp.length === 23 && timestamp.endsWith(' UTC')) {
+    return `${timestamp.slice(0, 10)}T${timestamp.slice(11, 19)}Z`;
+  }
   if (/^\d+(\.\d+)?$/.test(timestamp)) {
     const date = new Date(Number(timestamp) * 1000);
     return Number.isNaN(date.getTime()) ? undefined : date.toISOString();

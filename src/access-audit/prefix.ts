@@ -118,7 +118,17 @@ function isFreeText(part: Part): boolean {
 }
 
 function matchParts(parts: readonly Part[], line: string): PrefixMatch | undefined {
-  const fields: LogPrefixFields = {};
+  // Every key present from the start: one hidden class for all lines.
+  const fields: LogPrefixFields = {
+    timestamp: undefined,
+    remoteHost: undefined,
+    remotePort: undefined,
+    user: undefined,
+    database: undefined,
+    pid: undefined,
+    applicationName: undefined,
+    sessionId: undefined,
+  };
   let pos = 0;
   for (let index = 0; index < parts.length; index++) {
     const part = parts[index]!;

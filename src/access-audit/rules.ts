@@ -150,6 +150,10 @@ export function summarize(event: AuditEvent): string {
   const who = `${event.user ?? '?'}@${event.database ?? '?'}`;
   const from = event.remoteHost === undefined ? '' : ` from ${event.remoteHost}`;
   const object =
-    event.objectName === '' ? '' : ` ${event.objectType} ${event.objectName}`.replace(/^ {2}/, ' ');
+    event.objectName === ''
+      ? ''
+      : event.objectType === ''
+        ? ` ${event.objectName}`
+        : ` ${event.objectType} ${event.objectName}`;
   return `${who}${from}: ${event.command}${object} (${event.auditClass})`;
 }

@@ -1,0 +1,236 @@
+import { gzipSync } from 'node:zlib';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import fc from 'fast-check';
+import { parseAccessAuditConfig } from '../../src/config/access-audit';
+import { DeliveryError } from '../../src/lambda/access-alert/processor';
+import { encodePayload } from '../../src/lambda/access-alert/payload';
+import { LambdaSettingsError, loadSettings } from '../../src/lambda/access-alert/settings';
+import { LOG_GROUP, LOG_STREAM, subscriptionEvent, testHandler } from './support/lambda';
+
+const TOPIC_ARN = 'arn:aws:sns:eu-west-1:123456789012:alerts';
+const CONFIG = parseAccessAuditConfig({ auditedRoles: ['alice'], serviceAccounts: ['app_svc'] });
+const SETTINGS = { topicArn: TOPIC_ARN, fifo: false, config: CONFIG };
+
+/** Records in the exact shape pgAudit 1.7 wrote them on the live server. */
+const PREFIX = '2026-11-22 23:16:16 UTC:10.1.2.3(42618):alice@appdb:[10157]:';
+const UPDATE = `${PREFIX}LOG:  AUDIT: SESSION,3,1,WRITE,UPDATE,TABLE,public.items,"UPDATE items SET name = $1, note = $2 WHERE id = $3",",,1",1`;
+const MULTI_LINE = `${PREFIX}LOG:  AUDIT: SESSION,1,1,WRITE,INSERT,TABLE,public.items,"INSERT INTO items (id, name, note) VALUES ($1, $2, $3)","1,""x,y"",""say """"hi""""\n\tthere""",1`;
+const GRANT = `${PREFIX}LOG:  AUDIT: SESSION,4,1,ROLE,GRANT,TABLE,,GRANT SELECT ON items TO app_svc,<none>,0`;
+const SERVICE =
+  '2026-11-22 23:16:17 UTC:10.1.2.4(42644):app_svc@appdb:[10160]:LOG:  AUDIT: SESSION,1,1,WRITE,DELETE,TABLE,public.items,DELETE FROM items,<none>';
+
+const sns = mockClient(SNSClient);
+const sqs = mockClient(SQSClient);
+beforeEach(() => {
+  sns.reset();
+  sqs.reset();
+  sns.on(PublishCommand).resolves({ MessageId: 'id' });
+  sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [] });
+});
+
+describe('alert Lambda settings', () => {
+  const env = {
+    ALERT_TOPIC_ARN: TOPIC_ARN,
+    ACCESS_AUDIT_CONFIG: JSON.stringify({ serviceAccounts: ['app_svc'] }),
+  };
+
+  it('reads the environment and detects a FIFO queue', () => {
+    const settings = loadSettings({
+      ...env,
+      FORWARD_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/q.fifo',
+    });
+    expect(settings.fifo).toBe(true);
+    expect(settings.config.serviceAccounts).toEqual(['app_svc']);
+    expect(loadSettings(env).queueUrl).toBeUndefined();
+  });
+
+  it('names the bad variable and config field', () => {
+    expect(() => loadSettings({ ...env, ALERT_TOPIC_ARN: undefined })).toThrow(
+      /ALERT_TOPIC_ARN: is required/,
+    );
+    expect(() => loadSettings({ ...env, ALERT_TOPIC_ARN: 'topic' })).toThrow(
+      /ALERT_TOPIC_ARN: must be an SNS topic ARN/,
+    );
+    expect(() => loadSettings({ ...env, FORWARD_QUEUE_URL: 'queue' })).toThrow(/FORWARD_QUEUE_URL/);
+    expect(() => loadSettings({ ...env, ACCESS_AUDIT_CONFIG: '{' })).toThrow(
+      /ACCESS_AUDIT_CONFIG: not valid JSON/,
+    );
+    expect(() => loadSettings({ ...env, ACCESS_AUDIT_CONFIG: '{"rules":[{"name":""}]}' })).toThrow(
+      /ACCESS_AUDIT_CONFIG\.rules\[0\]\.name/,
+    );
+    expect(() => loadSettings({})).toThrow(LambdaSettingsError);
+  });
+});
+
+describe('alert Lambda', () => {
+  it('ignores control messages', async () => {
+    const { handler } = testHandler(SETTINGS, { sns: new SNSClient({}) });
+    const stats = await handler(
+      encodePayload({
+        messageType: 'CONTROL_MESSAGE',
+        logGroup: '',
+        logStream: '',
+        logEvents: [
+          {
+            id: '',
+            timestamp: 0,
+            message: 'CWL CONTROL MESSAGE: Checking health of destination Lambda.',
+          },
+        ],
+      }),
+    );
+    expect(stats).toMatchObject({ control: true, auditEvents: 0, parseErrors: 0 });
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
+  });
+
+  it('joins a multi-line record, excludes service accounts, alerts on the rest', async () => {
+    const { handler, metrics } = testHandler(SETTINGS, { sns: new SNSClient({}) });
+    const stats = await handler(subscriptionEvent([MULTI_LINE, UPDATE, GRANT, SERVICE]));
+    expect(stats).toMatchObject({
+      auditEvents: 4,
+      alerts: 3,
+      excluded: 1,
+      parseErrors: 0,
+      snsMessages: 3,
+    });
+    const texts = sns
+      .commandCalls(PublishCommand)
+      .map((call) => (JSON.parse(call.args[0].input.Message!) as { default: string }).default);
+    expect(texts[0]).toBe(
+      [
+        'Access audit alert: human-dml (severity high)',
+        '',
+        'Who:        alice',
+        'From:       10.1.2.3 port 42618',
+        'Database:   appdb',
+        'When:       2026-11-22T23:16:16Z',
+        'Command:    INSERT (class WRITE, SESSION)',
+        'Object:     TABLE public.items',
+        'Rows:       1',
+        `Parameters: '1', 'x,y', 'say "hi"\nthere'`,
+        'Statement:',
+        '  INSERT INTO items (id, name, note) VALUES ($1, $2, $3)',
+        '',
+        'Session:    pid 10157, statement 1.1',
+        `Log:        ${LOG_GROUP} / ${LOG_STREAM} (event 37000000000000000000000000000000000000000000000000000001)`,
+        'Runbook: README "When an alert fires".',
+      ].join('\n'),
+    );
+    expect(metrics.totals()).toMatchObject({
+      Alerts: 3,
+      HumanDml: 2,
+      PrivilegeChanges: 1,
+      Excluded: 1,
+    });
+  });
+
+  it('counts and skips malformed payloads, log events and records without failing the batch', async () => {
+    const { handler, metrics } = testHandler(SETTINGS, { sns: new SNSClient({}) });
+    expect((await handler({})).parseErrors).toBe(1);
+    expect((await handler({ awslogs: { data: 'not base64 gzip' } })).parseErrors).toBe(1);
+    expect(
+      (await handler({ awslogs: { data: gzipSync('{"no":"shape"}').toString('base64') } }))
+        .parseErrors,
+    ).toBe(1);
+    const mixed = encodePayload({
+      messageType: 'DATA_MESSAGE',
+      logGroup: LOG_GROUP,
+      logStream: LOG_STREAM,
+      logEvents: [
+        { id: '1', message: 42 },
+        { id: '2', timestamp: 1, message: GRANT.slice(0, 120) },
+        { id: '3', timestamp: 2, message: GRANT },
+      ],
+    });
+    const stats = await handler(mixed);
+    expect(stats).toMatchObject({ logEvents: 3, parseErrors: 2, alerts: 1, snsMessages: 1 });
+    expect(metrics.totals().ParseErrors).toBe(5);
+  });
+
+  it('counts SNS failures as monitor errors and fails the invocation so Lambda retries', async () => {
+    sns.on(PublishCommand).rejects(new Error('throttled'));
+    const { handler, metrics } = testHandler(SETTINGS, { sns: new SNSClient({}) });
+    await expect(handler(subscriptionEvent([GRANT]))).rejects.toBeInstanceOf(DeliveryError);
+    expect(metrics.totals()).toMatchObject({ MonitorErrors: 1, Alerts: 1 });
+  });
+
+  it('sends alerts to a standard queue without FIFO fields', async () => {
+    const queueUrl = 'https://sqs.eu-west-1.amazonaws.com/123456789012/alerts';
+    const config = parseAccessAuditConfig({ ...CONFIG, sqs: { enabled: true } });
+    const { handler } = testHandler(
+      { ...SETTINGS, config, queueUrl },
+      { sns: new SNSClient({}), sqs: new SQSClient({}) },
+    );
+    await handler(subscriptionEvent([GRANT, SERVICE]));
+    const calls = sqs.commandCalls(SendMessageBatchCommand);
+    expect(calls).toHaveLength(1);
+    const entries = calls[0]!.args[0].input.Entries!;
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toEqual({ Id: 'm0', MessageBody: expect.any(String) });
+    expect(JSON.parse(entries[0]!.MessageBody!)).toMatchObject({
+      version: 1,
+      kind: 'alert',
+      rule: 'privilege-change',
+      severity: 'critical',
+    });
+  });
+});
+
+describe('alert Lambda properties', () => {
+  const { handler } = testHandler(SETTINGS, { sns: new SNSClient({}) });
+  const realLines = [MULTI_LINE, UPDATE, GRANT, SERVICE];
+  /** Real records, cut anywhere, or garbage, or real records with characters replaced. */
+  const message = fc.oneof(
+    fc.string(),
+    fc.constantFrom(...realLines),
+    fc
+      .tuple(fc.constantFrom(...realLines), fc.nat())
+      .map(([line, cut]) => line.slice(0, cut % (line.length + 1))),
+    fc
+      .tuple(fc.constantFrom(...realLines), fc.nat(), fc.string({ minLength: 1, maxLength: 3 }))
+      .map(
+        ([line, at, text]) =>
+          line.slice(0, at % line.length) + text + line.slice((at % line.length) + 1),
+      ),
+    fc
+      .constantFrom(...realLines)
+      .map((line) => `${PREFIX}LOG:  AUDIT: ${line.split('AUDIT: ')[1]!.replace(/,/g, '",')}`),
+  );
+
+  it('never throws on arbitrary and truncated log messages, and counts every record it reads or skips', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(message, { maxLength: 8 }), async (messages) => {
+        const stats = await handler(subscriptionEvent(messages));
+        expect(stats.auditEvents + stats.parseErrors).toBeLessThanOrEqual(
+          messages.join('\n').split('\n').length,
+        );
+        expect(stats.auditEvents).toBe(stats.alerts + stats.noise + stats.excluded + stats.passed);
+        expect(stats.monitorErrors).toBe(0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('never throws on arbitrary or truncated payloads and counts them as parse errors', async () => {
+    const valid = subscriptionEvent(realLines).awslogs.data;
+    const payload = fc.oneof(
+      fc.anything(),
+      fc.record({ awslogs: fc.record({ data: fc.string() }) }),
+      fc.nat().map((cut) => ({ awslogs: { data: valid.slice(0, cut % valid.length) } })),
+      fc
+        .uint8Array({ maxLength: 200 })
+        .map((bytes) => ({ awslogs: { data: gzipSync(bytes).toString('base64') } })),
+    );
+    await fc.assert(
+      fc.asyncProperty(payload, async (event) => {
+        const stats = await handler(event);
+        // Either the payload decoded (its log events were counted) or it was counted as one parse error.
+        expect(stats.control || stats.logEvents > 0 || stats.parseErrors === 1).toBe(true);
+        expect(stats.monitorErrors).toBe(0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
