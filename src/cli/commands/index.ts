@@ -6,6 +6,7 @@ import { registerStatus } from './status';
 import { registerTask } from './task';
 import { registerReplicate } from './replicate';
 import { registerVerify } from './verify';
+import { registerDemo } from './demo';
 import { registerPgaudit } from './pgaudit';
 
 /**
@@ -20,5 +21,6 @@ export function registerCommands(program: Command): void {
   registerTask(program);
   registerReplicate(program);
   registerVerify(program);
+  registerDemo(program);
   registerPgaudit(program);
 }

@@ -1,0 +1,2 @@
+export { runDemo } from './demo';
+export type { DemoOptions, DemoResult } from './demo';
