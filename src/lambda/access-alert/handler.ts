@@ -22,14 +22,15 @@ export interface HandlerOptions {
 export function createHandler(
   options: HandlerOptions,
 ): (event: unknown) => Promise<ProcessingStats> {
-  const logger = options.logger ?? new Logger({ serviceName: DEFAULT_SERVICE_NAME });
-  const metrics =
-    options.metrics ??
-    new Metrics({ namespace: DEFAULT_METRICS_NAMESPACE, serviceName: DEFAULT_SERVICE_NAME });
+  // The construct sets POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE; its alarms use the same values.
+  const serviceName = process.env.POWERTOOLS_SERVICE_NAME || DEFAULT_SERVICE_NAME;
+  const namespace = process.env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE;
+  const logger = options.logger ?? new Logger({ serviceName });
+  const metrics = options.metrics ?? new Metrics({ namespace, serviceName });
   const sns = options.sns ?? new SNSClient({});
   const sqs =
     options.settings.queueUrl === undefined ? undefined : (options.sqs ?? new SQSClient({}));
-  const process = createProcessor({
+  const processPayload = createProcessor({
     settings: options.settings,
     sns,
     ...(sqs ? { sqs } : {}),
@@ -44,7 +45,7 @@ export function createHandler(
   });
   return async (event) => {
     try {
-      return await process(event);
+      return await processPayload(event);
     } catch (error) {
       logger.error('invocation failed', error as Error);
       // Delivery failures were counted per message already; anything else is a bug to count once.

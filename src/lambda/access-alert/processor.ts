@@ -102,6 +102,21 @@ export function createProcessor(deps: ProcessorDeps): (event: unknown) => Promis
     const alerts = classified.flatMap((item) =>
       item.verdict.kind === 'alert' ? [{ alert: item.verdict.alert, source: item.source }] : [],
     );
+    // One structured line per alert: the dashboard's "recent alerts" widget queries these.
+    for (const { alert, source } of alerts) {
+      deps.logger.info('access alert', {
+        rule: alert.rule,
+        severity: alert.severity,
+        summary: alert.summary,
+        user: alert.event.user,
+        database: alert.event.database,
+        remoteHost: alert.event.remoteHost,
+        auditClass: alert.event.auditClass,
+        command: alert.event.command,
+        objectName: alert.event.objectName,
+        logEventId: source.logEventId,
+      });
+    }
     await publishAlerts(alerts, deps, stats);
     await forwardToQueue(classified, alerts, deps, stats);
     recordMetrics(deps.metrics, stats, alerts);

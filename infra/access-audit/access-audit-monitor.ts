@@ -1,0 +1,428 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambdaDestinations from 'aws-cdk-lib/aws-lambda-destinations';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as logsDestinations from 'aws-cdk-lib/aws-logs-destinations';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import {
+  accessAuditSchema,
+  type AccessAuditConfig,
+  type AccessAuditConfigInput,
+} from '../../src/config/access-audit';
+import {
+  ACCESS_AUDIT_METRICS,
+  DEFAULT_METRICS_NAMESPACE,
+  DEFAULT_SERVICE_NAME,
+} from '../../src/lambda/access-alert/metrics';
+import { ENV } from '../../src/lambda/access-alert/settings';
+import { bundledFunction } from '../constructs/bundled-function';
+import { acknowledge } from '../nag';
+
+/** Lambda environment variables may total at most 4 KB. */
+const MAX_CONFIG_ENV_BYTES = 3500;
+
+/** Props of {@link AccessAuditMonitor}. */
+export interface AccessAuditMonitorProps {
+  /**
+   * The source cluster's PostgreSQL log group (RDS creates
+   * `/aws/rds/cluster/<id>/postgresql` when `postgresql` log export is on).
+   * Give this or `clusterIdentifier`.
+   * @default imported from `clusterIdentifier`
+   */
+  readonly logGroup?: logs.ILogGroup;
+  /**
+   * Identifier of the source cluster, used to import its PostgreSQL log group when
+   * `logGroup` is not given.
+   * @default none (then `logGroup` is required)
+   */
+  readonly clusterIdentifier?: string;
+  /**
+   * The `accessAudit` config section (validated here; defaults applied).
+   * @default all defaults: built-in rules, no subscriptions, no queue
+   */
+  readonly config?: AccessAuditConfigInput | AccessAuditConfig;
+  /**
+   * Which log events reach the Lambda. Only pgAudit records matter, so the filter
+   * keeps connection and error lines from costing invocations.
+   * @default FilterPattern.allTerms('AUDIT')
+   */
+  readonly filterPattern?: logs.IFilterPattern;
+  /**
+   * Powertools service name: the `service` dimension of every metric.
+   * @default "access-audit-monitor"
+   */
+  readonly serviceName?: string;
+  /** CloudWatch namespace of the monitor's metrics. @default "AuditTrail/AccessAudit" */
+  readonly metricsNamespace?: string;
+  /** Retention of the Lambda's own log group (it holds every alert as a structured line). @default RetentionDays.ONE_YEAR */
+  readonly functionLogRetention?: logs.RetentionDays;
+  /** Removal policy of the KMS key and queues. @default RemovalPolicy.RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
+  /** Create the CloudWatch dashboard. @default true */
+  readonly dashboard?: boolean;
+}
+
+/**
+ * Access-audit alerting for one source cluster: a CloudWatch Logs subscription on
+ * the PostgreSQL log sends pgAudit records to the alert Lambda, which drops noise and
+ * service accounts, applies the rules and publishes to an encrypted SNS topic (and
+ * optionally an encrypted SQS queue with a dead-letter queue). Alarms on human
+ * activity and on the monitor's own errors notify the same topic; a dashboard shows
+ * activity, recent alerts and alarm state.
+ *
+ * pgAudit itself is configured on the cluster with {@link pgauditClusterParameters}
+ * (parameter group) and `audit-trail pgaudit setup` (extension and roles).
+ */
+export class AccessAuditMonitor extends Construct {
+  /** The validated config. */
+  readonly config: AccessAuditConfig;
+  /** The PostgreSQL log group the subscription reads. */
+  readonly logGroup: logs.ILogGroup;
+  /** Customer-managed key of the topic and queues; CloudWatch alarms may use it. */
+  readonly key: kms.Key;
+  /** Alerts and alarm notifications. */
+  readonly topic: sns.Topic;
+  /** The optional forward queue (`accessAudit.sqs.enabled`). */
+  readonly queue?: sqs.Queue;
+  /** The alert Lambda. */
+  readonly function: nodejs.NodejsFunction;
+  /** Invocations that still failed after Lambda's retries, kept for replay. */
+  readonly failedInvocations: sqs.Queue;
+  /** Fires when humans ran anything a rule alerts on. */
+  readonly humanActivityAlarm: cloudwatch.Alarm;
+  /** Fires when the monitor fails: Lambda errors, delivery failures, unreadable records. */
+  readonly monitorErrorsAlarm: cloudwatch.Alarm;
+  readonly dashboard?: cloudwatch.Dashboard;
+
+  private readonly serviceName: string;
+  private readonly namespace: string;
+
+  constructor(scope: Construct, id: string, props: AccessAuditMonitorProps) {
+    super(scope, id);
+    this.config = parseConfig(props.config);
+    this.logGroup = resolveLogGroup(this, props);
+    this.serviceName = props.serviceName ?? DEFAULT_SERVICE_NAME;
+    this.namespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+
+    this.key = this.createKey(removalPolicy);
+    this.topic = this.createTopic();
+    this.queue = this.config.sqs.enabled ? this.createForwardQueue(removalPolicy) : undefined;
+    this.failedInvocations = this.encryptedQueue('FailedInvocations', removalPolicy, {
+      retentionPeriod: Duration.days(14),
+    });
+    this.function = this.createFunction(props);
+    new logs.SubscriptionFilter(this, 'Subscription', {
+      logGroup: this.logGroup,
+      destination: new logsDestinations.LambdaDestination(this.function),
+      filterPattern: props.filterPattern ?? logs.FilterPattern.allTerms('AUDIT'),
+    });
+    this.humanActivityAlarm = this.createHumanActivityAlarm();
+    this.monitorErrorsAlarm = this.createMonitorErrorsAlarm();
+    if (props.dashboard ?? true) this.dashboard = this.createDashboard();
+  }
+
+  /** A metric the alert Lambda publishes, e.g. `metric(ACCESS_AUDIT_METRICS.alerts)`. */
+  metric(name: string, options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: this.namespace,
+      metricName: name,
+      dimensionsMap: { service: this.serviceName },
+      statistic: cloudwatch.Stats.SUM,
+      period: Duration.minutes(this.config.alerts.alarmPeriodMinutes),
+      ...options,
+    });
+  }
+
+  private createKey(removalPolicy: RemovalPolicy): kms.Key {
+    const key = new kms.Key(this, 'Key', {
+      description: 'Access audit alerts: SNS topic and SQS queues (usable by CloudWatch alarms)',
+      enableKeyRotation: true,
+      removalPolicy,
+    });
+    const { account } = Stack.of(this);
+    // Alarms publish to the encrypted topic: CloudWatch needs the key, for this account's alarms only.
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsOfThisAccount',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': account } },
+      }),
+    );
+    return key;
+  }
+
+  private createTopic(): sns.Topic {
+    const topic = new sns.Topic(this, 'Topic', {
+      displayName: 'Access audit alerts',
+      masterKey: this.key,
+      enforceSSL: true,
+    });
+    const { account, region, partition } = Stack.of(this);
+    topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsOfThisAccount',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': account },
+          ArnLike: { 'aws:SourceArn': `arn:${partition}:cloudwatch:${region}:${account}:alarm:*` },
+        },
+      }),
+    );
+    for (const email of this.config.alerts.emails)
+      topic.addSubscription(new subscriptions.EmailSubscription(email));
+    for (const url of this.config.alerts.httpsEndpoints) {
+      topic.addSubscription(
+        new subscriptions.UrlSubscription(url, { protocol: sns.SubscriptionProtocol.HTTPS }),
+      );
+    }
+    return topic;
+  }
+
+  private createForwardQueue(removalPolicy: RemovalPolicy): sqs.Queue {
+    const fifo = this.config.sqs.fifo;
+    const deadLetterQueue = this.encryptedQueue('ForwardDeadLetters', removalPolicy, {
+      retentionPeriod: Duration.days(14),
+      ...(fifo ? { fifo: true } : {}),
+    });
+    return this.encryptedQueue('Forward', removalPolicy, {
+      retentionPeriod: Duration.days(this.config.sqs.retentionDays),
+      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: 5 },
+      // Deduplication ids are the CloudWatch log event ids, set by the Lambda.
+      ...(fifo ? { fifo: true, contentBasedDeduplication: false } : {}),
+    });
+  }
+
+  private encryptedQueue(
+    id: string,
+    removalPolicy: RemovalPolicy,
+    props: sqs.QueueProps,
+  ): sqs.Queue {
+    const queue = new sqs.Queue(this, id, {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: this.key,
+      enforceSSL: true,
+      removalPolicy,
+      ...props,
+    });
+    if (props.deadLetterQueue === undefined) {
+      acknowledge(
+        queue,
+        'this queue is itself a dead-letter queue: nothing is retried from it automatically',
+        'AwsSolutions-SQS3',
+      );
+    }
+    return queue;
+  }
+
+  private createFunction(props: AccessAuditMonitorProps): nodejs.NodejsFunction {
+    const fn = bundledFunction(this, 'AlertFunction', {
+      entry: 'src/lambda/access-alert/index.ts',
+      description:
+        'Access audit: parses pgAudit records from the PostgreSQL log and alerts on human activity',
+      timeout: Duration.minutes(1),
+      memorySize: 512,
+      logRetention: props.functionLogRetention ?? logs.RetentionDays.ONE_YEAR,
+    });
+    fn.addEnvironment(ENV.topicArn, this.topic.topicArn);
+    if (this.queue) fn.addEnvironment(ENV.queueUrl, this.queue.queueUrl);
+    fn.addEnvironment(ENV.config, lambdaConfig(this.config));
+    fn.addEnvironment('POWERTOOLS_SERVICE_NAME', this.serviceName);
+    fn.addEnvironment('POWERTOOLS_METRICS_NAMESPACE', this.namespace);
+    this.topic.grantPublish(fn);
+    this.queue?.grantSendMessages(fn);
+    // CloudWatch Logs invokes asynchronously: two retries, then the event is kept for replay.
+    fn.configureAsyncInvoke({
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(6),
+      onFailure: new lambdaDestinations.SqsDestination(this.failedInvocations),
+    });
+    acknowledge(
+      fn,
+      'publishing to the KMS-encrypted topic/queue needs kms:GenerateDataKey* and kms:ReEncrypt* on that one key (CDK grant)',
+      'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+      'AwsSolutions-IAM5[Action::kms:ReEncrypt*]',
+    );
+    return fn;
+  }
+
+  private createHumanActivityAlarm(): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(this, 'HumanActivityAlarm', {
+      alarmDescription:
+        'Humans ran statements an access-audit rule alerts on (DML on application tables, privilege changes, DDL). See README "When an alert fires".',
+      metric: this.metric(ACCESS_AUDIT_METRICS.alerts),
+      threshold: this.config.alerts.alarmThreshold,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction(new cloudwatchActions.SnsAction(this.topic));
+    return alarm;
+  }
+
+  private createMonitorErrorsAlarm(): cloudwatch.Alarm {
+    const period = Duration.minutes(5);
+    const alarm = new cloudwatch.Alarm(this, 'MonitorErrorsAlarm', {
+      alarmDescription:
+        'The access-audit monitor failed: Lambda errors, SNS/SQS delivery failures or unreadable pgAudit records. Alerts may be missing.',
+      metric: new cloudwatch.MathExpression({
+        expression: 'FILL(lambdaErrors, 0) + FILL(monitorErrors, 0) + FILL(parseErrors, 0)',
+        usingMetrics: {
+          lambdaErrors: this.function.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
+          monitorErrors: this.metric(ACCESS_AUDIT_METRICS.monitorErrors, { period }),
+          parseErrors: this.metric(ACCESS_AUDIT_METRICS.parseErrors, { period }),
+        },
+        period,
+        label: 'Monitor errors',
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction(new cloudwatchActions.SnsAction(this.topic));
+    alarm.addOkAction(new cloudwatchActions.SnsAction(this.topic));
+    return alarm;
+  }
+
+  private createDashboard(): cloudwatch.Dashboard {
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.days(1),
+    });
+    dashboard.addWidgets(
+      new cloudwatch.AlarmStatusWidget({
+        title: 'Access audit alarms',
+        alarms: [this.humanActivityAlarm, this.monitorErrorsAlarm],
+        width: 24,
+        height: 3,
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Human activity (alerts)',
+        left: [
+          this.metric(ACCESS_AUDIT_METRICS.humanDml, { label: 'Human DML' }),
+          this.metric(ACCESS_AUDIT_METRICS.privilegeChanges, { label: 'Privilege changes' }),
+          this.metric(ACCESS_AUDIT_METRICS.ddl, { label: 'DDL' }),
+          this.metric(ACCESS_AUDIT_METRICS.alerts, { label: 'All alerts' }),
+        ],
+        width: 12,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'pgAudit records',
+        left: [
+          this.metric(ACCESS_AUDIT_METRICS.auditEvents, { label: 'Parsed' }),
+          this.metric(ACCESS_AUDIT_METRICS.noise, { label: 'Tool noise dropped' }),
+          this.metric(ACCESS_AUDIT_METRICS.excluded, { label: 'Excluded by config' }),
+        ],
+        right: [
+          this.metric(ACCESS_AUDIT_METRICS.parseErrors, { label: 'Unreadable' }),
+          this.metric(ACCESS_AUDIT_METRICS.monitorErrors, { label: 'Delivery failures' }),
+          this.function.metricErrors({ label: 'Lambda errors' }),
+        ],
+        width: 12,
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.LogQueryWidget({
+        title: 'Recent access alerts',
+        logGroupNames: [this.function.logGroup.logGroupName],
+        queryLines: [
+          'fields @timestamp, severity, rule, user, database, remoteHost, command, objectName',
+          'filter message = "access alert"',
+          'sort @timestamp desc',
+          'limit 50',
+        ],
+        width: 24,
+        height: 8,
+      }),
+      new cloudwatch.LogQueryWidget({
+        title: 'Recent pgAudit records',
+        logGroupNames: [this.logGroup.logGroupName],
+        queryLines: [
+          'fields @timestamp, @message',
+          'filter @message like /AUDIT: /',
+          'sort @timestamp desc',
+          'limit 50',
+        ],
+        width: 24,
+        height: 8,
+      }),
+    );
+    return dashboard;
+  }
+}
+
+function parseConfig(
+  config: AccessAuditConfigInput | AccessAuditConfig | undefined,
+): AccessAuditConfig {
+  const parsed = accessAuditSchema.safeParse(config ?? {});
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map(
+      (issue) => `accessAudit.${issue.path.join('.')}: ${issue.message}`,
+    );
+    throw new Error(`AccessAuditMonitor: invalid config:\n${issues.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+function resolveLogGroup(scope: Construct, props: AccessAuditMonitorProps): logs.ILogGroup {
+  if (props.logGroup) return props.logGroup;
+  if (props.clusterIdentifier) {
+    return logs.LogGroup.fromLogGroupName(
+      scope,
+      'PostgresLog',
+      `/aws/rds/cluster/${props.clusterIdentifier}/postgresql`,
+    );
+  }
+  throw new Error('AccessAuditMonitor: give logGroup or clusterIdentifier');
+}
+
+/** The part of the config the Lambda reads, as JSON small enough for its environment. */
+function lambdaConfig(config: AccessAuditConfig): string {
+  const {
+    serviceAccounts,
+    ignoreDatabases,
+    ignoreSchemas,
+    defaultRules,
+    rules,
+    logLinePrefix,
+    alerts,
+    sqs: queue,
+  } = config;
+  const json = JSON.stringify({
+    serviceAccounts,
+    ignoreDatabases,
+    ignoreSchemas,
+    defaultRules,
+    rules,
+    logLinePrefix,
+    alerts: {
+      digestThreshold: alerts.digestThreshold,
+      maxStatementLength: alerts.maxStatementLength,
+      subjectPrefix: alerts.subjectPrefix,
+    },
+    sqs: {
+      forward: queue.forward,
+      ignoreUsers: queue.ignoreUsers,
+      ignoreDatabases: queue.ignoreDatabases,
+    },
+  });
+  if (Buffer.byteLength(json) > MAX_CONFIG_ENV_BYTES) {
+    throw new Error(
+      `AccessAuditMonitor: the accessAudit rules and lists take ${Buffer.byteLength(json)} bytes; Lambda environment variables allow about ${MAX_CONFIG_ENV_BYTES}`,
+    );
+  }
+  return json;
+}
