@@ -94,8 +94,12 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
           ORDER BY row_key::text COLLATE "C"`,
         [table.schema, table.table],
       );
-      const counts = await compare(name, sourceRows, auditRows, (mismatch, index) => {
-        if (index < maxListed) mismatches.push(mismatch);
+      const counts = await compare(name, sourceRows, auditRows, async (mismatch, index, raw) => {
+        if (index >= maxListed) return;
+        const columns = raw
+          ? await differingColumns(target, raw.sourceRow, raw.auditRow)
+          : undefined;
+        mismatches.push(columns ? { ...mismatch, columns } : mismatch);
       });
       tables.push({ table: name, ...counts });
     }
@@ -138,12 +142,17 @@ async function compare(
   table: string,
   sourceRows: CursorReader,
   auditRows: CursorReader,
-  report: (mismatch: VerifyMismatch, index: number) => void,
+  report: (
+    mismatch: VerifyMismatch,
+    index: number,
+    raw?: { sourceRow: string; auditRow: string },
+  ) => Promise<void>,
 ): Promise<Omit<VerifyTableReport, 'table'>> {
   let sourceCount = 0;
   let auditCount = 0;
   let mismatches = 0;
-  const add = (mismatch: VerifyMismatch) => report(mismatch, mismatches++);
+  const add = (mismatch: VerifyMismatch, raw?: { sourceRow: string; auditRow: string }) =>
+    report(mismatch, mismatches++, raw);
   let left = await sourceRows.next();
   let right = await auditRows.next();
   while (left || right) {
@@ -154,7 +163,7 @@ async function compare(
         : Buffer.compare(Buffer.from(left.key), Buffer.from(right.key));
     if (order < 0 && left) {
       sourceCount++;
-      add({
+      await add({
         table,
         key: JSON.parse(left.key),
         kind: 'missing-in-audit',
@@ -163,7 +172,7 @@ async function compare(
       left = await sourceRows.next();
     } else if (order > 0 && right) {
       auditCount++;
-      add({
+      await add({
         table,
         key: JSON.parse(right.key),
         kind: 'missing-in-source',
@@ -174,16 +183,16 @@ async function compare(
       sourceCount++;
       auditCount++;
       if (left.row !== right.row) {
-        const sourceRow = JSON.parse(left.row) as Record<string, unknown>;
-        const auditRow = JSON.parse(right.row) as Record<string, unknown>;
-        add({
-          table,
-          key: JSON.parse(left.key),
-          kind: 'different',
-          columns: differingColumns(sourceRow, auditRow),
-          sourceRow,
-          auditRow,
-        });
+        await add(
+          {
+            table,
+            key: JSON.parse(left.key),
+            kind: 'different',
+            sourceRow: JSON.parse(left.row),
+            auditRow: JSON.parse(right.row),
+          },
+          { sourceRow: left.row, auditRow: right.row },
+        );
       }
       left = await sourceRows.next();
       right = await auditRows.next();
@@ -192,11 +201,20 @@ async function compare(
   return { sourceRows: sourceCount, auditRows: auditCount, mismatches };
 }
 
-function differingColumns(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
-  const names = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
-  const differing = names.filter((name) => JSON.stringify(a[name]) !== JSON.stringify(b[name]));
-  // Numbers beyond double precision can differ only in text: name them all then.
-  return differing.length > 0 ? differing : names;
+/** Columns whose JSON text differs (so `1.10` vs `1.100` counts, as in the row comparison). */
+async function differingColumns(
+  client: pg.Client,
+  sourceRow: string,
+  auditRow: string,
+): Promise<string[]> {
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT coalesce(s.key, a.key) AS name
+       FROM jsonb_each($1::jsonb) AS s FULL JOIN jsonb_each($2::jsonb) AS a ON a.key = s.key
+      WHERE s.value::text IS DISTINCT FROM a.value::text
+      ORDER BY 1`,
+    [sourceRow, auditRow],
+  );
+  return rows.map((row) => row.name);
 }
 
 let cursorSerial = 0;

@@ -11,6 +11,7 @@ interface ReplicateOptions {
   readonly untilIdle?: boolean;
   readonly slot?: string;
   readonly batchSize?: string;
+  readonly lagInterval?: string;
 }
 
 /**
@@ -31,17 +32,21 @@ export function registerReplicate(program: Command): void {
       'replication slot (and publication) name; default derived from the URLs',
     )
     .option('--batch-size <rows>', 'rows per apply statement', '2000')
+    .option('--lag-interval <ms>', 'how often to log lag (0: never)', '10000')
     .action(async (options: ReplicateOptions) => {
       const config = await loadConfig(options.config);
       const batchSize = Number(options.batchSize);
       if (!Number.isInteger(batchSize) || batchSize < 1)
         throw new CliError('--batch-size must be a positive integer');
+      if (!/^\d+$/.test(options.lagInterval ?? ''))
+        throw new CliError('--lag-interval must be a number of milliseconds');
       const engine = createEngine({
         config,
         sourceUrl: requireUrl(options.sourceUrl, '--source-url'),
         targetUrl: requireUrl(options.targetUrl, '--target-url'),
         slotName: options.slot,
         batchSize,
+        lagIntervalMs: Number(options.lagInterval),
       });
       const stop = () => void engine.stop();
       process.once('SIGINT', stop);
