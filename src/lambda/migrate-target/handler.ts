@@ -11,6 +11,13 @@ export interface DatabaseLocation {
   /** Port; read from the secret when omitted. */
   readonly Port?: string;
   readonly DatabaseName: string;
+  /**
+   * libpq-style `sslmode` as node-postgres reads it. `no-verify`: TLS without certificate
+   * verification (the Lambda does not carry the RDS CA bundle; the connection never leaves
+   * the VPC). `disable` only for a database without TLS.
+   * @default "no-verify"
+   */
+  readonly SslMode?: 'no-verify' | 'require' | 'disable';
 }
 
 /**
@@ -69,7 +76,7 @@ export async function databaseUrl(
   url.username = encodeURIComponent(value.username);
   url.password = encodeURIComponent(value.password);
   url.pathname = `/${encodeURIComponent(location.DatabaseName)}`;
-  url.searchParams.set('sslmode', 'no-verify');
+  url.searchParams.set('sslmode', location.SslMode ?? 'no-verify');
   return url.toString();
 }
 
