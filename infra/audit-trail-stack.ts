@@ -133,8 +133,13 @@ export class AuditTrailStack extends Stack {
       fingerprint: fingerprint({
         tableMappings,
         taskSettings,
-        source: deployment.source,
+        // What the endpoints point at; cluster parameters do not touch the task.
+        source:
+          deployment.source.mode === 'existing'
+            ? deployment.source
+            : { mode: 'new', databaseName: deployment.source.databaseName },
         target: this.target.databaseName,
+        dms: { mode: dms.mode, instanceClass: dms.instanceClass },
       }),
       logRetention,
     });
