@@ -6,3 +6,4 @@ export * from './records';
 export * from './noise';
 export * from './rules';
 export * from './stream';
+export * from './duplicates';

@@ -86,7 +86,7 @@ export type Verdict =
   | { kind: 'noise'; reason: NoiseReason }
   | {
       kind: 'excluded';
-      reason: 'service-account' | 'database' | 'schema' | 'ignore-rule';
+      reason: 'service-account' | 'database' | 'schema' | 'ignore-rule' | 'duplicate';
       rule?: string;
     }
   | { kind: 'pass' };

@@ -4,10 +4,10 @@ import path from 'node:path';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
-import { inject } from 'vitest';
 import {
   AccessRuleEngine,
   createAuditParser,
+  DuplicateAlertFilter,
   splitLogRecords,
   type AuditEvent,
 } from '../../src/access-audit';
@@ -101,13 +101,25 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (bin) => {
         parameters: ['1', 'x,y', 'say "hi"\nthere'],
         rows: 1,
       });
-      // pgAudit writes NULL and the empty string alike.
-      expect(alice[2]).toMatchObject({ command: 'UPDATE', parameters: ['', '', '1'], rows: 1 });
+      // pgAudit writes NULL and the empty string alike; object auditing logs the UPDATE twice.
+      expect(alice[2]).toMatchObject({
+        auditType: 'OBJECT',
+        command: 'UPDATE',
+        parameters: ['', '', '1'],
+        rows: 1,
+      });
+      expect(alice[3]).toMatchObject({
+        auditType: 'SESSION',
+        command: 'UPDATE',
+        parameters: ['', '', '1'],
+        rows: 1,
+      });
     });
 
     it('reads GRANT/REVOKE, a redacted password, a DO block with its sub-statement, COPY and DDL', () => {
       const alice = events.filter((event) => event.user === 'alice');
       const summary = alice.map((event) => [
+        event.auditType,
         event.statementId,
         event.substatementId,
         event.auditClass,
@@ -116,21 +128,25 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (bin) => {
         event.objectName,
       ]);
       expect(summary).toEqual([
-        [1, 1, 'READ', 'SELECT', 'TABLE', 'public.items'],
-        [2, 1, 'WRITE', 'INSERT', 'TABLE', 'public.items'],
-        [3, 1, 'WRITE', 'UPDATE', 'TABLE', 'public.items'],
-        [4, 1, 'ROLE', 'GRANT', 'TABLE', ''],
-        [5, 1, 'ROLE', 'REVOKE', 'TABLE', ''],
-        [6, 1, 'ROLE', 'CREATE ROLE', '', ''],
-        [7, 1, 'FUNCTION', 'DO', '', ''],
-        [7, 2, 'WRITE', 'UPDATE', 'TABLE', 'public.items'],
-        [8, 1, 'READ', 'COPY', '', ''],
-        [9, 1, 'DDL', 'CREATE TABLE', 'TABLE', 'public.scratch'],
-        [10, 1, 'READ', 'SELECT', 'TABLE', 'public.items'],
-        [10, 1, 'READ', 'SELECT', 'TABLE', 'pg_catalog.pg_class'],
-        [11, 1, 'WRITE', 'DELETE', 'TABLE', 'public.items'],
+        ['SESSION', 1, 1, 'READ', 'SELECT', 'TABLE', 'public.items'],
+        ['SESSION', 2, 1, 'WRITE', 'INSERT', 'TABLE', 'public.items'],
+        ['OBJECT', 3, 1, 'WRITE', 'UPDATE', 'TABLE', 'public.items'],
+        ['SESSION', 3, 1, 'WRITE', 'UPDATE', 'TABLE', 'public.items'],
+        ['SESSION', 4, 1, 'ROLE', 'GRANT', 'TABLE', ''],
+        ['SESSION', 5, 1, 'ROLE', 'REVOKE', 'TABLE', ''],
+        ['SESSION', 6, 1, 'ROLE', 'CREATE ROLE', '', ''],
+        ['SESSION', 7, 1, 'FUNCTION', 'DO', '', ''],
+        ['OBJECT', 7, 2, 'WRITE', 'UPDATE', 'TABLE', 'public.items'],
+        ['SESSION', 7, 2, 'WRITE', 'UPDATE', 'TABLE', 'public.items'],
+        ['SESSION', 8, 1, 'READ', 'COPY', '', ''],
+        ['SESSION', 9, 1, 'DDL', 'CREATE TABLE', 'TABLE', 'public.scratch'],
+        ['SESSION', 10, 1, 'READ', 'SELECT', 'TABLE', 'public.items'],
+        ['SESSION', 10, 1, 'READ', 'SELECT', 'TABLE', 'pg_catalog.pg_class'],
+        ['SESSION', 11, 1, 'WRITE', 'DELETE', 'TABLE', 'public.items'],
       ]);
-      expect(alice[5]?.statement).toBe('CREATE ROLE bob PASSWORD <REDACTED>');
+      expect(alice.find((event) => event.command === 'CREATE ROLE')?.statement).toBe(
+        'CREATE ROLE bob PASSWORD <REDACTED>',
+      );
       expect(log).not.toContain('hunter2');
     });
 
@@ -153,10 +169,11 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (bin) => {
   });
 
   describe('rules', () => {
-    it('alerts on human DML, privilege changes and DDL, and on nothing else', () => {
+    it('alerts once on human DML, privilege changes and DDL, and on nothing else', () => {
       const engine = new AccessRuleEngine(LIVE_CONFIG);
+      const duplicates = new DuplicateAlertFilter();
       const alerts = events.flatMap((event) => {
-        const verdict = engine.evaluate(event);
+        const verdict = duplicates.apply(event, engine.evaluate(event));
         return verdict.kind === 'alert'
           ? [
               [
@@ -179,6 +196,15 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (bin) => {
         ['ddl', 'medium', 'alice', 'CREATE TABLE', 'public.scratch'],
         ['human-dml', 'high', 'alice', 'DELETE', 'public.items'],
       ]);
+    });
+
+    it('excludes the service account even when object auditing logs its UPDATE', () => {
+      const engine = new AccessRuleEngine(LIVE_CONFIG);
+      const service = events.filter((event) => event.user === 'app_svc');
+      expect(service.map((event) => [event.auditType, event.command, event.statement])).toEqual([
+        ['OBJECT', 'UPDATE', "UPDATE items SET name = 'by app, again' WHERE id = 2"],
+      ]);
+      expect(engine.evaluate(service[0]!)).toEqual({ kind: 'excluded', reason: 'service-account' });
     });
 
     it('drops GUI and driver noise by parsed fields but keeps the real table in a catalog join', () => {
@@ -494,7 +520,9 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (bin) => {
     });
 
     it('refuses a server without pgaudit preloaded and names the remedy', async () => {
-      const url = inject('pgAdminUrl');
+      const plain = await startPgauditServer(bin, { preload: false });
+      const url = plain.adminUrl();
+      onTestFinished(() => plain.stop());
       const check = await runCli(['pgaudit', 'check', '--config', configFile, '--source-url', url]);
       expect(check.stdout).toMatch(
         /^FAIL {2}shared_preload_libraries: pgaudit is not preloaded → add pgaudit to shared_preload_libraries in the DB cluster parameter group .* reboot/m,

@@ -2,6 +2,7 @@ import { accessSync, constants, createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import pg from 'pg';
+import { DuplicateAlertFilter } from '../../access-audit/duplicates';
 import { AccessRuleEngine } from '../../access-audit/rules';
 import { checkPgaudit, PgauditSetupError, setupPgaudit } from '../../access-audit/setup';
 import { readAuditLog } from '../../access-audit/stream';
@@ -91,6 +92,7 @@ export function registerPgaudit(program: Command): void {
     .action(async (file: string | undefined, options: { config: string; all?: boolean }) => {
       const config = await accessAuditSection(options.config);
       const engine = new AccessRuleEngine(config);
+      const duplicates = new DuplicateAlertFilter();
       for await (const item of readAuditLog(openInput(file), {
         logLinePrefix: config.logLinePrefix,
       })) {
@@ -98,7 +100,7 @@ export function registerPgaudit(program: Command): void {
           process.stderr.write(`skipped unreadable pgAudit record: ${item.error}\n`);
           continue;
         }
-        const verdict = engine.evaluate(item.event);
+        const verdict = duplicates.apply(item.event, engine.evaluate(item.event));
         if (verdict.kind === 'alert') await writeLine(JSON.stringify(verdict.alert));
         else if (options.all) await writeLine(JSON.stringify({ verdict, event: item.event }));
       }

@@ -4,6 +4,7 @@ import {
   type SendMessageBatchRequestEntry,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { DuplicateAlertFilter } from '../../access-audit/duplicates';
 import { createAuditParser, type AuditRecordParser } from '../../access-audit/parser';
 import { splitLogRecords } from '../../access-audit/records';
 import { AccessRuleEngine } from '../../access-audit/rules';
@@ -155,6 +156,7 @@ function classifyAll(
   logger: LogSink,
 ): Classified[] {
   const classified: Classified[] = [];
+  const duplicates = new DuplicateAlertFilter();
   for (const entry of payload.logEvents) {
     stats.logEvents++;
     const logEvent = toLogEvent(entry);
@@ -176,7 +178,7 @@ function classifyAll(
         return;
       }
       stats.auditEvents++;
-      const verdict = engine.evaluate(item.event);
+      const verdict = duplicates.apply(item.event, engine.evaluate(item.event), payload.logStream);
       count(stats, verdict);
       const logEventId = index === 0 ? logEvent.id : `${logEvent.id}-${index}`;
       classified.push({

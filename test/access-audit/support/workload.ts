@@ -45,6 +45,9 @@ export async function prepareSource(server: PgauditServer): Promise<void> {
     await setupPgaudit(admin, LIVE_CONFIG);
     // A monitoring account someone once gave read auditing: its health checks reach the log.
     await admin.query(`ALTER ROLE health_svc SET pgaudit.log = 'read'`);
+    // Object auditing (pgaudit.role = rds_pgaudit): every UPDATE of items is logged as
+    // an OBJECT record, whoever runs it and whatever their pgaudit.log says.
+    await admin.query('GRANT UPDATE ON public.items TO rds_pgaudit');
   });
 }
 
@@ -103,6 +106,7 @@ export async function runWorkload(server: PgauditServer): Promise<void> {
   // The application and its health checks.
   await withClient(url('app_svc'), async (app) => {
     await app.query("INSERT INTO items (id, name) VALUES (2, 'by app')");
+    await app.query("UPDATE items SET name = 'by app, again' WHERE id = 2");
   });
   await withClient(url('health_svc'), async (health) => {
     await health.query('SELECT 1');
