@@ -36,7 +36,8 @@ const FLOOR_PUBLICATION = 'bench_floor_pub';
 /**
  * Case 1: the pgbench-style workload on the source under A/B/C/D/E, interleaved
  * (the order rotates each round so drift over the run affects every case alike).
- * Before each case, untimed, the engine catches up so no case inherits a backlog.
+ * Before each case, untimed, the engine's slot is moved to the current position so no
+ * case inherits a backlog (B and E leave none: B drains, E catches up).
  */
 export async function runSourceOverhead(
   ctx: BenchContext,
@@ -45,7 +46,7 @@ export async function runSourceOverhead(
   const { profile } = ctx;
   const tps: Record<SourceCase, number[]> = { A: [], B: [], C: [], D: [], E: [] };
   const catchUpRates: number[] = [];
-  const drainMs: number[] = [];
+  const behindMb: number[] = [];
   const ratios = {
     BA: [] as number[],
     BC: [] as number[],
@@ -81,7 +82,9 @@ export async function runSourceOverhead(
           const live = await options.capture!.startLive();
           await sleep(500);
           result = await pgbench();
-          drainMs.push((await live.stop()).drainMs);
+          // Untimed: how far the live engine was behind when the workload ended. Its
+          // backlog is discarded before the next case (see prepare).
+          behindMb.push((await live.stop()).behindBytes / 1024 ** 2);
           break;
         }
         case 'C':
@@ -154,14 +157,14 @@ export async function runSourceOverhead(
     secondsPerCase: profile.sourceSeconds,
     rounds: profile.sourceRounds,
     tps: Object.fromEntries(cases.map((c) => [c, roundSpread(spread(tps[c]), 4)])),
-    liveDrainMsAfterWorkload: drainMs.length ? roundSpread(spread(drainMs)) : null,
+    liveEngineBehindAtEndMbOfWal: behindMb.length ? roundSpread(spread(behindMb), 3) : null,
   };
   return { figures, detail };
 }
 
-/** Untimed before every case: the engine catches up, and a checkpoint evens out WAL state. */
+/** Untimed before every case: no backlog in the engine's slot, and a checkpoint evens out WAL state. */
 async function prepare(options: SourceOverheadOptions): Promise<void> {
-  if (options.capture) await options.capture.catchUp();
+  if (options.capture) await options.capture.discardBacklog();
   await withClient(options.sourceUrl, (client) => client.query('CHECKPOINT'));
 }
 

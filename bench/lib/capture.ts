@@ -5,6 +5,12 @@
 export interface CaptureDriver {
   /** Applies everything committed on the source so far, then stops; reports how long applying took. */
   catchUp(): Promise<CatchUpResult>;
+  /**
+   * Moves the engine's slot to the source's current position without applying: the
+   * changes of the cases that are not the kit's (A, C, D) are not its to audit, and
+   * no case may inherit a backlog. Untimed.
+   */
+  discardBacklog(): Promise<void>;
   /** Starts applying live; `stop()` drains what is committed, stops, and reports. */
   startLive(): Promise<LiveCapture>;
   /** Releases everything the driver holds (the slot stays, as in production). */
@@ -23,6 +29,9 @@ export interface CatchUpResult {
 
 /** A running live capture. */
 export interface LiveCapture {
-  /** Waits until everything committed is applied, then stops the engine. */
-  stop(): Promise<{ drainMs: number }>;
+  /**
+   * Stops the engine and reports how far behind the source it was (bytes of WAL
+   * between the source's position and the slot's confirmed position).
+   */
+  stop(): Promise<{ behindBytes: number }>;
 }

@@ -2,6 +2,7 @@ import { parseConfig, type AuditTrailConfig } from '../../src/config';
 import { migrateTarget } from '../../src/migrate/migrate-target';
 import type { CaptureDriver, LiveCapture } from './capture';
 import type { BenchContext } from './profile';
+import { withClient } from './servers';
 
 /** Where the capture runs and what it covers. */
 export interface CaptureOptions {
@@ -60,8 +61,14 @@ export async function createCapture(
     const result = await make().runUntilIdle();
     return { applyMs: Number(process.hrtime.bigint() - started) / 1e6, changes: result.changes };
   };
+  const slot = engine.defaultSlotName(options.sourceUrl, options.targetUrl, config.auditSchema);
   const driver: CaptureDriver = {
     catchUp,
+    async discardBacklog() {
+      await withClient(options.sourceUrl, (client) =>
+        client.query('SELECT pg_replication_slot_advance($1, pg_current_wal_lsn())', [slot]),
+      );
+    },
     async startLive(): Promise<LiveCapture> {
       const live = make();
       const running = live.run();
@@ -74,13 +81,17 @@ export async function createCapture(
       }
       return {
         async stop() {
-          const started = Date.now();
-          // Whatever the live run had not applied when the workload ended is applied
-          // by a catch-up run: the drain time says how far behind it was.
+          const behindBytes = await withClient(options.sourceUrl, async (client) => {
+            const { rows } = await client.query<{ behind: string }>(
+              `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint AS behind
+               FROM pg_replication_slots WHERE slot_name = $1`,
+              [slot],
+            );
+            return Number(rows[0]?.behind ?? 0);
+          });
           await live.stop();
           await running;
-          await catchUp();
-          return { drainMs: Date.now() - started };
+          return { behindBytes };
         },
       };
     },
