@@ -1,0 +1,63 @@
+import { ChangeSequence, CHANGE_SEQ_LENGTH } from '../../src/engine/change-sequence';
+import { formatLsn, parseLsn } from '../../src/engine/lsn';
+import { formatUtcTimestamp } from '../../src/engine/pg-time';
+import { decodePgOutput, UNCHANGED_TOAST } from '../../src/engine/pgoutput';
+
+/** µs since 2000-01-01 UTC for an ISO instant plus extra microseconds. */
+const pgTime = (iso: string, micros = 0) =>
+  (BigInt(Date.parse(iso)) - 946_684_800_000n) * 1000n + BigInt(micros);
+
+describe('engine building blocks', () => {
+  it('formats and parses LSNs as PostgreSQL prints them', () => {
+    expect(formatLsn(parseLsn('16/b374d848'))).toBe('16/B374D848');
+    expect(parseLsn('0/10')).toBe(16n);
+    expect(() => parseLsn('16-B3')).toThrow(/not an LSN/);
+  });
+
+  it('formats protocol timestamps as timestamp(6) UTC text, keeping microseconds (also before 2000)', () => {
+    expect(formatUtcTimestamp(pgTime('2026-01-31T23:59:59.123Z', 456))).toBe(
+      '2026-01-31 23:59:59.123456',
+    );
+    expect(formatUtcTimestamp(pgTime('1999-12-31T23:59:59.999Z', 999))).toBe(
+      '1999-12-31 23:59:59.999999',
+    );
+  });
+
+  it('issues 35-character DMS-shaped change sequences that never go backwards', () => {
+    const sequence = new ChangeSequence('', 0n);
+    const first = sequence.next(pgTime('2026-05-01T10:00:00.129Z'));
+    expect(first).toBe('2026050110000012' + '1'.padStart(19, '0'));
+    const earlierClock = sequence.next(pgTime('2026-05-01T09:59:59.000Z'));
+    expect(earlierClock.length).toBe(CHANGE_SEQ_LENGTH);
+    expect(earlierClock > first).toBe(true);
+    const resumed = new ChangeSequence(...(Object.values(sequence.state()) as [string, bigint]));
+    expect(resumed.next(pgTime('2026-05-01T10:00:01Z')) > earlierClock).toBe(true);
+  });
+
+  it('decodes pgoutput tuples as text, NULL and the unchanged-TOAST marker', () => {
+    const text = (value: string) => {
+      const bytes = Buffer.from(value);
+      const length = Buffer.alloc(4);
+      length.writeUInt32BE(bytes.length);
+      return Buffer.concat([Buffer.from('t'), length, bytes]);
+    };
+    const header = Buffer.alloc(7);
+    header.write('U', 0);
+    header.writeUInt32BE(42, 1);
+    header.write('N', 5);
+    const message = Buffer.concat([
+      header.subarray(0, 6),
+      Buffer.from([0, 3]),
+      text('1.50'),
+      Buffer.from('n'),
+      Buffer.from('u'),
+    ]);
+    expect(decodePgOutput(message)).toEqual({
+      tag: 'update',
+      relationId: 42,
+      oldKind: null,
+      oldTuple: null,
+      newTuple: ['1.50', null, UNCHANGED_TOAST],
+    });
+  });
+});
