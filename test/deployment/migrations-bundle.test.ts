@@ -1,19 +1,21 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Template } from 'aws-cdk-lib/assertions';
-import { buildApp } from '../../infra/build-app';
+import { KIT_ROOT } from '../../infra/constructs/bundled-function';
 import { parseConfig } from '../../src/config';
 import type { MigrationsEvent } from '../../src/lambda/migrate-target/handler';
 import { createTestDatabase, withClient } from '../support/databases';
 
 /**
- * Runs the migrations Lambda exactly as CDK bundles it (esbuild, triggers/ copied in)
- * against real databases, with a stand-in for the Secrets Manager API on 127.0.0.1.
+ * Synthesizes the example config with the real `npx cdk synth` (pinned CLI, cdk.json,
+ * `-c config=`, offline), then runs the migrations Lambda exactly as it was bundled
+ * (esbuild, triggers/ copied in) against real databases, with a stand-in for the Secrets
+ * Manager API on 127.0.0.1.
  */
 
 const config = parseConfig({
@@ -65,13 +67,25 @@ let server: Server | undefined;
 afterAll(() => server?.close());
 
 it(
-  'the bundled migrations Lambda installs staging tables and the audit log',
-  { timeout: 120_000 },
+  '`cdk synth` bundles a migrations Lambda that installs staging tables and the audit log',
+  { timeout: 240_000 },
   async () => {
-    const { app, stack } = buildApp(config, {
-      outdir: mkdtempSync(path.join(tmpdir(), 'cdk-bundle-')),
-    });
-    const template = Template.fromStack(stack);
+    // The real CLI path: cdk.json's app under the pinned aws-cdk CLI, offline, no credentials.
+    const outdir = mkdtempSync(path.join(tmpdir(), 'cdk-synth-'));
+    await promisify(execFile)(
+      'npx',
+      ['cdk', 'synth', '-c', 'config=examples/aws.config.json', '-o', outdir, '-q', '--no-notices'],
+      {
+        cwd: KIT_ROOT,
+        env: { ...process.env, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: '' },
+      },
+    );
+    const template = Template.fromJSON(
+      JSON.parse(readFileSync(path.join(outdir, 'AuditTrail.template.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >,
+    );
     const [fn] = Object.values(
       template.findResources('AWS::Lambda::Function', {
         Properties: {
@@ -81,7 +95,7 @@ it(
     ) as { Properties: { Code: { S3Key: string } } }[];
     // The asset's S3 key is <hash>.zip; the cloud assembly holds it as asset.<hash>/.
     const assetHash = fn?.Properties.Code.S3Key.replace(/\.zip$/, '');
-    const assetDir = path.join(app.outdir, `asset.${assetHash}`);
+    const assetDir = path.join(outdir, `asset.${assetHash}`);
     expect(existsSync(path.join(assetDir, 'index.js'))).toBe(true);
     expect(existsSync(path.join(assetDir, 'triggers', 'capture-change.sql'))).toBe(true);
 
