@@ -234,3 +234,75 @@ describe('alert Lambda properties', () => {
     );
   });
 });
+
+describe('bundled alert Lambda', () => {
+  it('bundles with esbuild, validates its environment at cold start and handles a payload', async () => {
+    const { build } = await import('esbuild');
+    const { mkdtemp } = await import('node:fs/promises');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'access-alert-bundle-'));
+    const outfile = path.join(dir, 'index.js');
+    await build({
+      entryPoints: [path.join(__dirname, '../../src/lambda/access-alert/index.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      outfile,
+      logLevel: 'silent',
+    });
+    const load = () => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return require(outfile) as {
+        handler: (event: unknown) => Promise<{ control: boolean; noise: number }>;
+      };
+    };
+    const saved = { ...process.env };
+    try {
+      delete process.env.ALERT_TOPIC_ARN;
+      process.env.ACCESS_AUDIT_CONFIG = '{}';
+      expect(load).toThrow(/ALERT_TOPIC_ARN: is required/);
+      delete require.cache[outfile];
+      process.env.ALERT_TOPIC_ARN = TOPIC_ARN;
+      process.env.ACCESS_AUDIT_CONFIG = JSON.stringify({ serviceAccounts: ['app_svc'] });
+      process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+      const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+      try {
+        const { handler } = load();
+        const control = await handler(
+          encodePayload({
+            messageType: 'CONTROL_MESSAGE',
+            logGroup: '',
+            logStream: '',
+            logEvents: [],
+          }),
+        );
+        expect(control.control).toBe(true);
+        const noise = await handler(
+          subscriptionEvent([
+            `${PREFIX}LOG:  AUDIT: SESSION,1,1,MISC,SET,,,SET extra_float_digits = 3,<none>`,
+          ]),
+        );
+        expect(noise.noise).toBe(1);
+        // Powertools printed the embedded-metric-format document with the alarm's namespace and dimension.
+        const emf = write.mock.calls
+          .map(([chunk]) => String(chunk))
+          .filter((line) => line.includes('"_aws"'))
+          .map((line) => JSON.parse(line) as Record<string, unknown>);
+        expect(emf.length).toBeGreaterThanOrEqual(2);
+        expect(emf[1]).toMatchObject({
+          _aws: {
+            CloudWatchMetrics: [{ Namespace: 'AuditTrail/AccessAudit', Dimensions: [['service']] }],
+          },
+          service: 'access-audit-monitor',
+          NoiseDropped: 1,
+        });
+      } finally {
+        write.mockRestore();
+      }
+    } finally {
+      process.env = saved;
+    }
+  });
+});

@@ -19,6 +19,7 @@ export function describeWithPgaudit(name: string, body: (bin: string) => void): 
     });
     return;
   }
+  console.warn(`live pgAudit suite skipped: ${availability.reason}`);
   describe.skip(`${name} — skipped: ${availability.reason}`, () => {
     it('needs pgaudit', () => undefined);
   });
