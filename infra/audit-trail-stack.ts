@@ -130,17 +130,7 @@ export class AuditTrailStack extends Stack {
       identifier: this.replication.replicationIdentifier,
       arn: this.replication.replicationArn,
       replication: this.replication.replicationResource,
-      fingerprint: fingerprint({
-        tableMappings,
-        taskSettings,
-        // What the endpoints point at; cluster parameters do not touch the task.
-        source:
-          deployment.source.mode === 'existing'
-            ? deployment.source
-            : { mode: 'new', databaseName: deployment.source.databaseName },
-        target: this.target.databaseName,
-        dms: { mode: dms.mode, instanceClass: dms.instanceClass },
-      }),
+      fingerprint: taskFingerprint(config),
       logRetention,
     });
     // Staging tables and triggers exist before the task does.
@@ -185,8 +175,22 @@ export class AuditTrailStack extends Stack {
   }
 }
 
-/** A short stable hash of what, when changed, modifies the task. */
-function fingerprint(value: unknown): string {
+/**
+ * A short stable hash of what, when changed, modifies the task or its endpoints: the
+ * mappings, the settings and what the endpoints point at. Cluster parameters, alarms or
+ * ignored columns do not touch the task, so changing them never stops it.
+ */
+export function taskFingerprint(config: AuditTrailConfig): string {
+  const deployment = resolveDeployment(config.deployment);
+  const source = deployment.source;
+  const value = {
+    tableMappings: buildTableMappings(config),
+    taskSettings: buildTaskSettings(config),
+    source:
+      source.mode === 'existing' ? source : { mode: 'new', databaseName: source.databaseName },
+    target: deployment.target.databaseName,
+    dms: { mode: deployment.dms.mode, instanceClass: deployment.dms.instanceClass },
+  };
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
 }
 
