@@ -39,6 +39,17 @@ export class ChangeSequence {
 
 /** `YYYYMMDDhhmmssHH` (hundredths) in UTC. */
 function timestampPrefix(commitTime: PgTimestamp): string {
+  // Every change of a transaction shares its commit time: format it once.
+  if (commitTime === lastTime) return lastPrefix;
+  lastTime = commitTime;
+  lastPrefix = formatPrefix(commitTime);
+  return lastPrefix;
+}
+
+let lastTime: PgTimestamp | null = null;
+let lastPrefix = '';
+
+function formatPrefix(commitTime: PgTimestamp): string {
   const micros = toUnixMicros(commitTime);
   const iso = new Date(Number(micros / 1000n)).toISOString();
   return iso.replace(/[-:T]/g, '').slice(0, 14) + iso.slice(20, 22);

@@ -351,7 +351,15 @@ class StreamApplier {
     private readonly stopLsn: Lsn | null,
     private readonly source: pg.Client,
   ) {
-    this.writer = new StagingWriter(target, { batchSize: engine.batchSize });
+    this.writer = new StagingWriter(target, {
+      batchSize: engine.batchSize,
+      onMissingRows: (table, expected, found) =>
+        engine.log.log('warn', 'updates or deletes found no staging row for their key', {
+          table,
+          expected,
+          found,
+        }),
+    });
     this.sequence = new ChangeSequence(start.lastSeqPrefix, start.lastSeqCounter);
     this.applied = start;
     this.acked = start.lastEndLsn;

@@ -41,6 +41,12 @@ export interface StagingChange {
 export interface StagingWriterOptions {
   /** Most rows sent in one statement. @default 2000 */
   readonly batchSize?: number;
+  /**
+   * Called when an UPDATE or DELETE found fewer staging rows than it had changes (a
+   * key missing from staging, e.g. after a source TRUNCATE, which is not replicated).
+   * @default ignore
+   */
+  readonly onMissingRows?: (table: string, expected: number, found: number) => void;
 }
 
 const HEADER_NAMES = [
@@ -61,6 +67,7 @@ const HEADER_CASTS = ['::timestamp(6)', '', '', ''];
  */
 export class StagingWriter {
   private readonly batchSize: number;
+  private readonly onMissingRows: NonNullable<StagingWriterOptions['onMissingRows']>;
   private run: Run | null = null;
   /** Changes written since the counter was last reset. */
   written = 0;
@@ -70,6 +77,7 @@ export class StagingWriter {
     options: StagingWriterOptions = {},
   ) {
     this.batchSize = options.batchSize ?? 2000;
+    this.onMissingRows = options.onMissingRows ?? (() => undefined);
   }
 
   /** Queues a change; writes a batch when it is full or the new change cannot join it. */
@@ -96,7 +104,11 @@ export class StagingWriter {
     this.run = null;
     const { text, columns } = statementFor(run.first);
     const values = columns.map((pick) => run.rows.map(pick));
-    await this.target.query({ name: statementName(text), text, values });
+    const result = await this.target.query({ name: statementName(text), text, values });
+    const kind = run.first.kind;
+    if ((kind === 'update' || kind === 'delete') && (result.rowCount ?? 0) < run.rows.length) {
+      this.onMissingRows(run.first.table.qualifiedName, run.rows.length, result.rowCount ?? 0);
+    }
     this.written += run.rows.length;
   }
 

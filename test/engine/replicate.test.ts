@@ -165,4 +165,22 @@ describe('engine: CDC into staging and the audit log', () => {
       { region: 'US', no: '2', qty: 7 },
     ]);
   });
+
+  it('does not replicate TRUNCATE (as with DMS) but says so; a re-inserted key becomes an INSERT version', async () => {
+    const warnings: string[] = [];
+    const logger = {
+      log: (level: string, message: string) => void (level === 'warn' && warnings.push(message)),
+    };
+    await p.source(`TRUNCATE shop.lines`);
+    await p.source(`INSERT INTO shop.lines VALUES ('EU', 1, 99)`);
+    await p.replicate({ logger });
+    expect(warnings).toContain('TRUNCATE is not replicated (as with DMS); staging keeps its rows');
+    const { rows } = await p.target(`SELECT region, qty FROM audit.lines_staging ORDER BY region`);
+    expect(rows).toEqual([
+      { region: 'EU', qty: 99 },
+      { region: 'US', qty: 7 },
+    ]);
+    const last = (await auditRows(p, 'lines')).at(-1)!;
+    expect([last.operation, last.new_row]).toEqual(['INSERT', { region: 'EU', no: 1, qty: 99 }]);
+  });
 });
