@@ -24,6 +24,12 @@ export interface AuditTrailStackProps extends StackProps {
    * @default {}
    */
   readonly extraSourceClusterParameters?: Record<string, string>;
+  /**
+   * Retention of the source's exported PostgreSQL log (where pgAudit records land), when
+   * it must differ from the other logs (the access audit keeps it longer).
+   * @default `deployment.logRetentionDays` (30 days, 365 in production)
+   */
+  readonly sourceLogRetention?: logs.RetentionDays;
 }
 
 /**
@@ -61,7 +67,7 @@ export class AuditTrailStack extends Stack {
       subnets,
       source: deployment.source,
       production,
-      logRetention,
+      logRetention: props.sourceLogRetention ?? logRetention,
       extraClusterParameters: {
         ...(deployment.source.mode === 'new' ? deployment.source.clusterParameters : {}),
         ...props.extraSourceClusterParameters,
