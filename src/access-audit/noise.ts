@@ -86,13 +86,65 @@ export function readRelations(statement: string): string[] | undefined {
   for (let i = 0; i < tokens.length; i++) {
     const word = tokens[i]!.toUpperCase();
     if (word !== 'FROM' && word !== 'JOIN') continue;
-    const target = tokens[i + 1];
-    if (target === undefined || target === '(') return undefined;
-    if (tokens[i + 2] === '(') continue; // set-returning function such as generate_series(…)
     if (word === 'FROM' && tokens[i - 1]?.toUpperCase() === 'DISTINCT') continue; // IS DISTINCT FROM
-    relations.push(target);
+    // A FROM list: `a x, b AS y, c` — every item is a relation (or a function call).
+    let at = i + 1;
+    for (;;) {
+      const target = tokens[at];
+      if (target === undefined || target === '(' || target === "'") return undefined;
+      if (tokens[at + 1] !== '(')
+        relations.push(target); // else a function such as generate_series(…)
+      else at = skipParentheses(tokens, at + 1) - 1;
+      at++;
+      if (tokens[at]?.toUpperCase() === 'AS') at++;
+      if (tokens[at] !== undefined && isAliasToken(tokens[at]!)) at++;
+      if (tokens[at] !== ',') break;
+      at++;
+    }
   }
   return relations;
+}
+
+/** Clause keywords that can follow a FROM item; anything else word-like there is an alias. */
+const CLAUSE_KEYWORDS = new Set([
+  'WHERE',
+  'GROUP',
+  'ORDER',
+  'LIMIT',
+  'OFFSET',
+  'FETCH',
+  'FOR',
+  'HAVING',
+  'WINDOW',
+  'UNION',
+  'EXCEPT',
+  'INTERSECT',
+  'JOIN',
+  'LEFT',
+  'RIGHT',
+  'INNER',
+  'FULL',
+  'CROSS',
+  'NATURAL',
+  'ON',
+  'USING',
+  'TABLESAMPLE',
+]);
+
+function isAliasToken(token: string): boolean {
+  return isWordCode(token.charCodeAt(0)) || token.charCodeAt(0) === 34
+    ? !CLAUSE_KEYWORDS.has(token.toUpperCase())
+    : false;
+}
+
+/** Index just past the parenthesis group opening at `open`. */
+function skipParentheses(tokens: readonly string[], open: number): number {
+  let depth = 0;
+  for (let i = open; i < tokens.length; i++) {
+    if (tokens[i] === '(') depth++;
+    else if (tokens[i] === ')' && --depth === 0) return i + 1;
+  }
+  return tokens.length;
 }
 
 /**

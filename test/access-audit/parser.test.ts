@@ -7,6 +7,7 @@ import {
   toIsoTime,
 } from '../../src/access-audit';
 import { AuditRecordError } from '../../src/access-audit/parser';
+import { classifyNoise } from '../../src/access-audit/noise';
 
 const parse = createAuditParser();
 const PREFIX = '2026-11-22 22:39:36 UTC:10.0.0.5(36646):alice@appdb:[4273]:';
@@ -182,5 +183,47 @@ describe('multi-line records', () => {
 
   it('drops continuation lines without a first line and handles CRLF', () => {
     expect(splitLogRecords('\torphan\r\nplain line\r\n')).toEqual(['plain line']);
+  });
+});
+
+describe('noise by parsed fields when pgaudit.log_relation is off', () => {
+  const read = (statement: string) =>
+    classifyNoise({
+      ...parse(`${PREFIX}LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,x,<none>`)!,
+      statement,
+    });
+
+  it('treats relation-less reads as health checks, before and after pgAudit 17', () => {
+    expect(read('SELECT 1')).toBe('health-check');
+    expect(read('select 1;  ')).toBe('health-check');
+    expect(read('SELECT current_schema(), session_user')).toBe('health-check');
+    expect(read('SELECT * FROM generate_series(1, 3) g')).toBe('health-check');
+  });
+
+  it('drops catalog-only reads and keeps any read that touches an application table', () => {
+    expect(
+      read(
+        'SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace',
+      ),
+    ).toBe('catalog-read');
+    expect(read('SELECT * FROM pg_class c, pg_namespace AS n WHERE n.oid = c.relnamespace')).toBe(
+      'catalog-read',
+    );
+    expect(read('SELECT * FROM information_schema.tables')).toBe('catalog-read');
+    expect(read('SELECT * FROM pg_catalog.pg_class c, public.salaries s')).toBeUndefined();
+    expect(
+      read('SELECT * FROM pg_class WHERE relname IN (SELECT name FROM payroll)'),
+    ).toBeUndefined();
+    expect(read("SELECT 'FROM pg_class' AS x FROM items")).toBeUndefined();
+    expect(read('SELECT * FROM "pg_catalog"."pg_class" -- FROM items')).toBe('catalog-read');
+    expect(read('SELECT * FROM (SELECT * FROM items) s')).toBeUndefined();
+  });
+
+  it('never calls DML, DDL or a COPY noise', () => {
+    const event = parse(
+      `${PREFIX}LOG:  AUDIT: SESSION,1,1,WRITE,UPDATE,TABLE,pg_catalog.pg_class,UPDATE pg_class SET x = 1,<none>`,
+    )!;
+    expect(classifyNoise(event)).toBeUndefined();
+    expect(read('COPY items TO STDOUT')).toBeUndefined();
   });
 });
