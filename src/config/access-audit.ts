@@ -70,7 +70,7 @@ export const alertSettingsSchema = z
     /** More alerts than this from one Lambda invocation are sent as one digest message. @default 10 */
     digestThreshold: z.number().int().min(1).default(10),
     /** Statements longer than this are cut in alert messages (the log keeps them whole). @default 2000 */
-    maxStatementLength: z.number().int().min(100).default(2000),
+    maxStatementLength: z.number().int().min(100).max(20_000).default(2000),
     /** Prefix of the SNS subject line. @default "[audit-trail]" */
     subjectPrefix: z.string().max(40).default('[audit-trail]'),
     /** E-mail addresses subscribed to the alert topic (each confirms by e-mail). @default [] */

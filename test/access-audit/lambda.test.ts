@@ -178,6 +178,46 @@ describe('alert Lambda', () => {
   });
 });
 
+describe('alert message size', () => {
+  const huge = (n: number) =>
+    `${PREFIX}LOG:  AUDIT: SESSION,${n},1,WRITE,UPDATE,TABLE,public.items,"UPDATE items SET note = $1 WHERE id = ${n} ${'-- padding '.repeat(10_000)}","${Array.from({ length: 50 }, () => 'v'.repeat(2_000)).join(',')}",1`;
+
+  it('keeps every SNS message and SQS batch under 256 KB, cutting statements and parameters', async () => {
+    const queueUrl = 'https://sqs.eu-west-1.amazonaws.com/123456789012/events';
+    const config = parseAccessAuditConfig({
+      ...CONFIG,
+      alerts: { maxStatementLength: 20_000 },
+      sqs: { enabled: true, forward: 'events' },
+    });
+    const { handler } = testHandler(
+      { ...SETTINGS, config, queueUrl },
+      { sns: new SNSClient({}), sqs: new SQSClient({}) },
+    );
+    await handler(subscriptionEvent([huge(1)]));
+    const single = sns.commandCalls(PublishCommand)[0]!.args[0].input;
+    expect(Buffer.byteLength(single.Message!)).toBeLessThan(256 * 1024);
+    const document = JSON.parse((JSON.parse(single.Message!) as { https: string }).https) as {
+      truncated: boolean;
+    };
+    expect(document.truncated).toBe(true);
+    sns.resetHistory();
+    const stats = await handler(
+      subscriptionEvent(Array.from({ length: 40 }, (_, n) => huge(n + 1))),
+    );
+    expect(stats).toMatchObject({ alerts: 40, snsMessages: 1, sqsMessages: 40, monitorErrors: 0 });
+    const digest = sns.commandCalls(PublishCommand)[0]!.args[0].input;
+    expect(Buffer.byteLength(digest.Message!)).toBeLessThan(256 * 1024);
+    expect(digest.Subject).toBe('[audit-trail] HIGH 40 access alerts: alice');
+    for (const call of sqs.commandCalls(SendMessageBatchCommand)) {
+      const bytes = (call.args[0].input.Entries ?? []).reduce(
+        (sum, entry) => sum + Buffer.byteLength(entry.MessageBody!),
+        0,
+      );
+      expect(bytes).toBeLessThan(256 * 1024);
+    }
+  });
+});
+
 describe('alert Lambda properties', () => {
   const { handler } = testHandler(SETTINGS, { sns: new SNSClient({}) });
   const realLines = [MULTI_LINE, UPDATE, GRANT, SERVICE];

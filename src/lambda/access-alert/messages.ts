@@ -31,24 +31,72 @@ export interface SnsMessage {
 const SEVERITY_ORDER: readonly AlertSeverity[] = ['low', 'medium', 'high', 'critical'];
 /** SNS caps subjects at 100 characters. */
 const MAX_SUBJECT = 100;
-/** Digest lists are cut so a message stays far below SNS's 256 KB. */
-const MAX_DIGEST_LINES = 200;
+/** SNS and SQS messages are at most 256 KB, attributes and subject included: keep a margin. */
+const MESSAGE_BUDGET_BYTES = 240 * 1024;
 
-/** The JSON document HTTPS and SQS subscribers receive for one alert (format version 1). */
+/** How much of each alert goes into a message; shrunk step by step until it fits. */
+export interface MessageLimits {
+  statement: number;
+  /** Characters of each parameter value. */
+  parameter: number;
+  /** Parameter values kept. */
+  parameters: number;
+  /** Alerts listed in a digest. */
+  digestEntries: number;
+}
+
+function limitSteps(settings: MessageSettings): MessageLimits[] {
+  return [
+    { statement: settings.maxStatementLength, parameter: 1000, parameters: 100, digestEntries: 50 },
+    {
+      statement: Math.min(settings.maxStatementLength, 1000),
+      parameter: 200,
+      parameters: 20,
+      digestEntries: 20,
+    },
+    { statement: 200, parameter: 0, parameters: 0, digestEntries: 5 },
+  ];
+}
+
+/** The event with its statement and parameters cut to `limits`, and what was cut. */
+export function boundedEvent(
+  event: AuditEvent,
+  limits: MessageLimits,
+): { event: AuditEvent; truncated: boolean } {
+  const statement = truncate(event.statement, limits.statement);
+  const parameters = event.parameters
+    .slice(0, limits.parameters)
+    .map((value) => truncate(value, limits.parameter));
+  const truncated =
+    statement.truncated ||
+    parameters.length < event.parameters.length ||
+    parameters.some((value) => value.truncated);
+  return {
+    event: {
+      ...event,
+      statement: statement.statement,
+      parameters: parameters.map((value) => value.statement),
+    },
+    truncated,
+  };
+}
+
+/** The JSON document HTTPS, SQS and Lambda subscribers receive for one alert (format version 1). */
 export function alertDocument(
   located: LocatedAlert,
   settings: MessageSettings,
+  limits: MessageLimits = limitSteps(settings)[0]!,
 ): Record<string, unknown> {
   const { alert, source } = located;
-  const { statement, truncated } = truncate(alert.event.statement, settings.maxStatementLength);
+  const { event, truncated } = boundedEvent(alert.event, limits);
   return {
     version: 1,
     kind: 'alert',
     rule: alert.rule,
     severity: alert.severity,
     summary: alert.summary,
-    event: { ...alert.event, statement },
-    statementTruncated: truncated,
+    event,
+    truncated,
     source,
   };
 }
@@ -56,21 +104,14 @@ export function alertDocument(
 /** One message per alert: readable text for e-mail, the JSON document for machines. */
 export function alertMessage(located: LocatedAlert, settings: MessageSettings): SnsMessage {
   const { alert } = located;
-  const text = alertText(located, settings);
-  const json = JSON.stringify(alertDocument(located, settings));
-  return {
+  return fitted(settings, (limits) => ({
     subject: subject(
       `${settings.subjectPrefix} ${alert.severity.toUpperCase()} ${alert.rule}: ${alert.summary}`,
     ),
-    message: JSON.stringify({
-      default: text,
-      email: text,
-      'email-json': json,
-      https: json,
-      http: json,
-      sqs: json,
-      lambda: json,
-    }),
+    message: structured(
+      alertText(located, settings, limits),
+      JSON.stringify(alertDocument(located, settings, limits)),
+    ),
     attributes: compactAttributes({
       kind: stringAttribute('alert'),
       severity: stringAttribute(alert.severity),
@@ -80,7 +121,7 @@ export function alertMessage(located: LocatedAlert, settings: MessageSettings): 
       auditClass: stringAttribute(alert.event.auditClass),
       command: stringAttribute(alert.event.command),
     }),
-  };
+  }));
 }
 
 /** One message for many alerts that arrived together. */
@@ -91,64 +132,90 @@ export function digestMessage(
   const severity = highestSeverity(alerts.map((located) => located.alert.severity));
   const users = distinct(alerts.map((located) => located.alert.event.user ?? '?'));
   const rules = distinct(alerts.map((located) => located.alert.rule));
-  const lines = alerts
-    .slice(0, MAX_DIGEST_LINES)
-    .map(
-      ({ alert }) =>
-        `- [${alert.severity}] ${alert.rule}: ${alert.event.time ?? alert.event.timestamp ?? ''} ${alert.summary}`,
-    );
-  const more =
-    alerts.length > MAX_DIGEST_LINES
-      ? [`… and ${alerts.length - MAX_DIGEST_LINES} more (see the log group)`]
-      : [];
-  const text = [
-    `Access audit digest: ${alerts.length} alerts (highest severity ${severity})`,
-    `Users: ${users.join(', ')}`,
-    `Rules: ${rules.join(', ')}`,
-    '',
-    ...lines,
-    ...more,
-    '',
-    sourceLine(alerts[0]!.source),
-    'Runbook: README "When an alert fires".',
-  ].join('\n');
-  const json = JSON.stringify({
-    version: 1,
-    kind: 'digest',
-    count: alerts.length,
-    severity,
-    users,
-    rules,
-    alerts: alerts.slice(0, MAX_DIGEST_LINES).map((located) => alertDocument(located, settings)),
+  return fitted(settings, (limits) => {
+    const listed = alerts.slice(0, limits.digestEntries);
+    const more =
+      alerts.length > listed.length
+        ? [`… and ${alerts.length - listed.length} more (see the Lambda's log group)`]
+        : [];
+    const text = [
+      `Access audit digest: ${alerts.length} alerts (highest severity ${severity})`,
+      `Users: ${users.join(', ')}`,
+      `Rules: ${rules.join(', ')}`,
+      '',
+      ...listed.map(
+        ({ alert }) =>
+          `- [${alert.severity}] ${alert.rule}: ${alert.event.time ?? alert.event.timestamp ?? ''} ${alert.summary}`,
+      ),
+      ...more,
+      '',
+      sourceLine(alerts[0]!.source),
+      'Runbook: README "When an alert fires".',
+    ].join('\n');
+    const json = JSON.stringify({
+      version: 1,
+      kind: 'digest',
+      count: alerts.length,
+      severity,
+      users,
+      rules,
+      alerts: listed.map((located) =>
+        alertDocument(located, settings, { ...limits, statement: Math.min(limits.statement, 500) }),
+      ),
+    });
+    return {
+      subject: subject(
+        `${settings.subjectPrefix} ${severity.toUpperCase()} ${alerts.length} access alerts: ${users.join(', ')}`,
+      ),
+      message: structured(text, json),
+      attributes: compactAttributes({
+        kind: stringAttribute('digest'),
+        severity: stringAttribute(severity),
+        rule: arrayAttribute(rules),
+        user: arrayAttribute(users),
+        alertCount: { DataType: 'Number', StringValue: String(alerts.length) },
+      }),
+    };
   });
-  return {
-    subject: subject(
-      `${settings.subjectPrefix} ${severity.toUpperCase()} ${alerts.length} access alerts: ${users.join(', ')}`,
-    ),
-    message: JSON.stringify({
-      default: text,
-      email: text,
-      'email-json': json,
-      https: json,
-      http: json,
-      sqs: json,
-      lambda: json,
-    }),
-    attributes: compactAttributes({
-      kind: stringAttribute('digest'),
-      severity: stringAttribute(severity),
-      rule: arrayAttribute(rules),
-      user: arrayAttribute(users),
-      alertCount: { DataType: 'Number', StringValue: String(alerts.length) },
-    }),
-  };
+}
+
+/** `MessageStructure: json`: text for e-mail (and the default), JSON for machines. */
+function structured(text: string, json: string): string {
+  return JSON.stringify({
+    default: text,
+    email: text,
+    https: json,
+    http: json,
+    sqs: json,
+    lambda: json,
+  });
+}
+
+/** Builds with the largest limits whose result fits SNS's size limit. */
+function fitted(
+  settings: MessageSettings,
+  build: (limits: MessageLimits) => SnsMessage,
+): SnsMessage {
+  const steps = limitSteps(settings);
+  for (const limits of steps.slice(0, -1)) {
+    const message = build(limits);
+    if (
+      Buffer.byteLength(message.message) + Buffer.byteLength(message.subject) <=
+      MESSAGE_BUDGET_BYTES
+    )
+      return message;
+  }
+  return build(steps[steps.length - 1]!);
 }
 
 /** The e-mail text of one alert. */
-export function alertText(located: LocatedAlert, settings: MessageSettings): string {
+export function alertText(
+  located: LocatedAlert,
+  settings: MessageSettings,
+  limits: MessageLimits = limitSteps(settings)[0]!,
+): string {
   const { alert, source } = located;
-  const event = alert.event;
-  const { statement, truncated } = truncate(event.statement, settings.maxStatementLength);
+  const { event, truncated } = boundedEvent(alert.event, limits);
   const lines = [
     `Access audit alert: ${alert.rule} (severity ${alert.severity})`,
     '',
@@ -163,7 +230,7 @@ export function alertText(located: LocatedAlert, settings: MessageSettings): str
       ? [`Parameters: ${event.parameters.map(quoteParameter).join(', ')}`]
       : []),
     `Statement${truncated ? ' (truncated)' : ''}:`,
-    ...statement.split('\n').map((line) => `  ${line}`),
+    ...event.statement.split('\n').map((line) => `  ${line}`),
     '',
     `Session:    pid ${event.pid ?? '?'}, statement ${event.statementId}.${event.substatementId}`,
     sourceLine(source),
@@ -184,8 +251,7 @@ function formatRemote(event: AuditEvent): string {
 }
 
 function quoteParameter(value: string): string {
-  const shown = value.length > 200 ? `${value.slice(0, 200)}…` : value;
-  return `'${shown.replace(/'/g, "''")}'`;
+  return `'${value.replace(/'/g, "''")}'`;
 }
 
 function truncate(text: string, max: number): { statement: string; truncated: boolean } {

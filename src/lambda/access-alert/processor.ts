@@ -12,6 +12,9 @@ import { parseItem } from '../../access-audit/stream';
 import type { AuditEvent, Verdict } from '../../access-audit/types';
 import {
   alertDocument,
+  boundedEvent,
+  type MessageLimits,
+  type MessageSettings,
   alertMessage,
   digestMessage,
   type LocatedAlert,
@@ -73,6 +76,7 @@ export class DeliveryError extends Error {
 }
 
 const SQS_BATCH = 10;
+const SQS_BATCH_BYTES = 240 * 1024;
 
 /**
  * Builds the per-payload processor. Parsing and rule state are compiled once per
@@ -252,7 +256,11 @@ async function forwardToQueue(
         }))
       : classified
           .filter((item) => item.verdict.kind === 'alert' || item.verdict.kind === 'pass')
-          .map((item) => ({ source: item.source, event: item.event, body: eventDocument(item) }));
+          .map((item) => ({
+            source: item.source,
+            event: item.event,
+            body: eventDocument(item, config.alerts),
+          }));
   const entries = documents
     .filter(
       ({ event }) =>
@@ -269,8 +277,7 @@ async function forwardToQueue(
           }
         : {}),
     }));
-  for (let start = 0; start < entries.length; start += SQS_BATCH) {
-    const batch = entries.slice(start, start + SQS_BATCH);
+  for (const batch of sizedBatches(entries)) {
     try {
       const result = await deps.sqs.send(
         new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: batch }),
@@ -288,12 +295,42 @@ async function forwardToQueue(
   }
 }
 
-function eventDocument(item: Classified): Record<string, unknown> {
+function eventDocument(item: Classified, settings: MessageSettings): Record<string, unknown> {
   const alert =
     item.verdict.kind === 'alert'
       ? { rule: item.verdict.alert.rule, severity: item.verdict.alert.severity }
       : {};
-  return { version: 1, kind: 'event', ...alert, event: item.event, source: item.source };
+  const { event, truncated } = boundedEvent(item.event, FORWARD_LIMITS(settings));
+  return { version: 1, kind: 'event', ...alert, event, truncated, source: item.source };
+}
+
+/** What one forwarded event may carry; a batch of ten stays within SQS's 256 KB. */
+const FORWARD_LIMITS = (settings: MessageSettings): MessageLimits => ({
+  statement: settings.maxStatementLength,
+  parameter: 1000,
+  parameters: 20,
+  digestEntries: 0,
+});
+
+/** SQS limits a whole batch to 256 KB: split by size as well as by count. */
+function sizedBatches(
+  entries: readonly SendMessageBatchRequestEntry[],
+): SendMessageBatchRequestEntry[][] {
+  const batches: SendMessageBatchRequestEntry[][] = [];
+  let current: SendMessageBatchRequestEntry[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    const size = Buffer.byteLength(entry.MessageBody ?? '');
+    if (current.length === SQS_BATCH || (current.length > 0 && bytes + size > SQS_BATCH_BYTES)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(entry);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
 }
 
 function recordMetrics(
