@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { AuditTrailConfig } from '../config';
 import { ChangeSequence } from './change-sequence';
 import { faultPoint } from './fault-injection';
-import { copyInitialLoad } from './initial-load';
+import { copyInitialLoad, InitialLoadStopped } from './initial-load';
 import { createJsonLogger, type EngineLogger } from './logger';
 import { formatLsn, parseLsn, type Lsn } from './lsn';
 import { formatUtcTimestamp, secondsSince, type PgTimestamp } from './pg-time';
@@ -198,13 +198,19 @@ class CdcEngine implements Engine {
       let position = await positions.read(target);
       let initialLoadRows: Record<string, number> = {};
       if (!position?.initialLoadDone) {
-        ({ position, initialLoadRows } = await this.initialLoad(
-          source,
-          target,
-          repl,
-          tables,
-          positions,
-        ));
+        try {
+          ({ position, initialLoadRows } = await this.initialLoad(
+            source,
+            target,
+            repl,
+            tables,
+            positions,
+          ));
+        } catch (error) {
+          if (!(error instanceof InitialLoadStopped)) throw error;
+          this.logger.log('info', 'initial load stopped; the next run starts it again');
+          return this.result({});
+        }
       } else if (!(await slotExists(source, this.slot))) {
         throw new Error(
           `replication slot "${this.slot}" is gone but the target has applied up to ${formatLsn(position.lastEndLsn)}: ` +
@@ -264,6 +270,7 @@ class CdcEngine implements Engine {
         writer,
         tables,
         logger: this.logger,
+        shouldStop: () => this.stopRequested,
       });
       const position: StoredPosition = {
         initialLoadDone: true,

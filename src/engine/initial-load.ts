@@ -17,6 +17,13 @@ export interface InitialLoadOptions {
   readonly logger: EngineLogger;
   /** Rows fetched per round trip. @default 5000 */
   readonly fetchSize?: number;
+  /** Polled between batches: when it returns true the load is abandoned (and rolled back by the caller). @default never */
+  readonly shouldStop?: () => boolean;
+}
+
+/** The initial load was abandoned because the engine was asked to stop. */
+export class InitialLoadStopped extends Error {
+  override readonly name = 'InitialLoadStopped';
 }
 
 /**
@@ -59,6 +66,8 @@ export async function copyInitialLoad(
           rowMode: 'array',
         } as pg.QueryConfig);
         if (rows.length === 0) break;
+        if (options.shouldStop?.())
+          throw new InitialLoadStopped('initial load stopped before it completed');
         for (const row of rows as unknown as (string | null)[][]) {
           await writer.add({
             kind: 'load',

@@ -1,4 +1,4 @@
-import { createEngine, type EngineLogger } from '../../src/engine';
+import { createEngine, silentLogger, type EngineLogger } from '../../src/engine';
 import { verifyAuditTrail } from '../../src/verify';
 import { createPipeline, type Pipeline } from './helpers';
 
@@ -81,5 +81,40 @@ describe('engine: initial load from the slot snapshot', () => {
     expect(report.tables).toEqual([
       { table: 'public.stock', sourceRows: ROWS, auditRows: ROWS, mismatches: 0 },
     ]);
+  });
+});
+
+describe('engine: stopping during the initial load', () => {
+  it('rolls the partial load back and loads from scratch on the next run', async () => {
+    const p = await createPipeline(
+      `CREATE TABLE public.bulk (id int PRIMARY KEY);
+       INSERT INTO public.bulk SELECT generate_series(1, 12000);`,
+      { tables: [{ table: 'bulk' }] },
+    );
+    try {
+      const options = {
+        config: p.config,
+        sourceUrl: p.sourceUrl,
+        targetUrl: p.targetUrl,
+        slotName: p.slotName,
+        lagIntervalMs: 0,
+      };
+      const engine = createEngine({
+        ...options,
+        logger: {
+          log: (_level, message) => void (message === 'initial load started' && engine.stop()),
+        },
+      });
+      const stopped = await engine.run();
+      expect(stopped.initialLoadRows).toEqual({});
+      const count = async () =>
+        (await p.target('SELECT count(*)::int AS n FROM audit.audit_log')).rows[0].n as number;
+      expect(await count()).toBe(0);
+      const loaded = await createEngine({ ...options, logger: silentLogger }).runUntilIdle();
+      expect(loaded.initialLoadRows).toEqual({ 'public.bulk': 12000 });
+      expect(await count()).toBe(12000);
+    } finally {
+      await p.dispose();
+    }
   });
 });
