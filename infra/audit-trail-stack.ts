@@ -10,6 +10,7 @@ import { acknowledge } from './nag';
 import { Network } from './constructs/network';
 import { ReplicationAlarms } from './constructs/replication-alarms';
 import { ReplicationStarter } from './constructs/replication-starter';
+import { mergeClusterParameters } from './access-audit/parameters';
 import { SourceDatabase } from './constructs/source-database';
 import { TargetDatabase } from './constructs/target-database';
 import { TargetMigrations } from './constructs/target-migrations';
@@ -68,10 +69,11 @@ export class AuditTrailStack extends Stack {
       source: deployment.source,
       production,
       logRetention: props.sourceLogRetention ?? logRetention,
-      extraClusterParameters: {
-        ...(deployment.source.mode === 'new' ? deployment.source.clusterParameters : {}),
-        ...props.extraSourceClusterParameters,
-      },
+      // Joined, not overwritten: both may name shared_preload_libraries.
+      extraClusterParameters: mergeClusterParameters(
+        deployment.source.mode === 'new' ? deployment.source.clusterParameters : {},
+        props.extraSourceClusterParameters ?? {},
+      ),
     });
     this.target = new TargetDatabase(this, 'Target', {
       vpc,

@@ -1,6 +1,8 @@
 import { App, type AppProps, type Environment } from 'aws-cdk-lib';
 import type { AuditTrailConfig } from '../src/config';
 import { resolveDeployment } from '../src/config/deployment';
+import { AccessAuditMonitor } from './access-audit/access-audit-monitor';
+import { accessAuditLogRetention, pgauditClusterParameters } from './access-audit/parameters';
 import { AuditTrailStack } from './audit-trail-stack';
 import { DmsAccountRolesStack } from './constructs/dms-account-roles';
 import { applyNag } from './nag';
@@ -11,6 +13,8 @@ export interface AuditTrailApp {
   readonly stack: AuditTrailStack;
   /** Present when `deployment.dms.createAccountRoles` is true. */
   readonly rolesStack?: DmsAccountRolesStack;
+  /** Present when the config has an `accessAudit` section. */
+  readonly accessAudit?: AccessAuditMonitor;
 }
 
 /**
@@ -18,10 +22,9 @@ export interface AuditTrailApp {
  * roles stack, and cdk-nag's AwsSolutions checks over everything. Pass an existing
  * `App` (the CLI entry point reads `-c config=` from it first) or props for a new one.
  *
- * Further features add their constructs to `stack` here (for example, when
- * `config.accessAudit` is present, the access-audit construct subscribed to
- * `stack.source.postgresLogGroupName`, with its pgAudit parameters passed in as
- * `extraSourceClusterParameters`).
+ * With an `accessAudit` section, the source cluster also gets pgAudit's parameters
+ * and a longer PostgreSQL log retention, and the stack gets the access-audit monitor
+ * subscribed to the source's PostgreSQL log group.
  */
 export function buildApp(config: AuditTrailConfig, app: App | AppProps = {}): AuditTrailApp {
   app = app instanceof App ? app : new App(app);
@@ -34,8 +37,30 @@ export function buildApp(config: AuditTrailConfig, app: App | AppProps = {}): Au
   const rolesStack = deployment.dms.createAccountRoles
     ? new DmsAccountRolesStack(app, `${deployment.stackName}-DmsRoles`, { env })
     : undefined;
-  const stack = new AuditTrailStack(app, deployment.stackName, { config, env });
+  const accessAuditConfig = config.accessAudit;
+  const stack = new AuditTrailStack(app, deployment.stackName, {
+    config,
+    env,
+    ...(accessAuditConfig && {
+      extraSourceClusterParameters: pgauditClusterParameters(accessAuditConfig),
+      sourceLogRetention: accessAuditLogRetention(accessAuditConfig),
+    }),
+  });
   if (rolesStack) stack.addDependency(rolesStack, 'DMS needs dms-vpc-role before a subnet group');
+  const accessAudit = accessAuditConfig ? addAccessAudit(stack, accessAuditConfig) : undefined;
   applyNag(app);
-  return { app, stack, ...(rolesStack && { rolesStack }) };
+  return { app, stack, ...(rolesStack && { rolesStack }), ...(accessAudit && { accessAudit }) };
+}
+
+function addAccessAudit(
+  stack: AuditTrailStack,
+  config: NonNullable<AuditTrailConfig['accessAudit']>,
+): AccessAuditMonitor {
+  const monitor = new AccessAuditMonitor(stack, 'AccessAudit', {
+    clusterIdentifier: stack.source.clusterIdentifier,
+    config,
+  });
+  // RDS creates the PostgreSQL log group when the cluster exports its log: subscribe after.
+  if (stack.source.cluster) monitor.node.addDependency(stack.source.cluster);
+  return monitor;
 }
