@@ -102,6 +102,7 @@ export class StagingWriter {
     const run = this.run;
     if (!run) return;
     this.run = null;
+    if (changesKey(run.first)) await this.removeTombstones(run);
     const { text, columns } = statementFor(run.first);
     const values = columns.map((pick) => run.rows.map(pick));
     const result = await this.target.query({ name: statementName(text), text, values });
@@ -110,6 +111,29 @@ export class StagingWriter {
       this.onMissingRows(run.first.table.qualifiedName, run.rows.length, result.rowCount ?? 0);
     }
     this.written += run.rows.length;
+  }
+
+  /**
+   * A key change onto a key whose row was deleted would collide with the row
+   * operation_indicator keeps for that delete. Its history is already in the audit log
+   * (staging has no delete trigger), so the kept row is removed first, as if DMS had
+   * deleted it, and the update then applies as DMS applies it.
+   */
+  private async removeTombstones(run: Run): Promise<void> {
+    const { table } = run.first;
+    const where = table.primaryKey.map((name, index) => {
+      const type = table.columns[columnIndex(table, name)]?.type ?? 'text';
+      return `s.${quoteIdent(name)} = u.v${index}::${type}`;
+    });
+    const params = table.primaryKey.map((_, index) => `$${index + 1}::text[]`).join(', ');
+    const aliases = table.primaryKey.map((_, index) => `v${index}`).join(', ');
+    const text =
+      `DELETE FROM ${table.qualifiedName} AS s USING unnest(${params}) AS u(${aliases}) ` +
+      `WHERE ${where.join(' AND ')} AND s.${INDICATOR} = '${Indicator.deleted}'`;
+    const values = table.primaryKey.map((_, index) =>
+      run.rows.map((row) => newKey(row)[index] ?? null),
+    );
+    await this.target.query({ name: statementName(text), text, values });
   }
 
   /** Drops queued changes (after a rollback). */
@@ -132,7 +156,16 @@ function shapeOf(change: StagingChange): string {
     change.kind === 'update'
       ? change.values.map((value) => (value === undefined ? '0' : '1')).join('')
       : '';
-  return `${change.table.qualifiedName}\u0000${change.kind}\u0000${mask}`;
+  return `${change.table.qualifiedName}\u0000${change.kind}\u0000${mask}\u0000${changesKey(change) ? 'K' : ''}`;
+}
+
+/** True for an UPDATE that moves the row to another primary key. */
+function changesKey(change: StagingChange): boolean {
+  return (
+    change.kind === 'update' &&
+    change.oldKey !== null &&
+    JSON.stringify(change.oldKey) !== JSON.stringify(newKey(change))
+  );
 }
 
 function keysOf(change: StagingChange): string[] {

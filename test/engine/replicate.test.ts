@@ -183,4 +183,22 @@ describe('engine: CDC into staging and the audit log', () => {
     const last = (await auditRows(p, 'lines')).at(-1)!;
     expect([last.operation, last.new_row]).toEqual(['INSERT', { region: 'EU', no: 1, qty: 99 }]);
   });
+
+  it('moves a row onto the key of a deleted row (the kept delete row does not block the key change)', async () => {
+    await p.source(
+      `DELETE FROM shop.items WHERE id = 30; UPDATE shop.items SET id = 30 WHERE id = 20`,
+    );
+    await p.replicate();
+    const { rows } = await p.target(
+      `SELECT id, name, ar_h_operation, ar_h_indicator FROM audit.items_staging WHERE id IN (20, 30)`,
+    );
+    expect(rows).toEqual([
+      { id: 30, name: 'exact', ar_h_operation: 'UPDATE', ar_h_indicator: 'U' },
+    ]);
+    const versions = (await auditRows(p, 'items')).filter(
+      (r) => (r.row_key as { id: number }).id === 30,
+    );
+    expect(versions.map((v) => v.operation)).toEqual(['INSERT', 'UPDATE', 'DELETE', 'UPDATE']);
+    expect((versions[3]!.old_row as { id: number }).id).toBe(20);
+  });
 });
