@@ -44,6 +44,14 @@ export interface AccessAuditMonitorProps {
    */
   readonly clusterIdentifier?: string;
   /**
+   * Retention to apply to the PostgreSQL log group imported by `clusterIdentifier` (the
+   * log group is the audit record: `accessAuditLogRetention(config)` gives the configured
+   * `logRetentionDays`, 365 by default). Leave unset when the stack that owns the cluster
+   * already sets it (for example SourceDatabase's `logRetention`).
+   * @default retention left as it is
+   */
+  readonly postgresLogRetention?: logs.RetentionDays;
+  /**
    * The `accessAudit` config section (validated here; defaults applied).
    * @default all defaults: built-in rules, no subscriptions, no queue
    */
@@ -108,6 +116,8 @@ export class AccessAuditMonitor extends Construct {
     super(scope, id);
     this.config = parseConfig(props.config);
     this.logGroup = resolveLogGroup(this, props);
+    if (props.postgresLogRetention !== undefined)
+      this.applyLogRetention(props.postgresLogRetention);
     this.serviceName = props.serviceName ?? DEFAULT_SERVICE_NAME;
     this.namespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
@@ -139,6 +149,30 @@ export class AccessAuditMonitor extends Construct {
       period: Duration.minutes(this.config.alerts.alarmPeriodMinutes),
       ...options,
     });
+  }
+
+  private applyLogRetention(retention: logs.RetentionDays): void {
+    const setter = new logs.LogRetention(this, 'PostgresLogRetention', {
+      logGroupName: this.logGroup.logGroupName,
+      retention,
+    });
+    // The retention setter is a singleton function aws-cdk-lib provides for the stack.
+    const provider = Stack.of(this).node.tryFindChild(
+      'LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a',
+    );
+    if (provider) {
+      acknowledge(
+        provider,
+        'aws-cdk-lib log-retention function: writes its own logs with the basic execution policy',
+        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      );
+      acknowledge(
+        provider,
+        'aws-cdk-lib log-retention function: PutRetentionPolicy/DeleteRetentionPolicy on log groups named at deploy time',
+        'AwsSolutions-IAM5[Resource::*]',
+      );
+    }
+    void setter;
   }
 
   private createKey(removalPolicy: RemovalPolicy): kms.Key {

@@ -73,9 +73,16 @@ describe('AccessAuditMonitor', () => {
   it('bundles the Lambda and is cdk-nag clean with defaults, subscribing to the imported log group', () => {
     const template = synth(
       (stack) =>
-        new AccessAuditMonitor(stack, 'AccessAudit', { clusterIdentifier: 'source-cluster' }),
+        new AccessAuditMonitor(stack, 'AccessAudit', {
+          clusterIdentifier: 'source-cluster',
+          postgresLogRetention: accessAuditLogRetention(),
+        }),
       true,
     );
+    template.hasResourceProperties('Custom::LogRetention', {
+      LogGroupName: '/aws/rds/cluster/source-cluster/postgresql',
+      RetentionInDays: 365,
+    });
     template.hasResourceProperties('AWS::Logs::SubscriptionFilter', {
       LogGroupName: '/aws/rds/cluster/source-cluster/postgresql',
       FilterPattern: '"AUDIT"',
