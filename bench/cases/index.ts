@@ -1,6 +1,6 @@
 import type { Figure, FigureId } from '../lib/figures';
 import type { BenchContext } from '../lib/profile';
-import { engineCase } from './engine';
+import { engineCase, memoryCase } from './engine';
 import { historyCase } from './history';
 import { parserCase } from './parser';
 import { sourceCase } from './source';
@@ -24,6 +24,7 @@ export interface BenchCase {
 export const CASES = {
   source: sourceCase,
   engine: engineCase,
+  memory: memoryCase,
   trigger: targetTriggerCase,
   history: historyCase,
   parser: parserCase,

@@ -5,6 +5,8 @@ export interface Profile {
   readonly sourceRounds: number;
   /** Source overhead: seconds of pgbench per case per round. */
   readonly sourceSeconds: number;
+  /** Source overhead: rounds whose case E also times the catch-up (later rounds discard the backlog). */
+  readonly catchUpRounds: number;
   /** Source overhead: rows in the accounts table. */
   readonly sourceAccounts: number;
   /** Engine throughput: changes generated per transaction size per round. */
@@ -27,8 +29,9 @@ export interface Profile {
 
 export const QUICK: Profile = {
   name: 'quick',
-  sourceRounds: 3,
+  sourceRounds: 5,
   sourceSeconds: 6,
+  catchUpRounds: 2,
   sourceAccounts: 50_000,
   throughputChanges: 10_000,
   throughputRounds: 2,
@@ -46,6 +49,7 @@ export const FULL: Profile = {
   name: 'full',
   sourceRounds: 5,
   sourceSeconds: 20,
+  catchUpRounds: 5,
   sourceAccounts: 100_000,
   throughputChanges: 100_000,
   throughputRounds: 3,
@@ -70,6 +74,7 @@ export const SMOKE: Profile = {
   name: 'quick',
   sourceRounds: 1,
   sourceSeconds: 2,
+  catchUpRounds: 1,
   sourceAccounts: 1_000,
   throughputChanges: 500,
   throughputRounds: 1,
