@@ -7,3 +7,4 @@ export * from './noise';
 export * from './rules';
 export * from './stream';
 export * from './duplicates';
+export * from './setup';
