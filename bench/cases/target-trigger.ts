@@ -1,6 +1,5 @@
 import type { BenchCase } from '.';
 import { migrateTarget } from '../../src/migrate/migrate-target';
-import { CAPTURE_TRIGGER_NAME } from '../../src/migrate/sync-staging';
 import { quoteIdent } from '../../src/postgres/identifiers';
 import { benchConfig, loadEngine } from '../lib/engine-capture';
 import { figure, missing } from '../lib/figures';
@@ -48,12 +47,23 @@ export const targetTriggerCase: BenchCase = {
         });
       await make().runUntilIdle();
       const staging = `${quoteIdent(config.auditSchema)}.${quoteIdent('items_staging')}`;
-      const setTrigger = (enabled: boolean) =>
-        withClient(targetUrl, (client) =>
-          client.query(
-            `ALTER TABLE ${staging} ${enabled ? 'ENABLE ALWAYS' : 'DISABLE'} TRIGGER ${quoteIdent(CAPTURE_TRIGGER_NAME)}`,
-          ),
+      // The audit triggers, whatever the migrations call them: every user trigger on staging.
+      const triggers = await withClient(targetUrl, async (client) => {
+        const { rows } = await client.query<{ name: string }>(
+          `SELECT tgname AS name FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal ORDER BY 1`,
+          [staging],
         );
+        return rows.map((row) => row.name);
+      });
+      if (triggers.length === 0) throw new Error(`no audit trigger found on ${staging}`);
+      const setTrigger = (enabled: boolean) =>
+        withClient(targetUrl, async (client) => {
+          for (const name of triggers) {
+            await client.query(
+              `ALTER TABLE ${staging} ${enabled ? 'ENABLE ALWAYS' : 'DISABLE'} TRIGGER ${quoteIdent(name)}`,
+            );
+          }
+        });
       const rows = Math.max(1, Math.floor(ctx.profile.triggerChanges / 2));
       let nextId = 1;
       const rates = { with: [] as number[], without: [] as number[] };
@@ -90,6 +100,7 @@ export const targetTriggerCase: BenchCase = {
           }),
         ],
         detail: {
+          auditTriggers: triggers,
           perRoundRatios: roundSpread(spread(ratios), 3),
           withTriggerChangesPerS: roundSpread(spread(rates.with)),
           withoutTriggerChangesPerS: roundSpread(spread(rates.without)),
