@@ -1,15 +1,50 @@
--- The audit trigger on every staging table. DMS (or the local engine) writes staging
--- exactly as it applies changes; this function turns each applied change into one
--- audit row. History comes from the DMS header columns, never from now() or
+-- The audit triggers on every staging table. DMS (or the local engine) writes staging
+-- exactly as it applies changes; these functions turn each applied change into audit
+-- rows. History comes from the DMS header columns, never from now() or
 -- txid_current(): those describe the apply, not the source commit.
+--
+-- They are statement-level triggers with transition tables: one set-based INSERT into
+-- the audit log per staging statement, whether DMS applies one row per statement or
+-- the local engine applies thousands.
 --
 -- Arguments (set per staging table by the migrations):
 --   TG_ARGV[0] source schema, TG_ARGV[1] source table,
 --   TG_ARGV[2] primary key columns (text[] literal, key order),
 --   TG_ARGV[3] columns kept out of row JSON: DMS header columns + ignored columns.
 --
+-- Values are compared as jsonb text, not as jsonb: jsonb equality is numeric, so
+-- 1.10 -> 1.100 (a real change of the stored value) would otherwise be lost.
+--
 -- {{audit_schema}} is replaced by the quoted audit schema before this file runs.
-CREATE OR REPLACE FUNCTION {{audit_schema}}.capture_change()
+
+-- The key of a row: the key columns of its JSON, as an object.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.key_of(row_json jsonb, key_columns text[])
+RETURNS jsonb
+LANGUAGE sql
+IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+  SELECT CASE cardinality(key_columns)
+    WHEN 1 THEN jsonb_build_object(key_columns[1], row_json -> key_columns[1])
+    ELSE (SELECT jsonb_object_agg(k, row_json -> k) FROM unnest(key_columns) AS k)
+  END
+$function$;
+
+-- Columns whose value differs between two row JSONs, sorted.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.changed_columns(old_row jsonb, new_row jsonb)
+RETURNS text[]
+LANGUAGE sql
+IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+  SELECT coalesce(array_agg(k ORDER BY k), '{}')
+  FROM jsonb_object_keys(old_row || new_row) AS k
+  WHERE (new_row -> k)::text IS DISTINCT FROM (old_row -> k)::text
+$function$;
+
+-- AFTER INSERT: CDC inserts, full-load rows (empty change sequence: SNAPSHOT), and
+-- rows that arrive already flagged deleted.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.capture_insert()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -24,59 +59,134 @@ DECLARE
   source_table constant text := TG_ARGV[1];
   key_columns constant text[] := TG_ARGV[2]::text[];
   excluded_columns constant text[] := TG_ARGV[3]::text[];
-  change_seq constant text := nullif(NEW.ar_h_change_seq, '');
-  new_row jsonb := to_jsonb(NEW) - excluded_columns;
-  old_row jsonb;
-  operation text;
-  changed text[];
 BEGIN
-  IF TG_OP = 'UPDATE' THEN
-    -- DMS re-applies changes after a task restart: the same change sequence on the
-    -- same row is that change again, not a new version.
-    IF change_seq IS NOT NULL AND change_seq = OLD.ar_h_change_seq THEN
-      RETURN NULL;
-    END IF;
-    old_row := to_jsonb(OLD) - excluded_columns;
-  END IF;
-
-  IF NEW.ar_h_indicator = 'D' THEN
-    -- operation_indicator keeps the deleted row and flags it: the delete's headers are new.
-    IF TG_OP = 'UPDATE' AND OLD.ar_h_indicator = 'D' THEN
-      RETURN NULL;
-    END IF;
-    operation := 'DELETE';
-    old_row := coalesce(old_row, new_row);
-    new_row := NULL;
-  ELSIF change_seq IS NULL THEN
-    -- Full-load rows carry no change sequence: a baseline, not a change.
-    operation := 'SNAPSHOT';
-    IF old_row IS NOT DISTINCT FROM new_row THEN
-      RETURN NULL;
-    END IF;
-  ELSIF TG_OP = 'INSERT' OR OLD.ar_h_indicator = 'D' OR NEW.ar_h_operation = 'INSERT' THEN
-    -- A re-insert of a deleted key arrives as an UPDATE of the flagged row (INSERT_RECORD).
-    operation := 'INSERT';
-    old_row := NULL;
-  ELSE
-    operation := 'UPDATE';
-    IF old_row = new_row THEN
-      RETURN NULL; -- only ignored or header columns changed
-    END IF;
-    SELECT array_agg(name ORDER BY name) INTO changed
-    FROM (SELECT jsonb_object_keys(new_row) UNION SELECT jsonb_object_keys(old_row)) AS keys(name)
-    WHERE new_row -> name IS DISTINCT FROM old_row -> name;
-  END IF;
-
-  INSERT INTO {{audit_schema}}.audit_log AS log (
+  INSERT INTO {{audit_schema}}.audit_log (
     source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
     transaction_id, stream_position, old_row, new_row, changed_columns
   )
-  SELECT source_schema, source_table,
-         (SELECT jsonb_object_agg(k, coalesce(new_row, old_row) -> k) FROM unnest(key_columns) AS k),
-         operation, NEW.ar_h_commit_timestamp AT TIME ZONE 'UTC', change_seq,
-         nullif(NEW.ar_h_transaction_id, ''), nullif(NEW.ar_h_stream_position, ''),
-         old_row, new_row, changed
-  ON CONFLICT ON CONSTRAINT audit_log_change_seq_key DO NOTHING;
+  SELECT source_schema, source_table, {{audit_schema}}.key_of(c.data, key_columns),
+         c.operation, c.commit_timestamp, c.change_seq, c.transaction_id, c.stream_position,
+         CASE WHEN c.operation = 'DELETE' THEN c.data END,
+         CASE WHEN c.operation <> 'DELETE' THEN c.data END,
+         NULL
+  FROM (
+    SELECT to_jsonb(n) - excluded_columns AS data,
+           CASE
+             WHEN n.ar_h_indicator = 'D' THEN 'DELETE'
+             WHEN nullif(n.ar_h_change_seq, '') IS NULL THEN 'SNAPSHOT'
+             ELSE 'INSERT'
+           END AS operation,
+           n.ar_h_commit_timestamp AT TIME ZONE 'UTC' AS commit_timestamp,
+           nullif(n.ar_h_change_seq, '') AS change_seq,
+           nullif(n.ar_h_transaction_id, '') AS transaction_id,
+           nullif(n.ar_h_stream_position, '') AS stream_position
+    FROM new_rows AS n
+  ) AS c
+  ORDER BY c.change_seq NULLS FIRST
+  -- DMS re-applies changes after a task restart: one change, one audit row.
+  ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
   RETURN NULL;
+END
+$function$;
+
+-- AFTER UPDATE: updates, deletes (operation_indicator flags the kept row 'D'),
+-- re-inserts of deleted keys (INSERT_RECORD updates the flagged row), re-loaded
+-- full-load rows, and primary key changes.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.capture_update()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET timezone = 'UTC'
+SET extra_float_digits = 1
+AS $function$
+DECLARE
+  source_schema constant text := TG_ARGV[0];
+  source_table constant text := TG_ARGV[1];
+  key_columns constant text[] := TG_ARGV[2]::text[];
+  excluded_columns constant text[] := TG_ARGV[3]::text[];
+BEGIN
+  INSERT INTO {{audit_schema}}.audit_log (
+    source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
+    transaction_id, stream_position, old_row, new_row, changed_columns
+  )
+  WITH old_side AS (
+    SELECT o.data, {{audit_schema}}.key_of(o.data, key_columns) AS row_key, o.change_seq, o.indicator
+    FROM (SELECT to_jsonb(x) - excluded_columns AS data, x.ar_h_change_seq AS change_seq,
+                 x.ar_h_indicator AS indicator
+          FROM old_rows AS x) AS o
+  ), new_side AS (
+    SELECT n.data, {{audit_schema}}.key_of(n.data, key_columns) AS row_key, n.change_seq,
+           n.indicator, n.operation, n.commit_timestamp, n.transaction_id, n.stream_position
+    FROM (SELECT to_jsonb(y) - excluded_columns AS data, nullif(y.ar_h_change_seq, '') AS change_seq,
+                 y.ar_h_indicator AS indicator, y.ar_h_operation AS operation,
+                 y.ar_h_commit_timestamp AT TIME ZONE 'UTC' AS commit_timestamp,
+                 nullif(y.ar_h_transaction_id, '') AS transaction_id,
+                 nullif(y.ar_h_stream_position, '') AS stream_position
+          FROM new_rows AS y) AS n
+  ), moved_old AS (
+    SELECT * FROM old_side AS o WHERE NOT EXISTS (SELECT FROM new_side AS n WHERE n.row_key = o.row_key)
+  ), moved_new AS (
+    SELECT * FROM new_side AS n WHERE NOT EXISTS (SELECT FROM old_side AS o WHERE o.row_key = n.row_key)
+  ), pairs AS (
+    -- Rows whose key stayed: old and new meet on the key.
+    SELECT o.data AS old_data, o.change_seq AS old_seq, o.indicator AS old_indicator, n.*
+    FROM old_side AS o JOIN new_side AS n USING (row_key)
+    UNION ALL
+    -- A key change leaves one row without a partner on each side. DMS applies one
+    -- change per statement, so exactly one of each; more would be ambiguous.
+    SELECT o.data, o.change_seq, o.indicator, n.*
+    FROM moved_old AS o CROSS JOIN moved_new AS n
+    WHERE {{audit_schema}}.assert_single_key_change((SELECT count(*) FROM moved_old), (SELECT count(*) FROM moved_new))
+  ), versions AS (
+    SELECT p.*,
+           CASE
+             -- The same change applied again (DMS replay after a restart).
+             WHEN p.change_seq IS NOT NULL AND p.change_seq = p.old_seq THEN NULL
+             WHEN p.indicator = 'D' THEN CASE WHEN p.old_indicator = 'D' THEN NULL ELSE 'DELETE' END
+             -- Full-load rows carry no change sequence: a re-loaded baseline.
+             WHEN p.change_seq IS NULL THEN CASE WHEN p.old_data::text = p.data::text THEN NULL ELSE 'SNAPSHOT' END
+             WHEN p.old_indicator = 'D' OR p.operation = 'INSERT' THEN 'INSERT'
+             WHEN p.old_data::text = p.data::text AND p.row_key = {{audit_schema}}.key_of(p.old_data, key_columns)
+               THEN NULL -- only ignored or header columns changed
+             ELSE 'UPDATE'
+           END AS version_operation
+    FROM pairs AS p
+  )
+  SELECT source_schema, source_table, v.row_key, v.version_operation, v.commit_timestamp, v.change_seq,
+         v.transaction_id, v.stream_position,
+         CASE WHEN v.version_operation = 'INSERT' THEN NULL ELSE v.old_data END,
+         CASE WHEN v.version_operation = 'DELETE' THEN NULL ELSE v.data END,
+         CASE WHEN v.version_operation = 'UPDATE' THEN {{audit_schema}}.changed_columns(v.old_data, v.data) END
+  FROM versions AS v
+  WHERE v.version_operation IS NOT NULL
+  UNION ALL
+  -- A key change also ends the old key's history with a DELETE.
+  SELECT source_schema, source_table, {{audit_schema}}.key_of(v.old_data, key_columns), 'DELETE',
+         v.commit_timestamp, v.change_seq, v.transaction_id, v.stream_position, v.old_data, NULL, NULL
+  FROM versions AS v
+  WHERE v.version_operation IN ('UPDATE', 'INSERT')
+    AND v.row_key <> {{audit_schema}}.key_of(v.old_data, key_columns)
+    AND v.old_indicator IS DISTINCT FROM 'D'
+  ORDER BY 6 NULLS FIRST, 4
+  ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
+  RETURN NULL;
+END
+$function$;
+
+-- Refuses a statement that moves several rows to new keys at once: their old and new
+-- rows could not be paired with certainty, and a wrong pairing would falsify history.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.assert_single_key_change(moved_old bigint, moved_new bigint)
+RETURNS boolean
+LANGUAGE plpgsql
+IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+  IF moved_old > 1 OR moved_new > 1 OR moved_old <> moved_new THEN
+    RAISE EXCEPTION 'one staging UPDATE changed % primary key(s) into % new one(s); apply key changes one row per statement, as DMS does',
+      moved_old, moved_new USING ERRCODE = 'feature_not_supported';
+  END IF;
+  RETURN true;
 END
 $function$;

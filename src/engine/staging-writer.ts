@@ -95,6 +95,9 @@ export class StagingWriter {
     this.run ??= { shape, first: change, rows: [], keys: new Set() };
     this.run.rows.push(change);
     for (const key of keys) this.run.keys.add(key);
+    // A key change is applied alone, as DMS applies it: the audit trigger pairs the old
+    // and the new row of a statement by key, which a moved row no longer shares.
+    if (changesKey(change)) await this.flush();
   }
 
   /** Writes whatever is queued. */

@@ -3,8 +3,19 @@ import { quoteIdent, quoteQualified, quoteTextArray } from '../postgres/identifi
 import { HEADER_COLUMN_NAMES, stagingTableName } from '../staging/header-columns';
 import type { SourceTable } from './introspect';
 
-/** Name of the audit trigger on every staging table. */
-export const CAPTURE_TRIGGER_NAME = 'capture_change';
+/** The audit triggers on every staging table, by the event they capture. */
+export const CAPTURE_TRIGGERS = {
+  insert: { name: 'capture_insert', transitionTables: 'NEW TABLE AS new_rows' },
+  update: {
+    name: 'capture_update',
+    transitionTables: 'OLD TABLE AS old_rows NEW TABLE AS new_rows',
+  },
+} as const;
+
+/** Names of the audit triggers (to disable them for a benchmark, say). */
+export const CAPTURE_TRIGGER_NAMES: readonly string[] = Object.values(CAPTURE_TRIGGERS).map(
+  (trigger) => trigger.name,
+);
 
 /** What one sync changed; empty arrays mean nothing was needed. */
 export interface SyncResult {
@@ -17,7 +28,7 @@ export interface SyncResult {
 /**
  * Brings every staging table in line with its source table and the config: adds
  * source columns that appeared since the table was created (history rows are JSON, so
- * they keep working), and (re)installs the audit trigger when its arguments changed.
+ * they keep working), and (re)installs the audit triggers when their arguments changed.
  * Does nothing when everything is current, so re-running is a no-op.
  */
 export async function syncStagingTables(
@@ -83,29 +94,33 @@ async function ensureCaptureTrigger(
   table: SourceTable,
 ): Promise<boolean> {
   const staging = quoteQualified(auditSchema, stagingTableName(table.table));
-  const wanted = captureTriggerArguments(table);
+  const wanted = captureTriggerArguments(table).join('\u0000');
   const { rows } = await sql<{ args: Buffer }>`
     SELECT tgargs AS args FROM pg_catalog.pg_trigger
-    WHERE tgrelid = ${staging}::regclass AND tgname = ${CAPTURE_TRIGGER_NAME}`.execute(trx);
-  const current = rows[0] ? decodeTriggerArgs(rows[0].args) : undefined;
-  if (current && current.join('\u0000') === wanted.join('\u0000')) return false;
+    WHERE tgrelid = ${staging}::regclass AND tgname = ANY(${CAPTURE_TRIGGER_NAMES})`.execute(trx);
+  const current = rows.filter((row) => decodeTriggerArgs(row.args).join('\u0000') === wanted);
+  if (current.length === CAPTURE_TRIGGER_NAMES.length) return false;
   const args = [
     table.schema,
     table.table,
     table.primaryKey,
     [...HEADER_COLUMN_NAMES, ...table.ignoreColumns],
   ].map((value) => (typeof value === 'string' ? quoteLiteralArg(value) : quoteTextArray(value)));
-  await sql
-    .raw(
-      `CREATE OR REPLACE TRIGGER ${quoteIdent(CAPTURE_TRIGGER_NAME)} AFTER INSERT OR UPDATE ON ${staging}
-       FOR EACH ROW EXECUTE FUNCTION ${quoteQualified(auditSchema, 'capture_change')}(${args.join(', ')})`,
-    )
-    .execute(trx);
-  // ENABLE ALWAYS: DMS may apply with session_replication_role = replica, which
-  // silences ordinary triggers.
-  await sql
-    .raw(`ALTER TABLE ${staging} ENABLE ALWAYS TRIGGER ${quoteIdent(CAPTURE_TRIGGER_NAME)}`)
-    .execute(trx);
+  for (const [event, trigger] of Object.entries(CAPTURE_TRIGGERS)) {
+    const name = quoteIdent(trigger.name);
+    // Statement-level with transition tables: one set-based audit insert per statement.
+    await sql.raw(`DROP TRIGGER IF EXISTS ${name} ON ${staging}`).execute(trx);
+    await sql
+      .raw(
+        `CREATE TRIGGER ${name} AFTER ${event.toUpperCase()} ON ${staging}
+         REFERENCING ${trigger.transitionTables} FOR EACH STATEMENT
+         EXECUTE FUNCTION ${quoteQualified(auditSchema, trigger.name)}(${args.join(', ')})`,
+      )
+      .execute(trx);
+    // ENABLE ALWAYS: DMS may apply with session_replication_role = replica, which
+    // silences ordinary triggers.
+    await sql.raw(`ALTER TABLE ${staging} ENABLE ALWAYS TRIGGER ${name}`).execute(trx);
+  }
   return true;
 }
 

@@ -151,6 +151,8 @@ describe('engine: CDC into staging and the audit log', () => {
       ['INSERT', { region: 'EU', no: 1 }],
       ['INSERT', { region: 'US', no: 1 }],
       ['UPDATE', { region: 'EU', no: 1 }],
+      // The key change ends the old key and continues under the new one.
+      ['DELETE', { region: 'US', no: 1 }],
       ['UPDATE', { region: 'US', no: 2 }],
     ]);
     const txids = new Set(lines.map((r) => r.transaction_id));
@@ -200,5 +202,9 @@ describe('engine: CDC into staging and the audit log', () => {
     );
     expect(versions.map((v) => v.operation)).toEqual(['INSERT', 'UPDATE', 'DELETE', 'UPDATE']);
     expect((versions[3]!.old_row as { id: number }).id).toBe(20);
+    const movedAway = (await auditRows(p, 'items')).filter(
+      (r) => (r.row_key as { id: number }).id === 20,
+    );
+    expect(movedAway.at(-1)?.operation).toBe('DELETE');
   });
 });

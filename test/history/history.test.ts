@@ -192,6 +192,82 @@ describe('history of DMS-applied changes', () => {
     );
   });
 
+  it('ends the old key with a DELETE and continues under the new key when a key changes', async () => {
+    const row = { region: 'US', id: '10' };
+    await dms.insert(
+      { ...row, amount: '1', note: null, attributes: null, placed_at: null, updated_at: null },
+      cdc('INSERT', '2026-11-22 13:00:00', 1000),
+    );
+    const move = cdc('UPDATE', '2026-11-22 13:00:01', 1001);
+    await dms.update(row, { id: '11' }, move);
+    await dms.update(row, { id: '11' }, move); // replayed: matches nothing any more
+    const history = createHistory(db);
+    const oldKey = await history.history('shop.orders', ['US', '10']);
+    const newKey = await history.history('shop.orders', ['US', '11']);
+    expect(oldKey.map((v) => v.operation)).toEqual(['INSERT', 'DELETE']);
+    expect(oldKey[1]?.changeSeq).toBe(move.changeSeq);
+    expect(newKey.map((v) => [v.operation, v.oldRow?.id, v.newRow?.id, v.changedColumns])).toEqual([
+      ['UPDATE', '10', '11', ['id']],
+    ]);
+    expect(await history.asOf('shop.orders', ['US', '10'], '2026-11-22T13:00:02Z')).toBeNull();
+  });
+
+  it('records a change of numeric scale (1.10 -> 1.100), which jsonb equality would miss', async () => {
+    const row = { region: 'US', id: '20' };
+    const base = { amount: null, note: null, placed_at: null, updated_at: null };
+    await dms.insert(
+      { ...row, ...base, attributes: '{"n": 1.10}' },
+      cdc('INSERT', '2026-11-22 14:00:00', 1100),
+    );
+    await dms.update(
+      row,
+      { attributes: '{"n": 1.100}' },
+      cdc('UPDATE', '2026-11-22 14:00:01', 1101),
+    );
+    const versions = await createHistory(db).history('shop.orders', row);
+    expect(versions.map((v) => v.operation)).toEqual(['INSERT', 'UPDATE']);
+    expect(versions[1]?.changedColumns).toEqual(['attributes']);
+    const { rows } = await target.query<{ text: string }>(
+      `SELECT new_row ->> 'attributes' AS text FROM audit.audit_log WHERE change_seq = $1`,
+      [versions[1]?.changeSeq],
+    );
+    expect(rows[0]?.text).toBe('{"n": 1.100}');
+  });
+
+  it('audits every row of a multi-row statement, and refuses an ambiguous multi-row key change', async () => {
+    const stamp = '2026-11-22 15:00:00';
+    const seq = (n: number) => `2026112215000000${String(n).padStart(19, '0')}`;
+    await target.query(
+      `INSERT INTO audit.orders_staging (region, id, amount, ar_h_operation, ar_h_commit_timestamp, ar_h_change_seq, ar_h_transaction_id, ar_h_stream_position, ar_h_indicator)
+       SELECT 'BATCH', g, g, 'INSERT', $1, $2 || lpad(g::text, 4, '0'), '1200', '0/1', 'I' FROM generate_series(1, 500) g`,
+      [stamp, seq(0).slice(0, 31)],
+    );
+    await target.query(
+      `UPDATE audit.orders_staging SET amount = amount * 2, ar_h_operation = 'UPDATE', ar_h_indicator = 'U',
+         ar_h_change_seq = $1 || lpad(id::text, 4, '0'), ar_h_transaction_id = '1201'
+       WHERE region = 'BATCH' AND id <= 300`,
+      [seq(1).slice(0, 30) + '1'],
+    );
+    const { rows } = await target.query<{ operation: string; n: number }>(
+      `SELECT operation, count(*)::int AS n FROM audit.audit_log WHERE row_key ->> 'region' = 'BATCH' GROUP BY 1 ORDER BY 1`,
+    );
+    expect(rows).toEqual([
+      { operation: 'INSERT', n: 500 },
+      { operation: 'UPDATE', n: 300 },
+    ]);
+    const history = createHistory(db);
+    expect(
+      (await history.history('shop.orders', ['BATCH', 7])).map((v) => v.newRow?.amount),
+    ).toEqual(['7.000000000', '14.000000000']);
+    await expect(
+      target.query(
+        `UPDATE audit.orders_staging SET id = id + 1000, ar_h_operation = 'UPDATE', ar_h_change_seq = $1 || lpad(id::text, 4, '0')
+         WHERE region = 'BATCH' AND id <= 2`,
+        [seq(2).slice(0, 30) + '2'],
+      ),
+    ).rejects.toThrow(/apply key changes one row per statement/);
+  });
+
   it('keeps the audit log append-only for everyone but the owner', async () => {
     await target.query(
       `CREATE ROLE intruder; GRANT USAGE ON SCHEMA audit TO intruder; GRANT UPDATE, DELETE, TRUNCATE ON audit.audit_log TO intruder`,
