@@ -18,12 +18,24 @@ const cell = (text: string) => text.replace(/\|/g, '\\|');
 console.log(
   `Profile **${results.profile}**, started ${results.startedAt}, ${results.durationSeconds} s.\n`,
 );
-console.log('| figure | value | unit | goal | met | note |');
-console.log('| --- | ---: | --- | --- | --- | --- |');
+console.log('| figure | value | unit | goal | met | spread | note |');
+console.log('| --- | ---: | --- | --- | --- | --- | --- |');
 for (const item of results.figures) {
   const value = item.value === null ? 'n/a' : item.value.toLocaleString('en-US');
   const met = item.value === null ? 'missing' : item.met ? 'yes' : '**no**';
   console.log(
-    `| \`${item.id}\` | ${value} | ${item.unit} | ${item.goal ?? '–'} | ${met} | ${cell(item.note ?? '')} |`,
+    `| \`${item.id}\` | ${value} | ${item.unit} | ${item.goal ?? '–'} | ${met} | ${describeSpread(item)} | ${cell(item.note ?? '')} |`,
   );
+}
+
+/** `min–max over n rounds` for rates and ratios, `p50 x` for latencies. */
+function describeSpread(item: Figure): string {
+  const detail = (item.detail ?? {}) as Record<string, unknown>;
+  const rounds = (detail.perRoundRatios ?? detail.perRound ?? detail.bySize) as
+    { n?: number; min?: number; max?: number } | undefined;
+  if (rounds && typeof rounds.min === 'number') {
+    return `${rounds.min.toLocaleString('en-US')}–${(rounds.max ?? 0).toLocaleString('en-US')} over ${rounds.n} rounds`;
+  }
+  if (typeof detail.p50 === 'number') return `p50 ${detail.p50} ms`;
+  return '';
 }

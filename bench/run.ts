@@ -5,6 +5,7 @@
  * Every case reports medians and spreads over several rounds; ratios come from cases
  * interleaved in the same run, never from one absolute time.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FIGURE_IDS, missing, type Figure, type FigureId } from './lib/figures';
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
   const ordered = FIGURE_IDS.map((id) => figures.get(id) ?? missing(id, 'case not run (--only)'));
   const results = {
     profile: profile.name,
+    commit: gitDescribe(),
     startedAt: new Date(started).toISOString(),
     durationSeconds: Math.round((Date.now() - started) / 1000),
     machine: {
@@ -96,6 +98,23 @@ async function main(): Promise<void> {
   await writeFile(args.out, `${JSON.stringify(results, null, 2)}\n`);
   printTable(ordered, profile.name);
   console.log(`\nwritten ${path.relative(process.cwd(), args.out)} in ${results.durationSeconds}s`);
+}
+
+/** The commit measured, and whether the working tree differed from it. */
+function gitDescribe(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync(
+      'git',
+      ['status', '--porcelain', '--', 'src', 'triggers', 'migrations'],
+      {
+        encoding: 'utf8',
+      },
+    ).trim();
+    return dirty ? `${head} + uncommitted changes in src/triggers/migrations` : head;
+  } catch {
+    return 'unknown';
+  }
 }
 
 main().catch((error: unknown) => {
