@@ -15,6 +15,9 @@ import { readStagingTables, type StagingTable } from './staging-tables';
 import { StagingWriter, type StagingChange } from './staging-writer';
 import { connectText } from './text-client';
 
+/** The source's clock in the form staging stores commit times (UTC, microseconds). */
+const SOURCE_CLOCK_SQL = "SELECT (clock_timestamp() AT TIME ZONE 'UTC')::timestamp(6)::text AS now";
+
 /** Options for {@link createEngine}. */
 export interface EngineOptions {
   /** The audited tables and the audit schema. */
@@ -254,6 +257,10 @@ class CdcEngine implements Engine {
     this.state = 'initial-load';
     // A slot left by a load that never committed is useless: its snapshot is gone.
     await dropSlotIfExists(source, this.slot);
+    // Taken before the slot exists, so it precedes the commit of every change the slot
+    // will stream: history orders full-load rows before the changes made during the copy.
+    const { rows: clock } = await source.query<{ now: string }>(SOURCE_CLOCK_SQL);
+    const snapshotTime = clock[0]!.now;
     const slot = await repl.createSlot(this.slot);
     this.logger.log('info', 'replication slot created', {
       slot: this.slot,
@@ -267,6 +274,7 @@ class CdcEngine implements Engine {
       const initialLoadRows = await copyInitialLoad({
         source: loader,
         snapshotName: slot.snapshotName,
+        snapshotTime,
         writer,
         tables,
         logger: this.logger,

@@ -11,6 +11,11 @@ export interface InitialLoadOptions {
   readonly source: pg.ClientBase;
   /** Snapshot exported by the slot's creation. */
   readonly snapshotName: string;
+  /**
+   * Commit time stamped on full-load rows (`timestamp(6)` text, UTC): the source clock
+   * just before the slot was created, so it precedes every streamed change.
+   */
+  readonly snapshotTime: string;
   /** Writer on the target, inside the open target transaction. */
   readonly writer: StagingWriter;
   readonly tables: readonly StagingTable[];
@@ -42,10 +47,7 @@ export async function copyInitialLoad(
   await source.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     await source.query(`SET TRANSACTION SNAPSHOT ${quoteLiteralSnapshot(options.snapshotName)}`);
-    const { rows: now } = await source.query<{ now: string }>(
-      "SELECT (clock_timestamp() AT TIME ZONE 'UTC')::timestamp(6)::text AS now",
-    );
-    const copyTime = now[0]!.now;
+    const copyTime = options.snapshotTime;
     for (const table of options.tables) {
       const name = `${table.source.schema}.${table.source.table}`;
       const sourceName = quoteQualified(table.source.schema, table.source.table);

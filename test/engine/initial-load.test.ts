@@ -20,8 +20,9 @@ describe('engine: initial load from the slot snapshot', () => {
     const logger: EngineLogger = {
       log(_level, message, fields = {}) {
         if (message.startsWith('initial load')) progress.push({ message, ...fields });
-        // The snapshot exists now: these commit while the copy runs, after the snapshot.
-        if (message === 'initial load started') {
+        // The snapshot exists now: these commit after it, possibly before the copy starts;
+        // history must still put each full-load row first.
+        if (message === 'replication slot created') {
           writes = p.source(`
             UPDATE public.stock SET qty = -1 WHERE sku IN (1, ${ROWS});
             DELETE FROM public.stock WHERE sku = 2;
@@ -66,7 +67,7 @@ describe('engine: initial load from the slot snapshot', () => {
       { operation: 'UPDATE', n: 2 },
     ]);
     const { rows: sku1 } = await p.target(
-      `SELECT operation, new_row->>'qty' AS qty FROM audit.audit_log WHERE row_key = '{"sku": 1}' ORDER BY change_seq NULLS FIRST`,
+      `SELECT operation, new_row->>'qty' AS qty FROM audit.audit_log WHERE row_key = '{"sku": 1}' ORDER BY commit_timestamp, change_seq NULLS FIRST, id`,
     );
     expect(sku1).toEqual([
       { operation: 'SNAPSHOT', qty: '1' },
