@@ -2,3 +2,5 @@ export * from './schema';
 export * from './change-history';
 export * from './errors';
 export * from './load';
+export * from './access-audit';
+export * from './deployment';
