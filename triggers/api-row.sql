@@ -4,20 +4,30 @@
 -- {{audit_schema}} is replaced by the quoted audit schema before this file runs.
 CREATE OR REPLACE FUNCTION {{audit_schema}}.exact_row(row_json jsonb, numeric_columns text[])
 RETURNS jsonb
-LANGUAGE sql
+LANGUAGE plpgsql
 IMMUTABLE STRICT PARALLEL SAFE
+-- PL/pgSQL rather than SQL: its plans are cached for the session, where a SQL function
+-- body would be planned again in every query that calls it. Only the listed columns
+-- (usually a few) are visited, not every key of the row.
 SET search_path = pg_catalog, pg_temp
 AS $function$
-  SELECT coalesce(jsonb_object_agg(e.key,
-    CASE
-      WHEN NOT (e.key = ANY (numeric_columns)) THEN e.value
-      WHEN jsonb_typeof(e.value) = 'number' THEN to_jsonb(e.value #>> '{}')
-      WHEN jsonb_typeof(e.value) = 'array' THEN (
-        SELECT jsonb_agg(CASE WHEN jsonb_typeof(x) = 'number' THEN to_jsonb(x #>> '{}') ELSE x END ORDER BY n)
-        FROM jsonb_array_elements(e.value) WITH ORDINALITY AS a(x, n))
-      ELSE e.value
-    END), '{}'::jsonb)
-  FROM jsonb_each(row_json) AS e
+DECLARE
+  exact jsonb := row_json;
+  name text;
+  value jsonb;
+BEGIN
+  FOREACH name IN ARRAY numeric_columns LOOP
+    value := row_json -> name;
+    IF jsonb_typeof(value) = 'number' THEN
+      exact := jsonb_set(exact, ARRAY[name], to_jsonb(value #>> '{}'));
+    ELSIF jsonb_typeof(value) = 'array' THEN
+      exact := jsonb_set(exact, ARRAY[name], (
+        SELECT coalesce(jsonb_agg(CASE WHEN jsonb_typeof(x) = 'number' THEN to_jsonb(x #>> '{}') ELSE x END ORDER BY n), '[]')
+        FROM jsonb_array_elements(value) WITH ORDINALITY AS a(x, n)));
+    END IF;
+  END LOOP;
+  RETURN exact;
+END
 $function$;
 
 -- The row_key the trigger stored for a key given as text values (as a CLI user types

@@ -22,7 +22,7 @@ CREATE OR REPLACE FUNCTION {{audit_schema}}.key_of(row_json jsonb, key_columns t
 RETURNS jsonb
 LANGUAGE sql
 IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
+-- No SET clause, so the planner may inline it; it calls only pg_catalog built-ins.
 AS $function$
   SELECT CASE cardinality(key_columns)
     WHEN 1 THEN jsonb_build_object(key_columns[1], row_json -> key_columns[1])
@@ -35,11 +35,35 @@ CREATE OR REPLACE FUNCTION {{audit_schema}}.changed_columns(old_row jsonb, new_r
 RETURNS text[]
 LANGUAGE sql
 IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
+-- No SET clause, so the planner may inline it; it calls only pg_catalog built-ins.
 AS $function$
   SELECT coalesce(array_agg(k ORDER BY k), '{}')
   FROM jsonb_object_keys(old_row || new_row) AS k
   WHERE (new_row -> k)::text IS DISTINCT FROM (old_row -> k)::text
+$function$;
+
+-- What one applied UPDATE of a staging row means for history; NULL for nothing.
+-- Shared by the one-row and the set-based paths of capture_update (inlined in the latter).
+CREATE OR REPLACE FUNCTION {{audit_schema}}.update_version_operation(
+  old_data jsonb, old_seq text, old_indicator text,
+  new_data jsonb, new_seq text, new_indicator text, new_operation text)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE PARALLEL SAFE
+-- No SET clause, so the planner may inline it; it calls only pg_catalog built-ins.
+AS $function$
+  SELECT CASE
+    -- The same change applied again (DMS replay after a restart).
+    WHEN new_seq IS NOT NULL AND new_seq = old_seq THEN NULL
+    -- operation_indicator keeps a deleted row and flags it.
+    WHEN new_indicator = 'D' THEN CASE WHEN old_indicator = 'D' THEN NULL ELSE 'DELETE' END
+    -- Full-load rows carry no change sequence: a re-loaded baseline.
+    WHEN new_seq IS NULL THEN CASE WHEN old_data::text = new_data::text THEN NULL ELSE 'SNAPSHOT' END
+    -- A re-insert of a deleted key arrives as an UPDATE of the flagged row (INSERT_RECORD).
+    WHEN old_indicator = 'D' OR new_operation = 'INSERT' THEN 'INSERT'
+    WHEN old_data::text = new_data::text THEN NULL -- only ignored or header columns changed
+    ELSE 'UPDATE'
+  END
 $function$;
 
 -- AFTER INSERT: CDC inserts, full-load rows (empty change sequence: SNAPSHOT), and
@@ -99,13 +123,56 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET timezone = 'UTC'
 SET extra_float_digits = 1
+-- The plan is cached from the first statement, often a one-row one, and transition
+-- tables carry no statistics: nested loops would make a 2,000-row statement quadratic.
+-- Hash joins stay linear and cost next to nothing for one row.
+SET enable_nestloop = off
 AS $function$
 DECLARE
   source_schema constant text := TG_ARGV[0];
   source_table constant text := TG_ARGV[1];
   key_columns constant text[] := TG_ARGV[2]::text[];
   excluded_columns constant text[] := TG_ARGV[3]::text[];
+  old_data jsonb; old_seq text; old_indicator text;
+  new_data jsonb; new_seq text; new_indicator text; new_operation text;
+  commit_ts timestamptz; xid text; lsn text;
+  old_key jsonb; new_key jsonb; version text;
 BEGIN
+  -- DMS applies one row per statement: the plain path costs a fraction of the set query.
+  IF (SELECT count(*) FROM new_rows) = 1 THEN
+    SELECT to_jsonb(x) - excluded_columns, x.ar_h_change_seq, x.ar_h_indicator
+      INTO old_data, old_seq, old_indicator FROM old_rows AS x;
+    SELECT to_jsonb(y) - excluded_columns, nullif(y.ar_h_change_seq, ''), y.ar_h_indicator, y.ar_h_operation,
+           y.ar_h_commit_timestamp AT TIME ZONE 'UTC', nullif(y.ar_h_transaction_id, ''), nullif(y.ar_h_stream_position, '')
+      INTO new_data, new_seq, new_indicator, new_operation, commit_ts, xid, lsn FROM new_rows AS y;
+    version := {{audit_schema}}.update_version_operation(old_data, old_seq, old_indicator,
+                                                         new_data, new_seq, new_indicator, new_operation);
+    IF version IS NULL THEN
+      RETURN NULL;
+    END IF;
+    old_key := {{audit_schema}}.key_of(old_data, key_columns);
+    new_key := {{audit_schema}}.key_of(new_data, key_columns);
+    IF version IN ('UPDATE', 'INSERT') AND new_key <> old_key AND old_indicator IS DISTINCT FROM 'D' THEN
+      -- A key change also ends the old key's history with a DELETE.
+      INSERT INTO {{audit_schema}}.audit_log (
+        source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
+        transaction_id, stream_position, old_row, new_row, changed_columns
+      ) VALUES (source_schema, source_table, old_key, 'DELETE', commit_ts, new_seq, xid, lsn, old_data, NULL, NULL)
+      ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
+    END IF;
+    INSERT INTO {{audit_schema}}.audit_log (
+      source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
+      transaction_id, stream_position, old_row, new_row, changed_columns
+    ) VALUES (
+      source_schema, source_table, CASE WHEN version = 'DELETE' THEN old_key ELSE new_key END, version,
+      commit_ts, new_seq, xid, lsn,
+      CASE WHEN version = 'INSERT' THEN NULL ELSE old_data END,
+      CASE WHEN version = 'DELETE' THEN NULL ELSE new_data END,
+      CASE WHEN version = 'UPDATE' THEN {{audit_schema}}.changed_columns(old_data, new_data) END)
+    ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
+    RETURN NULL;
+  END IF;
+
   INSERT INTO {{audit_schema}}.audit_log (
     source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
     transaction_id, stream_position, old_row, new_row, changed_columns
@@ -130,27 +197,18 @@ BEGIN
     SELECT * FROM new_side AS n WHERE NOT EXISTS (SELECT FROM old_side AS o WHERE o.row_key = n.row_key)
   ), pairs AS (
     -- Rows whose key stayed: old and new meet on the key.
-    SELECT o.data AS old_data, o.change_seq AS old_seq, o.indicator AS old_indicator, n.*
+    SELECT o.data AS old_data, o.row_key AS old_key, o.change_seq AS old_seq, o.indicator AS old_indicator, n.*
     FROM old_side AS o JOIN new_side AS n USING (row_key)
     UNION ALL
     -- A key change leaves one row without a partner on each side. DMS applies one
     -- change per statement, so exactly one of each; more would be ambiguous.
-    SELECT o.data, o.change_seq, o.indicator, n.*
+    SELECT o.data, o.row_key, o.change_seq, o.indicator, n.*
     FROM moved_old AS o CROSS JOIN moved_new AS n
     WHERE {{audit_schema}}.assert_single_key_change((SELECT count(*) FROM moved_old), (SELECT count(*) FROM moved_new))
   ), versions AS (
     SELECT p.*,
-           CASE
-             -- The same change applied again (DMS replay after a restart).
-             WHEN p.change_seq IS NOT NULL AND p.change_seq = p.old_seq THEN NULL
-             WHEN p.indicator = 'D' THEN CASE WHEN p.old_indicator = 'D' THEN NULL ELSE 'DELETE' END
-             -- Full-load rows carry no change sequence: a re-loaded baseline.
-             WHEN p.change_seq IS NULL THEN CASE WHEN p.old_data::text = p.data::text THEN NULL ELSE 'SNAPSHOT' END
-             WHEN p.old_indicator = 'D' OR p.operation = 'INSERT' THEN 'INSERT'
-             WHEN p.old_data::text = p.data::text AND p.row_key = {{audit_schema}}.key_of(p.old_data, key_columns)
-               THEN NULL -- only ignored or header columns changed
-             ELSE 'UPDATE'
-           END AS version_operation
+           {{audit_schema}}.update_version_operation(p.old_data, p.old_seq, p.old_indicator,
+             p.data, p.change_seq, p.indicator, p.operation) AS version_operation
     FROM pairs AS p
   )
   SELECT source_schema, source_table, v.row_key, v.version_operation, v.commit_timestamp, v.change_seq,
@@ -162,11 +220,11 @@ BEGIN
   WHERE v.version_operation IS NOT NULL
   UNION ALL
   -- A key change also ends the old key's history with a DELETE.
-  SELECT source_schema, source_table, {{audit_schema}}.key_of(v.old_data, key_columns), 'DELETE',
+  SELECT source_schema, source_table, v.old_key, 'DELETE',
          v.commit_timestamp, v.change_seq, v.transaction_id, v.stream_position, v.old_data, NULL, NULL
   FROM versions AS v
   WHERE v.version_operation IN ('UPDATE', 'INSERT')
-    AND v.row_key <> {{audit_schema}}.key_of(v.old_data, key_columns)
+    AND v.row_key <> v.old_key
     AND v.old_indicator IS DISTINCT FROM 'D'
   ORDER BY 6 NULLS FIRST, 4
   ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;

@@ -268,6 +268,13 @@ describe('history of DMS-applied changes', () => {
     ).rejects.toThrow(/apply key changes one row per statement/);
   });
 
+  it('turns only numeric and bigint values (and arrays of them) into exact strings', async () => {
+    const { rows } = await target.query(
+      `SELECT audit.exact_row('{"a": 1.50, "b": [1, 2.0, null], "c": 3, "d": {"n": 1.5}}', '{a,b,d}') AS row`,
+    );
+    expect(rows[0].row).toEqual({ a: '1.50', b: ['1', '2.0', null], c: 3, d: { n: 1.5 } });
+  });
+
   it('keeps the audit log append-only for everyone but the owner', async () => {
     await target.query(
       `CREATE ROLE intruder; GRANT USAGE ON SCHEMA audit TO intruder; GRANT UPDATE, DELETE, TRUNCATE ON audit.audit_log TO intruder`,
