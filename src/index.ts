@@ -14,3 +14,5 @@ export {
   assertPostgresUrl,
   ConnectionUrlError,
 } from './postgres/connect';
+export * from './engine';
+export * from './verify';
