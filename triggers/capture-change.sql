@@ -18,28 +18,42 @@
 -- {{audit_schema}} is replaced by the quoted audit schema before this file runs.
 
 -- The key of a row: the key columns of its JSON, as an object.
+-- PL/pgSQL rather than SQL: these run per row, and a SQL function that cannot be
+-- inlined is planned again in every statement that calls it.
 CREATE OR REPLACE FUNCTION {{audit_schema}}.key_of(row_json jsonb, key_columns text[])
 RETURNS jsonb
-LANGUAGE sql
+LANGUAGE plpgsql
 IMMUTABLE STRICT PARALLEL SAFE
--- No SET clause, so the planner may inline it; it calls only pg_catalog built-ins.
+SET search_path = pg_catalog, pg_temp
 AS $function$
-  SELECT CASE cardinality(key_columns)
-    WHEN 1 THEN jsonb_build_object(key_columns[1], row_json -> key_columns[1])
-    ELSE (SELECT jsonb_object_agg(k, row_json -> k) FROM unnest(key_columns) AS k)
-  END
+DECLARE
+  key_json jsonb;
+  name text;
+BEGIN
+  IF cardinality(key_columns) = 1 THEN
+    RETURN jsonb_build_object(key_columns[1], row_json -> key_columns[1]);
+  END IF;
+  key_json := '{}'::jsonb;
+  FOREACH name IN ARRAY key_columns LOOP
+    key_json := key_json || jsonb_build_object(name, row_json -> name);
+  END LOOP;
+  RETURN key_json;
+END
 $function$;
 
 -- Columns whose value differs between two row JSONs, sorted.
 CREATE OR REPLACE FUNCTION {{audit_schema}}.changed_columns(old_row jsonb, new_row jsonb)
 RETURNS text[]
-LANGUAGE sql
+LANGUAGE plpgsql
 IMMUTABLE STRICT PARALLEL SAFE
--- No SET clause, so the planner may inline it; it calls only pg_catalog built-ins.
+SET search_path = pg_catalog, pg_temp
 AS $function$
-  SELECT coalesce(array_agg(k ORDER BY k), '{}')
-  FROM jsonb_object_keys(old_row || new_row) AS k
-  WHERE (new_row -> k)::text IS DISTINCT FROM (old_row -> k)::text
+BEGIN
+  RETURN ARRAY(
+    SELECT k FROM jsonb_object_keys(old_row || new_row) AS k
+    WHERE (new_row -> k)::text IS DISTINCT FROM (old_row -> k)::text
+    ORDER BY k);
+END
 $function$;
 
 -- What one applied UPDATE of a staging row means for history; NULL for nothing.
