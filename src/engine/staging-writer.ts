@@ -68,7 +68,10 @@ const HEADER_CASTS = ['::timestamp(6)', '', '', ''];
 export class StagingWriter {
   private readonly batchSize: number;
   private readonly onMissingRows: NonNullable<StagingWriterOptions['onMissingRows']>;
-  private run: Run | null = null;
+  /** Open batches by shape (table, kind, columns sent), oldest first. */
+  private readonly runs = new Map<string, Run>();
+  /** Every table-qualified key some open batch touches. */
+  private readonly pendingKeys = new Set<string>();
   /** Changes written since the counter was last reset. */
   written = 0;
 
@@ -80,31 +83,44 @@ export class StagingWriter {
     this.onMissingRows = options.onMissingRows ?? (() => undefined);
   }
 
-  /** Queues a change; writes a batch when it is full or the new change cannot join it. */
+  /**
+   * Queues a change in the batch of its shape. Batches of different shapes stay open
+   * side by side, so interleaved small transactions (an UPDATE of one table, an INSERT
+   * into another, ...) still become a few large statements. Batches never share a key,
+   * so the order in which they are written cannot change the result; a change to a key
+   * that is already queued first writes everything queued, keeping per-key order.
+   */
   async add(change: StagingChange): Promise<void> {
     const shape = shapeOf(change);
-    const keys = keysOf(change);
-    if (
-      this.run &&
-      (this.run.shape !== shape ||
-        this.run.rows.length >= this.batchSize ||
-        keys.some((key) => this.run!.keys.has(key)))
-    ) {
-      await this.flush();
-    }
-    this.run ??= { shape, first: change, rows: [], keys: new Set() };
-    this.run.rows.push(change);
-    for (const key of keys) this.run.keys.add(key);
+    const keys = keysOf(change).map((key) => `${change.table.qualifiedName}\u0000${key}`);
     // A key change is applied alone, as DMS applies it: the audit trigger pairs the old
     // and the new row of a statement by key, which a moved row no longer shares.
+    if (changesKey(change) || keys.some((key) => this.pendingKeys.has(key))) await this.flush();
+    let run = this.runs.get(shape);
+    if (run && run.rows.length >= this.batchSize) {
+      await this.write(run);
+      run = undefined;
+    }
+    if (!run) {
+      run = { shape, first: change, rows: [], keys: new Set() };
+      this.runs.set(shape, run);
+    }
+    run.rows.push(change);
+    for (const key of keys) {
+      run.keys.add(key);
+      this.pendingKeys.add(key);
+    }
     if (changesKey(change)) await this.flush();
   }
 
-  /** Writes whatever is queued. */
+  /** Writes whatever is queued, oldest batch first. */
   async flush(): Promise<void> {
-    const run = this.run;
-    if (!run) return;
-    this.run = null;
+    for (const run of [...this.runs.values()]) await this.write(run);
+  }
+
+  private async write(run: Run): Promise<void> {
+    this.runs.delete(run.shape);
+    for (const key of run.keys) this.pendingKeys.delete(key);
     if (changesKey(run.first)) await this.removeTombstones(run);
     const { text, columns } = statementFor(run.first);
     const values = columns.map((pick) => run.rows.map(pick));
@@ -141,7 +157,8 @@ export class StagingWriter {
 
   /** Drops queued changes (after a rollback). */
   discard(): void {
-    this.run = null;
+    this.runs.clear();
+    this.pendingKeys.clear();
   }
 }
 
