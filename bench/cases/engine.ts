@@ -1,8 +1,7 @@
 import path from 'node:path';
 import type { BenchCase } from '.';
-import { benchConfig, loadEngine } from '../lib/engine-capture';
+import { loadEngine, prepareItemsDatabases } from '../lib/engine-capture';
 import { figure, missing } from '../lib/figures';
-import { migrateTarget } from '../../src/migrate/migrate-target';
 import { run, sleep } from '../lib/processes';
 import type { BenchContext } from '../lib/profile';
 import { startServers, withClient } from '../lib/servers';
@@ -36,18 +35,13 @@ export const engineCase: BenchCase = {
     }
     const servers = await startServers();
     try {
-      const sourceUrl = await servers.source.createDatabase('engine_source');
-      const targetUrl = await servers.target.createDatabase('engine_target');
-      await withClient(sourceUrl, async (client) => {
-        await client.query(
-          `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(12,2) NOT NULL,
-             qty int NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`,
-        );
-      });
       const { createWorkloadTables } = await import('../lib/workload');
-      await createWorkloadTables(sourceUrl, 10_000);
-      const config = benchConfig(TABLES);
-      await migrateTarget({ config, sourceUrl, targetUrl });
+      const { sourceUrl, targetUrl, config } = await prepareItemsDatabases(
+        servers,
+        'engine',
+        TABLES,
+        (url) => createWorkloadTables(url, 10_000),
+      );
       const make = () =>
         engine.createEngine({
           config,
@@ -231,16 +225,7 @@ export const memoryCase: BenchCase = {
       };
     const servers = await startServers();
     try {
-      const sourceUrl = await servers.source.createDatabase('memory_source');
-      const targetUrl = await servers.target.createDatabase('memory_target');
-      await withClient(sourceUrl, (client) =>
-        client.query(
-          `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(12,2) NOT NULL,
-             qty int NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`,
-        ),
-      );
-      const config = benchConfig(['items']);
-      await migrateTarget({ config, sourceUrl, targetUrl });
+      const { sourceUrl, targetUrl, config } = await prepareItemsDatabases(servers, 'memory');
       await engine
         .createEngine({
           config,

@@ -1,7 +1,6 @@
 import type { BenchCase } from '.';
-import { migrateTarget } from '../../src/migrate/migrate-target';
 import { quoteIdent } from '../../src/postgres/identifiers';
-import { benchConfig, loadEngine } from '../lib/engine-capture';
+import { loadEngine, prepareItemsDatabases } from '../lib/engine-capture';
 import { figure, missing } from '../lib/figures';
 import { startServers, withClient } from '../lib/servers';
 import { median, round, roundSpread, spread } from '../lib/stats';
@@ -27,16 +26,7 @@ export const targetTriggerCase: BenchCase = {
     }
     const servers = await startServers();
     try {
-      const sourceUrl = await servers.source.createDatabase('trigger_source');
-      const targetUrl = await servers.target.createDatabase('trigger_target');
-      await withClient(sourceUrl, (client) =>
-        client.query(
-          `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(12,2) NOT NULL,
-             qty int NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`,
-        ),
-      );
-      const config = benchConfig(['items']);
-      await migrateTarget({ config, sourceUrl, targetUrl });
+      const { sourceUrl, targetUrl, config } = await prepareItemsDatabases(servers, 'trigger');
       const make = () =>
         engine.createEngine({
           config,

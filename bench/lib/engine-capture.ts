@@ -2,7 +2,7 @@ import { parseConfig, type AuditTrailConfig } from '../../src/config';
 import { migrateTarget } from '../../src/migrate/migrate-target';
 import type { CaptureDriver, LiveCapture } from './capture';
 import type { BenchContext } from './profile';
-import { withClient } from './servers';
+import { withClient, type BenchServers } from './servers';
 
 /** Where the capture runs and what it covers. */
 export interface CaptureOptions {
@@ -33,6 +33,29 @@ export async function loadEngine(): Promise<{ engine: EngineModule | null; missi
 /** The bench's config for `tables` in `public`, with the default audit schema. */
 export function benchConfig(tables: readonly string[]): AuditTrailConfig {
   return parseConfig({ tables: tables.map((table) => ({ table })) });
+}
+
+/** The `items` table the engine cases write: a key, text, numeric, int and a timestamp. */
+const ITEMS_DDL = `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(12,2) NOT NULL,
+  qty int NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`;
+
+/**
+ * Creates `<prefix>_source` (with the `items` table, then `setup`) and `<prefix>_target`
+ * on the bench servers, and installs the kit for `tables` on the target.
+ */
+export async function prepareItemsDatabases(
+  servers: BenchServers,
+  prefix: string,
+  tables: readonly string[] = ['items'],
+  setup: (sourceUrl: string) => Promise<void> = async () => undefined,
+): Promise<{ sourceUrl: string; targetUrl: string; config: AuditTrailConfig }> {
+  const sourceUrl = await servers.source.createDatabase(`${prefix}_source`);
+  const targetUrl = await servers.target.createDatabase(`${prefix}_target`);
+  await withClient(sourceUrl, (client) => client.query(ITEMS_DDL));
+  await setup(sourceUrl);
+  const config = benchConfig(tables);
+  await migrateTarget({ config, sourceUrl, targetUrl });
+  return { sourceUrl, targetUrl, config };
 }
 
 /**
