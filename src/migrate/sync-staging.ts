@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { quoteIdent, quoteQualified, quoteTextArray } from '../postgres/identifiers';
+import { formatTextArray, quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers';
 import { HEADER_COLUMN_NAMES, stagingTableName } from '../staging/header-columns';
 import type { SourceTable } from './introspect';
 
@@ -78,14 +78,9 @@ export function captureTriggerArguments(table: SourceTable): string[] {
   return [
     table.schema,
     table.table,
-    toArrayText(table.primaryKey),
-    toArrayText([...HEADER_COLUMN_NAMES, ...table.ignoreColumns]),
+    formatTextArray(table.primaryKey),
+    formatTextArray([...HEADER_COLUMN_NAMES, ...table.ignoreColumns]),
   ];
-}
-
-function toArrayText(values: readonly string[]): string {
-  // The same text quoteTextArray() puts in SQL, without the outer literal quotes.
-  return `{${values.map((value) => `"${value.replace(/(["\\])/g, '\\$1')}"`).join(',')}}`;
 }
 
 async function ensureCaptureTrigger(
@@ -94,18 +89,15 @@ async function ensureCaptureTrigger(
   table: SourceTable,
 ): Promise<boolean> {
   const staging = quoteQualified(auditSchema, stagingTableName(table.table));
-  const wanted = captureTriggerArguments(table).join('\u0000');
+  const wanted = captureTriggerArguments(table);
   const { rows } = await sql<{ args: Buffer }>`
     SELECT tgargs AS args FROM pg_catalog.pg_trigger
     WHERE tgrelid = ${staging}::regclass AND tgname = ANY(${CAPTURE_TRIGGER_NAMES})`.execute(trx);
-  const current = rows.filter((row) => decodeTriggerArgs(row.args).join('\u0000') === wanted);
+  const current = rows.filter(
+    (row) => decodeTriggerArgs(row.args).join('\u0000') === wanted.join('\u0000'),
+  );
   if (current.length === CAPTURE_TRIGGER_NAMES.length) return false;
-  const args = [
-    table.schema,
-    table.table,
-    table.primaryKey,
-    [...HEADER_COLUMN_NAMES, ...table.ignoreColumns],
-  ].map((value) => (typeof value === 'string' ? quoteLiteralArg(value) : quoteTextArray(value)));
+  const args = wanted.map(quoteLiteral);
   for (const [event, trigger] of Object.entries(CAPTURE_TRIGGERS)) {
     const name = quoteIdent(trigger.name);
     // Statement-level with transition tables: one set-based audit insert per statement.
@@ -122,10 +114,6 @@ async function ensureCaptureTrigger(
     await sql.raw(`ALTER TABLE ${staging} ENABLE ALWAYS TRIGGER ${name}`).execute(trx);
   }
   return true;
-}
-
-function quoteLiteralArg(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
 }
 
 /** pg_trigger.tgargs holds the arguments NUL-terminated, one after another. */

@@ -19,8 +19,10 @@ export function quoteLiteral(value: string): string {
   return escapeLiteral(value);
 }
 
-/** A text[] literal such as `'{"id","code"}'`, for DDL such as trigger arguments. */
-export function quoteTextArray(values: readonly string[]): string {
-  const elements = values.map((value) => `"${value.replace(/(["\\])/g, '\\$1')}"`);
-  return quoteLiteral(`{${elements.join(',')}}`);
+/**
+ * The text form of a text[] value, `{"id","code"}`, with every element quoted; quote it
+ * with {@link quoteLiteral} to put it in DDL such as trigger arguments.
+ */
+export function formatTextArray(values: readonly string[]): string {
+  return `{${values.map((value) => `"${value.replace(/(["\\])/g, '\\$1')}"`).join(',')}}`;
 }
