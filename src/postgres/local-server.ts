@@ -36,6 +36,9 @@ export const LOGICAL_REPLICATION_SETTINGS: Readonly<Record<string, string | numb
   fsync: 'off',
   synchronous_commit: 'off',
   full_page_writes: 'off',
+  // Lets tests read each source transaction's commit time (pg_xact_commit_timestamp)
+  // and compare it with the recorded history to the microsecond.
+  track_commit_timestamp: 'on',
 };
 
 /**

@@ -1,0 +1,240 @@
+import type pg from 'pg';
+import { quoteIdent, quoteQualified } from '../../../src/postgres/identifiers';
+
+/**
+ * The schema holding the reference trigger and its event log on the source. The kit
+ * never audits it: it is the independent witness history is compared with.
+ */
+export const ORACLE_SCHEMA = 'history_oracle';
+
+/** A source table the oracle watches. */
+export interface OracleTable {
+  readonly schema: string;
+  readonly table: string;
+}
+
+/**
+ * Output settings the reference trigger and the decoder run under, whatever the
+ * session that writes the source has set: the same text for the same value, always.
+ */
+const PINNED_SETTINGS = `
+SET search_path = pg_catalog, pg_temp
+SET DateStyle = 'ISO, MDY'
+SET IntervalStyle = 'postgres'
+SET extra_float_digits = 3
+SET TimeZone = 'UTC'
+SET bytea_output = 'hex'`;
+
+const SETUP_SQL = `
+CREATE SCHEMA IF NOT EXISTS ${ORACLE_SCHEMA};
+CREATE TABLE IF NOT EXISTS ${ORACLE_SCHEMA}.event (
+  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  table_schema text NOT NULL,
+  table_name text NOT NULL,
+  operation text NOT NULL,
+  xid bigint NOT NULL,
+  -- to_jsonb of the old and new row (for reading; values are compared as text).
+  old_row jsonb,
+  new_row jsonb,
+  -- Each column's output text (NULL for SQL NULL), under the pinned settings.
+  old_text jsonb,
+  new_text jsonb,
+  -- Each column's type at the time of the change (format_type without typmod).
+  column_types jsonb NOT NULL
+);
+-- Turns a value of the kit's row JSON back into the source type's output text, so both
+-- sides are compared as the text PostgreSQL prints for the value.
+CREATE OR REPLACE FUNCTION ${ORACLE_SCHEMA}.decode(value jsonb, type_name text)
+RETURNS text
+LANGUAGE plpgsql
+${PINNED_SETTINGS}
+AS $oracle$
+DECLARE
+  result text;
+BEGIN
+  IF value IS NULL OR jsonb_typeof(value) = 'null' THEN
+    RETURN NULL;
+  END IF;
+  EXECUTE format('SELECT format(''%%s'', x.v) FROM jsonb_to_record($1) AS x(v %s)', type_name)
+    INTO result USING jsonb_build_object('v', value);
+  RETURN result;
+EXCEPTION WHEN others THEN
+  RETURN format('<undecodable %s as %s: %s>', value, type_name, SQLERRM);
+END
+$oracle$;
+`;
+
+/**
+ * Installs the oracle on the source: its event log and a row-level AFTER trigger on
+ * each table, recording every change with `txid_current()` and each column's output
+ * text. Needs `track_commit_timestamp = on` (commit times are read at comparison time).
+ * Run {@link refreshOracle} after DDL on a watched table, so the trigger knows the new
+ * columns.
+ */
+export async function installOracle(
+  source: pg.ClientBase,
+  tables: readonly OracleTable[],
+): Promise<void> {
+  const { rows } = await source.query<{ on: string }>(
+    `SELECT current_setting('track_commit_timestamp') AS on`,
+  );
+  if (rows[0]?.on !== 'on')
+    throw new Error('the history oracle needs track_commit_timestamp = on on the source server');
+  await source.query(SETUP_SQL);
+  for (const table of tables) await refreshOracle(source, table);
+}
+
+interface ColumnInfo {
+  name: string;
+  type: string;
+}
+
+/** (Re)creates the reference trigger of one table for its current columns. */
+export async function refreshOracle(source: pg.ClientBase, table: OracleTable): Promise<void> {
+  const qualified = quoteQualified(table.schema, table.table);
+  const { rows: columns } = await source.query<ColumnInfo>(
+    `SELECT a.attname AS name, format_type(a.atttypid, NULL) AS type
+       FROM pg_attribute a
+      WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
+      ORDER BY a.attnum`,
+    [qualified],
+  );
+  const { rows: oidRows } = await source.query<{ oid: string }>(`SELECT $1::regclass::oid AS oid`, [
+    qualified,
+  ]);
+  const functionName = `${ORACLE_SCHEMA}.capture_${oidRows[0]!.oid}`;
+  const types = Object.fromEntries(columns.map((c) => [c.name, c.type]));
+  const textOf = (record: 'OLD' | 'NEW') =>
+    columns.length === 0
+      ? `'{}'::jsonb`
+      : chunks(columns, 40)
+          .map(
+            (part) =>
+              `jsonb_build_object(${part
+                .map(
+                  (c) =>
+                    `${literal(c.name)}, CASE WHEN jsonb_typeof(${record.toLowerCase()}_json -> ${literal(c.name)}) = 'null' THEN NULL ELSE format('%s', ${record}.${quoteIdent(c.name)}) END`,
+                )
+                .join(', ')})`,
+          )
+          .join(' || ');
+  await source.query(`
+    CREATE OR REPLACE FUNCTION ${functionName}() RETURNS trigger
+    LANGUAGE plpgsql
+    ${PINNED_SETTINGS}
+    AS $oracle$
+    DECLARE
+      old_json jsonb;
+      new_json jsonb;
+    BEGIN
+      IF TG_OP <> 'INSERT' THEN old_json := to_jsonb(OLD); END IF;
+      IF TG_OP <> 'DELETE' THEN new_json := to_jsonb(NEW); END IF;
+      INSERT INTO ${ORACLE_SCHEMA}.event
+        (table_schema, table_name, operation, xid, old_row, new_row, old_text, new_text, column_types)
+      VALUES (${literal(table.schema)}, ${literal(table.table)}, TG_OP, txid_current(),
+        old_json, new_json,
+        CASE WHEN TG_OP <> 'INSERT' THEN ${textOf('OLD')} END,
+        CASE WHEN TG_OP <> 'DELETE' THEN ${textOf('NEW')} END,
+        ${literal(JSON.stringify(types))}::jsonb);
+      RETURN NULL;
+    END
+    $oracle$`);
+  await source.query(
+    `CREATE OR REPLACE TRIGGER history_oracle AFTER INSERT OR UPDATE OR DELETE ON ${qualified}
+       FOR EACH ROW EXECUTE FUNCTION ${functionName}()`,
+  );
+}
+
+/** The newest event's sequence number (0 when none): marks a point in the source's history. */
+export async function oracleMark(source: pg.ClientBase): Promise<number> {
+  const { rows } = await source.query<{ seq: string }>(
+    `SELECT coalesce(max(seq), 0) AS seq FROM ${ORACLE_SCHEMA}.event`,
+  );
+  return Number(rows[0]!.seq);
+}
+
+/** One committed source change as the oracle recorded it. */
+export interface OracleEvent {
+  readonly seq: number;
+  readonly schema: string;
+  readonly table: string;
+  readonly operation: 'INSERT' | 'UPDATE' | 'DELETE';
+  /** The 32-bit transaction id, as pgoutput and DMS report it. */
+  readonly xid: string;
+  /** Commit time, UTC, `YYYY-MM-DD HH:MI:SS.US`. */
+  readonly commitTimestamp: string;
+  readonly oldText: Readonly<Record<string, string | null>> | null;
+  readonly newText: Readonly<Record<string, string | null>> | null;
+  readonly columnTypes: Readonly<Record<string, string>>;
+}
+
+/** Every committed event, in the order the changes were made. */
+export async function readOracleEvents(source: pg.ClientBase): Promise<OracleEvent[]> {
+  const { rows } = await source.query<{
+    seq: string;
+    table_schema: string;
+    table_name: string;
+    operation: OracleEvent['operation'];
+    xid: string;
+    commit_ts: string | null;
+    old_text: Record<string, string | null> | null;
+    new_text: Record<string, string | null> | null;
+    column_types: Record<string, string>;
+  }>(
+    `SELECT seq, table_schema, table_name, operation, (xid % 4294967296)::text AS xid,
+            to_char(pg_xact_commit_timestamp((xid % 4294967296)::text::xid) AT TIME ZONE 'UTC',
+                    'YYYY-MM-DD HH24:MI:SS.US') AS commit_ts,
+            old_text, new_text, column_types
+       FROM ${ORACLE_SCHEMA}.event ORDER BY seq`,
+  );
+  return rows.map((row) => {
+    if (row.commit_ts === null)
+      throw new Error(
+        `oracle: no commit timestamp for xid ${row.xid} (track_commit_timestamp off?)`,
+      );
+    return {
+      seq: Number(row.seq),
+      schema: row.table_schema,
+      table: row.table_name,
+      operation: row.operation,
+      xid: row.xid,
+      commitTimestamp: row.commit_ts,
+      oldText: row.old_text,
+      newText: row.new_text,
+      columnTypes: row.column_types,
+    };
+  });
+}
+
+/** One value of a row JSON (kept as text: JSON.parse would round numbers) to decode. */
+export interface EncodedValue {
+  /** The row JSON as text. */
+  readonly rowJson: string;
+  readonly column: string;
+  /** Source type to decode the value as. */
+  readonly type: string;
+}
+
+/** Decodes values of the kit's row JSON to the source types' output text, in one round trip. */
+export async function decodeValues(
+  source: pg.ClientBase,
+  values: readonly EncodedValue[],
+): Promise<(string | null)[]> {
+  if (values.length === 0) return [];
+  const { rows } = await source.query<{ text: string | null }>(
+    `SELECT ${ORACLE_SCHEMA}.decode(r::jsonb -> c, t) AS text
+       FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(r, c, t, n) ORDER BY n`,
+    [values.map((v) => v.rowJson), values.map((v) => v.column), values.map((v) => v.type)],
+  );
+  return rows.map((row) => row.text);
+}
+
+function literal(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
