@@ -15,6 +15,13 @@
 -- Values are compared as jsonb text, not as jsonb: jsonb equality is numeric, so
 -- 1.10 -> 1.100 (a real change of the stored value) would otherwise be lost.
 --
+-- User columns may have any name, including every name used here. So a query that
+-- reads a transition table names nothing but `alias.*` and the qualified ar_h_*
+-- columns, in an inner query whose outputs are the kit's own names; variables (all
+-- arg_* or v_*) and everything else appear only in the outer query, where no user
+-- column is in scope. (An unqualified `to_jsonb(n)` would read a column `n`, and a
+-- variable would be ambiguous with a column of the same name.)
+--
 -- {{audit_schema}} is replaced by the quoted audit schema before this file runs.
 
 -- The key of a row: the key columns of its JSON, as an object.
@@ -93,34 +100,39 @@ SET timezone = 'UTC'
 SET extra_float_digits = 1
 AS $function$
 DECLARE
-  source_schema constant text := TG_ARGV[0];
-  source_table constant text := TG_ARGV[1];
-  key_columns constant text[] := TG_ARGV[2]::text[];
-  excluded_columns constant text[] := TG_ARGV[3]::text[];
+  arg_source_schema constant text := TG_ARGV[0];
+  arg_source_table constant text := TG_ARGV[1];
+  arg_key_columns constant text[] := TG_ARGV[2]::text[];
+  arg_excluded_columns constant text[] := TG_ARGV[3]::text[];
 BEGIN
   INSERT INTO {{audit_schema}}.audit_log (
     source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
     transaction_id, stream_position, old_row, new_row, changed_columns
   )
-  SELECT source_schema, source_table, {{audit_schema}}.key_of(c.data, key_columns),
-         c.operation, c.commit_timestamp, c.change_seq, c.transaction_id, c.stream_position,
-         CASE WHEN c.operation = 'DELETE' THEN c.data END,
-         CASE WHEN c.operation <> 'DELETE' THEN c.data END,
+  SELECT arg_source_schema, arg_source_table, {{audit_schema}}.key_of(c.ar_data, arg_key_columns),
+         c.ar_operation, c.ar_commit_timestamp, c.ar_change_seq, c.ar_transaction_id, c.ar_stream_position,
+         CASE WHEN c.ar_operation = 'DELETE' THEN c.ar_data END,
+         CASE WHEN c.ar_operation <> 'DELETE' THEN c.ar_data END,
          NULL
   FROM (
-    SELECT to_jsonb(n) - excluded_columns AS data,
-           CASE
-             WHEN n.ar_h_indicator = 'D' THEN 'DELETE'
-             WHEN nullif(n.ar_h_change_seq, '') IS NULL THEN 'SNAPSHOT'
-             ELSE 'INSERT'
-           END AS operation,
-           n.ar_h_commit_timestamp AT TIME ZONE 'UTC' AS commit_timestamp,
-           nullif(n.ar_h_change_seq, '') AS change_seq,
-           nullif(n.ar_h_transaction_id, '') AS transaction_id,
-           nullif(n.ar_h_stream_position, '') AS stream_position
-    FROM new_rows AS n
+    SELECT r.ar_row - arg_excluded_columns AS ar_data, r.ar_operation, r.ar_commit_timestamp,
+           r.ar_change_seq, r.ar_transaction_id, r.ar_stream_position
+    FROM (
+      -- User columns are in scope here: only qualified references.
+      SELECT to_jsonb(ins_row.*) AS ar_row,
+             CASE
+               WHEN ins_row.ar_h_indicator = 'D' THEN 'DELETE'
+               WHEN nullif(ins_row.ar_h_change_seq, '') IS NULL THEN 'SNAPSHOT'
+               ELSE 'INSERT'
+             END AS ar_operation,
+             ins_row.ar_h_commit_timestamp AT TIME ZONE 'UTC' AS ar_commit_timestamp,
+             nullif(ins_row.ar_h_change_seq, '') AS ar_change_seq,
+             nullif(ins_row.ar_h_transaction_id, '') AS ar_transaction_id,
+             nullif(ins_row.ar_h_stream_position, '') AS ar_stream_position
+      FROM new_rows AS ins_row
+    ) AS r
   ) AS c
-  ORDER BY c.change_seq NULLS FIRST
+  ORDER BY c.ar_change_seq NULLS FIRST
   -- DMS re-applies changes after a task restart: one change, one audit row.
   ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
   RETURN NULL;
@@ -143,46 +155,51 @@ SET extra_float_digits = 1
 SET enable_nestloop = off
 AS $function$
 DECLARE
-  source_schema constant text := TG_ARGV[0];
-  source_table constant text := TG_ARGV[1];
-  key_columns constant text[] := TG_ARGV[2]::text[];
-  excluded_columns constant text[] := TG_ARGV[3]::text[];
-  old_data jsonb; old_seq text; old_indicator text;
-  new_data jsonb; new_seq text; new_indicator text; new_operation text;
-  commit_ts timestamptz; xid text; lsn text;
-  old_key jsonb; new_key jsonb; version text;
+  arg_source_schema constant text := TG_ARGV[0];
+  arg_source_table constant text := TG_ARGV[1];
+  arg_key_columns constant text[] := TG_ARGV[2]::text[];
+  arg_excluded_columns constant text[] := TG_ARGV[3]::text[];
+  v_old_data jsonb; v_old_seq text; v_old_indicator text;
+  v_new_data jsonb; v_new_seq text; v_new_indicator text; v_new_operation text;
+  v_commit_ts timestamptz; v_xid text; v_lsn text;
+  v_old_key jsonb; v_new_key jsonb; v_version text;
 BEGIN
   -- DMS applies one row per statement: the plain path costs a fraction of the set query.
   IF (SELECT count(*) FROM new_rows) = 1 THEN
-    SELECT to_jsonb(x) - excluded_columns, x.ar_h_change_seq, x.ar_h_indicator
-      INTO old_data, old_seq, old_indicator FROM old_rows AS x;
-    SELECT to_jsonb(y) - excluded_columns, nullif(y.ar_h_change_seq, ''), y.ar_h_indicator, y.ar_h_operation,
-           y.ar_h_commit_timestamp AT TIME ZONE 'UTC', nullif(y.ar_h_transaction_id, ''), nullif(y.ar_h_stream_position, '')
-      INTO new_data, new_seq, new_indicator, new_operation, commit_ts, xid, lsn FROM new_rows AS y;
-    version := {{audit_schema}}.update_version_operation(old_data, old_seq, old_indicator,
-                                                         new_data, new_seq, new_indicator, new_operation);
-    IF version IS NULL THEN
+    SELECT to_jsonb(old_row.*), old_row.ar_h_change_seq, old_row.ar_h_indicator
+      INTO v_old_data, v_old_seq, v_old_indicator FROM old_rows AS old_row;
+    SELECT to_jsonb(new_row.*), nullif(new_row.ar_h_change_seq, ''), new_row.ar_h_indicator,
+           new_row.ar_h_operation, new_row.ar_h_commit_timestamp AT TIME ZONE 'UTC',
+           nullif(new_row.ar_h_transaction_id, ''), nullif(new_row.ar_h_stream_position, '')
+      INTO v_new_data, v_new_seq, v_new_indicator, v_new_operation, v_commit_ts, v_xid, v_lsn
+      FROM new_rows AS new_row;
+    v_old_data := v_old_data - arg_excluded_columns;
+    v_new_data := v_new_data - arg_excluded_columns;
+    v_version := {{audit_schema}}.update_version_operation(v_old_data, v_old_seq, v_old_indicator,
+                   v_new_data, v_new_seq, v_new_indicator, v_new_operation);
+    IF v_version IS NULL THEN
       RETURN NULL;
     END IF;
-    old_key := {{audit_schema}}.key_of(old_data, key_columns);
-    new_key := {{audit_schema}}.key_of(new_data, key_columns);
-    IF version IN ('UPDATE', 'INSERT') AND new_key <> old_key AND old_indicator IS DISTINCT FROM 'D' THEN
+    v_old_key := {{audit_schema}}.key_of(v_old_data, arg_key_columns);
+    v_new_key := {{audit_schema}}.key_of(v_new_data, arg_key_columns);
+    IF v_version IN ('UPDATE', 'INSERT') AND v_new_key <> v_old_key AND v_old_indicator IS DISTINCT FROM 'D' THEN
       -- A key change also ends the old key's history with a DELETE.
       INSERT INTO {{audit_schema}}.audit_log (
         source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
         transaction_id, stream_position, old_row, new_row, changed_columns
-      ) VALUES (source_schema, source_table, old_key, 'DELETE', commit_ts, new_seq, xid, lsn, old_data, NULL, NULL)
+      ) VALUES (arg_source_schema, arg_source_table, v_old_key, 'DELETE', v_commit_ts, v_new_seq, v_xid, v_lsn,
+                v_old_data, NULL, NULL)
       ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
     END IF;
     INSERT INTO {{audit_schema}}.audit_log (
       source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
       transaction_id, stream_position, old_row, new_row, changed_columns
     ) VALUES (
-      source_schema, source_table, CASE WHEN version = 'DELETE' THEN old_key ELSE new_key END, version,
-      commit_ts, new_seq, xid, lsn,
-      CASE WHEN version = 'INSERT' THEN NULL ELSE old_data END,
-      CASE WHEN version = 'DELETE' THEN NULL ELSE new_data END,
-      CASE WHEN version = 'UPDATE' THEN {{audit_schema}}.changed_columns(old_data, new_data) END)
+      arg_source_schema, arg_source_table, CASE WHEN v_version = 'DELETE' THEN v_old_key ELSE v_new_key END,
+      v_version, v_commit_ts, v_new_seq, v_xid, v_lsn,
+      CASE WHEN v_version = 'INSERT' THEN NULL ELSE v_old_data END,
+      CASE WHEN v_version = 'DELETE' THEN NULL ELSE v_new_data END,
+      CASE WHEN v_version = 'UPDATE' THEN {{audit_schema}}.changed_columns(v_old_data, v_new_data) END)
     ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
     RETURN NULL;
   END IF;
@@ -192,19 +209,29 @@ BEGIN
     transaction_id, stream_position, old_row, new_row, changed_columns
   )
   WITH old_side AS (
-    SELECT o.data, {{audit_schema}}.key_of(o.data, key_columns) AS row_key, o.change_seq, o.indicator
-    FROM (SELECT to_jsonb(x) - excluded_columns AS data, x.ar_h_change_seq AS change_seq,
-                 x.ar_h_indicator AS indicator
-          FROM old_rows AS x) AS o
+    SELECT o.ar_data AS data, {{audit_schema}}.key_of(o.ar_data, arg_key_columns) AS row_key,
+           o.ar_change_seq AS change_seq, o.ar_indicator AS indicator
+    FROM (SELECT r.ar_row - arg_excluded_columns AS ar_data, r.ar_change_seq, r.ar_indicator
+          FROM (
+            -- User columns are in scope here: only qualified references.
+            SELECT to_jsonb(old_row.*) AS ar_row, old_row.ar_h_change_seq AS ar_change_seq,
+                   old_row.ar_h_indicator AS ar_indicator
+            FROM old_rows AS old_row) AS r) AS o
   ), new_side AS (
-    SELECT n.data, {{audit_schema}}.key_of(n.data, key_columns) AS row_key, n.change_seq,
-           n.indicator, n.operation, n.commit_timestamp, n.transaction_id, n.stream_position
-    FROM (SELECT to_jsonb(y) - excluded_columns AS data, nullif(y.ar_h_change_seq, '') AS change_seq,
-                 y.ar_h_indicator AS indicator, y.ar_h_operation AS operation,
-                 y.ar_h_commit_timestamp AT TIME ZONE 'UTC' AS commit_timestamp,
-                 nullif(y.ar_h_transaction_id, '') AS transaction_id,
-                 nullif(y.ar_h_stream_position, '') AS stream_position
-          FROM new_rows AS y) AS n
+    SELECT n.ar_data AS data, {{audit_schema}}.key_of(n.ar_data, arg_key_columns) AS row_key,
+           n.ar_change_seq AS change_seq, n.ar_indicator AS indicator, n.ar_operation AS operation,
+           n.ar_commit_timestamp AS commit_timestamp, n.ar_transaction_id AS transaction_id,
+           n.ar_stream_position AS stream_position
+    FROM (SELECT r.ar_row - arg_excluded_columns AS ar_data, r.ar_change_seq, r.ar_indicator,
+                 r.ar_operation, r.ar_commit_timestamp, r.ar_transaction_id, r.ar_stream_position
+          FROM (
+            -- User columns are in scope here: only qualified references.
+            SELECT to_jsonb(new_row.*) AS ar_row, nullif(new_row.ar_h_change_seq, '') AS ar_change_seq,
+                   new_row.ar_h_indicator AS ar_indicator, new_row.ar_h_operation AS ar_operation,
+                   new_row.ar_h_commit_timestamp AT TIME ZONE 'UTC' AS ar_commit_timestamp,
+                   nullif(new_row.ar_h_transaction_id, '') AS ar_transaction_id,
+                   nullif(new_row.ar_h_stream_position, '') AS ar_stream_position
+            FROM new_rows AS new_row) AS r) AS n
   ), moved_old AS (
     SELECT * FROM old_side AS o WHERE NOT EXISTS (SELECT FROM new_side AS n WHERE n.row_key = o.row_key)
   ), moved_new AS (
@@ -225,7 +252,7 @@ BEGIN
              p.data, p.change_seq, p.indicator, p.operation) AS version_operation
     FROM pairs AS p
   )
-  SELECT source_schema, source_table, v.row_key, v.version_operation, v.commit_timestamp, v.change_seq,
+  SELECT arg_source_schema, arg_source_table, v.row_key, v.version_operation, v.commit_timestamp, v.change_seq,
          v.transaction_id, v.stream_position,
          CASE WHEN v.version_operation = 'INSERT' THEN NULL ELSE v.old_data END,
          CASE WHEN v.version_operation = 'DELETE' THEN NULL ELSE v.data END,
@@ -234,7 +261,7 @@ BEGIN
   WHERE v.version_operation IS NOT NULL
   UNION ALL
   -- A key change also ends the old key's history with a DELETE.
-  SELECT source_schema, source_table, v.old_key, 'DELETE',
+  SELECT arg_source_schema, arg_source_table, v.old_key, 'DELETE',
          v.commit_timestamp, v.change_seq, v.transaction_id, v.stream_position, v.old_data, NULL, NULL
   FROM versions AS v
   WHERE v.version_operation IN ('UPDATE', 'INSERT')

@@ -79,7 +79,7 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
         `SELECT * FROM (
            SELECT (SELECT jsonb_object_agg(k, r -> k) FROM unnest($1::text[]) AS k)::text AS key,
                   (r - $2::text[])::text AS row
-             FROM (SELECT to_jsonb(t) AS r FROM ${quoteQualified(table.schema, table.table)} AS t) AS s
+             FROM (SELECT to_jsonb(t.*) AS r FROM ${quoteQualified(table.schema, table.table)} AS t) AS s
          ) AS q ORDER BY q.key COLLATE "C"`,
         [keyColumns, ignoreColumns],
       );
