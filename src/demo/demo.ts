@@ -4,7 +4,7 @@ import { parseConfig } from '../config';
 import { createEngine, createJsonLogger, silentLogger, type Engine } from '../engine';
 import { createHistory, type Version } from '../history';
 import { migrateTarget } from '../migrate/migrate-target';
-import { createKysely } from '../postgres/connect';
+import { createKysely, pinnedClientConfig } from '../postgres/connect';
 import { startLocalPostgres, type LocalPostgres } from '../postgres/local-server';
 import { formatReport } from '../cli/commands/verify';
 import { verifyAuditTrail } from '../verify';
@@ -58,7 +58,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     servers.push(sourceServer, targetServer);
     const sourceUrl = await sourceServer.createDatabase('shop');
     const targetUrl = await targetServer.createDatabase('audit');
-    const source = new pg.Client({ connectionString: sourceUrl });
+    const source = new pg.Client(pinnedClientConfig(sourceUrl, 'audit-trail-demo'));
     await source.connect();
     try {
       await source.query(ITEMS_DDL);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { AuditTrailConfig } from '../config';
+import { pinnedClientConfig } from '../postgres/connect';
 import { ChangeSequence } from './change-sequence';
 import { faultPoint } from './fault-injection';
 import { copyInitialLoad, InitialLoadStopped } from './initial-load';
@@ -173,10 +174,7 @@ class CdcEngine implements Engine {
   private async execute(untilIdle: boolean): Promise<EngineRunResult> {
     const { config, sourceUrl, targetUrl } = this.options;
     this.state = 'starting';
-    const source = new pg.Client({
-      connectionString: sourceUrl,
-      application_name: 'audit-trail-engine',
-    });
+    const source = new pg.Client(pinnedClientConfig(sourceUrl, 'audit-trail-engine'));
     await source.connect();
     const closers: (() => Promise<unknown>)[] = [() => source.end()];
     try {

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { pinnedClientConfig } from '../postgres/connect';
 import { quoteIdent, quoteLiteral } from '../postgres/identifiers';
 import { formatLsn, parseLsn, type Lsn } from './lsn';
 import { nowPgTimestamp, type PgTimestamp } from './pg-time';
@@ -55,10 +56,10 @@ export class ReplicationConnection {
   private interrupted = false;
 
   constructor(url: string, applicationName = 'audit-trail-engine') {
+    // pgoutput prints values with the walsender's settings: pinned like every connection.
     this.client = new pg.Client({
-      connectionString: url,
+      ...pinnedClientConfig(url, applicationName),
       replication: 'database',
-      application_name: applicationName,
     } as pg.ClientConfig);
     this.client.on('error', (error) => this.fail(error));
   }

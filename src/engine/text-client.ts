@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { pinnedClientConfig } from '../postgres/connect';
 
 /** Keeps every column value as the server's text output: no Date, number or Buffer parsing. */
 const TEXT_TYPES = {
@@ -8,15 +9,10 @@ const TEXT_TYPES = {
 /**
  * Opens a connection whose results are PostgreSQL text, so values move between
  * databases unrounded (µs timestamps, numeric, int8, jsonb, arrays, bytea).
- * Its session time zone is UTC.
+ * Its output settings are pinned (UTC, ISO dates, all float digits, hex bytea).
  */
 export async function connectText(url: string, applicationName: string): Promise<pg.Client> {
-  const client = new pg.Client({
-    connectionString: url,
-    application_name: applicationName,
-    types: TEXT_TYPES,
-  });
+  const client = new pg.Client({ ...pinnedClientConfig(url, applicationName), types: TEXT_TYPES });
   await client.connect();
-  await client.query("SET TIME ZONE 'UTC'");
   return client;
 }

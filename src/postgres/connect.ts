@@ -27,6 +27,52 @@ export function assertPostgresUrl(url: string, label: string): string {
   return url;
 }
 
+/**
+ * Session settings that change how PostgreSQL prints values as text. A database or role
+ * can set any of them (`ALTER DATABASE src SET DateStyle = 'SQL, DMY'`), and pgoutput,
+ * `COPY`/`SELECT` and the target's input functions all follow the session: unpinned,
+ * 2024-02-01 could travel as 01/02/2024 and be read back as 2 January, floats could lose
+ * digits. Every connection the kit opens sends these in its startup packet, which
+ * outranks database and role settings (the walsender included).
+ */
+export const PINNED_OUTPUT_SETTINGS: Readonly<Record<string, string>> = {
+  DateStyle: 'ISO,MDY',
+  IntervalStyle: 'postgres',
+  extra_float_digits: '3',
+  bytea_output: 'hex',
+  TimeZone: 'UTC',
+  // money prints (and parses) with the locale's currency symbol and separators.
+  lc_monetary: 'C',
+};
+
+/** `PINNED_OUTPUT_SETTINGS` as a startup `options` string (`-c name=value ...`). */
+function pinnedOptions(): string {
+  return Object.entries(PINNED_OUTPUT_SETTINGS)
+    .map(([name, value]) => `-c ${name}=${value}`)
+    .join(' ');
+}
+
+/**
+ * node-postgres settings for a connection to `url` with the output settings pinned.
+ * Options already in the URL (`?options=-c%20statement_timeout%3D5000`) are kept; the
+ * pinned settings come last, so they win.
+ *
+ * @example
+ * ```ts
+ * const client = new pg.Client(pinnedClientConfig(url, 'audit-trail-engine'));
+ * ```
+ */
+export function pinnedClientConfig(url: string, applicationName: string): pg.ClientConfig {
+  const parsed = new URL(url);
+  const fromUrl = parsed.searchParams.get('options');
+  parsed.searchParams.delete('options');
+  return {
+    connectionString: parsed.toString(),
+    application_name: applicationName,
+    options: fromUrl ? `${fromUrl} ${pinnedOptions()}` : pinnedOptions(),
+  };
+}
+
 /** Options for {@link createPool}. */
 export interface PoolOptions {
   /** Most connections held open. @default 4 */
@@ -38,9 +84,8 @@ export interface PoolOptions {
 /** A node-postgres pool for `url`. */
 export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
   return new pg.Pool({
-    connectionString: url,
+    ...pinnedClientConfig(url, options.applicationName ?? 'audit-trail'),
     max: options.max ?? 4,
-    application_name: options.applicationName ?? 'audit-trail',
   });
 }
 

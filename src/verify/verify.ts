@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { AuditTrailConfig } from '../config';
+import { pinnedClientConfig } from '../postgres/connect';
 import { quoteQualified } from '../postgres/identifiers';
 
 /** Options for {@link verifyAuditTrail}. */
@@ -110,7 +111,7 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
 }
 
 async function connect(url: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, application_name: 'audit-trail-verify' });
+  const client = new pg.Client(pinnedClientConfig(url, 'audit-trail-verify'));
   await client.connect();
   // The same settings the audit trigger pins, so both sides render values identically.
   await client.query("SET TIME ZONE 'UTC'; SET extra_float_digits = 1");
