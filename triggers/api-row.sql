@@ -66,6 +66,7 @@ BEGIN
     EXECUTE format('SELECT to_jsonb(%L::%s)', p_key_values[i], column_type) INTO column_value;
     key_json := key_json || jsonb_build_object(registered.key_columns[i], column_value);
   END LOOP;
-  RETURN key_json;
+  -- Normalised as the trigger normalises keys (2.00 finds the history of 2).
+  RETURN {{audit_schema}}.key_of(key_json, registered.key_columns);
 END
 $function$;

@@ -10,7 +10,9 @@
 -- Arguments (set per staging table by the migrations):
 --   TG_ARGV[0] source schema, TG_ARGV[1] source table,
 --   TG_ARGV[2] primary key columns (text[] literal, key order),
---   TG_ARGV[3] columns kept out of row JSON: DMS header columns + ignored columns.
+--   TG_ARGV[3] columns kept out of row JSON: DMS header columns + ignored columns,
+--   TG_ARGV[4] json columns (recorded as their exact text, see exact_document),
+--   TG_ARGV[5] float columns (their -0 kept, see exact_document).
 --
 -- Values are compared as jsonb text, not as jsonb: jsonb equality is numeric, so
 -- 1.10 -> 1.100 (a real change of the stored value) would otherwise be lost.
@@ -24,7 +26,9 @@
 --
 -- {{audit_schema}} is replaced by the quoted audit schema before this file runs.
 
--- The key of a row: the key columns of its JSON, as an object.
+-- The key of a row: the key columns of its JSON, as an object. Normalised by the key
+-- type's equality, so one row has one history: a number loses trailing zeros of its
+-- scale (numeric 2 and 2.00 are one key; float -0 and 0 are already one in jsonb).
 -- PL/pgSQL rather than SQL: these run per row, and a SQL function that cannot be
 -- inlined is planned again in every statement that calls it.
 CREATE OR REPLACE FUNCTION {{audit_schema}}.key_of(row_json jsonb, key_columns text[])
@@ -34,17 +38,54 @@ IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
-  key_json jsonb;
+  key_json jsonb := '{}'::jsonb;
   name text;
+  value jsonb;
 BEGIN
-  IF cardinality(key_columns) = 1 THEN
-    RETURN jsonb_build_object(key_columns[1], row_json -> key_columns[1]);
-  END IF;
-  key_json := '{}'::jsonb;
   FOREACH name IN ARRAY key_columns LOOP
-    key_json := key_json || jsonb_build_object(name, row_json -> name);
+    value := row_json -> name;
+    IF jsonb_typeof(value) = 'number' THEN
+      value := to_jsonb(trim_scale(value::numeric));
+    END IF;
+    key_json := key_json || jsonb_build_object(name, value);
   END LOOP;
   RETURN key_json;
+END
+$function$;
+
+-- The row JSON with the values to_jsonb cannot keep put back from row_to_json, which
+-- renders every value as its type's output text:
+-- - a json column is its exact text, as a JSON string (jsonb would drop whitespace and
+--   duplicate keys, so changes of only those would leave no audit row);
+-- - a float -0 (scalar or in an array) becomes the string "-0", as NaN and Infinity
+--   are strings (jsonb numbers have no -0).
+-- The same rule is built as plain SQL for the source side of verify
+-- (src/staging/row-document.ts); a test compares both.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.exact_document(
+  doc jsonb, row_json json, json_columns text[], float_columns text[])
+RETURNS jsonb
+LANGUAGE plpgsql
+IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+  name text;
+  slice text;
+BEGIN
+  FOREACH name IN ARRAY json_columns LOOP
+    slice := (row_json -> name)::text;
+    IF slice IS NOT NULL AND slice <> 'null' THEN
+      doc := jsonb_set(doc, ARRAY[name], to_jsonb(slice), false);
+    END IF;
+  END LOOP;
+  FOREACH name IN ARRAY float_columns LOOP
+    slice := (row_json -> name)::text;
+    IF slice ~ '(^|[[,])-0([],]|$)' THEN
+      doc := jsonb_set(doc, ARRAY[name],
+                       regexp_replace(slice, '(^|[[,])-0(?=[],]|$)', '\1"-0"', 'g')::jsonb, false);
+    END IF;
+  END LOOP;
+  RETURN doc;
 END
 $function$;
 
@@ -104,22 +145,30 @@ DECLARE
   arg_source_table constant text := TG_ARGV[1];
   arg_key_columns constant text[] := TG_ARGV[2]::text[];
   arg_excluded_columns constant text[] := TG_ARGV[3]::text[];
+  arg_json_columns constant text[] := TG_ARGV[4]::text[];
+  arg_float_columns constant text[] := TG_ARGV[5]::text[];
+  arg_exact constant boolean := cardinality(arg_json_columns) + cardinality(arg_float_columns) > 0;
 BEGIN
   INSERT INTO {{audit_schema}}.audit_log (
     source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
     transaction_id, stream_position, old_row, new_row, changed_columns
   )
-  SELECT arg_source_schema, arg_source_table, {{audit_schema}}.key_of(c.ar_data, arg_key_columns),
+  SELECT arg_source_schema, arg_source_table, c.ar_key,
          c.ar_operation, c.ar_commit_timestamp, c.ar_change_seq, c.ar_transaction_id, c.ar_stream_position,
          CASE WHEN c.ar_operation = 'DELETE' THEN c.ar_data END,
          CASE WHEN c.ar_operation <> 'DELETE' THEN c.ar_data END,
          NULL
   FROM (
-    SELECT r.ar_row - arg_excluded_columns AS ar_data, r.ar_operation, r.ar_commit_timestamp,
+    SELECT CASE WHEN arg_exact
+                THEN {{audit_schema}}.exact_document(r.ar_row - arg_excluded_columns, r.ar_json,
+                                                     arg_json_columns, arg_float_columns)
+                ELSE r.ar_row - arg_excluded_columns END AS ar_data,
+           {{audit_schema}}.key_of(r.ar_row, arg_key_columns) AS ar_key,
+           r.ar_operation, r.ar_commit_timestamp,
            r.ar_change_seq, r.ar_transaction_id, r.ar_stream_position
     FROM (
       -- User columns are in scope here: only qualified references.
-      SELECT to_jsonb(ins_row.*) AS ar_row,
+      SELECT to_jsonb(ins_row.*) AS ar_row, row_to_json(ins_row.*) AS ar_json,
              CASE
                WHEN ins_row.ar_h_indicator = 'D' THEN 'DELETE'
                WHEN nullif(ins_row.ar_h_change_seq, '') IS NULL THEN 'SNAPSHOT'
@@ -159,29 +208,38 @@ DECLARE
   arg_source_table constant text := TG_ARGV[1];
   arg_key_columns constant text[] := TG_ARGV[2]::text[];
   arg_excluded_columns constant text[] := TG_ARGV[3]::text[];
+  arg_json_columns constant text[] := TG_ARGV[4]::text[];
+  arg_float_columns constant text[] := TG_ARGV[5]::text[];
+  arg_exact constant boolean := cardinality(arg_json_columns) + cardinality(arg_float_columns) > 0;
   v_old_data jsonb; v_old_seq text; v_old_indicator text;
   v_new_data jsonb; v_new_seq text; v_new_indicator text; v_new_operation text;
   v_commit_ts timestamptz; v_xid text; v_lsn text;
   v_old_key jsonb; v_new_key jsonb; v_version text;
+  v_old_json json; v_new_json json;
 BEGIN
   -- DMS applies one row per statement: the plain path costs a fraction of the set query.
   IF (SELECT count(*) FROM new_rows) = 1 THEN
-    SELECT to_jsonb(old_row.*), old_row.ar_h_change_seq, old_row.ar_h_indicator
-      INTO v_old_data, v_old_seq, v_old_indicator FROM old_rows AS old_row;
-    SELECT to_jsonb(new_row.*), nullif(new_row.ar_h_change_seq, ''), new_row.ar_h_indicator,
+    SELECT to_jsonb(old_row.*), row_to_json(old_row.*),
+           old_row.ar_h_change_seq, old_row.ar_h_indicator
+      INTO v_old_data, v_old_json, v_old_seq, v_old_indicator FROM old_rows AS old_row;
+    SELECT to_jsonb(new_row.*), row_to_json(new_row.*), nullif(new_row.ar_h_change_seq, ''), new_row.ar_h_indicator,
            new_row.ar_h_operation, new_row.ar_h_commit_timestamp AT TIME ZONE 'UTC',
            nullif(new_row.ar_h_transaction_id, ''), nullif(new_row.ar_h_stream_position, '')
-      INTO v_new_data, v_new_seq, v_new_indicator, v_new_operation, v_commit_ts, v_xid, v_lsn
+      INTO v_new_data, v_new_json, v_new_seq, v_new_indicator, v_new_operation, v_commit_ts, v_xid, v_lsn
       FROM new_rows AS new_row;
+    v_old_key := {{audit_schema}}.key_of(v_old_data, arg_key_columns);
+    v_new_key := {{audit_schema}}.key_of(v_new_data, arg_key_columns);
     v_old_data := v_old_data - arg_excluded_columns;
     v_new_data := v_new_data - arg_excluded_columns;
+    IF arg_exact THEN
+      v_old_data := {{audit_schema}}.exact_document(v_old_data, v_old_json, arg_json_columns, arg_float_columns);
+      v_new_data := {{audit_schema}}.exact_document(v_new_data, v_new_json, arg_json_columns, arg_float_columns);
+    END IF;
     v_version := {{audit_schema}}.update_version_operation(v_old_data, v_old_seq, v_old_indicator,
                    v_new_data, v_new_seq, v_new_indicator, v_new_operation);
     IF v_version IS NULL THEN
       RETURN NULL;
     END IF;
-    v_old_key := {{audit_schema}}.key_of(v_old_data, arg_key_columns);
-    v_new_key := {{audit_schema}}.key_of(v_new_data, arg_key_columns);
     IF v_version IN ('UPDATE', 'INSERT') AND v_new_key <> v_old_key AND v_old_indicator IS DISTINCT FROM 'D' THEN
       -- A key change also ends the old key's history with a DELETE.
       INSERT INTO {{audit_schema}}.audit_log (
@@ -209,29 +267,35 @@ BEGIN
     transaction_id, stream_position, old_row, new_row, changed_columns
   )
   WITH old_side AS (
-    SELECT o.ar_data AS data, {{audit_schema}}.key_of(o.ar_data, arg_key_columns) AS row_key,
-           o.ar_change_seq AS change_seq, o.ar_indicator AS indicator
-    FROM (SELECT r.ar_row - arg_excluded_columns AS ar_data, r.ar_change_seq, r.ar_indicator
-          FROM (
-            -- User columns are in scope here: only qualified references.
-            SELECT to_jsonb(old_row.*) AS ar_row, old_row.ar_h_change_seq AS ar_change_seq,
-                   old_row.ar_h_indicator AS ar_indicator
-            FROM old_rows AS old_row) AS r) AS o
+    SELECT CASE WHEN arg_exact
+                THEN {{audit_schema}}.exact_document(r.ar_row - arg_excluded_columns, r.ar_json,
+                                                     arg_json_columns, arg_float_columns)
+                ELSE r.ar_row - arg_excluded_columns END AS data,
+           {{audit_schema}}.key_of(r.ar_row, arg_key_columns) AS row_key,
+           r.ar_change_seq AS change_seq, r.ar_indicator AS indicator
+    FROM (
+      -- User columns are in scope here: only qualified references.
+      SELECT to_jsonb(old_row.*) AS ar_row, row_to_json(old_row.*) AS ar_json,
+             old_row.ar_h_change_seq AS ar_change_seq, old_row.ar_h_indicator AS ar_indicator
+      FROM old_rows AS old_row) AS r
   ), new_side AS (
-    SELECT n.ar_data AS data, {{audit_schema}}.key_of(n.ar_data, arg_key_columns) AS row_key,
-           n.ar_change_seq AS change_seq, n.ar_indicator AS indicator, n.ar_operation AS operation,
-           n.ar_commit_timestamp AS commit_timestamp, n.ar_transaction_id AS transaction_id,
-           n.ar_stream_position AS stream_position
-    FROM (SELECT r.ar_row - arg_excluded_columns AS ar_data, r.ar_change_seq, r.ar_indicator,
-                 r.ar_operation, r.ar_commit_timestamp, r.ar_transaction_id, r.ar_stream_position
-          FROM (
-            -- User columns are in scope here: only qualified references.
-            SELECT to_jsonb(new_row.*) AS ar_row, nullif(new_row.ar_h_change_seq, '') AS ar_change_seq,
-                   new_row.ar_h_indicator AS ar_indicator, new_row.ar_h_operation AS ar_operation,
-                   new_row.ar_h_commit_timestamp AT TIME ZONE 'UTC' AS ar_commit_timestamp,
-                   nullif(new_row.ar_h_transaction_id, '') AS ar_transaction_id,
-                   nullif(new_row.ar_h_stream_position, '') AS ar_stream_position
-            FROM new_rows AS new_row) AS r) AS n
+    SELECT CASE WHEN arg_exact
+                THEN {{audit_schema}}.exact_document(r.ar_row - arg_excluded_columns, r.ar_json,
+                                                     arg_json_columns, arg_float_columns)
+                ELSE r.ar_row - arg_excluded_columns END AS data,
+           {{audit_schema}}.key_of(r.ar_row, arg_key_columns) AS row_key,
+           r.ar_change_seq AS change_seq, r.ar_indicator AS indicator, r.ar_operation AS operation,
+           r.ar_commit_timestamp AS commit_timestamp, r.ar_transaction_id AS transaction_id,
+           r.ar_stream_position AS stream_position
+    FROM (
+      -- User columns are in scope here: only qualified references.
+      SELECT to_jsonb(new_row.*) AS ar_row, row_to_json(new_row.*) AS ar_json,
+             nullif(new_row.ar_h_change_seq, '') AS ar_change_seq,
+             new_row.ar_h_indicator AS ar_indicator, new_row.ar_h_operation AS ar_operation,
+             new_row.ar_h_commit_timestamp AT TIME ZONE 'UTC' AS ar_commit_timestamp,
+             nullif(new_row.ar_h_transaction_id, '') AS ar_transaction_id,
+             nullif(new_row.ar_h_stream_position, '') AS ar_stream_position
+      FROM new_rows AS new_row) AS r
   ), moved_old AS (
     SELECT * FROM old_side AS o WHERE NOT EXISTS (SELECT FROM new_side AS n WHERE n.row_key = o.row_key)
   ), moved_new AS (

@@ -12,6 +12,11 @@ export interface SourceColumn {
   readonly type: string;
   /** True for numeric and bigint columns (and their arrays), read back as strings. */
   readonly exactNumber: boolean;
+  /**
+   * True when the source type does not exist on the target (enum, composite, extension
+   * types, arrays of them): staging holds its text, and history records that text.
+   */
+  readonly carriedAsText: boolean;
 }
 
 /** An audited table as found in the source catalog, with the config applied. */
@@ -121,6 +126,7 @@ async function readColumns(source: Kysely<unknown>, oid: number): Promise<Source
     name: row.name,
     type: row.builtin ? row.type : 'text',
     exactNumber: row.exact_number,
+    carriedAsText: !row.builtin,
   }));
 }
 

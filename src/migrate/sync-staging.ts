@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { formatTextArray, quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers';
 import { HEADER_COLUMN_NAMES, stagingTableName } from '../staging/header-columns';
+import { rowDocumentColumns } from '../staging/row-document';
 import type { SourceTable } from './introspect';
 
 /** The audit triggers on every staging table, by the event they capture. */
@@ -75,11 +76,14 @@ async function addMissingColumns(
 
 /** The trigger's arguments: see triggers/capture-change.sql. */
 export function captureTriggerArguments(table: SourceTable): string[] {
+  const exact = rowDocumentColumns(table);
   return [
     table.schema,
     table.table,
     formatTextArray(table.primaryKey),
     formatTextArray([...HEADER_COLUMN_NAMES, ...table.ignoreColumns]),
+    formatTextArray(exact.json),
+    formatTextArray(exact.float),
   ];
 }
 

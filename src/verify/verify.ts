@@ -1,7 +1,9 @@
 import pg from 'pg';
 import type { AuditTrailConfig } from '../config';
-import { pinnedClientConfig } from '../postgres/connect';
+import { introspectSourceTables, type SourceTable } from '../migrate/introspect';
+import { createKysely, pinnedClientConfig } from '../postgres/connect';
 import { quoteQualified } from '../postgres/identifiers';
+import { sourceRowDocumentSql } from '../staging/row-document';
 
 /** Options for {@link verifyAuditTrail}. */
 export interface VerifyOptions {
@@ -67,22 +69,17 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
   try {
     const tables: VerifyTableReport[] = [];
     const mismatches: VerifyMismatch[] = [];
-    for (const table of options.config.tables) {
+    const sourceTables = await introspectSource(options);
+    for (const table of sourceTables) {
       const name = `${table.schema}.${table.table}`;
-      const { keyColumns, ignoreColumns } = await auditedTable(
-        target,
-        options.config.auditSchema,
-        name,
-        table,
-      );
+      const { ignoreColumns } = await auditedTable(target, options.config.auditSchema, name, table);
       const sourceRows = new CursorReader(
         source,
-        `SELECT * FROM (
-           SELECT (SELECT jsonb_object_agg(k, r -> k) FROM unnest($1::text[]) AS k)::text AS key,
-                  (r - $2::text[])::text AS row
-             FROM (SELECT to_jsonb(t.*) AS r FROM ${quoteQualified(table.schema, table.table)} AS t) AS s
-         ) AS q ORDER BY q.key COLLATE "C"`,
-        [keyColumns, ignoreColumns],
+        `SELECT q.key, q.row FROM (${sourceRowDocumentSql(
+          { ...table, ignoreColumns },
+          quoteQualified(table.schema, table.table),
+        )}) AS q ORDER BY q.key COLLATE "C"`,
+        [],
       );
       const auditRows = new CursorReader(
         target,
@@ -110,6 +107,16 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
   }
 }
 
+/** The audited tables as the source has them now (types decide how rows are rendered). */
+async function introspectSource(options: VerifyOptions): Promise<SourceTable[]> {
+  const source = createKysely<unknown>(options.sourceUrl, { max: 1 });
+  try {
+    return await introspectSourceTables(source, options.config);
+  } finally {
+    await source.destroy();
+  }
+}
+
 async function connect(url: string): Promise<pg.Client> {
   const client = new pg.Client(pinnedClientConfig(url, 'audit-trail-verify'));
   await client.connect();
@@ -124,7 +131,7 @@ async function auditedTable(
   auditSchema: string,
   name: string,
   table: { schema: string; table: string; ignoreColumns: readonly string[] },
-): Promise<{ keyColumns: string[]; ignoreColumns: string[] }> {
+): Promise<{ ignoreColumns: string[] }> {
   const { rows } = await target.query<{ key_columns: string[]; ignore_columns: string[] }>(
     `SELECT key_columns, ignore_columns FROM ${quoteQualified(auditSchema, 'audited_table')}
       WHERE source_schema = $1 AND source_table = $2`,
@@ -134,7 +141,6 @@ async function auditedTable(
   if (!row)
     throw new Error(`${name} is not installed on the target: run "audit-trail migrate" first`);
   return {
-    keyColumns: row.key_columns,
     ignoreColumns: [...new Set([...row.ignore_columns, ...table.ignoreColumns])],
   };
 }

@@ -1,0 +1,81 @@
+import type { SourceColumn, SourceTable } from '../migrate/introspect';
+import { quoteIdent, quoteLiteral } from '../postgres/identifiers';
+
+/**
+ * The row document: how one row is recorded in the audit log (and compared by verify).
+ * It is `to_jsonb(row)` without the ignored columns, except where jsonb would lose what
+ * the source holds:
+ * - a `json` column (or array of json) is its exact text, as a JSON string: jsonb would
+ *   drop whitespace and duplicate keys;
+ * - a float `-0` (`real`, `double precision`, or in an array of them) is the string
+ *   `"-0"`, as NaN and Infinity are strings: jsonb numbers have no -0;
+ * - a column of a type the target does not have (enum, composite, hstore and other
+ *   extension types, arrays of them) is staged as text (what DMS carries), so its value
+ *   is that text.
+ * The capture trigger builds it with `exact_document` (triggers/capture-change.sql)
+ * from the staging row; verify builds it with {@link sourceRowDocumentSql} from the
+ * source row. A row key is built from plain `to_jsonb` with numbers normalised (see
+ * `key_of`), so 2 and 2.00 are one key.
+ */
+export interface RowDocumentColumns {
+  /** json and json[] columns, recorded as exact text. */
+  readonly json: readonly string[];
+  /** real and double precision columns (and arrays of them), -0 kept. */
+  readonly float: readonly string[];
+  /** Columns staged as the text of a type the target lacks. */
+  readonly text: readonly string[];
+}
+
+const JSON_TYPES = new Set(['json']);
+const FLOAT_TYPES = new Set(['real', 'double precision']);
+
+function elementType(column: SourceColumn): string {
+  return column.type.replace(/(\[\])+$/, '');
+}
+
+/** The columns of a table whose row-document value is not plain `to_jsonb`. */
+export function rowDocumentColumns(table: SourceTable): RowDocumentColumns {
+  const recorded = table.columns.filter((column) => !table.ignoreColumns.includes(column.name));
+  return {
+    json: recorded.filter((c) => JSON_TYPES.has(elementType(c))).map((c) => c.name),
+    float: recorded.filter((c) => FLOAT_TYPES.has(elementType(c))).map((c) => c.name),
+    text: recorded.filter((c) => c.carriedAsText).map((c) => c.name),
+  };
+}
+
+/**
+ * A query over the source table giving each row's key and row document as text, built
+ * exactly as the capture trigger builds them from staging. Every identifier is quoted;
+ * user columns are referenced only qualified, so any column name works.
+ * Outputs `key` and `row` (jsonb text).
+ */
+export function sourceRowDocumentSql(table: SourceTable, qualifiedSource: string): string {
+  const columns = rowDocumentColumns(table);
+  const textOverrides = columns.text
+    .map(
+      (name) =>
+        ` || jsonb_build_object(${quoteLiteral(name)}, to_jsonb(src.${quoteIdent(name)}::text))`,
+    )
+    .join('');
+  const slice = (name: string) => `(s.ar_json -> ${quoteLiteral(name)})::text`;
+  const jsonOverrides = columns.json.map(
+    (name) =>
+      ` || jsonb_build_object(${quoteLiteral(name)}, coalesce(to_jsonb(nullif(${slice(name)}, 'null')), 'null'::jsonb))`,
+  );
+  const floatOverrides = columns.float.map(
+    (name) =>
+      ` || CASE WHEN ${slice(name)} ~ '(^|[[,])-0([],]|$)' THEN jsonb_build_object(${quoteLiteral(name)}, ` +
+      `regexp_replace(${slice(name)}, '(^|[[,])-0(?=[],]|$)', '\\1"-0"', 'g')::jsonb) ELSE '{}'::jsonb END`,
+  );
+  const ignored = `ARRAY[${table.ignoreColumns.map(quoteLiteral).join(', ')}]::text[]`;
+  const keys = table.primaryKey.map(
+    (name) =>
+      `${quoteLiteral(name)}, CASE WHEN jsonb_typeof(s.ar_doc -> ${quoteLiteral(name)}) = 'number' ` +
+      `THEN to_jsonb(trim_scale((s.ar_doc -> ${quoteLiteral(name)})::numeric)) ELSE s.ar_doc -> ${quoteLiteral(name)} END`,
+  );
+  return `SELECT jsonb_build_object(${keys.join(', ')})::text AS key,
+       ((s.ar_doc - ${ignored})${jsonOverrides.join('')}${floatOverrides.join('')})::text AS row
+  FROM (SELECT to_jsonb(src.*)${textOverrides} AS ar_doc,
+               row_to_json(src.*) AS ar_json
+          FROM ${qualifiedSource} AS src) AS s`;
+}
