@@ -70,15 +70,15 @@ export class AuditTrailStack extends Stack {
       production,
       logRetention: props.sourceLogRetention ?? logRetention,
       // Joined, not overwritten: both may name shared_preload_libraries.
-      extraClusterParameters: mergeClusterParameters(
-        deployment.source.mode === 'new' ? deployment.source.clusterParameters : {},
+      extraParameters: mergeClusterParameters(
+        userSourceParameters(deployment),
         props.extraSourceClusterParameters ?? {},
       ),
     });
     this.target = new TargetDatabase(this, 'Target', {
       vpc,
       subnets,
-      ...deployment.target,
+      target: deployment.target,
       production,
       logRetention,
     });
@@ -103,8 +103,9 @@ export class AuditTrailStack extends Stack {
     this.target.allowFrom(this.migrations.securityGroup, 'audit-trail migrations');
     this.network.allowSecretsManagerFrom(this.migrations.securityGroup);
     // The writer instances must be up before the Lambda connects.
-    if (this.source.cluster) this.migrations.resource.node.addDependency(this.source.cluster);
-    this.migrations.resource.node.addDependency(this.target.cluster);
+    for (const database of [this.source.resource, this.target.resource]) {
+      if (database) this.migrations.resource.node.addDependency(database);
+    }
 
     const tableMappings = buildTableMappings(config);
     const taskSettings = buildTaskSettings(config);
@@ -121,11 +122,16 @@ export class AuditTrailStack extends Stack {
       maxCapacityUnits: dms.maxCapacityUnits,
       multiAz: dms.multiAz ?? production,
       source: {
+        engine: this.source.engine,
         secret: this.source.secret,
         databaseName: this.source.databaseName,
         heartbeatFrequencyMinutes: dms.heartbeatFrequencyMinutes,
       },
-      target: { secret: this.target.secret, databaseName: this.target.databaseName },
+      target: {
+        engine: this.target.engine,
+        secret: this.target.secret,
+        databaseName: this.target.databaseName,
+      },
       tableMappings,
       taskSettings,
     });
@@ -163,6 +169,14 @@ export class AuditTrailStack extends Stack {
     new CfnOutput(this, 'TargetEndpoint', { value: this.target.host });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarms.topic.topicArn });
     new CfnOutput(this, 'SourceLogGroup', { value: this.source.postgresLogGroupName });
+    const source = deployment.source;
+    if (source.mode === 'existing' && source.engine === 'postgres' && source.parameterGroupName) {
+      new CfnOutput(this, 'SourceParameterGroup', {
+        value: source.parameterGroupName,
+        description:
+          'set rds.logical_replication=1 (static: reboot once), wal_sender_timeout and max_slot_wal_keep_size here',
+      });
+    }
     this.acknowledgeLogRetentionFunction();
   }
 
@@ -195,11 +209,20 @@ export function taskFingerprint(config: AuditTrailConfig): string {
     tableMappings: buildTableMappings(config),
     taskSettings: buildTaskSettings(config),
     source:
-      source.mode === 'existing' ? source : { mode: 'new', databaseName: source.databaseName },
+      source.mode === 'existing'
+        ? source
+        : { mode: 'new', engine: source.engine, databaseName: source.databaseName },
     target: deployment.target.databaseName,
     dms: { mode: deployment.dms.mode, instanceClass: deployment.dms.instanceClass },
   };
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
+}
+
+/** The parameters the user added to a new source's parameter group (cluster or instance). */
+function userSourceParameters(deployment: DeploymentConfig): Record<string, string> {
+  const source = deployment.source;
+  if (source.mode !== 'new') return {};
+  return source.engine === 'postgres' ? source.parameters : source.clusterParameters;
 }
 
 /** The nearest CloudWatch retention at or above `days`. */

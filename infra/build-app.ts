@@ -1,4 +1,5 @@
 import { App, type AppProps, type Environment } from 'aws-cdk-lib';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import type { AuditTrailConfig } from '../src/config';
 import { resolveDeployment } from '../src/config/deployment';
 import { AccessAuditMonitor } from './access-audit/access-audit-monitor';
@@ -57,10 +58,15 @@ function addAccessAudit(
   config: NonNullable<AuditTrailConfig['accessAudit']>,
 ): AccessAuditMonitor {
   const monitor = new AccessAuditMonitor(stack, 'AccessAudit', {
-    clusterIdentifier: stack.source.clusterIdentifier,
+    // /aws/rds/cluster/<id>/postgresql for Aurora, /aws/rds/instance/<id>/postgresql for RDS.
+    logGroup: logs.LogGroup.fromLogGroupName(
+      stack,
+      'SourcePostgresLog',
+      stack.source.postgresLogGroupName,
+    ),
     config,
   });
-  // RDS creates the PostgreSQL log group when the cluster exports its log: subscribe after.
-  if (stack.source.cluster) monitor.node.addDependency(stack.source.cluster);
+  // RDS creates the PostgreSQL log group when the database exports its log: subscribe after.
+  if (stack.source.resource) monitor.node.addDependency(stack.source.resource);
   return monitor;
 }

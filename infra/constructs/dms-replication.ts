@@ -8,6 +8,8 @@ import type { TableMappings, TaskSettings } from '../../mappings';
 
 /** One DMS endpoint's database. */
 export interface DmsDatabase {
+  /** DMS engine name: `aurora-postgresql` for a cluster, `postgres` for an RDS instance. @default "aurora-postgresql" */
+  readonly engine?: 'aurora-postgresql' | 'postgres';
   /** Secret with `username`, `password`, `host` and `port`. */
   readonly secret: secretsmanager.ISecret;
   readonly databaseName: string;
@@ -95,7 +97,7 @@ export class DmsReplication extends Construct {
     this.sourceEndpoint = new dms.CfnEndpoint(this, 'SourceEndpoint', {
       endpointIdentifier: `${props.identifier}-source`,
       endpointType: 'source',
-      engineName: 'aurora-postgresql',
+      engineName: props.source.engine ?? 'aurora-postgresql',
       databaseName: props.source.databaseName,
       sslMode: 'require',
       postgreSqlSettings: {
@@ -108,7 +110,7 @@ export class DmsReplication extends Construct {
     this.targetEndpoint = new dms.CfnEndpoint(this, 'TargetEndpoint', {
       endpointIdentifier: `${props.identifier}-target`,
       endpointType: 'target',
-      engineName: 'aurora-postgresql',
+      engineName: props.target.engine ?? 'aurora-postgresql',
       databaseName: props.target.databaseName,
       sslMode: 'require',
       postgreSqlSettings: {

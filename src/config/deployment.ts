@@ -8,10 +8,10 @@ const regionSchema = z
   .string()
   .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1');
 
-/** An Aurora PostgreSQL engine version such as `16.6`. */
+/** An Aurora PostgreSQL or RDS for PostgreSQL engine version such as `16.6`. */
 const engineVersionSchema = z
   .string()
-  .regex(/^\d{2}\.\d+$/, 'must be an Aurora PostgreSQL version such as 16.6');
+  .regex(/^\d{2}\.\d+$/, 'must be a PostgreSQL engine version such as 16.6');
 
 /** Aurora Serverless v2 capacity in ACUs (0 allows auto-pause on recent engine versions). */
 const acuSchema = z.number().min(0).max(256);
@@ -66,96 +66,268 @@ export const networkSchema = z
     }
   });
 
-/** A new Aurora PostgreSQL source cluster, created ready for logical replication. */
-export const newSourceSchema = z
-  .object({
-    /** Create a new cluster. */
-    mode: z.literal('new'),
-    /** Aurora PostgreSQL version. @default "16.6" */
-    engineVersion: engineVersionSchema.default('16.6'),
-    /** Database DMS replicates from. @default "app" */
-    databaseName: z.string().min(1).default('app'),
-    /** Serverless v2 minimum ACUs of the writer. @default 0.5 */
-    minCapacity: acuSchema.default(0.5),
-    /** Serverless v2 maximum ACUs of the writer. @default 4 */
-    maxCapacity: acuSchema.default(4),
-    /**
-     * `wal_sender_timeout` in ms. DMS needs 0 (off) or at least 10000.
-     * @default 60000
-     */
-    walSenderTimeoutMs: z
-      .number()
-      .int()
-      .refine(
-        (value) => value === 0 || value >= 10_000,
-        'must be 0 or at least 10000 (DMS requirement)',
-      )
-      .default(60_000),
-    /**
-     * `max_slot_wal_keep_size` in MB: bounds the WAL a stalled DMS slot can hold
-     * (the slot is invalidated rather than filling storage). `-1` means unbounded.
-     * @default 20480
-     */
-    maxSlotWalKeepSizeMb: z.number().int().min(-1).default(20_480),
-    /**
-     * More cluster parameters merged over the kit's (for example the pgAudit settings of
-     * the access-audit feature). A key set here wins.
-     * @default {}
-     */
-    clusterParameters: z.record(z.string(), z.string()).default({}),
-  })
-  .strict();
+/** The Aurora engine: the default wherever `engine` is left out. */
+const auroraEngine = z.literal('aurora-postgresql').default('aurora-postgresql');
+
+/** An RDS for PostgreSQL DB instance. */
+const instanceEngine = z.literal('postgres');
+
+/** A DB instance class such as `db.t4g.small`. */
+const instanceClassSchema = z
+  .string()
+  .regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, 'must be a DB instance class such as db.t4g.small');
+
+/** Allocated gp3 storage of a new DB instance in GiB (RDS for PostgreSQL: 20 to 65536). */
+const allocatedStorageSchema = z.number().int().min(20).max(65_536);
+
+/** Fields only a DB instance config has; refused, by name, on an Aurora config. */
+const INSTANCE_ONLY_FIELDS = [
+  'instanceIdentifier',
+  'instanceClass',
+  'allocatedStorage',
+  'multiAz',
+  'parameters',
+  'parameterGroupName',
+] as const;
+
+/** Fields only an Aurora config has; refused, by name, on an instance config. */
+const CLUSTER_ONLY_FIELDS = [
+  'clusterIdentifier',
+  'minCapacity',
+  'maxCapacity',
+  'clusterParameters',
+  'readerInstance',
+] as const;
 
 /**
- * An existing source cluster, imported. Its cluster parameter group must already have
- * `rds.logical_replication=1` (a static parameter: reboot the writer once after setting it).
+ * A strict object whose unknown-key error says when the key belongs to the other engine,
+ * so `instanceClass` on an Aurora config is refused with the reason, not just "unrecognized".
  */
-export const existingSourceSchema = z
-  .object({
-    /** Import an existing cluster. */
-    mode: z.literal('existing'),
-    /** Cluster identifier (as shown in the RDS console). */
-    clusterIdentifier: z.string().min(1),
-    /** Writer (cluster) endpoint host name. */
-    endpoint: z.string().min(1),
-    /** Port. @default 5432 */
-    port: z.number().int().min(1).max(65535).default(5432),
-    /** Database DMS replicates from. */
-    databaseName: z.string().min(1),
-    /**
-     * Complete ARN of a Secrets Manager secret with `username` and `password` of a user that
-     * may replicate (rds_replication) and read the audited tables. DMS rejects `; . : +` in passwords.
-     */
-    secretArn: z
-      .string()
-      .regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN'),
-    /** Security group of the cluster; the kit adds ingress from DMS and the migrations Lambda. */
-    securityGroupId: z
-      .string()
-      .regex(/^sg-[0-9a-f]+$/, 'must be a security group id such as sg-0abc123'),
-  })
-  .strict();
+function engineObject<Shape extends z.ZodRawShape>(
+  engine: 'aurora-postgresql' | 'postgres',
+  shape: Shape,
+) {
+  const foreign: readonly string[] =
+    engine === 'postgres' ? CLUSTER_ONLY_FIELDS : INSTANCE_ONLY_FIELDS;
+  const reason =
+    engine === 'postgres'
+      ? 'only for an Aurora cluster (engine "aurora-postgresql"); this config is an RDS instance (engine "postgres")'
+      : 'only for an RDS for PostgreSQL instance (engine "postgres"); this config is an Aurora cluster (engine "aurora-postgresql", the default)';
+  return z.strictObject(shape, {
+    error: (issue) => {
+      if (issue.code !== 'unrecognized_keys') return undefined;
+      const misplaced = issue.keys.filter((key) => foreign.includes(key));
+      if (misplaced.length === 0) return undefined;
+      const names = misplaced.map((key) => `"${key}"`).join(', ');
+      return `${names} ${misplaced.length === 1 ? 'is' : 'are'} ${reason}`;
+    },
+  });
+}
 
-/** `source`: the database whose tables are audited. */
-export const sourceSchema = z.discriminatedUnion('mode', [newSourceSchema, existingSourceSchema]);
+/**
+ * `wal_sender_timeout` in ms. DMS needs 0 (off) or at least 10000.
+ * @default 60000
+ */
+const walSenderTimeoutSchema = z
+  .number()
+  .int()
+  .refine(
+    (value) => value === 0 || value >= 10_000,
+    'must be 0 or at least 10000 (DMS requirement)',
+  )
+  .default(60_000);
 
-/** `target`: the separate cluster holding staging tables, triggers and the audit log. */
-export const targetSchema = z
-  .object({
-    /** Aurora PostgreSQL version. @default "16.6" */
-    engineVersion: engineVersionSchema.default('16.6'),
-    /** Database holding the audit schema. @default "audit" */
-    databaseName: z.string().min(1).default('audit'),
-    /** Serverless v2 minimum ACUs. @default 0.5 */
-    minCapacity: acuSchema.default(0.5),
-    /** Serverless v2 maximum ACUs. @default 4 */
-    maxCapacity: acuSchema.default(4),
-    /** Add a reader instance in a second AZ (recommended in production). @default false */
-    readerInstance: z.boolean().default(false),
-    /** Days of automated backups. @default 7 (35 in production is common) */
-    backupRetentionDays: z.number().int().min(1).max(35).default(7),
-  })
-  .strict();
+/**
+ * `max_slot_wal_keep_size` in MB: bounds the WAL a stalled DMS slot can hold (the slot is
+ * invalidated rather than filling storage). `-1` means unbounded.
+ * @default 20480
+ */
+const maxSlotWalKeepSizeSchema = z.number().int().min(-1).default(20_480);
+
+/** The fields a new source has whatever its engine. */
+const newSourceShape = {
+  /** Create a new database. */
+  mode: z.literal('new'),
+  /** PostgreSQL version (Aurora or RDS). @default "16.6" */
+  engineVersion: engineVersionSchema.default('16.6'),
+  /** Database DMS replicates from. @default "app" */
+  databaseName: z.string().min(1).default('app'),
+  /** See {@link walSenderTimeoutSchema}. @default 60000 */
+  walSenderTimeoutMs: walSenderTimeoutSchema,
+  /** See {@link maxSlotWalKeepSizeSchema}. @default 20480 */
+  maxSlotWalKeepSizeMb: maxSlotWalKeepSizeSchema,
+};
+
+/** A new Aurora PostgreSQL source cluster (Serverless v2), created ready for logical replication. */
+export const newSourceSchema = engineObject('aurora-postgresql', {
+  ...newSourceShape,
+  /** Aurora PostgreSQL. @default "aurora-postgresql" */
+  engine: auroraEngine,
+  /** Serverless v2 minimum ACUs of the writer. @default 0.5 */
+  minCapacity: acuSchema.default(0.5),
+  /** Serverless v2 maximum ACUs of the writer. @default 4 */
+  maxCapacity: acuSchema.default(4),
+  /**
+   * More cluster parameters merged over the kit's (for example the pgAudit settings of
+   * the access-audit feature). A key set here wins.
+   * @default {}
+   */
+  clusterParameters: z.record(z.string(), z.string()).default({}),
+});
+
+/** The fields a new RDS for PostgreSQL DB instance has, source or target. */
+const newInstanceShape = {
+  /** An RDS for PostgreSQL DB instance. */
+  engine: instanceEngine,
+  /** Instance class. @default "db.t4g.small" */
+  instanceClass: instanceClassSchema.default('db.t4g.small'),
+  /** gp3 storage in GiB; storage autoscaling may grow it to 4×. @default 20 */
+  allocatedStorage: allocatedStorageSchema.default(20),
+  /** A standby in a second AZ. @default the `production` flag */
+  multiAz: z.boolean().optional(),
+};
+
+/**
+ * A new RDS for PostgreSQL source instance, created ready for logical replication (a DB
+ * parameter group with `rds.logical_replication = 1`).
+ */
+export const newInstanceSourceSchema = engineObject('postgres', {
+  ...newSourceShape,
+  ...newInstanceShape,
+  /**
+   * More DB parameters merged over the kit's (for example the pgAudit settings). A key
+   * set here wins.
+   * @default {}
+   */
+  parameters: z.record(z.string(), z.string()).default({}),
+});
+
+/** Secrets Manager ARN of an imported database's credentials. */
+const secretArnSchema = z
+  .string()
+  .regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN');
+
+/** The fields an imported database has whatever its engine. */
+const existingShape = {
+  /** Import an existing database. */
+  mode: z.literal('existing'),
+  /** Writer (cluster) endpoint or instance endpoint host name. */
+  endpoint: z.string().min(1),
+  /** Port. @default 5432 */
+  port: z.number().int().min(1).max(65535).default(5432),
+  /** Database name. */
+  databaseName: z.string().min(1),
+  /**
+   * Complete ARN of a Secrets Manager secret with `username` and `password`. For a source:
+   * a user that may replicate (rds_replication) and read the audited tables; for a target:
+   * a user that may create the audit schema and roles (the master user). DMS rejects
+   * `; . : +` in passwords.
+   */
+  secretArn: secretArnSchema,
+  /** Security group of the database; the kit adds ingress from DMS and the migrations Lambda. */
+  securityGroupId: z
+    .string()
+    .regex(/^sg-[0-9a-f]+$/, 'must be a security group id such as sg-0abc123'),
+};
+
+/**
+ * An existing Aurora source cluster, imported. Its cluster parameter group must already
+ * have `rds.logical_replication=1` (a static parameter: reboot the writer once after setting it).
+ */
+export const existingSourceSchema = engineObject('aurora-postgresql', {
+  ...existingShape,
+  /** Aurora PostgreSQL. @default "aurora-postgresql" */
+  engine: auroraEngine,
+  /** Cluster identifier (as shown in the RDS console). */
+  clusterIdentifier: z.string().min(1),
+});
+
+/**
+ * An existing RDS for PostgreSQL DB instance, imported. Its DB parameter group must already
+ * have `rds.logical_replication=1` (static: reboot the instance once after setting it).
+ */
+export const existingInstanceSourceSchema = engineObject('postgres', {
+  ...existingShape,
+  /** An RDS for PostgreSQL DB instance. */
+  engine: instanceEngine,
+  /** DB instance identifier (as shown in the RDS console). */
+  instanceIdentifier: z.string().min(1),
+  /**
+   * Its DB parameter group, shown in the stack outputs as the place to set the
+   * replication (and pgAudit) parameters. The kit never modifies an imported group.
+   * @default undefined
+   */
+  parameterGroupName: z.string().min(1).optional(),
+});
+
+/**
+ * `source`: the database whose tables are audited. `mode` new or existing; `engine`
+ * `aurora-postgresql` (an Aurora cluster, the default) or `postgres` (an RDS DB instance).
+ */
+export const sourceSchema = z.discriminatedUnion('mode', [
+  z.discriminatedUnion('engine', [newSourceSchema, newInstanceSourceSchema]),
+  z.discriminatedUnion('engine', [existingSourceSchema, existingInstanceSourceSchema]),
+]);
+
+/** The fields a new target has whatever its engine. */
+const newTargetShape = {
+  /** Create a new database. @default "new" */
+  mode: z.literal('new').default('new'),
+  /** PostgreSQL version (Aurora or RDS). @default "16.6" */
+  engineVersion: engineVersionSchema.default('16.6'),
+  /** Database holding the audit schema. @default "audit" */
+  databaseName: z.string().min(1).default('audit'),
+  /** Days of automated backups. @default 7 (35 in production is common) */
+  backupRetentionDays: z.number().int().min(1).max(35).default(7),
+};
+
+/** A new Aurora Serverless v2 target cluster (the default). */
+export const newTargetSchema = engineObject('aurora-postgresql', {
+  ...newTargetShape,
+  /** Aurora PostgreSQL. @default "aurora-postgresql" */
+  engine: auroraEngine,
+  /** Serverless v2 minimum ACUs. @default 0.5 */
+  minCapacity: acuSchema.default(0.5),
+  /** Serverless v2 maximum ACUs. @default 4 */
+  maxCapacity: acuSchema.default(4),
+  /** Add a reader instance in a second AZ (recommended in production). @default false */
+  readerInstance: z.boolean().default(false),
+});
+
+/** A new RDS for PostgreSQL target instance. */
+export const newInstanceTargetSchema = engineObject('postgres', {
+  ...newTargetShape,
+  ...newInstanceShape,
+});
+
+/** An existing Aurora cluster used as the target. */
+export const existingTargetSchema = engineObject('aurora-postgresql', {
+  ...existingShape,
+  /** Aurora PostgreSQL. @default "aurora-postgresql" */
+  engine: auroraEngine,
+  /** Cluster identifier. */
+  clusterIdentifier: z.string().min(1),
+});
+
+/** An existing RDS for PostgreSQL DB instance used as the target. */
+export const existingInstanceTargetSchema = engineObject('postgres', {
+  ...existingShape,
+  /** An RDS for PostgreSQL DB instance. */
+  engine: instanceEngine,
+  /** DB instance identifier. */
+  instanceIdentifier: z.string().min(1),
+  /** Its DB parameter group (see the source's). @default undefined */
+  parameterGroupName: z.string().min(1).optional(),
+});
+
+/**
+ * `target`: the separate database holding staging tables, triggers and the audit log.
+ * `mode` new (the default) or existing; `engine` as for the source.
+ */
+export const targetSchema = z.discriminatedUnion('mode', [
+  z.discriminatedUnion('engine', [newTargetSchema, newInstanceTargetSchema]),
+  z.discriminatedUnion('engine', [existingTargetSchema, existingInstanceTargetSchema]),
+]);
 
 /** `dms`: the replication compute and task. */
 export const dmsSchema = z
@@ -244,7 +416,7 @@ export const deploymentSchema = z
     network: networkSchema.default(() => networkSchema.parse({})),
     /** See {@link sourceSchema}. @default a new cluster */
     source: sourceSchema.default(() => newSourceSchema.parse({ mode: 'new' })),
-    /** See {@link targetSchema}. @default Serverless v2, 0.5-4 ACU */
+    /** See {@link targetSchema}. @default a new Aurora Serverless v2 cluster, 0.5-4 ACU */
     target: targetSchema.default(() => targetSchema.parse({})),
     /** See {@link dmsSchema}. @default a dms.t3.medium instance */
     dms: dmsSchema.default(() => dmsSchema.parse({})),
@@ -253,7 +425,9 @@ export const deploymentSchema = z
 
 export type NetworkConfig = z.infer<typeof networkSchema>;
 export type NewSourceConfig = z.infer<typeof newSourceSchema>;
+export type NewInstanceSourceConfig = z.infer<typeof newInstanceSourceSchema>;
 export type ExistingSourceConfig = z.infer<typeof existingSourceSchema>;
+export type ExistingInstanceSourceConfig = z.infer<typeof existingInstanceSourceSchema>;
 export type SourceConfig = z.infer<typeof sourceSchema>;
 export type TargetConfig = z.infer<typeof targetSchema>;
 export type DmsConfig = z.infer<typeof dmsSchema>;
