@@ -43,6 +43,11 @@ export const PINNED_OUTPUT_SETTINGS: Readonly<Record<string, string>> = {
   TimeZone: 'UTC',
   // money prints (and parses) with the locale's currency symbol and separators.
   lc_monetary: 'C',
+  // Not an output setting, but pinned the same way: JIT (on by default where LLVM is
+  // present) compiles every multi-row staging statement again, ~1.6 s instead of ~10 ms,
+  // and the apply lag grows without bound. The kit's statements are short and
+  // generic-planned; they never gain from it.
+  jit: 'off',
 };
 
 /** `PINNED_OUTPUT_SETTINGS` as a startup `options` string (`-c name=value ...`). */
