@@ -6,6 +6,7 @@ import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import type { AuditTrailConfig } from '../../src/config';
 import type { MigrationsProperties } from '../../src/lambda/migrate-target/handler';
+import { currentKitVersion } from '../../src/migrate/kit-version';
 import { acknowledgeProviderFramework, bundledFunction } from './bundled-function';
 
 /** One database the migrations connect to. */
@@ -34,7 +35,8 @@ export interface TargetMigrationsProps {
 /**
  * Runs the kit's target migrations (`migrateTarget`, the same code as
  * `audit-trail migrate`) from a Lambda inside the VPC at deploy time, as a custom
- * resource. It runs on create and whenever the audited tables change; deleting the stack
+ * resource. It runs on create, whenever the audited tables change and after every kit
+ * upgrade (the kit version is a property of the resource); deleting the stack
  * never drops anything. Make the DMS task depend on it, so staging tables and triggers
  * exist before DMS writes.
  */
@@ -67,6 +69,7 @@ export class TargetMigrations extends Construct {
     const { auditSchema, tables } = props.config;
     const properties: MigrationsProperties = {
       Config: JSON.stringify({ auditSchema, tables }),
+      KitVersion: currentKitVersion(),
       Source: location(props.source),
       Target: location(props.target),
     };

@@ -1,9 +1,9 @@
 import { sql, type Kysely, type Migration } from 'kysely';
-import { runTriggerSql, TRIGGER_SQL_FILES } from '../../src/migrate/sql-files';
 
 /**
- * The audit schema, the append-only audit log, the registry of audited tables and the
- * trigger functions (loaded from `triggers/*.sql`).
+ * The audit schema, the append-only audit log and the registry of audited tables.
+ * (Release 0.1.0 also ran `triggers/*.sql` here; functions are now installed after the
+ * versioned migrations, whenever their checksum changes: see `src/migrate/sql-files.ts`.)
  */
 export function auditLogMigration(auditSchema: string): Migration {
   return {
@@ -11,7 +11,6 @@ export function auditLogMigration(auditSchema: string): Migration {
       await db.schema.createSchema(auditSchema).ifNotExists().execute();
       await createAuditLog(db, auditSchema);
       await createAuditedTableRegistry(db, auditSchema);
-      for (const file of TRIGGER_SQL_FILES) await runTriggerSql(db, file, auditSchema);
     },
   };
 }

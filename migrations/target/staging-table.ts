@@ -1,28 +1,21 @@
-import { sql, type Kysely, type Migration } from 'kysely';
 import type { SourceTable } from '../../src/migrate/introspect';
 import { quoteIdent, quoteQualified } from '../../src/postgres/identifiers';
 import { HEADER_COLUMNS, stagingTableName } from '../../src/staging/header-columns';
 
 /**
- * Creates the staging table DMS writes into for one audited table: the source's
- * columns and types, the same primary key, and the DMS header columns. No NOT NULL
- * or defaults beyond the key: staging takes whatever DMS applies.
- * The trigger and registry entry are kept current by the sync step that follows.
+ * Release 0.1.0 created each staging table in a kysely migration named
+ * `0100-staging ["schema","table"]`. Staging tables now follow the config (created by
+ * the sync step when missing), so those names stay in `kysely_migration` on old
+ * installs only; migrate declares them as done so kysely does not call them missing.
  */
-export function stagingTableMigration(auditSchema: string, table: SourceTable): Migration {
-  return {
-    async up(db: Kysely<unknown>) {
-      await sql.raw(createStagingTableSql(auditSchema, table)).execute(db);
-    },
-  };
-}
+export const LEGACY_STAGING_MIGRATION_PREFIX = '0100-staging ';
 
-/** The migration name for a table's staging table; unambiguous for any identifiers. */
-export function stagingMigrationName(table: Pick<SourceTable, 'schema' | 'table'>): string {
-  return `0100-staging ${JSON.stringify([table.schema, table.table])}`;
-}
-
-/** `CREATE TABLE` for the staging table; every identifier quoted. */
+/**
+ * `CREATE TABLE` for the staging table DMS writes into for one audited table: the
+ * source's columns and types, the same primary key, and the DMS header columns. No NOT
+ * NULL or defaults beyond the key: staging takes whatever DMS applies. Every identifier
+ * quoted.
+ */
 export function createStagingTableSql(auditSchema: string, table: SourceTable): string {
   const columns = [
     ...table.columns.map((column) => `${quoteIdent(column.name)} ${column.type}`),

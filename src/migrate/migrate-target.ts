@@ -1,9 +1,11 @@
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
-import { auditLogMigration } from '../../migrations/target/0001-audit-log';
-import { stagingMigrationName, stagingTableMigration } from '../../migrations/target/staging-table';
+import { Migrator, sql, type Kysely, type Migration } from 'kysely';
+import { KIT_MIGRATIONS } from '../../migrations/target';
+import { LEGACY_STAGING_MIGRATION_PREFIX } from '../../migrations/target/staging-table';
 import type { AuditTrailConfig } from '../config';
 import { createKysely } from '../postgres/connect';
+import { quoteQualified } from '../postgres/identifiers';
 import { introspectSourceTables, type SourceTable } from './introspect';
+import { installKitSql, type TriggerSqlFile } from './sql-files';
 import { syncStagingTables, type SyncResult } from './sync-staging';
 
 /** Options for {@link migrateTarget}. */
@@ -20,8 +22,10 @@ export interface MigrateTargetOptions {
 
 /** What a migrate run did. */
 export interface MigrateReport extends SyncResult {
-  /** Names of the migrations applied by this run (empty when already current). */
+  /** Names of the kit's versioned migrations applied by this run (empty when already current). */
   readonly applied: readonly string[];
+  /** The kit's SQL files (functions, triggers) installed by this run: new or changed ones. */
+  readonly installedSqlFiles: readonly TriggerSqlFile[];
   /** The audited tables as found on the source. */
   readonly tables: readonly SourceTable[];
 }
@@ -32,9 +36,11 @@ export class MigrationError extends Error {
 }
 
 /**
- * Installs on the target everything the DMS pipeline writes into: the audit schema and
- * log, a staging table per audited table, and the audit triggers. Idempotent: a second
- * run applies nothing; a table added to the config gets only its own staging table; a
+ * Installs on the target everything the DMS pipeline writes into, and upgrades what an
+ * earlier kit version installed: the kit's versioned migrations (audit schema, audit
+ * log, registry, engine position), the kit's functions whenever their SQL changed, and
+ * a staging table with its audit triggers per audited table. Idempotent: a second run
+ * changes nothing; a table added to the config gets only its own staging table; a
  * column added on the source is added to staging.
  */
 export async function migrateTarget(options: MigrateTargetOptions): Promise<MigrateReport> {
@@ -55,11 +61,40 @@ export async function migrateTargetWith(
   tables: readonly SourceTable[],
   log: (message: string) => void = () => undefined,
 ): Promise<MigrateReport> {
+  const applied = await runKitMigrations(target, config.auditSchema);
+  applied.forEach((name) => log(`applied migration ${name}`));
+  const { installedSqlFiles, ...synced } = await target.transaction().execute(async (trx) => {
+    // Concurrent migrate runs must not both install a function or add the same column.
+    await sql`SELECT pg_advisory_xact_lock(hashtext('audit-trail:migrate'))`.execute(trx);
+    // After a versioned migration every file is re-installed: the migration may have
+    // dropped something a file defines.
+    const files = await installKitSql(trx, config.auditSchema, { all: applied.length > 0 });
+    return {
+      installedSqlFiles: files,
+      ...(await syncStagingTables(trx, config.auditSchema, tables)),
+    };
+  });
+  installedSqlFiles.forEach((file) => log(`installed triggers/${file}`));
+  synced.createdStagingTables.forEach((table) => log(`created the staging table of ${table}`));
+  for (const [table, columns] of Object.entries(synced.addedColumns))
+    log(`added columns to ${table}: ${columns.join(', ')}`);
+  synced.triggersInstalled.forEach((table) => log(`installed audit trigger for ${table}`));
+  return { applied, installedSqlFiles, tables, ...synced };
+}
+
+async function runKitMigrations(target: Kysely<unknown>, auditSchema: string): Promise<string[]> {
+  const migrations: Record<string, Migration> = {};
+  for (const { name, migration } of KIT_MIGRATIONS) migrations[name] = migration(auditSchema);
+  // Read before the migrator takes the (single) connection for its lock.
+  for (const name of await legacyStagingMigrations(target, auditSchema)) {
+    migrations[name] = { up: async () => undefined };
+  }
   const migrator = new Migrator({
     db: target,
-    provider: new TargetMigrationProvider(config.auditSchema, tables),
-    migrationTableSchema: config.auditSchema,
-    // A table added to the config later sorts among the ones already installed.
+    provider: { getMigrations: async () => migrations },
+    migrationTableSchema: auditSchema,
+    // Installs from 0.1.0 recorded per-table migrations named after 0001: later kit
+    // migrations sort before them.
     allowUnorderedMigrations: true,
   });
   const { error, results = [] } = await migrator.migrateToLatest();
@@ -68,29 +103,23 @@ export async function migrateTargetWith(
     const cause = error instanceof Error ? error.message : String(error);
     throw new MigrationError(`migration ${failed?.migrationName ?? '(setup)'} failed: ${cause}`);
   }
-  const applied = results.map((result) => result.migrationName);
-  applied.forEach((name) => log(`applied migration ${name}`));
-  const synced = await syncStagingTables(target, config.auditSchema, tables);
-  for (const [table, columns] of Object.entries(synced.addedColumns))
-    log(`added columns to ${table}: ${columns.join(', ')}`);
-  synced.triggersInstalled.forEach((table) => log(`installed audit trigger for ${table}`));
-  return { applied, tables, ...synced };
+  return results.map((result) => result.migrationName);
 }
 
-/** The target's migrations: the audit log first, then one per audited table. */
-class TargetMigrationProvider implements MigrationProvider {
-  constructor(
-    private readonly auditSchema: string,
-    private readonly tables: readonly SourceTable[],
-  ) {}
-
-  async getMigrations(): Promise<Record<string, Migration>> {
-    const migrations: Record<string, Migration> = {
-      '0001-audit-log': auditLogMigration(this.auditSchema),
-    };
-    for (const table of this.tables) {
-      migrations[stagingMigrationName(table)] = stagingTableMigration(this.auditSchema, table);
-    }
-    return migrations;
-  }
+/**
+ * The per-table migrations an 0.1.0 install recorded (see
+ * {@link LEGACY_STAGING_MIGRATION_PREFIX}); declared as done so kysely finds none missing.
+ */
+async function legacyStagingMigrations(
+  db: Kysely<unknown>,
+  auditSchema: string,
+): Promise<string[]> {
+  const table = quoteQualified(auditSchema, 'kysely_migration');
+  const { rows: found } = await sql<{ exists: boolean }>`
+    SELECT to_regclass(${table}) IS NOT NULL AS exists`.execute(db);
+  if (!found[0]?.exists) return [];
+  const { rows } = await sql<{ name: string }>`
+    SELECT name FROM ${sql.id(auditSchema, 'kysely_migration')}
+    WHERE starts_with(name, ${LEGACY_STAGING_MIGRATION_PREFIX})`.execute(db);
+  return rows.map((row) => row.name);
 }

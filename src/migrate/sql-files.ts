@@ -1,13 +1,20 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { quoteIdent } from '../postgres/identifiers';
 import { packageRoot } from '../support/package-root';
 
-/** The SQL files under `triggers/`, in the order a fresh install runs them. */
+/**
+ * The repeatable SQL under `triggers/`, in the order it is installed. Each file must be
+ * re-runnable on an install that has any earlier version of it (`CREATE OR REPLACE`).
+ */
 export const TRIGGER_SQL_FILES = ['capture-change.sql', 'append-only.sql', 'api-row.sql'] as const;
 
 export type TriggerSqlFile = (typeof TRIGGER_SQL_FILES)[number];
+
+/** The kit table recording which version (checksum) of each SQL file is installed. */
+export const KIT_SQL_FILE_TABLE = 'kit_sql_file';
 
 /**
  * Reads `triggers/<file>` and puts the quoted audit schema in place of
@@ -18,11 +25,38 @@ export function renderTriggerSql(file: TriggerSqlFile, auditSchema: string): str
   return text.replaceAll('{{audit_schema}}', quoteIdent(auditSchema));
 }
 
-/** Runs a trigger SQL file (several statements) on `db`. */
-export async function runTriggerSql(
+/** sha256 (hex) of a rendered SQL file: what {@link installKitSql} compares. */
+export function sqlChecksum(renderedSql: string): string {
+  return createHash('sha256').update(renderedSql).digest('hex');
+}
+
+/**
+ * Installs each SQL file whose checksum differs from the one recorded in
+ * `<auditSchema>.kit_sql_file` (every file on a first install or after an upgrade that
+ * changed it), or every file when `all` is set, and records the new checksums. Run it in
+ * the migrate transaction, after the versioned migrations.
+ * @returns the files installed, in install order
+ */
+export async function installKitSql(
   db: Kysely<unknown>,
-  file: TriggerSqlFile,
   auditSchema: string,
-): Promise<void> {
-  await sql.raw(renderTriggerSql(file, auditSchema)).execute(db);
+  options: { readonly all?: boolean } = {},
+): Promise<TriggerSqlFile[]> {
+  const { rows } = await sql<{ file: string; checksum: string }>`
+    SELECT file, checksum FROM ${sql.id(auditSchema, KIT_SQL_FILE_TABLE)}`.execute(db);
+  const installed = new Map(rows.map((row) => [row.file, row.checksum]));
+  const changed: TriggerSqlFile[] = [];
+  for (const file of TRIGGER_SQL_FILES) {
+    const text = renderTriggerSql(file, auditSchema);
+    const checksum = sqlChecksum(text);
+    if (!options.all && installed.get(file) === checksum) continue;
+    await sql.raw(text).execute(db);
+    await sql`
+      INSERT INTO ${sql.id(auditSchema, KIT_SQL_FILE_TABLE)} (file, checksum) VALUES (${file}, ${checksum})
+      ON CONFLICT (file) DO UPDATE SET checksum = excluded.checksum, installed_at = clock_timestamp()`.execute(
+      db,
+    );
+    changed.push(file);
+  }
+  return changed;
 }

@@ -1,4 +1,5 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
+import { createStagingTableSql } from '../../migrations/target/staging-table';
 import { formatTextArray, quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers';
 import { HEADER_COLUMN_NAMES, stagingTableName } from '../staging/header-columns';
 import { rowDocumentColumns } from '../staging/row-document';
@@ -20,6 +21,8 @@ export const CAPTURE_TRIGGER_NAMES: readonly string[] = Object.values(CAPTURE_TR
 
 /** What one sync changed; empty arrays mean nothing was needed. */
 export interface SyncResult {
+  /** `schema.table` of tables whose staging table was created by this run. */
+  readonly createdStagingTables: readonly string[];
   /** `schema.table` → columns added to its staging table. */
   readonly addedColumns: Readonly<Record<string, readonly string[]>>;
   /** Tables whose trigger was created or re-created (new table, changed ignore list). */
@@ -27,30 +30,42 @@ export interface SyncResult {
 }
 
 /**
- * Brings every staging table in line with its source table and the config: adds
- * source columns that appeared since the table was created (history rows are JSON, so
- * they keep working), and (re)installs the audit triggers when their arguments changed.
- * Does nothing when everything is current, so re-running is a no-op.
+ * Brings every staging table in line with its source table and the config: creates the
+ * staging tables of newly configured tables, adds source columns that appeared since a
+ * table was created (history rows are JSON, so they keep working), and (re)installs the
+ * audit triggers when their arguments changed. Does nothing when everything is current,
+ * so re-running is a no-op. Runs in the caller's transaction, which holds the migrate lock.
  */
 export async function syncStagingTables(
-  target: Kysely<unknown>,
+  trx: Transaction<unknown>,
   auditSchema: string,
   tables: readonly SourceTable[],
 ): Promise<SyncResult> {
-  return target.transaction().execute(async (trx) => {
-    // Two concurrent migrate runs must not both add the same column.
-    await sql`SELECT pg_advisory_xact_lock(hashtext('audit-trail:migrate'))`.execute(trx);
-    const addedColumns: Record<string, string[]> = {};
-    const triggersInstalled: string[] = [];
-    for (const table of tables) {
-      const label = `${table.schema}.${table.table}`;
-      const added = await addMissingColumns(trx, auditSchema, table);
-      if (added.length > 0) addedColumns[label] = added;
-      if (await ensureCaptureTrigger(trx, auditSchema, table)) triggersInstalled.push(label);
-      await upsertRegistry(trx, auditSchema, table);
-    }
-    return { addedColumns, triggersInstalled };
-  });
+  const createdStagingTables: string[] = [];
+  const addedColumns: Record<string, string[]> = {};
+  const triggersInstalled: string[] = [];
+  for (const table of tables) {
+    const label = `${table.schema}.${table.table}`;
+    if (await createMissingStagingTable(trx, auditSchema, table)) createdStagingTables.push(label);
+    const added = await addMissingColumns(trx, auditSchema, table);
+    if (added.length > 0) addedColumns[label] = added;
+    if (await ensureCaptureTrigger(trx, auditSchema, table)) triggersInstalled.push(label);
+    await upsertRegistry(trx, auditSchema, table);
+  }
+  return { createdStagingTables, addedColumns, triggersInstalled };
+}
+
+async function createMissingStagingTable(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+  table: SourceTable,
+): Promise<boolean> {
+  const staging = quoteQualified(auditSchema, stagingTableName(table.table));
+  const { rows } = await sql<{ exists: boolean }>`
+    SELECT to_regclass(${staging}) IS NOT NULL AS exists`.execute(trx);
+  if (rows[0]?.exists) return false;
+  await sql.raw(createStagingTableSql(auditSchema, table)).execute(trx);
+  return true;
 }
 
 async function addMissingColumns(

@@ -5,6 +5,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { buildTableMappings, buildTaskSettings } from '../../mappings';
 import { parseConfig, type AuditTrailConfig } from '../../src/config';
+import { currentKitVersion } from '../../src/migrate/kit-version';
 import { buildApp } from '../../infra/build-app';
 
 /** Skips NodejsFunction bundling (seconds per function); `npx cdk synth` bundles for real. */
@@ -155,12 +156,14 @@ describe('example config (several tables, one composite key)', () => {
     const migrations = logicalId('Custom::AuditTrailMigrations');
     const prepare = logicalId('Custom::AuditTrailReplicationPrepare');
     const task = logicalId('AWS::DMS::ReplicationTask');
-    const config = template.findResources('Custom::AuditTrailMigrations')[migrations]?.Properties
-      .Config as string;
-    expect(JSON.parse(config)).toEqual({
+    const properties = template.findResources('Custom::AuditTrailMigrations')[migrations]
+      ?.Properties as Record<string, unknown>;
+    expect(JSON.parse(properties.Config as string)).toEqual({
       auditSchema: example.auditSchema,
       tables: example.tables,
     });
+    // A kit upgrade changes the resource, so `cdk deploy` runs the new migrations.
+    expect(properties.KitVersion).toBe(currentKitVersion());
     expect(
       template.findResources('Custom::AuditTrailReplicationPrepare')[prepare]?.DependsOn,
     ).toContain(migrations);

@@ -1,9 +1,11 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { KIT_MIGRATIONS } from '../../migrations/target';
 import { parseConfig, type AuditTrailConfigInput } from '../../src/config';
 import { createHistory } from '../../src/history';
 import { SourceTableError } from '../../src/migrate/introspect';
 import { migrateTarget } from '../../src/migrate/migrate-target';
+import { TRIGGER_SQL_FILES } from '../../src/migrate/sql-files';
 import { cdc, DmsApplier } from '../support/dms-apply';
 import { createTestDatabase, withClient } from '../support/databases';
 
@@ -33,7 +35,9 @@ describe('migrateTarget', () => {
       CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2));
       CREATE TABLE shops (id int PRIMARY KEY, city text);`);
     const first = await migrate({ tables: [{ table: 'items' }] }, urls);
-    expect(first.applied).toEqual(['0001-audit-log', '0100-staging ["public","items"]']);
+    expect(first.applied).toEqual(KIT_MIGRATIONS.map((migration) => migration.name));
+    expect(first.installedSqlFiles).toEqual(TRIGGER_SQL_FILES);
+    expect(first.createdStagingTables).toEqual(['public.items']);
     expect(first.triggersInstalled).toEqual(['public.items']);
     expect(await columnsOf(urls.targetUrl, 'audit', 'items_staging')).toEqual([
       'id',
@@ -48,11 +52,19 @@ describe('migrateTarget', () => {
     ]);
 
     const again = await migrate({ tables: [{ table: 'items' }] }, urls);
-    expect(again).toMatchObject({ applied: [], triggersInstalled: [], addedColumns: {} });
+    expect(again).toMatchObject({
+      applied: [],
+      installedSqlFiles: [],
+      createdStagingTables: [],
+      triggersInstalled: [],
+      addedColumns: {},
+    });
 
     const added = await migrate({ tables: [{ table: 'items' }, { table: 'shops' }] }, urls);
     expect(added).toMatchObject({
-      applied: ['0100-staging ["public","shops"]'],
+      applied: [],
+      installedSqlFiles: [],
+      createdStagingTables: ['public.shops'],
       triggersInstalled: ['public.shops'],
     });
   });

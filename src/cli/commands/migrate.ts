@@ -30,6 +30,8 @@ export function registerMigrate(program: Command): void {
       });
       const changed =
         report.applied.length +
+        report.installedSqlFiles.length +
+        report.createdStagingTables.length +
         report.triggersInstalled.length +
         Object.keys(report.addedColumns).length;
       const tables = report.tables.map((table) => `${table.schema}.${table.table}`).join(', ');

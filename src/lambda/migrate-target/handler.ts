@@ -27,6 +27,11 @@ export interface DatabaseLocation {
  */
 export interface MigrationsProperties {
   readonly Config: string;
+  /**
+   * The kit version that synthesized the stack (`currentKitVersion()`): not read by the
+   * handler; it changes with every kit upgrade so that `cdk deploy` re-runs the migrations.
+   */
+  readonly KitVersion?: string;
   readonly Source: DatabaseLocation;
   readonly Target: DatabaseLocation;
 }

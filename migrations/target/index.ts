@@ -1,0 +1,39 @@
+import type { Migration } from 'kysely';
+import { auditLogMigration } from './0001-audit-log';
+import { kitSqlFileMigration } from './0002-kit-sql-file';
+import { cdcEnginePositionMigration } from './0003-cdc-engine-position';
+
+/** One versioned migration of the kit's own tables. */
+export interface KitMigration {
+  /** Recorded in `<auditSchema>.kysely_migration`; never renamed once released. */
+  readonly name: string;
+  readonly migration: (auditSchema: string) => Migration;
+}
+
+/**
+ * The kit's versioned migrations, in order. `audit-trail migrate` runs the ones an
+ * install has not run yet, then re-installs the repeatable SQL under `triggers/` whose
+ * checksum changed, then brings staging tables and their triggers in line with the
+ * config. So upgrading the package and running `migrate` brings any install to the
+ * current version.
+ *
+ * Adding a migration (tables, columns, indexes, roles, grants of the kit):
+ * - a file `migrations/target/NNNN-what-it-does.ts` (NNNN: the next free number) that
+ *   exports `(auditSchema: string) => Migration`, appended to this list with its file
+ *   name (without `.ts`) as `name`;
+ * - never edit, rename or reorder a migration that has landed: installs have run it; fix
+ *   forward with a new one. It must work on every install that ran the ones before it
+ *   (test the upgrade from `test/migrate/fixtures/target-0.1.0.sql`);
+ * - quote every identifier (`sql.id`, `quoteIdent`): the audit schema may be any name.
+ *
+ * Functions and triggers of the kit are not migrations: edit `triggers/*.sql` in place
+ * (every statement re-runnable: `CREATE OR REPLACE`); a changed file is re-installed on
+ * the next migrate. Every file is also re-installed after any versioned migration ran, so a
+ * migration may drop what a file defines (to rename a function or change its arguments or
+ * result type, which `CREATE OR REPLACE` cannot) and the file puts the new one in place.
+ */
+export const KIT_MIGRATIONS: readonly KitMigration[] = [
+  { name: '0001-audit-log', migration: auditLogMigration },
+  { name: '0002-kit-sql-file', migration: kitSqlFileMigration },
+  { name: '0003-cdc-engine-position', migration: cdcEnginePositionMigration },
+];
