@@ -93,7 +93,13 @@ interface ColumnInfo {
 export async function refreshOracle(source: pg.ClientBase, table: OracleTable): Promise<void> {
   const qualified = quoteQualified(table.schema, table.table);
   const { rows: columns } = await source.query<ColumnInfo>(
-    `SELECT a.attname AS name, format_type(a.atttypid, NULL) AS type
+    // Without typmod, so decoding never rounds or truncates; character and bit without
+    // a length would mean length 1, so they decode as their unbounded relatives.
+    `SELECT a.attname AS name,
+            CASE format_type(a.atttypid, NULL)
+              WHEN 'character' THEN 'bpchar' WHEN 'character[]' THEN 'bpchar[]'
+              WHEN 'bit' THEN 'bit varying' WHEN 'bit[]' THEN 'bit varying[]'
+              ELSE format_type(a.atttypid, NULL) END AS type
        FROM pg_attribute a
       WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
       ORDER BY a.attnum`,

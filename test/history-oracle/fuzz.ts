@@ -1,0 +1,97 @@
+/**
+ * The long run of the history oracle: `npm run fuzz -- --minutes N --seed S
+ * [--pipeline engine|dms|both] [--features all|short] [--url postgres://...]`.
+ * Generates workloads until the time is up, on its own embedded server (or `--url`),
+ * and on a failure prints the shrunk workload as a psql script plus config, and the
+ * seed and path that replay it. Exit 0 when nothing was found, 1 on a finding.
+ */
+import { Command, Option } from 'commander';
+import fc from 'fast-check';
+import { startLocalPostgres } from '../../src/postgres/local-server';
+import { ALL_FEATURES, SHORT_RUN_FEATURES } from '../support/oracle/arbitraries';
+import { historyProperty } from '../support/oracle/property';
+import type { PipelineKind } from '../support/oracle/scenario';
+
+async function main(): Promise<number> {
+  const options = new Command('fuzz')
+    .option('--minutes <n>', 'how long to run', '5')
+    .option(
+      '--seed <n>',
+      'fast-check seed (printed; replays the run)',
+      String(Date.now() % 2 ** 31),
+    )
+    .option('--path <path>', 'replay one counterexample (the path fast-check printed)')
+    .addOption(
+      new Option('--pipeline <kind>', 'pipeline under test')
+        .choices(['engine', 'dms', 'both'])
+        .default('both'),
+    )
+    .addOption(
+      new Option('--features <set>', 'generator feature set')
+        .choices(['all', 'short'])
+        .default('all'),
+    )
+    .option(
+      '--url <url>',
+      'superuser URL of a server with wal_level=logical and track_commit_timestamp=on',
+    )
+    .parse()
+    .opts<{
+      minutes: string;
+      seed: string;
+      path?: string;
+      pipeline: string;
+      features: string;
+      url?: string;
+    }>();
+  const seed = Number(options.seed);
+  const features = options.features === 'all' ? ALL_FEATURES : SHORT_RUN_FEATURES;
+  const pipelines: PipelineKind[] =
+    options.pipeline === 'both' ? ['engine', 'dms'] : [options.pipeline as PipelineKind];
+  const deadline = Date.now() + Number(options.minutes) * 60_000;
+  console.log(
+    `history fuzz: seed ${seed}, ${options.minutes} min, pipelines ${pipelines.join('+')}, features ${options.features}`,
+  );
+  const server = options.url ? undefined : await startLocalPostgres();
+  const adminUrl = options.url ?? server!.url();
+  try {
+    let round = 0;
+    while (Date.now() < deadline) {
+      const pipeline = pipelines[round % pipelines.length]!;
+      const roundSeed = seed + round++;
+      const result = await fc.check(historyProperty({ adminUrl, pipeline, features }), {
+        seed: roundSeed,
+        path: options.path,
+        numRuns: options.path ? 1 : 20,
+        interruptAfterTimeLimit: Math.max(1000, deadline - Date.now()),
+        markInterruptAsFailure: false,
+      });
+      console.log(
+        `round ${round}: ${pipeline}, seed ${roundSeed}: ${result.numRuns} workloads${result.failed ? ', FAILED' : ''}`,
+      );
+      if (result.failed) {
+        console.log(fc.defaultReportMessage(result));
+        console.log(
+          String((result.errorInstance as Error | undefined)?.message ?? result.errorInstance),
+        );
+        console.log(
+          `replay: npm run fuzz -- --seed ${roundSeed} --pipeline ${pipeline} --features ${options.features} --path "${result.counterexamplePath}"`,
+        );
+        return 1;
+      }
+      if (options.path) break;
+    }
+    console.log('history fuzz: no difference found');
+    return 0;
+  } finally {
+    await server?.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(2);
+  },
+);

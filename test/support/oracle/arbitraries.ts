@@ -1,0 +1,310 @@
+import fc from 'fast-check';
+import {
+  KEY_TYPES,
+  TYPES,
+  type DdlChange,
+  type KeyRef,
+  type Statement,
+  type Step,
+  type TableSpec,
+  type Transaction,
+  type Workload,
+} from './workload';
+
+/**
+ * What the generator may use. The short run in `npm test` uses what the kit handles
+ * today ({@link SHORT_RUN_FEATURES}); the long fuzz and the bug hunt use everything
+ * ({@link ALL_FEATURES}). Widen the short run as fixes land.
+ */
+export interface Features {
+  /** Non-key column types (keys of {@link TYPES}). */
+  readonly types: readonly string[];
+  /** Literals of {@link TYPES} left out (by type), for values the kit does not record exactly yet. */
+  readonly excludedValues?: Readonly<Record<string, readonly string[]>>;
+  /** Key column types (keys of {@link KEY_TYPES}). */
+  readonly keyTypes: readonly string[];
+  /** Schema, table and column names to draw from (besides plain ones). */
+  readonly names: readonly string[];
+  /** Source database settings to draw from (`ALTER DATABASE ... SET`). */
+  readonly settings: readonly (readonly [string, string])[];
+  /** Schema changes mid-stream. */
+  readonly ddl: readonly DdlChange['kind'][];
+  /** Key values written in several spellings (numeric 2 / 2.00) and huge text keys. */
+  readonly keySpellings: boolean;
+  /** Two clients with interleaved transactions. */
+  readonly concurrency: boolean;
+  /** Key changes (UPDATE of key columns). */
+  readonly keyUpdates: boolean;
+}
+
+/** Names that collide with anything the kit generates or uses inside its functions. */
+export const HOSTILE_NAMES = [
+  // PL/pgSQL variables and columns inside the capture functions (#17 item 1).
+  'x',
+  'y',
+  'n',
+  't',
+  'k',
+  'name',
+  'value',
+  'data',
+  'exact',
+  'row_json',
+  'key_json',
+  'key_columns',
+  'excluded_columns',
+  'old_data',
+  'new_data',
+  'version',
+  'commit_ts',
+  'xid',
+  'lsn',
+  'indicator',
+  'operation',
+  'row_key',
+  'change_seq',
+  'source_table',
+  'old_key',
+  'new_key',
+  // DMS header columns (#17 item 17).
+  'ar_h_operation',
+  'ar_h_change_seq',
+  // Quoting and case.
+  'Weird "Q"',
+  'select',
+  'Mixed Case',
+  'ünï cødé',
+  'semi;colon',
+  "it's",
+] as const;
+
+const PLAIN_NAMES = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'] as const;
+
+/** Everything the generator knows. */
+export const ALL_FEATURES: Features = {
+  types: Object.keys(TYPES),
+  keyTypes: Object.keys(KEY_TYPES),
+  names: HOSTILE_NAMES,
+  settings: [
+    ['DateStyle', 'SQL, DMY'],
+    ['extra_float_digits', '0'],
+    ['TimeZone', 'America/St_Johns'],
+    ['IntervalStyle', 'sql_standard'],
+    ['bytea_output', 'escape'],
+  ],
+  ddl: ['add', 'drop', 'rename', 'widen'],
+  keySpellings: true,
+  concurrency: true,
+  keyUpdates: true,
+};
+
+/**
+ * What the kit records exactly at the time of writing (see #17 for what is left out and
+ * why): widen this as fixes land on main.
+ */
+export const SHORT_RUN_FEATURES: Features = {
+  types: [
+    'int4',
+    'int8',
+    'numeric',
+    'numeric(10,2)',
+    'float8',
+    'float4',
+    'text',
+    'varchar(5)',
+    'char(3)',
+    'bool',
+    'jsonb',
+    'date',
+    'timestamp',
+    'timestamptz',
+    'timestamp(3)',
+    'time',
+    'timetz',
+    'interval',
+    'bytea',
+    'uuid',
+    'inet',
+    'int4[]',
+    'text[]',
+    'numeric[]',
+    'int4range',
+    'tstzrange',
+    'bit(4)',
+    'money',
+    'enum',
+    'domain',
+  ],
+  // #17 item 7: float -0 is recorded as 0.
+  // New (found by this oracle): an array's lower bound is lost ([0:1]={5,6} -> {5,6}).
+  excludedValues: { float8: ["'-0'"], float4: ["'-0'"], 'int4[]': ["'[0:1]={5,6}'"] },
+  keyTypes: ['int4', 'int8', 'text', 'uuid', 'date'],
+  names: ['Weird "Q"', 'select', 'Mixed Case', 'ünï cødé', 'semi;colon', "it's"],
+  settings: [],
+  ddl: [],
+  keySpellings: false,
+  concurrency: true,
+  keyUpdates: true,
+};
+
+const KEY_POOL = 6;
+
+function keyRef(features: Features): fc.Arbitrary<KeyRef> {
+  return fc.record({
+    n: fc.nat(KEY_POOL - 1),
+    spelling: features.keySpellings ? fc.nat(5) : fc.constant(0),
+  });
+}
+
+function statement(features: Features, tables: number, depth = 0): fc.Arbitrary<Statement> {
+  const key = fc.array(keyRef(features), { minLength: 1, maxLength: 2 });
+  const table = fc.nat(tables - 1);
+  const plain: fc.Arbitrary<Statement>[] = [
+    fc.record({
+      kind: fc.constant('insert' as const),
+      table,
+      key,
+      values: fc.array(fc.nat(12), { minLength: 1, maxLength: 8 }),
+    }),
+    fc.record({
+      kind: fc.constant('update' as const),
+      table,
+      key,
+      set: fc.array(fc.tuple(fc.nat(8), fc.nat(12)), { minLength: 1, maxLength: 3 }),
+    }),
+    fc.record({ kind: fc.constant('delete' as const), table, key }),
+  ];
+  if (features.keyUpdates)
+    plain.push(fc.record({ kind: fc.constant('updateKey' as const), table, key, newKey: key }));
+  if (depth === 0)
+    plain.push(
+      fc.record({
+        kind: fc.constant('savepoint' as const),
+        statements: fc.array(statement(features, tables, 1), { minLength: 1, maxLength: 3 }),
+        rollback: fc.boolean(),
+      }),
+    );
+  return fc.oneof(...plain);
+}
+
+function transaction(features: Features, tables: number): fc.Arbitrary<Transaction> {
+  return fc.record({
+    statements: fc.array(statement(features, tables), { minLength: 1, maxLength: 5 }),
+    end: fc.constantFrom(
+      'commit' as const,
+      'commit' as const,
+      'commit' as const,
+      'rollback' as const,
+    ),
+  });
+}
+
+function ddlChange(features: Features): fc.Arbitrary<DdlChange> {
+  const options: fc.Arbitrary<DdlChange>[] = [];
+  const columnName = fc.constantFrom(...PLAIN_NAMES.map((n) => `${n}2`), ...features.names);
+  if (features.ddl.includes('add'))
+    options.push(
+      fc.record({
+        kind: fc.constant('add' as const),
+        name: columnName,
+        type: fc.constantFrom(...features.types),
+      }),
+    );
+  if (features.ddl.includes('drop'))
+    options.push(fc.record({ kind: fc.constant('drop' as const), column: fc.nat(8) }));
+  if (features.ddl.includes('rename'))
+    options.push(
+      fc.record({ kind: fc.constant('rename' as const), column: fc.nat(8), to: columnName }),
+    );
+  if (features.ddl.includes('widen'))
+    options.push(fc.record({ kind: fc.constant('widen' as const), column: fc.nat(8) }));
+  return fc.oneof(...options);
+}
+
+function step(features: Features, tables: number): fc.Arbitrary<Step> {
+  const options: fc.WeightedArbitrary<Step>[] = [
+    {
+      weight: 6,
+      arbitrary: fc.record({ kind: fc.constant('tx' as const), tx: transaction(features, tables) }),
+    },
+    { weight: 1, arbitrary: fc.constant({ kind: 'replicate' as const }) },
+  ];
+  if (features.concurrency)
+    options.push({
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant('concurrent' as const),
+        txs: fc.tuple(transaction(features, tables), transaction(features, tables)),
+        order: fc.array(fc.nat(1), { maxLength: 10 }),
+        secondEndsFirst: fc.boolean(),
+      }),
+    });
+  if (features.ddl.length > 0)
+    options.push({
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('ddl' as const),
+        table: fc.nat(tables - 1),
+        change: ddlChange(features),
+      }),
+    });
+  return fc.oneof(...options);
+}
+
+function tableSpec(features: Features, index: number): fc.Arbitrary<TableSpec> {
+  const name = (fallback: string) =>
+    fc.oneof(
+      { weight: 3, arbitrary: fc.constant(fallback) },
+      { weight: 1, arbitrary: fc.constantFrom(...features.names) },
+    );
+  return fc
+    .record({
+      schema: name(`s${index}`),
+      name: name(`t${index}`),
+      keyTypes: fc.array(fc.constantFrom(...features.keyTypes), { minLength: 1, maxLength: 2 }),
+      valueTypes: fc.array(fc.constantFrom(...features.types), { minLength: 1, maxLength: 6 }),
+      columnNames: fc.array(name(''), { minLength: 8, maxLength: 8 }),
+    })
+    .map(({ schema, name: table, keyTypes, valueTypes, columnNames }) => {
+      const used = new Set<string>();
+      const types = [...keyTypes, ...valueTypes];
+      const columns = types.map((type, i) => {
+        let column = columnNames[i] || `${i < keyTypes.length ? 'k' : 'c'}${i}`;
+        if (used.has(column)) column = `${column}_${i}`;
+        used.add(column);
+        return { name: column, type };
+      });
+      return { schema, name: table, columns, keyCount: keyTypes.length };
+    });
+}
+
+/** Random workloads over random schemas, shrinking towards few, simple steps. */
+export function workloadArbitrary(features: Features): fc.Arbitrary<Workload> {
+  return fc.integer({ min: 1, max: 2 }).chain((count) =>
+    fc
+      .record({
+        sourceSettings: features.settings.length
+          ? fc.subarray([...features.settings], { maxLength: 3 }).map((s) => Object.fromEntries(s))
+          : fc.constant({}),
+        tables: fc.tuple(...Array.from({ length: count }, (_, i) => tableSpec(features, i))),
+        before: fc.array(transactionStep(features, count), { maxLength: 2 }),
+        after: fc.array(step(features, count), { minLength: 1, maxLength: 12 }),
+      })
+      .filter(
+        ({ tables }) =>
+          new Set(tables.map((t) => `${t.schema}.${t.name}`)).size === tables.length &&
+          new Set(tables.map((t) => t.name)).size === tables.length,
+      )
+      .map(({ sourceSettings, tables, before, after }) => ({
+        sourceSettings,
+        excludedValues: features.excludedValues ?? {},
+        tables,
+        // Rows before the first catch-up are the initial load.
+        steps: [...before, { kind: 'replicate' as const }, ...after],
+      })),
+  );
+}
+
+function transactionStep(features: Features, tables: number): fc.Arbitrary<Step> {
+  return fc.record({ kind: fc.constant('tx' as const), tx: transaction(features, tables) });
+}

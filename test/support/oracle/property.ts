@@ -1,0 +1,20 @@
+import fc from 'fast-check';
+import { workloadArbitrary, type Features } from './arbitraries';
+import { describeFailure, runScenario, type PipelineKind, type ScenarioOptions } from './scenario';
+
+/** Options for {@link historyProperty}. */
+export interface HistoryPropertyOptions extends Omit<ScenarioOptions, 'pipeline'> {
+  readonly pipeline: PipelineKind;
+  readonly features: Features;
+}
+
+/**
+ * The property: for every generated workload, the pipeline's history equals the
+ * oracle's. A failure's message is the shrunk workload as a script plus config.
+ */
+export function historyProperty(options: HistoryPropertyOptions) {
+  return fc.asyncProperty(workloadArbitrary(options.features), async (workload) => {
+    const result = await runScenario(workload, options);
+    if (!result.ok) throw new Error(describeFailure(workload, result, options.pipeline));
+  });
+}

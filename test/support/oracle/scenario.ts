@@ -1,0 +1,233 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { parseConfig, type AuditTrailConfig } from '../../../src/config';
+import { createEngine, type EngineLogger } from '../../../src/engine';
+import { migrateTarget } from '../../../src/migrate/migrate-target';
+import { quoteIdent } from '../../../src/postgres/identifiers';
+import { verifyAuditTrail } from '../../../src/verify';
+import { compareHistory, describeDifference, type HistoryDifference } from './compare';
+import { DmsReplayer } from './dms-replay';
+import type { ComparedTable } from './expected-history';
+import { installOracle, oracleMark, refreshOracle } from './install';
+import { renderSteps, setupSql, workloadConfig, workloadScript, type Workload } from './workload';
+
+/** Which pipeline carries changes from the source to staging. */
+export type PipelineKind = 'engine' | 'dms';
+
+/** Options for {@link runScenario}. */
+export interface ScenarioOptions {
+  /** Superuser URL of the server (any database); source and target are created on it. */
+  readonly adminUrl: string;
+  /** @default 'engine' */
+  readonly pipeline?: PipelineKind;
+  /**
+   * Catches up the engine another way (the crash property runs it as a CLI process
+   * that kills itself at a fault point, then restarts it).
+   */
+  readonly runEngine?: (urls: EngineUrls) => Promise<void>;
+  /** Keep the databases (to inspect a failure). @default false */
+  readonly keepDatabases?: boolean;
+}
+
+/** Where the engine runs. */
+export interface EngineUrls {
+  readonly config: AuditTrailConfig;
+  readonly sourceUrl: string;
+  readonly targetUrl: string;
+  readonly slotName: string;
+}
+
+/** What a scenario found. */
+export interface ScenarioResult {
+  /** True when history matches the oracle, verify is clean and the kit raised nothing. */
+  readonly ok: boolean;
+  /** One paragraph per problem (empty when ok). */
+  readonly problems: readonly string[];
+  readonly differences: readonly HistoryDifference[];
+  /** Source statements that failed (a unique violation rolls its transaction back: expected). */
+  readonly sourceErrors: readonly string[];
+}
+
+/** SQLSTATE classes of source errors the workload causes itself (not the kit's doing). */
+const WORKLOAD_ERRORS = /^(23|22|40P01)/;
+
+/**
+ * Runs a workload on a fresh source and target: creates the tables, installs the
+ * oracle and the kit, runs the steps (the pipeline catches up at each `replicate`
+ * step and at the end), then compares history with the oracle and runs verify.
+ */
+export async function runScenario(
+  workload: Workload,
+  options: ScenarioOptions,
+): Promise<ScenarioResult> {
+  const suffix = randomBytes(5).toString('hex');
+  const sourceDb = `orsrc_${suffix}`;
+  const targetDb = `ortgt_${suffix}`;
+  const slotName = `oracle_${suffix}`;
+  const admin = new pg.Client({ connectionString: options.adminUrl });
+  await admin.connect();
+  const urlOf = (db: string) => {
+    const url = new URL(options.adminUrl);
+    url.pathname = `/${db}`;
+    return url.toString();
+  };
+  const sourceUrl = urlOf(sourceDb);
+  const targetUrl = urlOf(targetDb);
+  const problems: string[] = [];
+  const sourceErrors: string[] = [];
+  let differences: HistoryDifference[] = [];
+  const clients: pg.Client[] = [];
+  try {
+    await admin.query(`CREATE DATABASE ${quoteIdent(sourceDb)}`);
+    await admin.query(`CREATE DATABASE ${quoteIdent(targetDb)}`);
+    for (const [name, value] of Object.entries(workload.sourceSettings))
+      await admin.query(
+        `ALTER DATABASE ${quoteIdent(sourceDb)} SET ${quoteIdent(name)} = '${value.replace(/'/g, "''")}'`,
+      );
+    const config = parseConfig(workloadConfig(workload));
+    const tables: ComparedTable[] = workload.tables.map((t) => ({
+      schema: t.schema,
+      table: t.name,
+      keyColumns: t.columns.slice(0, t.keyCount).map((c) => c.name),
+    }));
+    for (let i = 0; i < 2; i++) {
+      const client = new pg.Client({ connectionString: sourceUrl });
+      client.on('error', () => undefined); // a dropped connection shows as a failed query
+      await client.connect();
+      clients.push(client);
+    }
+    const target = new pg.Client({ connectionString: targetUrl });
+    target.on('error', () => undefined);
+    await target.connect();
+    clients.push(target);
+    const [main, second] = clients as [pg.Client, pg.Client];
+    await main.query(setupSql(workload));
+    await installOracle(main, tables);
+
+    const warnings: string[] = [];
+    const logger: EngineLogger = {
+      log: (level, message, fields) => {
+        if (level === 'warn' || level === 'error')
+          warnings.push(`${level}: ${message} ${JSON.stringify(fields ?? {})}`);
+      },
+    };
+    const urls = { config, sourceUrl, targetUrl, slotName };
+    const dms = new DmsReplayer(main, target, tables, config.auditSchema);
+    let loadMark: number | undefined;
+    const kit = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
+      try {
+        return await work();
+      } catch (error) {
+        throw new KitFailure(`${what}: ${(error as Error).message}`);
+      }
+    };
+    const catchUp = async () => {
+      loadMark ??= await oracleMark(main);
+      if (options.pipeline === 'dms') await kit('DMS apply', () => dms.catchUp(loadMark!));
+      else if (options.runEngine) await kit('engine', () => options.runEngine!(urls));
+      else
+        await kit('engine', () =>
+          createEngine({ ...urls, logger, lagIntervalMs: 0 }).runUntilIdle(),
+        );
+    };
+
+    await kit('migrate', () => migrateTarget({ config, sourceUrl, targetUrl }));
+    for (const rendered of renderSteps(workload)) {
+      const step = rendered.step;
+      if (step.kind === 'replicate') await catchUp();
+      else if (step.kind === 'ddl') {
+        if (!rendered.ddl) continue;
+        await main.query(rendered.ddl);
+        await refreshOracle(main, tables[step.table % tables.length]!);
+        await kit('migrate after DDL', () => migrateTarget({ config, sourceUrl, targetUrl }));
+      } else {
+        const aborted = [false, false];
+        for (const { client, sql } of rendered.sql) {
+          const connection = client === 0 ? main : second;
+          const ending = sql === 'COMMIT' || sql === 'ROLLBACK';
+          if (aborted[client] && !ending) continue;
+          try {
+            await connection.query(aborted[client] ? 'ROLLBACK' : sql);
+          } catch (error) {
+            const code = (error as { code?: string }).code ?? '';
+            const message = `${sql.slice(0, 200)}: ${(error as Error).message} (${code})`;
+            if (!WORKLOAD_ERRORS.test(code)) problems.push(`source write failed: ${message}`);
+            sourceErrors.push(message);
+            aborted[client] = true;
+            if (ending) await connection.query('ROLLBACK');
+          }
+          if (ending) aborted[client] = false;
+        }
+      }
+    }
+    await catchUp();
+    if (warnings.length > 0) problems.push(...warnings.map((w) => `engine ${w}`));
+    const report = await compareHistory({
+      source: main,
+      target,
+      tables,
+      loadMark: loadMark!,
+      auditSchema: config.auditSchema,
+    });
+    differences = [...report.differences];
+    problems.push(...differences.slice(0, 5).map(describeDifference));
+    const verify = await kit('verify', () => verifyAuditTrail({ config, sourceUrl, targetUrl }));
+    if (!verify.ok)
+      problems.push(
+        `verify: ${verify.mismatches
+          .slice(0, 3)
+          .map((m) => `${m.table} ${JSON.stringify(m.key)} ${m.kind} ${m.columns?.join(',') ?? ''}`)
+          .join('; ')}`,
+      );
+  } catch (error) {
+    if (error instanceof KitFailure) problems.push(error.message);
+    else throw error;
+  } finally {
+    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+    if (!options.keepDatabases) await dropAll(admin, slotName, [sourceDb, targetDb]);
+    await admin.end();
+  }
+  return { ok: problems.length === 0, problems, differences, sourceErrors };
+}
+
+/** The kit (engine, migrate, verify, DMS-shaped apply) failed: a finding, not a harness error. */
+class KitFailure extends Error {}
+
+async function dropAll(admin: pg.Client, slotName: string, databases: string[]): Promise<void> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const { rows } = await admin.query<{ active_pid: number | null }>(
+      'SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1',
+      [slotName],
+    );
+    if (rows.length === 0) break;
+    if (rows[0]!.active_pid !== null)
+      await admin.query('SELECT pg_terminate_backend($1)', [rows[0]!.active_pid]);
+    else
+      await admin.query('SELECT pg_drop_replication_slot($1)', [slotName]).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  for (const db of databases)
+    await admin
+      .query(`DROP DATABASE IF EXISTS ${quoteIdent(db)} WITH (FORCE)`)
+      .catch(() => undefined);
+}
+
+/** The failure report: problems, then the workload as a script and as data for a regression test. */
+export function describeFailure(
+  workload: Workload,
+  result: ScenarioResult,
+  pipeline: PipelineKind,
+): string {
+  return [
+    `history oracle: ${pipeline} pipeline disagrees with the source`,
+    ...result.problems.map((p) => `  - ${p}`),
+    '',
+    '-- reproduction (psql script; run the pipeline where the comments say):',
+    workloadScript(workload),
+    '',
+    '// as a regression test: runScenario(<this workload>, { adminUrl, pipeline: ' +
+      JSON.stringify(pipeline) +
+      ' })',
+    JSON.stringify(workload),
+  ].join('\n');
+}

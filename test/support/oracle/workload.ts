@@ -1,0 +1,526 @@
+import { quoteIdent, quoteQualified } from '../../../src/postgres/identifiers';
+
+/**
+ * A generated workload: plain data, so it can be printed, stored in a regression test
+ * and replayed exactly. Statements refer to columns and values by small numbers that
+ * are resolved against the table's columns *at that step* (schema changes move them),
+ * so fast-check can shrink any part without making the rest invalid.
+ */
+export interface Workload {
+  /** `ALTER DATABASE <source> SET name = value` before anything runs (session settings that must not leak). */
+  readonly sourceSettings: Readonly<Record<string, string>>;
+  /** Literals of {@link TYPES} the workload does not use, by type. @default {} */
+  readonly excludedValues?: Readonly<Record<string, readonly string[]>>;
+  readonly tables: readonly TableSpec[];
+  readonly steps: readonly Step[];
+}
+
+/** A source table. Its first `keyCount` columns are the primary key. */
+export interface TableSpec {
+  readonly schema: string;
+  readonly name: string;
+  readonly columns: readonly ColumnSpec[];
+  readonly keyCount: number;
+}
+
+/** A column: its name and a type of {@link TYPES} (or {@link KEY_TYPES} for key columns). */
+export interface ColumnSpec {
+  readonly name: string;
+  readonly type: string;
+}
+
+/** A key value: `n` picks the value, `spelling` how it is written (2, 2.0, 2.00 for numeric). */
+export interface KeyRef {
+  readonly n: number;
+  readonly spelling: number;
+}
+
+export type Statement =
+  | {
+      readonly kind: 'insert';
+      readonly table: number;
+      readonly key: readonly KeyRef[];
+      readonly values: readonly number[];
+    }
+  | {
+      readonly kind: 'update';
+      readonly table: number;
+      readonly key: readonly KeyRef[];
+      readonly set: readonly (readonly [number, number])[];
+    }
+  | {
+      readonly kind: 'updateKey';
+      readonly table: number;
+      readonly key: readonly KeyRef[];
+      readonly newKey: readonly KeyRef[];
+    }
+  | { readonly kind: 'delete'; readonly table: number; readonly key: readonly KeyRef[] }
+  | {
+      readonly kind: 'savepoint';
+      readonly statements: readonly Statement[];
+      readonly rollback: boolean;
+    };
+
+/** One source transaction on client `client`. */
+export interface Transaction {
+  readonly statements: readonly Statement[];
+  readonly end: 'commit' | 'rollback';
+}
+
+export type DdlChange =
+  | { readonly kind: 'add'; readonly name: string; readonly type: string }
+  | { readonly kind: 'drop'; readonly column: number }
+  | { readonly kind: 'rename'; readonly column: number; readonly to: string }
+  | { readonly kind: 'widen'; readonly column: number };
+
+export type Step =
+  | { readonly kind: 'tx'; readonly tx: Transaction }
+  /** Two clients at once: `order` interleaves their statements (0: first, 1: second), then both end. */
+  | {
+      readonly kind: 'concurrent';
+      readonly txs: readonly [Transaction, Transaction];
+      readonly order: readonly number[];
+      readonly secondEndsFirst: boolean;
+    }
+  /** The pipeline catches up (the engine runs until idle, or DMS applies what is new). */
+  | { readonly kind: 'replicate' }
+  /** DDL on the source, then the documented step: `audit-trail migrate`. */
+  | { readonly kind: 'ddl'; readonly table: number; readonly change: DdlChange };
+
+/** A column type and the literals the generator writes into it. */
+export interface TypeSpec {
+  /** SQL type; `{s}` is the table's schema (enums, domains, composites live there). */
+  readonly sql: string;
+  /** SQL literal expressions; the first is the simplest (what shrinking goes to). */
+  readonly values: readonly string[];
+  /** The wider type `ALTER COLUMN ... TYPE` may change it to. */
+  readonly widensTo?: string;
+}
+
+const BIG_TEXT = `(SELECT string_agg(md5(i::text), '') FROM generate_series(1, 300) AS i)`;
+
+/** Non-key column types: the built-in families and user-defined types. */
+export const TYPES: Readonly<Record<string, TypeSpec>> = {
+  int4: {
+    sql: 'integer',
+    values: ['1', 'NULL', '0', '-2147483648', '2147483647'],
+    widensTo: 'int8',
+  },
+  int8: {
+    sql: 'bigint',
+    values: ['1', 'NULL', '9007199254740993', '-9223372036854775808', '9000000000'],
+  },
+  numeric: {
+    sql: 'numeric',
+    values: [
+      '1',
+      'NULL',
+      '1.10',
+      '1.100',
+      '0.000',
+      '-0.5',
+      "'NaN'",
+      "'Infinity'",
+      '123456789012345678901234567890.123456789',
+      '1e-20',
+    ],
+  },
+  'numeric(10,2)': {
+    sql: 'numeric(10,2)',
+    values: ['1', 'NULL', '1.2', '-99999999.99', '0'],
+    widensTo: 'numeric(12,4)',
+  },
+  'numeric(12,4)': { sql: 'numeric(12,4)', values: ['1', 'NULL', '1.2345', '99999999.9999'] },
+  float8: {
+    sql: 'double precision',
+    values: [
+      '1',
+      'NULL',
+      "'-0'",
+      '0',
+      "'NaN'",
+      "'Infinity'",
+      "'-Infinity'",
+      '0.1',
+      '1e-320',
+      '1.7976931348623157e308',
+      '123456.789012345',
+    ],
+  },
+  float4: { sql: 'real', values: ['1', 'NULL', "'-0'", '0.1', '3.4e38', "'NaN'"] },
+  text: {
+    sql: 'text',
+    values: [
+      "'a'",
+      'NULL',
+      "''",
+      "'Ünïcødé 🐘 ﷽'",
+      "E'tab\\there\\nline\\r\\\\'",
+      "'quote''s \"dq\"'",
+      BIG_TEXT,
+      "'NULL'",
+      "E'\\x01\\x7f'",
+    ],
+  },
+  'varchar(5)': {
+    sql: 'varchar(5)',
+    values: ["'a'", 'NULL', "'abcde'", "'é😀'"],
+    widensTo: 'varchar(20)',
+  },
+  'varchar(20)': { sql: 'varchar(20)', values: ["'a'", 'NULL', "'abcdefghij'"] },
+  'char(3)': { sql: 'char(3)', values: ["'a'", 'NULL', "'abc'", "''"] },
+  bool: { sql: 'boolean', values: ['true', 'NULL', 'false'] },
+  json: {
+    sql: 'json',
+    values: [
+      '\'{"a":1}\'',
+      'NULL',
+      '\'{ "a" : 1 }\'',
+      '\'{"a":1,"a":2}\'',
+      "'1.10'",
+      "'null'",
+      '\'"x"\'',
+      "'[1e400, -0]'",
+    ],
+  },
+  jsonb: {
+    sql: 'jsonb',
+    values: [
+      '\'{"a":1}\'',
+      'NULL',
+      '\'{"n": 1.10}\'',
+      '\'{"n": 1.100}\'',
+      '\'{"big": 9007199254740993}\'',
+      "'123456789012345678901234567890'",
+      "'null'",
+      '\'{"u": "\\u00e9\\n"}\'',
+    ],
+  },
+  date: {
+    sql: 'date',
+    values: [
+      "'2024-02-01'",
+      'NULL',
+      "'2024-02-13'",
+      "'infinity'",
+      "'0044-03-15 BC'",
+      "'-infinity'",
+    ],
+  },
+  timestamp: {
+    sql: 'timestamp',
+    values: [
+      "'2024-02-01 10:00:00'",
+      'NULL',
+      "'2024-02-13 23:59:59.999999'",
+      "'infinity'",
+      "'0044-03-15 12:00:00.5 BC'",
+    ],
+  },
+  timestamptz: {
+    sql: 'timestamptz',
+    values: [
+      "'2024-02-01 10:00:00+00'",
+      'NULL',
+      "'2024-07-13 23:59:59.123456+05:30'",
+      "'-infinity'",
+      "'1900-01-01 00:00:00+00'",
+    ],
+  },
+  'timestamp(3)': {
+    sql: 'timestamp(3)',
+    values: ["'2024-02-01 10:00:00'", 'NULL', "'2024-02-13 01:02:03.4567'"],
+  },
+  time: { sql: 'time', values: ["'10:00'", 'NULL', "'23:59:59.999999'", "'24:00'"] },
+  timetz: { sql: 'timetz', values: ["'10:00+00'", 'NULL', "'23:59:59.5-03:30'"] },
+  interval: {
+    sql: 'interval',
+    values: ["'1 day'", 'NULL', "'1 year 2 mons 3 days 04:05:06.789'", "'-1 day +02:00'", "'PT0S'"],
+  },
+  bytea: {
+    sql: 'bytea',
+    values: ["'\\x00'", 'NULL', "'\\x'", "'\\xdeadbeef00ff'", "decode(repeat('ab', 5000), 'hex')"],
+  },
+  uuid: {
+    sql: 'uuid',
+    values: [
+      "'00000000-0000-0000-0000-000000000001'",
+      'NULL',
+      "'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'",
+    ],
+  },
+  inet: { sql: 'inet', values: ["'10.0.0.1'", 'NULL', "'192.168.0.0/24'", "'::1'"] },
+  'int4[]': {
+    sql: 'integer[]',
+    values: ["'{1}'", 'NULL', "'{}'", "'{1,NULL,3}'", "'{{1,2},{3,4}}'", "'[0:1]={5,6}'"],
+  },
+  'text[]': { sql: 'text[]', values: ["'{a}'", 'NULL', '\'{"a b","c,d",NULL,"NULL"}\'', "'{}'"] },
+  'numeric[]': { sql: 'numeric[]', values: ["'{1}'", 'NULL', "'{1.10,NaN,-0.0}'"] },
+  int4range: { sql: 'int4range', values: ["'[1,5)'", 'NULL', "'empty'", "'(,3]'"] },
+  tstzrange: {
+    sql: 'tstzrange',
+    values: [
+      "'[2024-01-01 00:00+00,2024-02-01 00:00+00)'",
+      'NULL',
+      "'[2024-01-01 00:00+00,infinity)'",
+    ],
+  },
+  'bit(4)': { sql: 'bit(4)', values: ["B'1010'", 'NULL', "B'0000'"] },
+  money: { sql: 'money', values: ["'1.00'", 'NULL', "'-92233720368547758.08'"] },
+  enum: { sql: '{s}.mood', values: ["'happy'", 'NULL', "'so-so'", "'sad'"] },
+  'enum[]': { sql: '{s}.mood[]', values: ["'{happy}'", 'NULL', '\'{sad,"so-so"}\''] },
+  domain: { sql: '{s}.positive', values: ['1', 'NULL', '2147483647'] },
+  composite: {
+    sql: '{s}.pair',
+    values: ["ROW(1, 'a')", 'NULL', 'ROW(NULL, NULL)', "ROW(-2, 'x,(y)\"')"],
+  },
+};
+
+/** Key column types, with how key number n is written in each spelling. */
+export const KEY_TYPES: Readonly<
+  Record<string, { sql: string; literal: (n: number, spelling: number) => string }>
+> = {
+  int4: { sql: 'integer', literal: (n) => String(n) },
+  int8: { sql: 'bigint', literal: (n) => (n === 5 ? '9007199254740993' : String(n)) },
+  text: {
+    sql: 'text',
+    literal: (n, spelling) =>
+      spelling % 3 === 2 && n === 5 ? `repeat('k5', 1400)` : n === 4 ? `'k4 ü "q"'` : `'k${n}'`,
+  },
+  numeric: { sql: 'numeric', literal: (n, spelling) => `${n}${['', '.0', '.00'][spelling % 3]}` },
+  uuid: { sql: 'uuid', literal: (n) => `'00000000-0000-0000-0000-00000000000${n}'` },
+  date: { sql: 'date', literal: (n) => `'2024-01-0${n + 1}'` },
+};
+
+/** The user-defined types every workload schema gets (enum, domain, composite). */
+export function userTypesSql(schema: string): string {
+  const s = quoteIdent(schema);
+  return `CREATE TYPE ${s}.mood AS ENUM ('happy', 'so-so', 'sad');
+CREATE DOMAIN ${s}.positive AS integer CHECK (VALUE > 0);
+CREATE TYPE ${s}.pair AS (a integer, b text);`;
+}
+
+function typeSql(type: string, schema: string): string {
+  const spec = TYPES[type] ?? KEY_TYPES[type];
+  if (!spec) throw new Error(`unknown generator type ${type}`);
+  return spec.sql.replace('{s}', quoteIdent(schema));
+}
+
+/** The tables' current columns, as the steps so far have left them. */
+export class SchemaState {
+  readonly columns: ColumnSpec[][];
+  constructor(
+    readonly tables: readonly TableSpec[],
+    readonly excludedValues: Readonly<Record<string, readonly string[]>> = {},
+  ) {
+    this.columns = tables.map((t) => [...t.columns]);
+  }
+  /** Non-key columns of table `t`. */
+  valueColumns(t: number): ColumnSpec[] {
+    return this.columns[t]!.slice(this.tables[t]!.keyCount);
+  }
+  /** Applies a DDL change and returns its SQL (undefined when it does not apply). */
+  apply(t: number, change: DdlChange): string | undefined {
+    const table = this.tables[t]!;
+    const target = quoteQualified(table.schema, table.name);
+    const cols = this.columns[t]!;
+    const valueCols = this.valueColumns(t);
+    if (change.kind === 'add') {
+      if (cols.some((c) => c.name === change.name)) return undefined;
+      cols.push({ name: change.name, type: change.type });
+      return `ALTER TABLE ${target} ADD COLUMN ${quoteIdent(change.name)} ${typeSql(change.type, table.schema)}`;
+    }
+    if (valueCols.length === 0) return undefined;
+    const column = valueCols[change.column % valueCols.length]!;
+    const index = cols.indexOf(column);
+    if (change.kind === 'drop') {
+      cols.splice(index, 1);
+      return `ALTER TABLE ${target} DROP COLUMN ${quoteIdent(column.name)}`;
+    }
+    if (change.kind === 'rename') {
+      if (cols.some((c) => c.name === change.to)) return undefined;
+      cols[index] = { ...column, name: change.to };
+      return `ALTER TABLE ${target} RENAME COLUMN ${quoteIdent(column.name)} TO ${quoteIdent(change.to)}`;
+    }
+    const wider = TYPES[column.type]?.widensTo;
+    if (!wider) return undefined;
+    cols[index] = { ...column, type: wider };
+    return `ALTER TABLE ${target} ALTER COLUMN ${quoteIdent(column.name)} TYPE ${typeSql(wider, table.schema)}`;
+  }
+}
+
+/** The DDL that creates the workload's schemas, types and tables. */
+export function setupSql(workload: Workload): string {
+  const schemas = [...new Set(workload.tables.map((t) => t.schema))];
+  return [
+    ...schemas.map((s) => `CREATE SCHEMA ${quoteIdent(s)};\n${userTypesSql(s)}`),
+    ...workload.tables.map(
+      (t) =>
+        `CREATE TABLE ${quoteQualified(t.schema, t.name)} (\n  ${t.columns
+          .map((c) => `${quoteIdent(c.name)} ${typeSql(c.type, t.schema)}`)
+          .join(',\n  ')},\n  PRIMARY KEY (${t.columns
+          .slice(0, t.keyCount)
+          .map((c) => quoteIdent(c.name))
+          .join(', ')})\n);`,
+    ),
+  ].join('\n');
+}
+
+/** Maps a key number to a client's own key space, so concurrent clients never wait on each other. */
+export type KeySpace = (n: number) => number;
+
+/** Renders one statement (savepoints as several) for the current schema. */
+export function statementSql(
+  state: SchemaState,
+  statement: Statement,
+  space: KeySpace = (n) => n,
+  savepointName = 'sp',
+): string[] {
+  if (statement.kind === 'savepoint') {
+    const inner = statement.statements.flatMap((s, i) =>
+      statementSql(state, s, space, `${savepointName}_${i}`),
+    );
+    return [
+      `SAVEPOINT ${savepointName}`,
+      ...inner,
+      statement.rollback
+        ? `ROLLBACK TO SAVEPOINT ${savepointName}`
+        : `RELEASE SAVEPOINT ${savepointName}`,
+    ];
+  }
+  const t = statement.table % state.tables.length;
+  const table = state.tables[t]!;
+  const target = quoteQualified(table.schema, table.name);
+  const keyCols = state.columns[t]!.slice(0, table.keyCount);
+  const keyLiteral = (refs: readonly KeyRef[], i: number) => {
+    const ref = refs[i % refs.length] ?? { n: 0, spelling: 0 };
+    return KEY_TYPES[keyCols[i]!.type]!.literal(space(ref.n), ref.spelling);
+  };
+  const where = (refs: readonly KeyRef[]) =>
+    keyCols.map((c, i) => `${quoteIdent(c.name)} = ${keyLiteral(refs, i)}`).join(' AND ');
+  const valueCols = state.valueColumns(t);
+  const literal = (column: ColumnSpec, pick: number) => {
+    const excluded = state.excludedValues[column.type] ?? [];
+    const values = TYPES[column.type]!.values.filter((v) => !excluded.includes(v));
+    return values[pick % values.length]!;
+  };
+  switch (statement.kind) {
+    case 'insert': {
+      const cols = [...keyCols, ...valueCols];
+      const values = [
+        ...keyCols.map((_, i) => keyLiteral(statement.key, i)),
+        ...valueCols.map((c, i) =>
+          literal(c, statement.values[i % Math.max(1, statement.values.length)] ?? 0),
+        ),
+      ];
+      return [
+        `INSERT INTO ${target} (${cols.map((c) => quoteIdent(c.name)).join(', ')}) VALUES (${values.join(', ')})`,
+      ];
+    }
+    case 'update': {
+      if (valueCols.length === 0 || statement.set.length === 0) return [];
+      const assignments = new Map<string, string>();
+      for (const [col, pick] of statement.set) {
+        const column = valueCols[col % valueCols.length]!;
+        assignments.set(quoteIdent(column.name), literal(column, pick));
+      }
+      return [
+        `UPDATE ${target} SET ${[...assignments].map(([c, v]) => `${c} = ${v}`).join(', ')} WHERE ${where(statement.key)}`,
+      ];
+    }
+    case 'updateKey':
+      return [
+        `UPDATE ${target} SET ${keyCols.map((c, i) => `${quoteIdent(c.name)} = ${keyLiteral(statement.newKey, i)}`).join(', ')} WHERE ${where(statement.key)}`,
+      ];
+    case 'delete':
+      return [`DELETE FROM ${target} WHERE ${where(statement.key)}`];
+  }
+}
+
+/** A printable step for the reproduction script. */
+export interface RenderedStep {
+  readonly step: Step;
+  /** For `tx`: the statements including BEGIN/COMMIT. For concurrent: per client. */
+  readonly sql: readonly { client: number; sql: string }[];
+  /** For `ddl`: the statement, or undefined when the change does not apply (skipped). */
+  readonly ddl?: string;
+}
+
+/** Renders every step, tracking schema changes. */
+export function renderSteps(workload: Workload): RenderedStep[] {
+  const state = new SchemaState(workload.tables, workload.excludedValues);
+  return workload.steps.map((step) => {
+    switch (step.kind) {
+      case 'replicate':
+        return { step, sql: [] };
+      case 'ddl': {
+        const ddl = state.apply(step.table % workload.tables.length, step.change);
+        return { step, sql: [], ddl };
+      }
+      case 'tx':
+        return { step, sql: txSql(state, step.tx, (n) => n).map((sql) => ({ client: 0, sql })) };
+      case 'concurrent': {
+        const a = txBody(state, step.txs[0], (n) => n * 2);
+        const b = txBody(state, step.txs[1], (n) => n * 2 + 1);
+        const sql: { client: number; sql: string }[] = [
+          { client: 0, sql: 'BEGIN' },
+          { client: 1, sql: 'BEGIN' },
+        ];
+        let ia = 0;
+        let ib = 0;
+        for (const who of step.order) {
+          if (who % 2 === 0 && ia < a.length) sql.push({ client: 0, sql: a[ia++]! });
+          else if (ib < b.length) sql.push({ client: 1, sql: b[ib++]! });
+        }
+        while (ia < a.length) sql.push({ client: 0, sql: a[ia++]! });
+        while (ib < b.length) sql.push({ client: 1, sql: b[ib++]! });
+        const endA = { client: 0, sql: step.txs[0].end === 'commit' ? 'COMMIT' : 'ROLLBACK' };
+        const endB = { client: 1, sql: step.txs[1].end === 'commit' ? 'COMMIT' : 'ROLLBACK' };
+        sql.push(...(step.secondEndsFirst ? [endB, endA] : [endA, endB]));
+        return { step, sql };
+      }
+    }
+  });
+}
+
+function txBody(state: SchemaState, tx: Transaction, space: KeySpace): string[] {
+  return tx.statements.flatMap((s, i) => statementSql(state, s, space, `sp${i}`));
+}
+
+function txSql(state: SchemaState, tx: Transaction, space: KeySpace): string[] {
+  return ['BEGIN', ...txBody(state, tx, space), tx.end === 'commit' ? 'COMMIT' : 'ROLLBACK'];
+}
+
+/** The config the pipeline runs with. */
+export function workloadConfig(workload: Workload): {
+  tables: { schema: string; table: string }[];
+} {
+  return { tables: workload.tables.map((t) => ({ schema: t.schema, table: t.name })) };
+}
+
+/**
+ * The workload as a runnable psql script plus config: what a failure prints. Runs as
+ * is on a source database (`psql -v ON_ERROR_STOP=0`: a failing statement aborts its
+ * transaction, as in the run); the comments say where the pipeline catches up and
+ * where `audit-trail migrate` runs.
+ */
+export function workloadScript(workload: Workload): string {
+  const lines = [
+    `-- config: ${JSON.stringify(workloadConfig(workload))}`,
+    ...Object.entries(workload.sourceSettings).map(
+      ([name, value]) => `ALTER DATABASE :"DBNAME" SET ${name} = '${value}'; \\connect`,
+    ),
+    setupSql(workload),
+    '-- audit-trail migrate',
+  ];
+  for (const rendered of renderSteps(workload)) {
+    const step = rendered.step;
+    if (step.kind === 'replicate') lines.push('-- audit-trail replicate --until-idle');
+    else if (step.kind === 'ddl') {
+      if (rendered.ddl) lines.push(`${rendered.ddl};`, '-- audit-trail migrate');
+    } else if (step.kind === 'tx') lines.push(rendered.sql.map((s) => `${s.sql};`).join('\n'));
+    else lines.push(rendered.sql.map((s) => `/* client ${s.client} */ ${s.sql};`).join('\n'));
+  }
+  lines.push('-- audit-trail replicate --until-idle; then compare with the oracle');
+  return lines.join('\n');
+}
