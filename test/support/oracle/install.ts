@@ -55,6 +55,10 @@ BEGIN
   IF value IS NULL OR jsonb_typeof(value) = 'null' THEN
     RETURN NULL;
   END IF;
+  -- The kit records a json column as its exact text, in a JSON string.
+  IF type_name = 'json' AND jsonb_typeof(value) = 'string' THEN
+    RETURN value #>> '{}';
+  END IF;
   EXECUTE format('SELECT format(''%%s'', x.v) FROM jsonb_to_record($1) AS x(v %s)', type_name)
     INTO result USING jsonb_build_object('v', value);
   RETURN result;

@@ -285,7 +285,7 @@ export const KEY_TYPES: Readonly<
   text: {
     sql: 'text',
     literal: (n, spelling) =>
-      spelling % 3 === 2 && n === 5 ? `repeat('k5', 1400)` : n === 4 ? `'k4 ü "q"'` : `'k${n}'`,
+      spelling === 5 ? `repeat('k${n}', 1400)` : n === 4 ? `'k4 ü "q"'` : `'k${n}'`,
   },
   numeric: { sql: 'numeric', literal: (n, spelling) => `${n}${['', '.0', '.00'][spelling % 3]}` },
   uuid: { sql: 'uuid', literal: (n) => `'00000000-0000-0000-0000-00000000000${n}'` },

@@ -1,0 +1,32 @@
+import fc from 'fast-check';
+import { inject } from 'vitest';
+import { SHORT_RUN_FEATURES } from '../support/oracle/arbitraries';
+import { historyProperty } from '../support/oracle/property';
+import type { PipelineKind } from '../support/oracle/scenario';
+
+/**
+ * The short run of the history oracle (the long one: `npm run fuzz`): generated
+ * workloads on both pipelines, compared change by change with the oracle. Fixed seeds
+ * plus one random seed, printed so a failure can be replayed with
+ * `npm run fuzz -- --seed S --pipeline P --features short`.
+ */
+const FIXED_SEEDS = [1, 2];
+const RANDOM_SEED = Number(process.env.HISTORY_ORACLE_SEED ?? Date.now() % 2 ** 31);
+const RUNS_PER_SEED = 3;
+
+describe('history oracle: generated workloads', () => {
+  beforeAll(() => console.log(`history oracle short run: random seed ${RANDOM_SEED}`));
+
+  for (const pipeline of ['engine', 'dms'] as PipelineKind[])
+    for (const seed of [...FIXED_SEEDS, RANDOM_SEED])
+      it(`${pipeline} pipeline matches the oracle (seed ${seed})`, async () => {
+        await fc.assert(
+          historyProperty({
+            adminUrl: inject('pgAdminUrl'),
+            pipeline,
+            features: SHORT_RUN_FEATURES,
+          }),
+          { seed, numRuns: RUNS_PER_SEED, endOnFailure: true },
+        );
+      }, 120_000);
+});
