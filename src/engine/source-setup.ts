@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { AuditedTableConfig } from '../config';
+import { unpublishableReasons } from '../migrate/publishable';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers';
 
 /** The source cannot be replicated as configured; the message says what to change. */
@@ -8,8 +9,9 @@ export class SourceSetupError extends Error {
 }
 
 /**
- * Checks the source prerequisites DMS has too: `wal_level=logical`, and a primary key
- * on every audited table (without one, deletes and key changes cannot be applied).
+ * Checks the source prerequisites DMS has too: `wal_level=logical`, a primary key on
+ * every audited table (without one, deletes and key changes cannot be applied), and
+ * that publishing the tables can neither fail nor break the source's writes.
  * @throws SourceSetupError naming the setting or the table.
  */
 export async function checkSource(
@@ -43,11 +45,20 @@ export async function checkSource(
       );
     }
   }
+  // Before the publication exists: a table it would break is refused, not discovered
+  // through the application's failing UPDATEs.
+  const reasons = await unpublishableReasons(
+    async <Row>(text: string, values: readonly unknown[]) =>
+      (await source.query(text, [...values])).rows as Row[],
+    tables,
+  );
+  if (reasons.length > 0) throw new SourceSetupError(`cannot replicate: ${reasons.join('; ')}`);
 }
 
 /**
  * Creates the publication for exactly the audited tables, or resets an existing one
- * to exactly those tables (idempotent).
+ * to exactly those tables (idempotent). Changes of a partition are published under the
+ * audited partitioned table (`publish_via_partition_root`), as staging mirrors it.
  */
 export async function ensurePublication(
   source: pg.ClientBase,
@@ -60,16 +71,17 @@ export async function ensurePublication(
   ]);
   if (rowCount) {
     await source.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${tableList}`);
-    await source.query(
-      `ALTER PUBLICATION ${quoteIdent(publication)} SET (publish = 'insert, update, delete, truncate')`,
-    );
+    await source.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET (${PUBLICATION_OPTIONS})`);
   } else {
     await source.query(
       `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${tableList} ` +
-        `WITH (publish = 'insert, update, delete, truncate')`,
+        `WITH (${PUBLICATION_OPTIONS})`,
     );
   }
 }
+
+const PUBLICATION_OPTIONS =
+  "publish = 'insert, update, delete, truncate', publish_via_partition_root = true";
 
 /** Whether a replication slot exists on the source. */
 export async function slotExists(source: pg.ClientBase, slot: string): Promise<boolean> {

@@ -1,5 +1,6 @@
-import { sql, type Kysely } from 'kysely';
+import { CompiledQuery, sql, type Kysely } from 'kysely';
 import type { AuditedTableConfig, AuditTrailConfig } from '../config';
+import { unpublishableReasons, type QueryRunner } from './publishable';
 
 /** A source column as the staging table must mirror it. */
 export interface SourceColumn {
@@ -46,8 +47,9 @@ interface ColumnRow {
 /**
  * Reads each configured table's columns, types and primary key from the source.
  * @throws SourceTableError for a missing table, a table without a primary key (DMS
- *   would silently drop its updates and deletes), or a configured key that is not the
- *   table's primary key.
+ *   would silently drop its updates and deletes), a configured key that is not the
+ *   table's primary key, or a table logical replication cannot publish exactly or whose
+ *   publication would make source writes fail (see {@link unpublishableReasons}).
  */
 export async function introspectSourceTables(
   source: Kysely<unknown>,
@@ -55,6 +57,12 @@ export async function introspectSourceTables(
 ): Promise<SourceTable[]> {
   const tables: SourceTable[] = [];
   for (const table of config.tables) tables.push(await introspectTable(source, table));
+  const run: QueryRunner = async <Row>(text: string, values: readonly unknown[]) =>
+    (await source.executeQuery(CompiledQuery.raw(text, [...values]))).rows as Row[];
+  const reasons = await unpublishableReasons(run, config.tables);
+  if (reasons.length > 0) {
+    throw new SourceTableError(`cannot audit: ${reasons.join('; ')}`);
+  }
   return tables;
 }
 
@@ -110,7 +118,8 @@ async function findTableOid(
 
 async function readColumns(source: Kysely<unknown>, oid: number): Promise<SourceColumn[]> {
   // Types outside pg_catalog (enums, extension types) do not exist on the target;
-  // domains are replaced by their base type.
+  // domains are replaced by their base type. Generated columns are left out: pgoutput
+  // does not send them (before PostgreSQL 18), and their values follow from the others.
   const { rows } = await sql<ColumnRow>`
     SELECT a.attname AS name,
            format_type(coalesce(nullif(t.typbasetype, 0), a.atttypid),
@@ -121,6 +130,7 @@ async function readColumns(source: Kysely<unknown>, oid: number): Promise<Source
     JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
     JOIN pg_catalog.pg_type bt ON bt.oid = coalesce(nullif(t.typbasetype, 0), a.atttypid)
     WHERE a.attrelid = ${oid} AND a.attnum > 0 AND NOT a.attisdropped
+      AND a.attgenerated = ''
     ORDER BY a.attnum`.execute(source);
   return rows.map((row) => ({
     name: row.name,
