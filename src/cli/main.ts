@@ -1,31 +1,45 @@
 #!/usr/bin/env node
 import { CommanderError } from 'commander';
-import { ConfigError } from '../config';
-import { ConnectionUrlError } from '../postgres/connect';
-import { CliError } from './errors';
+import { AuditTrailError, exitCodeOf } from '../errors';
 import { buildProgram } from './program';
 
-/** Errors whose message is already a complete answer for the user. */
-function isUserFacing(error: unknown): error is Error {
-  return (
-    error instanceof CliError || error instanceof ConfigError || error instanceof ConnectionUrlError
-  );
+/** Network failures a driver may throw before the kit could name the side. */
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
+/** The one-line (plus hint) message and the exit code for an error that ended a command. */
+function describeFailure(error: unknown): { message: string; exitCode: number } {
+  if (error instanceof AuditTrailError) {
+    const hint = error.hint === undefined ? '' : `\nhint: ${error.hint}`;
+    return { message: `${error.message}${hint}`, exitCode: error.exitCode };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code))
+    return { message: `cannot connect: ${message}`, exitCode: exitCodeOf('connection') };
+  return { message, exitCode: exitCodeOf('failure') };
 }
 
 async function main(argv: readonly string[]): Promise<void> {
-  const program = buildProgram().exitOverride();
+  const program = buildProgram();
   try {
     await program.parseAsync(argv as string[]);
   } catch (error) {
     if (error instanceof CommanderError) {
-      process.exitCode = error.exitCode;
+      // Help and --version exit 0; every other commander error is a wrong command line.
+      process.exitCode = error.exitCode === 0 ? 0 : exitCodeOf('usage');
       return;
     }
-    const message = isUserFacing(error)
-      ? error.message
-      : `${(error as Error)?.message ?? String(error)}`;
+    const { message, exitCode } = describeFailure(error);
     process.stderr.write(`audit-trail: ${message.split('\n').join('\n  ')}\n`);
-    process.exitCode = error instanceof CliError ? error.exitCode : 1;
+    process.exitCode = exitCode;
   }
 }
 

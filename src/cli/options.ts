@@ -1,7 +1,7 @@
 import { Option } from 'commander';
 import { DEFAULT_CONFIG_FILE } from '../config';
 import { assertPostgresUrl } from '../postgres/connect';
-import { CliError } from './errors';
+import { UsageError } from './errors';
 
 /** `--config <file>`, defaulting to ./audit-trail.config.json. */
 export function configOption(): Option {
@@ -26,6 +26,6 @@ export function targetUrlOption(): Option {
 /** Checks a required URL option: present and a postgres:// URL. */
 export function requireUrl(value: string | undefined, flag: string): string {
   if (value === undefined || value === '')
-    throw new CliError(`${flag} is required (or set its environment variable)`);
+    throw new UsageError(`${flag} is required (or set its environment variable)`);
   return assertPostgresUrl(value, flag);
 }

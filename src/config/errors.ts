@@ -1,8 +1,12 @@
 import type { z } from 'zod';
+import { AuditTrailError } from '../errors';
 
 /** A config file that cannot be used; the message names the file and every bad field. */
-export class ConfigError extends Error {
+export class ConfigError extends AuditTrailError {
   override readonly name = 'ConfigError';
+  constructor(message: string) {
+    super(message, { code: 'CONFIG_INVALID', kind: 'usage' });
+  }
 }
 
 /** Formats a zod issue path as `tables[0].primaryKey[1]`. */

@@ -178,7 +178,7 @@ class CdcEngine implements Engine {
     await source.connect();
     const closers: (() => Promise<unknown>)[] = [() => source.end()];
     try {
-      const target = await connectText(targetUrl, 'audit-trail-engine');
+      const target = await connectText(targetUrl, 'audit-trail-engine', 'target');
       closers.push(() => target.end());
       await checkSource(source, config.tables);
       const tables = await readStagingTables(target, config);
@@ -264,7 +264,7 @@ class CdcEngine implements Engine {
       slot: this.slot,
       consistentPoint: formatLsn(slot.consistentPoint),
     });
-    const loader = await connectText(this.options.sourceUrl, 'audit-trail-initial-load');
+    const loader = await connectText(this.options.sourceUrl, 'audit-trail-initial-load', 'source');
     try {
       const writer = new StagingWriter(target, { batchSize: this.options.batchSize });
       // One target transaction: a crash mid-load leaves nothing behind, and the restart reloads.

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { pinnedClientConfig } from '../postgres/connect';
+import { connectClient } from '../postgres/connect';
 
 /** Keeps every column value as the server's text output: no Date, number or Buffer parsing. */
 const TEXT_TYPES = {
@@ -11,8 +11,10 @@ const TEXT_TYPES = {
  * databases unrounded (µs timestamps, numeric, int8, jsonb, arrays, bytea).
  * Its output settings are pinned (UTC, ISO dates, all float digits, hex bytea).
  */
-export async function connectText(url: string, applicationName: string): Promise<pg.Client> {
-  const client = new pg.Client({ ...pinnedClientConfig(url, applicationName), types: TEXT_TYPES });
-  await client.connect();
-  return client;
+export async function connectText(
+  url: string,
+  applicationName: string,
+  label = 'database',
+): Promise<pg.Client> {
+  return connectClient(url, applicationName, label, { types: TEXT_TYPES });
 }

@@ -30,6 +30,12 @@ export interface MigrateReport extends SyncResult {
   readonly tables: readonly SourceTable[];
 }
 
+/**
+ * How long `migrate` waits for a table lock (a staging table the engine or DMS is
+ * writing, say) before it fails with a clear error instead of queueing for ever.
+ */
+export const MIGRATE_LOCK_TIMEOUT = '30s';
+
 /** Thrown when a migration fails; the target is left as the last successful one left it. */
 export class MigrationError extends Error {
   override readonly name = 'MigrationError';
@@ -44,8 +50,10 @@ export class MigrationError extends Error {
  * column added on the source is added to staging.
  */
 export async function migrateTarget(options: MigrateTargetOptions): Promise<MigrateReport> {
-  const source = createKysely<unknown>(options.sourceUrl, { max: 1 });
-  const target = createKysely<unknown>(options.targetUrl, { max: 1 });
+  // DDL waiting for a lock blocks every later query on that table: give up instead.
+  const settings = { lock_timeout: MIGRATE_LOCK_TIMEOUT };
+  const source = createKysely<unknown>(options.sourceUrl, { max: 1, label: 'source', settings });
+  const target = createKysely<unknown>(options.targetUrl, { max: 1, label: 'target', settings });
   try {
     const tables = await introspectSourceTables(source, options.config);
     return await migrateTargetWith(target, options.config, tables, options.log);

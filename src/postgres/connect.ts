@@ -1,9 +1,13 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { AuditTrailError } from '../errors';
 
 /** Thrown for a connection string that is not a PostgreSQL URL. */
-export class ConnectionUrlError extends Error {
+export class ConnectionUrlError extends AuditTrailError {
   override readonly name = 'ConnectionUrlError';
+  constructor(message: string) {
+    super(message, { code: 'CONNECTION_URL_INVALID', kind: 'usage' });
+  }
 }
 
 /**
@@ -50,32 +54,126 @@ export const PINNED_OUTPUT_SETTINGS: Readonly<Record<string, string>> = {
   jit: 'off',
 };
 
-/** `PINNED_OUTPUT_SETTINGS` as a startup `options` string (`-c name=value ...`). */
-function pinnedOptions(): string {
-  return Object.entries(PINNED_OUTPUT_SETTINGS)
+/** Settings as a startup `options` string (`-c name=value ...`); values must not contain spaces. */
+function startupOptions(settings: Readonly<Record<string, string>>): string {
+  return Object.entries(settings)
     .map(([name, value]) => `-c ${name}=${value}`)
     .join(' ');
 }
 
+/** How long a connection attempt may take when nothing says otherwise: 10 seconds. */
+export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
+
 /**
- * node-postgres settings for a connection to `url` with the output settings pinned.
- * Options already in the URL (`?options=-c%20statement_timeout%3D5000`) are kept; the
- * pinned settings come last, so they win.
+ * How long to wait for a connection to `url`, in milliseconds, with libpq's meaning
+ * of `connect_timeout` (seconds; 0 waits for ever; less than 2 counts as 2). The first
+ * that is set wins: the URL's `connect_timeout`, `AUDIT_TRAIL_CONNECT_TIMEOUT` (the
+ * CLI's `--connect-timeout`), `PGCONNECT_TIMEOUT`, then 10 seconds. node-postgres's
+ * JavaScript driver reads none of these itself: without this, a host that accepts TCP
+ * and never answers makes a command hang for ever.
+ *
+ * @example
+ * ```ts
+ * connectTimeoutMillis('postgres://db.internal/app?connect_timeout=3'); // 3000
+ * ```
+ */
+export function connectTimeoutMillis(url: string): number {
+  const candidates = [
+    new URL(url).searchParams.get('connect_timeout'),
+    process.env.AUDIT_TRAIL_CONNECT_TIMEOUT,
+    process.env.PGCONNECT_TIMEOUT,
+  ];
+  const chosen = candidates.find((value) => value !== undefined && value !== null && value !== '');
+  if (chosen === undefined || chosen === null) return DEFAULT_CONNECT_TIMEOUT_SECONDS * 1000;
+  const seconds = Number(chosen);
+  if (!Number.isFinite(seconds))
+    throw new ConnectionUrlError(`connect timeout "${chosen}" is not a number of seconds`);
+  if (seconds <= 0) return 0;
+  return Math.max(2, Math.trunc(seconds)) * 1000;
+}
+
+/**
+ * node-postgres settings for a connection to `url` with the output settings pinned and
+ * a connect timeout ({@link connectTimeoutMillis}); `settings` (such as `lock_timeout`)
+ * are sent in the startup packet too. Options already in the URL
+ * (`?options=-c%20statement_timeout%3D5000`) are kept; the pinned settings come last,
+ * so they win.
  *
  * @example
  * ```ts
  * const client = new pg.Client(pinnedClientConfig(url, 'audit-trail-engine'));
  * ```
  */
-export function pinnedClientConfig(url: string, applicationName: string): pg.ClientConfig {
+export function pinnedClientConfig(
+  url: string,
+  applicationName: string,
+  settings: Readonly<Record<string, string>> = {},
+): pg.ClientConfig {
   const parsed = new URL(url);
   const fromUrl = parsed.searchParams.get('options');
   parsed.searchParams.delete('options');
+  const pinned = startupOptions({ ...settings, ...PINNED_OUTPUT_SETTINGS });
   return {
     connectionString: parsed.toString(),
     application_name: applicationName,
-    options: fromUrl ? `${fromUrl} ${pinnedOptions()}` : pinnedOptions(),
+    options: fromUrl ? `${fromUrl} ${pinned}` : pinned,
+    connectionTimeoutMillis: connectTimeoutMillis(url),
+    // A dead peer is noticed by TCP instead of a read that never returns.
+    keepAlive: true,
   };
+}
+
+/**
+ * A database could not be reached, or refused the login. The message names the side
+ * (`source`, `target`, or the option the URL came from) and the host, never the password.
+ */
+export class ConnectionError extends AuditTrailError {
+  override readonly name = 'ConnectionError';
+  constructor(label: string, url: string, cause: unknown) {
+    super(`${label}: cannot connect to ${describeServer(url)}: ${connectFailureReason(cause)}`, {
+      code: 'CONNECTION_FAILED',
+      kind: 'connection',
+      cause,
+      hint: 'check the URL, the network path and the credentials',
+    });
+  }
+}
+
+/** `host:port/database` of a URL, for messages (no user or password). */
+function describeServer(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.hostname || 'localhost'}:${parsed.port || '5432'}${parsed.pathname}`;
+}
+
+function connectFailureReason(cause: unknown): string {
+  const message = cause instanceof Error ? cause.message : String(cause);
+  if (/timeout/i.test(message)) return 'no answer within the connect timeout';
+  return message;
+}
+
+/**
+ * Opens a pinned connection to `url`; on failure the half-open client is closed and a
+ * {@link ConnectionError} naming `label` is thrown.
+ *
+ * @example
+ * ```ts
+ * const source = await connectClient(sourceUrl, 'audit-trail-verify', 'source');
+ * ```
+ */
+export async function connectClient(
+  url: string,
+  applicationName: string,
+  label: string,
+  extra: Partial<pg.ClientConfig> = {},
+): Promise<pg.Client> {
+  const client = new pg.Client({ ...pinnedClientConfig(url, applicationName), ...extra });
+  try {
+    await client.connect();
+    return client;
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw new ConnectionError(label, url, error);
+  }
 }
 
 /** Options for {@link createPool}. */
@@ -84,17 +182,44 @@ export interface PoolOptions {
   readonly max?: number;
   /** `application_name` shown in pg_stat_activity and pgAudit logs. @default "audit-trail" */
   readonly applicationName?: string;
+  /** Which database this is, named in connection errors. @default "database" */
+  readonly label?: string;
+  /**
+   * Session settings for every connection, such as `{ lock_timeout: '10s' }` so a
+   * command never queues for ever behind another session's lock. @default none
+   */
+  readonly settings?: Readonly<Record<string, string>>;
 }
 
-/** A node-postgres pool for `url`. */
+/** A node-postgres pool for `url`, with pinned output settings and a connect timeout. */
 export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
   return new pg.Pool({
-    ...pinnedClientConfig(url, options.applicationName ?? 'audit-trail'),
+    ...pinnedClientConfig(url, options.applicationName ?? 'audit-trail', options.settings),
     max: options.max ?? 4,
   });
 }
 
-/** A kysely instance over a fresh pool for `url`; destroy it when done. */
+/**
+ * A kysely instance over a fresh pool for `url`; destroy it when done. A connection
+ * that cannot be made fails with a {@link ConnectionError} naming `options.label`.
+ *
+ * @example
+ * ```ts
+ * const db = createKysely<unknown>(targetUrl, { max: 1, label: 'target' });
+ * ```
+ */
 export function createKysely<DB>(url: string, options: PoolOptions = {}): Kysely<DB> {
-  return new Kysely<DB>({ dialect: new PostgresDialect({ pool: createPool(url, options) }) });
+  const pool = createPool(url, options);
+  const label = options.label ?? 'database';
+  return new Kysely<DB>({
+    dialect: new PostgresDialect({
+      pool: {
+        connect: () =>
+          pool.connect().catch((error: unknown) => {
+            throw new ConnectionError(label, url, error);
+          }),
+        end: () => pool.end(),
+      },
+    }),
+  });
 }

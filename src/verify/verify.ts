@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { AuditTrailConfig } from '../config';
 import { introspectSourceTables, type SourceTable } from '../migrate/introspect';
-import { createKysely, pinnedClientConfig } from '../postgres/connect';
+import { connectClient, createKysely } from '../postgres/connect';
 import { quoteQualified } from '../postgres/identifiers';
 import { sourceRowDocumentSql } from '../staging/row-document';
 
@@ -64,8 +64,7 @@ const FETCH_SIZE = 2000;
  */
 export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyReport> {
   const maxListed = options.maxListedPerTable ?? 20;
-  const source = await connect(options.sourceUrl);
-  const target = await connect(options.targetUrl);
+  const [source, target] = await connectBoth(options.sourceUrl, options.targetUrl);
   try {
     const tables: VerifyTableReport[] = [];
     const mismatches: VerifyMismatch[] = [];
@@ -112,7 +111,7 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
 
 /** The audited tables as the source has them now (types decide how rows are rendered). */
 async function introspectSource(options: VerifyOptions): Promise<SourceTable[]> {
-  const source = createKysely<unknown>(options.sourceUrl, { max: 1 });
+  const source = createKysely<unknown>(options.sourceUrl, { max: 1, label: 'source' });
   try {
     return await introspectSourceTables(source, options.config);
   } finally {
@@ -120,13 +119,37 @@ async function introspectSource(options: VerifyOptions): Promise<SourceTable[]> 
   }
 }
 
-async function connect(url: string): Promise<pg.Client> {
-  const client = new pg.Client(pinnedClientConfig(url, 'audit-trail-verify'));
-  await client.connect();
-  // The same settings the audit trigger pins, so both sides render values identically.
-  await client.query("SET TIME ZONE 'UTC'; SET extra_float_digits = 1");
-  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  return client;
+/**
+ * Opens the source and the target together. If either fails, the other is closed
+ * before the error is thrown: a read-only repeatable-read transaction must never be
+ * left open on a production source because the target was unreachable.
+ */
+async function connectBoth(sourceUrl: string, targetUrl: string): Promise<[pg.Client, pg.Client]> {
+  const [source, target] = await Promise.allSettled([
+    connect(sourceUrl, 'source'),
+    connect(targetUrl, 'target'),
+  ]);
+  if (source.status === 'fulfilled' && target.status === 'fulfilled')
+    return [source.value, target.value];
+  await Promise.all(
+    [source, target].map((side) =>
+      side.status === 'fulfilled' ? side.value.end().catch(() => undefined) : undefined,
+    ),
+  );
+  throw source.status === 'rejected' ? source.reason : (target as PromiseRejectedResult).reason;
+}
+
+async function connect(url: string, label: string): Promise<pg.Client> {
+  const client = await connectClient(url, 'audit-trail-verify', label);
+  try {
+    // The same settings the audit trigger pins, so both sides render values identically.
+    await client.query("SET TIME ZONE 'UTC'; SET extra_float_digits = 1");
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    return client;
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw error;
+  }
 }
 
 /**

@@ -33,7 +33,10 @@ export function registerHistory(program: Command): void {
       const config = await loadConfig(options.config);
       assertAudited(config, table);
       const asOf = options.asOf === undefined ? undefined : parseInstant(options.asOf);
-      const db = createKysely(requireUrl(options.targetUrl, '--target-url'), { max: 1 });
+      const db = createKysely(requireUrl(options.targetUrl, '--target-url'), {
+        max: 1,
+        label: 'target',
+      });
       try {
         const history = createHistory(db, { auditSchema: config.auditSchema });
         if (asOf !== undefined) {

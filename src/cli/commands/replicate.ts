@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config';
 import { createEngine, SourceSetupError } from '../../engine';
-import { CliError } from '../errors';
+import { CliError, UsageError } from '../errors';
 import { configOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
 
 interface ReplicateOptions {
@@ -37,9 +37,9 @@ export function registerReplicate(program: Command): void {
       const config = await loadConfig(options.config);
       const batchSize = Number(options.batchSize);
       if (!Number.isInteger(batchSize) || batchSize < 1)
-        throw new CliError('--batch-size must be a positive integer');
+        throw new UsageError('--batch-size must be a positive integer');
       if (!/^\d+$/.test(options.lagInterval ?? ''))
-        throw new CliError('--lag-interval must be a number of milliseconds');
+        throw new UsageError('--lag-interval must be a number of milliseconds');
       const engine = createEngine({
         config,
         sourceUrl: requireUrl(options.sourceUrl, '--source-url'),
