@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { AuditTrailConfig } from '../config';
-import { pinnedClientConfig } from '../postgres/connect';
+import { connectClient } from '../postgres/connect';
 import { ChangeSequence } from './change-sequence';
 import { faultPoint } from './fault-injection';
 import { copyInitialLoad, InitialLoadStopped } from './initial-load';
@@ -174,8 +174,7 @@ class CdcEngine implements Engine {
   private async execute(untilIdle: boolean): Promise<EngineRunResult> {
     const { config, sourceUrl, targetUrl } = this.options;
     this.state = 'starting';
-    const source = new pg.Client(pinnedClientConfig(sourceUrl, 'audit-trail-engine'));
-    await source.connect();
+    const source = await connectClient(sourceUrl, 'audit-trail-engine', 'source');
     const closers: (() => Promise<unknown>)[] = [() => source.end()];
     try {
       const target = await connectText(targetUrl, 'audit-trail-engine', 'target');
