@@ -1,6 +1,7 @@
 /**
  * The long run of the history oracle: `npm run fuzz -- --minutes N --seed S
- * [--pipeline engine|dms|both] [--features all|short] [--url postgres://...]`.
+ * [--pipeline engine|dms|both] [--features all|short|base+ASPECT...] [--crashes]
+ * [--url postgres://...]`.
  * Generates workloads until the time is up, on its own embedded server (or `--url`),
  * and on a failure prints the shrunk workload as a psql script plus config, and the
  * seed and path that replay it. Exit 0 when nothing was found, 1 on a finding.
@@ -8,7 +9,7 @@
 import { Command, Option } from 'commander';
 import fc from 'fast-check';
 import { startLocalPostgres } from '../../src/postgres/local-server';
-import { ALL_FEATURES, SHORT_RUN_FEATURES } from '../support/oracle/arbitraries';
+import { featuresFrom } from '../support/oracle/arbitraries';
 import { historyProperty } from '../support/oracle/property';
 import type { PipelineKind } from '../support/oracle/scenario';
 
@@ -26,10 +27,10 @@ async function main(): Promise<number> {
         .choices(['engine', 'dms', 'both'])
         .default('both'),
     )
-    .addOption(
-      new Option('--features <set>', 'generator feature set')
-        .choices(['all', 'short'])
-        .default('all'),
+    .option(
+      '--features <set>',
+      'all, short, or base+aspect+... (aspects: names, settings, ddl:add, ddl:drop, ddl:rename, ddl:widen, json, negzero, keyspellings, bigkeys, composite, bounds)',
+      'all',
     )
     .option(
       '--url <url>',
@@ -43,9 +44,10 @@ async function main(): Promise<number> {
       pipeline: string;
       features: string;
       url?: string;
+      crashes?: boolean;
     }>();
   const seed = Number(options.seed);
-  const features = options.features === 'all' ? ALL_FEATURES : SHORT_RUN_FEATURES;
+  const features = featuresFrom(options.features);
   const pipelines: PipelineKind[] =
     options.pipeline === 'both' ? ['engine', 'dms'] : [options.pipeline as PipelineKind];
   const deadline = Date.now() + Number(options.minutes) * 60_000;
@@ -59,13 +61,16 @@ async function main(): Promise<number> {
     while (Date.now() < deadline) {
       const pipeline = pipelines[round % pipelines.length]!;
       const roundSeed = seed + round++;
-      const result = await fc.check(historyProperty({ adminUrl, pipeline, features }), {
-        seed: roundSeed,
-        path: options.path,
-        numRuns: options.path ? 1 : 20,
-        interruptAfterTimeLimit: Math.max(1000, deadline - Date.now()),
-        markInterruptAsFailure: false,
-      });
+      const result = await fc.check(
+        historyProperty({ adminUrl, pipeline, features, crashes: options.crashes }),
+        {
+          seed: roundSeed,
+          path: options.path,
+          numRuns: options.path ? 1 : 20,
+          interruptAfterTimeLimit: Math.max(1000, deadline - Date.now()),
+          markInterruptAsFailure: false,
+        },
+      );
       console.log(
         `round ${round}: ${pipeline}, seed ${roundSeed}: ${result.numRuns} workloads${result.failed ? ', FAILED' : ''}`,
       );

@@ -12,7 +12,7 @@ import type { PipelineKind } from '../support/oracle/scenario';
  */
 const FIXED_SEEDS = [1, 2];
 const RANDOM_SEED = Number(process.env.HISTORY_ORACLE_SEED ?? Date.now() % 2 ** 31);
-const RUNS_PER_SEED = 3;
+const RUNS_PER_SEED = 2;
 
 describe('history oracle: generated workloads', () => {
   beforeAll(() => console.log(`history oracle short run: random seed ${RANDOM_SEED}`));

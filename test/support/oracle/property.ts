@@ -1,11 +1,13 @@
 import fc from 'fast-check';
-import { workloadArbitrary, type Features } from './arbitraries';
+import { crashWorkloadArbitrary, workloadArbitrary, type Features } from './arbitraries';
 import { describeFailure, runScenario, type PipelineKind, type ScenarioOptions } from './scenario';
 
 /** Options for {@link historyProperty}. */
 export interface HistoryPropertyOptions extends Omit<ScenarioOptions, 'pipeline'> {
   readonly pipeline: PipelineKind;
   readonly features: Features;
+  /** Crash the engine (kill -9) at random points and restart it. @default false */
+  readonly crashes?: boolean;
 }
 
 /**
@@ -13,7 +15,10 @@ export interface HistoryPropertyOptions extends Omit<ScenarioOptions, 'pipeline'
  * oracle's. A failure's message is the shrunk workload as a script plus config.
  */
 export function historyProperty(options: HistoryPropertyOptions) {
-  return fc.asyncProperty(workloadArbitrary(options.features), async (workload) => {
+  const workloads = options.crashes
+    ? crashWorkloadArbitrary(options.features)
+    : workloadArbitrary(options.features);
+  return fc.asyncProperty(workloads, async (workload) => {
     const result = await runScenario(workload, options);
     if (!result.ok) throw new Error(describeFailure(workload, result, options.pipeline));
   });

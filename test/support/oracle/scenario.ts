@@ -1,6 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import pg from 'pg';
-import { parseConfig, type AuditTrailConfig } from '../../../src/config';
+import {
+  parseConfig,
+  type AuditTrailConfig,
+  type AuditTrailConfigInput,
+} from '../../../src/config';
 import { createEngine, type EngineLogger } from '../../../src/engine';
 import { migrateTarget } from '../../../src/migrate/migrate-target';
 import { quoteIdent } from '../../../src/postgres/identifiers';
@@ -9,7 +14,15 @@ import { compareHistory, describeDifference, type HistoryDifference } from './co
 import { DmsReplayer } from './dms-replay';
 import type { ComparedTable } from './expected-history';
 import { installOracle, oracleMark, refreshOracle } from './install';
-import { renderSteps, setupSql, workloadConfig, workloadScript, type Workload } from './workload';
+import { runCli, writeConfig } from '../../engine/cli';
+import {
+  renderSteps,
+  setupSql,
+  workloadConfig,
+  workloadScript,
+  type CrashSpec,
+  type Workload,
+} from './workload';
 
 /** Which pipeline carries changes from the source to staging. */
 export type PipelineKind = 'engine' | 'dms';
@@ -114,6 +127,7 @@ export async function runScenario(
     const urls = { config, sourceUrl, targetUrl, slotName };
     const dms = new DmsReplayer(main, target, tables, config.auditSchema);
     let loadMark: number | undefined;
+    let catchUps = 0;
     const kit = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
       try {
         return await work();
@@ -123,7 +137,12 @@ export async function runScenario(
     };
     const catchUp = async () => {
       loadMark ??= await oracleMark(main);
+      const crash = workload.crashes?.[catchUps++];
       if (options.pipeline === 'dms') await kit('DMS apply', () => dms.catchUp(loadMark!));
+      else if (crash)
+        await kit('engine (crash and restart)', () =>
+          crashAndRestart(urls, crash, workloadConfig(workload)),
+        );
       else if (options.runEngine) await kit('engine', () => options.runEngine!(urls));
       else
         await kit('engine', () =>
@@ -188,6 +207,37 @@ export async function runScenario(
     await admin.end();
   }
   return { ok: problems.length === 0, problems, differences, sourceErrors };
+}
+
+/**
+ * Runs the engine as a CLI process that kills itself with SIGKILL at the crash point
+ * (test-only hook), then once more without it; the restart must finish the job.
+ */
+async function crashAndRestart(
+  urls: EngineUrls,
+  crash: CrashSpec,
+  config: AuditTrailConfigInput,
+): Promise<void> {
+  const configFile = await writeConfig(config);
+  const args = [
+    'replicate',
+    ...['--config', configFile, '--source-url', urls.sourceUrl, '--target-url', urls.targetUrl],
+    ...['--slot', urls.slotName, '--until-idle', '--batch-size', String(crash.batchSize)],
+  ];
+  try {
+    const crashed = await runCli(args, {
+      AUDIT_TRAIL_ENGINE_CRASH_AT: `${crash.point}:${crash.nth}`,
+    });
+    if (crashed.signal !== 'SIGKILL' && crashed.code !== 0)
+      throw new Error(`exit ${crashed.code}: ${crashed.stderr.slice(-500)}`);
+    const restarted = await runCli(args);
+    if (restarted.code !== 0)
+      throw new Error(
+        `restart after ${crash.point}:${crash.nth}: exit ${restarted.code}: ${restarted.stderr.slice(-500)}`,
+      );
+  } finally {
+    await rm(configFile, { force: true });
+  }
 }
 
 /** The kit (engine, migrate, verify, DMS-shaped apply) failed: a finding, not a harness error. */

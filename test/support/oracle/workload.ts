@@ -13,6 +13,20 @@ export interface Workload {
   readonly excludedValues?: Readonly<Record<string, readonly string[]>>;
   readonly tables: readonly TableSpec[];
   readonly steps: readonly Step[];
+  /**
+   * Engine crashes: the n-th catch-up runs the engine as a process that kills itself
+   * (`kill -9`) at `crashes[n]`, then restarts it. None when absent.
+   */
+  readonly crashes?: readonly (CrashSpec | null)[];
+}
+
+/** Where the engine kills itself (see src/engine/fault-injection.ts), and its batch size. */
+export interface CrashSpec {
+  readonly point: 'load-batch' | 'apply-batch' | 'after-commit' | 'after-ack';
+  /** Crash the nth time the point is reached. */
+  readonly nth: number;
+  /** Rows per apply statement (small: big transactions span several batches). */
+  readonly batchSize: number;
 }
 
 /** A source table. Its first `keyCount` columns are the primary key. */
@@ -513,10 +527,17 @@ export function workloadScript(workload: Workload): string {
     setupSql(workload),
     '-- audit-trail migrate',
   ];
+  let catchUps = 0;
   for (const rendered of renderSteps(workload)) {
     const step = rendered.step;
-    if (step.kind === 'replicate') lines.push('-- audit-trail replicate --until-idle');
-    else if (step.kind === 'ddl') {
+    if (step.kind === 'replicate') {
+      const crash = workload.crashes?.[catchUps++];
+      lines.push(
+        crash
+          ? `-- AUDIT_TRAIL_ENGINE_CRASH_AT=${crash.point}:${crash.nth} audit-trail replicate --until-idle --batch-size ${crash.batchSize}; then again without the crash`
+          : '-- audit-trail replicate --until-idle',
+      );
+    } else if (step.kind === 'ddl') {
       if (rendered.ddl) lines.push(`${rendered.ddl};`, '-- audit-trail migrate');
     } else if (step.kind === 'tx') lines.push(rendered.sql.map((s) => `${s.sql};`).join('\n'));
     else lines.push(rendered.sql.map((s) => `/* client ${s.client} */ ${s.sql};`).join('\n'));
