@@ -31,7 +31,7 @@ END
 $function$;
 
 -- The row_key the trigger stored for a key given as text values (as a CLI user types
--- them): each value is cast to its staging column's type and turned into JSON the
+-- them): each value is cast to its key column's type and turned into JSON the
 -- same way the trigger does, so `42`, `2026-01-01 00:00:00+01` or a uuid all match.
 CREATE OR REPLACE FUNCTION {{audit_schema}}.row_key_of(p_source_schema text, p_source_table text, p_key_values text[])
 RETURNS jsonb
@@ -44,10 +44,9 @@ AS $function$
 DECLARE
   registered record;
   key_json jsonb := '{}'::jsonb;
-  column_type text;
   column_value jsonb;
 BEGIN
-  SELECT staging_table, key_columns INTO registered
+  SELECT key_columns, key_types INTO registered
   FROM {{audit_schema}}.audited_table
   WHERE source_schema = p_source_schema AND source_table = p_source_table;
   IF NOT FOUND THEN
@@ -60,10 +59,8 @@ BEGIN
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
   FOR i IN 1 .. cardinality(registered.key_columns) LOOP
-    SELECT format_type(a.atttypid, a.atttypmod) INTO column_type
-    FROM pg_attribute a
-    WHERE a.attrelid = registered.staging_table AND a.attname = registered.key_columns[i];
-    EXECUTE format('SELECT to_jsonb(%L::%s)', p_key_values[i], column_type) INTO column_value;
+    -- The registry's type, not the staging table's: staging may have been dropped.
+    EXECUTE format('SELECT to_jsonb(%L::%s)', p_key_values[i], registered.key_types[i]) INTO column_value;
     key_json := key_json || jsonb_build_object(registered.key_columns[i], column_value);
   END LOOP;
   -- Normalised as the trigger normalises keys (2.00 finds the history of 2).

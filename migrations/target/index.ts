@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import { auditLogMigration } from './0001-audit-log';
 import { kitSqlFileMigration } from './0002-kit-sql-file';
 import { cdcEnginePositionMigration } from './0003-cdc-engine-position';
+import { auditedTableLifecycleMigration } from './0004-audited-table-lifecycle';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -36,4 +37,5 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
   { name: '0001-audit-log', migration: auditLogMigration },
   { name: '0002-kit-sql-file', migration: kitSqlFileMigration },
   { name: '0003-cdc-engine-position', migration: cdcEnginePositionMigration },
+  { name: '0004-audited-table-lifecycle', migration: auditedTableLifecycleMigration },
 ];

@@ -6,7 +6,12 @@ import { createKysely } from '../postgres/connect';
 import { quoteQualified } from '../postgres/identifiers';
 import { introspectSourceTables, type SourceTable } from './introspect';
 import { installKitSql, type TriggerSqlFile } from './sql-files';
-import { syncStagingTables, type SyncResult } from './sync-staging';
+import {
+  dropRemovedStaging,
+  markRemovedTables,
+  syncStagingTables,
+  type SyncResult,
+} from './sync-staging';
 
 /** Options for {@link migrateTarget}. */
 export interface MigrateTargetOptions {
@@ -18,7 +23,15 @@ export interface MigrateTargetOptions {
   readonly targetUrl: string;
   /** Progress lines. @default discard */
   readonly log?: (message: string) => void;
+  /**
+   * Drop the staging tables of tables removed from the config (their history stays in
+   * the audit log). Never drops a configured table's staging table. @default false
+   */
+  readonly dropStaging?: boolean;
 }
+
+/** Options for {@link migrateTargetWith}. */
+export type MigrateRunOptions = Pick<MigrateTargetOptions, 'log' | 'dropStaging'>;
 
 /** What a migrate run did. */
 export interface MigrateReport extends SyncResult {
@@ -28,6 +41,13 @@ export interface MigrateReport extends SyncResult {
   readonly installedSqlFiles: readonly TriggerSqlFile[];
   /** The audited tables as found on the source. */
   readonly tables: readonly SourceTable[];
+  /**
+   * `schema.table` of tables this run found removed from the config: no longer captured;
+   * staging table and history kept.
+   */
+  readonly removedTables: readonly string[];
+  /** `schema.table` of removed tables whose staging table this run dropped (`dropStaging`). */
+  readonly droppedStagingTables: readonly string[];
 }
 
 /**
@@ -56,7 +76,7 @@ export async function migrateTarget(options: MigrateTargetOptions): Promise<Migr
   const target = createKysely<unknown>(options.targetUrl, { max: 1, label: 'target', settings });
   try {
     const tables = await introspectSourceTables(source, options.config);
-    return await migrateTargetWith(target, options.config, tables, options.log);
+    return await migrateTargetWith(target, options.config, tables, options);
   } finally {
     await Promise.all([source.destroy(), target.destroy()]);
   }
@@ -67,27 +87,42 @@ export async function migrateTargetWith(
   target: Kysely<unknown>,
   config: AuditTrailConfig,
   tables: readonly SourceTable[],
-  log: (message: string) => void = () => undefined,
+  options: MigrateRunOptions = {},
 ): Promise<MigrateReport> {
+  const log = options.log ?? (() => undefined);
   const applied = await runKitMigrations(target, config.auditSchema);
   applied.forEach((name) => log(`applied migration ${name}`));
-  const { installedSqlFiles, ...synced } = await target.transaction().execute(async (trx) => {
+  const report = await target.transaction().execute(async (trx) => {
     // Concurrent migrate runs must not both install a function or add the same column.
     await sql`SELECT pg_advisory_xact_lock(hashtext('audit-trail:migrate'))`.execute(trx);
     // After a versioned migration every file is re-installed: the migration may have
     // dropped something a file defines.
-    const files = await installKitSql(trx, config.auditSchema, { all: applied.length > 0 });
-    return {
-      installedSqlFiles: files,
-      ...(await syncStagingTables(trx, config.auditSchema, tables)),
-    };
+    const installedSqlFiles = await installKitSql(trx, config.auditSchema, {
+      all: applied.length > 0,
+    });
+    const removedTables = await markRemovedTables(trx, config.auditSchema, tables);
+    const droppedStagingTables = options.dropStaging
+      ? await dropRemovedStaging(trx, config.auditSchema)
+      : [];
+    const synced = await syncStagingTables(trx, config.auditSchema, tables);
+    return { applied, installedSqlFiles, tables, removedTables, droppedStagingTables, ...synced };
   });
-  installedSqlFiles.forEach((file) => log(`installed triggers/${file}`));
-  synced.createdStagingTables.forEach((table) => log(`created the staging table of ${table}`));
-  for (const [table, columns] of Object.entries(synced.addedColumns))
+  logReport(report, log);
+  return report;
+}
+
+function logReport(report: MigrateReport, log: (message: string) => void): void {
+  report.installedSqlFiles.forEach((file) => log(`installed triggers/${file}`));
+  report.removedTables.forEach((table) =>
+    log(
+      `${table} is no longer in the config: not captured any more; staging table and history kept`,
+    ),
+  );
+  report.droppedStagingTables.forEach((table) => log(`dropped the staging table of ${table}`));
+  report.createdStagingTables.forEach((table) => log(`created the staging table of ${table}`));
+  for (const [table, columns] of Object.entries(report.addedColumns))
     log(`added columns to ${table}: ${columns.join(', ')}`);
-  synced.triggersInstalled.forEach((table) => log(`installed audit trigger for ${table}`));
-  return { applied, installedSqlFiles, tables, ...synced };
+  report.triggersInstalled.forEach((table) => log(`installed audit trigger for ${table}`));
 }
 
 async function runKitMigrations(target: Kysely<unknown>, auditSchema: string): Promise<string[]> {

@@ -3,7 +3,7 @@ import { createStagingTableSql } from '../../migrations/target/staging-table';
 import { formatTextArray, quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers';
 import { HEADER_COLUMN_NAMES, stagingTableName } from '../staging/header-columns';
 import { rowDocumentColumns } from '../staging/row-document';
-import type { SourceTable } from './introspect';
+import { SourceTableError, type SourceTable } from './introspect';
 
 /** The audit triggers on every staging table, by the event they capture. */
 export const CAPTURE_TRIGGERS = {
@@ -46,6 +46,7 @@ export async function syncStagingTables(
   const triggersInstalled: string[] = [];
   for (const table of tables) {
     const label = `${table.schema}.${table.table}`;
+    await assertStagingNotTaken(trx, auditSchema, table);
     if (await createMissingStagingTable(trx, auditSchema, table)) createdStagingTables.push(label);
     const added = await addMissingColumns(trx, auditSchema, table);
     if (added.length > 0) addedColumns[label] = added;
@@ -53,6 +54,30 @@ export async function syncStagingTables(
     await upsertRegistry(trx, auditSchema, table);
   }
   return { createdStagingTables, addedColumns, triggersInstalled };
+}
+
+/**
+ * A table removed from the config keeps its staging table; a table configured later
+ * under the same name in another schema must not write into it.
+ */
+async function assertStagingNotTaken(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+  table: SourceTable,
+): Promise<void> {
+  const staging = quoteQualified(auditSchema, stagingTableName(table.table));
+  const { rows } = await sql<{ owner: string }>`
+    SELECT source_schema || '.' || source_table AS owner
+    FROM ${sql.id(auditSchema, 'audited_table')}
+    WHERE staging_table = to_regclass(${staging})
+      AND (source_schema, source_table) <> (${table.schema}, ${table.table})`.execute(trx);
+  const owner = rows[0]?.owner;
+  if (owner !== undefined) {
+    throw new SourceTableError(
+      `tables: ${table.schema}.${table.table} would use the staging table ${staging}, which still holds ` +
+        `${owner} (removed from the config); run migrate --drop-staging once to drop it (its history is kept)`,
+    );
+  }
 }
 
 async function createMissingStagingTable(
@@ -150,16 +175,71 @@ async function upsertRegistry(
   const exactNumbers = table.columns
     .filter((column) => column.exactNumber)
     .map((column) => column.name);
+  const keyTypes = table.primaryKey.map(
+    (name) => table.columns.find((column) => column.name === name)?.type ?? 'text',
+  );
   await sql`
     INSERT INTO ${sql.id(auditSchema, 'audited_table')}
-      (source_schema, source_table, staging_table, key_columns, ignore_columns, exact_number_columns)
+      (source_schema, source_table, staging_table, key_columns, key_types, ignore_columns,
+       exact_number_columns)
     VALUES (${table.schema}, ${table.table}, ${quoteQualified(auditSchema, stagingTableName(table.table))}::regclass,
-            ${[...table.primaryKey]}::text[], ${[...table.ignoreColumns]}::text[], ${exactNumbers}::text[])
+            ${[...table.primaryKey]}::text[], ${keyTypes}::text[], ${[...table.ignoreColumns]}::text[],
+            ${exactNumbers}::text[])
     ON CONFLICT (source_schema, source_table) DO UPDATE SET
       staging_table = excluded.staging_table, key_columns = excluded.key_columns,
-      ignore_columns = excluded.ignore_columns, exact_number_columns = excluded.exact_number_columns
-    WHERE (audited_table.staging_table, audited_table.key_columns, audited_table.ignore_columns,
-           audited_table.exact_number_columns)
-      IS DISTINCT FROM (excluded.staging_table, excluded.key_columns, excluded.ignore_columns,
-                        excluded.exact_number_columns)`.execute(trx);
+      key_types = excluded.key_types, ignore_columns = excluded.ignore_columns,
+      exact_number_columns = excluded.exact_number_columns, removed_at = NULL
+    WHERE (audited_table.staging_table, audited_table.key_columns, audited_table.key_types,
+           audited_table.ignore_columns, audited_table.exact_number_columns, audited_table.removed_at)
+      IS DISTINCT FROM (excluded.staging_table, excluded.key_columns, excluded.key_types,
+                        excluded.ignore_columns, excluded.exact_number_columns, NULL)`.execute(trx);
+}
+
+/**
+ * Marks registered tables the config no longer lists as removed: their staging table,
+ * triggers and history stay; the engine and the DMS mapping follow the config, so they
+ * stop capturing them. Adding a table back clears the mark ({@link upsertRegistry}).
+ * @returns `schema.table` of the tables found removed by this run
+ */
+export async function markRemovedTables(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+  tables: readonly SourceTable[],
+): Promise<string[]> {
+  const schemas = tables.map((table) => table.schema);
+  const names = tables.map((table) => table.table);
+  const { rows } = await sql<{ label: string }>`
+    UPDATE ${sql.id(auditSchema, 'audited_table')} AS t SET removed_at = now()
+    WHERE t.removed_at IS NULL
+      AND NOT EXISTS (
+        SELECT FROM unnest(${schemas}::text[], ${names}::text[]) AS c(source_schema, source_table)
+        WHERE (c.source_schema, c.source_table) = (t.source_schema, t.source_table))
+    RETURNING source_schema || '.' || source_table AS label`.execute(trx);
+  return rows.map((row) => row.label).sort();
+}
+
+/**
+ * Drops the staging table of every table removed from the config (never one that is
+ * configured, never history) and records that it is gone.
+ * @returns `schema.table` of the tables whose staging table was dropped
+ */
+export async function dropRemovedStaging(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+): Promise<string[]> {
+  const { rows } = await sql<{ source_schema: string; source_table: string; staging: string }>`
+    SELECT t.source_schema, t.source_table, c.relname AS staging
+    FROM ${sql.id(auditSchema, 'audited_table')} AS t
+    JOIN pg_catalog.pg_class AS c ON c.oid = t.staging_table
+    WHERE t.removed_at IS NOT NULL
+    ORDER BY t.source_schema, t.source_table`.execute(trx);
+  for (const row of rows) {
+    await sql.raw(`DROP TABLE ${quoteQualified(auditSchema, row.staging)}`).execute(trx);
+    await sql`
+      UPDATE ${sql.id(auditSchema, 'audited_table')} SET staging_table = NULL
+      WHERE source_schema = ${row.source_schema} AND source_table = ${row.source_table}`.execute(
+      trx,
+    );
+  }
+  return rows.map((row) => `${row.source_schema}.${row.source_table}`);
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { loadConfig, type AuditTrailConfig } from '../../config';
-import { createHistory, HistoryQueryError, splitTableName, type Version } from '../../history';
+import { loadConfig } from '../../config';
+import { createHistory, HistoryQueryError, type Version } from '../../history';
 import { createKysely } from '../../postgres/connect';
 import { CliError } from '../errors';
 import { configOption, requireUrl, targetUrlOption } from '../options';
@@ -30,8 +30,9 @@ export function registerHistory(program: Command): void {
     )
     .option('--json', 'print JSON')
     .action(async (table: string, key: string[], options: HistoryOptions) => {
+      // The target's registry decides what has history, not the config: a table removed
+      // from the config keeps its history.
       const config = await loadConfig(options.config);
-      assertAudited(config, table);
       const asOf = options.asOf === undefined ? undefined : parseInstant(options.asOf);
       const db = createKysely(requireUrl(options.targetUrl, '--target-url'), {
         max: 1,
@@ -55,14 +56,6 @@ export function registerHistory(program: Command): void {
         await db.destroy();
       }
     });
-}
-
-function assertAudited(config: AuditTrailConfig, table: string): void {
-  const { schema, name } = splitTableName(table);
-  if (!config.tables.some((audited) => audited.schema === schema && audited.table === name)) {
-    const known = config.tables.map((audited) => `${audited.schema}.${audited.table}`).join(', ');
-    throw new CliError(`table ${schema}.${name} is not audited (the config lists: ${known})`);
-  }
 }
 
 /** ISO-8601 with a date and, when a time is given, an explicit zone (no local-time guessing). */

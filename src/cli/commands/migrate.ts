@@ -7,6 +7,7 @@ interface MigrateOptions {
   readonly config: string;
   readonly sourceUrl?: string;
   readonly targetUrl?: string;
+  readonly dropStaging?: boolean;
 }
 
 /**
@@ -20,6 +21,10 @@ export function registerMigrate(program: Command): void {
     .addOption(configOption())
     .addOption(sourceUrlOption())
     .addOption(targetUrlOption())
+    .option(
+      '--drop-staging',
+      'drop the staging tables of tables removed from the config (their history is kept)',
+    )
     .action(async (options: MigrateOptions) => {
       const config = await loadConfig(options.config);
       const report = await migrateTarget({
@@ -27,11 +32,14 @@ export function registerMigrate(program: Command): void {
         sourceUrl: requireUrl(options.sourceUrl, '--source-url'),
         targetUrl: requireUrl(options.targetUrl, '--target-url'),
         log: (line) => process.stdout.write(`${line}\n`),
+        dropStaging: options.dropStaging === true,
       });
       const changed =
         report.applied.length +
         report.installedSqlFiles.length +
         report.createdStagingTables.length +
+        report.removedTables.length +
+        report.droppedStagingTables.length +
         report.triggersInstalled.length +
         Object.keys(report.addedColumns).length;
       const tables = report.tables.map((table) => `${table.schema}.${table.table}`).join(', ');
