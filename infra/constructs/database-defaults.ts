@@ -9,6 +9,12 @@ import { acknowledge } from '../nag';
  */
 export const PASSWORD_EXCLUDED_CHARACTERS = ` ;.:+%'"@/\\\`$&`;
 
+/**
+ * Parameters every kit-created database gets: `rds.force_ssl = 1` refuses any client that
+ * does not use TLS (dynamic: no reboot).
+ */
+export const TLS_PARAMETERS: Readonly<Record<string, string>> = { 'rds.force_ssl': '1' };
+
 /** The Aurora PostgreSQL engine for a version such as `16.6`. */
 export function auroraPostgres(version: string): rds.IClusterEngine {
   const major = version.split('.')[0] ?? version;

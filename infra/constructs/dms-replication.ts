@@ -5,6 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { TableMappings, TaskSettings } from '../../mappings';
+import { rdsCaBundle } from '../../src/postgres/tls';
 
 /** One DMS endpoint's database. */
 export interface DmsDatabase {
@@ -50,8 +51,8 @@ export interface DmsReplicationProps {
 /**
  * The DMS side of the pipeline: replication subnet group, a replication instance (or a
  * DMS Serverless replication config), source and target endpoints that read credentials
- * from Secrets Manager through a role trusted by the regional DMS principal, TLS to both
- * databases, heartbeat on the source, and one full-load-and-CDC task whose mappings and
+ * from Secrets Manager through a role trusted by the regional DMS principal, verified TLS
+ * (`verify-full` against the RDS CA bundle) to both databases, heartbeat on the source, and one full-load-and-CDC task whose mappings and
  * settings come from `mappings/`. The task is not started here (CloudFormation never
  * starts tasks): see `ReplicationStarter`.
  */
@@ -70,6 +71,8 @@ export class DmsReplication extends Construct {
   readonly secretsAccessRole: iam.Role;
   readonly sourceEndpoint: dms.CfnEndpoint;
   readonly targetEndpoint: dms.CfnEndpoint;
+  /** The RDS CA bundle imported into DMS; both endpoints verify the server against it. */
+  readonly certificate: dms.CfnCertificate;
 
   constructor(scope: Construct, id: string, props: DmsReplicationProps) {
     super(scope, id);
@@ -94,12 +97,17 @@ export class DmsReplication extends Construct {
     props.source.secret.grantRead(this.secretsAccessRole);
     props.target.secret.grantRead(this.secretsAccessRole);
 
+    // verify-full: the server's certificate must chain to an RDS CA and name the host.
+    this.certificate = new dms.CfnCertificate(this, 'RdsCaCertificate', {
+      certificatePem: rdsCaBundle(),
+    });
+    const tls = { sslMode: 'verify-full', certificateArn: this.certificate.ref };
     this.sourceEndpoint = new dms.CfnEndpoint(this, 'SourceEndpoint', {
       endpointIdentifier: `${props.identifier}-source`,
       endpointType: 'source',
       engineName: props.source.engine ?? 'aurora-postgresql',
       databaseName: props.source.databaseName,
-      sslMode: 'require',
+      ...tls,
       postgreSqlSettings: {
         secretsManagerSecretId: props.source.secret.secretArn,
         secretsManagerAccessRoleArn: this.secretsAccessRole.roleArn,
@@ -112,7 +120,7 @@ export class DmsReplication extends Construct {
       endpointType: 'target',
       engineName: props.target.engine ?? 'aurora-postgresql',
       databaseName: props.target.databaseName,
-      sslMode: 'require',
+      ...tls,
       postgreSqlSettings: {
         secretsManagerSecretId: props.target.secret.secretArn,
         secretsManagerAccessRoleArn: this.secretsAccessRole.roleArn,

@@ -2,6 +2,7 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { SourceConfig } from '../../src/config/deployment';
+import { TLS_PARAMETERS } from './database-defaults';
 import { PostgresDatabase } from './postgres-database';
 
 /** The replication settings of a new source (Aurora cluster or RDS instance). */
@@ -65,7 +66,11 @@ export class SourceDatabase extends PostgresDatabase {
       databaseName: source.databaseName,
       purpose: 'source: logical replication for DMS',
       ...(source.mode === 'new' && {
-        parameters: { ...replicationParameters(source), ...props.extraParameters },
+        parameters: {
+          ...TLS_PARAMETERS,
+          ...replicationParameters(source),
+          ...props.extraParameters,
+        },
       }),
       ...(props.production !== undefined && { production: props.production }),
       ...(props.logRetention !== undefined && { logRetention: props.logRetention }),

@@ -2,6 +2,7 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { TargetConfig } from '../../src/config/deployment';
+import { TLS_PARAMETERS } from './database-defaults';
 import { PostgresDatabase } from './postgres-database';
 
 /** Props of {@link TargetDatabase}. */
@@ -15,8 +16,9 @@ export interface TargetDatabaseProps {
   /** Retention of the exported PostgreSQL log. @default RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
   /**
-   * Parameters of a new target's parameter group (cluster or instance).
-   * @default {} (the engine's default parameter group)
+   * More parameters of a new target's parameter group (cluster or instance), merged over
+   * the kit's (`rds.force_ssl = 1`).
+   * @default {}
    */
   readonly parameters?: Record<string, string>;
 }
@@ -37,7 +39,7 @@ export class TargetDatabase extends PostgresDatabase {
       databaseName: target.databaseName,
       purpose: 'target: staging tables and the audit log',
       ...(target.mode === 'new' && { backupRetentionDays: target.backupRetentionDays }),
-      ...(props.parameters !== undefined && { parameters: props.parameters }),
+      parameters: { ...TLS_PARAMETERS, ...props.parameters },
       ...(props.production !== undefined && { production: props.production }),
       ...(props.logRetention !== undefined && { logRetention: props.logRetention }),
     });

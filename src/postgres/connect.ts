@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { AuditTrailError } from '../errors';
+import { warnIfPlaintext } from './tls';
 
 /** Thrown for a connection string that is not a PostgreSQL URL. */
 export class ConnectionUrlError extends AuditTrailError {
@@ -109,6 +110,7 @@ export function pinnedClientConfig(
   applicationName: string,
   settings: Readonly<Record<string, string>> = {},
 ): pg.ClientConfig {
+  warnIfPlaintext(url);
   const parsed = new URL(url);
   const fromUrl = parsed.searchParams.get('options');
   parsed.searchParams.delete('options');

@@ -1,3 +1,5 @@
+import { X509Certificate } from 'node:crypto';
+import { rdsCaBundle } from '../../src/postgres/tls';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { parse } from 'pg-connection-string';
@@ -92,7 +94,38 @@ describe('migrations custom resource', () => {
       password: 'x%y z',
       database: 'audit',
     });
-    expect(options?.targetUrl).toContain('sslmode=no-verify');
+  });
+
+  it('verifies the server certificate against the RDS CA bundle it carries (verify-full)', async () => {
+    secretsMock
+      .on(GetSecretValueCommand)
+      .resolves(rdsSecret('db.eu-west-1.rds.amazonaws.com', 'pw'));
+    const urls: string[] = [];
+    await runMigrations(event('Create'), {
+      secrets: new SecretsManagerClient({ region: 'eu-west-1' }),
+      migrate: async (options) => {
+        urls.push(options.sourceUrl, options.targetUrl);
+        return { applied: [], tables: [] } as never;
+      },
+      log: () => {},
+    });
+    expect(urls).toHaveLength(2);
+    for (const url of urls) {
+      expect(new URL(url).searchParams.get('sslmode')).toBe('verify-full');
+      // What node-postgres does with the URL: TLS on, CA = the RDS roots, nothing relaxed.
+      const ssl = parse(url).ssl as { ca?: string; rejectUnauthorized?: boolean };
+      expect(ssl.rejectUnauthorized).not.toBe(false);
+      expect(ssl.ca).toBe(rdsCaBundle());
+      const subjects = rdsCaBundle()
+        .match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)!
+        .map((pem) => new X509Certificate(pem).subject);
+      expect(subjects).toEqual(
+        expect.arrayContaining([
+          expect.stringContaining('Amazon RDS eu-west-1 Root CA RSA2048 G1'),
+          expect.stringContaining('Amazon RDS us-east-1 Root CA ECC384 G1'),
+        ]),
+      );
+    }
   });
 
   it('never touches the databases when the stack is deleted (the audit log stays)', async () => {

@@ -104,9 +104,24 @@ describe('new RDS for PostgreSQL instances as source and target (examples/rds-in
     });
   });
 
-  it('points both DMS endpoints at engine postgres', () => {
-    expect(endpoint(template, 'source').EngineName).toBe('postgres');
-    expect(endpoint(template, 'target').EngineName).toBe('postgres');
+  it('points both DMS endpoints at engine postgres, TLS verified', () => {
+    expect(endpoint(template, 'source')).toMatchObject({
+      EngineName: 'postgres',
+      SslMode: 'verify-full',
+    });
+    expect(endpoint(template, 'target')).toMatchObject({
+      EngineName: 'postgres',
+      SslMode: 'verify-full',
+    });
+  });
+
+  it('forces TLS on both instances through their DB parameter groups', () => {
+    const groups = template.findResources('AWS::RDS::DBParameterGroup');
+    expect(Object.keys(groups)).toHaveLength(2);
+    for (const [id, group] of Object.entries(groups)) {
+      expect(group).toMatchObject({ Properties: { Parameters: { 'rds.force_ssl': '1' } } });
+      template.hasResourceProperties('AWS::RDS::DBInstance', { DBParameterGroupName: { Ref: id } });
+    }
   });
 
   it('subscribes the access-audit monitor to /aws/rds/instance/<id>/postgresql, after the instance', () => {

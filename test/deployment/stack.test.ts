@@ -7,6 +7,7 @@ import { buildTableMappings, buildTaskSettings } from '../../mappings';
 import { parseConfig, type AuditTrailConfig } from '../../src/config';
 import { currentKitVersion } from '../../src/migrate/kit-version';
 import { buildApp } from '../../infra/build-app';
+import { rdsCaBundle } from '../../src/postgres/tls';
 
 /** Skips NodejsFunction bundling (seconds per function); `npx cdk synth` bundles for real. */
 const FAST = { context: { 'aws:cdk:bundling-stacks': [] } };
@@ -62,7 +63,9 @@ describe('example config (several tables, one composite key)', () => {
         max_slot_wal_keep_size: '20480',
       },
     });
-    const parameterGroup = logicalId('AWS::RDS::DBClusterParameterGroup');
+    const parameterGroup = logicalId('AWS::RDS::DBClusterParameterGroup', {
+      Parameters: Match.objectLike({ 'rds.logical_replication': '1' }),
+    });
     template.hasResourceProperties('AWS::RDS::DBCluster', {
       DBClusterParameterGroupName: { Ref: parameterGroup },
       DatabaseName: 'app',
@@ -115,7 +118,6 @@ describe('example config (several tables, one composite key)', () => {
     template.hasResourceProperties('AWS::DMS::Endpoint', {
       EndpointType: 'source',
       EngineName: 'aurora-postgresql',
-      SslMode: 'require',
       PostgreSqlSettings: Match.objectLike({
         HeartbeatEnable: true,
         HeartbeatFrequency: 5,
@@ -220,6 +222,31 @@ describe('example config (several tables, one composite key)', () => {
     });
   });
 
+  it('verifies TLS: both endpoints verify-full against the RDS CA bundle, force_ssl on both clusters', () => {
+    const certificate = logicalId('AWS::DMS::Certificate');
+    const pem = onlyResource('AWS::DMS::Certificate').Properties.CertificatePem as string;
+    expect(pem).toBe(rdsCaBundle());
+    for (const type of ['source', 'target']) {
+      template.hasResourceProperties('AWS::DMS::Endpoint', {
+        EndpointType: type,
+        SslMode: 'verify-full',
+        CertificateArn: { Ref: certificate },
+      });
+    }
+    const groups = Object.values(template.findResources('AWS::RDS::DBClusterParameterGroup'));
+    expect(groups).toHaveLength(2);
+    for (const group of groups) {
+      expect(group).toMatchObject({ Properties: { Parameters: { 'rds.force_ssl': '1' } } });
+    }
+    // Each cluster uses its own group.
+    const used = Object.values(template.findResources('AWS::RDS::DBCluster')).map(
+      (cluster) =>
+        (cluster as { Properties: { DBClusterParameterGroupName: unknown } }).Properties
+          .DBClusterParameterGroupName,
+    );
+    expect(new Set(used.map((ref) => JSON.stringify(ref))).size).toBe(2);
+  });
+
   it('puts the task ARN in an output for `audit-trail status`', () => {
     template.hasOutput('TaskArn', { Value: { Ref: logicalId('AWS::DMS::ReplicationTask') } });
   });
@@ -254,7 +281,11 @@ describe('existing VPC and source, DMS Serverless, production', () => {
 
   it('imports the VPC and the source: no VPC, no source cluster, ingress added to its security group', () => {
     prod.resourceCountIs('AWS::EC2::VPC', 0);
-    prod.resourceCountIs('AWS::RDS::DBClusterParameterGroup', 0);
+    // Only the target's group (force_ssl): an imported source's group is its owner's.
+    prod.resourceCountIs('AWS::RDS::DBClusterParameterGroup', 1);
+    expect(JSON.stringify(prod.findResources('AWS::RDS::DBClusterParameterGroup'))).not.toContain(
+      'rds.logical_replication',
+    );
     prod.resourceCountIs('AWS::RDS::DBCluster', 1);
     prod.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
       GroupId: 'sg-0123abcd',

@@ -10,6 +10,7 @@ import { parseAccessAuditConfig, type AccessAuditConfig } from '../../config/acc
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../../config/load';
 import { assertPostgresUrl } from '../../postgres/connect';
 import { CliError } from '../errors';
+import { warnIfPlaintext } from '../../postgres/tls';
 
 /**
  * `audit-trail pgaudit …`: set up and check pgAudit on the source, and read pgAudit
@@ -113,6 +114,7 @@ async function accessAuditSection(file: string): Promise<AccessAuditConfig> {
 }
 
 async function withSource<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  warnIfPlaintext(url);
   const client = new pg.Client({
     connectionString: assertPostgresUrl(url, '--source-url'),
     application_name: 'audit-trail',

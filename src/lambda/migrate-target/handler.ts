@@ -1,6 +1,7 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { parseConfig } from '../../config';
 import { migrateTarget, type MigrateReport } from '../../migrate/migrate-target';
+import { writeRdsCaBundle } from '../../postgres/tls';
 
 /** Where one database is and which secret holds its credentials. */
 export interface DatabaseLocation {
@@ -12,12 +13,13 @@ export interface DatabaseLocation {
   readonly Port?: string;
   readonly DatabaseName: string;
   /**
-   * libpq-style `sslmode` as node-postgres reads it. `no-verify`: TLS without certificate
-   * verification (the Lambda does not carry the RDS CA bundle; the connection never leaves
-   * the VPC). `disable` only for a database without TLS.
-   * @default "no-verify"
+   * libpq-style `sslmode` as node-postgres reads it. `verify-full`: TLS, the server
+   * certificate checked against the RDS CA bundle the Lambda carries and its name against
+   * the host. `disable` exists only for tests against a local database without TLS; the
+   * kit's constructs never set it.
+   * @default "verify-full"
    */
-  readonly SslMode?: 'no-verify' | 'require' | 'disable';
+  readonly SslMode?: 'verify-full' | 'disable';
 }
 
 /**
@@ -58,13 +60,13 @@ interface SecretValue {
 }
 
 /**
- * A postgres:// URL for a database whose credentials are in Secrets Manager.
- * TLS is required; the certificate is not verified because the Lambda does not carry the
- * RDS CA bundle (the connection never leaves the VPC).
+ * A postgres:// URL for a database whose credentials are in Secrets Manager, with
+ * `sslmode=verify-full` and the RDS CA bundle (bundled with the Lambda) as `sslrootcert`.
  */
 export async function databaseUrl(
   secrets: SecretsManagerClient,
   location: DatabaseLocation,
+  caFile: string = rdsCaFile(),
 ): Promise<string> {
   const response = await secrets.send(new GetSecretValueCommand({ SecretId: location.SecretArn }));
   const value = JSON.parse(response.SecretString ?? '{}') as SecretValue;
@@ -81,8 +83,18 @@ export async function databaseUrl(
   url.username = encodeURIComponent(value.username);
   url.password = encodeURIComponent(value.password);
   url.pathname = `/${encodeURIComponent(location.DatabaseName)}`;
-  url.searchParams.set('sslmode', location.SslMode ?? 'no-verify');
+  const sslmode = location.SslMode ?? 'verify-full';
+  url.searchParams.set('sslmode', sslmode);
+  if (sslmode !== 'disable') url.searchParams.set('sslrootcert', caFile);
   return url.toString();
+}
+
+let writtenCaFile: string | undefined;
+
+/** The RDS CA bundle, written to /tmp once per Lambda container. */
+function rdsCaFile(): string {
+  writtenCaFile ??= writeRdsCaBundle();
+  return writtenCaFile;
 }
 
 /** Handles one custom-resource event; exported for tests, wrapped by {@link handler}. */
