@@ -7,10 +7,57 @@ export class AuditRecordError extends Error {
   override readonly name = 'AuditRecordError';
 }
 
+/**
+ * How the PostgreSQL log is written (`log_destination`): `stderr` lines with the
+ * `log_line_prefix`, `csvlog` rows or PostgreSQL 15+ `jsonlog` objects. csvlog and
+ * jsonlog are unambiguous: every field is delimited and the CONTEXT of a message is a
+ * column of the same row.
+ */
+export type LogFormat = 'stderr' | 'csvlog' | 'jsonlog';
+
+/** `pgaudit.log_level` values; the DEBUG levels are all logged as `DEBUG`. */
+export type PgauditLogLevel =
+  'debug5' | 'debug4' | 'debug3' | 'debug2' | 'debug1' | 'info' | 'notice' | 'warning' | 'log';
+
+/** The severity word a `pgaudit.log_level` shows up as in the log. */
+export function severityOf(level: PgauditLogLevel): string {
+  return level.startsWith('debug') ? 'DEBUG' : level.toUpperCase();
+}
+
+/**
+ * One log record as the access audit sees it:
+ * - `audit`: a pgAudit record at pgAudit's log level, read field by field;
+ * - `unreadable`: a record that claims to be one (`AUDIT: ` at the log level) but
+ *   cannot be read; `fields` are its prefix when the prefix could be read;
+ * - `message`: any other line (CONTEXT, STATEMENT, ERROR, …), kept only so the
+ *   forgery check can see what followed a record of the same process.
+ *
+ * `context` is the CONTEXT of the message when the format carries it in the same
+ * record (csvlog, jsonlog; `''` for none) and `undefined` in stderr logs, where it
+ * follows as its own line.
+ */
+export type LogEntry =
+  | { kind: 'audit'; event: AuditEvent; context: string | undefined }
+  | {
+      kind: 'unreadable';
+      error: string;
+      record: string;
+      fields: LogPrefixFields | undefined;
+      severity: string;
+      message: string;
+      context: string | undefined;
+    }
+  | { kind: 'message'; severity: string; pid: number | undefined; message: string };
+
+/** Reads one complete log record (continuation lines already joined); `undefined` for a line of no interest. */
+export type LogEntryParser = (record: string) => LogEntry | undefined;
+
 const AUDIT_MARK = 'AUDIT: ';
 /** pgAudit writes at least TYPE … PARAMETER; ROWS is optional. */
 const MIN_FIELDS = 9;
 const MAX_FIELDS = 10;
+/** Lines that belong to the message before them; their text matters only for CONTEXT. */
+const CONTEXT_SEVERITY = 'CONTEXT';
 
 const PARAMETER_MARKERS: Readonly<Record<string, ParameterStatus>> = {
   '<none>': 'none',
@@ -18,56 +65,228 @@ const PARAMETER_MARKERS: Readonly<Record<string, ParameterStatus>> = {
   '<previously logged>': 'previously-logged',
 };
 
-/** Options for {@link createAuditParser}. */
+/** Options for {@link createAuditParser} and {@link createLogEntryParser}. */
 export interface AuditParserOptions {
-  /** The server's `log_line_prefix`. @default "%t:%r:%u@%d:[%p]:" (RDS) */
+  /** The server's `log_line_prefix` (stderr format only). @default "%t:%r:%u@%d:[%p]:" (RDS) */
   readonly logLinePrefix?: string;
+  /** The log format. @default "stderr" */
+  readonly logFormat?: LogFormat;
+  /** `pgaudit.log_level`: only messages of this severity are records. @default "log" */
+  readonly pgauditLogLevel?: PgauditLogLevel;
 }
 
 /** Parses one complete log record (continuation lines already joined). */
 export type AuditRecordParser = (record: string) => AuditEvent | undefined;
 
 /**
- * Builds a parser for complete log records. It returns the typed event for a pgAudit
- * record and `undefined` for any other log line (connection messages, errors,
- * `STATEMENT:` lines), and throws {@link AuditRecordError} for a pgAudit record it
- * cannot read, so a caller can count it.
+ * Builds a parser for complete log records of the given format. See {@link LogEntry}.
+ * Only messages at pgAudit's log level whose text starts with `AUDIT: ` are records:
+ * a `STATEMENT:`, `DETAIL:`, `CONTEXT:` or `HINT:` line quoting one never is.
+ *
+ * @example
+ * const parse = createLogEntryParser({ logFormat: 'stderr' });
+ * parse('2026-11-22 22:39:36 UTC:10.0.0.5(36646):alice@appdb:[4273]:LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,SELECT 1,<none>');
+ * // → { kind: 'audit', event: { user: 'alice', command: 'SELECT', … }, context: undefined }
  */
-export function createAuditParser(options: AuditParserOptions = {}): AuditRecordParser {
-  const matchPrefix = compileLogPrefix(options.logLinePrefix ?? RDS_LOG_LINE_PREFIX);
-  return (record) => parseRecord(record, matchPrefix);
+export function createLogEntryParser(options: AuditParserOptions = {}): LogEntryParser {
+  const severity = severityOf(options.pgauditLogLevel ?? 'log');
+  switch (options.logFormat ?? 'stderr') {
+    case 'stderr': {
+      const matchPrefix = compileLogPrefix(options.logLinePrefix ?? RDS_LOG_LINE_PREFIX);
+      return (record) => parseStderrRecord(record, matchPrefix, severity);
+    }
+    case 'csvlog':
+      return (record) => parseCsvlogRecord(record, severity);
+    case 'jsonlog':
+      return (record) => parseJsonlogRecord(record, severity);
+  }
 }
 
-function parseRecord(record: string, matchPrefix: PrefixParser): AuditEvent | undefined {
+/**
+ * Builds a parser that returns the typed event for a pgAudit record and `undefined`
+ * for any other log line, and throws {@link AuditRecordError} for a pgAudit record it
+ * cannot read. It looks at one record alone: use {@link readAuditLog} or the
+ * {@link AccessAuditPipeline} to also catch records forged with `RAISE`.
+ */
+export function createAuditParser(options: AuditParserOptions = {}): AuditRecordParser {
+  const parse = createLogEntryParser(options);
+  return (record) => {
+    const entry = parse(record);
+    if (entry === undefined || entry.kind === 'message') return undefined;
+    if (entry.kind === 'unreadable') throw new AuditRecordError(entry.error);
+    return entry.event;
+  };
+}
+
+function parseStderrRecord(
+  record: string,
+  matchPrefix: PrefixParser,
+  auditSeverity: string,
+): LogEntry | undefined {
   const prefix = matchPrefix(record);
   if (prefix === undefined) {
-    if (looksLikeAudit(record))
-      throw new AuditRecordError('pgAudit record does not match the log_line_prefix');
-    return undefined;
+    if (!looksLikeAudit(record)) return undefined;
+    return unreadable('pgAudit record does not match the log_line_prefix', record, undefined, '');
   }
-  // "<SEVERITY>:  AUDIT: " follows the prefix, possibly after a space the prefix ends with.
+  // "<SEVERITY>:  message" follows the prefix, possibly after a space the prefix ends with.
   let pos = prefix.end;
   while (record.charCodeAt(pos) === 32) pos++;
   const colon = record.indexOf(':', pos);
-  if (colon < 0 || colon - pos > 10) return undefined;
-  const messageStart = colon + 3;
-  if (record.charCodeAt(colon + 1) !== 32 || !record.startsWith(AUDIT_MARK, messageStart))
-    return undefined;
+  if (colon < 0 || colon - pos > 10 || record.charCodeAt(colon + 1) !== 32) return undefined;
   const severity = record.slice(pos, colon);
-  let fields: string[];
-  try {
-    fields = splitCsv(record, messageStart + AUDIT_MARK.length);
-  } catch (error) {
-    if (error instanceof CsvError)
-      throw new AuditRecordError(`pgAudit record is not valid CSV: ${error.message}`);
-    throw error;
+  const messageStart = colon + 3;
+  if (severity !== auditSeverity || !record.startsWith(AUDIT_MARK, messageStart)) {
+    return {
+      kind: 'message',
+      severity,
+      pid: prefix.fields.pid,
+      message: severity === CONTEXT_SEVERITY ? record.slice(messageStart) : '',
+    };
   }
-  return toEvent(fields, severity, prefix.fields);
+  return auditEntry(record, messageStart, severity, prefix.fields, undefined);
+}
+
+/** Reads the `AUDIT: …` text starting at `messageStart` of `text`. */
+function auditEntry(
+  text: string,
+  messageStart: number,
+  severity: string,
+  prefix: LogPrefixFields,
+  context: string | undefined,
+): LogEntry {
+  try {
+    const fields = splitCsv(text, messageStart + AUDIT_MARK.length);
+    return { kind: 'audit', event: toEvent(fields, severity, prefix), context };
+  } catch (error) {
+    const reason =
+      error instanceof CsvError
+        ? `pgAudit record is not valid CSV: ${error.message}`
+        : error instanceof AuditRecordError
+          ? error.message
+          : undefined;
+    if (reason === undefined) throw error;
+    return {
+      ...unreadable(reason, text, prefix, severity),
+      message: text.slice(messageStart),
+      context,
+    };
+  }
+}
+
+function unreadable(
+  error: string,
+  record: string,
+  fields: LogPrefixFields | undefined,
+  severity: string,
+): Extract<LogEntry, { kind: 'unreadable' }> {
+  return {
+    kind: 'unreadable',
+    error,
+    record,
+    fields,
+    severity,
+    message: record,
+    context: undefined,
+  };
 }
 
 function looksLikeAudit(record: string): boolean {
   const mark = record.indexOf(':  AUDIT: ');
   return mark >= 0 && mark < 400;
+}
+
+/** csvlog columns (PostgreSQL 13–17 share the first 23). */
+const CSV = {
+  time: 0,
+  user: 1,
+  database: 2,
+  pid: 3,
+  connectionFrom: 4,
+  sessionId: 5,
+  severity: 11,
+  message: 13,
+  context: 18,
+  applicationName: 22,
+} as const;
+const CSV_MIN_COLUMNS = 23;
+
+function parseCsvlogRecord(record: string, auditSeverity: string): LogEntry | undefined {
+  let columns: string[];
+  try {
+    columns = splitCsv(record);
+  } catch (error) {
+    if (!(error instanceof CsvError)) throw error;
+    return record.includes(AUDIT_MARK)
+      ? unreadable(`csvlog row is not valid CSV: ${error.message}`, record, undefined, '')
+      : undefined;
+  }
+  if (columns.length < CSV_MIN_COLUMNS) {
+    return record.includes(AUDIT_MARK)
+      ? unreadable(`csvlog row has ${columns.length} columns`, record, undefined, '')
+      : undefined;
+  }
+  const severity = columns[CSV.severity]!;
+  const message = columns[CSV.message]!;
+  const pid = optionalInteger(columns[CSV.pid]!);
+  if (severity !== auditSeverity || !message.startsWith(AUDIT_MARK))
+    return { kind: 'message', severity, pid, message };
+  const { host, port } = splitConnection(columns[CSV.connectionFrom]!);
+  const fields: LogPrefixFields = {
+    timestamp: columns[CSV.time]!,
+    remoteHost: host,
+    remotePort: port,
+    user: columns[CSV.user]!,
+    database: columns[CSV.database]!,
+    pid,
+    applicationName: columns[CSV.applicationName]!,
+    sessionId: columns[CSV.sessionId]!,
+    identityAmbiguous: undefined,
+  };
+  return auditEntry(message, 0, severity, fields, columns[CSV.context]!);
+}
+
+/** csvlog's connection_from: `host:port`, `[local]`, or empty. */
+function splitConnection(value: string): { host?: string; port?: number } {
+  if (value === '') return {};
+  const colon = value.lastIndexOf(':');
+  const port = colon < 0 ? undefined : optionalInteger(value.slice(colon + 1));
+  return port === undefined ? { host: value } : { host: value.slice(0, colon), port };
+}
+
+function optionalInteger(text: string): number | undefined {
+  if (!/^\d+$/.test(text)) return undefined;
+  return Number(text);
+}
+
+function parseJsonlogRecord(record: string, auditSeverity: string): LogEntry | undefined {
+  let json: Record<string, unknown>;
+  try {
+    const parsed: unknown = JSON.parse(record);
+    if (typeof parsed !== 'object' || parsed === null) throw new Error('not a JSON object');
+    json = parsed as Record<string, unknown>;
+  } catch (error) {
+    return record.includes(AUDIT_MARK)
+      ? unreadable(`jsonlog line is not JSON: ${(error as Error).message}`, record, undefined, '')
+      : undefined;
+  }
+  const text = (key: string) => (typeof json[key] === 'string' ? json[key] : undefined);
+  const number = (key: string) => (typeof json[key] === 'number' ? json[key] : undefined);
+  const severity = text('error_severity') ?? '';
+  const message = text('message') ?? '';
+  if (severity !== auditSeverity || !message.startsWith(AUDIT_MARK))
+    return { kind: 'message', severity, pid: number('pid'), message };
+  const fields: LogPrefixFields = {
+    timestamp: text('timestamp'),
+    remoteHost: text('remote_host'),
+    remotePort: number('remote_port'),
+    user: text('user'),
+    database: text('dbname'),
+    pid: number('pid'),
+    applicationName: text('application_name'),
+    sessionId: text('session_id'),
+    identityAmbiguous: undefined,
+  };
+  return auditEntry(message, 0, severity, fields, text('context') ?? '');
 }
 
 function toEvent(fields: string[], severity: string, prefix: LogPrefixFields): AuditEvent {
@@ -114,6 +333,7 @@ function toEvent(fields: string[], severity: string, prefix: LogPrefixFields): A
     pid: prefix.pid,
     applicationName: prefix.applicationName,
     sessionId: prefix.sessionId,
+    identityAmbiguous: prefix.identityAmbiguous,
     severity,
     auditType: type as AuditType,
     statementId: toInteger(statementId, 'STATEMENT_ID'),
@@ -126,6 +346,41 @@ function toEvent(fields: string[], severity: string, prefix: LogPrefixFields): A
     parameterStatus,
     parameters,
     rows: rows === undefined ? undefined : toInteger(rows, 'ROWS'),
+  };
+}
+
+/**
+ * The event an alert carries for a record that could not be read as pgAudit fields:
+ * the prefix's identity, and the message text as the statement so the responder sees it.
+ */
+export function placeholderEvent(
+  fields: LogPrefixFields,
+  severity: string,
+  message: string,
+): AuditEvent {
+  return {
+    timestamp: fields.timestamp,
+    time: fields.timestamp === undefined ? undefined : toIsoTime(fields.timestamp),
+    remoteHost: fields.remoteHost,
+    remotePort: fields.remotePort,
+    user: fields.user,
+    database: fields.database,
+    pid: fields.pid,
+    applicationName: fields.applicationName,
+    sessionId: fields.sessionId,
+    identityAmbiguous: fields.identityAmbiguous,
+    severity,
+    auditType: 'SESSION',
+    statementId: 0,
+    substatementId: 0,
+    auditClass: '',
+    command: '',
+    objectType: '',
+    objectName: '',
+    statement: message,
+    parameterStatus: 'none',
+    parameters: [],
+    rows: undefined,
   };
 }
 

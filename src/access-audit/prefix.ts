@@ -17,7 +17,7 @@ type Part =
   | { kind: 'epoch'; field: 'timestamp' }
   | { kind: 'remote'; withPort: boolean }
   | { kind: 'number'; field: 'pid' | 'ignored' }
-  | { kind: 'text'; field: FieldName };
+  | { kind: 'text'; field: FieldName; padded: boolean };
 
 /** A parsed prefix: the fields it carried and where the message starts. */
 export interface PrefixMatch {
@@ -42,7 +42,10 @@ const TEXT_ESCAPES: Readonly<Record<string, FieldName>> = {
  * `%r` is `host(port)` (IPv6 hosts contain colons, so the port's parentheses anchor
  * it), and free-text escapes (`%u`, `%d`, `%a`, …) run up to the next literal.
  * A role or database name that itself contains the following literal (for example
- * a user named `a@b` with `%u@%d`) cannot be told apart and is split at the first one.
+ * a user named `a@b` with `%u@%d`) cannot be told apart: the line is split at the
+ * first one and marked {@link LogPrefixFields.identityAmbiguous}, so rules alert on it
+ * instead of trusting the split. Values are taken byte for byte (`"app_svc "` is not
+ * `app_svc`); only escapes with a padding width (`%-10u`) are trimmed.
  * @throws LogPrefixError for a prefix with two free-text escapes in a row.
  */
 export function compileLogPrefix(prefix: string = RDS_LOG_LINE_PREFIX): PrefixParser {
@@ -64,8 +67,10 @@ function splitPrefix(prefix: string): Part[] {
       continue;
     }
     i++;
-    // Padding such as %-10u pads the value with spaces; values are trimmed instead.
+    // Padding such as %-10u pads the value with spaces: such values are trimmed.
+    const paddingStart = i;
     while (i < prefix.length && /[-0-9]/.test(prefix[i]!)) i++;
+    const padded = i > paddingStart;
     const escape = prefix[i];
     if (escape === undefined)
       throw new LogPrefixError(`log_line_prefix "${prefix}" ends with a lone %`);
@@ -76,7 +81,7 @@ function splitPrefix(prefix: string): Part[] {
     // %q ends the prefix for non-session processes; session lines carry everything.
     if (escape === 'q') continue;
     flush();
-    parts.push(escapePart(escape));
+    parts.push(escapePart(escape, padded));
   }
   flush();
   parts.forEach((part, index) => {
@@ -90,7 +95,7 @@ function splitPrefix(prefix: string): Part[] {
   return parts;
 }
 
-function escapePart(escape: string): Part {
+function escapePart(escape: string, padded: boolean): Part {
   switch (escape) {
     case 't':
       return { kind: 'timestamp', field: 'timestamp', fractional: false };
@@ -109,7 +114,7 @@ function escapePart(escape: string): Part {
     case 'l':
       return { kind: 'number', field: 'ignored' };
     default:
-      return { kind: 'text', field: TEXT_ESCAPES[escape] ?? 'ignored' };
+      return { kind: 'text', field: TEXT_ESCAPES[escape] ?? 'ignored', padded };
   }
 }
 
@@ -128,17 +133,66 @@ function matchParts(parts: readonly Part[], line: string): PrefixMatch | undefin
     pid: undefined,
     applicationName: undefined,
     sessionId: undefined,
+    identityAmbiguous: undefined,
   };
-  let pos = 0;
-  for (let index = 0; index < parts.length; index++) {
+  const end = matchFrom(parts, 0, line, 0, fields, true);
+  if (end < 0) return undefined;
+  return { fields, end };
+}
+
+/** Role, database and application names are at most NAMEDATALEN - 1 = 63 bytes. */
+const MAX_NAME_LENGTH = 63;
+
+/**
+ * Matches `parts[from..]` at `pos`, splitting each free-text value at the first
+ * occurrence of the literal after it. With `checkAmbiguity`, also tries every later
+ * occurrence a name could still reach; if any other split also matches the whole
+ * prefix, the fields are marked ambiguous.
+ */
+function matchFrom(
+  parts: readonly Part[],
+  from: number,
+  line: string,
+  start: number,
+  fields: LogPrefixFields,
+  checkAmbiguity: boolean,
+): number {
+  let pos = start;
+  for (let index = from; index < parts.length; index++) {
     const part = parts[index]!;
     const next = parts[index + 1];
     const stop = next?.kind === 'literal' ? next.text : undefined;
     const end = matchPart(part, line, pos, stop, fields);
-    if (end < 0) return undefined;
+    if (end < 0) return -1;
+    if (
+      checkAmbiguity &&
+      part.kind === 'text' &&
+      part.field !== 'ignored' &&
+      stop !== undefined &&
+      hasOtherSplit(parts, index, line, pos, end, stop)
+    )
+      fields.identityAmbiguous = true;
     pos = end;
   }
-  return { fields, end: pos };
+  return pos;
+}
+
+function hasOtherSplit(
+  parts: readonly Part[],
+  index: number,
+  line: string,
+  valueStart: number,
+  firstEnd: number,
+  stop: string,
+): boolean {
+  // Bounded scan: a name is at most 63 characters, so only nearby literals can split it.
+  const limit = Math.min(valueStart + MAX_NAME_LENGTH, line.length - stop.length);
+  const first = stop.charCodeAt(0);
+  for (let alt = firstEnd + 1; alt <= limit; alt++) {
+    if (line.charCodeAt(alt) !== first || !line.startsWith(stop, alt)) continue;
+    if (matchFrom(parts, index + 1, line, alt, {}, false) >= 0) return true;
+  }
+  return false;
 }
 
 /** Returns the offset after `part`, or -1 when the line does not match. */
@@ -163,7 +217,7 @@ function matchPart(
     case 'remote':
       return matchRemote(line, pos, part.withPort, stop, fields);
     case 'text':
-      return matchText(line, pos, stop, (value) => {
+      return matchText(line, pos, stop, part.padded, (value) => {
         if (part.field !== 'ignored') fields[part.field] = value as never;
       });
   }
@@ -225,7 +279,7 @@ function matchRemote(
     }
     return stop !== undefined && line.startsWith(stop, pos) ? pos : -1;
   }
-  return matchText(line, pos, stop, (value) => {
+  return matchText(line, pos, stop, false, (value) => {
     if (value !== '') fields.remoteHost = value;
   });
 }
@@ -234,18 +288,19 @@ function matchText(
   line: string,
   pos: number,
   stop: string | undefined,
+  padded: boolean,
   take: (value: string) => void,
 ): number {
+  let end: number;
   if (stop === undefined) {
     // Last escape of the prefix: runs to the first space (the severity follows it).
-    const space = line.indexOf(' ', pos);
-    if (space < 0) return -1;
-    take(line.slice(pos, space).trim());
-    return space;
+    end = line.indexOf(' ', pos);
+  } else {
+    end = line.indexOf(stop, pos);
   }
-  const end = line.indexOf(stop, pos);
   if (end < 0) return -1;
-  take(line.slice(pos, end).trim());
+  const value = line.slice(pos, end);
+  take(padded ? value.trim() : value);
   return end;
 }
 

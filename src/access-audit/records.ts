@@ -1,15 +1,24 @@
+import type { LogFormat } from './parser';
+
+/** Joins physical log lines (split on LF only) into complete log records. */
+export interface RecordAssembler {
+  /** Adds one physical line; returns the record it completed, if any. */
+  push(line: string): string | undefined;
+  /** Returns the last record, at end of input. */
+  flush(): string | undefined;
+}
+
 /**
- * Joins physical log lines into log records. PostgreSQL writes a multi-line message
- * as its first line with the prefix, then one line per further line that begins with
- * a TAB and has no prefix. CloudWatch Logs delivers the whole record as one event
- * with embedded `\n\t`. Both come out as the original text with plain `\n`.
+ * stderr logs: PostgreSQL writes a multi-line message as its first line with the
+ * prefix, then one line per further line that begins with a TAB and has no prefix.
+ * CloudWatch Logs delivers the whole record as one event with embedded `\n\t`. Both
+ * come out as the original text with plain `\n`. A carriage return is data (PostgreSQL
+ * adds the TAB only after LF), so it never ends a line.
  */
-export class LogRecordAssembler {
+export class LogRecordAssembler implements RecordAssembler {
   private pending: string | undefined;
 
-  /** Adds one physical line; returns the record it completed, if any. */
-  push(rawLine: string): string | undefined {
-    const line = stripCarriageReturn(rawLine);
+  push(line: string): string | undefined {
     if (line.charCodeAt(0) === 9) {
       // A continuation without a first line (file cut mid-record) is dropped with it.
       if (this.pending !== undefined) this.pending += `\n${line.slice(1)}`;
@@ -20,7 +29,6 @@ export class LogRecordAssembler {
     return done;
   }
 
-  /** Returns the last record, at end of input. */
   flush(): string | undefined {
     const done = this.pending;
     this.pending = undefined;
@@ -28,14 +36,62 @@ export class LogRecordAssembler {
   }
 }
 
-function stripCarriageReturn(line: string): string {
-  return line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line;
+/** csvlog: a row ends at a line break outside quotes (quoted fields keep their line breaks). */
+class CsvRecordAssembler implements RecordAssembler {
+  private pending: string | undefined;
+  private openQuote = false;
+
+  push(line: string): string | undefined {
+    this.pending = this.pending === undefined ? line : `${this.pending}\n${line}`;
+    if (countQuotes(line) % 2 === 1) this.openQuote = !this.openQuote;
+    if (this.openQuote) return undefined;
+    return this.flush();
+  }
+
+  flush(): string | undefined {
+    const done = this.pending;
+    this.pending = undefined;
+    this.openQuote = false;
+    return done;
+  }
 }
 
-/** Splits a text (a log file chunk or one CloudWatch event message) into records. */
-export function splitLogRecords(text: string): string[] {
+/** jsonlog: one JSON object per line (line breaks inside values are escaped). */
+class JsonRecordAssembler implements RecordAssembler {
+  push(line: string): string | undefined {
+    return line;
+  }
+
+  flush(): undefined {
+    return undefined;
+  }
+}
+
+function countQuotes(line: string): number {
+  let count = 0;
+  for (let at = line.indexOf('"'); at >= 0; at = line.indexOf('"', at + 1)) count++;
+  return count;
+}
+
+/** The record assembler for a log format. */
+export function createRecordAssembler(format: LogFormat = 'stderr'): RecordAssembler {
+  switch (format) {
+    case 'stderr':
+      return new LogRecordAssembler();
+    case 'csvlog':
+      return new CsvRecordAssembler();
+    case 'jsonlog':
+      return new JsonRecordAssembler();
+  }
+}
+
+/**
+ * Splits a text (a log file chunk or one CloudWatch event message) into records,
+ * on LF only. `pgaudit scan` and the alert Lambda both read records this way.
+ */
+export function splitLogRecords(text: string, format: LogFormat = 'stderr'): string[] {
   const records: string[] = [];
-  const assembler = new LogRecordAssembler();
+  const assembler = createRecordAssembler(format);
   let start = 0;
   while (start <= text.length) {
     let newline = text.indexOf('\n', start);

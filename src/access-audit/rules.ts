@@ -1,5 +1,6 @@
 import type { AccessAuditConfig, AccessRuleConfig } from '../config/access-audit';
 import { compileGlobs } from './glob';
+import { ambiguousIdentityAlert, INTEGRITY_RULES, maxSeverity } from './integrity';
 import { classifyNoise, isCatalogObject, schemaOf } from './noise';
 import type { AccessAlert, AlertSeverity, AuditEvent, Verdict } from './types';
 
@@ -54,8 +55,10 @@ const BUILT_IN_RULES = {
  * configuration, an alert, or simply recorded. The same engine runs in the Lambda
  * and in `audit-trail pgaudit scan`, so what the CLI shows is what would page.
  *
- * Order: noise → ignored database → service account → ignored schema → custom
- * `ignore` rules → custom `alert` rules → built-in rules.
+ * Order: ambiguous identity → noise → ignored database → service account → ignored
+ * schema → custom `ignore` rules → custom `alert` rules → built-in rules. An event
+ * whose user/database cannot be read unambiguously is never noise or excluded: it
+ * alerts as `ambiguous-identity`, at least `high` and as severe as the rule it matches.
  */
 export class AccessRuleEngine {
   private readonly serviceAccounts: ReadonlySet<string>;
@@ -87,6 +90,7 @@ export class AccessRuleEngine {
 
   /** Classifies one event. */
   evaluate(event: AuditEvent): Verdict {
+    if (event.identityAmbiguous === true) return this.ambiguous(event);
     const noise = classifyNoise(event);
     if (noise !== undefined) return { kind: 'noise', reason: noise };
     if (event.database !== undefined && this.ignoreDatabases.has(event.database)) {
@@ -107,6 +111,15 @@ export class AccessRuleEngine {
       }
     }
     return serviceAccount ? { kind: 'excluded', reason: 'service-account' } : { kind: 'pass' };
+  }
+
+  private ambiguous(event: AuditEvent): Verdict {
+    const matched = this.alertRules.find((rule) => rule.matches(event));
+    const severity = maxSeverity(INTEGRITY_RULES.ambiguous.severity, matched?.severity);
+    return {
+      kind: 'alert',
+      alert: ambiguousIdentityAlert(event, summarize(event), severity),
+    };
   }
 }
 

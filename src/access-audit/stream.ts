@@ -1,49 +1,74 @@
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { AuditRecordError, createAuditParser, type AuditParserOptions } from './parser';
-import { LogRecordAssembler } from './records';
-import type { AuditEvent } from './types';
+import { StringDecoder } from 'node:string_decoder';
+import { ForgeryDetector, type LogItem } from './forgery';
+import { createLogEntryParser, type AuditParserOptions } from './parser';
+import type { AccessAuditPipeline, Classified } from './pipeline';
+import { createRecordAssembler } from './records';
 
-/** One item read from a PostgreSQL log: an event, or a pgAudit record that could not be read. */
-export type LogItem =
-  { kind: 'event'; event: AuditEvent } | { kind: 'error'; error: string; record: string };
+export type { LogItem } from './forgery';
 
 /**
- * Reads a PostgreSQL stderr log (a file, stdin) line by line, joins continuation
- * lines and yields every pgAudit record as an event, in log order. Other lines are
- * passed over; unreadable pgAudit records are yielded as errors so callers can count them.
+ * The lines of a stream, split on LF only: a carriage return is data, exactly as the
+ * alert Lambda reads CloudWatch messages (Node's readline would also split on a lone CR,
+ * letting a statement containing `\r` plus a fake prefix pass for a line of its own).
+ */
+export async function* readLines(input: Readable): AsyncGenerator<string> {
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  for await (const chunk of input) {
+    pending += typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer);
+    let start = 0;
+    for (
+      let newline = pending.indexOf('\n');
+      newline >= 0;
+      newline = pending.indexOf('\n', start)
+    ) {
+      yield pending.slice(start, newline);
+      start = newline + 1;
+    }
+    pending = pending.slice(start);
+  }
+  pending += decoder.end();
+  if (pending !== '') yield pending;
+}
+
+/** The complete records of a log stream in the given format. */
+async function* readRecords(
+  input: Readable,
+  format: AuditParserOptions['logFormat'],
+): AsyncGenerator<string> {
+  const assembler = createRecordAssembler(format);
+  for await (const line of readLines(input)) {
+    const record = assembler.push(line);
+    if (record !== undefined && record !== '') yield record;
+  }
+  const last = assembler.flush();
+  if (last !== undefined && last !== '') yield last;
+}
+
+/**
+ * Reads a PostgreSQL log (a file, stdin) and yields every pgAudit record in log
+ * order: genuine records as events, forged ones (`RAISE LOG 'AUDIT: …'`) as
+ * `forged`, unreadable ones as `unreadable`. Other lines are passed over.
  */
 export async function* readAuditLog(
   input: Readable,
   options: AuditParserOptions = {},
 ): AsyncGenerator<LogItem> {
-  const parse = createAuditParser(options);
-  const assembler = new LogRecordAssembler();
-  const lines = createInterface({ input, crlfDelay: Infinity });
-  for await (const line of lines) {
-    const record = assembler.push(line);
-    if (record !== undefined) {
-      const item = parseItem(parse, record);
-      if (item !== undefined) yield item;
-    }
+  const parse = createLogEntryParser(options);
+  const detector = new ForgeryDetector<undefined>();
+  for await (const record of readRecords(input, options.logFormat)) {
+    for (const { item } of detector.push(parse(record), undefined)) yield item;
   }
-  const last = assembler.flush();
-  if (last !== undefined) {
-    const item = parseItem(parse, last);
-    if (item !== undefined) yield item;
-  }
+  for (const { item } of detector.flush()) yield item;
 }
 
-/** Parses one record into a {@link LogItem}; `undefined` for a non-audit record. */
-export function parseItem(
-  parse: (record: string) => AuditEvent | undefined,
-  record: string,
-): LogItem | undefined {
-  try {
-    const event = parse(record);
-    return event === undefined ? undefined : { kind: 'event', event };
-  } catch (error) {
-    if (error instanceof AuditRecordError) return { kind: 'error', error: error.message, record };
-    throw error;
-  }
+/** Runs a log stream through `pipeline` (what `pgaudit scan` does), yielding each outcome in log order. */
+export async function* scanAuditLog(
+  input: Readable,
+  pipeline: AccessAuditPipeline,
+): AsyncGenerator<Classified<undefined>> {
+  for await (const record of readRecords(input, pipeline.logFormat))
+    yield* pipeline.push(record, undefined);
+  yield* pipeline.flush();
 }

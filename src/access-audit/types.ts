@@ -35,6 +35,14 @@ export interface LogPrefixFields {
   applicationName?: string;
   /** Session id (`%c`). */
   sessionId?: string;
+  /**
+   * True when a role or database name contains the literal that separates it from the
+   * next prefix field (a role named `app_svc@x` under `%u@%d`), so the line can be
+   * split more than one way. `user` and `database` are then the first split and must
+   * not be trusted: the rule engine alerts (`ambiguous-identity`) and never excludes.
+   * Never set for csvlog, jsonlog or Database Activity Streams, which are unambiguous.
+   */
+  identityAmbiguous?: boolean;
 }
 
 /** One pgAudit record, with every field typed. */

@@ -133,8 +133,19 @@ export const accessAuditSchema = z
     logRelation: z.boolean().default(true),
     /** `pgaudit.log_rows` (pgAudit 1.6 and later): rows read or written. @default false */
     logRows: z.boolean().default(false),
-    /** The source's `log_line_prefix`. @default "%t:%r:%u@%d:[%p]:" (the RDS default) */
+    /** The source's `log_line_prefix` (stderr logs). @default "%t:%r:%u@%d:[%p]:" (the RDS default) */
     logLinePrefix: z.string().min(1).default('%t:%r:%u@%d:[%p]:'),
+    /**
+     * How the source writes its log (`log_destination`): `stderr` with the
+     * `log_line_prefix`, `csvlog`, or `jsonlog` (PostgreSQL 15+). csvlog and jsonlog
+     * delimit every field, so no role or database name can make a line ambiguous.
+     * @default "stderr"
+     */
+    logFormat: z.enum(['stderr', 'csvlog', 'jsonlog']).default('stderr'),
+    /** `pgaudit.log_level`: only messages of this severity are pgAudit records. @default "log" */
+    pgauditLogLevel: z
+      .enum(['debug5', 'debug4', 'debug3', 'debug2', 'debug1', 'info', 'notice', 'warning', 'log'])
+      .default('log'),
     /** The built-in rules. @default all on except humanReads */
     defaultRules: defaultRulesSchema.default(() => defaultRulesSchema.parse({})),
     /** Custom rules: `ignore` rules silence matching events, `alert` rules are checked before the built-in ones. @default [] */

@@ -181,8 +181,9 @@ describe('multi-line records', () => {
     expect(splitLogRecords(cloudWatchMessage)).toEqual([records[0]]);
   });
 
-  it('drops continuation lines without a first line and handles CRLF', () => {
-    expect(splitLogRecords('\torphan\r\nplain line\r\n')).toEqual(['plain line']);
+  it('drops continuation lines without a first line and keeps CR as data (LF ends a line)', () => {
+    expect(splitLogRecords('\torphan\nplain line\r\n')).toEqual(['plain line\r']);
+    expect(splitLogRecords('a\rb\nc')).toEqual(['a\rb', 'c']);
   });
 });
 

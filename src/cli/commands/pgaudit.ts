@@ -1,11 +1,11 @@
 import { accessSync, constants, createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import pg from 'pg';
-import { DuplicateAlertFilter } from '../../access-audit/duplicates';
-import { AccessRuleEngine } from '../../access-audit/rules';
+import type { LogFormat } from '../../access-audit/parser';
+import { AccessAuditPipeline } from '../../access-audit/pipeline';
 import { checkPgaudit, PgauditSetupError, setupPgaudit } from '../../access-audit/setup';
-import { readAuditLog } from '../../access-audit/stream';
+import { readAuditLog, scanAuditLog } from '../../access-audit/stream';
 import { parseAccessAuditConfig, type AccessAuditConfig } from '../../config/access-audit';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../../config/load';
 import { assertPostgresUrl } from '../../postgres/connect';
@@ -67,43 +67,56 @@ export function registerPgaudit(program: Command): void {
   pgaudit
     .command('parse')
     .argument('[file]', 'PostgreSQL log file (stdin when omitted)')
-    .description('print the pgAudit records of a PostgreSQL log as NDJSON events')
+    .description(
+      'print the pgAudit records of a PostgreSQL log as NDJSON events; forged and unreadable records go to stderr',
+    )
     .option('--log-line-prefix <prefix>', "the server's log_line_prefix", '%t:%r:%u@%d:[%p]:')
-    .action(async (file: string | undefined, options: { logLinePrefix: string }) => {
-      let skipped = 0;
-      for await (const item of readAuditLog(openInput(file), {
-        logLinePrefix: options.logLinePrefix,
-      })) {
-        if (item.kind === 'error') {
+    .addOption(
+      new Option('--log-format <format>', 'the log format')
+        .choices(['stderr', 'csvlog', 'jsonlog'])
+        .default('stderr'),
+    )
+    .action(
+      async (
+        file: string | undefined,
+        options: { logLinePrefix: string; logFormat: LogFormat },
+      ) => {
+        let skipped = 0;
+        for await (const item of readAuditLog(openInput(file), options)) {
+          if (item.kind === 'event') {
+            await writeLine(JSON.stringify(item.event));
+            continue;
+          }
           skipped++;
-          process.stderr.write(`skipped unreadable pgAudit record: ${item.error}\n`);
-        } else {
-          await writeLine(JSON.stringify(item.event));
+          process.stderr.write(
+            item.kind === 'forged'
+              ? `skipped forged pgAudit record (${item.context}): ${JSON.stringify(item.event)}\n`
+              : `skipped unreadable pgAudit record: ${item.error}\n`,
+          );
         }
-      }
-      if (skipped > 0) process.stderr.write(`${skipped} unreadable pgAudit records skipped\n`);
-    });
+        if (skipped > 0) process.stderr.write(`${skipped} forged or unreadable records skipped\n`);
+      },
+    );
 
   pgaudit
     .command('scan')
     .argument('[file]', 'PostgreSQL log file (stdin when omitted)')
-    .description('apply the access-audit rules to a PostgreSQL log and print NDJSON alerts')
+    .description(
+      'apply the access-audit rules to a PostgreSQL log and print NDJSON alerts, exactly as the alert Lambda decides them',
+    )
     .option('--config <file>', 'config file', DEFAULT_CONFIG_FILE)
     .option('--all', 'print every pgAudit event with its verdict, not only alerts')
     .action(async (file: string | undefined, options: { config: string; all?: boolean }) => {
       const config = await accessAuditSection(options.config);
-      const engine = new AccessRuleEngine(config);
-      const duplicates = new DuplicateAlertFilter();
-      for await (const item of readAuditLog(openInput(file), {
-        logLinePrefix: config.logLinePrefix,
-      })) {
-        if (item.kind === 'error') {
-          process.stderr.write(`skipped unreadable pgAudit record: ${item.error}\n`);
+      const pipeline = new AccessAuditPipeline(config);
+      for await (const outcome of scanAuditLog(openInput(file), pipeline)) {
+        if (outcome.kind === 'unreadable') {
+          process.stderr.write(`skipped unreadable pgAudit record: ${outcome.error}\n`);
           continue;
         }
-        const verdict = duplicates.apply(item.event, engine.evaluate(item.event));
+        const { verdict, event } = outcome;
         if (verdict.kind === 'alert') await writeLine(JSON.stringify(verdict.alert));
-        else if (options.all) await writeLine(JSON.stringify({ verdict, event: item.event }));
+        else if (options.all) await writeLine(JSON.stringify({ verdict, event }));
       }
     });
 }

@@ -4,11 +4,11 @@ import {
   type SendMessageBatchRequestEntry,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { DuplicateAlertFilter } from '../../access-audit/duplicates';
-import { createAuditParser, type AuditRecordParser } from '../../access-audit/parser';
+import {
+  AccessAuditPipeline,
+  type Classified as PipelineOutcome,
+} from '../../access-audit/pipeline';
 import { splitLogRecords } from '../../access-audit/records';
-import { AccessRuleEngine } from '../../access-audit/rules';
-import { parseItem } from '../../access-audit/stream';
 import type { AuditEvent, Verdict } from '../../access-audit/types';
 import {
   alertDocument,
@@ -79,13 +79,11 @@ const SQS_BATCH = 10;
 const SQS_BATCH_BYTES = 240 * 1024;
 
 /**
- * Builds the per-payload processor. Parsing and rule state are compiled once per
- * container. Malformed input is counted and skipped; only delivery failures throw.
+ * Builds the per-payload processor. Malformed input is counted and skipped (an
+ * unreadable record with a readable prefix also alerts); only delivery failures throw.
  */
 export function createProcessor(deps: ProcessorDeps): (event: unknown) => Promise<ProcessingStats> {
   const { config } = deps.settings;
-  const parse = createAuditParser({ logLinePrefix: config.logLinePrefix });
-  const engine = new AccessRuleEngine(config);
   return async (event) => {
     const stats = emptyStats();
     let payload: SubscriptionPayload;
@@ -103,7 +101,7 @@ export function createProcessor(deps: ProcessorDeps): (event: unknown) => Promis
       recordMetrics(deps.metrics, stats, []);
       return stats;
     }
-    const classified = classifyAll(payload, parse, engine, stats, deps.logger);
+    const classified = classifyAll(payload, config, stats, deps.logger);
     const alerts = classified.flatMap((item) =>
       item.verdict.kind === 'alert' ? [{ alert: item.verdict.alert, source: item.source }] : [],
     );
@@ -152,15 +150,33 @@ function emptyStats(): ProcessingStats {
   };
 }
 
+/**
+ * Runs every record of the payload through the same pipeline `pgaudit scan` uses. One
+ * pipeline per payload: a payload is one log stream, in order.
+ */
 function classifyAll(
   payload: SubscriptionPayload,
-  parse: AuditRecordParser,
-  engine: AccessRuleEngine,
+  config: AlertLambdaSettings['config'],
   stats: ProcessingStats,
   logger: LogSink,
 ): Classified[] {
   const classified: Classified[] = [];
-  const duplicates = new DuplicateAlertFilter();
+  const pipeline = new AccessAuditPipeline<LogSource>(config, { scope: payload.logStream });
+  const take = (outcomes: PipelineOutcome<LogSource>[]) => {
+    for (const outcome of outcomes) {
+      if (outcome.kind === 'unreadable' || outcome.error !== undefined) {
+        stats.parseErrors++;
+        logger.warn('unreadable pgAudit record', {
+          reason: outcome.error,
+          logEventId: outcome.tag.logEventId,
+        });
+      }
+      if (outcome.kind === 'unreadable') continue;
+      stats.auditEvents++;
+      count(stats, outcome.verdict);
+      classified.push({ event: outcome.event, verdict: outcome.verdict, source: outcome.tag });
+    }
+  };
   for (const entry of payload.logEvents) {
     stats.logEvents++;
     const logEvent = toLogEvent(entry);
@@ -169,29 +185,18 @@ function classifyAll(
       logger.warn('skipped a log event without id, timestamp and message');
       continue;
     }
-    const records = splitLogRecords(logEvent.message);
-    records.forEach((record, index) => {
-      const item = parseItem(parse, record);
-      if (item === undefined) return;
-      if (item.kind === 'error') {
-        stats.parseErrors++;
-        logger.warn('skipped an unreadable pgAudit record', {
-          reason: item.error,
-          logEventId: logEvent.id,
-        });
-        return;
-      }
-      stats.auditEvents++;
-      const verdict = duplicates.apply(item.event, engine.evaluate(item.event), payload.logStream);
-      count(stats, verdict);
+    splitLogRecords(logEvent.message, pipeline.logFormat).forEach((record, index) => {
       const logEventId = index === 0 ? logEvent.id : `${logEvent.id}-${index}`;
-      classified.push({
-        event: item.event,
-        verdict,
-        source: { logGroup: payload.logGroup, logStream: payload.logStream, logEventId },
-      });
+      take(
+        pipeline.push(record, {
+          logGroup: payload.logGroup,
+          logStream: payload.logStream,
+          logEventId,
+        }),
+      );
     });
   }
+  take(pipeline.flush());
   return classified;
 }
 

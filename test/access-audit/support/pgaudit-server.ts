@@ -42,7 +42,21 @@ export interface PgauditServerOptions {
   readonly settings?: Readonly<Record<string, string>>;
   /** Load pgaudit. @default true */
   readonly preload?: boolean;
+  /**
+   * Log through the logging collector to stderr, csvlog and jsonlog files at once, so
+   * one workload yields the same records in all three formats. @default false
+   */
+  readonly allFormats?: boolean;
 }
+
+/** The log formats {@link PgauditServer.readLog} can return. */
+export type ServerLogFormat = 'stderr' | 'csvlog' | 'jsonlog';
+
+const LOG_FILE_EXTENSIONS: Record<ServerLogFormat, string> = {
+  stderr: 'log',
+  csvlog: 'csv',
+  jsonlog: 'json',
+};
 
 /** A running PostgreSQL 15 with pgaudit, logging to a file in RDS format. */
 export interface PgauditServer {
@@ -51,8 +65,8 @@ export interface PgauditServer {
   adminUrl(database?: string): string;
   /** URL for `user` (trust authentication on 127.0.0.1). */
   userUrl(user: string, database: string): string;
-  /** The server log so far. */
-  readLog(): Promise<string>;
+  /** The server log so far (stderr unless the server was started with `allFormats`). */
+  readLog(format?: ServerLogFormat): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -86,6 +100,14 @@ export async function startPgauditServer(
     listen_addresses: '127.0.0.1',
     unix_socket_directories: dir,
     ...pgauditSettings(options),
+    ...(options.allFormats
+      ? {
+          logging_collector: 'on',
+          log_destination: 'stderr,csvlog,jsonlog',
+          log_directory: path.join(dir, 'log'),
+          log_filename: 'postgresql.log',
+        }
+      : {}),
   };
   const log = await open(logFile, 'a', 0o666);
   if (owner) await chown(logFile, owner.uid, owner.gid);
@@ -112,7 +134,10 @@ export async function startPgauditServer(
     adminUrl,
     userUrl: (user, database) =>
       `postgres://${encodeURIComponent(user)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
-    readLog: () => readFile(logFile, 'utf8'),
+    readLog: (format = 'stderr') =>
+      options.allFormats
+        ? readFile(path.join(dir, 'log', `postgresql.${LOG_FILE_EXTENSIONS[format]}`), 'utf8')
+        : readFile(logFile, 'utf8'),
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -145,6 +170,10 @@ function pgauditSettings(options: PgauditServerOptions): Record<string, string> 
 export async function startPgauditContainer(
   options: PgauditServerOptions = {},
 ): Promise<PgauditServer> {
+  if (options.allFormats)
+    throw new Error(
+      'allFormats (csvlog and jsonlog files) needs the system PostgreSQL, not TEST_PG=container',
+    );
   const server = await startContainerPostgres({ settings: pgauditSettings(options) });
   return {
     port: server.port,

@@ -1,0 +1,258 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { mockClient } from 'aws-sdk-client-mock';
+import pg from 'pg';
+import {
+  AccessAuditPipeline,
+  setupPgaudit,
+  splitLogRecords,
+  type AccessAlert,
+  type AuditEvent,
+  type LogFormat,
+} from '../../src/access-audit';
+import { parseAccessAuditConfig } from '../../src/config/access-audit';
+import { runCli } from './support/cli';
+import { subscriptionEvent, testHandler, toCloudWatchMessages } from './support/lambda';
+import { describeWithPgaudit } from './support/live-suite';
+import type { PgauditServer } from './support/pgaudit-server';
+
+const DB = 'appdb';
+const TOPIC_ARN = 'arn:aws:sns:eu-west-1:123456789012:access-audit-alerts';
+const SECTION = {
+  auditedRoles: ['mallory'],
+  serviceAccounts: ['app_svc'],
+  alerts: { digestThreshold: 1000 },
+};
+const config = (logFormat: LogFormat) => parseAccessAuditConfig({ ...SECTION, logFormat });
+
+/** A fake record for alice, from a host she never used: what a CR would smuggle in. */
+const SMUGGLED =
+  '2026-12-01 00:00:00 UTC:10.9.9.9(1):alice@appdb:[1]:LOG:  AUDIT: SESSION,1,1,ROLE,GRANT,,,GRANT rds_superuser TO alice,<none>';
+const REAL_UPDATE = "UPDATE billing.cards SET note = 'stolen' WHERE id = 1";
+
+async function as<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** What an insider without superuser rights tries, plus roles named to pass for the service account. */
+async function runInsiderWorkload(server: PgauditServer): Promise<void> {
+  await as(server.adminUrl(), async (admin) => {
+    await admin.query(`CREATE DATABASE ${DB}`);
+    for (const role of ['mallory', 'app_svc', '"app_svc@x"', '"app_svc "'])
+      await admin.query(`CREATE ROLE ${role} LOGIN`);
+  });
+  await as(server.adminUrl(DB), async (admin) => {
+    await admin.query('CREATE SCHEMA billing');
+    await admin.query('CREATE TABLE billing.cards (id int PRIMARY KEY, note text)');
+    await admin.query("INSERT INTO billing.cards VALUES (1, 'card')");
+    await admin.query('GRANT USAGE ON SCHEMA billing TO mallory');
+    await admin.query('GRANT ALL ON billing.cards TO mallory');
+    await admin.query('GRANT CREATE ON SCHEMA public TO app_svc, "app_svc@x", "app_svc "');
+    await setupPgaudit(admin, config('stderr'));
+  });
+  await as(server.userUrl('mallory', DB), async (mallory) => {
+    // 1: a byte-identical GRANT record written with RAISE LOG (statement 1 is the DO itself).
+    await mallory.query(
+      "DO $$BEGIN RAISE LOG 'AUDIT: SESSION,1,1,ROLE,GRANT,,,GRANT rds_superuser TO mallory,<none>'; END$$",
+    );
+    // 2: the same with DETAIL and HINT lines between the record and its CONTEXT.
+    await mallory.query(
+      "DO $$BEGIN RAISE LOG 'AUDIT: SESSION,2,1,ROLE,GRANT,TABLE,,GRANT ALL ON billing.cards TO mallory,<none>' USING DETAIL = 'd', HINT = 'h'; END$$",
+    );
+    // A failed statement whose text is a record: ERROR + STATEMENT:  AUDIT: …
+    await mallory
+      .query('AUDIT: SESSION,3,1,ROLE,GRANT,,,GRANT rds_superuser TO mallory,<none>')
+      .catch(() => undefined);
+    // 3 is the DO; it forges statement 4 with a harmless text before running the real 4.
+    await mallory.query(
+      "DO $$BEGIN RAISE LOG 'AUDIT: SESSION,4,1,WRITE,UPDATE,TABLE,billing.cards,UPDATE billing.cards SET note = ''ok'' WHERE id = 0,<none>'; END$$",
+    );
+    await mallory.query(REAL_UPDATE);
+    // A statement carrying CRs around a complete fake line for another user and host.
+    await mallory.query(`SELECT '\r${SMUGGLED}\r' AS x`);
+  });
+  // Roles whose names make the RDS prefix ambiguous or differ only by a space.
+  await as(server.userUrl('app_svc@x', DB), (role) =>
+    role.query('CREATE TABLE public.by_at_role (id int)'),
+  );
+  await as(server.userUrl('app_svc ', DB), (role) =>
+    role.query('CREATE TABLE public.by_space_role (id int)'),
+  );
+  // The real service account: excluded.
+  await as(server.userUrl('app_svc', DB), (role) =>
+    role.query('CREATE TABLE public.by_service (id int)'),
+  );
+  await as(server.userUrl('mallory', DB), (mallory) => mallory.query("SELECT 'end-of-workload'"));
+}
+
+async function waitForLogs(server: PgauditServer): Promise<Record<LogFormat, string>> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const logs = {
+      stderr: await server.readLog('stderr'),
+      csvlog: await server.readLog('csvlog'),
+      jsonlog: await server.readLog('jsonlog'),
+    };
+    if (Object.values(logs).every((log) => log.includes('end-of-workload'))) return logs;
+    if (Date.now() > deadline) throw new Error('the logging collector did not write the workload');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** The alerts of the shared pipeline (the Lambda and pgaudit scan run it) over a whole log. */
+function pipelineAlerts(log: string, format: LogFormat): AccessAlert[] {
+  const pipeline = new AccessAuditPipeline(config(format));
+  const outcomes = [
+    ...splitLogRecords(log, format).flatMap((record) => pipeline.push(record, undefined)),
+    ...pipeline.flush(),
+  ];
+  return outcomes.flatMap((outcome) =>
+    outcome.kind === 'verdict' && outcome.verdict.kind === 'alert' ? [outcome.verdict.alert] : [],
+  );
+}
+
+/** Alerts about what the workload's roles did (the admin's own set-up DDL left out). */
+function insiderAlerts(alerts: readonly AccessAlert[]) {
+  return alerts
+    .filter((alert) => alert.event.user !== 'postgres')
+    .map((alert) => [alert.rule, alert.severity, alert.event.user, alert.event.command]);
+}
+
+describeWithPgaudit('forged, hidden and ambiguous pgAudit records on a live server', (start) => {
+  let server: PgauditServer;
+  let logs: Record<LogFormat, string>;
+  let dir: string;
+
+  beforeAll(async () => {
+    server = await start({
+      allFormats: true,
+      settings: { 'pgaudit.log': 'ddl,role' },
+    });
+    await runInsiderWorkload(server);
+    logs = await waitForLogs(server);
+    dir = await mkdtemp(path.join(os.tmpdir(), 'access-audit-forgery-'));
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('the server log really holds the forgeries', () => {
+    const lines = logs.stderr.split('\n');
+    expect(
+      lines.filter((line) =>
+        /^[\d-]+ [\d:]+ UTC:127\.0\.0\.1\(\d+\):mallory@appdb:\[\d+\]:LOG: {2}AUDIT: SESSION,1,1,ROLE,GRANT,,,GRANT rds_superuser TO mallory,<none>$/.test(
+          line,
+        ),
+      ),
+    ).toHaveLength(1);
+    expect(lines.some((line) => /:CONTEXT: {2}PL\/pgSQL function .* at RAISE$/.test(line))).toBe(
+      true,
+    );
+    expect(lines.some((line) => line.includes(':STATEMENT:  AUDIT: SESSION,3,1,ROLE,GRANT'))).toBe(
+      true,
+    );
+    expect(logs.stderr).toContain(`\r${SMUGGLED}\r`);
+  });
+
+  it.each(['stderr', 'csvlog', 'jsonlog'] as const)(
+    '%s: forged records alert as forged-audit-record, never as what they claim',
+    (format) => {
+      const alerts = pipelineAlerts(logs[format], format);
+      const ambiguous: string[] =
+        format === 'stderr'
+          ? ['ambiguous-identity', 'high', 'app_svc', 'CREATE TABLE']
+          : ['ddl', 'medium', 'app_svc@x', 'CREATE TABLE'];
+      expect(insiderAlerts(alerts)).toEqual([
+        ['forged-audit-record', 'critical', 'mallory', 'GRANT'],
+        ['forged-audit-record', 'critical', 'mallory', 'GRANT'],
+        ['forged-audit-record', 'critical', 'mallory', 'UPDATE'],
+        ['human-dml', 'high', 'mallory', 'UPDATE'],
+        ambiguous,
+        ['ddl', 'medium', 'app_svc ', 'CREATE TABLE'],
+      ]);
+      const forged = alerts.filter((alert) => alert.rule === 'forged-audit-record');
+      expect(forged[0]!.summary).toMatch(
+        /^mallory@appdb from 127\.0\.0\.1 \(pid \d+\) wrote a fake pgAudit record \(PL\/pgSQL function inline_code_block line 1 at RAISE\): ROLE GRANT "GRANT rds_superuser TO mallory"$/,
+      );
+      // The decoy does not hide the real statement: it alerts with its own text.
+      const dml = alerts.find((alert) => alert.rule === 'human-dml');
+      expect(dml?.event.statement).toBe(REAL_UPDATE);
+      // Nothing is attributed to alice or the smuggled host; nothing came from STATEMENT lines.
+      expect(alerts.filter((alert) => alert.event.user === 'alice')).toEqual([]);
+      expect(alerts.filter((alert) => alert.event.remoteHost === '10.9.9.9')).toEqual([]);
+      expect(
+        alerts.filter(
+          (alert) => alert.rule === 'privilege-change' && alert.event.user !== 'postgres',
+        ),
+      ).toEqual([]);
+    },
+  );
+
+  it('reads a CR inside a statement as data, in pgaudit parse as in the Lambda', async () => {
+    const file = path.join(dir, 'postgresql.log');
+    await writeFile(file, logs.stderr);
+    const run = await runCli(['pgaudit', 'parse', file]);
+    const events = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as AuditEvent);
+    expect(events.filter((event) => event.user === 'alice')).toEqual([]);
+    expect(
+      events.find((event) => event.user === 'mallory' && event.statement.includes('\r')),
+    ).toMatchObject({ command: 'SELECT', statement: `SELECT '\r${SMUGGLED}\r' AS x` });
+    expect(run.stderr).toContain('3 forged or unreadable records skipped');
+  });
+
+  it.each(['stderr', 'csvlog', 'jsonlog'] as const)(
+    '%s: pgaudit scan and the alert Lambda give the same verdicts on the same log',
+    async (format) => {
+      const configFile = path.join(dir, `config-${format}.json`);
+      const logFile = path.join(dir, `scan.${format}`);
+      await writeFile(
+        configFile,
+        JSON.stringify({
+          tables: [{ table: 'cards', schema: 'billing' }],
+          accessAudit: { ...SECTION, logFormat: format },
+        }),
+      );
+      await writeFile(logFile, logs[format]);
+      const scan = await runCli(['pgaudit', 'scan', '--config', configFile, logFile]);
+      expect(scan.error).toBeUndefined();
+      const cliAlerts = scan.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as AccessAlert);
+
+      const sns = mockClient(SNSClient);
+      onTestFinished(() => sns.restore());
+      sns.on(PublishCommand).resolves({ MessageId: 'm' });
+      const { handler } = testHandler(
+        { topicArn: TOPIC_ARN, fifo: false, config: config(format) },
+        { sns: new SNSClient({}) },
+      );
+      const messages =
+        format === 'stderr'
+          ? toCloudWatchMessages(logs.stderr)
+          : splitLogRecords(logs[format], format);
+      await handler(subscriptionEvent(messages));
+      const lambdaAlerts = sns.commandCalls(PublishCommand).map((call) => {
+        const body = JSON.parse(call.args[0].input.Message!) as { lambda: string };
+        return JSON.parse(body.lambda) as AccessAlert;
+      });
+      const verdicts = (alerts: AccessAlert[]) =>
+        alerts.map((alert) => [alert.rule, alert.severity, alert.summary, alert.event.statement]);
+      expect(lambdaAlerts.length).toBeGreaterThan(6);
+      expect(verdicts(lambdaAlerts)).toEqual(verdicts(cliAlerts));
+      expect(verdicts(cliAlerts)).toEqual(verdicts(pipelineAlerts(logs[format], format)));
+    },
+  );
+});

@@ -1,0 +1,248 @@
+import {
+  AccessAuditPipeline,
+  compileLogPrefix,
+  createLogEntryParser,
+  FORGERY_WINDOW,
+  splitLogRecords,
+  type Classified,
+} from '../../src/access-audit';
+import { parseAccessAuditConfig } from '../../src/config/access-audit';
+
+const CONFIG = parseAccessAuditConfig({ auditedRoles: ['alice'], serviceAccounts: ['app_svc'] });
+const prefix = (user: string, pid: number, database = 'appdb') =>
+  `2026-12-01 23:22:08 UTC:10.0.0.5(37962):${user}@${database}:[${pid}]:`;
+const record = (user: string, pid: number, body: string) =>
+  `${prefix(user, pid)}LOG:  AUDIT: ${body}`;
+
+function scan(lines: readonly string[], config = CONFIG): Classified<undefined>[] {
+  const pipeline = new AccessAuditPipeline(config);
+  return [
+    ...splitLogRecords(lines.join('\n')).flatMap((line) => pipeline.push(line, undefined)),
+    ...pipeline.flush(),
+  ];
+}
+
+function rules(outcomes: readonly Classified<undefined>[]): (string | undefined)[][] {
+  return outcomes.map((outcome) =>
+    outcome.kind === 'verdict'
+      ? [
+          outcome.verdict.kind === 'alert' ? outcome.verdict.alert.rule : outcome.verdict.kind,
+          outcome.event.user,
+          outcome.event.command,
+        ]
+      : ['unreadable', undefined, undefined],
+  );
+}
+
+describe('forged records', () => {
+  it('waits for the next line of the same pid: CONTEXT after DETAIL and HINT, other pids in between', () => {
+    const outcomes = scan([
+      record('mallory', 7, 'SESSION,9,1,ROLE,GRANT,,,GRANT x TO y,<none>'),
+      record('alice', 8, 'SESSION,1,1,WRITE,DELETE,TABLE,public.items,DELETE FROM items,<none>'),
+      `${prefix('mallory', 7)}DETAIL:  d`,
+      `${prefix('mallory', 7)}HINT:  h`,
+      `${prefix('mallory', 7)}CONTEXT:  PL/pgSQL function inline_code_block line 1 at RAISE`,
+      `${prefix('mallory', 7)}STATEMENT:  DO $$ … $$`,
+      record('alice', 8, 'SESSION,2,1,ROLE,GRANT,,,GRANT a TO b,<none>'),
+    ]);
+    expect(rules(outcomes)).toEqual([
+      ['forged-audit-record', 'mallory', 'GRANT'],
+      ['human-dml', 'alice', 'DELETE'],
+      ['privilege-change', 'alice', 'GRANT'],
+    ]);
+  });
+
+  it('a genuine record followed by another statement of its session is genuine', () => {
+    const outcomes = scan([
+      record('alice', 8, 'SESSION,1,1,ROLE,GRANT,,,GRANT a TO b,<none>'),
+      `${prefix('alice', 8)}ERROR:  syntax error at or near "AUDIT" at character 1`,
+      `${prefix('alice', 8)}STATEMENT:  AUDIT: SESSION,2,1,ROLE,GRANT,,,GRANT c TO d,<none>`,
+      `${prefix('alice', 8)}CONTEXT:  late context of the error, not of the record`,
+    ]);
+    expect(rules(outcomes)).toEqual([['privilege-change', 'alice', 'GRANT']]);
+  });
+
+  it(`decides a record as genuine after ${FORGERY_WINDOW} lines of other processes, keeping log order`, () => {
+    const others = Array.from({ length: FORGERY_WINDOW + 1 }, (_, index) =>
+      record('alice', 100 + index, 'SESSION,1,1,READ,SELECT,,,SELECT 1,<none>'),
+    );
+    const pipeline = new AccessAuditPipeline(CONFIG);
+    expect(
+      pipeline.push(record('alice', 8, 'SESSION,1,1,ROLE,GRANT,,,GRANT a TO b,<none>'), undefined),
+    ).toEqual([]);
+    const out = others.flatMap((line) => pipeline.push(line, undefined));
+    expect(out[0]).toMatchObject({ event: { pid: 8, command: 'GRANT' } });
+    expect(out.length + pipeline.flush().length).toBe(FORGERY_WINDOW + 2);
+  });
+
+  it('only records at the pgAudit log level are records', () => {
+    const parse = createLogEntryParser();
+    for (const severity of ['STATEMENT', 'DETAIL', 'CONTEXT', 'HINT', 'QUERY', 'WARNING']) {
+      expect(
+        parse(`${prefix('alice', 1)}${severity}:  AUDIT: SESSION,1,1,ROLE,GRANT,,,x,<none>`),
+      ).toMatchObject({ kind: 'message', severity });
+    }
+    const notice = createLogEntryParser({ pgauditLogLevel: 'notice' });
+    expect(
+      notice(`${prefix('alice', 1)}NOTICE:  AUDIT: SESSION,1,1,ROLE,GRANT,,,x,<none>`),
+    ).toMatchObject({ kind: 'audit' });
+    expect(
+      notice(`${prefix('alice', 1)}LOG:  AUDIT: SESSION,1,1,ROLE,GRANT,,,x,<none>`),
+    ).toMatchObject({ kind: 'message' });
+  });
+});
+
+describe('statement ids', () => {
+  const update = (type: string, text: string) =>
+    record('alice', 8, `${type},4,1,WRITE,UPDATE,TABLE,billing.cards,${text},<none>`);
+
+  it('merges an OBJECT/SESSION twin with the same text only', () => {
+    expect(rules(scan([update('OBJECT', 'UPDATE a'), update('SESSION', 'UPDATE a')]))).toEqual([
+      ['human-dml', 'alice', 'UPDATE'],
+      ['excluded', 'alice', 'UPDATE'],
+    ]);
+  });
+
+  it('alerts when one statement id carries two texts, whichever comes first', () => {
+    expect(
+      rules(scan([update('SESSION', 'UPDATE decoy'), update('SESSION', 'UPDATE real')])),
+    ).toEqual([
+      ['human-dml', 'alice', 'UPDATE'],
+      ['statement-id-conflict', 'alice', 'UPDATE'],
+    ]);
+    expect(rules(scan([update('OBJECT', 'UPDATE a'), update('SESSION', 'UPDATE b')]))).toEqual([
+      ['human-dml', 'alice', 'UPDATE'],
+      ['statement-id-conflict', 'alice', 'UPDATE'],
+    ]);
+  });
+
+  it('a reused pid from another port is another session', () => {
+    const other = update('SESSION', 'UPDATE other').replace('(37962)', '(40000)');
+    expect(rules(scan([update('SESSION', 'UPDATE a'), other]))).toEqual([
+      ['human-dml', 'alice', 'UPDATE'],
+      ['human-dml', 'alice', 'UPDATE'],
+    ]);
+  });
+});
+
+describe('identities in the prefix', () => {
+  const match = compileLogPrefix();
+
+  it('marks a user/database split that could be read two ways, and keeps names byte for byte', () => {
+    expect(match(`${prefix('app_svc@x', 1)}LOG:  x`)?.fields).toMatchObject({
+      user: 'app_svc',
+      database: 'x@appdb',
+      identityAmbiguous: true,
+    });
+    expect(match(`${prefix('app_svc', 1, 'db@x')}LOG:  x`)?.fields.identityAmbiguous).toBe(true);
+    expect(match(`${prefix('app_svc ', 1)}LOG:  x`)?.fields).toMatchObject({
+      user: 'app_svc ',
+      identityAmbiguous: undefined,
+    });
+    // An '@' further on in the message is not a second split.
+    expect(
+      match(`${prefix('alice', 1)}LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,SELECT 'a@b',<none>`)
+        ?.fields.identityAmbiguous,
+    ).toBeUndefined();
+    // Padded escapes are trimmed.
+    expect(compileLogPrefix('%-10u|')('alice     |LOG:  x')?.fields.user).toBe('alice');
+  });
+
+  it('alerts on ambiguous identities instead of excluding them as the service account', () => {
+    const outcomes = scan([
+      record('app_svc@x', 3, 'SESSION,1,1,READ,SELECT,,,SET x = 1,<none>'),
+      record('app_svc@x', 3, 'SESSION,2,1,ROLE,GRANT,,,GRANT a TO b,<none>'),
+      record('app_svc ', 4, 'SESSION,1,1,DDL,CREATE TABLE,TABLE,public.t,CREATE TABLE t (),<none>'),
+      record('app_svc', 5, 'SESSION,1,1,DDL,CREATE TABLE,TABLE,public.u,CREATE TABLE u (),<none>'),
+    ]);
+    expect(
+      outcomes.map((outcome) =>
+        outcome.kind === 'verdict' && outcome.verdict.kind === 'alert'
+          ? [outcome.verdict.alert.rule, outcome.verdict.alert.severity, outcome.event.user]
+          : [outcome.kind === 'verdict' && outcome.verdict.kind],
+      ),
+    ).toEqual([
+      ['ambiguous-identity', 'high', 'app_svc'],
+      ['ambiguous-identity', 'critical', 'app_svc'],
+      ['ddl', 'medium', 'app_svc '],
+      ['excluded'],
+    ]);
+  });
+});
+
+describe('unreadable records', () => {
+  it('alert as unreadable-audit-record naming user, database and pid', () => {
+    const [outcome] = scan([record('alice', 42, 'SESSION,1,1,READ,SELECT,,,"SELECT \'cut')]);
+    expect(outcome).toMatchObject({
+      kind: 'verdict',
+      verdict: {
+        kind: 'alert',
+        alert: {
+          rule: 'unreadable-audit-record',
+          severity: 'high',
+          summary:
+            'alice@appdb from 10.0.0.5 (pid 42): unreadable pgAudit record (pgAudit record is not valid CSV: unterminated quoted field)',
+        },
+      },
+    });
+  });
+});
+
+describe('csvlog and jsonlog', () => {
+  const csvRow = (message: string, context = '') =>
+    `2026-12-01 23:22:08.123 UTC,"alice","appdb",4273,"10.0.0.5:36646",674c.10b1,3,"SELECT",2026-12-01 23:22:07 UTC,3/7,0,LOG,00000,"${message.replace(/"/g, '""')}",,,,,"${context}",,,,"psql","client backend",,0`;
+
+  it('reads a csvlog row spanning lines, with the CONTEXT column deciding forgery at once', () => {
+    const body = 'AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.items,"SELECT *\nFROM items",<none>';
+    const text = [csvRow(body), csvRow(body.replace('1,1', '2,1'), 'PL/pgSQL function at RAISE')];
+    const records = splitLogRecords(text.join('\n'), 'csvlog');
+    expect(records).toHaveLength(2);
+    const parse = createLogEntryParser({ logFormat: 'csvlog' });
+    expect(parse(records[0]!)).toMatchObject({
+      kind: 'audit',
+      context: '',
+      event: {
+        timestamp: '2026-12-01 23:22:08.123 UTC',
+        time: '2026-12-01T23:22:08.123Z',
+        user: 'alice',
+        database: 'appdb',
+        pid: 4273,
+        remoteHost: '10.0.0.5',
+        remotePort: 36646,
+        applicationName: 'psql',
+        statement: 'SELECT *\nFROM items',
+      },
+    });
+    const pipeline = new AccessAuditPipeline({ ...CONFIG, logFormat: 'csvlog' });
+    const out = records.flatMap((row) => pipeline.push(row, undefined));
+    expect(rules(out)).toEqual([
+      ['pass', 'alice', 'SELECT'],
+      ['forged-audit-record', 'alice', 'SELECT'],
+    ]);
+  });
+
+  it('reads jsonlog objects; a statement or CONTEXT field is never a record', () => {
+    const line = (fields: Record<string, unknown>) =>
+      JSON.stringify({
+        timestamp: '2026-12-01 23:22:08.123 UTC',
+        user: 'app_svc@x',
+        dbname: 'appdb',
+        pid: 9,
+        remote_host: '10.0.0.5',
+        remote_port: 4000,
+        error_severity: 'LOG',
+        ...fields,
+      });
+    const pipeline = new AccessAuditPipeline({ ...CONFIG, logFormat: 'jsonlog' });
+    const out = [
+      line({ message: 'AUDIT: SESSION,1,1,ROLE,GRANT,,,GRANT a TO b,<none>' }),
+      line({
+        error_severity: 'ERROR',
+        message: 'syntax error',
+        statement: 'AUDIT: SESSION,2,1,ROLE,GRANT,,,GRANT a TO b,<none>',
+      }),
+    ].flatMap((row) => pipeline.push(row, undefined));
+    // Unambiguous: "app_svc@x" is not the service account app_svc.
+    expect(rules(out)).toEqual([['privilege-change', 'app_svc@x', 'GRANT']]);
+  });
+});
