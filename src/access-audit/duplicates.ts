@@ -4,10 +4,25 @@ import type { AuditEvent, Verdict } from './types';
 /** What pgAudit writes as the statement of later records with `pgaudit.log_statement_once`. */
 const PREVIOUSLY_LOGGED = '<previously logged>';
 
+/** Statement parts remembered per session: twins and forged ids sit close together. */
+const PARTS_PER_SESSION = 16;
+
 interface StatementSeen {
+  statementId: number;
+  substatementId: number;
   statement: string;
   /** `TYPE\0COMMAND\0OBJECT` of each record seen for this statement part. */
   records: string[];
+}
+
+interface SessionSeen {
+  remoteHost: string | undefined;
+  remotePort: number | undefined;
+  user: string | undefined;
+  database: string | undefined;
+  sessionId: string | undefined;
+  /** Most recent last. */
+  parts: StatementSeen[];
 }
 
 /**
@@ -21,13 +36,19 @@ interface StatementSeen {
  * pgAudit's, so it raises `statement-id-conflict` instead of being dropped.
  *
  * A session is its pid together with its remote host, port, user and database, so a
- * reused pid is a new session. The last `capacity` statement parts are remembered.
+ * reused pid is a new session. The last {@link PARTS_PER_SESSION} statement parts of
+ * the last `capacity` sessions are remembered: enough for twins, which pgAudit writes
+ * back to back, and for a forged id a few statements ahead (forged records are caught
+ * on their own by the forgery check).
  */
 export class StatementTracker {
-  private readonly seen = new Map<string, StatementSeen>();
+  // Two generations instead of evicting the oldest key one by one: deleting from the
+  // front of a Map leaves holes that make every later `keys().next()` slower.
+  private current = new Map<string, SessionSeen>();
+  private previous = new Map<string, SessionSeen>();
 
-  /** @param capacity statement parts remembered before the oldest are forgotten. @default 4096 */
-  constructor(private readonly capacity = 4096) {}
+  /** @param capacity sessions remembered (at least; up to twice as many). @default 2048 */
+  constructor(private readonly capacity = 2048) {}
 
   /**
    * Returns `verdict`, `excluded: duplicate` for the twin of an alerted record, or a
@@ -35,11 +56,20 @@ export class StatementTracker {
    * (log streams, instances).
    */
   apply(event: AuditEvent, verdict: Verdict, scope = ''): Verdict {
-    const key = `${scope}\u0000${event.pid ?? ''}\u0000${event.remoteHost ?? ''}\u0000${event.remotePort ?? ''}\u0000${event.user ?? ''}\u0000${event.database ?? ''}\u0000${event.statementId}\u0000${event.substatementId}`;
+    const session = this.session(event, scope);
     const record = `${event.auditType}\u0000${event.command}\u0000${event.objectName}`;
-    const seen = this.seen.get(key);
+    const seen = session.parts.find(
+      (part) =>
+        part.statementId === event.statementId && part.substatementId === event.substatementId,
+    );
     if (seen === undefined) {
-      this.remember(key, { statement: event.statement, records: [record] });
+      if (session.parts.length === PARTS_PER_SESSION) session.parts.shift();
+      session.parts.push({
+        statementId: event.statementId,
+        substatementId: event.substatementId,
+        statement: event.statement,
+        records: [record],
+      });
       return verdict;
     }
     if (!sameText(seen.statement, event.statement))
@@ -53,13 +83,35 @@ export class StatementTracker {
     return twin && verdict.kind === 'alert' ? { kind: 'excluded', reason: 'duplicate' } : verdict;
   }
 
-  private remember(key: string, value: StatementSeen): void {
-    this.seen.set(key, value);
-    if (this.seen.size > this.capacity) {
-      const oldest = this.seen.keys().next().value;
-      if (oldest !== undefined) this.seen.delete(oldest);
+  private session(event: AuditEvent, scope: string): SessionSeen {
+    const key = `${scope}\u0000${event.pid}`;
+    const known = this.current.get(key) ?? this.previous.get(key);
+    if (known !== undefined && sameSession(known, event)) return known;
+    const session: SessionSeen = {
+      remoteHost: event.remoteHost,
+      remotePort: event.remotePort,
+      user: event.user,
+      database: event.database,
+      sessionId: event.sessionId,
+      parts: [],
+    };
+    if (this.current.size >= this.capacity) {
+      this.previous = this.current;
+      this.current = new Map();
     }
+    this.current.set(key, session);
+    return session;
   }
+}
+
+function sameSession(session: SessionSeen, event: AuditEvent): boolean {
+  return (
+    session.remotePort === event.remotePort &&
+    session.remoteHost === event.remoteHost &&
+    session.user === event.user &&
+    session.database === event.database &&
+    session.sessionId === event.sessionId
+  );
 }
 
 function sameText(first: string, second: string): boolean {

@@ -33,12 +33,12 @@ const BEFORE_CONTEXT = new Set(['DETAIL', 'HINT', 'QUERY']);
  */
 export const FORGERY_WINDOW = 256;
 
-interface Slot<T> {
-  item: LogItem;
-  tag: T;
+interface Slot<T> extends TaggedItem<T> {
   open: boolean;
   seq: number;
 }
+
+const NOTHING: never[] = [];
 
 /**
  * Tells genuine pgAudit records from forged ones. pgAudit emits its records with
@@ -54,13 +54,15 @@ interface Slot<T> {
  * into the next CloudWatch delivery is not caught (README, "Limits").
  */
 export class ForgeryDetector<T> {
+  /** Slots in log order; `queue[head]` is the oldest not yet returned. */
   private queue: Slot<T>[] = [];
+  private head = 0;
   private readonly waiting = new Map<number | undefined, Slot<T>>();
   private seq = 0;
 
   /** Adds one parsed entry; returns the items decided so far, in log order. */
   push(entry: LogEntry | undefined, tag: T): TaggedItem<T>[] {
-    if (entry === undefined) return [];
+    if (entry === undefined) return NOTHING;
     this.seq++;
     if (entry.kind === 'message') {
       this.follow(entry.pid, entry.severity, entry.message);
@@ -101,16 +103,23 @@ export class ForgeryDetector<T> {
   }
 
   private drain(all: boolean): TaggedItem<T>[] {
-    let done = 0;
-    for (const slot of this.queue) {
+    let ready: TaggedItem<T>[] | undefined;
+    const queue = this.queue;
+    while (this.head < queue.length) {
+      const slot = queue[this.head]!;
       if (slot.open && (all || this.seq - slot.seq > FORGERY_WINDOW)) this.decide(slot);
       if (slot.open) break;
-      done++;
+      (ready ??= []).push(slot);
+      this.head++;
     }
-    if (done === 0) return [];
-    const ready = done === this.queue.length ? this.queue : this.queue.slice(0, done);
-    this.queue = done === this.queue.length ? [] : this.queue.slice(done);
-    return ready.map(({ item, tag }) => ({ item, tag }));
+    if (this.head === queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 1024) {
+      this.queue = queue.slice(this.head);
+      this.head = 0;
+    }
+    return ready ?? NOTHING;
   }
 }
 

@@ -185,12 +185,11 @@ function hasOtherSplit(
   firstEnd: number,
   stop: string,
 ): boolean {
-  // Bounded scan: a name is at most 63 characters, so only nearby literals can split it.
-  const limit = Math.min(valueStart + MAX_NAME_LENGTH, line.length - stop.length);
-  const first = stop.charCodeAt(0);
-  for (let alt = firstEnd + 1; alt <= limit; alt++) {
-    if (line.charCodeAt(alt) !== first || !line.startsWith(stop, alt)) continue;
+  // A name is at most 63 characters, so only nearby literals can split it another way.
+  const limit = valueStart + MAX_NAME_LENGTH;
+  for (let alt = line.indexOf(stop, firstEnd + 1); alt >= 0 && alt <= limit;) {
     if (matchFrom(parts, index + 1, line, alt, {}, false) >= 0) return true;
+    alt = line.indexOf(stop, alt + 1);
   }
   return false;
 }
