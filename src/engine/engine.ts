@@ -8,8 +8,18 @@ import { copyInitialLoad, InitialLoadStopped } from './initial-load';
 import { createJsonLogger, type EngineLogger } from './logger';
 import { formatLsn, parseLsn, type Lsn } from './lsn';
 import { formatUtcTimestamp, secondsSince, type PgTimestamp } from './pg-time';
-import { decodePgOutput, UNCHANGED_TOAST, type RelationMessage, type TupleValue } from './pgoutput';
+import { decodePgOutput, type RelationMessage } from './pgoutput';
 import { PositionStore, type StoredPosition } from './position-store';
+import {
+  bindRelation,
+  isMismatch,
+  SchemaChangeError,
+  SchemaChangeStop,
+  stagingKey,
+  stagingValues,
+  type RelationBinding,
+  type RelationMismatch,
+} from './relation-binding';
 import { ReplicationConnection } from './replication-connection';
 import { checkSource, dropSlotIfExists, ensurePublication, slotExists } from './source-setup';
 import { readStagingTables, type StagingTable } from './staging-tables';
@@ -104,15 +114,6 @@ const GROUP_MAX_CHANGES = 20_000;
 const GROUP_MAX_MS = 500;
 /** Standby status interval, well under the default wal_sender_timeout (60 s). */
 const STATUS_INTERVAL_MS = 10_000;
-
-interface Binding {
-  readonly table: StagingTable;
-  readonly name: string;
-  /** Staging column index for each relation column (-1: not in staging). */
-  readonly stagingIndex: readonly number[];
-  /** Relation column index of each staging primary-key column. */
-  readonly keyIndex: readonly number[];
-}
 
 interface OpenSourceTransaction {
   readonly commitLsn: Lsn;
@@ -226,22 +227,63 @@ class CdcEngine implements Engine {
         from: formatLsn(position.lastEndLsn),
         slot: this.slot,
       });
-      await new StreamApplier(
-        this,
-        repl,
-        target,
-        tables,
-        positions,
-        position,
-        stopLsn,
-        source,
-      ).apply();
+      try {
+        await new StreamApplier(
+          this,
+          repl,
+          target,
+          tables,
+          positions,
+          position,
+          stopLsn,
+          source,
+        ).apply();
+      } catch (error) {
+        if (!(error instanceof SchemaChangeStop)) throw error;
+        await repl.close();
+        const again = new ReplicationConnection(sourceUrl);
+        this.repl = again;
+        closers.unshift(() => again.close());
+        await this.applyBefore(error, again, source, target, tables, positions);
+      }
       return this.result(initialLoadRows);
     } finally {
       this.state = 'stopped';
       this.repl = null;
       for (const close of closers) await close().catch(() => undefined);
     }
+  }
+
+  /**
+   * After a schema change met mid-group: the target group was rolled back, so stream
+   * again from the last stored position and apply every source transaction committed
+   * before the one that met the change, then stop with the change's error.
+   */
+  private async applyBefore(
+    stop: SchemaChangeStop,
+    repl: ReplicationConnection,
+    source: pg.Client,
+    target: pg.Client,
+    tables: readonly StagingTable[],
+    positions: PositionStore,
+  ): Promise<never> {
+    await repl.connect();
+    const position = await positions.read(target);
+    if (!position) throw new SchemaChangeError(stop.message);
+    repl.startReplication(this.slot, this.publication, position.lastEndLsn);
+    const halt = { commitLsn: stop.commitLsn, message: stop.message };
+    await new StreamApplier(
+      this,
+      repl,
+      target,
+      tables,
+      positions,
+      position,
+      null,
+      source,
+      halt,
+    ).apply();
+    throw new SchemaChangeError(stop.message);
   }
 
   private async initialLoad(
@@ -340,7 +382,7 @@ class CdcEngine implements Engine {
  * them; the slot is told only after the target commit.
  */
 class StreamApplier {
-  private readonly relations = new Map<number, Binding | null>();
+  private readonly relations = new Map<number, RelationBinding | RelationMismatch | null>();
   private readonly writer: StagingWriter;
   private readonly sequence: ChangeSequence;
   private applied: StoredPosition;
@@ -362,6 +404,8 @@ class StreamApplier {
     start: StoredPosition,
     private readonly stopLsn: Lsn | null,
     private readonly source: pg.Client,
+    /** Apply only source transactions that commit before this, then stop with its message. */
+    private readonly halt: { readonly commitLsn: Lsn; readonly message: string } | null = null,
   ) {
     this.writer = new StagingWriter(target, {
       batchSize: engine.batchSize,
@@ -427,6 +471,14 @@ class StreamApplier {
     switch (message.tag) {
       case 'begin': {
         const lastCommit = (this.pending ?? this.applied).lastCommitLsn;
+        if (
+          this.halt &&
+          message.commitLsn >= this.halt.commitLsn &&
+          message.commitLsn > lastCommit
+        ) {
+          await this.commit();
+          throw new SchemaChangeError(this.halt.message);
+        }
         this.open = {
           commitLsn: message.commitLsn,
           commitTime: message.commitTime,
@@ -439,7 +491,7 @@ class StreamApplier {
         return;
       }
       case 'relation':
-        this.relations.set(message.relationId, this.bind(message));
+        this.relations.set(message.relationId, await this.bind(message));
         return;
       case 'insert':
       case 'update':
@@ -470,6 +522,7 @@ class StreamApplier {
     if (open.skip) return;
     const binding = this.relations.get(message.relationId);
     if (!binding) return;
+    if (isMismatch(binding)) return this.stopForSchemaChange(binding, open);
     if (!this.pending) await this.beginTarget();
     const headers = {
       commitTimestamp: open.commitTimestamp,
@@ -482,7 +535,7 @@ class StreamApplier {
       change = {
         kind: 'insert',
         table: binding.table,
-        values: this.values(binding, message.newTuple, null),
+        values: stagingValues(binding, message.newTuple, null),
         oldKey: null,
         headers,
       };
@@ -490,8 +543,8 @@ class StreamApplier {
       change = {
         kind: 'update',
         table: binding.table,
-        values: this.values(binding, message.newTuple, undefined),
-        oldKey: message.oldTuple ? this.key(binding, message.oldTuple) : null,
+        values: stagingValues(binding, message.newTuple, undefined),
+        oldKey: message.oldTuple ? stagingKey(binding, message.oldTuple) : null,
         headers,
       };
     } else {
@@ -499,7 +552,7 @@ class StreamApplier {
         kind: 'delete',
         table: binding.table,
         values: [],
-        oldKey: this.key(binding, message.oldTuple),
+        oldKey: stagingKey(binding, message.oldTuple),
         headers,
       };
     }
@@ -507,6 +560,23 @@ class StreamApplier {
     await this.writer.add(change);
     this.groupChanges++;
     if (this.writer.written !== before) faultPoint('apply-batch');
+  }
+
+  /**
+   * A change whose table no longer matches staging: nothing of its source transaction
+   * may be applied. Source transactions already grouped into the open target
+   * transaction are complete, so the engine applies them again up to this one
+   * ({@link CdcEngine.applyBefore}); with none, it stops right away.
+   */
+  private async stopForSchemaChange(
+    binding: RelationMismatch,
+    open: OpenSourceTransaction,
+  ): Promise<never> {
+    const completedBefore = this.pending !== null && this.pending !== this.applied;
+    if (this.pending) await this.rollback();
+    this.engine.log.log('error', 'source schema changed; stopping', { reason: binding.mismatch });
+    if (completedBefore) throw new SchemaChangeStop(binding.mismatch, open.commitLsn);
+    throw new SchemaChangeError(binding.mismatch);
   }
 
   private async commitSource(commitLsn: Lsn, endLsn: Lsn): Promise<void> {
@@ -598,63 +668,19 @@ class StreamApplier {
     })();
   }
 
-  private bind(relation: RelationMessage): Binding | null {
-    const name = `${relation.schema}.${relation.table}`;
+  private async bind(
+    relation: RelationMessage,
+  ): Promise<RelationBinding | RelationMismatch | null> {
     const table = this.tables.find(
       (t) => t.source.schema === relation.schema && t.source.table === relation.table,
     );
     if (!table) {
       this.engine.log.log('warn', 'ignoring changes of a table that is not configured', {
-        table: name,
+        table: `${relation.schema}.${relation.table}`,
       });
       return null;
     }
-    const stagingIndex = relation.columns.map((column) =>
-      table.columns.findIndex((c) => c.name === column.name),
-    );
-    const missing = relation.columns
-      .filter((_, index) => stagingIndex[index] === -1)
-      .map((column) => column.name);
-    if (missing.length > 0) {
-      this.engine.log.log(
-        'warn',
-        'source columns missing from staging are not replicated; run migrate',
-        {
-          table: name,
-          columns: missing,
-        },
-      );
-    }
-    const keyIndex = table.primaryKey.map((key) => {
-      const index = relation.columns.findIndex((column) => column.name === key);
-      if (index < 0)
-        throw new Error(`source table ${name} has no column "${key}" (staging primary key)`);
-      return index;
-    });
-    return { table, name, stagingIndex, keyIndex };
-  }
-
-  private values(
-    binding: Binding,
-    tuple: readonly TupleValue[],
-    absent: null | undefined,
-  ): (string | null | undefined)[] {
-    const values = new Array<string | null | undefined>(binding.table.columns.length).fill(absent);
-    tuple.forEach((value, index) => {
-      const target = binding.stagingIndex[index] ?? -1;
-      if (target >= 0) values[target] = value === UNCHANGED_TOAST ? undefined : value;
-    });
-    return values;
-  }
-
-  private key(binding: Binding, tuple: readonly TupleValue[]): (string | null)[] {
-    return binding.keyIndex.map((index) => {
-      const value = tuple[index];
-      if (value === UNCHANGED_TOAST || value === undefined) {
-        throw new Error(`pgoutput: key column of ${binding.name} was not sent`);
-      }
-      return value;
-    });
+    return bindRelation(this.source, relation, table);
   }
 }
 

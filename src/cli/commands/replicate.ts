@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config';
-import { createEngine, SourceSetupError } from '../../engine';
+import { createEngine, SchemaChangeError, SourceSetupError } from '../../engine';
 import { CliError, UsageError } from '../errors';
 import { configOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
 
@@ -57,7 +57,8 @@ export function registerReplicate(program: Command): void {
           `${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'engine stopped', ...result })}\n`,
         );
       } catch (error) {
-        if (error instanceof SourceSetupError) throw new CliError(error.message);
+        if (error instanceof SourceSetupError || error instanceof SchemaChangeError)
+          throw new CliError(error.message);
         throw error;
       } finally {
         process.off('SIGINT', stop);

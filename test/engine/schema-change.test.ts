@@ -1,0 +1,148 @@
+import { SchemaChangeError } from '../../src/engine';
+import { migrateTarget } from '../../src/migrate/migrate-target';
+import { verifyAuditTrail } from '../../src/verify';
+import { auditRows, createPipeline, type Pipeline } from './helpers';
+
+const verify = (p: Pipeline) =>
+  verifyAuditTrail({ config: p.config, sourceUrl: p.sourceUrl, targetUrl: p.targetUrl });
+const migrate = (p: Pipeline) =>
+  migrateTarget({ config: p.config, sourceUrl: p.sourceUrl, targetUrl: p.targetUrl });
+const keysAndOperations = async (p: Pipeline) =>
+  (await auditRows(p, 't')).map((r) => [r.operation, (r.row_key as { id: number }).id]);
+
+describe('engine: a column type widened on the source', () => {
+  let p: Pipeline;
+  beforeAll(async () => {
+    p = await createPipeline(
+      `CREATE TABLE t (id int PRIMARY KEY, amount numeric(10,2), code varchar(5), n int)`,
+      { tables: [{ table: 't' }] },
+    );
+    await p.replicate();
+  });
+  afterAll(async () => p?.dispose());
+
+  it('stops before the first change of the new type (never rounds, truncates or fails on it), having applied everything before', async () => {
+    await p.source(`INSERT INTO t VALUES (1, 1.23, 'abc', 1)`);
+    await p.source(`ALTER TABLE t ALTER amount TYPE numeric(12,4), ALTER code TYPE varchar(20),
+                      ALTER n TYPE bigint`);
+    await p.source(`INSERT INTO t VALUES (2, 1.2345, 'abcdefghij', 9000000000)`);
+    await p.source(`UPDATE t SET amount = 9.8765 WHERE id = 1`);
+    const failure = p.replicate();
+    await expect(failure).rejects.toBeInstanceOf(SchemaChangeError);
+    await expect(failure).rejects.toThrow(
+      /source table public\.t changed shape: column "amount" is numeric\(12,4\) on the source but numeric\(10,2\) in staging; column "code" is character varying\(20\) on the source but character varying\(5\) in staging; column "n" is bigint on the source but integer in staging.*run "audit-trail migrate"/,
+    );
+    // The change before the ALTER, grouped into the same target transaction, is kept.
+    expect(await keysAndOperations(p)).toEqual([['INSERT', 1]]);
+    // Stopping again changes nothing.
+    await expect(p.replicate()).rejects.toBeInstanceOf(SchemaChangeError);
+    expect(await keysAndOperations(p)).toEqual([['INSERT', 1]]);
+  });
+
+  it('resumes exactly there once staging has the new types (what migrate does), with exact values', async () => {
+    await p.target(`ALTER TABLE audit.t_staging ALTER amount TYPE numeric(12,4),
+                      ALTER code TYPE varchar(20), ALTER n TYPE bigint`);
+    await p.replicate();
+    expect(await keysAndOperations(p)).toEqual([
+      ['INSERT', 1],
+      ['INSERT', 2],
+      ['UPDATE', 1],
+    ]);
+    const { rows } = await p.target(
+      `SELECT id, amount::text, code, n::text FROM audit.t_staging ORDER BY id`,
+    );
+    expect(rows).toEqual([
+      { id: 1, amount: '9.8765', code: 'abc', n: '1' },
+      { id: 2, amount: '1.2345', code: 'abcdefghij', n: '9000000000' },
+    ]);
+    expect((await verify(p)).ok).toBe(true);
+  });
+});
+
+describe('engine: columns added, renamed and dropped while it runs', () => {
+  let p: Pipeline;
+  beforeAll(async () => {
+    p = await createPipeline(`CREATE TABLE t (id int PRIMARY KEY, v text)`, {
+      tables: [{ table: 't' }],
+    });
+    await p.source(`INSERT INTO t VALUES (1, 'a')`);
+    await p.replicate();
+  });
+  afterAll(async () => p?.dispose());
+
+  it('ADD COLUMN: stops at the first change that carries it; after migrate, the change is applied once', async () => {
+    await p.source(`ALTER TABLE t ADD COLUMN note text`);
+    await p.source(`UPDATE t SET note = 'only the new column' WHERE id = 1`);
+    await p.source(`INSERT INTO t VALUES (2, 'b', 'n2')`);
+    await expect(p.replicate()).rejects.toThrow(/column "note" is not in staging/);
+    expect(await keysAndOperations(p)).toEqual([['SNAPSHOT', 1]]);
+    await migrate(p);
+    await p.replicate();
+    const rows = await auditRows(p, 't');
+    expect(rows.map((r) => [r.operation, r.new_row])).toEqual([
+      ['SNAPSHOT', { id: 1, v: 'a' }],
+      ['UPDATE', { id: 1, v: 'a', note: 'only the new column' }],
+      ['INSERT', { id: 2, v: 'b', note: 'n2' }],
+    ]);
+    expect(rows[1]!.changed_columns).toEqual(['note']);
+    expect((await verify(p)).ok).toBe(true);
+  });
+
+  it('a change made before ADD COLUMN and replayed after migrate added it leaves the new column alone', async () => {
+    await p.source(`INSERT INTO t VALUES (3, 'c', NULL)`);
+    await p.source(`ALTER TABLE t ADD COLUMN extra int`);
+    await p.source(`INSERT INTO t VALUES (4, 'd', NULL, 44)`);
+    await migrate(p); // before the engine saw the ALTER
+    await p.replicate();
+    const { rows } = await p.target(
+      `SELECT id, extra FROM audit.t_staging WHERE id >= 3 ORDER BY id`,
+    );
+    expect(rows).toEqual([
+      { id: 3, extra: null },
+      { id: 4, extra: 44 },
+    ]);
+    const versions = (await auditRows(p, 't')).filter((r) => (r.row_key as { id: number }).id >= 3);
+    expect(versions.map((r) => [r.operation, r.new_row])).toEqual([
+      // Inserted before the column existed: NULL, as the source shows it now.
+      ['INSERT', { id: 3, v: 'c', note: null, extra: null }],
+      ['INSERT', { id: 4, v: 'd', note: null, extra: 44 }],
+    ]);
+  });
+
+  it('a column named like a header column is not silently dropped: the engine stops and names it', async () => {
+    await p.source(`ALTER TABLE t ADD COLUMN ar_h_change_seq text`);
+    await p.source(`UPDATE t SET ar_h_change_seq = 'mine' WHERE id = 1`);
+    await expect(p.replicate()).rejects.toThrow(
+      /column "ar_h_change_seq" has the name of a staging header column/,
+    );
+    await p.source(`ALTER TABLE t DROP COLUMN ar_h_change_seq`);
+  });
+
+  it('RENAME and DROP COLUMN stop the engine instead of leaving stale values behind', async () => {
+    const p2 = await createPipeline(`CREATE TABLE t (id int PRIMARY KEY, v text, w text)`, {
+      tables: [{ table: 't' }],
+    });
+    try {
+      await p2.source(`INSERT INTO t VALUES (1, 'a', 'w')`);
+      await p2.replicate();
+      await p2.source(`ALTER TABLE t RENAME COLUMN v TO v2`);
+      await p2.source(`UPDATE t SET v2 = 'renamed' WHERE id = 1`);
+      await expect(p2.replicate()).rejects.toThrow(
+        /column "v2" is not in staging; staging column "v" is no longer on the source \(dropped or renamed\)/,
+      );
+      expect((await auditRows(p2, 't')).map((r) => r.operation)).toEqual(['SNAPSHOT']);
+      // What a migrate that mirrors renames does; the engine then resumes at the UPDATE.
+      await p2.target(`ALTER TABLE audit.t_staging RENAME COLUMN v TO v2`);
+      await p2.replicate();
+      await p2.source(`ALTER TABLE t DROP COLUMN w`);
+      await p2.source(`UPDATE t SET v2 = 'b' WHERE id = 1`);
+      await expect(p2.replicate()).rejects.toThrow(/staging column "w" is no longer on the source/);
+      expect((await auditRows(p2, 't')).map((r) => [r.operation, r.new_row])).toEqual([
+        ['SNAPSHOT', { id: 1, v: 'a', w: 'w' }],
+        ['UPDATE', { id: 1, v2: 'renamed', w: 'w' }],
+      ]);
+    } finally {
+      await p2.dispose();
+    }
+  });
+});
