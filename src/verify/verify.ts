@@ -3,7 +3,13 @@ import type { AuditTrailConfig } from '../config';
 import { introspectSourceTables, type SourceTable } from '../migrate/introspect';
 import { connectClient, createKysely } from '../postgres/connect';
 import { quoteQualified } from '../postgres/identifiers';
-import { sourceRowDocumentSql } from '../staging/row-document';
+import {
+  HEADER_COLUMN_NAMES,
+  Indicator,
+  OPERATION_INDICATOR_COLUMN,
+  stagingTableName,
+} from '../staging/header-columns';
+import { rowDocumentColumns, sourceRowDocumentSql } from '../staging/row-document';
 
 /** Options for {@link verifyAuditTrail}. */
 export interface VerifyOptions {
@@ -26,13 +32,19 @@ export interface VerifyMismatch {
   /**
    * `missing-in-audit`: a source row with no live audit version; `missing-in-source`:
    * an audit version (not a delete) for a key the source no longer has; `different`:
-   * both exist but the values differ.
+   * both exist but the values differ; `staging-differs`: the staging row (what DMS
+   * applied) and the newest audit version of its key disagree — a staging row edited,
+   * flagged deleted or removed without the change reaching the audit log (the next
+   * version would record the edited row as its old row).
    */
-  readonly kind: 'missing-in-audit' | 'missing-in-source' | 'different';
-  /** Columns whose values differ (`different` only). */
+  readonly kind: 'missing-in-audit' | 'missing-in-source' | 'different' | 'staging-differs';
+  /** Columns whose values differ (`different`, and `staging-differs` when both rows are live). */
   readonly columns?: readonly string[];
   readonly sourceRow?: Record<string, unknown>;
+  /** The newest audit version's row (absent when it is a delete or there is none). */
   readonly auditRow?: Record<string, unknown>;
+  /** The staging row (`staging-differs`; absent when flagged deleted or missing). */
+  readonly stagingRow?: Record<string, unknown>;
 }
 
 /** Per-table counts. */
@@ -41,6 +53,8 @@ export interface VerifyTableReport {
   readonly sourceRows: number;
   /** Keys whose newest audit version is not a delete. */
   readonly auditRows: number;
+  /** Staging rows not flagged deleted. */
+  readonly stagingRows: number;
   readonly mismatches: number;
 }
 
@@ -94,14 +108,28 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
           ORDER BY row_key::text COLLATE "C"`,
         [table.schema, table.table],
       );
-      const counts = await compare(name, sourceRows, auditRows, async (mismatch, index, raw) => {
-        if (index >= maxListed) return;
-        const columns = raw
-          ? await differingColumns(target, raw.sourceRow, raw.auditRow)
-          : undefined;
+      let listed = 0;
+      const list = async (mismatch: VerifyMismatch, rows?: [string, string]): Promise<void> => {
+        if (listed++ >= maxListed) return;
+        const columns = rows ? await differingColumns(target, ...rows) : undefined;
         mismatches.push(columns ? { ...mismatch, columns } : mismatch);
+      };
+      const counts = await compare(name, sourceRows, auditRows, (mismatch, raw) =>
+        list(mismatch, raw && [raw.sourceRow, raw.auditRow]),
+      );
+      const staging = await compareStaging(
+        name,
+        stagingReader(target, options.config.auditSchema, { ...table, ignoreColumns }),
+        newestVersionReader(target, options.config.auditSchema, table),
+        list,
+      );
+      tables.push({
+        table: name,
+        sourceRows: counts.sourceRows,
+        auditRows: counts.auditRows,
+        stagingRows: staging.stagingRows,
+        mismatches: counts.mismatches + staging.mismatches,
       });
-      tables.push({ table: name, ...counts });
     }
     return { ok: tables.every((table) => table.mismatches === 0), tables, mismatches };
   } finally {
@@ -193,15 +221,16 @@ async function compare(
   auditRows: CursorReader,
   report: (
     mismatch: VerifyMismatch,
-    index: number,
     raw?: { sourceRow: string; auditRow: string },
   ) => Promise<void>,
-): Promise<Omit<VerifyTableReport, 'table'>> {
+): Promise<{ sourceRows: number; auditRows: number; mismatches: number }> {
   let sourceCount = 0;
   let auditCount = 0;
   let mismatches = 0;
-  const add = (mismatch: VerifyMismatch, raw?: { sourceRow: string; auditRow: string }) =>
-    report(mismatch, mismatches++, raw);
+  const add = (mismatch: VerifyMismatch, raw?: { sourceRow: string; auditRow: string }) => {
+    mismatches++;
+    return report(mismatch, raw);
+  };
   let left = await sourceRows.next();
   let right = await auditRows.next();
   while (left || right) {
@@ -216,7 +245,7 @@ async function compare(
         table,
         key: JSON.parse(left.key),
         kind: 'missing-in-audit',
-        sourceRow: JSON.parse(left.row),
+        sourceRow: JSON.parse(rowText(left)),
       });
       left = await sourceRows.next();
     } else if (order > 0 && right) {
@@ -225,22 +254,22 @@ async function compare(
         table,
         key: JSON.parse(right.key),
         kind: 'missing-in-source',
-        auditRow: JSON.parse(right.row),
+        auditRow: JSON.parse(rowText(right)),
       });
       right = await auditRows.next();
     } else if (left && right) {
       sourceCount++;
       auditCount++;
-      if (left.row !== right.row) {
+      if (rowText(left) !== rowText(right)) {
         await add(
           {
             table,
             key: JSON.parse(left.key),
             kind: 'different',
-            sourceRow: JSON.parse(left.row),
-            auditRow: JSON.parse(right.row),
+            sourceRow: JSON.parse(rowText(left)),
+            auditRow: JSON.parse(rowText(right)),
           },
-          { sourceRow: left.row, auditRow: right.row },
+          { sourceRow: rowText(left), auditRow: rowText(right) },
         );
       }
       left = await sourceRows.next();
@@ -248,6 +277,95 @@ async function compare(
     }
   }
   return { sourceRows: sourceCount, auditRows: auditCount, mismatches };
+}
+
+/**
+ * The staging rows of a table as the capture trigger renders them (key_of and
+ * exact_document, on the target itself); a row flagged deleted has a null row.
+ */
+function stagingReader(target: pg.Client, auditSchema: string, table: SourceTable): CursorReader {
+  const exact = rowDocumentColumns(table);
+  const fn = (name: string) => quoteQualified(auditSchema, name);
+  return new CursorReader(
+    target,
+    `SELECT q.key, q.row FROM (
+       SELECT ${fn('key_of')}(to_jsonb(st.*), $1::text[])::text AS key,
+              CASE WHEN st.${OPERATION_INDICATOR_COLUMN.name} = '${Indicator.deleted}' THEN NULL
+                   ELSE ${fn('exact_document')}(to_jsonb(st.*) - $2::text[], row_to_json(st.*), $3::text[], $4::text[])::text
+              END AS row
+         FROM ${quoteQualified(auditSchema, stagingTableName(table.table))} AS st) AS q
+     ORDER BY q.key COLLATE "C"`,
+    [
+      [...table.primaryKey],
+      [...HEADER_COLUMN_NAMES, ...table.ignoreColumns],
+      [...exact.json],
+      [...exact.float],
+    ],
+  );
+}
+
+/** The newest audit version of every key of a table; a delete has a null row. */
+function newestVersionReader(
+  target: pg.Client,
+  auditSchema: string,
+  table: SourceTable,
+): CursorReader {
+  return new CursorReader(
+    target,
+    `SELECT row_key::text AS key, CASE WHEN operation = 'DELETE' THEN NULL ELSE new_row::text END AS row
+       FROM (SELECT DISTINCT ON (row_key) row_key, operation, new_row
+               FROM ${quoteQualified(auditSchema, 'audit_log')}
+              WHERE source_schema = $1 AND source_table = $2
+              ORDER BY row_key, change_seq DESC NULLS LAST, id DESC) AS newest
+      ORDER BY row_key::text COLLATE "C"`,
+    [table.schema, table.table],
+  );
+}
+
+/**
+ * Merges staging rows with the newest audit versions by key: every key whose staging
+ * row (or its absence, or its delete flag) is not what the newest version left is a
+ * `staging-differs` mismatch.
+ */
+async function compareStaging(
+  table: string,
+  stagingRows: CursorReader,
+  versions: CursorReader,
+  report: (mismatch: VerifyMismatch, rows?: [string, string]) => Promise<void>,
+): Promise<{ stagingRows: number; mismatches: number }> {
+  let stagingCount = 0;
+  let mismatches = 0;
+  let left = await stagingRows.next();
+  let right = await versions.next();
+  while (left || right) {
+    const order = !left
+      ? 1
+      : !right
+        ? -1
+        : Buffer.compare(Buffer.from(left.key), Buffer.from(right.key));
+    const staged = order <= 0 ? left : null;
+    const version = order >= 0 ? right : null;
+    const key = (staged ?? version)!.key;
+    if (staged?.row) stagingCount++;
+    const stagedRow = staged?.row ?? null;
+    const versionRow = version?.row ?? null;
+    if (stagedRow !== versionRow) {
+      mismatches++;
+      await report(
+        {
+          table,
+          key: JSON.parse(key),
+          kind: 'staging-differs',
+          ...(stagedRow === null ? {} : { stagingRow: JSON.parse(stagedRow) }),
+          ...(versionRow === null ? {} : { auditRow: JSON.parse(versionRow) }),
+        },
+        stagedRow !== null && versionRow !== null ? [stagedRow, versionRow] : undefined,
+      );
+    }
+    if (order <= 0) left = await stagingRows.next();
+    if (order >= 0) right = await versions.next();
+  }
+  return { stagingRows: stagingCount, mismatches };
 }
 
 /** Columns whose JSON text differs (so `1.10` vs `1.100` counts, as in the row comparison). */
@@ -266,12 +384,17 @@ async function differingColumns(
   return rows.map((row) => row.name);
 }
 
+/** A source row or live audit version: never null in those streams. */
+function rowText(entry: { row: string | null }): string {
+  return entry.row ?? 'null';
+}
+
 let cursorSerial = 0;
 
 /** Reads a query's rows in key order through a server-side cursor. */
 class CursorReader {
   private readonly name = `audit_trail_verify_${++cursorSerial}`;
-  private buffer: { key: string; row: string }[] = [];
+  private buffer: { key: string; row: string | null }[] = [];
   private declared = false;
   private done = false;
 
@@ -281,7 +404,7 @@ class CursorReader {
     private readonly values: unknown[],
   ) {}
 
-  async next(): Promise<{ key: string; row: string } | null> {
+  async next(): Promise<{ key: string; row: string | null } | null> {
     if (this.buffer.length === 0 && !this.done) {
       if (!this.declared) {
         await this.client.query(
@@ -290,7 +413,7 @@ class CursorReader {
         );
         this.declared = true;
       }
-      const { rows } = await this.client.query<{ key: string; row: string }>(
+      const { rows } = await this.client.query<{ key: string; row: string | null }>(
         `FETCH ${FETCH_SIZE} FROM ${this.name}`,
       );
       this.buffer = rows;

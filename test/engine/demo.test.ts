@@ -15,6 +15,8 @@ describe('audit-trail demo', () => {
     expect(result.asOfPrice).toBe('12.50');
     expect(result.verifyOk).toBe(true);
     expect(printed).toMatch(/UPDATE {4}\{"id":1\} {2}price "9\.99" -> "12\.50"/);
-    expect(printed).toContain('OK   public.items: 3 source rows, 3 live audit rows, 0 mismatches');
+    expect(printed).toContain(
+      'OK   public.items: 3 source rows, 3 live audit rows, 3 live staging rows, 0 mismatches',
+    );
   });
 });

@@ -80,7 +80,13 @@ describe('engine: initial load from the slot snapshot', () => {
     });
     expect(report.ok).toBe(true);
     expect(report.tables).toEqual([
-      { table: 'public.stock', sourceRows: ROWS, auditRows: ROWS, mismatches: 0 },
+      {
+        table: 'public.stock',
+        sourceRows: ROWS,
+        auditRows: ROWS,
+        stagingRows: ROWS,
+        mismatches: 0,
+      },
     ]);
   });
 });

@@ -22,7 +22,7 @@ describe('verify', () => {
     });
     expect(report).toEqual({
       ok: true,
-      tables: [{ table: 'public.t', sourceRows: 3, auditRows: 3, mismatches: 0 }],
+      tables: [{ table: 'public.t', sourceRows: 3, auditRows: 3, stagingRows: 3, mismatches: 0 }],
       mismatches: [],
     });
   });
@@ -64,5 +64,34 @@ describe('verify', () => {
     });
     expect(after.mismatches).toEqual([]);
     expect(after.ok).toBe(true);
+  });
+
+  it('reports a staging row edited directly, which left no audit row', async () => {
+    const { rows: auditBefore } = await p.target('SELECT count(*)::int AS n FROM audit.audit_log');
+    await p.target(`UPDATE audit.t_staging SET c = 99 WHERE a = 1`); // the triggers see no new change
+    await p.target(`UPDATE audit.t_staging SET ar_h_indicator = 'D' WHERE a = 4`);
+    await p.target(`DELETE FROM audit.t_staging WHERE a = 3`); // no DELETE trigger fires
+    const { rows: auditAfter } = await p.target('SELECT count(*)::int AS n FROM audit.audit_log');
+    expect(auditAfter).toEqual(auditBefore);
+    const report = await verifyAuditTrail({
+      config: p.config,
+      sourceUrl: p.sourceUrl,
+      targetUrl: p.targetUrl,
+    });
+    expect(report.ok).toBe(false);
+    expect(report.mismatches.map((m) => [m.kind, m.key, m.columns])).toEqual([
+      ['staging-differs', { a: 1, b: 'x' }, ['c']],
+      ['staging-differs', { a: 3, b: 'z' }, undefined],
+      ['staging-differs', { a: 4, b: 'w' }, undefined],
+    ]);
+    expect(report.mismatches[0]).toMatchObject({
+      stagingRow: { a: 1, b: 'x', c: 99 },
+      auditRow: { a: 1, b: 'x', c: 1.25 },
+    });
+    expect(report.mismatches[2]).toMatchObject({ auditRow: { a: 4 } });
+    expect(report.mismatches[2]).not.toHaveProperty('stagingRow');
+    expect(report.tables).toEqual([
+      { table: 'public.t', sourceRows: 3, auditRows: 3, stagingRows: 1, mismatches: 3 },
+    ]);
   });
 });

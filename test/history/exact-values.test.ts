@@ -168,7 +168,10 @@ describe('exact values: json text, float -0 and numeric keys', () => {
         )
         .catch(() => undefined); // append-only for non-owners; the test user owns it
       const report = await verify();
-      expect(report.mismatches.map((m) => [m.kind, m.columns])).toEqual([['different', ['doc']]]);
+      expect(report.mismatches.map((m) => [m.kind, m.columns])).toEqual([
+        ['different', ['doc']],
+        ['staging-differs', ['doc']],
+      ]);
     });
   });
 });

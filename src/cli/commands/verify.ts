@@ -43,11 +43,10 @@ export function formatReport(report: VerifyReport): string {
   const lines = report.tables.map(
     (table) =>
       `${table.mismatches === 0 ? 'OK  ' : 'FAIL'} ${table.table}: ${table.sourceRows} source rows, ` +
-      `${table.auditRows} live audit rows, ${table.mismatches} mismatches`,
+      `${table.auditRows} live audit rows, ${table.stagingRows} live staging rows, ${table.mismatches} mismatches`,
   );
   for (const mismatch of report.mismatches) {
-    const detail =
-      mismatch.kind === 'different' ? ` (columns: ${mismatch.columns?.join(', ')})` : '';
+    const detail = mismatch.columns ? ` (columns: ${mismatch.columns.join(', ')})` : '';
     lines.push(`  ${mismatch.table} ${JSON.stringify(mismatch.key)}: ${mismatch.kind}${detail}`);
   }
   return `${lines.join('\n')}\n`;
