@@ -45,6 +45,17 @@ export function taskResourceId(taskArn: string): string {
   return parts.slice(6).join(':');
 }
 
+/**
+ * `arn:aws:dms:REGION:account:task:ID` → `REGION`: a task lives in the region its ARN
+ * names, so commands given an ARN need no `--region`.
+ */
+export function taskRegion(taskArn: string): string {
+  taskResourceId(taskArn);
+  const region = taskArn.split(':')[3];
+  if (!region) throw new Error(`DMS task ARN names no region: ${taskArn}`);
+  return region;
+}
+
 /** Reads every page of a task's table statistics. */
 async function tableStatistics(
   dms: DatabaseMigrationServiceClient,

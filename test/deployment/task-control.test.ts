@@ -323,6 +323,26 @@ describe('audit-trail status', () => {
     ]);
   });
 
+  it('takes the region from the task ARN when --region is not given', async () => {
+    const saved = {
+      AWS_REGION: process.env.AWS_REGION,
+      AWS_DEFAULT_REGION: process.env.AWS_DEFAULT_REGION,
+    };
+    process.env.AWS_REGION = 'us-east-2';
+    delete process.env.AWS_DEFAULT_REGION;
+    try {
+      const { error } = await cli('status', '--task-arn', TASK_ARN);
+      expect(error).toBeUndefined();
+      const client = dmsMock.commandCalls(DescribeReplicationTasksCommand)[0]?.thisValue as
+        DatabaseMigrationServiceClient | undefined;
+      expect(await client?.config.region()).toBe('eu-west-1');
+    } finally {
+      Object.assign(process.env, saved);
+      if (saved.AWS_REGION === undefined) delete process.env.AWS_REGION;
+      if (saved.AWS_DEFAULT_REGION === undefined) delete process.env.AWS_DEFAULT_REGION;
+    }
+  });
+
   it('prints JSON with --json', async () => {
     const { stdout } = await cli('status', '--task-arn', TASK_ARN, '--json');
     const status = JSON.parse(stdout) as { status: string; tables: unknown[]; cdcLatency: unknown };

@@ -1,8 +1,8 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DatabaseMigrationServiceClient } from '@aws-sdk/client-database-migration-service';
 import type { Command } from 'commander';
-import { describeTaskStatus, type TaskStatus } from '../../dms/task-status';
-import { CliError } from '../errors';
+import { describeTaskStatus, taskRegion, type TaskStatus } from '../../dms/task-status';
+import { CliError, UsageError } from '../errors';
 
 /** Options of `audit-trail status`. */
 interface StatusOptions {
@@ -36,9 +36,9 @@ export function formatTaskStatus(status: TaskStatus): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** AWS client options for an optional `--region`. */
-export function clientOptions(region: string | undefined): { region?: string } {
-  return region === undefined ? {} : { region };
+/** AWS client options: `--region` if given, else the region in the task ARN. */
+export function clientOptions(region: string | undefined, taskArn: string): { region: string } {
+  return { region: region ?? taskRegion(taskArn) };
 }
 
 /**
@@ -50,11 +50,17 @@ export function registerStatus(program: Command): void {
     .command('status')
     .description('show a DMS task: state, per-table statistics and CDC latency')
     .requiredOption('--task-arn <arn>', 'replication task ARN (stack output TaskArn)')
-    .option('--region <region>', 'AWS region (default: from the environment)')
+    .option('--region <region>', 'AWS region (default: the region in the task ARN)')
     .option('--json', 'print JSON')
     .action(async (options: StatusOptions) => {
-      const dms = new DatabaseMigrationServiceClient(clientOptions(options.region));
-      const cloudwatch = new CloudWatchClient(clientOptions(options.region));
+      let aws: { region: string };
+      try {
+        aws = clientOptions(options.region, options.taskArn);
+      } catch (error) {
+        throw new UsageError(`--task-arn: ${(error as Error).message}`);
+      }
+      const dms = new DatabaseMigrationServiceClient(aws);
+      const cloudwatch = new CloudWatchClient(aws);
       let status: TaskStatus;
       try {
         status = await describeTaskStatus(dms, cloudwatch, options.taskArn);

@@ -2,7 +2,7 @@ import { DatabaseMigrationServiceClient } from '@aws-sdk/client-database-migrati
 import type { Command } from 'commander';
 import { startOrResume, stopIfActive, taskReplication, waitForStatus } from '../../dms/replication';
 import { reloadTables, taskResourceId } from '../../dms/task-status';
-import { CliError } from '../errors';
+import { CliError, UsageError } from '../errors';
 import { clientOptions } from './status';
 
 /** Options shared by the `task` subcommands. */
@@ -22,9 +22,9 @@ async function withDms(
   try {
     taskResourceId(options.taskArn);
   } catch (error) {
-    throw new CliError(`--task-arn: ${(error as Error).message}`);
+    throw new UsageError(`--task-arn: ${(error as Error).message}`);
   }
-  const client = new DatabaseMigrationServiceClient(clientOptions(options.region));
+  const client = new DatabaseMigrationServiceClient(clientOptions(options.region, options.taskArn));
   try {
     process.stdout.write(`${await work(client)}\n`);
   } catch (error) {
@@ -37,7 +37,7 @@ async function withDms(
 function withTaskOptions(command: Command): Command {
   return command
     .requiredOption('--task-arn <arn>', 'replication task ARN (stack output TaskArn)')
-    .option('--region <region>', 'AWS region (default: from the environment)');
+    .option('--region <region>', 'AWS region (default: the region in the task ARN)');
 }
 
 /**
