@@ -27,6 +27,14 @@ function describeFailure(error: unknown): { message: string; exitCode: number } 
   return { message, exitCode: exitCodeOf('failure') };
 }
 
+/**
+ * The AWS SDK prints a multi-line banner on Node 20 announcing that SDK releases after
+ * January 2027 need Node 22. The kit pins its SDK versions and supports Node 20, so the
+ * banner says nothing actionable to a CLI user; the SDK's own switch turns it off
+ * unless the user has set it.
+ */
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 async function main(argv: readonly string[]): Promise<void> {
   const program = buildProgram();
   try {

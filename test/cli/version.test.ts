@@ -15,3 +15,22 @@ describe('audit-trail --version', () => {
     }
   });
 });
+
+describe('AWS commands on the supported Node version', () => {
+  it('print no AWS SDK Node-version banner', async () => {
+    const result = await runCli(
+      ['status', '--task-arn', 'arn:aws:dms:eu-west-1:123456789012:task:ABC'],
+      {
+        AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+        AWS_SECRET_ACCESS_KEY: 'example',
+        // Nothing listens there: the call fails at once, after the SDK client started.
+        AWS_ENDPOINT_URL_DATABASE_MIGRATION_SERVICE: 'http://127.0.0.1:9',
+        AWS_ENDPOINT_URL_CLOUDWATCH: 'http://127.0.0.1:9',
+        AWS_MAX_ATTEMPTS: '1',
+      },
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^audit-trail: status: /);
+    expect(result.stderr).not.toContain('NodeVersionSupportWarning');
+  });
+});
