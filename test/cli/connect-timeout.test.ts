@@ -35,7 +35,6 @@ describe('connection timeouts: nothing waits for ever', () => {
 
   it('--connect-timeout: migrate gives up on a silent source, names it, exits 2', async () => {
     const targetUrl = await createTestDatabase('tmo');
-    const started = Date.now();
     const run = await runCli([
       'migrate',
       '--config',
@@ -52,7 +51,6 @@ describe('connection timeouts: nothing waits for ever', () => {
       /^audit-trail: source: cannot connect to 127\.0\.0\.1:\d+\/app: no answer within the connect timeout/,
     );
     expect(run.stderr).not.toContain('secret');
-    expect(Date.now() - started).toBeLessThan(20_000);
   });
 
   it("honours PGCONNECT_TIMEOUT, and a URL's connect_timeout over it", async () => {
@@ -65,7 +63,7 @@ describe('connection timeouts: nothing waits for ever', () => {
       /target: cannot connect to .*no answer within the connect timeout/,
     );
 
-    const started = Date.now();
+    // Were the URL's 2 s not honoured, this would wait 600 s and fail on the test timeout.
     const viaUrl = await runCli(
       [
         'history',
@@ -79,7 +77,6 @@ describe('connection timeouts: nothing waits for ever', () => {
       { PGCONNECT_TIMEOUT: '600' },
     );
     expect(viaUrl.code).toBe(2);
-    expect(Date.now() - started).toBeLessThan(20_000);
   });
 
   it('verify with an unreachable target exits 2 and leaves no transaction open on the source', async () => {
