@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { buildTableMappings, buildTaskSettings } from '../mappings';
 import type { AuditTrailConfig } from '../src/config';
 import { resolveDeployment, type DeploymentConfig } from '../src/config/deployment';
+import { AlertTopic } from './constructs/alert-topic';
 import { DmsReplication } from './constructs/dms-replication';
 import { acknowledge } from './nag';
 import { Network } from './constructs/network';
@@ -47,6 +48,8 @@ export class AuditTrailStack extends Stack {
   readonly replication: DmsReplication;
   readonly starter: ReplicationStarter;
   readonly alarms: ReplicationAlarms;
+  /** The one topic both halves of the kit alert through (DMS alarms and events, access audit). */
+  readonly alertTopic: AlertTopic;
 
   constructor(scope: Construct, id: string, props: AuditTrailStackProps) {
     super(scope, id, { description: 'audit-trail: DMS change-history pipeline', ...props });
@@ -107,6 +110,11 @@ export class AuditTrailStack extends Stack {
       if (database) this.migrations.resource.node.addDependency(database);
     }
 
+    this.alertTopic = new AlertTopic(this, 'AlertTopic', {
+      ...(deployment.alarmEmail !== undefined && { emails: [deployment.alarmEmail] }),
+      removalPolicy: production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+
     const tableMappings = buildTableMappings(config);
     const taskSettings = buildTaskSettings(config);
     const dms = deployment.dms;
@@ -158,7 +166,7 @@ export class AuditTrailStack extends Stack {
         instanceIdentifier: this.replication.instanceIdentifier,
       }),
       cdcLatencySeconds: dms.cdcLatencyAlarmSeconds,
-      ...(deployment.alarmEmail !== undefined && { email: deployment.alarmEmail }),
+      alertTopic: this.alertTopic,
     });
 
     new CfnOutput(this, this.replication.kind === 'task' ? 'TaskArn' : 'ReplicationConfigArn', {

@@ -65,6 +65,7 @@ function addAccessAudit(
       stack.source.postgresLogGroupName,
     ),
     config,
+    alertTopic: stack.alertTopic,
   });
   // RDS creates the PostgreSQL log group when the database exports its log: subscribe after.
   if (stack.source.resource) monitor.node.addDependency(stack.source.resource);

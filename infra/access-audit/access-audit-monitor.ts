@@ -1,14 +1,12 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambdaDestinations from 'aws-cdk-lib/aws-lambda-destinations';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as logsDestinations from 'aws-cdk-lib/aws-logs-destinations';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
@@ -22,6 +20,7 @@ import {
   DEFAULT_SERVICE_NAME,
 } from '../../src/lambda/access-alert/metrics';
 import { ENV } from '../../src/lambda/access-alert/settings';
+import { AlertTopic } from '../constructs/alert-topic';
 import { bundledFunction } from '../constructs/bundled-function';
 import { acknowledge } from '../nag';
 
@@ -73,6 +72,12 @@ export interface AccessAuditMonitorProps {
   readonly functionLogRetention?: logs.RetentionDays;
   /** Removal policy of the KMS key and queues. @default RemovalPolicy.RETAIN */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * The alert topic to publish to, for example the pipeline stack's, so both halves of the
+   * kit alert through one topic. The config's e-mails and HTTPS endpoints are subscribed to it.
+   * @default a new {@link AlertTopic}
+   */
+  readonly alertTopic?: AlertTopic;
   /** Create the CloudWatch dashboard. @default true */
   readonly dashboard?: boolean;
 }
@@ -93,7 +98,7 @@ export class AccessAuditMonitor extends Construct {
   readonly config: AccessAuditConfig;
   /** The PostgreSQL log group the subscription reads. */
   readonly logGroup: logs.ILogGroup;
-  /** Customer-managed key of the topic and queues; CloudWatch alarms may use it. */
+  /** Customer-managed key of the topic and queues (the alert topic's); CloudWatch alarms may use it. */
   readonly key: kms.Key;
   /** Alerts and alarm notifications. */
   readonly topic: sns.Topic;
@@ -122,8 +127,16 @@ export class AccessAuditMonitor extends Construct {
     this.namespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
 
-    this.key = this.createKey(removalPolicy);
-    this.topic = this.createTopic();
+    const alerts =
+      props.alertTopic ??
+      new AlertTopic(this, 'Alerts', {
+        displayName: 'Access audit alerts',
+        keyDescription: 'Access audit alerts: SNS topic and SQS queues',
+        removalPolicy,
+      });
+    alerts.subscribe(this.config.alerts);
+    this.key = alerts.key;
+    this.topic = alerts.topic;
     this.queue = this.config.sqs.enabled ? this.createForwardQueue(removalPolicy) : undefined;
     this.failedInvocations = this.encryptedQueue('FailedInvocations', removalPolicy, {
       retentionPeriod: Duration.days(14),
@@ -173,55 +186,6 @@ export class AccessAuditMonitor extends Construct {
       );
     }
     void setter;
-  }
-
-  private createKey(removalPolicy: RemovalPolicy): kms.Key {
-    const key = new kms.Key(this, 'Key', {
-      description: 'Access audit alerts: SNS topic and SQS queues (usable by CloudWatch alarms)',
-      enableKeyRotation: true,
-      removalPolicy,
-    });
-    const { account } = Stack.of(this);
-    // Alarms publish to the encrypted topic: CloudWatch needs the key, for this account's alarms only.
-    key.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'AllowCloudWatchAlarmsOfThisAccount',
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-        conditions: { StringEquals: { 'aws:SourceAccount': account } },
-      }),
-    );
-    return key;
-  }
-
-  private createTopic(): sns.Topic {
-    const topic = new sns.Topic(this, 'Topic', {
-      displayName: 'Access audit alerts',
-      masterKey: this.key,
-      enforceSSL: true,
-    });
-    const { account, region, partition } = Stack.of(this);
-    topic.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'AllowCloudWatchAlarmsOfThisAccount',
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['sns:Publish'],
-        resources: [topic.topicArn],
-        conditions: {
-          StringEquals: { 'aws:SourceAccount': account },
-          ArnLike: { 'aws:SourceArn': `arn:${partition}:cloudwatch:${region}:${account}:alarm:*` },
-        },
-      }),
-    );
-    for (const email of this.config.alerts.emails)
-      topic.addSubscription(new subscriptions.EmailSubscription(email));
-    for (const url of this.config.alerts.httpsEndpoints) {
-      topic.addSubscription(
-        new subscriptions.UrlSubscription(url, { protocol: sns.SubscriptionProtocol.HTTPS }),
-      );
-    }
-    return topic;
   }
 
   private createForwardQueue(removalPolicy: RemovalPolicy): sqs.Queue {

@@ -2,11 +2,9 @@ import { Duration, Fn } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dms from 'aws-cdk-lib/aws-dms';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
-import * as sns from 'aws-cdk-lib/aws-sns';
-import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import type { AlertTopic } from './alert-topic';
 
 /** Props of {@link ReplicationAlarms}. */
 export interface ReplicationAlarmsProps {
@@ -20,13 +18,13 @@ export interface ReplicationAlarmsProps {
   readonly instanceIdentifier?: string;
   /** Alarm when CDC latency stays above this many seconds for 15 minutes. @default 300 */
   readonly cdcLatencySeconds?: number;
-  /** Email subscribed to the topic. @default no subscription */
-  readonly email?: string;
+  /** The shared alert topic the alarms and DMS events notify. */
+  readonly alertTopic: AlertTopic;
 }
 
 /**
- * Tells people when the change history stops flowing: an SNS topic (KMS-encrypted,
- * TLS-only), CloudWatch alarms on the task's source and target CDC latency, and a DMS
+ * Tells people when the change history stops flowing, through the shared alert topic:
+ * CloudWatch alarms on the task's source and target CDC latency, and a DMS
  * event subscription for task failures and state changes (a failed task publishes no
  * latency, so the latency alarms alone would stay silent).
  */
@@ -38,22 +36,7 @@ export class ReplicationAlarms extends Construct {
 
   constructor(scope: Construct, id: string, props: ReplicationAlarmsProps) {
     super(scope, id);
-    const key = new kms.Key(this, 'TopicKey', {
-      enableKeyRotation: true,
-      description: 'audit-trail alarm topic',
-    });
-    // CloudWatch alarms and DMS events publish to the encrypted topic as services.
-    for (const service of ['cloudwatch.amazonaws.com', 'dms.amazonaws.com']) {
-      key.grant(new iam.ServicePrincipal(service), 'kms:Decrypt', 'kms:GenerateDataKey*');
-    }
-    this.topic = new sns.Topic(this, 'Topic', {
-      displayName: 'audit-trail alarms',
-      masterKey: key,
-      enforceSSL: true,
-    });
-    this.topic.grantPublish(new iam.ServicePrincipal('dms.amazonaws.com'));
-    if (props.email !== undefined)
-      this.topic.addSubscription(new subscriptions.EmailSubscription(props.email));
+    this.topic = props.alertTopic.topic;
 
     const dimensionsMap: Record<string, string> =
       props.kind === 'task'
