@@ -152,6 +152,10 @@ DECLARE
   arg_float_columns constant text[] := TG_ARGV[5]::text[];
   arg_exact constant boolean := cardinality(arg_json_columns) + cardinality(arg_float_columns) > 0;
 BEGIN
+  -- Refuse any table but a registered staging table with its registered arguments, and
+  -- take the chain lock before ids are allocated (triggers/trust.sql).
+  PERFORM {{audit_schema}}.assert_capture_call(TG_RELID, TG_ARGV);
+  PERFORM {{audit_schema}}.lock_chain();
   INSERT INTO {{audit_schema}}.audit_log (
     source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
     transaction_id, stream_position, old_row, new_row, changed_columns
@@ -187,6 +191,8 @@ BEGIN
   ORDER BY c.ar_change_seq NULLS FIRST
   -- DMS re-applies changes after a task restart: one change, one audit row.
   ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
+  -- Hash-chain what this statement added (nothing for a replay).
+  PERFORM {{audit_schema}}.seal_block('capture', NULL);
   RETURN NULL;
 END
 $function$;
@@ -221,6 +227,10 @@ DECLARE
   v_old_key jsonb; v_new_key jsonb; v_version text;
   v_old_json json; v_new_json json;
 BEGIN
+  -- Refuse any table but a registered staging table with its registered arguments, and
+  -- take the chain lock before ids are allocated (triggers/trust.sql).
+  PERFORM {{audit_schema}}.assert_capture_call(TG_RELID, TG_ARGV);
+  PERFORM {{audit_schema}}.lock_chain();
   -- DMS applies one row per statement: the plain path costs a fraction of the set query.
   IF (SELECT count(*) FROM new_rows) = 1 THEN
     SELECT to_jsonb(old_row.*), row_to_json(old_row.*),
@@ -263,6 +273,7 @@ BEGIN
       CASE WHEN v_version = 'DELETE' THEN NULL ELSE v_new_data END,
       CASE WHEN v_version = 'UPDATE' THEN {{audit_schema}}.changed_columns(v_old_data, v_new_data) END)
     ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
+    PERFORM {{audit_schema}}.seal_block('capture', NULL);
     RETURN NULL;
   END IF;
 
@@ -337,6 +348,8 @@ BEGIN
     AND v.old_indicator IS DISTINCT FROM 'D'
   ORDER BY 6 NULLS FIRST, 4
   ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
+  -- Hash-chain what this statement added (nothing for a replay).
+  PERFORM {{audit_schema}}.seal_block('capture', NULL);
   RETURN NULL;
 END
 $function$;

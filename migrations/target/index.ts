@@ -3,6 +3,7 @@ import { auditLogMigration } from './0001-audit-log';
 import { kitSqlFileMigration } from './0002-kit-sql-file';
 import { cdcEnginePositionMigration } from './0003-cdc-engine-position';
 import { auditedTableLifecycleMigration } from './0004-audited-table-lifecycle';
+import { tamperEvidenceMigration } from './0005-tamper-evidence';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -38,4 +39,5 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
   { name: '0002-kit-sql-file', migration: kitSqlFileMigration },
   { name: '0003-cdc-engine-position', migration: cdcEnginePositionMigration },
   { name: '0004-audited-table-lifecycle', migration: auditedTableLifecycleMigration },
+  { name: '0005-tamper-evidence', migration: tamperEvidenceMigration },
 ];

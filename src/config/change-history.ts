@@ -31,10 +31,46 @@ export const auditedTableSchema = z
 
 export type AuditedTableConfig = z.infer<typeof auditedTableSchema>;
 
+/**
+ * The kit's roles on the target (see "Trust model" in the README). Each name defaults to
+ * `<auditSchema>_owner`, `_capture`, `_writer` and `_reader`; `migrate` creates them.
+ */
+export const auditRolesSchema = z
+  .object({
+    /** NOLOGIN role owning the audit schema and every kit object. @default "<auditSchema>_owner" */
+    owner: identifierSchema.optional(),
+    /** NOLOGIN role owning the SECURITY DEFINER capture functions. @default "<auditSchema>_capture" */
+    capture: identifierSchema.optional(),
+    /** Granted to the DMS / local engine login: staging DML only. @default "<auditSchema>_writer" */
+    writer: identifierSchema.optional(),
+    /** Granted to people and services that read history. @default "<auditSchema>_reader" */
+    reader: identifierSchema.optional(),
+  })
+  .strict()
+  .superRefine((roles, ctx) => {
+    const seen = new Map<string, string>();
+    for (const [kind, name] of Object.entries(roles)) {
+      if (name === undefined) continue;
+      const clash = seen.get(name);
+      if (clash !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [kind],
+          message: `"${name}" is also the ${clash} role`,
+        });
+      }
+      seen.set(name, kind);
+    }
+  });
+
+export type AuditRolesConfig = z.infer<typeof auditRolesSchema>;
+
 /** The change-history part of the config: where the audit log lives and what is audited. */
 export const changeHistoryShape = {
   /** Target schema that holds staging tables and the audit log. @default "audit" */
   auditSchema: identifierSchema.default('audit'),
+  /** Role names on the target. @default derived from auditSchema */
+  auditRoles: auditRolesSchema.default({}),
   /** The audited tables; each appears once. */
   tables: z
     .array(auditedTableSchema)

@@ -33,8 +33,18 @@ export class PositionStore {
     this.table = quoteQualified(auditSchema, POSITION_TABLE);
   }
 
-  /** Creates the table if needed (the audit schema must exist: run migrate first). */
+  /**
+   * Creates the table if needed (the audit schema must exist: run migrate first, which
+   * creates this table owned by the kit's owner role). An existing table is left alone
+   * without a CREATE statement: the engine's writer login may not create tables in the
+   * audit schema, and CREATE TABLE IF NOT EXISTS checks that privilege first.
+   */
   async ensure(target: pg.ClientBase): Promise<void> {
+    const { rows } = await target.query<{ exists: boolean }>(
+      'SELECT to_regclass($1) IS NOT NULL AS exists',
+      [this.table],
+    );
+    if (rows[0]?.exists) return;
     await target.query(`CREATE TABLE IF NOT EXISTS ${this.table} (
       slot_name text PRIMARY KEY,
       initial_load_done boolean NOT NULL DEFAULT false,

@@ -11,6 +11,12 @@ export interface SourceColumn {
    * exist only on the source (enums, extension types), as DMS carries them as text.
    */
   readonly type: string;
+  /**
+   * The type modifier behind `type` (`atttypmod`: length, precision; -1 for none). The
+   * target re-renders the type from its own catalog with it (see resolveTargetTypes):
+   * the source's text never reaches DDL.
+   */
+  readonly typmod: number;
   /** True for numeric and bigint columns (and their arrays), read back as strings. */
   readonly exactNumber: boolean;
   /**
@@ -40,6 +46,7 @@ export class SourceTableError extends Error {
 interface ColumnRow {
   name: string;
   type: string;
+  typmod: number;
   builtin: boolean;
   exact_number: boolean;
 }
@@ -124,6 +131,7 @@ async function readColumns(source: Kysely<unknown>, oid: number): Promise<Source
     SELECT a.attname AS name,
            format_type(coalesce(nullif(t.typbasetype, 0), a.atttypid),
                        CASE WHEN t.typbasetype <> 0 THEN t.typtypmod ELSE a.atttypmod END) AS type,
+           CASE WHEN t.typbasetype <> 0 THEN t.typtypmod ELSE a.atttypmod END AS typmod,
            bt.typnamespace = 'pg_catalog'::regnamespace AS builtin,
            bt.oid IN ('numeric'::regtype, 'int8'::regtype, '_numeric'::regtype, '_int8'::regtype) AS exact_number
     FROM pg_catalog.pg_attribute a
@@ -135,6 +143,7 @@ async function readColumns(source: Kysely<unknown>, oid: number): Promise<Source
   return rows.map((row) => ({
     name: row.name,
     type: row.builtin ? row.type : 'text',
+    typmod: row.builtin ? row.typmod : -1,
     exactNumber: row.exact_number,
     carriedAsText: !row.builtin,
   }));

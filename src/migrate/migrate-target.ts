@@ -12,6 +12,10 @@ import {
   syncStagingTables,
   type SyncResult,
 } from './sync-staging';
+import { resolveTargetTypes } from './target-types';
+import { startChain } from '../trust/chain';
+import { ensureKitRoles, kitRoles } from '../trust/roles';
+import { refuseForeignTriggers, secureInstall } from '../trust/secure-install';
 
 /** Options for {@link migrateTarget}. */
 export interface MigrateTargetOptions {
@@ -90,6 +94,12 @@ export async function migrateTargetWith(
   options: MigrateRunOptions = {},
 ): Promise<MigrateReport> {
   const log = options.log ?? (() => undefined);
+  const roles = kitRoles(config);
+  (await ensureKitRoles(target, roles)).forEach((role) => log(`created role ${role}`));
+  // A foreign trigger on a kit table would run with this login's rights.
+  await refuseForeignTriggers(target, config.auditSchema);
+  // Types read from the source are input: only what the target's catalog renders is used.
+  const resolved = await resolveTargetTypes(target, tables);
   const applied = await runKitMigrations(target, config.auditSchema);
   applied.forEach((name) => log(`applied migration ${name}`));
   const report = await target.transaction().execute(async (trx) => {
@@ -100,12 +110,21 @@ export async function migrateTargetWith(
     const installedSqlFiles = await installKitSql(trx, config.auditSchema, {
       all: applied.length > 0,
     });
-    const removedTables = await markRemovedTables(trx, config.auditSchema, tables);
+    await startChain(trx, config.auditSchema);
+    const removedTables = await markRemovedTables(trx, config.auditSchema, resolved);
     const droppedStagingTables = options.dropStaging
       ? await dropRemovedStaging(trx, config.auditSchema)
       : [];
-    const synced = await syncStagingTables(trx, config.auditSchema, tables);
-    return { applied, installedSqlFiles, tables, removedTables, droppedStagingTables, ...synced };
+    const synced = await syncStagingTables(trx, config.auditSchema, resolved);
+    await secureInstall(trx, config.auditSchema, roles);
+    return {
+      applied,
+      installedSqlFiles,
+      tables: resolved,
+      removedTables,
+      droppedStagingTables,
+      ...synced,
+    };
   });
   logReport(report, log);
   return report;

@@ -2,14 +2,21 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
-import { quoteIdent } from '../postgres/identifiers';
+import { formatTextArray, quoteIdent, quoteLiteral } from '../postgres/identifiers';
+import { HEADER_COLUMN_NAMES } from '../staging/header-columns';
 import { packageRoot } from '../support/package-root';
+import { canonicalBlockHeaderSql, canonicalRowSql } from '../trust/canonical';
 
 /**
  * The repeatable SQL under `triggers/`, in the order it is installed. Each file must be
  * re-runnable on an install that has any earlier version of it (`CREATE OR REPLACE`).
  */
-export const TRIGGER_SQL_FILES = ['capture-change.sql', 'append-only.sql', 'api-row.sql'] as const;
+export const TRIGGER_SQL_FILES = [
+  'trust.sql',
+  'capture-change.sql',
+  'append-only.sql',
+  'api-row.sql',
+] as const;
 
 export type TriggerSqlFile = (typeof TRIGGER_SQL_FILES)[number];
 
@@ -17,12 +24,19 @@ export type TriggerSqlFile = (typeof TRIGGER_SQL_FILES)[number];
 export const KIT_SQL_FILE_TABLE = 'kit_sql_file';
 
 /**
- * Reads `triggers/<file>` and puts the quoted audit schema in place of
- * `{{audit_schema}}`. The schema name is quoted, so any name is safe.
+ * Reads `triggers/<file>` and fills its placeholders: `{{audit_schema}}` (the quoted
+ * audit schema), `{{audit_schema_literal}}` (that, as a string literal),
+ * `{{header_columns}}` and the canonical texts of the hash chain. Every name is
+ * quoted, so any schema name is safe.
  */
 export function renderTriggerSql(file: TriggerSqlFile, auditSchema: string): string {
   const text = readFileSync(path.join(packageRoot(), 'triggers', file), 'utf8');
-  return text.replaceAll('{{audit_schema}}', quoteIdent(auditSchema));
+  return text
+    .replaceAll('{{audit_schema_literal}}', quoteLiteral(quoteIdent(auditSchema)))
+    .replaceAll('{{header_columns}}', quoteLiteral(formatTextArray(HEADER_COLUMN_NAMES)))
+    .replaceAll('{{canonical_row}}', canonicalRowSql('a'))
+    .replaceAll('{{canonical_block_header}}', canonicalBlockHeaderSql('b'))
+    .replaceAll('{{audit_schema}}', quoteIdent(auditSchema));
 }
 
 /** sha256 (hex) of a rendered SQL file: what {@link installKitSql} compares. */

@@ -1,0 +1,33 @@
+/**
+ * The canonical forms the hash chain is built from, in one place: the capture path
+ * (triggers/trust.sql, rendered with these expressions) and `verify --integrity` (which
+ * selects them and hashes them itself, outside the database) use the same text.
+ *
+ * Only pg_catalog built-ins, schema-qualified, with every setting-dependent rendering
+ * pinned (timestamps as UTC text with microseconds, jsonb's own text form), so the text
+ * is the same whatever the session's time zone, DateStyle or bytea_output.
+ */
+
+const UTC_MICROS = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
+
+function utcText(column: string): string {
+  return `pg_catalog.to_char(pg_catalog.timezone('UTC', ${column}), ${UTC_MICROS})`;
+}
+
+/**
+ * Canonical text of audit row `alias`: every column but `id` (the row's place in the
+ * chain is fixed by the block that lists its id). `row_hash = sha256(utf8(text))`.
+ */
+export function canonicalRowSql(alias: string): string {
+  const c = (column: string) => `${alias}.${column}`;
+  return `pg_catalog.jsonb_build_array(${c('source_schema')}, ${c('source_table')}, ${c('row_key')}, ${c('operation')}, ${utcText(c('commit_timestamp'))}, ${c('change_seq')}, ${c('transaction_id')}, ${c('stream_position')}, ${c('old_row')}, ${c('new_row')}, ${c('changed_columns')}, ${utcText(c('recorded_at'))})::text`;
+}
+
+/**
+ * Canonical header text of chain block `alias`. The block hash is
+ * `sha256(prev_hash || sha256(utf8(header)) || row_hashes...)`.
+ */
+export function canonicalBlockHeaderSql(alias: string): string {
+  const c = (column: string) => `${alias}.${column}`;
+  return `pg_catalog.jsonb_build_array(${c('block_no')}, ${c('kind')}, ${c('row_ids')}, ${c('last_row_id')}, ${c('pruned_through')}, ${c('actor')}, ${utcText(c('recorded_at'))})::text`;
+}

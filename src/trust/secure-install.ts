@@ -1,0 +1,250 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import { POSITION_TABLE } from '../engine/position-store';
+import { quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers';
+import type { KitRoles } from './roles';
+
+/** The SECURITY DEFINER capture functions: owned by the capture role. */
+export const CAPTURE_FUNCTIONS = ['capture_insert', 'capture_update'] as const;
+
+/** What readers may call besides SELECT (the history API's helpers). */
+export const HISTORY_FUNCTIONS = ['exact_row', 'row_key_of'] as const;
+
+/** Retention: owner only. */
+export const OWNER_ONLY_FUNCTIONS = ['prune_audit_log'] as const;
+
+/** Prefix of the statement-level guard triggers on every kit table. */
+export const GUARD_TRIGGER_PREFIX = 'kit_guard';
+
+/** A trigger on a kit table running a function from outside the audit schema. */
+export interface ForeignTrigger {
+  readonly table: string;
+  readonly trigger: string;
+  readonly function: string;
+}
+
+/** Thrown when a kit table carries a foreign trigger: migrate would run its code. */
+export class ForeignTriggerError extends Error {
+  override readonly name = 'ForeignTriggerError';
+}
+
+/**
+ * Triggers on the audit schema's kit tables (not staging tables) whose function lives
+ * outside the audit schema. Only the owner can create functions in the audit schema,
+ * and EXECUTE on kit functions is revoked from PUBLIC, so a role holding only the
+ * TRIGGER privilege can attach nothing but such a foreign function.
+ */
+export async function foreignTriggers(
+  db: Kysely<unknown> | Transaction<unknown>,
+  auditSchema: string,
+): Promise<ForeignTrigger[]> {
+  const { rows } = await sql<ForeignTrigger>`
+    SELECT c.relname AS "table", t.tgname AS trigger, t.tgfoid::regprocedure::text AS function
+    FROM pg_catalog.pg_trigger t
+    JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
+    WHERE n.nspname = ${auditSchema} AND NOT t.tgisinternal AND p.pronamespace <> n.oid
+    ORDER BY 1, 2`.execute(db);
+  return rows;
+}
+
+/** Refuses to go on while a foreign trigger sits on an audit-schema table. */
+export async function refuseForeignTriggers(
+  db: Kysely<unknown>,
+  auditSchema: string,
+): Promise<void> {
+  const found = await foreignTriggers(db, auditSchema);
+  if (found.length === 0) return;
+  const drops = found
+    .map((t) => `DROP TRIGGER ${quoteIdent(t.trigger)} ON ${quoteQualified(auditSchema, t.table)};`)
+    .join('\n');
+  throw new ForeignTriggerError(
+    `refusing to migrate: ${found.length} trigger(s) on audit-schema tables run code from outside the kit (${found
+      .map((t) => `${t.trigger} on ${t.table} -> ${t.function}`)
+      .join(
+        '; ',
+      )}); migrate would run it with the migrating login's rights. Review and drop:\n${drops}`,
+  );
+}
+
+/**
+ * Puts every kit object in the hands of the kit's roles and nothing else: ownership
+ * (owner; capture functions to the capture role), no PUBLIC privileges, each role's
+ * grants, and a statement guard on every kit table that refuses writes from any other
+ * role whatever was granted. Idempotent; run at the end of every migrate.
+ */
+export async function secureInstall(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+  roles: KitRoles,
+): Promise<void> {
+  const schema = quoteIdent(auditSchema);
+  const owner = quoteIdent(roles.owner);
+  const run = (text: string) => sql.raw(text).execute(trx);
+  await run(`ALTER SCHEMA ${schema} OWNER TO ${owner}`);
+  const tables = await schemaTables(trx, auditSchema);
+  for (const table of tables) {
+    if (table.owner !== roles.owner)
+      await run(`ALTER TABLE ${quoteQualified(auditSchema, table.name)} OWNER TO ${owner}`);
+  }
+  await handFunctions(trx, auditSchema, roles);
+  await run(`REVOKE ALL ON SCHEMA ${schema} FROM PUBLIC;
+    REVOKE ALL ON ALL TABLES IN SCHEMA ${schema} FROM PUBLIC;
+    REVOKE ALL ON ALL SEQUENCES IN SCHEMA ${schema} FROM PUBLIC;
+    REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ${schema} FROM PUBLIC;
+    ALTER DEFAULT PRIVILEGES FOR ROLE ${owner} IN SCHEMA ${schema} REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC`);
+  await grantRoles(trx, auditSchema, roles, tables);
+  for (const table of tables.filter((t) => !t.staging))
+    await guardKitTable(trx, auditSchema, table.name, roles);
+  // Only the capture role's definer functions insert audit rows; the owner creates the
+  // capture triggers on staging tables, which needs EXECUTE.
+  await run(
+    `GRANT EXECUTE ON FUNCTION ${CAPTURE_FUNCTIONS.map((f) => `${schema}.${f}()`).join(', ')} TO ${owner}`,
+  );
+}
+
+interface SchemaTable {
+  readonly name: string;
+  readonly owner: string;
+  readonly staging: boolean;
+}
+
+async function schemaTables(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+): Promise<SchemaTable[]> {
+  const registry = quoteQualified(auditSchema, 'audited_table');
+  const { rows } = await sql<SchemaTable>`
+    SELECT c.relname AS name, pg_catalog.pg_get_userbyid(c.relowner) AS owner,
+           c.oid IN (SELECT staging_table FROM ${sql.raw(registry)}) AS staging
+    FROM pg_catalog.pg_class c
+    WHERE c.relnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = ${auditSchema})
+      AND c.relkind IN ('r', 'p')
+    ORDER BY 1`.execute(trx);
+  return rows;
+}
+
+async function handFunctions(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+  roles: KitRoles,
+): Promise<void> {
+  const { rows } = await sql<{ signature: string; name: string; owner: string }>`
+    SELECT p.oid::regprocedure::text AS signature, p.proname AS name,
+           pg_catalog.pg_get_userbyid(p.proowner) AS owner
+    FROM pg_catalog.pg_proc p
+    WHERE p.pronamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = ${auditSchema})`.execute(
+    trx,
+  );
+  const schema = quoteIdent(auditSchema);
+  for (const fn of rows) {
+    const wanted = (CAPTURE_FUNCTIONS as readonly string[]).includes(fn.name)
+      ? roles.capture
+      : roles.owner;
+    if (fn.owner === wanted) continue;
+    // The new owner needs CREATE on the schema for ALTER ... OWNER; the capture role
+    // gets it only for this transaction.
+    if (wanted === roles.capture)
+      await sql
+        .raw(`GRANT CREATE ON SCHEMA ${schema} TO ${quoteIdent(roles.capture)}`)
+        .execute(trx);
+    await sql.raw(`ALTER FUNCTION ${fn.signature} OWNER TO ${quoteIdent(wanted)}`).execute(trx);
+    if (wanted === roles.capture)
+      await sql
+        .raw(`REVOKE CREATE ON SCHEMA ${schema} FROM ${quoteIdent(roles.capture)}`)
+        .execute(trx);
+  }
+}
+
+async function grantRoles(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+  roles: KitRoles,
+  tables: readonly SchemaTable[],
+): Promise<void> {
+  const q = (name: string) => quoteQualified(auditSchema, name);
+  const schema = quoteIdent(auditSchema);
+  const [capture, writer, reader] = [roles.capture, roles.writer, roles.reader].map(quoteIdent);
+  const staging = tables.filter((t) => t.staging).map((t) => q(t.name));
+  const statements = [
+    `GRANT USAGE ON SCHEMA ${schema} TO ${capture}, ${writer}, ${reader}`,
+    // capture: append audit rows and chain blocks; read what it seals and the registry.
+    `GRANT SELECT, INSERT ON ${q('audit_log')}, ${q('audit_chain')} TO ${capture}`,
+    `GRANT SELECT ON ${q('audited_table')} TO ${capture}`,
+    `GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${schema} TO ${capture}`,
+    `REVOKE EXECUTE ON FUNCTION ${OWNER_ONLY_FUNCTIONS.map((f) => `${schema}.${f}(timestamptz)`).join(', ')} FROM ${capture}`,
+    `REVOKE EXECUTE ON FUNCTION ${CAPTURE_FUNCTIONS.map((f) => `${schema}.${f}()`).join(', ')} FROM ${capture}`,
+    // writer: staging DML and the engine position.
+    `GRANT SELECT, INSERT, UPDATE ON ${q(POSITION_TABLE)} TO ${writer}`,
+    ...(staging.length > 0
+      ? [`GRANT SELECT, INSERT, UPDATE, DELETE ON ${staging.join(', ')} TO ${writer}`]
+      : []),
+    // reader: history.
+    `GRANT SELECT ON ${q('audit_log')}, ${q('audited_table')}, ${q('audit_chain')} TO ${reader}`,
+    `GRANT EXECUTE ON FUNCTION ${schema}.exact_row(jsonb, text[]), ${schema}.row_key_of(text, text, text[]) TO ${reader}`,
+  ];
+  for (const statement of statements) await sql.raw(statement).execute(trx);
+}
+
+/** Which roles may run which statements on a kit table (anything else is refused). */
+function writersFor(table: string, roles: KitRoles): Record<string, readonly string[]> {
+  switch (table) {
+    case 'audit_log':
+      // UPDATE and TRUNCATE are refused to everyone by append-only.sql.
+      return { INSERT: [roles.capture], DELETE: [roles.owner] };
+    case 'audit_chain':
+      return { INSERT: [roles.capture, roles.owner], 'UPDATE OR DELETE OR TRUNCATE': [] };
+    case POSITION_TABLE:
+      return {
+        'INSERT OR UPDATE OR DELETE': [roles.owner, roles.writer],
+        TRUNCATE: [roles.owner],
+      };
+    default:
+      return { 'INSERT OR UPDATE OR DELETE OR TRUNCATE': [roles.owner] };
+  }
+}
+
+async function guardKitTable(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+  table: string,
+  roles: KitRoles,
+): Promise<void> {
+  const target = quoteQualified(auditSchema, table);
+  const rules = Object.entries(writersFor(table, roles));
+  const wanted = rules.map(([events, allowed], index) => ({
+    name: `${GUARD_TRIGGER_PREFIX}_${index + 1}`,
+    events,
+    allowed,
+  }));
+  const { rows } = await sql<{ name: string; definition: string }>`
+    SELECT tgname AS name, pg_catalog.pg_get_triggerdef(oid) AS definition
+    FROM pg_catalog.pg_trigger
+    WHERE tgrelid = ${target}::regclass AND tgname LIKE ${`${GUARD_TRIGGER_PREFIX}_%`}`.execute(
+    trx,
+  );
+  const current = new Map(rows.map((row) => [row.name, row.definition]));
+  for (const trigger of wanted) {
+    const create = `CREATE TRIGGER ${quoteIdent(trigger.name)} BEFORE ${trigger.events} ON ${target}
+      FOR EACH STATEMENT EXECUTE FUNCTION ${quoteQualified(auditSchema, 'guard_kit_table')}(${trigger.allowed.map(quoteLiteral).join(', ')})`;
+    const existing = current.get(trigger.name);
+    current.delete(trigger.name);
+    if (existing !== undefined && sameTrigger(existing, trigger.events, trigger.allowed)) continue;
+    await sql.raw(`DROP TRIGGER IF EXISTS ${quoteIdent(trigger.name)} ON ${target}`).execute(trx);
+    await sql.raw(create).execute(trx);
+    // ENABLE ALWAYS: session_replication_role = replica must not switch a guard off.
+    await sql
+      .raw(`ALTER TABLE ${target} ENABLE ALWAYS TRIGGER ${quoteIdent(trigger.name)}`)
+      .execute(trx);
+  }
+  for (const stale of current.keys())
+    await sql.raw(`DROP TRIGGER ${quoteIdent(stale)} ON ${target}`).execute(trx);
+}
+
+/** pg_get_triggerdef spells events and arguments predictably: compare those parts. */
+function sameTrigger(definition: string, events: string, allowed: readonly string[]): boolean {
+  return (
+    definition.includes(`BEFORE ${events} ON`) &&
+    definition.endsWith(`guard_kit_table(${allowed.map(quoteLiteral).join(', ')})`)
+  );
+}

@@ -1,0 +1,222 @@
+-- What keeps the audit trail trustworthy below the database superuser (see "Trust model"
+-- in the README): the capture functions' caller check, the hash chain, retention and
+-- the guards on every kit table.
+--
+-- {{audit_schema}} is replaced by the quoted audit schema, {{audit_schema_literal}} by
+-- that quoted name as a string literal, {{header_columns}} by the DMS
+-- header column names as a text[] literal, {{canonical_row}} by the canonical text of
+-- audit row `a` and {{canonical_block_header}} by that of chain block `b`
+-- (src/trust/canonical.ts: verify hashes the same text).
+-- PL/pgSQL throughout: the bodies refer to tables a later migration may create.
+
+-- Called first by every SECURITY DEFINER capture function. A trigger function can be
+-- attached to any table its caller owns (a TEMP table will do) with any arguments, so
+-- the function refuses to run for anything but a staging table the kit registered,
+-- with the registered table, key and excluded columns as its first four arguments (the
+-- rest only say how values are rendered), whose columns all have pg_catalog types (a
+-- user-defined type could bring an assignment cast or operator that would run the
+-- caller's code with the definer's rights). It also refuses while a foreign trigger
+-- sits on the audit log or the chain: that code would run inside the capture path.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.assert_capture_call(relid oid, argv text[])
+RETURNS void
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+  -- TG_ARGV counts from 0: re-base to 1.
+  args constant text[] := argv[array_lower(argv, 1):array_upper(argv, 1)];
+  foreign_trigger text;
+BEGIN
+  IF coalesce(cardinality(args), 0) < 4 OR NOT EXISTS (
+    SELECT FROM {{audit_schema}}.audited_table AS r
+    WHERE r.staging_table = relid
+      AND r.source_schema = args[1] AND r.source_table = args[2]
+      AND r.key_columns = args[3]::text[]
+      AND {{header_columns}}::text[] || r.ignore_columns = args[4]::text[]
+  ) THEN
+    RAISE EXCEPTION 'audit capture refused: % is not a staging table registered in %.audited_table with these trigger arguments',
+      relid::regclass, {{audit_schema_literal}}
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF EXISTS (
+    SELECT FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+    WHERE a.attrelid = relid AND a.attnum > 0 AND NOT a.attisdropped
+      AND t.typnamespace <> 'pg_catalog'::regnamespace
+  ) THEN
+    RAISE EXCEPTION 'audit capture refused: % has a column of a type outside pg_catalog', relid::regclass
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  SELECT format('%I on %s', tg.tgname, tg.tgrelid::regclass) INTO foreign_trigger
+  FROM pg_catalog.pg_trigger AS tg JOIN pg_catalog.pg_proc AS p ON p.oid = tg.tgfoid
+  WHERE tg.tgrelid IN (({{audit_schema_literal}} || '.audit_log')::regclass, ({{audit_schema_literal}} || '.audit_chain')::regclass)
+    AND NOT tg.tgisinternal
+    AND p.pronamespace <> (SELECT relnamespace FROM pg_catalog.pg_class WHERE oid = relid)
+  LIMIT 1;
+  IF foreign_trigger IS NOT NULL THEN
+    RAISE EXCEPTION 'audit capture refused: foreign trigger % would run inside the capture path', foreign_trigger
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Only the kit''s own triggers may sit on the audit tables; drop it (audit-trail verify --integrity lists them).';
+  END IF;
+END
+$function$;
+
+-- Serialises the chain: taken by the capture functions before they insert, so audit
+-- row ids are allocated in chain order, and held until the applying transaction ends.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.lock_chain()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtextextended('audit-trail:chain:' || ({{audit_schema_literal}} || '.audit_chain')::regclass::oid::text, 0));
+  -- A foreign trigger created between the caller check and the insert would still fire:
+  -- hold the lock CREATE TRIGGER needs until this transaction ends.
+  LOCK TABLE {{audit_schema}}.audit_log, {{audit_schema}}.audit_chain IN ROW EXCLUSIVE MODE;
+END
+$function$;
+
+-- Appends one block covering the audit rows inserted since the chain head (at most
+-- max_rows of them; NULL for all). Returns how many rows it covered (0: no block).
+-- block_hash = sha256(prev_hash || sha256(header text) || row hashes), where a row
+-- hash is sha256 of the row's canonical text and the header names the block, its kind,
+-- its row ids and the chain position; verify recomputes all of it outside the database.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.seal_block(block_kind text, max_rows integer)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+  head record;
+  ids bigint[];
+  hashes bytea[];
+  next_no bigint;
+  header text;
+  at timestamptz := clock_timestamp();
+BEGIN
+  SELECT c.block_no, c.block_hash, c.last_row_id INTO head
+  FROM {{audit_schema}}.audit_chain AS c ORDER BY c.block_no DESC LIMIT 1;
+  SELECT coalesce(array_agg(x.id ORDER BY x.id), '{}'), coalesce(array_agg(x.row_hash ORDER BY x.id), '{}')
+    INTO ids, hashes
+  FROM (
+    SELECT a.id, sha256(convert_to({{canonical_row}}, 'UTF8')) AS row_hash
+    FROM {{audit_schema}}.audit_log AS a
+    WHERE a.id > coalesce(head.last_row_id, 0)
+    ORDER BY a.id
+    LIMIT max_rows
+  ) AS x;
+  -- Replays (DMS re-applies after a restart) insert nothing: no block. Only an empty
+  -- chain gets an empty (genesis) block.
+  IF cardinality(ids) = 0 AND head.block_no IS NOT NULL THEN
+    RETURN 0;
+  END IF;
+  next_no := coalesce(head.block_no + 1, 0);
+  SELECT {{canonical_block_header}} INTO header
+  FROM (SELECT next_no AS block_no, block_kind AS kind, ids AS row_ids,
+               coalesce(ids[cardinality(ids)], head.last_row_id, 0) AS last_row_id,
+               NULL::bigint AS pruned_through, NULL::name AS actor, at AS recorded_at) AS b;
+  INSERT INTO {{audit_schema}}.audit_chain
+    (block_no, kind, row_ids, row_hashes, last_row_id, pruned_through, actor, recorded_at, prev_hash, block_hash)
+  VALUES (next_no, block_kind, ids, hashes, coalesce(ids[cardinality(ids)], head.last_row_id, 0), NULL, NULL, at,
+          coalesce(head.block_hash, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea),
+          sha256(coalesce(head.block_hash, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
+                 || sha256(convert_to(header, 'UTF8'))
+                 || coalesce((SELECT string_agg(h, ''::bytea ORDER BY n) FROM unnest(hashes) WITH ORDINALITY AS u(h, n)), ''::bytea)));
+  RETURN cardinality(ids);
+END
+$function$;
+
+-- Retention, the only way audit rows leave the log: deletes every row of the blocks
+-- recorded before `recorded_before` and appends a "prune" block to the chain saying
+-- through which block, by whom and when. The chain itself is kept, so verify still
+-- checks every link and tells retention (rows covered by a prune block) from tampering.
+-- Owner only: EXECUTE is granted to no one, and the delete guard checks the owner role.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.prune_audit_log(recorded_before timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+  through record;
+  head record;
+  header text;
+  deleted bigint;
+  at timestamptz := clock_timestamp();
+BEGIN
+  PERFORM {{audit_schema}}.lock_chain();
+  SELECT c.block_no, c.last_row_id INTO through
+  FROM {{audit_schema}}.audit_chain AS c
+  WHERE c.recorded_at < recorded_before AND c.kind <> 'prune'
+  ORDER BY c.block_no DESC LIMIT 1;
+  IF through IS NULL THEN
+    RETURN 0;
+  END IF;
+  SELECT c.block_no, c.block_hash, c.last_row_id INTO head
+  FROM {{audit_schema}}.audit_chain AS c ORDER BY c.block_no DESC LIMIT 1;
+  SELECT {{canonical_block_header}} INTO header
+  FROM (SELECT head.block_no + 1 AS block_no, 'prune'::text AS kind, '{}'::bigint[] AS row_ids,
+               head.last_row_id AS last_row_id, through.block_no AS pruned_through,
+               session_user AS actor, at AS recorded_at) AS b;
+  INSERT INTO {{audit_schema}}.audit_chain
+    (block_no, kind, row_ids, row_hashes, last_row_id, pruned_through, actor, recorded_at, prev_hash, block_hash)
+  VALUES (head.block_no + 1, 'prune', '{}', '{}', head.last_row_id, through.block_no, session_user, at,
+          head.block_hash, sha256(head.block_hash || sha256(convert_to(header, 'UTF8'))));
+  DELETE FROM {{audit_schema}}.audit_log WHERE id <= through.last_row_id;
+  GET DIAGNOSTICS deleted = ROW_COUNT;
+  RETURN deleted;
+END
+$function$;
+
+-- Statement-level guard on every kit table: the statement's operation is allowed only
+-- to the roles named in the trigger arguments (members included: membership in the
+-- owner role is ownership). Whatever a DBA grants by mistake, nobody else writes.
+-- With no arguments the operation is refused to everyone (UPDATE of the audit log).
+CREATE OR REPLACE FUNCTION {{audit_schema}}.guard_kit_table()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+  allowed name;
+BEGIN
+  FOREACH allowed IN ARRAY coalesce(TG_ARGV, '{}'::text[]) LOOP
+    IF pg_has_role(current_user, allowed, 'USAGE') THEN
+      RETURN NULL;
+    END IF;
+  END LOOP;
+  IF TG_TABLE_NAME IN ('audit_log', 'audit_chain') THEN
+    RAISE EXCEPTION 'the audit log is append-only: % on %.% is not allowed for role %', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME, current_user
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Rows leave the audit log only through ' || quote_ident(TG_TABLE_SCHEMA) || '.prune_audit_log(), run by the owner role.';
+  END IF;
+  RAISE EXCEPTION '%.% belongs to the audit-trail kit: % is not allowed for role %', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP, current_user
+    USING ERRCODE = 'insufficient_privilege',
+          HINT = 'Only the kit''s roles (' || array_to_string(TG_ARGV, ', ') || ') may write it.';
+END
+$function$;
+
+-- After a DELETE on the audit log: every deleted row must be covered by a prune block
+-- already in the chain (prune_audit_log appends it before deleting). Anything else is
+-- an attempt to remove history, whoever runs it.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.guard_retention()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+  pruned_through_id bigint;
+  highest_deleted bigint;
+BEGIN
+  SELECT max(b.last_row_id) INTO pruned_through_id
+  FROM {{audit_schema}}.audit_chain AS p
+  JOIN {{audit_schema}}.audit_chain AS b ON b.block_no = p.pruned_through
+  WHERE p.kind = 'prune';
+  SELECT max(o.id) INTO highest_deleted FROM old_rows AS o;
+  IF highest_deleted > coalesce(pruned_through_id, 0) THEN
+    RAISE EXCEPTION 'the audit log is append-only: row % is not covered by a retention checkpoint', highest_deleted
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Rows leave the audit log only through ' || quote_ident(TG_TABLE_SCHEMA) || '.prune_audit_log(), run by the owner role.';
+  END IF;
+  RETURN NULL;
+END
+$function$;
