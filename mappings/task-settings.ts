@@ -57,13 +57,13 @@ export interface TaskSettings {
     readonly HandleSourceTableAltered: false;
   };
   readonly ErrorBehavior: {
-    readonly DataErrorPolicy: 'LOG_ERROR';
-    readonly DataTruncationErrorPolicy: 'LOG_ERROR';
-    readonly TableErrorPolicy: 'SUSPEND_TABLE';
+    readonly DataErrorPolicy: 'STOP_TASK';
+    readonly DataTruncationErrorPolicy: 'STOP_TASK';
+    readonly TableErrorPolicy: 'STOP_TASK';
     readonly ApplyErrorInsertPolicy: 'INSERT_RECORD';
-    readonly ApplyErrorUpdatePolicy: 'LOG_ERROR';
-    readonly ApplyErrorDeletePolicy: 'LOG_ERROR';
-    readonly ApplyErrorEscalationPolicy: 'LOG_ERROR';
+    readonly ApplyErrorUpdatePolicy: 'STOP_TASK';
+    readonly ApplyErrorDeletePolicy: 'STOP_TASK';
+    readonly ApplyErrorEscalationPolicy: 'STOP_TASK';
     readonly RecoverableErrorCount: number;
     readonly RecoverableErrorInterval: number;
     readonly RecoverableErrorThrottling: boolean;
@@ -88,6 +88,11 @@ export interface TaskSettings {
  *   would lose versions.
  * - `ApplyErrorInsertPolicy: INSERT_RECORD`: re-inserting a key whose staging row is kept
  *   as deleted (indicator `D`) updates that row instead of failing.
+ * - Every other data, truncation, table or apply error **stops the task**
+ *   (`STOP_TASK`): logging the error or suspending the table would leave a silent gap in
+ *   the history while the task keeps running. A stopped task raises a DMS `failure` event
+ *   (the alarm topic); nothing is skipped, and `audit-trail task start` retries from the
+ *   same position once the cause is fixed.
  * - full LOB mode by default: json, jsonb and text arrive as LOBs, and limited LOB mode
  *   silently truncates values over `LobMaxSize`.
  * - CloudWatch logging on (needs the account's `dms-cloudwatch-logs-role`).
@@ -146,13 +151,13 @@ export function buildTaskSettings(config: AuditTrailConfig): TaskSettings {
       HandleSourceTableAltered: false,
     },
     ErrorBehavior: {
-      DataErrorPolicy: 'LOG_ERROR',
-      DataTruncationErrorPolicy: 'LOG_ERROR',
-      TableErrorPolicy: 'SUSPEND_TABLE',
+      DataErrorPolicy: 'STOP_TASK',
+      DataTruncationErrorPolicy: 'STOP_TASK',
+      TableErrorPolicy: 'STOP_TASK',
       ApplyErrorInsertPolicy: 'INSERT_RECORD',
-      ApplyErrorUpdatePolicy: 'LOG_ERROR',
-      ApplyErrorDeletePolicy: 'LOG_ERROR',
-      ApplyErrorEscalationPolicy: 'LOG_ERROR',
+      ApplyErrorUpdatePolicy: 'STOP_TASK',
+      ApplyErrorDeletePolicy: 'STOP_TASK',
+      ApplyErrorEscalationPolicy: 'STOP_TASK',
       RecoverableErrorCount: -1,
       RecoverableErrorInterval: 5,
       RecoverableErrorThrottling: true,

@@ -154,6 +154,23 @@ describe('example config (several tables, one composite key)', () => {
     expect(mappings).toContain('"data-type":{"type":"datetime","precision":6}');
   });
 
+  it('stops the task on data and apply errors, and a stopped task notifies the alert topic', () => {
+    const settings = JSON.parse(
+      onlyResource('AWS::DMS::ReplicationTask').Properties.ReplicationTaskSettings as string,
+    ) as { ErrorBehavior: Record<string, unknown> };
+    expect(settings.ErrorBehavior).toMatchObject({
+      DataErrorPolicy: 'STOP_TASK',
+      TableErrorPolicy: 'STOP_TASK',
+      ApplyErrorUpdatePolicy: 'STOP_TASK',
+      ApplyErrorDeletePolicy: 'STOP_TASK',
+    });
+    template.hasResourceProperties('AWS::DMS::EventSubscription', {
+      SourceType: 'replication-task',
+      EventCategories: Match.arrayWith(['failure']),
+      Enabled: true,
+    });
+  });
+
   it('runs the migrations in the VPC before the task exists, and starts the task after it', () => {
     const migrations = logicalId('Custom::AuditTrailMigrations');
     const prepare = logicalId('Custom::AuditTrailReplicationPrepare');

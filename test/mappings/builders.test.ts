@@ -96,6 +96,21 @@ describe('buildTaskSettings', () => {
     expect(settings.ValidationSettings.EnableValidation).toBe(false);
   });
 
+  it('stops the task on any data, truncation, table or apply error instead of leaving a gap', () => {
+    const { ErrorBehavior } = buildTaskSettings(config);
+    const policies = Object.entries(ErrorBehavior).filter(([name]) => name.endsWith('Policy'));
+    expect(Object.fromEntries(policies)).toEqual({
+      DataErrorPolicy: 'STOP_TASK',
+      DataTruncationErrorPolicy: 'STOP_TASK',
+      TableErrorPolicy: 'STOP_TASK',
+      // The one exception: a re-inserted key whose staging row is kept as deleted.
+      ApplyErrorInsertPolicy: 'INSERT_RECORD',
+      ApplyErrorUpdatePolicy: 'STOP_TASK',
+      ApplyErrorDeletePolicy: 'STOP_TASK',
+      ApplyErrorEscalationPolicy: 'STOP_TASK',
+    });
+  });
+
   it('uses full LOB mode by default so json, jsonb and text are never truncated', () => {
     const { TargetMetadata } = buildTaskSettings(config);
     expect(TargetMetadata).toMatchObject({
