@@ -4,6 +4,7 @@ import { kitSqlFileMigration } from './0002-kit-sql-file';
 import { cdcEnginePositionMigration } from './0003-cdc-engine-position';
 import { auditedTableLifecycleMigration } from './0004-audited-table-lifecycle';
 import { tamperEvidenceMigration } from './0005-tamper-evidence';
+import { auditLogKeyHashMigration } from './0006-audit-log-key-hash';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -40,4 +41,5 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
   { name: '0003-cdc-engine-position', migration: cdcEnginePositionMigration },
   { name: '0004-audited-table-lifecycle', migration: auditedTableLifecycleMigration },
   { name: '0005-tamper-evidence', migration: tamperEvidenceMigration },
+  { name: '0006-audit-log-key-hash', migration: auditLogKeyHashMigration },
 ];

@@ -179,14 +179,15 @@ export function createHistory<Tables extends AuditedTables = UntypedTables>(
     const values = Array.isArray(key)
       ? key.map(keyValueText)
       : keyObjectValues(key as Record<string, KeyValue>, await keyColumnsOf(schema, name), table);
-    return query
-      .where('l.source_schema', '=', schema)
-      .where('l.source_table', '=', name)
-      .where(
-        sql.ref('l.row_key'),
-        '=',
-        sql`${sql.id(auditSchema, 'row_key_of')}(${schema}, ${name}, ${values}::text[])`,
-      ) as VersionQuery;
+    const rowKey = sql`${sql.id(auditSchema, 'row_key_of')}(${schema}, ${name}, ${values}::text[])`;
+    return (
+      query
+        .where('l.source_schema', '=', schema)
+        .where('l.source_table', '=', name)
+        // The per-key index holds the key's hash (keys of any size); the key decides.
+        .where(sql`jsonb_hash_extended(l.row_key, 0)`, '=', sql`jsonb_hash_extended(${rowKey}, 0)`)
+        .where(sql.ref('l.row_key'), '=', rowKey) as VersionQuery
+    );
   };
 
   const inHistoryOrder = (query: VersionQuery): VersionQuery =>
