@@ -21,6 +21,70 @@ describe('history oracle regressions (#17)', () => {
     expect(await problems(w)).toEqual([]);
   });
 
+  it('item 2: source DateStyle (SQL, DMY) neither swaps day and month nor stops the engine', async () => {
+    // date picks: 0 = 2024-02-01, 2 = 2024-02-13, 4 = 0044-03-15 BC.
+    const w: Workload = {
+      ...workload(oneTable([{ name: 'c1', type: 'date' }]), [
+        replicate,
+        tx(insert(0, 0), insert(1, 2), insert(2, 4)),
+      ]),
+      sourceSettings: { DateStyle: 'SQL, DMY' },
+    };
+    expect(await problems(w)).toEqual([]);
+  });
+
+  it('item 7: a json column keeps its exact text (whitespace, duplicate keys)', async () => {
+    // json picks: 0 = {"a":1}, 2 = { "a" : 1 }, 3 = {"a":1,"a":2}.
+    const w = workload(oneTable([{ name: 'c1', type: 'json' }]), [
+      replicate,
+      tx(insert(0, 0)),
+      tx(update(0, 0, 2)),
+      tx(update(0, 0, 3)),
+    ]);
+    expect(await problems(w)).toEqual([]);
+  });
+
+  it('item 7: a float -0 stays -0', async () => {
+    // float8 picks: 0 = 1, 2 = -0, 3 = 0.
+    const w = workload(oneTable([{ name: 'c1', type: 'float8' }]), [
+      replicate,
+      tx(insert(0, 2)),
+      tx(update(0, 0, 3)),
+      tx(update(0, 0, 2)),
+    ]);
+    expect(await problems(w)).toEqual([]);
+  });
+
+  it.fails('item 3: a widened numeric(10,2) -> (12,4) records 1.2345, not 1.23', async () => {
+    // numeric(12,4) pick 2 = 1.2345 (written after the widening).
+    const w = workload(oneTable([{ name: 'c1', type: 'numeric(10,2)' }]), [
+      replicate,
+      { kind: 'ddl', table: 0, change: { kind: 'widen', column: 0 } },
+      tx(insert(0, 2)),
+    ]);
+    expect(await problems(w)).toEqual([]);
+  });
+
+  it.fails('item 4: ADD COLUMN after the load, then migrate: verify stays clean', async () => {
+    const w = workload(oneTable([{ name: 'c1', type: 'int4' }]), [
+      tx(insert(5, 0)),
+      replicate,
+      { kind: 'ddl', table: 0, change: { kind: 'add', name: 'a2', type: 'char(3)' } },
+    ]);
+    expect(await problems(w)).toEqual([]);
+  });
+
+  it.fails('item 4: DROP COLUMN after the load, then migrate: verify stays clean', async () => {
+    const w = workload(
+      oneTable([
+        { name: 'c1', type: 'int4' },
+        { name: 'c2', type: 'int4' },
+      ]),
+      [tx(insert(0, 0)), replicate, { kind: 'ddl', table: 0, change: { kind: 'drop', column: 0 } }],
+    );
+    expect(await problems(w)).toEqual([]);
+  });
+
   it.fails('item 4: a renamed column keeps its history and verify stays clean', async () => {
     const w = workload(oneTable([{ name: 'c1', type: 'int4' }]), [
       tx(insert(0, 0)),
