@@ -139,6 +139,8 @@ export const SHORT_RUN_FEATURES: Features = {
     'money',
     'enum',
     'domain',
+    'composite',
+    'enum[]',
   ],
   // New (found by this oracle): an array's lower bound is lost ([0:1]={5,6} -> {5,6}).
   excludedValues: { 'int4[]': ["'[0:1]={5,6}'"] },
@@ -329,7 +331,7 @@ const QUOTING_NAMES = ['Weird "Q"', 'select', 'Mixed Case', 'ünï cødé', 'sem
  */
 export const BASE_FEATURES: Features = {
   ...SHORT_RUN_FEATURES,
-  types: SHORT_RUN_FEATURES.types.filter((t) => t !== 'json'),
+  types: SHORT_RUN_FEATURES.types.filter((t) => !['json', 'composite', 'enum[]'].includes(t)),
   keyTypes: SHORT_RUN_FEATURES.keyTypes.filter((t) => t !== 'numeric'),
   excludedValues: { float8: ["'-0'"], float4: ["'-0'"], 'int4[]': ["'[0:1]={5,6}'"] },
   names: QUOTING_NAMES,
