@@ -5,6 +5,7 @@ export * from './parser';
 export * from './records';
 export * from './noise';
 export * from './integrity';
+export * from './tampering';
 export * from './rules';
 export * from './forgery';
 export * from './stream';

@@ -2,6 +2,7 @@ import type { AccessAuditConfig, AccessRuleConfig } from '../config/access-audit
 import { compileGlobs } from './glob';
 import { ambiguousIdentityAlert, INTEGRITY_RULES, maxSeverity } from './integrity';
 import { classifyNoise, isCatalogObject, schemaOf } from './noise';
+import { auditTamperingOf, identityChangeOf } from './tampering';
 import type { AccessAlert, AlertSeverity, AuditEvent, Verdict } from './types';
 
 /** The settings the rule engine reads; a validated `accessAudit` section has them all. */
@@ -22,32 +23,41 @@ interface CompiledRule {
   readonly matches: (event: AuditEvent) => boolean;
 }
 
+/** The built-in rules checked before noise and exclusions: they watch the audit itself and identities. */
+export const AUDIT_TAMPERING_RULE = { name: 'audit-tampering', severity: 'critical' } as const;
+export const IDENTITY_CHANGE_RULE = { name: 'identity-change', severity: 'medium' } as const;
+
 /** The built-in rules, in the order they are tried. */
 const BUILT_IN_RULES = {
   privilegeChanges: {
     name: 'privilege-change',
     severity: 'critical',
+    // Service accounts log DDL and ROLE classes so a service credential running GRANT alerts.
+    includeServiceAccounts: true,
     matches: (event: AuditEvent) => event.auditClass === 'ROLE',
   },
   ddl: {
     name: 'ddl',
     severity: 'medium',
+    includeServiceAccounts: false,
     matches: (event: AuditEvent) => event.auditClass === 'DDL',
   },
   humanDml: {
     name: 'human-dml',
     severity: 'high',
+    includeServiceAccounts: false,
     matches: (event: AuditEvent) => event.auditClass === 'WRITE',
   },
   humanReads: {
     name: 'human-read',
     severity: 'low',
+    includeServiceAccounts: false,
     matches: (event: AuditEvent) =>
       event.auditClass === 'READ' && !isCatalogObject(event.objectName || 'x.x'),
   },
 } as const satisfies Record<
-  keyof AccessAuditConfig['defaultRules'],
-  Omit<CompiledRule, 'action' | 'includeServiceAccounts'>
+  Exclude<keyof AccessAuditConfig['defaultRules'], 'auditTampering' | 'identityChanges'>,
+  Omit<CompiledRule, 'action'>
 >;
 
 /**
@@ -55,7 +65,8 @@ const BUILT_IN_RULES = {
  * configuration, an alert, or simply recorded. The same engine runs in the Lambda
  * and in `audit-trail pgaudit scan`, so what the CLI shows is what would page.
  *
- * Order: ambiguous identity → noise → ignored database → service account → ignored
+ * Order: ambiguous identity → audit tampering (anyone but RDS's own `rdsadmin`) →
+ * identity change (humans) → noise → ignored database → service account → ignored
  * schema → custom `ignore` rules → custom `alert` rules → built-in rules. An event
  * whose user/database cannot be read unambiguously is never noise or excluded: it
  * alerts as `ambiguous-identity`, at least `high` and as severe as the rule it matches.
@@ -66,6 +77,8 @@ export class AccessRuleEngine {
   private readonly ignoreSchemas: ReadonlySet<string>;
   private readonly ignoreRules: readonly CompiledRule[];
   private readonly alertRules: readonly CompiledRule[];
+  private readonly auditTampering: boolean;
+  private readonly identityChanges: boolean;
 
   constructor(config: RuleEngineConfig) {
     this.serviceAccounts = new Set([...config.serviceAccounts, ...RDS_INTERNAL_USERS]);
@@ -75,11 +88,9 @@ export class AccessRuleEngine {
     this.ignoreRules = custom.filter((rule) => rule.action === 'ignore');
     const builtIn = (Object.keys(BUILT_IN_RULES) as (keyof typeof BUILT_IN_RULES)[])
       .filter((key) => config.defaultRules[key])
-      .map((key): CompiledRule => ({
-        ...BUILT_IN_RULES[key],
-        action: 'alert',
-        includeServiceAccounts: false,
-      }));
+      .map((key): CompiledRule => ({ ...BUILT_IN_RULES[key], action: 'alert' }));
+    this.auditTampering = config.defaultRules.auditTampering;
+    this.identityChanges = config.defaultRules.identityChanges;
     this.alertRules = [...custom.filter((rule) => rule.action === 'alert'), ...builtIn];
   }
 
@@ -91,6 +102,8 @@ export class AccessRuleEngine {
   /** Classifies one event. */
   evaluate(event: AuditEvent): Verdict {
     if (event.identityAmbiguous === true) return this.ambiguous(event);
+    const watched = this.watchAudit(event);
+    if (watched !== undefined) return watched;
     const noise = classifyNoise(event);
     if (noise !== undefined) return { kind: 'noise', reason: noise };
     if (event.database !== undefined && this.ignoreDatabases.has(event.database)) {
@@ -111,6 +124,40 @@ export class AccessRuleEngine {
       }
     }
     return serviceAccount ? { kind: 'excluded', reason: 'service-account' } : { kind: 'pass' };
+  }
+
+  /** audit-tampering and identity-change, which no noise rule or exclusion may hide. */
+  private watchAudit(event: AuditEvent): Verdict | undefined {
+    if (this.auditTampering && !RDS_INTERNAL_USERS.includes(event.user ?? '')) {
+      const what = auditTamperingOf(event);
+      if (what !== undefined) {
+        return {
+          kind: 'alert',
+          alert: {
+            rule: AUDIT_TAMPERING_RULE.name,
+            severity: AUDIT_TAMPERING_RULE.severity,
+            summary: `${summarize(event)}: ${what}`,
+            event,
+          },
+        };
+      }
+    }
+    if (this.identityChanges && !this.isServiceAccount(event.user)) {
+      const actingAs = identityChangeOf(event);
+      if (actingAs !== undefined) {
+        return {
+          kind: 'alert',
+          alert: {
+            rule: IDENTITY_CHANGE_RULE.name,
+            severity: IDENTITY_CHANGE_RULE.severity,
+            summary: `${summarize(event)}: now acting as ${actingAs}`,
+            event,
+            actingAs,
+          },
+        };
+      }
+    }
+    return undefined;
   }
 
   private ambiguous(event: AuditEvent): Verdict {

@@ -2,6 +2,13 @@ import type pg from 'pg';
 import type { AccessAuditConfig } from '../config/access-audit';
 import { quoteIdent, quoteLiteral } from '../postgres/identifiers';
 
+/**
+ * `pgaudit.log` of service accounts: their reads and writes stay out of the log (the
+ * application's volume), but DDL and privilege changes are still logged, because a
+ * service credential running GRANT is exactly the misuse to catch.
+ */
+export const SERVICE_ACCOUNT_PGAUDIT_LOG = 'ddl,role';
+
 /** The audit role RDS requires for `pgaudit.role`. */
 export const RDS_AUDIT_ROLE = 'rds_pgaudit';
 
@@ -54,8 +61,8 @@ export function auditedRoleSettings(config: PgauditSetupConfig): Record<string, 
  * Prepares the connected database for access audit: verifies pgaudit is preloaded
  * (it cannot be loaded from SQL), creates the extension (without it nothing is
  * logged and nothing reports an error) and the `rds_pgaudit` role, then sets
- * `pgaudit.*` on every audited role and `pgaudit.log = 'none'` on every service
- * account. Idempotent. Returns one line per action taken.
+ * `pgaudit.*` on every audited role and `pgaudit.log = 'ddl,role'` on every service
+ * account. Roles in neither list keep the cluster default (`clusterPgauditLog`). Idempotent. Returns one line per action taken.
  * @throws PgauditSetupError when pgaudit is not preloaded or a configured role is missing.
  */
 export async function setupPgaudit(
@@ -86,8 +93,10 @@ export async function setupPgaudit(
     done.push(`role ${role}: ${formatSettings(settings)}`);
   }
   for (const role of config.serviceAccounts) {
-    await client.query(`ALTER ROLE ${quoteIdent(role)} SET pgaudit.log = 'none'`);
-    done.push(`role ${role}: pgaudit.log=none (service account)`);
+    await client.query(
+      `ALTER ROLE ${quoteIdent(role)} SET pgaudit.log = ${quoteLiteral(SERVICE_ACCOUNT_PGAUDIT_LOG)}`,
+    );
+    done.push(`role ${role}: pgaudit.log=${SERVICE_ACCOUNT_PGAUDIT_LOG} (service account)`);
   }
   return done;
 }
@@ -173,7 +182,9 @@ export async function checkPgaudit(
     results.push(checkRole(role, roleSettings.get(role), auditedRoleSettings(config)));
   }
   for (const role of config.serviceAccounts) {
-    results.push(checkRole(role, roleSettings.get(role), { 'pgaudit.log': 'none' }));
+    results.push(
+      checkRole(role, roleSettings.get(role), { 'pgaudit.log': SERVICE_ACCOUNT_PGAUDIT_LOG }),
+    );
   }
   return results;
 }

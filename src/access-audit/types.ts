@@ -86,6 +86,11 @@ export interface AccessAlert {
   /** Human-readable one-line summary: who did what where. */
   summary: string;
   event: AuditEvent;
+  /**
+   * `identity-change` only: the role the session acts as from this record on
+   * (`DEFAULT` after RESET ROLE); pgAudit keeps logging the login role.
+   */
+  actingAs?: string;
 }
 
 /** What the rule engine decided for one event. */

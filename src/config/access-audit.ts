@@ -61,6 +61,15 @@ export const defaultRulesSchema = z
     ddl: z.boolean().default(true),
     /** Human reads (SELECT, COPY TO) of application tables (severity low). @default false */
     humanReads: z.boolean().default(false),
+    /**
+     * Anything that weakens the audit itself, by anyone, service accounts included
+     * (severity critical): changing a `pgaudit.*` setting (SET/RESET, `set_config`,
+     * ALTER ROLE/DATABASE … SET), ALTER SYSTEM, `pg_reload_conf()`, DROP EXTENSION
+     * pgaudit, dropping a replication slot or publication. @default true
+     */
+    auditTampering: z.boolean().default(true),
+    /** `SET ROLE` / `SET SESSION AUTHORIZATION` by a human (severity medium): later records keep the login role. @default true */
+    identityChanges: z.boolean().default(true),
   })
   .strict();
 
@@ -117,7 +126,10 @@ export const accessAuditSchema = z
   .object({
     /** Human roles pgAudit is enabled for (`ALTER ROLE … SET pgaudit.log`). @default [] */
     auditedRoles: z.array(identifierSchema).default([]),
-    /** Application roles: pgAudit is set to `none` for them and they never alert. @default [] */
+    /**
+     * Application roles: `pgaudit.log = 'ddl,role'` (their reads and writes are not
+     * logged), and only privilege changes and audit tampering alert for them. @default []
+     */
     serviceAccounts: z.array(identifierSchema).default([]),
     /** Databases whose events are dropped. @default ["rdsadmin"] */
     ignoreDatabases: z.array(identifierSchema).default(['rdsadmin']),

@@ -21,7 +21,7 @@ import type { PgauditServer } from './support/pgaudit-server';
 const DB = 'appdb';
 const TOPIC_ARN = 'arn:aws:sns:eu-west-1:123456789012:access-audit-alerts';
 const SECTION = {
-  auditedRoles: ['mallory'],
+  auditedRoles: ['mallory', 'dba'],
   serviceAccounts: ['app_svc'],
   alerts: { digestThreshold: 1000 },
 };
@@ -48,6 +48,8 @@ async function runInsiderWorkload(server: PgauditServer): Promise<void> {
     await admin.query(`CREATE DATABASE ${DB}`);
     for (const role of ['mallory', 'app_svc', '"app_svc@x"', '"app_svc "'])
       await admin.query(`CREATE ROLE ${role} LOGIN`);
+    // A human DBA with superuser rights: the one who can silence pgAudit.
+    await admin.query('CREATE ROLE dba LOGIN SUPERUSER');
   });
   await as(server.adminUrl(DB), async (admin) => {
     await admin.query('CREATE SCHEMA billing');
@@ -90,7 +92,37 @@ async function runInsiderWorkload(server: PgauditServer): Promise<void> {
   await as(server.userUrl('app_svc', DB), (role) =>
     role.query('CREATE TABLE public.by_service (id int)'),
   );
+  await runTamperWorkload(server);
   await as(server.userUrl('mallory', DB), (mallory) => mallory.query("SELECT 'end-of-workload'"));
+}
+
+/** Each attempt to silence the audit, in a fresh session of its own (each starts audited). */
+// SET pgaudit.log = 'none' is not logged at all by pgAudit 1.7 (the SET takes effect
+// before its record would be written): hiding only reads is, and alerts.
+const TAMPERING = [
+  "SET pgaudit.log = 'all, -read'",
+  "SELECT set_config('pgaudit.log', 'none', false)",
+  'RESET pgaudit.log',
+  'ALTER ROLE "app_svc " SET pgaudit.log = \'none\'',
+  'SELECT pg_reload_conf()',
+  "ALTER SYSTEM SET pgaudit.log_catalog = 'off'",
+  "SELECT pg_drop_replication_slot('audit_gap')",
+  'DROP PUBLICATION audit_gap',
+];
+const IDENTITY_CHANGES = ['SET ROLE mallory', 'SET SESSION AUTHORIZATION mallory', 'RESET ROLE'];
+
+async function runTamperWorkload(server: PgauditServer): Promise<void> {
+  await as(server.adminUrl(DB), async (admin) => {
+    await admin.query("SELECT pg_create_physical_replication_slot('audit_gap')");
+    await admin.query('CREATE PUBLICATION audit_gap FOR ALL TABLES');
+  });
+  for (const statement of [...TAMPERING, ...IDENTITY_CHANGES])
+    await as(server.userUrl('dba', DB), (dba) => dba.query(statement));
+  // The service account: a GRANT by a service credential is caught (it logs ddl,role).
+  await as(server.userUrl('app_svc', DB), (role) =>
+    role.query('GRANT SELECT ON public.by_service TO mallory'),
+  );
+  await as(server.adminUrl(DB), (admin) => admin.query('ALTER SYSTEM RESET ALL'));
 }
 
 async function waitForLogs(server: PgauditServer): Promise<Record<LogFormat, string>> {
@@ -122,7 +154,7 @@ function pipelineAlerts(log: string, format: LogFormat): AccessAlert[] {
 /** Alerts about what the workload's roles did (the admin's own set-up DDL left out). */
 function insiderAlerts(alerts: readonly AccessAlert[]) {
   return alerts
-    .filter((alert) => alert.event.user !== 'postgres')
+    .filter((alert) => alert.event.user !== 'postgres' && alert.event.user !== 'dba')
     .map((alert) => [alert.rule, alert.severity, alert.event.user, alert.event.command]);
 }
 
@@ -178,6 +210,8 @@ describeWithPgaudit('forged, hidden and ambiguous pgAudit records on a live serv
         ['human-dml', 'high', 'mallory', 'UPDATE'],
         ambiguous,
         ['ddl', 'medium', 'app_svc ', 'CREATE TABLE'],
+        // A service credential running GRANT: service accounts log ddl,role and this alerts.
+        ['privilege-change', 'critical', 'app_svc', 'GRANT'],
       ]);
       const forged = alerts.filter((alert) => alert.rule === 'forged-audit-record');
       expect(forged[0]!.summary).toMatch(
@@ -191,9 +225,29 @@ describeWithPgaudit('forged, hidden and ambiguous pgAudit records on a live serv
       expect(alerts.filter((alert) => alert.event.remoteHost === '10.9.9.9')).toEqual([]);
       expect(
         alerts.filter(
-          (alert) => alert.rule === 'privilege-change' && alert.event.user !== 'postgres',
+          (alert) => alert.rule === 'privilege-change' && alert.event.user === 'mallory',
         ),
       ).toEqual([]);
+    },
+  );
+
+  it.each(['stderr', 'csvlog', 'jsonlog'] as const)(
+    '%s: silencing the audit alerts as audit-tampering, SET ROLE as identity-change',
+    (format) => {
+      const alerts = pipelineAlerts(logs[format], format).filter(
+        (alert) => alert.event.user === 'dba',
+      );
+      expect(
+        alerts.map((alert) => [alert.rule, alert.severity, alert.event.statement, alert.actingAs]),
+      ).toEqual([
+        ...TAMPERING.map((statement) => ['audit-tampering', 'critical', statement, undefined]),
+        ['identity-change', 'medium', 'SET ROLE mallory', 'mallory'],
+        ['identity-change', 'medium', 'SET SESSION AUTHORIZATION mallory', 'mallory'],
+        ['identity-change', 'medium', 'RESET ROLE', 'DEFAULT'],
+      ]);
+      expect(alerts[0]!.summary).toMatch(
+        /^dba@appdb from 127\.0\.0\.1: SET \(MISC\): pgaudit setting changed$/,
+      );
     },
   );
 

@@ -2,7 +2,9 @@ import {
   AccessAuditPipeline,
   compileLogPrefix,
   createLogEntryParser,
+  auditTamperingOf,
   FORGERY_WINDOW,
+  identityChangeOf,
   splitLogRecords,
   type Classified,
 } from '../../src/access-audit';

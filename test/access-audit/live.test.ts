@@ -485,8 +485,8 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (start) =>
         'OK    log_line_prefix: %t:%r:%u@%d:[%p]:',
         'OK    role alice: pgaudit.log=all, pgaudit.log_parameter=on, pgaudit.log_relation=on, pgaudit.log_rows=on',
         'OK    role dana: pgaudit.log=all, pgaudit.log_parameter=on, pgaudit.log_relation=on, pgaudit.log_rows=on',
-        'OK    role app_svc: pgaudit.log=none',
-        'FAIL  role health_svc: expected pgaudit.log=none, found pgaudit.log=read → run audit-trail pgaudit setup',
+        'OK    role app_svc: pgaudit.log=ddl,role',
+        'FAIL  role health_svc: expected pgaudit.log=ddl,role, found pgaudit.log=read → run audit-trail pgaudit setup',
       ]);
       expect(run.error?.message).toBe('1 of 9 pgAudit checks failed');
     });
@@ -501,7 +501,9 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (start) =>
         server.adminUrl(APP_DATABASE),
       ]);
       expect(setup.error).toBeUndefined();
-      expect(setup.stdout).toContain('done  role health_svc: pgaudit.log=none (service account)');
+      expect(setup.stdout).toContain(
+        'done  role health_svc: pgaudit.log=ddl,role (service account)',
+      );
       const check = await runCli([
         'pgaudit',
         'check',
