@@ -148,8 +148,7 @@ export const SHORT_RUN_FEATURES: Features = {
   names: HOSTILE_NAMES.filter((name) => !name.startsWith('ar_h_')),
   settings: ALL_FEATURES.settings,
   ddl: [],
-  // #17 item 16: a ~2.6 kB text key stops the engine.
-  bigKeys: false,
+  bigKeys: true,
   keySpellings: true,
   concurrency: true,
   keyUpdates: true,
