@@ -6,6 +6,7 @@ import { registerStatus } from './status';
 import { registerTask } from './task';
 import { registerReplicate } from './replicate';
 import { registerVerify } from './verify';
+import { registerAnchor } from './anchor';
 import { registerDemo } from './demo';
 import { registerPgaudit } from './pgaudit';
 
@@ -21,6 +22,7 @@ export function registerCommands(program: Command): void {
   registerTask(program);
   registerReplicate(program);
   registerVerify(program);
+  registerAnchor(program);
   registerDemo(program);
   registerPgaudit(program);
 }

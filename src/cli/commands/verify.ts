@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config';
 import { verifyAuditTrail, type VerifyReport } from '../../verify';
-import { CliError } from '../errors';
+import { readAnchors } from '../../trust/anchors';
+import { verifyIntegrity, type IntegrityReport } from '../../trust/integrity';
+import { CliError, UsageError } from '../errors';
 import { configOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
 
 interface VerifyCommandOptions {
@@ -9,6 +11,8 @@ interface VerifyCommandOptions {
   readonly sourceUrl?: string;
   readonly targetUrl?: string;
   readonly json?: boolean;
+  readonly integrity?: boolean;
+  readonly anchors?: string;
 }
 
 /**
@@ -23,8 +27,34 @@ export function registerVerify(program: Command): void {
     .addOption(sourceUrlOption())
     .addOption(targetUrlOption())
     .option('--json', 'print the report as JSON')
+    .option(
+      '--integrity',
+      'recompute the hash chain of the audit log instead (target only): exit 1 names the first broken row or block',
+    )
+    .option(
+      '--anchors <file>',
+      'with --integrity: JSON-lines chain heads that must still be in the chain',
+    )
     .action(async (options: VerifyCommandOptions) => {
+      if (options.anchors !== undefined && !options.integrity)
+        throw new UsageError('--anchors needs --integrity');
       const config = await loadConfig(options.config);
+      if (options.integrity) {
+        const anchors = options.anchors === undefined ? [] : await readAnchors(options.anchors);
+        const report = await verifyIntegrity({
+          targetUrl: requireUrl(options.targetUrl, '--target-url'),
+          auditSchema: config.auditSchema,
+          anchors,
+        });
+        process.stdout.write(
+          options.json ? `${JSON.stringify(report)}\n` : formatIntegrityReport(report),
+        );
+        if (!report.ok)
+          throw new CliError(
+            `integrity check failed: ${report.findings[0]?.detail ?? 'see the report'} (${report.findingCount} finding${report.findingCount === 1 ? '' : 's'})`,
+          );
+        return;
+      }
       const report = await verifyAuditTrail({
         config,
         sourceUrl: requireUrl(options.sourceUrl, '--source-url'),
@@ -49,5 +79,23 @@ export function formatReport(report: VerifyReport): string {
     const detail = mismatch.columns ? ` (columns: ${mismatch.columns.join(', ')})` : '';
     lines.push(`  ${mismatch.table} ${JSON.stringify(mismatch.key)}: ${mismatch.kind}${detail}`);
   }
+  return `${lines.join('\n')}\n`;
+}
+
+/** One summary line, then each listed finding, first broken first. */
+export function formatIntegrityReport(report: IntegrityReport): string {
+  const head = report.head
+    ? `head block ${report.head.blockNo} ${report.head.blockHash}`
+    : 'no chain';
+  const pruned =
+    report.prunedThroughBlock === null
+      ? ''
+      : `, retention pruned through block ${report.prunedThroughBlock}`;
+  const lines = [
+    `${report.ok ? 'OK  ' : 'FAIL'} audit log chain: ${report.blocks} blocks, ${report.rows} rows, ${head}${pruned}, ${report.anchorsChecked} anchors checked`,
+    ...report.findings.map((finding) => `  ${finding.kind}: ${finding.detail}`),
+  ];
+  if (report.findingCount > report.findings.length)
+    lines.push(`  ... and ${report.findingCount - report.findings.length} more`);
   return `${lines.join('\n')}\n`;
 }

@@ -1,0 +1,39 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../config';
+import { appendAnchor, readChainHead } from '../../trust/anchors';
+import { CliError, UsageError } from '../errors';
+import { configOption, requireUrl, targetUrlOption } from '../options';
+
+interface AnchorOptions {
+  readonly config: string;
+  readonly targetUrl?: string;
+  readonly append?: string;
+}
+
+/**
+ * `audit-trail anchor --append FILE`: appends the audit log's current chain head, with a
+ * timestamp, to a JSON-lines file kept out of the database owner's reach;
+ * `verify --integrity --anchors FILE` then proves the log still holds every head.
+ */
+export function registerAnchor(program: Command): void {
+  program
+    .command('anchor')
+    .description('append the audit log chain head (with a timestamp) to a JSON-lines anchors file')
+    .addOption(configOption())
+    .addOption(targetUrlOption())
+    .option('--append <file>', 'the anchors file to append to')
+    .action(async (options: AnchorOptions) => {
+      if (options.append === undefined) throw new UsageError('--append <file> is required');
+      const config = await loadConfig(options.config);
+      const head = await readChainHead(
+        requireUrl(options.targetUrl, '--target-url'),
+        config.auditSchema,
+      );
+      if (head === null)
+        throw new CliError('the audit log has no hash chain yet: run "audit-trail migrate" first');
+      await appendAnchor(options.append, head);
+      process.stdout.write(
+        `anchored block ${head.blockNo} ${head.blockHash} (rows through ${head.lastRowId}) in ${options.append}\n`,
+      );
+    });
+}

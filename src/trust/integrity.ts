@@ -1,0 +1,318 @@
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import { connectClient } from '../postgres/connect';
+import { quoteQualified } from '../postgres/identifiers';
+import { canonicalBlockHeaderSql, canonicalRowSql } from './canonical';
+
+/** A chain head written outside the database (`audit-trail anchor --append`). */
+export interface Anchor {
+  readonly auditSchema: string;
+  readonly blockNo: number;
+  /** sha256 of the block, hex. */
+  readonly blockHash: string;
+  readonly lastRowId: string;
+  /** When the anchor was taken (ISO 8601). */
+  readonly at: string;
+}
+
+/** What is wrong, where. */
+export interface IntegrityFinding {
+  /**
+   * `altered`: a row's content no longer hashes to what its block recorded;
+   * `missing`: a row its block lists is gone (and no retention checkpoint covers it);
+   * `extra`: a row no block lists (inserted outside the capture path);
+   * `out-of-order`: a row carries the content recorded for another position;
+   * `block-altered` / `broken-link` / `missing-block`: the chain itself was changed;
+   * `anchor-mismatch` / `anchor-missing`: an anchored head is not in the chain as
+   * anchored (a rewritten past, or a truncated tail);
+   * `foreign-trigger`: code from outside the kit runs on a kit table.
+   */
+  readonly kind:
+    | 'altered'
+    | 'missing'
+    | 'extra'
+    | 'out-of-order'
+    | 'block-altered'
+    | 'broken-link'
+    | 'missing-block'
+    | 'anchor-mismatch'
+    | 'anchor-missing'
+    | 'foreign-trigger';
+  readonly block?: number;
+  readonly rowId?: string;
+  readonly detail: string;
+}
+
+/** The result of {@link verifyIntegrity}. */
+export interface IntegrityReport {
+  readonly ok: boolean;
+  readonly blocks: number;
+  readonly rows: number;
+  /** The chain head, as `anchor` would record it. */
+  readonly head: {
+    readonly blockNo: number;
+    readonly blockHash: string;
+    readonly lastRowId: string;
+  } | null;
+  /** Rows through this block were removed by retention (prune_audit_log). */
+  readonly prunedThroughBlock: number | null;
+  readonly anchorsChecked: number;
+  /** Every finding counted; the first {@link MAX_LISTED} listed, first broken first. */
+  readonly findingCount: number;
+  readonly findings: readonly IntegrityFinding[];
+}
+
+/** Options for {@link verifyIntegrity}. */
+export interface VerifyIntegrityOptions {
+  readonly targetUrl: string;
+  readonly auditSchema: string;
+  /** Anchors to check the chain against. @default none */
+  readonly anchors?: readonly Anchor[];
+}
+
+const MAX_LISTED = 20;
+const FETCH_SIZE = 5000;
+const GENESIS_PREV = Buffer.alloc(32);
+
+const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest();
+
+/**
+ * Recomputes every row hash, block hash and link of the audit log's hash chain, outside
+ * the database (the canonical texts come from pg_catalog built-ins only, the hashing is
+ * done here), and checks the anchors. Both tables are read through server-side cursors
+ * in one REPEATABLE READ snapshot, so memory stays flat whatever the log's size.
+ */
+export async function verifyIntegrity(options: VerifyIntegrityOptions): Promise<IntegrityReport> {
+  const client = await connectClient(options.targetUrl, 'audit-trail-verify', 'target');
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    // Nothing the database owner put on a search path is used to build the texts.
+    await client.query('SET LOCAL search_path = pg_catalog, pg_temp');
+    return await check(client, options);
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+    await client.end();
+  }
+}
+
+interface BlockRow {
+  block_no: string;
+  kind: string;
+  row_ids: string;
+  row_hashes: string;
+  last_row_id: string;
+  prev_hash: string;
+  block_hash: string;
+  header: string;
+}
+
+async function check(client: pg.Client, options: VerifyIntegrityOptions): Promise<IntegrityReport> {
+  const chain = quoteQualified(options.auditSchema, 'audit_chain');
+  const log = quoteQualified(options.auditSchema, 'audit_log');
+  const findings: IntegrityFinding[] = [];
+  let findingCount = 0;
+  const report = (finding: IntegrityFinding) => {
+    findingCount += 1;
+    if (findings.length < MAX_LISTED) findings.push(finding);
+  };
+  for (const found of await foreignTriggers(client, options.auditSchema))
+    report({ kind: 'foreign-trigger', detail: found });
+
+  const pruned = await client.query<{ block_no: string | null; last_row_id: string | null }>(
+    `SELECT b.block_no::text, b.last_row_id::text FROM ${chain} b
+      WHERE b.block_no = (SELECT max(p.pruned_through) FROM ${chain} p WHERE p.kind = 'prune')`,
+  );
+  const prunedThroughBlock = pruned.rows[0]?.block_no ? Number(pruned.rows[0].block_no) : null;
+  const prunedLastRowId = BigInt(pruned.rows[0]?.last_row_id ?? '0');
+
+  const anchors = new Map<number, Anchor>();
+  for (const anchor of options.anchors ?? [])
+    if (anchor.auditSchema === options.auditSchema) anchors.set(anchor.blockNo, anchor);
+
+  const blocks = new Cursor<BlockRow>(
+    client,
+    `SELECT c.block_no::text, c.kind, pg_catalog.array_to_string(c.row_ids, ',') AS row_ids,
+            pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.encode(h, 'hex')
+              FROM pg_catalog.unnest(c.row_hashes) WITH ORDINALITY AS u(h, n) ORDER BY n), ',') AS row_hashes,
+            c.last_row_id::text, pg_catalog.encode(c.prev_hash, 'hex') AS prev_hash,
+            pg_catalog.encode(c.block_hash, 'hex') AS block_hash, ${canonicalBlockHeaderSql('c')} AS header
+       FROM ${chain} AS c ORDER BY c.block_no`,
+  );
+  const rows = new Cursor<{ id: string; canonical: string }>(
+    client,
+    `SELECT a.id::text, ${canonicalRowSql('a')} AS canonical FROM ${log} AS a ORDER BY a.id`,
+  );
+
+  let expectedNo = 0;
+  let previousHash = GENESIS_PREV;
+  let blockCount = 0;
+  let rowCount = 0;
+  let head: IntegrityReport['head'] = null;
+  let previousBlockRows = new Map<string, string>();
+  let row = await rows.next();
+  for (let block = await blocks.next(); block; block = await blocks.next()) {
+    blockCount += 1;
+    const blockNo = Number(block.block_no);
+    if (blockNo !== expectedNo)
+      report({
+        kind: 'missing-block',
+        block: blockNo,
+        detail: `blocks ${expectedNo}..${blockNo - 1} are missing before block ${blockNo}`,
+      });
+    const prev = Buffer.from(block.prev_hash, 'hex');
+    if (!prev.equals(previousHash))
+      report({
+        kind: 'broken-link',
+        block: blockNo,
+        detail: `block ${blockNo} does not link to the block before it (prev_hash ${block.prev_hash})`,
+      });
+    const ids = block.row_ids === '' ? [] : block.row_ids.split(',');
+    const hashes = block.row_hashes === '' ? [] : block.row_hashes.split(',');
+    const recomputed = sha256(
+      Buffer.concat([prev, sha256(block.header), ...hashes.map((h) => Buffer.from(h, 'hex'))]),
+    );
+    if (recomputed.toString('hex') !== block.block_hash || ids.length !== hashes.length)
+      report({
+        kind: 'block-altered',
+        block: blockNo,
+        detail: `block ${blockNo} (${block.kind}) does not hash to its recorded block_hash`,
+      });
+    const anchor = anchors.get(blockNo);
+    if (anchor) {
+      anchors.delete(blockNo);
+      if (anchor.blockHash !== block.block_hash)
+        report({
+          kind: 'anchor-mismatch',
+          block: blockNo,
+          detail: `block ${blockNo} differs from the head anchored at ${anchor.at}: the chain was rewritten`,
+        });
+    }
+    for (const [index, id] of ids.entries()) {
+      const wanted = BigInt(id);
+      while (row && BigInt(row.id) < wanted) {
+        report({
+          kind: 'extra',
+          block: blockNo,
+          rowId: row.id,
+          detail: `audit row ${row.id} is in no block: inserted outside the capture path`,
+        });
+        rowCount += 1;
+        row = await rows.next();
+      }
+      if (row && BigInt(row.id) === wanted) {
+        rowCount += 1;
+        const hash = sha256(row.canonical).toString('hex');
+        if (hash !== hashes[index]) {
+          const elsewhere = hashes.indexOf(hash);
+          const earlier = previousBlockRows.get(hash);
+          report(
+            earlier !== undefined
+              ? {
+                  kind: 'out-of-order',
+                  block: blockNo,
+                  rowId: row.id,
+                  detail: `audit row ${row.id} holds the content the block before ${blockNo} recorded for row ${earlier}`,
+                }
+              : elsewhere >= 0
+                ? {
+                    kind: 'out-of-order',
+                    block: blockNo,
+                    rowId: row.id,
+                    detail: `audit row ${row.id} holds the content block ${blockNo} recorded for row ${ids[elsewhere]}`,
+                  }
+                : {
+                    kind: 'altered',
+                    block: blockNo,
+                    rowId: row.id,
+                    detail: `audit row ${row.id} was altered after block ${blockNo} sealed it`,
+                  },
+          );
+        }
+        row = await rows.next();
+      } else if (wanted > prunedLastRowId) {
+        report({
+          kind: 'missing',
+          block: blockNo,
+          rowId: id,
+          detail: `audit row ${id} of block ${blockNo} is missing (no retention checkpoint covers it)`,
+        });
+      }
+    }
+    // Kept for one block, so a row moved across a block boundary is named as such.
+    previousBlockRows = new Map(hashes.map((h, i) => [h, ids[i]!]));
+    previousHash = Buffer.from(block.block_hash, 'hex');
+    head = { blockNo, blockHash: block.block_hash, lastRowId: block.last_row_id };
+    expectedNo = blockNo + 1;
+  }
+  for (; row; row = await rows.next()) {
+    rowCount += 1;
+    report({
+      kind: 'extra',
+      rowId: row.id,
+      detail: `audit row ${row.id} is in no block: inserted outside the capture path`,
+    });
+  }
+  for (const anchor of anchors.values())
+    report({
+      kind: 'anchor-missing',
+      block: anchor.blockNo,
+      detail: `block ${anchor.blockNo}, anchored at ${anchor.at}, is not in the chain (it ends at ${head?.blockNo ?? 'nothing'}): the tail was truncated or the chain rebuilt`,
+    });
+  return {
+    ok: findingCount === 0,
+    blocks: blockCount,
+    rows: rowCount,
+    head,
+    prunedThroughBlock,
+    anchorsChecked: (options.anchors ?? []).filter((a) => a.auditSchema === options.auditSchema)
+      .length,
+    findingCount,
+    findings,
+  };
+}
+
+async function foreignTriggers(client: pg.Client, auditSchema: string): Promise<string[]> {
+  const { rows } = await client.query<{ text: string }>(
+    `SELECT pg_catalog.format('%I on %I.%I runs %s', t.tgname, n.nspname, c.relname, t.tgfoid::regprocedure) AS text
+       FROM pg_catalog.pg_trigger t
+       JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
+      WHERE n.nspname = $1 AND NOT t.tgisinternal AND p.pronamespace <> n.oid
+      ORDER BY 1`,
+    [auditSchema],
+  );
+  return rows.map((row) => row.text);
+}
+
+let cursorSerial = 0;
+
+/** A server-side cursor read in batches: memory holds one batch. */
+class Cursor<Row> {
+  private readonly name = `audit_trail_integrity_${++cursorSerial}`;
+  private buffer: Row[] = [];
+  private position = 0;
+  private declared = false;
+  private done = false;
+
+  constructor(
+    private readonly client: pg.Client,
+    private readonly text: string,
+  ) {}
+
+  async next(): Promise<Row | null> {
+    if (this.position === this.buffer.length && !this.done) {
+      if (!this.declared) {
+        await this.client.query(`DECLARE ${this.name} NO SCROLL CURSOR FOR ${this.text}`);
+        this.declared = true;
+      }
+      const { rows } = await this.client.query<Row & pg.QueryResultRow>(
+        `FETCH ${FETCH_SIZE} FROM ${this.name}`,
+      );
+      this.buffer = rows;
+      this.position = 0;
+      if (rows.length === 0) this.done = true;
+    }
+    return this.buffer[this.position++] ?? null;
+  }
+}

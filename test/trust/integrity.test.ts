@@ -1,0 +1,146 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { appendAnchor, readAnchors, readChainHead } from '../../src/trust/anchors';
+import { verifyIntegrity } from '../../src/trust/integrity';
+import { withClient } from '../support/databases';
+import { cdc, DmsApplier } from '../support/dms-apply';
+import { runCli } from '../support/cli';
+import { installWithHistory, type Install } from './support';
+
+/** Tampering as the database owner (or a superuser) can: guards off, change, guards on. */
+async function tamper(install: Install, statement: string): Promise<void> {
+  await withClient(install.targetUrl, (client) =>
+    client.query(`ALTER TABLE audit.audit_log DISABLE TRIGGER USER;
+      ${statement};
+      ALTER TABLE audit.audit_log ENABLE TRIGGER USER`),
+  );
+}
+
+const verify = (install: Install, anchors: Parameters<typeof verifyIntegrity>[0]['anchors'] = []) =>
+  verifyIntegrity({ targetUrl: install.targetUrl, auditSchema: 'audit', anchors });
+
+async function rowIds(install: Install): Promise<string[]> {
+  return withClient(install.targetUrl, async (client) => {
+    const { rows } = await client.query<{ id: string }>(
+      'SELECT id::text FROM audit.audit_log ORDER BY id',
+    );
+    return rows.map((row) => row.id);
+  });
+}
+
+describe('verify --integrity', () => {
+  it('is clean after capture, replays and retention, and writes no block for a replay', async () => {
+    const install = await installWithHistory();
+    const before = await verify(install);
+    expect(before).toMatchObject({ ok: true, findingCount: 0, rows: 3 });
+    await withClient(install.targetUrl, async (client) => {
+      const dms = new DmsApplier(client, 'audit', 'items', ['id']);
+      const again = cdc('UPDATE', '2026-11-22 10:00:03', 4);
+      await dms.update({ id: '2' }, { name: 'dos' }, again);
+      // DMS re-applies the same change after a restart.
+      await dms.update({ id: '2' }, { name: 'dos' }, again);
+    });
+    const after = await verify(install);
+    expect(after).toMatchObject({ ok: true, rows: 4, blocks: before.blocks + 1 });
+    // Retention: the owner prunes everything recorded so far; the chain records it.
+    await withClient(install.targetUrl, (client) =>
+      client.query(`SELECT audit.prune_audit_log(clock_timestamp())`),
+    );
+    const pruned = await verify(install);
+    expect(pruned).toMatchObject({ ok: true, rows: 0, prunedThroughBlock: after.head!.blockNo });
+  });
+
+  it('names an altered, a deleted, an out-of-band and a re-ordered row', async () => {
+    const install = await installWithHistory();
+    const [first] = await rowIds(install);
+    await tamper(
+      install,
+      `UPDATE audit.audit_log SET new_row = '{"id": 1, "name": "forged"}' WHERE id = ${first}`,
+    );
+    let report = await verify(install);
+    expect(report.ok).toBe(false);
+    expect(report.findings[0]).toMatchObject({ kind: 'altered', rowId: first });
+
+    const install2 = await installWithHistory();
+    const ids2 = await rowIds(install2);
+    await tamper(install2, `DELETE FROM audit.audit_log WHERE id = ${ids2[1]}`);
+    report = await verify(install2);
+    expect(report.findings).toEqual([expect.objectContaining({ kind: 'missing', rowId: ids2[1] })]);
+
+    const install3 = await installWithHistory();
+    await tamper(
+      install3,
+      `INSERT INTO audit.audit_log (source_schema, source_table, row_key, operation, commit_timestamp, new_row)
+       VALUES ('public', 'items', '{"id": 9}', 'INSERT', '2026-11-22 09:00:00+00', '{"id": 9}')`,
+    );
+    report = await verify(install3);
+    expect(report.findings).toEqual([expect.objectContaining({ kind: 'extra' })]);
+
+    // Re-order: two rows of one statement (one block) trade places.
+    const install4 = await installWithHistory();
+    await withClient(install4.targetUrl, (client) =>
+      client.query(`INSERT INTO audit.items_staging (id, name, ar_h_operation, ar_h_commit_timestamp,
+          ar_h_change_seq, ar_h_transaction_id, ar_h_stream_position, ar_h_indicator)
+        VALUES (7, 'seven', 'INSERT', '2026-11-22 10:00:05', '20261122100005000000000000000000071', '7', '0/1', 'I'),
+               (8, 'eight', 'INSERT', '2026-11-22 10:00:05', '20261122100005000000000000000000072', '7', '0/1', 'I')`),
+    );
+    const ids4 = (await rowIds(install4)).slice(-3);
+    const columns = `source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
+      transaction_id, stream_position, old_row, new_row, changed_columns, recorded_at`;
+    await tamper(
+      install4,
+      `CREATE TEMP TABLE gone AS SELECT * FROM audit.audit_log WHERE id IN (${ids4[1]}, ${ids4[2]});
+       DELETE FROM audit.audit_log WHERE id IN (${ids4[1]}, ${ids4[2]});
+       INSERT INTO audit.audit_log (id, ${columns}) OVERRIDING SYSTEM VALUE
+       SELECT CASE WHEN id = ${ids4[1]} THEN ${ids4[2]} ELSE ${ids4[1]} END, ${columns} FROM gone`,
+    );
+    report = await verify(install4);
+    expect(report.findings.map((f) => [f.kind, f.rowId])).toEqual([
+      ['out-of-order', ids4[1]],
+      ['out-of-order', ids4[2]],
+    ]);
+  });
+
+  it('with anchors, catches a truncated tail and a rewritten chain', async () => {
+    const install = await installWithHistory();
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'anchors-'));
+    const file = path.join(dir, 'anchors.jsonl');
+    await appendAnchor(file, (await readChainHead(install.targetUrl, 'audit'))!);
+    const anchors = await readAnchors(file);
+    expect((await verify(install, anchors)).ok).toBe(true);
+    // The owner drops the newest block and its rows: the chain alone still links.
+    await withClient(install.targetUrl, (client) =>
+      client.query(`ALTER TABLE audit.audit_log DISABLE TRIGGER USER; ALTER TABLE audit.audit_chain DISABLE TRIGGER USER;
+        DELETE FROM audit.audit_log WHERE id > (SELECT last_row_id FROM audit.audit_chain ORDER BY block_no DESC OFFSET 1 LIMIT 1);
+        DELETE FROM audit.audit_chain WHERE block_no = (SELECT max(block_no) FROM audit.audit_chain);
+        ALTER TABLE audit.audit_log ENABLE TRIGGER USER; ALTER TABLE audit.audit_chain ENABLE TRIGGER USER`),
+    );
+    expect((await verify(install)).ok).toBe(true);
+    const report = await verify(install, anchors);
+    expect(report.findings).toEqual([expect.objectContaining({ kind: 'anchor-missing' })]);
+  });
+
+  it('CLI: exit 0 clean, 1 naming the first broken row, 2 for a bad anchors file; anchor --append', async () => {
+    const install = await installWithHistory();
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'anchors-'));
+    const config = path.join(dir, 'audit-trail.config.json');
+    await writeFile(config, JSON.stringify({ tables: [{ table: 'items' }] }));
+    const anchors = path.join(dir, 'anchors.jsonl');
+    const base = ['--config', config, '--target-url', install.targetUrl];
+    const anchored = await runCli(['anchor', '--append', anchors, ...base]);
+    expect(anchored.code).toBe(0);
+    const clean = await runCli(['verify', '--integrity', '--anchors', anchors, '--json', ...base]);
+    expect(clean.code).toBe(0);
+    expect(JSON.parse(clean.stdout)).toMatchObject({ ok: true, anchorsChecked: 1 });
+    const [first] = await rowIds(install);
+    await tamper(install, `UPDATE audit.audit_log SET operation = 'DELETE' WHERE id = ${first}`);
+    const broken = await runCli(['verify', '--integrity', ...base]);
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toContain(`altered: audit row ${first} was altered`);
+    await writeFile(anchors, 'not json\n');
+    const bad = await runCli(['verify', '--integrity', '--anchors', anchors, ...base]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('line 1: not JSON');
+  });
+});
