@@ -30,7 +30,7 @@ export class HistoryQueryError extends Error {
 }
 
 /** The typed history API over one target database. */
-export interface History<Tables extends AuditedTables = UntypedTables> {
+export interface History<Tables extends AuditedTables<Tables> = UntypedTables> {
   /** Every version of one row, oldest first (commit time, then change sequence). */
   history<T extends TableName<Tables>>(
     table: T,
@@ -115,7 +115,7 @@ type VersionQuery = SelectQueryBuilder<
  * const versions = await history.history('public.items', { id: 42 });
  * ```
  */
-export function createHistory<Tables extends AuditedTables = UntypedTables>(
+export function createHistory<Tables extends AuditedTables<Tables> = UntypedTables>(
   db: Kysely<any>, // eslint-disable-line @typescript-eslint/no-explicit-any -- any database: the audit schema is reached by name
   options: HistoryOptions = {},
 ): History<Tables> {

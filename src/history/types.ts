@@ -1,14 +1,27 @@
 /** How a version came to be. */
 export type Operation = 'SNAPSHOT' | 'INSERT' | 'UPDATE' | 'DELETE';
 
-/** The row shapes of the audited tables, by `"schema.table"`; used to type results. */
-export type AuditedTables = Record<string, object>;
+/**
+ * The row shapes of the audited tables, by `"schema.table"`; used to type results.
+ * Written as a constraint on the tables type itself (`Tables extends AuditedTables<Tables>`)
+ * so that an `interface` works as well as a `type`: an interface has no index
+ * signature, so it is not assignable to `Record<string, object>`.
+ *
+ * @example
+ * ```ts
+ * interface Tables {
+ *   'public.items': { id: number; name: string };
+ * }
+ * const history = createHistory<Tables>(db, { auditSchema: 'audit' });
+ * ```
+ */
+export type AuditedTables<Tables = Record<string, object>> = { [K in keyof Tables]: object };
 
 /** Rows of any table when no types are given: column → JSON value. */
 export type UntypedTables = Record<string, Record<string, unknown>>;
 
 /** A table name accepted by the API: `"schema.table"`. */
-export type TableName<Tables extends AuditedTables> = keyof Tables & string;
+export type TableName<Tables extends AuditedTables<Tables>> = keyof Tables & string;
 
 /**
  * A row key: an object with every key column (`{ id: 42 }`) or the key values in key
