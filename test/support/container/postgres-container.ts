@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { findFreePort } from '../../../src/postgres/local-server';
+import type { ThrowawayPostgres } from '../binaries-server';
 
 /** The recipe that builds the image; its hash names the image. */
 export const BUILD_SCRIPT = path.join(__dirname, 'build-image.sh');
@@ -16,6 +17,8 @@ const BIN = '/usr/lib/postgresql/15/bin';
 const LOG_DIR = '/log';
 const LOG_FILE = 'postgresql.log';
 const READY = 'database system is ready to accept connections';
+/** Marks the harness's containers, so CI can remove any a killed run left behind. */
+export const CONTAINER_LABEL = 'audit-trail.test';
 
 // No bridge network exists (dockerd --bridge=none): the container shares the host's
 // network and listens on 127.0.0.1 only. Ryuk would need a bridge and a pull.
@@ -69,16 +72,6 @@ export interface ContainerPostgresOptions {
   readonly settings?: Readonly<Record<string, string | number>>;
 }
 
-/** A PostgreSQL 15 (pgaudit, LLVM JIT) running in a container on 127.0.0.1. */
-export interface ContainerPostgres {
-  readonly port: number;
-  /** URL of `database` for `user` (trust authentication on 127.0.0.1). */
-  url(database?: string, user?: string): string;
-  /** The server log so far, written by the server straight to a host file. */
-  readLog(): Promise<string>;
-  stop(): Promise<void>;
-}
-
 /**
  * Starts a throw-away server from the recipe's image: `initdb` into the container's
  * own disk, then `postgres` on a free loopback port of the host's network, its stderr
@@ -86,7 +79,7 @@ export interface ContainerPostgres {
  */
 export async function startContainerPostgres(
   options: ContainerPostgresOptions = {},
-): Promise<ContainerPostgres> {
+): Promise<ThrowawayPostgres> {
   const { GenericContainer, Wait } = await import('testcontainers');
   const image = await ensureImage();
   const port = await findFreePort();
@@ -111,6 +104,7 @@ export async function startContainerPostgres(
   try {
     container = await new GenericContainer(image)
       .withNetworkMode('host')
+      .withLabels({ [CONTAINER_LABEL]: 'postgres' })
       .withUser('postgres')
       .withBindMounts([{ source: logDir, target: LOG_DIR, mode: 'rw' }])
       .withCommand(['sh', '-c', script])
