@@ -121,6 +121,12 @@ interface OpenSourceTransaction {
   readonly commitTimestamp: string;
   readonly xid: string;
   readonly skip: boolean;
+  /**
+   * Whether a change of an audited table arrived. PostgreSQL 13 and 14 send Begin and
+   * Commit for every transaction, also those without published changes (15 skips
+   * them): those must not count as applied transactions.
+   */
+  changed: boolean;
 }
 
 class CdcEngine implements Engine {
@@ -485,6 +491,7 @@ class StreamApplier {
           commitTimestamp: formatUtcTimestamp(message.commitTime),
           xid: String(message.xid),
           skip: message.commitLsn <= lastCommit,
+          changed: false,
         };
         if (this.open.skip)
           this.engine.log.log('debug', 'skipping applied transaction', { xid: message.xid });
@@ -523,6 +530,7 @@ class StreamApplier {
     const binding = this.relations.get(message.relationId);
     if (!binding) return;
     if (isMismatch(binding)) return this.stopForSchemaChange(binding, open);
+    open.changed = true;
     if (!this.pending) await this.beginTarget();
     const headers = {
       commitTimestamp: open.commitTimestamp,
@@ -591,7 +599,7 @@ class StreamApplier {
       lastSeqPrefix: state.prefix,
       lastSeqCounter: state.counter,
     };
-    this.groupTransactions++;
+    if (open.changed) this.groupTransactions++;
     if (this.stopLsn !== null && endLsn >= this.stopLsn) this.reachedStop = true;
     if (
       this.groupChanges >= GROUP_MAX_CHANGES ||

@@ -149,8 +149,10 @@ export async function refreshOracle(source: pg.ClientBase, table: OracleTable): 
       RETURN NULL;
     END
     $oracle$`);
+  // One query string runs as one transaction; PostgreSQL 13 has no CREATE OR REPLACE TRIGGER.
   await source.query(
-    `CREATE OR REPLACE TRIGGER history_oracle AFTER INSERT OR UPDATE OR DELETE ON ${qualified}
+    `DROP TRIGGER IF EXISTS history_oracle ON ${qualified};
+     CREATE TRIGGER history_oracle AFTER INSERT OR UPDATE OR DELETE ON ${qualified}
        FOR EACH ROW EXECUTE FUNCTION ${functionName}()`,
   );
 }
