@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aspects, CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { buildTableMappings, buildTaskSettings } from '../mappings';
@@ -7,6 +7,7 @@ import type { AuditTrailConfig } from '../src/config';
 import { resolveDeployment, type DeploymentConfig } from '../src/config/deployment';
 import { AlertTopic } from './constructs/alert-topic';
 import { DmsReplication } from './constructs/dms-replication';
+import { EvidenceProtection } from './constructs/evidence';
 import { acknowledge } from './nag';
 import { Network } from './constructs/network';
 import { ReplicationAlarms } from './constructs/replication-alarms';
@@ -50,6 +51,8 @@ export class AuditTrailStack extends Stack {
   readonly alarms: ReplicationAlarms;
   /** The one topic both halves of the kit alert through (DMS alarms and events, access audit). */
   readonly alertTopic: AlertTopic;
+  /** CMK of the log groups; retains every evidence resource in production. */
+  readonly evidence: EvidenceProtection;
 
   constructor(scope: Construct, id: string, props: AuditTrailStackProps) {
     super(scope, id, { description: 'audit-trail: DMS change-history pipeline', ...props });
@@ -59,6 +62,9 @@ export class AuditTrailStack extends Stack {
     const production = deployment.production;
     const logRetention = retentionDays(deployment.logRetentionDays ?? (production ? 365 : 30));
     const identifier = deployment.stackName.toLowerCase();
+
+    this.evidence = new EvidenceProtection(this, 'Evidence', { production });
+    Aspects.of(this).add(this.evidence);
 
     this.network = new Network(this, 'Network', {
       ...deployment.network,
