@@ -3,6 +3,7 @@ import { auditLogMigration } from './0001-audit-log';
 import { kitSqlFileMigration } from './0002-kit-sql-file';
 import { cdcEnginePositionMigration } from './0003-cdc-engine-position';
 import { auditedTableLifecycleMigration } from './0004-audited-table-lifecycle';
+import { cdcEngineLoadedTableMigration } from './0007-cdc-engine-loaded-table';
 import { tamperEvidenceMigration } from './0005-tamper-evidence';
 import { auditLogKeyHashMigration } from './0006-audit-log-key-hash';
 
@@ -42,4 +43,5 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
   { name: '0004-audited-table-lifecycle', migration: auditedTableLifecycleMigration },
   { name: '0005-tamper-evidence', migration: tamperEvidenceMigration },
   { name: '0006-audit-log-key-hash', migration: auditLogKeyHashMigration },
+  { name: '0007-cdc-engine-loaded-table', migration: cdcEngineLoadedTableMigration },
 ];

@@ -192,10 +192,11 @@ class CdcEngine implements Engine {
       await positions.ensure(target);
       await ensurePublication(source, this.publication, config.tables);
       const stopLsn = untilIdle ? await currentInsertLsn(source) : null;
-      const repl = new ReplicationConnection(sourceUrl);
+      let repl = new ReplicationConnection(sourceUrl);
       this.repl = repl;
       await repl.connect();
-      closers.unshift(() => repl.close());
+      const first = repl;
+      closers.unshift(() => first.close());
       this.logger.log('info', 'engine starting', {
         slot: this.slot,
         publication: this.publication,
@@ -218,12 +219,33 @@ class CdcEngine implements Engine {
           this.logger.log('info', 'initial load stopped; the next run starts it again');
           return this.result({});
         }
-      } else if (!(await slotExists(source, this.slot))) {
-        throw new Error(
-          `replication slot "${this.slot}" is gone but the target has applied up to ${formatLsn(position.lastEndLsn)}: ` +
-            `changes since then are lost; delete the row for this slot from ${config.auditSchema}.cdc_engine_position ` +
-            'and clear the staging tables to reload',
-        );
+      } else {
+        if (!(await slotExists(source, this.slot))) {
+          throw new Error(
+            `replication slot "${this.slot}" is gone but the target has applied up to ${formatLsn(position.lastEndLsn)}: ` +
+              `changes since then are lost; delete the row for this slot from ${config.auditSchema}.cdc_engine_position ` +
+              'and clear the staging tables to reload',
+          );
+        }
+        const added = await tablesToLoad(target, tables, positions);
+        if (added.length > 0) {
+          const loaded = await this.loadAddedTables(
+            added,
+            source,
+            target,
+            repl,
+            tables,
+            positions,
+            position,
+          );
+          if (loaded === null) return this.result({});
+          ({ position, initialLoadRows } = loaded);
+          repl = new ReplicationConnection(sourceUrl);
+          this.repl = repl;
+          const again = repl;
+          closers.unshift(() => again.close());
+          await repl.connect();
+        }
       }
       this.lastApplied = position.lastEndLsn;
       if (this.stopRequested) return this.result(initialLoadRows);
@@ -333,6 +355,10 @@ class CdcEngine implements Engine {
         lastSeqCounter: 0n,
       };
       await positions.write(target, position);
+      await positions.markLoaded(
+        target,
+        tables.map((table) => table.source),
+      );
       await target.query('COMMIT');
       this.logger.log('info', 'initial load committed', { rows: initialLoadRows });
       return { position, initialLoadRows };
@@ -341,6 +367,88 @@ class CdcEngine implements Engine {
       throw error;
     } finally {
       await loader.end().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Loads tables added to the config after the first run, consistently with the stream
+   * (as DMS reloads a table added to a task): a temporary slot exports a snapshot at
+   * LSN C; the stream is applied up to C without the added tables (their changes before
+   * C are in the snapshot); the tables are copied from the snapshot; streaming then
+   * continues from C with them. No gap, no overlap. A crash before the copy commits
+   * leaves them unloaded, and the next start does it again.
+   * @returns the position after the catch-up, or null when asked to stop.
+   */
+  private async loadAddedTables(
+    added: readonly StagingTable[],
+    source: pg.Client,
+    target: pg.Client,
+    repl: ReplicationConnection,
+    tables: readonly StagingTable[],
+    positions: PositionStore,
+    position: StoredPosition,
+  ): Promise<{ position: StoredPosition; initialLoadRows: Record<string, number> } | null> {
+    this.state = 'initial-load';
+    this.logger.log('info', 'loading tables added to the config', {
+      tables: added.map((table) => `${table.source.schema}.${table.source.table}`),
+    });
+    const { rows: clock } = await source.query<{ now: string }>(SOURCE_CLOCK_SQL);
+    const snapshotTime = clock[0]!.now;
+    const exporter = new ReplicationConnection(this.options.sourceUrl, 'audit-trail-added-tables');
+    await exporter.connect();
+    try {
+      const snapshot = await exporter.createSlot(`${this.slot}_add`, true);
+      repl.startReplication(this.slot, this.publication, position.lastEndLsn);
+      const halt = { commitLsn: snapshot.consistentPoint, message: null };
+      const skip = new Set(added.map((table) => table.qualifiedName));
+      try {
+        await new StreamApplier(
+          this,
+          repl,
+          target,
+          tables,
+          positions,
+          position,
+          null,
+          source,
+          halt,
+          skip,
+        ).apply();
+      } catch (error) {
+        if (error instanceof SchemaChangeStop) throw new SchemaChangeError(error.message);
+        throw error;
+      }
+      await repl.close();
+      if (this.stopRequested) return null;
+      const loader = await connectText(this.options.sourceUrl, 'audit-trail-initial-load');
+      try {
+        const writer = new StagingWriter(target, { batchSize: this.options.batchSize });
+        await target.query('BEGIN');
+        const initialLoadRows = await copyInitialLoad({
+          source: loader,
+          snapshotName: snapshot.snapshotName,
+          snapshotTime,
+          writer,
+          tables: added,
+          logger: this.logger,
+          shouldStop: () => this.stopRequested,
+        });
+        await positions.markLoaded(
+          target,
+          added.map((table) => table.source),
+        );
+        await target.query('COMMIT');
+        this.logger.log('info', 'added tables loaded', { rows: initialLoadRows });
+        return { position: (await positions.read(target)) ?? position, initialLoadRows };
+      } catch (error) {
+        await target.query('ROLLBACK').catch(() => undefined);
+        if (error instanceof InitialLoadStopped) return null;
+        throw error;
+      } finally {
+        await loader.end().catch(() => undefined);
+      }
+    } finally {
+      await exporter.close();
     }
   }
 
@@ -410,8 +518,16 @@ class StreamApplier {
     start: StoredPosition,
     private readonly stopLsn: Lsn | null,
     private readonly source: pg.Client,
-    /** Apply only source transactions that commit before this, then stop with its message. */
-    private readonly halt: { readonly commitLsn: Lsn; readonly message: string } | null = null,
+    /**
+     * Apply only source transactions that commit before this, then stop: with the
+     * message as a {@link SchemaChangeError}, or quietly when it is null.
+     */
+    private readonly halt: {
+      readonly commitLsn: Lsn;
+      readonly message: string | null;
+    } | null = null,
+    /** Staging tables whose changes are not applied (tables being loaded). */
+    private readonly skip: ReadonlySet<string> = new Set(),
   ) {
     this.writer = new StagingWriter(target, {
       batchSize: engine.batchSize,
@@ -430,7 +546,8 @@ class StreamApplier {
   async apply(): Promise<void> {
     const statusTimer = setInterval(() => this.repl.sendStatus(this.acked), STATUS_INTERVAL_MS);
     // Until-idle: ask for keepalives so the server reports how far it has decoded.
-    const probeTimer = this.stopLsn === null ? null : setInterval(() => this.probe(), 50);
+    const probeTimer =
+      this.stopLsn === null && this.halt === null ? null : setInterval(() => this.probe(), 50);
     const lagTimer =
       this.engine.lagIntervalMs > 0
         ? setInterval(() => this.checkLag(), this.engine.lagIntervalMs)
@@ -466,6 +583,8 @@ class StreamApplier {
         } else if (message.replyRequested) this.repl.sendStatus(this.acked);
         if (this.stopLsn !== null && message.walEnd >= this.stopLsn && !this.open)
           this.reachedStop = true;
+        if (this.halt && message.walEnd >= this.halt.commitLsn && !this.open)
+          this.reachedStop = true;
         continue;
       }
       await this.handle(message.start, message.payload);
@@ -483,7 +602,9 @@ class StreamApplier {
           message.commitLsn > lastCommit
         ) {
           await this.commit();
-          throw new SchemaChangeError(this.halt.message);
+          if (this.halt.message !== null) throw new SchemaChangeError(this.halt.message);
+          this.reachedStop = true;
+          return;
         }
         this.open = {
           commitLsn: message.commitLsn,
@@ -682,6 +803,7 @@ class StreamApplier {
     const table = this.tables.find(
       (t) => t.source.schema === relation.schema && t.source.table === relation.table,
     );
+    if (table && this.skip.has(table.qualifiedName)) return null;
     if (!table) {
       this.engine.log.log('warn', 'ignoring changes of a table that is not configured', {
         table: `${relation.schema}.${relation.table}`,
@@ -690,6 +812,33 @@ class StreamApplier {
     }
     return bindRelation(this.source, relation, table);
   }
+}
+
+/**
+ * Configured tables this slot has not loaded yet (added to the config after the first
+ * run). Installs from before loads were recorded have no record at all: there, a table
+ * whose staging table has rows was loaded, and is recorded as such.
+ */
+async function tablesToLoad(
+  target: pg.Client,
+  tables: readonly StagingTable[],
+  positions: PositionStore,
+): Promise<StagingTable[]> {
+  const key = (table: StagingTable) => `${table.source.schema}\u0000${table.source.table}`;
+  const loaded = await positions.loadedTables(target);
+  if (loaded.size === 0) {
+    const legacy: StagingTable[] = [];
+    for (const table of tables) {
+      const { rowCount } = await target.query(`SELECT 1 FROM ${table.qualifiedName} LIMIT 1`);
+      if (rowCount) legacy.push(table);
+    }
+    await positions.markLoaded(
+      target,
+      legacy.map((table) => table.source),
+    );
+    legacy.forEach((table) => loaded.add(key(table)));
+  }
+  return tables.filter((table) => !loaded.has(key(table)));
 }
 
 async function currentInsertLsn(source: pg.ClientBase): Promise<Lsn> {

@@ -5,6 +5,15 @@ import { formatLsn, parseLsn, type Lsn } from './lsn';
 /** Name of the engine's bookkeeping table in the audit schema. */
 export const POSITION_TABLE = 'cdc_engine_position';
 
+/** Tables the engine has initially loaded, per slot. */
+export const LOADED_TABLE_TABLE = 'cdc_engine_loaded_table';
+
+/** An audited source table. */
+export interface LoadedTableName {
+  readonly schema: string;
+  readonly table: string;
+}
+
 /** What the engine has durably applied for one slot, read from the target. */
 export interface StoredPosition {
   /** True once the initial load committed (in the same transaction as its rows). */
@@ -25,12 +34,34 @@ export interface StoredPosition {
  */
 export class PositionStore {
   private readonly table: string;
+  private readonly loadedTable: string;
 
   constructor(
     auditSchema: string,
     private readonly slot: string,
   ) {
     this.table = quoteQualified(auditSchema, POSITION_TABLE);
+    this.loadedTable = quoteQualified(auditSchema, LOADED_TABLE_TABLE);
+  }
+
+  /** `schema.table` (NUL-separated) of every table this slot has loaded. */
+  async loadedTables(target: pg.ClientBase): Promise<Set<string>> {
+    const { rows } = await target.query<{ source_schema: string; source_table: string }>(
+      `SELECT source_schema, source_table FROM ${this.loadedTable} WHERE slot_name = $1`,
+      [this.slot],
+    );
+    return new Set(rows.map((row) => `${row.source_schema}\u0000${row.source_table}`));
+  }
+
+  /** Records tables as loaded, inside the caller's open target transaction. */
+  async markLoaded(target: pg.ClientBase, tables: readonly LoadedTableName[]): Promise<void> {
+    if (tables.length === 0) return;
+    await target.query(
+      `INSERT INTO ${this.loadedTable} (slot_name, source_schema, source_table)
+       SELECT $1, s, t FROM unnest($2::text[], $3::text[]) AS u(s, t)
+       ON CONFLICT DO NOTHING`,
+      [this.slot, tables.map((t) => t.schema), tables.map((t) => t.table)],
+    );
   }
 
   /**

@@ -75,10 +75,13 @@ export class ReplicationConnection {
     return result.rows;
   }
 
-  /** `CREATE_REPLICATION_SLOT ... LOGICAL pgoutput EXPORT_SNAPSHOT`. */
-  async createSlot(slot: string): Promise<CreatedSlot> {
+  /**
+   * `CREATE_REPLICATION_SLOT ... LOGICAL pgoutput EXPORT_SNAPSHOT`; a temporary slot is
+   * dropped when this connection closes (used only for its snapshot).
+   */
+  async createSlot(slot: string, temporary = false): Promise<CreatedSlot> {
     const [row] = await this.command(
-      `CREATE_REPLICATION_SLOT ${quoteIdent(slot)} LOGICAL pgoutput EXPORT_SNAPSHOT`,
+      `CREATE_REPLICATION_SLOT ${quoteIdent(slot)} ${temporary ? 'TEMPORARY ' : ''}LOGICAL pgoutput EXPORT_SNAPSHOT`,
     );
     if (!row?.consistent_point || !row.snapshot_name) {
       throw new Error(`CREATE_REPLICATION_SLOT ${slot} returned no snapshot`);
