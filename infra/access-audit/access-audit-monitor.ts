@@ -266,6 +266,8 @@ export class AccessAuditMonitor extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     alarm.addAlarmAction(new cloudwatchActions.SnsAction(this.topic));
+    // Back to OK is sent too, so an incident platform subscribed to the topic auto-closes.
+    alarm.addOkAction(new cloudwatchActions.SnsAction(this.topic));
     return alarm;
   }
 

@@ -218,6 +218,7 @@ describe('AccessAuditMonitor', () => {
       Threshold: 2,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       AlarmActions: [{ Ref: Match.stringLikeRegexp('Topic') }],
+      OKActions: [{ Ref: Match.stringLikeRegexp('Topic') }],
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Metrics: Match.arrayWith([

@@ -347,3 +347,29 @@ describe('bundled alert Lambda', () => {
     }
   });
 });
+
+describe('alert dedupKey', () => {
+  it('is stable for one rule, user, database and statement shape, and differs otherwise', async () => {
+    const { handler } = testHandler(SETTINGS, { sns: new SNSClient({}) });
+    const sns = mockClient(SNSClient);
+    onTestFinished(() => sns.restore());
+    sns.on(PublishCommand).resolves({ MessageId: 'm' });
+    const update = (user: string, id: number, note: string) =>
+      `2026-11-22 22:39:36 UTC:10.0.0.5(36646):${user}@appdb:[4273]:LOG:  AUDIT: SESSION,${id},1,WRITE,UPDATE,TABLE,public.items,"UPDATE items SET note = '${note}' WHERE id = ${id}",<none>`;
+    await handler(
+      subscriptionEvent([update('alice', 1, 'a'), update('alice', 2, 'b'), update('bob', 3, 'a')]),
+    );
+    const calls = sns.commandCalls(PublishCommand).map((call) => call.args[0].input);
+    const keys = calls.map((input) => {
+      const document = JSON.parse((JSON.parse(input.Message!) as { https: string }).https) as {
+        dedupKey: string;
+      };
+      expect(input.MessageAttributes?.dedupKey?.StringValue).toBe(document.dedupKey);
+      return document.dedupKey;
+    });
+    expect(keys).toHaveLength(3);
+    expect(keys[0]).toMatch(/^[0-9a-f]{32}$/);
+    expect(keys[1]).toBe(keys[0]);
+    expect(keys[2]).not.toBe(keys[0]);
+  });
+});

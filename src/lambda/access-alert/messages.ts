@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { MessageAttributeValue } from '@aws-sdk/client-sns';
 import type { AccessAlert, AlertSeverity, AuditEvent } from '../../access-audit/types';
 
@@ -81,6 +82,35 @@ export function boundedEvent(
   };
 }
 
+/**
+ * The statement with literals, numbers, parameters and whitespace normalised:
+ * `UPDATE t SET a = 'x' WHERE id = 7` and `… = 'y' WHERE id = 8` share a fingerprint.
+ */
+export function statementFingerprint(statement: string): string {
+  return statement
+    .replace(/'(?:[^']|'')*'/g, '?')
+    .replace(/\$\d+/g, '?')
+    .replace(/\b\d+(?:\.\d+)?\b/g, '?')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .toLowerCase();
+}
+
+/**
+ * A stable key for incident platforms (PagerDuty `dedup_key`, Opsgenie alias): the same
+ * rule, user, database and statement fingerprint always give the same key, so repeats
+ * of one activity group into one incident.
+ */
+export function alertDedupKey(alert: AccessAlert): string {
+  const parts = [
+    alert.rule,
+    alert.event.user ?? '',
+    alert.event.database ?? '',
+    statementFingerprint(alert.event.statement),
+  ];
+  return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32);
+}
+
 /** The JSON document HTTPS, SQS and Lambda subscribers receive for one alert (format version 1). */
 export function alertDocument(
   located: LocatedAlert,
@@ -95,6 +125,8 @@ export function alertDocument(
     rule: alert.rule,
     severity: alert.severity,
     summary: alert.summary,
+    dedupKey: alertDedupKey(alert),
+    ...(alert.actingAs === undefined ? {} : { actingAs: alert.actingAs }),
     event,
     truncated,
     source,
@@ -120,6 +152,7 @@ export function alertMessage(located: LocatedAlert, settings: MessageSettings): 
       database: stringAttribute(alert.event.database),
       auditClass: stringAttribute(alert.event.auditClass),
       command: stringAttribute(alert.event.command),
+      dedupKey: stringAttribute(alertDedupKey(alert)),
     }),
   }));
 }
