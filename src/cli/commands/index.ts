@@ -7,6 +7,7 @@ import { registerTask } from './task';
 import { registerReplicate } from './replicate';
 import { registerVerify } from './verify';
 import { registerAnchor } from './anchor';
+import { registerGrant } from './grant';
 import { registerDemo } from './demo';
 import { registerPgaudit } from './pgaudit';
 
@@ -23,6 +24,7 @@ export function registerCommands(program: Command): void {
   registerReplicate(program);
   registerVerify(program);
   registerAnchor(program);
+  registerGrant(program);
   registerDemo(program);
   registerPgaudit(program);
 }

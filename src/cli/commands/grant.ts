@@ -1,0 +1,49 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../config';
+import { createKysely } from '../../postgres/connect';
+import { grantKitRole, grantSql, type GrantableRole } from '../../trust/grant';
+import { kitRoles } from '../../trust/roles';
+import { UsageError } from '../errors';
+import { configOption, requireUrl, targetUrlOption } from '../options';
+
+interface GrantOptions {
+  readonly config: string;
+  readonly targetUrl?: string;
+  readonly dryRun?: boolean;
+}
+
+const KINDS: readonly GrantableRole[] = ['reader', 'writer'];
+
+/**
+ * `audit-trail grant reader|writer ROLE`: makes ROLE a member of the kit's reader role
+ * (history) or writer role (the DMS / engine login). Prints the statement; `--dry-run`
+ * only prints it.
+ */
+export function registerGrant(program: Command): void {
+  program
+    .command('grant')
+    .description('give a login the kit reader role (history) or writer role (DMS / engine)')
+    .argument('<kind>', 'reader or writer')
+    .argument('<role>', 'the login or role to grant it to')
+    .addOption(configOption())
+    .addOption(targetUrlOption())
+    .option('--dry-run', 'print the statement without running it')
+    .action(async (kind: string, role: string, options: GrantOptions) => {
+      if (!(KINDS as readonly string[]).includes(kind))
+        throw new UsageError(`grant: kind must be reader or writer, got "${kind}"`);
+      const config = await loadConfig(options.config);
+      const roles = kitRoles(config);
+      const statement = grantSql(roles, kind as GrantableRole, role);
+      process.stdout.write(`${statement};\n`);
+      if (options.dryRun) return;
+      const db = createKysely<unknown>(requireUrl(options.targetUrl, '--target-url'), {
+        max: 1,
+        label: 'target',
+      });
+      try {
+        await grantKitRole(db, roles, kind as GrantableRole, role);
+      } finally {
+        await db.destroy();
+      }
+    });
+}

@@ -1,0 +1,82 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { parseConfig } from '../../src/config';
+import { migrateTarget } from '../../src/migrate/migrate-target';
+import { quoteIdent } from '../../src/postgres/identifiers';
+import { kitRoles } from '../../src/trust/roles';
+import { runCli } from '../support/cli';
+import { createTestDatabase, withClient } from '../support/databases';
+import { asLogin, createLogin, installWithHistory } from './support';
+
+describe('kit roles', () => {
+  it('derives role names from the audit schema, overridable, and names the field of a bad one', () => {
+    expect(kitRoles(parseConfig({ auditSchema: 'hist', tables: [{ table: 'items' }] }))).toEqual({
+      owner: 'hist_owner',
+      capture: 'hist_capture',
+      writer: 'hist_writer',
+      reader: 'hist_reader',
+    });
+    expect(() =>
+      parseConfig({ auditRoles: { writer: 'dms', reader: 'dms' }, tables: [{ table: 'items' }] }),
+    ).toThrow(/auditRoles\.reader: "dms" is also the writer role/);
+  });
+
+  it('a login without CREATEROLE gets the exact SQL to run instead of a half install', async () => {
+    const sourceUrl = await createTestDatabase('src');
+    const targetUrl = await createTestDatabase('tgt');
+    await withClient(sourceUrl, (client) =>
+      client.query('CREATE TABLE items (id int PRIMARY KEY, name text)'),
+    );
+    const login = await createLogin(targetUrl, 'migrator');
+    const prefix = `r${randomBytes(3).toString('hex')}`;
+    const config = parseConfig({
+      auditRoles: {
+        owner: `${prefix}_owner`,
+        capture: `${prefix}_capture`,
+        writer: `${prefix}_writer`,
+        reader: `${prefix}_reader`,
+      },
+      tables: [{ table: 'items' }],
+    });
+    await expect(migrateTarget({ config, sourceUrl, targetUrl: login.url })).rejects.toThrow(
+      [
+        `the login ${login.name} cannot create roles (no CREATEROLE); run this as an administrator, then migrate again:`,
+        `CREATE ROLE ${quoteIdent(`${prefix}_owner`)} NOLOGIN;`,
+        `CREATE ROLE ${quoteIdent(`${prefix}_capture`)} NOLOGIN;`,
+        `CREATE ROLE ${quoteIdent(`${prefix}_writer`)} NOLOGIN;`,
+        `CREATE ROLE ${quoteIdent(`${prefix}_reader`)} NOLOGIN;`,
+        `GRANT ${quoteIdent(`${prefix}_owner`)}, ${quoteIdent(`${prefix}_capture`)} TO ${quoteIdent(login.name)};`,
+      ].join('\n'),
+    );
+    const schemas = await withClient(targetUrl, (client) =>
+      client.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'audit'`),
+    );
+    expect(schemas.rowCount).toBe(0);
+  });
+
+  it('grant reader|writer prints what it does, --dry-run changes nothing, and the reader reads history', async () => {
+    const install = await installWithHistory();
+    const login = await createLogin(install.targetUrl, 'analyst');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'grant-'));
+    const config = path.join(dir, 'audit-trail.config.json');
+    await writeFile(config, JSON.stringify({ tables: [{ table: 'items' }] }));
+    const base = ['--config', config, '--target-url', install.targetUrl];
+    const statement = `GRANT "audit_reader" TO ${quoteIdent(login.name)};`;
+    const dry = await runCli(['grant', 'reader', login.name, '--dry-run', ...base]);
+    expect(dry).toMatchObject({ code: 0, stdout: `${statement}\n` });
+    await expect(
+      asLogin(login.url, (client) => client.query('SELECT count(*) FROM audit.audit_log')),
+    ).rejects.toThrow(/permission denied/);
+    const done = await runCli(['grant', 'reader', login.name, ...base]);
+    expect(done).toMatchObject({ code: 0, stdout: `${statement}\n` });
+    const { rows } = await asLogin(login.url, (client) =>
+      client.query('SELECT count(*)::int AS n FROM audit.audit_log'),
+    );
+    expect(rows[0].n).toBe(3);
+    const bad = await runCli(['grant', 'owner', login.name, ...base]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('kind must be reader or writer');
+  });
+});
