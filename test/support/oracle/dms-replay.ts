@@ -40,7 +40,8 @@ export class DmsReplayer {
       applied.push([event, headers]);
     }
     // A task restart: DMS resumes from its last checkpoint and applies changes again.
-    for (const [event, headers] of applied.slice(-this.replayed)) await this.apply(event, headers);
+    for (const [event, headers] of applied.slice(-this.replayed))
+      await this.apply(event, headers, true);
     this.appliedSeq = Math.max(this.appliedSeq!, ...fresh.map((e) => e.seq));
   }
 
@@ -76,7 +77,7 @@ export class DmsReplayer {
     }
   }
 
-  private async apply(event: OracleEvent, headers: Headers): Promise<void> {
+  private async apply(event: OracleEvent, headers: Headers, replay = false): Promise<void> {
     const table = this.tableOf(event);
     if (!table) return;
     const applier = this.applier(table);
@@ -92,6 +93,13 @@ export class DmsReplayer {
       return;
     }
     const where = keyText(event.oldText!);
+    if (event.operation === 'UPDATE' && !replay) {
+      const newKey = keyOfRow(event.newText!);
+      if (newKey !== keyOfRow(event.oldText!) && keys.has(newKey))
+        throw new DmsLimitation(
+          `key change onto the key of a deleted row (oracle event ${event.seq}): the row DMS keeps for the delete (operation_indicator) makes the UPDATE fail on the staging primary key`,
+        );
+    }
     const touched =
       event.operation === 'DELETE'
         ? await applier.delete(where, headers)
@@ -110,6 +118,14 @@ export class DmsReplayer {
       keys.add(keyOfRow(event.newText!));
     }
   }
+}
+
+/**
+ * A change DMS cannot apply to the staging layout at all (not a wrong history: the task
+ * stops on the apply error). Reported apart from differences; see the lead's note.
+ */
+export class DmsLimitation extends Error {
+  override readonly name = 'DmsLimitation';
 }
 
 /** Source commit order: transactions by commit time, changes in the order they were made. */

@@ -11,7 +11,7 @@ import { migrateTarget } from '../../../src/migrate/migrate-target';
 import { quoteIdent } from '../../../src/postgres/identifiers';
 import { verifyAuditTrail } from '../../../src/verify';
 import { compareHistory, describeDifference, type HistoryDifference } from './compare';
-import { DmsReplayer } from './dms-replay';
+import { DmsLimitation, DmsReplayer } from './dms-replay';
 import type { ComparedTable } from './expected-history';
 import { installOracle, oracleMark, refreshOracle } from './install';
 import { runCli, writeConfig } from '../../engine/cli';
@@ -59,7 +59,10 @@ export interface ScenarioResult {
   readonly differences: readonly HistoryDifference[];
   /** Source statements that failed (a unique violation rolls its transaction back: expected). */
   readonly sourceErrors: readonly string[];
-  /** `migrate` refused a table up front with this reason (nothing else ran). */
+  /**
+   * `migrate` refused a table up front with this reason (nothing else ran), or the
+   * DMS-shaped path met a change DMS cannot apply ({@link DmsLimitation}; the run stopped).
+   */
   readonly refused?: string;
 }
 
@@ -141,8 +144,14 @@ export async function runScenario(
     const catchUp = async () => {
       loadMark ??= await oracleMark(main);
       const crash = workload.crashes?.[catchUps++];
-      if (options.pipeline === 'dms') await kit('DMS apply', () => dms.catchUp(loadMark!));
-      else if (crash)
+      if (options.pipeline === 'dms') {
+        try {
+          await dms.catchUp(loadMark!);
+        } catch (error) {
+          if (error instanceof DmsLimitation) throw error;
+          throw new KitFailure(`DMS apply: ${(error as Error).message}`);
+        }
+      } else if (crash)
         await kit('engine (crash and restart)', () =>
           crashAndRestart(urls, crash, workloadConfig(workload)),
         );
@@ -212,6 +221,7 @@ export async function runScenario(
       );
   } catch (error) {
     if (error instanceof KitFailure) problems.push(error.message);
+    else if (error instanceof DmsLimitation) refused = `DMS limitation: ${error.message}`;
     else throw error;
   } finally {
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
