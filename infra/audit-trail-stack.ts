@@ -152,6 +152,7 @@ export class AuditTrailStack extends Stack {
     this.source.allowFrom(this.replication.securityGroup, 'audit-trail DMS replication');
     this.target.allowFrom(this.replication.securityGroup, 'audit-trail DMS replication');
     this.network.allowSecretsManagerFrom(this.replication.securityGroup);
+    this.network.restrictSecretsManagerTo([this.source.secret, this.target.secret]);
 
     this.starter = new ReplicationStarter(this, 'Starter', {
       kind: this.replication.kind,

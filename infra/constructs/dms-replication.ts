@@ -80,8 +80,8 @@ export class DmsReplication extends Construct {
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
       description: 'audit-trail DMS replication',
-      // DMS reaches both databases and Secrets Manager (HTTPS) in the VPC.
-      allowAllOutbound: true,
+      // Egress only to the two databases and Secrets Manager, added where those are wired.
+      allowAllOutbound: false,
     });
     this.subnetGroup = new dms.CfnReplicationSubnetGroup(this, 'SubnetGroup', {
       replicationSubnetGroupDescription: 'audit-trail DMS replication',

@@ -1,6 +1,8 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 
 /** Props of {@link Network}. */
@@ -83,8 +85,35 @@ export class Network extends Construct {
     this.subnetIds = vpc.isolatedSubnets.map((subnet) => subnet.subnetId);
   }
 
-  /** Lets `client` reach Secrets Manager through the VPC endpoint (new VPC only). */
+  /**
+   * Lets `client` reach Secrets Manager: through the VPC endpoint of a new VPC, or over
+   * HTTPS to wherever an existing VPC routes it (its NAT or its own endpoint).
+   */
   allowSecretsManagerFrom(client: ec2.IConnectable): void {
-    this.secretsManagerEndpoint?.connections.allowDefaultPortFrom(client, 'reads database secrets');
+    if (this.secretsManagerEndpoint) {
+      this.secretsManagerEndpoint.connections.allowDefaultPortFrom(
+        client,
+        'reads database secrets',
+      );
+      return;
+    }
+    client.connections.allowToAnyIpv4(
+      ec2.Port.tcp(443),
+      'Secrets Manager through the existing VPC (NAT or endpoint)',
+    );
+  }
+
+  /**
+   * Limits what the Secrets Manager endpoint of a new VPC serves to reading `secrets`: a
+   * stolen credential used from inside the VPC cannot reach any other secret through it.
+   */
+  restrictSecretsManagerTo(secrets: readonly secretsmanager.ISecret[]): void {
+    this.secretsManagerEndpoint?.addToPolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.AnyPrincipal()],
+        actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+        resources: secrets.map((secret) => secret.secretArn),
+      }),
+    );
   }
 }

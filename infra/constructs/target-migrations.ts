@@ -49,7 +49,8 @@ export class TargetMigrations extends Construct {
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
       description: 'audit-trail migrations Lambda',
-      allowAllOutbound: true,
+      // Egress only to the two databases and Secrets Manager, added where those are wired.
+      allowAllOutbound: false,
     });
     const fn = bundledFunction(this, 'Function', {
       entry: 'src/lambda/migrate-target/handler.ts',
