@@ -8,7 +8,7 @@ const TAMPER_HINT =
 const TAMPER_STATEMENTS: readonly { pattern: RegExp; what: string }[] = [
   // SET / RESET / ALTER ROLE|USER|DATABASE … SET|RESET pgaudit.* (quoted or not).
   {
-    pattern: /\b(?:set|reset)\s+(?:(?:session|local)\s+)?"?pgaudit\./i,
+    pattern: /\b(?:set|reset)\s+(?:(?:session|local)\s+)?"?pgaudit"?\./i,
     what: 'pgaudit setting changed',
   },
   { pattern: /\balter\s+system\b/i, what: 'ALTER SYSTEM' },

@@ -248,3 +248,55 @@ describe('csvlog and jsonlog', () => {
     expect(rules(out)).toEqual([['privilege-change', 'app_svc@x', 'GRANT']]);
   });
 });
+
+describe('audit tampering and identity changes', () => {
+  const event = (command: string, statement: string) => ({ command, statement });
+
+  it('recognises every way to weaken the audit, outside literals and comments', () => {
+    for (const statement of [
+      "SET pgaudit.log = 'none'",
+      "set session pgaudit.log_level to 'debug5'",
+      'RESET pgaudit.log',
+      "ALTER ROLE alice SET pgaudit.log = 'none'",
+      'ALTER DATABASE appdb RESET "pgaudit".log',
+      "SELECT set_config('pgaudit.log', 'none', false)",
+      'ALTER SYSTEM RESET ALL',
+      'SELECT pg_reload_conf()',
+      'DROP EXTENSION IF EXISTS pgaudit CASCADE',
+      "SELECT pg_drop_replication_slot('x')",
+      'DROP PUBLICATION p',
+      'DO $$BEGIN PERFORM pg_reload_conf(); END$$',
+    ])
+      expect(auditTamperingOf(event('X', statement)), statement).toBeDefined();
+    for (const statement of [
+      "SELECT 'SET pgaudit.log = none'",
+      "INSERT INTO notes VALUES ('alter system')",
+      'SELECT 1 -- pg_reload_conf()',
+      "SET application_name = 'pgaudit'",
+      'DROP EXTENSION hstore',
+    ])
+      expect(auditTamperingOf(event('X', statement)), statement).toBeUndefined();
+  });
+
+  it('reads the new identity of SET ROLE and SET SESSION AUTHORIZATION', () => {
+    expect(identityChangeOf(event('SET', 'SET ROLE admin'))).toBe('admin');
+    expect(identityChangeOf(event('SET', 'set local role "Ops Team"'))).toBe('Ops Team');
+    expect(identityChangeOf(event('SET', "SET SESSION AUTHORIZATION 'bob'"))).toBe('bob');
+    expect(identityChangeOf(event('RESET', 'RESET ROLE'))).toBe('DEFAULT');
+    expect(identityChangeOf(event('SET', 'SET role = none'))).toBe('NONE');
+    expect(identityChangeOf(event('SET', 'SET search_path = x'))).toBeUndefined();
+  });
+
+  it('audit-tampering alerts for service accounts too; identity-change only for humans', () => {
+    const outcomes = scan([
+      record('app_svc', 5, "SESSION,1,1,MISC,SET,,,SET pgaudit.log = 'none',<none>"),
+      record('app_svc', 5, 'SESSION,2,1,MISC,SET,,,SET ROLE admin,<none>'),
+      record('alice', 6, 'SESSION,1,1,MISC,SET,,,SET ROLE admin,<none>'),
+    ]);
+    expect(rules(outcomes)).toEqual([
+      ['audit-tampering', 'app_svc', 'SET'],
+      ['noise', 'app_svc', 'SET'],
+      ['identity-change', 'alice', 'SET'],
+    ]);
+  });
+});
