@@ -7,6 +7,7 @@ import { parseConfig } from '../../src/config';
 import { createHistory } from '../../src/history';
 import { migrateTarget } from '../../src/migrate/migrate-target';
 import { renderTriggerSql, sqlChecksum, TRIGGER_SQL_FILES } from '../../src/migrate/sql-files';
+import { verifyIntegrity } from '../../src/trust/integrity';
 import { cdc, DmsApplier } from '../support/dms-apply';
 import { createTestDatabase, withClient } from '../support/databases';
 
@@ -129,6 +130,19 @@ describe('upgrading an install made by release 0.1.0', () => {
       createHistory(db).history('public.items', { id: 2 }),
     );
     expect(after.at(-1)).toMatchObject({ operation: 'UPDATE', changedColumns: ['name'] });
+
+    // The rows 0.1.0 recorded are sealed in a genesis block, the new change in its own
+    // block, and the whole chain verifies.
+    const integrity = await verifyIntegrity({ targetUrl, auditSchema: 'audit' });
+    expect(integrity).toMatchObject({ ok: true, blocks: 2, findingCount: 0 });
+    const chain = await withClient(targetUrl, (client) =>
+      client.query<{ kind: string; rows: number }>(
+        'SELECT kind, cardinality(row_ids) AS rows FROM audit.audit_chain ORDER BY block_no',
+      ),
+    );
+    expect(chain.rows.map((row) => row.kind)).toEqual(['genesis', 'capture']);
+    expect(chain.rows[1]?.rows).toBe(1);
+    expect(integrity.rows).toBe(chain.rows[0]!.rows + 1);
 
     const again = await migrateTarget({ config, sourceUrl, targetUrl });
     expect(again).toMatchObject({ applied: [], installedSqlFiles: [], triggersInstalled: [] });
