@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { parseConfig } from '../config';
 import { createEngine, createJsonLogger, silentLogger, type Engine } from '../engine';
-import { createHistory, type Version } from '../history';
+import { createHistory, stringifyRowJson, type Version } from '../history';
 import { migrateTarget } from '../migrate/migrate-target';
 import { createKysely, pinnedClientConfig } from '../postgres/connect';
 import { startLocalPostgres, type LocalPostgres } from '../postgres/local-server';
@@ -115,7 +115,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         const asOf = await history.asOf('public.items', { id: 1 }, asOfInstant);
         say();
         say(`Item 1 as of ${asOfInstant} (between the two price changes):`);
-        say(`  ${JSON.stringify(asOf)}`);
+        say(`  ${stringifyRowJson(asOf)}`);
         const lastTx = (await history.history('public.items', { id: 4 }))[0]?.transactionId;
         if (lastTx) {
           const changes = await history.transaction(lastTx);
@@ -179,16 +179,16 @@ async function waitForAuditRows(db: ReturnType<typeof createKysely>, count: numb
 
 function formatVersion(version: Version): string {
   const when = version.commitTimestamp;
-  const key = JSON.stringify(version.key);
+  const key = stringifyRowJson(version.key);
   if (version.operation === 'UPDATE') {
     const changes = (version.changedColumns ?? [])
       .map(
         (column) =>
-          `${column} ${JSON.stringify(version.oldRow?.[column])} -> ${JSON.stringify(version.newRow?.[column])}`,
+          `${column} ${stringifyRowJson(version.oldRow?.[column])} -> ${stringifyRowJson(version.newRow?.[column])}`,
       )
       .join(', ');
     return `  ${when}  UPDATE    ${key}  ${changes}`;
   }
   const row = version.operation === 'DELETE' ? version.oldRow : version.newRow;
-  return `  ${when}  ${version.operation.padEnd(8)}  ${key}  ${JSON.stringify(row)}`;
+  return `  ${when}  ${version.operation.padEnd(8)}  ${key}  ${stringifyRowJson(row)}`;
 }

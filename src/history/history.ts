@@ -1,5 +1,6 @@
 import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
 import { diff, rowAfter } from './diff';
+import { parseRowJson } from './row-json';
 import type {
   AuditedTables,
   ColumnChange,
@@ -70,14 +71,14 @@ interface AuditLogRow {
   id: string;
   source_schema: string;
   source_table: string;
-  row_key: Record<string, unknown>;
+  row_key: string;
   operation: Operation;
   commit_timestamp: string;
   change_seq: string | null;
   transaction_id: string | null;
   stream_position: string | null;
-  old_row: Record<string, unknown> | null;
-  new_row: Record<string, unknown> | null;
+  old_row: string | null;
+  new_row: string | null;
   changed_columns: string[] | null;
 }
 
@@ -121,8 +122,9 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
 ): History<Tables> {
   const auditSchema = options.auditSchema ?? 'audit';
   const audit = db.withSchema(auditSchema) as unknown as Kysely<AuditDatabase>;
+  // As text, parsed losslessly in toVersion (node-postgres would JSON.parse into doubles).
   const exactRow = (column: string): RawBuilder<unknown> =>
-    sql`${sql.id(auditSchema, 'exact_row')}(${sql.ref(column)}, t.exact_number_columns)`;
+    sql`${sql.id(auditSchema, 'exact_row')}(${sql.ref(column)}, t.exact_number_columns)::text`;
 
   const selectVersions = (): VersionQuery =>
     audit
@@ -300,14 +302,14 @@ function toVersion<Row>(row: AuditLogRow): Version<Row> {
     id: row.id,
     schema: row.source_schema,
     table: row.source_table,
-    key: row.row_key as Partial<Row>,
+    key: parseRowJson(row.row_key) as Partial<Row>,
     operation: row.operation,
     commitTimestamp: row.commit_timestamp,
     transactionId: row.transaction_id,
     changeSeq: row.change_seq,
     streamPosition: row.stream_position,
-    oldRow: row.old_row as Row | null,
-    newRow: row.new_row as Row | null,
+    oldRow: parseRowJson(row.old_row ?? 'null') as Row | null,
+    newRow: parseRowJson(row.new_row ?? 'null') as Row | null,
     changedColumns: row.changed_columns as Version<Row>['changedColumns'],
   };
 }

@@ -9,6 +9,7 @@ import {
   OPERATION_INDICATOR_COLUMN,
   stagingTableName,
 } from '../staging/header-columns';
+import { parseRowJson } from '../history/row-json';
 import { rowDocumentColumns, sourceRowDocumentSql } from '../staging/row-document';
 
 /** Options for {@link verifyAuditTrail}. */
@@ -243,18 +244,18 @@ async function compare(
       sourceCount++;
       await add({
         table,
-        key: JSON.parse(left.key),
+        key: parseRowJson(left.key),
         kind: 'missing-in-audit',
-        sourceRow: JSON.parse(rowText(left)),
+        sourceRow: parseRowJson(rowText(left)),
       });
       left = await sourceRows.next();
     } else if (order > 0 && right) {
       auditCount++;
       await add({
         table,
-        key: JSON.parse(right.key),
+        key: parseRowJson(right.key),
         kind: 'missing-in-source',
-        auditRow: JSON.parse(rowText(right)),
+        auditRow: parseRowJson(rowText(right)),
       });
       right = await auditRows.next();
     } else if (left && right) {
@@ -264,10 +265,10 @@ async function compare(
         await add(
           {
             table,
-            key: JSON.parse(left.key),
+            key: parseRowJson(left.key),
             kind: 'different',
-            sourceRow: JSON.parse(rowText(left)),
-            auditRow: JSON.parse(rowText(right)),
+            sourceRow: parseRowJson(rowText(left)),
+            auditRow: parseRowJson(rowText(right)),
           },
           { sourceRow: rowText(left), auditRow: rowText(right) },
         );
@@ -354,10 +355,10 @@ async function compareStaging(
       await report(
         {
           table,
-          key: JSON.parse(key),
+          key: parseRowJson(key),
           kind: 'staging-differs',
-          ...(stagedRow === null ? {} : { stagingRow: JSON.parse(stagedRow) }),
-          ...(versionRow === null ? {} : { auditRow: JSON.parse(versionRow) }),
+          ...(stagedRow === null ? {} : { stagingRow: parseRowJson(stagedRow) }),
+          ...(versionRow === null ? {} : { auditRow: parseRowJson(versionRow) }),
         },
         stagedRow !== null && versionRow !== null ? [stagedRow, versionRow] : undefined,
       );

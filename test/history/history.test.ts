@@ -1,7 +1,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { parseConfig } from '../../src/config';
-import { createHistory, HistoryQueryError } from '../../src/history';
+import { createHistory, HistoryQueryError, LosslessNumber } from '../../src/history';
 import { migrateTarget } from '../../src/migrate/migrate-target';
 import { cdc, DmsApplier, fullLoad } from '../support/dms-apply';
 import { createTestDatabase, withClient } from '../support/databases';
@@ -89,7 +89,7 @@ describe('history of DMS-applied changes', () => {
       id: '9007199254740993',
       amount: '12345678901234567890.123456789',
       note: tricky,
-      attributes: { tags: ['a', 'b'], n: 1.5 },
+      attributes: { tags: ['a', 'b'], n: new LosslessNumber('1.50') }, // exact, not 1.5
       placed_at: '2026-01-02T03:04:05.123456+00:00',
     });
     expect(update?.oldRow?.amount).toBe('12345678901234567890.123456789');

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { loadConfig } from '../../config';
-import { createHistory, HistoryQueryError, type Version } from '../../history';
+import { createHistory, HistoryQueryError, stringifyRowJson, type Version } from '../../history';
 import { createKysely } from '../../postgres/connect';
 import { CliError } from '../errors';
 import { configOption, requireUrl, targetUrlOption } from '../options';
@@ -42,12 +42,12 @@ export function registerHistory(program: Command): void {
         const history = createHistory(db, { auditSchema: config.auditSchema });
         if (asOf !== undefined) {
           const row = await history.asOf(table, key, asOf);
-          process.stdout.write(`${JSON.stringify(row, null, options.json ? undefined : 2)}\n`);
+          process.stdout.write(`${stringifyRowJson(row, options.json ? undefined : 2)}\n`);
           return;
         }
         const versions = await history.history(table, key);
         process.stdout.write(
-          options.json ? `${JSON.stringify(versions.map(toJson))}\n` : formatVersions(versions),
+          options.json ? `${stringifyRowJson(versions.map(toJson))}\n` : formatVersions(versions),
         );
       } catch (error) {
         if (error instanceof HistoryQueryError) throw new CliError(error.message);
@@ -93,11 +93,11 @@ function formatVersion(version: Version): string {
   if (version.operation === 'UPDATE') {
     for (const column of version.changedColumns ?? []) {
       lines.push(
-        `    ${column}: ${JSON.stringify(version.oldRow?.[column])} → ${JSON.stringify(version.newRow?.[column])}`,
+        `    ${column}: ${stringifyRowJson(version.oldRow?.[column])} → ${stringifyRowJson(version.newRow?.[column])}`,
       );
     }
   } else {
-    lines.push(`    ${JSON.stringify(version.newRow ?? version.oldRow)}`);
+    lines.push(`    ${stringifyRowJson(version.newRow ?? version.oldRow)}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config';
+import { stringifyRowJson } from '../../history';
 import { verifyAuditTrail, type VerifyReport } from '../../verify';
 import { readAnchors } from '../../trust/anchors';
 import { verifyIntegrity, type IntegrityReport } from '../../trust/integrity';
@@ -60,7 +61,7 @@ export function registerVerify(program: Command): void {
         sourceUrl: requireUrl(options.sourceUrl, '--source-url'),
         targetUrl: requireUrl(options.targetUrl, '--target-url'),
       });
-      process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatReport(report));
+      process.stdout.write(options.json ? `${stringifyRowJson(report)}\n` : formatReport(report));
       if (!report.ok) {
         const total = report.tables.reduce((sum, table) => sum + table.mismatches, 0);
         throw new CliError(`verify found ${total} mismatch${total === 1 ? '' : 'es'}`);
@@ -77,7 +78,7 @@ export function formatReport(report: VerifyReport): string {
   );
   for (const mismatch of report.mismatches) {
     const detail = mismatch.columns ? ` (columns: ${mismatch.columns.join(', ')})` : '';
-    lines.push(`  ${mismatch.table} ${JSON.stringify(mismatch.key)}: ${mismatch.kind}${detail}`);
+    lines.push(`  ${mismatch.table} ${stringifyRowJson(mismatch.key)}: ${mismatch.kind}${detail}`);
   }
   return `${lines.join('\n')}\n`;
 }
