@@ -37,8 +37,8 @@ export function databaseRemovalPolicy(production: boolean): RemovalPolicy {
 }
 
 /**
- * The cdk-nag findings a kit-created cluster or instance carries on purpose: rotation is
- * the operator's choice, outside production deletion protection is off so a test stack can
+ * The cdk-nag findings a kit-created cluster or instance carries on purpose: the kit does
+ * not rotate the master secret yet (the operator does), outside production deletion protection is off so a test stack can
  * be torn down (a final snapshot is still kept), and an instance without a standby is
  * what the config asked for.
  */
@@ -51,7 +51,7 @@ export function acknowledgeDatabaseFindings(
   if (secret) {
     acknowledge(
       secret,
-      'rotation is enabled per environment (README, deployment): DMS endpoints and the migrations Lambda read the secret on every connection, so single-user rotation with PASSWORD_EXCLUDED_CHARACTERS is compatible',
+      'the kit does not rotate this master secret yet (hosted rotation with a schedule is open work); rotate it with `aws secretsmanager rotate-secret` or the console: DMS and the migrations Lambda read it from Secrets Manager when they connect',
       'AwsSolutions-SMG4',
     );
   }
