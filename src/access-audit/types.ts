@@ -70,6 +70,10 @@ export interface AuditEvent extends LogPrefixFields {
   parameters: string[];
   /** Rows read or written (`pgaudit.log_rows`), when logged. */
   rows?: number;
+  /** Database Activity Streams only: the statement's exit code (non-zero: it failed). */
+  exitCode?: number;
+  /** Database Activity Streams only: the error a failed statement or login raised. */
+  errorMessage?: string;
 }
 
 /** Why an event was classified as tool noise. */

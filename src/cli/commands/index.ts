@@ -10,6 +10,7 @@ import { registerAnchor } from './anchor';
 import { registerGrant } from './grant';
 import { registerDemo } from './demo';
 import { registerPgaudit } from './pgaudit';
+import { registerDas } from './das';
 
 /**
  * Adds every subcommand to the program. One line per command module, so features
@@ -27,4 +28,5 @@ export function registerCommands(program: Command): void {
   registerGrant(program);
   registerDemo(program);
   registerPgaudit(program);
+  registerDas(program);
 }

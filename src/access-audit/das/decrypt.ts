@@ -1,0 +1,64 @@
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import {
+  buildClient,
+  CommitmentPolicy,
+  RawAesKeyringNode,
+  RawAesWrappingSuiteIdentifier,
+} from '@aws-crypto/client-node';
+import type { DataKeySource } from './keys';
+import {
+  dasActivityPayloadSchema,
+  describeIssues,
+  type DasActivityPayload,
+  type DasRecord,
+} from './record';
+
+const gunzipAsync = promisify(gunzip);
+
+// RDS writes messages with the non-committing suites; decrypting them must be allowed.
+const { decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT);
+
+/**
+ * The raw AES keyring RDS wraps each DAS payload with: namespace `BC`, name `DataKey`.
+ * The keyring zeroes the key it is given and wants an isolated buffer, so it gets a
+ * copy: one data key may open many records.
+ */
+export function dasKeyring(dataKey: Uint8Array): RawAesKeyringNode {
+  return new RawAesKeyringNode({
+    keyNamespace: 'BC',
+    keyName: 'DataKey',
+    unencryptedMasterKey: new Uint8Array(dataKey),
+    wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
+  });
+}
+
+/**
+ * Opens one DAS record: the data key from `keys`, the Encryption SDK message with the
+ * raw AES keyring, gunzip, JSON. Throws, with the step that failed, on anything wrong.
+ */
+export async function decryptDasRecord(
+  record: DasRecord,
+  keys: DataKeySource,
+): Promise<DasActivityPayload> {
+  const dataKey = await step('data key', () => keys.dataKey(Buffer.from(record.key, 'base64')));
+  const { plaintext } = await step('decrypt', () =>
+    decrypt(dasKeyring(dataKey), Buffer.from(record.databaseActivityEvents, 'base64')),
+  );
+  const json = await step('gunzip', () => gunzipAsync(plaintext));
+  const value: unknown = await step('parse', () =>
+    Promise.resolve(JSON.parse(json.toString('utf8'))),
+  );
+  const parsed = dasActivityPayloadSchema.safeParse(value);
+  if (!parsed.success)
+    throw new Error(`parse: not a DAS activity payload: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+async function step<T>(name: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw new Error(`${name}: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,6 @@
+export * from './record';
+export * from './keys';
+export * from './decrypt';
+export * from './normalize';
+export * from './decode';
+export * from './input';

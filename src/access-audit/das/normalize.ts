@@ -1,0 +1,94 @@
+import type { AuditEvent } from '../types';
+import { dasActivityEventSchema, describeIssues, type DasActivityEvent } from './record';
+
+/** RDS's own maintenance role: its activity is not the customer's and is dropped. */
+const RDS_ADMIN = 'rdsadmin';
+
+/** What became of one activity event of a decrypted record. */
+export type NormalizedDasEvent =
+  | { kind: 'event'; event: AuditEvent }
+  | { kind: 'dropped'; reason: 'heartbeat' | 'rdsadmin' }
+  | { kind: 'invalid'; error: string };
+
+/**
+ * Turns one DAS activity event into the access event the pgAudit parser produces, so
+ * the same rule engine, noise filters and service-account exclusions apply. DAS on
+ * Aurora PostgreSQL uses pgAudit's classes (`READ`, `WRITE`, `ROLE`, `DDL`, …), so a
+ * `GRANT` arrives as class `ROLE` and alerts as a privilege change. Heartbeats and
+ * `rdsadmin` activity are dropped; an event without the fields every rule reads is
+ * `invalid`, never guessed.
+ *
+ * @example
+ * normalizeDasEvent({ type: 'record', class: 'ROLE', command: 'GRANT', dbUserName: 'alice', … })
+ * // → { kind: 'event', event: { auditClass: 'ROLE', command: 'GRANT', user: 'alice', … } }
+ */
+export function normalizeDasEvent(raw: unknown): NormalizedDasEvent {
+  const parsed = dasActivityEventSchema.safeParse(raw);
+  if (!parsed.success) return { kind: 'invalid', error: describeIssues(parsed.error) };
+  const das = parsed.data;
+  if (das.type === 'heartbeat') return { kind: 'dropped', reason: 'heartbeat' };
+  if (das.dbUserName === RDS_ADMIN) return { kind: 'dropped', reason: 'rdsadmin' };
+  const missing = (['class', 'command', 'dbUserName'] as const).filter(
+    (field) => typeof das[field] !== 'string' || das[field] === '',
+  );
+  if (missing.length > 0)
+    return { kind: 'invalid', error: `activity event without ${missing.join(', ')}` };
+  return { kind: 'event', event: toAuditEvent(das) };
+}
+
+function toAuditEvent(das: DasActivityEvent): AuditEvent {
+  const parameters = (das.paramList ?? []).map((value) =>
+    typeof value === 'string' ? value : JSON.stringify(value),
+  );
+  const event: AuditEvent = {
+    severity: 'LOG',
+    auditType: 'SESSION',
+    statementId: integer(das.statementId) ?? 0,
+    substatementId: integer(das.substatementId) ?? 0,
+    auditClass: das.class!,
+    command: das.command!,
+    objectType: das.objectType ?? '',
+    objectName: das.objectName ?? '',
+    statement: das.commandText ?? '',
+    parameterStatus: parameters.length > 0 ? 'logged' : 'none',
+    parameters,
+    user: das.dbUserName!,
+  };
+  const optional: Partial<AuditEvent> = {
+    timestamp: das.startTime ?? undefined,
+    time: das.startTime == null ? undefined : dasTimeToIso(das.startTime),
+    database: das.databaseName ?? undefined,
+    remoteHost: das.remoteHost ?? undefined,
+    remotePort: integer(das.remotePort),
+    pid: integer(das.pid),
+    applicationName: das.clientApplication ?? undefined,
+    sessionId: das.sessionId ?? undefined,
+    rows: integer(das.rowCount),
+    exitCode: integer(das.exitCode),
+    errorMessage: das.errorMessage ?? undefined,
+  };
+  for (const [key, value] of Object.entries(optional))
+    if (value !== undefined) (event as unknown as Record<string, unknown>)[key] = value;
+  return event;
+}
+
+/**
+ * `2026-11-22 22:39:36.940668+00` (DAS's `startTime`) → `2026-11-22T22:39:36.940668+00:00`,
+ * keeping the microseconds; `undefined` for any other shape.
+ */
+export function dasTimeToIso(time: string): string | undefined {
+  const match = /^(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d(?:\.\d{1,9})?)(Z|[+-]\d\d(?::?\d\d)?)$/.exec(
+    time,
+  );
+  if (match === null) return undefined;
+  const zone = match[3]!;
+  const offset =
+    zone === 'Z' ? 'Z' : `${zone.slice(0, 3)}:${zone.slice(3).replace(':', '') || '00'}`;
+  return `${match[1]}T${match[2]}${offset}`;
+}
+
+function integer(value: number | string | null | undefined): number | undefined {
+  if (value === null || value === undefined || value === '') return undefined;
+  const number = typeof value === 'number' ? value : Number(value);
+  return Number.isSafeInteger(number) ? number : undefined;
+}

@@ -1,0 +1,114 @@
+import { randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import {
+  buildClient,
+  CommitmentPolicy,
+  RawAesKeyringNode,
+  RawAesWrappingSuiteIdentifier,
+} from '@aws-crypto/client-node';
+import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import { mockClient } from 'aws-sdk-client-mock';
+import { isDeepStrictEqual } from 'node:util';
+
+// Non-committing suites, as RDS writes them: the decoder must accept these.
+const { encrypt } = buildClient(CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT);
+
+export const CLUSTER_RESOURCE_ID = 'cluster-4PWJ3DEXAMPLE';
+
+/** One stream's keys: the plaintext data key and the "KMS ciphertext" standing for it. */
+export interface StreamKeys {
+  dataKey: Buffer;
+  encryptedKey: Buffer;
+}
+
+export function streamKeys(): StreamKeys {
+  return { dataKey: randomBytes(32), encryptedKey: randomBytes(184) };
+}
+
+/** A DAS activity event as Aurora PostgreSQL writes it (fields from the AWS docs' example). */
+export function activityEvent(fields: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    type: 'record',
+    clientApplication: 'psql',
+    pid: 18251,
+    dbUserName: 'alice',
+    databaseName: 'appdb',
+    remoteHost: '10.0.3.195',
+    remotePort: '34534',
+    command: 'SELECT',
+    commandText: 'SELECT * FROM public.items',
+    paramList: [],
+    objectType: 'TABLE',
+    objectName: 'public.items',
+    statementId: 7,
+    substatementId: 1,
+    exitCode: 0,
+    sessionId: '5ce5f7f0.474b',
+    rowCount: 3,
+    serverHost: '10.0.3.192',
+    serverType: 'PostgreSQL',
+    serviceName: 'Amazon Aurora PostgreSQL-Compatible edition',
+    serverVersion: '15.4',
+    startTime: '2026-11-30 22:39:49.940668+00',
+    errorMessage: null,
+    class: 'READ',
+    dbProtocol: 'Postgres 3.0',
+    netProtocol: 'TCP',
+    ...fields,
+  };
+}
+
+export const HEARTBEAT = { type: 'heartbeat', logTime: '2026-11-30 22:39:50.000000+00' };
+
+/**
+ * A real DAS Kinesis record: the payload gzipped and encrypted with the Encryption SDK
+ * under the raw AES keyring RDS uses (namespace BC, name DataKey, AES-256-GCM).
+ */
+export async function dasRecord(keys: StreamKeys, events: unknown[]): Promise<string> {
+  const payload = {
+    type: 'DatabaseActivityMonitoringRecord',
+    clusterId: CLUSTER_RESOURCE_ID,
+    instanceId: 'db-EXAMPLE',
+    databaseActivityEventList: events,
+  };
+  const keyring = new RawAesKeyringNode({
+    keyNamespace: 'BC',
+    keyName: 'DataKey',
+    unencryptedMasterKey: new Uint8Array(keys.dataKey), // zeroed by the keyring
+    wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
+  });
+  const { result } = await encrypt(keyring, gzipSync(JSON.stringify(payload)));
+  return JSON.stringify({
+    type: 'DatabaseActivityMonitoringRecords',
+    version: '1.1',
+    databaseActivityEvents: result.toString('base64'),
+    key: keys.encryptedKey.toString('base64'),
+  });
+}
+
+/**
+ * A KMS client mocked at the SDK boundary: Decrypt returns the data key only for its
+ * ciphertext under the encryption context `aws:rds:dbc-id` = the cluster's resource id,
+ * and fails as KMS does otherwise.
+ */
+export function mockKms(keys: StreamKeys, clusterResourceId = CLUSTER_RESOURCE_ID) {
+  const kms = mockClient(KMSClient);
+  kms.on(DecryptCommand).callsFake((input: DecryptCommand['input']) => {
+    const blob = Buffer.from(input.CiphertextBlob ?? []);
+    const right =
+      blob.equals(keys.encryptedKey) &&
+      isDeepStrictEqual(input.EncryptionContext, { 'aws:rds:dbc-id': clusterResourceId });
+    if (!right) {
+      const error = new Error(
+        'The ciphertext refers to a customer master key that does not exist, or the context does not match',
+      );
+      error.name = 'InvalidCiphertextException';
+      throw error;
+    }
+    return {
+      Plaintext: new Uint8Array(keys.dataKey),
+      KeyId: 'arn:aws:kms:eu-west-1:111122223333:key/das',
+    };
+  });
+  return kms;
+}
