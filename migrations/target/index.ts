@@ -6,6 +6,7 @@ import { auditedTableLifecycleMigration } from './0004-audited-table-lifecycle';
 import { cdcEngineLoadedTableMigration } from './0007-cdc-engine-loaded-table';
 import { tamperEvidenceMigration } from './0005-tamper-evidence';
 import { auditLogKeyHashMigration } from './0006-audit-log-key-hash';
+import { schemaChangeLogMigration } from './0008-schema-change-log';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -44,4 +45,5 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
   { name: '0005-tamper-evidence', migration: tamperEvidenceMigration },
   { name: '0006-audit-log-key-hash', migration: auditLogKeyHashMigration },
   { name: '0007-cdc-engine-loaded-table', migration: cdcEngineLoadedTableMigration },
+  { name: '0008-schema-change-log', migration: schemaChangeLogMigration },
 ];

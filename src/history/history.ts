@@ -1,6 +1,7 @@
 import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
 import { diff, rowAfter } from './diff';
 import { parseRowJson } from './row-json';
+import { readSchemaChanges, type SchemaChange } from './schema-changes';
 import type {
   AuditedTables,
   ColumnChange,
@@ -60,6 +61,17 @@ export interface History<Tables extends AuditedTables<Tables> = UntypedTables> {
   transaction(transactionId: string | number | bigint): Promise<Version[]>;
   /** The newest version of every key of a table (deleted keys included). */
   latest<T extends TableName<Tables>>(table: T): Promise<Version<Tables[T]>[]>;
+  /**
+   * Every column added, dropped, renamed or retyped on the source table, oldest first, as
+   * `migrate` (or the engine) saw it: read versions across a change with it, e.g. a
+   * renamed column is one column under two names, not a drop and an add.
+   *
+   * ```ts
+   * const changes = await history.schemaChanges('public.items');
+   * // [{ change: 'RENAME', column: 'label', before: { name: 'title', ... }, ... }]
+   * ```
+   */
+  schemaChanges(table: TableName<Tables>): Promise<SchemaChange[]>;
   /** The columns that differ between the row states two versions leave. */
   diff<Row extends object>(
     from: Version<Row> | Row | null,
@@ -248,6 +260,10 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
           sql`l.row_key, l.commit_timestamp DESC, l.change_seq DESC NULLS LAST, l.id DESC`,
         ) as VersionQuery;
       return run(query);
+    },
+    async schemaChanges(table) {
+      const { schema, name } = splitTableName(table);
+      return readSchemaChanges(db, auditSchema, schema, name);
     },
     diff,
   };

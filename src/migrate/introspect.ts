@@ -24,6 +24,11 @@ export interface SourceColumn {
    * types, arrays of them): staging holds its text, and history records that text.
    */
   readonly carriedAsText: boolean;
+  /**
+   * The column's `pg_attribute.attnum` on the source: stable across RENAME COLUMN, never
+   * reused after DROP COLUMN, so migrate tells a renamed column from a dropped one.
+   */
+  readonly attnum: number;
 }
 
 /** An audited table as found in the source catalog, with the config applied. */
@@ -45,6 +50,7 @@ export class SourceTableError extends Error {
 
 interface ColumnRow {
   name: string;
+  attnum: number;
   type: string;
   typmod: number;
   builtin: boolean;
@@ -128,7 +134,7 @@ async function readColumns(source: Kysely<unknown>, oid: number): Promise<Source
   // domains are replaced by their base type. Generated columns are left out: pgoutput
   // does not send them (before PostgreSQL 18), and their values follow from the others.
   const { rows } = await sql<ColumnRow>`
-    SELECT a.attname AS name,
+    SELECT a.attname AS name, a.attnum::int AS attnum,
            format_type(coalesce(nullif(t.typbasetype, 0), a.atttypid),
                        CASE WHEN t.typbasetype <> 0 THEN t.typtypmod ELSE a.atttypmod END) AS type,
            CASE WHEN t.typbasetype <> 0 THEN t.typtypmod ELSE a.atttypmod END AS typmod,
@@ -146,6 +152,7 @@ async function readColumns(source: Kysely<unknown>, oid: number): Promise<Source
     typmod: row.builtin ? row.typmod : -1,
     exactNumber: row.exact_number,
     carriedAsText: !row.builtin,
+    attnum: row.attnum,
   }));
 }
 

@@ -6,6 +6,7 @@ import { createKysely } from '../postgres/connect';
 import { quoteQualified } from '../postgres/identifiers';
 import { introspectSourceTables, type SourceTable } from './introspect';
 import { installKitSql, type TriggerSqlFile } from './sql-files';
+import type { DetectedSchemaChange } from './sync-columns';
 import {
   dropRemovedStaging,
   markRemovedTables,
@@ -35,7 +36,10 @@ export interface MigrateTargetOptions {
 }
 
 /** Options for {@link migrateTargetWith}. */
-export type MigrateRunOptions = Pick<MigrateTargetOptions, 'log' | 'dropStaging'>;
+export interface MigrateRunOptions extends Pick<MigrateTargetOptions, 'log' | 'dropStaging'> {
+  /** The source WAL position the introspected tables were read at (or before). */
+  readonly sourceLsn?: string;
+}
 
 /** What a migrate run did. */
 export interface MigrateReport extends SyncResult {
@@ -80,7 +84,9 @@ export async function migrateTarget(options: MigrateTargetOptions): Promise<Migr
   const target = createKysely<unknown>(options.targetUrl, { max: 1, label: 'target', settings });
   try {
     const tables = await introspectSourceTables(source, options.config);
-    return await migrateTargetWith(target, options.config, tables, options);
+    // Read after introspection: every schema change seen there is at or before it.
+    const sourceLsn = await currentSourceLsn(source);
+    return await migrateTargetWith(target, options.config, tables, { ...options, sourceLsn });
   } finally {
     await Promise.all([source.destroy(), target.destroy()]);
   }
@@ -115,7 +121,7 @@ export async function migrateTargetWith(
     const droppedStagingTables = options.dropStaging
       ? await dropRemovedStaging(trx, config.auditSchema)
       : [];
-    const synced = await syncStagingTables(trx, config.auditSchema, resolved);
+    const synced = await syncStagingTables(trx, config.auditSchema, resolved, options.sourceLsn);
     await secureInstall(trx, config.auditSchema, roles);
     return {
       applied,
@@ -139,8 +145,7 @@ function logReport(report: MigrateReport, log: (message: string) => void): void 
   );
   report.droppedStagingTables.forEach((table) => log(`dropped the staging table of ${table}`));
   report.createdStagingTables.forEach((table) => log(`created the staging table of ${table}`));
-  for (const [table, columns] of Object.entries(report.addedColumns))
-    log(`added columns to ${table}: ${columns.join(', ')}`);
+  report.schemaChanges.forEach((change) => log(describeSchemaChange(change)));
   report.triggersInstalled.forEach((table) => log(`installed audit trigger for ${table}`));
 }
 
@@ -184,4 +189,27 @@ async function legacyStagingMigrations(
     SELECT name FROM ${sql.id(auditSchema, 'kysely_migration')}
     WHERE starts_with(name, ${LEGACY_STAGING_MIGRATION_PREFIX})`.execute(db);
   return rows.map((row) => row.name);
+}
+
+/** The source's current WAL position (the replay position on a standby). */
+async function currentSourceLsn(source: Kysely<unknown>): Promise<string | undefined> {
+  const { rows } = await sql<{ lsn: string | null }>`
+    SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
+                 ELSE pg_current_wal_lsn() END)::text AS lsn`.execute(source);
+  return rows[0]?.lsn ?? undefined;
+}
+
+/** One line per schema change, as migrate prints it. */
+export function describeSchemaChange(change: DetectedSchemaChange): string {
+  const table = `${change.schema}.${change.table}`;
+  switch (change.change) {
+    case 'ADD':
+      return `${table}: added column ${change.column} ${change.after?.type ?? ''}`;
+    case 'DROP':
+      return `${table}: dropped column ${change.column} (its history is kept)`;
+    case 'RENAME':
+      return `${table}: renamed column ${change.before?.name ?? ''} to ${change.column}`;
+    case 'RETYPE':
+      return `${table}: column ${change.column} type ${change.before?.type ?? ''} -> ${change.after?.type ?? ''}`;
+  }
 }

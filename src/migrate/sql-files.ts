@@ -16,6 +16,7 @@ export const TRIGGER_SQL_FILES = [
   'capture-change.sql',
   'append-only.sql',
   'api-row.sql',
+  'schema-change-log.sql',
 ] as const;
 
 export type TriggerSqlFile = (typeof TRIGGER_SQL_FILES)[number];

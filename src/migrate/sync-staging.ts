@@ -4,6 +4,7 @@ import { formatTextArray, quoteIdent, quoteLiteral, quoteQualified } from '../po
 import { HEADER_COLUMN_NAMES, stagingTableName } from '../staging/header-columns';
 import { rowDocumentColumns } from '../staging/row-document';
 import { SourceTableError, type SourceTable } from './introspect';
+import { syncColumns, type DetectedSchemaChange } from './sync-columns';
 
 /** The audit triggers on every staging table, by the event they capture. */
 export const CAPTURE_TRIGGERS = {
@@ -23,6 +24,8 @@ export const CAPTURE_TRIGGER_NAMES: readonly string[] = Object.values(CAPTURE_TR
 export interface SyncResult {
   /** `schema.table` of tables whose staging table was created by this run. */
   readonly createdStagingTables: readonly string[];
+  /** Column changes found on the source and applied to staging, in the order applied. */
+  readonly schemaChanges: readonly DetectedSchemaChange[];
   /** `schema.table` → columns added to its staging table. */
   readonly addedColumns: Readonly<Record<string, readonly string[]>>;
   /** Tables whose trigger was created or re-created (new table, changed ignore list). */
@@ -40,20 +43,27 @@ export async function syncStagingTables(
   trx: Transaction<unknown>,
   auditSchema: string,
   tables: readonly SourceTable[],
+  sourceLsn?: string,
 ): Promise<SyncResult> {
   const createdStagingTables: string[] = [];
+  const schemaChanges: DetectedSchemaChange[] = [];
   const addedColumns: Record<string, string[]> = {};
   const triggersInstalled: string[] = [];
   for (const table of tables) {
     const label = `${table.schema}.${table.table}`;
     await assertStagingNotTaken(trx, auditSchema, table);
-    if (await createMissingStagingTable(trx, auditSchema, table)) createdStagingTables.push(label);
-    const added = await addMissingColumns(trx, auditSchema, table);
+    const created = await createMissingStagingTable(trx, auditSchema, table);
+    if (created) createdStagingTables.push(label);
+    const changes = await syncColumns(trx, auditSchema, table, created, sourceLsn);
+    schemaChanges.push(...changes);
+    const added = changes
+      .filter((change) => change.change === 'ADD')
+      .map((change) => change.column);
     if (added.length > 0) addedColumns[label] = added;
     if (await ensureCaptureTrigger(trx, auditSchema, table)) triggersInstalled.push(label);
     await upsertRegistry(trx, auditSchema, table);
   }
-  return { createdStagingTables, addedColumns, triggersInstalled };
+  return { createdStagingTables, schemaChanges, addedColumns, triggersInstalled };
 }
 
 /**
@@ -91,27 +101,6 @@ async function createMissingStagingTable(
   if (rows[0]?.exists) return false;
   await sql.raw(createStagingTableSql(auditSchema, table)).execute(trx);
   return true;
-}
-
-async function addMissingColumns(
-  trx: Transaction<unknown>,
-  auditSchema: string,
-  table: SourceTable,
-): Promise<string[]> {
-  const staging = stagingTableName(table.table);
-  const { rows } = await sql<{ name: string }>`
-    SELECT column_name AS name FROM information_schema.columns
-    WHERE table_schema = ${auditSchema} AND table_name = ${staging}`.execute(trx);
-  const existing = new Set(rows.map((row) => row.name));
-  const missing = table.columns.filter((column) => !existing.has(column.name));
-  for (const column of missing) {
-    await sql
-      .raw(
-        `ALTER TABLE ${quoteQualified(auditSchema, staging)} ADD COLUMN ${quoteIdent(column.name)} ${column.type}`,
-      )
-      .execute(trx);
-  }
-  return missing.map((column) => column.name);
 }
 
 /** The trigger's arguments: see triggers/capture-change.sql. */

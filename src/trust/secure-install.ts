@@ -180,7 +180,7 @@ async function grantRoles(
       ? [`GRANT SELECT, INSERT, UPDATE, DELETE ON ${staging.join(', ')} TO ${writer}`]
       : []),
     // reader: history.
-    `GRANT SELECT ON ${q('audit_log')}, ${q('audited_table')}, ${q('audit_chain')} TO ${reader}`,
+    `GRANT SELECT ON ${q('audit_log')}, ${q('audited_table')}, ${q('audit_chain')}, ${q('schema_change')} TO ${reader}`,
     `GRANT EXECUTE ON FUNCTION ${schema}.exact_row(jsonb, text[]), ${schema}.row_key_of(text, text, text[]) TO ${reader}`,
   ];
   for (const statement of statements) await sql.raw(statement).execute(trx);

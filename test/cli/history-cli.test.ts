@@ -185,4 +185,36 @@ describe('audit-trail migrate and history', () => {
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
     }
   });
+
+  it('prints the schema-change log of a table (`history schema`)', async () => {
+    await withClient(sourceUrl, (client) =>
+      client.query('ALTER TABLE items RENAME COLUMN name TO title'),
+    );
+    const migrated = await runCli([
+      'migrate',
+      '--config',
+      configFile,
+      '--source-url',
+      sourceUrl,
+      '--target-url',
+      targetUrl,
+    ]);
+    expect(migrated.stdout).toContain('public.items: renamed column name to title');
+    const args = ['history', 'schema', 'public.items', '--config', configFile];
+    const json = await runCli([...args, '--target-url', targetUrl, '--json']);
+    expect(json.stderr).toBe('');
+    expect(JSON.parse(json.stdout)).toMatchObject([
+      {
+        change: 'RENAME',
+        column: 'title',
+        before: { name: 'name', type: 'text', attnum: 2 },
+        after: { name: 'title', type: 'text', attnum: 2 },
+        detectedBy: 'migrate',
+      },
+    ]);
+    const human = await runCli([...args, '--target-url', targetUrl]);
+    expect(human.stdout).toMatch(
+      /RENAME name text -> title text {2}\(seen by migrate at or before LSN/,
+    );
+  });
 });

@@ -26,14 +26,29 @@ describe('source catalog distrust', () => {
       primaryKey: ['id'],
       ignoreColumns: [],
       columns: [
-        { name: 'id', type: 'integer', typmod: -1, exactNumber: false, carriedAsText: false },
-        { name: 'evil', type: payload, typmod: -1, exactNumber: false, carriedAsText: false },
+        {
+          name: 'id',
+          type: 'integer',
+          typmod: -1,
+          exactNumber: false,
+          carriedAsText: false,
+          attnum: 1,
+        },
+        {
+          name: 'evil',
+          type: payload,
+          typmod: -1,
+          exactNumber: false,
+          carriedAsText: false,
+          attnum: 2,
+        },
         {
           name: 'late',
           type: 'numeric(10,2)); DROP TABLE audit.audit_log; --',
           typmod: 655366,
           exactNumber: true,
           carriedAsText: false,
+          attnum: 3,
         },
       ],
     };

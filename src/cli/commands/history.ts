@@ -1,7 +1,13 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { loadConfig } from '../../config';
-import { createHistory, HistoryQueryError, stringifyRowJson, type Version } from '../../history';
+import {
+  createHistory,
+  HistoryQueryError,
+  stringifyRowJson,
+  type SchemaChange,
+  type Version,
+} from '../../history';
 import { createKysely } from '../../postgres/connect';
 import { CliError } from '../errors';
 import { configOption, requireUrl, targetUrlOption } from '../options';
@@ -18,7 +24,7 @@ interface HistoryOptions {
  * or with `--as-of` the row as committed at that instant.
  */
 export function registerHistory(program: Command): void {
-  program
+  const history = program
     .command('history')
     .description('print the history of one row (key values in primary key order)')
     .argument('<table>', 'audited table as schema.table')
@@ -56,6 +62,7 @@ export function registerHistory(program: Command): void {
         await db.destroy();
       }
     });
+  registerSchemaHistory(history);
 }
 
 /** ISO-8601 with a date and, when a time is given, an explicit zone (no local-time guessing). */
@@ -100,4 +107,55 @@ function formatVersion(version: Version): string {
     lines.push(`    ${stringifyRowJson(version.newRow ?? version.oldRow)}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+interface SchemaHistoryOptions {
+  readonly config: string;
+  readonly targetUrl?: string;
+  readonly json?: boolean;
+}
+
+/**
+ * `audit-trail history schema SCHEMA.TABLE`: every column added, dropped, renamed or
+ * retyped on the table, oldest first (a table named `schema` is `public.schema` here).
+ */
+function registerSchemaHistory(history: Command): void {
+  history
+    .command('schema')
+    .description('print the column changes (added, dropped, renamed, retyped) of a table')
+    .argument('<table>', 'audited table as schema.table')
+    // --config, --target-url and --json are the history command's options.
+    .action(async (table: string, _options: unknown, command: Command) => {
+      const options = command.optsWithGlobals<SchemaHistoryOptions>();
+      const config = await loadConfig(options.config);
+      const db = createKysely(requireUrl(options.targetUrl, '--target-url'), {
+        max: 1,
+        label: 'target',
+      });
+      try {
+        const changes = await createHistory(db, { auditSchema: config.auditSchema }).schemaChanges(
+          table,
+        );
+        process.stdout.write(
+          options.json ? `${JSON.stringify(changes)}\n` : formatSchemaChanges(changes),
+        );
+      } catch (error) {
+        if (error instanceof HistoryQueryError) throw new CliError(error.message);
+        throw error;
+      } finally {
+        await db.destroy();
+      }
+    });
+}
+
+function formatSchemaChanges(changes: readonly SchemaChange[]): string {
+  if (changes.length === 0) return 'no schema changes recorded for that table\n';
+  return changes
+    .map((change) => {
+      const column = (definition: SchemaChange['before']) =>
+        definition === null ? '-' : `${definition.name} ${definition.type}`;
+      const where = change.sourceLsn === null ? '' : ` at or before LSN ${change.sourceLsn}`;
+      return `${change.detectedAt}  ${change.change.padEnd(6)} ${column(change.before)} -> ${column(change.after)}  (seen by ${change.detectedBy}${where})\n`;
+    })
+    .join('');
 }

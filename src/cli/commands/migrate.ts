@@ -41,7 +41,7 @@ export function registerMigrate(program: Command): void {
         report.removedTables.length +
         report.droppedStagingTables.length +
         report.triggersInstalled.length +
-        Object.keys(report.addedColumns).length;
+        report.schemaChanges.length;
       const tables = report.tables.map((table) => `${table.schema}.${table.table}`).join(', ');
       process.stdout.write(
         changed === 0 ? `target is up to date (${tables})\n` : `target migrated (${tables})\n`,

@@ -1,0 +1,290 @@
+import { sql, type Transaction } from 'kysely';
+import { quoteIdent, quoteQualified } from '../postgres/identifiers';
+import { HEADER_COLUMN_NAMES, stagingTableName } from '../staging/header-columns';
+import { SourceTableError, type SourceTable } from './introspect';
+import { isWideningTypeChange } from './type-change';
+
+/** A column as the schema-change log records it. */
+export interface ColumnDefinition {
+  readonly name: string;
+  /** `format_type` of the column (the staging type: enums and extension types are `text`). */
+  readonly type: string;
+  /** The source `attnum`; null where it is not known (installs from before the log). */
+  readonly attnum: number | null;
+}
+
+/** Kinds of column change. */
+export type SchemaChangeKind = 'ADD' | 'DROP' | 'RENAME' | 'RETYPE';
+
+/** One column change migrate found on a source table and applied to its staging table. */
+export interface DetectedSchemaChange {
+  readonly schema: string;
+  readonly table: string;
+  readonly change: SchemaChangeKind;
+  /** The column's name after the change (before it, for DROP). */
+  readonly column: string;
+  readonly before: ColumnDefinition | null;
+  readonly after: ColumnDefinition | null;
+}
+
+interface KnownColumn {
+  readonly attnum: number;
+  readonly name: string;
+  readonly type: string;
+}
+
+/**
+ * Brings a staging table's columns in line with its source table, and logs each change
+ * in `<auditSchema>.schema_change`: added columns are added; dropped ones dropped (their
+ * values are in the audit log already, and a stale value must not ride along into later
+ * versions); renamed ones renamed (told from drop + add by the source `attnum`); widened
+ * types widened in place. A type change that would alter values already in staging is
+ * refused with the remedy.
+ * @param created the staging table was created by this run (nothing to compare with)
+ * @param sourceLsn the source WAL position read after introspection: the changes
+ *   happened at or before it
+ */
+export async function syncColumns(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+  table: SourceTable,
+  created: boolean,
+  sourceLsn: string | undefined,
+): Promise<DetectedSchemaChange[]> {
+  const staging = stagingTableName(table.table);
+  const stagingColumns = await readStagingColumns(trx, auditSchema, staging);
+  const known = await readKnownColumns(trx, auditSchema, table);
+  const changes = created
+    ? []
+    : known.length === 0
+      ? diffByName(table, stagingColumns)
+      : diffByAttnum(table, known, stagingColumns);
+  assertApplicable(auditSchema, table, changes);
+  await applyToStaging(trx, quoteQualified(auditSchema, staging), changes);
+  await saveKnownColumns(trx, auditSchema, table);
+  await logChanges(trx, auditSchema, changes, sourceLsn);
+  return changes;
+}
+
+async function readStagingColumns(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+  staging: string,
+): Promise<Map<string, string>> {
+  const { rows } = await sql<{ name: string; type: string }>`
+    SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+    FROM pg_catalog.pg_attribute a
+    WHERE a.attrelid = to_regclass(${quoteQualified(auditSchema, staging)})
+      AND a.attnum > 0 AND NOT a.attisdropped
+    ORDER BY a.attnum`.execute(trx);
+  return new Map(
+    rows
+      .filter((row) => !HEADER_COLUMN_NAMES.includes(row.name))
+      .map((row) => [row.name, row.type]),
+  );
+}
+
+async function readKnownColumns(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+  table: SourceTable,
+): Promise<KnownColumn[]> {
+  const { rows } = await sql<KnownColumn>`
+    SELECT attnum, name, type FROM ${sql.id(auditSchema, 'audited_column')}
+    WHERE source_schema = ${table.schema} AND source_table = ${table.table}
+    ORDER BY attnum`.execute(trx);
+  return rows;
+}
+
+const definition = (column: { name: string; type: string; attnum?: number | null }) => ({
+  name: column.name,
+  type: column.type,
+  attnum: column.attnum ?? null,
+});
+
+/** Without a baseline (an install from before the log): by name, as staging shows it. */
+function diffByName(table: SourceTable, staging: Map<string, string>): DetectedSchemaChange[] {
+  const of = { schema: table.schema, table: table.table };
+  const changes: DetectedSchemaChange[] = [];
+  const sourceNames = new Set(table.columns.map((column) => column.name));
+  for (const [name, type] of staging) {
+    if (!sourceNames.has(name)) {
+      changes.push({
+        ...of,
+        change: 'DROP',
+        column: name,
+        before: { name, type, attnum: null },
+        after: null,
+      });
+    }
+  }
+  for (const column of table.columns) {
+    const stagingType = staging.get(column.name);
+    if (stagingType === undefined) {
+      changes.push({
+        ...of,
+        change: 'ADD',
+        column: column.name,
+        before: null,
+        after: definition(column),
+      });
+    } else if (stagingType !== column.type) {
+      changes.push({
+        ...of,
+        change: 'RETYPE',
+        column: column.name,
+        before: { ...definition(column), type: stagingType },
+        after: definition(column),
+      });
+    }
+  }
+  return changes;
+}
+
+/** With the columns migrate saw last time, matched by attnum. */
+function diffByAttnum(
+  table: SourceTable,
+  known: readonly KnownColumn[],
+  staging: Map<string, string>,
+): DetectedSchemaChange[] {
+  const of = { schema: table.schema, table: table.table };
+  const changes: DetectedSchemaChange[] = [];
+  const source = new Map(table.columns.map((column) => [column.attnum, column]));
+  for (const column of known) {
+    if (source.has(column.attnum)) continue;
+    const type = staging.get(column.name) ?? column.type;
+    changes.push({
+      ...of,
+      change: 'DROP',
+      column: column.name,
+      before: definition({ ...column, type }),
+      after: null,
+    });
+  }
+  const previous = new Map(known.map((column) => [column.attnum, column]));
+  for (const column of table.columns) {
+    const before = previous.get(column.attnum);
+    const stagingType = before === undefined ? undefined : staging.get(before.name);
+    if (before === undefined || stagingType === undefined) {
+      changes.push({
+        ...of,
+        change: 'ADD',
+        column: column.name,
+        before: null,
+        after: definition(column),
+      });
+      continue;
+    }
+    if (before.name !== column.name) {
+      changes.push({
+        ...of,
+        change: 'RENAME',
+        column: column.name,
+        before: definition({ ...before, type: stagingType }),
+        after: definition({ ...column, type: stagingType }),
+      });
+    }
+    if (stagingType !== column.type) {
+      changes.push({
+        ...of,
+        change: 'RETYPE',
+        column: column.name,
+        before: definition({ ...column, type: stagingType }),
+        after: definition(column),
+      });
+    }
+  }
+  return changes;
+}
+
+function assertApplicable(
+  auditSchema: string,
+  table: SourceTable,
+  changes: readonly DetectedSchemaChange[],
+): void {
+  for (const change of changes) {
+    if (change.change !== 'RETYPE' || change.before === null || change.after === null) continue;
+    if (isWideningTypeChange(change.before.type, change.after.type)) continue;
+    const staging = quoteQualified(auditSchema, stagingTableName(table.table));
+    throw new SourceTableError(
+      `source column ${table.schema}.${table.table}.${change.column} changed type from ` +
+        `${change.before.type} to ${change.after.type}; staging cannot follow in place without ` +
+        `changing values it holds (only widening is applied: longer varchar, more numeric ` +
+        `digits, larger integers). Either alter ${staging} column ${quoteIdent(change.column)} ` +
+        `to ${change.after.type} yourself if every value there converts exactly, then run ` +
+        `migrate again; or remove the table from the config, run migrate --drop-staging, and ` +
+        `add it back (it is loaded again; its history continues)`,
+    );
+  }
+}
+
+async function applyToStaging(
+  trx: Transaction<unknown>,
+  staging: string,
+  changes: readonly DetectedSchemaChange[],
+): Promise<void> {
+  const alter = (action: string) => sql.raw(`ALTER TABLE ${staging} ${action}`).execute(trx);
+  for (const change of changes) {
+    if (change.change === 'DROP') await alter(`DROP COLUMN IF EXISTS ${quoteIdent(change.column)}`);
+  }
+  // Renames in two steps, so that swapped names (a -> b, b -> a) do not collide.
+  const renames = changes.filter((change) => change.change === 'RENAME');
+  for (const [index, change] of renames.entries()) {
+    await alter(
+      `RENAME COLUMN ${quoteIdent(change.before?.name ?? '')} TO ${quoteIdent(`audit_trail_rename_${index}`)}`,
+    );
+  }
+  for (const [index, change] of renames.entries()) {
+    await alter(
+      `RENAME COLUMN ${quoteIdent(`audit_trail_rename_${index}`)} TO ${quoteIdent(change.column)}`,
+    );
+  }
+  for (const change of changes) {
+    if (change.change === 'ADD') {
+      await alter(`ADD COLUMN ${quoteIdent(change.column)} ${change.after?.type ?? 'text'}`);
+    }
+    if (change.change === 'RETYPE') {
+      const type = change.after?.type ?? 'text';
+      await alter(
+        `ALTER COLUMN ${quoteIdent(change.column)} TYPE ${type} USING ${quoteIdent(change.column)}::${type}`,
+      );
+    }
+  }
+}
+
+async function saveKnownColumns(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+  table: SourceTable,
+): Promise<void> {
+  const registry = sql.id(auditSchema, 'audited_column');
+  await sql`DELETE FROM ${registry} WHERE source_schema = ${table.schema} AND source_table = ${table.table}`.execute(
+    trx,
+  );
+  await sql`
+    INSERT INTO ${registry} (source_schema, source_table, attnum, name, type)
+    SELECT ${table.schema}, ${table.table}, c.attnum, c.name, c.type
+    FROM unnest(${table.columns.map((column) => column.attnum)}::int[],
+                ${table.columns.map((column) => column.name)}::text[],
+                ${table.columns.map((column) => column.type)}::text[]) AS c(attnum, name, type)`.execute(
+    trx,
+  );
+}
+
+async function logChanges(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+  changes: readonly DetectedSchemaChange[],
+  sourceLsn: string | undefined,
+): Promise<void> {
+  for (const change of changes) {
+    await sql`
+      INSERT INTO ${sql.id(auditSchema, 'schema_change')}
+        (source_schema, source_table, change, column_name, old_definition, new_definition,
+         source_lsn, detected_by)
+      VALUES (${change.schema}, ${change.table}, ${change.change}, ${change.column},
+              ${change.before === null ? null : JSON.stringify(change.before)}::jsonb,
+              ${change.after === null ? null : JSON.stringify(change.after)}::jsonb,
+              ${sourceLsn ?? null}::pg_lsn, 'migrate')`.execute(trx);
+  }
+}

@@ -1,0 +1,254 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { parseConfig, type AuditTrailConfigInput } from '../../src/config';
+import { createHistory, type History } from '../../src/history';
+import { migrateTarget } from '../../src/migrate/migrate-target';
+import { cdc, DmsApplier } from '../support/dms-apply';
+import { createTestDatabase, withClient } from '../support/databases';
+
+/** Source schema changes: migrate mirrors them on staging and logs them. */
+
+interface Urls {
+  readonly sourceUrl: string;
+  readonly targetUrl: string;
+}
+
+async function databases(sourceDdl: string, targetSql?: string): Promise<Urls> {
+  const sourceUrl = await createTestDatabase('src');
+  const targetUrl = await createTestDatabase('tgt');
+  await withClient(sourceUrl, (client) => client.query(sourceDdl));
+  if (targetSql) await withClient(targetUrl, (client) => client.query(targetSql));
+  return { sourceUrl, targetUrl };
+}
+
+const migrate = (input: AuditTrailConfigInput, urls: Urls) =>
+  migrateTarget({ config: parseConfig(input), ...urls });
+
+const onSource = (urls: Urls, statements: string) =>
+  withClient(urls.sourceUrl, (client) => client.query(statements));
+
+async function withHistory<T>(urls: Urls, work: (history: History) => Promise<T>): Promise<T> {
+  const db = new Kysely<unknown>({
+    dialect: new PostgresDialect({
+      pool: new pg.Pool({ connectionString: urls.targetUrl, max: 1 }),
+    }),
+  });
+  try {
+    return await work(createHistory(db));
+  } finally {
+    await db.destroy();
+  }
+}
+
+async function stagingTypes(urls: Urls, table: string): Promise<Record<string, string>> {
+  return withClient(urls.targetUrl, async (client) => {
+    const { rows } = await client.query<{ name: string; type: string }>(
+      `SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute
+       WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attname NOT LIKE 'ar\\_h\\_%'
+       ORDER BY attnum`,
+      [`audit.${table}_staging`],
+    );
+    return Object.fromEntries(rows.map((row) => [row.name, row.type]));
+  });
+}
+
+const items = { tables: [{ table: 'items' }] };
+
+describe('type changes on the source (#17 item 3)', () => {
+  it('widens staging in place, so wider values are recorded exactly', async () => {
+    const urls = await databases(
+      'CREATE TABLE items (id int PRIMARY KEY, price numeric(10,2), code varchar(5), n int)',
+    );
+    await migrate(items, urls);
+    await onSource(
+      urls,
+      `ALTER TABLE items ALTER COLUMN price TYPE numeric(12,4),
+         ALTER COLUMN code TYPE varchar(20), ALTER COLUMN n TYPE bigint`,
+    );
+    const report = await migrate(items, urls);
+    expect(
+      report.schemaChanges.map((c) => [c.change, c.column, c.before?.type, c.after?.type]),
+    ).toEqual([
+      ['RETYPE', 'price', 'numeric(10,2)', 'numeric(12,4)'],
+      ['RETYPE', 'code', 'character varying(5)', 'character varying(20)'],
+      ['RETYPE', 'n', 'integer', 'bigint'],
+    ]);
+    expect(await stagingTypes(urls, 'items')).toEqual({
+      id: 'integer',
+      price: 'numeric(12,4)',
+      code: 'character varying(20)',
+      n: 'bigint',
+    });
+
+    await withClient(urls.targetUrl, async (client) => {
+      const dms = new DmsApplier(client, 'audit', 'items', ['id']);
+      await dms.insert(
+        { id: '1', price: '1.2345', code: 'abcdefghij', n: '9000000000' },
+        cdc('INSERT', '2026-11-22 10:00:00', 1),
+      );
+    });
+    const versions = await withHistory(urls, (history) => history.history('public.items', [1]));
+    expect(versions.map((v) => v.newRow)).toEqual([
+      { id: 1, price: '1.2345', code: 'abcdefghij', n: '9000000000' },
+    ]);
+    expect((await migrate(items, urls)).schemaChanges).toEqual([]);
+  });
+
+  it('refuses a change that would alter values in staging, with the remedy', async () => {
+    const urls = await databases('CREATE TABLE items (id int PRIMARY KEY, price numeric(10,2))');
+    await migrate(items, urls);
+    await onSource(urls, 'ALTER TABLE items ALTER COLUMN price TYPE numeric(8,1)');
+    await expect(migrate(items, urls)).rejects.toThrow(
+      /source column public\.items\.price changed type from numeric\(10,2\) to numeric\(8,1\).*alter "audit"\."items_staging" column "price" to numeric\(8,1\) yourself.*or remove the table from the config, run migrate --drop-staging, and add it back/,
+    );
+    // Nothing was changed: staging keeps its type.
+    expect(await stagingTypes(urls, 'items')).toEqual({ id: 'integer', price: 'numeric(10,2)' });
+  });
+});
+
+describe('the schema-change log (#17 item 21)', () => {
+  it('records adds, drops, renames and retypes with before/after definitions; a rename is one column', async () => {
+    const urls = await databases(
+      'CREATE TABLE items (id int PRIMARY KEY, title text, colour text, size varchar(5))',
+    );
+    await migrate(items, urls);
+    await withClient(urls.targetUrl, async (client) => {
+      const dms = new DmsApplier(client, 'audit', 'items', ['id']);
+      await dms.insert(
+        { id: '1', title: 'Lamp', colour: 'red', size: 'S' },
+        cdc('INSERT', '2026-11-22 10:00:00', 1),
+      );
+    });
+    await onSource(
+      urls,
+      `ALTER TABLE items RENAME COLUMN title TO label;
+       ALTER TABLE items DROP COLUMN colour;
+       ALTER TABLE items ADD COLUMN weight numeric(6,3);
+       ALTER TABLE items ALTER COLUMN size TYPE varchar(10)`,
+    );
+    const sourceLsn = await withClient(urls.sourceUrl, async (client) => {
+      const { rows } = await client.query<{ lsn: string }>(
+        'SELECT pg_current_wal_lsn()::text AS lsn',
+      );
+      return rows[0]?.lsn;
+    });
+    await migrate(items, urls);
+    expect(await stagingTypes(urls, 'items')).toEqual({
+      id: 'integer',
+      label: 'text',
+      size: 'character varying(10)',
+      weight: 'numeric(6,3)',
+    });
+
+    // The staging row kept its value under the new name: the next update is one change.
+    await withClient(urls.targetUrl, async (client) => {
+      const dms = new DmsApplier(client, 'audit', 'items', ['id']);
+      await dms.update({ id: '1' }, { weight: '1.250' }, cdc('UPDATE', '2026-11-22 10:00:05', 2));
+    });
+
+    const [changes, versions] = await withHistory(
+      urls,
+      async (history) =>
+        [
+          await history.schemaChanges('public.items'),
+          await history.history('public.items', [1]),
+        ] as const,
+    );
+    expect(
+      changes.map((c) => ({
+        change: c.change,
+        column: c.column,
+        before: c.before,
+        after: c.after,
+      })),
+    ).toEqual([
+      {
+        change: 'DROP',
+        column: 'colour',
+        before: { name: 'colour', type: 'text', attnum: 3 },
+        after: null,
+      },
+      {
+        change: 'RENAME',
+        column: 'label',
+        before: { name: 'title', type: 'text', attnum: 2 },
+        after: { name: 'label', type: 'text', attnum: 2 },
+      },
+      {
+        change: 'RETYPE',
+        column: 'size',
+        before: { name: 'size', type: 'character varying(5)', attnum: 4 },
+        after: { name: 'size', type: 'character varying(10)', attnum: 4 },
+      },
+      {
+        change: 'ADD',
+        column: 'weight',
+        before: null,
+        after: { name: 'weight', type: 'numeric(6,3)', attnum: 5 },
+      },
+    ]);
+    for (const change of changes) {
+      expect(change.detectedBy).toBe('migrate');
+      // Seen by migrate: bounded by the source position read after introspection.
+      expect(change.sourceLsn).not.toBeNull();
+      expect(lsnValue(change.sourceLsn ?? '')).toBeGreaterThanOrEqual(lsnValue(sourceLsn ?? ''));
+      expect(change.detectedAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/);
+    }
+    expect(versions.map((v) => [v.operation, v.newRow, v.changedColumns])).toEqual([
+      ['INSERT', { id: 1, title: 'Lamp', colour: 'red', size: 'S' }, null],
+      ['UPDATE', { id: 1, label: 'Lamp', size: 'S', weight: '1.250' }, ['weight']],
+    ]);
+  });
+
+  it('is append-only for every role but its owner', async () => {
+    const urls = await databases('CREATE TABLE items (id int PRIMARY KEY, a text)');
+    await migrate(items, urls);
+    await onSource(urls, 'ALTER TABLE items ADD COLUMN b text');
+    await migrate(items, urls);
+    await withClient(urls.targetUrl, async (client) => {
+      await client.query(
+        'CREATE ROLE schema_log_writer; GRANT USAGE ON SCHEMA audit TO schema_log_writer',
+      );
+      await client.query(
+        'GRANT SELECT, UPDATE, DELETE ON audit.schema_change TO schema_log_writer',
+      );
+      await client.query('SET ROLE schema_log_writer');
+      await expect(
+        client.query("UPDATE audit.schema_change SET column_name = 'x'"),
+      ).rejects.toThrow(/append-only|belongs to the/);
+      await expect(client.query('DELETE FROM audit.schema_change')).rejects.toThrow(
+        /append-only|belongs to the/,
+      );
+      await client.query('RESET ROLE');
+      await client.query('DROP OWNED BY schema_log_writer; DROP ROLE schema_log_writer');
+    });
+  });
+
+  it('starts from staging on an install made by release 0.1.0, then tells renames apart', async () => {
+    const fixture = readFileSync(path.join(__dirname, 'fixtures', 'target-0.1.0.sql'), 'utf8');
+    const urls = await databases(
+      'CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2))',
+      fixture,
+    );
+    await onSource(urls, 'ALTER TABLE items ALTER COLUMN price TYPE numeric(12,2)');
+    const upgrade = await migrate(items, urls);
+    expect(upgrade.schemaChanges.map((c) => [c.change, c.column, c.before?.attnum])).toEqual([
+      ['RETYPE', 'price', 3],
+    ]);
+    await onSource(urls, 'ALTER TABLE items RENAME COLUMN name TO title');
+    const renamed = await migrate(items, urls);
+    expect(renamed.schemaChanges.map((c) => [c.change, c.before?.name, c.column])).toEqual([
+      ['RENAME', 'name', 'title'],
+    ]);
+    // History recorded before the upgrade still reads under its own column names.
+    const versions = await withHistory(urls, (history) => history.history('public.items', [2]));
+    expect(versions[0]?.newRow).toEqual({ id: 2, name: 'second', price: '2.00' });
+  });
+});
+
+function lsnValue(lsn: string): bigint {
+  const [high = '0', low = '0'] = lsn.split('/');
+  return (BigInt(`0x${high}`) << 32n) + BigInt(`0x${low}`);
+}

@@ -1,0 +1,14 @@
+-- The schema-change log is append-only like the audit log: the same guard (from
+-- append-only.sql, installed before this file) lets only the table's owner remove rows.
+-- DROP + CREATE rather than CREATE OR REPLACE TRIGGER: PostgreSQL 13 lacks the latter.
+-- {{audit_schema}} is replaced by the quoted audit schema before this file runs.
+DROP TRIGGER IF EXISTS schema_change_append_only ON {{audit_schema}}.schema_change;
+CREATE TRIGGER schema_change_append_only
+  BEFORE UPDATE OR DELETE ON {{audit_schema}}.schema_change
+  FOR EACH ROW EXECUTE FUNCTION {{audit_schema}}.forbid_audit_log_change();
+DROP TRIGGER IF EXISTS schema_change_no_truncate ON {{audit_schema}}.schema_change;
+CREATE TRIGGER schema_change_no_truncate
+  BEFORE TRUNCATE ON {{audit_schema}}.schema_change
+  FOR EACH STATEMENT EXECUTE FUNCTION {{audit_schema}}.forbid_audit_log_change();
+ALTER TABLE {{audit_schema}}.schema_change ENABLE ALWAYS TRIGGER schema_change_append_only;
+ALTER TABLE {{audit_schema}}.schema_change ENABLE ALWAYS TRIGGER schema_change_no_truncate;
