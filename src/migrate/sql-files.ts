@@ -32,7 +32,12 @@ export const KIT_SQL_FILE_TABLE = 'kit_sql_file';
  */
 export function renderTriggerSql(file: TriggerSqlFile, auditSchema: string): string {
   const text = readFileSync(path.join(packageRoot(), 'triggers', file), 'utf8');
+  // Function bodies are dollar-quoted with $function$; a schema name containing that tag
+  // would end a body early, so the tag becomes one the name does not contain.
+  let tag = '$function$';
+  for (let n = 1; auditSchema.includes(tag); n += 1) tag = `$function_${n}$`;
   return text
+    .replaceAll('$function$', tag)
     .replaceAll('{{audit_schema_literal}}', quoteLiteral(quoteIdent(auditSchema)))
     .replaceAll('{{header_columns}}', quoteLiteral(formatTextArray(HEADER_COLUMN_NAMES)))
     .replaceAll('{{canonical_row}}', canonicalRowSql('a'))

@@ -176,4 +176,17 @@ describe('migrateTarget', () => {
       { 'Key "1"': 7, "sel'ect": 'y' },
     ]);
   });
+
+  it('installs into an audit schema whose name contains the dollar-quote tag of the functions', async () => {
+    const urls = await databases('CREATE TABLE items (id int PRIMARY KEY, name text);');
+    const auditSchema = 'a$function$b';
+    await migrate({ auditSchema, tables: [{ table: 'items' }] }, urls);
+    const target = new pg.Client({ connectionString: urls.targetUrl });
+    await target.connect();
+    const dms = new DmsApplier(target, auditSchema, 'items', ['id']);
+    await dms.insert({ id: '1', name: 'a' }, cdc('INSERT', '2026-11-22 10:00:00', 1));
+    const { rows } = await target.query('SELECT operation FROM "a$function$b".audit_log');
+    await target.end();
+    expect(rows).toEqual([{ operation: 'INSERT' }]);
+  });
 });
