@@ -1,5 +1,6 @@
 import { CompiledQuery, sql, type Kysely } from 'kysely';
 import type { AuditedTableConfig, AuditTrailConfig } from '../config';
+import { HEADER_COLUMN_PREFIX } from '../staging/header-columns';
 import { unpublishableReasons, type QueryRunner } from './publishable';
 
 /** A source column as the staging table must mirror it. */
@@ -87,6 +88,15 @@ async function introspectTable(
   const oid = await findTableOid(source, table.schema, table.table);
   if (oid === undefined) throw new SourceTableError(`source table ${label} does not exist`);
   const columns = await readColumns(source, oid);
+  const reserved = columns.filter((column) => column.name.startsWith(HEADER_COLUMN_PREFIX));
+  if (reserved.length > 0) {
+    throw new SourceTableError(
+      `source table ${label} has column(s) ${reserved.map((column) => column.name).join(', ')}: ` +
+        `names starting with ${HEADER_COLUMN_PREFIX} are the DMS header columns the kit adds to ` +
+        `staging, so the source's values could not be told from the change headers; rename ` +
+        `the column on the source to audit this table`,
+    );
+  }
   const primaryKey = await readPrimaryKey(source, oid);
   if (primaryKey.length === 0) {
     throw new SourceTableError(

@@ -87,6 +87,9 @@ export const HEADER_COLUMNS: readonly HeaderColumn[] = [
   OPERATION_INDICATOR_COLUMN,
 ];
 
+/** Every header column's name starts with this; source columns may not (migrate refuses). */
+export const HEADER_COLUMN_PREFIX = 'ar_h_';
+
 /** Names of the header columns, which never appear in audited row JSON. */
 export const HEADER_COLUMN_NAMES: readonly string[] = HEADER_COLUMNS.map((column) => column.name);
 

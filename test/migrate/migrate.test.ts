@@ -189,4 +189,11 @@ describe('migrateTarget', () => {
     await target.end();
     expect(rows).toEqual([{ operation: 'INSERT' }]);
   });
+
+  it('refuses a source column named like a DMS header column, with the reason', async () => {
+    const urls = await databases('CREATE TABLE items (id int PRIMARY KEY, ar_h_operation text);');
+    await expect(migrate({ tables: [{ table: 'items' }] }, urls)).rejects.toThrow(
+      /source table public\.items has column\(s\) ar_h_operation: names starting with ar_h_ are the DMS header columns/,
+    );
+  });
 });
