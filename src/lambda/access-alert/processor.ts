@@ -207,8 +207,8 @@ function count(stats: ProcessingStats, verdict: Verdict): void {
   else stats.passed++;
 }
 
-/** One message per alert, or one digest when more than `digestThreshold` arrived together. */
-async function publishAlerts(
+/** One message per alert, or one digest when more than `digestThreshold` arrived together (also used by the DAS decrypt Lambda). */
+export async function publishAlerts(
   alerts: readonly LocatedAlert[],
   deps: ProcessorDeps,
   stats: ProcessingStats,

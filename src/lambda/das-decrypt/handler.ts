@@ -1,0 +1,73 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { kmsDataKeySource } from '../../access-audit/das/keys';
+import { DEFAULT_METRICS_NAMESPACE } from '../access-alert/metrics';
+import {
+  LambdaSettingsError,
+  loadSettings,
+  type AlertLambdaSettings,
+} from '../access-alert/settings';
+import { createDasProcessor, type KinesisBatchResponse, type KinesisEvent } from './processor';
+
+/** The environment variable naming the cluster whose stream this function decrypts. */
+export const CLUSTER_RESOURCE_ID_ENV = 'DAS_CLUSTER_RESOURCE_ID';
+
+/** The DAS decrypt function's settings: the alert Lambda's, plus the cluster resource id. */
+export interface DasLambdaSettings extends AlertLambdaSettings {
+  /** `DbClusterResourceId` (`cluster-…`): the KMS encryption context of every data key. */
+  readonly clusterResourceId: string;
+}
+
+/**
+ * Reads the alert Lambda's variables and `DAS_CLUSTER_RESOURCE_ID`.
+ * @throws LambdaSettingsError naming the bad variable.
+ */
+export function loadDasSettings(env: NodeJS.ProcessEnv = process.env): DasLambdaSettings {
+  const clusterResourceId = env[CLUSTER_RESOURCE_ID_ENV] ?? '';
+  if (!/^cluster-[A-Z0-9]+$/.test(clusterResourceId))
+    throw new LambdaSettingsError(
+      `invalid environment:\n${CLUSTER_RESOURCE_ID_ENV}: must be a DbClusterResourceId (cluster-…)`,
+    );
+  return { ...loadSettings(env), clusterResourceId };
+}
+
+/** Options for {@link createDasHandler}; clients are injectable for tests. */
+export interface DasHandlerOptions {
+  settings: DasLambdaSettings;
+  kms?: KMSClient;
+  sns?: SNSClient;
+  logger?: Logger;
+  metrics?: Metrics;
+}
+
+/** The Lambda handler for the stream's event source mapping (report batch item failures on). */
+export function createDasHandler(
+  options: DasHandlerOptions,
+): (event: KinesisEvent) => Promise<KinesisBatchResponse> {
+  const serviceName = process.env.POWERTOOLS_SERVICE_NAME || 'access-audit-das';
+  const namespace = process.env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE;
+  const logger = options.logger ?? new Logger({ serviceName });
+  const metrics = options.metrics ?? new Metrics({ namespace, serviceName });
+  const processBatch = createDasProcessor({
+    settings: options.settings,
+    sns: options.sns ?? new SNSClient({}),
+    keys: kmsDataKeySource(options.kms ?? new KMSClient({}), options.settings.clusterResourceId),
+    logger: {
+      info: (message, extra) => logger.info(message, extra ?? {}),
+      warn: (message, extra) => logger.warn(message, extra ?? {}),
+      error: (message, extra) => logger.error(message, extra ?? {}),
+    },
+    metrics: {
+      addMetric: (name, _unit, value) => metrics.addMetric(name, MetricUnit.Count, value),
+    },
+  });
+  return async (event) => {
+    try {
+      return await processBatch(event);
+    } finally {
+      metrics.publishStoredMetrics();
+    }
+  };
+}

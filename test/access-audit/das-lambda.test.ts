@@ -1,0 +1,182 @@
+import { KMSClient } from '@aws-sdk/client-kms';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { mockClient } from 'aws-sdk-client-mock';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { kmsDataKeySource } from '../../src/access-audit/das/keys';
+import { loadDasSettings } from '../../src/lambda/das-decrypt/handler';
+import { parseAccessAuditConfig } from '../../src/config/access-audit';
+import { createDasProcessor, type KinesisEvent } from '../../src/lambda/das-decrypt/processor';
+import {
+  activityEvent,
+  CLUSTER_RESOURCE_ID,
+  dasRecord,
+  HEARTBEAT,
+  mockKms,
+  streamKeys,
+} from './support/das';
+
+const TOPIC_ARN = 'arn:aws:sns:eu-west-1:111122223333:access-alerts';
+const STREAM_ARN = `arn:aws:kinesis:eu-west-1:111122223333:stream/aws-rds-das-${CLUSTER_RESOURCE_ID}`;
+const keys = streamKeys();
+
+function kinesisEvent(texts: string[]): KinesisEvent {
+  return {
+    Records: texts.map((text, index) => ({
+      eventSourceARN: STREAM_ARN,
+      kinesis: {
+        data: Buffer.from(text).toString('base64'),
+        sequenceNumber: `4959000000000000000000000000000000000000000000000000${index}`,
+        partitionKey: 'db-EXAMPLE',
+      },
+    })),
+  };
+}
+
+function setup() {
+  const kms = mockKms(keys);
+  const sns = mockClient(SNSClient);
+  onTestFinished(() => {
+    kms.restore();
+    sns.restore();
+  });
+  const metrics: Record<string, number> = {};
+  const process = createDasProcessor({
+    settings: {
+      topicArn: TOPIC_ARN,
+      config: parseAccessAuditConfig({ serviceAccounts: ['app_svc'] }),
+    },
+    sns: new SNSClient({ region: 'eu-west-1' }),
+    keys: kmsDataKeySource(new KMSClient({ region: 'eu-west-1' }), CLUSTER_RESOURCE_ID),
+    logger: { info: () => {}, warn: () => {}, error: () => {} },
+    metrics: { addMetric: (name, _unit, value) => (metrics[name] = (metrics[name] ?? 0) + value) },
+  });
+  return { sns, process, metrics };
+}
+
+const grant = () =>
+  activityEvent({
+    class: 'ROLE',
+    command: 'GRANT',
+    commandText: 'GRANT SELECT ON public.items TO mallory',
+    objectType: '',
+    objectName: '',
+  });
+
+describe('DAS decrypt Lambda (Kinesis event source)', () => {
+  it('publishes a GRANT through the alert topic, with the alert message format', async () => {
+    const { sns, process, metrics } = setup();
+    sns.on(PublishCommand).resolves({ MessageId: 'm' });
+    const response = await process(
+      kinesisEvent([
+        await dasRecord(keys, [HEARTBEAT, activityEvent({ dbUserName: 'app_svc' }), grant()]),
+      ]),
+    );
+    expect(response).toEqual({ batchItemFailures: [] });
+    const calls = sns.commandCalls(PublishCommand);
+    expect(calls).toHaveLength(1);
+    const input = calls[0]!.args[0].input;
+    expect(input.TopicArn).toBe(TOPIC_ARN);
+    expect(input.Subject).toContain('privilege-change');
+    expect(input.Message).toContain(STREAM_ARN);
+    expect(metrics).toMatchObject({ AuditEvents: 2, Alerts: 1, ParseErrors: 0, MonitorErrors: 0 });
+  });
+
+  it('stops at an undecryptable record and reports it, so later records are retried once, not lost or doubled', async () => {
+    const { sns, process, metrics } = setup();
+    sns.on(PublishCommand).resolves({ MessageId: 'm' });
+    const foreign = await dasRecord(streamKeys(), [grant()]);
+    const event = kinesisEvent([
+      await dasRecord(keys, [grant()]),
+      foreign,
+      await dasRecord(keys, [grant()]),
+    ]);
+    const response = await process(event);
+    expect(response).toEqual({
+      batchItemFailures: [{ itemIdentifier: event.Records[1]!.kinesis.sequenceNumber }],
+    });
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(1);
+    expect(metrics).toMatchObject({ ParseErrors: 1 });
+  });
+
+  it('reports a record whose alert could not be published instead of dropping it', async () => {
+    const { sns, process, metrics } = setup();
+    sns.on(PublishCommand).rejects(new Error('Throttling'));
+    const event = kinesisEvent([await dasRecord(keys, [grant()])]);
+    await expect(process(event)).resolves.toEqual({
+      batchItemFailures: [{ itemIdentifier: event.Records[0]!.kinesis.sequenceNumber }],
+    });
+    expect(metrics).toMatchObject({ MonitorErrors: 1 });
+  });
+
+  it('reports a record that is not DAS JSON without throwing', async () => {
+    const { process } = setup();
+    const event = kinesisEvent(['garbage']);
+    await expect(process(event)).resolves.toEqual({
+      batchItemFailures: [{ itemIdentifier: event.Records[0]!.kinesis.sequenceNumber }],
+    });
+  });
+});
+
+describe('DAS decrypt Lambda settings', () => {
+  const env = {
+    ALERT_TOPIC_ARN: TOPIC_ARN,
+    ACCESS_AUDIT_CONFIG: JSON.stringify({}),
+  };
+
+  it('reads the cluster resource id next to the alert settings', () => {
+    expect(loadDasSettings({ ...env, DAS_CLUSTER_RESOURCE_ID: CLUSTER_RESOURCE_ID })).toMatchObject(
+      {
+        topicArn: TOPIC_ARN,
+        clusterResourceId: CLUSTER_RESOURCE_ID,
+      },
+    );
+  });
+
+  it('names a missing or malformed cluster resource id', () => {
+    expect(() => loadDasSettings(env)).toThrow(
+      /DAS_CLUSTER_RESOURCE_ID: must be a DbClusterResourceId/,
+    );
+    expect(() => loadDasSettings({ ...env, DAS_CLUSTER_RESOURCE_ID: 'my-cluster' })).toThrow(
+      /DAS_CLUSTER_RESOURCE_ID/,
+    );
+  });
+});
+
+describe('bundled DAS decrypt Lambda', () => {
+  it('bundles the Encryption SDK with esbuild, validates its environment and answers a batch', async () => {
+    const { build } = await import('esbuild');
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'das-decrypt-bundle-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const outfile = path.join(dir, 'index.js');
+    await build({
+      entryPoints: [path.join(__dirname, '../../src/lambda/das-decrypt/index.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      outfile,
+      logLevel: 'silent',
+    });
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const load = () => require(outfile) as { handler: (event: KinesisEvent) => Promise<unknown> };
+    const saved = { ...process.env };
+    try {
+      process.env.ALERT_TOPIC_ARN = TOPIC_ARN;
+      process.env.ACCESS_AUDIT_CONFIG = '{}';
+      process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+      delete process.env.DAS_CLUSTER_RESOURCE_ID;
+      expect(load).toThrow(/DAS_CLUSTER_RESOURCE_ID/);
+      delete require.cache[outfile];
+      process.env.DAS_CLUSTER_RESOURCE_ID = CLUSTER_RESOURCE_ID;
+      const event = kinesisEvent(['not a DAS record']);
+      await expect(load().handler(event)).resolves.toEqual({
+        batchItemFailures: [{ itemIdentifier: event.Records[0]!.kinesis.sequenceNumber }],
+      });
+    } finally {
+      process.env = saved;
+    }
+  });
+});
