@@ -184,12 +184,44 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     return columns;
   };
 
+  // "schema.table" where either part may contain dots: the registry says which split
+  // names an audited table; more than one is refused as ambiguous.
+  const resolved = new Map<string, Promise<{ schema: string; name: string }>>();
+  const resolveTable = (table: string): Promise<{ schema: string; name: string }> => {
+    let found = resolved.get(table);
+    if (found === undefined) {
+      found = audit
+        .selectFrom('audited_table')
+        .select(['source_schema', 'source_table'])
+        .where(sql<boolean>`source_schema || '.' || source_table = ${table}`)
+        .orderBy('source_schema')
+        .orderBy('source_table')
+        .execute()
+        .then((rows) => {
+          if (rows.length > 1) {
+            throw new HistoryQueryError(
+              `table reference ${table} is ambiguous: ${rows
+                .map((row) => JSON.stringify([row.source_schema, row.source_table]))
+                .join(' or ')}`,
+            );
+          }
+          const row = rows[0];
+          return row
+            ? { schema: row.source_schema, name: row.source_table }
+            : splitTableName(table);
+        });
+      found.catch(() => resolved.delete(table));
+      resolved.set(table, found);
+    }
+    return found;
+  };
+
   const forKey = async (
     query: VersionQuery,
     table: string,
     key: RowKey<object>,
   ): Promise<VersionQuery> => {
-    const { schema, name } = splitTableName(table);
+    const { schema, name } = await resolveTable(table);
     const values = Array.isArray(key)
       ? key.map(keyValueText)
       : keyObjectValues(key as Record<string, KeyValue>, await keyColumnsOf(schema, name), table);
@@ -231,7 +263,7 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
       return rowAfter(await api.versionAt(table, key, instant));
     },
     async changesBetween(table, from, to, range = {}) {
-      const { schema, name } = splitTableName(table);
+      const { schema, name } = await resolveTable(table);
       let query = selectVersions()
         .where('l.source_schema', '=', schema)
         .where('l.source_table', '=', name)
@@ -251,7 +283,7 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
       return run(query);
     },
     async latest(table) {
-      const { schema, name } = splitTableName(table);
+      const { schema, name } = await resolveTable(table);
       const query = selectVersions()
         .distinctOn(sql`l.row_key` as never)
         .where('l.source_schema', '=', schema)
@@ -262,7 +294,7 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
       return run(query);
     },
     async schemaChanges(table) {
-      const { schema, name } = splitTableName(table);
+      const { schema, name } = await resolveTable(table);
       return readSchemaChanges(db, auditSchema, schema, name);
     },
     diff,

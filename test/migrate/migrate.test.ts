@@ -196,4 +196,41 @@ describe('migrateTarget', () => {
       /source table public\.items has column\(s\) ar_h_operation: names starting with ar_h_ are the DMS header columns/,
     );
   });
+
+  it('reads the history of a table whose schema name contains a dot; refuses an ambiguous reference', async () => {
+    const urls = await databases(`
+      CREATE SCHEMA "s.x"; CREATE TABLE "s.x".t (id int PRIMARY KEY, v text);
+      CREATE SCHEMA s; CREATE TABLE s."x.t" (id int PRIMARY KEY, v text);
+      CREATE SCHEMA "a.b"; CREATE TABLE "a.b".only (id int PRIMARY KEY, v text);`);
+    await migrate(
+      {
+        tables: [
+          { schema: 's.x', table: 't' },
+          { schema: 's', table: 'x.t' },
+          { schema: 'a.b', table: 'only' },
+        ],
+      },
+      urls,
+    );
+    const target = new pg.Client({ connectionString: urls.targetUrl });
+    await target.connect();
+    const dms = new DmsApplier(target, 'audit', 'only', ['id']);
+    await dms.insert({ id: '1', v: 'a' }, cdc('INSERT', '2026-11-22 10:00:00', 1));
+    await target.end();
+    const db = new Kysely<unknown>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: urls.targetUrl }) }),
+    });
+    try {
+      const history = createHistory(db);
+      const versions = await history.history('a.b.only', [1]);
+      expect(versions.map((v) => [v.schema, v.table, v.newRow])).toEqual([
+        ['a.b', 'only', { id: 1, v: 'a' }],
+      ]);
+      await expect(history.history('s.x.t', [1])).rejects.toThrow(
+        /table reference s\.x\.t is ambiguous: \["s","x\.t"\] or \["s\.x","t"\]/,
+      );
+    } finally {
+      await db.destroy();
+    }
+  });
 });
