@@ -106,6 +106,22 @@ describe('connection timeouts: nothing waits for ever', () => {
     expect(rows[0].n).toBe(0);
   });
 
+  it('pgaudit check reads AUDIT_TRAIL_SOURCE_URL and gives up on a silent source like every command', async () => {
+    const run = await runCli(
+      ['pgaudit', 'check', '--config', configFile, '--connect-timeout', '2'],
+      {
+        AUDIT_TRAIL_SOURCE_URL: blackhole.url,
+      },
+    );
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^audit-trail: source: cannot connect to 127\.0\.0\.1:\d+\/app/);
+    const missing = await runCli(['pgaudit', 'check', '--config', configFile], {
+      AUDIT_TRAIL_SOURCE_URL: '',
+    });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--source-url is required/);
+  });
+
   it('a wrong command line exits 2', async () => {
     expect((await runCli(['migrate', '--no-such-flag'])).code).toBe(2);
     expect((await runCli(['replicate', '--batch-size', 'x'])).code).toBe(2);

@@ -8,8 +8,9 @@ import { checkPgaudit, PgauditSetupError, setupPgaudit } from '../../access-audi
 import { readAuditLog, scanAuditLog } from '../../access-audit/stream';
 import { parseAccessAuditConfig, type AccessAuditConfig } from '../../config/access-audit';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../../config/load';
-import { assertPostgresUrl } from '../../postgres/connect';
+import { connectClient } from '../../postgres/connect';
 import { CliError } from '../errors';
+import { configOption, requireUrl, sourceUrlOption } from '../options';
 import { warnIfPlaintext } from '../../postgres/tls';
 
 /**
@@ -26,9 +27,9 @@ export function registerPgaudit(program: Command): void {
     .description(
       'create the pgaudit extension and audit role, and set pgaudit.* on audited roles and service accounts',
     )
-    .option('--config <file>', 'config file', DEFAULT_CONFIG_FILE)
-    .requiredOption('--source-url <url>', 'superuser (rds_superuser) URL of the source database')
-    .action(async (options: { config: string; sourceUrl: string }) => {
+    .addOption(configOption())
+    .addOption(sourceUrlOption())
+    .action(async (options: { config: string; sourceUrl?: string }) => {
       const config = await accessAuditSection(options.config);
       if (config.auditedRoles.length === 0 && config.serviceAccounts.length === 0) {
         throw new CliError(
@@ -49,9 +50,9 @@ export function registerPgaudit(program: Command): void {
   pgaudit
     .command('check')
     .description('report each pgAudit prerequisite as OK or FAIL; exits non-zero on any FAIL')
-    .option('--config <file>', 'config file', DEFAULT_CONFIG_FILE)
-    .requiredOption('--source-url <url>', 'URL of the source database')
-    .action(async (options: { config: string; sourceUrl: string }) => {
+    .addOption(configOption())
+    .addOption(sourceUrlOption())
+    .action(async (options: { config: string; sourceUrl?: string }) => {
       const config = await accessAuditSection(options.config);
       const results = await withSource(options.sourceUrl, (client) => checkPgaudit(client, config));
       for (const result of results) {
@@ -126,17 +127,14 @@ async function accessAuditSection(file: string): Promise<AccessAuditConfig> {
   return config.accessAudit ?? parseAccessAuditConfig({});
 }
 
-async function withSource<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  warnIfPlaintext(url);
-  const client = new pg.Client({
-    connectionString: assertPostgresUrl(url, '--source-url'),
-    application_name: 'audit-trail',
-  });
-  try {
-    await client.connect();
-  } catch (error) {
-    throw new CliError(`cannot connect to --source-url: ${(error as Error).message}`);
-  }
+async function withSource<T>(
+  url: string | undefined,
+  work: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const sourceUrl = requireUrl(url, '--source-url');
+  warnIfPlaintext(sourceUrl);
+  // Pinned output settings and the connect timeout, like every kit connection.
+  const client = await connectClient(sourceUrl, 'audit-trail', 'source');
   try {
     return await work(client);
   } finally {
