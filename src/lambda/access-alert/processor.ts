@@ -134,7 +134,8 @@ export function createProcessor(deps: ProcessorDeps): (event: unknown) => Promis
   };
 }
 
-function emptyStats(): ProcessingStats {
+/** Counters of one invocation, all zero; shared by the pgAudit and DAS Lambdas. */
+export function emptyStats(): ProcessingStats {
   return {
     logEvents: 0,
     auditEvents: 0,

@@ -9,6 +9,7 @@ import {
   type LogSink,
   type MetricsSink,
   type ProcessingStats,
+  emptyStats,
 } from '../access-alert/processor';
 import type { AlertLambdaSettings } from '../access-alert/settings';
 
@@ -109,20 +110,4 @@ async function processRecord(
   const failedBefore = stats.monitorErrors;
   await publishAlerts(alerts, publishDeps, stats);
   return stats.monitorErrors === failedBefore;
-}
-
-function emptyStats(): ProcessingStats {
-  return {
-    logEvents: 0,
-    auditEvents: 0,
-    alerts: 0,
-    noise: 0,
-    excluded: 0,
-    passed: 0,
-    parseErrors: 0,
-    monitorErrors: 0,
-    snsMessages: 0,
-    sqsMessages: 0,
-    control: false,
-  };
 }
