@@ -294,6 +294,9 @@ export const TYPES: Readonly<Record<string, TypeSpec>> = {
  * Key column types, with how key number n is written in each spelling. Text spelling 5
  * is a 2,624-byte incompressible key: the source's own index takes it (limit 2,704).
  */
+/** The text key spelling that writes the 2,624-byte incompressible key. */
+const HUGE_TEXT_KEY_SPELLING = 5;
+
 export const KEY_TYPES: Readonly<
   Record<string, { sql: string; literal: (n: number, spelling: number) => string }>
 > = {
@@ -302,7 +305,7 @@ export const KEY_TYPES: Readonly<
   text: {
     sql: 'text',
     literal: (n, spelling) =>
-      spelling === 5
+      spelling === HUGE_TEXT_KEY_SPELLING
         ? `(SELECT string_agg(md5(i::text || 'k${n}'), '') FROM generate_series(1, 82) AS i)`
         : n === 4
           ? `'k4 ü "q"'`
@@ -413,9 +416,14 @@ export function statementSql(
   const table = state.tables[t]!;
   const target = quoteQualified(table.schema, table.name);
   const keyCols = state.columns[t]!.slice(0, table.keyCount);
+  // At most one huge text key column per table: two would exceed the source's own index
+  // row limit (2,704 bytes), and the source, not the kit, would refuse the write.
+  const hugeKeyColumn = keyCols.findIndex((column) => column.type === 'text');
   const keyLiteral = (refs: readonly KeyRef[], i: number) => {
     const ref = refs[i % refs.length] ?? { n: 0, spelling: 0 };
-    return KEY_TYPES[keyCols[i]!.type]!.literal(space(ref.n), ref.spelling);
+    const spelling =
+      ref.spelling === HUGE_TEXT_KEY_SPELLING && i !== hugeKeyColumn ? 0 : ref.spelling;
+    return KEY_TYPES[keyCols[i]!.type]!.literal(space(ref.n), spelling);
   };
   const where = (refs: readonly KeyRef[]) =>
     keyCols.map((c, i) => `${quoteIdent(c.name)} = ${keyLiteral(refs, i)}`).join(' AND ');
