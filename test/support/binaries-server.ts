@@ -15,6 +15,12 @@ export interface ThrowawayPostgres {
   stop(): Promise<void>;
 }
 
+/** A throw-away server started from binaries on this machine. */
+export interface BinariesPostgres extends ThrowawayPostgres {
+  /** The data directory (a relative `log_directory` setting lands inside it). */
+  readonly dataDir: string;
+}
+
 /**
  * Starts a throw-away server from the PostgreSQL binaries in `bin` (the system's, or
  * another major's from npm): initdb with trust authentication, then postgres on a free
@@ -25,7 +31,7 @@ export interface ThrowawayPostgres {
 export async function startServerFromBinaries(
   bin: string,
   settings: Readonly<Record<string, string | number>> = {},
-): Promise<ThrowawayPostgres> {
+): Promise<BinariesPostgres> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'audit-trail-pg-bin-'));
   await chmod(dir, 0o755);
   const owner = runAsOwner();
@@ -66,6 +72,7 @@ export async function startServerFromBinaries(
   }
   return {
     port,
+    dataDir,
     url,
     readLog: () => readFile(logFile, 'utf8'),
     async stop() {

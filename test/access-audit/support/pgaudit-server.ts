@@ -1,10 +1,7 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdtemp, open, readFile, rm } from 'node:fs/promises';
-import net from 'node:net';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import pg from 'pg';
+import { startServerFromBinaries } from '../../support/binaries-server';
 import { startContainerPostgres } from '../../support/container/postgres-container';
 
 /** Where Debian's PostgreSQL 15 lives; `PGAUDIT_PG_BIN` points elsewhere. */
@@ -71,81 +68,38 @@ export interface PgauditServer {
 }
 
 /**
- * Starts a throw-away server from the system binaries with
- * `shared_preload_libraries=pgaudit` and the RDS log_line_prefix, logging stderr to
- * a file. PostgreSQL refuses to run as root, so as root the data directory is given
- * to the `postgres` OS user and the server runs as that user.
+ * Starts a throw-away server from the system binaries (see
+ * {@link startServerFromBinaries}) with `shared_preload_libraries=pgaudit` and the RDS
+ * log_line_prefix, logging stderr to a file.
  */
 export async function startPgauditServer(
   bin: string,
   options: PgauditServerOptions = {},
 ): Promise<PgauditServer> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'audit-trail-pgaudit-'));
-  await chmod(dir, 0o755);
-  const owner = runAsOwner();
-  if (owner) await chown(dir, owner.uid, owner.gid);
-  const dataDir = path.join(dir, 'data');
-  const logFile = path.join(dir, 'postgresql.log');
-  execFileSync(
-    path.join(bin, 'initdb'),
-    ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'],
-    {
-      stdio: 'ignore',
-      ...owner,
-    },
-  );
-  const port = await freePort();
-  const settings: Record<string, string> = {
-    port: String(port),
-    listen_addresses: '127.0.0.1',
-    unix_socket_directories: dir,
+  const server = await startServerFromBinaries(bin, {
     ...pgauditSettings(options),
     ...(options.allFormats
       ? {
           logging_collector: 'on',
           log_destination: 'stderr,csvlog,jsonlog',
-          log_directory: path.join(dir, 'log'),
+          // Relative to the data directory.
+          log_directory: 'log',
           log_filename: 'postgresql.log',
         }
       : {}),
-  };
-  const log = await open(logFile, 'a', 0o666);
-  if (owner) await chown(logFile, owner.uid, owner.gid);
-  const args = [
-    '-D',
-    dataDir,
-    ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
-  ];
-  const child = spawn(path.join(bin, 'postgres'), args, {
-    stdio: ['ignore', log.fd, log.fd],
-    ...owner,
   });
-  await log.close();
-  const adminUrl = (database = 'postgres') =>
-    `postgres://postgres@127.0.0.1:${port}/${encodeURIComponent(database)}`;
-  try {
-    await waitUntilReady(adminUrl(), child, logFile);
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
   return {
-    port,
-    adminUrl,
-    userUrl: (user, database) =>
-      `postgres://${encodeURIComponent(user)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
+    port: server.port,
+    adminUrl: (database) => server.url(database),
+    userUrl: (user, database) => server.url(database, user),
     readLog: (format = 'stderr') =>
       options.allFormats
-        ? readFile(path.join(dir, 'log', `postgresql.${LOG_FILE_EXTENSIONS[format]}`), 'utf8')
-        : readFile(logFile, 'utf8'),
-    async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGINT');
-        await exited;
-      }
-      await rm(dir, { recursive: true, force: true });
-    },
+        ? readFile(
+            path.join(server.dataDir, 'log', `postgresql.${LOG_FILE_EXTENSIONS[format]}`),
+            'utf8',
+          )
+        : server.readLog(),
+    stop: () => server.stop(),
   };
 }
 
@@ -182,42 +136,4 @@ export async function startPgauditContainer(
     readLog: () => server.readLog(),
     stop: () => server.stop(),
   };
-}
-
-function runAsOwner(): { uid: number; gid: number } | undefined {
-  if (os.userInfo().uid !== 0) return undefined;
-  const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
-  const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
-  return { uid, gid };
-}
-
-async function waitUntilReady(url: string, child: ChildProcess, logFile: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null) {
-      throw new Error(`postgres exited with ${child.exitCode}: ${await readFile(logFile, 'utf8')}`);
-    }
-    const client = new pg.Client({ connectionString: url });
-    try {
-      await client.connect();
-      await client.end();
-      return;
-    } catch (error) {
-      await client.end().catch(() => undefined);
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
