@@ -20,6 +20,16 @@ import {
   type RelationBinding,
   type RelationMismatch,
 } from './relation-binding';
+import {
+  ConnectionLostError,
+  DEFAULT_RECONNECT_POLICY,
+  EngineGaveUpError,
+  isConnectionLoss,
+  reconnectDelay,
+  sideOf,
+  type ConnectionSide,
+  type ReconnectPolicy,
+} from './reconnect';
 import { ReplicationConnection } from './replication-connection';
 import { checkSource, dropSlotIfExists, ensurePublication, slotExists } from './source-setup';
 import { readStagingTables, type StagingTable } from './staging-tables';
@@ -50,6 +60,14 @@ export interface EngineOptions {
   readonly logger?: EngineLogger;
   /** How often lag is logged while running, in ms; 0 disables. @default 10000 */
   readonly lagIntervalMs?: number;
+  /**
+   * How {@link Engine.run} retries after losing the source or target connection once
+   * it has streamed: capped exponential backoff with jitter, each attempt logged, and
+   * an {@link EngineGaveUpError} when one outage lasts longer than `giveUpAfterMs`.
+   * Failures before the first stream, and every failure of `runUntilIdle`, are not
+   * retried. @default {@link DEFAULT_RECONNECT_POLICY} (1 s doubling to 30 s, give up after 10 min)
+   */
+  readonly reconnect?: Partial<ReconnectPolicy>;
 }
 
 /** What a run did. */
@@ -66,7 +84,7 @@ export interface EngineRunResult {
 
 /** A point-in-time view of a running engine. */
 export interface EngineStatus {
-  readonly phase: 'idle' | 'starting' | 'initial-load' | 'streaming' | 'stopped';
+  readonly phase: 'idle' | 'starting' | 'initial-load' | 'streaming' | 'reconnecting' | 'stopped';
   readonly transactions: number;
   readonly changes: number;
   readonly lastAppliedLsn: string;
@@ -74,6 +92,10 @@ export interface EngineStatus {
   readonly lagBytes: number;
   /** Age of the oldest source commit not yet applied; 0 when caught up. */
   readonly lagSeconds: number;
+  /** Connection losses this run has recovered from or is recovering from. */
+  readonly reconnects: number;
+  /** The last connection loss, while reconnecting; undefined once streaming again. */
+  readonly lastError?: string;
 }
 
 /** The local CDC engine: the kit's stand-in for an AWS DMS task. */
@@ -141,6 +163,16 @@ class CdcEngine implements Engine {
   private lastApplied: Lsn = 0n;
   private lagBytes = 0;
   private oldestUnapplied: PgTimestamp | null = null;
+  private readonly reconnectPolicy: ReconnectPolicy;
+  /** The first connection of this attempt that was lost (its 'error' event). */
+  private lost: ConnectionLostError | null = null;
+  private streamedOnce = false;
+  /** Whether this engine streamed since the last connection loss (which ends an outage). */
+  private streamedSinceLoss = false;
+  private reconnects = 0;
+  private lastError: string | undefined;
+  private initialLoadRows: Record<string, number> = {};
+  private wakeFromBackoff: (() => void) | null = null;
 
   constructor(private readonly options: EngineOptions) {
     this.logger = options.logger ?? createJsonLogger();
@@ -148,6 +180,7 @@ class CdcEngine implements Engine {
       options.slotName ??
       defaultSlotName(options.sourceUrl, options.targetUrl, options.config.auditSchema);
     this.publication = options.publicationName ?? this.slot;
+    this.reconnectPolicy = { ...DEFAULT_RECONNECT_POLICY, ...options.reconnect };
   }
 
   run(signal?: AbortSignal): Promise<EngineRunResult> {
@@ -155,7 +188,7 @@ class CdcEngine implements Engine {
       if (signal.aborted) this.stopRequested = true;
       signal.addEventListener('abort', () => void this.stop(), { once: true });
     }
-    return this.execute(false);
+    return this.supervise();
   }
 
   runUntilIdle(): Promise<EngineRunResult> {
@@ -165,6 +198,7 @@ class CdcEngine implements Engine {
   async stop(): Promise<void> {
     this.stopRequested = true;
     this.repl?.interrupt();
+    this.wakeFromBackoff?.();
   }
 
   status(): EngineStatus {
@@ -175,16 +209,102 @@ class CdcEngine implements Engine {
       lastAppliedLsn: formatLsn(this.lastApplied),
       lagBytes: this.lagBytes,
       lagSeconds: this.oldestUnapplied === null ? 0 : secondsSince(this.oldestUnapplied),
+      reconnects: this.reconnects,
+      ...(this.lastError === undefined ? {} : { lastError: this.lastError }),
     };
+  }
+
+  /**
+   * Runs {@link execute} again after a lost connection, from the position stored on the
+   * target: the target transaction that was open is gone with its connection (or rolled
+   * back when the source went), and the slot was told nothing past the last target
+   * commit, so every change is applied exactly once. Waits grow from
+   * `initialDelayMs` to `maxDelayMs`; one outage longer than `giveUpAfterMs` ends the
+   * run with an {@link EngineGaveUpError}.
+   */
+  private async supervise(): Promise<EngineRunResult> {
+    const policy = this.reconnectPolicy;
+    let outageStart = 0;
+    let attempts = 0;
+    for (;;) {
+      try {
+        return await this.execute(false);
+      } catch (error) {
+        if (!this.streamedOnce || this.stopRequested || !isConnectionLoss(error)) throw error;
+        if (this.streamedSinceLoss) {
+          // A new outage: the previous one (if any) ended when streaming resumed.
+          this.streamedSinceLoss = false;
+          outageStart = Date.now();
+          attempts = 0;
+        }
+        const downForMs = Date.now() - outageStart;
+        const side: ConnectionSide | 'unknown' = sideOf(error) ?? this.lost?.side ?? 'unknown';
+        const message = error instanceof Error ? error.message : String(error);
+        if (downForMs >= policy.giveUpAfterMs) {
+          this.logger.log('error', 'giving up reconnecting', {
+            side,
+            error: message,
+            attempts,
+            downForMs,
+          });
+          throw new EngineGaveUpError(downForMs, attempts, error);
+        }
+        attempts++;
+        this.reconnects++;
+        this.lastError = message;
+        this.state = 'reconnecting';
+        const delayMs = reconnectDelay(attempts, policy);
+        this.logger.log('warn', 'connection lost; reconnecting', {
+          side,
+          error: message,
+          attempt: attempts,
+          delayMs,
+          giveUpInMs: policy.giveUpAfterMs - downForMs,
+        });
+        await this.backoff(delayMs);
+        if (this.stopRequested) {
+          this.state = 'stopped';
+          return this.result(this.initialLoadRows);
+        }
+      }
+    }
+  }
+
+  /** Waits `ms`, or less when {@link stop} is called. */
+  private backoff(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeFromBackoff = done;
+    }).finally(() => (this.wakeFromBackoff = null));
+  }
+
+  /** Turns a connection's 'error' event (an idle connection dropped) into a reconnect. */
+  private watch(client: pg.Client, side: ConnectionSide): pg.Client {
+    client.on('error', (error: Error) => {
+      this.lost ??= new ConnectionLostError(side, error);
+      this.repl?.abort(this.lost);
+    });
+    return client;
   }
 
   private async execute(untilIdle: boolean): Promise<EngineRunResult> {
     const { config, sourceUrl, targetUrl } = this.options;
     this.state = 'starting';
-    const source = await connectClient(sourceUrl, 'audit-trail-engine', 'source');
+    this.lost = null;
+    const source = this.watch(
+      await connectClient(sourceUrl, 'audit-trail-engine', 'source'),
+      'source',
+    );
     const closers: (() => Promise<unknown>)[] = [() => source.end()];
     try {
-      const target = await connectText(targetUrl, 'audit-trail-engine', 'target');
+      const target = this.watch(
+        await connectText(targetUrl, 'audit-trail-engine', 'target'),
+        'target',
+      );
       closers.push(() => target.end());
       await checkSource(source, config.tables);
       const tables = await readStagingTables(target, config);
@@ -248,13 +368,18 @@ class CdcEngine implements Engine {
         }
       }
       this.lastApplied = position.lastEndLsn;
-      if (this.stopRequested) return this.result(initialLoadRows);
+      this.initialLoadRows = { ...this.initialLoadRows, ...initialLoadRows };
+      if (this.stopRequested) return this.result(this.initialLoadRows);
       this.state = 'streaming';
       repl.startReplication(this.slot, this.publication, position.lastEndLsn);
       this.logger.log('info', 'streaming', {
         from: formatLsn(position.lastEndLsn),
         slot: this.slot,
+        ...(this.lastError === undefined ? {} : { reconnected: true }),
       });
+      this.streamedOnce = true;
+      this.streamedSinceLoss = true;
+      this.lastError = undefined;
       try {
         await new StreamApplier(
           this,
@@ -274,7 +399,7 @@ class CdcEngine implements Engine {
         closers.unshift(() => again.close());
         await this.applyBefore(error, again, source, target, tables, positions);
       }
-      return this.result(initialLoadRows);
+      return this.result(this.initialLoadRows);
     } finally {
       this.state = 'stopped';
       this.repl = null;
@@ -575,7 +700,13 @@ class StreamApplier {
       if (this.engine.stopping) return;
       if (this.reachedStop && !this.open && !this.pending) return;
       const message = await this.repl.next();
-      if (!message) return;
+      if (!message) {
+        if (this.engine.stopping) return;
+        throw new ConnectionLostError(
+          'source',
+          new Error('the server ended the replication stream'),
+        );
+      }
       if (message.kind === 'keepalive') {
         if (!this.open && !this.pending && this.repl.pending === 0 && message.walEnd > this.acked) {
           // Everything before walEnd was sent before this keepalive and is applied: let the slot move on.

@@ -5,3 +5,11 @@ export type { EngineLogger, LogLevel } from './logger';
 export { SchemaChangeError } from './relation-binding';
 export { SourceSetupError } from './source-setup';
 export { formatLsn, parseLsn } from './lsn';
+export {
+  ConnectionLostError,
+  DEFAULT_RECONNECT_POLICY,
+  EngineGaveUpError,
+  isConnectionLoss,
+  reconnectDelay,
+} from './reconnect';
+export type { ConnectionSide, ReconnectPolicy } from './reconnect';

@@ -3,6 +3,7 @@ import { pinnedClientConfig } from '../postgres/connect';
 import { quoteIdent, quoteLiteral } from '../postgres/identifiers';
 import { formatLsn, parseLsn, type Lsn } from './lsn';
 import { nowPgTimestamp, type PgTimestamp } from './pg-time';
+import { ConnectionLostError, isConnectionLoss } from './reconnect';
 
 /** A message of the streaming replication sub-protocol (inside CopyData). */
 export type StreamMessage =
@@ -122,6 +123,14 @@ export class ReplicationConnection {
     this.wake();
   }
 
+  /**
+   * Makes a waiting or later {@link next} throw `error`: another connection of the
+   * engine was lost, so this run ends and the engine reconnects.
+   */
+  abort(error: Error): void {
+    this.fail(error);
+  }
+
   /** Messages received but not yet pulled. */
   get pending(): number {
     return this.queue.length;
@@ -205,7 +214,10 @@ export class ReplicationConnection {
   }
 
   private fail(error: Error): void {
-    this.failure ??= error;
+    this.failure ??=
+      isConnectionLoss(error) && !(error instanceof ConnectionLostError)
+        ? new ConnectionLostError('source', error)
+        : error;
     this.wake();
   }
 

@@ -2,6 +2,8 @@ import { ChangeSequence, CHANGE_SEQ_LENGTH } from '../../src/engine/change-seque
 import { formatLsn, parseLsn } from '../../src/engine/lsn';
 import { formatUtcTimestamp } from '../../src/engine/pg-time';
 import { decodePgOutput, UNCHANGED_TOAST } from '../../src/engine/pgoutput';
+import { isConnectionLoss, reconnectDelay } from '../../src/engine/reconnect';
+import { SchemaChangeError } from '../../src/engine/relation-binding';
 
 /** µs since 2000-01-01 UTC for an ISO instant plus extra microseconds. */
 const pgTime = (iso: string, micros = 0) =>
@@ -59,5 +61,31 @@ describe('engine building blocks', () => {
       oldTuple: null,
       newTuple: ['1.50', null, UNCHANGED_TOAST],
     });
+  });
+});
+
+describe('reconnect policy', () => {
+  const policy = { initialDelayMs: 1000, maxDelayMs: 30_000 };
+
+  it('doubles from the initial delay, caps at the maximum, and jitters within the upper half of each step', () => {
+    expect([1, 2, 3, 6, 20].map((n) => reconnectDelay(n, policy, () => 1))).toEqual([
+      1000, 2000, 4000, 30_000, 30_000,
+    ]);
+    expect([1, 2, 3, 6].map((n) => reconnectDelay(n, policy, () => 0))).toEqual([
+      500, 1000, 2000, 15_000,
+    ]);
+  });
+
+  it('retries lost or refused connections, not faults a retry would repeat', () => {
+    const sqlError = (code: string) => Object.assign(new Error('x'), { code });
+    expect(isConnectionLoss(sqlError('57P01'))).toBe(true); // admin shutdown
+    expect(isConnectionLoss(sqlError('57P03'))).toBe(true); // starting up
+    expect(isConnectionLoss(sqlError('08006'))).toBe(true);
+    expect(isConnectionLoss(sqlError('ECONNREFUSED'))).toBe(true);
+    expect(isConnectionLoss(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isConnectionLoss(new Error('wrapped', { cause: sqlError('ECONNRESET') }))).toBe(true);
+    expect(isConnectionLoss(sqlError('42P01'))).toBe(false); // undefined table
+    expect(isConnectionLoss(new SchemaChangeError('column added'))).toBe(false);
+    expect(isConnectionLoss(new Error('replication slot "s" is gone'))).toBe(false);
   });
 });

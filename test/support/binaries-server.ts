@@ -15,10 +15,14 @@ export interface ThrowawayPostgres {
   stop(): Promise<void>;
 }
 
-/** A throw-away server started from binaries on this machine. */
+/** A throw-away server started from binaries on this machine; it can also be restarted. */
 export interface BinariesPostgres extends ThrowawayPostgres {
   /** The data directory (a relative `log_directory` setting lands inside it). */
   readonly dataDir: string;
+  /** Shuts the server down (fast shutdown) and keeps its data; {@link start} brings it back. */
+  shutDown(): Promise<void>;
+  /** Starts the server again on the same port and data after {@link shutDown}. */
+  start(): Promise<void>;
 }
 
 /**
@@ -50,37 +54,47 @@ export async function startServerFromBinaries(
     unix_socket_directories: dir,
     ...settings,
   };
-  const log = await open(logFile, 'a', 0o666);
-  if (owner) await chown(logFile, owner.uid, owner.gid);
   const args = [
     '-D',
     dataDir,
     ...Object.entries(all).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
   ];
-  const child = spawn(path.join(bin, 'postgres'), args, {
-    stdio: ['ignore', log.fd, log.fd],
-    ...owner,
-  });
-  await log.close();
   const url = (database = 'postgres', user = 'postgres') =>
     `postgres://${encodeURIComponent(user)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
-  try {
-    await waitUntilReady(url(), child, logFile);
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
+  const launch = async (): Promise<ChildProcess> => {
+    const log = await open(logFile, 'a', 0o666);
+    if (owner) await chown(logFile, owner.uid, owner.gid);
+    const started = spawn(path.join(bin, 'postgres'), args, {
+      stdio: ['ignore', log.fd, log.fd],
+      ...owner,
+    });
+    await log.close();
+    try {
+      await waitUntilReady(url(), started, logFile);
+    } catch (error) {
+      started.kill('SIGKILL');
+      throw error;
+    }
+    return started;
+  };
+  let child = await launch();
+  const shutDown = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGINT');
+    await exited;
+  };
   return {
     port,
     dataDir,
     url,
     readLog: () => readFile(logFile, 'utf8'),
+    shutDown,
+    async start() {
+      child = await launch();
+    },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGINT');
-        await exited;
-      }
+      await shutDown();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -1,6 +1,11 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config';
-import { createEngine, SchemaChangeError, SourceSetupError } from '../../engine';
+import {
+  createEngine,
+  DEFAULT_RECONNECT_POLICY,
+  SchemaChangeError,
+  SourceSetupError,
+} from '../../engine';
 import { CliError, UsageError } from '../errors';
 import { configOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
 
@@ -12,6 +17,15 @@ interface ReplicateOptions {
   readonly slot?: string;
   readonly batchSize?: string;
   readonly lagInterval?: string;
+  readonly giveUpAfter?: string;
+  readonly maxReconnectDelay?: string;
+}
+
+/** A whole number of seconds from an option, as milliseconds. */
+function secondsOption(value: string | undefined, flag: string, min: number): number {
+  if (!/^\d+$/.test(value ?? '') || Number(value) < min)
+    throw new UsageError(`${flag} must be a whole number of seconds (at least ${min})`);
+  return Number(value) * 1000;
 }
 
 /**
@@ -33,6 +47,16 @@ export function registerReplicate(program: Command): void {
     )
     .option('--batch-size <rows>', 'rows per apply statement', '2000')
     .option('--lag-interval <ms>', 'how often to log lag (0: never)', '10000')
+    .option(
+      '--give-up-after <seconds>',
+      'after a lost connection, retry (logged, with backoff) for this long, then exit 2',
+      String(DEFAULT_RECONNECT_POLICY.giveUpAfterMs / 1000),
+    )
+    .option(
+      '--max-reconnect-delay <seconds>',
+      'longest wait between two reconnect attempts',
+      String(DEFAULT_RECONNECT_POLICY.maxDelayMs / 1000),
+    )
     .action(async (options: ReplicateOptions) => {
       const config = await loadConfig(options.config);
       const batchSize = Number(options.batchSize);
@@ -47,6 +71,10 @@ export function registerReplicate(program: Command): void {
         slotName: options.slot,
         batchSize,
         lagIntervalMs: Number(options.lagInterval),
+        reconnect: {
+          giveUpAfterMs: secondsOption(options.giveUpAfter, '--give-up-after', 0),
+          maxDelayMs: secondsOption(options.maxReconnectDelay, '--max-reconnect-delay', 1),
+        },
       });
       const stop = () => void engine.stop();
       process.once('SIGINT', stop);
