@@ -309,7 +309,7 @@ class CdcEngine implements Engine {
       await checkSource(source, config.tables);
       const tables = await readStagingTables(target, config);
       const positions = new PositionStore(config.auditSchema, this.slot);
-      await positions.ensure(target);
+      await positions.requireInstalled(target);
       await ensurePublication(source, this.publication, config.tables);
       const stopLsn = untilIdle ? await currentInsertLsn(source) : null;
       let repl = new ReplicationConnection(sourceUrl);

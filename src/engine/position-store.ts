@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { quoteQualified } from '../postgres/identifiers';
+import { AuditTrailError } from '../errors';
 import { formatLsn, parseLsn, type Lsn } from './lsn';
 
 /** Name of the engine's bookkeeping table in the audit schema. */
@@ -65,26 +66,23 @@ export class PositionStore {
   }
 
   /**
-   * Creates the table if needed (the audit schema must exist: run migrate first, which
-   * creates this table owned by the kit's owner role). An existing table is left alone
-   * without a CREATE statement: the engine's writer login may not create tables in the
-   * audit schema, and CREATE TABLE IF NOT EXISTS checks that privilege first.
+   * Checks that migrate installed the engine's bookkeeping tables. The engine never
+   * creates them itself: their one definition is the kit's migrations, and the engine's
+   * writer login may not create tables in the audit schema.
    */
-  async ensure(target: pg.ClientBase): Promise<void> {
-    const { rows } = await target.query<{ exists: boolean }>(
-      'SELECT to_regclass($1) IS NOT NULL AS exists',
-      [this.table],
+  async requireInstalled(target: pg.ClientBase): Promise<void> {
+    const { rows } = await target.query<{ missing: string | null }>(
+      `SELECT string_agg(name, ', ') AS missing
+         FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NULL`,
+      [[this.table, this.loadedTable]],
     );
-    if (rows[0]?.exists) return;
-    await target.query(`CREATE TABLE IF NOT EXISTS ${this.table} (
-      slot_name text PRIMARY KEY,
-      initial_load_done boolean NOT NULL DEFAULT false,
-      last_commit_lsn pg_lsn NOT NULL DEFAULT '0/0',
-      last_end_lsn pg_lsn NOT NULL DEFAULT '0/0',
-      last_seq_prefix text NOT NULL DEFAULT '',
-      last_seq_counter numeric(20) NOT NULL DEFAULT 0,
-      updated_at timestamptz NOT NULL DEFAULT now()
-    )`);
+    const missing = rows[0]?.missing;
+    if (missing)
+      throw new AuditTrailError(`the target has no ${missing}`, {
+        code: 'TARGET_NOT_MIGRATED',
+        kind: 'usage',
+        hint: 'run "audit-trail migrate" first',
+      });
   }
 
   /** The stored position, or `null` when this slot never completed an initial load. */

@@ -4,6 +4,7 @@ import { createEngine, silentLogger, SourceSetupError } from '../../src/engine';
 import { startLocalPostgres } from '../../src/postgres/local-server';
 import { createTestDatabase, withClient } from '../support/databases';
 import { runCli, writeConfig } from './cli';
+import { createPipeline } from './helpers';
 
 describe('engine: clear errors for an unusable source', () => {
   it('refuses a source without wal_level=logical, saying how to fix it', async () => {
@@ -57,5 +58,30 @@ describe('engine: clear errors for an unusable source', () => {
       ]),
     );
     expect(rows[0].n).toBe(0); // nothing left behind
+  });
+});
+
+describe('engine: a target migrate has not fully installed', () => {
+  it('stops with the missing table and the remedy, and creates no slot', async () => {
+    const p = await createPipeline('CREATE TABLE t (id int PRIMARY KEY)', {
+      tables: [{ table: 't' }],
+    });
+    try {
+      await p.target(`DROP TABLE ${p.config.auditSchema}.cdc_engine_loaded_table`);
+      const failure = p.replicate();
+      await expect(failure).rejects.toMatchObject({
+        code: 'TARGET_NOT_MIGRATED',
+        kind: 'usage',
+        hint: 'run "audit-trail migrate" first',
+      });
+      await expect(failure).rejects.toThrow(/cdc_engine_loaded_table/);
+      const { rows } = await p.source(
+        'SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1',
+        [p.slotName],
+      );
+      expect(rows[0].n).toBe(0);
+    } finally {
+      await p.dispose();
+    }
   });
 });

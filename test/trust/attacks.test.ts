@@ -183,7 +183,6 @@ describe('attacks on the target side', () => {
   it('every row of every kit table survives a login granted ALL on the audit schema', async () => {
     await withClient(install.targetUrl, async (client) => {
       const store = new PositionStore('audit', 'slot_attack');
-      await store.ensure(client);
       await store.write(client, {
         initialLoadDone: true,
         lastCommitLsn: 100n as never,
