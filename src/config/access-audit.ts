@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { activityStreamSchema } from './activity-stream';
 import { identifierSchema } from './identifier';
 
 /** pgAudit statement classes a custom rule may name. */
@@ -168,6 +169,12 @@ export const accessAuditSchema = z
     sqs: sqsSettingsSchema.default(() => sqsSettingsSchema.parse({})),
     /** Retention of the PostgreSQL log group in days. @default 365 */
     logRetentionDays: z.number().int().min(1).default(365),
+    /**
+     * Database Activity Streams (Aurora only; refused for an RDS instance source), the
+     * access audit a database administrator cannot switch off. See {@link activityStreamSchema}.
+     * @default undefined (off)
+     */
+    activityStream: activityStreamSchema.optional(),
   })
   .strict()
   .superRefine((section, ctx) => {

@@ -4,3 +4,4 @@ export * from './errors';
 export * from './load';
 export * from './access-audit';
 export * from './deployment';
+export * from './activity-stream';

@@ -1,0 +1,10 @@
+/** isComplete of the activity-stream custom resources (CDK provider framework). */
+import { RDSClient } from '@aws-sdk/client-rds';
+import { activityStreamSettled, type ActivityStreamEvent } from './control';
+
+let rds: RDSClient | undefined;
+
+export function handler(event: ActivityStreamEvent) {
+  rds ??= new RDSClient({});
+  return activityStreamSettled(event, { rds });
+}

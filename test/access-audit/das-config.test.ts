@@ -1,0 +1,84 @@
+import { ConfigError, parseConfig } from '../../src/config';
+
+/** `parseConfig`'s message for an input, or undefined when it is valid. */
+function refusal(input: unknown): string | undefined {
+  try {
+    parseConfig(input);
+    return undefined;
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+}
+
+const TABLES = { tables: [{ schema: 'public', table: 'items', primaryKey: ['id'] }] };
+
+describe('accessAudit.activityStream config', () => {
+  it('takes the section the issue shows, with defaults for the rest', () => {
+    const config = parseConfig({
+      ...TABLES,
+      accessAudit: {
+        activityStream: {
+          enabled: true,
+          mode: 'async',
+          archive: { retentionDays: 2555, glacierAfterDays: 90, format: 'parquet' },
+        },
+      },
+    });
+    expect(config.accessAudit?.activityStream).toEqual({
+      enabled: true,
+      mode: 'async',
+      batchSize: 100,
+      retryAttempts: 3,
+      archive: {
+        enabled: true,
+        retentionDays: 2555,
+        glacierAfterDays: 90,
+        format: 'parquet',
+        objectLock: 'off',
+      },
+    });
+  });
+
+  it('is off unless asked for: no section, and an empty section, start nothing', () => {
+    expect(parseConfig({ ...TABLES, accessAudit: {} }).accessAudit?.activityStream).toBeUndefined();
+    expect(
+      parseConfig({ ...TABLES, accessAudit: { activityStream: {} } }).accessAudit?.activityStream
+        ?.enabled,
+    ).toBe(false);
+  });
+
+  it('names the field of every bad value', () => {
+    const bad = (activityStream: unknown) =>
+      refusal({ ...TABLES, accessAudit: { activityStream } });
+    expect(bad({ mode: 'fast' })).toMatch(/accessAudit\.activityStream\.mode:/);
+    expect(bad({ archive: { format: 'csv' } })).toMatch(
+      /accessAudit\.activityStream\.archive\.format:/,
+    );
+    expect(bad({ archive: { objectLock: 'yes' } })).toMatch(
+      /accessAudit\.activityStream\.archive\.objectLock:/,
+    );
+    expect(bad({ archive: { retentionDays: 0 } })).toMatch(
+      /accessAudit\.activityStream\.archive\.retentionDays:/,
+    );
+    expect(bad({ archive: { retentionDays: 60, glacierAfterDays: 90 } })).toMatch(
+      /accessAudit\.activityStream\.archive\.glacierAfterDays: must be less than retentionDays \(60\)/,
+    );
+    expect(bad({ batchSize: 20_000 })).toMatch(/accessAudit\.activityStream\.batchSize:/);
+    expect(bad({ enabled: true, kmsKey: 'x' })).toMatch(
+      /accessAudit\.activityStream: Unrecognized key: "kmsKey"/,
+    );
+  });
+
+  it('is refused, with the reason, for an RDS for PostgreSQL instance source', () => {
+    expect(
+      refusal({
+        ...TABLES,
+        accessAudit: { activityStream: { enabled: true } },
+        deployment: { source: { mode: 'new', engine: 'postgres' } },
+      }),
+    ).toMatch(
+      /accessAudit\.activityStream: Database Activity Streams are not available for RDS for PostgreSQL DB instances/,
+    );
+  });
+});
