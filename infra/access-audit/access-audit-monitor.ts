@@ -19,13 +19,10 @@ import {
   DEFAULT_METRICS_NAMESPACE,
   DEFAULT_SERVICE_NAME,
 } from '../../src/lambda/access-alert/metrics';
-import { ENV } from '../../src/lambda/access-alert/settings';
+import { ENV, settingsConfigJson } from '../../src/lambda/access-alert/settings';
 import { AlertTopic } from '../constructs/alert-topic';
 import { bundledFunction } from '../constructs/bundled-function';
 import { acknowledge } from '../nag';
-
-/** Lambda environment variables may total at most 4 KB. */
-const MAX_CONFIG_ENV_BYTES = 3500;
 
 /** Props of {@link AccessAuditMonitor}. */
 export interface AccessAuditMonitorProps {
@@ -235,7 +232,7 @@ export class AccessAuditMonitor extends Construct {
     });
     fn.addEnvironment(ENV.topicArn, this.topic.topicArn);
     if (this.queue) fn.addEnvironment(ENV.queueUrl, this.queue.queueUrl);
-    fn.addEnvironment(ENV.config, lambdaConfig(this.config));
+    fn.addEnvironment(ENV.config, settingsConfigJson(this.config, 'AccessAuditMonitor'));
     fn.addEnvironment('POWERTOOLS_SERVICE_NAME', this.serviceName);
     fn.addEnvironment('POWERTOOLS_METRICS_NAMESPACE', this.namespace);
     this.topic.grantPublish(fn);
@@ -387,42 +384,4 @@ function resolveLogGroup(scope: Construct, props: AccessAuditMonitorProps): logs
     );
   }
   throw new Error('AccessAuditMonitor: give logGroup or clusterIdentifier');
-}
-
-/** The part of the config the Lambda reads, as JSON small enough for its environment. */
-function lambdaConfig(config: AccessAuditConfig): string {
-  const {
-    serviceAccounts,
-    ignoreDatabases,
-    ignoreSchemas,
-    defaultRules,
-    rules,
-    logLinePrefix,
-    alerts,
-    sqs: queue,
-  } = config;
-  const json = JSON.stringify({
-    serviceAccounts,
-    ignoreDatabases,
-    ignoreSchemas,
-    defaultRules,
-    rules,
-    logLinePrefix,
-    alerts: {
-      digestThreshold: alerts.digestThreshold,
-      maxStatementLength: alerts.maxStatementLength,
-      subjectPrefix: alerts.subjectPrefix,
-    },
-    sqs: {
-      forward: queue.forward,
-      ignoreUsers: queue.ignoreUsers,
-      ignoreDatabases: queue.ignoreDatabases,
-    },
-  });
-  if (Buffer.byteLength(json) > MAX_CONFIG_ENV_BYTES) {
-    throw new Error(
-      `AccessAuditMonitor: the accessAudit rules and lists take ${Buffer.byteLength(json)} bytes; Lambda environment variables allow about ${MAX_CONFIG_ENV_BYTES}`,
-    );
-  }
-  return json;
 }

@@ -1,9 +1,9 @@
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { ACCESS_AUDIT_METRICS, DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME } from './metrics';
-import { createProcessor, DeliveryError, type ProcessingStats } from './processor';
+import { createProcessor, type ProcessingStats } from './processor';
+import { accessAuditRuntime } from './runtime';
 import type { AlertLambdaSettings } from './settings';
 
 /** Options for {@link createHandler}; clients are injectable for tests. */
@@ -22,11 +22,7 @@ export interface HandlerOptions {
 export function createHandler(
   options: HandlerOptions,
 ): (event: unknown) => Promise<ProcessingStats> {
-  // The construct sets POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE; its alarms use the same values.
-  const serviceName = process.env.POWERTOOLS_SERVICE_NAME || DEFAULT_SERVICE_NAME;
-  const namespace = process.env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE;
-  const logger = options.logger ?? new Logger({ serviceName });
-  const metrics = options.metrics ?? new Metrics({ namespace, serviceName });
+  const runtime = accessAuditRuntime(options);
   const sns = options.sns ?? new SNSClient({});
   const sqs =
     options.settings.queueUrl === undefined ? undefined : (options.sqs ?? new SQSClient({}));
@@ -34,26 +30,8 @@ export function createHandler(
     settings: options.settings,
     sns,
     ...(sqs ? { sqs } : {}),
-    logger: {
-      info: (message, extra) => logger.info(message, extra ?? {}),
-      warn: (message, extra) => logger.warn(message, extra ?? {}),
-      error: (message, extra) => logger.error(message, extra ?? {}),
-    },
-    metrics: {
-      addMetric: (name, _unit, value) => metrics.addMetric(name, MetricUnit.Count, value),
-    },
+    logger: runtime.log,
+    metrics: runtime.metricsSink,
   });
-  return async (event) => {
-    try {
-      return await processPayload(event);
-    } catch (error) {
-      logger.error('invocation failed', error as Error);
-      // Delivery failures were counted per message already; anything else is a bug to count once.
-      if (!(error instanceof DeliveryError))
-        metrics.addMetric(ACCESS_AUDIT_METRICS.monitorErrors, MetricUnit.Count, 1);
-      throw error;
-    } finally {
-      metrics.publishStoredMetrics();
-    }
-  };
+  return (event) => runtime.invoke(() => processPayload(event));
 }

@@ -66,3 +66,54 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): AlertLambdaS
     config: config.data,
   };
 }
+
+/** Lambda environment variables may total at most 4 KB; this leaves room for the others. */
+const MAX_CONFIG_ENV_BYTES = 3500;
+
+/**
+ * The part of the `accessAudit` section the access-audit Lambdas read ({@link loadSettings}),
+ * as the JSON of {@link ENV}.config: one serialisation for the alert and the DAS functions.
+ * @param owner names the construct in the error when the JSON is too large.
+ * @throws Error when the rules and lists do not fit a Lambda environment.
+ */
+export function settingsConfigJson(config: AccessAuditConfig, owner: string): string {
+  const {
+    serviceAccounts,
+    ignoreDatabases,
+    ignoreSchemas,
+    defaultRules,
+    rules,
+    logLinePrefix,
+    logFormat,
+    pgauditLogLevel,
+    alerts,
+    sqs: queue,
+  } = config;
+  const json = JSON.stringify({
+    serviceAccounts,
+    ignoreDatabases,
+    ignoreSchemas,
+    defaultRules,
+    rules,
+    logLinePrefix,
+    // How the source writes its log: without these a csvlog/jsonlog source is read as stderr.
+    logFormat,
+    pgauditLogLevel,
+    alerts: {
+      digestThreshold: alerts.digestThreshold,
+      maxStatementLength: alerts.maxStatementLength,
+      subjectPrefix: alerts.subjectPrefix,
+    },
+    sqs: {
+      forward: queue.forward,
+      ignoreUsers: queue.ignoreUsers,
+      ignoreDatabases: queue.ignoreDatabases,
+    },
+  });
+  if (Buffer.byteLength(json) > MAX_CONFIG_ENV_BYTES) {
+    throw new Error(
+      `${owner}: the accessAudit rules and lists take ${Buffer.byteLength(json)} bytes; Lambda environment variables allow about ${MAX_CONFIG_ENV_BYTES}`,
+    );
+  }
+  return json;
+}

@@ -1,9 +1,9 @@
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { kmsDataKeySource } from '../../access-audit/das/keys';
-import { DEFAULT_METRICS_NAMESPACE } from '../access-alert/metrics';
+import { accessAuditRuntime } from '../access-alert/runtime';
 import {
   LambdaSettingsError,
   loadSettings,
@@ -46,28 +46,13 @@ export interface DasHandlerOptions {
 export function createDasHandler(
   options: DasHandlerOptions,
 ): (event: KinesisEvent) => Promise<KinesisBatchResponse> {
-  const serviceName = process.env.POWERTOOLS_SERVICE_NAME || 'access-audit-das';
-  const namespace = process.env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE;
-  const logger = options.logger ?? new Logger({ serviceName });
-  const metrics = options.metrics ?? new Metrics({ namespace, serviceName });
+  const runtime = accessAuditRuntime(options);
   const processBatch = createDasProcessor({
     settings: options.settings,
     sns: options.sns ?? new SNSClient({}),
     keys: kmsDataKeySource(options.kms ?? new KMSClient({}), options.settings.clusterResourceId),
-    logger: {
-      info: (message, extra) => logger.info(message, extra ?? {}),
-      warn: (message, extra) => logger.warn(message, extra ?? {}),
-      error: (message, extra) => logger.error(message, extra ?? {}),
-    },
-    metrics: {
-      addMetric: (name, _unit, value) => metrics.addMetric(name, MetricUnit.Count, value),
-    },
+    logger: runtime.log,
+    metrics: runtime.metricsSink,
   });
-  return async (event) => {
-    try {
-      return await processBatch(event);
-    } finally {
-      metrics.publishStoredMetrics();
-    }
-  };
+  return (event) => runtime.invoke(() => processBatch(event));
 }
