@@ -7,6 +7,7 @@ import { cdcEngineLoadedTableMigration } from './0007-cdc-engine-loaded-table';
 import { tamperEvidenceMigration } from './0005-tamper-evidence';
 import { auditLogKeyHashMigration } from './0006-audit-log-key-hash';
 import { schemaChangeLogMigration } from './0008-schema-change-log';
+import { schemaChangeVersionBoundaryMigration } from './0009-schema-change-version-boundary';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -46,4 +47,8 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
   { name: '0006-audit-log-key-hash', migration: auditLogKeyHashMigration },
   { name: '0007-cdc-engine-loaded-table', migration: cdcEngineLoadedTableMigration },
   { name: '0008-schema-change-log', migration: schemaChangeLogMigration },
+  {
+    name: '0009-schema-change-version-boundary',
+    migration: schemaChangeVersionBoundaryMigration,
+  },
 ];

@@ -30,6 +30,16 @@ export interface SourceColumn {
    * reused after DROP COLUMN, so migrate tells a renamed column from a dropped one.
    */
   readonly attnum: number;
+  /**
+   * What the source's rows that existed when the column was added hold in it. `ALTER
+   * TABLE ADD COLUMN` writes no row change to the WAL, so neither DMS nor the engine
+   * sees those values: `{ text: null }` without a default; `{ text }` for a default
+   * evaluated once at the ADD (PostgreSQL stores it as the column's missing value,
+   * `atthasmissing`); `'unknown'` when the column has a default but no stored missing
+   * value (a volatile default such as `random()` or a serial rewrote the table with a
+   * value per row, or the default was set after the ADD). Absent: not read.
+   */
+  readonly existingRows?: { readonly text: string | null } | 'unknown';
 }
 
 /** An audited table as found in the source catalog, with the config applied. */
@@ -56,6 +66,8 @@ interface ColumnRow {
   typmod: number;
   builtin: boolean;
   exact_number: boolean;
+  existing_rows: 'value' | 'null' | 'unknown';
+  existing_text: string | null;
 }
 
 /**
@@ -149,7 +161,9 @@ async function readColumns(source: Kysely<unknown>, oid: number): Promise<Source
                        CASE WHEN t.typbasetype <> 0 THEN t.typtypmod ELSE a.atttypmod END) AS type,
            CASE WHEN t.typbasetype <> 0 THEN t.typtypmod ELSE a.atttypmod END AS typmod,
            bt.typnamespace = 'pg_catalog'::regnamespace AS builtin,
-           bt.oid IN ('numeric'::regtype, 'int8'::regtype, '_numeric'::regtype, '_int8'::regtype) AS exact_number
+           bt.oid IN ('numeric'::regtype, 'int8'::regtype, '_numeric'::regtype, '_int8'::regtype) AS exact_number,
+           CASE WHEN a.atthasmissing THEN 'value' WHEN a.atthasdef THEN 'unknown' ELSE 'null' END AS existing_rows,
+           CASE WHEN a.atthasmissing THEN array_to_string(a.attmissingval, '') END AS existing_text
     FROM pg_catalog.pg_attribute a
     JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
     JOIN pg_catalog.pg_type bt ON bt.oid = coalesce(nullif(t.typbasetype, 0), a.atttypid)
@@ -163,6 +177,10 @@ async function readColumns(source: Kysely<unknown>, oid: number): Promise<Source
     exactNumber: row.exact_number,
     carriedAsText: !row.builtin,
     attnum: row.attnum,
+    existingRows:
+      row.existing_rows === 'unknown'
+        ? 'unknown'
+        : { text: row.existing_rows === 'value' ? row.existing_text : null },
   }));
 }
 

@@ -1,7 +1,8 @@
 import { sql, type Transaction } from 'kysely';
-import { quoteIdent, quoteQualified } from '../postgres/identifiers';
+import { quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers';
 import { HEADER_COLUMN_NAMES, stagingTableName } from '../staging/header-columns';
-import { SourceTableError, type SourceTable } from './introspect';
+import { rowDocumentColumns } from '../staging/row-document';
+import { SourceTableError, type SourceColumn, type SourceTable } from './introspect';
 import { isWideningTypeChange } from './type-change';
 
 /** A column as the schema-change log records it. */
@@ -25,6 +26,13 @@ export interface DetectedSchemaChange {
   readonly column: string;
   readonly before: ColumnDefinition | null;
   readonly after: ColumnDefinition | null;
+  /**
+   * ADD only: the source rows that existed then hold this value in the new column (SQL
+   * text; null for SQL NULL), written by no change the stream carries. Staging's
+   * existing rows get it too, without an audit version, and the log records it as
+   * `existingRows` in the new definition (the value as history records it).
+   */
+  readonly existingRowsText?: string | null;
 }
 
 interface KnownColumn {
@@ -60,10 +68,32 @@ export async function syncColumns(
       ? diffByName(table, stagingColumns)
       : diffByAttnum(table, known, stagingColumns);
   assertApplicable(auditSchema, table, changes);
+  const lastAuditId =
+    changes.length > 0
+      ? await lockStaging(trx, auditSchema, quoteQualified(auditSchema, staging))
+      : null;
   await applyToStaging(trx, quoteQualified(auditSchema, staging), changes);
   await saveKnownColumns(trx, auditSchema, table);
-  await logChanges(trx, auditSchema, changes, sourceLsn);
+  await logChanges(trx, auditSchema, table, changes, sourceLsn, lastAuditId);
   return changes;
+}
+
+/**
+ * Takes the staging table's exclusive lock (no version of it is written until this
+ * transaction commits) and returns the newest audit id: every version of the table up to
+ * it has the shape from before this run's changes, every later one the shape after them.
+ */
+async function lockStaging(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+  staging: string,
+): Promise<string | null> {
+  await sql.raw(`LOCK TABLE ${staging} IN ACCESS EXCLUSIVE MODE`).execute(trx);
+  const { rows } = await sql<{ id: string }>`
+    SELECT id::text AS id FROM ${sql.id(auditSchema, 'audit_log')} ORDER BY id DESC LIMIT 1`.execute(
+    trx,
+  );
+  return rows[0]?.id ?? '0';
 }
 
 async function readStagingColumns(
@@ -102,6 +132,37 @@ const definition = (column: { name: string; type: string; attnum?: number | null
   attnum: column.attnum ?? null,
 });
 
+/**
+ * A column added on the source, with what its existing rows hold. A default PostgreSQL
+ * computed per row (or set after the ADD) left values no change stream carries: staging
+ * and history cannot know them, so the table is refused with the remedy rather than
+ * given NULLs the source does not hold.
+ */
+function added(table: SourceTable, column: SourceColumn): DetectedSchemaChange {
+  const ignored = table.ignoreColumns.includes(column.name);
+  if (column.existingRows === 'unknown' && !ignored) {
+    throw new SourceTableError(
+      `source column ${table.schema}.${table.table}.${column.name} was added with a default ` +
+        `that PostgreSQL computed row by row (a volatile default such as random(), ` +
+        `clock_timestamp() or a sequence), or got its default after it was added: the values ` +
+        `the existing rows hold were written by no change that DMS or the engine sees, so ` +
+        `staging and history cannot know them. Remove the table from the config, run ` +
+        `migrate --drop-staging, then add it back and run migrate: it is loaded again (one ` +
+        `SNAPSHOT version per row, with the new column) and its history continues`,
+    );
+  }
+  const text = column.existingRows === 'unknown' ? null : (column.existingRows?.text ?? null);
+  return {
+    schema: table.schema,
+    table: table.table,
+    change: 'ADD',
+    column: column.name,
+    before: null,
+    after: definition(column),
+    ...(ignored ? {} : { existingRowsText: text }),
+  };
+}
+
 /** Without a baseline (an install from before the log): by name, as staging shows it. */
 function diffByName(table: SourceTable, staging: Map<string, string>): DetectedSchemaChange[] {
   const of = { schema: table.schema, table: table.table };
@@ -121,13 +182,7 @@ function diffByName(table: SourceTable, staging: Map<string, string>): DetectedS
   for (const column of table.columns) {
     const stagingType = staging.get(column.name);
     if (stagingType === undefined) {
-      changes.push({
-        ...of,
-        change: 'ADD',
-        column: column.name,
-        before: null,
-        after: definition(column),
-      });
+      changes.push(added(table, column));
     } else if (stagingType !== column.type) {
       changes.push({
         ...of,
@@ -166,13 +221,7 @@ function diffByAttnum(
     const before = previous.get(column.attnum);
     const stagingType = before === undefined ? undefined : staging.get(before.name);
     if (before === undefined || stagingType === undefined) {
-      changes.push({
-        ...of,
-        change: 'ADD',
-        column: column.name,
-        before: null,
-        after: definition(column),
-      });
+      changes.push(added(table, column));
       continue;
     }
     if (before.name !== column.name) {
@@ -241,7 +290,18 @@ async function applyToStaging(
   }
   for (const change of changes) {
     if (change.change === 'ADD') {
-      await alter(`ADD COLUMN ${quoteIdent(change.column)} ${change.after?.type ?? 'text'}`);
+      const column = quoteIdent(change.column);
+      const type = change.after?.type ?? 'text';
+      if (change.existingRowsText === undefined || change.existingRowsText === null) {
+        await alter(`ADD COLUMN ${column} ${type}`);
+      } else {
+        // As on the source: the existing rows get the value, and no row trigger fires
+        // (they were not changed; the schema-change log says what they hold).
+        await alter(
+          `ADD COLUMN ${column} ${type} DEFAULT ${quoteLiteral(change.existingRowsText)}::${type}`,
+        );
+        await alter(`ALTER COLUMN ${column} DROP DEFAULT`);
+      }
     }
     if (change.change === 'RETYPE') {
       const type = change.after?.type ?? 'text';
@@ -274,17 +334,50 @@ async function saveKnownColumns(
 async function logChanges(
   trx: Transaction<unknown>,
   auditSchema: string,
+  table: SourceTable,
   changes: readonly DetectedSchemaChange[],
   sourceLsn: string | undefined,
+  lastAuditId: string | null,
 ): Promise<void> {
   for (const change of changes) {
+    const existingRows =
+      change.existingRowsText === undefined
+        ? null
+        : await existingRowsDocument(trx, auditSchema, table, change);
     await sql`
       INSERT INTO ${sql.id(auditSchema, 'schema_change')}
         (source_schema, source_table, change, column_name, old_definition, new_definition,
-         source_lsn, detected_by)
+         source_lsn, detected_by, last_audit_id)
       VALUES (${change.schema}, ${change.table}, ${change.change}, ${change.column},
               ${change.before === null ? null : JSON.stringify(change.before)}::jsonb,
-              ${change.after === null ? null : JSON.stringify(change.after)}::jsonb,
-              ${sourceLsn ?? null}::pg_lsn, 'migrate')`.execute(trx);
+              ${change.after === null ? null : JSON.stringify(change.after)}::jsonb
+                || CASE WHEN ${existingRows}::jsonb IS NULL THEN '{}'::jsonb
+                        ELSE jsonb_build_object('existingRows', ${existingRows}::jsonb) END,
+              ${sourceLsn ?? null}::pg_lsn, 'migrate', ${lastAuditId}::bigint)`.execute(trx);
   }
+}
+
+/**
+ * The value an added column holds in the rows that existed before it, as history
+ * records values (the capture trigger's exact_document: json text, float -0 kept), as
+ * jsonb text: `null` for SQL NULL.
+ */
+async function existingRowsDocument(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+  table: SourceTable,
+  change: DetectedSchemaChange,
+): Promise<string> {
+  if (change.existingRowsText === null || change.existingRowsText === undefined) return 'null';
+  const exact = rowDocumentColumns(table);
+  const only = (names: readonly string[]) => names.filter((name) => name === change.column);
+  const type = change.after?.type ?? 'text';
+  const { rows } = await sql<{ value: string }>`
+    SELECT (${sql.id(auditSchema, 'exact_document')}(to_jsonb(r), row_to_json(r),
+              ${only(exact.json)}::text[], ${only(exact.float)}::text[])
+            -> ${change.column})::text AS value
+    FROM (SELECT ${change.existingRowsText}::text::${sql.raw(type)} AS ${sql.id(change.column)}) AS r`.execute(
+    trx,
+  );
+  return rows[0]?.value ?? 'null';
 }

@@ -11,6 +11,7 @@ import {
 } from '../staging/header-columns';
 import { parseRowJson } from '../history/row-json';
 import { rowDocumentColumns, sourceRowDocumentSql } from '../staging/row-document';
+import { currentShapeSql, shapeChangesSql, type ShapeChange } from '../history/version-shape';
 
 /** Options for {@link verifyAuditTrail}. */
 export interface VerifyOptions {
@@ -98,13 +99,11 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
         )}) AS q ORDER BY q.key COLLATE "C"`,
         [],
       );
+      const shape = await shapeChanges(target, options.config.auditSchema, table);
       const auditRows = new CursorReader(
         target,
         `SELECT row_key::text AS key, new_row::text AS row
-           FROM (SELECT DISTINCT ON (row_key) row_key, operation, new_row
-                   FROM ${quoteQualified(options.config.auditSchema, 'audit_log')}
-                  WHERE source_schema = $1 AND source_table = $2
-                  ORDER BY row_key, change_seq DESC NULLS LAST, id DESC) AS newest
+           FROM (${newestVersionsSql(options.config.auditSchema, shape)}) AS newest
           WHERE operation <> 'DELETE'
           ORDER BY row_key::text COLLATE "C"`,
         [table.schema, table.table],
@@ -121,7 +120,7 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
       const staging = await compareStaging(
         name,
         stagingReader(target, options.config.auditSchema, { ...table, ignoreColumns }),
-        newestVersionReader(target, options.config.auditSchema, table),
+        newestVersionReader(target, options.config.auditSchema, table, shape),
         list,
       );
       tables.push({
@@ -310,17 +309,45 @@ function newestVersionReader(
   target: pg.Client,
   auditSchema: string,
   table: SourceTable,
+  shape: readonly ShapeChange[],
 ): CursorReader {
   return new CursorReader(
     target,
     `SELECT row_key::text AS key, CASE WHEN operation = 'DELETE' THEN NULL ELSE new_row::text END AS row
-       FROM (SELECT DISTINCT ON (row_key) row_key, operation, new_row
-               FROM ${quoteQualified(auditSchema, 'audit_log')}
-              WHERE source_schema = $1 AND source_table = $2
-              ORDER BY row_key, change_seq DESC NULLS LAST, id DESC) AS newest
+       FROM (${newestVersionsSql(auditSchema, shape)}) AS newest
       ORDER BY row_key::text COLLATE "C"`,
     [table.schema, table.table],
   );
+}
+
+/** The table's logged column changes, to read older versions in today's shape. */
+async function shapeChanges(
+  target: pg.Client,
+  auditSchema: string,
+  table: { schema: string; table: string },
+): Promise<ShapeChange[]> {
+  const { rows } = await target.query<ShapeChange>(shapeChangesSql(auditSchema), [
+    table.schema,
+    table.table,
+  ]);
+  return rows;
+}
+
+/**
+ * The newest version of every key of a table (`$1` schema, `$2` table), key and row in
+ * the table's current shape (see src/history/version-shape.ts): a version recorded
+ * before a column was added, dropped, renamed or widened is compared as the source
+ * holds that row now, and the versions from before and after a key column's rename are
+ * one row's history.
+ */
+function newestVersionsSql(auditSchema: string, shape: readonly ShapeChange[]): string {
+  return `SELECT DISTINCT ON (row_key) row_key, operation, new_row
+            FROM (SELECT ${currentShapeSql('l.row_key', 'l', shape, { keyOnly: true })} AS row_key,
+                         ${currentShapeSql('l.new_row', 'l', shape)} AS new_row,
+                         l.operation, l.change_seq, l.id
+                    FROM ${quoteQualified(auditSchema, 'audit_log')} AS l
+                   WHERE l.source_schema = $1 AND l.source_table = $2) AS v
+           ORDER BY row_key, change_seq DESC NULLS LAST, id DESC`;
 }
 
 /**
