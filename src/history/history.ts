@@ -2,6 +2,12 @@ import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kyse
 import { diff, rowAfter } from './diff';
 import { parseRowJson } from './row-json';
 import { readSchemaChanges, type SchemaChange } from './schema-changes';
+import {
+  currentShapeSql,
+  keySpellings,
+  SHAPE_CHANGE_COLUMNS,
+  type ShapeChange,
+} from './version-shape';
 import type {
   AuditedTables,
   ColumnChange,
@@ -226,14 +232,44 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
       ? key.map(keyValueText)
       : keyObjectValues(key as Record<string, KeyValue>, await keyColumnsOf(schema, name), table);
     const rowKey = sql`${sql.id(auditSchema, 'row_key_of')}(${schema}, ${name}, ${values}::text[])`;
-    return (
-      query
-        .where('l.source_schema', '=', schema)
-        .where('l.source_table', '=', name)
-        // The per-key index holds the key's hash (keys of any size); the key decides.
-        .where(sql`jsonb_hash_extended(l.row_key, 0)`, '=', sql`jsonb_hash_extended(${rowKey}, 0)`)
-        .where(sql.ref('l.row_key'), '=', rowKey) as VersionQuery
-    );
+    const scoped = query
+      .where('l.source_schema', '=', schema)
+      .where('l.source_table', '=', name) as VersionQuery;
+    const renames = (await shapeOf(schema, name)).filter((change) => change.change === 'RENAME');
+    if (renames.length === 0)
+      return (
+        scoped
+          // The per-key index holds the key's hash (keys of any size); the key decides.
+          .where(
+            sql`jsonb_hash_extended(l.row_key, 0)`,
+            '=',
+            sql`jsonb_hash_extended(${rowKey}, 0)`,
+          )
+          .where(sql.ref('l.row_key'), '=', rowKey) as VersionQuery
+      );
+    // A key column was renamed: the row's older versions are under the old name. Every
+    // spelling the key had finds them through the index; the key in today's shape decides.
+    const spellings = keySpellings('k.current', renames);
+    return scoped
+      .where(
+        sql`jsonb_hash_extended(l.row_key, 0)`,
+        '=',
+        sql`ANY (SELECT jsonb_hash_extended(s, 0) FROM (SELECT ${rowKey} AS current) AS k,
+                 unnest(${sql.raw(`ARRAY[${spellings.join(', ')}]`)}) AS s)`,
+      )
+      .where(
+        sql.raw(currentShapeSql('l.row_key', 'l', renames, { keyOnly: true })),
+        '=',
+        rowKey,
+      ) as VersionQuery;
+  };
+
+  const shapeOf = async (schema: string, name: string): Promise<ShapeChange[]> => {
+    const { rows } = await sql<ShapeChange>`
+      SELECT ${sql.raw(SHAPE_CHANGE_COLUMNS)} FROM ${sql.id(auditSchema, 'schema_change')}
+      WHERE source_schema = ${schema} AND source_table = ${name}
+      ORDER BY id`.execute(db);
+    return rows;
   };
 
   const inHistoryOrder = (query: VersionQuery): VersionQuery =>
@@ -284,12 +320,16 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     },
     async latest(table) {
       const { schema, name } = await resolveTable(table);
+      // One row, one newest version, across renames of its key columns.
+      const rowKey = sql.raw(
+        currentShapeSql('l.row_key', 'l', await shapeOf(schema, name), { keyOnly: true }),
+      );
       const query = selectVersions()
-        .distinctOn(sql`l.row_key` as never)
+        .distinctOn(rowKey as never)
         .where('l.source_schema', '=', schema)
         .where('l.source_table', '=', name)
         .orderBy(
-          sql`l.row_key, l.commit_timestamp DESC, l.change_seq DESC NULLS LAST, l.id DESC`,
+          sql`${rowKey}, l.commit_timestamp DESC, l.change_seq DESC NULLS LAST, l.id DESC`,
         ) as VersionQuery;
       return run(query);
     },

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { parseRowJson } from './row-json';
 
 /** A source column as the schema-change log records it. */
 export interface SchemaColumn {
@@ -7,6 +8,13 @@ export interface SchemaColumn {
   readonly type: string;
   /** The source `pg_attribute.attnum`: one column keeps it across renames. Null when unknown. */
   readonly attnum: number | null;
+  /**
+   * ADD only: the value the rows that existed then got in the new column (null for SQL
+   * NULL, a constant default's value otherwise), as history records values. No version
+   * records it (the source wrote no change); versions from before the ADD do not have
+   * the column at all (an absent key, which is not SQL NULL).
+   */
+  readonly existingRows?: unknown;
 }
 
 /** One column added, dropped, renamed or retyped on an audited source table. */
@@ -38,8 +46,8 @@ interface SchemaChangeRow {
   source_table: string;
   change: SchemaChange['change'];
   column_name: string;
-  old_definition: SchemaColumn | null;
-  new_definition: SchemaColumn | null;
+  old_definition: string | null;
+  new_definition: string | null;
   source_lsn: string | null;
   commit_timestamp: string | null;
   detected_by: SchemaChange['detectedBy'];
@@ -57,8 +65,9 @@ export async function readSchemaChanges(
   table: string,
 ): Promise<SchemaChange[]> {
   const { rows } = await sql<SchemaChangeRow>`
-    SELECT id::text AS id, source_schema, source_table, change, column_name, old_definition,
-           new_definition, source_lsn::text AS source_lsn,
+    SELECT id::text AS id, source_schema, source_table, change, column_name,
+           old_definition::text AS old_definition, new_definition::text AS new_definition,
+           source_lsn::text AS source_lsn,
            ${isoUtc('commit_timestamp')} AS commit_timestamp, detected_by,
            ${isoUtc('detected_at')} AS detected_at
     FROM ${sql.id(auditSchema, 'schema_change')}
@@ -70,11 +79,16 @@ export async function readSchemaChanges(
     table: row.source_table,
     change: row.change,
     column: row.column_name,
-    before: row.old_definition,
-    after: row.new_definition,
+    // Parsed losslessly, as row documents are (a default of 1.50 stays 1.50).
+    before: definitionOf(row.old_definition),
+    after: definitionOf(row.new_definition),
     sourceLsn: row.source_lsn,
     commitTimestamp: row.commit_timestamp,
     detectedBy: row.detected_by,
     detectedAt: row.detected_at,
   }));
+}
+
+function definitionOf(json: string | null): SchemaColumn | null {
+  return json === null ? null : (parseRowJson(json) as unknown as SchemaColumn);
 }

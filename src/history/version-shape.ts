@@ -35,16 +35,35 @@ export interface ShapeChange {
   readonly detectedAt: string;
 }
 
+/** The columns of `schema_change` that make a {@link ShapeChange}. */
+export const SHAPE_CHANGE_COLUMNS = `change, column_name AS "column",
+  old_definition ->> 'name' AS "previousName", new_definition ->> 'type' AS "newType",
+  (new_definition -> 'existingRows')::text AS "existingRows",
+  last_audit_id::text AS "lastAuditId", detected_at::text AS "detectedAt"`;
+
 /** Reads a table's logged changes, oldest first (`$1` schema, `$2` table). */
 export function shapeChangesSql(auditSchema: string): string {
-  const log = quoteQualified(auditSchema, 'schema_change');
-  return `SELECT change, column_name AS "column", old_definition ->> 'name' AS "previousName",
-                 new_definition ->> 'type' AS "newType",
-                 (new_definition -> 'existingRows')::text AS "existingRows",
-                 last_audit_id::text AS "lastAuditId", detected_at::text AS "detectedAt"
-            FROM ${log}
+  return `SELECT ${SHAPE_CHANGE_COLUMNS} FROM ${quoteQualified(auditSchema, 'schema_change')}
            WHERE source_schema = $1 AND source_table = $2
            ORDER BY id`;
+}
+
+/**
+ * Every spelling a key (`key`, SQL for a jsonb key in today's names) had: today's, then
+ * with each renamed key column's earlier name, newest rename first.
+ */
+export function keySpellings(key: string, changes: readonly ShapeChange[]): string[] {
+  const spellings = [key];
+  for (const change of [...changes].reverse()) {
+    if (change.change !== 'RENAME' || change.previousName === null) continue;
+    const e = `(${spellings.at(-1)!})`;
+    const now = quoteLiteral(change.column);
+    const before = quoteLiteral(change.previousName);
+    spellings.push(
+      `CASE WHEN ${e} ? ${now} THEN (${e} - ${now}) || jsonb_build_object(${before}, ${e} -> ${now}) ELSE ${e} END`,
+    );
+  }
+  return spellings;
 }
 
 /**

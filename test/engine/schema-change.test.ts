@@ -1,4 +1,6 @@
 import { SchemaChangeError } from '../../src/engine';
+import { createHistory } from '../../src/history';
+import { createKysely } from '../../src/postgres/connect';
 import { migrateTarget } from '../../src/migrate/migrate-target';
 import { verifyAuditTrail } from '../../src/verify';
 import { auditRows, createPipeline, type Pipeline } from './helpers';
@@ -144,5 +146,80 @@ describe('engine: columns added, renamed and dropped while it runs', () => {
     } finally {
       await p2.dispose();
     }
+  });
+});
+
+describe('engine: schema changes read exactly in history and verify (#17 item 4)', () => {
+  let p: Pipeline;
+  beforeEach(async () => {
+    p = await createPipeline(`CREATE TABLE t (id int PRIMARY KEY, v text)`, {
+      tables: [{ table: 't' }],
+    });
+    await p.source(`INSERT INTO t VALUES (1, 'a'), (2, 'b')`);
+    await p.replicate();
+  });
+  afterEach(async () => p?.dispose());
+
+  const schemaLog = async () =>
+    (
+      await p.target(
+        `SELECT change, column_name, new_definition -> 'existingRows' AS existing
+           FROM audit.schema_change ORDER BY id`,
+      )
+    ).rows;
+
+  it('ADD COLUMN ... DEFAULT: existing rows get the default in staging without a version, the log says so, verify is clean', async () => {
+    await p.source(`ALTER TABLE t ADD COLUMN n numeric DEFAULT 1.50, ADD COLUMN plain text`);
+    await migrate(p);
+    await p.source(`UPDATE t SET v = 'a2' WHERE id = 1`);
+    await p.replicate();
+    expect(await schemaLog()).toEqual([
+      { change: 'ADD', column_name: 'n', existing: 1.5 },
+      { change: 'ADD', column_name: 'plain', existing: null },
+    ]);
+    const rows = await auditRows(p, 't');
+    // No invented version for row 2; row 1's update changed v only (n was 1.50 before).
+    expect(rows.map((r) => [r.operation, r.changed_columns])).toEqual([
+      ['SNAPSHOT', null],
+      ['SNAPSHOT', null],
+      ['UPDATE', ['v']],
+    ]);
+    const { rows: raw } = await p.target(
+      `SELECT old_row::text AS old_row FROM audit.audit_log WHERE operation = 'UPDATE'`,
+    );
+    expect(raw[0]!.old_row).toBe('{"n": 1.50, "v": "a", "id": 1, "plain": null}');
+    const report = await verify(p);
+    expect(report.mismatches).toEqual([]);
+  });
+
+  it('ADD COLUMN with a per-row (volatile) default is refused with the remedy, not filled with NULLs', async () => {
+    await p.source(`ALTER TABLE t ADD COLUMN r float8 DEFAULT random()`);
+    await expect(migrate(p)).rejects.toThrow(
+      /public\.t\.r was added with a default that PostgreSQL computed row by row.*migrate --drop-staging/,
+    );
+  });
+
+  it('renaming a primary-key column keeps one history per row (history API and verify)', async () => {
+    await p.source(`ALTER TABLE t RENAME COLUMN id TO ident`);
+    await migrate(p);
+    await p.source(`UPDATE t SET v = 'a2' WHERE ident = 1`);
+    await p.replicate();
+    const db = createKysely<unknown>(p.targetUrl, { max: 1, label: 'target' });
+    try {
+      const history = createHistory(db, { auditSchema: 'audit' });
+      const versions = await history.history('public.t', { ident: 1 });
+      expect(versions.map((v) => [v.operation, v.key])).toEqual([
+        ['SNAPSHOT', { id: 1 }],
+        ['UPDATE', { ident: 1 }],
+      ]);
+      const latest = await history.latest('public.t');
+      expect(latest.map((v) => [v.operation, v.key])).toEqual([
+        ['UPDATE', { ident: 1 }],
+        ['SNAPSHOT', { id: 2 }],
+      ]);
+    } finally {
+      await db.destroy();
+    }
+    expect((await verify(p)).mismatches).toEqual([]);
   });
 });
