@@ -8,6 +8,7 @@ import { tamperEvidenceMigration } from './0005-tamper-evidence';
 import { auditLogKeyHashMigration } from './0006-audit-log-key-hash';
 import { schemaChangeLogMigration } from './0008-schema-change-log';
 import { schemaChangeVersionBoundaryMigration } from './0009-schema-change-version-boundary';
+import { sourceContextMigration } from './0010-source-context';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -51,4 +52,5 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
     name: '0009-schema-change-version-boundary',
     migration: schemaChangeVersionBoundaryMigration,
   },
+  { name: '0010-source-context', migration: sourceContextMigration },
 ];

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { stagingTableName } from '../staging/header-columns';
 import { identifierSchema } from './identifier';
+import { sourceContextSchema } from './source-context';
 
 /** One audited source table. */
 export const auditedTableSchema = z
@@ -71,6 +72,11 @@ export const changeHistoryShape = {
   auditSchema: identifierSchema.default('audit'),
   /** Role names on the target. @default derived from auditSchema */
   auditRoles: auditRolesSchema.default({}),
+  /**
+   * The source context table (who and why, per source transaction); audited
+   * automatically when set. @default not installed
+   */
+  sourceContext: sourceContextSchema.optional(),
   /** The audited tables; each appears once. */
   tables: z
     .array(auditedTableSchema)

@@ -5,3 +5,4 @@ export * from './load';
 export * from './access-audit';
 export * from './deployment';
 export * from './activity-stream';
+export * from './source-context';

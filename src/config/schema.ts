@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { accessAuditSchema } from './access-audit';
 import { changeHistoryShape } from './change-history';
 import { deploymentSchema } from './deployment';
+import { contextTableEntry, CONTEXT_TRANSACTION_COLUMN } from './source-context';
+import { stagingTableName } from '../staging/header-columns';
 
 /**
  * The whole `audit-trail.config.json`. Every other artefact (DMS mappings, target
@@ -21,7 +23,62 @@ export const auditTrailConfigSchema = z
   .superRefine((config, ctx) => {
     const refusal = activityStreamRefusal(config);
     if (refusal) ctx.addIssue({ code: 'custom', ...refusal });
-  });
+    const clash = contextTableClash(config);
+    if (clash) ctx.addIssue({ code: 'custom', ...clash });
+  })
+  .transform(withContextTable);
+
+type ParsedConfig = {
+  readonly tables: readonly {
+    schema: string;
+    table: string;
+    primaryKey?: string[] | undefined;
+    ignoreColumns: string[];
+  }[];
+  readonly sourceContext?: { schema: string; table: string } | undefined;
+};
+
+/**
+ * The source context table may be listed in `tables` only exactly as the kit audits it
+ * (so a parsed config parses again unchanged); no other table may share its staging table.
+ */
+function contextTableClash(
+  config: ParsedConfig,
+): { path: (string | number)[]; message: string } | undefined {
+  const context = config.sourceContext;
+  if (context === undefined) return undefined;
+  const staging = stagingTableName(context.table);
+  for (const [index, table] of config.tables.entries()) {
+    const label = `${table.schema}.${table.table}`;
+    if (table.schema === context.schema && table.table === context.table) {
+      const asTheKitAudits =
+        (table.primaryKey === undefined ||
+          (table.primaryKey.length === 1 && table.primaryKey[0] === CONTEXT_TRANSACTION_COLUMN)) &&
+        table.ignoreColumns.length === 0;
+      if (!asTheKitAudits)
+        return {
+          path: ['tables', index, 'table'],
+          message: `"${label}" is the source context table: it is audited automatically, leave it out`,
+        };
+    } else if (stagingTableName(table.table) === staging) {
+      return {
+        path: ['tables', index, 'table'],
+        message: `"${label}" and the source context table "${context.schema}.${context.table}" would share the staging table ${staging} in the audit schema`,
+      };
+    }
+  }
+  return undefined;
+}
+
+/** Appends the source context table to the audited tables (once). */
+function withContextTable<Config extends ParsedConfig>(config: Config): Config {
+  const context = config.sourceContext;
+  if (context === undefined) return config;
+  const listed = config.tables.some(
+    (table) => table.schema === context.schema && table.table === context.table,
+  );
+  return listed ? config : { ...config, tables: [...config.tables, contextTableEntry(context)] };
+}
 
 /**
  * Database Activity Streams exist for Aurora clusters only, not for RDS for PostgreSQL

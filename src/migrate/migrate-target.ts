@@ -14,6 +14,7 @@ import {
   type SyncResult,
 } from './sync-staging';
 import { resolveTargetTypes } from './target-types';
+import { markSourceContextTable } from '../source-context/registry';
 import { startChain } from '../trust/chain';
 import { ensureKitRoles, kitRoles } from '../trust/roles';
 import { refuseForeignTriggers, secureInstall } from '../trust/secure-install';
@@ -122,6 +123,7 @@ export async function migrateTargetWith(
       ? await dropRemovedStaging(trx, config.auditSchema)
       : [];
     const synced = await syncStagingTables(trx, config.auditSchema, resolved, options.sourceLsn);
+    await markSourceContextTable(trx, config);
     await secureInstall(trx, config.auditSchema, roles);
     return {
       applied,

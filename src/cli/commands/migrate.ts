@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../../config';
+import { loadConfig, type AuditTrailConfig } from '../../config';
 import { migrateTarget } from '../../migrate/migrate-target';
+import { createKysely } from '../../postgres/connect';
+import { installSourceContext } from '../../source-context';
 import { configOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
 
 interface MigrateOptions {
@@ -8,6 +10,7 @@ interface MigrateOptions {
   readonly sourceUrl?: string;
   readonly targetUrl?: string;
   readonly dropStaging?: boolean;
+  readonly sourceContext?: boolean;
 }
 
 /**
@@ -25,11 +28,17 @@ export function registerMigrate(program: Command): void {
       '--drop-staging',
       'drop the staging tables of tables removed from the config (their history is kept)',
     )
+    .option(
+      '--source-context',
+      'first create or update the source context table (config "sourceContext") on the source',
+    )
     .action(async (options: MigrateOptions) => {
       const config = await loadConfig(options.config);
+      const sourceUrl = requireUrl(options.sourceUrl, '--source-url');
+      if (options.sourceContext === true) await migrateSourceContext(config, sourceUrl);
       const report = await migrateTarget({
         config,
-        sourceUrl: requireUrl(options.sourceUrl, '--source-url'),
+        sourceUrl,
         targetUrl: requireUrl(options.targetUrl, '--target-url'),
         log: (line) => process.stdout.write(`${line}\n`),
         dropStaging: options.dropStaging === true,
@@ -47,4 +56,22 @@ export function registerMigrate(program: Command): void {
         changed === 0 ? `target is up to date (${tables})\n` : `target migrated (${tables})\n`,
       );
     });
+}
+
+/** `--source-context`: the context table on the source, before the target reads it. */
+async function migrateSourceContext(config: AuditTrailConfig, sourceUrl: string): Promise<void> {
+  const source = createKysely<unknown>(sourceUrl, { max: 1, label: 'source' });
+  try {
+    const report = await installSourceContext(source, config);
+    const lines = [
+      report.created ? `created source context table ${report.table}` : undefined,
+      ...report.required.map((column) => `${report.table}.${column} is now required`),
+      ...report.optional.map((column) => `${report.table}.${column} is now optional`),
+      ...report.grantedTo.map((role) => `granted INSERT on ${report.table} to ${role}`),
+    ].filter((line): line is string => line !== undefined);
+    if (lines.length === 0) lines.push(`source context table ${report.table} is up to date`);
+    process.stdout.write(lines.map((line) => `${line}\n`).join(''));
+  } finally {
+    await source.destroy();
+  }
 }

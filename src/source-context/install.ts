@@ -1,0 +1,135 @@
+import { sql, type Kysely } from 'kysely';
+import {
+  AUDIT_CONTEXT_COLUMNS,
+  CONTEXT_TRANSACTION_COLUMN,
+  type AuditTrailConfig,
+  type SourceContextConfig,
+} from '../config';
+import { AuditTrailError } from '../errors';
+
+/** What {@link installSourceContext} did. */
+export interface SourceContextInstallReport {
+  /** `schema.table` of the context table. */
+  readonly table: string;
+  /** True when this run created the table. */
+  readonly created: boolean;
+  /** Columns made NOT NULL / nullable by this run (the config's `require` changed). */
+  readonly required: readonly string[];
+  readonly optional: readonly string[];
+  /** Roles granted INSERT by this run's statements (grants are re-issued every run). */
+  readonly grantedTo: readonly string[];
+}
+
+/** Thrown when the config has no `sourceContext` to install. */
+export class SourceContextError extends AuditTrailError {
+  override readonly name = 'SourceContextError';
+}
+
+/**
+ * Creates (or brings in line with the config) the source context table: one row per
+ * source transaction that sets context, keyed by the transaction's own id.
+ *
+ * - `transaction_id bigint` defaults to `txid_current()` and a CHECK refuses any other
+ *   value, so a row can only describe the transaction that wrote it, and (as the
+ *   primary key) at most once; an UPDATE from a later transaction fails the same check,
+ *   so context rows cannot be rewritten (DELETE for retention still works).
+ * - the text fields the config `require`s are NOT NULL; `metadata` must be a JSON object.
+ * - INSERT (and USAGE on the schema) is granted to `grantInsertTo` only; nothing to PUBLIC.
+ *
+ * The target never trusts the `transaction_id` column: history joins context by the
+ * change headers (source xid and commit time) DMS or the engine attach to the row.
+ */
+export async function installSourceContext(
+  source: Kysely<unknown>,
+  config: AuditTrailConfig,
+): Promise<SourceContextInstallReport> {
+  const context = config.sourceContext;
+  if (context === undefined) {
+    throw new SourceContextError(
+      '--source-context: the config has no "sourceContext" section (add "sourceContext": {} for the defaults)',
+      { code: 'SOURCE_CONTEXT_NOT_CONFIGURED', kind: 'usage' },
+    );
+  }
+  return source.transaction().execute(async (trx) => {
+    const table = sql.id(context.schema, context.table);
+    await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(context.schema)}`.execute(trx);
+    const exists = await tableExists(trx, context);
+    if (!exists) await createContextTable(trx, context);
+    const { required, optional } = await alignRequired(trx, context);
+    await sql`REVOKE ALL ON ${table} FROM PUBLIC`.execute(trx);
+    for (const role of context.grantInsertTo) {
+      await sql`GRANT USAGE ON SCHEMA ${sql.id(context.schema)} TO ${sql.id(role)}`.execute(trx);
+      await sql`GRANT INSERT ON ${table} TO ${sql.id(role)}`.execute(trx);
+    }
+    return {
+      table: `${context.schema}.${context.table}`,
+      created: !exists,
+      required,
+      optional,
+      grantedTo: context.grantInsertTo,
+    };
+  });
+}
+
+async function tableExists(db: Kysely<unknown>, context: SourceContextConfig): Promise<boolean> {
+  const { rows } = await sql<{ found: boolean }>`
+    SELECT to_regclass(${`${quote(context.schema)}.${quote(context.table)}`}) IS NOT NULL AS found`.execute(
+    db,
+  );
+  return rows[0]?.found === true;
+}
+
+function quote(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+async function createContextTable(
+  db: Kysely<unknown>,
+  context: SourceContextConfig,
+): Promise<void> {
+  const textColumns = Object.values(AUDIT_CONTEXT_COLUMNS).map(
+    (column) => sql`${sql.id(column)} text`,
+  );
+  await sql`CREATE TABLE ${sql.id(context.schema, context.table)} (
+    ${sql.id(CONTEXT_TRANSACTION_COLUMN)} bigint PRIMARY KEY DEFAULT txid_current()
+      CONSTRAINT transaction_context_own_transaction CHECK (${sql.id(CONTEXT_TRANSACTION_COLUMN)} = txid_current()),
+    ${sql.join(textColumns, sql`, `)},
+    metadata jsonb CONSTRAINT transaction_context_metadata_object CHECK (jsonb_typeof(metadata) = 'object'),
+    recorded_at timestamptz NOT NULL DEFAULT now()
+  )`.execute(db);
+  await sql`COMMENT ON TABLE ${sql.id(context.schema, context.table)} IS ${sql.lit(
+    'audit-trail: who and why, one row per source transaction that sets context (written by withAuditContext / setAuditContext). Audited: changes travel to the audit log with the rows they describe.',
+  )}`.execute(db);
+}
+
+/** NOT NULL exactly on the required fields' columns; returns what changed. */
+async function alignRequired(
+  db: Kysely<unknown>,
+  context: SourceContextConfig,
+): Promise<{ required: string[]; optional: string[] }> {
+  const { rows } = await sql<{ name: string; not_null: boolean }>`
+    SELECT a.attname AS name, a.attnotnull AS not_null
+    FROM pg_catalog.pg_attribute a
+    WHERE a.attrelid = ${`${quote(context.schema)}.${quote(context.table)}`}::regclass
+      AND a.attnum > 0 AND NOT a.attisdropped`.execute(db);
+  const found = new Map(rows.map((row) => [row.name, row.not_null]));
+  const required: string[] = [];
+  const optional: string[] = [];
+  for (const [field, column] of Object.entries(AUDIT_CONTEXT_COLUMNS)) {
+    const notNull = found.get(column);
+    if (notNull === undefined) {
+      throw new SourceContextError(
+        `${context.schema}.${context.table} has no column ${column}: it is not the kit's context table (drop or rename it, or choose another "sourceContext.table")`,
+        { code: 'SOURCE_CONTEXT_FOREIGN_TABLE', kind: 'finding' },
+      );
+    }
+    const wanted = (context.require as readonly string[]).includes(field);
+    if (wanted === notNull) continue;
+    const alter = wanted ? sql`SET NOT NULL` : sql`DROP NOT NULL`;
+    await sql`ALTER TABLE ${sql.id(context.schema, context.table)} ALTER COLUMN ${sql.id(column)} ${alter}`.execute(
+      db,
+    );
+    (wanted ? required : optional).push(column);
+  }
+  return { required, optional };
+}
