@@ -16,3 +16,4 @@ export {
 } from './postgres/connect';
 export * from './engine';
 export * from './verify';
+export * from './source-context';

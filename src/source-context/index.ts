@@ -1,0 +1,2 @@
+export * from './install';
+export * from './write-context';

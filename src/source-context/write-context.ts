@@ -1,0 +1,218 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type pg from 'pg';
+import { AUDIT_CONTEXT_COLUMNS, type AuditContextField } from '../config';
+import { AuditTrailError } from '../errors';
+import { stringifyRowJson } from '../history/row-json';
+import { quoteIdent, quoteQualified } from '../postgres/identifiers';
+
+/** Who made a source transaction's changes, and why. Every field is optional unless required. */
+export interface AuditContext {
+  /** The acting user (an application user id, an email, a service name). */
+  readonly actor?: string | null;
+  /** The user the actor acts for (support staff acting for a customer). */
+  readonly onBehalfOf?: string | null;
+  /** The request or trace id that caused the transaction. */
+  readonly requestId?: string | null;
+  /** The client application or component (`web`, `billing-job`). */
+  readonly client?: string | null;
+  /** Why (a ticket, a comment the user typed). */
+  readonly reason?: string | null;
+  /** Anything else, as a JSON object. */
+  readonly metadata?: Readonly<Record<string, unknown>> | null;
+}
+
+/** An {@link AuditContext} with `Required` fields present (the config's `sourceContext.require`). */
+export type AuditContextWith<Required extends AuditContextField> = AuditContext & {
+  readonly [Field in Required]-?: string;
+};
+
+/** Thrown for a context that cannot be written (missing required field, set twice, no transaction). */
+export class AuditContextError extends AuditTrailError {
+  override readonly name = 'AuditContextError';
+}
+
+/** The config's `sourceContext` as the helpers need it (a config object or its input form). */
+export interface SourceContextLike {
+  readonly sourceContext?:
+    | {
+        readonly schema?: string;
+        readonly table?: string;
+        readonly require?: readonly AuditContextField[];
+      }
+    | undefined;
+}
+
+/**
+ * The fields a config requires, as a type: literal when the config is a literal
+ * (`as const`, `satisfies`, or written inline), none when only known at run time (a
+ * loaded JSON file; the helpers still check at run time).
+ */
+export type RequiredContextFields<Config extends SourceContextLike> = Config extends {
+  readonly sourceContext?: { readonly require?: infer Fields };
+}
+  ? Fields extends readonly AuditContextField[]
+    ? AuditContextField[] extends Fields
+      ? never
+      : Fields[number]
+    : never
+  : never;
+
+/** The helpers bound to one config's context table; see {@link auditContext}. */
+export interface AuditContextWriter<Required extends AuditContextField> {
+  /**
+   * Runs `work` in a kysely transaction that carries `context`: the context row is
+   * written first, in the same transaction. Given a transaction (`db.isTransaction`), it
+   * writes the row there and runs `work` in it without opening another.
+   */
+  withAuditContext<DB, T>(
+    db: Kysely<DB> | Transaction<DB>,
+    context: AuditContextWith<Required>,
+    work: (trx: Transaction<DB>) => Promise<T>,
+  ): Promise<T>;
+  /**
+   * Writes the context row of the `pg` client's current transaction (call it after
+   * `BEGIN`; a client outside a transaction is refused, as the row would describe a
+   * transaction of its own).
+   */
+  setAuditContext(client: pg.ClientBase, context: AuditContextWith<Required>): Promise<void>;
+}
+
+const FIELDS = Object.keys(AUDIT_CONTEXT_COLUMNS) as AuditContextField[];
+
+/**
+ * The application helpers for a config with `sourceContext`: one INSERT per transaction
+ * into the source context table, with the transaction's own id. Transactions without
+ * context are audited as before (their versions carry `context: null`).
+ *
+ * @example
+ * ```ts
+ * const config = { tables: [...], sourceContext: { require: ['actor'] } } as const;
+ * const { withAuditContext, setAuditContext } = auditContext(config);
+ *
+ * // kysely
+ * await withAuditContext(db, { actor: 'alice', reason: 'TICKET-7' }, async (trx) => {
+ *   await trx.updateTable('items').set({ price: '9.50' }).where('id', '=', 42).execute();
+ * });
+ *
+ * // pg
+ * await client.query('BEGIN');
+ * await setAuditContext(client, { actor: 'alice', requestId: req.id });
+ * await client.query('UPDATE items SET price = 9.50 WHERE id = 42');
+ * await client.query('COMMIT');
+ * ```
+ */
+export function auditContext<const Config extends SourceContextLike>(
+  config: Config,
+): AuditContextWriter<RequiredContextFields<Config>> {
+  const settings = config.sourceContext;
+  if (settings === undefined) {
+    throw new AuditContextError(
+      'the config has no "sourceContext": add it and run audit-trail migrate --source-context',
+      { code: 'SOURCE_CONTEXT_NOT_CONFIGURED', kind: 'usage' },
+    );
+  }
+  const schema = settings.schema ?? 'audit_context';
+  const table = settings.table ?? 'transaction_context';
+  const required = settings.require ?? [];
+  const columns = [...FIELDS.map((field) => AUDIT_CONTEXT_COLUMNS[field]), 'metadata'];
+  // ON CONFLICT DO NOTHING: a second context in one transaction is reported without
+  // aborting the application's transaction (INSERT privilege is enough for it).
+  const text =
+    `INSERT INTO ${quoteQualified(schema, table)} (${columns.map(quoteIdent).join(', ')}) ` +
+    `VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')}::jsonb) ON CONFLICT DO NOTHING`;
+  // A named statement: parsed and planned once per connection.
+  const statementName = `audit_trail_context_${hash(text)}`;
+  const valuesOf = (context: AuditContext): (string | null)[] => {
+    checkContext(context, required);
+    const metadata = context.metadata;
+    return [
+      ...FIELDS.map((field) => (context[field] as string | null | undefined) ?? null),
+      metadata === undefined || metadata === null ? null : stringifyRowJson(metadata),
+    ];
+  };
+  const refuseSecond = (inserted: number | null): void => {
+    if (inserted === 0) {
+      throw new AuditContextError(
+        'audit context is already set in this transaction (one context per transaction)',
+        { code: 'AUDIT_CONTEXT_ALREADY_SET', kind: 'usage' },
+      );
+    }
+  };
+  const insertKysely = (values: readonly (string | null)[]) =>
+    sql`INSERT INTO ${sql.id(schema, table)} (${sql.join(columns.map((column) => sql.id(column)))})
+        VALUES (${sql.join(values.slice(0, -1))}, ${values.at(-1)}::jsonb) ON CONFLICT DO NOTHING`;
+  const writeKysely = async (db: Kysely<unknown>, context: AuditContext): Promise<void> => {
+    const result = await insertKysely(valuesOf(context)).execute(db);
+    refuseSecond(Number(result.numAffectedRows ?? 0n));
+  };
+  async function withAuditContext<DB, T>(
+    db: Kysely<DB> | Transaction<DB>,
+    context: AuditContext,
+    work: (trx: Transaction<DB>) => Promise<T>,
+  ): Promise<T> {
+    if (db.isTransaction) {
+      await writeKysely(db as unknown as Kysely<unknown>, context);
+      return work(db as Transaction<DB>);
+    }
+    return db.transaction().execute(async (trx) => {
+      await writeKysely(trx as unknown as Kysely<unknown>, context);
+      return work(trx);
+    });
+  }
+  return {
+    withAuditContext,
+    async setAuditContext(client, context) {
+      const values = valuesOf(context);
+      if (client.getTransactionStatus?.() === 'I') {
+        throw new AuditContextError(
+          'setAuditContext must run inside a transaction (after BEGIN): outside one the context row would be a transaction of its own',
+          { code: 'AUDIT_CONTEXT_NO_TRANSACTION', kind: 'usage' },
+        );
+      }
+      const result = await client.query({ name: statementName, text, values });
+      refuseSecond(result.rowCount);
+    },
+  };
+}
+
+function checkContext(context: AuditContext, required: readonly AuditContextField[]): void {
+  if (typeof context !== 'object' || context === null) {
+    throw new AuditContextError('the audit context must be an object', {
+      code: 'AUDIT_CONTEXT_INVALID',
+      kind: 'usage',
+    });
+  }
+  for (const field of FIELDS) {
+    const value = context[field];
+    if (value !== undefined && value !== null && typeof value !== 'string') {
+      throw new AuditContextError(`audit context ${field} must be a string`, {
+        code: 'AUDIT_CONTEXT_INVALID',
+        kind: 'usage',
+      });
+    }
+  }
+  const missing = required.filter((field) => (context[field] ?? '') === '');
+  if (missing.length > 0) {
+    throw new AuditContextError(
+      `audit context is missing ${missing.join(', ')} (required by sourceContext.require)`,
+      { code: 'AUDIT_CONTEXT_INVALID', kind: 'usage' },
+    );
+  }
+  const metadata = context.metadata;
+  if (
+    metadata !== undefined &&
+    metadata !== null &&
+    (typeof metadata !== 'object' || Array.isArray(metadata))
+  ) {
+    throw new AuditContextError('audit context metadata must be a JSON object', {
+      code: 'AUDIT_CONTEXT_INVALID',
+      kind: 'usage',
+    });
+  }
+}
+
+function hash(text: string): string {
+  let value = 0;
+  for (const char of text) value = (Math.imul(value, 31) + char.charCodeAt(0)) | 0;
+  return (value >>> 0).toString(16);
+}
