@@ -18,6 +18,7 @@ import type {
   TableName,
   UntypedTables,
   Version,
+  VersionContext,
 } from './types';
 
 /** Options for {@link createHistory}. */
@@ -30,6 +31,8 @@ export interface HistoryOptions {
 export interface RangeOptions {
   /** Most versions returned. @default no limit */
   readonly limit?: number;
+  /** Only changes whose source transaction's context names this actor. @default any */
+  readonly actor?: string;
 }
 
 /** Thrown for a table that is not audited or a key of the wrong shape. */
@@ -65,6 +68,17 @@ export interface History<Tables extends AuditedTables<Tables> = UntypedTables> {
   ): Promise<Version<Tables[T]>[]>;
   /** Every change one source transaction made, across tables, in change order. */
   transaction(transactionId: string | number | bigint): Promise<Version[]>;
+  /**
+   * Every change, across tables, made by source transactions whose context names
+   * `actor`, committed in `[from, to)`, oldest first ("everything Alice changed last
+   * week"). The context rows themselves are not listed.
+   *
+   * ```ts
+   * const changes = await history.changesBy('alice', '2026-11-23T00:00:00Z', '2026-11-30T00:00:00Z');
+   * changes.map((v) => [v.table, v.operation, v.context?.reason]);
+   * ```
+   */
+  changesBy(actor: string, from: Instant, to: Instant, options?: RangeOptions): Promise<Version[]>;
   /** The newest version of every key of a table (deleted keys included). */
   latest<T extends TableName<Tables>>(table: T): Promise<Version<Tables[T]>[]>;
   /**
@@ -98,6 +112,7 @@ interface AuditLogRow {
   old_row: string | null;
   new_row: string | null;
   changed_columns: string[] | null;
+  context: string | null;
 }
 
 interface AuditDatabase {
@@ -115,12 +130,17 @@ interface AuditDatabase {
     source_table: string;
     key_columns: string[];
     exact_number_columns: string[];
+    source_context: boolean;
   };
 }
 
 type VersionQuery = SelectQueryBuilder<
-  AuditDatabase & { l: AuditDatabase['audit_log']; t: AuditDatabase['audited_table'] },
-  'l' | 't',
+  AuditDatabase & {
+    l: AuditDatabase['audit_log'];
+    t: AuditDatabase['audited_table'];
+    ctx: { context: unknown };
+  },
+  'l' | 't' | 'ctx',
   AuditLogRow
 >;
 
@@ -144,6 +164,8 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
   const exactRow = (column: string): RawBuilder<unknown> =>
     sql`${sql.id(auditSchema, 'exact_row')}(${sql.ref(column)}, t.exact_number_columns)::text`;
 
+  const contextOf = contextJoin(auditSchema);
+
   const selectVersions = (): VersionQuery =>
     audit
       .selectFrom('audit_log as l')
@@ -152,6 +174,7 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
           .onRef('t.source_schema', '=', 'l.source_schema')
           .onRef('t.source_table', '=', 'l.source_table'),
       )
+      .leftJoinLateral(contextOf.as('ctx'), (join) => join.onTrue())
       .select([
         sql<string>`l.id::text`.as('id'),
         'l.source_schema',
@@ -167,6 +190,7 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
         exactRow('l.old_row').as('old_row'),
         exactRow('l.new_row').as('new_row'),
         sql<string[] | null>`l.changed_columns`.as('changed_columns'),
+        sql<string | null>`ctx.context::text`.as('context'),
       ]) as unknown as VersionQuery;
 
   const keyColumns = new Map<string, Promise<string[]>>();
@@ -279,6 +303,31 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
       sql`l.commit_timestamp DESC, l.change_seq DESC NULLS LAST, l.id DESC`,
     ) as VersionQuery;
 
+  const committedIn = (query: VersionQuery, from: Instant, to: Instant): VersionQuery =>
+    query
+      .where(sql.ref('l.commit_timestamp'), '>=', sql`${toInstantText(from)}::timestamptz`)
+      .where(
+        sql.ref('l.commit_timestamp'),
+        '<',
+        sql`${toInstantText(to)}::timestamptz`,
+      ) as VersionQuery;
+
+  // Driven by the actor's context rows in the range, then their transactions' changes by
+  // (xid, commit time): the transaction index finds them.
+  const byActor = (query: VersionQuery, actor: string, from: Instant, to: Instant): VersionQuery =>
+    query.where(
+      sql`(l.transaction_id, l.commit_timestamp)`,
+      'in',
+      sql`(SELECT c.transaction_id, c.commit_timestamp
+             FROM ${sql.id(auditSchema, 'audit_log')} AS c
+             JOIN ${sql.id(auditSchema, 'audited_table')} AS ct
+               ON ct.source_schema = c.source_schema AND ct.source_table = c.source_table
+            WHERE ct.source_context AND c.operation = 'INSERT'
+              AND c.new_row ->> 'actor' = ${actor}
+              AND c.commit_timestamp >= ${toInstantText(from)}::timestamptz
+              AND c.commit_timestamp < ${toInstantText(to)}::timestamptz)`,
+    ) as VersionQuery;
+
   const run = async <Row>(query: VersionQuery): Promise<Version<Row>[]> => {
     const rows = await withFriendlyErrors(() => query.execute());
     return rows.map((row) => toVersion<Row>(row as AuditLogRow));
@@ -300,15 +349,19 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     },
     async changesBetween(table, from, to, range = {}) {
       const { schema, name } = await resolveTable(table);
-      let query = selectVersions()
+      let query = committedIn(selectVersions(), from, to)
         .where('l.source_schema', '=', schema)
-        .where('l.source_table', '=', name)
-        .where(sql.ref('l.commit_timestamp'), '>=', sql`${toInstantText(from)}::timestamptz`)
-        .where(
-          sql.ref('l.commit_timestamp'),
-          '<',
-          sql`${toInstantText(to)}::timestamptz`,
-        ) as VersionQuery;
+        .where('l.source_table', '=', name) as VersionQuery;
+      if (range.actor !== undefined) query = byActor(query, range.actor, from, to);
+      if (range.limit !== undefined) query = query.limit(range.limit) as VersionQuery;
+      return run(inHistoryOrder(query));
+    },
+    async changesBy(actor, from, to, range = {}) {
+      let query = byActor(committedIn(selectVersions(), from, to), actor, from, to).where(
+        't.source_context',
+        '=',
+        false,
+      ) as VersionQuery;
       if (range.limit !== undefined) query = query.limit(range.limit) as VersionQuery;
       return run(inHistoryOrder(query));
     },
@@ -399,7 +452,35 @@ function toVersion<Row>(row: AuditLogRow): Version<Row> {
     oldRow: parseRowJson(row.old_row ?? 'null') as Row | null,
     newRow: parseRowJson(row.new_row ?? 'null') as Row | null,
     changedColumns: row.changed_columns as Version<Row>['changedColumns'],
+    context: row.context === null ? null : parseRowJson<VersionContext>(row.context),
   };
+}
+
+/**
+ * The context row a version's source transaction wrote: an INSERT into a table flagged
+ * as the source context table with the same source xid AND the same commit time. xids
+ * wrap (every 2^32 transactions), so the xid alone could name a transaction years
+ * apart; the commit time (µs) of one source commit is shared by all its changes and by
+ * nothing else. A replayed row adds no audit row (the log is idempotent), and the first
+ * recorded row wins should a forged duplicate ever be there (verify reveals those).
+ */
+function contextJoin(auditSchema: string): RawBuilder<{ context: unknown }> {
+  const field = (name: string, column: string) =>
+    sql`${sql.lit(name)}, c.new_row -> ${sql.lit(column)}`;
+  return sql`(
+    SELECT jsonb_build_object(
+             ${field('actor', 'actor')}, ${field('onBehalfOf', 'on_behalf_of')},
+             ${field('requestId', 'request_id')}, ${field('client', 'client')},
+             ${field('reason', 'reason')}, ${field('metadata', 'metadata')}) AS context
+      FROM ${sql.id(auditSchema, 'audit_log')} AS c
+      JOIN ${sql.id(auditSchema, 'audited_table')} AS ct
+        ON ct.source_schema = c.source_schema AND ct.source_table = c.source_table
+     WHERE c.transaction_id = l.transaction_id
+       AND c.commit_timestamp = l.commit_timestamp
+       AND c.operation = 'INSERT'
+       AND ct.source_context
+     ORDER BY c.id
+     LIMIT 1)`;
 }
 
 /** Turns the database's answers to bad input into HistoryQueryError. */

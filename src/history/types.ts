@@ -60,6 +60,24 @@ export interface Version<Row = Record<string, unknown>> {
   readonly newRow: Row | null;
   /** Columns an UPDATE changed, sorted; null for other operations. */
   readonly changedColumns: readonly (keyof Row & string)[] | null;
+  /**
+   * Who and why: the context the source transaction set (`withAuditContext` /
+   * `setAuditContext`), or null when it set none (and for SNAPSHOT versions). Joined by
+   * source transaction id and exact commit time, so a wrapped xid never borrows another
+   * transaction's context. The database role is not known: neither DMS nor the engine
+   * carries it.
+   */
+  readonly context: VersionContext | null;
+}
+
+/** The context a source transaction set; fields it did not set are null. */
+export interface VersionContext {
+  readonly actor: string | null;
+  readonly onBehalfOf: string | null;
+  readonly requestId: string | null;
+  readonly client: string | null;
+  readonly reason: string | null;
+  readonly metadata: Record<string, unknown> | null;
 }
 
 /** One column that differs between two row states. */

@@ -79,6 +79,7 @@ describe('audit-trail migrate and history', () => {
         oldRow: null,
         newRow: { id: 42, name: 'lamp', price: '19.990' },
         changedColumns: null,
+        context: null,
       },
       {
         operation: 'UPDATE',
@@ -88,6 +89,7 @@ describe('audit-trail migrate and history', () => {
         oldRow: { id: 42, name: 'lamp', price: '19.990' },
         newRow: { id: 42, name: 'lamp', price: '17.500' },
         changedColumns: ['price'],
+        context: null,
       },
       {
         operation: 'DELETE',
@@ -97,6 +99,7 @@ describe('audit-trail migrate and history', () => {
         oldRow: { id: 42, name: 'lamp', price: '17.500' },
         newRow: null,
         changedColumns: null,
+        context: null,
       },
     ]);
 

@@ -86,6 +86,7 @@ function toJson(version: Version) {
     oldRow: version.oldRow,
     newRow: version.newRow,
     changedColumns: version.changedColumns,
+    context: version.context,
   };
 }
 
@@ -95,7 +96,7 @@ function formatVersions(versions: readonly Version[]): string {
 }
 
 function formatVersion(version: Version): string {
-  const head = `${version.commitTimestamp}  ${version.operation.padEnd(8)} tx ${version.transactionId ?? '-'}`;
+  const head = `${version.commitTimestamp}  ${version.operation.padEnd(8)} tx ${version.transactionId ?? '-'}${formatContext(version.context)}`;
   const lines = [head];
   if (version.operation === 'UPDATE') {
     for (const column of version.changedColumns ?? []) {
@@ -107,6 +108,23 @@ function formatVersion(version: Version): string {
     lines.push(`    ${stringifyRowJson(version.newRow ?? version.oldRow)}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** `  by alice (TICKET-7)`; the actor or the reason alone when only one is set. */
+function formatContext(context: Version['context']): string {
+  if (context === null) return '';
+  const by = context.actor === null ? '' : `  by ${printable(context.actor)}`;
+  const why = context.reason === null ? '' : ` (${printable(context.reason)})`;
+  return by === '' && why === '' ? '  (context without actor or reason)' : `${by}${why}`;
+}
+
+/**
+ * The application wrote these values: a newline or a terminal escape in them must not
+ * forge output lines, so text with control characters is shown JSON-quoted.
+ */
+function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what is looked for
+  return /[\u0000-\u001f\u007f-\u009f]/.test(text) ? JSON.stringify(text) : text;
 }
 
 interface SchemaHistoryOptions {
