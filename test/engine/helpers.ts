@@ -26,15 +26,20 @@ export interface Pipeline {
   dispose(): Promise<void>;
 }
 
-/** Creates both databases, runs `sourceDdl` on the source and migrates the target. */
+/**
+ * Creates both databases, runs `sourceDdl` on the source (then `prepareSource`, e.g. the
+ * source context install) and migrates the target.
+ */
 export async function createPipeline(
   sourceDdl: string,
   config: AuditTrailConfigInput,
+  prepareSource?: (sourceUrl: string, config: AuditTrailConfig) => Promise<void>,
 ): Promise<Pipeline> {
   const sourceUrl = await createTestDatabase('engsrc');
   const targetUrl = await createTestDatabase('engtgt');
   const parsed = parseConfig(config);
   await withClient(sourceUrl, (client) => client.query(sourceDdl));
+  await prepareSource?.(sourceUrl, parsed);
   await migrateTarget({ config: parsed, sourceUrl, targetUrl });
   const slotName = `test_${randomBytes(6).toString('hex')}`;
   const run = (url: string) => (sql: string, values?: unknown[]) =>

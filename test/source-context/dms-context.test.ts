@@ -1,0 +1,197 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { parseConfig } from '../../src/config';
+import { createHistory, type History } from '../../src/history';
+import { migrateTarget } from '../../src/migrate/migrate-target';
+import { createKysely } from '../../src/postgres/connect';
+import { installSourceContext } from '../../src/source-context';
+import { verifyIntegrity } from '../../src/trust/integrity';
+import { createTestDatabase, withClient } from '../support/databases';
+import { cdc, DmsApplier } from '../support/dms-apply';
+
+// DMS-shaped: the statements DMS issues on the target, with the header values DMS
+// attaches (the source xid and commit time are those of the source transaction).
+
+const config = parseConfig({
+  tables: [{ schema: 'public', table: 'items' }],
+  sourceContext: {},
+});
+
+const CONTEXT_TABLE = 'transaction_context';
+
+describe('context through DMS-shaped staging writes', () => {
+  let target: pg.Client;
+  let db: Kysely<unknown>;
+  let history: History;
+  let items: DmsApplier;
+  let contexts: DmsApplier;
+  let targetUrl: string;
+
+  beforeAll(async () => {
+    const sourceUrl = await createTestDatabase('ctxsrc');
+    targetUrl = await createTestDatabase('ctxtgt');
+    await withClient(sourceUrl, (client) =>
+      client.query('CREATE TABLE public.items (id int PRIMARY KEY, name text)'),
+    );
+    const source = createKysely<unknown>(sourceUrl, { max: 1 });
+    await installSourceContext(source, config).finally(() => source.destroy());
+    await migrateTarget({ config, sourceUrl, targetUrl });
+    target = new pg.Client({ connectionString: targetUrl });
+    await target.connect();
+    db = new Kysely({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: targetUrl }) }),
+    });
+    history = createHistory(db);
+    items = new DmsApplier(target, 'audit', 'items', ['id']);
+    contexts = new DmsApplier(target, 'audit', CONTEXT_TABLE, ['transaction_id']);
+  });
+
+  afterAll(async () => {
+    await target.end();
+    await db.destroy();
+  });
+
+  /** The context row a source transaction `xid` (epoch 0) wrote, applied as DMS applies it. */
+  const contextRow = (xid: number, actor: string, reason: string | null = null) => ({
+    transaction_id: String(xid),
+    actor,
+    on_behalf_of: null,
+    request_id: `req-${xid}`,
+    client: 'web',
+    reason,
+    metadata: '{"ticket": 7, "amount": 1.10}',
+    recorded_at: '2026-11-22 10:00:00+00',
+  });
+
+  const inTargetTransaction = async (work: () => Promise<void>) => {
+    await target.query('BEGIN');
+    await work();
+    await target.query('COMMIT');
+  };
+
+  it('joins the context to the rows of its source transaction, applied before or after them', async () => {
+    const first = '2026-11-22 10:00:01.000001';
+    const second = '2026-11-22 10:00:02.000002';
+    await inTargetTransaction(async () => {
+      // Source transaction 800: context first.
+      await contexts.insert(contextRow(800, 'alice', 'TICKET-7'), cdc('INSERT', first, 800));
+      await items.insert({ id: '1', name: 'pen' }, cdc('INSERT', first, 800));
+      // Source transaction 801: context last (DMS applies in the source's statement order).
+      await items.update({ id: '1' }, { name: 'ink pen' }, cdc('UPDATE', second, 801));
+      await items.insert({ id: '2', name: 'ink' }, cdc('INSERT', second, 801));
+      await contexts.insert(contextRow(801, 'bob'), cdc('INSERT', second, 801));
+    });
+    const versions = await history.history('public.items', { id: 1 });
+    expect(versions.map((v) => [v.operation, v.transactionId, v.context?.actor])).toEqual([
+      ['INSERT', '800', 'alice'],
+      ['UPDATE', '801', 'bob'],
+    ]);
+    expect(versions[0]!.context).toEqual({
+      actor: 'alice',
+      onBehalfOf: null,
+      requestId: 'req-800',
+      client: 'web',
+      reason: 'TICKET-7',
+      metadata: { ticket: 7, amount: expect.objectContaining({ value: '1.10' }) },
+    });
+    const tx801 = await history.transaction(801);
+    expect(tx801.filter((v) => v.table === 'items').map((v) => v.context?.actor)).toEqual([
+      'bob',
+      'bob',
+    ]);
+  });
+
+  it('leaves transactions without context at null, and lists a context-only transaction', async () => {
+    const at = '2026-11-22 10:00:03.000003';
+    await items.update({ id: '2' }, { name: 'blue ink' }, cdc('UPDATE', at, 802));
+    const contextOnly = '2026-11-22 10:00:04.000004';
+    await contexts.insert(
+      contextRow(803, 'carol', 'read-only review'),
+      cdc('INSERT', contextOnly, 803),
+    );
+    const versions = await history.history('public.items', { id: 2 });
+    expect(versions.at(-1)).toMatchObject({ transactionId: '802', context: null });
+    const only = await history.transaction(803);
+    expect(only.map((v) => [v.table, v.operation, v.context?.actor])).toEqual([
+      [CONTEXT_TABLE, 'INSERT', 'carol'],
+    ]);
+    // changesBy lists changes to audited tables, not the context rows themselves.
+    expect(
+      await history.changesBy('carol', '2026-11-22T00:00:00Z', '2026-11-23T00:00:00Z'),
+    ).toEqual([]);
+  });
+
+  it('never attaches the context of a wrapped xid: the commit time must match too', async () => {
+    // xid 900 wrote a context; 2^32 transactions later another transaction 900 (as DMS
+    // reports the 32-bit xid) changes a row without context.
+    await contexts.insert(
+      contextRow(900, 'mallory'),
+      cdc('INSERT', '2026-11-22 10:00:05.000005', 900),
+    );
+    await items.insert({ id: '3', name: 'nib' }, cdc('INSERT', '2027-03-01 08:00:00.000001', 900));
+    const [version] = await history.history('public.items', { id: 3 });
+    expect(version).toMatchObject({ transactionId: '900', context: null });
+    const [again] = await history
+      .transaction(900)
+      .then((vs) => vs.filter((v) => v.table === 'items'));
+    expect(again!.context).toBeNull();
+  });
+
+  it('adds nothing when DMS replays a context row, and the context stays the same', async () => {
+    const at = '2026-11-22 10:00:06.000006';
+    const headers = cdc('INSERT', at, 1000);
+    const change = cdc('UPDATE', at, 1000);
+    await contexts.insert(contextRow(1000, 'dave', 'first'), headers);
+    await items.update({ id: '3' }, { name: 'gold nib' }, change);
+    const countRows = async () =>
+      (await target.query('SELECT count(*)::int AS n FROM audit.audit_log')).rows[0].n as number;
+    const before = await countRows();
+    // After a task restart DMS re-applies both (INSERT_RECORD turns the insert into an update).
+    await contexts.insertRecord(contextRow(1000, 'dave', 'first'), headers);
+    await items.update({ id: '3' }, { name: 'gold nib' }, change);
+    expect(await countRows()).toBe(before);
+    const versions = await history.transaction(1000);
+    expect(versions.map((v) => [v.table, v.context?.actor, v.context?.reason])).toEqual([
+      [CONTEXT_TABLE, 'dave', 'first'],
+      ['items', 'dave', 'first'],
+    ]);
+  });
+
+  it('answers changesBy and changesBetween by actor across many transactions', async () => {
+    const week = ['2026-11-22T00:00:00Z', '2026-11-29T00:00:00Z'] as const;
+    const alice = await history.changesBy('alice', ...week);
+    expect(alice.map((v) => [v.table, v.operation, v.key])).toEqual([
+      ['items', 'INSERT', { id: 1 }],
+    ]);
+    const bob = await history.changesBy('bob', ...week);
+    expect(bob.map((v) => [v.operation, v.key])).toEqual([
+      ['UPDATE', { id: 1 }],
+      ['INSERT', { id: 2 }],
+    ]);
+    expect(await history.changesBy('bob', '2026-11-22T10:00:02.000003Z', week[1])).toEqual([]);
+    const bobsItems = await history.changesBetween('public.items', ...week, { actor: 'bob' });
+    expect(bobsItems.map((v) => v.key)).toEqual([{ id: 1 }, { id: 2 }]);
+    const all = await history.changesBetween('public.items', ...week);
+    expect(all.length).toBeGreaterThan(bobsItems.length);
+  });
+
+  it('seals context rows in the hash chain like every audit row', async () => {
+    const report = await verifyIntegrity({ targetUrl, auditSchema: 'audit', anchors: [] });
+    expect(report).toMatchObject({ ok: true, findingCount: 0 });
+    const { rows } = await target.query(
+      `SELECT count(*)::int AS n FROM audit.audit_log l
+        WHERE l.source_table = $1
+          AND NOT EXISTS (SELECT FROM audit.audit_chain b WHERE l.id = ANY (b.row_ids))`,
+      [CONTEXT_TABLE],
+    );
+    expect(rows[0].n).toBe(0);
+    // Altering a context row's actor is named by verify --integrity.
+    await target.query(`ALTER TABLE audit.audit_log DISABLE TRIGGER USER;
+      UPDATE audit.audit_log SET new_row = jsonb_set(new_row, '{actor}', '"someone else"')
+       WHERE source_table = '${CONTEXT_TABLE}' AND transaction_id = '800';
+      ALTER TABLE audit.audit_log ENABLE TRIGGER USER`);
+    const tampered = await verifyIntegrity({ targetUrl, auditSchema: 'audit', anchors: [] });
+    expect(tampered.ok).toBe(false);
+    expect(tampered.findings.map((finding) => finding.kind)).toContain('altered');
+  });
+});

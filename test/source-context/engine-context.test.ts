@@ -1,0 +1,172 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { AuditTrailConfigInput } from '../../src/config';
+import { createHistory } from '../../src/history';
+import { createKysely } from '../../src/postgres/connect';
+import { auditContext, AuditContextError, installSourceContext } from '../../src/source-context';
+import { verifyIntegrity } from '../../src/trust/integrity';
+import { createPipeline, type Pipeline } from '../engine/helpers';
+
+// The local engine end to end: the application writes context with the helpers on the
+// source, the engine replicates the context table with the changed rows.
+
+const CONFIG = {
+  tables: [{ schema: 'public', table: 'items' }],
+  sourceContext: { require: ['actor'], grantInsertTo: ['ctx_app'] },
+} satisfies AuditTrailConfigInput;
+
+interface SourceDb {
+  items: { id: number; name: string };
+}
+
+describe('context through the local engine', () => {
+  let pipeline: Pipeline;
+  let source: Kysely<SourceDb>;
+  let pool: pg.Pool;
+  const { withAuditContext, setAuditContext } = auditContext(CONFIG);
+
+  beforeAll(async () => {
+    pipeline = await createPipeline(
+      `DO $$ BEGIN CREATE ROLE ctx_app LOGIN PASSWORD 'ctx-app'; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+       CREATE TABLE public.items (id int PRIMARY KEY, name text);
+       GRANT SELECT, INSERT, UPDATE, DELETE ON public.items TO ctx_app;`,
+      CONFIG,
+      async (sourceUrl, config) => {
+        const db = createKysely<unknown>(sourceUrl, { max: 1 });
+        await installSourceContext(db, config).finally(() => db.destroy());
+      },
+    );
+    // The application connects as a role with INSERT on the context table and nothing more.
+    const appUrl = new URL(pipeline.sourceUrl);
+    appUrl.username = 'ctx_app';
+    appUrl.password = 'ctx-app';
+    pool = new pg.Pool({ connectionString: appUrl.toString() });
+    source = new Kysely<SourceDb>({ dialect: new PostgresDialect({ pool }) });
+    await pipeline.replicate(); // the initial load: later changes stream as CDC
+  });
+
+  afterAll(async () => {
+    await source?.destroy();
+    await pipeline?.dispose();
+  });
+
+  const history = () => {
+    const db = new Kysely<unknown>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: pipeline.targetUrl }) }),
+    });
+    return { db, api: createHistory(db) };
+  };
+
+  it('carries kysely and pg context, leaves plain transactions at null, and chains it', async () => {
+    await withAuditContext(
+      source,
+      { actor: 'alice', reason: 'TICKET-7', requestId: 'r-1', metadata: { n: 9007199254740993n } },
+      async (trx) => {
+        await trx.insertInto('items').values({ id: 1, name: 'pen' }).execute();
+        await trx.insertInto('items').values({ id: 2, name: 'ink' }).execute();
+      },
+    );
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`UPDATE items SET name = 'ink pot' WHERE id = 2`);
+      // Set after the change: the order inside the transaction does not matter.
+      await setAuditContext(client, { actor: 'bob', onBehalfOf: 'carol', client: 'support' });
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    await pipeline.source(`UPDATE items SET name = 'fountain pen' WHERE id = 1`);
+    await withAuditContext(source, { actor: 'dave', reason: 'looked only' }, async () => undefined);
+    await pipeline.replicate();
+
+    const { db, api } = history();
+    try {
+      const one = await api.history('public.items', { id: 1 });
+      expect(one.map((v) => [v.operation, v.context?.actor ?? null])).toEqual([
+        ['INSERT', 'alice'],
+        ['UPDATE', null],
+      ]);
+      expect(one[0]!.context).toMatchObject({
+        actor: 'alice',
+        reason: 'TICKET-7',
+        requestId: 'r-1',
+        onBehalfOf: null,
+        client: null,
+      });
+      expect(String((one[0]!.context!.metadata as { n: unknown }).n)).toBe('9007199254740993');
+      const two = await api.history('public.items', [2]);
+      expect(two.map((v) => v.context?.actor)).toEqual(['alice', 'bob']);
+      expect(two[1]!.context).toMatchObject({ onBehalfOf: 'carol', client: 'support' });
+      const aliceId = one[0]!.transactionId!;
+      expect((await api.transaction(aliceId)).map((v) => [v.table, v.context?.actor])).toEqual([
+        ['transaction_context', 'alice'],
+        ['items', 'alice'],
+        ['items', 'alice'],
+      ]);
+      const now = new Date(Date.now() + 60_000);
+      const all = await api.changesBy('alice', '2000-01-01T00:00:00Z', now);
+      expect(all.map((v) => v.key)).toEqual([{ id: 1 }, { id: 2 }]);
+      expect(await api.changesBy('dave', '2000-01-01T00:00:00Z', now)).toEqual([]);
+      const dave = await api.changesBetween(
+        'audit_context.transaction_context',
+        '2000-01-01T00:00:00Z',
+        now,
+        {
+          actor: 'dave',
+        },
+      );
+      expect(dave.map((v) => v.context?.reason)).toEqual(['looked only']);
+    } finally {
+      await db.destroy();
+    }
+    const integrity = await verifyIntegrity({
+      targetUrl: pipeline.targetUrl,
+      auditSchema: 'audit',
+      anchors: [],
+    });
+    expect(integrity).toMatchObject({ ok: true, findingCount: 0 });
+  });
+
+  it('refuses a second context, a missing required field and a client outside a transaction, without breaking the application transaction', async () => {
+    await expect(
+      withAuditContext(source, { actor: 'eve' }, async (trx) => {
+        await trx.insertInto('items').values({ id: 3, name: 'nib' }).execute();
+        await expect(
+          withAuditContext(trx, { actor: 'mallory' }, async () => undefined),
+        ).rejects.toThrow('already set in this transaction');
+        // The transaction is still usable.
+        await trx.updateTable('items').set({ name: 'steel nib' }).where('id', '=', 3).execute();
+      }),
+    ).resolves.toBeUndefined();
+    await expect(
+      // @ts-expect-error -- actor is required by the config
+      withAuditContext(source, { reason: 'no actor' }, async () => undefined),
+    ).rejects.toThrow(AuditContextError);
+    const client = await pool.connect();
+    try {
+      await expect(setAuditContext(client, { actor: 'eve' })).rejects.toThrow(
+        'inside a transaction',
+      );
+    } finally {
+      client.release();
+    }
+    // A context row cannot claim another transaction's id.
+    await expect(
+      pipeline.source(
+        `INSERT INTO audit_context.transaction_context (transaction_id, actor) VALUES (1, 'x')`,
+      ),
+    ).rejects.toThrow(/transaction_context_own_transaction/);
+    await pipeline.replicate();
+    const { db, api } = history();
+    try {
+      const three = await api.history('public.items', [3]);
+      expect(three.map((v) => [v.operation, v.context?.actor])).toEqual([
+        ['INSERT', 'eve'],
+        ['UPDATE', 'eve'],
+      ]);
+    } finally {
+      await db.destroy();
+    }
+  });
+});
