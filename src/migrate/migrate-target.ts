@@ -2,6 +2,7 @@ import { Migrator, sql, type Kysely, type Migration } from 'kysely';
 import { KIT_MIGRATIONS } from '../../migrations/target';
 import { LEGACY_STAGING_MIGRATION_PREFIX } from '../../migrations/target/staging-table';
 import type { AuditTrailConfig } from '../config';
+import { AuditTrailError } from '../errors';
 import { createKysely } from '../postgres/connect';
 import { quoteQualified } from '../postgres/identifiers';
 import { introspectSourceTables, type SourceTable } from './introspect';
@@ -34,6 +35,14 @@ export interface MigrateTargetOptions {
    * the audit log). Never drops a configured table's staging table. @default false
    */
   readonly dropStaging?: boolean;
+  /**
+   * How long each statement waits for a table lock (a staging table the engine or DMS
+   * is writing, a long report reading it) before migrate fails with
+   * `MIGRATE_LOCK_TIMEOUT` instead of queueing, which would block every later query on
+   * that table. A PostgreSQL duration: `500ms`, `30s`, `2min`.
+   * @default '30s'
+   */
+  readonly lockTimeout?: string;
 }
 
 /** Options for {@link migrateTargetWith}. */
@@ -59,11 +68,11 @@ export interface MigrateReport extends SyncResult {
   readonly droppedStagingTables: readonly string[];
 }
 
-/**
- * How long `migrate` waits for a table lock (a staging table the engine or DMS is
- * writing, say) before it fails with a clear error instead of queueing for ever.
- */
+/** {@link MigrateTargetOptions.lockTimeout}'s default. */
 export const MIGRATE_LOCK_TIMEOUT = '30s';
+
+/** A PostgreSQL duration as `lock_timeout` reads it: a whole number and a time unit. */
+const DURATION = /^[1-9][0-9]{0,8}(?:ms|s|min|h)$/;
 
 /** Thrown when a migration fails; the target is left as the last successful one left it. */
 export class MigrationError extends Error {
@@ -79,8 +88,14 @@ export class MigrationError extends Error {
  * column added on the source is added to staging.
  */
 export async function migrateTarget(options: MigrateTargetOptions): Promise<MigrateReport> {
+  const lockTimeout = options.lockTimeout ?? MIGRATE_LOCK_TIMEOUT;
+  if (!DURATION.test(lockTimeout))
+    throw new AuditTrailError(
+      `lockTimeout must be a duration such as 500ms, 30s or 2min, not ${JSON.stringify(lockTimeout)}`,
+      { code: 'USAGE', kind: 'usage' },
+    );
   // DDL waiting for a lock blocks every later query on that table: give up instead.
-  const settings = { lock_timeout: MIGRATE_LOCK_TIMEOUT };
+  const settings = { lock_timeout: lockTimeout };
   const source = createKysely<unknown>(options.sourceUrl, { max: 1, label: 'source', settings });
   const target = createKysely<unknown>(options.targetUrl, { max: 1, label: 'target', settings });
   try {
@@ -88,9 +103,34 @@ export async function migrateTarget(options: MigrateTargetOptions): Promise<Migr
     // Read after introspection: every schema change seen there is at or before it.
     const sourceLsn = await currentSourceLsn(source);
     return await migrateTargetWith(target, options.config, tables, { ...options, sourceLsn });
+  } catch (error) {
+    throw isLockTimeout(error) ? lockTimeoutError(lockTimeout, error) : error;
   } finally {
     await Promise.all([source.destroy(), target.destroy()]);
   }
+}
+
+/** Whether `error` (or an error it wraps) is PostgreSQL's lock_not_available. */
+function isLockTimeout(error: unknown): boolean {
+  for (let e = error; e instanceof Error; e = e.cause)
+    if ((e as { code?: unknown }).code === '55P03') return true;
+  return false;
+}
+
+function lockTimeoutError(lockTimeout: string, cause: unknown): AuditTrailError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new AuditTrailError(
+    `migrate waited ${lockTimeout} for a lock and gave up (${detail}); the step that ` +
+      'waited was rolled back, and running migrate again completes the rest',
+    {
+      code: 'MIGRATE_LOCK_TIMEOUT',
+      hint:
+        'another session holds a lock on a kit table (the engine or DMS writing staging, a ' +
+        'long-running query): let it finish or pause it, then run migrate again, or raise ' +
+        '--lock-timeout',
+      cause,
+    },
+  );
 }
 
 /** {@link migrateTarget} on an open target connection, for already introspected tables. */

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig, type AuditTrailConfig } from '../../config';
-import { migrateTarget } from '../../migrate/migrate-target';
+import { MIGRATE_LOCK_TIMEOUT, migrateTarget } from '../../migrate/migrate-target';
 import { createKysely } from '../../postgres/connect';
 import { installSourceContext } from '../../source-context';
 import { configOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
@@ -11,6 +11,7 @@ interface MigrateOptions {
   readonly targetUrl?: string;
   readonly dropStaging?: boolean;
   readonly sourceContext?: boolean;
+  readonly lockTimeout: string;
 }
 
 /**
@@ -32,6 +33,11 @@ export function registerMigrate(program: Command): void {
       '--source-context',
       'first create or update the source context table (config "sourceContext") on the source',
     )
+    .option(
+      '--lock-timeout <duration>',
+      'how long to wait for a lock on a kit table before giving up (500ms, 30s, 2min)',
+      MIGRATE_LOCK_TIMEOUT,
+    )
     .action(async (options: MigrateOptions) => {
       const config = await loadConfig(options.config);
       const sourceUrl = requireUrl(options.sourceUrl, '--source-url');
@@ -42,6 +48,7 @@ export function registerMigrate(program: Command): void {
         targetUrl: requireUrl(options.targetUrl, '--target-url'),
         log: (line) => process.stdout.write(`${line}\n`),
         dropStaging: options.dropStaging === true,
+        lockTimeout: options.lockTimeout,
       });
       const changed =
         report.applied.length +
