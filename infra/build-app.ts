@@ -3,6 +3,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type { AuditTrailConfig } from '../src/config';
 import { resolveDeployment } from '../src/config/deployment';
 import { AccessAuditMonitor } from './access-audit/access-audit-monitor';
+import { DatabaseActivityStream } from './activity-stream/activity-stream';
 import { accessAuditLogRetention, pgauditClusterParameters } from './access-audit/parameters';
 import { AuditTrailStack } from './audit-trail-stack';
 import { DmsAccountRolesStack } from './constructs/dms-account-roles';
@@ -16,6 +17,8 @@ export interface AuditTrailApp {
   readonly rolesStack?: DmsAccountRolesStack;
   /** Present when the config has an `accessAudit` section. */
   readonly accessAudit?: AccessAuditMonitor;
+  /** Present when `accessAudit.activityStream.enabled` is true. */
+  readonly activityStream?: DatabaseActivityStream;
 }
 
 /**
@@ -49,8 +52,17 @@ export function buildApp(config: AuditTrailConfig, app: App | AppProps = {}): Au
   });
   if (rolesStack) stack.addDependency(rolesStack, 'DMS needs dms-vpc-role before a subnet group');
   const accessAudit = accessAuditConfig ? addAccessAudit(stack, accessAuditConfig) : undefined;
+  const activityStream = accessAuditConfig?.activityStream?.enabled
+    ? addActivityStream(stack, accessAuditConfig)
+    : undefined;
   applyNag(app);
-  return { app, stack, ...(rolesStack && { rolesStack }), ...(accessAudit && { accessAudit }) };
+  return {
+    app,
+    stack,
+    ...(rolesStack && { rolesStack }),
+    ...(accessAudit && { accessAudit }),
+    ...(activityStream && { activityStream }),
+  };
 }
 
 function addAccessAudit(
@@ -70,4 +82,32 @@ function addAccessAudit(
   // RDS creates the PostgreSQL log group when the database exports its log: subscribe after.
   if (stack.source.resource) monitor.node.addDependency(stack.source.resource);
   return monitor;
+}
+
+/**
+ * The source cluster's Database Activity Stream (the config refuses it for an RDS
+ * instance source). A new VPC has no NAT, so it gets a KMS endpoint for the stream.
+ */
+function addActivityStream(
+  stack: AuditTrailStack,
+  config: NonNullable<AuditTrailConfig['accessAudit']>,
+): DatabaseActivityStream {
+  const source = stack.source;
+  if (source.clusterIdentifier === undefined || config.activityStream === undefined)
+    throw new Error('Database Activity Streams need an Aurora source cluster');
+  return new DatabaseActivityStream(stack, 'ActivityStream', {
+    clusterIdentifier: source.clusterIdentifier,
+    ...(source.cluster && { cluster: source.cluster }),
+    accessAudit: config,
+    config: config.activityStream,
+    alertTopic: stack.alertTopic,
+    production: stack.deployment.production,
+    ...(stack.deployment.network.vpcId === undefined && {
+      kmsEndpoint: {
+        vpc: stack.network.vpc,
+        subnets: stack.network.subnets,
+        databaseSecurityGroup: source.securityGroup,
+      },
+    }),
+  });
 }

@@ -111,11 +111,13 @@ export async function activityStreamSettled(
     if (props.Retain === 'true') return { IsComplete: true };
     const cluster = await describeCluster(deps.rds, props.ClusterIdentifier);
     const status = cluster?.ActivityStreamStatus;
+    (deps.log ?? console.log)(`${props.ClusterIdentifier}: activity stream ${status ?? 'absent'}`);
     return { IsComplete: status === undefined || status === 'stopped' };
   }
   const cluster = await describeCluster(deps.rds, props.ClusterIdentifier);
   if (cluster === undefined) throw new Error(`cluster ${props.ClusterIdentifier} not found`);
   const status = cluster.ActivityStreamStatus;
+  (deps.log ?? console.log)(`${props.ClusterIdentifier}: activity stream ${status ?? 'not set'}`);
   if (status === 'starting') return { IsComplete: false };
   if (status !== 'started')
     throw new Error(

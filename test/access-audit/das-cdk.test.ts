@@ -1,0 +1,388 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { buildApp } from '../../infra/build-app';
+import { parseConfig } from '../../src/config';
+
+/** Skips NodejsFunction bundling; the DAS function's bundle is tested in das-lambda.test.ts. */
+const FAST = { context: { 'aws:cdk:bundling-stacks': [] } };
+
+const example = JSON.parse(
+  readFileSync(path.join(__dirname, '../../examples/aws.config.json'), 'utf8'),
+) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test fixture
+
+/** Synthesises the app (cdk-nag runs in Template.fromStack and throws on any finding). */
+function synth(accessAudit: unknown, deployment: Record<string, unknown> = {}) {
+  const config = parseConfig({
+    ...example,
+    accessAudit,
+    deployment: { ...example.deployment, ...deployment },
+  });
+  const built = buildApp(config, FAST);
+  return { ...built, template: Template.fromStack(built.stack) };
+}
+
+/** The logical id of the one resource of `type` whose id starts with `prefix`. */
+function logicalId(template: Template, type: string, prefix: string): string {
+  const ids = Object.keys(template.findResources(type)).filter((id) => id.startsWith(prefix));
+  expect(ids).toHaveLength(1);
+  return ids[0]!;
+}
+
+const partitionArn = (...parts: unknown[]) => ({
+  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ...parts]],
+});
+
+describe('Database Activity Streams in the deployed app (new Aurora source)', () => {
+  const { template, activityStream } = synth({ activityStream: { enabled: true } });
+  const cluster = logicalId(template, 'AWS::RDS::DBCluster', 'SourceCluster');
+  const key = logicalId(template, 'AWS::KMS::Key', 'ActivityStreamKey');
+  const starterRole = logicalId(
+    template,
+    'AWS::IAM::Role',
+    'ActivityStreamStarterOnEventServiceRole',
+  );
+  const decryptRole = logicalId(
+    template,
+    'AWS::IAM::Role',
+    'ActivityStreamDecryptFunctionServiceRole',
+  );
+  const stream = logicalId(template, 'Custom::AuditTrailActivityStream', 'ActivityStream');
+  const queue = logicalId(template, 'AWS::SQS::Queue', 'ActivityStreamDecryptFailures');
+  const clusterArn = partitionArn(
+    ':rds:',
+    { Ref: 'AWS::Region' },
+    ':',
+    { Ref: 'AWS::AccountId' },
+    ':cluster:',
+    { Ref: cluster },
+  );
+  const kinesisArn = partitionArn(
+    ':kinesis:',
+    { Ref: 'AWS::Region' },
+    ':',
+    { Ref: 'AWS::AccountId' },
+    ':stream/',
+    { 'Fn::GetAtt': [stream, 'StreamName'] },
+  );
+
+  it('creates a rotated key that RDS may use for this cluster and the decrypt role only under its resource id', () => {
+    expect(activityStream).toBeDefined();
+    template.hasResourceProperties('AWS::KMS::Key', {
+      Description: 'audit-trail: Database Activity Stream of the source cluster',
+      EnableKeyRotation: true,
+      KeyPolicy: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Action: 'kms:*',
+            Effect: 'Allow',
+            Principal: { AWS: partitionArn(':iam::', { Ref: 'AWS::AccountId' }, ':root') },
+            Resource: '*',
+          },
+          {
+            Sid: 'RdsActivityStreamOfThisCluster',
+            Action: ['kms:CreateGrant', 'kms:DescribeKey'],
+            Effect: 'Allow',
+            Principal: { AWS: { 'Fn::GetAtt': [starterRole, 'Arn'] } },
+            Resource: '*',
+            Condition: {
+              StringEquals: {
+                'kms:ViaService': {
+                  'Fn::Join': ['', ['rds.', { Ref: 'AWS::Region' }, '.amazonaws.com']],
+                },
+              },
+              Bool: { 'kms:GrantIsForAWSResource': 'true' },
+            },
+          },
+          {
+            Sid: 'DecryptActivityOfThisCluster',
+            Action: 'kms:Decrypt',
+            Effect: 'Allow',
+            Principal: { AWS: { 'Fn::GetAtt': [decryptRole, 'Arn'] } },
+            Resource: '*',
+            Condition: {
+              StringEquals: {
+                'kms:EncryptionContext:aws:rds:dbc-id': {
+                  'Fn::GetAtt': [cluster, 'DBClusterResourceId'],
+                },
+              },
+            },
+          },
+        ],
+      },
+    });
+    // Outside production the key goes with the stack.
+    expect(template.toJSON().Resources[key].DeletionPolicy).toBe('Delete');
+  });
+
+  it('starts the stream on the cluster with that key, async, after the instances and the KMS endpoint exist', () => {
+    const resource = template.toJSON().Resources[stream];
+    expect(resource.Properties).toEqual({
+      ServiceToken: expect.anything(),
+      Action: 'stream',
+      ClusterIdentifier: { Ref: cluster },
+      ClusterArn: clusterArn,
+      KmsKeyArn: { 'Fn::GetAtt': [key, 'Arn'] },
+      Mode: 'async',
+      Retain: 'false',
+    });
+    const writer = logicalId(template, 'AWS::RDS::DBInstance', 'SourceClusterwriter');
+    const endpoint = logicalId(template, 'AWS::EC2::VPCEndpoint', 'ActivityStreamKmsEndpoint');
+    expect(resource.DependsOn).toEqual(expect.arrayContaining([cluster, writer, endpoint]));
+    // The cluster's resource id comes from CloudFormation: no lookup resource for a new cluster.
+    template.resourceCountIs('Custom::AuditTrailClusterResourceId', 0);
+  });
+
+  it('lets the starter start, stop and describe this cluster only, and the waiter describe it', () => {
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: starterRole }],
+      PolicyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Action: ['rds:StartActivityStream', 'rds:StopActivityStream', 'rds:DescribeDBClusters'],
+            Effect: 'Allow',
+            Resource: clusterArn,
+          },
+        ],
+      },
+    });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [
+        {
+          Ref: logicalId(template, 'AWS::IAM::Role', 'ActivityStreamStarterIsCompleteServiceRole'),
+        },
+      ],
+      PolicyDocument: {
+        Version: '2012-10-17',
+        Statement: [{ Action: 'rds:DescribeDBClusters', Effect: 'Allow', Resource: clusterArn }],
+      },
+    });
+  });
+
+  it('reads the aws-rds-das stream with partial batch responses, bisection and a failure queue', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: kinesisArn,
+      FunctionName: {
+        Ref: logicalId(template, 'AWS::Lambda::Function', 'ActivityStreamDecryptFunction'),
+      },
+      StartingPosition: 'TRIM_HORIZON',
+      BatchSize: 100,
+      BisectBatchOnFunctionError: true,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      MaximumRetryAttempts: 3,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queue, 'Arn'] } } },
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      KmsMasterKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AlertTopicKey'), 'Arn'] },
+      MessageRetentionPeriod: 14 * 24 * 3600,
+    });
+  });
+
+  it('runs the decrypt function under the monitor service name, with the cluster resource id and the kit alert topic', () => {
+    const monitorFunction = Object.values(template.findResources('AWS::Lambda::Function')).find(
+      (fn) =>
+        JSON.stringify(fn).includes('Parses pgAudit records') ||
+        JSON.stringify(fn).includes('parses pgAudit records'),
+    ) as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+    const monitorEnv = monitorFunction.Properties.Environment.Variables;
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('decrypts the Database Activity Stream'),
+      MemorySize: 1024,
+      Environment: {
+        Variables: {
+          ALERT_TOPIC_ARN: { Ref: Match.stringLikeRegexp('^AlertTopic') },
+          ACCESS_AUDIT_CONFIG: monitorEnv.ACCESS_AUDIT_CONFIG,
+          DAS_CLUSTER_RESOURCE_ID: { 'Fn::GetAtt': [cluster, 'DBClusterResourceId'] },
+          POWERTOOLS_SERVICE_NAME: monitorEnv.POWERTOOLS_SERVICE_NAME,
+          POWERTOOLS_METRICS_NAMESPACE: monitorEnv.POWERTOOLS_METRICS_NAMESPACE,
+        },
+      },
+    });
+  });
+
+  it('gives the decrypt role stream reads, topic publishing and the failure queue, and no KMS right on the stream key', () => {
+    const alertKey = {
+      'Fn::GetAtt': [logicalId(template, 'AWS::KMS::Key', 'AlertTopicKey'), 'Arn'],
+    };
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: decryptRole }],
+      PolicyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Action: 'sns:Publish',
+            Effect: 'Allow',
+            Resource: { Ref: Match.stringLikeRegexp('^AlertTopic') },
+          },
+          { Action: ['kms:Decrypt', 'kms:GenerateDataKey*'], Effect: 'Allow', Resource: alertKey },
+          {
+            Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+            Effect: 'Allow',
+            Resource: { 'Fn::GetAtt': [queue, 'Arn'] },
+          },
+          {
+            Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'],
+            Effect: 'Allow',
+            Resource: alertKey,
+          },
+          {
+            Action: [
+              'kinesis:DescribeStreamSummary',
+              'kinesis:GetRecords',
+              'kinesis:GetShardIterator',
+              'kinesis:ListShards',
+              'kinesis:SubscribeToShard',
+              'kinesis:DescribeStream',
+              'kinesis:ListStreams',
+              'kinesis:DescribeStreamConsumer',
+            ],
+            Effect: 'Allow',
+            Resource: kinesisArn,
+          },
+        ],
+      },
+    });
+  });
+
+  it('alarms on decrypt failures and lag through the alert topic', () => {
+    const topic = { Ref: Match.stringLikeRegexp('^AlertTopic') };
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmDescription: Match.stringLikeRegexp('decrypt function failed or gave up'),
+      Threshold: 1,
+      AlarmActions: [topic],
+      OKActions: [topic],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'IteratorAge',
+      Namespace: 'AWS/Lambda',
+      Threshold: 15 * 60_000,
+      AlarmActions: [topic],
+    });
+  });
+
+  it('reaches KMS through an endpoint that serves the stream key only, open to the source cluster only', () => {
+    template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+      ServiceName: { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, '.kms']] },
+      PrivateDnsEnabled: true,
+      PolicyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Action: 'kms:*',
+            Effect: 'Allow',
+            Principal: { AWS: '*' },
+            Resource: { 'Fn::GetAtt': [key, 'Arn'] },
+          },
+        ],
+      },
+    });
+    const sourceGroup = {
+      'Fn::GetAtt': [
+        logicalId(template, 'AWS::EC2::SecurityGroup', 'SourceSecurityGroup'),
+        'GroupId',
+      ],
+    };
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      GroupId: {
+        'Fn::GetAtt': [
+          Match.stringLikeRegexp('^ActivityStreamKmsEndpointSecurityGroup'),
+          'GroupId',
+        ],
+      },
+      SourceSecurityGroupId: sourceGroup,
+      FromPort: 443,
+      ToPort: 443,
+    });
+    template.hasResourceProperties('AWS::EC2::SecurityGroupEgress', {
+      GroupId: sourceGroup,
+      DestinationSecurityGroupId: {
+        'Fn::GetAtt': [
+          Match.stringLikeRegexp('^ActivityStreamKmsEndpointSecurityGroup'),
+          'GroupId',
+        ],
+      },
+      FromPort: 443,
+    });
+  });
+});
+
+describe('Database Activity Streams: other deployments', () => {
+  it('is not deployed unless enabled', () => {
+    for (const accessAudit of [
+      {},
+      { activityStream: {} },
+      { activityStream: { enabled: false } },
+    ]) {
+      const { template, activityStream } = synth(accessAudit);
+      expect(activityStream).toBeUndefined();
+      template.resourceCountIs('Custom::AuditTrailActivityStream', 0);
+    }
+  });
+
+  it('looks up an existing cluster resource id and binds the key to it; sync mode; no endpoint in an existing VPC', () => {
+    const { template } = synth(
+      { activityStream: { enabled: true, mode: 'sync' } },
+      {
+        network: {
+          vpcId: 'vpc-0abc123',
+          availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+          privateSubnetIds: ['subnet-0aaa', 'subnet-0bbb'],
+        },
+        source: {
+          mode: 'existing',
+          clusterIdentifier: 'app-prod',
+          endpoint: 'app-prod.cluster-abc.eu-west-1.rds.amazonaws.com',
+          databaseName: 'app',
+          secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:app-AbCdEf',
+          securityGroupId: 'sg-0abc123',
+        },
+      },
+    );
+    const lookup = logicalId(template, 'Custom::AuditTrailClusterResourceId', 'ActivityStream');
+    template.hasResourceProperties('Custom::AuditTrailClusterResourceId', {
+      Action: 'describe',
+      ClusterIdentifier: 'app-prod',
+    });
+    template.hasResourceProperties('Custom::AuditTrailActivityStream', {
+      ClusterIdentifier: 'app-prod',
+      ClusterArn: partitionArn(
+        ':rds:',
+        { Ref: 'AWS::Region' },
+        ':',
+        { Ref: 'AWS::AccountId' },
+        ':cluster:app-prod',
+      ),
+      Mode: 'sync',
+    });
+    template.hasResourceProperties('AWS::KMS::Key', {
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: 'DecryptActivityOfThisCluster',
+            Condition: {
+              StringEquals: {
+                'kms:EncryptionContext:aws:rds:dbc-id': { 'Fn::GetAtt': [lookup, 'ResourceId'] },
+              },
+            },
+          }),
+        ]),
+      },
+    });
+    template.resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+  });
+
+  it('retains the running stream, its key and failure queue in production', () => {
+    const { template } = synth({ activityStream: { enabled: true } }, { production: true });
+    template.hasResourceProperties('Custom::AuditTrailActivityStream', { Retain: 'true' });
+    const resources = template.toJSON().Resources as Record<string, { DeletionPolicy?: string }>;
+    expect(
+      resources[logicalId(template, 'AWS::KMS::Key', 'ActivityStreamKey')]!.DeletionPolicy,
+    ).toBe('Retain');
+    expect(
+      resources[logicalId(template, 'AWS::SQS::Queue', 'ActivityStreamDecryptFailures')]!
+        .DeletionPolicy,
+    ).toBe('Retain');
+  });
+});
