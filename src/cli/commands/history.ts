@@ -9,8 +9,9 @@ import {
   type Version,
 } from '../../history';
 import { createKysely } from '../../postgres/connect';
-import { CliError } from '../errors';
+import { CliError, UsageError } from '../errors';
 import { configOption, requireUrl, targetUrlOption } from '../options';
+import { registerHistoryQueries } from './history-queries';
 
 interface HistoryOptions {
   readonly config: string;
@@ -63,21 +64,22 @@ export function registerHistory(program: Command): void {
       }
     });
   registerSchemaHistory(history);
+  registerHistoryQueries(history);
 }
 
 /** ISO-8601 with a date and, when a time is given, an explicit zone (no local-time guessing). */
-function parseInstant(text: string): string {
+export function parseInstant(text: string, flag = '--as-of'): string {
   const iso = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?))?$/;
   if (!iso.test(text)) {
-    throw new CliError(
-      `--as-of must be ISO-8601 with a time zone, e.g. 2026-11-22T10:00:00.123456Z (got "${text}")`,
+    throw new UsageError(
+      `${flag} must be ISO-8601 with a time zone, e.g. 2026-11-22T10:00:00.123456Z (got "${text}")`,
     );
   }
   return text;
 }
 
 /** The documented `--json` shape of one version. */
-function toJson(version: Version) {
+export function toJson(version: Version) {
   return {
     operation: version.operation,
     commitTimestamp: version.commitTimestamp,
@@ -95,7 +97,7 @@ function formatVersions(versions: readonly Version[]): string {
   return versions.map(formatVersion).join('');
 }
 
-function formatVersion(version: Version): string {
+export function formatVersion(version: Version): string {
   const head = `${version.commitTimestamp}  ${version.operation.padEnd(8)} tx ${version.transactionId ?? '-'}${formatContext(version.context)}`;
   const lines = [head];
   if (version.operation === 'UPDATE') {
