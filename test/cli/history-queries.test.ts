@@ -1,3 +1,8 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { splitCsv } from '../../src/access-audit/csv';
 import { runCli } from '../support/cli';
 import { writeConfig } from '../engine/cli';
 import { createPipeline, type Pipeline } from '../engine/helpers';
@@ -125,5 +130,51 @@ describe('audit-trail history transaction / history changes', () => {
     );
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toBe('audit-trail: shop.nope is not an audited table on this target\n');
+  });
+
+  it('exports every change as JSON lines and as CSV, numbers exact; refuses to overwrite a file', async () => {
+    const { rows } = await p.target('SELECT count(*)::int AS n FROM audit.audit_log');
+    const ndjson = await cli('export');
+    expect(ndjson.code).toBe(0);
+    const lines = ndjson.stdout.trim().split('\n');
+    expect(lines).toHaveLength(rows[0].n);
+    expect(ndjson.stderr).toMatch(
+      new RegExp(`^exported ${rows[0].n} changes of 2 tables committed in`),
+    );
+    const order = lines.find((line) => line.includes('"shop.orders"'))!;
+    expect(order).toContain('"total":"12345678901234567890.1234567890"');
+
+    const file = path.join(os.tmpdir(), `export-${randomBytes(4).toString('hex')}.csv`);
+    const csv = await cli('export', '--format', 'csv', '--table', 'shop.orders', '--output', file);
+    expect(csv.code).toBe(0);
+    const records = (await readFile(file, 'utf8'))
+      .split('\r\n')
+      .filter(Boolean)
+      .map((l) => splitCsv(l));
+    expect(records[0]).toEqual([
+      'table',
+      'key',
+      'operation',
+      'commit_timestamp',
+      'transaction_id',
+      'change_seq',
+      'changed_columns',
+      'old_row',
+      'new_row',
+    ]);
+    expect(records.slice(1).map((r) => [r[0], r[1], r[2], r[4], r[8]])).toEqual([
+      [
+        'shop.orders',
+        '{"id":1}',
+        'INSERT',
+        xid,
+        '{"id":1,"total":"12345678901234567890.1234567890"}',
+      ],
+    ]);
+
+    await writeFile(file, 'keep me');
+    const refused = await cli('export', '--output', file);
+    expect(refused.code).toBe(2);
+    expect(await readFile(file, 'utf8')).toBe('keep me');
   });
 });

@@ -42,6 +42,14 @@ export async function withHistory<T>(
         if (rows[0]?.found === 0)
           throw new CliError(`${table} is not an audited table on this target`);
       },
+      async auditedTables() {
+        const { rows } = await sql<{ name: string }>`
+          SELECT source_schema || '.' || source_table AS name
+            FROM ${sql.id(config.auditSchema, 'audited_table')} ORDER BY source_schema, source_table`.execute(
+          db,
+        );
+        return rows.map((row) => row.name);
+      },
     };
     return await work(createHistory(db, { auditSchema: config.auditSchema }), access);
   } catch (error) {
@@ -56,6 +64,8 @@ export async function withHistory<T>(
 export interface TargetAccess {
   /** Throws a finding when `table` (schema.table) has no history on this target. */
   assertAudited(table: string): Promise<void>;
+  /** Every table with history on this target, as schema.table, sorted. */
+  auditedTables(): Promise<string[]>;
 }
 
 /** Versions across rows or tables, one block per change, each headed by its table and key. */

@@ -11,6 +11,7 @@ import { registerGrant } from './grant';
 import { registerDemo } from './demo';
 import { registerPgaudit } from './pgaudit';
 import { registerDas } from './das';
+import { registerExport } from './export';
 
 /**
  * Adds every subcommand to the program. One line per command module, so features
@@ -29,4 +30,5 @@ export function registerCommands(program: Command): void {
   registerDemo(program);
   registerPgaudit(program);
   registerDas(program);
+  registerExport(program);
 }
