@@ -89,10 +89,10 @@ async function lockStaging(
   staging: string,
 ): Promise<string | null> {
   await sql.raw(`LOCK TABLE ${staging} IN ACCESS EXCLUSIVE MODE`).execute(trx);
+  // Ordered by the bigint (as text, '9' would sort after '10').
   const { rows } = await sql<{ id: string }>`
-    SELECT id::text AS id FROM ${sql.id(auditSchema, 'audit_log')} ORDER BY id DESC LIMIT 1`.execute(
-    trx,
-  );
+    SELECT l.id::text AS id FROM ${sql.id(auditSchema, 'audit_log')} AS l
+    ORDER BY l.id DESC LIMIT 1`.execute(trx);
   return rows[0]?.id ?? '0';
 }
 

@@ -192,6 +192,16 @@ describe('engine: schema changes read exactly in history and verify (#17 item 4)
     expect(report.mismatches).toEqual([]);
   });
 
+  it('ADD COLUMN after ten and more versions: the boundary between shapes is numeric, not text', async () => {
+    await p.source(`INSERT INTO t SELECT g, 'x' FROM generate_series(3, 12) AS g`);
+    await p.replicate(); // audit ids 1..12
+    await p.source(`ALTER TABLE t ADD COLUMN n int DEFAULT 7`);
+    await migrate(p);
+    const { rows } = await p.target(`SELECT last_audit_id::text AS id FROM audit.schema_change`);
+    expect(rows).toEqual([{ id: '12' }]);
+    expect((await verify(p)).mismatches).toEqual([]);
+  });
+
   it('ADD COLUMN with a per-row (volatile) default is refused with the remedy, not filled with NULLs', async () => {
     await p.source(`ALTER TABLE t ADD COLUMN r float8 DEFAULT random()`);
     await expect(migrate(p)).rejects.toThrow(
