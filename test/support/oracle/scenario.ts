@@ -179,6 +179,9 @@ export async function runScenario(
         if (!rendered.ddl) continue;
         await main.query(rendered.ddl);
         await refreshOracle(main, tables[step.table % tables.length]!);
+        // The documented order (README "Schema changes while the engine runs"): the
+        // pipeline applies what was committed before the DDL, then migrate changes staging.
+        if (loadMark !== undefined) await catchUp();
         await kit('migrate after DDL', () => migrateTarget({ config, sourceUrl, targetUrl }));
       } else {
         const aborted = [false, false];
