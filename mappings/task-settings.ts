@@ -1,5 +1,6 @@
 import type { AuditTrailConfig } from '../src/config';
 import { resolveDeployment, type DmsConfig } from '../src/config/deployment';
+import { kitLogins } from '../src/trust/logins';
 
 /** DMS log components whose severity the kit sets (the rest keep DMS's default). */
 const LOG_COMPONENTS = [
@@ -128,8 +129,9 @@ export function buildTaskSettings(config: AuditTrailConfig): TaskSettings {
       LogComponents: LOG_COMPONENTS.map((id) => ({ Id: id, Severity: 'LOGGER_SEVERITY_DEFAULT' })),
     },
     ControlTablesSettings: {
-      // awsdms_apply_exceptions (failed changes) lands next to the staging tables.
-      ControlSchema: config.auditSchema,
+      // awsdms_apply_exceptions (failed changes) lands in the DMS login's own schema: the
+      // writer role may not create anything in the audit schema.
+      ControlSchema: kitLogins(config).dms,
       HistoryTimeslotInMinutes: 5,
       HistoryTableEnabled: false,
       SuspendedTablesTableEnabled: false,

@@ -16,7 +16,7 @@ export interface KitRoles {
 
 export type KitRoleKind = keyof KitRoles;
 
-const KINDS: readonly KitRoleKind[] = ['owner', 'capture', 'writer', 'reader'];
+export const KIT_ROLE_KINDS: readonly KitRoleKind[] = ['owner', 'capture', 'writer', 'reader'];
 
 /**
  * The role names for `config`: `auditRoles.<kind>` when set, else `<auditSchema>_<kind>`.
@@ -24,7 +24,7 @@ const KINDS: readonly KitRoleKind[] = ['owner', 'capture', 'writer', 'reader'];
  */
 export function kitRoles(config: Pick<AuditTrailConfig, 'auditSchema' | 'auditRoles'>): KitRoles {
   const names = {} as Record<KitRoleKind, string>;
-  for (const kind of KINDS) {
+  for (const kind of KIT_ROLE_KINDS) {
     const name = config.auditRoles?.[kind] ?? `${config.auditSchema}_${kind}`;
     if (Buffer.byteLength(name, 'utf8') > 63) {
       throw new ConfigError(
@@ -73,7 +73,7 @@ export async function ensureKitRoles(db: Kysely<unknown>, roles: KitRoles): Prom
       );
     }
   }
-  const missing = KINDS.map((kind) => roles[kind]).filter((name) => !existing.has(name));
+  const missing = KIT_ROLE_KINDS.map((kind) => roles[kind]).filter((name) => !existing.has(name));
   if (missing.length > 0 && !login.superuser && !login.createRole) {
     throw new RoleSetupError(
       `the login ${login.name} cannot create roles (no CREATEROLE); run this as an administrator, then migrate again:\n${setupSql(roles, missing, login)}`,
@@ -119,7 +119,7 @@ async function existingRoles(
 }
 
 /** CREATE ROLE, tolerating a concurrent migrate (roles are cluster-wide) creating it first. */
-async function createRole(db: Kysely<unknown>, name: string): Promise<void> {
+export async function createRole(db: Kysely<unknown>, name: string): Promise<void> {
   try {
     await sql.raw(`CREATE ROLE ${quoteIdent(name)} NOLOGIN`).execute(db);
   } catch (error) {
