@@ -6,6 +6,7 @@ import { buildTableMappings, buildTaskSettings } from '../mappings';
 import type { AuditTrailConfig } from '../src/config';
 import { resolveDeployment, type DeploymentConfig } from '../src/config/deployment';
 import { AlertTopic } from './constructs/alert-topic';
+import { DatabaseLogins } from './constructs/database-logins';
 import { DmsReplication } from './constructs/dms-replication';
 import { EvidenceProtection } from './constructs/evidence';
 import { acknowledge } from './nag';
@@ -13,6 +14,7 @@ import { Network } from './constructs/network';
 import { ReplicationAlarms } from './constructs/replication-alarms';
 import { ReplicationStarter } from './constructs/replication-starter';
 import { mergeClusterParameters } from './access-audit/parameters';
+import { SecretRotation, type RotatedSecret } from './constructs/secret-rotation';
 import { SourceDatabase } from './constructs/source-database';
 import { TargetDatabase } from './constructs/target-database';
 import { TargetMigrations } from './constructs/target-migrations';
@@ -46,6 +48,10 @@ export class AuditTrailStack extends Stack {
   readonly source: SourceDatabase;
   readonly target: TargetDatabase;
   readonly migrations: TargetMigrations;
+  /** The least-privilege logins DMS and the migrations use, each in its own secret. */
+  readonly logins: DatabaseLogins;
+  /** Hosted rotation of every database secret the kit owns. */
+  readonly rotation: SecretRotation;
   readonly replication: DmsReplication;
   readonly starter: ReplicationStarter;
   readonly alarms: ReplicationAlarms;
@@ -92,19 +98,38 @@ export class AuditTrailStack extends Stack {
       logRetention,
     });
 
+    // Every service logs in with its own least-privilege login; only this reads the masters.
+    this.logins = new DatabaseLogins(this, 'Logins', {
+      vpc,
+      subnets,
+      config,
+      target: this.target,
+      ...(deployment.source.mode === 'new' && { source: this.source }),
+      logRetention,
+    });
+    this.network.allowSecretsManagerFrom(this.logins.securityGroup);
+    // An existing source's secret is already a replication user (see the README).
+    const sourceLogin = this.logins.replicationSecret ?? this.source.secret;
+
     this.migrations = new TargetMigrations(this, 'Migrations', {
       vpc,
       subnets,
       config,
       source: {
-        secret: this.source.secret,
+        secret: sourceLogin,
         host: this.source.host,
         port: this.source.port,
         databaseName: this.source.databaseName,
       },
-      target: { secret: this.target.secret, databaseName: this.target.databaseName },
+      target: {
+        secret: this.logins.migratorSecret,
+        host: this.target.host,
+        port: this.target.port,
+        databaseName: this.target.databaseName,
+      },
       logRetention,
     });
+    this.migrations.resource.node.addDependency(this.logins.resource);
     this.source.allowFrom(
       this.migrations.securityGroup,
       'audit-trail migrations reads the catalog',
@@ -137,13 +162,13 @@ export class AuditTrailStack extends Stack {
       multiAz: dms.multiAz ?? production,
       source: {
         engine: this.source.engine,
-        secret: this.source.secret,
+        secret: sourceLogin,
         databaseName: this.source.databaseName,
         heartbeatFrequencyMinutes: dms.heartbeatFrequencyMinutes,
       },
       target: {
         engine: this.target.engine,
-        secret: this.target.secret,
+        secret: this.logins.dmsSecret,
         databaseName: this.target.databaseName,
       },
       tableMappings,
@@ -152,7 +177,39 @@ export class AuditTrailStack extends Stack {
     this.source.allowFrom(this.replication.securityGroup, 'audit-trail DMS replication');
     this.target.allowFrom(this.replication.securityGroup, 'audit-trail DMS replication');
     this.network.allowSecretsManagerFrom(this.replication.securityGroup);
-    this.network.restrictSecretsManagerTo([this.source.secret, this.target.secret]);
+
+    // Rotate every secret the kit owns; an existing database's secret is its owner's.
+    const rotated: RotatedSecret[] = [
+      ...(deployment.target.mode === 'new'
+        ? [{ id: 'TargetMaster', secret: this.target.secret, database: this.target }]
+        : []),
+      ...(deployment.source.mode === 'new'
+        ? [{ id: 'SourceMaster', secret: this.source.secret, database: this.source }]
+        : []),
+      { id: 'DmsLogin', secret: this.logins.dmsSecret, database: this.target },
+      { id: 'MigratorLogin', secret: this.logins.migratorSecret, database: this.target },
+      ...(this.logins.replicationSecret
+        ? [{ id: 'ReplicationLogin', secret: this.logins.replicationSecret, database: this.source }]
+        : []),
+    ];
+    this.rotation = new SecretRotation(this, 'SecretRotation', {
+      vpc,
+      subnets,
+      secrets: rotated,
+      days: deployment.secretRotationDays,
+      // The logins and migrations read these secrets at deploy time: rotate after them.
+      after: [this.logins.resource, this.migrations.resource],
+    });
+    this.network.allowSecretsManagerFrom(this.rotation.securityGroup);
+    const kitSecrets = [
+      this.source.secret,
+      this.target.secret,
+      this.logins.dmsSecret,
+      this.logins.migratorSecret,
+      ...(this.logins.replicationSecret ? [this.logins.replicationSecret] : []),
+    ];
+    this.network.restrictSecretsManagerTo(kitSecrets);
+    this.network.allowSecretRotationOf(rotated.map((entry) => entry.secret));
 
     this.starter = new ReplicationStarter(this, 'Starter', {
       kind: this.replication.kind,
@@ -180,7 +237,15 @@ export class AuditTrailStack extends Stack {
       value: this.replication.replicationArn,
       description: 'audit-trail status --task-arn <this>',
     });
-    new CfnOutput(this, 'TargetSecretArn', { value: this.target.secret.secretArn });
+    new CfnOutput(this, 'TargetSecretArn', {
+      value: this.target.secret.secretArn,
+      description: 'the target administrator (master user): for break-glass use only',
+    });
+    new CfnOutput(this, 'DmsLoginSecretArn', { value: this.logins.dmsSecret.secretArn });
+    new CfnOutput(this, 'MigratorLoginSecretArn', {
+      value: this.logins.migratorSecret.secretArn,
+      description: 'audit-trail migrate as this login (owner and capture roles)',
+    });
     new CfnOutput(this, 'TargetEndpoint', { value: this.target.host });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarms.topic.topicArn });
     new CfnOutput(this, 'SourceLogGroup', { value: this.source.postgresLogGroupName });

@@ -37,24 +37,14 @@ export function databaseRemovalPolicy(production: boolean): RemovalPolicy {
 }
 
 /**
- * The cdk-nag findings a kit-created cluster or instance carries on purpose: the kit does
- * not rotate the master secret yet (the operator does), outside production deletion protection is off so a test stack can
- * be torn down (a final snapshot is still kept), and an instance without a standby is
+ * The cdk-nag findings a kit-created cluster or instance carries on purpose: outside
+ * production deletion protection is off so a test stack can be torn down (a final snapshot is still kept), and an instance without a standby is
  * what the config asked for.
  */
 export function acknowledgeDatabaseFindings(
   database: rds.DatabaseCluster | rds.DatabaseInstance,
   options: { readonly production: boolean; readonly multiAz?: boolean },
 ): void {
-  // The generated secret itself (database.secret is its attachment).
-  const secret = database.node.tryFindChild('Secret');
-  if (secret) {
-    acknowledge(
-      secret,
-      'the kit does not rotate this master secret yet (hosted rotation with a schedule is open work); rotate it with `aws secretsmanager rotate-secret` or the console: DMS and the migrations Lambda read it from Secrets Manager when they connect',
-      'AwsSolutions-SMG4',
-    );
-  }
   if (!options.production) {
     acknowledge(
       database,

@@ -104,6 +104,29 @@ export class Network extends Construct {
   }
 
   /**
+   * Lets the rotation functions write new versions of `secrets` through the endpoint of a
+   * new VPC (the single-user rotation also asks Secrets Manager for a random password,
+   * which names no secret). Pair with {@link restrictSecretsManagerTo} for reading them.
+   */
+  allowSecretRotationOf(secrets: readonly secretsmanager.ISecret[]): void {
+    if (secrets.length === 0) return;
+    this.secretsManagerEndpoint?.addToPolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.AnyPrincipal()],
+        actions: ['secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage'],
+        resources: secrets.map((secret) => secret.secretArn),
+      }),
+    );
+    this.secretsManagerEndpoint?.addToPolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.AnyPrincipal()],
+        actions: ['secretsmanager:GetRandomPassword'],
+        resources: ['*'],
+      }),
+    );
+  }
+
+  /**
    * Limits what the Secrets Manager endpoint of a new VPC serves to reading `secrets`: a
    * stolen credential used from inside the VPC cannot reach any other secret through it.
    */

@@ -1,4 +1,4 @@
-import { Aws, CustomResource, Duration, type CfnResource } from 'aws-cdk-lib';
+import { Aws, CustomResource, Duration, Tags, type CfnResource } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
@@ -6,6 +6,9 @@ import { Construct } from 'constructs';
 import type { ReplicationControlProperties } from '../../src/lambda/start-task/handler';
 import { acknowledgeProviderFramework, bundledFunction } from './bundled-function';
 import { acknowledge } from '../nag';
+
+/** Tag whose value (the stack id) is the only DMS task or replication config the starter may start or stop. */
+export const REPLICATION_TAG = 'audit-trail:replication';
 
 /** Props of {@link ReplicationStarter}. */
 export interface ReplicationStarterProps {
@@ -48,14 +51,17 @@ export class ReplicationStarter extends Construct {
       ...(props.logRetention && { logRetention: props.logRetention }),
     });
     const resourceType = props.kind === 'serverless' ? 'replication-config' : 'task';
+    // The Prepare resource runs before the task exists, so the policy cannot name its ARN:
+    // the task carries a tag with this stack's id, and only a task with it may be touched.
+    Tags.of(props.replication).add(REPLICATION_TAG, Aws.STACK_ID);
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         actions:
           props.kind === 'serverless'
             ? ['dms:StartReplication', 'dms:StopReplication']
             : ['dms:StartReplicationTask', 'dms:StopReplicationTask'],
-        // The Prepare resource runs before the task exists, so it cannot name its ARN.
         resources: [`arn:${Aws.PARTITION}:dms:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resourceType}:*`],
+        conditions: { StringEquals: { [`aws:ResourceTag/${REPLICATION_TAG}`]: Aws.STACK_ID } },
       }),
     );
     fn.addToRolePolicy(
@@ -73,7 +79,7 @@ export class ReplicationStarter extends Construct {
     acknowledgeProviderFramework(provider, fn);
     acknowledge(
       fn,
-      'DMS Describe* actions support no resource-level permissions; start/stop are limited to this account and region, because the Prepare step runs before the task (and its ARN) exists',
+      `DMS Describe* actions support no resource-level permissions; start/stop name no ARN because the Prepare step runs before the task exists, and are limited by condition to the one ${resourceType} tagged ${REPLICATION_TAG} = this stack's id`,
       'AwsSolutions-IAM5[Resource::*]',
       `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:dms:<AWS::Region>:<AWS::AccountId>:${resourceType}:*]`,
     );

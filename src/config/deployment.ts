@@ -410,6 +410,13 @@ export const deploymentSchema = z
     production: z.boolean().default(false),
     /** Email subscribed to the alarm topic. @default undefined (subscribe yourself) */
     alarmEmail: z.email('must be an email address').optional(),
+    /**
+     * Days between rotations of every database secret the kit owns (the master secrets of
+     * the databases it creates and its service logins), by Secrets Manager's hosted
+     * single-user rotation. Secrets of existing databases are the owner's to rotate.
+     * @default 30
+     */
+    secretRotationDays: z.number().int().min(1).max(1000).default(30),
     /** Days CloudWatch keeps the database and Lambda logs. @default 30 (365 in production) */
     logRetentionDays: z.number().int().min(1).optional(),
     /** See {@link networkSchema}. @default a new VPC */

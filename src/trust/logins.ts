@@ -110,7 +110,9 @@ export async function setUpTargetLogins(
     await upsertLogin(db, logins.migrator, passwords.migrator, [roles.owner, roles.capture]),
   );
   await sql
-    .raw(`GRANT ${quoteIdent(roles.owner)}, ${quoteIdent(roles.capture)} TO ${quoteIdent(logins.migrator)}`)
+    .raw(
+      `GRANT ${quoteIdent(roles.owner)}, ${quoteIdent(roles.capture)} TO ${quoteIdent(logins.migrator)}`,
+    )
     .execute(db);
   const { rows } = await sql<{ db: string }>`SELECT current_database() AS db`.execute(db);
   await sql
@@ -152,7 +154,9 @@ export async function setUpReplicationLogin(
         `source table ${table.schema}.${table.table} does not exist: create the audited tables on the source, then deploy again`,
       );
     }
-    await sql.raw(`GRANT USAGE ON SCHEMA ${quoteIdent(table.schema)} TO ${quoteIdent(login)}`).execute(db);
+    await sql
+      .raw(`GRANT USAGE ON SCHEMA ${quoteIdent(table.schema)} TO ${quoteIdent(login)}`)
+      .execute(db);
     await sql.raw(`GRANT SELECT ON TABLE ${name} TO ${quoteIdent(login)}`).execute(db);
   }
   done.push(`${login} may read ${config.tables.length} audited table(s)`);

@@ -54,33 +54,56 @@ describe('narrow network', () => {
       String(r.Properties.GroupDescription).includes('SecretsManager'),
   )![0];
 
-  it.each([['audit-trail migrations Lambda'], ['audit-trail DMS replication']])(
-    '%s may reach only the two database ports and the Secrets Manager endpoint',
-    (name) => {
-      const rules = egress(groupId(name)).filter((rule) => rule !== '252 -> 255.255.255.255/32');
-      expect(rules.sort()).toEqual(
-        [`5432 -> ${source}`, `5432 -> ${target}`, `443 -> ${endpoint}`].sort(),
-      );
-    },
-  );
+  it.each([
+    ['audit-trail migrations Lambda'],
+    ['audit-trail DMS replication'],
+    ['audit-trail logins Lambda'],
+    ['audit-trail secret rotation functions'],
+  ])('%s may reach only the two database ports and the Secrets Manager endpoint', (name) => {
+    const rules = egress(groupId(name)).filter((rule) => rule !== '252 -> 255.255.255.255/32');
+    expect(rules.sort()).toEqual(
+      [`5432 -> ${source}`, `5432 -> ${target}`, `443 -> ${endpoint}`].sort(),
+    );
+  });
 
-  it('the Secrets Manager endpoint serves only the two database secrets', () => {
+  it('the Secrets Manager endpoint serves only the kit’s database secrets, and lets only those rotate', () => {
     const endpoints = all.filter(([, r]) => r.Type === 'AWS::EC2::VPCEndpoint');
     expect(endpoints).toHaveLength(1);
     const policy = endpoints[0]![1].Properties.PolicyDocument as {
-      Statement: { Effect: string; Action: string[]; Resource: unknown[]; Principal: unknown }[];
+      Statement: { Effect: string; Action: string[]; Resource: unknown; Principal: unknown }[];
     };
-    expect(policy.Statement).toHaveLength(1);
-    const [statement] = policy.Statement;
-    expect(statement).toMatchObject({
+    // The two master secrets (attachments) and the three login secrets.
+    const secrets = all
+      .filter(
+        ([, r]) =>
+          r.Type === 'AWS::SecretsManager::SecretTargetAttachment' ||
+          (r.Type === 'AWS::SecretsManager::Secret' &&
+            String(r.Properties.Description).startsWith('audit-trail login')),
+      )
+      .map(([id]) => ({ Ref: id }));
+    expect(secrets).toHaveLength(5);
+    expect(policy.Statement).toHaveLength(3);
+    const [read, rotate, random] = policy.Statement;
+    expect(read).toMatchObject({
       Effect: 'Allow',
       Principal: { AWS: '*' },
       Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
     });
-    const secrets = all
-      .filter(([, r]) => r.Type === 'AWS::SecretsManager::SecretTargetAttachment')
-      .map(([id]) => ({ Ref: id }));
-    expect(statement!.Resource).toHaveLength(2);
-    expect(statement!.Resource).toEqual(expect.arrayContaining(secrets));
+    expect(read!.Resource).toHaveLength(5);
+    expect(read!.Resource).toEqual(expect.arrayContaining(secrets));
+    expect(rotate).toMatchObject({
+      Effect: 'Allow',
+      Principal: { AWS: '*' },
+      Action: ['secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage'],
+    });
+    expect(rotate!.Resource).toHaveLength(5);
+    expect(rotate!.Resource).toEqual(expect.arrayContaining(secrets));
+    // A random password names no secret.
+    expect(random).toEqual({
+      Effect: 'Allow',
+      Principal: { AWS: '*' },
+      Action: 'secretsmanager:GetRandomPassword',
+      Resource: '*',
+    });
   });
 });

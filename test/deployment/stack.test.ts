@@ -197,7 +197,7 @@ describe('example config (several tables, one composite key)', () => {
     });
   });
 
-  it('lets only DMS and the migrations Lambda reach the databases', () => {
+  it('lets only DMS, the migrations, the logins set-up and secret rotation reach the databases', () => {
     const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress')).map(
       (resource) =>
         (resource as { Properties: { Description: string; FromPort: number } }).Properties,
@@ -208,8 +208,12 @@ describe('example config (several tables, one composite key)', () => {
     expect(databaseRules.sort()).toEqual([
       'audit-trail DMS replication',
       'audit-trail DMS replication',
+      'audit-trail logins',
+      'audit-trail logins',
       'audit-trail migrations',
       'audit-trail migrations reads the catalog',
+      'audit-trail secret rotation',
+      'audit-trail secret rotation',
     ]);
   });
 

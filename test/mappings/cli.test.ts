@@ -43,7 +43,8 @@ describe('audit-trail mappings', () => {
       await run('mappings', '--config', file, '--settings'),
     ) as ReturnType<typeof buildTaskSettings>;
     expect(settings).toEqual(buildTaskSettings(parseConfig(input)));
-    expect(settings.ControlTablesSettings.ControlSchema).toBe('history');
+    // DMS's control tables live in its login's own schema, never in the audit schema.
+    expect(settings.ControlTablesSettings.ControlSchema).toBe('history_dms');
   });
 
   it('fails with the config error for a bad file', async () => {

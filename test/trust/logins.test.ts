@@ -22,7 +22,10 @@ function as(databaseUrl: string, user: string, password: string): string {
   return url.toString();
 }
 
-async function withAdmin<T>(url: string, work: (db: ReturnType<typeof createKysely>) => Promise<T>) {
+async function withAdmin<T>(
+  url: string,
+  work: (db: ReturnType<typeof createKysely>) => Promise<T>,
+) {
   const db = createKysely<unknown>(url, { max: 1, label: 'admin' });
   try {
     return await work(db);
@@ -107,9 +110,7 @@ describe('deployment logins', () => {
         /permission denied/,
       );
       expect(await denied(`DELETE FROM ${schema}.audit_log`)).toMatch(/permission denied/);
-      expect(await denied(`CREATE TABLE ${schema}.planted (id int)`)).toMatch(
-        /permission denied/,
-      );
+      expect(await denied(`CREATE TABLE ${schema}.planted (id int)`)).toMatch(/permission denied/);
       expect(await denied(`CREATE SCHEMA elsewhere`)).toMatch(/permission denied/);
     });
     const audited = await withClient(targetUrl, (client) =>
@@ -182,4 +183,3 @@ describe('deployment logins', () => {
     ).rejects.toThrow('source table public.orders does not exist');
   });
 });
-

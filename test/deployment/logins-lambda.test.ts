@@ -1,0 +1,159 @@
+import { randomBytes } from 'node:crypto';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { setUpLogins, type LoginsEvent } from '../../src/lambda/database-logins/handler';
+import { kitLogins } from '../../src/trust/logins';
+import { createTestDatabase, withClient } from '../support/databases';
+
+const secretsMock = mockClient(SecretsManagerClient);
+beforeEach(() => secretsMock.reset());
+
+const ARN = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
+
+/** A secret value as Secrets Manager returns it (the shape RDS and the kit's secrets have). */
+function secretValue(name: string, value: Record<string, unknown>) {
+  return {
+    ARN: ARN(name),
+    Name: name,
+    SecretString: JSON.stringify(value),
+    VersionId: 'v1',
+    VersionStages: ['AWSCURRENT'],
+  };
+}
+
+/** The test server's superuser as a master secret. */
+function adminSecret(url: string) {
+  const parsed = new URL(url);
+  return {
+    engine: 'postgres',
+    host: parsed.hostname,
+    port: Number(parsed.port),
+    username: decodeURIComponent(parsed.username),
+    password: decodeURIComponent(parsed.password),
+  };
+}
+
+const password = () => randomBytes(18).toString('base64url');
+
+describe('logins custom resource', () => {
+  it('creates the target and source logins from their secrets, as the administrators', async () => {
+    const sourceUrl = await createTestDatabase('src');
+    const targetUrl = await createTestDatabase('tgt');
+    await withClient(sourceUrl, (client) =>
+      client.query('CREATE TABLE items (id int PRIMARY KEY, name text)'),
+    );
+    const auditSchema = `a_${randomBytes(4).toString('hex')}`;
+    const logins = kitLogins({ auditSchema });
+    const passwords = { dms: password(), migrator: password(), replication: password() };
+    const host = { host: 'ignored.example', port: 5432, engine: 'postgres' };
+    secretsMock
+      .on(GetSecretValueCommand, { SecretId: ARN('target-master') })
+      .resolves(secretValue('target-master', adminSecret(targetUrl)))
+      .on(GetSecretValueCommand, { SecretId: ARN('source-master') })
+      .resolves(secretValue('source-master', adminSecret(sourceUrl)))
+      .on(GetSecretValueCommand, { SecretId: ARN('dms') })
+      .resolves(secretValue('dms', { ...host, username: logins.dms, password: passwords.dms }))
+      .on(GetSecretValueCommand, { SecretId: ARN('migrator') })
+      .resolves(
+        secretValue('migrator', {
+          ...host,
+          username: logins.migrator,
+          password: passwords.migrator,
+        }),
+      )
+      .on(GetSecretValueCommand, { SecretId: ARN('replication') })
+      .resolves(
+        secretValue('replication', {
+          ...host,
+          username: logins.replication,
+          password: passwords.replication,
+        }),
+      );
+    const event: LoginsEvent = {
+      RequestType: 'Create',
+      ResourceProperties: {
+        Config: JSON.stringify({ auditSchema, tables: [{ table: 'items' }] }),
+        TargetAdmin: {
+          SecretArn: ARN('target-master'),
+          DatabaseName: new URL(targetUrl).pathname.slice(1),
+          SslMode: 'disable',
+        },
+        DmsSecretArn: ARN('dms'),
+        MigratorSecretArn: ARN('migrator'),
+        SourceAdmin: {
+          SecretArn: ARN('source-master'),
+          DatabaseName: new URL(sourceUrl).pathname.slice(1),
+          SslMode: 'disable',
+        },
+        ReplicationSecretArn: ARN('replication'),
+      },
+    };
+    const lines: string[] = [];
+    await expect(
+      setUpLogins(event, {
+        secrets: new SecretsManagerClient({ region: 'eu-west-1' }),
+        log: (line) => lines.push(line),
+      }),
+    ).resolves.toEqual({ PhysicalResourceId: 'audit-trail-logins' });
+    expect(lines).toEqual([
+      `target: created login ${logins.dms}`,
+      `target: created login ${logins.migrator}`,
+      `source: created login ${logins.replication}`,
+      `source: ${logins.replication} may read 1 audited table(s)`,
+    ]);
+    // Every secret was read by its ARN, nothing else.
+    expect(
+      secretsMock.commandCalls(GetSecretValueCommand).map((call) => call.args[0].input),
+    ).toEqual(
+      expect.arrayContaining(
+        ['dms', 'migrator', 'target-master', 'replication', 'source-master'].map((name) => ({
+          SecretId: ARN(name),
+        })),
+      ),
+    );
+    const as = (url: string, user: string, pw: string) => {
+      const u = new URL(url);
+      u.username = user;
+      u.password = pw;
+      return u.toString();
+    };
+    await withClient(as(targetUrl, logins.dms, passwords.dms), (c) => c.query('SELECT 1'));
+    await withClient(as(targetUrl, logins.migrator, passwords.migrator), (c) =>
+      c.query('SELECT 1'),
+    );
+    await withClient(as(sourceUrl, logins.replication, passwords.replication), (c) =>
+      c.query('SELECT * FROM items'),
+    );
+  });
+
+  it('refuses a login secret whose username is not the login the kit sets up', async () => {
+    secretsMock
+      .on(GetSecretValueCommand)
+      .resolves(secretValue('dms', { username: 'postgres', password: 'x' }));
+    const event: LoginsEvent = {
+      RequestType: 'Update',
+      PhysicalResourceId: 'audit-trail-logins',
+      ResourceProperties: {
+        Config: JSON.stringify({ tables: [{ table: 'items' }] }),
+        TargetAdmin: { SecretArn: ARN('target-master'), DatabaseName: 'audit' },
+        DmsSecretArn: ARN('dms'),
+        MigratorSecretArn: ARN('migrator'),
+      },
+    };
+    await expect(
+      setUpLogins(event, { secrets: new SecretsManagerClient({ region: 'eu-west-1' }) }),
+    ).rejects.toThrow(`secret ${ARN('dms')} must hold username "audit_dms"`);
+  });
+
+  it('does nothing on delete: the logins stay with the retained databases', async () => {
+    const event = {
+      RequestType: 'Delete',
+      PhysicalResourceId: 'audit-trail-logins',
+      ResourceProperties: {},
+    } as unknown as LoginsEvent;
+    await expect(
+      setUpLogins(event, { secrets: new SecretsManagerClient({ region: 'eu-west-1' }) }),
+    ).resolves.toEqual({ PhysicalResourceId: 'audit-trail-logins' });
+    expect(secretsMock.calls()).toHaveLength(0);
+  });
+});
