@@ -2,11 +2,12 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { parseConfig } from '../config';
 import { createEngine, createJsonLogger, silentLogger, type Engine } from '../engine';
-import { createHistory, stringifyRowJson, type Version } from '../history';
+import { createHistory, stringifyRowJson, type Version, type VersionContext } from '../history';
 import { migrateTarget } from '../migrate/migrate-target';
 import { createKysely, pinnedClientConfig } from '../postgres/connect';
 import { startLocalPostgres, type LocalPostgres } from '../postgres/local-server';
 import { formatReport } from '../cli/commands/verify';
+import { auditContext, installSourceContext } from '../source-context';
 import { verifyAuditTrail } from '../verify';
 
 /** Options for {@link runDemo}. */
@@ -20,6 +21,8 @@ export interface DemoResult {
   readonly historyOperations: readonly string[];
   readonly asOfPrice: unknown;
   readonly verifyOk: boolean;
+  /** The who-and-why of the demo's last transaction, as history returned it. */
+  readonly context: VersionContext | null;
 }
 
 const ITEMS_DDL = `
@@ -35,7 +38,10 @@ const ITEMS_DDL = `
 const CONFIG = parseConfig({
   auditSchema: 'audit',
   tables: [{ schema: 'public', table: 'items', ignoreColumns: ['updated_at'] }],
+  sourceContext: { require: ['actor'] },
 });
+
+const { setAuditContext } = auditContext(CONFIG);
 
 /**
  * The one-command demo: embedded source and target PostgreSQL, a sample `items`
@@ -62,7 +68,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     await source.connect();
     try {
       await source.query(ITEMS_DDL);
-      say('Source: table public.items with 3 rows (no triggers on it).');
+      const sourceDb = createKysely(sourceUrl, { max: 1 });
+      await installSourceContext(sourceDb, CONFIG).finally(() => sourceDb.destroy());
+      say('Source: table public.items with 3 rows (no triggers on it),');
+      say('        and the context table audit_context.transaction_context (who and why).');
       await migrateTarget({ config: CONFIG, sourceUrl, targetUrl });
       say('Target: staging table audit.items_staging, audit trigger and audit log installed.');
 
@@ -98,15 +107,22 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       say('  2. price of item 1: 12.50 -> 11.00');
       await source.query(`DELETE FROM items WHERE id = 3`);
       say('  3. item 3 deleted');
-      await source.query(`BEGIN;
-        INSERT INTO items (id, name, price) VALUES (4, 'blotting paper', 2.10);
-        UPDATE items SET price = 4.75 WHERE id = 2;
-        COMMIT;`);
-      say('  4. one transaction: item 4 inserted and item 2 repriced to 4.75');
+      await source.query('BEGIN');
+      await setAuditContext(source, {
+        actor: 'alice@example.com',
+        reason: 'restock TICKET-42',
+        requestId: 'req-7f3a',
+      });
+      await source.query(`INSERT INTO items (id, name, price) VALUES (4, 'blotting paper', 2.10)`);
+      await source.query(`UPDATE items SET price = 4.75 WHERE id = 2`);
+      await source.query('COMMIT');
+      say('  4. one transaction: item 4 inserted and item 2 repriced to 4.75,');
+      say('     with setAuditContext(client, { actor, reason, requestId })');
 
       const target = createKysely(targetUrl, { max: 1 });
       try {
-        await waitForAuditRows(target, 8);
+        // 3 snapshots, 5 changes and the context row.
+        await waitForAuditRows(target, 9);
         const history = createHistory(target, { auditSchema: CONFIG.auditSchema });
         const versions = await history.history('public.items', { id: 1 });
         say();
@@ -116,12 +132,21 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         say();
         say(`Item 1 as of ${asOfInstant} (between the two price changes):`);
         say(`  ${stringifyRowJson(asOf)}`);
-        const lastTx = (await history.history('public.items', { id: 4 }))[0]?.transactionId;
+        const inserted = (await history.history('public.items', { id: 4 }))[0];
+        const lastTx = inserted?.transactionId;
         if (lastTx) {
-          const changes = await history.transaction(lastTx);
+          const changes = (await history.transaction(lastTx)).filter(
+            (version) => version.table === 'items',
+          );
           say();
           say(`Source transaction ${lastTx} changed ${changes.length} rows:`);
           changes.forEach((version) => say(formatVersion(version)));
+          const who = inserted.context;
+          if (who) {
+            say(
+              `  who and why (context): actor ${who.actor}, reason "${who.reason}", request ${who.requestId}`,
+            );
+          }
         }
         await engine.stop();
         await running;
@@ -140,6 +165,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
           historyOperations: versions.map((version) => version.operation),
           asOfPrice: (asOf as Record<string, unknown> | null)?.price,
           verifyOk: report.ok,
+          context: inserted?.context ?? null,
         };
       } finally {
         await target.destroy();
@@ -180,6 +206,7 @@ async function waitForAuditRows(db: ReturnType<typeof createKysely>, count: numb
 function formatVersion(version: Version): string {
   const when = version.commitTimestamp;
   const key = stringifyRowJson(version.key);
+  const by = version.context?.actor ? `  by ${version.context.actor}` : '';
   if (version.operation === 'UPDATE') {
     const changes = (version.changedColumns ?? [])
       .map(
@@ -187,8 +214,8 @@ function formatVersion(version: Version): string {
           `${column} ${stringifyRowJson(version.oldRow?.[column])} -> ${stringifyRowJson(version.newRow?.[column])}`,
       )
       .join(', ');
-    return `  ${when}  UPDATE    ${key}  ${changes}`;
+    return `  ${when}  UPDATE    ${key}  ${changes}${by}`;
   }
   const row = version.operation === 'DELETE' ? version.oldRow : version.newRow;
-  return `  ${when}  ${version.operation.padEnd(8)}  ${key}  ${stringifyRowJson(row)}`;
+  return `  ${when}  ${version.operation.padEnd(8)}  ${key}  ${stringifyRowJson(row)}${by}`;
 }

@@ -163,7 +163,13 @@ export function auditContext<const Config extends SourceContextLike>(
     withAuditContext,
     async setAuditContext(client, context) {
       const values = valuesOf(context);
-      if (client.getTransactionStatus?.() === 'I') {
+      if (typeof client.getTransactionStatus !== 'function') {
+        throw new AuditContextError(
+          'setAuditContext needs a pg client (pool.connect()), not a pool: each pool query may run on another connection',
+          { code: 'AUDIT_CONTEXT_NO_TRANSACTION', kind: 'usage' },
+        );
+      }
+      if (client.getTransactionStatus() === 'I') {
         throw new AuditContextError(
           'setAuditContext must run inside a transaction (after BEGIN): outside one the context row would be a transaction of its own',
           { code: 'AUDIT_CONTEXT_NO_TRANSACTION', kind: 'usage' },

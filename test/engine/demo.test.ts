@@ -14,6 +14,17 @@ describe('audit-trail demo', () => {
     expect(result.historyOperations).toEqual(['SNAPSHOT', 'UPDATE', 'UPDATE']);
     expect(result.asOfPrice).toBe('12.50');
     expect(result.verifyOk).toBe(true);
+    expect(result.context).toEqual({
+      actor: 'alice@example.com',
+      onBehalfOf: null,
+      requestId: 'req-7f3a',
+      client: null,
+      reason: 'restock TICKET-42',
+      metadata: null,
+    });
+    expect(printed).toMatch(
+      /UPDATE {4}\{"id":2\} {2}price "4\.50" -> "4\.75" {2}by alice@example\.com/,
+    );
     expect(printed).toMatch(/UPDATE {4}\{"id":1\} {2}price "9\.99" -> "12\.50"/);
     expect(printed).toContain(
       'OK   public.items: 3 source rows, 3 live audit rows, 3 live staging rows, 0 mismatches',

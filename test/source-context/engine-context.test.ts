@@ -148,6 +148,9 @@ describe('context through the local engine', () => {
       await expect(setAuditContext(client, { actor: 'eve' })).rejects.toThrow(
         'inside a transaction',
       );
+      await expect(
+        setAuditContext(pool as unknown as pg.ClientBase, { actor: 'eve' }),
+      ).rejects.toThrow('not a pool');
     } finally {
       client.release();
     }
