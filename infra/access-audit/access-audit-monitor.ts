@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -21,6 +21,7 @@ import {
 } from '../../src/lambda/access-alert/metrics';
 import { ENV, settingsConfigJson } from '../../src/lambda/access-alert/settings';
 import { AlertTopic } from '../constructs/alert-topic';
+import { AccessAuditCanary, type CanaryConnection } from './access-audit-canary';
 import { bundledFunction } from '../constructs/bundled-function';
 import { acknowledge } from '../nag';
 
@@ -77,6 +78,12 @@ export interface AccessAuditMonitorProps {
   readonly alertTopic?: AlertTopic;
   /** Create the CloudWatch dashboard. @default true */
   readonly dashboard?: boolean;
+  /**
+   * Where the liveness canary logs in (`accessAudit.canary` sets its role and schedule).
+   * Without it nothing notices a pgAudit that went silent, and synthesis warns.
+   * @default no canary (a synthesis warning)
+   */
+  readonly canary?: CanaryConnection;
 }
 
 /**
@@ -109,6 +116,8 @@ export class AccessAuditMonitor extends Construct {
   readonly humanActivityAlarm: cloudwatch.Alarm;
   /** Fires when the monitor fails: Lambda errors, delivery failures, unreadable records. */
   readonly monitorErrorsAlarm: cloudwatch.Alarm;
+  /** The liveness canary, when `canary` was given. */
+  readonly canary?: AccessAuditCanary;
   readonly dashboard?: cloudwatch.Dashboard;
 
   private readonly serviceName: string;
@@ -146,6 +155,20 @@ export class AccessAuditMonitor extends Construct {
     });
     this.humanActivityAlarm = this.createHumanActivityAlarm();
     this.monitorErrorsAlarm = this.createMonitorErrorsAlarm();
+    if (props.canary) {
+      this.canary = new AccessAuditCanary(this, 'Canary', {
+        settings: this.config.canary,
+        connection: props.canary,
+        canarySeen: this.metric(ACCESS_AUDIT_METRICS.canarySeen),
+        topic: this.topic,
+        ...(props.functionLogRetention && { logRetention: props.functionLogRetention }),
+      });
+    } else {
+      Annotations.of(this).addWarningV2(
+        'audit-trail:access-audit-no-canary',
+        'AccessAuditMonitor without a canary: a pgAudit that stops logging (extension dropped, role settings changed, log export off) raises no alarm. Give the canary prop.',
+      );
+    }
     if (props.dashboard ?? true) this.dashboard = this.createDashboard();
   }
 
@@ -300,7 +323,11 @@ export class AccessAuditMonitor extends Construct {
     dashboard.addWidgets(
       new cloudwatch.AlarmStatusWidget({
         title: 'Access audit alarms',
-        alarms: [this.humanActivityAlarm, this.monitorErrorsAlarm],
+        alarms: [
+          this.humanActivityAlarm,
+          this.monitorErrorsAlarm,
+          ...(this.canary ? [this.canary.alarm] : []),
+        ],
         width: 24,
         height: 3,
       }),
@@ -322,6 +349,7 @@ export class AccessAuditMonitor extends Construct {
           this.metric(ACCESS_AUDIT_METRICS.auditEvents, { label: 'Parsed' }),
           this.metric(ACCESS_AUDIT_METRICS.noise, { label: 'Tool noise dropped' }),
           this.metric(ACCESS_AUDIT_METRICS.excluded, { label: 'Excluded by config' }),
+          this.metric(ACCESS_AUDIT_METRICS.canarySeen, { label: 'Canary seen' }),
         ],
         right: [
           this.metric(ACCESS_AUDIT_METRICS.parseErrors, { label: 'Unreadable' }),

@@ -12,3 +12,4 @@ export * from './stream';
 export * from './duplicates';
 export * from './pipeline';
 export * from './setup';
+export * from './canary';

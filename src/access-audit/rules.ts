@@ -1,5 +1,6 @@
 import type { AccessAuditConfig, AccessRuleConfig } from '../config/access-audit';
 import { compileGlobs } from './glob';
+import { canaryNonceOf } from './canary';
 import { ambiguousIdentityAlert, INTEGRITY_RULES, maxSeverity } from './integrity';
 import { classifyNoise, isCatalogObject, schemaOf } from './noise';
 import { auditTamperingOf, identityChangeOf } from './tampering';
@@ -9,7 +10,8 @@ import type { AccessAlert, AlertSeverity, AuditEvent, Verdict } from './types';
 export type RuleEngineConfig = Pick<
   AccessAuditConfig,
   'serviceAccounts' | 'ignoreDatabases' | 'ignoreSchemas' | 'defaultRules' | 'rules'
->;
+> &
+  Partial<Pick<AccessAuditConfig, 'canary'>>;
 
 /** RDS's own maintenance role: never a human. */
 const RDS_INTERNAL_USERS = ['rdsadmin'];
@@ -66,7 +68,7 @@ const BUILT_IN_RULES = {
  * and in `audit-trail pgaudit scan`, so what the CLI shows is what would page.
  *
  * Order: ambiguous identity → audit tampering (anyone but RDS's own `rdsadmin`) →
- * identity change (humans) → noise → ignored database → service account → ignored
+ * identity change (humans) → the canary's own record → noise → ignored database → service account → ignored
  * schema → custom `ignore` rules → custom `alert` rules → built-in rules. An event
  * whose user/database cannot be read unambiguously is never noise or excluded: it
  * alerts as `ambiguous-identity`, at least `high` and as severe as the rule it matches.
@@ -79,8 +81,10 @@ export class AccessRuleEngine {
   private readonly alertRules: readonly CompiledRule[];
   private readonly auditTampering: boolean;
   private readonly identityChanges: boolean;
+  private readonly canaryRole: string | undefined;
 
   constructor(config: RuleEngineConfig) {
+    this.canaryRole = config.canary?.role;
     this.serviceAccounts = new Set([...config.serviceAccounts, ...RDS_INTERNAL_USERS]);
     this.ignoreDatabases = new Set(config.ignoreDatabases);
     this.ignoreSchemas = new Set(config.ignoreSchemas);
@@ -104,6 +108,9 @@ export class AccessRuleEngine {
     if (event.identityAmbiguous === true) return this.ambiguous(event);
     const watched = this.watchAudit(event);
     if (watched !== undefined) return watched;
+    // Before noise: the canary's SELECT of a literal would otherwise be a health check.
+    const nonce = this.canaryRole === undefined ? undefined : canaryNonceOf(event, this.canaryRole);
+    if (nonce !== undefined) return { kind: 'canary', nonce };
     const noise = classifyNoise(event);
     if (noise !== undefined) return { kind: 'noise', reason: noise };
     if (event.database !== undefined && this.ignoreDatabases.has(event.database)) {

@@ -22,7 +22,19 @@ export type PgauditSetupConfig = Pick<
   | 'logRelation'
   | 'logRows'
   | 'logLinePrefix'
+  | 'canary'
 >;
+
+/**
+ * `pgaudit.log` of the canary role: its canary statement is a READ; nothing else it
+ * could run (it has no privileges) needs logging to prove the pipeline alive.
+ */
+export const CANARY_PGAUDIT_LOG = 'read';
+
+/** The canary role's settings: what to log, and that a stuck statement cannot hold a connection. */
+export function canaryRoleSettings(): Record<string, string> {
+  return { 'pgaudit.log': CANARY_PGAUDIT_LOG, statement_timeout: '5s' };
+}
 
 /** One line of `audit-trail pgaudit check`. */
 export interface CheckResult {
@@ -98,6 +110,30 @@ export async function setupPgaudit(
     );
     done.push(`role ${role}: pgaudit.log=${SERVICE_ACCOUNT_PGAUDIT_LOG} (service account)`);
   }
+  done.push(...(await setupCanaryRole(client, config.canary.role)));
+  return done;
+}
+
+/**
+ * Creates the canary login when missing: LOGIN and nothing else (no superuser, no
+ * role creation, no membership, no inherited rights, two connections at most), so the
+ * credential the scheduled Lambda holds can do no more than run its literal SELECT.
+ * It gets no password here: the operator sets one and stores it in the canary's secret.
+ */
+async function setupCanaryRole(client: pg.Client, role: string): Promise<string[]> {
+  const done: string[] = [];
+  if ((await missingRoles(client, [role])).length > 0) {
+    await client.query(
+      `CREATE ROLE ${quoteIdent(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 2`,
+    );
+    done.push(
+      `role ${role} created for the canary (LOGIN only; set its password with ALTER ROLE ${quoteIdent(role)} PASSWORD … and store it in the canary's secret)`,
+    );
+  }
+  const settings = canaryRoleSettings();
+  for (const [name, value] of Object.entries(settings))
+    await client.query(`ALTER ROLE ${quoteIdent(role)} SET ${name} = ${quoteLiteral(value)}`);
+  done.push(`role ${role}: ${formatSettings(settings)} (canary)`);
   return done;
 }
 
@@ -186,15 +222,59 @@ export async function checkPgaudit(
       checkRole(role, roleSettings.get(role), { 'pgaudit.log': SERVICE_ACCOUNT_PGAUDIT_LOG }),
     );
   }
+  results.push(await checkCanaryRole(client, config.canary.role));
   return results;
+}
+
+/** The canary role exists, can log in, holds no power and logs its READ. */
+async function checkCanaryRole(client: pg.Client, role: string): Promise<CheckResult> {
+  const item = `canary role ${role}`;
+  const { rows } = await client.query<{
+    rolcanlogin: boolean;
+    powers: string[];
+    memberof: string[];
+  }>(
+    `SELECT r.rolcanlogin,
+            array_remove(ARRAY[
+              CASE WHEN r.rolsuper THEN 'SUPERUSER' END,
+              CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END,
+              CASE WHEN r.rolcreatedb THEN 'CREATEDB' END,
+              CASE WHEN r.rolreplication THEN 'REPLICATION' END,
+              CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END], NULL) AS powers,
+            ARRAY(SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+                   WHERE m.member = r.oid ORDER BY 1) AS memberof
+       FROM pg_roles r WHERE r.rolname = $1`,
+    [role],
+  );
+  const found = rows[0];
+  if (found === undefined)
+    return { item, ok: false, detail: 'missing', remedy: 'run audit-trail pgaudit setup' };
+  const problems = [
+    ...(found.rolcanlogin ? [] : ['cannot log in']),
+    ...found.powers.map((power) => `has ${power}`),
+    ...(found.memberof.length > 0 ? [`is a member of ${found.memberof.join(', ')}`] : []),
+  ];
+  if (problems.length > 0)
+    return {
+      item,
+      ok: false,
+      detail: problems.join(', '),
+      remedy: `the canary needs LOGIN and nothing else: ALTER ROLE / REVOKE until it has no more`,
+    };
+  return checkRole(
+    role,
+    (await readRoleSettings(client, [role])).get(role),
+    canaryRoleSettings(),
+    item,
+  );
 }
 
 function checkRole(
   role: string,
   actual: Map<string, string> | undefined,
   wanted: Record<string, string>,
+  item = `role ${role}`,
 ): CheckResult {
-  const item = `role ${role}`;
   if (actual === undefined)
     return {
       item,

@@ -106,4 +106,6 @@ export type Verdict =
       reason: 'service-account' | 'database' | 'schema' | 'ignore-rule' | 'duplicate';
       rule?: string;
     }
-  | { kind: 'pass' };
+  | { kind: 'pass' }
+  /** The liveness canary's own record (see `canary.ts`): proof the pipeline works, never an alert. */
+  | { kind: 'canary'; nonce: string };

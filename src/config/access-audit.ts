@@ -120,6 +120,27 @@ export const sqsSettingsSchema = z
   .strict();
 
 /**
+ * The canary that proves the access audit is alive end to end: on a schedule a Lambda
+ * logs in as `role` and runs one audited statement carrying a nonce; the alert Lambda
+ * recognises the record and publishes `CanarySeen`; an alarm fires when no canary was
+ * seen (missing data counts as not seen).
+ */
+export const canarySettingsSchema = z
+  .object({
+    /**
+     * The dedicated login the canary runs as. `pgaudit setup` gives it
+     * `pgaudit.log = 'read'`; only its canary statement is recognised as the canary,
+     * anything else it runs is judged like any human's. @default "audit_trail_canary"
+     */
+    role: identifierSchema.default('audit_trail_canary'),
+    /** Minutes between canary runs (the EventBridge schedule and the alarm period). @default 5 */
+    intervalMinutes: z.number().int().min(1).max(60).default(5),
+    /** Consecutive periods without a canary before the alarm fires. @default 2 */
+    missedPeriodsToAlarm: z.number().int().min(1).max(24).default(2),
+  })
+  .strict();
+
+/**
  * The `accessAudit` section: which roles pgAudit audits, which accounts and places
  * never alert, the alert rules and how alerts are delivered.
  */
@@ -167,6 +188,8 @@ export const accessAuditSchema = z
     alerts: alertSettingsSchema.default(() => alertSettingsSchema.parse({})),
     /** Optional SQS forwarding. */
     sqs: sqsSettingsSchema.default(() => sqsSettingsSchema.parse({})),
+    /** The liveness canary (role, schedule, alarm). */
+    canary: canarySettingsSchema.default(() => canarySettingsSchema.parse({})),
     /** Retention of the PostgreSQL log group in days. @default 365 */
     logRetentionDays: z.number().int().min(1).default(365),
     /**
@@ -179,7 +202,20 @@ export const accessAuditSchema = z
   .strict()
   .superRefine((section, ctx) => {
     const services = new Set(section.serviceAccounts);
+    const canary = section.canary.role;
+    if (services.has(canary))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['canary', 'role'],
+        message: `"${canary}" is also a service account`,
+      });
     section.auditedRoles.forEach((role, index) => {
+      if (role === canary)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['auditedRoles', index],
+          message: `"${role}" is the canary role`,
+        });
       if (services.has(role)) {
         ctx.addIssue({
           code: 'custom',

@@ -1,13 +1,15 @@
 import { App, Stack } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AccessAuditMonitor } from '../../infra/access-audit/access-audit-monitor';
 import {
   accessAuditLogRetention,
   mergeClusterParameters,
   pgauditClusterParameters,
 } from '../../infra/access-audit/parameters';
-import { applyNag } from '../../infra/nag';
+import { acknowledge, applyNag } from '../../infra/nag';
 import { loadSettings } from '../../src/lambda/access-alert/settings';
 
 const ENV = { account: '123456789012', region: 'eu-west-1' };
@@ -253,5 +255,127 @@ describe('AccessAuditMonitor', () => {
     expect(() => synth((stack) => new AccessAuditMonitor(stack, 'A', {}))).toThrow(
       /give logGroup or clusterIdentifier/,
     );
+  });
+});
+
+describe('AccessAuditMonitor canary', () => {
+  let monitor: AccessAuditMonitor | undefined;
+  const template = synth((stack) => {
+    const vpc = new ec2.Vpc(stack, 'Vpc', {
+      maxAzs: 2,
+      natGateways: 0,
+      subnetConfiguration: [{ name: 'isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }],
+    });
+    const database = new ec2.SecurityGroup(stack, 'SourceDb', { vpc, allowAllOutbound: false });
+    const secret = new secretsmanager.Secret(stack, 'CanarySecret', {
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({ username: 'probe' }),
+        generateStringKey: 'password',
+      },
+    });
+    acknowledge(secret, 'test secret', 'AwsSolutions-SMG4');
+    acknowledge(vpc, 'test VPC', 'AwsSolutions-VPC7');
+    monitor = new AccessAuditMonitor(stack, 'AccessAudit', {
+      clusterIdentifier: 'source-cluster',
+      config: {
+        logFormat: 'csvlog',
+        canary: { role: 'probe', intervalMinutes: 10, missedPeriodsToAlarm: 3 },
+      },
+      canary: {
+        secret,
+        databaseName: 'appdb',
+        host: 'source.cluster-abc.eu-west-1.rds.amazonaws.com',
+        port: 5432,
+        vpc,
+        vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+        database: new ec2.Connections({ securityGroups: [database] }),
+      },
+    });
+  });
+
+  it('runs the canary Lambda in the VPC on the configured schedule as the canary role', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      VpcConfig: Match.objectLike({ SecurityGroupIds: Match.anyValue() }),
+      Environment: {
+        Variables: Match.objectLike({
+          CANARY_SECRET_ARN: { Ref: Match.stringLikeRegexp('CanarySecret') },
+          CANARY_DATABASE: 'appdb',
+          CANARY_ROLE: 'probe',
+          CANARY_HOST: 'source.cluster-abc.eu-west-1.rds.amazonaws.com',
+          CANARY_PORT: '5432',
+        }),
+      },
+    });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(10 minutes)',
+      Targets: [Match.objectLike({ RetryPolicy: { MaximumRetryAttempts: 0 } })],
+    });
+    // The alert Lambda learns the canary role (and the log format) through its config.
+    const alert = Object.values(
+      template.findResources('AWS::Lambda::Function', {
+        Properties: { Environment: { Variables: { ACCESS_AUDIT_CONFIG: Match.anyValue() } } },
+      }),
+    )[0] as { Properties: { Environment: { Variables: { ACCESS_AUDIT_CONFIG: string } } } };
+    const settings = loadSettings({
+      ALERT_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:t',
+      ACCESS_AUDIT_CONFIG: alert.Properties.Environment.Variables.ACCESS_AUDIT_CONFIG,
+    });
+    expect(settings.config.canary.role).toBe('probe');
+    expect(settings.config.logFormat).toBe('csvlog');
+  });
+
+  it('lets the canary read its secret only, reach the database port and HTTPS inside the VPC only', () => {
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: [
+          Match.objectLike({
+            Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+            Resource: { Ref: Match.stringLikeRegexp('CanarySecret') },
+          }),
+        ],
+      },
+    });
+    template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      GroupDescription: 'audit-trail access-audit canary Lambda',
+      SecurityGroupEgress: [Match.objectLike({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443 })],
+    });
+    template.hasResourceProperties('AWS::EC2::SecurityGroupEgress', {
+      IpProtocol: 'tcp',
+      FromPort: 5432,
+      ToPort: 5432,
+    });
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      IpProtocol: 'tcp',
+      FromPort: 5432,
+      ToPort: 5432,
+    });
+  });
+
+  it('alarms when CanarySeen stays below 1, missing data counting as not seen', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'CanarySeen',
+      Namespace: 'AuditTrail/AccessAudit',
+      Statistic: 'Sum',
+      Period: 600,
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+      TreatMissingData: 'breaching',
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('Topic') }],
+      OKActions: [{ Ref: Match.stringLikeRegexp('Topic') }],
+    });
+    expect(monitor?.canary?.alarm).toBeDefined();
+  });
+
+  it('warns at synthesis when the monitor has no canary', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'NoCanary', { env: ENV });
+    new AccessAuditMonitor(stack, 'AccessAudit', { clusterIdentifier: 'c' });
+    const warnings = Annotations.fromStack(stack).findWarning(
+      '*',
+      Match.stringLikeRegexp('without a canary'),
+    );
+    expect(warnings).toHaveLength(1);
   });
 });

@@ -19,6 +19,8 @@ export interface ThrowawayPostgres {
 export interface BinariesPostgres extends ThrowawayPostgres {
   /** The data directory (a relative `log_directory` setting lands inside it). */
   readonly dataDir: string;
+  /** The file the server's stderr goes to (what {@link ThrowawayPostgres.readLog} reads). */
+  readonly logFile: string;
   /** Shuts the server down (fast shutdown) and keeps its data; {@link start} brings it back. */
   shutDown(): Promise<void>;
   /** Starts the server again on the same port and data after {@link shutDown}. */
@@ -87,6 +89,7 @@ export async function startServerFromBinaries(
   return {
     port,
     dataDir,
+    logFile,
     url,
     readLog: () => readFile(logFile, 'utf8'),
     shutDown,

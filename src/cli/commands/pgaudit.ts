@@ -1,15 +1,17 @@
-import { accessSync, constants, createReadStream } from 'node:fs';
+import { accessSync, constants, createReadStream, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import pg from 'pg';
 import type { LogFormat } from '../../access-audit/parser';
+import { runCanary } from '../../access-audit/canary';
 import { AccessAuditPipeline } from '../../access-audit/pipeline';
+import type { AuditEvent } from '../../access-audit/types';
 import { checkPgaudit, PgauditSetupError, setupPgaudit } from '../../access-audit/setup';
 import { readAuditLog, scanAuditLog } from '../../access-audit/stream';
 import { parseAccessAuditConfig, type AccessAuditConfig } from '../../config/access-audit';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../../config/load';
 import { connectClient } from '../../postgres/connect';
-import { CliError } from '../errors';
+import { CliError, UsageError } from '../errors';
 import { configOption, requireUrl, sourceUrlOption } from '../options';
 import { warnIfPlaintext } from '../../postgres/tls';
 
@@ -31,11 +33,6 @@ export function registerPgaudit(program: Command): void {
     .addOption(sourceUrlOption())
     .action(async (options: { config: string; sourceUrl?: string }) => {
       const config = await accessAuditSection(options.config);
-      if (config.auditedRoles.length === 0 && config.serviceAccounts.length === 0) {
-        throw new CliError(
-          'accessAudit.auditedRoles and accessAudit.serviceAccounts are both empty: nothing to set up',
-        );
-      }
       const steps = await withSource(options.sourceUrl, async (client) => {
         try {
           return await setupPgaudit(client, config);
@@ -64,6 +61,38 @@ export function registerPgaudit(program: Command): void {
       const failed = results.filter((result) => !result.ok).length;
       if (failed > 0) throw new CliError(`${failed} of ${results.length} pgAudit checks failed`);
     });
+
+  pgaudit
+    .command('canary')
+    .description(
+      'run the liveness canary as the canary role and wait until its record appears in a log file, read as the alert Lambda reads it',
+    )
+    .addOption(configOption())
+    .addOption(sourceUrlOption())
+    .requiredOption('--log-file <file>', "the server's log file the canary's record must reach")
+    .option('--timeout <seconds>', 'how long to wait for the record', parseSeconds, 60)
+    .action(
+      async (options: { config: string; sourceUrl?: string; logFile: string; timeout: number }) => {
+        const config = await accessAuditSection(options.config);
+        const url = requireUrl(options.sourceUrl, '--source-url');
+        const user = decodeURIComponent(new URL(url).username);
+        if (user !== config.canary.role)
+          throw new UsageError(
+            `--source-url logs in as "${user}", but accessAudit.canary.role is "${config.canary.role}": only the canary role's record counts as the canary`,
+          );
+        const start = logFileSize(options.logFile);
+        const nonce = await withSource(url, (client) => runCanary(client));
+        process.stdout.write(`ran   canary ${nonce} as ${user}\n`);
+        const seen = await waitForCanary(options.logFile, start, nonce, config, options.timeout);
+        if (seen === undefined)
+          throw new CliError(
+            `canary ${nonce} not seen in ${options.logFile} within ${options.timeout} s: pgAudit is not logging the canary role (run audit-trail pgaudit check), or the log is not this server's`,
+          );
+        process.stdout.write(
+          `seen  canary ${nonce}: ${seen.user ?? '?'}@${seen.database ?? '?'} pid ${seen.pid ?? '?'} at ${seen.timestamp ?? '?'}\n`,
+        );
+      },
+    );
 
   pgaudit
     .command('parse')
@@ -139,6 +168,49 @@ async function withSource<T>(
     return await work(client);
   } finally {
     await client.end();
+  }
+}
+
+function parseSeconds(value: string): number {
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0)
+    throw new InvalidArgumentError('must be a positive number of seconds');
+  return seconds;
+}
+
+function logFileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch (error) {
+    throw new UsageError(`cannot read log file ${file}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Reads the log from `start` again every 200 ms, through the same pipeline as the alert
+ * Lambda, until the canary record with `nonce` appears; its event, or `undefined` at the
+ * deadline.
+ */
+async function waitForCanary(
+  file: string,
+  start: number,
+  nonce: string,
+  config: AccessAuditConfig,
+  timeoutSeconds: number,
+): Promise<AuditEvent | undefined> {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  for (;;) {
+    const pipeline = new AccessAuditPipeline(config);
+    for await (const outcome of scanAuditLog(createReadStream(file, { start }), pipeline)) {
+      if (
+        outcome.kind === 'verdict' &&
+        outcome.verdict.kind === 'canary' &&
+        outcome.verdict.nonce === nonce
+      )
+        return outcome.event;
+    }
+    if (Date.now() >= deadline) return undefined;
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 

@@ -19,6 +19,8 @@ export const ACCESS_AUDIT_METRICS = {
   excluded: 'Excluded',
   /** pgAudit records or payloads that could not be read; each is skipped. */
   parseErrors: 'ParseErrors',
+  /** Canary records seen: the liveness alarm fires when this stays below 1 (missing counts as 0). */
+  canarySeen: 'CanarySeen',
   /** Failures of the monitor itself (SNS/SQS delivery, unexpected errors). */
   monitorErrors: 'MonitorErrors',
 } as const;

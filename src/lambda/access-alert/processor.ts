@@ -54,6 +54,8 @@ export interface ProcessingStats {
   noise: number;
   excluded: number;
   passed: number;
+  /** The liveness canary's records. */
+  canaries: number;
   /** Unreadable payloads, log events and pgAudit records, each skipped. */
   parseErrors: number;
   /** SNS and SQS delivery failures. */
@@ -143,6 +145,7 @@ export function emptyStats(): ProcessingStats {
     noise: 0,
     excluded: 0,
     passed: 0,
+    canaries: 0,
     parseErrors: 0,
     monitorErrors: 0,
     snsMessages: 0,
@@ -175,6 +178,13 @@ function classifyAll(
       if (outcome.kind === 'unreadable') continue;
       stats.auditEvents++;
       count(stats, outcome.verdict);
+      if (outcome.verdict.kind === 'canary')
+        logger.info('canary seen', {
+          nonce: outcome.verdict.nonce,
+          user: outcome.event.user,
+          database: outcome.event.database,
+          logEventId: outcome.tag.logEventId,
+        });
       classified.push({ event: outcome.event, verdict: outcome.verdict, source: outcome.tag });
     }
   };
@@ -205,6 +215,7 @@ function count(stats: ProcessingStats, verdict: Verdict): void {
   if (verdict.kind === 'alert') stats.alerts++;
   else if (verdict.kind === 'noise') stats.noise++;
   else if (verdict.kind === 'excluded') stats.excluded++;
+  else if (verdict.kind === 'canary') stats.canaries++;
   else stats.passed++;
 }
 
@@ -354,5 +365,6 @@ function recordMetrics(
   metrics.addMetric(ACCESS_AUDIT_METRICS.noise, 'Count', stats.noise);
   metrics.addMetric(ACCESS_AUDIT_METRICS.excluded, 'Count', stats.excluded);
   metrics.addMetric(ACCESS_AUDIT_METRICS.parseErrors, 'Count', stats.parseErrors);
+  metrics.addMetric(ACCESS_AUDIT_METRICS.canarySeen, 'Count', stats.canaries);
   metrics.addMetric(ACCESS_AUDIT_METRICS.monitorErrors, 'Count', stats.monitorErrors);
 }

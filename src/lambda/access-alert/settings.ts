@@ -86,6 +86,7 @@ export function settingsConfigJson(config: AccessAuditConfig, owner: string): st
     logLinePrefix,
     logFormat,
     pgauditLogLevel,
+    canary,
     alerts,
     sqs: queue,
   } = config;
@@ -99,6 +100,8 @@ export function settingsConfigJson(config: AccessAuditConfig, owner: string): st
     // How the source writes its log: without these a csvlog/jsonlog source is read as stderr.
     logFormat,
     pgauditLogLevel,
+    // Only the role: the Lambda recognises the canary's records by it.
+    canary: { role: canary.role },
     alerts: {
       digestThreshold: alerts.digestThreshold,
       maxStatementLength: alerts.maxStatementLength,

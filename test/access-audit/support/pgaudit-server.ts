@@ -64,6 +64,8 @@ export interface PgauditServer {
   userUrl(user: string, database: string): string;
   /** The server log so far (stderr unless the server was started with `allFormats`). */
   readLog(format?: ServerLogFormat): Promise<string>;
+  /** Path of the stderr log file (what `pgaudit canary --log-file` watches); not in the container. */
+  readonly logFile?: string;
   stop(): Promise<void>;
 }
 
@@ -92,6 +94,9 @@ export async function startPgauditServer(
     port: server.port,
     adminUrl: (database) => server.url(database),
     userUrl: (user, database) => server.url(database, user),
+    logFile: options.allFormats
+      ? path.join(server.dataDir, 'log', 'postgresql.log')
+      : server.logFile,
     readLog: (format = 'stderr') =>
       options.allFormats
         ? readFile(
