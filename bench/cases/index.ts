@@ -1,5 +1,6 @@
 import type { Figure, FigureId } from '../lib/figures';
 import type { BenchContext } from '../lib/profile';
+import { dasCase } from './das';
 import { engineCase, memoryCase } from './engine';
 import { historyCase } from './history';
 import { parserCase } from './parser';
@@ -28,6 +29,7 @@ export const CASES = {
   trigger: targetTriggerCase,
   history: historyCase,
   parser: parserCase,
+  das: dasCase,
 } satisfies Record<string, BenchCase>;
 
 export type CaseName = keyof typeof CASES;

@@ -16,6 +16,7 @@ export const FIGURE_IDS = [
   'asof_p99_ms',
   'transaction_p99_ms',
   'parser_lines_per_s',
+  'das_events_per_s',
 ] as const;
 
 export type FigureId = (typeof FIGURE_IDS)[number];
@@ -57,6 +58,7 @@ export const FIGURE_SPECS: Record<FigureId, { unit: string; goal: Goal | null }>
   asof_p99_ms: { unit: 'ms', goal: { op: '<=', value: 5 } },
   transaction_p99_ms: { unit: 'ms', goal: { op: '<=', value: 5 } },
   parser_lines_per_s: { unit: 'lines/s', goal: { op: '>=', value: 200_000 } },
+  das_events_per_s: { unit: 'events/s', goal: { op: '>=', value: 20_000 } },
 };
 
 /** Builds a figure from a measured value, judging it against its goal. */

@@ -1,4 +1,4 @@
-import { KMSClient } from '@aws-sdk/client-kms';
+import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -50,7 +50,7 @@ function setup() {
     logger: { info: () => {}, warn: () => {}, error: () => {} },
     metrics: { addMetric: (name, _unit, value) => (metrics[name] = (metrics[name] ?? 0) + value) },
   });
-  return { sns, process, metrics };
+  return { sns, kms, process, metrics };
 }
 
 const grant = () =>
@@ -106,6 +106,34 @@ describe('DAS decrypt Lambda (Kinesis event source)', () => {
       batchItemFailures: [{ itemIdentifier: event.Records[0]!.kinesis.sequenceNumber }],
     });
     expect(metrics).toMatchObject({ MonitorErrors: 1 });
+  });
+
+  it('asks KMS once per data key in a batch, not once per record, and again in the next batch', async () => {
+    const { sns, kms, process } = setup();
+    sns.on(PublishCommand).resolves({ MessageId: 'm' });
+    const event = kinesisEvent(
+      await Promise.all([1, 2, 3, 4].map(() => dasRecord(keys, [grant()]))),
+    );
+    await expect(process(event)).resolves.toEqual({ batchItemFailures: [] });
+    expect(kms.commandCalls(DecryptCommand)).toHaveLength(1);
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(4);
+    await process(event);
+    expect(kms.commandCalls(DecryptCommand)).toHaveLength(2);
+  });
+
+  it('never answers a data key of another stream from the cache', async () => {
+    const { sns, kms, process } = setup();
+    sns.on(PublishCommand).resolves({ MessageId: 'm' });
+    const other = streamKeys();
+    const event = kinesisEvent([
+      await dasRecord(keys, [grant()]),
+      await dasRecord(other, [grant()]),
+    ]);
+    const response = await process(event);
+    expect(response).toEqual({
+      batchItemFailures: [{ itemIdentifier: event.Records[1]!.kinesis.sequenceNumber }],
+    });
+    expect(kms.commandCalls(DecryptCommand)).toHaveLength(2);
   });
 
   it('reports a record that is not DAS JSON without throwing', async () => {

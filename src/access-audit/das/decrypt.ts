@@ -33,6 +33,18 @@ export function dasKeyring(dataKey: Uint8Array): RawAesKeyringNode {
   });
 }
 
+/** Keyrings by data key object: a cached data key opens every record of its batch with one keyring. */
+const keyrings = new WeakMap<Uint8Array, RawAesKeyringNode>();
+
+function keyringFor(dataKey: Uint8Array): RawAesKeyringNode {
+  let keyring = keyrings.get(dataKey);
+  if (keyring === undefined) {
+    keyring = dasKeyring(dataKey);
+    keyrings.set(dataKey, keyring);
+  }
+  return keyring;
+}
+
 /**
  * Opens one DAS record: the data key from `keys`, the Encryption SDK message with the
  * raw AES keyring, gunzip, JSON. Throws, with the step that failed, on anything wrong.
@@ -43,7 +55,7 @@ export async function decryptDasRecord(
 ): Promise<DasActivityPayload> {
   const dataKey = await step('data key', () => keys.dataKey(Buffer.from(record.key, 'base64')));
   const { plaintext } = await step('decrypt', () =>
-    decrypt(dasKeyring(dataKey), Buffer.from(record.databaseActivityEvents, 'base64')),
+    decrypt(keyringFor(dataKey), Buffer.from(record.databaseActivityEvents, 'base64')),
   );
   const json = await step('gunzip', () => gunzipAsync(plaintext));
   const value: unknown = await step('parse', () =>

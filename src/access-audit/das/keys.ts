@@ -41,3 +41,29 @@ export function staticDataKeySource(key: Uint8Array): DataKeySource {
     throw new Error(`a DAS data key is 32 bytes (AES-256); this one is ${key.length}`);
   return { dataKey: () => Promise.resolve(key) };
 }
+
+/**
+ * Remembers the data keys `source` opened, by their ciphertext, for one Kinesis batch:
+ * RDS encrypts many records with one data key, and each KMS call costs a round trip.
+ * Only ever wrap a source bound to one encryption context (one cluster), so a cached key
+ * can only answer for a ciphertext KMS already opened under that context. A failed
+ * lookup is not remembered. Keep the cache no longer than a batch.
+ *
+ * @example
+ * const keys = cachedDataKeySource(kmsDataKeySource(kms, clusterResourceId));
+ */
+export function cachedDataKeySource(source: DataKeySource, maxEntries = 64): DataKeySource {
+  const cache = new Map<string, Promise<Uint8Array>>();
+  return {
+    dataKey(encryptedKey) {
+      const id = Buffer.from(encryptedKey).toString('base64');
+      const known = cache.get(id);
+      if (known) return known;
+      if (cache.size >= maxEntries) cache.delete(cache.keys().next().value!);
+      const opened = source.dataKey(encryptedKey);
+      cache.set(id, opened);
+      opened.catch(() => cache.delete(id));
+      return opened;
+    },
+  };
+}

@@ -1,6 +1,6 @@
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { decodeDasRecords } from '../../access-audit/das/decode';
-import type { DataKeySource } from '../../access-audit/das/keys';
+import { cachedDataKeySource, type DataKeySource } from '../../access-audit/das/keys';
 import { AccessRuleEngine } from '../../access-audit/rules';
 import type { LocatedAlert } from '../access-alert/messages';
 import { ACCESS_AUDIT_METRICS } from '../access-alert/metrics';
@@ -57,9 +57,11 @@ export function createDasProcessor(
   return async (event) => {
     const stats = emptyStats();
     try {
+      // One KMS call per data key of the batch; the source is bound to the cluster's context.
+      const keys = cachedDataKeySource(deps.keys);
       for (const record of event.Records ?? []) {
         const { sequenceNumber } = record.kinesis;
-        if (!(await processRecord(record, engine, deps, publishDeps, stats)))
+        if (!(await processRecord(record, engine, { ...deps, keys }, publishDeps, stats)))
           return { batchItemFailures: [{ itemIdentifier: sequenceNumber }] };
       }
       return { batchItemFailures: [] };

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import {
+  AlgorithmSuiteIdentifier,
   buildClient,
   CommitmentPolicy,
   RawAesKeyringNode,
@@ -64,7 +65,11 @@ export const HEARTBEAT = { type: 'heartbeat', logTime: '2026-11-30 22:39:50.0000
  * A real DAS Kinesis record: the payload gzipped and encrypted with the Encryption SDK
  * under the raw AES keyring RDS uses (namespace BC, name DataKey, AES-256-GCM).
  */
-export async function dasRecord(keys: StreamKeys, events: unknown[]): Promise<string> {
+export async function dasRecord(
+  keys: StreamKeys,
+  events: unknown[],
+  options: { suiteId?: AlgorithmSuiteIdentifier } = {},
+): Promise<string> {
   const payload = {
     type: 'DatabaseActivityMonitoringRecord',
     clusterId: CLUSTER_RESOURCE_ID,
@@ -77,7 +82,7 @@ export async function dasRecord(keys: StreamKeys, events: unknown[]): Promise<st
     unencryptedMasterKey: new Uint8Array(keys.dataKey), // zeroed by the keyring
     wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
   });
-  const { result } = await encrypt(keyring, gzipSync(JSON.stringify(payload)));
+  const { result } = await encrypt(keyring, gzipSync(JSON.stringify(payload)), options);
   return JSON.stringify({
     type: 'DatabaseActivityMonitoringRecords',
     version: '1.1',
