@@ -12,6 +12,7 @@ import { registerDemo } from './demo';
 import { registerPgaudit } from './pgaudit';
 import { registerDas } from './das';
 import { registerExport } from './export';
+import { registerDoctor } from './doctor';
 
 /**
  * Adds every subcommand to the program. One line per command module, so features
@@ -31,4 +32,5 @@ export function registerCommands(program: Command): void {
   registerPgaudit(program);
   registerDas(program);
   registerExport(program);
+  registerDoctor(program);
 }
