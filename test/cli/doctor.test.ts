@@ -10,7 +10,7 @@ interface Check {
   detail: string;
 }
 
-describe('audit-trail doctor', () => {
+describe('audit-trail doctor and slot', () => {
   let p: Pipeline;
   const config = { tables: [{ table: 'kv' }] };
 
@@ -73,5 +73,42 @@ describe('audit-trail doctor', () => {
     expect(result.code).toBe(2);
     expect(result.stdout).toMatch(/^OK {4}source wal_level: logical$/m);
     expect(result.stdout).toMatch(/^FAIL {2}target connection: target: cannot connect/m);
+  });
+
+  it('slot list shows the engine slot; slot drop needs --yes, then drops slot and publication', async () => {
+    const listed = await runCli(['slot', 'list', '--source-url', p.sourceUrl, '--json']);
+    expect(listed.code).toBe(0);
+    const slots = JSON.parse(listed.stdout) as { name: string; active: boolean }[];
+    expect(slots.find((s) => s.name === p.slotName)).toMatchObject({ active: false });
+    const configFile = await writeConfig(config);
+    const drop = (...extra: string[]) =>
+      runCli([
+        'slot',
+        'drop',
+        p.slotName,
+        '--config',
+        configFile,
+        '--source-url',
+        p.sourceUrl,
+        ...extra,
+      ]);
+    const unconfirmed = await drop();
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toMatch(/would drop slot .* add --yes/);
+    const count = async () =>
+      (
+        await p.source(
+          `SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1)::int
+                + (SELECT count(*) FROM pg_publication WHERE pubname = $1)::int AS n`,
+          [p.slotName],
+        )
+      ).rows[0].n;
+    expect(await count()).toBe(2);
+    const dropped = await drop('--yes');
+    expect(dropped).toMatchObject({
+      code: 0,
+      stdout: `dropped slot ${p.slotName} and its publication\n`,
+    });
+    expect(await count()).toBe(0);
   });
 });

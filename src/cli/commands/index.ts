@@ -13,6 +13,7 @@ import { registerPgaudit } from './pgaudit';
 import { registerDas } from './das';
 import { registerExport } from './export';
 import { registerDoctor } from './doctor';
+import { registerSlot } from './slot';
 
 /**
  * Adds every subcommand to the program. One line per command module, so features
@@ -33,4 +34,5 @@ export function registerCommands(program: Command): void {
   registerDas(program);
   registerExport(program);
   registerDoctor(program);
+  registerSlot(program);
 }
