@@ -370,3 +370,85 @@ BEGIN
   RETURN true;
 END
 $function$;
+
+-- Row triggers on every staging table: how staging takes what DMS applies after a task
+-- restart (it applies its last changes again, with the same change sequences) and key
+-- changes. They decide only whether and where a row is written; the statement triggers
+-- above record every change that reaches staging. BEFORE triggers fire in name order.
+--
+-- Every row that ever had a key keeps it: a delete flags its row (operation_indicator),
+-- and a key change leaves a row flagged deleted under the old key (keep_moved_key). So
+-- a replayed change always finds its row, and the row's change sequence tells whether
+-- the change is newer. DMS applies an UPDATE (a delete is one under operation_indicator)
+-- that finds no row as an apply error, which stops the kit's task (ApplyErrorUpdatePolicy
+-- STOP_TASK): a change must never find its row gone.
+
+-- An UPDATE applying a change the row already carries, or an older one, is a replay:
+-- applied again it would put back an older state, over a row flagged deleted it would
+-- read as a re-insert, and a replayed key change would move a row flagged deleted onto
+-- the live one. The row stays as it is (returning OLD, so the UPDATE still finds its
+-- row and DMS sees no conflict), and the statement trigger records nothing for it. This
+-- covers INSERT_RECORD too: a replayed INSERT of a kept key updates that row.
+-- The trigger fires only for statements that set the change sequence (DMS sets every
+-- header column; a hand-edit that does not is left to verify) and, by its WHEN, only
+-- when that sequence is not newer than the row's. No rights needed.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.skip_applied_change()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+  RETURN OLD;
+END
+$function$;
+
+-- A key change onto a key whose row is flagged deleted: that row holds the key, so the
+-- UPDATE would fail on the staging primary key and the task would stop. Its history is
+-- complete in the audit log (staging has no delete trigger), so it is removed first and
+-- the update then applies. Only a row flagged deleted is removed: a live row on the new
+-- key stays and the UPDATE fails, as it must. Fired, by its WHEN, only for a key change
+-- (after skip_applied_change, which turns a replayed one into no change). Runs with the
+-- applier's rights (the writer may delete staging rows).
+-- TG_ARGV[2]: the key columns (text[] literal), as for the capture triggers.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.yield_deleted_key()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+  arg_key_columns constant text[] := TG_ARGV[2]::text[];
+BEGIN
+  EXECUTE format('DELETE FROM %s AS s WHERE (%s) = (%s) AND s.ar_h_indicator = %L',
+                 TG_RELID::regclass,
+                 (SELECT string_agg(format('s.%I', c), ', ' ORDER BY o) FROM unnest(arg_key_columns) WITH ORDINALITY AS k(c, o)),
+                 (SELECT string_agg(format('($1).%I', c), ', ' ORDER BY o) FROM unnest(arg_key_columns) WITH ORDINALITY AS k(c, o)),
+                 'D')
+    USING NEW;
+  RETURN NEW;
+END
+$function$;
+
+-- After a key change, the old key keeps a row flagged deleted, with the key change's
+-- headers, as a DELETE would have left it: a replay of an earlier change of that key
+-- finds it (and skip_applied_change keeps it), a replay of the key change itself too.
+-- Its INSERT records the old key's DELETE, which capture_update would record anyway
+-- (same change sequence: one audit row). Fired, by its WHEN, only for a key change.
+-- Runs with the applier's rights (the writer may insert staging rows).
+CREATE OR REPLACE FUNCTION {{audit_schema}}.keep_moved_key()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+  kept record := OLD;
+BEGIN
+  kept.ar_h_operation := 'DELETE';
+  kept.ar_h_indicator := 'D';
+  kept.ar_h_commit_timestamp := NEW.ar_h_commit_timestamp;
+  kept.ar_h_change_seq := NEW.ar_h_change_seq;
+  kept.ar_h_transaction_id := NEW.ar_h_transaction_id;
+  kept.ar_h_stream_position := NEW.ar_h_stream_position;
+  EXECUTE format('INSERT INTO %s SELECT ($1).*', TG_RELID::regclass) USING kept;
+  RETURN NULL;
+END
+$function$;

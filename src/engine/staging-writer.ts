@@ -121,7 +121,6 @@ export class StagingWriter {
   private async write(run: Run): Promise<void> {
     this.runs.delete(run.shape);
     for (const key of run.keys) this.pendingKeys.delete(key);
-    if (changesKey(run.first)) await this.removeTombstones(run);
     const { text, columns } = statementFor(run.first);
     const values = columns.map((pick) => run.rows.map(pick));
     const result = await this.target.query({ name: statementName(text), text, values });
@@ -130,29 +129,6 @@ export class StagingWriter {
       this.onMissingRows(run.first.table.qualifiedName, run.rows.length, result.rowCount ?? 0);
     }
     this.written += run.rows.length;
-  }
-
-  /**
-   * A key change onto a key whose row was deleted would collide with the row
-   * operation_indicator keeps for that delete. Its history is already in the audit log
-   * (staging has no delete trigger), so the kept row is removed first, as if DMS had
-   * deleted it, and the update then applies as DMS applies it.
-   */
-  private async removeTombstones(run: Run): Promise<void> {
-    const { table } = run.first;
-    const where = table.primaryKey.map((name, index) => {
-      const type = table.columns[columnIndex(table, name)]?.type ?? 'text';
-      return `s.${quoteIdent(name)} = u.v${index}::${type}`;
-    });
-    const params = table.primaryKey.map((_, index) => `$${index + 1}::text[]`).join(', ');
-    const aliases = table.primaryKey.map((_, index) => `v${index}`).join(', ');
-    const text =
-      `DELETE FROM ${table.qualifiedName} AS s USING unnest(${params}) AS u(${aliases}) ` +
-      `WHERE ${where.join(' AND ')} AND s.${INDICATOR} = '${Indicator.deleted}'`;
-    const values = table.primaryKey.map((_, index) =>
-      run.rows.map((row) => newKey(row)[index] ?? null),
-    );
-    await this.target.query({ name: statementName(text), text, values });
   }
 
   /** Drops queued changes (after a rollback). */

@@ -1,22 +1,78 @@
 import { sql, type Transaction } from 'kysely';
 import { createStagingTableSql } from '../../migrations/target/staging-table';
 import { formatTextArray, quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers';
-import { HEADER_COLUMN_NAMES, stagingTableName } from '../staging/header-columns';
+import {
+  CHANGE_SEQ_COLUMN,
+  HEADER_COLUMN_NAMES,
+  stagingTableName,
+} from '../staging/header-columns';
 import { rowDocumentColumns } from '../staging/row-document';
 import { SourceTableError, type SourceTable } from './introspect';
 import { syncColumns, type DetectedSchemaChange } from './sync-columns';
 
-/** The audit triggers on every staging table, by the event they capture. */
-export const CAPTURE_TRIGGERS = {
-  insert: { name: 'capture_insert', transitionTables: 'NEW TABLE AS new_rows' },
-  update: {
+const CHANGE_SEQ = quoteIdent(CHANGE_SEQ_COLUMN.name);
+
+/**
+ * The kit's triggers on every staging table (see triggers/capture-change.sql): the
+ * statement-level audit triggers, and the row triggers that let staging take DMS's
+ * replays after a task restart and key changes (onto a deleted key too). BEFORE
+ * triggers fire in name order; `when` limits a row trigger to the rows it concerns, so
+ * every other row costs only that test.
+ */
+export const STAGING_TRIGGERS: readonly StagingTrigger[] = [
+  {
+    name: 'capture_insert',
+    timing: 'AFTER INSERT',
+    level: 'STATEMENT',
+    transitionTables: 'NEW TABLE AS new_rows',
+  },
+  {
     name: 'capture_update',
+    timing: 'AFTER UPDATE',
+    level: 'STATEMENT',
     transitionTables: 'OLD TABLE AS old_rows NEW TABLE AS new_rows',
   },
-} as const;
+  {
+    name: 'skip_applied_change',
+    timing: `BEFORE UPDATE OF ${CHANGE_SEQ}`,
+    level: 'ROW',
+    // Change sequences are fixed-width digits: "C" order is their order.
+    when: () => `NEW.${CHANGE_SEQ} <> '' AND NEW.${CHANGE_SEQ} COLLATE "C" <= OLD.${CHANGE_SEQ}`,
+  },
+  {
+    name: 'yield_deleted_key',
+    timing: 'BEFORE UPDATE',
+    level: 'ROW',
+    when: keyChanged,
+  },
+  {
+    name: 'keep_moved_key',
+    timing: 'AFTER UPDATE',
+    level: 'ROW',
+    when: keyChanged,
+  },
+];
 
-/** Names of the audit triggers (to disable them for a benchmark, say). */
-export const CAPTURE_TRIGGER_NAMES: readonly string[] = Object.values(CAPTURE_TRIGGERS).map(
+/** One kit trigger on staging tables; its function has the same name. */
+interface StagingTrigger {
+  readonly name: string;
+  /** `BEFORE`/`AFTER` and the event (`UPDATE OF column` included). */
+  readonly timing: string;
+  readonly level: 'ROW' | 'STATEMENT';
+  readonly transitionTables?: string;
+  /** The trigger's WHEN condition for a table. */
+  readonly when?: (table: SourceTable) => string;
+}
+
+/** A row trigger's WHEN for an UPDATE that changes the primary key. */
+function keyChanged(table: SourceTable): string {
+  const key = (side: string) =>
+    table.primaryKey.map((column) => `${side}.${quoteIdent(column)}`).join(', ');
+  return `ROW(${key('OLD')}) IS DISTINCT FROM ROW(${key('NEW')})`;
+}
+
+/** Names of the kit's staging triggers (to disable them for a benchmark, say). */
+export const CAPTURE_TRIGGER_NAMES: readonly string[] = STAGING_TRIGGERS.map(
   (trigger) => trigger.name,
 );
 
@@ -131,14 +187,15 @@ async function ensureCaptureTrigger(
   );
   if (current.length === CAPTURE_TRIGGER_NAMES.length) return false;
   const args = wanted.map(quoteLiteral);
-  for (const [event, trigger] of Object.entries(CAPTURE_TRIGGERS)) {
+  for (const trigger of STAGING_TRIGGERS) {
     const name = quoteIdent(trigger.name);
-    // Statement-level with transition tables: one set-based audit insert per statement.
     await sql.raw(`DROP TRIGGER IF EXISTS ${name} ON ${staging}`).execute(trx);
+    const referencing = trigger.transitionTables ? `REFERENCING ${trigger.transitionTables}` : '';
+    const when = trigger.when ? `WHEN (${trigger.when(table)})` : '';
     await sql
       .raw(
-        `CREATE TRIGGER ${name} AFTER ${event.toUpperCase()} ON ${staging}
-         REFERENCING ${trigger.transitionTables} FOR EACH STATEMENT
+        `CREATE TRIGGER ${name} ${trigger.timing} ON ${staging}
+         ${referencing} FOR EACH ${trigger.level} ${when}
          EXECUTE FUNCTION ${quoteQualified(auditSchema, trigger.name)}(${args.join(', ')})`,
       )
       .execute(trx);

@@ -137,10 +137,10 @@ describe('history oracle regressions (#17)', () => {
     },
   );
 
-  it.fails('new (DMS path): a key change onto the key of a deleted row is applied', async () => {
+  it('new (DMS path): a key change onto the key of a deleted row is applied', async () => {
     // DMS keeps a deleted row (operation_indicator), so the UPDATE that moves another
-    // row onto that key fails on the staging primary key and the task stops. The local
-    // engine removes the kept row first; DMS cannot. Open: needs a design decision.
+    // row onto that key failed on the staging primary key and the task stopped. Staging
+    // now removes the kept row first (triggers/capture-change.sql, yield_deleted_key).
     const key = (n: number) => [{ n, spelling: 0 }];
     const w = workload(oneTable([{ name: 'c1', type: 'int4' }]), [
       replicate,

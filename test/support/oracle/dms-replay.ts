@@ -7,14 +7,15 @@ import { readOracleEvents, type OracleEvent } from './install';
  * Plays the oracle's events into staging exactly as an AWS DMS task applies them: a
  * full load of the rows that exist at the first catch-up (empty change sequence, copy
  * time), then each change as one statement in source commit order, with the header
- * columns as DMS fills them (commit time, xid, a fresh change sequence); a re-insert
- * of a deleted key as INSERT_RECORD; and after every catch-up a simulated task restart
- * that applies the last changes again with the same headers.
+ * columns as DMS fills them (commit time, xid, a fresh change sequence); an INSERT
+ * that meets a row with its key as INSERT_RECORD (the kit's ApplyErrorInsertPolicy);
+ * and after every catch-up a simulated task restart that applies the last changes
+ * again with the same headers. An UPDATE or DELETE that finds no row is an apply error
+ * that stops the task (ApplyErrorUpdatePolicy/ApplyErrorDeletePolicy STOP_TASK), so it
+ * fails the run.
  */
 export class DmsReplayer {
   private appliedSeq: number | undefined;
-  /** Canonical keys that have a staging row (live or flagged D), per table. */
-  private readonly stagingKeys = new Map<string, Set<string>>();
 
   constructor(
     private readonly source: pg.ClientBase,
@@ -40,8 +41,7 @@ export class DmsReplayer {
       applied.push([event, headers]);
     }
     // A task restart: DMS resumes from its last checkpoint and applies changes again.
-    for (const [event, headers] of applied.slice(-this.replayed))
-      await this.apply(event, headers, true);
+    for (const [event, headers] of applied.slice(-this.replayed)) await this.apply(event, headers);
     this.appliedSeq = Math.max(this.appliedSeq!, ...fresh.map((e) => e.seq));
   }
 
@@ -51,12 +51,6 @@ export class DmsReplayer {
 
   private applier(table: ComparedTable): DmsApplier {
     return new DmsApplier(this.target, this.auditSchema, table.table, table.keyColumns);
-  }
-
-  private keys(table: ComparedTable): Set<string> {
-    const label = `${table.schema}.${table.table}`;
-    if (!this.stagingKeys.has(label)) this.stagingKeys.set(label, new Set());
-    return this.stagingKeys.get(label)!;
   }
 
   private async fullLoad(events: readonly OracleEvent[]): Promise<void> {
@@ -70,62 +64,29 @@ export class DmsReplayer {
         if (e.oldText) state.delete(keyOf(e.oldText, table.keyColumns, e.columnTypes));
         if (e.newText) state.set(keyOf(e.newText, table.keyColumns, e.columnTypes), e.newText);
       }
-      for (const [key, row] of state) {
+      for (const row of state.values())
         await this.applier(table).insert({ ...row }, fullLoad(copyTime));
-        this.keys(table).add(key);
-      }
     }
   }
 
-  private async apply(event: OracleEvent, headers: Headers, replay = false): Promise<void> {
+  private async apply(event: OracleEvent, headers: Headers): Promise<void> {
     const table = this.tableOf(event);
     if (!table) return;
     const applier = this.applier(table);
-    const keys = this.keys(table);
-    const keyText = (row: TextRow) =>
-      Object.fromEntries(table.keyColumns.map((c) => [c, row[c] as string]));
-    const keyOfRow = (row: TextRow) => keyOf(row, table.keyColumns, event.columnTypes);
     if (event.operation === 'INSERT') {
-      const key = keyOfRow(event.newText!);
-      if (keys.has(key)) await applier.insertRecord({ ...event.newText! }, headers);
-      else await applier.insert({ ...event.newText! }, headers);
-      keys.add(key);
+      await applier.insertRecord({ ...event.newText! }, headers);
       return;
     }
-    const where = keyText(event.oldText!);
-    if (event.operation === 'UPDATE' && !replay) {
-      const newKey = keyOfRow(event.newText!);
-      if (newKey !== keyOfRow(event.oldText!) && keys.has(newKey))
-        throw new DmsLimitation(
-          `key change onto the key of a deleted row (oracle event ${event.seq}): the row DMS keeps for the delete (operation_indicator) makes the UPDATE fail on the staging primary key`,
-        );
-    }
+    const where = Object.fromEntries(table.keyColumns.map((c) => [c, event.oldText![c] as string]));
     const touched =
       event.operation === 'DELETE'
         ? await applier.delete(where, headers)
         : await applier.update(where, { ...event.newText! }, headers);
-    if (touched === 0) {
-      // Already moved by the first application (a replayed key change): DMS logs
-      // "0 rows affected" and goes on.
-      const newKey = event.newText && keyOfRow(event.newText);
-      if (newKey && keys.has(newKey) && newKey !== keyOfRow(event.oldText!)) return;
+    if (touched === 0)
       throw new Error(
-        `DMS apply: ${event.operation} of ${JSON.stringify(where)} found no staging row (oracle event ${event.seq})`,
+        `${event.operation} of ${JSON.stringify(where)} found no staging row (oracle event ${event.seq}): DMS stops the task`,
       );
-    }
-    if (event.operation === 'UPDATE') {
-      keys.delete(keyOfRow(event.oldText!));
-      keys.add(keyOfRow(event.newText!));
-    }
   }
-}
-
-/**
- * A change DMS cannot apply to the staging layout at all (not a wrong history: the task
- * stops on the apply error). Reported apart from differences; see the lead's note.
- */
-export class DmsLimitation extends Error {
-  override readonly name = 'DmsLimitation';
 }
 
 /** Source commit order: transactions by commit time, changes in the order they were made. */

@@ -11,7 +11,7 @@ import { migrateTarget } from '../../../src/migrate/migrate-target';
 import { quoteIdent } from '../../../src/postgres/identifiers';
 import { verifyAuditTrail } from '../../../src/verify';
 import { compareHistory, describeDifference, type HistoryDifference } from './compare';
-import { DmsLimitation, DmsReplayer } from './dms-replay';
+import { DmsReplayer } from './dms-replay';
 import type { ComparedTable } from './expected-history';
 import { installOracle, oracleMark, refreshOracle } from './install';
 import { runCli, writeConfig } from '../../engine/cli';
@@ -60,8 +60,7 @@ export interface ScenarioResult {
   /** Source statements that failed (a unique violation rolls its transaction back: expected). */
   readonly sourceErrors: readonly string[];
   /**
-   * `migrate` refused a table up front with this reason (nothing else ran), or the
-   * DMS-shaped path met a change DMS cannot apply ({@link DmsLimitation}; the run stopped).
+   * `migrate` refused a table up front with this reason (nothing else ran).
    */
   readonly refused?: string;
 }
@@ -148,7 +147,6 @@ export async function runScenario(
         try {
           await dms.catchUp(loadMark!);
         } catch (error) {
-          if (error instanceof DmsLimitation) throw error;
           throw new KitFailure(`DMS apply: ${(error as Error).message}`);
         }
       } else if (crash)
@@ -224,7 +222,6 @@ export async function runScenario(
       );
   } catch (error) {
     if (error instanceof KitFailure) problems.push(error.message);
-    else if (error instanceof DmsLimitation) refused = `DMS limitation: ${error.message}`;
     else throw error;
   } finally {
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
