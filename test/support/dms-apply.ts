@@ -85,15 +85,17 @@ export class DmsApplier {
 
   /**
    * INSERT under ApplyErrorInsertPolicy INSERT_RECORD: when the key exists (a row kept
-   * with the D flag), DMS updates the existing record with the inserted values.
+   * with the D flag, or a replay), DMS updates the existing record with the inserted
+   * values. Every column, the key's too: DMS's UPDATE sets key columns (that is how it
+   * applies key changes), so a key equal by its type but spelled otherwise (numeric
+   * 2.00 for 2) arrives as inserted, as the local engine writes it.
    */
   async insertRecord(row: Record<string, string | null>, headers: Headers): Promise<void> {
     const values = { ...row, ...headerAssignments(headers) };
     const names = Object.keys(values);
-    const updates = names.filter((name) => !this.keyColumns.includes(name));
     await this.client.query(
       `INSERT INTO ${this.staging} (${names.map(quoteIdent).join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')})
-       ON CONFLICT (${this.keyColumns.map(quoteIdent).join(', ')}) DO UPDATE SET ${updates
+       ON CONFLICT (${this.keyColumns.map(quoteIdent).join(', ')}) DO UPDATE SET ${names
          .map((name) => `${quoteIdent(name)} = excluded.${quoteIdent(name)}`)
          .join(', ')}`,
       Object.values(values),

@@ -67,9 +67,8 @@ describe('history oracle regressions (#17)', () => {
       tx({ kind: 'update', table: 0, key: key(1), set: [[0, 3]] }),
     ]);
     // Passes on ec85eb5 too: the generator did not reproduce item 6 (kept as a guard).
-    // Engine only: the DMS-shaped replay applies INSERT_RECORD without touching key
-    // columns (test/support/dms-apply.ts), so staging keeps the spelling 2.
     expect(await problems(w)).toEqual([]);
+    expect(await problems(w, 'dms')).toEqual([]);
   });
 
   it('item 9: a composite column is stored so that verify agrees with the source', async () => {
