@@ -82,6 +82,7 @@ export async function runScenario(
   const targetDb = `ortgt_${suffix}`;
   const slotName = `oracle_${suffix}`;
   const admin = new pg.Client({ connectionString: options.adminUrl });
+  admin.on('error', () => undefined); // a dropped connection shows as a failed query
   await admin.connect();
   const urlOf = (db: string) => {
     const url = new URL(options.adminUrl);
