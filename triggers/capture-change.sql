@@ -414,6 +414,7 @@ CREATE OR REPLACE FUNCTION {{audit_schema}}.yield_deleted_key()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $function$
 DECLARE
   arg_key_columns constant text[] := TG_ARGV[2]::text[];
@@ -438,6 +439,7 @@ CREATE OR REPLACE FUNCTION {{audit_schema}}.keep_moved_key()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $function$
 DECLARE
   kept record := OLD;
