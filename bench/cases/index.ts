@@ -5,6 +5,7 @@ import { engineCase, memoryCase } from './engine';
 import { historyCase } from './history';
 import { parserCase } from './parser';
 import { sourceCase } from './source';
+import { sourceContextCase } from './source-context';
 import { targetTriggerCase } from './target-trigger';
 
 /** What a case returns: its figures and the numbers behind them. */
@@ -24,6 +25,7 @@ export interface BenchCase {
 /** The cases, in run order. */
 export const CASES = {
   source: sourceCase,
+  context: sourceContextCase,
   engine: engineCase,
   memory: memoryCase,
   trigger: targetTriggerCase,

@@ -35,11 +35,11 @@ export async function createWorkloadTables(
   });
 }
 
-const SCRIPT = (accounts: number, tellers: number) => `\\set aid random(1, ${accounts})
+const SCRIPT = (accounts: number, tellers: number, first = '') => `\\set aid random(1, ${accounts})
 \\set tid random(1, ${tellers})
 \\set delta random(-5000, 5000)
 BEGIN;
-UPDATE accounts SET abalance = abalance + :delta WHERE aid = :aid;
+${first}UPDATE accounts SET abalance = abalance + :delta WHERE aid = :aid;
 UPDATE tellers SET tbalance = tbalance + :delta WHERE tid = :tid;
 INSERT INTO movements (tid, aid, delta, mtime) VALUES (:tid, :aid, :delta, CURRENT_TIMESTAMP);
 END;
@@ -62,13 +62,18 @@ export interface PgbenchOptions {
   readonly clients?: number;
   /** Throttle to this many transactions per second (pgbench -R). @default unthrottled */
   readonly rate?: number;
+  /** A statement (with its `;` and newline) each transaction runs first. @default none */
+  readonly firstStatement?: string;
 }
 
 /** Runs the workload with pgbench (prepared statements, no vacuum) and returns its TPS. */
 export async function runPgbench(options: PgbenchOptions): Promise<PgbenchResult> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'audit-trail-bench-'));
   const script = path.join(dir, 'workload.sql');
-  await writeFile(script, SCRIPT(options.accounts, options.tellers ?? 100));
+  await writeFile(
+    script,
+    SCRIPT(options.accounts, options.tellers ?? 100, options.firstStatement ?? ''),
+  );
   const clients = options.clients ?? 2;
   const { stdout } = await run(path.join(PG_BIN, 'pgbench'), [
     '-n',

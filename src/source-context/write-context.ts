@@ -114,12 +114,7 @@ export function auditContext<const Config extends SourceContextLike>(
   const schema = settings.schema ?? 'audit_context';
   const table = settings.table ?? 'transaction_context';
   const required = settings.require ?? [];
-  const columns = [...FIELDS.map((field) => AUDIT_CONTEXT_COLUMNS[field]), 'metadata'];
-  // ON CONFLICT DO NOTHING: a second context in one transaction is reported without
-  // aborting the application's transaction (INSERT privilege is enough for it).
-  const text =
-    `INSERT INTO ${quoteQualified(schema, table)} (${columns.map(quoteIdent).join(', ')}) ` +
-    `VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')}::jsonb) ON CONFLICT DO NOTHING`;
+  const { text, columns } = contextInsertStatement(schema, table);
   // A named statement: parsed and planned once per connection.
   const statementName = `audit_trail_context_${hash(text)}`;
   const valuesOf = (context: AuditContext): (string | null)[] => {
@@ -179,6 +174,23 @@ export function auditContext<const Config extends SourceContextLike>(
       refuseSecond(result.rowCount);
     },
   };
+}
+
+/**
+ * The one statement the helpers run per transaction: `$1`..`$5` are the text fields in
+ * {@link AUDIT_CONTEXT_COLUMNS} order, `$6` the metadata JSON. ON CONFLICT DO NOTHING: a
+ * second context in one transaction is reported without aborting the application's
+ * transaction (and INSERT privilege is enough for it). Exported for the benchmark.
+ */
+export function contextInsertStatement(
+  schema: string,
+  table: string,
+): { text: string; columns: string[] } {
+  const columns = [...FIELDS.map((field) => AUDIT_CONTEXT_COLUMNS[field]), 'metadata'];
+  const text =
+    `INSERT INTO ${quoteQualified(schema, table)} (${columns.map(quoteIdent).join(', ')}) ` +
+    `VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')}::jsonb) ON CONFLICT DO NOTHING`;
+  return { text, columns };
 }
 
 function checkContext(context: AuditContext, required: readonly AuditContextField[]): void {
