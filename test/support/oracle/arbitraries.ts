@@ -147,7 +147,9 @@ export const SHORT_RUN_FEATURES: Features = {
   keyTypes: ['int4', 'int8', 'text', 'numeric', 'uuid', 'date'],
   names: HOSTILE_NAMES.filter((name) => !name.startsWith('ar_h_')),
   settings: ALL_FEATURES.settings,
-  ddl: [],
+  // ADD (with the existing rows' value), DROP, RENAME and widening, each followed by
+  // migrate once the pipeline applied what came before it (#17 item 4).
+  ddl: ALL_FEATURES.ddl,
   bigKeys: true,
   keySpellings: true,
   concurrency: true,
@@ -397,7 +399,9 @@ const CRASH: fc.Arbitrary<CrashSpec> = fc.record({
 /** Workloads whose catch-ups crash the engine (kill -9 at a fault point) and restart it. */
 export function crashWorkloadArbitrary(features: Features): fc.Arbitrary<Workload> {
   return workloadArbitrary(features).chain((workload) => {
-    const catchUps = workload.steps.filter((s) => s.kind === 'replicate').length + 1;
+    // A DDL step after the first replicate catches up too (before its migrate).
+    const catchUps =
+      workload.steps.filter((s) => s.kind === 'replicate' || s.kind === 'ddl').length + 1;
     return fc
       .array(fc.option(CRASH, { freq: 3 }), { minLength: catchUps, maxLength: catchUps })
       .map((crashes) => ({ ...workload, crashes }));

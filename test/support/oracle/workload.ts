@@ -543,17 +543,23 @@ export function workloadScript(workload: Workload): string {
     '-- audit-trail migrate',
   ];
   let catchUps = 0;
+  const catchUp = () => {
+    const crash = workload.crashes?.[catchUps++];
+    lines.push(
+      crash
+        ? `-- AUDIT_TRAIL_ENGINE_CRASH_AT=${crash.point}:${crash.nth} audit-trail replicate --until-idle --batch-size ${crash.batchSize}; then again without the crash`
+        : '-- audit-trail replicate --until-idle',
+    );
+  };
   for (const rendered of renderSteps(workload)) {
     const step = rendered.step;
-    if (step.kind === 'replicate') {
-      const crash = workload.crashes?.[catchUps++];
-      lines.push(
-        crash
-          ? `-- AUDIT_TRAIL_ENGINE_CRASH_AT=${crash.point}:${crash.nth} audit-trail replicate --until-idle --batch-size ${crash.batchSize}; then again without the crash`
-          : '-- audit-trail replicate --until-idle',
-      );
-    } else if (step.kind === 'ddl') {
-      if (rendered.ddl) lines.push(`${rendered.ddl};`, '-- audit-trail migrate');
+    if (step.kind === 'replicate') catchUp();
+    else if (step.kind === 'ddl') {
+      if (!rendered.ddl) continue;
+      lines.push(`${rendered.ddl};`);
+      // As the scenario runs it: the pipeline catches up before migrate, once it started.
+      if (catchUps > 0) catchUp();
+      lines.push('-- audit-trail migrate');
     } else if (step.kind === 'tx') lines.push(rendered.sql.map((s) => `${s.sql};`).join('\n'));
     else lines.push(rendered.sql.map((s) => `/* client ${s.client} */ ${s.sql};`).join('\n'));
   }
