@@ -14,6 +14,7 @@ import { registerDas } from './das';
 import { registerExport } from './export';
 import { registerDoctor } from './doctor';
 import { registerSlot } from './slot';
+import { registerInit } from './init';
 
 /**
  * Adds every subcommand to the program. One line per command module, so features
@@ -35,4 +36,5 @@ export function registerCommands(program: Command): void {
   registerExport(program);
   registerDoctor(program);
   registerSlot(program);
+  registerInit(program);
 }
