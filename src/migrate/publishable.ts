@@ -94,6 +94,8 @@ const PARTITION_ANCESTORS_SQL = `
  * - Any covered relation with REPLICA IDENTITY NOTHING, a DEFERRABLE primary key under
  *   the default identity, or no key at all (a partition): its UPDATEs and DELETEs would
  *   fail on the source.
+ * - A DEFERRABLE primary key under REPLICA IDENTITY FULL (or USING INDEX): a one-statement
+ *   key swap is valid on the source but cannot be applied row by row to staging.
  * - REPLICA IDENTITY USING INDEX on columns other than the primary key: the source
  *   would send that index's columns as the old key, so a primary-key change could not
  *   be matched to its staging row.
@@ -157,6 +159,15 @@ function identityProblem(relation: CoveredRelation, rootKey: string[] | null): s
     return 'is a TEMP table: it cannot be published, and lives only as long as its session';
   }
   const failing = 'once published, UPDATE and DELETE on it would fail on the source';
+  if (relation.pk_deferrable && (relation.identity === 'f' || relation.identity === 'i')) {
+    return (
+      'has a DEFERRABLE primary key: a statement that swaps keys (UPDATE ... SET id = 3 - id ' +
+      'WHERE id IN (1, 2)) is valid on the source, which checks the key at the end of the ' +
+      'statement, but arrives as one row change at a time, and the first would collide with ' +
+      "the other row's key in staging: the engine (and DMS, which does not support deferred " +
+      'constraints) would stop for good; make the key NOT DEFERRABLE'
+    );
+  }
   switch (relation.identity) {
     case 'n':
       return (
@@ -183,7 +194,8 @@ function identityProblem(relation: CoveredRelation, rootKey: string[] | null): s
       if (relation.pk_deferrable) {
         return (
           `has a DEFERRABLE primary key, which cannot serve as its replica identity: ${failing}; ` +
-          'make the key NOT DEFERRABLE or set REPLICA IDENTITY FULL'
+          'make the key NOT DEFERRABLE (REPLICA IDENTITY FULL would keep source writes working, ' +
+          'but a statement that swaps keys would stop the pipeline)'
         );
       }
       return null;

@@ -58,11 +58,20 @@ describe('migrate refuses tables logical replication cannot capture exactly, or 
     expect(rows[0].staging).toBeNull();
   });
 
-  it('a DEFERRABLE primary key under the default replica identity, but not with REPLICA IDENTITY FULL', async () => {
+  it('a DEFERRABLE primary key under the default replica identity', async () => {
     expect(await refusal('deferred')).toMatch(
-      /public\.deferred has a DEFERRABLE primary key.*UPDATE and DELETE on it would fail on the source.*REPLICA IDENTITY FULL/,
+      /public\.deferred has a DEFERRABLE primary key.*UPDATE and DELETE on it would fail on the source.*make the key NOT DEFERRABLE/,
     );
-    await expect(accepted({ tables: [{ table: 'deferred_full' }] })).resolves.toBeDefined();
+  });
+
+  it('a DEFERRABLE primary key with REPLICA IDENTITY FULL (#17 item 14: a one-statement key swap would stop the pipeline)', async () => {
+    // UPDATE t SET id = 3 - id WHERE id IN (1, 2) is legal on the source (the key is
+    // checked at the end of the statement) but arrives as two row changes, the first of
+    // which collides with the other row's key in staging: the engine (and DMS, which
+    // does not support deferred constraints) would stop for good.
+    expect(await refusal('deferred_full')).toMatch(
+      /public\.deferred_full has a DEFERRABLE primary key: a statement that swaps keys.*arrives as one row change at a time.*make the key NOT DEFERRABLE/,
+    );
   });
 
   it('REPLICA IDENTITY NOTHING', async () => {
