@@ -22,6 +22,8 @@ import {
 import { ENV, settingsConfigJson } from '../../src/lambda/access-alert/settings';
 import { AlertTopic } from '../constructs/alert-topic';
 import { AccessAuditCanary, type CanaryConnection } from './access-audit-canary';
+import { humanActivity, runbookQueries } from './insights';
+import { accessAuditLogRetention } from './parameters';
 import { bundledFunction } from '../constructs/bundled-function';
 import { acknowledge } from '../nag';
 
@@ -41,13 +43,13 @@ export interface AccessAuditMonitorProps {
    */
   readonly clusterIdentifier?: string;
   /**
-   * Retention to apply to the PostgreSQL log group imported by `clusterIdentifier` (the
-   * log group is the audit record: `accessAuditLogRetention(config)` gives the configured
-   * `logRetentionDays`, 365 by default). Leave unset when the stack that owns the cluster
-   * already sets it (for example SourceDatabase's `logRetention`).
-   * @default retention left as it is
+   * Retention to apply to the PostgreSQL log group (the log group is the audit record).
+   * `'unchanged'` leaves it alone: for a cluster whose own stack already sets it (for
+   * example SourceDatabase's `logRetention`), or a `logGroup` you manage.
+   * @default for a log group imported by `clusterIdentifier` (an existing cluster),
+   * `accessAudit.logRetentionDays` (365 days); for a given `logGroup`, unchanged
    */
-  readonly postgresLogRetention?: logs.RetentionDays;
+  readonly postgresLogRetention?: logs.RetentionDays | 'unchanged';
   /**
    * The `accessAudit` config section (validated here; defaults applied).
    * @default all defaults: built-in rules, no subscriptions, no queue
@@ -119,6 +121,8 @@ export class AccessAuditMonitor extends Construct {
   /** The liveness canary, when `canary` was given. */
   readonly canary?: AccessAuditCanary;
   readonly dashboard?: cloudwatch.Dashboard;
+  /** The runbook's saved Logs Insights queries over the PostgreSQL log (none for a log format they cannot parse). */
+  readonly queryDefinitions: logs.QueryDefinition[];
 
   private readonly serviceName: string;
   private readonly namespace: string;
@@ -127,8 +131,10 @@ export class AccessAuditMonitor extends Construct {
     super(scope, id);
     this.config = parseConfig(props.config);
     this.logGroup = resolveLogGroup(this, props);
-    if (props.postgresLogRetention !== undefined)
-      this.applyLogRetention(props.postgresLogRetention);
+    const retention =
+      props.postgresLogRetention ??
+      (props.logGroup === undefined ? accessAuditLogRetention(this.config) : 'unchanged');
+    if (retention !== 'unchanged') this.applyLogRetention(retention);
     this.serviceName = props.serviceName ?? DEFAULT_SERVICE_NAME;
     this.namespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
@@ -169,6 +175,7 @@ export class AccessAuditMonitor extends Construct {
         'AccessAuditMonitor without a canary: a pgAudit that stops logging (extension dropped, role settings changed, log export off) raises no alarm. Give the canary prop.',
       );
     }
+    this.queryDefinitions = this.createQueryDefinitions();
     if (props.dashboard ?? true) this.dashboard = this.createDashboard();
   }
 
@@ -316,6 +323,23 @@ export class AccessAuditMonitor extends Construct {
     return alarm;
   }
 
+  private createQueryDefinitions(): logs.QueryDefinition[] {
+    const queries = runbookQueries(this.config);
+    if (queries.length === 0)
+      Annotations.of(this).addWarningV2(
+        'audit-trail:access-audit-no-queries',
+        'No saved Logs Insights queries: they read the RDS stderr prefix or jsonlog, and this log is neither.',
+      );
+    return queries.map(
+      ({ name, query }) =>
+        new logs.QueryDefinition(this, `Query-${name}`, {
+          queryDefinitionName: `audit-trail/${Stack.of(this).stackName}/access-audit/${name}`,
+          queryString: query,
+          logGroups: [this.logGroup],
+        }),
+    );
+  }
+
   private createDashboard(): cloudwatch.Dashboard {
     const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       defaultInterval: Duration.days(1),
@@ -328,8 +352,16 @@ export class AccessAuditMonitor extends Construct {
           this.monitorErrorsAlarm,
           ...(this.canary ? [this.canary.alarm] : []),
         ],
-        width: 24,
-        height: 3,
+        width: 8,
+        height: 8,
+      }),
+      new cloudwatch.LogQueryWidget({
+        title: 'Recent human activity (pgAudit records of roles that are not service accounts)',
+        logGroupNames: [this.logGroup.logGroupName],
+        queryString: humanActivity(this.config).toString(),
+        view: cloudwatch.LogQueryVisualizationType.TABLE,
+        width: 16,
+        height: 8,
       }),
     );
     dashboard.addWidgets(
@@ -337,6 +369,7 @@ export class AccessAuditMonitor extends Construct {
         title: 'Human activity (alerts)',
         left: [
           this.metric(ACCESS_AUDIT_METRICS.humanDml, { label: 'Human DML' }),
+          this.metric(ACCESS_AUDIT_METRICS.humanReads, { label: 'Human reads' }),
           this.metric(ACCESS_AUDIT_METRICS.privilegeChanges, { label: 'Privilege changes' }),
           this.metric(ACCESS_AUDIT_METRICS.ddl, { label: 'DDL' }),
           this.metric(ACCESS_AUDIT_METRICS.alerts, { label: 'All alerts' }),
@@ -366,18 +399,6 @@ export class AccessAuditMonitor extends Construct {
         queryLines: [
           'fields @timestamp, severity, rule, user, database, remoteHost, command, objectName',
           'filter message = "access alert"',
-          'sort @timestamp desc',
-          'limit 50',
-        ],
-        width: 24,
-        height: 8,
-      }),
-      new cloudwatch.LogQueryWidget({
-        title: 'Recent pgAudit records',
-        logGroupNames: [this.logGroup.logGroupName],
-        queryLines: [
-          'fields @timestamp, @message',
-          'filter @message like /AUDIT: /',
           'sort @timestamp desc',
           'limit 50',
         ],

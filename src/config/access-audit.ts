@@ -60,8 +60,12 @@ export const defaultRulesSchema = z
     privilegeChanges: z.boolean().default(true),
     /** DDL (CREATE/ALTER/DROP of tables, functions, …) (severity medium). @default true */
     ddl: z.boolean().default(true),
-    /** Human reads (SELECT, COPY TO) of application tables (severity low). @default false */
-    humanReads: z.boolean().default(false),
+    /**
+     * Human reads (SELECT, COPY TO) of application tables (severity low), as the
+     * user-activity monitors the kit replaces counted them; `HumanReads` is their metric.
+     * @default true
+     */
+    humanReads: z.boolean().default(true),
     /**
      * Anything that weakens the audit itself, by anyone, service accounts included
      * (severity critical): changing a `pgaudit.*` setting (SET/RESET, `set_config`,
@@ -180,7 +184,7 @@ export const accessAuditSchema = z
     pgauditLogLevel: z
       .enum(['debug5', 'debug4', 'debug3', 'debug2', 'debug1', 'info', 'notice', 'warning', 'log'])
       .default('log'),
-    /** The built-in rules. @default all on except humanReads */
+    /** The built-in rules. @default all on */
     defaultRules: defaultRulesSchema.default(() => defaultRulesSchema.parse({})),
     /** Custom rules: `ignore` rules silence matching events, `alert` rules are checked before the built-in ones. @default [] */
     rules: z.array(accessRuleSchema).default([]),

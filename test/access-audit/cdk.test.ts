@@ -77,13 +77,14 @@ describe('AccessAuditMonitor', () => {
       (stack) =>
         new AccessAuditMonitor(stack, 'AccessAudit', {
           clusterIdentifier: 'source-cluster',
-          postgresLogRetention: accessAuditLogRetention(),
+          config: { logRetentionDays: 400 },
         }),
       true,
     );
+    // An existing cluster's imported log group gets accessAudit.logRetentionDays by default.
     template.hasResourceProperties('Custom::LogRetention', {
       LogGroupName: '/aws/rds/cluster/source-cluster/postgresql',
-      RetentionInDays: 365,
+      RetentionInDays: 400,
     });
     template.hasResourceProperties('AWS::Logs::SubscriptionFilter', {
       LogGroupName: '/aws/rds/cluster/source-cluster/postgresql',
@@ -240,6 +241,30 @@ describe('AccessAuditMonitor', () => {
     expect(body).toContain('Access audit alarms');
     expect(body).toContain('Recent access alerts');
     expect(body).toContain('filter message = \\\\\\"access alert\\\\\\"');
+  });
+
+  it('saves the runbook Logs Insights queries and shows recent human activity beside the alarms', () => {
+    const names = Object.values(template.findResources('AWS::Logs::QueryDefinition')).map(
+      (resource) => (resource as { Properties: { Name: string } }).Properties.Name,
+    );
+    expect(names).toEqual([
+      'audit-trail/AccessAuditTest/access-audit/session-statements',
+      'audit-trail/AccessAuditTest/access-audit/human-activity',
+      'audit-trail/AccessAuditTest/access-audit/privilege-changes',
+    ]);
+    template.hasResourceProperties('AWS::Logs::QueryDefinition', {
+      Name: 'audit-trail/AccessAuditTest/access-audit/human-activity',
+      LogGroupNames: [{ Ref: Match.stringLikeRegexp('PostgresLog') }],
+      QueryString: Match.stringLikeRegexp(
+        'user not in \\["app_svc", "rdsadmin", "audit_trail_canary"\\]',
+      ),
+    });
+    const dashboard = Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0] as {
+      Properties: { DashboardBody: unknown };
+    };
+    const body = JSON.stringify(dashboard.Properties.DashboardBody);
+    expect(body).toContain('Recent human activity');
+    expect(body).toContain('\\"view\\":\\"table\\"');
   });
 
   it('refuses a bad config and a missing log group with clear errors', () => {

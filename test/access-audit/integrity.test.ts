@@ -218,7 +218,7 @@ describe('csvlog and jsonlog', () => {
     const pipeline = new AccessAuditPipeline({ ...CONFIG, logFormat: 'csvlog' });
     const out = records.flatMap((row) => pipeline.push(row, undefined));
     expect(rules(out)).toEqual([
-      ['pass', 'alice', 'SELECT'],
+      ['human-read', 'alice', 'SELECT'],
       ['forged-audit-record', 'alice', 'SELECT'],
     ]);
   });

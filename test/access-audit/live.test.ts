@@ -67,6 +67,7 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (start) =>
           auditedRoles: ['alice', 'dana'],
           serviceAccounts: ['app_svc', 'health_svc'],
           logRows: true,
+          defaultRules: { humanReads: false },
         },
       }),
     );
@@ -208,6 +209,31 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (start) =>
       ]);
     });
 
+    it('by default also alerts (low) on human reads of application tables, never on catalog browsing', async () => {
+      const defaults = parseAccessAuditConfig({
+        auditedRoles: ['alice', 'dana'],
+        serviceAccounts: ['app_svc', 'health_svc'],
+      });
+      expect(defaults.defaultRules.humanReads).toBe(true);
+      const reads = scanLog(log, defaults).flatMap(({ event, verdict }) =>
+        verdict.kind === 'alert' && verdict.alert.rule === 'human-read'
+          ? [[verdict.alert.severity, event.user, event.command, event.objectName]]
+          : [],
+      );
+      expect(reads).toEqual([
+        ['low', 'alice', 'SELECT', 'public.items'],
+        ['low', 'alice', 'COPY', ''], // pgAudit names no relation for COPY … TO STDOUT
+        ['low', 'alice', 'SELECT', 'public.items'],
+        ['low', 'dana', 'SELECT', 'public.items'],
+      ]);
+      const { handler, metrics } = testHandler(
+        { topicArn: TOPIC_ARN, fifo: false, config: defaults },
+        { sns: new SNSClient({}) },
+      );
+      await handler(subscriptionEvent(toCloudWatchMessages(log)));
+      expect(metrics.totals().HumanReads).toBe(4);
+    });
+
     it('excludes the service account even when object auditing logs its UPDATE', () => {
       const engine = new AccessRuleEngine(LIVE_CONFIG);
       const service = events.filter((event) => event.user === 'app_svc');
@@ -258,7 +284,7 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (start) =>
       const config = parseAccessAuditConfig({
         ...LIVE_CONFIG,
         ignoreSchemas: ['scratchpad'],
-        defaultRules: { humanDml: false, privilegeChanges: true, ddl: false },
+        defaultRules: { humanDml: false, privilegeChanges: true, ddl: false, humanReads: false },
         rules: [
           {
             name: 'no-role-creation-by-alice',

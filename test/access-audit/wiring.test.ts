@@ -33,6 +33,8 @@ describe('access audit wired into the pipeline stack', () => {
   const monitor = new AccessAuditMonitor(stack, 'AccessAudit', {
     clusterIdentifier: stack.source.clusterIdentifier,
     config: access,
+    // The stack sets the new cluster's log retention itself (sourceLogRetention).
+    postgresLogRetention: 'unchanged',
   });
   // RDS (through the log-retention resource) creates the log group: subscribe after it.
   monitor.node.addDependency(stack.source);
@@ -51,6 +53,11 @@ describe('access audit wired into the pipeline stack', () => {
       LogGroupName: Match.objectLike({ 'Fn::Join': Match.anyValue() }),
       RetentionInDays: 365,
     });
+    // One retention setter for the PostgreSQL log: the stack's, not a second one.
+    const postgresRetention = Object.values(template.findResources('Custom::LogRetention')).filter(
+      (resource) => JSON.stringify(resource).includes('SourceCluster'),
+    );
+    expect(postgresRetention).toHaveLength(1);
   });
 
   it('subscribes the monitor to the source cluster log group after the cluster exists', () => {

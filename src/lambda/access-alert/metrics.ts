@@ -11,6 +11,8 @@ export const ACCESS_AUDIT_METRICS = {
   humanDml: 'HumanDml',
   /** Alerts on privilege changes (ROLE class). */
   privilegeChanges: 'PrivilegeChanges',
+  /** Alerts on human reads (READ class). */
+  humanReads: 'HumanReads',
   /** Alerts on DDL. */
   ddl: 'DdlChanges',
   /** Events dropped as client-tool noise. */

@@ -360,6 +360,7 @@ function recordMetrics(
   metrics.addMetric(ACCESS_AUDIT_METRICS.auditEvents, 'Count', stats.auditEvents);
   metrics.addMetric(ACCESS_AUDIT_METRICS.alerts, 'Count', stats.alerts);
   metrics.addMetric(ACCESS_AUDIT_METRICS.humanDml, 'Count', byClass('WRITE'));
+  metrics.addMetric(ACCESS_AUDIT_METRICS.humanReads, 'Count', byClass('READ'));
   metrics.addMetric(ACCESS_AUDIT_METRICS.privilegeChanges, 'Count', byClass('ROLE'));
   metrics.addMetric(ACCESS_AUDIT_METRICS.ddl, 'Count', byClass('DDL'));
   metrics.addMetric(ACCESS_AUDIT_METRICS.noise, 'Count', stats.noise);
