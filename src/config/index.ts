@@ -6,3 +6,4 @@ export * from './access-audit';
 export * from './deployment';
 export * from './activity-stream';
 export * from './source-context';
+export * from './json-schema';

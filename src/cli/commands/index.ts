@@ -15,6 +15,7 @@ import { registerExport } from './export';
 import { registerDoctor } from './doctor';
 import { registerSlot } from './slot';
 import { registerInit } from './init';
+import { registerConfigSchema } from './config-schema';
 
 /**
  * Adds every subcommand to the program. One line per command module, so features
@@ -37,4 +38,5 @@ export function registerCommands(program: Command): void {
   registerDoctor(program);
   registerSlot(program);
   registerInit(program);
+  registerConfigSchema(program);
 }
