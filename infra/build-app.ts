@@ -85,8 +85,9 @@ function addAccessAudit(
 }
 
 /**
- * The source cluster's Database Activity Stream (the config refuses it for an RDS
- * instance source). A new VPC has no NAT, so it gets a KMS endpoint for the stream.
+ * The source cluster's Database Activity Stream, on an existing provisioned Aurora
+ * cluster (the config refuses an RDS instance and the kit's Serverless v2 cluster). A
+ * new VPC has no NAT, so it gets a KMS endpoint for the stream.
  */
 function addActivityStream(
   stack: AuditTrailStack,
@@ -95,9 +96,13 @@ function addActivityStream(
   const source = stack.source;
   if (source.clusterIdentifier === undefined || config.activityStream === undefined)
     throw new Error('Database Activity Streams need an Aurora source cluster');
+  // The config refuses this with a field name; a config without `deployment` reaches here.
+  if (source.cluster !== undefined)
+    throw new Error(
+      'Database Activity Streams are not supported on Aurora Serverless v2, which the source cluster the kit creates is: set deployment.source to an existing provisioned cluster',
+    );
   return new DatabaseActivityStream(stack, 'ActivityStream', {
     clusterIdentifier: source.clusterIdentifier,
-    ...(source.cluster && { cluster: source.cluster }),
     accessAudit: config,
     config: config.activityStream,
     alertTopic: stack.alertTopic,

@@ -81,22 +81,35 @@ function withContextTable<Config extends ParsedConfig>(config: Config): Config {
 }
 
 /**
- * Database Activity Streams exist for Aurora clusters only, not for RDS for PostgreSQL
- * DB instances: an `activityStream` setting (in `accessAudit` or on `deployment.source`)
- * with an instance source is refused rather than deployed to do nothing.
+ * Database Activity Streams exist for provisioned Aurora clusters only: not for RDS for
+ * PostgreSQL DB instances (an `activityStream` setting, in `accessAudit` or on
+ * `deployment.source`, with an instance source is refused rather than deployed to do
+ * nothing), and not for Aurora Serverless v2, which the kit's new source cluster is (so
+ * enabling them needs an existing provisioned cluster).
  */
 export function activityStreamRefusal(config: {
   readonly accessAudit?: object | undefined;
   readonly deployment?: { readonly source: object } | undefined;
 }): { path: (string | number)[]; message: string } | undefined {
-  const source = config.deployment?.source as { engine?: string; activityStream?: unknown };
-  if (source?.engine !== 'postgres') return undefined;
+  const source = config.deployment?.source as {
+    engine?: string;
+    mode?: string;
+    activityStream?: unknown;
+  };
+  const audit = config.accessAudit as { activityStream?: { enabled?: boolean } } | undefined;
+  if (source?.engine !== 'postgres') {
+    if (source?.mode !== 'new' || audit?.activityStream?.enabled !== true) return undefined;
+    return {
+      path: ['accessAudit', 'activityStream', 'enabled'],
+      message:
+        'Database Activity Streams are not supported on Aurora Serverless v2, and the source cluster the kit creates (deployment.source.mode "new") is Serverless v2: enable them for an existing provisioned cluster (memory-optimized classes such as db.r6g)',
+    };
+  }
   const message =
     'Database Activity Streams are not available for RDS for PostgreSQL DB instances (deployment.source.engine "postgres"); use the pgAudit access audit, or an Aurora source';
   if (source.activityStream !== undefined) {
     return { path: ['deployment', 'source', 'activityStream'], message };
   }
-  const audit = config.accessAudit as { activityStream?: unknown } | undefined;
   if (audit?.activityStream !== undefined)
     return { path: ['accessAudit', 'activityStream'], message };
   return undefined;

@@ -29,13 +29,27 @@ function logicalId(template: Template, type: string, prefix: string): string {
   return ids[0]!;
 }
 
+/** A provisioned Aurora cluster (DAS does not run on the Serverless v2 cluster the kit creates). */
+const EXISTING_SOURCE = {
+  mode: 'existing',
+  clusterIdentifier: 'app-prod',
+  endpoint: 'app-prod.cluster-abc.eu-west-1.rds.amazonaws.com',
+  databaseName: 'app',
+  secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:app-AbCdEf',
+  securityGroupId: 'sg-0abc123',
+};
+
 const partitionArn = (...parts: unknown[]) => ({
   'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ...parts]],
 });
 
-describe('Database Activity Streams in the deployed app (new Aurora source)', () => {
-  const { template, activityStream } = synth({ activityStream: { enabled: true } });
-  const cluster = logicalId(template, 'AWS::RDS::DBCluster', 'SourceCluster');
+describe('Database Activity Streams in the deployed app (existing provisioned cluster, new VPC)', () => {
+  const { template, activityStream } = synth(
+    { activityStream: { enabled: true } },
+    { source: EXISTING_SOURCE },
+  );
+  const lookup = logicalId(template, 'Custom::AuditTrailClusterResourceId', 'ActivityStream');
+  const resourceId = { 'Fn::GetAtt': [lookup, 'ResourceId'] };
   const key = logicalId(template, 'AWS::KMS::Key', 'ActivityStreamKey');
   const starterRole = logicalId(
     template,
@@ -54,8 +68,7 @@ describe('Database Activity Streams in the deployed app (new Aurora source)', ()
     { Ref: 'AWS::Region' },
     ':',
     { Ref: 'AWS::AccountId' },
-    ':cluster:',
-    { Ref: cluster },
+    ':cluster:app-prod',
   );
   const kinesisArn = partitionArn(
     ':kinesis:',
@@ -103,9 +116,7 @@ describe('Database Activity Streams in the deployed app (new Aurora source)', ()
             Resource: '*',
             Condition: {
               StringEquals: {
-                'kms:EncryptionContext:aws:rds:dbc-id': {
-                  'Fn::GetAtt': [cluster, 'DBClusterResourceId'],
-                },
+                'kms:EncryptionContext:aws:rds:dbc-id': resourceId,
               },
             },
           },
@@ -116,22 +127,23 @@ describe('Database Activity Streams in the deployed app (new Aurora source)', ()
     expect(template.toJSON().Resources[key].DeletionPolicy).toBe('Delete');
   });
 
-  it('starts the stream on the cluster with that key, async, after the instances and the KMS endpoint exist', () => {
+  it('starts the stream on the cluster with that key, async, after the KMS endpoint exists', () => {
     const resource = template.toJSON().Resources[stream];
     expect(resource.Properties).toEqual({
       ServiceToken: expect.anything(),
       Action: 'stream',
-      ClusterIdentifier: { Ref: cluster },
+      ClusterIdentifier: 'app-prod',
       ClusterArn: clusterArn,
       KmsKeyArn: { 'Fn::GetAtt': [key, 'Arn'] },
       Mode: 'async',
       Retain: 'false',
     });
-    const writer = logicalId(template, 'AWS::RDS::DBInstance', 'SourceClusterwriter');
     const endpoint = logicalId(template, 'AWS::EC2::VPCEndpoint', 'ActivityStreamKmsEndpoint');
-    expect(resource.DependsOn).toEqual(expect.arrayContaining([cluster, writer, endpoint]));
-    // The cluster's resource id comes from CloudFormation: no lookup resource for a new cluster.
-    template.resourceCountIs('Custom::AuditTrailClusterResourceId', 0);
+    expect(resource.DependsOn).toEqual(expect.arrayContaining([endpoint]));
+    template.hasResourceProperties('Custom::AuditTrailClusterResourceId', {
+      Action: 'describe',
+      ClusterIdentifier: 'app-prod',
+    });
   });
 
   it('lets the starter start, stop and describe this cluster only, and the waiter describe it', () => {
@@ -194,7 +206,7 @@ describe('Database Activity Streams in the deployed app (new Aurora source)', ()
         Variables: {
           ALERT_TOPIC_ARN: { Ref: Match.stringLikeRegexp('^AlertTopic') },
           ACCESS_AUDIT_CONFIG: monitorEnv.ACCESS_AUDIT_CONFIG,
-          DAS_CLUSTER_RESOURCE_ID: { 'Fn::GetAtt': [cluster, 'DBClusterResourceId'] },
+          DAS_CLUSTER_RESOURCE_ID: resourceId,
           POWERTOOLS_SERVICE_NAME: monitorEnv.POWERTOOLS_SERVICE_NAME,
           POWERTOOLS_METRICS_NAMESPACE: monitorEnv.POWERTOOLS_METRICS_NAMESPACE,
         },
@@ -278,12 +290,6 @@ describe('Database Activity Streams in the deployed app (new Aurora source)', ()
         ],
       },
     });
-    const sourceGroup = {
-      'Fn::GetAtt': [
-        logicalId(template, 'AWS::EC2::SecurityGroup', 'SourceSecurityGroup'),
-        'GroupId',
-      ],
-    };
     template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
       GroupId: {
         'Fn::GetAtt': [
@@ -291,24 +297,23 @@ describe('Database Activity Streams in the deployed app (new Aurora source)', ()
           'GroupId',
         ],
       },
-      SourceSecurityGroupId: sourceGroup,
+      SourceSecurityGroupId: 'sg-0abc123',
       FromPort: 443,
       ToPort: 443,
-    });
-    template.hasResourceProperties('AWS::EC2::SecurityGroupEgress', {
-      GroupId: sourceGroup,
-      DestinationSecurityGroupId: {
-        'Fn::GetAtt': [
-          Match.stringLikeRegexp('^ActivityStreamKmsEndpointSecurityGroup'),
-          'GroupId',
-        ],
-      },
-      FromPort: 443,
     });
   });
 });
 
 describe('Database Activity Streams: other deployments', () => {
+  it('refuses the kit-made Serverless v2 source when the config has no deployment section to name', () => {
+    const config = parseConfig({
+      ...example,
+      deployment: undefined,
+      accessAudit: { activityStream: { enabled: true } },
+    });
+    expect(() => buildApp(config, FAST)).toThrow(/not supported on Aurora Serverless v2/);
+  });
+
   it('is not deployed unless enabled', () => {
     for (const accessAudit of [
       {},
@@ -321,7 +326,7 @@ describe('Database Activity Streams: other deployments', () => {
     }
   });
 
-  it('looks up an existing cluster resource id and binds the key to it; sync mode; no endpoint in an existing VPC', () => {
+  it('in an existing VPC: sync mode, the key bound to the looked-up resource id, no KMS endpoint', () => {
     const { template } = synth(
       { activityStream: { enabled: true, mode: 'sync' } },
       {
@@ -330,21 +335,10 @@ describe('Database Activity Streams: other deployments', () => {
           availabilityZones: ['eu-west-1a', 'eu-west-1b'],
           privateSubnetIds: ['subnet-0aaa', 'subnet-0bbb'],
         },
-        source: {
-          mode: 'existing',
-          clusterIdentifier: 'app-prod',
-          endpoint: 'app-prod.cluster-abc.eu-west-1.rds.amazonaws.com',
-          databaseName: 'app',
-          secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:app-AbCdEf',
-          securityGroupId: 'sg-0abc123',
-        },
+        source: EXISTING_SOURCE,
       },
     );
     const lookup = logicalId(template, 'Custom::AuditTrailClusterResourceId', 'ActivityStream');
-    template.hasResourceProperties('Custom::AuditTrailClusterResourceId', {
-      Action: 'describe',
-      ClusterIdentifier: 'app-prod',
-    });
     template.hasResourceProperties('Custom::AuditTrailActivityStream', {
       ClusterIdentifier: 'app-prod',
       ClusterArn: partitionArn(
@@ -374,7 +368,10 @@ describe('Database Activity Streams: other deployments', () => {
   });
 
   it('retains the running stream, its key and failure queue in production', () => {
-    const { template } = synth({ activityStream: { enabled: true } }, { production: true });
+    const { template } = synth(
+      { activityStream: { enabled: true } },
+      { production: true, source: EXISTING_SOURCE },
+    );
     template.hasResourceProperties('Custom::AuditTrailActivityStream', { Retain: 'true' });
     const resources = template.toJSON().Resources as Record<string, { DeletionPolicy?: string }>;
     expect(

@@ -14,30 +14,33 @@ function refusal(input: unknown): string | undefined {
 const TABLES = { tables: [{ schema: 'public', table: 'items', primaryKey: ['id'] }] };
 
 describe('accessAudit.activityStream config', () => {
-  it('takes the section the issue shows, with defaults for the rest', () => {
+  it('takes the stream settings, with defaults for the rest', () => {
     const config = parseConfig({
       ...TABLES,
-      accessAudit: {
-        activityStream: {
-          enabled: true,
-          mode: 'async',
-          archive: { retentionDays: 2555, glacierAfterDays: 90, format: 'parquet' },
-        },
-      },
+      accessAudit: { activityStream: { enabled: true, mode: 'sync' } },
     });
     expect(config.accessAudit?.activityStream).toEqual({
       enabled: true,
-      mode: 'async',
+      mode: 'sync',
       batchSize: 100,
       retryAttempts: 3,
-      archive: {
-        enabled: true,
-        retentionDays: 2555,
-        glacierAfterDays: 90,
-        format: 'parquet',
-        objectLock: 'off',
-      },
     });
+  });
+
+  it('refuses the archive the issue shows, which the kit does not deploy yet, instead of ignoring it', () => {
+    expect(
+      refusal({
+        ...TABLES,
+        accessAudit: {
+          activityStream: {
+            enabled: true,
+            archive: { retentionDays: 2555, glacierAfterDays: 90, format: 'parquet' },
+          },
+        },
+      }),
+    ).toMatch(
+      /accessAudit\.activityStream\.archive: the Firehose → S3 archive .* is not part of the kit yet/,
+    );
   });
 
   it('is off unless asked for: no section, and an empty section, start nothing', () => {
@@ -68,6 +71,20 @@ describe('accessAudit.activityStream config', () => {
     expect(bad({ enabled: true, kmsKey: 'x' })).toMatch(
       /accessAudit\.activityStream: Unrecognized key: "kmsKey"/,
     );
+  });
+
+  it('is refused, with the reason, on the Serverless v2 source cluster the kit creates', () => {
+    const withSource = (enabled: boolean) =>
+      refusal({
+        ...TABLES,
+        accessAudit: { activityStream: { enabled } },
+        deployment: { source: { mode: 'new' } },
+      });
+    expect(withSource(true)).toMatch(
+      /accessAudit\.activityStream\.enabled: Database Activity Streams are not supported on Aurora Serverless v2/,
+    );
+    // Switched off, the section may stay.
+    expect(withSource(false)).toBeUndefined();
   });
 
   it('is refused, with the reason, for an RDS for PostgreSQL instance source', () => {
