@@ -14,6 +14,7 @@ import { Network } from './constructs/network';
 import { ReplicationAlarms } from './constructs/replication-alarms';
 import { ReplicationStarter } from './constructs/replication-starter';
 import { mergeClusterParameters } from './access-audit/parameters';
+import { targetPgauditParameters } from './access-audit/target-audit';
 import { SecretRotation, type RotatedSecret } from './constructs/secret-rotation';
 import { SourceDatabase } from './constructs/source-database';
 import { TargetDatabase } from './constructs/target-database';
@@ -90,12 +91,15 @@ export class AuditTrailStack extends Stack {
         props.extraSourceClusterParameters ?? {},
       ),
     });
+    // pgAudit on a kit-created target: DBAs touching the audit store are audited too.
+    const targetPgaudit = deployment.target.mode === 'new';
     this.target = new TargetDatabase(this, 'Target', {
       vpc,
       subnets,
       target: deployment.target,
       production,
       logRetention,
+      ...(targetPgaudit && { parameters: targetPgauditParameters() }),
     });
 
     // Every service logs in with its own least-privilege login; only this reads the masters.
@@ -105,6 +109,7 @@ export class AuditTrailStack extends Stack {
       config,
       target: this.target,
       ...(deployment.source.mode === 'new' && { source: this.source }),
+      targetPgaudit,
       logRetention,
     });
     this.network.allowSecretsManagerFrom(this.logins.securityGroup);

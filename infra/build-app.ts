@@ -81,6 +81,14 @@ function addAccessAudit(
   });
   // RDS creates the PostgreSQL log group when the database exports its log: subscribe after.
   if (stack.source.resource) monitor.node.addDependency(stack.source.resource);
+  // A kit-created target runs pgAudit too: a DBA touching the audit store alerts alike.
+  if (stack.deployment.target.mode === 'new' && stack.target.resource) {
+    monitor.watch(
+      'TargetSubscription',
+      logs.LogGroup.fromLogGroupName(stack, 'TargetPostgresLog', stack.target.postgresLogGroupName),
+    );
+    monitor.node.addDependency(stack.target.resource);
+  }
   return monitor;
 }
 

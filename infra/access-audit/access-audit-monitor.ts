@@ -179,6 +179,18 @@ export class AccessAuditMonitor extends Construct {
     if (props.dashboard ?? true) this.dashboard = this.createDashboard();
   }
 
+  /**
+   * Subscribes the alert Lambda to one more PostgreSQL log group (the target's, say), with
+   * the same filter and rules: a second database alerts like the first.
+   */
+  watch(id: string, logGroup: logs.ILogGroup, filterPattern?: logs.IFilterPattern): void {
+    new logs.SubscriptionFilter(this, id, {
+      logGroup,
+      destination: new logsDestinations.LambdaDestination(this.function),
+      filterPattern: filterPattern ?? logs.FilterPattern.allTerms('AUDIT'),
+    });
+  }
+
   /** A metric the alert Lambda publishes, e.g. `metric(ACCESS_AUDIT_METRICS.alerts)`. */
   metric(name: string, options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
     return new cloudwatch.Metric({

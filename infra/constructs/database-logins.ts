@@ -27,6 +27,12 @@ export interface DatabaseLoginsProps {
    * @default undefined (DMS and the migrations use the source's own secret)
    */
   readonly source?: PostgresDatabase;
+  /**
+   * The kit created the target with pgaudit preloaded (see `targetPgauditParameters`):
+   * also create the extension and keep the DMS login's writes out of the audit log.
+   * @default false
+   */
+  readonly targetPgaudit?: boolean;
   /** @default RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
 }
@@ -95,6 +101,7 @@ export class DatabaseLogins extends Construct {
       TargetAdmin: adminLocation(props.target),
       DmsSecretArn: this.dmsSecret.secretArn,
       MigratorSecretArn: this.migratorSecret.secretArn,
+      ...(props.targetPgaudit && { TargetPgaudit: 'true' }),
       ...(props.source &&
         this.replicationSecret && {
           SourceAdmin: adminLocation(props.source),

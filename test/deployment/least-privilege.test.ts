@@ -14,8 +14,12 @@ const example = JSON.parse(
 ) as { deployment: Record<string, unknown> };
 
 /** Synthesizes (cdk-nag runs and fails on any unacknowledged finding). */
-function synth(deployment: Record<string, unknown> = {}) {
-  const config = parseConfig({ ...example, deployment: { ...example.deployment, ...deployment } });
+function synth(deployment: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
+  const config = parseConfig({
+    ...example,
+    ...extra,
+    deployment: { ...example.deployment, ...deployment },
+  });
   const built = buildApp(config, FAST);
   const template = Template.fromStack(built.stack);
   type Resource = { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] };
@@ -189,6 +193,39 @@ describe('least privilege: no service logs in as a master user', () => {
         StringEquals: { [`aws:ResourceTag/${REPLICATION_TAG}`]: { Ref: 'AWS::StackId' } },
       },
     });
+  });
+});
+
+describe('pgAudit on the target (audit the auditors)', () => {
+  it('preloads pgaudit on the target with ddl,role,write and has the logins step create the extension', () => {
+    const cluster = entries.find(
+      ([, r]) => r.Type === 'AWS::RDS::DBCluster' && r.Properties.DatabaseName === 'audit',
+    )![1];
+    const group =
+      resources[(cluster.Properties.DBClusterParameterGroupName as { Ref: string }).Ref]!;
+    expect(group.Properties.Parameters).toMatchObject({
+      'rds.force_ssl': '1',
+      shared_preload_libraries: 'pg_stat_statements,pgaudit',
+      'pgaudit.role': 'rds_pgaudit',
+      'pgaudit.log': 'ddl,role,write',
+      'pgaudit.log_parameter': '0',
+    });
+    const logins = entries.find(([, r]) => r.Type === 'Custom::AuditTrailLogins')![1];
+    expect(logins.Properties.TargetPgaudit).toBe('true');
+  });
+
+  it('the access-audit monitor watches the target’s PostgreSQL log as well as the source’s', () => {
+    const { resources: other } = synth({}, { accessAudit: { auditedRoles: ['alice'] } });
+    const filters = Object.values(other).filter((r) => r.Type === 'AWS::Logs::SubscriptionFilter');
+    const groups = filters.map((r) => JSON.stringify(r.Properties.LogGroupName));
+    expect(groups).toHaveLength(2);
+    const clusterOf = (database: string) =>
+      Object.entries(other).find(
+        ([, r]) => r.Type === 'AWS::RDS::DBCluster' && r.Properties.DatabaseName === database,
+      )![0];
+    for (const database of ['app', 'audit']) {
+      expect(groups.some((group) => group.includes(clusterOf(database)))).toBe(true);
+    }
   });
 });
 

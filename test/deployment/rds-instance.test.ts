@@ -46,8 +46,11 @@ function endpoint(template: Template, type: 'source' | 'target') {
   return (found[0] as { Properties: Record<string, unknown> }).Properties;
 }
 
+/** The source log group's subscription (a kit-created target's log is watched too). */
 function subscribedLogGroup(template: Template): string {
-  const filters = Object.values(template.findResources('AWS::Logs::SubscriptionFilter'));
+  const filters = Object.entries(template.findResources('AWS::Logs::SubscriptionFilter'))
+    .filter(([id]) => !id.includes('TargetSubscription'))
+    .map(([, filter]) => filter);
   expect(filters).toHaveLength(1);
   return JSON.stringify((filters[0] as { Properties: { LogGroupName: unknown } }).Properties);
 }
@@ -131,10 +134,19 @@ describe('new RDS for PostgreSQL instances as source and target (examples/rds-in
     const logGroup = subscribedLogGroup(template);
     expect(logGroup).toContain('/aws/rds/instance/');
     expect(logGroup).toContain(`{"Ref":"${instance}"}`);
-    const filter = Object.values(template.findResources('AWS::Logs::SubscriptionFilter'))[0] as {
+    const filters = Object.values(template.findResources('AWS::Logs::SubscriptionFilter')) as {
       DependsOn?: string[];
-    };
-    expect(filter.DependsOn).toContain(instance);
+      Properties: Record<string, unknown>;
+    }[];
+    for (const filter of filters) expect(filter.DependsOn).toContain(instance);
+    // The new target instance runs pgAudit too, and its log is watched as well.
+    const target = Object.keys(template.findResources('AWS::RDS::DBInstance')).find((id) =>
+      id.startsWith('Target'),
+    ) as string;
+    expect(filters).toHaveLength(2);
+    expect(filters.some((f) => JSON.stringify(f.Properties).includes(`{"Ref":"${target}"}`))).toBe(
+      true,
+    );
   });
 
   it('runs the migrations after both instances exist', () => {
