@@ -1,5 +1,6 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
+import { RDS_AUDIT_ROLE, SERVICE_ACCOUNT_PGAUDIT_LOG } from '../access-audit/setup';
 import { ConfigError, type AuditTrailConfig } from '../config';
 import { quoteIdent, quoteLiteral } from '../postgres/identifiers';
 import { createRole, KIT_ROLE_KINDS, kitRoles } from './roles';
@@ -161,6 +162,40 @@ export async function setUpReplicationLogin(
   }
   done.push(`${login} may read ${config.tables.length} audited table(s)`);
   return done;
+}
+
+/**
+ * Run as the target's administrator: pgAudit on the audit store. Creates the extension
+ * (without it nothing is logged and nothing says so) and the `rds_pgaudit` role, and gives
+ * the DMS login `pgaudit.log = ddl,role`: its staging writes, and the capture functions'
+ * inserts that run inside its session, are the pipeline; every other login keeps the
+ * parameter group's `ddl,role,write`. A target whose instances have not been rebooted
+ * since pgaudit joined `shared_preload_libraries` (an upgraded stack) is reported in the
+ * returned lines, not failed: the deploy that set the static parameter cannot reboot.
+ */
+export async function setUpTargetPgaudit(db: Kysely<unknown>, dmsLogin: string): Promise<string[]> {
+  const { rows } = await sql<{ libraries: string | null }>`
+    SELECT current_setting('shared_preload_libraries', true) AS libraries`.execute(db);
+  const preloaded = (rows[0]?.libraries ?? '')
+    .split(',')
+    .map((library) => library.trim().replace(/^"|"$/g, ''))
+    .includes('pgaudit');
+  if (!preloaded) {
+    return [
+      'WARNING pgAudit is not active on the target: pgaudit is not in shared_preload_libraries yet (static: reboot the instances), then deploy again with a changed config to finish the set-up',
+    ];
+  }
+  await sql`CREATE EXTENSION IF NOT EXISTS pgaudit`.execute(db);
+  await createRole(db, RDS_AUDIT_ROLE);
+  await sql
+    .raw(
+      `ALTER ROLE ${quoteIdent(dmsLogin)} SET pgaudit.log = ${quoteLiteral(SERVICE_ACCOUNT_PGAUDIT_LOG)}`,
+    )
+    .execute(db);
+  return [
+    'extension pgaudit present',
+    `role ${dmsLogin}: pgaudit.log=${SERVICE_ACCOUNT_PGAUDIT_LOG} (the pipeline's own writes)`,
+  ];
 }
 
 interface RoleAttributes {

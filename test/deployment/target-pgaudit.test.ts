@@ -85,7 +85,9 @@ describeWithPgaudit('pgAudit on the target (audit the auditors)', (start) => {
       { secrets: new SecretsManagerClient({ region: 'eu-west-1' }), log: (l) => lines.push(l) },
     );
     expect(lines).toContain('target: extension pgaudit present');
-    expect(lines).toContain(`target: role ${logins.dms}: pgaudit.log=ddl,role (service account)`);
+    expect(lines).toContain(
+      `target: role ${logins.dms}: pgaudit.log=ddl,role (the pipeline's own writes)`,
+    );
 
     await migrateTarget({
       config,

@@ -1,9 +1,13 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Kysely } from 'kysely';
 import { parseConfig, type AuditTrailConfig } from '../../config';
-import { PgauditSetupError, setupPgaudit } from '../../access-audit/setup';
-import { connectClient, createKysely } from '../../postgres/connect';
-import { kitLogins, setUpReplicationLogin, setUpTargetLogins } from '../../trust/logins';
+import { createKysely } from '../../postgres/connect';
+import {
+  kitLogins,
+  setUpReplicationLogin,
+  setUpTargetLogins,
+  setUpTargetPgaudit,
+} from '../../trust/logins';
 import { databaseUrl, type DatabaseLocation } from '../migrate-target/handler';
 
 /**
@@ -78,36 +82,6 @@ async function withDatabase<T>(
   }
 }
 
-/**
- * pgAudit on the target: the extension (without it nothing is logged and nothing says
- * so) and `pgaudit.log = ddl,role` for the DMS login, whose writes are the pipeline;
- * every other login keeps the parameter group's `ddl,role,write`. A target whose
- * instances have not been rebooted since pgaudit joined `shared_preload_libraries` (an
- * upgraded stack) is reported, not failed: the deploy that set the parameter cannot
- * also reboot.
- */
-async function auditTheAuditors(targetUrl: string, dmsLogin: string): Promise<string[]> {
-  const client = await connectClient(targetUrl, 'audit-trail-logins', 'target');
-  try {
-    return await setupPgaudit(client, {
-      auditedRoles: [],
-      serviceAccounts: [dmsLogin],
-      pgauditLog: 'none',
-      logParameter: false,
-      logRelation: true,
-      logRows: false,
-      logLinePrefix: '%t:%r:%u@%d:[%p]:',
-    });
-  } catch (error) {
-    if (!(error instanceof PgauditSetupError) || !/not preloaded/.test(error.message)) throw error;
-    return [
-      `WARNING pgAudit is not active on the target until its instances are rebooted (${error.message}); reboot them, then deploy again with a changed Config to finish the set-up`,
-    ];
-  } finally {
-    await client.end();
-  }
-}
-
 /** Handles one custom-resource event; exported for tests, wrapped by {@link handler}. */
 export async function setUpLogins(
   event: LoginsEvent,
@@ -134,7 +108,9 @@ export async function setUpLogins(
     await withDatabase(targetUrl, deps, (db) => setUpTargetLogins(db, config, { dms, migrator }))
   ).forEach((line) => log(`target: ${line}`));
   if (props.TargetPgaudit === 'true') {
-    (await auditTheAuditors(targetUrl, logins.dms)).forEach((line) => log(`target: ${line}`));
+    (await withDatabase(targetUrl, deps, (db) => setUpTargetPgaudit(db, logins.dms))).forEach(
+      (line) => log(`target: ${line}`),
+    );
   }
 
   if (props.SourceAdmin && props.ReplicationSecretArn) {
