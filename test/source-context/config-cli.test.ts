@@ -76,7 +76,9 @@ describe('audit-trail migrate --source-context and history output', () => {
     const urls = ['--config', configFile, '--source-url', sourceUrl, '--target-url', targetUrl];
     const missing = await runCli(['migrate', ...urls]);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/audit_context\.transaction_context does not exist/);
+    expect(missing.stderr).toMatch(
+      /audit_context\.transaction_context does not exist: it is the source context table; create it with audit-trail migrate --source-context/,
+    );
     const first = await runCli(['migrate', '--source-context', ...urls]);
     expect(first.stderr).toBe('');
     expect(first.stdout).toContain(

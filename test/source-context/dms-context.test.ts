@@ -34,7 +34,24 @@ describe('context through DMS-shaped staging writes', () => {
       client.query('CREATE TABLE public.items (id int PRIMARY KEY, name text)'),
     );
     const source = createKysely<unknown>(sourceUrl, { max: 1 });
-    await installSourceContext(source, config).finally(() => source.destroy());
+    try {
+      expect(await installSourceContext(source, config)).toMatchObject({ created: true });
+      // Re-running changes nothing; a changed `require` changes exactly those columns.
+      expect(await installSourceContext(source, config)).toMatchObject({
+        created: false,
+        required: [],
+        optional: [],
+      });
+      const strict = parseConfig({ ...config, sourceContext: { require: ['actor', 'reason'] } });
+      expect(await installSourceContext(source, strict)).toMatchObject({
+        required: ['actor', 'reason'],
+      });
+      expect(await installSourceContext(source, config)).toMatchObject({
+        optional: ['actor', 'reason'],
+      });
+    } finally {
+      await source.destroy();
+    }
     await migrateTarget({ config, sourceUrl, targetUrl });
     target = new pg.Client({ connectionString: targetUrl });
     await target.connect();
@@ -138,7 +155,7 @@ describe('context through DMS-shaped staging writes', () => {
   });
 
   it('adds nothing when DMS replays a context row, and the context stays the same', async () => {
-    const at = '2026-11-22 10:00:06.000006';
+    const at = '2027-03-02 09:00:00.000006'; // after row 3's insert (a later change)
     const headers = cdc('INSERT', at, 1000);
     const change = cdc('UPDATE', at, 1000);
     await contexts.insert(contextRow(1000, 'dave', 'first'), headers);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig, type AuditTrailConfig } from '../../config';
+import { SourceTableError } from '../../migrate/introspect';
 import { MIGRATE_LOCK_TIMEOUT, migrateTarget } from '../../migrate/migrate-target';
 import { createKysely } from '../../postgres/connect';
 import { installSourceContext } from '../../source-context';
@@ -49,6 +50,8 @@ export function registerMigrate(program: Command): void {
         log: (line) => process.stdout.write(`${line}\n`),
         dropStaging: options.dropStaging === true,
         lockTimeout: options.lockTimeout,
+      }).catch((error: unknown) => {
+        throw withSourceContextRemedy(error, config);
       });
       const changed =
         report.applied.length +
@@ -81,4 +84,15 @@ async function migrateSourceContext(config: AuditTrailConfig, sourceUrl: string)
   } finally {
     await source.destroy();
   }
+}
+
+/** A missing context table is the usual first-run mistake: say how to create it. */
+function withSourceContextRemedy(error: unknown, config: AuditTrailConfig): unknown {
+  const context = config.sourceContext;
+  if (!(error instanceof SourceTableError) || context === undefined) return error;
+  const missing = `source table ${context.schema}.${context.table} does not exist`;
+  if (error.message !== missing) return error;
+  return new SourceTableError(
+    `${missing}: it is the source context table; create it with audit-trail migrate --source-context`,
+  );
 }
