@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_CONNECT_TIMEOUT_SECONDS } from '../postgres/connect';
+import { LOG_LEVELS } from '../engine/logger';
 import { packageVersion } from '../support/package-version';
 import { registerCommands } from './commands';
 
@@ -14,10 +15,20 @@ export function buildProgram(): Command {
         `seconds to wait for each database connection (0: for ever; default ${DEFAULT_CONNECT_TIMEOUT_SECONDS}; a URL's connect_timeout wins)`,
       ).env('AUDIT_TRAIL_CONNECT_TIMEOUT'),
     )
-    // Read by every connection the kit opens (src/postgres/connect.ts), whatever the command.
+    .addOption(
+      new Option('--log-level <level>', 'lowest level of JSON log lines written to stderr')
+        .choices(LOG_LEVELS)
+        .env('AUDIT_TRAIL_LOG_LEVEL'),
+    )
+    // Read by every connection the kit opens (src/postgres/connect.ts) and every JSON
+    // logger (src/engine/logger.ts), whatever the command.
     .hook('preAction', (command) => {
-      const seconds = command.opts<{ connectTimeout?: string }>().connectTimeout;
-      if (seconds !== undefined) process.env.AUDIT_TRAIL_CONNECT_TIMEOUT = seconds;
+      const { connectTimeout, logLevel } = command.opts<{
+        connectTimeout?: string;
+        logLevel?: string;
+      }>();
+      if (connectTimeout !== undefined) process.env.AUDIT_TRAIL_CONNECT_TIMEOUT = connectTimeout;
+      if (logLevel !== undefined) process.env.AUDIT_TRAIL_LOG_LEVEL = logLevel;
     })
     .showHelpAfterError()
     // Before the subcommands are added, so they inherit it: main() maps every

@@ -8,11 +8,20 @@ export interface EngineLogger {
 
 const LEVEL_ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
+/** The levels, lowest first. */
+export const LOG_LEVELS = Object.keys(LEVEL_ORDER) as LogLevel[];
+
+/** `AUDIT_TRAIL_LOG_LEVEL` (the CLI's `--log-level`) when it names a level, else "info". */
+export function defaultLogLevel(): LogLevel {
+  const wanted = process.env.AUDIT_TRAIL_LOG_LEVEL as LogLevel | undefined;
+  return wanted !== undefined && wanted in LEVEL_ORDER ? wanted : 'info';
+}
+
 /** Options for {@link createJsonLogger}. */
 export interface JsonLoggerOptions {
   /** Where lines go. @default process.stderr */
   readonly stream?: NodeJS.WritableStream;
-  /** Lowest level written. @default "info" */
+  /** Lowest level written. @default `AUDIT_TRAIL_LOG_LEVEL`, else "info" */
   readonly level?: LogLevel;
 }
 
@@ -22,7 +31,7 @@ export interface JsonLoggerOptions {
  */
 export function createJsonLogger(options: JsonLoggerOptions = {}): EngineLogger {
   const stream = options.stream ?? process.stderr;
-  const threshold = LEVEL_ORDER[options.level ?? 'info'];
+  const threshold = LEVEL_ORDER[options.level ?? defaultLogLevel()];
   return {
     log(level, message, fields = {}) {
       if (LEVEL_ORDER[level] < threshold) return;

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config';
 import {
   createEngine,
+  createJsonLogger,
   DEFAULT_RECONNECT_POLICY,
   SchemaChangeError,
   SourceSetupError,
@@ -81,9 +82,7 @@ export function registerReplicate(program: Command): void {
       process.once('SIGTERM', stop);
       try {
         const result = options.untilIdle ? await engine.runUntilIdle() : await engine.run();
-        process.stderr.write(
-          `${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'engine stopped', ...result })}\n`,
-        );
+        createJsonLogger().log('info', 'engine stopped', { ...result });
       } catch (error) {
         if (error instanceof SourceSetupError || error instanceof SchemaChangeError)
           throw new CliError(error.message);
