@@ -89,6 +89,44 @@ BEGIN
 END
 $function$;
 
+-- The array columns of a staging row whose lower bound is not 1, each as its exact
+-- text ('[0:1]={5,6}'): to_jsonb and row_to_json drop array bounds, so such a value is
+-- recorded as text (merged over exact_document's result). An empty object for nearly
+-- every row: the row's text (record_out, what a query over a transition table can pass
+-- without naming a column) is checked first, and only a row with something that looks
+-- like a bounds decoration is read again as the staging table's row type, its array
+-- columns by name through dynamic SQL.
+-- The same rule is built as plain SQL for the source side of verify
+-- (src/staging/row-document.ts).
+CREATE OR REPLACE FUNCTION {{audit_schema}}.bounded_arrays(row_text text, relation regclass)
+RETURNS jsonb
+LANGUAGE plpgsql
+STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+  result jsonb := '{}'::jsonb;
+  name text;
+  value_text text;
+BEGIN
+  IF row_text IS NULL OR row_text !~ '[(,]"?\[-?[0-9]+:' THEN
+    RETURN result;
+  END IF;
+  FOR name IN
+    SELECT a.attname FROM pg_attribute AS a
+      JOIN pg_type AS t ON t.oid = a.atttypid
+     WHERE a.attrelid = relation AND a.attnum > 0 AND NOT a.attisdropped AND t.typcategory = 'A'
+     ORDER BY a.attnum
+  LOOP
+    EXECUTE format('SELECT ($1::%s).%I::text', relation, name) INTO value_text USING row_text;
+    IF value_text LIKE '[%' THEN
+      result := result || jsonb_build_object(name, value_text);
+    END IF;
+  END LOOP;
+  RETURN result;
+END
+$function$;
+
 -- Columns whose value differs between two row JSONs, sorted.
 CREATE OR REPLACE FUNCTION {{audit_schema}}.changed_columns(old_row jsonb, new_row jsonb)
 RETURNS text[]
@@ -169,13 +207,15 @@ BEGIN
     SELECT CASE WHEN arg_exact
                 THEN {{audit_schema}}.exact_document(r.ar_row - arg_excluded_columns, r.ar_json,
                                                      arg_json_columns, arg_float_columns)
-                ELSE r.ar_row - arg_excluded_columns END AS ar_data,
+                ELSE r.ar_row - arg_excluded_columns END
+             || ({{audit_schema}}.bounded_arrays(r.ar_text, TG_RELID) - arg_excluded_columns) AS ar_data,
            {{audit_schema}}.key_of(r.ar_row, arg_key_columns) AS ar_key,
            r.ar_operation, r.ar_commit_timestamp,
            r.ar_change_seq, r.ar_transaction_id, r.ar_stream_position
     FROM (
       -- User columns are in scope here: only qualified references.
       SELECT to_jsonb(ins_row.*) AS ar_row, row_to_json(ins_row.*) AS ar_json,
+             record_out(ins_row.*)::text AS ar_text,
              CASE
                WHEN ins_row.ar_h_indicator = 'D' THEN 'DELETE'
                WHEN nullif(ins_row.ar_h_change_seq, '') IS NULL THEN 'SNAPSHOT'
@@ -225,7 +265,7 @@ DECLARE
   v_new_data jsonb; v_new_seq text; v_new_indicator text; v_new_operation text;
   v_commit_ts timestamptz; v_xid text; v_lsn text;
   v_old_key jsonb; v_new_key jsonb; v_version text;
-  v_old_json json; v_new_json json;
+  v_old_json json; v_new_json json; v_old_text text; v_new_text text;
 BEGIN
   -- Refuse any table but a registered staging table with its registered arguments, and
   -- take the chain lock before ids are allocated (triggers/trust.sql).
@@ -233,13 +273,14 @@ BEGIN
   PERFORM {{audit_schema}}.lock_chain();
   -- DMS applies one row per statement: the plain path costs a fraction of the set query.
   IF (SELECT count(*) FROM new_rows) = 1 THEN
-    SELECT to_jsonb(old_row.*), row_to_json(old_row.*),
+    SELECT to_jsonb(old_row.*), row_to_json(old_row.*), record_out(old_row.*)::text,
            old_row.ar_h_change_seq, old_row.ar_h_indicator
-      INTO v_old_data, v_old_json, v_old_seq, v_old_indicator FROM old_rows AS old_row;
-    SELECT to_jsonb(new_row.*), row_to_json(new_row.*), nullif(new_row.ar_h_change_seq, ''), new_row.ar_h_indicator,
+      INTO v_old_data, v_old_json, v_old_text, v_old_seq, v_old_indicator FROM old_rows AS old_row;
+    SELECT to_jsonb(new_row.*), row_to_json(new_row.*), record_out(new_row.*)::text,
+           nullif(new_row.ar_h_change_seq, ''), new_row.ar_h_indicator,
            new_row.ar_h_operation, new_row.ar_h_commit_timestamp AT TIME ZONE 'UTC',
            nullif(new_row.ar_h_transaction_id, ''), nullif(new_row.ar_h_stream_position, '')
-      INTO v_new_data, v_new_json, v_new_seq, v_new_indicator, v_new_operation, v_commit_ts, v_xid, v_lsn
+      INTO v_new_data, v_new_json, v_new_text, v_new_seq, v_new_indicator, v_new_operation, v_commit_ts, v_xid, v_lsn
       FROM new_rows AS new_row;
     v_old_key := {{audit_schema}}.key_of(v_old_data, arg_key_columns);
     v_new_key := {{audit_schema}}.key_of(v_new_data, arg_key_columns);
@@ -249,6 +290,8 @@ BEGIN
       v_old_data := {{audit_schema}}.exact_document(v_old_data, v_old_json, arg_json_columns, arg_float_columns);
       v_new_data := {{audit_schema}}.exact_document(v_new_data, v_new_json, arg_json_columns, arg_float_columns);
     END IF;
+    v_old_data := v_old_data || ({{audit_schema}}.bounded_arrays(v_old_text, TG_RELID) - arg_excluded_columns);
+    v_new_data := v_new_data || ({{audit_schema}}.bounded_arrays(v_new_text, TG_RELID) - arg_excluded_columns);
     v_version := {{audit_schema}}.update_version_operation(v_old_data, v_old_seq, v_old_indicator,
                    v_new_data, v_new_seq, v_new_indicator, v_new_operation);
     IF v_version IS NULL THEN
@@ -285,19 +328,22 @@ BEGIN
     SELECT CASE WHEN arg_exact
                 THEN {{audit_schema}}.exact_document(r.ar_row - arg_excluded_columns, r.ar_json,
                                                      arg_json_columns, arg_float_columns)
-                ELSE r.ar_row - arg_excluded_columns END AS data,
+                ELSE r.ar_row - arg_excluded_columns END
+             || ({{audit_schema}}.bounded_arrays(r.ar_text, TG_RELID) - arg_excluded_columns) AS data,
            {{audit_schema}}.key_of(r.ar_row, arg_key_columns) AS row_key,
            r.ar_change_seq AS change_seq, r.ar_indicator AS indicator
     FROM (
       -- User columns are in scope here: only qualified references.
       SELECT to_jsonb(old_row.*) AS ar_row, row_to_json(old_row.*) AS ar_json,
+             record_out(old_row.*)::text AS ar_text,
              old_row.ar_h_change_seq AS ar_change_seq, old_row.ar_h_indicator AS ar_indicator
       FROM old_rows AS old_row) AS r
   ), new_side AS (
     SELECT CASE WHEN arg_exact
                 THEN {{audit_schema}}.exact_document(r.ar_row - arg_excluded_columns, r.ar_json,
                                                      arg_json_columns, arg_float_columns)
-                ELSE r.ar_row - arg_excluded_columns END AS data,
+                ELSE r.ar_row - arg_excluded_columns END
+             || ({{audit_schema}}.bounded_arrays(r.ar_text, TG_RELID) - arg_excluded_columns) AS data,
            {{audit_schema}}.key_of(r.ar_row, arg_key_columns) AS row_key,
            r.ar_change_seq AS change_seq, r.ar_indicator AS indicator, r.ar_operation AS operation,
            r.ar_commit_timestamp AS commit_timestamp, r.ar_transaction_id AS transaction_id,
@@ -305,6 +351,7 @@ BEGIN
     FROM (
       -- User columns are in scope here: only qualified references.
       SELECT to_jsonb(new_row.*) AS ar_row, row_to_json(new_row.*) AS ar_json,
+             record_out(new_row.*)::text AS ar_text,
              nullif(new_row.ar_h_change_seq, '') AS ar_change_seq,
              new_row.ar_h_indicator AS ar_indicator, new_row.ar_h_operation AS ar_operation,
              new_row.ar_h_commit_timestamp AT TIME ZONE 'UTC' AS ar_commit_timestamp,

@@ -359,7 +359,8 @@ async function logChanges(
 
 /**
  * The value an added column holds in the rows that existed before it, as history
- * records values (the capture trigger's exact_document: json text, float -0 kept), as
+ * records values (the capture trigger's exact_document: json text, float -0 kept; an
+ * array whose lower bound is not 1 as its text, see bounded_arrays), as
  * jsonb text: `null` for SQL NULL.
  */
 async function existingRowsDocument(
@@ -373,9 +374,11 @@ async function existingRowsDocument(
   const only = (names: readonly string[]) => names.filter((name) => name === change.column);
   const type = change.after?.type ?? 'text';
   const { rows } = await sql<{ value: string }>`
-    SELECT (${sql.id(auditSchema, 'exact_document')}(to_jsonb(r), row_to_json(r),
-              ${only(exact.json)}::text[], ${only(exact.float)}::text[])
-            -> ${change.column})::text AS value
+    SELECT (CASE WHEN ${only(exact.array).length > 0} AND r.${sql.id(change.column)}::text LIKE '[%'
+                 THEN to_jsonb(r.${sql.id(change.column)}::text)
+                 ELSE ${sql.id(auditSchema, 'exact_document')}(to_jsonb(r), row_to_json(r),
+                        ${only(exact.json)}::text[], ${only(exact.float)}::text[]) -> ${change.column} END
+           )::text AS value
     FROM (SELECT ${change.existingRowsText}::text::${sql.raw(type)} AS ${sql.id(change.column)}) AS r`.execute(
     trx,
   );

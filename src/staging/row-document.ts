@@ -9,6 +9,8 @@ import { quoteIdent, quoteLiteral } from '../postgres/identifiers';
  *   drop whitespace and duplicate keys;
  * - a float `-0` (`real`, `double precision`, or in an array of them) is the string
  *   `"-0"`, as NaN and Infinity are strings: jsonb numbers have no -0;
+ * - an array whose lower bound is not 1 (in any dimension) is its exact text, as a JSON
+ *   string (`"[0:1]={5,6}"`): jsonb arrays have no bounds;
  * - a column of a type the target does not have (enum, composite, hstore and other
  *   extension types, arrays of them) is staged as text (what DMS carries), so its value
  *   is that text.
@@ -24,6 +26,8 @@ export interface RowDocumentColumns {
   readonly float: readonly string[];
   /** Columns staged as the text of a type the target lacks. */
   readonly text: readonly string[];
+  /** Array columns staged as arrays: their text where a lower bound is not 1. */
+  readonly array: readonly string[];
 }
 
 const JSON_TYPES = new Set(['json']);
@@ -40,6 +44,7 @@ export function rowDocumentColumns(table: SourceTable): RowDocumentColumns {
     json: recorded.filter((c) => JSON_TYPES.has(elementType(c))).map((c) => c.name),
     float: recorded.filter((c) => FLOAT_TYPES.has(elementType(c))).map((c) => c.name),
     text: recorded.filter((c) => c.carriedAsText).map((c) => c.name),
+    array: recorded.filter((c) => !c.carriedAsText && c.type.endsWith('[]')).map((c) => c.name),
   };
 }
 
@@ -67,6 +72,14 @@ export function sourceRowDocumentSql(table: SourceTable, qualifiedSource: string
       ` || CASE WHEN ${slice(name)} ~ '(^|[[,])-0([],]|$)' THEN jsonb_build_object(${quoteLiteral(name)}, ` +
       `regexp_replace(${slice(name)}, '(^|[[,])-0(?=[],]|$)', '\\1"-0"', 'g')::jsonb) ELSE '{}'::jsonb END`,
   );
+  // Merged last, as the capture trigger merges bounded_arrays over exact_document.
+  const bounded = columns.array
+    .map(
+      (name) =>
+        ` || CASE WHEN src.${quoteIdent(name)}::text LIKE '[%' ` +
+        `THEN jsonb_build_object(${quoteLiteral(name)}, src.${quoteIdent(name)}::text) ELSE '{}'::jsonb END`,
+    )
+    .join('');
   const ignored = `ARRAY[${table.ignoreColumns.map(quoteLiteral).join(', ')}]::text[]`;
   const keys = table.primaryKey.map(
     (name) =>
@@ -74,8 +87,10 @@ export function sourceRowDocumentSql(table: SourceTable, qualifiedSource: string
       `THEN to_jsonb(trim_scale((s.ar_doc -> ${quoteLiteral(name)})::numeric)) ELSE s.ar_doc -> ${quoteLiteral(name)} END`,
   );
   return `SELECT jsonb_build_object(${keys.join(', ')})::text AS key,
-       ((s.ar_doc - ${ignored})${jsonOverrides.join('')}${floatOverrides.join('')})::text AS row
+       ((s.ar_doc - ${ignored})${jsonOverrides.join('')}${floatOverrides.join('')}
+        || s.ar_bounded)::text AS row
   FROM (SELECT to_jsonb(src.*)${textOverrides} AS ar_doc,
-               row_to_json(src.*) AS ar_json
+               row_to_json(src.*) AS ar_json,
+               '{}'::jsonb${bounded} AS ar_bounded
           FROM ${qualifiedSource} AS src) AS s`;
 }

@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { AuditTrailConfig } from '../config';
 import { introspectSourceTables, type SourceTable } from '../migrate/introspect';
 import { connectClient, createKysely } from '../postgres/connect';
-import { quoteQualified } from '../postgres/identifiers';
+import { quoteLiteral, quoteQualified } from '../postgres/identifiers';
 import {
   HEADER_COLUMN_NAMES,
   Indicator,
@@ -291,7 +291,8 @@ function stagingReader(target: pg.Client, auditSchema: string, table: SourceTabl
     `SELECT q.key, q.row FROM (
        SELECT ${fn('key_of')}(to_jsonb(st.*), $1::text[])::text AS key,
               CASE WHEN st.${OPERATION_INDICATOR_COLUMN.name} = '${Indicator.deleted}' THEN NULL
-                   ELSE ${fn('exact_document')}(to_jsonb(st.*) - $2::text[], row_to_json(st.*), $3::text[], $4::text[])::text
+                   ELSE (${fn('exact_document')}(to_jsonb(st.*) - $2::text[], row_to_json(st.*), $3::text[], $4::text[])
+                         || (${fn('bounded_arrays')}(record_out(st.*)::text, ${quoteLiteral(quoteQualified(auditSchema, stagingTableName(table.table)))}::regclass) - $2::text[]))::text
               END AS row
          FROM ${quoteQualified(auditSchema, stagingTableName(table.table))} AS st) AS q
      ORDER BY q.key COLLATE "C"`,
