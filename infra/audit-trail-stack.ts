@@ -5,7 +5,9 @@ import type { Construct } from 'constructs';
 import { buildTableMappings, buildTaskSettings } from '../mappings';
 import type { AuditTrailConfig } from '../src/config';
 import { resolveDeployment, type DeploymentConfig } from '../src/config/deployment';
+import { resolveChainAnchors } from '../src/config/chain-anchors';
 import { AlertTopic } from './constructs/alert-topic';
+import { ChainAnchor } from './constructs/chain-anchor';
 import { DatabaseLogins } from './constructs/database-logins';
 import { DmsReplication } from './constructs/dms-replication';
 import { EvidenceProtection } from './constructs/evidence';
@@ -60,6 +62,8 @@ export class AuditTrailStack extends Stack {
   readonly alertTopic: AlertTopic;
   /** CMK of the log groups; retains every evidence resource in production. */
   readonly evidence: EvidenceProtection;
+  /** The chain anchor bucket and Lambda (`deployment.anchors`); undefined when disabled. */
+  readonly anchor?: ChainAnchor;
 
   constructor(scope: Construct, id: string, props: AuditTrailStackProps) {
     super(scope, id, { description: 'audit-trail: DMS change-history pipeline', ...props });
@@ -102,12 +106,14 @@ export class AuditTrailStack extends Stack {
       ...(targetPgaudit && { parameters: targetPgauditParameters() }),
     });
 
+    const anchors = resolveChainAnchors(deployment.anchors, production);
     // Every service logs in with its own least-privilege login; only this reads the masters.
     this.logins = new DatabaseLogins(this, 'Logins', {
       vpc,
       subnets,
       config,
       target: this.target,
+      anchor: anchors.enabled,
       ...(deployment.source.mode === 'new' && { source: this.source }),
       targetPgaudit,
       logRetention,
@@ -144,6 +150,30 @@ export class AuditTrailStack extends Stack {
     // The writer instances must be up before the Lambda connects.
     for (const database of [this.source.resource, this.target.resource]) {
       if (database) this.migrations.resource.node.addDependency(database);
+    }
+
+    if (this.logins.anchorSecret) {
+      this.anchor = new ChainAnchor(this, 'ChainAnchor', {
+        vpc,
+        subnets,
+        target: {
+          host: this.target.host,
+          port: this.target.port,
+          databaseName: this.target.databaseName,
+        },
+        auditSchema: config.auditSchema,
+        loginSecret: this.logins.anchorSecret,
+        everyMinutes: anchors.everyMinutes,
+        retentionDays: anchors.retentionDays,
+        mode: anchors.mode,
+        prefix: anchors.prefix,
+        s3GatewayEndpoint: this.network.secretsManagerEndpoint !== undefined,
+        logRetention,
+      });
+      this.target.allowFrom(this.anchor.securityGroup, 'audit-trail chain anchor');
+      this.network.allowSecretsManagerFrom(this.anchor.securityGroup);
+      // Its login exists after the logins resource, the chain after the migrations.
+      this.anchor.schedule.node.addDependency(this.logins.resource, this.migrations.resource);
     }
 
     this.alertTopic = new AlertTopic(this, 'AlertTopic', {
@@ -196,6 +226,9 @@ export class AuditTrailStack extends Stack {
       ...(this.logins.replicationSecret
         ? [{ id: 'ReplicationLogin', secret: this.logins.replicationSecret, database: this.source }]
         : []),
+      ...(this.logins.anchorSecret
+        ? [{ id: 'AnchorLogin', secret: this.logins.anchorSecret, database: this.target }]
+        : []),
     ];
     this.rotation = new SecretRotation(this, 'SecretRotation', {
       vpc,
@@ -212,6 +245,7 @@ export class AuditTrailStack extends Stack {
       this.logins.dmsSecret,
       this.logins.migratorSecret,
       ...(this.logins.replicationSecret ? [this.logins.replicationSecret] : []),
+      ...(this.logins.anchorSecret ? [this.logins.anchorSecret] : []),
     ];
     this.network.restrictSecretsManagerTo(kitSecrets);
     this.network.allowSecretRotationOf(rotated.map((entry) => entry.secret));
@@ -252,6 +286,12 @@ export class AuditTrailStack extends Stack {
       description: 'audit-trail migrate as this login (owner and capture roles)',
     });
     new CfnOutput(this, 'TargetEndpoint', { value: this.target.host });
+    if (this.anchor) {
+      new CfnOutput(this, 'ChainAnchors', {
+        value: this.anchor.location,
+        description: 'audit-trail verify --integrity --anchors <this>',
+      });
+    }
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarms.topic.topicArn });
     new CfnOutput(this, 'SourceLogGroup', { value: this.source.postgresLogGroupName });
     const source = deployment.source;

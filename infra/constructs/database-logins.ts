@@ -33,6 +33,8 @@ export interface DatabaseLoginsProps {
    * @default false
    */
   readonly targetPgaudit?: boolean;
+  /** Also create the chain anchor's read-only login (reader role). @default false */
+  readonly anchor?: boolean;
   /** @default RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
 }
@@ -54,6 +56,8 @@ export class DatabaseLogins extends Construct {
   readonly migratorSecret: secretsmanager.ISecret;
   /** DMS's source login (kit-created source only). */
   readonly replicationSecret?: secretsmanager.ISecret;
+  /** The chain anchor's target login (with `anchor`). */
+  readonly anchorSecret?: secretsmanager.ISecret;
 
   constructor(scope: Construct, id: string, props: DatabaseLoginsProps) {
     super(scope, id);
@@ -67,6 +71,10 @@ export class DatabaseLogins extends Construct {
         logins.replication,
         props.source,
       );
+    }
+
+    if (props.anchor) {
+      this.anchorSecret = loginSecret(this, 'AnchorSecret', logins.anchor, props.target);
     }
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
@@ -90,6 +98,7 @@ export class DatabaseLogins extends Construct {
     this.migratorSecret.grantRead(fn);
     props.source?.secret.grantRead(fn);
     this.replicationSecret?.grantRead(fn);
+    this.anchorSecret?.grantRead(fn);
     props.target.allowFrom(this.securityGroup, 'audit-trail logins');
     props.source?.allowFrom(this.securityGroup, 'audit-trail logins');
     const provider = new cr.Provider(this, 'Provider', { onEventHandler: fn });
@@ -102,6 +111,7 @@ export class DatabaseLogins extends Construct {
       DmsSecretArn: this.dmsSecret.secretArn,
       MigratorSecretArn: this.migratorSecret.secretArn,
       ...(props.targetPgaudit && { TargetPgaudit: 'true' }),
+      ...(this.anchorSecret && { AnchorSecretArn: this.anchorSecret.secretArn }),
       ...(props.source &&
         this.replicationSecret && {
           SourceAdmin: adminLocation(props.source),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { chainAnchorsSchema } from './chain-anchors';
 
 /** An AWS account id: 12 digits. */
 const accountIdSchema = z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id');
@@ -427,6 +428,8 @@ export const deploymentSchema = z
     target: targetSchema.default(() => targetSchema.parse({})),
     /** See {@link dmsSchema}. @default a dms.t3.medium instance */
     dms: dmsSchema.default(() => dmsSchema.parse({})),
+    /** See {@link chainAnchorsSchema}. @default anchors every 5 minutes to an Object Lock bucket */
+    anchors: chainAnchorsSchema.default(() => chainAnchorsSchema.parse({})),
   })
   .strict();
 

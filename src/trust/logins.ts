@@ -27,6 +27,11 @@ export interface KitLogins {
    * SELECT on the audited tables, nothing else.
    */
   readonly replication: string;
+  /**
+   * The chain anchor Lambda's target login: a member of the reader role, nothing else
+   * (it reads the chain head).
+   */
+  readonly anchor: string;
 }
 
 /**
@@ -39,6 +44,7 @@ export function kitLogins(config: Pick<AuditTrailConfig, 'auditSchema'>): KitLog
     dms: `${config.auditSchema}_dms`,
     migrator: `${config.auditSchema}_migrator`,
     replication: `${config.auditSchema}_replication`,
+    anchor: `${config.auditSchema}_anchor`,
   };
   for (const name of Object.values(logins)) {
     if (Buffer.byteLength(name, 'utf8') > 63) {
@@ -81,6 +87,8 @@ export function scramVerifier(
 export interface TargetLoginPasswords {
   readonly dms: string;
   readonly migrator: string;
+  /** The chain anchor's login; left out when anchors are not deployed. */
+  readonly anchor?: string;
 }
 
 /**
@@ -119,6 +127,11 @@ export async function setUpTargetLogins(
   await sql
     .raw(`GRANT CREATE ON DATABASE ${quoteIdent(rows[0]!.db)} TO ${quoteIdent(logins.migrator)}`)
     .execute(db);
+
+  if (passwords.anchor !== undefined) {
+    done.push(await upsertLogin(db, logins.anchor, passwords.anchor, [roles.reader]));
+    await sql.raw(`GRANT ${quoteIdent(roles.reader)} TO ${quoteIdent(logins.anchor)}`).execute(db);
+  }
   return done;
 }
 

@@ -79,6 +79,7 @@ describe('least privilege: no service logs in as a master user', () => {
   const dms = loginSecret('audit_dms');
   const migrator = loginSecret('audit_migrator');
   const replication = loginSecret('audit_replication');
+  const anchor = loginSecret('audit_anchor');
 
   it('DMS writes the target as its writer login and reads the source as its replication login', () => {
     const endpoints = entries.filter(([, r]) => r.Type === 'AWS::DMS::Endpoint');
@@ -109,8 +110,9 @@ describe('least privilege: no service logs in as a master user', () => {
       [migrator, replication].sort(),
     );
     expect(read.get(roleOfFunction(/creates the DMS and migrations logins/))?.sort()).toEqual(
-      [...masters, dms, migrator, replication].sort(),
+      [...masters, dms, migrator, replication, anchor].sort(),
     );
+    expect(read.get(roleOfFunction(/chain head/))).toEqual([anchor]);
     const readersOfMasters = [...read.entries()]
       .filter(([, secrets]) => secrets.some((secret) => masters.includes(secret)))
       .map(([role]) => role);
@@ -135,7 +137,7 @@ describe('least privilege: no service logs in as a master user', () => {
   it('rotates every secret the kit owns with the hosted single-user rotation, after deploy-time use', () => {
     const schedules = entries.filter(([, r]) => r.Type === 'AWS::SecretsManager::RotationSchedule');
     const rotated = schedules.map(([, r]) => (r.Properties.SecretId as { Ref: string }).Ref);
-    expect(rotated.sort()).toEqual([...masters, dms, migrator, replication].sort());
+    expect(rotated.sort()).toEqual([...masters, dms, migrator, replication, anchor].sort());
     for (const [, schedule] of schedules) {
       expect(schedule.Properties).toMatchObject({
         HostedRotationLambda: {
@@ -251,7 +253,8 @@ describe('least privilege with an existing source', () => {
     ).toBe('arn:aws:secretsmanager:eu-west-1:123456789012:secret:app-dms-AbCdEf');
     const logins = all.find((r) => r.Type === 'Custom::AuditTrailLogins')!;
     expect(logins.Properties.SourceAdmin).toBeUndefined();
-    // Target master + the two target logins; the existing source's secret is its owner's.
-    expect(all.filter((r) => r.Type === 'AWS::SecretsManager::RotationSchedule')).toHaveLength(3);
+    // Target master + the three target logins (DMS, migrator, chain anchor); the existing
+    // source's secret is its owner's.
+    expect(all.filter((r) => r.Type === 'AWS::SecretsManager::RotationSchedule')).toHaveLength(4);
   });
 });

@@ -67,12 +67,17 @@ describe('narrow network', () => {
   });
 
   it('the Secrets Manager endpoint serves only the kit’s database secrets, and lets only those rotate', () => {
-    const endpoints = all.filter(([, r]) => r.Type === 'AWS::EC2::VPCEndpoint');
+    const endpoints = all.filter(
+      ([, r]) =>
+        r.Type === 'AWS::EC2::VPCEndpoint' &&
+        JSON.stringify(r.Properties.ServiceName).includes('secretsmanager'),
+    );
     expect(endpoints).toHaveLength(1);
     const policy = endpoints[0]![1].Properties.PolicyDocument as {
       Statement: { Effect: string; Action: string[]; Resource: unknown; Principal: unknown }[];
     };
-    // The two master secrets (attachments) and the three login secrets.
+    // The two master secrets (attachments) and the four login secrets (DMS target and
+    // source, migrator, chain anchor).
     const secrets = all
       .filter(
         ([, r]) =>
@@ -81,7 +86,7 @@ describe('narrow network', () => {
             String(r.Properties.Description).startsWith('audit-trail login')),
       )
       .map(([id]) => ({ Ref: id }));
-    expect(secrets).toHaveLength(5);
+    expect(secrets).toHaveLength(6);
     expect(policy.Statement).toHaveLength(3);
     const [read, rotate, random] = policy.Statement;
     expect(read).toMatchObject({
@@ -89,14 +94,14 @@ describe('narrow network', () => {
       Principal: { AWS: '*' },
       Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
     });
-    expect(read!.Resource).toHaveLength(5);
+    expect(read!.Resource).toHaveLength(6);
     expect(read!.Resource).toEqual(expect.arrayContaining(secrets));
     expect(rotate).toMatchObject({
       Effect: 'Allow',
       Principal: { AWS: '*' },
       Action: ['secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage'],
     });
-    expect(rotate!.Resource).toHaveLength(5);
+    expect(rotate!.Resource).toHaveLength(6);
     expect(rotate!.Resource).toEqual(expect.arrayContaining(secrets));
     // A random password names no secret.
     expect(random).toEqual({

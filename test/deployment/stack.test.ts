@@ -208,6 +208,7 @@ describe('example config (several tables, one composite key)', () => {
     expect(databaseRules.sort()).toEqual([
       'audit-trail DMS replication',
       'audit-trail DMS replication',
+      'audit-trail chain anchor',
       'audit-trail logins',
       'audit-trail logins',
       'audit-trail migrations',

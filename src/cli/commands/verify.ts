@@ -33,8 +33,8 @@ export function registerVerify(program: Command): void {
       'recompute the hash chain of the audit log instead (target only): exit 1 names the first broken row or block',
     )
     .option(
-      '--anchors <file>',
-      'with --integrity: JSON-lines chain heads that must still be in the chain',
+      '--anchors <file|s3://bucket/prefix>',
+      "with --integrity: chain heads that must still be in the chain (a JSON-lines file, or the anchor Lambda's Object Lock bucket)",
     )
     .action(async (options: VerifyCommandOptions) => {
       if (options.anchors !== undefined && !options.integrity)

@@ -33,6 +33,8 @@ export interface LoginsProperties {
    * the DMS login's `pgaudit.log = ddl,role` are then set up too.
    */
   readonly TargetPgaudit?: string;
+  /** Secret of the chain anchor's target login (`<auditSchema>_anchor`, reader role). */
+  readonly AnchorSecretArn?: string;
 }
 
 /** The event the CDK custom-resource provider framework passes to onEvent. */
@@ -99,13 +101,22 @@ export async function setUpLogins(
   const logins = kitLogins(config);
   const log = deps.log ?? console.log;
 
-  const [dms, migrator] = await Promise.all([
+  const [dms, migrator, anchor] = await Promise.all([
     loginPassword(deps.secrets, props.DmsSecretArn, logins.dms),
     loginPassword(deps.secrets, props.MigratorSecretArn, logins.migrator),
+    props.AnchorSecretArn === undefined
+      ? undefined
+      : loginPassword(deps.secrets, props.AnchorSecretArn, logins.anchor),
   ]);
   const targetUrl = await databaseUrl(deps.secrets, props.TargetAdmin);
   (
-    await withDatabase(targetUrl, deps, (db) => setUpTargetLogins(db, config, { dms, migrator }))
+    await withDatabase(targetUrl, deps, (db) =>
+      setUpTargetLogins(db, config, {
+        dms,
+        migrator,
+        ...(anchor !== undefined && { anchor }),
+      }),
+    )
   ).forEach((line) => log(`target: ${line}`));
   if (props.TargetPgaudit === 'true') {
     (await withDatabase(targetUrl, deps, (db) => setUpTargetPgaudit(db, logins.dms))).forEach(

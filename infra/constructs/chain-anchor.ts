@@ -1,0 +1,200 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import type { ObjectLockMode } from '../../src/config/chain-anchors';
+import { acknowledge } from '../nag';
+import { bundledFunction } from './bundled-function';
+
+/** The target database the anchor Lambda reads the chain head from. */
+export interface ChainAnchorTarget {
+  /** Writer endpoint host name. */
+  readonly host: string;
+  readonly port: number;
+  readonly databaseName: string;
+}
+
+/** Props of {@link ChainAnchor}. */
+export interface ChainAnchorProps {
+  readonly vpc: ec2.IVpc;
+  readonly subnets: ec2.SubnetSelection;
+  readonly target: ChainAnchorTarget;
+  /** The audit schema whose `audit_chain` is anchored. */
+  readonly auditSchema: string;
+  /**
+   * Secret (`username`, `password`) of the anchor's read-only login, a member of the
+   * kit's reader role and nothing else (`DatabaseLogins` with `anchor`).
+   */
+  readonly loginSecret: secretsmanager.ISecret;
+  /** Minutes between two anchors. @default 5 */
+  readonly everyMinutes?: number;
+  /** Days each anchor stays locked. @default 365 */
+  readonly retentionDays?: number;
+  /**
+   * Object Lock mode of each anchor and of the bucket default. `GOVERNANCE` lets a
+   * principal holding `s3:BypassGovernanceRetention` delete anchors: use it only for
+   * stacks that must be torn down.
+   * @default "COMPLIANCE"
+   */
+  readonly mode?: ObjectLockMode;
+  /** Key prefix of the anchor objects. @default "chain-heads/" */
+  readonly prefix?: string;
+  /**
+   * Add an S3 gateway endpoint to the VPC (needed by a VPC without a route to S3, such
+   * as the kit's isolated VPC). With an existing VPC, route S3 yourself (endpoint or NAT).
+   * @default false
+   */
+  readonly s3GatewayEndpoint?: boolean;
+  /** @default RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * Anchors the audit log's hash chain outside the database: every `everyMinutes` a Lambda
+ * in the VPC logs in to the target as a read-only member of the kit's reader role
+ * (verified TLS, `sslmode=verify-full` with the RDS CA bundle), reads the chain head and
+ * writes it (the JSON line `audit-trail anchor --append` writes) as its own object to an
+ * S3 bucket under Object Lock (versioned, KMS-encrypted, TLS-only, no public access,
+ * access-logged). The database cannot assume the Lambda's role and the Lambda may only
+ * add objects, so whoever controls the database, superuser included, cannot rewrite
+ * the anchors: `verify --integrity --anchors s3://BUCKET/PREFIX` catches a rewritten
+ * past or a truncated tail. The bucket and its key are retained whatever the stack's
+ * removal policy (locked objects cannot be deleted anyway).
+ */
+export class ChainAnchor extends Construct {
+  readonly bucket: s3.Bucket;
+  readonly key: kms.Key;
+  /** Receives the anchors bucket's server access logs. */
+  readonly accessLogs: s3.Bucket;
+  readonly function: lambda.IFunction;
+  readonly securityGroup: ec2.SecurityGroup;
+  /** The S3 gateway endpoint, when `s3GatewayEndpoint` is set. */
+  readonly s3Endpoint?: ec2.GatewayVpcEndpoint;
+  readonly schedule: events.Rule;
+  /** `s3://bucket/prefix`, what `verify --integrity --anchors` takes. */
+  readonly location: string;
+
+  constructor(scope: Construct, id: string, props: ChainAnchorProps) {
+    super(scope, id);
+    const mode = props.mode ?? 'COMPLIANCE';
+    const retentionDays = props.retentionDays ?? 365;
+    const prefix = props.prefix ?? 'chain-heads/';
+    this.key = new kms.Key(this, 'Key', {
+      description: 'audit-trail: chain anchors bucket',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.accessLogs = new s3.Bucket(this, 'AccessLogs', {
+      // S3 server access logging delivers only to SSE-S3 buckets.
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      versioned: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    acknowledge(
+      this.accessLogs,
+      'this bucket is the access-log destination of the anchors bucket; logging it into itself would loop',
+      'AwsSolutions-S1',
+    );
+    const retention = Duration.days(retentionDays);
+    this.bucket = new s3.Bucket(this, 'Bucket', {
+      objectLockEnabled: true,
+      objectLockDefaultRetention:
+        mode === 'COMPLIANCE'
+          ? s3.ObjectLockRetention.compliance(retention)
+          : s3.ObjectLockRetention.governance(retention),
+      versioned: true,
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: this.key,
+      bucketKeyEnabled: true,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      serverAccessLogsBucket: this.accessLogs,
+      serverAccessLogsPrefix: 'anchors-bucket/',
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.location = `s3://${this.bucket.bucketName}/${prefix}`;
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'audit-trail chain anchor Lambda',
+      allowAllOutbound: false,
+    });
+    if (props.s3GatewayEndpoint) {
+      this.s3Endpoint = props.vpc.addGatewayEndpoint('AnchorsS3', {
+        service: ec2.GatewayVpcEndpointAwsService.S3,
+        subnets: [props.subnets],
+      });
+      // Through this endpoint S3 does one thing: take anchors. A credential stolen inside
+      // the VPC cannot copy data out to another bucket through it.
+      this.s3Endpoint.addToPolicy(
+        new iam.PolicyStatement({
+          principals: [new iam.AnyPrincipal()],
+          actions: ['s3:PutObject', 's3:PutObjectRetention'],
+          resources: [this.bucket.arnForObjects(`${prefix}*`)],
+        }),
+      );
+    }
+    // S3 has no fixed addresses; in an isolated VPC 443 reaches only the VPC endpoints.
+    this.securityGroup.addEgressRule(
+      ec2.Peer.anyIpv4(),
+      ec2.Port.tcp(443),
+      'S3 (gateway endpoint) and Secrets Manager over HTTPS',
+    );
+
+    const fn = bundledFunction(this, 'Function', {
+      entry: 'src/lambda/chain-anchor/handler.ts',
+      description: 'audit-trail: writes the audit log chain head to the Object Lock bucket',
+      timeout: Duration.minutes(1),
+      memorySize: 256,
+      vpc: props.vpc,
+      vpcSubnets: props.subnets,
+      securityGroups: [this.securityGroup],
+      ...(props.logRetention && { logRetention: props.logRetention }),
+    });
+    fn.addEnvironment('ANCHOR_BUCKET', this.bucket.bucketName)
+      .addEnvironment('ANCHOR_PREFIX', prefix)
+      .addEnvironment('AUDIT_SCHEMA', props.auditSchema)
+      .addEnvironment('RETENTION_DAYS', String(retentionDays))
+      .addEnvironment('OBJECT_LOCK_MODE', mode)
+      .addEnvironment('TARGET_SECRET_ARN', props.loginSecret.secretArn)
+      .addEnvironment('TARGET_HOST', props.target.host)
+      .addEnvironment('TARGET_PORT', String(props.target.port))
+      .addEnvironment('TARGET_DATABASE', props.target.databaseName);
+    props.loginSecret.grantRead(fn);
+    // Add anchors, with their retention, under the prefix: nothing else (no read, no
+    // delete, no bypass of governance retention, no bucket configuration).
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject', 's3:PutObjectRetention'],
+        resources: [this.bucket.arnForObjects(`${prefix}*`)],
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['kms:GenerateDataKey'], resources: [this.key.keyArn] }),
+    );
+    acknowledge(
+      fn,
+      'the anchor Lambda may put objects anywhere under its key prefix (one object per anchor, named by time)',
+      `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.bucket.node.defaultChild as s3.CfnBucket)}.Arn>/${prefix}*]`,
+    );
+    this.function = fn;
+
+    this.schedule = new events.Rule(this, 'Schedule', {
+      description: 'audit-trail: anchor the audit log chain head',
+      schedule: events.Schedule.rate(Duration.minutes(props.everyMinutes ?? 5)),
+      targets: [new targets.LambdaFunction(fn, { retryAttempts: 2 })],
+    });
+  }
+}
