@@ -1,10 +1,13 @@
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { runCli } from '../support/cli';
 
-const manifest = JSON.parse(
-  readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8'),
-) as { version: string };
+const ROOT = path.resolve(__dirname, '../..');
+const manifest = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+  version: string;
+  bin: Record<string, string>;
+};
 
 describe('audit-trail --version', () => {
   it('prints the version from package.json and exits 0', async () => {
@@ -32,5 +35,20 @@ describe('AWS commands on the supported Node version', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^audit-trail: status: /);
     expect(result.stderr).not.toContain('NodeVersionSupportWarning');
+  });
+});
+
+describe('the README quick start (`npm ci && npx audit-trail demo`)', () => {
+  // npm ci builds (prepare) but does not link the checkout's own bin, so npx may run the
+  // built file itself: the build must leave it executable ("Permission denied" before).
+  it('leaves the built binary executable, and it runs', async () => {
+    const bin = path.join(ROOT, manifest.bin['audit-trail'] ?? 'no bin in package.json');
+    const result = await new Promise<{ code: number | null; stdout: string }>((resolve) =>
+      execFile(bin, ['--version'], { cwd: ROOT }, (error, stdout) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout }),
+      ),
+    );
+    expect(result.code, `${bin} (run "npm run build" first)`).toBe(0);
+    expect(result.stdout.trim()).toBe(manifest.version);
   });
 });
