@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -6,10 +7,47 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as cr from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
+import { packageRoot } from '../../src/support/package-root';
 import { acknowledge } from '../nag';
 
-/** The kit's root folder (where package.json and package-lock.json are). */
-export const KIT_ROOT = path.resolve(__dirname, '..', '..');
+/** The kit's own folder (where its package.json is), from a checkout or a registry install. */
+export const KIT_ROOT = packageRoot();
+
+/** Lock files NodejsFunction can install the bundle's external modules from. */
+const LOCK_FILES = ['package-lock.json', 'yarn.lock', 'pnpm-lock.yaml', 'bun.lockb'];
+
+/**
+ * Where a Lambda handler's code is. In a checkout the TypeScript source is bundled.
+ * A registry install ships only the compiled `dist/`, so its JavaScript is bundled
+ * instead (same code, same esbuild, no TypeScript needed by the user).
+ */
+export function handlerEntry(entry: string, root = KIT_ROOT): string {
+  const source = path.join(root, entry);
+  if (existsSync(source)) return source;
+  const compiled = path.join(root, 'dist', entry.replace(/\.ts$/, '.js'));
+  if (existsSync(compiled)) return compiled;
+  throw new Error(
+    `cannot find the Lambda handler ${entry} under ${root} (neither the source nor dist/): reinstall audit-trail-kit`,
+  );
+}
+
+/**
+ * The project whose lock file pins the bundle's dependencies: the kit itself in a
+ * checkout, or the nearest folder above an installed kit that has a lock file (the
+ * user's CDK app). esbuild runs there, so it must be installed in that project.
+ */
+export function bundlingProject(root = KIT_ROOT): { projectRoot: string; lockFile: string } {
+  for (let dir = root; ; dir = path.dirname(dir)) {
+    const lockFile = LOCK_FILES.map((name) => path.join(dir, name)).find((file) =>
+      existsSync(file),
+    );
+    if (lockFile !== undefined) return { projectRoot: dir, lockFile };
+    if (path.dirname(dir) === dir)
+      throw new Error(
+        `no lock file (${LOCK_FILES.join(', ')}) in ${root} or any folder above it: the CDK app that uses audit-trail-kit needs one to bundle the kit's Lambda functions`,
+      );
+  }
+}
 
 /** Props of {@link bundledFunction}. */
 export interface BundledFunctionProps {
@@ -42,15 +80,18 @@ export function bundledFunction(
   props: BundledFunctionProps,
 ): nodejs.NodejsFunction {
   const copyFolders = props.copyFolders ?? [];
+  const { projectRoot, lockFile } = bundlingProject();
+  // afterBundling's inputDir is projectRoot, which is above the kit when it is installed.
+  const kitFromProject = path.relative(projectRoot, KIT_ROOT);
   const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
     retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
     removalPolicy: RemovalPolicy.DESTROY,
   });
   const fn = new nodejs.NodejsFunction(scope, id, {
-    entry: path.join(KIT_ROOT, props.entry),
+    entry: handlerEntry(props.entry),
     handler: 'handler',
-    projectRoot: KIT_ROOT,
-    depsLockFilePath: path.join(KIT_ROOT, 'package-lock.json'),
+    projectRoot,
+    depsLockFilePath: lockFile,
     runtime: lambda.Runtime.NODEJS_24_X,
     architecture: lambda.Architecture.ARM_64,
     description: props.description,
@@ -79,7 +120,7 @@ export function bundledFunction(
             : [
                 ...copyFolders.map(
                   (folder) =>
-                    `cp -r "${path.join(inputDir, folder)}" "${path.join(outputDir, folder)}"`,
+                    `cp -r "${path.join(inputDir, kitFromProject, folder)}" "${path.join(outputDir, folder)}"`,
                 ),
                 `echo '{"name":"audit-trail-lambda","private":true}' > "${path.join(outputDir, 'package.json')}"`,
               ],

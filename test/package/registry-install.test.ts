@@ -1,0 +1,151 @@
+import { execFile, execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * What a user gets from `npm install audit-trail-kit`: the tarball `npm pack` makes,
+ * unpacked into a fresh project's node_modules (its dependencies linked from this
+ * checkout's, since the registry is not the point here). Nothing in the project may
+ * reach back into the checkout's sources: the library, the CDK entry point and the
+ * CLI must work from the published files alone.
+ */
+const ROOT = path.resolve(__dirname, '..', '..');
+const manifest = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+  name: string;
+  version: string;
+};
+
+let work: string;
+let project: string;
+let installed: string;
+let packed: string[];
+
+beforeAll(() => {
+  if (!existsSync(path.join(ROOT, 'dist', 'infra', 'index.js')))
+    throw new Error('dist/ is missing or stale: run `npm run build` (npm ci does) first');
+  work = mkdtempSync(path.join(tmpdir(), 'audit-trail-pack-'));
+  // --ignore-scripts: the test packs the dist/ that is there; it does not rebuild it.
+  const report = JSON.parse(
+    execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  ) as Array<{ filename: string; files: Array<{ path: string }> }>;
+  const tarball = report[0]!;
+  packed = tarball.files.map((file) => file.path);
+  project = path.join(work, 'project');
+  const modules = path.join(project, 'node_modules');
+  mkdirSync(modules, { recursive: true });
+  execFileSync('tar', ['-xzf', path.join(work, path.basename(tarball.filename)), '-C', modules]);
+  installed = path.join(modules, manifest.name);
+  renameSync(path.join(modules, 'package'), installed);
+  for (const entry of readdirSync(path.join(ROOT, 'node_modules'))) {
+    if (entry === manifest.name || entry === '.bin' || entry.startsWith('.')) continue;
+    symlinkSync(path.join(ROOT, 'node_modules', entry), path.join(modules, entry));
+  }
+  writeFileSync(
+    path.join(project, 'package.json'),
+    JSON.stringify({ name: 'user-app', private: true }),
+  );
+  writeFileSync(
+    path.join(project, 'package-lock.json'),
+    JSON.stringify({ name: 'user-app', lockfileVersion: 3, requires: true, packages: {} }),
+  );
+}, 120_000);
+
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+/**
+ * Runs a CommonJS script inside the user's project, as `node` there would. Async, so
+ * a long synth does not block the test worker's event loop.
+ */
+async function runInProject(script: string): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], {
+    cwd: project,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return stdout;
+}
+
+describe('the published package', () => {
+  it('holds the compiled code, the SQL the migrations read and the docs, nothing else', () => {
+    expect(packed).toEqual(
+      expect.arrayContaining([
+        'dist/src/index.js',
+        'dist/src/index.d.ts',
+        'dist/infra/index.js',
+        'dist/src/cli/main.js',
+        'audit-trail.config.schema.json',
+        'CHANGELOG.md',
+        'LICENSE',
+        'README.md',
+        'package.json',
+      ]),
+    );
+    const triggers = readdirSync(path.join(ROOT, 'triggers')).map((file) => `triggers/${file}`);
+    expect(packed).toEqual(expect.arrayContaining(triggers));
+    const strays = packed.filter((file) =>
+      /^(test|bench|examples|node_modules|src|infra|migrations|mappings)\/|^package-lock\.json$|^dist\/test\//.test(
+        file,
+      ),
+    );
+    expect(strays).toEqual([]);
+  });
+
+  it('serves the library from its main entry point', async () => {
+    const out = await runInProject(`
+      const kit = require('audit-trail-kit');
+      const config = kit.parseConfig({ tables: [{ schema: 'public', table: 'items' }] });
+      process.stdout.write(JSON.stringify({ tables: config.tables.length, history: typeof kit.createHistory }));
+    `);
+    expect(JSON.parse(out)).toEqual({ tables: 1, history: 'function' });
+  });
+
+  it('runs the CLI from the installed bin', () => {
+    const out = execFileSync(
+      process.execPath,
+      [path.join(installed, 'dist', 'src', 'cli', 'main.js'), '--version'],
+      { cwd: project, encoding: 'utf8' },
+    );
+    expect(out.trim()).toBe(manifest.version);
+  });
+
+  it('synthesizes the stacks from the cdk entry point, bundling the Lambda functions from dist/', async () => {
+    // Change history only: the fewest Lambda functions (each bundle takes seconds).
+    const config = { tables: [{ schema: 'public', table: 'items' }] };
+    const outdir = path.join(work, 'cdk.out');
+    await runInProject(`
+      const { parseConfig } = require('audit-trail-kit');
+      const { buildApp } = require('audit-trail-kit/cdk');
+      const config = parseConfig(${JSON.stringify(config)});
+      buildApp(config, { outdir: ${JSON.stringify(outdir)} }).app.synth();
+    `);
+    const migrations = readdirSync(outdir)
+      .filter((entry) => entry.startsWith('asset.'))
+      .map((entry) => path.join(outdir, entry))
+      .filter((dir) => existsSync(path.join(dir, 'triggers')));
+    expect(migrations.length).toBeGreaterThan(0);
+    const bundle = migrations[0]!;
+    expect(existsSync(path.join(bundle, 'index.js'))).toBe(true);
+    expect(readdirSync(path.join(bundle, 'triggers')).sort()).toEqual(
+      readdirSync(path.join(ROOT, 'triggers')).sort(),
+    );
+  }, 300_000);
+});
