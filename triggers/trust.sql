@@ -61,6 +61,48 @@ BEGIN
 END
 $function$;
 
+-- Under REPEATABLE READ or SERIALIZABLE an applier's snapshot is taken before it waits
+-- for the chain lock, so it may not see a block that the previous holder committed
+-- meanwhile: sealing on that stale head would collide with that block (a bare 23505, or a
+-- generic 40001 somewhere in the capture path). Once per transaction, right after the
+-- lock is taken, this probes the next block number: ON CONFLICT under a transaction
+-- snapshot raises a serialization failure exactly when a committed block is invisible to
+-- it; otherwise the probe row is rolled back with its subtransaction. Either way nothing
+-- is written. A stale applier gets one clear, retryable 40001 that names the chain.
+-- READ COMMITTED (what DMS and the engine use) never gets here: each statement after the
+-- lock sees the current head.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.assert_chain_head_visible()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+  visible_head bigint;
+  stale boolean := false;
+BEGIN
+  SELECT max(c.block_no) INTO visible_head FROM {{audit_schema}}.audit_chain AS c;
+  BEGIN
+    INSERT INTO {{audit_schema}}.audit_chain
+      (block_no, kind, row_ids, row_hashes, last_row_id, recorded_at, prev_hash, block_hash)
+    VALUES (coalesce(visible_head + 1, 0), 'capture', '{}', '{}', 0, clock_timestamp(), '\x', '\x')
+    ON CONFLICT (block_no) DO NOTHING;
+    RAISE EXCEPTION USING ERRCODE = 'AT001'; -- undo the probe row
+  EXCEPTION
+    WHEN serialization_failure OR unique_violation THEN stale := true;
+    WHEN SQLSTATE 'AT001' THEN NULL;
+  END;
+  IF stale THEN
+    RAISE EXCEPTION 'audit chain head moved: % has a block (after block %) committed after this transaction''s snapshot was taken',
+      ({{audit_schema_literal}} || '.audit_chain')::regclass, coalesce(visible_head::text, 'none')
+      USING ERRCODE = 'serialization_failure',
+            DETAIL = 'Capture appends to the hash chain under a lock; a ' || current_setting('transaction_isolation')
+                     || ' transaction cannot see the head the previous lock holder wrote.',
+            HINT = 'Retry the transaction. Apply changes at READ COMMITTED (the default) to avoid these retries.';
+  END IF;
+  PERFORM set_config('audit_trail.chain_head_checked', 'on', true);
+END
+$function$;
+
 -- Serialises the chain: taken by the capture functions before they insert, so audit
 -- row ids are allocated in chain order, and held until the applying transaction ends.
 CREATE OR REPLACE FUNCTION {{audit_schema}}.lock_chain()
@@ -70,6 +112,12 @@ SET search_path = pg_catalog, pg_temp
 AS $function$
 BEGIN
   PERFORM pg_advisory_xact_lock(hashtextextended('audit-trail:chain:' || ({{audit_schema_literal}} || '.audit_chain')::regclass::oid::text, 0));
+  -- Set (transaction-local) once the head has been checked under the lock, which this
+  -- transaction then holds to its end: later statements need no probe.
+  IF current_setting('transaction_isolation') <> 'read committed'
+     AND current_setting('audit_trail.chain_head_checked', true) IS DISTINCT FROM 'on' THEN
+    PERFORM {{audit_schema}}.assert_chain_head_visible();
+  END IF;
   -- A foreign trigger created between the caller check and the insert would still fire:
   -- hold the lock CREATE TRIGGER needs until this transaction ends.
   LOCK TABLE {{audit_schema}}.audit_log, {{audit_schema}}.audit_chain IN ROW EXCLUSIVE MODE;

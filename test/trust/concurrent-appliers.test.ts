@@ -4,6 +4,7 @@ import { cdc, DmsApplier } from '../support/dms-apply';
 import { installWithHistory, type Install } from './support';
 
 type Isolation = 'READ COMMITTED' | 'REPEATABLE READ' | 'SERIALIZABLE';
+type DatabaseError = { code?: string; message: string; hint?: string };
 
 /** An applier session on the target (its own connection, like a second DMS task or engine). */
 async function applier(install: Install): Promise<{ client: pg.Client; dms: DmsApplier }> {
@@ -12,7 +13,7 @@ async function applier(install: Install): Promise<{ client: pg.Client; dms: DmsA
   return { client, dms: new DmsApplier(client, 'audit', 'items', ['id']) };
 }
 
-/** Holds the chain lock until it is committed, to line the second applier up behind it. */
+/** Waits until backend `pid` waits for a lock (the chain lock the first applier holds). */
 async function waitUntilBlocked(watcher: pg.Client, pid: number): Promise<void> {
   for (let attempt = 0; attempt < 600; attempt += 1) {
     const { rows } = await watcher.query<{ waiting: boolean }>(
@@ -31,17 +32,15 @@ async function backendPid(client: pg.Client): Promise<number> {
 }
 
 /**
- * Two appliers at `isolation`, both with a snapshot taken before either writes: the
- * first captures and holds the chain lock; the second captures behind it and, once the
- * first commits, must either succeed on the new head or fail with a retryable
+ * Two appliers at `isolation`, both with a snapshot taken before either writes. The first
+ * captures and commits; the second captures either behind the chain lock the first holds
+ * (`'behind the lock'`) or after the first has committed (`'after the commit'`, no wait at
+ * all). The second must then either succeed on the new head or fail with a retryable
  * serialization failure that names the chain, never fork the chain or drop a link. A
  * failed second applier retries, as a DMS task or the engine would.
  */
-async function raceTwoAppliers(isolation: Isolation) {
-  const t0 = Date.now();
-  const log = (m: string) => console.log(`${Date.now() - t0}ms ${m}`);
+async function raceTwoAppliers(isolation: Isolation, when: 'behind the lock' | 'after the commit') {
   const install = await installWithHistory();
-  log('installed');
   const [first, second, watcher] = await Promise.all([
     applier(install),
     applier(install),
@@ -52,19 +51,24 @@ async function raceTwoAppliers(isolation: Isolation) {
       await session.client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
       await session.client.query('SELECT count(*) FROM audit.audit_chain'); // takes the snapshot
     }
-    log('snapshots');
-    const secondPid = await backendPid(second.client);
     await first.dms.insert({ id: '10', name: 'first' }, cdc('INSERT', '2026-11-22 11:00:00', 10));
-    log('first inserted');
     const secondHeaders = cdc('INSERT', '2026-11-22 11:00:01', 11);
-    const pending = second.dms
-      .insert({ id: '11', name: 'second' }, secondHeaders)
-      .then(() => undefined)
-      .catch((error: unknown) => error as { code?: string; message: string });
-    await waitUntilBlocked(watcher.client, secondPid);
-    log('second blocked');
-    await first.client.query('COMMIT');
-    const failure = await pending;
+    const secondInsert = () =>
+      second.dms
+        .insert({ id: '11', name: 'second' }, secondHeaders)
+        .then(() => undefined)
+        .catch((error: unknown) => error as DatabaseError);
+    let failure: DatabaseError | undefined;
+    if (when === 'behind the lock') {
+      const secondPid = await backendPid(second.client);
+      const pending = secondInsert();
+      await waitUntilBlocked(watcher.client, secondPid);
+      await first.client.query('COMMIT');
+      failure = await pending;
+    } else {
+      await first.client.query('COMMIT');
+      failure = await secondInsert();
+    }
     if (failure) {
       await second.client.query('ROLLBACK');
       await second.client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
@@ -80,18 +84,40 @@ async function raceTwoAppliers(isolation: Isolation) {
 
 describe('concurrent appliers on the chain lock', () => {
   it('READ COMMITTED: the second applier waits, then chains onto the first one’s block', async () => {
-    const { failure, report } = await raceTwoAppliers('READ COMMITTED');
+    const { failure, report } = await raceTwoAppliers('READ COMMITTED', 'behind the lock');
     expect(failure).toBeUndefined();
     expect(report).toMatchObject({ ok: true, findingCount: 0, rows: 5 });
   });
 
-  it.each<Isolation>(['REPEATABLE READ', 'SERIALIZABLE'])(
-    '%s: the stale applier gets a retryable serialization failure naming the chain; after the retry the chain is whole',
-    async (isolation) => {
-      const { failure, report } = await raceTwoAppliers(isolation);
+  it.each<[Isolation, 'behind the lock' | 'after the commit']>([
+    ['REPEATABLE READ', 'behind the lock'],
+    ['REPEATABLE READ', 'after the commit'],
+    ['SERIALIZABLE', 'behind the lock'],
+    ['SERIALIZABLE', 'after the commit'],
+  ])(
+    '%s, second applier %s: a retryable serialization failure naming the chain; after the retry the chain is whole',
+    async (isolation, when) => {
+      const { failure, report } = await raceTwoAppliers(isolation, when);
       expect(failure).toMatchObject({ code: '40001' });
-      expect(failure?.message).toMatch(/audit chain head moved/);
+      expect(failure?.message).toMatch(/^audit chain head moved: audit\.audit_chain /);
+      expect(failure?.hint).toMatch(/Retry the transaction.*READ COMMITTED/);
       expect(report).toMatchObject({ ok: true, findingCount: 0, rows: 5 });
     },
   );
+
+  it('REPEATABLE READ alone: several statements in one transaction chain normally', async () => {
+    const install = await installWithHistory();
+    const { client, dms } = await applier(install);
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      await dms.insert({ id: '10', name: 'a' }, cdc('INSERT', '2026-11-22 11:00:00', 10));
+      await dms.insert({ id: '11', name: 'b' }, cdc('INSERT', '2026-11-22 11:00:01', 11));
+      await dms.update({ id: '10' }, { name: 'c' }, cdc('UPDATE', '2026-11-22 11:00:02', 12));
+      await client.query('COMMIT');
+    } finally {
+      await client.end();
+    }
+    const report = await verifyIntegrity({ targetUrl: install.targetUrl, auditSchema: 'audit' });
+    expect(report).toMatchObject({ ok: true, findingCount: 0, rows: 6 });
+  });
 });
