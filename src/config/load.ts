@@ -48,16 +48,29 @@ async function readJsonConfig(file: string): Promise<unknown> {
 }
 
 async function importModuleConfig(file: string): Promise<unknown> {
+  // JavaScript needs nothing but Node; only TypeScript needs tsx.
+  const load = /\.(c|m)?js$/.test(file)
+    ? (url: string) => import(url)
+    : await loadTsImport(file).then((tsImport) => (url: string) => tsImport(url, __filename));
   try {
-    // tsx compiles TypeScript on the fly, so a .ts config needs no build step.
-    const { tsImport } = await import('tsx/esm/api');
-    const loaded = (await tsImport(pathToFileURL(file).href, __filename)) as Record<
-      string,
-      unknown
-    >;
+    const loaded = (await load(pathToFileURL(file).href)) as Record<string, unknown>;
     return unwrapDefault(loaded);
   } catch (error) {
     throw new ConfigError(`cannot load config module ${file}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * tsx compiles TypeScript on the fly, so a .ts config needs no build step. It is an
+ * optional peer dependency: a user with a JSON config does not need it installed.
+ */
+async function loadTsImport(file: string): Promise<typeof import('tsx/esm/api').tsImport> {
+  try {
+    return (await import('tsx/esm/api')).tsImport;
+  } catch (error) {
+    throw new ConfigError(
+      `cannot load config module ${file}: it needs tsx, which is not installed (${(error as Error).message.split('\n')[0]}). Install it (npm install --save-dev tsx) or write the config as JSON (audit-trail.config.json).`,
+    );
   }
 }
 

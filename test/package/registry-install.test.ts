@@ -54,7 +54,8 @@ beforeAll(() => {
   installed = path.join(modules, manifest.name);
   renameSync(path.join(modules, 'package'), installed);
   for (const entry of readdirSync(path.join(ROOT, 'node_modules'))) {
-    if (entry === manifest.name || entry === '.bin' || entry.startsWith('.')) continue;
+    // tsx is an optional peer that this project does not install (see the config test).
+    if (entry === manifest.name || entry === 'tsx' || entry.startsWith('.')) continue;
     symlinkSync(path.join(ROOT, 'node_modules', entry), path.join(modules, entry));
   }
   writeFileSync(
@@ -116,6 +117,28 @@ describe('the published package', () => {
       process.stdout.write(JSON.stringify({ tables: config.tables.length, history: typeof kit.createHistory }));
     `);
     expect(JSON.parse(out)).toEqual({ tables: 1, history: 'function' });
+  });
+
+  it('loads a JavaScript config without tsx, and says how to load a TypeScript one', async () => {
+    const tables = [{ schema: 'public', table: 'items' }];
+    writeFileSync(
+      path.join(project, 'audit-trail.config.cjs'),
+      `module.exports = ${JSON.stringify({ tables })};`,
+    );
+    writeFileSync(
+      path.join(project, 'audit-trail.config.ts'),
+      `export default ${JSON.stringify({ tables })};`,
+    );
+    const out = await runInProject(`
+      const { loadConfig } = require('audit-trail-kit');
+      Promise.all([
+        loadConfig('audit-trail.config.cjs').then((config) => config.tables.length),
+        loadConfig('audit-trail.config.ts').then(() => 'loaded', (error) => error.message),
+      ]).then((results) => process.stdout.write(JSON.stringify(results)));
+    `);
+    const [count, tsOutcome] = JSON.parse(out) as [number, string];
+    expect(count).toBe(1);
+    expect(tsOutcome).toMatch(/needs tsx, which is not installed.*npm install --save-dev tsx/);
   });
 
   it('runs the CLI from the installed bin', () => {
