@@ -33,7 +33,7 @@ async function main(): Promise<number> {
     )
     .option(
       '--features <set>',
-      'all, short, or base+aspect+... (aspects: names, settings, ddl:add, ddl:drop, ddl:rename, ddl:widen, json, negzero, keyspellings, bigkeys, composite, bounds)',
+      'all, short, or base+aspect+... (aspects: names, settings, ddl:add, ddl:drop, ddl:rename, ddl:widen, json, negzero, keyspellings, bigkeys, composite, identity, auditschema, tamper, bounds)',
       'all',
     )
     .option(

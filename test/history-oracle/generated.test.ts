@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { inject } from 'vitest';
-import { SHORT_RUN_FEATURES } from '../support/oracle/arbitraries';
+import { REFUSALS, SHORT_RUN_FEATURES } from '../support/oracle/arbitraries';
 import { historyProperty } from '../support/oracle/property';
 import type { PipelineKind } from '../support/oracle/scenario';
+import { FIXED_SEEDS, REFUSAL_SEED, RUNS_PER_SEED } from './short-run';
 
 /**
  * The short run of the history oracle (the long one: `npm run fuzz`): generated
@@ -10,9 +11,7 @@ import type { PipelineKind } from '../support/oracle/scenario';
  * plus one random seed, printed so a failure can be replayed with
  * `npm run fuzz -- --seed S --pipeline P --features short`.
  */
-const FIXED_SEEDS = [1, 2];
 const RANDOM_SEED = Number(process.env.HISTORY_ORACLE_SEED ?? Date.now() % 2 ** 31);
-const RUNS_PER_SEED = 2;
 const SEEDS: Record<PipelineKind, readonly number[]> = {
   engine: [...FIXED_SEEDS, RANDOM_SEED],
   dms: [...FIXED_SEEDS, RANDOM_SEED],
@@ -33,4 +32,24 @@ describe('history oracle: generated workloads', () => {
           { seed, numRuns: RUNS_PER_SEED, endOnFailure: true },
         );
       }, 120_000);
+});
+
+/**
+ * Tables migrate must refuse up front, with the reason (#17 items 12, 15, 17): one
+ * generated workload each, on the engine (a refusal stops before either pipeline runs,
+ * except for a header-named column added mid-stream).
+ */
+describe('history oracle: generated workloads with a table the kit must refuse', () => {
+  for (const refusal of REFUSALS)
+    it(`migrate refuses ${refusal} with its reason`, async () => {
+      await fc.assert(
+        historyProperty({
+          adminUrl: inject('pgAdminUrl'),
+          pipeline: 'engine',
+          features: SHORT_RUN_FEATURES,
+          refusal,
+        }),
+        { seed: REFUSAL_SEED, numRuns: 1, endOnFailure: true },
+      );
+    }, 60_000);
 });

@@ -38,6 +38,14 @@ export interface Features {
   readonly concurrency: boolean;
   /** Key changes (UPDATE of key columns). */
   readonly keyUpdates: boolean;
+  /** Value columns left out of history (config `ignoreColumns`). */
+  readonly ignoreColumns: boolean;
+  /** Replica identities besides the default, each accepted by the kit (#17 item 12). */
+  readonly replicaIdentities: readonly ('full' | 'key-index')[];
+  /** Audit schema names besides `audit` (#17 item 17). */
+  readonly auditSchemas: readonly string[];
+  /** A staging row edited directly at the end, which verify must report (#17 item 10). */
+  readonly tamper: boolean;
 }
 
 /** Names that collide with anything the kit generates or uses inside its functions. */
@@ -72,6 +80,8 @@ export const HOSTILE_NAMES = [
   // DMS header columns (#17 item 17).
   'ar_h_operation',
   'ar_h_change_seq',
+  // Table references split at a dot (#17 item 17).
+  'a.b',
   // Quoting and case.
   'Weird "Q"',
   'select',
@@ -82,6 +92,12 @@ export const HOSTILE_NAMES = [
 ] as const;
 
 const PLAIN_NAMES = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'] as const;
+
+/**
+ * Audit schema names that once broke migrate or history (#17 item 17): a dollar quote
+ * tag, a dot, quotes. Short enough that `<name>_capture` is a whole role name.
+ */
+export const AUDIT_SCHEMAS = ['audit $function$', 'hist.ory', 'Audit "Q"'] as const;
 
 /** Everything the generator knows. */
 export const ALL_FEATURES: Features = {
@@ -100,6 +116,10 @@ export const ALL_FEATURES: Features = {
   bigKeys: true,
   concurrency: true,
   keyUpdates: true,
+  ignoreColumns: true,
+  replicaIdentities: ['full', 'key-index'],
+  auditSchemas: AUDIT_SCHEMAS,
+  tamper: true,
 };
 
 /**
@@ -152,6 +172,10 @@ export const SHORT_RUN_FEATURES: Features = {
   keySpellings: true,
   concurrency: true,
   keyUpdates: true,
+  ignoreColumns: true,
+  replicaIdentities: ALL_FEATURES.replicaIdentities,
+  auditSchemas: ALL_FEATURES.auditSchemas,
+  tamper: true,
 };
 
 const KEY_POOL = 6;
@@ -202,13 +226,18 @@ function statement(features: Features, tables: number, depth = 0): fc.Arbitrary<
 function transaction(features: Features, tables: number): fc.Arbitrary<Transaction> {
   return fc.record({
     statements: fc.array(statement(features, tables), { minLength: 1, maxLength: 5 }),
-    end: fc.constantFrom(
-      'commit' as const,
-      'commit' as const,
-      'commit' as const,
-      'rollback' as const,
-    ),
+    end: end(),
   });
+}
+
+/** Mostly COMMIT; shrinks to COMMIT. */
+function end(): fc.Arbitrary<Transaction['end']> {
+  return fc.constantFrom(
+    'commit' as const,
+    'commit' as const,
+    'commit' as const,
+    'rollback' as const,
+  );
 }
 
 function ddlChange(features: Features): fc.Arbitrary<DdlChange> {
@@ -246,8 +275,17 @@ function step(features: Features, tables: number): fc.Arbitrary<Step> {
       weight: 2,
       arbitrary: fc.record({
         kind: fc.constant('concurrent' as const),
-        txs: fc.tuple(transaction(features, tables), transaction(features, tables)),
-        order: fc.array(fc.nat(1), { maxLength: 10 }),
+        // One list, each statement tagged with its client: shrinking removes statements
+        // one at a time (a client whose statements are all gone opens no transaction)
+        // and moves them to client 0, towards one plain transaction.
+        statements: fc.array(
+          fc.record({
+            client: fc.constantFrom(0 as const, 1 as const),
+            statement: statement(features, tables),
+          }),
+          { minLength: 1, maxLength: 8 },
+        ),
+        ends: fc.tuple(end(), end()),
         secondEndsFirst: fc.boolean(),
       }),
     });
@@ -271,13 +309,25 @@ function tableSpec(features: Features, index: number): fc.Arbitrary<TableSpec> {
     );
   return fc
     .record({
-      schema: name(`s${index}`),
+      // A dot in the schema name: history is asked for by "schema.table" (#17 item 17).
+      schema: fc.oneof(
+        { weight: 3, arbitrary: name(`s${index}`) },
+        { weight: 1, arbitrary: fc.constant(`s.${index}`) },
+      ),
       name: name(`t${index}`),
       keyTypes: fc.array(fc.constantFrom(...features.keyTypes), { minLength: 1, maxLength: 2 }),
       valueTypes: fc.array(fc.constantFrom(...features.types), { minLength: 1, maxLength: 6 }),
       columnNames: fc.array(name(''), { minLength: 8, maxLength: 8 }),
+      // Value column positions left out of history; shrinks to none.
+      ignored: features.ignoreColumns
+        ? fc.array(fc.nat(5), { maxLength: 2 })
+        : fc.constant<number[]>([]),
+      replicaIdentity: fc.option(fc.constantFrom(...features.replicaIdentities), {
+        nil: undefined,
+        freq: 3,
+      }),
     })
-    .map(({ schema, name: table, keyTypes, valueTypes, columnNames }) => {
+    .map(({ schema, name: table, keyTypes, valueTypes, columnNames, ignored, replicaIdentity }) => {
       const used = new Set<string>();
       const types = [...keyTypes, ...valueTypes];
       const columns = types.map((type, i) => {
@@ -286,7 +336,19 @@ function tableSpec(features: Features, index: number): fc.Arbitrary<TableSpec> {
         used.add(column);
         return { name: column, type };
       });
-      return { schema, name: table, columns, keyCount: keyTypes.length };
+      const valueColumns = columns.slice(keyTypes.length);
+      // One value column always stays recorded, so updates still make versions.
+      const ignoreColumns = [
+        ...new Set(ignored.map((i) => valueColumns[i % valueColumns.length]!.name)),
+      ].slice(0, Math.max(0, valueColumns.length - 1));
+      return {
+        schema,
+        name: table,
+        columns,
+        keyCount: keyTypes.length,
+        ...(ignoreColumns.length > 0 ? { ignoreColumns } : {}),
+        ...(replicaIdentity ? { replicaIdentity } : {}),
+      };
     });
 }
 
@@ -303,8 +365,24 @@ export function workloadArbitrary(features: Features): fc.Arbitrary<Workload> {
       second: fc.option(tableSpec(features, 1), { nil: undefined }),
       before: fc.array(transactionStep(features, 2), { maxLength: 2 }),
       after: fc.array(step(features, 2), { minLength: 1, maxLength: 12 }),
+      auditSchema: features.auditSchemas.length
+        ? fc.option(fc.constantFrom(...features.auditSchemas), { nil: undefined })
+        : fc.constant(undefined),
+      tamper: features.tamper
+        ? fc.option(
+            fc.record({
+              table: fc.nat(1),
+              kind: fc.constantFrom(
+                'null-value' as const,
+                'flag-deleted' as const,
+                'delete' as const,
+              ),
+            }),
+            { nil: undefined },
+          )
+        : fc.constant(undefined),
     })
-    .map(({ sourceSettings, first, second, before, after }) => ({
+    .map(({ sourceSettings, first, second, before, after, auditSchema, tamper }) => ({
       sourceSettings,
       excludedValues: features.excludedValues ?? {},
       // Two tables may not share a name (they would share a staging table).
@@ -313,6 +391,8 @@ export function workloadArbitrary(features: Features): fc.Arbitrary<Workload> {
         : [first],
       // Rows before the first catch-up are the initial load.
       steps: [...before, { kind: 'replicate' as const }, ...after],
+      ...(auditSchema === undefined ? {} : { auditSchema }),
+      ...(tamper === undefined ? {} : { tamper }),
     }));
 }
 
@@ -338,6 +418,9 @@ export const BASE_FEATURES: Features = {
   ddl: [],
   keySpellings: false,
   bigKeys: false,
+  replicaIdentities: [],
+  auditSchemas: [],
+  tamper: false,
 };
 
 /** One aspect each; `all` is every aspect together. */
@@ -360,6 +443,12 @@ export const FEATURE_ASPECTS: Readonly<Record<string, (f: Features) => Features>
   bigkeys: (f) => ({ ...f, bigKeys: true }),
   /** #17 item 9: composite and enum[] columns. */
   composite: (f) => ({ ...f, types: [...f.types, 'composite', 'enum[]'] }),
+  /** #17 item 12: REPLICA IDENTITY FULL and USING INDEX on the key. */
+  identity: (f) => ({ ...f, replicaIdentities: ALL_FEATURES.replicaIdentities }),
+  /** #17 item 17: audit schema names with $function$, a dot, quotes. */
+  auditschema: (f) => ({ ...f, auditSchemas: ALL_FEATURES.auditSchemas }),
+  /** #17 item 10: a staging row edited directly, which verify must report. */
+  tamper: (f) => ({ ...f, tamper: true }),
   /** Arrays with a lower bound other than 1. */
   bounds: (f) => {
     const { 'int4[]': _bounds, ...rest } = f.excludedValues ?? {};
@@ -404,4 +493,54 @@ export function crashWorkloadArbitrary(features: Features): fc.Arbitrary<Workloa
       .array(fc.option(CRASH, { freq: 3 }), { minLength: catchUps, maxLength: catchUps })
       .map((crashes) => ({ ...workload, crashes }));
   });
+}
+
+/** Reasons migrate must refuse a table for, up front (see `expectedRefusals`). */
+export const REFUSALS = ['unlogged', 'other-index', 'header-column', 'ddl-header-column'] as const;
+export type Refusal = (typeof REFUSALS)[number];
+
+/**
+ * Random workloads with one table migrate must refuse: UNLOGGED (#17 item 15), REPLICA
+ * IDENTITY USING INDEX on another column (#17 item 12), a column named like a DMS header
+ * column from the start or added mid-stream (#17 item 17).
+ */
+export function refusedWorkloadArbitrary(
+  features: Features,
+  refusal: Refusal,
+): fc.Arbitrary<Workload> {
+  return fc
+    .tuple(
+      workloadArbitrary(features),
+      fc.nat(1),
+      fc.constantFrom('ar_h_operation', 'ar_h_change_seq'),
+    )
+    .map(([workload, which, header]) => {
+      const t = which % workload.tables.length;
+      if (refusal === 'ddl-header-column')
+        return {
+          ...workload,
+          steps: [
+            ...workload.steps,
+            {
+              kind: 'ddl' as const,
+              table: t,
+              change: { kind: 'add' as const, name: header, type: 'int4' },
+            },
+          ],
+        };
+      const refused = (table: TableSpec): TableSpec => {
+        switch (refusal) {
+          case 'unlogged':
+            return { ...table, unlogged: true };
+          case 'other-index':
+            return { ...table, replicaIdentity: 'other-index' };
+          case 'header-column':
+            return { ...table, columns: [...table.columns, { name: header, type: 'int4' }] };
+        }
+      };
+      return {
+        ...workload,
+        tables: workload.tables.map((table, i) => (i === t ? refused(table) : table)),
+      };
+    });
 }

@@ -15,7 +15,12 @@ import { DmsReplayer } from './dms-replay';
 import type { ComparedTable } from './expected-history';
 import { installOracle, oracleMark, refreshOracle } from './install';
 import { runCli, writeConfig } from '../../engine/cli';
+import { compareApiHistory } from './api-check';
+import { tamperWithStaging } from './tamper';
 import {
+  expectedRefusals,
+  HEADER_NAME_REFUSAL,
+  introducedColumn,
   renderSteps,
   setupSql,
   workloadConfig,
@@ -60,9 +65,12 @@ export interface ScenarioResult {
   /** Source statements that failed (a unique violation rolls its transaction back: expected). */
   readonly sourceErrors: readonly string[];
   /**
-   * `migrate` refused a table up front with this reason (nothing else ran).
+   * `migrate` refused a table with this reason, as the workload made it expect (nothing
+   * ran after it). A refusal the workload does not call for is a problem.
    */
   readonly refused?: string;
+  /** The direct staging edit made at the end (the workload's `tamper`), which verify reported. */
+  readonly tampered?: string;
 }
 
 /** SQLSTATE classes of source errors the workload causes itself (not the kit's doing). */
@@ -96,6 +104,7 @@ export async function runScenario(
   let differences: HistoryDifference[] = [];
   const clients: pg.Client[] = [];
   let refused: string | undefined;
+  let tampered: string | undefined;
   try {
     await admin.query(`CREATE DATABASE ${quoteIdent(sourceDb)}`);
     await admin.query(`CREATE DATABASE ${quoteIdent(targetDb)}`);
@@ -108,6 +117,7 @@ export async function runScenario(
       schema: t.schema,
       table: t.name,
       keyColumns: t.columns.slice(0, t.keyCount).map((c) => c.name),
+      ignoreColumns: t.ignoreColumns ?? [],
     }));
     for (let i = 0; i < 2; i++) {
       const client = new pg.Client({ connectionString: sourceUrl });
@@ -161,16 +171,25 @@ export async function runScenario(
         );
     };
 
-    try {
-      await migrateTarget({ config, sourceUrl, targetUrl });
-    } catch (error) {
-      // A table the kit refuses up front, with its reason, is a correct outcome.
-      if ((error as Error).name === 'SourceTableError') {
-        refused = (error as Error).message;
-        return { ok: true, problems, differences, sourceErrors, refused };
+    /** A refusal of migrate, when one of `expected` matches it; else a finding. */
+    const migrate = async (what: string, expected: readonly RegExp[]): Promise<boolean> => {
+      try {
+        await migrateTarget({ config, sourceUrl, targetUrl });
+      } catch (error) {
+        const message = (error as Error).message;
+        if ((error as Error).name === 'SourceTableError' && expected.some((r) => r.test(message))) {
+          refused = message;
+          return false;
+        }
+        throw new KitFailure(`${what}: ${message}`);
       }
-      throw new KitFailure(`migrate: ${(error as Error).message}`);
-    }
+      if (expected.length > 0)
+        throw new KitFailure(`${what} accepted what it must refuse (${expected.join(', ')})`);
+      return true;
+    };
+
+    if (!(await migrate('migrate', expectedRefusals(workload))))
+      return { ok: true, problems, differences, sourceErrors, refused };
     for (const rendered of renderSteps(workload)) {
       const step = rendered.step;
       if (step.kind === 'replicate') await catchUp();
@@ -181,7 +200,10 @@ export async function runScenario(
         // The documented order (README "Schema changes while the engine runs"): the
         // pipeline applies what was committed before the DDL, then migrate changes staging.
         if (loadMark !== undefined) await catchUp();
-        await kit('migrate after DDL', () => migrateTarget({ config, sourceUrl, targetUrl }));
+        const named = introducedColumn(step.change);
+        const refusal = named?.startsWith('ar_h_') ? [HEADER_NAME_REFUSAL] : [];
+        if (!(await migrate('migrate after DDL', refusal)))
+          return { ok: problems.length === 0, problems, differences, sourceErrors, refused };
       } else {
         const aborted = [false, false];
         for (const { client, sql } of rendered.sql) {
@@ -214,13 +236,31 @@ export async function runScenario(
     differences = [...report.differences];
     problems.push(...differences.slice(0, 5).map(describeDifference));
     const verify = await kit('verify', () => verifyAuditTrail({ config, sourceUrl, targetUrl }));
-    if (!verify.ok)
-      problems.push(
-        `verify: ${verify.mismatches
-          .slice(0, 3)
-          .map((m) => `${m.table} ${JSON.stringify(m.key)} ${m.kind} ${m.columns?.join(',') ?? ''}`)
-          .join('; ')}`,
+    if (!verify.ok) problems.push(`verify: ${describeMismatches(verify.mismatches)}`);
+    problems.push(
+      ...(await compareApiHistory({ target, targetUrl, auditSchema: config.auditSchema, tables })),
+    );
+    if (workload.tamper && problems.length === 0) {
+      const table = tables[workload.tamper.table % tables.length]!;
+      tampered = await tamperWithStaging(
+        target,
+        main,
+        config.auditSchema,
+        table,
+        workload.tamper.kind,
       );
+      if (tampered) {
+        const after = await kit('verify', () => verifyAuditTrail({ config, sourceUrl, targetUrl }));
+        const label = `${table.schema}.${table.table}`;
+        const reported = after.mismatches.filter(
+          (m) => m.kind === 'staging-differs' && m.table === label,
+        );
+        if (after.ok || reported.length !== 1 || after.mismatches.length !== 1)
+          problems.push(
+            `verify after a direct staging edit (${tampered}) must report exactly that row as staging-differs, reported: ${describeMismatches(after.mismatches) || 'nothing'}`,
+          );
+      }
+    }
   } catch (error) {
     if (error instanceof KitFailure) problems.push(error.message);
     else throw error;
@@ -229,7 +269,7 @@ export async function runScenario(
     if (!options.keepDatabases) await dropAll(admin, slotName, [sourceDb, targetDb]);
     await admin.end();
   }
-  return { ok: problems.length === 0, problems, differences, sourceErrors, refused };
+  return { ok: problems.length === 0, problems, differences, sourceErrors, refused, tampered };
 }
 
 /**
@@ -261,6 +301,15 @@ async function crashAndRestart(
   } finally {
     await rm(configFile, { force: true });
   }
+}
+
+function describeMismatches(
+  mismatches: Awaited<ReturnType<typeof verifyAuditTrail>>['mismatches'],
+): string {
+  return mismatches
+    .slice(0, 3)
+    .map((m) => `${m.table} ${JSON.stringify(m.key)} ${m.kind} ${m.columns?.join(',') ?? ''}`)
+    .join('; ');
 }
 
 /** The kit (engine, migrate, verify, DMS-shaped apply) failed: a finding, not a harness error. */

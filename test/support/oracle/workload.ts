@@ -18,6 +18,23 @@ export interface Workload {
    * (`kill -9`) at `crashes[n]`, then restarts it. None when absent.
    */
   readonly crashes?: readonly (CrashSpec | null)[];
+  /** The config's `auditSchema` (#17 item 17: any name works). @default 'audit' */
+  readonly auditSchema?: string;
+  /**
+   * After the final comparison, a staging row is edited directly on the target (#17
+   * item 10): verify must then report exactly that row. None when absent.
+   */
+  readonly tamper?: Tamper;
+}
+
+/**
+ * A direct edit of one live staging row (the first by key): a recorded value column set
+ * to NULL where it is not, the row flagged deleted, or the row deleted. No audit row
+ * records it, so only verify's staging check can see it.
+ */
+export interface Tamper {
+  readonly table: number;
+  readonly kind: 'null-value' | 'flag-deleted' | 'delete';
 }
 
 /** Where the engine kills itself (see src/engine/fault-injection.ts), and its batch size. */
@@ -35,7 +52,18 @@ export interface TableSpec {
   readonly name: string;
   readonly columns: readonly ColumnSpec[];
   readonly keyCount: number;
+  /** The config's `ignoreColumns` (value columns only). @default [] */
+  readonly ignoreColumns?: readonly string[];
+  /** `CREATE UNLOGGED TABLE`: migrate must refuse it (#17 item 15). @default false */
+  readonly unlogged?: boolean;
+  /**
+   * `REPLICA IDENTITY FULL`, `USING INDEX` on a unique index of the key columns (both
+   * accepted, #17 item 12), or `USING INDEX` on another column (refused). @default the key
+   */
+  readonly replicaIdentity?: ReplicaIdentity;
 }
+
+export type ReplicaIdentity = 'full' | 'key-index' | 'other-index';
 
 /** A column: its name and a type of {@link TYPES} (or {@link KEY_TYPES} for key columns). */
 export interface ColumnSpec {
@@ -75,7 +103,13 @@ export type Statement =
       readonly rollback: boolean;
     };
 
-/** One source transaction on client `client`. */
+/** A statement of one of two concurrent clients. */
+export interface ClientStatement {
+  readonly client: 0 | 1;
+  readonly statement: Statement;
+}
+
+/** One source transaction. */
 export interface Transaction {
   readonly statements: readonly Statement[];
   readonly end: 'commit' | 'rollback';
@@ -89,11 +123,16 @@ export type DdlChange =
 
 export type Step =
   | { readonly kind: 'tx'; readonly tx: Transaction }
-  /** Two clients at once: `order` interleaves their statements (0: first, 1: second), then both end. */
+  /**
+   * Two clients at once: each statement runs on its client (0 or 1), in this order, inside
+   * that client's transaction; then both end (`ends[client]`), the second first if
+   * `secondEndsFirst`. A client without statements opens no transaction, so shrinking
+   * can take a client away statement by statement (see {@link interleavedSql}).
+   */
   | {
       readonly kind: 'concurrent';
-      readonly txs: readonly [Transaction, Transaction];
-      readonly order: readonly number[];
+      readonly statements: readonly ClientStatement[];
+      readonly ends: readonly [Transaction['end'], Transaction['end']];
       readonly secondEndsFirst: boolean;
     }
   /** The pipeline catches up (the engine runs until idle, or DMS applies what is new). */
@@ -312,8 +351,12 @@ export const KEY_TYPES: Readonly<
           : `'k${n}'`,
   },
   numeric: { sql: 'numeric', literal: (n, spelling) => `${n}${['', '.0', '.00'][spelling % 3]}` },
-  uuid: { sql: 'uuid', literal: (n) => `'00000000-0000-0000-0000-00000000000${n}'` },
-  date: { sql: 'date', literal: (n) => `'2024-01-0${n + 1}'` },
+  // Two-digit numbers too: concurrent clients use keys up to 2 * KEY_POOL.
+  uuid: {
+    sql: 'uuid',
+    literal: (n) => `'00000000-0000-0000-0000-${String(n).padStart(12, '0')}'`,
+  },
+  date: { sql: 'date', literal: (n) => `'2024-01-${String(n + 1).padStart(2, '0')}'` },
 };
 
 /** The user-defined types every workload schema gets (enum, domain, composite). */
@@ -357,6 +400,10 @@ export class SchemaState {
     if (valueCols.length === 0) return undefined;
     const column = valueCols[change.column % valueCols.length]!;
     const index = cols.indexOf(column);
+    // The config names ignored columns: dropping or renaming one is a config change too,
+    // which the scenario (one config for the whole run) does not make.
+    const ignored = table.ignoreColumns?.includes(column.name) ?? false;
+    if (ignored && (change.kind === 'drop' || change.kind === 'rename')) return undefined;
     if (change.kind === 'drop') {
       cols.splice(index, 1);
       return `ALTER TABLE ${target} DROP COLUMN ${quoteIdent(column.name)}`;
@@ -373,21 +420,50 @@ export class SchemaState {
   }
 }
 
+/** The column `REPLICA IDENTITY USING INDEX` names for `other-index` (refused by migrate). */
+const OTHER_IDENTITY_COLUMN = 'replica_identity_code';
+
 /** The DDL that creates the workload's schemas, types and tables. */
 export function setupSql(workload: Workload): string {
   const schemas = [...new Set(workload.tables.map((t) => t.schema))];
   return [
     ...schemas.map((s) => `CREATE SCHEMA ${quoteIdent(s)};\n${userTypesSql(s)}`),
-    ...workload.tables.map(
-      (t) =>
-        `CREATE TABLE ${quoteQualified(t.schema, t.name)} (\n  ${t.columns
-          .map((c) => `${quoteIdent(c.name)} ${typeSql(c.type, t.schema)}`)
-          .join(',\n  ')},\n  PRIMARY KEY (${t.columns
-          .slice(0, t.keyCount)
-          .map((c) => quoteIdent(c.name))
-          .join(', ')})\n);`,
-    ),
+    ...workload.tables.map((t) => {
+      const columns = t.columns.map((c) => `${quoteIdent(c.name)} ${typeSql(c.type, t.schema)}`);
+      if (t.replicaIdentity === 'other-index')
+        columns.push(`${quoteIdent(OTHER_IDENTITY_COLUMN)} bigint GENERATED ALWAYS AS IDENTITY`);
+      const key = t.columns
+        .slice(0, t.keyCount)
+        .map((c) => quoteIdent(c.name))
+        .join(', ');
+      return [
+        `CREATE ${t.unlogged ? 'UNLOGGED ' : ''}TABLE ${quoteQualified(t.schema, t.name)} (\n  ${columns.join(',\n  ')},\n  PRIMARY KEY (${key})\n);`,
+        ...replicaIdentitySql(t, key),
+      ].join('\n');
+    }),
   ].join('\n');
+}
+
+function replicaIdentitySql(table: TableSpec, key: string): string[] {
+  const target = quoteQualified(table.schema, table.name);
+  // Index names are per schema: the table's name keeps two tables' indexes apart.
+  const index = `${table.name}_replica_identity`;
+  switch (table.replicaIdentity) {
+    case undefined:
+      return [];
+    case 'full':
+      return [`ALTER TABLE ${target} REPLICA IDENTITY FULL;`];
+    case 'key-index':
+      return [
+        `CREATE UNIQUE INDEX ${quoteIdent(index)} ON ${target} (${key});`,
+        `ALTER TABLE ${target} REPLICA IDENTITY USING INDEX ${quoteIdent(index)};`,
+      ];
+    case 'other-index':
+      return [
+        `CREATE UNIQUE INDEX ${quoteIdent(index)} ON ${target} (${quoteIdent(OTHER_IDENTITY_COLUMN)});`,
+        `ALTER TABLE ${target} REPLICA IDENTITY USING INDEX ${quoteIdent(index)};`,
+      ];
+  }
 }
 
 /** Maps a key number to a client's own key space, so concurrent clients never wait on each other. */
@@ -488,28 +564,37 @@ export function renderSteps(workload: Workload): RenderedStep[] {
       }
       case 'tx':
         return { step, sql: txSql(state, step.tx, (n) => n).map((sql) => ({ client: 0, sql })) };
-      case 'concurrent': {
-        const a = txBody(state, step.txs[0], (n) => n * 2);
-        const b = txBody(state, step.txs[1], (n) => n * 2 + 1);
-        const sql: { client: number; sql: string }[] = [
-          { client: 0, sql: 'BEGIN' },
-          { client: 1, sql: 'BEGIN' },
-        ];
-        let ia = 0;
-        let ib = 0;
-        for (const who of step.order) {
-          if (who % 2 === 0 && ia < a.length) sql.push({ client: 0, sql: a[ia++]! });
-          else if (ib < b.length) sql.push({ client: 1, sql: b[ib++]! });
-        }
-        while (ia < a.length) sql.push({ client: 0, sql: a[ia++]! });
-        while (ib < b.length) sql.push({ client: 1, sql: b[ib++]! });
-        const endA = { client: 0, sql: step.txs[0].end === 'commit' ? 'COMMIT' : 'ROLLBACK' };
-        const endB = { client: 1, sql: step.txs[1].end === 'commit' ? 'COMMIT' : 'ROLLBACK' };
-        sql.push(...(step.secondEndsFirst ? [endB, endA] : [endA, endB]));
-        return { step, sql };
-      }
+      case 'concurrent':
+        return { step, sql: interleavedSql(state, step) };
     }
   });
+}
+
+/**
+ * The SQL of a concurrent step, client by client in the step's order. Each client's keys
+ * are its own (even, odd), so neither waits for the other. A client opens its
+ * transaction at its first statement and one without statements opens none: a step
+ * shrunk to one client's statements is that client's transaction alone.
+ */
+export function interleavedSql(
+  state: SchemaState,
+  step: Extract<Step, { kind: 'concurrent' }>,
+): { client: number; sql: string }[] {
+  const spaces: KeySpace[] = [(n) => n * 2, (n) => n * 2 + 1];
+  const sql: { client: number; sql: string }[] = [];
+  const open = [false, false];
+  const statementsOf = [0, 0];
+  for (const { client, statement } of step.statements) {
+    const lines = statementSql(state, statement, spaces[client], `sp${statementsOf[client]!++}`);
+    if (lines.length === 0) continue;
+    if (!open[client]) sql.push({ client, sql: 'BEGIN' });
+    open[client] = true;
+    sql.push(...lines.map((line) => ({ client, sql: line })));
+  }
+  const endOf = (client: 0 | 1) =>
+    open[client] ? [{ client, sql: step.ends[client] === 'commit' ? 'COMMIT' : 'ROLLBACK' }] : [];
+  sql.push(...(step.secondEndsFirst ? [...endOf(1), ...endOf(0)] : [...endOf(0), ...endOf(1)]));
+  return sql;
 }
 
 function txBody(state: SchemaState, tx: Transaction, space: KeySpace): string[] {
@@ -522,9 +607,17 @@ function txSql(state: SchemaState, tx: Transaction, space: KeySpace): string[] {
 
 /** The config the pipeline runs with. */
 export function workloadConfig(workload: Workload): {
-  tables: { schema: string; table: string }[];
+  auditSchema?: string;
+  tables: { schema: string; table: string; ignoreColumns?: string[] }[];
 } {
-  return { tables: workload.tables.map((t) => ({ schema: t.schema, table: t.name })) };
+  return {
+    ...(workload.auditSchema === undefined ? {} : { auditSchema: workload.auditSchema }),
+    tables: workload.tables.map((t) => ({
+      schema: t.schema,
+      table: t.name,
+      ...(t.ignoreColumns?.length ? { ignoreColumns: [...t.ignoreColumns] } : {}),
+    })),
+  };
 }
 
 /**
@@ -564,5 +657,35 @@ export function workloadScript(workload: Workload): string {
     else lines.push(rendered.sql.map((s) => `/* client ${s.client} */ ${s.sql};`).join('\n'));
   }
   lines.push('-- audit-trail replicate --until-idle; then compare with the oracle');
+  if (workload.tamper) {
+    const table = workload.tables[workload.tamper.table % workload.tables.length]!;
+    lines.push(
+      `-- then on the target: ${workload.tamper.kind} on the first live staging row of ${table.schema}.${table.name}; audit-trail verify must report it`,
+    );
+  }
   return lines.join('\n');
+}
+
+/**
+ * What `migrate` must refuse the workload's tables for, up front and with its reason
+ * (#17 items 12, 15, 17): one pattern per reason the workload has (empty: it must
+ * accept them).
+ */
+export function expectedRefusals(workload: Workload): RegExp[] {
+  const reasons: RegExp[] = [];
+  for (const table of workload.tables) {
+    if (table.unlogged) reasons.push(/is UNLOGGED/);
+    if (table.replicaIdentity === 'other-index')
+      reasons.push(/REPLICA IDENTITY USING INDEX .* not on the primary key/);
+    if (table.columns.some((c) => c.name.startsWith('ar_h_'))) reasons.push(HEADER_NAME_REFUSAL);
+  }
+  return reasons;
+}
+
+/** migrate's refusal of a source column named like a DMS header column (#17 item 17). */
+export const HEADER_NAME_REFUSAL = /ar_h_.*DMS header column/s;
+
+/** The column name a DDL change introduces (ADD or RENAME), if any. */
+export function introducedColumn(change: DdlChange): string | undefined {
+  return change.kind === 'add' ? change.name : change.kind === 'rename' ? change.to : undefined;
 }

@@ -1,0 +1,13 @@
+/**
+ * The short run's fixed seeds, in one place: `generated.test.ts` runs them and
+ * `generator.test.ts` checks that their workloads cover every #17 item the oracle
+ * watches (`REQUIRED_COVERAGE`). When the generator changes and coverage drops, pick
+ * new seeds (the coverage test names what is missing).
+ */
+export const FIXED_SEEDS = [1, 10] as const;
+
+/** Workloads per seed. */
+export const RUNS_PER_SEED = 2;
+
+/** Fixed seed of each refusal property (one workload each). */
+export const REFUSAL_SEED = 1;

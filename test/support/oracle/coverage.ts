@@ -1,0 +1,60 @@
+import type { Statement, Step, Workload } from './workload';
+
+/**
+ * What a workload exercises, by the #17 item (or kit feature) a regression of which it
+ * would catch. The short run's fixed seeds must cover every one of
+ * {@link REQUIRED_COVERAGE}: a regression there then fails `npm test` whatever the
+ * random seed draws.
+ */
+export function coverageOf(workload: Workload): Set<string> {
+  const labels = new Set<string>();
+  const statements = workload.steps.flatMap(stepStatements);
+  for (const [t, table] of workload.tables.entries()) {
+    const onTable = statements.filter(
+      (s) => 'table' in s && s.table % workload.tables.length === t,
+    );
+    const written = onTable.some((s) => s.kind === 'insert');
+    if (table.ignoreColumns?.length && written) labels.add('ignoreColumns');
+    if (table.replicaIdentity && onTable.some((s) => s.kind === 'delete' || s.kind === 'updateKey'))
+      labels.add(`item 12: replica identity ${table.replicaIdentity}`);
+    if (table.columns.some((c) => c.type === 'jsonb' || c.type === 'json') && written)
+      labels.add('item 8: numbers in json values through the API');
+    if (`${table.schema}.${table.name}`.split('.').length > 2)
+      labels.add('item 17: a dot in a table reference');
+    const textKey = table.columns.slice(0, table.keyCount).some((c) => c.type === 'text');
+    if (textKey && onTable.some((s) => s.kind === 'insert' && s.key.some((k) => k.spelling === 5)))
+      labels.add('item 16: a 2.6 kB text key');
+  }
+  if (workload.auditSchema !== undefined) labels.add('item 17: audit schema name');
+  if (workload.tamper) labels.add(`item 10: staging ${workload.tamper.kind}`);
+  if (
+    workload.steps.some(
+      (s) => s.kind === 'concurrent' && new Set(s.statements.map((x) => x.client)).size === 2,
+    )
+  )
+    labels.add('two interleaved clients');
+  return labels;
+}
+
+/** Every label {@link coverageOf} knows, each of which the short run's fixed seeds must cover. */
+export const REQUIRED_COVERAGE = [
+  'ignoreColumns',
+  'item 12: replica identity full',
+  'item 12: replica identity key-index',
+  'item 8: numbers in json values through the API',
+  'item 17: a dot in a table reference',
+  'item 16: a 2.6 kB text key',
+  'item 17: audit schema name',
+  'item 10: staging null-value',
+  'item 10: staging flag-deleted',
+  'item 10: staging delete',
+  'two interleaved clients',
+] as const;
+
+function stepStatements(step: Step): Statement[] {
+  const flat = (s: Statement): Statement[] =>
+    s.kind === 'savepoint' ? s.statements.flatMap(flat) : [s];
+  if (step.kind === 'tx') return step.tx.statements.flatMap(flat);
+  if (step.kind === 'concurrent') return step.statements.flatMap((s) => flat(s.statement));
+  return [];
+}
