@@ -1,5 +1,5 @@
 import { verifyAuditTrail } from '../../src/verify';
-import { runCli, writeConfig } from './cli';
+import { replicateArgs, runCli, writeConfig } from './cli';
 import { createPipeline, type Pipeline } from './helpers';
 
 const config = { tables: [{ schema: 'bank', table: 'acct' }] };
@@ -20,19 +20,7 @@ describe('engine: crash (kill -9) and restart', () => {
 
   const replicate = (crashAt?: string, extra: string[] = []) =>
     runCli(
-      [
-        'replicate',
-        '--config',
-        configFile,
-        '--source-url',
-        p.sourceUrl,
-        '--target-url',
-        p.targetUrl,
-        '--slot',
-        p.slotName,
-        '--until-idle',
-        ...extra,
-      ],
+      replicateArgs(configFile, p, '--until-idle', ...extra),
       crashAt ? { AUDIT_TRAIL_ENGINE_CRASH_AT: crashAt } : {},
     );
 

@@ -1,4 +1,4 @@
-import { runCli, writeConfig } from './cli';
+import { replicateArgs, runCli, writeConfig } from './cli';
 import { createPipeline, type Pipeline } from './helpers';
 
 describe('replicate --log-level / AUDIT_TRAIL_LOG_LEVEL', () => {
@@ -14,18 +14,7 @@ describe('replicate --log-level / AUDIT_TRAIL_LOG_LEVEL', () => {
 
   it('writes only lines at or above the level, and refuses an unknown level with exit 2', async () => {
     const configFile = await writeConfig(config);
-    const args = [
-      'replicate',
-      '--config',
-      configFile,
-      '--source-url',
-      p.sourceUrl,
-      '--target-url',
-      p.targetUrl,
-      '--slot',
-      p.slotName,
-      '--until-idle',
-    ];
+    const args = replicateArgs(configFile, p, '--until-idle');
     const quiet = await runCli(['--log-level', 'warn', ...args]);
     expect(quiet.code).toBe(0);
     expect(quiet.stderr).toBe('');

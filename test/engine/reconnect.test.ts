@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { parseConfig } from '../../src/config';
 import { createEngine, type Engine, type EngineLogger, type EngineOptions } from '../../src/engine';
@@ -7,10 +6,8 @@ import { LOGICAL_REPLICATION_SETTINGS } from '../../src/postgres/local-server';
 import { verifyAuditTrail } from '../../src/verify';
 import { startServerFromBinaries, type BinariesPostgres } from '../support/binaries-server';
 import { withClient } from '../support/databases';
-import { writeConfig } from './cli';
+import { replicateArgs, spawnCli, writeConfig } from './cli';
 import { createPipeline, type Pipeline } from './helpers';
-
-const ROOT = path.resolve(__dirname, '../..');
 const TABLE_DDL = 'CREATE TABLE public.kv (k int PRIMARY KEY, v int NOT NULL)';
 const CONFIG = { tables: [{ table: 'kv' }] };
 /** Short waits so a test sees several attempts in seconds. */
@@ -211,25 +208,15 @@ describe('engine: the database server restarts under a running engine', () => {
 
   it('replicate gives up after --give-up-after with exit 2 and a one-line reason, logging each attempt as JSON', async () => {
     const configFile = await writeConfig(CONFIG);
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'src/cli/main.ts',
-        'replicate',
-        '--config',
+    const child = spawnCli(
+      replicateArgs(
         configFile,
-        '--source-url',
-        sourceUrl,
-        '--target-url',
-        targetUrl,
+        { sourceUrl, targetUrl },
         '--give-up-after',
         '2',
         '--max-reconnect-delay',
         '1',
-      ],
-      { cwd: ROOT },
+      ),
     );
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
