@@ -6,7 +6,7 @@ import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import type { AuditTrailConfig } from '../../src/config';
 import type { LoginsProperties } from '../../src/lambda/database-logins/handler';
-import type { DatabaseLocation } from '../../src/lambda/migrate-target/handler';
+import type { DatabaseLocation } from '../../src/lambda/shared/database-url';
 import { kitLogins } from '../../src/trust/logins';
 import { acknowledgeProviderFramework, bundledFunction } from './bundled-function';
 import { PASSWORD_EXCLUDED_CHARACTERS } from './database-defaults';

@@ -16,7 +16,7 @@ import {
   type ChainAnchorSettings,
 } from '../../src/lambda/chain-anchor/handler';
 import { setUpLogins } from '../../src/lambda/database-logins/handler';
-import type { DatabaseLocation } from '../../src/lambda/migrate-target/handler';
+import type { DatabaseLocation } from '../../src/lambda/shared/database-url';
 import { readAnchors, readChainHead } from '../../src/trust/anchors';
 import { verifyIntegrity } from '../../src/trust/integrity';
 import { withClient } from '../support/databases';

@@ -6,7 +6,7 @@ import { identifierSchema } from '../../config/identifier';
 import { describeIssues } from '../../config/errors';
 import { connectClient } from '../../postgres/connect';
 import { LambdaSettingsError } from '../access-alert/settings';
-import { databaseUrl, type DatabaseLocation } from '../migrate-target/handler';
+import { databaseUrl, type DatabaseLocation } from '../shared/database-url';
 
 /** Environment variables the canary Lambda reads. */
 export const CANARY_ENV = {

@@ -5,7 +5,7 @@ import { OBJECT_LOCK_MODES, type ObjectLockMode } from '../../config/chain-ancho
 import { describeIssues } from '../../config/errors';
 import { anchorLine, anchorObjectKey, readChainHead } from '../../trust/anchors';
 import type { Anchor } from '../../trust/integrity';
-import { databaseUrl, type DatabaseLocation } from '../migrate-target/handler';
+import { databaseUrl, type DatabaseLocation } from '../shared/database-url';
 
 /** What the anchor Lambda is told through its environment (set by the ChainAnchor construct). */
 export interface ChainAnchorSettings {

@@ -8,7 +8,7 @@ import {
   setUpTargetLogins,
   setUpTargetPgaudit,
 } from '../../trust/logins';
-import { databaseUrl, type DatabaseLocation } from '../migrate-target/handler';
+import { databaseUrl, type DatabaseLocation } from '../shared/database-url';
 
 /**
  * Properties of the `Custom::AuditTrailLogins` resource. The administrator secrets (the
