@@ -6,8 +6,8 @@ import type { KitRoles } from './roles';
 /** The SECURITY DEFINER capture functions: owned by the capture role. */
 export const CAPTURE_FUNCTIONS = ['capture_insert', 'capture_update'] as const;
 
-/** What readers may call besides SELECT (the history API's helpers). */
-export const HISTORY_FUNCTIONS = ['exact_row', 'row_key_of'] as const;
+/** What readers may call besides SELECT (the history API's helpers; row_key_of calls key_of). */
+export const HISTORY_FUNCTIONS = ['exact_row', 'row_key_of', 'key_of'] as const;
 
 /** Retention: owner only. */
 export const OWNER_ONLY_FUNCTIONS = ['prune_audit_log'] as const;
@@ -181,7 +181,8 @@ async function grantRoles(
       : []),
     // reader: history.
     `GRANT SELECT ON ${q('audit_log')}, ${q('audited_table')}, ${q('audit_chain')}, ${q('schema_change')} TO ${reader}`,
-    `GRANT EXECUTE ON FUNCTION ${schema}.exact_row(jsonb, text[]), ${schema}.row_key_of(text, text, text[]) TO ${reader}`,
+    // key_of: row_key_of normalises the key with it (an IMMUTABLE invoker's function).
+    `GRANT EXECUTE ON FUNCTION ${schema}.exact_row(jsonb, text[]), ${schema}.row_key_of(text, text, text[]), ${schema}.key_of(jsonb, text[]) TO ${reader}`,
   ];
   for (const statement of statements) await sql.raw(statement).execute(trx);
 }
