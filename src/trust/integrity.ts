@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type pg from 'pg';
-import { connectClient } from '../postgres/connect';
+import { sql, type Kysely, type Transaction } from 'kysely';
+import { createKysely } from '../postgres/connect';
 import { quoteQualified } from '../postgres/identifiers';
 import { canonicalBlockHeaderSql, canonicalRowSql } from './canonical';
 
@@ -64,7 +64,18 @@ export interface IntegrityReport {
 
 /** Options for {@link verifyIntegrity}. */
 export interface VerifyIntegrityOptions {
-  readonly targetUrl: string;
+  /** The target as a PostgreSQL URL; or give {@link db}. */
+  readonly targetUrl?: string;
+  /**
+   * The target as a kysely instance (such as the Data API dialect's), used instead of
+   * {@link targetUrl} and left open. @default a connection to targetUrl
+   */
+  readonly db?: Kysely<unknown>;
+  /**
+   * Rows fetched per cursor read. The Data API answers at most 1 MiB per call.
+   * @default 5000
+   */
+  readonly fetchSize?: number;
   readonly auditSchema: string;
   /** Anchors to check the chain against. @default none */
   readonly anchors?: readonly Anchor[];
@@ -83,16 +94,35 @@ const sha256 = (data: Buffer | string) => createHash('sha256').update(data).dige
  * in one REPEATABLE READ snapshot, so memory stays flat whatever the log's size.
  */
 export async function verifyIntegrity(options: VerifyIntegrityOptions): Promise<IntegrityReport> {
-  const client = await connectClient(options.targetUrl, 'audit-trail-verify', 'target');
+  const db = options.db ?? openTarget(options.targetUrl);
   try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    // Nothing the database owner put on a search path is used to build the texts.
-    await client.query('SET LOCAL search_path = pg_catalog, pg_temp');
-    return await check(client, options);
+    return await db
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .setAccessMode('read only')
+      .execute(async (trx) => {
+        // Nothing the database owner put on a search path is used to build the texts.
+        await sql`SET LOCAL search_path = pg_catalog, pg_temp`.execute(trx);
+        // Read only: its commit changes nothing and closes the cursors.
+        return check(trx, options);
+      });
   } finally {
-    await client.query('ROLLBACK').catch(() => undefined);
-    await client.end();
+    if (options.db === undefined) await db.destroy();
   }
+}
+
+function openTarget(targetUrl: string | undefined): Kysely<unknown> {
+  if (targetUrl === undefined) throw new TypeError('verifyIntegrity needs targetUrl or db');
+  return createKysely<unknown>(targetUrl, {
+    max: 1,
+    label: 'target',
+    applicationName: 'audit-trail-verify',
+  });
+}
+
+/** Runs one statement of fixed text in the check's transaction. */
+async function query<Row>(trx: Transaction<unknown>, text: string): Promise<Row[]> {
+  return (await sql.raw<Row>(text).execute(trx)).rows;
 }
 
 interface BlockRow {
@@ -106,7 +136,10 @@ interface BlockRow {
   header: string;
 }
 
-async function check(client: pg.Client, options: VerifyIntegrityOptions): Promise<IntegrityReport> {
+async function check(
+  trx: Transaction<unknown>,
+  options: VerifyIntegrityOptions,
+): Promise<IntegrityReport> {
   const chain = quoteQualified(options.auditSchema, 'audit_chain');
   const log = quoteQualified(options.auditSchema, 'audit_log');
   const findings: IntegrityFinding[] = [];
@@ -115,22 +148,25 @@ async function check(client: pg.Client, options: VerifyIntegrityOptions): Promis
     findingCount += 1;
     if (findings.length < MAX_LISTED) findings.push(finding);
   };
-  for (const found of await foreignTriggers(client, options.auditSchema))
+  for (const found of await foreignTriggers(trx, options.auditSchema))
     report({ kind: 'foreign-trigger', detail: found });
 
-  const pruned = await client.query<{ block_no: string | null; last_row_id: string | null }>(
+  const pruned = await query<{ block_no: string | null; last_row_id: string | null }>(
+    trx,
     `SELECT b.block_no::text, b.last_row_id::text FROM ${chain} b
       WHERE b.block_no = (SELECT max(p.pruned_through) FROM ${chain} p WHERE p.kind = 'prune')`,
   );
-  const prunedThroughBlock = pruned.rows[0]?.block_no ? Number(pruned.rows[0].block_no) : null;
-  const prunedLastRowId = BigInt(pruned.rows[0]?.last_row_id ?? '0');
+  const prunedThroughBlock = pruned[0]?.block_no ? Number(pruned[0].block_no) : null;
+  const prunedLastRowId = BigInt(pruned[0]?.last_row_id ?? '0');
 
   const anchors = new Map<number, Anchor>();
   for (const anchor of options.anchors ?? [])
     if (anchor.auditSchema === options.auditSchema) anchors.set(anchor.blockNo, anchor);
 
+  const fetchSize = options.fetchSize ?? FETCH_SIZE;
   const blocks = new Cursor<BlockRow>(
-    client,
+    trx,
+    fetchSize,
     `SELECT c.block_no::text, c.kind, pg_catalog.array_to_string(c.row_ids, ',') AS row_ids,
             pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.encode(h, 'hex')
               FROM pg_catalog.unnest(c.row_hashes) WITH ORDINALITY AS u(h, n) ORDER BY n), ',') AS row_hashes,
@@ -139,7 +175,8 @@ async function check(client: pg.Client, options: VerifyIntegrityOptions): Promis
        FROM ${chain} AS c ORDER BY c.block_no`,
   );
   const rows = new Cursor<{ id: string; canonical: string }>(
-    client,
+    trx,
+    fetchSize,
     `SELECT a.id::text, ${canonicalRowSql('a')} AS canonical FROM ${log} AS a ORDER BY a.id`,
   );
 
@@ -271,17 +308,15 @@ async function check(client: pg.Client, options: VerifyIntegrityOptions): Promis
   };
 }
 
-async function foreignTriggers(client: pg.Client, auditSchema: string): Promise<string[]> {
-  const { rows } = await client.query<{ text: string }>(
-    `SELECT pg_catalog.format('%I on %I.%I runs %s', t.tgname, n.nspname, c.relname, t.tgfoid::regprocedure) AS text
+async function foreignTriggers(trx: Transaction<unknown>, auditSchema: string): Promise<string[]> {
+  const { rows } = await sql<{ text: string }>`
+    SELECT pg_catalog.format('%I on %I.%I runs %s', t.tgname, n.nspname, c.relname, t.tgfoid::regprocedure) AS text
        FROM pg_catalog.pg_trigger t
        JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
        JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
-      WHERE n.nspname = $1 AND NOT t.tgisinternal AND p.pronamespace <> n.oid
-      ORDER BY 1`,
-    [auditSchema],
-  );
+      WHERE n.nspname = ${auditSchema} AND NOT t.tgisinternal AND p.pronamespace <> n.oid
+      ORDER BY 1`.execute(trx);
   return rows.map((row) => row.text);
 }
 
@@ -296,19 +331,18 @@ class Cursor<Row> {
   private done = false;
 
   constructor(
-    private readonly client: pg.Client,
+    private readonly trx: Transaction<unknown>,
+    private readonly fetchSize: number,
     private readonly text: string,
   ) {}
 
   async next(): Promise<Row | null> {
     if (this.position === this.buffer.length && !this.done) {
       if (!this.declared) {
-        await this.client.query(`DECLARE ${this.name} NO SCROLL CURSOR FOR ${this.text}`);
+        await query(this.trx, `DECLARE ${this.name} NO SCROLL CURSOR FOR ${this.text}`);
         this.declared = true;
       }
-      const { rows } = await this.client.query<Row & pg.QueryResultRow>(
-        `FETCH ${FETCH_SIZE} FROM ${this.name}`,
-      );
+      const rows = await query<Row>(this.trx, `FETCH ${this.fetchSize} FROM ${this.name}`);
       this.buffer = rows;
       this.position = 0;
       if (rows.length === 0) this.done = true;

@@ -2,6 +2,7 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { RDS_AUDIT_ROLE, SERVICE_ACCOUNT_PGAUDIT_LOG } from '../access-audit/setup';
 import { ConfigError, type AuditTrailConfig } from '../config';
+import { PINNED_OUTPUT_SETTINGS } from '../postgres/connect';
 import { quoteIdent, quoteLiteral } from '../postgres/identifiers';
 import { createRole, KIT_ROLE_KINDS, kitRoles } from './roles';
 
@@ -32,11 +33,17 @@ export interface KitLogins {
    * (it reads the chain head).
    */
   readonly anchor: string;
+  /**
+   * Auditors' target login, for the RDS Data API (`audit-trail history --target-arn`): a
+   * member of the reader role, nothing else, with the kit's output settings pinned on the
+   * role (Data API sessions take no start-up options).
+   */
+  readonly auditor: string;
 }
 
 /**
  * Login names for `config`: `<auditSchema>_dms`, `<auditSchema>_migrator`,
- * `<auditSchema>_replication`.
+ * `<auditSchema>_replication`, `<auditSchema>_anchor`, `<auditSchema>_auditor`.
  * @throws ConfigError when a name would exceed PostgreSQL's 63 bytes.
  */
 export function kitLogins(config: Pick<AuditTrailConfig, 'auditSchema'>): KitLogins {
@@ -45,6 +52,7 @@ export function kitLogins(config: Pick<AuditTrailConfig, 'auditSchema'>): KitLog
     migrator: `${config.auditSchema}_migrator`,
     replication: `${config.auditSchema}_replication`,
     anchor: `${config.auditSchema}_anchor`,
+    auditor: `${config.auditSchema}_auditor`,
   };
   for (const name of Object.values(logins)) {
     if (Buffer.byteLength(name, 'utf8') > 63) {
@@ -89,6 +97,8 @@ export interface TargetLoginPasswords {
   readonly migrator: string;
   /** The chain anchor's login; left out when anchors are not deployed. */
   readonly anchor?: string;
+  /** The auditors' Data API login; left out when the target has no Data API. */
+  readonly auditor?: string;
 }
 
 /**
@@ -131,6 +141,18 @@ export async function setUpTargetLogins(
   if (passwords.anchor !== undefined) {
     done.push(await upsertLogin(db, logins.anchor, passwords.anchor, [roles.reader]));
     await sql.raw(`GRANT ${quoteIdent(roles.reader)} TO ${quoteIdent(logins.anchor)}`).execute(db);
+  }
+  if (passwords.auditor !== undefined) {
+    const auditor = quoteIdent(logins.auditor);
+    done.push(await upsertLogin(db, logins.auditor, passwords.auditor, [roles.reader]));
+    await sql.raw(`GRANT ${quoteIdent(roles.reader)} TO ${auditor}`).execute(db);
+    // Role settings outrank the database's: a key or instant without a zone is read in
+    // UTC, values print as over the kit's own connections.
+    for (const [name, value] of Object.entries(PINNED_OUTPUT_SETTINGS))
+      await sql
+        .raw(`ALTER ROLE ${auditor} SET ${quoteIdent(name)} = ${quoteLiteral(value)}`)
+        .execute(db);
+    done.push(`role ${logins.auditor}: output settings pinned`);
   }
   return done;
 }

@@ -3,15 +3,14 @@ import { sql } from 'kysely';
 import { loadConfig } from '../../config';
 import { createHistory, HistoryQueryError, stringifyRowJson, type History } from '../../history';
 import type { Version } from '../../history';
-import { createKysely } from '../../postgres/connect';
 import { CliError, UsageError } from '../errors';
-import { requireUrl } from '../options';
+import type { TargetOptions } from '../options';
+import { openTarget, targetConnection } from '../target';
 import { formatVersion, parseInstant, toJson } from './history';
 
-/** Options every `history` subcommand reads from its parent (`--config`, `--target-url`, `--json`). */
-interface HistoryParentOptions {
+/** Options every `history` subcommand reads from its parent (`--config`, the target, `--json`). */
+interface HistoryParentOptions extends TargetOptions {
   readonly config: string;
-  readonly targetUrl?: string;
   readonly json?: boolean;
 }
 
@@ -29,10 +28,7 @@ export async function withHistory<T>(
   work: (history: History, target: TargetAccess) => Promise<T>,
 ): Promise<T> {
   const config = await loadConfig(options.config);
-  const db = createKysely(requireUrl(options.targetUrl, '--target-url'), {
-    max: 1,
-    label: 'target',
-  });
+  const db = openTarget(targetConnection(options, config));
   try {
     const access: TargetAccess = {
       async assertAudited(table) {

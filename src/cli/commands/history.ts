@@ -8,14 +8,20 @@ import {
   type SchemaChange,
   type Version,
 } from '../../history';
-import { createKysely } from '../../postgres/connect';
 import { CliError, UsageError } from '../errors';
-import { configOption, requireUrl, targetUrlOption } from '../options';
+import {
+  configOption,
+  secretArnOption,
+  targetArnOption,
+  targetDatabaseOption,
+  targetUrlOption,
+  type TargetOptions,
+} from '../options';
+import { openTarget, targetConnection } from '../target';
 import { registerHistoryQueries } from './history-queries';
 
-interface HistoryOptions {
+interface HistoryOptions extends TargetOptions {
   readonly config: string;
-  readonly targetUrl?: string;
   readonly asOf?: string;
   readonly json?: boolean;
 }
@@ -32,6 +38,9 @@ export function registerHistory(program: Command): void {
     .argument('<key...>', 'primary key values, in key order')
     .addOption(configOption())
     .addOption(targetUrlOption())
+    .addOption(targetArnOption())
+    .addOption(secretArnOption())
+    .addOption(targetDatabaseOption())
     .addOption(
       new Option('--as-of <instant>', 'print the row as committed at this ISO-8601 instant'),
     )
@@ -41,10 +50,7 @@ export function registerHistory(program: Command): void {
       // from the config keeps its history.
       const config = await loadConfig(options.config);
       const asOf = options.asOf === undefined ? undefined : parseInstant(options.asOf);
-      const db = createKysely(requireUrl(options.targetUrl, '--target-url'), {
-        max: 1,
-        label: 'target',
-      });
+      const db = openTarget(targetConnection(options, config));
       try {
         const history = createHistory(db, { auditSchema: config.auditSchema });
         if (asOf !== undefined) {
@@ -129,9 +135,8 @@ function printable(text: string): string {
   return /[\u0000-\u001f\u007f-\u009f]/.test(text) ? JSON.stringify(text) : text;
 }
 
-interface SchemaHistoryOptions {
+interface SchemaHistoryOptions extends TargetOptions {
   readonly config: string;
-  readonly targetUrl?: string;
   readonly json?: boolean;
 }
 
@@ -144,14 +149,11 @@ function registerSchemaHistory(history: Command): void {
     .command('schema')
     .description('print the column changes (added, dropped, renamed, retyped) of a table')
     .argument('<table>', 'audited table as schema.table')
-    // --config, --target-url and --json are the history command's options.
+    // --config, the target options and --json are the history command's options.
     .action(async (table: string, _options: unknown, command: Command) => {
       const options = command.optsWithGlobals<SchemaHistoryOptions>();
       const config = await loadConfig(options.config);
-      const db = createKysely(requireUrl(options.targetUrl, '--target-url'), {
-        max: 1,
-        label: 'target',
-      });
+      const db = openTarget(targetConnection(options, config));
       try {
         const changes = await createHistory(db, { auditSchema: config.auditSchema }).schemaChanges(
           table,

@@ -5,12 +5,27 @@ import { verifyAuditTrail, type VerifyReport } from '../../verify';
 import { readAnchors } from '../../trust/anchors';
 import { verifyIntegrity, type IntegrityReport } from '../../trust/integrity';
 import { CliError, UsageError } from '../errors';
-import { configOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
+import {
+  configOption,
+  requireUrl,
+  secretArnOption,
+  sourceUrlOption,
+  targetArnOption,
+  targetDatabaseOption,
+  targetUrlOption,
+  type TargetOptions,
+} from '../options';
+import { openTarget, targetConnection } from '../target';
 
-interface VerifyCommandOptions {
+/**
+ * Rows per cursor read over the Data API, which answers at most 1 MiB per call: 200
+ * canonical audit rows of up to ~5 KB each.
+ */
+const DATA_API_FETCH_SIZE = 200;
+
+interface VerifyCommandOptions extends TargetOptions {
   readonly config: string;
   readonly sourceUrl?: string;
-  readonly targetUrl?: string;
   readonly json?: boolean;
   readonly integrity?: boolean;
   readonly anchors?: string;
@@ -27,6 +42,9 @@ export function registerVerify(program: Command): void {
     .addOption(configOption())
     .addOption(sourceUrlOption())
     .addOption(targetUrlOption())
+    .addOption(targetArnOption())
+    .addOption(secretArnOption())
+    .addOption(targetDatabaseOption())
     .option('--json', 'print the report as JSON')
     .option(
       '--integrity',
@@ -39,14 +57,21 @@ export function registerVerify(program: Command): void {
     .action(async (options: VerifyCommandOptions) => {
       if (options.anchors !== undefined && !options.integrity)
         throw new UsageError('--anchors needs --integrity');
+      if (options.targetArn !== undefined && !options.integrity)
+        throw new UsageError(
+          '--target-arn (the Data API) works with --integrity; comparing with the source needs --target-url',
+        );
       const config = await loadConfig(options.config);
       if (options.integrity) {
+        const target = targetConnection(options, config);
         const anchors = options.anchors === undefined ? [] : await readAnchors(options.anchors);
+        const db = openTarget(target);
         const report = await verifyIntegrity({
-          targetUrl: requireUrl(options.targetUrl, '--target-url'),
+          db,
+          ...(target.kind === 'data-api' && { fetchSize: DATA_API_FETCH_SIZE }),
           auditSchema: config.auditSchema,
           anchors,
-        });
+        }).finally(() => db.destroy());
         process.stdout.write(
           options.json ? `${JSON.stringify(report)}\n` : formatIntegrityReport(report),
         );

@@ -35,6 +35,8 @@ export interface LoginsProperties {
   readonly TargetPgaudit?: string;
   /** Secret of the chain anchor's target login (`<auditSchema>_anchor`, reader role). */
   readonly AnchorSecretArn?: string;
+  /** Secret of the auditors' Data API login (`<auditSchema>_auditor`, reader role). */
+  readonly AuditorSecretArn?: string;
 }
 
 /** The event the CDK custom-resource provider framework passes to onEvent. */
@@ -101,12 +103,15 @@ export async function setUpLogins(
   const logins = kitLogins(config);
   const log = deps.log ?? console.log;
 
-  const [dms, migrator, anchor] = await Promise.all([
+  const [dms, migrator, anchor, auditor] = await Promise.all([
     loginPassword(deps.secrets, props.DmsSecretArn, logins.dms),
     loginPassword(deps.secrets, props.MigratorSecretArn, logins.migrator),
     props.AnchorSecretArn === undefined
       ? undefined
       : loginPassword(deps.secrets, props.AnchorSecretArn, logins.anchor),
+    props.AuditorSecretArn === undefined
+      ? undefined
+      : loginPassword(deps.secrets, props.AuditorSecretArn, logins.auditor),
   ]);
   const targetUrl = await databaseUrl(deps.secrets, props.TargetAdmin);
   (
@@ -115,6 +120,7 @@ export async function setUpLogins(
         dms,
         migrator,
         ...(anchor !== undefined && { anchor }),
+        ...(auditor !== undefined && { auditor }),
       }),
     )
   ).forEach((line) => log(`target: ${line}`));

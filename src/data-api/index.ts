@@ -1,0 +1,2 @@
+export * from './dialect';
+export { DataApiValueError, EXACT_RESULT_OPTIONS, fromField, toSqlParameter } from './values';
