@@ -14,6 +14,8 @@ export {
   assertPostgresUrl,
   ConnectionUrlError,
 } from './postgres/connect';
+export { createDataApiKysely, DataApiDialect, DataApiError, DataApiValueError } from './data-api';
+export type { DataApiTarget } from './data-api';
 export * from './engine';
 export * from './verify';
 export * from './source-context';
