@@ -3,28 +3,35 @@ import { parseConfig } from '../../src/config';
 import { createKysely } from '../../src/postgres/connect';
 import { quoteQualified } from '../../src/postgres/identifiers';
 import { contextInsertStatement, installSourceContext } from '../../src/source-context';
+import { contextRowInsert } from '../../src/source-context/begin-with-context';
 import { figure } from '../lib/figures';
 import { startServers, withClient } from '../lib/servers';
 import { median, round, roundSpread, spread } from '../lib/stats';
 import { createWorkloadTables, runPgbench } from '../lib/workload';
 
-/**
- * The application's context statement as pgbench runs it: the helpers' own INSERT
- * (`contextInsertStatement`), with an actor, a per-transaction request id, a client and a
- * reason, as a typical `withAuditContext` call sets them.
- */
-function pgbenchContextStatement(schema: string, table: string): string {
-  const values = ["'bench-user'", 'NULL', ':aid', "'pgbench'", "'benchmark'", 'NULL'];
-  const { text } = contextInsertStatement(schema, table);
-  return `${text.replace(/\$(\d)/g, (_, n: string) => values[Number(n) - 1]!)};\n`;
+/** An actor, a per-transaction request id, a client and a reason, as a typical call sets them. */
+const PGBENCH_CONTEXT_VALUES = ["'bench-user'", 'NULL', ':aid', "'pgbench'", "'benchmark'", 'NULL'];
+
+/** `$1`..`$6` of a helper statement replaced by the pgbench values. */
+function withPgbenchValues(text: string): string {
+  return text.replace(/\$(\d)/g, (_, n: string) => PGBENCH_CONTEXT_VALUES[Number(n) - 1]!);
 }
+
+type Variant = 'plain' | 'context' | 'contextSeparate';
 
 /**
  * Case: what setting context costs the source. The workload of case 1 (3 changes per
- * transaction), plain and with the context INSERT first in every transaction, interleaved
- * (the order alternates each round); a CHECKPOINT before each. Source only, no capture
- * running: this is the cost in the application's write path; the context row is then one
- * more row per transaction for DMS or the engine to carry.
+ * transaction), interleaved (the order rotates each round; a CHECKPOINT before each):
+ * - `plain`: no context;
+ * - `context`: what `withAuditContext` / `beginWithAuditContext` do, the context row in the
+ *   same round trip as `BEGIN`, as a prepared INSERT. The helpers send `BEGIN; EXECUTE
+ *   <prepared insert>(<literals>)` as one simple query; pgbench cannot mix a simple query
+ *   into a prepared workload, so it sends BEGIN and the same prepared INSERT in one
+ *   pipeline (one round trip, the insert planned once, as the helpers' EXECUTE is);
+ * - `contextSeparate`: what `setAuditContext` does inside an open transaction, one more
+ *   statement and round trip (`INSERT ... ON CONFLICT DO NOTHING`), for comparison.
+ * Source only, no capture running: this is the cost in the application's write path; the
+ * context row is then one more row per transaction for DMS or the engine to carry.
  */
 export const sourceContextCase: BenchCase = {
   title: 'source context: workload TPS with a context row per transaction vs without',
@@ -42,13 +49,22 @@ export const sourceContextCase: BenchCase = {
       const source = createKysely<unknown>(sourceUrl, { max: 1 });
       await installSourceContext(source, config).finally(() => source.destroy());
       const context = config.sourceContext!;
-      const firstStatement = pgbenchContextStatement(context.schema, context.table);
-      const tps = { plain: [] as number[], context: [] as number[] };
+      const withBegin = withPgbenchValues(contextRowInsert(context.schema, context.table));
+      const firstStatement = `${withPgbenchValues(
+        contextInsertStatement(context.schema, context.table).text,
+      )};\n`;
+      const options: Record<Variant, { withBegin?: string; firstStatement?: string }> = {
+        plain: {},
+        context: { withBegin },
+        contextSeparate: { firstStatement },
+      };
+      const variants = Object.keys(options) as Variant[];
+      const tps: Record<Variant, number[]> = { plain: [], context: [], contextSeparate: [] };
       const ratios: number[] = [];
+      const separateRatios: number[] = [];
       for (let index = 0; index < profile.sourceRounds; index++) {
-        const order =
-          index % 2 === 0 ? (['plain', 'context'] as const) : (['context', 'plain'] as const);
-        const roundTps: Partial<Record<'plain' | 'context', number>> = {};
+        const order = variants.map((_, i) => variants[(i + index) % variants.length]!);
+        const roundTps: Partial<Record<Variant, number>> = {};
         for (const which of order) {
           await withClient(sourceUrl, (client) => client.query('CHECKPOINT'));
           const result = await runPgbench({
@@ -56,13 +72,14 @@ export const sourceContextCase: BenchCase = {
             accounts: profile.sourceAccounts,
             seconds: profile.sourceSeconds,
             clients: 2,
-            ...(which === 'context' ? { firstStatement } : {}),
+            ...options[which],
           });
           tps[which].push(result.tps);
           roundTps[which] = result.tps;
           ctx.log(`  round ${index + 1} ${which}: ${result.tps.toFixed(0)} tps`);
         }
         ratios.push(roundTps.context! / roundTps.plain!);
+        separateRatios.push(roundTps.contextSeparate! / roundTps.plain!);
       }
       const rows = await withClient(sourceUrl, (client) =>
         client.query<{ n: string }>(
@@ -74,7 +91,10 @@ export const sourceContextCase: BenchCase = {
           figure('source_tps_ratio_context_vs_plain', round(median(ratios), 3), {
             detail: {
               perRoundRatios: roundSpread(spread(ratios), 3),
-              method: 'median over rounds of context/plain TPS in the same round',
+              method:
+                'median over rounds of context/plain TPS in the same round; context = the row in the BEGIN round trip',
+              separateStatementRatio: round(median(separateRatios), 3),
+              separateStatementPerRoundRatios: roundSpread(spread(separateRatios), 3),
             },
           }),
         ],
@@ -85,9 +105,10 @@ export const sourceContextCase: BenchCase = {
           tps: {
             plain: roundSpread(spread(tps.plain), 4),
             context: roundSpread(spread(tps.context), 4),
+            contextSeparate: roundSpread(spread(tps.contextSeparate), 4),
           },
           contextRowsWritten: Number(rows.rows[0]?.n ?? 0),
-          statement: firstStatement.trim(),
+          statements: { withBegin, separate: firstStatement.trim() },
           sourceServer: servers.sourceVersion,
         },
       };

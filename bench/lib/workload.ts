@@ -35,10 +35,15 @@ export async function createWorkloadTables(
   });
 }
 
-const SCRIPT = (accounts: number, tellers: number, first = '') => `\\set aid random(1, ${accounts})
+const SCRIPT = (
+  accounts: number,
+  tellers: number,
+  first = '',
+  withBegin = '',
+) => `\\set aid random(1, ${accounts})
 \\set tid random(1, ${tellers})
 \\set delta random(-5000, 5000)
-BEGIN;
+${withBegin === '' ? 'BEGIN;' : `\\startpipeline\nBEGIN;\n${withBegin};\n\\endpipeline`}
 ${first}UPDATE accounts SET abalance = abalance + :delta WHERE aid = :aid;
 UPDATE tellers SET tbalance = tbalance + :delta WHERE tid = :tid;
 INSERT INTO movements (tid, aid, delta, mtime) VALUES (:tid, :aid, :delta, CURRENT_TIMESTAMP);
@@ -64,6 +69,12 @@ export interface PgbenchOptions {
   readonly rate?: number;
   /** A statement (with its `;` and newline) each transaction runs first. @default none */
   readonly firstStatement?: string;
+  /**
+   * A statement (without its `;`) sent with `BEGIN` in one round trip (a pgbench
+   * pipeline: both prepared, one sync), as the context helpers send the context row.
+   * @default none
+   */
+  readonly withBegin?: string;
 }
 
 /** Runs the workload with pgbench (prepared statements, no vacuum) and returns its TPS. */
@@ -72,7 +83,12 @@ export async function runPgbench(options: PgbenchOptions): Promise<PgbenchResult
   const script = path.join(dir, 'workload.sql');
   await writeFile(
     script,
-    SCRIPT(options.accounts, options.tellers ?? 100, options.firstStatement ?? ''),
+    SCRIPT(
+      options.accounts,
+      options.tellers ?? 100,
+      options.firstStatement ?? '',
+      options.withBegin ?? '',
+    ),
   );
   const clients = options.clients ?? 2;
   const { stdout } = await run(path.join(PG_BIN, 'pgbench'), [

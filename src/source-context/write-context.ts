@@ -1,9 +1,13 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type pg from 'pg';
 import { AUDIT_CONTEXT_COLUMNS, type AuditContextField } from '../config';
-import { AuditTrailError } from '../errors';
 import { stringifyRowJson } from '../history/row-json';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers';
+import { beginWithContext, beginWithContextStatements, hash } from './begin-with-context';
+import { AuditContextError } from './errors';
+import { transactionBegunWith } from './kysely-transaction';
+
+export { AuditContextError } from './errors';
 
 /** Who made a source transaction's changes, and why. Every field is optional unless required. */
 export interface AuditContext {
@@ -25,11 +29,6 @@ export interface AuditContext {
 export type AuditContextWith<Required extends AuditContextField> = AuditContext & {
   readonly [Field in Required]-?: string;
 };
-
-/** Thrown for a context that cannot be written (missing required field, set twice, no transaction). */
-export class AuditContextError extends AuditTrailError {
-  override readonly name = 'AuditContextError';
-}
 
 /** The config's `sourceContext` as the helpers need it (a config object or its input form). */
 export interface SourceContextLike {
@@ -61,8 +60,11 @@ export type RequiredContextFields<Config extends SourceContextLike> = Config ext
 export interface AuditContextWriter<Required extends AuditContextField> {
   /**
    * Runs `work` in a kysely transaction that carries `context`: the context row is
-   * written first, in the same transaction. Given a transaction (`db.isTransaction`), it
-   * writes the row there and runs `work` in it without opening another.
+   * written first, in the same transaction, in the same round trip as its `BEGIN` (see
+   * {@link beginWithAuditContext}), so it costs the application no extra wait. `work`
+   * gets a transaction that behaves as `db.transaction()`'s (committed when `work`
+   * resolves, rolled back when it throws). Given a transaction (`db.isTransaction`), it
+   * writes the row there (one more statement) and runs `work` in it without opening another.
    */
   withAuditContext<DB, T>(
     db: Kysely<DB> | Transaction<DB>,
@@ -75,30 +77,58 @@ export interface AuditContextWriter<Required extends AuditContextField> {
    * transaction of its own).
    */
   setAuditContext(client: pg.ClientBase, context: AuditContextWith<Required>): Promise<void>;
+  /**
+   * Starts a transaction on the `pg` client that carries `context`: `BEGIN` and the
+   * context row go to the server as one query (one round trip, so setting context costs
+   * about what the row's insert costs the server, not a wait), with the values quoted as
+   * SQL literals, never pasted. Use it in place of `BEGIN`; end the transaction with
+   * `COMMIT` or `ROLLBACK` as usual. If the context row fails (a missing grant), the
+   * transaction is rolled back and the error thrown. A client already in a transaction
+   * is refused: use {@link setAuditContext} there.
+   *
+   * @example
+   * ```ts
+   * const client = await pool.connect();
+   * try {
+   *   await beginWithAuditContext(client, { actor: 'alice', reason: 'TICKET-7' });
+   *   await client.query('UPDATE items SET price = 9.50 WHERE id = 42');
+   *   await client.query('COMMIT');
+   * } catch (error) {
+   *   await client.query('ROLLBACK');
+   *   throw error;
+   * } finally {
+   *   client.release();
+   * }
+   * ```
+   */
+  beginWithAuditContext(client: pg.ClientBase, context: AuditContextWith<Required>): Promise<void>;
 }
 
 const FIELDS = Object.keys(AUDIT_CONTEXT_COLUMNS) as AuditContextField[];
 
 /**
  * The application helpers for a config with `sourceContext`: one INSERT per transaction
- * into the source context table, with the transaction's own id. Transactions without
- * context are audited as before (their versions carry `context: null`).
+ * into the source context table, with the transaction's own id; `withAuditContext` and
+ * `beginWithAuditContext` send it with the transaction's `BEGIN`, in one round trip.
+ * Transactions without context are audited as before (their versions carry `context: null`).
  *
  * @example
  * ```ts
  * const config = { tables: [...], sourceContext: { require: ['actor'] } } as const;
- * const { withAuditContext, setAuditContext } = auditContext(config);
+ * const { withAuditContext, beginWithAuditContext, setAuditContext } = auditContext(config);
  *
  * // kysely
  * await withAuditContext(db, { actor: 'alice', reason: 'TICKET-7' }, async (trx) => {
  *   await trx.updateTable('items').set({ price: '9.50' }).where('id', '=', 42).execute();
  * });
  *
- * // pg
- * await client.query('BEGIN');
- * await setAuditContext(client, { actor: 'alice', requestId: req.id });
+ * // pg: BEGIN and the context in one round trip
+ * await beginWithAuditContext(client, { actor: 'alice', requestId: req.id });
  * await client.query('UPDATE items SET price = 9.50 WHERE id = 42');
  * await client.query('COMMIT');
+ *
+ * // pg, inside a transaction already open
+ * await setAuditContext(client, { actor: 'alice', requestId: req.id });
  * ```
  */
 export function auditContext<const Config extends SourceContextLike>(
@@ -120,9 +150,12 @@ export function auditContext<const Config extends SourceContextLike>(
   const valuesOf = (context: AuditContext): (string | null)[] => {
     checkContext(context, required);
     const metadata = context.metadata;
+    const metadataText =
+      metadata === undefined || metadata === null ? null : stringifyRowJson(metadata);
+    if (metadataText !== null) checkStorableText(metadataText, 'metadata');
     return [
       ...FIELDS.map((field) => (context[field] as string | null | undefined) ?? null),
-      metadata === undefined || metadata === null ? null : stringifyRowJson(metadata),
+      metadataText,
     ];
   };
   const refuseSecond = (inserted: number | null): void => {
@@ -140,6 +173,8 @@ export function auditContext<const Config extends SourceContextLike>(
     const result = await insertKysely(valuesOf(context)).execute(db);
     refuseSecond(Number(result.numAffectedRows ?? 0n));
   };
+  const beginStatements = (context: AuditContext) =>
+    beginWithContextStatements(schema, table, valuesOf(context));
   async function withAuditContext<DB, T>(
     db: Kysely<DB> | Transaction<DB>,
     context: AuditContext,
@@ -149,22 +184,24 @@ export function auditContext<const Config extends SourceContextLike>(
       await writeKysely(db as unknown as Kysely<unknown>, context);
       return work(db as Transaction<DB>);
     }
-    return db.transaction().execute(async (trx) => {
-      await writeKysely(trx as unknown as Kysely<unknown>, context);
-      return work(trx);
-    });
+    const statements = beginStatements(context);
+    return transactionBegunWith(db, (run) => beginWithContext(run, statements), work);
   }
   return {
     withAuditContext,
-    async setAuditContext(client, context) {
-      const values = valuesOf(context);
-      if (typeof client.getTransactionStatus !== 'function') {
+    async beginWithAuditContext(client, context) {
+      const statements = beginStatements(context);
+      if (transactionStatus(client, 'beginWithAuditContext') !== 'I') {
         throw new AuditContextError(
-          'setAuditContext needs a pg client (pool.connect()), not a pool: each pool query may run on another connection',
-          { code: 'AUDIT_CONTEXT_NO_TRANSACTION', kind: 'usage' },
+          'beginWithAuditContext starts a transaction: this client is already in one (use setAuditContext there)',
+          { code: 'AUDIT_CONTEXT_IN_TRANSACTION', kind: 'usage' },
         );
       }
-      if (client.getTransactionStatus() === 'I') {
+      await beginWithContext((text) => client.query(text), statements);
+    },
+    async setAuditContext(client, context) {
+      const values = valuesOf(context);
+      if (transactionStatus(client, 'setAuditContext') === 'I') {
         throw new AuditContextError(
           'setAuditContext must run inside a transaction (after BEGIN): outside one the context row would be a transaction of its own',
           { code: 'AUDIT_CONTEXT_NO_TRANSACTION', kind: 'usage' },
@@ -174,6 +211,17 @@ export function auditContext<const Config extends SourceContextLike>(
       refuseSecond(result.rowCount);
     },
   };
+}
+
+/** The client's transaction status ('I' idle, 'T' in a transaction, 'E' failed); refuses a pool. */
+function transactionStatus(client: pg.ClientBase, helper: string): string | null {
+  if (typeof client.getTransactionStatus !== 'function') {
+    throw new AuditContextError(
+      `${helper} needs a pg client (pool.connect()), not a pool: each pool query may run on another connection`,
+      { code: 'AUDIT_CONTEXT_NO_TRANSACTION', kind: 'usage' },
+    );
+  }
+  return client.getTransactionStatus();
 }
 
 /**
@@ -193,6 +241,23 @@ export function contextInsertStatement(
   return { text, columns };
 }
 
+/** A NUL, or half of a surrogate pair (UTF-8 encoding would replace it with U+FFFD). */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Refuses text PostgreSQL cannot store exactly: a NUL (text cannot hold one) or a lone
+ * surrogate (it would arrive as U+FFFD). Anything else, quotes and backslashes
+ * included, is stored as given.
+ */
+function checkStorableText(value: string, what: string): void {
+  if (UNSTORABLE.test(value)) {
+    throw new AuditContextError(
+      `audit context ${what} contains a NUL character or an unpaired surrogate, which PostgreSQL cannot store as given`,
+      { code: 'AUDIT_CONTEXT_INVALID', kind: 'usage' },
+    );
+  }
+}
+
 function checkContext(context: AuditContext, required: readonly AuditContextField[]): void {
   if (typeof context !== 'object' || context === null) {
     throw new AuditContextError('the audit context must be an object', {
@@ -208,6 +273,7 @@ function checkContext(context: AuditContext, required: readonly AuditContextFiel
         kind: 'usage',
       });
     }
+    if (typeof value === 'string') checkStorableText(value, field);
   }
   const missing = required.filter((field) => (context[field] ?? '') === '');
   if (missing.length > 0) {
@@ -227,10 +293,4 @@ function checkContext(context: AuditContext, required: readonly AuditContextFiel
       kind: 'usage',
     });
   }
-}
-
-function hash(text: string): string {
-  let value = 0;
-  for (const char of text) value = (Math.imul(value, 31) + char.charCodeAt(0)) | 0;
-  return (value >>> 0).toString(16);
 }

@@ -23,7 +23,7 @@ describe('context through the local engine', () => {
   let pipeline: Pipeline;
   let source: Kysely<SourceDb>;
   let pool: pg.Pool;
-  const { withAuditContext, setAuditContext } = auditContext(CONFIG);
+  const { withAuditContext, setAuditContext, beginWithAuditContext } = auditContext(CONFIG);
 
   beforeAll(async () => {
     pipeline = await createPipeline(
@@ -170,6 +170,107 @@ describe('context through the local engine', () => {
       ]);
     } finally {
       await db.destroy();
+    }
+  });
+
+  it('starts a transaction with its context in one round trip: hostile values round-trip exactly, both helpers', async () => {
+    // Quotes, backslashes (E-string territory), SQL-looking text, dollar quotes, control
+    // characters, and unicode beyond the BMP: the values travel as quoted literals.
+    const hostile = {
+      actor: `o'brien\\'; DROP TABLE items; --`,
+      onBehalfOf: `\\x41 \\\\ \\n $$ $q$ E'\\''`,
+      requestId: 'тест-🙂-\u200b-\u202e-é-e\u0301',
+      client: '"quoted" \t tab \r\n line',
+      reason: "a'b''c\\d",
+      metadata: { "k'ey\\": "v'al\\ue\u0001", nested: { emoji: '🧾' } },
+    };
+    const client = await pool.connect();
+    try {
+      // A fresh connection prepares the context insert on first use; a DISCARD ALL (a
+      // pool's reset) drops it, and the next transaction prepares it again.
+      await beginWithAuditContext(client, hostile);
+      await client.query(`INSERT INTO items (id, name) VALUES (10, 'hostile pg')`);
+      await client.query('COMMIT');
+      await client.query('DISCARD ALL');
+      await beginWithAuditContext(client, { ...hostile, reason: 'after discard' });
+      await client.query(`INSERT INTO items (id, name) VALUES (11, 'after discard')`);
+      await client.query('COMMIT');
+      expect(client.getTransactionStatus()).toBe('I');
+    } finally {
+      client.release();
+    }
+    await withAuditContext(source, { ...hostile, actor: `${hostile.actor} (kysely)` }, (trx) =>
+      trx.insertInto('items').values({ id: 12, name: 'hostile kysely' }).execute(),
+    );
+    await pipeline.replicate();
+    const { db, api } = history();
+    try {
+      const contextOf = async (id: number) => (await api.history('public.items', [id]))[0]!.context;
+      const expected = {
+        actor: hostile.actor,
+        onBehalfOf: hostile.onBehalfOf,
+        requestId: hostile.requestId,
+        client: hostile.client,
+        reason: hostile.reason,
+        metadata: hostile.metadata,
+      };
+      expect(await contextOf(10)).toEqual(expected);
+      expect(await contextOf(11)).toEqual({ ...expected, reason: 'after discard' });
+      expect(await contextOf(12)).toEqual({ ...expected, actor: `${hostile.actor} (kysely)` });
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('the one-round-trip kysely transaction commits, rolls back, and is over when it ends', async () => {
+    let escaped: unknown;
+    await expect(
+      withAuditContext(source, { actor: 'rollback' }, async (trx) => {
+        expect(trx.isTransaction).toBe(true);
+        await trx.insertInto('items').values({ id: 20, name: 'never' }).execute();
+        escaped = trx;
+        throw new Error('application failure');
+      }),
+    ).rejects.toThrow('application failure');
+    await expect(
+      (escaped as typeof source).selectFrom('items').selectAll().execute(),
+    ).rejects.toThrow('already committed or rolled back');
+    const rows = await source.selectFrom('items').select('id').where('id', '=', 20).execute();
+    expect(rows).toEqual([]);
+    const count = await pipeline.source(
+      `SELECT count(*)::int AS n FROM audit_context.transaction_context WHERE actor = 'rollback'`,
+    );
+    expect(count.rows).toEqual([{ n: 0 }]);
+    // A committed transaction's context row is written by that transaction itself.
+    await withAuditContext(source, { actor: 'committed' }, (trx) =>
+      trx.insertInto('items').values({ id: 21, name: 'kept' }).execute(),
+    );
+    const same = await pipeline.source(
+      `SELECT c.transaction_id % 4294967296 = i.xmin::text::bigint AS same
+       FROM items i, audit_context.transaction_context c WHERE i.id = 21 AND c.actor = 'committed'`,
+    );
+    expect(same.rows).toEqual([{ same: true }]);
+  });
+
+  it('beginWithAuditContext refuses a client in a transaction and leaves a refused row rolled back', async () => {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await expect(beginWithAuditContext(client, { actor: 'x' })).rejects.toThrow('already in one');
+      await client.query('ROLLBACK');
+      await expect(beginWithAuditContext(client, { actor: 'nul\u0000' })).rejects.toThrow(
+        'NUL character or an unpaired surrogate',
+      );
+      await expect(beginWithAuditContext(client, { actor: 'half \ud83d' })).rejects.toThrow(
+        'unpaired surrogate',
+      );
+      // A row the server refuses (jsonb cannot hold \u0000): the transaction is rolled back.
+      await expect(
+        beginWithAuditContext(client, { actor: 'x', metadata: { bad: 'nul\u0000' } }),
+      ).rejects.toThrow(/unsupported Unicode escape sequence/);
+      expect(client.getTransactionStatus()).toBe('I');
+    } finally {
+      client.release();
     }
   });
 });
