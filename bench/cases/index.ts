@@ -1,6 +1,7 @@
 import type { Figure, FigureId } from '../lib/figures';
 import type { BenchContext } from '../lib/profile';
 import { dasCase } from './das';
+import { dmsApplyCase } from './dms-apply';
 import { engineCase, memoryCase } from './engine';
 import { historyCase } from './history';
 import { parserCase } from './parser';
@@ -29,6 +30,7 @@ export const CASES = {
   engine: engineCase,
   memory: memoryCase,
   trigger: targetTriggerCase,
+  dms: dmsApplyCase,
   history: historyCase,
   parser: parserCase,
   das: dasCase,

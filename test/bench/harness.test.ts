@@ -13,7 +13,7 @@ describe('benchmark harness', () => {
       met: false,
       note: 'not run',
     });
-    expect(new Set(FIGURE_IDS).size).toBe(16);
+    expect(new Set(FIGURE_IDS).size).toBe(18);
   });
 
   it('computes percentiles by interpolation and spreads', () => {
