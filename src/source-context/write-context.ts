@@ -241,8 +241,8 @@ export function contextInsertStatement(
   return { text, columns };
 }
 
-/** A NUL, or half of a surrogate pair (UTF-8 encoding would replace it with U+FFFD). */
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/** Half of a surrogate pair (UTF-8 encoding would replace it with U+FFFD). */
+const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /**
  * Refuses text PostgreSQL cannot store exactly: a NUL (text cannot hold one) or a lone
@@ -250,7 +250,7 @@ const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff
  * included, is stored as given.
  */
 function checkStorableText(value: string, what: string): void {
-  if (UNSTORABLE.test(value)) {
+  if (value.includes('\u0000') || UNPAIRED_SURROGATE.test(value)) {
     throw new AuditContextError(
       `audit context ${what} contains a NUL character or an unpaired surrogate, which PostgreSQL cannot store as given`,
       { code: 'AUDIT_CONTEXT_INVALID', kind: 'usage' },
