@@ -1,12 +1,10 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import type { Kysely } from 'kysely';
 import pg from 'pg';
-import { parseConfig } from '../../src/config';
 import { createHistory } from '../../src/history';
-import { migrateTarget } from '../../src/migrate/migrate-target';
 import { verifyAuditTrail } from '../../src/verify';
 import { auditRows, createPipeline, type Pipeline } from '../engine/helpers';
+import { createDmsTarget, type DmsTarget } from '../support/dms-target';
 import { cdc, DmsApplier, fullLoad } from '../support/dms-apply';
-import { createTestDatabase, withClient } from '../support/databases';
 
 /**
  * Every name the capture functions, verify and the history reads use for a variable,
@@ -95,29 +93,16 @@ function namedRow(id: number, base: number): Record<string, string> {
 
 describe('capture with column names the kit uses internally', () => {
   describe('through DMS-shaped staging writes', () => {
+    let dmsTarget: DmsTarget;
     let target: pg.Client;
     let db: Kysely<unknown>;
 
     beforeAll(async () => {
-      const sourceUrl = await createTestDatabase('src');
-      const targetUrl = await createTestDatabase('tgt');
-      await withClient(sourceUrl, (client) => client.query(NAMED_DDL));
-      await migrateTarget({
-        config: parseConfig({ auditSchema: 'audit', tables: TABLES }),
-        sourceUrl,
-        targetUrl,
-      });
-      target = new pg.Client({ connectionString: targetUrl });
-      await target.connect();
-      db = new Kysely({
-        dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: targetUrl }) }),
-      });
+      dmsTarget = await createDmsTarget(NAMED_DDL, { auditSchema: 'audit', tables: TABLES });
+      ({ client: target, db } = dmsTarget);
     });
 
-    afterAll(async () => {
-      await target?.end();
-      await db?.destroy();
-    });
+    afterAll(() => dmsTarget?.close());
 
     it('records pts (jsonb x/y) under its real key with its real rows', async () => {
       const dms = new DmsApplier(target, 'audit', 'pts', ['id']);

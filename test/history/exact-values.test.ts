@@ -1,12 +1,10 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import type { Kysely } from 'kysely';
 import pg from 'pg';
-import { parseConfig } from '../../src/config';
 import { createHistory } from '../../src/history';
-import { migrateTarget } from '../../src/migrate/migrate-target';
 import { verifyAuditTrail } from '../../src/verify';
 import { auditRows, createPipeline, type Pipeline } from '../engine/helpers';
+import { createDmsTarget, type DmsTarget } from '../support/dms-target';
 import { cdc, DmsApplier } from '../support/dms-apply';
-import { createTestDatabase, withClient } from '../support/databases';
 
 const DDL = `
   CREATE TABLE public.docs (id int PRIMARY KEY, doc json, f float8, r real, fa float8[], jb jsonb);
@@ -16,29 +14,16 @@ const TABLES = [{ table: 'docs' }, { table: 'nk' }, { table: 'fk' }];
 
 describe('exact values: json text, float -0 and numeric keys', () => {
   describe('through DMS-shaped staging writes', () => {
+    let dmsTarget: DmsTarget;
     let target: pg.Client;
     let db: Kysely<unknown>;
 
     beforeAll(async () => {
-      const sourceUrl = await createTestDatabase('src');
-      const targetUrl = await createTestDatabase('tgt');
-      await withClient(sourceUrl, (client) => client.query(DDL));
-      await migrateTarget({
-        config: parseConfig({ auditSchema: 'audit', tables: TABLES }),
-        sourceUrl,
-        targetUrl,
-      });
-      target = new pg.Client({ connectionString: targetUrl });
-      await target.connect();
-      db = new Kysely({
-        dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: targetUrl }) }),
-      });
+      dmsTarget = await createDmsTarget(DDL, { auditSchema: 'audit', tables: TABLES });
+      ({ client: target, db } = dmsTarget);
     });
 
-    afterAll(async () => {
-      await target?.end();
-      await db?.destroy();
-    });
+    afterAll(() => dmsTarget?.close());
 
     it('records json whitespace and duplicate-key changes as their exact text', async () => {
       const dms = new DmsApplier(target, 'audit', 'docs', ['id']);

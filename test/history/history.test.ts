@@ -1,10 +1,9 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { parseConfig } from '../../src/config';
 import { createHistory, HistoryQueryError, LosslessNumber } from '../../src/history';
-import { migrateTarget } from '../../src/migrate/migrate-target';
+import { createDmsTarget, type DmsTarget } from '../support/dms-target';
 import { cdc, DmsApplier, fullLoad } from '../support/dms-apply';
-import { createTestDatabase, withClient } from '../support/databases';
 
 const SOURCE_DDL = `
   CREATE SCHEMA shop;
@@ -25,28 +24,18 @@ const config = parseConfig({
 });
 
 describe('history of DMS-applied changes', () => {
-  let targetUrl: string;
+  let dmsTarget: DmsTarget;
   let target: pg.Client;
   let db: Kysely<unknown>;
   let dms: DmsApplier;
 
   beforeAll(async () => {
-    const sourceUrl = await createTestDatabase('src');
-    targetUrl = await createTestDatabase('tgt');
-    await withClient(sourceUrl, (client) => client.query(SOURCE_DDL));
-    await migrateTarget({ config, sourceUrl, targetUrl });
-    target = new pg.Client({ connectionString: targetUrl });
-    await target.connect();
-    db = new Kysely({
-      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: targetUrl }) }),
-    });
+    dmsTarget = await createDmsTarget(SOURCE_DDL, config);
+    ({ client: target, db } = dmsTarget);
     dms = new DmsApplier(target, 'audit', 'orders', ['region', 'id']);
   });
 
-  afterAll(async () => {
-    await target.end();
-    await db.destroy();
-  });
+  afterAll(() => dmsTarget?.close());
 
   const key = { region: 'EU', id: '9007199254740993' };
   const tricky = 'it\'s "quoted",\nwith a newline and a, comma';
