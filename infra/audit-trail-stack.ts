@@ -40,24 +40,46 @@ export interface AuditTrailStackProps extends StackProps {
   readonly sourceLogRetention?: logs.RetentionDays;
 }
 
+/** The change-history half of {@link AuditTrailStack}: everything DMS writes through. */
+interface ChangeHistoryParts {
+  readonly target: TargetDatabase;
+  readonly logins: DatabaseLogins;
+  readonly migrations: TargetMigrations;
+  readonly anchor?: ChainAnchor;
+  readonly replication: DmsReplication;
+  /** A new target's master secret (rotated first, as before the access-audit-only split). */
+  readonly targetMaster: RotatedSecret[];
+  /** The logins' secrets, rotated and reachable through the endpoint. */
+  readonly loginSecrets: RotatedSecret[];
+  /** The source login DMS and the migrations use. */
+  readonly sourceLogin: RotatedSecret['secret'];
+}
+
 /**
- * The whole change-history pipeline in one stack: network, source (new or imported),
- * target, migrations, DMS, the task starter and alarms. One stack keeps security-group
- * rules between the parts free of cross-stack exports.
+ * The whole pipeline in one stack: network, source (new or imported), the shared alert
+ * topic and, when the config lists tables, the change history (target, migrations, DMS,
+ * the task starter and alarms). One stack keeps security-group rules between the parts
+ * free of cross-stack exports. An access-audit-only config (no tables) gets no target,
+ * no DMS and no logical replication on a new source.
  */
 export class AuditTrailStack extends Stack {
   readonly deployment: DeploymentConfig;
   readonly network: Network;
   readonly source: SourceDatabase;
-  readonly target: TargetDatabase;
-  readonly migrations: TargetMigrations;
-  /** The least-privilege logins DMS and the migrations use, each in its own secret. */
-  readonly logins: DatabaseLogins;
+  /** The change-history target; undefined for an access-audit-only config (no tables). */
+  readonly target?: TargetDatabase;
+  /** The target migrations; undefined for an access-audit-only config. */
+  readonly migrations?: TargetMigrations;
+  /** The least-privilege logins DMS and the migrations use, each in its own secret; undefined without tables. */
+  readonly logins?: DatabaseLogins;
   /** Hosted rotation of every database secret the kit owns. */
   readonly rotation: SecretRotation;
-  readonly replication: DmsReplication;
-  readonly starter: ReplicationStarter;
-  readonly alarms: ReplicationAlarms;
+  /** The DMS task or replication config; undefined for an access-audit-only config. */
+  readonly replication?: DmsReplication;
+  /** Starts the DMS task; undefined for an access-audit-only config. */
+  readonly starter?: ReplicationStarter;
+  /** DMS latency and failure alarms; undefined for an access-audit-only config. */
+  readonly alarms?: ReplicationAlarms;
   /** The one topic both halves of the kit alert through (DMS alarms and events, access audit). */
   readonly alertTopic: AlertTopic;
   /** CMK of the log groups; retains every evidence resource in production. */
@@ -65,14 +87,22 @@ export class AuditTrailStack extends Stack {
   /** The chain anchor bucket and Lambda (`deployment.anchors`); undefined when disabled. */
   readonly anchor?: ChainAnchor;
 
+  private readonly logRetention: logs.RetentionDays;
+
   constructor(scope: Construct, id: string, props: AuditTrailStackProps) {
-    super(scope, id, { description: 'audit-trail: DMS change-history pipeline', ...props });
     const config = props.config;
+    const history = config.tables.length > 0;
+    super(scope, id, {
+      description: history
+        ? 'audit-trail: DMS change-history pipeline'
+        : 'audit-trail: access audit (no change history)',
+      ...props,
+    });
     const deployment = resolveDeployment(config.deployment);
     this.deployment = deployment;
     const production = deployment.production;
     const logRetention = retentionDays(deployment.logRetentionDays ?? (production ? 365 : 30));
-    const identifier = deployment.stackName.toLowerCase();
+    this.logRetention = logRetention;
 
     this.evidence = new EvidenceProtection(this, 'Evidence', { production });
     Aspects.of(this).add(this.evidence);
@@ -88,6 +118,7 @@ export class AuditTrailStack extends Stack {
       subnets,
       source: deployment.source,
       production,
+      logicalReplication: history,
       logRetention: props.sourceLogRetention ?? logRetention,
       // Joined, not overwritten: both may name shared_preload_libraries.
       extraParameters: mergeClusterParameters(
@@ -95,9 +126,95 @@ export class AuditTrailStack extends Stack {
         props.extraSourceClusterParameters ?? {},
       ),
     });
+
+    this.alertTopic = new AlertTopic(this, 'AlertTopic', {
+      ...(deployment.alarmEmail !== undefined && { emails: [deployment.alarmEmail] }),
+      removalPolicy: production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+
+    const parts = history ? this.addChangeHistory(config) : undefined;
+    if (parts) {
+      this.target = parts.target;
+      this.logins = parts.logins;
+      this.migrations = parts.migrations;
+      this.replication = parts.replication;
+      if (parts.anchor) this.anchor = parts.anchor;
+    }
+
+    // Rotate every secret the kit owns; an existing database's secret is its owner's.
+    const rotated: RotatedSecret[] = [
+      ...(parts?.targetMaster ?? []),
+      ...(deployment.source.mode === 'new'
+        ? [{ id: 'SourceMaster', secret: this.source.secret, database: this.source }]
+        : []),
+      ...(parts?.loginSecrets ?? []),
+    ];
+    this.rotation = new SecretRotation(this, 'SecretRotation', {
+      vpc,
+      subnets,
+      secrets: rotated,
+      days: deployment.secretRotationDays,
+      // The logins and migrations read these secrets at deploy time: rotate after them.
+      after: parts ? [parts.logins.resource, parts.migrations.resource] : [],
+    });
+    this.network.allowSecretsManagerFrom(this.rotation.securityGroup);
+    const kitSecrets = [
+      this.source.secret,
+      ...(parts ? [parts.target.secret, ...parts.loginSecrets.map((entry) => entry.secret)] : []),
+    ];
+    this.network.restrictSecretsManagerTo(kitSecrets);
+    this.network.allowSecretRotationOf(rotated.map((entry) => entry.secret));
+
+    if (parts) {
+      const replication = parts.replication;
+      this.starter = new ReplicationStarter(this, 'Starter', {
+        kind: replication.kind,
+        identifier: replication.replicationIdentifier,
+        arn: replication.replicationArn,
+        replication: replication.replicationResource,
+        fingerprint: taskFingerprint(config),
+        logRetention,
+      });
+      // Staging tables and triggers exist before the task does.
+      this.starter.prepare.node.addDependency(parts.migrations.resource);
+
+      const dms = deployment.dms;
+      this.alarms = new ReplicationAlarms(this, 'Alarms', {
+        kind: replication.kind,
+        replicationIdentifier: replication.replicationIdentifier,
+        replicationArn: replication.replicationArn,
+        ...(replication.instanceIdentifier && {
+          instanceIdentifier: replication.instanceIdentifier,
+        }),
+        cdcLatencySeconds: dms.cdcLatencyAlarmSeconds,
+        alertTopic: this.alertTopic,
+      });
+      this.addChangeHistoryOutputs(parts);
+    }
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.alertTopic.topic.topicArn });
+    new CfnOutput(this, 'SourceLogGroup', { value: this.source.postgresLogGroupName });
+    const source = deployment.source;
+    if (source.mode === 'existing' && source.engine === 'postgres' && source.parameterGroupName) {
+      new CfnOutput(this, 'SourceParameterGroup', {
+        value: source.parameterGroupName,
+        description: history
+          ? 'set rds.logical_replication=1 (static: reboot once), wal_sender_timeout and max_slot_wal_keep_size here'
+          : 'set the pgAudit parameters here (see README "Access audit")',
+      });
+    }
+    this.acknowledgeLogRetentionFunction();
+  }
+
+  /** Target, logins, migrations, chain anchor and DMS: the parts that need audited tables. */
+  private addChangeHistory(config: AuditTrailConfig): ChangeHistoryParts {
+    const deployment = this.deployment;
+    const production = deployment.production;
+    const logRetention = this.logRetention;
+    const { vpc, subnets } = this.network;
+    const identifier = deployment.stackName.toLowerCase();
     // pgAudit on a kit-created target: DBAs touching the audit store are audited too.
     const targetPgaudit = deployment.target.mode === 'new';
-    this.target = new TargetDatabase(this, 'Target', {
+    const target = new TargetDatabase(this, 'Target', {
       vpc,
       subnets,
       target: deployment.target,
@@ -108,21 +225,21 @@ export class AuditTrailStack extends Stack {
 
     const anchors = resolveChainAnchors(deployment.anchors, production);
     // Every service logs in with its own least-privilege login; only this reads the masters.
-    this.logins = new DatabaseLogins(this, 'Logins', {
+    const logins = new DatabaseLogins(this, 'Logins', {
       vpc,
       subnets,
       config,
-      target: this.target,
+      target,
       anchor: anchors.enabled,
       ...(deployment.source.mode === 'new' && { source: this.source }),
       targetPgaudit,
       logRetention,
     });
-    this.network.allowSecretsManagerFrom(this.logins.securityGroup);
+    this.network.allowSecretsManagerFrom(logins.securityGroup);
     // An existing source's secret is already a replication user (see the README).
-    const sourceLogin = this.logins.replicationSecret ?? this.source.secret;
+    const sourceLogin = logins.replicationSecret ?? this.source.secret;
 
-    this.migrations = new TargetMigrations(this, 'Migrations', {
+    const migrations = new TargetMigrations(this, 'Migrations', {
       vpc,
       subnets,
       config,
@@ -133,36 +250,30 @@ export class AuditTrailStack extends Stack {
         databaseName: this.source.databaseName,
       },
       target: {
-        secret: this.logins.migratorSecret,
-        host: this.target.host,
-        port: this.target.port,
-        databaseName: this.target.databaseName,
+        secret: logins.migratorSecret,
+        host: target.host,
+        port: target.port,
+        databaseName: target.databaseName,
       },
       logRetention,
     });
-    this.migrations.resource.node.addDependency(this.logins.resource);
-    this.source.allowFrom(
-      this.migrations.securityGroup,
-      'audit-trail migrations reads the catalog',
-    );
-    this.target.allowFrom(this.migrations.securityGroup, 'audit-trail migrations');
-    this.network.allowSecretsManagerFrom(this.migrations.securityGroup);
+    migrations.resource.node.addDependency(logins.resource);
+    this.source.allowFrom(migrations.securityGroup, 'audit-trail migrations reads the catalog');
+    target.allowFrom(migrations.securityGroup, 'audit-trail migrations');
+    this.network.allowSecretsManagerFrom(migrations.securityGroup);
     // The writer instances must be up before the Lambda connects.
-    for (const database of [this.source.resource, this.target.resource]) {
-      if (database) this.migrations.resource.node.addDependency(database);
+    for (const database of [this.source.resource, target.resource]) {
+      if (database) migrations.resource.node.addDependency(database);
     }
 
-    if (this.logins.anchorSecret) {
-      this.anchor = new ChainAnchor(this, 'ChainAnchor', {
+    let anchor: ChainAnchor | undefined;
+    if (logins.anchorSecret) {
+      anchor = new ChainAnchor(this, 'ChainAnchor', {
         vpc,
         subnets,
-        target: {
-          host: this.target.host,
-          port: this.target.port,
-          databaseName: this.target.databaseName,
-        },
+        target: { host: target.host, port: target.port, databaseName: target.databaseName },
         auditSchema: config.auditSchema,
-        loginSecret: this.logins.anchorSecret,
+        loginSecret: logins.anchorSecret,
         everyMinutes: anchors.everyMinutes,
         retentionDays: anchors.retentionDays,
         mode: anchors.mode,
@@ -170,21 +281,14 @@ export class AuditTrailStack extends Stack {
         s3GatewayEndpoint: this.network.secretsManagerEndpoint !== undefined,
         logRetention,
       });
-      this.target.allowFrom(this.anchor.securityGroup, 'audit-trail chain anchor');
-      this.network.allowSecretsManagerFrom(this.anchor.securityGroup);
+      target.allowFrom(anchor.securityGroup, 'audit-trail chain anchor');
+      this.network.allowSecretsManagerFrom(anchor.securityGroup);
       // Its login exists after the logins resource, the chain after the migrations.
-      this.anchor.schedule.node.addDependency(this.logins.resource, this.migrations.resource);
+      anchor.schedule.node.addDependency(logins.resource, migrations.resource);
     }
 
-    this.alertTopic = new AlertTopic(this, 'AlertTopic', {
-      ...(deployment.alarmEmail !== undefined && { emails: [deployment.alarmEmail] }),
-      removalPolicy: production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
-    });
-
-    const tableMappings = buildTableMappings(config);
-    const taskSettings = buildTaskSettings(config);
     const dms = deployment.dms;
-    this.replication = new DmsReplication(this, 'Dms', {
+    const replication = new DmsReplication(this, 'Dms', {
       vpc,
       subnetIds: this.network.subnetIds,
       identifier,
@@ -202,107 +306,64 @@ export class AuditTrailStack extends Stack {
         heartbeatFrequencyMinutes: dms.heartbeatFrequencyMinutes,
       },
       target: {
-        engine: this.target.engine,
-        secret: this.logins.dmsSecret,
-        databaseName: this.target.databaseName,
+        engine: target.engine,
+        secret: logins.dmsSecret,
+        databaseName: target.databaseName,
       },
-      tableMappings,
-      taskSettings,
+      tableMappings: buildTableMappings(config),
+      taskSettings: buildTaskSettings(config),
     });
-    this.source.allowFrom(this.replication.securityGroup, 'audit-trail DMS replication');
-    this.target.allowFrom(this.replication.securityGroup, 'audit-trail DMS replication');
-    this.network.allowSecretsManagerFrom(this.replication.securityGroup);
+    this.source.allowFrom(replication.securityGroup, 'audit-trail DMS replication');
+    target.allowFrom(replication.securityGroup, 'audit-trail DMS replication');
+    this.network.allowSecretsManagerFrom(replication.securityGroup);
 
-    // Rotate every secret the kit owns; an existing database's secret is its owner's.
-    const rotated: RotatedSecret[] = [
-      ...(deployment.target.mode === 'new'
-        ? [{ id: 'TargetMaster', secret: this.target.secret, database: this.target }]
+    const targetMaster: RotatedSecret[] =
+      deployment.target.mode === 'new'
+        ? [{ id: 'TargetMaster', secret: target.secret, database: target }]
+        : [];
+    const loginSecrets: RotatedSecret[] = [
+      { id: 'DmsLogin', secret: logins.dmsSecret, database: target },
+      { id: 'MigratorLogin', secret: logins.migratorSecret, database: target },
+      ...(logins.replicationSecret
+        ? [{ id: 'ReplicationLogin', secret: logins.replicationSecret, database: this.source }]
         : []),
-      ...(deployment.source.mode === 'new'
-        ? [{ id: 'SourceMaster', secret: this.source.secret, database: this.source }]
-        : []),
-      { id: 'DmsLogin', secret: this.logins.dmsSecret, database: this.target },
-      { id: 'MigratorLogin', secret: this.logins.migratorSecret, database: this.target },
-      ...(this.logins.replicationSecret
-        ? [{ id: 'ReplicationLogin', secret: this.logins.replicationSecret, database: this.source }]
-        : []),
-      ...(this.logins.anchorSecret
-        ? [{ id: 'AnchorLogin', secret: this.logins.anchorSecret, database: this.target }]
+      ...(logins.anchorSecret
+        ? [{ id: 'AnchorLogin', secret: logins.anchorSecret, database: target }]
         : []),
     ];
-    this.rotation = new SecretRotation(this, 'SecretRotation', {
-      vpc,
-      subnets,
-      secrets: rotated,
-      days: deployment.secretRotationDays,
-      // The logins and migrations read these secrets at deploy time: rotate after them.
-      after: [this.logins.resource, this.migrations.resource],
-    });
-    this.network.allowSecretsManagerFrom(this.rotation.securityGroup);
-    const kitSecrets = [
-      this.source.secret,
-      this.target.secret,
-      this.logins.dmsSecret,
-      this.logins.migratorSecret,
-      ...(this.logins.replicationSecret ? [this.logins.replicationSecret] : []),
-      ...(this.logins.anchorSecret ? [this.logins.anchorSecret] : []),
-    ];
-    this.network.restrictSecretsManagerTo(kitSecrets);
-    this.network.allowSecretRotationOf(rotated.map((entry) => entry.secret));
+    return {
+      target,
+      logins,
+      migrations,
+      replication,
+      targetMaster,
+      loginSecrets,
+      sourceLogin,
+      ...(anchor && { anchor }),
+    };
+  }
 
-    this.starter = new ReplicationStarter(this, 'Starter', {
-      kind: this.replication.kind,
-      identifier: this.replication.replicationIdentifier,
-      arn: this.replication.replicationArn,
-      replication: this.replication.replicationResource,
-      fingerprint: taskFingerprint(config),
-      logRetention,
-    });
-    // Staging tables and triggers exist before the task does.
-    this.starter.prepare.node.addDependency(this.migrations.resource);
-
-    this.alarms = new ReplicationAlarms(this, 'Alarms', {
-      kind: this.replication.kind,
-      replicationIdentifier: this.replication.replicationIdentifier,
-      replicationArn: this.replication.replicationArn,
-      ...(this.replication.instanceIdentifier && {
-        instanceIdentifier: this.replication.instanceIdentifier,
-      }),
-      cdcLatencySeconds: dms.cdcLatencyAlarmSeconds,
-      alertTopic: this.alertTopic,
-    });
-
-    new CfnOutput(this, this.replication.kind === 'task' ? 'TaskArn' : 'ReplicationConfigArn', {
-      value: this.replication.replicationArn,
+  private addChangeHistoryOutputs(parts: ChangeHistoryParts): void {
+    new CfnOutput(this, parts.replication.kind === 'task' ? 'TaskArn' : 'ReplicationConfigArn', {
+      value: parts.replication.replicationArn,
       description: 'audit-trail status --task-arn <this>',
     });
     new CfnOutput(this, 'TargetSecretArn', {
-      value: this.target.secret.secretArn,
+      value: parts.target.secret.secretArn,
       description: 'the target administrator (master user): for break-glass use only',
     });
-    new CfnOutput(this, 'DmsLoginSecretArn', { value: this.logins.dmsSecret.secretArn });
+    new CfnOutput(this, 'DmsLoginSecretArn', { value: parts.logins.dmsSecret.secretArn });
     new CfnOutput(this, 'MigratorLoginSecretArn', {
-      value: this.logins.migratorSecret.secretArn,
+      value: parts.logins.migratorSecret.secretArn,
       description: 'audit-trail migrate as this login (owner and capture roles)',
     });
-    new CfnOutput(this, 'TargetEndpoint', { value: this.target.host });
-    if (this.anchor) {
+    new CfnOutput(this, 'TargetEndpoint', { value: parts.target.host });
+    if (parts.anchor) {
       new CfnOutput(this, 'ChainAnchors', {
-        value: this.anchor.location,
+        value: parts.anchor.location,
         description: 'audit-trail verify --integrity --anchors <this>',
       });
     }
-    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarms.topic.topicArn });
-    new CfnOutput(this, 'SourceLogGroup', { value: this.source.postgresLogGroupName });
-    const source = deployment.source;
-    if (source.mode === 'existing' && source.engine === 'postgres' && source.parameterGroupName) {
-      new CfnOutput(this, 'SourceParameterGroup', {
-        value: source.parameterGroupName,
-        description:
-          'set rds.logical_replication=1 (static: reboot once), wal_sender_timeout and max_slot_wal_keep_size here',
-      });
-    }
-    this.acknowledgeLogRetentionFunction();
   }
 
   /**

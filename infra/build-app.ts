@@ -82,12 +82,13 @@ function addAccessAudit(
   // RDS creates the PostgreSQL log group when the database exports its log: subscribe after.
   if (stack.source.resource) monitor.node.addDependency(stack.source.resource);
   // A kit-created target runs pgAudit too: a DBA touching the audit store alerts alike.
-  if (stack.deployment.target.mode === 'new' && stack.target.resource) {
+  const target = stack.target;
+  if (stack.deployment.target.mode === 'new' && target?.resource) {
     monitor.watch(
       'TargetSubscription',
-      logs.LogGroup.fromLogGroupName(stack, 'TargetPostgresLog', stack.target.postgresLogGroupName),
+      logs.LogGroup.fromLogGroupName(stack, 'TargetPostgresLog', target.postgresLogGroupName),
     );
-    monitor.node.addDependency(stack.target.resource);
+    monitor.node.addDependency(target.resource);
   }
   return monitor;
 }

@@ -1,3 +1,4 @@
+import { requireChangeHistory } from '../src/config/change-history';
 import type { AuditedTableConfig, AuditTrailConfig } from '../src/config';
 import { HEADER_COLUMNS, stagingTableName, type HeaderColumn } from '../src/staging/header-columns';
 
@@ -87,6 +88,7 @@ function assertDistinctStagingTables(config: AuditTrailConfig): void {
  * Rule ids are stable for a given config, so a redeploy without changes is a no-op.
  */
 export function buildTableMappings(config: AuditTrailConfig): TableMappings {
+  requireChangeHistory(config, 'DMS table mappings');
   assertDistinctStagingTables(config);
   const rules: (SelectionRule | TransformationRule)[] = [];
   const nextId = (): string => String(rules.length + 1);

@@ -24,6 +24,13 @@ export interface SourceDatabaseProps {
   /** Retention of the exported PostgreSQL log. @default RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
   /**
+   * Set a new database up for DMS logical replication ({@link replicationParameters}).
+   * False for an access-audit-only deployment, which has no DMS task (logical
+   * replication would only add WAL).
+   * @default true
+   */
+  readonly logicalReplication?: boolean;
+  /**
    * More parameters merged over the kit's, for example the access audit's
    * `shared_preload_libraries: pgaudit` and `pgaudit.*` settings. They go into the DB
    * cluster parameter group (Aurora) or the DB parameter group (instance). Ignored for an
@@ -64,11 +71,14 @@ export class SourceDatabase extends PostgresDatabase {
       subnets: props.subnets,
       spec: source,
       databaseName: source.databaseName,
-      purpose: 'source: logical replication for DMS',
+      purpose:
+        props.logicalReplication === false
+          ? 'source: access audit'
+          : 'source: logical replication for DMS',
       ...(source.mode === 'new' && {
         parameters: {
           ...TLS_PARAMETERS,
-          ...replicationParameters(source),
+          ...(props.logicalReplication !== false && replicationParameters(source)),
           ...props.extraParameters,
         },
       }),

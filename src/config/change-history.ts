@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConfigError } from './errors';
 import { stagingTableName } from '../staging/header-columns';
 import { identifierSchema } from './identifier';
 import { sourceContextSchema } from './source-context';
@@ -77,10 +78,13 @@ export const changeHistoryShape = {
    * automatically when set. @default not installed
    */
   sourceContext: sourceContextSchema.optional(),
-  /** The audited tables; each appears once. */
+  /**
+   * The audited tables; each appears once. Empty for an access-audit-only config (one
+   * with an `accessAudit` section); a config with neither is refused. @default []
+   */
   tables: z
     .array(auditedTableSchema)
-    .min(1, 'must list at least one table')
+    .default([])
     .superRefine((tables, ctx) => {
       const seen = new Set<string>();
       const stagingNames = new Map<string, string>();
@@ -108,3 +112,24 @@ export const changeHistoryShape = {
       });
     }),
 };
+
+/** The message of a config with neither change history nor access audit (path `tables`). */
+export const NOTHING_TO_AUDIT =
+  'must list at least one table (or configure accessAudit for an access-audit-only config)';
+
+/**
+ * Refuses change-history work (migrate, replicate, verify, history, DMS mappings) for an
+ * access-audit-only config, before anything connects: with no tables there is no staging,
+ * no slot and no audit log to work on, and an empty run would look like success.
+ * @throws ConfigError naming `tables`.
+ * @example requireChangeHistory(config, 'migrate');
+ */
+export function requireChangeHistory(
+  config: { readonly tables: readonly unknown[] },
+  what: string,
+): void {
+  if (config.tables.length > 0) return;
+  throw new ConfigError(
+    `${what}: the config has no tables (an access-audit-only config), so there is no change history to work on; list the tables to audit in "tables"`,
+  );
+}

@@ -77,7 +77,8 @@ async function loadTsImport(file: string): Promise<typeof import('tsx/esm/api').
 /** ESM/CJS interop can nest the default export once or twice. */
 function unwrapDefault(module: Record<string, unknown>): unknown {
   let value: unknown = module.config ?? module.default ?? module;
-  while (isRecord(value) && 'default' in value && !('tables' in value)) value = value.default;
+  while (isRecord(value) && 'default' in value && !('tables' in value || 'accessAudit' in value))
+    value = value.default;
   return value;
 }
 

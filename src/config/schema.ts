@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { accessAuditSchema } from './access-audit';
-import { changeHistoryShape } from './change-history';
+import { changeHistoryShape, NOTHING_TO_AUDIT } from './change-history';
 import { deploymentSchema } from './deployment';
 import { contextTableEntry, CONTEXT_TRANSACTION_COLUMN } from './source-context';
 import { stagingTableName } from '../staging/header-columns';
@@ -21,6 +21,10 @@ export const auditTrailConfigSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    // The source context table alone is audited, so it counts as change history.
+    const history = config.tables.length > 0 || config.sourceContext !== undefined;
+    if (!history && config.accessAudit === undefined)
+      ctx.addIssue({ code: 'custom', path: ['tables'], message: NOTHING_TO_AUDIT });
     const refusal = activityStreamRefusal(config);
     if (refusal) ctx.addIssue({ code: 'custom', ...refusal });
     const clash = contextTableClash(config);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { AuditTrailConfig } from '../config';
+import { requireChangeHistory } from '../config/change-history';
 import { connectClient } from '../postgres/connect';
 import { ChangeSequence } from './change-sequence';
 import { faultPoint } from './fault-injection';
@@ -111,6 +112,7 @@ export interface Engine {
 
 /** Creates an engine; nothing connects until `run`/`runUntilIdle`. */
 export function createEngine(options: EngineOptions): Engine {
+  requireChangeHistory(options.config, 'the CDC engine (replicate)');
   return new CdcEngine(options);
 }
 

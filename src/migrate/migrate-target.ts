@@ -2,6 +2,7 @@ import { Migrator, sql, type Kysely, type Migration } from 'kysely';
 import { KIT_MIGRATIONS } from '../../migrations/target';
 import { LEGACY_STAGING_MIGRATION_PREFIX } from '../../migrations/target/staging-table';
 import type { AuditTrailConfig } from '../config';
+import { requireChangeHistory } from '../config/change-history';
 import { AuditTrailError } from '../errors';
 import { createKysely } from '../postgres/connect';
 import { quoteQualified } from '../postgres/identifiers';
@@ -88,6 +89,7 @@ export class MigrationError extends Error {
  * column added on the source is added to staging.
  */
 export async function migrateTarget(options: MigrateTargetOptions): Promise<MigrateReport> {
+  requireChangeHistory(options.config, 'migrate');
   const lockTimeout = options.lockTimeout ?? MIGRATE_LOCK_TIMEOUT;
   if (!DURATION.test(lockTimeout))
     throw new AuditTrailError(

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { AuditTrailConfig } from '../config';
+import { requireChangeHistory } from '../config/change-history';
 import { introspectSourceTables, type SourceTable } from '../migrate/introspect';
 import { connectClient, createKysely } from '../postgres/connect';
 import { quoteLiteral, quoteQualified } from '../postgres/identifiers';
@@ -79,6 +80,7 @@ const FETCH_SIZE = 2000;
  * digit counts. Both sides are streamed in key order and merged: memory stays bounded.
  */
 export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyReport> {
+  requireChangeHistory(options.config, 'verify');
   const maxListed = options.maxListedPerTable ?? 20;
   const [source, target] = await connectBoth(options.sourceUrl, options.targetUrl);
   try {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type pg from 'pg';
 import { KIT_MIGRATIONS } from '../../../migrations/target';
 import { checkPgaudit } from '../../access-audit/setup';
-import { loadConfig, type AuditTrailConfig } from '../../config';
+import { loadConfig, requireChangeHistory, type AuditTrailConfig } from '../../config';
 import { defaultSlotName } from '../../engine';
 import { checkSource, SourceSetupError } from '../../engine/source-setup';
 import { AuditTrailError } from '../../errors';
@@ -346,6 +346,8 @@ export function registerDoctor(program: Command): void {
     .option('--json', 'print the checks as JSON')
     .action(async (options: DoctorOptions) => {
       const config = await loadConfig(options.config);
+      // Its checks are the change history's (wal_level, slots, staging): pgaudit check has the rest.
+      requireChangeHistory(config, 'doctor (for the access audit: audit-trail pgaudit check)');
       if (options.sourceUrl === undefined && options.targetUrl === undefined)
         throw new UsageError(
           'give --source-url, --target-url or both (or their environment variables)',

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { sql } from 'kysely';
-import { loadConfig } from '../../config';
+import { loadConfig, requireChangeHistory } from '../../config';
 import { createHistory, HistoryQueryError, stringifyRowJson, type History } from '../../history';
 import type { Version } from '../../history';
 import { CliError, UsageError } from '../errors';
@@ -28,6 +28,7 @@ export async function withHistory<T>(
   work: (history: History, target: TargetAccess) => Promise<T>,
 ): Promise<T> {
   const config = await loadConfig(options.config);
+  requireChangeHistory(config, 'history');
   const db = openTarget(targetConnection(options, config));
   try {
     const access: TargetAccess = {

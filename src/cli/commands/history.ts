@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { loadConfig } from '../../config';
+import { loadConfig, requireChangeHistory } from '../../config';
 import {
   createHistory,
   HistoryQueryError,
@@ -49,6 +49,7 @@ export function registerHistory(program: Command): void {
       // The target's registry decides what has history, not the config: a table removed
       // from the config keeps its history.
       const config = await loadConfig(options.config);
+      requireChangeHistory(config, 'history');
       const asOf = options.asOf === undefined ? undefined : parseInstant(options.asOf);
       const db = openTarget(targetConnection(options, config));
       try {
@@ -153,6 +154,7 @@ function registerSchemaHistory(history: Command): void {
     .action(async (table: string, _options: unknown, command: Command) => {
       const options = command.optsWithGlobals<SchemaHistoryOptions>();
       const config = await loadConfig(options.config);
+      requireChangeHistory(config, 'history');
       const db = openTarget(targetConnection(options, config));
       try {
         const changes = await createHistory(db, { auditSchema: config.auditSchema }).schemaChanges(

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { buildTableMappings, buildTaskSettings } from '../../../mappings';
-import { DEFAULT_CONFIG_FILE, loadConfig } from '../../config';
+import { DEFAULT_CONFIG_FILE, loadConfig, requireChangeHistory } from '../../config';
 import { CliError } from '../errors';
 
 /** Options of `audit-trail mappings`. */
@@ -24,6 +24,7 @@ export function registerMappings(program: Command): void {
     .option('--settings', 'print the replication task settings instead of the table mappings')
     .action(async (options: MappingsOptions) => {
       const config = await loadConfig(options.config);
+      requireChangeHistory(config, 'mappings');
       let document: unknown;
       try {
         document = options.settings ? buildTaskSettings(config) : buildTableMappings(config);

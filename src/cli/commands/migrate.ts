@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig, type AuditTrailConfig } from '../../config';
+import { loadConfig, requireChangeHistory, type AuditTrailConfig } from '../../config';
 import { SourceTableError } from '../../migrate/introspect';
 import { MIGRATE_LOCK_TIMEOUT, migrateTarget } from '../../migrate/migrate-target';
 import { createKysely } from '../../postgres/connect';
@@ -41,6 +41,7 @@ export function registerMigrate(program: Command): void {
     )
     .action(async (options: MigrateOptions) => {
       const config = await loadConfig(options.config);
+      requireChangeHistory(config, 'migrate');
       const sourceUrl = requireUrl(options.sourceUrl, '--source-url');
       if (options.sourceContext === true) await migrateSourceContext(config, sourceUrl);
       const report = await migrateTarget({

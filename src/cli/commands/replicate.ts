@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../../config';
+import { loadConfig, requireChangeHistory } from '../../config';
 import {
   createEngine,
   createJsonLogger,
@@ -60,6 +60,7 @@ export function registerReplicate(program: Command): void {
     )
     .action(async (options: ReplicateOptions) => {
       const config = await loadConfig(options.config);
+      requireChangeHistory(config, 'replicate');
       const batchSize = Number(options.batchSize);
       if (!Number.isInteger(batchSize) || batchSize < 1)
         throw new UsageError('--batch-size must be a positive integer');

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../../config';
+import { loadConfig, requireChangeHistory } from '../../config';
 import { stringifyRowJson } from '../../history';
 import { verifyAuditTrail, type VerifyReport } from '../../verify';
 import { readAnchors } from '../../trust/anchors';
@@ -62,6 +62,7 @@ export function registerVerify(program: Command): void {
           '--target-arn (the Data API) works with --integrity; comparing with the source needs --target-url',
         );
       const config = await loadConfig(options.config);
+      requireChangeHistory(config, 'verify');
       if (options.integrity) {
         const target = targetConnection(options, config);
         const anchors = options.anchors === undefined ? [] : await readAnchors(options.anchors);
