@@ -54,11 +54,20 @@ export function escapeLocatorName(name: string): string {
   return name.replace(/[[%_]/g, (character) => `[${character}]`);
 }
 
-function locator(table: AuditedTableConfig): Required<ObjectLocator> {
-  return {
-    'schema-name': escapeLocatorName(table.schema),
-    'table-name': escapeLocatorName(table.table),
-  };
+function locator(schema: string, table: string): Required<ObjectLocator> {
+  return { 'schema-name': escapeLocatorName(schema), 'table-name': escapeLocatorName(table) };
+}
+
+/**
+ * The source tables DMS reads for one audited table: the table itself, or, for a
+ * partitioned table, its leaf partitions and never the table. DMS captures a
+ * partition's changes under the partition's name (test_decoding reports the leaf, not
+ * the partitioned table), and selecting the partitioned table as well would load its
+ * rows twice (AWS: "By selecting child tables alone in the table mapping selection
+ * criteria, the parent table is automatically populated").
+ */
+export function capturedSourceTables(table: AuditedTableConfig): readonly string[] {
+  return table.partitions ?? [table.table];
 }
 
 /**
@@ -85,7 +94,13 @@ function assertDistinctStagingTables(config: AuditTrailConfig): void {
  * rename to `<table>_staging`, and one add-column rule per header column (names,
  * expressions and data types from `HEADER_COLUMNS`, the same list the target
  * migrations create the columns from); per source schema one rename to `auditSchema`.
+ * A partitioned table gets those rules once per listed partition (`partitions`), each
+ * renamed to the partitioned table's staging table, and no rule of its own.
  * Rule ids are stable for a given config, so a redeploy without changes is a no-op.
+ *
+ * @example
+ * buildTableMappings(parseConfig({ tables: [{ table: 'items' }] })).rules[0];
+ * // { 'rule-type': 'selection', 'rule-name': 'select:public.items', ... }
  */
 export function buildTableMappings(config: AuditTrailConfig): TableMappings {
   requireChangeHistory(config, 'DMS table mappings');
@@ -94,14 +109,16 @@ export function buildTableMappings(config: AuditTrailConfig): TableMappings {
   const nextId = (): string => String(rules.length + 1);
 
   for (const table of config.tables) {
-    rules.push({
-      'rule-type': 'selection',
-      'rule-id': nextId(),
-      'rule-name': `select:${table.schema}.${table.table}`,
-      'object-locator': locator(table),
-      'rule-action': 'include',
-      filters: [],
-    });
+    for (const source of capturedSourceTables(table)) {
+      rules.push({
+        'rule-type': 'selection',
+        'rule-id': nextId(),
+        'rule-name': `select:${table.schema}.${source}`,
+        'object-locator': locator(table.schema, source),
+        'rule-action': 'include',
+        filters: [],
+      });
+    }
   }
 
   const sourceSchemas = [...new Set(config.tables.map((table) => table.schema))];
@@ -118,27 +135,29 @@ export function buildTableMappings(config: AuditTrailConfig): TableMappings {
   }
 
   for (const table of config.tables) {
-    rules.push({
-      'rule-type': 'transformation',
-      'rule-id': nextId(),
-      'rule-name': `stage:${table.schema}.${table.table}`,
-      'rule-target': 'table',
-      'object-locator': locator(table),
-      'rule-action': 'rename',
-      value: stagingTableName(table.table),
-    });
-    for (const column of HEADER_COLUMNS) {
+    for (const source of capturedSourceTables(table)) {
       rules.push({
         'rule-type': 'transformation',
         'rule-id': nextId(),
-        'rule-name': `header:${table.schema}.${table.table}.${column.name}`,
-        'rule-target': 'column',
-        'object-locator': locator(table),
-        'rule-action': 'add-column',
-        value: column.name,
-        expression: column.expression,
-        'data-type': column.dmsDataType,
+        'rule-name': `stage:${table.schema}.${source}`,
+        'rule-target': 'table',
+        'object-locator': locator(table.schema, source),
+        'rule-action': 'rename',
+        value: stagingTableName(table.table),
       });
+      for (const column of HEADER_COLUMNS) {
+        rules.push({
+          'rule-type': 'transformation',
+          'rule-id': nextId(),
+          'rule-name': `header:${table.schema}.${source}.${column.name}`,
+          'rule-target': 'column',
+          'object-locator': locator(table.schema, source),
+          'rule-action': 'add-column',
+          value: column.name,
+          expression: column.expression,
+          'data-type': column.dmsDataType,
+        });
+      }
     }
   }
   return { rules };

@@ -18,9 +18,36 @@ export const auditedTableSchema = z
     primaryKey: z.array(identifierSchema).min(1).optional(),
     /** Columns whose changes are not history (for example `updated_at`). @default [] */
     ignoreColumns: z.array(identifierSchema).default([]),
+    /**
+     * For a partitioned table: every leaf partition, by name, in `schema`. AWS DMS
+     * captures a partition's changes under the partition's own name (test_decoding does
+     * not report the partitioned table), so the DMS mapping selects each partition
+     * listed here and renames it to this table's staging table. `migrate` and `doctor`
+     * check the list against the source catalog and refuse a partitioned table whose
+     * list misses a leaf partition or names anything else.
+     * @default none (a table that is not partitioned)
+     */
+    partitions: z.array(identifierSchema).min(1, 'must list at least one partition').optional(),
   })
   .strict()
   .superRefine((table, ctx) => {
+    const seenPartitions = new Set<string>();
+    (table.partitions ?? []).forEach((partition, index) => {
+      const problem =
+        partition === table.table
+          ? 'is the table itself; list its leaf partitions'
+          : seenPartitions.has(partition)
+            ? 'is listed twice'
+            : undefined;
+      if (problem !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['partitions', index],
+          message: `"${partition}" ${problem}`,
+        });
+      }
+      seenPartitions.add(partition);
+    });
     const ignoredKey = table.primaryKey?.find((column) => table.ignoreColumns.includes(column));
     if (ignoredKey !== undefined) {
       ctx.addIssue({
@@ -88,12 +115,37 @@ export const changeHistoryShape = {
     .superRefine((tables, ctx) => {
       const seen = new Set<string>();
       const stagingNames = new Map<string, string>();
+      // A partition is captured under one partitioned table only.
+      const partitionOwners = new Map<string, string>();
+      tables.forEach((table) =>
+        (table.partitions ?? []).forEach((partition) => {
+          const name = JSON.stringify([table.schema, partition]);
+          if (!partitionOwners.has(name))
+            partitionOwners.set(name, `${table.schema}.${table.table}`);
+        }),
+      );
       tables.forEach((table, index) => {
+        (table.partitions ?? []).forEach((partition, position) => {
+          const owner = partitionOwners.get(JSON.stringify([table.schema, partition]));
+          if (owner !== `${table.schema}.${table.table}`) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [index, 'partitions', position],
+              message: `"${partition}" is already a partition of "${owner}"`,
+            });
+          }
+        });
         const name = JSON.stringify([table.schema, table.table]);
         const label = `${table.schema}.${table.table}`;
         const issue = (message: string) =>
           ctx.addIssue({ code: 'custom', path: [index, 'table'], message });
         if (seen.has(name)) issue(`"${label}" is listed twice`);
+        const partitionOf = partitionOwners.get(name);
+        if (partitionOf !== undefined && partitionOf !== label) {
+          issue(
+            `"${label}" is listed as a partition of "${partitionOf}": its changes are captured under that table; remove it from tables`,
+          );
+        }
         seen.add(name);
         // Every staging table lands in the one audit schema as <table>_staging.
         const staging = stagingTableName(table.table);

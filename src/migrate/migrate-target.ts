@@ -1,4 +1,4 @@
-import { Migrator, sql, type Kysely, type Migration } from 'kysely';
+import { CompiledQuery, Migrator, sql, type Kysely, type Migration } from 'kysely';
 import { KIT_MIGRATIONS } from '../../migrations/target';
 import { LEGACY_STAGING_MIGRATION_PREFIX } from '../../migrations/target/staging-table';
 import type { AuditTrailConfig } from '../config';
@@ -6,7 +6,8 @@ import { requireChangeHistory } from '../config/change-history';
 import { AuditTrailError } from '../errors';
 import { createKysely } from '../postgres/connect';
 import { quoteQualified } from '../postgres/identifiers';
-import { introspectSourceTables, type SourceTable } from './introspect';
+import { introspectSourceTables, SourceTableError, type SourceTable } from './introspect';
+import { partitionListProblems } from './partitions';
 import { installKitSql, type TriggerSqlFile } from './sql-files';
 import type { DetectedSchemaChange } from './sync-columns';
 import {
@@ -102,6 +103,15 @@ export async function migrateTarget(options: MigrateTargetOptions): Promise<Migr
   const target = createKysely<unknown>(options.targetUrl, { max: 1, label: 'target', settings });
   try {
     const tables = await introspectSourceTables(source, options.config);
+    // Not in introspection (verify uses it): only the DMS mapping needs the list.
+    const partitionProblems = await partitionListProblems(
+      async <Row>(text: string, values: readonly unknown[]) =>
+        (await source.executeQuery(CompiledQuery.raw(text, [...values]))).rows as Row[],
+      options.config.tables,
+    );
+    if (partitionProblems.length > 0) {
+      throw new SourceTableError(`cannot audit: ${partitionProblems.join('; ')}`);
+    }
     // Read after introspection: every schema change seen there is at or before it.
     const sourceLsn = await currentSourceLsn(source);
     return await migrateTargetWith(target, options.config, tables, { ...options, sourceLsn });

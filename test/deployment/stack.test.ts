@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { buildTableMappings, buildTaskSettings } from '../../mappings';
+import { buildTableMappings, buildTaskSettings, type TableMappings } from '../../mappings';
 import { parseConfig, type AuditTrailConfig } from '../../src/config';
 import { currentKitVersion } from '../../src/migrate/kit-version';
 import { buildApp } from '../../infra/build-app';
@@ -277,6 +277,8 @@ describe('example config (several tables, one composite key)', () => {
 describe('existing VPC and source, DMS Serverless, production', () => {
   const config = parseConfig({
     ...example,
+    // A partitioned table (#17 item 11): DMS captures its leaf partitions, by name.
+    tables: [...example.tables, { table: 'measures', partitions: ['measures_eu', 'measures_us'] }],
     deployment: {
       stackName: 'Prod-Audit',
       account: '123456789012',
@@ -347,6 +349,26 @@ describe('existing VPC and source, DMS Serverless, production', () => {
       ReplicationSettings: buildTaskSettings(config),
     });
     prod.hasResourceProperties('Custom::AuditTrailReplicationStart', { Kind: 'serverless' });
+  });
+
+  it('selects each leaf partition of a partitioned table (not the table) and stages them as the table', () => {
+    const replication = Object.values(prod.findResources('AWS::DMS::ReplicationConfig'))[0] as {
+      Properties: { TableMappings: TableMappings };
+    };
+    const rules = replication.Properties.TableMappings.rules;
+    const tableNames = (predicate: (rule: (typeof rules)[number]) => boolean) =>
+      rules.filter(predicate).map((rule) => rule['object-locator']['table-name']);
+    const selected = tableNames((rule) => rule['rule-type'] === 'selection');
+    expect(selected).toEqual(expect.arrayContaining(['measures[_]eu', 'measures[_]us']));
+    expect(selected).not.toContain('measures');
+    expect(
+      tableNames(
+        (rule) =>
+          rule['rule-type'] === 'transformation' &&
+          rule['rule-target'] === 'table' &&
+          rule.value === 'measures_staging',
+      ),
+    ).toEqual(['measures[_]eu', 'measures[_]us']);
   });
 
   it('creates the account-level DMS roles in their own stack, deployed first', () => {

@@ -14,7 +14,7 @@ describe('engine: partitioned tables', () => {
        CREATE TABLE measures_eu PARTITION OF measures FOR VALUES IN ('EU');
        CREATE TABLE measures_other PARTITION OF measures DEFAULT;
        INSERT INTO measures VALUES ('EU', 1, 1.0), ('US', 1, 2.0);`,
-      { tables: [{ table: 'measures' }] },
+      { tables: [{ table: 'measures', partitions: ['measures_eu', 'measures_other'] }] },
     );
   });
   afterAll(async () => p?.dispose());

@@ -5,6 +5,7 @@ import { checkPgaudit } from '../../access-audit/setup';
 import { loadConfig, requireChangeHistory, type AuditTrailConfig } from '../../config';
 import { defaultSlotName } from '../../engine';
 import { checkSource, SourceSetupError } from '../../engine/source-setup';
+import { partitionListProblems } from '../../migrate/partitions';
 import { AuditTrailError } from '../../errors';
 import { connectClient } from '../../postgres/connect';
 import { quoteIdent } from '../../postgres/identifiers';
@@ -195,6 +196,7 @@ async function checkSourceSide(
       add({ check: 'audited tables', status: 'fail', detail: error.message });
     }
   }
+  await checkPartitionLists(client, config, add);
   for (const row of await slotRows(client)) {
     const retained = Number(row.retained_bytes ?? 0);
     const mine = row.slot_name === slot;
@@ -236,6 +238,39 @@ interface SlotRow {
   readonly active: boolean;
   readonly wal_status: string | null;
   readonly retained_bytes: string | null;
+}
+
+/**
+ * A partition attached after the last deploy is not in the DMS mapping: its changes are
+ * never captured. Run `doctor` after partition maintenance (or on a schedule) to find it.
+ */
+async function checkPartitionLists(
+  client: pg.Client,
+  config: AuditTrailConfig,
+  add: Add,
+): Promise<void> {
+  const problems = await partitionListProblems(
+    async <Row>(text: string, values: readonly unknown[]) =>
+      (await client.query(text, [...values])).rows as Row[],
+    config.tables,
+  );
+  const partitioned = config.tables.filter((table) => table.partitions !== undefined).length;
+  if (partitioned === 0 && problems.length === 0) return;
+  add(
+    problems.length === 0
+      ? {
+          check: 'partitions (DMS mapping)',
+          status: 'ok',
+          detail: `${partitioned} partitioned tables list every leaf partition`,
+        }
+      : {
+          check: 'partitions (DMS mapping)',
+          status: 'fail',
+          detail: problems.join('; '),
+          remedy:
+            'list exactly the leaf partitions in tables[].partitions and redeploy the DMS task',
+        },
+  );
 }
 
 async function slotRows(client: pg.Client): Promise<SlotRow[]> {
