@@ -35,6 +35,57 @@ export interface RangeOptions {
   readonly actor?: string;
 }
 
+/**
+ * Where a page of history starts: after this version. Every {@link Version} is one, so
+ * the last version of a page is the cursor of the next; {@link historyCursor} gives the
+ * same as text (what the CLI's `--after` takes).
+ */
+export interface HistoryCursor {
+  readonly commitTimestamp: string;
+  readonly changeSeq: string | null;
+  readonly id: string;
+}
+
+/** A page of {@link History.history}. */
+export interface HistoryPageOptions {
+  /** Most versions returned (a positive integer). @default 100 */
+  readonly limit?: number;
+  /**
+   * Only versions after this one in history order (commit time, then change sequence):
+   * the last version of the previous page, or its {@link historyCursor} text.
+   * @default from the first version
+   */
+  readonly after?: HistoryCursor | string;
+}
+
+/** The default page size of {@link History.history} when paging. */
+export const DEFAULT_HISTORY_PAGE = 100;
+
+/**
+ * A version's place in history order as text, `<commit time>/<change sequence or ->/<id>`
+ * (`2026-11-22T10:00:01.000002Z/20261122100001000002.../17`): what `after` and the CLI's
+ * `--after` take to continue after it.
+ */
+export function historyCursor(version: HistoryCursor): string {
+  return `${version.commitTimestamp}/${version.changeSeq ?? '-'}/${version.id}`;
+}
+
+/** Reads {@link historyCursor} text; a malformed cursor is a {@link HistoryQueryError}. */
+export function parseHistoryCursor(text: string): HistoryCursor {
+  const match =
+    /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)\/(\d{1,35}|-)\/([1-9]\d{0,18})$/.exec(text);
+  if (!match) {
+    throw new HistoryQueryError(
+      `after: not a history cursor (expected <commit time>/<change sequence or ->/<id>, as printed with the previous page): ${JSON.stringify(text)}`,
+    );
+  }
+  return {
+    commitTimestamp: match[1]!,
+    changeSeq: match[2] === '-' ? null : match[2]!,
+    id: match[3]!,
+  };
+}
+
 /** Thrown for a table that is not audited or a key of the wrong shape. */
 export class HistoryQueryError extends Error {
   override readonly name = 'HistoryQueryError';
@@ -42,10 +93,23 @@ export class HistoryQueryError extends Error {
 
 /** The typed history API over one target database. */
 export interface History<Tables extends AuditedTables<Tables> = UntypedTables> {
-  /** Every version of one row, oldest first (commit time, then change sequence). */
+  /**
+   * Every version of one row, oldest first (commit time, then change sequence). Given
+   * `page`, one page of them: at most `page.limit` (default 100) versions after
+   * `page.after`; fewer than the limit means the last page.
+   *
+   * ```ts
+   * let page = await history.history('public.items', { id: 42 }, { limit: 100 });
+   * while (page.length > 0) {
+   *   show(page);
+   *   page = await history.history('public.items', { id: 42 }, { after: page.at(-1) });
+   * }
+   * ```
+   */
   history<T extends TableName<Tables>>(
     table: T,
     key: RowKey<Tables[T]>,
+    page?: HistoryPageOptions,
   ): Promise<Version<Tables[T]>[]>;
   /** The row as committed at `instant`, or null if it did not exist then. */
   asOf<T extends TableName<Tables>>(
@@ -303,6 +367,25 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
       sql`l.commit_timestamp DESC, l.change_seq DESC NULLS LAST, l.id DESC`,
     ) as VersionQuery;
 
+  // After the cursor in history order, (commit time, change sequence NULLS FIRST, id):
+  // the commit-time bound starts the per-key index scan at the cursor.
+  const onePage = (query: VersionQuery, page: HistoryPageOptions): VersionQuery => {
+    const limit = page.limit ?? DEFAULT_HISTORY_PAGE;
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new HistoryQueryError(`limit must be a positive integer (got ${String(limit)})`);
+    }
+    let paged = query.limit(limit) as VersionQuery;
+    if (page.after !== undefined) {
+      const after = typeof page.after === 'string' ? parseHistoryCursor(page.after) : page.after;
+      const at = sql`${after.commitTimestamp}::timestamptz`;
+      paged = paged.where(sql.ref('l.commit_timestamp'), '>=', at).where(
+        sql<boolean>`(l.commit_timestamp > ${at}
+            OR (coalesce(l.change_seq, ''), l.id) > (${after.changeSeq ?? ''}::text, ${after.id}::bigint))`,
+      ) as VersionQuery;
+    }
+    return paged;
+  };
+
   const committedIn = (query: VersionQuery, from: Instant, to: Instant): VersionQuery =>
     query
       .where(sql.ref('l.commit_timestamp'), '>=', sql`${toInstantText(from)}::timestamptz`)
@@ -334,8 +417,9 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
   };
 
   const api: History<Tables> = {
-    async history(table, key) {
-      return run(inHistoryOrder(await forKey(selectVersions(), table, key)));
+    async history(table, key, page) {
+      const query = inHistoryOrder(await forKey(selectVersions(), table, key));
+      return run(page === undefined ? query : onePage(query, page));
     },
     async versionAt(table, key, instant) {
       const query = newestFirst(await forKey(selectVersions(), table, key))

@@ -140,6 +140,41 @@ describe('audit-trail migrate and history', () => {
     expect(human.stdout).toContain('price: "19.990" → "17.500"');
   });
 
+  it('prints one page with --limit and continues with the --after cursor it gives', async () => {
+    const base = [
+      'history',
+      'public.items',
+      '42',
+      '--config',
+      configFile,
+      '--target-url',
+      targetUrl,
+    ];
+    const first = await runCli([...base, '--json', '--limit', '2']);
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout).map((v: { operation: string }) => v.operation)).toEqual([
+      'SNAPSHOT',
+      'UPDATE',
+    ]);
+    const cursor = /--after (\S+)/.exec(first.stderr)?.[1];
+    expect(cursor).toMatch(/^2026-11-22T10:00:00\.123456Z\/\d{35}\/\d+$/);
+    const second = await runCli([...base, '--json', '--limit', '2', '--after', cursor!]);
+    expect(JSON.parse(second.stdout).map((v: { operation: string }) => v.operation)).toEqual([
+      'DELETE',
+    ]);
+    expect(second.stderr).toBe(''); // a short page is the last one
+    for (const bad of [
+      ['--limit', '0'],
+      ['--limit', '2x'],
+      ['--after', 'not-a-cursor'],
+      ['--limit', '1', '--as-of', '2026-11-22T10:00:00Z'],
+    ]) {
+      const refused = await runCli([...base, ...bad]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/--limit|--after/);
+    }
+  });
+
   it('fails with one clear line for a bad URL, an unknown table and a wrong key count', async () => {
     const cases: [string[], RegExp][] = [
       [

@@ -3,8 +3,12 @@ import { Option } from 'commander';
 import { loadConfig, requireChangeHistory } from '../../config';
 import {
   createHistory,
+  DEFAULT_HISTORY_PAGE,
+  historyCursor,
   HistoryQueryError,
+  parseHistoryCursor,
   stringifyRowJson,
+  type HistoryPageOptions,
   type SchemaChange,
   type Version,
 } from '../../history';
@@ -24,11 +28,14 @@ interface HistoryOptions extends TargetOptions {
   readonly config: string;
   readonly asOf?: string;
   readonly json?: boolean;
+  readonly limit?: string;
+  readonly after?: string;
 }
 
 /**
  * `audit-trail history SCHEMA.TABLE KEY...`: every version of one row, oldest first,
- * or with `--as-of` the row as committed at that instant.
+ * or with `--as-of` the row as committed at that instant. `--limit N` / `--after CURSOR`
+ * print one page; a full page ends with the `--after` cursor of the next on stderr.
  */
 export function registerHistory(program: Command): void {
   const history = program
@@ -45,12 +52,21 @@ export function registerHistory(program: Command): void {
       new Option('--as-of <instant>', 'print the row as committed at this ISO-8601 instant'),
     )
     .option('--json', 'print JSON')
+    .option('--limit <n>', 'print at most N versions (a page; default 100 with --after)')
+    .option(
+      '--after <cursor>',
+      'print the versions after this cursor (printed on stderr after a full page)',
+    )
     .action(async (table: string, key: string[], options: HistoryOptions) => {
       // The target's registry decides what has history, not the config: a table removed
       // from the config keeps its history.
       const config = await loadConfig(options.config);
       requireChangeHistory(config, 'history');
       const asOf = options.asOf === undefined ? undefined : parseInstant(options.asOf);
+      const page = pageOptions(options);
+      if (asOf !== undefined && page !== undefined) {
+        throw new UsageError('--as-of prints one row: it cannot be combined with --limit/--after');
+      }
       const db = openTarget(targetConnection(options, config));
       try {
         const history = createHistory(db, { auditSchema: config.auditSchema });
@@ -59,10 +75,14 @@ export function registerHistory(program: Command): void {
           process.stdout.write(`${stringifyRowJson(row, options.json ? undefined : 2)}\n`);
           return;
         }
-        const versions = await history.history(table, key);
+        const versions = await history.history(table, key, page);
         process.stdout.write(
           options.json ? `${stringifyRowJson(versions.map(toJson))}\n` : formatVersions(versions),
         );
+        const last = versions.at(-1);
+        if (page !== undefined && last !== undefined && versions.length === page.limit) {
+          process.stderr.write(`more versions may follow: --after ${historyCursor(last)}\n`);
+        }
       } catch (error) {
         if (error instanceof HistoryQueryError) throw new CliError(error.message);
         throw error;
@@ -72,6 +92,24 @@ export function registerHistory(program: Command): void {
     });
   registerSchemaHistory(history);
   registerHistoryQueries(history);
+}
+
+/** `--limit` / `--after` as a page of the history API, or undefined to print every version. */
+function pageOptions(
+  options: HistoryOptions,
+): (HistoryPageOptions & { readonly limit: number }) | undefined {
+  if (options.limit === undefined && options.after === undefined) return undefined;
+  const limit = options.limit === undefined ? DEFAULT_HISTORY_PAGE : Number(options.limit);
+  if (!/^[1-9]\d*$/.test(options.limit ?? '1') || !Number.isSafeInteger(limit)) {
+    throw new UsageError(`--limit must be a positive integer (got "${options.limit}")`);
+  }
+  if (options.after === undefined) return { limit };
+  try {
+    return { limit, after: parseHistoryCursor(options.after) };
+  } catch (error) {
+    if (error instanceof HistoryQueryError) throw new UsageError(`--${error.message}`);
+    throw error;
+  }
 }
 
 /** ISO-8601 with a date and, when a time is given, an explicit zone (no local-time guessing). */
