@@ -1,4 +1,4 @@
-import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -57,8 +57,9 @@ export interface AccessAuditMonitorProps {
   readonly config?: AccessAuditConfigInput | AccessAuditConfig;
   /**
    * Which log events reach the Lambda. Only pgAudit records matter, so the filter
-   * keeps connection and error lines from costing invocations.
-   * @default FilterPattern.allTerms('AUDIT')
+   * keeps connection and error lines from costing invocations; raw forwarding
+   * (`sqs.format` raw or both) also needs the ERROR and STATEMENT lines of failed statements.
+   * @default FilterPattern.allTerms('AUDIT'); with raw forwarding, anyTerm('AUDIT', 'ERROR', 'STATEMENT')
    */
   readonly filterPattern?: logs.IFilterPattern;
   /**
@@ -126,6 +127,7 @@ export class AccessAuditMonitor extends Construct {
 
   private readonly serviceName: string;
   private readonly namespace: string;
+  private readonly filterPattern: logs.IFilterPattern;
 
   constructor(scope: Construct, id: string, props: AccessAuditMonitorProps) {
     super(scope, id);
@@ -154,11 +156,19 @@ export class AccessAuditMonitor extends Construct {
       retentionPeriod: Duration.days(14),
     });
     this.function = this.createFunction(props);
+    this.filterPattern = props.filterPattern ?? defaultFilterPattern(this.config);
     new logs.SubscriptionFilter(this, 'Subscription', {
       logGroup: this.logGroup,
       destination: new logsDestinations.LambdaDestination(this.function),
-      filterPattern: props.filterPattern ?? logs.FilterPattern.allTerms('AUDIT'),
+      filterPattern: this.filterPattern,
     });
+    if (this.queue) {
+      new CfnOutput(this, 'ForwardQueueUrl', {
+        value: this.queue.queueUrl,
+        description: `access-audit forward queue (sqs.forward ${this.config.sqs.forward}, format ${this.config.sqs.format}); consumers need sqs:ReceiveMessage/DeleteMessage on it and kms:Decrypt on its key`,
+      });
+      new CfnOutput(this, 'ForwardQueueArn', { value: this.queue.queueArn });
+    }
     this.humanActivityAlarm = this.createHumanActivityAlarm();
     this.monitorErrorsAlarm = this.createMonitorErrorsAlarm();
     if (props.canary) {
@@ -187,7 +197,7 @@ export class AccessAuditMonitor extends Construct {
     new logs.SubscriptionFilter(this, id, {
       logGroup,
       destination: new logsDestinations.LambdaDestination(this.function),
-      filterPattern: filterPattern ?? logs.FilterPattern.allTerms('AUDIT'),
+      filterPattern: filterPattern ?? this.filterPattern,
     });
   }
 
@@ -420,6 +430,14 @@ export class AccessAuditMonitor extends Construct {
     );
     return dashboard;
   }
+}
+
+/** pgAudit records; raw forwarding also takes the ERROR/STATEMENT lines of failed statements. */
+function defaultFilterPattern(config: AccessAuditConfig): logs.IFilterPattern {
+  const raw = config.sqs.enabled && config.sqs.forward === 'events' && config.sqs.format !== 'kit';
+  return raw
+    ? logs.FilterPattern.anyTerm('AUDIT', 'ERROR', 'STATEMENT')
+    : logs.FilterPattern.allTerms('AUDIT');
 }
 
 function parseConfig(

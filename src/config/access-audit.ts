@@ -114,6 +114,14 @@ export const sqsSettingsSchema = z
     fifo: z.boolean().default(false),
     /** `alerts` forwards alerts only; `events` forwards every event that is not noise or excluded. @default "alerts" */
     forward: z.enum(['alerts', 'events']).default('alerts'),
+    /**
+     * With `forward: "events"`, what is sent: `kit` (the kit's JSON per record), `raw`
+     * (the CloudWatch log event as delivered: `id`, `timestamp`, `message`, `logGroup`,
+     * `logStream`; also the ERROR and STATEMENT lines of failed statements, which have no
+     * pgAudit record) or `both`. Each message carries the SQS attribute `format`
+     * (`raw`/`kit`) in `raw` and `both`. @default "kit"
+     */
+    format: z.enum(['raw', 'kit', 'both']).default('kit'),
     /** Roles whose events are never forwarded. @default [] */
     ignoreUsers: z.array(identifierSchema).default([]),
     /** Databases whose events are never forwarded. @default [] */
@@ -205,6 +213,12 @@ export const accessAuditSchema = z
   })
   .strict()
   .superRefine((section, ctx) => {
+    if (section.sqs.format !== 'kit' && section.sqs.forward !== 'events')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sqs', 'format'],
+        message: `"${section.sqs.format}" forwards log events: it needs forward "events"`,
+      });
     const services = new Set(section.serviceAccounts);
     const canary = section.canary.role;
     if (services.has(canary))

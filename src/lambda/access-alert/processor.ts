@@ -22,6 +22,7 @@ import {
 } from './messages';
 import { ACCESS_AUDIT_METRICS } from './metrics';
 import { decodePayload, PayloadError, toLogEvent, type SubscriptionPayload } from './payload';
+import { failedStatementFilter, type RawLogEvent } from './raw-events';
 import type { AlertLambdaSettings } from './settings';
 
 /** What the processor needs from Powertools Metrics. */
@@ -86,6 +87,10 @@ const SQS_BATCH_BYTES = 240 * 1024;
  */
 export function createProcessor(deps: ProcessorDeps): (event: unknown) => Promise<ProcessingStats> {
   const { config } = deps.settings;
+  const rawForward =
+    config.sqs.forward === 'events' && config.sqs.format !== 'kit'
+      ? failedStatementFilter(config)
+      : undefined;
   return async (event) => {
     const stats = emptyStats();
     let payload: SubscriptionPayload;
@@ -103,7 +108,7 @@ export function createProcessor(deps: ProcessorDeps): (event: unknown) => Promis
       recordMetrics(deps.metrics, stats, []);
       return stats;
     }
-    const classified = classifyAll(payload, config, stats, deps.logger);
+    const { classified, logEvents } = classifyAll(payload, config, stats, deps.logger);
     const alerts = classified.flatMap((item) =>
       item.verdict.kind === 'alert' ? [{ alert: item.verdict.alert, source: item.source }] : [],
     );
@@ -123,7 +128,14 @@ export function createProcessor(deps: ProcessorDeps): (event: unknown) => Promis
       });
     }
     await publishAlerts(alerts, deps, stats);
-    await forwardToQueue(classified, alerts, deps, stats);
+    await forwardToQueue(
+      [
+        ...kitEntries(classified, alerts, deps.settings),
+        ...(rawForward ? rawEntries(classified, logEvents, rawForward, deps.settings) : []),
+      ],
+      deps,
+      stats,
+    );
     recordMetrics(deps.metrics, stats, alerts);
     deps.logger.info('processed subscription payload', {
       logGroup: payload.logGroup,
@@ -163,8 +175,9 @@ function classifyAll(
   config: AlertLambdaSettings['config'],
   stats: ProcessingStats,
   logger: LogSink,
-): Classified[] {
+): { classified: Classified[]; logEvents: RawLogEvent[] } {
   const classified: Classified[] = [];
+  const logEvents: RawLogEvent[] = [];
   const pipeline = new AccessAuditPipeline<LogSource>(config, { scope: payload.logStream });
   const take = (outcomes: PipelineOutcome<LogSource>[]) => {
     for (const outcome of outcomes) {
@@ -196,6 +209,7 @@ function classifyAll(
       logger.warn('skipped a log event without id, timestamp and message');
       continue;
     }
+    logEvents.push({ ...logEvent, logGroup: payload.logGroup, logStream: payload.logStream });
     splitLogRecords(logEvent.message, pipeline.logFormat).forEach((record, index) => {
       const logEventId = index === 0 ? logEvent.id : `${logEvent.id}-${index}`;
       take(
@@ -208,7 +222,7 @@ function classifyAll(
     });
   }
   take(pipeline.flush());
-  return classified;
+  return { classified, logEvents };
 }
 
 function count(stats: ProcessingStats, verdict: Verdict): void {
@@ -253,10 +267,94 @@ export async function publishAlerts(
   }
 }
 
-/** Sends alerts (or every non-noise event) to the optional queue, in batches of ten. */
-async function forwardToQueue(
+/** One message for the queue, before it gets its batch id. */
+interface QueueMessage {
+  /** Kept apart from the body: the ignore lists and FIFO fields read it. */
+  readonly user: string | undefined;
+  readonly database: string | undefined;
+  readonly logStream: string;
+  readonly deduplicationId: string;
+  readonly body: unknown;
+  /** The SQS attribute `format`, set when the queue carries raw events. */
+  readonly format?: 'raw' | 'kit';
+}
+
+/** The kit's JSON: alerts, or with `forward: "events"` every event that is neither noise nor excluded. */
+function kitEntries(
   classified: readonly Classified[],
   alerts: readonly LocatedAlert[],
+  settings: AlertLambdaSettings,
+): QueueMessage[] {
+  const { sqs, alerts: messages } = settings.config;
+  if (settings.queueUrl === undefined || sqs.format === 'raw') return [];
+  const format = sqs.format === 'both' ? ({ format: 'kit' } as const) : {};
+  if (sqs.forward === 'alerts')
+    return alerts.map((located) => ({
+      user: located.alert.event.user,
+      database: located.alert.event.database,
+      logStream: located.source.logStream,
+      deduplicationId: located.source.logEventId,
+      body: alertDocument(located, messages),
+    }));
+  return forwardedEvents(classified).map((item) => ({
+    user: item.event.user,
+    database: item.event.database,
+    logStream: item.source.logStream,
+    deduplicationId: item.source.logEventId,
+    body: eventDocument(item, messages),
+    ...format,
+  }));
+}
+
+/** With `forward: "events"`, the events the queue gets: alerts and passes. */
+function forwardedEvents(classified: readonly Classified[]): Classified[] {
+  return classified.filter((item) => item.verdict.kind === 'alert' || item.verdict.kind === 'pass');
+}
+
+/**
+ * `sqs.format` raw/both: each CloudWatch log event, as delivered, that holds a forwarded
+ * record (after the queue's ignore lists) or reports a failed statement, in log order.
+ */
+function rawEntries(
+  classified: readonly Classified[],
+  logEvents: readonly RawLogEvent[],
+  failedStatement: (message: string) => boolean,
+  settings: AlertLambdaSettings,
+): QueueMessage[] {
+  if (settings.queueUrl === undefined) return [];
+  const ignoreUsers = new Set(settings.config.sqs.ignoreUsers);
+  const ignoreDatabases = new Set(settings.config.sqs.ignoreDatabases);
+  // A log event's records are tagged <id> and <id>-<n> (see classifyAll).
+  const withRecords = new Set(
+    forwardedEvents(classified)
+      .filter(
+        ({ event }) =>
+          !ignoreUsers.has(event.user ?? '') && !ignoreDatabases.has(event.database ?? ''),
+      )
+      .map(({ source }) => source.logEventId.replace(/-\d+$/, '')),
+  );
+  return logEvents
+    .filter((logEvent) => withRecords.has(logEvent.id) || failedStatement(logEvent.message))
+    .map((logEvent) => ({
+      // Already filtered: the ignore lists do not apply again.
+      user: undefined,
+      database: undefined,
+      logStream: logEvent.logStream,
+      deduplicationId: `raw-${logEvent.id}`,
+      body: {
+        id: logEvent.id,
+        timestamp: logEvent.timestamp,
+        message: logEvent.message,
+        logGroup: logEvent.logGroup,
+        logStream: logEvent.logStream,
+      },
+      format: 'raw' as const,
+    }));
+}
+
+/** Sends the messages to the optional queue, in batches of ten (and under SQS's batch size). */
+async function forwardToQueue(
+  messages: readonly QueueMessage[],
   deps: ProcessorDeps,
   stats: ProcessingStats,
 ): Promise<void> {
@@ -264,33 +362,21 @@ async function forwardToQueue(
   if (queueUrl === undefined || deps.sqs === undefined) return;
   const ignoreUsers = new Set(config.sqs.ignoreUsers);
   const ignoreDatabases = new Set(config.sqs.ignoreDatabases);
-  const documents =
-    config.sqs.forward === 'alerts'
-      ? alerts.map((located) => ({
-          source: located.source,
-          event: located.alert.event,
-          body: alertDocument(located, config.alerts),
-        }))
-      : classified
-          .filter((item) => item.verdict.kind === 'alert' || item.verdict.kind === 'pass')
-          .map((item) => ({
-            source: item.source,
-            event: item.event,
-            body: eventDocument(item, config.alerts),
-          }));
-  const entries = documents
+  const entries = messages
     .filter(
-      ({ event }) =>
-        !ignoreUsers.has(event.user ?? '') && !ignoreDatabases.has(event.database ?? ''),
+      ({ user, database }) => !ignoreUsers.has(user ?? '') && !ignoreDatabases.has(database ?? ''),
     )
-    .map(({ source, body }, index): SendMessageBatchRequestEntry => ({
+    .map((message, index): SendMessageBatchRequestEntry => ({
       Id: `m${index}`,
-      MessageBody: JSON.stringify(body),
+      MessageBody: JSON.stringify(message.body),
+      ...(message.format && {
+        MessageAttributes: { format: { DataType: 'String', StringValue: message.format } },
+      }),
       // FIFO: one group per instance keeps its order; the log event id makes retries idempotent.
       ...(fifo
         ? {
-            MessageGroupId: source.logStream || 'default',
-            MessageDeduplicationId: source.logEventId.slice(0, 128),
+            MessageGroupId: message.logStream || 'default',
+            MessageDeduplicationId: message.deduplicationId.slice(0, 128),
           }
         : {}),
     }));

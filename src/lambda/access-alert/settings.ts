@@ -109,6 +109,7 @@ export function settingsConfigJson(config: AccessAuditConfig, owner: string): st
     },
     sqs: {
       forward: queue.forward,
+      format: queue.format,
       ignoreUsers: queue.ignoreUsers,
       ignoreDatabases: queue.ignoreDatabases,
     },
