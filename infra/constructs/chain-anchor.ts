@@ -5,9 +5,10 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import type { ObjectLockMode } from '../../src/config/chain-anchors';
 import { acknowledge } from '../nag';
@@ -146,11 +147,13 @@ export class ChainAnchor extends Construct {
         }),
       );
     }
-    // S3 has no fixed addresses; in an isolated VPC 443 reaches only the VPC endpoints.
+    // S3's addresses are those of the region's AWS-managed prefix list, whichever way the
+    // VPC routes them (gateway endpoint or NAT): HTTPS there and nowhere else. The target's
+    // port and the Secrets Manager endpoint are added by whoever owns those (allowFrom).
     this.securityGroup.addEgressRule(
-      ec2.Peer.anyIpv4(),
+      ec2.Peer.prefixList(this.s3PrefixListId(props.logRetention)),
       ec2.Port.tcp(443),
-      'S3 (gateway endpoint) and Secrets Manager over HTTPS',
+      'S3 (its managed prefix list) over HTTPS: anchors only',
     );
 
     const fn = bundledFunction(this, 'Function', {
@@ -196,5 +199,44 @@ export class ChainAnchor extends Construct {
       schedule: events.Schedule.rate(Duration.minutes(props.everyMinutes ?? 5)),
       targets: [new targets.LambdaFunction(fn, { retryAttempts: 2 })],
     });
+  }
+
+  /**
+   * The id of the region's S3 prefix list (`com.amazonaws.<region>.s3`), read at deploy
+   * time: CloudFormation does not expose it and a synth-time lookup would need credentials.
+   */
+  private s3PrefixListId(logRetention?: logs.RetentionDays): string {
+    const name = `com.amazonaws.${Stack.of(this).region}.s3`;
+    const describe: cr.AwsSdkCall = {
+      service: 'EC2',
+      action: 'describeManagedPrefixLists',
+      parameters: { Filters: [{ Name: 'prefix-list-name', Values: [name] }] },
+      physicalResourceId: cr.PhysicalResourceId.of(name),
+      outputPaths: ['PrefixLists.0.PrefixListId'],
+    };
+    const lookup = new cr.AwsCustomResource(this, 'S3PrefixList', {
+      onCreate: describe,
+      onUpdate: describe,
+      // A describe call has no resource to name (IAM cannot narrow it).
+      policy: cr.AwsCustomResourcePolicy.fromSdkCalls({
+        resources: cr.AwsCustomResourcePolicy.ANY_RESOURCE,
+      }),
+      installLatestAwsSdk: false,
+      logGroup: new logs.LogGroup(this, 'S3PrefixListLogs', {
+        retention: logRetention ?? logs.RetentionDays.ONE_MONTH,
+        removalPolicy: RemovalPolicy.DESTROY,
+      }),
+    });
+    acknowledge(
+      lookup,
+      'ec2:DescribeManagedPrefixLists names no resource: IAM allows it only on *',
+      'AwsSolutions-IAM5[Resource::*]',
+    );
+    acknowledge(
+      lookup.grantPrincipal as iam.Role,
+      'aws-cdk-lib AwsCustomResource function: the AWS managed basic execution policy only writes its logs',
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+    );
+    return lookup.getResponseField('PrefixLists.0.PrefixListId');
   }
 }

@@ -106,7 +106,7 @@ describe('chain anchor: Object Lock bucket and scheduled Lambda', () => {
   });
 
   it('lets the Lambda read its login secret and add anchors under the prefix, nothing more', () => {
-    const [, policy] = one(template, 'AWS::IAM::Policy');
+    const [, policy] = one(template, 'AWS::IAM::Policy', 'ChainAnchorFunction');
     expect((policy.Properties.PolicyDocument as { Statement: unknown[] }).Statement).toEqual([
       {
         Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
@@ -153,6 +153,63 @@ describe('chain anchor: Object Lock bucket and scheduled Lambda', () => {
     template.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
       SecretId: { Ref: secretId },
     });
+  });
+
+  it('its security group reaches the target port, the Secrets Manager endpoint and S3 (its prefix list), nothing else', () => {
+    const all = Object.entries(template.toJSON().Resources as Record<string, Resource>);
+    const groupOf = (description: string) =>
+      all.find(
+        ([, r]) =>
+          r.Type === 'AWS::EC2::SecurityGroup' &&
+          String(r.Properties.GroupDescription).includes(description),
+      )![0];
+    const anchorGroup = groupOf('audit-trail chain anchor Lambda');
+    const group = all.find(([id]) => id === anchorGroup)![1];
+    const rules = [
+      ...((group.Properties.SecurityGroupEgress ?? []) as Record<string, unknown>[]),
+      ...all
+        .filter(
+          ([, r]) =>
+            r.Type === 'AWS::EC2::SecurityGroupEgress' &&
+            JSON.stringify(r.Properties.GroupId) === JSON.stringify(getAtt(anchorGroup, 'GroupId')),
+        )
+        .map(([, r]) => r.Properties),
+    ].map(({ Description: _description, GroupId: _group, ...rule }) => rule);
+    const [prefixListId, lookup] = one(template, 'Custom::AWS', 'ChainAnchorS3PrefixList');
+    // The id is looked up at deploy time by name; the lookup may do nothing else.
+    expect(JSON.stringify(lookup.Properties.Create)).toContain('describeManagedPrefixLists');
+    expect(JSON.stringify(lookup.Properties.Create)).toContain('.s3');
+    const [, lookupPolicy] = one(template, 'AWS::IAM::Policy', 'ChainAnchorS3PrefixList');
+    expect(lookupPolicy.Properties.PolicyDocument).toEqual({
+      Statement: [{ Action: 'ec2:DescribeManagedPrefixLists', Effect: 'Allow', Resource: '*' }],
+      Version: '2012-10-17',
+    });
+    expect(rules).toHaveLength(3);
+    expect(rules).toEqual(
+      expect.arrayContaining([
+        {
+          IpProtocol: 'tcp',
+          FromPort: 5432,
+          ToPort: 5432,
+          DestinationSecurityGroupId: getAtt(
+            groupOf('audit-trail target: staging tables and the audit log'),
+            'GroupId',
+          ),
+        },
+        {
+          IpProtocol: 'tcp',
+          FromPort: 443,
+          ToPort: 443,
+          DestinationSecurityGroupId: getAtt(groupOf('SecretsManager'), 'GroupId'),
+        },
+        {
+          IpProtocol: 'tcp',
+          FromPort: 443,
+          ToPort: 443,
+          DestinationPrefixListId: getAtt(prefixListId, 'PrefixLists.0.PrefixListId'),
+        },
+      ]),
+    );
   });
 
   it('reaches S3 only through a gateway endpoint that takes nothing but anchors', () => {
