@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { POSITION_TABLE } from '../engine/position-store';
+import { LOADED_TABLE_TABLE, POSITION_TABLE } from '../engine/position-store';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers';
 import type { KitRoles } from './roles';
 
@@ -174,8 +174,9 @@ async function grantRoles(
     `GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${schema} TO ${capture}`,
     `REVOKE EXECUTE ON FUNCTION ${OWNER_ONLY_FUNCTIONS.map((f) => `${schema}.${f}(timestamptz)`).join(', ')} FROM ${capture}`,
     `REVOKE EXECUTE ON FUNCTION ${CAPTURE_FUNCTIONS.map((f) => `${schema}.${f}()`).join(', ')} FROM ${capture}`,
-    // writer: staging DML and the engine position.
+    // writer: staging DML, the engine position and which tables the engine has loaded.
     `GRANT SELECT, INSERT, UPDATE ON ${q(POSITION_TABLE)} TO ${writer}`,
+    `GRANT SELECT, INSERT ON ${q(LOADED_TABLE_TABLE)} TO ${writer}`,
     ...(staging.length > 0
       ? [`GRANT SELECT, INSERT, UPDATE, DELETE ON ${staging.join(', ')} TO ${writer}`]
       : []),
@@ -200,6 +201,8 @@ function writersFor(table: string, roles: KitRoles): Record<string, readonly str
         'INSERT OR UPDATE OR DELETE': [roles.owner, roles.writer],
         TRUNCATE: [roles.owner],
       };
+    case LOADED_TABLE_TABLE:
+      return { INSERT: [roles.owner, roles.writer], 'UPDATE OR DELETE OR TRUNCATE': [roles.owner] };
     default:
       return { 'INSERT OR UPDATE OR DELETE OR TRUNCATE': [roles.owner] };
   }
