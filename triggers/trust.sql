@@ -174,12 +174,13 @@ BEGIN
 END
 $function$;
 
--- Retention, the only way audit rows leave the log: deletes every row of the blocks
--- recorded before `recorded_before` and appends a "prune" block to the chain saying
--- through which block, by whom and when. The chain itself is kept, so verify still
+-- Retention, the only way audit rows leave the log: deletes every row of the chain's
+-- blocks up to and including `through_block` and appends a "prune" block to the chain
+-- saying through which block, by whom and when. The chain itself is kept, so verify still
 -- checks every link and tells retention (rows covered by a prune block) from tampering.
--- Owner only: EXECUTE is granted to no one, and the delete guard checks the owner role.
-CREATE OR REPLACE FUNCTION {{audit_schema}}.prune_audit_log(recorded_before timestamptz)
+-- Called with the chain lock held by the two public functions below, which choose the
+-- block. Owner only: EXECUTE is granted to no one, and the delete guard checks the owner.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.prune_audit_log_through(through_block bigint)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -191,12 +192,11 @@ DECLARE
   deleted bigint;
   at timestamptz := clock_timestamp();
 BEGIN
-  PERFORM {{audit_schema}}.lock_chain();
   SELECT c.block_no, c.last_row_id INTO through
-  FROM {{audit_schema}}.audit_chain AS c
-  WHERE c.recorded_at < recorded_before AND c.kind <> 'prune'
-  ORDER BY c.block_no DESC LIMIT 1;
-  IF through IS NULL THEN
+  FROM {{audit_schema}}.audit_chain AS c WHERE c.block_no = through_block AND c.kind <> 'prune';
+  -- Nothing to do, or already pruned that far: no second checkpoint.
+  IF through IS NULL OR through.block_no <= coalesce((
+       SELECT max(p.pruned_through) FROM {{audit_schema}}.audit_chain AS p WHERE p.kind = 'prune'), -1) THEN
     RETURN 0;
   END IF;
   SELECT c.block_no, c.block_hash, c.last_row_id INTO head
@@ -212,6 +212,49 @@ BEGIN
   DELETE FROM {{audit_schema}}.audit_log WHERE id <= through.last_row_id;
   GET DIAGNOSTICS deleted = ROW_COUNT;
   RETURN deleted;
+END
+$function$;
+
+-- Retention by apply time: prunes the blocks recorded (sealed on the target) before
+-- `recorded_before`.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.prune_audit_log(recorded_before timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+  through_block bigint;
+BEGIN
+  PERFORM {{audit_schema}}.lock_chain();
+  SELECT c.block_no INTO through_block
+  FROM {{audit_schema}}.audit_chain AS c
+  WHERE c.recorded_at < recorded_before AND c.kind <> 'prune'
+  ORDER BY c.block_no DESC LIMIT 1;
+  RETURN {{audit_schema}}.prune_audit_log_through(through_block);
+END
+$function$;
+
+-- Retention by source commit time, the way retention periods are stated: prunes the
+-- longest run of blocks from the start of the chain whose rows were all committed before
+-- `committed_before`. A block holding any row committed at or after it is kept whole, and
+-- so is everything after it: no row committed at or after the cutoff is ever removed.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.prune_audit_log_committed_before(committed_before timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+  first_kept bigint;
+  through_block bigint;
+BEGIN
+  PERFORM {{audit_schema}}.lock_chain();
+  SELECT min(a.id) INTO first_kept
+  FROM {{audit_schema}}.audit_log AS a WHERE a.commit_timestamp >= committed_before;
+  SELECT c.block_no INTO through_block
+  FROM {{audit_schema}}.audit_chain AS c
+  WHERE c.kind <> 'prune' AND (first_kept IS NULL OR c.last_row_id < first_kept)
+  ORDER BY c.block_no DESC LIMIT 1;
+  RETURN {{audit_schema}}.prune_audit_log_through(through_block);
 END
 $function$;
 

@@ -9,8 +9,12 @@ export const CAPTURE_FUNCTIONS = ['capture_insert', 'capture_update'] as const;
 /** What readers may call besides SELECT (the history API's helpers; row_key_of calls key_of). */
 export const HISTORY_FUNCTIONS = ['exact_row', 'row_key_of', 'key_of'] as const;
 
-/** Retention: owner only. */
-export const OWNER_ONLY_FUNCTIONS = ['prune_audit_log'] as const;
+/** Retention: owner only (name and argument types). */
+export const OWNER_ONLY_FUNCTIONS = [
+  'prune_audit_log(timestamptz)',
+  'prune_audit_log_committed_before(timestamptz)',
+  'prune_audit_log_through(bigint)',
+] as const;
 
 /** Prefix of the statement-level guard triggers on every kit table. */
 export const GUARD_TRIGGER_PREFIX = 'kit_guard';
@@ -172,7 +176,7 @@ async function grantRoles(
     `GRANT SELECT, INSERT ON ${q('audit_log')}, ${q('audit_chain')} TO ${capture}`,
     `GRANT SELECT ON ${q('audited_table')} TO ${capture}`,
     `GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${schema} TO ${capture}`,
-    `REVOKE EXECUTE ON FUNCTION ${OWNER_ONLY_FUNCTIONS.map((f) => `${schema}.${f}(timestamptz)`).join(', ')} FROM ${capture}`,
+    `REVOKE EXECUTE ON FUNCTION ${OWNER_ONLY_FUNCTIONS.map((f) => `${schema}.${f}`).join(', ')} FROM ${capture}`,
     `REVOKE EXECUTE ON FUNCTION ${CAPTURE_FUNCTIONS.map((f) => `${schema}.${f}()`).join(', ')} FROM ${capture}`,
     // writer: staging DML, the engine position and which tables the engine has loaded.
     `GRANT SELECT, INSERT, UPDATE ON ${q(POSITION_TABLE)} TO ${writer}`,
