@@ -14,9 +14,13 @@ export interface DasFailure {
   error: string;
 }
 
-/** A decoded event and the record it came from. */
+/** A decoded event and where it came from. */
 export interface DasDecodedEvent {
   record: number;
+  /** Position of the event in its record's activity list (heartbeats included). */
+  position: number;
+  /** The instance that recorded it (the payload's `instanceId`), when given. */
+  instanceId?: string;
   event: AuditEvent;
 }
 
@@ -45,17 +49,23 @@ export async function decodeDasRecords(
     dropped: { heartbeat: 0, rdsadmin: 0 },
   };
   for (const [index, text] of records.entries()) {
-    let list: unknown[];
+    let payload: Awaited<ReturnType<typeof decryptDasRecord>>;
     try {
-      list = (await decryptDasRecord(parseDasRecord(text), keys)).databaseActivityEventList;
+      payload = await decryptDasRecord(parseDasRecord(text), keys);
     } catch (error) {
       result.failures.push({ record: index, error: (error as Error).message });
       continue;
     }
-    for (const [position, raw] of list.entries()) {
+    const instanceId = payload.instanceId;
+    for (const [position, raw] of payload.databaseActivityEventList.entries()) {
       const normalized = normalizeDasEvent(raw);
       if (normalized.kind === 'event')
-        result.events.push({ record: index, event: normalized.event });
+        result.events.push({
+          record: index,
+          position,
+          ...(instanceId !== undefined && { instanceId }),
+          event: normalized.event,
+        });
       else if (normalized.kind === 'dropped') result.dropped[normalized.reason]++;
       else result.failures.push({ record: index, event: position, error: normalized.error });
     }

@@ -4,3 +4,4 @@ export * from './decrypt';
 export * from './normalize';
 export * from './decode';
 export * from './input';
+export * from './archive';

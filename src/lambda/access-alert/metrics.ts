@@ -23,8 +23,10 @@ export const ACCESS_AUDIT_METRICS = {
   parseErrors: 'ParseErrors',
   /** Canary records seen: the liveness alarm fires when this stays below 1 (missing counts as 0). */
   canarySeen: 'CanarySeen',
-  /** Failures of the monitor itself (SNS/SQS delivery, unexpected errors). */
+  /** Failures of the monitor itself (SNS/SQS/Firehose delivery, unexpected errors). */
   monitorErrors: 'MonitorErrors',
+  /** Database Activity Streams: events handed to the archive's Firehose stream. */
+  archivedEvents: 'ArchivedEvents',
 } as const;
 
 /** The default CloudWatch namespace of the metrics. */

@@ -1,5 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
+import { FirehoseClient } from '@aws-sdk/client-firehose';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { kmsDataKeySource } from '../../access-audit/das/keys';
@@ -9,15 +10,21 @@ import {
   loadSettings,
   type AlertLambdaSettings,
 } from '../access-alert/settings';
+import { firehoseArchive } from './archive';
 import { createDasProcessor, type KinesisBatchResponse, type KinesisEvent } from './processor';
 
 /** The environment variable naming the cluster whose stream this function decrypts. */
 export const CLUSTER_RESOURCE_ID_ENV = 'DAS_CLUSTER_RESOURCE_ID';
 
+/** The environment variable naming the archive's Firehose delivery stream, when there is one. */
+export const ARCHIVE_STREAM_ENV = 'DAS_ARCHIVE_STREAM';
+
 /** The DAS decrypt function's settings: the alert Lambda's, plus the cluster resource id. */
 export interface DasLambdaSettings extends AlertLambdaSettings {
   /** `DbClusterResourceId` (`cluster-…`): the KMS encryption context of every data key. */
   readonly clusterResourceId: string;
+  /** Firehose delivery stream every decoded event is archived to. @default no archive */
+  readonly archiveStream?: string;
 }
 
 /**
@@ -30,7 +37,12 @@ export function loadDasSettings(env: NodeJS.ProcessEnv = process.env): DasLambda
     throw new LambdaSettingsError(
       `invalid environment:\n${CLUSTER_RESOURCE_ID_ENV}: must be a DbClusterResourceId (cluster-…)`,
     );
-  return { ...loadSettings(env), clusterResourceId };
+  const archiveStream = env[ARCHIVE_STREAM_ENV] || undefined;
+  if (archiveStream !== undefined && !/^[a-zA-Z0-9_.-]{1,64}$/.test(archiveStream))
+    throw new LambdaSettingsError(
+      `invalid environment:\n${ARCHIVE_STREAM_ENV}: must be a Firehose delivery stream name`,
+    );
+  return { ...loadSettings(env), clusterResourceId, ...(archiveStream && { archiveStream }) };
 }
 
 /** Options for {@link createDasHandler}; clients are injectable for tests. */
@@ -38,6 +50,7 @@ export interface DasHandlerOptions {
   settings: DasLambdaSettings;
   kms?: KMSClient;
   sns?: SNSClient;
+  firehose?: FirehoseClient;
   logger?: Logger;
   metrics?: Metrics;
 }
@@ -47,10 +60,17 @@ export function createDasHandler(
   options: DasHandlerOptions,
 ): (event: KinesisEvent) => Promise<KinesisBatchResponse> {
   const runtime = accessAuditRuntime(options);
+  const { archiveStream, clusterResourceId } = options.settings;
   const processBatch = createDasProcessor({
     settings: options.settings,
     sns: options.sns ?? new SNSClient({}),
-    keys: kmsDataKeySource(options.kms ?? new KMSClient({}), options.settings.clusterResourceId),
+    keys: kmsDataKeySource(options.kms ?? new KMSClient({}), clusterResourceId),
+    ...(archiveStream !== undefined && {
+      archive: {
+        writer: firehoseArchive(options.firehose ?? new FirehoseClient({}), archiveStream),
+        clusterResourceId,
+      },
+    }),
     logger: runtime.log,
     metrics: runtime.metricsSink,
   });

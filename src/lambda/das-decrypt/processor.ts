@@ -1,5 +1,6 @@
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { decodeDasRecords } from '../../access-audit/das/decode';
+import { archiveLine } from '../../access-audit/das/archive';
 import { cachedDataKeySource, type DataKeySource } from '../../access-audit/das/keys';
 import { AccessRuleEngine } from '../../access-audit/rules';
 import type { LocatedAlert } from '../access-alert/messages';
@@ -12,9 +13,12 @@ import {
   emptyStats,
 } from '../access-alert/processor';
 import type { AlertLambdaSettings } from '../access-alert/settings';
+import type { ArchiveEntry, ArchiveWriter } from './archive';
 
 /** The fields of a Lambda Kinesis event record the decrypt function reads. */
 export interface KinesisEventRecord {
+  /** `shardId-…:sequenceNumber`: names the record uniquely in the stream. */
+  eventID?: string;
   eventSourceARN?: string;
   kinesis: { data: string; sequenceNumber: string; partitionKey?: string };
 }
@@ -36,18 +40,29 @@ export interface DasProcessorDeps {
   sns: SNSClient;
   /** Data keys: `kmsDataKeySource(kms, clusterResourceId)` in the function. */
   keys: DataKeySource;
+  /** The long-term archive (Firehose), when `activityStream.archive` is deployed. */
+  archive?: { writer: ArchiveWriter; clusterResourceId: string };
   logger: LogSink;
   metrics: MetricsSink;
 }
 
+/** One record of the batch, decoded and classified. */
+interface DecodedRecord {
+  record: KinesisEventRecord;
+  alerts: LocatedAlert[];
+  lines: string[];
+}
+
 /**
- * Builds the Kinesis batch processor for a Database Activity Stream. Records are taken
- * in shard order; each record's alerts go out through the alert Lambda's SNS publishing
- * before the next record is read. At the first record that cannot be decoded (or whose
- * alerts could not be published) it stops and reports that record in
- * `batchItemFailures`: Lambda then retries from it, so records after it are neither
- * lost nor alerted twice, and a record that never decodes ends, after the mapping's
- * retries, in its failure destination. Nothing is thrown for bad input.
+ * Builds the Kinesis batch processor for a Database Activity Stream. Records are decoded
+ * in shard order up to the first that cannot be decoded; every event of those records
+ * goes to the archive (when there is one), then each record's alerts go out through the
+ * alert Lambda's SNS publishing. The first record that could not be decoded, archived
+ * or alerted on is reported in `batchItemFailures`: Lambda checkpoints before it and
+ * retries from it, so nothing after it is lost, no alert is sent twice, and a record
+ * that never succeeds ends, after the mapping's retries, in its failure destination.
+ * Archiving is at least once: a retried record is archived again under the same
+ * `event_id`. Nothing is thrown for bad input.
  */
 export function createDasProcessor(
   deps: DasProcessorDeps,
@@ -56,33 +71,52 @@ export function createDasProcessor(
   const publishDeps = { ...deps, settings: { ...deps.settings, fifo: false } };
   return async (event) => {
     const stats = emptyStats();
+    let archived = 0;
     try {
       // One KMS call per data key of the batch; the source is bound to the cluster's context.
       const keys = cachedDataKeySource(deps.keys);
-      for (const record of event.Records ?? []) {
-        const { sequenceNumber } = record.kinesis;
-        if (!(await processRecord(record, engine, { ...deps, keys }, publishDeps, stats)))
-          return { batchItemFailures: [{ itemIdentifier: sequenceNumber }] };
+      const records = event.Records ?? [];
+      const decoded: DecodedRecord[] = [];
+      for (const record of records) {
+        const done = await decodeRecord(record, engine, { ...deps, keys }, stats);
+        if (done === undefined) break;
+        decoded.push(done);
       }
-      return { batchItemFailures: [] };
+      let stop = decoded.length < records.length ? decoded.length : undefined;
+      if (deps.archive) {
+        const outcome = await archiveRecords(decoded, deps.archive.writer, deps.logger, stats);
+        archived = outcome.archived;
+        if (outcome.firstFailed !== undefined) stop = Math.min(stop ?? Infinity, outcome.firstFailed);
+      }
+      for (const [index, { alerts }] of decoded.entries()) {
+        if (stop !== undefined && index >= stop) break;
+        const failedBefore = stats.monitorErrors;
+        await publishAlerts(alerts, publishDeps, stats);
+        if (stats.monitorErrors > failedBefore) {
+          stop = index;
+          break;
+        }
+      }
+      if (stop === undefined) return { batchItemFailures: [] };
+      return { batchItemFailures: [{ itemIdentifier: records[stop]!.kinesis.sequenceNumber }] };
     } finally {
       // The alert Lambda's metric names, so its alarms and dashboard read DAS the same way.
       deps.metrics.addMetric(ACCESS_AUDIT_METRICS.auditEvents, 'Count', stats.auditEvents);
       deps.metrics.addMetric(ACCESS_AUDIT_METRICS.alerts, 'Count', stats.alerts);
       deps.metrics.addMetric(ACCESS_AUDIT_METRICS.parseErrors, 'Count', stats.parseErrors);
       deps.metrics.addMetric(ACCESS_AUDIT_METRICS.monitorErrors, 'Count', stats.monitorErrors);
+      if (deps.archive) deps.metrics.addMetric(ACCESS_AUDIT_METRICS.archivedEvents, 'Count', archived);
     }
   };
 }
 
-/** Decodes, evaluates and publishes one record; false when it must be retried. */
-async function processRecord(
+/** Decodes and evaluates one record; undefined when it cannot be read (it must be retried). */
+async function decodeRecord(
   record: KinesisEventRecord,
   engine: AccessRuleEngine,
   deps: DasProcessorDeps,
-  publishDeps: Parameters<typeof publishAlerts>[1],
   stats: ProcessingStats,
-): Promise<boolean> {
+): Promise<DecodedRecord | undefined> {
   const { sequenceNumber, partitionKey, data } = record.kinesis;
   stats.logEvents++;
   const text = Buffer.from(data ?? '', 'base64').toString('utf8');
@@ -93,23 +127,57 @@ async function processRecord(
       sequenceNumber,
       errors: result.failures.map((failure) => failure.error),
     });
-    return false;
+    return undefined;
   }
   const source = {
     logGroup: record.eventSourceARN ?? 'kinesis',
     logStream: partitionKey ?? '',
     logEventId: sequenceNumber,
   };
-  const alerts: LocatedAlert[] = [];
-  for (const { event } of result.events) {
+  const decoded: DecodedRecord = { record, alerts: [], lines: [] };
+  for (const { event, position, instanceId } of result.events) {
     stats.auditEvents++;
     const verdict = engine.evaluate(event);
     if (verdict.kind === 'alert') {
       stats.alerts++;
-      alerts.push({ alert: verdict.alert, source });
+      decoded.alerts.push({ alert: verdict.alert, source });
     }
+    if (deps.archive)
+      decoded.lines.push(
+        archiveLine(event, verdict, {
+          kinesisEventId: record.eventID ?? sequenceNumber,
+          position,
+          clusterResourceId: deps.archive.clusterResourceId,
+          ...(instanceId !== undefined && { instanceId }),
+        }),
+      );
   }
-  const failedBefore = stats.monitorErrors;
-  await publishAlerts(alerts, publishDeps, stats);
-  return stats.monitorErrors === failedBefore;
+  return decoded;
+}
+
+/**
+ * Hands every decoded event to the archive. Lines still refused after the writer's
+ * retries are counted as monitor errors and logged; `firstFailed` is the first record
+ * with such a line, which must then be retried.
+ */
+async function archiveRecords(
+  decoded: readonly DecodedRecord[],
+  writer: ArchiveWriter,
+  logger: LogSink,
+  stats: ProcessingStats,
+): Promise<{ archived: number; firstFailed?: number }> {
+  const entries: ArchiveEntry[] = decoded.flatMap(({ lines }, record) =>
+    lines.map((line) => ({ record, line })),
+  );
+  if (entries.length === 0) return { archived: 0 };
+  const { archived, failed } = await writer.put(entries);
+  if (failed.length === 0) return { archived };
+  stats.monitorErrors += failed.length;
+  const firstFailed = failed.reduce((first, { entry }) => Math.min(first, entry.record), Infinity);
+  logger.error('Firehose refused archive records', {
+    failed: failed.length,
+    errors: [...new Set(failed.map(({ error }) => error))].slice(0, 10),
+    retryFrom: decoded[firstFailed]!.record.kinesis.sequenceNumber,
+  });
+  return { archived, firstFailed };
 }

@@ -1,0 +1,330 @@
+import { FirehoseClient, PutRecordBatchCommand } from '@aws-sdk/client-firehose';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { mockClient } from 'aws-sdk-client-mock';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import {
+  ARCHIVE_COLUMNS,
+  archiveLine,
+  MAX_ARCHIVE_LINE_BYTES,
+} from '../../src/access-audit/das/archive';
+import { kmsDataKeySource } from '../../src/access-audit/das/keys';
+import { normalizeDasEvent } from '../../src/access-audit/das/normalize';
+import { parseAccessAuditConfig } from '../../src/config/access-audit';
+import { firehoseArchive } from '../../src/lambda/das-decrypt/archive';
+import { loadDasSettings } from '../../src/lambda/das-decrypt/handler';
+import { createDasProcessor, type KinesisEvent } from '../../src/lambda/das-decrypt/processor';
+import {
+  activityEvent,
+  CLUSTER_RESOURCE_ID,
+  dasRecord,
+  HEARTBEAT,
+  mockKms,
+  streamKeys,
+} from './support/das';
+
+const TOPIC_ARN = 'arn:aws:sns:eu-west-1:111122223333:access-alerts';
+const STREAM_ARN = `arn:aws:kinesis:eu-west-1:111122223333:stream/aws-rds-das-${CLUSTER_RESOURCE_ID}`;
+const ARCHIVE = 'audit-trail-das-archive';
+const keys = streamKeys();
+
+function kinesisEvent(texts: string[]): KinesisEvent {
+  return {
+    Records: texts.map((text, index) => {
+      const sequenceNumber = `4959000000000000000000000000000000000000000000000000${index}`;
+      return {
+        eventID: `shardId-000000000000:${sequenceNumber}`,
+        eventSourceARN: STREAM_ARN,
+        kinesis: {
+          data: Buffer.from(text).toString('base64'),
+          sequenceNumber,
+          partitionKey: 'db-EXAMPLE',
+        },
+      };
+    }),
+  };
+}
+
+function setup() {
+  const kms = mockKms(keys);
+  const sns = mockClient(SNSClient);
+  const firehose = mockClient(FirehoseClient);
+  onTestFinished(() => {
+    kms.restore();
+    sns.restore();
+    firehose.restore();
+  });
+  sns.on(PublishCommand).resolves({ MessageId: 'm' });
+  const metrics: Record<string, number> = {};
+  const errors: Record<string, unknown>[] = [];
+  const process = createDasProcessor({
+    settings: {
+      topicArn: TOPIC_ARN,
+      config: parseAccessAuditConfig({ serviceAccounts: ['app_svc'] }),
+    },
+    sns: new SNSClient({ region: 'eu-west-1' }),
+    keys: kmsDataKeySource(new KMSClient({ region: 'eu-west-1' }), CLUSTER_RESOURCE_ID),
+    archive: {
+      writer: firehoseArchive(new FirehoseClient({ region: 'eu-west-1' }), ARCHIVE, {
+        baseDelayMs: 0,
+      }),
+      clusterResourceId: CLUSTER_RESOURCE_ID,
+    },
+    logger: { info: () => {}, warn: () => {}, error: (_message, extra) => errors.push(extra!) },
+    metrics: { addMetric: (name, _unit, value) => (metrics[name] = (metrics[name] ?? 0) + value) },
+  });
+  return { sns, firehose, process, metrics, errors };
+}
+
+/** The archive lines of a PutRecordBatch call, parsed. */
+function sentLines(call: { args: [PutRecordBatchCommand] }): Record<string, unknown>[] {
+  return (call.args[0].input.Records ?? []).map((record) => {
+    const text = Buffer.from(record.Data!).toString('utf8');
+    expect(text.endsWith('\n')).toBe(true);
+    return JSON.parse(text) as Record<string, unknown>;
+  });
+}
+
+/** A response accepting every record of a call. */
+const accepted = (input: PutRecordBatchCommand['input']) => ({
+  FailedPutCount: 0,
+  Encrypted: true,
+  RequestResponses: (input.Records ?? []).map((_, index) => ({ RecordId: `r${index}` })),
+});
+
+const grant = () =>
+  activityEvent({
+    class: 'ROLE',
+    command: 'GRANT',
+    commandText: 'GRANT SELECT ON public.items TO mallory',
+    objectType: '',
+    objectName: '',
+  });
+
+describe('DAS archive: the decrypt Lambda writes every decoded event to Firehose', () => {
+  it('puts one NDJSON line per event (heartbeats and rdsadmin dropped), with the verdict, in PutRecordBatch', async () => {
+    const { firehose, process, metrics } = setup();
+    firehose.on(PutRecordBatchCommand).callsFake(accepted);
+    const event = kinesisEvent([
+      await dasRecord(keys, [
+        HEARTBEAT,
+        activityEvent({ dbUserName: 'rdsadmin' }),
+        activityEvent({ dbUserName: 'app_svc' }),
+        grant(),
+      ]),
+    ]);
+    await expect(process(event)).resolves.toEqual({ batchItemFailures: [] });
+    const calls = firehose.commandCalls(PutRecordBatchCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.args[0].input.DeliveryStreamName).toBe(ARCHIVE);
+    const lines = sentLines(calls[0]!);
+    expect(lines).toHaveLength(2);
+    // Every line carries exactly the Glue table's columns.
+    for (const line of lines)
+      expect(Object.keys(line)).toEqual(ARCHIVE_COLUMNS.map((column) => column.name));
+    const eventId = event.Records[0]!.eventID!;
+    expect(lines[0]).toMatchObject({
+      event_id: `${eventId}/2`,
+      cluster_resource_id: CLUSTER_RESOURCE_ID,
+      instance_id: 'db-EXAMPLE',
+      event_time: '2026-11-30T22:39:49.940668+00:00',
+      db_user: 'app_svc',
+      class: 'READ',
+      command: 'SELECT',
+      object_name: 'public.items',
+      row_count: 3,
+      exit_code: 0,
+      verdict: 'excluded',
+      rule: 'service-account',
+      truncated: false,
+    });
+    expect(lines[1]).toMatchObject({
+      event_id: `${eventId}/3`,
+      db_user: 'alice',
+      class: 'ROLE',
+      command: 'GRANT',
+      statement: 'GRANT SELECT ON public.items TO mallory',
+      verdict: 'alert',
+      rule: 'privilege-change',
+    });
+    expect(metrics).toMatchObject({ ArchivedEvents: 2, MonitorErrors: 0 });
+  });
+
+  it('sends again only the entries a partial failure refused (FailedPutCount > 0), then succeeds', async () => {
+    const { firehose, process, metrics } = setup();
+    firehose
+      .on(PutRecordBatchCommand)
+      .callsFakeOnce((input: PutRecordBatchCommand['input']) => ({
+        FailedPutCount: 1,
+        Encrypted: true,
+        RequestResponses: (input.Records ?? []).map((_, index) =>
+          index === 1
+            ? { ErrorCode: 'ServiceUnavailableException', ErrorMessage: 'Slow down.' }
+            : { RecordId: `r${index}` },
+        ),
+      }))
+      .callsFake(accepted);
+    const event = kinesisEvent([
+      await dasRecord(keys, [activityEvent({ statementId: 1 }), activityEvent({ statementId: 2 })]),
+      await dasRecord(keys, [activityEvent({ statementId: 3 })]),
+    ]);
+    await expect(process(event)).resolves.toEqual({ batchItemFailures: [] });
+    const calls = firehose.commandCalls(PutRecordBatchCommand);
+    expect(calls).toHaveLength(2);
+    expect(sentLines(calls[0]!).map((line) => line.statement_id)).toEqual([1, 2, 3]);
+    expect(sentLines(calls[1]!).map((line) => line.statement_id)).toEqual([2]);
+    expect(metrics).toMatchObject({ ArchivedEvents: 3, MonitorErrors: 0 });
+  });
+
+  it('retries a call that threw', async () => {
+    const { firehose, process } = setup();
+    const throttled = Object.assign(new Error('Rate exceeded'), {
+      name: 'ServiceUnavailableException',
+    });
+    firehose.on(PutRecordBatchCommand).rejectsOnce(throttled).callsFake(accepted);
+    const event = kinesisEvent([await dasRecord(keys, [activityEvent()])]);
+    await expect(process(event)).resolves.toEqual({ batchItemFailures: [] });
+    expect(firehose.commandCalls(PutRecordBatchCommand)).toHaveLength(2);
+  });
+
+  it('reports the first record with a line Firehose keeps refusing, alerts only before it, counts and logs it', async () => {
+    const { firehose, sns, process, metrics, errors } = setup();
+    // Firehose refuses every line of the second record, whatever the attempt.
+    firehose.on(PutRecordBatchCommand).callsFake((input: PutRecordBatchCommand['input']) => {
+      const responses = (input.Records ?? []).map((record, index) =>
+        Buffer.from(record.Data!).toString().includes('"statement_id":2,')
+          ? { ErrorCode: 'InternalFailure', ErrorMessage: 'Internal failure.' }
+          : { RecordId: `r${index}` },
+      );
+      return {
+        FailedPutCount: responses.filter((response) => 'ErrorCode' in response).length,
+        Encrypted: true,
+        RequestResponses: responses,
+      };
+    });
+    const event = kinesisEvent([
+      await dasRecord(keys, [grant()]),
+      await dasRecord(keys, [activityEvent({ statementId: 2 }), grant()]),
+      await dasRecord(keys, [grant()]),
+    ]);
+    await expect(process(event)).resolves.toEqual({
+      batchItemFailures: [{ itemIdentifier: event.Records[1]!.kinesis.sequenceNumber }],
+    });
+    // Four attempts for the refused line; the first record's alert only.
+    expect(firehose.commandCalls(PutRecordBatchCommand)).toHaveLength(4);
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(1);
+    expect(metrics).toMatchObject({ MonitorErrors: 1, ArchivedEvents: 3 });
+    expect(errors).toContainEqual(
+      expect.objectContaining({
+        failed: 1,
+        errors: ['InternalFailure: Internal failure.'],
+        retryFrom: event.Records[1]!.kinesis.sequenceNumber,
+      }),
+    );
+  });
+
+  it('archives before it alerts: an archive failure of the first record sends no alert', async () => {
+    const { firehose, sns, process } = setup();
+    firehose.on(PutRecordBatchCommand).rejects(new Error('AccessDeniedException'));
+    const event = kinesisEvent([await dasRecord(keys, [grant()])]);
+    await expect(process(event)).resolves.toEqual({
+      batchItemFailures: [{ itemIdentifier: event.Records[0]!.kinesis.sequenceNumber }],
+    });
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
+  });
+
+  it('archives the records before an undecryptable one and reports that one', async () => {
+    const { firehose, process } = setup();
+    firehose.on(PutRecordBatchCommand).callsFake(accepted);
+    const event = kinesisEvent([
+      await dasRecord(keys, [activityEvent({ statementId: 1 })]),
+      'garbage',
+      await dasRecord(keys, [activityEvent({ statementId: 3 })]),
+    ]);
+    await expect(process(event)).resolves.toEqual({
+      batchItemFailures: [{ itemIdentifier: event.Records[1]!.kinesis.sequenceNumber }],
+    });
+    const calls = firehose.commandCalls(PutRecordBatchCommand);
+    expect(calls.flatMap((call) => sentLines(call).map((line) => line.statement_id))).toEqual([1]);
+  });
+
+  it('keeps each call within 500 records and 4 MiB', async () => {
+    const { firehose, process, metrics } = setup();
+    firehose.on(PutRecordBatchCommand).callsFake(accepted);
+    const many = Array.from({ length: 1200 }, (_, index) =>
+      activityEvent({ statementId: index + 1 }),
+    );
+    const large = Array.from({ length: 9 }, (_, index) =>
+      activityEvent({ statementId: 5000 + index, commandText: `SELECT '${'x'.repeat(900_000)}'` }),
+    );
+    const event = kinesisEvent([await dasRecord(keys, many), await dasRecord(keys, large)]);
+    await expect(process(event)).resolves.toEqual({ batchItemFailures: [] });
+    const calls = firehose.commandCalls(PutRecordBatchCommand);
+    for (const call of calls) {
+      const records = call.args[0].input.Records ?? [];
+      expect(records.length).toBeLessThanOrEqual(500);
+      const bytes = records.reduce((sum, record) => sum + record.Data!.length, 0);
+      expect(bytes).toBeLessThanOrEqual(4 * 1024 * 1024);
+    }
+    const ids = calls.flatMap((call) => sentLines(call).map((line) => line.statement_id));
+    expect(ids).toEqual([...many, ...large].map((fields) => fields.statementId));
+    expect(metrics).toMatchObject({ ArchivedEvents: 1209 });
+  });
+
+  it('does not call Firehose for a batch of heartbeats only', async () => {
+    const { firehose, process } = setup();
+    await process(kinesisEvent([await dasRecord(keys, [HEARTBEAT])]));
+    expect(firehose.commandCalls(PutRecordBatchCommand)).toHaveLength(0);
+  });
+});
+
+describe('DAS archive line', () => {
+  const origin = { kinesisEventId: 'shardId-0:1', position: 0, clusterResourceId: 'cluster-X' };
+  const event = (fields: Record<string, unknown>) => {
+    const normalized = normalizeDasEvent(activityEvent(fields));
+    if (normalized.kind !== 'event') throw new Error(normalized.kind);
+    return normalized.event;
+  };
+
+  it('cuts a statement too long for one Firehose record to fit, and says so', () => {
+    const text = `SELECT '${'é"'.repeat(700_000)}'`;
+    const line = archiveLine(
+      event({ commandText: text, paramList: ['a', 'b'] }),
+      { kind: 'pass' },
+      origin,
+    );
+    expect(Buffer.byteLength(line)).toBeLessThanOrEqual(MAX_ARCHIVE_LINE_BYTES + 1);
+    const parsed = JSON.parse(line) as Record<string, unknown>;
+    expect(parsed.truncated).toBe(true);
+    expect(parsed.parameters).toEqual([]);
+    expect(text.startsWith(parsed.statement as string)).toBe(true);
+    expect((parsed.statement as string).length).toBeGreaterThan(100_000);
+    expect(parsed).toMatchObject({ db_user: 'alice', object_name: 'public.items' });
+  });
+
+  it('keeps an event that fits whole', () => {
+    const parsed = JSON.parse(
+      archiveLine(event({ paramList: ['42'] }), { kind: 'pass' }, origin),
+    ) as Record<string, unknown>;
+    expect(parsed).toMatchObject({ truncated: false, parameters: ['42'], event_id: 'shardId-0:1/0' });
+  });
+});
+
+describe('DAS decrypt Lambda settings: archive stream', () => {
+  const env = {
+    ALERT_TOPIC_ARN: TOPIC_ARN,
+    ACCESS_AUDIT_CONFIG: '{}',
+    DAS_CLUSTER_RESOURCE_ID: CLUSTER_RESOURCE_ID,
+  };
+
+  it('reads the delivery stream name, and none means no archive', () => {
+    expect(loadDasSettings({ ...env, DAS_ARCHIVE_STREAM: ARCHIVE }).archiveStream).toBe(ARCHIVE);
+    expect(loadDasSettings(env).archiveStream).toBeUndefined();
+  });
+
+  it('names a malformed stream name', () => {
+    expect(() => loadDasSettings({ ...env, DAS_ARCHIVE_STREAM: 'arn:aws:firehose:x' })).toThrow(
+      /DAS_ARCHIVE_STREAM: must be a Firehose delivery stream name/,
+    );
+  });
+});
