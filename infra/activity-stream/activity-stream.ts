@@ -8,6 +8,8 @@ import { Construct } from 'constructs';
 import type { AccessAuditConfig } from '../../src/config/access-audit';
 import type { ActivityStreamConfig } from '../../src/config/activity-stream';
 import type { AlertTopic } from '../constructs/alert-topic';
+import { ARCHIVE_STREAM_ENV } from '../../src/lambda/das-decrypt/handler';
+import { ActivityArchive } from './archive';
 import { ActivityStreamDecryptFunction } from './decrypt-function';
 import { ActivityStreamKey } from './stream-key';
 import { ActivityStreamStarter } from './stream-starter';
@@ -57,7 +59,8 @@ export interface DatabaseActivityStreamProps {
  * customer-managed KMS key ({@link ActivityStreamKey}), the custom resource that starts
  * the stream with it ({@link ActivityStreamStarter}) and the decrypt function on the
  * stream `aws-rds-das-<cluster resource id>` ({@link ActivityStreamDecryptFunction}),
- * alerting with the access-audit rules through the kit's alert topic. The database's
+ * alerting with the access-audit rules through the kit's alert topic, and with an
+ * `archive` section the Firehose → S3 archive ({@link ActivityArchive}). The database's
  * administrators can neither stop the stream nor read it: both need IAM permissions
  * on this stack's resources, not database privileges.
  *
@@ -82,6 +85,8 @@ export class DatabaseActivityStream extends Construct {
   readonly decrypt: ActivityStreamDecryptFunction;
   /** The KMS endpoint, when `kmsEndpoint` was given. */
   readonly endpoint?: ec2.InterfaceVpcEndpoint;
+  /** The Firehose → S3 archive with its Glue table and Athena workgroup, when `archive` is enabled. */
+  readonly archive?: ActivityArchive;
 
   constructor(scope: Construct, id: string, props: DatabaseActivityStreamProps) {
     super(scope, id);
@@ -138,6 +143,15 @@ export class DatabaseActivityStream extends Construct {
       }),
     );
     this.decrypt.attach(this.kinesisStream);
+    if (props.config.archive?.enabled) {
+      this.archive = new ActivityArchive(this, 'Archive', {
+        config: props.config.archive,
+        alertTopic: props.alertTopic,
+        production,
+      });
+      this.archive.grantPut(this.decrypt.function);
+      this.decrypt.function.addEnvironment(ARCHIVE_STREAM_ENV, this.archive.deliveryStreamName);
+    }
   }
 
   private createKmsEndpoint(network: ActivityStreamNetwork): ec2.InterfaceVpcEndpoint {

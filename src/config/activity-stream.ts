@@ -58,22 +58,13 @@ export const activityStreamSchema = z
     /** Times a failing record is retried before it goes to the failure queue. @default 3 */
     retryAttempts: z.number().int().min(0).max(10_000).default(3),
     /**
-     * The archive. Validated, but refused for now: the Firehose → S3 archive is not part
-     * of the kit yet, and a setting that deploys nothing must not look as if it did.
-     * @default undefined
+     * The long-term archive: every decrypted event (heartbeats and `rdsadmin` dropped) to
+     * S3 through Firehose, queryable with Athena. Without this section nothing is archived.
+     * @default undefined (no archive)
      */
     archive: activityArchiveSchema.optional(),
   })
-  .strict()
-  .superRefine((stream, ctx) => {
-    if (stream.archive === undefined) return;
-    ctx.addIssue({
-      code: 'custom',
-      path: ['archive'],
-      message:
-        'the Firehose → S3 archive of activity streams is not part of the kit yet (issue #12): nothing would be archived; remove this section',
-    });
-  });
+  .strict();
 
 /** A validated `accessAudit.activityStream` section. */
 export type ActivityStreamConfig = z.infer<typeof activityStreamSchema>;

@@ -306,7 +306,11 @@ describe('DAS archive line', () => {
     const parsed = JSON.parse(
       archiveLine(event({ paramList: ['42'] }), { kind: 'pass' }, origin),
     ) as Record<string, unknown>;
-    expect(parsed).toMatchObject({ truncated: false, parameters: ['42'], event_id: 'shardId-0:1/0' });
+    expect(parsed).toMatchObject({
+      truncated: false,
+      parameters: ['42'],
+      event_id: 'shardId-0:1/0',
+    });
   });
 });
 

@@ -27,20 +27,28 @@ describe('accessAudit.activityStream config', () => {
     });
   });
 
-  it('refuses the archive the issue shows, which the kit does not deploy yet, instead of ignoring it', () => {
-    expect(
-      refusal({
-        ...TABLES,
-        accessAudit: {
-          activityStream: {
-            enabled: true,
-            archive: { retentionDays: 2555, glacierAfterDays: 90, format: 'parquet' },
-          },
+  it('takes the archive the issue shows, with defaults for the rest', () => {
+    const config = parseConfig({
+      ...TABLES,
+      accessAudit: {
+        activityStream: {
+          enabled: true,
+          archive: { retentionDays: 2555, glacierAfterDays: 90, format: 'parquet' },
         },
-      }),
-    ).toMatch(
-      /accessAudit\.activityStream\.archive: the Firehose → S3 archive .* is not part of the kit yet/,
-    );
+      },
+    });
+    expect(config.accessAudit?.activityStream?.archive).toEqual({
+      enabled: true,
+      retentionDays: 2555,
+      glacierAfterDays: 90,
+      format: 'parquet',
+      objectLock: 'off',
+    });
+    // No section, no archive: it costs money and is asked for explicitly.
+    expect(
+      parseConfig({ ...TABLES, accessAudit: { activityStream: { enabled: true } } }).accessAudit
+        ?.activityStream?.archive,
+    ).toBeUndefined();
   });
 
   it('is off unless asked for: no section, and an empty section, start nothing', () => {

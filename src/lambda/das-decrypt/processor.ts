@@ -86,7 +86,8 @@ export function createDasProcessor(
       if (deps.archive) {
         const outcome = await archiveRecords(decoded, deps.archive.writer, deps.logger, stats);
         archived = outcome.archived;
-        if (outcome.firstFailed !== undefined) stop = Math.min(stop ?? Infinity, outcome.firstFailed);
+        if (outcome.firstFailed !== undefined)
+          stop = Math.min(stop ?? Infinity, outcome.firstFailed);
       }
       for (const [index, { alerts }] of decoded.entries()) {
         if (stop !== undefined && index >= stop) break;
@@ -105,7 +106,8 @@ export function createDasProcessor(
       deps.metrics.addMetric(ACCESS_AUDIT_METRICS.alerts, 'Count', stats.alerts);
       deps.metrics.addMetric(ACCESS_AUDIT_METRICS.parseErrors, 'Count', stats.parseErrors);
       deps.metrics.addMetric(ACCESS_AUDIT_METRICS.monitorErrors, 'Count', stats.monitorErrors);
-      if (deps.archive) deps.metrics.addMetric(ACCESS_AUDIT_METRICS.archivedEvents, 'Count', archived);
+      if (deps.archive)
+        deps.metrics.addMetric(ACCESS_AUDIT_METRICS.archivedEvents, 'Count', archived);
     }
   };
 }
