@@ -7,6 +7,7 @@ import type { AuditTrailConfig } from '../src/config';
 import { resolveDeployment, type DeploymentConfig } from '../src/config/deployment';
 import { resolveChainAnchors } from '../src/config/chain-anchors';
 import { AlertTopic } from './constructs/alert-topic';
+import { AuditorAccess } from './constructs/auditor-access';
 import { ChainAnchor } from './constructs/chain-anchor';
 import { DatabaseLogins } from './constructs/database-logins';
 import { DmsReplication } from './constructs/dms-replication';
@@ -46,6 +47,8 @@ interface ChangeHistoryParts {
   readonly logins: DatabaseLogins;
   readonly migrations: TargetMigrations;
   readonly anchor?: ChainAnchor;
+  /** Auditors' Data API policy (a kit-created Aurora target only). */
+  readonly auditorAccess?: AuditorAccess;
   readonly replication: DmsReplication;
   /** A new target's master secret (rotated first, as before the access-audit-only split). */
   readonly targetMaster: RotatedSecret[];
@@ -86,6 +89,8 @@ export class AuditTrailStack extends Stack {
   readonly evidence: EvidenceProtection;
   /** The chain anchor bucket and Lambda (`deployment.anchors`); undefined when disabled. */
   readonly anchor?: ChainAnchor;
+  /** Auditors' Data API policy; undefined unless the kit creates an Aurora target. */
+  readonly auditorAccess?: AuditorAccess;
 
   private readonly logRetention: logs.RetentionDays;
 
@@ -139,6 +144,7 @@ export class AuditTrailStack extends Stack {
       this.migrations = parts.migrations;
       this.replication = parts.replication;
       if (parts.anchor) this.anchor = parts.anchor;
+      if (parts.auditorAccess) this.auditorAccess = parts.auditorAccess;
     }
 
     // Rotate every secret the kit owns; an existing database's secret is its owner's.
@@ -214,7 +220,12 @@ export class AuditTrailStack extends Stack {
     const identifier = deployment.stackName.toLowerCase();
     // pgAudit on a kit-created target: DBAs touching the audit store are audited too.
     const targetPgaudit = deployment.target.mode === 'new';
+    // Auditors query a kit-created Aurora target over the Data API (no bastion). RDS
+    // for PostgreSQL instances have no Data API; an imported cluster is its owner's.
+    const dataApi =
+      deployment.target.mode === 'new' && deployment.target.engine === 'aurora-postgresql';
     const target = new TargetDatabase(this, 'Target', {
+      dataApi,
       vpc,
       subnets,
       target: deployment.target,
@@ -231,6 +242,7 @@ export class AuditTrailStack extends Stack {
       config,
       target,
       anchor: anchors.enabled,
+      auditor: dataApi,
       ...(deployment.source.mode === 'new' && { source: this.source }),
       targetPgaudit,
       logRetention,
@@ -330,7 +342,17 @@ export class AuditTrailStack extends Stack {
       ...(logins.anchorSecret
         ? [{ id: 'AnchorLogin', secret: logins.anchorSecret, database: target }]
         : []),
+      ...(logins.auditorSecret
+        ? [{ id: 'AuditorLogin', secret: logins.auditorSecret, database: target }]
+        : []),
     ];
+    const auditorAccess =
+      target.cluster && logins.auditorSecret
+        ? new AuditorAccess(this, 'AuditorAccess', {
+            clusterArn: target.cluster.clusterArn,
+            secret: logins.auditorSecret,
+          })
+        : undefined;
     return {
       target,
       logins,
@@ -340,6 +362,7 @@ export class AuditTrailStack extends Stack {
       loginSecrets,
       sourceLogin,
       ...(anchor && { anchor }),
+      ...(auditorAccess && { auditorAccess }),
     };
   }
 
@@ -358,6 +381,21 @@ export class AuditTrailStack extends Stack {
       description: 'audit-trail migrate as this login (owner and capture roles)',
     });
     new CfnOutput(this, 'TargetEndpoint', { value: parts.target.host });
+    if (parts.auditorAccess && parts.target.cluster && parts.logins.auditorSecret) {
+      new CfnOutput(this, 'TargetClusterArn', {
+        value: parts.target.cluster.clusterArn,
+        description: 'audit-trail history --target-arn <this> (the RDS Data API)',
+      });
+      new CfnOutput(this, 'AuditorSecretArn', {
+        value: parts.logins.auditorSecret.secretArn,
+        description: 'audit-trail history --secret-arn <this> (the auditor login, reader role)',
+      });
+      new CfnOutput(this, 'AuditorPolicyArn', {
+        value: parts.auditorAccess.policy.managedPolicyArn,
+        description:
+          "attach to auditors' roles: the Data API on the target as the auditor login, nothing else",
+      });
+    }
     if (parts.anchor) {
       new CfnOutput(this, 'ChainAnchors', {
         value: parts.anchor.location,

@@ -24,6 +24,8 @@ export { AccessAuditCanary } from './access-audit/access-audit-canary';
 export type { AccessAuditCanaryProps } from './access-audit/access-audit-canary';
 export { DatabaseActivityStream } from './activity-stream/activity-stream';
 export type { DatabaseActivityStreamProps } from './activity-stream/activity-stream';
+export { AuditorAccess, AUDITOR_DATA_API_ACTIONS } from './constructs/auditor-access';
+export type { AuditorAccessProps } from './constructs/auditor-access';
 export { ChainAnchor } from './constructs/chain-anchor';
 export type { ChainAnchorProps } from './constructs/chain-anchor';
 export { DmsAccountRolesStack } from './constructs/dms-account-roles';

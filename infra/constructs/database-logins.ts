@@ -35,6 +35,8 @@ export interface DatabaseLoginsProps {
   readonly targetPgaudit?: boolean;
   /** Also create the chain anchor's read-only login (reader role). @default false */
   readonly anchor?: boolean;
+  /** Also create the auditors' Data API login (reader role). @default false */
+  readonly auditor?: boolean;
   /** @default RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
 }
@@ -58,6 +60,8 @@ export class DatabaseLogins extends Construct {
   readonly replicationSecret?: secretsmanager.ISecret;
   /** The chain anchor's target login (with `anchor`). */
   readonly anchorSecret?: secretsmanager.ISecret;
+  /** The auditors' target login for the Data API (with `auditor`). */
+  readonly auditorSecret?: secretsmanager.ISecret;
 
   constructor(scope: Construct, id: string, props: DatabaseLoginsProps) {
     super(scope, id);
@@ -75,6 +79,9 @@ export class DatabaseLogins extends Construct {
 
     if (props.anchor) {
       this.anchorSecret = loginSecret(this, 'AnchorSecret', logins.anchor, props.target);
+    }
+    if (props.auditor) {
+      this.auditorSecret = loginSecret(this, 'AuditorSecret', logins.auditor, props.target);
     }
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
@@ -99,6 +106,7 @@ export class DatabaseLogins extends Construct {
     props.source?.secret.grantRead(fn);
     this.replicationSecret?.grantRead(fn);
     this.anchorSecret?.grantRead(fn);
+    this.auditorSecret?.grantRead(fn);
     props.target.allowFrom(this.securityGroup, 'audit-trail logins');
     props.source?.allowFrom(this.securityGroup, 'audit-trail logins');
     const provider = new cr.Provider(this, 'Provider', { onEventHandler: fn });
@@ -112,6 +120,7 @@ export class DatabaseLogins extends Construct {
       MigratorSecretArn: this.migratorSecret.secretArn,
       ...(props.targetPgaudit && { TargetPgaudit: 'true' }),
       ...(this.anchorSecret && { AnchorSecretArn: this.anchorSecret.secretArn }),
+      ...(this.auditorSecret && { AuditorSecretArn: this.auditorSecret.secretArn }),
       ...(props.source &&
         this.replicationSecret && {
           SourceAdmin: adminLocation(props.source),

@@ -82,6 +82,11 @@ export interface PostgresDatabaseProps {
   readonly logRetention?: logs.RetentionDays;
   /** Days of automated backups. @default 7 */
   readonly backupRetentionDays?: number;
+  /**
+   * Enable the RDS Data API (HTTPS + IAM, no network path) on a new Aurora cluster;
+   * ignored for an instance or an imported database. @default false
+   */
+  readonly dataApi?: boolean;
 }
 
 /**
@@ -217,6 +222,7 @@ export class PostgresDatabase extends Construct {
       backup: { retention: Duration.days(props.backupRetentionDays ?? 7) },
       cloudwatchLogsExports: ['postgresql'],
       cloudwatchLogsRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      enableDataApi: props.dataApi ?? false,
     });
     acknowledgeDatabaseFindings(cluster, { production });
     return cluster;

@@ -21,6 +21,11 @@ export interface TargetDatabaseProps {
    * @default {}
    */
   readonly parameters?: Record<string, string>;
+  /**
+   * Enable the RDS Data API on a new Aurora target, for auditors' queries
+   * (`audit-trail history --target-arn`). @default false
+   */
+  readonly dataApi?: boolean;
 }
 
 /**
@@ -42,6 +47,7 @@ export class TargetDatabase extends PostgresDatabase {
       parameters: { ...TLS_PARAMETERS, ...props.parameters },
       ...(props.production !== undefined && { production: props.production }),
       ...(props.logRetention !== undefined && { logRetention: props.logRetention }),
+      ...(props.dataApi !== undefined && { dataApi: props.dataApi }),
     });
   }
 }

@@ -80,6 +80,7 @@ describe('least privilege: no service logs in as a master user', () => {
   const migrator = loginSecret('audit_migrator');
   const replication = loginSecret('audit_replication');
   const anchor = loginSecret('audit_anchor');
+  const auditor = loginSecret('audit_auditor');
 
   it('DMS writes the target as its writer login and reads the source as its replication login', () => {
     const endpoints = entries.filter(([, r]) => r.Type === 'AWS::DMS::Endpoint');
@@ -110,9 +111,14 @@ describe('least privilege: no service logs in as a master user', () => {
       [migrator, replication].sort(),
     );
     expect(read.get(roleOfFunction(/creates the DMS and migrations logins/))?.sort()).toEqual(
-      [...masters, dms, migrator, replication, anchor].sort(),
+      [...masters, dms, migrator, replication, anchor, auditor].sort(),
     );
     expect(read.get(roleOfFunction(/chain head/))).toEqual([anchor]);
+    // Auditors read theirs through the Data API with their own role, never a function's.
+    const readersOfAuditor = [...read.entries()]
+      .filter(([, secrets]) => secrets.includes(auditor))
+      .map(([role]) => role);
+    expect(readersOfAuditor).toEqual([roleOfFunction(/creates the DMS and migrations logins/)]);
     const readersOfMasters = [...read.entries()]
       .filter(([, secrets]) => secrets.some((secret) => masters.includes(secret)))
       .map(([role]) => role);
@@ -137,7 +143,9 @@ describe('least privilege: no service logs in as a master user', () => {
   it('rotates every secret the kit owns with the hosted single-user rotation, after deploy-time use', () => {
     const schedules = entries.filter(([, r]) => r.Type === 'AWS::SecretsManager::RotationSchedule');
     const rotated = schedules.map(([, r]) => (r.Properties.SecretId as { Ref: string }).Ref);
-    expect(rotated.sort()).toEqual([...masters, dms, migrator, replication, anchor].sort());
+    expect(rotated.sort()).toEqual(
+      [...masters, dms, migrator, replication, anchor, auditor].sort(),
+    );
     for (const [, schedule] of schedules) {
       expect(schedule.Properties).toMatchObject({
         HostedRotationLambda: {
@@ -253,8 +261,8 @@ describe('least privilege with an existing source', () => {
     ).toBe('arn:aws:secretsmanager:eu-west-1:123456789012:secret:app-dms-AbCdEf');
     const logins = all.find((r) => r.Type === 'Custom::AuditTrailLogins')!;
     expect(logins.Properties.SourceAdmin).toBeUndefined();
-    // Target master + the three target logins (DMS, migrator, chain anchor); the existing
-    // source's secret is its owner's.
-    expect(all.filter((r) => r.Type === 'AWS::SecretsManager::RotationSchedule')).toHaveLength(4);
+    // Target master + the four target logins (DMS, migrator, chain anchor, auditor); the
+    // existing source's secret is its owner's.
+    expect(all.filter((r) => r.Type === 'AWS::SecretsManager::RotationSchedule')).toHaveLength(5);
   });
 });

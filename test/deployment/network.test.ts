@@ -76,8 +76,8 @@ describe('narrow network', () => {
     const policy = endpoints[0]![1].Properties.PolicyDocument as {
       Statement: { Effect: string; Action: string[]; Resource: unknown; Principal: unknown }[];
     };
-    // The two master secrets (attachments) and the four login secrets (DMS target and
-    // source, migrator, chain anchor).
+    // The two master secrets (attachments) and the five login secrets (DMS target and
+    // source, migrator, chain anchor, auditor: its rotation runs in the VPC).
     const secrets = all
       .filter(
         ([, r]) =>
@@ -86,7 +86,7 @@ describe('narrow network', () => {
             String(r.Properties.Description).startsWith('audit-trail login')),
       )
       .map(([id]) => ({ Ref: id }));
-    expect(secrets).toHaveLength(6);
+    expect(secrets).toHaveLength(7);
     expect(policy.Statement).toHaveLength(3);
     const [read, rotate, random] = policy.Statement;
     expect(read).toMatchObject({
@@ -94,14 +94,14 @@ describe('narrow network', () => {
       Principal: { AWS: '*' },
       Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
     });
-    expect(read!.Resource).toHaveLength(6);
+    expect(read!.Resource).toHaveLength(7);
     expect(read!.Resource).toEqual(expect.arrayContaining(secrets));
     expect(rotate).toMatchObject({
       Effect: 'Allow',
       Principal: { AWS: '*' },
       Action: ['secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage'],
     });
-    expect(rotate!.Resource).toHaveLength(6);
+    expect(rotate!.Resource).toHaveLength(7);
     expect(rotate!.Resource).toEqual(expect.arrayContaining(secrets));
     // A random password names no secret.
     expect(random).toEqual({
