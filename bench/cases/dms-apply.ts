@@ -12,7 +12,7 @@ import { startServers, withClient } from '../lib/servers';
 import { median, round, roundSpread, spread } from '../lib/stats';
 
 /** Rows one target transaction inserts and then updates (2 x this many statements). */
-const ROWS_PER_TRANSACTION = 5;
+export const ROWS_PER_TRANSACTION = 5;
 
 /**
  * The statements DMS sends for one applied source transaction, one row per statement:
@@ -157,7 +157,7 @@ export const dmsApplyCase: BenchCase = {
   },
 };
 
-async function runDmsPgbench(url: string, script: string, base: number, profile: Profile) {
+export async function runDmsPgbench(url: string, script: string, base: number, profile: Profile) {
   const { stdout } = await run(path.join(PG_BIN, 'pgbench'), [
     '-n',
     '-M',
@@ -184,7 +184,7 @@ async function runDmsPgbench(url: string, script: string, base: number, profile:
   return { tps: Number(tps[1]), transactions: Number(count[1]) };
 }
 
-async function countAuditRows(url: string, auditSchema: string): Promise<number> {
+export async function countAuditRows(url: string, auditSchema: string): Promise<number> {
   return withClient(url, async (client) => {
     const { rows } = await client.query<{ n: string }>(
       `SELECT count(*)::text AS n FROM ${quoteQualified(auditSchema, 'audit_log')}`,

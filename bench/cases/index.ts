@@ -1,5 +1,6 @@
 import type { Figure, FigureId } from '../lib/figures';
 import type { BenchContext } from '../lib/profile';
+import { chainCostCase } from './chain-cost';
 import { dasCase } from './das';
 import { dmsApplyCase } from './dms-apply';
 import { engineCase, memoryCase } from './engine';
@@ -31,6 +32,7 @@ export const CASES = {
   memory: memoryCase,
   trigger: targetTriggerCase,
   dms: dmsApplyCase,
+  chain: chainCostCase,
   history: historyCase,
   parser: parserCase,
   das: dasCase,

@@ -15,6 +15,8 @@ export const FIGURE_IDS = [
   'engine_peak_rss_mb',
   'target_trigger_apply_ratio',
   'dms_apply_ratio',
+  'chain_dms_apply_ratio',
+  'chain_engine_apply_ratio',
   'history_p99_ms',
   'asof_p99_ms',
   'transaction_p99_ms',
@@ -60,6 +62,9 @@ export const FIGURE_SPECS: Record<FigureId, { unit: string; goal: Goal | null }>
   engine_peak_rss_mb: { unit: 'MB', goal: { op: '<=', value: 200 } },
   target_trigger_apply_ratio: { unit: 'ratio', goal: { op: '>=', value: 0.5 } },
   dms_apply_ratio: { unit: 'ratio', goal: { op: '>=', value: 0.7 } },
+  // Hash chain on / off, audit triggers on in both (#9): reported, no goal set.
+  chain_dms_apply_ratio: { unit: 'ratio on/off', goal: null },
+  chain_engine_apply_ratio: { unit: 'ratio on/off', goal: null },
   history_p99_ms: { unit: 'ms', goal: { op: '<=', value: 5 } },
   asof_p99_ms: { unit: 'ms', goal: { op: '<=', value: 5 } },
   transaction_p99_ms: { unit: 'ms', goal: { op: '<=', value: 5 } },
