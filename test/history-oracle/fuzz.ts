@@ -5,14 +5,23 @@
  * Generates workloads until the time is up (a failure then still shrinks for up to
  * three minutes), on its own embedded server (or `--url`),
  * and on a failure prints the shrunk workload as a psql script plus config, and the
- * seed and path that replay it. Exit 0 when nothing was found, 1 on a finding.
+ * seed and path that replay it, then reduces it further (see minimizeWorkload: a
+ * statement out of its savepoint, two interleaved clients down to the statements that
+ * interleave) and prints that. Exit 0 when nothing was found, 1 on a finding.
  */
 import { Command, Option } from 'commander';
 import fc from 'fast-check';
 import { startLocalPostgres } from '../../src/postgres/local-server';
 import { featuresFrom } from '../support/oracle/arbitraries';
+import { minimizeWorkload } from '../support/oracle/minimize';
 import { historyProperty } from '../support/oracle/property';
-import type { PipelineKind } from '../support/oracle/scenario';
+import {
+  describeFailure,
+  runScenario,
+  type PipelineKind,
+  type ScenarioResult,
+} from '../support/oracle/scenario';
+import type { Workload } from '../support/oracle/workload';
 
 /** How long a failure found near the deadline may still shrink. */
 const SHRINK_ALLOWANCE_MS = 3 * 60_000;
@@ -92,6 +101,7 @@ async function main(): Promise<number> {
         console.log(
           `replay: npm run fuzz -- --seed ${roundSeed} --pipeline ${pipeline} --features ${options.features} --path "${result.counterexamplePath}"`,
         );
+        await reduceFurther((result.counterexample as [Workload])[0], { adminUrl, pipeline });
         return 1;
       }
       if (options.path) break;
@@ -107,6 +117,33 @@ async function main(): Promise<number> {
     });
     await server?.stop();
   }
+}
+
+/**
+ * Reduces fast-check's counterexample further (a statement out of its savepoint, a
+ * concurrent step down to the statements that interleave, ...) and prints the result,
+ * if smaller, as the reproduction to keep.
+ */
+async function reduceFurther(
+  workload: Workload,
+  scenario: { adminUrl: string; pipeline: PipelineKind },
+): Promise<void> {
+  let failing: ScenarioResult | undefined;
+  const { workload: reduced, attempts } = await minimizeWorkload(
+    workload,
+    async (candidate) => {
+      const result = await runScenario(candidate, scenario);
+      if (!result.ok) failing = result;
+      return !result.ok;
+    },
+    { deadline: Date.now() + SHRINK_ALLOWANCE_MS },
+  );
+  if (failing === undefined) {
+    console.log(`reduction: nothing smaller fails (${attempts} candidates tried)`);
+    return;
+  }
+  console.log(`reduced further (${attempts} candidates tried); keep this one:`);
+  console.log(describeFailure(reduced, failing, scenario.pipeline));
 }
 
 main().then(

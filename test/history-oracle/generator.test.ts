@@ -1,7 +1,51 @@
 import fc from 'fast-check';
 import { SHORT_RUN_FEATURES, workloadArbitrary } from '../support/oracle/arbitraries';
 import { coverageOf, REQUIRED_COVERAGE } from '../support/oracle/coverage';
+import { minimizeWorkload } from '../support/oracle/minimize';
+import { renderSteps, type Workload } from '../support/oracle/workload';
 import { FIXED_SEEDS, RUNS_PER_SEED } from './short-run';
+
+/** The source statements a workload runs, as `client FIRST-WORD`, transactions in full. */
+const sourceSql = (workload: Workload) =>
+  renderSteps(workload).flatMap((r) => r.sql.map((s) => `${s.client} ${s.sql.split(' ')[0]}`));
+
+/** A failure planted in the generator's output, found and reduced as fuzz.ts does. */
+async function reduced(fails: (workload: Workload) => boolean): Promise<Workload> {
+  const result = fc.check(
+    fc.property(workloadArbitrary(SHORT_RUN_FEATURES), (workload) => !fails(workload)),
+    { seed: 42, numRuns: 1000 },
+  );
+  expect(result.failed).toBe(true);
+  const { workload } = await minimizeWorkload(result.counterexample![0], fails);
+  expect(fails(workload)).toBe(true);
+  return workload;
+}
+
+/** Planted: client 1 commits a write while client 0 holds an uncommitted one. */
+const interleaved = (w: Workload) =>
+  renderSteps(w).some(({ sql }) => {
+    const at = (client: number, pattern: RegExp) =>
+      sql.findIndex((s) => s.client === client && pattern.test(s.sql));
+    const zeroWrites = at(0, /^(INSERT|UPDATE|DELETE)/);
+    const oneCommits = at(1, /^COMMIT$/);
+    return (
+      zeroWrites !== -1 &&
+      at(1, /^(INSERT|UPDATE|DELETE)/) !== -1 &&
+      oneCommits > zeroWrites &&
+      at(0, /^COMMIT$/) > oneCommits
+    );
+  });
+
+/** Planted: any committed DELETE, in a transaction of its own or beside another client. */
+const committedDelete = (w: Workload) =>
+  renderSteps(w).some(({ sql }) =>
+    sql.some(
+      (s, i) =>
+        s.sql.startsWith('DELETE') &&
+        sql.slice(i).find((e) => e.client === s.client && /^(COMMIT|ROLLBACK)$/.test(e.sql))
+          ?.sql === 'COMMIT',
+    ),
+  );
 
 describe('history oracle generator', () => {
   it("covers every #17 item the oracle watches with the short run's fixed seeds", () => {
@@ -14,5 +58,41 @@ describe('history oracle generator', () => {
       ),
     );
     expect(REQUIRED_COVERAGE.filter((label) => !covered.has(label))).toEqual([]);
+  });
+
+  it('reduces a failure that needs two interleaved clients to their two statements', async () => {
+    const workload = await reduced(interleaved);
+    expect(workload.tables).toHaveLength(1);
+    expect(workload.tables[0]!.columns).toHaveLength(2);
+    expect(workload.steps.map((s) => s.kind)).toEqual(['concurrent']);
+    expect([
+      ['0 BEGIN', '0 INSERT', '1 BEGIN', '1 INSERT', '1 COMMIT', '0 COMMIT'],
+      ['1 BEGIN', '1 INSERT', '0 BEGIN', '0 INSERT', '1 COMMIT', '0 COMMIT'],
+    ]).toContainEqual(sourceSql(workload));
+  });
+
+  it("reduces a failure of one client's statement, however it was found, to a one-statement transaction", async () => {
+    const workload = await reduced(committedDelete);
+    expect(workload.tables).toHaveLength(1);
+    expect(workload.tables[0]!.columns).toHaveLength(2);
+    expect(workload).not.toHaveProperty('tamper');
+    expect(workload.sourceSettings).toEqual({});
+    expect(workload.steps.map((s) => s.kind)).toEqual(['tx']);
+    expect(sourceSql(workload)).toEqual(['0 BEGIN', '0 DELETE', '0 COMMIT']);
+  });
+
+  it('reduces the failures fast-check alone leaves big (a statement in a savepoint, a second client)', async () => {
+    // What fast-check's own shrinking ends with on the planted failures above: the
+    // reduction is needed, not decoration.
+    const shrunkOnly = (fails: (w: Workload) => boolean) =>
+      fc.check(
+        fc.property(workloadArbitrary(SHORT_RUN_FEATURES), (w) => !fails(w)),
+        {
+          seed: 42,
+          numRuns: 1000,
+        },
+      ).counterexample![0];
+    expect(sourceSql(shrunkOnly(committedDelete)).length).toBeGreaterThan(3);
+    expect(sourceSql(shrunkOnly(interleaved)).length).toBeGreaterThan(6);
   });
 });
