@@ -46,6 +46,8 @@ export interface Features {
   readonly auditSchemas: readonly string[];
   /** A staging row edited directly at the end, which verify must report (#17 item 10). */
   readonly tamper: boolean;
+  /** The edited row may be one the initial load wrote (an open bug: see `Tamper.loadedRow`). */
+  readonly tamperLoadedRows?: boolean;
 }
 
 /** Names that collide with anything the kit generates or uses inside its functions. */
@@ -120,6 +122,7 @@ export const ALL_FEATURES: Features = {
   replicaIdentities: ['full', 'key-index'],
   auditSchemas: AUDIT_SCHEMAS,
   tamper: true,
+  tamperLoadedRows: true,
 };
 
 /**
@@ -176,6 +179,8 @@ export const SHORT_RUN_FEATURES: Features = {
   replicaIdentities: ALL_FEATURES.replicaIdentities,
   auditSchemas: ALL_FEATURES.auditSchemas,
   tamper: true,
+  // Not yet: an edit of a loaded row is recorded as a SNAPSHOT version (it.fails, #17 item 10).
+  tamperLoadedRows: false,
 };
 
 const KEY_POOL = 6;
@@ -377,6 +382,7 @@ export function workloadArbitrary(features: Features): fc.Arbitrary<Workload> {
                 'flag-deleted' as const,
                 'delete' as const,
               ),
+              loadedRow: features.tamperLoadedRows ? fc.boolean() : fc.constant(undefined),
             }),
             { nil: undefined },
           )

@@ -248,6 +248,7 @@ export async function runScenario(
         config.auditSchema,
         table,
         workload.tamper.kind,
+        workload.tamper.loadedRow,
       );
       if (tampered) {
         const after = await kit('verify', () => verifyAuditTrail({ config, sourceUrl, targetUrl }));

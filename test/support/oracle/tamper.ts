@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { quoteIdent, quoteQualified } from '../../../src/postgres/identifiers';
 import {
+  CHANGE_SEQ_COLUMN,
   HEADER_COLUMN_PREFIX,
   Indicator,
   OPERATION_INDICATOR_COLUMN,
@@ -10,7 +11,8 @@ import type { ComparedTable } from './expected-history';
 import type { Tamper } from './workload';
 
 /**
- * Edits the first live staging row (by key) of `table` directly on the target, as an
+ * Edits the first live staging row (by key) of `table` that a change wrote (with
+ * `loadedRow`: that the initial load wrote and nothing changed since) directly on the target, as an
  * insider with write access to staging would (#17 item 10): no change sequence, so the
  * capture path records nothing. `null-value` sets the first recorded value column that
  * is not NULL to NULL (falling back to `flag-deleted` when every one is NULL).
@@ -22,11 +24,15 @@ export async function tamperWithStaging(
   auditSchema: string,
   table: ComparedTable,
   kind: Tamper['kind'],
+  loadedRow = false,
 ): Promise<string | undefined> {
   const staging = quoteQualified(auditSchema, stagingTableName(table.table));
   const indicator = quoteIdent(OPERATION_INDICATOR_COLUMN.name);
+  // The full load leaves the change sequence empty (as DMS does).
+  const loaded = `coalesce(${quoteIdent(CHANGE_SEQ_COLUMN.name)}, '') = ''`;
   const { rows } = await target.query<{ ctid: string }>(
-    `SELECT ctid::text FROM ${staging} WHERE ${indicator} IS DISTINCT FROM '${Indicator.deleted}'
+    `SELECT ctid::text FROM ${staging}
+      WHERE ${indicator} IS DISTINCT FROM '${Indicator.deleted}' AND ${loadedRow ? '' : 'NOT '}${loaded}
       ORDER BY ${table.keyColumns.map(quoteIdent).join(', ')} LIMIT 1`,
   );
   const ctid = rows[0]?.ctid;
