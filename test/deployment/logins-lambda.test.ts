@@ -44,7 +44,12 @@ describe('logins custom resource', () => {
     );
     const auditSchema = `a_${randomBytes(4).toString('hex')}`;
     const logins = kitLogins({ auditSchema });
-    const passwords = { dms: password(), migrator: password(), replication: password() };
+    const passwords = {
+      dms: password(),
+      migrator: password(),
+      replication: password(),
+      auditor: password(),
+    };
     const host = { host: 'ignored.example', port: 5432, engine: 'postgres' };
     secretsMock
       .on(GetSecretValueCommand, { SecretId: ARN('target-master') })
@@ -60,6 +65,10 @@ describe('logins custom resource', () => {
           username: logins.migrator,
           password: passwords.migrator,
         }),
+      )
+      .on(GetSecretValueCommand, { SecretId: ARN('auditor') })
+      .resolves(
+        secretValue('auditor', { ...host, username: logins.auditor, password: passwords.auditor }),
       )
       .on(GetSecretValueCommand, { SecretId: ARN('replication') })
       .resolves(
@@ -80,6 +89,7 @@ describe('logins custom resource', () => {
         },
         DmsSecretArn: ARN('dms'),
         MigratorSecretArn: ARN('migrator'),
+        AuditorSecretArn: ARN('auditor'),
         SourceAdmin: {
           SecretArn: ARN('source-master'),
           DatabaseName: new URL(sourceUrl).pathname.slice(1),
@@ -98,6 +108,8 @@ describe('logins custom resource', () => {
     expect(lines).toEqual([
       `target: created login ${logins.dms}`,
       `target: created login ${logins.migrator}`,
+      `target: created login ${logins.auditor}`,
+      `target: role ${logins.auditor}: output settings pinned`,
       `source: created login ${logins.replication}`,
       `source: ${logins.replication} may read 1 audited table(s)`,
     ]);
@@ -106,9 +118,11 @@ describe('logins custom resource', () => {
       secretsMock.commandCalls(GetSecretValueCommand).map((call) => call.args[0].input),
     ).toEqual(
       expect.arrayContaining(
-        ['dms', 'migrator', 'target-master', 'replication', 'source-master'].map((name) => ({
-          SecretId: ARN(name),
-        })),
+        ['dms', 'migrator', 'auditor', 'target-master', 'replication', 'source-master'].map(
+          (name) => ({
+            SecretId: ARN(name),
+          }),
+        ),
       ),
     );
     const as = (url: string, user: string, pw: string) => {
@@ -120,6 +134,10 @@ describe('logins custom resource', () => {
     await withClient(as(targetUrl, logins.dms, passwords.dms), (c) => c.query('SELECT 1'));
     await withClient(as(targetUrl, logins.migrator, passwords.migrator), (c) =>
       c.query('SELECT 1'),
+    );
+    // The auditor logs in with the kit's output settings pinned on its role (TimeZone UTC).
+    await withClient(as(targetUrl, logins.auditor, passwords.auditor), async (c) =>
+      expect((await c.query('SHOW TimeZone')).rows).toEqual([{ TimeZone: 'UTC' }]),
     );
     await withClient(as(sourceUrl, logins.replication, passwords.replication), (c) =>
       c.query('SELECT * FROM items'),
