@@ -11,8 +11,12 @@ interface StatementSeen {
   statementId: number;
   substatementId: number;
   statement: string;
-  /** `TYPE\0COMMAND\0OBJECT` of each record seen for this statement part. */
-  records: string[];
+  /** The first record's fields: most parts have one record, so no key is built for it. */
+  auditType: string;
+  command: string;
+  objectName: string;
+  /** `TYPE\0COMMAND\0OBJECT` of each later record seen for this statement part. */
+  later: string[] | undefined;
 }
 
 interface SessionSeen {
@@ -44,8 +48,8 @@ interface SessionSeen {
 export class StatementTracker {
   // Two generations instead of evicting the oldest key one by one: deleting from the
   // front of a Map leaves holes that make every later `keys().next()` slower.
-  private current = new Map<string, SessionSeen>();
-  private previous = new Map<string, SessionSeen>();
+  private current = new Map<string | number, SessionSeen>();
+  private previous = new Map<string | number, SessionSeen>();
 
   /** @param capacity sessions remembered (at least; up to twice as many). @default 2048 */
   constructor(private readonly capacity = 2048) {}
@@ -57,18 +61,17 @@ export class StatementTracker {
    */
   apply(event: AuditEvent, verdict: Verdict, scope = ''): Verdict {
     const session = this.session(event, scope);
-    const record = `${event.auditType}\u0000${event.command}\u0000${event.objectName}`;
-    const seen = session.parts.find(
-      (part) =>
-        part.statementId === event.statementId && part.substatementId === event.substatementId,
-    );
+    const seen = findPart(session.parts, event.statementId, event.substatementId);
     if (seen === undefined) {
       if (session.parts.length === PARTS_PER_SESSION) session.parts.shift();
       session.parts.push({
         statementId: event.statementId,
         substatementId: event.substatementId,
         statement: event.statement,
-        records: [record],
+        auditType: event.auditType,
+        command: event.command,
+        objectName: event.objectName,
+        later: undefined,
       });
       return verdict;
     }
@@ -76,15 +79,18 @@ export class StatementTracker {
       return { kind: 'alert', alert: conflictAlert(event, seen.statement) };
     if (seen.statement === PREVIOUSLY_LOGGED) seen.statement = event.statement;
     const twinType = event.auditType === 'OBJECT' ? 'SESSION' : 'OBJECT';
-    const twin = seen.records.includes(
-      `${twinType}\u0000${event.command}\u0000${event.objectName}`,
-    );
-    seen.records.push(record);
+    const twin =
+      (seen.auditType === twinType &&
+        seen.command === event.command &&
+        seen.objectName === event.objectName) ||
+      (seen.later?.includes(`${twinType}\u0000${event.command}\u0000${event.objectName}`) ?? false);
+    (seen.later ??= []).push(`${event.auditType}\u0000${event.command}\u0000${event.objectName}`);
     return twin && verdict.kind === 'alert' ? { kind: 'excluded', reason: 'duplicate' } : verdict;
   }
 
   private session(event: AuditEvent, scope: string): SessionSeen {
-    const key = `${scope}\u0000${event.pid}`;
+    // The pid alone when there is no scope (one Map key type, no string built per record).
+    const key = scope === '' ? (event.pid ?? -1) : `${scope}\u0000${event.pid}`;
     const known = this.current.get(key) ?? this.previous.get(key);
     if (known !== undefined && sameSession(known, event)) return known;
     const session: SessionSeen = {
@@ -102,6 +108,19 @@ export class StatementTracker {
     this.current.set(key, session);
     return session;
   }
+}
+
+/** The remembered part with these ids (a loop: this runs for every record). */
+function findPart(
+  parts: readonly StatementSeen[],
+  statementId: number,
+  substatementId: number,
+): StatementSeen | undefined {
+  for (let i = parts.length - 1; i >= 0; i--) {
+    const part = parts[i]!;
+    if (part.statementId === statementId && part.substatementId === substatementId) return part;
+  }
+  return undefined;
 }
 
 function sameSession(session: SessionSeen, event: AuditEvent): boolean {

@@ -186,10 +186,12 @@ function hasOtherSplit(
   stop: string,
 ): boolean {
   // A name is at most 63 characters, so only nearby literals can split it another way.
+  // Searched backwards from that bound: a forward indexOf that finds nothing nearby would
+  // scan the whole rest of the record (the statement) for every name of every line.
   const limit = valueStart + MAX_NAME_LENGTH;
-  for (let alt = line.indexOf(stop, firstEnd + 1); alt >= 0 && alt <= limit;) {
+  for (let alt = line.lastIndexOf(stop, limit); alt > firstEnd;) {
     if (matchFrom(parts, index + 1, line, alt, {}, false) >= 0) return true;
-    alt = line.indexOf(stop, alt + 1);
+    alt = line.lastIndexOf(stop, alt - 1);
   }
   return false;
 }
