@@ -1,5 +1,5 @@
 import type { AuditEvent } from '../types';
-import { decryptDasRecord } from './decrypt';
+import { decryptDasRecord, messageSuiteId } from './decrypt';
 import type { DataKeySource } from './keys';
 import { normalizeDasEvent } from './normalize';
 import { parseDasRecord } from './record';
@@ -29,6 +29,8 @@ export interface DasDecodeResult {
   events: DasDecodedEvent[];
   failures: DasFailure[];
   dropped: { heartbeat: number; rdsadmin: number };
+  /** The Encryption SDK suites of the batch's messages, each once, in order of appearance. */
+  suiteIds: number[];
 }
 
 /**
@@ -47,11 +49,16 @@ export async function decodeDasRecords(
     events: [],
     failures: [],
     dropped: { heartbeat: 0, rdsadmin: 0 },
+    suiteIds: [],
   };
   for (const [index, text] of records.entries()) {
     let payload: Awaited<ReturnType<typeof decryptDasRecord>>;
     try {
-      payload = await decryptDasRecord(parseDasRecord(text), keys);
+      const record = parseDasRecord(text);
+      const suiteId = messageSuiteId(record.databaseActivityEvents);
+      if (suiteId !== undefined && !result.suiteIds.includes(suiteId))
+        result.suiteIds.push(suiteId);
+      payload = await decryptDasRecord(record, keys);
     } catch (error) {
       result.failures.push({ record: index, error: (error as Error).message });
       continue;

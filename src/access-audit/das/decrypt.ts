@@ -1,6 +1,7 @@
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import {
+  AlgorithmSuiteIdentifier,
   buildClient,
   CommitmentPolicy,
   RawAesKeyringNode,
@@ -43,6 +44,28 @@ function keyringFor(dataKey: Uint8Array): RawAesKeyringNode {
     keyrings.set(dataKey, keyring);
   }
   return keyring;
+}
+
+/**
+ * The algorithm suite id of an Encryption SDK message (base64), read from its header
+ * (message format version 1: version, type, suite; version 2: version, suite), without
+ * decoding the rest; undefined when the text is not such a message. AWS does not document
+ * which suite RDS writes DAS payloads with, and a signed suite (ECDSA P-384) costs most of
+ * the decrypt time: the decrypt function reports what it sees.
+ *
+ * @example
+ * messageSuiteId(record.databaseActivityEvents) // → 0x0378 (ECDSA P-384 signed)
+ */
+export function messageSuiteId(base64Message: string): number | undefined {
+  const header = Buffer.from(base64Message.slice(0, 8), 'base64');
+  if (header[0] === 0x01 && header[1] === 0x80 && header.length >= 4) return header.readUInt16BE(2);
+  if (header[0] === 0x02 && header.length >= 3) return header.readUInt16BE(1);
+  return undefined;
+}
+
+/** `ALG_…` name of a suite id, or its hex when unknown to the SDK. */
+export function suiteName(suiteId: number): string {
+  return AlgorithmSuiteIdentifier[suiteId] ?? `0x${suiteId.toString(16).padStart(4, '0')}`;
 }
 
 /**

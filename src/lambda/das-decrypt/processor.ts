@@ -1,6 +1,7 @@
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { decodeDasRecords } from '../../access-audit/das/decode';
 import { archiveLine } from '../../access-audit/das/archive';
+import { suiteName } from '../../access-audit/das/decrypt';
 import { cachedDataKeySource, type DataKeySource } from '../../access-audit/das/keys';
 import { AccessRuleEngine } from '../../access-audit/rules';
 import type { LocatedAlert } from '../access-alert/messages';
@@ -68,6 +69,8 @@ export function createDasProcessor(
   deps: DasProcessorDeps,
 ): (event: KinesisEvent) => Promise<KinesisBatchResponse> {
   const engine = new AccessRuleEngine(deps.settings.config);
+  // Suites already reported by this function instance (one log line per suite per container).
+  const suitesSeen = new Set<number>();
   const publishDeps = { ...deps, settings: { ...deps.settings, fifo: false } };
   return async (event) => {
     const stats = emptyStats();
@@ -78,7 +81,7 @@ export function createDasProcessor(
       const records = event.Records ?? [];
       const decoded: DecodedRecord[] = [];
       for (const record of records) {
-        const done = await decodeRecord(record, engine, { ...deps, keys }, stats);
+        const done = await decodeRecord(record, engine, { ...deps, keys }, stats, suitesSeen);
         if (done === undefined) break;
         decoded.push(done);
       }
@@ -118,11 +121,20 @@ async function decodeRecord(
   engine: AccessRuleEngine,
   deps: DasProcessorDeps,
   stats: ProcessingStats,
+  suitesSeen: Set<number>,
 ): Promise<DecodedRecord | undefined> {
   const { sequenceNumber, partitionKey, data } = record.kinesis;
   stats.logEvents++;
   const text = Buffer.from(data ?? '', 'base64').toString('utf8');
   const result = await decodeDasRecords([text], deps.keys);
+  for (const suiteId of result.suiteIds) {
+    if (suitesSeen.has(suiteId)) continue;
+    suitesSeen.add(suiteId);
+    deps.logger.info('DAS message suite', {
+      suiteId: `0x${suiteId.toString(16).padStart(4, '0')}`,
+      suite: suiteName(suiteId),
+    });
+  }
   if (result.failures.length > 0) {
     stats.parseErrors += result.failures.length;
     deps.logger.warn('unreadable DAS record', {
