@@ -35,7 +35,7 @@ import { ReplicationConnection } from './replication-connection';
 import { checkSource, dropSlotIfExists, ensurePublication, slotExists } from './source-setup';
 import { readStagingTables, type StagingTable } from './staging-tables';
 import { StagingWriter, type StagingChange } from './staging-writer';
-import { connectText } from './text-client';
+import { connectText, ENGINE_TARGET_SETTINGS } from './text-client';
 
 /** The source's clock in the form staging stores commit times (UTC, microseconds). */
 const SOURCE_CLOCK_SQL = "SELECT (clock_timestamp() AT TIME ZONE 'UTC')::timestamp(6)::text AS now";
@@ -304,7 +304,7 @@ class CdcEngine implements Engine {
     const closers: (() => Promise<unknown>)[] = [() => source.end()];
     try {
       const target = this.watch(
-        await connectText(targetUrl, 'audit-trail-engine', 'target'),
+        await connectText(targetUrl, 'audit-trail-engine', 'target', ENGINE_TARGET_SETTINGS),
         'target',
       );
       closers.push(() => target.end());

@@ -15,6 +15,18 @@ export async function connectText(
   url: string,
   applicationName: string,
   label = 'database',
+  settings: Readonly<Record<string, string>> = {},
 ): Promise<pg.Client> {
-  return connectClient(url, applicationName, label, { types: TEXT_TYPES });
+  return connectClient(url, applicationName, label, { types: TEXT_TYPES }, settings);
 }
+
+/**
+ * Session settings of the engine's target connection. The engine applies at READ
+ * COMMITTED whatever the target's database or role default says: under REPEATABLE
+ * READ or SERIALIZABLE a concurrent applier (DMS, another engine) moving the audit
+ * chain's head makes a transaction fail with 40001 (see `lock_chain`), which the
+ * engine would treat as fatal. READ COMMITTED sees the new head after the chain lock.
+ */
+export const ENGINE_TARGET_SETTINGS: Readonly<Record<string, string>> = {
+  default_transaction_isolation: 'read committed',
+};

@@ -55,10 +55,14 @@ export const PINNED_OUTPUT_SETTINGS: Readonly<Record<string, string>> = {
   jit: 'off',
 };
 
-/** Settings as a startup `options` string (`-c name=value ...`); values must not contain spaces. */
+/**
+ * Settings as a startup `options` string (`-c name=value ...`). The server splits it at
+ * spaces unless escaped with a backslash (`read\ committed`), as libpq documents.
+ */
 function startupOptions(settings: Readonly<Record<string, string>>): string {
+  const escape = (text: string) => text.replace(/([\\ ])/g, '\\$1');
   return Object.entries(settings)
-    .map(([name, value]) => `-c ${name}=${value}`)
+    .map(([name, value]) => `-c ${escape(name)}=${escape(value)}`)
     .join(' ');
 }
 
@@ -167,8 +171,12 @@ export async function connectClient(
   applicationName: string,
   label: string,
   extra: Partial<pg.ClientConfig> = {},
+  settings: Readonly<Record<string, string>> = {},
 ): Promise<pg.Client> {
-  const client = new pg.Client({ ...pinnedClientConfig(url, applicationName), ...extra });
+  const client = new pg.Client({
+    ...pinnedClientConfig(url, applicationName, settings),
+    ...extra,
+  });
   try {
     await client.connect();
     return client;

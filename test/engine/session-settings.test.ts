@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { connectText, ENGINE_TARGET_SETTINGS } from '../../src/engine/text-client';
 import { pinnedClientConfig } from '../../src/postgres/connect';
 import { verifyAuditTrail } from '../../src/verify';
 import { createTestDatabase } from '../support/databases';
@@ -96,5 +97,34 @@ describe('pinnedClientConfig', () => {
     } finally {
       await client.end();
     }
+  });
+});
+
+describe("the engine's target connection", () => {
+  it('applies at READ COMMITTED whatever the database default says (a value with a space survives the startup packet)', async () => {
+    const url = await createTestDatabase('isolation');
+    const database = new URL(url).pathname.slice(1);
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await admin.query(
+        `ALTER DATABASE "${database}" SET default_transaction_isolation = 'repeatable read'`,
+      );
+    } finally {
+      await admin.end();
+    }
+    const isolation = async (settings?: Readonly<Record<string, string>>) => {
+      const client = await connectText(url, 'audit-trail-test', 'target', settings);
+      try {
+        const { rows } = await client.query(
+          `SELECT current_setting('transaction_isolation') AS level`,
+        );
+        return rows[0].level as string;
+      } finally {
+        await client.end();
+      }
+    };
+    expect(await isolation()).toBe('repeatable read'); // what any other session gets
+    expect(await isolation(ENGINE_TARGET_SETTINGS)).toBe('read committed');
   });
 });
