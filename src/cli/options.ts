@@ -1,6 +1,6 @@
 import { Option } from 'commander';
-import { DEFAULT_CONFIG_FILE } from '../config';
-import { assertPostgresUrl } from '../postgres/connect';
+import { DEFAULT_CONFIG_FILE } from '../config/default-file';
+import { assertPostgresUrl } from '../postgres/url';
 import { UsageError } from './errors';
 
 /** `--config <file>`, defaulting to ./audit-trail.config.json. */

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { DEFAULT_CONNECT_TIMEOUT_SECONDS } from '../postgres/connect';
+import { DEFAULT_CONNECT_TIMEOUT_SECONDS } from '../postgres/url';
 import { LOG_LEVELS } from '../engine/logger';
 import { packageVersion } from '../support/package-version';
 import { registerCommands } from './commands';

@@ -3,9 +3,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, describeIssues } from './errors';
 import { auditTrailConfigSchema, type AuditTrailConfig } from './schema';
+import { DEFAULT_CONFIG_FILE } from './default-file';
 
-/** The file looked for when no path is given. */
-export const DEFAULT_CONFIG_FILE = 'audit-trail.config.json';
+export { DEFAULT_CONFIG_FILE } from './default-file';
 
 /**
  * Validates a config object, applying defaults.

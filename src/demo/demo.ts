@@ -6,7 +6,7 @@ import { createHistory, stringifyRowJson, type Version, type VersionContext } fr
 import { migrateTarget } from '../migrate/migrate-target';
 import { createKysely, pinnedClientConfig } from '../postgres/connect';
 import { startLocalPostgres, type LocalPostgres } from '../postgres/local-server';
-import { formatReport } from '../cli/commands/verify';
+import { formatReport } from '../cli/commands/verify-format';
 import { auditContext, installSourceContext } from '../source-context';
 import { verifyAuditTrail } from '../verify';
 

@@ -7,6 +7,7 @@ import { AuditTrailError } from '../errors';
 import { createKysely } from '../postgres/connect';
 import { quoteQualified } from '../postgres/identifiers';
 import { introspectSourceTables, SourceTableError, type SourceTable } from './introspect';
+import { MIGRATE_LOCK_TIMEOUT } from './lock-timeout';
 import { partitionListProblems } from './partitions';
 import { installKitSql, type TriggerSqlFile } from './sql-files';
 import type { DetectedSchemaChange } from './sync-columns';
@@ -70,8 +71,7 @@ export interface MigrateReport extends SyncResult {
   readonly droppedStagingTables: readonly string[];
 }
 
-/** {@link MigrateTargetOptions.lockTimeout}'s default. */
-export const MIGRATE_LOCK_TIMEOUT = '30s';
+export { MIGRATE_LOCK_TIMEOUT } from './lock-timeout';
 
 /** A PostgreSQL duration as `lock_timeout` reads it: a whole number and a time unit. */
 const DURATION = /^[1-9][0-9]{0,8}(?:ms|s|min|h)$/;

@@ -2,35 +2,9 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { AuditTrailError } from '../errors';
 import { warnIfPlaintext } from './tls';
+import { ConnectionUrlError, DEFAULT_CONNECT_TIMEOUT_SECONDS } from './url';
 
-/** Thrown for a connection string that is not a PostgreSQL URL. */
-export class ConnectionUrlError extends AuditTrailError {
-  override readonly name = 'ConnectionUrlError';
-  constructor(message: string) {
-    super(message, { code: 'CONNECTION_URL_INVALID', kind: 'usage' });
-  }
-}
-
-/**
- * Checks that `url` is a `postgres://` or `postgresql://` URL and returns it.
- * @param label the option the URL came from, named in the error (`--target-url`).
- */
-export function assertPostgresUrl(url: string, label: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new ConnectionUrlError(
-      `${label} is not a URL: expected postgres://user:password@host:port/database`,
-    );
-  }
-  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw new ConnectionUrlError(
-      `${label} must start with postgres:// or postgresql://, got ${parsed.protocol}//`,
-    );
-  }
-  return url;
-}
+export { assertPostgresUrl, ConnectionUrlError, DEFAULT_CONNECT_TIMEOUT_SECONDS } from './url';
 
 /**
  * Session settings that change how PostgreSQL prints values as text. A database or role
@@ -65,9 +39,6 @@ function startupOptions(settings: Readonly<Record<string, string>>): string {
     .map(([name, value]) => `-c ${escape(name)}=${escape(value)}`)
     .join(' ');
 }
-
-/** How long a connection attempt may take when nothing says otherwise: 10 seconds. */
-export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
 
 /**
  * How long to wait for a connection to `url`, in milliseconds, with libpq's meaning

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../../config';
-import { appendAnchor, readChainHead } from '../../trust/anchors';
 import { CliError, UsageError } from '../errors';
 import { configOption, requireUrl, targetUrlOption } from '../options';
 
@@ -24,6 +22,8 @@ export function registerAnchor(program: Command): void {
     .option('--append <file>', 'the anchors file to append to')
     .action(async (options: AnchorOptions) => {
       if (options.append === undefined) throw new UsageError('--append <file> is required');
+      const { loadConfig } = await import('../../config/index.js');
+      const { appendAnchor, readChainHead } = await import('../../trust/anchors.js');
       const config = await loadConfig(options.config);
       const head = await readChainHead(
         requireUrl(options.targetUrl, '--target-url'),

@@ -1,11 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { decodeDasRecords, type DasDecodeResult } from '../../access-audit/das/decode';
-import { dasRecordTexts } from '../../access-audit/das/input';
-import { staticDataKeySource, type DataKeySource } from '../../access-audit/das/keys';
-import { AccessRuleEngine } from '../../access-audit/rules';
-import { parseAccessAuditConfig, type AccessAuditConfig } from '../../config/access-audit';
-import { DEFAULT_CONFIG_FILE, loadConfig } from '../../config/load';
+import type { DasDecodeResult } from '../../access-audit/das/decode';
+import type { DataKeySource } from '../../access-audit/das/keys';
+import type { AccessAuditConfig } from '../../config/access-audit';
+import { DEFAULT_CONFIG_FILE } from '../../config/default-file';
 import { CliError, UsageError } from '../errors';
 
 /**
@@ -51,6 +49,7 @@ export function registerDas(program: Command): void {
     .description('apply the access-audit rules to DAS records and print NDJSON alerts')
     .action(
       async (records: string, options: { dataKeyFile: string; config: string; all?: boolean }) => {
+        const { AccessRuleEngine } = await import('../../access-audit/rules.js');
         const engine = new AccessRuleEngine(await accessAuditSection(options.config));
         const result = await decode(records, options.dataKeyFile);
         for (const { event } of result.events) {
@@ -72,11 +71,14 @@ async function decode(recordsFile: string, dataKeyFile: string): Promise<DasDeco
   } catch (error) {
     throw new UsageError(`records file ${recordsFile} is not JSON: ${(error as Error).message}`);
   }
+  const { decodeDasRecords } = await import('../../access-audit/das/decode.js');
+  const { dasRecordTexts } = await import('../../access-audit/das/input.js');
   return decodeDasRecords(dasRecordTexts(json), keys);
 }
 
 /** The data key as 32 raw bytes, or base64 text of them (what `aws kms decrypt` prints). */
 async function readDataKey(file: string): Promise<DataKeySource> {
+  const { staticDataKeySource } = await import('../../access-audit/das/keys.js');
   const bytes = await readInput(file, 'data key file');
   const base64 = bytes.toString('utf8').trim();
   const key =
@@ -115,6 +117,8 @@ function reportFailures(result: DasDecodeResult): void {
 }
 
 async function accessAuditSection(file: string): Promise<AccessAuditConfig> {
+  const { loadConfig } = await import('../../config/load.js');
+  const { parseAccessAuditConfig } = await import('../../config/access-audit.js');
   const config = await loadConfig(file);
   return config.accessAudit ?? parseAccessAuditConfig({});
 }

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { runDemo } from '../../demo';
 import { CliError } from '../errors';
 
 /**
@@ -13,6 +12,7 @@ export function registerDemo(program: Command): void {
       'run the change-history pipeline end to end on embedded PostgreSQL (nothing to install)',
     )
     .action(async () => {
+      const { runDemo } = await import('../../demo/index.js');
       const result = await runDemo();
       if (!result.verifyOk) throw new CliError('demo: verify found mismatches');
     });

@@ -3,11 +3,10 @@ import { access } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { stringifyRowJson, type Version } from '../../history';
 import { UsageError } from '../errors';
 import { configOption, targetUrlOption } from '../options';
 import { parseInstant } from './history';
-import { toListedJson, withHistory } from './history-queries';
+import { withHistory } from './history-queries';
 
 interface ExportOptions {
   readonly config: string;
@@ -18,45 +17,6 @@ interface ExportOptions {
   readonly format: 'ndjson' | 'csv';
   readonly output?: string;
   readonly force?: boolean;
-}
-
-/** The CSV columns, in order; key, rows and changed columns are JSON text (exact numbers). */
-export const CSV_COLUMNS = [
-  'table',
-  'key',
-  'operation',
-  'commit_timestamp',
-  'transaction_id',
-  'change_seq',
-  'changed_columns',
-  'old_row',
-  'new_row',
-] as const;
-
-/** One RFC 4180 field: quoted (quotes doubled) when it holds a comma, quote, CR or LF. */
-export function csvField(value: string | null): string {
-  if (value === null) return '';
-  return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
-}
-
-function json(value: unknown): string | null {
-  return value === null || value === undefined ? null : stringifyRowJson(value);
-}
-
-/** One version as a CSV record (without the line end). */
-export function csvRecord(version: Version): string {
-  const fields = [
-    `${version.schema}.${version.table}`,
-    json(version.key),
-    version.operation,
-    version.commitTimestamp,
-    version.transactionId,
-    version.changeSeq,
-    json(version.changedColumns),
-    json(version.oldRow),
-    json(version.newRow),
-  ];
-  return fields.map(csvField).join(',');
 }
 
 /**
@@ -87,6 +47,8 @@ export function registerExport(program: Command): void {
       const to = parseInstant(options.to ?? new Date().toISOString(), '--to');
       if (options.output !== undefined && !options.force && (await exists(options.output)))
         throw new UsageError(`${options.output} exists; add --force to overwrite it`);
+      const { CSV_COLUMNS, csvRecord, toListedJson } = await import('./history-format.js');
+      const { stringifyRowJson } = await import('../../history/row-json.js');
       const summary = await withHistory(options, async (api, target) => {
         const tables = options.table ?? (await target.auditedTables());
         for (const table of tables) await target.assertAudited(table);

@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../../config';
-import { createKysely } from '../../postgres/connect';
-import { grantKitRole, grantSql, type GrantableRole } from '../../trust/grant';
-import { kitRoles } from '../../trust/roles';
+import type { GrantableRole } from '../../trust/grant';
 import { UsageError } from '../errors';
 import { configOption, requireUrl, targetUrlOption } from '../options';
 
@@ -31,11 +28,15 @@ export function registerGrant(program: Command): void {
     .action(async (kind: string, role: string, options: GrantOptions) => {
       if (!(KINDS as readonly string[]).includes(kind))
         throw new UsageError(`grant: kind must be reader or writer, got "${kind}"`);
+      const { loadConfig } = await import('../../config/index.js');
+      const { grantKitRole, grantSql } = await import('../../trust/grant.js');
+      const { kitRoles } = await import('../../trust/roles.js');
       const config = await loadConfig(options.config);
       const roles = kitRoles(config);
       const statement = grantSql(roles, kind as GrantableRole, role);
       process.stdout.write(`${statement};\n`);
       if (options.dryRun) return;
+      const { createKysely } = await import('../../postgres/connect.js');
       const db = createKysely<unknown>(requireUrl(options.targetUrl, '--target-url'), {
         max: 1,
         label: 'target',

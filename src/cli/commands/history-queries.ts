@@ -1,22 +1,14 @@
 import type { Command } from 'commander';
-import { sql } from 'kysely';
-import { loadConfig, requireChangeHistory } from '../../config';
-import { createHistory, HistoryQueryError, stringifyRowJson, type History } from '../../history';
-import type { Version } from '../../history';
+import type { History, Version } from '../../history';
 import { CliError, UsageError } from '../errors';
 import type { TargetOptions } from '../options';
-import { openTarget, targetConnection } from '../target';
-import { formatVersion, parseInstant, toJson } from './history';
+import { parseInstant } from './history';
+import type { TargetAccess } from './history-target';
 
 /** Options every `history` subcommand reads from its parent (`--config`, the target, `--json`). */
 interface HistoryParentOptions extends TargetOptions {
   readonly config: string;
   readonly json?: boolean;
-}
-
-/** The documented `--json` shape of a version in a listing that spans rows or tables. */
-export function toListedJson(version: Version) {
-  return { table: `${version.schema}.${version.table}`, key: version.key, ...toJson(version) };
 }
 
 /**
@@ -27,27 +19,15 @@ export async function withHistory<T>(
   options: HistoryParentOptions,
   work: (history: History, target: TargetAccess) => Promise<T>,
 ): Promise<T> {
+  const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
+  const { createHistory, HistoryQueryError } = await import('../../history/index.js');
+  const { openTarget, targetConnection } = await import('../target.js');
+  const { targetAccess } = await import('./history-target.js');
   const config = await loadConfig(options.config);
   requireChangeHistory(config, 'history');
   const db = openTarget(targetConnection(options, config));
   try {
-    const access: TargetAccess = {
-      async assertAudited(table) {
-        const { rows } = await sql<{ found: number }>`
-          SELECT count(*)::int AS found FROM ${sql.id(config.auditSchema, 'audited_table')}
-           WHERE source_schema || '.' || source_table = ${table}`.execute(db);
-        if (rows[0]?.found === 0)
-          throw new CliError(`${table} is not an audited table on this target`);
-      },
-      async auditedTables() {
-        const { rows } = await sql<{ name: string }>`
-          SELECT source_schema || '.' || source_table AS name
-            FROM ${sql.id(config.auditSchema, 'audited_table')} ORDER BY source_schema, source_table`.execute(
-          db,
-        );
-        return rows.map((row) => row.name);
-      },
-    };
+    const access = targetAccess(db, config.auditSchema);
     return await work(createHistory(db, { auditSchema: config.auditSchema }), access);
   } catch (error) {
     if (error instanceof HistoryQueryError) throw new CliError(error.message);
@@ -57,33 +37,13 @@ export async function withHistory<T>(
   }
 }
 
-/** What a command may ask the target besides the history API. */
-export interface TargetAccess {
-  /** Throws a finding when `table` (schema.table) has no history on this target. */
-  assertAudited(table: string): Promise<void>;
-  /** Every table with history on this target, as schema.table, sorted. */
-  auditedTables(): Promise<string[]>;
-}
-
-/** Versions across rows or tables, one block per change, each headed by its table and key. */
-function formatListed(versions: readonly Version[], empty: string): string {
-  if (versions.length === 0) return `${empty}\n`;
-  return versions
-    .map(
-      (version) =>
-        `${version.schema}.${version.table} ${stringifyRowJson(version.key)}\n${indent(formatVersion(version))}`,
-    )
-    .join('');
-}
-
-function indent(text: string): string {
-  return text
-    .split('\n')
-    .map((line) => (line === '' ? line : `  ${line}`))
-    .join('\n');
-}
-
-function print(versions: readonly Version[], options: HistoryParentOptions, empty: string): void {
+async function print(
+  versions: readonly Version[],
+  options: HistoryParentOptions,
+  empty: string,
+): Promise<void> {
+  const { formatListed, toListedJson } = await import('./history-format.js');
+  const { stringifyRowJson } = await import('../../history/row-json.js');
   process.stdout.write(
     options.json
       ? `${stringifyRowJson(versions.map(toListedJson))}\n`
@@ -105,7 +65,7 @@ export function registerHistoryQueries(history: Command): void {
         throw new UsageError(`transaction id must be a whole number (got "${xid}")`);
       const options = command.optsWithGlobals<HistoryParentOptions>();
       const versions = await withHistory(options, (api) => api.transaction(xid));
-      print(versions, options, `no changes recorded for transaction ${xid}`);
+      await print(versions, options, `no changes recorded for transaction ${xid}`);
     });
 
   history
@@ -131,7 +91,7 @@ export function registerHistoryQueries(history: Command): void {
           await target.assertAudited(table);
           return api.changesBetween(table, from, to, limit === undefined ? {} : { limit });
         });
-        print(versions, options, `no changes of ${table} in that range`);
+        await print(versions, options, `no changes of ${table} in that range`);
       },
     );
 }

@@ -1,17 +1,6 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { loadConfig, requireChangeHistory } from '../../config';
-import {
-  createHistory,
-  DEFAULT_HISTORY_PAGE,
-  historyCursor,
-  HistoryQueryError,
-  parseHistoryCursor,
-  stringifyRowJson,
-  type HistoryPageOptions,
-  type SchemaChange,
-  type Version,
-} from '../../history';
+import type { HistoryPageOptions } from '../../history';
 import { CliError, UsageError } from '../errors';
 import {
   configOption,
@@ -21,7 +10,6 @@ import {
   targetUrlOption,
   type TargetOptions,
 } from '../options';
-import { openTarget, targetConnection } from '../target';
 import { registerHistoryQueries } from './history-queries';
 
 interface HistoryOptions extends TargetOptions {
@@ -60,10 +48,15 @@ export function registerHistory(program: Command): void {
     .action(async (table: string, key: string[], options: HistoryOptions) => {
       // The target's registry decides what has history, not the config: a table removed
       // from the config keeps its history.
+      const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
+      const { createHistory, historyCursor, HistoryQueryError, stringifyRowJson } =
+        await import('../../history/index.js');
+      const { openTarget, targetConnection } = await import('../target.js');
+      const { formatVersions, toJson } = await import('./history-format.js');
       const config = await loadConfig(options.config);
       requireChangeHistory(config, 'history');
       const asOf = options.asOf === undefined ? undefined : parseInstant(options.asOf);
-      const page = pageOptions(options);
+      const page = await pageOptions(options);
       if (asOf !== undefined && page !== undefined) {
         throw new UsageError('--as-of prints one row: it cannot be combined with --limit/--after');
       }
@@ -95,10 +88,12 @@ export function registerHistory(program: Command): void {
 }
 
 /** `--limit` / `--after` as a page of the history API, or undefined to print every version. */
-function pageOptions(
+async function pageOptions(
   options: HistoryOptions,
-): (HistoryPageOptions & { readonly limit: number }) | undefined {
+): Promise<(HistoryPageOptions & { readonly limit: number }) | undefined> {
   if (options.limit === undefined && options.after === undefined) return undefined;
+  const { DEFAULT_HISTORY_PAGE, HistoryQueryError, parseHistoryCursor } =
+    await import('../../history/index.js');
   const limit = options.limit === undefined ? DEFAULT_HISTORY_PAGE : Number(options.limit);
   if (!/^[1-9]\d*$/.test(options.limit ?? '1') || !Number.isSafeInteger(limit)) {
     throw new UsageError(`--limit must be a positive integer (got "${options.limit}")`);
@@ -123,57 +118,6 @@ export function parseInstant(text: string, flag = '--as-of'): string {
   return text;
 }
 
-/** The documented `--json` shape of one version. */
-export function toJson(version: Version) {
-  return {
-    operation: version.operation,
-    commitTimestamp: version.commitTimestamp,
-    transactionId: version.transactionId,
-    changeSeq: version.changeSeq,
-    oldRow: version.oldRow,
-    newRow: version.newRow,
-    changedColumns: version.changedColumns,
-    context: version.context,
-  };
-}
-
-function formatVersions(versions: readonly Version[]): string {
-  if (versions.length === 0) return 'no history for that key\n';
-  return versions.map(formatVersion).join('');
-}
-
-export function formatVersion(version: Version): string {
-  const head = `${version.commitTimestamp}  ${version.operation.padEnd(8)} tx ${version.transactionId ?? '-'}${formatContext(version.context)}`;
-  const lines = [head];
-  if (version.operation === 'UPDATE') {
-    for (const column of version.changedColumns ?? []) {
-      lines.push(
-        `    ${column}: ${stringifyRowJson(version.oldRow?.[column])} → ${stringifyRowJson(version.newRow?.[column])}`,
-      );
-    }
-  } else {
-    lines.push(`    ${stringifyRowJson(version.newRow ?? version.oldRow)}`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-/** `  by alice (TICKET-7)`; the actor or the reason alone when only one is set. */
-function formatContext(context: Version['context']): string {
-  if (context === null) return '';
-  const by = context.actor === null ? '' : `  by ${printable(context.actor)}`;
-  const why = context.reason === null ? '' : ` (${printable(context.reason)})`;
-  return by === '' && why === '' ? '  (context without actor or reason)' : `${by}${why}`;
-}
-
-/**
- * The application wrote these values: a newline or a terminal escape in them must not
- * forge output lines, so text with control characters is shown JSON-quoted.
- */
-function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are what is looked for
-  return /[\u0000-\u001f\u007f-\u009f]/.test(text) ? JSON.stringify(text) : text;
-}
-
 interface SchemaHistoryOptions extends TargetOptions {
   readonly config: string;
   readonly json?: boolean;
@@ -191,6 +135,10 @@ function registerSchemaHistory(history: Command): void {
     // --config, the target options and --json are the history command's options.
     .action(async (table: string, _options: unknown, command: Command) => {
       const options = command.optsWithGlobals<SchemaHistoryOptions>();
+      const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
+      const { createHistory, HistoryQueryError } = await import('../../history/index.js');
+      const { openTarget, targetConnection } = await import('../target.js');
+      const { formatSchemaChanges } = await import('./history-format.js');
       const config = await loadConfig(options.config);
       requireChangeHistory(config, 'history');
       const db = openTarget(targetConnection(options, config));
@@ -208,16 +156,4 @@ function registerSchemaHistory(history: Command): void {
         await db.destroy();
       }
     });
-}
-
-function formatSchemaChanges(changes: readonly SchemaChange[]): string {
-  if (changes.length === 0) return 'no schema changes recorded for that table\n';
-  return changes
-    .map((change) => {
-      const column = (definition: SchemaChange['before']) =>
-        definition === null ? '-' : `${definition.name} ${definition.type}`;
-      const where = change.sourceLsn === null ? '' : ` at or before LSN ${change.sourceLsn}`;
-      return `${change.detectedAt}  ${change.change.padEnd(6)} ${column(change.before)} -> ${column(change.after)}  (seen by ${change.detectedBy}${where})\n`;
-    })
-    .join('');
 }

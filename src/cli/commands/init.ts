@@ -1,8 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type pg from 'pg';
-import { DEFAULT_CONFIG_FILE, parseConfig, type AuditTrailConfigInput } from '../../config';
-import { connectClient } from '../../postgres/connect';
+import type { AuditTrailConfigInput } from '../../config';
+import { DEFAULT_CONFIG_FILE } from '../../config/default-file';
 import { CliError, UsageError } from '../errors';
 import { requireUrl, sourceUrlOption } from '../options';
 
@@ -67,6 +67,7 @@ export function registerInit(program: Command): void {
         throw new UsageError('give --source-url (to read its tables), --tables, or both');
       let tables = wanted ?? [];
       if (options.sourceUrl !== undefined) {
+        const { connectClient } = await import('../../postgres/connect.js');
         const client = await connectClient(
           requireUrl(options.sourceUrl, '--source-url'),
           'audit-trail-init',
@@ -100,6 +101,7 @@ export function registerInit(program: Command): void {
       if (tables.length === 0)
         throw new CliError('no table to audit: the config needs at least one');
       const config: AuditTrailConfigInput = { tables };
+      const { parseConfig } = await import('../../config/index.js');
       parseConfig(config, '--tables');
       try {
         await writeFile(options.output, `${JSON.stringify(config, null, 2)}\n`, {

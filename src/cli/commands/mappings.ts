@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { buildTableMappings, buildTaskSettings } from '../../../mappings';
-import { DEFAULT_CONFIG_FILE, loadConfig, requireChangeHistory } from '../../config';
+import { DEFAULT_CONFIG_FILE } from '../../config/default-file';
 import { CliError } from '../errors';
 
 /** Options of `audit-trail mappings`. */
@@ -23,6 +22,8 @@ export function registerMappings(program: Command): void {
     .option('-c, --config <file>', 'config file', DEFAULT_CONFIG_FILE)
     .option('--settings', 'print the replication task settings instead of the table mappings')
     .action(async (options: MappingsOptions) => {
+      const { buildTableMappings, buildTaskSettings } = await import('../../../mappings/index.js');
+      const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
       const config = await loadConfig(options.config);
       requireChangeHistory(config, 'mappings');
       let document: unknown;

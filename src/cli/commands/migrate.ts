@@ -1,9 +1,6 @@
 import type { Command } from 'commander';
-import { loadConfig, requireChangeHistory, type AuditTrailConfig } from '../../config';
-import { SourceTableError } from '../../migrate/introspect';
-import { MIGRATE_LOCK_TIMEOUT, migrateTarget } from '../../migrate/migrate-target';
-import { createKysely } from '../../postgres/connect';
-import { installSourceContext } from '../../source-context';
+import type { AuditTrailConfig } from '../../config';
+import { MIGRATE_LOCK_TIMEOUT } from '../../migrate/lock-timeout';
 import { configOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
 
 interface MigrateOptions {
@@ -40,6 +37,8 @@ export function registerMigrate(program: Command): void {
       MIGRATE_LOCK_TIMEOUT,
     )
     .action(async (options: MigrateOptions) => {
+      const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
+      const { migrateTarget } = await import('../../migrate/migrate-target.js');
       const config = await loadConfig(options.config);
       requireChangeHistory(config, 'migrate');
       const sourceUrl = requireUrl(options.sourceUrl, '--source-url');
@@ -51,8 +50,8 @@ export function registerMigrate(program: Command): void {
         log: (line) => process.stdout.write(`${line}\n`),
         dropStaging: options.dropStaging === true,
         lockTimeout: options.lockTimeout,
-      }).catch((error: unknown) => {
-        throw withSourceContextRemedy(error, config);
+      }).catch(async (error: unknown) => {
+        throw await withSourceContextRemedy(error, config);
       });
       const changed =
         report.applied.length +
@@ -71,6 +70,8 @@ export function registerMigrate(program: Command): void {
 
 /** `--source-context`: the context table on the source, before the target reads it. */
 async function migrateSourceContext(config: AuditTrailConfig, sourceUrl: string): Promise<void> {
+  const { createKysely } = await import('../../postgres/connect.js');
+  const { installSourceContext } = await import('../../source-context/index.js');
   const source = createKysely<unknown>(sourceUrl, { max: 1, label: 'source' });
   try {
     const report = await installSourceContext(source, config);
@@ -88,7 +89,8 @@ async function migrateSourceContext(config: AuditTrailConfig, sourceUrl: string)
 }
 
 /** A missing context table is the usual first-run mistake: say how to create it. */
-function withSourceContextRemedy(error: unknown, config: AuditTrailConfig): unknown {
+async function withSourceContextRemedy(error: unknown, config: AuditTrailConfig): Promise<unknown> {
+  const { SourceTableError } = await import('../../migrate/introspect.js');
   const context = config.sourceContext;
   if (!(error instanceof SourceTableError) || context === undefined) return error;
   const missing = `source table ${context.schema}.${context.table} does not exist`;

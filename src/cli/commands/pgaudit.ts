@@ -1,19 +1,13 @@
 import { accessSync, constants, createReadStream, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import pg from 'pg';
+import type pg from 'pg';
 import type { LogFormat } from '../../access-audit/parser';
-import { runCanary } from '../../access-audit/canary';
-import { AccessAuditPipeline } from '../../access-audit/pipeline';
 import type { AuditEvent } from '../../access-audit/types';
-import { checkPgaudit, PgauditSetupError, setupPgaudit } from '../../access-audit/setup';
-import { readAuditLog, scanAuditLog } from '../../access-audit/stream';
-import { parseAccessAuditConfig, type AccessAuditConfig } from '../../config/access-audit';
-import { DEFAULT_CONFIG_FILE, loadConfig } from '../../config/load';
-import { connectClient } from '../../postgres/connect';
+import type { AccessAuditConfig } from '../../config/access-audit';
+import { DEFAULT_CONFIG_FILE } from '../../config/default-file';
 import { CliError, UsageError } from '../errors';
 import { configOption, requireUrl, sourceUrlOption } from '../options';
-import { warnIfPlaintext } from '../../postgres/tls';
 
 /**
  * `audit-trail pgaudit …`: set up and check pgAudit on the source, and read pgAudit
@@ -32,6 +26,7 @@ export function registerPgaudit(program: Command): void {
     .addOption(configOption())
     .addOption(sourceUrlOption())
     .action(async (options: { config: string; sourceUrl?: string }) => {
+      const { PgauditSetupError, setupPgaudit } = await import('../../access-audit/setup.js');
       const config = await accessAuditSection(options.config);
       const steps = await withSource(options.sourceUrl, async (client) => {
         try {
@@ -50,6 +45,7 @@ export function registerPgaudit(program: Command): void {
     .addOption(configOption())
     .addOption(sourceUrlOption())
     .action(async (options: { config: string; sourceUrl?: string }) => {
+      const { checkPgaudit } = await import('../../access-audit/setup.js');
       const config = await accessAuditSection(options.config);
       const results = await withSource(options.sourceUrl, (client) => checkPgaudit(client, config));
       for (const result of results) {
@@ -81,6 +77,7 @@ export function registerPgaudit(program: Command): void {
             `--source-url logs in as "${user}", but accessAudit.canary.role is "${config.canary.role}": only the canary role's record counts as the canary`,
           );
         const start = logFileSize(options.logFile);
+        const { runCanary } = await import('../../access-audit/canary.js');
         const nonce = await withSource(url, (client) => runCanary(client));
         process.stdout.write(`ran   canary ${nonce} as ${user}\n`);
         const seen = await waitForCanary(options.logFile, start, nonce, config, options.timeout);
@@ -111,6 +108,7 @@ export function registerPgaudit(program: Command): void {
         file: string | undefined,
         options: { logLinePrefix: string; logFormat: LogFormat },
       ) => {
+        const { readAuditLog } = await import('../../access-audit/stream.js');
         let skipped = 0;
         for await (const item of readAuditLog(openInput(file), options)) {
           if (item.kind === 'event') {
@@ -137,6 +135,8 @@ export function registerPgaudit(program: Command): void {
     .option('--config <file>', 'config file', DEFAULT_CONFIG_FILE)
     .option('--all', 'print every pgAudit event with its verdict, not only alerts')
     .action(async (file: string | undefined, options: { config: string; all?: boolean }) => {
+      const { AccessAuditPipeline } = await import('../../access-audit/pipeline.js');
+      const { scanAuditLog } = await import('../../access-audit/stream.js');
       const config = await accessAuditSection(options.config);
       const pipeline = new AccessAuditPipeline(config);
       for await (const outcome of scanAuditLog(openInput(file), pipeline)) {
@@ -152,6 +152,8 @@ export function registerPgaudit(program: Command): void {
 }
 
 async function accessAuditSection(file: string): Promise<AccessAuditConfig> {
+  const { loadConfig } = await import('../../config/load.js');
+  const { parseAccessAuditConfig } = await import('../../config/access-audit.js');
   const config = await loadConfig(file);
   return config.accessAudit ?? parseAccessAuditConfig({});
 }
@@ -161,6 +163,8 @@ async function withSource<T>(
   work: (client: pg.Client) => Promise<T>,
 ): Promise<T> {
   const sourceUrl = requireUrl(url, '--source-url');
+  const { connectClient } = await import('../../postgres/connect.js');
+  const { warnIfPlaintext } = await import('../../postgres/tls.js');
   warnIfPlaintext(sourceUrl);
   // Pinned output settings and the connect timeout, like every kit connection.
   const client = await connectClient(sourceUrl, 'audit-trail', 'source');
@@ -198,6 +202,8 @@ async function waitForCanary(
   config: AccessAuditConfig,
   timeoutSeconds: number,
 ): Promise<AuditEvent | undefined> {
+  const { AccessAuditPipeline } = await import('../../access-audit/pipeline.js');
+  const { scanAuditLog } = await import('../../access-audit/stream.js');
   const deadline = Date.now() + timeoutSeconds * 1000;
   for (;;) {
     const pipeline = new AccessAuditPipeline(config);

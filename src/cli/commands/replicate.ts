@@ -1,12 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig, requireChangeHistory } from '../../config';
-import {
-  createEngine,
-  createJsonLogger,
-  DEFAULT_RECONNECT_POLICY,
-  SchemaChangeError,
-  SourceSetupError,
-} from '../../engine';
+import { DEFAULT_RECONNECT_POLICY } from '../../engine/reconnect-policy';
 import { CliError, UsageError } from '../errors';
 import { configOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
 
@@ -59,6 +52,9 @@ export function registerReplicate(program: Command): void {
       String(DEFAULT_RECONNECT_POLICY.maxDelayMs / 1000),
     )
     .action(async (options: ReplicateOptions) => {
+      const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
+      const { createEngine, createJsonLogger, SchemaChangeError, SourceSetupError } =
+        await import('../../engine/index.js');
       const config = await loadConfig(options.config);
       requireChangeHistory(config, 'replicate');
       const batchSize = Number(options.batchSize);

@@ -1,10 +1,5 @@
 import type { Command } from 'commander';
 import type pg from 'pg';
-import { loadConfig } from '../../config';
-import { defaultSlotName } from '../../engine';
-import { dropSlotIfExists } from '../../engine/source-setup';
-import { connectClient } from '../../postgres/connect';
-import { quoteIdent } from '../../postgres/identifiers';
 import { CliError, UsageError } from '../errors';
 import { configOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
 
@@ -42,6 +37,7 @@ interface SlotOptions {
 }
 
 async function withSource<T>(url: string | undefined, work: (client: pg.Client) => Promise<T>) {
+  const { connectClient } = await import('../../postgres/connect.js');
   const client = await connectClient(requireUrl(url, '--source-url'), 'audit-trail', 'source');
   try {
     return await work(client);
@@ -90,6 +86,10 @@ export function registerSlot(program: Command): void {
     .option('--yes', 'really drop it')
     .option('--force', 'also when a process is streaming from it (its connection is ended)')
     .action(async (name: string | undefined, options: SlotOptions) => {
+      const { loadConfig } = await import('../../config/index.js');
+      const { defaultSlotName } = await import('../../engine/index.js');
+      const { dropSlotIfExists } = await import('../../engine/source-setup.js');
+      const { quoteIdent } = await import('../../postgres/identifiers.js');
       const config = await loadConfig(options.config);
       const sourceUrl = requireUrl(options.sourceUrl, '--source-url');
       const slotName =

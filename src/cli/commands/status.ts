@@ -1,7 +1,5 @@
-import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import { DatabaseMigrationServiceClient } from '@aws-sdk/client-database-migration-service';
 import type { Command } from 'commander';
-import { describeTaskStatus, taskRegion, type TaskStatus } from '../../dms/task-status';
+import type { TaskStatus } from '../../dms/task-status';
 import { CliError, UsageError } from '../errors';
 
 /** Options of `audit-trail status`. */
@@ -37,7 +35,11 @@ export function formatTaskStatus(status: TaskStatus): string {
 }
 
 /** AWS client options: `--region` if given, else the region in the task ARN. */
-export function clientOptions(region: string | undefined, taskArn: string): { region: string } {
+export async function clientOptions(
+  region: string | undefined,
+  taskArn: string,
+): Promise<{ region: string }> {
+  const { taskRegion } = await import('../../dms/task-status.js');
   return { region: region ?? taskRegion(taskArn) };
 }
 
@@ -55,10 +57,12 @@ export function registerStatus(program: Command): void {
     .action(async (options: StatusOptions) => {
       let aws: { region: string };
       try {
-        aws = clientOptions(options.region, options.taskArn);
+        aws = await clientOptions(options.region, options.taskArn);
       } catch (error) {
         throw new UsageError(`--task-arn: ${(error as Error).message}`);
       }
+      const { CloudWatchClient, DatabaseMigrationServiceClient } = await import('./aws-clients.js');
+      const { describeTaskStatus } = await import('../../dms/task-status.js');
       const dms = new DatabaseMigrationServiceClient(aws);
       const cloudwatch = new CloudWatchClient(aws);
       let status: TaskStatus;

@@ -1,7 +1,5 @@
-import { DatabaseMigrationServiceClient } from '@aws-sdk/client-database-migration-service';
+import type { DatabaseMigrationServiceClient } from '@aws-sdk/client-database-migration-service';
 import type { Command } from 'commander';
-import { startOrResume, stopIfActive, taskReplication, waitForStatus } from '../../dms/replication';
-import { reloadTables, taskResourceId } from '../../dms/task-status';
 import { CliError, UsageError } from '../errors';
 import { clientOptions } from './status';
 
@@ -19,12 +17,16 @@ async function withDms(
   action: string,
   work: (client: DatabaseMigrationServiceClient) => Promise<string>,
 ) {
+  const { taskResourceId } = await import('../../dms/task-status.js');
+  const { DatabaseMigrationServiceClient } = await import('./aws-clients.js');
   try {
     taskResourceId(options.taskArn);
   } catch (error) {
     throw new UsageError(`--task-arn: ${(error as Error).message}`);
   }
-  const client = new DatabaseMigrationServiceClient(clientOptions(options.region, options.taskArn));
+  const client = new DatabaseMigrationServiceClient(
+    await clientOptions(options.region, options.taskArn),
+  );
   try {
     process.stdout.write(`${await work(client)}\n`);
   } catch (error) {
@@ -57,6 +59,7 @@ export function registerTask(program: Command): void {
     .option('--no-wait', 'return once DMS accepted the request')
     .action((options: TaskOptions) =>
       withDms(options, 'start', async (client) => {
+        const { startOrResume, taskReplication } = await import('../../dms/replication.js');
         const handle = taskReplication(client);
         if (options.wait === false) {
           const state = await handle.describe(options.taskArn);
@@ -76,6 +79,8 @@ export function registerTask(program: Command): void {
     .option('--no-wait', 'return once DMS accepted the request')
     .action((options: TaskOptions) =>
       withDms(options, 'stop', async (client) => {
+        const { stopIfActive, taskReplication, waitForStatus } =
+          await import('../../dms/replication.js');
         const handle = taskReplication(client);
         const state = await handle.describe(options.taskArn);
         if (state === undefined) throw new Error(`no replication task ${options.taskArn}`);
@@ -98,6 +103,7 @@ export function registerTask(program: Command): void {
     .option('--validate-only', 'only re-validate the tables (needs validation enabled)')
     .action((tables: string[], options: TaskOptions) =>
       withDms(options, 'reload', async (client) => {
+        const { reloadTables } = await import('../../dms/task-status.js');
         await reloadTables(
           client,
           options.taskArn,

@@ -1,9 +1,4 @@
 import type { Command } from 'commander';
-import { loadConfig, requireChangeHistory } from '../../config';
-import { stringifyRowJson } from '../../history';
-import { verifyAuditTrail, type VerifyReport } from '../../verify';
-import { readAnchors } from '../../trust/anchors';
-import { verifyIntegrity, type IntegrityReport } from '../../trust/integrity';
 import { CliError, UsageError } from '../errors';
 import {
   configOption,
@@ -15,7 +10,6 @@ import {
   targetUrlOption,
   type TargetOptions,
 } from '../options';
-import { openTarget, targetConnection } from '../target';
 
 /**
  * Rows per cursor read over the Data API, which answers at most 1 MiB per call: 200
@@ -61,9 +55,14 @@ export function registerVerify(program: Command): void {
         throw new UsageError(
           '--target-arn (the Data API) works with --integrity; comparing with the source needs --target-url',
         );
+      const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
       const config = await loadConfig(options.config);
       requireChangeHistory(config, 'verify');
       if (options.integrity) {
+        const { openTarget, targetConnection } = await import('../target.js');
+        const { readAnchors } = await import('../../trust/anchors.js');
+        const { verifyIntegrity } = await import('../../trust/integrity.js');
+        const { formatIntegrityReport } = await import('./verify-format.js');
         const target = targetConnection(options, config);
         const anchors = options.anchors === undefined ? [] : await readAnchors(options.anchors);
         const db = openTarget(target);
@@ -82,6 +81,9 @@ export function registerVerify(program: Command): void {
           );
         return;
       }
+      const { verifyAuditTrail } = await import('../../verify/index.js');
+      const { formatReport } = await import('./verify-format.js');
+      const { stringifyRowJson } = await import('../../history/row-json.js');
       const report = await verifyAuditTrail({
         config,
         sourceUrl: requireUrl(options.sourceUrl, '--source-url'),
@@ -93,36 +95,4 @@ export function registerVerify(program: Command): void {
         throw new CliError(`verify found ${total} mismatch${total === 1 ? '' : 'es'}`);
       }
     });
-}
-
-/** A report a person reads at a glance: one line per table, then each mismatch. */
-export function formatReport(report: VerifyReport): string {
-  const lines = report.tables.map(
-    (table) =>
-      `${table.mismatches === 0 ? 'OK  ' : 'FAIL'} ${table.table}: ${table.sourceRows} source rows, ` +
-      `${table.auditRows} live audit rows, ${table.stagingRows} live staging rows, ${table.mismatches} mismatches`,
-  );
-  for (const mismatch of report.mismatches) {
-    const detail = mismatch.columns ? ` (columns: ${mismatch.columns.join(', ')})` : '';
-    lines.push(`  ${mismatch.table} ${stringifyRowJson(mismatch.key)}: ${mismatch.kind}${detail}`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-/** One summary line, then each listed finding, first broken first. */
-export function formatIntegrityReport(report: IntegrityReport): string {
-  const head = report.head
-    ? `head block ${report.head.blockNo} ${report.head.blockHash}`
-    : 'no chain';
-  const pruned =
-    report.prunedThroughBlock === null
-      ? ''
-      : `, retention pruned through block ${report.prunedThroughBlock}`;
-  const lines = [
-    `${report.ok ? 'OK  ' : 'FAIL'} audit log chain: ${report.blocks} blocks, ${report.rows} rows, ${head}${pruned}, ${report.anchorsChecked} anchors checked`,
-    ...report.findings.map((finding) => `  ${finding.kind}: ${finding.detail}`),
-  ];
-  if (report.findingCount > report.findings.length)
-    lines.push(`  ... and ${report.findingCount - report.findings.length} more`);
-  return `${lines.join('\n')}\n`;
 }

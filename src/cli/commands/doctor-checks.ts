@@ -1,0 +1,354 @@
+import type pg from 'pg';
+import { KIT_MIGRATIONS } from '../../../migrations/target';
+import { checkPgaudit } from '../../access-audit/setup';
+import type { AuditTrailConfig } from '../../config';
+import { checkSource, SourceSetupError } from '../../engine/source-setup';
+import { partitionListProblems } from '../../migrate/partitions';
+import { quoteIdent } from '../../postgres/identifiers';
+
+// The checks `audit-trail doctor` runs on each side, loaded when it runs.
+
+/** One pre-flight check's outcome. */
+export interface DoctorCheck {
+  /** `source` or `target`, then what was checked. */
+  readonly side: 'source' | 'target';
+  readonly check: string;
+  /** `fail` makes `doctor` exit 1; `warn` is worth knowing but does not. */
+  readonly status: 'ok' | 'warn' | 'fail';
+  readonly detail: string;
+  /** What to do about a warning or failure. */
+  readonly remedy?: string;
+}
+
+/** Oldest PostgreSQL major the kit (and DMS) support as a source or target. */
+const MIN_MAJOR = 13;
+/** Retained WAL worth a warning on an inactive slot. */
+const RETAINED_WAL_WARN_BYTES = 1024 ** 3;
+/** Clock difference worth a warning: commit times come from the source's clock. */
+const CLOCK_SKEW_WARN_MS = 5_000;
+
+export type Add = (check: Omit<DoctorCheck, 'side'>) => void;
+
+async function one<T>(client: pg.Client, text: string, values: unknown[] = []): Promise<T> {
+  const { rows } = await client.query(text, values);
+  return rows[0] as T;
+}
+
+async function checkVersion(client: pg.Client, add: Add): Promise<void> {
+  const { server_version_num: num, server_version: text } = await one<{
+    server_version_num: string;
+    server_version: string;
+  }>(
+    client,
+    "SELECT current_setting('server_version_num') AS server_version_num, version() AS server_version",
+  );
+  const major = Math.floor(Number(num) / 10000);
+  add(
+    major >= MIN_MAJOR
+      ? { check: 'version', status: 'ok', detail: text }
+      : {
+          check: 'version',
+          status: 'fail',
+          detail: `${text}: older than PostgreSQL ${MIN_MAJOR}`,
+          remedy: `upgrade to PostgreSQL ${MIN_MAJOR} or later`,
+        },
+  );
+}
+
+async function checkTls(client: pg.Client, url: string, add: Add): Promise<void> {
+  const { ssl } = await one<{ ssl: boolean | null }>(
+    client,
+    'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()',
+  );
+  const host = new URL(url).hostname;
+  const local = host === '' || host === 'localhost' || host === '127.0.0.1' || host === '::1';
+  add(
+    ssl
+      ? { check: 'tls', status: 'ok', detail: 'this connection is encrypted' }
+      : {
+          check: 'tls',
+          status: local ? 'ok' : 'warn',
+          detail: `this connection is not encrypted${local ? ' (loopback)' : ''}`,
+          ...(local ? {} : { remedy: 'add sslmode=verify-full to the URL' }),
+        },
+  );
+}
+
+export async function checkSourceSide(
+  client: pg.Client,
+  url: string,
+  config: AuditTrailConfig,
+  slot: string | undefined,
+  add: Add,
+): Promise<void> {
+  await checkVersion(client, add);
+  await checkTls(client, url, add);
+  const settings = await one<{
+    wal_level: string;
+    wal_sender_timeout: string;
+    max_slot_wal_keep_size: string;
+    max_replication_slots: string;
+    slots_used: string;
+    can_replicate: boolean;
+    now_ms: string;
+  }>(
+    client,
+    `SELECT current_setting('wal_level') AS wal_level,
+            (SELECT setting FROM pg_settings WHERE name = 'wal_sender_timeout') AS wal_sender_timeout,
+            (SELECT setting FROM pg_settings WHERE name = 'max_slot_wal_keep_size') AS max_slot_wal_keep_size,
+            current_setting('max_replication_slots') AS max_replication_slots,
+            (SELECT count(*) FROM pg_replication_slots)::text AS slots_used,
+            (SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user)
+              OR (EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_replication')
+                  AND pg_has_role('rds_replication', 'member')) AS can_replicate,
+            (extract(epoch FROM clock_timestamp()) * 1000)::bigint::text AS now_ms`,
+  );
+  const skew = Number(settings.now_ms) - Date.now();
+  add(
+    settings.wal_level === 'logical'
+      ? { check: 'wal_level', status: 'ok', detail: 'logical' }
+      : {
+          check: 'wal_level',
+          status: 'fail',
+          detail: `is "${settings.wal_level}"`,
+          remedy:
+            'self-managed: ALTER SYSTEM SET wal_level = logical and restart; RDS/Aurora: rds.logical_replication=1 and reboot',
+        },
+  );
+  add(
+    settings.can_replicate
+      ? { check: 'replication privilege', status: 'ok', detail: 'the role may replicate' }
+      : {
+          check: 'replication privilege',
+          status: 'fail',
+          detail: 'the role has neither REPLICATION nor rds_replication',
+          remedy: 'ALTER ROLE ... REPLICATION (RDS/Aurora: GRANT rds_replication TO ...)',
+        },
+  );
+  const timeout = Number(settings.wal_sender_timeout);
+  add(
+    timeout === 0 || timeout >= 10_000
+      ? { check: 'wal_sender_timeout', status: 'ok', detail: `${timeout} ms` }
+      : {
+          check: 'wal_sender_timeout',
+          status: 'warn',
+          detail: `${timeout} ms`,
+          remedy: 'set it to 0 or at least 10000 ms (DMS requirement)',
+        },
+  );
+  add(
+    Number(settings.max_slot_wal_keep_size) >= 0
+      ? {
+          check: 'max_slot_wal_keep_size',
+          status: 'ok',
+          detail: `${settings.max_slot_wal_keep_size} MB`,
+        }
+      : {
+          check: 'max_slot_wal_keep_size',
+          status: 'warn',
+          detail: 'unlimited: a stalled slot can fill the disk',
+          remedy: 'set max_slot_wal_keep_size to bound retained WAL',
+        },
+  );
+  const free = Number(settings.max_replication_slots) - Number(settings.slots_used);
+  add(
+    free > 0 || (slot !== undefined && (await slotRow(client, slot)) !== undefined)
+      ? {
+          check: 'replication slots',
+          status: 'ok',
+          detail: `${settings.slots_used} of ${settings.max_replication_slots} used`,
+        }
+      : {
+          check: 'replication slots',
+          status: 'fail',
+          detail: `all ${settings.max_replication_slots} in use`,
+          remedy: 'raise max_replication_slots or drop an unused slot (audit-trail slot drop)',
+        },
+  );
+  add(
+    Math.abs(skew) <= CLOCK_SKEW_WARN_MS
+      ? {
+          check: 'clock',
+          status: 'ok',
+          detail: `within ${CLOCK_SKEW_WARN_MS / 1000} s of this machine`,
+        }
+      : {
+          check: 'clock',
+          status: 'warn',
+          detail: `${(skew / 1000).toFixed(1)} s from this machine's clock`,
+          remedy: 'check NTP: commit times in the history come from the source clock',
+        },
+  );
+  if (settings.wal_level === 'logical') {
+    try {
+      await checkSource(client, config.tables);
+      add({
+        check: 'audited tables',
+        status: 'ok',
+        detail: `${config.tables.length} tables, each with a primary key, publishable`,
+      });
+    } catch (error) {
+      if (!(error instanceof SourceSetupError)) throw error;
+      add({ check: 'audited tables', status: 'fail', detail: error.message });
+    }
+  }
+  await checkPartitionLists(client, config, add);
+  for (const row of await slotRows(client)) {
+    const retained = Number(row.retained_bytes ?? 0);
+    const mine = row.slot_name === slot;
+    const name = `slot ${row.slot_name}${mine ? ' (the engine’s)' : ''}`;
+    if (row.wal_status === 'lost')
+      add({
+        check: name,
+        status: 'fail',
+        detail: 'its WAL is gone (wal_status lost)',
+        remedy: 'drop it; a consumer must reload',
+      });
+    else if (!row.active && retained >= RETAINED_WAL_WARN_BYTES)
+      add({
+        check: name,
+        status: 'warn',
+        detail: `inactive, retaining ${formatBytes(retained)} of WAL`,
+        remedy: 'start its consumer, or drop it (audit-trail slot drop)',
+      });
+    else
+      add({
+        check: name,
+        status: 'ok',
+        detail: `${row.active ? 'active' : 'inactive'}, ${formatBytes(retained)} behind`,
+      });
+  }
+  if (config.accessAudit !== undefined) {
+    for (const result of await checkPgaudit(client, config.accessAudit))
+      add({
+        check: `pgaudit ${result.item}`,
+        status: result.ok ? 'ok' : 'fail',
+        detail: result.detail,
+        ...(result.remedy === undefined ? {} : { remedy: result.remedy }),
+      });
+  }
+}
+
+interface SlotRow {
+  readonly slot_name: string;
+  readonly active: boolean;
+  readonly wal_status: string | null;
+  readonly retained_bytes: string | null;
+}
+
+/**
+ * A partition attached after the last deploy is not in the DMS mapping: its changes are
+ * never captured. Run `doctor` after partition maintenance (or on a schedule) to find it.
+ */
+async function checkPartitionLists(
+  client: pg.Client,
+  config: AuditTrailConfig,
+  add: Add,
+): Promise<void> {
+  const problems = await partitionListProblems(
+    async <Row>(text: string, values: readonly unknown[]) =>
+      (await client.query(text, [...values])).rows as Row[],
+    config.tables,
+  );
+  const partitioned = config.tables.filter((table) => table.partitions !== undefined).length;
+  if (partitioned === 0 && problems.length === 0) return;
+  add(
+    problems.length === 0
+      ? {
+          check: 'partitions (DMS mapping)',
+          status: 'ok',
+          detail: `${partitioned} partitioned tables list every leaf partition`,
+        }
+      : {
+          check: 'partitions (DMS mapping)',
+          status: 'fail',
+          detail: problems.join('; '),
+          remedy:
+            'list exactly the leaf partitions in tables[].partitions and redeploy the DMS task',
+        },
+  );
+}
+
+async function slotRows(client: pg.Client): Promise<SlotRow[]> {
+  const { rows } = await client.query<SlotRow>(
+    `SELECT slot_name, active, wal_status,
+            pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint::text AS retained_bytes
+       FROM pg_replication_slots WHERE slot_type = 'logical' ORDER BY slot_name`,
+  );
+  return rows;
+}
+
+async function slotRow(client: pg.Client, slot: string): Promise<SlotRow | undefined> {
+  return (await slotRows(client)).find((row) => row.slot_name === slot);
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024 * 1024) return `${bytes} B`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MB`;
+  return `${(bytes / 1024 ** 3).toFixed(1)} GB`;
+}
+
+export async function checkTargetSide(
+  client: pg.Client,
+  url: string,
+  config: AuditTrailConfig,
+  add: Add,
+): Promise<void> {
+  await checkVersion(client, add);
+  await checkTls(client, url, add);
+  const schema = config.auditSchema;
+  const installed = await one<{ migrations: boolean; registry: boolean }>(
+    client,
+    `SELECT to_regclass($1) IS NOT NULL AS migrations, to_regclass($2) IS NOT NULL AS registry`,
+    [`${quoteIdent(schema)}.kysely_migration`, `${quoteIdent(schema)}.audited_table`],
+  );
+  if (!installed.migrations || !installed.registry) {
+    add({
+      check: 'kit schema',
+      status: 'fail',
+      detail: `no kit installed in schema ${schema}`,
+      remedy: 'run audit-trail migrate',
+    });
+    return;
+  }
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT name FROM ${quoteIdent(schema)}.kysely_migration`,
+  );
+  const applied = new Set(rows.map((row) => row.name));
+  const missing = KIT_MIGRATIONS.map((m) => m.name).filter((name) => !applied.has(name));
+  add(
+    missing.length === 0
+      ? {
+          check: 'kit schema',
+          status: 'ok',
+          detail: `${KIT_MIGRATIONS.length} kit migrations applied`,
+        }
+      : {
+          check: 'kit schema',
+          status: 'fail',
+          detail: `migrations not applied: ${missing.join(', ')}`,
+          remedy: 'run audit-trail migrate',
+        },
+  );
+  const registered = await client.query<{ name: string }>(
+    `SELECT source_schema || '.' || source_table AS name FROM ${quoteIdent(schema)}.audited_table`,
+  );
+  const known = new Set(registered.rows.map((row) => row.name));
+  const unregistered = config.tables
+    .map((table) => `${table.schema}.${table.table}`)
+    .filter((name) => !known.has(name));
+  add(
+    unregistered.length === 0
+      ? {
+          check: 'staging tables',
+          status: 'ok',
+          detail: `every configured table has staging and triggers`,
+        }
+      : {
+          check: 'staging tables',
+          status: 'fail',
+          detail: `not installed for ${unregistered.join(', ')}`,
+          remedy: 'run audit-trail migrate',
+        },
+  );
+}

@@ -1,0 +1,129 @@
+import { stringifyRowJson } from '../../history/row-json';
+import type { SchemaChange, Version } from '../../history';
+
+// How the history commands print versions (text, JSON, CSV), loaded when one of them runs.
+
+/** The documented `--json` shape of one version. */
+export function toJson(version: Version) {
+  return {
+    operation: version.operation,
+    commitTimestamp: version.commitTimestamp,
+    transactionId: version.transactionId,
+    changeSeq: version.changeSeq,
+    oldRow: version.oldRow,
+    newRow: version.newRow,
+    changedColumns: version.changedColumns,
+    context: version.context,
+  };
+}
+
+export function formatVersions(versions: readonly Version[]): string {
+  if (versions.length === 0) return 'no history for that key\n';
+  return versions.map(formatVersion).join('');
+}
+
+export function formatVersion(version: Version): string {
+  const head = `${version.commitTimestamp}  ${version.operation.padEnd(8)} tx ${version.transactionId ?? '-'}${formatContext(version.context)}`;
+  const lines = [head];
+  if (version.operation === 'UPDATE') {
+    for (const column of version.changedColumns ?? []) {
+      lines.push(
+        `    ${column}: ${stringifyRowJson(version.oldRow?.[column])} → ${stringifyRowJson(version.newRow?.[column])}`,
+      );
+    }
+  } else {
+    lines.push(`    ${stringifyRowJson(version.newRow ?? version.oldRow)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** `  by alice (TICKET-7)`; the actor or the reason alone when only one is set. */
+function formatContext(context: Version['context']): string {
+  if (context === null) return '';
+  const by = context.actor === null ? '' : `  by ${printable(context.actor)}`;
+  const why = context.reason === null ? '' : ` (${printable(context.reason)})`;
+  return by === '' && why === '' ? '  (context without actor or reason)' : `${by}${why}`;
+}
+
+/**
+ * The application wrote these values: a newline or a terminal escape in them must not
+ * forge output lines, so text with control characters is shown JSON-quoted.
+ */
+function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what is looked for
+  return /[\u0000-\u001f\u007f-\u009f]/.test(text) ? JSON.stringify(text) : text;
+}
+
+export function formatSchemaChanges(changes: readonly SchemaChange[]): string {
+  if (changes.length === 0) return 'no schema changes recorded for that table\n';
+  return changes
+    .map((change) => {
+      const column = (definition: SchemaChange['before']) =>
+        definition === null ? '-' : `${definition.name} ${definition.type}`;
+      const where = change.sourceLsn === null ? '' : ` at or before LSN ${change.sourceLsn}`;
+      return `${change.detectedAt}  ${change.change.padEnd(6)} ${column(change.before)} -> ${column(change.after)}  (seen by ${change.detectedBy}${where})\n`;
+    })
+    .join('');
+}
+
+/** The documented `--json` shape of a version in a listing that spans rows or tables. */
+export function toListedJson(version: Version) {
+  return { table: `${version.schema}.${version.table}`, key: version.key, ...toJson(version) };
+}
+
+/** Versions across rows or tables, one block per change, each headed by its table and key. */
+export function formatListed(versions: readonly Version[], empty: string): string {
+  if (versions.length === 0) return `${empty}\n`;
+  return versions
+    .map(
+      (version) =>
+        `${version.schema}.${version.table} ${stringifyRowJson(version.key)}\n${indent(formatVersion(version))}`,
+    )
+    .join('');
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => (line === '' ? line : `  ${line}`))
+    .join('\n');
+}
+
+/** The CSV columns, in order; key, rows and changed columns are JSON text (exact numbers). */
+export const CSV_COLUMNS = [
+  'table',
+  'key',
+  'operation',
+  'commit_timestamp',
+  'transaction_id',
+  'change_seq',
+  'changed_columns',
+  'old_row',
+  'new_row',
+] as const;
+
+/** One RFC 4180 field: quoted (quotes doubled) when it holds a comma, quote, CR or LF. */
+export function csvField(value: string | null): string {
+  if (value === null) return '';
+  return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+}
+
+function json(value: unknown): string | null {
+  return value === null || value === undefined ? null : stringifyRowJson(value);
+}
+
+/** One version as a CSV record (without the line end). */
+export function csvRecord(version: Version): string {
+  const fields = [
+    `${version.schema}.${version.table}`,
+    json(version.key),
+    version.operation,
+    version.commitTimestamp,
+    version.transactionId,
+    version.changeSeq,
+    json(version.changedColumns),
+    json(version.oldRow),
+    json(version.newRow),
+  ];
+  return fields.map(csvField).join(',');
+}

@@ -1,0 +1,35 @@
+import { stringifyRowJson } from '../../history/row-json';
+import type { IntegrityReport } from '../../trust/integrity';
+import type { VerifyReport } from '../../verify';
+
+/** A report a person reads at a glance: one line per table, then each mismatch. */
+export function formatReport(report: VerifyReport): string {
+  const lines = report.tables.map(
+    (table) =>
+      `${table.mismatches === 0 ? 'OK  ' : 'FAIL'} ${table.table}: ${table.sourceRows} source rows, ` +
+      `${table.auditRows} live audit rows, ${table.stagingRows} live staging rows, ${table.mismatches} mismatches`,
+  );
+  for (const mismatch of report.mismatches) {
+    const detail = mismatch.columns ? ` (columns: ${mismatch.columns.join(', ')})` : '';
+    lines.push(`  ${mismatch.table} ${stringifyRowJson(mismatch.key)}: ${mismatch.kind}${detail}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** One summary line, then each listed finding, first broken first. */
+export function formatIntegrityReport(report: IntegrityReport): string {
+  const head = report.head
+    ? `head block ${report.head.blockNo} ${report.head.blockHash}`
+    : 'no chain';
+  const pruned =
+    report.prunedThroughBlock === null
+      ? ''
+      : `, retention pruned through block ${report.prunedThroughBlock}`;
+  const lines = [
+    `${report.ok ? 'OK  ' : 'FAIL'} audit log chain: ${report.blocks} blocks, ${report.rows} rows, ${head}${pruned}, ${report.anchorsChecked} anchors checked`,
+    ...report.findings.map((finding) => `  ${finding.kind}: ${finding.detail}`),
+  ];
+  if (report.findingCount > report.findings.length)
+    lines.push(`  ... and ${report.findingCount - report.findings.length} more`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,59 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '../..');
+const RECORDER = path.join(__dirname, 'support/record-packages.mjs');
+
+/** The npm packages the kit's own modules required while `audit-trail ARGS` ran. */
+function packagesLoadedBy(
+  args: readonly string[],
+): Promise<{ packages: string[]; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--import', RECORDER, '--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args],
+      { cwd: ROOT },
+      (error, stdout, stderr) => {
+        const line = /^KIT_PACKAGES (.*)$/m.exec(stderr);
+        if (error || !line) return reject(error ?? new Error(`no package list in: ${stderr}`));
+        resolve({ packages: JSON.parse(line[1] ?? '[]') as string[], stdout });
+      },
+    );
+  });
+}
+
+// Every command's implementation (AWS SDK, kysely, pg, zod, the CDC engine...) is
+// imported when that command runs: printing the version or the help loads commander only.
+describe('CLI start-up', () => {
+  it.each(['--version', '--help', 'migrate --help', 'history changes --help'])(
+    '`audit-trail %s` loads no package but commander',
+    async (line) => {
+      const { packages } = await packagesLoadedBy(line.split(' '));
+      expect(packages).toEqual(['commander']);
+    },
+  );
+
+  it('--help still lists every command', async () => {
+    const { stdout } = await packagesLoadedBy(['--help']);
+    for (const command of [
+      'migrate',
+      'history',
+      'mappings',
+      'status',
+      'task',
+      'replicate',
+      'verify',
+      'anchor',
+      'grant',
+      'demo',
+      'pgaudit',
+      'das',
+      'export',
+      'doctor',
+      'slot',
+      'init',
+      'config-schema',
+    ])
+      expect(stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+  });
+});
