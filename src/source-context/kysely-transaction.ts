@@ -27,8 +27,16 @@ export async function transactionBegunWith<DB, T>(
   db: Kysely<DB>,
   begin: (run: (text: string) => Promise<unknown>) => Promise<void>,
   work: (trx: Transaction<DB>) => Promise<T>,
+  /** What runs first in kysely's own transaction where the connection is not node-postgres. */
+  fallback: (trx: Transaction<DB>) => Promise<void>,
 ): Promise<T> {
   return db.connection().execute(async (connection) => {
+    if (!(await isNodePostgres(connection))) {
+      return connection.transaction().execute(async (trx) => {
+        await fallback(trx);
+        return work(trx);
+      });
+    }
     const state = { over: false };
     const trx = new Transaction<DB>({
       config: { dialect: UNCONNECTABLE_DIALECT },
@@ -54,6 +62,20 @@ export async function transactionBegunWith<DB, T>(
       throw error;
     }
   });
+}
+
+/**
+ * Whether the pinned connection is kysely's node-postgres one (PostgresDialect), which
+ * runs a query without parameters as one simple-protocol query (several statements, one
+ * round trip). Other drivers (the RDS Data API dialect, which cannot run two statements
+ * in one call and begins transactions through its API) take kysely's own transaction.
+ * kysely does not export the class: it is known by name, and a bundle that renames it
+ * only takes the slower path.
+ */
+async function isNodePostgres<DB>(connection: Kysely<DB>): Promise<boolean> {
+  return connection
+    .getExecutor()
+    .provideConnection(async (pinned) => pinned.constructor.name === 'PostgresConnection');
 }
 
 /**

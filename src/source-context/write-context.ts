@@ -185,7 +185,12 @@ export function auditContext<const Config extends SourceContextLike>(
       return work(db as Transaction<DB>);
     }
     const statements = beginStatements(context);
-    return transactionBegunWith(db, (run) => beginWithContext(run, statements), work);
+    return transactionBegunWith(
+      db,
+      (run) => beginWithContext(run, statements),
+      work,
+      (trx) => writeKysely(trx as unknown as Kysely<unknown>, context),
+    );
   }
   return {
     withAuditContext,
