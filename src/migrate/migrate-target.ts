@@ -7,8 +7,10 @@ import { AuditTrailError } from '../errors';
 import { createKysely } from '../postgres/connect';
 import { quoteQualified } from '../postgres/identifiers';
 import { introspectSourceTables, SourceTableError, type SourceTable } from './introspect';
-import { MIGRATE_LOCK_TIMEOUT } from './lock-timeout';
+import { MIGRATE_CATCH_UP_TIMEOUT_MS, MIGRATE_LOCK_TIMEOUT } from './lock-timeout';
 import { partitionListProblems } from './partitions';
+import { oldShapeChangesPending } from './pending-changes';
+import { HEADER_COLUMN_NAMES, stagingTableName } from '../staging/header-columns';
 import { installKitSql, type TriggerSqlFile } from './sql-files';
 import type { DetectedSchemaChange } from './sync-columns';
 import {
@@ -46,6 +48,22 @@ export interface MigrateTargetOptions {
    * @default '30s'
    */
   readonly lockTimeout?: string;
+  /**
+   * Change staging's shape even though a replication slot on the source may still hold
+   * changes of the old shape (see {@link oldShapeChangesPending}): the pipeline will then
+   * stop at such a change. Only for when you know staging can take them. @default false
+   */
+  readonly allowPendingChanges?: boolean;
+  /**
+   * How long to wait, before changing staging's shape, for a running engine or DMS task
+   * to confirm the source's current position. @default 60_000
+   */
+  readonly catchUpTimeoutMs?: number;
+}
+
+/** Thrown when staging would change shape before the pipeline applied the older changes. */
+export class PendingChangesError extends AuditTrailError {
+  override readonly name = 'PendingChangesError';
 }
 
 /** Options for {@link migrateTargetWith}. */
@@ -71,7 +89,7 @@ export interface MigrateReport extends SyncResult {
   readonly droppedStagingTables: readonly string[];
 }
 
-export { MIGRATE_LOCK_TIMEOUT } from './lock-timeout';
+export { MIGRATE_CATCH_UP_TIMEOUT_MS, MIGRATE_LOCK_TIMEOUT } from './lock-timeout';
 
 /** A PostgreSQL duration as `lock_timeout` reads it: a whole number and a time unit. */
 const DURATION = /^[1-9][0-9]{0,8}(?:ms|s|min|h)$/;
@@ -112,6 +130,9 @@ export async function migrateTarget(options: MigrateTargetOptions): Promise<Migr
     if (partitionProblems.length > 0) {
       throw new SourceTableError(`cannot audit: ${partitionProblems.join('; ')}`);
     }
+    if (options.allowPendingChanges !== true) {
+      await refuseBeforeCatchUp(source, target, options, tables);
+    }
     // Read after introspection: every schema change seen there is at or before it.
     const sourceLsn = await currentSourceLsn(source);
     return await migrateTargetWith(target, options.config, tables, { ...options, sourceLsn });
@@ -120,6 +141,71 @@ export async function migrateTarget(options: MigrateTargetOptions): Promise<Migr
   } finally {
     await Promise.all([source.destroy(), target.destroy()]);
   }
+}
+
+/**
+ * Refuses to change a staging table's shape while the source's slots may still hold
+ * changes of the old shape: applied after the change, they would stop the pipeline for
+ * good. Checked only for tables whose staging differs from the source.
+ */
+async function refuseBeforeCatchUp(
+  source: Kysely<unknown>,
+  target: Kysely<unknown>,
+  options: MigrateTargetOptions,
+  tables: readonly SourceTable[],
+): Promise<void> {
+  const changing = [];
+  for (const table of tables) {
+    const { rows } = await sql<{ name: string; type: string }>`
+      SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+        FROM pg_catalog.pg_attribute a
+       WHERE a.attrelid = to_regclass(${quoteQualified(options.config.auditSchema, stagingTableName(table.table))})
+         AND a.attnum > 0 AND NOT a.attisdropped`.execute(target);
+    if (rows.length === 0) continue; // no staging table yet: nothing to change
+    const staging = new Map(
+      rows
+        .filter((row) => !HEADER_COLUMN_NAMES.includes(row.name))
+        .map((row) => [row.name, row.type]),
+    );
+    const same =
+      staging.size === table.columns.length &&
+      table.columns.every((column) => staging.get(column.name) === column.type);
+    if (!same) {
+      const configured = options.config.tables.find(
+        (t) => t.schema === table.schema && t.table === table.table,
+      );
+      changing.push({
+        schema: table.schema,
+        table: table.table,
+        partitions: configured?.partitions,
+      });
+    }
+  }
+  if (changing.length === 0) return;
+  const positions = options.config.auditSchema;
+  const { rows: applied } = await sql<{ slot_name: string; lsn: string }>`
+    SELECT p.slot_name, p.last_end_lsn::text AS lsn
+      FROM ${sql.id(positions, 'cdc_engine_position')} AS p`
+    .execute(target)
+    .catch(() => ({ rows: [] as { slot_name: string; lsn: string }[] }));
+  const problems = await oldShapeChangesPending(
+    async <Row>(text: string, values: readonly unknown[]) =>
+      (await source.executeQuery(CompiledQuery.raw(text, [...values]))).rows as Row[],
+    changing,
+    {
+      timeoutMs: options.catchUpTimeoutMs ?? MIGRATE_CATCH_UP_TIMEOUT_MS,
+      appliedUpTo: new Map(applied.map((row) => [row.slot_name, row.lsn])),
+    },
+  );
+  if (problems.length === 0) return;
+  throw new PendingChangesError(
+    `not changing staging yet: ${problems.join('; ')}. Let the pipeline apply every change ` +
+      'committed before the ALTER first (the engine applies them and then stops at the first ' +
+      'change of the new shape, or goes idle; a DMS task: wait until its source latency is ' +
+      'near zero), then run migrate again. Nothing was changed. --allow-pending-changes skips ' +
+      'this check, and the pipeline will then stop at the first old change staging cannot take',
+    { code: 'PENDING_CHANGES', kind: 'failure' },
+  );
 }
 
 /** Whether `error` (or an error it wraps) is PostgreSQL's lock_not_available. */

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { AuditTrailConfig } from '../../config';
-import { MIGRATE_LOCK_TIMEOUT } from '../../migrate/lock-timeout';
+import { MIGRATE_CATCH_UP_TIMEOUT_MS, MIGRATE_LOCK_TIMEOUT } from '../../migrate/lock-timeout';
+import { UsageError } from '../errors';
 import { configOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
 
 interface MigrateOptions {
@@ -10,6 +11,8 @@ interface MigrateOptions {
   readonly dropStaging?: boolean;
   readonly sourceContext?: boolean;
   readonly lockTimeout: string;
+  readonly allowPendingChanges?: boolean;
+  readonly catchUpTimeout: string;
 }
 
 /**
@@ -36,6 +39,15 @@ export function registerMigrate(program: Command): void {
       'how long to wait for a lock on a kit table before giving up (500ms, 30s, 2min)',
       MIGRATE_LOCK_TIMEOUT,
     )
+    .option(
+      '--catch-up-timeout <seconds>',
+      'before changing a staging table, how long to wait for a running engine or DMS task to confirm the source position',
+      String(MIGRATE_CATCH_UP_TIMEOUT_MS / 1000),
+    )
+    .option(
+      '--allow-pending-changes',
+      'change staging even if the source slots may still hold changes of the old shape (the pipeline then stops at them)',
+    )
     .action(async (options: MigrateOptions) => {
       const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
       const { migrateTarget } = await import('../../migrate/migrate-target.js');
@@ -50,6 +62,8 @@ export function registerMigrate(program: Command): void {
         log: (line) => process.stdout.write(`${line}\n`),
         dropStaging: options.dropStaging === true,
         lockTimeout: options.lockTimeout,
+        allowPendingChanges: options.allowPendingChanges === true,
+        catchUpTimeoutMs: catchUpTimeoutMs(options.catchUpTimeout),
       }).catch(async (error: unknown) => {
         throw await withSourceContextRemedy(error, config);
       });
@@ -66,6 +80,15 @@ export function registerMigrate(program: Command): void {
         changed === 0 ? `target is up to date (${tables})\n` : `target migrated (${tables})\n`,
       );
     });
+}
+
+function catchUpTimeoutMs(text: string): number {
+  if (!/^\d+(\.\d+)?$/.test(text)) {
+    throw new UsageError(
+      `--catch-up-timeout must be a number of seconds, not ${JSON.stringify(text)}`,
+    );
+  }
+  return Number(text) * 1000;
 }
 
 /** `--source-context`: the context table on the source, before the target reads it. */

@@ -1,0 +1,263 @@
+/**
+ * Guard for the order of a schema change: the source is altered, the pipeline applies
+ * every change committed before the ALTER, and only then does `migrate` give staging the
+ * new shape. Run too early, staging already has the new shape when older changes arrive
+ * (a column it no longer has, a type it no longer is) and the pipeline stops with no
+ * `migrate` that could undo it. Before applying a schema change, `migrate` therefore asks
+ * the source's logical replication slots whether changes of the old shape are pending.
+ */
+import { decodePgOutput, type RelationMessage } from '../engine/pgoutput';
+import { quoteIdent } from '../postgres/identifiers';
+import type { QueryRunner } from './publishable';
+
+/** The audited tables whose staging table is about to change shape. */
+export interface ChangingTable {
+  readonly schema: string;
+  readonly table: string;
+  /** Leaf partitions (test_decoding reports changes under their names). */
+  readonly partitions?: readonly string[];
+}
+
+/** Options for {@link oldShapeChangesPending}. */
+export interface PendingChangesOptions {
+  /**
+   * How long to wait for a slot in use (a running engine or DMS task) to confirm the
+   * source's current WAL position. An idle consumer confirms on the server's keepalive,
+   * which comes every `wal_sender_timeout / 2`.
+   */
+  readonly timeoutMs: number;
+  /** Poll interval while waiting. @default 250 */
+  readonly pollMs?: number;
+  /**
+   * Per slot, the position its consumer has applied on the target, when it records one
+   * (the engine's `cdc_engine_position`): the slot confirms only after the target commit,
+   * so changes before it may still be in the slot yet are applied.
+   */
+  readonly appliedUpTo?: ReadonlyMap<string, string>;
+}
+
+/** An LSN `X/Y` as a number, for comparisons. */
+function lsnValue(lsn: string): bigint {
+  const [high = '0', low = '0'] = lsn.split('/');
+  return (BigInt(`0x${high}`) << 32n) + BigInt(`0x${low}`);
+}
+
+interface SlotRow {
+  slot_name: string;
+  plugin: string;
+  active: boolean;
+  confirmed: string | null;
+}
+
+const SLOTS_SQL = `
+  SELECT slot_name::text, plugin::text, active, confirmed_flush_lsn::text AS confirmed
+    FROM pg_catalog.pg_replication_slots
+   WHERE slot_type = 'logical' AND database = current_database()
+     AND plugin IN ('pgoutput', 'test_decoding')
+   ORDER BY slot_name`;
+
+const CURRENT_LSN_SQL = `SELECT pg_catalog.pg_current_wal_lsn()::text AS lsn`;
+
+const LSN_REACHED_SQL = `SELECT $1::pg_lsn >= $2::pg_lsn AS reached`;
+
+/** Publications that publish an audited table (the engine's among them). */
+const PUBLICATIONS_SQL = `
+  SELECT DISTINCT pubname::text FROM pg_catalog.pg_publication_tables
+   WHERE (schemaname, tablename) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+   ORDER BY 1`;
+
+/** A relation's published columns now, as pgoutput would describe them. */
+const CURRENT_COLUMNS_SQL = `
+  SELECT attname::text AS name, atttypid::int AS type_oid, atttypmod AS typmod
+    FROM pg_catalog.pg_attribute
+   WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
+   ORDER BY attnum`;
+
+/** All current column names of a table named in test_decoding output. */
+const CURRENT_NAMES_SQL = `
+  SELECT attname::text AS name FROM pg_catalog.pg_attribute
+   WHERE attrelid = to_regclass(format('%I.%I', $1::text, $2::text))
+     AND attnum > 0 AND NOT attisdropped`;
+
+/**
+ * Why `migrate` must not change staging yet: a slot on the source still holds changes
+ * of a changing table in its old shape, or a slot in use has not confirmed the source's
+ * current position within the timeout. Empty when it is safe.
+ *
+ * - A slot not in use is peeked (nothing is consumed): a pgoutput slot through the
+ *   publications that publish the audited tables, each pending INSERT or UPDATE
+ *   checked against the relation's current columns (every column it carries must still
+ *   exist with that name, type and type modifier; a column added since is fine: the
+ *   change is applied with it NULL); a test_decoding slot (AWS DMS) by column names.
+ * - A slot in use (an engine or DMS task running) cannot be peeked: it must confirm the
+ *   position the source had when this check began, which it does once everything
+ *   committed before has been applied.
+ *
+ * @example
+ * const problems = await oldShapeChangesPending(run, [{ schema: 'public', table: 'items' }], { timeoutMs: 60_000 });
+ */
+export async function oldShapeChangesPending(
+  run: QueryRunner,
+  tables: readonly ChangingTable[],
+  options: PendingChangesOptions,
+): Promise<string[]> {
+  if (tables.length === 0) return [];
+  const [{ lsn: startLsn } = { lsn: '0/0' }] = await run<{ lsn: string }>(CURRENT_LSN_SQL, []);
+  const deadline = Date.now() + options.timeoutMs;
+  const problems: string[] = [];
+  for (const first of await run<SlotRow>(SLOTS_SQL, [])) {
+    let slot: SlotRow | undefined = first;
+    for (;;) {
+      const applied = options.appliedUpTo?.get(slot.slot_name);
+      if (!slot.active) {
+        problems.push(...(await peekOldShape(run, slot, tables, applied)));
+        break;
+      }
+      const [reached] = await run<{ reached: boolean }>(LSN_REACHED_SQL, [
+        slot.confirmed ?? '0/0',
+        startLsn,
+      ]);
+      if (reached?.reached) break;
+      if (applied !== undefined && lsnValue(applied) >= lsnValue(startLsn)) break;
+      if (Date.now() >= deadline) {
+        problems.push(
+          `replication slot ${slot.slot_name} is in use and has confirmed only up to ` +
+            `${slot.confirmed ?? 'nothing'}, the source was at ${startLsn}: its consumer (the engine ` +
+            'or a DMS task) may still have changes from before the schema change to apply',
+        );
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 250));
+      slot = (await run<SlotRow>(SLOTS_SQL, [])).find((s) => s.slot_name === first.slot_name);
+      if (slot === undefined) break;
+    }
+  }
+  return problems;
+}
+
+async function peekOldShape(
+  run: QueryRunner,
+  slot: SlotRow,
+  tables: readonly ChangingTable[],
+  applied: string | undefined,
+): Promise<string[]> {
+  const from = applied === undefined ? 0n : lsnValue(applied);
+  const stale =
+    slot.plugin === 'pgoutput'
+      ? await peekPgOutput(run, slot.slot_name, tables, from)
+      : await peekTestDecoding(run, slot.slot_name, tables, from);
+  return [...stale.entries()].map(
+    ([table, { count, lsn }]) =>
+      `replication slot ${slot.slot_name} has ${count} change(s) of ${table} made before its ` +
+      `schema change and not yet applied (the first at ${lsn})`,
+  );
+}
+
+type Stale = Map<string, { count: number; lsn: string }>;
+
+function noteStale(stale: Stale, table: string, lsn: string): void {
+  const seen = stale.get(table);
+  stale.set(table, { count: (seen?.count ?? 0) + 1, lsn: seen?.lsn ?? lsn });
+}
+
+async function peekPgOutput(
+  run: QueryRunner,
+  slotName: string,
+  tables: readonly ChangingTable[],
+  from: bigint,
+): Promise<Stale> {
+  const publications = await run<{ pubname: string }>(PUBLICATIONS_SQL, [
+    tables.map((t) => t.schema),
+    tables.map((t) => t.table),
+  ]);
+  const stale: Stale = new Map();
+  if (publications.length === 0) return stale;
+  const rows = await run<{ lsn: string; data: Buffer }>(
+    `SELECT lsn::text, data FROM pg_catalog.pg_logical_slot_peek_binary_changes($1, NULL, NULL,
+       'proto_version', '1', 'publication_names', $2)`,
+    [slotName, publications.map((p) => quoteIdent(p.pubname)).join(',')],
+  );
+  const changing = new Set(tables.map((t) => `${t.schema}.${t.table}`));
+  const relations = new Map<number, RelationMessage>();
+  const currentShape = new Map<number, Set<string>>();
+  for (const row of rows) {
+    const message = decodePgOutput(row.data);
+    if (message.tag === 'relation') {
+      relations.set(message.relationId, message);
+      continue;
+    }
+    if (message.tag !== 'insert' && message.tag !== 'update') continue;
+    if (lsnValue(row.lsn) < from) continue;
+    const relation = relations.get(message.relationId);
+    if (relation === undefined) continue;
+    const name = `${relation.schema}.${relation.table}`;
+    if (!changing.has(name)) continue;
+    if (!currentShape.has(relation.relationId)) {
+      const columns = await run<{ name: string; type_oid: number; typmod: number }>(
+        CURRENT_COLUMNS_SQL,
+        [relation.relationId],
+      );
+      currentShape.set(
+        relation.relationId,
+        new Set(columns.map((c) => JSON.stringify([c.name, c.type_oid, c.typmod]))),
+      );
+    }
+    // A column added since is harmless (the change is applied with it NULL); a column the
+    // table no longer has under that name and type is not.
+    const now = currentShape.get(relation.relationId)!;
+    const fits = relation.columns.every((c) =>
+      now.has(JSON.stringify([c.name, c.typeOid, c.typeModifier])),
+    );
+    if (!fits) noteStale(stale, name, row.lsn);
+  }
+  return stale;
+}
+
+async function peekTestDecoding(
+  run: QueryRunner,
+  slotName: string,
+  tables: readonly ChangingTable[],
+  from: bigint,
+): Promise<Stale> {
+  const owner = new Map<string, string>();
+  for (const t of tables) {
+    for (const source of t.partitions ?? [t.table]) {
+      owner.set(`${t.schema}\u0000${source}`, `${t.schema}.${t.table}`);
+    }
+  }
+  const rows = await run<{ lsn: string; data: string }>(
+    `SELECT lsn::text, data FROM pg_catalog.pg_logical_slot_peek_changes($1, NULL, NULL)`,
+    [slotName],
+  );
+  const stale: Stale = new Map();
+  const current = new Map<string, Set<string>>();
+  for (const row of rows) {
+    const change = /^table (.+?): (INSERT|UPDATE): (.*)$/s.exec(row.data);
+    const qualified = change?.[1];
+    if (qualified === undefined || lsnValue(row.lsn) < from) continue;
+    const [schema, relname] = splitQualified(qualified);
+    const table = owner.get(`${schema}\u0000${relname}`);
+    if (table === undefined) continue;
+    if (!current.has(qualified!)) {
+      const names = await run<{ name: string }>(CURRENT_NAMES_SQL, [schema, relname]);
+      current.set(qualified!, new Set(names.map((n) => n.name)));
+    }
+    // An UPDATE of a key prints `old-key: ... new-tuple: ...`: the new tuple is the shape.
+    const tuple = change![3]!.replace(/^old-key: .*? new-tuple: /s, '');
+    const names = [...tuple.matchAll(/(?:^| )("(?:[^"]|"")+"|[^ [\]]+)\[[^\]]+\]:/g)].map((m) =>
+      m[1]!.startsWith('"') ? m[1]!.slice(1, -1).replace(/""/g, '"') : m[1]!,
+    );
+    const now = current.get(qualified!)!;
+    if (!names.every((name) => now.has(name))) noteStale(stale, table, row.lsn);
+  }
+  return stale;
+}
+
+/** Splits test_decoding's `schema.table` (each quoted only when it needs to be). */
+function splitQualified(qualified: string): [string, string] {
+  const part = /("(?:[^"]|"")+"|[^."]+)/g;
+  const [schema = '', table = ''] = [...qualified.matchAll(part)].map((m) =>
+    m[1]!.startsWith('"') ? m[1]!.slice(1, -1).replace(/""/g, '"') : m[1]!,
+  );
+  return [schema, table];
+}

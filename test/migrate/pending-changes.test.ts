@@ -1,0 +1,101 @@
+import { migrateTarget, PendingChangesError } from '../../src/migrate/migrate-target';
+import { auditRows, createPipeline, type Pipeline } from '../engine/helpers';
+import { runCli } from '../support/cli';
+import { writeConfig } from '../engine/cli';
+
+/**
+ * #17 item 4: `migrate` run after an ALTER on the source but before the pipeline applied
+ * the changes committed before it gives staging the new shape too early; the engine then
+ * stops at an old change staging can no longer take, and no migrate undoes it. Migrate
+ * now looks at the source's slots first and refuses, naming the remedy.
+ */
+describe('migrate refuses a schema change the pipeline has not caught up with', () => {
+  let p: Pipeline;
+  const migrate = (extra: { allowPendingChanges?: boolean; catchUpTimeoutMs?: number } = {}) =>
+    migrateTarget({ config: p.config, sourceUrl: p.sourceUrl, targetUrl: p.targetUrl, ...extra });
+  const stagingColumns = async () =>
+    (
+      await p.target(
+        `SELECT attname FROM pg_attribute WHERE attrelid = 'audit.t_staging'::regclass
+           AND attnum > 0 AND NOT attisdropped AND attname NOT LIKE 'ar_h_%' ORDER BY attnum`,
+      )
+    ).rows.map((row: { attname: string }) => row.attname);
+
+  beforeAll(async () => {
+    p = await createPipeline(`CREATE TABLE t (id int PRIMARY KEY, v text)`, {
+      tables: [{ table: 't' }],
+    });
+    await p.replicate();
+  });
+  afterAll(async () => p?.dispose());
+
+  it('changes before a DROP COLUMN still in the stopped engine’s slot: refused, nothing changed; after the engine caught up, applied', async () => {
+    await p.source(`INSERT INTO t VALUES (1, 'a'), (2, 'b')`);
+    await p.source(`UPDATE t SET v = 'c' WHERE id = 1`);
+    await p.source(`ALTER TABLE t DROP COLUMN v`);
+
+    const early = migrate({ catchUpTimeoutMs: 1000 });
+    await expect(early).rejects.toBeInstanceOf(PendingChangesError);
+    await expect(early).rejects.toThrow(
+      new RegExp(
+        `replication slot ${p.slotName} has 3 change\\(s\\) of public\\.t made before its schema change and not yet applied.*` +
+          'Let the pipeline apply every change committed before the ALTER first.*Nothing was changed.*--allow-pending-changes',
+      ),
+    );
+    expect(await stagingColumns()).toEqual(['id', 'v']);
+
+    // The CLI says the same and exits 1.
+    const cli = await runCli([
+      'migrate',
+      '--config',
+      await writeConfig({ tables: [{ table: 't' }] }),
+      '--source-url',
+      p.sourceUrl,
+      '--target-url',
+      p.targetUrl,
+      '--catch-up-timeout',
+      '1',
+    ]);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toMatch(/has 3 change\(s\) of public\.t made before its schema change/);
+
+    // The safe order: the engine applies what was committed before the DROP, then migrate.
+    await p.replicate();
+    expect((await auditRows(p, 't')).map((row) => row.operation)).toEqual([
+      'INSERT',
+      'INSERT',
+      'UPDATE',
+    ]);
+    await migrate({ catchUpTimeoutMs: 1000 });
+    expect(await stagingColumns()).toEqual(['id']);
+    await p.source(`INSERT INTO t VALUES (3)`);
+    await p.replicate();
+    expect((await auditRows(p, 't')).map((row) => row.operation)).toEqual([
+      'INSERT',
+      'INSERT',
+      'UPDATE',
+      'INSERT',
+    ]);
+  });
+
+  it('changes of the new shape pending (the engine stopped at the first of them) do not stop migrate, nor one made before an ADD COLUMN; --allow-pending-changes overrides', async () => {
+    await p.source(`ALTER TABLE t ADD COLUMN note text`);
+    await p.source(`INSERT INTO t VALUES (4, 'new shape')`);
+    await expect(p.replicate()).rejects.toThrow(/run "audit-trail migrate"/);
+    await migrate({ catchUpTimeoutMs: 1000 });
+    await p.replicate();
+    expect(await stagingColumns()).toEqual(['id', 'note']);
+
+    // A change made before an ADD COLUMN fits the new shape (applied with it NULL).
+    await p.source(`UPDATE t SET note = 'before add' WHERE id = 4`);
+    await p.source(`ALTER TABLE t ADD COLUMN extra int`);
+    await migrate({ catchUpTimeoutMs: 1000 });
+    expect(await stagingColumns()).toEqual(['id', 'note', 'extra']);
+
+    await p.source(`UPDATE t SET note = 'before rename' WHERE id = 4`);
+    await p.source(`ALTER TABLE t RENAME note TO remark`);
+    await expect(migrate({ catchUpTimeoutMs: 1000 })).rejects.toBeInstanceOf(PendingChangesError);
+    await migrate({ allowPendingChanges: true });
+    expect(await stagingColumns()).toEqual(['id', 'remark', 'extra']);
+  });
+});
