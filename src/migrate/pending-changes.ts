@@ -56,7 +56,9 @@ const SLOTS_SQL = `
      AND plugin IN ('pgoutput', 'test_decoding')
    ORDER BY slot_name`;
 
-const CURRENT_LSN_SQL = `SELECT pg_catalog.pg_current_wal_lsn()::text AS lsn`;
+const CURRENT_LSN_SQL = `SELECT pg_catalog.pg_current_wal_insert_lsn()::text AS lsn`;
+
+const FLUSHED_SQL = `SELECT pg_catalog.pg_current_wal_flush_lsn() >= $1::pg_lsn AS reached`;
 
 const LSN_REACHED_SQL = `SELECT $1::pg_lsn >= $2::pg_lsn AS reached`;
 
@@ -104,6 +106,13 @@ export async function oldShapeChangesPending(
   if (tables.length === 0) return [];
   const [{ lsn: startLsn } = { lsn: '0/0' }] = await run<{ lsn: string }>(CURRENT_LSN_SQL, []);
   const deadline = Date.now() + options.timeoutMs;
+  // Decoding reads flushed WAL only; with synchronous_commit off a commit may not be
+  // flushed yet (the WAL writer does within wal_writer_delay): wait for it.
+  for (;;) {
+    const [flushed] = await run<{ reached: boolean }>(FLUSHED_SQL, [startLsn]);
+    if (flushed?.reached || Date.now() >= deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   const problems: string[] = [];
   for (const first of await run<SlotRow>(SLOTS_SQL, [])) {
     let slot: SlotRow | undefined = first;
