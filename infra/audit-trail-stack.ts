@@ -18,6 +18,7 @@ import { ReplicationAlarms } from './constructs/replication-alarms';
 import { ReplicationStarter } from './constructs/replication-starter';
 import { mergeClusterParameters } from './access-audit/parameters';
 import { targetPgauditParameters } from './access-audit/target-audit';
+import { ddlArtifactsSchema } from '../src/trust/logins';
 import { SecretRotation, type RotatedSecret } from './constructs/secret-rotation';
 import { SourceDatabase } from './constructs/source-database';
 import { TargetDatabase } from './constructs/target-database';
@@ -316,6 +317,7 @@ export class AuditTrailStack extends Stack {
         secret: sourceLogin,
         databaseName: this.source.databaseName,
         heartbeatFrequencyMinutes: dms.heartbeatFrequencyMinutes,
+        ddlArtifactsSchema: ddlArtifactsSchema(config),
       },
       target: {
         engine: target.engine,

@@ -40,6 +40,12 @@ export interface DmsReplicationProps {
   readonly source: DmsDatabase & {
     /** Minutes between heartbeats, which keep an idle slot's WAL moving. @default 5 */
     readonly heartbeatFrequencyMinutes?: number;
+    /**
+     * Schema of DMS's DDL-capture artifacts on the source (`DdlArtifactsSchema`), which a
+     * source login that is not the master needs made for it (`setUpDdlCapture`).
+     * @default DMS's default, `public`
+     */
+    readonly ddlArtifactsSchema?: string;
   };
   readonly target: DmsDatabase;
   /** From `mappings/buildTableMappings`. */
@@ -113,6 +119,9 @@ export class DmsReplication extends Construct {
         secretsManagerAccessRoleArn: this.secretsAccessRole.roleArn,
         heartbeatEnable: true,
         heartbeatFrequency: props.source.heartbeatFrequencyMinutes ?? 5,
+        ...(props.source.ddlArtifactsSchema !== undefined && {
+          ddlArtifactsSchema: props.source.ddlArtifactsSchema,
+        }),
       },
     });
     this.targetEndpoint = new dms.CfnEndpoint(this, 'TargetEndpoint', {

@@ -307,3 +307,116 @@ async function refuseLoginRoles(db: Kysely<unknown>, names: readonly string[]): 
     );
   }
 }
+
+/**
+ * The source schema holding DMS's DDL-capture artifacts (the source endpoint's
+ * `DdlArtifactsSchema`): a dedicated schema, so nothing of DMS's sits in `public`.
+ */
+export function ddlArtifactsSchema(config: Pick<AuditTrailConfig, 'auditSchema'>): string {
+  const schema = `${config.auditSchema}_dms_ddl`;
+  if (Buffer.byteLength(schema, 'utf8') > 63) {
+    throw new ConfigError(
+      `auditSchema: the schema name "${schema}" derived from it exceeds PostgreSQL's 63 bytes; choose a shorter auditSchema`,
+    );
+  }
+  return schema;
+}
+
+/** DMS's names for its DDL-capture table, function and event trigger (fixed by DMS). */
+export const DMS_DDL_AUDIT_TABLE = 'awsdms_ddl_audit';
+export const DMS_DDL_FUNCTION = 'awsdms_intercept_ddl';
+export const DMS_DDL_EVENT_TRIGGER = 'awsdms_intercept_ddl';
+
+/**
+ * The SQL that creates DMS's DDL-capture artifacts for a replication login that is not
+ * the master user (DMS user guide, "without using the master user account"), as one
+ * script: run by the source's administrator, idempotent. The table, its sequence and the
+ * function belong to `login` (the function is SECURITY DEFINER, so it runs with the
+ * replication login's few rights, never the master's); PUBLIC gets nothing. The function
+ * body qualifies every table, function, type and operator instead of pinning
+ * `search_path`: DMS reads `c_schema` as the schema unqualified names in the captured
+ * statement resolve in, which is the caller's `current_schema`, and a `SET search_path`
+ * clause would replace it; with nothing looked up by name, a caller's `search_path`
+ * cannot substitute its own operator or function. Printed in the README for
+ * `source.mode: existing`.
+ */
+export function ddlCaptureSql(schema: string, login: string): string[] {
+  const s = quoteIdent(schema);
+  const owner = quoteIdent(login);
+  const table = `${s}.${quoteIdent(DMS_DDL_AUDIT_TABLE)}`;
+  const fn = `${s}.${quoteIdent(DMS_DDL_FUNCTION)}`;
+  const eq = 'OPERATOR(pg_catalog.=)';
+  return [
+    `CREATE SCHEMA IF NOT EXISTS ${s}`,
+    `REVOKE ALL ON SCHEMA ${s} FROM PUBLIC`,
+    `GRANT USAGE ON SCHEMA ${s} TO ${owner}`,
+    `CREATE TABLE IF NOT EXISTS ${table} (
+  c_key bigserial PRIMARY KEY,
+  c_time timestamp,
+  c_user varchar(64),
+  c_txn varchar(16),
+  c_tag varchar(24),
+  c_oid integer,
+  c_name varchar(64),
+  c_schema varchar(64),
+  c_ddlqry text
+)`,
+    `ALTER TABLE ${table} OWNER TO ${owner}`,
+    `REVOKE ALL ON TABLE ${table} FROM PUBLIC`,
+    `CREATE OR REPLACE FUNCTION ${fn}() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER AS $body$
+BEGIN
+  IF tg_tag ${eq} 'CREATE TABLE' OR tg_tag ${eq} 'ALTER TABLE' OR tg_tag ${eq} 'DROP TABLE' THEN
+    INSERT INTO ${table} (c_time, c_user, c_txn, c_tag, c_oid, c_name, c_schema, c_ddlqry)
+    VALUES (LOCALTIMESTAMP, CURRENT_USER,
+      pg_catalog.txid_current()::pg_catalog.text, tg_tag, 0, '',
+      pg_catalog.current_schema(), pg_catalog.current_query());
+    DELETE FROM ${table};
+  END IF;
+END
+$body$`,
+    `ALTER FUNCTION ${fn}() OWNER TO ${owner}`,
+    `REVOKE ALL ON FUNCTION ${fn}() FROM PUBLIC`,
+  ];
+}
+
+/**
+ * Run as the source's administrator after {@link setUpReplicationLogin}: DMS's DDL
+ * capture artifacts ({@link ddlCaptureSql}) and the `ddl_command_end` event trigger,
+ * which only a superuser (`rds_superuser` on RDS) may create. An event trigger of DMS's
+ * name that calls another function (an earlier manual set-up in `public`) is refused by
+ * name rather than replaced.
+ * @returns one line per change, for the deployment log.
+ */
+export async function setUpDdlCapture(
+  db: Kysely<unknown>,
+  config: Pick<AuditTrailConfig, 'auditSchema'>,
+): Promise<string[]> {
+  const login = kitLogins(config).replication;
+  const schema = ddlArtifactsSchema(config);
+  // Giving objects to the login needs membership in it (RDS's master is no superuser).
+  const { rows: member } = await sql<{ member: boolean }>`
+    SELECT pg_has_role(current_user, ${login}, 'MEMBER') AS member`.execute(db);
+  if (!member[0]?.member) {
+    await sql.raw(`GRANT ${quoteIdent(login)} TO CURRENT_USER`).execute(db);
+  }
+  await db.transaction().execute(async (trx) => {
+    for (const statement of ddlCaptureSql(schema, login)) await sql.raw(statement).execute(trx);
+    const fn = `${quoteIdent(schema)}.${quoteIdent(DMS_DDL_FUNCTION)}()`;
+    const { rows } = await sql<{ same: boolean }>`
+      SELECT evtfoid = to_regprocedure(${fn}) AS same
+      FROM pg_event_trigger WHERE evtname = ${DMS_DDL_EVENT_TRIGGER}`.execute(trx);
+    if (rows.length === 0) {
+      await sql
+        .raw(
+          `CREATE EVENT TRIGGER ${quoteIdent(DMS_DDL_EVENT_TRIGGER)} ON ddl_command_end EXECUTE FUNCTION ${fn}`,
+        )
+        .execute(trx);
+    } else if (!rows[0]!.same) {
+      throw new LoginSetupError(
+        `event trigger ${DMS_DDL_EVENT_TRIGGER} exists on the source and calls another function: drop it (and DMS's artifacts outside ${schema}), then deploy again`,
+      );
+    }
+  });
+  return [`${login}: DMS DDL capture in schema ${schema}`];
+}

@@ -112,6 +112,7 @@ describe('logins custom resource', () => {
       `target: role ${logins.auditor}: output settings pinned`,
       `source: created login ${logins.replication}`,
       `source: ${logins.replication} may read 1 audited table(s)`,
+      `source: ${logins.replication}: DMS DDL capture in schema ${auditSchema}_dms_ddl`,
     ]);
     // Every secret was read by its ARN, nothing else.
     expect(
@@ -142,6 +143,17 @@ describe('logins custom resource', () => {
     await withClient(as(sourceUrl, logins.replication, passwords.replication), (c) =>
       c.query('SELECT * FROM items'),
     );
+    // DMS's DDL capture is in place for the source's DDL, its artifacts the login's.
+    await withClient(sourceUrl, async (c) => {
+      await c.query('ALTER TABLE items ADD COLUMN size int');
+      const { rows } = await c.query<{ owner: string; trigger: string }>(
+        `SELECT p.proowner::regrole::text AS owner, e.evtname AS trigger
+           FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid
+          WHERE p.pronamespace = $1::regnamespace`,
+        [`${auditSchema}_dms_ddl`],
+      );
+      expect(rows).toEqual([{ owner: logins.replication, trigger: 'awsdms_intercept_ddl' }]);
+    });
   });
 
   it('refuses a login secret whose username is not the login the kit sets up', async () => {

@@ -102,6 +102,13 @@ describe('example config (several tables, one composite key)', () => {
     });
   });
 
+  it("points the source endpoint's DDL capture at the schema the logins resource fills, not public", () => {
+    template.hasResourceProperties('AWS::DMS::Endpoint', {
+      EndpointType: 'source',
+      PostgreSqlSettings: Match.objectLike({ DdlArtifactsSchema: 'audit_dms_ddl' }),
+    });
+  });
+
   it('creates endpoints that read Secrets Manager through a role trusted by the regional DMS principal', () => {
     const role = logicalId('AWS::IAM::Role', {
       AssumeRolePolicyDocument: {

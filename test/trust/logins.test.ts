@@ -6,13 +6,15 @@ import { createKysely } from '../../src/postgres/connect';
 import { quoteIdent } from '../../src/postgres/identifiers';
 import {
   kitLogins,
+  ddlArtifactsSchema,
   scramVerifier,
+  setUpDdlCapture,
   setUpReplicationLogin,
   setUpTargetLogins,
 } from '../../src/trust/logins';
 import { createTestDatabase, withClient } from '../support/databases';
 import { cdc, DmsApplier } from '../support/dms-apply';
-import { attempt } from './support';
+import { attempt, createLogin } from './support';
 
 /** A URL of `databaseUrl` as `user` with `password`. */
 function as(databaseUrl: string, user: string, password: string): string {
@@ -181,5 +183,152 @@ describe('deployment logins', () => {
     await expect(
       withAdmin(sourceUrl, (db) => setUpReplicationLogin(db, missing, secret)),
     ).rejects.toThrow('source table public.orders does not exist');
+  });
+
+  describe("DMS's DDL capture for the replication login", () => {
+    /** Owners, ACLs, settings and bodies of the artifacts: any change shows up. */
+    async function artifacts(url: string, schema: string) {
+      return withClient(url, async (client) => {
+        const { rows } = await client.query<Record<string, unknown>>(
+          `SELECT 'schema' AS kind, nspname AS name, nspowner::regrole::text AS owner, nspacl::text AS acl, NULL AS detail
+             FROM pg_namespace WHERE nspname = $1
+           UNION ALL
+           SELECT 'relation', relname, relowner::regrole::text, relacl::text, relkind::text
+             FROM pg_class WHERE relnamespace = $1::regnamespace
+           UNION ALL
+           SELECT 'function', proname, proowner::regrole::text, proacl::text,
+                  prosecdef::text || coalesce(proconfig::text, '') || prosrc
+             FROM pg_proc WHERE pronamespace = $1::regnamespace
+           UNION ALL
+           SELECT 'event trigger', evtname, evtowner::regrole::text, evtenabled::text,
+                  evtevent || ' ' || evtfoid::regproc::text
+             FROM pg_event_trigger
+           ORDER BY 1, 2`,
+          [schema],
+        );
+        return rows;
+      });
+    }
+
+    it("an application login's ALTER TABLE is captured through the replication login's function, leaves the table empty, and a second run changes nothing", async () => {
+      const sourceUrl = await createTestDatabase('ddl');
+      const app = await createLogin(sourceUrl, 'app');
+      await withClient(sourceUrl, async (client) => {
+        await client.query(`GRANT CREATE ON SCHEMA public TO ${quoteIdent(app.name)}`);
+      });
+      await withClient(app.url, (client) =>
+        client.query('CREATE TABLE items (id int PRIMARY KEY, name text)'),
+      );
+      const config = uniqueConfig();
+      const login = kitLogins(config).replication;
+      const schema = ddlArtifactsSchema(config);
+      await withAdmin(sourceUrl, async (db) => {
+        await setUpReplicationLogin(db, config, password());
+        expect(await setUpDdlCapture(db, config)).toEqual([
+          `${login}: DMS DDL capture in schema ${schema}`,
+        ]);
+      });
+      const before = await artifacts(sourceUrl, schema);
+      expect(before).toContainEqual(
+        expect.objectContaining({ kind: 'relation', name: 'awsdms_ddl_audit', owner: login }),
+      );
+      expect(before).toContainEqual(
+        expect.objectContaining({ kind: 'function', name: 'awsdms_intercept_ddl', owner: login }),
+      );
+      // Nothing for PUBLIC (an ACL entry "=..." would be PUBLIC's).
+      for (const row of before) expect(String(row.acl ?? '')).not.toMatch(/(^|[{,])=/);
+
+      // What DMS decodes from the WAL: the insert with the statement, then the delete.
+      const slot = `ddl_${randomBytes(4).toString('hex')}`;
+      await withClient(sourceUrl, (client) =>
+        client.query(`SELECT pg_create_logical_replication_slot($1, 'test_decoding')`, [slot]),
+      );
+      try {
+        await withClient(app.url, (client) =>
+          client.query('ALTER TABLE items ADD COLUMN size int'),
+        );
+        // The harness commits without waiting for the flush, and decoding reads flushed WAL
+        // only: poll (bounded) until the transaction's commit has been decoded.
+        const changes = await withClient(sourceUrl, async (client) => {
+          const decoded: string[] = [];
+          for (
+            let tries = 0;
+            tries < 100 && !decoded.some((d) => d.startsWith('COMMIT'));
+            tries++
+          ) {
+            const { rows } = await client.query<{ data: string }>(
+              'SELECT data FROM pg_logical_slot_get_changes($1, NULL, NULL)',
+              [slot],
+            );
+            decoded.push(...rows.map((row) => row.data));
+            if (rows.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+          return decoded.filter((data) => data.includes('awsdms_ddl_audit'));
+        });
+        expect(changes).toHaveLength(2);
+        expect(changes[0]).toContain(`table ${schema}.awsdms_ddl_audit: INSERT:`);
+        expect(changes[0]).toContain(`c_user[character varying]:'${login}'`);
+        expect(changes[0]).toContain(`c_tag[character varying]:'ALTER TABLE'`);
+        expect(changes[0]).toContain(`c_schema[character varying]:'public'`);
+        expect(changes[0]).toContain(`c_ddlqry[text]:'ALTER TABLE items ADD COLUMN size int'`);
+        expect(changes[1]).toContain(`table ${schema}.awsdms_ddl_audit: DELETE:`);
+      } finally {
+        await withClient(sourceUrl, (client) =>
+          client.query('SELECT pg_drop_replication_slot($1)', [slot]),
+        );
+      }
+      await withClient(sourceUrl, async (client) => {
+        const { rows } = await client.query(`SELECT * FROM ${quoteIdent(schema)}.awsdms_ddl_audit`);
+        expect(rows).toEqual([]);
+      });
+
+      await withAdmin(sourceUrl, (db) => setUpDdlCapture(db, config));
+      expect(await artifacts(sourceUrl, schema)).toEqual(before);
+    });
+
+    it('a weaker login cannot call, replace or write through the artifacts, nor hijack the function with its search_path', async () => {
+      const sourceUrl = await createTestDatabase('ddl');
+      const app = await createLogin(sourceUrl, 'app');
+      await withClient(sourceUrl, async (client) => {
+        await client.query(`GRANT CREATE ON SCHEMA public TO ${quoteIdent(app.name)}`);
+        await client.query(
+          `GRANT CREATE ON DATABASE ${quoteIdent(new URL(sourceUrl).pathname.slice(1))} TO ${quoteIdent(app.name)}`,
+        );
+      });
+      await withClient(app.url, (client) =>
+        client.query('CREATE TABLE items (id int PRIMARY KEY, name text)'),
+      );
+      const config = uniqueConfig();
+      const schema = quoteIdent(ddlArtifactsSchema(config));
+      await withAdmin(sourceUrl, async (db) => {
+        await setUpReplicationLogin(db, config, password());
+        await setUpDdlCapture(db, config);
+      });
+      await withClient(app.url, async (client) => {
+        const attacks = [
+          `SELECT ${schema}.awsdms_intercept_ddl()`,
+          `CREATE OR REPLACE FUNCTION ${schema}.awsdms_intercept_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN END $$`,
+          `ALTER FUNCTION ${schema}.awsdms_intercept_ddl() SECURITY INVOKER`,
+          `INSERT INTO ${schema}.awsdms_ddl_audit (c_ddlqry) VALUES ('DROP TABLE items')`,
+          `CREATE TABLE ${schema}.planted (id int)`,
+          `ALTER EVENT TRIGGER awsdms_intercept_ddl DISABLE`,
+        ];
+        for (const attack of attacks) {
+          expect((await attempt(() => client.query(attack)))?.message, attack).toMatch(
+            /permission denied|must be (the )?owner|must be superuser/,
+          );
+        }
+        // An operator of its own ahead of pg_catalog: the SECURITY DEFINER body never
+        // looks it up, so the DDL goes through and the trap never runs.
+        await client.query(`CREATE SCHEMA trap`);
+        await client.query(`CREATE FUNCTION trap.eq(text, text) RETURNS boolean LANGUAGE plpgsql AS $$
+          BEGIN RAISE EXCEPTION 'hijacked as %', current_user; END $$`);
+        await client.query(
+          `CREATE OPERATOR trap.= (LEFTARG = text, RIGHTARG = text, FUNCTION = trap.eq)`,
+        );
+        await client.query(`SET search_path = trap, pg_catalog, public`);
+        await client.query('ALTER TABLE items ADD COLUMN size int');
+      });
+    });
   });
 });

@@ -4,6 +4,7 @@ import { parseConfig, type AuditTrailConfig } from '../../config';
 import { createKysely } from '../../postgres/connect';
 import {
   kitLogins,
+  setUpDdlCapture,
   setUpReplicationLogin,
   setUpTargetLogins,
   setUpTargetPgaudit,
@@ -138,7 +139,12 @@ export async function setUpLogins(
     );
     const sourceUrl = await databaseUrl(deps.secrets, props.SourceAdmin);
     (
-      await withDatabase(sourceUrl, deps, (db) => setUpReplicationLogin(db, config, replication))
+      await withDatabase(sourceUrl, deps, async (db) => [
+        ...(await setUpReplicationLogin(db, config, replication)),
+        // DMS captures DDL by default; a login that is not the master cannot make the
+        // artifacts itself (DdlArtifactsSchema on the source endpoint names this schema).
+        ...(await setUpDdlCapture(db, config)),
+      ])
     ).forEach((line) => log(`source: ${line}`));
   }
   return { PhysicalResourceId: physicalId };
