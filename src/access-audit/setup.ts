@@ -1,3 +1,4 @@
+import { AuditTrailError } from '../errors';
 import type pg from 'pg';
 import type { AccessAuditConfig } from '../config/access-audit';
 import { quoteIdent, quoteLiteral } from '../postgres/identifiers';
@@ -52,8 +53,11 @@ const PRELOAD_REMEDY =
   'infra/access-audit/parameters.ts does this), then reboot every instance of the cluster';
 
 /** Thrown by {@link setupPgaudit} when the server cannot be set up from SQL. */
-export class PgauditSetupError extends Error {
+export class PgauditSetupError extends AuditTrailError {
   override readonly name = 'PgauditSetupError';
+  constructor(message: string, options: { readonly hint?: string; readonly cause?: unknown } = {}) {
+    super(message, { code: 'PGAUDIT_SETUP', kind: 'finding', ...options });
+  }
 }
 
 /**

@@ -1,11 +1,15 @@
+import { AuditTrailError } from '../errors';
 import type pg from 'pg';
 import type { AuditedTableConfig } from '../config';
 import { unpublishableReasons } from '../migrate/publishable';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers';
 
 /** The source cannot be replicated as configured; the message says what to change. */
-export class SourceSetupError extends Error {
+export class SourceSetupError extends AuditTrailError {
   override readonly name = 'SourceSetupError';
+  constructor(message: string, options: { readonly hint?: string; readonly cause?: unknown } = {}) {
+    super(message, { code: 'SOURCE_SETUP', kind: 'finding', ...options });
+  }
 }
 
 /**

@@ -1,3 +1,4 @@
+import { AuditTrailError } from '../errors';
 import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
 import { diff, rowAfter } from './diff';
 import { parseRowJson } from './row-json';
@@ -87,8 +88,11 @@ export function parseHistoryCursor(text: string): HistoryCursor {
 }
 
 /** Thrown for a table that is not audited or a key of the wrong shape. */
-export class HistoryQueryError extends Error {
+export class HistoryQueryError extends AuditTrailError {
   override readonly name = 'HistoryQueryError';
+  constructor(message: string, options: { readonly hint?: string; readonly cause?: unknown } = {}) {
+    super(message, { code: 'HISTORY_QUERY', kind: 'finding', ...options });
+  }
 }
 
 /** The typed history API over one target database. */

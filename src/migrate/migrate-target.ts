@@ -95,8 +95,11 @@ export { MIGRATE_CATCH_UP_TIMEOUT_MS, MIGRATE_LOCK_TIMEOUT } from './lock-timeou
 const DURATION = /^[1-9][0-9]{0,8}(?:ms|s|min|h)$/;
 
 /** Thrown when a migration fails; the target is left as the last successful one left it. */
-export class MigrationError extends Error {
+export class MigrationError extends AuditTrailError {
   override readonly name = 'MigrationError';
+  constructor(message: string, options: { readonly hint?: string; readonly cause?: unknown } = {}) {
+    super(message, { code: 'MIGRATION_FAILED', kind: 'failure', ...options });
+  }
 }
 
 /**
