@@ -2,13 +2,14 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { BenchCase } from '.';
-import { quoteIdent, quoteQualified } from '../../src/postgres/identifiers';
+import { quoteQualified } from '../../src/postgres/identifiers';
 import { stagingTableName } from '../../src/staging/header-columns';
 import { prepareItemsDatabases } from '../lib/engine-capture';
 import { figure } from '../lib/figures';
 import { PG_BIN, run } from '../lib/processes';
 import type { Profile } from '../lib/profile';
 import { startServers, withClient } from '../lib/servers';
+import { stagingTriggerSwitch } from '../lib/staging-triggers';
 import { median, round, roundSpread, spread } from '../lib/stats';
 
 /** Rows one target transaction inserts and then updates (2 x this many statements). */
@@ -84,22 +85,7 @@ export const dmsApplyCase: BenchCase = {
     try {
       const { targetUrl, config } = await prepareItemsDatabases(servers, 'dms');
       const staging = quoteQualified(config.auditSchema, stagingTableName('items'));
-      const triggers = await withClient(targetUrl, async (client) => {
-        const { rows } = await client.query<{ name: string }>(
-          `SELECT tgname AS name FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal ORDER BY 1`,
-          [staging],
-        );
-        return rows.map((row) => row.name);
-      });
-      if (triggers.length === 0) throw new Error(`no audit trigger found on ${staging}`);
-      const setTriggers = (enabled: boolean) =>
-        withClient(targetUrl, async (client) => {
-          for (const name of triggers) {
-            await client.query(
-              `ALTER TABLE ${staging} ${enabled ? 'ENABLE ALWAYS' : 'DISABLE'} TRIGGER ${quoteIdent(name)}`,
-            );
-          }
-        });
+      const { triggers, setEnabled: setTriggers } = await stagingTriggerSwitch(targetUrl, staging);
       const dir = await mkdtemp(path.join(os.tmpdir(), 'audit-trail-bench-dms-'));
       const script = path.join(dir, 'dms.sql');
       await writeFile(script, dmsScript(staging));

@@ -1,8 +1,10 @@
 import type { BenchCase } from '.';
-import { quoteIdent } from '../../src/postgres/identifiers';
+import { quoteQualified } from '../../src/postgres/identifiers';
+import { stagingTableName } from '../../src/staging/header-columns';
 import { loadEngine, prepareItemsDatabases } from '../lib/engine-capture';
 import { figure, missing } from '../lib/figures';
 import { startServers, withClient } from '../lib/servers';
+import { stagingTriggerSwitch } from '../lib/staging-triggers';
 import { median, round, roundSpread, spread } from '../lib/stats';
 import { backlogSql } from './engine';
 
@@ -36,24 +38,8 @@ export const targetTriggerCase: BenchCase = {
           lagIntervalMs: 0,
         });
       await make().runUntilIdle();
-      const staging = `${quoteIdent(config.auditSchema)}.${quoteIdent('items_staging')}`;
-      // The audit triggers, whatever the migrations call them: every user trigger on staging.
-      const triggers = await withClient(targetUrl, async (client) => {
-        const { rows } = await client.query<{ name: string }>(
-          `SELECT tgname AS name FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal ORDER BY 1`,
-          [staging],
-        );
-        return rows.map((row) => row.name);
-      });
-      if (triggers.length === 0) throw new Error(`no audit trigger found on ${staging}`);
-      const setTrigger = (enabled: boolean) =>
-        withClient(targetUrl, async (client) => {
-          for (const name of triggers) {
-            await client.query(
-              `ALTER TABLE ${staging} ${enabled ? 'ENABLE ALWAYS' : 'DISABLE'} TRIGGER ${quoteIdent(name)}`,
-            );
-          }
-        });
+      const staging = quoteQualified(config.auditSchema, stagingTableName('items'));
+      const { triggers, setEnabled: setTrigger } = await stagingTriggerSwitch(targetUrl, staging);
       const rows = Math.max(1, Math.floor(ctx.profile.triggerChanges / 2));
       let nextId = 1;
       const rates = { with: [] as number[], without: [] as number[] };
