@@ -1,11 +1,15 @@
 import type { LogPrefixFields } from './types';
+import { AuditTrailError } from '../errors';
 
 /** The RDS / Aurora PostgreSQL default `log_line_prefix`. */
 export const RDS_LOG_LINE_PREFIX = '%t:%r:%u@%d:[%p]:';
 
 /** Thrown for a log_line_prefix the parser cannot follow. */
-export class LogPrefixError extends Error {
+export class LogPrefixError extends AuditTrailError {
   override readonly name = 'LogPrefixError';
+  constructor(message: string, options: { readonly hint?: string; readonly cause?: unknown } = {}) {
+    super(message, { code: 'LOG_PREFIX_INVALID', kind: 'usage', ...options });
+  }
 }
 
 type FieldName = keyof LogPrefixFields | 'ignored';

@@ -14,17 +14,46 @@ const NETWORK_ERROR_CODES = new Set([
   'ENETUNREACH',
 ]);
 
-/** The one-line (plus hint) message and the exit code for an error that ended a command. */
-function describeFailure(error: unknown): { message: string; exitCode: number } {
-  if (error instanceof AuditTrailError) {
-    const hint = error.hint === undefined ? '' : `\nhint: ${error.hint}`;
-    return { message: `${error.message}${hint}`, exitCode: error.exitCode };
-  }
+/** What the CLI prints for an error that ended a command, and the exit code. */
+interface Failure {
+  /** `AUDIT_TRAIL_CODE`, a SQLSTATE or a Node error code; absent for a plain Error. */
+  readonly code: string | undefined;
+  readonly message: string;
+  readonly hint: string | undefined;
+  readonly exitCode: number;
+}
+
+/** How an error that ended a command is reported: code, message, hint and exit code. */
+function describeFailure(error: unknown): Failure {
+  if (error instanceof AuditTrailError)
+    return {
+      code: error.code,
+      message: error.message,
+      hint: error.hint,
+      exitCode: error.exitCode,
+    };
   const message = error instanceof Error ? error.message : String(error);
-  const code = (error as { code?: unknown } | undefined)?.code;
-  if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code))
-    return { message: `cannot connect: ${message}`, exitCode: exitCodeOf('connection') };
-  return { message, exitCode: exitCodeOf('failure') };
+  const raw = (error as { code?: unknown } | undefined)?.code;
+  const code = typeof raw === 'string' && raw !== '' ? raw : undefined;
+  if (code !== undefined && NETWORK_ERROR_CODES.has(code))
+    return {
+      code,
+      message: `cannot connect: ${message}`,
+      hint: 'check the URL, the network path and the credentials',
+      exitCode: exitCodeOf('connection'),
+    };
+  return { code, message, hint: undefined, exitCode: exitCodeOf('failure') };
+}
+
+/**
+ * `audit-trail: error [CODE]: message`, then `  hint: ...`: one line a script can match
+ * on the code, continuation lines indented.
+ */
+function formatFailure(failure: Omit<Failure, 'exitCode'>): string {
+  const code = failure.code === undefined ? '' : ` [${failure.code}]`;
+  const lines = [`error${code}: ${failure.message}`];
+  if (failure.hint !== undefined) lines.push(`hint: ${failure.hint}`);
+  return `audit-trail: ${lines.join('\n').split('\n').join('\n  ')}\n`;
 }
 
 /**
@@ -45,9 +74,9 @@ async function main(argv: readonly string[]): Promise<void> {
       process.exitCode = error.exitCode === 0 ? 0 : exitCodeOf('usage');
       return;
     }
-    const { message, exitCode } = describeFailure(error);
-    process.stderr.write(`audit-trail: ${message.split('\n').join('\n  ')}\n`);
-    process.exitCode = exitCode;
+    const failure = describeFailure(error);
+    process.stderr.write(formatFailure(failure));
+    process.exitCode = failure.exitCode;
   }
 }
 

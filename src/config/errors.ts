@@ -4,8 +4,8 @@ import { AuditTrailError } from '../errors';
 /** A config file that cannot be used; the message names the file and every bad field. */
 export class ConfigError extends AuditTrailError {
   override readonly name = 'ConfigError';
-  constructor(message: string) {
-    super(message, { code: 'CONFIG_INVALID', kind: 'usage' });
+  constructor(message: string, options: { readonly hint?: string } = {}) {
+    super(message, { code: 'CONFIG_INVALID', kind: 'usage', ...options });
   }
 }
 

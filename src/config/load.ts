@@ -38,7 +38,9 @@ async function readJsonConfig(file: string): Promise<unknown> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new ConfigError(`cannot read config ${file}: ${(error as Error).message}`);
+    throw new ConfigError(`cannot read config ${file}: ${(error as Error).message}`, {
+      hint: 'give the file with -c/--config, or write a starter one with audit-trail init',
+    });
   }
   try {
     return JSON.parse(text) as unknown;

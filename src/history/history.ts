@@ -273,7 +273,10 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
         .where('source_table', '=', name)
         .executeTakeFirst()
         .then((row) => {
-          if (!row) throw new HistoryQueryError(`table ${schema}.${name} is not audited`);
+          if (!row)
+            throw new HistoryQueryError(`table ${schema}.${name} is not audited`, {
+              hint: 'audit it by listing it in the config and running audit-trail migrate',
+            });
           return row.key_columns;
         });
       columns.catch(() => keyColumns.delete(cacheKey));

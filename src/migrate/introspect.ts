@@ -2,6 +2,7 @@ import { CompiledQuery, sql, type Kysely } from 'kysely';
 import type { AuditedTableConfig, AuditTrailConfig } from '../config';
 import { HEADER_COLUMN_PREFIX } from '../staging/header-columns';
 import { unpublishableReasons, type QueryRunner } from './publishable';
+import { AuditTrailError } from '../errors';
 
 /** A source column as the staging table must mirror it. */
 export interface SourceColumn {
@@ -55,8 +56,11 @@ export interface SourceTable {
 }
 
 /** A source table that cannot be audited; the message says which and why. */
-export class SourceTableError extends Error {
+export class SourceTableError extends AuditTrailError {
   override readonly name = 'SourceTableError';
+  constructor(message: string, options: { readonly hint?: string; readonly cause?: unknown } = {}) {
+    super(message, { code: 'SOURCE_TABLE', kind: 'finding', ...options });
+  }
 }
 
 interface ColumnRow {

@@ -107,12 +107,23 @@ export function pinnedClientConfig(
 export class ConnectionError extends AuditTrailError {
   override readonly name = 'ConnectionError';
   constructor(label: string, url: string, cause: unknown) {
-    super(`${label}: cannot connect to ${describeServer(url)}: ${connectFailureReason(cause)}`, {
-      code: 'CONNECTION_FAILED',
-      kind: 'connection',
-      cause,
-      hint: 'check the URL, the network path and the credentials',
-    });
+    const timedOut = connectTimedOut(cause);
+    super(
+      `${label}: cannot connect to ${describeServer(url)}: ${timedOut ? 'no answer within the connect timeout' : errorText(cause)}`,
+      timedOut
+        ? {
+            code: 'CONNECT_TIMEOUT',
+            kind: 'connection',
+            cause,
+            hint: 'check that the host and port are a PostgreSQL server reachable from here; --connect-timeout waits longer',
+          }
+        : {
+            code: 'CONNECTION_FAILED',
+            kind: 'connection',
+            cause,
+            hint: 'check the URL, the network path and the credentials',
+          },
+    );
   }
 }
 
@@ -122,10 +133,13 @@ function describeServer(url: string): string {
   return `${parsed.hostname || 'localhost'}:${parsed.port || '5432'}${parsed.pathname}`;
 }
 
-function connectFailureReason(cause: unknown): string {
-  const message = cause instanceof Error ? cause.message : String(cause);
-  if (/timeout/i.test(message)) return 'no answer within the connect timeout';
-  return message;
+function errorText(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+/** node-postgres's "timeout expired" / "Connection terminated due to connection timeout". */
+function connectTimedOut(cause: unknown): boolean {
+  return /timeout/i.test(errorText(cause));
 }
 
 /**

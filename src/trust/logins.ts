@@ -5,6 +5,7 @@ import { ConfigError, type AuditTrailConfig } from '../config';
 import { PINNED_OUTPUT_SETTINGS } from '../postgres/connect';
 import { quoteIdent, quoteLiteral } from '../postgres/identifiers';
 import { createRole, KIT_ROLE_KINDS, kitRoles } from './roles';
+import { AuditTrailError } from '../errors';
 
 /**
  * The logins a deployment gives the kit's services, each with only what its job needs
@@ -65,8 +66,11 @@ export function kitLogins(config: Pick<AuditTrailConfig, 'auditSchema'>): KitLog
 }
 
 /** Thrown when a login cannot be set up as the kit needs it; nothing is half granted. */
-export class LoginSetupError extends Error {
+export class LoginSetupError extends AuditTrailError {
   override readonly name = 'LoginSetupError';
+  constructor(message: string, options: { readonly hint?: string; readonly cause?: unknown } = {}) {
+    super(message, { code: 'LOGIN_SETUP', kind: 'failure', ...options });
+  }
 }
 
 /**

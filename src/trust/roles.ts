@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { ConfigError, type AuditTrailConfig } from '../config';
 import { quoteIdent } from '../postgres/identifiers';
+import { AuditTrailError } from '../errors';
 
 /** The kit's roles on the target; see "Trust model" in the README. */
 export interface KitRoles {
@@ -40,8 +41,11 @@ export function kitRoles(config: Pick<AuditTrailConfig, 'auditSchema' | 'auditRo
  * Thrown when the migrating login cannot create the kit's roles or take the memberships
  * it needs; the message carries the exact SQL an administrator runs first.
  */
-export class RoleSetupError extends Error {
+export class RoleSetupError extends AuditTrailError {
   override readonly name = 'RoleSetupError';
+  constructor(message: string, options: { readonly hint?: string; readonly cause?: unknown } = {}) {
+    super(message, { code: 'ROLE_SETUP', kind: 'finding', ...options });
+  }
 }
 
 interface Login {

@@ -2,6 +2,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import { LOADED_TABLE_TABLE, POSITION_TABLE } from '../engine/position-store';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers';
 import type { KitRoles } from './roles';
+import { AuditTrailError } from '../errors';
 
 /** The SECURITY DEFINER capture functions: owned by the capture role. */
 export const CAPTURE_FUNCTIONS = ['capture_insert', 'capture_update'] as const;
@@ -27,8 +28,11 @@ export interface ForeignTrigger {
 }
 
 /** Thrown when a kit table carries a foreign trigger: migrate would run its code. */
-export class ForeignTriggerError extends Error {
+export class ForeignTriggerError extends AuditTrailError {
   override readonly name = 'ForeignTriggerError';
+  constructor(message: string, options: { readonly hint?: string; readonly cause?: unknown } = {}) {
+    super(message, { code: 'FOREIGN_TRIGGER', kind: 'finding', ...options });
+  }
 }
 
 /**

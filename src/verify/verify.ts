@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { AuditTrailConfig } from '../config';
+import { AuditTrailError } from '../errors';
 import { requireChangeHistory } from '../config/change-history';
 import { introspectSourceTables, type SourceTable } from '../migrate/introspect';
 import { connectClient, createKysely } from '../postgres/connect';
@@ -211,7 +212,11 @@ async function auditedTable(
   );
   const row = rows[0];
   if (!row)
-    throw new Error(`${name} is not installed on the target: run "audit-trail migrate" first`);
+    throw new AuditTrailError(`${name} is not installed on the target`, {
+      code: 'NOT_MIGRATED',
+      kind: 'finding',
+      hint: 'run audit-trail migrate first',
+    });
   return {
     ignoreColumns: [...new Set([...row.ignore_columns, ...table.ignoreColumns])],
   };

@@ -48,7 +48,7 @@ describe('connection timeouts: nothing waits for ever', () => {
     ]);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(
-      /^audit-trail: source: cannot connect to 127\.0\.0\.1:\d+\/app: no answer within the connect timeout/,
+      /^audit-trail: error \[CONNECT_TIMEOUT\]: source: cannot connect to 127\.0\.0\.1:\d+\/app: no answer within the connect timeout/,
     );
     expect(run.stderr).not.toContain('secret');
   });
@@ -114,7 +114,9 @@ describe('connection timeouts: nothing waits for ever', () => {
       },
     );
     expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/^audit-trail: source: cannot connect to 127\.0\.0\.1:\d+\/app/);
+    expect(run.stderr).toMatch(
+      /^audit-trail: error \[CONNECT_TIMEOUT\]: source: cannot connect to 127\.0\.0\.1:\d+\/app/,
+    );
     const missing = await runCli(['pgaudit', 'check', '--config', configFile], {
       AUDIT_TRAIL_SOURCE_URL: '',
     });

@@ -60,7 +60,9 @@ describe('audit-trail doctor and slot', () => {
     expect(result.stdout).toMatch(
       /^FAIL {2}target staging tables: not installed for public\.nokey → run audit-trail migrate$/m,
     );
-    expect(result.stderr).toMatch(/^audit-trail: 2 of \d+ checks failed\n$/);
+    expect(result.stderr).toMatch(
+      /^audit-trail: error \[CHECKS_FAILED\]: 2 of \d+ checks failed\n {2}hint: each FAIL line says what to change\n$/,
+    );
   });
 
   it('an unreachable target is a connection error: exit 2, the source still checked', async () => {
@@ -94,7 +96,7 @@ describe('audit-trail doctor and slot', () => {
       ]);
     const unconfirmed = await drop();
     expect(unconfirmed.code).toBe(2);
-    expect(unconfirmed.stderr).toMatch(/would drop slot .* add --yes/);
+    expect(unconfirmed.stderr).toMatch(/would drop slot .*\n {2}hint: add --yes to drop it\n$/);
     const count = async () =>
       (
         await p.source(

@@ -220,7 +220,10 @@ describe('audit-trail migrate and history', () => {
       const result = await runCli(args);
       expect(result.code).not.toBe(0);
       expect(result.stderr).toMatch(message);
-      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      // One line with the code, and at most a hint after it.
+      const [first, ...rest] = result.stderr.trim().split('\n');
+      expect(first).toMatch(/^audit-trail: error \[[A-Z_0-9]+\]: /);
+      expect(rest.filter((line) => !line.startsWith('  hint: '))).toEqual([]);
     }
   });
 

@@ -129,7 +129,10 @@ describe('audit-trail history transaction / history changes', () => {
       between.to,
     );
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toBe('audit-trail: shop.nope is not an audited table on this target\n');
+    expect(unknown.stderr).toBe(
+      'audit-trail: error [HISTORY_QUERY]: shop.nope is not an audited table on this target\n' +
+        '  hint: audit it by listing it in the config and running audit-trail migrate\n',
+    );
   });
 
   it('exports every change as JSON lines and as CSV, numbers exact; refuses to overwrite a file', async () => {

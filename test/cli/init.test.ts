@@ -34,7 +34,7 @@ describe('audit-trail init', () => {
 
     const again = await runCli(['init', '--tables', 'a', '--output', file]);
     expect(again.code).toBe(2);
-    expect(again.stderr).toMatch(/exists; add --force/);
+    expect(again.stderr).toMatch(/exists\n {2}hint: add --force to overwrite it\n$/);
     expect(JSON.parse(await readFile(file, 'utf8')).tables).toHaveLength(2);
   });
 
@@ -51,7 +51,8 @@ describe('audit-trail init', () => {
     ]);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
-      'audit-trail: public.b has no primary key (add one to audit it); sales.nope does not exist on the source\n',
+      'audit-trail: error [TABLE_NOT_AUDITABLE]: public.b has no primary key (add one to audit it); sales.nope does not exist on the source\n' +
+        '  hint: audit-trail init --source-url URL without --tables lists the tables that can be audited\n',
     );
   });
 });

@@ -33,7 +33,7 @@ describe('AWS commands on the supported Node version', () => {
       },
     );
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^audit-trail: status: /);
+    expect(result.stderr).toMatch(/^audit-trail: error \[AWS_REQUEST_FAILED\]: status: /);
     expect(result.stderr).not.toContain('NodeVersionSupportWarning');
   });
 });

@@ -408,5 +408,8 @@ describe('audit-trail task', () => {
     const { error } = await cli('task', 'start', '--task-arn', TASK_ARN, '--no-wait');
     expect(error?.name).toBe('CliError');
     expect(error?.message).toBe(`task start: no replication task ${TASK_ARN}`);
+    // The wrapper keeps the code and hint of the error it wraps.
+    expect(error).toMatchObject({ code: 'TASK_NOT_FOUND', exitCode: 1 });
+    expect((error as { hint?: string }).hint).toMatch(/check the task ARN and the region/);
   });
 });

@@ -50,7 +50,7 @@ describe('engine: clear errors for an unusable source', () => {
     ]);
     expect(run.code).toBe(1);
     expect(run.stderr.trim()).toMatch(
-      /^audit-trail: source table "app\.Log Book" has no primary key/,
+      /^audit-trail: error \[SOURCE_SETUP\]: source table "app\.Log Book" has no primary key/,
     );
     const { rows } = await withClient(sourceUrl, (client) =>
       client.query('SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1', [

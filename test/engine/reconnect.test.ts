@@ -233,7 +233,7 @@ describe('engine: the database server restarts under a running engine', () => {
     }
     const lines = stderr.trim().split('\n');
     expect(lines.slice(-2).join('\n')).toMatch(
-      /^audit-trail: engine stopped: no database connection for \d+ s \(\d+ attempts\); last error: .+\n {2}hint: start replicate again/,
+      /^audit-trail: error \[ENGINE_GAVE_UP\]: engine stopped: no database connection for \d+ s \(\d+ attempts\); last error: .+\n {2}hint: start replicate again/,
     );
     const json = lines.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
     const attempts = json.filter((r) => r.msg === 'connection lost; reconnecting');

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 
 /** What a CLI run printed and how it exited. */
@@ -15,10 +16,30 @@ export function runCli(
   args: readonly string[],
   env: Record<string, string> = {},
 ): Promise<CliResult> {
+  return run(['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], env);
+}
+
+/** The binary `npm ci` builds (package.json `bin`), as `npx audit-trail` runs it. */
+export const BUILT_CLI = path.join(ROOT, 'dist/src/cli/main.js');
+
+/**
+ * Runs the built `audit-trail ARGS...` (dist/, which `npm ci` and `npm run build`
+ * write): what a user runs, without tsx in between.
+ */
+export function runBuiltCli(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<CliResult> {
+  if (!existsSync(BUILT_CLI))
+    throw new Error(`${BUILT_CLI} is missing: run "npm run build" (npm ci does) first`);
+  return run([BUILT_CLI, ...args], env);
+}
+
+function run(nodeArgs: readonly string[], env: Record<string, string>): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args],
+      nodeArgs,
       { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;

@@ -21,7 +21,10 @@ export function registerAnchor(program: Command): void {
     .addOption(targetUrlOption())
     .option('--append <file>', 'the anchors file to append to')
     .action(async (options: AnchorOptions) => {
-      if (options.append === undefined) throw new UsageError('--append <file> is required');
+      if (options.append === undefined)
+        throw new UsageError('--append <file> is required', {
+          hint: 'keep the file where the database owner cannot write',
+        });
       const { loadConfig } = await import('../../config/index.js');
       const { appendAnchor, readChainHead } = await import('../../trust/anchors.js');
       const config = await loadConfig(options.config);
@@ -30,7 +33,10 @@ export function registerAnchor(program: Command): void {
         config.auditSchema,
       );
       if (head === null)
-        throw new CliError('the audit log has no hash chain yet: run "audit-trail migrate" first');
+        throw new CliError('the audit log has no hash chain yet', {
+          code: 'NOT_MIGRATED',
+          hint: 'run audit-trail migrate first',
+        });
       await appendAnchor(options.append, head);
       process.stdout.write(
         `anchored block ${head.blockNo} ${head.blockHash} (rows through ${head.lastRowId}) in ${options.append}\n`,

@@ -113,7 +113,10 @@ function reportFailures(result: DasDecodeResult): void {
   if (heartbeat + rdsadmin > 0)
     process.stderr.write(`dropped ${heartbeat} heartbeat and ${rdsadmin} rdsadmin events\n`);
   if (result.failures.length > 0)
-    throw new CliError(`${result.failures.length} DAS records or events could not be read`);
+    throw new CliError(`${result.failures.length} DAS records or events could not be read`, {
+      code: 'UNREADABLE_RECORDS',
+      hint: 'an unreadable record may hide activity: check the data key and the records file',
+    });
 }
 
 async function accessAuditSection(file: string): Promise<AccessAuditConfig> {

@@ -14,6 +14,7 @@ export function registerDemo(program: Command): void {
     .action(async () => {
       const { runDemo } = await import('../../demo/index.js');
       const result = await runDemo();
-      if (!result.verifyOk) throw new CliError('demo: verify found mismatches');
+      if (!result.verifyOk)
+        throw new CliError('demo: verify found mismatches', { code: 'VERIFY_MISMATCH' });
     });
 }

@@ -77,7 +77,11 @@ export function registerDoctor(program: Command): void {
       process.stdout.write(options.json ? `${JSON.stringify(checks)}\n` : formatChecks(checks));
       if (unreachable) throw unreachable;
       const failed = checks.filter((check) => check.status === 'fail').length;
-      if (failed > 0) throw new CliError(`${failed} of ${checks.length} checks failed`);
+      if (failed > 0)
+        throw new CliError(`${failed} of ${checks.length} checks failed`, {
+          code: 'CHECKS_FAILED',
+          hint: 'each FAIL line says what to change',
+        });
     });
 }
 

@@ -46,7 +46,10 @@ export function registerExport(program: Command): void {
       const from = parseInstant(options.from, '--from');
       const to = parseInstant(options.to ?? new Date().toISOString(), '--to');
       if (options.output !== undefined && !options.force && (await exists(options.output)))
-        throw new UsageError(`${options.output} exists; add --force to overwrite it`);
+        throw new UsageError(`${options.output} exists`, {
+          code: 'FILE_EXISTS',
+          hint: 'add --force to overwrite it',
+        });
       const { CSV_COLUMNS, csvRecord, toListedJson } = await import('./history-format.js');
       const { stringifyRowJson } = await import('../../history/row-json.js');
       const summary = await withHistory(options, async (api, target) => {

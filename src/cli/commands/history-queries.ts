@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { History, Version } from '../../history';
-import { CliError, UsageError } from '../errors';
+import { UsageError } from '../errors';
 import type { TargetOptions } from '../options';
 import { parseInstant } from './history';
 import type { TargetAccess } from './history-target';
@@ -20,7 +20,7 @@ export async function withHistory<T>(
   work: (history: History, target: TargetAccess) => Promise<T>,
 ): Promise<T> {
   const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
-  const { createHistory, HistoryQueryError } = await import('../../history/index.js');
+  const { createHistory } = await import('../../history/index.js');
   const { openTarget, targetConnection } = await import('../target.js');
   const { targetAccess } = await import('./history-target.js');
   const config = await loadConfig(options.config);
@@ -29,9 +29,6 @@ export async function withHistory<T>(
   try {
     const access = targetAccess(db, config.auditSchema);
     return await work(createHistory(db, { auditSchema: config.auditSchema }), access);
-  } catch (error) {
-    if (error instanceof HistoryQueryError) throw new CliError(error.message);
-    throw error;
   } finally {
     await db.destroy();
   }

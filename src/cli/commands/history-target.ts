@@ -17,7 +17,10 @@ export function targetAccess(db: Kysely<unknown>, auditSchema: string): TargetAc
         SELECT count(*)::int AS found FROM ${sql.id(auditSchema, 'audited_table')}
          WHERE source_schema || '.' || source_table = ${table}`.execute(db);
       if (rows[0]?.found === 0)
-        throw new CliError(`${table} is not an audited table on this target`);
+        throw new CliError(`${table} is not an audited table on this target`, {
+          code: 'HISTORY_QUERY',
+          hint: 'audit it by listing it in the config and running audit-trail migrate',
+        });
     },
     async auditedTables() {
       const { rows } = await sql<{ name: string }>`

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { HistoryPageOptions } from '../../history';
-import { CliError, UsageError } from '../errors';
+import { UsageError } from '../errors';
 import {
   configOption,
   secretArnOption,
@@ -49,7 +49,7 @@ export function registerHistory(program: Command): void {
       // The target's registry decides what has history, not the config: a table removed
       // from the config keeps its history.
       const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
-      const { createHistory, historyCursor, HistoryQueryError, stringifyRowJson } =
+      const { createHistory, historyCursor, stringifyRowJson } =
         await import('../../history/index.js');
       const { openTarget, targetConnection } = await import('../target.js');
       const { formatVersions, toJson } = await import('./history-format.js');
@@ -76,9 +76,6 @@ export function registerHistory(program: Command): void {
         if (page !== undefined && last !== undefined && versions.length === page.limit) {
           process.stderr.write(`more versions may follow: --after ${historyCursor(last)}\n`);
         }
-      } catch (error) {
-        if (error instanceof HistoryQueryError) throw new CliError(error.message);
-        throw error;
       } finally {
         await db.destroy();
       }
@@ -102,7 +99,8 @@ async function pageOptions(
   try {
     return { limit, after: parseHistoryCursor(options.after) };
   } catch (error) {
-    if (error instanceof HistoryQueryError) throw new UsageError(`--${error.message}`);
+    if (error instanceof HistoryQueryError)
+      throw new UsageError(`--${error.message}`, { code: error.code });
     throw error;
   }
 }
@@ -136,7 +134,7 @@ function registerSchemaHistory(history: Command): void {
     .action(async (table: string, _options: unknown, command: Command) => {
       const options = command.optsWithGlobals<SchemaHistoryOptions>();
       const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
-      const { createHistory, HistoryQueryError } = await import('../../history/index.js');
+      const { createHistory } = await import('../../history/index.js');
       const { openTarget, targetConnection } = await import('../target.js');
       const { formatSchemaChanges } = await import('./history-format.js');
       const config = await loadConfig(options.config);
@@ -149,9 +147,6 @@ function registerSchemaHistory(history: Command): void {
         process.stdout.write(
           options.json ? `${JSON.stringify(changes)}\n` : formatSchemaChanges(changes),
         );
-      } catch (error) {
-        if (error instanceof HistoryQueryError) throw new CliError(error.message);
-        throw error;
       } finally {
         await db.destroy();
       }

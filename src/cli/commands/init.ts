@@ -89,7 +89,11 @@ export function registerInit(program: Command): void {
         };
         if (wanted !== undefined) {
           tables = wanted.filter(withKey);
-          if (problems.length > 0) throw new CliError(problems.join('; '));
+          if (problems.length > 0)
+            throw new CliError(problems.join('; '), {
+              code: 'TABLE_NOT_AUDITABLE',
+              hint: 'audit-trail init --source-url URL without --tables lists the tables that can be audited',
+            });
         } else {
           tables = found
             .filter((t) => t.hasPrimaryKey)
@@ -99,7 +103,10 @@ export function registerInit(program: Command): void {
         }
       }
       if (tables.length === 0)
-        throw new CliError('no table to audit: the config needs at least one');
+        throw new CliError('no table to audit: the config needs at least one', {
+          code: 'NO_TABLES',
+          hint: 'add a primary key to the tables to audit, or name them with --tables',
+        });
       const config: AuditTrailConfigInput = { tables };
       const { parseConfig } = await import('../../config/index.js');
       parseConfig(config, '--tables');
@@ -109,7 +116,10 @@ export function registerInit(program: Command): void {
         });
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'EEXIST')
-          throw new UsageError(`${options.output} exists; add --force to overwrite it`);
+          throw new UsageError(`${options.output} exists`, {
+            code: 'FILE_EXISTS',
+            hint: 'add --force to overwrite it',
+          });
         throw error;
       }
       process.stdout.write(`wrote ${options.output} with ${tables.length} tables\n`);

@@ -30,7 +30,7 @@ export function registerMappings(program: Command): void {
       try {
         document = options.settings ? buildTaskSettings(config) : buildTableMappings(config);
       } catch (error) {
-        throw new CliError(`${options.config}: ${(error as Error).message}`);
+        throw CliError.wrap(options.config, error, { code: 'MAPPINGS_FAILED' });
       }
       process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
     });

@@ -26,16 +26,9 @@ export function registerPgaudit(program: Command): void {
     .addOption(configOption())
     .addOption(sourceUrlOption())
     .action(async (options: { config: string; sourceUrl?: string }) => {
-      const { PgauditSetupError, setupPgaudit } = await import('../../access-audit/setup.js');
+      const { setupPgaudit } = await import('../../access-audit/setup.js');
       const config = await accessAuditSection(options.config);
-      const steps = await withSource(options.sourceUrl, async (client) => {
-        try {
-          return await setupPgaudit(client, config);
-        } catch (error) {
-          if (error instanceof PgauditSetupError) throw new CliError(error.message);
-          throw error;
-        }
-      });
+      const steps = await withSource(options.sourceUrl, (client) => setupPgaudit(client, config));
       for (const step of steps) process.stdout.write(`done  ${step}\n`);
     });
 
@@ -55,7 +48,11 @@ export function registerPgaudit(program: Command): void {
         );
       }
       const failed = results.filter((result) => !result.ok).length;
-      if (failed > 0) throw new CliError(`${failed} of ${results.length} pgAudit checks failed`);
+      if (failed > 0)
+        throw new CliError(`${failed} of ${results.length} pgAudit checks failed`, {
+          code: 'CHECKS_FAILED',
+          hint: 'each FAIL line says what to change; audit-trail pgaudit setup does what SQL can',
+        });
     });
 
   pgaudit
@@ -75,6 +72,7 @@ export function registerPgaudit(program: Command): void {
         if (user !== config.canary.role)
           throw new UsageError(
             `--source-url logs in as "${user}", but accessAudit.canary.role is "${config.canary.role}": only the canary role's record counts as the canary`,
+            { hint: `connect as ${config.canary.role} (audit-trail pgaudit setup creates it)` },
           );
         const start = logFileSize(options.logFile);
         const { runCanary } = await import('../../access-audit/canary.js');
@@ -83,7 +81,11 @@ export function registerPgaudit(program: Command): void {
         const seen = await waitForCanary(options.logFile, start, nonce, config, options.timeout);
         if (seen === undefined)
           throw new CliError(
-            `canary ${nonce} not seen in ${options.logFile} within ${options.timeout} s: pgAudit is not logging the canary role (run audit-trail pgaudit check), or the log is not this server's`,
+            `canary ${nonce} not seen in ${options.logFile} within ${options.timeout} s: pgAudit is not logging the canary role, or the log is not this server's`,
+            {
+              code: 'CANARY_NOT_SEEN',
+              hint: "run audit-trail pgaudit check, and give the server's current log file",
+            },
           );
         process.stdout.write(
           `seen  canary ${nonce}: ${seen.user ?? '?'}@${seen.database ?? '?'} pid ${seen.pid ?? '?'} at ${seen.timestamp ?? '?'}\n`,
@@ -186,7 +188,9 @@ function logFileSize(file: string): number {
   try {
     return statSync(file).size;
   } catch (error) {
-    throw new UsageError(`cannot read log file ${file}: ${(error as Error).message}`);
+    throw new UsageError(`cannot read log file ${file}: ${(error as Error).message}`, {
+      code: 'FILE_UNREADABLE',
+    });
   }
 }
 
@@ -225,7 +229,9 @@ function openInput(file: string | undefined): Readable {
   try {
     accessSync(file, constants.R_OK);
   } catch (error) {
-    throw new CliError(`cannot read log file ${file}: ${(error as Error).message}`);
+    throw new UsageError(`cannot read log file ${file}: ${(error as Error).message}`, {
+      code: 'FILE_UNREADABLE',
+    });
   }
   return createReadStream(file);
 }

@@ -53,7 +53,7 @@ export function registerReplicate(program: Command): void {
     )
     .action(async (options: ReplicateOptions) => {
       const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
-      const { createEngine, createJsonLogger, SchemaChangeError, SourceSetupError } =
+      const { createEngine, createJsonLogger, SchemaChangeError } =
         await import('../../engine/index.js');
       const config = await loadConfig(options.config);
       requireChangeHistory(config, 'replicate');
@@ -81,8 +81,11 @@ export function registerReplicate(program: Command): void {
         const result = options.untilIdle ? await engine.runUntilIdle() : await engine.run();
         createJsonLogger().log('info', 'engine stopped', { ...result });
       } catch (error) {
-        if (error instanceof SourceSetupError || error instanceof SchemaChangeError)
-          throw new CliError(error.message);
+        if (error instanceof SchemaChangeError)
+          throw new CliError(error.message, {
+            code: 'SCHEMA_CHANGE',
+            hint: 'run audit-trail migrate, then replicate again: it resumes at that change',
+          });
         throw error;
       } finally {
         process.off('SIGINT', stop);

@@ -101,16 +101,22 @@ export function registerSlot(program: Command): void {
         );
       await withSource(sourceUrl, async (client) => {
         const found = (await listSlots(client)).find((s) => s.name === slotName);
-        if (!found) throw new CliError(`no replication slot named ${slotName} on the source`);
+        if (!found)
+          throw new CliError(`no replication slot named ${slotName} on the source`, {
+            code: 'SLOT_NOT_FOUND',
+            hint: 'audit-trail slot list shows the slots there are',
+          });
         if (!options.yes)
           throw new UsageError(
             `would drop slot ${slotName} (retaining ${found.retainedWalBytes ?? '?'} bytes of WAL); ` +
-              'the engine then has to reload its tables: add --yes to drop it',
+              'the engine then has to reload its tables',
+            { code: 'CONFIRMATION_NEEDED', hint: 'add --yes to drop it' },
           );
         if (found.active && !options.force)
-          throw new CliError(
-            `slot ${slotName} is in use by pid ${found.activePid}: stop the engine first, or add --force`,
-          );
+          throw new CliError(`slot ${slotName} is in use by pid ${found.activePid}`, {
+            code: 'SLOT_IN_USE',
+            hint: 'stop the engine first, or add --force to end its connection',
+          });
         await dropSlotIfExists(client, slotName);
         await client.query(`DROP PUBLICATION IF EXISTS ${quoteIdent(slotName)}`);
         process.stdout.write(`dropped slot ${slotName} and its publication\n`);

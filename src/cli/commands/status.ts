@@ -59,7 +59,9 @@ export function registerStatus(program: Command): void {
       try {
         aws = await clientOptions(options.region, options.taskArn);
       } catch (error) {
-        throw new UsageError(`--task-arn: ${(error as Error).message}`);
+        throw new UsageError(`--task-arn: ${(error as Error).message}`, {
+          hint: 'give the TaskArn output of the stack (arn:aws:dms:REGION:ACCOUNT:task:ID)',
+        });
       }
       const { CloudWatchClient, DatabaseMigrationServiceClient } = await import('./aws-clients.js');
       const { describeTaskStatus } = await import('../../dms/task-status.js');
@@ -69,7 +71,10 @@ export function registerStatus(program: Command): void {
       try {
         status = await describeTaskStatus(dms, cloudwatch, options.taskArn);
       } catch (error) {
-        throw new CliError(`status: ${(error as Error).message}`);
+        throw CliError.wrap('status', error, {
+          code: 'AWS_REQUEST_FAILED',
+          hint: 'check the task ARN, the region and your AWS credentials',
+        });
       } finally {
         dms.destroy();
         cloudwatch.destroy();

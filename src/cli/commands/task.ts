@@ -22,7 +22,9 @@ async function withDms(
   try {
     taskResourceId(options.taskArn);
   } catch (error) {
-    throw new UsageError(`--task-arn: ${(error as Error).message}`);
+    throw new UsageError(`--task-arn: ${(error as Error).message}`, {
+      hint: 'give the TaskArn output of the stack (arn:aws:dms:REGION:ACCOUNT:task:ID)',
+    });
   }
   const client = new DatabaseMigrationServiceClient(
     await clientOptions(options.region, options.taskArn),
@@ -30,10 +32,21 @@ async function withDms(
   try {
     process.stdout.write(`${await work(client)}\n`);
   } catch (error) {
-    throw new CliError(`task ${action}: ${(error as Error).message}`);
+    throw CliError.wrap(`task ${action}`, error, {
+      code: 'AWS_REQUEST_FAILED',
+      hint: 'check the task ARN, the region and your AWS credentials',
+    });
   } finally {
     client.destroy();
   }
+}
+
+/** The task ARN names no task in that account and region. */
+function taskNotFound(taskArn: string): CliError {
+  return new CliError(`no replication task ${taskArn}`, {
+    code: 'TASK_NOT_FOUND',
+    hint: 'check the task ARN and the region (--region)',
+  });
 }
 
 function withTaskOptions(command: Command): Command {
@@ -63,7 +76,7 @@ export function registerTask(program: Command): void {
         const handle = taskReplication(client);
         if (options.wait === false) {
           const state = await handle.describe(options.taskArn);
-          if (state === undefined) throw new Error(`no replication task ${options.taskArn}`);
+          if (state === undefined) throw taskNotFound(options.taskArn);
           if (state.status === 'running') return 'running';
           await handle.start(
             options.taskArn,
@@ -83,7 +96,7 @@ export function registerTask(program: Command): void {
           await import('../../dms/replication.js');
         const handle = taskReplication(client);
         const state = await handle.describe(options.taskArn);
-        if (state === undefined) throw new Error(`no replication task ${options.taskArn}`);
+        if (state === undefined) throw taskNotFound(options.taskArn);
         if (options.wait === false) {
           if (state.status !== 'running') return state.status;
           await handle.stop(options.taskArn);

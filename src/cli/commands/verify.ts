@@ -78,6 +78,10 @@ export function registerVerify(program: Command): void {
         if (!report.ok)
           throw new CliError(
             `integrity check failed: ${report.findings[0]?.detail ?? 'see the report'} (${report.findingCount} finding${report.findingCount === 1 ? '' : 's'})`,
+            {
+              code: 'INTEGRITY_FAILED',
+              hint: 'the audit log was altered outside the kit: keep this report and the anchors as evidence',
+            },
           );
         return;
       }
@@ -92,7 +96,10 @@ export function registerVerify(program: Command): void {
       process.stdout.write(options.json ? `${stringifyRowJson(report)}\n` : formatReport(report));
       if (!report.ok) {
         const total = report.tables.reduce((sum, table) => sum + table.mismatches, 0);
-        throw new CliError(`verify found ${total} mismatch${total === 1 ? '' : 'es'}`);
+        throw new CliError(`verify found ${total} mismatch${total === 1 ? '' : 'es'}`, {
+          code: 'VERIFY_MISMATCH',
+          hint: 'a lagging pipeline also mismatches: run verify again once replicate or the DMS task caught up',
+        });
       }
     });
 }
