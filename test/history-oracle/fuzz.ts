@@ -45,6 +45,7 @@ async function main(): Promise<number> {
       'all, short, or base+aspect+... (aspects: names, settings, ddl:add, ddl:drop, ddl:rename, ddl:widen, json, negzero, keyspellings, bigkeys, composite, identity, auditschema, tamper, bounds)',
       'all',
     )
+    .option('--crashes', 'kill -9 the engine at random points and restart it (engine only)')
     .option(
       '--url <url>',
       'superuser URL of a server with wal_level=logical and track_commit_timestamp=on',

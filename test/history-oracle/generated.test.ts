@@ -35,21 +35,24 @@ describe('history oracle: generated workloads', () => {
 });
 
 /**
- * Tables migrate must refuse up front, with the reason (#17 items 12, 15, 17): one
- * generated workload each, on the engine (a refusal stops before either pipeline runs,
- * except for a header-named column added mid-stream).
+ * Tables the kit must refuse up front, with the reason (#17 items 11, 12, 14, 15, 17):
+ * one generated workload each, on both pipelines. migrate refuses before it creates
+ * anything (a header-named column added mid-stream: when it is added); the engine
+ * refuses the same table before it creates its publication; and the source's own
+ * writes keep working afterwards.
  */
 describe('history oracle: generated workloads with a table the kit must refuse', () => {
-  for (const refusal of REFUSALS)
-    it(`migrate refuses ${refusal} with its reason`, async () => {
-      await fc.assert(
-        historyProperty({
-          adminUrl: inject('pgAdminUrl'),
-          pipeline: 'engine',
-          features: SHORT_RUN_FEATURES,
-          refusal,
-        }),
-        { seed: REFUSAL_SEED, numRuns: 1, endOnFailure: true },
-      );
-    }, 60_000);
+  for (const pipeline of ['engine', 'dms'] as PipelineKind[])
+    for (const refusal of REFUSALS)
+      it(`${pipeline} pipeline: migrate refuses ${refusal} with its reason`, async () => {
+        await fc.assert(
+          historyProperty({
+            adminUrl: inject('pgAdminUrl'),
+            pipeline,
+            features: SHORT_RUN_FEATURES,
+            refusal,
+          }),
+          { seed: REFUSAL_SEED, numRuns: 1, endOnFailure: true },
+        );
+      }, 60_000);
 });

@@ -502,13 +502,22 @@ export function crashWorkloadArbitrary(features: Features): fc.Arbitrary<Workloa
 }
 
 /** Reasons migrate must refuse a table for, up front (see `expectedRefusals`). */
-export const REFUSALS = ['unlogged', 'other-index', 'header-column', 'ddl-header-column'] as const;
+export const REFUSALS = [
+  'unlogged',
+  'other-index',
+  'header-column',
+  'ddl-header-column',
+  'deferrable-key',
+  'deferrable-key-full',
+  'inheritance-parent',
+] as const;
 export type Refusal = (typeof REFUSALS)[number];
 
 /**
  * Random workloads with one table migrate must refuse: UNLOGGED (#17 item 15), REPLICA
  * IDENTITY USING INDEX on another column (#17 item 12), a column named like a DMS header
- * column from the start or added mid-stream (#17 item 17).
+ * column from the start or added mid-stream (#17 item 17), a DEFERRABLE primary key
+ * under the default identity or FULL, an inheritance parent (#17 items 11 and 14).
  */
 export function refusedWorkloadArbitrary(
   features: Features,
@@ -542,6 +551,12 @@ export function refusedWorkloadArbitrary(
             return { ...table, replicaIdentity: 'other-index' };
           case 'header-column':
             return { ...table, columns: [...table.columns, { name: header, type: 'int4' }] };
+          case 'deferrable-key':
+            return { ...omitIdentity(table), deferrableKey: true };
+          case 'deferrable-key-full':
+            return { ...table, deferrableKey: true, replicaIdentity: 'full' };
+          case 'inheritance-parent':
+            return { ...table, inheritanceChild: true };
         }
       };
       return {
@@ -549,4 +564,9 @@ export function refusedWorkloadArbitrary(
         tables: workload.tables.map((table, i) => (i === t ? refused(table) : table)),
       };
     });
+}
+
+function omitIdentity(table: TableSpec): TableSpec {
+  const { replicaIdentity: _identity, ...rest } = table;
+  return rest;
 }

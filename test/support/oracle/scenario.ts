@@ -18,12 +18,14 @@ import { runCli, writeConfig } from '../../engine/cli';
 import { compareApiHistory } from './api-check';
 import { tamperWithStaging } from './tamper';
 import {
+  expectedEngineRefusals,
   expectedRefusals,
   HEADER_NAME_REFUSAL,
   introducedColumn,
   renderSteps,
   setupSql,
   workloadConfig,
+  type RenderedStep,
   workloadScript,
   type CrashSpec,
   type Workload,
@@ -188,8 +190,49 @@ export async function runScenario(
       return true;
     };
 
-    if (!(await migrate('migrate', expectedRefusals(workload))))
-      return { ok: true, problems, differences, sourceErrors, refused };
+    /** Runs a transaction step's statements on the source, each on its client. */
+    const writeSource = async (rendered: RenderedStep) => {
+      const aborted = [false, false];
+      for (const { client, sql } of rendered.sql) {
+        const connection = client === 0 ? main : second;
+        const ending = sql === 'COMMIT' || sql === 'ROLLBACK';
+        if (aborted[client] && !ending) continue;
+        try {
+          await connection.query(aborted[client] ? 'ROLLBACK' : sql);
+        } catch (error) {
+          const code = (error as { code?: string }).code ?? '';
+          const message = `${sql.slice(0, 200)}: ${(error as Error).message} (${code})`;
+          if (!WORKLOAD_ERRORS.test(code)) problems.push(`source write failed: ${message}`);
+          sourceErrors.push(message);
+          aborted[client] = true;
+          if (ending) await connection.query('ROLLBACK');
+        }
+        if (ending) aborted[client] = false;
+      }
+    };
+
+    const upFront = expectedRefusals(workload);
+    if (!(await migrate('migrate', upFront))) {
+      // Refused before anything was created: the engine refuses too, before its
+      // publication exists, and the source's own writes keep working (#17 item 14).
+      if (options.pipeline !== 'dms') {
+        const started = await createEngine({ ...urls, logger, lagIntervalMs: 0 })
+          .runUntilIdle()
+          .then(
+            () => 'started',
+            (error: Error) => error.message,
+          );
+        if (!expectedEngineRefusals(workload).some((r) => r.test(started)))
+          problems.push(`engine on a table migrate refused: ${started.slice(0, 300)}`);
+      }
+      const { rows } = await main.query<{ pubname: string }>('SELECT pubname FROM pg_publication');
+      if (rows.length > 0)
+        problems.push(
+          `a refused config left publications: ${rows.map((r) => r.pubname).join(', ')}`,
+        );
+      for (const rendered of renderSteps(workload)) await writeSource(rendered);
+      return { ok: problems.length === 0, problems, differences, sourceErrors, refused };
+    }
     for (const rendered of renderSteps(workload)) {
       const step = rendered.step;
       if (step.kind === 'replicate') await catchUp();
@@ -204,25 +247,7 @@ export async function runScenario(
         const refusal = named?.startsWith('ar_h_') ? [HEADER_NAME_REFUSAL] : [];
         if (!(await migrate('migrate after DDL', refusal)))
           return { ok: problems.length === 0, problems, differences, sourceErrors, refused };
-      } else {
-        const aborted = [false, false];
-        for (const { client, sql } of rendered.sql) {
-          const connection = client === 0 ? main : second;
-          const ending = sql === 'COMMIT' || sql === 'ROLLBACK';
-          if (aborted[client] && !ending) continue;
-          try {
-            await connection.query(aborted[client] ? 'ROLLBACK' : sql);
-          } catch (error) {
-            const code = (error as { code?: string }).code ?? '';
-            const message = `${sql.slice(0, 200)}: ${(error as Error).message} (${code})`;
-            if (!WORKLOAD_ERRORS.test(code)) problems.push(`source write failed: ${message}`);
-            sourceErrors.push(message);
-            aborted[client] = true;
-            if (ending) await connection.query('ROLLBACK');
-          }
-          if (ending) aborted[client] = false;
-        }
-      }
+      } else await writeSource(rendered);
     }
     await catchUp();
     if (warnings.length > 0) problems.push(...warnings.map((w) => `engine ${w}`));

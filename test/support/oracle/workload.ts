@@ -68,6 +68,17 @@ export interface TableSpec {
    * accepted, #17 item 12), or `USING INDEX` on another column (refused). @default the key
    */
   readonly replicaIdentity?: ReplicaIdentity;
+  /**
+   * `PRIMARY KEY ... DEFERRABLE`: migrate must refuse it (#17 item 14: under the default
+   * identity, publishing it makes UPDATE and DELETE fail on the source; under FULL, a
+   * one-statement key swap would stop the pipeline). @default false
+   */
+  readonly deferrableKey?: boolean;
+  /**
+   * A child table `<name>_child () INHERITS (<table>)`, without a key: migrate must refuse
+   * the parent (#17 items 11 and 14). @default false
+   */
+  readonly inheritanceChild?: boolean;
 }
 
 export type ReplicaIdentity = 'full' | 'key-index' | 'other-index';
@@ -443,9 +454,15 @@ export function setupSql(workload: Workload): string {
         .slice(0, t.keyCount)
         .map((c) => quoteIdent(c.name))
         .join(', ');
+      const deferrable = t.deferrableKey ? ' DEFERRABLE' : '';
       return [
-        `CREATE ${t.unlogged ? 'UNLOGGED ' : ''}TABLE ${quoteQualified(t.schema, t.name)} (\n  ${columns.join(',\n  ')},\n  PRIMARY KEY (${key})\n);`,
+        `CREATE ${t.unlogged ? 'UNLOGGED ' : ''}TABLE ${quoteQualified(t.schema, t.name)} (\n  ${columns.join(',\n  ')},\n  PRIMARY KEY (${key})${deferrable}\n);`,
         ...replicaIdentitySql(t, key),
+        ...(t.inheritanceChild
+          ? [
+              `CREATE TABLE ${quoteQualified(t.schema, `${t.name}_child`)} () INHERITS (${quoteQualified(t.schema, t.name)});`,
+            ]
+          : []),
       ].join('\n');
     }),
   ].join('\n');
@@ -685,8 +702,27 @@ export function expectedRefusals(workload: Workload): RegExp[] {
     if (table.replicaIdentity === 'other-index')
       reasons.push(/REPLICA IDENTITY USING INDEX .* not on the primary key/);
     if (table.columns.some((c) => c.name.startsWith('ar_h_'))) reasons.push(HEADER_NAME_REFUSAL);
+    if (table.deferrableKey) reasons.push(/has a DEFERRABLE primary key/);
+    if (table.inheritanceChild) reasons.push(/has inheritance children/);
   }
   return reasons;
+}
+
+/**
+ * What the engine, started on a config migrate refused, must stop with before it
+ * creates its publication: the same reason, except for a header-named column, which it
+ * meets as a staging table migrate never created (and says to run migrate).
+ */
+export function expectedEngineRefusals(workload: Workload): RegExp[] {
+  const headerNamed = workload.tables.some((t) =>
+    t.columns.some((c) => c.name.startsWith('ar_h_')),
+  );
+  return [
+    ...expectedRefusals(workload),
+    ...(headerNamed
+      ? [/staging table .* does not exist on the target: run "audit-trail migrate"/]
+      : []),
+  ];
 }
 
 /** migrate's refusal of a source column named like a DMS header column (#17 item 17). */
