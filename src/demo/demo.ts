@@ -41,7 +41,7 @@ const CONFIG = parseConfig({
   sourceContext: { require: ['actor'] },
 });
 
-const { setAuditContext } = auditContext(CONFIG);
+const { beginWithAuditContext } = auditContext(CONFIG);
 
 /**
  * The one-command demo: embedded source and target PostgreSQL, a sample `items`
@@ -107,17 +107,24 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       say('  2. price of item 1: 12.50 -> 11.00');
       await source.query(`DELETE FROM items WHERE id = 3`);
       say('  3. item 3 deleted');
-      await source.query('BEGIN');
-      await setAuditContext(source, {
+      // BEGIN and the context row go to the server in one round trip.
+      await beginWithAuditContext(source, {
         actor: 'alice@example.com',
         reason: 'restock TICKET-42',
         requestId: 'req-7f3a',
       });
-      await source.query(`INSERT INTO items (id, name, price) VALUES (4, 'blotting paper', 2.10)`);
-      await source.query(`UPDATE items SET price = 4.75 WHERE id = 2`);
-      await source.query('COMMIT');
+      try {
+        await source.query(
+          `INSERT INTO items (id, name, price) VALUES (4, 'blotting paper', 2.10)`,
+        );
+        await source.query(`UPDATE items SET price = 4.75 WHERE id = 2`);
+        await source.query('COMMIT');
+      } catch (error) {
+        await source.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
       say('  4. one transaction: item 4 inserted and item 2 repriced to 4.75,');
-      say('     with setAuditContext(client, { actor, reason, requestId })');
+      say('     with beginWithAuditContext(client, { actor, reason, requestId })');
 
       const target = createKysely(targetUrl, { max: 1 });
       try {

@@ -26,6 +26,13 @@ describe('audit-trail demo', () => {
       /UPDATE {4}\{"id":2\} {2}price "4\.50" -> "4\.75" {2}by alice@example\.com/,
     );
     expect(printed).toMatch(/UPDATE {4}\{"id":1\} {2}price "9\.99" -> "12\.50"/);
+    // The context is set with the recommended helper (BEGIN and the context row in one
+    // round trip) and printed as history returned it.
+    expect(printed).toContain('with beginWithAuditContext(client, { actor, reason, requestId })');
+    expect(printed).not.toContain('setAuditContext');
+    expect(printed).toContain(
+      'who and why (context): actor alice@example.com, reason "restock TICKET-42", request req-7f3a',
+    );
     expect(printed).toContain(
       'OK   public.items: 3 source rows, 3 live audit rows, 3 live staging rows, 0 mismatches',
     );
