@@ -3,11 +3,34 @@ import { DEFAULT_CONFIG_FILE } from '../config/default-file';
 import { assertPostgresUrl } from '../postgres/url';
 import { UsageError } from './errors';
 
-/** `--config <file>`, defaulting to ./audit-trail.config.json. */
+/*
+ * Every option that more than one command takes is defined here, once: the same flag,
+ * description, default and environment variable wherever it appears.
+ */
+
+/** `-c, --config <file>`, also read from AUDIT_TRAIL_CONFIG, defaulting to ./audit-trail.config.json. */
 export function configOption(): Option {
-  return new Option('-c, --config <file>', 'config file (JSON or TS module)').default(
-    DEFAULT_CONFIG_FILE,
-  );
+  return new Option('-c, --config <file>', 'config file (JSON or TS module)')
+    .env('AUDIT_TRAIL_CONFIG')
+    .default(DEFAULT_CONFIG_FILE);
+}
+
+/** `--json`: the command's result as one JSON document on stdout (errors stay on stderr). */
+export function jsonOption(what = 'the result'): Option {
+  return new Option('--json', `print ${what} as one JSON document`);
+}
+
+/** `--task-arn <arn>` (required): the DMS replication task. */
+export function taskArnOption(): Option {
+  return new Option(
+    '--task-arn <arn>',
+    'replication task ARN (stack output TaskArn)',
+  ).makeOptionMandatory();
+}
+
+/** `--region <region>`: the AWS region, when not the one in the task ARN. */
+export function regionOption(): Option {
+  return new Option('--region <region>', 'AWS region (default: the region in the task ARN)');
 }
 
 /** `--source-url <url>`, also read from AUDIT_TRAIL_SOURCE_URL. */

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
 import { CliError, UsageError } from '../errors';
-import { configOption, requireUrl, targetUrlOption } from '../options';
+import { configOption, jsonOption, requireUrl, targetUrlOption } from '../options';
 
 interface AnchorOptions {
   readonly config: string;
   readonly targetUrl?: string;
   readonly append?: string;
+  readonly json?: boolean;
 }
 
 /**
@@ -20,6 +21,7 @@ export function registerAnchor(program: Command): void {
     .addOption(configOption())
     .addOption(targetUrlOption())
     .option('--append <file>', 'the anchors file to append to')
+    .addOption(jsonOption('the anchor written'))
     .action(async (options: AnchorOptions) => {
       if (options.append === undefined)
         throw new UsageError('--append <file> is required', {
@@ -38,6 +40,10 @@ export function registerAnchor(program: Command): void {
           hint: 'run audit-trail migrate first',
         });
       await appendAnchor(options.append, head);
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify({ file: options.append, anchor: head })}\n`);
+        return;
+      }
       process.stdout.write(
         `anchored block ${head.blockNo} ${head.blockHash} (rows through ${head.lastRowId}) in ${options.append}\n`,
       );

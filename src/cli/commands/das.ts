@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import type { DasDecodeResult } from '../../access-audit/das/decode';
 import type { DataKeySource } from '../../access-audit/das/keys';
 import type { AccessAuditConfig } from '../../config/access-audit';
-import { DEFAULT_CONFIG_FILE } from '../../config/default-file';
 import { CliError, UsageError } from '../errors';
+import { configOption } from '../options';
 
 /**
  * `audit-trail das …`: decode captured Database Activity Stream records with the
@@ -44,7 +44,7 @@ export function registerDas(program: Command): void {
       '--data-key-file <file>',
       'the plaintext 32-byte data key (raw bytes or base64)',
     )
-    .option('--config <file>', 'config file', DEFAULT_CONFIG_FILE)
+    .addOption(configOption())
     .option('--all', 'print every activity event with its verdict, not only alerts')
     .description('apply the access-audit rules to DAS records and print NDJSON alerts')
     .action(

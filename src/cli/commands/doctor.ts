@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type pg from 'pg';
 import { AuditTrailError } from '../../errors';
 import { CliError, UsageError } from '../errors';
-import { configOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
+import { configOption, jsonOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
 import type { Add, DoctorCheck } from './doctor-checks';
 
 export type { DoctorCheck } from './doctor-checks';
@@ -28,7 +28,7 @@ export function registerDoctor(program: Command): void {
     .addOption(sourceUrlOption())
     .addOption(targetUrlOption())
     .option('--slot <name>', 'the engine’s replication slot (default derived from the URLs)')
-    .option('--json', 'print the checks as JSON')
+    .addOption(jsonOption('the checks'))
     .action(async (options: DoctorOptions) => {
       const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
       const { defaultSlotName } = await import('../../engine/index.js');

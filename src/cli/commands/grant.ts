@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
 import type { GrantableRole } from '../../trust/grant';
 import { UsageError } from '../errors';
-import { configOption, requireUrl, targetUrlOption } from '../options';
+import { configOption, jsonOption, requireUrl, targetUrlOption } from '../options';
 
 interface GrantOptions {
   readonly config: string;
   readonly targetUrl?: string;
   readonly dryRun?: boolean;
+  readonly json?: boolean;
 }
 
 const KINDS: readonly GrantableRole[] = ['reader', 'writer'];
@@ -25,6 +26,7 @@ export function registerGrant(program: Command): void {
     .addOption(configOption())
     .addOption(targetUrlOption())
     .option('--dry-run', 'print the statement without running it')
+    .addOption(jsonOption())
     .action(async (kind: string, role: string, options: GrantOptions) => {
       if (!(KINDS as readonly string[]).includes(kind))
         throw new UsageError(`grant: kind must be reader or writer, got "${kind}"`);
@@ -34,7 +36,16 @@ export function registerGrant(program: Command): void {
       const config = await loadConfig(options.config);
       const roles = kitRoles(config);
       const statement = grantSql(roles, kind as GrantableRole, role);
-      process.stdout.write(`${statement};\n`);
+      const report = (executed: boolean): void => {
+        const kitRole = roles[kind as GrantableRole];
+        process.stdout.write(
+          options.json
+            ? `${JSON.stringify({ statement, role, kitRole, executed })}\n`
+            : `${statement};\n`,
+        );
+      };
+      // Without --json the statement is printed first, so a failure shows what failed.
+      if (options.dryRun || !options.json) report(false);
       if (options.dryRun) return;
       const { createKysely } = await import('../../postgres/connect.js');
       const db = createKysely<unknown>(requireUrl(options.targetUrl, '--target-url'), {
@@ -46,5 +57,6 @@ export function registerGrant(program: Command): void {
       } finally {
         await db.destroy();
       }
+      if (options.json) report(true);
     });
 }

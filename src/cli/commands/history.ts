@@ -4,6 +4,7 @@ import type { HistoryPageOptions } from '../../history';
 import { UsageError } from '../errors';
 import {
   configOption,
+  jsonOption,
   secretArnOption,
   targetArnOption,
   targetDatabaseOption,
@@ -39,7 +40,7 @@ export function registerHistory(program: Command): void {
     .addOption(
       new Option('--as-of <instant>', 'print the row as committed at this ISO-8601 instant'),
     )
-    .option('--json', 'print JSON')
+    .addOption(jsonOption())
     .option('--limit <n>', 'print at most N versions (a page; default 100 with --after)')
     .option(
       '--after <cursor>',

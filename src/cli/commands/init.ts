@@ -4,13 +4,14 @@ import type pg from 'pg';
 import type { AuditTrailConfigInput } from '../../config';
 import { DEFAULT_CONFIG_FILE } from '../../config/default-file';
 import { CliError, UsageError } from '../errors';
-import { requireUrl, sourceUrlOption } from '../options';
+import { jsonOption, requireUrl, sourceUrlOption } from '../options';
 
 interface InitOptions {
   readonly sourceUrl?: string;
   readonly tables?: string;
   readonly output: string;
   readonly force?: boolean;
+  readonly json?: boolean;
 }
 
 /** A source table the starter config may list. */
@@ -61,11 +62,13 @@ export function registerInit(program: Command): void {
     .option('--tables <list>', 'comma-separated tables (schema.table, or table for public)')
     .option('-o, --output <file>', 'where to write the config', DEFAULT_CONFIG_FILE)
     .option('--force', 'overwrite the file if it exists')
+    .addOption(jsonOption())
     .action(async (options: InitOptions) => {
       const wanted = options.tables === undefined ? undefined : parseTableList(options.tables);
       if (options.sourceUrl === undefined && wanted === undefined)
         throw new UsageError('give --source-url (to read its tables), --tables, or both');
       let tables = wanted ?? [];
+      const skipped: { schema: string; table: string; reason: string }[] = [];
       if (options.sourceUrl !== undefined) {
         const { connectClient } = await import('../../postgres/connect.js');
         const client = await connectClient(
@@ -98,8 +101,10 @@ export function registerInit(program: Command): void {
           tables = found
             .filter((t) => t.hasPrimaryKey)
             .map(({ schema, table }) => ({ schema, table }));
-          for (const t of found.filter((f) => !f.hasPrimaryKey))
+          for (const t of found.filter((f) => !f.hasPrimaryKey)) {
+            skipped.push({ schema: t.schema, table: t.table, reason: 'no primary key' });
             process.stderr.write(`skipped ${t.schema}.${t.table}: no primary key\n`);
+          }
         }
       }
       if (tables.length === 0)
@@ -122,6 +127,10 @@ export function registerInit(program: Command): void {
           });
         throw error;
       }
-      process.stdout.write(`wrote ${options.output} with ${tables.length} tables\n`);
+      process.stdout.write(
+        options.json
+          ? `${JSON.stringify({ file: options.output, tables, skipped })}\n`
+          : `wrote ${options.output} with ${tables.length} tables\n`,
+      );
     });
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { DEFAULT_CONFIG_FILE } from '../../config/default-file';
 import { CliError } from '../errors';
+import { configOption } from '../options';
 
 /** Options of `audit-trail mappings`. */
 interface MappingsOptions {
@@ -19,7 +19,7 @@ export function registerMappings(program: Command): void {
     .description(
       'print the DMS table mappings (or, with --settings, the task settings) for the config',
     )
-    .option('-c, --config <file>', 'config file', DEFAULT_CONFIG_FILE)
+    .addOption(configOption())
     .option('--settings', 'print the replication task settings instead of the table mappings')
     .action(async (options: MappingsOptions) => {
       const { buildTableMappings, buildTaskSettings } = await import('../../../mappings/index.js');

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import type { AuditTrailConfig } from '../../config';
+import type { SourceContextInstallReport } from '../../source-context';
 import { MIGRATE_CATCH_UP_TIMEOUT_MS, MIGRATE_LOCK_TIMEOUT } from '../../migrate/lock-timeout';
 import { UsageError } from '../errors';
-import { configOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
+import { configOption, jsonOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
 
 interface MigrateOptions {
   readonly config: string;
@@ -13,6 +14,7 @@ interface MigrateOptions {
   readonly lockTimeout: string;
   readonly allowPendingChanges?: boolean;
   readonly catchUpTimeout: string;
+  readonly json?: boolean;
 }
 
 /**
@@ -48,18 +50,24 @@ export function registerMigrate(program: Command): void {
       '--allow-pending-changes',
       'change staging even if the source slots may still hold changes of the old shape (the pipeline then stops at them)',
     )
+    .addOption(jsonOption('what changed'))
     .action(async (options: MigrateOptions) => {
       const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
       const { migrateTarget } = await import('../../migrate/migrate-target.js');
       const config = await loadConfig(options.config);
       requireChangeHistory(config, 'migrate');
       const sourceUrl = requireUrl(options.sourceUrl, '--source-url');
-      if (options.sourceContext === true) await migrateSourceContext(config, sourceUrl);
+      // With --json, stdout carries the one document: progress lines go to stderr.
+      const out = options.json ? process.stderr : process.stdout;
+      const sourceContext =
+        options.sourceContext === true
+          ? await migrateSourceContext(config, sourceUrl, out)
+          : undefined;
       const report = await migrateTarget({
         config,
         sourceUrl,
         targetUrl: requireUrl(options.targetUrl, '--target-url'),
-        log: (line) => process.stdout.write(`${line}\n`),
+        log: (line) => out.write(`${line}\n`),
         dropStaging: options.dropStaging === true,
         lockTimeout: options.lockTimeout,
         allowPendingChanges: options.allowPendingChanges === true,
@@ -75,9 +83,30 @@ export function registerMigrate(program: Command): void {
         report.droppedStagingTables.length +
         report.triggersInstalled.length +
         report.schemaChanges.length;
-      const tables = report.tables.map((table) => `${table.schema}.${table.table}`).join(', ');
+      const tables = report.tables.map((table) => `${table.schema}.${table.table}`);
+      if (options.json) {
+        const { applied, installedSqlFiles, createdStagingTables, schemaChanges } = report;
+        const { addedColumns, triggersInstalled, removedTables, droppedStagingTables } = report;
+        process.stdout.write(
+          `${JSON.stringify({
+            upToDate: changed === 0,
+            tables,
+            applied,
+            installedSqlFiles,
+            createdStagingTables,
+            schemaChanges,
+            addedColumns,
+            triggersInstalled,
+            removedTables,
+            droppedStagingTables,
+            ...(sourceContext !== undefined && { sourceContext }),
+          })}\n`,
+        );
+        return;
+      }
+      const names = tables.join(', ');
       process.stdout.write(
-        changed === 0 ? `target is up to date (${tables})\n` : `target migrated (${tables})\n`,
+        changed === 0 ? `target is up to date (${names})\n` : `target migrated (${names})\n`,
       );
     });
 }
@@ -92,7 +121,11 @@ function catchUpTimeoutMs(text: string): number {
 }
 
 /** `--source-context`: the context table on the source, before the target reads it. */
-async function migrateSourceContext(config: AuditTrailConfig, sourceUrl: string): Promise<void> {
+async function migrateSourceContext(
+  config: AuditTrailConfig,
+  sourceUrl: string,
+  out: NodeJS.WritableStream,
+): Promise<SourceContextInstallReport> {
   const { createKysely } = await import('../../postgres/connect.js');
   const { installSourceContext } = await import('../../source-context/index.js');
   const source = createKysely<unknown>(sourceUrl, { max: 1, label: 'source' });
@@ -105,7 +138,8 @@ async function migrateSourceContext(config: AuditTrailConfig, sourceUrl: string)
       ...report.grantedTo.map((role) => `granted INSERT on ${report.table} to ${role}`),
     ].filter((line): line is string => line !== undefined);
     if (lines.length === 0) lines.push(`source context table ${report.table} is up to date`);
-    process.stdout.write(lines.map((line) => `${line}\n`).join(''));
+    out.write(lines.map((line) => `${line}\n`).join(''));
+    return report;
   } finally {
     await source.destroy();
   }

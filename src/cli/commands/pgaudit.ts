@@ -5,9 +5,8 @@ import type pg from 'pg';
 import type { LogFormat } from '../../access-audit/parser';
 import type { AuditEvent } from '../../access-audit/types';
 import type { AccessAuditConfig } from '../../config/access-audit';
-import { DEFAULT_CONFIG_FILE } from '../../config/default-file';
 import { CliError, UsageError } from '../errors';
-import { configOption, requireUrl, sourceUrlOption } from '../options';
+import { configOption, jsonOption, requireUrl, sourceUrlOption } from '../options';
 
 /**
  * `audit-trail pgaudit …`: set up and check pgAudit on the source, and read pgAudit
@@ -25,11 +24,16 @@ export function registerPgaudit(program: Command): void {
     )
     .addOption(configOption())
     .addOption(sourceUrlOption())
-    .action(async (options: { config: string; sourceUrl?: string }) => {
+    .addOption(jsonOption('the steps done'))
+    .action(async (options: { config: string; sourceUrl?: string; json?: boolean }) => {
       const { setupPgaudit } = await import('../../access-audit/setup.js');
       const config = await accessAuditSection(options.config);
       const steps = await withSource(options.sourceUrl, (client) => setupPgaudit(client, config));
-      for (const step of steps) process.stdout.write(`done  ${step}\n`);
+      process.stdout.write(
+        options.json
+          ? `${JSON.stringify({ done: steps })}\n`
+          : steps.map((step) => `done  ${step}\n`).join(''),
+      );
     });
 
   pgaudit
@@ -37,16 +41,19 @@ export function registerPgaudit(program: Command): void {
     .description('report each pgAudit prerequisite as OK or FAIL; exits non-zero on any FAIL')
     .addOption(configOption())
     .addOption(sourceUrlOption())
-    .action(async (options: { config: string; sourceUrl?: string }) => {
+    .addOption(jsonOption('the checks'))
+    .action(async (options: { config: string; sourceUrl?: string; json?: boolean }) => {
       const { checkPgaudit } = await import('../../access-audit/setup.js');
       const config = await accessAuditSection(options.config);
       const results = await withSource(options.sourceUrl, (client) => checkPgaudit(client, config));
-      for (const result of results) {
-        const remedy = result.ok || result.remedy === undefined ? '' : ` → ${result.remedy}`;
-        process.stdout.write(
-          `${result.ok ? 'OK  ' : 'FAIL'}  ${result.item}: ${result.detail}${remedy}\n`,
-        );
-      }
+      if (options.json) process.stdout.write(`${JSON.stringify(results)}\n`);
+      else
+        for (const result of results) {
+          const remedy = result.ok || result.remedy === undefined ? '' : ` → ${result.remedy}`;
+          process.stdout.write(
+            `${result.ok ? 'OK  ' : 'FAIL'}  ${result.item}: ${result.detail}${remedy}\n`,
+          );
+        }
       const failed = results.filter((result) => !result.ok).length;
       if (failed > 0)
         throw new CliError(`${failed} of ${results.length} pgAudit checks failed`, {
@@ -134,7 +141,7 @@ export function registerPgaudit(program: Command): void {
     .description(
       'apply the access-audit rules to a PostgreSQL log and print NDJSON alerts, exactly as the alert Lambda decides them',
     )
-    .option('--config <file>', 'config file', DEFAULT_CONFIG_FILE)
+    .addOption(configOption())
     .option('--all', 'print every pgAudit event with its verdict, not only alerts')
     .action(async (file: string | undefined, options: { config: string; all?: boolean }) => {
       const { AccessAuditPipeline } = await import('../../access-audit/pipeline.js');

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type pg from 'pg';
 import { CliError, UsageError } from '../errors';
-import { configOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
+import { configOption, jsonOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
 
 /** A logical replication slot on the source, as `slot list` reports it. */
 export interface SlotInfo {
@@ -59,7 +59,7 @@ export function registerSlot(program: Command): void {
     .command('list')
     .description('list the logical replication slots on the source with their retained WAL')
     .addOption(sourceUrlOption())
-    .option('--json', 'print JSON')
+    .addOption(jsonOption('the slots'))
     .action(async (options: SlotOptions) => {
       const slots = await withSource(options.sourceUrl, listSlots);
       if (options.json) {
@@ -85,6 +85,7 @@ export function registerSlot(program: Command): void {
     .addOption(targetUrlOption())
     .option('--yes', 'really drop it')
     .option('--force', 'also when a process is streaming from it (its connection is ended)')
+    .addOption(jsonOption())
     .action(async (name: string | undefined, options: SlotOptions) => {
       const { loadConfig } = await import('../../config/index.js');
       const { defaultSlotName } = await import('../../engine/index.js');
@@ -119,7 +120,11 @@ export function registerSlot(program: Command): void {
           });
         await dropSlotIfExists(client, slotName);
         await client.query(`DROP PUBLICATION IF EXISTS ${quoteIdent(slotName)}`);
-        process.stdout.write(`dropped slot ${slotName} and its publication\n`);
+        process.stdout.write(
+          options.json
+            ? `${JSON.stringify({ droppedSlot: slotName, droppedPublication: slotName, retainedWalBytes: found.retainedWalBytes })}\n`
+            : `dropped slot ${slotName} and its publication\n`,
+        );
       });
     });
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { TaskStatus } from '../../dms/task-status';
 import { CliError, UsageError } from '../errors';
+import { jsonOption, regionOption, taskArnOption } from '../options';
 
 /** Options of `audit-trail status`. */
 interface StatusOptions {
@@ -51,9 +52,9 @@ export function registerStatus(program: Command): void {
   program
     .command('status')
     .description('show a DMS task: state, per-table statistics and CDC latency')
-    .requiredOption('--task-arn <arn>', 'replication task ARN (stack output TaskArn)')
-    .option('--region <region>', 'AWS region (default: the region in the task ARN)')
-    .option('--json', 'print JSON')
+    .addOption(taskArnOption())
+    .addOption(regionOption())
+    .addOption(jsonOption('the status'))
     .action(async (options: StatusOptions) => {
       let aws: { region: string };
       try {

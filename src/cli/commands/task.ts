@@ -1,6 +1,7 @@
 import type { DatabaseMigrationServiceClient } from '@aws-sdk/client-database-migration-service';
 import type { Command } from 'commander';
 import { CliError, UsageError } from '../errors';
+import { jsonOption, regionOption, taskArnOption } from '../options';
 import { clientOptions } from './status';
 
 /** Options shared by the `task` subcommands. */
@@ -9,13 +10,20 @@ interface TaskOptions {
   readonly region?: string;
   readonly wait?: boolean;
   readonly validateOnly?: boolean;
+  readonly json?: boolean;
+}
+
+/** What a `task` subcommand did: the task's status after it, and the tables it reloads. */
+interface TaskOutcome {
+  readonly status: string;
+  readonly tables?: readonly string[];
 }
 
 /** Runs `work` with a DMS client, turning AWS errors into one-line CLI errors. */
 async function withDms(
   options: TaskOptions,
   action: string,
-  work: (client: DatabaseMigrationServiceClient) => Promise<string>,
+  work: (client: DatabaseMigrationServiceClient) => Promise<TaskOutcome>,
 ) {
   const { taskResourceId } = await import('../../dms/task-status.js');
   const { DatabaseMigrationServiceClient } = await import('./aws-clients.js');
@@ -30,7 +38,12 @@ async function withDms(
     await clientOptions(options.region, options.taskArn),
   );
   try {
-    process.stdout.write(`${await work(client)}\n`);
+    const outcome = await work(client);
+    process.stdout.write(
+      options.json
+        ? `${JSON.stringify({ taskArn: options.taskArn, action, ...outcome })}\n`
+        : `${outcome.tables ? `reloading ${outcome.tables.join(', ')}` : outcome.status}\n`,
+    );
   } catch (error) {
     throw CliError.wrap(`task ${action}`, error, {
       code: 'AWS_REQUEST_FAILED',
@@ -50,9 +63,7 @@ function taskNotFound(taskArn: string): CliError {
 }
 
 function withTaskOptions(command: Command): Command {
-  return command
-    .requiredOption('--task-arn <arn>', 'replication task ARN (stack output TaskArn)')
-    .option('--region <region>', 'AWS region (default: the region in the task ARN)');
+  return command.addOption(taskArnOption()).addOption(regionOption()).addOption(jsonOption());
 }
 
 /**
@@ -77,14 +88,14 @@ export function registerTask(program: Command): void {
         if (options.wait === false) {
           const state = await handle.describe(options.taskArn);
           if (state === undefined) throw taskNotFound(options.taskArn);
-          if (state.status === 'running') return 'running';
+          if (state.status === 'running') return { status: 'running' };
           await handle.start(
             options.taskArn,
             state.hasRun ? 'resume-processing' : 'start-replication',
           );
-          return state.hasRun ? 'resuming' : 'starting';
+          return { status: state.hasRun ? 'resuming' : 'starting' };
         }
-        return (await startOrResume(handle, options.taskArn)).status;
+        return { status: (await startOrResume(handle, options.taskArn)).status };
       }),
     );
 
@@ -98,14 +109,13 @@ export function registerTask(program: Command): void {
         const state = await handle.describe(options.taskArn);
         if (state === undefined) throw taskNotFound(options.taskArn);
         if (options.wait === false) {
-          if (state.status !== 'running') return state.status;
+          if (state.status !== 'running') return { status: state.status };
           await handle.stop(options.taskArn);
-          return 'stopping';
+          return { status: 'stopping' };
         }
         await stopIfActive(handle, state);
-        return (
-          await waitForStatus(handle, options.taskArn, new Set(['stopped', 'ready', 'failed']))
-        ).status;
+        const stopped = new Set(['stopped', 'ready', 'failed']);
+        return { status: (await waitForStatus(handle, options.taskArn, stopped)).status };
       }),
     );
 
@@ -123,7 +133,7 @@ export function registerTask(program: Command): void {
           tables,
           options.validateOnly ? 'validate-only' : 'data-reload',
         );
-        return `reloading ${tables.join(', ')}`;
+        return { status: 'reloading', tables };
       }),
     );
 }

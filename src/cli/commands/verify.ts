@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { CliError, UsageError } from '../errors';
 import {
   configOption,
+  jsonOption,
   requireUrl,
   secretArnOption,
   sourceUrlOption,
@@ -39,7 +40,7 @@ export function registerVerify(program: Command): void {
     .addOption(targetArnOption())
     .addOption(secretArnOption())
     .addOption(targetDatabaseOption())
-    .option('--json', 'print the report as JSON')
+    .addOption(jsonOption('the report'))
     .option(
       '--integrity',
       'recompute the hash chain of the audit log instead (target only): exit 1 names the first broken row or block',
