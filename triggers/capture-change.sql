@@ -144,21 +144,32 @@ $function$;
 
 -- What one applied UPDATE of a staging row means for history; NULL for nothing.
 -- Shared by the one-row and the set-based paths of capture_update (inlined in the latter).
+-- A change is identified by its change sequence; a full-load row, which has none, by its
+-- copy (the copy time in the commit timestamp). An UPDATE that carries the change the
+-- row already holds is no change of the source: DMS applying it again after a restart,
+-- or a direct edit of staging that left the headers alone (verify reports that row as
+-- staging-differs; it must not become a version the source never made).
+-- The signature before old_commit/new_commit were added is dropped first (CREATE OR
+-- REPLACE cannot change arguments).
+DROP FUNCTION IF EXISTS {{audit_schema}}.update_version_operation(jsonb, text, text, jsonb, text, text, text);
 CREATE OR REPLACE FUNCTION {{audit_schema}}.update_version_operation(
-  old_data jsonb, old_seq text, old_indicator text,
-  new_data jsonb, new_seq text, new_indicator text, new_operation text)
+  old_data jsonb, old_seq text, old_indicator text, old_commit timestamp,
+  new_data jsonb, new_seq text, new_indicator text, new_operation text, new_commit timestamp)
 RETURNS text
 LANGUAGE sql
 IMMUTABLE PARALLEL SAFE
 -- No SET clause, so the planner may inline it; it calls only pg_catalog built-ins.
 AS $function$
   SELECT CASE
-    -- The same change applied again (DMS replay after a restart).
-    WHEN new_seq IS NOT NULL AND new_seq = old_seq THEN NULL
+    -- The same change applied again (DMS replay after a restart), or an edit without one.
+    WHEN nullif(new_seq, '') IS NOT NULL AND new_seq = old_seq THEN NULL
+    -- The same full-load copy of the row (same copy time), or an edit without a change.
+    WHEN nullif(new_seq, '') IS NULL AND nullif(old_seq, '') IS NULL
+         AND new_commit IS NOT DISTINCT FROM old_commit THEN NULL
     -- operation_indicator keeps a deleted row and flags it.
     WHEN new_indicator = 'D' THEN CASE WHEN old_indicator = 'D' THEN NULL ELSE 'DELETE' END
-    -- Full-load rows carry no change sequence: a re-loaded baseline.
-    WHEN new_seq IS NULL THEN CASE WHEN old_data::text = new_data::text THEN NULL ELSE 'SNAPSHOT' END
+    -- Full-load rows carry no change sequence: a re-loaded baseline (a new copy time).
+    WHEN nullif(new_seq, '') IS NULL THEN CASE WHEN old_data::text = new_data::text THEN NULL ELSE 'SNAPSHOT' END
     -- A re-insert of a deleted key arrives as an UPDATE of the flagged row (INSERT_RECORD).
     WHEN old_indicator = 'D' OR new_operation = 'INSERT' THEN 'INSERT'
     WHEN old_data::text = new_data::text THEN NULL -- only ignored or header columns changed
@@ -263,7 +274,7 @@ DECLARE
   arg_exact constant boolean := cardinality(arg_json_columns) + cardinality(arg_float_columns) > 0;
   v_old_data jsonb; v_old_seq text; v_old_indicator text;
   v_new_data jsonb; v_new_seq text; v_new_indicator text; v_new_operation text;
-  v_commit_ts timestamptz; v_xid text; v_lsn text;
+  v_commit_ts timestamptz; v_xid text; v_lsn text; v_old_commit timestamp; v_new_commit timestamp;
   v_old_key jsonb; v_new_key jsonb; v_version text;
   v_old_json json; v_new_json json; v_old_text text; v_new_text text;
 BEGIN
@@ -274,13 +285,15 @@ BEGIN
   -- DMS applies one row per statement: the plain path costs a fraction of the set query.
   IF (SELECT count(*) FROM new_rows) = 1 THEN
     SELECT to_jsonb(old_row.*), row_to_json(old_row.*), record_out(old_row.*)::text,
-           old_row.ar_h_change_seq, old_row.ar_h_indicator
-      INTO v_old_data, v_old_json, v_old_text, v_old_seq, v_old_indicator FROM old_rows AS old_row;
+           old_row.ar_h_change_seq, old_row.ar_h_indicator, old_row.ar_h_commit_timestamp
+      INTO v_old_data, v_old_json, v_old_text, v_old_seq, v_old_indicator, v_old_commit FROM old_rows AS old_row;
     SELECT to_jsonb(new_row.*), row_to_json(new_row.*), record_out(new_row.*)::text,
            nullif(new_row.ar_h_change_seq, ''), new_row.ar_h_indicator,
            new_row.ar_h_operation, new_row.ar_h_commit_timestamp AT TIME ZONE 'UTC',
-           nullif(new_row.ar_h_transaction_id, ''), nullif(new_row.ar_h_stream_position, '')
-      INTO v_new_data, v_new_json, v_new_text, v_new_seq, v_new_indicator, v_new_operation, v_commit_ts, v_xid, v_lsn
+           nullif(new_row.ar_h_transaction_id, ''), nullif(new_row.ar_h_stream_position, ''),
+           new_row.ar_h_commit_timestamp
+      INTO v_new_data, v_new_json, v_new_text, v_new_seq, v_new_indicator, v_new_operation, v_commit_ts, v_xid, v_lsn,
+           v_new_commit
       FROM new_rows AS new_row;
     v_old_key := {{audit_schema}}.key_of(v_old_data, arg_key_columns);
     v_new_key := {{audit_schema}}.key_of(v_new_data, arg_key_columns);
@@ -292,8 +305,8 @@ BEGIN
     END IF;
     v_old_data := v_old_data || ({{audit_schema}}.bounded_arrays(v_old_text, TG_RELID) - arg_excluded_columns);
     v_new_data := v_new_data || ({{audit_schema}}.bounded_arrays(v_new_text, TG_RELID) - arg_excluded_columns);
-    v_version := {{audit_schema}}.update_version_operation(v_old_data, v_old_seq, v_old_indicator,
-                   v_new_data, v_new_seq, v_new_indicator, v_new_operation);
+    v_version := {{audit_schema}}.update_version_operation(v_old_data, v_old_seq, v_old_indicator, v_old_commit,
+                   v_new_data, v_new_seq, v_new_indicator, v_new_operation, v_new_commit);
     IF v_version IS NULL THEN
       RETURN NULL;
     END IF;
@@ -331,12 +344,13 @@ BEGIN
                 ELSE r.ar_row - arg_excluded_columns END
              || ({{audit_schema}}.bounded_arrays(r.ar_text, TG_RELID) - arg_excluded_columns) AS data,
            {{audit_schema}}.key_of(r.ar_row, arg_key_columns) AS row_key,
-           r.ar_change_seq AS change_seq, r.ar_indicator AS indicator
+           r.ar_change_seq AS change_seq, r.ar_indicator AS indicator, r.ar_commit AS commit_raw
     FROM (
       -- User columns are in scope here: only qualified references.
       SELECT to_jsonb(old_row.*) AS ar_row, row_to_json(old_row.*) AS ar_json,
              record_out(old_row.*)::text AS ar_text,
-             old_row.ar_h_change_seq AS ar_change_seq, old_row.ar_h_indicator AS ar_indicator
+             old_row.ar_h_change_seq AS ar_change_seq, old_row.ar_h_indicator AS ar_indicator,
+             old_row.ar_h_commit_timestamp AS ar_commit
       FROM old_rows AS old_row) AS r
   ), new_side AS (
     SELECT CASE WHEN arg_exact
@@ -347,13 +361,14 @@ BEGIN
            {{audit_schema}}.key_of(r.ar_row, arg_key_columns) AS row_key,
            r.ar_change_seq AS change_seq, r.ar_indicator AS indicator, r.ar_operation AS operation,
            r.ar_commit_timestamp AS commit_timestamp, r.ar_transaction_id AS transaction_id,
-           r.ar_stream_position AS stream_position
+           r.ar_stream_position AS stream_position, r.ar_commit AS commit_raw
     FROM (
       -- User columns are in scope here: only qualified references.
       SELECT to_jsonb(new_row.*) AS ar_row, row_to_json(new_row.*) AS ar_json,
              record_out(new_row.*)::text AS ar_text,
              nullif(new_row.ar_h_change_seq, '') AS ar_change_seq,
              new_row.ar_h_indicator AS ar_indicator, new_row.ar_h_operation AS ar_operation,
+             new_row.ar_h_commit_timestamp AS ar_commit,
              new_row.ar_h_commit_timestamp AT TIME ZONE 'UTC' AS ar_commit_timestamp,
              nullif(new_row.ar_h_transaction_id, '') AS ar_transaction_id,
              nullif(new_row.ar_h_stream_position, '') AS ar_stream_position
@@ -364,18 +379,19 @@ BEGIN
     SELECT * FROM new_side AS n WHERE NOT EXISTS (SELECT FROM old_side AS o WHERE o.row_key = n.row_key)
   ), pairs AS (
     -- Rows whose key stayed: old and new meet on the key.
-    SELECT o.data AS old_data, o.row_key AS old_key, o.change_seq AS old_seq, o.indicator AS old_indicator, n.*
+    SELECT o.data AS old_data, o.row_key AS old_key, o.change_seq AS old_seq, o.indicator AS old_indicator,
+           o.commit_raw AS old_commit, n.*
     FROM old_side AS o JOIN new_side AS n USING (row_key)
     UNION ALL
     -- A key change leaves one row without a partner on each side. DMS applies one
     -- change per statement, so exactly one of each; more would be ambiguous.
-    SELECT o.data, o.row_key, o.change_seq, o.indicator, n.*
+    SELECT o.data, o.row_key, o.change_seq, o.indicator, o.commit_raw, n.*
     FROM moved_old AS o CROSS JOIN moved_new AS n
     WHERE {{audit_schema}}.assert_single_key_change((SELECT count(*) FROM moved_old), (SELECT count(*) FROM moved_new))
   ), versions AS (
     SELECT p.*,
-           {{audit_schema}}.update_version_operation(p.old_data, p.old_seq, p.old_indicator,
-             p.data, p.change_seq, p.indicator, p.operation) AS version_operation
+           {{audit_schema}}.update_version_operation(p.old_data, p.old_seq, p.old_indicator, p.old_commit,
+             p.data, p.change_seq, p.indicator, p.operation, p.commit_raw) AS version_operation
     FROM pairs AS p
   )
   SELECT arg_source_schema, arg_source_table, v.row_key, v.version_operation, v.commit_timestamp, v.change_seq,

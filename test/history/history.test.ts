@@ -124,6 +124,61 @@ describe('history of DMS-applied changes', () => {
     expect(versions.map((v) => v.operation)).toEqual(['INSERT', 'UPDATE']);
   });
 
+  it('tells a loaded row edited on the target from DMS re-applying or re-loading it (#17 item 10)', async () => {
+    const row = { region: 'US', id: '3' };
+    const values = {
+      amount: '1',
+      note: 'loaded',
+      attributes: null,
+      placed_at: null,
+      updated_at: null,
+    };
+    const load = fullLoad('2026-11-22 11:30:00.000001');
+    await dms.insert({ ...row, ...values }, load);
+    const operations = async () =>
+      (await createHistory(db).history('shop.orders', row)).map((v) => [
+        v.operation,
+        v.newRow?.note ?? null,
+      ]);
+    // A direct edit on the target (headers left alone) is no change of the source.
+    await target.query(
+      `UPDATE audit.orders_staging SET note = 'edited' WHERE region = 'US' AND id = 3`,
+    );
+    await target.query(
+      `UPDATE audit.orders_staging SET ar_h_indicator = 'D' WHERE region = 'US' AND id = 3`,
+    );
+    expect(await operations()).toEqual([['SNAPSHOT', 'loaded']]);
+    // The same full-load row written again (same copy) records nothing either.
+    await dms.insertRecord({ ...row, ...values }, load);
+    expect(await operations()).toEqual([['SNAPSHOT', 'loaded']]);
+    // A CDC change of a loaded row, then DMS re-applying it after a restart: one UPDATE.
+    const update = cdc('UPDATE', '2026-11-22 11:30:01.000001', 850);
+    await dms.update(row, { note: 'changed' }, update);
+    await dms.update(row, { note: 'changed' }, update);
+    expect(await operations()).toEqual([
+      ['SNAPSHOT', 'loaded'],
+      ['UPDATE', 'changed'],
+    ]);
+    // A re-load (a new copy time) is a new baseline, recorded when it differs.
+    await dms.insertRecord(
+      { ...row, ...values, note: 'reloaded' },
+      fullLoad('2026-11-22 11:31:00'),
+    );
+    await dms.insertRecord(
+      { ...row, ...values, note: 'reloaded' },
+      fullLoad('2026-11-22 11:32:00'),
+    );
+    // reload-table as documented: staging truncated, then the copy inserted again.
+    await target.query('TRUNCATE audit.orders_staging');
+    await dms.insert({ ...row, ...values, note: 'copied' }, fullLoad('2026-11-22 11:33:00'));
+    expect(await operations()).toEqual([
+      ['SNAPSHOT', 'loaded'],
+      ['UPDATE', 'changed'],
+      ['SNAPSHOT', 'reloaded'],
+      ['SNAPSHOT', 'copied'],
+    ]);
+  });
+
   it('records nothing for an update of ignored columns only, and keeps them out of rows', async () => {
     const row = { region: 'US', id: '2' };
     await dms.insert(
