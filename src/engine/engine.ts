@@ -1,26 +1,13 @@
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import type { AuditTrailConfig } from '../config';
 import { requireChangeHistory } from '../config/change-history';
 import { connectClient } from '../postgres/connect';
-import { ChangeSequence } from './change-sequence';
-import { faultPoint } from './fault-injection';
-import { copyInitialLoad, InitialLoadStopped } from './initial-load';
+import { InitialLoadStopped } from './initial-load';
 import { createJsonLogger, type EngineLogger } from './logger';
-import { formatLsn, parseLsn, type Lsn } from './lsn';
-import { formatUtcTimestamp, secondsSince, type PgTimestamp } from './pg-time';
-import { decodePgOutput, type RelationMessage } from './pgoutput';
+import { formatLsn, type Lsn } from './lsn';
+import { secondsSince, type PgTimestamp } from './pg-time';
 import { PositionStore, type StoredPosition } from './position-store';
-import {
-  bindRelation,
-  isMismatch,
-  SchemaChangeError,
-  SchemaChangeStop,
-  stagingKey,
-  stagingValues,
-  type RelationBinding,
-  type RelationMismatch,
-} from './relation-binding';
 import {
   ConnectionLostError,
   DEFAULT_RECONNECT_POLICY,
@@ -31,14 +18,21 @@ import {
   type ConnectionSide,
   type ReconnectPolicy,
 } from './reconnect';
+import { SchemaChangeError, SchemaChangeStop } from './relation-binding';
 import { ReplicationConnection } from './replication-connection';
-import { checkSource, dropSlotIfExists, ensurePublication, slotExists } from './source-setup';
-import { readStagingTables, type StagingTable } from './staging-tables';
-import { StagingWriter, type StagingChange } from './staging-writer';
+import { checkSource, ensurePublication, slotExists } from './source-setup';
+import { currentInsertLsn } from './source-position';
+import { readStagingTables } from './staging-tables';
+import { StreamApplier, type ApplierHost, type StreamApplierOptions } from './stream-applier';
+import {
+  loadAddedTables,
+  loadFromNewSlot,
+  tablesToLoad,
+  type LoadContext,
+  type LoadResult,
+  type LoadTargets,
+} from './table-loading';
 import { connectText, ENGINE_TARGET_SETTINGS } from './text-client';
-
-/** The source's clock in the form staging stores commit times (UTC, microseconds). */
-const SOURCE_CLOCK_SQL = "SELECT (clock_timestamp() AT TIME ZONE 'UTC')::timestamp(6)::text AS now";
 
 /** Options for {@link createEngine}. */
 export interface EngineOptions {
@@ -132,29 +126,13 @@ export function defaultSlotName(sourceUrl: string, targetUrl: string, auditSchem
   return `audit_trail_${createHash('sha1').update(identity.join('\u0000')).digest('hex').slice(0, 16)}`;
 }
 
-/** Commit a grouped target transaction after this many changes… */
-const GROUP_MAX_CHANGES = 20_000;
-/** …or after it has been open this long. */
-const GROUP_MAX_MS = 500;
-/** Standby status interval, well under the default wal_sender_timeout (60 s). */
-const STATUS_INTERVAL_MS = 10_000;
-
-interface OpenSourceTransaction {
-  readonly commitLsn: Lsn;
-  readonly commitTime: PgTimestamp;
-  readonly commitTimestamp: string;
-  readonly xid: string;
-  readonly skip: boolean;
-  /**
-   * Whether a change of an audited table arrived. PostgreSQL 13 and 14 send Begin and
-   * Commit for every transaction, also those without published changes (15 skips
-   * them): those must not count as applied transactions.
-   */
-  changed: boolean;
-}
-
-class CdcEngine implements Engine {
-  private readonly logger: EngineLogger;
+/**
+ * The engine's lifecycle: connect, load (first run, or tables added since), stream,
+ * and reconnect after a lost connection. Applying the stream is {@link StreamApplier}'s
+ * job, loading is in `table-loading.ts`; both see the engine only as an {@link ApplierHost}.
+ */
+class CdcEngine implements Engine, ApplierHost {
+  readonly logger: EngineLogger;
   private readonly slot: string;
   private readonly publication: string;
   private stopRequested = false;
@@ -314,93 +292,26 @@ class CdcEngine implements Engine {
       await positions.requireInstalled(target);
       await ensurePublication(source, this.publication, config.tables);
       const stopLsn = untilIdle ? await currentInsertLsn(source) : null;
-      let repl = new ReplicationConnection(sourceUrl);
+      const repl = new ReplicationConnection(sourceUrl);
       this.repl = repl;
       await repl.connect();
-      const first = repl;
-      closers.unshift(() => first.close());
+      closers.unshift(() => repl.close());
       this.logger.log('info', 'engine starting', {
         slot: this.slot,
         publication: this.publication,
         untilIdle,
       });
 
-      let position = await positions.read(target);
-      let initialLoadRows: Record<string, number> = {};
-      if (!position?.initialLoadDone) {
-        try {
-          ({ position, initialLoadRows } = await this.initialLoad(
-            source,
-            target,
-            repl,
-            tables,
-            positions,
-          ));
-        } catch (error) {
-          if (!(error instanceof InitialLoadStopped)) throw error;
-          this.logger.log('info', 'initial load stopped; the next run starts it again');
-          return this.result({});
-        }
-      } else {
-        if (!(await slotExists(source, this.slot))) {
-          throw new Error(
-            `replication slot "${this.slot}" is gone but the target has applied up to ${formatLsn(position.lastEndLsn)}: ` +
-              `changes since then are lost; delete the row for this slot from ${config.auditSchema}.cdc_engine_position ` +
-              'and clear the staging tables to reload',
-          );
-        }
-        const added = await tablesToLoad(target, tables, positions);
-        if (added.length > 0) {
-          const loaded = await this.loadAddedTables(
-            added,
-            source,
-            target,
-            repl,
-            tables,
-            positions,
-            position,
-          );
-          if (loaded === null) return this.result({});
-          ({ position, initialLoadRows } = loaded);
-          repl = new ReplicationConnection(sourceUrl);
-          this.repl = repl;
-          const again = repl;
-          closers.unshift(() => again.close());
-          await repl.connect();
-        }
-      }
+      const track = (opened: ReplicationConnection) => closers.unshift(() => opened.close());
+      const on: LoadTargets = { source, target, repl, tables, positions };
+      const loaded = await this.load(on, track);
+      if (loaded === null) return this.result({});
+      const { position, initialLoadRows } = loaded;
       this.lastApplied = position.lastEndLsn;
       this.initialLoadRows = { ...this.initialLoadRows, ...initialLoadRows };
       if (this.stopRequested) return this.result(this.initialLoadRows);
-      this.state = 'streaming';
-      repl.startReplication(this.slot, this.publication, position.lastEndLsn);
-      this.logger.log('info', 'streaming', {
-        from: formatLsn(position.lastEndLsn),
-        slot: this.slot,
-        ...(this.lastError === undefined ? {} : { reconnected: true }),
-      });
-      this.streamedOnce = true;
-      this.streamedSinceLoss = true;
-      this.lastError = undefined;
-      try {
-        await new StreamApplier(
-          this,
-          repl,
-          target,
-          tables,
-          positions,
-          position,
-          stopLsn,
-          source,
-        ).apply();
-      } catch (error) {
-        if (!(error instanceof SchemaChangeStop)) throw error;
-        await repl.close();
-        const again = new ReplicationConnection(sourceUrl);
-        this.repl = again;
-        closers.unshift(() => again.close());
-        await this.applyBefore(error, again, source, target, tables, positions);
-      }
+      const applier = { ...on, repl: loaded.repl, start: position, stopLsn };
+      await this.stream(applier, track);
       return this.result(this.initialLoadRows);
     } finally {
       this.state = 'stopped';
@@ -410,201 +321,144 @@ class CdcEngine implements Engine {
   }
 
   /**
-   * After a schema change met mid-group: the target group was rolled back, so stream
-   * again from the last stored position and apply every source transaction committed
-   * before the one that met the change, then stop with the change's error.
+   * Loads what needs loading before streaming: every table on the first run, tables
+   * added to the config since on later runs.
+   * @returns where to stream from, on which replication connection (a new one when the
+   *   added tables' catch-up used the first; `track` learns of it), or null when asked
+   *   to stop mid-load.
    */
-  private async applyBefore(
-    stop: SchemaChangeStop,
-    repl: ReplicationConnection,
-    source: pg.Client,
-    target: pg.Client,
-    tables: readonly StagingTable[],
-    positions: PositionStore,
-  ): Promise<never> {
+  private async load(
+    on: LoadTargets,
+    track: (opened: ReplicationConnection) => void,
+  ): Promise<(LoadResult & { readonly repl: ReplicationConnection }) | null> {
+    const position = await on.positions.read(on.target);
+    if (!position?.initialLoadDone) {
+      this.state = 'initial-load';
+      try {
+        return { ...(await loadFromNewSlot(this.loadContext, on)), repl: on.repl };
+      } catch (error) {
+        if (!(error instanceof InitialLoadStopped)) throw error;
+        this.logger.log('info', 'initial load stopped; the next run starts it again');
+        return null;
+      }
+    }
+    await this.requireSlot(on.source, position.lastEndLsn);
+    const added = await tablesToLoad(on.target, on.tables, on.positions);
+    if (added.length === 0) return { position, initialLoadRows: {}, repl: on.repl };
+    this.state = 'initial-load';
+    const loaded = await loadAddedTables(this.loadContext, on, added, position);
+    if (loaded === null) return null;
+    const repl = new ReplicationConnection(this.options.sourceUrl);
+    this.repl = repl;
+    track(repl);
     await repl.connect();
-    const position = await positions.read(target);
-    if (!position) throw new SchemaChangeError(stop.message);
-    repl.startReplication(this.slot, this.publication, position.lastEndLsn);
-    const halt = { commitLsn: stop.commitLsn, message: stop.message };
-    await new StreamApplier(
-      this,
-      repl,
-      target,
-      tables,
-      positions,
-      position,
-      null,
-      source,
-      halt,
-    ).apply();
-    throw new SchemaChangeError(stop.message);
+    return { ...loaded, repl };
   }
 
-  private async initialLoad(
-    source: pg.Client,
-    target: pg.Client,
-    repl: ReplicationConnection,
-    tables: readonly StagingTable[],
-    positions: PositionStore,
-  ): Promise<{ position: StoredPosition; initialLoadRows: Record<string, number> }> {
-    this.state = 'initial-load';
-    // A slot left by a load that never committed is useless: its snapshot is gone.
-    await dropSlotIfExists(source, this.slot);
-    // Taken before the slot exists, so it precedes the commit of every change the slot
-    // will stream: history orders full-load rows before the changes made during the copy.
-    const { rows: clock } = await source.query<{ now: string }>(SOURCE_CLOCK_SQL);
-    const snapshotTime = clock[0]!.now;
-    const slot = await repl.createSlot(this.slot);
-    this.logger.log('info', 'replication slot created', {
+  /** A slot that vanished after changes were applied means changes were lost: stop and say so. */
+  private async requireSlot(source: pg.Client, appliedUpTo: Lsn): Promise<void> {
+    if (await slotExists(source, this.slot)) return;
+    throw new Error(
+      `replication slot "${this.slot}" is gone but the target has applied up to ${formatLsn(appliedUpTo)}: ` +
+        `changes since then are lost; delete the row for this slot from ${this.options.config.auditSchema}.cdc_engine_position ` +
+        'and clear the staging tables to reload',
+    );
+  }
+
+  /**
+   * Streams from the stored position until stopped (or idle). A schema change met in
+   * the middle of a grouped target transaction rolls the group back: the source
+   * transactions completed before it are applied again on a new connection
+   * ({@link applyBefore}); `track` learns of it so the caller closes it.
+   */
+  private async stream(
+    on: LoadTargets & { readonly start: StoredPosition; readonly stopLsn: Lsn | null },
+    track: (opened: ReplicationConnection) => void,
+  ): Promise<void> {
+    this.state = 'streaming';
+    on.repl.startReplication(this.slot, this.publication, on.start.lastEndLsn);
+    this.logger.log('info', 'streaming', {
+      from: formatLsn(on.start.lastEndLsn),
       slot: this.slot,
-      consistentPoint: formatLsn(slot.consistentPoint),
+      ...(this.lastError === undefined ? {} : { reconnected: true }),
     });
-    const loader = await connectText(this.options.sourceUrl, 'audit-trail-initial-load', 'source');
+    this.streamedOnce = true;
+    this.streamedSinceLoss = true;
+    this.lastError = undefined;
     try {
-      const writer = new StagingWriter(target, { batchSize: this.options.batchSize });
-      // One target transaction: a crash mid-load leaves nothing behind, and the restart reloads.
-      await target.query('BEGIN');
-      const initialLoadRows = await copyInitialLoad({
-        source: loader,
-        snapshotName: slot.snapshotName,
-        snapshotTime,
-        writer,
-        tables,
-        logger: this.logger,
-        shouldStop: () => this.stopRequested,
-      });
-      const position: StoredPosition = {
-        initialLoadDone: true,
-        lastCommitLsn: 0n,
-        lastEndLsn: slot.consistentPoint,
-        lastSeqPrefix: '',
-        lastSeqCounter: 0n,
-      };
-      await positions.write(target, position);
-      await positions.markLoaded(
-        target,
-        tables.map((table) => table.source),
-      );
-      await target.query('COMMIT');
-      this.logger.log('info', 'initial load committed', { rows: initialLoadRows });
-      return { position, initialLoadRows };
+      await new StreamApplier({ ...this.applierOptions, ...on }).apply();
     } catch (error) {
-      await target.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      await loader.end().catch(() => undefined);
+      if (!(error instanceof SchemaChangeStop)) throw error;
+      await on.repl.close();
+      const again = new ReplicationConnection(this.options.sourceUrl);
+      this.repl = again;
+      track(again);
+      await this.applyBefore(error, { ...on, repl: again });
     }
   }
 
   /**
-   * Loads tables added to the config after the first run, consistently with the stream
-   * (as DMS reloads a table added to a task): a temporary slot exports a snapshot at
-   * LSN C; the stream is applied up to C without the added tables (their changes before
-   * C are in the snapshot); the tables are copied from the snapshot; streaming then
-   * continues from C with them. No gap, no overlap. A crash before the copy commits
-   * leaves them unloaded, and the next start does it again.
-   * @returns the position after the catch-up, or null when asked to stop.
+   * After a schema change met mid-group: the target group was rolled back, so stream
+   * again from the last stored position and apply every source transaction committed
+   * before the one that met the change, then stop with the change's error.
    */
-  private async loadAddedTables(
-    added: readonly StagingTable[],
-    source: pg.Client,
-    target: pg.Client,
-    repl: ReplicationConnection,
-    tables: readonly StagingTable[],
-    positions: PositionStore,
-    position: StoredPosition,
-  ): Promise<{ position: StoredPosition; initialLoadRows: Record<string, number> } | null> {
-    this.state = 'initial-load';
-    this.logger.log('info', 'loading tables added to the config', {
-      tables: added.map((table) => `${table.source.schema}.${table.source.table}`),
-    });
-    const { rows: clock } = await source.query<{ now: string }>(SOURCE_CLOCK_SQL);
-    const snapshotTime = clock[0]!.now;
-    const exporter = new ReplicationConnection(this.options.sourceUrl, 'audit-trail-added-tables');
-    await exporter.connect();
-    try {
-      const snapshot = await exporter.createSlot(`${this.slot}_add`, true);
-      repl.startReplication(this.slot, this.publication, position.lastEndLsn);
-      const halt = { commitLsn: snapshot.consistentPoint, message: null };
-      const skip = new Set(added.map((table) => table.qualifiedName));
-      try {
-        await new StreamApplier(
-          this,
-          repl,
-          target,
-          tables,
-          positions,
-          position,
-          null,
-          source,
-          halt,
-          skip,
-        ).apply();
-      } catch (error) {
-        if (error instanceof SchemaChangeStop) throw new SchemaChangeError(error.message);
-        throw error;
-      }
-      await repl.close();
-      if (this.stopRequested) return null;
-      const loader = await connectText(this.options.sourceUrl, 'audit-trail-initial-load');
-      try {
-        const writer = new StagingWriter(target, { batchSize: this.options.batchSize });
-        await target.query('BEGIN');
-        const initialLoadRows = await copyInitialLoad({
-          source: loader,
-          snapshotName: snapshot.snapshotName,
-          snapshotTime,
-          writer,
-          tables: added,
-          logger: this.logger,
-          shouldStop: () => this.stopRequested,
-        });
-        await positions.markLoaded(
-          target,
-          added.map((table) => table.source),
-        );
-        await target.query('COMMIT');
-        this.logger.log('info', 'added tables loaded', { rows: initialLoadRows });
-        return { position: (await positions.read(target)) ?? position, initialLoadRows };
-      } catch (error) {
-        await target.query('ROLLBACK').catch(() => undefined);
-        if (error instanceof InitialLoadStopped) return null;
-        throw error;
-      } finally {
-        await loader.end().catch(() => undefined);
-      }
-    } finally {
-      await exporter.close();
-    }
+  private async applyBefore(stop: SchemaChangeStop, on: LoadTargets): Promise<never> {
+    await on.repl.connect();
+    const position = await on.positions.read(on.target);
+    if (!position) throw new SchemaChangeError(stop.message);
+    on.repl.startReplication(this.slot, this.publication, position.lastEndLsn);
+    await new StreamApplier({
+      ...this.applierOptions,
+      ...on,
+      start: position,
+      halt: { commitLsn: stop.commitLsn, message: stop.message },
+    }).apply();
+    throw new SchemaChangeError(stop.message);
   }
 
-  /** Called by the applier after each target commit. */
-  noteApplied(transactions: number, changes: number, lastEnd: Lsn): void {
+  /** What loading needs from this engine. */
+  private get loadContext(): LoadContext {
+    return {
+      host: this,
+      sourceUrl: this.options.sourceUrl,
+      slot: this.slot,
+      publication: this.publication,
+      batchSize: this.options.batchSize,
+      lagIntervalMs: this.lagIntervalMs,
+    };
+  }
+
+  /** The applier options every apply of this engine shares. */
+  private get applierOptions(): Pick<StreamApplierOptions, 'host' | 'batchSize' | 'lagIntervalMs'> {
+    return { host: this, batchSize: this.options.batchSize, lagIntervalMs: this.lagIntervalMs };
+  }
+
+  private get lagIntervalMs(): number {
+    return this.options.lagIntervalMs ?? 10_000;
+  }
+
+  /** {@link ApplierHost}: called after each target commit. */
+  applied(transactions: number, changes: number, lastEnd: Lsn): void {
     this.transactions += transactions;
     this.changes += changes;
     this.lastApplied = lastEnd;
   }
 
-  noteLag(bytes: number, oldestUnapplied: PgTimestamp | null): void {
+  /** {@link ApplierHost}: a lag measurement, shown by {@link status}. */
+  lagMeasured(bytes: number, oldestUnapplied: PgTimestamp | null): void {
     this.lagBytes = bytes;
     this.oldestUnapplied = oldestUnapplied;
   }
 
+  /** {@link ApplierHost}: the totals the lag log line shows. */
+  totals(): { lagSeconds: number; transactions: number; changes: number } {
+    const { lagSeconds, transactions, changes } = this.status();
+    return { lagSeconds, transactions, changes };
+  }
+
+  /** {@link ApplierHost}: whether a stop was asked for. */
   get stopping(): boolean {
     return this.stopRequested;
-  }
-
-  get log(): EngineLogger {
-    return this.logger;
-  }
-
-  get lagIntervalMs(): number {
-    return this.options.lagIntervalMs ?? 10_000;
-  }
-
-  get batchSize(): number | undefined {
-    return this.options.batchSize;
   }
 
   private result(initialLoadRows: Record<string, number>): EngineRunResult {
@@ -615,368 +469,4 @@ class CdcEngine implements Engine {
       lastAppliedLsn: formatLsn(this.lastApplied),
     };
   }
-}
-
-/**
- * Applies the pgoutput stream to staging: source transactions in commit order, each
- * inside a target transaction that also stores the position, grouped as DMS groups
- * them; the slot is told only after the target commit.
- */
-class StreamApplier {
-  private readonly relations = new Map<number, RelationBinding | RelationMismatch | null>();
-  private readonly writer: StagingWriter;
-  private readonly sequence: ChangeSequence;
-  private applied: StoredPosition;
-  private pending: StoredPosition | null = null;
-  private open: OpenSourceTransaction | null = null;
-  private targetOpenSince = 0;
-  private groupTransactions = 0;
-  private groupChanges = 0;
-  private acked: Lsn;
-  private reachedStop = false;
-  private lagCheck: Promise<void> | null = null;
-
-  constructor(
-    private readonly engine: CdcEngine,
-    private readonly repl: ReplicationConnection,
-    private readonly target: pg.Client,
-    private readonly tables: readonly StagingTable[],
-    private readonly positions: PositionStore,
-    start: StoredPosition,
-    private readonly stopLsn: Lsn | null,
-    private readonly source: pg.Client,
-    /**
-     * Apply only source transactions that commit before this, then stop: with the
-     * message as a {@link SchemaChangeError}, or quietly when it is null.
-     */
-    private readonly halt: {
-      readonly commitLsn: Lsn;
-      readonly message: string | null;
-    } | null = null,
-    /** Staging tables whose changes are not applied (tables being loaded). */
-    private readonly skip: ReadonlySet<string> = new Set(),
-  ) {
-    this.writer = new StagingWriter(target, {
-      batchSize: engine.batchSize,
-      onMissingRows: (table, expected, found) =>
-        engine.log.log('warn', 'updates or deletes found no staging row for their key', {
-          table,
-          expected,
-          found,
-        }),
-    });
-    this.sequence = new ChangeSequence(start.lastSeqPrefix, start.lastSeqCounter);
-    this.applied = start;
-    this.acked = start.lastEndLsn;
-  }
-
-  async apply(): Promise<void> {
-    const statusTimer = setInterval(() => this.repl.sendStatus(this.acked), STATUS_INTERVAL_MS);
-    // Until-idle: ask for keepalives so the server reports how far it has decoded.
-    const probeTimer =
-      this.stopLsn === null && this.halt === null ? null : setInterval(() => this.probe(), 50);
-    const lagTimer =
-      this.engine.lagIntervalMs > 0
-        ? setInterval(() => this.checkLag(), this.engine.lagIntervalMs)
-        : null;
-    try {
-      await this.loop();
-    } finally {
-      clearInterval(statusTimer);
-      if (probeTimer) clearInterval(probeTimer);
-      if (lagTimer) clearInterval(lagTimer);
-      await this.lagCheck;
-    }
-    if (this.pending) {
-      // Stopping between source transactions: keep what is complete.
-      if (this.open) await this.rollback();
-      else await this.commit();
-    }
-    this.repl.sendStatus(this.acked);
-  }
-
-  private async loop(): Promise<void> {
-    for (;;) {
-      if (!this.open && this.pending && (this.repl.pending === 0 || this.reachedStop))
-        await this.commit();
-      if (this.engine.stopping) return;
-      if (this.reachedStop && !this.open && !this.pending) return;
-      const message = await this.repl.next();
-      if (!message) {
-        if (this.engine.stopping) return;
-        throw new ConnectionLostError(
-          'source',
-          new Error('the server ended the replication stream'),
-        );
-      }
-      if (message.kind === 'keepalive') {
-        if (!this.open && !this.pending && this.repl.pending === 0 && message.walEnd > this.acked) {
-          // Everything before walEnd was sent before this keepalive and is applied: let the slot move on.
-          this.ack(message.walEnd);
-        } else if (message.replyRequested) this.repl.sendStatus(this.acked);
-        if (this.stopLsn !== null && message.walEnd >= this.stopLsn && !this.open)
-          this.reachedStop = true;
-        if (this.halt && message.walEnd >= this.halt.commitLsn && !this.open)
-          this.reachedStop = true;
-        continue;
-      }
-      await this.handle(message.start, message.payload);
-    }
-  }
-
-  private async handle(lsn: Lsn, payload: Buffer): Promise<void> {
-    const message = decodePgOutput(payload);
-    switch (message.tag) {
-      case 'begin': {
-        const lastCommit = (this.pending ?? this.applied).lastCommitLsn;
-        if (
-          this.halt &&
-          message.commitLsn >= this.halt.commitLsn &&
-          message.commitLsn > lastCommit
-        ) {
-          await this.commit();
-          if (this.halt.message !== null) throw new SchemaChangeError(this.halt.message);
-          this.reachedStop = true;
-          return;
-        }
-        this.open = {
-          commitLsn: message.commitLsn,
-          commitTime: message.commitTime,
-          commitTimestamp: formatUtcTimestamp(message.commitTime),
-          xid: String(message.xid),
-          skip: message.commitLsn <= lastCommit,
-          changed: false,
-        };
-        if (this.open.skip)
-          this.engine.log.log('debug', 'skipping applied transaction', { xid: message.xid });
-        return;
-      }
-      case 'relation':
-        this.relations.set(message.relationId, await this.bind(message));
-        return;
-      case 'insert':
-      case 'update':
-      case 'delete':
-        return this.change(message, lsn);
-      case 'commit':
-        return this.commitSource(message.commitLsn, message.endLsn);
-      case 'truncate':
-        this.engine.log.log(
-          'warn',
-          'TRUNCATE is not replicated (as with DMS); staging keeps its rows',
-          {
-            relations: message.relationIds.map((id) => this.relations.get(id)?.name ?? id),
-          },
-        );
-        return;
-      default:
-        return;
-    }
-  }
-
-  private async change(
-    message: Extract<ReturnType<typeof decodePgOutput>, { tag: 'insert' | 'update' | 'delete' }>,
-    lsn: Lsn,
-  ): Promise<void> {
-    const open = this.open;
-    if (!open) throw new Error('pgoutput: change outside a transaction');
-    if (open.skip) return;
-    const binding = this.relations.get(message.relationId);
-    if (!binding) return;
-    if (isMismatch(binding)) return this.stopForSchemaChange(binding, open);
-    open.changed = true;
-    if (!this.pending) await this.beginTarget();
-    const headers = {
-      commitTimestamp: open.commitTimestamp,
-      changeSeq: this.sequence.next(open.commitTime),
-      transactionId: open.xid,
-      streamPosition: formatLsn(lsn),
-    };
-    let change: StagingChange;
-    if (message.tag === 'insert') {
-      change = {
-        kind: 'insert',
-        table: binding.table,
-        values: stagingValues(binding, message.newTuple, null),
-        oldKey: null,
-        headers,
-      };
-    } else if (message.tag === 'update') {
-      change = {
-        kind: 'update',
-        table: binding.table,
-        values: stagingValues(binding, message.newTuple, undefined),
-        oldKey: message.oldTuple ? stagingKey(binding, message.oldTuple) : null,
-        headers,
-      };
-    } else {
-      change = {
-        kind: 'delete',
-        table: binding.table,
-        values: [],
-        oldKey: stagingKey(binding, message.oldTuple),
-        headers,
-      };
-    }
-    const before = this.writer.written;
-    await this.writer.add(change);
-    this.groupChanges++;
-    if (this.writer.written !== before) faultPoint('apply-batch');
-  }
-
-  /**
-   * A change whose table no longer matches staging: nothing of its source transaction
-   * may be applied. Source transactions already grouped into the open target
-   * transaction are complete, so the engine applies them again up to this one
-   * ({@link CdcEngine.applyBefore}); with none, it stops right away.
-   */
-  private async stopForSchemaChange(
-    binding: RelationMismatch,
-    open: OpenSourceTransaction,
-  ): Promise<never> {
-    const completedBefore = this.pending !== null && this.pending !== this.applied;
-    if (this.pending) await this.rollback();
-    this.engine.log.log('error', 'source schema changed; stopping', { reason: binding.mismatch });
-    if (completedBefore) throw new SchemaChangeStop(binding.mismatch, open.commitLsn);
-    throw new SchemaChangeError(binding.mismatch);
-  }
-
-  private async commitSource(commitLsn: Lsn, endLsn: Lsn): Promise<void> {
-    const open = this.open;
-    this.open = null;
-    if (!open || open.skip || !this.pending) return;
-    const state = this.sequence.state();
-    this.pending = {
-      initialLoadDone: true,
-      lastCommitLsn: commitLsn,
-      lastEndLsn: endLsn,
-      lastSeqPrefix: state.prefix,
-      lastSeqCounter: state.counter,
-    };
-    if (open.changed) this.groupTransactions++;
-    if (this.stopLsn !== null && endLsn >= this.stopLsn) this.reachedStop = true;
-    if (
-      this.groupChanges >= GROUP_MAX_CHANGES ||
-      Date.now() - this.targetOpenSince >= GROUP_MAX_MS
-    ) {
-      await this.commit();
-    }
-  }
-
-  private async beginTarget(): Promise<void> {
-    await this.target.query('BEGIN');
-    this.targetOpenSince = Date.now();
-    this.groupTransactions = 0;
-    this.groupChanges = 0;
-    // A placeholder until the first source commit: nothing to store yet.
-    this.pending = this.applied;
-  }
-
-  private async commit(): Promise<void> {
-    const pending = this.pending;
-    if (!pending) return;
-    await this.writer.flush();
-    if (pending !== this.applied) await this.positions.write(this.target, pending);
-    faultPoint('apply-batch');
-    await this.target.query('COMMIT');
-    this.pending = null;
-    this.applied = pending;
-    this.engine.noteApplied(this.groupTransactions, this.groupChanges, pending.lastEndLsn);
-    faultPoint('after-commit');
-    this.ack(pending.lastEndLsn);
-    faultPoint('after-ack');
-  }
-
-  private async rollback(): Promise<void> {
-    this.writer.discard();
-    await this.target.query('ROLLBACK');
-    this.pending = null;
-    const state = { prefix: this.applied.lastSeqPrefix, counter: this.applied.lastSeqCounter };
-    this.sequence.reset(state.prefix, state.counter);
-  }
-
-  private ack(lsn: Lsn): void {
-    if (lsn <= this.acked) return;
-    this.acked = lsn;
-    this.repl.sendStatus(lsn);
-  }
-
-  private probe(): void {
-    if (!this.open && this.repl.pending === 0) this.repl.sendStatus(this.acked, true);
-  }
-
-  private checkLag(): void {
-    if (this.lagCheck) return;
-    this.lagCheck = (async () => {
-      try {
-        const current = await currentInsertLsn(this.source);
-        const behind =
-          current > this.applied.lastEndLsn ? Number(current - this.applied.lastEndLsn) : 0;
-        const caughtUp = !this.open && !this.pending && this.repl.pending === 0;
-        this.engine.noteLag(behind, caughtUp ? null : (this.open?.commitTime ?? null));
-        const status = this.engine.status();
-        this.engine.log.log('info', 'lag', {
-          lagBytes: caughtUp ? 0 : behind,
-          lagSeconds: status.lagSeconds,
-          appliedLsn: formatLsn(this.applied.lastEndLsn),
-          transactions: status.transactions,
-          changes: status.changes,
-        });
-      } catch (error) {
-        this.engine.log.log('warn', 'lag check failed', { error: (error as Error).message });
-      } finally {
-        this.lagCheck = null;
-      }
-    })();
-  }
-
-  private async bind(
-    relation: RelationMessage,
-  ): Promise<RelationBinding | RelationMismatch | null> {
-    const table = this.tables.find(
-      (t) => t.source.schema === relation.schema && t.source.table === relation.table,
-    );
-    if (table && this.skip.has(table.qualifiedName)) return null;
-    if (!table) {
-      this.engine.log.log('warn', 'ignoring changes of a table that is not configured', {
-        table: `${relation.schema}.${relation.table}`,
-      });
-      return null;
-    }
-    return bindRelation(this.source, relation, table);
-  }
-}
-
-/**
- * Configured tables this slot has not loaded yet (added to the config after the first
- * run). Installs from before loads were recorded have no record at all: there, a table
- * whose staging table has rows was loaded, and is recorded as such.
- */
-async function tablesToLoad(
-  target: pg.Client,
-  tables: readonly StagingTable[],
-  positions: PositionStore,
-): Promise<StagingTable[]> {
-  const key = (table: StagingTable) => `${table.source.schema}\u0000${table.source.table}`;
-  const loaded = await positions.loadedTables(target);
-  if (loaded.size === 0) {
-    const legacy: StagingTable[] = [];
-    for (const table of tables) {
-      const { rowCount } = await target.query(`SELECT 1 FROM ${table.qualifiedName} LIMIT 1`);
-      if (rowCount) legacy.push(table);
-    }
-    await positions.markLoaded(
-      target,
-      legacy.map((table) => table.source),
-    );
-    legacy.forEach((table) => loaded.add(key(table)));
-  }
-  return tables.filter((table) => !loaded.has(key(table)));
-}
-
-async function currentInsertLsn(source: pg.ClientBase): Promise<Lsn> {
-  const { rows } = await source.query<{ lsn: string }>(
-    'SELECT pg_current_wal_insert_lsn()::text AS lsn',
-  );
-  return parseLsn(rows[0]!.lsn);
 }

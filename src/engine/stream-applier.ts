@@ -1,0 +1,384 @@
+import type pg from 'pg';
+import { ChangeSequence } from './change-sequence';
+import { faultPoint } from './fault-injection';
+import { LagReporter, type LagSink } from './lag-reporter';
+import type { EngineLogger } from './logger';
+import { formatLsn, type Lsn } from './lsn';
+import { formatUtcTimestamp, type PgTimestamp } from './pg-time';
+import { decodePgOutput, type RelationMessage } from './pgoutput';
+import type { PositionStore, StoredPosition } from './position-store';
+import { ConnectionLostError } from './reconnect';
+import {
+  bindRelation,
+  isMismatch,
+  SchemaChangeError,
+  SchemaChangeStop,
+  stagingKey,
+  stagingValues,
+  type RelationBinding,
+  type RelationMismatch,
+} from './relation-binding';
+import type { ReplicationConnection } from './replication-connection';
+import type { StagingTable } from './staging-tables';
+import { StagingWriter, type StagingChange } from './staging-writer';
+import { TransactionGroup } from './transaction-group';
+
+/** Standby status interval, well under the default wal_sender_timeout (60 s). */
+const STATUS_INTERVAL_MS = 10_000;
+
+/** What the applier needs from the engine that runs it, and nothing more. */
+export interface ApplierHost extends LagSink {
+  readonly logger: EngineLogger;
+  /** True once the engine was asked to stop: the applier finishes at the next boundary. */
+  readonly stopping: boolean;
+  /** Called after each target commit with what it held. */
+  applied(transactions: number, changes: number, lastEnd: Lsn): void;
+}
+
+/**
+ * Apply only source transactions that commit before `commitLsn`, then stop: with
+ * `message` as a {@link SchemaChangeError}, or quietly when it is null.
+ */
+export interface ApplyHalt {
+  readonly commitLsn: Lsn;
+  readonly message: string | null;
+}
+
+/** Options for {@link StreamApplier}. */
+export interface StreamApplierOptions {
+  readonly host: ApplierHost;
+  /** The replication connection, already streaming from `start.lastEndLsn`. */
+  readonly repl: ReplicationConnection;
+  /** Source query connection (relation binding, lag). */
+  readonly source: pg.Client;
+  /** Target connection, not in a transaction. */
+  readonly target: pg.Client;
+  readonly tables: readonly StagingTable[];
+  readonly positions: PositionStore;
+  /** The position stored on the target: where this apply starts. */
+  readonly start: StoredPosition;
+  /** Most rows per apply statement. @default the writer's default */
+  readonly batchSize?: number;
+  /** How often lag is measured and logged, in ms; 0 disables. */
+  readonly lagIntervalMs: number;
+  /** Stop once everything committed before this LSN is applied (until-idle). @default never */
+  readonly stopLsn?: Lsn | null;
+  /** @default none */
+  readonly halt?: ApplyHalt | null;
+  /** Staging tables whose changes are not applied (tables being loaded). @default none */
+  readonly skip?: ReadonlySet<string>;
+}
+
+interface OpenSourceTransaction {
+  readonly commitLsn: Lsn;
+  readonly commitTime: PgTimestamp;
+  readonly commitTimestamp: string;
+  readonly xid: string;
+  readonly skip: boolean;
+  /**
+   * Whether a change of an audited table arrived. PostgreSQL 13 and 14 send Begin and
+   * Commit for every transaction, also those without published changes (15 skips
+   * them): those must not count as applied transactions.
+   */
+  changed: boolean;
+}
+
+/**
+ * Applies the pgoutput stream to staging: source transactions in commit order, each
+ * inside a target transaction that also stores the position, grouped as DMS groups
+ * them; the slot is told only after the target commit.
+ */
+export class StreamApplier {
+  private readonly relations = new Map<number, RelationBinding | RelationMismatch | null>();
+  private readonly host: ApplierHost;
+  private readonly repl: ReplicationConnection;
+  private readonly source: pg.Client;
+  private readonly target: pg.Client;
+  private readonly tables: readonly StagingTable[];
+  private readonly positions: PositionStore;
+  private readonly stopLsn: Lsn | null;
+  private readonly halt: ApplyHalt | null;
+  private readonly skip: ReadonlySet<string>;
+  private readonly lagIntervalMs: number;
+  private readonly writer: StagingWriter;
+  private readonly sequence: ChangeSequence;
+  private readonly group = new TransactionGroup();
+  private readonly lag: LagReporter;
+  private applied: StoredPosition;
+  private pending: StoredPosition | null = null;
+  private open: OpenSourceTransaction | null = null;
+  private acked: Lsn;
+  private reachedStop = false;
+
+  constructor(options: StreamApplierOptions) {
+    this.host = options.host;
+    this.repl = options.repl;
+    this.source = options.source;
+    this.target = options.target;
+    this.tables = options.tables;
+    this.positions = options.positions;
+    this.stopLsn = options.stopLsn ?? null;
+    this.halt = options.halt ?? null;
+    this.skip = options.skip ?? new Set();
+    this.lagIntervalMs = options.lagIntervalMs;
+    const logger = options.host.logger;
+    this.writer = new StagingWriter(options.target, {
+      batchSize: options.batchSize,
+      onMissingRows: (table, expected, found) =>
+        logger.log('warn', 'updates or deletes found no staging row for their key', {
+          table,
+          expected,
+          found,
+        }),
+    });
+    const start = options.start;
+    this.sequence = new ChangeSequence(start.lastSeqPrefix, start.lastSeqCounter);
+    this.applied = start;
+    this.acked = start.lastEndLsn;
+    this.lag = new LagReporter(options.source, logger, options.host, () => ({
+      appliedLsn: this.applied.lastEndLsn,
+      caughtUp: !this.open && !this.pending && this.repl.pending === 0,
+      openCommitTime: this.open?.commitTime ?? null,
+    }));
+  }
+
+  async apply(): Promise<void> {
+    const statusTimer = setInterval(() => this.repl.sendStatus(this.acked), STATUS_INTERVAL_MS);
+    // Until-idle: ask for keepalives so the server reports how far it has decoded.
+    const probeTimer =
+      this.stopLsn === null && this.halt === null ? null : setInterval(() => this.probe(), 50);
+    this.lag.start(this.lagIntervalMs);
+    try {
+      await this.loop();
+    } finally {
+      clearInterval(statusTimer);
+      if (probeTimer) clearInterval(probeTimer);
+      await this.lag.stop();
+    }
+    if (this.pending) {
+      // Stopping between source transactions: keep what is complete.
+      if (this.open) await this.rollback();
+      else await this.commit();
+    }
+    this.repl.sendStatus(this.acked);
+  }
+
+  private async loop(): Promise<void> {
+    for (;;) {
+      if (!this.open && this.pending && (this.repl.pending === 0 || this.reachedStop))
+        await this.commit();
+      if (this.host.stopping) return;
+      if (this.reachedStop && !this.open && !this.pending) return;
+      const message = await this.repl.next();
+      if (!message) {
+        if (this.host.stopping) return;
+        throw new ConnectionLostError(
+          'source',
+          new Error('the server ended the replication stream'),
+        );
+      }
+      if (message.kind === 'keepalive') {
+        if (!this.open && !this.pending && this.repl.pending === 0 && message.walEnd > this.acked) {
+          // Everything before walEnd was sent before this keepalive and is applied: let the slot move on.
+          this.ack(message.walEnd);
+        } else if (message.replyRequested) this.repl.sendStatus(this.acked);
+        if (this.stopLsn !== null && message.walEnd >= this.stopLsn && !this.open)
+          this.reachedStop = true;
+        if (this.halt && message.walEnd >= this.halt.commitLsn && !this.open)
+          this.reachedStop = true;
+        continue;
+      }
+      await this.handle(message.start, message.payload);
+    }
+  }
+
+  private async handle(lsn: Lsn, payload: Buffer): Promise<void> {
+    const message = decodePgOutput(payload);
+    switch (message.tag) {
+      case 'begin': {
+        const lastCommit = (this.pending ?? this.applied).lastCommitLsn;
+        if (
+          this.halt &&
+          message.commitLsn >= this.halt.commitLsn &&
+          message.commitLsn > lastCommit
+        ) {
+          await this.commit();
+          if (this.halt.message !== null) throw new SchemaChangeError(this.halt.message);
+          this.reachedStop = true;
+          return;
+        }
+        this.open = {
+          commitLsn: message.commitLsn,
+          commitTime: message.commitTime,
+          commitTimestamp: formatUtcTimestamp(message.commitTime),
+          xid: String(message.xid),
+          skip: message.commitLsn <= lastCommit,
+          changed: false,
+        };
+        if (this.open.skip)
+          this.host.logger.log('debug', 'skipping applied transaction', { xid: message.xid });
+        return;
+      }
+      case 'relation':
+        this.relations.set(message.relationId, await this.bind(message));
+        return;
+      case 'insert':
+      case 'update':
+      case 'delete':
+        return this.change(message, lsn);
+      case 'commit':
+        return this.commitSource(message.commitLsn, message.endLsn);
+      case 'truncate':
+        this.host.logger.log(
+          'warn',
+          'TRUNCATE is not replicated (as with DMS); staging keeps its rows',
+          {
+            relations: message.relationIds.map((id) => this.relations.get(id)?.name ?? id),
+          },
+        );
+        return;
+      default:
+        return;
+    }
+  }
+
+  private async change(
+    message: Extract<ReturnType<typeof decodePgOutput>, { tag: 'insert' | 'update' | 'delete' }>,
+    lsn: Lsn,
+  ): Promise<void> {
+    const open = this.open;
+    if (!open) throw new Error('pgoutput: change outside a transaction');
+    if (open.skip) return;
+    const binding = this.relations.get(message.relationId);
+    if (!binding) return;
+    if (isMismatch(binding)) return this.stopForSchemaChange(binding, open);
+    open.changed = true;
+    if (!this.pending) await this.beginTarget();
+    const headers = {
+      commitTimestamp: open.commitTimestamp,
+      changeSeq: this.sequence.next(open.commitTime),
+      transactionId: open.xid,
+      streamPosition: formatLsn(lsn),
+    };
+    let change: StagingChange;
+    if (message.tag === 'insert') {
+      change = {
+        kind: 'insert',
+        table: binding.table,
+        values: stagingValues(binding, message.newTuple, null),
+        oldKey: null,
+        headers,
+      };
+    } else if (message.tag === 'update') {
+      change = {
+        kind: 'update',
+        table: binding.table,
+        values: stagingValues(binding, message.newTuple, undefined),
+        oldKey: message.oldTuple ? stagingKey(binding, message.oldTuple) : null,
+        headers,
+      };
+    } else {
+      change = {
+        kind: 'delete',
+        table: binding.table,
+        values: [],
+        oldKey: stagingKey(binding, message.oldTuple),
+        headers,
+      };
+    }
+    const before = this.writer.written;
+    await this.writer.add(change);
+    this.group.changes++;
+    if (this.writer.written !== before) faultPoint('apply-batch');
+  }
+
+  /**
+   * A change whose table no longer matches staging: nothing of its source transaction
+   * may be applied. Source transactions already grouped into the open target
+   * transaction are complete, so the engine applies them again up to this one
+   * (the engine's `applyBefore`); with none, it stops right away.
+   */
+  private async stopForSchemaChange(
+    binding: RelationMismatch,
+    open: OpenSourceTransaction,
+  ): Promise<never> {
+    const completedBefore = this.pending !== null && this.pending !== this.applied;
+    if (this.pending) await this.rollback();
+    this.host.logger.log('error', 'source schema changed; stopping', { reason: binding.mismatch });
+    if (completedBefore) throw new SchemaChangeStop(binding.mismatch, open.commitLsn);
+    throw new SchemaChangeError(binding.mismatch);
+  }
+
+  private async commitSource(commitLsn: Lsn, endLsn: Lsn): Promise<void> {
+    const open = this.open;
+    this.open = null;
+    if (!open || open.skip || !this.pending) return;
+    const state = this.sequence.state();
+    this.pending = {
+      initialLoadDone: true,
+      lastCommitLsn: commitLsn,
+      lastEndLsn: endLsn,
+      lastSeqPrefix: state.prefix,
+      lastSeqCounter: state.counter,
+    };
+    if (open.changed) this.group.transactions++;
+    if (this.stopLsn !== null && endLsn >= this.stopLsn) this.reachedStop = true;
+    if (this.group.isFull()) await this.commit();
+  }
+
+  private async beginTarget(): Promise<void> {
+    await this.target.query('BEGIN');
+    this.group.begin();
+    // A placeholder until the first source commit: nothing to store yet.
+    this.pending = this.applied;
+  }
+
+  private async commit(): Promise<void> {
+    const pending = this.pending;
+    if (!pending) return;
+    await this.writer.flush();
+    if (pending !== this.applied) await this.positions.write(this.target, pending);
+    faultPoint('apply-batch');
+    await this.target.query('COMMIT');
+    this.pending = null;
+    this.applied = pending;
+    this.host.applied(this.group.transactions, this.group.changes, pending.lastEndLsn);
+    faultPoint('after-commit');
+    this.ack(pending.lastEndLsn);
+    faultPoint('after-ack');
+  }
+
+  private async rollback(): Promise<void> {
+    this.writer.discard();
+    await this.target.query('ROLLBACK');
+    this.pending = null;
+    const state = { prefix: this.applied.lastSeqPrefix, counter: this.applied.lastSeqCounter };
+    this.sequence.reset(state.prefix, state.counter);
+  }
+
+  private ack(lsn: Lsn): void {
+    if (lsn <= this.acked) return;
+    this.acked = lsn;
+    this.repl.sendStatus(lsn);
+  }
+
+  private probe(): void {
+    if (!this.open && this.repl.pending === 0) this.repl.sendStatus(this.acked, true);
+  }
+
+  private async bind(
+    relation: RelationMessage,
+  ): Promise<RelationBinding | RelationMismatch | null> {
+    const table = this.tables.find(
+      (t) => t.source.schema === relation.schema && t.source.table === relation.table,
+    );
+    if (table && this.skip.has(table.qualifiedName)) return null;
+    if (!table) {
+      this.host.logger.log('warn', 'ignoring changes of a table that is not configured', {
+        table: `${relation.schema}.${relation.table}`,
+      });
+      return null;
+    }
+    return bindRelation(this.source, relation, table);
+  }
+}

@@ -1,0 +1,214 @@
+import type pg from 'pg';
+import { copyInitialLoad, InitialLoadStopped } from './initial-load';
+import { formatLsn } from './lsn';
+import type { PositionStore, StoredPosition } from './position-store';
+import { SchemaChangeError, SchemaChangeStop } from './relation-binding';
+import { ReplicationConnection } from './replication-connection';
+import { dropSlotIfExists } from './source-setup';
+import { readSourceClock } from './source-position';
+import type { StagingTable } from './staging-tables';
+import { StagingWriter } from './staging-writer';
+import { StreamApplier, type ApplierHost } from './stream-applier';
+import { connectText } from './text-client';
+
+/** What loading needs from the engine. */
+export interface LoadContext {
+  /** Runs the catch-up apply of {@link loadAddedTables}; its logger and stop flag serve the load too. */
+  readonly host: ApplierHost;
+  readonly sourceUrl: string;
+  readonly slot: string;
+  readonly publication: string;
+  readonly batchSize?: number;
+  readonly lagIntervalMs: number;
+}
+
+/** Where streaming continues after a load, and the rows copied per table. */
+export interface LoadResult {
+  readonly position: StoredPosition;
+  readonly initialLoadRows: Record<string, number>;
+}
+
+/** The connections and tables a load works on. */
+export interface LoadTargets {
+  readonly source: pg.Client;
+  readonly target: pg.Client;
+  /** The engine's replication connection, connected, not streaming. */
+  readonly repl: ReplicationConnection;
+  readonly tables: readonly StagingTable[];
+  readonly positions: PositionStore;
+}
+
+/**
+ * The first run's load: creates the slot, copies every table from the snapshot it
+ * exports, and stores the slot's consistent point as the position, all in one target
+ * transaction (a crash mid-load leaves nothing behind, and the restart reloads).
+ * @throws {@link InitialLoadStopped} when asked to stop during the copy.
+ */
+export async function loadFromNewSlot(context: LoadContext, on: LoadTargets): Promise<LoadResult> {
+  const { source, target, repl, tables, positions } = on;
+  const logger = context.host.logger;
+  // A slot left by a load that never committed is useless: its snapshot is gone.
+  await dropSlotIfExists(source, context.slot);
+  // Taken before the slot exists, so it precedes the commit of every change the slot
+  // will stream: history orders full-load rows before the changes made during the copy.
+  const snapshotTime = await readSourceClock(source);
+  const slot = await repl.createSlot(context.slot);
+  logger.log('info', 'replication slot created', {
+    slot: context.slot,
+    consistentPoint: formatLsn(slot.consistentPoint),
+  });
+  const loader = await connectText(context.sourceUrl, 'audit-trail-initial-load', 'source');
+  try {
+    const writer = new StagingWriter(target, { batchSize: context.batchSize });
+    await target.query('BEGIN');
+    const initialLoadRows = await copyInitialLoad({
+      source: loader,
+      snapshotName: slot.snapshotName,
+      snapshotTime,
+      writer,
+      tables,
+      logger,
+      shouldStop: () => context.host.stopping,
+    });
+    const position: StoredPosition = {
+      initialLoadDone: true,
+      lastCommitLsn: 0n,
+      lastEndLsn: slot.consistentPoint,
+      lastSeqPrefix: '',
+      lastSeqCounter: 0n,
+    };
+    await positions.write(target, position);
+    await positions.markLoaded(
+      target,
+      tables.map((table) => table.source),
+    );
+    await target.query('COMMIT');
+    logger.log('info', 'initial load committed', { rows: initialLoadRows });
+    return { position, initialLoadRows };
+  } catch (error) {
+    await target.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    await loader.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Loads tables added to the config after the first run, consistently with the stream
+ * (as DMS reloads a table added to a task): a temporary slot exports a snapshot at
+ * LSN C; the stream is applied up to C without the added tables (their changes before
+ * C are in the snapshot); the tables are copied from the snapshot; streaming then
+ * continues from C with them. No gap, no overlap. A crash before the copy commits
+ * leaves them unloaded, and the next start does it again. The engine's replication
+ * connection is used for the catch-up and closed: stream again on a new one.
+ * @returns the position after the load, or null when asked to stop.
+ */
+export async function loadAddedTables(
+  context: LoadContext,
+  on: LoadTargets,
+  added: readonly StagingTable[],
+  position: StoredPosition,
+): Promise<LoadResult | null> {
+  const { source, target, repl, tables, positions } = on;
+  const { host } = context;
+  host.logger.log('info', 'loading tables added to the config', {
+    tables: added.map((table) => `${table.source.schema}.${table.source.table}`),
+  });
+  const snapshotTime = await readSourceClock(source);
+  const exporter = new ReplicationConnection(context.sourceUrl, 'audit-trail-added-tables');
+  await exporter.connect();
+  try {
+    const snapshot = await exporter.createSlot(`${context.slot}_add`, true);
+    repl.startReplication(context.slot, context.publication, position.lastEndLsn);
+    try {
+      await new StreamApplier({
+        host,
+        repl,
+        source,
+        target,
+        tables,
+        positions,
+        start: position,
+        batchSize: context.batchSize,
+        lagIntervalMs: context.lagIntervalMs,
+        halt: { commitLsn: snapshot.consistentPoint, message: null },
+        skip: new Set(added.map((table) => table.qualifiedName)),
+      }).apply();
+    } catch (error) {
+      if (error instanceof SchemaChangeStop) throw new SchemaChangeError(error.message);
+      throw error;
+    }
+    await repl.close();
+    if (host.stopping) return null;
+    return await copyAddedTables(context, on, added, snapshot.snapshotName, snapshotTime, position);
+  } finally {
+    await exporter.close();
+  }
+}
+
+/** The copy step of {@link loadAddedTables}, from the exporter's snapshot. */
+async function copyAddedTables(
+  context: LoadContext,
+  on: LoadTargets,
+  added: readonly StagingTable[],
+  snapshotName: string,
+  snapshotTime: string,
+  position: StoredPosition,
+): Promise<LoadResult | null> {
+  const { target, positions } = on;
+  const logger = context.host.logger;
+  const loader = await connectText(context.sourceUrl, 'audit-trail-initial-load');
+  try {
+    const writer = new StagingWriter(target, { batchSize: context.batchSize });
+    await target.query('BEGIN');
+    const initialLoadRows = await copyInitialLoad({
+      source: loader,
+      snapshotName,
+      snapshotTime,
+      writer,
+      tables: added,
+      logger,
+      shouldStop: () => context.host.stopping,
+    });
+    await positions.markLoaded(
+      target,
+      added.map((table) => table.source),
+    );
+    await target.query('COMMIT');
+    logger.log('info', 'added tables loaded', { rows: initialLoadRows });
+    return { position: (await positions.read(target)) ?? position, initialLoadRows };
+  } catch (error) {
+    await target.query('ROLLBACK').catch(() => undefined);
+    if (error instanceof InitialLoadStopped) return null;
+    throw error;
+  } finally {
+    await loader.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Configured tables this slot has not loaded yet (added to the config after the first
+ * run). Installs from before loads were recorded have no record at all: there, a table
+ * whose staging table has rows was loaded, and is recorded as such.
+ */
+export async function tablesToLoad(
+  target: pg.Client,
+  tables: readonly StagingTable[],
+  positions: PositionStore,
+): Promise<StagingTable[]> {
+  const key = (table: StagingTable) => `${table.source.schema}\u0000${table.source.table}`;
+  const loaded = await positions.loadedTables(target);
+  if (loaded.size === 0) {
+    const legacy: StagingTable[] = [];
+    for (const table of tables) {
+      const { rowCount } = await target.query(`SELECT 1 FROM ${table.qualifiedName} LIMIT 1`);
+      if (rowCount) legacy.push(table);
+    }
+    await positions.markLoaded(
+      target,
+      legacy.map((table) => table.source),
+    );
+    legacy.forEach((table) => loaded.add(key(table)));
+  }
+  return tables.filter((table) => !loaded.has(key(table)));
+}
