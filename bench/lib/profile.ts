@@ -7,6 +7,12 @@ export interface Profile {
   readonly sourceSeconds: number;
   /** Source overhead: rounds whose case E also times the catch-up (later rounds discard the backlog). */
   readonly catchUpRounds: number;
+  /**
+   * Source context: rounds and seconds per variant. Short runs, many rounds: every
+   * order of the three variants comes up equally often (rounds a multiple of 6).
+   */
+  readonly contextRounds: number;
+  readonly contextSeconds: number;
   /** Source overhead: rows in the accounts table. */
   readonly sourceAccounts: number;
   /** Engine throughput: changes generated per transaction size per round. */
@@ -32,6 +38,8 @@ export const QUICK: Profile = {
   sourceRounds: 5,
   sourceSeconds: 6,
   catchUpRounds: 2,
+  contextRounds: 6,
+  contextSeconds: 4,
   sourceAccounts: 50_000,
   throughputChanges: 10_000,
   throughputRounds: 2,
@@ -50,6 +58,8 @@ export const FULL: Profile = {
   sourceRounds: 5,
   sourceSeconds: 20,
   catchUpRounds: 5,
+  contextRounds: 18,
+  contextSeconds: 6,
   sourceAccounts: 100_000,
   throughputChanges: 100_000,
   throughputRounds: 3,
@@ -75,6 +85,8 @@ export const SMOKE: Profile = {
   sourceRounds: 1,
   sourceSeconds: 2,
   catchUpRounds: 1,
+  contextRounds: 1,
+  contextSeconds: 2,
   sourceAccounts: 1_000,
   throughputChanges: 500,
   throughputRounds: 1,

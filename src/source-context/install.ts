@@ -29,11 +29,17 @@ export class SourceContextError extends AuditTrailError {
  * Creates (or brings in line with the config) the source context table: one row per
  * source transaction that sets context, keyed by the transaction's own id.
  *
- * - `transaction_id bigint` defaults to `txid_current()` and a CHECK refuses any other
- *   value, so a row can only describe the transaction that wrote it, and (as the
- *   primary key) at most once; an UPDATE from a later transaction fails the same check,
- *   so context rows cannot be rewritten (DELETE for retention still works).
- * - the text fields the config `require`s are NOT NULL; `metadata` must be a JSON object.
+ * - `transaction_id bigint` defaults to `txid_current()` and a guard trigger refuses any
+ *   other value, so a row can only describe the transaction that wrote it, and (as the
+ *   primary key) at most once; the guard refuses an UPDATE by any later transaction, so
+ *   context rows cannot be rewritten (DELETE for retention still works).
+ * - the text fields the config `require`s are NOT NULL; the guard refuses a `metadata`
+ *   that is not a JSON object.
+ * - the guard is a row trigger (`ENABLE ALWAYS`, so replica mode does not skip it), not
+ *   CHECK constraints: PostgreSQL re-reads and re-plans a table's CHECK expressions in
+ *   every INSERT statement, which cost the application more than the row's insert
+ *   itself; the trigger's plan stays cached per connection. A table with the CHECKs of
+ *   an earlier version gets the guard and loses the CHECKs, in one transaction.
  * - INSERT (and USAGE on the schema) is granted to `grantInsertTo` only; nothing to PUBLIC.
  *
  * The target never trusts the `transaction_id` column: history joins context by the
@@ -55,6 +61,7 @@ export async function installSourceContext(
     await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(context.schema)}`.execute(trx);
     const exists = await tableExists(trx, context);
     if (!exists) await createContextTable(trx, context);
+    await installGuard(trx, context);
     const { required, optional } = await alignRequired(trx, context);
     await sql`REVOKE ALL ON ${table} FROM PUBLIC`.execute(trx);
     for (const role of context.grantInsertTo) {
@@ -91,15 +98,62 @@ async function createContextTable(
     (column) => sql`${sql.id(column)} text`,
   );
   await sql`CREATE TABLE ${sql.id(context.schema, context.table)} (
-    ${sql.id(CONTEXT_TRANSACTION_COLUMN)} bigint PRIMARY KEY DEFAULT txid_current()
-      CONSTRAINT transaction_context_own_transaction CHECK (${sql.id(CONTEXT_TRANSACTION_COLUMN)} = txid_current()),
+    ${sql.id(CONTEXT_TRANSACTION_COLUMN)} bigint PRIMARY KEY DEFAULT pg_catalog.txid_current(),
     ${sql.join(textColumns, sql`, `)},
-    metadata jsonb CONSTRAINT transaction_context_metadata_object CHECK (jsonb_typeof(metadata) = 'object'),
-    recorded_at timestamptz NOT NULL DEFAULT now()
+    metadata jsonb,
+    recorded_at timestamptz NOT NULL DEFAULT pg_catalog.now()
   )`.execute(db);
   await sql`COMMENT ON TABLE ${sql.id(context.schema, context.table)} IS ${sql.lit(
     'audit-trail: who and why, one row per source transaction that sets context (written by withAuditContext / setAuditContext). Audited: changes travel to the audit log with the rows they describe.',
   )}`.execute(db);
+}
+
+/** The guard's trigger, and the trigger function's name in the context schema. */
+const GUARD = 'transaction_context_guard';
+/** The constraint names the guard reports (those of the CHECKs it replaced). */
+const OWN_TRANSACTION = 'transaction_context_own_transaction';
+const METADATA_OBJECT = 'transaction_context_metadata_object';
+
+/**
+ * Installs (or replaces) the guard trigger and drops the CHECK constraints it replaces.
+ * Its errors are check violations (SQLSTATE 23514) naming those constraints, as the
+ * CHECKs' were. Every name in the body is qualified: it runs with the inserting role's
+ * search_path. Trigger functions need no EXECUTE privilege to fire, so PUBLIC has none.
+ */
+async function installGuard(db: Kysely<unknown>, context: SourceContextConfig): Promise<void> {
+  const fn = sql.id(context.schema, GUARD);
+  const table = sql.id(context.schema, context.table);
+  const id = sql.id(CONTEXT_TRANSACTION_COLUMN);
+  await sql`CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $guard$
+BEGIN
+  IF NEW.${id} IS NULL OR NEW.${id} OPERATOR(pg_catalog.<>) pg_catalog.txid_current() THEN
+    RAISE EXCEPTION USING ERRCODE = 'check_violation', CONSTRAINT = ${sql.lit(OWN_TRANSACTION)},
+      MESSAGE = pg_catalog.format('%s on %I.%I violates ${sql.raw(OWN_TRANSACTION)}: ${sql.raw(CONTEXT_TRANSACTION_COLUMN)} must be the writing transaction''s own txid_current()',
+        TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME);
+  END IF;
+  -- Nested, not AND: OLD is not assigned in an INSERT trigger.
+  IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+    IF OLD.${id} OPERATOR(pg_catalog.<>) pg_catalog.txid_current() THEN
+      RAISE EXCEPTION USING ERRCODE = 'check_violation', CONSTRAINT = ${sql.lit(OWN_TRANSACTION)},
+        MESSAGE = pg_catalog.format('%s on %I.%I violates ${sql.raw(OWN_TRANSACTION)}: only the transaction that wrote a context row may update it',
+          TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    END IF;
+  END IF;
+  IF pg_catalog.jsonb_typeof(NEW.metadata) OPERATOR(pg_catalog.<>) 'object' THEN
+    RAISE EXCEPTION USING ERRCODE = 'check_violation', CONSTRAINT = ${sql.lit(METADATA_OBJECT)},
+      MESSAGE = pg_catalog.format('%s on %I.%I violates ${sql.raw(METADATA_OBJECT)}: metadata must be a JSON object',
+        TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME);
+  END IF;
+  RETURN NEW;
+END
+$guard$`.execute(db);
+  await sql`REVOKE ALL ON FUNCTION ${fn}() FROM PUBLIC`.execute(db);
+  await sql`DROP TRIGGER IF EXISTS ${sql.id(GUARD)} ON ${table}`.execute(db);
+  await sql`CREATE TRIGGER ${sql.id(GUARD)} BEFORE INSERT OR UPDATE ON ${table}
+    FOR EACH ROW EXECUTE FUNCTION ${fn}()`.execute(db);
+  await sql`ALTER TABLE ${table} ENABLE ALWAYS TRIGGER ${sql.id(GUARD)}`.execute(db);
+  await sql`ALTER TABLE ${table} DROP CONSTRAINT IF EXISTS ${sql.id(OWN_TRANSACTION)},
+    DROP CONSTRAINT IF EXISTS ${sql.id(METADATA_OBJECT)}`.execute(db);
 }
 
 /** NOT NULL exactly on the required fields' columns; returns what changed. */
