@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { CommanderError } from 'commander';
 import { AuditTrailError, exitCodeOf } from '../errors';
+import { watchOutput } from './output';
 import { buildProgram } from './program';
 
 /** Network failures a driver may throw before the kit could name the side. */
@@ -65,6 +66,7 @@ function formatFailure(failure: Omit<Failure, 'exitCode'>): string {
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 async function main(argv: readonly string[]): Promise<void> {
+  watchOutput();
   const program = buildProgram();
   try {
     await program.parseAsync(argv as string[]);

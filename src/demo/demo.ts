@@ -14,6 +14,12 @@ import { verifyAuditTrail } from '../verify';
 export interface DemoOptions {
   /** Where the demo prints. @default process.stdout */
   readonly out?: NodeJS.WritableStream;
+  /**
+   * Stops the demo early (its output was closed, the user gave up): the next step throws
+   * the signal's reason, after the servers are stopped and their folders removed.
+   * @default none
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** What the demo found, for tests and scripts. */
@@ -51,7 +57,10 @@ const { beginWithAuditContext } = auditContext(CONFIG);
  */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const out = options.out ?? process.stdout;
-  const say = (line = '') => out.write(`${line}\n`);
+  const say = (line = '') => {
+    options.signal?.throwIfAborted();
+    out.write(`${line}\n`);
+  };
   const servers: LocalPostgres[] = [];
   let engine: Engine | null = null;
   let running: Promise<unknown> | null = null;

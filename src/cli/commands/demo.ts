@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
 import { CliError } from '../errors';
+import { onOutputClosed } from '../output';
 
 /**
  * `audit-trail demo`: the whole change-history pipeline on embedded PostgreSQL, with
- * nothing to install; prints a history, an as-of answer and a verify result.
+ * nothing to install; prints a history, an as-of answer and a verify result. When its
+ * output is closed (`| head`), it stops its servers and removes their folders as on
+ * Ctrl-C, then exits quietly.
  */
 export function registerDemo(program: Command): void {
   program
@@ -13,8 +16,17 @@ export function registerDemo(program: Command): void {
     )
     .action(async () => {
       const { runDemo } = await import('../../demo/index.js');
-      const result = await runDemo();
-      if (!result.verifyOk)
-        throw new CliError('demo: verify found mismatches', { code: 'VERIFY_MISMATCH' });
+      const stop = new AbortController();
+      const unregister = onOutputClosed(() => stop.abort());
+      try {
+        const result = await runDemo({ signal: stop.signal });
+        if (!result.verifyOk)
+          throw new CliError('demo: verify found mismatches', { code: 'VERIFY_MISMATCH' });
+      } catch (error) {
+        // Output closed: the servers are stopped; nothing to report to a closed pipe.
+        if (!stop.signal.aborted) throw error;
+      } finally {
+        unregister();
+      }
     });
 }
