@@ -9,6 +9,7 @@ import { auditLogKeyHashMigration } from './0006-audit-log-key-hash';
 import { schemaChangeLogMigration } from './0008-schema-change-log';
 import { schemaChangeVersionBoundaryMigration } from './0009-schema-change-version-boundary';
 import { sourceContextMigration } from './0010-source-context';
+import { contextActorIndexMigration } from './0011-context-actor-index';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -53,4 +54,5 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
     migration: schemaChangeVersionBoundaryMigration,
   },
   { name: '0010-source-context', migration: sourceContextMigration },
+  { name: '0011-context-actor-index', migration: contextActorIndexMigration },
 ];

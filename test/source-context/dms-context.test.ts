@@ -192,6 +192,55 @@ describe('context through DMS-shaped staging writes', () => {
     expect(all.length).toBeGreaterThan(bobsItems.length);
   });
 
+  it('finds the actor through the actor index (changesBy), bounded by the range', async () => {
+    // Many transactions of other actors around Erin's two, one of hers outside the range.
+    await inTargetTransaction(async () => {
+      for (let i = 0; i < 40; i++) {
+        const xid = 2000 + i;
+        const at = `2026-11-24 09:00:${String(i).padStart(2, '0')}.000001`;
+        const actor = i === 10 || i === 30 || i === 39 ? 'erin' : `user-${i % 7}`;
+        await contexts.insert(contextRow(xid, actor), cdc('INSERT', at, xid));
+        await items.insert({ id: String(100 + i), name: `item ${i}` }, cdc('INSERT', at, xid));
+      }
+    });
+    const range = ['2026-11-24T09:00:05Z', '2026-11-24T09:00:35Z'] as const;
+    const erin = await history.changesBy('erin', ...range);
+    expect(erin.map((v) => [v.transactionId, v.key, v.context?.actor])).toEqual([
+      ['2010', { id: 110 }, 'erin'],
+      ['2030', { id: 130 }, 'erin'],
+    ]);
+    // The plan reads the actor's context rows from the index (migration 0011; this
+    // failed before it). With seqscan off the planner takes any index that can serve
+    // the query: the tables here are too small for it to prefer one.
+    const queries: { sql: string; parameters: readonly unknown[] }[] = [];
+    const logged = new Kysely<unknown>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: targetUrl }) }),
+      log: (event) => {
+        if (event.level === 'query') queries.push(event.query);
+      },
+    });
+    try {
+      await createHistory(logged).changesBy('erin', ...range);
+    } finally {
+      await logged.destroy();
+    }
+    const query = queries.find((q) => q.sql.includes("->> 'actor'"));
+    expect(query).toBeDefined();
+    await target.query('BEGIN');
+    try {
+      await target.query('SET LOCAL enable_seqscan = off');
+      const { rows } = await target.query({
+        text: `EXPLAIN ${query!.sql}`,
+        values: query!.parameters as unknown[],
+        rowMode: 'array',
+      });
+      const plan = rows.map((row: unknown[]) => String(row[0])).join('\n');
+      expect(plan).toMatch(/audit_log_context_actor_idx/);
+    } finally {
+      await target.query('ROLLBACK');
+    }
+  });
+
   it('seals context rows in the hash chain like every audit row', async () => {
     const report = await verifyIntegrity({ targetUrl, auditSchema: 'audit', anchors: [] });
     expect(report).toMatchObject({ ok: true, findingCount: 0 });
