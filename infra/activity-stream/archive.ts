@@ -12,6 +12,7 @@ import { Construct } from 'constructs';
 import { ARCHIVE_COLUMNS } from '../../src/access-audit/das/archive';
 import type { ActivityArchiveConfig } from '../../src/config/activity-stream';
 import type { AlertTopic } from '../constructs/alert-topic';
+import { evidenceAccessLogBucket, evidenceBucketProps } from '../constructs/evidence-bucket';
 import { acknowledge } from '../nag';
 import { archiveQueries } from './archive-queries';
 
@@ -90,7 +91,11 @@ export class ActivityArchive extends Construct {
       // Archived objects outlive the stack; so must their key.
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    this.accessLogs = this.createAccessLogs();
+    this.accessLogs = evidenceAccessLogBucket(
+      this,
+      'AccessLogs',
+      'the archive and results buckets',
+    );
     this.bucket = this.createBucket(config);
     this.resultsBucket = this.createResultsBucket(props.resultsRetentionDays ?? 30);
     this.database = new glue.CfnDatabase(this, 'Database', {
@@ -154,49 +159,20 @@ export class ActivityArchive extends Construct {
     });
   }
 
-  private createAccessLogs(): s3.Bucket {
-    const bucket = new s3.Bucket(this, 'AccessLogs', {
-      // S3 server access logging delivers only to SSE-S3 buckets.
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      versioned: true,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    acknowledge(
-      bucket,
-      'this bucket is the access-log destination of the archive and results buckets; logging it into itself would loop',
-      'AwsSolutions-S1',
-    );
-    return bucket;
-  }
-
   private createBucket(config: ActivityArchiveConfig): s3.Bucket {
-    const retention = Duration.days(config.retentionDays);
     const lock =
       config.objectLock === 'off'
-        ? {}
-        : {
-            objectLockEnabled: true,
-            objectLockDefaultRetention:
-              config.objectLock === 'compliance'
-                ? s3.ObjectLockRetention.compliance(retention)
-                : s3.ObjectLockRetention.governance(retention),
-          };
+        ? undefined
+        : ({
+            mode: config.objectLock === 'compliance' ? 'COMPLIANCE' : 'GOVERNANCE',
+            retentionDays: config.retentionDays,
+          } as const);
     return new s3.Bucket(this, 'Bucket', {
-      ...lock,
-      versioned: true,
-      encryption: s3.BucketEncryption.KMS,
-      encryptionKey: this.key,
-      // One data key per bucket and period instead of one KMS call per object.
-      bucketKeyEnabled: true,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      serverAccessLogsBucket: this.accessLogs,
-      serverAccessLogsPrefix: 'archive-bucket/',
+      ...evidenceBucketProps(
+        this.key,
+        { bucket: this.accessLogs, prefix: 'archive-bucket/' },
+        lock,
+      ),
       lifecycleRules: [
         {
           id: 'retention',
@@ -206,29 +182,19 @@ export class ActivityArchive extends Construct {
               transitionAfter: Duration.days(config.glacierAfterDays),
             },
           ],
-          expiration: retention,
+          expiration: Duration.days(config.retentionDays),
           // A deleted or overwritten object stays recoverable (and visible in the access
           // logs) this long; Object Lock is what makes deletion impossible.
           noncurrentVersionExpiration: Duration.days(NONCURRENT_DAYS),
           abortIncompleteMultipartUploadAfter: Duration.days(7),
         },
       ],
-      removalPolicy: RemovalPolicy.RETAIN,
     });
   }
 
   private createResultsBucket(retentionDays: number): s3.Bucket {
     return new s3.Bucket(this, 'Results', {
-      encryption: s3.BucketEncryption.KMS,
-      encryptionKey: this.key,
-      bucketKeyEnabled: true,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      versioned: true,
-      serverAccessLogsBucket: this.accessLogs,
-      serverAccessLogsPrefix: 'results-bucket/',
+      ...evidenceBucketProps(this.key, { bucket: this.accessLogs, prefix: 'results-bucket/' }),
       lifecycleRules: [
         {
           id: 'results',
@@ -237,7 +203,6 @@ export class ActivityArchive extends Construct {
           abortIncompleteMultipartUploadAfter: Duration.days(1),
         },
       ],
-      removalPolicy: RemovalPolicy.RETAIN,
     });
   }
 

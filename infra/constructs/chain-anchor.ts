@@ -13,6 +13,7 @@ import { Construct } from 'constructs';
 import type { ObjectLockMode } from '../../src/config/chain-anchors';
 import { acknowledge } from '../nag';
 import { bundledFunction } from './bundled-function';
+import { evidenceAccessLogBucket, evidenceBucketProps } from './evidence-bucket';
 
 /** The target database the anchor Lambda reads the chain head from. */
 export interface ChainAnchorTarget {
@@ -92,39 +93,16 @@ export class ChainAnchor extends Construct {
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    this.accessLogs = new s3.Bucket(this, 'AccessLogs', {
-      // S3 server access logging delivers only to SSE-S3 buckets.
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      versioned: true,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    acknowledge(
-      this.accessLogs,
-      'this bucket is the access-log destination of the anchors bucket; logging it into itself would loop',
-      'AwsSolutions-S1',
+    this.accessLogs = evidenceAccessLogBucket(this, 'AccessLogs', 'the anchors bucket');
+    this.bucket = new s3.Bucket(
+      this,
+      'Bucket',
+      evidenceBucketProps(
+        this.key,
+        { bucket: this.accessLogs, prefix: 'anchors-bucket/' },
+        { mode, retentionDays },
+      ),
     );
-    const retention = Duration.days(retentionDays);
-    this.bucket = new s3.Bucket(this, 'Bucket', {
-      objectLockEnabled: true,
-      objectLockDefaultRetention:
-        mode === 'COMPLIANCE'
-          ? s3.ObjectLockRetention.compliance(retention)
-          : s3.ObjectLockRetention.governance(retention),
-      versioned: true,
-      encryption: s3.BucketEncryption.KMS,
-      encryptionKey: this.key,
-      bucketKeyEnabled: true,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      serverAccessLogsBucket: this.accessLogs,
-      serverAccessLogsPrefix: 'anchors-bucket/',
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
     this.location = `s3://${this.bucket.bucketName}/${prefix}`;
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
