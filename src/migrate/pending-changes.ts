@@ -75,9 +75,14 @@ const CURRENT_COLUMNS_SQL = `
    WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
    ORDER BY attnum`;
 
-/** All current column names of a table named in test_decoding output. */
+/**
+ * All current columns of a table named in test_decoding output, each with its type as
+ * test_decoding prints it (format_type without the modifier; qualified by the same
+ * search_path, since SQL decoding runs in this session).
+ */
 const CURRENT_NAMES_SQL = `
-  SELECT attname::text AS name FROM pg_catalog.pg_attribute
+  SELECT attname::text AS name, pg_catalog.format_type(atttypid, NULL) AS type
+    FROM pg_catalog.pg_attribute
    WHERE attrelid = to_regclass(format('%I.%I', $1::text, $2::text))
      AND attnum > 0 AND NOT attisdropped`;
 
@@ -90,7 +95,8 @@ const CURRENT_NAMES_SQL = `
  *   publications that publish the audited tables, each pending INSERT or UPDATE
  *   checked against the relation's current columns (every column it carries must still
  *   exist with that name, type and type modifier; a column added since is fine: the
- *   change is applied with it NULL); a test_decoding slot (AWS DMS) by column names.
+ *   change is applied with it NULL); a test_decoding slot (AWS DMS) by column name and
+ *   type as test_decoding prints it (without the type modifier).
  * - A slot in use (an engine or DMS task running) cannot be peeked: it must confirm the
  *   position the source had when this check began, which it does once everything
  *   committed before has been applied.
@@ -248,18 +254,79 @@ async function peekTestDecoding(
     const table = owner.get(`${schema}\u0000${relname}`);
     if (table === undefined) continue;
     if (!current.has(qualified!)) {
-      const names = await run<{ name: string }>(CURRENT_NAMES_SQL, [schema, relname]);
-      current.set(qualified!, new Set(names.map((n) => n.name)));
+      const columns = await run<{ name: string; type: string }>(CURRENT_NAMES_SQL, [
+        schema,
+        relname,
+      ]);
+      current.set(qualified!, new Set(columns.map((c) => JSON.stringify([c.name, c.type]))));
     }
-    // An UPDATE of a key prints `old-key: ... new-tuple: ...`: the new tuple is the shape.
-    const tuple = change![3]!.replace(/^old-key: .*? new-tuple: /s, '');
-    const names = [...tuple.matchAll(/(?:^| )("(?:[^"]|"")+"|[^ [\]]+)\[[^\]]+\]:/g)].map((m) =>
-      m[1]!.startsWith('"') ? m[1]!.slice(1, -1).replace(/""/g, '"') : m[1]!,
-    );
+    // A column added since is harmless; one the table no longer has under that name and
+    // type is not (test_decoding prints no type modifier: numeric(10,2) -> (12,4) is not
+    // seen here, int -> bigint is).
     const now = current.get(qualified!)!;
-    if (!names.every((name) => now.has(name))) noteStale(stale, table, row.lsn);
+    const fits = testDecodingColumns(change![3]!).every((c) =>
+      now.has(JSON.stringify([c.name, c.type])),
+    );
+    if (!fits) noteStale(stale, table, row.lsn);
   }
   return stale;
+}
+
+/**
+ * The columns (name and printed type) of the tuple that gives a test_decoding INSERT or
+ * UPDATE its shape: `name[type]:value ...`, or for an UPDATE of the key
+ * `old-key: ... new-tuple: ...` (the new tuple). Read token by token, so a value (quoted,
+ * `''` doubled) that looks like a column, a quoted name and a type with brackets
+ * (`integer[]`) or spaces are read as what they are.
+ */
+export function testDecodingColumns(text: string): { name: string; type: string }[] {
+  let columns: { name: string; type: string }[] = [];
+  let at = 0;
+  const quotedEnd = (from: number, quote: string): number => {
+    let i = from + 1;
+    for (;;) {
+      const next = text.indexOf(quote, i);
+      if (next < 0) return text.length;
+      if (text[next + 1] !== quote) return next + 1;
+      i = next + 2;
+    }
+  };
+  while (at < text.length) {
+    if (text[at] === ' ') {
+      at += 1;
+      continue;
+    }
+    if (text.startsWith('old-key: ', at)) {
+      at += 'old-key: '.length;
+      continue;
+    }
+    if (text.startsWith('new-tuple: ', at)) {
+      columns = []; // the old key's columns were read first: the new tuple is the shape
+      at += 'new-tuple: '.length;
+      continue;
+    }
+    // name: an identifier as quote_identifier prints it
+    const nameEnd = text[at] === '"' ? quotedEnd(at, '"') : text.indexOf('[', at);
+    if (nameEnd < 0 || text[nameEnd] !== '[') break;
+    const rawName = text.slice(at, nameEnd);
+    // type: up to the "]:" outside quotes (a type may hold [] and quoted names)
+    let i = nameEnd + 1;
+    while (i < text.length && !(text[i] === ']' && text[i + 1] === ':'))
+      i = text[i] === '"' ? quotedEnd(i, '"') : i + 1;
+    const type = text.slice(nameEnd + 1, i);
+    // value: 'quoted', B'bits', or bare up to the next space
+    let v = i + 2;
+    if (text[v] === 'B' && text[v + 1] === "'") v += 1;
+    at =
+      text[v] === "'"
+        ? quotedEnd(v, "'")
+        : text.indexOf(' ', v) < 0
+          ? text.length
+          : text.indexOf(' ', v);
+    const name = rawName.startsWith('"') ? rawName.slice(1, -1).replace(/""/g, '"') : rawName;
+    columns.push({ name, type });
+  }
+  return columns;
 }
 
 /** Splits test_decoding's `schema.table` (each quoted only when it needs to be). */
