@@ -12,6 +12,7 @@ import {
   stagingTableName,
 } from '../staging/header-columns';
 import { parseRowJson } from '../history/row-json';
+import { KeyedRowCursor, mergeByKey } from './keyed-rows';
 import { rowDocumentColumns, sourceRowDocumentSql } from '../staging/row-document';
 import { currentShapeSql, shapeChangesSql, type ShapeChange } from '../history/version-shape';
 
@@ -71,8 +72,6 @@ export interface VerifyReport {
   readonly mismatches: readonly VerifyMismatch[];
 }
 
-const FETCH_SIZE = 2000;
-
 /**
  * Compares every current source row of every audited table with the newest audit
  * version of its key, and finds keys present on one side only. Both sides build the
@@ -91,7 +90,7 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
     for (const table of sourceTables) {
       const name = `${table.schema}.${table.table}`;
       const { ignoreColumns } = await auditedTable(target, options.config.auditSchema, name, table);
-      const sourceRows = new CursorReader(
+      const sourceRows = new KeyedRowCursor(
         source,
         `SELECT q.key, q.row FROM (${sourceRowDocumentSql(
           {
@@ -103,7 +102,7 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
         [],
       );
       const shape = await shapeChanges(target, options.config.auditSchema, table);
-      const auditRows = new CursorReader(
+      const auditRows = new KeyedRowCursor(
         target,
         `SELECT row_key::text AS key, new_row::text AS row
            FROM (${newestVersionsSql(options.config.auditSchema, shape)}) AS newest
@@ -224,8 +223,8 @@ async function auditedTable(
 
 async function compare(
   table: string,
-  sourceRows: CursorReader,
-  auditRows: CursorReader,
+  sourceRows: KeyedRowCursor,
+  auditRows: KeyedRowCursor,
   report: (
     mismatch: VerifyMismatch,
     raw?: { sourceRow: string; auditRow: string },
@@ -234,53 +233,28 @@ async function compare(
   let sourceCount = 0;
   let auditCount = 0;
   let mismatches = 0;
-  const add = (mismatch: VerifyMismatch, raw?: { sourceRow: string; auditRow: string }) => {
+  for await (const { key, left: source, right: audit } of mergeByKey(sourceRows, auditRows)) {
+    if (source) sourceCount++;
+    if (audit) auditCount++;
+    const sourceRow = source && rowText(source);
+    const auditRow = audit && rowText(audit);
+    if (sourceRow === auditRow) continue;
     mismatches++;
-    return report(mismatch, raw);
-  };
-  let left = await sourceRows.next();
-  let right = await auditRows.next();
-  while (left || right) {
-    const order = !left
-      ? 1
-      : !right
-        ? -1
-        : Buffer.compare(Buffer.from(left.key), Buffer.from(right.key));
-    if (order < 0 && left) {
-      sourceCount++;
-      await add({
-        table,
-        key: parseRowJson(left.key),
-        kind: 'missing-in-audit',
-        sourceRow: parseRowJson(rowText(left)),
-      });
-      left = await sourceRows.next();
-    } else if (order > 0 && right) {
-      auditCount++;
-      await add({
-        table,
-        key: parseRowJson(right.key),
-        kind: 'missing-in-source',
-        auditRow: parseRowJson(rowText(right)),
-      });
-      right = await auditRows.next();
-    } else if (left && right) {
-      sourceCount++;
-      auditCount++;
-      if (rowText(left) !== rowText(right)) {
-        await add(
-          {
-            table,
-            key: parseRowJson(left.key),
-            kind: 'different',
-            sourceRow: parseRowJson(rowText(left)),
-            auditRow: parseRowJson(rowText(right)),
-          },
-          { sourceRow: rowText(left), auditRow: rowText(right) },
-        );
-      }
-      left = await sourceRows.next();
-      right = await auditRows.next();
+    const found = { table, key: parseRowJson(key) };
+    if (sourceRow === null) {
+      await report({ ...found, kind: 'missing-in-source', auditRow: parseRowJson(auditRow!) });
+    } else if (auditRow === null) {
+      await report({ ...found, kind: 'missing-in-audit', sourceRow: parseRowJson(sourceRow) });
+    } else {
+      await report(
+        {
+          ...found,
+          kind: 'different',
+          sourceRow: parseRowJson(sourceRow),
+          auditRow: parseRowJson(auditRow),
+        },
+        { sourceRow, auditRow },
+      );
     }
   }
   return { sourceRows: sourceCount, auditRows: auditCount, mismatches };
@@ -290,10 +264,10 @@ async function compare(
  * The staging rows of a table as the capture trigger renders them (key_of and
  * exact_document, on the target itself); a row flagged deleted has a null row.
  */
-function stagingReader(target: pg.Client, auditSchema: string, table: SourceTable): CursorReader {
+function stagingReader(target: pg.Client, auditSchema: string, table: SourceTable): KeyedRowCursor {
   const exact = rowDocumentColumns(table);
   const fn = (name: string) => quoteQualified(auditSchema, name);
-  return new CursorReader(
+  return new KeyedRowCursor(
     target,
     `SELECT q.key, q.row FROM (
        SELECT ${fn('key_of')}(to_jsonb(st.*), $1::text[])::text AS key,
@@ -318,8 +292,8 @@ function newestVersionReader(
   auditSchema: string,
   table: SourceTable,
   shape: readonly ShapeChange[],
-): CursorReader {
-  return new CursorReader(
+): KeyedRowCursor {
+  return new KeyedRowCursor(
     target,
     `SELECT row_key::text AS key, CASE WHEN operation = 'DELETE' THEN NULL ELSE new_row::text END AS row
        FROM (${newestVersionsSql(auditSchema, shape)}) AS newest
@@ -365,41 +339,28 @@ function newestVersionsSql(auditSchema: string, shape: readonly ShapeChange[]): 
  */
 async function compareStaging(
   table: string,
-  stagingRows: CursorReader,
-  versions: CursorReader,
+  stagingRows: KeyedRowCursor,
+  versions: KeyedRowCursor,
   report: (mismatch: VerifyMismatch, rows?: [string, string]) => Promise<void>,
 ): Promise<{ stagingRows: number; mismatches: number }> {
   let stagingCount = 0;
   let mismatches = 0;
-  let left = await stagingRows.next();
-  let right = await versions.next();
-  while (left || right) {
-    const order = !left
-      ? 1
-      : !right
-        ? -1
-        : Buffer.compare(Buffer.from(left.key), Buffer.from(right.key));
-    const staged = order <= 0 ? left : null;
-    const version = order >= 0 ? right : null;
-    const key = (staged ?? version)!.key;
+  for await (const { key, left: staged, right: version } of mergeByKey(stagingRows, versions)) {
     if (staged?.row) stagingCount++;
     const stagedRow = staged?.row ?? null;
     const versionRow = version?.row ?? null;
-    if (stagedRow !== versionRow) {
-      mismatches++;
-      await report(
-        {
-          table,
-          key: parseRowJson(key),
-          kind: 'staging-differs',
-          ...(stagedRow === null ? {} : { stagingRow: parseRowJson(stagedRow) }),
-          ...(versionRow === null ? {} : { auditRow: parseRowJson(versionRow) }),
-        },
-        stagedRow !== null && versionRow !== null ? [stagedRow, versionRow] : undefined,
-      );
-    }
-    if (order <= 0) left = await stagingRows.next();
-    if (order >= 0) right = await versions.next();
+    if (stagedRow === versionRow) continue;
+    mismatches++;
+    await report(
+      {
+        table,
+        key: parseRowJson(key),
+        kind: 'staging-differs',
+        ...(stagedRow === null ? {} : { stagingRow: parseRowJson(stagedRow) }),
+        ...(versionRow === null ? {} : { auditRow: parseRowJson(versionRow) }),
+      },
+      stagedRow !== null && versionRow !== null ? [stagedRow, versionRow] : undefined,
+    );
   }
   return { stagingRows: stagingCount, mismatches };
 }
@@ -423,41 +384,4 @@ async function differingColumns(
 /** A source row or live audit version: never null in those streams. */
 function rowText(entry: { row: string | null }): string {
   return entry.row ?? 'null';
-}
-
-let cursorSerial = 0;
-
-/** Reads a query's rows in key order through a server-side cursor. */
-class CursorReader {
-  private readonly name = `audit_trail_verify_${++cursorSerial}`;
-  private buffer: { key: string; row: string | null }[] = [];
-  private declared = false;
-  private done = false;
-
-  constructor(
-    private readonly client: pg.Client,
-    private readonly text: string,
-    private readonly values: unknown[],
-  ) {}
-
-  async next(): Promise<{ key: string; row: string | null } | null> {
-    if (this.buffer.length === 0 && !this.done) {
-      if (!this.declared) {
-        await this.client.query(
-          `DECLARE ${this.name} NO SCROLL CURSOR FOR ${this.text}`,
-          this.values,
-        );
-        this.declared = true;
-      }
-      const { rows } = await this.client.query<{ key: string; row: string | null }>(
-        `FETCH ${FETCH_SIZE} FROM ${this.name}`,
-      );
-      this.buffer = rows;
-      if (rows.length === 0) {
-        this.done = true;
-        await this.client.query(`CLOSE ${this.name}`);
-      }
-    }
-    return this.buffer.shift() ?? null;
-  }
 }
