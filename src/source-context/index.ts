@@ -1,2 +1,3 @@
 export * from './install';
 export * from './write-context';
+export * from './prune';

@@ -241,6 +241,30 @@ describe('context through DMS-shaped staging writes', () => {
     }
   });
 
+  it('keeps the context of old versions when the source prunes context rows (DELETE)', async () => {
+    // pruneAuditContext on the source deletes old context rows in its own transactions;
+    // DMS applies each DELETE to staging (operation_indicator keeps the row, flagged D).
+    const prune = '2026-12-01 03:00:00.000001';
+    for (const xid of [800, 801]) {
+      expect(
+        await contexts.delete({ transaction_id: String(xid) }, cdc('DELETE', prune, 5000)),
+      ).toBe(1);
+    }
+    const versions = await history.history('public.items', { id: 1 });
+    expect(versions.map((v) => [v.transactionId, v.context?.actor, v.context?.reason])).toEqual([
+      ['800', 'alice', 'TICKET-7'],
+      ['801', 'bob', null],
+    ]);
+    const week = ['2026-11-22T00:00:00Z', '2026-11-29T00:00:00Z'] as const;
+    expect((await history.changesBy('alice', ...week)).map((v) => v.key)).toEqual([{ id: 1 }]);
+    // The prune itself is recorded: one DELETE version per context row, without context.
+    const pruned = await history.transaction(5000);
+    expect(pruned.map((v) => [v.table, v.operation, v.key, v.context])).toEqual([
+      [CONTEXT_TABLE, 'DELETE', { transaction_id: '800' }, null],
+      [CONTEXT_TABLE, 'DELETE', { transaction_id: '801' }, null],
+    ]);
+  });
+
   it('seals context rows in the hash chain like every audit row', async () => {
     const report = await verifyIntegrity({ targetUrl, auditSchema: 'audit', anchors: [] });
     expect(report).toMatchObject({ ok: true, findingCount: 0 });

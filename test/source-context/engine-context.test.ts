@@ -3,7 +3,13 @@ import pg from 'pg';
 import type { AuditTrailConfigInput } from '../../src/config';
 import { createHistory } from '../../src/history';
 import { createKysely } from '../../src/postgres/connect';
-import { auditContext, AuditContextError, installSourceContext } from '../../src/source-context';
+import {
+  auditContext,
+  AuditContextError,
+  installSourceContext,
+  pruneAuditContext,
+} from '../../src/source-context';
+import { verifyAuditTrail } from '../../src/verify';
 import { verifyIntegrity } from '../../src/trust/integrity';
 import { createPipeline, type Pipeline } from '../engine/helpers';
 
@@ -272,5 +278,86 @@ describe('context through the local engine', () => {
     } finally {
       client.release();
     }
+  });
+  it('prunes old context rows on the source in batches; history keeps their context', async () => {
+    await pipeline.replicate();
+    const { rows: before } = await pipeline.source(
+      `SELECT count(*)::int AS n, clock_timestamp() AS cutoff FROM audit_context.transaction_context`,
+    );
+    const { n: oldRows, cutoff } = before[0] as { n: number; cutoff: Date };
+    expect(oldRows).toBeGreaterThan(4);
+    await withAuditContext(source, { actor: 'kept' }, (trx) =>
+      trx.insertInto('items').values({ id: 40, name: 'after the cutoff' }).execute(),
+    );
+    // The application role may only insert context rows.
+    await expect(pruneAuditContext(source, CONFIG, { olderThan: cutoff })).rejects.toThrow(
+      /permission denied/,
+    );
+    await expect(
+      pruneAuditContext(source, CONFIG, { olderThan: cutoff, batchSize: 0 }),
+    ).rejects.toThrow(AuditContextError);
+    await expect(
+      pruneAuditContext(source, CONFIG, { olderThan: new Date(Number.NaN) }),
+    ).rejects.toThrow(AuditContextError);
+    const owner = new Kysely<unknown>({
+      dialect: new PostgresDialect({
+        pool: new pg.Pool({ connectionString: pipeline.sourceUrl, max: 1 }),
+      }),
+    });
+    try {
+      expect(await pruneAuditContext(owner, CONFIG, { olderThan: cutoff, batchSize: 2 })).toEqual({
+        deleted: oldRows,
+        batches: Math.floor(oldRows / 2) + 1,
+      });
+      expect(await pruneAuditContext(owner, CONFIG, { olderThan: cutoff })).toEqual({
+        deleted: 0,
+        batches: 1,
+      });
+    } finally {
+      await owner.destroy();
+    }
+    const left = await pipeline.source(`SELECT actor FROM audit_context.transaction_context`);
+    expect(left.rows).toEqual([{ actor: 'kept' }]);
+
+    await pipeline.replicate();
+    const { db, api } = history();
+    try {
+      const one = await api.history('public.items', { id: 1 });
+      expect(one.map((v) => v.context?.actor ?? null)).toEqual(['alice', null]);
+      expect(one[0]!.context).toMatchObject({ reason: 'TICKET-7', requestId: 'r-1' });
+      const two = await api.history('public.items', [2]);
+      expect(two.map((v) => v.context?.actor)).toEqual(['alice', 'bob']);
+      const aliceTx = await api.transaction(one[0]!.transactionId!);
+      expect(aliceTx.map((v) => [v.table, v.operation, v.context?.actor])).toEqual([
+        ['transaction_context', 'INSERT', 'alice'],
+        ['items', 'INSERT', 'alice'],
+        ['items', 'INSERT', 'alice'],
+      ]);
+      const now = new Date(Date.now() + 60_000);
+      expect((await api.changesBy('alice', '2000-01-01T00:00:00Z', now)).map((v) => v.key)).toEqual(
+        [{ id: 1 }, { id: 2 }],
+      );
+      expect((await api.history('public.items', [40]))[0]!.context?.actor).toBe('kept');
+      // One DELETE version per pruned row, in the prune's own transactions.
+      const deletes = await pipeline.target(
+        `SELECT count(*)::int AS n FROM audit.audit_log
+          WHERE source_table = 'transaction_context' AND operation = 'DELETE'`,
+      );
+      expect(deletes.rows).toEqual([{ n: oldRows }]);
+    } finally {
+      await db.destroy();
+    }
+    const report = await verifyAuditTrail({
+      config: pipeline.config,
+      sourceUrl: pipeline.sourceUrl,
+      targetUrl: pipeline.targetUrl,
+    });
+    expect(report.ok).toBe(true);
+    const integrity = await verifyIntegrity({
+      targetUrl: pipeline.targetUrl,
+      auditSchema: 'audit',
+      anchors: [],
+    });
+    expect(integrity).toMatchObject({ ok: true, findingCount: 0 });
   });
 });
