@@ -9,11 +9,18 @@ import { FIXED_SEEDS, RUNS_PER_SEED } from './short-run';
 const sourceSql = (workload: Workload) =>
   renderSteps(workload).flatMap((r) => r.sql.map((s) => `${s.client} ${s.sql.split(' ')[0]}`));
 
+/**
+ * The seed the planted failures are found with: one whose counterexamples fast-check's
+ * own shrinking leaves big (checked below), so the reduction has work to do. Pick
+ * another when the generator changes and that check fails.
+ */
+const SHRINK_SEED = 3;
+
 /** A failure planted in the generator's output, found and reduced as fuzz.ts does. */
 async function reduced(fails: (workload: Workload) => boolean): Promise<Workload> {
   const result = fc.check(
     fc.property(workloadArbitrary(SHORT_RUN_FEATURES), (workload) => !fails(workload)),
-    { seed: 42, numRuns: 1000 },
+    { seed: SHRINK_SEED, numRuns: 1000 },
   );
   expect(result.failed).toBe(true);
   const { workload } = await minimizeWorkload(result.counterexample![0], fails);
@@ -88,7 +95,7 @@ describe('history oracle generator', () => {
       fc.check(
         fc.property(workloadArbitrary(SHORT_RUN_FEATURES), (w) => !fails(w)),
         {
-          seed: 42,
+          seed: SHRINK_SEED,
           numRuns: 1000,
         },
       ).counterexample![0];

@@ -4,10 +4,10 @@
  * watches (`REQUIRED_COVERAGE`). When the generator changes and coverage drops, pick
  * new seeds (the coverage test names what is missing).
  */
-export const FIXED_SEEDS = [1, 10] as const;
+export const FIXED_SEEDS = [3, 12, 27, 72] as const;
 
 /** Workloads per seed. */
-export const RUNS_PER_SEED = 2;
+export const RUNS_PER_SEED = 1;
 
 /** Fixed seed of each refusal property (one workload each). */
 export const REFUSAL_SEED = 1;

@@ -67,10 +67,12 @@ export class DmsApplier {
     private readonly auditSchema: string,
     private readonly table: string,
     private readonly keyColumns: readonly string[],
+    /** The staging table's name, when a DMS mapping says it (@default `<table>_staging`). */
+    private readonly stagingName = stagingTableName(table),
   ) {}
 
   private get staging(): string {
-    return quoteQualified(this.auditSchema, stagingTableName(this.table));
+    return quoteQualified(this.auditSchema, this.stagingName);
   }
 
   /** INSERT of a new row (CDC or full load). Values are text, as DMS sends them. */

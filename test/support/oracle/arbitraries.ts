@@ -48,6 +48,13 @@ export interface Features {
   readonly tamper: boolean;
   /** The edited row may be one the initial load wrote (an open bug: see `Tamper.loadedRow`). */
   readonly tamperLoadedRows?: boolean;
+  /**
+   * Tables added to the config after the first run and removed from it mid-stream (#17
+   * items 13 and 19). @default false
+   */
+  readonly configChanges?: boolean;
+  /** A target that starts as release 0.1.0 left it (#17 item 20). @default false */
+  readonly upgrades?: boolean;
 }
 
 /** Names that collide with anything the kit generates or uses inside its functions. */
@@ -123,6 +130,8 @@ export const ALL_FEATURES: Features = {
   auditSchemas: AUDIT_SCHEMAS,
   tamper: true,
   tamperLoadedRows: true,
+  configChanges: true,
+  upgrades: true,
 };
 
 /**
@@ -181,6 +190,8 @@ export const SHORT_RUN_FEATURES: Features = {
   tamper: true,
   // Not yet: an edit of a loaded row is recorded as a SNAPSHOT version (it.fails, #17 item 10).
   tamperLoadedRows: false,
+  configChanges: true,
+  upgrades: true,
 };
 
 const KEY_POOL = 6;
@@ -303,6 +314,11 @@ function step(features: Features, tables: number): fc.Arbitrary<Step> {
         change: ddlChange(features),
       }),
     });
+  if (features.configChanges)
+    options.push({
+      weight: 1,
+      arbitrary: fc.record({ kind: fc.constant('configure' as const), table: fc.nat(tables - 1) }),
+    });
   return fc.oneof(...options);
 }
 
@@ -368,6 +384,11 @@ export function workloadArbitrary(features: Features): fc.Arbitrary<Workload> {
         : fc.constant({}),
       first: tableSpec(features, 0),
       second: fc.option(tableSpec(features, 1), { nil: undefined }),
+      // The second table joins the config later (a `configure` step adds it).
+      secondLater: features.configChanges ? fc.boolean() : fc.constant(false),
+      upgradeFrom: features.upgrades
+        ? fc.option(fc.constant('0.1.0' as const), { nil: undefined, freq: 4 })
+        : fc.constant(undefined),
       before: fc.array(transactionStep(features, 2), { maxLength: 2 }),
       after: fc.array(step(features, 2), { minLength: 1, maxLength: 12 }),
       auditSchema: features.auditSchemas.length
@@ -388,18 +409,39 @@ export function workloadArbitrary(features: Features): fc.Arbitrary<Workload> {
           )
         : fc.constant(undefined),
     })
-    .map(({ sourceSettings, first, second, before, after, auditSchema, tamper }) => ({
-      sourceSettings,
-      excludedValues: features.excludedValues ?? {},
-      // Two tables may not share a name (they would share a staging table).
-      tables: second
-        ? [first, second.name === first.name ? { ...second, name: `${second.name}_2` } : second]
-        : [first],
-      // Rows before the first catch-up are the initial load.
-      steps: [...before, { kind: 'replicate' as const }, ...after],
-      ...(auditSchema === undefined ? {} : { auditSchema }),
-      ...(tamper === undefined ? {} : { tamper }),
-    }));
+    .map(
+      ({
+        sourceSettings,
+        first,
+        second,
+        secondLater,
+        upgradeFrom,
+        before,
+        after,
+        auditSchema,
+        tamper,
+      }) => ({
+        sourceSettings,
+        excludedValues: features.excludedValues ?? {},
+        // Two tables may not share a name (they would share a staging table).
+        tables: second
+          ? [
+              first,
+              {
+                ...second,
+                ...(second.name === first.name ? { name: `${second.name}_2` } : {}),
+                ...(secondLater ? { laterInConfig: true } : {}),
+              },
+            ]
+          : [first],
+        // Rows before the first catch-up are the initial load.
+        steps: [...before, { kind: 'replicate' as const }, ...after],
+        // The release's install is in the default audit schema.
+        ...(auditSchema === undefined || upgradeFrom ? {} : { auditSchema }),
+        ...(tamper === undefined ? {} : { tamper }),
+        ...(upgradeFrom ? { upgradeFrom } : {}),
+      }),
+    );
 }
 
 function transactionStep(features: Features, tables: number): fc.Arbitrary<Step> {
@@ -455,6 +497,10 @@ export const FEATURE_ASPECTS: Readonly<Record<string, (f: Features) => Features>
   auditschema: (f) => ({ ...f, auditSchemas: ALL_FEATURES.auditSchemas }),
   /** #17 item 10: a staging row edited directly, which verify must report. */
   tamper: (f) => ({ ...f, tamper: true }),
+  /** #17 items 13 and 19: a table added to the config later, one removed. */
+  config: (f) => ({ ...f, configChanges: true }),
+  /** #17 item 20: the target starts as release 0.1.0 left it. */
+  upgrade: (f) => ({ ...f, upgrades: true }),
   /** Arrays with a lower bound other than 1. */
   bounds: (f) => {
     const { 'int4[]': _bounds, ...rest } = f.excludedValues ?? {};
@@ -492,9 +538,12 @@ const CRASH: fc.Arbitrary<CrashSpec> = fc.record({
 /** Workloads whose catch-ups crash the engine (kill -9 at a fault point) and restart it. */
 export function crashWorkloadArbitrary(features: Features): fc.Arbitrary<Workload> {
   return workloadArbitrary(features).chain((workload) => {
-    // A DDL step after the first replicate catches up too (before its migrate).
+    // A DDL step after the first replicate catches up too (before its migrate), a
+    // configure step twice (before and after its migrate).
     const catchUps =
-      workload.steps.filter((s) => s.kind === 'replicate' || s.kind === 'ddl').length + 1;
+      workload.steps.filter((s) => s.kind === 'replicate' || s.kind === 'ddl').length +
+      2 * workload.steps.filter((s) => s.kind === 'configure').length +
+      1;
     return fc
       .array(fc.option(CRASH, { freq: 3 }), { minLength: catchUps, maxLength: catchUps })
       .map((crashes) => ({ ...workload, crashes }));
@@ -529,7 +578,13 @@ export function refusedWorkloadArbitrary(
       fc.nat(1),
       fc.constantFrom('ar_h_operation', 'ar_h_change_seq'),
     )
-    .map(([workload, which, header]) => {
+    .map(([generated, which, header]) => {
+      // The refused table stays in the config throughout.
+      const workload: Workload = {
+        ...generated,
+        tables: generated.tables.map(({ laterInConfig: _later, ...table }) => table),
+        steps: generated.steps.filter((step) => step.kind !== 'configure'),
+      };
       const t = which % workload.tables.length;
       if (refusal === 'ddl-header-column')
         return {

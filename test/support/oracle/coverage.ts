@@ -1,4 +1,4 @@
-import type { Statement, Step, Workload } from './workload';
+import { renderSteps, type Statement, type Step, type Workload } from './workload';
 
 /**
  * What a workload exercises, by the #17 item (or kit feature) a regression of which it
@@ -26,6 +26,8 @@ export function coverageOf(workload: Workload): Set<string> {
       labels.add('item 16: a 2.6 kB text key');
   }
   if (workload.auditSchema !== undefined) labels.add('item 17: audit schema name');
+  for (const label of configLabels(workload)) labels.add(label);
+  if (workload.upgradeFrom) labels.add('item 20: an install upgraded from release 0.1.0');
   if (workload.tamper) labels.add(`item 10: staging ${workload.tamper.kind}`);
   if (
     workload.steps.some(
@@ -49,7 +51,35 @@ export const REQUIRED_COVERAGE = [
   'item 10: staging flag-deleted',
   'item 10: staging delete',
   'two interleaved clients',
+  'item 13: a table added to the config after the first run',
+  'item 19: a table removed from the config',
+  'ignoreColumns: an ignored column dropped',
+  'ignoreColumns: an ignored column renamed',
+  'item 20: an install upgraded from release 0.1.0',
 ] as const;
+
+/** Config changes that apply (added and removed tables, DDL of ignored columns). */
+function configLabels(workload: Workload): string[] {
+  const labels: string[] = [];
+  let started = false;
+  for (const rendered of renderSteps(workload)) {
+    const step = rendered.step;
+    if (step.kind === 'replicate') started = true;
+    if (step.kind === 'configure' && rendered.config && started)
+      labels.push(
+        rendered.added
+          ? 'item 13: a table added to the config after the first run'
+          : 'item 19: a table removed from the config',
+      );
+    if (step.kind === 'ddl' && rendered.config)
+      labels.push(
+        step.change.kind === 'drop'
+          ? 'ignoreColumns: an ignored column dropped'
+          : 'ignoreColumns: an ignored column renamed',
+      );
+  }
+  return labels;
+}
 
 function stepStatements(step: Step): Statement[] {
   const flat = (s: Statement): Statement[] =>

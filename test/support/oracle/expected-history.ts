@@ -32,8 +32,18 @@ export interface ComparedTable {
   readonly table: string;
   /** Key columns in key order. */
   readonly keyColumns: readonly string[];
-  /** Columns left out of history. @default [] */
+  /** Columns left out of history (every name the config ignored at any time). @default [] */
   readonly ignoreColumns?: readonly string[];
+  /**
+   * The oracle mark the table was loaded at, when not the pipeline's first catch-up (a
+   * table added to the config later, #17 item 13). @default the `loadMark` passed in
+   */
+  readonly loadedAt?: number;
+  /**
+   * The last oracle event captured (a table removed from the config, #17 item 19: later
+   * changes are not history); below the load mark, nothing is. @default every event
+   */
+  readonly capturedUntil?: number;
 }
 
 /** A row as column → output text (null for SQL NULL). */
@@ -96,12 +106,17 @@ export function expectedHistory(
   const ignored = new Set(table.ignoreColumns ?? []);
   const recorded = (row: TextRow | null): TextRow | null =>
     row && Object.fromEntries(Object.entries(row).filter(([name]) => !ignored.has(name)));
-  const mine = events.filter((e) => e.schema === table.schema && e.table === table.table);
+  const from = table.loadedAt ?? loadMark;
+  const until = table.capturedUntil ?? Infinity;
+  if (until < from) return [];
+  const mine = events.filter(
+    (e) => e.schema === table.schema && e.table === table.table && e.seq <= until,
+  );
   const versions: ExpectedVersion[] = [];
 
   // Rule 1: the rows that exist at the load, as loaded.
   const loaded = new Map<string, { row: TextRow; event: OracleEvent }>();
-  for (const event of mine.filter((e) => e.seq <= loadMark)) {
+  for (const event of mine.filter((e) => e.seq <= from)) {
     if (event.oldText) loaded.delete(keyOf(event.oldText, table.keyColumns, event.columnTypes));
     if (event.newText)
       loaded.set(keyOf(event.newText, table.keyColumns, event.columnTypes), {
@@ -122,7 +137,7 @@ export function expectedHistory(
       seq: event.seq,
     });
 
-  for (const event of mine.filter((e) => e.seq > loadMark)) {
+  for (const event of mine.filter((e) => e.seq > from)) {
     const base = {
       commitTimestamp: event.commitTimestamp,
       transactionId: event.xid,

@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS ${ORACLE_SCHEMA}.event (
   seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   table_schema text NOT NULL,
   table_name text NOT NULL,
+  -- The relation the row is in (TG_TABLE_NAME): a partitioned table's leaf partition.
+  relation_name text NOT NULL,
   operation text NOT NULL,
   xid bigint NOT NULL,
   -- to_jsonb of the old and new row (for reading; values are compared as text).
@@ -140,8 +142,8 @@ export async function refreshOracle(source: pg.ClientBase, table: OracleTable): 
       IF TG_OP <> 'INSERT' THEN old_json := to_jsonb(OLD); END IF;
       IF TG_OP <> 'DELETE' THEN new_json := to_jsonb(NEW); END IF;
       INSERT INTO ${ORACLE_SCHEMA}.event
-        (table_schema, table_name, operation, xid, old_row, new_row, old_text, new_text, column_types)
-      VALUES (${literal(table.schema)}, ${literal(table.table)}, TG_OP, txid_current(),
+        (table_schema, table_name, relation_name, operation, xid, old_row, new_row, old_text, new_text, column_types)
+      VALUES (${literal(table.schema)}, ${literal(table.table)}, TG_TABLE_NAME, TG_OP, txid_current(),
         old_json, new_json,
         CASE WHEN TG_OP <> 'INSERT' THEN ${textOf('OLD')} END,
         CASE WHEN TG_OP <> 'DELETE' THEN ${textOf('NEW')} END,
@@ -157,6 +159,48 @@ export async function refreshOracle(source: pg.ClientBase, table: OracleTable): 
   );
 }
 
+/**
+ * The rows a table holds now, each column as its output text under the oracle's pinned
+ * settings (what a full load reads; events would give a row written before a DROP or
+ * RENAME COLUMN its old shape).
+ */
+export async function readSourceRows(
+  source: pg.ClientBase,
+  table: OracleTable,
+): Promise<Record<string, string | null>[]> {
+  const qualified = quoteQualified(table.schema, table.table);
+  const { rows: columns } = await source.query<{ name: string }>(
+    `SELECT attname::text AS name FROM pg_catalog.pg_attribute
+      WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+    [qualified],
+  );
+  const text =
+    columns.length === 0
+      ? `'{}'::jsonb`
+      : chunks(columns, 40)
+          .map(
+            (part) =>
+              `jsonb_build_object(${part
+                .map(
+                  (c) =>
+                    `${literal(c.name)}, CASE WHEN jsonb_typeof(to_jsonb(r) -> ${literal(c.name)}) = 'null' THEN NULL ELSE format('%s', r.${quoteIdent(c.name)}) END`,
+                )
+                .join(', ')})`,
+          )
+          .join(' || ');
+  await source.query('BEGIN');
+  try {
+    for (const line of PINNED_SETTINGS.trim().split('\n'))
+      await source.query(line.trim().replace(/^SET /, 'SET LOCAL '));
+    const { rows } = await source.query<{ row: Record<string, string | null> }>(
+      `SELECT ${text} AS row FROM ${qualified} AS r`,
+    );
+    return rows.map((r) => r.row);
+  } finally {
+    await source.query('COMMIT');
+  }
+}
+
 /** The newest event's sequence number (0 when none): marks a point in the source's history. */
 export async function oracleMark(source: pg.ClientBase): Promise<number> {
   const { rows } = await source.query<{ seq: string }>(
@@ -170,6 +214,8 @@ export interface OracleEvent {
   readonly seq: number;
   readonly schema: string;
   readonly table: string;
+  /** The relation the row was in: the table, or its leaf partition. */
+  readonly relation: string;
   readonly operation: 'INSERT' | 'UPDATE' | 'DELETE';
   /** The 32-bit transaction id, as pgoutput and DMS report it. */
   readonly xid: string;
@@ -186,6 +232,7 @@ export async function readOracleEvents(source: pg.ClientBase): Promise<OracleEve
     seq: string;
     table_schema: string;
     table_name: string;
+    relation_name: string;
     operation: OracleEvent['operation'];
     xid: string;
     commit_ts: string | null;
@@ -193,7 +240,7 @@ export async function readOracleEvents(source: pg.ClientBase): Promise<OracleEve
     new_text: Record<string, string | null> | null;
     column_types: Record<string, string>;
   }>(
-    `SELECT seq, table_schema, table_name, operation, (xid % 4294967296)::text AS xid,
+    `SELECT seq, table_schema, table_name, relation_name, operation, (xid % 4294967296)::text AS xid,
             to_char(pg_xact_commit_timestamp((xid % 4294967296)::text::xid) AT TIME ZONE 'UTC',
                     'YYYY-MM-DD HH24:MI:SS.US') AS commit_ts,
             old_text, new_text, column_types
@@ -208,6 +255,7 @@ export async function readOracleEvents(source: pg.ClientBase): Promise<OracleEve
       seq: Number(row.seq),
       schema: row.table_schema,
       table: row.table_name,
+      relation: row.relation_name,
       operation: row.operation,
       xid: row.xid,
       commitTimestamp: row.commit_ts,

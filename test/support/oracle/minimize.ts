@@ -66,6 +66,7 @@ export function* simplerWorkloads(w: Workload): Generator<Workload> {
   if (w.tables.length > 1) for (const table of w.tables) yield { ...w, tables: [table] };
   if (w.tamper) yield omit(w, 'tamper');
   if (w.auditSchema !== undefined) yield omit(w, 'auditSchema');
+  if (w.upgradeFrom !== undefined) yield omit(w, 'upgradeFrom');
   for (const name of Object.keys(w.sourceSettings))
     yield { ...w, sourceSettings: omit(w.sourceSettings, name) };
   if (w.crashes?.some((c) => c !== null)) yield omit(w, 'crashes');
@@ -173,6 +174,7 @@ function* simplerTables(table: TableSpec): Generator<TableSpec> {
   if (table.ignoreColumns?.length) yield omit(table, 'ignoreColumns');
   if (table.replicaIdentity) yield omit(table, 'replicaIdentity');
   if (table.unlogged) yield omit(table, 'unlogged');
+  if (table.laterInConfig) yield omit(table, 'laterInConfig');
 }
 
 /** `w` without step `i`, and without that step's crash if it was a catch-up. */
@@ -189,12 +191,17 @@ function catchUpIndex(w: Workload, i: number): number | undefined {
   let count = 0;
   let loaded = false;
   for (let j = 0; j <= i; j++) {
-    const { step, ddl } = rendered[j]!;
-    // The scenario catches up at each replicate, and before migrate after applied DDL.
+    const { step, ddl, config } = rendered[j]!;
+    // The scenario catches up at each replicate, before migrate after applied DDL, and
+    // before and after migrate at an applied config change.
     const catchesUp =
-      step.kind === 'replicate' || (step.kind === 'ddl' && ddl !== undefined && loaded);
+      step.kind === 'replicate' || (step.kind === 'ddl' && ddl !== undefined && loaded)
+        ? 1
+        : step.kind === 'configure' && config !== undefined && loaded
+          ? 2
+          : 0;
     if (j === i) return catchesUp ? count : undefined;
-    if (catchesUp) count++;
+    count += catchesUp;
     if (step.kind === 'replicate') loaded = true;
   }
   return undefined;

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import {
   parseConfig,
@@ -7,6 +9,7 @@ import {
   type AuditTrailConfigInput,
 } from '../../../src/config';
 import { createEngine, type EngineLogger } from '../../../src/engine';
+import { createHistory } from '../../../src/history';
 import { migrateTarget } from '../../../src/migrate/migrate-target';
 import { quoteIdent } from '../../../src/postgres/identifiers';
 import { verifyAuditTrail } from '../../../src/verify';
@@ -26,6 +29,7 @@ import {
   setupSql,
   workloadConfig,
   type RenderedStep,
+  type WorkloadConfig,
   workloadScript,
   type CrashSpec,
   type Workload,
@@ -114,13 +118,23 @@ export async function runScenario(
       await admin.query(
         `ALTER DATABASE ${quoteIdent(sourceDb)} SET ${quoteIdent(name)} = '${value.replace(/'/g, "''")}'`,
       );
-    const config = parseConfig(workloadConfig(workload));
-    const tables: ComparedTable[] = workload.tables.map((t) => ({
+    // The config changes with `configure` steps and DDL on ignored columns.
+    let configInput = workloadConfig(workload);
+    let config = parseConfig(configInput);
+    const rendered = renderSteps(workload);
+    const ignoredEver = everIgnored(workload, rendered);
+    const tables: ComparedTable[] = workload.tables.map((t, i) => ({
       schema: t.schema,
       table: t.name,
       keyColumns: t.columns.slice(0, t.keyCount).map((c) => c.name),
-      ignoreColumns: t.ignoreColumns ?? [],
+      ignoreColumns: ignoredEver[i]!,
     }));
+    /** Each table's capture window (see ComparedTable): set as config changes apply. */
+    const loadedAt: (number | undefined)[] = [];
+    const capturedUntil: (number | undefined)[] = [];
+    const isConfigured = (t: number) =>
+      config.tables.some((c) => c.schema === tables[t]!.schema && c.table === tables[t]!.table);
+    const everConfigured = new Set(tables.flatMap((_, t) => (isConfigured(t) ? [t] : [])));
     for (let i = 0; i < 2; i++) {
       const client = new pg.Client({ connectionString: sourceUrl });
       client.on('error', () => undefined); // a dropped connection shows as a failed query
@@ -142,8 +156,8 @@ export async function runScenario(
           warnings.push(`${level}: ${message} ${JSON.stringify(fields ?? {})}`);
       },
     };
-    const urls = { config, sourceUrl, targetUrl, slotName };
-    const dms = new DmsReplayer(main, target, tables, config.auditSchema);
+    const urls = () => ({ config, sourceUrl, targetUrl, slotName });
+    const dms = new DmsReplayer(main, target, tables);
     let loadMark: number | undefined;
     let catchUps = 0;
     const kit = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
@@ -158,18 +172,16 @@ export async function runScenario(
       const crash = workload.crashes?.[catchUps++];
       if (options.pipeline === 'dms') {
         try {
-          await dms.catchUp(loadMark!);
+          await dms.catchUp(config);
         } catch (error) {
           throw new KitFailure(`DMS apply: ${(error as Error).message}`);
         }
       } else if (crash)
-        await kit('engine (crash and restart)', () =>
-          crashAndRestart(urls, crash, workloadConfig(workload)),
-        );
-      else if (options.runEngine) await kit('engine', () => options.runEngine!(urls));
+        await kit('engine (crash and restart)', () => crashAndRestart(urls(), crash, configInput));
+      else if (options.runEngine) await kit('engine', () => options.runEngine!(urls()));
       else
         await kit('engine', () =>
-          createEngine({ ...urls, logger, lagIntervalMs: 0 }).runUntilIdle(),
+          createEngine({ ...urls(), logger, lagIntervalMs: 0 }).runUntilIdle(),
         );
     };
 
@@ -211,12 +223,13 @@ export async function runScenario(
       }
     };
 
+    if (workload.upgradeFrom) await target.query(await releaseTarget(workload.upgradeFrom));
     const upFront = expectedRefusals(workload);
     if (!(await migrate('migrate', upFront))) {
       // Refused before anything was created: the engine refuses too, before its
       // publication exists, and the source's own writes keep working (#17 item 14).
       if (options.pipeline !== 'dms') {
-        const started = await createEngine({ ...urls, logger, lagIntervalMs: 0 })
+        const started = await createEngine({ ...urls(), logger, lagIntervalMs: 0 })
           .runUntilIdle()
           .then(
             () => 'started',
@@ -230,31 +243,61 @@ export async function runScenario(
         problems.push(
           `a refused config left publications: ${rows.map((r) => r.pubname).join(', ')}`,
         );
-      for (const rendered of renderSteps(workload)) await writeSource(rendered);
+      for (const step of rendered)
+        if (step.step.kind === 'ddl' && step.ddl) {
+          await main.query(step.ddl);
+          await refreshOracle(main, tables[step.step.table % tables.length]!);
+        } else await writeSource(step);
       return { ok: problems.length === 0, problems, differences, sourceErrors, refused };
     }
-    for (const rendered of renderSteps(workload)) {
-      const step = rendered.step;
-      if (step.kind === 'replicate') await catchUp();
-      else if (step.kind === 'ddl') {
-        if (!rendered.ddl) continue;
-        await main.query(rendered.ddl);
-        await refreshOracle(main, tables[step.table % tables.length]!);
+    const useConfig = (input: WorkloadConfig) => {
+      configInput = input;
+      config = parseConfig(input);
+    };
+    for (const step of rendered) {
+      if (step.step.kind === 'replicate') await catchUp();
+      else if (step.step.kind === 'ddl') {
+        if (!step.ddl) continue;
+        await main.query(step.ddl);
+        await refreshOracle(main, tables[step.step.table % tables.length]!);
         // The documented order (README "Schema changes while the engine runs"): the
-        // pipeline applies what was committed before the DDL, then migrate changes staging.
+        // pipeline applies what was committed before the DDL, then migrate changes staging
+        // (with the config's ignoreColumns following a dropped or renamed ignored column).
         if (loadMark !== undefined) await catchUp();
-        const named = introducedColumn(step.change);
+        if (step.config) useConfig(step.config);
+        const named = introducedColumn(step.step.change);
         const refusal = named?.startsWith('ar_h_') ? [HEADER_NAME_REFUSAL] : [];
         if (!(await migrate('migrate after DDL', refusal)))
           return { ok: problems.length === 0, problems, differences, sourceErrors, refused };
-      } else await writeSource(rendered);
+      } else if (step.step.kind === 'configure') {
+        if (!step.config) continue;
+        // Catch up, change the config, migrate, catch up (a new table loads there).
+        const t = step.step.table % tables.length;
+        const started = loadMark !== undefined;
+        if (started) await catchUp();
+        useConfig(step.config);
+        await migrate('migrate after a config change', []);
+        if (started) await catchUp();
+        const mark = started ? await oracleMark(main) : -1;
+        if (step.added) {
+          everConfigured.add(t);
+          if (started) loadedAt[t] = mark;
+        } else capturedUntil[t] = mark;
+      } else await writeSource(step);
     }
     await catchUp();
     if (warnings.length > 0) problems.push(...warnings.map((w) => `engine ${w}`));
+    const windows = tables.map((table, t) => ({
+      ...table,
+      ...(loadedAt[t] === undefined ? {} : { loadedAt: loadedAt[t] }),
+      // Never in the config: nothing is history.
+      ...(everConfigured.has(t) ? {} : { capturedUntil: -1 }),
+      ...(capturedUntil[t] === undefined ? {} : { capturedUntil: capturedUntil[t] }),
+    }));
     const report = await compareHistory({
       source: main,
       target,
-      tables,
+      tables: windows,
       loadMark: loadMark!,
       auditSchema: config.auditSchema,
     });
@@ -263,10 +306,17 @@ export async function runScenario(
     const verify = await kit('verify', () => verifyAuditTrail({ config, sourceUrl, targetUrl }));
     if (!verify.ok) problems.push(`verify: ${describeMismatches(verify.mismatches)}`);
     problems.push(
-      ...(await compareApiHistory({ target, targetUrl, auditSchema: config.auditSchema, tables })),
+      ...(await compareApiHistory({
+        target,
+        targetUrl,
+        auditSchema: config.auditSchema,
+        tables: tables.filter((_, t) => everConfigured.has(t)),
+      })),
     );
-    if (workload.tamper && problems.length === 0) {
-      const table = tables[workload.tamper.table % tables.length]!;
+    if (workload.upgradeFrom) problems.push(...(await releaseHistoryKept(targetUrl)));
+    const tamperedTable = workload.tamper && workload.tamper.table % tables.length;
+    if (workload.tamper && problems.length === 0 && isConfigured(tamperedTable!)) {
+      const table = tables[tamperedTable!]!;
       tampered = await tamperWithStaging(
         target,
         main,
@@ -336,6 +386,58 @@ function describeMismatches(
     .slice(0, 3)
     .map((m) => `${m.table} ${JSON.stringify(m.key)} ${m.kind} ${m.columns?.join(',') ?? ''}`)
     .join('; ');
+}
+
+/** Every name each table's `ignoreColumns` holds at any step (history leaves them all out). */
+function everIgnored(workload: Workload, rendered: readonly RenderedStep[]): string[][] {
+  const names = workload.tables.map((t) => new Set(t.ignoreColumns ?? []));
+  for (const { config } of rendered)
+    for (const entry of config?.tables ?? []) {
+      const t = workload.tables.findIndex(
+        (x) => x.schema === entry.schema && x.name === entry.table,
+      );
+      for (const name of entry.ignoreColumns ?? []) names[t]!.add(name);
+    }
+  return names.map((set) => [...set]);
+}
+
+/** The SQL of a target as a released version of the kit left it (with its history). */
+function releaseTarget(version: string): Promise<string> {
+  return readFile(
+    path.join(__dirname, '..', '..', 'migrate', 'fixtures', `target-${version}.sql`),
+    'utf8',
+  );
+}
+
+/**
+ * After an upgrade from release 0.1.0 (whose `public.items` the workload's config no
+ * longer lists): its four versions still read through the history API, as recorded.
+ */
+async function releaseHistoryKept(targetUrl: string): Promise<string[]> {
+  const db = new Kysely<unknown>({
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: targetUrl, max: 1 }) }),
+  });
+  try {
+    const versions = await createHistory(db).changesBetween(
+      'public.items',
+      '0001-01-01T00:00:00Z',
+      '9999-12-31T00:00:00Z',
+    );
+    const got = versions.map((v) => `${v.operation} ${JSON.stringify(v.newRow ?? v.oldRow)}`);
+    const expected = [
+      'SNAPSHOT {"id":1,"name":"first","price":"1.50"}',
+      'INSERT {"id":2,"name":"second","price":"2.00"}',
+      'UPDATE {"id":2,"name":"second","price":"2.25"}',
+      'DELETE {"id":1,"name":"first","price":"1.50"}',
+    ];
+    return JSON.stringify(got) === JSON.stringify(expected)
+      ? []
+      : [`upgrade from 0.1.0: public.items history reads ${JSON.stringify(got)}`];
+  } catch (error) {
+    return [`upgrade from 0.1.0: public.items history: ${(error as Error).message}`];
+  } finally {
+    await db.destroy();
+  }
 }
 
 /** The kit (engine, migrate, verify, DMS-shaped apply) failed: a finding, not a harness error. */

@@ -25,6 +25,13 @@ export interface Workload {
    * item 10): verify must then report exactly that row. None when absent.
    */
   readonly tamper?: Tamper;
+  /**
+   * The target starts as release 0.1.0 left it (test/migrate/fixtures/target-0.1.0.sql:
+   * `public.items` audited, with history), so the first `migrate` is an upgrade (#17
+   * item 20) that also sees `public.items` gone from the config (item 19). Only with the
+   * default audit schema. @default none (a fresh target)
+   */
+  readonly upgradeFrom?: '0.1.0';
 }
 
 /**
@@ -79,6 +86,11 @@ export interface TableSpec {
    * the parent (#17 items 11 and 14). @default false
    */
   readonly inheritanceChild?: boolean;
+  /**
+   * Not in the config at the start: a `configure` step adds it after the first run
+   * (#17 item 13: it must be loaded consistently with the running stream). @default false
+   */
+  readonly laterInConfig?: boolean;
 }
 
 export type ReplicaIdentity = 'full' | 'key-index' | 'other-index';
@@ -155,8 +167,17 @@ export type Step =
     }
   /** The pipeline catches up (the engine runs until idle, or DMS applies what is new). */
   | { readonly kind: 'replicate' }
-  /** DDL on the source, then the documented step: `audit-trail migrate`. */
-  | { readonly kind: 'ddl'; readonly table: number; readonly change: DdlChange };
+  /**
+   * DDL on the source, then the documented step: `audit-trail migrate` (with the config's
+   * `ignoreColumns` following a dropped or renamed ignored column).
+   */
+  | { readonly kind: 'ddl'; readonly table: number; readonly change: DdlChange }
+  /**
+   * A config change, then `migrate`: the table is added to the config if it is not in it
+   * (#17 item 13), removed if it is (item 19). Each table changes once; the last
+   * configured table is never removed. The pipeline catches up before and after.
+   */
+  | { readonly kind: 'configure'; readonly table: number };
 
 /** A column type and the literals the generator writes into it. */
 export interface TypeSpec {
@@ -391,14 +412,45 @@ function typeSql(type: string, schema: string): string {
   return spec.sql.replace('{s}', quoteIdent(schema));
 }
 
-/** The tables' current columns, as the steps so far have left them. */
+/** The tables' current columns and config, as the steps so far have left them. */
 export class SchemaState {
   readonly columns: ColumnSpec[][];
+  /** Each table's `ignoreColumns` now. */
+  readonly ignored: string[][];
+  /** Every name each table's `ignoreColumns` ever held (no later column may take one). */
+  readonly everIgnored: Set<string>[];
+  /** Whether each table is in the config now. */
+  readonly configured: boolean[];
+  /** Tables a `configure` step changed (each changes once). */
+  private readonly reconfigured = new Set<number>();
   constructor(
     readonly tables: readonly TableSpec[],
     readonly excludedValues: Readonly<Record<string, readonly string[]>> = {},
   ) {
     this.columns = tables.map((t) => [...t.columns]);
+    this.ignored = tables.map((t) => [...(t.ignoreColumns ?? [])]);
+    this.everIgnored = this.ignored.map((names) => new Set(names));
+    this.configured = initiallyConfigured(tables);
+  }
+  /**
+   * Applies a `configure` step: adds table `t` to the config or removes it. False when
+   * it does not apply (changed before, or the last configured table).
+   */
+  configure(t: number): boolean {
+    if (this.reconfigured.has(t)) return false;
+    if (this.configured[t] && this.configured.filter(Boolean).length === 1) return false;
+    this.reconfigured.add(t);
+    this.configured[t] = !this.configured[t];
+    return true;
+  }
+  /** The config as it is now. */
+  config(auditSchema: string | undefined): WorkloadConfig {
+    return configOf(
+      auditSchema,
+      this.tables.flatMap((t, i) =>
+        this.configured[i] ? [{ table: t, ignoreColumns: this.ignored[i]! }] : [],
+      ),
+    );
   }
   /** Non-key columns of table `t`. */
   valueColumns(t: number): ColumnSpec[] {
@@ -411,24 +463,30 @@ export class SchemaState {
     const cols = this.columns[t]!;
     const valueCols = this.valueColumns(t);
     if (change.kind === 'add') {
-      if (cols.some((c) => c.name === change.name)) return undefined;
+      if (cols.some((c) => c.name === change.name) || this.everIgnored[t]!.has(change.name))
+        return undefined;
       cols.push({ name: change.name, type: change.type });
       return `ALTER TABLE ${target} ADD COLUMN ${quoteIdent(change.name)} ${typeSql(change.type, table.schema)}`;
     }
     if (valueCols.length === 0) return undefined;
     const column = valueCols[change.column % valueCols.length]!;
     const index = cols.indexOf(column);
-    // The config names ignored columns: dropping or renaming one is a config change too,
-    // which the scenario (one config for the whole run) does not make.
-    const ignored = table.ignoreColumns?.includes(column.name) ?? false;
-    if (ignored && (change.kind === 'drop' || change.kind === 'rename')) return undefined;
+    // The config names ignored columns: dropping or renaming one changes the config's
+    // ignoreColumns with it (the user's step before migrate).
+    const ignored = this.ignored[t]!;
     if (change.kind === 'drop') {
       cols.splice(index, 1);
+      if (ignored.includes(column.name)) ignored.splice(ignored.indexOf(column.name), 1);
       return `ALTER TABLE ${target} DROP COLUMN ${quoteIdent(column.name)}`;
     }
     if (change.kind === 'rename') {
-      if (cols.some((c) => c.name === change.to)) return undefined;
+      if (cols.some((c) => c.name === change.to) || this.everIgnored[t]!.has(change.to))
+        return undefined;
       cols[index] = { ...column, name: change.to };
+      if (ignored.includes(column.name)) {
+        ignored[ignored.indexOf(column.name)] = change.to;
+        this.everIgnored[t]!.add(change.to);
+      }
       return `ALTER TABLE ${target} RENAME COLUMN ${quoteIdent(column.name)} TO ${quoteIdent(change.to)}`;
     }
     const wider = TYPES[column.type]?.widensTo;
@@ -573,6 +631,14 @@ export interface RenderedStep {
   readonly sql: readonly { client: number; sql: string }[];
   /** For `ddl`: the statement, or undefined when the change does not apply (skipped). */
   readonly ddl?: string;
+  /**
+   * The config after the step, when the step changed it: a `configure` step that
+   * applies, or DDL on an ignored column. Undefined for a `configure` step that does not
+   * apply (skipped).
+   */
+  readonly config?: WorkloadConfig;
+  /** For a `configure` step that applies: whether it added the table (else removed it). */
+  readonly added?: boolean;
 }
 
 /** Renders every step, tracking schema changes. */
@@ -583,8 +649,26 @@ export function renderSteps(workload: Workload): RenderedStep[] {
       case 'replicate':
         return { step, sql: [] };
       case 'ddl': {
-        const ddl = state.apply(step.table % workload.tables.length, step.change);
-        return { step, sql: [], ddl };
+        const t = step.table % workload.tables.length;
+        const before = JSON.stringify(state.ignored[t]);
+        const ddl = state.apply(t, step.change);
+        const changed = JSON.stringify(state.ignored[t]) !== before;
+        return {
+          step,
+          sql: [],
+          ddl,
+          ...(changed && state.configured[t] ? { config: state.config(workload.auditSchema) } : {}),
+        };
+      }
+      case 'configure': {
+        const t = step.table % workload.tables.length;
+        if (!state.configure(t)) return { step, sql: [] };
+        return {
+          step,
+          sql: [],
+          config: state.config(workload.auditSchema),
+          added: state.configured[t]!,
+        };
       }
       case 'tx':
         return { step, sql: txSql(state, step.tx, (n) => n).map((sql) => ({ client: 0, sql })) };
@@ -629,17 +713,40 @@ function txSql(state: SchemaState, tx: Transaction, space: KeySpace): string[] {
   return ['BEGIN', ...txBody(state, tx, space), tx.end === 'commit' ? 'COMMIT' : 'ROLLBACK'];
 }
 
-/** The config the pipeline runs with. */
-export function workloadConfig(workload: Workload): {
+/** A config file's content, as the scenario writes it. */
+export interface WorkloadConfig {
   auditSchema?: string;
   tables: { schema: string; table: string; ignoreColumns?: string[] }[];
-} {
+}
+
+/** The config the pipeline starts with (see {@link SchemaState.config} for later ones). */
+export function workloadConfig(workload: Workload): WorkloadConfig {
+  const configured = initiallyConfigured(workload.tables);
+  return configOf(
+    workload.auditSchema,
+    workload.tables.flatMap((table, i) =>
+      configured[i] ? [{ table, ignoreColumns: table.ignoreColumns ?? [] }] : [],
+    ),
+  );
+}
+
+/** Tables in the config at the start: all but `laterInConfig` ones, and always one. */
+function initiallyConfigured(tables: readonly TableSpec[]): boolean[] {
+  const configured = tables.map((t) => !t.laterInConfig);
+  if (!configured.some(Boolean)) configured[0] = true;
+  return configured;
+}
+
+function configOf(
+  auditSchema: string | undefined,
+  tables: readonly { table: TableSpec; ignoreColumns: readonly string[] }[],
+): WorkloadConfig {
   return {
-    ...(workload.auditSchema === undefined ? {} : { auditSchema: workload.auditSchema }),
-    tables: workload.tables.map((t) => ({
-      schema: t.schema,
-      table: t.name,
-      ...(t.ignoreColumns?.length ? { ignoreColumns: [...t.ignoreColumns] } : {}),
+    ...(auditSchema === undefined ? {} : { auditSchema }),
+    tables: tables.map(({ table, ignoreColumns }) => ({
+      schema: table.schema,
+      table: table.name,
+      ...(ignoreColumns.length ? { ignoreColumns: [...ignoreColumns] } : {}),
     })),
   };
 }
@@ -652,6 +759,9 @@ export function workloadConfig(workload: Workload): {
  */
 export function workloadScript(workload: Workload): string {
   const lines = [
+    ...(workload.upgradeFrom
+      ? [`-- target: psql -f test/migrate/fixtures/target-${workload.upgradeFrom}.sql`]
+      : []),
     `-- config: ${JSON.stringify(workloadConfig(workload))}`,
     ...Object.entries(workload.sourceSettings).map(
       ([name, value]) => `ALTER DATABASE :"DBNAME" SET ${name} = '${value}'; \\connect`,
@@ -676,7 +786,14 @@ export function workloadScript(workload: Workload): string {
       lines.push(`${rendered.ddl};`);
       // As the scenario runs it: the pipeline catches up before migrate, once it started.
       if (catchUps > 0) catchUp();
+      if (rendered.config) lines.push(`-- config: ${JSON.stringify(rendered.config)}`);
       lines.push('-- audit-trail migrate');
+    } else if (step.kind === 'configure') {
+      if (!rendered.config) continue;
+      const started = catchUps > 0;
+      if (started) catchUp();
+      lines.push(`-- config: ${JSON.stringify(rendered.config)}`, '-- audit-trail migrate');
+      if (started) catchUp();
     } else if (step.kind === 'tx') lines.push(rendered.sql.map((s) => `${s.sql};`).join('\n'));
     else lines.push(rendered.sql.map((s) => `/* client ${s.client} */ ${s.sql};`).join('\n'));
   }
