@@ -20,7 +20,7 @@ import {
 } from './reconnect';
 import { SchemaChangeError, SchemaChangeStop } from './relation-binding';
 import { ReplicationConnection } from './replication-connection';
-import { checkSource, ensurePublication, slotExists } from './source-setup';
+import { checkSource, ensurePublication, slotExists, SlotGoneError } from './source-setup';
 import { currentInsertLsn } from './source-position';
 import { readStagingTables } from './staging-tables';
 import { StreamApplier, type ApplierHost, type StreamApplierOptions } from './stream-applier';
@@ -358,11 +358,7 @@ class CdcEngine implements Engine, ApplierHost {
   /** A slot that vanished after changes were applied means changes were lost: stop and say so. */
   private async requireSlot(source: pg.Client, appliedUpTo: Lsn): Promise<void> {
     if (await slotExists(source, this.slot)) return;
-    throw new Error(
-      `replication slot "${this.slot}" is gone but the target has applied up to ${formatLsn(appliedUpTo)}: ` +
-        `changes since then are lost; delete the row for this slot from ${this.options.config.auditSchema}.cdc_engine_position ` +
-        'and clear the staging tables to reload',
-    );
+    throw new SlotGoneError(this.slot, formatLsn(appliedUpTo), this.options.config.auditSchema);
   }
 
   /**

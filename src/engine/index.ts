@@ -3,7 +3,7 @@ export type { Engine, EngineOptions, EngineRunResult, EngineStatus } from './eng
 export { createJsonLogger, silentLogger } from './logger';
 export type { EngineLogger, LogLevel } from './logger';
 export { SchemaChangeError } from './relation-binding';
-export { SourceSetupError } from './source-setup';
+export { SlotGoneError, SourceSetupError } from './source-setup';
 export { formatLsn, parseLsn } from './lsn';
 export {
   ConnectionLostError,

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { AuditTrailError } from '../errors';
 import { HEADER_COLUMN_NAMES } from '../staging/header-columns';
 import type { Lsn } from './lsn';
 import { UNCHANGED_TOAST, type RelationMessage, type TupleValue } from './pgoutput';
@@ -11,8 +12,15 @@ import type { StagingTable } from './staging-tables';
  * the source before the first such change is applied, nothing after it, and a restart
  * after `audit-trail migrate` resumes exactly there.
  */
-export class SchemaChangeError extends Error {
+export class SchemaChangeError extends AuditTrailError {
   override readonly name = 'SchemaChangeError';
+  constructor(message: string) {
+    super(message, {
+      code: 'SCHEMA_CHANGE',
+      kind: 'finding',
+      hint: 'run audit-trail migrate, then start the engine again: it resumes at that change',
+    });
+  }
 }
 
 /** How the columns of one pgoutput relation map onto its staging table. */

@@ -13,6 +13,32 @@ export class SourceSetupError extends AuditTrailError {
 }
 
 /**
+ * The engine's replication slot is gone (dropped by hand or by `max_slot_wal_keep_size`)
+ * after the target applied changes from it: the changes since then are lost, and the
+ * engine refuses to carry on as if nothing happened.
+ */
+export class SlotGoneError extends AuditTrailError {
+  override readonly name = 'SlotGoneError';
+  constructor(
+    readonly slot: string,
+    readonly appliedUpTo: string,
+    auditSchema: string,
+  ) {
+    super(
+      `replication slot "${slot}" is gone but the target has applied up to ${appliedUpTo}: ` +
+        'changes since then are lost',
+      {
+        code: 'SLOT_GONE',
+        kind: 'finding',
+        hint:
+          `delete the row for this slot from ${auditSchema}.cdc_engine_position and clear the ` +
+          'staging tables to reload; raise max_slot_wal_keep_size if the server dropped it',
+      },
+    );
+  }
+}
+
+/**
  * Checks the source prerequisites DMS has too: `wal_level=logical`, a primary key on
  * every audited table (without one, deletes and key changes cannot be applied), and
  * that publishing the tables can neither fail nor break the source's writes.

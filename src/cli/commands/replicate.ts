@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { DEFAULT_RECONNECT_POLICY } from '../../engine/reconnect-policy';
-import { CliError, UsageError } from '../errors';
+import { UsageError } from '../errors';
 import { configOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
 
 interface ReplicateOptions {
@@ -53,8 +53,7 @@ export function registerReplicate(program: Command): void {
     )
     .action(async (options: ReplicateOptions) => {
       const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
-      const { createEngine, createJsonLogger, SchemaChangeError } =
-        await import('../../engine/index.js');
+      const { createEngine, createJsonLogger } = await import('../../engine/index.js');
       const config = await loadConfig(options.config);
       requireChangeHistory(config, 'replicate');
       const batchSize = Number(options.batchSize);
@@ -80,13 +79,6 @@ export function registerReplicate(program: Command): void {
       try {
         const result = options.untilIdle ? await engine.runUntilIdle() : await engine.run();
         createJsonLogger().log('info', 'engine stopped', { ...result });
-      } catch (error) {
-        if (error instanceof SchemaChangeError)
-          throw new CliError(error.message, {
-            code: 'SCHEMA_CHANGE',
-            hint: 'run audit-trail migrate, then replicate again: it resumes at that change',
-          });
-        throw error;
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
