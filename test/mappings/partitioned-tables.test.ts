@@ -103,6 +103,32 @@ describe('DMS mapping of a partitioned table', () => {
   });
 });
 
+describe('DMS mapping rule ids', () => {
+  // #17: a monthly partition (or a table) added to the config must not give the rules
+  // already deployed other ids: each rule's id follows from its name alone.
+  const idsByName = (input: AuditTrailConfigInput) =>
+    new Map(
+      buildTableMappings(parseConfig(input)).rules.map((r) => [r['rule-name'], r['rule-id']]),
+    );
+
+  it('keeps every existing rule id when a partition or a table is added, in any position', () => {
+    const before = idsByName({ tables: [{ table: 'orders' }, MEASURES] });
+    const after = idsByName({
+      tables: [
+        { table: 'aaa_first' },
+        { table: 'orders' },
+        { table: 'measures', partitions: ['measures_2026_01', ...MEASURES.partitions] },
+      ],
+    });
+    for (const [name, id] of before) expect(after.get(name), name).toBe(id);
+    expect(after.size).toBeGreaterThan(before.size);
+    const ids = [...after.values()];
+    expect(new Set(ids).size).toBe(ids.length);
+    // Numeric, at most nine digits (the size the DMS console itself generates).
+    expect(ids.every((id) => /^[1-9]\d{0,8}$/.test(id))).toBe(true);
+  });
+});
+
 /** One change as test_decoding prints it. */
 interface DecodedChange {
   readonly lsn: string;
