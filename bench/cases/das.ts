@@ -1,4 +1,5 @@
 import { AlgorithmSuiteIdentifier } from '@aws-crypto/client-node';
+import { messageSuiteId, suiteName } from '../../src/access-audit/das/decrypt';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -68,7 +69,13 @@ async function buildBatch(suiteId?: AlgorithmSuiteIdentifier) {
       },
     })),
   };
-  return { keys, event, records: records.length, events, bytes };
+  // The suite the records were written with, read back from a message header like the
+  // function does: the figure says which suite it measured.
+  const suiteId = messageSuiteId(
+    (JSON.parse(records[0]!) as { databaseActivityEvents: string }).databaseActivityEvents,
+  );
+  const suite = suiteId === undefined ? 'unknown' : suiteName(suiteId);
+  return { keys, event, records: records.length, events, bytes, suite };
 }
 
 /**
@@ -89,7 +96,7 @@ export const dasCase: BenchCase = {
       await buildBatch(AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA256),
     );
     ctx.log(
-      `  ${signed.records} records, ${signed.events} events: ${signed.rate.toFixed(0)} events/s signed, ${unsigned.rate.toFixed(0)} unsigned`,
+      `  ${signed.records} records, ${signed.events} events: ${signed.rate.toFixed(0)} events/s signed (${signed.detail.suite}), ${unsigned.rate.toFixed(0)} unsigned (${unsigned.detail.suite})`,
     );
     const detail = { ...signed.detail, unsignedSuite: unsigned.detail };
     return {
@@ -148,6 +155,8 @@ async function measure(ctx: BenchContext, batch: Batch) {
     records: batch.records,
     events: batch.events,
     detail: {
+      /** The Encryption SDK suite of every record of the batch. */
+      suite: batch.suite,
       records: batch.records,
       events: batch.events,
       kinesisDataBytes: batch.bytes,
