@@ -1,5 +1,6 @@
 import { App, type AppProps, type Environment } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { AuditTrailConfig } from '../src/config';
 import { resolveDeployment } from '../src/config/deployment';
 import { AccessAuditMonitor } from './access-audit/access-audit-monitor';
@@ -53,7 +54,7 @@ export function buildApp(config: AuditTrailConfig, app: App | AppProps = {}): Au
   if (rolesStack) stack.addDependency(rolesStack, 'DMS needs dms-vpc-role before a subnet group');
   const accessAudit = accessAuditConfig ? addAccessAudit(stack, accessAuditConfig) : undefined;
   const activityStream = accessAuditConfig?.activityStream?.enabled
-    ? addActivityStream(stack, accessAuditConfig)
+    ? addActivityStream(stack, accessAuditConfig, accessAudit?.queue)
     : undefined;
   applyNag(app);
   return {
@@ -101,6 +102,7 @@ function addAccessAudit(
 function addActivityStream(
   stack: AuditTrailStack,
   config: NonNullable<AuditTrailConfig['accessAudit']>,
+  forwardQueue: sqs.IQueue | undefined,
 ): DatabaseActivityStream {
   const source = stack.source;
   if (source.clusterIdentifier === undefined || config.activityStream === undefined)
@@ -115,6 +117,7 @@ function addActivityStream(
     accessAudit: config,
     config: config.activityStream,
     alertTopic: stack.alertTopic,
+    ...(forwardQueue && { forwardQueue }),
     production: stack.deployment.production,
     ...(stack.deployment.network.vpcId === undefined && {
       kmsEndpoint: {

@@ -71,10 +71,10 @@ async function buildBatch(suiteId?: AlgorithmSuiteIdentifier) {
   };
   // The suite the records were written with, read back from a message header like the
   // function does: the figure says which suite it measured.
-  const suiteId = messageSuiteId(
+  const written = messageSuiteId(
     (JSON.parse(records[0]!) as { databaseActivityEvents: string }).databaseActivityEvents,
   );
-  const suite = suiteId === undefined ? 'unknown' : suiteName(suiteId);
+  const suite = written === undefined ? 'unknown' : suiteName(written);
   return { keys, event, records: records.length, events, bytes, suite };
 }
 

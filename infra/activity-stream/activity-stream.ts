@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as rds from 'aws-cdk-lib/aws-rds';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { AccessAuditConfig } from '../../src/config/access-audit';
 import type { ActivityStreamConfig } from '../../src/config/activity-stream';
@@ -38,6 +39,12 @@ export interface DatabaseActivityStreamProps {
   readonly config: ActivityStreamConfig;
   /** The kit's alert topic. */
   readonly alertTopic: AlertTopic;
+  /**
+   * The access-audit monitor's forward queue, when `accessAudit.sqs.enabled`: the decrypt
+   * function forwards DAS events to it as `sqs.forward`/`sqs.format` say.
+   * @default no forwarding
+   */
+  readonly forwardQueue?: sqs.IQueue;
   /**
    * Create a KMS interface endpoint (policy: this stream's key only) in a VPC without NAT,
    * which the cluster's instances need to encrypt the stream.
@@ -118,6 +125,7 @@ export class DatabaseActivityStream extends Construct {
       batchSize: props.config.batchSize,
       retryAttempts: props.config.retryAttempts,
       removalPolicy,
+      ...(props.forwardQueue && { forwardQueue: props.forwardQueue }),
       ...(props.serviceName && { serviceName: props.serviceName }),
       ...(props.metricsNamespace && { metricsNamespace: props.metricsNamespace }),
       ...(props.logRetention && { logRetention: props.logRetention }),

@@ -43,6 +43,12 @@ export interface ActivityStreamDecryptFunctionProps {
   readonly logRetention?: logs.RetentionDays;
   /** Removal policy of the failure queue. @default RemovalPolicy.RETAIN */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * The access-audit monitor's forward queue (`accessAudit.sqs.enabled`): DAS events go to
+   * it as `sqs.forward`/`sqs.format` say, like pgAudit's.
+   * @default no forwarding
+   */
+  readonly forwardQueue?: sqs.IQueue;
 }
 
 /**
@@ -90,6 +96,10 @@ export class ActivityStreamDecryptFunction extends Construct {
       props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE,
     );
     props.alertTopic.grantPublish(fn);
+    if (props.forwardQueue) {
+      fn.addEnvironment(ENV.queueUrl, props.forwardQueue.queueUrl);
+      props.forwardQueue.grantSendMessages(fn);
+    }
     this.failureQueue = new sqs.Queue(this, 'Failures', {
       encryption: sqs.QueueEncryption.KMS,
       encryptionMasterKey: props.alertTopic.key,

@@ -110,16 +110,21 @@ export const sqsSettingsSchema = z
   .object({
     /** Create the queue and forward to it. @default false */
     enabled: z.boolean().default(false),
-    /** FIFO queue; messages are deduplicated by CloudWatch log event id. @default false */
+    /**
+     * FIFO queue; messages are deduplicated by CloudWatch log event id (pgAudit) or by
+     * Kinesis event id and position (Database Activity Streams). @default false
+     */
     fifo: z.boolean().default(false),
     /** `alerts` forwards alerts only; `events` forwards every event that is not noise or excluded. @default "alerts" */
     forward: z.enum(['alerts', 'events']).default('alerts'),
     /**
      * With `forward: "events"`, what is sent: `kit` (the kit's JSON per record), `raw`
-     * (the CloudWatch log event as delivered: `id`, `timestamp`, `message`, `logGroup`,
-     * `logStream`; also the ERROR and STATEMENT lines of failed statements, which have no
-     * pgAudit record) or `both`. Each message carries the SQS attribute `format`
-     * (`raw`/`kit`) in `raw` and `both`. @default "kit"
+     * (pgAudit: the CloudWatch log event as delivered: `id`, `timestamp`, `message`,
+     * `logGroup`, `logStream`; also the ERROR and STATEMENT lines of failed statements,
+     * which have no pgAudit record. Database Activity Streams: the activity event as RDS
+     * wrote it, decrypted, as `activityEvent` with `id`, `streamArn`, `sequenceNumber`,
+     * `position`, `clusterId`, `instanceId`, `truncated`) or `both`. Each message carries
+     * the SQS attribute `format` (`raw`/`kit`) in `raw` and `both`. @default "kit"
      */
     format: z.enum(['raw', 'kit', 'both']).default('kit'),
     /** Roles whose events are never forwarded. @default [] */

@@ -367,6 +367,54 @@ describe('Database Activity Streams: other deployments', () => {
     template.resourceCountIs('AWS::EC2::VPCEndpoint', 0);
   });
 
+  it('forwards DAS events to the access-audit queue when sqs is enabled: its URL and send rights on it only', () => {
+    const { template } = synth(
+      {
+        activityStream: { enabled: true },
+        sqs: { enabled: true, fifo: true, forward: 'events', format: 'both' },
+      },
+      { source: EXISTING_SOURCE },
+    );
+    const forward = Object.keys(template.findResources('AWS::SQS::Queue')).find((id) =>
+      /^AccessAuditForward[0-9A-F]{8}$/.test(id),
+    )!;
+    template.hasResourceProperties('AWS::SQS::Queue', { FifoQueue: true });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('decrypts the Database Activity Stream'),
+      Environment: { Variables: Match.objectLike({ FORWARD_QUEUE_URL: { Ref: forward } }) },
+    });
+    const decryptRole = logicalId(
+      template,
+      'AWS::IAM::Role',
+      'ActivityStreamDecryptFunctionServiceRole',
+    );
+    const statements = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter(
+        (policy) =>
+          JSON.stringify(policy.Properties.Roles) === JSON.stringify([{ Ref: decryptRole }]),
+      )
+      .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Record<string, unknown>[]);
+    const onForward = statements.filter(
+      (statement) =>
+        JSON.stringify(statement.Resource) === JSON.stringify({ 'Fn::GetAtt': [forward, 'Arn'] }),
+    );
+    expect(onForward).toEqual([
+      {
+        Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+        Effect: 'Allow',
+        Resource: { 'Fn::GetAtt': [forward, 'Arn'] },
+      },
+    ]);
+  });
+
+  it('gives the decrypt function no queue without sqs.enabled', () => {
+    const { template } = synth({ activityStream: { enabled: true } }, { source: EXISTING_SOURCE });
+    const decrypt = Object.values(template.findResources('AWS::Lambda::Function')).find((fn) =>
+      JSON.stringify(fn).includes('decrypts the Database Activity Stream'),
+    ) as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+    expect(decrypt.Properties.Environment.Variables).not.toHaveProperty('FORWARD_QUEUE_URL');
+  });
+
   it('retains the running stream, its key and failure queue in production', () => {
     const { template } = synth(
       { activityStream: { enabled: true } },

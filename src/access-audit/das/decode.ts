@@ -21,7 +21,11 @@ export interface DasDecodedEvent {
   position: number;
   /** The instance that recorded it (the payload's `instanceId`), when given. */
   instanceId?: string;
+  /** The cluster the payload names (`clusterId`), when given. */
+  clusterId?: string;
   event: AuditEvent;
+  /** The activity event exactly as decrypted from the record (what `sqs.format: raw` sends). */
+  raw: unknown;
 }
 
 /** The outcome of decoding one batch of DAS records. */
@@ -63,7 +67,7 @@ export async function decodeDasRecords(
       result.failures.push({ record: index, error: (error as Error).message });
       continue;
     }
-    const instanceId = payload.instanceId;
+    const { instanceId, clusterId } = payload;
     for (const [position, raw] of payload.databaseActivityEventList.entries()) {
       const normalized = normalizeDasEvent(raw);
       if (normalized.kind === 'event')
@@ -71,7 +75,9 @@ export async function decodeDasRecords(
           record: index,
           position,
           ...(instanceId !== undefined && { instanceId }),
+          ...(clusterId !== undefined && { clusterId }),
           event: normalized.event,
+          raw,
         });
       else if (normalized.kind === 'dropped') result.dropped[normalized.reason]++;
       else result.failures.push({ record: index, event: position, error: normalized.error });

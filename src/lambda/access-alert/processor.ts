@@ -67,7 +67,7 @@ export interface ProcessingStats {
 }
 
 /** An event with its verdict and where it came from. */
-interface Classified {
+export interface Classified {
   event: AuditEvent;
   verdict: Verdict;
   source: LogSource;
@@ -268,7 +268,7 @@ export async function publishAlerts(
 }
 
 /** One message for the queue, before it gets its batch id. */
-interface QueueMessage {
+export interface QueueMessage {
   /** Kept apart from the body: the ignore lists and FIFO fields read it. */
   readonly user: string | undefined;
   readonly database: string | undefined;
@@ -279,8 +279,8 @@ interface QueueMessage {
   readonly format?: 'raw' | 'kit';
 }
 
-/** The kit's JSON: alerts, or with `forward: "events"` every event that is neither noise nor excluded. */
-function kitEntries(
+/** The kit's JSON: alerts, or with `forward: "events"` every event that is neither noise nor excluded (also used by the DAS decrypt Lambda). */
+export function kitEntries(
   classified: readonly Classified[],
   alerts: readonly LocatedAlert[],
   settings: AlertLambdaSettings,
@@ -307,7 +307,7 @@ function kitEntries(
 }
 
 /** With `forward: "events"`, the events the queue gets: alerts and passes. */
-function forwardedEvents(classified: readonly Classified[]): Classified[] {
+export function forwardedEvents(classified: readonly Classified[]): Classified[] {
   return classified.filter((item) => item.verdict.kind === 'alert' || item.verdict.kind === 'pass');
 }
 
@@ -352,8 +352,12 @@ function rawEntries(
     }));
 }
 
-/** Sends the messages to the optional queue, in batches of ten (and under SQS's batch size). */
-async function forwardToQueue(
+/**
+ * Sends the messages to the optional queue, in batches of ten (and under SQS's batch
+ * size), after the queue's ignore lists; refused messages count as monitor errors (also
+ * used by the DAS decrypt Lambda).
+ */
+export async function forwardToQueue(
   messages: readonly QueueMessage[],
   deps: ProcessorDeps,
   stats: ProcessingStats,

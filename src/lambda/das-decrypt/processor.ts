@@ -1,4 +1,5 @@
 import type { SNSClient } from '@aws-sdk/client-sns';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { decodeDasRecords } from '../../access-audit/das/decode';
 import { archiveLine } from '../../access-audit/das/archive';
 import { suiteName } from '../../access-audit/das/decrypt';
@@ -7,6 +8,7 @@ import { AccessRuleEngine } from '../../access-audit/rules';
 import type { LocatedAlert } from '../access-alert/messages';
 import { ACCESS_AUDIT_METRICS } from '../access-alert/metrics';
 import {
+  forwardToQueue,
   publishAlerts,
   type LogSink,
   type MetricsSink,
@@ -15,6 +17,7 @@ import {
 } from '../access-alert/processor';
 import type { AlertLambdaSettings } from '../access-alert/settings';
 import type { ArchiveEntry, ArchiveWriter } from './archive';
+import { dasQueueMessages, type ForwardableEvent } from './forward';
 
 /** The fields of a Lambda Kinesis event record the decrypt function reads. */
 export interface KinesisEventRecord {
@@ -36,9 +39,15 @@ export interface KinesisBatchResponse {
 
 /** Everything one invocation of the DAS decrypt function works with. */
 export interface DasProcessorDeps {
-  /** The alert Lambda's settings: SNS topic and `accessAudit` section (rules, messages). */
-  settings: Pick<AlertLambdaSettings, 'topicArn' | 'config'>;
+  /**
+   * The alert Lambda's settings: SNS topic, `accessAudit` section (rules, messages, `sqs`)
+   * and the forward queue, when there is one.
+   */
+  settings: Pick<AlertLambdaSettings, 'topicArn' | 'config'> &
+    Partial<Pick<AlertLambdaSettings, 'queueUrl' | 'fifo'>>;
   sns: SNSClient;
+  /** Required when `settings.queueUrl` is set. */
+  sqs?: SQSClient;
   /** Data keys: `kmsDataKeySource(kms, clusterResourceId)` in the function. */
   keys: DataKeySource;
   /** The long-term archive (Firehose), when `activityStream.archive` is deployed. */
@@ -50,6 +59,7 @@ export interface DasProcessorDeps {
 /** One record of the batch, decoded and classified. */
 interface DecodedRecord {
   record: KinesisEventRecord;
+  events: ForwardableEvent[];
   alerts: LocatedAlert[];
   lines: string[];
 }
@@ -57,13 +67,16 @@ interface DecodedRecord {
 /**
  * Builds the Kinesis batch processor for a Database Activity Stream. Records are decoded
  * in shard order up to the first that cannot be decoded; every event of those records
- * goes to the archive (when there is one), then each record's alerts go out through the
- * alert Lambda's SNS publishing. The first record that could not be decoded, archived
- * or alerted on is reported in `batchItemFailures`: Lambda checkpoints before it and
- * retries from it, so nothing after it is lost, no alert is sent twice, and a record
- * that never succeeds ends, after the mapping's retries, in its failure destination.
- * Archiving is at least once: a retried record is archived again under the same
- * `event_id`. Nothing is thrown for bad input.
+ * goes to the archive (when there is one), then record by record its queue messages
+ * (`accessAudit.sqs`, as the pgAudit path sends them) and its alerts go out through the
+ * alert Lambda's SQS and SNS code. The first record that could not be decoded, archived,
+ * forwarded or alerted on is reported in `batchItemFailures`: Lambda checkpoints before
+ * it and retries from it, so nothing after it is lost, no alert is sent twice, and a
+ * record that never succeeds ends, after the mapping's retries, in its failure
+ * destination. Archive and queue are at least once: a retried record is sent again
+ * under the same ids (`event_id`; a FIFO queue's deduplication id), queue messages
+ * before alerts, so a refused queue message never leaves an alert sent twice. Nothing
+ * is thrown for bad input.
  */
 export function createDasProcessor(
   deps: DasProcessorDeps,
@@ -71,7 +84,10 @@ export function createDasProcessor(
   const engine = new AccessRuleEngine(deps.settings.config);
   // Suites already reported by this function instance (one log line per suite per container).
   const suitesSeen = new Set<number>();
-  const publishDeps = { ...deps, settings: { ...deps.settings, fifo: false } };
+  const deliveryDeps = {
+    ...deps,
+    settings: { ...deps.settings, fifo: deps.settings.fifo ?? false },
+  };
   return async (event) => {
     const stats = emptyStats();
     let archived = 0;
@@ -92,10 +108,16 @@ export function createDasProcessor(
         if (outcome.firstFailed !== undefined)
           stop = Math.min(stop ?? Infinity, outcome.firstFailed);
       }
-      for (const [index, { alerts }] of decoded.entries()) {
+      for (const [index, { record, events, alerts }] of decoded.entries()) {
         if (stop !== undefined && index >= stop) break;
         const failedBefore = stats.monitorErrors;
-        await publishAlerts(alerts, publishDeps, stats);
+        const stream = {
+          streamArn: record.eventSourceARN ?? 'kinesis',
+          sequenceNumber: record.kinesis.sequenceNumber,
+        };
+        const messages = dasQueueMessages(events, alerts, stream, deliveryDeps.settings);
+        if (messages.length > 0) await forwardToQueue(messages, deliveryDeps, stats);
+        if (stats.monitorErrors === failedBefore) await publishAlerts(alerts, deliveryDeps, stats);
         if (stats.monitorErrors > failedBefore) {
           stop = index;
           break;
@@ -143,15 +165,27 @@ async function decodeRecord(
     });
     return undefined;
   }
-  const source = {
-    logGroup: record.eventSourceARN ?? 'kinesis',
-    logStream: partitionKey ?? '',
-    logEventId: sequenceNumber,
-  };
-  const decoded: DecodedRecord = { record, alerts: [], lines: [] };
-  for (const { event, position, instanceId } of result.events) {
+  const decoded: DecodedRecord = { record, events: [], alerts: [], lines: [] };
+  const kinesisEventId = record.eventID ?? sequenceNumber;
+  for (const { event, position, instanceId, clusterId, raw } of result.events) {
     stats.auditEvents++;
     const verdict = engine.evaluate(event);
+    // Per event, as the archive's event_id: one instance's events form one FIFO group,
+    // and each event its own deduplication id.
+    const source = {
+      logGroup: record.eventSourceARN ?? 'kinesis',
+      logStream: instanceId ?? partitionKey ?? '',
+      logEventId: `${kinesisEventId}/${position}`,
+    };
+    decoded.events.push({
+      event,
+      verdict,
+      source,
+      raw,
+      position,
+      ...(instanceId !== undefined && { instanceId }),
+      ...(clusterId !== undefined && { clusterId }),
+    });
     if (verdict.kind === 'alert') {
       stats.alerts++;
       decoded.alerts.push({ alert: verdict.alert, source });
@@ -159,7 +193,7 @@ async function decodeRecord(
     if (deps.archive)
       decoded.lines.push(
         archiveLine(event, verdict, {
-          kinesisEventId: record.eventID ?? sequenceNumber,
+          kinesisEventId,
           position,
           clusterResourceId: deps.archive.clusterResourceId,
           ...(instanceId !== undefined && { instanceId }),
