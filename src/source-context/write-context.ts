@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type ColumnType, type Kysely, type Transaction } from 'kysely';
 import type pg from 'pg';
 import { AUDIT_CONTEXT_COLUMNS, type AuditContextField } from '../config';
 import { stringifyRowJson } from '../history/row-json';
@@ -55,6 +55,38 @@ export type RequiredContextFields<Config extends SourceContextLike> = Config ext
       : Fields[number]
     : never
   : never;
+
+/**
+ * A row of the source context table as a kysely table type: the columns a config's
+ * `require` names are `string`, the other text fields `string | null`. `transaction_id`
+ * (a `bigint`, which pg returns as text) and `recorded_at` are the table's defaults and
+ * cannot be inserted; no column can be updated (the table's guard refuses it from a
+ * later transaction). Write rows with the helpers; use this type to read them.
+ *
+ * @example
+ * ```ts
+ * interface SourceDb {
+ *   'audit_context.transaction_context': AuditContextRowFor<typeof config>;
+ * }
+ * const rows = await db.selectFrom('audit_context.transaction_context').selectAll().execute();
+ * ```
+ */
+export type AuditContextRow<Required extends AuditContextField = never> = {
+  readonly transaction_id: ColumnType<string, never, never>;
+  readonly metadata: ColumnType<Record<string, unknown> | null, string | null | undefined, never>;
+  readonly recorded_at: ColumnType<Date, never, never>;
+} & {
+  readonly [
+    Field in AuditContextField as (typeof AUDIT_CONTEXT_COLUMNS)[Field]
+  ]: Field extends Required
+    ? ColumnType<string, string, never>
+    : ColumnType<string | null, string | null | undefined, never>;
+};
+
+/** {@link AuditContextRow} for a config: its `require`d fields are `string`. */
+export type AuditContextRowFor<Config extends SourceContextLike> = AuditContextRow<
+  RequiredContextFields<Config>
+>;
 
 /** The helpers bound to one config's context table; see {@link auditContext}. */
 export interface AuditContextWriter<Required extends AuditContextField> {

@@ -111,6 +111,14 @@ describe('context through DMS-shaped staging writes', () => {
       reason: 'TICKET-7',
       metadata: { ticket: 7, amount: expect.objectContaining({ value: '1.10' }) },
     });
+    // versionAt (asOf's version) and latest carry it too.
+    const at = await history.versionAt('public.items', { id: 1 }, '2026-11-22T10:00:01.5Z');
+    expect([at?.transactionId, at?.context?.actor]).toEqual(['800', 'alice']);
+    const latest = await history.latest('public.items');
+    expect(latest.map((v) => [v.key, v.context?.actor])).toEqual([
+      [{ id: 1 }, 'bob'],
+      [{ id: 2 }, 'bob'],
+    ]);
     const tx801 = await history.transaction(801);
     expect(tx801.filter((v) => v.table === 'items').map((v) => v.context?.actor)).toEqual([
       'bob',

@@ -6,6 +6,7 @@ import { createKysely } from '../../src/postgres/connect';
 import {
   auditContext,
   AuditContextError,
+  type AuditContextRowFor,
   installSourceContext,
   pruneAuditContext,
 } from '../../src/source-context';
@@ -359,5 +360,41 @@ describe('context through the local engine', () => {
       anchors: [],
     });
     expect(integrity).toMatchObject({ ok: true, findingCount: 0 });
+  });
+  it('types the context table from the config (AuditContextRowFor)', async () => {
+    interface ContextDb {
+      'audit_context.transaction_context': AuditContextRowFor<typeof CONFIG>;
+    }
+    const owner = new Kysely<ContextDb>({
+      dialect: new PostgresDialect({
+        pool: new pg.Pool({ connectionString: pipeline.sourceUrl, max: 1 }),
+      }),
+    });
+    try {
+      const rows = await owner
+        .selectFrom('audit_context.transaction_context')
+        .select(['transaction_id', 'actor', 'reason', 'recorded_at'])
+        .orderBy('transaction_id')
+        .execute();
+      expectTypeOf(rows[0]!.actor).toEqualTypeOf<string>(); // required by CONFIG
+      expectTypeOf(rows[0]!.reason).toEqualTypeOf<string | null>();
+      expectTypeOf(rows[0]!.transaction_id).toEqualTypeOf<string>();
+      expect(rows.length).toBeGreaterThan(0);
+      expect(typeof rows[0]!.transaction_id).toBe('string');
+      expect(rows[0]!.recorded_at).toBeInstanceOf(Date);
+      // What the types refuse, the table refuses too (checked by npm run typecheck).
+      const table = 'audit_context.transaction_context' as const;
+      const refused = [
+        // @ts-expect-error -- transaction_id is the writing transaction's own id
+        () => owner.insertInto(table).values({ transaction_id: '1', actor: 'x' }),
+        // @ts-expect-error -- actor is required by the config
+        () => owner.insertInto(table).values({ reason: 'no actor' }),
+        // @ts-expect-error -- context rows are not updated
+        () => owner.updateTable(table).set({ reason: 'rewritten' }),
+      ];
+      expect(refused).toHaveLength(3);
+    } finally {
+      await owner.destroy();
+    }
   });
 });
