@@ -326,7 +326,10 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     const values = Array.isArray(key)
       ? key.map(keyValueText)
       : keyObjectValues(key as Record<string, KeyValue>, await keyColumnsOf(schema, name), table);
-    const rowKey = sql`${sql.id(auditSchema, 'row_key_of')}(${schema}, ${name}, ${values}::text[])`;
+    // A scalar subquery, so PostgreSQL computes the key once per query (an InitPlan)
+    // instead of once per candidate row: row_key_of runs dynamic SQL per key column, and
+    // in the filter it cost ~0.3 ms per version read (30 ms for a page of 100).
+    const rowKey = sql`(SELECT ${sql.id(auditSchema, 'row_key_of')}(${schema}, ${name}, ${values}::text[]))`;
     const scoped = query
       .where('l.source_schema', '=', schema)
       .where('l.source_table', '=', name) as VersionQuery;
