@@ -84,7 +84,10 @@ export async function partitionListProblems(
         `${label} is partitioned and tables[].partitions ${listedPartitions.length === 0 ? 'is not set' : 'misses'}: ` +
           `leaf partition(s) ${missing.join(', ')} not listed. AWS DMS captures each partition's ` +
           "changes under the partition's own name, so the mapping must select every leaf partition " +
-          `or their changes never reach the audit log; add ${missing.join(', ')} to partitions, ${REDEPLOY}`,
+          `or their changes never reach the audit log; add ${missing.join(', ')} to partitions, ${REDEPLOY}. ` +
+          'Rows a partition already held when it was attached, or that were written to it before the ' +
+          'mapping selected it, are no change and are never captured: audit-trail verify lists them ' +
+          '(missing-in-audit, with the partition), and audit-trail task reload SCHEMA.PARTITION copies them',
       );
     }
     const leafSet = new Set(leaves);

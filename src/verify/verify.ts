@@ -7,11 +7,12 @@ import { connectClient, createKysely } from '../postgres/connect';
 import { quoteLiteral, quoteQualified } from '../postgres/identifiers';
 import {
   HEADER_COLUMN_NAMES,
+  HEADER_COLUMN_PREFIX,
   Indicator,
   OPERATION_INDICATOR_COLUMN,
   stagingTableName,
 } from '../staging/header-columns';
-import { parseRowJson } from '../history/row-json';
+import { parseRowJson, stringifyRowJson } from '../history/row-json';
 import { KeyedRowCursor, mergeByKey } from './keyed-rows';
 import { rowDocumentColumns, sourceRowDocumentSql } from '../staging/row-document';
 import { currentShapeSql, shapeChangesSql, type ShapeChange } from '../history/version-shape';
@@ -50,6 +51,13 @@ export interface VerifyMismatch {
   readonly auditRow?: Record<string, unknown>;
   /** The staging row (`staging-differs`; absent when flagged deleted or missing). */
   readonly stagingRow?: Record<string, unknown>;
+  /**
+   * `missing-in-audit` in a partitioned table: the leaf partition (`schema.table`) that
+   * holds the row. Rows a table held when it was attached as a partition (or rows
+   * written to a partition before the DMS mapping selected it) are no change any
+   * pipeline sees, so they show up here.
+   */
+  readonly partition?: string;
 }
 
 /** Per-table counts. */
@@ -116,9 +124,11 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
         const columns = rows ? await differingColumns(target, ...rows) : undefined;
         mismatches.push(columns ? { ...mismatch, columns } : mismatch);
       };
+      const listedBefore = mismatches.length;
       const counts = await compare(name, sourceRows, auditRows, (mismatch, raw) =>
         list(mismatch, raw && [raw.sourceRow, raw.auditRow]),
       );
+      await namePartitions(source, table, mismatches, listedBefore);
       const staging = await compareStaging(
         name,
         stagingReader(target, options.config.auditSchema, { ...table, ignoreColumns }),
@@ -138,6 +148,50 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
     await Promise.all([source.end(), target.end()]);
   }
 }
+
+/**
+ * Adds the leaf partition to each listed `missing-in-audit` row of a partitioned table
+ * (from `mismatches[from]` on), so the report can say where the rows came from. One
+ * scan of the table, only when such rows were found; the key is rendered by the same
+ * SQL as the comparison's, over the rows with their partition in a header-prefixed
+ * column (no source column may carry that prefix, see migrate).
+ */
+async function namePartitions(
+  source: pg.Client,
+  table: SourceTable,
+  mismatches: VerifyMismatch[],
+  from: number,
+): Promise<void> {
+  const missing = mismatches
+    .map((mismatch, index) => ({ mismatch, index }))
+    .filter(({ mismatch, index }) => index >= from && mismatch.kind === 'missing-in-audit');
+  if (missing.length === 0) return;
+  const qualified = quoteQualified(table.schema, table.table);
+  const { rows: kind } = await source.query<{ partitioned: boolean }>(
+    `SELECT relkind = 'p' AS partitioned FROM pg_catalog.pg_class WHERE oid = to_regclass($1)`,
+    [qualified],
+  );
+  if (!kind[0]?.partitioned) return;
+  const withPartition = `(SELECT format('%I.%I', n.nspname, c.relname) AS ${PARTITION_COLUMN}, t.*
+      FROM ${qualified} AS t
+      JOIN pg_catalog.pg_class AS c ON c.oid = t.tableoid
+      JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace)`;
+  const keys = missing.map(({ mismatch }) => stringifyRowJson(mismatch.key));
+  const { rows } = await source.query<{ key: string; partition: string }>(
+    `SELECT q.key, q.row::jsonb ->> '${PARTITION_COLUMN}' AS partition
+       FROM (${sourceRowDocumentSql(table, withPartition)}) AS q
+      WHERE q.key::jsonb = ANY($1::jsonb[])`,
+    [keys],
+  );
+  const byKey = new Map(rows.map((row) => [JSON.stringify(parseRowJson(row.key)), row.partition]));
+  for (const { mismatch, index } of missing) {
+    const partition = byKey.get(JSON.stringify(mismatch.key));
+    if (partition !== undefined) mismatches[index] = { ...mismatch, partition };
+  }
+}
+
+/** Carries a row's partition through the row document (the header prefix: no user column has it). */
+const PARTITION_COLUMN = `${HEADER_COLUMN_PREFIX}partition`;
 
 /** The audited tables as the source has them now (types decide how rows are rendered). */
 async function introspectSource(options: VerifyOptions): Promise<SourceTable[]> {

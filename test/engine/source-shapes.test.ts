@@ -1,5 +1,6 @@
 import { SourceSetupError } from '../../src/engine';
 import { verifyAuditTrail } from '../../src/verify';
+import { formatReport } from '../../src/cli/commands/verify-format';
 import { auditRows, createPipeline, type Pipeline } from './helpers';
 
 const verify = (p: Pipeline) =>
@@ -42,6 +43,25 @@ describe('engine: partitioned tables', () => {
       ['INSERT', { region: 'AP', id: 1 }],
     ]);
     expect((await verify(p)).ok).toBe(true);
+  });
+
+  it('rows a table held when attached as a partition are no change: verify reports each with its partition and the remedy', async () => {
+    await p.source(`CREATE TABLE measures_sa (region text, id int, v numeric, PRIMARY KEY (region, id));
+                    INSERT INTO measures_sa VALUES ('SA', 1, 9.0);
+                    ALTER TABLE measures ATTACH PARTITION measures_sa FOR VALUES IN ('SA')`);
+    await p.replicate();
+    const report = await verify(p);
+    expect(report.ok).toBe(false);
+    expect(report.mismatches).toEqual([
+      expect.objectContaining({
+        kind: 'missing-in-audit',
+        key: { region: 'SA', id: 1 },
+        partition: 'public.measures_sa',
+      }),
+    ]);
+    expect(formatReport(report)).toMatch(
+      /public\.measures \{"id":1,"region":"SA"\}: missing-in-audit \(in partition public\.measures_sa: .*attached.*never captured.*task reload public\.measures_sa/,
+    );
   });
 });
 

@@ -10,10 +10,28 @@ export function formatReport(report: VerifyReport): string {
       `${table.auditRows} live audit rows, ${table.stagingRows} live staging rows, ${table.mismatches} mismatches`,
   );
   for (const mismatch of report.mismatches) {
-    const detail = mismatch.columns ? ` (columns: ${mismatch.columns.join(', ')})` : '';
+    const detail = mismatch.columns
+      ? ` (columns: ${mismatch.columns.join(', ')})`
+      : mismatch.partition
+        ? ` (in partition ${mismatch.partition}: ${attachedRowsHint(mismatch.partition)})`
+        : '';
     lines.push(`  ${mismatch.table} ${stringifyRowJson(mismatch.key)}: ${mismatch.kind}${detail}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Why a partition's row can be missing from history, and what records it: a table's rows
+ * at ATTACH PARTITION (and rows written before the DMS mapping selected the partition)
+ * are no change in the WAL, so neither DMS nor the engine captured them.
+ */
+function attachedRowsHint(partition: string): string {
+  return (
+    'rows a table held when it was attached as a partition, or written before the DMS mapping ' +
+    'selected the partition, are no change and were never captured; with DMS, once the mapping ' +
+    `selects it: audit-trail task reload ${partition} (copies them as SNAPSHOT versions); with the ` +
+    'local engine, attach partitions empty and write rows through the partitioned table'
+  );
 }
 
 /** One summary line, then each listed finding, first broken first. */
