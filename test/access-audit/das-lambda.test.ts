@@ -32,7 +32,7 @@ function kinesisEvent(texts: string[]): KinesisEvent {
   };
 }
 
-function setup() {
+function setup(config = parseAccessAuditConfig({ serviceAccounts: ['app_svc'] })) {
   const kms = mockKms(keys);
   const sns = mockClient(SNSClient);
   onTestFinished(() => {
@@ -41,10 +41,7 @@ function setup() {
   });
   const metrics: Record<string, number> = {};
   const process = createDasProcessor({
-    settings: {
-      topicArn: TOPIC_ARN,
-      config: parseAccessAuditConfig({ serviceAccounts: ['app_svc'] }),
-    },
+    settings: { topicArn: TOPIC_ARN, config },
     sns: new SNSClient({ region: 'eu-west-1' }),
     keys: kmsDataKeySource(new KMSClient({ region: 'eu-west-1' }), CLUSTER_RESOURCE_ID),
     logger: { info: () => {}, warn: () => {}, error: () => {} },
@@ -134,6 +131,68 @@ describe('DAS decrypt Lambda (Kinesis event source)', () => {
       batchItemFailures: [{ itemIdentifier: event.Records[1]!.kinesis.sequenceNumber }],
     });
     expect(kms.commandCalls(DecryptCommand)).toHaveLength(2);
+  });
+
+  it('decodes a 1 MB batch end to end: every event counted once, one KMS call, nothing failed', async () => {
+    const { sns, kms, process, metrics } = setup();
+    sns.on(PublishCommand).resolves({ MessageId: 'm' });
+    const texts: string[] = [];
+    let bytes = 0;
+    let humans = 0;
+    while (bytes < 1_000_000) {
+      const base = texts.length * 50;
+      const events = Array.from({ length: 50 }, (_, i) =>
+        activityEvent({
+          statementId: base + i,
+          dbUserName: i === 0 ? 'alice' : 'app_svc',
+          commandText: `SELECT id, total FROM public.orders WHERE id = ${base + i}`,
+        }),
+      );
+      humans++;
+      const text = await dasRecord(keys, [HEARTBEAT, ...events]);
+      texts.push(text);
+      bytes += text.length;
+    }
+    const response = await process(kinesisEvent(texts));
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(kms.commandCalls(DecryptCommand)).toHaveLength(1);
+    expect(metrics).toMatchObject({
+      AuditEvents: texts.length * 50,
+      Alerts: humans,
+      ParseErrors: 0,
+      MonitorErrors: 0,
+    });
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(humans);
+  }, 60_000);
+
+  it('treats a failed login as an event: the CONNECT with its exit code and error reaches the rules', async () => {
+    const { sns, process } = setup(
+      parseAccessAuditConfig({
+        rules: [{ name: 'failed-login', severity: 'high', commands: ['CONNECT'] }],
+      }),
+    );
+    sns.on(PublishCommand).resolves({ MessageId: 'm' });
+    const alerts: string[] = [];
+    const failedLogin = activityEvent({
+      class: 'MISC',
+      command: 'CONNECT',
+      commandText: '',
+      objectType: null,
+      objectName: null,
+      exitCode: 1,
+      errorMessage: 'password authentication failed for user "mallory"',
+      dbUserName: 'mallory',
+      rowCount: null,
+    });
+    await process(kinesisEvent([await dasRecord(keys, [failedLogin])]));
+    for (const call of sns.commandCalls(PublishCommand)) alerts.push(call.args[0].input.Subject!);
+    expect(alerts).toEqual([expect.stringContaining('failed-login')]);
+    const message = JSON.parse(sns.commandCalls(PublishCommand)[0]!.args[0].input.Message!) as {
+      default: string;
+    };
+    expect(message.default).toContain(
+      'Failed:     exit code 1: password authentication failed for user "mallory"',
+    );
   });
 
   it('reports a record that is not DAS JSON without throwing', async () => {

@@ -259,6 +259,10 @@ export function alertText(
     `Command:    ${event.command} (class ${event.auditClass}, ${event.auditType})`,
     `Object:     ${event.objectName === '' ? '-' : `${event.objectType} ${event.objectName}`.trim()}`,
     ...(event.rows === undefined ? [] : [`Rows:       ${event.rows}`]),
+    // Database Activity Streams record failed statements and logins with their exit code.
+    ...(event.exitCode === undefined || event.exitCode === 0
+      ? []
+      : [`Failed:     exit code ${event.exitCode}${failure(event.errorMessage, limits)}`]),
     ...(event.parameterStatus === 'logged'
       ? [`Parameters: ${event.parameters.map(quoteParameter).join(', ')}`]
       : []),
@@ -270,6 +274,11 @@ export function alertText(
     'Runbook: README "When an alert fires".',
   ];
   return lines.join('\n');
+}
+
+function failure(errorMessage: string | undefined, limits: MessageLimits): string {
+  if (errorMessage === undefined || errorMessage === '') return '';
+  return `: ${truncate(errorMessage.replace(/[\r\n]+/g, ' '), limits.statement).statement}`;
 }
 
 function sourceLine(source: LogSource): string {
