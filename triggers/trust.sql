@@ -17,42 +17,63 @@
 -- user-defined type could bring an assignment cast or operator that would run the
 -- caller's code with the definer's rights). It also refuses while a foreign trigger
 -- sits on the audit log or the chain: that code would run inside the capture path.
+--
+-- It runs for every staging statement, and DMS applies one row per statement, so it is
+-- one query of index lookups with one cached plan: every catalog row is reached through
+-- a correlated scalar subquery (an index scan on the catalog's key whatever the planner
+-- settings: capture_update runs with enable_nestloop off, under which joins became hash
+-- joins over all of pg_type and pg_proc), the plan is generic (a custom plan was made
+-- again on every call), and the audit tables are found by name in the audit schema,
+-- resolved when the plan is made (no text-to-regclass cast per call). The check is made
+-- in full on every call: nothing is cached between statements, so no state a caller
+-- could forge or outlive (a trigger or column type changed later in the same
+-- transaction) decides it.
 CREATE OR REPLACE FUNCTION {{audit_schema}}.assert_capture_call(relid oid, argv text[])
 RETURNS void
 LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $function$
 DECLARE
   -- TG_ARGV counts from 0: re-base to 1.
   args constant text[] := argv[array_lower(argv, 1):array_upper(argv, 1)];
+  registered boolean;
+  foreign_type boolean;
   foreign_trigger text;
 BEGIN
-  IF coalesce(cardinality(args), 0) < 4 OR NOT EXISTS (
-    SELECT FROM {{audit_schema}}.audited_table AS r
-    WHERE r.staging_table = relid
-      AND r.source_schema = args[1] AND r.source_table = args[2]
-      AND r.key_columns = args[3]::text[]
-      AND {{header_columns}}::text[] || r.ignore_columns = args[4]::text[]
-  ) THEN
+  SELECT
+    EXISTS (
+      SELECT FROM {{audit_schema}}.audited_table AS r
+      WHERE r.source_schema = args[1] AND r.source_table = args[2]
+        AND r.staging_table = relid
+        AND r.key_columns = args[3]::text[]
+        AND {{header_columns}}::text[] || r.ignore_columns = args[4]::text[]),
+    EXISTS (
+      SELECT FROM pg_catalog.pg_attribute AS a
+      WHERE a.attrelid = relid AND a.attnum > 0 AND NOT a.attisdropped
+        AND (SELECT t.typnamespace FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid)
+            IS DISTINCT FROM 'pg_catalog'::regnamespace),
+    (SELECT format('%I on %s', tg.tgname, tg.tgrelid::regclass)
+       FROM pg_catalog.pg_trigger AS tg
+      WHERE tg.tgrelid = ANY (ARRAY(
+              SELECT c.oid FROM pg_catalog.pg_class AS c
+              WHERE c.relnamespace = {{audit_schema_literal}}::regnamespace
+                AND c.relname IN ('audit_log', 'audit_chain')))
+        AND NOT tg.tgisinternal
+        AND (SELECT p.pronamespace FROM pg_catalog.pg_proc AS p WHERE p.oid = tg.tgfoid)
+            IS DISTINCT FROM (SELECT s.relnamespace FROM pg_catalog.pg_class AS s WHERE s.oid = relid)
+      LIMIT 1)
+  INTO registered, foreign_type, foreign_trigger;
+  IF coalesce(cardinality(args), 0) < 4 OR NOT registered THEN
     RAISE EXCEPTION 'audit capture refused: % is not a staging table registered in %.audited_table with these trigger arguments',
       relid::regclass, {{audit_schema_literal}}
       USING ERRCODE = 'insufficient_privilege';
   END IF;
-  IF EXISTS (
-    SELECT FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
-    WHERE a.attrelid = relid AND a.attnum > 0 AND NOT a.attisdropped
-      AND t.typnamespace <> 'pg_catalog'::regnamespace
-  ) THEN
+  IF foreign_type THEN
     RAISE EXCEPTION 'audit capture refused: % has a column of a type outside pg_catalog', relid::regclass
       USING ERRCODE = 'insufficient_privilege';
   END IF;
-  SELECT format('%I on %s', tg.tgname, tg.tgrelid::regclass) INTO foreign_trigger
-  FROM pg_catalog.pg_trigger AS tg JOIN pg_catalog.pg_proc AS p ON p.oid = tg.tgfoid
-  WHERE tg.tgrelid IN (({{audit_schema_literal}} || '.audit_log')::regclass, ({{audit_schema_literal}} || '.audit_chain')::regclass)
-    AND NOT tg.tgisinternal
-    AND p.pronamespace <> (SELECT relnamespace FROM pg_catalog.pg_class WHERE oid = relid)
-  LIMIT 1;
   IF foreign_trigger IS NOT NULL THEN
     RAISE EXCEPTION 'audit capture refused: foreign trigger % would run inside the capture path', foreign_trigger
       USING ERRCODE = 'insufficient_privilege',

@@ -1,0 +1,56 @@
+import pg from 'pg';
+import { cdc, DmsApplier } from '../support/dms-apply';
+import { installWithHistory } from './support';
+
+/** Sequential scans of the catalogs named, by this transaction so far. */
+async function catalogSeqScans(client: pg.Client, catalogs: readonly string[]) {
+  const { rows } = await client.query<{ relname: string; seq_scan: string }>(
+    `SELECT relname, seq_scan::text FROM pg_catalog.pg_stat_xact_sys_tables
+      WHERE schemaname = 'pg_catalog' AND relname = ANY($1) ORDER BY relname`,
+    [catalogs],
+  );
+  return Object.fromEntries(rows.map((row) => [row.relname, Number(row.seq_scan)]));
+}
+
+/**
+ * DMS applies one row per statement, so the caller check of the capture functions
+ * (assert_capture_call) runs once per applied change: it must reach the catalogs by
+ * index. capture_update runs with enable_nestloop off, and a check planned under it (a
+ * custom plan was made on every call) joined by hash over all of pg_type and pg_proc on
+ * every one-row UPDATE. No timing here (that is `npm run bench`, case 3b): the scan
+ * counts say which plan ran.
+ */
+describe('the capture caller check on the one-row path', () => {
+  it('reads pg_type and pg_proc by index on every one-row INSERT and UPDATE', async () => {
+    const install = await installWithHistory();
+    const client = new pg.Client({ connectionString: install.targetUrl });
+    await client.connect();
+    try {
+      const dms = new DmsApplier(client, 'audit', 'items', ['id']);
+      await client.query('BEGIN');
+      // Past plpgsql's first five executions, after which a plan may be kept.
+      for (let n = 0; n < 8; n += 1) {
+        const id = String(100 + n);
+        await dms.insert({ id, name: 'new' }, cdc('INSERT', '2026-11-23 10:00:00', 100 + 2 * n));
+        await dms.update(
+          { id },
+          { name: 'newer' },
+          cdc('UPDATE', '2026-11-23 10:00:01', 101 + 2 * n),
+        );
+      }
+      const before = await catalogSeqScans(client, ['pg_proc', 'pg_type']);
+      await dms.insert({ id: '200', name: 'x' }, cdc('INSERT', '2026-11-23 10:00:02', 200));
+      await dms.update({ id: '200' }, { name: 'y' }, cdc('UPDATE', '2026-11-23 10:00:03', 201));
+      await dms.update({ id: '200' }, { name: 'z' }, cdc('UPDATE', '2026-11-23 10:00:04', 202));
+      const after = await catalogSeqScans(client, ['pg_proc', 'pg_type']);
+      expect(after).toEqual(before);
+      const { rows } = await client.query<{ n: string }>(
+        `SELECT count(*)::text AS n FROM audit.audit_log WHERE row_key = '{"id": 200}'`,
+      );
+      expect(rows[0]!.n).toBe('3');
+      await client.query('COMMIT');
+    } finally {
+      await client.end();
+    }
+  });
+});
