@@ -200,11 +200,17 @@ DECLARE
   arg_json_columns constant text[] := TG_ARGV[4]::text[];
   arg_float_columns constant text[] := TG_ARGV[5]::text[];
   arg_exact constant boolean := cardinality(arg_json_columns) + cardinality(arg_float_columns) > 0;
+  v_one_row boolean;
 BEGIN
   -- Refuse any table but a registered staging table with its registered arguments, and
   -- take the chain lock before ids are allocated (triggers/trust.sql).
   PERFORM {{audit_schema}}.assert_capture_call(TG_RELID, TG_ARGV);
   PERFORM {{audit_schema}}.lock_chain();
+  -- DMS applies one row per statement: its rows are hash-chained once per transaction,
+  -- at commit (seal_at_commit fires for rows inserted while this is on); a larger
+  -- statement seals its rows itself, below.
+  v_one_row := (SELECT count(*) FROM new_rows) = 1;
+  PERFORM pg_catalog.set_config('audit_trail.seal_at_commit', CASE WHEN v_one_row THEN 'on' ELSE 'off' END, true);
   INSERT INTO {{audit_schema}}.audit_log (
     source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
     transaction_id, stream_position, old_row, new_row, changed_columns
@@ -242,8 +248,11 @@ BEGIN
   ORDER BY c.ar_change_seq NULLS FIRST
   -- DMS re-applies changes after a task restart: one change, one audit row.
   ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
-  -- Hash-chain what this statement added (nothing for a replay).
-  PERFORM {{audit_schema}}.seal_block('capture', NULL);
+  PERFORM pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
+  IF NOT v_one_row THEN
+    -- Hash-chain what this statement added (nothing for a replay).
+    PERFORM {{audit_schema}}.seal_block('capture', NULL);
+  END IF;
   RETURN NULL;
 END
 $function$;
@@ -282,7 +291,9 @@ BEGIN
   -- take the chain lock before ids are allocated (triggers/trust.sql).
   PERFORM {{audit_schema}}.assert_capture_call(TG_RELID, TG_ARGV);
   PERFORM {{audit_schema}}.lock_chain();
-  -- DMS applies one row per statement: the plain path costs a fraction of the set query.
+  -- DMS applies one row per statement: the plain path costs a fraction of the set query,
+  -- and its rows are hash-chained once per transaction, at commit (seal_at_commit fires
+  -- for rows inserted while this is on). A larger statement seals its rows itself.
   IF (SELECT count(*) FROM new_rows) = 1 THEN
     SELECT to_jsonb(old_row.*), row_to_json(old_row.*), record_out(old_row.*)::text,
            old_row.ar_h_change_seq, old_row.ar_h_indicator, old_row.ar_h_commit_timestamp
@@ -310,6 +321,7 @@ BEGIN
     IF v_version IS NULL THEN
       RETURN NULL;
     END IF;
+    PERFORM pg_catalog.set_config('audit_trail.seal_at_commit', 'on', true);
     IF v_version IN ('UPDATE', 'INSERT') AND v_new_key <> v_old_key AND v_old_indicator IS DISTINCT FROM 'D' THEN
       -- A key change also ends the old key's history with a DELETE.
       INSERT INTO {{audit_schema}}.audit_log (
@@ -329,9 +341,11 @@ BEGIN
       CASE WHEN v_version = 'DELETE' THEN NULL ELSE v_new_data END,
       CASE WHEN v_version = 'UPDATE' THEN {{audit_schema}}.changed_columns(v_old_data, v_new_data) END)
     ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
-    PERFORM {{audit_schema}}.seal_block('capture', NULL);
+    PERFORM pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
     RETURN NULL;
   END IF;
+
+  PERFORM pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
 
   INSERT INTO {{audit_schema}}.audit_log (
     source_schema, source_table, row_key, operation, commit_timestamp, change_seq,

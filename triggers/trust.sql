@@ -195,6 +195,87 @@ BEGIN
 END
 $function$;
 
+-- Seals the chain once per applying transaction, at its commit, for the rows of one-row
+-- staging statements (DMS applies one row per statement, and a block per statement cost
+-- more than the change itself; larger statements seal their own rows at once). The
+-- capture functions insert such rows with audit_trail.seal_at_commit on, and only then
+-- does the deferred constraint trigger below queue an event for the row: the first
+-- event to fire seals every unsealed row into blocks, the others find their row sealed
+-- and return. The setting decides only whether a row waits for commit to be sealed;
+-- only the capture functions insert audit rows, and they set it themselves before each
+-- insert, so a value a caller sets changes nothing. The capture functions took the chain
+-- lock before inserting and hold it until the transaction ends, so the rows are the
+-- chain's next rows and nobody else seals in between. SET CONSTRAINTS ALL IMMEDIATE
+-- seals early; the rest is sealed at commit. Runs as the capture role (it owns this).
+-- A foreign trigger planted on the audit tables after the capture, in the same
+-- transaction (the lock keeps other sessions' DDL out, not its own), would run inside
+-- the block insert: it is refused here as in the caller check, and the whole
+-- transaction rolls back. A huge transaction gets blocks of at most 10,000 rows, as
+-- genesis blocks do, so that no block holds more than verify reads at once.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.seal_at_commit()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $function$
+DECLARE
+  foreign_trigger text;
+BEGIN
+  -- Attached anywhere else (EXECUTE is not granted, but even so), NEW is not an audit row.
+  IF TG_RELID IS DISTINCT FROM (SELECT c.oid FROM pg_catalog.pg_class AS c
+                                WHERE c.relnamespace = {{audit_schema_literal}}::regnamespace
+                                  AND c.relname = 'audit_log')
+     OR TG_OP <> 'INSERT' OR TG_LEVEL <> 'ROW' THEN
+    RAISE EXCEPTION 'audit chain: seal_at_commit runs only as the audit log''s deferred insert trigger'
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF NEW.id <= coalesce((SELECT c.last_row_id FROM {{audit_schema}}.audit_chain AS c
+                          ORDER BY c.block_no DESC LIMIT 1), 0) THEN
+    RETURN NULL; -- sealed by an earlier firing
+  END IF;
+  SELECT format('%I on %s', tg.tgname, tg.tgrelid::regclass) INTO foreign_trigger
+  FROM pg_catalog.pg_trigger AS tg
+  WHERE tg.tgrelid = ANY (ARRAY(
+          SELECT c.oid FROM pg_catalog.pg_class AS c
+          WHERE c.relnamespace = {{audit_schema_literal}}::regnamespace
+            AND c.relname IN ('audit_log', 'audit_chain')))
+    AND NOT tg.tgisinternal
+    AND (SELECT p.pronamespace FROM pg_catalog.pg_proc AS p WHERE p.oid = tg.tgfoid)
+        IS DISTINCT FROM {{audit_schema_literal}}::regnamespace
+  LIMIT 1;
+  IF foreign_trigger IS NOT NULL THEN
+    RAISE EXCEPTION 'audit capture refused: foreign trigger % would run inside the capture path', foreign_trigger
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Only the kit''s own triggers may sit on the audit tables; drop it (audit-trail verify --integrity lists them).';
+  END IF;
+  PERFORM {{audit_schema}}.lock_chain();
+  LOOP
+    EXIT WHEN {{audit_schema}}.seal_block('capture', 10000) < 10000;
+  END LOOP;
+  RETURN NULL;
+END
+$function$;
+
+-- The trigger that runs seal_at_commit: queued only for rows of one-row statements,
+-- deferred to commit, and ENABLE ALWAYS so that session_replication_role = replica (DMS
+-- may apply with it) does not switch it off. CREATE OR REPLACE does not take constraint
+-- triggers: created once.
+DO $do$
+BEGIN
+  IF NOT EXISTS (
+    SELECT FROM pg_catalog.pg_trigger
+    WHERE tgrelid = ({{audit_schema_literal}} || '.audit_log')::regclass AND tgname = 'seal_at_commit'
+  ) THEN
+    CREATE CONSTRAINT TRIGGER seal_at_commit AFTER INSERT ON {{audit_schema}}.audit_log
+      DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+      WHEN (pg_catalog.current_setting('audit_trail.seal_at_commit', true) OPERATOR(pg_catalog.=) 'on')
+      EXECUTE FUNCTION {{audit_schema}}.seal_at_commit();
+  END IF;
+  ALTER TABLE {{audit_schema}}.audit_log ENABLE ALWAYS TRIGGER seal_at_commit;
+END
+$do$;
+
 -- Retention, the only way audit rows leave the log: deletes every row of the chain's
 -- blocks up to and including `through_block` and appends a "prune" block to the chain
 -- saying through which block, by whom and when. The chain itself is kept, so verify still

@@ -12,15 +12,19 @@ import { median, round, roundSpread, spread } from '../lib/stats';
 import { countAuditRows, dmsScript, runDmsPgbench, ROWS_PER_TRANSACTION } from './dms-apply';
 import { backlogSql } from './engine';
 
-/** The chain's two steps in the capture path (triggers/trust.sql). */
+/** The chain's steps in the capture path (triggers/trust.sql). */
 const CHAIN_FUNCTIONS = ['lock_chain()', 'seal_block(text, integer)'] as const;
+
+/** The deferred trigger on the audit log that seals each transaction at commit. */
+const SEAL_TRIGGER = 'seal_at_commit';
 
 /**
  * Switches the hash chain off and on in the capture path for the benchmark only: "off"
- * replaces `lock_chain` and `seal_block` by functions that do nothing (superuser on the
- * bench server), "on" restores the kit's definitions and seals whatever the "off" run
- * captured into one block outside the timed part, so the next "on" run hashes only its
- * own rows and the chain still verifies at the end.
+ * replaces `lock_chain` and `seal_block` by functions that do nothing and disables the
+ * seal-at-commit trigger (superuser on the bench server), "on" restores the kit's
+ * definitions and trigger and seals whatever the "off" run captured into one block
+ * outside the timed part, so the next "on" run hashes only its own rows and the chain
+ * still verifies at the end.
  */
 async function chainSwitch(targetUrl: string, auditSchema: string) {
   const fn = (signature: string) => `${quoteQualified(auditSchema, signature.split('(')[0]!)}`;
@@ -37,11 +41,14 @@ async function chainSwitch(targetUrl: string, auditSchema: string) {
   });
   return async (on: boolean) =>
     withClient(targetUrl, async (client) => {
+      const auditLog = quoteQualified(auditSchema, 'audit_log');
       if (on) {
         for (const definition of originals) await client.query(definition);
+        await client.query(`ALTER TABLE ${auditLog} ENABLE ALWAYS TRIGGER ${SEAL_TRIGGER}`);
         await client.query(`BEGIN; SELECT ${fn('lock_chain')}();
           SELECT ${fn('seal_block')}('capture', NULL); COMMIT`);
       } else {
+        await client.query(`ALTER TABLE ${auditLog} DISABLE TRIGGER ${SEAL_TRIGGER}`);
         await client.query(`CREATE OR REPLACE FUNCTION ${fn('lock_chain')}() RETURNS void
             LANGUAGE plpgsql AS $$ BEGIN END $$;
           CREATE OR REPLACE FUNCTION ${fn('seal_block')}(block_kind text, max_rows integer) RETURNS integer

@@ -4,8 +4,11 @@ import { quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifier
 import type { KitRoles } from './roles';
 import { AuditTrailError } from '../errors';
 
-/** The SECURITY DEFINER capture functions: owned by the capture role. */
-export const CAPTURE_FUNCTIONS = ['capture_insert', 'capture_update'] as const;
+/**
+ * The SECURITY DEFINER capture functions: owned by the capture role. `seal_at_commit`
+ * seals the chain at the commit of every transaction that captured (triggers/trust.sql).
+ */
+export const CAPTURE_FUNCTIONS = ['capture_insert', 'capture_update', 'seal_at_commit'] as const;
 
 /** What readers may call besides SELECT (the history API's helpers; row_key_of calls key_of). */
 export const HISTORY_FUNCTIONS = ['exact_row', 'row_key_of', 'key_of'] as const;

@@ -1,0 +1,193 @@
+import pg from 'pg';
+import { quoteIdent } from '../../src/postgres/identifiers';
+import { verifyIntegrity } from '../../src/trust/integrity';
+import { withClient } from '../support/databases';
+import { cdc, changeSeq, DmsApplier } from '../support/dms-apply';
+import {
+  asLogin,
+  attempt,
+  auditFunctions,
+  auditRows,
+  createLogin,
+  installWithHistory,
+  type Install,
+} from './support';
+
+const verify = (install: Install) =>
+  verifyIntegrity({ targetUrl: install.targetUrl, auditSchema: 'audit' });
+
+/** Runs `work` in one transaction on its own connection, as one DMS apply transaction. */
+async function inTransaction(
+  url: string,
+  work: (dms: DmsApplier, client: pg.Client) => Promise<void>,
+): Promise<void> {
+  await withClient(url, async (client) => {
+    await client.query('BEGIN');
+    try {
+      await work(new DmsApplier(client, 'audit', 'items', ['id']), client);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  });
+}
+
+/**
+ * DMS applies one row per statement: a chain block per statement cost more than the
+ * change itself. The chain is sealed once per applying transaction instead, at commit,
+ * inside the capture role's rights and the chain lock the transaction already holds.
+ */
+describe('the hash chain is sealed once per transaction, at commit', () => {
+  it('one DMS transaction of one-row statements is one block; verify is clean', async () => {
+    const install = await installWithHistory();
+    const before = await verify(install);
+    await inTransaction(install.targetUrl, async (dms) => {
+      for (const id of ['20', '21', '22'])
+        await dms.insert({ id, name: 'new' }, cdc('INSERT', '2026-11-22 12:00:00', Number(id)));
+      await dms.update({ id: '20' }, { name: 'newer' }, cdc('UPDATE', '2026-11-22 12:00:01', 30));
+      // A replay inside the same transaction adds nothing.
+      await dms.update({ id: '20' }, { name: 'newer' }, cdc('UPDATE', '2026-11-22 12:00:01', 30));
+      await dms.delete({ id: '21' }, cdc('DELETE', '2026-11-22 12:00:02', 31));
+    });
+    const after = await verify(install);
+    expect(after).toMatchObject({
+      ok: true,
+      findingCount: 0,
+      rows: before.rows + 5,
+      blocks: before.blocks + 1,
+    });
+  });
+
+  it('seals what SET CONSTRAINTS ALL IMMEDIATE fired early, and the rest at commit', async () => {
+    const install = await installWithHistory();
+    const before = await verify(install);
+    await inTransaction(install.targetUrl, async (dms, client) => {
+      await dms.insert({ id: '40' }, cdc('INSERT', '2026-11-22 12:00:00', 40));
+      await client.query('SET CONSTRAINTS ALL IMMEDIATE');
+      await client.query('SET CONSTRAINTS ALL DEFERRED');
+      await dms.insert({ id: '41' }, cdc('INSERT', '2026-11-22 12:00:01', 41));
+    });
+    expect(await verify(install)).toMatchObject({
+      ok: true,
+      findingCount: 0,
+      rows: before.rows + 2,
+      blocks: before.blocks + 2,
+    });
+  });
+
+  it('seals under session_replication_role = replica (DMS on RDS applies with it)', async () => {
+    const install = await installWithHistory();
+    const before = await verify(install);
+    await inTransaction(install.targetUrl, async (dms, client) => {
+      await client.query('SET LOCAL session_replication_role = replica');
+      await dms.insert({ id: '50' }, cdc('INSERT', '2026-11-22 12:00:00', 50));
+      await dms.insert({ id: '51' }, cdc('INSERT', '2026-11-22 12:00:01', 51));
+    });
+    expect(await verify(install)).toMatchObject({
+      ok: true,
+      findingCount: 0,
+      rows: before.rows + 2,
+      blocks: before.blocks + 1,
+    });
+  });
+
+  it('a trigger planted on the chain after a capture in the same transaction never runs as the capture role', async () => {
+    const install = await installWithHistory();
+    const login = await createLogin(install.targetUrl, 'writer');
+    const who = quoteIdent(login.name);
+    // A writer (DMS's login) that a careless DBA also granted ALL on the chain table.
+    await withClient(install.targetUrl, (client) =>
+      client.query(`GRANT audit_writer TO ${who}; GRANT ALL ON audit.audit_chain TO ${who};
+        CREATE SCHEMA AUTHORIZATION ${who}`),
+    );
+    const before = await auditRows(install.targetUrl);
+    const outcome = await attempt(() =>
+      asLogin(login.url, async (client) => {
+        await client.query(`CREATE FUNCTION ${who}.steal() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN
+            INSERT INTO audit.audit_log (source_schema, source_table, row_key, operation,
+              commit_timestamp, change_seq, new_row)
+            VALUES ('public', 'items', '{"id": 666}', 'INSERT', now(), 'forged', '{}');
+            EXECUTE 'CREATE FUNCTION audit.backdoor() RETURNS int LANGUAGE sql SECURITY DEFINER AS ''SELECT 1''';
+            RETURN NEW;
+          END $$`);
+        await client.query(`GRANT EXECUTE ON FUNCTION ${who}.steal() TO PUBLIC`);
+        await client.query('BEGIN');
+        await new DmsApplier(client, 'audit', 'items', ['id']).insert(
+          { id: '60', name: 'applied' },
+          cdc('INSERT', '2026-11-22 12:00:00', 60),
+        );
+        // Its own transaction holds the lock that keeps other sessions' DDL out.
+        await client.query(`CREATE TRIGGER zz_steal BEFORE INSERT ON audit.audit_chain
+          FOR EACH ROW EXECUTE FUNCTION ${who}.steal()`);
+        await client.query('COMMIT');
+      }),
+    );
+    expect(outcome?.message).toMatch(
+      /foreign trigger zz_steal on audit\.audit_chain would run inside the capture path/,
+    );
+    expect(await auditFunctions(install.targetUrl)).not.toContain('backdoor');
+    expect(await auditRows(install.targetUrl)).toEqual(before);
+    expect(await verify(install)).toMatchObject({ ok: true, findingCount: 0 });
+  });
+
+  it('the setting a caller may set changes nothing: every row is sealed at commit or at once', async () => {
+    const install = await installWithHistory();
+    const before = await verify(install);
+    // "off" before one-row statements: their rows are still sealed at commit.
+    await inTransaction(install.targetUrl, async (dms, client) => {
+      await client.query(`SET LOCAL audit_trail.seal_at_commit = 'off'`);
+      await dms.insert({ id: '70' }, cdc('INSERT', '2026-11-22 12:00:00', 70));
+      await client.query(`SELECT set_config('audit_trail.seal_at_commit', 'off', true)`);
+      await dms.insert({ id: '71' }, cdc('INSERT', '2026-11-22 12:00:01', 71));
+    });
+    // "on" before a multi-row statement: it seals its rows itself, as before.
+    await inTransaction(install.targetUrl, async (_dms, client) => {
+      await client.query(`SET LOCAL audit_trail.seal_at_commit = 'on'`);
+      await client.query(
+        `INSERT INTO audit.items_staging (id, ar_h_operation, ar_h_commit_timestamp,
+           ar_h_change_seq, ar_h_transaction_id, ar_h_stream_position, ar_h_indicator)
+         VALUES (72, 'INSERT', '2026-11-22 12:00:02', $1, '72', '0/1', 'I'),
+                (73, 'INSERT', '2026-11-22 12:00:03', $2, '73', '0/2', 'I')`,
+        [changeSeq('2026-11-22 12:00:02'), changeSeq('2026-11-22 12:00:03')],
+      );
+    });
+    expect(await verify(install)).toMatchObject({
+      ok: true,
+      findingCount: 0,
+      rows: before.rows + 4,
+      blocks: before.blocks + 2,
+    });
+  });
+
+  it('cannot be borrowed: refused on a table of the caller, even with EXECUTE granted by mistake', async () => {
+    const install = await installWithHistory();
+    const login = await createLogin(install.targetUrl, 'borrower');
+    const who = quoteIdent(login.name);
+    await withClient(install.targetUrl, (client) =>
+      client.query(`GRANT USAGE ON SCHEMA audit TO ${who}`),
+    );
+    const borrow = () =>
+      attempt(() =>
+        asLogin(login.url, async (client) => {
+          await client.query('CREATE TEMP TABLE fake (id bigint)');
+          await client.query(`CREATE CONSTRAINT TRIGGER borrowed AFTER INSERT ON fake
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION audit.seal_at_commit()`);
+          await client.query('INSERT INTO fake VALUES (1)');
+        }),
+      );
+    const before = await auditRows(install.targetUrl);
+    expect((await borrow())?.message).toMatch(
+      /permission denied for function audit\.seal_at_commit/,
+    );
+    await withClient(install.targetUrl, (client) =>
+      client.query(`GRANT EXECUTE ON FUNCTION audit.seal_at_commit() TO ${who}`),
+    );
+    expect((await borrow())?.message).toMatch(
+      /seal_at_commit runs only as the audit log's deferred insert trigger/,
+    );
+    expect(await auditRows(install.targetUrl)).toEqual(before);
+    expect(await verify(install)).toMatchObject({ ok: true, findingCount: 0 });
+  });
+});
