@@ -12,6 +12,7 @@ export {
   createKysely,
   createPool,
   assertPostgresUrl,
+  ConnectionError,
   ConnectionUrlError,
 } from './postgres/connect';
 export { createDataApiKysely, DataApiDialect, DataApiError, DataApiValueError } from './data-api';

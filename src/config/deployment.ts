@@ -153,9 +153,9 @@ const newSourceShape = {
   engineVersion: engineVersionSchema.default('16.6'),
   /** Database DMS replicates from. @default "app" */
   databaseName: z.string().min(1).default('app'),
-  /** See {@link walSenderTimeoutSchema}. @default 60000 */
+  /** See `walSenderTimeoutSchema` in src/config/deployment.ts. @default 60000 */
   walSenderTimeoutMs: walSenderTimeoutSchema,
-  /** See {@link maxSlotWalKeepSizeSchema}. @default 20480 */
+  /** See `maxSlotWalKeepSizeSchema` in src/config/deployment.ts. @default 20480 */
   maxSlotWalKeepSizeMb: maxSlotWalKeepSizeSchema,
 };
 
@@ -428,7 +428,7 @@ export const deploymentSchema = z
     target: targetSchema.default(() => targetSchema.parse({})),
     /** See {@link dmsSchema}. @default a dms.t3.medium instance */
     dms: dmsSchema.default(() => dmsSchema.parse({})),
-    /** See {@link chainAnchorsSchema}. @default anchors every 5 minutes to an Object Lock bucket */
+    /** See `chainAnchorsSchema` in src/config/deployment.ts. @default anchors every 5 minutes to an Object Lock bucket */
     anchors: chainAnchorsSchema.default(() => chainAnchorsSchema.parse({})),
   })
   .strict();

@@ -42,7 +42,7 @@ export interface DataApiTarget {
 /**
  * A kysely dialect over the RDS Data API (HTTPS and IAM, no network path to the
  * database): PostgreSQL SQL, parameters sent as named Data API parameters (`:p1`), values
- * read back exactly (see {@link fromField}). Transactions map to BeginTransaction /
+ * read back exactly (see `fromField` in src/data-api/values.ts). Transactions map to BeginTransaction /
  * CommitTransaction / RollbackTransaction; an isolation level or access mode is set by
  * the transaction's first statement. Streaming is not supported.
  *

@@ -5,6 +5,7 @@ export type { EngineLogger, LogLevel } from './logger';
 export { SchemaChangeError } from './relation-binding';
 export { SlotGoneError, SourceSetupError } from './source-setup';
 export { formatLsn, parseLsn } from './lsn';
+export type { Lsn } from './lsn';
 export {
   ConnectionLostError,
   DEFAULT_RECONNECT_POLICY,

@@ -79,7 +79,7 @@ interface ColumnRow {
  * @throws SourceTableError for a missing table, a table without a primary key (DMS
  *   would silently drop its updates and deletes), a configured key that is not the
  *   table's primary key, or a table logical replication cannot publish exactly or whose
- *   publication would make source writes fail (see {@link unpublishableReasons}).
+ *   publication would make source writes fail (see `unpublishableReasons` in src/migrate/publishable.ts).
  */
 export async function introspectSourceTables(
   source: Kysely<unknown>,

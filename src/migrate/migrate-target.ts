@@ -50,7 +50,7 @@ export interface MigrateTargetOptions {
   readonly lockTimeout?: string;
   /**
    * Change staging's shape even though a replication slot on the source may still hold
-   * changes of the old shape (see {@link oldShapeChangesPending}): the pipeline will then
+   * changes of the old shape (see `oldShapeChangesPending` in src/migrate/pending-changes.ts): the pipeline will then
    * stop at such a change. Only for when you know staging can take them. @default false
    */
   readonly allowPendingChanges?: boolean;
