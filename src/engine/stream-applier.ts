@@ -99,6 +99,8 @@ export class StreamApplier {
   private readonly stopLsn: Lsn | null;
   private readonly halt: ApplyHalt | null;
   private readonly skip: ReadonlySet<string>;
+  /** Relations announced that no configured table matches, by relation id. */
+  private readonly unconfigured = new Map<number, string>();
   private readonly lagIntervalMs: number;
   private readonly writer: StagingWriter;
   private readonly sequence: ChangeSequence;
@@ -250,7 +252,10 @@ export class StreamApplier {
     if (!open) throw new Error('pgoutput: change outside a transaction');
     if (open.skip) return;
     const binding = this.relations.get(message.relationId);
-    if (!binding) return;
+    if (!binding) {
+      this.warnUnconfigured(message.relationId);
+      return;
+    }
     if (isMismatch(binding)) return this.stopForSchemaChange(binding, open);
     open.changed = true;
     if (!this.pending) await this.beginTarget();
@@ -374,11 +379,20 @@ export class StreamApplier {
     );
     if (table && this.skip.has(table.qualifiedName)) return null;
     if (!table) {
-      this.host.logger.log('warn', 'ignoring changes of a table that is not configured', {
-        table: `${relation.schema}.${relation.table}`,
-      });
+      // Said at its first change, not here: pgoutput announces a leaf partition after its
+      // published root (publish_via_partition_root), though every change comes as the root's.
+      this.unconfigured.set(relation.relationId, `${relation.schema}.${relation.table}`);
       return null;
     }
+    this.unconfigured.delete(relation.relationId);
     return bindRelation(this.source, relation, table);
+  }
+
+  /** Warns, once per announcement, that a change of a relation not configured is dropped. */
+  private warnUnconfigured(relationId: number): void {
+    const table = this.unconfigured.get(relationId);
+    if (table === undefined) return;
+    this.unconfigured.delete(relationId);
+    this.host.logger.log('warn', 'ignoring changes of a table that is not configured', { table });
   }
 }

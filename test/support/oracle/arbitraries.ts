@@ -46,7 +46,7 @@ export interface Features {
   readonly auditSchemas: readonly string[];
   /** A staging row edited directly at the end, which verify must report (#17 item 10). */
   readonly tamper: boolean;
-  /** The edited row may be one the initial load wrote (an open bug: see `Tamper.loadedRow`). */
+  /** The edited row may be one the initial load wrote (see `Tamper.loadedRow`). */
   readonly tamperLoadedRows?: boolean;
   /**
    * Tables added to the config after the first run and removed from it mid-stream (#17
@@ -55,6 +55,8 @@ export interface Features {
   readonly configChanges?: boolean;
   /** A target that starts as release 0.1.0 left it (#17 item 20). @default false */
   readonly upgrades?: boolean;
+  /** Tables partitioned by hash of their first key column (#17 item 11). @default false */
+  readonly partitions?: boolean;
 }
 
 /** Names that collide with anything the kit generates or uses inside its functions. */
@@ -132,6 +134,7 @@ export const ALL_FEATURES: Features = {
   tamperLoadedRows: true,
   configChanges: true,
   upgrades: true,
+  partitions: true,
 };
 
 /**
@@ -188,10 +191,11 @@ export const SHORT_RUN_FEATURES: Features = {
   replicaIdentities: ALL_FEATURES.replicaIdentities,
   auditSchemas: ALL_FEATURES.auditSchemas,
   tamper: true,
-  // Not yet: an edit of a loaded row is recorded as a SNAPSHOT version (it.fails, #17 item 10).
-  tamperLoadedRows: false,
+  // An edit of a loaded row too (#17 item 10, fixed: regressions/issue-17.test.ts).
+  tamperLoadedRows: true,
   configChanges: true,
   upgrades: true,
+  partitions: true,
 };
 
 const KEY_POOL = 6;
@@ -347,30 +351,46 @@ function tableSpec(features: Features, index: number): fc.Arbitrary<TableSpec> {
         nil: undefined,
         freq: 3,
       }),
+      partitions: features.partitions
+        ? fc.option(fc.constantFrom(2, 3), { nil: undefined, freq: 3 })
+        : fc.constant(undefined),
     })
-    .map(({ schema, name: table, keyTypes, valueTypes, columnNames, ignored, replicaIdentity }) => {
-      const used = new Set<string>();
-      const types = [...keyTypes, ...valueTypes];
-      const columns = types.map((type, i) => {
-        let column = columnNames[i] || `${i < keyTypes.length ? 'k' : 'c'}${i}`;
-        if (used.has(column)) column = `${column}_${i}`;
-        used.add(column);
-        return { name: column, type };
-      });
-      const valueColumns = columns.slice(keyTypes.length);
-      // One value column always stays recorded, so updates still make versions.
-      const ignoreColumns = [
-        ...new Set(ignored.map((i) => valueColumns[i % valueColumns.length]!.name)),
-      ].slice(0, Math.max(0, valueColumns.length - 1));
-      return {
+    .map(
+      ({
         schema,
         name: table,
-        columns,
-        keyCount: keyTypes.length,
-        ...(ignoreColumns.length > 0 ? { ignoreColumns } : {}),
-        ...(replicaIdentity ? { replicaIdentity } : {}),
-      };
-    });
+        keyTypes,
+        valueTypes,
+        columnNames,
+        ignored,
+        replicaIdentity,
+        partitions,
+      }) => {
+        const used = new Set<string>();
+        const types = [...keyTypes, ...valueTypes];
+        const columns = types.map((type, i) => {
+          let column = columnNames[i] || `${i < keyTypes.length ? 'k' : 'c'}${i}`;
+          if (used.has(column)) column = `${column}_${i}`;
+          used.add(column);
+          return { name: column, type };
+        });
+        const valueColumns = columns.slice(keyTypes.length);
+        // One value column always stays recorded, so updates still make versions.
+        const ignoreColumns = [
+          ...new Set(ignored.map((i) => valueColumns[i % valueColumns.length]!.name)),
+        ].slice(0, Math.max(0, valueColumns.length - 1));
+        return {
+          schema,
+          name: table,
+          columns,
+          keyCount: keyTypes.length,
+          ...(ignoreColumns.length > 0 ? { ignoreColumns } : {}),
+          // A partitioned table keeps the default identity (each partition's primary key).
+          ...(replicaIdentity && !partitions ? { replicaIdentity } : {}),
+          ...(partitions ? { partitions } : {}),
+        };
+      },
+    );
 }
 
 /** Random workloads over random schemas, shrinking towards few, simple steps. */
@@ -501,6 +521,8 @@ export const FEATURE_ASPECTS: Readonly<Record<string, (f: Features) => Features>
   config: (f) => ({ ...f, configChanges: true }),
   /** #17 item 20: the target starts as release 0.1.0 left it. */
   upgrade: (f) => ({ ...f, upgrades: true }),
+  /** #17 item 11: partitioned tables. */
+  partitions: (f) => ({ ...f, partitions: true }),
   /** Arrays with a lower bound other than 1. */
   bounds: (f) => {
     const { 'int4[]': _bounds, ...rest } = f.excludedValues ?? {};
@@ -559,6 +581,8 @@ export const REFUSALS = [
   'deferrable-key',
   'deferrable-key-full',
   'inheritance-parent',
+  'partition-missing',
+  'partition-without-identity',
 ] as const;
 export type Refusal = (typeof REFUSALS)[number];
 
@@ -612,6 +636,10 @@ export function refusedWorkloadArbitrary(
             return { ...table, deferrableKey: true, replicaIdentity: 'full' };
           case 'inheritance-parent':
             return { ...table, inheritanceChild: true };
+          case 'partition-missing':
+            return { ...omitIdentity(table), partitions: 2, partitionMissing: true };
+          case 'partition-without-identity':
+            return { ...omitIdentity(table), partitions: 2, partitionWithoutIdentity: true };
         }
       };
       return {

@@ -19,6 +19,9 @@ export function coverageOf(workload: Workload): Set<string> {
       labels.add(`item 12: replica identity ${table.replicaIdentity}`);
     if (table.columns.some((c) => c.type === 'jsonb' || c.type === 'json') && written)
       labels.add('item 8: numbers in json values through the API');
+    if (table.partitions && written) labels.add('item 11: a partitioned table');
+    if (table.partitions && onTable.some((s) => s.kind === 'updateKey'))
+      labels.add('item 11: a key change on a partitioned table (may move the row)');
     if (`${table.schema}.${table.name}`.split('.').length > 2)
       labels.add('item 17: a dot in a table reference');
     const textKey = table.columns.slice(0, table.keyCount).some((c) => c.type === 'text');
@@ -29,6 +32,7 @@ export function coverageOf(workload: Workload): Set<string> {
   for (const label of configLabels(workload)) labels.add(label);
   if (workload.upgradeFrom) labels.add('item 20: an install upgraded from release 0.1.0');
   if (workload.tamper) labels.add(`item 10: staging ${workload.tamper.kind}`);
+  if (workload.tamper?.loadedRow) labels.add('item 10: staging edit of a loaded row');
   if (
     workload.steps.some(
       (s) => s.kind === 'concurrent' && new Set(s.statements.map((x) => x.client)).size === 2,
@@ -50,12 +54,15 @@ export const REQUIRED_COVERAGE = [
   'item 10: staging null-value',
   'item 10: staging flag-deleted',
   'item 10: staging delete',
+  'item 10: staging edit of a loaded row',
   'two interleaved clients',
   'item 13: a table added to the config after the first run',
   'item 19: a table removed from the config',
   'ignoreColumns: an ignored column dropped',
   'ignoreColumns: an ignored column renamed',
   'item 20: an install upgraded from release 0.1.0',
+  'item 11: a partitioned table',
+  'item 11: a key change on a partitioned table (may move the row)',
 ] as const;
 
 /** Config changes that apply (added and removed tables, DDL of ignored columns). */

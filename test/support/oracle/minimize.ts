@@ -175,6 +175,7 @@ function* simplerTables(table: TableSpec): Generator<TableSpec> {
   if (table.replicaIdentity) yield omit(table, 'replicaIdentity');
   if (table.unlogged) yield omit(table, 'unlogged');
   if (table.laterInConfig) yield omit(table, 'laterInConfig');
+  if (table.partitions) yield omit(table, 'partitions');
 }
 
 /** `w` without step `i`, and without that step's crash if it was a catch-up. */

@@ -44,9 +44,8 @@ export interface Tamper {
   readonly kind: 'null-value' | 'flag-deleted' | 'delete';
   /**
    * Edit a row as the initial load left it (empty change sequence) rather than one a
-   * change wrote: such an edit is recorded as a second SNAPSHOT version today (see the
-   * `it.fails` in regressions/issue-17.test.ts), so the short run leaves it out.
-   * @default false
+   * change wrote (once recorded as a second SNAPSHOT version: #17 item 10, see
+   * regressions/issue-17.test.ts). @default false
    */
   readonly loadedRow?: boolean;
 }
@@ -91,6 +90,24 @@ export interface TableSpec {
    * (#17 item 13: it must be loaded consistently with the running stream). @default false
    */
   readonly laterInConfig?: boolean;
+  /**
+   * Partitioned by HASH of the first key column into this many leaf partitions
+   * `<name>_p0`, ... (#17 item 11), all listed in the config's `partitions`; a key
+   * change may move a row to another partition. @default not partitioned
+   */
+  readonly partitions?: number;
+  /**
+   * The config's `partitions` leaves the last partition out: migrate must refuse the
+   * list (it would lose that partition's changes under DMS). @default false
+   */
+  readonly partitionMissing?: boolean;
+  /** The last partition has REPLICA IDENTITY NOTHING: migrate must refuse it. @default false */
+  readonly partitionWithoutIdentity?: boolean;
+}
+
+/** The leaf partitions of a partitioned table (empty when it is not partitioned). */
+export function partitionNames(table: TableSpec): string[] {
+  return Array.from({ length: table.partitions ?? 0 }, (_, i) => `${table.name}_p${i}`);
 }
 
 export type ReplicaIdentity = 'full' | 'key-index' | 'other-index';
@@ -513,8 +530,19 @@ export function setupSql(workload: Workload): string {
         .map((c) => quoteIdent(c.name))
         .join(', ');
       const deferrable = t.deferrableKey ? ' DEFERRABLE' : '';
+      const partitionBy = t.partitions
+        ? ` PARTITION BY HASH (${quoteIdent(t.columns[0]!.name)})`
+        : '';
+      const leaves = partitionNames(t);
       return [
-        `CREATE ${t.unlogged ? 'UNLOGGED ' : ''}TABLE ${quoteQualified(t.schema, t.name)} (\n  ${columns.join(',\n  ')},\n  PRIMARY KEY (${key})${deferrable}\n);`,
+        `CREATE ${t.unlogged ? 'UNLOGGED ' : ''}TABLE ${quoteQualified(t.schema, t.name)} (\n  ${columns.join(',\n  ')},\n  PRIMARY KEY (${key})${deferrable}\n)${partitionBy};`,
+        ...leaves.map(
+          (leaf, i) =>
+            `CREATE TABLE ${quoteQualified(t.schema, leaf)} PARTITION OF ${quoteQualified(t.schema, t.name)} FOR VALUES WITH (MODULUS ${leaves.length}, REMAINDER ${i});`,
+        ),
+        ...(t.partitionWithoutIdentity && leaves.length > 0
+          ? [`ALTER TABLE ${quoteQualified(t.schema, leaves.at(-1)!)} REPLICA IDENTITY NOTHING;`]
+          : []),
         ...replicaIdentitySql(t, key),
         ...(t.inheritanceChild
           ? [
@@ -716,7 +744,7 @@ function txSql(state: SchemaState, tx: Transaction, space: KeySpace): string[] {
 /** A config file's content, as the scenario writes it. */
 export interface WorkloadConfig {
   auditSchema?: string;
-  tables: { schema: string; table: string; ignoreColumns?: string[] }[];
+  tables: { schema: string; table: string; ignoreColumns?: string[]; partitions?: string[] }[];
 }
 
 /** The config the pipeline starts with (see {@link SchemaState.config} for later ones). */
@@ -747,6 +775,14 @@ function configOf(
       schema: table.schema,
       table: table.name,
       ...(ignoreColumns.length ? { ignoreColumns: [...ignoreColumns] } : {}),
+      ...(table.partitions
+        ? {
+            partitions: partitionNames(table).slice(
+              0,
+              table.partitionMissing ? -1 : table.partitions,
+            ),
+          }
+        : {}),
     })),
   };
 }
@@ -821,22 +857,26 @@ export function expectedRefusals(workload: Workload): RegExp[] {
     if (table.columns.some((c) => c.name.startsWith('ar_h_'))) reasons.push(HEADER_NAME_REFUSAL);
     if (table.deferrableKey) reasons.push(/has a DEFERRABLE primary key/);
     if (table.inheritanceChild) reasons.push(/has inheritance children/);
+    if (table.partitionMissing) reasons.push(/misses: leaf partition\(s\) .* not listed/);
+    if (table.partitionWithoutIdentity)
+      reasons.push(/partition .* has REPLICA IDENTITY NOTHING: once published, UPDATE and DELETE/);
   }
   return reasons;
 }
 
 /**
  * What the engine, started on a config migrate refused, must stop with before it
- * creates its publication: the same reason, except for a header-named column, which it
- * meets as a staging table migrate never created (and says to run migrate).
+ * creates its publication: the same reason, except for what only migrate checks (a
+ * header-named column; a `partitions` list, which the engine does not need): there it
+ * meets a staging table migrate never created, and says to run migrate.
  */
 export function expectedEngineRefusals(workload: Workload): RegExp[] {
-  const headerNamed = workload.tables.some((t) =>
-    t.columns.some((c) => c.name.startsWith('ar_h_')),
+  const migrateOnly = workload.tables.some(
+    (t) => t.partitionMissing || t.columns.some((c) => c.name.startsWith('ar_h_')),
   );
   return [
     ...expectedRefusals(workload),
-    ...(headerNamed
+    ...(migrateOnly
       ? [/staging table .* does not exist on the target: run "audit-trail migrate"/]
       : []),
   ];
