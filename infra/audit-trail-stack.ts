@@ -291,7 +291,7 @@ export class AuditTrailStack extends Stack {
         retentionDays: anchors.retentionDays,
         mode: anchors.mode,
         prefix: anchors.prefix,
-        s3GatewayEndpoint: this.network.secretsManagerEndpoint !== undefined,
+        s3GatewayEndpoint: this.network.created,
         logRetention,
       });
       target.allowFrom(anchor.securityGroup, 'audit-trail chain anchor');

@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import type { AccessAuditConfig } from '../../src/config/access-audit';
 import type { ActivityStreamConfig } from '../../src/config/activity-stream';
 import type { AlertTopic } from '../constructs/alert-topic';
+import { endpointSecurityGroup } from '../constructs/network';
 import { ARCHIVE_STREAM_ENV } from '../../src/lambda/das-decrypt/handler';
 import { ActivityArchive } from './archive';
 import { ActivityStreamDecryptFunction } from './decrypt-function';
@@ -169,6 +170,9 @@ export class DatabaseActivityStream extends Construct {
       subnets: network.subnets,
       privateDnsEnabled: true,
       open: false,
+      securityGroups: [
+        endpointSecurityGroup(this, 'KmsEndpointGroup', network.vpc, 'audit-trail KMS endpoint'),
+      ],
     });
     endpoint.connections.allowDefaultPortFrom(
       network.databaseSecurityGroup,

@@ -4,6 +4,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import type { SecretsManagerAccessConfig } from '../../src/config/deployment';
+import { acknowledge, EGRESS_ANYWHERE } from '../nag';
 
 /** Props of {@link Network}. */
 export interface NetworkProps {
@@ -23,6 +25,30 @@ export interface NetworkProps {
   readonly cidr?: string;
   /** Retention of a new VPC's flow logs. @default RetentionDays.ONE_MONTH */
   readonly flowLogRetention?: logs.RetentionDays;
+  /**
+   * How the kit's functions in an existing VPC reach Secrets Manager (a new VPC always gets
+   * the kit's own closed endpoint). `kit-endpoint`: the kit creates a closed interface
+   * endpoint in `privateSubnetIds`, serving only its secrets; `endpoint-security-group`:
+   * HTTPS to the VPC's own endpoint, named by its security group (the kit adds ingress
+   * from each function); `prefix-list`: HTTPS to a prefix list holding that endpoint's
+   * addresses; `any-https`: HTTPS anywhere (a NAT to the public endpoint), acknowledged as
+   * `AuditTrail-EgressToAnywhere` on each function's group.
+   * @default { access: 'kit-endpoint' }
+   */
+  readonly secretsManager?: SecretsManagerAccessConfig;
+}
+
+/**
+ * A security group for an interface endpoint: HTTPS in from the clients allowed one by
+ * one, nothing out (an endpoint only answers; CDK's default group allows all egress).
+ */
+export function endpointSecurityGroup(
+  scope: Construct,
+  id: string,
+  vpc: ec2.IVpc,
+  description: string,
+): ec2.SecurityGroup {
+  return new ec2.SecurityGroup(scope, id, { vpc, description, allowAllOutbound: false });
 }
 
 /**
@@ -37,15 +63,22 @@ export class Network extends Construct {
   readonly subnets: ec2.SubnetSelection;
   /** The subnet ids, for DMS's replication subnet group. */
   readonly subnetIds: string[];
+  /** True when the kit created the VPC (it may then add gateway endpoints to its routes). */
+  readonly created: boolean;
   /**
-   * The Secrets Manager interface endpoint of a new VPC (closed: allow each client with
-   * `allowSecretsManagerFrom`). Undefined for an existing VPC.
+   * The kit's own Secrets Manager interface endpoint (closed: allow each client with
+   * `allowSecretsManagerFrom`): always in a new VPC, and in an existing VPC with
+   * `secretsManager.access` `kit-endpoint`. Undefined when the existing VPC's is used.
    */
   readonly secretsManagerEndpoint?: ec2.InterfaceVpcEndpoint;
+  /** How clients reach Secrets Manager in an existing VPC that is not the kit's endpoint. */
+  private readonly existingAccess?: Exclude<SecretsManagerAccessConfig, { access: 'kit-endpoint' }>;
+  private existingEndpointGroup?: ec2.ISecurityGroup;
 
   constructor(scope: Construct, id: string, props: NetworkProps = {}) {
     super(scope, id);
     if (props.vpcId !== undefined) {
+      this.created = false;
       this.vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
         vpcId: props.vpcId,
         availabilityZones: [...(props.availabilityZones ?? [])],
@@ -53,8 +86,15 @@ export class Network extends Construct {
       });
       this.subnets = { subnets: this.vpc.privateSubnets };
       this.subnetIds = [...(props.privateSubnetIds ?? [])];
+      const access = props.secretsManager ?? { access: 'kit-endpoint' };
+      if (access.access === 'kit-endpoint') {
+        this.secretsManagerEndpoint = this.addSecretsManagerEndpoint(this.vpc, this.subnets);
+      } else {
+        this.existingAccess = access;
+      }
       return;
     }
+    this.created = true;
     const flowLogGroup = new logs.LogGroup(this, 'FlowLogs', {
       retention: props.flowLogRetention ?? logs.RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
@@ -74,33 +114,84 @@ export class Network extends Construct {
       },
     });
     this.subnets = { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
-    this.secretsManagerEndpoint = vpc.addInterfaceEndpoint('SecretsManager', {
-      service: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
-      subnets: this.subnets,
-      privateDnsEnabled: true,
-      // Only the clients named with allowSecretsManagerFrom, not the whole VPC CIDR.
-      open: false,
-    });
+    this.secretsManagerEndpoint = this.addSecretsManagerEndpoint(vpc, this.subnets);
     this.vpc = vpc;
     this.subnetIds = vpc.isolatedSubnets.map((subnet) => subnet.subnetId);
   }
 
   /**
-   * Lets `client` reach Secrets Manager: through the VPC endpoint of a new VPC, or over
-   * HTTPS to wherever an existing VPC routes it (its NAT or its own endpoint).
+   * The kit's Secrets Manager endpoint, with private DNS so DMS (which cannot be given an
+   * endpoint URL) uses it too. In an existing VPC that already has one with private DNS,
+   * EC2 refuses a second (conflicting DNS domain): name that one instead.
    */
-  allowSecretsManagerFrom(client: ec2.IConnectable): void {
+  private addSecretsManagerEndpoint(
+    vpc: ec2.IVpc,
+    subnets: ec2.SubnetSelection,
+  ): ec2.InterfaceVpcEndpoint {
+    // Under the VPC's scope as `SecretsManager` (the id it always had): a new logical id
+    // would replace the endpoint, and the replacement's private DNS would conflict.
+    return vpc.addInterfaceEndpoint('SecretsManager', {
+      service: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+      subnets,
+      privateDnsEnabled: true,
+      // Only the clients named with allowSecretsManagerFrom, not the whole VPC CIDR.
+      open: false,
+      securityGroups: [
+        endpointSecurityGroup(
+          this,
+          'SecretsManagerEndpointGroup',
+          vpc,
+          'audit-trail SecretsManager endpoint',
+        ),
+      ],
+    });
+  }
+
+  /**
+   * Lets `client` reach Secrets Manager over HTTPS: through the kit's endpoint, or as
+   * `secretsManager` says for an existing VPC (its endpoint's group, a prefix list, or,
+   * acknowledged on `client`, anywhere).
+   */
+  allowSecretsManagerFrom(client: ec2.SecurityGroup): void {
+    const description = 'reads database secrets';
     if (this.secretsManagerEndpoint) {
-      this.secretsManagerEndpoint.connections.allowDefaultPortFrom(
-        client,
-        'reads database secrets',
-      );
+      this.secretsManagerEndpoint.connections.allowDefaultPortFrom(client, description);
       return;
     }
-    client.connections.allowToAnyIpv4(
-      ec2.Port.tcp(443),
-      'Secrets Manager through the existing VPC (NAT or endpoint)',
-    );
+    const access = this.existingAccess!;
+    switch (access.access) {
+      case 'endpoint-security-group':
+        this.existingEndpointGroup ??= ec2.SecurityGroup.fromSecurityGroupId(
+          this,
+          'SecretsManagerEndpointGroup',
+          access.securityGroupId,
+        );
+        client.connections.allowTo(
+          this.existingEndpointGroup,
+          ec2.Port.tcp(443),
+          `${description} (the VPC's Secrets Manager endpoint)`,
+        );
+        return;
+      case 'prefix-list':
+        client.addEgressRule(
+          ec2.Peer.prefixList(access.prefixListId),
+          ec2.Port.tcp(443),
+          `${description} (Secrets Manager endpoint prefix list)`,
+        );
+        return;
+      case 'any-https':
+        client.addEgressRule(
+          ec2.Peer.anyIpv4(),
+          ec2.Port.tcp(443),
+          `${description} (Secrets Manager through the VPC's NAT)`,
+        );
+        acknowledge(
+          client,
+          'deployment.network.secretsManager.access is "any-https": the existing VPC reaches Secrets Manager through a NAT, whose public addresses no prefix list names; HTTPS to anywhere is the operator\'s stated choice',
+          EGRESS_ANYWHERE,
+        );
+        return;
+    }
   }
 
   /**

@@ -18,6 +18,36 @@ const engineVersionSchema = z
 const acuSchema = z.number().min(0).max(256);
 
 /**
+ * `network.secretsManager`: how the kit's functions and DMS in an existing VPC reach
+ * Secrets Manager. The kit cannot see that VPC's endpoints, so it either creates its own
+ * or is told which one to use; HTTPS to anywhere is only ever an explicit choice.
+ */
+export const secretsManagerAccessSchema = z.discriminatedUnion('access', [
+  /** The kit creates a closed interface endpoint (private DNS) serving only its secrets. */
+  z.object({ access: z.literal('kit-endpoint') }).strict(),
+  /** The VPC's own endpoint, by its security group; the kit adds HTTPS ingress from each function. */
+  z
+    .object({
+      access: z.literal('endpoint-security-group'),
+      securityGroupId: z
+        .string()
+        .regex(/^sg-[0-9a-f]+$/, 'must be a security group id such as sg-0abc123'),
+    })
+    .strict(),
+  /** A (customer-managed) prefix list holding the VPC's endpoint addresses. */
+  z
+    .object({
+      access: z.literal('prefix-list'),
+      prefixListId: z
+        .string()
+        .regex(/^pl-[0-9a-f]+$/, 'must be a prefix list id such as pl-0abc123'),
+    })
+    .strict(),
+  /** HTTPS to anywhere (a NAT to the public endpoint): acknowledged in cdk-nag per function. */
+  z.object({ access: z.literal('any-https') }).strict(),
+]);
+
+/**
  * `network`: the VPC everything runs in. Either a new VPC (the default) or an
  * existing one imported by id. Importing takes the subnet ids explicitly so synth
  * never needs a lookup (it works offline, without credentials).
@@ -43,6 +73,13 @@ export const networkSchema = z
     privateSubnetIds: z
       .array(z.string().regex(/^subnet-[0-9a-f]+$/, 'must be a subnet id'))
       .default([]),
+    /**
+     * How functions in the existing VPC reach Secrets Manager (see
+     * {@link secretsManagerAccessSchema}). Only with `vpcId`: a new VPC always gets the
+     * kit's endpoint.
+     * @default { "access": "kit-endpoint" } with `vpcId`
+     */
+    secretsManager: secretsManagerAccessSchema.optional(),
     /** AZs used by a new VPC. @default 2 */
     maxAzs: z.number().int().min(2).max(6).default(2),
     /** CIDR of a new VPC. @default "10.40.0.0/16" */
@@ -50,7 +87,16 @@ export const networkSchema = z
   })
   .strict()
   .superRefine((network, ctx) => {
-    if (network.vpcId === undefined) return;
+    if (network.vpcId === undefined) {
+      if (network.secretsManager !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['secretsManager'],
+          message: 'only with vpcId: a new VPC always gets the kit’s own Secrets Manager endpoint',
+        });
+      }
+      return;
+    }
     if (network.privateSubnetIds.length < 2) {
       ctx.addIssue({
         code: 'custom',
@@ -434,6 +480,7 @@ export const deploymentSchema = z
   .strict();
 
 export type NetworkConfig = z.infer<typeof networkSchema>;
+export type SecretsManagerAccessConfig = z.infer<typeof secretsManagerAccessSchema>;
 export type NewSourceConfig = z.infer<typeof newSourceSchema>;
 export type NewInstanceSourceConfig = z.infer<typeof newInstanceSourceSchema>;
 export type ExistingSourceConfig = z.infer<typeof existingSourceSchema>;

@@ -292,10 +292,7 @@ describe('Database Activity Streams in the deployed app (existing provisioned cl
     });
     template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
       GroupId: {
-        'Fn::GetAtt': [
-          Match.stringLikeRegexp('^ActivityStreamKmsEndpointSecurityGroup'),
-          'GroupId',
-        ],
+        'Fn::GetAtt': [Match.stringLikeRegexp('^ActivityStreamKmsEndpointGroup'), 'GroupId'],
       },
       SourceSecurityGroupId: 'sg-0abc123',
       FromPort: 443,
@@ -364,7 +361,12 @@ describe('Database Activity Streams: other deployments', () => {
         ]),
       },
     });
-    template.resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+    // The VPC's routes to KMS are its owner's (only the kit's Secrets Manager endpoint).
+    template.resourcePropertiesCountIs(
+      'AWS::EC2::VPCEndpoint',
+      { ServiceName: { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, '.kms']] } },
+      0,
+    );
   });
 
   it('forwards DAS events to the access-audit queue when sqs is enabled: its URL and send rights on it only', () => {

@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { buildApp } from '../../infra/build-app';
-import { parseConfig } from '../../src/config';
+import { EGRESS_ANYWHERE } from '../../infra/nag';
+import { ConfigError, parseConfig } from '../../src/config';
 
 /** Skips NodejsFunction bundling; `npx cdk synth` bundles for real. */
 const FAST = { context: { 'aws:cdk:bundling-stacks': [] } };
@@ -14,10 +17,13 @@ const { stack } = buildApp(parseConfig(example), FAST);
 const template = Template.fromStack(stack);
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
-const all = Object.entries(template.toJSON().Resources as Record<string, Resource>);
+type Resources = [string, Resource][];
+const resourcesOf = (t: Template): Resources =>
+  Object.entries(t.toJSON().Resources as Record<string, Resource>);
+const all = resourcesOf(template);
 
-function groupId(description: string): string {
-  const found = all.filter(
+function groupId(description: string, resources: Resources = all): string {
+  const found = resources.filter(
     ([, r]) =>
       r.Type === 'AWS::EC2::SecurityGroup' && r.Properties.GroupDescription === description,
   );
@@ -26,10 +32,10 @@ function groupId(description: string): string {
 }
 
 /** Every egress rule of a group, inline or separate, as "port -> destination". */
-function egress(id: string): string[] {
-  const group = all.find(([key]) => key === id)![1];
+function egress(id: string, resources: Resources = all): string[] {
+  const group = resources.find(([key]) => key === id)![1];
   const inline = (group.Properties.SecurityGroupEgress ?? []) as Record<string, unknown>[];
-  const separate = all
+  const separate = resources
     .filter(
       ([, r]) =>
         r.Type === 'AWS::EC2::SecurityGroupEgress' &&
@@ -37,10 +43,12 @@ function egress(id: string): string[] {
     )
     .map(([, r]) => r.Properties);
   return [...inline, ...separate].map((rule) => {
+    const group = rule.DestinationSecurityGroupId as
+      { 'Fn::GetAtt': [string] } | string | undefined;
     const to =
-      (rule.DestinationSecurityGroupId as { 'Fn::GetAtt': [string] } | undefined)?.[
-        'Fn::GetAtt'
-      ][0] ?? rule.CidrIp;
+      (typeof group === 'string' ? group : group?.['Fn::GetAtt'][0]) ??
+      rule.DestinationPrefixListId ??
+      rule.CidrIp;
     return `${String(rule.FromPort)} -> ${String(to)}`;
   });
 }
@@ -110,5 +118,146 @@ describe('narrow network', () => {
       Action: 'secretsmanager:GetRandomPassword',
       Resource: '*',
     });
+  });
+});
+
+/** The kit's functions (and DMS) that read secrets, by security group description. */
+const SECRET_READERS = [
+  'audit-trail migrations Lambda',
+  'audit-trail DMS replication',
+  'audit-trail logins Lambda',
+  'audit-trail secret rotation functions',
+  'audit-trail chain anchor Lambda',
+];
+
+/** The example config in an existing VPC (and with an existing source, as there it is usual). */
+function existingVpc(secretsManager?: Record<string, unknown>) {
+  const config = parseConfig({
+    ...(example as Record<string, unknown>),
+    deployment: {
+      ...(example as { deployment: Record<string, unknown> }).deployment,
+      account: '123456789012',
+      region: 'eu-west-1',
+      network: {
+        vpcId: 'vpc-0abc1234',
+        availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+        privateSubnetIds: ['subnet-0aaa1111', 'subnet-0bbb2222'],
+        ...(secretsManager && { secretsManager }),
+      },
+    },
+  });
+  const built = buildApp(config, FAST);
+  const t = Template.fromStack(built.stack);
+  return { ...built, template: t, resources: resourcesOf(t) };
+}
+
+/** Every egress rule of the template to 0.0.0.0/0 or ::/0, with its group. */
+function openEgress(resources: Resources): string[] {
+  return resources.flatMap(([id, r]) => {
+    const rules =
+      r.Type === 'AWS::EC2::SecurityGroup'
+        ? ((r.Properties.SecurityGroupEgress ?? []) as Record<string, unknown>[])
+        : r.Type === 'AWS::EC2::SecurityGroupEgress'
+          ? [r.Properties]
+          : [];
+    return rules
+      .filter((rule) => rule.CidrIp === '0.0.0.0/0' || rule.CidrIpv6 === '::/0')
+      .map((rule) => `${id}:${String(rule.FromPort)}`);
+  });
+}
+
+describe('existing VPC: how functions reach Secrets Manager', () => {
+  it('by default creates the kit’s own closed endpoint there: no HTTPS to anywhere', () => {
+    const { template: t, resources } = existingVpc();
+    expect(openEgress(resources)).toEqual([]);
+    const endpoints = resources.filter(([, r]) => r.Type === 'AWS::EC2::VPCEndpoint');
+    expect(endpoints).toHaveLength(1);
+    expect(endpoints[0]![1].Properties).toMatchObject({
+      VpcId: 'vpc-0abc1234',
+      VpcEndpointType: 'Interface',
+      PrivateDnsEnabled: true,
+      SubnetIds: ['subnet-0aaa1111', 'subnet-0bbb2222'],
+    });
+    // The same policy as in a new VPC: the kit's secrets only.
+    const policy = endpoints[0]![1].Properties.PolicyDocument as { Statement: unknown[] };
+    expect(policy.Statement).toHaveLength(3);
+    // No S3 gateway endpoint: the routes of an imported VPC are not the kit's to change.
+    t.resourcePropertiesCountIs('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway' }, 0);
+    const endpoint = groupId('audit-trail SecretsManager endpoint', resources);
+    expect(egress(endpoint, resources)).toEqual(['252 -> 255.255.255.255/32']);
+    for (const name of SECRET_READERS) {
+      expect(egress(groupId(name, resources), resources), name).toContain(`443 -> ${endpoint}`);
+    }
+  });
+
+  it('endpoint-security-group: HTTPS to that group only, and ingress to it from each function', () => {
+    const { template: t, resources } = existingVpc({
+      access: 'endpoint-security-group',
+      securityGroupId: 'sg-0e0e0e0e',
+    });
+    expect(openEgress(resources)).toEqual([]);
+    t.resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+    for (const name of SECRET_READERS) {
+      const id = groupId(name, resources);
+      expect(egress(id, resources), name).toContain('443 -> sg-0e0e0e0e');
+      t.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+        GroupId: 'sg-0e0e0e0e',
+        FromPort: 443,
+        ToPort: 443,
+        SourceSecurityGroupId: { 'Fn::GetAtt': [id, 'GroupId'] },
+      });
+    }
+  });
+
+  it('prefix-list: HTTPS to that prefix list only', () => {
+    const { template: t, resources } = existingVpc({
+      access: 'prefix-list',
+      prefixListId: 'pl-0f0f0f0f',
+    });
+    expect(openEgress(resources)).toEqual([]);
+    t.resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+    for (const name of SECRET_READERS) {
+      expect(egress(groupId(name, resources), resources), name).toContain('443 -> pl-0f0f0f0f');
+    }
+  });
+
+  it('any-https: HTTPS to anywhere, each one acknowledged in cdk-nag with the config field as reason', () => {
+    const { stack: s, resources } = existingVpc({ access: 'any-https' });
+    const open = openEgress(resources);
+    expect(open).toHaveLength(SECRET_READERS.length);
+    for (const name of SECRET_READERS) {
+      expect(open, name).toContain(`${groupId(name, resources)}:443`);
+    }
+    const acknowledged = s.node
+      .findAll()
+      .flatMap((c) => c.node.metadata)
+      .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+      .flatMap((m) => Object.entries(m.data as Record<string, string>))
+      .filter(([id]) => id.endsWith(EGRESS_ANYWHERE));
+    expect(acknowledged).toHaveLength(SECRET_READERS.length);
+    for (const [, reason] of acknowledged) {
+      expect(reason).toContain('deployment.network.secretsManager.access is "any-https"');
+    }
+  });
+
+  it('cdk-nag refuses open egress nobody acknowledged', () => {
+    const { app, stack: s } = buildApp(parseConfig({ tables: [{ table: 'orders' }] }), FAST);
+    new ec2.SecurityGroup(s, 'Open', { vpc: new ec2.Vpc(s, 'Other'), description: 'open' });
+    expect(() => app.synth()).toThrow(new RegExp(EGRESS_ANYWHERE));
+  });
+
+  it('refuses secretsManager without vpcId, naming the field', () => {
+    expect(() =>
+      parseConfig({
+        tables: [{ table: 'orders' }],
+        deployment: { network: { secretsManager: { access: 'any-https' } } },
+      }),
+    ).toThrow(/deployment\.network\.secretsManager.*only with vpcId/s);
+    expect(() =>
+      parseConfig({
+        tables: [{ table: 'orders' }],
+        deployment: { network: { vpcId: 'vpc-0abc', secretsManager: { access: 'prefix-list' } } },
+      }),
+    ).toThrow(ConfigError);
   });
 });
