@@ -31,3 +31,28 @@ export function canonicalBlockHeaderSql(alias: string): string {
   const c = (column: string) => `${alias}.${column}`;
   return `pg_catalog.jsonb_build_array(${c('block_no')}, ${c('kind')}, ${c('row_ids')}, ${c('last_row_id')}, ${c('pruned_through')}, ${c('actor')}, ${utcText(c('recorded_at'))})::text`;
 }
+
+/**
+ * The header of {@link canonicalBlockHeaderSql} in three parts, so a block listing more
+ * rows than one answer may carry (the Data API's 64 KB row) is hashed from a stream of
+ * its row ids: `prefix` is the text before the `row_ids` element, `suffix` the text after
+ * it, and {@link blockHeaderText} puts them back together exactly as jsonb prints them.
+ */
+export function canonicalBlockHeaderPartsSql(alias: string): { prefix: string; suffix: string } {
+  const c = (column: string) => `${alias}.${column}`;
+  return {
+    prefix: `pg_catalog.rtrim(pg_catalog.jsonb_build_array(${c('block_no')}, ${c('kind')})::text, ']')`,
+    suffix: `pg_catalog.ltrim(pg_catalog.jsonb_build_array(${c('last_row_id')}, ${c('pruned_through')}, ${c('actor')}, ${utcText(c('recorded_at'))})::text, '[')`,
+  };
+}
+
+/**
+ * The pieces of a block header's text in order, given its row ids (bigint text) one by
+ * one: jsonb prints an array as `[` elements joined by `, ` `]`, and a bigint as its
+ * digits, so `prefix, [id, id], suffix` is the text {@link canonicalBlockHeaderSql} makes.
+ */
+export const blockHeaderText = {
+  open: (prefix: string) => `${prefix}, [`,
+  id: (id: string, first: boolean) => (first ? id : `, ${id}`),
+  close: (suffix: string) => `], ${suffix}`,
+};

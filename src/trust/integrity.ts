@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { createKysely } from '../postgres/connect';
 import { quoteQualified } from '../postgres/identifiers';
-import { canonicalBlockHeaderSql, canonicalRowSql } from './canonical';
+import { blockHeaderText, canonicalBlockHeaderPartsSql, canonicalRowSql } from './canonical';
 
 /** A chain head written outside the database (`audit-trail anchor --append`). */
 export interface Anchor {
@@ -128,12 +128,117 @@ async function query<Row>(trx: Transaction<unknown>, text: string): Promise<Row[
 interface BlockRow {
   block_no: string;
   kind: string;
-  row_ids: string;
-  row_hashes: string;
+  id_count: number;
+  hash_count: number;
+  /** The row ids, comma-separated, when the block lists at most {@link INLINE_ROWS}. */
+  row_ids: string | null;
+  /** The row hashes (hex), comma-separated, likewise. */
+  row_hashes: string | null;
   last_row_id: string;
   prev_hash: string;
   block_hash: string;
-  header: string;
+  header_prefix: string;
+  header_suffix: string;
+}
+
+/** One row a block lists: its id and the hash recorded for it (hex). */
+interface Listed {
+  readonly id: string;
+  readonly hash: string;
+}
+
+/**
+ * Rows of a block carried inline in the block's own answer. The Data API refuses an
+ * answer row over 64 KB; 500 ids and hashes take about 43 KB. Larger blocks are read
+ * through their own cursors, a page at a time.
+ */
+const INLINE_ROWS = 500;
+
+/** Row hashes remembered to name a moved row: the previous block's, up to this many. */
+const REMEMBERED_ROWS = 10_000;
+
+/** A block's listed rows in order, with a look-up of the hashes read so far around them. */
+interface BlockRows {
+  next(): Promise<Listed | null>;
+  /** The listed row whose recorded hash is `hash`, among those in reach (page or block). */
+  find(hash: string): string | undefined;
+  close(): Promise<void>;
+}
+
+function inlineRows(block: BlockRow): BlockRows {
+  const ids = block.row_ids === '' || block.row_ids === null ? [] : block.row_ids.split(',');
+  const hashes =
+    block.row_hashes === '' || block.row_hashes === null ? [] : block.row_hashes.split(',');
+  let index = 0;
+  return {
+    next: () => {
+      const listed = index < ids.length ? { id: ids[index]!, hash: hashes[index] ?? '' } : null;
+      index += 1;
+      return Promise.resolve(listed);
+    },
+    find: (hash) => {
+      const at = hashes.indexOf(hash);
+      return at >= 0 ? ids[at] : undefined;
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+function pagedRows(
+  trx: Transaction<unknown>,
+  chain: string,
+  block: BlockRow,
+  fetchSize: number,
+): BlockRows {
+  const cursor = new Cursor<{ id: string | null; hash: string | null }>(
+    trx,
+    fetchSize,
+    `SELECT u.id::text, pg_catalog.encode(u.h, 'hex') AS hash
+       FROM ${chain} AS c, ROWS FROM (pg_catalog.unnest(c.row_ids), pg_catalog.unnest(c.row_hashes)) WITH ORDINALITY AS u(id, h, n)
+      WHERE c.block_no = ${blockNumber(block)} ORDER BY u.n`,
+  );
+  return {
+    next: async () => {
+      const row = await cursor.next();
+      return row ? { id: row.id ?? '', hash: row.hash ?? '' } : null;
+    },
+    find: (hash) => cursor.page.find((row) => row.hash === hash)?.id ?? undefined,
+    close: () => cursor.close(),
+  };
+}
+
+/** A block number read from the chain, checked to be digits before it goes into SQL. */
+function blockNumber(block: BlockRow): string {
+  if (!/^\d+$/.test(block.block_no)) throw new Error(`unexpected block number ${block.block_no}`);
+  return block.block_no;
+}
+
+/** sha256 of the block's header text, its row ids streamed when they are not inline. */
+async function headerHash(
+  trx: Transaction<unknown>,
+  chain: string,
+  block: BlockRow,
+  fetchSize: number,
+): Promise<Buffer> {
+  const hash = createHash('sha256').update(blockHeaderText.open(block.header_prefix));
+  if (block.row_ids !== null) {
+    const ids = block.row_ids === '' ? [] : block.row_ids.split(',');
+    ids.forEach((id, index) => hash.update(blockHeaderText.id(id, index === 0)));
+  } else {
+    const ids = new Cursor<{ id: string }>(
+      trx,
+      fetchSize,
+      `SELECT u.id::text FROM ${chain} AS c, pg_catalog.unnest(c.row_ids) WITH ORDINALITY AS u(id, n)
+        WHERE c.block_no = ${blockNumber(block)} ORDER BY u.n`,
+    );
+    let first = true;
+    for (let row = await ids.next(); row; row = await ids.next()) {
+      hash.update(blockHeaderText.id(row.id, first));
+      first = false;
+    }
+    await ids.close();
+  }
+  return hash.update(blockHeaderText.close(block.header_suffix)).digest();
 }
 
 async function check(
@@ -164,14 +269,20 @@ async function check(
     if (anchor.auditSchema === options.auditSchema) anchors.set(anchor.blockNo, anchor);
 
   const fetchSize = options.fetchSize ?? FETCH_SIZE;
+  const header = canonicalBlockHeaderPartsSql('c');
+  const inline = (array: string) =>
+    `CASE WHEN pg_catalog.cardinality(c.row_ids) <= ${INLINE_ROWS} AND pg_catalog.cardinality(c.row_hashes) <= ${INLINE_ROWS} THEN ${array} END`;
   const blocks = new Cursor<BlockRow>(
     trx,
     fetchSize,
-    `SELECT c.block_no::text, c.kind, pg_catalog.array_to_string(c.row_ids, ',') AS row_ids,
-            pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.encode(h, 'hex')
-              FROM pg_catalog.unnest(c.row_hashes) WITH ORDINALITY AS u(h, n) ORDER BY n), ',') AS row_hashes,
+    `SELECT c.block_no::text, c.kind,
+            pg_catalog.cardinality(c.row_ids) AS id_count, pg_catalog.cardinality(c.row_hashes) AS hash_count,
+            ${inline(`pg_catalog.array_to_string(c.row_ids, ',')`)} AS row_ids,
+            ${inline(`pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.encode(h, 'hex')
+              FROM pg_catalog.unnest(c.row_hashes) WITH ORDINALITY AS u(h, n) ORDER BY n), ',')`)} AS row_hashes,
             c.last_row_id::text, pg_catalog.encode(c.prev_hash, 'hex') AS prev_hash,
-            pg_catalog.encode(c.block_hash, 'hex') AS block_hash, ${canonicalBlockHeaderSql('c')} AS header
+            pg_catalog.encode(c.block_hash, 'hex') AS block_hash,
+            ${header.prefix} AS header_prefix, ${header.suffix} AS header_suffix
        FROM ${chain} AS c ORDER BY c.block_no`,
   );
   const rows = new Cursor<{ id: string; canonical: string }>(
@@ -203,17 +314,9 @@ async function check(
         block: blockNo,
         detail: `block ${blockNo} does not link to the block before it (prev_hash ${block.prev_hash})`,
       });
-    const ids = block.row_ids === '' ? [] : block.row_ids.split(',');
-    const hashes = block.row_hashes === '' ? [] : block.row_hashes.split(',');
-    const recomputed = sha256(
-      Buffer.concat([prev, sha256(block.header), ...hashes.map((h) => Buffer.from(h, 'hex'))]),
-    );
-    if (recomputed.toString('hex') !== block.block_hash || ids.length !== hashes.length)
-      report({
-        kind: 'block-altered',
-        block: blockNo,
-        detail: `block ${blockNo} (${block.kind}) does not hash to its recorded block_hash`,
-      });
+    const blockHash = createHash('sha256')
+      .update(prev)
+      .update(await headerHash(trx, chain, block, fetchSize));
     const anchor = anchors.get(blockNo);
     if (anchor) {
       anchors.delete(blockNo);
@@ -224,8 +327,14 @@ async function check(
           detail: `block ${blockNo} differs from the head anchored at ${anchor.at}: the chain was rewritten`,
         });
     }
-    for (const [index, id] of ids.entries()) {
-      const wanted = BigInt(id);
+    const listed =
+      block.row_ids !== null ? inlineRows(block) : pagedRows(trx, chain, block, fetchSize);
+    const blockRows = new Map<string, string>();
+    for (let entry = await listed.next(); entry; entry = await listed.next()) {
+      const { id, hash: recorded } = entry;
+      if (recorded !== '') blockHash.update(Buffer.from(recorded, 'hex'));
+      if (blockRows.size < REMEMBERED_ROWS) blockRows.set(recorded, id);
+      const wanted = /^\d+$/.test(id) ? BigInt(id) : -1n;
       while (row && BigInt(row.id) < wanted) {
         report({
           kind: 'extra',
@@ -239,9 +348,9 @@ async function check(
       if (row && BigInt(row.id) === wanted) {
         rowCount += 1;
         const hash = sha256(row.canonical).toString('hex');
-        if (hash !== hashes[index]) {
-          const elsewhere = hashes.indexOf(hash);
+        if (hash !== recorded) {
           const earlier = previousBlockRows.get(hash);
+          const elsewhere = listed.find(hash) ?? blockRows.get(hash);
           report(
             earlier !== undefined
               ? {
@@ -250,12 +359,12 @@ async function check(
                   rowId: row.id,
                   detail: `audit row ${row.id} holds the content the block before ${blockNo} recorded for row ${earlier}`,
                 }
-              : elsewhere >= 0
+              : elsewhere !== undefined
                 ? {
                     kind: 'out-of-order',
                     block: blockNo,
                     rowId: row.id,
-                    detail: `audit row ${row.id} holds the content block ${blockNo} recorded for row ${ids[elsewhere]}`,
+                    detail: `audit row ${row.id} holds the content block ${blockNo} recorded for row ${elsewhere}`,
                   }
                 : {
                     kind: 'altered',
@@ -266,7 +375,7 @@ async function check(
           );
         }
         row = await rows.next();
-      } else if (wanted > prunedLastRowId) {
+      } else if (wanted > prunedLastRowId || wanted < 0n) {
         report({
           kind: 'missing',
           block: blockNo,
@@ -275,8 +384,18 @@ async function check(
         });
       }
     }
+    await listed.close();
+    if (
+      blockHash.digest('hex') !== block.block_hash ||
+      Number(block.id_count) !== Number(block.hash_count)
+    )
+      report({
+        kind: 'block-altered',
+        block: blockNo,
+        detail: `block ${blockNo} (${block.kind}) does not hash to its recorded block_hash`,
+      });
     // Kept for one block, so a row moved across a block boundary is named as such.
-    previousBlockRows = new Map(hashes.map((h, i) => [h, ids[i]!]));
+    previousBlockRows = blockRows;
     previousHash = Buffer.from(block.block_hash, 'hex');
     head = { blockNo, blockHash: block.block_hash, lastRowId: block.last_row_id };
     expectedNo = blockNo + 1;
@@ -327,6 +446,10 @@ class Cursor<Row> {
   private readonly name = `audit_trail_integrity_${++cursorSerial}`;
   private buffer: Row[] = [];
   private position = 0;
+  /** The rows of the last read. */
+  get page(): readonly Row[] {
+    return this.buffer;
+  }
   private declared = false;
   private done = false;
 
@@ -348,5 +471,12 @@ class Cursor<Row> {
       if (rows.length === 0) this.done = true;
     }
     return this.buffer[this.position++] ?? null;
+  }
+
+  /** Frees the cursor before the transaction ends (blocks read through their own). */
+  async close(): Promise<void> {
+    if (this.declared) await query(this.trx, `CLOSE ${this.name}`);
+    this.declared = false;
+    this.done = true;
   }
 }

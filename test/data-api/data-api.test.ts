@@ -141,6 +141,10 @@ async function cli(...args: string[]): Promise<{ stdout: string; error?: Error }
   }
 }
 
+/** The findings `verify --integrity` lists, one per indented `kind: detail` line. */
+const findingLines = (stdout: string) =>
+  stdout.split('\n').filter((line) => /^ {2}[a-z-]+: /.test(line));
+
 describe('history and verify --integrity over the Data API (emulated on a real PostgreSQL)', () => {
   let config: AuditTrailConfig;
   let configFile: string;
@@ -148,6 +152,7 @@ describe('history and verify --integrity over the Data API (emulated on a real P
   let database: string;
   let emulator: ReturnType<typeof emulateDataApi>;
   let auditorUrl: string;
+  let dmsUrl: string;
   const dataApi = ['--target-arn', CLUSTER_ARN, '--secret-arn', SECRET_ARN];
 
   beforeAll(async () => {
@@ -195,7 +200,8 @@ describe('history and verify --integrity over the Data API (emulated on a real P
       sourceUrl,
       targetUrl: as(targetUrl, logins.migrator, passwords.migrator),
     });
-    await withClient(as(targetUrl, logins.dms, passwords.dms), async (client) => {
+    dmsUrl = as(targetUrl, logins.dms, passwords.dms);
+    await withClient(dmsUrl, async (client) => {
       const dms = new DmsApplier(client, config.auditSchema, 'items', ['id']);
       await dms.insert(
         {
@@ -335,6 +341,56 @@ describe('history and verify --integrity over the Data API (emulated on a real P
     expect(tampered.stdout).toBe(direct.stdout);
     expect(tampered.stdout).toMatch(/altered: audit row \d+ was altered after block/);
     expect(tampered.error?.message).toMatch(/integrity check failed/);
+  });
+
+  it('verify --integrity over the Data API reads a 1,200-row block in pages, and names a row altered inside it', async () => {
+    // One full-load statement of 1,200 rows: one block whose ids and hashes (~100 KB) no
+    // single Data API row could carry. (After the test above: its altered row stays.)
+    const staging = `${quoteIdent(config.auditSchema)}.${quoteIdent('items_staging')}`;
+    await withClient(dmsUrl, (client) =>
+      client.query(
+        `INSERT INTO ${staging} (id, name, ar_h_operation, ar_h_commit_timestamp, ar_h_change_seq,
+           ar_h_transaction_id, ar_h_stream_position, ar_h_indicator)
+         SELECT g, 'bulk ' || g, 'INSERT', '2026-11-22 12:00:00.000001', '', '', '', 'I'
+           FROM generate_series(1000, 2199) AS g`,
+      ),
+    );
+    const both = async () => ({
+      direct: await cli(
+        'verify',
+        '--integrity',
+        '--config',
+        configFile,
+        '--target-url',
+        auditorUrl,
+      ),
+      viaApi: await cli('verify', '--integrity', '--config', configFile, ...dataApi),
+    });
+    let { direct, viaApi } = await both();
+    expect(viaApi.stdout).toBe(direct.stdout);
+    // Only the row the test above altered: the big block itself verifies.
+    expect(findingLines(viaApi.stdout)).toHaveLength(1);
+    expect(viaApi.stdout).toMatch(/1203 rows/);
+
+    const log = `${quoteIdent(config.auditSchema)}.audit_log`;
+    await withClient(targetUrl, (client) =>
+      client.query(
+        `ALTER TABLE ${log} DISABLE TRIGGER USER;
+         UPDATE ${log} SET new_row = jsonb_set(new_row, '{name}', '"forged"') WHERE row_key = '{"id": 2100}';
+         ALTER TABLE ${log} ENABLE TRIGGER USER;`,
+      ),
+    );
+    ({ direct, viaApi } = await both());
+    expect(viaApi.stdout).toBe(direct.stdout);
+    expect(findingLines(viaApi.stdout)).toHaveLength(2);
+    const altered = await withClient(targetUrl, async (client) => {
+      const { rows } = await client.query<{ id: string }>(
+        `SELECT id::text FROM ${log} WHERE row_key = '{"id": 2100}'`,
+      );
+      return rows[0]!.id;
+    });
+    expect(viaApi.stdout).toContain(`altered: audit row ${altered} was altered after block`);
+    expect(viaApi.error?.message).toMatch(/integrity check failed/);
   });
 
   it('refuses incomplete or conflicting target options with a usage error', async () => {

@@ -27,7 +27,7 @@ export interface EmulatedCluster {
  * The RDS Data API, mocked with aws-sdk-client-mock and answered by a real PostgreSQL:
  * requests and responses have the service's shapes (named `:name` parameters typed as
  * JDBC types them, `Field` unions, `columnMetadata`, `resultSetOptions`, the 1 MiB answer
- * limit, SQL errors as DatabaseErrorException with the SQLSTATE in the message), so the
+ * limit and the 64 KB row limit, SQL errors as DatabaseErrorException with the SQLSTATE in the message), so the
  * kit's SQL and value handling are exercised as against Aurora, without AWS.
  */
 export function emulateDataApi(cluster: EmulatedCluster): {
@@ -215,6 +215,14 @@ function answer(
   const records = result.rows.map((row) =>
     row.map((value, index) => toField(value, result.fields[index]!.dataTypeID, options)),
   );
+  // "Each row in the result set must be 64 KB or less" (the Data API's limitations page;
+  // its exact error text is not documented, so only the refusal is emulated).
+  const wide = result.rows.findIndex((row) => JSON.stringify(row).length > 64 * 1024);
+  if (wide >= 0)
+    throw new BadRequestException({
+      message: `Result set row ${wide + 1} is larger than the 64 KB row size limit`,
+      $metadata: {},
+    });
   if (JSON.stringify(records).length > 1024 * 1024)
     throw new BadRequestException({
       message: 'Database returned more than the allowed response size limit',
