@@ -384,6 +384,26 @@ $body$`,
   ];
 }
 
+/** The `ddl_command_end` event trigger that calls DMS's capture function in `schema`. */
+export function ddlEventTriggerSql(schema: string): string {
+  const fn = `${quoteIdent(schema)}.${quoteIdent(DMS_DDL_FUNCTION)}()`;
+  return `CREATE EVENT TRIGGER ${quoteIdent(DMS_DDL_EVENT_TRIGGER)} ON ddl_command_end EXECUTE FUNCTION ${fn}`;
+}
+
+/**
+ * The whole DDL-capture set-up for `login` as one script for the source's master user:
+ * {@link ddlCaptureSql}, then the event trigger (only a superuser or `rds_superuser` may
+ * create one; left out when it exists and calls this function, since CREATE would fail).
+ * What the README prints and `doctor` offers when something is missing.
+ */
+export function ddlCaptureScript(schema: string, login: string, eventTrigger = true): string {
+  const statements = [
+    ...ddlCaptureSql(schema, login),
+    ...(eventTrigger ? [ddlEventTriggerSql(schema)] : []),
+  ];
+  return `${statements.join(';\n')};\n`;
+}
+
 /**
  * Run as the source's administrator after {@link setUpReplicationLogin}: DMS's DDL
  * capture artifacts ({@link ddlCaptureSql}) and the `ddl_command_end` event trigger,
@@ -411,11 +431,7 @@ export async function setUpDdlCapture(
       SELECT evtfoid = to_regprocedure(${fn}) AS same
       FROM pg_event_trigger WHERE evtname = ${DMS_DDL_EVENT_TRIGGER}`.execute(trx);
     if (rows.length === 0) {
-      await sql
-        .raw(
-          `CREATE EVENT TRIGGER ${quoteIdent(DMS_DDL_EVENT_TRIGGER)} ON ddl_command_end EXECUTE FUNCTION ${fn}`,
-        )
-        .execute(trx);
+      await sql.raw(ddlEventTriggerSql(schema)).execute(trx);
     } else if (!rows[0]!.same) {
       throw new LoginSetupError(
         `event trigger ${DMS_DDL_EVENT_TRIGGER} exists on the source and calls another function: drop it (and DMS's artifacts outside ${schema}), then deploy again`,

@@ -5,6 +5,14 @@ import type { AuditTrailConfig } from '../../config';
 import { checkSource, SourceSetupError } from '../../engine/source-setup';
 import { partitionListProblems } from '../../migrate/partitions';
 import { quoteIdent } from '../../postgres/identifiers';
+import {
+  ddlArtifactsSchema,
+  ddlCaptureScript,
+  DMS_DDL_AUDIT_TABLE,
+  DMS_DDL_EVENT_TRIGGER,
+  DMS_DDL_FUNCTION,
+  kitLogins,
+} from '../../trust/logins';
 
 // The checks `audit-trail doctor` runs on each side, loaded when it runs.
 
@@ -193,6 +201,8 @@ export async function checkSourceSide(
     }
   }
   await checkPartitionLists(client, config, add);
+  // DMS (a `deployment` section) captures DDL through these; the local engine needs none.
+  if (config.deployment !== undefined) await checkDmsDdlCapture(client, config, add);
   for (const row of await slotRows(client)) {
     const retained = Number(row.retained_bytes ?? 0);
     const mine = row.slot_name === slot;
@@ -351,4 +361,114 @@ export async function checkTargetSide(
           remedy: 'run audit-trail migrate',
         },
   );
+}
+
+/** What the source's catalog says about DMS's DDL-capture objects. */
+interface DdlCaptureState {
+  schema_exists: boolean;
+  table_owner: string | null;
+  function_owner: string | null;
+  security_definer: boolean | null;
+  /** The function's owner may INSERT into and DELETE from the table. */
+  owner_can_write: boolean | null;
+  public_execute: boolean | null;
+  trigger_function: string | null;
+  trigger_event: string | null;
+  trigger_enabled: string | null;
+  calls_ours: boolean | null;
+  session_user_super: boolean;
+}
+
+/**
+ * DMS's DDL-capture objects in `<auditSchema>_dms_ddl` (the source endpoint's
+ * `DdlArtifactsSchema`): for an existing source the operator creates them with the
+ * README's SQL; without them DMS misses DDL, and a broken set can make the source's DDL
+ * fail. Names exactly what is missing or wrong, and gives the SQL to run.
+ */
+async function checkDmsDdlCapture(
+  client: pg.Client,
+  config: AuditTrailConfig,
+  add: Add,
+): Promise<void> {
+  const schema = ddlArtifactsSchema(config);
+  const table = `${quoteIdent(schema)}.${quoteIdent(DMS_DDL_AUDIT_TABLE)}`;
+  const fn = `${quoteIdent(schema)}.${quoteIdent(DMS_DDL_FUNCTION)}()`;
+  const state = await one<DdlCaptureState>(
+    client,
+    `WITH t AS (SELECT pg_catalog.to_regclass($1) AS rel),
+          f AS (SELECT pg_catalog.to_regprocedure($2) AS proc),
+          e AS (SELECT evtfoid, evtevent, evtenabled FROM pg_catalog.pg_event_trigger WHERE evtname = $4)
+     SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $3) AS schema_exists,
+            (SELECT c.relowner::regrole::text FROM pg_catalog.pg_class c, t WHERE c.oid = t.rel) AS table_owner,
+            (SELECT p.proowner::regrole::text FROM pg_catalog.pg_proc p, f WHERE p.oid = f.proc) AS function_owner,
+            (SELECT p.prosecdef FROM pg_catalog.pg_proc p, f WHERE p.oid = f.proc) AS security_definer,
+            (SELECT pg_catalog.has_table_privilege(p.proowner, t.rel, 'INSERT')
+                AND pg_catalog.has_table_privilege(p.proowner, t.rel, 'DELETE')
+               FROM pg_catalog.pg_proc p, f, t WHERE p.oid = f.proc AND t.rel IS NOT NULL) AS owner_can_write,
+            (SELECT pg_catalog.has_function_privilege('public', f.proc, 'EXECUTE') FROM f WHERE f.proc IS NOT NULL) AS public_execute,
+            (SELECT e.evtfoid::regprocedure::text FROM e) AS trigger_function,
+            (SELECT e.evtevent FROM e) AS trigger_event,
+            (SELECT e.evtenabled::text FROM e) AS trigger_enabled,
+            (SELECT e.evtfoid = f.proc FROM e, f) AS calls_ours,
+            (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = session_user) AS session_user_super`,
+    [table, fn, schema, DMS_DDL_EVENT_TRIGGER],
+  );
+  const problems = ddlCaptureProblems(state, schema, table, fn);
+  if (problems.length === 0) {
+    add({
+      check: 'dms ddl capture',
+      status: 'ok',
+      detail: `${table}, ${fn} (SECURITY DEFINER, owner ${state.function_owner}) and event trigger ${DMS_DDL_EVENT_TRIGGER}`,
+    });
+    return;
+  }
+  // The login DMS replicates as owns the objects; before any exist, the one connected
+  // here if it is not a superuser (the secret DMS uses), else the kit's name for it.
+  const login =
+    state.table_owner ??
+    state.function_owner ??
+    (state.session_user_super ? kitLogins(config).replication : undefined);
+  const who = login ?? (await one<{ name: string }>(client, 'SELECT session_user AS name')).name;
+  add({
+    check: 'dms ddl capture',
+    status: 'fail',
+    detail: `DMS's DdlArtifactsSchema ${schema}: ${problems.join('; ')}`,
+    remedy: `as the source's master user run (DMS's source login as owner; replace "${who}" if DMS logs in as another):\n${ddlCaptureScript(schema, who, state.calls_ours !== true)}`,
+  });
+}
+
+function ddlCaptureProblems(
+  state: DdlCaptureState,
+  schema: string,
+  table: string,
+  fn: string,
+): string[] {
+  const problems: string[] = [];
+  if (!state.schema_exists) problems.push(`schema ${quoteIdent(schema)} is missing`);
+  if (state.table_owner === null) problems.push(`table ${table} is missing`);
+  if (state.function_owner === null) problems.push(`function ${fn} is missing`);
+  else {
+    if (!state.security_definer)
+      problems.push(`function ${fn} is not SECURITY DEFINER (other users' DDL would fail)`);
+    if (state.owner_can_write === false)
+      problems.push(
+        `function ${fn}'s owner ${state.function_owner} cannot INSERT into and DELETE from ${table}`,
+      );
+    if (state.public_execute) problems.push(`PUBLIC may EXECUTE ${fn}`);
+  }
+  if (state.trigger_function === null)
+    problems.push(`event trigger ${DMS_DDL_EVENT_TRIGGER} is missing`);
+  else {
+    if (!state.calls_ours)
+      problems.push(
+        `event trigger ${DMS_DDL_EVENT_TRIGGER} calls ${state.trigger_function}, not ${fn} (drop it first)`,
+      );
+    if (state.trigger_event !== 'ddl_command_end')
+      problems.push(
+        `event trigger ${DMS_DDL_EVENT_TRIGGER} fires on ${state.trigger_event}, not ddl_command_end`,
+      );
+    if (state.trigger_enabled === 'D')
+      problems.push(`event trigger ${DMS_DDL_EVENT_TRIGGER} is disabled`);
+  }
+  return problems;
 }
