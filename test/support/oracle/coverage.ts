@@ -61,6 +61,7 @@ export const REQUIRED_COVERAGE = [
   'ignoreColumns: an ignored column dropped',
   'ignoreColumns: an ignored column renamed',
   'item 20: an install upgraded from release 0.1.0',
+  'item 21: a column change in the schema-change log',
   'item 11: a partitioned table',
   'item 11: a key change on a partitioned table (may move the row)',
 ] as const;
@@ -78,6 +79,8 @@ function configLabels(workload: Workload): string[] {
           ? 'item 13: a table added to the config after the first run'
           : 'item 19: a table removed from the config',
       );
+    if (step.kind === 'ddl' && rendered.schemaChange)
+      labels.push('item 21: a column change in the schema-change log');
     if (step.kind === 'ddl' && rendered.config)
       labels.push(
         step.change.kind === 'drop'

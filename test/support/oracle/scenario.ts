@@ -11,7 +11,7 @@ import {
 import { createEngine, type EngineLogger } from '../../../src/engine';
 import { createHistory } from '../../../src/history';
 import { migrateTarget } from '../../../src/migrate/migrate-target';
-import { quoteIdent } from '../../../src/postgres/identifiers';
+import { quoteIdent, quoteQualified } from '../../../src/postgres/identifiers';
 import { verifyAuditTrail } from '../../../src/verify';
 import { compareHistory, describeDifference, type HistoryDifference } from './compare';
 import { DmsReplayer } from './dms-replay';
@@ -28,6 +28,7 @@ import {
   renderSteps,
   setupSql,
   workloadConfig,
+  type LoggedSchemaChange,
   type RenderedStep,
   type WorkloadConfig,
   workloadScript,
@@ -134,6 +135,8 @@ export async function runScenario(
     const capturedUntil: (number | undefined)[] = [];
     const isConfigured = (t: number) =>
       config.tables.some((c) => c.schema === tables[t]!.schema && c.table === tables[t]!.table);
+    /** What the schema-change log must hold, in order (#17 item 21). */
+    const loggedChanges: ({ table: ComparedTable } & LoggedSchemaChange)[] = [];
     const everConfigured = new Set(tables.flatMap((_, t) => (isConfigured(t) ? [t] : [])));
     for (let i = 0; i < 2; i++) {
       const client = new pg.Client({ connectionString: sourceUrl });
@@ -265,6 +268,9 @@ export async function runScenario(
         // (with the config's ignoreColumns following a dropped or renamed ignored column).
         if (loadMark !== undefined) await catchUp();
         if (step.config) useConfig(step.config);
+        const t = step.step.table % tables.length;
+        if (step.schemaChange && isConfigured(t))
+          loggedChanges.push({ table: tables[t]!, ...step.schemaChange });
         const named = introducedColumn(step.step.change);
         const refusal = named?.startsWith('ar_h_') ? [HEADER_NAME_REFUSAL] : [];
         if (!(await migrate('migrate after DDL', refusal)))
@@ -314,6 +320,7 @@ export async function runScenario(
       })),
     );
     if (workload.upgradeFrom) problems.push(...(await releaseHistoryKept(targetUrl)));
+    problems.push(...(await schemaLogProblems(target, config.auditSchema, loggedChanges)));
     const tamperedTable = workload.tamper && workload.tamper.table % tables.length;
     if (workload.tamper && problems.length === 0 && isConfigured(tamperedTable!)) {
       const table = tables[tamperedTable!]!;
@@ -386,6 +393,31 @@ function describeMismatches(
     .slice(0, 3)
     .map((m) => `${m.table} ${JSON.stringify(m.key)} ${m.kind} ${m.columns?.join(',') ?? ''}`)
     .join('; ');
+}
+
+/**
+ * The schema-change log (#17 item 21) must hold exactly the column changes the workload
+ * made to audited tables, in order, a rename as one RENAME (not a drop plus an add).
+ */
+async function schemaLogProblems(
+  target: pg.ClientBase,
+  auditSchema: string,
+  expected: readonly ({ table: ComparedTable } & LoggedSchemaChange)[],
+): Promise<string[]> {
+  const { rows } = await target.query<{ line: string }>(
+    `SELECT format('%s.%s %s %s: %s -> %s', source_schema, source_table, change, column_name,
+                   coalesce(old_definition ->> 'name', '-'), coalesce(new_definition ->> 'name', '-')) AS line
+       FROM ${quoteQualified(auditSchema, 'schema_change')}
+      WHERE (source_schema, source_table) <> ('public', 'items') ORDER BY id`,
+  );
+  const got = rows.map((r) => r.line);
+  const want = expected.map(
+    (c) =>
+      `${c.table.schema}.${c.table.table} ${c.change} ${c.column}: ${c.before ?? '-'} -> ${c.after ?? '-'}`,
+  );
+  return JSON.stringify(got) === JSON.stringify(want)
+    ? []
+    : [`schema-change log: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`];
 }
 
 /** Every name each table's `ignoreColumns` holds at any step (history leaves them all out). */

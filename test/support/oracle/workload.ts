@@ -438,6 +438,8 @@ export class SchemaState {
   readonly everIgnored: Set<string>[];
   /** Whether each table is in the config now. */
   readonly configured: boolean[];
+  /** What the last applied DDL change did, as the schema-change log must record it. */
+  lastChange: LoggedSchemaChange | undefined;
   /** Tables a `configure` step changed (each changes once). */
   private readonly reconfigured = new Set<number>();
   constructor(
@@ -483,6 +485,7 @@ export class SchemaState {
       if (cols.some((c) => c.name === change.name) || this.everIgnored[t]!.has(change.name))
         return undefined;
       cols.push({ name: change.name, type: change.type });
+      this.lastChange = { change: 'ADD', column: change.name, before: null, after: change.name };
       return `ALTER TABLE ${target} ADD COLUMN ${quoteIdent(change.name)} ${typeSql(change.type, table.schema)}`;
     }
     if (valueCols.length === 0) return undefined;
@@ -493,6 +496,7 @@ export class SchemaState {
     const ignored = this.ignored[t]!;
     if (change.kind === 'drop') {
       cols.splice(index, 1);
+      this.lastChange = { change: 'DROP', column: column.name, before: column.name, after: null };
       if (ignored.includes(column.name)) ignored.splice(ignored.indexOf(column.name), 1);
       return `ALTER TABLE ${target} DROP COLUMN ${quoteIdent(column.name)}`;
     }
@@ -500,6 +504,12 @@ export class SchemaState {
       if (cols.some((c) => c.name === change.to) || this.everIgnored[t]!.has(change.to))
         return undefined;
       cols[index] = { ...column, name: change.to };
+      this.lastChange = {
+        change: 'RENAME',
+        column: change.to,
+        before: column.name,
+        after: change.to,
+      };
       if (ignored.includes(column.name)) {
         ignored[ignored.indexOf(column.name)] = change.to;
         this.everIgnored[t]!.add(change.to);
@@ -509,6 +519,12 @@ export class SchemaState {
     const wider = TYPES[column.type]?.widensTo;
     if (!wider) return undefined;
     cols[index] = { ...column, type: wider };
+    this.lastChange = {
+      change: 'RETYPE',
+      column: column.name,
+      before: column.name,
+      after: column.name,
+    };
     return `ALTER TABLE ${target} ALTER COLUMN ${quoteIdent(column.name)} TYPE ${typeSql(wider, table.schema)}`;
   }
 }
@@ -652,6 +668,15 @@ export function statementSql(
   }
 }
 
+/** A column change as `audit.schema_change` must log it (#17 item 21): kind and names. */
+export interface LoggedSchemaChange {
+  readonly change: 'ADD' | 'DROP' | 'RENAME' | 'RETYPE';
+  /** The column's name after the change (before it, for DROP). */
+  readonly column: string;
+  readonly before: string | null;
+  readonly after: string | null;
+}
+
 /** A printable step for the reproduction script. */
 export interface RenderedStep {
   readonly step: Step;
@@ -667,6 +692,8 @@ export interface RenderedStep {
   readonly config?: WorkloadConfig;
   /** For a `configure` step that applies: whether it added the table (else removed it). */
   readonly added?: boolean;
+  /** For `ddl` that applies: what the schema-change log must record (if the table is audited). */
+  readonly schemaChange?: LoggedSchemaChange;
 }
 
 /** Renders every step, tracking schema changes. */
@@ -679,12 +706,14 @@ export function renderSteps(workload: Workload): RenderedStep[] {
       case 'ddl': {
         const t = step.table % workload.tables.length;
         const before = JSON.stringify(state.ignored[t]);
+        state.lastChange = undefined;
         const ddl = state.apply(t, step.change);
         const changed = JSON.stringify(state.ignored[t]) !== before;
         return {
           step,
           sql: [],
           ddl,
+          ...(ddl && state.lastChange ? { schemaChange: state.lastChange } : {}),
           ...(changed && state.configured[t] ? { config: state.config(workload.auditSchema) } : {}),
         };
       }
