@@ -46,6 +46,8 @@ export interface AuditTrailStackProps extends StackProps {
 interface ChangeHistoryParts {
   readonly target: TargetDatabase;
   readonly logins: DatabaseLogins;
+  readonly dmsSecret: RotatedSecret['secret'];
+  readonly migratorSecret: RotatedSecret['secret'];
   readonly migrations: TargetMigrations;
   readonly anchor?: ChainAnchor;
   /** Auditors' Data API policy (a kit-created Aurora target only). */
@@ -74,7 +76,11 @@ export class AuditTrailStack extends Stack {
   readonly target?: TargetDatabase;
   /** The target migrations; undefined for an access-audit-only config. */
   readonly migrations?: TargetMigrations;
-  /** The least-privilege logins DMS and the migrations use, each in its own secret; undefined without tables. */
+  /**
+   * The least-privilege logins DMS, the migrations and the access audit's canary use, each
+   * in its own secret; undefined when there is neither a change history nor a canary
+   * login to make (an access-audit-only config on an existing source).
+   */
   readonly logins?: DatabaseLogins;
   /** Hosted rotation of every database secret the kit owns. */
   readonly rotation: SecretRotation;
@@ -138,10 +144,18 @@ export class AuditTrailStack extends Stack {
       removalPolicy: production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });
 
-    const parts = history ? this.addChangeHistory(config) : undefined;
+    const target = history ? this.createTarget() : undefined;
+    // The canary's login on a source the kit creates (an existing one's is the operator's).
+    const canaryRole =
+      deployment.source.mode === 'new' ? config.accessAudit?.canary.role : undefined;
+    const logins =
+      target !== undefined || canaryRole !== undefined
+        ? this.createLogins(config, target, canaryRole)
+        : undefined;
+    if (logins) this.logins = logins;
+    const parts = target && logins ? this.addChangeHistory(config, target, logins) : undefined;
     if (parts) {
       this.target = parts.target;
-      this.logins = parts.logins;
       this.migrations = parts.migrations;
       this.replication = parts.replication;
       if (parts.anchor) this.anchor = parts.anchor;
@@ -155,6 +169,9 @@ export class AuditTrailStack extends Stack {
         ? [{ id: 'SourceMaster', secret: this.source.secret, database: this.source }]
         : []),
       ...(parts?.loginSecrets ?? []),
+      ...(logins?.canarySecret
+        ? [{ id: 'CanaryLogin', secret: logins.canarySecret, database: this.source }]
+        : []),
     ];
     this.rotation = new SecretRotation(this, 'SecretRotation', {
       vpc,
@@ -162,12 +179,13 @@ export class AuditTrailStack extends Stack {
       secrets: rotated,
       days: deployment.secretRotationDays,
       // The logins and migrations read these secrets at deploy time: rotate after them.
-      after: parts ? [parts.logins.resource, parts.migrations.resource] : [],
+      after: [...(logins ? [logins.resource] : []), ...(parts ? [parts.migrations.resource] : [])],
     });
     this.network.allowSecretsManagerFrom(this.rotation.securityGroup);
     const kitSecrets = [
       this.source.secret,
       ...(parts ? [parts.target.secret, ...parts.loginSecrets.map((entry) => entry.secret)] : []),
+      ...(logins?.canarySecret ? [logins.canarySecret] : []),
     ];
     this.network.restrictSecretsManagerTo(kitSecrets);
     this.network.allowSecretRotationOf(rotated.map((entry) => entry.secret));
@@ -212,43 +230,63 @@ export class AuditTrailStack extends Stack {
     this.acknowledgeLogRetentionFunction();
   }
 
-  /** Target, logins, migrations, chain anchor and DMS: the parts that need audited tables. */
-  private addChangeHistory(config: AuditTrailConfig): ChangeHistoryParts {
+  /** The change-history target: pgAudit and the Data API when the kit creates it. */
+  private createTarget(): TargetDatabase {
+    const deployment = this.deployment;
+    return new TargetDatabase(this, 'Target', {
+      dataApi: targetDataApi(deployment),
+      vpc: this.network.vpc,
+      subnets: this.network.subnets,
+      target: deployment.target,
+      production: deployment.production,
+      logRetention: this.logRetention,
+      // pgAudit on a kit-created target: DBAs touching the audit store are audited too.
+      ...(deployment.target.mode === 'new' && { parameters: targetPgauditParameters() }),
+    });
+  }
+
+  /**
+   * The least-privilege logins: the target's (with a change history), DMS's replication
+   * login and the canary's on a kit-created source. Only this reads the master secrets.
+   */
+  private createLogins(
+    config: AuditTrailConfig,
+    target: TargetDatabase | undefined,
+    canaryRole: string | undefined,
+  ): DatabaseLogins {
+    const deployment = this.deployment;
+    const logins = new DatabaseLogins(this, 'Logins', {
+      vpc: this.network.vpc,
+      subnets: this.network.subnets,
+      config,
+      ...(target && {
+        target,
+        anchor: resolveChainAnchors(deployment.anchors, deployment.production).enabled,
+        auditor: targetDataApi(deployment),
+        targetPgaudit: deployment.target.mode === 'new',
+      }),
+      ...(deployment.source.mode === 'new' && { source: this.source }),
+      ...(canaryRole !== undefined && { canaryRole }),
+      logRetention: this.logRetention,
+    });
+    this.network.allowSecretsManagerFrom(logins.securityGroup);
+    return logins;
+  }
+
+  /** Migrations, chain anchor and DMS: the parts that need audited tables. */
+  private addChangeHistory(
+    config: AuditTrailConfig,
+    target: TargetDatabase,
+    logins: DatabaseLogins,
+  ): ChangeHistoryParts {
     const deployment = this.deployment;
     const production = deployment.production;
     const logRetention = this.logRetention;
     const { vpc, subnets } = this.network;
     const identifier = deployment.stackName.toLowerCase();
-    // pgAudit on a kit-created target: DBAs touching the audit store are audited too.
-    const targetPgaudit = deployment.target.mode === 'new';
-    // Auditors query a kit-created Aurora target over the Data API (no bastion). RDS
-    // for PostgreSQL instances have no Data API; an imported cluster is its owner's.
-    const dataApi =
-      deployment.target.mode === 'new' && deployment.target.engine === 'aurora-postgresql';
-    const target = new TargetDatabase(this, 'Target', {
-      dataApi,
-      vpc,
-      subnets,
-      target: deployment.target,
-      production,
-      logRetention,
-      ...(targetPgaudit && { parameters: targetPgauditParameters() }),
-    });
-
     const anchors = resolveChainAnchors(deployment.anchors, production);
-    // Every service logs in with its own least-privilege login; only this reads the masters.
-    const logins = new DatabaseLogins(this, 'Logins', {
-      vpc,
-      subnets,
-      config,
-      target,
-      anchor: anchors.enabled,
-      auditor: dataApi,
-      ...(deployment.source.mode === 'new' && { source: this.source }),
-      targetPgaudit,
-      logRetention,
-    });
-    this.network.allowSecretsManagerFrom(logins.securityGroup);
+    const { dmsSecret, migratorSecret } = logins;
+    if (!dmsSecret || !migratorSecret) throw new Error('the target logins were not created');
     // An existing source's secret is already a replication user (see the README).
     const sourceLogin = logins.replicationSecret ?? this.source.secret;
 
@@ -263,7 +301,7 @@ export class AuditTrailStack extends Stack {
         databaseName: this.source.databaseName,
       },
       target: {
-        secret: logins.migratorSecret,
+        secret: migratorSecret,
         host: target.host,
         port: target.port,
         databaseName: target.databaseName,
@@ -321,7 +359,7 @@ export class AuditTrailStack extends Stack {
       },
       target: {
         engine: target.engine,
-        secret: logins.dmsSecret,
+        secret: dmsSecret,
         databaseName: target.databaseName,
       },
       tableMappings: buildTableMappings(config),
@@ -336,8 +374,8 @@ export class AuditTrailStack extends Stack {
         ? [{ id: 'TargetMaster', secret: target.secret, database: target }]
         : [];
     const loginSecrets: RotatedSecret[] = [
-      { id: 'DmsLogin', secret: logins.dmsSecret, database: target },
-      { id: 'MigratorLogin', secret: logins.migratorSecret, database: target },
+      { id: 'DmsLogin', secret: dmsSecret, database: target },
+      { id: 'MigratorLogin', secret: migratorSecret, database: target },
       ...(logins.replicationSecret
         ? [{ id: 'ReplicationLogin', secret: logins.replicationSecret, database: this.source }]
         : []),
@@ -358,6 +396,8 @@ export class AuditTrailStack extends Stack {
     return {
       target,
       logins,
+      dmsSecret,
+      migratorSecret,
       migrations,
       replication,
       targetMaster,
@@ -377,9 +417,9 @@ export class AuditTrailStack extends Stack {
       value: parts.target.secret.secretArn,
       description: 'the target administrator (master user): for break-glass use only',
     });
-    new CfnOutput(this, 'DmsLoginSecretArn', { value: parts.logins.dmsSecret.secretArn });
+    new CfnOutput(this, 'DmsLoginSecretArn', { value: parts.dmsSecret.secretArn });
     new CfnOutput(this, 'MigratorLoginSecretArn', {
-      value: parts.logins.migratorSecret.secretArn,
+      value: parts.migratorSecret.secretArn,
       description: 'audit-trail migrate as this login (owner and capture roles)',
     });
     new CfnOutput(this, 'TargetEndpoint', { value: parts.target.host });
@@ -442,6 +482,14 @@ export function taskFingerprint(config: AuditTrailConfig): string {
     dms: { mode: deployment.dms.mode, instanceClass: deployment.dms.instanceClass },
   };
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
+}
+
+/**
+ * Auditors query a kit-created Aurora target over the Data API (no bastion). RDS for
+ * PostgreSQL instances have no Data API; an imported cluster is its owner's.
+ */
+function targetDataApi(deployment: DeploymentConfig): boolean {
+  return deployment.target.mode === 'new' && deployment.target.engine === 'aurora-postgresql';
 }
 
 /** The parameters the user added to a new source's parameter group (cluster or instance). */

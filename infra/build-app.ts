@@ -3,6 +3,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { AuditTrailConfig } from '../src/config';
 import { resolveDeployment } from '../src/config/deployment';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type { CanaryConnection } from './access-audit/access-audit-canary';
 import { AccessAuditMonitor } from './access-audit/access-audit-monitor';
 import { DatabaseActivityStream } from './activity-stream/activity-stream';
 import { accessAuditLogRetention, pgauditClusterParameters } from './access-audit/parameters';
@@ -29,7 +31,9 @@ export interface AuditTrailApp {
  *
  * With an `accessAudit` section, the source cluster also gets pgAudit's parameters
  * and a longer PostgreSQL log retention, and the stack gets the access-audit monitor
- * subscribed to the source's PostgreSQL log group.
+ * subscribed to the source's PostgreSQL log group, with its liveness canary: on a source
+ * the kit creates, the logins custom resource makes the canary login and its rotated
+ * secret; on an existing source, the secret named by `deployment.source.canarySecretArn`.
  */
 export function buildApp(config: AuditTrailConfig, app: App | AppProps = {}): AuditTrailApp {
   app = app instanceof App ? app : new App(app);
@@ -70,6 +74,7 @@ function addAccessAudit(
   stack: AuditTrailStack,
   config: NonNullable<AuditTrailConfig['accessAudit']>,
 ): AccessAuditMonitor {
+  const canary = canaryConnection(stack);
   const monitor = new AccessAuditMonitor(stack, 'AccessAudit', {
     // /aws/rds/cluster/<id>/postgresql for Aurora, /aws/rds/instance/<id>/postgresql for RDS.
     logGroup: logs.LogGroup.fromLogGroupName(
@@ -79,7 +84,13 @@ function addAccessAudit(
     ),
     config,
     alertTopic: stack.alertTopic,
+    ...(canary && { canary }),
   });
+  if (monitor.canary) {
+    stack.network.allowSecretsManagerFrom(monitor.canary.securityGroup);
+    // Its first run finds the login in place (a kit-created source's is made at deploy).
+    if (stack.logins) monitor.canary.schedule.node.addDependency(stack.logins.resource);
+  }
   // RDS creates the PostgreSQL log group when the database exports its log: subscribe after.
   if (stack.source.resource) monitor.node.addDependency(stack.source.resource);
   // A kit-created target runs pgAudit too: a DBA touching the audit store alerts alike.
@@ -92,6 +103,38 @@ function addAccessAudit(
     monitor.node.addDependency(target.resource);
   }
   return monitor;
+}
+
+/**
+ * Where the canary logs in: the source's database, as the canary login whose secret the
+ * logins resource made (kit-created source) or the operator named (existing source).
+ * Undefined for an existing source without `canarySecretArn` (the monitor then warns).
+ */
+function canaryConnection(stack: AuditTrailStack): CanaryConnection | undefined {
+  const source = stack.source;
+  const sourceConfig = stack.deployment.source;
+  const secret =
+    sourceConfig.mode === 'new'
+      ? stack.logins?.canarySecret
+      : sourceConfig.canarySecretArn !== undefined
+        ? secretsmanager.Secret.fromSecretCompleteArn(
+            stack,
+            'CanarySecret',
+            sourceConfig.canarySecretArn,
+          )
+        : undefined;
+  if (secret === undefined) return undefined;
+  return {
+    secret,
+    databaseName: source.databaseName,
+    host: source.host,
+    port: source.port,
+    vpc: stack.network.vpc,
+    vpcSubnets: stack.network.subnets,
+    database: source.securityGroup,
+    // allowSecretsManagerFrom opens the endpoint (new VPC) or HTTPS out (existing VPC).
+    secretsManagerEgress: false,
+  };
 }
 
 /**

@@ -32,6 +32,13 @@ export interface CanaryConnection {
   /** Subnets for the Lambda. @default private subnets with egress */
   readonly vpcSubnets?: ec2.SubnetSelection;
   /**
+   * Add an HTTPS egress rule to the VPC's CIDR, for a Secrets Manager interface endpoint in
+   * the VPC. Set false when you open the way to Secrets Manager yourself (as `buildApp`
+   * does through the kit's network), or when the VPC was imported without its CIDR.
+   * @default true
+   */
+  readonly secretsManagerEgress?: boolean;
+  /**
    * The source database (cluster or instance): the canary's security group is allowed
    * to reach it on `port`, and it to accept the canary.
    * @default none: allow the canary's security group yourself
@@ -77,11 +84,12 @@ export class AccessAuditCanary extends Construct {
       allowAllOutbound: false,
     });
     // Secrets Manager through the VPC's interface endpoint: HTTPS inside the VPC only.
-    this.securityGroup.addEgressRule(
-      ec2.Peer.ipv4(connection.vpc.vpcCidrBlock),
-      ec2.Port.tcp(443),
-      'Secrets Manager VPC endpoint',
-    );
+    if (connection.secretsManagerEgress ?? true)
+      this.securityGroup.addEgressRule(
+        ec2.Peer.ipv4(connection.vpc.vpcCidrBlock),
+        ec2.Port.tcp(443),
+        'Secrets Manager VPC endpoint',
+      );
     if (connection.database)
       this.securityGroup.connections.allowTo(
         connection.database,

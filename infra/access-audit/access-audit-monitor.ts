@@ -182,7 +182,7 @@ export class AccessAuditMonitor extends Construct {
     } else {
       Annotations.of(this).addWarningV2(
         'audit-trail:access-audit-no-canary',
-        'AccessAuditMonitor without a canary: a pgAudit that stops logging (extension dropped, role settings changed, log export off) raises no alarm. Give the canary prop.',
+        'AccessAuditMonitor without a canary: a pgAudit that stops logging (extension dropped, role settings changed, log export off) raises no alarm. Give the canary prop (buildApp: deployment.source.canarySecretArn for an existing source).',
       );
     }
     this.queryDefinitions = this.createQueryDefinitions();

@@ -18,15 +18,28 @@ export interface DatabaseLoginsProps {
   readonly subnets: ec2.SubnetSelection;
   /** The config: audit schema, kit role names, audited tables. */
   readonly config: AuditTrailConfig;
-  /** Its secret is the administrator (the master user, or for an existing target a login with CREATEROLE). */
-  readonly target: PostgresDatabase;
   /**
-   * The source, when the kit creates it: DMS then gets a replication login made with its
-   * master secret. Leave out for an existing source, whose secret is already a
-   * replication user (`rds_replication` and SELECT on the audited tables).
+   * The change-history target; its secret is the administrator (the master user, or for
+   * an existing target a login with CREATEROLE). Leave out for an access-audit-only
+   * config (no tables): then only the source's logins are made.
+   * @default undefined (no target logins)
+   */
+  readonly target?: PostgresDatabase;
+  /**
+   * The source, when the kit creates it: with a `target`, DMS gets a replication login
+   * made with its master secret; with `canaryRole`, the access audit's canary gets its
+   * login. Leave out for an existing source, whose secret is already a replication user
+   * (`rds_replication` and SELECT on the audited tables) and whose canary login is the
+   * operator's (`deployment.source.canarySecretArn`).
    * @default undefined (DMS and the migrations use the source's own secret)
    */
   readonly source?: PostgresDatabase;
+  /**
+   * `accessAudit.canary.role`: create that login on the `source` (LOGIN only, see
+   * `setUpCanaryLogin`) with its own secret, for the access audit's canary.
+   * @default undefined (no canary login)
+   */
+  readonly canaryRole?: string;
   /**
    * The kit created the target with pgaudit preloaded (see `targetPgauditParameters`):
    * also create the extension and keep the DMS login's writes out of the audit log.
@@ -44,7 +57,8 @@ export interface DatabaseLoginsProps {
 /**
  * The logins the deployment's services use instead of the master users, each in its own
  * secret: DMS's target login (the kit's writer role), the migrations' login (owner and
- * capture), and for a kit-created source DMS's replication login. A Lambda in the VPC
+ * capture), and for a kit-created source DMS's replication login and the access audit's
+ * canary login (an access-audit-only config gets only the canary's). A Lambda in the VPC
  * creates them at deploy time, as custom resource `Custom::AuditTrailLogins`, reading the
  * master secrets; nothing else in the stack reads those. It runs again when the audited
  * tables change (the replication login is granted SELECT on each).
@@ -52,37 +66,39 @@ export interface DatabaseLoginsProps {
 export class DatabaseLogins extends Construct {
   readonly securityGroup: ec2.SecurityGroup;
   readonly resource: CustomResource;
-  /** DMS's target login: writer role, its own control schema. */
-  readonly dmsSecret: secretsmanager.ISecret;
-  /** The migrations' target login: owner and capture roles, CREATE on the database. */
-  readonly migratorSecret: secretsmanager.ISecret;
+  /** DMS's target login: writer role, its own control schema (with a `target`). */
+  readonly dmsSecret?: secretsmanager.ISecret;
+  /** The migrations' target login: owner and capture roles, CREATE on the database (with a `target`). */
+  readonly migratorSecret?: secretsmanager.ISecret;
   /** DMS's source login (kit-created source only). */
   readonly replicationSecret?: secretsmanager.ISecret;
   /** The chain anchor's target login (with `anchor`). */
   readonly anchorSecret?: secretsmanager.ISecret;
   /** The auditors' target login for the Data API (with `auditor`). */
   readonly auditorSecret?: secretsmanager.ISecret;
+  /** The access audit's canary login on the source (with `source` and `canaryRole`). */
+  readonly canarySecret?: secretsmanager.ISecret;
 
   constructor(scope: Construct, id: string, props: DatabaseLoginsProps) {
     super(scope, id);
     const logins = kitLogins(props.config);
-    this.dmsSecret = loginSecret(this, 'DmsSecret', logins.dms, props.target);
-    this.migratorSecret = loginSecret(this, 'MigratorSecret', logins.migrator, props.target);
-    if (props.source) {
-      this.replicationSecret = loginSecret(
-        this,
-        'ReplicationSecret',
-        logins.replication,
-        props.source,
-      );
+    const { target, source } = props;
+    if (target) {
+      this.dmsSecret = loginSecret(this, 'DmsSecret', logins.dms, target);
+      this.migratorSecret = loginSecret(this, 'MigratorSecret', logins.migrator, target);
+      if (source) {
+        this.replicationSecret = loginSecret(this, 'ReplicationSecret', logins.replication, source);
+      }
+      if (props.anchor)
+        this.anchorSecret = loginSecret(this, 'AnchorSecret', logins.anchor, target);
+      if (props.auditor) {
+        this.auditorSecret = loginSecret(this, 'AuditorSecret', logins.auditor, target);
+      }
     }
-
-    if (props.anchor) {
-      this.anchorSecret = loginSecret(this, 'AnchorSecret', logins.anchor, props.target);
+    if (source && props.canaryRole !== undefined) {
+      this.canarySecret = loginSecret(this, 'CanarySecret', props.canaryRole, source);
     }
-    if (props.auditor) {
-      this.auditorSecret = loginSecret(this, 'AuditorSecret', logins.auditor, props.target);
-    }
+    const sourceLogins = this.replicationSecret ?? this.canarySecret;
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
@@ -92,7 +108,8 @@ export class DatabaseLogins extends Construct {
     });
     const fn = bundledFunction(this, 'Function', {
       entry: 'src/lambda/database-logins/handler.ts',
-      description: 'audit-trail: creates the DMS and migrations logins (least privilege)',
+      description:
+        'audit-trail: creates the DMS and migrations logins and the canary login (least privilege)',
       timeout: Duration.minutes(5),
       memorySize: 256,
       vpc: props.vpc,
@@ -100,39 +117,52 @@ export class DatabaseLogins extends Construct {
       securityGroups: [this.securityGroup],
       ...(props.logRetention && { logRetention: props.logRetention }),
     });
-    props.target.secret.grantRead(fn);
-    this.dmsSecret.grantRead(fn);
-    this.migratorSecret.grantRead(fn);
-    props.source?.secret.grantRead(fn);
-    this.replicationSecret?.grantRead(fn);
-    this.anchorSecret?.grantRead(fn);
-    this.auditorSecret?.grantRead(fn);
-    props.target.allowFrom(this.securityGroup, 'audit-trail logins');
-    props.source?.allowFrom(this.securityGroup, 'audit-trail logins');
+    for (const secret of [
+      target?.secret,
+      this.dmsSecret,
+      this.migratorSecret,
+      sourceLogins && source?.secret,
+      this.replicationSecret,
+      this.anchorSecret,
+      this.auditorSecret,
+      this.canarySecret,
+    ])
+      secret?.grantRead(fn);
+    target?.allowFrom(this.securityGroup, 'audit-trail logins');
+    if (sourceLogins) source?.allowFrom(this.securityGroup, 'audit-trail logins');
     const provider = new cr.Provider(this, 'Provider', { onEventHandler: fn });
     acknowledgeProviderFramework(provider, fn);
 
     const { auditSchema, auditRoles, tables } = props.config;
     const properties: LoginsProperties = {
-      Config: JSON.stringify({ auditSchema, auditRoles, tables }),
-      TargetAdmin: adminLocation(props.target),
-      DmsSecretArn: this.dmsSecret.secretArn,
-      MigratorSecretArn: this.migratorSecret.secretArn,
+      Config: JSON.stringify({
+        auditSchema,
+        auditRoles,
+        tables,
+        ...(props.canaryRole !== undefined && {
+          accessAudit: { canary: { role: props.canaryRole } },
+        }),
+      }),
+      ...(target &&
+        this.dmsSecret &&
+        this.migratorSecret && {
+          TargetAdmin: adminLocation(target),
+          DmsSecretArn: this.dmsSecret.secretArn,
+          MigratorSecretArn: this.migratorSecret.secretArn,
+        }),
       ...(props.targetPgaudit && { TargetPgaudit: 'true' }),
       ...(this.anchorSecret && { AnchorSecretArn: this.anchorSecret.secretArn }),
       ...(this.auditorSecret && { AuditorSecretArn: this.auditorSecret.secretArn }),
-      ...(props.source &&
-        this.replicationSecret && {
-          SourceAdmin: adminLocation(props.source),
-          ReplicationSecretArn: this.replicationSecret.secretArn,
-        }),
+      ...(source && sourceLogins && { SourceAdmin: adminLocation(source) }),
+      ...(this.replicationSecret && { ReplicationSecretArn: this.replicationSecret.secretArn }),
+      ...(this.canarySecret && { CanarySecretArn: this.canarySecret.secretArn }),
     };
     this.resource = new CustomResource(this, 'Resource', {
       serviceToken: provider.serviceToken,
       resourceType: 'Custom::AuditTrailLogins',
       properties,
     });
-    for (const database of [props.target.resource, props.source?.resource]) {
+    for (const database of [target?.resource, sourceLogins && source?.resource]) {
       if (database) this.resource.node.addDependency(database);
     }
   }

@@ -32,6 +32,12 @@ export type PgauditSetupConfig = Pick<
  */
 export const CANARY_PGAUDIT_LOG = 'read';
 
+/**
+ * The canary login's limits beyond plain LOGIN: it inherits no role's rights and holds at
+ * most two connections (its Lambda's, and the single-user rotation's while it runs).
+ */
+export const CANARY_ROLE_LIMITS = 'NOINHERIT CONNECTION LIMIT 2';
+
 /** The canary role's settings: what to log, and that a stuck statement cannot hold a connection. */
 export function canaryRoleSettings(): Record<string, string> {
   return { 'pgaudit.log': CANARY_PGAUDIT_LOG, statement_timeout: '5s' };
@@ -128,7 +134,7 @@ async function setupCanaryRole(client: pg.Client, role: string): Promise<string[
   const done: string[] = [];
   if ((await missingRoles(client, [role])).length > 0) {
     await client.query(
-      `CREATE ROLE ${quoteIdent(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 2`,
+      `CREATE ROLE ${quoteIdent(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS ${CANARY_ROLE_LIMITS}`,
     );
     done.push(
       `role ${role} created for the canary (LOGIN only; set its password with ALTER ROLE ${quoteIdent(role)} PASSWORD … and store it in the canary's secret)`,

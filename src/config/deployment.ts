@@ -277,12 +277,26 @@ const existingShape = {
     .regex(/^sg-[0-9a-f]+$/, 'must be a security group id such as sg-0abc123'),
 };
 
+/** The fields an imported source has whatever its engine. */
+const existingSourceShape = {
+  ...existingShape,
+  /**
+   * Complete ARN of the Secrets Manager secret the access audit's canary logs in with
+   * (`username` = `accessAudit.canary.role`, `password`; `host`/`port` are taken from
+   * `endpoint`/`port`). The kit creates and rotates this login on a source it creates; on an
+   * imported one the operator does (README "Canary: proof the audit is alive"). Without
+   * it the canary is not deployed and synthesis warns.
+   * @default undefined (no canary on an existing source)
+   */
+  canarySecretArn: secretArnSchema.optional(),
+};
+
 /**
  * An existing Aurora source cluster, imported. Its cluster parameter group must already
  * have `rds.logical_replication=1` (a static parameter: reboot the writer once after setting it).
  */
 export const existingSourceSchema = engineObject('aurora-postgresql', {
-  ...existingShape,
+  ...existingSourceShape,
   /** Aurora PostgreSQL. @default "aurora-postgresql" */
   engine: auroraEngine,
   /** Cluster identifier (as shown in the RDS console). */
@@ -294,7 +308,7 @@ export const existingSourceSchema = engineObject('aurora-postgresql', {
  * have `rds.logical_replication=1` (static: reboot the instance once after setting it).
  */
 export const existingInstanceSourceSchema = engineObject('postgres', {
-  ...existingShape,
+  ...existingSourceShape,
   /** An RDS for PostgreSQL DB instance. */
   engine: instanceEngine,
   /** DB instance identifier (as shown in the RDS console). */

@@ -1,6 +1,11 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
-import { RDS_AUDIT_ROLE, SERVICE_ACCOUNT_PGAUDIT_LOG } from '../access-audit/setup';
+import {
+  CANARY_ROLE_LIMITS,
+  canaryRoleSettings,
+  RDS_AUDIT_ROLE,
+  SERVICE_ACCOUNT_PGAUDIT_LOG,
+} from '../access-audit/setup';
 import { ConfigError, type AuditTrailConfig } from '../config';
 import { PINNED_OUTPUT_SETTINGS } from '../postgres/connect';
 import { quoteIdent, quoteLiteral } from '../postgres/identifiers';
@@ -213,6 +218,57 @@ export async function setUpReplicationLogin(
  * returned lines, not failed: the deploy that set the static parameter cannot reboot.
  */
 export async function setUpTargetPgaudit(db: Kysely<unknown>, dmsLogin: string): Promise<string[]> {
+  const extension = await ensurePgauditExtension(db, 'target');
+  if (!extension.active) return extension.done;
+  await sql
+    .raw(
+      `ALTER ROLE ${quoteIdent(dmsLogin)} SET pgaudit.log = ${quoteLiteral(SERVICE_ACCOUNT_PGAUDIT_LOG)}`,
+    )
+    .execute(db);
+  return [
+    ...extension.done,
+    `role ${dmsLogin}: pgaudit.log=${SERVICE_ACCOUNT_PGAUDIT_LOG} (the pipeline's own writes)`,
+  ];
+}
+
+/**
+ * Run as a kit-created source's administrator, in the database the canary connects to:
+ * the access audit's canary login (`accessAudit.canary.role`) with its password from the
+ * canary's secret, and pgAudit's extension and `rds_pgaudit` role in that database, so a
+ * new cluster's canary proves the pipeline from the first deploy. The login gets LOGIN
+ * and nothing else (an existing one holding more is refused), {@link CANARY_ROLE_LIMITS}
+ * and {@link canaryRoleSettings}: it can run its literal `SELECT` and read nothing.
+ * The audited roles and service accounts are the application's, created later:
+ * `audit-trail pgaudit setup` sets them (README "Set up pgAudit on the source").
+ * @returns one line per change, for the deployment log.
+ */
+export async function setUpCanaryLogin(
+  db: Kysely<unknown>,
+  role: string,
+  password: string,
+): Promise<string[]> {
+  const extension = await ensurePgauditExtension(db, 'source');
+  const login = quoteIdent(role);
+  const done = [...extension.done, await upsertLogin(db, role, password, [])];
+  await sql.raw(`ALTER ROLE ${login} ${CANARY_ROLE_LIMITS}`).execute(db);
+  const settings = canaryRoleSettings();
+  for (const [name, value] of Object.entries(settings))
+    await sql.raw(`ALTER ROLE ${login} SET ${name} = ${quoteLiteral(value)}`).execute(db);
+  const listed = Object.entries(settings).map(([name, value]) => `${name}=${value}`);
+  done.push(`role ${role}: ${listed.join(', ')} (canary)`);
+  return done;
+}
+
+/**
+ * Creates the pgaudit extension (without it nothing is logged and nothing says so) and
+ * the `rds_pgaudit` role. A database whose instances have not been rebooted since pgaudit
+ * joined `shared_preload_libraries` (an upgraded stack) is reported in the returned
+ * lines, not failed: the deploy that set the static parameter cannot reboot.
+ */
+async function ensurePgauditExtension(
+  db: Kysely<unknown>,
+  where: 'source' | 'target',
+): Promise<{ readonly active: boolean; readonly done: string[] }> {
   const { rows } = await sql<{ libraries: string | null }>`
     SELECT current_setting('shared_preload_libraries', true) AS libraries`.execute(db);
   const preloaded = (rows[0]?.libraries ?? '')
@@ -220,21 +276,16 @@ export async function setUpTargetPgaudit(db: Kysely<unknown>, dmsLogin: string):
     .map((library) => library.trim().replace(/^"|"$/g, ''))
     .includes('pgaudit');
   if (!preloaded) {
-    return [
-      'WARNING pgAudit is not active on the target: pgaudit is not in shared_preload_libraries yet (static: reboot the instances), then deploy again with a changed config to finish the set-up',
-    ];
+    return {
+      active: false,
+      done: [
+        `WARNING pgAudit is not active on the ${where}: pgaudit is not in shared_preload_libraries yet (static: reboot the instances), then deploy again with a changed config to finish the set-up`,
+      ],
+    };
   }
   await sql`CREATE EXTENSION IF NOT EXISTS pgaudit`.execute(db);
   await createRole(db, RDS_AUDIT_ROLE);
-  await sql
-    .raw(
-      `ALTER ROLE ${quoteIdent(dmsLogin)} SET pgaudit.log = ${quoteLiteral(SERVICE_ACCOUNT_PGAUDIT_LOG)}`,
-    )
-    .execute(db);
-  return [
-    'extension pgaudit present',
-    `role ${dmsLogin}: pgaudit.log=${SERVICE_ACCOUNT_PGAUDIT_LOG} (the pipeline's own writes)`,
-  ];
+  return { active: true, done: ['extension pgaudit present'] };
 }
 
 interface RoleAttributes {

@@ -7,6 +7,7 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import pg from 'pg';
 import { createCanaryHandler } from '../../src/lambda/access-canary/handler';
+import { setUpLogins } from '../../src/lambda/database-logins/handler';
 import { runCli } from './support/cli';
 import { subscriptionEvent, testHandler, toCloudWatchMessages } from './support/lambda';
 import { describeWithPgaudit } from './support/live-suite';
@@ -104,6 +105,67 @@ describeWithPgaudit('access-audit canary on a live pgAudit server', (start) => {
     expect(verdicts.filter((line) => line.verdict?.kind === 'canary')).toEqual([
       expect.objectContaining({ verdict: { kind: 'canary', nonce } }),
     ]);
+  });
+
+  it('on a kit-created source the logins resource alone makes the canary work: extension, login, record seen', async () => {
+    // A database nobody ran `pgaudit setup` in: what a new cluster's database is at deploy.
+    await asAdmin(server, 'CREATE DATABASE fresh_app');
+    const admin = new URL(server.adminUrl('fresh_app'));
+    const ADMIN_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:source-master-AbCdEf';
+    const host = { host: '127.0.0.1', port: server.port };
+    secrets
+      .on(GetSecretValueCommand, { SecretId: ADMIN_ARN })
+      .resolves({
+        SecretString: JSON.stringify({
+          ...host,
+          username: decodeURIComponent(admin.username),
+          password: decodeURIComponent(admin.password) || 'trust-auth-ignores-it',
+        }),
+      })
+      .on(GetSecretValueCommand, { SecretId: SECRET_ARN })
+      .resolves({
+        SecretString: JSON.stringify({ ...host, username: CANARY, password: 'Generated-32-chars' }),
+      });
+    const lines: string[] = [];
+    await setUpLogins(
+      {
+        RequestType: 'Create',
+        ResourceProperties: {
+          // What the stack passes for an access-audit-only config on a new source.
+          Config: JSON.stringify({ tables: [], accessAudit: { canary: { role: CANARY } } }),
+          SourceAdmin: { SecretArn: ADMIN_ARN, DatabaseName: 'fresh_app', SslMode: 'disable' },
+          CanarySecretArn: SECRET_ARN,
+        },
+      },
+      { secrets: new SecretsManagerClient({}), log: (line) => lines.push(line) },
+    );
+    expect(lines).toEqual([
+      'source: extension pgaudit present',
+      // The role is cluster-wide; beforeAll's `pgaudit setup` made it first.
+      `source: reset the password of login ${CANARY}`,
+      `source: role ${CANARY}: pgaudit.log=read, statement_timeout=5s (canary)`,
+    ]);
+
+    const canary = createCanaryHandler({
+      settings: {
+        role: CANARY,
+        location: { SecretArn: SECRET_ARN, DatabaseName: 'fresh_app', SslMode: 'disable' },
+      },
+      secrets: new SecretsManagerClient({}),
+      logger: new Logger({ logLevel: 'SILENT' }),
+    });
+    const { nonce } = await canary();
+    const log = await server.readLog();
+    const { handler, metrics } = testHandler(
+      { topicArn: 'arn:aws:sns:eu-west-1:123456789012:alerts', fifo: false, config: LIVE_CONFIG },
+      { sns: new SNSClient({}) },
+    );
+    const stats = await handler(
+      subscriptionEvent(toCloudWatchMessages(log).filter((line) => line.includes('@fresh_app:'))),
+    );
+    expect(stats.canaries).toBe(1);
+    expect(metrics.totals().CanarySeen).toBe(1);
+    expect(log).toContain(`audit-trail-canary:${nonce}`);
   });
 
   it('pgaudit canary runs the statement and finds its record in the log file', async (ctx) => {

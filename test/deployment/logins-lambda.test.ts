@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { setUpLogins, type LoginsEvent } from '../../src/lambda/database-logins/handler';
+import { runCanary } from '../../src/access-audit/canary';
 import { kitLogins } from '../../src/trust/logins';
 import { createTestDatabase, withClient } from '../support/databases';
 
@@ -154,6 +155,138 @@ describe('logins custom resource', () => {
       );
       expect(rows).toEqual([{ owner: logins.replication, trigger: 'awsdms_intercept_ddl' }]);
     });
+  });
+
+  it('creates the canary login on a new source from its secret, LOGIN only, with no target (access audit only)', async () => {
+    const sourceUrl = await createTestDatabase('canary');
+    await withClient(sourceUrl, (client) =>
+      client.query('CREATE TABLE secrets (id int PRIMARY KEY, card text)'),
+    );
+    const role = `canary_${randomBytes(4).toString('hex')}`;
+    const canaryPassword = password();
+    secretsMock
+      .on(GetSecretValueCommand, { SecretId: ARN('source-master') })
+      .resolves(secretValue('source-master', adminSecret(sourceUrl)))
+      .on(GetSecretValueCommand, { SecretId: ARN('canary') })
+      .resolves(
+        secretValue('canary', {
+          engine: 'postgres',
+          host: 'ignored.example',
+          port: 5432,
+          username: role,
+          password: canaryPassword,
+        }),
+      );
+    const event: LoginsEvent = {
+      RequestType: 'Create',
+      ResourceProperties: {
+        // What the stack passes for an access-audit-only config: no tables, the canary role.
+        Config: JSON.stringify({
+          auditSchema: 'audit',
+          tables: [],
+          accessAudit: { canary: { role } },
+        }),
+        SourceAdmin: {
+          SecretArn: ARN('source-master'),
+          DatabaseName: new URL(sourceUrl).pathname.slice(1),
+          SslMode: 'disable',
+        },
+        CanarySecretArn: ARN('canary'),
+      },
+    };
+    const lines: string[] = [];
+    await setUpLogins(event, {
+      secrets: new SecretsManagerClient({ region: 'eu-west-1' }),
+      log: (line) => lines.push(line),
+    });
+    expect(lines).toEqual([
+      // The embedded test server has no pgaudit: reported, not failed (the canary alarm shows it).
+      expect.stringMatching(/^source: WARNING pgAudit is not active on the source/),
+      `source: created login ${role}`,
+      `source: role ${role}: pgaudit.log=read, statement_timeout=5s (canary)`,
+    ]);
+    // Only the two secrets named were read.
+    expect(
+      secretsMock.commandCalls(GetSecretValueCommand).map((call) => call.args[0].input.SecretId),
+    ).toEqual(expect.arrayContaining([ARN('canary'), ARN('source-master')]));
+    expect(secretsMock.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+
+    await withClient(sourceUrl, async (admin) => {
+      const { rows } = await admin.query(
+        `SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls,
+                rolinherit, rolconnlimit, rolconfig,
+                (SELECT count(*)::int FROM pg_auth_members WHERE member = r.oid) AS memberships
+           FROM pg_roles r WHERE rolname = $1`,
+        [role],
+      );
+      expect(rows).toEqual([
+        {
+          rolcanlogin: true,
+          rolsuper: false,
+          rolcreaterole: false,
+          rolcreatedb: false,
+          rolreplication: false,
+          rolbypassrls: false,
+          rolinherit: false,
+          rolconnlimit: 2,
+          rolconfig: ['pgaudit.log=read', 'statement_timeout=5s'],
+          memberships: 0,
+        },
+      ]);
+    });
+    // The canary logs in with the secret's password and runs its statement; it reads nothing.
+    const asCanary = new URL(sourceUrl);
+    asCanary.username = role;
+    asCanary.password = canaryPassword;
+    await withClient(asCanary.toString(), async (canary) => {
+      const nonce = await runCanary(canary);
+      expect(nonce).toMatch(/^\d+-[0-9a-f]{16}$/);
+      await expect(canary.query('SELECT * FROM secrets')).rejects.toThrow(/permission denied/);
+    });
+
+    // A second run (a stack update) resets the password and changes nothing else.
+    lines.length = 0;
+    await setUpLogins(
+      { ...event, RequestType: 'Update', PhysicalResourceId: 'audit-trail-logins' },
+      {
+        secrets: new SecretsManagerClient({ region: 'eu-west-1' }),
+        log: (line) => lines.push(line),
+      },
+    );
+    expect(lines).toContain(`source: reset the password of login ${role}`);
+  });
+
+  it('refuses a canary secret for another login, and a canary login that holds more', async () => {
+    const sourceUrl = await createTestDatabase('canary');
+    const role = `canary_${randomBytes(4).toString('hex')}`;
+    await withClient(sourceUrl, (admin) => admin.query(`CREATE ROLE ${role} LOGIN CREATEDB`));
+    const canarySecret = (username: string) =>
+      secretValue('canary', { username, password: password() });
+    const event: LoginsEvent = {
+      RequestType: 'Create',
+      ResourceProperties: {
+        Config: JSON.stringify({ tables: [], accessAudit: { canary: { role } } }),
+        SourceAdmin: {
+          SecretArn: ARN('source-master'),
+          DatabaseName: new URL(sourceUrl).pathname.slice(1),
+          SslMode: 'disable',
+        },
+        CanarySecretArn: ARN('canary'),
+      },
+    };
+    const secrets = new SecretsManagerClient({ region: 'eu-west-1' });
+    secretsMock
+      .on(GetSecretValueCommand, { SecretId: ARN('source-master') })
+      .resolves(secretValue('source-master', adminSecret(sourceUrl)))
+      .on(GetSecretValueCommand, { SecretId: ARN('canary') })
+      .resolves(canarySecret('postgres'));
+    await expect(setUpLogins(event, { secrets, log: () => undefined })).rejects.toThrow(
+      `secret ${ARN('canary')} must hold username "${role}"`,
+    );
+    secretsMock.on(GetSecretValueCommand, { SecretId: ARN('canary') }).resolves(canarySecret(role));
+    await expect(setUpLogins(event, { secrets, log: () => undefined })).rejects.toThrow(
+      `the login ${role} exists with more than the kit gives it (CREATEDB)`,
+    );
   });
 
   it('refuses a login secret whose username is not the login the kit sets up', async () => {

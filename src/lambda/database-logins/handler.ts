@@ -4,6 +4,7 @@ import { parseConfig, type AuditTrailConfig } from '../../config';
 import { createKysely } from '../../postgres/connect';
 import {
   kitLogins,
+  setUpCanaryLogin,
   setUpDdlCapture,
   setUpReplicationLogin,
   setUpTargetLogins,
@@ -17,14 +18,20 @@ import { databaseUrl, type DatabaseLocation } from '../shared/database-url';
  * part of the deployment connects with the logins it creates.
  */
 export interface LoginsProperties {
-  /** The config JSON (audit schema, roles, tables): a change re-runs the set-up. */
+  /**
+   * The config JSON (audit schema, roles, tables, `accessAudit.canary.role`): a change
+   * re-runs the set-up.
+   */
   readonly Config: string;
-  /** The target as its administrator. */
-  readonly TargetAdmin: DatabaseLocation;
-  /** Secret of DMS's target login (`<auditSchema>_dms`). */
-  readonly DmsSecretArn: string;
-  /** Secret of the migrations' target login (`<auditSchema>_migrator`). */
-  readonly MigratorSecretArn: string;
+  /**
+   * The change-history target as its administrator; absent for an access-audit-only
+   * config (no tables), together with the two secrets below.
+   */
+  readonly TargetAdmin?: DatabaseLocation;
+  /** Secret of DMS's target login (`<auditSchema>_dms`), with `TargetAdmin`. */
+  readonly DmsSecretArn?: string;
+  /** Secret of the migrations' target login (`<auditSchema>_migrator`), with `TargetAdmin`. */
+  readonly MigratorSecretArn?: string;
   /** The source as its administrator; absent when the source is not the kit's to change. */
   readonly SourceAdmin?: DatabaseLocation;
   /** Secret of DMS's source login (`<auditSchema>_replication`), with `SourceAdmin`. */
@@ -38,6 +45,11 @@ export interface LoginsProperties {
   readonly AnchorSecretArn?: string;
   /** Secret of the auditors' Data API login (`<auditSchema>_auditor`, reader role). */
   readonly AuditorSecretArn?: string;
+  /**
+   * Secret of the access audit's canary login (`accessAudit.canary.role`), created on the
+   * source (with `SourceAdmin`, in its database) with pgAudit's extension.
+   */
+  readonly CanarySecretArn?: string;
 }
 
 /** The event the CDK custom-resource provider framework passes to onEvent. */
@@ -101,9 +113,23 @@ export async function setUpLogins(
     JSON.parse(props.Config) as unknown,
     'Config property',
   );
-  const logins = kitLogins(config);
   const log = deps.log ?? console.log;
+  if (props.TargetAdmin) await setUpTarget(props, props.TargetAdmin, config, deps, log);
+  if (props.SourceAdmin) await setUpSource(props, props.SourceAdmin, config, deps, log);
+  return { PhysicalResourceId: physicalId };
+}
 
+/** The target's logins: DMS, the migrations, the chain anchor, the auditors; pgAudit on a kit target. */
+async function setUpTarget(
+  props: LoginsProperties,
+  admin: DatabaseLocation,
+  config: AuditTrailConfig,
+  deps: LoginsDependencies,
+  log: (message: string) => void,
+): Promise<void> {
+  if (props.DmsSecretArn === undefined || props.MigratorSecretArn === undefined)
+    throw new Error('TargetAdmin needs DmsSecretArn and MigratorSecretArn');
+  const logins = kitLogins(config);
   const [dms, migrator, anchor, auditor] = await Promise.all([
     loginPassword(deps.secrets, props.DmsSecretArn, logins.dms),
     loginPassword(deps.secrets, props.MigratorSecretArn, logins.migrator),
@@ -114,7 +140,7 @@ export async function setUpLogins(
       ? undefined
       : loginPassword(deps.secrets, props.AuditorSecretArn, logins.auditor),
   ]);
-  const targetUrl = await databaseUrl(deps.secrets, props.TargetAdmin);
+  const targetUrl = await databaseUrl(deps.secrets, admin);
   (
     await withDatabase(targetUrl, deps, (db) =>
       setUpTargetLogins(db, config, {
@@ -130,24 +156,45 @@ export async function setUpLogins(
       (line) => log(`target: ${line}`),
     );
   }
+}
 
-  if (props.SourceAdmin && props.ReplicationSecretArn) {
-    const replication = await loginPassword(
-      deps.secrets,
-      props.ReplicationSecretArn,
-      logins.replication,
-    );
-    const sourceUrl = await databaseUrl(deps.secrets, props.SourceAdmin);
-    (
-      await withDatabase(sourceUrl, deps, async (db) => [
-        ...(await setUpReplicationLogin(db, config, replication)),
-        // DMS captures DDL by default; a login that is not the master cannot make the
-        // artifacts itself (DdlArtifactsSchema on the source endpoint names this schema).
-        ...(await setUpDdlCapture(db, config)),
-      ])
-    ).forEach((line) => log(`source: ${line}`));
-  }
-  return { PhysicalResourceId: physicalId };
+/** A kit-created source's logins: DMS's replication login (with DDL capture), the canary. */
+async function setUpSource(
+  props: LoginsProperties,
+  admin: DatabaseLocation,
+  config: AuditTrailConfig,
+  deps: LoginsDependencies,
+  log: (message: string) => void,
+): Promise<void> {
+  const logins = kitLogins(config);
+  const canaryRole = config.accessAudit?.canary.role;
+  if (props.CanarySecretArn !== undefined && canaryRole === undefined)
+    throw new Error('CanarySecretArn needs accessAudit.canary in the Config property');
+  const [replication, canary] = await Promise.all([
+    props.ReplicationSecretArn === undefined
+      ? undefined
+      : loginPassword(deps.secrets, props.ReplicationSecretArn, logins.replication),
+    props.CanarySecretArn === undefined || canaryRole === undefined
+      ? undefined
+      : loginPassword(deps.secrets, props.CanarySecretArn, canaryRole),
+  ]);
+  if (replication === undefined && canary === undefined) return;
+  const sourceUrl = await databaseUrl(deps.secrets, admin);
+  (
+    await withDatabase(sourceUrl, deps, async (db) => [
+      ...(replication === undefined
+        ? []
+        : [
+            ...(await setUpReplicationLogin(db, config, replication)),
+            // DMS captures DDL by default; a login that is not the master cannot make the
+            // artifacts itself (DdlArtifactsSchema on the source endpoint names this schema).
+            ...(await setUpDdlCapture(db, config)),
+          ]),
+      ...(canary === undefined || canaryRole === undefined
+        ? []
+        : await setUpCanaryLogin(db, canaryRole, canary)),
+    ])
+  ).forEach((line) => log(`source: ${line}`));
 }
 
 let secrets: SecretsManagerClient | undefined;
