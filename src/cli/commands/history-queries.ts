@@ -19,14 +19,14 @@ export async function withHistory<T>(
   options: HistoryParentOptions,
   work: (history: History, target: TargetAccess) => Promise<T>,
 ): Promise<T> {
-  const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
+  const { loadConfig } = await import('../../config/index.js');
   const { createHistory } = await import('../../history/index.js');
   const { openTarget, targetConnection } = await import('../target.js');
-  const { targetAccess } = await import('./history-target.js');
+  const { requireHistoryOnTarget, targetAccess } = await import('./history-target.js');
   const config = await loadConfig(options.config);
-  requireChangeHistory(config, 'history');
   const db = openTarget(targetConnection(options, config));
   try {
+    await requireHistoryOnTarget(db, config);
     const access = targetAccess(db, config.auditSchema);
     return await work(createHistory(db, { auditSchema: config.auditSchema }), access);
   } finally {

@@ -48,14 +48,14 @@ export function registerHistory(program: Command): void {
     )
     .action(async (table: string, key: string[], options: HistoryOptions) => {
       // The target's registry decides what has history, not the config: a table removed
-      // from the config keeps its history.
-      const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
+      // from the config keeps its history, and so does an access-audit-only config's target.
+      const { loadConfig } = await import('../../config/index.js');
       const { createHistory, historyCursor, stringifyRowJson } =
         await import('../../history/index.js');
       const { openTarget, targetConnection } = await import('../target.js');
+      const { requireHistoryOnTarget } = await import('./history-target.js');
       const { formatVersions, toJson } = await import('./history-format.js');
       const config = await loadConfig(options.config);
-      requireChangeHistory(config, 'history');
       const asOf = options.asOf === undefined ? undefined : parseInstant(options.asOf);
       const page = await pageOptions(options);
       if (asOf !== undefined && page !== undefined) {
@@ -63,6 +63,7 @@ export function registerHistory(program: Command): void {
       }
       const db = openTarget(targetConnection(options, config));
       try {
+        await requireHistoryOnTarget(db, config);
         const history = createHistory(db, { auditSchema: config.auditSchema });
         if (asOf !== undefined) {
           const row = await history.asOf(table, key, asOf);
@@ -134,14 +135,15 @@ function registerSchemaHistory(history: Command): void {
     // --config, the target options and --json are the history command's options.
     .action(async (table: string, _options: unknown, command: Command) => {
       const options = command.optsWithGlobals<SchemaHistoryOptions>();
-      const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
+      const { loadConfig } = await import('../../config/index.js');
       const { createHistory } = await import('../../history/index.js');
       const { openTarget, targetConnection } = await import('../target.js');
+      const { requireHistoryOnTarget } = await import('./history-target.js');
       const { formatSchemaChanges } = await import('./history-format.js');
       const config = await loadConfig(options.config);
-      requireChangeHistory(config, 'history');
       const db = openTarget(targetConnection(options, config));
       try {
+        await requireHistoryOnTarget(db, config);
         const changes = await createHistory(db, { auditSchema: config.auditSchema }).schemaChanges(
           table,
         );
