@@ -84,6 +84,10 @@ function addAccessAudit(
     ),
     config,
     alertTopic: stack.alertTopic,
+    // The log group is the audit record: a new source's retention is set on the cluster
+    // (sourceLogRetention); an existing one's is set here.
+    postgresLogRetention:
+      stack.deployment.source.mode === 'existing' ? accessAuditLogRetention(config) : 'unchanged',
     ...(canary && { canary }),
   });
   if (monitor.canary) {

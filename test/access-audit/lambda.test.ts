@@ -373,3 +373,38 @@ describe('alert dedupKey', () => {
     expect(keys[2]).not.toBe(keys[0]);
   });
 });
+
+describe('OBJECT/SESSION twins of one statement', () => {
+  const twin = (type: 'OBJECT' | 'SESSION') =>
+    `2026-11-22 22:39:36 UTC:10.0.0.5(36646):alice@appdb:[4273]:LOG:  AUDIT: ${type},7,1,WRITE,UPDATE,TABLE,public.items,"UPDATE items SET note = 'x' WHERE id = 1",<none>`;
+
+  async function alertsFor(deliveries: string[][]): Promise<string[]> {
+    const { handler } = testHandler(SETTINGS, { sns: new SNSClient({}) });
+    const sns = mockClient(SNSClient);
+    onTestFinished(() => sns.restore());
+    sns.on(PublishCommand).resolves({ MessageId: 'm' });
+    let id = 1;
+    for (const messages of deliveries) {
+      await handler(subscriptionEvent(messages, id));
+      id += messages.length;
+    }
+    return sns.commandCalls(PublishCommand).map(
+      (call) =>
+        (
+          JSON.parse((JSON.parse(call.args[0].input.Message!) as { https: string }).https) as {
+            dedupKey: string;
+          }
+        ).dedupKey,
+    );
+  }
+
+  it('alert once when they arrive in one delivery', async () => {
+    expect(await alertsFor([[twin('OBJECT'), twin('SESSION')]])).toHaveLength(1);
+  });
+
+  it('split across two deliveries alert twice with the same dedupKey (README "Duplicates across deliveries")', async () => {
+    const keys = await alertsFor([[twin('OBJECT')], [twin('SESSION')]]);
+    expect(keys).toHaveLength(2);
+    expect(keys[1]).toBe(keys[0]);
+  });
+});

@@ -66,6 +66,32 @@ describe('access audit in the deployed app', () => {
     withAudit.template.hasResourceProperties('AWS::CloudWatch::Dashboard', Match.anyValue());
   });
 
+  it("keeps an existing source cluster's PostgreSQL log for logRetentionDays (the kit sets a new one's itself)", () => {
+    const { template } = synth({
+      deployment: {
+        stackName: 'Existing',
+        network: {
+          vpcId: 'vpc-0abc1234',
+          availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+          privateSubnetIds: ['subnet-0aaa1111', 'subnet-0bbb2222'],
+        },
+        source: {
+          mode: 'existing',
+          clusterIdentifier: 'shop',
+          endpoint: 'shop.cluster-abc.eu-west-1.rds.amazonaws.com',
+          databaseName: 'shop',
+          secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-dms-AbCdEf',
+          securityGroupId: 'sg-0123abcd',
+        },
+      },
+      accessAudit: { logRetentionDays: 400 },
+    });
+    template.hasResourceProperties('Custom::LogRetention', {
+      LogGroupName: '/aws/rds/cluster/shop/postgresql',
+      RetentionInDays: 400,
+    });
+  });
+
   it('adds nothing for the access audit without an accessAudit section', () => {
     const { template, accessAudit } = synth({});
     expect(accessAudit).toBeUndefined();
