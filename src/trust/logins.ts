@@ -236,8 +236,8 @@ export async function setUpTargetPgaudit(db: Kysely<unknown>, dmsLogin: string):
  * the access audit's canary login (`accessAudit.canary.role`) with its password from the
  * canary's secret, and pgAudit's extension and `rds_pgaudit` role in that database, so a
  * new cluster's canary proves the pipeline from the first deploy. The login gets LOGIN
- * and nothing else (an existing one holding more is refused), {@link CANARY_ROLE_LIMITS}
- * and {@link canaryRoleSettings}: it can run its literal `SELECT` and read nothing.
+ * and nothing else (an existing one holding more is refused), `CANARY_ROLE_LIMITS`
+ * and `canaryRoleSettings()`: it can run its literal `SELECT` and read nothing.
  * The audited roles and service accounts are the application's, created later:
  * `audit-trail pgaudit setup` sets them (README "Set up pgAudit on the source").
  * @returns one line per change, for the deployment log.
