@@ -90,8 +90,10 @@ function addAccessAudit(
       stack.deployment.source.mode === 'existing' ? accessAuditLogRetention(config) : 'unchanged',
     ...(canary && { canary }),
   });
-  if (monitor.canary) {
+  if (monitor.canary && canary) {
     stack.network.allowSecretsManagerFrom(monitor.canary.securityGroup);
+    // The kit's endpoint serves only the secrets named to it: an operator's canary secret too.
+    stack.network.restrictSecretsManagerTo([canary.secret]);
     // Its first run finds the login in place (a kit-created source's is made at deploy).
     if (stack.logins) monitor.canary.schedule.node.addDependency(stack.logins.resource);
   }

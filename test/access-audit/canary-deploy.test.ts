@@ -237,6 +237,11 @@ describe('the canary on an existing source', () => {
         'Fn::GetAtt': [Match.stringLikeRegexp('CanarySecurityGroup'), 'GroupId'],
       },
     });
+    // The kit's Secrets Manager endpoint in the existing VPC serves that secret.
+    const endpoint = Object.values(resources(template, 'AWS::EC2::VPCEndpoint')).find((e) =>
+      JSON.stringify(e.Properties.ServiceName).includes('secretsmanager'),
+    );
+    expect(JSON.stringify(endpoint?.Properties.PolicyDocument)).toContain(CANARY_ARN);
     // The kit neither creates nor rotates a login on a database it does not own.
     expect(JSON.stringify(resources(template, 'Custom::AuditTrailLogins'))).not.toContain(
       'CanarySecretArn',
