@@ -108,7 +108,11 @@ const TAMPERING = [
   "ALTER SYSTEM SET pgaudit.log_catalog = 'off'",
   "SELECT pg_drop_replication_slot('audit_gap')",
   'DROP PUBLICATION audit_gap',
+  // The database setting loses to the role settings of the roles that run after it.
+  `ALTER DATABASE ${DB} SET pgaudit.log = 'none'`,
 ];
+/** Run last (then undone): without the extension the database logs nothing more. */
+const DROP_EXTENSION = 'DROP EXTENSION pgaudit';
 const IDENTITY_CHANGES = ['SET ROLE mallory', 'SET SESSION AUTHORIZATION mallory', 'RESET ROLE'];
 
 async function runTamperWorkload(server: PgauditServer): Promise<void> {
@@ -116,8 +120,12 @@ async function runTamperWorkload(server: PgauditServer): Promise<void> {
     await admin.query("SELECT pg_create_physical_replication_slot('audit_gap')");
     await admin.query('CREATE PUBLICATION audit_gap FOR ALL TABLES');
   });
-  for (const statement of [...TAMPERING, ...IDENTITY_CHANGES])
+  for (const statement of [...TAMPERING, ...IDENTITY_CHANGES, DROP_EXTENSION])
     await as(server.userUrl('dba', DB), (dba) => dba.query(statement));
+  await as(server.adminUrl(DB), async (admin) => {
+    await admin.query('CREATE EXTENSION pgaudit');
+    await admin.query(`ALTER DATABASE ${DB} RESET pgaudit.log`);
+  });
   // The service account: a GRANT by a service credential is caught (it logs ddl,role).
   await as(server.userUrl('app_svc', DB), (role) =>
     role.query('GRANT SELECT ON public.by_service TO mallory'),
@@ -244,6 +252,7 @@ describeWithPgaudit('forged, hidden and ambiguous pgAudit records on a live serv
         ['identity-change', 'medium', 'SET ROLE mallory', 'mallory'],
         ['identity-change', 'medium', 'SET SESSION AUTHORIZATION mallory', 'mallory'],
         ['identity-change', 'medium', 'RESET ROLE', 'DEFAULT'],
+        ['audit-tampering', 'critical', DROP_EXTENSION, undefined],
       ]);
       expect(alerts[0]!.summary).toMatch(
         /^dba@appdb from 127\.0\.0\.1: SET \(MISC\): pgaudit setting changed$/,
