@@ -188,10 +188,17 @@ export interface PoolOptions {
 
 /** A node-postgres pool for `url`, with pinned output settings and a connect timeout. */
 export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
-  return new pg.Pool({
+  const pool = new pg.Pool({
     ...pinnedClientConfig(url, options.applicationName ?? 'audit-trail', options.settings),
     max: options.max ?? 4,
   });
+  // A connection resting in the pool that the server ends (pg_terminate_backend, a
+  // failover, a dropped database) makes node-postgres emit 'error' on the pool, which
+  // crashes the process when nothing listens. The pool has already discarded that
+  // connection and the next query opens a new one, so nothing is lost by ignoring it: if the
+  // server is really gone, that next query fails with it, through the caller's path.
+  pool.on('error', () => undefined);
+  return pool;
 }
 
 /**
