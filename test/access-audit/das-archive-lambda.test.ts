@@ -1,5 +1,4 @@
 import { FirehoseClient, PutRecordBatchCommand } from '@aws-sdk/client-firehose';
-import { KMSClient } from '@aws-sdk/client-kms';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -8,72 +7,46 @@ import {
   archiveLine,
   MAX_ARCHIVE_LINE_BYTES,
 } from '../../src/access-audit/das/archive';
-import { kmsDataKeySource } from '../../src/access-audit/das/keys';
 import { normalizeDasEvent } from '../../src/access-audit/das/normalize';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
 import { firehoseArchive } from '../../src/lambda/das-decrypt/archive';
 import { loadDasSettings } from '../../src/lambda/das-decrypt/handler';
-import { createDasProcessor, type KinesisEvent } from '../../src/lambda/das-decrypt/processor';
 import {
   activityEvent,
   CLUSTER_RESOURCE_ID,
   dasRecord,
+  grant,
   HEARTBEAT,
-  mockKms,
+  kinesisEvent,
   streamKeys,
+  testDasProcessor,
+  TOPIC_ARN,
 } from './support/das';
 
-const TOPIC_ARN = 'arn:aws:sns:eu-west-1:111122223333:access-alerts';
-const STREAM_ARN = `arn:aws:kinesis:eu-west-1:111122223333:stream/aws-rds-das-${CLUSTER_RESOURCE_ID}`;
 const ARCHIVE = 'audit-trail-das-archive';
 const keys = streamKeys();
 
-function kinesisEvent(texts: string[]): KinesisEvent {
-  return {
-    Records: texts.map((text, index) => {
-      const sequenceNumber = `4959000000000000000000000000000000000000000000000000${index}`;
-      return {
-        eventID: `shardId-000000000000:${sequenceNumber}`,
-        eventSourceARN: STREAM_ARN,
-        kinesis: {
-          data: Buffer.from(text).toString('base64'),
-          sequenceNumber,
-          partitionKey: 'db-EXAMPLE',
-        },
-      };
-    }),
-  };
-}
-
 function setup() {
-  const kms = mockKms(keys);
   const sns = mockClient(SNSClient);
   const firehose = mockClient(FirehoseClient);
   onTestFinished(() => {
-    kms.restore();
     sns.restore();
     firehose.restore();
   });
   sns.on(PublishCommand).resolves({ MessageId: 'm' });
-  const metrics: Record<string, number> = {};
-  const errors: Record<string, unknown>[] = [];
-  const process = createDasProcessor({
+  const tested = testDasProcessor(keys, {
     settings: {
       topicArn: TOPIC_ARN,
       config: parseAccessAuditConfig({ serviceAccounts: ['app_svc'] }),
     },
-    sns: new SNSClient({ region: 'eu-west-1' }),
-    keys: kmsDataKeySource(new KMSClient({ region: 'eu-west-1' }), CLUSTER_RESOURCE_ID),
     archive: {
       writer: firehoseArchive(new FirehoseClient({ region: 'eu-west-1' }), ARCHIVE, {
         baseDelayMs: 0,
       }),
       clusterResourceId: CLUSTER_RESOURCE_ID,
     },
-    logger: { info: () => {}, warn: () => {}, error: (_message, extra) => errors.push(extra!) },
-    metrics: { addMetric: (name, _unit, value) => (metrics[name] = (metrics[name] ?? 0) + value) },
   });
-  return { sns, firehose, process, metrics, errors };
+  return { sns, firehose, ...tested };
 }
 
 /** The archive lines of a PutRecordBatch call, parsed. */
@@ -91,15 +64,6 @@ const accepted = (input: PutRecordBatchCommand['input']) => ({
   Encrypted: true,
   RequestResponses: (input.Records ?? []).map((_, index) => ({ RecordId: `r${index}` })),
 });
-
-const grant = () =>
-  activityEvent({
-    class: 'ROLE',
-    command: 'GRANT',
-    commandText: 'GRANT SELECT ON public.items TO mallory',
-    objectType: '',
-    objectName: '',
-  });
 
 describe('DAS archive: the decrypt Lambda writes every decoded event to Firehose', () => {
   it('puts one NDJSON line per event (heartbeats and rdsadmin dropped), with the verdict, in PutRecordBatch', async () => {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccessAlert, AuditEvent } from '../../src/access-audit/types';
 import { runCli } from './support/cli';
-import { activityEvent, dasRecord, HEARTBEAT, streamKeys } from './support/das';
+import { activityEvent, dasRecord, grant, HEARTBEAT, streamKeys } from './support/das';
 
 let dir: string;
 const keys = streamKeys();
@@ -88,13 +88,7 @@ describe('audit-trail das scan', () => {
   it('prints the alerts the shared rules raise, from a Lambda Kinesis event', async () => {
     const record = await dasRecord(keys, [
       activityEvent({ dbUserName: 'app_svc', class: 'WRITE', command: 'UPDATE' }),
-      activityEvent({
-        class: 'ROLE',
-        command: 'GRANT',
-        commandText: 'GRANT SELECT ON public.items TO mallory',
-        objectType: '',
-        objectName: '',
-      }),
+      grant(),
       activityEvent({ class: 'MISC', command: 'SET', objectType: '', objectName: '' }),
     ]);
     const file = await recordsFile('lambda-event.json', {

@@ -1,4 +1,3 @@
-import { KMSClient } from '@aws-sdk/client-kms';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import {
   SendMessageBatchCommand,
@@ -6,23 +5,22 @@ import {
   type SendMessageBatchRequestEntry,
 } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it, onTestFinished } from 'vitest';
-import { kmsDataKeySource } from '../../src/access-audit/das/keys';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
 import { loadDasSettings } from '../../src/lambda/das-decrypt/handler';
-import { createDasProcessor, type KinesisEvent } from '../../src/lambda/das-decrypt/processor';
 import {
   activityEvent,
-  CLUSTER_RESOURCE_ID,
   dasRecord,
   HEARTBEAT,
-  mockKms,
+  kinesisEvent,
+  STREAM_ARN,
   streamKeys,
+  testDasProcessor,
+  TOPIC_ARN,
+  CLUSTER_RESOURCE_ID,
 } from './support/das';
 
-const TOPIC_ARN = 'arn:aws:sns:eu-west-1:111122223333:access-alerts';
 const QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/111122223333/access-events';
-const STREAM_ARN = `arn:aws:kinesis:eu-west-1:111122223333:stream/aws-rds-das-${CLUSTER_RESOURCE_ID}`;
 const keys = streamKeys();
 
 const sns = mockClient(SNSClient);
@@ -39,29 +37,12 @@ beforeEach(() => {
     }));
 });
 
-function kinesisEvent(texts: string[]): KinesisEvent {
-  return {
-    Records: texts.map((text, index) => ({
-      eventID: `shardId-000000000000:4959000000000000000000000000000000000000000000000${index}`,
-      eventSourceARN: STREAM_ARN,
-      kinesis: {
-        data: Buffer.from(text).toString('base64'),
-        sequenceNumber: `4959000000000000000000000000000000000000000000000${index}`,
-        partitionKey: 'a1b2c3',
-      },
-    })),
-  };
-}
-
 function processor(
   sqsSettings: Record<string, unknown>,
   fifo = false,
   config: Record<string, unknown> = {},
 ) {
-  const kms = mockKms(keys);
-  onTestFinished(() => kms.restore());
-  const metrics: Record<string, number> = {};
-  const process = createDasProcessor({
+  return testDasProcessor(keys, {
     settings: {
       topicArn: TOPIC_ARN,
       queueUrl: fifo ? `${QUEUE_URL}.fifo` : QUEUE_URL,
@@ -72,13 +53,8 @@ function processor(
         sqs: { enabled: true, fifo, ...sqsSettings },
       }),
     },
-    sns: new SNSClient({ region: 'eu-west-1' }),
     sqs: new SQSClient({ region: 'eu-west-1' }),
-    keys: kmsDataKeySource(new KMSClient({ region: 'eu-west-1' }), CLUSTER_RESOURCE_ID),
-    logger: { info: () => {}, warn: () => {}, error: () => {} },
-    metrics: { addMetric: (name, _unit, value) => (metrics[name] = (metrics[name] ?? 0) + value) },
   });
-  return { process, metrics };
 }
 
 function sent(): SendMessageBatchRequestEntry[] {
@@ -282,15 +258,7 @@ describe('DAS events to the SQS queue (sqs.forward / sqs.format)', () => {
   });
 
   it('sends nothing to SQS without a queue', async () => {
-    const kms = mockKms(keys);
-    onTestFinished(() => kms.restore());
-    const process = createDasProcessor({
-      settings: { topicArn: TOPIC_ARN, config: parseAccessAuditConfig({}) },
-      sns: new SNSClient({ region: 'eu-west-1' }),
-      keys: kmsDataKeySource(new KMSClient({ region: 'eu-west-1' }), CLUSTER_RESOURCE_ID),
-      logger: { info: () => {}, warn: () => {}, error: () => {} },
-      metrics: { addMetric: () => {} },
-    });
+    const { process } = testDasProcessor(keys);
     await process(kinesisEvent([await dasRecord(keys, [GRANT])]));
     expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
     expect(sns.commandCalls(PublishCommand)).toHaveLength(1);

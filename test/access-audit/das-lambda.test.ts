@@ -1,63 +1,30 @@
-import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import { DecryptCommand } from '@aws-sdk/client-kms';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { kmsDataKeySource } from '../../src/access-audit/das/keys';
 import { loadDasSettings } from '../../src/lambda/das-decrypt/handler';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
-import { createDasProcessor, type KinesisEvent } from '../../src/lambda/das-decrypt/processor';
+import type { KinesisEvent } from '../../src/lambda/das-decrypt/processor';
 import {
   activityEvent,
   CLUSTER_RESOURCE_ID,
   dasRecord,
+  grant,
   HEARTBEAT,
-  mockKms,
+  kinesisEvent,
+  STREAM_ARN,
   streamKeys,
+  testDasProcessor,
+  TOPIC_ARN,
 } from './support/das';
 
-const TOPIC_ARN = 'arn:aws:sns:eu-west-1:111122223333:access-alerts';
-const STREAM_ARN = `arn:aws:kinesis:eu-west-1:111122223333:stream/aws-rds-das-${CLUSTER_RESOURCE_ID}`;
 const keys = streamKeys();
 
-function kinesisEvent(texts: string[]): KinesisEvent {
-  return {
-    Records: texts.map((text, index) => ({
-      eventSourceARN: STREAM_ARN,
-      kinesis: {
-        data: Buffer.from(text).toString('base64'),
-        sequenceNumber: `4959000000000000000000000000000000000000000000000000${index}`,
-        partitionKey: 'db-EXAMPLE',
-      },
-    })),
-  };
-}
-
 function setup(config = parseAccessAuditConfig({ serviceAccounts: ['app_svc'] })) {
-  const kms = mockKms(keys);
   const sns = mockClient(SNSClient);
-  onTestFinished(() => {
-    kms.restore();
-    sns.restore();
-  });
-  const metrics: Record<string, number> = {};
-  const process = createDasProcessor({
-    settings: { topicArn: TOPIC_ARN, config },
-    sns: new SNSClient({ region: 'eu-west-1' }),
-    keys: kmsDataKeySource(new KMSClient({ region: 'eu-west-1' }), CLUSTER_RESOURCE_ID),
-    logger: { info: () => {}, warn: () => {}, error: () => {} },
-    metrics: { addMetric: (name, _unit, value) => (metrics[name] = (metrics[name] ?? 0) + value) },
-  });
-  return { sns, kms, process, metrics };
+  onTestFinished(() => sns.restore());
+  return { sns, ...testDasProcessor(keys, { settings: { topicArn: TOPIC_ARN, config } }) };
 }
-
-const grant = () =>
-  activityEvent({
-    class: 'ROLE',
-    command: 'GRANT',
-    commandText: 'GRANT SELECT ON public.items TO mallory',
-    objectType: '',
-    objectName: '',
-  });
 
 describe('DAS decrypt Lambda (Kinesis event source)', () => {
   it('publishes a GRANT through the alert topic, with the alert message format', async () => {

@@ -1,13 +1,9 @@
 import { ECDH } from 'node:crypto';
 import { AlgorithmSuiteIdentifier } from '@aws-crypto/client-node';
-import { KMSClient } from '@aws-sdk/client-kms';
-import { SNSClient } from '@aws-sdk/client-sns';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeDasRecords } from '../../src/access-audit/das/decode';
-import { kmsDataKeySource, staticDataKeySource } from '../../src/access-audit/das/keys';
-import { parseAccessAuditConfig } from '../../src/config/access-audit';
-import { createDasProcessor } from '../../src/lambda/das-decrypt/processor';
-import { activityEvent, CLUSTER_RESOURCE_ID, dasRecord, mockKms, streamKeys } from './support/das';
+import { staticDataKeySource } from '../../src/access-audit/das/keys';
+import { activityEvent, dasRecord, streamKeys, testDasProcessor } from './support/das';
 
 // Which Encryption SDK suite RDS writes DAS payloads with is not documented (AWS's own
 // example decrypts with FORBID_ENCRYPT_ALLOW_DECRYPT, so a non-committing suite, signed or
@@ -28,23 +24,7 @@ describe('DAS message suite', () => {
   });
 
   it('logs each suite the first time the function sees it', async () => {
-    const kms = mockKms(keys);
-    onTestFinished(() => kms.restore());
-    const infos: [string, Record<string, unknown> | undefined][] = [];
-    const process = createDasProcessor({
-      settings: {
-        topicArn: 'arn:aws:sns:eu-west-1:111122223333:t',
-        config: parseAccessAuditConfig({}),
-      },
-      sns: new SNSClient({ region: 'eu-west-1' }),
-      keys: kmsDataKeySource(new KMSClient({ region: 'eu-west-1' }), CLUSTER_RESOURCE_ID),
-      logger: {
-        info: (message, extra) => infos.push([message, extra]),
-        warn: () => {},
-        error: () => {},
-      },
-      metrics: { addMetric: () => {} },
-    });
+    const { process, infos } = testDasProcessor(keys);
     const event = {
       Records: [await dasRecord(keys, [activityEvent({ dbUserName: 'app' })])].map((text) => ({
         kinesis: { data: Buffer.from(text).toString('base64'), sequenceNumber: '1' },

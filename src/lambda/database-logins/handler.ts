@@ -86,6 +86,19 @@ async function loginPassword(
   return value.password;
 }
 
+/**
+ * {@link loginPassword} for a login the stack may not have made: undefined when there
+ * is no secret for it, or (as for the canary without `accessAudit.canary`) no login name.
+ */
+async function optionalLoginPassword(
+  secrets: SecretsManagerClient,
+  secretArn: string | undefined,
+  expectedUser: string | undefined,
+): Promise<string | undefined> {
+  if (secretArn === undefined || expectedUser === undefined) return undefined;
+  return loginPassword(secrets, secretArn, expectedUser);
+}
+
 async function withDatabase<T>(
   url: string,
   deps: LoginsDependencies,
@@ -97,6 +110,14 @@ async function withDatabase<T>(
   } finally {
     await db.destroy();
   }
+}
+
+/** What setting up either side reads: the resource's properties, the config, clients, the log. */
+interface LoginsRun {
+  readonly props: LoginsProperties;
+  readonly config: AuditTrailConfig;
+  readonly deps: LoginsDependencies;
+  readonly log: (message: string) => void;
 }
 
 /** Handles one custom-resource event; exported for tests, wrapped by {@link handler}. */
@@ -113,19 +134,16 @@ export async function setUpLogins(
     JSON.parse(props.Config) as unknown,
     'Config property',
   );
-  const log = deps.log ?? console.log;
-  if (props.TargetAdmin) await setUpTarget(props, props.TargetAdmin, config, deps, log);
-  if (props.SourceAdmin) await setUpSource(props, props.SourceAdmin, config, deps, log);
+  const run: LoginsRun = { props, config, deps, log: deps.log ?? console.log };
+  if (props.TargetAdmin) await setUpTarget(run, props.TargetAdmin);
+  if (props.SourceAdmin) await setUpSource(run, props.SourceAdmin);
   return { PhysicalResourceId: physicalId };
 }
 
 /** The target's logins: DMS, the migrations, the chain anchor, the auditors; pgAudit on a kit target. */
 async function setUpTarget(
-  props: LoginsProperties,
+  { props, config, deps, log }: LoginsRun,
   admin: DatabaseLocation,
-  config: AuditTrailConfig,
-  deps: LoginsDependencies,
-  log: (message: string) => void,
 ): Promise<void> {
   if (props.DmsSecretArn === undefined || props.MigratorSecretArn === undefined)
     throw new Error('TargetAdmin needs DmsSecretArn and MigratorSecretArn');
@@ -133,12 +151,8 @@ async function setUpTarget(
   const [dms, migrator, anchor, auditor] = await Promise.all([
     loginPassword(deps.secrets, props.DmsSecretArn, logins.dms),
     loginPassword(deps.secrets, props.MigratorSecretArn, logins.migrator),
-    props.AnchorSecretArn === undefined
-      ? undefined
-      : loginPassword(deps.secrets, props.AnchorSecretArn, logins.anchor),
-    props.AuditorSecretArn === undefined
-      ? undefined
-      : loginPassword(deps.secrets, props.AuditorSecretArn, logins.auditor),
+    optionalLoginPassword(deps.secrets, props.AnchorSecretArn, logins.anchor),
+    optionalLoginPassword(deps.secrets, props.AuditorSecretArn, logins.auditor),
   ]);
   const targetUrl = await databaseUrl(deps.secrets, admin);
   (
@@ -160,23 +174,16 @@ async function setUpTarget(
 
 /** A kit-created source's logins: DMS's replication login (with DDL capture), the canary. */
 async function setUpSource(
-  props: LoginsProperties,
+  { props, config, deps, log }: LoginsRun,
   admin: DatabaseLocation,
-  config: AuditTrailConfig,
-  deps: LoginsDependencies,
-  log: (message: string) => void,
 ): Promise<void> {
   const logins = kitLogins(config);
   const canaryRole = config.accessAudit?.canary.role;
   if (props.CanarySecretArn !== undefined && canaryRole === undefined)
     throw new Error('CanarySecretArn needs accessAudit.canary in the Config property');
   const [replication, canary] = await Promise.all([
-    props.ReplicationSecretArn === undefined
-      ? undefined
-      : loginPassword(deps.secrets, props.ReplicationSecretArn, logins.replication),
-    props.CanarySecretArn === undefined || canaryRole === undefined
-      ? undefined
-      : loginPassword(deps.secrets, props.CanarySecretArn, canaryRole),
+    optionalLoginPassword(deps.secrets, props.ReplicationSecretArn, logins.replication),
+    optionalLoginPassword(deps.secrets, props.CanarySecretArn, canaryRole),
   ]);
   if (replication === undefined && canary === undefined) return;
   const sourceUrl = await databaseUrl(deps.secrets, admin);

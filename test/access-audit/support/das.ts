@@ -8,13 +8,25 @@ import {
   RawAesWrappingSuiteIdentifier,
 } from '@aws-crypto/client-node';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { isDeepStrictEqual } from 'node:util';
+import { onTestFinished } from 'vitest';
+import { kmsDataKeySource } from '../../../src/access-audit/das/keys';
+import { parseAccessAuditConfig } from '../../../src/config/access-audit';
+import {
+  createDasProcessor,
+  type DasProcessorDeps,
+  type KinesisBatchResponse,
+  type KinesisEvent,
+} from '../../../src/lambda/das-decrypt/processor';
 
 // Non-committing suites, as RDS writes them: the decoder must accept these.
 const { encrypt } = buildClient(CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT);
 
 export const CLUSTER_RESOURCE_ID = 'cluster-4PWJ3DEXAMPLE';
+export const TOPIC_ARN = 'arn:aws:sns:eu-west-1:111122223333:access-alerts';
+export const STREAM_ARN = `arn:aws:kinesis:eu-west-1:111122223333:stream/aws-rds-das-${CLUSTER_RESOURCE_ID}`;
 
 /** One stream's keys: the plaintext data key and the "KMS ciphertext" standing for it. */
 export interface StreamKeys {
@@ -116,4 +128,75 @@ export function mockKms(keys: StreamKeys, clusterResourceId = CLUSTER_RESOURCE_I
     };
   });
   return kms;
+}
+
+/** A `GRANT` as a DAS activity event: a `ROLE`-class statement, which alerts. */
+export const grant = () =>
+  activityEvent({
+    class: 'ROLE',
+    command: 'GRANT',
+    commandText: 'GRANT SELECT ON public.items TO mallory',
+    objectType: '',
+    objectName: '',
+  });
+
+/** A Lambda Kinesis event from the cluster's stream carrying `texts` as its records, in order. */
+export function kinesisEvent(texts: readonly string[]): KinesisEvent {
+  return {
+    Records: texts.map((text, index) => {
+      const sequenceNumber = `4959000000000000000000000000000000000000000000000000${index}`;
+      return {
+        eventID: `shardId-000000000000:${sequenceNumber}`,
+        eventSourceARN: STREAM_ARN,
+        kinesis: {
+          data: Buffer.from(text).toString('base64'),
+          sequenceNumber,
+          partitionKey: 'db-EXAMPLE',
+        },
+      };
+    }),
+  };
+}
+
+/** The decrypt function's processor under test, and what it logged and counted. */
+export interface TestDasProcessor {
+  process: (event: KinesisEvent) => Promise<KinesisBatchResponse>;
+  /** Sums of every metric the processor added, by name. */
+  metrics: Record<string, number>;
+  /** The `extra` of every error it logged. */
+  errors: Record<string, unknown>[];
+  /** Every info line it logged. */
+  infos: [string, Record<string, unknown> | undefined][];
+  kms: ReturnType<typeof mockKms>;
+}
+
+/**
+ * The decrypt function's processor as the handler builds it: data keys from a KMS client
+ * mocked to open `keys` only under the cluster's encryption context, alerts to
+ * {@link TOPIC_ARN} (mock SNS in the test), metrics summed and logs kept for assertions.
+ * `deps` replaces any of those (settings, archive, sqs…). The KMS mock is restored when
+ * the test finishes.
+ */
+export function testDasProcessor(
+  keys: StreamKeys,
+  deps: Partial<DasProcessorDeps> = {},
+): TestDasProcessor {
+  const kms = mockKms(keys);
+  onTestFinished(() => kms.restore());
+  const metrics: Record<string, number> = {};
+  const errors: Record<string, unknown>[] = [];
+  const infos: [string, Record<string, unknown> | undefined][] = [];
+  const process = createDasProcessor({
+    settings: { topicArn: TOPIC_ARN, config: parseAccessAuditConfig({}) },
+    sns: new SNSClient({ region: 'eu-west-1' }),
+    keys: kmsDataKeySource(new KMSClient({ region: 'eu-west-1' }), CLUSTER_RESOURCE_ID),
+    logger: {
+      info: (message, extra) => infos.push([message, extra]),
+      warn: () => {},
+      error: (_message, extra) => errors.push(extra ?? {}),
+    },
+    metrics: { addMetric: (name, _unit, value) => (metrics[name] = (metrics[name] ?? 0) + value) },
+    ...deps,
+  });
+  return { process, metrics, errors, infos, kms };
 }
