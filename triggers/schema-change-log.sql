@@ -12,3 +12,15 @@ CREATE TRIGGER schema_change_no_truncate
   FOR EACH STATEMENT EXECUTE FUNCTION {{audit_schema}}.forbid_audit_log_change();
 ALTER TABLE {{audit_schema}}.schema_change ENABLE ALWAYS TRIGGER schema_change_append_only;
 ALTER TABLE {{audit_schema}}.schema_change ENABLE ALWAYS TRIGGER schema_change_no_truncate;
+
+-- Where each change first showed in the stream (the engine's record) is evidence too.
+DROP TRIGGER IF EXISTS schema_change_position_append_only ON {{audit_schema}}.schema_change_position;
+CREATE TRIGGER schema_change_position_append_only
+  BEFORE UPDATE OR DELETE ON {{audit_schema}}.schema_change_position
+  FOR EACH ROW EXECUTE FUNCTION {{audit_schema}}.forbid_audit_log_change();
+DROP TRIGGER IF EXISTS schema_change_position_no_truncate ON {{audit_schema}}.schema_change_position;
+CREATE TRIGGER schema_change_position_no_truncate
+  BEFORE TRUNCATE ON {{audit_schema}}.schema_change_position
+  FOR EACH STATEMENT EXECUTE FUNCTION {{audit_schema}}.forbid_audit_log_change();
+ALTER TABLE {{audit_schema}}.schema_change_position ENABLE ALWAYS TRIGGER schema_change_position_append_only;
+ALTER TABLE {{audit_schema}}.schema_change_position ENABLE ALWAYS TRIGGER schema_change_position_no_truncate;

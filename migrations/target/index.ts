@@ -10,6 +10,7 @@ import { schemaChangeLogMigration } from './0008-schema-change-log';
 import { schemaChangeVersionBoundaryMigration } from './0009-schema-change-version-boundary';
 import { sourceContextMigration } from './0010-source-context';
 import { contextActorIndexMigration } from './0011-context-actor-index';
+import { schemaChangePositionMigration } from './0012-schema-change-position';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -55,4 +56,5 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
   },
   { name: '0010-source-context', migration: sourceContextMigration },
   { name: '0011-context-actor-index', migration: contextActorIndexMigration },
+  { name: '0012-schema-change-position', migration: schemaChangePositionMigration },
 ];

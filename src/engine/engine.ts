@@ -20,6 +20,7 @@ import {
 } from './reconnect';
 import { SchemaChangeError, SchemaChangeStop } from './relation-binding';
 import { ReplicationConnection } from './replication-connection';
+import { SchemaChangePositions } from './schema-change-positions';
 import { checkSource, ensurePublication, slotExists, SlotGoneError } from './source-setup';
 import { currentInsertLsn } from './source-position';
 import { readStagingTables } from './staging-tables';
@@ -290,6 +291,12 @@ class CdcEngine implements Engine, ApplierHost {
       const tables = await readStagingTables(target, config);
       const positions = new PositionStore(config.auditSchema, this.slot);
       await positions.requireInstalled(target);
+      const schemaChanges = await SchemaChangePositions.read(
+        target,
+        config.auditSchema,
+        this.slot,
+        tables,
+      );
       await ensurePublication(source, this.publication, config.tables);
       const stopLsn = untilIdle ? await currentInsertLsn(source) : null;
       const repl = new ReplicationConnection(sourceUrl);
@@ -303,7 +310,7 @@ class CdcEngine implements Engine, ApplierHost {
       });
 
       const track = (opened: ReplicationConnection) => closers.unshift(() => opened.close());
-      const on: LoadTargets = { source, target, repl, tables, positions };
+      const on: LoadTargets = { source, target, repl, tables, positions, schemaChanges };
       const loaded = await this.load(on, track);
       if (loaded === null) return this.result({});
       const { position, initialLoadRows } = loaded;

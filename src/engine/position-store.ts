@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { quoteQualified } from '../postgres/identifiers';
 import { AuditTrailError } from '../errors';
 import { formatLsn, parseLsn, type Lsn } from './lsn';
+import { SCHEMA_CHANGE_POSITION_TABLE } from './schema-change-positions';
 
 /** Name of the engine's bookkeeping table in the audit schema. */
 export const POSITION_TABLE = 'cdc_engine_position';
@@ -36,6 +37,7 @@ export interface StoredPosition {
 export class PositionStore {
   private readonly table: string;
   private readonly loadedTable: string;
+  private readonly schemaChangePositionTable: string;
 
   constructor(
     auditSchema: string,
@@ -43,6 +45,7 @@ export class PositionStore {
   ) {
     this.table = quoteQualified(auditSchema, POSITION_TABLE);
     this.loadedTable = quoteQualified(auditSchema, LOADED_TABLE_TABLE);
+    this.schemaChangePositionTable = quoteQualified(auditSchema, SCHEMA_CHANGE_POSITION_TABLE);
   }
 
   /** `schema.table` (NUL-separated) of every table this slot has loaded. */
@@ -74,7 +77,7 @@ export class PositionStore {
     const { rows } = await target.query<{ missing: string | null }>(
       `SELECT string_agg(name, ', ') AS missing
          FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NULL`,
-      [[this.table, this.loadedTable]],
+      [[this.table, this.loadedTable, this.schemaChangePositionTable]],
     );
     const missing = rows[0]?.missing;
     if (missing)

@@ -32,6 +32,11 @@ export interface RelationBinding {
   readonly stagingIndex: readonly number[];
   /** Relation column index of each staging primary-key column. */
   readonly keyIndex: readonly number[];
+  /**
+   * The relation's columns (the shape its changes were written in), by name, with their
+   * staging type: the source's for built-in types, staging's for types carried as text.
+   */
+  readonly columns: ReadonlyMap<string, string>;
 }
 
 /** A relation whose changes must not be applied; `mismatch` says why and what to run. */
@@ -84,6 +89,7 @@ export async function bindRelation(
     table.columns.findIndex((c) => c.name === column.name),
   );
   const problems: string[] = [];
+  const columns = new Map<string, string>();
   for (const [index, column] of relation.columns.entries()) {
     const target = stagingIndex[index]!;
     if (target < 0) {
@@ -96,6 +102,7 @@ export async function bindRelation(
     }
     const expected = await stagingTypeOf(source, column.typeOid, column.typeModifier);
     const staged = table.columns[target]!.type;
+    columns.set(column.name, expected ?? staged);
     if (expected !== null && expected !== staged) {
       problems.push(
         `column "${column.name}" is ${expected} on the source but ${staged} in staging`,
@@ -133,7 +140,7 @@ export async function bindRelation(
       );
     return index;
   });
-  return { table, name, stagingIndex, keyIndex };
+  return { table, name, stagingIndex, keyIndex, columns };
 }
 
 /** True when binding failed. */

@@ -19,6 +19,7 @@ import {
   type RelationMismatch,
 } from './relation-binding';
 import type { ReplicationConnection } from './replication-connection';
+import type { SchemaChangePositions } from './schema-change-positions';
 import type { StagingTable } from './staging-tables';
 import { StagingWriter, type StagingChange } from './staging-writer';
 import { TransactionGroup } from './transaction-group';
@@ -55,6 +56,8 @@ export interface StreamApplierOptions {
   readonly target: pg.Client;
   readonly tables: readonly StagingTable[];
   readonly positions: PositionStore;
+  /** Logged column changes to date at the first change applied in their new shape. */
+  readonly schemaChanges: SchemaChangePositions;
   /** The position stored on the target: where this apply starts. */
   readonly start: StoredPosition;
   /** Most rows per apply statement. @default the writer's default */
@@ -96,6 +99,7 @@ export class StreamApplier {
   private readonly target: pg.Client;
   private readonly tables: readonly StagingTable[];
   private readonly positions: PositionStore;
+  private readonly schemaChanges: SchemaChangePositions;
   private readonly stopLsn: Lsn | null;
   private readonly halt: ApplyHalt | null;
   private readonly skip: ReadonlySet<string>;
@@ -119,6 +123,7 @@ export class StreamApplier {
     this.target = options.target;
     this.tables = options.tables;
     this.positions = options.positions;
+    this.schemaChanges = options.schemaChanges;
     this.stopLsn = options.stopLsn ?? null;
     this.halt = options.halt ?? null;
     this.skip = options.skip ?? new Set();
@@ -259,6 +264,7 @@ export class StreamApplier {
     if (isMismatch(binding)) return this.stopForSchemaChange(binding, open);
     open.changed = true;
     if (!this.pending) await this.beginTarget();
+    await this.schemaChanges.place(this.target, binding, open);
     const headers = {
       commitTimestamp: open.commitTimestamp,
       changeSeq: this.sequence.next(open.commitTime),
@@ -345,6 +351,7 @@ export class StreamApplier {
     if (pending !== this.applied) await this.positions.write(this.target, pending);
     faultPoint('apply-batch');
     await this.target.query('COMMIT');
+    this.schemaChanges.committed();
     this.pending = null;
     this.applied = pending;
     this.host.applied(this.group.transactions, this.group.changes, pending.lastEndLsn);
@@ -355,6 +362,7 @@ export class StreamApplier {
 
   private async rollback(): Promise<void> {
     this.writer.discard();
+    this.schemaChanges.rolledBack();
     await this.target.query('ROLLBACK');
     this.pending = null;
     const state = { prefix: this.applied.lastSeqPrefix, counter: this.applied.lastSeqCounter };

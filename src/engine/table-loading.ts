@@ -6,6 +6,7 @@ import { SchemaChangeError, SchemaChangeStop } from './relation-binding';
 import { ReplicationConnection } from './replication-connection';
 import { dropSlotIfExists } from './source-setup';
 import { readSourceClock } from './source-position';
+import type { SchemaChangePositions } from './schema-change-positions';
 import type { StagingTable } from './staging-tables';
 import { StagingWriter } from './staging-writer';
 import { StreamApplier, type ApplierHost } from './stream-applier';
@@ -36,6 +37,7 @@ export interface LoadTargets {
   readonly repl: ReplicationConnection;
   readonly tables: readonly StagingTable[];
   readonly positions: PositionStore;
+  readonly schemaChanges: SchemaChangePositions;
 }
 
 /**
@@ -128,6 +130,7 @@ export async function loadAddedTables(
         target,
         tables,
         positions,
+        schemaChanges: on.schemaChanges,
         start: position,
         batchSize: context.batchSize,
         lagIntervalMs: context.lagIntervalMs,

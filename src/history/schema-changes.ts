@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { SCHEMA_CHANGE_POSITION_TABLE } from '../engine/schema-change-positions';
 import { parseRowJson } from './row-json';
 
 /** A source column as the schema-change log records it. */
@@ -30,9 +31,18 @@ export interface SchemaChange {
   readonly before: SchemaColumn | null;
   /** The column after the change; null for DROP. */
   readonly after: SchemaColumn | null;
-  /** Source WAL position the change happened at or before (null when unknown). */
+  /**
+   * Source WAL position the change committed at or before (null when unknown). Where the
+   * local engine applied the table's changes across it: the commit LSN of the first
+   * source transaction written in the new shape (the change committed in that
+   * transaction or before it, after every change in the old shape); otherwise the
+   * source's position when `migrate` saw it (an upper bound, as with AWS DMS).
+   */
   readonly sourceLsn: string | null;
-  /** Source commit time of the change, ISO-8601 UTC, where known (the engine sees it). */
+  /**
+   * Commit time (ISO-8601 UTC, µs) of the source transaction at `sourceLsn` where the
+   * engine saw it: the first one in the new shape. Null where only migrate's bound is known.
+   */
   readonly commitTimestamp: string | null;
   /** `migrate` (found comparing the source with staging) or `engine` (seen in the stream). */
   readonly detectedBy: 'migrate' | 'engine';
@@ -64,15 +74,19 @@ export async function readSchemaChanges(
   schema: string,
   table: string,
 ): Promise<SchemaChange[]> {
+  // The engine's position is a row of its own: the log is append-only, and migrate writes
+  // an entry before the engine can apply anything in its new shape.
   const { rows } = await sql<SchemaChangeRow>`
-    SELECT id::text AS id, source_schema, source_table, change, column_name,
-           old_definition::text AS old_definition, new_definition::text AS new_definition,
-           source_lsn::text AS source_lsn,
-           ${isoUtc('commit_timestamp')} AS commit_timestamp, detected_by,
-           ${isoUtc('detected_at')} AS detected_at
-    FROM ${sql.id(auditSchema, 'schema_change')}
-    WHERE source_schema = ${schema} AND source_table = ${table}
-    ORDER BY id`.execute(db);
+    SELECT c.id::text AS id, c.source_schema, c.source_table, c.change, c.column_name,
+           c.old_definition::text AS old_definition, c.new_definition::text AS new_definition,
+           coalesce(p.commit_lsn, c.source_lsn)::text AS source_lsn,
+           ${isoUtc('coalesce(p.commit_timestamp, c.commit_timestamp)')} AS commit_timestamp,
+           c.detected_by, ${isoUtc('c.detected_at')} AS detected_at
+    FROM ${sql.id(auditSchema, 'schema_change')} AS c
+    LEFT JOIN ${sql.id(auditSchema, SCHEMA_CHANGE_POSITION_TABLE)} AS p
+      ON p.schema_change_id = c.id AND p.commit_lsn IS NOT NULL
+    WHERE c.source_schema = ${schema} AND c.source_table = ${table}
+    ORDER BY c.id`.execute(db);
   return rows.map((row) => ({
     id: row.id,
     schema: row.source_schema,

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { LOADED_TABLE_TABLE, POSITION_TABLE } from '../engine/position-store';
+import { SCHEMA_CHANGE_POSITION_TABLE } from '../engine/schema-change-positions';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers';
 import type { KitRoles } from './roles';
 import { AuditTrailError } from '../errors';
@@ -185,14 +186,16 @@ async function grantRoles(
     `GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${schema} TO ${capture}`,
     `REVOKE EXECUTE ON FUNCTION ${OWNER_ONLY_FUNCTIONS.map((f) => `${schema}.${f}`).join(', ')} FROM ${capture}`,
     `REVOKE EXECUTE ON FUNCTION ${CAPTURE_FUNCTIONS.map((f) => `${schema}.${f}()`).join(', ')} FROM ${capture}`,
-    // writer: staging DML, the engine position and which tables the engine has loaded.
+    // writer: staging DML, the engine position, which tables the engine has loaded, and
+    // where in the stream each logged column change first showed (it reads the log for it).
     `GRANT SELECT, INSERT, UPDATE ON ${q(POSITION_TABLE)} TO ${writer}`,
-    `GRANT SELECT, INSERT ON ${q(LOADED_TABLE_TABLE)} TO ${writer}`,
+    `GRANT SELECT, INSERT ON ${q(LOADED_TABLE_TABLE)}, ${q(SCHEMA_CHANGE_POSITION_TABLE)} TO ${writer}`,
+    `GRANT SELECT ON ${q('schema_change')} TO ${writer}`,
     ...(staging.length > 0
       ? [`GRANT SELECT, INSERT, UPDATE, DELETE ON ${staging.join(', ')} TO ${writer}`]
       : []),
     // reader: history.
-    `GRANT SELECT ON ${q('audit_log')}, ${q('audited_table')}, ${q('audit_chain')}, ${q('schema_change')} TO ${reader}`,
+    `GRANT SELECT ON ${q('audit_log')}, ${q('audited_table')}, ${q('audit_chain')}, ${q('schema_change')}, ${q(SCHEMA_CHANGE_POSITION_TABLE)} TO ${reader}`,
     // key_of: row_key_of normalises the key with it (an IMMUTABLE invoker's function).
     `GRANT EXECUTE ON FUNCTION ${schema}.exact_row(jsonb, text[]), ${schema}.row_key_of(text, text, text[]), ${schema}.key_of(jsonb, text[]) TO ${reader}`,
   ];
@@ -213,6 +216,7 @@ function writersFor(table: string, roles: KitRoles): Record<string, readonly str
         TRUNCATE: [roles.owner],
       };
     case LOADED_TABLE_TABLE:
+    case SCHEMA_CHANGE_POSITION_TABLE:
       return { INSERT: [roles.owner, roles.writer], 'UPDATE OR DELETE OR TRUNCATE': [roles.owner] };
     default:
       return { 'INSERT OR UPDATE OR DELETE OR TRUNCATE': [roles.owner] };

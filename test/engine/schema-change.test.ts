@@ -1,8 +1,11 @@
+import { formatSchemaChanges } from '../../src/cli/commands/history-format';
 import { SchemaChangeError } from '../../src/engine';
 import { createHistory } from '../../src/history';
 import { createKysely } from '../../src/postgres/connect';
 import { migrateTarget } from '../../src/migrate/migrate-target';
+import { schemaChangePositionMigration } from '../../migrations/target/0012-schema-change-position';
 import { verifyAuditTrail } from '../../src/verify';
+import { withClient } from '../support/databases';
 import { auditRows, createPipeline, type Pipeline } from './helpers';
 
 const verify = (p: Pipeline) =>
@@ -231,5 +234,144 @@ describe('engine: schema changes read exactly in history and verify (#17 item 4)
       await db.destroy();
     }
     expect((await verify(p)).mismatches).toEqual([]);
+  });
+});
+
+/**
+ * Where a column change sits in the source's history (#17 item 21): the engine records
+ * the commit LSN and commit time of the first source transaction written in the new
+ * shape, and the schema-change log shows them, whichever of the engine and migrate
+ * sees the change first. Oracle: the source's own clock and WAL, read around the commit
+ * (pg_current_wal_insert_lsn before and after COMMIT, pg_xact_commit_timestamp).
+ */
+describe('engine: the exact source position of a schema change (#17 item 21)', () => {
+  let p: Pipeline;
+  beforeEach(async () => {
+    p = await createPipeline(
+      `CREATE TABLE t (id int PRIMARY KEY, v text); CREATE TABLE other (n int)`,
+      { tables: [{ table: 't' }] },
+    );
+    await p.source(`INSERT INTO t VALUES (1, 'a')`);
+    await p.replicate();
+  });
+  afterEach(async () => p?.dispose());
+
+  /** Runs `statement` in its own transaction; returns its commit's WAL bracket and time. */
+  const committed = (statement: string) =>
+    withClient(p.sourceUrl, async (client) => {
+      await client.query('BEGIN');
+      await client.query(statement);
+      const { rows } = await client.query<{ xid: string; before: string }>(
+        `SELECT txid_current()::text AS xid, pg_current_wal_insert_lsn()::text AS before`,
+      );
+      await client.query('COMMIT');
+      const { rows: after } = await client.query<{ after: string; at: string }>(
+        `SELECT pg_current_wal_insert_lsn()::text AS after,
+                to_char(pg_xact_commit_timestamp($1::text::xid) AT TIME ZONE 'UTC',
+                        'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at`,
+        [rows[0]!.xid],
+      );
+      return { before: rows[0]!.before, after: after[0]!.after, at: after[0]!.at };
+    });
+
+  /** Later WAL (an unaudited table), so migrate's upper bound lies past the commit. */
+  const moreWal = () => p.source(`INSERT INTO other SELECT generate_series(1, 100)`);
+
+  const schemaChanges = async () => {
+    const db = createKysely<unknown>(p.targetUrl, { max: 1, label: 'target' });
+    try {
+      return await createHistory(db, { auditSchema: 'audit' }).schemaChanges('public.t');
+    } finally {
+      await db.destroy();
+    }
+  };
+
+  const lsnBetween = async (lsn: string | null, from: string, to: string) => {
+    const { rows } = await p.source(
+      `SELECT $1::pg_lsn >= $2::pg_lsn AND $1::pg_lsn < $3::pg_lsn AS inside`,
+      [lsn, from, to],
+    );
+    return rows[0]!.inside as boolean;
+  };
+
+  it('the engine stops at ADD COLUMN mid-stream: the entry carries that change’s commit time and LSN', async () => {
+    await p.source(`INSERT INTO t VALUES (2, 'b')`);
+    await p.source(`ALTER TABLE t ADD COLUMN note text`);
+    const first = await committed(`UPDATE t SET note = 'n' WHERE id = 1`);
+    await p.source(`INSERT INTO t VALUES (3, 'c', 'n3')`);
+    await moreWal();
+    await expect(p.replicate()).rejects.toThrow(/column "note" is not in staging/);
+    await migrate(p);
+    await p.replicate();
+    const [entry, ...rest] = await schemaChanges();
+    expect(rest).toEqual([]);
+    expect(entry).toMatchObject({ change: 'ADD', column: 'note', commitTimestamp: first.at });
+    expect(await lsnBetween(entry!.sourceLsn, first.before, first.after)).toBe(true);
+    // audit-trail history schema public.t
+    expect(formatSchemaChanges([entry!])).toContain(
+      `(seen by migrate; first source change in the new shape: LSN ${entry!.sourceLsn}, committed ${first.at})`,
+    );
+    expect((await verify(p)).ok).toBe(true);
+  });
+
+  it('migrate first: the entries get the position when the engine applies the first change in the new shape', async () => {
+    await p.source(`INSERT INTO t VALUES (2, 'old shape')`);
+    await p.source(`ALTER TABLE t ADD COLUMN note text`);
+    const first = await committed(`INSERT INTO t VALUES (3, 'c', 'n3')`);
+    await p.source(`UPDATE t SET note = 'later' WHERE id = 3`);
+    await moreWal();
+    await migrate(p);
+    const logged = await schemaChanges();
+    expect(logged.map((c) => [c.change, c.column, c.commitTimestamp])).toEqual([
+      ['ADD', 'note', null],
+    ]);
+    expect(await lsnBetween(logged[0]!.sourceLsn, first.after, 'FFFFFFFF/FFFFFFFF')).toBe(true);
+    await p.replicate();
+    const [entry] = await schemaChanges();
+    expect(entry).toMatchObject({ change: 'ADD', column: 'note', commitTimestamp: first.at });
+    expect(await lsnBetween(entry!.sourceLsn, first.before, first.after)).toBe(true);
+    // Applied again after a restart: the position stays the first change's.
+    await p.source(`UPDATE t SET note = 'again' WHERE id = 3`);
+    await p.replicate();
+    expect(await schemaChanges()).toEqual([entry]);
+    expect((await verify(p)).ok).toBe(true);
+  });
+
+  it('a change logged before the position table existed (an upgraded install) is not dated by a later change', async () => {
+    await p.source(`ALTER TABLE t ADD COLUMN note text`);
+    await migrate(p);
+    const [logged] = await schemaChanges();
+    // The install as migration 0012 finds it on an upgrade: the log has the entry, the
+    // engine may have applied its new shape long ago.
+    await p.target(`DROP TABLE audit.schema_change_position`);
+    const db = createKysely<unknown>(p.targetUrl, { max: 1, label: 'target' });
+    try {
+      await schemaChangePositionMigration('audit').up(db);
+    } finally {
+      await db.destroy();
+    }
+    await migrate(p); // grants and guards, as every migrate
+    await p.source(`UPDATE t SET note = 'n' WHERE id = 1`);
+    await p.replicate();
+    expect(await schemaChanges()).toEqual([logged]);
+    expect(logged).toMatchObject({ change: 'ADD', column: 'note', commitTimestamp: null });
+  });
+
+  it('two changes seen by two runs of migrate get the first change of each new shape, in order', async () => {
+    await p.source(`ALTER TABLE t ADD COLUMN a int`);
+    await migrate(p);
+    const first = await committed(`INSERT INTO t VALUES (2, 'b', 1)`);
+    await p.source(`ALTER TABLE t ADD COLUMN b text`);
+    await migrate(p);
+    const second = await committed(`UPDATE t SET b = 'new' WHERE id = 1`);
+    await moreWal();
+    await p.replicate();
+    const changes = await schemaChanges();
+    expect(changes.map((c) => [c.change, c.column, c.commitTimestamp])).toEqual([
+      ['ADD', 'a', first.at],
+      ['ADD', 'b', second.at],
+    ]);
+    expect(await lsnBetween(changes[0]!.sourceLsn, first.before, first.after)).toBe(true);
+    expect(await lsnBetween(changes[1]!.sourceLsn, second.before, second.after)).toBe(true);
   });
 });

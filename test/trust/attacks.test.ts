@@ -190,6 +190,13 @@ describe('attacks on the target side', () => {
         lastSeqPrefix: '2026112211000000',
         lastSeqCounter: 7n,
       });
+      // A logged column change and where the engine saw it first (#17 item 21).
+      await client.query(`INSERT INTO audit.schema_change (source_schema, source_table, change,
+          column_name, new_definition, detected_by) VALUES ('public', 'items', 'ADD', 'note',
+          '{"name": "note", "type": "text", "attnum": 3}', 'migrate')`);
+      await client.query(`INSERT INTO audit.schema_change_position
+          (schema_change_id, slot_name, commit_lsn, commit_timestamp)
+          SELECT max(id), 'slot_attack', '0/100', '2026-11-22 11:00:00+00' FROM audit.schema_change`);
     });
     const kitTables = await withClient(install.targetUrl, async (client) => {
       const { rows } = await client.query<{ name: string }>(
@@ -200,7 +207,13 @@ describe('attacks on the target side', () => {
       return rows.map((row) => row.name);
     });
     expect(kitTables).toEqual(
-      expect.arrayContaining(['audit_log', 'audited_table', 'cdc_engine_position']),
+      expect.arrayContaining([
+        'audit_log',
+        'audited_table',
+        'cdc_engine_position',
+        'schema_change',
+        'schema_change_position',
+      ]),
     );
     expect(kitTables.some((name) => name.startsWith('kysely_migration'))).toBe(true);
     const snapshot = () =>
@@ -240,6 +253,12 @@ describe('attacks on the target side', () => {
           expect(error, `${statement} succeeded`).toBeDefined();
         }
       }
+      // Nor may it date a column change: only the engine's writer role records positions.
+      const forged = await attempt(() =>
+        client.query(`INSERT INTO audit.schema_change_position (schema_change_id, slot_name,
+            commit_lsn, commit_timestamp) SELECT id, 'forged', '0/1', now() FROM audit.schema_change`),
+      );
+      expect(forged?.message).toMatch(/belongs to the audit-trail kit/);
     });
     expect(await snapshot()).toEqual(before);
   });

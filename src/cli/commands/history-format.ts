@@ -60,7 +60,12 @@ export function formatSchemaChanges(changes: readonly SchemaChange[]): string {
     .map((change) => {
       const column = (definition: SchemaChange['before']) =>
         definition === null ? '-' : `${definition.name} ${definition.type}`;
-      const where = change.sourceLsn === null ? '' : ` at or before LSN ${change.sourceLsn}`;
+      const where =
+        change.sourceLsn === null
+          ? ''
+          : change.commitTimestamp === null
+            ? ` at or before LSN ${change.sourceLsn}`
+            : `; first source change in the new shape: LSN ${change.sourceLsn}, committed ${change.commitTimestamp}`;
       return `${change.detectedAt}  ${change.change.padEnd(6)} ${column(change.before)} -> ${column(change.after)}  (seen by ${change.detectedBy}${where})\n`;
     })
     .join('');
