@@ -251,7 +251,7 @@ BEGIN
   PERFORM pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
   IF NOT v_one_row THEN
     -- Hash-chain what this statement added (nothing for a replay).
-    PERFORM {{audit_schema}}.seal_block('capture', NULL);
+    PERFORM {{audit_schema}}.seal_blocks('capture');
   END IF;
   RETURN NULL;
 END
@@ -426,7 +426,7 @@ BEGIN
   ORDER BY 6 NULLS FIRST, 4
   ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
   -- Hash-chain what this statement added (nothing for a replay).
-  PERFORM {{audit_schema}}.seal_block('capture', NULL);
+  PERFORM {{audit_schema}}.seal_blocks('capture');
   RETURN NULL;
 END
 $function$;

@@ -195,6 +195,34 @@ BEGIN
 END
 $function$;
 
+-- Seals every audit row not yet in the chain, in blocks of at most 10,000 rows: a
+-- statement or transaction of a million rows gets a hundred blocks, not one block whose
+-- id and hash arrays (and canonical texts, hashed in one query) grow with it. Returns the
+-- number of blocks written: 0 for a replay, which inserted nothing; the first call on an
+-- empty chain writes the (possibly empty) genesis block. Called under the chain lock.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.seal_blocks(block_kind text)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+  block_rows constant integer := 10000;
+  first_block boolean := NOT EXISTS (SELECT FROM {{audit_schema}}.audit_chain);
+  sealed integer;
+  blocks integer := 0;
+BEGIN
+  LOOP
+    sealed := {{audit_schema}}.seal_block(block_kind, block_rows);
+    IF sealed > 0 OR first_block THEN
+      blocks := blocks + 1;
+    END IF;
+    first_block := false;
+    EXIT WHEN sealed < block_rows;
+  END LOOP;
+  RETURN blocks;
+END
+$function$;
+
 -- Seals the chain once per applying transaction, at its commit, for the rows of one-row
 -- staging statements (DMS applies one row per statement, and a block per statement cost
 -- more than the change itself; larger statements seal their own rows at once). The
@@ -210,8 +238,7 @@ $function$;
 -- A foreign trigger planted on the audit tables after the capture, in the same
 -- transaction (the lock keeps other sessions' DDL out, not its own), would run inside
 -- the block insert: it is refused here as in the caller check, and the whole
--- transaction rolls back. A huge transaction gets blocks of at most 10,000 rows, as
--- genesis blocks do, so that no block holds more than verify reads at once.
+-- transaction rolls back. A huge transaction gets several blocks (seal_blocks).
 CREATE OR REPLACE FUNCTION {{audit_schema}}.seal_at_commit()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -250,9 +277,7 @@ BEGIN
             HINT = 'Only the kit''s own triggers may sit on the audit tables; drop it (audit-trail verify --integrity lists them).';
   END IF;
   PERFORM {{audit_schema}}.lock_chain();
-  LOOP
-    EXIT WHEN {{audit_schema}}.seal_block('capture', 10000) < 10000;
-  END LOOP;
+  PERFORM {{audit_schema}}.seal_blocks('capture');
   RETURN NULL;
 END
 $function$;

@@ -22,9 +22,9 @@ const SEAL_TRIGGER = 'seal_at_commit';
  * Switches the hash chain off and on in the capture path for the benchmark only: "off"
  * replaces `lock_chain` and `seal_block` by functions that do nothing and disables the
  * seal-at-commit trigger (superuser on the bench server), "on" restores the kit's
- * definitions and trigger and seals whatever the "off" run captured into one block
- * outside the timed part, so the next "on" run hashes only its own rows and the chain
- * still verifies at the end.
+ * definitions and trigger and seals whatever the "off" run captured (in blocks of at most
+ * 10,000 rows, as capture does) outside the timed part, so the next "on" run hashes only
+ * its own rows and the chain still verifies at the end.
  */
 async function chainSwitch(targetUrl: string, auditSchema: string) {
   const fn = (signature: string) => `${quoteQualified(auditSchema, signature.split('(')[0]!)}`;
@@ -46,7 +46,7 @@ async function chainSwitch(targetUrl: string, auditSchema: string) {
         for (const definition of originals) await client.query(definition);
         await client.query(`ALTER TABLE ${auditLog} ENABLE ALWAYS TRIGGER ${SEAL_TRIGGER}`);
         await client.query(`BEGIN; SELECT ${fn('lock_chain')}();
-          SELECT ${fn('seal_block')}('capture', NULL); COMMIT`);
+          SELECT ${fn('seal_blocks')}('capture'); COMMIT`);
       } else {
         await client.query(`ALTER TABLE ${auditLog} DISABLE TRIGGER ${SEAL_TRIGGER}`);
         await client.query(`CREATE OR REPLACE FUNCTION ${fn('lock_chain')}() RETURNS void

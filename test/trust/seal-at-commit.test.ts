@@ -191,3 +191,67 @@ describe('the hash chain is sealed once per transaction, at commit', () => {
     expect(await verify(install)).toMatchObject({ ok: true, findingCount: 0 });
   });
 });
+
+/** The row count of every chain block after `afterBlock`, in chain order. */
+async function blockSizes(install: Install, afterBlock: number): Promise<number[]> {
+  return withClient(install.targetUrl, async (client) => {
+    const { rows } = await client.query<{ n: number }>(
+      `SELECT cardinality(row_ids) AS n FROM audit.audit_chain WHERE block_no > $1 ORDER BY block_no`,
+      [afterBlock],
+    );
+    return rows.map((row) => row.n);
+  });
+}
+
+/**
+ * A block's ids and hashes are one chain row, built in one query: a statement of a
+ * million rows must not make one block of a million (verify reads a block's arrays, and
+ * sealing hashes the block's rows in one query). Every block holds at most 10,000 rows,
+ * whatever wrote them.
+ */
+describe('no block holds more than 10,000 rows', () => {
+  it('a 25,001-row statement seals three blocks; its replay seals none; verify is clean', async () => {
+    const install = await installWithHistory();
+    const before = await verify(install);
+    const seq = (expression: string) =>
+      `'2026112212000000' || lpad((${expression})::text, 19, '0')`;
+    await withClient(install.targetUrl, (client) =>
+      client.query(`INSERT INTO audit.items_staging (id, name, ar_h_operation, ar_h_commit_timestamp,
+           ar_h_change_seq, ar_h_transaction_id, ar_h_stream_position, ar_h_indicator)
+         SELECT n, 'bulk', 'INSERT', '2026-11-22 12:00:00', ${seq('n')}, '900', '0/1', 'I'
+           FROM generate_series(1000, 26000) AS n`),
+    );
+    const sealed = await verify(install);
+    expect(sealed).toMatchObject({ ok: true, findingCount: 0, rows: before.rows + 25_001 });
+    expect(await blockSizes(install, before.head!.blockNo)).toEqual([10_000, 10_000, 5_001]);
+    // DMS re-applies the same changes after a restart: nothing is written, no block.
+    const rowsBefore = await auditRows(install.targetUrl);
+    await withClient(install.targetUrl, (client) =>
+      client.query(`UPDATE audit.items_staging SET name = 'bulk', ar_h_operation = 'INSERT',
+           ar_h_change_seq = ${seq('id')} WHERE id BETWEEN 1000 AND 26000`),
+    );
+    expect(await auditRows(install.targetUrl)).toEqual(rowsBefore);
+    expect(await verify(install)).toMatchObject({
+      ok: true,
+      findingCount: 0,
+      blocks: sealed.blocks,
+      head: sealed.head,
+    });
+  });
+
+  it('so does a transaction of one-row statements, sealed at commit', async () => {
+    const install = await installWithHistory();
+    const before = await verify(install);
+    // 10,001 one-row statements in one transaction (a DO block keeps the round trips out).
+    await withClient(install.targetUrl, (client) =>
+      client.query(`DO $$ BEGIN FOR n IN 30000..40000 LOOP
+          INSERT INTO audit.items_staging (id, ar_h_operation, ar_h_commit_timestamp,
+            ar_h_change_seq, ar_h_transaction_id, ar_h_stream_position, ar_h_indicator)
+          VALUES (n, 'INSERT', '2026-11-22 12:00:00', '2026112212000000' || lpad(n::text, 19, '0'),
+            '901', '0/1', 'I');
+        END LOOP; END $$`),
+    );
+    expect(await blockSizes(install, before.head!.blockNo)).toEqual([10_000, 1]);
+    expect(await verify(install)).toMatchObject({ ok: true, rows: before.rows + 10_001 });
+  });
+});
