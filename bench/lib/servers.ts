@@ -9,6 +9,21 @@ export interface BenchServers {
   stop(): Promise<void>;
 }
 
+/** Server settings of every bench server, on top of the kit's local ones. */
+const BENCH_SETTINGS = {
+  shared_buffers: '256MB',
+  max_wal_size: '4GB',
+  checkpoint_timeout: '30min',
+};
+
+/**
+ * Settings for durable commits: each commit waits for its WAL flush, as every commit on
+ * Aurora waits for its storage quorum. `full_page_writes` stays off (Aurora writes no
+ * full pages either). Command-line settings win over `ALTER SYSTEM`, so a server is
+ * started durable rather than switched.
+ */
+export const DURABLE_COMMIT_SETTINGS = { fsync: 'on', synchronous_commit: 'on' } as const;
+
 /**
  * Starts two separate PostgreSQL servers on this machine, as production has two
  * clusters: the source (wal_level=logical) and the target. Both use the kit's local
@@ -16,11 +31,7 @@ export interface BenchServers {
  * the harshest setting for measuring CPU overhead, since no I/O wait hides it.
  */
 export async function startServers(): Promise<BenchServers> {
-  const settings = { shared_buffers: '256MB', max_wal_size: '4GB', checkpoint_timeout: '30min' };
-  const [source, target] = await Promise.all([
-    startLocalPostgres({ settings }),
-    startLocalPostgres({ settings }),
-  ]);
+  const [source, target] = await Promise.all([startBenchServer(), startBenchServer()]);
   const sourceVersion = await queryValue(source.url(), 'SHOW server_version');
   return {
     source,
@@ -30,6 +41,12 @@ export async function startServers(): Promise<BenchServers> {
       await Promise.allSettled([source.stop(), target.stop()]);
     },
   };
+}
+
+/** One bench server: CPU-bound commits, or durable ones ({@link DURABLE_COMMIT_SETTINGS}). */
+export function startBenchServer(options: { durable?: boolean } = {}): Promise<LocalPostgres> {
+  const settings = { ...BENCH_SETTINGS, ...(options.durable ? DURABLE_COMMIT_SETTINGS : {}) };
+  return startLocalPostgres({ settings });
 }
 
 /** Runs `sql` on a fresh connection and returns the first column of the first row as text. */
