@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration } from 'kysely';
+import { quoteQualified } from '../../src/postgres/identifiers';
 
 /**
  * `changesBy(actor, from, to)` and `changesBetween(..., { actor })` start from the
@@ -9,11 +10,30 @@ import { sql, type Kysely, type Migration } from 'kysely';
  * rows, and those of any audited table with an `actor` column), so the capture path
  * maintains it for few rows; the query's `new_row ->> 'actor' = $1` implies the
  * predicate, so the planner can use it.
+ *
+ * `IF NOT EXISTS`: the migration runs in a transaction, where CONCURRENTLY cannot, so
+ * the build holds off audit-log writes; on a big log the README has the operator build
+ * the same index CONCURRENTLY before migrate, and this keeps it. An invalid index of
+ * that name (a failed or cancelled concurrent build) is refused: the planner never
+ * uses one, and rebuilding it here would block the writes the operator meant to spare.
+ * (Added after 0011 first landed; kysely records a migration's name, not its text, so
+ * installs that ran it are unaffected, and on any other the result is the same index.)
  */
 export function contextActorIndexMigration(auditSchema: string): Migration {
   return {
     async up(db: Kysely<unknown>) {
-      await sql`CREATE INDEX audit_log_context_actor_idx ON ${sql.id(auditSchema, 'audit_log')}
+      const index = quoteQualified(auditSchema, 'audit_log_context_actor_idx');
+      const { rows } = await sql<{ valid: boolean }>`
+        SELECT i.indisvalid AS valid FROM pg_catalog.pg_index i
+         WHERE i.indexrelid = pg_catalog.to_regclass(${index})`.execute(db);
+      if (rows[0]?.valid === false) {
+        throw new Error(
+          `${index} is invalid (a CREATE INDEX CONCURRENTLY that failed or was cancelled left it): ` +
+            `run DROP INDEX CONCURRENTLY ${index}, build it again as the README's ` +
+            '"Upgrading the kit" shows (or let migrate build it), then run migrate again',
+        );
+      }
+      await sql`CREATE INDEX IF NOT EXISTS ${sql.id('audit_log_context_actor_idx')} ON ${sql.id(auditSchema, 'audit_log')}
         ((new_row ->> 'actor'), commit_timestamp)
         WHERE operation = 'INSERT' AND (new_row ->> 'actor') IS NOT NULL`.execute(db);
     },

@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseConfig } from '../../src/config';
+import { migrateTarget } from '../../src/migrate/migrate-target';
+import { createTestDatabase, withClient } from '../support/databases';
+
+/**
+ * Migration 0011 builds `audit_log_context_actor_idx` with a plain CREATE INDEX (kysely
+ * runs each migration in a transaction, where CONCURRENTLY cannot run), which holds
+ * off audit-log writes while it builds. The README's upgrade note gives the statement
+ * to build it CONCURRENTLY by hand before migrate; migrate must then accept that
+ * index, and refuse one a failed concurrent build left invalid.
+ */
+
+const config = parseConfig({ tables: [{ table: 'items' }] });
+const INDEX = 'audit.audit_log_context_actor_idx';
+const MIGRATION = '0011-context-actor-index';
+
+/** The README's statement, with the default audit schema: kept true by running it. */
+function readmeStatement(): string {
+  const readme = readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
+  const block = [...readme.matchAll(/```sql\n([\s\S]*?)```/g)]
+    .map((match) => match[1]!)
+    .find((sql) => sql.includes('CONCURRENTLY') && sql.includes('audit_log_context_actor_idx'));
+  if (block === undefined) throw new Error('README has no CREATE INDEX CONCURRENTLY block');
+  return block;
+}
+
+/** A target migrated as the kit before 0011 left it: no index, 0011 not recorded. */
+async function targetBefore0011(sourceUrl: string): Promise<string> {
+  const targetUrl = await createTestDatabase('idxtgt');
+  await migrateTarget({ config, sourceUrl, targetUrl });
+  await withClient(targetUrl, (client) =>
+    client.query(
+      `DROP INDEX ${INDEX}; DELETE FROM audit.kysely_migration WHERE name = '${MIGRATION}'`,
+    ),
+  );
+  return targetUrl;
+}
+
+async function indexState(url: string): Promise<{ oid: number; valid: boolean } | null> {
+  return withClient(url, async (client) => {
+    const { rows } = await client.query<{ oid: number; valid: boolean }>(
+      `SELECT i.indexrelid::int AS oid, i.indisvalid AS valid
+         FROM pg_index i WHERE i.indexrelid = to_regclass($1)`,
+      [INDEX],
+    );
+    return rows[0] ?? null;
+  });
+}
+
+describe('migration 0011 and an actor index built by hand', () => {
+  let sourceUrl: string;
+
+  beforeAll(async () => {
+    sourceUrl = await createTestDatabase('idxsrc');
+    await withClient(sourceUrl, (client) =>
+      client.query('CREATE TABLE items (id int PRIMARY KEY, name text)'),
+    );
+  });
+
+  it('builds the index when migrate runs 0011 on an install without it', async () => {
+    const targetUrl = await targetBefore0011(sourceUrl);
+    expect(await indexState(targetUrl)).toBeNull();
+    const report = await migrateTarget({ config, sourceUrl, targetUrl });
+    expect(report.applied).toEqual([MIGRATION]);
+    expect(await indexState(targetUrl)).toMatchObject({ valid: true });
+  });
+
+  it("accepts the index the README's CONCURRENTLY statement built before migrate", async () => {
+    const targetUrl = await targetBefore0011(sourceUrl);
+    await withClient(targetUrl, (client) => client.query(readmeStatement()));
+    const built = await indexState(targetUrl);
+    expect(built).toMatchObject({ valid: true });
+    const report = await migrateTarget({ config, sourceUrl, targetUrl });
+    expect(report.applied).toEqual([MIGRATION]);
+    // The same index, not a second build.
+    expect(await indexState(targetUrl)).toEqual(built);
+    const definition = await withClient(targetUrl, async (client) => {
+      const { rows } = await client.query<{ def: string }>(
+        'SELECT pg_get_indexdef(to_regclass($1)) AS def',
+        [INDEX],
+      );
+      return rows[0]!.def;
+    });
+    // What 0011 itself builds on a fresh install.
+    const freshUrl = await createTestDatabase('idxfresh');
+    await migrateTarget({ config, sourceUrl, targetUrl: freshUrl });
+    const fresh = await withClient(freshUrl, async (client) => {
+      const { rows } = await client.query<{ def: string }>(
+        'SELECT pg_get_indexdef(to_regclass($1)) AS def',
+        [INDEX],
+      );
+      return rows[0]!.def;
+    });
+    expect(definition).toBe(fresh);
+  });
+
+  it('refuses an index a failed concurrent build left invalid, naming the remedy', async () => {
+    const targetUrl = await targetBefore0011(sourceUrl);
+    await withClient(targetUrl, async (client) => {
+      await client.query(readmeStatement());
+      // What a cancelled or failed CREATE INDEX CONCURRENTLY leaves behind.
+      await client.query(
+        `UPDATE pg_index SET indisvalid = false WHERE indexrelid = '${INDEX}'::regclass`,
+      );
+    });
+    await expect(migrateTarget({ config, sourceUrl, targetUrl })).rejects.toThrow(
+      /audit_log_context_actor_idx" is invalid.*DROP INDEX CONCURRENTLY/s,
+    );
+    const recorded = await withClient(targetUrl, async (client) => {
+      const { rows } = await client.query(
+        `SELECT 1 FROM audit.kysely_migration WHERE name = '${MIGRATION}'`,
+      );
+      return rows.length;
+    });
+    expect(recorded).toBe(0);
+  });
+});
