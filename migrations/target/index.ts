@@ -11,6 +11,7 @@ import { schemaChangeVersionBoundaryMigration } from './0009-schema-change-versi
 import { sourceContextMigration } from './0010-source-context';
 import { contextActorIndexMigration } from './0011-context-actor-index';
 import { schemaChangePositionMigration } from './0012-schema-change-position';
+import { cdcEngineLoadedPartitionMigration } from './0013-cdc-engine-loaded-partition';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -57,4 +58,5 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
   { name: '0010-source-context', migration: sourceContextMigration },
   { name: '0011-context-actor-index', migration: contextActorIndexMigration },
   { name: '0012-schema-change-position', migration: schemaChangePositionMigration },
+  { name: '0013-cdc-engine-loaded-partition', migration: cdcEngineLoadedPartitionMigration },
 ];

@@ -24,8 +24,15 @@ import { SchemaChangePositions } from './schema-change-positions';
 import { checkSource, ensurePublication, slotExists, SlotGoneError } from './source-setup';
 import { currentInsertLsn } from './source-position';
 import { readStagingTables } from './staging-tables';
-import { StreamApplier, type ApplierHost, type StreamApplierOptions } from './stream-applier';
 import {
+  PartitionAttached,
+  StreamApplier,
+  type ApplierHost,
+  type StreamApplierOptions,
+} from './stream-applier';
+import { listLeaves, relationKey } from './partition-loading';
+import {
+  attachedLeaves,
   loadAddedTables,
   loadFromNewSlot,
   tablesToLoad,
@@ -172,8 +179,15 @@ class CdcEngine implements Engine, ApplierHost {
     return this.supervise();
   }
 
-  runUntilIdle(): Promise<EngineRunResult> {
-    return this.execute(true);
+  async runUntilIdle(): Promise<EngineRunResult> {
+    for (;;) {
+      try {
+        return await this.execute(true);
+      } catch (error) {
+        if (!(error instanceof PartitionAttached) || this.stopRequested) throw error;
+        this.logger.log('info', 'partition attached; loading it', { partition: error.partition });
+      }
+    }
   }
 
   async stop(): Promise<void> {
@@ -211,6 +225,11 @@ class CdcEngine implements Engine, ApplierHost {
       try {
         return await this.execute(false);
       } catch (error) {
+        if (error instanceof PartitionAttached && !this.stopRequested) {
+          // Not an outage: start again at once, and load the partition.
+          this.logger.log('info', 'partition attached; loading it', { partition: error.partition });
+          continue;
+        }
         if (!this.streamedOnce || this.stopRequested || !isConnectionLoss(error)) throw error;
         if (this.streamedSinceLoss) {
           // A new outage: the previous one (if any) ended when streaming resumed.
@@ -310,7 +329,13 @@ class CdcEngine implements Engine, ApplierHost {
       });
 
       const track = (opened: ReplicationConnection) => closers.unshift(() => opened.close());
-      const on: LoadTargets = { source, target, repl, tables, positions, schemaChanges };
+      const knownLeaves = new Set(
+        (await listLeaves(source, tables)).map((leaf) => relationKey(leaf.schema, leaf.name)),
+      );
+      const on: LoadTargets = {
+        ...{ source, target, repl, tables, positions },
+        ...{ schemaChanges, knownLeaves },
+      };
       const loaded = await this.load(on, track);
       if (loaded === null) return this.result({});
       const { position, initialLoadRows } = loaded;
@@ -351,9 +376,11 @@ class CdcEngine implements Engine, ApplierHost {
     }
     await this.requireSlot(on.source, position.lastEndLsn);
     const added = await tablesToLoad(on.target, on.tables, on.positions);
-    if (added.length === 0) return { position, initialLoadRows: {}, repl: on.repl };
+    const leaves = await attachedLeaves(on, added);
+    if (added.length === 0 && leaves.length === 0)
+      return { position, initialLoadRows: {}, repl: on.repl };
     this.state = 'initial-load';
-    const loaded = await loadAddedTables(this.loadContext, on, added, position);
+    const loaded = await loadAddedTables(this.loadContext, on, added, position, leaves);
     if (loaded === null) return null;
     const repl = new ReplicationConnection(this.options.sourceUrl);
     this.repl = repl;

@@ -24,6 +24,8 @@ export interface InitialLoadOptions {
   readonly fetchSize?: number;
   /** Polled between batches: when it returns true the load is abandoned (and rolled back by the caller). @default never */
   readonly shouldStop?: () => boolean;
+  /** Whether a row read is written (false: staging has it from applied changes). @default all */
+  readonly copies?: (table: StagingTable, values: readonly (string | null)[]) => boolean;
 }
 
 /** The initial load was abandoned because the engine was asked to stop. */
@@ -71,6 +73,7 @@ export async function copyInitialLoad(
         if (options.shouldStop?.())
           throw new InitialLoadStopped('initial load stopped before it completed');
         for (const row of rows as unknown as (string | null)[][]) {
+          if (options.copies && !options.copies(table, row)) continue;
           await writer.add({
             kind: 'load',
             table,

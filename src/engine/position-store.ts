@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { quoteQualified } from '../postgres/identifiers';
 import { AuditTrailError } from '../errors';
 import { formatLsn, parseLsn, type Lsn } from './lsn';
+import { LOADED_PARTITION_TABLE, relationKey, type LeafPartition } from './partition-loading';
 import { SCHEMA_CHANGE_POSITION_TABLE } from './schema-change-positions';
 
 /** Name of the engine's bookkeeping table in the audit schema. */
@@ -38,6 +39,7 @@ export class PositionStore {
   private readonly table: string;
   private readonly loadedTable: string;
   private readonly schemaChangePositionTable: string;
+  private readonly loadedPartitionTable: string;
 
   constructor(
     auditSchema: string,
@@ -46,6 +48,48 @@ export class PositionStore {
     this.table = quoteQualified(auditSchema, POSITION_TABLE);
     this.loadedTable = quoteQualified(auditSchema, LOADED_TABLE_TABLE);
     this.schemaChangePositionTable = quoteQualified(auditSchema, SCHEMA_CHANGE_POSITION_TABLE);
+    this.loadedPartitionTable = quoteQualified(auditSchema, LOADED_PARTITION_TABLE);
+  }
+
+  /**
+   * Leaf partitions (`schema\0name`) this slot has loaded, and whether it records them
+   * at all (false for a slot loaded before partitions were recorded).
+   */
+  async loadedLeaves(target: pg.ClientBase): Promise<{ recorded: boolean; leaves: Set<string> }> {
+    // The engine's target connection reads every value as text.
+    const { rows: position } = await target.query<{ recorded: string }>(
+      `SELECT leaves_recorded::text AS recorded FROM ${this.table} WHERE slot_name = $1`,
+      [this.slot],
+    );
+    const { rows } = await target.query<{ partition_schema: string; partition_name: string }>(
+      `SELECT partition_schema, partition_name FROM ${this.loadedPartitionTable} WHERE slot_name = $1`,
+      [this.slot],
+    );
+    return {
+      recorded: position[0]?.recorded !== 'false',
+      leaves: new Set(rows.map((row) => relationKey(row.partition_schema, row.partition_name))),
+    };
+  }
+
+  /** Records leaf partitions as loaded (and that this slot records them). */
+  async markLeavesLoaded(target: pg.ClientBase, leaves: readonly LeafPartition[]): Promise<void> {
+    await target.query(`UPDATE ${this.table} SET leaves_recorded = true WHERE slot_name = $1`, [
+      this.slot,
+    ]);
+    if (leaves.length === 0) return;
+    await target.query(
+      `INSERT INTO ${this.loadedPartitionTable}
+         (slot_name, source_schema, source_table, partition_schema, partition_name)
+       SELECT $1, s, t, ps, pn FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS u(s, t, ps, pn)
+       ON CONFLICT DO NOTHING`,
+      [
+        this.slot,
+        leaves.map((leaf) => leaf.root.source.schema),
+        leaves.map((leaf) => leaf.root.source.table),
+        leaves.map((leaf) => leaf.schema),
+        leaves.map((leaf) => leaf.name),
+      ],
+    );
   }
 
   /** `schema.table` (NUL-separated) of every table this slot has loaded. */
@@ -77,7 +121,7 @@ export class PositionStore {
     const { rows } = await target.query<{ missing: string | null }>(
       `SELECT string_agg(name, ', ') AS missing
          FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NULL`,
-      [[this.table, this.loadedTable, this.schemaChangePositionTable]],
+      [[this.table, this.loadedTable, this.schemaChangePositionTable, this.loadedPartitionTable]],
     );
     const missing = rows[0]?.missing;
     if (missing)

@@ -18,6 +18,11 @@ import {
   type RelationBinding,
   type RelationMismatch,
 } from './relation-binding';
+import {
+  relationKey,
+  type AttachedPartitionFilter,
+  type PartitionedChange,
+} from './partition-loading';
 import type { ReplicationConnection } from './replication-connection';
 import type { SchemaChangePositions } from './schema-change-positions';
 import type { StagingTable } from './staging-tables';
@@ -70,7 +75,35 @@ export interface StreamApplierOptions {
   readonly halt?: ApplyHalt | null;
   /** Staging tables whose changes are not applied (tables being loaded). @default none */
   readonly skip?: ReadonlySet<string>;
+  /** Leaf partitions being loaded: their changes are not applied. @default none */
+  readonly attached?: AttachedPartitionFilter | null;
+  /**
+   * Leaf partitions of the audited tables when the engine started (`schema\0name`):
+   * loaded, or being loaded. Another one announced is a partition attached since.
+   */
+  readonly knownLeaves: ReadonlySet<string>;
 }
+
+/**
+ * A partition was attached to an audited table while the engine ran: its rows from
+ * before are in no change. The open target transaction was rolled back; the engine
+ * starts again from its stored position and loads the partition (src/engine/partition-loading.ts).
+ */
+export class PartitionAttached extends Error {
+  override readonly name = 'PartitionAttached';
+  constructor(readonly partition: string) {
+    super(`partition ${partition} was attached to an audited table`);
+  }
+}
+
+/** Whether a relation is a leaf partition under one of the audited tables (now). */
+const IS_AUDITED_LEAF_SQL = `
+  SELECT EXISTS (
+    SELECT FROM pg_catalog.pg_partition_ancestors($1::oid) AS a(relid)
+      JOIN pg_catalog.pg_class c ON c.oid = a.relid
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+  ) AND (SELECT relkind FROM pg_catalog.pg_class WHERE oid = $1::oid) = 'r' AS leaf`;
 
 interface OpenSourceTransaction {
   readonly commitLsn: Lsn;
@@ -103,6 +136,8 @@ export class StreamApplier {
   private readonly stopLsn: Lsn | null;
   private readonly halt: ApplyHalt | null;
   private readonly skip: ReadonlySet<string>;
+  private readonly attached: AttachedPartitionFilter | null;
+  private readonly knownLeaves: Set<string>;
   /** Relations announced that no configured table matches, by relation id. */
   private readonly unconfigured = new Map<number, string>();
   private readonly lagIntervalMs: number;
@@ -127,6 +162,8 @@ export class StreamApplier {
     this.stopLsn = options.stopLsn ?? null;
     this.halt = options.halt ?? null;
     this.skip = options.skip ?? new Set();
+    this.attached = options.attached ?? null;
+    this.knownLeaves = new Set(options.knownLeaves);
     this.lagIntervalMs = options.lagIntervalMs;
     const logger = options.host.logger;
     this.writer = new StagingWriter(options.target, {
@@ -262,6 +299,11 @@ export class StreamApplier {
       return;
     }
     if (isMismatch(binding)) return this.stopForSchemaChange(binding, open);
+    if (
+      this.attached &&
+      (await this.attached.excludes(this.source, binding, keysOf(binding, message)))
+    )
+      return;
     open.changed = true;
     if (!this.pending) await this.beginTarget();
     await this.schemaChanges.place(this.target, binding, open);
@@ -387,6 +429,8 @@ export class StreamApplier {
     );
     if (table && this.skip.has(table.qualifiedName)) return null;
     if (!table) {
+      this.attached?.announced(relation.schema, relation.table);
+      await this.refuseUnknownLeaf(relation);
       // Said at its first change, not here: pgoutput announces a leaf partition after its
       // published root (publish_via_partition_root), though every change comes as the root's.
       this.unconfigured.set(relation.relationId, `${relation.schema}.${relation.table}`);
@@ -396,6 +440,28 @@ export class StreamApplier {
     return bindRelation(this.source, relation, table);
   }
 
+  /**
+   * A leaf partition announced that was not one when the engine started was attached
+   * since: its rows from before the attach were never a change, and the changes of rows
+   * it held would find no staging row. Stop (nothing of this source transaction is kept)
+   * so that the engine loads it consistently with the stream.
+   */
+  private async refuseUnknownLeaf(relation: RelationMessage): Promise<void> {
+    const key = relationKey(relation.schema, relation.table);
+    if (this.knownLeaves.has(key)) return;
+    const { rows } = await this.source.query<{ leaf: boolean }>(IS_AUDITED_LEAF_SQL, [
+      relation.relationId,
+      this.tables.map((t) => t.source.schema),
+      this.tables.map((t) => t.source.table),
+    ]);
+    // Not a leaf of an audited table: a table outside the config; asked once.
+    this.knownLeaves.add(key);
+    if (rows[0]?.leaf !== true) return;
+    if (this.pending) await this.rollback();
+    this.open = null;
+    throw new PartitionAttached(`${relation.schema}.${relation.table}`);
+  }
+
   /** Warns, once per announcement, that a change of a relation not configured is dropped. */
   private warnUnconfigured(relationId: number): void {
     const table = this.unconfigured.get(relationId);
@@ -403,4 +469,19 @@ export class StreamApplier {
     this.unconfigured.delete(relationId);
     this.host.logger.log('warn', 'ignoring changes of a table that is not configured', { table });
   }
+}
+
+/** The staging keys of a change, as {@link AttachedPartitionFilter} reads them. */
+function keysOf(
+  binding: RelationBinding,
+  message: Extract<ReturnType<typeof decodePgOutput>, { tag: 'insert' | 'update' | 'delete' }>,
+): PartitionedChange {
+  if (message.tag === 'delete')
+    return { tag: 'delete', key: stagingKey(binding, message.oldTuple), oldKey: null };
+  return {
+    tag: message.tag,
+    key: stagingKey(binding, message.newTuple),
+    oldKey:
+      message.tag === 'update' && message.oldTuple ? stagingKey(binding, message.oldTuple) : null,
+  };
 }

@@ -1,5 +1,13 @@
 import type pg from 'pg';
 import { copyInitialLoad, InitialLoadStopped } from './initial-load';
+import {
+  AttachedPartitionFilter,
+  leafAsLoadTable,
+  listLeaves,
+  listLeavesInSnapshot,
+  relationKey,
+  type LeafPartition,
+} from './partition-loading';
 import { formatLsn } from './lsn';
 import type { PositionStore, StoredPosition } from './position-store';
 import { SchemaChangeError, SchemaChangeStop } from './relation-binding';
@@ -38,6 +46,8 @@ export interface LoadTargets {
   readonly tables: readonly StagingTable[];
   readonly positions: PositionStore;
   readonly schemaChanges: SchemaChangePositions;
+  /** Leaf partitions of the audited tables when the engine started (`schema\0name`). */
+  readonly knownLeaves: ReadonlySet<string>;
 }
 
 /**
@@ -84,6 +94,10 @@ export async function loadFromNewSlot(context: LoadContext, on: LoadTargets): Pr
       target,
       tables.map((table) => table.source),
     );
+    await positions.markLeavesLoaded(
+      target,
+      await listLeavesInSnapshot(loader, slot.snapshotName, tables),
+    );
     await target.query('COMMIT');
     logger.log('info', 'initial load committed', { rows: initialLoadRows });
     return { position, initialLoadRows };
@@ -103,6 +117,12 @@ export async function loadFromNewSlot(context: LoadContext, on: LoadTargets): Pr
  * continues from C with them. No gap, no overlap. A crash before the copy commits
  * leaves them unloaded, and the next start does it again. The engine's replication
  * connection is used for the catch-up and closed: stream again on a new one.
+ *
+ * Leaf partitions attached to an audited table since it was loaded (`leaves`) are
+ * loaded the same way: their rows, including the ones they held when attached (no
+ * change carries those), are copied from the snapshot into the partitioned table's
+ * staging table, and the catch-up leaves out their changes
+ * ({@link AttachedPartitionFilter}).
  * @returns the position after the load, or null when asked to stop.
  */
 export async function loadAddedTables(
@@ -110,12 +130,18 @@ export async function loadAddedTables(
   on: LoadTargets,
   added: readonly StagingTable[],
   position: StoredPosition,
+  leaves: readonly LeafPartition[] = [],
 ): Promise<LoadResult | null> {
   const { source, target, repl, tables, positions } = on;
   const { host } = context;
   host.logger.log('info', 'loading tables added to the config', {
     tables: added.map((table) => `${table.source.schema}.${table.source.table}`),
+    ...(leaves.length === 0
+      ? {}
+      : { attachedPartitions: leaves.map((leaf) => `${leaf.schema}.${leaf.name}`) }),
   });
+  const attached =
+    leaves.length === 0 ? null : await AttachedPartitionFilter.prepare(source, leaves);
   const snapshotTime = await readSourceClock(source);
   const exporter = new ReplicationConnection(context.sourceUrl, 'audit-trail-added-tables');
   await exporter.connect();
@@ -136,6 +162,8 @@ export async function loadAddedTables(
         lagIntervalMs: context.lagIntervalMs,
         halt: { commitLsn: snapshot.consistentPoint, message: null },
         skip: new Set(added.map((table) => table.qualifiedName)),
+        attached,
+        knownLeaves: on.knownLeaves,
       }).apply();
     } catch (error) {
       if (error instanceof SchemaChangeStop) throw new SchemaChangeError(error.message);
@@ -143,7 +171,14 @@ export async function loadAddedTables(
     }
     await repl.close();
     if (host.stopping) return null;
-    return await copyAddedTables(context, on, added, snapshot.snapshotName, snapshotTime, position);
+    return await copyAddedTables(
+      context,
+      on,
+      { added, leaves, attached },
+      snapshot.snapshotName,
+      snapshotTime,
+      position,
+    );
   } finally {
     await exporter.close();
   }
@@ -153,7 +188,15 @@ export async function loadAddedTables(
 async function copyAddedTables(
   context: LoadContext,
   on: LoadTargets,
-  added: readonly StagingTable[],
+  {
+    added,
+    leaves,
+    attached,
+  }: {
+    added: readonly StagingTable[];
+    leaves: readonly LeafPartition[];
+    attached: AttachedPartitionFilter | null;
+  },
   snapshotName: string,
   snapshotTime: string,
   position: StoredPosition,
@@ -169,14 +212,19 @@ async function copyAddedTables(
       snapshotName,
       snapshotTime,
       writer,
-      tables: added,
+      tables: [...added, ...leaves.map(leafAsLoadTable)],
       logger,
       shouldStop: () => context.host.stopping,
+      ...(attached ? { copies: (table, row) => attached.copies(table, row) } : {}),
     });
     await positions.markLoaded(
       target,
       added.map((table) => table.source),
     );
+    await positions.markLeavesLoaded(target, [
+      ...leaves,
+      ...(await listLeavesInSnapshot(loader, snapshotName, added)),
+    ]);
     await target.query('COMMIT');
     logger.log('info', 'added tables loaded', { rows: initialLoadRows });
     return { position: (await positions.read(target)) ?? position, initialLoadRows };
@@ -214,4 +262,26 @@ export async function tablesToLoad(
     legacy.forEach((table) => loaded.add(key(table)));
   }
   return tables.filter((table) => !loaded.has(key(table)));
+}
+
+/**
+ * Leaf partitions attached to an audited table since this slot loaded it: the ones the
+ * source has now that the slot has not loaded. A slot from before partitions were
+ * recorded takes the ones it finds as loaded (verify reports rows attached before).
+ * @param added tables about to be loaded whole (their leaves come with them)
+ */
+export async function attachedLeaves(
+  on: LoadTargets,
+  added: readonly StagingTable[],
+): Promise<LeafPartition[]> {
+  const current = await listLeaves(
+    on.source,
+    on.tables.filter((table) => !added.includes(table)),
+  );
+  const loaded = await on.positions.loadedLeaves(on.target);
+  if (!loaded.recorded) {
+    await on.positions.markLeavesLoaded(on.target, current);
+    return [];
+  }
+  return current.filter((leaf) => !loaded.leaves.has(relationKey(leaf.schema, leaf.name)));
 }

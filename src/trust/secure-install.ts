@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { LOADED_TABLE_TABLE, POSITION_TABLE } from '../engine/position-store';
 import { SCHEMA_CHANGE_POSITION_TABLE } from '../engine/schema-change-positions';
+import { LOADED_PARTITION_TABLE } from '../engine/partition-loading';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers';
 import type { KitRoles } from './roles';
 import { AuditTrailError } from '../errors';
@@ -189,7 +190,7 @@ async function grantRoles(
     // writer: staging DML, the engine position, which tables the engine has loaded, and
     // where in the stream each logged column change first showed (it reads the log for it).
     `GRANT SELECT, INSERT, UPDATE ON ${q(POSITION_TABLE)} TO ${writer}`,
-    `GRANT SELECT, INSERT ON ${q(LOADED_TABLE_TABLE)}, ${q(SCHEMA_CHANGE_POSITION_TABLE)} TO ${writer}`,
+    `GRANT SELECT, INSERT ON ${q(LOADED_TABLE_TABLE)}, ${q(LOADED_PARTITION_TABLE)}, ${q(SCHEMA_CHANGE_POSITION_TABLE)} TO ${writer}`,
     `GRANT SELECT ON ${q('schema_change')} TO ${writer}`,
     ...(staging.length > 0
       ? [`GRANT SELECT, INSERT, UPDATE, DELETE ON ${staging.join(', ')} TO ${writer}`]
@@ -216,6 +217,7 @@ function writersFor(table: string, roles: KitRoles): Record<string, readonly str
         TRUNCATE: [roles.owner],
       };
     case LOADED_TABLE_TABLE:
+    case LOADED_PARTITION_TABLE:
     case SCHEMA_CHANGE_POSITION_TABLE:
       return { INSERT: [roles.owner, roles.writer], 'UPDATE OR DELETE OR TRUNCATE': [roles.owner] };
     default:

@@ -29,8 +29,9 @@ function attachedRowsHint(partition: string): string {
   return (
     'rows a table held when it was attached as a partition, or written before the DMS mapping ' +
     'selected the partition, are no change and were never captured; with DMS, once the mapping ' +
-    `selects it: audit-trail task reload ${partition} (copies them as SNAPSHOT versions); with the ` +
-    'local engine, attach partitions empty and write rows through the partitioned table'
+    `selects it: audit-trail task reload ${partition} (copies them as SNAPSHOT versions); the ` +
+    'local engine loads them when it meets the partition, except on a slot that already had ' +
+    'the partition when the kit was upgraded to record loaded partitions'
   );
 }
 
