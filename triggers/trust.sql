@@ -7,7 +7,36 @@
 -- header column names as a text[] literal, {{canonical_row}} by the canonical text of
 -- audit row `a` and {{canonical_block_header}} by that of chain block `b`
 -- (src/trust/canonical.ts: verify hashes the same text).
--- PL/pgSQL throughout: the bodies refer to tables a later migration may create.
+-- PL/pgSQL throughout (the bodies refer to tables a later migration may create), but for
+-- foreign_audit_trigger, which reads only the catalogs and must be inlined.
+
+-- The triggers on the audit log and the chain whose function lives outside the audit
+-- schema, as 'name on table': code that would run inside the capture path (only the
+-- owner creates functions in the audit schema, and EXECUTE on them is not granted, so
+-- the TRIGGER privilege alone can attach nothing else). Read by the caller check on
+-- every one-row staging statement and by seal_at_commit, so it must cost one index
+-- lookup per catalog row inside their cached plans: a plain SQL function, STABLE, with
+-- no SET clause and not SECURITY DEFINER, returning a set, so the planner inlines it
+-- into the calling query (a function that is not inlined is planned again on each call,
+-- under the caller's settings: capture_update's enable_nestloop off made that a hash
+-- join over all of pg_type and pg_proc). Every name is schema-qualified because an
+-- inlined body is parsed under the caller's search_path (both callers pin it). The audit
+-- tables and the schema are resolved when the plan is made.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.foreign_audit_trigger()
+RETURNS TABLE (description text)
+LANGUAGE sql
+STABLE
+AS $function$
+  SELECT pg_catalog.format('%I on %s', tg.tgname, tg.tgrelid::pg_catalog.regclass)
+    FROM pg_catalog.pg_trigger AS tg
+   WHERE tg.tgrelid OPERATOR(pg_catalog.=) ANY (ARRAY(
+           SELECT c.oid FROM pg_catalog.pg_class AS c
+            WHERE c.relnamespace OPERATOR(pg_catalog.=) {{audit_schema_literal}}::pg_catalog.regnamespace
+              AND c.relname OPERATOR(pg_catalog.=) ANY ('{audit_log,audit_chain}'::pg_catalog.name[])))
+     AND NOT tg.tgisinternal
+     AND (SELECT p.pronamespace FROM pg_catalog.pg_proc AS p WHERE p.oid OPERATOR(pg_catalog.=) tg.tgfoid)
+         IS DISTINCT FROM {{audit_schema_literal}}::pg_catalog.regnamespace
+$function$;
 
 -- Called first by every SECURITY DEFINER capture function. A trigger function can be
 -- attached to any table its caller owns (a TEMP table will do) with any arguments, so
@@ -16,7 +45,8 @@
 -- rest only say how values are rendered), whose columns all have pg_catalog types (a
 -- user-defined type could bring an assignment cast or operator that would run the
 -- caller's code with the definer's rights). It also refuses while a foreign trigger
--- sits on the audit log or the chain: that code would run inside the capture path.
+-- sits on the audit log or the chain (foreign_audit_trigger): that code would run inside
+-- the capture path.
 --
 -- It runs for every staging statement, and DMS applies one row per statement, so it is
 -- one query of index lookups with one cached plan: every catalog row is reached through
@@ -54,16 +84,7 @@ BEGIN
       WHERE a.attrelid = relid AND a.attnum > 0 AND NOT a.attisdropped
         AND (SELECT t.typnamespace FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid)
             IS DISTINCT FROM 'pg_catalog'::regnamespace),
-    (SELECT format('%I on %s', tg.tgname, tg.tgrelid::regclass)
-       FROM pg_catalog.pg_trigger AS tg
-      WHERE tg.tgrelid = ANY (ARRAY(
-              SELECT c.oid FROM pg_catalog.pg_class AS c
-              WHERE c.relnamespace = {{audit_schema_literal}}::regnamespace
-                AND c.relname IN ('audit_log', 'audit_chain')))
-        AND NOT tg.tgisinternal
-        AND (SELECT p.pronamespace FROM pg_catalog.pg_proc AS p WHERE p.oid = tg.tgfoid)
-            IS DISTINCT FROM (SELECT s.relnamespace FROM pg_catalog.pg_class AS s WHERE s.oid = relid)
-      LIMIT 1)
+    (SELECT f.description FROM {{audit_schema}}.foreign_audit_trigger() AS f LIMIT 1)
   INTO registered, foreign_type, foreign_trigger;
   IF coalesce(cardinality(args), 0) < 4 OR NOT registered THEN
     RAISE EXCEPTION 'audit capture refused: % is not a staging table registered in %.audited_table with these trigger arguments',
@@ -261,16 +282,7 @@ BEGIN
                           ORDER BY c.block_no DESC LIMIT 1), 0) THEN
     RETURN NULL; -- sealed by an earlier firing
   END IF;
-  SELECT format('%I on %s', tg.tgname, tg.tgrelid::regclass) INTO foreign_trigger
-  FROM pg_catalog.pg_trigger AS tg
-  WHERE tg.tgrelid = ANY (ARRAY(
-          SELECT c.oid FROM pg_catalog.pg_class AS c
-          WHERE c.relnamespace = {{audit_schema_literal}}::regnamespace
-            AND c.relname IN ('audit_log', 'audit_chain')))
-    AND NOT tg.tgisinternal
-    AND (SELECT p.pronamespace FROM pg_catalog.pg_proc AS p WHERE p.oid = tg.tgfoid)
-        IS DISTINCT FROM {{audit_schema_literal}}::regnamespace
-  LIMIT 1;
+  SELECT f.description INTO foreign_trigger FROM {{audit_schema}}.foreign_audit_trigger() AS f LIMIT 1;
   IF foreign_trigger IS NOT NULL THEN
     RAISE EXCEPTION 'audit capture refused: foreign trigger % would run inside the capture path', foreign_trigger
       USING ERRCODE = 'insufficient_privilege',

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { withClient } from '../support/databases';
 import { cdc, DmsApplier } from '../support/dms-apply';
 import { installWithHistory } from './support';
 
@@ -52,5 +53,32 @@ describe('the capture caller check on the one-row path', () => {
     } finally {
       await client.end();
     }
+  });
+
+  it('finds foreign triggers on the audit tables in one query, inlined into both callers', async () => {
+    const install = await installWithHistory();
+    await withClient(install.targetUrl, async (client) => {
+      // As the capture role, which runs both callers (a function is inlined only for a
+      // role that may execute it), under their search_path.
+      await client.query(`BEGIN; SET LOCAL ROLE audit_capture;
+        SET LOCAL search_path = pg_catalog, pg_temp`);
+      const { rows: plan } = await client.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN (COSTS OFF) SELECT f.description FROM audit.foreign_audit_trigger() AS f LIMIT 1`,
+      );
+      const text = plan.map((row) => row['QUERY PLAN']).join('\n');
+      expect(text).not.toMatch(/Function Scan/);
+      expect(text).toMatch(/Index Scan using pg_trigger_tgrelid_tgname_index/);
+      await client.query('ROLLBACK');
+      const { rows } = await client.query<{ name: string; body: string }>(
+        `SELECT proname AS name, prosrc AS body FROM pg_catalog.pg_proc
+          WHERE pronamespace = 'audit'::regnamespace AND proname IN ('assert_capture_call', 'seal_at_commit')
+          ORDER BY 1`,
+      );
+      expect(rows.map((row) => row.name)).toEqual(['assert_capture_call', 'seal_at_commit']);
+      for (const { body } of rows) {
+        expect(body).toMatch(/"audit"\.foreign_audit_trigger\(\) AS f/);
+        expect(body).not.toContain('pg_trigger');
+      }
+    });
   });
 });
