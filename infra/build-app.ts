@@ -60,6 +60,8 @@ export function buildApp(config: AuditTrailConfig, app: App | AppProps = {}): Au
   const activityStream = accessAuditConfig?.activityStream?.enabled
     ? addActivityStream(stack, accessAuditConfig, accessAudit?.queue)
     : undefined;
+  if (activityStream && accessAudit?.dashboard)
+    activityStream.decrypt.addToDashboard(accessAudit.dashboard);
   applyNag(app);
   return {
     app,

@@ -1,5 +1,7 @@
 import { RemovalPolicy, Stack, ArnFormat, type CustomResource } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type * as logs from 'aws-cdk-lib/aws-logs';
@@ -10,6 +12,7 @@ import type { AccessAuditConfig } from '../../src/config/access-audit';
 import type { ActivityStreamConfig } from '../../src/config/activity-stream';
 import type { AlertTopic } from '../constructs/alert-topic';
 import { endpointSecurityGroup } from '../constructs/network';
+import { acknowledge } from '../nag';
 import { ARCHIVE_STREAM_ENV } from '../../src/lambda/das-decrypt/handler';
 import { ActivityArchive } from './archive';
 import { ActivityStreamDecryptFunction } from './decrypt-function';
@@ -95,6 +98,8 @@ export class DatabaseActivityStream extends Construct {
   readonly endpoint?: ec2.InterfaceVpcEndpoint;
   /** The Firehose → S3 archive with its Glue table and Athena workgroup, when `archive` is enabled. */
   readonly archive?: ActivityArchive;
+  /** Alerts through the alert topic the moment CloudTrail records `StopActivityStream` on the cluster. */
+  readonly stopRule: events.Rule;
 
   constructor(scope: Construct, id: string, props: DatabaseActivityStreamProps) {
     super(scope, id);
@@ -125,6 +130,7 @@ export class DatabaseActivityStream extends Construct {
       alertTopic: props.alertTopic,
       batchSize: props.config.batchSize,
       retryAttempts: props.config.retryAttempts,
+      quietMinutes: props.config.quietMinutes,
       removalPolicy,
       ...(props.forwardQueue && { forwardQueue: props.forwardQueue }),
       ...(props.serviceName && { serviceName: props.serviceName }),
@@ -152,6 +158,7 @@ export class DatabaseActivityStream extends Construct {
       }),
     );
     this.decrypt.attach(this.kinesisStream);
+    this.stopRule = this.alertOnStop(props.clusterIdentifier, clusterArn, props.alertTopic);
     if (props.config.archive?.enabled) {
       this.archive = new ActivityArchive(this, 'Archive', {
         config: props.config.archive,
@@ -161,6 +168,42 @@ export class DatabaseActivityStream extends Construct {
       this.archive.grantPut(this.decrypt.function);
       this.decrypt.function.addEnvironment(ARCHIVE_STREAM_ENV, this.archive.deliveryStreamName);
     }
+  }
+
+  /**
+   * The quiet-stream alarm needs `quietMinutes`; this says it at once, with who did it.
+   * EventBridge receives RDS API calls from CloudTrail only when the account has a trail
+   * logging management events (README "The stream went quiet"). It publishes with a role
+   * of its own (sns:Publish on the alert topic and its key), not through the topic's policy.
+   */
+  private alertOnStop(clusterIdentifier: string, clusterArn: string, alertTopic: AlertTopic) {
+    const rule = new events.Rule(this, 'StopRule', {
+      description: `audit-trail: StopActivityStream called on cluster ${clusterIdentifier}`,
+      eventPattern: {
+        source: ['aws.rds'],
+        detailType: ['AWS API Call via CloudTrail'],
+        detail: {
+          eventSource: ['rds.amazonaws.com'],
+          eventName: ['StopActivityStream'],
+          requestParameters: { resourceArn: [clusterArn] },
+        },
+      },
+    });
+    const field = (path: string) => events.EventField.fromPath(`$.detail.${path}`);
+    rule.addTarget(
+      new eventTargets.SnsTopic(alertTopic.topic, {
+        authorizeUsingRole: true,
+        message: events.RuleTargetInput.fromText(
+          `[audit-trail] StopActivityStream was called on cluster ${clusterIdentifier} by ${field('userIdentity.arn')} from ${field('sourceIPAddress')} at ${field('eventTime')} (CloudTrail event ${field('eventID')}). Unless that event carries an errorCode, the Database Activity Stream is stopping and database activity is no longer streamed. See README "The stream went quiet".`,
+        ),
+      }),
+    );
+    acknowledge(
+      rule,
+      'publishing to the KMS-encrypted alert topic needs kms:GenerateDataKey* on its key (CDK grant)',
+      'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+    );
+    return rule;
   }
 
   private createKmsEndpoint(network: ActivityStreamNetwork): ec2.InterfaceVpcEndpoint {

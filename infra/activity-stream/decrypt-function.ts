@@ -10,6 +10,8 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { AccessAuditConfig } from '../../src/config/access-audit';
 import {
+  DAS_CLUSTER_DIMENSION,
+  DAS_STREAM_METRICS,
   DEFAULT_METRICS_NAMESPACE,
   DEFAULT_SERVICE_NAME,
 } from '../../src/lambda/access-alert/metrics';
@@ -31,6 +33,12 @@ export interface ActivityStreamDecryptFunctionProps {
   readonly batchSize?: number;
   /** Retries of a failing record before its range goes to the failure queue. @default 3 */
   readonly retryAttempts?: number;
+  /**
+   * Minutes without one record of the cluster's stream before the quiet-stream alarm
+   * fires (`accessAudit.activityStream.quietMinutes`).
+   * @default 15
+   */
+  readonly quietMinutes?: number;
   /**
    * Powertools service name: must be the access-audit monitor's, so its alert and
    * monitor-error alarms count the DAS function's metrics too.
@@ -59,7 +67,9 @@ export interface ActivityStreamDecryptFunctionProps {
  * decode or deliver; Lambda checkpoints before it and retries from it), bisection on
  * error, and after the retries a failure queue that receives the shard and sequence
  * range to re-read. Alarms notify the alert topic when the function fails, when anything
- * reaches the failure queue and when it falls behind the stream.
+ * reaches the failure queue, when it falls behind the stream, and when the stream goes
+ * quiet: no record of the cluster's for `quietMinutes` (a stopped stream sends nothing,
+ * so missing data is the alarm).
  */
 export class ActivityStreamDecryptFunction extends Construct {
   readonly function: nodejs.NodejsFunction;
@@ -69,6 +79,8 @@ export class ActivityStreamDecryptFunction extends Construct {
   readonly failureAlarm: cloudwatch.Alarm;
   /** The oldest unread record is more than 15 minutes old. */
   readonly lagAlarm: cloudwatch.Alarm;
+  /** No record of the cluster's stream was read for `quietMinutes`: the stream may be stopped. */
+  readonly quietAlarm: cloudwatch.Alarm;
   private readonly props: ActivityStreamDecryptFunctionProps;
 
   constructor(scope: Construct, id: string, props: ActivityStreamDecryptFunctionProps) {
@@ -120,6 +132,47 @@ export class ActivityStreamDecryptFunction extends Construct {
     );
     this.failureAlarm = this.createFailureAlarm();
     this.lagAlarm = this.createLagAlarm();
+    this.quietAlarm = this.createQuietAlarm();
+  }
+
+  /**
+   * One of the cluster's stream metrics ({@link DAS_STREAM_METRICS}), summed per minute,
+   * under the dimensions the function publishes it with.
+   */
+  metricStream(
+    name: (typeof DAS_STREAM_METRICS)[keyof typeof DAS_STREAM_METRICS],
+    props: cloudwatch.MetricOptions = {},
+  ): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: this.props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE,
+      metricName: name,
+      dimensionsMap: {
+        service: this.props.serviceName ?? DEFAULT_SERVICE_NAME,
+        [DAS_CLUSTER_DIMENSION]: this.props.clusterResourceId,
+      },
+      statistic: cloudwatch.Stats.SUM,
+      period: Duration.minutes(1),
+      ...props,
+    });
+  }
+
+  /** Adds the stream's alarms and its records and heartbeats to `dashboard` (the access-audit one). */
+  addToDashboard(dashboard: cloudwatch.Dashboard): void {
+    dashboard.addWidgets(
+      new cloudwatch.AlarmStatusWidget({
+        title: 'Database Activity Stream alarms',
+        alarms: [this.quietAlarm, this.failureAlarm, this.lagAlarm],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Database Activity Stream: records read (activity or heartbeat) and heartbeats',
+        left: [
+          this.metricStream(DAS_STREAM_METRICS.recordsRead, { label: 'Records read' }),
+          this.metricStream(DAS_STREAM_METRICS.heartbeats, { label: 'Heartbeats' }),
+        ],
+        width: 16,
+      }),
+    );
   }
 
   /** Reads `stream` (the cluster's `aws-rds-das-…` stream) from its oldest record. */
@@ -177,6 +230,28 @@ export class ActivityStreamDecryptFunction extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.notify(alarm);
+    return alarm;
+  }
+
+  /**
+   * A stopped stream (or cluster, or a function that opens nothing) publishes nothing at
+   * all, so missing data breaches: the alarm fires after `quietMinutes` one-minute periods
+   * in which no record of the cluster's was read. AWS documents heartbeat events on an
+   * idle stream but not their interval (see README "The stream went quiet"), hence a
+   * window of many minutes, configurable.
+   */
+  private createQuietAlarm(): cloudwatch.Alarm {
+    const minutes = this.props.quietMinutes ?? 15;
+    const alarm = new cloudwatch.Alarm(this, 'QuietAlarm', {
+      alarmDescription: `The Database Activity Stream went quiet: no record (activity or heartbeat) of the cluster's stream was read for ${minutes} minutes. The stream may have been stopped (StopActivityStream), the cluster stopped, or the decrypt function may read nothing. See README "The stream went quiet".`,
+      metric: this.metricStream(DAS_STREAM_METRICS.recordsRead),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: minutes,
+      datapointsToAlarm: minutes,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
     this.notify(alarm);
     return alarm;

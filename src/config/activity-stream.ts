@@ -58,6 +58,16 @@ export const activityStreamSchema = z
     /** Times a failing record is retried before it goes to the failure queue. @default 3 */
     retryAttempts: z.number().int().min(0).max(10_000).default(3),
     /**
+     * Minutes without one record of the cluster's stream (activity or heartbeat) after
+     * which the quiet-stream alarm fires: a stopped stream, a stopped cluster or a decrypt
+     * function that reads nothing. AWS documents that an idle stream carries `heartbeat`
+     * events but not how often; keep this well above the gap between heartbeats you see
+     * (the `DasHeartbeats` metric). 5 to 1440 (CloudWatch evaluates at most a day of
+     * one-minute periods).
+     * @default 15
+     */
+    quietMinutes: z.number().int().min(5).max(1440).default(15),
+    /**
      * The long-term archive: every decrypted event (heartbeats and `rdsadmin` dropped) to
      * S3 through Firehose, queryable with Athena. Without this section nothing is archived.
      * @default undefined (no archive)

@@ -19,9 +19,9 @@ import {
   HEARTBEAT,
   kinesisEvent,
   streamKeys,
-  testDasProcessor,
   TOPIC_ARN,
 } from './support/das';
+import { testDasProcessor } from './support/das-processor';
 
 const ARCHIVE = 'audit-trail-das-archive';
 const keys = streamKeys();

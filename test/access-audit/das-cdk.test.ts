@@ -274,6 +274,90 @@ describe('Database Activity Streams in the deployed app (existing provisioned cl
     });
   });
 
+  it('alarms when the stream goes quiet: no authenticated record for 15 minutes, missing data breaching', () => {
+    const topic = { Ref: Match.stringLikeRegexp('^AlertTopic') };
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmDescription: Match.stringLikeRegexp('went quiet'),
+      Namespace: 'AuditTrail/AccessAudit',
+      MetricName: 'DasRecordsRead',
+      Dimensions: [
+        { Name: 'ClusterResourceId', Value: resourceId },
+        { Name: 'service', Value: 'access-audit-monitor' },
+      ],
+      Statistic: 'Sum',
+      Period: 60,
+      EvaluationPeriods: 15,
+      DatapointsToAlarm: 15,
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      // A stopped stream sends nothing, so the function publishes nothing: missing is the alarm.
+      TreatMissingData: 'breaching',
+      AlarmActions: [topic],
+      OKActions: [topic],
+    });
+  });
+
+  it('alerts at once when anyone calls StopActivityStream on this cluster (CloudTrail through EventBridge)', () => {
+    const rules = template.findResources('AWS::Events::Rule', {
+      Properties: {
+        EventPattern: {
+          source: ['aws.rds'],
+          'detail-type': ['AWS API Call via CloudTrail'],
+          detail: {
+            eventSource: ['rds.amazonaws.com'],
+            eventName: ['StopActivityStream'],
+            requestParameters: { resourceArn: [clusterArn] },
+          },
+        },
+        State: 'ENABLED',
+      },
+    });
+    expect(Object.keys(rules)).toHaveLength(1);
+    const [ruleId, rule] = Object.entries(rules)[0]!;
+    const targets = (rule as { Properties: { Targets: Record<string, unknown>[] } }).Properties
+      .Targets;
+    expect(targets).toHaveLength(1);
+    expect(targets[0]).toMatchObject({
+      Arn: { Ref: expect.stringMatching(/^AlertTopic/) },
+      RoleArn: { 'Fn::GetAtt': [expect.stringMatching(/EventsRole/), 'Arn'] },
+    });
+    // The message names who stopped the stream, from where, and when.
+    const input = JSON.stringify(targets[0]!.InputTransformer);
+    for (const field of ['userIdentity.arn', 'sourceIPAddress', 'eventTime', 'eventID'])
+      expect(input).toContain(field);
+    // The role EventBridge publishes with may publish to the alert topic (and use its key), nothing else.
+    const roleId = (targets[0]!.RoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: [Match.objectLike({ Principal: { Service: 'events.amazonaws.com' } })],
+      },
+    });
+    const policies = template.findResources('AWS::IAM::Policy', {
+      Properties: { Roles: [{ Ref: roleId }] },
+    });
+    const statements = Object.values(policies).flatMap(
+      (policy) =>
+        (policy as { Properties: { PolicyDocument: { Statement: { Action: unknown }[] } } })
+          .Properties.PolicyDocument.Statement,
+    );
+    expect(
+      statements
+        .map((statement) => statement.Action)
+        .flat()
+        .sort(),
+    ).toEqual(['kms:Decrypt', 'kms:GenerateDataKey*', 'sns:Publish']);
+    expect(ruleId).toMatch(/^ActivityStream/);
+  });
+
+  it('shows the stream alarms and its records and heartbeats on the access-audit dashboard', () => {
+    const dashboards = template.findResources('AWS::CloudWatch::Dashboard');
+    const body = JSON.stringify(Object.values(dashboards)[0]);
+    expect(body).toContain('DasRecordsRead');
+    expect(body).toContain('DasHeartbeats');
+    for (const alarm of ['QuietAlarm', 'FailureAlarm', 'LagAlarm'])
+      expect(body).toMatch(new RegExp(`ActivityStreamDecrypt${alarm}`));
+  });
+
   it('reaches KMS through an endpoint that serves the stream key only, open to the source cluster only', () => {
     template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
       ServiceName: { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, '.kms']] },
@@ -415,6 +499,19 @@ describe('Database Activity Streams: other deployments', () => {
       JSON.stringify(fn).includes('decrypts the Database Activity Stream'),
     ) as { Properties: { Environment: { Variables: Record<string, unknown> } } };
     expect(decrypt.Properties.Environment.Variables).not.toHaveProperty('FORWARD_QUEUE_URL');
+  });
+
+  it('takes the quiet window from activityStream.quietMinutes', () => {
+    const { template } = synth(
+      { activityStream: { enabled: true, quietMinutes: 45 } },
+      { source: EXISTING_SOURCE },
+    );
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'DasRecordsRead',
+      EvaluationPeriods: 45,
+      DatapointsToAlarm: 45,
+      TreatMissingData: 'breaching',
+    });
   });
 
   it('retains the running stream, its key and failure queue in production', () => {

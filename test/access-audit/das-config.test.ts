@@ -24,6 +24,7 @@ describe('accessAudit.activityStream config', () => {
       mode: 'sync',
       batchSize: 100,
       retryAttempts: 3,
+      quietMinutes: 15,
     });
   });
 
@@ -76,6 +77,11 @@ describe('accessAudit.activityStream config', () => {
       /accessAudit\.activityStream\.archive\.glacierAfterDays: must be less than retentionDays \(60\)/,
     );
     expect(bad({ batchSize: 20_000 })).toMatch(/accessAudit\.activityStream\.batchSize:/);
+    // Shorter than a few heartbeats would alarm on a healthy idle cluster; CloudWatch
+    // evaluates at most one day of one-minute periods.
+    expect(bad({ quietMinutes: 4 })).toMatch(/accessAudit\.activityStream\.quietMinutes:/);
+    expect(bad({ quietMinutes: 1441 })).toMatch(/accessAudit\.activityStream\.quietMinutes:/);
+    expect(bad({ quietMinutes: 7.5 })).toMatch(/accessAudit\.activityStream\.quietMinutes:/);
     expect(bad({ enabled: true, kmsKey: 'x' })).toMatch(
       /accessAudit\.activityStream: Unrecognized key: "kmsKey"/,
     );

@@ -15,10 +15,10 @@ import {
   kinesisEvent,
   STREAM_ARN,
   streamKeys,
-  testDasProcessor,
   TOPIC_ARN,
   CLUSTER_RESOURCE_ID,
 } from './support/das';
+import { testDasProcessor } from './support/das-processor';
 
 const QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/111122223333/access-events';
 const keys = streamKeys();

@@ -1,8 +1,10 @@
-import { DecryptCommand } from '@aws-sdk/client-kms';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { loadDasSettings } from '../../src/lambda/das-decrypt/handler';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { createDasHandler, loadDasSettings } from '../../src/lambda/das-decrypt/handler';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
 import type { KinesisEvent } from '../../src/lambda/das-decrypt/processor';
 import {
@@ -12,11 +14,12 @@ import {
   grant,
   HEARTBEAT,
   kinesisEvent,
+  mockKms,
   STREAM_ARN,
   streamKeys,
-  testDasProcessor,
   TOPIC_ARN,
 } from './support/das';
+import { testDasProcessor } from './support/das-processor';
 
 const keys = streamKeys();
 
@@ -162,12 +165,81 @@ describe('DAS decrypt Lambda (Kinesis event source)', () => {
     );
   });
 
+  it('counts the authenticated records and heartbeats it read, per cluster, for the quiet-stream alarm', async () => {
+    const { sns, process, metrics, streamMetrics } = setup();
+    sns.on(PublishCommand).resolves({ MessageId: 'm' });
+    // An idle cluster's records hold heartbeats only; a record under another data key is
+    // not the cluster's stream speaking and proves nothing about it.
+    const event = kinesisEvent([
+      await dasRecord(keys, [HEARTBEAT]),
+      await dasRecord(keys, [activityEvent(), HEARTBEAT]),
+      await dasRecord(streamKeys(), [HEARTBEAT]),
+    ]);
+    await process(event);
+    expect(streamMetrics).toEqual({ DasRecordsRead: 2, DasHeartbeats: 2 });
+    // The monitor's own metrics keep their single `service` dimension.
+    expect(metrics).not.toHaveProperty('DasRecordsRead');
+    // A batch with nothing readable still says so: zero, not silence.
+    const { process: again, streamMetrics: none } = setup();
+    await again(kinesisEvent(['garbage']));
+    expect(none).toEqual({ DasRecordsRead: 0, DasHeartbeats: 0 });
+  });
+
   it('reports a record that is not DAS JSON without throwing', async () => {
     const { process } = setup();
     const event = kinesisEvent(['garbage']);
     await expect(process(event)).resolves.toEqual({
       batchItemFailures: [{ itemIdentifier: event.Records[0]!.kinesis.sequenceNumber }],
     });
+  });
+});
+
+describe('DAS decrypt Lambda handler metrics', () => {
+  it('publishes records read and heartbeats under the cluster resource id, apart from the monitor metrics', async () => {
+    const kms = mockKms(keys);
+    onTestFinished(() => kms.restore());
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    onTestFinished(() => write.mockRestore());
+    const handler = createDasHandler({
+      settings: {
+        ...loadDasSettings({
+          ALERT_TOPIC_ARN: TOPIC_ARN,
+          ACCESS_AUDIT_CONFIG: '{}',
+          DAS_CLUSTER_RESOURCE_ID: CLUSTER_RESOURCE_ID,
+        }),
+      },
+      kms: new KMSClient({ region: 'eu-west-1' }),
+      sns: new SNSClient({ region: 'eu-west-1' }),
+      logger: new Logger({ logLevel: 'SILENT' }),
+      metrics: new Metrics({
+        namespace: 'AuditTrail/AccessAudit',
+        serviceName: 'access-audit-monitor',
+      }),
+    });
+    await handler(kinesisEvent([await dasRecord(keys, [HEARTBEAT])]));
+    const emf = write.mock.calls
+      .map(([chunk]) => String(chunk))
+      .filter((line) => line.includes('"_aws"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const byDimensions = (dimensions: string[]) =>
+      emf.filter(
+        (document) =>
+          JSON.stringify(
+            (document._aws as { CloudWatchMetrics: { Dimensions: string[][] }[] })
+              .CloudWatchMetrics[0]!.Dimensions,
+          ) === JSON.stringify([dimensions]),
+      );
+    const stream = byDimensions(['service', 'ClusterResourceId']);
+    expect(stream).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ ClusterResourceId: CLUSTER_RESOURCE_ID, DasRecordsRead: 1 }),
+        expect.objectContaining({ ClusterResourceId: CLUSTER_RESOURCE_ID, DasHeartbeats: 1 }),
+      ]),
+    );
+    // The monitor's alarms read AuditEvents etc. under `service` alone: those stay there.
+    expect(byDimensions(['service'])).toEqual([
+      expect.objectContaining({ service: 'access-audit-monitor', AuditEvents: 0 }),
+    ]);
   });
 });
 

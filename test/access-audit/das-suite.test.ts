@@ -3,7 +3,8 @@ import { AlgorithmSuiteIdentifier } from '@aws-crypto/client-node';
 import { describe, expect, it } from 'vitest';
 import { decodeDasRecords } from '../../src/access-audit/das/decode';
 import { staticDataKeySource } from '../../src/access-audit/das/keys';
-import { activityEvent, dasRecord, streamKeys, testDasProcessor } from './support/das';
+import { activityEvent, dasRecord, streamKeys } from './support/das';
+import { testDasProcessor } from './support/das-processor';
 
 // Which Encryption SDK suite RDS writes DAS payloads with is not documented (AWS's own
 // example decrypts with FORBID_ENCRYPT_ALLOW_DECRYPT, so a non-committing suite, signed or

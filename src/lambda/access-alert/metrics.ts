@@ -29,6 +29,25 @@ export const ACCESS_AUDIT_METRICS = {
   archivedEvents: 'ArchivedEvents',
 } as const;
 
+/**
+ * Metric names of one cluster's Database Activity Stream, published with the dimension
+ * {@link DAS_CLUSTER_DIMENSION} besides `service`: they say the stream itself is alive,
+ * which the monitor-wide metrics above cannot (they sum every source).
+ */
+export const DAS_STREAM_METRICS = {
+  /**
+   * Records the decrypt function read and could open with the cluster's data key (KMS
+   * under the cluster's encryption context): proof the cluster's stream is speaking.
+   * The quiet-stream alarm fires when this stays below 1 (missing counts as breaching).
+   */
+  recordsRead: 'DasRecordsRead',
+  /** Heartbeat events in those records: what an idle cluster's stream carries. */
+  heartbeats: 'DasHeartbeats',
+} as const;
+
+/** The dimension naming the cluster of {@link DAS_STREAM_METRICS}: its `DbClusterResourceId`. */
+export const DAS_CLUSTER_DIMENSION = 'ClusterResourceId';
+
 /** The default CloudWatch namespace of the metrics. */
 export const DEFAULT_METRICS_NAMESPACE = 'AuditTrail/AccessAudit';
 

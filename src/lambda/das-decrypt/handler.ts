@@ -1,9 +1,11 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { Metrics } from '@aws-lambda-powertools/metrics';
+import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { FirehoseClient } from '@aws-sdk/client-firehose';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { kmsDataKeySource } from '../../access-audit/das/keys';
+import { DAS_CLUSTER_DIMENSION } from '../access-alert/metrics';
+import type { MetricsSink } from '../access-alert/processor';
 import { accessAuditRuntime } from '../access-alert/runtime';
 import {
   LambdaSettingsError,
@@ -73,6 +75,22 @@ export function createDasHandler(
     }),
     logger: runtime.log,
     metrics: runtime.metricsSink,
+    streamMetrics: clusterMetrics(runtime.metrics, clusterResourceId),
   });
   return (event) => runtime.invoke(() => processBatch(event));
+}
+
+/**
+ * Metrics of one cluster's stream: each is published at once as its own embedded-metric
+ * document (Powertools `singleMetric`) with the `ClusterResourceId` dimension besides
+ * `service`, so the monitor-wide metrics keep their `service`-only dimension set.
+ */
+function clusterMetrics(metrics: Metrics, clusterResourceId: string): MetricsSink {
+  return {
+    addMetric: (name, _unit, value) => {
+      const single = metrics.singleMetric();
+      single.addDimension(DAS_CLUSTER_DIMENSION, clusterResourceId);
+      single.addMetric(name, MetricUnit.Count, value);
+    },
+  };
 }

@@ -6,7 +6,7 @@ import { suiteName } from '../../access-audit/das/decrypt';
 import { cachedDataKeySource, type DataKeySource } from '../../access-audit/das/keys';
 import { AccessRuleEngine } from '../../access-audit/rules';
 import type { LocatedAlert } from '../access-alert/messages';
-import { ACCESS_AUDIT_METRICS } from '../access-alert/metrics';
+import { ACCESS_AUDIT_METRICS, DAS_STREAM_METRICS } from '../access-alert/metrics';
 import {
   forwardToQueue,
   publishAlerts,
@@ -54,6 +54,19 @@ export interface DasProcessorDeps {
   archive?: { writer: ArchiveWriter; clusterResourceId: string };
   logger: LogSink;
   metrics: MetricsSink;
+  /**
+   * The cluster's own stream metrics ({@link DAS_STREAM_METRICS}): in the function, a
+   * sink that adds the `ClusterResourceId` dimension, kept apart from {@link metrics} so
+   * the monitor's alarms (dimension `service` only) still count DAS events.
+   * @default not published
+   */
+  streamMetrics?: MetricsSink;
+}
+
+/** What one batch showed of the stream itself: records opened with its key, heartbeats in them. */
+interface StreamSigns {
+  recordsRead: number;
+  heartbeats: number;
 }
 
 /** One record of the batch, decoded and classified. */
@@ -90,6 +103,7 @@ export function createDasProcessor(
   };
   return async (event) => {
     const stats = emptyStats();
+    const signs: StreamSigns = { recordsRead: 0, heartbeats: 0 };
     let archived = 0;
     try {
       // One KMS call per data key of the batch; the source is bound to the cluster's context.
@@ -97,7 +111,14 @@ export function createDasProcessor(
       const records = event.Records ?? [];
       const decoded: DecodedRecord[] = [];
       for (const record of records) {
-        const done = await decodeRecord(record, engine, { ...deps, keys }, stats, suitesSeen);
+        const done = await decodeRecord(
+          record,
+          engine,
+          { ...deps, keys },
+          stats,
+          signs,
+          suitesSeen,
+        );
         if (done === undefined) break;
         decoded.push(done);
       }
@@ -133,6 +154,9 @@ export function createDasProcessor(
       deps.metrics.addMetric(ACCESS_AUDIT_METRICS.monitorErrors, 'Count', stats.monitorErrors);
       if (deps.archive)
         deps.metrics.addMetric(ACCESS_AUDIT_METRICS.archivedEvents, 'Count', archived);
+      // Every invocation reports, zero included: a batch of unreadable records is not a live stream.
+      deps.streamMetrics?.addMetric(DAS_STREAM_METRICS.recordsRead, 'Count', signs.recordsRead);
+      deps.streamMetrics?.addMetric(DAS_STREAM_METRICS.heartbeats, 'Count', signs.heartbeats);
     }
   };
 }
@@ -143,6 +167,7 @@ async function decodeRecord(
   engine: AccessRuleEngine,
   deps: DasProcessorDeps,
   stats: ProcessingStats,
+  signs: StreamSigns,
   suitesSeen: Set<number>,
 ): Promise<DecodedRecord | undefined> {
   const { sequenceNumber, partitionKey, data } = record.kinesis;
@@ -165,6 +190,9 @@ async function decodeRecord(
     });
     return undefined;
   }
+  // Opened with a data key KMS released only under the cluster's encryption context.
+  signs.recordsRead++;
+  signs.heartbeats += result.dropped.heartbeat;
   const decoded: DecodedRecord = { record, events: [], alerts: [], lines: [] };
   const kinesisEventId = record.eventID ?? sequenceNumber;
   for (const { event, position, instanceId, clusterId, raw } of result.events) {
