@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { copyInitialLoad, InitialLoadStopped } from './initial-load';
 import {
+  AttachedPartitionError,
   AttachedPartitionFilter,
   leafAsLoadTable,
   listLeaves,
@@ -19,6 +20,7 @@ import type { StagingTable } from './staging-tables';
 import { StagingWriter } from './staging-writer';
 import { StreamApplier, type ApplierHost } from './stream-applier';
 import { connectText } from './text-client';
+import { stagingTableName } from '../staging/header-columns';
 
 /** What loading needs from the engine. */
 export interface LoadContext {
@@ -231,7 +233,7 @@ async function copyAddedTables(
   } catch (error) {
     await target.query('ROLLBACK').catch(() => undefined);
     if (error instanceof InitialLoadStopped) return null;
-    throw error;
+    throw heldKeyConflict(error, leaves) ?? error;
   } finally {
     await loader.end().catch(() => undefined);
   }
@@ -284,4 +286,27 @@ export async function attachedLeaves(
     return [];
   }
   return current.filter((leaf) => !loaded.leaves.has(relationKey(leaf.schema, leaf.name)));
+}
+
+/**
+ * A row an attached partition held whose key staging already has (a row of that key was
+ * deleted from another partition before the attach: staging keeps it, flagged): the
+ * copy cannot record it as a new row, and nothing of the load is kept. DMS's reload
+ * meets the same conflict.
+ */
+function heldKeyConflict(
+  error: unknown,
+  leaves: readonly LeafPartition[],
+): AttachedPartitionError | null {
+  const failure = error as { code?: string; table?: string; detail?: string };
+  if (failure.code !== '23505') return null;
+  const mine = leaves.filter((leaf) => stagingTableName(leaf.root.source.table) === failure.table);
+  if (mine.length === 0) return null;
+  const key = /^Key (.*) already exists\.$/.exec(failure.detail ?? '')?.[1] ?? 'of a row it held';
+  return new AttachedPartitionError(
+    `cannot load partition ${mine.map((leaf) => `${leaf.schema}.${leaf.name}`).join(', ')}: ` +
+      `staging already holds the key ${key} (a row deleted before the attach, kept flagged ` +
+      'deleted), and the partition held a row with that key when it was attached; nothing of ' +
+      'the load was kept',
+  );
 }

@@ -1,4 +1,5 @@
 import { createEngine, silentLogger, SourceSetupError } from '../../src/engine';
+import { AttachedPartitionError } from '../../src/engine/partition-loading';
 import { verifyAuditTrail } from '../../src/verify';
 import { auditRows, createPipeline, type Pipeline } from './helpers';
 
@@ -77,6 +78,28 @@ describe('engine: partitioned tables', () => {
       ['UPDATE', { region: 'SA', id: 1 }],
     ]);
     expect((await verify(p)).ok).toBe(true);
+  });
+
+  it('a held row whose key history already has as deleted stops the load with the reason, loading nothing', async () => {
+    // The key lived in the default partition and was deleted there; the table attached
+    // later holds a row with that key: staging keeps the deleted row (flagged), so the
+    // copy cannot insert it as a new one.
+    await p.source(`INSERT INTO measures VALUES ('NA', 1, 1.0)`);
+    await p.replicate();
+    await p.source(`DELETE FROM measures WHERE region = 'NA'`);
+    await p.source(`CREATE TABLE measures_na (region text, id int, v numeric, PRIMARY KEY (region, id));
+                    INSERT INTO measures_na VALUES ('NA', 1, 2.0), ('NA', 2, 2.0);
+                    ALTER TABLE measures ATTACH PARTITION measures_na FOR VALUES IN ('NA')`);
+    const before = (await rowsInOrder()).length;
+    const failure = p.replicate();
+    await expect(failure).rejects.toBeInstanceOf(AttachedPartitionError);
+    await expect(failure).rejects.toThrow(
+      /cannot load partition public\.measures_na: staging already holds the key \(region, id\)=\(NA, 1\)/,
+    );
+    // The catch-up before the copy committed (the DELETE); the copy did not.
+    expect((await rowsInOrder()).slice(before).map((r) => r.operation)).toEqual(['DELETE']);
+    await p.source(`ALTER TABLE measures DETACH PARTITION measures_na; DROP TABLE measures_na`);
+    await p.replicate();
   });
 
   it('a partition attached while the engine streams is loaded then, without a restart by hand', async () => {
