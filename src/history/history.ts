@@ -1,6 +1,7 @@
 import { AuditTrailError } from '../errors';
 import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
 import { diff, rowAfter } from './diff';
+import { exactNumbers } from './exact-numbers';
 import { parseRowJson } from './row-json';
 import { readSchemaChanges, type SchemaChange } from './schema-changes';
 import {
@@ -181,6 +182,7 @@ interface AuditLogRow {
   new_row: string | null;
   changed_columns: string[] | null;
   context: string | null;
+  exact_number_columns: string[];
 }
 
 interface AuditDatabase {
@@ -228,9 +230,9 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
 ): History<Tables> {
   const auditSchema = options.auditSchema ?? 'audit';
   const audit = db.withSchema(auditSchema) as unknown as Kysely<AuditDatabase>;
-  // As text, parsed losslessly in toVersion (node-postgres would JSON.parse into doubles).
-  const exactRow = (column: string): RawBuilder<unknown> =>
-    sql`${sql.id(auditSchema, 'exact_row')}(${sql.ref(column)}, t.exact_number_columns)::text`;
+  // As text, parsed losslessly in toVersion (node-postgres would JSON.parse into doubles),
+  // where the numbers of numeric and bigint columns also become strings (exactNumbers).
+  const documentText = (column: string): RawBuilder<string> => sql`${sql.ref(column)}::text`;
 
   const contextOf = contextJoin(auditSchema);
 
@@ -247,7 +249,7 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
         sql<string>`l.id::text`.as('id'),
         'l.source_schema',
         'l.source_table',
-        exactRow('l.row_key').as('row_key'),
+        documentText('l.row_key').as('row_key'),
         sql<Operation>`l.operation`.as('operation'),
         sql<string>`to_char(l.commit_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as(
           'commit_timestamp',
@@ -255,10 +257,11 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
         'l.change_seq',
         'l.transaction_id',
         sql<string | null>`l.stream_position`.as('stream_position'),
-        exactRow('l.old_row').as('old_row'),
-        exactRow('l.new_row').as('new_row'),
+        documentText('l.old_row').as('old_row'),
+        documentText('l.new_row').as('new_row'),
         sql<string[] | null>`l.changed_columns`.as('changed_columns'),
         sql<string | null>`ctx.context::text`.as('context'),
+        't.exact_number_columns',
       ]) as unknown as VersionQuery;
 
   const keyColumns = new Map<string, Promise<string[]>>();
@@ -533,18 +536,20 @@ function toInstantText(instant: Instant): string {
 }
 
 function toVersion<Row>(row: AuditLogRow): Version<Row> {
+  const exact = row.exact_number_columns;
+  const document = (text: string | null) => exactNumbers(parseRowJson(text ?? 'null'), exact);
   return {
     id: row.id,
     schema: row.source_schema,
     table: row.source_table,
-    key: parseRowJson(row.row_key) as Partial<Row>,
+    key: document(row.row_key) as Partial<Row>,
     operation: row.operation,
     commitTimestamp: row.commit_timestamp,
     transactionId: row.transaction_id,
     changeSeq: row.change_seq,
     streamPosition: row.stream_position,
-    oldRow: parseRowJson(row.old_row ?? 'null') as Row | null,
-    newRow: parseRowJson(row.new_row ?? 'null') as Row | null,
+    oldRow: document(row.old_row) as Row | null,
+    newRow: document(row.new_row) as Row | null,
     changedColumns: row.changed_columns as Version<Row>['changedColumns'],
     context: row.context === null ? null : parseRowJson<VersionContext>(row.context),
   };

@@ -2,6 +2,8 @@ import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { parseConfig } from '../../src/config';
 import { createHistory, HistoryQueryError, LosslessNumber } from '../../src/history';
+import { exactNumbers } from '../../src/history/exact-numbers';
+import { parseRowJson, stringifyRowJson } from '../../src/history/row-json';
 import { createDmsTarget, type DmsTarget } from '../support/dms-target';
 import { cdc, DmsApplier, fullLoad } from '../support/dms-apply';
 
@@ -317,6 +319,26 @@ describe('history of DMS-applied changes', () => {
       `SELECT audit.exact_row('{"a": 1.50, "b": [1, 2.0, null], "c": 3, "d": {"n": 1.5}}', '{a,b,d}') AS row`,
     );
     expect(rows[0].row).toEqual({ a: '1.50', b: ['1', '2.0', null], c: 3, d: { n: 1.5 } });
+  });
+
+  it('makes numbers exact in the client exactly as exact_row does in SQL', async () => {
+    // The history API no longer calls exact_row per version: exactNumbers does the same
+    // on the losslessly parsed document. exact_row is the oracle.
+    const columns = ['a', 'b', 'd', '__proto__', 'big', 'huge', 'neg', 'missing', 's'];
+    const documents = [
+      '{"a": 1.50, "b": [1, 2.0, null, "x", [3.0]], "c": 3, "d": {"n": 1.5}}',
+      '{"__proto__": 1.10, "big": 9007199254740993, "huge": 1e400, "neg": -0.000, "s": "2.0"}',
+      '{"a": null, "b": [], "big": -12345678901234567890.123456789012345678901}',
+    ];
+    for (const document of documents) {
+      const { rows } = await target.query(
+        `SELECT audit.exact_row($1::jsonb, $2)::text AS oracle, $1::jsonb::text AS stored`,
+        [document, columns],
+      );
+      const client = exactNumbers(parseRowJson(rows[0].stored), columns);
+      expect(stringifyRowJson(client)).toEqual(stringifyRowJson(parseRowJson(rows[0].oracle)));
+      expect(Object.getPrototypeOf(client)).toBe(Object.prototype);
+    }
   });
 
   it('keeps the audit log append-only; rows leave only through the retention function', async () => {
