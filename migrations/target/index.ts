@@ -12,6 +12,7 @@ import { sourceContextMigration } from './0010-source-context';
 import { contextActorIndexMigration } from './0011-context-actor-index';
 import { schemaChangePositionMigration } from './0012-schema-change-position';
 import { cdcEngineLoadedPartitionMigration } from './0013-cdc-engine-loaded-partition';
+import { contextRowIndexMigration } from './0014-context-row-index';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -59,4 +60,5 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
   { name: '0011-context-actor-index', migration: contextActorIndexMigration },
   { name: '0012-schema-change-position', migration: schemaChangePositionMigration },
   { name: '0013-cdc-engine-loaded-partition', migration: cdcEngineLoadedPartitionMigration },
+  { name: '0014-context-row-index', migration: contextRowIndexMigration },
 ];

@@ -1,3 +1,4 @@
+import { CONTEXT_TRANSACTION_COLUMN } from '../config/source-context';
 import { AuditTrailError } from '../errors';
 import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
 import { diff, rowAfter } from './diff';
@@ -577,6 +578,8 @@ function contextJoin(auditSchema: string): RawBuilder<{ context: unknown }> {
      WHERE c.transaction_id = l.transaction_id
        AND c.commit_timestamp = l.commit_timestamp
        AND c.operation = 'INSERT'
+       -- The context table's key: lets the planner use audit_log_context_row_idx.
+       AND c.row_key ? ${sql.lit(CONTEXT_TRANSACTION_COLUMN)}
        AND ct.source_context
      ORDER BY c.id
      LIMIT 1)`;

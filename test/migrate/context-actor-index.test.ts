@@ -5,51 +5,55 @@ import { migrateTarget } from '../../src/migrate/migrate-target';
 import { createTestDatabase, withClient } from '../support/databases';
 
 /**
- * Migration 0011 builds `audit_log_context_actor_idx` with a plain CREATE INDEX (kysely
- * runs each migration in a transaction, where CONCURRENTLY cannot run), which holds
- * off audit-log writes while it builds. The README's upgrade note gives the statement
- * to build it CONCURRENTLY by hand before migrate; migrate must then accept that
- * index, and refuse one a failed concurrent build left invalid.
+ * Migrations 0011 and 0014 build `audit_log_context_actor_idx` and
+ * `audit_log_context_row_idx` with a plain CREATE INDEX (kysely runs each migration in a
+ * transaction, where CONCURRENTLY cannot run), which holds off audit-log writes while it
+ * builds. The README's upgrade notes give the statements to build them CONCURRENTLY by
+ * hand before migrate; migrate must then accept that index, and refuse one a failed
+ * concurrent build left invalid.
  */
 
 const config = parseConfig({ tables: [{ table: 'items' }] });
-const INDEX = 'audit.audit_log_context_actor_idx';
-const MIGRATION = '0011-context-actor-index';
 
-/** The README's statement, with the default audit schema: kept true by running it. */
-function readmeStatement(): string {
-  const readme = readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
-  const block = [...readme.matchAll(/```sql\n([\s\S]*?)```/g)]
-    .map((match) => match[1]!)
-    .find((sql) => sql.includes('CONCURRENTLY') && sql.includes('audit_log_context_actor_idx'));
-  if (block === undefined) throw new Error('README has no CREATE INDEX CONCURRENTLY block');
-  return block;
-}
+describe.each([
+  { name: 'audit_log_context_actor_idx', MIGRATION: '0011-context-actor-index' },
+  { name: 'audit_log_context_row_idx', MIGRATION: '0014-context-row-index' },
+])('migration $MIGRATION and an index built by hand', ({ name, MIGRATION }) => {
+  const INDEX = `audit.${name}`;
 
-/** A target migrated as the kit before 0011 left it: no index, 0011 not recorded. */
-async function targetBefore0011(sourceUrl: string): Promise<string> {
-  const targetUrl = await createTestDatabase('idxtgt');
-  await migrateTarget({ config, sourceUrl, targetUrl });
-  await withClient(targetUrl, (client) =>
-    client.query(
-      `DROP INDEX ${INDEX}; DELETE FROM audit.kysely_migration WHERE name = '${MIGRATION}'`,
-    ),
-  );
-  return targetUrl;
-}
+  /** The README's statement, with the default audit schema: kept true by running it. */
+  function readmeStatement(): string {
+    const readme = readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
+    const block = [...readme.matchAll(/```sql\n([\s\S]*?)```/g)]
+      .map((match) => match[1]!)
+      .find((sql) => sql.includes('CONCURRENTLY') && sql.includes(name));
+    if (block === undefined) throw new Error('README has no CREATE INDEX CONCURRENTLY block');
+    return block;
+  }
 
-async function indexState(url: string): Promise<{ oid: number; valid: boolean } | null> {
-  return withClient(url, async (client) => {
-    const { rows } = await client.query<{ oid: number; valid: boolean }>(
-      `SELECT i.indexrelid::int AS oid, i.indisvalid AS valid
-         FROM pg_index i WHERE i.indexrelid = to_regclass($1)`,
-      [INDEX],
+  /** A target as the kit before MIGRATION left it: no index, MIGRATION not recorded. */
+  async function targetBeforeMigration(sourceUrl: string): Promise<string> {
+    const targetUrl = await createTestDatabase('idxtgt');
+    await migrateTarget({ config, sourceUrl, targetUrl });
+    await withClient(targetUrl, (client) =>
+      client.query(
+        `DROP INDEX ${INDEX}; DELETE FROM audit.kysely_migration WHERE name = '${MIGRATION}'`,
+      ),
     );
-    return rows[0] ?? null;
-  });
-}
+    return targetUrl;
+  }
 
-describe('migration 0011 and an actor index built by hand', () => {
+  async function indexState(url: string): Promise<{ oid: number; valid: boolean } | null> {
+    return withClient(url, async (client) => {
+      const { rows } = await client.query<{ oid: number; valid: boolean }>(
+        `SELECT i.indexrelid::int AS oid, i.indisvalid AS valid
+         FROM pg_index i WHERE i.indexrelid = to_regclass($1)`,
+        [INDEX],
+      );
+      return rows[0] ?? null;
+    });
+  }
+
   let sourceUrl: string;
 
   beforeAll(async () => {
@@ -59,8 +63,8 @@ describe('migration 0011 and an actor index built by hand', () => {
     );
   });
 
-  it('builds the index when migrate runs 0011 on an install without it', async () => {
-    const targetUrl = await targetBefore0011(sourceUrl);
+  it('builds the index when migrate runs it on an install without it', async () => {
+    const targetUrl = await targetBeforeMigration(sourceUrl);
     expect(await indexState(targetUrl)).toBeNull();
     const report = await migrateTarget({ config, sourceUrl, targetUrl });
     expect(report.applied).toEqual([MIGRATION]);
@@ -68,7 +72,7 @@ describe('migration 0011 and an actor index built by hand', () => {
   });
 
   it("accepts the index the README's CONCURRENTLY statement built before migrate", async () => {
-    const targetUrl = await targetBefore0011(sourceUrl);
+    const targetUrl = await targetBeforeMigration(sourceUrl);
     await withClient(targetUrl, (client) => client.query(readmeStatement()));
     const built = await indexState(targetUrl);
     expect(built).toMatchObject({ valid: true });
@@ -83,7 +87,7 @@ describe('migration 0011 and an actor index built by hand', () => {
       );
       return rows[0]!.def;
     });
-    // What 0011 itself builds on a fresh install.
+    // What the migration itself builds on a fresh install.
     const freshUrl = await createTestDatabase('idxfresh');
     await migrateTarget({ config, sourceUrl, targetUrl: freshUrl });
     const fresh = await withClient(freshUrl, async (client) => {
@@ -97,7 +101,7 @@ describe('migration 0011 and an actor index built by hand', () => {
   });
 
   it('refuses an index a failed concurrent build left invalid, naming the remedy', async () => {
-    const targetUrl = await targetBefore0011(sourceUrl);
+    const targetUrl = await targetBeforeMigration(sourceUrl);
     await withClient(targetUrl, async (client) => {
       await client.query(readmeStatement());
       // What a cancelled or failed CREATE INDEX CONCURRENTLY leaves behind.
@@ -106,7 +110,7 @@ describe('migration 0011 and an actor index built by hand', () => {
       );
     });
     await expect(migrateTarget({ config, sourceUrl, targetUrl })).rejects.toThrow(
-      /audit_log_context_actor_idx" is invalid.*DROP INDEX CONCURRENTLY/s,
+      new RegExp(`${name}" is invalid.*DROP INDEX CONCURRENTLY`, 's'),
     );
     const recorded = await withClient(targetUrl, async (client) => {
       const { rows } = await client.query(

@@ -249,6 +249,47 @@ describe('context through DMS-shaped staging writes', () => {
     }
   });
 
+  it("finds each version's context through the context row index, not every row of its transaction", async () => {
+    // Transaction 3000 changes many rows; its context row is one of them.
+    const at = '2026-11-25 09:00:00.000001';
+    await inTargetTransaction(async () => {
+      await contexts.insert(contextRow(3000, 'frank', 'bulk'), cdc('INSERT', at, 3000));
+      for (let i = 0; i < 30; i++)
+        await items.insert({ id: String(300 + i), name: `bulk ${i}` }, cdc('INSERT', at, 3000));
+    });
+    const queries: { sql: string; parameters: readonly unknown[] }[] = [];
+    const logged = new Kysely<unknown>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: targetUrl }) }),
+      log: (event) => {
+        if (event.level === 'query') queries.push(event.query);
+      },
+    });
+    try {
+      const [version] = await createHistory(logged).history('public.items', { id: 315 });
+      expect(version?.context).toMatchObject({ actor: 'frank', reason: 'bulk' });
+    } finally {
+      await logged.destroy();
+    }
+    const query = queries.find((q) => q.sql.includes('jsonb_build_object'));
+    expect(query).toBeDefined();
+    // Migration 0014; before it, the lookup went through audit_log_transaction_idx and
+    // read all 31 rows of transaction 3000 from the heap for each version.
+    await target.query('BEGIN');
+    try {
+      await target.query('SET LOCAL enable_seqscan = off');
+      const { rows } = await target.query({
+        text: `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${query!.sql}`,
+        values: query!.parameters as unknown[],
+      });
+      const lookups = indexScans(rows[0]['QUERY PLAN'][0].Plan).filter(
+        (scan) => scan.alias === 'c',
+      );
+      expect(lookups).toEqual([{ alias: 'c', index: 'audit_log_context_row_idx', rows: 1 }]);
+    } finally {
+      await target.query('ROLLBACK');
+    }
+  });
+
   it('keeps the context of old versions when the source prunes context rows (DELETE)', async () => {
     // pruneAuditContext on the source deletes old context rows in its own transactions;
     // DMS applies each DELETE to staging (operation_indicator keeps the row, flagged D).
@@ -293,3 +334,20 @@ describe('context through DMS-shaped staging writes', () => {
     expect(tampered.findings.map((finding) => finding.kind)).toContain('altered');
   });
 });
+
+interface PlanNode {
+  readonly 'Node Type': string;
+  readonly 'Alias'?: string;
+  readonly 'Index Name'?: string;
+  readonly 'Actual Rows'?: number;
+  readonly 'Actual Loops'?: number;
+  readonly Plans?: readonly PlanNode[];
+}
+
+/** The index scans of an EXPLAIN (FORMAT JSON) plan: table alias, index, rows read per loop. */
+function indexScans(node: PlanNode): { alias?: string; index?: string; rows?: number }[] {
+  const own = /Index/.test(node['Node Type'])
+    ? [{ alias: node.Alias, index: node['Index Name'], rows: node['Actual Rows'] }]
+    : [];
+  return [...own, ...(node.Plans ?? []).flatMap(indexScans)];
+}
