@@ -91,7 +91,14 @@ const sha256 = (data: Buffer | string) => createHash('sha256').update(data).dige
  * Recomputes every row hash, block hash and link of the audit log's hash chain, outside
  * the database (the canonical texts come from pg_catalog built-ins only, the hashing is
  * done here), and checks the anchors. Both tables are read through server-side cursors
- * in one REPEATABLE READ snapshot, so memory stays flat whatever the log's size.
+ * in one REPEATABLE READ snapshot, {@link VerifyIntegrityOptions.fetchSize} rows a read,
+ * so memory stays flat whatever the log's size and its blocks' sizes.
+ *
+ * @example
+ * ```ts
+ * const report = await verifyIntegrity({ targetUrl, auditSchema: 'audit', anchors });
+ * if (!report.ok) console.error(report.findings[0]?.detail);
+ * ```
  */
 export async function verifyIntegrity(options: VerifyIntegrityOptions): Promise<IntegrityReport> {
   const db = options.db ?? openTarget(options.targetUrl);
@@ -130,10 +137,6 @@ interface BlockRow {
   kind: string;
   id_count: number;
   hash_count: number;
-  /** The row ids, comma-separated, when the block lists at most {@link INLINE_ROWS}. */
-  row_ids: string | null;
-  /** The row hashes (hex), comma-separated, likewise. */
-  row_hashes: string | null;
   last_row_id: string;
   prev_hash: string;
   block_hash: string;
@@ -141,104 +144,96 @@ interface BlockRow {
   header_suffix: string;
 }
 
-/** One row a block lists: its id and the hash recorded for it (hex). */
-interface Listed {
-  readonly id: string;
-  readonly hash: string;
+/** One row a block lists, as the listing cursors read it: its id and recorded hash (hex). */
+interface ListedRow {
+  block_no: string;
+  id: string | null;
+  hash?: string | null;
 }
-
-/**
- * Rows of a block carried inline in the block's own answer. The Data API refuses an
- * answer row over 64 KB; 500 ids and hashes take about 43 KB. Larger blocks are read
- * through their own cursors, a page at a time.
- */
-const INLINE_ROWS = 500;
 
 /** Row hashes remembered to name a moved row: the previous block's, up to this many. */
 const REMEMBERED_ROWS = 10_000;
 
-/** A block's listed rows in order, with a look-up of the hashes read so far around them. */
-interface BlockRows {
-  next(): Promise<Listed | null>;
-  /** The listed row whose recorded hash is `hash`, among those in reach (page or block). */
-  find(hash: string): string | undefined;
-  close(): Promise<void>;
-}
+/**
+ * The chain's listed rows, read through two cursors that stream every block's row ids
+ * (and their recorded hashes) in chain order, a page at a time whatever the blocks'
+ * sizes. Two, because a block's hash covers its header (which names all its row ids)
+ * before its row hashes: the first reads a block's ids, then the second its ids and
+ * hashes. Before, blocks of up to 500 rows came inline in the block cursor's rows, 5,000
+ * blocks to a page: up to 2.5 million ids and hashes (some 200 MB of strings) at once.
+ */
+class ChainListing {
+  private readonly ids: Cursor<ListedRow>;
+  private readonly listed: Cursor<ListedRow>;
 
-function inlineRows(block: BlockRow): BlockRows {
-  const ids = block.row_ids === '' || block.row_ids === null ? [] : block.row_ids.split(',');
-  const hashes =
-    block.row_hashes === '' || block.row_hashes === null ? [] : block.row_hashes.split(',');
-  let index = 0;
-  return {
-    next: () => {
-      const listed = index < ids.length ? { id: ids[index]!, hash: hashes[index] ?? '' } : null;
-      index += 1;
-      return Promise.resolve(listed);
-    },
-    find: (hash) => {
-      const at = hashes.indexOf(hash);
-      return at >= 0 ? ids[at] : undefined;
-    },
-    close: () => Promise.resolve(),
-  };
-}
-
-function pagedRows(
-  trx: Transaction<unknown>,
-  chain: string,
-  block: BlockRow,
-  fetchSize: number,
-): BlockRows {
-  const cursor = new Cursor<{ id: string | null; hash: string | null }>(
-    trx,
-    fetchSize,
-    `SELECT u.id::text, pg_catalog.encode(u.h, 'hex') AS hash
-       FROM ${chain} AS c, ROWS FROM (pg_catalog.unnest(c.row_ids), pg_catalog.unnest(c.row_hashes)) WITH ORDINALITY AS u(id, h, n)
-      WHERE c.block_no = ${blockNumber(block)} ORDER BY u.n`,
-  );
-  return {
-    next: async () => {
-      const row = await cursor.next();
-      return row ? { id: row.id ?? '', hash: row.hash ?? '' } : null;
-    },
-    find: (hash) => cursor.page.find((row) => row.hash === hash)?.id ?? undefined,
-    close: () => cursor.close(),
-  };
-}
-
-/** A block number read from the chain, checked to be digits before it goes into SQL. */
-function blockNumber(block: BlockRow): string {
-  if (!/^\d+$/.test(block.block_no)) throw new Error(`unexpected block number ${block.block_no}`);
-  return block.block_no;
-}
-
-/** sha256 of the block's header text, its row ids streamed when they are not inline. */
-async function headerHash(
-  trx: Transaction<unknown>,
-  chain: string,
-  block: BlockRow,
-  fetchSize: number,
-): Promise<Buffer> {
-  const hash = createHash('sha256').update(blockHeaderText.open(block.header_prefix));
-  if (block.row_ids !== null) {
-    const ids = block.row_ids === '' ? [] : block.row_ids.split(',');
-    ids.forEach((id, index) => hash.update(blockHeaderText.id(id, index === 0)));
-  } else {
-    const ids = new Cursor<{ id: string }>(
+  constructor(trx: Transaction<unknown>, chain: string, fetchSize: number) {
+    this.ids = new Cursor(
       trx,
       fetchSize,
-      `SELECT u.id::text FROM ${chain} AS c, pg_catalog.unnest(c.row_ids) WITH ORDINALITY AS u(id, n)
-        WHERE c.block_no = ${blockNumber(block)} ORDER BY u.n`,
+      `SELECT c.block_no::text, u.id::text
+         FROM ${chain} AS c, pg_catalog.unnest(c.row_ids) WITH ORDINALITY AS u(id, n)
+        ORDER BY c.block_no, u.n`,
     );
-    let first = true;
-    for (let row = await ids.next(); row; row = await ids.next()) {
-      hash.update(blockHeaderText.id(row.id, first));
-      first = false;
-    }
-    await ids.close();
+    this.listed = new Cursor(
+      trx,
+      fetchSize,
+      `SELECT c.block_no::text, u.id::text, pg_catalog.encode(u.h, 'hex') AS hash
+         FROM ${chain} AS c,
+              ROWS FROM (pg_catalog.unnest(c.row_ids), pg_catalog.unnest(c.row_hashes)) WITH ORDINALITY AS u(id, h, n)
+        ORDER BY c.block_no, u.n`,
+    );
   }
-  return hash.update(blockHeaderText.close(block.header_suffix)).digest();
+
+  /** sha256 of the block's header text, its row ids streamed. */
+  async headerHash(block: BlockRow): Promise<Buffer> {
+    const hash = createHash('sha256');
+    let text = blockHeaderText.open(block.header_prefix);
+    for (let index = 0; index < Number(block.id_count); index += 1) {
+      const row = listedOf(block, await this.ids.next());
+      // jsonb prints a NULL array element as null.
+      text += blockHeaderText.id(row.id ?? 'null', index === 0);
+      // Hashed in pieces of about 64 KB: one update per id costs more than the id.
+      if (text.length >= 65_536) {
+        hash.update(text);
+        text = '';
+      }
+    }
+    return hash.update(text + blockHeaderText.close(block.header_suffix)).digest();
+  }
+
+  /** How many rows `block` lists: as many as the longer of its two arrays. */
+  static count(block: BlockRow): number {
+    return Math.max(Number(block.id_count), Number(block.hash_count));
+  }
+
+  /** The next row `block` lists (call {@link ChainListing.count} times per block). */
+  async next(block: BlockRow): Promise<Listed> {
+    const row = listedOf(block, await this.listed.next());
+    return { id: row.id ?? '', hash: row.hash ?? '' };
+  }
+
+  /** The row of `block` recorded with `hash`, among the listed rows read in the last page. */
+  find(block: BlockRow, hash: string): string | undefined {
+    return (
+      this.listed.page.find((row) => row.block_no === block.block_no && row.hash === hash)?.id ??
+      undefined
+    );
+  }
+}
+
+/** The listing cursors and the block cursor read one snapshot: a mismatch is a bug. */
+function listedOf(block: BlockRow, row: ListedRow | null): ListedRow {
+  if (row?.block_no !== block.block_no)
+    throw new Error(
+      `verify --integrity: the row listing of block ${block.block_no} ended early (at ${row?.block_no ?? 'the end'})`,
+    );
+  return row;
+}
+
+/** One row a block lists: its id and the hash recorded for it (hex). */
+interface Listed {
+  readonly id: string;
+  readonly hash: string;
 }
 
 async function check(
@@ -270,21 +265,17 @@ async function check(
 
   const fetchSize = options.fetchSize ?? FETCH_SIZE;
   const header = canonicalBlockHeaderPartsSql('c');
-  const inline = (array: string) =>
-    `CASE WHEN pg_catalog.cardinality(c.row_ids) <= ${INLINE_ROWS} AND pg_catalog.cardinality(c.row_hashes) <= ${INLINE_ROWS} THEN ${array} END`;
   const blocks = new Cursor<BlockRow>(
     trx,
     fetchSize,
     `SELECT c.block_no::text, c.kind,
             pg_catalog.cardinality(c.row_ids) AS id_count, pg_catalog.cardinality(c.row_hashes) AS hash_count,
-            ${inline(`pg_catalog.array_to_string(c.row_ids, ',')`)} AS row_ids,
-            ${inline(`pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.encode(h, 'hex')
-              FROM pg_catalog.unnest(c.row_hashes) WITH ORDINALITY AS u(h, n) ORDER BY n), ',')`)} AS row_hashes,
             c.last_row_id::text, pg_catalog.encode(c.prev_hash, 'hex') AS prev_hash,
             pg_catalog.encode(c.block_hash, 'hex') AS block_hash,
             ${header.prefix} AS header_prefix, ${header.suffix} AS header_suffix
        FROM ${chain} AS c ORDER BY c.block_no`,
   );
+  const listing = new ChainListing(trx, chain, fetchSize);
   const rows = new Cursor<{ id: string; canonical: string }>(
     trx,
     fetchSize,
@@ -316,7 +307,7 @@ async function check(
       });
     const blockHash = createHash('sha256')
       .update(prev)
-      .update(await headerHash(trx, chain, block, fetchSize));
+      .update(await listing.headerHash(block));
     const anchor = anchors.get(blockNo);
     if (anchor) {
       anchors.delete(blockNo);
@@ -327,11 +318,9 @@ async function check(
           detail: `block ${blockNo} differs from the head anchored at ${anchor.at}: the chain was rewritten`,
         });
     }
-    const listed =
-      block.row_ids !== null ? inlineRows(block) : pagedRows(trx, chain, block, fetchSize);
     const blockRows = new Map<string, string>();
-    for (let entry = await listed.next(); entry; entry = await listed.next()) {
-      const { id, hash: recorded } = entry;
+    for (let index = ChainListing.count(block); index > 0; index -= 1) {
+      const { id, hash: recorded } = await listing.next(block);
       if (recorded !== '') blockHash.update(Buffer.from(recorded, 'hex'));
       if (blockRows.size < REMEMBERED_ROWS) blockRows.set(recorded, id);
       const wanted = /^\d+$/.test(id) ? BigInt(id) : -1n;
@@ -350,7 +339,7 @@ async function check(
         const hash = sha256(row.canonical).toString('hex');
         if (hash !== recorded) {
           const earlier = previousBlockRows.get(hash);
-          const elsewhere = listed.find(hash) ?? blockRows.get(hash);
+          const elsewhere = listing.find(block, hash) ?? blockRows.get(hash);
           report(
             earlier !== undefined
               ? {
@@ -384,7 +373,6 @@ async function check(
         });
       }
     }
-    await listed.close();
     if (
       blockHash.digest('hex') !== block.block_hash ||
       Number(block.id_count) !== Number(block.hash_count)
@@ -459,24 +447,22 @@ class Cursor<Row> {
     private readonly text: string,
   ) {}
 
-  async next(): Promise<Row | null> {
-    if (this.position === this.buffer.length && !this.done) {
-      if (!this.declared) {
-        await query(this.trx, `DECLARE ${this.name} NO SCROLL CURSOR FOR ${this.text}`);
-        this.declared = true;
-      }
-      const rows = await query<Row>(this.trx, `FETCH ${this.fetchSize} FROM ${this.name}`);
-      this.buffer = rows;
-      this.position = 0;
-      if (rows.length === 0) this.done = true;
-    }
-    return this.buffer[this.position++] ?? null;
+  /** The next row, or null at the end. Reads the next batch when this one is used up. */
+  next(): Promise<Row | null> {
+    // Most calls take a row of the batch in hand: no async frame for those.
+    if (this.position < this.buffer.length) return Promise.resolve(this.buffer[this.position++]!);
+    return this.read();
   }
 
-  /** Frees the cursor before the transaction ends (blocks read through their own). */
-  async close(): Promise<void> {
-    if (this.declared) await query(this.trx, `CLOSE ${this.name}`);
-    this.declared = false;
-    this.done = true;
+  private async read(): Promise<Row | null> {
+    if (this.done) return null;
+    if (!this.declared) {
+      await query(this.trx, `DECLARE ${this.name} NO SCROLL CURSOR FOR ${this.text}`);
+      this.declared = true;
+    }
+    this.buffer = await query<Row>(this.trx, `FETCH ${this.fetchSize} FROM ${this.name}`);
+    this.position = 0;
+    if (this.buffer.length === 0) this.done = true;
+    return this.buffer[this.position++] ?? null;
   }
 }
