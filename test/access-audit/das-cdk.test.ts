@@ -501,6 +501,20 @@ describe('Database Activity Streams: other deployments', () => {
     expect(decrypt.Properties.Environment.Variables).not.toHaveProperty('FORWARD_QUEUE_URL');
   });
 
+  it('takes batchSize and retryAttempts from the config into the event source mapping', () => {
+    const { template } = synth(
+      { activityStream: { enabled: true, batchSize: 250, retryAttempts: 7 } },
+      { source: EXISTING_SOURCE },
+    );
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 250,
+      MaximumRetryAttempts: 7,
+      BisectBatchOnFunctionError: true,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
+    });
+  });
+
   it('takes the quiet window from activityStream.quietMinutes', () => {
     const { template } = synth(
       { activityStream: { enabled: true, quietMinutes: 45 } },

@@ -65,6 +65,28 @@ describe('DAS decrypt Lambda (Kinesis event source)', () => {
     expect(metrics).toMatchObject({ ParseErrors: 1 });
   });
 
+  it('reports an unreadable record on every retry, never throws, and alerts on the records before it once', async () => {
+    // Lambda's contract (partial batch response): it checkpoints before the reported
+    // record and retries from it, up to MaximumRetryAttempts, then sends the range to the
+    // failure queue and goes on. The function's part: the same answer on every attempt.
+    const { sns, process, metrics } = setup();
+    sns.on(PublishCommand).resolves({ MessageId: 'm' });
+    const event = kinesisEvent([
+      await dasRecord(keys, [grant()]),
+      'not a DAS record',
+      await dasRecord(keys, [grant()]),
+    ]);
+    const poison = event.Records[1]!.kinesis.sequenceNumber;
+    expect(await process(event)).toEqual({ batchItemFailures: [{ itemIdentifier: poison }] });
+    const retried = { Records: event.Records.slice(1) };
+    for (let attempt = 1; attempt <= 3; attempt++)
+      expect(await process(retried)).toEqual({ batchItemFailures: [{ itemIdentifier: poison }] });
+    // The first record's alert went out once; nothing after the unreadable one was alerted
+    // on: its range (with the records after it) is what the failure queue names.
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(1);
+    expect(metrics).toMatchObject({ ParseErrors: 4, MonitorErrors: 0 });
+  });
+
   it('reports a record whose alert could not be published instead of dropping it', async () => {
     const { sns, process, metrics } = setup();
     sns.on(PublishCommand).rejects(new Error('Throttling'));
