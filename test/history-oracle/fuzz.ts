@@ -1,9 +1,11 @@
 /**
  * The long run of the history oracle: `npm run fuzz -- --minutes N --seed S
  * [--pipeline engine|dms|both] [--features all|short|base+ASPECT...] [--crashes]
- * [--url postgres://...]`.
+ * [--jit] [--url postgres://...]`.
  * Generates workloads until the time is up (a failure then still shrinks for up to
- * three minutes), on its own embedded server (or `--url`),
+ * three minutes), on its own embedded server (or `--url`; with `--jit`, Debian's
+ * PostgreSQL 15 forced to JIT-compile whatever it can, where nothing the kit runs may
+ * compile: #17 item 18),
  * and on a failure prints the shrunk workload as a psql script plus config, and the
  * seed and path that replay it, then reduces it further (see minimizeWorkload: a
  * statement out of its savepoint, two interleaved clients down to the statements that
@@ -13,6 +15,7 @@ import { Command, Option } from 'commander';
 import fc from 'fast-check';
 import { startLocalPostgres } from '../../src/postgres/local-server';
 import { featuresFrom } from '../support/oracle/arbitraries';
+import { detectJitServer, startJitServer } from '../support/oracle/jit';
 import { minimizeWorkload } from '../support/oracle/minimize';
 import { historyProperty } from '../support/oracle/property';
 import {
@@ -42,10 +45,14 @@ async function main(): Promise<number> {
     )
     .option(
       '--features <set>',
-      'all, short, or base+aspect+... (aspects: names, settings, ddl:add, ddl:drop, ddl:rename, ddl:widen, json, negzero, keyspellings, bigkeys, composite, identity, auditschema, tamper, bounds)',
+      'all, short, or base+aspect+... (aspects: names, settings, ddl:add, ddl:drop, ddl:rename, ddl:widen, json, negzero, keyspellings, bigkeys, composite, identity, auditschema, tamper, config, upgrade, partitions, bounds)',
       'all',
     )
     .option('--crashes', 'kill -9 the engine at random points and restart it (engine only)')
+    .option(
+      '--jit',
+      "on a server that JIT-compiles whatever it can (PostgreSQL 15 with LLVM, or --url with jit_above_cost=0 and pg_stat_statements): the kit's statements must compile nothing",
+    )
     .option(
       '--url <url>',
       'superuser URL of a server with wal_level=logical and track_commit_timestamp=on',
@@ -59,6 +66,7 @@ async function main(): Promise<number> {
       features: string;
       url?: string;
       crashes?: boolean;
+      jit?: boolean;
     }>();
   const seed = Number(options.seed);
   const features = featuresFrom(options.features);
@@ -66,9 +74,9 @@ async function main(): Promise<number> {
     options.pipeline === 'both' ? ['engine', 'dms'] : [options.pipeline as PipelineKind];
   const deadline = Date.now() + Number(options.minutes) * 60_000;
   console.log(
-    `history fuzz: seed ${seed}, ${options.minutes} min, pipelines ${pipelines.join('+')}, features ${options.features}`,
+    `history fuzz: seed ${seed}, ${options.minutes} min, pipelines ${pipelines.join('+')}, features ${options.features}${options.jit ? ', JIT forced on' : ''}`,
   );
-  const server = options.url ? undefined : await startLocalPostgres();
+  const server = options.url ? undefined : await startServer(Boolean(options.jit));
   const adminUrl = options.url ?? server!.url();
   try {
     let round = 0;
@@ -76,7 +84,13 @@ async function main(): Promise<number> {
       const pipeline = pipelines[round % pipelines.length]!;
       const roundSeed = seed + round++;
       const result = await fc.check(
-        historyProperty({ adminUrl, pipeline, features, crashes: options.crashes }),
+        historyProperty({
+          adminUrl,
+          pipeline,
+          features,
+          crashes: options.crashes,
+          jit: options.jit,
+        }),
         {
           seed: roundSeed,
           path: options.path,
@@ -102,7 +116,11 @@ async function main(): Promise<number> {
         console.log(
           `replay: npm run fuzz -- --seed ${roundSeed} --pipeline ${pipeline} --features ${options.features} --path "${result.counterexamplePath}"`,
         );
-        await reduceFurther((result.counterexample as [Workload])[0], { adminUrl, pipeline });
+        await reduceFurther((result.counterexample as [Workload])[0], {
+          adminUrl,
+          pipeline,
+          jit: options.jit,
+        });
         return 1;
       }
       if (options.path) break;
@@ -120,6 +138,14 @@ async function main(): Promise<number> {
   }
 }
 
+/** The embedded server, or with `jit` Debian's PostgreSQL 15 forced to JIT (see jit.ts). */
+async function startServer(jit: boolean): Promise<{ url(): string; stop(): Promise<void> }> {
+  if (!jit) return startLocalPostgres();
+  const available = detectJitServer();
+  if (!available.available) throw new Error(`--jit: ${available.reason}`);
+  return startJitServer(available.bin);
+}
+
 /**
  * Reduces fast-check's counterexample further (a statement out of its savepoint, a
  * concurrent step down to the statements that interleave, ...) and prints the result,
@@ -127,7 +153,7 @@ async function main(): Promise<number> {
  */
 async function reduceFurther(
   workload: Workload,
-  scenario: { adminUrl: string; pipeline: PipelineKind },
+  scenario: { adminUrl: string; pipeline: PipelineKind; jit?: boolean },
 ): Promise<void> {
   let failing: ScenarioResult | undefined;
   const { workload: reduced, attempts } = await minimizeWorkload(

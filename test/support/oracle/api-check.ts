@@ -4,6 +4,7 @@ import pg from 'pg';
 import { createHistory, type Version } from '../../../src/history';
 import { quoteQualified } from '../../../src/postgres/identifiers';
 import type { ComparedTable } from './expected-history';
+import { HARNESS_SESSION_OPTIONS } from './jit';
 
 /** One audit row as stored: its row documents as JSON text. */
 export interface StoredVersion {
@@ -27,7 +28,12 @@ export async function compareApiHistory(options: {
 }): Promise<string[]> {
   const db = new Kysely<unknown>({
     dialect: new PostgresDialect({
-      pool: new pg.Pool({ connectionString: options.targetUrl, max: 1 }),
+      // A session of the caller's, with JIT off like the harness's others (see jit.ts).
+      pool: new pg.Pool({
+        connectionString: options.targetUrl,
+        max: 1,
+        options: HARNESS_SESSION_OPTIONS,
+      }),
     }),
   });
   const history = createHistory(db, { auditSchema: options.auditSchema });

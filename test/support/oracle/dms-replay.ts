@@ -69,7 +69,9 @@ export class DmsReplayer {
 
   /** A full load: the rows the table holds now (the scenario writes nothing meanwhile). */
   private async fullLoad(auditSchema: string, table: ComparedTable): Promise<void> {
-    const { rows } = await this.target.query<{ now: string }>(
+    // Read in the harness's session (JIT off): the stand-in's own session keeps JIT on,
+    // and only its staging writes may compile (see jit.ts).
+    const { rows } = await this.source.query<{ now: string }>(
       `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS now`,
     );
     const copyTime = rows[0]!.now;

@@ -19,6 +19,7 @@ import type { ComparedTable } from './expected-history';
 import { installOracle, oracleMark, refreshOracle } from './install';
 import { runCli, writeConfig } from '../../engine/cli';
 import { compareApiHistory } from './api-check';
+import { HARNESS_SESSION_OPTIONS, jitProblems } from './jit';
 import { tamperWithStaging } from './tamper';
 import {
   expectedEngineRefusals,
@@ -52,6 +53,12 @@ export interface ScenarioOptions {
   readonly runEngine?: (urls: EngineUrls) => Promise<void>;
   /** Keep the databases (to inspect a failure). @default false */
   readonly keepDatabases?: boolean;
+  /**
+   * The server JIT-compiles whatever it can and counts it (see `startJitServer`): after
+   * the run, no statement the kit ran on the source or the target, top-level or inside
+   * its functions, may have been JIT-compiled (#17 item 18). @default false
+   */
+  readonly jit?: boolean;
 }
 
 /** Where the engine runs. */
@@ -96,7 +103,11 @@ export async function runScenario(
   const sourceDb = `orsrc_${suffix}`;
   const targetDb = `ortgt_${suffix}`;
   const slotName = `oracle_${suffix}`;
-  const admin = new pg.Client({ connectionString: options.adminUrl });
+  // The harness's own sessions never JIT: what pg_stat_statements counts is the kit's.
+  const admin = new pg.Client({
+    connectionString: options.adminUrl,
+    options: HARNESS_SESSION_OPTIONS,
+  });
   admin.on('error', () => undefined); // a dropped connection shows as a failed query
   await admin.connect();
   const urlOf = (db: string) => {
@@ -115,6 +126,11 @@ export async function runScenario(
   try {
     await admin.query(`CREATE DATABASE ${quoteIdent(sourceDb)}`);
     await admin.query(`CREATE DATABASE ${quoteIdent(targetDb)}`);
+    const { rows: oids } = await admin.query<{ datname: string; oid: string }>(
+      'SELECT datname, oid::text FROM pg_database WHERE datname = ANY($1::text[])',
+      [[sourceDb, targetDb]],
+    );
+    const oidOf = (name: string) => oids.find((r) => r.datname === name)!.oid;
     for (const [name, value] of Object.entries(workload.sourceSettings))
       await admin.query(
         `ALTER DATABASE ${quoteIdent(sourceDb)} SET ${quoteIdent(name)} = '${value.replace(/'/g, "''")}'`,
@@ -139,15 +155,23 @@ export async function runScenario(
     const loggedChanges: ({ table: ComparedTable } & LoggedSchemaChange)[] = [];
     const everConfigured = new Set(tables.flatMap((_, t) => (isConfigured(t) ? [t] : [])));
     for (let i = 0; i < 2; i++) {
-      const client = new pg.Client({ connectionString: sourceUrl });
+      const client = new pg.Client({
+        connectionString: sourceUrl,
+        options: HARNESS_SESSION_OPTIONS,
+      });
       client.on('error', () => undefined); // a dropped connection shows as a failed query
       await client.connect();
       clients.push(client);
     }
-    const target = new pg.Client({ connectionString: targetUrl });
+    const target = new pg.Client({ connectionString: targetUrl, options: HARNESS_SESSION_OPTIONS });
     target.on('error', () => undefined);
     await target.connect();
     clients.push(target);
+    // The DMS stand-in's own session keeps the server's JIT setting, as DMS's would.
+    const dmsTarget = new pg.Client({ connectionString: targetUrl });
+    dmsTarget.on('error', () => undefined);
+    await dmsTarget.connect();
+    clients.push(dmsTarget);
     const [main, second] = clients as [pg.Client, pg.Client];
     await main.query(setupSql(workload));
     await installOracle(main, tables);
@@ -160,7 +184,7 @@ export async function runScenario(
       },
     };
     const urls = () => ({ config, sourceUrl, targetUrl, slotName });
-    const dms = new DmsReplayer(main, target, tables);
+    const dms = new DmsReplayer(main, dmsTarget, tables);
     let loadMark: number | undefined;
     let catchUps = 0;
     const kit = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
@@ -344,6 +368,18 @@ export async function runScenario(
           );
       }
     }
+    if (options.jit)
+      problems.push(
+        ...(await jitProblems(
+          admin,
+          {
+            source: { name: sourceDb, oid: oidOf(sourceDb) },
+            target: { name: targetDb, oid: oidOf(targetDb) },
+          },
+          { source: main, target },
+          options.pipeline ?? 'engine',
+        )),
+      );
   } catch (error) {
     if (error instanceof KitFailure) problems.push(error.message);
     else throw error;
@@ -447,7 +483,9 @@ function releaseTarget(version: string): Promise<string> {
  */
 async function releaseHistoryKept(targetUrl: string): Promise<string[]> {
   const db = new Kysely<unknown>({
-    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: targetUrl, max: 1 }) }),
+    dialect: new PostgresDialect({
+      pool: new pg.Pool({ connectionString: targetUrl, max: 1, options: HARNESS_SESSION_OPTIONS }),
+    }),
   });
   try {
     const versions = await createHistory(db).changesBetween(
