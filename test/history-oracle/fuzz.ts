@@ -45,7 +45,7 @@ async function main(): Promise<number> {
     )
     .option(
       '--features <set>',
-      'all, short, or base+aspect+... (aspects: names, settings, ddl:add, ddl:drop, ddl:rename, ddl:widen, json, negzero, keyspellings, bigkeys, composite, identity, auditschema, tamper, config, upgrade, partitions, bounds)',
+      'all, short, or base+aspect+... (aspects: names, settings, ddl:add, ddl:drop, ddl:rename, ddl:widen, json, negzero, keyspellings, bigkeys, composite, identity, auditschema, tamper, config, upgrade, partitions, readd, bounds)',
       'all',
     )
     .option('--crashes', 'kill -9 the engine at random points and restart it (engine only)')

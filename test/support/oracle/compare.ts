@@ -110,7 +110,9 @@ async function readKitVersions(
             to_char(commit_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS commit_ts
        FROM ${quoteQualified(options.auditSchema ?? 'audit', 'audit_log')}
       WHERE source_schema = $1 AND source_table = $2
-      ORDER BY change_seq NULLS FIRST, id`,
+      -- History order, as the API reads it: a reload's SNAPSHOTs (no change sequence)
+      -- come after the changes before it, by their copy time.
+      ORDER BY commit_timestamp, change_seq NULLS FIRST, id`,
     [table.schema, table.table],
   );
   const keyTexts = await decodeValues(

@@ -42,7 +42,11 @@ export function coverageOf(workload: Workload): Set<string> {
   return labels;
 }
 
-/** Every label {@link coverageOf} knows, each of which the short run's fixed seeds must cover. */
+/**
+ * Every label {@link coverageOf} knows that the short run's fixed seeds must cover (not
+ * 'item 19: a removed table added back': the short run leaves it out until the kit
+ * reloads such a table, see regressions/issue-17-readd.test.ts).
+ */
 export const REQUIRED_COVERAGE = [
   'ignoreColumns',
   'item 12: replica identity full',
@@ -70,15 +74,21 @@ export const REQUIRED_COVERAGE = [
 function configLabels(workload: Workload): string[] {
   const labels: string[] = [];
   let started = false;
+  const removed = new Set<number>();
   for (const rendered of renderSteps(workload)) {
     const step = rendered.step;
     if (step.kind === 'replicate') started = true;
-    if (step.kind === 'configure' && rendered.config && started)
+    if (step.kind === 'configure' && rendered.config && started) {
+      const t = step.table % workload.tables.length;
       labels.push(
         rendered.added
-          ? 'item 13: a table added to the config after the first run'
+          ? removed.has(t)
+            ? 'item 19: a removed table added back'
+            : 'item 13: a table added to the config after the first run'
           : 'item 19: a table removed from the config',
       );
+      if (!rendered.added) removed.add(t);
+    }
     if (step.kind === 'ddl' && rendered.schemaChange)
       labels.push('item 21: a column change in the schema-change log');
     if (step.kind === 'ddl' && rendered.config)

@@ -11,9 +11,11 @@ import { readOracleEvents, readSourceRows, type OracleEvent } from './install';
  * through the task's table mapping as the kit generates it from the config: a change
  * reaches the staging table the mapping renames its source relation to (a partition's
  * change under the partition's name, as test_decoding reports it), and a relation the
- * mapping does not select is not captured. A table is fully loaded the first time the
- * mapping selects it (empty change sequence, copy time; at the first catch-up, or when
- * it is added to the config later, as DMS loads a table added to a task); then each
+ * mapping does not select is not captured. A table is fully loaded each time the
+ * mapping starts selecting it (empty change sequence, copy time; at the first catch-up,
+ * or when it is added to the config later or added back after a removal, as DMS loads
+ * a table added to a task: into the staging table as it is, TargetTablePrepMode
+ * DO_NOTHING); then each
  * change as one statement in source commit order, with the header columns as DMS fills
  * them (commit time, xid, a fresh change sequence); an INSERT that meets a row with its
  * key as INSERT_RECORD (the kit's ApplyErrorInsertPolicy); and after every catch-up a
@@ -23,8 +25,8 @@ import { readOracleEvents, readSourceRows, type OracleEvent } from './install';
  */
 export class DmsReplayer {
   private appliedSeq = 0;
-  /** The oracle mark each table was fully loaded at, by `schema.table`. */
-  private readonly loadedAt = new Map<string, number>();
+  /** The oracle mark each table the mapping selects was last fully loaded at, by `schema.table`. */
+  private loadedAt = new Map<string, number>();
 
   constructor(
     private readonly source: pg.ClientBase,
@@ -40,11 +42,14 @@ export class DmsReplayer {
     const events = await readOracleEvents(this.source);
     const mark = Math.max(this.appliedSeq, ...events.map((e) => e.seq));
     const mapping = new MappedTables(buildTableMappings(config), this.tables);
-    for (const table of mapping.tables())
-      if (!this.loadedAt.has(label(table))) {
-        await this.fullLoad(config.auditSchema, table);
-        this.loadedAt.set(label(table), mark);
-      }
+    // A table the mapping no longer selects is forgotten: selected again, it loads again.
+    const selected = new Map<string, number>();
+    for (const table of mapping.tables()) {
+      const loadedAt = this.loadedAt.get(label(table));
+      if (loadedAt === undefined) await this.fullLoad(config.auditSchema, table);
+      selected.set(label(table), loadedAt ?? mark);
+    }
+    this.loadedAt = selected;
     const fresh = inCommitOrder(events.filter((e) => e.seq > this.appliedSeq));
     const applied: [DmsApplier, ComparedTable, OracleEvent, Headers][] = [];
     for (const event of fresh) {

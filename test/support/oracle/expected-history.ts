@@ -9,6 +9,12 @@ import type { OracleEvent } from './install';
  *    `SNAPSHOT` version each, holding the row as loaded; the changes made before the
  *    load are not versions. A snapshot's commit time is the copy time (DMS full load)
  *    and it has no transaction id: neither is compared.
+ *    **Reload** (a table removed from the config and added back, #17 item 19): the
+ *    changes made while it was out are not versions; the load is a new baseline, one
+ *    `SNAPSHOT` for each row whose recorded columns differ from its key's newest version
+ *    (or whose newest version is a DELETE, or which has none), and one `DELETE` (old row:
+ *    the newest version's row; commit time and transaction id not compared) for each
+ *    key whose newest version is live but which the table no longer holds.
  * 2. **Updates that change nothing.** An UPDATE after which every recorded column
  *    prints the same text as before leaves no version (the staging row did not change).
  * 3. **Ignored columns** (`ignoreColumns` in the config) are in no row and in no
@@ -35,14 +41,27 @@ export interface ComparedTable {
   /** Columns left out of history (every name the config ignored at any time). @default [] */
   readonly ignoreColumns?: readonly string[];
   /**
-   * The oracle mark the table was loaded at, when not the pipeline's first catch-up (a
-   * table added to the config later, #17 item 13). @default the `loadMark` passed in
+   * Each time the pipeline captured the table: loaded (at the first catch-up, when added
+   * to the config later, #17 item 13, or added back, item 19) until removed from the
+   * config (item 19). Empty: never captured. @default one window from the `loadMark`
+   * passed in, its rows rebuilt from the events before it
    */
-  readonly loadedAt?: number;
+  readonly windows?: readonly CaptureWindow[];
+}
+
+/** One stretch of a table's capture: a load, then every change until `capturedUntil`. */
+export interface CaptureWindow {
+  /** The oracle mark the load happened at: later events are changes. */
+  readonly loadedAt: number;
   /**
-   * The last oracle event captured (a table removed from the config, #17 item 19: later
-   * changes are not history); below the load mark, nothing is. @default every event
+   * The rows the source held at the load, read from the source itself (the scenario
+   * writes nothing while the pipeline loads): the independent witness of what a load
+   * must copy, not rebuilt from events.
    */
+  readonly rows: readonly TextRow[];
+  /** The source's column types at the load (to decode the kit's values). */
+  readonly types: Readonly<Record<string, string>>;
+  /** The last oracle event captured (removed from the config then). @default every event */
   readonly capturedUntil?: number;
 }
 
@@ -106,91 +125,144 @@ export function expectedHistory(
   const ignored = new Set(table.ignoreColumns ?? []);
   const recorded = (row: TextRow | null): TextRow | null =>
     row && Object.fromEntries(Object.entries(row).filter(([name]) => !ignored.has(name)));
-  const from = table.loadedAt ?? loadMark;
-  const until = table.capturedUntil ?? Infinity;
-  if (until < from) return [];
-  const mine = events.filter(
-    (e) => e.schema === table.schema && e.table === table.table && e.seq <= until,
-  );
+  const mine = events.filter((e) => e.schema === table.schema && e.table === table.table);
   const versions: ExpectedVersion[] = [];
+  /** Each key's newest expected version: its row, and whether it is a DELETE. */
+  const newest = new Map<string, { row: TextRow; deleted: boolean }>();
+  const push = (version: ExpectedVersion) => {
+    versions.push(version);
+    const row = version.newRow ?? version.oldRow!;
+    newest.set(version.key, { row, deleted: version.operation === 'DELETE' });
+  };
 
-  // Rule 1: the rows that exist at the load, as loaded.
-  const loaded = new Map<string, { row: TextRow; event: OracleEvent }>();
-  for (const event of mine.filter((e) => e.seq <= from)) {
-    if (event.oldText) loaded.delete(keyOf(event.oldText, table.keyColumns, event.columnTypes));
-    if (event.newText)
-      loaded.set(keyOf(event.newText, table.keyColumns, event.columnTypes), {
-        row: event.newText,
-        event,
+  for (const window of table.windows ?? [windowFromEvents(mine, table, loadMark)]) {
+    // Rule 1: the load, a baseline of the rows the source held then.
+    const held = new Set<string>();
+    for (const source of window.rows) {
+      const row = recorded(source)!;
+      const key = keyOf(row, table.keyColumns, window.types);
+      held.add(key);
+      const before = newest.get(key);
+      if (before && !before.deleted && sameCommonColumns(before.row, row)) continue;
+      push({
+        key,
+        operation: 'SNAPSHOT',
+        commitTimestamp: null,
+        transactionId: null,
+        oldRow: null,
+        newRow: row,
+        changedColumns: null,
+        types: window.types,
+        seq: window.loadedAt,
       });
+    }
+    for (const [key, before] of [...newest])
+      if (!before.deleted && !held.has(key))
+        push({
+          key,
+          operation: 'DELETE',
+          commitTimestamp: null,
+          transactionId: null,
+          oldRow: before.row,
+          newRow: null,
+          changedColumns: null,
+          types: window.types,
+          seq: window.loadedAt,
+        });
+    const until = window.capturedUntil ?? Infinity;
+    for (const event of mine.filter((e) => e.seq > window.loadedAt && e.seq <= until))
+      for (const version of eventVersions(event, table, recorded)) push(version);
   }
-  for (const [key, { row, event }] of loaded)
-    versions.push({
-      key,
-      operation: 'SNAPSHOT',
-      commitTimestamp: null,
-      transactionId: null,
-      oldRow: null,
-      newRow: recorded(row),
-      changedColumns: null,
-      types: event.columnTypes,
-      seq: event.seq,
-    });
+  return versions;
+}
 
-  for (const event of mine.filter((e) => e.seq > from)) {
-    const base = {
-      commitTimestamp: event.commitTimestamp,
-      transactionId: event.xid,
-      types: event.columnTypes,
-      seq: event.seq,
-    };
-    const oldRow = recorded(event.oldText);
-    const newRow = recorded(event.newText);
-    const key = (row: TextRow) => keyOf(row, table.keyColumns, event.columnTypes);
-    if (event.operation === 'INSERT') {
-      versions.push({
+/**
+ * The one capture window of a table the caller gave no windows: loaded at `loadMark`,
+ * its rows rebuilt from the events up to it.
+ */
+function windowFromEvents(
+  events: readonly OracleEvent[],
+  table: ComparedTable,
+  loadMark: number,
+): CaptureWindow {
+  const loaded = new Map<string, OracleEvent>();
+  for (const event of events.filter((e) => e.seq <= loadMark)) {
+    if (event.oldText) loaded.delete(keyOf(event.oldText, table.keyColumns, event.columnTypes));
+    if (event.newText) loaded.set(keyOf(event.newText, table.keyColumns, event.columnTypes), event);
+  }
+  const last = [...loaded.values()].at(-1);
+  return {
+    loadedAt: loadMark,
+    rows: [...loaded.values()].map((event) => event.newText!),
+    types: last?.columnTypes ?? {},
+  };
+}
+
+/** The versions one captured change makes (rules 2 to 4). */
+function eventVersions(
+  event: OracleEvent,
+  table: ComparedTable,
+  recorded: (row: TextRow | null) => TextRow | null,
+): ExpectedVersion[] {
+  const base = {
+    commitTimestamp: event.commitTimestamp,
+    transactionId: event.xid,
+    types: event.columnTypes,
+    seq: event.seq,
+  };
+  const oldRow = recorded(event.oldText);
+  const newRow = recorded(event.newText);
+  const key = (row: TextRow) => keyOf(row, table.keyColumns, event.columnTypes);
+  if (event.operation === 'INSERT')
+    return [
+      {
         ...base,
         key: key(newRow!),
         operation: 'INSERT',
         oldRow: null,
         newRow,
         changedColumns: null,
-      });
-    } else if (event.operation === 'DELETE') {
-      versions.push({
+      },
+    ];
+  if (event.operation === 'DELETE')
+    return [
+      {
         ...base,
         key: key(oldRow!),
         operation: 'DELETE',
         oldRow,
         newRow: null,
         changedColumns: null,
-      });
-    } else {
-      const changed = changedColumns(oldRow!, newRow!);
-      if (changed.length === 0) continue; // rule 2 (and 3)
-      const oldKey = key(oldRow!);
-      const newKey = key(newRow!);
-      if (oldKey !== newKey)
-        // rule 4
-        versions.push({
-          ...base,
-          key: oldKey,
-          operation: 'DELETE',
-          oldRow,
-          newRow: null,
-          changedColumns: null,
-        });
-      versions.push({
-        ...base,
-        key: newKey,
-        operation: 'UPDATE',
-        oldRow,
-        newRow,
-        changedColumns: changed,
-      });
-    }
-  }
-  return versions;
+      },
+    ];
+  const changed = changedColumns(oldRow!, newRow!);
+  if (changed.length === 0) return []; // rule 2 (and 3)
+  const oldKey = key(oldRow!);
+  const newKey = key(newRow!);
+  const update: ExpectedVersion = {
+    ...base,
+    key: newKey,
+    operation: 'UPDATE',
+    oldRow,
+    newRow,
+    changedColumns: changed,
+  };
+  if (oldKey === newKey) return [update];
+  // rule 4
+  return [
+    { ...base, key: oldKey, operation: 'DELETE', oldRow, newRow: null, changedColumns: null },
+    update,
+  ];
+}
+
+/**
+ * Whether two rows print the same in every column both have. A column added, dropped
+ * or renamed since the newest version reaches staging through migrate, not through a
+ * version, so a reload compares only what both sides hold (a gap change of such a
+ * column alone is not expected to show).
+ */
+function sameCommonColumns(a: TextRow, b: TextRow): boolean {
+  return Object.keys(a).every((name) => !(name in b) || a[name] === b[name]);
 }
 
 /** Columns whose text differs between two rows (a column on one side only counts), sorted. */

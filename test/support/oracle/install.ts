@@ -95,10 +95,9 @@ interface ColumnInfo {
   type: string;
 }
 
-/** (Re)creates the reference trigger of one table for its current columns. */
-export async function refreshOracle(source: pg.ClientBase, table: OracleTable): Promise<void> {
-  const qualified = quoteQualified(table.schema, table.table);
-  const { rows: columns } = await source.query<ColumnInfo>(
+/** A table's current columns and the types their values decode as (see {@link decodeValues}). */
+async function readColumns(source: pg.ClientBase, table: OracleTable): Promise<ColumnInfo[]> {
+  const { rows } = await source.query<ColumnInfo>(
     // Without typmod, so decoding never rounds or truncates; character and bit without
     // a length would mean length 1, so they decode as their unbounded relatives.
     `SELECT a.attname AS name,
@@ -109,8 +108,23 @@ export async function refreshOracle(source: pg.ClientBase, table: OracleTable): 
        FROM pg_attribute a
       WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
       ORDER BY a.attnum`,
-    [qualified],
+    [quoteQualified(table.schema, table.table)],
   );
+  return rows;
+}
+
+/** Each current column's type, as the oracle's events record it. */
+export async function readColumnTypes(
+  source: pg.ClientBase,
+  table: OracleTable,
+): Promise<Record<string, string>> {
+  return Object.fromEntries((await readColumns(source, table)).map((c) => [c.name, c.type]));
+}
+
+/** (Re)creates the reference trigger of one table for its current columns. */
+export async function refreshOracle(source: pg.ClientBase, table: OracleTable): Promise<void> {
+  const qualified = quoteQualified(table.schema, table.table);
+  const columns = await readColumns(source, table);
   const { rows: oidRows } = await source.query<{ oid: string }>(`SELECT $1::regclass::oid AS oid`, [
     qualified,
   ]);

@@ -15,8 +15,14 @@ import { quoteIdent, quoteQualified } from '../../../src/postgres/identifiers';
 import { verifyAuditTrail } from '../../../src/verify';
 import { compareHistory, describeDifference, type HistoryDifference } from './compare';
 import { DmsReplayer } from './dms-replay';
-import type { ComparedTable } from './expected-history';
-import { installOracle, oracleMark, refreshOracle } from './install';
+import type { CaptureWindow, ComparedTable } from './expected-history';
+import {
+  installOracle,
+  oracleMark,
+  readColumnTypes,
+  readSourceRows,
+  refreshOracle,
+} from './install';
 import { runCli, writeConfig } from '../../engine/cli';
 import { compareApiHistory } from './api-check';
 import { HARNESS_SESSION_OPTIONS, jitProblems } from './jit';
@@ -146,9 +152,8 @@ export async function runScenario(
       keyColumns: t.columns.slice(0, t.keyCount).map((c) => c.name),
       ignoreColumns: ignoredEver[i]!,
     }));
-    /** Each table's capture window (see ComparedTable): set as config changes apply. */
-    const loadedAt: (number | undefined)[] = [];
-    const capturedUntil: (number | undefined)[] = [];
+    /** Each table's capture windows (see ComparedTable), as loads and removals happen. */
+    const windows: CaptureWindow[][] = tables.map(() => []);
     const isConfigured = (t: number) =>
       config.tables.some((c) => c.schema === tables[t]!.schema && c.table === tables[t]!.table);
     /** What the schema-change log must hold, in order (#17 item 21). */
@@ -194,8 +199,16 @@ export async function runScenario(
         throw new KitFailure(`${what}: ${(error as Error).message}`);
       }
     };
+    /** A load at `mark`: the rows the source holds now (nothing writes while the pipeline loads). */
+    const loaded = async (t: number, mark: number) => {
+      const rows = await readSourceRows(main, tables[t]!);
+      windows[t]!.push({ loadedAt: mark, rows, types: await readColumnTypes(main, tables[t]!) });
+    };
     const catchUp = async () => {
-      loadMark ??= await oracleMark(main);
+      if (loadMark === undefined) {
+        loadMark = await oracleMark(main);
+        for (const t of tables.keys()) if (isConfigured(t)) await loaded(t, loadMark);
+      }
       const crash = workload.crashes?.[catchUps++];
       if (options.pipeline === 'dms') {
         try {
@@ -311,23 +324,19 @@ export async function runScenario(
         const mark = started ? await oracleMark(main) : -1;
         if (step.added) {
           everConfigured.add(t);
-          if (started) loadedAt[t] = mark;
-        } else capturedUntil[t] = mark;
+          if (started) await loaded(t, mark);
+        } else if (started) {
+          const open = windows[t]!.pop()!;
+          windows[t]!.push({ ...open, capturedUntil: mark });
+        }
       } else await writeSource(step);
     }
     await catchUp();
     if (warnings.length > 0) problems.push(...warnings.map((w) => `engine ${w}`));
-    const windows = tables.map((table, t) => ({
-      ...table,
-      ...(loadedAt[t] === undefined ? {} : { loadedAt: loadedAt[t] }),
-      // Never in the config: nothing is history.
-      ...(everConfigured.has(t) ? {} : { capturedUntil: -1 }),
-      ...(capturedUntil[t] === undefined ? {} : { capturedUntil: capturedUntil[t] }),
-    }));
     const report = await compareHistory({
       source: main,
       target,
-      tables: windows,
+      tables: tables.map((table, t) => ({ ...table, windows: windows[t]! })),
       loadMark: loadMark!,
       auditSchema: config.auditSchema,
     });
