@@ -20,3 +20,5 @@ export type { DataApiTarget } from './data-api';
 export * from './engine';
 export * from './verify';
 export * from './source-context';
+export { noProgress } from './support/progress';
+export type { ProgressReporter, ProgressTask } from './support/progress';

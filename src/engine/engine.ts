@@ -5,6 +5,7 @@ import { requireChangeHistory } from '../config/change-history';
 import { connectClient } from '../postgres/connect';
 import { InitialLoadStopped } from './initial-load';
 import { createJsonLogger, type EngineLogger } from './logger';
+import { noProgress, type ProgressReporter } from '../support/progress';
 import { formatLsn, type Lsn } from './lsn';
 import { secondsSince, type PgTimestamp } from './pg-time';
 import { PositionStore, type StoredPosition } from './position-store';
@@ -61,6 +62,11 @@ export interface EngineOptions {
   readonly batchSize?: number;
   /** Structured log sink. @default JSON lines on stderr */
   readonly logger?: EngineLogger;
+  /**
+   * Where the initial load (per table) and large source transactions report how far
+   * they got; the CLI draws bars on a terminal. @default {@link noProgress}
+   */
+  readonly progress?: ProgressReporter;
   /** How often lag is logged while running, in ms; 0 disables. @default 10000 */
   readonly lagIntervalMs?: number;
   /**
@@ -141,6 +147,7 @@ export function defaultSlotName(sourceUrl: string, targetUrl: string, auditSchem
  */
 class CdcEngine implements Engine, ApplierHost {
   readonly logger: EngineLogger;
+  readonly progress: ProgressReporter;
   private readonly slot: string;
   private readonly publication: string;
   private stopRequested = false;
@@ -164,6 +171,7 @@ class CdcEngine implements Engine, ApplierHost {
 
   constructor(private readonly options: EngineOptions) {
     this.logger = options.logger ?? createJsonLogger();
+    this.progress = options.progress ?? noProgress;
     this.slot =
       options.slotName ??
       defaultSlotName(options.sourceUrl, options.targetUrl, options.config.auditSchema);

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers';
+import { noProgress, type ProgressReporter } from '../support/progress';
 import { faultPoint } from './fault-injection';
 import type { EngineLogger } from './logger';
 import type { StagingTable } from './staging-tables';
@@ -20,6 +21,8 @@ export interface InitialLoadOptions {
   readonly writer: StagingWriter;
   readonly tables: readonly StagingTable[];
   readonly logger: EngineLogger;
+  /** Rows copied, per table (a bar per table on the CLI's terminal). @default {@link noProgress} */
+  readonly progress?: ProgressReporter;
   /** Rows fetched per round trip. @default 5000 */
   readonly fetchSize?: number;
   /** Polled between batches: when it returns true the load is abandoned (and rolled back by the caller). @default never */
@@ -62,38 +65,44 @@ export async function copyInitialLoad(
       await source.query(
         `DECLARE audit_trail_load NO SCROLL CURSOR FOR SELECT ${columnList} FROM ${sourceName}`,
       );
+      const task = (options.progress ?? noProgress).start(`initial load ${name}`, total);
       let done = 0;
-      let lastReport = Date.now();
-      for (;;) {
-        const { rows } = await source.query<Record<string, string | null>>({
-          text: `FETCH ${fetchSize} FROM audit_trail_load`,
-          rowMode: 'array',
-        } as pg.QueryConfig);
-        if (rows.length === 0) break;
-        if (options.shouldStop?.())
-          throw new InitialLoadStopped('initial load stopped before it completed');
-        for (const row of rows as unknown as (string | null)[][]) {
-          if (options.copies && !options.copies(table, row)) continue;
-          await writer.add({
-            kind: 'load',
-            table,
-            values: row,
-            oldKey: null,
-            headers: {
-              commitTimestamp: copyTime,
-              changeSeq: '',
-              transactionId: '',
-              streamPosition: '',
-            },
-          });
+      try {
+        let lastReport = Date.now();
+        for (;;) {
+          const { rows } = await source.query<Record<string, string | null>>({
+            text: `FETCH ${fetchSize} FROM audit_trail_load`,
+            rowMode: 'array',
+          } as pg.QueryConfig);
+          if (rows.length === 0) break;
+          if (options.shouldStop?.())
+            throw new InitialLoadStopped('initial load stopped before it completed');
+          for (const row of rows as unknown as (string | null)[][]) {
+            if (options.copies && !options.copies(table, row)) continue;
+            await writer.add({
+              kind: 'load',
+              table,
+              values: row,
+              oldKey: null,
+              headers: {
+                commitTimestamp: copyTime,
+                changeSeq: '',
+                transactionId: '',
+                streamPosition: '',
+              },
+            });
+          }
+          await writer.flush();
+          done += rows.length;
+          task.advance(rows.length);
+          faultPoint('load-batch');
+          if (Date.now() - lastReport >= 1000) {
+            logger.log('info', 'initial load progress', { table: name, rows: done, total });
+            lastReport = Date.now();
+          }
         }
-        await writer.flush();
-        done += rows.length;
-        faultPoint('load-batch');
-        if (Date.now() - lastReport >= 1000) {
-          logger.log('info', 'initial load progress', { table: name, rows: done, total });
-          lastReport = Date.now();
-        }
+      } finally {
+        task.done();
       }
       await source.query('CLOSE audit_trail_load');
       copied[name] = done;

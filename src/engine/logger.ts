@@ -23,11 +23,24 @@ export interface JsonLoggerOptions {
   readonly stream?: NodeJS.WritableStream;
   /** Lowest level written. @default `AUDIT_TRAIL_LOG_LEVEL`, else "info" */
   readonly level?: LogLevel;
+  /**
+   * Turns each JSON line into what is written, for people at a terminal (the CLI
+   * passes pino-pretty's formatter: the record's keys are pino's `time`, `level` and
+   * `msg`). @default the JSON line as it is
+   */
+  readonly render?: (jsonLine: string) => string;
 }
 
 /**
  * A logger writing one JSON object per line (`{"time","level","msg",...fields}`),
  * to stderr by default so stdout stays free for command output.
+ *
+ * @example
+ * ```ts
+ * const logger = createJsonLogger({ level: 'debug' });
+ * logger.log('info', 'initial load copied', { table: 'public.items', rows: 1200 });
+ * // {"time":"2026-01-05T10:00:00.000Z","level":"info","msg":"initial load copied","table":"public.items","rows":1200}
+ * ```
  */
 export function createJsonLogger(options: JsonLoggerOptions = {}): EngineLogger {
   const stream = options.stream ?? process.stderr;
@@ -36,9 +49,8 @@ export function createJsonLogger(options: JsonLoggerOptions = {}): EngineLogger 
     log(level, message, fields = {}) {
       if (LEVEL_ORDER[level] < threshold) return;
       const record = { time: new Date().toISOString(), level, msg: message, ...fields };
-      stream.write(
-        `${JSON.stringify(record, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value))}\n`,
-      );
+      const line = `${JSON.stringify(record, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value))}\n`;
+      stream.write(options.render ? options.render(line) : line);
     },
   };
 }

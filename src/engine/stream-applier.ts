@@ -3,6 +3,7 @@ import { ChangeSequence } from './change-sequence';
 import { faultPoint } from './fault-injection';
 import { LagReporter, type LagSink } from './lag-reporter';
 import type { EngineLogger } from './logger';
+import type { ProgressReporter, ProgressTask } from '../support/progress';
 import { formatLsn, type Lsn } from './lsn';
 import { formatUtcTimestamp, type PgTimestamp } from './pg-time';
 import { decodePgOutput, type RelationMessage } from './pgoutput';
@@ -32,9 +33,17 @@ import { TransactionGroup } from './transaction-group';
 /** Standby status interval, well under the default wal_sender_timeout (60 s). */
 const STATUS_INTERVAL_MS = 10_000;
 
+/**
+ * Changes in one source transaction after which its apply is reported as progress
+ * (a bar on the CLI's terminal): smaller transactions apply in well under a second.
+ */
+const LARGE_TRANSACTION_CHANGES = 10_000;
+
 /** What the applier needs from the engine that runs it, and nothing more. */
 export interface ApplierHost extends LagSink {
   readonly logger: EngineLogger;
+  /** Where initial loads and large transactions report how far they got. */
+  readonly progress: ProgressReporter;
   /** True once the engine was asked to stop: the applier finishes at the next boundary. */
   readonly stopping: boolean;
   /** Called after each target commit with what it held. */
@@ -117,6 +126,10 @@ interface OpenSourceTransaction {
    * them): those must not count as applied transactions.
    */
   changed: boolean;
+  /** Changes of this transaction applied so far. */
+  changes: number;
+  /** Its progress, once it is large ({@link LARGE_TRANSACTION_CHANGES}). */
+  progress: ProgressTask | null;
 }
 
 /**
@@ -195,6 +208,7 @@ export class StreamApplier {
     try {
       await this.loop();
     } finally {
+      this.open?.progress?.done();
       clearInterval(statusTimer);
       if (probeTimer) clearInterval(probeTimer);
       await this.lag.stop();
@@ -258,6 +272,8 @@ export class StreamApplier {
           xid: String(message.xid),
           skip: message.commitLsn <= lastCommit,
           changed: false,
+          changes: 0,
+          progress: null,
         };
         if (this.open.skip)
           this.host.logger.log('debug', 'skipping applied transaction', { xid: message.xid });
@@ -342,6 +358,7 @@ export class StreamApplier {
     const before = this.writer.written;
     await this.writer.add(change);
     this.group.changes++;
+    this.reportLarge(open);
     if (this.writer.written !== before) faultPoint('apply-batch');
   }
 
@@ -362,8 +379,20 @@ export class StreamApplier {
     throw new SchemaChangeError(binding.mismatch);
   }
 
+  /** Counts a change of `open`; a large transaction's apply is shown as progress. */
+  private reportLarge(open: OpenSourceTransaction): void {
+    open.changes++;
+    if (open.progress) open.progress.advance(1);
+    else if (open.changes === LARGE_TRANSACTION_CHANGES) {
+      // Its size is known only at its commit: a rate is shown, no ETA.
+      open.progress = this.host.progress.start(`applying transaction ${open.xid}`);
+      open.progress.advance(open.changes);
+    }
+  }
+
   private async commitSource(commitLsn: Lsn, endLsn: Lsn): Promise<void> {
     const open = this.open;
+    open?.progress?.done();
     this.open = null;
     if (!open || open.skip || !this.pending) return;
     const state = this.sequence.state();

@@ -82,6 +82,7 @@ export async function loadFromNewSlot(context: LoadContext, on: LoadTargets): Pr
       writer,
       tables,
       logger,
+      progress: context.host.progress,
       shouldStop: () => context.host.stopping,
     });
     const position: StoredPosition = {
@@ -216,6 +217,7 @@ async function copyAddedTables(
       writer,
       tables: [...added, ...leaves.map(leafAsLoadTable)],
       logger,
+      progress: context.host.progress,
       shouldStop: () => context.host.stopping,
       ...(attached ? { copies: (table, row) => attached.copies(table, row) } : {}),
     });

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { createKysely } from '../postgres/connect';
 import { quoteQualified } from '../postgres/identifiers';
+import { noProgress, type ProgressReporter, type ProgressTask } from '../support/progress';
 import { blockHeaderText, canonicalBlockHeaderPartsSql, canonicalRowSql } from './canonical';
 
 /** A chain head written outside the database (`audit-trail anchor --append`). */
@@ -79,6 +80,12 @@ export interface VerifyIntegrityOptions {
   readonly auditSchema: string;
   /** Anchors to check the chain against. @default none */
   readonly anchors?: readonly Anchor[];
+  /**
+   * Where the check reports how many audit rows it has hashed (a bar on the CLI's
+   * terminal). Given one, the audit log's rows are counted first, in the same
+   * snapshot, for the total. @default none
+   */
+  readonly progress?: ProgressReporter;
 }
 
 const MAX_LISTED = 20;
@@ -111,7 +118,12 @@ export async function verifyIntegrity(options: VerifyIntegrityOptions): Promise<
         // Nothing the database owner put on a search path is used to build the texts.
         await sql`SET LOCAL search_path = pg_catalog, pg_temp`.execute(trx);
         // Read only: its commit changes nothing and closes the cursors.
-        return check(trx, options);
+        const task = await startProgress(trx, options);
+        try {
+          return await check(trx, options, task);
+        } finally {
+          task.done();
+        }
       });
   } finally {
     if (options.db === undefined) await db.destroy();
@@ -236,9 +248,25 @@ interface Listed {
   readonly hash: string;
 }
 
+/** The check's progress; the log's rows are counted only when someone is shown it. */
+async function startProgress(
+  trx: Transaction<unknown>,
+  options: VerifyIntegrityOptions,
+): Promise<ProgressTask> {
+  const label = `verify --integrity ${options.auditSchema}`;
+  if (options.progress === undefined) return noProgress.start(label);
+  const log = quoteQualified(options.auditSchema, 'audit_log');
+  const [counted] = await query<{ count: string }>(
+    trx,
+    `SELECT pg_catalog.count(*)::text AS count FROM ${log}`,
+  );
+  return options.progress.start(label, Number(counted?.count ?? 0));
+}
+
 async function check(
   trx: Transaction<unknown>,
   options: VerifyIntegrityOptions,
+  task: ProgressTask,
 ): Promise<IntegrityReport> {
   const chain = quoteQualified(options.auditSchema, 'audit_chain');
   const log = quoteQualified(options.auditSchema, 'audit_log');
@@ -332,10 +360,12 @@ async function check(
           detail: `audit row ${row.id} is in no block: inserted outside the capture path`,
         });
         rowCount += 1;
+        task.advance(1);
         row = await rows.next();
       }
       if (row && BigInt(row.id) === wanted) {
         rowCount += 1;
+        task.advance(1);
         const hash = sha256(row.canonical).toString('hex');
         if (hash !== recorded) {
           const earlier = previousBlockRows.get(hash);
@@ -390,6 +420,7 @@ async function check(
   }
   for (; row; row = await rows.next()) {
     rowCount += 1;
+    task.advance(1);
     report({
       kind: 'extra',
       rowId: row.id,

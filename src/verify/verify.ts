@@ -16,6 +16,7 @@ import { parseRowJson, stringifyRowJson } from '../history/row-json';
 import { KeyedRowCursor, mergeByKey } from './keyed-rows';
 import { rowDocumentColumns, sourceRowDocumentSql } from '../staging/row-document';
 import { currentShapeSql, shapeChangesSql, type ShapeChange } from '../history/version-shape';
+import { noProgress, type ProgressReporter, type ProgressTask } from '../support/progress';
 
 /** Options for {@link verifyAuditTrail}. */
 export interface VerifyOptions {
@@ -27,6 +28,12 @@ export interface VerifyOptions {
   readonly targetUrl: string;
   /** Most mismatches listed per table (all are counted). @default 20 */
   readonly maxListedPerTable?: number;
+  /**
+   * Where each table's comparison reports how many rows it has checked (a bar per
+   * table on the CLI's terminal). Given one, verify also counts each table's source
+   * and staging rows first, in the same snapshot, for the totals. @default none
+   */
+  readonly progress?: ProgressReporter;
 }
 
 /** One key whose current source row and newest audit version disagree. */
@@ -125,15 +132,32 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
         mismatches.push(columns ? { ...mismatch, columns } : mismatch);
       };
       const listedBefore = mismatches.length;
-      const counts = await compare(name, sourceRows, auditRows, (mismatch, raw) =>
-        list(mismatch, raw && [raw.sourceRow, raw.auditRow]),
+      const stagingTable = quoteQualified(
+        options.config.auditSchema,
+        stagingTableName(table.table),
+      );
+      const counts = await withProgress(
+        options.progress,
+        `verify ${name}`,
+        () => countRows(source, quoteQualified(table.schema, table.table)),
+        (task) =>
+          compare(name, sourceRows, auditRows, task, (mismatch, raw) =>
+            list(mismatch, raw && [raw.sourceRow, raw.auditRow]),
+          ),
       );
       await namePartitions(source, table, mismatches, listedBefore);
-      const staging = await compareStaging(
-        name,
-        stagingReader(target, options.config.auditSchema, { ...table, ignoreColumns }),
-        newestVersionReader(target, options.config.auditSchema, table, shape),
-        list,
+      const staging = await withProgress(
+        options.progress,
+        `verify ${name} staging`,
+        () => countRows(target, stagingTable),
+        (task) =>
+          compareStaging(
+            name,
+            stagingReader(target, options.config.auditSchema, { ...table, ignoreColumns }),
+            newestVersionReader(target, options.config.auditSchema, table, shape),
+            task,
+            list,
+          ),
       );
       tables.push({
         table: name,
@@ -275,10 +299,36 @@ async function auditedTable(
   };
 }
 
+/**
+ * Runs `work` as a unit of progress; its total is counted (`count`) only when someone
+ * is shown the progress, so a plain run costs no extra scan.
+ */
+async function withProgress<T>(
+  progress: ProgressReporter | undefined,
+  label: string,
+  count: () => Promise<number>,
+  work: (task: ProgressTask) => Promise<T>,
+): Promise<T> {
+  const task =
+    progress === undefined ? noProgress.start(label) : progress.start(label, await count());
+  try {
+    return await work(task);
+  } finally {
+    task.done();
+  }
+}
+
+/** Rows of a table, in the connection's snapshot (`table` quoted). */
+async function countRows(client: pg.Client, table: string): Promise<number> {
+  const { rows } = await client.query<{ count: string }>(`SELECT count(*) AS count FROM ${table}`);
+  return Number(rows[0]?.count ?? 0);
+}
+
 async function compare(
   table: string,
   sourceRows: KeyedRowCursor,
   auditRows: KeyedRowCursor,
+  task: ProgressTask,
   report: (
     mismatch: VerifyMismatch,
     raw?: { sourceRow: string; auditRow: string },
@@ -288,7 +338,10 @@ async function compare(
   let auditCount = 0;
   let mismatches = 0;
   for await (const { key, left: source, right: audit } of mergeByKey(sourceRows, auditRows)) {
-    if (source) sourceCount++;
+    if (source) {
+      sourceCount++;
+      task.advance(1);
+    }
     if (audit) auditCount++;
     const sourceRow = source && rowText(source);
     const auditRow = audit && rowText(audit);
@@ -395,11 +448,13 @@ async function compareStaging(
   table: string,
   stagingRows: KeyedRowCursor,
   versions: KeyedRowCursor,
+  task: ProgressTask,
   report: (mismatch: VerifyMismatch, rows?: [string, string]) => Promise<void>,
 ): Promise<{ stagingRows: number; mismatches: number }> {
   let stagingCount = 0;
   let mismatches = 0;
   for await (const { key, left: staged, right: version } of mergeByKey(stagingRows, versions)) {
+    if (staged) task.advance(1);
     if (staged?.row) stagingCount++;
     const stagedRow = staged?.row ?? null;
     const versionRow = version?.row ?? null;

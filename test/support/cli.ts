@@ -48,3 +48,39 @@ function run(nodeArgs: readonly string[], env: Record<string, string>): Promise<
     );
   });
 }
+
+/**
+ * Runs the built `audit-trail ARGS...` on a pseudo-terminal (util-linux `script`), as a
+ * person at a terminal runs it: stdout and stderr are both the terminal, so `output`
+ * holds both, with the terminal's control sequences.
+ */
+export function runBuiltCliOnTerminal(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<{ readonly code: number; readonly output: string }> {
+  if (!existsSync(BUILT_CLI))
+    throw new Error(`${BUILT_CLI} is missing: run "npm run build" (npm ci does) first`);
+  // A wide terminal: cli-progress cuts a line at the terminal's width.
+  const line = `stty cols 200 rows 50; exec ${[process.execPath, BUILT_CLI, ...args].map(shellQuote).join(' ')}`;
+  return new Promise((resolve) => {
+    execFile(
+      'script',
+      // -q: no banner, -e: the command's exit code, -f: flush as written; no typescript file.
+      ['-qefc', line, '/dev/null'],
+      {
+        cwd: ROOT,
+        env: { ...process.env, TERM: 'xterm', ...env },
+        maxBuffer: 64 * 1024 * 1024,
+      },
+      (error, stdout) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, output: stdout });
+      },
+    );
+  });
+}
+
+/** One word for `sh -c`: single-quoted, embedded quotes closed and escaped. */
+function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}

@@ -53,7 +53,8 @@ export function registerReplicate(program: Command): void {
     )
     .action(async (options: ReplicateOptions) => {
       const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
-      const { createEngine, createJsonLogger } = await import('../../engine/index.js');
+      const { createEngine } = await import('../../engine/index.js');
+      const { openTerminal } = await import('../terminal.js');
       const config = await loadConfig(options.config);
       requireChangeHistory(config, 'replicate');
       const batchSize = Number(options.batchSize);
@@ -61,8 +62,11 @@ export function registerReplicate(program: Command): void {
         throw new UsageError('--batch-size must be a positive integer');
       if (!/^\d+$/.test(options.lagInterval ?? ''))
         throw new UsageError('--lag-interval must be a number of milliseconds');
+      const { logger, progress } = openTerminal();
       const engine = createEngine({
         config,
+        logger,
+        ...(progress && { progress }),
         sourceUrl: requireUrl(options.sourceUrl, '--source-url'),
         targetUrl: requireUrl(options.targetUrl, '--target-url'),
         slotName: options.slot,
@@ -78,7 +82,7 @@ export function registerReplicate(program: Command): void {
       process.once('SIGTERM', stop);
       try {
         const result = options.untilIdle ? await engine.runUntilIdle() : await engine.run();
-        createJsonLogger().log('info', 'engine stopped', { ...result });
+        logger.log('info', 'engine stopped', { ...result });
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);

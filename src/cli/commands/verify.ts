@@ -66,9 +66,12 @@ export function registerVerify(program: Command): void {
         const { formatIntegrityReport } = await import('./verify-format.js');
         const target = targetConnection(options, config);
         const anchors = options.anchors === undefined ? [] : await readAnchors(options.anchors);
+        const { openProgress } = await import('../terminal.js');
+        const progress = openProgress();
         const db = openTarget(target);
         const report = await verifyIntegrity({
           db,
+          ...(progress && { progress }),
           ...(target.kind === 'data-api' && { fetchSize: DATA_API_FETCH_SIZE }),
           auditSchema: config.auditSchema,
           anchors,
@@ -89,7 +92,10 @@ export function registerVerify(program: Command): void {
       const { verifyAuditTrail } = await import('../../verify/index.js');
       const { formatReport } = await import('./verify-format.js');
       const { stringifyRowJson } = await import('../../history/row-json.js');
+      const { openProgress } = await import('../terminal.js');
+      const progress = openProgress();
       const report = await verifyAuditTrail({
+        ...(progress && { progress }),
         config,
         sourceUrl: requireUrl(options.sourceUrl, '--source-url'),
         targetUrl: requireUrl(options.targetUrl, '--target-url'),

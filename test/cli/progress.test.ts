@@ -1,0 +1,134 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createTestDatabase, withClient } from '../support/databases';
+import { runBuiltCli, runBuiltCliOnTerminal } from '../support/cli';
+
+/** Terminal output without colours and cursor movement: what a person reads. */
+function visible(output: string): string {
+  // eslint-disable-next-line no-control-regex
+  return output.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '\n');
+}
+
+const ROWS = 3000;
+
+// Long work on a terminal shows bars (cli-progress) with a rate and an ETA, and log
+// records as pino-pretty lines; piped, stderr keeps exactly the JSON lines (and verify
+// prints nothing there). Through the built binary, on a pseudo-terminal from `script`.
+describe('progress and logs on a terminal', () => {
+  let configFile: string;
+  let sourceUrl: string;
+  let targetUrl: string;
+
+  beforeAll(async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'audit-trail-progress-'));
+    configFile = path.join(dir, 'audit-trail.config.json');
+    await writeFile(configFile, JSON.stringify({ tables: [{ schema: 'public', table: 'items' }] }));
+    [sourceUrl, targetUrl] = await Promise.all([
+      createTestDatabase('psrc'),
+      createTestDatabase('ptgt'),
+    ]);
+    await withClient(sourceUrl, (client) =>
+      client.query(
+        `CREATE TABLE items (id int PRIMARY KEY, name text);
+         INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, ${ROWS}) g`,
+      ),
+    );
+    const migrated = await runBuiltCli(['migrate', ...urls()]);
+    expect(migrated.stderr).toBe('');
+    expect(migrated.code).toBe(0);
+  });
+
+  const urls = () => ['--config', configFile, '--source-url', sourceUrl, '--target-url', targetUrl];
+
+  it('replicate: a bar per table of the initial load, readable log lines', async () => {
+    const run = await runBuiltCliOnTerminal(['replicate', ...urls(), '--until-idle']);
+    const output = visible(run.output);
+    expect(run.code, output).toBe(0);
+    expect(output).toMatch(
+      new RegExp(
+        `initial load public\\.items \\[[^\\]]+\\] 100% ${ROWS}/${ROWS} \\| [\\d,]+/s \\| ETA`,
+      ),
+    );
+    // pino-pretty's lines, not JSON: time, level, message, then the fields.
+    expect(output).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: initial load committed/m);
+    expect(output).toMatch(/INFO: engine stopped/);
+    expect(output).not.toMatch(/^\{"time"/m);
+  });
+
+  it('replicate piped: stderr is JSON lines only, as before', async () => {
+    await withClient(sourceUrl, (client) =>
+      client.query(`UPDATE items SET name = 'x' WHERE id = 1`),
+    );
+    const run = await runBuiltCli(['replicate', ...urls(), '--until-idle']);
+    expect(run.code, run.stderr).toBe(0);
+    const lines = run.stderr.trimEnd().split('\n');
+    for (const line of lines)
+      expect(Object.keys(JSON.parse(line) as object).slice(0, 3)).toEqual(['time', 'level', 'msg']);
+    expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toContain(
+      'engine stopped',
+    );
+    expect(run.stderr).not.toContain('\u001b');
+  });
+
+  it('--log-format json keeps JSON lines on a terminal; --no-progress drops the bars', async () => {
+    const run = await runBuiltCliOnTerminal([
+      '--log-format',
+      'json',
+      '--no-progress',
+      'replicate',
+      ...urls(),
+      '--until-idle',
+    ]);
+    const output = visible(run.output);
+    expect(run.code, output).toBe(0);
+    expect(output).toMatch(/^\{"time":"[^"]+","level":"info","msg":"engine stopped"/m);
+    expect(output).not.toMatch(/\[[█░]+\]/);
+  });
+
+  it('replicate: a large source transaction shows its count and rate (its size is known only at commit)', async () => {
+    await withClient(sourceUrl, (client) =>
+      client.query(
+        `INSERT INTO items SELECT g, 'big ' || g FROM generate_series(${ROWS + 1}, ${ROWS + 12_000}) g`,
+      ),
+    );
+    const run = await runBuiltCliOnTerminal(['replicate', ...urls(), '--until-idle']);
+    const output = visible(run.output);
+    expect(run.code, output).toBe(0);
+    expect(output).toMatch(/applying transaction \d+ 12000 \| [\d,]+\/s \|\s+\d+s/);
+    await withClient(sourceUrl, (client) => client.query(`DELETE FROM items WHERE id > ${ROWS}`));
+    expect((await runBuiltCli(['replicate', ...urls(), '--until-idle'])).code).toBe(0);
+  });
+
+  it('verify: a bar per table and per staging table; piped, nothing on stderr', async () => {
+    const run = await runBuiltCliOnTerminal(['verify', ...urls()]);
+    const output = visible(run.output);
+    expect(run.code, output).toBe(0);
+    expect(output).toMatch(
+      new RegExp(`verify public\\.items \\[[^\\]]+\\] 100% ${ROWS}/${ROWS} \\| [\\d,]+/s`),
+    );
+    // Staging also holds the rows flagged deleted.
+    expect(output).toMatch(/verify public\.items staging \[[^\]]+\] 100% (\d+)\/\1 /);
+    const piped = await runBuiltCli(['verify', ...urls()]);
+    expect(piped.code).toBe(0);
+    expect(piped.stderr).toBe('');
+    // The report itself is the same on both.
+    for (const line of piped.stdout.trim().split('\n')) expect(output).toContain(line);
+  });
+
+  it('verify --integrity: a bar over the audit rows hashed', async () => {
+    const run = await runBuiltCliOnTerminal(['verify', '--integrity', ...urls()]);
+    const output = visible(run.output);
+    expect(run.code, output).toBe(0);
+    // The initial load's rows, the one update, 12,000 inserts and their deletes.
+    const rows = ROWS + 1 + 2 * 12_000;
+    expect(output).toMatch(
+      new RegExp(
+        `verify --integrity audit \\[[^\\]]+\\] 100% ${rows}/${rows} \\| [\\d,]+/s \\| ETA`,
+      ),
+    );
+    const piped = await runBuiltCli(['verify', '--integrity', ...urls()]);
+    expect(piped.code).toBe(0);
+    expect(piped.stderr).toBe('');
+  });
+});
