@@ -271,9 +271,9 @@ DECLARE
   foreign_trigger text;
 BEGIN
   -- Attached anywhere else (EXECUTE is not granted, but even so), NEW is not an audit row.
-  IF TG_RELID IS DISTINCT FROM (SELECT c.oid FROM pg_catalog.pg_class AS c
-                                WHERE c.relnamespace = {{audit_schema_literal}}::regnamespace
-                                  AND c.relname = 'audit_log')
+  -- This fires once per audit row of a one-row statement: the name is resolved through
+  -- the relation cache (regclass input), not by a query that would scan pg_class per row.
+  IF TG_RELID IS DISTINCT FROM ({{audit_schema_literal}} || '.audit_log')::regclass
      OR TG_OP <> 'INSERT' OR TG_LEVEL <> 'ROW' THEN
     RAISE EXCEPTION 'audit chain: seal_at_commit runs only as the audit log''s deferred insert trigger'
       USING ERRCODE = 'insufficient_privilege';

@@ -13,6 +13,16 @@ async function catalogSeqScans(client: pg.Client, catalogs: readonly string[]) {
   return Object.fromEntries(rows.map((row) => [row.relname, Number(row.seq_scan)]));
 }
 
+/** Scans of pg_class (sequential and by index), by this transaction so far. */
+async function pgClassScans(client: pg.Client): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(
+    `SELECT (coalesce(seq_scan, 0) + coalesce(idx_scan, 0))::text AS n
+       FROM pg_catalog.pg_stat_xact_sys_tables
+      WHERE schemaname = 'pg_catalog' AND relname = 'pg_class'`,
+  );
+  return Number(rows[0]!.n);
+}
+
 /**
  * DMS applies one row per statement, so the caller check of the capture functions
  * (assert_capture_call) runs once per applied change: it must reach the catalogs by
@@ -80,5 +90,43 @@ describe('the capture caller check on the one-row path', () => {
         expect(body).not.toContain('pg_trigger');
       }
     });
+  });
+
+  /**
+   * seal_at_commit is queued for every audit row of a one-row statement and fires once per
+   * row at commit (the first firing seals them all). Each firing first checks that it runs
+   * as the audit log's trigger; that check must not cost a catalog scan per row, so the
+   * scans a transaction's sealing makes do not grow with its rows. SET CONSTRAINTS ALL
+   * IMMEDIATE fires the queued seals inside the transaction, where its scan counts are read.
+   */
+  it('seals a transaction of one-row statements without a catalog scan per audit row', async () => {
+    const install = await installWithHistory();
+    const client = new pg.Client({ connectionString: install.targetUrl });
+    await client.connect();
+    try {
+      const dms = new DmsApplier(client, 'audit', 'items', ['id']);
+      const sealScans = async (rows: number, first: number): Promise<number> => {
+        await client.query('BEGIN');
+        for (let n = 0; n < rows; n += 1) {
+          const id = String(first + n);
+          await dms.insert({ id, name: 'new' }, cdc('INSERT', '2026-11-23 11:00:00', first + n));
+        }
+        const before = await pgClassScans(client);
+        await client.query('SET CONSTRAINTS ALL IMMEDIATE');
+        const scans = (await pgClassScans(client)) - before;
+        await client.query('COMMIT');
+        return scans;
+      };
+      await sealScans(2, 300); // plans cached
+      const few = await sealScans(2, 400);
+      const many = await sealScans(12, 500);
+      expect(many).toBe(few);
+      const { rows } = await client.query<{ n: string }>(
+        `SELECT count(*)::text AS n FROM audit.audit_log WHERE (row_key ->> 'id')::int >= 300`,
+      );
+      expect(rows[0]!.n).toBe('16');
+    } finally {
+      await client.end();
+    }
   });
 });
