@@ -100,6 +100,8 @@ export class DatabaseActivityStream extends Construct {
   readonly archive?: ActivityArchive;
   /** Alerts through the alert topic the moment CloudTrail records `StopActivityStream` on the cluster. */
   readonly stopRule: events.Rule;
+  /** Alerts the moment CloudTrail records `DisableKey`, `ScheduleKeyDeletion` or `PutKeyPolicy` on the stream key. */
+  readonly keyRule: events.Rule;
 
   constructor(scope: Construct, id: string, props: DatabaseActivityStreamProps) {
     super(scope, id);
@@ -158,7 +160,9 @@ export class DatabaseActivityStream extends Construct {
       }),
     );
     this.decrypt.attach(this.kinesisStream);
-    this.stopRule = this.alertOnStop(props.clusterIdentifier, clusterArn, props.alertTopic);
+    const rules = this.alertOnSilencing(props.clusterIdentifier, clusterArn, props.alertTopic);
+    this.stopRule = rules.stop;
+    this.keyRule = rules.key;
     if (props.config.archive?.enabled) {
       this.archive = new ActivityArchive(this, 'Archive', {
         config: props.config.archive,
@@ -171,30 +175,67 @@ export class DatabaseActivityStream extends Construct {
   }
 
   /**
-   * The quiet-stream alarm needs `quietMinutes`; this says it at once, with who did it.
-   * EventBridge receives RDS API calls from CloudTrail only when the account has a trail
-   * logging management events (README "The stream went quiet"). It publishes with a role
-   * of its own (sns:Publish on the alert topic and its key), not through the topic's policy.
+   * The quiet-stream alarm needs `quietMinutes`; these say it at once, with who did it:
+   * `StopActivityStream` on the cluster, and disabling, scheduling the deletion of or
+   * replacing the policy of the stream key (RDS can then no longer encrypt the stream).
+   * EventBridge receives API calls from CloudTrail only when the account has a trail
+   * logging management events (README "The stream went quiet").
    */
-  private alertOnStop(clusterIdentifier: string, clusterArn: string, alertTopic: AlertTopic) {
-    const rule = new events.Rule(this, 'StopRule', {
+  private alertOnSilencing(clusterIdentifier: string, clusterArn: string, alertTopic: AlertTopic) {
+    const stop = this.alertOnApiCall('StopRule', alertTopic, {
       description: `audit-trail: StopActivityStream called on cluster ${clusterIdentifier}`,
+      service: 'rds',
+      eventNames: ['StopActivityStream'],
+      match: { requestParameters: { resourceArn: [clusterArn] } },
+      what: `StopActivityStream was called on cluster ${clusterIdentifier}`,
+      consequence:
+        'the Database Activity Stream is stopping and database activity is no longer streamed',
+    });
+    const key = this.alertOnApiCall('KeyRule', alertTopic, {
+      description: `audit-trail: the activity stream key of cluster ${clusterIdentifier} disabled, scheduled for deletion or its policy replaced`,
+      service: 'kms',
+      eventNames: ['DisableKey', 'ScheduleKeyDeletion', 'PutKeyPolicy'],
+      // CloudTrail names the key in `resources` whichever form of key id the caller used.
+      match: { resources: { ARN: [this.key.key.keyArn] } },
+      what: `${events.EventField.fromPath('$.detail.eventName')} was called on the Database Activity Stream key of cluster ${clusterIdentifier}`,
+      consequence:
+        'RDS may no longer be able to encrypt the stream (a changed policy may also let someone read it)',
+    });
+    return { stop, key };
+  }
+
+  /** A rule on one AWS API call from CloudTrail that publishes who, where and when to the alert topic. */
+  private alertOnApiCall(
+    id: string,
+    alertTopic: AlertTopic,
+    call: {
+      description: string;
+      service: 'rds' | 'kms';
+      eventNames: string[];
+      match: Record<string, unknown>;
+      what: string;
+      consequence: string;
+    },
+  ): events.Rule {
+    const rule = new events.Rule(this, id, {
+      description: call.description,
       eventPattern: {
-        source: ['aws.rds'],
+        source: [`aws.${call.service}`],
         detailType: ['AWS API Call via CloudTrail'],
         detail: {
-          eventSource: ['rds.amazonaws.com'],
-          eventName: ['StopActivityStream'],
-          requestParameters: { resourceArn: [clusterArn] },
+          eventSource: [`${call.service}.amazonaws.com`],
+          eventName: call.eventNames,
+          ...call.match,
         },
       },
     });
     const field = (path: string) => events.EventField.fromPath(`$.detail.${path}`);
+    // Its own role (sns:Publish on the topic and its key), not the topic's resource policy.
     rule.addTarget(
       new eventTargets.SnsTopic(alertTopic.topic, {
         authorizeUsingRole: true,
         message: events.RuleTargetInput.fromText(
-          `[audit-trail] StopActivityStream was called on cluster ${clusterIdentifier} by ${field('userIdentity.arn')} from ${field('sourceIPAddress')} at ${field('eventTime')} (CloudTrail event ${field('eventID')}). Unless that event carries an errorCode, the Database Activity Stream is stopping and database activity is no longer streamed. See README "The stream went quiet".`,
+          `[audit-trail] ${call.what} by ${field('userIdentity.arn')} from ${field('sourceIPAddress')} at ${field('eventTime')} (CloudTrail event ${field('eventID')}). Unless that event carries an errorCode, ${call.consequence}. See README "The stream went quiet".`,
         ),
       }),
     );

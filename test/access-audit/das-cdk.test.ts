@@ -349,6 +349,34 @@ describe('Database Activity Streams in the deployed app (existing provisioned cl
     expect(ruleId).toMatch(/^ActivityStream/);
   });
 
+  it('alerts at once when anyone disables the stream key, schedules its deletion or replaces its policy', () => {
+    const rules = template.findResources('AWS::Events::Rule', {
+      Properties: {
+        EventPattern: {
+          source: ['aws.kms'],
+          'detail-type': ['AWS API Call via CloudTrail'],
+          detail: {
+            eventSource: ['kms.amazonaws.com'],
+            eventName: ['DisableKey', 'ScheduleKeyDeletion', 'PutKeyPolicy'],
+            resources: { ARN: [{ 'Fn::GetAtt': [key, 'Arn'] }] },
+          },
+        },
+        State: 'ENABLED',
+      },
+    });
+    expect(Object.keys(rules)).toHaveLength(1);
+    const rule = Object.values(rules)[0] as { Properties: { Targets: Record<string, unknown>[] } };
+    expect(rule.Properties.Targets).toEqual([
+      expect.objectContaining({
+        Arn: { Ref: expect.stringMatching(/^AlertTopic/) },
+        RoleArn: { 'Fn::GetAtt': [expect.stringMatching(/EventsRole/), 'Arn'] },
+      }),
+    ]);
+    const input = JSON.stringify(rule.Properties.Targets[0]!.InputTransformer);
+    for (const field of ['eventName', 'userIdentity.arn', 'sourceIPAddress', 'eventTime'])
+      expect(input).toContain(field);
+  });
+
   it('shows the stream alarms and its records and heartbeats on the access-audit dashboard', () => {
     const dashboards = template.findResources('AWS::CloudWatch::Dashboard');
     const body = JSON.stringify(Object.values(dashboards)[0]);
