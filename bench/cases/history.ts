@@ -133,7 +133,7 @@ export const historyCase: BenchCase = {
  * old/new row JSON, changed columns), set-based so a million rows take seconds.
  * Version order per key follows commit order; four changes share a transaction.
  */
-async function generateAuditRows(targetUrl: string, rows: number): Promise<number> {
+export async function generateAuditRows(targetUrl: string, rows: number): Promise<number> {
   const keys = Math.max(1, Math.round(rows / MEAN_VERSIONS));
   await withClient(targetUrl, async (client) => {
     await client.query('SELECT setseed(0.42)');

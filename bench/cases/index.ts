@@ -9,6 +9,7 @@ import { parserCase } from './parser';
 import { sourceCase } from './source';
 import { sourceContextCase } from './source-context';
 import { targetTriggerCase } from './target-trigger';
+import { verifyIntegrityCase } from './verify-integrity';
 
 /** What a case returns: its figures and the numbers behind them. */
 export interface CaseResult {
@@ -33,6 +34,7 @@ export const CASES = {
   trigger: targetTriggerCase,
   dms: dmsApplyCase,
   chain: chainCostCase,
+  verify: verifyIntegrityCase,
   history: historyCase,
   parser: parserCase,
   das: dasCase,

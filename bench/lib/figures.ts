@@ -20,6 +20,7 @@ export const FIGURE_IDS = [
   'dms_apply_ratio',
   'chain_dms_apply_ratio',
   'chain_engine_apply_ratio',
+  'verify_integrity_peak_rss_mb',
   'history_p99_ms',
   'asof_p99_ms',
   'transaction_p99_ms',
@@ -73,6 +74,8 @@ export const FIGURE_SPECS: Record<FigureId, { unit: string; goal: Goal | null }>
   // Hash chain on / off, audit triggers on in both (#9): reported, no goal set.
   chain_dms_apply_ratio: { unit: 'ratio on/off', goal: null },
   chain_engine_apply_ratio: { unit: 'ratio on/off', goal: null },
+  // verify --integrity streams (#9): flat memory at 10M rows (full profile).
+  verify_integrity_peak_rss_mb: { unit: 'MB', goal: { op: '<=', value: 200 } },
   history_p99_ms: { unit: 'ms', goal: { op: '<=', value: 5 } },
   asof_p99_ms: { unit: 'ms', goal: { op: '<=', value: 5 } },
   transaction_p99_ms: { unit: 'ms', goal: { op: '<=', value: 5 } },

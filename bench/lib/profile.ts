@@ -28,6 +28,8 @@ export interface Profile {
   /** History queries: audit rows generated, and queries timed per kind. */
   readonly historyRows: number;
   readonly historyQueries: number;
+  /** verify --integrity memory: audit rows in the hash chain it checks. */
+  readonly verifyRows: number;
   /** Parser: lines parsed per round, rounds. */
   readonly parserLines: number;
   readonly parserRounds: number;
@@ -49,6 +51,7 @@ export const QUICK: Profile = {
   triggerRounds: 3,
   historyRows: 1_000_000,
   historyQueries: 300,
+  verifyRows: 1_000_000,
   parserLines: 100_000,
   parserRounds: 5,
 };
@@ -69,6 +72,7 @@ export const FULL: Profile = {
   triggerRounds: 5,
   historyRows: 10_000_000,
   historyQueries: 1000,
+  verifyRows: 10_000_000,
   parserLines: 500_000,
   parserRounds: 5,
 };
@@ -96,6 +100,7 @@ export const SMOKE: Profile = {
   triggerRounds: 1,
   historyRows: 5_000,
   historyQueries: 20,
+  verifyRows: 30_000,
   parserLines: 2_000,
   parserRounds: 1,
 };
