@@ -79,49 +79,81 @@ export function auditedRoleSettings(config: PgauditSetupConfig): Record<string, 
   };
 }
 
+/** One step of `pgaudit setup`: the statements it runs and the line that reports it. */
+export interface PgauditSetupStep {
+  /** The SQL, identifiers and values quoted, in the order they run. */
+  readonly statements: readonly string[];
+  /** What the step does, as `pgaudit setup` reports it once done. */
+  readonly done: string;
+}
+
 /**
- * Prepares the connected database for access audit: verifies pgaudit is preloaded
- * (it cannot be loaded from SQL), creates the extension (without it nothing is
- * logged and nothing reports an error) and the `rds_pgaudit` role, then sets
- * `pgaudit.*` on every audited role and `pgaudit.log = 'ddl,role'` on every service
- * account. Roles in neither list keep the cluster default (`clusterPgauditLog`). Idempotent. Returns one line per action taken.
+ * What {@link setupPgaudit} would run on the connected database, read without changing
+ * anything (`pgaudit setup --dry-run` prints it): the same checks first, then each step
+ * with its statements.
  * @throws PgauditSetupError when pgaudit is not preloaded or a configured role is missing.
+ * @example
+ * ```ts
+ * for (const step of await planPgauditSetup(client, config))
+ *   console.log(step.statements.join(';\n'));
+ * ```
  */
-export async function setupPgaudit(
+export async function planPgauditSetup(
   client: pg.Client,
   config: PgauditSetupConfig,
-): Promise<string[]> {
+): Promise<PgauditSetupStep[]> {
   if (!(await isPreloaded(client)))
     throw new PgauditSetupError(`pgaudit is not preloaded: ${PRELOAD_REMEDY}`);
   const missing = await missingRoles(client, [...config.auditedRoles, ...config.serviceAccounts]);
   if (missing.length > 0) {
     throw new PgauditSetupError(`roles named in accessAudit do not exist: ${missing.join(', ')}`);
   }
-  const done: string[] = [];
-  await client.query('CREATE EXTENSION IF NOT EXISTS pgaudit');
-  done.push('extension pgaudit present');
-  const { rowCount } = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [
-    RDS_AUDIT_ROLE,
-  ]);
-  if (rowCount === 0) {
-    await client.query(`CREATE ROLE ${quoteIdent(RDS_AUDIT_ROLE)} NOLOGIN`);
-    done.push(`role ${RDS_AUDIT_ROLE} created`);
-  }
+  const steps: PgauditSetupStep[] = [
+    { statements: ['CREATE EXTENSION IF NOT EXISTS pgaudit'], done: 'extension pgaudit present' },
+  ];
+  if ((await missingRoles(client, [RDS_AUDIT_ROLE])).length > 0)
+    steps.push({
+      statements: [`CREATE ROLE ${quoteIdent(RDS_AUDIT_ROLE)} NOLOGIN`],
+      done: `role ${RDS_AUDIT_ROLE} created`,
+    });
   const settings = auditedRoleSettings(config);
-  for (const role of config.auditedRoles) {
-    for (const [name, value] of Object.entries(settings)) {
-      await client.query(`ALTER ROLE ${quoteIdent(role)} SET ${name} = ${quoteLiteral(value)}`);
-    }
-    done.push(`role ${role}: ${formatSettings(settings)}`);
-  }
-  for (const role of config.serviceAccounts) {
-    await client.query(
-      `ALTER ROLE ${quoteIdent(role)} SET pgaudit.log = ${quoteLiteral(SERVICE_ACCOUNT_PGAUDIT_LOG)}`,
-    );
-    done.push(`role ${role}: pgaudit.log=${SERVICE_ACCOUNT_PGAUDIT_LOG} (service account)`);
-  }
-  done.push(...(await setupCanaryRole(client, config.canary.role)));
-  return done;
+  for (const role of config.auditedRoles)
+    steps.push({
+      statements: roleSettingStatements(role, settings),
+      done: `role ${role}: ${formatSettings(settings)}`,
+    });
+  for (const role of config.serviceAccounts)
+    steps.push({
+      statements: roleSettingStatements(role, { 'pgaudit.log': SERVICE_ACCOUNT_PGAUDIT_LOG }),
+      done: `role ${role}: pgaudit.log=${SERVICE_ACCOUNT_PGAUDIT_LOG} (service account)`,
+    });
+  steps.push(...(await canaryRoleSteps(client, config.canary.role)));
+  return steps;
+}
+
+/**
+ * Prepares the connected database for access audit: verifies pgaudit is preloaded
+ * (it cannot be loaded from SQL), creates the extension (without it nothing is
+ * logged and nothing reports an error) and the `rds_pgaudit` role, then sets
+ * `pgaudit.*` on every audited role and `pgaudit.log = 'ddl,role'` on every service
+ * account. Roles in neither list keep the cluster default (`clusterPgauditLog`).
+ * Idempotent. Runs {@link planPgauditSetup}'s steps. Returns one line per action taken.
+ * @throws PgauditSetupError when pgaudit is not preloaded or a configured role is missing.
+ */
+export async function setupPgaudit(
+  client: pg.Client,
+  config: PgauditSetupConfig,
+): Promise<string[]> {
+  const steps = await planPgauditSetup(client, config);
+  for (const step of steps) for (const statement of step.statements) await client.query(statement);
+  return steps.map((step) => step.done);
+}
+
+/** `ALTER ROLE role SET name = 'value'` for each setting. */
+function roleSettingStatements(role: string, settings: Record<string, string>): string[] {
+  return Object.entries(settings).map(
+    ([name, value]) => `ALTER ROLE ${quoteIdent(role)} SET ${name} = ${quoteLiteral(value)}`,
+  );
 }
 
 /**
@@ -130,21 +162,21 @@ export async function setupPgaudit(
  * credential the scheduled Lambda holds can do no more than run its literal SELECT.
  * It gets no password here: the operator sets one and stores it in the canary's secret.
  */
-async function setupCanaryRole(client: pg.Client, role: string): Promise<string[]> {
-  const done: string[] = [];
-  if ((await missingRoles(client, [role])).length > 0) {
-    await client.query(
-      `CREATE ROLE ${quoteIdent(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS ${CANARY_ROLE_LIMITS}`,
-    );
-    done.push(
-      `role ${role} created for the canary (LOGIN only; set its password with ALTER ROLE ${quoteIdent(role)} PASSWORD … and store it in the canary's secret)`,
-    );
-  }
+async function canaryRoleSteps(client: pg.Client, role: string): Promise<PgauditSetupStep[]> {
+  const steps: PgauditSetupStep[] = [];
+  if ((await missingRoles(client, [role])).length > 0)
+    steps.push({
+      statements: [
+        `CREATE ROLE ${quoteIdent(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS ${CANARY_ROLE_LIMITS}`,
+      ],
+      done: `role ${role} created for the canary (LOGIN only; set its password with ALTER ROLE ${quoteIdent(role)} PASSWORD … and store it in the canary's secret)`,
+    });
   const settings = canaryRoleSettings();
-  for (const [name, value] of Object.entries(settings))
-    await client.query(`ALTER ROLE ${quoteIdent(role)} SET ${name} = ${quoteLiteral(value)}`);
-  done.push(`role ${role}: ${formatSettings(settings)} (canary)`);
-  return done;
+  steps.push({
+    statements: roleSettingStatements(role, settings),
+    done: `role ${role}: ${formatSettings(settings)} (canary)`,
+  });
+  return steps;
 }
 
 /**

@@ -5,6 +5,7 @@ import type { AuditTrailConfig } from '../config';
 import { requireChangeHistory } from '../config/change-history';
 import { AuditTrailError } from '../errors';
 import { createKysely } from '../postgres/connect';
+import { createDryRunKysely } from '../postgres/dry-run';
 import { quoteQualified } from '../postgres/identifiers';
 import { introspectSourceTables, SourceTableError, type SourceTable } from './introspect';
 import { MIGRATE_CATCH_UP_TIMEOUT_MS, MIGRATE_LOCK_TIMEOUT } from './lock-timeout';
@@ -59,6 +60,13 @@ export interface MigrateTargetOptions {
    * to confirm the source's current position. @default 60_000
    */
   readonly catchUpTimeoutMs?: number;
+  /**
+   * Do everything in one target transaction and roll it back: the report says what a
+   * real run would change, {@link MigrateReport.statements} lists the SQL, and nothing
+   * is committed. Locks the statements take are held until the rollback, as in a real
+   * run. The source is only read, as in every run. @default false
+   */
+  readonly dryRun?: boolean;
 }
 
 /** Thrown when staging would change shape before the pipeline applied the older changes. */
@@ -87,6 +95,11 @@ export interface MigrateReport extends SyncResult {
   readonly removedTables: readonly string[];
   /** `schema.table` of removed tables whose staging table this run dropped (`dropStaging`). */
   readonly droppedStagingTables: readonly string[];
+  /**
+   * With `dryRun`: every statement sent to the target, in order (reads included), all
+   * rolled back. Absent in a real run.
+   */
+  readonly statements?: readonly string[];
 }
 
 export { MIGRATE_CATCH_UP_TIMEOUT_MS, MIGRATE_LOCK_TIMEOUT } from './lock-timeout';
@@ -121,7 +134,11 @@ export async function migrateTarget(options: MigrateTargetOptions): Promise<Migr
   // DDL waiting for a lock blocks every later query on that table: give up instead.
   const settings = { lock_timeout: lockTimeout };
   const source = createKysely<unknown>(options.sourceUrl, { max: 1, label: 'source', settings });
-  const target = createKysely<unknown>(options.targetUrl, { max: 1, label: 'target', settings });
+  const targetOptions = { max: 1, label: 'target', settings };
+  const dryRun = options.dryRun
+    ? createDryRunKysely<unknown>(options.targetUrl, targetOptions)
+    : null;
+  const target = dryRun?.db ?? createKysely<unknown>(options.targetUrl, targetOptions);
   try {
     const tables = await introspectSourceTables(source, options.config);
     // Not in introspection (verify uses it): only the DMS mapping needs the list.
@@ -138,7 +155,11 @@ export async function migrateTarget(options: MigrateTargetOptions): Promise<Migr
     }
     // Read after introspection: every schema change seen there is at or before it.
     const sourceLsn = await currentSourceLsn(source);
-    return await migrateTargetWith(target, options.config, tables, { ...options, sourceLsn });
+    const report = await migrateTargetWith(target, options.config, tables, {
+      ...options,
+      sourceLsn,
+    });
+    return dryRun ? { ...report, statements: [...dryRun.statements] } : report;
   } catch (error) {
     throw isLockTimeout(error) ? lockTimeoutError(lockTimeout, error) : error;
   } finally {

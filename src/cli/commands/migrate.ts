@@ -15,6 +15,7 @@ interface MigrateOptions {
   readonly allowPendingChanges?: boolean;
   readonly catchUpTimeout: string;
   readonly json?: boolean;
+  readonly dryRun?: boolean;
 }
 
 /**
@@ -51,7 +52,15 @@ export function registerMigrate(program: Command): void {
       'change staging even if the source slots may still hold changes of the old shape (the pipeline then stops at them)',
     )
     .addOption(jsonOption('what changed'))
+    .option(
+      '--dry-run',
+      'run everything in one target transaction and roll it back: print the SQL that changes something and what would change, commit nothing',
+    )
     .action(async (options: MigrateOptions) => {
+      if (options.dryRun && options.sourceContext)
+        throw new UsageError(
+          '--dry-run does not cover --source-context (it writes on the source): run migrate --source-context, then migrate --dry-run',
+        );
       const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
       const { migrateTarget } = await import('../../migrate/migrate-target.js');
       const config = await loadConfig(options.config);
@@ -59,6 +68,8 @@ export function registerMigrate(program: Command): void {
       const sourceUrl = requireUrl(options.sourceUrl, '--source-url');
       // With --json, stdout carries the one document: progress lines go to stderr.
       const out = options.json ? process.stderr : process.stdout;
+      // A dry run's lines say what a real run would do: kept until its SQL is printed.
+      const dryRunLines: string[] = [];
       const sourceContext =
         options.sourceContext === true
           ? await migrateSourceContext(config, sourceUrl, out)
@@ -67,7 +78,8 @@ export function registerMigrate(program: Command): void {
         config,
         sourceUrl,
         targetUrl: requireUrl(options.targetUrl, '--target-url'),
-        log: (line) => out.write(`${line}\n`),
+        log: (line) => (options.dryRun ? dryRunLines.push(line) : out.write(`${line}\n`)),
+        dryRun: options.dryRun === true,
         dropStaging: options.dropStaging === true,
         lockTimeout: options.lockTimeout,
         allowPendingChanges: options.allowPendingChanges === true,
@@ -100,15 +112,44 @@ export function registerMigrate(program: Command): void {
             removedTables,
             droppedStagingTables,
             ...(sourceContext !== undefined && { sourceContext }),
+            ...(options.dryRun && { dryRun: true, statements: report.statements ?? [] }),
           })}\n`,
         );
         return;
       }
       const names = tables.join(', ');
+      if (options.dryRun) {
+        process.stdout.write(formatDryRun(report.statements ?? [], dryRunLines, changed, names));
+        return;
+      }
       process.stdout.write(
         changed === 0 ? `target is up to date (${names})\n` : `target migrated (${names})\n`,
       );
     });
+}
+
+/**
+ * A dry run as a psql script to review: the statements that change something (reads
+ * are left out; `--json` lists every statement), then what a real run would report,
+ * as comments.
+ */
+function formatDryRun(
+  statements: readonly string[],
+  lines: readonly string[],
+  changed: number,
+  names: string,
+): string {
+  const changes = statements.filter((statement) => !/^\s*select\b/i.test(statement));
+  return [
+    '-- audit-trail migrate --dry-run: run in one target transaction and rolled back; nothing changed.',
+    '-- The statements that change something, in order, as sent ($n: a bound value; reads left out; --json lists all):',
+    ...changes.map((statement) => `${statement.trim()};`),
+    ...lines.map((line) => `-- would: ${line}`),
+    changed === 0
+      ? `-- target is up to date (${names}): a real run changes nothing`
+      : `-- a real run would migrate the target (${names})`,
+    '',
+  ].join('\n');
 }
 
 function catchUpTimeoutMs(text: string): number {

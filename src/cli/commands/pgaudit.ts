@@ -25,16 +25,38 @@ export function registerPgaudit(program: Command): void {
     .addOption(configOption())
     .addOption(sourceUrlOption())
     .addOption(jsonOption('the steps done'))
-    .action(async (options: { config: string; sourceUrl?: string; json?: boolean }) => {
-      const { setupPgaudit } = await import('../../access-audit/setup.js');
-      const config = await accessAuditSection(options.config);
-      const steps = await withSource(options.sourceUrl, (client) => setupPgaudit(client, config));
-      process.stdout.write(
-        options.json
-          ? `${JSON.stringify({ done: steps })}\n`
-          : steps.map((step) => `done  ${step}\n`).join(''),
-      );
-    });
+    .option(
+      '--dry-run',
+      'print the SQL it would run (a psql script, each statement after a comment saying what it does) and change nothing',
+    )
+    .action(
+      async (options: { config: string; sourceUrl?: string; json?: boolean; dryRun?: boolean }) => {
+        const { planPgauditSetup, setupPgaudit } = await import('../../access-audit/setup.js');
+        const config = await accessAuditSection(options.config);
+        if (options.dryRun) {
+          const steps = await withSource(options.sourceUrl, (client) =>
+            planPgauditSetup(client, config),
+          );
+          process.stdout.write(
+            options.json
+              ? `${JSON.stringify({ dryRun: true, steps })}\n`
+              : steps
+                  .map(
+                    (step) =>
+                      `-- ${step.done}\n${step.statements.map((sql) => `${sql};\n`).join('')}`,
+                  )
+                  .join(''),
+          );
+          return;
+        }
+        const steps = await withSource(options.sourceUrl, (client) => setupPgaudit(client, config));
+        process.stdout.write(
+          options.json
+            ? `${JSON.stringify({ done: steps })}\n`
+            : steps.map((step) => `done  ${step}\n`).join(''),
+        );
+      },
+    );
 
   pgaudit
     .command('check')
