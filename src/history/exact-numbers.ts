@@ -41,4 +41,3 @@ function numberText(value: unknown): string | undefined {
   if (isLosslessNumber(value)) return value.value;
   return undefined;
 }
-

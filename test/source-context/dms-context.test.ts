@@ -337,7 +337,7 @@ describe('context through DMS-shaped staging writes', () => {
 
 interface PlanNode {
   readonly 'Node Type': string;
-  readonly 'Alias'?: string;
+  readonly Alias?: string;
   readonly 'Index Name'?: string;
   readonly 'Actual Rows'?: number;
   readonly 'Actual Loops'?: number;
