@@ -2,7 +2,7 @@ import { inject } from 'vitest';
 import { parseRowJson } from '../../src/history';
 import { apiDifferences } from '../support/oracle/api-check';
 import { runScenario } from '../support/oracle/scenario';
-import type { Workload } from '../support/oracle/workload';
+import { HEADER_NAME_REFUSAL, type Workload } from '../support/oracle/workload';
 import { insert, oneTable, replicate, tx, update, workload } from './regressions/workloads';
 
 /**
@@ -60,6 +60,31 @@ describe('history oracle checks', () => {
       const result = await runScenario(w, { adminUrl: inject('pgAdminUrl'), pipeline });
       expect(result.problems).toEqual([]);
       expect(result.tampered).toMatch(/^set c1 to NULL in staging row/);
+    }
+  });
+
+  it('a table with a header-named column is refused when it joins the config, not before (fuzz seed 170117)', async () => {
+    const columns = [
+      { name: 'k0', type: 'int4' },
+      { name: 'c1', type: 'int4' },
+    ];
+    const w = workload(
+      [
+        { schema: 's0', name: 't0', columns, keyCount: 1 },
+        {
+          schema: 's1',
+          name: 't1',
+          columns: [...columns, { name: 'ar_h_change_seq', type: 'int4' }],
+          keyCount: 1,
+          laterInConfig: true,
+        },
+      ],
+      [replicate, tx(insert(0, 0)), { kind: 'configure', table: 1 }],
+    );
+    for (const pipeline of ['engine', 'dms'] as const) {
+      const result = await runScenario(w, { adminUrl: inject('pgAdminUrl'), pipeline });
+      expect(result.problems).toEqual([]);
+      expect(result.refused).toMatch(HEADER_NAME_REFUSAL);
     }
   });
 
