@@ -1,46 +1,15 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { Match, Template } from 'aws-cdk-lib/assertions';
-import { buildApp } from '../../infra/build-app';
+import { Match } from 'aws-cdk-lib/assertions';
 import { ARCHIVE_COLUMNS } from '../../src/access-audit/das/archive';
-import { parseConfig } from '../../src/config';
+import { EXISTING_SOURCE, logicalId, partitionArn, synthAccessAudit } from './support/das-cdk';
 
-/** Skips NodejsFunction bundling; the DAS function's bundle is tested in das-lambda.test.ts. */
-const FAST = { context: { 'aws:cdk:bundling-stacks': [] } };
-
-const example = JSON.parse(
-  readFileSync(path.join(__dirname, '../../examples/aws.config.json'), 'utf8'),
-) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test fixture
-
-const EXISTING_SOURCE = {
-  mode: 'existing',
-  clusterIdentifier: 'app-prod',
-  endpoint: 'app-prod.cluster-abc.eu-west-1.rds.amazonaws.com',
-  databaseName: 'app',
-  secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:app-AbCdEf',
-  securityGroupId: 'sg-0abc123',
-};
-
-/** Synthesises the app with an activity stream archive (cdk-nag runs and throws on any finding). */
+/** Synthesises the app with an activity stream archive on an existing provisioned cluster. */
 function synth(archive: unknown, deployment: Record<string, unknown> = {}) {
-  const config = parseConfig({
-    ...example,
-    accessAudit: { activityStream: { enabled: true, archive } },
-    deployment: { ...example.deployment, source: EXISTING_SOURCE, ...deployment },
-  });
-  const built = buildApp(config, FAST);
-  return { ...built, template: Template.fromStack(built.stack) };
+  return synthAccessAudit(
+    { activityStream: { enabled: true, archive } },
+    { source: EXISTING_SOURCE, ...deployment },
+  );
 }
 
-function logicalId(template: Template, type: string, prefix: string): string {
-  const ids = Object.keys(template.findResources(type)).filter((id) => id.startsWith(prefix));
-  expect(ids).toHaveLength(1);
-  return ids[0]!;
-}
-
-const partitionArn = (...parts: unknown[]) => ({
-  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ...parts]],
-});
 const regional = (service: string, ...rest: unknown[]) =>
   partitionArn(`:${service}:`, { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ...rest);
 

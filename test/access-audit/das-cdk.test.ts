@@ -1,47 +1,16 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Match } from 'aws-cdk-lib/assertions';
 import { buildApp } from '../../infra/build-app';
 import { parseConfig } from '../../src/config';
+import {
+  EXAMPLE_CONFIG,
+  EXISTING_SOURCE,
+  FAST,
+  logicalId,
+  partitionArn,
+  synthAccessAudit,
+} from './support/das-cdk';
 
-/** Skips NodejsFunction bundling; the DAS function's bundle is tested in das-lambda.test.ts. */
-const FAST = { context: { 'aws:cdk:bundling-stacks': [] } };
-
-const example = JSON.parse(
-  readFileSync(path.join(__dirname, '../../examples/aws.config.json'), 'utf8'),
-) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test fixture
-
-/** Synthesises the app (cdk-nag runs in Template.fromStack and throws on any finding). */
-function synth(accessAudit: unknown, deployment: Record<string, unknown> = {}) {
-  const config = parseConfig({
-    ...example,
-    accessAudit,
-    deployment: { ...example.deployment, ...deployment },
-  });
-  const built = buildApp(config, FAST);
-  return { ...built, template: Template.fromStack(built.stack) };
-}
-
-/** The logical id of the one resource of `type` whose id starts with `prefix`. */
-function logicalId(template: Template, type: string, prefix: string): string {
-  const ids = Object.keys(template.findResources(type)).filter((id) => id.startsWith(prefix));
-  expect(ids).toHaveLength(1);
-  return ids[0]!;
-}
-
-/** A provisioned Aurora cluster (DAS does not run on the Serverless v2 cluster the kit creates). */
-const EXISTING_SOURCE = {
-  mode: 'existing',
-  clusterIdentifier: 'app-prod',
-  endpoint: 'app-prod.cluster-abc.eu-west-1.rds.amazonaws.com',
-  databaseName: 'app',
-  secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:app-AbCdEf',
-  securityGroupId: 'sg-0abc123',
-};
-
-const partitionArn = (...parts: unknown[]) => ({
-  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ...parts]],
-});
+const synth = synthAccessAudit;
 
 describe('Database Activity Streams in the deployed app (existing provisioned cluster, new VPC)', () => {
   const { template, activityStream } = synth(
@@ -416,7 +385,7 @@ describe('Database Activity Streams in the deployed app (existing provisioned cl
 describe('Database Activity Streams: other deployments', () => {
   it('refuses the kit-made Serverless v2 source when the config has no deployment section to name', () => {
     const config = parseConfig({
-      ...example,
+      ...EXAMPLE_CONFIG,
       deployment: undefined,
       accessAudit: { activityStream: { enabled: true } },
     });
