@@ -168,8 +168,12 @@ AS $function$
          AND new_commit IS NOT DISTINCT FROM old_commit THEN NULL
     -- operation_indicator keeps a deleted row and flags it.
     WHEN new_indicator = 'D' THEN CASE WHEN old_indicator = 'D' THEN NULL ELSE 'DELETE' END
-    -- Full-load rows carry no change sequence: a re-loaded baseline (a new copy time).
-    WHEN nullif(new_seq, '') IS NULL THEN CASE WHEN old_data::text = new_data::text THEN NULL ELSE 'SNAPSHOT' END
+    -- Full-load rows carry no change sequence: a re-loaded baseline (a new copy time). A
+    -- row flagged deleted that the reload finds again is back (a table added back to the
+    -- config, #17 item 19), even with the values it had.
+    WHEN nullif(new_seq, '') IS NULL THEN
+      CASE WHEN old_indicator IS DISTINCT FROM 'D' AND old_data::text = new_data::text THEN NULL
+           ELSE 'SNAPSHOT' END
     -- A re-insert of a deleted key arrives as an UPDATE of the flagged row (INSERT_RECORD).
     WHEN old_indicator = 'D' OR new_operation = 'INSERT' THEN 'INSERT'
     WHEN old_data::text = new_data::text THEN NULL -- only ignored or header columns changed
@@ -260,6 +264,7 @@ $function$;
 -- AFTER UPDATE: updates, deletes (operation_indicator flags the kept row 'D'),
 -- re-inserts of deleted keys (INSERT_RECORD updates the flagged row), re-loaded
 -- full-load rows, and primary key changes.
+-- A SNAPSHOT is a baseline, as the load's INSERT records it: no old row.
 CREATE OR REPLACE FUNCTION {{audit_schema}}.capture_update()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -338,7 +343,7 @@ BEGIN
     ) VALUES (
       arg_source_schema, arg_source_table, CASE WHEN v_version = 'DELETE' THEN v_old_key ELSE v_new_key END,
       v_version, v_commit_ts, v_new_seq, v_xid, v_lsn,
-      CASE WHEN v_version = 'INSERT' THEN NULL ELSE v_old_data END,
+      CASE WHEN v_version IN ('INSERT', 'SNAPSHOT') THEN NULL ELSE v_old_data END,
       CASE WHEN v_version = 'DELETE' THEN NULL ELSE v_new_data END,
       CASE WHEN v_version = 'UPDATE' THEN {{audit_schema}}.changed_columns(v_old_data, v_new_data) END)
     ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
@@ -411,7 +416,7 @@ BEGIN
   )
   SELECT arg_source_schema, arg_source_table, v.row_key, v.version_operation, v.commit_timestamp, v.change_seq,
          v.transaction_id, v.stream_position,
-         CASE WHEN v.version_operation = 'INSERT' THEN NULL ELSE v.old_data END,
+         CASE WHEN v.version_operation IN ('INSERT', 'SNAPSHOT') THEN NULL ELSE v.old_data END,
          CASE WHEN v.version_operation = 'DELETE' THEN NULL ELSE v.data END,
          CASE WHEN v.version_operation = 'UPDATE' THEN {{audit_schema}}.changed_columns(v.old_data, v.data) END
   FROM versions AS v

@@ -12,6 +12,7 @@ import { MIGRATE_CATCH_UP_TIMEOUT_MS, MIGRATE_LOCK_TIMEOUT } from './lock-timeou
 import { partitionListProblems } from './partitions';
 import { oldShapeChangesPending } from './pending-changes';
 import { HEADER_COLUMN_NAMES, stagingTableName } from '../staging/header-columns';
+import { prepareReaddedTables } from './readded-tables';
 import { installKitSql, type TriggerSqlFile } from './sql-files';
 import type { DetectedSchemaChange } from './sync-columns';
 import {
@@ -100,6 +101,11 @@ export interface MigrateReport extends SyncResult {
    * rolled back. Absent in a real run.
    */
   readonly statements?: readonly string[];
+  /**
+   * `schema.table` of tables this run found back in the config after a removal: the local
+   * engine reloads each at its next start (see README "Removing a table").
+   */
+  readonly readdedTables: readonly string[];
 }
 
 export { MIGRATE_CATCH_UP_TIMEOUT_MS, MIGRATE_LOCK_TIMEOUT } from './lock-timeout';
@@ -284,6 +290,7 @@ export async function migrateTargetWith(
     const droppedStagingTables = options.dropStaging
       ? await dropRemovedStaging(trx, config.auditSchema)
       : [];
+    const readdedTables = await prepareReaddedTables(trx, config.auditSchema, resolved);
     const synced = await syncStagingTables(trx, config.auditSchema, resolved, options.sourceLsn);
     await markSourceContextTable(trx, config);
     await secureInstall(trx, config.auditSchema, roles);
@@ -293,6 +300,7 @@ export async function migrateTargetWith(
       tables: resolved,
       removedTables,
       droppedStagingTables,
+      readdedTables,
       ...synced,
     };
   });
@@ -308,6 +316,9 @@ function logReport(report: MigrateReport, log: (message: string) => void): void 
     ),
   );
   report.droppedStagingTables.forEach((table) => log(`dropped the staging table of ${table}`));
+  report.readdedTables.forEach((table) =>
+    log(`${table} is back in the config: the pipeline reloads it as a new baseline`),
+  );
   report.createdStagingTables.forEach((table) => log(`created the staging table of ${table}`));
   report.schemaChanges.forEach((change) => log(describeSchemaChange(change)));
   report.triggersInstalled.forEach((table) => log(`installed audit trigger for ${table}`));

@@ -128,6 +128,31 @@ describe('removing a table from the config', () => {
     expect(after.byArray.map((v) => v.operation)).toEqual(['INSERT', 'UPDATE', 'INSERT']);
   });
 
+  it('refuses to add back a table whose kept staging holds rows no engine loaded (DMS cannot reload into it)', async () => {
+    const urls = await databases();
+    await migrate(both, urls);
+    await recordShopChanges(urls.targetUrl);
+    await migrate(itemsOnly, urls);
+    const before = await shopHistory(urls.targetUrl, 'B1');
+
+    // #17 item 19: DMS's reload (DO_NOTHING) would fail on B1's key in the kept staging.
+    await expect(migrate(both, urls)).rejects.toThrow(
+      /public\.shops is added back after its removal, and its kept staging table audit\.shops_staging holds rows: a DMS reload would fail/,
+    );
+    // Nothing of the refused run is kept: still removed, staging and history as they were.
+    await expect(migrate(both, urls)).rejects.toThrow(/--drop-staging/);
+    expect(await shopHistory(urls.targetUrl, 'B1')).toEqual(before);
+
+    // The remedy, in the run that adds it back: staging is created anew for DMS's load.
+    const report = await migrate(both, urls, { dropStaging: true });
+    expect(report).toMatchObject({
+      droppedStagingTables: ['public.shops'],
+      readdedTables: ['public.shops'],
+      createdStagingTables: ['public.shops'],
+    });
+    expect((await migrate(both, urls)).readdedTables).toEqual([]);
+  });
+
   it("refuses to let another schema's table of the same name take over a kept staging table", async () => {
     const urls = await databases();
     await withClient(urls.sourceUrl, (client) =>
