@@ -1,10 +1,13 @@
 import { readFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { parseConfig, type AuditTrailConfigInput } from '../../src/config';
 import { createHistory } from '../../src/history';
 import { migrateTarget, type MigrateTargetOptions } from '../../src/migrate/migrate-target';
+import { runCli } from '../support/cli';
 import { cdc, DmsApplier } from '../support/dms-apply';
 import { createTestDatabase, withClient } from '../support/databases';
 
@@ -151,6 +154,33 @@ describe('removing a table from the config', () => {
       createdStagingTables: ['public.shops'],
     });
     expect((await migrate(both, urls)).readdedTables).toEqual([]);
+  });
+
+  it('CLI: migrate --json lists a table added back; a refused one exits 1 naming the remedy', async () => {
+    const urls = await databases();
+    const configFile = path.join(await mkdtemp(path.join(os.tmpdir(), 'readd-')), 'config.json');
+    const cli = async (config: AuditTrailConfigInput, ...extra: string[]) => {
+      await writeFile(configFile, JSON.stringify(config));
+      return runCli([
+        ...['migrate', '--config', configFile, '--source-url', urls.sourceUrl],
+        ...['--target-url', urls.targetUrl, '--json', ...extra],
+      ]);
+    };
+    await migrate(both, urls);
+    await migrate(itemsOnly, urls);
+    // Empty kept staging: nothing to collide with, DMS loads it as it is.
+    const readded = await cli(both);
+    expect(readded.code).toBe(0);
+    expect(JSON.parse(readded.stdout)).toMatchObject({
+      upToDate: false,
+      readdedTables: ['public.shops'],
+    });
+
+    await recordShopChanges(urls.targetUrl);
+    await migrate(itemsOnly, urls);
+    const refused = await cli(both);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/public\.shops is added back .* run migrate --drop-staging/);
   });
 
   it("refuses to let another schema's table of the same name take over a kept staging table", async () => {

@@ -93,12 +93,14 @@ export function registerMigrate(program: Command): void {
         report.createdStagingTables.length +
         report.removedTables.length +
         report.droppedStagingTables.length +
+        report.readdedTables.length +
         report.triggersInstalled.length +
         report.schemaChanges.length;
       const tables = report.tables.map((table) => `${table.schema}.${table.table}`);
       if (options.json) {
         const { applied, installedSqlFiles, createdStagingTables, schemaChanges } = report;
         const { addedColumns, triggersInstalled, removedTables, droppedStagingTables } = report;
+        const { readdedTables } = report;
         process.stdout.write(
           `${JSON.stringify({
             upToDate: changed === 0,
@@ -111,6 +113,7 @@ export function registerMigrate(program: Command): void {
             triggersInstalled,
             removedTables,
             droppedStagingTables,
+            readdedTables,
             ...(sourceContext !== undefined && { sourceContext }),
             ...(options.dryRun && { dryRun: true, statements: report.statements ?? [] }),
           })}\n`,
