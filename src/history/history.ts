@@ -266,10 +266,10 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
       ]) as unknown as VersionQuery;
 
   const keyColumns = new Map<string, Promise<string[]>>();
-  const keyColumnsOf = (schema: string, name: string): Promise<string[]> => {
+  const keyColumnsOf = (schema: string, name: string, reload = false): Promise<string[]> => {
     const cacheKey = JSON.stringify([schema, name]);
     let columns = keyColumns.get(cacheKey);
-    if (columns === undefined) {
+    if (columns === undefined || reload) {
       columns = audit
         .selectFrom('audited_table')
         .select('key_columns')
@@ -321,15 +321,94 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     return found;
   };
 
-  const forKey = async (
-    query: VersionQuery,
+  // The key's renames, cached per table: reading them was a round trip of its own before
+  // every history and asOf query. The query itself checks the cache (keyRenamesGuard).
+  const renames = new Map<string, Promise<KeyRenames>>();
+  const renamesOf = (schema: string, name: string, reload = false): Promise<KeyRenames> => {
+    const cacheKey = JSON.stringify([schema, name]);
+    let found = renames.get(cacheKey);
+    if (found === undefined || reload) {
+      found = readKeyRenames(schema, name);
+      found.catch(() => renames.delete(cacheKey));
+      renames.set(cacheKey, found);
+    }
+    return found;
+  };
+
+  const readKeyRenames = async (schema: string, name: string): Promise<KeyRenames> => {
+    const { rows } = await sql<ShapeChange & { id: string }>`
+      SELECT ${sql.raw(SHAPE_CHANGE_COLUMNS)}, id::text AS id
+      FROM ${sql.id(auditSchema, 'schema_change')}
+      WHERE source_schema = ${schema} AND source_table = ${name} AND change = 'RENAME'
+      ORDER BY id`.execute(db);
+    return { changes: rows, fingerprint: renamesFingerprint(rows.length, rows.at(-1)?.id ?? '0') };
+  };
+
+  // True when the table's renames are still those cached: schema_change is append-only,
+  // so their count and highest id identify them. Read in the query's own snapshot, so a
+  // query built from an outdated list returns no rows instead of a wrong answer.
+  const keyRenamesGuard = (schema: string, name: string, cached: KeyRenames): RawBuilder<boolean> =>
+    sql<boolean>`(SELECT count(*)::text || '/' || coalesce(max(id), 0)::text
+        FROM ${sql.id(auditSchema, 'schema_change')}
+        WHERE source_schema = ${schema} AND source_table = ${name} AND change = 'RENAME') = ${cached.fingerprint}`;
+
+  /**
+   * Runs a query over the versions of one row (`build` adds order and bounds). An empty
+   * answer may come from an outdated renames cache: then the renames are read again and,
+   * if they changed, the query runs again with them.
+   */
+  const forKey = async <Row>(
     table: string,
     key: RowKey<object>,
-  ): Promise<VersionQuery> => {
+    build: (query: VersionQuery) => VersionQuery,
+  ): Promise<Version<Row>[]> => {
     const { schema, name } = await resolveTable(table);
     const values = Array.isArray(key)
       ? key.map(keyValueText)
-      : keyObjectValues(key as Record<string, KeyValue>, await keyColumnsOf(schema, name), table);
+      : await keyObjectValuesOf(key as Record<string, KeyValue>, schema, name, table);
+    let cached = await renamesOf(schema, name);
+    for (let attempt = 1; ; attempt++) {
+      const query = build(
+        keyedBy(selectVersions(), schema, name, values, cached.changes).where(
+          keyRenamesGuard(schema, name, cached),
+        ) as VersionQuery,
+      );
+      const versions = await run<Row>(query);
+      if (versions.length > 0) return versions;
+      const current = await renamesOf(schema, name, true);
+      if (current.fingerprint === cached.fingerprint) return versions;
+      if (attempt === MAX_RENAME_RETRIES) {
+        throw new HistoryQueryError(
+          `the key columns of ${table} were renamed ${MAX_RENAME_RETRIES} times while reading its history; try again`,
+        );
+      }
+      cached = current;
+    }
+  };
+
+  // The key columns are cached: a key that does not fit them is checked against the
+  // registry again before it is refused (a key column renamed since they were read).
+  const keyObjectValuesOf = async (
+    key: Record<string, KeyValue>,
+    schema: string,
+    name: string,
+    table: string,
+  ): Promise<string[]> => {
+    try {
+      return keyObjectValues(key, await keyColumnsOf(schema, name), table);
+    } catch (error) {
+      if (!(error instanceof HistoryQueryError)) throw error;
+      return keyObjectValues(key, await keyColumnsOf(schema, name, true), table);
+    }
+  };
+
+  const keyedBy = (
+    query: VersionQuery,
+    schema: string,
+    name: string,
+    values: readonly string[],
+    renames: readonly ShapeChange[],
+  ): VersionQuery => {
     // A scalar subquery, so PostgreSQL computes the key once per query (an InitPlan)
     // instead of once per candidate row: row_key_of runs dynamic SQL per key column, and
     // in the filter it cost ~0.3 ms per version read (30 ms for a page of 100).
@@ -337,7 +416,6 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     const scoped = query
       .where('l.source_schema', '=', schema)
       .where('l.source_table', '=', name) as VersionQuery;
-    const renames = (await shapeOf(schema, name)).filter((change) => change.change === 'RENAME');
     if (renames.length === 0)
       return (
         scoped
@@ -432,14 +510,19 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
 
   const api: History<Tables> = {
     async history(table, key, page) {
-      const query = inHistoryOrder(await forKey(selectVersions(), table, key));
-      return run(page === undefined ? query : onePage(query, page));
+      return forKey(table, key, (query) =>
+        page === undefined ? inHistoryOrder(query) : onePage(inHistoryOrder(query), page),
+      );
     },
     async versionAt(table, key, instant) {
-      const query = newestFirst(await forKey(selectVersions(), table, key))
-        .where(sql.ref('l.commit_timestamp'), '<=', sql`${toInstantText(instant)}::timestamptz`)
-        .limit(1) as VersionQuery;
-      const [version] = await run<Tables[typeof table]>(query);
+      const [version] = await forKey<Tables[typeof table]>(
+        table,
+        key,
+        (query) =>
+          newestFirst(query)
+            .where(sql.ref('l.commit_timestamp'), '<=', sql`${toInstantText(instant)}::timestamptz`)
+            .limit(1) as VersionQuery,
+      );
       return version ?? null;
     },
     async asOf(table, key, instant) {
@@ -492,6 +575,20 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
   };
   return api;
 }
+
+/** A table's key column renames, as the per-key queries need them. */
+interface KeyRenames {
+  readonly changes: readonly ShapeChange[];
+  /** `<count>/<highest id>` of the table's RENAME rows in `schema_change`. */
+  readonly fingerprint: string;
+}
+
+function renamesFingerprint(count: number, highestId: string): string {
+  return `${count}/${highestId}`;
+}
+
+/** Bounds the re-reads of renames that change while one history query runs. */
+const MAX_RENAME_RETRIES = 5;
 
 /** Splits `"schema.table"`; a name without a dot is in `public`. Quoted dots are not supported. */
 export function splitTableName(table: string): { schema: string; name: string } {
