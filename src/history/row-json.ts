@@ -15,7 +15,54 @@ import { LosslessNumber, parse, stringify } from 'lossless-json';
  * as their exact text.
  */
 export function parseRowJson<T = Record<string, unknown>>(text: string): T {
-  return parse(text, null, parseNumber) as T;
+  // JSON.parse (native, about 4 times faster) gives the same value whenever every number
+  // in the text prints back as itself: then parseNumber would return it as a number too.
+  return (everyNumberRoundTrips(text) ? JSON.parse(text) : parse(text, null, parseNumber)) as T;
+}
+
+/**
+ * True when each number of a JSON text is the shortest text of its double. A scan by
+ * hand (strings skipped with their escapes, number characters collected outside them):
+ * a regular expression's match objects cost more than the parse this avoids.
+ */
+function everyNumberRoundTrips(text: string): boolean {
+  let start = -1;
+  for (let i = 0; i <= text.length; i++) {
+    const code = i < text.length ? text.charCodeAt(i) : 0x20;
+    if (isNumberChar(code)) {
+      if (start < 0) start = i;
+      continue;
+    }
+    if (start >= 0) {
+      const token = text.slice(start, i);
+      if (String(Number(token)) !== token) return false;
+      start = -1;
+    }
+    if (code === 0x22) i = closingQuote(text, i);
+  }
+  return true;
+}
+
+/** Digits, sign, decimal point and exponent: what a JSON number is made of. */
+function isNumberChar(code: number): boolean {
+  return (
+    (code >= 0x30 && code <= 0x39) ||
+    code === 0x2d ||
+    code === 0x2b ||
+    code === 0x2e ||
+    code === 0x65 ||
+    code === 0x45
+  );
+}
+
+/** The index of the quote that ends the string opened at `open`. */
+function closingQuote(text: string, open: number): number {
+  for (let i = open + 1; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 0x5c) i++;
+    else if (code === 0x22) return i;
+  }
+  return text.length;
 }
 
 function parseNumber(text: string): number | LosslessNumber {
