@@ -16,7 +16,7 @@ import {
   DEFAULT_SERVICE_NAME,
 } from '../../src/lambda/access-alert/metrics';
 import { ENV, settingsConfigJson } from '../../src/lambda/access-alert/settings';
-import { CLUSTER_RESOURCE_ID_ENV } from '../../src/lambda/das-decrypt/handler';
+import { CLUSTER_RESOURCE_ID_ENV, FAILURE_QUEUE_ENV } from '../../src/lambda/das-decrypt/handler';
 import type { AlertTopic } from '../constructs/alert-topic';
 import { bundledFunction } from '../constructs/bundled-function';
 import { acknowledge } from '../nag';
@@ -73,7 +73,10 @@ export interface ActivityStreamDecryptFunctionProps {
  */
 export class ActivityStreamDecryptFunction extends Construct {
   readonly function: nodejs.NodejsFunction;
-  /** Batches that still failed after the retries (Kinesis metadata: shard, sequence range). */
+  /**
+   * Unreadable records themselves (`kind: "unreadable-das-record"`, sent by the function),
+   * and batches that still failed after the retries (Kinesis metadata: shard, sequence range).
+   */
   readonly failureQueue: sqs.Queue;
   /** Lambda errors or anything in the failure queue: activity may be unread. */
   readonly failureAlarm: cloudwatch.Alarm;
@@ -119,6 +122,9 @@ export class ActivityStreamDecryptFunction extends Construct {
       retentionPeriod: Duration.days(14),
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
+    // Unreadable records go here themselves (not only their range), so the batch goes on.
+    fn.addEnvironment(FAILURE_QUEUE_ENV, this.failureQueue.queueUrl);
+    this.failureQueue.grantSendMessages(fn);
     acknowledge(
       this.failureQueue,
       'this queue is itself the failure destination: nothing is retried from it automatically',

@@ -176,6 +176,8 @@ describe('Database Activity Streams in the deployed app (existing provisioned cl
           ALERT_TOPIC_ARN: { Ref: Match.stringLikeRegexp('^AlertTopic') },
           ACCESS_AUDIT_CONFIG: monitorEnv.ACCESS_AUDIT_CONFIG,
           DAS_CLUSTER_RESOURCE_ID: resourceId,
+          // Unreadable records go to the failure queue themselves (issue #12).
+          DAS_FAILURE_QUEUE_URL: { Ref: queue },
           POWERTOOLS_SERVICE_NAME: monitorEnv.POWERTOOLS_SERVICE_NAME,
           POWERTOOLS_METRICS_NAMESPACE: monitorEnv.POWERTOOLS_METRICS_NAMESPACE,
         },

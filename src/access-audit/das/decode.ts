@@ -1,6 +1,6 @@
 import type { AuditEvent } from '../types';
 import { decryptDasRecord, messageSuiteId } from './decrypt';
-import type { DataKeySource } from './keys';
+import { TransientDataKeyError, type DataKeySource } from './keys';
 import { normalizeDasEvent } from './normalize';
 import { parseDasRecord } from './record';
 
@@ -12,6 +12,11 @@ export interface DasFailure {
   event?: number;
   /** Which step failed and why, e.g. `decrypt: unable to decrypt data key`. */
   error: string;
+  /**
+   * True when reading it again may succeed (KMS throttled, unreachable or failing); a
+   * failure without it is the record's own (malformed, tampered, wrong key or context).
+   */
+  transient?: boolean;
 }
 
 /** A decoded event and where it came from. */
@@ -64,7 +69,11 @@ export async function decodeDasRecords(
         result.suiteIds.push(suiteId);
       payload = await decryptDasRecord(record, keys);
     } catch (error) {
-      result.failures.push({ record: index, error: (error as Error).message });
+      result.failures.push({
+        record: index,
+        error: (error as Error).message,
+        ...(error instanceof TransientDataKeyError && { transient: true }),
+      });
       continue;
     }
     const { instanceId, clusterId } = payload;

@@ -13,7 +13,7 @@ import {
   type NodeAlgorithmSuite,
 } from '@aws-crypto/client-node';
 import { VerificationKey } from '@aws-crypto/material-management';
-import type { DataKeySource } from './keys';
+import { TransientDataKeyError, type DataKeySource } from './keys';
 import {
   dasActivityPayloadSchema,
   describeIssues,
@@ -136,6 +136,10 @@ async function step<T>(name: string, work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    throw new Error(`${name}: ${(error as Error).message}`);
+    const message = `${name}: ${(error as Error).message}`;
+    // Keep the class: a KMS error that may pass means retry, not quarantine.
+    throw error instanceof TransientDataKeyError
+      ? new TransientDataKeyError(message, { cause: error })
+      : new Error(message);
   }
 }

@@ -12,9 +12,26 @@ export function dasEncryptionContext(clusterResourceId: string): Record<string, 
 }
 
 /**
+ * KMS errors that say the record's data key or its encryption context is wrong: asking
+ * again cannot help. Every other KMS or network error (throttling, timeouts, service
+ * errors, a key policy being changed) may pass and is a {@link TransientDataKeyError}.
+ */
+const PERMANENT_KMS_ERRORS = new Set([
+  'InvalidCiphertextException',
+  'IncorrectKeyException',
+  'InvalidKeyUsageException',
+]);
+
+/** KMS could not be asked or did not answer (throttled, unreachable, failing): retry the record. */
+export class TransientDataKeyError extends Error {
+  override readonly name = 'TransientDataKeyError';
+}
+
+/**
  * Data keys from KMS, decrypted under the encryption context `aws:rds:dbc-id` = the
  * cluster's resource id (`cluster-ABC…`): KMS refuses a key from any other cluster,
- * and the decrypt role's key policy allows nothing else.
+ * and the decrypt role's key policy allows nothing else. An error that may pass
+ * (throttling, network, service) is thrown as a {@link TransientDataKeyError}.
  *
  * @example
  * const keys = kmsDataKeySource(new KMSClient({}), 'cluster-4PWJ3DEXAMPLE');
@@ -23,9 +40,16 @@ export function kmsDataKeySource(kms: KMSClient, clusterResourceId: string): Dat
   const context = dasEncryptionContext(clusterResourceId);
   return {
     async dataKey(encryptedKey) {
-      const out = await kms.send(
-        new DecryptCommand({ CiphertextBlob: encryptedKey, EncryptionContext: context }),
-      );
+      let out;
+      try {
+        out = await kms.send(
+          new DecryptCommand({ CiphertextBlob: encryptedKey, EncryptionContext: context }),
+        );
+      } catch (error) {
+        const { name, message } = error as Error;
+        if (PERMANENT_KMS_ERRORS.has(name)) throw error;
+        throw new TransientDataKeyError(`KMS Decrypt: ${name}: ${message}`, { cause: error });
+      }
       if (out.Plaintext === undefined) throw new Error('KMS Decrypt returned no plaintext');
       return out.Plaintext;
     },

@@ -157,6 +157,49 @@ export function alertMessage(located: LocatedAlert, settings: MessageSettings): 
   }));
 }
 
+/** Where an unreadable record sits in its stream, and why it could not be read. */
+export interface UnreadableRecord {
+  streamArn: string;
+  sequenceNumber: string;
+  partitionKey?: string;
+  errors: readonly string[];
+}
+
+/**
+ * The alert for a stream record that could not be read (malformed, tampered, or under
+ * the wrong key): it may hide activity, so it is raised like a critical alert.
+ *
+ * @example
+ * unreadableRecordMessage({ streamArn, sequenceNumber, errors: ['decrypt: …'] }, settings);
+ */
+export function unreadableRecordMessage(
+  record: UnreadableRecord,
+  settings: MessageSettings,
+): SnsMessage {
+  const text = [
+    'A Database Activity Stream record could not be read and may hide activity.',
+    `Stream: ${record.streamArn}`,
+    `Sequence number: ${record.sequenceNumber}`,
+    ...(record.partitionKey ? [`Partition key: ${record.partitionKey}`] : []),
+    `Errors: ${record.errors.join('; ')}`,
+    'The record itself is in the decrypt function\'s failure queue. See README "Database Activity Streams".',
+  ].join('\n');
+  return {
+    subject: subject(
+      `${settings.subjectPrefix} CRITICAL unreadable-das-record: ${record.streamArn}`,
+    ),
+    message: structured(
+      text,
+      JSON.stringify({ kind: 'unreadable-record', severity: 'critical', ...record }),
+    ),
+    attributes: compactAttributes({
+      kind: stringAttribute('unreadable-record'),
+      severity: stringAttribute('critical'),
+      rule: stringAttribute('unreadable-das-record'),
+    }),
+  };
+}
+
 /** One message for many alerts that arrived together. */
 export function digestMessage(
   alerts: readonly LocatedAlert[],

@@ -3,6 +3,7 @@ import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { FirehoseClient } from '@aws-sdk/client-firehose';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { kmsDataKeySource } from '../../access-audit/das/keys';
 import { DAS_CLUSTER_DIMENSION } from '../access-alert/metrics';
 import type { MetricsSink } from '../access-alert/processor';
@@ -21,12 +22,17 @@ export const CLUSTER_RESOURCE_ID_ENV = 'DAS_CLUSTER_RESOURCE_ID';
 /** The environment variable naming the archive's Firehose delivery stream, when there is one. */
 export const ARCHIVE_STREAM_ENV = 'DAS_ARCHIVE_STREAM';
 
+/** The environment variable naming the function's failure queue (URL), for unreadable records. */
+export const FAILURE_QUEUE_ENV = 'DAS_FAILURE_QUEUE_URL';
+
 /** The DAS decrypt function's settings: the alert Lambda's, plus the cluster resource id. */
 export interface DasLambdaSettings extends AlertLambdaSettings {
   /** `DbClusterResourceId` (`cluster-…`): the KMS encryption context of every data key. */
   readonly clusterResourceId: string;
   /** Firehose delivery stream every decoded event is archived to. @default no archive */
   readonly archiveStream?: string;
+  /** SQS queue URL unreadable records are sent to. @default such records are retried */
+  readonly failureQueueUrl?: string;
 }
 
 /**
@@ -44,7 +50,17 @@ export function loadDasSettings(env: NodeJS.ProcessEnv = process.env): DasLambda
     throw new LambdaSettingsError(
       `invalid environment:\n${ARCHIVE_STREAM_ENV}: must be a Firehose delivery stream name`,
     );
-  return { ...loadSettings(env), clusterResourceId, ...(archiveStream && { archiveStream }) };
+  const failureQueueUrl = env[FAILURE_QUEUE_ENV] || undefined;
+  if (failureQueueUrl !== undefined && !/^https:\/\/\S+$/.test(failureQueueUrl))
+    throw new LambdaSettingsError(
+      `invalid environment:\n${FAILURE_QUEUE_ENV}: must be an SQS queue URL (https://…)`,
+    );
+  return {
+    ...loadSettings(env),
+    clusterResourceId,
+    ...(archiveStream && { archiveStream }),
+    ...(failureQueueUrl && { failureQueueUrl }),
+  };
 }
 
 /** Options for {@link createDasHandler}; clients are injectable for tests. */
@@ -53,6 +69,7 @@ export interface DasHandlerOptions {
   kms?: KMSClient;
   sns?: SNSClient;
   firehose?: FirehoseClient;
+  sqs?: SQSClient;
   logger?: Logger;
   metrics?: Metrics;
 }
@@ -62,7 +79,7 @@ export function createDasHandler(
   options: DasHandlerOptions,
 ): (event: KinesisEvent) => Promise<KinesisBatchResponse> {
   const runtime = accessAuditRuntime(options);
-  const { archiveStream, clusterResourceId } = options.settings;
+  const { archiveStream, clusterResourceId, failureQueueUrl } = options.settings;
   const processBatch = createDasProcessor({
     settings: options.settings,
     sns: options.sns ?? new SNSClient({}),
@@ -72,6 +89,9 @@ export function createDasHandler(
         writer: firehoseArchive(options.firehose ?? new FirehoseClient({}), archiveStream),
         clusterResourceId,
       },
+    }),
+    ...(failureQueueUrl !== undefined && {
+      failureQueue: { sqs: options.sqs ?? new SQSClient({}), queueUrl: failureQueueUrl },
     }),
     logger: runtime.log,
     metrics: runtime.metricsSink,

@@ -1,11 +1,15 @@
-import type { SNSClient } from '@aws-sdk/client-sns';
-import type { SQSClient } from '@aws-sdk/client-sqs';
+import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { decodeDasRecords } from '../../access-audit/das/decode';
 import { archiveLine } from '../../access-audit/das/archive';
 import { suiteName } from '../../access-audit/das/decrypt';
 import { cachedDataKeySource, type DataKeySource } from '../../access-audit/das/keys';
 import { AccessRuleEngine } from '../../access-audit/rules';
-import type { LocatedAlert } from '../access-alert/messages';
+import {
+  unreadableRecordMessage,
+  type LocatedAlert,
+  type UnreadableRecord,
+} from '../access-alert/messages';
 import { ACCESS_AUDIT_METRICS, DAS_STREAM_METRICS } from '../access-alert/metrics';
 import {
   forwardToQueue,
@@ -52,6 +56,12 @@ export interface DasProcessorDeps {
   keys: DataKeySource;
   /** The long-term archive (Firehose), when `activityStream.archive` is deployed. */
   archive?: { writer: ArchiveWriter; clusterResourceId: string };
+  /**
+   * The function's failure queue: a record that can never be read (malformed, tampered,
+   * wrong key or context) is sent to it, alerted on, and the batch goes on.
+   * @default such a record is retried, then its range goes to the failure destination
+   */
+  failureQueue?: { sqs: SQSClient; queueUrl: string };
   logger: LogSink;
   metrics: MetricsSink;
   /**
@@ -75,11 +85,25 @@ interface DecodedRecord {
   events: ForwardableEvent[];
   alerts: LocatedAlert[];
   lines: string[];
+  /** Set when the record, or part of it, can never be read: it goes to the failure queue. */
+  unreadable?: UnreadableRecord;
 }
+
+/** The kind of body the failure queue gets for an unreadable record (its other bodies are Lambda's). */
+export const UNREADABLE_RECORD_KIND = 'unreadable-das-record';
+
+/** Base64 characters of a record's data kept in its failure-queue message (SQS caps bodies at 256 KiB). */
+const MAX_QUARANTINED_DATA = 200 * 1024;
 
 /**
  * Builds the Kinesis batch processor for a Database Activity Stream. Records are decoded
- * in shard order up to the first that cannot be decoded; every event of those records
+ * in shard order up to the first that cannot be decoded for a reason that may pass (KMS
+ * throttled, unreachable or failing). A record that can never be read (not a DAS record,
+ * refused by the Encryption SDK, a data key KMS refuses as the wrong ciphertext or
+ * context, plaintext that does not unzip or parse) is counted as a parse error, sent
+ * whole (or cut, flagged `truncated`) to the failure queue, alerted on, and the batch
+ * goes on, so one garbage record cannot hide the activity after it; if the failure
+ * queue refuses it, it is retried instead. Every event of the decoded records
  * goes to the archive (when there is one), then record by record its queue messages
  * (`accessAudit.sqs`, as the pgAudit path sends them) and its alerts go out through the
  * alert Lambda's SQS and SNS code. The first record that could not be decoded, archived,
@@ -129,9 +153,13 @@ export function createDasProcessor(
         if (outcome.firstFailed !== undefined)
           stop = Math.min(stop ?? Infinity, outcome.firstFailed);
       }
-      for (const [index, { record, events, alerts }] of decoded.entries()) {
+      for (const [index, { record, events, alerts, unreadable }] of decoded.entries()) {
         if (stop !== undefined && index >= stop) break;
         const failedBefore = stats.monitorErrors;
+        if (unreadable && !(await quarantine(record, unreadable, deps, stats))) {
+          stop = index;
+          break;
+        }
         const stream = {
           streamArn: record.eventSourceARN ?? 'kinesis',
           sequenceNumber: record.kinesis.sequenceNumber,
@@ -139,6 +167,8 @@ export function createDasProcessor(
         const messages = dasQueueMessages(events, alerts, stream, deliveryDeps.settings);
         if (messages.length > 0) await forwardToQueue(messages, deliveryDeps, stats);
         if (stats.monitorErrors === failedBefore) await publishAlerts(alerts, deliveryDeps, stats);
+        if (unreadable && stats.monitorErrors === failedBefore)
+          await publishUnreadable(unreadable, deps, stats);
         if (stats.monitorErrors > failedBefore) {
           stop = index;
           break;
@@ -161,7 +191,10 @@ export function createDasProcessor(
   };
 }
 
-/** Decodes and evaluates one record; undefined when it cannot be read (it must be retried). */
+/**
+ * Decodes and evaluates one record; undefined when it cannot be read now (it must be
+ * retried), `unreadable` set when it never can be and there is a failure queue for it.
+ */
 async function decodeRecord(
   record: KinesisEventRecord,
   engine: AccessRuleEngine,
@@ -182,18 +215,24 @@ async function decodeRecord(
       suite: suiteName(suiteId),
     });
   }
+  const decoded: DecodedRecord = { record, events: [], alerts: [], lines: [] };
   if (result.failures.length > 0) {
     stats.parseErrors += result.failures.length;
-    deps.logger.warn('unreadable DAS record', {
+    const errors = result.failures.map((failure) => failure.error);
+    const retry = !deps.failureQueue || result.failures.some((failure) => failure.transient);
+    deps.logger.warn('unreadable DAS record', { sequenceNumber, errors, retry });
+    if (retry) return undefined;
+    decoded.unreadable = {
+      streamArn: record.eventSourceARN ?? 'kinesis',
       sequenceNumber,
-      errors: result.failures.map((failure) => failure.error),
-    });
-    return undefined;
+      ...(partitionKey !== undefined && { partitionKey }),
+      errors,
+    };
   }
-  // Opened with a data key KMS released only under the cluster's encryption context.
-  signs.recordsRead++;
+  // Opened with a data key KMS released only under the cluster's encryption context
+  // (a record refused whole has no events; one with an unreadable event has the rest).
+  if (result.failures.every((failure) => failure.event !== undefined)) signs.recordsRead++;
   signs.heartbeats += result.dropped.heartbeat;
-  const decoded: DecodedRecord = { record, events: [], alerts: [], lines: [] };
   const kinesisEventId = record.eventID ?? sequenceNumber;
   for (const { event, position, instanceId, clusterId, raw } of result.events) {
     stats.auditEvents++;
@@ -256,4 +295,69 @@ async function archiveRecords(
     retryFrom: decoded[firstFailed]!.record.kinesis.sequenceNumber,
   });
   return { archived, firstFailed };
+}
+
+/**
+ * Sends an unreadable record itself to the failure queue: its data (cut to fit, flagged
+ * `truncated`), where it sits in the stream, and why it could not be read. False when
+ * the queue refused it: the record must then be retried, so nothing is lost.
+ */
+async function quarantine(
+  record: KinesisEventRecord,
+  unreadable: UnreadableRecord,
+  deps: DasProcessorDeps,
+  stats: ProcessingStats,
+): Promise<boolean> {
+  const { sqs, queueUrl } = deps.failureQueue!;
+  const data = record.kinesis.data ?? '';
+  const truncated = data.length > MAX_QUARANTINED_DATA;
+  const body = {
+    kind: UNREADABLE_RECORD_KIND,
+    ...unreadable,
+    eventId: record.eventID,
+    data: truncated ? data.slice(0, MAX_QUARANTINED_DATA) : data,
+    dataLength: data.length,
+    truncated,
+  };
+  try {
+    await sqs.send(
+      new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(body) }),
+    );
+    return true;
+  } catch (error) {
+    stats.monitorErrors++;
+    deps.logger.error('failure queue refused an unreadable DAS record; it is retried', {
+      sequenceNumber: unreadable.sequenceNumber,
+      error: (error as Error).message,
+    });
+    return false;
+  }
+}
+
+/** Alerts on an unreadable record through the kit's alert topic: it may hide activity. */
+async function publishUnreadable(
+  unreadable: UnreadableRecord,
+  deps: DasProcessorDeps,
+  stats: ProcessingStats,
+): Promise<void> {
+  const message = unreadableRecordMessage(unreadable, deps.settings.config.alerts);
+  try {
+    await deps.sns.send(
+      new PublishCommand({
+        TopicArn: deps.settings.topicArn,
+        Subject: message.subject,
+        Message: message.message,
+        MessageStructure: 'json',
+        MessageAttributes: message.attributes,
+      }),
+    );
+    stats.alerts++;
+    stats.snsMessages++;
+  } catch (error) {
+    stats.monitorErrors++;
+    deps.logger.error('SNS publish failed', {
+      error: (error as Error).message,
+      subject: message.subject,
+    });
+  }
 }

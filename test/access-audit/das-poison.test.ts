@@ -1,0 +1,188 @@
+import { DecryptCommand } from '@aws-sdk/client-kms';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { createDasHandler, loadDasSettings } from '../../src/lambda/das-decrypt/handler';
+import { parseAccessAuditConfig } from '../../src/config/access-audit';
+import { UNREADABLE_RECORD_KIND } from '../../src/lambda/das-decrypt/processor';
+import {
+  CLUSTER_RESOURCE_ID,
+  dasRecord,
+  grant,
+  kinesisEvent,
+  mockKms,
+  STREAM_ARN,
+  streamKeys,
+  TOPIC_ARN,
+} from './support/das';
+import { testDasProcessor } from './support/das-processor';
+
+const keys = streamKeys();
+const FAILURE_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/111122223333/das-failures';
+
+/** The processor with the stack's failure queue (mock SQS) and alert topic (mock SNS). */
+function setup() {
+  const sns = mockClient(SNSClient);
+  const sqs = mockClient(SQSClient);
+  onTestFinished(() => {
+    sns.restore();
+    sqs.restore();
+  });
+  sns.on(PublishCommand).resolves({ MessageId: 'm' });
+  sqs.on(SendMessageCommand).resolves({ MessageId: 'q' });
+  const processor = testDasProcessor(keys, {
+    settings: { topicArn: TOPIC_ARN, config: parseAccessAuditConfig({}) },
+    failureQueue: { sqs: new SQSClient({ region: 'eu-west-1' }), queueUrl: FAILURE_QUEUE_URL },
+  });
+  return { sns, sqs, ...processor };
+}
+
+/** A real record whose ciphertext was altered: the Encryption SDK's authentication tag fails. */
+async function tamperedRecord(): Promise<string> {
+  const record = JSON.parse(await dasRecord(keys, [grant()])) as Record<string, string>;
+  const body = Buffer.from(record.databaseActivityEvents!, 'base64');
+  const at = body.length - 40;
+  body[at] = body[at]! ^ 0xff;
+  return JSON.stringify({ ...record, databaseActivityEvents: body.toString('base64') });
+}
+
+const poisons: [string, () => Promise<string>][] = [
+  ['not JSON', () => Promise.resolve('not a DAS record')],
+  ['a wrong shape', () => Promise.resolve('{"type":"DatabaseActivityMonitoringRecords"}')],
+  ['a data key KMS refuses (InvalidCiphertextException)', () => dasRecord(streamKeys(), [grant()])],
+  ['a tampered ciphertext', tamperedRecord],
+];
+
+describe('DAS decrypt Lambda: a record that can never be read (issue #12)', () => {
+  it.each(poisons)(
+    'alerts on the activity after %s, alerts on it, sends it to the failure queue and goes on',
+    async (_name, poison) => {
+      const { sns, sqs, process, metrics } = setup();
+      const corrupt = await poison();
+      const event = kinesisEvent([
+        await dasRecord(keys, [grant()]),
+        corrupt,
+        await dasRecord(keys, [grant()]),
+      ]);
+      await expect(process(event)).resolves.toEqual({ batchItemFailures: [] });
+
+      const published = sns.commandCalls(PublishCommand).map((call) => call.args[0].input);
+      expect(published.map((input) => input.MessageAttributes?.kind?.StringValue)).toEqual([
+        'alert',
+        'unreadable-record',
+        'alert',
+      ]);
+      expect(published[2]!.Subject).toContain('privilege-change');
+      const unreadable = published[1]!;
+      expect(unreadable.TopicArn).toBe(TOPIC_ARN);
+      expect(unreadable.MessageAttributes?.severity?.StringValue).toBe('critical');
+      expect(unreadable.Message).toContain(STREAM_ARN);
+      expect(unreadable.Message).toContain(event.Records[1]!.kinesis.sequenceNumber);
+
+      const sent = sqs.commandCalls(SendMessageCommand).map((call) => call.args[0].input);
+      expect(sent).toHaveLength(1);
+      expect(sent[0]!.QueueUrl).toBe(FAILURE_QUEUE_URL);
+      const body = JSON.parse(sent[0]!.MessageBody!) as Record<string, unknown>;
+      expect(body).toMatchObject({
+        kind: UNREADABLE_RECORD_KIND,
+        streamArn: STREAM_ARN,
+        eventId: event.Records[1]!.eventID,
+        sequenceNumber: event.Records[1]!.kinesis.sequenceNumber,
+        partitionKey: 'db-EXAMPLE',
+        truncated: false,
+      });
+      // The record itself, byte for byte: what an investigator re-reads.
+      expect(Buffer.from(body.data as string, 'base64').toString('utf8')).toBe(corrupt);
+      expect((body.errors as string[]).length).toBeGreaterThan(0);
+      expect(metrics).toMatchObject({ ParseErrors: 1, Alerts: 3, MonitorErrors: 0 });
+    },
+  );
+
+  it('sends the record to the queue before alerting on it, and retries it when the queue refuses it', async () => {
+    const { sns, sqs, process, metrics } = setup();
+    sqs.on(SendMessageCommand).rejects(new Error('AccessDenied'));
+    const event = kinesisEvent([
+      await dasRecord(keys, [grant()]),
+      'not a DAS record',
+      await dasRecord(keys, [grant()]),
+    ]);
+    await expect(process(event)).resolves.toEqual({
+      batchItemFailures: [{ itemIdentifier: event.Records[1]!.kinesis.sequenceNumber }],
+    });
+    // Only the record before it was alerted on: the retry alerts on the rest once.
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(1);
+    expect(metrics).toMatchObject({ ParseErrors: 1, MonitorErrors: 1 });
+  });
+
+  it('cuts a record too large for an SQS message and says so', async () => {
+    const { sqs, process } = setup();
+    const huge = 'x'.repeat(600 * 1024);
+    const event = kinesisEvent([huge]);
+    await expect(process(event)).resolves.toEqual({ batchItemFailures: [] });
+    const body = JSON.parse(
+      sqs.commandCalls(SendMessageCommand)[0]!.args[0].input.MessageBody!,
+    ) as Record<string, unknown>;
+    expect(body.truncated).toBe(true);
+    expect(body.dataLength).toBe(event.Records[0]!.kinesis.data.length);
+    expect(event.Records[0]!.kinesis.data.startsWith(body.data as string)).toBe(true);
+    expect(
+      Buffer.byteLength(sqs.commandCalls(SendMessageCommand)[0]!.args[0].input.MessageBody!),
+    ).toBeLessThan(256 * 1024);
+  });
+
+  it.each(['ThrottlingException', 'KMSInternalException', 'TimeoutError'])(
+    'retries a record KMS could not open now (%s): reported, not quarantined',
+    async (name) => {
+      const { sns, sqs, kms, process } = setup();
+      const error = new Error('Rate exceeded');
+      error.name = name;
+      kms.on(DecryptCommand).rejects(error);
+      const event = kinesisEvent([await dasRecord(keys, [grant()])]);
+      await expect(process(event)).resolves.toEqual({
+        batchItemFailures: [{ itemIdentifier: event.Records[0]!.kinesis.sequenceNumber }],
+      });
+      expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+      expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
+    },
+  );
+
+  it('is wired in the handler from DAS_FAILURE_QUEUE_URL, and refuses a value that is no URL', async () => {
+    const env = {
+      ALERT_TOPIC_ARN: TOPIC_ARN,
+      ACCESS_AUDIT_CONFIG: '{}',
+      DAS_CLUSTER_RESOURCE_ID: CLUSTER_RESOURCE_ID,
+    };
+    expect(() => loadDasSettings({ ...env, DAS_FAILURE_QUEUE_URL: 'das-failures' })).toThrow(
+      /DAS_FAILURE_QUEUE_URL/,
+    );
+    const sns = mockClient(SNSClient);
+    const sqs = mockClient(SQSClient);
+    const kms = mockKms(keys);
+    onTestFinished(() => {
+      sns.restore();
+      sqs.restore();
+      kms.restore();
+    });
+    sns.on(PublishCommand).resolves({ MessageId: 'm' });
+    sqs.on(SendMessageCommand).resolves({ MessageId: 'q' });
+    const handler = createDasHandler({
+      settings: loadDasSettings({ ...env, DAS_FAILURE_QUEUE_URL: FAILURE_QUEUE_URL }),
+      kms: new KMSClient({ region: 'eu-west-1' }),
+      sns: new SNSClient({ region: 'eu-west-1' }),
+      sqs: new SQSClient({ region: 'eu-west-1' }),
+      logger: new Logger({ logLevel: 'SILENT' }),
+      metrics: new Metrics({
+        namespace: 'AuditTrail/AccessAudit',
+        serviceName: 'access-audit-monitor',
+      }),
+    });
+    const event = kinesisEvent(['not a DAS record', await dasRecord(keys, [grant()])]);
+    await expect(handler(event)).resolves.toEqual({ batchItemFailures: [] });
+    expect(sqs.commandCalls(SendMessageCommand)[0]!.args[0].input.QueueUrl).toBe(FAILURE_QUEUE_URL);
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(2);
+  });
+});
