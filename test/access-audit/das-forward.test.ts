@@ -7,7 +7,10 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
-import { loadDasSettings } from '../../src/lambda/das-decrypt/handler';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { createDasHandler, loadDasSettings } from '../../src/lambda/das-decrypt/handler';
 import {
   activityEvent,
   dasRecord,
@@ -17,6 +20,7 @@ import {
   streamKeys,
   TOPIC_ARN,
   CLUSTER_RESOURCE_ID,
+  mockKms,
 } from './support/das';
 import { testDasProcessor } from './support/das-processor';
 
@@ -274,5 +278,35 @@ describe('DAS decrypt Lambda settings: the forward queue', () => {
       FORWARD_QUEUE_URL: `${QUEUE_URL}.fifo`,
     });
     expect(settings).toMatchObject({ queueUrl: `${QUEUE_URL}.fifo`, fifo: true });
+  });
+});
+
+describe('DAS decrypt handler forwarding', () => {
+  it('gives the processor an SQS client when FORWARD_QUEUE_URL is set, so events reach the queue', async () => {
+    const kms = mockKms(keys);
+    try {
+      const handler = createDasHandler({
+        settings: loadDasSettings({
+          ALERT_TOPIC_ARN: TOPIC_ARN,
+          ACCESS_AUDIT_CONFIG: JSON.stringify({ sqs: { enabled: true, forward: 'events' } }),
+          DAS_CLUSTER_RESOURCE_ID: CLUSTER_RESOURCE_ID,
+          FORWARD_QUEUE_URL: QUEUE_URL,
+        }),
+        kms: new KMSClient({ region: 'eu-west-1' }),
+        sns: new SNSClient({ region: 'eu-west-1' }),
+        sqs: new SQSClient({ region: 'eu-west-1' }),
+        logger: new Logger({ logLevel: 'SILENT' }),
+        metrics: new Metrics({
+          namespace: 'AuditTrail/AccessAudit',
+          serviceName: 'access-audit-monitor',
+        }),
+      });
+      const event = kinesisEvent([await dasRecord(keys, [activityEvent()])]);
+      await expect(handler(event)).resolves.toEqual({ batchItemFailures: [] });
+      expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(1);
+      expect(sqs.commandCalls(SendMessageBatchCommand)[0]!.args[0].input.QueueUrl).toBe(QUEUE_URL);
+    } finally {
+      kms.restore();
+    }
   });
 });

@@ -79,7 +79,12 @@ export function createDasHandler(
   options: DasHandlerOptions,
 ): (event: KinesisEvent) => Promise<KinesisBatchResponse> {
   const runtime = accessAuditRuntime(options);
-  const { archiveStream, clusterResourceId, failureQueueUrl } = options.settings;
+  const { archiveStream, clusterResourceId, failureQueueUrl, queueUrl } = options.settings;
+  // One client for the forward queue and the failure queue; without it forwarding does nothing.
+  const sqs =
+    queueUrl === undefined && failureQueueUrl === undefined
+      ? undefined
+      : (options.sqs ?? new SQSClient({}));
   const processBatch = createDasProcessor({
     settings: options.settings,
     sns: options.sns ?? new SNSClient({}),
@@ -90,9 +95,11 @@ export function createDasHandler(
         clusterResourceId,
       },
     }),
-    ...(failureQueueUrl !== undefined && {
-      failureQueue: { sqs: options.sqs ?? new SQSClient({}), queueUrl: failureQueueUrl },
-    }),
+    ...(sqs && queueUrl !== undefined && { sqs }),
+    ...(sqs &&
+      failureQueueUrl !== undefined && {
+        failureQueue: { sqs, queueUrl: failureQueueUrl },
+      }),
     logger: runtime.log,
     metrics: runtime.metricsSink,
     streamMetrics: clusterMetrics(runtime.metrics, clusterResourceId),
