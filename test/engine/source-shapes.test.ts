@@ -6,6 +6,16 @@ import { auditRows, createPipeline, type Pipeline } from './helpers';
 const verify = (p: Pipeline) =>
   verifyAuditTrail({ config: p.config, sourceUrl: p.sourceUrl, targetUrl: p.targetUrl });
 
+/**
+ * Whether the engine loads the rows a partition held when attached on this source
+ * (PostgreSQL 15 and later; see announcesLeaves in src/engine/table-loading.ts). On 13
+ * and 14 it takes them as loaded and verify reports them, as the upgrade case below shows.
+ */
+async function loadsAttachedPartitions(p: Pipeline): Promise<boolean> {
+  const { rows } = await p.source(`SELECT current_setting('server_version_num')::int AS v`);
+  return (rows[0] as { v: number }).v >= 150000;
+}
+
 describe('engine: partitioned tables', () => {
   let p: Pipeline;
   beforeAll(async () => {
@@ -45,7 +55,8 @@ describe('engine: partitioned tables', () => {
     expect((await verify(p)).ok).toBe(true);
   });
 
-  it('rows a table held when attached as a partition are loaded as SNAPSHOT versions, consistently with the stream', async () => {
+  it('rows a table held when attached as a partition are loaded as SNAPSHOT versions, consistently with the stream', async (ctx) => {
+    if (!(await loadsAttachedPartitions(p))) return ctx.skip();
     // Before the attach, a row in SA's range lives in the default partition: its
     // changes are not the new partition's and must stay in history.
     await p.source(`INSERT INTO measures VALUES ('SA', 5, 5.0)`);
@@ -80,7 +91,8 @@ describe('engine: partitioned tables', () => {
     expect((await verify(p)).ok).toBe(true);
   });
 
-  it('a held row whose key history already has as deleted stops the load with the reason, loading nothing', async () => {
+  it('a held row whose key history already has as deleted stops the load with the reason, loading nothing', async (ctx) => {
+    if (!(await loadsAttachedPartitions(p))) return ctx.skip();
     // The key lived in the default partition and was deleted there; the table attached
     // later holds a row with that key: staging keeps the deleted row (flagged), so the
     // copy cannot insert it as a new one.
@@ -102,7 +114,8 @@ describe('engine: partitioned tables', () => {
     await p.replicate();
   });
 
-  it('a partition attached while the engine streams is loaded then, without a restart by hand', async () => {
+  it('a partition attached while the engine streams is loaded then, without a restart by hand', async (ctx) => {
+    if (!(await loadsAttachedPartitions(p))) return ctx.skip();
     const engine = createEngine({
       config: p.config,
       sourceUrl: p.sourceUrl,
@@ -203,6 +216,15 @@ describe('engine: a slot from before attached partitions were loaded (upgrade)',
                       INSERT INTO m_ap VALUES ('AP', 1);
                       ALTER TABLE m ATTACH PARTITION m_ap FOR VALUES IN ('AP')`);
       await p.replicate();
+      if (!(await loadsAttachedPartitions(p))) {
+        // PostgreSQL 13 and 14: never loaded, always reported.
+        expect((await auditRows(p, 'm')).map((r) => r.operation)).toEqual(['SNAPSHOT']);
+        expect((await verify(p)).mismatches).toEqual([
+          expect.objectContaining({ kind: 'missing-in-audit', partition: 'public.m_ap' }),
+          expect.objectContaining({ kind: 'missing-in-audit', partition: 'public.m_us' }),
+        ]);
+        return;
+      }
       expect((await auditRows(p, 'm')).map((r) => [r.operation, r.row_key])).toEqual([
         ['SNAPSHOT', { region: 'EU', id: 1 }],
         ['SNAPSHOT', { region: 'AP', id: 1 }],
