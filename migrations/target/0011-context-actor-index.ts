@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Migration } from 'kysely';
 import { quoteQualified } from '../../src/postgres/identifiers';
+import { refuseInvalidIndex } from './invalid-index';
 
 /**
  * `changesBy(actor, from, to)` and `changesBetween(..., { actor })` start from the
@@ -23,16 +24,7 @@ export function contextActorIndexMigration(auditSchema: string): Migration {
   return {
     async up(db: Kysely<unknown>) {
       const index = quoteQualified(auditSchema, 'audit_log_context_actor_idx');
-      const { rows } = await sql<{ valid: boolean }>`
-        SELECT i.indisvalid AS valid FROM pg_catalog.pg_index i
-         WHERE i.indexrelid = pg_catalog.to_regclass(${index})`.execute(db);
-      if (rows[0]?.valid === false) {
-        throw new Error(
-          `${index} is invalid (a CREATE INDEX CONCURRENTLY that failed or was cancelled left it): ` +
-            `run DROP INDEX CONCURRENTLY ${index}, build it again as the README's ` +
-            '"Upgrading the kit" shows (or let migrate build it), then run migrate again',
-        );
-      }
+      await refuseInvalidIndex(db, index);
       await sql`CREATE INDEX IF NOT EXISTS ${sql.id('audit_log_context_actor_idx')} ON ${sql.id(auditSchema, 'audit_log')}
         ((new_row ->> 'actor'), commit_timestamp)
         WHERE operation = 'INSERT' AND (new_row ->> 'actor') IS NOT NULL`.execute(db);

@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Migration } from 'kysely';
 import { CONTEXT_TRANSACTION_COLUMN } from '../../src/config/source-context';
 import { quoteQualified } from '../../src/postgres/identifiers';
+import { refuseInvalidIndex } from './invalid-index';
 
 /** The index {@link contextRowIndexMigration} creates. */
 export const CONTEXT_ROW_INDEX = 'audit_log_context_row_idx';
@@ -23,16 +24,7 @@ export function contextRowIndexMigration(auditSchema: string): Migration {
   return {
     async up(db: Kysely<unknown>) {
       const index = quoteQualified(auditSchema, CONTEXT_ROW_INDEX);
-      const { rows } = await sql<{ valid: boolean }>`
-        SELECT i.indisvalid AS valid FROM pg_catalog.pg_index i
-         WHERE i.indexrelid = pg_catalog.to_regclass(${index})`.execute(db);
-      if (rows[0]?.valid === false) {
-        throw new Error(
-          `${index} is invalid (a CREATE INDEX CONCURRENTLY that failed or was cancelled left it): ` +
-            `run DROP INDEX CONCURRENTLY ${index}, build it again as the README's ` +
-            '"Upgrading the kit" shows (or let migrate build it), then run migrate again',
-        );
-      }
+      await refuseInvalidIndex(db, index);
       await sql`CREATE INDEX IF NOT EXISTS ${sql.id(CONTEXT_ROW_INDEX)}
         ON ${sql.id(auditSchema, 'audit_log')} (transaction_id, commit_timestamp, id)
         WHERE operation = 'INSERT' AND row_key ? ${sql.lit(CONTEXT_TRANSACTION_COLUMN)}`.execute(
