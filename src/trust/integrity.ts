@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { createKysely } from '../postgres/connect';
 import { quoteQualified } from '../postgres/identifiers';
+import { describeForeignTrigger, foreignTriggers } from './secure-install';
 import { noProgress, type ProgressReporter, type ProgressTask } from '../support/progress';
 import { blockHeaderText, canonicalBlockHeaderPartsSql, canonicalRowSql } from './canonical';
 
@@ -277,7 +278,7 @@ async function check(
     if (findings.length < MAX_LISTED) findings.push(finding);
   };
   for (const found of await foreignTriggers(trx, options.auditSchema))
-    report({ kind: 'foreign-trigger', detail: found });
+    report({ kind: 'foreign-trigger', detail: describeForeignTrigger(found, options.auditSchema) });
 
   const pruned = await query<{ block_no: string | null; last_row_id: string | null }>(
     trx,
@@ -444,18 +445,6 @@ async function check(
     findingCount,
     findings,
   };
-}
-
-async function foreignTriggers(trx: Transaction<unknown>, auditSchema: string): Promise<string[]> {
-  const { rows } = await sql<{ text: string }>`
-    SELECT pg_catalog.format('%I on %I.%I runs %s', t.tgname, n.nspname, c.relname, t.tgfoid::regprocedure) AS text
-       FROM pg_catalog.pg_trigger t
-       JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
-       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-       JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
-      WHERE n.nspname = ${auditSchema} AND NOT t.tgisinternal AND p.pronamespace <> n.oid
-      ORDER BY 1`.execute(trx);
-  return rows.map((row) => row.text);
 }
 
 let cursorSerial = 0;

@@ -51,14 +51,26 @@ export async function foreignTriggers(
   auditSchema: string,
 ): Promise<ForeignTrigger[]> {
   const { rows } = await sql<ForeignTrigger>`
-    SELECT c.relname AS "table", t.tgname AS trigger, t.tgfoid::regprocedure::text AS function
+    SELECT c.relname AS "table", t.tgname AS trigger,
+      -- Always schema-qualified (regprocedure text depends on the session's search_path).
+      pg_catalog.format('%I.%I(%s)', pn.nspname, p.proname,
+        pg_catalog.pg_get_function_identity_arguments(p.oid)) AS function
     FROM pg_catalog.pg_trigger t
     JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
+    JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
     WHERE n.nspname = ${auditSchema} AND NOT t.tgisinternal AND p.pronamespace <> n.oid
     ORDER BY 1, 2`.execute(db);
   return rows;
+}
+
+/**
+ * One line naming a foreign trigger, its table and the function it runs; names are
+ * quoted, so a hostile trigger name cannot forge the rest of the line.
+ */
+export function describeForeignTrigger(found: ForeignTrigger, auditSchema: string): string {
+  return `${quoteIdent(found.trigger)} on ${quoteQualified(auditSchema, found.table)} runs ${found.function}`;
 }
 
 /** Refuses to go on while a foreign trigger sits on an audit-schema table. */
@@ -73,7 +85,7 @@ export async function refuseForeignTriggers(
     .join('\n');
   throw new ForeignTriggerError(
     `refusing to migrate: ${found.length} trigger(s) on audit-schema tables run code from outside the kit (${found
-      .map((t) => `${t.trigger} on ${t.table} -> ${t.function}`)
+      .map((t) => describeForeignTrigger(t, auditSchema))
       .join(
         '; ',
       )}); migrate would run it with the migrating login's rights. Review and drop:\n${drops}`,

@@ -2,6 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { appendAnchor, readAnchors, readChainHead } from '../../src/trust/anchors';
+import { migrateTarget } from '../../src/migrate/migrate-target';
 import { verifyIntegrity } from '../../src/trust/integrity';
 import { withClient } from '../support/databases';
 import { cdc, DmsApplier } from '../support/dms-apply';
@@ -100,6 +101,31 @@ describe('verify --integrity', () => {
       ['out-of-order', ids4[1]],
       ['out-of-order', ids4[2]],
     ]);
+  });
+
+  it('names a trigger from outside the kit planted on a kit table', async () => {
+    const install = await installWithHistory();
+    // A superuser's (or the owner's) planted trigger runs its code inside every capture.
+    await withClient(install.targetUrl, (client) =>
+      client.query(`CREATE FUNCTION public."spy fn"() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+        CREATE TRIGGER "spy" BEFORE INSERT ON audit.audit_log FOR EACH ROW EXECUTE FUNCTION public."spy fn"()`),
+    );
+    const report = await verify(install);
+    expect(report.ok).toBe(false);
+    const line = '"spy" on "audit"."audit_log" runs public."spy fn"()';
+    expect(report.findings).toEqual([
+      expect.objectContaining({ kind: 'foreign-trigger', detail: line }),
+    ]);
+    // migrate would run it with the migrating login's rights: it refuses, naming the
+    // trigger and the statement that removes it, and changes nothing.
+    const migrating = migrateTarget({
+      config: install.config,
+      sourceUrl: install.sourceUrl,
+      targetUrl: install.targetUrl,
+    });
+    await expect(migrating).rejects.toMatchObject({ code: 'FOREIGN_TRIGGER' });
+    await expect(migrating).rejects.toThrow(line);
+    await expect(migrating).rejects.toThrow('DROP TRIGGER "spy" ON "audit"."audit_log";');
   });
 
   it('with anchors, catches a truncated tail and a rewritten chain', async () => {
