@@ -4,6 +4,7 @@ import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kyse
 import { diff, rowAfter } from './diff';
 import { exactNumbers } from './exact-numbers';
 import { parseRowJson } from './row-json';
+import { clientRowKey } from './row-key';
 import { readSchemaChanges, type SchemaChange } from './schema-changes';
 import {
   currentShapeSql,
@@ -200,6 +201,7 @@ interface AuditDatabase {
     source_schema: string;
     source_table: string;
     key_columns: string[];
+    key_types: string[];
     exact_number_columns: string[];
     source_context: boolean;
   };
@@ -265,30 +267,6 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
         't.exact_number_columns',
       ]) as unknown as VersionQuery;
 
-  const keyColumns = new Map<string, Promise<string[]>>();
-  const keyColumnsOf = (schema: string, name: string, reload = false): Promise<string[]> => {
-    const cacheKey = JSON.stringify([schema, name]);
-    let columns = keyColumns.get(cacheKey);
-    if (columns === undefined || reload) {
-      columns = audit
-        .selectFrom('audited_table')
-        .select('key_columns')
-        .where('source_schema', '=', schema)
-        .where('source_table', '=', name)
-        .executeTakeFirst()
-        .then((row) => {
-          if (!row)
-            throw new HistoryQueryError(`table ${schema}.${name} is not audited`, {
-              hint: 'audit it by listing it in the config and running audit-trail migrate',
-            });
-          return row.key_columns;
-        });
-      columns.catch(() => keyColumns.delete(cacheKey));
-      keyColumns.set(cacheKey, columns);
-    }
-    return columns;
-  };
-
   // "schema.table" where either part may contain dots: the registry says which split
   // names an audited table; more than one is refused as ambiguous.
   const resolved = new Map<string, Promise<{ schema: string; name: string }>>();
@@ -321,41 +299,61 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     return found;
   };
 
-  // The key's renames, cached per table: reading them was a round trip of its own before
-  // every history and asOf query. The query itself checks the cache (keyRenamesGuard).
-  const renames = new Map<string, Promise<KeyRenames>>();
-  const renamesOf = (schema: string, name: string, reload = false): Promise<KeyRenames> => {
+  // What a per-key query needs to know about its table, cached per table: the registry's
+  // key columns and types (to build the key in the client) and the key's renames. Reading
+  // them was a round trip of its own before every history and asOf query. The query itself
+  // checks the cache (keyFactsGuard).
+  const keyFacts = new Map<string, Promise<KeyFacts>>();
+  const keyFactsOf = (schema: string, name: string, reload = false): Promise<KeyFacts> => {
     const cacheKey = JSON.stringify([schema, name]);
-    let found = renames.get(cacheKey);
+    let found = keyFacts.get(cacheKey);
     if (found === undefined || reload) {
-      found = readKeyRenames(schema, name);
-      found.catch(() => renames.delete(cacheKey));
-      renames.set(cacheKey, found);
+      found = readKeyFacts(schema, name);
+      found.catch(() => keyFacts.delete(cacheKey));
+      keyFacts.set(cacheKey, found);
     }
     return found;
   };
 
-  const readKeyRenames = async (schema: string, name: string): Promise<KeyRenames> => {
+  const readKeyFacts = async (schema: string, name: string): Promise<KeyFacts> => {
+    const registered = await audit
+      .selectFrom('audited_table')
+      .select(['key_columns', 'key_types'])
+      .where('source_schema', '=', schema)
+      .where('source_table', '=', name)
+      .executeTakeFirst();
+    if (!registered) {
+      throw new HistoryQueryError(`table ${schema}.${name} is not audited`, {
+        hint: 'audit it by listing it in the config and running audit-trail migrate',
+      });
+    }
     const { rows } = await sql<ShapeChange & { id: string }>`
       SELECT ${sql.raw(SHAPE_CHANGE_COLUMNS)}, id::text AS id
       FROM ${sql.id(auditSchema, 'schema_change')}
       WHERE source_schema = ${schema} AND source_table = ${name} AND change = 'RENAME'
       ORDER BY id`.execute(db);
-    return { changes: rows, fingerprint: renamesFingerprint(rows.length, rows.at(-1)?.id ?? '0') };
+    return {
+      keyColumns: registered.key_columns,
+      keyTypes: registered.key_types,
+      renames: rows,
+      renamesFingerprint: renamesFingerprint(rows.length, rows.at(-1)?.id ?? '0'),
+    };
   };
 
-  // True when the table's renames are still those cached: schema_change is append-only,
-  // so their count and highest id identify them. Read in the query's own snapshot, so a
-  // query built from an outdated list returns no rows instead of a wrong answer.
-  const keyRenamesGuard = (schema: string, name: string, cached: KeyRenames): RawBuilder<boolean> =>
-    sql<boolean>`(SELECT count(*)::text || '/' || coalesce(max(id), 0)::text
+  // True when the cached facts are still the table's: its registry row has the cached key
+  // columns and types, and its renames are those cached (schema_change is append-only, so
+  // their count and highest id identify them). Read in the query's own snapshot, so a query
+  // built from outdated facts returns no rows instead of a wrong answer.
+  const keyFactsGuard = (schema: string, name: string, cached: KeyFacts): RawBuilder<boolean> =>
+    sql<boolean>`t.key_columns = ${cached.keyColumns}::text[] AND t.key_types = ${cached.keyTypes}::text[]
+      AND (SELECT count(*)::text || '/' || coalesce(max(id), 0)::text
         FROM ${sql.id(auditSchema, 'schema_change')}
-        WHERE source_schema = ${schema} AND source_table = ${name} AND change = 'RENAME') = ${cached.fingerprint}`;
+        WHERE source_schema = ${schema} AND source_table = ${name} AND change = 'RENAME') = ${cached.renamesFingerprint}`;
 
   /**
    * Runs a query over the versions of one row (`build` adds order and bounds). An empty
-   * answer may come from an outdated renames cache: then the renames are read again and,
-   * if they changed, the query runs again with them.
+   * answer may come from outdated key facts: then they are read again and, if they
+   * changed, the query runs again with them.
    */
   const forKey = async <Row>(
     table: string,
@@ -363,23 +361,31 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     build: (query: VersionQuery) => VersionQuery,
   ): Promise<Version<Row>[]> => {
     const { schema, name } = await resolveTable(table);
-    const values = Array.isArray(key)
-      ? key.map(keyValueText)
-      : await keyObjectValuesOf(key as Record<string, KeyValue>, schema, name, table);
-    let cached = await renamesOf(schema, name);
+    let cached = await keyFactsOf(schema, name);
     for (let attempt = 1; ; attempt++) {
+      let values: string[];
+      if (Array.isArray(key)) values = key.map(keyValueText);
+      else {
+        ({ values, facts: cached } = await keyObjectValuesOf(
+          key as Record<string, KeyValue>,
+          cached,
+          schema,
+          name,
+          table,
+        ));
+      }
       const query = build(
-        keyedBy(selectVersions(), schema, name, values, cached.changes).where(
-          keyRenamesGuard(schema, name, cached),
+        keyedBy(selectVersions(), schema, name, values, cached).where(
+          keyFactsGuard(schema, name, cached),
         ) as VersionQuery,
       );
       const versions = await run<Row>(query);
       if (versions.length > 0) return versions;
-      const current = await renamesOf(schema, name, true);
-      if (current.fingerprint === cached.fingerprint) return versions;
-      if (attempt === MAX_RENAME_RETRIES) {
+      const current = await keyFactsOf(schema, name, true);
+      if (sameKeyFacts(current, cached)) return versions;
+      if (attempt === MAX_KEY_FACTS_RETRIES) {
         throw new HistoryQueryError(
-          `the key columns of ${table} were renamed ${MAX_RENAME_RETRIES} times while reading its history; try again`,
+          `the key of ${table} changed ${MAX_KEY_FACTS_RETRIES} times while reading its history; try again`,
         );
       }
       cached = current;
@@ -390,15 +396,17 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
   // registry again before it is refused (a key column renamed since they were read).
   const keyObjectValuesOf = async (
     key: Record<string, KeyValue>,
+    cached: KeyFacts,
     schema: string,
     name: string,
     table: string,
-  ): Promise<string[]> => {
+  ): Promise<{ values: string[]; facts: KeyFacts }> => {
     try {
-      return keyObjectValues(key, await keyColumnsOf(schema, name), table);
+      return { values: keyObjectValues(key, cached.keyColumns, table), facts: cached };
     } catch (error) {
       if (!(error instanceof HistoryQueryError)) throw error;
-      return keyObjectValues(key, await keyColumnsOf(schema, name, true), table);
+      const facts = await keyFactsOf(schema, name, true);
+      return { values: keyObjectValues(key, facts.keyColumns, table), facts };
     }
   };
 
@@ -407,12 +415,17 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     schema: string,
     name: string,
     values: readonly string[],
-    renames: readonly ShapeChange[],
+    facts: KeyFacts,
   ): VersionQuery => {
-    // A scalar subquery, so PostgreSQL computes the key once per query (an InitPlan)
-    // instead of once per candidate row: row_key_of runs dynamic SQL per key column, and
-    // in the filter it cost ~0.3 ms per version read (30 ms for a page of 100).
-    const rowKey = sql`(SELECT ${sql.id(auditSchema, 'row_key_of')}(${schema}, ${name}, ${values}::text[]))`;
+    const renames = facts.renames;
+    // Built in the client where that is exact (clientRowKey); otherwise row_key_of, in a
+    // scalar subquery so PostgreSQL computes the key once per query (an InitPlan) instead
+    // of once per candidate row: it runs dynamic SQL per key column (~0.3 ms per call).
+    const built = clientRowKey(facts.keyColumns, facts.keyTypes, values);
+    const rowKey =
+      built !== null
+        ? sql`${built}::jsonb`
+        : sql`(SELECT ${sql.id(auditSchema, 'row_key_of')}(${schema}, ${name}, ${values}::text[]))`;
     const scoped = query
       .where('l.source_schema', '=', schema)
       .where('l.source_table', '=', name) as VersionQuery;
@@ -576,19 +589,31 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
   return api;
 }
 
-/** A table's key column renames, as the per-key queries need them. */
-interface KeyRenames {
-  readonly changes: readonly ShapeChange[];
+/** What the per-key queries need to know about a table (see keyFactsGuard). */
+interface KeyFacts {
+  /** The registry's key columns and their types (`format_type`), in key order. */
+  readonly keyColumns: readonly string[];
+  readonly keyTypes: readonly string[];
+  /** The key columns' renames, oldest first. */
+  readonly renames: readonly ShapeChange[];
   /** `<count>/<highest id>` of the table's RENAME rows in `schema_change`. */
-  readonly fingerprint: string;
+  readonly renamesFingerprint: string;
+}
+
+function sameKeyFacts(a: KeyFacts, b: KeyFacts): boolean {
+  return (
+    a.renamesFingerprint === b.renamesFingerprint &&
+    a.keyColumns.join('\u0000') === b.keyColumns.join('\u0000') &&
+    a.keyTypes.join('\u0000') === b.keyTypes.join('\u0000')
+  );
 }
 
 function renamesFingerprint(count: number, highestId: string): string {
   return `${count}/${highestId}`;
 }
 
-/** Bounds the re-reads of renames that change while one history query runs. */
-const MAX_RENAME_RETRIES = 5;
+/** Bounds the re-reads of key facts that change while one history query runs. */
+const MAX_KEY_FACTS_RETRIES = 5;
 
 /** Splits `"schema.table"`; a name without a dot is in `public`. Quoted dots are not supported. */
 export function splitTableName(table: string): { schema: string; name: string } {
