@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { CommanderError } from 'commander';
+import { CommanderError } from '@commander-js/extra-typings';
 import { AuditTrailError, exitCodeOf } from '../errors';
 import { watchOutput } from './output';
 import { buildProgram } from './program';

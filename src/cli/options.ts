@@ -1,4 +1,4 @@
-import { Option } from 'commander';
+import { Option } from '@commander-js/extra-typings';
 import { DEFAULT_CONFIG_FILE } from '../config/default-file';
 import { assertPostgresUrl } from '../postgres/url';
 import { UsageError } from './errors';
@@ -9,19 +9,19 @@ import { UsageError } from './errors';
  */
 
 /** `-c, --config <file>`, also read from AUDIT_TRAIL_CONFIG, defaulting to ./audit-trail.config.json. */
-export function configOption(): Option {
+export function configOption() {
   return new Option('-c, --config <file>', 'config file (JSON or TS module)')
     .env('AUDIT_TRAIL_CONFIG')
     .default(DEFAULT_CONFIG_FILE);
 }
 
 /** `--json`: the command's result as one JSON document on stdout (errors stay on stderr). */
-export function jsonOption(what = 'the result'): Option {
+export function jsonOption(what = 'the result') {
   return new Option('--json', `print ${what} as one JSON document`);
 }
 
 /** `--task-arn <arn>` (required): the DMS replication task. */
-export function taskArnOption(): Option {
+export function taskArnOption() {
   return new Option(
     '--task-arn <arn>',
     'replication task ARN (stack output TaskArn)',
@@ -29,17 +29,17 @@ export function taskArnOption(): Option {
 }
 
 /** `--region <region>`: the AWS region, when not the one in the task ARN. */
-export function regionOption(): Option {
+export function regionOption() {
   return new Option('--region <region>', 'AWS region (default: the region in the task ARN)');
 }
 
 /** `--source-url <url>`, also read from AUDIT_TRAIL_SOURCE_URL. */
-export function sourceUrlOption(): Option {
+export function sourceUrlOption() {
   return new Option('--source-url <url>', 'source PostgreSQL URL').env('AUDIT_TRAIL_SOURCE_URL');
 }
 
 /** `--target-url <url>`, also read from AUDIT_TRAIL_TARGET_URL. */
-export function targetUrlOption(): Option {
+export function targetUrlOption() {
   return new Option(
     '--target-url <url>',
     'target PostgreSQL URL (staging tables and audit log)',
@@ -54,7 +54,7 @@ export function requireUrl(value: string | undefined, flag: string): string {
 }
 
 /** `--target-arn <arn>`: the target Aurora cluster, reached through the RDS Data API. */
-export function targetArnOption(): Option {
+export function targetArnOption() {
   return new Option(
     '--target-arn <arn>',
     'target Aurora cluster ARN: query through the RDS Data API (IAM, no network path) instead of --target-url',
@@ -62,7 +62,7 @@ export function targetArnOption(): Option {
 }
 
 /** `--secret-arn <arn>`: the login the Data API runs as (the stack's AuditorSecretArn). */
-export function secretArnOption(): Option {
+export function secretArnOption() {
   return new Option(
     '--secret-arn <arn>',
     "with --target-arn: secret of the login to run as (the stack's AuditorSecretArn output)",
@@ -70,7 +70,7 @@ export function secretArnOption(): Option {
 }
 
 /** `--database <name>`: the target database for the Data API. */
-export function targetDatabaseOption(): Option {
+export function targetDatabaseOption() {
   return new Option(
     '--database <name>',
     "with --target-arn: target database (default: the config's deployment.target.databaseName)",

@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, Option } from '@commander-js/extra-typings';
 import { DEFAULT_CONNECT_TIMEOUT_SECONDS } from '../postgres/url';
 import { LOG_LEVELS } from '../engine/logger';
 import { packageVersion } from '../support/package-version';
@@ -33,12 +33,7 @@ export function buildProgram(): Command {
     // Read by every connection the kit opens (src/postgres/connect.ts) and every JSON
     // logger (src/engine/logger.ts), whatever the command.
     .hook('preAction', (command) => {
-      const { connectTimeout, logLevel, logFormat, progress } = command.opts<{
-        connectTimeout?: string;
-        logLevel?: string;
-        logFormat?: string;
-        progress: boolean;
-      }>();
+      const { connectTimeout, logLevel, logFormat, progress } = command.opts();
       if (connectTimeout !== undefined) process.env.AUDIT_TRAIL_CONNECT_TIMEOUT = connectTimeout;
       if (logLevel !== undefined) process.env.AUDIT_TRAIL_LOG_LEVEL = logLevel;
       // Read by openTerminal (src/cli/terminal.ts) in the commands that log or show progress.

@@ -24,14 +24,24 @@ function packagesLoadedBy(
 
 // Every command's implementation (AWS SDK, kysely, pg, zod, the CDC engine...) is
 // imported when that command runs: printing the version or the help loads commander only.
+// The kit imports it as @commander-js/extra-typings (typed options), whose run-time
+// module is commander itself.
 describe('CLI start-up', () => {
   it.each(['--version', '--help', 'migrate --help', 'history changes --help'])(
     '`audit-trail %s` loads no package but commander',
     async (line) => {
       const { packages } = await packagesLoadedBy(line.split(' '));
-      expect(packages).toEqual(['commander']);
+      expect(packages).toEqual(['@commander-js/extra-typings']);
     },
   );
+
+  it('@commander-js/extra-typings adds no code of its own: it re-exports commander', async () => {
+    const typed = await import('@commander-js/extra-typings');
+    const commander = await import('commander');
+    expect(typed.Command).toBe(commander.Command);
+    expect(typed.Option).toBe(commander.Option);
+    expect(typed.CommanderError).toBe(commander.CommanderError);
+  });
 
   it('--help still lists every command', async () => {
     const { stdout } = await packagesLoadedBy(['--help']);

@@ -1,12 +1,16 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Command, Option } from 'commander';
+import { Command, type CommandUnknownOpts, type Option } from '@commander-js/extra-typings';
+import { configOption, jsonOption, sourceUrlOption, taskArnOption } from '../../src/cli/options';
 import { buildProgram } from '../../src/cli/program';
 import { runBuiltCli } from '../support/cli';
 
 /** Every command of the tree with its full name (`pgaudit scan`). */
-function commands(command: Command, prefix = ''): { name: string; command: Command }[] {
+function commands(
+  command: CommandUnknownOpts,
+  prefix = '',
+): { name: string; command: CommandUnknownOpts }[] {
   return command.commands.flatMap((sub) => {
     const name = `${prefix}${sub.name()}`;
     return [{ name, command: sub }, ...commands(sub, `${name} `)];
@@ -67,5 +71,25 @@ describe('shared options are the same on every command', () => {
     // -c is read: the missing file is named.
     expect(scan.stderr).toMatch(/CONFIG_INVALID\]: cannot read config .*none\.json/);
     expect(scan.code).toBe(2);
+  });
+
+  // Checked by `npm run typecheck`: a shared option keeps its type through addOption, so
+  // each command's action reads typed options without a cast (@commander-js/extra-typings).
+  it('types the options a command adds from their definitions', () => {
+    const command = new Command('any')
+      .addOption(configOption())
+      .addOption(sourceUrlOption())
+      .addOption(taskArnOption())
+      .addOption(jsonOption());
+    expectTypeOf(command.opts()).toEqualTypeOf<{
+      config: string;
+      sourceUrl?: string | undefined;
+      taskArn: string;
+      json?: true | undefined;
+    }>();
+    expect(command.parse(['--task-arn', 'arn:x'], { from: 'user' }).opts()).toEqual({
+      config: 'audit-trail.config.json',
+      taskArn: 'arn:x',
+    });
   });
 });

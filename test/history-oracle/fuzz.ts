@@ -11,7 +11,7 @@
  * statement out of its savepoint, two interleaved clients down to the statements that
  * interleave) and prints that. Exit 0 when nothing was found, 1 on a finding.
  */
-import { Command, Option } from 'commander';
+import { Command, Option } from '@commander-js/extra-typings';
 import fc from 'fast-check';
 import { startLocalPostgres } from '../../src/postgres/local-server';
 import { featuresFrom } from '../support/oracle/arbitraries';
@@ -40,7 +40,7 @@ async function main(): Promise<number> {
     .option('--path <path>', 'replay one counterexample (the path fast-check printed)')
     .addOption(
       new Option('--pipeline <kind>', 'pipeline under test')
-        .choices(['engine', 'dms', 'both'])
+        .choices(['engine', 'dms', 'both'] as const)
         .default('both'),
     )
     .option(
@@ -58,20 +58,11 @@ async function main(): Promise<number> {
       'superuser URL of a server with wal_level=logical and track_commit_timestamp=on',
     )
     .parse()
-    .opts<{
-      minutes: string;
-      seed: string;
-      path?: string;
-      pipeline: string;
-      features: string;
-      url?: string;
-      crashes?: boolean;
-      jit?: boolean;
-    }>();
+    .opts();
   const seed = Number(options.seed);
   const features = featuresFrom(options.features);
   const pipelines: PipelineKind[] =
-    options.pipeline === 'both' ? ['engine', 'dms'] : [options.pipeline as PipelineKind];
+    options.pipeline === 'both' ? ['engine', 'dms'] : [options.pipeline];
   const deadline = Date.now() + Number(options.minutes) * 60_000;
   console.log(
     `history fuzz: seed ${seed}, ${options.minutes} min, pipelines ${pipelines.join('+')}, features ${options.features}${options.jit ? ', JIT forced on' : ''}`,

@@ -1,13 +1,6 @@
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { CliError, UsageError } from '../errors';
 import { configOption, jsonOption, requireUrl, targetUrlOption } from '../options';
-
-interface AnchorOptions {
-  readonly config: string;
-  readonly targetUrl?: string;
-  readonly append?: string;
-  readonly json?: boolean;
-}
 
 /**
  * `audit-trail anchor --append FILE`: appends the audit log's current chain head, with a
@@ -22,7 +15,7 @@ export function registerAnchor(program: Command): void {
     .addOption(targetUrlOption())
     .option('--append <file>', 'the anchors file to append to')
     .addOption(jsonOption('the anchor written'))
-    .action(async (options: AnchorOptions) => {
+    .action(async (options) => {
       if (options.append === undefined)
         throw new UsageError('--append <file> is required', {
           hint: 'keep the file where the database owner cannot write',

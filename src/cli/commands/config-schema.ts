@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 
 /** `audit-trail config-schema`: prints the config's JSON Schema (generated from the zod schema). */
 export function registerConfigSchema(program: Command): void {

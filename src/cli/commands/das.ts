@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import type { DasDecodeResult } from '../../access-audit/das/decode';
 import type { DataKeySource } from '../../access-audit/das/keys';
 import type { AccessAuditConfig } from '../../config/access-audit';
@@ -28,7 +28,7 @@ export function registerDas(program: Command): void {
     .description(
       'print the activity events of DAS records as NDJSON events (as `pgaudit parse` does); unreadable records go to stderr',
     )
-    .action(async (records: string, options: { dataKeyFile: string }) => {
+    .action(async (records, options) => {
       const result = await decode(records, options.dataKeyFile);
       for (const { event } of result.events) await writeLine(JSON.stringify(event));
       reportFailures(result);
@@ -47,19 +47,17 @@ export function registerDas(program: Command): void {
     .addOption(configOption())
     .option('--all', 'print every activity event with its verdict, not only alerts')
     .description('apply the access-audit rules to DAS records and print NDJSON alerts')
-    .action(
-      async (records: string, options: { dataKeyFile: string; config: string; all?: boolean }) => {
-        const { AccessRuleEngine } = await import('../../access-audit/rules.js');
-        const engine = new AccessRuleEngine(await accessAuditSection(options.config));
-        const result = await decode(records, options.dataKeyFile);
-        for (const { event } of result.events) {
-          const verdict = engine.evaluate(event);
-          if (verdict.kind === 'alert') await writeLine(JSON.stringify(verdict.alert));
-          else if (options.all) await writeLine(JSON.stringify({ verdict, event }));
-        }
-        reportFailures(result);
-      },
-    );
+    .action(async (records, options) => {
+      const { AccessRuleEngine } = await import('../../access-audit/rules.js');
+      const engine = new AccessRuleEngine(await accessAuditSection(options.config));
+      const result = await decode(records, options.dataKeyFile);
+      for (const { event } of result.events) {
+        const verdict = engine.evaluate(event);
+        if (verdict.kind === 'alert') await writeLine(JSON.stringify(verdict.alert));
+        else if (options.all) await writeLine(JSON.stringify({ verdict, event }));
+      }
+      reportFailures(result);
+    });
 }
 
 async function decode(recordsFile: string, dataKeyFile: string): Promise<DasDecodeResult> {

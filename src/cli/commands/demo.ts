@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { CliError } from '../errors';
 import { onOutputClosed } from '../output';
 

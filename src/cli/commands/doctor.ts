@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import type pg from 'pg';
 import { AuditTrailError } from '../../errors';
 import { CliError, UsageError } from '../errors';
@@ -6,14 +6,6 @@ import { configOption, jsonOption, requireUrl, sourceUrlOption, targetUrlOption 
 import type { Add, DoctorCheck } from './doctor-checks';
 
 export type { DoctorCheck } from './doctor-checks';
-
-interface DoctorOptions {
-  readonly config: string;
-  readonly sourceUrl?: string;
-  readonly targetUrl?: string;
-  readonly slot?: string;
-  readonly json?: boolean;
-}
 
 /**
  * `audit-trail doctor`: pre-flight checks of the change-history source and target (the
@@ -29,7 +21,7 @@ export function registerDoctor(program: Command): void {
     .addOption(targetUrlOption())
     .option('--slot <name>', 'the engine’s replication slot (default derived from the URLs)')
     .addOption(jsonOption('the checks'))
-    .action(async (options: DoctorOptions) => {
+    .action(async (options) => {
       const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
       const { defaultSlotName } = await import('../../engine/index.js');
       const { connectClient } = await import('../../postgres/connect.js');

@@ -1,23 +1,12 @@
 import { createWriteStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
-import type { Command } from 'commander';
-import { Option } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
+import { Option } from '@commander-js/extra-typings';
 import { UsageError } from '../errors';
 import { configOption, targetUrlOption } from '../options';
 import { parseInstant } from './history';
 import { withHistory } from './history-queries';
-
-interface ExportOptions {
-  readonly config: string;
-  readonly targetUrl?: string;
-  readonly table?: string[];
-  readonly from: string;
-  readonly to?: string;
-  readonly format: 'ndjson' | 'csv';
-  readonly output?: string;
-  readonly force?: boolean;
-}
 
 /**
  * `audit-trail export`: every change of the audited tables (or `--table`s) committed in
@@ -38,11 +27,13 @@ export function registerExport(program: Command): void {
     )
     .option('--to <instant>', 'first commit instant excluded (default: when the export starts)')
     .addOption(
-      new Option('--format <format>', 'output format').choices(['ndjson', 'csv']).default('ndjson'),
+      new Option('--format <format>', 'output format')
+        .choices(['ndjson', 'csv'] as const)
+        .default('ndjson'),
     )
     .option('-o, --output <file>', 'write to this file instead of stdout')
     .option('--force', 'overwrite --output if it exists')
-    .action(async (options: ExportOptions) => {
+    .action(async (options) => {
       const from = parseInstant(options.from, '--from');
       const to = parseInstant(options.to ?? new Date().toISOString(), '--to');
       if (options.output !== undefined && !options.force && (await exists(options.output)))

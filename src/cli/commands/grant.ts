@@ -1,14 +1,7 @@
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import type { GrantableRole } from '../../trust/grant';
 import { UsageError } from '../errors';
 import { configOption, jsonOption, requireUrl, targetUrlOption } from '../options';
-
-interface GrantOptions {
-  readonly config: string;
-  readonly targetUrl?: string;
-  readonly dryRun?: boolean;
-  readonly json?: boolean;
-}
 
 const KINDS: readonly GrantableRole[] = ['reader', 'writer'];
 
@@ -27,7 +20,7 @@ export function registerGrant(program: Command): void {
     .addOption(targetUrlOption())
     .option('--dry-run', 'print the statement without running it')
     .addOption(jsonOption())
-    .action(async (kind: string, role: string, options: GrantOptions) => {
+    .action(async (kind, role, options) => {
       if (!(KINDS as readonly string[]).includes(kind))
         throw new UsageError(`grant: kind must be reader or writer, got "${kind}"`);
       const { loadConfig } = await import('../../config/index.js');

@@ -1,8 +1,7 @@
-import type { Command } from 'commander';
 import type { History, Version } from '../../history';
 import { UsageError } from '../errors';
 import type { TargetOptions } from '../options';
-import { parseInstant } from './history';
+import { parseInstant, type HistoryCommand } from './history';
 import type { TargetAccess } from './history-target';
 
 /** Options every `history` subcommand reads from its parent (`--config`, the target, `--json`). */
@@ -52,15 +51,15 @@ async function print(
  * `history transaction XID` (what did this source transaction change, across tables) and
  * `history changes TABLE --from --to` (every change of a table in a time range).
  */
-export function registerHistoryQueries(history: Command): void {
+export function registerHistoryQueries(history: HistoryCommand): void {
   history
     .command('transaction')
     .description('print every change one source transaction made, across tables')
     .argument('<xid>', 'source transaction id (as in the history output)')
-    .action(async (xid: string, _options: unknown, command: Command) => {
+    .action(async (xid, _options, command) => {
       if (!/^\d+$/.test(xid))
         throw new UsageError(`transaction id must be a whole number (got "${xid}")`);
-      const options = command.optsWithGlobals<HistoryParentOptions>();
+      const options = command.optsWithGlobals();
       const versions = await withHistory(options, (api) => api.transaction(xid));
       await print(versions, options, `no changes recorded for transaction ${xid}`);
     });
@@ -72,23 +71,17 @@ export function registerHistoryQueries(history: Command): void {
     .requiredOption('--from <instant>', 'first commit instant included (ISO-8601 with zone)')
     .requiredOption('--to <instant>', 'first commit instant excluded (ISO-8601 with zone)')
     .option('--limit <n>', 'print at most this many changes')
-    .action(
-      async (
-        table: string,
-        own: { from: string; to: string; limit?: string },
-        command: Command,
-      ) => {
-        const options = command.optsWithGlobals<HistoryParentOptions>();
-        const from = parseInstant(own.from, '--from');
-        const to = parseInstant(own.to, '--to');
-        const limit = own.limit === undefined ? undefined : Number(own.limit);
-        if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
-          throw new UsageError('--limit must be a positive whole number');
-        const versions = await withHistory(options, async (api, target) => {
-          await target.assertAudited(table);
-          return api.changesBetween(table, from, to, limit === undefined ? {} : { limit });
-        });
-        await print(versions, options, `no changes of ${table} in that range`);
-      },
-    );
+    .action(async (table, own, command) => {
+      const options = command.optsWithGlobals();
+      const from = parseInstant(own.from, '--from');
+      const to = parseInstant(own.to, '--to');
+      const limit = own.limit === undefined ? undefined : Number(own.limit);
+      if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
+        throw new UsageError('--limit must be a positive whole number');
+      const versions = await withHistory(options, async (api, target) => {
+        await target.assertAudited(table);
+        return api.changesBetween(table, from, to, limit === undefined ? {} : { limit });
+      });
+      await print(versions, options, `no changes of ${table} in that range`);
+    });
 }

@@ -1,5 +1,5 @@
-import type { Command } from 'commander';
-import { Option } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
+import { Option } from '@commander-js/extra-typings';
 import type { HistoryPageOptions } from '../../history';
 import { UsageError } from '../errors';
 import {
@@ -9,17 +9,8 @@ import {
   targetArnOption,
   targetDatabaseOption,
   targetUrlOption,
-  type TargetOptions,
 } from '../options';
 import { registerHistoryQueries } from './history-queries';
-
-interface HistoryOptions extends TargetOptions {
-  readonly config: string;
-  readonly asOf?: string;
-  readonly json?: boolean;
-  readonly limit?: string;
-  readonly after?: string;
-}
 
 /**
  * `audit-trail history SCHEMA.TABLE KEY...`: every version of one row, oldest first,
@@ -27,7 +18,19 @@ interface HistoryOptions extends TargetOptions {
  * print one page; a full page ends with the `--after` cursor of the next on stderr.
  */
 export function registerHistory(program: Command): void {
-  const history = program
+  const history = historyCommand(program);
+  registerSchemaHistory(history);
+  registerHistoryQueries(history);
+}
+
+/**
+ * The `history` command, whose options its subcommands read (`optsWithGlobals`): its
+ * type carries them, so a subcommand's options are typed from these definitions.
+ */
+export type HistoryCommand = ReturnType<typeof historyCommand>;
+
+function historyCommand(program: Command) {
+  return program
     .command('history')
     .description('print the history of one row (key values in primary key order)')
     .argument('<table>', 'audited table as schema.table')
@@ -46,7 +49,7 @@ export function registerHistory(program: Command): void {
       '--after <cursor>',
       'print the versions after this cursor (printed on stderr after a full page)',
     )
-    .action(async (table: string, key: string[], options: HistoryOptions) => {
+    .action(async (table, key, options) => {
       // The target's registry decides what has history, not the config: a table removed
       // from the config keeps its history, and so does an access-audit-only config's target.
       const { loadConfig } = await import('../../config/index.js');
@@ -82,13 +85,11 @@ export function registerHistory(program: Command): void {
         await db.destroy();
       }
     });
-  registerSchemaHistory(history);
-  registerHistoryQueries(history);
 }
 
 /** `--limit` / `--after` as a page of the history API, or undefined to print every version. */
 async function pageOptions(
-  options: HistoryOptions,
+  options: HistoryPageFlags,
 ): Promise<(HistoryPageOptions & { readonly limit: number }) | undefined> {
   if (options.limit === undefined && options.after === undefined) return undefined;
   const { DEFAULT_HISTORY_PAGE, HistoryQueryError, parseHistoryCursor } =
@@ -118,23 +119,24 @@ export function parseInstant(text: string, flag = '--as-of'): string {
   return text;
 }
 
-interface SchemaHistoryOptions extends TargetOptions {
-  readonly config: string;
-  readonly json?: boolean;
+/** The paging flags of `history`, as commander parses them. */
+interface HistoryPageFlags {
+  readonly limit?: string | undefined;
+  readonly after?: string | undefined;
 }
 
 /**
  * `audit-trail history schema SCHEMA.TABLE`: every column added, dropped, renamed or
  * retyped on the table, oldest first (a table named `schema` is `public.schema` here).
  */
-function registerSchemaHistory(history: Command): void {
+function registerSchemaHistory(history: HistoryCommand): void {
   history
     .command('schema')
     .description('print the column changes (added, dropped, renamed, retyped) of a table')
     .argument('<table>', 'audited table as schema.table')
     // --config, the target options and --json are the history command's options.
-    .action(async (table: string, _options: unknown, command: Command) => {
-      const options = command.optsWithGlobals<SchemaHistoryOptions>();
+    .action(async (table, _options, command) => {
+      const options = command.optsWithGlobals();
       const { loadConfig } = await import('../../config/index.js');
       const { createHistory } = await import('../../history/index.js');
       const { openTarget, targetConnection } = await import('../target.js');

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { registerHistory } from './history';
 import { registerMigrate } from './migrate';
 import { registerMappings } from './mappings';

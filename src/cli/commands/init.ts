@@ -1,18 +1,10 @@
 import { writeFile } from 'node:fs/promises';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import type pg from 'pg';
 import type { AuditTrailConfigInput } from '../../config';
 import { DEFAULT_CONFIG_FILE } from '../../config/default-file';
 import { CliError, UsageError } from '../errors';
 import { jsonOption, requireUrl, sourceUrlOption } from '../options';
-
-interface InitOptions {
-  readonly sourceUrl?: string;
-  readonly tables?: string;
-  readonly output: string;
-  readonly force?: boolean;
-  readonly json?: boolean;
-}
 
 /** A source table the starter config may list. */
 interface SourceTable {
@@ -63,7 +55,7 @@ export function registerInit(program: Command): void {
     .option('-o, --output <file>', 'where to write the config', DEFAULT_CONFIG_FILE)
     .option('--force', 'overwrite the file if it exists')
     .addOption(jsonOption())
-    .action(async (options: InitOptions) => {
+    .action(async (options) => {
       const wanted = options.tables === undefined ? undefined : parseTableList(options.tables);
       if (options.sourceUrl === undefined && wanted === undefined)
         throw new UsageError('give --source-url (to read its tables), --tables, or both');

@@ -1,12 +1,8 @@
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { CliError } from '../errors';
 import { configOption } from '../options';
 
 /** Options of `audit-trail mappings`. */
-interface MappingsOptions {
-  readonly config: string;
-  readonly settings?: boolean;
-}
 
 /**
  * `audit-trail mappings --config F [--settings]`: prints the DMS table-mapping JSON
@@ -21,7 +17,7 @@ export function registerMappings(program: Command): void {
     )
     .addOption(configOption())
     .option('--settings', 'print the replication task settings instead of the table mappings')
-    .action(async (options: MappingsOptions) => {
+    .action(async (options) => {
       const { buildTableMappings, buildTaskSettings } = await import('../../../mappings/index.js');
       const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
       const config = await loadConfig(options.config);

@@ -1,22 +1,9 @@
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import type { AuditTrailConfig } from '../../config';
 import type { SourceContextInstallReport } from '../../source-context';
 import { MIGRATE_CATCH_UP_TIMEOUT_MS, MIGRATE_LOCK_TIMEOUT } from '../../migrate/lock-timeout';
 import { UsageError } from '../errors';
 import { configOption, jsonOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
-
-interface MigrateOptions {
-  readonly config: string;
-  readonly sourceUrl?: string;
-  readonly targetUrl?: string;
-  readonly dropStaging?: boolean;
-  readonly sourceContext?: boolean;
-  readonly lockTimeout: string;
-  readonly allowPendingChanges?: boolean;
-  readonly catchUpTimeout: string;
-  readonly json?: boolean;
-  readonly dryRun?: boolean;
-}
 
 /**
  * `audit-trail migrate`: installs the audit schema, audit log, staging tables and audit
@@ -56,7 +43,7 @@ export function registerMigrate(program: Command): void {
       '--dry-run',
       'run everything in one target transaction and roll it back: print the SQL that changes something and what would change, commit nothing',
     )
-    .action(async (options: MigrateOptions) => {
+    .action(async (options) => {
       if (options.dryRun && options.sourceContext)
         throw new UsageError(
           '--dry-run does not cover --source-context (it writes on the source): run migrate --source-context, then migrate --dry-run',

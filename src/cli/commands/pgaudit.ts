@@ -1,6 +1,6 @@
 import { accessSync, constants, createReadStream, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import type pg from 'pg';
 import type { LogFormat } from '../../access-audit/parser';
 import type { AuditEvent } from '../../access-audit/types';
@@ -29,34 +29,32 @@ export function registerPgaudit(program: Command): void {
       '--dry-run',
       'print the SQL it would run (a psql script, each statement after a comment saying what it does) and change nothing',
     )
-    .action(
-      async (options: { config: string; sourceUrl?: string; json?: boolean; dryRun?: boolean }) => {
-        const { planPgauditSetup, setupPgaudit } = await import('../../access-audit/setup.js');
-        const config = await accessAuditSection(options.config);
-        if (options.dryRun) {
-          const steps = await withSource(options.sourceUrl, (client) =>
-            planPgauditSetup(client, config),
-          );
-          process.stdout.write(
-            options.json
-              ? `${JSON.stringify({ dryRun: true, steps })}\n`
-              : steps
-                  .map(
-                    (step) =>
-                      `-- ${step.done}\n${step.statements.map((sql) => `${sql};\n`).join('')}`,
-                  )
-                  .join(''),
-          );
-          return;
-        }
-        const steps = await withSource(options.sourceUrl, (client) => setupPgaudit(client, config));
+    .action(async (options) => {
+      const { planPgauditSetup, setupPgaudit } = await import('../../access-audit/setup.js');
+      const config = await accessAuditSection(options.config);
+      if (options.dryRun) {
+        const steps = await withSource(options.sourceUrl, (client) =>
+          planPgauditSetup(client, config),
+        );
         process.stdout.write(
           options.json
-            ? `${JSON.stringify({ done: steps })}\n`
-            : steps.map((step) => `done  ${step}\n`).join(''),
+            ? `${JSON.stringify({ dryRun: true, steps })}\n`
+            : steps
+                .map(
+                  (step) =>
+                    `-- ${step.done}\n${step.statements.map((sql) => `${sql};\n`).join('')}`,
+                )
+                .join(''),
         );
-      },
-    );
+        return;
+      }
+      const steps = await withSource(options.sourceUrl, (client) => setupPgaudit(client, config));
+      process.stdout.write(
+        options.json
+          ? `${JSON.stringify({ done: steps })}\n`
+          : steps.map((step) => `done  ${step}\n`).join(''),
+      );
+    });
 
   pgaudit
     .command('check')
@@ -64,7 +62,7 @@ export function registerPgaudit(program: Command): void {
     .addOption(configOption())
     .addOption(sourceUrlOption())
     .addOption(jsonOption('the checks'))
-    .action(async (options: { config: string; sourceUrl?: string; json?: boolean }) => {
+    .action(async (options) => {
       const { checkPgaudit } = await import('../../access-audit/setup.js');
       const config = await accessAuditSection(options.config);
       const results = await withSource(options.sourceUrl, (client) => checkPgaudit(client, config));
@@ -93,34 +91,32 @@ export function registerPgaudit(program: Command): void {
     .addOption(sourceUrlOption())
     .requiredOption('--log-file <file>', "the server's log file the canary's record must reach")
     .option('--timeout <seconds>', 'how long to wait for the record', parseSeconds, 60)
-    .action(
-      async (options: { config: string; sourceUrl?: string; logFile: string; timeout: number }) => {
-        const config = await accessAuditSection(options.config);
-        const url = requireUrl(options.sourceUrl, '--source-url');
-        const user = decodeURIComponent(new URL(url).username);
-        if (user !== config.canary.role)
-          throw new UsageError(
-            `--source-url logs in as "${user}", but accessAudit.canary.role is "${config.canary.role}": only the canary role's record counts as the canary`,
-            { hint: `connect as ${config.canary.role} (audit-trail pgaudit setup creates it)` },
-          );
-        const start = logFileSize(options.logFile);
-        const { runCanary } = await import('../../access-audit/canary.js');
-        const nonce = await withSource(url, (client) => runCanary(client));
-        process.stdout.write(`ran   canary ${nonce} as ${user}\n`);
-        const seen = await waitForCanary(options.logFile, start, nonce, config, options.timeout);
-        if (seen === undefined)
-          throw new CliError(
-            `canary ${nonce} not seen in ${options.logFile} within ${options.timeout} s: pgAudit is not logging the canary role, or the log is not this server's`,
-            {
-              code: 'CANARY_NOT_SEEN',
-              hint: "run audit-trail pgaudit check, and give the server's current log file",
-            },
-          );
-        process.stdout.write(
-          `seen  canary ${nonce}: ${seen.user ?? '?'}@${seen.database ?? '?'} pid ${seen.pid ?? '?'} at ${seen.timestamp ?? '?'}\n`,
+    .action(async (options) => {
+      const config = await accessAuditSection(options.config);
+      const url = requireUrl(options.sourceUrl, '--source-url');
+      const user = decodeURIComponent(new URL(url).username);
+      if (user !== config.canary.role)
+        throw new UsageError(
+          `--source-url logs in as "${user}", but accessAudit.canary.role is "${config.canary.role}": only the canary role's record counts as the canary`,
+          { hint: `connect as ${config.canary.role} (audit-trail pgaudit setup creates it)` },
         );
-      },
-    );
+      const start = logFileSize(options.logFile);
+      const { runCanary } = await import('../../access-audit/canary.js');
+      const nonce = await withSource(url, (client) => runCanary(client));
+      process.stdout.write(`ran   canary ${nonce} as ${user}\n`);
+      const seen = await waitForCanary(options.logFile, start, nonce, config, options.timeout);
+      if (seen === undefined)
+        throw new CliError(
+          `canary ${nonce} not seen in ${options.logFile} within ${options.timeout} s: pgAudit is not logging the canary role, or the log is not this server's`,
+          {
+            code: 'CANARY_NOT_SEEN',
+            hint: "run audit-trail pgaudit check, and give the server's current log file",
+          },
+        );
+      process.stdout.write(
+        `seen  canary ${nonce}: ${seen.user ?? '?'}@${seen.database ?? '?'} pid ${seen.pid ?? '?'} at ${seen.timestamp ?? '?'}\n`,
+      );
+    });
 
   pgaudit
     .command('parse')
@@ -131,31 +127,26 @@ export function registerPgaudit(program: Command): void {
     .option('--log-line-prefix <prefix>', "the server's log_line_prefix", '%t:%r:%u@%d:[%p]:')
     .addOption(
       new Option('--log-format <format>', 'the log format')
-        .choices(['stderr', 'csvlog', 'jsonlog'])
+        .choices(['stderr', 'csvlog', 'jsonlog'] as const satisfies readonly LogFormat[])
         .default('stderr'),
     )
-    .action(
-      async (
-        file: string | undefined,
-        options: { logLinePrefix: string; logFormat: LogFormat },
-      ) => {
-        const { readAuditLog } = await import('../../access-audit/stream.js');
-        let skipped = 0;
-        for await (const item of readAuditLog(openInput(file), options)) {
-          if (item.kind === 'event') {
-            await writeLine(JSON.stringify(item.event));
-            continue;
-          }
-          skipped++;
-          process.stderr.write(
-            item.kind === 'forged'
-              ? `skipped forged pgAudit record (${item.context}): ${JSON.stringify(item.event)}\n`
-              : `skipped unreadable pgAudit record: ${item.error}\n`,
-          );
+    .action(async (file, options) => {
+      const { readAuditLog } = await import('../../access-audit/stream.js');
+      let skipped = 0;
+      for await (const item of readAuditLog(openInput(file), options)) {
+        if (item.kind === 'event') {
+          await writeLine(JSON.stringify(item.event));
+          continue;
         }
-        if (skipped > 0) process.stderr.write(`${skipped} forged or unreadable records skipped\n`);
-      },
-    );
+        skipped++;
+        process.stderr.write(
+          item.kind === 'forged'
+            ? `skipped forged pgAudit record (${item.context}): ${JSON.stringify(item.event)}\n`
+            : `skipped unreadable pgAudit record: ${item.error}\n`,
+        );
+      }
+      if (skipped > 0) process.stderr.write(`${skipped} forged or unreadable records skipped\n`);
+    });
 
   pgaudit
     .command('scan')
@@ -165,7 +156,7 @@ export function registerPgaudit(program: Command): void {
     )
     .addOption(configOption())
     .option('--all', 'print every pgAudit event with its verdict, not only alerts')
-    .action(async (file: string | undefined, options: { config: string; all?: boolean }) => {
+    .action(async (file, options) => {
       const { AccessAuditPipeline } = await import('../../access-audit/pipeline.js');
       const { scanAuditLog } = await import('../../access-audit/stream.js');
       const config = await accessAuditSection(options.config);

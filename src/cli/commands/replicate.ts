@@ -1,19 +1,7 @@
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { DEFAULT_RECONNECT_POLICY } from '../../engine/reconnect-policy';
 import { UsageError } from '../errors';
 import { configOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
-
-interface ReplicateOptions {
-  readonly config: string;
-  readonly sourceUrl?: string;
-  readonly targetUrl?: string;
-  readonly untilIdle?: boolean;
-  readonly slot?: string;
-  readonly batchSize?: string;
-  readonly lagInterval?: string;
-  readonly giveUpAfter?: string;
-  readonly maxReconnectDelay?: string;
-}
 
 /** A whole number of seconds from an option, as milliseconds. */
 function secondsOption(value: string | undefined, flag: string, min: number): number {
@@ -51,7 +39,7 @@ export function registerReplicate(program: Command): void {
       'longest wait between two reconnect attempts',
       String(DEFAULT_RECONNECT_POLICY.maxDelayMs / 1000),
     )
-    .action(async (options: ReplicateOptions) => {
+    .action(async (options) => {
       const { loadConfig, requireChangeHistory } = await import('../../config/index.js');
       const { createEngine } = await import('../../engine/index.js');
       const { openTerminal } = await import('../terminal.js');

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import type pg from 'pg';
 import { CliError, UsageError } from '../errors';
 import { configOption, jsonOption, requireUrl, sourceUrlOption, targetUrlOption } from '../options';
@@ -27,15 +27,6 @@ async function listSlots(client: pg.Client): Promise<SlotInfo[]> {
   return rows;
 }
 
-interface SlotOptions {
-  readonly config: string;
-  readonly sourceUrl?: string;
-  readonly targetUrl?: string;
-  readonly json?: boolean;
-  readonly yes?: boolean;
-  readonly force?: boolean;
-}
-
 async function withSource<T>(url: string | undefined, work: (client: pg.Client) => Promise<T>) {
   const { connectClient } = await import('../../postgres/connect.js');
   const client = await connectClient(requireUrl(url, '--source-url'), 'audit-trail', 'source');
@@ -60,7 +51,7 @@ export function registerSlot(program: Command): void {
     .description('list the logical replication slots on the source with their retained WAL')
     .addOption(sourceUrlOption())
     .addOption(jsonOption('the slots'))
-    .action(async (options: SlotOptions) => {
+    .action(async (options) => {
       const slots = await withSource(options.sourceUrl, listSlots);
       if (options.json) {
         process.stdout.write(`${JSON.stringify(slots)}\n`);
@@ -86,7 +77,7 @@ export function registerSlot(program: Command): void {
     .option('--yes', 'really drop it')
     .option('--force', 'also when a process is streaming from it (its connection is ended)')
     .addOption(jsonOption())
-    .action(async (name: string | undefined, options: SlotOptions) => {
+    .action(async (name, options) => {
       const { loadConfig } = await import('../../config/index.js');
       const { defaultSlotName } = await import('../../engine/index.js');
       const { dropSlotIfExists } = await import('../../engine/source-setup.js');

@@ -1,14 +1,9 @@
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import type { TaskStatus } from '../../dms/task-status';
 import { CliError, UsageError } from '../errors';
 import { jsonOption, regionOption, taskArnOption } from '../options';
 
 /** Options of `audit-trail status`. */
-interface StatusOptions {
-  readonly taskArn: string;
-  readonly region?: string;
-  readonly json?: boolean;
-}
 
 function seconds(value: number | undefined): string {
   return value === undefined ? 'no data' : `${value} s`;
@@ -55,7 +50,7 @@ export function registerStatus(program: Command): void {
     .addOption(taskArnOption())
     .addOption(regionOption())
     .addOption(jsonOption('the status'))
-    .action(async (options: StatusOptions) => {
+    .action(async (options) => {
       let aws: { region: string };
       try {
         aws = await clientOptions(options.region, options.taskArn);

@@ -1,5 +1,5 @@
 import type { DatabaseMigrationServiceClient } from '@aws-sdk/client-database-migration-service';
-import type { Command } from 'commander';
+import type { Command, OptionValues } from '@commander-js/extra-typings';
 import { CliError, UsageError } from '../errors';
 import { jsonOption, regionOption, taskArnOption } from '../options';
 import { clientOptions } from './status';
@@ -62,7 +62,10 @@ function taskNotFound(taskArn: string): CliError {
   });
 }
 
-function withTaskOptions(command: Command): Command {
+/** Adds the options every `task` subcommand takes, keeping the command's option types. */
+function withTaskOptions<Args extends unknown[], Opts extends OptionValues>(
+  command: Command<Args, Opts>,
+) {
   return command.addOption(taskArnOption()).addOption(regionOption()).addOption(jsonOption());
 }
 
@@ -81,7 +84,7 @@ export function registerTask(program: Command): void {
     task.command('start').description('start the task (resume when it has run before)'),
   )
     .option('--no-wait', 'return once DMS accepted the request')
-    .action((options: TaskOptions) =>
+    .action((options) =>
       withDms(options, 'start', async (client) => {
         const { startOrResume, taskReplication } = await import('../../dms/replication.js');
         const handle = taskReplication(client);
@@ -101,7 +104,7 @@ export function registerTask(program: Command): void {
 
   withTaskOptions(task.command('stop').description('stop the task'))
     .option('--no-wait', 'return once DMS accepted the request')
-    .action((options: TaskOptions) =>
+    .action((options) =>
       withDms(options, 'stop', async (client) => {
         const { stopIfActive, taskReplication, waitForStatus } =
           await import('../../dms/replication.js');
@@ -124,7 +127,7 @@ export function registerTask(program: Command): void {
   )
     .argument('<tables...>', 'tables to reload, as schema.table')
     .option('--validate-only', 'only re-validate the tables (needs validation enabled)')
-    .action((tables: string[], options: TaskOptions) =>
+    .action((tables, options) =>
       withDms(options, 'reload', async (client) => {
         const { reloadTables } = await import('../../dms/task-status.js');
         await reloadTables(

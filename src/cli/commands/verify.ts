@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { CliError, UsageError } from '../errors';
 import {
   configOption,
@@ -9,7 +9,6 @@ import {
   targetArnOption,
   targetDatabaseOption,
   targetUrlOption,
-  type TargetOptions,
 } from '../options';
 
 /**
@@ -17,14 +16,6 @@ import {
  * canonical audit rows of up to ~5 KB each.
  */
 const DATA_API_FETCH_SIZE = 200;
-
-interface VerifyCommandOptions extends TargetOptions {
-  readonly config: string;
-  readonly sourceUrl?: string;
-  readonly json?: boolean;
-  readonly integrity?: boolean;
-  readonly anchors?: string;
-}
 
 /**
  * `audit-trail verify`: every current source row against the newest audit version of
@@ -49,7 +40,7 @@ export function registerVerify(program: Command): void {
       '--anchors <file|s3://bucket/prefix>',
       "with --integrity: chain heads that must still be in the chain (a JSON-lines file, or the anchor Lambda's Object Lock bucket)",
     )
-    .action(async (options: VerifyCommandOptions) => {
+    .action(async (options) => {
       if (options.anchors !== undefined && !options.integrity)
         throw new UsageError('--anchors needs --integrity');
       if (options.targetArn !== undefined && !options.integrity)
