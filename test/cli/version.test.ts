@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runCli } from '../support/cli';
 
@@ -38,17 +39,58 @@ describe('AWS commands on the supported Node version', () => {
   });
 });
 
+/** Runs a file directly, as npx runs a bin: its exit code and stdout. */
+function runFile(
+  file: string,
+  args: readonly string[],
+  cwd: string,
+  nodeOptions = '',
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) =>
+    execFile(
+      file,
+      args,
+      { cwd, env: { ...process.env, NODE_OPTIONS: nodeOptions } },
+      (error, stdout, stderr) =>
+        resolve({
+          code: error ? (typeof error.code === 'number' ? error.code : 1) : 0,
+          stdout,
+          stderr,
+        }),
+    ),
+  );
+}
+
 describe('the README quick start (`npm ci && npx audit-trail demo`)', () => {
-  // npm ci builds (prepare) but does not link the checkout's own bin, so npx may run the
-  // built file itself: the build must leave it executable ("Permission denied" before).
-  it('leaves the built binary executable, and it runs', async () => {
+  // npm ci does not link the checkout's own bin, so npx runs the bin file itself: it must
+  // be executable in git ("Permission denied" before the build set the mode).
+  it('the bin is executable and runs', async () => {
     const bin = path.join(ROOT, manifest.bin['audit-trail'] ?? 'no bin in package.json');
-    const result = await new Promise<{ code: number | null; stdout: string }>((resolve) =>
-      execFile(bin, ['--version'], { cwd: ROOT }, (error, stdout) =>
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout }),
-      ),
-    );
-    expect(result.code, `${bin} (run "npm run build" first)`).toBe(0);
+    expect(statSync(bin).mode & 0o111).toBe(0o111);
+    const result = await runFile(bin, ['--version'], ROOT);
+    expect(result.code, result.stderr).toBe(0);
     expect(result.stdout.trim()).toBe(manifest.version);
+  });
+
+  // The build runs at `npm pack` (prepack), not at `npm ci`: a fresh clone has no dist/,
+  // and the bin runs the sources through tsx there.
+  it('runs from the sources in a checkout that was never built', async () => {
+    const checkout = mkdtempSync(path.join(tmpdir(), 'audit-trail-unbuilt-'));
+    try {
+      for (const entry of ['src', 'node_modules', 'package.json', 'tsconfig.json'])
+        symlinkSync(path.join(ROOT, entry), path.join(checkout, entry));
+      const bin = path.join(checkout, manifest.bin['audit-trail'] ?? 'no bin');
+      // Keep the symlinked path, so the bin looks for dist/ in the unbuilt checkout.
+      const result = await runFile(
+        bin,
+        ['--version'],
+        checkout,
+        '--preserve-symlinks --preserve-symlinks-main',
+      );
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout.trim()).toBe(manifest.version);
+    } finally {
+      rmSync(checkout, { recursive: true, force: true });
+    }
   });
 });

@@ -23,10 +23,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * CLI must work from the published files alone.
  */
 const ROOT = path.resolve(__dirname, '..', '..');
-const manifest = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+/** The fields of package.json these tests read. */
+interface Manifest {
   name: string;
   version: string;
-};
+  private?: unknown;
+  bin?: Record<string, string>;
+  scripts?: Record<string, string>;
+  repository?: { type?: string; url?: string };
+  homepage?: string;
+  bugs?: { url?: string };
+}
+const manifest = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Manifest;
 
 let work: string;
 let project: string;
@@ -93,6 +101,7 @@ describe('the published package', () => {
         'dist/src/index.d.ts',
         'dist/infra/index.js',
         'dist/src/cli/main.js',
+        'src/cli/bin.mjs',
         'audit-trail.config.schema.json',
         'CHANGELOG.md',
         'LICENSE',
@@ -102,10 +111,12 @@ describe('the published package', () => {
     );
     const triggers = readdirSync(path.join(ROOT, 'triggers')).map((file) => `triggers/${file}`);
     expect(packed).toEqual(expect.arrayContaining(triggers));
-    const strays = packed.filter((file) =>
-      /^(test|bench|examples|node_modules|src|infra|migrations|mappings)\/|^package-lock\.json$|^dist\/test\//.test(
-        file,
-      ),
+    const strays = packed.filter(
+      (file) =>
+        file !== 'src/cli/bin.mjs' &&
+        /^(test|bench|examples|node_modules|src|infra|migrations|mappings)\/|^package-lock\.json$|^dist\/test\//.test(
+          file,
+        ),
     );
     expect(strays).toEqual([]);
   });
@@ -164,13 +175,41 @@ describe('the published package', () => {
     expect(testServers).toEqual([]);
   });
 
-  it('runs the CLI from the installed bin', () => {
-    const out = execFileSync(
-      process.execPath,
-      [path.join(installed, 'dist', 'src', 'cli', 'main.js'), '--version'],
-      { cwd: project, encoding: 'utf8' },
-    );
+  it('runs the CLI from the installed bin (the compiled dist/, no tsx)', () => {
+    const published = JSON.parse(
+      readFileSync(path.join(installed, 'package.json'), 'utf8'),
+    ) as Manifest;
+    const bin = path.join(installed, published.bin?.['audit-trail'] ?? 'no bin');
+    // As npm links it into node_modules/.bin: run the file itself (its mode and shebang).
+    const out = execFileSync(bin, ['--version'], { cwd: project, encoding: 'utf8' });
     expect(out.trim()).toBe(manifest.version);
+  });
+
+  it('runs no script when installed, and builds when packed', () => {
+    const published = JSON.parse(
+      readFileSync(path.join(installed, 'package.json'), 'utf8'),
+    ) as Manifest;
+    // npm lists these as install scripts of a package installed from a tarball, and warns
+    // about them ("not yet covered by allowScripts"): `prepare` was one.
+    const installScripts = ['preinstall', 'install', 'postinstall', 'prepare'].filter(
+      (script) => published.scripts?.[script] !== undefined,
+    );
+    expect(installScripts).toEqual([]);
+    expect(published.scripts?.prepack).toBe('npm run build');
+  });
+
+  it('says where it comes from, and is not published by accident', () => {
+    const published = JSON.parse(
+      readFileSync(path.join(installed, 'package.json'), 'utf8'),
+    ) as Manifest;
+    // The name is not reserved on the registry yet (README "Releasing"): npm publish must refuse.
+    expect(published.private).toBe(true);
+    const repo = published.repository?.url ?? '';
+    expect(published.repository?.type).toBe('git');
+    expect(repo).toMatch(/^git\+https:\/\/github\.com\/[\w.-]+\/[\w.-]+\.git$/);
+    const web = repo.replace(/^git\+/, '').replace(/\.git$/, '');
+    expect(published.homepage).toBe(`${web}#readme`);
+    expect(published.bugs?.url).toBe(`${web}/issues`);
   });
 
   it('synthesizes the stacks from the cdk entry point, bundling the Lambda functions from dist/', async () => {
