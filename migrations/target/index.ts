@@ -13,6 +13,7 @@ import { contextActorIndexMigration } from './0011-context-actor-index';
 import { schemaChangePositionMigration } from './0012-schema-change-position';
 import { cdcEngineLoadedPartitionMigration } from './0013-cdc-engine-loaded-partition';
 import { contextRowIndexMigration } from './0014-context-row-index';
+import { cdcEnginePartitionAttachmentMigration } from './0015-cdc-engine-partition-attachment';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -61,4 +62,8 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
   { name: '0012-schema-change-position', migration: schemaChangePositionMigration },
   { name: '0013-cdc-engine-loaded-partition', migration: cdcEngineLoadedPartitionMigration },
   { name: '0014-context-row-index', migration: contextRowIndexMigration },
+  {
+    name: '0015-cdc-engine-partition-attachment',
+    migration: cdcEnginePartitionAttachmentMigration,
+  },
 ];

@@ -337,8 +337,11 @@ class CdcEngine implements Engine, ApplierHost {
       });
 
       const track = (opened: ReplicationConnection) => closers.unshift(() => opened.close());
-      const knownLeaves = new Set(
-        (await listLeaves(source, tables)).map((leaf) => relationKey(leaf.schema, leaf.name)),
+      const knownLeaves = new Map(
+        (await listLeaves(source, tables)).map((leaf) => [
+          relationKey(leaf.schema, leaf.name),
+          leaf.attachment,
+        ]),
       );
       const on: LoadTargets = {
         ...{ source, target, repl, tables, positions },
@@ -384,7 +387,7 @@ class CdcEngine implements Engine, ApplierHost {
     }
     await this.requireSlot(on.source, position.lastEndLsn);
     const added = await tablesToLoad(on.target, on.tables, on.positions);
-    const leaves = await attachedLeaves(on, added);
+    const leaves = await attachedLeaves(on, added, this.logger);
     if (added.length === 0 && leaves.length === 0)
       return { position, initialLoadRows: {}, repl: on.repl };
     this.state = 'initial-load';

@@ -13,7 +13,21 @@ export interface LeafPartition {
   readonly root: StagingTable;
   readonly schema: string;
   readonly name: string;
+  /**
+   * Which attachment this is: the leaf's oid and the xmin of its `pg_inherits` row.
+   * DETACH deletes that row and ATTACH inserts another, so a partition detached and
+   * attached again (or dropped and created anew) has another value.
+   */
+  readonly attachment: string;
 }
+
+/**
+ * The oldest source (`server_version_num`) whose pgoutput lets the engine load the rows
+ * a table held when it was attached as a partition (see `announcesLeaves` in
+ * table-loading.ts): on 13 and 14 those rows are only reported, by `verify`, and
+ * `migrate` and `doctor` say so up front.
+ */
+export const LOADS_ATTACHED_PARTITIONS_FROM = 150000;
 
 /** `schema\0name` of a relation. */
 export const relationKey = (schema: string, name: string): string => `${schema}\u0000${name}`;
@@ -25,14 +39,15 @@ export const relationKey = (schema: string, name: string): string => `${schema}\
  */
 const LEAVES_SQL = `
   WITH RECURSIVE tree AS (
-    SELECT c.oid, r.ord
+    SELECT c.oid, r.ord, NULL::text AS attachment
       FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(s, t, ord)
       JOIN pg_catalog.pg_namespace n ON n.nspname = r.s
       JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = r.t AND c.relkind = 'p'
     UNION ALL
-    SELECT i.inhrelid, tree.ord FROM tree JOIN pg_catalog.pg_inherits i ON i.inhparent = tree.oid
+    SELECT i.inhrelid, tree.ord, format('%s/%s', i.inhrelid::int8, i.xmin)
+      FROM tree JOIN pg_catalog.pg_inherits i ON i.inhparent = tree.oid
   )
-  SELECT (tree.ord - 1)::int AS root, n.nspname AS schema, c.relname AS name
+  SELECT (tree.ord - 1)::int AS root, n.nspname AS schema, c.relname AS name, tree.attachment
     FROM tree
     JOIN pg_catalog.pg_class c ON c.oid = tree.oid
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -44,11 +59,21 @@ export async function listLeaves(
   client: pg.ClientBase,
   tables: readonly StagingTable[],
 ): Promise<LeafPartition[]> {
-  const { rows } = await client.query<{ root: number; schema: string; name: string }>(LEAVES_SQL, [
+  const { rows } = await client.query<{
+    root: number;
+    schema: string;
+    name: string;
+    attachment: string;
+  }>(LEAVES_SQL, [
     tables.map((table) => table.source.schema),
     tables.map((table) => table.source.table),
   ]);
-  return rows.map((row) => ({ root: tables[row.root]!, schema: row.schema, name: row.name }));
+  return rows.map((row) => ({
+    root: tables[row.root]!,
+    schema: row.schema,
+    name: row.name,
+    attachment: row.attachment,
+  }));
 }
 
 /** {@link listLeaves} as of an exported snapshot (the one a load copies from). */
@@ -79,14 +104,12 @@ export function leafAsLoadTable(leaf: LeafPartition): StagingTable {
 /** Why rows attached with a partition cannot be loaded exactly. */
 export class AttachedPartitionError extends AuditTrailError {
   override readonly name = 'AttachedPartitionError';
-  constructor(message: string) {
-    super(message, {
-      code: 'ATTACHED_PARTITION',
-      kind: 'finding',
-      hint:
-        'reload the partitioned table: remove it from the config, run audit-trail migrate ' +
-        '--drop-staging, add it back and run migrate (its history continues)',
-    });
+  constructor(
+    message: string,
+    hint = 'reload the partitioned table: remove it from the config, run audit-trail migrate ' +
+      '--drop-staging, add it back and run migrate (its history continues)',
+  ) {
+    super(message, { code: 'ATTACHED_PARTITION', kind: 'finding', hint });
   }
 }
 

@@ -3,6 +3,18 @@ import { quoteQualified } from '../postgres/identifiers';
 import { AuditTrailError } from '../errors';
 import { formatLsn, parseLsn, type Lsn } from './lsn';
 import { LOADED_PARTITION_TABLE, relationKey, type LeafPartition } from './partition-loading';
+
+/** A leaf partition as this slot recorded it (see {@link PositionStore.loadedLeaves}). */
+export interface LoadedLeaf {
+  /** Its partitioned table, `schema\0name`. */
+  readonly root: string;
+  readonly schema: string;
+  readonly name: string;
+  /** The attachment loaded (`LeafPartition.attachment`); null if recorded before those were. */
+  readonly attachment: string | null;
+  /** Whether the engine found it detached already. */
+  readonly detached: boolean;
+}
 import { SCHEMA_CHANGE_POSITION_TABLE } from './schema-change-positions';
 
 /** Name of the engine's bookkeeping table in the audit schema. */
@@ -52,43 +64,86 @@ export class PositionStore {
   }
 
   /**
-   * Leaf partitions (`schema\0name`) this slot has loaded, and whether it records them
-   * at all (false for a slot loaded before partitions were recorded).
+   * Leaf partitions (`schema\0name`) this slot has loaded, with the attachment it loaded
+   * (null if recorded before attachments were) and whether it found the leaf detached,
+   * and whether it records them at all (false for a slot loaded before partitions were
+   * recorded).
    */
-  async loadedLeaves(target: pg.ClientBase): Promise<{ recorded: boolean; leaves: Set<string> }> {
+  async loadedLeaves(target: pg.ClientBase): Promise<{
+    recorded: boolean;
+    leaves: Map<string, LoadedLeaf>;
+  }> {
     // The engine's target connection reads every value as text.
     const { rows: position } = await target.query<{ recorded: string }>(
       `SELECT leaves_recorded::text AS recorded FROM ${this.table} WHERE slot_name = $1`,
       [this.slot],
     );
-    const { rows } = await target.query<{ partition_schema: string; partition_name: string }>(
-      `SELECT partition_schema, partition_name FROM ${this.loadedPartitionTable} WHERE slot_name = $1`,
+    const { rows } = await target.query<{
+      source_schema: string;
+      source_table: string;
+      partition_schema: string;
+      partition_name: string;
+      attachment: string | null;
+      detached: string;
+    }>(
+      `SELECT source_schema, source_table, partition_schema, partition_name, attachment,
+              (detached_at IS NOT NULL)::text AS detached
+         FROM ${this.loadedPartitionTable} WHERE slot_name = $1`,
       [this.slot],
     );
     return {
       recorded: position[0]?.recorded !== 'false',
-      leaves: new Set(rows.map((row) => relationKey(row.partition_schema, row.partition_name))),
+      leaves: new Map(
+        rows.map((row) => [
+          relationKey(row.partition_schema, row.partition_name),
+          {
+            root: relationKey(row.source_schema, row.source_table),
+            schema: row.partition_schema,
+            name: row.partition_name,
+            attachment: row.attachment,
+            detached: row.detached === 'true',
+          },
+        ]),
+      ),
     };
   }
 
-  /** Records leaf partitions as loaded (and that this slot records them). */
+  /**
+   * Records leaf partitions as loaded, with their attachment (and that this slot records
+   * them). A leaf recorded before attachments were gets the one found now.
+   */
   async markLeavesLoaded(target: pg.ClientBase, leaves: readonly LeafPartition[]): Promise<void> {
     await target.query(`UPDATE ${this.table} SET leaves_recorded = true WHERE slot_name = $1`, [
       this.slot,
     ]);
     if (leaves.length === 0) return;
     await target.query(
-      `INSERT INTO ${this.loadedPartitionTable}
-         (slot_name, source_schema, source_table, partition_schema, partition_name)
-       SELECT $1, s, t, ps, pn FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS u(s, t, ps, pn)
-       ON CONFLICT DO NOTHING`,
+      `INSERT INTO ${this.loadedPartitionTable} AS loaded
+         (slot_name, source_schema, source_table, partition_schema, partition_name, attachment)
+       SELECT $1, s, t, ps, pn, a
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(s, t, ps, pn, a)
+       ON CONFLICT (slot_name, partition_schema, partition_name) DO UPDATE
+          SET attachment = excluded.attachment WHERE loaded.attachment IS NULL`,
       [
         this.slot,
         leaves.map((leaf) => leaf.root.source.schema),
         leaves.map((leaf) => leaf.root.source.table),
         leaves.map((leaf) => leaf.schema),
         leaves.map((leaf) => leaf.name),
+        leaves.map((leaf) => leaf.attachment),
       ],
+    );
+  }
+
+  /** Records that the engine found these loaded leaves detached (it says so once). */
+  async markLeavesDetached(target: pg.ClientBase, leaves: readonly LoadedLeaf[]): Promise<void> {
+    if (leaves.length === 0) return;
+    await target.query(
+      `UPDATE ${this.loadedPartitionTable} SET detached_at = now()
+        WHERE slot_name = $1 AND detached_at IS NULL
+          AND (partition_schema, partition_name) IN
+              (SELECT * FROM unnest($2::text[], $3::text[]))`,
+      [this.slot, leaves.map((leaf) => leaf.schema), leaves.map((leaf) => leaf.name)],
     );
   }
 

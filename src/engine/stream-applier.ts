@@ -90,7 +90,7 @@ export interface StreamApplierOptions {
    * Leaf partitions of the audited tables when the engine started (`schema\0name`):
    * loaded, or being loaded. Another one announced is a partition attached since.
    */
-  readonly knownLeaves: ReadonlySet<string>;
+  readonly knownLeaves: ReadonlyMap<string, string>;
 }
 
 /**
@@ -113,6 +113,11 @@ const IS_AUDITED_LEAF_SQL = `
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest($2::text[], $3::text[]))
   ) AND (SELECT relkind FROM pg_catalog.pg_class WHERE oid = $1::oid) = 'r' AS leaf`;
+
+/** A relation's attachment as a partition (`LeafPartition.attachment`); no row when it is none. */
+const ATTACHMENT_SQL = `
+  SELECT format('%s/%s', i.inhrelid::int8, i.xmin) AS attachment
+    FROM pg_catalog.pg_inherits i WHERE i.inhrelid = $1::oid`;
 
 interface OpenSourceTransaction {
   readonly commitLsn: Lsn;
@@ -150,7 +155,8 @@ export class StreamApplier {
   private readonly halt: ApplyHalt | null;
   private readonly skip: ReadonlySet<string>;
   private readonly attached: AttachedPartitionFilter | null;
-  private readonly knownLeaves: Set<string>;
+  /** Leaf partitions known to be loaded, with their attachment; null: not an audited leaf. */
+  private readonly knownLeaves: Map<string, string | null>;
   /** Relations announced that no configured table matches, by relation id. */
   private readonly unconfigured = new Map<number, string>();
   private readonly lagIntervalMs: number;
@@ -176,7 +182,7 @@ export class StreamApplier {
     this.halt = options.halt ?? null;
     this.skip = options.skip ?? new Set();
     this.attached = options.attached ?? null;
-    this.knownLeaves = new Set(options.knownLeaves);
+    this.knownLeaves = new Map(options.knownLeaves);
     this.lagIntervalMs = options.lagIntervalMs;
     const logger = options.host.logger;
     this.writer = new StagingWriter(options.target, {
@@ -472,20 +478,34 @@ export class StreamApplier {
   /**
    * A leaf partition announced that was not one when the engine started was attached
    * since: its rows from before the attach were never a change, and the changes of rows
-   * it held would find no staging row. Stop (nothing of this source transaction is kept)
-   * so that the engine loads it consistently with the stream.
+   * it held would find no staging row. One that was, but under another attachment now,
+   * was detached and attached again (PostgreSQL announces it anew after the ATTACH):
+   * what happened to its rows while it was out is in no stream. Either way, stop
+   * (nothing of this source transaction is kept) so that the engine, starting again,
+   * loads it consistently with the stream, or refuses it (`refuseReattached` in
+   * table-loading.ts).
    */
   private async refuseUnknownLeaf(relation: RelationMessage): Promise<void> {
     const key = relationKey(relation.schema, relation.table);
-    if (this.knownLeaves.has(key)) return;
-    const { rows } = await this.source.query<{ leaf: boolean }>(IS_AUDITED_LEAF_SQL, [
-      relation.relationId,
-      this.tables.map((t) => t.source.schema),
-      this.tables.map((t) => t.source.table),
-    ]);
-    // Not a leaf of an audited table: a table outside the config; asked once.
-    this.knownLeaves.add(key);
-    if (rows[0]?.leaf !== true) return;
+    const known = this.knownLeaves.get(key);
+    if (known === null) return;
+    if (known !== undefined) {
+      const { rows } = await this.source.query<{ attachment: string | null }>(ATTACHMENT_SQL, [
+        relation.relationId,
+      ]);
+      if ((rows[0]?.attachment ?? null) === known) return;
+    } else {
+      const { rows } = await this.source.query<{ leaf: boolean }>(IS_AUDITED_LEAF_SQL, [
+        relation.relationId,
+        this.tables.map((t) => t.source.schema),
+        this.tables.map((t) => t.source.table),
+      ]);
+      // Not a leaf of an audited table: a table outside the config; asked once.
+      if (rows[0]?.leaf !== true) {
+        this.knownLeaves.set(key, null);
+        return;
+      }
+    }
     if (this.pending) await this.rollback();
     this.open = null;
     throw new PartitionAttached(`${relation.schema}.${relation.table}`);

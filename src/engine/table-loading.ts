@@ -3,6 +3,7 @@ import { copyInitialLoad, InitialLoadStopped } from './initial-load';
 import {
   AttachedPartitionError,
   AttachedPartitionFilter,
+  LOADS_ATTACHED_PARTITIONS_FROM,
   leafAsLoadTable,
   listLeaves,
   listLeavesInSnapshot,
@@ -10,7 +11,8 @@ import {
   type LeafPartition,
 } from './partition-loading';
 import { formatLsn } from './lsn';
-import type { PositionStore, StoredPosition } from './position-store';
+import type { EngineLogger } from './logger';
+import type { LoadedLeaf, PositionStore, StoredPosition } from './position-store';
 import { SchemaChangeError, SchemaChangeStop } from './relation-binding';
 import { ReplicationConnection } from './replication-connection';
 import { dropSlotIfExists } from './source-setup';
@@ -58,8 +60,11 @@ export interface LoadTargets {
   readonly tables: readonly StagingTable[];
   readonly positions: PositionStore;
   readonly schemaChanges: SchemaChangePositions;
-  /** Leaf partitions of the audited tables when the engine started (`schema\0name`). */
-  readonly knownLeaves: ReadonlySet<string>;
+  /**
+   * Leaf partitions of the audited tables when the engine started (`schema\0name`), with
+   * their attachment (`LeafPartition.attachment`).
+   */
+  readonly knownLeaves: ReadonlyMap<string, string>;
 }
 
 /**
@@ -313,22 +318,103 @@ export async function tablesToLoad(
  * Leaf partitions attached to an audited table since this slot loaded it: the ones the
  * source has now that the slot has not loaded. A slot from before partitions were
  * recorded takes the ones it finds as loaded (verify reports rows attached before).
+ *
+ * Before that, what left or came back ({@link refuseReattached}, {@link noteDetached}):
+ * a loaded leaf now attached under another attachment (detached and attached again)
+ * stops the engine; a loaded leaf no longer attached is said once, as a warning.
  * @param added tables about to be loaded whole (their leaves come with them)
  */
 export async function attachedLeaves(
   on: LoadTargets,
   added: readonly StagingTable[],
+  logger: EngineLogger,
 ): Promise<LeafPartition[]> {
-  const current = await listLeaves(
-    on.source,
-    on.tables.filter((table) => !added.includes(table)),
-  );
+  const rest = on.tables.filter((table) => !added.includes(table));
+  const current = await listLeaves(on.source, rest);
   const loaded = await on.positions.loadedLeaves(on.target);
+  refuseReattached(current, loaded.leaves);
+  await noteDetached(on, logger, rest, current, loaded.leaves);
   if (!loaded.recorded || !(await announcesLeaves(on.source))) {
     await on.positions.markLeavesLoaded(on.target, current);
     return [];
   }
-  return current.filter((leaf) => !loaded.leaves.has(relationKey(leaf.schema, leaf.name)));
+  const isLoaded = (leaf: LeafPartition) => loaded.leaves.has(relationKey(leaf.schema, leaf.name));
+  // Leaves recorded before attachments were get the one found now.
+  await on.positions.markLeavesLoaded(on.target, current.filter(isLoaded));
+  return current.filter((leaf) => !isLoaded(leaf));
+}
+
+/**
+ * A leaf partition this slot loaded that is attached now under another attachment was
+ * detached and attached again (or dropped and created anew) since: while it was out,
+ * its changes were no change of the audited table, so no stream has them, and its rows
+ * in staging may be stale or gone. The kit cannot tell from the stream what became of
+ * each, so it stops instead of guessing; reloading the partitioned table records them
+ * exactly (a SNAPSHOT for each row that changed or came back, a DELETE for each gone).
+ * A leaf recorded before attachments were is taken as the same attachment.
+ * @throws {@link AttachedPartitionError}
+ */
+function refuseReattached(
+  current: readonly LeafPartition[],
+  loaded: ReadonlyMap<string, LoadedLeaf>,
+): void {
+  const again = current.filter((leaf) => {
+    const recorded = loaded.get(relationKey(leaf.schema, leaf.name))?.attachment;
+    return recorded != null && recorded !== leaf.attachment;
+  });
+  if (again.length === 0) return;
+  const named = again.map(
+    (leaf) => `${leaf.schema}.${leaf.name} of ${leaf.root.source.schema}.${leaf.root.source.table}`,
+  );
+  throw new AttachedPartitionError(
+    `partition ${named.join(', partition ')} was detached and attached again since the ` +
+      'engine loaded it: the changes made to it while it was detached reached no pipeline ' +
+      '(they were no change of the audited table), so which of its rows changed or went is ' +
+      'not in any stream; nothing was applied',
+    'reload the partitioned table over its kept staging table: remove it from the config, ' +
+      'run audit-trail migrate, add it back and run migrate again; the engine then records a ' +
+      'SNAPSHOT for each row that changed or came back and a DELETE for each row gone',
+  );
+}
+
+/**
+ * Says once (a warning, and `detached_at` in the slot's record) which loaded leaf
+ * partitions are no longer attached to their audited table. Their rows did not change:
+ * they left the table without a change in the WAL, and a row trigger on the
+ * partitioned table sees nothing either, so history keeps each row's last version, and
+ * `verify` lists the rows as `missing-in-source` with the partition they left with.
+ */
+async function noteDetached(
+  on: LoadTargets,
+  logger: EngineLogger,
+  tables: readonly StagingTable[],
+  current: readonly LeafPartition[],
+  loaded: ReadonlyMap<string, LoadedLeaf>,
+): Promise<void> {
+  const attached = new Set(current.map((leaf) => relationKey(leaf.schema, leaf.name)));
+  const roots = new Set(
+    tables.map((table) => relationKey(table.source.schema, table.source.table)),
+  );
+  const gone = [...loaded.entries()]
+    .filter(([key, leaf]) => !leaf.detached && roots.has(leaf.root) && !attached.has(key))
+    .map(([, leaf]) => leaf);
+  if (gone.length === 0) return;
+  for (const root of new Set(gone.map((leaf) => leaf.root))) {
+    logger.log(
+      'warn',
+      'partition detached from an audited table: its rows left the table without a change, ' +
+        'so history keeps their last versions and verify lists them as missing-in-source ' +
+        'with the partition; reload the table to record them as gone',
+      {
+        table: root.replace('\u0000', '.'),
+        partitions: gone
+          .filter((leaf) => leaf.root === root)
+          .map((leaf) => `${leaf.schema}.${leaf.name}`)
+          .sort(),
+      },
+    );
+  }
+  await on.positions.markLeavesDetached(on.target, gone);
 }
 
 /**
@@ -344,7 +430,7 @@ async function announcesLeaves(source: LoadTargets['source']): Promise<boolean> 
   const { rows } = await source.query<{ version: string }>(
     "SELECT current_setting('server_version_num') AS version",
   );
-  return Number(rows[0]?.version) >= 150000;
+  return Number(rows[0]?.version) >= LOADS_ATTACHED_PARTITIONS_FROM;
 }
 
 /**

@@ -203,12 +203,16 @@ async function grantRoles(
     // where in the stream each logged column change first showed (it reads the log for it).
     `GRANT SELECT, INSERT, UPDATE ON ${q(POSITION_TABLE)} TO ${writer}`,
     `GRANT SELECT, INSERT ON ${q(LOADED_TABLE_TABLE)}, ${q(LOADED_PARTITION_TABLE)}, ${q(SCHEMA_CHANGE_POSITION_TABLE)} TO ${writer}`,
+    // which attachment of a leaf it loaded, and when it found the leaf detached.
+    `GRANT UPDATE (attachment, detached_at) ON ${q(LOADED_PARTITION_TABLE)} TO ${writer}`,
     `GRANT SELECT ON ${q('schema_change')} TO ${writer}`,
     ...(staging.length > 0
       ? [`GRANT SELECT, INSERT, UPDATE, DELETE ON ${staging.join(', ')} TO ${writer}`]
       : []),
     // reader: history.
     `GRANT SELECT ON ${q('audit_log')}, ${q('audited_table')}, ${q('audit_chain')}, ${q('schema_change')}, ${q(SCHEMA_CHANGE_POSITION_TABLE)} TO ${reader}`,
+    // reader: verify names the partition a row left with (a leaf found detached).
+    `GRANT SELECT ON ${q(LOADED_PARTITION_TABLE)} TO ${reader}`,
     // key_of: row_key_of normalises the key with it (an IMMUTABLE invoker's function).
     `GRANT EXECUTE ON FUNCTION ${schema}.exact_row(jsonb, text[]), ${schema}.row_key_of(text, text, text[]), ${schema}.key_of(jsonb, text[]) TO ${reader}`,
   ];
@@ -228,8 +232,12 @@ function writersFor(table: string, roles: KitRoles): Record<string, readonly str
         'INSERT OR UPDATE OR DELETE': [roles.owner, roles.writer],
         TRUNCATE: [roles.owner],
       };
-    case LOADED_TABLE_TABLE:
     case LOADED_PARTITION_TABLE:
+      return {
+        'INSERT OR UPDATE': [roles.owner, roles.writer],
+        'DELETE OR TRUNCATE': [roles.owner],
+      };
+    case LOADED_TABLE_TABLE:
     case SCHEMA_CHANGE_POSITION_TABLE:
       return { INSERT: [roles.owner, roles.writer], 'UPDATE OR DELETE OR TRUNCATE': [roles.owner] };
     default:

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { AuditTrailConfig } from '../config';
 import { AuditTrailError } from '../errors';
 import { requireChangeHistory } from '../config/change-history';
+import { LOADED_PARTITION_TABLE } from '../engine/partition-loading';
 import { introspectSourceTables, type SourceTable } from '../migrate/introspect';
 import { connectClient, createKysely } from '../postgres/connect';
 import { quoteLiteral, quoteQualified } from '../postgres/identifiers';
@@ -65,6 +66,13 @@ export interface VerifyMismatch {
    * pipeline sees, so they show up here.
    */
   readonly partition?: string;
+  /**
+   * `missing-in-source` in a partitioned table: true when the row left the table with
+   * `partition`, a leaf partition the local engine loaded and later found detached
+   * (DETACH PARTITION: no change in the WAL, so history keeps the row's last version).
+   * Named while the detached table still holds the key, in verify's snapshot.
+   */
+  readonly detached?: true;
 }
 
 /** Per-table counts. */
@@ -146,6 +154,12 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
           ),
       );
       await namePartitions(source, table, mismatches, listedBefore);
+      await nameDetachedPartitions(
+        { source, target, auditSchema: options.config.auditSchema },
+        table,
+        mismatches,
+        listedBefore,
+      );
       const staging = await withProgress(
         options.progress,
         `verify ${name} staging`,
@@ -211,6 +225,61 @@ async function namePartitions(
   for (const { mismatch, index } of missing) {
     const partition = byKey.get(JSON.stringify(mismatch.key));
     if (partition !== undefined) mismatches[index] = { ...mismatch, partition };
+  }
+}
+
+/**
+ * Adds, to each listed `missing-in-source` row of a partitioned table (from
+ * `mismatches[from]` on), the detached partition it left with: a leaf partition an
+ * engine slot loaded (`cdc_engine_loaded_partition`) that is no longer under the table
+ * and, in verify's snapshot, still holds the key. Only when such rows were found; a
+ * target without that record, or a detached table whose columns changed since, names
+ * nothing (read under a savepoint: verify's snapshot transaction stays usable).
+ */
+async function nameDetachedPartitions(
+  { source, target, auditSchema }: { source: pg.Client; target: pg.Client; auditSchema: string },
+  table: SourceTable,
+  mismatches: VerifyMismatch[],
+  from: number,
+): Promise<void> {
+  const missing = mismatches
+    .map((mismatch, index) => ({ mismatch, index }))
+    .filter(({ mismatch, index }) => index >= from && mismatch.kind === 'missing-in-source');
+  if (missing.length === 0) return;
+  const record = quoteQualified(auditSchema, LOADED_PARTITION_TABLE);
+  const { rows: readable } = await target.query<{ ok: boolean }>(
+    `SELECT coalesce(has_table_privilege(to_regclass($1), 'SELECT'), false) AS ok`,
+    [record],
+  );
+  if (!readable[0]?.ok) return;
+  const { rows: formerLeaves } = await target.query<{ schema: string; name: string }>(
+    `SELECT DISTINCT partition_schema AS schema, partition_name AS name FROM ${record}
+      WHERE source_schema = $1 AND source_table = $2 ORDER BY 1, 2`,
+    [table.schema, table.table],
+  );
+  const keys = missing.map(({ mismatch }) => stringifyRowJson(mismatch.key));
+  const byKey = new Map<string, string>();
+  for (const leaf of formerLeaves) {
+    const qualified = quoteQualified(leaf.schema, leaf.name);
+    await source.query('SAVEPOINT detached_partition');
+    try {
+      const { rows } = await source.query<{ key: string }>(
+        `SELECT q.key FROM (${sourceRowDocumentSql(table, qualified)}) AS q
+          WHERE $2::regclass NOT IN (SELECT relid FROM pg_catalog.pg_partition_tree($3::regclass))
+            AND q.key::jsonb = ANY($1::jsonb[])`,
+        [keys, qualified, quoteQualified(table.schema, table.table)],
+      );
+      for (const row of rows)
+        byKey.set(JSON.stringify(parseRowJson(row.key)), `${leaf.schema}.${leaf.name}`);
+      await source.query('RELEASE SAVEPOINT detached_partition');
+    } catch {
+      // Gone, or not readable as this table's rows any more: nothing to name.
+      await source.query('ROLLBACK TO SAVEPOINT detached_partition');
+    }
+  }
+  for (const { mismatch, index } of missing) {
+    const partition = byKey.get(JSON.stringify(mismatch.key));
+    if (partition !== undefined) mismatches[index] = { ...mismatch, partition, detached: true };
   }
 }
 

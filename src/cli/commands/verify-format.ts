@@ -12,9 +12,11 @@ export function formatReport(report: VerifyReport): string {
   for (const mismatch of report.mismatches) {
     const detail = mismatch.columns
       ? ` (columns: ${mismatch.columns.join(', ')})`
-      : mismatch.partition
-        ? ` (in partition ${mismatch.partition}: ${attachedRowsHint(mismatch.partition)})`
-        : '';
+      : mismatch.detached
+        ? ` (left with partition ${mismatch.partition}, detached: ${DETACHED_ROWS_HINT})`
+        : mismatch.partition
+          ? ` (in partition ${mismatch.partition}: ${attachedRowsHint(mismatch.partition)})`
+          : '';
     lines.push(`  ${mismatch.table} ${stringifyRowJson(mismatch.key)}: ${mismatch.kind}${detail}`);
   }
   return `${lines.join('\n')}\n`;
@@ -30,10 +32,22 @@ function attachedRowsHint(partition: string): string {
     'rows a table held when it was attached as a partition, or written before the DMS mapping ' +
     'selected the partition, are no change and were never captured; with DMS, once the mapping ' +
     `selects it: audit-trail task reload ${partition} (copies them as SNAPSHOT versions); the ` +
-    'local engine loads them when it meets the partition, except on a slot that already had ' +
-    'the partition when the kit was upgraded to record loaded partitions'
+    'local engine loads them when it meets the partition on a PostgreSQL 15 or later source, ' +
+    'except on a slot that already had the partition when the kit was upgraded to record ' +
+    'loaded partitions; on 13 and 14, reload the partitioned table (remove it from the ' +
+    'config, run audit-trail migrate, add it back and run migrate)'
   );
 }
+
+/**
+ * Why a row of a detached partition is still live in history: DETACH PARTITION moves rows
+ * out of the table without a change in the WAL, and what records them as gone.
+ */
+const DETACHED_ROWS_HINT =
+  'DETACH PARTITION took the row out of the table without a change (none in the WAL, none ' +
+  "a row trigger on the table sees), so history keeps the row's last version; to record " +
+  'the rows as gone, reload the table: remove it from the config, run audit-trail migrate, ' +
+  'add it back and run migrate (the local engine records a DELETE for each)';
 
 /** One summary line, then each listed finding, first broken first. */
 export function formatIntegrityReport(report: IntegrityReport): string {
