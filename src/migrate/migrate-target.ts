@@ -9,7 +9,7 @@ import { createDryRunKysely } from '../postgres/dry-run';
 import { quoteQualified } from '../postgres/identifiers';
 import { introspectSourceTables, SourceTableError, type SourceTable } from './introspect';
 import { MIGRATE_CATCH_UP_TIMEOUT_MS, MIGRATE_LOCK_TIMEOUT } from './lock-timeout';
-import { partitionListProblems } from './partitions';
+import { attachedRowsWarnings, partitionListProblems } from './partitions';
 import { oldShapeChangesPending } from './pending-changes';
 import { HEADER_COLUMN_NAMES, stagingTableName } from '../staging/header-columns';
 import { prepareReaddedTables } from './readded-tables';
@@ -106,6 +106,12 @@ export interface MigrateReport extends SyncResult {
    * engine reloads each at its next start (see README "Removing a table").
    */
   readonly readdedTables: readonly string[];
+  /**
+   * What to know that is not wrong yet: on a PostgreSQL 13 or 14 source, that the rows a
+   * table holds when it is attached as a partition need `verify` and a reload (see
+   * `attachedRowsWarnings` in src/migrate/partitions.ts). Logged as `warning: ...`.
+   */
+  readonly warnings: readonly string[];
 }
 
 export { MIGRATE_CATCH_UP_TIMEOUT_MS, MIGRATE_LOCK_TIMEOUT } from './lock-timeout';
@@ -148,23 +154,24 @@ export async function migrateTarget(options: MigrateTargetOptions): Promise<Migr
   try {
     const tables = await introspectSourceTables(source, options.config);
     // Not in introspection (verify uses it): only the DMS mapping needs the list.
-    const partitionProblems = await partitionListProblems(
-      async <Row>(text: string, values: readonly unknown[]) =>
-        (await source.executeQuery(CompiledQuery.raw(text, [...values]))).rows as Row[],
-      options.config.tables,
-    );
+    const runOnSource = async <Row>(text: string, values: readonly unknown[]) =>
+      (await source.executeQuery(CompiledQuery.raw(text, [...values]))).rows as Row[];
+    const partitionProblems = await partitionListProblems(runOnSource, options.config.tables);
     if (partitionProblems.length > 0) {
       throw new SourceTableError(`cannot audit: ${partitionProblems.join('; ')}`);
     }
+    const warnings = await attachedRowsWarnings(runOnSource, options.config.tables);
     if (options.allowPendingChanges !== true) {
       await refuseBeforeCatchUp(source, target, options, tables);
     }
     // Read after introspection: every schema change seen there is at or before it.
     const sourceLsn = await currentSourceLsn(source);
-    const report = await migrateTargetWith(target, options.config, tables, {
-      ...options,
-      sourceLsn,
-    });
+    const log = options.log ?? (() => undefined);
+    warnings.forEach((warning) => log(`warning: ${warning}`));
+    const report = {
+      ...(await migrateTargetWith(target, options.config, tables, { ...options, sourceLsn })),
+      warnings,
+    };
     return dryRun ? { ...report, statements: [...dryRun.statements] } : report;
   } catch (error) {
     throw isLockTimeout(error) ? lockTimeoutError(lockTimeout, error) : error;
@@ -301,6 +308,8 @@ export async function migrateTargetWith(
       removedTables,
       droppedStagingTables,
       readdedTables,
+      // Source-side warnings are migrateTarget's: this function reads only the target.
+      warnings: [],
       ...synced,
     };
   });

@@ -8,6 +8,7 @@
  * mapping misses is refused by name instead of silently never captured.
  */
 import type { AuditedTableConfig } from '../config';
+import { LOADS_ATTACHED_PARTITIONS_FROM } from '../engine/partition-loading';
 import type { QueryRunner } from './publishable';
 
 interface RelationRow {
@@ -106,4 +107,46 @@ export async function partitionListProblems(
     }
   }
   return problems;
+}
+
+/**
+ * What to know before attaching a table with rows as a partition, on a source where the
+ * local engine cannot load those rows (PostgreSQL 13 and 14, see
+ * `LOADS_ATTACHED_PARTITIONS_FROM`): one warning per partitioned table; none on 15 and
+ * later. No pipeline sees such rows as changes (the WAL has none for an ATTACH), so
+ * they are reported by `verify`, never guessed; a reload records them. `migrate` logs
+ * these and `doctor` shows them as a warning.
+ *
+ * @example
+ * await attachedRowsWarnings(run, [{ schema: 'public', table: 'measures' }]);
+ * // on PostgreSQL 14: ['public.measures is partitioned and the source is PostgreSQL 14: ...']
+ */
+export async function attachedRowsWarnings(
+  run: QueryRunner,
+  tables: readonly Pick<AuditedTableConfig, 'schema' | 'table'>[],
+): Promise<string[]> {
+  const [server] = await run<{ version: number }>(
+    "SELECT current_setting('server_version_num')::int AS version",
+    [],
+  );
+  const version = Number(server?.version);
+  if (version >= LOADS_ATTACHED_PARTITIONS_FROM) return [];
+  const warnings: string[] = [];
+  for (const table of tables) {
+    const [relation] = await run<RelationRow>(RELATION_SQL, [table.schema, table.table]);
+    if (relation?.relkind !== 'p') continue;
+    const label = `${table.schema}.${table.table}`;
+    warnings.push(
+      `${label} is partitioned and the source is PostgreSQL ${Math.floor(version / 10000)}: ` +
+        'the rows a table holds when it is attached as a partition (ATTACH PARTITION) are no ' +
+        "change in the WAL, and this version's pgoutput does not let the local engine load them " +
+        '(it does from PostgreSQL 15 on; AWS DMS never does). Create partitions empty (CREATE ' +
+        'TABLE ... PARTITION OF). After attaching a table with rows, audit-trail verify lists ' +
+        'them as missing-in-audit with the partition; to record them as SNAPSHOT versions ' +
+        `with the local engine, remove ${label} from the config, run audit-trail migrate, add it ` +
+        'back and run migrate again (the engine reloads it at its next start; its history ' +
+        'continues); with DMS, audit-trail task reload SCHEMA.PARTITION',
+    );
+  }
+  return warnings;
 }

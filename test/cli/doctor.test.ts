@@ -65,6 +65,38 @@ describe('audit-trail doctor and slot', () => {
     );
   });
 
+  it('warns, on a PostgreSQL 13 or 14 source, that rows attached with a partition need verify (exit 0); says nothing on 15+', async () => {
+    await p.source(`CREATE TABLE IF NOT EXISTS pm (region text, id int, PRIMARY KEY (region, id))
+                      PARTITION BY LIST (region);
+                    CREATE TABLE IF NOT EXISTS pm_eu PARTITION OF pm FOR VALUES IN ('EU')`);
+    const result = await doctor(
+      await writeConfig({ tables: [{ table: 'kv' }, { table: 'pm', partitions: ['pm_eu'] }] }),
+      '--json',
+    );
+    const checks = JSON.parse(result.stdout) as Check[];
+    const warning = checks.filter((c) => c.check === 'attached partitions');
+    const { rows } = await p.source(
+      `SELECT current_setting('server_version_num')::int / 10000 AS major`,
+    );
+    const major = (rows[0] as { major: number }).major;
+    if (major >= 15) {
+      expect(warning).toEqual([]);
+    } else {
+      expect(warning).toEqual([
+        expect.objectContaining({
+          side: 'source',
+          status: 'warn',
+          detail: expect.stringMatching(
+            new RegExp(
+              `^public\\.pm is partitioned and the source is PostgreSQL ${major}: .*verify`,
+            ),
+          ),
+        }),
+      ]);
+    }
+    expect(checks.find((c) => c.check === 'partitions (DMS mapping)')?.status).toBe('ok');
+  });
+
   it('an unreachable target is a connection error: exit 2, the source still checked', async () => {
     const port = await findFreePort();
     const result = await doctor(

@@ -3,7 +3,7 @@ import { KIT_MIGRATIONS } from '../../../migrations/target';
 import { checkPgaudit } from '../../access-audit/setup';
 import type { AuditTrailConfig } from '../../config';
 import { checkSource, SourceSetupError } from '../../engine/source-setup';
-import { partitionListProblems } from '../../migrate/partitions';
+import { attachedRowsWarnings, partitionListProblems } from '../../migrate/partitions';
 import { quoteIdent } from '../../postgres/identifiers';
 import {
   ddlArtifactsSchema,
@@ -201,6 +201,7 @@ export async function checkSourceSide(
     }
   }
   await checkPartitionLists(client, config, add);
+  await checkAttachedRows(client, config, add);
   // DMS (a `deployment` section) captures DDL through these; the local engine needs none.
   if (config.deployment !== undefined) await checkDmsDdlCapture(client, config, add);
   for (const row of await slotRows(client)) {
@@ -277,6 +278,29 @@ async function checkPartitionLists(
             'list exactly the leaf partitions in tables[].partitions and redeploy the DMS task',
         },
   );
+}
+
+/**
+ * On a PostgreSQL 13 or 14 source, the rows a table holds when it is attached as a
+ * partition reach no pipeline: said up front, before a partition is attached.
+ */
+async function checkAttachedRows(
+  client: pg.Client,
+  config: AuditTrailConfig,
+  add: Add,
+): Promise<void> {
+  const warnings = await attachedRowsWarnings(
+    async <Row>(text: string, values: readonly unknown[]) =>
+      (await client.query(text, [...values])).rows as Row[],
+    config.tables,
+  );
+  for (const warning of warnings)
+    add({
+      check: 'attached partitions',
+      status: 'warn',
+      detail: warning,
+      remedy: 'create partitions empty; after attaching a table with rows, run audit-trail verify',
+    });
 }
 
 async function slotRows(client: pg.Client): Promise<SlotRow[]> {

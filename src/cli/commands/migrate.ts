@@ -87,7 +87,7 @@ export function registerMigrate(program: Command): void {
       if (options.json) {
         const { applied, installedSqlFiles, createdStagingTables, schemaChanges } = report;
         const { addedColumns, triggersInstalled, removedTables, droppedStagingTables } = report;
-        const { readdedTables } = report;
+        const { readdedTables, warnings } = report;
         process.stdout.write(
           `${JSON.stringify({
             upToDate: changed === 0,
@@ -101,6 +101,7 @@ export function registerMigrate(program: Command): void {
             removedTables,
             droppedStagingTables,
             readdedTables,
+            warnings,
             ...(sourceContext !== undefined && { sourceContext }),
             ...(options.dryRun && { dryRun: true, statements: report.statements ?? [] }),
           })}\n`,
