@@ -33,6 +33,14 @@ export const LOADS_ATTACHED_PARTITIONS_FROM = 150000;
 export const relationKey = (schema: string, name: string): string => `${schema}\u0000${name}`;
 
 /**
+ * A `pg_inherits` row (alias `i`) that is not in the pending phase of DETACH ...
+ * CONCURRENTLY (PostgreSQL 14+), which updated it (another xmin) and hides the partition
+ * from new queries: a detach, not another attachment. Read through to_jsonb so 13, which
+ * lacks the column, reads it as absent.
+ */
+export const NOT_DETACHING = `NOT coalesce((to_jsonb(i) ->> 'inhdetachpending')::boolean, false)`;
+
+/**
  * Leaf partitions (plain tables) under each partitioned table, read from pg_inherits with
  * the transaction's snapshot (so, in an exported snapshot, the tree as of that
  * snapshot; pg_partition_tree would read the current catalog).
@@ -46,6 +54,7 @@ const LEAVES_SQL = `
     UNION ALL
     SELECT i.inhrelid, tree.ord, format('%s/%s', i.inhrelid::int8, i.xmin)
       FROM tree JOIN pg_catalog.pg_inherits i ON i.inhparent = tree.oid
+     WHERE ${NOT_DETACHING}
   )
   SELECT (tree.ord - 1)::int AS root, n.nspname AS schema, c.relname AS name, tree.attachment
     FROM tree

@@ -20,6 +20,7 @@ import {
   type RelationMismatch,
 } from './relation-binding';
 import {
+  NOT_DETACHING,
   relationKey,
   type AttachedPartitionFilter,
   type PartitionedChange,
@@ -117,7 +118,7 @@ const IS_AUDITED_LEAF_SQL = `
 /** A relation's attachment as a partition (`LeafPartition.attachment`); no row when it is none. */
 const ATTACHMENT_SQL = `
   SELECT format('%s/%s', i.inhrelid::int8, i.xmin) AS attachment
-    FROM pg_catalog.pg_inherits i WHERE i.inhrelid = $1::oid`;
+    FROM pg_catalog.pg_inherits i WHERE i.inhrelid = $1::oid AND ${NOT_DETACHING}`;
 
 interface OpenSourceTransaction {
   readonly commitLsn: Lsn;

@@ -332,6 +332,47 @@ describe('engine: partitions detached, and attached again (#17)', () => {
     }
   });
 
+  it('DETACH ... CONCURRENTLY still waiting for older transactions is a detach, not a re-attach', async (ctx) => {
+    const p = await createPipeline(TREE, { tables });
+    const { Client } = await import('pg');
+    const reader = new Client({ connectionString: p.sourceUrl });
+    const detacher = new Client({ connectionString: p.sourceUrl });
+    try {
+      const version = (await p.source(`SELECT current_setting('server_version_num')::int AS v`))
+        .rows[0].v;
+      // DETACH ... CONCURRENTLY exists from PostgreSQL 14 on.
+      if (version < 140000) return ctx.skip();
+      await p.replicate();
+      await reader.connect();
+      await detacher.connect();
+      // An older snapshot that sees the partition keeps the detach in its pending phase.
+      await reader.query(`BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM d`);
+      const detaching = detacher.query(`ALTER TABLE d DETACH PARTITION d_us CONCURRENTLY`);
+      await waitFor(
+        async () =>
+          (
+            await p.source(
+              `SELECT count(*)::int AS n FROM pg_inherits WHERE inhrelid = 'd_us'::regclass AND inhdetachpending`,
+            )
+          ).rows[0].n === 1,
+      );
+      const logged = capture();
+      await p.replicate({ logger: logged.logger });
+      expect(detachedWarnings(logged.records)).toEqual([
+        expect.objectContaining({
+          fields: expect.objectContaining({ table: 'public.d', partitions: ['public.d_us'] }),
+        }),
+      ]);
+      await reader.query('COMMIT');
+      await detaching;
+      await p.replicate();
+    } finally {
+      await reader.end().catch(() => undefined);
+      await detacher.end().catch(() => undefined);
+      await p.dispose();
+    }
+  });
+
   it('a partition detached and attached again (rows changed meanwhile) stops the engine with the reason, applying nothing of it; the reload records SNAPSHOT/DELETE once', async () => {
     const p = await createPipeline(TREE, { tables });
     try {
