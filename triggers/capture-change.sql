@@ -181,6 +181,135 @@ AS $function$
   END
 $function$;
 
+-- The reload of a table added back to the config (#17 item 19). migrate fills
+-- reload_baseline with each key's newest live audit version (the prior baseline) and
+-- empties the kept staging table; the pipeline then loads the table as it does any new
+-- one. Each full-load row is held against its key's baseline (reload_unchanged): the
+-- same row leaves no version, any other a SNAPSHOT. Once the load is complete,
+-- finish_reload records a DELETE for each baseline key the load did not copy.
+
+-- Whether a full-load row of a table being reloaded equals its key's prior baseline
+-- row, and marks that key reloaded (with the row's copy time) either way. Compares the
+-- columns both rows have, as text (as update_version_operation compares rows): a column
+-- added, dropped or renamed while the table was out reaches staging through migrate,
+-- not through a version. Called by capture_insert (as the capture role) for each
+-- SNAPSHOT row, and only while the table has a baseline.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.reload_unchanged(
+  source_schema_name text, source_table_name text, row_key jsonb, row_data jsonb, copied_at timestamp)
+RETURNS boolean
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+  v_prior jsonb;
+BEGIN
+  UPDATE {{audit_schema}}.reload_baseline AS b
+     SET reloaded_at = greatest(b.reloaded_at, copied_at)
+   WHERE b.source_schema = source_schema_name AND b.source_table = source_table_name
+     AND jsonb_hash_extended(b.row_key, 0) = jsonb_hash_extended(reload_unchanged.row_key, 0)
+     AND b.row_key = reload_unchanged.row_key
+  RETURNING b.row_data INTO v_prior;
+  RETURN v_prior IS NOT NULL AND NOT EXISTS (
+    SELECT FROM jsonb_each(v_prior) AS e(name, value)
+     WHERE reload_unchanged.row_data ? e.name
+       AND (reload_unchanged.row_data -> e.name)::text <> e.value::text);
+END
+$function$;
+
+-- Ends the reload of a table: a DELETE version for each key of its prior baseline that
+-- the load did not copy (the source deleted it while the table was out of the config),
+-- old row the baseline row; then forgets the baseline. When the row went is not known,
+-- only that it was before the load: the DELETE is stamped with the load's earliest copy
+-- time, or `not_after` when that is earlier (the commit time of the change that ends the
+-- reload, so the DELETE never sorts after a change of the same key), or, with neither,
+-- the current time. Returns the
+-- number of DELETEs. Nothing to do (0) when no reload of the table is pending, so a
+-- second call, a replay, or a call after the first captured change ended it is a no-op.
+-- Called when the load is known complete: by the local engine in the transaction that
+-- commits the load, by the capture triggers for the first change with a change sequence
+-- (DMS applies a table's changes only after its full load), or by the operator
+-- (`audit-trail reload finish`). SECURITY DEFINER, owned by the capture role (only it
+-- inserts audit rows); EXECUTE is granted to the writer and the owner only (and the
+-- capture role), it refuses a login that may not write the table's staging table, and,
+-- like the capture functions, it refuses while a foreign trigger sits on the audit
+-- tables and for a table the registry does not list as configured.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.finish_reload(
+  source_schema_name text, source_table_name text, not_after timestamp)
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET timezone = 'UTC'
+SET jit = off
+AS $function$
+DECLARE
+  v_staging oid;
+  v_stamp timestamp;
+  v_deleted integer;
+  v_foreign_trigger text;
+BEGIN
+  IF NOT EXISTS (SELECT FROM {{audit_schema}}.reload_baseline AS b
+                  WHERE b.source_schema = source_schema_name AND b.source_table = source_table_name) THEN
+    RETURN 0;
+  END IF;
+  SELECT r.staging_table INTO v_staging FROM {{audit_schema}}.audited_table AS r
+   WHERE r.source_schema = source_schema_name AND r.source_table = source_table_name
+     AND r.removed_at IS NULL;
+  IF v_staging IS NULL THEN
+    RAISE EXCEPTION 'finish_reload refused: %.% is not a configured audited table', source_schema_name, source_table_name
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  -- Who: the login must be one that loads the table (the writer, DMS's login, the
+  -- owner), even if EXECUTE was granted to someone else by mistake.
+  IF NOT has_table_privilege(session_user, v_staging, 'INSERT') THEN
+    RAISE EXCEPTION 'finish_reload refused: % may not write %, so it cannot say its load is complete', session_user, v_staging::regclass
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  SELECT f.description INTO v_foreign_trigger FROM {{audit_schema}}.foreign_audit_trigger() AS f LIMIT 1;
+  IF v_foreign_trigger IS NOT NULL THEN
+    RAISE EXCEPTION 'audit capture refused: foreign trigger % would run inside the capture path', v_foreign_trigger
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Only the kit''s own triggers may sit on the audit tables; drop it (audit-trail verify --integrity lists them).';
+  END IF;
+  PERFORM {{audit_schema}}.lock_chain();
+  SELECT coalesce(least(min(b.reloaded_at), not_after), clock_timestamp() AT TIME ZONE 'UTC') INTO v_stamp
+    FROM {{audit_schema}}.reload_baseline AS b
+   WHERE b.source_schema = source_schema_name AND b.source_table = source_table_name;
+  PERFORM pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
+  INSERT INTO {{audit_schema}}.audit_log (
+    source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
+    transaction_id, stream_position, old_row, new_row, changed_columns
+  )
+  SELECT source_schema_name, source_table_name, b.row_key, 'DELETE', v_stamp AT TIME ZONE 'UTC',
+         NULL, NULL, NULL, b.row_data, NULL, NULL
+    FROM {{audit_schema}}.reload_baseline AS b
+   WHERE b.source_schema = source_schema_name AND b.source_table = source_table_name
+     AND b.reloaded_at IS NULL
+   ORDER BY b.row_key::text;
+  GET DIAGNOSTICS v_deleted = ROW_COUNT;
+  DELETE FROM {{audit_schema}}.reload_baseline AS b
+   WHERE b.source_schema = source_schema_name AND b.source_table = source_table_name;
+  PERFORM {{audit_schema}}.seal_blocks('capture');
+  RETURN v_deleted;
+END
+$function$;
+
+-- Whether a reload of the table is pending and this staging statement carries a change
+-- with a change sequence: DMS applies a table's CDC changes only after its full load
+-- (it caches them meanwhile), so such a change says the load is complete. One index
+-- probe per staging statement; the reload is ended before the change is recorded, so
+-- its DELETEs come first.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.reload_pending(source_schema_name text, source_table_name text)
+RETURNS boolean
+LANGUAGE sql
+STABLE
+-- No SET clause, so the planner may inline it (its callers pin search_path).
+AS $function$
+  SELECT EXISTS (SELECT FROM {{audit_schema}}.reload_baseline AS b
+                  WHERE b.source_schema = source_schema_name AND b.source_table = source_table_name)
+$function$;
+
 -- AFTER INSERT: CDC inserts, full-load rows (empty change sequence: SNAPSHOT), and
 -- rows that arrive already flagged deleted.
 CREATE OR REPLACE FUNCTION {{audit_schema}}.capture_insert()
@@ -205,11 +334,21 @@ DECLARE
   arg_float_columns constant text[] := TG_ARGV[5]::text[];
   arg_exact constant boolean := cardinality(arg_json_columns) + cardinality(arg_float_columns) > 0;
   v_one_row boolean;
+  v_reloading boolean;
 BEGIN
   -- Refuse any table but a registered staging table with its registered arguments, and
   -- take the chain lock before ids are allocated (triggers/trust.sql).
   PERFORM {{audit_schema}}.assert_capture_call(TG_RELID, TG_ARGV);
   PERFORM {{audit_schema}}.lock_chain();
+  -- A table added back to the config: full-load rows are held against the prior
+  -- baseline, and the first change with a change sequence ends the reload.
+  v_reloading := {{audit_schema}}.reload_pending(arg_source_schema, arg_source_table);
+  IF v_reloading AND EXISTS (SELECT FROM new_rows AS ins_row WHERE nullif(ins_row.ar_h_change_seq, '') IS NOT NULL) THEN
+    PERFORM {{audit_schema}}.finish_reload(arg_source_schema, arg_source_table,
+      (SELECT min(ins_row.ar_h_commit_timestamp) FROM new_rows AS ins_row
+        WHERE nullif(ins_row.ar_h_change_seq, '') IS NOT NULL));
+    v_reloading := false;
+  END IF;
   -- DMS applies one row per statement: its rows are hash-chained once per transaction,
   -- at commit (seal_at_commit fires for rows inserted while this is on); a larger
   -- statement seals its rows itself, below.
@@ -232,7 +371,7 @@ BEGIN
              || ({{audit_schema}}.bounded_arrays(r.ar_text, TG_RELID) - arg_excluded_columns) AS ar_data,
            {{audit_schema}}.key_of(r.ar_row, arg_key_columns) AS ar_key,
            r.ar_operation, r.ar_commit_timestamp,
-           r.ar_change_seq, r.ar_transaction_id, r.ar_stream_position
+           r.ar_change_seq, r.ar_transaction_id, r.ar_stream_position, r.ar_commit_raw
     FROM (
       -- User columns are in scope here: only qualified references.
       SELECT to_jsonb(ins_row.*) AS ar_row, row_to_json(ins_row.*) AS ar_json,
@@ -245,10 +384,14 @@ BEGIN
              ins_row.ar_h_commit_timestamp AT TIME ZONE 'UTC' AS ar_commit_timestamp,
              nullif(ins_row.ar_h_change_seq, '') AS ar_change_seq,
              nullif(ins_row.ar_h_transaction_id, '') AS ar_transaction_id,
-             nullif(ins_row.ar_h_stream_position, '') AS ar_stream_position
+             nullif(ins_row.ar_h_stream_position, '') AS ar_stream_position,
+             ins_row.ar_h_commit_timestamp AS ar_commit_raw
       FROM new_rows AS ins_row
     ) AS r
   ) AS c
+  -- Reloading: a full-load row equal to its key's prior baseline is no version.
+  WHERE c.ar_operation <> 'SNAPSHOT' OR NOT v_reloading
+     OR NOT {{audit_schema}}.reload_unchanged(arg_source_schema, arg_source_table, c.ar_key, c.ar_data, c.ar_commit_raw)
   ORDER BY c.ar_change_seq NULLS FIRST
   -- DMS re-applies changes after a task restart: one change, one audit row.
   ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
@@ -296,6 +439,14 @@ BEGIN
   -- take the chain lock before ids are allocated (triggers/trust.sql).
   PERFORM {{audit_schema}}.assert_capture_call(TG_RELID, TG_ARGV);
   PERFORM {{audit_schema}}.lock_chain();
+  -- A table added back to the config: its first change with a change sequence ends the
+  -- reload (see finish_reload).
+  IF {{audit_schema}}.reload_pending(arg_source_schema, arg_source_table)
+     AND EXISTS (SELECT FROM new_rows AS new_row WHERE nullif(new_row.ar_h_change_seq, '') IS NOT NULL) THEN
+    PERFORM {{audit_schema}}.finish_reload(arg_source_schema, arg_source_table,
+      (SELECT min(new_row.ar_h_commit_timestamp) FROM new_rows AS new_row
+        WHERE nullif(new_row.ar_h_change_seq, '') IS NOT NULL));
+  END IF;
   -- DMS applies one row per statement: the plain path costs a fraction of the set query,
   -- and its rows are hash-chained once per transaction, at commit (seal_at_commit fires
   -- for rows inserted while this is on). A larger statement seals its rows itself.

@@ -14,6 +14,7 @@ import { schemaChangePositionMigration } from './0012-schema-change-position';
 import { cdcEngineLoadedPartitionMigration } from './0013-cdc-engine-loaded-partition';
 import { contextRowIndexMigration } from './0014-context-row-index';
 import { cdcEnginePartitionAttachmentMigration } from './0015-cdc-engine-partition-attachment';
+import { reloadBaselineMigration } from './0016-reload-baseline';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -66,4 +67,5 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
     name: '0015-cdc-engine-partition-attachment',
     migration: cdcEnginePartitionAttachmentMigration,
   },
+  { name: '0016-reload-baseline', migration: reloadBaselineMigration },
 ];

@@ -54,7 +54,8 @@ export class PositionStore {
   private readonly loadedPartitionTable: string;
 
   constructor(
-    auditSchema: string,
+    /** The audit schema the engine's bookkeeping lives in. */
+    readonly auditSchema: string,
     private readonly slot: string,
   ) {
     this.table = quoteQualified(auditSchema, POSITION_TABLE);

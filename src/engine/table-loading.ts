@@ -22,17 +22,8 @@ import type { StagingTable } from './staging-tables';
 import { StagingWriter } from './staging-writer';
 import { StreamApplier, type ApplierHost } from './stream-applier';
 import { connectText } from './text-client';
-import { quoteIdent } from '../postgres/identifiers';
-import {
-  CHANGE_SEQ_COLUMN,
-  COMMIT_TIMESTAMP_COLUMN,
-  Indicator,
-  OPERATION_COLUMN,
-  OPERATION_INDICATOR_COLUMN,
-  STREAM_POSITION_COLUMN,
-  TRANSACTION_ID_COLUMN,
-  stagingTableName,
-} from '../staging/header-columns';
+import { stagingTableName } from '../staging/header-columns';
+import { finishReload } from '../staging/reload-baseline';
 
 /** What loading needs from the engine. */
 export interface LoadContext {
@@ -239,7 +230,10 @@ async function copyAddedTables(
       shouldStop: () => context.host.stopping,
       ...(attached ? { copies: (table, row) => attached.copies(table, row) } : {}),
     });
-    for (const table of added) await flagRowsGone(target, table, snapshotTime);
+    // A table added back ends its reload here (a DELETE for each prior key not copied),
+    // committed with the load; for any other table there is nothing to end.
+    for (const table of added)
+      await finishReload(target, positions.auditSchema, table.source, snapshotTime);
     await positions.markLoaded(
       target,
       added.map((table) => table.source),
@@ -258,33 +252,6 @@ async function copyAddedTables(
   } finally {
     await loader.end().catch(() => undefined);
   }
-}
-
-/**
- * Ends, after a reload, the rows a kept staging table holds live that the load did not
- * copy (the source deleted them while the table was out of the config, #17 item 19):
- * each is flagged deleted with the load's copy time, as a full-load header (no change
- * sequence), and the capture trigger records a DELETE of its newest version. Rows the
- * load wrote carry its copy time and no change sequence; no other row can (copy times
- * come from the source clock, which moved on since any earlier load).
- */
-async function flagRowsGone(
-  target: pg.ClientBase,
-  table: StagingTable,
-  copyTime: string,
-): Promise<void> {
-  const seq = quoteIdent(CHANGE_SEQ_COLUMN.name);
-  const commit = quoteIdent(COMMIT_TIMESTAMP_COLUMN.name);
-  const indicator = quoteIdent(OPERATION_INDICATOR_COLUMN.name);
-  await target.query(
-    `UPDATE ${table.qualifiedName} AS s
-        SET ${indicator} = '${Indicator.deleted}', ${quoteIdent(OPERATION_COLUMN.name)} = 'DELETE',
-            ${commit} = $1::timestamp(6), ${seq} = '',
-            ${quoteIdent(TRANSACTION_ID_COLUMN.name)} = '', ${quoteIdent(STREAM_POSITION_COLUMN.name)} = ''
-      WHERE s.${indicator} IS DISTINCT FROM '${Indicator.deleted}'
-        AND NOT (coalesce(s.${seq}, '') = '' AND s.${commit} = $1::timestamp(6))`,
-    [copyTime],
-  );
 }
 
 /**

@@ -2,6 +2,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import { LOADED_TABLE_TABLE, POSITION_TABLE } from '../engine/position-store';
 import { SCHEMA_CHANGE_POSITION_TABLE } from '../engine/schema-change-positions';
 import { LOADED_PARTITION_TABLE } from '../engine/partition-loading';
+import { RELOAD_BASELINE_TABLE } from '../staging/reload-baseline';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers';
 import type { KitRoles } from './roles';
 import { AuditTrailError } from '../errors';
@@ -11,6 +12,13 @@ import { AuditTrailError } from '../errors';
  * seals the chain at the commit of every transaction that captured (triggers/trust.sql).
  */
 export const CAPTURE_FUNCTIONS = ['capture_insert', 'capture_update', 'seal_at_commit'] as const;
+
+/**
+ * SECURITY DEFINER functions the capture role owns that are not triggers: `finish_reload`
+ * ends the reload of a table added back to the config (#17 item 19) with DELETE versions,
+ * called by the local engine (writer), the capture triggers, or the operator (owner).
+ */
+export const RELOAD_FUNCTIONS = ['finish_reload(text, text, timestamp without time zone)'] as const;
 
 /** What readers may call besides SELECT (the history API's helpers; row_key_of calls key_of). */
 export const HISTORY_FUNCTIONS = ['exact_row', 'row_key_of', 'key_of'] as const;
@@ -163,9 +171,11 @@ async function handFunctions(
   );
   const schema = quoteIdent(auditSchema);
   for (const fn of rows) {
-    const wanted = (CAPTURE_FUNCTIONS as readonly string[]).includes(fn.name)
-      ? roles.capture
-      : roles.owner;
+    const wanted =
+      (CAPTURE_FUNCTIONS as readonly string[]).includes(fn.name) ||
+      RELOAD_FUNCTIONS.some((signature) => signature.startsWith(`${fn.name}(`))
+        ? roles.capture
+        : roles.owner;
     if (fn.owner === wanted) continue;
     // The new owner needs CREATE on the schema for ALTER ... OWNER; the capture role
     // gets it only for this transaction.
@@ -196,6 +206,8 @@ async function grantRoles(
     // capture: append audit rows and chain blocks; read what it seals and the registry.
     `GRANT SELECT, INSERT ON ${q('audit_log')}, ${q('audit_chain')} TO ${capture}`,
     `GRANT SELECT ON ${q('audited_table')} TO ${capture}`,
+    // capture: hold reload rows against the prior baseline, and end the reload.
+    `GRANT SELECT, UPDATE, DELETE ON ${q(RELOAD_BASELINE_TABLE)} TO ${capture}`,
     `GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${schema} TO ${capture}`,
     `REVOKE EXECUTE ON FUNCTION ${OWNER_ONLY_FUNCTIONS.map((f) => `${schema}.${f}`).join(', ')} FROM ${capture}`,
     `REVOKE EXECUTE ON FUNCTION ${CAPTURE_FUNCTIONS.map((f) => `${schema}.${f}()`).join(', ')} FROM ${capture}`,
@@ -206,6 +218,8 @@ async function grantRoles(
     // which attachment of a leaf it loaded, and when it found the leaf detached.
     `GRANT UPDATE (attachment, detached_at) ON ${q(LOADED_PARTITION_TABLE)} TO ${writer}`,
     `GRANT SELECT ON ${q('schema_change')} TO ${writer}`,
+    // writer (the engine, at the end of a reload) and owner (the operator, for DMS).
+    `GRANT EXECUTE ON FUNCTION ${RELOAD_FUNCTIONS.map((f) => `${schema}.${f}`).join(', ')} TO ${writer}, ${quoteIdent(roles.owner)}`,
     ...(staging.length > 0
       ? [`GRANT SELECT, INSERT, UPDATE, DELETE ON ${staging.join(', ')} TO ${writer}`]
       : []),
@@ -231,6 +245,12 @@ function writersFor(table: string, roles: KitRoles): Record<string, readonly str
       return {
         'INSERT OR UPDATE OR DELETE': [roles.owner, roles.writer],
         TRUNCATE: [roles.owner],
+      };
+    case RELOAD_BASELINE_TABLE:
+      // migrate (owner) fills it; the capture functions mark and empty it.
+      return {
+        'INSERT OR TRUNCATE': [roles.owner],
+        'UPDATE OR DELETE': [roles.owner, roles.capture],
       };
     case LOADED_PARTITION_TABLE:
       return {

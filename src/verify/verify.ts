@@ -492,7 +492,11 @@ async function shapeChanges(
 }
 
 /**
- * The newest version of every key of a table (`$1` schema, `$2` table), key and row in
+ * The newest version of every key of a table (`$1` schema, `$2` table): the one with the
+ * highest id, since ids are allocated in apply order under the chain lock, so it is the
+ * version that left staging as it is. (Not by change sequence first: the reload of a
+ * table added back to the config, #17 item 19, records SNAPSHOTs and DELETEs, which have
+ * none, after versions that have one.) Key and row in
  * the table's current shape (see src/history/version-shape.ts): a version recorded
  * before a column was added, dropped, renamed or widened is compared as the source
  * holds that row now, and the versions from before and after a key column's rename are
@@ -502,10 +506,10 @@ function newestVersionsSql(auditSchema: string, shape: readonly ShapeChange[]): 
   return `SELECT DISTINCT ON (row_key) row_key, operation, new_row
             FROM (SELECT ${currentShapeSql('l.row_key', 'l', shape, { keyOnly: true })} AS row_key,
                          ${currentShapeSql('l.new_row', 'l', shape)} AS new_row,
-                         l.operation, l.change_seq, l.id
+                         l.operation, l.id
                     FROM ${quoteQualified(auditSchema, 'audit_log')} AS l
                    WHERE l.source_schema = $1 AND l.source_table = $2) AS v
-           ORDER BY row_key, change_seq DESC NULLS LAST, id DESC`;
+           ORDER BY row_key, id DESC`;
 }
 
 /**

@@ -63,6 +63,7 @@ describe('CLI start-up', () => {
       'slot',
       'init',
       'config-schema',
+      'reload',
     ])
       expect(stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
   });

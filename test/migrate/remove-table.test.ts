@@ -6,9 +6,11 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { parseConfig, type AuditTrailConfigInput } from '../../src/config';
 import { createHistory } from '../../src/history';
+import { finishReload } from '../../src/staging/reload-baseline';
+import { verifyAuditTrail } from '../../src/verify';
 import { migrateTarget, type MigrateTargetOptions } from '../../src/migrate/migrate-target';
 import { runCli } from '../support/cli';
-import { cdc, DmsApplier } from '../support/dms-apply';
+import { cdc, DmsApplier, fullLoad } from '../support/dms-apply';
 import { createTestDatabase, withClient } from '../support/databases';
 
 /** Removing a table from the config: capture stops, staging and history stay. */
@@ -43,6 +45,24 @@ async function stagingExists(url: string, table: string): Promise<boolean> {
       [`audit.${table}_staging`],
     );
     return rows[0]?.found === true;
+  });
+}
+
+async function stagingRows(url: string): Promise<number> {
+  return withClient(url, async (client) => {
+    const { rows } = await client.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM audit.shops_staging',
+    );
+    return rows[0]!.n;
+  });
+}
+
+async function pendingBaseline(url: string): Promise<number> {
+  return withClient(url, async (client) => {
+    const { rows } = await client.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM audit.reload_baseline',
+    );
+    return rows[0]!.n;
   });
 }
 
@@ -127,36 +147,130 @@ describe('removing a table from the config', () => {
       const dms = new DmsApplier(client, 'audit', 'shops', ['code']);
       await dms.insert({ code: 'B1', city: 'Bremen' }, cdc('INSERT', '2026-11-23 10:00:00', 3));
     });
+    // DMS applies the table's changes only after its load, which found no B1 (the
+    // source had deleted it): its first change ends the reload, B1's DELETE first.
     const after = await shopHistory(urls.targetUrl, 'B1');
-    expect(after.byArray.map((v) => v.operation)).toEqual(['INSERT', 'UPDATE', 'INSERT']);
+    expect(after.byArray.map((v) => v.operation)).toEqual(['INSERT', 'UPDATE', 'DELETE', 'INSERT']);
+    expect(after.byArray[2]!.commitTimestamp).toEqual(after.byArray[3]!.commitTimestamp);
   });
 
-  it('refuses to add back a table whose kept staging holds rows no engine loaded (DMS cannot reload into it)', async () => {
-    const urls = await databases();
+  /**
+   * Shops B1 (Bonn → Berlin) and H1 (Hamburg) captured; while the table is out of the
+   * config B1 stays, H1 is deleted and K1 is inserted on the source. The reload (DMS
+   * full-load rows, empty change sequence) copies B1 and K1.
+   */
+  async function removeWhileShopsChange(urls: Urls, dropStaging: boolean): Promise<void> {
     await migrate(both, urls);
     await recordShopChanges(urls.targetUrl);
-    await migrate(itemsOnly, urls);
-    const before = await shopHistory(urls.targetUrl, 'B1');
-
-    // #17 item 19: DMS's reload (DO_NOTHING) would fail on B1's key in the kept staging.
-    await expect(migrate(both, urls)).rejects.toThrow(
-      /public\.shops is added back after its removal, and its kept staging table audit\.shops_staging holds rows: a DMS reload would fail/,
+    await withClient(urls.targetUrl, (client) =>
+      new DmsApplier(client, 'audit', 'shops', ['code']).insert(
+        { code: 'H1', city: 'Hamburg' },
+        cdc('INSERT', '2026-11-22 10:00:02', 3),
+      ),
     );
-    // Nothing of the refused run is kept: still removed, staging and history as they were.
-    await expect(migrate(both, urls)).rejects.toThrow(/--drop-staging/);
-    expect(await shopHistory(urls.targetUrl, 'B1')).toEqual(before);
+    await migrate(itemsOnly, urls, { dropStaging });
+  }
 
-    // The remedy, in the run that adds it back: staging is created anew for DMS's load.
-    const report = await migrate(both, urls, { dropStaging: true });
-    expect(report).toMatchObject({
-      droppedStagingTables: ['public.shops'],
-      readdedTables: ['public.shops'],
-      createdStagingTables: ['public.shops'],
+  async function dmsReload(url: string): Promise<void> {
+    await withClient(url, async (client) => {
+      const dms = new DmsApplier(client, 'audit', 'shops', ['code']);
+      await dms.insert({ code: 'B1', city: 'Berlin' }, fullLoad('2026-11-24 09:00:00'));
+      await dms.insert({ code: 'K1', city: 'Köln' }, fullLoad('2026-11-24 09:00:00'));
     });
-    expect((await migrate(both, urls)).readdedTables).toEqual([]);
-  });
+  }
 
-  it('CLI: migrate --json lists a table added back; a refused one exits 1 naming the remedy', async () => {
+  const operations = async (url: string, code: string) =>
+    (await shopHistory(url, code)).byArray.map((v) => [v.operation, v.newRow ?? v.oldRow]);
+
+  for (const dropStaging of [false, true])
+    it(`DMS reload of a table added back (staging ${dropStaging ? 'dropped' : 'kept'}): only what changed is a version, a row gone a DELETE`, async () => {
+      const urls = await databases();
+      await removeWhileShopsChange(urls, dropStaging);
+
+      // Before #17 item 19's fix: the kept staging was refused; a new one recorded B1
+      // again as a SNAPSHOT and never ended H1, which history showed live for ever.
+      const report = await migrate(both, urls);
+      expect(report.readdedTables).toEqual(['public.shops']);
+      expect(await stagingRows(urls.targetUrl)).toBe(0); // DMS loads as into a new table
+      await dmsReload(urls.targetUrl);
+      // The load is not known complete yet: H1 has no DELETE.
+      expect(await operations(urls.targetUrl, 'H1')).toEqual([
+        ['INSERT', { code: 'H1', city: 'Hamburg' }],
+      ]);
+      // DMS applies a table's changes only after its full load: its first change ends it.
+      await withClient(urls.targetUrl, (client) =>
+        new DmsApplier(client, 'audit', 'shops', ['code']).update(
+          { code: 'K1' },
+          { city: 'Kiel' },
+          cdc('UPDATE', '2026-11-24 09:05:00', 4),
+        ),
+      );
+      expect(await operations(urls.targetUrl, 'B1')).toEqual([
+        ['INSERT', { code: 'B1', city: 'Bonn' }],
+        ['UPDATE', { code: 'B1', city: 'Berlin' }],
+      ]);
+      expect(await operations(urls.targetUrl, 'H1')).toEqual([
+        ['INSERT', { code: 'H1', city: 'Hamburg' }],
+        ['DELETE', { code: 'H1', city: 'Hamburg' }],
+      ]);
+      const h1 = (await shopHistory(urls.targetUrl, 'H1')).byArray[1]!;
+      expect(h1.commitTimestamp).toMatch(/^2026-11-24T09:00:00/); // the load's copy time
+      expect(await operations(urls.targetUrl, 'K1')).toEqual([
+        ['SNAPSHOT', { code: 'K1', city: 'Köln' }],
+        ['UPDATE', { code: 'K1', city: 'Kiel' }],
+      ]);
+      expect(await pendingBaseline(urls.targetUrl)).toBe(0);
+      // Said once; a later run is a no-op and changes no history.
+      expect((await migrate(both, urls)).readdedTables).toEqual([]);
+      expect(await operations(urls.targetUrl, 'H1')).toHaveLength(2);
+    });
+
+  it('a reload with no later change: verify reports the rows gone until `audit-trail reload finish` ends it, once', async () => {
+    const urls = await databases();
+    await removeWhileShopsChange(urls, false);
+    // The source as the reload finds it: B1 unchanged, H1 gone, K1 new.
+    await withClient(urls.sourceUrl, (client) =>
+      client.query(`INSERT INTO shops VALUES ('B1', 'Berlin'), ('K1', 'Köln')`),
+    );
+    await migrate(both, urls);
+    await dmsReload(urls.targetUrl);
+    const verify = () => verifyAuditTrail({ config: parseConfig(both), ...urls });
+    // H1 still reads as live: not silent.
+    const pending = await verify();
+    expect(pending.ok).toBe(false);
+    expect(pending.mismatches.map((m) => [m.table, m.key])).toContainEqual([
+      'public.shops',
+      { code: 'H1' },
+    ]);
+
+    const configFile = path.join(await mkdtemp(path.join(os.tmpdir(), 'reload-')), 'config.json');
+    await writeFile(configFile, JSON.stringify(both));
+    const finish = (table: string) =>
+      runCli([
+        ...['reload', 'finish', table, '--config', configFile],
+        ...['--target-url', urls.targetUrl, '--json'],
+      ]);
+    const first = await finish('public.shops');
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout)).toEqual({ table: 'public.shops', deletedVersions: 1 });
+    expect((await finish('public.nope')).code).toBe(2);
+    const again = await withClient(urls.targetUrl, (client) =>
+      finishReload(client, 'audit', { schema: 'public', table: 'shops' }),
+    );
+    expect(again).toBe(0);
+
+    expect(await operations(urls.targetUrl, 'H1')).toEqual([
+      ['INSERT', { code: 'H1', city: 'Hamburg' }],
+      ['DELETE', { code: 'H1', city: 'Hamburg' }],
+    ]);
+    expect((await operations(urls.targetUrl, 'B1')).map(([op]) => op)).toEqual([
+      'INSERT',
+      'UPDATE',
+    ]);
+    expect((await verify()).mismatches).toEqual([]);
+  }, 180_000);
+
+  it('CLI: migrate --json lists a table added back', async () => {
     const urls = await databases();
     const configFile = path.join(await mkdtemp(path.join(os.tmpdir(), 'readd-')), 'config.json');
     const cli = async (config: AuditTrailConfigInput, ...extra: string[]) => {
@@ -178,10 +292,11 @@ describe('removing a table from the config', () => {
 
     await recordShopChanges(urls.targetUrl);
     await migrate(itemsOnly, urls);
-    const refused = await cli(both);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/public\.shops is added back .* run migrate --drop-staging/);
-  });
+    // A kept staging table with rows is no longer refused (#17 item 19).
+    const again = await cli(both);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ readdedTables: ['public.shops'] });
+  }, 180_000);
 
   it("refuses to let another schema's table of the same name take over a kept staging table", async () => {
     const urls = await databases();

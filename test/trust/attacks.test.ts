@@ -262,4 +262,83 @@ describe('attacks on the target side', () => {
     });
     expect(await snapshot()).toEqual(before);
   });
+
+  // #17 item 19: a pending reload's prior baseline decides which full-load rows become
+  // versions and which keys get a DELETE at its end.
+  describe('the reload of a table added back', () => {
+    const plantBaseline = () =>
+      withClient(install.targetUrl, (client) =>
+        client.query(`INSERT INTO audit.reload_baseline (source_schema, source_table, row_key, row_data)
+          VALUES ('public', 'items', '{"id": 2}', '{"id": 2, "name": "two"}')`),
+      );
+    const baselineRows = () =>
+      withClient(install.targetUrl, async (client) => {
+        const { rows } = await client.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM audit.reload_baseline',
+        );
+        return rows[0]!.n;
+      });
+    afterEach(() =>
+      withClient(install.targetUrl, (client) => client.query('DELETE FROM audit.reload_baseline')),
+    );
+
+    it('a reader cannot end it early (DELETE versions), even with EXECUTE granted by mistake', async () => {
+      await plantBaseline();
+      const before = await auditRows(install.targetUrl);
+      const login = await reader(install);
+      const denied = await attempt(() =>
+        asLogin(login.url, (client) =>
+          client.query(`SELECT audit.finish_reload('public', 'items', NULL)`),
+        ),
+      );
+      expect(denied?.message).toMatch(/permission denied for function finish_reload/);
+      await withClient(install.targetUrl, (client) =>
+        client.query(`GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA audit TO ${quoteIdent(login.name)}`),
+      );
+      const refused = await attempt(() =>
+        asLogin(login.url, (client) =>
+          client.query(`SELECT audit.finish_reload('public', 'items', NULL)`),
+        ),
+      );
+      expect(refused?.message).toMatch(
+        /finish_reload refused: .* may not write audit\.items_staging/,
+      );
+      expect(await auditRows(install.targetUrl)).toEqual(before);
+      expect(await baselineRows()).toBe(1);
+    });
+
+    it('the writer cannot plant or change a baseline, nor mark keys reloaded itself', async () => {
+      const login = await createLogin(install.targetUrl, 'writer');
+      await withClient(install.targetUrl, (client) =>
+        client.query(`GRANT audit_writer TO ${quoteIdent(login.name)}`),
+      );
+      const planted = await attempt(() =>
+        asLogin(login.url, (client) =>
+          client.query(`INSERT INTO audit.reload_baseline (source_schema, source_table, row_key, row_data)
+            VALUES ('public', 'items', '{"id": 1}', '{"id": 1, "name": "uno"}')`),
+        ),
+      );
+      expect(planted?.message).toMatch(/permission denied for table reload_baseline/);
+      await plantBaseline();
+      const marked = await attempt(() =>
+        asLogin(login.url, (client) =>
+          client.query(
+            `SELECT audit.reload_unchanged('public', 'items', '{"id": 2}', '{"id": 2, "name": "two"}', now()::timestamp)`,
+          ),
+        ),
+      );
+      expect(marked?.message).toMatch(/permission denied for function reload_unchanged/);
+      // Ending the reload is the writer's to do (the engine does, at the end of its load).
+      const before = await auditRows(install.targetUrl);
+      const ended = await asLogin(login.url, async (client) => {
+        const { rows } = await client.query<{ n: number }>(
+          `SELECT audit.finish_reload('public', 'items', NULL) AS n`,
+        );
+        return rows[0]!.n;
+      });
+      expect(ended).toBe(1);
+      expect(await auditRows(install.targetUrl)).toHaveLength(before.length + 1);
+      expect(await baselineRows()).toBe(0);
+    });
+  });
 });

@@ -16,6 +16,7 @@ import { registerDoctor } from './doctor';
 import { registerSlot } from './slot';
 import { registerInit } from './init';
 import { registerConfigSchema } from './config-schema';
+import { registerReload } from './reload';
 
 /**
  * Adds every subcommand to the program. One line per command module, so features
@@ -39,4 +40,5 @@ export function registerCommands(program: Command): void {
   registerSlot(program);
   registerInit(program);
   registerConfigSchema(program);
+  registerReload(program);
 }

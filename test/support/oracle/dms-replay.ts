@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { buildTableMappings, escapeLocatorName, type TableMappings } from '../../../mappings';
 import type { AuditTrailConfig } from '../../../src/config';
 import { stagingTableName } from '../../../src/staging/header-columns';
+import { finishReload } from '../../../src/staging/reload-baseline';
 import { DmsApplier, cdc, fullLoad, type Headers } from '../dms-apply';
 import type { ComparedTable } from './expected-history';
 import { readOracleEvents, readSourceRows, type OracleEvent } from './install';
@@ -44,9 +45,13 @@ export class DmsReplayer {
     const mapping = new MappedTables(buildTableMappings(config), this.tables);
     // A table the mapping no longer selects is forgotten: selected again, it loads again.
     const selected = new Map<string, number>();
+    const loadedNow: ComparedTable[] = [];
     for (const table of mapping.tables()) {
       const loadedAt = this.loadedAt.get(label(table));
-      if (loadedAt === undefined) await this.fullLoad(config.auditSchema, table);
+      if (loadedAt === undefined) {
+        await this.fullLoad(config.auditSchema, table);
+        loadedNow.push(table);
+      }
       selected.set(label(table), loadedAt ?? mark);
     }
     this.loadedAt = selected;
@@ -69,6 +74,14 @@ export class DmsReplayer {
     // A task restart: DMS resumes from its last checkpoint and applies changes again.
     for (const [applier, table, event, headers] of applied.slice(-this.replayed))
       await apply(applier, table, event, headers);
+    // The operator's step once DMS reports a table's load complete (README "Removing a
+    // table"): ends the reload of a table added back, unless its first change applied
+    // above already did. A no-op for any other table.
+    for (const table of loadedNow)
+      await finishReload(this.target, config.auditSchema, {
+        schema: table.schema,
+        table: table.table,
+      });
     this.appliedSeq = mark;
   }
 

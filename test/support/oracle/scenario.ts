@@ -228,7 +228,12 @@ export async function runScenario(
     /** A refusal of migrate, when one of `expected` matches it; else a finding. */
     const migrate = async (what: string, expected: readonly RegExp[]): Promise<boolean> => {
       try {
-        await migrateTarget({ config, sourceUrl, targetUrl });
+        await migrateTarget({
+          config,
+          sourceUrl,
+          targetUrl,
+          ...(workload.dropStaging ? { dropStaging: true } : {}),
+        });
       } catch (error) {
         const message = (error as Error).message;
         if ((error as Error).name === 'SourceTableError' && expected.some((r) => r.test(message))) {

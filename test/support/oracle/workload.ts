@@ -38,6 +38,12 @@ export interface Workload {
    * removed table stays out)
    */
   readonly readdTables?: boolean;
+  /**
+   * Every `migrate` runs with `--drop-staging`: a removed table's staging table is
+   * dropped with its removal, and one added back loads into a new staging table (#17
+   * item 19). @default false (the staging table is kept)
+   */
+  readonly dropStaging?: boolean;
 }
 
 /**
