@@ -107,4 +107,24 @@ describe('history oracle checks', () => {
         [],
       );
   });
+
+  // A crash point the run never reaches used to pass: the run exited 0, the restart had
+  // nothing to prove, and the test meant to cover a crash covered none.
+  it('a crash point never reached fails the run, unless the crash was generated blind', async () => {
+    const w: Workload = {
+      ...workload(oneTable([{ name: 'c1', type: 'int4' }]), [replicate, tx(insert(0, 0))]),
+      crashes: [{ point: 'load-batch', nth: 99, batchSize: 1 }],
+    };
+    const missed = await runScenario(w, { adminUrl: inject('pgAdminUrl'), pipeline: 'engine' });
+    expect(missed.problems).toEqual([
+      expect.stringMatching(/the run meant to crash at load-batch:99 was not killed \(exit 0/),
+    ]);
+    const blind: Workload = {
+      ...w,
+      crashes: [{ point: 'load-batch', nth: 99, batchSize: 1, mayNotBeReached: true }],
+    };
+    expect(
+      (await runScenario(blind, { adminUrl: inject('pgAdminUrl'), pipeline: 'engine' })).problems,
+    ).toEqual([]);
+  }, 120_000);
 });

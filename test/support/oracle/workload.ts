@@ -69,6 +69,13 @@ export interface CrashSpec {
   readonly nth: number;
   /** Rows per apply statement (small: big transactions span several batches). */
   readonly batchSize: number;
+  /**
+   * A generated crash point the catch-up may never reach (nothing to load, fewer
+   * batches than `nth`): then the run simply finishes. Without it the run must be killed
+   * there, or the scenario fails: a regression's crash point that is never reached
+   * proves nothing. @default false
+   */
+  readonly mayNotBeReached?: boolean;
 }
 
 /** A source table. Its first `keyCount` columns are the primary key. */
