@@ -1,6 +1,13 @@
 import { CONTEXT_TRANSACTION_COLUMN } from '../config/source-context';
 import { AuditTrailError } from '../errors';
-import { sql, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
+import {
+  sql,
+  type CompiledQuery,
+  type Kysely,
+  type RawBuilder,
+  type SelectQueryBuilder,
+} from 'kysely';
+import { prepareByName } from '../postgres/prepared-statements';
 import { diff, rowAfter } from './diff';
 import { exactNumbers } from './exact-numbers';
 import { parseRowJson } from './row-json';
@@ -344,11 +351,12 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
   // columns and types, and its renames are those cached (schema_change is append-only, so
   // their count and highest id identify them). Read in the query's own snapshot, so a query
   // built from outdated facts returns no rows instead of a wrong answer.
-  const keyFactsGuard = (schema: string, name: string, cached: KeyFacts): RawBuilder<boolean> =>
-    sql<boolean>`t.key_columns = ${cached.keyColumns}::text[] AND t.key_types = ${cached.keyTypes}::text[]
+  const keyFactsGuard: RawBuilder<boolean> = sql<boolean>`t.key_columns = ${slot('keyColumns')}::text[]
+      AND t.key_types = ${slot('keyTypes')}::text[]
       AND (SELECT count(*)::text || '/' || coalesce(max(id), 0)::text
         FROM ${sql.id(auditSchema, 'schema_change')}
-        WHERE source_schema = ${schema} AND source_table = ${name} AND change = 'RENAME') = ${cached.renamesFingerprint}`;
+        WHERE source_schema = ${slot('schema')} AND source_table = ${slot('name')}
+          AND change = 'RENAME') = ${slot('renamesFingerprint')}`;
 
   /**
    * Runs a query over the versions of one row (`build` adds order and bounds). An empty
@@ -358,7 +366,8 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
   const forKey = async <Row>(
     table: string,
     key: RowKey<object>,
-    build: (query: VersionQuery) => VersionQuery,
+    shape: PerKeyShape,
+    bounds: PerKeyBounds,
   ): Promise<Version<Row>[]> => {
     const { schema, name } = await resolveTable(table);
     let cached = await keyFactsOf(schema, name);
@@ -374,12 +383,18 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
           table,
         ));
       }
-      const query = build(
-        keyedBy(selectVersions(), schema, name, values, cached).where(
-          keyFactsGuard(schema, name, cached),
-        ) as VersionQuery,
-      );
-      const versions = await run<Row>(query);
+      const rowKey = clientRowKey(cached.keyColumns, cached.keyTypes, values);
+      const statement = perKeyStatement(shape, rowKey !== null, cached, schema, name);
+      const versions = await runStatement<Row>(statement, {
+        ...bounds,
+        schema,
+        name,
+        rowKey,
+        keyValues: values,
+        keyColumns: cached.keyColumns,
+        keyTypes: cached.keyTypes,
+        renamesFingerprint: cached.renamesFingerprint,
+      });
       if (versions.length > 0) return versions;
       const current = await keyFactsOf(schema, name, true);
       if (sameKeyFacts(current, cached)) return versions;
@@ -412,23 +427,18 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
 
   const keyedBy = (
     query: VersionQuery,
-    schema: string,
-    name: string,
-    values: readonly string[],
-    facts: KeyFacts,
+    renames: readonly ShapeChange[],
+    clientKey: boolean,
   ): VersionQuery => {
-    const renames = facts.renames;
     // Built in the client where that is exact (clientRowKey); otherwise row_key_of, in a
     // scalar subquery so PostgreSQL computes the key once per query (an InitPlan) instead
     // of once per candidate row: it runs dynamic SQL per key column (~0.3 ms per call).
-    const built = clientRowKey(facts.keyColumns, facts.keyTypes, values);
-    const rowKey =
-      built !== null
-        ? sql`${built}::jsonb`
-        : sql`(SELECT ${sql.id(auditSchema, 'row_key_of')}(${schema}, ${name}, ${values}::text[]))`;
+    const rowKey = clientKey
+      ? sql`${slot('rowKey')}::jsonb`
+      : sql`(SELECT ${sql.id(auditSchema, 'row_key_of')}(${slot('schema')}, ${slot('name')}, ${slot('keyValues')}::text[]))`;
     const scoped = query
-      .where('l.source_schema', '=', schema)
-      .where('l.source_table', '=', name) as VersionQuery;
+      .where('l.source_schema', '=', slot<string>('schema'))
+      .where('l.source_table', '=', slot<string>('name')) as VersionQuery;
     if (renames.length === 0)
       return (
         scoped
@@ -474,21 +484,61 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
 
   // After the cursor in history order, (commit time, change sequence NULLS FIRST, id):
   // the commit-time bound starts the per-key index scan at the cursor.
-  const onePage = (query: VersionQuery, page: HistoryPageOptions): VersionQuery => {
-    const limit = page.limit ?? DEFAULT_HISTORY_PAGE;
-    if (!Number.isSafeInteger(limit) || limit < 1) {
-      throw new HistoryQueryError(`limit must be a positive integer (got ${String(limit)})`);
+  const afterCursor = (query: VersionQuery): VersionQuery => {
+    const at = sql`${slot('afterTimestamp')}::timestamptz`;
+    return query.where(sql.ref('l.commit_timestamp'), '>=', at).where(
+      sql<boolean>`(l.commit_timestamp > ${at}
+          OR (coalesce(l.change_seq, ''), l.id) > (${slot('afterChangeSeq')}::text, ${slot('afterId')}::bigint))`,
+    ) as VersionQuery;
+  };
+
+  /** The order and bounds of each per-key query. */
+  const PER_KEY_SHAPES: Record<PerKeyShape, (query: VersionQuery) => VersionQuery> = {
+    all: inHistoryOrder,
+    firstPage: (query) => inHistoryOrder(query).limit(slot<number>('limit')) as VersionQuery,
+    nextPage: (query) =>
+      afterCursor(inHistoryOrder(query)).limit(slot<number>('limit')) as VersionQuery,
+    versionAt: (query) =>
+      newestFirst(query)
+        .where(sql.ref('l.commit_timestamp'), '<=', sql`${slot('instant')}::timestamptz`)
+        .limit(1) as VersionQuery,
+  };
+
+  // Compiled once per shape, key kind and renames (kysely's compilation was about a third
+  // of a history call's client CPU), and prepared by name on createKysely's connections.
+  const statements = new Map<string, CompiledQuery>();
+  const perKeyStatement = (
+    shape: PerKeyShape,
+    clientKey: boolean,
+    facts: KeyFacts,
+    schema: string,
+    name: string,
+  ): CompiledQuery => {
+    // The renames are SQL of their own (one table's); without them the text is the same
+    // for every table.
+    const renamesId = facts.renames.length === 0 ? null : [schema, name, facts.renamesFingerprint];
+    const id = JSON.stringify([shape, clientKey, renamesId]);
+    let statement = statements.get(id);
+    if (statement === undefined) {
+      const keyed = keyedBy(selectVersions(), facts.renames, clientKey).where(keyFactsGuard);
+      statement = PER_KEY_SHAPES[shape](keyed as VersionQuery).compile();
+      prepareByName(statement.sql);
+      statements.set(id, statement);
     }
-    let paged = query.limit(limit) as VersionQuery;
-    if (page.after !== undefined) {
-      const after = typeof page.after === 'string' ? parseHistoryCursor(page.after) : page.after;
-      const at = sql`${after.commitTimestamp}::timestamptz`;
-      paged = paged.where(sql.ref('l.commit_timestamp'), '>=', at).where(
-        sql<boolean>`(l.commit_timestamp > ${at}
-            OR (coalesce(l.change_seq, ''), l.id) > (${after.changeSeq ?? ''}::text, ${after.id}::bigint))`,
-      ) as VersionQuery;
-    }
-    return paged;
+    return statement;
+  };
+
+  const runStatement = async <Row>(
+    statement: CompiledQuery,
+    values: PerKeyParameters,
+  ): Promise<Version<Row>[]> => {
+    const parameters = statement.parameters.map((parameter) =>
+      parameter instanceof Slot ? values[parameter.name] : parameter,
+    );
+    const result = await withFriendlyErrors(() =>
+      db.executeQuery<AuditLogRow>({ ...statement, parameters }),
+    );
+    return result.rows.map((row) => toVersion<Row>(row));
   };
 
   const committedIn = (query: VersionQuery, from: Instant, to: Instant): VersionQuery =>
@@ -523,19 +573,21 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
 
   const api: History<Tables> = {
     async history(table, key, page) {
-      return forKey(table, key, (query) =>
-        page === undefined ? inHistoryOrder(query) : onePage(inHistoryOrder(query), page),
-      );
+      if (page === undefined) return forKey(table, key, 'all', {});
+      const limit = pageLimit(page);
+      if (page.after === undefined) return forKey(table, key, 'firstPage', { limit });
+      const after = typeof page.after === 'string' ? parseHistoryCursor(page.after) : page.after;
+      return forKey(table, key, 'nextPage', {
+        limit,
+        afterTimestamp: after.commitTimestamp,
+        afterChangeSeq: after.changeSeq ?? '',
+        afterId: after.id,
+      });
     },
     async versionAt(table, key, instant) {
-      const [version] = await forKey<Tables[typeof table]>(
-        table,
-        key,
-        (query) =>
-          newestFirst(query)
-            .where(sql.ref('l.commit_timestamp'), '<=', sql`${toInstantText(instant)}::timestamptz`)
-            .limit(1) as VersionQuery,
-      );
+      const [version] = await forKey<Tables[typeof table]>(table, key, 'versionAt', {
+        instant: toInstantText(instant),
+      });
       return version ?? null;
     },
     async asOf(table, key, instant) {
@@ -587,6 +639,50 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     diff,
   };
   return api;
+}
+
+/** The per-key queries: every version, a first or later page, the version at an instant. */
+type PerKeyShape = 'all' | 'firstPage' | 'nextPage' | 'versionAt';
+
+/** A per-key query's bounds, by shape. */
+interface PerKeyBounds {
+  readonly limit?: number;
+  readonly afterTimestamp?: string;
+  readonly afterChangeSeq?: string;
+  readonly afterId?: string;
+  readonly instant?: string;
+}
+
+/** Every value a per-key statement takes, bound at each call. */
+interface PerKeyParameters extends PerKeyBounds {
+  readonly schema: string;
+  readonly name: string;
+  /** The key as jsonb text when built in the client; null when row_key_of builds it. */
+  readonly rowKey: string | null;
+  readonly keyValues: readonly string[];
+  readonly keyColumns: readonly string[];
+  readonly keyTypes: readonly string[];
+  readonly renamesFingerprint: string;
+}
+
+/**
+ * A named place for a value in a statement compiled once: kysely puts the object itself
+ * in the compiled parameters, and each call puts its own value there (runStatement).
+ */
+class Slot {
+  constructor(readonly name: keyof PerKeyParameters) {}
+}
+
+function slot<T = unknown>(name: keyof PerKeyParameters): RawBuilder<T> {
+  return sql.val(new Slot(name)) as unknown as RawBuilder<T>;
+}
+
+function pageLimit(page: HistoryPageOptions): number {
+  const limit = page.limit ?? DEFAULT_HISTORY_PAGE;
+  if (!Number.isSafeInteger(limit) || limit < 1) {
+    throw new HistoryQueryError(`limit must be a positive integer (got ${String(limit)})`);
+  }
+  return limit;
 }
 
 /** What the per-key queries need to know about a table (see keyFactsGuard). */

@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { AuditTrailError } from '../errors';
+import { namingPreparedStatements } from './prepared-statements';
 import { warnIfPlaintext } from './tls';
 import { ConnectionUrlError, DEFAULT_CONNECT_TIMEOUT_SECONDS } from './url';
 
@@ -216,8 +217,9 @@ export function createKysely<DB>(url: string, options: PoolOptions = {}): Kysely
   return new Kysely<DB>({
     dialect: new PostgresDialect({
       pool: {
+        // Statements registered with prepareByName go as named prepared statements.
         connect: () =>
-          pool.connect().catch((error: unknown) => {
+          pool.connect().then(namingPreparedStatements, (error: unknown) => {
             throw new ConnectionError(label, url, error);
           }),
         end: () => pool.end(),
