@@ -15,7 +15,7 @@ import { CHANGES_PER_TRANSACTION, createWorkloadTables, runPgbench } from '../li
 const PGBENCH_CONTEXT_VALUES = ["'bench-user'", 'NULL', ':aid', "'pgbench'", "'benchmark'", 'NULL'];
 
 /** `$1`..`$6` of a helper statement replaced by the pgbench values. */
-function withPgbenchValues(text: string): string {
+export function withPgbenchValues(text: string): string {
   return text.replace(/\$(\d)/g, (_, n: string) => PGBENCH_CONTEXT_VALUES[Number(n) - 1]!);
 }
 

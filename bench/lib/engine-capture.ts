@@ -36,7 +36,7 @@ export function benchConfig(tables: readonly string[]): AuditTrailConfig {
 }
 
 /** The `items` table the engine cases write: a key, text, numeric, int and a timestamp. */
-const ITEMS_DDL = `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(12,2) NOT NULL,
+export const ITEMS_DDL = `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(12,2) NOT NULL,
   qty int NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`;
 
 /**

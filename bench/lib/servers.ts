@@ -10,7 +10,7 @@ export interface BenchServers {
 }
 
 /** Server settings of every bench server, on top of the kit's local ones. */
-const BENCH_SETTINGS = {
+export const BENCH_SETTINGS = {
   shared_buffers: '256MB',
   max_wal_size: '4GB',
   checkpoint_timeout: '30min',

@@ -41,7 +41,13 @@ export async function createWorkloadTables(
  * accounts and of the tellers, so every transaction locks rows in the same slice order
  * and two clients never deadlock.
  */
-const SCRIPT = (accounts: number, tellers: number, first = '', withBegin = '', blocks = 1) => {
+export const workloadScript = (
+  accounts: number,
+  tellers: number,
+  first = '',
+  withBegin = '',
+  blocks = 1,
+) => {
   const slice = (rows: number, i: number) =>
     `${Math.floor((rows * i) / blocks) + 1}, ${Math.floor((rows * (i + 1)) / blocks)}`;
   const block = (i: number) => `\\set aid${i} random(${slice(accounts, i)})
@@ -100,7 +106,7 @@ export async function runPgbench(options: PgbenchOptions): Promise<PgbenchResult
   const script = path.join(dir, 'workload.sql');
   await writeFile(
     script,
-    SCRIPT(
+    workloadScript(
       options.accounts,
       options.tellers ?? 100,
       options.firstStatement ?? '',

@@ -1,0 +1,436 @@
+/**
+ * Instructions per change (or per transaction) of a PostgreSQL backend, counted by
+ * `valgrind --tool=callgrind`: a figure the machine's load cannot move, for A/B tests
+ * of the capture path on a shared machine where wall-clock ratios are noise.
+ *
+ * Usage: `npx tsx bench/tools/instructions.ts [--case dms|context|all] [--transactions N]
+ *         [--functions K] [--keep DIR]`
+ *
+ * For each variant of a case, a throw-away cluster (Debian's PostgreSQL, `BENCH_PG_BIN`)
+ * is prepared with a normal server, then started again under callgrind
+ * (`--trace-children=yes`: every backend forked by the postmaster writes its own count
+ * when it exits). pgbench (`-M prepared -c 1`, the bench's own scripts) runs N and then
+ * 2N transactions, each run on its own connection; the backend's count for 2N minus its
+ * count for N, divided by the changes (or transactions) in N, is the steady cost of one:
+ * connection start-up, plan caching and catalog-cache warm-up cancel out.
+ *
+ * Cases:
+ * - `dms` (case 3b, `dms_apply_ratio`): DMS-shaped one-row statements into staging
+ *   (5 INSERTs then 5 UPDATEs per transaction), the audit triggers on vs off;
+ * - `context` (case 1b, #13): the source workload (3 changes per transaction) with the
+ *   context row in the BEGIN round trip vs without.
+ *
+ * With `--functions K` it also lists the K functions whose exclusive instructions per
+ * change grew most between N and 2N (callgrind_annotate on both outputs), which says
+ * where one change's instructions go.
+ *
+ * Hand-written rather than a library: this drives valgrind and pgbench, and no package
+ * does that.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseConfig } from '../../src/config';
+import { createKysely } from '../../src/postgres/connect';
+import { LOGICAL_REPLICATION_SETTINGS, findFreePort } from '../../src/postgres/local-server';
+import { quoteQualified } from '../../src/postgres/identifiers';
+import { installSourceContext } from '../../src/source-context';
+import { contextRowInsert } from '../../src/source-context/begin-with-context';
+import { stagingTableName } from '../../src/staging/header-columns';
+import { dmsScript, ROWS_PER_TRANSACTION } from '../cases/dms-apply';
+import { withPgbenchValues } from '../cases/source-context';
+import { benchConfig, ITEMS_DDL } from '../lib/engine-capture';
+import { PG_BIN, run } from '../lib/processes';
+import { BENCH_SETTINGS, withClient } from '../lib/servers';
+import { stagingTriggerSwitch } from '../lib/staging-triggers';
+import { createWorkloadTables, workloadScript } from '../lib/workload';
+
+/** One measured variant: a database prepared on a cluster, and the pgbench script to run in it. */
+interface Variant {
+  readonly name: string;
+  readonly database: string;
+  readonly script: string;
+  /** pgbench `-D` variables per run (`run` counts runs, so keys never repeat). */
+  readonly variables: (run: number) => string[];
+}
+
+/** A case: its variants, what one unit is, and how many per transaction. */
+interface InstructionCase {
+  readonly name: string;
+  readonly unit: 'change' | 'transaction';
+  readonly unitsPerTransaction: number;
+  prepare(cluster: Cluster): Promise<Variant[]>;
+}
+
+/** Settings of the measured servers: the bench's, plus no autovacuum (nothing else runs). */
+const SETTINGS: Record<string, string | number> = {
+  ...LOGICAL_REPLICATION_SETTINGS,
+  ...BENCH_SETTINGS,
+  autovacuum: 'off',
+};
+
+const DMS_CASE: InstructionCase = {
+  name: 'dms',
+  unit: 'change',
+  unitsPerTransaction: ROWS_PER_TRANSACTION * 2,
+  async prepare(cluster) {
+    await cluster.createDatabase('dms_source');
+    await cluster.createDatabase('dms_on');
+    await withClient(cluster.url('dms_source'), (client) => client.query(ITEMS_DDL));
+    const config = benchConfig(['items']);
+    const { migrateTarget } = await import('../../src/migrate/migrate-target');
+    await migrateTarget({
+      config,
+      sourceUrl: cluster.url('dms_source'),
+      targetUrl: cluster.url('dms_on'),
+    });
+    await withClient(cluster.url(), (client) =>
+      client.query('CREATE DATABASE dms_off TEMPLATE dms_on'),
+    );
+    const staging = quoteQualified(config.auditSchema, stagingTableName('items'));
+    const { setEnabled } = await stagingTriggerSwitch(cluster.url('dms_off'), staging);
+    await setEnabled(false);
+    const script = dmsScript(staging);
+    const variables = (n: number) => ['-D', 'n=0', '-D', `base=${1 + n * 100_000_000_000}`];
+    return [
+      { name: 'triggers off', database: 'dms_off', script, variables },
+      { name: 'triggers on', database: 'dms_on', script, variables },
+    ];
+  },
+};
+
+const CONTEXT_CASE: InstructionCase = {
+  name: 'context',
+  unit: 'transaction',
+  unitsPerTransaction: 1,
+  async prepare(cluster) {
+    const accounts = 10_000;
+    await cluster.createDatabase('context_source');
+    const url = cluster.url('context_source');
+    await createWorkloadTables(url, accounts);
+    const config = parseConfig({
+      tables: [{ table: 'accounts' }, { table: 'tellers' }, { table: 'movements' }],
+      sourceContext: {},
+    });
+    const db = createKysely<unknown>(url, { max: 1 });
+    await installSourceContext(db, config).finally(() => db.destroy());
+    const context = config.sourceContext!;
+    const withBegin = withPgbenchValues(contextRowInsert(context.schema, context.table));
+    const variables = () => [];
+    return [
+      {
+        name: 'plain',
+        database: 'context_source',
+        script: workloadScript(accounts, 100),
+        variables,
+      },
+      {
+        name: 'context row in BEGIN',
+        database: 'context_source',
+        script: workloadScript(accounts, 100, '', withBegin),
+        variables,
+      },
+    ];
+  },
+};
+
+const CASES: Record<string, InstructionCase> = { dms: DMS_CASE, context: CONTEXT_CASE };
+
+/** A throw-away cluster in `dir`, run as the `postgres` OS user when this runs as root. */
+class Cluster {
+  private server: ChildProcess | null = null;
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+  ) {}
+
+  static async create(dir: string): Promise<Cluster> {
+    const cluster = new Cluster(dir, await findFreePort());
+    await asServerUser(dir);
+    await runAsServerUser(path.join(PG_BIN, 'initdb'), [
+      '-D',
+      cluster.dataDir,
+      '-U',
+      'postgres',
+      '--auth=trust',
+      '--encoding=UTF8',
+      '--no-sync',
+    ]);
+    return cluster;
+  }
+
+  get dataDir(): string {
+    return path.join(this.dir, 'data');
+  }
+
+  url(database = 'postgres'): string {
+    return `postgresql://postgres@127.0.0.1:${this.port}/${database}`;
+  }
+
+  async createDatabase(name: string): Promise<void> {
+    await withClient(this.url(), (client) => client.query(`CREATE DATABASE ${name}`));
+  }
+
+  /** Starts the postmaster, under callgrind when `callgrindDir` is given. */
+  async start(callgrindDir?: string): Promise<void> {
+    const flags = Object.entries({
+      ...SETTINGS,
+      listen_addresses: '127.0.0.1',
+      port: this.port,
+      unix_socket_directories: this.dir,
+    }).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
+    const postgres = [path.join(PG_BIN, 'postgres'), '-D', this.dataDir, ...flags];
+    const command = callgrindDir
+      ? [
+          'valgrind',
+          '--tool=callgrind',
+          '--trace-children=yes',
+          `--callgrind-out-file=${path.join(callgrindDir, 'callgrind.%p')}`,
+          ...postgres,
+        ]
+      : postgres;
+    const [file, ...args] = asServerUserCommand(command);
+    this.server = spawn(file!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    this.server.stderr!.on(
+      'data',
+      (chunk: Buffer) => (log = (log + chunk.toString()).slice(-4000)),
+    );
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      try {
+        await withClient(this.url(), (client) => client.query('SELECT 1'));
+        return;
+      } catch (error) {
+        if (this.server.exitCode !== null || Date.now() > deadline)
+          throw new Error(`the server did not start: ${(error as Error).message}\n${log}`);
+        await sleep(500);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (!this.server) return;
+    const server = this.server;
+    this.server = null;
+    if (server.exitCode !== null) return;
+    const exited = new Promise((resolve) => server.once('exit', resolve));
+    await runAsServerUser(path.join(PG_BIN, 'pg_ctl'), [
+      'stop',
+      '-D',
+      this.dataDir,
+      '-m',
+      'fast',
+      '-w',
+      '-t',
+      '300',
+    ]).catch(() => server.kill('SIGINT'));
+    await exited;
+  }
+}
+
+/** Runs `N` transactions of a variant on one connection; returns that backend's instruction count. */
+async function countRun(
+  cluster: Cluster,
+  callgrindDir: string,
+  variant: Variant,
+  transactions: number,
+  runIndex: number,
+): Promise<{ instructions: number; file: string }> {
+  const before = new Set(await readdir(callgrindDir));
+  const script = path.join(cluster.dir, `${variant.database}.sql`);
+  await writeFile(script, variant.script);
+  await run(path.join(PG_BIN, 'pgbench'), [
+    '-n',
+    '-M',
+    'prepared',
+    '-c',
+    '1',
+    '-t',
+    String(transactions),
+    ...variant.variables(runIndex),
+    '-f',
+    script,
+    cluster.url(variant.database),
+  ]);
+  // The backend writes its count as it exits, just after pgbench: wait for it. pgbench
+  // also opened (and closed) a connection of its own at start: the largest new count is
+  // the one that ran the transactions.
+  const deadline = Date.now() + 120_000;
+  let best: { instructions: number; file: string } | null = null;
+  let stableSince = Date.now();
+  let seen = 0;
+  while (Date.now() < deadline) {
+    const fresh = (await readdir(callgrindDir)).filter((file) => !before.has(file));
+    const counts = await Promise.all(
+      fresh.map(async (file) => ({
+        file,
+        instructions: totalInstructions(await readFile(path.join(callgrindDir, file), 'utf8')),
+      })),
+    );
+    const complete = counts.filter((c) => c.instructions !== null) as {
+      file: string;
+      instructions: number;
+    }[];
+    if (complete.length !== seen) {
+      seen = complete.length;
+      stableSince = Date.now();
+    }
+    best = complete.sort((a, b) => b.instructions - a.instructions)[0] ?? null;
+    if (best && complete.length >= 2 && Date.now() - stableSince > 1_000) break;
+    if (best && Date.now() - stableSince > 10_000) break;
+    await sleep(250);
+  }
+  if (!best) throw new Error(`no callgrind output from the backend of ${variant.name}`);
+  return { instructions: best.instructions, file: path.join(callgrindDir, best.file) };
+}
+
+/** The `totals:` (or `summary:`) line of a complete callgrind output, or null. */
+function totalInstructions(text: string): number | null {
+  const match = /^(?:totals|summary): (\d+)/m.exec(text);
+  return match ? Number(match[1]) : null;
+}
+
+/** Exclusive instructions by function, from callgrind_annotate. */
+async function byFunction(file: string): Promise<Map<string, number>> {
+  const { stdout } = await run('callgrind_annotate', ['--threshold=100', file]);
+  const result = new Map<string, number>();
+  for (const line of stdout.split('\n')) {
+    const match = /^\s*([\d,]+)\s+\([^)]*\)\s+(\S.*)$/.exec(line);
+    if (!match) continue;
+    const name = match[2]!.replace(/ \[[^\]]*\]$/, '').replace(/^.*:/, '');
+    result.set(name, (result.get(name) ?? 0) + Number(match[1]!.replace(/,/g, '')));
+  }
+  return result;
+}
+
+interface VariantResult {
+  readonly variant: string;
+  readonly instructionsN: number;
+  readonly instructions2N: number;
+  readonly perUnit: number;
+  readonly topFunctions?: { name: string; perUnit: number }[];
+}
+
+async function measureCase(
+  which: InstructionCase,
+  transactions: number,
+  functions: number,
+  keep: string | undefined,
+): Promise<VariantResult[]> {
+  const dir = keep ?? (await mkdtemp(path.join(os.tmpdir(), `audit-trail-instructions-`)));
+  await mkdir(dir, { recursive: true });
+  await chmod(dir, 0o755);
+  const cluster = await Cluster.create(path.join(dir, which.name));
+  const results: VariantResult[] = [];
+  try {
+    await cluster.start();
+    const variants = await which.prepare(cluster);
+    await withClient(cluster.url(), (client) => client.query('CHECKPOINT'));
+    await cluster.stop();
+    const callgrindDir = path.join(cluster.dir, 'callgrind');
+    await asServerUser(callgrindDir);
+    await cluster.start(callgrindDir);
+    try {
+      let runIndex = 0;
+      for (const variant of variants) {
+        const small = await countRun(cluster, callgrindDir, variant, transactions, ++runIndex);
+        const large = await countRun(cluster, callgrindDir, variant, 2 * transactions, ++runIndex);
+        const units = transactions * which.unitsPerTransaction;
+        const result: VariantResult = {
+          variant: variant.name,
+          instructionsN: small.instructions,
+          instructions2N: large.instructions,
+          perUnit: (large.instructions - small.instructions) / units,
+        };
+        if (functions > 0) {
+          const [a, b] = await Promise.all([byFunction(small.file), byFunction(large.file)]);
+          const growth = [...b].map(([name, count]) => ({
+            name,
+            perUnit: (count - (a.get(name) ?? 0)) / units,
+          }));
+          growth.sort((x, y) => y.perUnit - x.perUnit);
+          (result as { topFunctions?: unknown }).topFunctions = growth.slice(0, functions);
+        }
+        results.push(result);
+      }
+    } finally {
+      await cluster.stop();
+    }
+  } finally {
+    await cluster.stop();
+    if (!keep) await rm(dir, { recursive: true, force: true });
+  }
+  return results;
+}
+
+function asServerUserCommand(command: readonly string[]): string[] {
+  return process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--', ...command] : [...command];
+}
+
+async function runAsServerUser(file: string, args: readonly string[]) {
+  const [command, ...rest] = asServerUserCommand([file, ...args]);
+  return run(command!, rest);
+}
+
+/** As root, the server runs as `postgres` (PostgreSQL refuses root): give it the folder. */
+async function asServerUser(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  if (process.getuid?.() !== 0) return;
+  const { stdout } = await run('id', ['-u', 'postgres']);
+  const { stdout: group } = await run('id', ['-g', 'postgres']);
+  await chown(dir, Number(stdout.trim()), Number(group.trim()));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function option(name: string, fallback: string): string {
+  const index = process.argv.indexOf(`--${name}`);
+  return index >= 0 && process.argv[index + 1] ? process.argv[index + 1]! : fallback;
+}
+
+async function main(): Promise<void> {
+  const which = option('case', 'all');
+  const transactions = Number(option('transactions', '20'));
+  const functions = Number(option('functions', '0'));
+  const keep = process.argv.includes('--keep') ? option('keep', '') || undefined : undefined;
+  const names = which === 'all' ? Object.keys(CASES) : [which];
+  if (!Number.isInteger(transactions) || transactions < 1 || names.some((n) => !CASES[n])) {
+    process.stderr.write(
+      'usage: tsx bench/tools/instructions.ts [--case dms|context|all] [--transactions N] [--functions K] [--keep DIR]\n',
+    );
+    process.exit(2);
+  }
+  const report: Record<string, unknown> = {};
+  for (const name of names) {
+    const measured = CASES[name]!;
+    const results = await measureCase(measured, transactions, functions, keep);
+    report[name] = { unit: measured.unit, transactions, results };
+    process.stdout.write(
+      `\n${name}: instructions per ${measured.unit} (2N - N, N = ${transactions} transactions)\n`,
+    );
+    for (const r of results) {
+      process.stdout.write(
+        `  ${r.variant.padEnd(24)} ${Math.round(r.perUnit).toLocaleString('en-US')}\n`,
+      );
+      for (const f of r.topFunctions ?? [])
+        process.stdout.write(
+          `      ${Math.round(f.perUnit).toLocaleString('en-US').padStart(10)}  ${f.name}\n`,
+        );
+    }
+    // CPU-bound, a rate goes as 1 / instructions: the ratio the bench figure would show.
+    if (results.length === 2)
+      process.stdout.write(
+        `  implied rate ratio (${results[1]!.variant} / ${results[0]!.variant}): ${(results[0]!.perUnit / results[1]!.perUnit).toFixed(4)}\n`,
+      );
+  }
+  process.stdout.write(`\n${JSON.stringify(report)}\n`);
+}
+
+void main().catch((error: unknown) => {
+  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+  process.exit(2);
+});
