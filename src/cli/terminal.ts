@@ -1,11 +1,24 @@
-import cliProgress, { type MultiBar, type SingleBar } from 'cli-progress';
+import cliProgress, {
+  type GenericFormatter,
+  type MultiBar,
+  type Params,
+  type SingleBar,
+} from 'cli-progress';
 import { prettyFactory } from 'pino-pretty';
 import { createJsonLogger, type EngineLogger } from '../engine/logger';
 import type { ProgressReporter, ProgressTask } from '../support/progress';
+import { UsageError } from './errors';
 import type { LogFormat } from './log-format';
 
 /** Least time between two updates of a bar. */
 const UPDATE_INTERVAL_MS = 100;
+
+/** Off a terminal, the default least time between two progress records of one task. */
+const DEFAULT_PROGRESS_LOG_SECONDS = 10;
+
+/** A bar whose total is known: percent, count, rate and ETA. */
+const KNOWN_TOTAL_FORMAT =
+  '{label} [{bar}] {percentage}% {value}/{total} | {rate}/s | ETA {eta_formatted}';
 
 /**
  * What a long-running command writes to stderr besides its result: its log records,
@@ -30,14 +43,23 @@ export function openTerminal(
   env: NodeJS.ProcessEnv = process.env,
 ): Terminal {
   const bars = openBars(stream, env);
+  // Above the bars while they are drawn, so a record never lands inside one.
+  const logger = openLogger(bars ? bars.logStream : stream, stream, env);
+  return { logger, progress: bars };
+}
+
+/** Log records on `target` in `--log-format` (default: pretty when `stream` is a terminal). */
+function openLogger(
+  target: NodeJS.WritableStream,
+  stream: NodeJS.WriteStream,
+  env: NodeJS.ProcessEnv,
+): EngineLogger {
   const format =
     (env.AUDIT_TRAIL_LOG_FORMAT as LogFormat | undefined) ?? (stream.isTTY ? 'pretty' : 'json');
-  const logger = createJsonLogger({
-    // Above the bars while they are drawn, so a record never lands inside one.
-    stream: bars ? bars.logStream : stream,
+  return createJsonLogger({
+    stream: target,
     ...(format === 'pretty' && { render: prettyRenderer(stream.isTTY === true) }),
   });
-  return { logger, progress: bars };
 }
 
 /**
@@ -50,6 +72,72 @@ export function openProgress(
   env: NodeJS.ProcessEnv = process.env,
 ): ProgressReporter | undefined {
   return openBars(stream, env);
+}
+
+/**
+ * Progress for a command whose work can run for minutes (`verify`): bars on a
+ * terminal; off one, an `info` log record `progress` (JSON lines) at most every
+ * `AUDIT_TRAIL_PROGRESS_INTERVAL` seconds (default 10) per task (rows done and the
+ * rate), so a piped run over a large table is not silent until its end. A task that
+ * ends sooner logs nothing; `--no-progress` turns both off.
+ */
+export function openProgressOrLog(
+  stream: NodeJS.WriteStream = process.stderr,
+  env: NodeJS.ProcessEnv = process.env,
+): ProgressReporter | undefined {
+  if (env.AUDIT_TRAIL_PROGRESS === 'false') return undefined;
+  if (stream.isTTY === true) return new TerminalBars(stream);
+  return new LoggedProgress(openLogger(stream, stream, env), progressLogInterval(env));
+}
+
+/** AUDIT_TRAIL_PROGRESS_INTERVAL in milliseconds; a value that is not a number is refused. */
+function progressLogInterval(env: NodeJS.ProcessEnv): number {
+  const text = env.AUDIT_TRAIL_PROGRESS_INTERVAL;
+  if (text === undefined || text === '') return DEFAULT_PROGRESS_LOG_SECONDS * 1000;
+  if (!/^\d+(\.\d+)?$/.test(text))
+    throw new UsageError(
+      `AUDIT_TRAIL_PROGRESS_INTERVAL must be a number of seconds, not ${JSON.stringify(text)}`,
+    );
+  return Number(text) * 1000;
+}
+
+/**
+ * Progress as log records, for a pipe or a file: no totals are asked for
+ * (`countsTotals: false`), so the library runs no extra count for them.
+ */
+class LoggedProgress implements ProgressReporter {
+  readonly countsTotals = false;
+
+  constructor(
+    private readonly logger: EngineLogger,
+    private readonly intervalMs: number,
+  ) {}
+
+  start(label: string, total?: number): ProgressTask {
+    const started = Date.now();
+    let logged = started;
+    let rows = 0;
+    let finished = false;
+    return {
+      advance: (count) => {
+        if (finished) return;
+        rows += count;
+        const now = Date.now();
+        if (now - logged < this.intervalMs) return;
+        logged = now;
+        const seconds = (now - started) / 1000;
+        this.logger.log('info', 'progress', {
+          task: label,
+          rows,
+          ...(total !== undefined && { total }),
+          rowsPerSecond: seconds > 0 ? Math.round(rows / seconds) : null,
+        });
+      },
+      done: () => {
+        finished = true;
+      },
+    };
+  }
 }
 
 function openBars(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv): TerminalBars | undefined {
@@ -69,6 +157,28 @@ function prettyRenderer(colorize: boolean): (jsonLine: string) => string {
     // The kit's records carry no pino pid/hostname; nothing to hide but the defaults.
     ignore: 'pid,hostname',
   });
+}
+
+/**
+ * cli-progress's own line for a bar with a total, except the ETA while there is no
+ * rate to estimate it from: cli-progress starts its estimate at 0 (the first frame,
+ * before any row, said "ETA 0s") and may hold NULL or INF; those frames say "ETA …".
+ */
+const withHonestEta: GenericFormatter = (options, params, payload) =>
+  cliProgress.Format.Formatter(
+    {
+      ...options,
+      format: etaKnown(params)
+        ? KNOWN_TOTAL_FORMAT
+        : KNOWN_TOTAL_FORMAT.replace('{eta_formatted}', '…'),
+    },
+    params,
+    payload,
+  );
+
+function etaKnown(params: Params): boolean {
+  const eta: unknown = params.eta;
+  return params.value > 0 && typeof eta === 'number' && Number.isFinite(eta);
 }
 
 /**
@@ -101,11 +211,9 @@ class TerminalBars implements ProgressReporter {
         label,
         rate: '…',
       },
-      {
-        format: known
-          ? '{label} [{bar}] {percentage}% {value}/{total} | {rate}/s | ETA {eta_formatted}'
-          : '{label} {value} | {rate}/s | {duration_formatted}',
-      },
+      known
+        ? { format: withHonestEta }
+        : { format: '{label} {value} | {rate}/s | {duration_formatted}' },
     );
     this.running++;
     const started = Date.now();

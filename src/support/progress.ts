@@ -17,6 +17,13 @@ export interface ProgressReporter {
    * advance: a rate is shown, no ETA).
    */
   start(label: string, total?: number): ProgressTask;
+  /**
+   * Whether `start` should be given a total. Work whose total costs a query (verify
+   * counts the rows of each table) skips that query when this is false.
+   *
+   * @default true
+   */
+  readonly countsTotals?: boolean;
 }
 
 /** One unit of long work, as returned by {@link ProgressReporter.start}. */

@@ -370,7 +370,7 @@ async function auditedTable(
 
 /**
  * Runs `work` as a unit of progress; its total is counted (`count`) only when someone
- * is shown the progress, so a plain run costs no extra scan.
+ * is shown the progress and it wants totals, so a plain run costs no extra scan.
  */
 async function withProgress<T>(
   progress: ProgressReporter | undefined,
@@ -379,7 +379,11 @@ async function withProgress<T>(
   work: (task: ProgressTask) => Promise<T>,
 ): Promise<T> {
   const task =
-    progress === undefined ? noProgress.start(label) : progress.start(label, await count());
+    progress === undefined
+      ? noProgress.start(label)
+      : progress.countsTotals === false
+        ? progress.start(label)
+        : progress.start(label, await count());
   try {
     return await work(task);
   } finally {

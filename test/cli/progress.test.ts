@@ -50,6 +50,15 @@ describe('progress and logs on a terminal', () => {
         `initial load public\\.items \\[[^\\]]+\\] 100% ${ROWS}/${ROWS} \\| [\\d,]+/s \\| ETA`,
       ),
     );
+    // No frame before the end claims the work is about to finish: cli-progress's
+    // estimate starts at 0, and the first frame (0 rows) said "ETA 0s".
+    const early = [
+      ...output.matchAll(/\]\s+\d+% (\d+)\/(\d+) \|[^|\n]*\| ETA\s+([^\s[]+)/g),
+    ].filter(([, value, total]) => Number(value) < Number(total));
+    expect(early.length, output).toBeGreaterThan(0);
+    for (const [frame, value, , eta] of early)
+      if (Number(value) === 0) expect(eta, frame).toBe('…');
+    expect(output).not.toMatch(/\]\s+\d+% 0\/\d+ \|[^|\n]*\| ETA\s+0s/);
     // pino-pretty's lines, not JSON: time, level, message, then the fields.
     expect(output).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: initial load committed/m);
     expect(output).toMatch(/INFO: engine stopped/);
@@ -114,6 +123,48 @@ describe('progress and logs on a terminal', () => {
     expect(piped.stderr).toBe('');
     // The report itself is the same on both.
     for (const line of piped.stdout.trim().split('\n')) expect(output).toContain(line);
+  });
+
+  // Off a terminal, a long verify logs a JSON progress record every
+  // AUDIT_TRAIL_PROGRESS_INTERVAL seconds (default 10; a tiny interval here), so a
+  // piped run over a large table is not silent until the end; the report is unchanged.
+  it('verify piped: periodic JSON progress records on stderr, rows done and rate', async () => {
+    const quiet = await runBuiltCli(['verify', ...urls()]);
+    const run = await runBuiltCli(['verify', ...urls()], { AUDIT_TRAIL_PROGRESS_INTERVAL: '0' });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toBe(quiet.stdout);
+    const records = run.stderr
+      .trimEnd()
+      .split('\n')
+      .map(
+        (line) =>
+          JSON.parse(line) as {
+            level: string;
+            msg: string;
+            task: string;
+            rows: number;
+            rowsPerSecond: number | null;
+          },
+      );
+    const items = records.filter((record) => record.task === 'verify public.items');
+    expect(items.length).toBeGreaterThan(1);
+    for (const record of records) expect([record.level, record.msg]).toEqual(['info', 'progress']);
+    const rows = items.map((record) => record.rows);
+    expect(rows).toEqual([...rows].sort((a, b) => a - b));
+    expect(rows.at(-1)).toBeLessThanOrEqual(ROWS);
+    expect(items.some((record) => typeof record.rowsPerSecond === 'number')).toBe(true);
+    // No extra count(*) for a log: no total in the records.
+    expect(items.every((record) => !('total' in record))).toBe(true);
+
+    const refused = await runBuiltCli(['verify', ...urls()], {
+      AUDIT_TRAIL_PROGRESS_INTERVAL: 'soon',
+    });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/AUDIT_TRAIL_PROGRESS_INTERVAL must be a number of seconds/);
+    const off = await runBuiltCli(['--no-progress', 'verify', ...urls()], {
+      AUDIT_TRAIL_PROGRESS_INTERVAL: '0',
+    });
+    expect(off.stderr).toBe('');
   });
 
   it('verify --integrity: a bar over the audit rows hashed', async () => {

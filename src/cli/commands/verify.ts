@@ -57,8 +57,8 @@ export function registerVerify(program: Command): void {
         const { formatIntegrityReport } = await import('./verify-format.js');
         const target = targetConnection(options, config);
         const anchors = options.anchors === undefined ? [] : await readAnchors(options.anchors);
-        const { openProgress } = await import('../terminal.js');
-        const progress = openProgress();
+        const { openProgressOrLog } = await import('../terminal.js');
+        const progress = openProgressOrLog();
         const db = openTarget(target);
         const report = await verifyIntegrity({
           db,
@@ -83,8 +83,8 @@ export function registerVerify(program: Command): void {
       const { verifyAuditTrail } = await import('../../verify/index.js');
       const { formatReport } = await import('./verify-format.js');
       const { stringifyRowJson } = await import('../../history/row-json.js');
-      const { openProgress } = await import('../terminal.js');
-      const progress = openProgress();
+      const { openProgressOrLog } = await import('../terminal.js');
+      const progress = openProgressOrLog();
       const report = await verifyAuditTrail({
         ...(progress && { progress }),
         config,
