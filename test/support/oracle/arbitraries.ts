@@ -202,8 +202,9 @@ export const SHORT_RUN_FEATURES: Features = {
   configChanges: true,
   upgrades: true,
   partitions: true,
-  // Not yet: a table added back is not reloaded (regressions/issue-17-readd.test.ts).
-  readdTables: false,
+  // Reloaded against the prior baseline on both pipelines, staging kept or dropped
+  // (regressions/issue-17-readd.test.ts).
+  readdTables: true,
 };
 
 const KEY_POOL = 6;
@@ -414,6 +415,8 @@ export function workloadArbitrary(features: Features): fc.Arbitrary<Workload> {
       second: fc.option(tableSpec(features, 1), { nil: undefined }),
       // The second table joins the config later (a `configure` step adds it).
       secondLater: features.configChanges ? fc.boolean() : fc.constant(false),
+      // A removed table's staging table is dropped with it (migrate --drop-staging).
+      dropStaging: features.readdTables ? fc.boolean() : fc.constant(false),
       upgradeFrom: features.upgrades
         ? fc.option(fc.constant('0.1.0' as const), { nil: undefined, freq: 4 })
         : fc.constant(undefined),
@@ -443,6 +446,7 @@ export function workloadArbitrary(features: Features): fc.Arbitrary<Workload> {
         first,
         second,
         secondLater,
+        dropStaging,
         upgradeFrom,
         before,
         after,
@@ -468,7 +472,9 @@ export function workloadArbitrary(features: Features): fc.Arbitrary<Workload> {
         ...(auditSchema === undefined || upgradeFrom ? {} : { auditSchema }),
         ...(tamper === undefined ? {} : { tamper }),
         ...(upgradeFrom ? { upgradeFrom } : {}),
-        ...(features.readdTables && features.configChanges ? { readdTables: true } : {}),
+        ...(features.readdTables && features.configChanges
+          ? { readdTables: true, ...(dropStaging ? { dropStaging: true } : {}) }
+          : {}),
       }),
     );
 }

@@ -42,11 +42,7 @@ export function coverageOf(workload: Workload): Set<string> {
   return labels;
 }
 
-/**
- * Every label {@link coverageOf} knows that the short run's fixed seeds must cover (not
- * 'item 19: a removed table added back': the short run leaves it out until the kit
- * reloads such a table, see regressions/issue-17-readd.test.ts).
- */
+/** Every label {@link coverageOf} knows that the short run's fixed seeds must cover. */
 export const REQUIRED_COVERAGE = [
   'ignoreColumns',
   'item 12: replica identity full',
@@ -62,6 +58,8 @@ export const REQUIRED_COVERAGE = [
   'two interleaved clients',
   'item 13: a table added to the config after the first run',
   'item 19: a table removed from the config',
+  'item 19: a removed table added back',
+  'item 19: a removed table added back after --drop-staging',
   'ignoreColumns: an ignored column dropped',
   'ignoreColumns: an ignored column renamed',
   'item 20: an install upgraded from release 0.1.0',
@@ -87,6 +85,8 @@ function configLabels(workload: Workload): string[] {
             : 'item 13: a table added to the config after the first run'
           : 'item 19: a table removed from the config',
       );
+      if (rendered.added && removed.has(t) && workload.dropStaging)
+        labels.push('item 19: a removed table added back after --drop-staging');
       if (!rendered.added) removed.add(t);
     }
     if (step.kind === 'ddl' && rendered.schemaChange)
