@@ -5,6 +5,7 @@ import { migrateTarget } from '../../src/migrate/migrate-target';
 import { createKysely } from '../../src/postgres/connect';
 import { quoteIdent } from '../../src/postgres/identifiers';
 import { startLocalPostgres } from '../../src/postgres/local-server';
+import { installSourceContext } from '../../src/source-context';
 import { figure } from '../lib/figures';
 import { withClient } from '../lib/servers';
 import { percentile, round } from '../lib/stats';
@@ -13,6 +14,8 @@ import { percentile, round } from '../lib/stats';
 const MEAN_VERSIONS = 999 / Math.log(1000);
 /** Changes per generated source transaction. */
 const CHANGES_PER_TRANSACTION = 4;
+/** Commit time of change number `seq`: one per transaction, 12 ms apart. */
+const COMMIT_TIME_SQL = `timestamptz '2026-01-01 00:00:00+00' + (seq / ${CHANGES_PER_TRANSACTION}) * interval '${3 * CHANGES_PER_TRANSACTION} milliseconds'`;
 
 /**
  * Case 4: history(key), asOf(key, t) and transaction(txid) through the kit's history
@@ -34,12 +37,19 @@ export const historyCase: BenchCase = {
           'CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(12,2), qty int, updated_at timestamptz)',
         ),
       );
-      const config = parseConfig({ tables: [{ table: 'items' }] });
+      // With the who/why context on: the goal figures mean the full product.
+      const config = parseConfig({ tables: [{ table: 'items' }], sourceContext: {} });
+      const source = createKysely<unknown>(sourceUrl, { max: 1 });
+      try {
+        await installSourceContext(source, config);
+      } finally {
+        await source.destroy();
+      }
       await migrateTarget({ config, sourceUrl, targetUrl });
       const generated = Date.now();
       const keys = await generateAuditRows(targetUrl, ctx.profile.historyRows);
       ctx.log(
-        `  generated ${ctx.profile.historyRows.toLocaleString('en-US')} audit rows over ${keys} keys in ${((Date.now() - generated) / 1000).toFixed(0)}s`,
+        `  generated ${ctx.profile.historyRows.toLocaleString('en-US')} audit rows over ${keys} keys (and a context row per transaction) in ${((Date.now() - generated) / 1000).toFixed(0)}s`,
       );
 
       const db = createKysely<unknown>(targetUrl, { max: 1 });
@@ -82,7 +92,7 @@ export const historyCase: BenchCase = {
           p99: round(percentile(values, 99), 3),
           max: round(Math.max(...values), 3),
         });
-        const note = `${ctx.profile.historyRows.toLocaleString('en-US')} audit rows, ${keys} keys with 1-1000 versions`;
+        const note = `${ctx.profile.historyRows.toLocaleString('en-US')} audit rows, ${keys} keys with 1-1000 versions, context on (a context row per transaction)`;
         const historyByVersions = Object.fromEntries(
           Object.entries(byVersions)
             .sort(([a], [b]) => Number(a.split('-')[0]) - Number(b.split('-')[0]))
@@ -131,7 +141,9 @@ export const historyCase: BenchCase = {
  * Writes audit rows directly, in exactly the shape the staging trigger writes them
  * (row_key as the trigger builds it, 35-character change sequences, UTC commit times,
  * old/new row JSON, changed columns), set-based so a million rows take seconds.
- * Version order per key follows commit order; four changes share a transaction.
+ * Version order per key follows commit order; four changes share a transaction and its
+ * commit time, and every transaction set context (one row in the source context table,
+ * as `withAuditContext` writes it), so every version the API returns carries context.
  */
 export async function generateAuditRows(targetUrl: string, rows: number): Promise<number> {
   const keys = Math.max(1, Math.round(rows / MEAN_VERSIONS));
@@ -177,7 +189,21 @@ export async function generateAuditRows(targetUrl: string, rows: number): Promis
              jsonb_build_object('id', k, 'name', 'item ' || k, 'price', v * 1.25, 'qty', v, 'updated_at', ts),
              CASE WHEN v > 1 THEN ARRAY['price', 'qty', 'updated_at'] END,
              ts + interval '40 milliseconds'
-      FROM bench_changes, LATERAL (SELECT timestamptz '2026-01-01 00:00:00+00' + seq * interval '3 milliseconds' AS ts) AS t`);
+      FROM bench_changes, LATERAL (SELECT ${COMMIT_TIME_SQL} AS ts) AS t`);
+    await client.query(`
+      INSERT INTO audit.audit_log (source_schema, source_table, row_key, operation, commit_timestamp,
+        change_seq, transaction_id, stream_position, new_row, recorded_at)
+      SELECT 'audit_context', 'transaction_context', jsonb_build_object('transaction_id', 1000 + txn),
+             'INSERT', ts,
+             lpad((extract(epoch FROM ts) * 1000000)::bigint::text, 16, '0') || lpad((txn * ${CHANGES_PER_TRANSACTION})::text, 19, '0'),
+             (1000 + txn)::text,
+             '0/' || upper(to_hex(txn * ${CHANGES_PER_TRANSACTION} * 200)),
+             jsonb_build_object('transaction_id', 1000 + txn, 'actor', 'user-' || txn % 97,
+               'on_behalf_of', NULL, 'request_id', 'req-' || txn, 'client', 'bench',
+               'reason', 'ticket ' || txn % 13, 'metadata', jsonb_build_object('n', txn % 7)),
+             ts + interval '40 milliseconds'
+      FROM (SELECT DISTINCT seq / ${CHANGES_PER_TRANSACTION} AS txn FROM bench_changes) AS t,
+           LATERAL (SELECT ${COMMIT_TIME_SQL.replace('seq', `txn * ${CHANGES_PER_TRANSACTION}`)} AS ts) AS c`);
     for (const constraint of constraints) {
       await client.query(
         `ALTER TABLE audit.audit_log ADD CONSTRAINT ${quoteIdent(constraint.name)} ${constraint.definition}`,
@@ -207,11 +233,15 @@ async function sampleInputs(targetUrl: string, count: number): Promise<Sample[]>
     const { rows } = await client.query<{ key: string; first: Date; last: Date }>(`
       WITH keys AS (
         SELECT (row_key ->> 'id')::bigint AS key, min(commit_timestamp) AS first, max(commit_timestamp) AS last
-        FROM audit.audit_log GROUP BY 1
+        FROM audit.audit_log WHERE source_table = 'items' GROUP BY 1
       ), picked AS (SELECT * FROM keys ORDER BY random() LIMIT ${count})
       SELECT key, first, last FROM picked`);
     const changes = Number(
-      (await client.query<{ n: string }>('SELECT count(*) AS n FROM audit.audit_log')).rows[0]!.n,
+      (
+        await client.query<{ n: string }>(
+          "SELECT count(*) AS n FROM audit.audit_log WHERE source_table = 'items'",
+        )
+      ).rows[0]!.n,
     );
     return rows.map((row) => {
       const first = row.first.getTime();
