@@ -20,8 +20,13 @@
 -- into the calling query (a function that is not inlined is planned again on each call,
 -- under the caller's settings: capture_update's enable_nestloop off made that a hash
 -- join over all of pg_type and pg_proc). Every name is schema-qualified because an
--- inlined body is parsed under the caller's search_path (both callers pin it). The audit
--- tables and the schema are resolved when the plan is made.
+-- inlined body is parsed under the caller's search_path (both callers pin it).
+-- The audit tables are found through the relation cache (a qualified name cast to
+-- regclass), not by a pg_class scan. The kit's own trigger functions, resolved once per
+-- call (an InitPlan), are known to live in the audit schema: only a trigger on another
+-- function costs a pg_proc lookup. That list is a shortcut, not the rule: a function
+-- missing from it (or renamed, to_regprocedure gives NULL) is looked up and judged by
+-- its schema, as every function was before.
 CREATE OR REPLACE FUNCTION {{audit_schema}}.foreign_audit_trigger()
 RETURNS TABLE (description text)
 LANGUAGE sql
@@ -29,11 +34,16 @@ STABLE
 AS $function$
   SELECT pg_catalog.format('%I on %s', tg.tgname, tg.tgrelid::pg_catalog.regclass)
     FROM pg_catalog.pg_trigger AS tg
-   WHERE tg.tgrelid OPERATOR(pg_catalog.=) ANY (ARRAY(
-           SELECT c.oid FROM pg_catalog.pg_class AS c
-            WHERE c.relnamespace OPERATOR(pg_catalog.=) {{audit_schema_literal}}::pg_catalog.regnamespace
-              AND c.relname OPERATOR(pg_catalog.=) ANY ('{audit_log,audit_chain}'::pg_catalog.name[])))
+   WHERE tg.tgrelid OPERATOR(pg_catalog.=) ANY (ARRAY[
+           ({{audit_schema_literal}} OPERATOR(pg_catalog.||) '.audit_log')::pg_catalog.regclass,
+           ({{audit_schema_literal}} OPERATOR(pg_catalog.||) '.audit_chain')::pg_catalog.regclass]::pg_catalog.oid[])
      AND NOT tg.tgisinternal
+     AND (tg.tgfoid OPERATOR(pg_catalog.=) ANY ((SELECT ARRAY[
+           pg_catalog.to_regprocedure({{audit_schema_literal}} OPERATOR(pg_catalog.||) '.seal_at_commit()'),
+           pg_catalog.to_regprocedure({{audit_schema_literal}} OPERATOR(pg_catalog.||) '.guard_kit_table()'),
+           pg_catalog.to_regprocedure({{audit_schema_literal}} OPERATOR(pg_catalog.||) '.guard_retention()'),
+           pg_catalog.to_regprocedure({{audit_schema_literal}} OPERATOR(pg_catalog.||) '.forbid_audit_log_change()')
+         ])::pg_catalog.oid[])) IS NOT TRUE
      AND (SELECT p.pronamespace FROM pg_catalog.pg_proc AS p WHERE p.oid OPERATOR(pg_catalog.=) tg.tgfoid)
          IS DISTINCT FROM {{audit_schema_literal}}::pg_catalog.regnamespace
 $function$;
@@ -53,8 +63,8 @@ $function$;
 -- a correlated scalar subquery (an index scan on the catalog's key whatever the planner
 -- settings: capture_update runs with enable_nestloop off, under which joins became hash
 -- joins over all of pg_type and pg_proc), the plan is generic (a custom plan was made
--- again on every call), and the audit tables are found by name in the audit schema,
--- resolved when the plan is made (no text-to-regclass cast per call). The check is made
+-- again on every call), and the audit tables and the kit's trigger functions are
+-- found through the caches (foreign_audit_trigger). The check is made
 -- in full on every call: nothing is cached between statements, so no state a caller
 -- could forge or outlive (a trigger or column type changed later in the same
 -- transaction) decides it.
@@ -82,6 +92,11 @@ BEGIN
     EXISTS (
       SELECT FROM pg_catalog.pg_attribute AS a
       WHERE a.attrelid = relid AND a.attnum > 0 AND NOT a.attisdropped
+        -- Types below FirstUnpinnedObjectId (12000; FirstBootstrapObjectId before
+        -- PostgreSQL 15) come from the bootstrap catalog data, all in pg_catalog and
+        -- pinned (test/trust/capture-check-plans checks it on the server): only other
+        -- columns cost a pg_type lookup.
+        AND a.atttypid >= 12000
         AND (SELECT t.typnamespace FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid)
             IS DISTINCT FROM 'pg_catalog'::regnamespace),
     (SELECT f.description FROM {{audit_schema}}.foreign_audit_trigger() AS f LIMIT 1)
