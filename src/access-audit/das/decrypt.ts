@@ -1,10 +1,7 @@
 import { ECDH } from 'node:crypto';
-import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
+import { gunzipSync } from 'node:zlib';
 import {
   AlgorithmSuiteIdentifier,
-  buildClient,
-  CommitmentPolicy,
   NodeDecryptionMaterial,
   NodeDefaultCryptographicMaterialsManager,
   RawAesKeyringNode,
@@ -14,17 +11,13 @@ import {
 } from '@aws-crypto/client-node';
 import { VerificationKey } from '@aws-crypto/material-management';
 import { TransientDataKeyError, type DataKeySource } from './keys';
+import { decryptMessage } from './message';
 import {
   dasActivityPayloadSchema,
   describeIssues,
   type DasActivityPayload,
   type DasRecord,
 } from './record';
-
-const gunzipAsync = promisify(gunzip);
-
-// RDS writes messages with the non-committing suites; decrypting them must be allowed.
-const { decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT);
 
 /**
  * The raw AES keyring RDS wraps each DAS payload with: namespace `BC`, name `DataKey`.
@@ -112,17 +105,20 @@ export function suiteName(suiteId: number): string {
 
 /**
  * Opens one DAS record: the data key from `keys`, the Encryption SDK message with the
- * raw AES keyring, gunzip, JSON. Throws, with the step that failed, on anything wrong.
+ * raw AES keyring (in memory: {@link decryptMessage}), gunzip, JSON. Throws, with the
+ * step that failed, on anything wrong.
  */
 export async function decryptDasRecord(
   record: DasRecord,
   keys: DataKeySource,
 ): Promise<DasActivityPayload> {
   const dataKey = await step('data key', () => keys.dataKey(Buffer.from(record.key, 'base64')));
-  const { plaintext } = await step('decrypt', () =>
-    decrypt(managerFor(dataKey), Buffer.from(record.databaseActivityEvents, 'base64')),
+  const plaintext = await step('decrypt', () =>
+    decryptMessage(managerFor(dataKey), Buffer.from(record.databaseActivityEvents, 'base64')),
   );
-  const json = await step('gunzip', () => gunzipAsync(plaintext));
+  // Synchronous: one record's payload is at most a few MB, and zlib's async form costs
+  // a thread-pool round trip per record for nothing (the Lambda works one record at a time).
+  const json = await step('gunzip', () => Promise.resolve(gunzipSync(plaintext)));
   const value: unknown = await step('parse', () =>
     Promise.resolve(JSON.parse(json.toString('utf8'))),
   );
