@@ -132,6 +132,7 @@ export class DatabaseActivityStream extends Construct {
       alertTopic: props.alertTopic,
       batchSize: props.config.batchSize,
       retryAttempts: props.config.retryAttempts,
+      parallelizationFactor: props.config.parallelizationFactor,
       quietMinutes: props.config.quietMinutes,
       removalPolicy,
       ...(props.forwardQueue && { forwardQueue: props.forwardQueue }),

@@ -34,6 +34,13 @@ export interface ActivityStreamDecryptFunctionProps {
   /** Retries of a failing record before its range goes to the failure queue. @default 3 */
   readonly retryAttempts?: number;
   /**
+   * Batches of one shard processed at once (the event source mapping's
+   * `ParallelizationFactor`, 1–10): more throughput per shard when one function instance
+   * cannot keep up. Records with the same partition key (one instance) stay in order.
+   * @default 1
+   */
+  readonly parallelizationFactor?: number;
+  /**
    * Minutes without one record of the cluster's stream before the quiet-stream alarm
    * fires (`accessAudit.activityStream.quietMinutes`).
    * @default 15
@@ -189,6 +196,7 @@ export class ActivityStreamDecryptFunction extends Construct {
       bisectBatchOnError: true,
       reportBatchItemFailures: true,
       retryAttempts: this.props.retryAttempts ?? 3,
+      parallelizationFactor: this.props.parallelizationFactor ?? 1,
       onFailure: new eventSources.SqsDlq(this.failureQueue),
     });
     this.function.addEventSource(source);

@@ -58,6 +58,14 @@ export const activityStreamSchema = z
     /** Times a failing record is retried before it goes to the failure queue. @default 3 */
     retryAttempts: z.number().int().min(0).max(10_000).default(3),
     /**
+     * Batches of one shard the decrypt Lambda reads at once (1–10, the event source
+     * mapping's `ParallelizationFactor`): the lever when one function instance cannot keep
+     * up with a shard (the decrypt costs CPU per record, see BENCHMARKS 6). Lambda still
+     * processes the records of one partition key (one instance) in order.
+     * @default 1
+     */
+    parallelizationFactor: z.number().int().min(1).max(10).default(1),
+    /**
      * Minutes without one record of the cluster's stream (activity or heartbeat) after
      * which the quiet-stream alarm fires: a stopped stream, a stopped cluster or a decrypt
      * function that reads nothing. AWS documents that an idle stream carries `heartbeat`

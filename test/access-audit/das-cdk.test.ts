@@ -514,6 +514,22 @@ describe('Database Activity Streams: other deployments', () => {
     });
   });
 
+  it('reads one batch per shard at a time unless parallelizationFactor says more', () => {
+    const one = synth({ activityStream: { enabled: true } }, { source: EXISTING_SOURCE });
+    one.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      ParallelizationFactor: 1,
+    });
+    const { template } = synth(
+      { activityStream: { enabled: true, parallelizationFactor: 4 } },
+      { source: EXISTING_SOURCE },
+    );
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      ParallelizationFactor: 4,
+      BisectBatchOnFunctionError: true,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+  });
+
   it('takes the quiet window from activityStream.quietMinutes', () => {
     const { template } = synth(
       { activityStream: { enabled: true, quietMinutes: 45 } },

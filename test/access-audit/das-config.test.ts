@@ -24,6 +24,7 @@ describe('accessAudit.activityStream config', () => {
       mode: 'sync',
       batchSize: 100,
       retryAttempts: 3,
+      parallelizationFactor: 1,
       quietMinutes: 15,
     });
   });
@@ -77,6 +78,13 @@ describe('accessAudit.activityStream config', () => {
       /accessAudit\.activityStream\.archive\.glacierAfterDays: must be less than retentionDays \(60\)/,
     );
     expect(bad({ batchSize: 20_000 })).toMatch(/accessAudit\.activityStream\.batchSize:/);
+    // Lambda reads at most ten batches of one shard at once.
+    expect(bad({ parallelizationFactor: 11 })).toMatch(
+      /accessAudit\.activityStream\.parallelizationFactor:/,
+    );
+    expect(bad({ parallelizationFactor: 0 })).toMatch(
+      /accessAudit\.activityStream\.parallelizationFactor:/,
+    );
     // Shorter than a few heartbeats would alarm on a healthy idle cluster; CloudWatch
     // evaluates at most one day of one-minute periods.
     expect(bad({ quietMinutes: 4 })).toMatch(/accessAudit\.activityStream\.quietMinutes:/);
