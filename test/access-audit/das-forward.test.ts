@@ -7,10 +7,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
-import { KMSClient } from '@aws-sdk/client-kms';
-import { createDasHandler, loadDasSettings } from '../../src/lambda/das-decrypt/handler';
+import { loadDasSettings } from '../../src/lambda/das-decrypt/handler';
 import {
   activityEvent,
   dasRecord,
@@ -20,9 +17,8 @@ import {
   streamKeys,
   TOPIC_ARN,
   CLUSTER_RESOURCE_ID,
-  mockKms,
 } from './support/das';
-import { testDasProcessor } from './support/das-processor';
+import { DAS_HANDLER_ENV, testDasHandler, testDasProcessor } from './support/das-processor';
 
 const QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/111122223333/access-events';
 const keys = streamKeys();
@@ -272,9 +268,7 @@ describe('DAS events to the SQS queue (sqs.forward / sqs.format)', () => {
 describe('DAS decrypt Lambda settings: the forward queue', () => {
   it('reads FORWARD_QUEUE_URL like the alert Lambda (FIFO when it ends in .fifo)', () => {
     const settings = loadDasSettings({
-      ALERT_TOPIC_ARN: TOPIC_ARN,
-      ACCESS_AUDIT_CONFIG: '{}',
-      DAS_CLUSTER_RESOURCE_ID: CLUSTER_RESOURCE_ID,
+      ...DAS_HANDLER_ENV,
       FORWARD_QUEUE_URL: `${QUEUE_URL}.fifo`,
     });
     expect(settings).toMatchObject({ queueUrl: `${QUEUE_URL}.fifo`, fifo: true });
@@ -283,30 +277,13 @@ describe('DAS decrypt Lambda settings: the forward queue', () => {
 
 describe('DAS decrypt handler forwarding', () => {
   it('gives the processor an SQS client when FORWARD_QUEUE_URL is set, so events reach the queue', async () => {
-    const kms = mockKms(keys);
-    try {
-      const handler = createDasHandler({
-        settings: loadDasSettings({
-          ALERT_TOPIC_ARN: TOPIC_ARN,
-          ACCESS_AUDIT_CONFIG: JSON.stringify({ sqs: { enabled: true, forward: 'events' } }),
-          DAS_CLUSTER_RESOURCE_ID: CLUSTER_RESOURCE_ID,
-          FORWARD_QUEUE_URL: QUEUE_URL,
-        }),
-        kms: new KMSClient({ region: 'eu-west-1' }),
-        sns: new SNSClient({ region: 'eu-west-1' }),
-        sqs: new SQSClient({ region: 'eu-west-1' }),
-        logger: new Logger({ logLevel: 'SILENT' }),
-        metrics: new Metrics({
-          namespace: 'AuditTrail/AccessAudit',
-          serviceName: 'access-audit-monitor',
-        }),
-      });
-      const event = kinesisEvent([await dasRecord(keys, [activityEvent()])]);
-      await expect(handler(event)).resolves.toEqual({ batchItemFailures: [] });
-      expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(1);
-      expect(sqs.commandCalls(SendMessageBatchCommand)[0]!.args[0].input.QueueUrl).toBe(QUEUE_URL);
-    } finally {
-      kms.restore();
-    }
+    const handler = testDasHandler(keys, {
+      ACCESS_AUDIT_CONFIG: JSON.stringify({ sqs: { enabled: true, forward: 'events' } }),
+      FORWARD_QUEUE_URL: QUEUE_URL,
+    });
+    const event = kinesisEvent([await dasRecord(keys, [activityEvent()])]);
+    await expect(handler(event)).resolves.toEqual({ batchItemFailures: [] });
+    expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(1);
+    expect(sqs.commandCalls(SendMessageBatchCommand)[0]!.args[0].input.QueueUrl).toBe(QUEUE_URL);
   });
 });

@@ -2,30 +2,18 @@ import { DecryptCommand } from '@aws-sdk/client-kms';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
-import { KMSClient } from '@aws-sdk/client-kms';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { createDasHandler, loadDasSettings } from '../../src/lambda/das-decrypt/handler';
+import { loadDasSettings } from '../../src/lambda/das-decrypt/handler';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
 import { UNREADABLE_RECORD_KIND } from '../../src/lambda/das-decrypt/processor';
-import {
-  CLUSTER_RESOURCE_ID,
-  dasRecord,
-  grant,
-  kinesisEvent,
-  mockKms,
-  STREAM_ARN,
-  streamKeys,
-  TOPIC_ARN,
-} from './support/das';
-import { testDasProcessor } from './support/das-processor';
+import { dasRecord, grant, kinesisEvent, STREAM_ARN, streamKeys, TOPIC_ARN } from './support/das';
+import { DAS_HANDLER_ENV, testDasHandler, testDasProcessor } from './support/das-processor';
 
 const keys = streamKeys();
 const FAILURE_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/111122223333/das-failures';
 
-/** The processor with the stack's failure queue (mock SQS) and alert topic (mock SNS). */
-function setup() {
+/** The alert topic and the failure queue, mocked, both accepting. */
+function topicAndQueue() {
   const sns = mockClient(SNSClient);
   const sqs = mockClient(SQSClient);
   onTestFinished(() => {
@@ -34,6 +22,12 @@ function setup() {
   });
   sns.on(PublishCommand).resolves({ MessageId: 'm' });
   sqs.on(SendMessageCommand).resolves({ MessageId: 'q' });
+  return { sns, sqs };
+}
+
+/** The processor with the stack's failure queue (mock SQS) and alert topic (mock SNS). */
+function setup() {
+  const { sns, sqs } = topicAndQueue();
   const processor = testDasProcessor(keys, {
     settings: { topicArn: TOPIC_ARN, config: parseAccessAuditConfig({}) },
     failureQueue: { sqs: new SQSClient({ region: 'eu-west-1' }), queueUrl: FAILURE_QUEUE_URL },
@@ -151,35 +145,11 @@ describe('DAS decrypt Lambda: a record that can never be read (issue #12)', () =
   );
 
   it('is wired in the handler from DAS_FAILURE_QUEUE_URL, and refuses a value that is no URL', async () => {
-    const env = {
-      ALERT_TOPIC_ARN: TOPIC_ARN,
-      ACCESS_AUDIT_CONFIG: '{}',
-      DAS_CLUSTER_RESOURCE_ID: CLUSTER_RESOURCE_ID,
-    };
-    expect(() => loadDasSettings({ ...env, DAS_FAILURE_QUEUE_URL: 'das-failures' })).toThrow(
-      /DAS_FAILURE_QUEUE_URL/,
-    );
-    const sns = mockClient(SNSClient);
-    const sqs = mockClient(SQSClient);
-    const kms = mockKms(keys);
-    onTestFinished(() => {
-      sns.restore();
-      sqs.restore();
-      kms.restore();
-    });
-    sns.on(PublishCommand).resolves({ MessageId: 'm' });
-    sqs.on(SendMessageCommand).resolves({ MessageId: 'q' });
-    const handler = createDasHandler({
-      settings: loadDasSettings({ ...env, DAS_FAILURE_QUEUE_URL: FAILURE_QUEUE_URL }),
-      kms: new KMSClient({ region: 'eu-west-1' }),
-      sns: new SNSClient({ region: 'eu-west-1' }),
-      sqs: new SQSClient({ region: 'eu-west-1' }),
-      logger: new Logger({ logLevel: 'SILENT' }),
-      metrics: new Metrics({
-        namespace: 'AuditTrail/AccessAudit',
-        serviceName: 'access-audit-monitor',
-      }),
-    });
+    expect(() =>
+      loadDasSettings({ ...DAS_HANDLER_ENV, DAS_FAILURE_QUEUE_URL: 'das-failures' }),
+    ).toThrow(/DAS_FAILURE_QUEUE_URL/);
+    const { sns, sqs } = topicAndQueue();
+    const handler = testDasHandler(keys, { DAS_FAILURE_QUEUE_URL: FAILURE_QUEUE_URL });
     const event = kinesisEvent(['not a DAS record', await dasRecord(keys, [grant()])]);
     await expect(handler(event)).resolves.toEqual({ batchItemFailures: [] });
     expect(sqs.commandCalls(SendMessageCommand)[0]!.args[0].input.QueueUrl).toBe(FAILURE_QUEUE_URL);

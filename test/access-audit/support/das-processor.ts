@@ -1,8 +1,12 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { onTestFinished } from 'vitest';
 import { kmsDataKeySource } from '../../../src/access-audit/das/keys';
 import { parseAccessAuditConfig } from '../../../src/config/access-audit';
+import { createDasHandler, loadDasSettings } from '../../../src/lambda/das-decrypt/handler';
 import {
   createDasProcessor,
   type DasProcessorDeps,
@@ -61,4 +65,35 @@ export function testDasProcessor(
     ...deps,
   });
   return { process, metrics, streamMetrics, errors, infos, kms };
+}
+
+/** The environment the decrypt function needs (topic, empty `accessAudit`, the cluster). */
+export const DAS_HANDLER_ENV = {
+  ALERT_TOPIC_ARN: TOPIC_ARN,
+  ACCESS_AUDIT_CONFIG: '{}',
+  DAS_CLUSTER_RESOURCE_ID: CLUSTER_RESOURCE_ID,
+} as const;
+
+/**
+ * The decrypt function's handler as Lambda builds it from its environment
+ * ({@link DAS_HANDLER_ENV} and `env`), with KMS mocked to open `keys` (restored when the
+ * test finishes) and SNS and SQS clients the test's own mocks answer; logs silent.
+ */
+export function testDasHandler(
+  keys: StreamKeys,
+  env: Record<string, string> = {},
+): (event: KinesisEvent) => Promise<KinesisBatchResponse> {
+  const kms = mockKms(keys);
+  onTestFinished(() => kms.restore());
+  return createDasHandler({
+    settings: loadDasSettings({ ...DAS_HANDLER_ENV, ...env }),
+    kms: new KMSClient({ region: 'eu-west-1' }),
+    sns: new SNSClient({ region: 'eu-west-1' }),
+    sqs: new SQSClient({ region: 'eu-west-1' }),
+    logger: new Logger({ logLevel: 'SILENT' }),
+    metrics: new Metrics({
+      namespace: 'AuditTrail/AccessAudit',
+      serviceName: 'access-audit-monitor',
+    }),
+  });
 }
