@@ -1,12 +1,21 @@
 import { DecryptCommand } from '@aws-sdk/client-kms';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { gzipSync } from 'node:zlib';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadDasSettings } from '../../src/lambda/das-decrypt/handler';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
 import { UNREADABLE_RECORD_KIND } from '../../src/lambda/das-decrypt/processor';
-import { dasRecord, grant, kinesisEvent, STREAM_ARN, streamKeys, TOPIC_ARN } from './support/das';
+import {
+  dasRecord,
+  dasRecordOf,
+  grant,
+  kinesisEvent,
+  STREAM_ARN,
+  streamKeys,
+  TOPIC_ARN,
+} from './support/das';
 import { DAS_HANDLER_ENV, testDasHandler, testDasProcessor } from './support/das-processor';
 
 const keys = streamKeys();
@@ -49,6 +58,13 @@ const poisons: [string, () => Promise<string>][] = [
   ['a wrong shape', () => Promise.resolve('{"type":"DatabaseActivityMonitoringRecords"}')],
   ['a data key KMS refuses (InvalidCiphertextException)', () => dasRecord(streamKeys(), [grant()])],
   ['a tampered ciphertext', tamperedRecord],
+  // Decrypted and authenticated, but not what RDS writes: the decode steps after decrypt.
+  ['plaintext that is not gzip', () => dasRecordOf(keys, Buffer.from('{"not":"gzipped"}'))],
+  ['gzip that is not JSON', () => dasRecordOf(keys, gzipSync('not json {'))],
+  [
+    'JSON that is not an activity payload',
+    () => dasRecordOf(keys, gzipSync(JSON.stringify({ type: 'x' }))),
+  ],
 ];
 
 describe('DAS decrypt Lambda: a record that can never be read (issue #12)', () => {
@@ -95,6 +111,58 @@ describe('DAS decrypt Lambda: a record that can never be read (issue #12)', () =
       expect(metrics).toMatchObject({ ParseErrors: 1, Alerts: 3, MonitorErrors: 0 });
     },
   );
+
+  it('queues every record of a wrong cluster id (foreign data key) but sends one alert for the batch, saying how many', async () => {
+    const { sns, sqs, process, metrics } = setup();
+    const foreign = streamKeys();
+    const texts = await Promise.all(Array.from({ length: 6 }, () => dasRecord(foreign, [grant()])));
+    const event = kinesisEvent(texts);
+    await expect(process(event)).resolves.toEqual({ batchItemFailures: [] });
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(6);
+    const published = sns.commandCalls(PublishCommand).map((call) => call.args[0].input);
+    expect(published).toHaveLength(1);
+    expect(published[0]!.Subject).toContain('6 unreadable');
+    expect(published[0]!.Message).toContain('6 Database Activity Stream records could not be read');
+    expect(published[0]!.Message).toContain(event.Records[0]!.kinesis.sequenceNumber);
+    expect(published[0]!.Message).toContain(event.Records[5]!.kinesis.sequenceNumber);
+    expect(metrics).toMatchObject({ ParseErrors: 6, MonitorErrors: 0 });
+  });
+
+  it('alerts on unreadable records before the next alert of the batch, one message for each run of them', async () => {
+    const { sns, process } = setup();
+    const event = kinesisEvent([
+      'not a DAS record',
+      'not one either',
+      await dasRecord(keys, [grant()]),
+      'a third',
+    ]);
+    await expect(process(event)).resolves.toEqual({ batchItemFailures: [] });
+    const published = sns.commandCalls(PublishCommand).map((call) => call.args[0].input);
+    expect(published.map((input) => input.MessageAttributes?.kind?.StringValue)).toEqual([
+      'unreadable-record',
+      'alert',
+      'unreadable-record',
+    ]);
+    expect(published[0]!.Subject).toContain('2 unreadable');
+    expect(published[2]!.Message).toContain(event.Records[3]!.kinesis.sequenceNumber);
+  });
+
+  it('retries from the first unreadable record of a run when its alert cannot be sent, and alerts on nothing after it', async () => {
+    const { sns, sqs, process, metrics } = setup();
+    sns.on(PublishCommand).rejects(new Error('SNS down'));
+    const event = kinesisEvent([
+      'not a DAS record',
+      'not one either',
+      await dasRecord(keys, [grant()]),
+    ]);
+    await expect(process(event)).resolves.toEqual({
+      batchItemFailures: [{ itemIdentifier: event.Records[0]!.kinesis.sequenceNumber }],
+    });
+    // The queue has both (at least once: the retry sends them again); one publish tried.
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(2);
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(1);
+    expect(metrics).toMatchObject({ MonitorErrors: 1 });
+  });
 
   it('sends the record to the queue before alerting on it, and retries it when the queue refuses it', async () => {
     const { sns, sqs, process, metrics } = setup();

@@ -165,32 +165,55 @@ export interface UnreadableRecord {
   errors: readonly string[];
 }
 
+/** Unreadable records listed one by one in an alert; the rest are counted. */
+const UNREADABLE_LISTED = 20;
+
 /**
- * The alert for a stream record that could not be read (malformed, tampered, or under
- * the wrong key): it may hide activity, so it is raised like a critical alert.
+ * The alert for stream records that could not be read (malformed, tampered, or under
+ * the wrong key): they may hide activity, so they are raised like a critical alert. One
+ * message for a run of such records, so a wrong cluster resource id (every record
+ * unreadable) sends one message per batch, not one per record; it says how many.
  *
  * @example
- * unreadableRecordMessage({ streamArn, sequenceNumber, errors: ['decrypt: …'] }, settings);
+ * unreadableRecordMessage([{ streamArn, sequenceNumber, errors: ['decrypt: …'] }], settings);
  */
 export function unreadableRecordMessage(
-  record: UnreadableRecord,
+  records: readonly UnreadableRecord[],
   settings: MessageSettings,
 ): SnsMessage {
+  const first = records[0]!;
+  const listed = records.slice(0, UNREADABLE_LISTED);
+  const errors = distinct(records.flatMap((record) => record.errors)).slice(0, 10);
   const text = [
-    'A Database Activity Stream record could not be read and may hide activity.',
-    `Stream: ${record.streamArn}`,
-    `Sequence number: ${record.sequenceNumber}`,
-    ...(record.partitionKey ? [`Partition key: ${record.partitionKey}`] : []),
-    `Errors: ${record.errors.join('; ')}`,
-    'The record itself is in the decrypt function\'s failure queue. See README "Database Activity Streams".',
+    records.length === 1
+      ? 'A Database Activity Stream record could not be read and may hide activity.'
+      : `${records.length} Database Activity Stream records could not be read and may hide activity.`,
+    `Stream: ${first.streamArn}`,
+    ...listed.map(
+      (record) =>
+        `Sequence number: ${record.sequenceNumber}${record.partitionKey ? ` (partition key ${record.partitionKey})` : ''}`,
+    ),
+    ...(records.length > listed.length
+      ? [`… and ${records.length - listed.length} more (see the failure queue)`]
+      : []),
+    `Errors: ${errors.join('; ')}`,
+    'The records themselves are in the decrypt function\'s failure queue. See README "Database Activity Streams".',
   ].join('\n');
+  const count = records.length === 1 ? '' : `${records.length} unreadable records `;
   return {
     subject: subject(
-      `${settings.subjectPrefix} CRITICAL unreadable-das-record: ${record.streamArn}`,
+      `${settings.subjectPrefix} CRITICAL unreadable-das-record: ${count}${first.streamArn}`,
     ),
     message: structured(
       text,
-      JSON.stringify({ kind: 'unreadable-record', severity: 'critical', ...record }),
+      JSON.stringify({
+        kind: 'unreadable-record',
+        severity: 'critical',
+        count: records.length,
+        streamArn: first.streamArn,
+        records: listed,
+        errors,
+      }),
     ),
     attributes: compactAttributes({
       kind: stringAttribute('unreadable-record'),

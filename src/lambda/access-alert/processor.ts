@@ -19,6 +19,7 @@ import {
   digestMessage,
   type LocatedAlert,
   type LogSource,
+  type SnsMessage,
 } from './messages';
 import { ACCESS_AUDIT_METRICS } from './metrics';
 import { decodePayload, PayloadError, toLogEvent, type SubscriptionPayload } from './payload';
@@ -245,25 +246,37 @@ export async function publishAlerts(
     alerts.length > settings.digestThreshold
       ? [digestMessage(alerts, settings)]
       : alerts.map((located) => alertMessage(located, settings));
-  for (const message of messages) {
-    try {
-      await deps.sns.send(
-        new PublishCommand({
-          TopicArn: deps.settings.topicArn,
-          Subject: message.subject,
-          Message: message.message,
-          MessageStructure: 'json',
-          MessageAttributes: message.attributes,
-        }),
-      );
-      stats.snsMessages++;
-    } catch (error) {
-      stats.monitorErrors++;
-      deps.logger.error('SNS publish failed', {
-        error: (error as Error).message,
-        subject: message.subject,
-      });
-    }
+  for (const message of messages) await publishMessage(message, deps, stats);
+}
+
+/**
+ * Publishes one message to the alert topic (also used by the DAS decrypt Lambda). False
+ * when SNS refused it: counted as a monitor error and logged, for the caller to retry.
+ */
+export async function publishMessage(
+  message: SnsMessage,
+  deps: Pick<ProcessorDeps, 'sns' | 'logger'> & { settings: Pick<AlertLambdaSettings, 'topicArn'> },
+  stats: ProcessingStats,
+): Promise<boolean> {
+  try {
+    await deps.sns.send(
+      new PublishCommand({
+        TopicArn: deps.settings.topicArn,
+        Subject: message.subject,
+        Message: message.message,
+        MessageStructure: 'json',
+        MessageAttributes: message.attributes,
+      }),
+    );
+    stats.snsMessages++;
+    return true;
+  } catch (error) {
+    stats.monitorErrors++;
+    deps.logger.error('SNS publish failed', {
+      error: (error as Error).message,
+      subject: message.subject,
+    });
+    return false;
   }
 }
 

@@ -1,4 +1,4 @@
-import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import type { SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { decodeDasRecords } from '../../access-audit/das/decode';
 import { archiveLine } from '../../access-audit/das/archive';
@@ -14,6 +14,7 @@ import { ACCESS_AUDIT_METRICS, DAS_STREAM_METRICS } from '../access-alert/metric
 import {
   forwardToQueue,
   publishAlerts,
+  publishMessage,
   type LogSink,
   type MetricsSink,
   type ProcessingStats,
@@ -153,6 +154,22 @@ export function createDasProcessor(
         if (outcome.firstFailed !== undefined)
           stop = Math.min(stop ?? Infinity, outcome.firstFailed);
       }
+      // Unreadable records already queued but not yet alerted on: one alert for each run
+      // of them, sent before the next alert of the batch (or at its end), so a wrong
+      // cluster resource id sends one message per batch instead of one per record.
+      let pending: { index: number; unreadable: UnreadableRecord }[] = [];
+      const alertPending = async (): Promise<boolean> => {
+        if (pending.length === 0) return true;
+        const sent = await publishUnreadable(
+          pending.map((entry) => entry.unreadable),
+          deps,
+          stats,
+        );
+        // Not sent: retry from the run's first record (nothing after it was alerted on).
+        if (!sent) stop = Math.min(stop ?? Infinity, pending[0]!.index);
+        pending = [];
+        return sent;
+      };
       for (const [index, { record, events, alerts, unreadable }] of decoded.entries()) {
         if (stop !== undefined && index >= stop) break;
         const failedBefore = stats.monitorErrors;
@@ -160,6 +177,7 @@ export function createDasProcessor(
           stop = index;
           break;
         }
+        if (alerts.length > 0 && !(await alertPending())) break;
         const stream = {
           streamArn: record.eventSourceARN ?? 'kinesis',
           sequenceNumber: record.kinesis.sequenceNumber,
@@ -167,13 +185,13 @@ export function createDasProcessor(
         const messages = dasQueueMessages(events, alerts, stream, deliveryDeps.settings);
         if (messages.length > 0) await forwardToQueue(messages, deliveryDeps, stats);
         if (stats.monitorErrors === failedBefore) await publishAlerts(alerts, deliveryDeps, stats);
-        if (unreadable && stats.monitorErrors === failedBefore)
-          await publishUnreadable(unreadable, deps, stats);
         if (stats.monitorErrors > failedBefore) {
           stop = index;
           break;
         }
+        if (unreadable) pending.push({ index, unreadable });
       }
+      await alertPending();
       if (stop === undefined) return { batchItemFailures: [] };
       return { batchItemFailures: [{ itemIdentifier: records[stop]!.kinesis.sequenceNumber }] };
     } finally {
@@ -334,30 +352,17 @@ async function quarantine(
   }
 }
 
-/** Alerts on an unreadable record through the kit's alert topic: it may hide activity. */
+/**
+ * Alerts on a run of unreadable records through the kit's alert topic (one message that
+ * says how many): they may hide activity. False when SNS refused it.
+ */
 async function publishUnreadable(
-  unreadable: UnreadableRecord,
+  unreadable: readonly UnreadableRecord[],
   deps: DasProcessorDeps,
   stats: ProcessingStats,
-): Promise<void> {
+): Promise<boolean> {
   const message = unreadableRecordMessage(unreadable, deps.settings.config.alerts);
-  try {
-    await deps.sns.send(
-      new PublishCommand({
-        TopicArn: deps.settings.topicArn,
-        Subject: message.subject,
-        Message: message.message,
-        MessageStructure: 'json',
-        MessageAttributes: message.attributes,
-      }),
-    );
-    stats.alerts++;
-    stats.snsMessages++;
-  } catch (error) {
-    stats.monitorErrors++;
-    deps.logger.error('SNS publish failed', {
-      error: (error as Error).message,
-      subject: message.subject,
-    });
-  }
+  const sent = await publishMessage(message, deps, stats);
+  if (sent) stats.alerts += unreadable.length;
+  return sent;
 }

@@ -81,13 +81,25 @@ export async function dasRecord(
     instanceId: 'db-EXAMPLE',
     databaseActivityEventList: events,
   };
+  return dasRecordOf(keys, gzipSync(JSON.stringify(payload)), options);
+}
+
+/**
+ * A DAS Kinesis record whose encrypted payload is `plaintext` as given (RDS gzips JSON;
+ * tests pass what RDS never should), under the raw AES keyring RDS uses.
+ */
+export async function dasRecordOf(
+  keys: StreamKeys,
+  plaintext: Buffer,
+  options: { suiteId?: AlgorithmSuiteIdentifier } = {},
+): Promise<string> {
   const keyring = new RawAesKeyringNode({
     keyNamespace: 'BC',
     keyName: 'DataKey',
     unencryptedMasterKey: new Uint8Array(keys.dataKey), // zeroed by the keyring
     wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
   });
-  const { result } = await encrypt(keyring, gzipSync(JSON.stringify(payload)), options);
+  const { result } = await encrypt(keyring, plaintext, options);
   return JSON.stringify({
     type: 'DatabaseActivityMonitoringRecords',
     version: '1.1',
