@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { buildTableMappings, escapeLocatorName, type TableMappings } from '../../../mappings';
 import type { AuditTrailConfig } from '../../../src/config';
 import { stagingTableName } from '../../../src/staging/header-columns';
+import { connectClient } from '../../../src/postgres/connect';
 import { finishReload } from '../../../src/staging/reload-baseline';
 import { DmsApplier, cdc, fullLoad, type Headers } from '../dms-apply';
 import type { ComparedTable } from './expected-history';
@@ -32,6 +33,8 @@ export class DmsReplayer {
   constructor(
     private readonly source: pg.ClientBase,
     private readonly target: pg.Client,
+    /** The target, for the operator's steps, which run through the kit's connection. */
+    private readonly targetUrl: string,
     /** Every table the workload has, configured or not. */
     private readonly tables: readonly ComparedTable[],
     /** Changes applied again after each simulated restart. */
@@ -77,11 +80,20 @@ export class DmsReplayer {
     // The operator's step once DMS reports a table's load complete (README "Removing a
     // table"): ends the reload of a table added back, unless its first change applied
     // above already did. A no-op for any other table.
-    for (const table of loadedNow)
-      await finishReload(this.target, config.auditSchema, {
-        schema: table.schema,
-        table: table.table,
-      });
+    // Through the kit's own connection, as `audit-trail reload finish` runs it (its
+    // pinned settings, JIT off): not DMS's session.
+    if (loadedNow.length > 0) {
+      const operator = await connectClient(this.targetUrl, 'audit-trail-reload', 'target');
+      try {
+        for (const table of loadedNow)
+          await finishReload(operator, config.auditSchema, {
+            schema: table.schema,
+            table: table.table,
+          });
+      } finally {
+        await operator.end();
+      }
+    }
     this.appliedSeq = mark;
   }
 

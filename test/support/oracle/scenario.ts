@@ -189,7 +189,7 @@ export async function runScenario(
       },
     };
     const urls = () => ({ config, sourceUrl, targetUrl, slotName });
-    const dms = new DmsReplayer(main, dmsTarget, tables);
+    const dms = new DmsReplayer(main, dmsTarget, targetUrl, tables);
     let loadMark: number | undefined;
     let catchUps = 0;
     const kit = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
