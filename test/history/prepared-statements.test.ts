@@ -71,13 +71,19 @@ describe('history statements prepared by name', () => {
     try {
       await answers(db);
       await answers(db);
+      // The plan counters are PostgreSQL 14+; on 13 the four names alone show that each
+      // text was prepared once (preparing a name twice is an error).
+      const { rows: version } = await sql<{ n: number }>`
+        SELECT current_setting('server_version_num')::int AS n`.execute(db);
+      const countsPlans = version[0]!.n >= 140000;
       const { rows } = await sql<Prepared>`
-        SELECT name, statement, generic_plans::text, custom_plans::text
+        SELECT name, statement${sql.raw(countsPlans ? ', generic_plans::text, custom_plans::text' : '')}
         FROM pg_prepared_statements WHERE name LIKE 'atk\\_%' ORDER BY name`.execute(db);
       // firstPage, nextPage, all and versionAt: four texts, each run 2 x 12 times.
       expect(rows.length).toBe(4);
       for (const row of rows) {
-        expect(Number(row.generic_plans) + Number(row.custom_plans), row.statement).toBe(24);
+        if (countsPlans)
+          expect(Number(row.generic_plans) + Number(row.custom_plans), row.statement).toBe(24);
         expect(row.statement).toContain('audit_log');
         expect(row.statement).not.toContain('row_key_of');
       }
