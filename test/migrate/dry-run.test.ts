@@ -14,22 +14,29 @@ function targetState(url: string): Promise<unknown> {
     const { rows } = await client.query(
       `SELECT
          (SELECT json_agg(n.nspname ORDER BY n.nspname) FROM pg_namespace n) AS schemas,
-         (SELECT json_agg(format('%s.%s %s %s', n.nspname, c.relname, c.relkind, c.relacl) ORDER BY 1)
+         (SELECT json_agg(format('%s.%s %s %s', n.nspname, c.relname, c.relkind, c.relacl))
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')) AS relations,
-         (SELECT json_agg(format('%s.%s %s %s', a.attrelid::regclass, a.attname, a.atttypid::regtype, a.attnotnull) ORDER BY 1)
+         (SELECT json_agg(format('%s.%s %s %s', a.attrelid::regclass, a.attname, a.atttypid::regtype, a.attnotnull))
             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND a.attnum > 0) AS columns,
-         (SELECT json_agg(format('%s %s', p.oid::regprocedure, md5(p.prosrc)) ORDER BY 1)
+         (SELECT json_agg(format('%s %s', p.oid::regprocedure, md5(p.prosrc)))
             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
            WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')) AS functions,
-         (SELECT json_agg(format('%s %s', t.tgrelid::regclass, t.tgname) ORDER BY 1)
+         (SELECT json_agg(format('%s %s', t.tgrelid::regclass, t.tgname))
             FROM pg_trigger t WHERE NOT t.tgisinternal) AS triggers,
-         (SELECT json_agg(format('%s %s', r.rolname, r.rolcanlogin) ORDER BY 1) FROM pg_roles r) AS roles,
-         (SELECT json_agg(format('%s %s', m.roleid::regrole, m.member::regrole) ORDER BY 1)
+         (SELECT json_agg(format('%s %s', r.rolname, r.rolcanlogin)) FROM pg_roles r) AS roles,
+         (SELECT json_agg(format('%s %s', m.roleid::regrole, m.member::regrole))
             FROM pg_auth_members m) AS memberships`,
     );
-    return rows[0];
+    // Sorted here: an aggregate's ORDER BY 1 sorts by the constant 1, so the order was
+    // whatever the plan gave, and differed between two reads on PostgreSQL 18.
+    return Object.fromEntries(
+      Object.entries(rows[0] as Record<string, string[] | null>).map(([name, items]) => [
+        name,
+        [...(items ?? [])].sort(),
+      ]),
+    );
   });
 }
 
