@@ -200,9 +200,7 @@ async function namePartitions(
   mismatches: VerifyMismatch[],
   from: number,
 ): Promise<void> {
-  const missing = mismatches
-    .map((mismatch, index) => ({ mismatch, index }))
-    .filter(({ mismatch, index }) => index >= from && mismatch.kind === 'missing-in-audit');
+  const missing = listedOfKind(mismatches, 'missing-in-audit', from);
   if (missing.length === 0) return;
   const qualified = quoteQualified(table.schema, table.table);
   const { rows: kind } = await source.query<{ partitioned: boolean }>(
@@ -242,9 +240,7 @@ async function nameDetachedPartitions(
   mismatches: VerifyMismatch[],
   from: number,
 ): Promise<void> {
-  const missing = mismatches
-    .map((mismatch, index) => ({ mismatch, index }))
-    .filter(({ mismatch, index }) => index >= from && mismatch.kind === 'missing-in-source');
+  const missing = listedOfKind(mismatches, 'missing-in-source', from);
   if (missing.length === 0) return;
   const record = quoteQualified(auditSchema, LOADED_PARTITION_TABLE);
   const { rows: readable } = await target.query<{ ok: boolean }>(
@@ -281,6 +277,20 @@ async function nameDetachedPartitions(
     const partition = byKey.get(JSON.stringify(mismatch.key));
     if (partition !== undefined) mismatches[index] = { ...mismatch, partition, detached: true };
   }
+}
+
+/**
+ * The listed mismatches of one kind from `mismatches[from]` on (those one table
+ * added), each with its index so that the caller can amend it in place.
+ */
+function listedOfKind(
+  mismatches: readonly VerifyMismatch[],
+  kind: VerifyMismatch['kind'],
+  from: number,
+): { mismatch: VerifyMismatch; index: number }[] {
+  return mismatches
+    .map((mismatch, index) => ({ mismatch, index }))
+    .filter(({ mismatch, index }) => index >= from && mismatch.kind === kind);
 }
 
 /** Carries a row's partition through the row document (the header prefix: no user column has it). */

@@ -118,17 +118,8 @@ describe('engine: partitioned tables', () => {
 
   it('a partition attached while the engine streams is loaded then, without a restart by hand', async (ctx) => {
     if (!(await loadsAttachedPartitions(p))) return ctx.skip();
-    const engine = createEngine({
-      config: p.config,
-      sourceUrl: p.sourceUrl,
-      targetUrl: p.targetUrl,
-      slotName: p.slotName,
-      logger: silentLogger,
-      lagIntervalMs: 0,
-    });
-    const running = engine.run();
+    const { engine, running } = await startStreaming(p);
     try {
-      await waitFor(() => engine.status().phase === 'streaming');
       const before = (await rowsInOrder()).length;
       await p.source(`CREATE TABLE measures_af (region text, id int, v numeric, PRIMARY KEY (region, id));
                       INSERT INTO measures_af VALUES ('AF', 1, 1.0), ('AF', 2, 2.0);`);
@@ -186,6 +177,30 @@ async function waitFor(check: () => Promise<boolean> | boolean): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error('timed out');
+}
+
+/**
+ * Runs an engine on the pipeline's slot and resolves once it streams. The caller stops
+ * it; if it never streams, it is stopped here.
+ */
+async function startStreaming(p: Pipeline) {
+  const engine = createEngine({
+    config: p.config,
+    sourceUrl: p.sourceUrl,
+    targetUrl: p.targetUrl,
+    slotName: p.slotName,
+    logger: silentLogger,
+    lagIntervalMs: 0,
+  });
+  const running = engine.run();
+  try {
+    await waitFor(() => engine.status().phase === 'streaming');
+  } catch (error) {
+    await engine.stop();
+    await running.catch(() => undefined);
+    throw error;
+  }
+  return { engine, running };
 }
 
 describe('engine: a slot from before attached partitions were loaded (upgrade)', () => {
@@ -265,10 +280,18 @@ describe('engine: partitions detached, and attached again (#17)', () => {
   };
   const detachedWarnings = (records: ReturnType<typeof capture>['records']) =>
     records.filter((r) => r.level === 'warn' && /detached/.test(r.message));
-
-  it('DETACH PARTITION (and DETACH ... CONCURRENTLY): no row version, as a trigger on the root sees none; the engine says so once; verify lists the rows with the detached partition', async () => {
+  /** Runs `work` on a fresh pipeline over TREE (each case detaches from its own tree). */
+  const withTree = async (work: (p: Pipeline) => Promise<void>) => {
     const p = await createPipeline(TREE, { tables });
     try {
+      await work(p);
+    } finally {
+      await p.dispose();
+    }
+  };
+
+  it('DETACH PARTITION (and DETACH ... CONCURRENTLY): no row version, as a trigger on the root sees none; the engine says so once; verify lists the rows with the detached partition', async () => {
+    await withTree(async (p) => {
       await p.replicate();
       const concurrently =
         (await p.source(`SELECT current_setting('server_version_num')::int AS v`)).rows[0].v >=
@@ -327,55 +350,52 @@ describe('engine: partitions detached, and attached again (#17)', () => {
           detached: true,
         }),
       ]);
-    } finally {
-      await p.dispose();
-    }
+    });
   });
 
   it('DETACH ... CONCURRENTLY still waiting for older transactions is a detach, not a re-attach', async (ctx) => {
-    const p = await createPipeline(TREE, { tables });
-    const { Client } = await import('pg');
-    const reader = new Client({ connectionString: p.sourceUrl });
-    const detacher = new Client({ connectionString: p.sourceUrl });
-    try {
-      const version = (await p.source(`SELECT current_setting('server_version_num')::int AS v`))
-        .rows[0].v;
-      // DETACH ... CONCURRENTLY exists from PostgreSQL 14 on.
-      if (version < 140000) return ctx.skip();
-      await p.replicate();
-      await reader.connect();
-      await detacher.connect();
-      // An older snapshot that sees the partition keeps the detach in its pending phase.
-      await reader.query(`BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM d`);
-      const detaching = detacher.query(`ALTER TABLE d DETACH PARTITION d_us CONCURRENTLY`);
-      await waitFor(
-        async () =>
-          (
-            await p.source(
-              `SELECT count(*)::int AS n FROM pg_inherits WHERE inhrelid = 'd_us'::regclass AND inhdetachpending`,
-            )
-          ).rows[0].n === 1,
-      );
-      const logged = capture();
-      await p.replicate({ logger: logged.logger });
-      expect(detachedWarnings(logged.records)).toEqual([
-        expect.objectContaining({
-          fields: expect.objectContaining({ table: 'public.d', partitions: ['public.d_us'] }),
-        }),
-      ]);
-      await reader.query('COMMIT');
-      await detaching;
-      await p.replicate();
-    } finally {
-      await reader.end().catch(() => undefined);
-      await detacher.end().catch(() => undefined);
-      await p.dispose();
-    }
+    await withTree(async (p) => {
+      const { Client } = await import('pg');
+      const reader = new Client({ connectionString: p.sourceUrl });
+      const detacher = new Client({ connectionString: p.sourceUrl });
+      try {
+        const version = (await p.source(`SELECT current_setting('server_version_num')::int AS v`))
+          .rows[0].v;
+        // DETACH ... CONCURRENTLY exists from PostgreSQL 14 on.
+        if (version < 140000) return ctx.skip();
+        await p.replicate();
+        await reader.connect();
+        await detacher.connect();
+        // An older snapshot that sees the partition keeps the detach in its pending phase.
+        await reader.query(`BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM d`);
+        const detaching = detacher.query(`ALTER TABLE d DETACH PARTITION d_us CONCURRENTLY`);
+        await waitFor(
+          async () =>
+            (
+              await p.source(
+                `SELECT count(*)::int AS n FROM pg_inherits WHERE inhrelid = 'd_us'::regclass AND inhdetachpending`,
+              )
+            ).rows[0].n === 1,
+        );
+        const logged = capture();
+        await p.replicate({ logger: logged.logger });
+        expect(detachedWarnings(logged.records)).toEqual([
+          expect.objectContaining({
+            fields: expect.objectContaining({ table: 'public.d', partitions: ['public.d_us'] }),
+          }),
+        ]);
+        await reader.query('COMMIT');
+        await detaching;
+        await p.replicate();
+      } finally {
+        await reader.end().catch(() => undefined);
+        await detacher.end().catch(() => undefined);
+      }
+    });
   });
 
   it('a partition detached and attached again (rows changed meanwhile) stops the engine with the reason, applying nothing of it; the reload records SNAPSHOT/DELETE once', async () => {
-    const p = await createPipeline(TREE, { tables });
-    try {
+    await withTree(async (p) => {
       await p.replicate();
       await p.source(`ALTER TABLE d DETACH PARTITION d_us`);
       await p.replicate();
@@ -412,9 +432,7 @@ describe('engine: partitions detached, and attached again (#17)', () => {
       );
       expect(after[2]).toEqual(['DELETE', { region: 'US', id: 1 }, null]);
       expect((await verify(p)).mismatches).toEqual([]);
-    } finally {
-      await p.dispose();
-    }
+    });
   });
 });
 
@@ -432,17 +450,8 @@ describe('engine: a partition detached and attached again while the engine strea
       // (announcesLeaves): on 13 and 14 the next start finds it (the case above).
       if (!(await loadsAttachedPartitions(p))) return ctx.skip();
       await p.replicate();
-      const engine = createEngine({
-        config: p.config,
-        sourceUrl: p.sourceUrl,
-        targetUrl: p.targetUrl,
-        slotName: p.slotName,
-        logger: silentLogger,
-        lagIntervalMs: 0,
-      });
-      const running = engine.run();
+      const { engine, running } = await startStreaming(p);
       try {
-        await waitFor(() => engine.status().phase === 'streaming');
         await p.source(`UPDATE r SET v = 2 WHERE region = 'US'`);
         await waitFor(
           async () =>

@@ -3,21 +3,18 @@ import { withClient } from '../support/databases';
 import { cdc, DmsApplier } from '../support/dms-apply';
 import { installWithHistory } from './support';
 
-/** Sequential scans of the catalogs named, by this transaction so far. */
-async function catalogSeqScans(client: pg.Client, catalogs: readonly string[]) {
-  const { rows } = await client.query<{ relname: string; seq_scan: string }>(
-    `SELECT relname, seq_scan::text FROM pg_catalog.pg_stat_xact_sys_tables
-      WHERE schemaname = 'pg_catalog' AND relname = ANY($1) ORDER BY relname`,
-    [catalogs],
-  );
-  return Object.fromEntries(rows.map((row) => [row.relname, Number(row.seq_scan)]));
-}
-
-/** Scans (sequential and by index) of the catalogs named, by this transaction so far. */
-async function catalogScans(client: pg.Client, catalogs: readonly string[]) {
+/**
+ * Scans of the catalogs named by this transaction so far: sequential ones only, or
+ * sequential and by index (`'all'`).
+ */
+async function catalogScans(
+  client: pg.Client,
+  catalogs: readonly string[],
+  kinds: 'seq' | 'all',
+): Promise<Record<string, number>> {
+  const scans = kinds === 'seq' ? 'seq_scan' : 'coalesce(seq_scan, 0) + coalesce(idx_scan, 0)';
   const { rows } = await client.query<{ relname: string; n: string }>(
-    `SELECT relname, (coalesce(seq_scan, 0) + coalesce(idx_scan, 0))::text AS n
-       FROM pg_catalog.pg_stat_xact_sys_tables
+    `SELECT relname, (${scans})::text AS n FROM pg_catalog.pg_stat_xact_sys_tables
       WHERE schemaname = 'pg_catalog' AND relname = ANY($1) ORDER BY relname`,
     [catalogs],
   );
@@ -26,12 +23,34 @@ async function catalogScans(client: pg.Client, catalogs: readonly string[]) {
 
 /** Scans of pg_class (sequential and by index), by this transaction so far. */
 async function pgClassScans(client: pg.Client): Promise<number> {
-  const { rows } = await client.query<{ n: string }>(
-    `SELECT (coalesce(seq_scan, 0) + coalesce(idx_scan, 0))::text AS n
-       FROM pg_catalog.pg_stat_xact_sys_tables
-      WHERE schemaname = 'pg_catalog' AND relname = 'pg_class'`,
-  );
-  return Number(rows[0]!.n);
+  return (await catalogScans(client, ['pg_class'], 'all')).pg_class!;
+}
+
+/**
+ * Opens a transaction on a fresh install and applies eight one-row INSERTs and
+ * UPDATEs from key `first` on at `at`: past plpgsql's first five executions, after
+ * which a plan may be kept. `work` runs inside that transaction.
+ */
+async function afterWarmOneRowPath(
+  first: number,
+  at: string,
+  work: (client: pg.Client, dms: DmsApplier) => Promise<void>,
+): Promise<void> {
+  const install = await installWithHistory();
+  const client = new pg.Client({ connectionString: install.targetUrl });
+  await client.connect();
+  try {
+    const dms = new DmsApplier(client, 'audit', 'items', ['id']);
+    await client.query('BEGIN');
+    for (let n = 0; n < 8; n += 1) {
+      const id = String(first + n);
+      await dms.insert({ id, name: 'new' }, cdc('INSERT', at, first + 2 * n));
+      await dms.update({ id }, { name: 'newer' }, cdc('UPDATE', at, first + 1 + 2 * n));
+    }
+    await work(client, dms);
+  } finally {
+    await client.end();
+  }
 }
 
 /**
@@ -44,36 +63,19 @@ async function pgClassScans(client: pg.Client): Promise<number> {
  */
 describe('the capture caller check on the one-row path', () => {
   it('reads pg_type and pg_proc by index on every one-row INSERT and UPDATE', async () => {
-    const install = await installWithHistory();
-    const client = new pg.Client({ connectionString: install.targetUrl });
-    await client.connect();
-    try {
-      const dms = new DmsApplier(client, 'audit', 'items', ['id']);
-      await client.query('BEGIN');
-      // Past plpgsql's first five executions, after which a plan may be kept.
-      for (let n = 0; n < 8; n += 1) {
-        const id = String(100 + n);
-        await dms.insert({ id, name: 'new' }, cdc('INSERT', '2026-11-23 10:00:00', 100 + 2 * n));
-        await dms.update(
-          { id },
-          { name: 'newer' },
-          cdc('UPDATE', '2026-11-23 10:00:01', 101 + 2 * n),
-        );
-      }
-      const before = await catalogSeqScans(client, ['pg_proc', 'pg_type']);
+    await afterWarmOneRowPath(100, '2026-11-23 10:00:00', async (client, dms) => {
+      const before = await catalogScans(client, ['pg_proc', 'pg_type'], 'seq');
       await dms.insert({ id: '200', name: 'x' }, cdc('INSERT', '2026-11-23 10:00:02', 200));
       await dms.update({ id: '200' }, { name: 'y' }, cdc('UPDATE', '2026-11-23 10:00:03', 201));
       await dms.update({ id: '200' }, { name: 'z' }, cdc('UPDATE', '2026-11-23 10:00:04', 202));
-      const after = await catalogSeqScans(client, ['pg_proc', 'pg_type']);
+      const after = await catalogScans(client, ['pg_proc', 'pg_type'], 'seq');
       expect(after).toEqual(before);
       const { rows } = await client.query<{ n: string }>(
         `SELECT count(*)::text AS n FROM audit.audit_log WHERE row_key = '{"id": 200}'`,
       );
       expect(rows[0]!.n).toBe('3');
       await client.query('COMMIT');
-    } finally {
-      await client.end();
-    }
+    });
   });
 
   /**
@@ -84,30 +86,14 @@ describe('the capture caller check on the one-row path', () => {
    * in attacks.test.ts).
    */
   it('judges built-in column types and the kit trigger functions without a pg_type or pg_proc lookup', async () => {
-    const install = await installWithHistory();
-    const client = new pg.Client({ connectionString: install.targetUrl });
-    await client.connect();
-    try {
-      const dms = new DmsApplier(client, 'audit', 'items', ['id']);
-      await client.query('BEGIN');
-      for (let n = 0; n < 8; n += 1) {
-        const id = String(600 + n);
-        await dms.insert({ id, name: 'new' }, cdc('INSERT', '2026-11-23 12:00:00', 600 + 2 * n));
-        await dms.update(
-          { id },
-          { name: 'newer' },
-          cdc('UPDATE', '2026-11-23 12:00:00', 601 + 2 * n),
-        );
-      }
-      const before = await catalogScans(client, ['pg_proc', 'pg_type']);
+    await afterWarmOneRowPath(600, '2026-11-23 12:00:00', async (client, dms) => {
+      const before = await catalogScans(client, ['pg_proc', 'pg_type'], 'all');
       await dms.insert({ id: '700', name: 'x' }, cdc('INSERT', '2026-11-23 12:00:01', 700));
       await dms.update({ id: '700' }, { name: 'y' }, cdc('UPDATE', '2026-11-23 12:00:02', 701));
-      const after = await catalogScans(client, ['pg_proc', 'pg_type']);
+      const after = await catalogScans(client, ['pg_proc', 'pg_type'], 'all');
       expect(after).toEqual(before);
       await client.query('COMMIT');
-    } finally {
-      await client.end();
-    }
+    });
   });
 
   it('holds the shortcut to its premise: every type below OID 12000 is in pg_catalog', async () => {
