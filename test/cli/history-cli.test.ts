@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { cdc, DmsApplier, fullLoad } from '../support/dms-apply';
-import { runCli } from '../support/cli';
+// The built binary, as users run it: a dozen runs here, each without tsx's start-up.
+import { runBuiltCli as runCli } from '../support/cli';
 import { createTestDatabase, withClient } from '../support/databases';
 
 describe('audit-trail migrate and history', () => {
