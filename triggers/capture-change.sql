@@ -189,11 +189,14 @@ $function$;
 -- finish_reload records a DELETE for each baseline key the load did not copy.
 
 -- Whether a full-load row of a table being reloaded equals its key's prior baseline
--- row, and marks that key reloaded (with the row's copy time) either way. Compares the
--- columns both rows have, as text (as update_version_operation compares rows): a column
--- added, dropped or renamed while the table was out reaches staging through migrate,
--- not through a version. Called by capture_insert (as the capture role) for each
--- SNAPSHOT row, and only while the table has a baseline.
+-- row, and marks that key reloaded (with the row's copy time) either way. Equal means
+-- every column the loaded row has is in the baseline row with the same text (as
+-- update_version_operation compares rows). A column the baseline row lacks (added or
+-- renamed while the table was out, or added with a per-row default that migrate
+-- refused until the table was reloaded) holds a value no version records: the row is a
+-- SNAPSHOT. A column only the baseline row has was dropped: no version for that.
+-- Called by capture_insert (as the capture role) for each SNAPSHOT row, and only while
+-- the table has a baseline.
 CREATE OR REPLACE FUNCTION {{audit_schema}}.reload_unchanged(
   source_schema_name text, source_table_name text, row_key jsonb, row_data jsonb, copied_at timestamp)
 RETURNS boolean
@@ -211,9 +214,8 @@ BEGIN
      AND b.row_key = reload_unchanged.row_key
   RETURNING b.row_data INTO v_prior;
   RETURN v_prior IS NOT NULL AND NOT EXISTS (
-    SELECT FROM jsonb_each(v_prior) AS e(name, value)
-     WHERE reload_unchanged.row_data ? e.name
-       AND (reload_unchanged.row_data -> e.name)::text <> e.value::text);
+    SELECT FROM jsonb_each(reload_unchanged.row_data) AS e(name, value)
+     WHERE (v_prior -> e.name)::text IS DISTINCT FROM e.value::text);
 END
 $function$;
 

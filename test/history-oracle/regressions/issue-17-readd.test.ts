@@ -1,13 +1,7 @@
 import { inject } from 'vitest';
 import { runScenario, type PipelineKind } from '../../support/oracle/scenario';
-import type {
-  CrashSpec,
-  Statement,
-  Step,
-  TableSpec,
-  Workload,
-} from '../../support/oracle/workload';
-import { replicate, tx, workload } from './workloads';
+import type { CrashSpec, Workload } from '../../support/oracle/workload';
+import { configureT1, onT1, READD_TABLES as TABLES, replicate, tx, workload } from './workloads';
 
 /**
  * #17 item 19, round trip: a table removed from the config mid-run and added back. The
@@ -18,31 +12,8 @@ import { replicate, tx, workload } from './workloads';
 const problems = async (w: Workload, pipeline: PipelineKind) =>
   (await runScenario(w, { adminUrl: inject('pgAdminUrl'), pipeline })).problems;
 
-/** `s0.t0` stays configured; `s1.t1` (int key k0, int c1) is removed and added back. */
-const TABLES: TableSpec[] = [0, 1].map((i) => ({
-  schema: `s${i}`,
-  name: `t${i}`,
-  columns: [
-    { name: 'k0', type: 'int4' },
-    { name: 'c1', type: 'int4' },
-  ],
-  keyCount: 1,
-}));
-// int4 picks: 0 = 1, 2 = 0, 3 = -2147483648.
-const insert = (n: number, value: number): Statement => ({
-  kind: 'insert',
-  table: 1,
-  key: [{ n, spelling: 0 }],
-  values: [value],
-});
-const update = (n: number, value: number): Statement => ({
-  kind: 'update',
-  table: 1,
-  key: [{ n, spelling: 0 }],
-  set: [[0, value]],
-});
-const remove = (n: number): Statement => ({ kind: 'delete', table: 1, key: [{ n, spelling: 0 }] });
-const configure: Step = { kind: 'configure', table: 1 };
+const { insert, update, remove } = onT1;
+const configure = configureT1;
 /**
  * Catch-ups: the replicate step, then one before and one after each configure step; the
  * fifth (index 4) reloads `s1.t1`. Killed after its first copied batch, before the load

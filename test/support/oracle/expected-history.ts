@@ -12,7 +12,7 @@ import type { OracleEvent } from './install';
  *    **Reload** (a table removed from the config and added back, #17 item 19): the
  *    changes made while it was out are not versions; the load is a new baseline, one
  *    `SNAPSHOT` for each row whose recorded columns differ from its key's newest version
- *    (or whose newest version is a DELETE, or which has none), and one `DELETE` (old row:
+ *    or are not all in it (or whose newest version is a DELETE, or which has none), and one `DELETE` (old row:
  *    the newest version's row; commit time and transaction id not compared) for each
  *    key whose newest version is live but which the table no longer holds.
  * 2. **Updates that change nothing.** An UPDATE after which every recorded column
@@ -143,7 +143,7 @@ export function expectedHistory(
       const key = keyOf(row, table.keyColumns, window.types);
       held.add(key);
       const before = newest.get(key);
-      if (before && !before.deleted && sameCommonColumns(before.row, row)) continue;
+      if (before && !before.deleted && unchangedSince(before.row, row)) continue;
       push({
         key,
         operation: 'SNAPSHOT',
@@ -256,13 +256,14 @@ function eventVersions(
 }
 
 /**
- * Whether two rows print the same in every column both have. A column added, dropped
- * or renamed since the newest version reaches staging through migrate, not through a
- * version, so a reload compares only what both sides hold (a gap change of such a
- * column alone is not expected to show).
+ * Whether a reloaded row `loaded` is its key's newest version `newest` again: every
+ * column it has prints the same there. A column the newest version lacks (added or
+ * renamed while the table was out of the config) holds a value no version recorded, so
+ * the row is a SNAPSHOT; a column only the newest version has was dropped, which is no
+ * change of the row.
  */
-function sameCommonColumns(a: TextRow, b: TextRow): boolean {
-  return Object.keys(a).every((name) => !(name in b) || a[name] === b[name]);
+function unchangedSince(newest: TextRow, loaded: TextRow): boolean {
+  return Object.keys(loaded).every((name) => name in newest && newest[name] === loaded[name]);
 }
 
 /** Columns whose text differs between two rows (a column on one side only counts), sorted. */

@@ -336,6 +336,12 @@ export async function runScenario(
         const mark = started ? await oracleMark(main) : -1;
         if (step.added) {
           everConfigured.add(t);
+          // A kept staging table follows the changes made while the table was out; a
+          // dropped one is created in the new shape, with nothing to log.
+          if (!workload.dropStaging)
+            loggedChanges.push(
+              ...(step.changesWhileOut ?? []).map((c) => ({ table: tables[t]!, ...c })),
+            );
           if (started) await loaded(t, mark);
         } else if (started) {
           const open = windows[t]!.pop()!;

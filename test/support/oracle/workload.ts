@@ -461,6 +461,14 @@ export class SchemaState {
   lastChange: LoggedSchemaChange | undefined;
   /** Whether each table has been in the config at some step so far. */
   private readonly everConfigured: boolean[];
+  /**
+   * Each column's identity (its `attnum` on the source, which RENAME and a type change
+   * keep), parallel to {@link columns}.
+   */
+  private readonly ids: number[][];
+  private nextId = 0;
+  /** Each removed table's columns and their identities when it left the config. */
+  private readonly atRemoval: ({ columns: ColumnSpec[]; ids: number[] } | undefined)[];
   constructor(
     readonly tables: readonly TableSpec[],
     readonly excludedValues: Readonly<Record<string, readonly string[]>> = {},
@@ -472,6 +480,8 @@ export class SchemaState {
     this.everIgnored = this.ignored.map((names) => new Set(names));
     this.configured = initiallyConfigured(tables);
     this.everConfigured = [...this.configured];
+    this.ids = this.columns.map((columns) => columns.map(() => this.nextId++));
+    this.atRemoval = tables.map(() => undefined);
   }
   /**
    * Applies a `configure` step: adds table `t` to the config or removes it (a removed
@@ -483,7 +493,46 @@ export class SchemaState {
     if (!this.configured[t] && this.everConfigured[t] && !this.readd) return false;
     this.configured[t] = !this.configured[t];
     if (this.configured[t]) this.everConfigured[t] = true;
+    else this.atRemoval[t] = { columns: [...this.columns[t]!], ids: [...this.ids[t]!] };
     return true;
+  }
+  /**
+   * The column changes made to table `t` while it was out of the config, as `migrate`
+   * logs them when it comes back with its staging table kept (#17 items 19 and 21): by
+   * column identity, so a rename is one RENAME however often it happened; a column
+   * added and dropped again left nothing. DROPs first, then each column in source order.
+   */
+  changesWhileOut(t: number): LoggedSchemaChange[] {
+    const before = this.atRemoval[t];
+    if (!before) return [];
+    const now = new Map(this.ids[t]!.map((id, i) => [id, this.columns[t]![i]!]));
+    const then = new Map(before.ids.map((id, i) => [id, before.columns[i]!]));
+    const changes: LoggedSchemaChange[] = [];
+    for (const [id, column] of then)
+      if (!now.has(id))
+        changes.push({ change: 'DROP', column: column.name, before: column.name, after: null });
+    for (const [id, column] of now) {
+      const old = then.get(id);
+      if (!old) {
+        changes.push({ change: 'ADD', column: column.name, before: null, after: column.name });
+        continue;
+      }
+      if (old.name !== column.name)
+        changes.push({
+          change: 'RENAME',
+          column: column.name,
+          before: old.name,
+          after: column.name,
+        });
+      if (old.type !== column.type)
+        changes.push({
+          change: 'RETYPE',
+          column: column.name,
+          before: column.name,
+          after: column.name,
+        });
+    }
+    return changes;
   }
   /** The config as it is now. */
   config(auditSchema: string | undefined): WorkloadConfig {
@@ -502,10 +551,10 @@ export class SchemaState {
   apply(t: number, change: DdlChange): string | undefined {
     const table = this.tables[t]!;
     // A table not yet in the config may change shape before it is added (its load is
-    // expected from the source rows at the load); one removed from it may not, since
-    // what migrate makes of a shape change it did not see while the table was out is
-    // not modelled here (its staging table kept the old shape).
-    if (!this.configured[t] && this.everConfigured[t]) return undefined;
+    // expected from the source rows at the load). One removed from it may too when it
+    // can come back: its reload is held against the source rows then, and migrate logs
+    // what changed meanwhile (see changesWhileOut).
+    if (!this.configured[t] && this.everConfigured[t] && !this.readd) return undefined;
     const target = quoteQualified(table.schema, table.name);
     const cols = this.columns[t]!;
     const valueCols = this.valueColumns(t);
@@ -513,6 +562,7 @@ export class SchemaState {
       if (cols.some((c) => c.name === change.name) || this.everIgnored[t]!.has(change.name))
         return undefined;
       cols.push({ name: change.name, type: change.type });
+      this.ids[t]!.push(this.nextId++);
       this.lastChange = { change: 'ADD', column: change.name, before: null, after: change.name };
       return `ALTER TABLE ${target} ADD COLUMN ${quoteIdent(change.name)} ${typeSql(change.type, table.schema)}`;
     }
@@ -524,6 +574,7 @@ export class SchemaState {
     const ignored = this.ignored[t]!;
     if (change.kind === 'drop') {
       cols.splice(index, 1);
+      this.ids[t]!.splice(index, 1);
       this.lastChange = { change: 'DROP', column: column.name, before: column.name, after: null };
       if (ignored.includes(column.name)) ignored.splice(ignored.indexOf(column.name), 1);
       return `ALTER TABLE ${target} DROP COLUMN ${quoteIdent(column.name)}`;
@@ -727,6 +778,12 @@ export interface RenderedStep {
   readonly added?: boolean;
   /** For `ddl` that applies: what the schema-change log must record (if the table is audited). */
   readonly schemaChange?: LoggedSchemaChange;
+  /**
+   * For a `configure` step that adds a table back: the column changes made while it was
+   * out, which migrate logs when its staging table was kept (see
+   * {@link SchemaState.changesWhileOut}).
+   */
+  readonly changesWhileOut?: readonly LoggedSchemaChange[];
 }
 
 /** Renders every step, tracking schema changes. */
@@ -754,11 +811,13 @@ export function renderSteps(workload: Workload): RenderedStep[] {
         const t = step.table % workload.tables.length;
         if (!state.configure(t)) return { step, sql: [] };
         const added = state.configured[t]!;
+        const whileOut = added ? state.changesWhileOut(t) : [];
         return {
           step,
           sql: [],
           config: state.config(workload.auditSchema),
           added,
+          ...(whileOut.length > 0 ? { changesWhileOut: whileOut } : {}),
           ...(added && state.columns[t]!.some((c) => c.name.startsWith('ar_h_'))
             ? { headerNamed: true }
             : {}),
