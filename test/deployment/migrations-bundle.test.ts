@@ -77,8 +77,24 @@ it(
       ['cdk', 'synth', '-c', 'config=examples/aws.config.json', '-o', outdir, '-q', '--no-notices'],
       {
         cwd: KIT_ROOT,
-        env: { ...process.env, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: '' },
+        env: {
+          ...process.env,
+          AWS_ACCESS_KEY_ID: '',
+          AWS_SECRET_ACCESS_KEY: '',
+          AWS_PROFILE: '',
+          // The suite turns aws-cdk-lib's template validation off (vitest.config.ts): here
+          // it runs, and its report on the example's stack must be clean.
+          CDK_VALIDATION: 'true',
+        },
       },
+    );
+    const validation = JSON.parse(
+      readFileSync(path.join(outdir, 'validation-report.json'), 'utf8'),
+    ) as { pluginReports: { pluginName: string; violations: unknown[] }[] };
+    expect(validation.pluginReports).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ pluginName: 'CloudFormation Validate', violations: [] }),
+      ]),
     );
     const template = Template.fromJSON(
       JSON.parse(readFileSync(path.join(outdir, 'AuditTrail.template.json'), 'utf8')) as Record<
