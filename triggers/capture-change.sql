@@ -297,19 +297,23 @@ BEGIN
 END
 $function$;
 
--- Whether a reload of the table is pending and this staging statement carries a change
--- with a change sequence: DMS applies a table's CDC changes only after its full load
--- (it caches them meanwhile), so such a change says the load is complete. One index
--- probe per staging statement; the reload is ended before the change is recorded, so
--- its DELETEs come first.
-CREATE OR REPLACE FUNCTION {{audit_schema}}.reload_pending(source_schema_name text, source_table_name text)
-RETURNS boolean
+-- Whether a reload of the table is pending (a row, or none), for the capture functions to
+-- ask together with whether this staging statement carries a change with a change
+-- sequence: DMS applies a table's CDC changes only after its full load (it caches them
+-- meanwhile), so such a change says the load is complete. One index probe per staging
+-- statement; the reload is ended before the change is recorded, so its DELETEs come first.
+-- A set-returning SQL function with no SET clause: the planner inlines it into the
+-- calling query (a scalar one holding a subquery is never inlined, and was planned again
+-- on every call). Its callers pin search_path.
+DROP FUNCTION IF EXISTS {{audit_schema}}.reload_pending(text, text);
+CREATE OR REPLACE FUNCTION {{audit_schema}}.pending_reload(source_schema_name text, source_table_name text)
+RETURNS SETOF boolean
 LANGUAGE sql
 STABLE
--- No SET clause, so the planner may inline it (its callers pin search_path).
 AS $function$
-  SELECT EXISTS (SELECT FROM {{audit_schema}}.reload_baseline AS b
-                  WHERE b.source_schema = source_schema_name AND b.source_table = source_table_name)
+  SELECT true FROM {{audit_schema}}.reload_baseline AS b
+   WHERE b.source_schema = source_schema_name AND b.source_table = source_table_name
+   LIMIT 1
 $function$;
 
 -- AFTER INSERT: CDC inserts, full-load rows (empty change sequence: SNAPSHOT), and
@@ -337,25 +341,36 @@ DECLARE
   arg_exact constant boolean := cardinality(arg_json_columns) + cardinality(arg_float_columns) > 0;
   v_one_row boolean;
   v_reloading boolean;
+  v_cdc_change boolean;
+  v_seal_queued boolean;
+  v_done text;
 BEGIN
   -- Refuse any table but a registered staging table with its registered arguments, and
-  -- take the chain lock before ids are allocated (triggers/trust.sql).
-  PERFORM {{audit_schema}}.assert_capture_call(TG_RELID, TG_ARGV);
-  PERFORM {{audit_schema}}.lock_chain();
+  -- take the chain lock before ids are allocated (triggers/trust.sql). Assignments, not
+  -- PERFORM: a call alone is evaluated as an expression, with no executor start-up.
+  v_done := {{audit_schema}}.assert_capture_call(TG_RELID, TG_ARGV);
+  v_done := {{audit_schema}}.lock_chain();
+  -- What the rest decides on, in one statement (each costs an executor start-up).
+  SELECT EXISTS (SELECT FROM {{audit_schema}}.pending_reload(arg_source_schema, arg_source_table)),
+         EXISTS (SELECT FROM new_rows AS ins_row WHERE nullif(ins_row.ar_h_change_seq, '') IS NOT NULL),
+         (SELECT count(*) FROM new_rows) = 1,
+         coalesce((SELECT q.queued FROM {{audit_schema}}.seal_queued() AS q(queued)), false)
+    INTO v_reloading, v_cdc_change, v_one_row, v_seal_queued;
   -- A table added back to the config: full-load rows are held against the prior
   -- baseline, and the first change with a change sequence ends the reload.
-  v_reloading := {{audit_schema}}.reload_pending(arg_source_schema, arg_source_table);
-  IF v_reloading AND EXISTS (SELECT FROM new_rows AS ins_row WHERE nullif(ins_row.ar_h_change_seq, '') IS NOT NULL) THEN
-    PERFORM {{audit_schema}}.finish_reload(arg_source_schema, arg_source_table,
+  IF v_reloading AND v_cdc_change THEN
+    v_done := {{audit_schema}}.finish_reload(arg_source_schema, arg_source_table,
       (SELECT min(ins_row.ar_h_commit_timestamp) FROM new_rows AS ins_row
         WHERE nullif(ins_row.ar_h_change_seq, '') IS NOT NULL));
     v_reloading := false;
+    v_seal_queued := false; -- finish_reload sealed every row
   END IF;
   -- DMS applies one row per statement: its rows are hash-chained once per transaction,
-  -- at commit (seal_at_commit fires for rows inserted while this is on); a larger
-  -- statement seals its rows itself, below.
-  v_one_row := (SELECT count(*) FROM new_rows) = 1;
-  PERFORM pg_catalog.set_config('audit_trail.seal_at_commit', CASE WHEN v_one_row THEN 'on' ELSE 'off' END, true);
+  -- at commit (seal_at_commit is queued for a row inserted while this is on, the first
+  -- of the transaction's unsealed rows: seal_queued); a larger statement seals its rows
+  -- itself, below.
+  v_done := pg_catalog.set_config('audit_trail.seal_at_commit',
+              CASE WHEN v_one_row AND NOT v_seal_queued THEN 'on' ELSE 'off' END, true);
   INSERT INTO {{audit_schema}}.audit_log (
     source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
     transaction_id, stream_position, old_row, new_row, changed_columns
@@ -397,7 +412,7 @@ BEGIN
   ORDER BY c.ar_change_seq NULLS FIRST
   -- DMS re-applies changes after a task restart: one change, one audit row.
   ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
-  PERFORM pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
+  v_done := pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
   IF NOT v_one_row THEN
     -- Hash-chain what this statement added (nothing for a replay).
     PERFORM {{audit_schema}}.seal_blocks('capture');
@@ -436,23 +451,28 @@ DECLARE
   v_commit_ts timestamptz; v_xid text; v_lsn text; v_old_commit timestamp; v_new_commit timestamp;
   v_old_key jsonb; v_new_key jsonb; v_version text;
   v_old_json json; v_new_json json; v_old_text text; v_new_text text;
+  v_one_row boolean; v_reloading boolean; v_cdc_change boolean; v_seal_queued boolean; v_done text;
 BEGIN
-  -- Refuse any table but a registered staging table with its registered arguments, and
-  -- take the chain lock before ids are allocated (triggers/trust.sql).
-  PERFORM {{audit_schema}}.assert_capture_call(TG_RELID, TG_ARGV);
-  PERFORM {{audit_schema}}.lock_chain();
+  -- As in capture_insert: the caller check, the chain lock, and what the rest decides on.
+  v_done := {{audit_schema}}.assert_capture_call(TG_RELID, TG_ARGV);
+  v_done := {{audit_schema}}.lock_chain();
+  SELECT EXISTS (SELECT FROM {{audit_schema}}.pending_reload(arg_source_schema, arg_source_table)),
+         EXISTS (SELECT FROM new_rows AS new_row WHERE nullif(new_row.ar_h_change_seq, '') IS NOT NULL),
+         (SELECT count(*) FROM new_rows) = 1,
+         coalesce((SELECT q.queued FROM {{audit_schema}}.seal_queued() AS q(queued)), false)
+    INTO v_reloading, v_cdc_change, v_one_row, v_seal_queued;
   -- A table added back to the config: its first change with a change sequence ends the
   -- reload (see finish_reload).
-  IF {{audit_schema}}.reload_pending(arg_source_schema, arg_source_table)
-     AND EXISTS (SELECT FROM new_rows AS new_row WHERE nullif(new_row.ar_h_change_seq, '') IS NOT NULL) THEN
-    PERFORM {{audit_schema}}.finish_reload(arg_source_schema, arg_source_table,
+  IF v_reloading AND v_cdc_change THEN
+    v_done := {{audit_schema}}.finish_reload(arg_source_schema, arg_source_table,
       (SELECT min(new_row.ar_h_commit_timestamp) FROM new_rows AS new_row
         WHERE nullif(new_row.ar_h_change_seq, '') IS NOT NULL));
+    v_seal_queued := false; -- finish_reload sealed every row
   END IF;
   -- DMS applies one row per statement: the plain path costs a fraction of the set query,
-  -- and its rows are hash-chained once per transaction, at commit (seal_at_commit fires
-  -- for rows inserted while this is on). A larger statement seals its rows itself.
-  IF (SELECT count(*) FROM new_rows) = 1 THEN
+  -- and its rows are hash-chained once per transaction, at commit (as in capture_insert).
+  -- A larger statement seals its rows itself.
+  IF v_one_row THEN
     -- One statement for both sides (each SPI statement costs an executor start-up).
     SELECT to_jsonb(old_row.*), row_to_json(old_row.*), record_out(old_row.*)::text,
            old_row.ar_h_change_seq, old_row.ar_h_indicator, old_row.ar_h_commit_timestamp,
@@ -480,7 +500,7 @@ BEGIN
     IF v_version IS NULL THEN
       RETURN NULL;
     END IF;
-    PERFORM pg_catalog.set_config('audit_trail.seal_at_commit', 'on', true);
+    v_done := pg_catalog.set_config('audit_trail.seal_at_commit', CASE WHEN v_seal_queued THEN 'off' ELSE 'on' END, true);
     IF v_version IN ('UPDATE', 'INSERT') AND v_new_key <> v_old_key AND v_old_indicator IS DISTINCT FROM 'D' THEN
       -- A key change also ends the old key's history with a DELETE.
       INSERT INTO {{audit_schema}}.audit_log (
@@ -500,11 +520,11 @@ BEGIN
       CASE WHEN v_version = 'DELETE' THEN NULL ELSE v_new_data END,
       CASE WHEN v_version = 'UPDATE' THEN {{audit_schema}}.changed_columns(v_old_data, v_new_data) END)
     ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
-    PERFORM pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
+    v_done := pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
     RETURN NULL;
   END IF;
 
-  PERFORM pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
+  v_done := pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
 
   INSERT INTO {{audit_schema}}.audit_log (
     source_schema, source_table, row_key, operation, commit_timestamp, change_seq,

@@ -167,8 +167,11 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $function$
+DECLARE
+  done text;
 BEGIN
-  PERFORM pg_advisory_xact_lock(hashtextextended('audit-trail:chain:' || ({{audit_schema_literal}} || '.audit_chain')::regclass::oid::text, 0));
+  -- An assignment, not PERFORM: evaluated as an expression, with no executor start-up.
+  done := pg_advisory_xact_lock(hashtextextended('audit-trail:chain:' || ({{audit_schema_literal}} || '.audit_chain')::regclass::oid::text, 0));
   -- Set (transaction-local) once the head has been checked under the lock, which this
   -- transaction then holds to its end: later statements need no probe.
   IF current_setting('transaction_isolation') <> 'read committed'
@@ -259,13 +262,42 @@ BEGIN
 END
 $function$;
 
+-- Whether the seal at commit is already queued for this transaction's unsealed audit
+-- rows: the first audit row the chain does not cover yet (one index probe past the chain
+-- head) was inserted at this transaction's top level (its xmin is the transaction's xid).
+-- Every seal covers every unsealed row, so when that row was inserted no earlier row was
+-- waiting, and its insert queued seal_at_commit (below): later one-row statements queue
+-- none, and a transaction is sealed by one event, not one per row. Read by the capture
+-- functions under the chain lock, from the audit log and the chain, which only the capture
+-- role writes: a caller cannot make it say true for rows that wait for no event. A row a
+-- subtransaction inserted carries the subtransaction's xid (rolling it back discards its
+-- event with it): it answers false, and the next row queues its own event (a second event
+-- finds its row sealed and returns). ORDER BY ... LIMIT 1 keeps the plan an index scan
+-- however small the log was when the plan was cached.
+-- A set-returning SQL function (one row) with no SET clause, so the planner inlines it
+-- into the capture functions' query (a scalar SQL function holding a subquery is never
+-- inlined, and is planned again on every call); every name is schema-qualified (an
+-- inlined body is parsed under the caller's search_path; both callers pin it).
+CREATE OR REPLACE FUNCTION {{audit_schema}}.seal_queued()
+RETURNS SETOF boolean
+LANGUAGE sql
+STABLE
+AS $function$
+  SELECT coalesce((
+    SELECT a.xmin FROM {{audit_schema}}.audit_log AS a
+     WHERE a.id OPERATOR(pg_catalog.>) coalesce((SELECT c.last_row_id FROM {{audit_schema}}.audit_chain AS c
+                                                  ORDER BY c.block_no DESC LIMIT 1), 0)
+     ORDER BY a.id LIMIT 1) OPERATOR(pg_catalog.=) pg_catalog.xid(pg_catalog.pg_current_xact_id()), false)
+$function$;
+
 -- Seals the chain once per applying transaction, at its commit, for the rows of one-row
 -- staging statements (DMS applies one row per statement, and a block per statement cost
 -- more than the change itself; larger statements seal their own rows at once). The
--- capture functions insert such rows with audit_trail.seal_at_commit on, and only then
--- does the deferred constraint trigger below queue an event for the row: the first
--- event to fire seals every unsealed row into blocks, the others find their row sealed
--- and return. The setting decides only whether a row waits for commit to be sealed;
+-- capture functions insert such rows with audit_trail.seal_at_commit on while no row of
+-- the transaction waits for a seal already queued (seal_queued), and only then does the
+-- deferred constraint trigger below queue an event for the row: the first event to fire
+-- seals every unsealed row into blocks, any other finds its row sealed and returns. The
+-- setting decides only whether a row queues the seal;
 -- only the capture functions insert audit rows, and they set it themselves before each
 -- insert, so a value a caller sets changes nothing. The capture functions took the chain
 -- lock before inserting and hold it until the transaction ends, so the rows are the
@@ -286,7 +318,7 @@ DECLARE
   foreign_trigger text;
 BEGIN
   -- Attached anywhere else (EXECUTE is not granted, but even so), NEW is not an audit row.
-  -- This fires once per audit row of a one-row statement: the name is resolved through
+  -- This may fire for several audit rows of a transaction: the name is resolved through
   -- the relation cache (regclass input), not by a query that would scan pg_class per row.
   IF TG_RELID IS DISTINCT FROM ({{audit_schema_literal}} || '.audit_log')::regclass
      OR TG_OP <> 'INSERT' OR TG_LEVEL <> 'ROW' THEN

@@ -161,6 +161,74 @@ describe('the hash chain is sealed once per transaction, at commit', () => {
     });
   });
 
+  /**
+   * The seal is queued by the first audit row of a transaction that no seal covers yet
+   * (seal_queued), not by every row: a transaction of ten one-row statements fires
+   * seal_at_commit once. Counted by the server (track_functions) as SET CONSTRAINTS ALL
+   * IMMEDIATE fires the queued events.
+   */
+  it('queues one seal per transaction of one-row statements, not one per audit row', async () => {
+    const install = await installWithHistory();
+    const before = await verify(install);
+    let firings = -1;
+    await inTransaction(install.targetUrl, async (dms, client) => {
+      await client.query(`SET LOCAL track_functions = 'pl'`);
+      for (let id = 80; id < 85; id += 1) {
+        await dms.insert({ id: String(id), name: 'new' }, cdc('INSERT', '2026-11-22 12:00:00', id));
+        await dms.update(
+          { id: String(id) },
+          { name: 'newer' },
+          cdc('UPDATE', '2026-11-22 12:00:01', id),
+        );
+      }
+      await client.query('SET CONSTRAINTS ALL IMMEDIATE');
+      const { rows } = await client.query<{ calls: string }>(
+        `SELECT calls::text FROM pg_catalog.pg_stat_xact_user_functions
+          WHERE schemaname = 'audit' AND funcname = 'seal_at_commit'`,
+      );
+      firings = Number(rows[0]?.calls ?? 0);
+    });
+    expect(firings).toBe(1);
+    expect(await verify(install)).toMatchObject({
+      ok: true,
+      findingCount: 0,
+      rows: before.rows + 10,
+      blocks: before.blocks + 1,
+    });
+  });
+
+  /**
+   * A later row queues no seal while an earlier row of the transaction waits for one, so
+   * that wait must outlive whatever a subtransaction undoes: the row that queued the seal
+   * rolled back, a seal fired early and then rolled back, rows of a subtransaction kept.
+   * Every row is sealed at commit, in one chain that verify finds clean.
+   */
+  it('seals every row whatever savepoints undo around the row that queued the seal', async () => {
+    const install = await installWithHistory();
+    const before = await verify(install);
+    await inTransaction(install.targetUrl, async (dms, client) => {
+      // The row that queued the seal is rolled back with its event.
+      await client.query('SAVEPOINT s1');
+      await dms.insert({ id: '90' }, cdc('INSERT', '2026-11-22 12:00:00', 90));
+      await client.query('ROLLBACK TO SAVEPOINT s1');
+      await dms.insert({ id: '91' }, cdc('INSERT', '2026-11-22 12:00:01', 91));
+      // The seal fired early inside a subtransaction that is then rolled back.
+      await client.query('SAVEPOINT s2');
+      await client.query('SET CONSTRAINTS ALL IMMEDIATE');
+      await client.query('SET CONSTRAINTS ALL DEFERRED');
+      await client.query('ROLLBACK TO SAVEPOINT s2');
+      await dms.insert({ id: '92' }, cdc('INSERT', '2026-11-22 12:00:02', 92));
+      // Rows of a released subtransaction, then more at the top level.
+      await client.query('SAVEPOINT s3');
+      await dms.insert({ id: '93' }, cdc('INSERT', '2026-11-22 12:00:03', 93));
+      await client.query('RELEASE SAVEPOINT s3');
+      await dms.insert({ id: '94' }, cdc('INSERT', '2026-11-22 12:00:04', 94));
+    });
+    const after = await verify(install);
+    expect(after).toMatchObject({ ok: true, findingCount: 0, rows: before.rows + 4 });
+    expect(await blockSizes(install, before.head!.blockNo)).toEqual([4]);
+  });
+
   it('cannot be borrowed: refused on a table of the caller, even with EXECUTE granted by mistake', async () => {
     const install = await installWithHistory();
     const login = await createLogin(install.targetUrl, 'borrower');
