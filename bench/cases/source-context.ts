@@ -1,6 +1,7 @@
 import type { BenchCase } from '.';
 import type { BenchContext } from '../lib/profile';
 import { parseConfig } from '../../src/config';
+import type { SourceContextConfig } from '../../src/config/source-context';
 import { createKysely } from '../../src/postgres/connect';
 import { quoteQualified } from '../../src/postgres/identifiers';
 import { contextInsertStatement, installSourceContext } from '../../src/source-context';
@@ -15,7 +16,7 @@ import { CHANGES_PER_TRANSACTION, createWorkloadTables, runPgbench } from '../li
 const PGBENCH_CONTEXT_VALUES = ["'bench-user'", 'NULL', ':aid', "'pgbench'", "'benchmark'", 'NULL'];
 
 /** `$1`..`$6` of a helper statement replaced by the pgbench values. */
-export function withPgbenchValues(text: string): string {
+function withPgbenchValues(text: string): string {
   return text.replace(/\$(\d)/g, (_, n: string) => PGBENCH_CONTEXT_VALUES[Number(n) - 1]!);
 }
 
@@ -126,8 +127,15 @@ interface ContextSource {
   detail(): Promise<Record<string, unknown>>;
 }
 
-async function prepareSource(server: LocalPostgres, accounts: number): Promise<ContextSource> {
-  const url = await server.createDatabase('bench_context');
+/**
+ * The source of this case in the database at `url`: the workload tables, the context table
+ * installed as the kit installs it, and the prepared context insert that pgbench sends with
+ * `BEGIN` (what `withAuditContext` does). bench/tools/instructions.ts measures the same.
+ */
+export async function prepareContextWorkload(
+  url: string,
+  accounts: number,
+): Promise<{ context: SourceContextConfig; withBegin: string }> {
   await createWorkloadTables(url, accounts);
   const config = parseConfig({
     tables: [{ table: 'accounts' }, { table: 'tellers' }, { table: 'movements' }],
@@ -136,7 +144,12 @@ async function prepareSource(server: LocalPostgres, accounts: number): Promise<C
   const db = createKysely<unknown>(url, { max: 1 });
   await installSourceContext(db, config).finally(() => db.destroy());
   const context = config.sourceContext!;
-  const withBegin = withPgbenchValues(contextRowInsert(context.schema, context.table));
+  return { context, withBegin: withPgbenchValues(contextRowInsert(context.schema, context.table)) };
+}
+
+async function prepareSource(server: LocalPostgres, accounts: number): Promise<ContextSource> {
+  const url = await server.createDatabase('bench_context');
+  const { context, withBegin } = await prepareContextWorkload(url, accounts);
   const firstStatement = `${withPgbenchValues(
     contextInsertStatement(context.schema, context.table).text,
   )};\n`;

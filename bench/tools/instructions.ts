@@ -31,20 +31,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseConfig } from '../../src/config';
-import { createKysely } from '../../src/postgres/connect';
 import { LOGICAL_REPLICATION_SETTINGS, findFreePort } from '../../src/postgres/local-server';
 import { quoteQualified } from '../../src/postgres/identifiers';
-import { installSourceContext } from '../../src/source-context';
-import { contextRowInsert } from '../../src/source-context/begin-with-context';
 import { stagingTableName } from '../../src/staging/header-columns';
 import { dmsScript, ROWS_PER_TRANSACTION } from '../cases/dms-apply';
-import { withPgbenchValues } from '../cases/source-context';
+import { prepareContextWorkload } from '../cases/source-context';
 import { benchConfig, ITEMS_DDL } from '../lib/engine-capture';
 import { PG_BIN, run } from '../lib/processes';
 import { BENCH_SETTINGS, withClient } from '../lib/servers';
 import { stagingTriggerSwitch } from '../lib/staging-triggers';
-import { createWorkloadTables, workloadScript } from '../lib/workload';
+import { workloadScript } from '../lib/workload';
 
 /** One measured variant: a database prepared on a cluster, and the pgbench script to run in it. */
 interface Variant {
@@ -107,16 +103,7 @@ const CONTEXT_CASE: InstructionCase = {
   async prepare(cluster) {
     const accounts = 10_000;
     await cluster.createDatabase('context_source');
-    const url = cluster.url('context_source');
-    await createWorkloadTables(url, accounts);
-    const config = parseConfig({
-      tables: [{ table: 'accounts' }, { table: 'tellers' }, { table: 'movements' }],
-      sourceContext: {},
-    });
-    const db = createKysely<unknown>(url, { max: 1 });
-    await installSourceContext(db, config).finally(() => db.destroy());
-    const context = config.sourceContext!;
-    const withBegin = withPgbenchValues(contextRowInsert(context.schema, context.table));
+    const { withBegin } = await prepareContextWorkload(cluster.url('context_source'), accounts);
     const variables = () => [];
     return [
       {
