@@ -8,6 +8,7 @@ import {
   type EngineRunResult,
 } from '../../src/engine';
 import { migrateTarget } from '../../src/migrate/migrate-target';
+import { verifyAuditTrail, type VerifyReport } from '../../src/verify';
 import { createTestDatabase, withClient } from '../support/databases';
 
 /** A source and a target database with the kit installed, and a unique slot. */
@@ -22,6 +23,8 @@ export interface Pipeline {
   target(sql: string, values?: unknown[]): Promise<pg.QueryResult>;
   /** Runs the engine until everything committed so far is applied. */
   replicate(options?: Partial<EngineOptions>): Promise<EngineRunResult>;
+  /** Runs verify over the pipeline's config, source and target. */
+  verify(): Promise<VerifyReport>;
   /** Drops the slot (slots pin WAL on the shared server). */
   dispose(): Promise<void>;
 }
@@ -61,6 +64,7 @@ export async function createPipeline(
         lagIntervalMs: 0,
         ...options,
       }).runUntilIdle(),
+    verify: () => verifyAuditTrail({ config: parsed, sourceUrl, targetUrl }),
     dispose: () => dropSlot(sourceUrl, slotName),
   };
 }

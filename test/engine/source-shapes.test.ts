@@ -2,11 +2,7 @@ import { createEngine, silentLogger, SourceSetupError } from '../../src/engine';
 import { AttachedPartitionError } from '../../src/engine/partition-loading';
 import { parseConfig, type AuditTrailConfigInput } from '../../src/config';
 import { migrateTarget } from '../../src/migrate/migrate-target';
-import { verifyAuditTrail } from '../../src/verify';
 import { auditRows, createPipeline, type Pipeline } from './helpers';
-
-const verify = (p: Pipeline) =>
-  verifyAuditTrail({ config: p.config, sourceUrl: p.sourceUrl, targetUrl: p.targetUrl });
 
 /**
  * Whether the engine loads the rows a partition held when attached on this source
@@ -54,7 +50,7 @@ describe('engine: partitioned tables', () => {
       ['DELETE', { region: 'JP', id: 1 }],
       ['INSERT', { region: 'AP', id: 1 }],
     ]);
-    expect((await verify(p)).ok).toBe(true);
+    expect((await p.verify()).ok).toBe(true);
   });
 
   it('rows a table held when attached as a partition are loaded as SNAPSHOT versions, consistently with the stream', async (ctx) => {
@@ -83,14 +79,14 @@ describe('engine: partitioned tables', () => {
       ['INSERT', { region: 'EU', id: 3 }, { region: 'EU', id: 3, v: 3.0 }],
       ['SNAPSHOT', { region: 'SA', id: 1 }, { region: 'SA', id: 1, v: 9.5 }],
     ]);
-    expect((await verify(p)).mismatches).toEqual([]);
+    expect((await p.verify()).mismatches).toEqual([]);
     // Changes after the load are the partition's history.
     await p.source(`UPDATE measures SET v = 10 WHERE region = 'SA' AND id = 1`);
     await p.replicate();
     expect((await rowsInOrder()).slice(-1).map((r) => [r.operation, r.row_key])).toEqual([
       ['UPDATE', { region: 'SA', id: 1 }],
     ]);
-    expect((await verify(p)).ok).toBe(true);
+    expect((await p.verify()).ok).toBe(true);
   });
 
   it('a held row whose key history already has as deleted stops the load with the reason, loading nothing', async (ctx) => {
@@ -159,7 +155,7 @@ describe('engine: partitioned tables', () => {
       await engine.stop();
       await running;
     }
-    expect((await verify(p)).ok).toBe(true);
+    expect((await p.verify()).ok).toBe(true);
   });
 
   /** The audit rows in the order they were written (history order puts SNAPSHOTs first). */
@@ -221,7 +217,7 @@ describe('engine: a slot from before attached partitions were loaded (upgrade)',
                       ALTER TABLE m ATTACH PARTITION m_us FOR VALUES IN ('US')`);
       await p.replicate();
       expect((await auditRows(p, 'm')).map((r) => r.operation)).toEqual(['SNAPSHOT']);
-      expect((await verify(p)).mismatches).toEqual([
+      expect((await p.verify()).mismatches).toEqual([
         expect.objectContaining({ kind: 'missing-in-audit', partition: 'public.m_us' }),
       ]);
       const { rows } = await p.target(
@@ -236,7 +232,7 @@ describe('engine: a slot from before attached partitions were loaded (upgrade)',
       if (!(await loadsAttachedPartitions(p))) {
         // PostgreSQL 13 and 14: never loaded, always reported.
         expect((await auditRows(p, 'm')).map((r) => r.operation)).toEqual(['SNAPSHOT']);
-        expect((await verify(p)).mismatches).toEqual([
+        expect((await p.verify()).mismatches).toEqual([
           expect.objectContaining({ kind: 'missing-in-audit', partition: 'public.m_ap' }),
           expect.objectContaining({ kind: 'missing-in-audit', partition: 'public.m_us' }),
         ]);
@@ -328,7 +324,7 @@ describe('engine: partitions detached, and attached again (#17)', () => {
       const second = capture();
       await p.replicate({ logger: second.logger });
       expect(detachedWarnings(second.records)).toEqual([]);
-      const report = await verify(p);
+      const report = await p.verify();
       expect(report.ok).toBe(false);
       expect(report.mismatches).toEqual([
         expect.objectContaining({
@@ -431,7 +427,7 @@ describe('engine: partitions detached, and attached again (#17)', () => {
         ]),
       );
       expect(after[2]).toEqual(['DELETE', { region: 'US', id: 1 }, null]);
-      expect((await verify(p)).mismatches).toEqual([]);
+      expect((await p.verify()).mismatches).toEqual([]);
     });
   });
 });
@@ -512,7 +508,7 @@ describe('engine: generated columns', () => {
       ['INSERT', { id: 2, qty: 1, price: 9.99 }],
       ['UPDATE', { id: 1, qty: 3, price: 1.5 }],
     ]);
-    const report = await verify(p);
+    const report = await p.verify();
     expect(report.mismatches).toEqual([]);
     expect(report.ok).toBe(true);
   });

@@ -1,4 +1,3 @@
-import { verifyAuditTrail } from '../../src/verify';
 import { runCli, writeConfig } from './cli';
 import { createPipeline, type Pipeline } from './helpers';
 
@@ -15,11 +14,7 @@ describe('verify', () => {
   afterAll(async () => p?.dispose());
 
   it('is clean when the audit log matches the source exactly', async () => {
-    const report = await verifyAuditTrail({
-      config: p.config,
-      sourceUrl: p.sourceUrl,
-      targetUrl: p.targetUrl,
-    });
+    const report = await p.verify();
     expect(report).toEqual({
       ok: true,
       tables: [{ table: 'public.t', sourceRows: 3, auditRows: 3, stagingRows: 3, mismatches: 0 }],
@@ -31,11 +26,7 @@ describe('verify', () => {
     // Source changes the engine has not applied yet: exactly what verify must catch.
     await p.source(`UPDATE public.t SET c = 1.25 WHERE a = 1; DELETE FROM public.t WHERE a = 2;
                     INSERT INTO public.t VALUES (4, 'w', 4, NULL)`);
-    const report = await verifyAuditTrail({
-      config: p.config,
-      sourceUrl: p.sourceUrl,
-      targetUrl: p.targetUrl,
-    });
+    const report = await p.verify();
     expect(report.ok).toBe(false);
     expect(report.mismatches.map((m) => [m.kind, m.key, m.columns])).toEqual([
       ['different', { a: 1, b: 'x' }, ['c']],
@@ -57,11 +48,7 @@ describe('verify', () => {
     expect(JSON.parse(cli.stdout).tables[0].mismatches).toBe(3);
     expect(cli.stderr).toContain('verify found 3 mismatches');
     await p.replicate();
-    const after = await verifyAuditTrail({
-      config: p.config,
-      sourceUrl: p.sourceUrl,
-      targetUrl: p.targetUrl,
-    });
+    const after = await p.verify();
     expect(after.mismatches).toEqual([]);
     expect(after.ok).toBe(true);
   });
@@ -73,11 +60,7 @@ describe('verify', () => {
     await p.target(`DELETE FROM audit.t_staging WHERE a = 3`); // no DELETE trigger fires
     const { rows: auditAfter } = await p.target('SELECT count(*)::int AS n FROM audit.audit_log');
     expect(auditAfter).toEqual(auditBefore);
-    const report = await verifyAuditTrail({
-      config: p.config,
-      sourceUrl: p.sourceUrl,
-      targetUrl: p.targetUrl,
-    });
+    const report = await p.verify();
     expect(report.ok).toBe(false);
     expect(report.mismatches.map((m) => [m.kind, m.key, m.columns])).toEqual([
       ['staging-differs', { a: 1, b: 'x' }, ['c']],
