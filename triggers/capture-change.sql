@@ -31,23 +31,26 @@
 -- scale (numeric 2 and 2.00 are one key; float -0 and 0 are already one in jsonb).
 -- PL/pgSQL rather than SQL: these run per row, and a SQL function that cannot be
 -- inlined is planned again in every statement that calls it.
+-- The row helpers here (key_of, bounded_arrays, changed_columns) have no SET clause: a
+-- SET clause saves and restores the setting (and search_path's lookups) on every call,
+-- per captured row. Every type, function and operator in them is schema-qualified
+-- instead, so no caller's search_path changes what they do (readers call key_of).
 CREATE OR REPLACE FUNCTION {{audit_schema}}.key_of(row_json jsonb, key_columns text[])
 RETURNS jsonb
 LANGUAGE plpgsql
 IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
-  key_json jsonb := '{}'::jsonb;
-  name text;
-  value jsonb;
+  key_json pg_catalog.jsonb := '{}';
+  name pg_catalog.text;
+  value pg_catalog.jsonb;
 BEGIN
   FOREACH name IN ARRAY key_columns LOOP
-    value := row_json -> name;
-    IF jsonb_typeof(value) = 'number' THEN
-      value := to_jsonb(trim_scale(value::numeric));
+    value := row_json OPERATOR(pg_catalog.->) name;
+    IF pg_catalog.jsonb_typeof(value) OPERATOR(pg_catalog.=) 'number' THEN
+      value := pg_catalog.to_jsonb(pg_catalog.trim_scale(value::pg_catalog.numeric));
     END IF;
-    key_json := key_json || jsonb_build_object(name, value);
+    key_json := key_json OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(name, value);
   END LOOP;
   RETURN key_json;
 END
@@ -102,25 +105,27 @@ CREATE OR REPLACE FUNCTION {{audit_schema}}.bounded_arrays(row_text text, relati
 RETURNS jsonb
 LANGUAGE plpgsql
 STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
-  result jsonb := '{}'::jsonb;
-  name text;
-  value_text text;
+  result pg_catalog.jsonb := '{}';
+  name pg_catalog.text;
+  value_text pg_catalog.text;
 BEGIN
-  IF row_text IS NULL OR row_text !~ '[(,]"?\[-?[0-9]+:' THEN
+  IF row_text IS NULL OR row_text OPERATOR(pg_catalog.!~) '[(,]"?\[-?[0-9]+:' THEN
     RETURN result;
   END IF;
   FOR name IN
-    SELECT a.attname FROM pg_attribute AS a
-      JOIN pg_type AS t ON t.oid = a.atttypid
-     WHERE a.attrelid = relation AND a.attnum > 0 AND NOT a.attisdropped AND t.typcategory = 'A'
+    SELECT a.attname FROM pg_catalog.pg_attribute AS a
+      JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+     WHERE a.attrelid OPERATOR(pg_catalog.=) relation AND a.attnum OPERATOR(pg_catalog.>) 0
+       AND NOT a.attisdropped AND t.typcategory OPERATOR(pg_catalog.=) 'A'
      ORDER BY a.attnum
   LOOP
-    EXECUTE format('SELECT ($1::%s).%I::text', relation, name) INTO value_text USING row_text;
-    IF value_text LIKE '[%' THEN
-      result := result || jsonb_build_object(name, value_text);
+    -- regclass output names the schema unless the caller's search_path finds the table by
+    -- its bare name, which then means the same table.
+    EXECUTE pg_catalog.format('SELECT ($1::%s).%I::pg_catalog.text', relation, name) INTO value_text USING row_text;
+    IF value_text OPERATOR(pg_catalog.~~) '[%' THEN
+      result := result OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(name, value_text);
     END IF;
   END LOOP;
   RETURN result;
@@ -128,16 +133,18 @@ END
 $function$;
 
 -- Columns whose value differs between two row JSONs, sorted.
+-- (A key of either row is in at least one, so at most one side's text is NULL: no
+-- IS DISTINCT FROM, whose = would be looked up on the search_path.)
 CREATE OR REPLACE FUNCTION {{audit_schema}}.changed_columns(old_row jsonb, new_row jsonb)
 RETURNS text[]
 LANGUAGE plpgsql
 IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $function$
 BEGIN
   RETURN ARRAY(
-    SELECT k FROM jsonb_object_keys(old_row || new_row) AS k
-    WHERE (new_row -> k)::text IS DISTINCT FROM (old_row -> k)::text
+    SELECT k FROM pg_catalog.jsonb_object_keys(old_row OPERATOR(pg_catalog.||) new_row) AS k
+    WHERE coalesce((new_row OPERATOR(pg_catalog.->) k)::pg_catalog.text
+                   OPERATOR(pg_catalog.<>) (old_row OPERATOR(pg_catalog.->) k)::pg_catalog.text, true)
     ORDER BY k);
 END
 $function$;

@@ -165,17 +165,21 @@ $function$;
 CREATE OR REPLACE FUNCTION {{audit_schema}}.lock_chain()
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
+-- No SET clause (it runs for every staging statement, and a SET clause saves and restores
+-- the setting on each call): every name in it is schema-qualified instead.
 AS $function$
 DECLARE
-  done text;
+  done pg_catalog.text;
 BEGIN
   -- An assignment, not PERFORM: evaluated as an expression, with no executor start-up.
-  done := pg_advisory_xact_lock(hashtextextended('audit-trail:chain:' || ({{audit_schema_literal}} || '.audit_chain')::regclass::oid::text, 0));
+  done := pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('audit-trail:chain:'
+            OPERATOR(pg_catalog.||) ({{audit_schema_literal}} OPERATOR(pg_catalog.||) '.audit_chain')
+              ::pg_catalog.regclass::pg_catalog.oid::pg_catalog.text, 0));
   -- Set (transaction-local) once the head has been checked under the lock, which this
   -- transaction then holds to its end: later statements need no probe.
-  IF current_setting('transaction_isolation') <> 'read committed'
-     AND current_setting('audit_trail.chain_head_checked', true) IS DISTINCT FROM 'on' THEN
+  IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed'
+     AND coalesce(pg_catalog.current_setting('audit_trail.chain_head_checked', true)
+                  OPERATOR(pg_catalog.<>) 'on', true) THEN
     PERFORM {{audit_schema}}.assert_chain_head_visible();
   END IF;
   -- A foreign trigger created between the caller check and the insert would still fire:
