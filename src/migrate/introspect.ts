@@ -53,6 +53,19 @@ export interface SourceTable {
   readonly columns: readonly SourceColumn[];
   /** Columns left out of history. */
   readonly ignoreColumns: readonly string[];
+  /**
+   * Generated columns (`GENERATED ALWAYS AS ... STORED`), in table order: not in
+   * `columns`, staging or history, since pgoutput does not send them (before PostgreSQL
+   * 18) and their values follow from the others. Migrate remembers them, so that one
+   * made plain later (`DROP EXPRESSION`) is not taken for a column just added.
+   */
+  readonly generatedColumns: readonly GeneratedColumn[];
+}
+
+/** A generated source column: its name and `attnum`. */
+export interface GeneratedColumn {
+  readonly name: string;
+  readonly attnum: number;
 }
 
 /** A source table that cannot be audited; the message says which and why. */
@@ -66,6 +79,7 @@ export class SourceTableError extends AuditTrailError {
 interface ColumnRow {
   name: string;
   attnum: number;
+  generated: boolean;
   type: string;
   typmod: number;
   builtin: boolean;
@@ -103,7 +117,7 @@ async function introspectTable(
   const label = `${table.schema}.${table.table}`;
   const oid = await findTableOid(source, table.schema, table.table);
   if (oid === undefined) throw new SourceTableError(`source table ${label} does not exist`);
-  const columns = await readColumns(source, oid);
+  const { columns, generatedColumns } = await readColumns(source, oid);
   const reserved = columns.filter((column) => column.name.startsWith(HEADER_COLUMN_PREFIX));
   if (reserved.length > 0) {
     throw new SourceTableError(
@@ -138,6 +152,7 @@ async function introspectTable(
     primaryKey,
     columns,
     ignoreColumns: table.ignoreColumns,
+    generatedColumns,
   };
 }
 
@@ -155,12 +170,15 @@ async function findTableOid(
   return rows[0]?.oid;
 }
 
-async function readColumns(source: Kysely<unknown>, oid: number): Promise<SourceColumn[]> {
+async function readColumns(
+  source: Kysely<unknown>,
+  oid: number,
+): Promise<{ columns: SourceColumn[]; generatedColumns: GeneratedColumn[] }> {
   // Types outside pg_catalog (enums, extension types) do not exist on the target;
-  // domains are replaced by their base type. Generated columns are left out: pgoutput
+  // domains are replaced by their base type. Generated columns are set apart: pgoutput
   // does not send them (before PostgreSQL 18), and their values follow from the others.
   const { rows } = await sql<ColumnRow>`
-    SELECT a.attname AS name, a.attnum::int AS attnum,
+    SELECT a.attname AS name, a.attnum::int AS attnum, a.attgenerated <> '' AS generated,
            format_type(coalesce(nullif(t.typbasetype, 0), a.atttypid),
                        CASE WHEN t.typbasetype <> 0 THEN t.typtypmod ELSE a.atttypmod END) AS type,
            CASE WHEN t.typbasetype <> 0 THEN t.typtypmod ELSE a.atttypmod END AS typmod,
@@ -172,20 +190,25 @@ async function readColumns(source: Kysely<unknown>, oid: number): Promise<Source
     JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
     JOIN pg_catalog.pg_type bt ON bt.oid = coalesce(nullif(t.typbasetype, 0), a.atttypid)
     WHERE a.attrelid = ${oid} AND a.attnum > 0 AND NOT a.attisdropped
-      AND a.attgenerated = ''
     ORDER BY a.attnum`.execute(source);
-  return rows.map((row) => ({
-    name: row.name,
-    type: row.builtin ? row.type : 'text',
-    typmod: row.builtin ? row.typmod : -1,
-    exactNumber: row.exact_number,
-    carriedAsText: !row.builtin,
-    attnum: row.attnum,
-    existingRows:
-      row.existing_rows === 'unknown'
-        ? 'unknown'
-        : { text: row.existing_rows === 'value' ? row.existing_text : null },
-  }));
+  const generatedColumns = rows
+    .filter((row) => row.generated)
+    .map((row) => ({ name: row.name, attnum: row.attnum }));
+  const columns = rows
+    .filter((row) => !row.generated)
+    .map((row): SourceColumn => ({
+      name: row.name,
+      type: row.builtin ? row.type : 'text',
+      typmod: row.builtin ? row.typmod : -1,
+      exactNumber: row.exact_number,
+      carriedAsText: !row.builtin,
+      attnum: row.attnum,
+      existingRows:
+        row.existing_rows === 'unknown'
+          ? 'unknown'
+          : { text: row.existing_rows === 'value' ? row.existing_text : null },
+    }));
+  return { columns, generatedColumns };
 }
 
 async function readPrimaryKey(source: Kysely<unknown>, oid: number): Promise<string[]> {

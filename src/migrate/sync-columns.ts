@@ -39,6 +39,8 @@ interface KnownColumn {
   readonly attnum: number;
   readonly name: string;
   readonly type: string;
+  /** A generated column then: not in staging (see `SourceTable.generatedColumns`). */
+  readonly generated: boolean;
 }
 
 /**
@@ -66,7 +68,12 @@ export async function syncColumns(
     ? []
     : known.length === 0
       ? diffByName(table, stagingColumns)
-      : diffByAttnum(table, known, stagingColumns);
+      : diffByAttnum(
+          table,
+          known.filter((column) => !column.generated),
+          stagingColumns,
+          new Set(known.filter((column) => column.generated).map((column) => column.attnum)),
+        );
   assertApplicable(auditSchema, table, changes);
   const lastAuditId =
     changes.length > 0
@@ -120,7 +127,7 @@ async function readKnownColumns(
   table: SourceTable,
 ): Promise<KnownColumn[]> {
   const { rows } = await sql<KnownColumn>`
-    SELECT attnum, name, type FROM ${sql.id(auditSchema, 'audited_column')}
+    SELECT attnum, name, type, generated FROM ${sql.id(auditSchema, 'audited_column')}
     WHERE source_schema = ${table.schema} AND source_table = ${table.table}
     ORDER BY attnum`.execute(trx);
   return rows;
@@ -163,6 +170,22 @@ function added(table: SourceTable, column: SourceColumn): DetectedSchemaChange {
   };
 }
 
+/**
+ * A generated column made plain (`ALTER COLUMN ... DROP EXPRESSION`) looks like a column
+ * added without a default, but each row holds the value the source computed for it, and
+ * no change carried it: staging and history would have NULL there.
+ */
+function madePlain(table: SourceTable, column: SourceColumn): SourceTableError {
+  return new SourceTableError(
+    `source column ${table.schema}.${table.table}.${column.name} was a generated column and ` +
+      `is a plain one now (ALTER COLUMN ... DROP EXPRESSION): the values the rows hold in it ` +
+      `were computed by the source and written by no change that DMS or the engine sees, so ` +
+      `staging and history cannot know them. Remove the table from the config, run migrate ` +
+      `--drop-staging, then add it back and run migrate: it is reloaded (a SNAPSHOT version ` +
+      `for each row, with the column) and its history continues`,
+  );
+}
+
 /** Without a baseline (an install from before the log): by name, as staging shows it. */
 function diffByName(table: SourceTable, staging: Map<string, string>): DetectedSchemaChange[] {
   const of = { schema: table.schema, table: table.table };
@@ -196,11 +219,15 @@ function diffByName(table: SourceTable, staging: Map<string, string>): DetectedS
   return changes;
 }
 
-/** With the columns migrate saw last time, matched by attnum. */
+/**
+ * With the columns migrate saw last time, matched by attnum. A column that was generated
+ * then (`wasGenerated`, by attnum) and is plain now is refused: see madePlain.
+ */
 function diffByAttnum(
   table: SourceTable,
   known: readonly KnownColumn[],
   staging: Map<string, string>,
+  wasGenerated: ReadonlySet<number>,
 ): DetectedSchemaChange[] {
   const of = { schema: table.schema, table: table.table };
   const changes: DetectedSchemaChange[] = [];
@@ -220,6 +247,7 @@ function diffByAttnum(
   for (const column of table.columns) {
     const before = previous.get(column.attnum);
     const stagingType = before === undefined ? undefined : staging.get(before.name);
+    if (wasGenerated.has(column.attnum)) throw madePlain(table, column);
     if (before === undefined || stagingType === undefined) {
       changes.push(added(table, column));
       continue;
@@ -321,14 +349,19 @@ async function saveKnownColumns(
   await sql`DELETE FROM ${registry} WHERE source_schema = ${table.schema} AND source_table = ${table.table}`.execute(
     trx,
   );
+  // A generated column's type is of no use (never compared): its attnum is what counts.
+  const columns = [
+    ...table.columns.map((column) => ({ ...column, generated: false })),
+    ...table.generatedColumns.map((column) => ({ ...column, type: '', generated: true })),
+  ];
   await sql`
-    INSERT INTO ${registry} (source_schema, source_table, attnum, name, type)
-    SELECT ${table.schema}, ${table.table}, c.attnum, c.name, c.type
-    FROM unnest(${table.columns.map((column) => column.attnum)}::int[],
-                ${table.columns.map((column) => column.name)}::text[],
-                ${table.columns.map((column) => column.type)}::text[]) AS c(attnum, name, type)`.execute(
-    trx,
-  );
+    INSERT INTO ${registry} (source_schema, source_table, attnum, name, type, generated)
+    SELECT ${table.schema}, ${table.table}, c.attnum, c.name, c.type, c.generated
+    FROM unnest(${columns.map((column) => column.attnum)}::int[],
+                ${columns.map((column) => column.name)}::text[],
+                ${columns.map((column) => column.type)}::text[],
+                ${columns.map((column) => column.generated)}::boolean[])
+         AS c(attnum, name, type, generated)`.execute(trx);
 }
 
 async function logChanges(

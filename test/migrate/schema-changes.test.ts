@@ -108,6 +108,72 @@ describe('type changes on the source (#17 item 3)', () => {
   });
 });
 
+describe('generated columns on the source (#17 items 5 and 21)', () => {
+  const schemaLog = (urls: Urls) =>
+    withClient(urls.targetUrl, async (client) => {
+      const { rows } = await client.query<{ line: string }>(
+        `SELECT change || ' ' || column_name AS line FROM audit.schema_change ORDER BY id`,
+      );
+      return rows.map((row) => row.line);
+    });
+
+  it('refuses one made plain (DROP EXPRESSION): its rows hold values no change carried', async () => {
+    const urls = await databases(
+      `CREATE TABLE items (id int PRIMARY KEY, price numeric,
+         gross numeric GENERATED ALWAYS AS (price * 1.2) STORED);
+       INSERT INTO items (id, price) VALUES (1, 10), (2, 20)`,
+    );
+    await migrate(items, urls);
+    await onSource(urls, 'ALTER TABLE items ALTER COLUMN gross DROP EXPRESSION');
+    // Taken for a column added without a default, it was given NULL in staging and in the
+    // log, while every source row holds its computed value.
+    await expect(migrate(items, urls)).rejects.toThrow(
+      /source column public\.items\.gross was a generated column.*DROP EXPRESSION.*migrate --drop-staging/,
+    );
+    expect(await stagingTypes(urls, 'items')).toEqual({ id: 'integer', price: 'numeric' });
+    expect(await schemaLog(urls)).toEqual([]);
+    // The remedy it names: out with its staging table, then back (reloaded).
+    await onSource(urls, 'CREATE TABLE other (id int PRIMARY KEY)');
+    await migrateTarget({
+      config: parseConfig({ tables: [{ table: 'other' }] }),
+      ...urls,
+      dropStaging: true,
+    });
+    await migrate(items, urls);
+    expect(await stagingTypes(urls, 'items')).toEqual({
+      id: 'integer',
+      price: 'numeric',
+      gross: 'numeric',
+    });
+  });
+
+  it('logs nothing for one added, renamed or dropped while it stays generated', async () => {
+    const urls = await databases(
+      'CREATE TABLE items (id int PRIMARY KEY, price numeric, note text)',
+    );
+    await migrate(items, urls);
+    await onSource(
+      urls,
+      `ALTER TABLE items ADD COLUMN gross numeric GENERATED ALWAYS AS (price * 1.2) STORED;
+       ALTER TABLE items ADD COLUMN tax numeric GENERATED ALWAYS AS (price * 0.2) STORED`,
+    );
+    await migrate(items, urls);
+    await onSource(
+      urls,
+      `ALTER TABLE items RENAME COLUMN gross TO brutto; ALTER TABLE items DROP COLUMN tax;
+       ALTER TABLE items ADD COLUMN added text`,
+    );
+    await migrate(items, urls);
+    expect(await schemaLog(urls)).toEqual(['ADD added']);
+    expect(await stagingTypes(urls, 'items')).toEqual({
+      id: 'integer',
+      price: 'numeric',
+      note: 'text',
+      added: 'text',
+    });
+  });
+});
+
 describe('the schema-change log (#17 item 21)', () => {
   it('records adds, drops, renames and retypes with before/after definitions; a rename is one column', async () => {
     const urls = await databases(

@@ -25,6 +25,7 @@ describe('source catalog distrust', () => {
       table: 'items',
       primaryKey: ['id'],
       ignoreColumns: [],
+      generatedColumns: [],
       columns: [
         {
           name: 'id',
