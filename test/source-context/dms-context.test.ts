@@ -68,6 +68,37 @@ describe('context through DMS-shaped staging writes', () => {
     await db.destroy();
   });
 
+  /** The queries the history API sends while `read` runs (to EXPLAIN them). */
+  const queriesOf = async (read: (api: History) => Promise<unknown>) => {
+    const queries: { sql: string; parameters: readonly unknown[] }[] = [];
+    const logged = new Kysely<unknown>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: targetUrl }) }),
+      log: (event) => {
+        if (event.level === 'query') queries.push(event.query);
+      },
+    });
+    try {
+      await read(createHistory(logged));
+    } finally {
+      await logged.destroy();
+    }
+    return queries;
+  };
+
+  /**
+   * Runs `explain` with seqscan off (the tables here are too small for the planner to
+   * prefer an index that can serve the query), in a transaction it rolls back.
+   */
+  const withoutSeqscan = async <T>(explain: () => Promise<T>): Promise<T> => {
+    await target.query('BEGIN');
+    try {
+      await target.query('SET LOCAL enable_seqscan = off');
+      return await explain();
+    } finally {
+      await target.query('ROLLBACK');
+    }
+  };
+
   /** The context row a source transaction `xid` (epoch 0) wrote, applied as DMS applies it. */
   const contextRow = (xid: number, actor: string, reason: string | null = null) => ({
     transaction_id: String(xid),
@@ -220,33 +251,18 @@ describe('context through DMS-shaped staging writes', () => {
     // The plan reads the actor's context rows from the index (migration 0011; this
     // failed before it). With seqscan off the planner takes any index that can serve
     // the query: the tables here are too small for it to prefer one.
-    const queries: { sql: string; parameters: readonly unknown[] }[] = [];
-    const logged = new Kysely<unknown>({
-      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: targetUrl }) }),
-      log: (event) => {
-        if (event.level === 'query') queries.push(event.query);
-      },
-    });
-    try {
-      await createHistory(logged).changesBy('erin', ...range);
-    } finally {
-      await logged.destroy();
-    }
+    const queries = await queriesOf((api) => api.changesBy('erin', ...range));
     const query = queries.find((q) => q.sql.includes("->> 'actor'"));
     expect(query).toBeDefined();
-    await target.query('BEGIN');
-    try {
-      await target.query('SET LOCAL enable_seqscan = off');
-      const { rows } = await target.query({
+    const { rows } = await withoutSeqscan(() =>
+      target.query({
         text: `EXPLAIN ${query!.sql}`,
         values: query!.parameters as unknown[],
         rowMode: 'array',
-      });
-      const plan = rows.map((row: unknown[]) => String(row[0])).join('\n');
-      expect(plan).toMatch(/audit_log_context_actor_idx/);
-    } finally {
-      await target.query('ROLLBACK');
-    }
+      }),
+    );
+    const plan = rows.map((row: unknown[]) => String(row[0])).join('\n');
+    expect(plan).toMatch(/audit_log_context_actor_idx/);
   });
 
   it("finds each version's context through the context row index, not every row of its transaction", async () => {
@@ -257,37 +273,22 @@ describe('context through DMS-shaped staging writes', () => {
       for (let i = 0; i < 30; i++)
         await items.insert({ id: String(300 + i), name: `bulk ${i}` }, cdc('INSERT', at, 3000));
     });
-    const queries: { sql: string; parameters: readonly unknown[] }[] = [];
-    const logged = new Kysely<unknown>({
-      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: targetUrl }) }),
-      log: (event) => {
-        if (event.level === 'query') queries.push(event.query);
-      },
-    });
-    try {
-      const [version] = await createHistory(logged).history('public.items', { id: 315 });
+    const queries = await queriesOf(async (api) => {
+      const [version] = await api.history('public.items', { id: 315 });
       expect(version?.context).toMatchObject({ actor: 'frank', reason: 'bulk' });
-    } finally {
-      await logged.destroy();
-    }
+    });
     const query = queries.find((q) => q.sql.includes('jsonb_build_object'));
     expect(query).toBeDefined();
     // Migration 0014; before it, the lookup went through audit_log_transaction_idx and
     // read all 31 rows of transaction 3000 from the heap for each version.
-    await target.query('BEGIN');
-    try {
-      await target.query('SET LOCAL enable_seqscan = off');
-      const { rows } = await target.query({
+    const { rows } = await withoutSeqscan(() =>
+      target.query({
         text: `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${query!.sql}`,
         values: query!.parameters as unknown[],
-      });
-      const lookups = indexScans(rows[0]['QUERY PLAN'][0].Plan).filter(
-        (scan) => scan.alias === 'c',
-      );
-      expect(lookups).toEqual([{ alias: 'c', index: 'audit_log_context_row_idx', rows: 1 }]);
-    } finally {
-      await target.query('ROLLBACK');
-    }
+      }),
+    );
+    const lookups = indexScans(rows[0]['QUERY PLAN'][0].Plan).filter((scan) => scan.alias === 'c');
+    expect(lookups).toEqual([{ alias: 'c', index: 'audit_log_context_row_idx', rows: 1 }]);
   });
 
   it('keeps the context of old versions when the source prunes context rows (DELETE)', async () => {
