@@ -37,9 +37,10 @@ export function normalizeDasEvent(raw: unknown): NormalizedDasEvent {
 }
 
 function toAuditEvent(das: DasActivityEvent): AuditEvent {
-  const parameters = (das.paramList ?? []).map((value) =>
-    typeof value === 'string' ? value : JSON.stringify(value),
-  );
+  const parameters =
+    das.paramList == null || das.paramList.length === 0
+      ? []
+      : das.paramList.map((value) => (typeof value === 'string' ? value : JSON.stringify(value)));
   const event: AuditEvent = {
     severity: 'LOG',
     auditType: 'SESSION',
@@ -54,21 +55,25 @@ function toAuditEvent(das: DasActivityEvent): AuditEvent {
     parameters,
     user: das.dbUserName!,
   };
-  const optional: Partial<AuditEvent> = {
-    timestamp: das.startTime ?? undefined,
-    time: das.startTime == null ? undefined : dasTimeToIso(das.startTime),
-    database: das.databaseName ?? undefined,
-    remoteHost: das.remoteHost ?? undefined,
-    remotePort: integer(das.remotePort),
-    pid: integer(das.pid),
-    applicationName: das.clientApplication ?? undefined,
-    sessionId: das.sessionId ?? undefined,
-    rows: integer(das.rowCount),
-    exitCode: integer(das.exitCode),
-    errorMessage: das.errorMessage ?? undefined,
-  };
-  for (const [key, value] of Object.entries(optional))
-    if (value !== undefined) (event as unknown as Record<string, unknown>)[key] = value;
+  // Only the fields the event has: an absent field is absent, never `undefined`.
+  if (das.startTime != null) {
+    event.timestamp = das.startTime;
+    const time = dasTimeToIso(das.startTime);
+    if (time !== undefined) event.time = time;
+  }
+  if (das.databaseName != null) event.database = das.databaseName;
+  if (das.remoteHost != null) event.remoteHost = das.remoteHost;
+  const remotePort = integer(das.remotePort);
+  if (remotePort !== undefined) event.remotePort = remotePort;
+  const pid = integer(das.pid);
+  if (pid !== undefined) event.pid = pid;
+  if (das.clientApplication != null) event.applicationName = das.clientApplication;
+  if (das.sessionId != null) event.sessionId = das.sessionId;
+  const rows = integer(das.rowCount);
+  if (rows !== undefined) event.rows = rows;
+  const exitCode = integer(das.exitCode);
+  if (exitCode !== undefined) event.exitCode = exitCode;
+  if (das.errorMessage != null) event.errorMessage = das.errorMessage;
   return event;
 }
 
