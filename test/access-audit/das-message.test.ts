@@ -6,7 +6,7 @@ import {
   CommitmentPolicy,
   NodeDefaultCryptographicMaterialsManager,
 } from '@aws-crypto/client-node';
-import { dasKeyring } from '../../src/access-audit/das/decrypt';
+import { dasKeyring, dasMaterialsManager } from '../../src/access-audit/das/decrypt';
 import { decryptMessage } from '../../src/access-audit/das/message';
 
 // The oracle is the Encryption SDK's own (stream) decrypt, on the same messages.
@@ -24,6 +24,11 @@ const SUITES = [
     encryptNonCommitting,
   ],
   [
+    'signed ECDSA P-256 (v1)',
+    AlgorithmSuiteIdentifier.ALG_AES128_GCM_IV12_TAG16_HKDF_SHA256_ECDSA_P256,
+    encryptNonCommitting,
+  ],
+  [
     'unsigned HKDF-SHA256 (v1)',
     AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA256,
     encryptNonCommitting,
@@ -35,7 +40,17 @@ const SUITES = [
   ],
 ] as const;
 
-const cmm = (key: Buffer) => new NodeDefaultCryptographicMaterialsManager(dasKeyring(key));
+/**
+ * The materials managers under test: the SDK's default one, and the decrypt function's
+ * (which reads a signed message's public key with OpenSSL).
+ */
+const MANAGERS = [
+  [
+    'SDK materials manager',
+    (key: Buffer) => new NodeDefaultCryptographicMaterialsManager(dasKeyring(key)),
+  ],
+  ['DAS materials manager', (key: Buffer) => dasMaterialsManager(key)],
+] as const;
 
 async function refuses(work: () => Promise<unknown>): Promise<boolean> {
   try {
@@ -55,50 +70,51 @@ async function message(suiteId: AlgorithmSuiteIdentifier, encrypt: typeof encryp
 }
 
 describe('decryptMessage: the Encryption SDK message decrypted in memory', () => {
-  for (const [name, suiteId, encrypt] of SUITES) {
-    describe(name, () => {
-      it('returns what the SDK returns for the same message', async () => {
-        const { key, plaintext, result } = await message(suiteId, encrypt);
-        const ours = await decryptMessage(cmm(key), result);
-        const theirs = await sdkDecrypt(dasKeyring(key), result);
-        expect(ours).toEqual(plaintext);
-        expect(ours).toEqual(theirs.plaintext);
+  for (const [name, suiteId, encrypt] of SUITES)
+    for (const [managerName, cmm] of MANAGERS) {
+      describe(`${name}, ${managerName}`, () => {
+        it('returns what the SDK returns for the same message', async () => {
+          const { key, plaintext, result } = await message(suiteId, encrypt);
+          const ours = await decryptMessage(cmm(key), result);
+          const theirs = await sdkDecrypt(dasKeyring(key), result);
+          expect(ours).toEqual(plaintext);
+          expect(ours).toEqual(theirs.plaintext);
+        });
+
+        it('refuses every one-byte change, as the SDK does', async () => {
+          const { key, result } = await message(suiteId, encrypt);
+          const accepted: number[] = [];
+          const sdkAccepted: number[] = [];
+          for (let at = 0; at < result.length; at++) {
+            const changed = Buffer.from(result);
+            changed[at]! ^= 0x01;
+            if (!(await refuses(() => decryptMessage(cmm(key), changed)))) accepted.push(at);
+            // The oracle on every eighth position (its stream decrypt is slow).
+            if (at % 8 === 0 && !(await refuses(() => sdkDecrypt(dasKeyring(key), changed))))
+              sdkAccepted.push(at);
+          }
+          expect(result.length).toBeGreaterThan(200);
+          expect(accepted).toEqual([]);
+          expect(sdkAccepted).toEqual([]);
+        }, 120_000);
+
+        it('refuses every truncation and any bytes appended', async () => {
+          const { key, result } = await message(suiteId, encrypt);
+          const accepted: number[] = [];
+          for (let length = 0; length < result.length; length++)
+            if (!(await refuses(() => decryptMessage(cmm(key), result.subarray(0, length)))))
+              accepted.push(length);
+          expect(accepted).toEqual([]);
+          const longer = Buffer.concat([result, Buffer.from([0])]);
+          await expect(decryptMessage(cmm(key), longer)).rejects.toThrow();
+        }, 120_000);
+
+        it('refuses the message under another data key', async () => {
+          const { result } = await message(suiteId, encrypt);
+          await expect(decryptMessage(cmm(randomBytes(32)), result)).rejects.toThrow();
+        });
       });
-
-      it('refuses every one-byte change, as the SDK does', async () => {
-        const { key, result } = await message(suiteId, encrypt);
-        const accepted: number[] = [];
-        const sdkAccepted: number[] = [];
-        for (let at = 0; at < result.length; at++) {
-          const changed = Buffer.from(result);
-          changed[at]! ^= 0x01;
-          if (!(await refuses(() => decryptMessage(cmm(key), changed)))) accepted.push(at);
-          // The oracle on every eighth position (its stream decrypt is slow).
-          if (at % 8 === 0 && !(await refuses(() => sdkDecrypt(dasKeyring(key), changed))))
-            sdkAccepted.push(at);
-        }
-        expect(result.length).toBeGreaterThan(200);
-        expect(accepted).toEqual([]);
-        expect(sdkAccepted).toEqual([]);
-      }, 120_000);
-
-      it('refuses every truncation and any bytes appended', async () => {
-        const { key, result } = await message(suiteId, encrypt);
-        const accepted: number[] = [];
-        for (let length = 0; length < result.length; length++)
-          if (!(await refuses(() => decryptMessage(cmm(key), result.subarray(0, length)))))
-            accepted.push(length);
-        expect(accepted).toEqual([]);
-        const longer = Buffer.concat([result, Buffer.from([0])]);
-        await expect(decryptMessage(cmm(key), longer)).rejects.toThrow();
-      }, 120_000);
-
-      it('refuses the message under another data key', async () => {
-        const { result } = await message(suiteId, encrypt);
-        await expect(decryptMessage(cmm(randomBytes(32)), result)).rejects.toThrow();
-      });
-    });
-  }
+    }
 
   it('is stricter than the SDK on one point: bytes after an unsigned message', async () => {
     const { key, result } = await message(
@@ -108,6 +124,8 @@ describe('decryptMessage: the Encryption SDK message decrypted in memory', () =>
     const longer = Buffer.concat([result, Buffer.from('extra')]);
     // The SDK ignores them; the kit refuses a message that is more than a message.
     await expect(sdkDecrypt(dasKeyring(key), longer)).resolves.toBeDefined();
-    await expect(decryptMessage(cmm(key), longer)).rejects.toThrow(/after the message body/);
+    await expect(decryptMessage(dasMaterialsManager(key), longer)).rejects.toThrow(
+      /after the message body/,
+    );
   });
 });

@@ -1,4 +1,4 @@
-import { ECDH } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import {
   AlgorithmSuiteIdentifier,
@@ -8,8 +8,9 @@ import {
   RawAesWrappingSuiteIdentifier,
   type EncryptionContext,
   type NodeAlgorithmSuite,
+  type NodeMaterialsManager,
 } from '@aws-crypto/client-node';
-import { VerificationKey } from '@aws-crypto/material-management';
+import { VerificationKey, type AwsEsdkJsCryptoKey } from '@aws-crypto/material-management';
 import { TransientDataKeyError, type DataKeySource } from './keys';
 import { decryptMessage } from './message';
 import {
@@ -37,13 +38,32 @@ export function dasKeyring(dataKey: Uint8Array): RawAesKeyringNode {
 const SIGNER_KEY_CONTEXT = 'aws-crypto-public-key';
 
 /**
+ * DER SubjectPublicKeyInfo (RFC 5480) up to the public key, for a compressed point on each
+ * curve the Encryption SDK signs with: SEQUENCE { SEQUENCE { id-ecPublicKey, curve }, BIT
+ * STRING { 0 unused bits, point } }. The message's compressed point completes it.
+ */
+const COMPRESSED_POINT_SPKI: Record<string, { prefix: Buffer; pointBytes: number }> = {
+  // id-ecPublicKey 1.2.840.10045.2.1, secp384r1 1.3.132.0.34, 49-byte point.
+  secp384r1: {
+    prefix: Buffer.from('3046301006072a8648ce3d020106052b81040022033200', 'hex'),
+    pointBytes: 49,
+  },
+  // id-ecPublicKey 1.2.840.10045.2.1, prime256v1 1.2.840.10045.3.1.7, 33-byte point.
+  prime256v1: {
+    prefix: Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex'),
+    pointBytes: 33,
+  },
+};
+
+/**
  * The SDK's default materials manager, except that a signed message's public key (a
- * compressed point in the message's encryption context) is read by OpenSSL instead of the
- * SDK's pure-JavaScript big-number code, which cost a third of the decrypt time of a
- * signed DAS message. Nothing is skipped: the point must be a compressed point of the
- * suite's curve (OpenSSL refuses any other), the signature is still verified over the
- * whole message by the SDK, and unsigned suites take the SDK's own path unchanged (which
- * refuses a public key in their context).
+ * compressed point in the message's encryption context) becomes an OpenSSL key object
+ * directly, instead of through the SDK's pure-JavaScript big-number and ASN.1 code and a
+ * PEM text OpenSSL parses again at every verification: together a fifth of the CPU of a
+ * signed DAS record (BENCHMARKS 6). Nothing is skipped: OpenSSL decompresses the point
+ * and refuses one that is not on the suite's curve, the signature is still verified over
+ * the whole message by the SDK's verifier, and unsigned suites take the SDK's own path
+ * unchanged (which refuses a public key in their context).
  */
 class DasMaterialsManager extends NodeDefaultCryptographicMaterialsManager {
   override _initializeDecryptionMaterial(
@@ -55,24 +75,33 @@ class DasMaterialsManager extends NodeDefaultCryptographicMaterialsManager {
     const encoded = encryptionContext?.[SIGNER_KEY_CONTEXT];
     if (!encoded) throw new Error('Context does not contain required public key.');
     const compressed = Buffer.from(encoded, 'base64');
+    const spki = COMPRESSED_POINT_SPKI[curve];
+    if (spki === undefined) throw new Error(`Unsupported signature curve ${curve}.`);
     // A compressed point: 02 or 03, then x (as long as the curve's field).
-    const fieldBytes = curve === 'secp384r1' ? 48 : curve === 'prime256v1' ? 32 : 0;
-    if (compressed.length !== fieldBytes + 1 || (compressed[0] !== 2 && compressed[0] !== 3))
+    if (compressed.length !== spki.pointBytes || (compressed[0] !== 2 && compressed[0] !== 3))
       throw new Error('Compressed point length is not correct.');
-    const point = ECDH.convertKey(compressed, curve, undefined, undefined, 'uncompressed');
+    const publicKey = createPublicKey({
+      key: Buffer.concat([spki.prefix, compressed]),
+      format: 'der',
+      type: 'spki',
+    });
+    // The SDK's Node verifier hands `publicKey` to `crypto.Verify#verify`, which takes a
+    // KeyObject; its type names only the WebCrypto key of the browser build.
     return new NodeDecryptionMaterial(suite, encryptionContext).setVerificationKey(
-      new VerificationKey(new Uint8Array(point as Buffer), suite),
+      new VerificationKey(publicKey as unknown as AwsEsdkJsCryptoKey, suite),
     );
   }
 }
 
 /**
- * Materials managers by data key object: a cached data key opens every record of its
- * batch with one keyring.
+ * The materials manager that opens DAS messages under `dataKey`: the raw AES keyring RDS
+ * uses ({@link dasKeyring}), with signed messages' public keys read by OpenSSL. One per
+ * data key object, so a cached data key opens every record of its batch with one keyring.
+ *
+ * @example
+ * const plaintext = await decryptMessage(dasMaterialsManager(dataKey), message);
  */
-const managers = new WeakMap<Uint8Array, DasMaterialsManager>();
-
-function managerFor(dataKey: Uint8Array): DasMaterialsManager {
+export function dasMaterialsManager(dataKey: Uint8Array): NodeMaterialsManager {
   let manager = managers.get(dataKey);
   if (manager === undefined) {
     manager = new DasMaterialsManager(dasKeyring(dataKey));
@@ -80,6 +109,8 @@ function managerFor(dataKey: Uint8Array): DasMaterialsManager {
   }
   return manager;
 }
+
+const managers = new WeakMap<Uint8Array, DasMaterialsManager>();
 
 /**
  * The algorithm suite id of an Encryption SDK message (base64), read from its header
@@ -114,7 +145,10 @@ export async function decryptDasRecord(
 ): Promise<DasActivityPayload> {
   const dataKey = await step('data key', () => keys.dataKey(Buffer.from(record.key, 'base64')));
   const plaintext = await step('decrypt', () =>
-    decryptMessage(managerFor(dataKey), Buffer.from(record.databaseActivityEvents, 'base64')),
+    decryptMessage(
+      dasMaterialsManager(dataKey),
+      Buffer.from(record.databaseActivityEvents, 'base64'),
+    ),
   );
   // Synchronous: one record's payload is at most a few MB, and zlib's async form costs
   // a thread-pool round trip per record for nothing (the Lambda works one record at a time).
