@@ -99,6 +99,8 @@ export function archiveLine(event: AuditEvent, verdict: Verdict, origin: Archive
   // The free-text columns, longest first in practice; each is cut only if still needed.
   for (const column of ['parameters', 'statement', 'error_message'] as const) {
     const line = JSON.stringify(record);
+    // A UTF-16 unit is at most 3 bytes of UTF-8: most lines need no count.
+    if (line.length * 3 <= MAX_ARCHIVE_LINE_BYTES) return `${line}\n`;
     const size = Buffer.byteLength(line);
     if (size <= MAX_ARCHIVE_LINE_BYTES) return `${line}\n`;
     record = { ...record, truncated: true, [column]: cut(record[column], size) };

@@ -102,6 +102,22 @@ export function statementFingerprint(statement: string): string {
  * of one activity group into one incident.
  */
 export function alertDedupKey(alert: AccessAlert): string {
+  let key = dedupKeys.get(alert);
+  if (key === undefined) {
+    key = computeDedupKey(alert);
+    dedupKeys.set(alert, key);
+  }
+  return key;
+}
+
+/**
+ * Keys already computed, by alert: one alert message puts its key in the JSON document
+ * and in an attribute, and the queue's document again (the fingerprint's four regular
+ * expressions and a SHA-256 each time). An alert is not changed once made.
+ */
+const dedupKeys = new WeakMap<AccessAlert, string>();
+
+function computeDedupKey(alert: AccessAlert): string {
   const parts = [
     alert.rule,
     alert.event.user ?? '',
