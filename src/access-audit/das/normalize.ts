@@ -58,23 +58,26 @@ function toAuditEvent(das: DasActivityEvent): AuditEvent {
   // Only the fields the event has: an absent field is absent, never `undefined`.
   if (das.startTime != null) {
     event.timestamp = das.startTime;
-    const time = dasTimeToIso(das.startTime);
-    if (time !== undefined) event.time = time;
+    set(event, 'time', dasTimeToIso(das.startTime));
   }
-  if (das.databaseName != null) event.database = das.databaseName;
-  if (das.remoteHost != null) event.remoteHost = das.remoteHost;
-  const remotePort = integer(das.remotePort);
-  if (remotePort !== undefined) event.remotePort = remotePort;
-  const pid = integer(das.pid);
-  if (pid !== undefined) event.pid = pid;
-  if (das.clientApplication != null) event.applicationName = das.clientApplication;
-  if (das.sessionId != null) event.sessionId = das.sessionId;
-  const rows = integer(das.rowCount);
-  if (rows !== undefined) event.rows = rows;
-  const exitCode = integer(das.exitCode);
-  if (exitCode !== undefined) event.exitCode = exitCode;
-  if (das.errorMessage != null) event.errorMessage = das.errorMessage;
+  set(event, 'database', das.databaseName);
+  set(event, 'remoteHost', das.remoteHost);
+  set(event, 'remotePort', integer(das.remotePort));
+  set(event, 'pid', integer(das.pid));
+  set(event, 'applicationName', das.clientApplication);
+  set(event, 'sessionId', das.sessionId);
+  set(event, 'rows', integer(das.rowCount));
+  set(event, 'exitCode', integer(das.exitCode));
+  set(event, 'errorMessage', das.errorMessage);
   return event;
+}
+
+function set<K extends keyof AuditEvent>(
+  event: AuditEvent,
+  key: K,
+  value: AuditEvent[K] | null | undefined,
+): void {
+  if (value != null) event[key] = value;
 }
 
 /**
