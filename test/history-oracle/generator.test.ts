@@ -1,5 +1,10 @@
 import fc from 'fast-check';
-import { SHORT_RUN_FEATURES, workloadArbitrary } from '../support/oracle/arbitraries';
+import {
+  FEATURE_ASPECTS,
+  featuresFrom,
+  SHORT_RUN_FEATURES,
+  workloadArbitrary,
+} from '../support/oracle/arbitraries';
 import { coverageOf, REQUIRED_COVERAGE } from '../support/oracle/coverage';
 import { minimizeWorkload } from '../support/oracle/minimize';
 import { renderSteps, type Workload } from '../support/oracle/workload';
@@ -65,6 +70,14 @@ describe('history oracle generator', () => {
       ),
     );
     expect(REQUIRED_COVERAGE.filter((label) => !covered.has(label))).toEqual([]);
+  });
+
+  it('generates workloads for every feature set the fuzz takes (base, and base with each aspect)', () => {
+    // `npm run fuzz -- --features base+names` for hunting one aspect at a time.
+    for (const spec of ['base', ...Object.keys(FEATURE_ASPECTS).map((a) => `base+${a}`)])
+      expect(
+        fc.sample(workloadArbitrary(featuresFrom(spec)), { seed: 1, numRuns: 5 }),
+      ).toHaveLength(5);
   });
 
   it('reduces a failure that needs two interleaved clients to their two statements', async () => {

@@ -356,10 +356,10 @@ function tableSpec(features: Features, index: number): fc.Arbitrary<TableSpec> {
       ignored: features.ignoreColumns
         ? fc.array(fc.nat(5), { maxLength: 2 })
         : fc.constant<number[]>([]),
-      replicaIdentity: fc.option(fc.constantFrom(...features.replicaIdentities), {
-        nil: undefined,
-        freq: 3,
-      }),
+      // No identity but the default when the features list none (the base set).
+      replicaIdentity: features.replicaIdentities.length
+        ? fc.option(fc.constantFrom(...features.replicaIdentities), { nil: undefined, freq: 3 })
+        : fc.constant(undefined),
       partitions: features.partitions
         ? fc.option(fc.constantFrom(2, 3), { nil: undefined, freq: 3 })
         : fc.constant(undefined),
