@@ -196,7 +196,8 @@ $function$;
 -- finish_reload records a DELETE for each baseline key the load did not copy.
 
 -- Whether a full-load row of a table being reloaded equals its key's prior baseline
--- row, and marks that key reloaded (with the row's copy time) either way. Equal means
+-- row, and marks that key reloaded (with the row's copy time) either way (a key the
+-- baseline lacks is added to it, marked reloaded). Equal means
 -- every column the loaded row has is in the baseline row with the same text (as
 -- update_version_operation compares rows). A column the baseline row lacks (added or
 -- renamed while the table was out, or added with a per-row default that migrate
@@ -220,7 +221,14 @@ BEGIN
      AND jsonb_hash_extended(b.row_key, 0) = jsonb_hash_extended(reload_unchanged.row_key, 0)
      AND b.row_key = reload_unchanged.row_key
   RETURNING b.row_data INTO v_prior;
-  RETURN v_prior IS NOT NULL AND NOT EXISTS (
+  IF NOT FOUND THEN
+    -- A key new to the table: kept, marked copied, so that reload_on_change knows the load
+    -- has begun whichever keys it copies, and the load's earliest copy time counts it.
+    INSERT INTO {{audit_schema}}.reload_baseline AS b (source_schema, source_table, row_key, row_data, reloaded_at)
+    VALUES (source_schema_name, source_table_name, reload_unchanged.row_key, reload_unchanged.row_data, copied_at);
+    RETURN false;
+  END IF;
+  RETURN NOT EXISTS (
     SELECT FROM jsonb_each(reload_unchanged.row_data) AS e(name, value)
      WHERE (v_prior -> e.name)::text IS DISTINCT FROM e.value::text);
 END
@@ -237,9 +245,10 @@ $function$;
 -- second call, a replay, or a call after the first captured change ended it is a no-op.
 -- Called when the load is known complete: by the local engine in the transaction that
 -- commits the load, by the capture triggers for the first change with a change sequence
--- (DMS applies a table's changes only after its full load), or by the operator
--- (`audit-trail reload finish`). SECURITY DEFINER, owned by the capture role (only it
--- inserts audit rows); EXECUTE is granted to the writer and the owner only (and the
+-- once the load copied a row (DMS applies a table's changes only after its full load;
+-- see reload_on_change), or by the operator (`audit-trail reload finish`, which refuses
+-- a load that copied no row unless told that every row is gone). SECURITY DEFINER,
+-- owned by the capture role (only it inserts audit rows); EXECUTE is granted to the writer and the owner only (and the
 -- capture role), it refuses a login that may not write the table's staging table, and,
 -- like the capture functions, it refuses while a foreign trigger sits on the audit
 -- tables and for a table the registry does not list as configured.
@@ -304,11 +313,74 @@ BEGIN
 END
 $function$;
 
+-- What the rows of a staging statement that carry a change sequence (`changed_rows`,
+-- each as to_jsonb of the staging row) mean for the pending reload of their table, and
+-- whether it has ended. None: nothing. Once the load copied a row (a baseline row with
+-- `reloaded_at` set, one probe of a partial index), the first of them ends the reload
+-- (finish_reload), before the change is recorded, so its DELETEs come first: DMS applies
+-- a table's changes only after its full load. Before that, none ends it: a DMS task
+-- running CDC only, or one that has not loaded the table again, copies nothing, and
+-- ending the reload would record a DELETE for every row the history holds live, rows
+-- the source may still have. But a row put under a key that the prior
+-- baseline holds live (a CDC INSERT, or a key change onto it) means the source deleted
+-- that key first, since a key is taken only where no row holds it. So its DELETE (old row:
+-- the baseline row) is recorded, stamped with the change's commit time (when it went is
+-- not known, only that it was by then), before the change itself, and the key leaves the
+-- baseline: no later end of the reload may delete it again. Any other key stays in the
+-- baseline. Called by the capture functions (as the capture role) while a reload of the
+-- table is pending.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.reload_on_change(
+  source_schema_name text, source_table_name text, key_columns text[], changed_rows jsonb[])
+RETURNS boolean
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET timezone = 'UTC'
+AS $function$
+DECLARE
+  v_first_commit timestamp := (SELECT min((r ->> 'ar_h_commit_timestamp')::timestamp) FROM unnest(changed_rows) AS r);
+  v_keys jsonb[];
+  v_deleted integer;
+BEGIN
+  IF cardinality(changed_rows) = 0 THEN
+    RETURN false;
+  END IF;
+  IF EXISTS (SELECT FROM {{audit_schema}}.reload_baseline AS b
+              WHERE b.source_schema = source_schema_name AND b.source_table = source_table_name
+                AND b.reloaded_at IS NOT NULL) THEN
+    PERFORM {{audit_schema}}.finish_reload(source_schema_name, source_table_name, v_first_commit);
+    RETURN true;
+  END IF;
+  v_keys := ARRAY(SELECT {{audit_schema}}.key_of(r, key_columns) FROM unnest(changed_rows) AS r
+                   WHERE (r ->> 'ar_h_indicator') IS DISTINCT FROM 'D');
+  PERFORM pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
+  WITH taken AS (
+    DELETE FROM {{audit_schema}}.reload_baseline AS b
+     WHERE b.source_schema = source_schema_name AND b.source_table = source_table_name
+       AND b.reloaded_at IS NULL
+       AND jsonb_hash_extended(b.row_key, 0) = ANY (ARRAY(SELECT jsonb_hash_extended(k, 0) FROM unnest(v_keys) AS k))
+       AND b.row_key = ANY (v_keys)
+    RETURNING b.row_key, b.row_data)
+  INSERT INTO {{audit_schema}}.audit_log (
+    source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
+    transaction_id, stream_position, old_row, new_row, changed_columns
+  )
+  SELECT source_schema_name, source_table_name, t.row_key, 'DELETE', v_first_commit AT TIME ZONE 'UTC',
+         NULL, NULL, NULL, t.row_data, NULL, NULL
+    FROM taken AS t
+   ORDER BY t.row_key::text;
+  GET DIAGNOSTICS v_deleted = ROW_COUNT;
+  IF v_deleted > 0 THEN
+    PERFORM {{audit_schema}}.seal_blocks('capture');
+  END IF;
+  RETURN false;
+END
+$function$;
+
 -- Whether a reload of the table is pending (a row, or none), for the capture functions to
 -- ask together with whether this staging statement carries a change with a change
--- sequence: DMS applies a table's CDC changes only after its full load (it caches them
--- meanwhile), so such a change says the load is complete. One index probe per staging
--- statement; the reload is ended before the change is recorded, so its DELETEs come first.
+-- sequence (then reload_on_change decides what the change means for the reload). One
+-- index probe per staging statement.
 -- A set-returning SQL function with no SET clause: the planner inlines it into the
 -- calling query (a scalar one holding a subquery is never inlined, and was planned again
 -- on every call). Its callers pin search_path.
@@ -364,13 +436,12 @@ BEGIN
          coalesce((SELECT q.queued FROM {{audit_schema}}.seal_queued() AS q(queued)), false)
     INTO v_reloading, v_cdc_change, v_one_row, v_seal_queued;
   -- A table added back to the config: full-load rows are held against the prior
-  -- baseline, and the first change with a change sequence ends the reload.
+  -- baseline, and the first change with a change sequence ends the reload once the load
+  -- copied a row (see reload_on_change).
   IF v_reloading AND v_cdc_change THEN
-    v_done := {{audit_schema}}.finish_reload(arg_source_schema, arg_source_table,
-      (SELECT min(ins_row.ar_h_commit_timestamp) FROM new_rows AS ins_row
-        WHERE nullif(ins_row.ar_h_change_seq, '') IS NOT NULL));
-    v_reloading := false;
-    v_seal_queued := false; -- finish_reload sealed every row
+    v_reloading := NOT {{audit_schema}}.reload_on_change(arg_source_schema, arg_source_table, arg_key_columns,
+      ARRAY(SELECT to_jsonb(ins_row.*) FROM new_rows AS ins_row WHERE nullif(ins_row.ar_h_change_seq, '') IS NOT NULL));
+    v_seal_queued := false; -- reload_on_change sealed every row, if it recorded any
   END IF;
   -- DMS applies one row per statement: its rows are hash-chained once per transaction,
   -- at commit (seal_at_commit is queued for a row inserted while this is on, the first
@@ -469,12 +540,11 @@ BEGIN
          coalesce((SELECT q.queued FROM {{audit_schema}}.seal_queued() AS q(queued)), false)
     INTO v_reloading, v_cdc_change, v_one_row, v_seal_queued;
   -- A table added back to the config: its first change with a change sequence ends the
-  -- reload (see finish_reload).
+  -- reload once the load copied a row (see reload_on_change).
   IF v_reloading AND v_cdc_change THEN
-    v_done := {{audit_schema}}.finish_reload(arg_source_schema, arg_source_table,
-      (SELECT min(new_row.ar_h_commit_timestamp) FROM new_rows AS new_row
-        WHERE nullif(new_row.ar_h_change_seq, '') IS NOT NULL));
-    v_seal_queued := false; -- finish_reload sealed every row
+    v_done := {{audit_schema}}.reload_on_change(arg_source_schema, arg_source_table, arg_key_columns,
+      ARRAY(SELECT to_jsonb(new_row.*) FROM new_rows AS new_row WHERE nullif(new_row.ar_h_change_seq, '') IS NOT NULL));
+    v_seal_queued := false; -- reload_on_change sealed every row, if it recorded any
   END IF;
   -- DMS applies one row per statement: the plain path costs a fraction of the set query,
   -- and its rows are hash-chained once per transaction, at commit (as in capture_insert).

@@ -15,6 +15,7 @@ import { cdcEngineLoadedPartitionMigration } from './0013-cdc-engine-loaded-part
 import { contextRowIndexMigration } from './0014-context-row-index';
 import { cdcEnginePartitionAttachmentMigration } from './0015-cdc-engine-partition-attachment';
 import { reloadBaselineMigration } from './0016-reload-baseline';
+import { reloadBaselineCopiedMigration } from './0017-reload-baseline-copied';
 import { auditedColumnGeneratedMigration } from './0018-audited-column-generated';
 
 /** One versioned migration of the kit's own tables. */
@@ -69,5 +70,6 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
     migration: cdcEnginePartitionAttachmentMigration,
   },
   { name: '0016-reload-baseline', migration: reloadBaselineMigration },
+  { name: '0017-reload-baseline-copied', migration: reloadBaselineCopiedMigration },
   { name: '0018-audited-column-generated', migration: auditedColumnGeneratedMigration },
 ];

@@ -40,3 +40,36 @@ export async function finishReload(
   );
   return Number(rows[0]?.deleted ?? 0);
 }
+
+/** Where the reload of a table added back stands (see {@link reloadState}). */
+export interface ReloadState {
+  /** Keys the history holds live that no load has copied yet: each gets a DELETE at its end. */
+  readonly baselineKeys: number;
+  /** Rows the reload's load has copied so far (keys of the prior baseline and new ones). */
+  readonly copiedRows: number;
+}
+
+/**
+ * The pending reload of a table added back to the config, or `undefined` when none is
+ * pending. A reload whose load has copied no row is not ended by a change (a DMS task
+ * running CDC only copies nothing), and `audit-trail reload finish` ends it only when
+ * told that every row is gone: `verify` reports it either way.
+ * @example
+ * const state = await reloadState(client, 'audit', { schema: 'public', table: 'orders' });
+ * // { baselineKeys: 3, copiedRows: 0 }: no load yet
+ */
+export async function reloadState(
+  client: pg.ClientBase,
+  auditSchema: string,
+  source: { readonly schema: string; readonly table: string },
+): Promise<ReloadState | undefined> {
+  const { rows } = await client.query<{ baseline: number; copied: number }>(
+    `SELECT count(*) FILTER (WHERE reloaded_at IS NULL)::int AS baseline,
+            count(reloaded_at)::int AS copied
+       FROM ${quoteQualified(auditSchema, RELOAD_BASELINE_TABLE)}
+      WHERE source_schema = $1 AND source_table = $2`,
+    [source.schema, source.table],
+  );
+  const { baseline = 0, copied = 0 } = rows[0] ?? {};
+  return baseline + copied === 0 ? undefined : { baselineKeys: baseline, copiedRows: copied };
+}

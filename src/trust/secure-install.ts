@@ -206,8 +206,9 @@ async function grantRoles(
     // capture: append audit rows and chain blocks; read what it seals and the registry.
     `GRANT SELECT, INSERT ON ${q('audit_log')}, ${q('audit_chain')} TO ${capture}`,
     `GRANT SELECT ON ${q('audited_table')} TO ${capture}`,
-    // capture: hold reload rows against the prior baseline, and end the reload.
-    `GRANT SELECT, UPDATE, DELETE ON ${q(RELOAD_BASELINE_TABLE)} TO ${capture}`,
+    // capture: hold reload rows against the prior baseline (adding the keys new to the
+    // table), and end the reload.
+    `GRANT SELECT, INSERT, UPDATE, DELETE ON ${q(RELOAD_BASELINE_TABLE)} TO ${capture}`,
     `GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${schema} TO ${capture}`,
     `REVOKE EXECUTE ON FUNCTION ${OWNER_ONLY_FUNCTIONS.map((f) => `${schema}.${f}`).join(', ')} FROM ${capture}`,
     `REVOKE EXECUTE ON FUNCTION ${CAPTURE_FUNCTIONS.map((f) => `${schema}.${f}()`).join(', ')} FROM ${capture}`,
@@ -220,6 +221,9 @@ async function grantRoles(
     `GRANT SELECT ON ${q('schema_change')} TO ${writer}`,
     // writer (the engine, at the end of a reload) and owner (the operator, for DMS).
     `GRANT EXECUTE ON FUNCTION ${RELOAD_FUNCTIONS.map((f) => `${schema}.${f}`).join(', ')} TO ${writer}, ${quoteIdent(roles.owner)}`,
+    // writer (\`reload finish\` as the DMS login) and reader (verify): whether a reload is
+    // pending and what its load copied. Its rows are audit versions readers already see.
+    `GRANT SELECT ON ${q(RELOAD_BASELINE_TABLE)} TO ${writer}, ${reader}`,
     ...(staging.length > 0
       ? [`GRANT SELECT, INSERT, UPDATE, DELETE ON ${staging.join(', ')} TO ${writer}`]
       : []),
@@ -247,10 +251,11 @@ function writersFor(table: string, roles: KitRoles): Record<string, readonly str
         TRUNCATE: [roles.owner],
       };
     case RELOAD_BASELINE_TABLE:
-      // migrate (owner) fills it; the capture functions mark and empty it.
+      // migrate (owner) fills it; the capture functions mark it, add the keys a reload
+      // copies that it lacks, and empty it.
       return {
-        'INSERT OR TRUNCATE': [roles.owner],
-        'UPDATE OR DELETE': [roles.owner, roles.capture],
+        TRUNCATE: [roles.owner],
+        'INSERT OR UPDATE OR DELETE': [roles.owner, roles.capture],
       };
     case LOADED_PARTITION_TABLE:
       return {

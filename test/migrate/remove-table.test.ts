@@ -8,6 +8,7 @@ import { parseConfig, type AuditTrailConfigInput } from '../../src/config';
 import { createHistory } from '../../src/history';
 import { finishReload } from '../../src/staging/reload-baseline';
 import { verifyAuditTrail } from '../../src/verify';
+import { verifyIntegrity } from '../../src/trust/integrity';
 import { migrateTarget, type MigrateTargetOptions } from '../../src/migrate/migrate-target';
 import { runCli } from '../support/cli';
 import { cdc, DmsApplier, fullLoad } from '../support/dms-apply';
@@ -268,6 +269,117 @@ describe('removing a table from the config', () => {
       'UPDATE',
     ]);
     expect((await verify()).mismatches).toEqual([]);
+  }, 180_000);
+
+  /** `audit-trail reload finish TABLE [--all-rows-gone]` through the CLI, as JSON. */
+  async function reloadFinish(urls: Urls, ...extra: string[]) {
+    const configFile = path.join(await mkdtemp(path.join(os.tmpdir(), 'reload-')), 'config.json');
+    await writeFile(configFile, JSON.stringify(both));
+    return runCli([
+      ...['reload', 'finish', 'public.shops', '--config', configFile],
+      ...['--target-url', urls.targetUrl, '--json', ...extra],
+    ]);
+  }
+
+  // A DMS task that runs CDC only (or a table the task never loaded again) applies changes
+  // to the emptied staging table with no full load before them. Before the fix, the
+  // first of them ended the reload: a DELETE for every key the history held live, rows
+  // the source still had.
+  for (const dropStaging of [false, true])
+    it(`a reload that copied no row is not ended by a change (staging ${dropStaging ? 'dropped' : 'kept'}): no DELETE that did not happen, the changes recorded, verify says it is pending`, async () => {
+      const urls = await databases();
+      await removeWhileShopsChange(urls, dropStaging);
+      // The source now: B1 as it was (Berlin), H1 deleted while out and inserted again
+      // (Hannover) after the table came back, N1 new.
+      await withClient(urls.sourceUrl, (client) =>
+        client.query(
+          `INSERT INTO shops VALUES ('B1', 'Berlin'), ('H1', 'Hannover'), ('N1', 'Nürnberg')`,
+        ),
+      );
+      await migrate(both, urls);
+      await withClient(urls.targetUrl, async (client) => {
+        const dms = new DmsApplier(client, 'audit', 'shops', ['code']);
+        await dms.insert({ code: 'N1', city: 'Nürnberg' }, cdc('INSERT', '2026-11-24 09:05:00', 5));
+        await dms.insert({ code: 'H1', city: 'Hannover' }, cdc('INSERT', '2026-11-24 09:06:00', 6));
+      });
+      expect(await operations(urls.targetUrl, 'B1')).toEqual([
+        ['INSERT', { code: 'B1', city: 'Bonn' }],
+        ['UPDATE', { code: 'B1', city: 'Berlin' }],
+      ]);
+      expect(await operations(urls.targetUrl, 'N1')).toEqual([
+        ['INSERT', { code: 'N1', city: 'Nürnberg' }],
+      ]);
+      // An INSERT of a key the history holds live: the source deleted it first, by then.
+      const h1 = (await shopHistory(urls.targetUrl, 'H1')).byArray;
+      expect(h1.map((v) => [v.operation, v.newRow ?? v.oldRow])).toEqual([
+        ['INSERT', { code: 'H1', city: 'Hamburg' }],
+        ['DELETE', { code: 'H1', city: 'Hamburg' }],
+        ['INSERT', { code: 'H1', city: 'Hannover' }],
+      ]);
+      expect(h1[1]!.commitTimestamp).toEqual(h1[2]!.commitTimestamp);
+      // B1 is still held against the load that never came: verify says so, with the remedy.
+      const pending = await verifyAuditTrail({ config: parseConfig(both), ...urls });
+      expect(pending.ok).toBe(false);
+      expect(pending.tables.find((t) => t.table === 'public.shops')?.reloadPending).toEqual({
+        baselineKeys: 1,
+        copiedRows: 0,
+      });
+      // The operator cannot end it by mistake: the load copied nothing.
+      const refused = await reloadFinish(urls);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/copied no row/);
+      expect(refused.stderr).toMatch(/--all-rows-gone/);
+      expect(await operations(urls.targetUrl, 'B1')).toHaveLength(2);
+
+      // The remedy: reload it (out of the config and back, then a DMS full load).
+      await migrate(itemsOnly, urls);
+      await migrate(both, urls);
+      await withClient(urls.targetUrl, async (client) => {
+        const dms = new DmsApplier(client, 'audit', 'shops', ['code']);
+        for (const [code, city] of [
+          ['B1', 'Berlin'],
+          ['H1', 'Hannover'],
+          ['N1', 'Nürnberg'],
+        ])
+          await dms.insert({ code: code!, city: city! }, fullLoad('2026-11-25 09:00:00'));
+      });
+      const finished = await reloadFinish(urls);
+      expect(finished.code).toBe(0);
+      expect(JSON.parse(finished.stdout)).toEqual({ table: 'public.shops', deletedVersions: 0 });
+      expect(await operations(urls.targetUrl, 'B1')).toHaveLength(2);
+      expect(await operations(urls.targetUrl, 'H1')).toHaveLength(3);
+      expect(await verifyAuditTrail({ config: parseConfig(both), ...urls })).toMatchObject({
+        ok: true,
+        mismatches: [],
+      });
+      // The DELETEs recorded by the changes are in the hash chain.
+      expect(
+        await verifyIntegrity({ targetUrl: urls.targetUrl, auditSchema: 'audit' }),
+      ).toMatchObject({
+        ok: true,
+      });
+    }, 180_000);
+
+  it('a table emptied while out: `reload finish --all-rows-gone` records a DELETE for each row', async () => {
+    const urls = await databases();
+    await removeWhileShopsChange(urls, false);
+    await migrate(both, urls);
+    // DMS loaded the empty table: nothing copied, nothing to hold against the baseline.
+    const verify = () => verifyAuditTrail({ config: parseConfig(both), ...urls });
+    expect((await verify()).tables.find((t) => t.table === 'public.shops')?.reloadPending).toEqual({
+      baselineKeys: 2,
+      copiedRows: 0,
+    });
+    expect((await reloadFinish(urls)).code).toBe(1);
+    const finished = await reloadFinish(urls, '--all-rows-gone');
+    expect(finished.code).toBe(0);
+    expect(JSON.parse(finished.stdout)).toEqual({ table: 'public.shops', deletedVersions: 2 });
+    expect((await operations(urls.targetUrl, 'B1')).map(([op]) => op)).toEqual([
+      'INSERT',
+      'UPDATE',
+      'DELETE',
+    ]);
+    expect(await verify()).toMatchObject({ ok: true, mismatches: [] });
   }, 180_000);
 
   it('CLI: migrate --json lists a table added back', async () => {

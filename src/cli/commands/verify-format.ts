@@ -1,14 +1,17 @@
 import { stringifyRowJson } from '../../history/row-json';
 import type { IntegrityReport } from '../../trust/integrity';
 import type { VerifyReport } from '../../verify';
+import type { ReloadState } from '../../staging/reload-baseline';
 
 /** A report a person reads at a glance: one line per table, then each mismatch. */
 export function formatReport(report: VerifyReport): string {
-  const lines = report.tables.map(
-    (table) =>
-      `${table.mismatches === 0 ? 'OK  ' : 'FAIL'} ${table.table}: ${table.sourceRows} source rows, ` +
+  const lines = report.tables.flatMap((table) => [
+    `${table.mismatches === 0 && !table.reloadPending ? 'OK  ' : 'FAIL'} ${table.table}: ${table.sourceRows} source rows, ` +
       `${table.auditRows} live audit rows, ${table.stagingRows} live staging rows, ${table.mismatches} mismatches`,
-  );
+    ...(table.reloadPending
+      ? [`  ${table.table}: ${reloadPendingLine(table.table, table.reloadPending)}`]
+      : []),
+  ]);
   for (const mismatch of report.mismatches) {
     const detail = mismatch.columns
       ? ` (columns: ${mismatch.columns.join(', ')})`
@@ -20,6 +23,27 @@ export function formatReport(report: VerifyReport): string {
     lines.push(`  ${mismatch.table} ${stringifyRowJson(mismatch.key)}: ${mismatch.kind}${detail}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * A table added back whose reload has not ended, and what ends it: the operator once DMS
+ * loaded it, or, when no load copied a row, a reload (or `--all-rows-gone` when the
+ * source table really holds none of the rows history has live).
+ */
+export function reloadPendingLine(table: string, state: ReloadState): string {
+  const held = `reload pending: ${state.baselineKeys} row(s) still read as live that no load has copied`;
+  if (state.copiedRows > 0)
+    return (
+      `${held} (the load copied ${state.copiedRows}); once the DMS task's table statistics say ` +
+      `"Table completed", run audit-trail reload finish ${table} (it records a DELETE for each)`
+    );
+  return (
+    `${held}, and the load copied no row (a DMS task running CDC only, or one that did not load ` +
+    `the table again): no change ends it. Reload the table (remove it from the config, run ` +
+    `audit-trail migrate, add it back, run migrate, then audit-trail task reload ${table}); if ` +
+    `the source table really holds none of those rows any more, run audit-trail reload finish ` +
+    `${table} --all-rows-gone`
+  );
 }
 
 /**

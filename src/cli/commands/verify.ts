@@ -94,7 +94,10 @@ export function registerVerify(program: Command): void {
       process.stdout.write(options.json ? `${stringifyRowJson(report)}\n` : formatReport(report));
       if (!report.ok) {
         const total = report.tables.reduce((sum, table) => sum + table.mismatches, 0);
-        throw new CliError(`verify found ${total} mismatch${total === 1 ? '' : 'es'}`, {
+        const pending = report.tables.filter((table) => table.reloadPending).length;
+        const reloads =
+          pending === 0 ? '' : ` and ${pending} pending reload${pending === 1 ? '' : 's'}`;
+        throw new CliError(`verify found ${total} mismatch${total === 1 ? '' : 'es'}${reloads}`, {
           code: 'VERIFY_MISMATCH',
           hint: 'a lagging pipeline also mismatches: run verify again once replicate or the DMS task caught up',
         });
