@@ -7,10 +7,9 @@ import { createEngine } from '../../src/engine';
 import { migrateTarget } from '../../src/migrate/migrate-target';
 import { verifyAuditTrail } from '../../src/verify/verify';
 import { ConfigError, parseConfig } from '../../src/config';
-import { runCli } from '../support/cli';
+import { connectionArgs, runCli, writeConfig } from '../support/cli';
 import { createTestDatabase, withClient } from '../support/databases';
 import { cdc, DmsApplier } from '../support/dms-apply';
-import { writeConfig } from '../engine/cli';
 
 /** Skips NodejsFunction bundling (the bundle is tested by `npx cdk synth` elsewhere). */
 const FAST = { context: { 'aws:cdk:bundling-stacks': [] } };
@@ -50,7 +49,7 @@ describe('an access-audit-only config (no tables)', () => {
 
   it('makes migrate, replicate, verify, mappings and doctor exit 2 naming the config', async () => {
     const file = await writeConfig({ accessAudit: { auditedRoles: ['alice'] } });
-    const urls = ['--source-url', NOWHERE, '--target-url', NOWHERE];
+    const urls = connectionArgs({ sourceUrl: NOWHERE, targetUrl: NOWHERE });
     const runs = await Promise.all([
       runCli(['migrate', '-c', file, ...urls]),
       runCli(['replicate', '-c', file, ...urls]),

@@ -1,7 +1,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runBuiltCli } from '../support/cli';
+import { connectionArgs, runBuiltCli } from '../support/cli';
 import { withClient } from '../support/databases';
 import { describeWithPgaudit } from './support/live-suite';
 import type { PgauditServer } from './support/pgaudit-server';
@@ -52,7 +52,7 @@ describeWithPgaudit('pgaudit setup --dry-run', (start) => {
     await server?.stop();
   });
 
-  const args = () => ['pgaudit', 'setup', '--config', configFile, '--source-url', url];
+  const args = () => ['pgaudit', 'setup', ...connectionArgs({ configFile, sourceUrl: url })];
 
   it('prints the statements, changes nothing, and the script does what setup does', async () => {
     const before = await catalogState(url);
@@ -70,10 +70,7 @@ describeWithPgaudit('pgaudit setup --dry-run', (start) => {
     const check = await runBuiltCli([
       'pgaudit',
       'check',
-      '--config',
-      configFile,
-      '--source-url',
-      url,
+      ...connectionArgs({ configFile, sourceUrl: url }),
     ]);
     expect(check.code).toBe(1);
 
@@ -95,10 +92,7 @@ describeWithPgaudit('pgaudit setup --dry-run', (start) => {
     const after = await runBuiltCli([
       'pgaudit',
       'check',
-      '--config',
-      configFile,
-      '--source-url',
-      url,
+      ...connectionArgs({ configFile, sourceUrl: url }),
     ]);
     expect(after.stdout).not.toContain('FAIL');
     expect(after.code).toBe(0);
@@ -115,10 +109,7 @@ describeWithPgaudit('pgaudit setup --dry-run', (start) => {
     const run = await runBuiltCli([
       'pgaudit',
       'setup',
-      '--config',
-      file,
-      '--source-url',
-      url,
+      ...connectionArgs({ configFile: file, sourceUrl: url }),
       '--dry-run',
     ]);
     expect(run.stdout).toBe('');

@@ -1,7 +1,6 @@
 import net from 'node:net';
 import { createTestDatabase, withClient } from '../support/databases';
-import { runCli } from '../support/cli';
-import { writeConfig } from '../engine/cli';
+import { connectionArgs, runCli, writeConfig } from '../support/cli';
 
 /**
  * A listener on loopback that accepts TCP connections and never answers: what a
@@ -37,12 +36,7 @@ describe('connection timeouts: nothing waits for ever', () => {
     const targetUrl = await createTestDatabase('tmo');
     const run = await runCli([
       'migrate',
-      '--config',
-      configFile,
-      '--source-url',
-      blackhole.url,
-      '--target-url',
-      targetUrl,
+      ...connectionArgs({ configFile, sourceUrl: blackhole.url, targetUrl }),
       '--connect-timeout',
       '2',
     ]);
@@ -55,7 +49,7 @@ describe('connection timeouts: nothing waits for ever', () => {
 
   it("honours PGCONNECT_TIMEOUT, and a URL's connect_timeout over it", async () => {
     const viaEnv = await runCli(
-      ['history', '--config', configFile, '--target-url', blackhole.url, 'public.items', '1'],
+      ['history', ...connectionArgs({ configFile, targetUrl: blackhole.url }), 'public.items', '1'],
       { PGCONNECT_TIMEOUT: '2' },
     );
     expect(viaEnv.code).toBe(2);
@@ -67,10 +61,7 @@ describe('connection timeouts: nothing waits for ever', () => {
     const viaUrl = await runCli(
       [
         'history',
-        '--config',
-        configFile,
-        '--target-url',
-        `${blackhole.url}?connect_timeout=2`,
+        ...connectionArgs({ configFile, targetUrl: `${blackhole.url}?connect_timeout=2` }),
         'public.items',
         '1',
       ],
@@ -86,12 +77,7 @@ describe('connection timeouts: nothing waits for ever', () => {
     );
     const run = await runCli([
       'verify',
-      '--config',
-      configFile,
-      '--source-url',
-      sourceUrl,
-      '--target-url',
-      blackhole.url,
+      ...connectionArgs({ configFile, sourceUrl, targetUrl: blackhole.url }),
       '--connect-timeout',
       '2',
     ]);

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { quoteIdent } from '../../src/postgres/identifiers';
-import { runCli } from '../support/cli';
+import { connectionArgs, runCli, writeConfig } from '../support/cli';
 import { createTestDatabase, withClient } from '../support/databases';
-import { writeConfig } from '../engine/cli';
 
 interface Check {
   side: string;
@@ -44,14 +43,7 @@ describe('doctor: DMS DDL capture objects on an existing source', () => {
   });
 
   const ddlCheck = async (): Promise<{ code: number | null; check: Check }> => {
-    const result = await runCli([
-      'doctor',
-      '--config',
-      configFile,
-      '--source-url',
-      sourceUrl,
-      '--json',
-    ]);
+    const result = await runCli(['doctor', ...connectionArgs({ configFile, sourceUrl }), '--json']);
     const checks = JSON.parse(result.stdout) as Check[];
     const check = checks.find((c) => c.check === 'dms ddl capture');
     expect(check, result.stdout).toBeDefined();

@@ -1,6 +1,5 @@
 import { findFreePort } from '../../src/postgres/local-server';
-import { runCli } from '../support/cli';
-import { writeConfig } from '../engine/cli';
+import { connectionArgs, runCli, writeConfig } from '../support/cli';
 import { createPipeline, type Pipeline } from '../engine/helpers';
 
 interface Check {
@@ -21,15 +20,12 @@ describe('audit-trail doctor and slot', () => {
   afterAll(async () => p?.dispose());
 
   const doctor = (configFile: string, ...args: string[]) =>
-    runCli(['doctor', '--config', configFile, '--source-url', p.sourceUrl, ...args]);
+    runCli(['doctor', ...connectionArgs({ configFile, sourceUrl: p.sourceUrl }), ...args]);
 
   it('passes a migrated pair and reports the engine slot; exit 0', async () => {
     const result = await doctor(
       await writeConfig(config),
-      '--target-url',
-      p.targetUrl,
-      '--slot',
-      p.slotName,
+      ...connectionArgs({ targetUrl: p.targetUrl, slotName: p.slotName }),
       '--json',
     );
     expect(result.stderr).toBe('');
@@ -120,10 +116,7 @@ describe('audit-trail doctor and slot', () => {
         'slot',
         'drop',
         p.slotName,
-        '--config',
-        configFile,
-        '--source-url',
-        p.sourceUrl,
+        ...connectionArgs({ configFile, sourceUrl: p.sourceUrl }),
         ...extra,
       ]);
     const unconfirmed = await drop();

@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestDatabase } from '../support/databases';
-import { runBuiltCli } from '../support/cli';
+import { connectionArgs, runBuiltCli } from '../support/cli';
 
 /**
  * What a user sees when a command fails, through the built binary: one line
@@ -39,10 +39,7 @@ describe('CLI errors: code, message, hint, exit code', () => {
     const run = await runBuiltCli([
       'pgaudit',
       'check',
-      '--config',
-      configFile,
-      '--source-url',
-      'postgres://nobody:secret@127.0.0.1:1/app',
+      ...connectionArgs({ configFile, sourceUrl: 'postgres://nobody:secret@127.0.0.1:1/app' }),
     ]);
     expect(run.stderr).toMatch(
       /^audit-trail: error \[CONNECTION_FAILED\]: source: cannot connect to 127\.0\.0\.1:1\/app: [^\n]+\n {2}hint: check the URL, the network path and the credentials\n$/,
@@ -56,10 +53,7 @@ describe('CLI errors: code, message, hint, exit code', () => {
     const run = await runBuiltCli([
       'pgaudit',
       'setup',
-      '--config',
-      configFile,
-      '--source-url',
-      sourceUrl,
+      ...connectionArgs({ configFile, sourceUrl }),
     ]);
     expect(run.stderr).toMatch(/^audit-trail: error \[PGAUDIT_SETUP\]: pgaudit is not preloaded: /);
     expect(run.code).toBe(1);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { cdc, DmsApplier, fullLoad } from '../support/dms-apply';
 // The built binary, as users run it: a dozen runs here, each without tsx's start-up.
-import { runBuiltCli as runCli } from '../support/cli';
+import { connectionArgs, runBuiltCli as runCli } from '../support/cli';
 import { createTestDatabase, withClient } from '../support/databases';
 
 describe('audit-trail migrate and history', () => {
@@ -29,15 +29,7 @@ describe('audit-trail migrate and history', () => {
   });
 
   it('migrates once and reports up to date the second time', async () => {
-    const args = [
-      'migrate',
-      '--config',
-      configFile,
-      '--source-url',
-      sourceUrl,
-      '--target-url',
-      targetUrl,
-    ];
+    const args = ['migrate', ...connectionArgs({ configFile, sourceUrl, targetUrl })];
     const first = await runCli(args);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
@@ -64,10 +56,7 @@ describe('audit-trail migrate and history', () => {
       'history',
       'public.items',
       '42',
-      '--config',
-      configFile,
-      '--target-url',
-      targetUrl,
+      ...connectionArgs({ configFile, targetUrl }),
       '--json',
     ]);
     expect(result.code).toBe(0);
@@ -109,10 +98,7 @@ describe('audit-trail migrate and history', () => {
         'history',
         'public.items',
         '42',
-        '--config',
-        configFile,
-        '--target-url',
-        targetUrl,
+        ...connectionArgs({ configFile, targetUrl }),
         '--json',
         '--as-of',
         instant,
@@ -133,24 +119,13 @@ describe('audit-trail migrate and history', () => {
       'history',
       'public.items',
       '42',
-      '--config',
-      configFile,
-      '--target-url',
-      targetUrl,
+      ...connectionArgs({ configFile, targetUrl }),
     ]);
     expect(human.stdout).toContain('price: "19.990" → "17.500"');
   });
 
   it('prints one page with --limit and continues with the --after cursor it gives', async () => {
-    const base = [
-      'history',
-      'public.items',
-      '42',
-      '--config',
-      configFile,
-      '--target-url',
-      targetUrl,
-    ];
+    const base = ['history', 'public.items', '42', ...connectionArgs({ configFile, targetUrl })];
     const first = await runCli([...base, '--json', '--limit', '2']);
     expect(first.code).toBe(0);
     expect(JSON.parse(first.stdout).map((v: { operation: string }) => v.operation)).toEqual([
@@ -179,15 +154,15 @@ describe('audit-trail migrate and history', () => {
   it('fails with one clear line for a bad URL, an unknown table and a wrong key count', async () => {
     const cases: [string[], RegExp][] = [
       [
-        ['history', 'public.items', '1', '--config', configFile, '--target-url', 'mysql://x'],
+        ['history', 'public.items', '1', ...connectionArgs({ configFile, targetUrl: 'mysql://x' })],
         /--target-url must start with postgres:\/\//,
       ],
       [
-        ['history', 'public.nope', '1', '--config', configFile, '--target-url', targetUrl],
+        ['history', 'public.nope', '1', ...connectionArgs({ configFile, targetUrl })],
         /table public\.nope is not audited/,
       ],
       [
-        ['history', 'public.items', '1', '2', '--config', configFile, '--target-url', targetUrl],
+        ['history', 'public.items', '1', '2', ...connectionArgs({ configFile, targetUrl })],
         /has a key of 1 column\(s\) \(id\), got 2 value/,
       ],
       [
@@ -195,10 +170,7 @@ describe('audit-trail migrate and history', () => {
           'history',
           'public.items',
           '1',
-          '--config',
-          configFile,
-          '--target-url',
-          targetUrl,
+          ...connectionArgs({ configFile, targetUrl }),
           '--as-of',
           'yesterday',
         ],
@@ -209,10 +181,7 @@ describe('audit-trail migrate and history', () => {
           'history',
           'public.items',
           '1',
-          '--config',
-          '/nonexistent.json',
-          '--target-url',
-          targetUrl,
+          ...connectionArgs({ configFile: '/nonexistent.json', targetUrl }),
         ],
         /cannot read config/,
       ],
@@ -234,12 +203,7 @@ describe('audit-trail migrate and history', () => {
     );
     const migrated = await runCli([
       'migrate',
-      '--config',
-      configFile,
-      '--source-url',
-      sourceUrl,
-      '--target-url',
-      targetUrl,
+      ...connectionArgs({ configFile, sourceUrl, targetUrl }),
     ]);
     expect(migrated.stdout).toContain('public.items: renamed column name to title');
     const args = ['history', 'schema', 'public.items', '--config', configFile];

@@ -3,8 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { splitCsv } from '../../src/access-audit/csv';
-import { runCli } from '../support/cli';
-import { writeConfig } from '../engine/cli';
+import { connectionArgs, runCli, writeConfig } from '../support/cli';
 import { createPipeline, type Pipeline } from '../engine/helpers';
 
 const CONFIG = {
@@ -51,7 +50,7 @@ describe('audit-trail history transaction / history changes', () => {
   afterAll(async () => p?.dispose());
 
   const cli = (...args: string[]) =>
-    runCli([...args, '--config', configFile, '--target-url', p.targetUrl]);
+    runCli([...args, ...connectionArgs({ configFile, targetUrl: p.targetUrl })]);
 
   it('lists every change of one source transaction across tables, numbers exact', async () => {
     const result = await cli('history', 'transaction', xid, '--json');

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestDatabase, withClient } from '../support/databases';
-import { runBuiltCli, type CliResult } from '../support/cli';
+import { type CliResult, connectionArgs, runBuiltCli } from '../support/cli';
 
 /** stdout as the one JSON document `--json` promises (a second document fails JSON.parse). */
 function document(run: CliResult): unknown {
@@ -62,7 +62,7 @@ describe('--json on every command that prints results', () => {
     );
   });
 
-  const urls = () => ['--config', configFile, '--source-url', sourceUrl, '--target-url', targetUrl];
+  const urls = () => connectionArgs({ configFile, sourceUrl, targetUrl });
 
   it('migrate: what changed, then up to date; progress lines stay off stdout', async () => {
     const first = await runBuiltCli(['migrate', ...urls(), '--json']);
@@ -106,10 +106,7 @@ describe('--json on every command that prints results', () => {
       'grant',
       'reader',
       'json_reader',
-      '--config',
-      configFile,
-      '--target-url',
-      targetUrl,
+      ...connectionArgs({ configFile, targetUrl }),
       '--json',
     ]);
     expect(real.code).toBe(0);
@@ -120,10 +117,7 @@ describe('--json on every command that prints results', () => {
     const file = path.join(dir, 'anchors.jsonl');
     const run = await runBuiltCli([
       'anchor',
-      '--config',
-      configFile,
-      '--target-url',
-      targetUrl,
+      ...connectionArgs({ configFile, targetUrl }),
       '--append',
       file,
       '--json',
@@ -160,10 +154,7 @@ describe('--json on every command that prints results', () => {
       'slot',
       'drop',
       'json_slot',
-      '--config',
-      configFile,
-      '--source-url',
-      sourceUrl,
+      ...connectionArgs({ configFile, sourceUrl }),
       '--yes',
       '--json',
     ]);
@@ -178,10 +169,7 @@ describe('--json on every command that prints results', () => {
     const run = await runBuiltCli([
       'pgaudit',
       'check',
-      '--config',
-      configFile,
-      '--source-url',
-      sourceUrl,
+      ...connectionArgs({ configFile, sourceUrl }),
       '--json',
     ]);
     const checks = document(run) as { item: string; ok: boolean }[];
@@ -197,10 +185,7 @@ describe('--json on every command that prints results', () => {
     const run = await runBuiltCli([
       'pgaudit',
       'setup',
-      '--config',
-      configFile,
-      '--source-url',
-      sourceUrl,
+      ...connectionArgs({ configFile, sourceUrl }),
       '--json',
     ]);
     expect(run.stdout).toBe('');

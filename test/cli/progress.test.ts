@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestDatabase, withClient } from '../support/databases';
-import { runBuiltCli, runBuiltCliOnTerminal } from '../support/cli';
+import { connectionArgs, runBuiltCli, runBuiltCliOnTerminal } from '../support/cli';
 
 /** Terminal output without colours and cursor movement: what a person reads. */
 function visible(output: string): string {
@@ -39,7 +39,7 @@ describe('progress and logs on a terminal', () => {
     expect(migrated.code).toBe(0);
   });
 
-  const urls = () => ['--config', configFile, '--source-url', sourceUrl, '--target-url', targetUrl];
+  const urls = () => connectionArgs({ configFile, sourceUrl, targetUrl });
 
   it('replicate: a bar per table of the initial load, readable log lines', async () => {
     const run = await runBuiltCliOnTerminal(['replicate', ...urls(), '--until-idle']);

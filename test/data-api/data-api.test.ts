@@ -14,6 +14,7 @@ import { quoteIdent } from '../../src/postgres/identifiers';
 import { kitLogins, setUpTargetLogins } from '../../src/trust/logins';
 import { emulateDataApi } from '../support/data-api-emulator';
 import { createTestDatabase, withClient } from '../support/databases';
+import { connectionArgs } from '../support/cli';
 import { cdc, DmsApplier, fullLoad } from '../support/dms-apply';
 
 const CLUSTER_ARN = 'arn:aws:rds:eu-west-1:123456789012:cluster:audittrail-target';
@@ -232,10 +233,7 @@ describe('history and verify --integrity over the Data API (emulated on a real P
       'history',
       'public.items',
       '42',
-      '--config',
-      configFile,
-      '--target-url',
-      targetUrl,
+      ...connectionArgs({ configFile, targetUrl }),
       '--json',
     );
     expect(direct.error).toBeUndefined();
@@ -244,10 +242,7 @@ describe('history and verify --integrity over the Data API (emulated on a real P
       'history',
       'public.items',
       '42',
-      '--config',
-      configFile,
-      '--target-url',
-      auditorUrl,
+      ...connectionArgs({ configFile, targetUrl: auditorUrl }),
       '--json',
     );
     expect(asAuditor.error).toBeUndefined();
@@ -283,7 +278,7 @@ describe('history and verify --integrity over the Data API (emulated on a real P
       ['history', 'transaction', '5001'],
       ['history', 'schema', 'public.items'],
     ]) {
-      const expected = await cli(...args, '--config', configFile, '--target-url', auditorUrl);
+      const expected = await cli(...args, ...connectionArgs({ configFile, targetUrl: auditorUrl }));
       expect(expected.error).toBeUndefined();
       const got = await cli(...args, '--config', configFile, ...dataApi, '--database', database);
       expect(got.error).toBeUndefined();
@@ -331,10 +326,7 @@ describe('history and verify --integrity over the Data API (emulated on a real P
     const direct = await cli(
       'verify',
       '--integrity',
-      '--config',
-      configFile,
-      '--target-url',
-      auditorUrl,
+      ...connectionArgs({ configFile, targetUrl: auditorUrl }),
     );
     const tampered = await cli('verify', '--integrity', '--config', configFile, ...dataApi);
     expect(direct.error?.message).toMatch(/integrity check failed/);
@@ -359,10 +351,7 @@ describe('history and verify --integrity over the Data API (emulated on a real P
       direct: await cli(
         'verify',
         '--integrity',
-        '--config',
-        configFile,
-        '--target-url',
-        auditorUrl,
+        ...connectionArgs({ configFile, targetUrl: auditorUrl }),
       ),
       viaApi: await cli('verify', '--integrity', '--config', configFile, ...dataApi),
     });

@@ -1,5 +1,5 @@
 import { verifyAuditTrail } from '../../src/verify';
-import { replicateArgs, runCli, writeConfig } from './cli';
+import { replicateArgs, runCli, writeConfig } from '../support/cli';
 import { createPipeline, type Pipeline } from './helpers';
 
 const config = { tables: [{ schema: 'bank', table: 'acct' }] };

@@ -1,7 +1,7 @@
 import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnCli } from './cli';
+import { spawnCli } from '../support/cli';
 
 // A user who presses Ctrl-C during `audit-trail demo` gets their terminal back and
 // nothing left behind: no server data folders in the temp directory (tsx's own

@@ -3,7 +3,7 @@ import { parseConfig } from '../../src/config';
 import { createEngine, silentLogger, SourceSetupError } from '../../src/engine';
 import { startLocalPostgres } from '../../src/postgres/local-server';
 import { createTestDatabase, withClient } from '../support/databases';
-import { runCli, writeConfig } from './cli';
+import { connectionArgs, runCli, writeConfig } from '../support/cli';
 import { createPipeline } from './helpers';
 
 describe('engine: clear errors for an unusable source', () => {
@@ -38,14 +38,7 @@ describe('engine: clear errors for an unusable source', () => {
     const slot = `test_${randomBytes(6).toString('hex')}`;
     const run = await runCli([
       'replicate',
-      '--config',
-      configFile,
-      '--source-url',
-      sourceUrl,
-      '--target-url',
-      targetUrl,
-      '--slot',
-      slot,
+      ...connectionArgs({ configFile, sourceUrl, targetUrl, slotName: slot }),
       '--until-idle',
     ]);
     expect(run.code).toBe(1);

@@ -1,4 +1,4 @@
-import { replicateArgs, runCli, writeConfig } from './cli';
+import { replicateArgs, runCli, writeConfig } from '../support/cli';
 import { createPipeline, type Pipeline } from './helpers';
 
 describe('replicate --log-level / AUDIT_TRAIL_LOG_LEVEL', () => {

@@ -6,7 +6,7 @@ import { LOGICAL_REPLICATION_SETTINGS } from '../../src/postgres/local-server';
 import { verifyAuditTrail } from '../../src/verify';
 import { startServerFromBinaries, type BinariesPostgres } from '../support/binaries-server';
 import { withClient } from '../support/databases';
-import { replicateArgs, spawnCli, writeConfig } from './cli';
+import { replicateArgs, spawnCli, writeConfig } from '../support/cli';
 import { createPipeline, type Pipeline } from './helpers';
 const TABLE_DDL = 'CREATE TABLE public.kv (k int PRIMARY KEY, v int NOT NULL)';
 const CONFIG = { tables: [{ table: 'kv' }] };

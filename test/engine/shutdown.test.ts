@@ -1,4 +1,4 @@
-import { replicateArgs, spawnCli, writeConfig } from './cli';
+import { replicateArgs, spawnCli, writeConfig } from '../support/cli';
 import { createPipeline, type Pipeline } from './helpers';
 
 describe('engine: running continuously', () => {

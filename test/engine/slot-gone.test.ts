@@ -1,5 +1,4 @@
-import { runBuiltCli } from '../support/cli';
-import { replicateArgs, writeConfig } from './cli';
+import { replicateArgs, runBuiltCli, writeConfig } from '../support/cli';
 import { createPipeline, dropSlot, type Pipeline } from './helpers';
 
 const CONFIG = { tables: [{ schema: 'public', table: 'items' }] };

@@ -1,4 +1,4 @@
-import { runCli, writeConfig } from './cli';
+import { connectionArgs, runCli, writeConfig } from '../support/cli';
 import { createPipeline, type Pipeline } from './helpers';
 
 describe('verify', () => {
@@ -36,12 +36,7 @@ describe('verify', () => {
     const configFile = await writeConfig({ tables: [{ table: 't' }] });
     const cli = await runCli([
       'verify',
-      '--config',
-      configFile,
-      '--source-url',
-      p.sourceUrl,
-      '--target-url',
-      p.targetUrl,
+      ...connectionArgs({ configFile, sourceUrl: p.sourceUrl, targetUrl: p.targetUrl }),
       '--json',
     ]);
     expect(cli.code).toBe(1);

@@ -2,7 +2,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { createHistory, LosslessNumber } from '../../src/history';
 import { verifyAuditTrail } from '../../src/verify';
-import { runCli, writeConfig } from '../engine/cli';
+import { connectionArgs, runCli, writeConfig } from '../support/cli';
 import { createPipeline, type Pipeline } from '../engine/helpers';
 
 /** Numbers a double cannot hold exactly, inside a jsonb document and a float column. */
@@ -50,10 +50,7 @@ describe('numbers inside row documents keep every digit', () => {
       'history',
       'public.docs',
       '1',
-      '--config',
-      configFile,
-      '--target-url',
-      p.targetUrl,
+      ...connectionArgs({ configFile, targetUrl: p.targetUrl }),
       '--json',
     ]);
     expect(cli.stderr).toBe('');
@@ -76,12 +73,7 @@ describe('numbers inside row documents keep every digit', () => {
     const configFile = await writeConfig(config);
     const cli = await runCli([
       'verify',
-      '--config',
-      configFile,
-      '--source-url',
-      p.sourceUrl,
-      '--target-url',
-      p.targetUrl,
+      ...connectionArgs({ configFile, sourceUrl: p.sourceUrl, targetUrl: p.targetUrl }),
       '--json',
     ]);
     expect(cli.code).toBe(1);

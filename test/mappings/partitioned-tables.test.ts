@@ -10,8 +10,7 @@ import { ConfigError, parseConfig, type AuditTrailConfigInput } from '../../src/
 import { SourceTableError } from '../../src/migrate/introspect';
 import { migrateTarget } from '../../src/migrate/migrate-target';
 import { quoteIdent, quoteQualified } from '../../src/postgres/identifiers';
-import { runCli } from '../support/cli';
-import { writeConfig } from '../engine/cli';
+import { runCli, writeConfig } from '../support/cli';
 import { createTestDatabase, withClient } from '../support/databases';
 
 /**

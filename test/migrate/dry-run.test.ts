@@ -1,7 +1,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runBuiltCli } from '../support/cli';
+import { connectionArgs, runBuiltCli } from '../support/cli';
 import { createTestDatabase, withClient } from '../support/databases';
 
 /**
@@ -61,15 +61,7 @@ describe('migrate --dry-run', () => {
     );
   });
 
-  const args = () => [
-    'migrate',
-    '--config',
-    configFile,
-    '--source-url',
-    sourceUrl,
-    '--target-url',
-    targetUrl,
-  ];
+  const args = () => ['migrate', ...connectionArgs({ configFile, sourceUrl, targetUrl })];
 
   it('on a fresh target: the plan, the SQL, and nothing installed', async () => {
     const before = await targetState(targetUrl);

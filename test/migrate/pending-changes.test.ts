@@ -1,7 +1,6 @@
 import { migrateTarget, PendingChangesError } from '../../src/migrate/migrate-target';
 import { auditRows, createPipeline, type Pipeline } from '../engine/helpers';
-import { runCli } from '../support/cli';
-import { writeConfig } from '../engine/cli';
+import { connectionArgs, runCli, writeConfig } from '../support/cli';
 import { parseConfig } from '../../src/config';
 import { testDecodingColumns } from '../../src/migrate/pending-changes';
 import { createTestDatabase, withClient } from '../support/databases';
@@ -52,10 +51,7 @@ describe('migrate refuses a schema change the pipeline has not caught up with', 
       'migrate',
       '--config',
       await writeConfig({ tables: [{ table: 't' }] }),
-      '--source-url',
-      p.sourceUrl,
-      '--target-url',
-      p.targetUrl,
+      ...connectionArgs({ sourceUrl: p.sourceUrl, targetUrl: p.targetUrl }),
       '--catch-up-timeout',
       '1',
     ]);

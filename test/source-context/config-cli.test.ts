@@ -4,7 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { buildTableMappings } from '../../mappings/table-mappings';
 import { ConfigError, parseConfig } from '../../src/config';
-import { runCli } from '../support/cli';
+import { connectionArgs, runCli } from '../support/cli';
 import { createTestDatabase, withClient } from '../support/databases';
 import { cdc, DmsApplier } from '../support/dms-apply';
 
@@ -73,7 +73,7 @@ describe('audit-trail migrate --source-context and history output', () => {
       configFile,
       JSON.stringify({ tables: [{ table: 'items' }], sourceContext: { require: ['actor'] } }),
     );
-    const urls = ['--config', configFile, '--source-url', sourceUrl, '--target-url', targetUrl];
+    const urls = connectionArgs({ configFile, sourceUrl, targetUrl });
     const missing = await runCli(['migrate', ...urls]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(
@@ -109,7 +109,7 @@ describe('audit-trail migrate --source-context and history output', () => {
     } finally {
       await target.end();
     }
-    const read = ['--config', configFile, '--target-url', targetUrl];
+    const read = connectionArgs({ configFile, targetUrl });
     const json = await runCli(['history', 'public.items', '1', '--json', ...read]);
     expect(JSON.parse(json.stdout)).toMatchObject([
       {

@@ -6,7 +6,7 @@ import { createHistory, type History } from '../../src/history';
 import { createKysely } from '../../src/postgres/connect';
 import { auditContext, installSourceContext } from '../../src/source-context';
 import { verifyIntegrity } from '../../src/trust/integrity';
-import { replicateArgs, runCli, writeConfig } from '../engine/cli';
+import { replicateArgs, runCli, writeConfig } from '../support/cli';
 import { createPipeline, type Pipeline } from '../engine/helpers';
 
 // The engine side of two guarantees test/source-context/dms-context.test.ts shows on

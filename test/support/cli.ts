@@ -1,26 +1,45 @@
-import { execFile } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import type { AuditTrailConfigInput } from '../../src/config';
 
-/** What a CLI run printed and how it exited. */
+/** What a CLI run printed and how it ended. */
 export interface CliResult {
-  readonly code: number;
+  /** The exit code; null when a signal ended the run. */
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
   readonly stderr: string;
 }
 
 const ROOT = path.resolve(__dirname, '../..');
+const MAIN = path.join(ROOT, 'src/cli/main.ts');
 
-/** Runs `audit-trail ARGS...` from the TypeScript sources (no build needed). */
+/** The binary `npm ci` builds (package.json `bin`), as `npx audit-trail` runs it. */
+export const BUILT_CLI = path.join(ROOT, 'dist/src/cli/main.js');
+
+/**
+ * Starts `audit-trail ARGS...` from the TypeScript sources (tsx loader, no build
+ * needed) as one child node process, so kill -9 hits the command itself; for tests
+ * that watch or signal a running command.
+ */
+export function spawnCli(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): ChildProcessWithoutNullStreams {
+  return spawnNode(['--import', 'tsx', MAIN, ...args], env);
+}
+
+/** Runs `audit-trail ARGS...` from the TypeScript sources to its end (see {@link spawnCli}). */
 export function runCli(
   args: readonly string[],
   env: Record<string, string> = {},
 ): Promise<CliResult> {
-  return run(['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], env);
+  return collect(spawnCli(args, env));
 }
-
-/** The binary `npm ci` builds (package.json `bin`), as `npx audit-trail` runs it. */
-export const BUILT_CLI = path.join(ROOT, 'dist/src/cli/main.js');
 
 /**
  * Runs the built `audit-trail ARGS...` (dist/, which `npm ci` and `npm run build`
@@ -30,23 +49,7 @@ export function runBuiltCli(
   args: readonly string[],
   env: Record<string, string> = {},
 ): Promise<CliResult> {
-  if (!existsSync(BUILT_CLI))
-    throw new Error(`${BUILT_CLI} is missing: run "npm run build" (npm ci does) first`);
-  return run([BUILT_CLI, ...args], env);
-}
-
-function run(nodeArgs: readonly string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      nodeArgs,
-      { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+  return collect(spawnNode([requireBuiltCli(), ...args], env));
 }
 
 /**
@@ -54,29 +57,91 @@ function run(nodeArgs: readonly string[], env: Record<string, string>): Promise<
  * person at a terminal runs it: stdout and stderr are both the terminal, so `output`
  * holds both, with the terminal's control sequences.
  */
-export function runBuiltCliOnTerminal(
+export async function runBuiltCliOnTerminal(
   args: readonly string[],
   env: Record<string, string> = {},
-): Promise<{ readonly code: number; readonly output: string }> {
+): Promise<{ readonly code: number | null; readonly output: string }> {
+  // A wide terminal: cli-progress cuts a line at the terminal's width.
+  const line = `stty cols 200 rows 50; exec ${[process.execPath, requireBuiltCli(), ...args].map(shellQuote).join(' ')}`;
+  // -q: no banner, -e: the command's exit code, -f: flush as written; no typescript file.
+  const child = spawn('script', ['-qefc', line, '/dev/null'], {
+    cwd: ROOT,
+    env: { ...process.env, TERM: 'xterm', ...env },
+  });
+  const { code, stdout } = await collect(child);
+  return { code, output: stdout };
+}
+
+/** Where a command reads and writes: its config file, the source, the target, its slot. */
+export interface Endpoints {
+  readonly configFile?: string;
+  readonly sourceUrl?: string;
+  readonly targetUrl?: string;
+  readonly slotName?: string;
+}
+
+/**
+ * The options naming a command's config and databases (`--config`, `--source-url`,
+ * `--target-url`, `--slot`), each only when given.
+ *
+ * @example
+ * ```ts
+ * await runCli(['migrate', ...connectionArgs({ configFile, sourceUrl, targetUrl })]);
+ * ```
+ */
+export function connectionArgs(endpoints: Endpoints): string[] {
+  const { configFile, sourceUrl, targetUrl, slotName } = endpoints;
+  return [
+    ...(configFile === undefined ? [] : ['--config', configFile]),
+    ...(sourceUrl === undefined ? [] : ['--source-url', sourceUrl]),
+    ...(targetUrl === undefined ? [] : ['--target-url', targetUrl]),
+    ...(slotName === undefined ? [] : ['--slot', slotName]),
+  ];
+}
+
+/** Where `replicate` reads and writes: the source, the target, and optionally its own slot. */
+export type ReplicateEndpoints = Required<Pick<Endpoints, 'sourceUrl' | 'targetUrl'>> &
+  Pick<Endpoints, 'slotName'>;
+
+/** The arguments of `audit-trail replicate` for a config file and a pipeline's databases. */
+export function replicateArgs(
+  configFile: string,
+  endpoints: ReplicateEndpoints,
+  ...extra: string[]
+): string[] {
+  return ['replicate', ...connectionArgs({ configFile, ...endpoints }), ...extra];
+}
+
+/** Writes a config file to a temp path and returns it. */
+export async function writeConfig(config: AuditTrailConfigInput): Promise<string> {
+  const file = path.join(os.tmpdir(), `audit-trail-${randomBytes(6).toString('hex')}.json`);
+  await writeFile(file, JSON.stringify(config));
+  return file;
+}
+
+function requireBuiltCli(): string {
   if (!existsSync(BUILT_CLI))
     throw new Error(`${BUILT_CLI} is missing: run "npm run build" (npm ci does) first`);
-  // A wide terminal: cli-progress cuts a line at the terminal's width.
-  const line = `stty cols 200 rows 50; exec ${[process.execPath, BUILT_CLI, ...args].map(shellQuote).join(' ')}`;
-  return new Promise((resolve) => {
-    execFile(
-      'script',
-      // -q: no banner, -e: the command's exit code, -f: flush as written; no typescript file.
-      ['-qefc', line, '/dev/null'],
-      {
-        cwd: ROOT,
-        env: { ...process.env, TERM: 'xterm', ...env },
-        maxBuffer: 64 * 1024 * 1024,
-      },
-      (error, stdout) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, output: stdout });
-      },
-    );
+  return BUILT_CLI;
+}
+
+function spawnNode(
+  nodeArgs: readonly string[],
+  env: Record<string, string>,
+): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, nodeArgs, { cwd: ROOT, env: { ...process.env, ...env } });
+}
+
+/** Everything a child writes, and how it ended. */
+function collect(child: ChildProcessWithoutNullStreams): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    // Decoded as a stream: a character split across two chunks stays whole.
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
 

@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { withClient } from '../support/databases';
-import { runCli } from '../support/cli';
+import { connectionArgs, runCli } from '../support/cli';
 import { installWithHistory } from './support';
 
 /** Audit rows added, in blocks of this many (the size the engine's statements make). */
@@ -58,7 +58,12 @@ describe('verify --integrity memory', () => {
     const config = path.join(dir, 'audit-trail.config.json');
     await writeFile(config, JSON.stringify({ tables: [{ table: 'items' }] }));
     const result = await runCli(
-      ['verify', '--integrity', '--json', '--config', config, '--target-url', install.targetUrl],
+      [
+        'verify',
+        '--integrity',
+        '--json',
+        ...connectionArgs({ configFile: config, targetUrl: install.targetUrl }),
+      ],
       { NODE_OPTIONS: `--max-old-space-size=${HEAP_MB}` },
     );
     expect(result.stderr).not.toMatch(/heap out of memory/);

@@ -6,7 +6,7 @@ import { migrateTarget } from '../../src/migrate/migrate-target';
 import { verifyIntegrity } from '../../src/trust/integrity';
 import { withClient } from '../support/databases';
 import { cdc, DmsApplier } from '../support/dms-apply';
-import { runCli } from '../support/cli';
+import { connectionArgs, runCli } from '../support/cli';
 import { installWithHistory, type Install } from './support';
 
 /** Tampering as the database owner (or a superuser) can: guards off, change, guards on. */
@@ -153,7 +153,7 @@ describe('verify --integrity', () => {
     const config = path.join(dir, 'audit-trail.config.json');
     await writeFile(config, JSON.stringify({ tables: [{ table: 'items' }] }));
     const anchors = path.join(dir, 'anchors.jsonl');
-    const base = ['--config', config, '--target-url', install.targetUrl];
+    const base = connectionArgs({ configFile: config, targetUrl: install.targetUrl });
     const anchored = await runCli(['anchor', '--append', anchors, ...base]);
     expect(anchored.code).toBe(0);
     const clean = await runCli(['verify', '--integrity', '--anchors', anchors, '--json', ...base]);

@@ -6,7 +6,7 @@ import { parseConfig } from '../../src/config';
 import { migrateTarget } from '../../src/migrate/migrate-target';
 import { quoteIdent } from '../../src/postgres/identifiers';
 import { kitRoles } from '../../src/trust/roles';
-import { runCli } from '../support/cli';
+import { connectionArgs, runCli } from '../support/cli';
 import { createTestDatabase, withClient } from '../support/databases';
 import { asLogin, createLogin, installWithHistory } from './support';
 
@@ -62,7 +62,7 @@ describe('kit roles', () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'grant-'));
     const config = path.join(dir, 'audit-trail.config.json');
     await writeFile(config, JSON.stringify({ tables: [{ table: 'items' }] }));
-    const base = ['--config', config, '--target-url', install.targetUrl];
+    const base = connectionArgs({ configFile: config, targetUrl: install.targetUrl });
     const statement = `GRANT "audit_reader" TO ${quoteIdent(login.name)};`;
     const dry = await runCli(['grant', 'reader', login.name, '--dry-run', ...base]);
     expect(dry).toMatchObject({ code: 0, stdout: `${statement}\n` });

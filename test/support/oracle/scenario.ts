@@ -23,7 +23,7 @@ import {
   readSourceRows,
   refreshOracle,
 } from './install';
-import { runCli, writeConfig } from '../../engine/cli';
+import { connectionArgs, runCli, writeConfig } from '../cli';
 import { compareApiHistory } from './api-check';
 import { HARNESS_SESSION_OPTIONS, jitProblems } from './jit';
 import { tamperWithStaging } from './tamper';
@@ -430,7 +430,7 @@ async function crashAndRestart(
   const configFile = await writeConfig(config);
   const args = [
     'replicate',
-    ...['--config', configFile, '--source-url', urls.sourceUrl, '--target-url', urls.targetUrl],
+    ...connectionArgs({ configFile, sourceUrl: urls.sourceUrl, targetUrl: urls.targetUrl }),
     ...['--slot', urls.slotName, '--until-idle', '--batch-size', String(crash.batchSize)],
   ];
   try {
