@@ -20,5 +20,10 @@ export type { DataApiTarget } from './data-api';
 export * from './engine';
 export * from './verify';
 export * from './source-context';
-export { noProgress } from './support/progress';
-export type { ProgressReporter, ProgressTask } from './support/progress';
+export { loggedProgress, noProgress } from './support/progress';
+export type {
+  LoggedProgressOptions,
+  ProgressReporter,
+  ProgressTask,
+  ProgressUnit,
+} from './support/progress';

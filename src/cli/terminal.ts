@@ -6,15 +6,17 @@ import cliProgress, {
 } from 'cli-progress';
 import { prettyFactory } from 'pino-pretty';
 import { createJsonLogger, type EngineLogger } from '../engine/logger';
-import type { ProgressReporter, ProgressTask } from '../support/progress';
+import {
+  DEFAULT_PROGRESS_INTERVAL_MS,
+  loggedProgress,
+  type ProgressReporter,
+  type ProgressTask,
+} from '../support/progress';
 import { UsageError } from './errors';
 import type { LogFormat } from './log-format';
 
 /** Least time between two updates of a bar. */
 const UPDATE_INTERVAL_MS = 100;
-
-/** Off a terminal, the default least time between two progress records of one task. */
-const DEFAULT_PROGRESS_LOG_SECONDS = 10;
 
 /** A bar whose total is known: percent, count, rate and ETA. */
 const KNOWN_TOTAL_FORMAT =
@@ -22,21 +24,26 @@ const KNOWN_TOTAL_FORMAT =
 
 /**
  * What a long-running command writes to stderr besides its result: its log records,
- * and, on a terminal, progress bars. Off a terminal (a pipe, a file, a CI log) there
- * are no bars and the records are the JSON lines of {@link createJsonLogger}, exactly
- * as a library user gets them.
+ * and its progress. On a terminal, bars and readable log lines; off one (a pipe, a
+ * file, a CI log), the JSON lines of {@link createJsonLogger}, exactly as a library user
+ * gets them, with a `progress` record now and then for long work.
  */
 export interface Terminal {
   readonly logger: EngineLogger;
-  /** Bars on a terminal; undefined elsewhere (the library then counts nothing extra). */
+  /**
+   * Bars on a terminal; `progress` log records elsewhere ({@link loggedProgress});
+   * undefined with `--no-progress` (the library then counts nothing extra).
+   */
   readonly progress: ProgressReporter | undefined;
 }
 
 /**
- * The stderr of a command that logs: bars when it is a terminal (unless
- * `--no-progress`), and log records in `--log-format` (default: pretty on a terminal,
- * JSON lines elsewhere). The global options reach here through the environment (see
- * program.ts).
+ * The stderr of a command that logs: bars when it is a terminal, and log records in
+ * `--log-format` (default: pretty on a terminal, JSON lines elsewhere); off a terminal,
+ * an `info` record `progress` at most every `AUDIT_TRAIL_PROGRESS_INTERVAL` seconds
+ * (default 10) per long task, so a piped run is not silent until its end.
+ * `--no-progress` turns bars and records off. The global options reach here through
+ * the environment (see program.ts).
  */
 export function openTerminal(
   stream: NodeJS.WriteStream = process.stderr,
@@ -45,7 +52,8 @@ export function openTerminal(
   const bars = openBars(stream, env);
   // Above the bars while they are drawn, so a record never lands inside one.
   const logger = openLogger(bars ? bars.logStream : stream, stream, env);
-  return { logger, progress: bars };
+  if (bars || env.AUDIT_TRAIL_PROGRESS === 'false') return { logger, progress: bars };
+  return { logger, progress: loggedProgress(logger, { intervalMs: progressLogInterval(env) }) };
 }
 
 /** Log records on `target` in `--log-format` (default: pretty when `stream` is a terminal). */
@@ -75,69 +83,46 @@ export function openProgress(
 }
 
 /**
- * Progress for a command whose work can run for minutes (`verify`): bars on a
- * terminal; off one, an `info` log record `progress` (JSON lines) at most every
- * `AUDIT_TRAIL_PROGRESS_INTERVAL` seconds (default 10) per task (rows done and the
- * rate), so a piped run over a large table is not silent until its end. A task that
- * ends sooner logs nothing; `--no-progress` turns both off.
+ * Progress for a command whose work can run for minutes but that logs nothing else
+ * (`verify`): the progress of {@link openTerminal}.
  */
 export function openProgressOrLog(
   stream: NodeJS.WriteStream = process.stderr,
   env: NodeJS.ProcessEnv = process.env,
 ): ProgressReporter | undefined {
-  if (env.AUDIT_TRAIL_PROGRESS === 'false') return undefined;
-  if (stream.isTTY === true) return new TerminalBars(stream);
-  return new LoggedProgress(openLogger(stream, stream, env), progressLogInterval(env));
+  return openTerminal(stream, env).progress;
+}
+
+/**
+ * Progress for a command that prints lines to `out` as it works (`migrate`): bars on
+ * stderr when it is a terminal (unless `--no-progress`), and `write` for the lines,
+ * above the bars while one is drawn on the same screen, straight to `out` otherwise.
+ * Off a terminal, no bars and no progress records: the lines are the progress.
+ */
+export function openLineProgress(
+  out: NodeJS.WriteStream,
+  stream: NodeJS.WriteStream = process.stderr,
+  env: NodeJS.ProcessEnv = process.env,
+): { readonly progress: ProgressReporter | undefined; write(text: string): void } {
+  const bars = openBars(stream, env);
+  return {
+    progress: bars,
+    write: (text) => {
+      if (bars?.drawing && out.isTTY === true) bars.logStream.write(text);
+      else out.write(text);
+    },
+  };
 }
 
 /** AUDIT_TRAIL_PROGRESS_INTERVAL in milliseconds; a value that is not a number is refused. */
 function progressLogInterval(env: NodeJS.ProcessEnv): number {
   const text = env.AUDIT_TRAIL_PROGRESS_INTERVAL;
-  if (text === undefined || text === '') return DEFAULT_PROGRESS_LOG_SECONDS * 1000;
+  if (text === undefined || text === '') return DEFAULT_PROGRESS_INTERVAL_MS;
   if (!/^\d+(\.\d+)?$/.test(text))
     throw new UsageError(
       `AUDIT_TRAIL_PROGRESS_INTERVAL must be a number of seconds, not ${JSON.stringify(text)}`,
     );
   return Number(text) * 1000;
-}
-
-/**
- * Progress as log records, for a pipe or a file: no totals are asked for
- * (`countsTotals: false`), so the library runs no extra count for them.
- */
-class LoggedProgress implements ProgressReporter {
-  readonly countsTotals = false;
-
-  constructor(
-    private readonly logger: EngineLogger,
-    private readonly intervalMs: number,
-  ) {}
-
-  start(label: string, total?: number): ProgressTask {
-    const started = Date.now();
-    let logged = started;
-    let rows = 0;
-    let finished = false;
-    return {
-      advance: (count) => {
-        if (finished) return;
-        rows += count;
-        const now = Date.now();
-        if (now - logged < this.intervalMs) return;
-        logged = now;
-        const seconds = (now - started) / 1000;
-        this.logger.log('info', 'progress', {
-          task: label,
-          rows,
-          ...(total !== undefined && { total }),
-          rowsPerSecond: seconds > 0 ? Math.round(rows / seconds) : null,
-        });
-      },
-      done: () => {
-        finished = true;
-      },
-    };
-  }
 }
 
 function openBars(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv): TerminalBars | undefined {
@@ -191,6 +176,11 @@ class TerminalBars implements ProgressReporter {
   private running = 0;
 
   constructor(private readonly stream: NodeJS.WriteStream) {}
+
+  /** Whether a bar is on screen now. */
+  get drawing(): boolean {
+    return this.multibar !== null;
+  }
 
   /** Written above the bars while any is drawn, straight to the terminal otherwise. */
   readonly logStream = {
@@ -265,6 +255,9 @@ class TerminalBars implements ProgressReporter {
   private close(): void {
     const multibar = this.multibar;
     this.multibar = null;
+    // cli-progress writes logged lines at its next frame, and stop() draws none first:
+    // without this frame, a record logged since the last one would be lost.
+    multibar?.update();
     multibar?.stop();
   }
 }

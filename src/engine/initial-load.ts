@@ -21,7 +21,10 @@ export interface InitialLoadOptions {
   readonly writer: StagingWriter;
   readonly tables: readonly StagingTable[];
   readonly logger: EngineLogger;
-  /** Rows copied, per table (a bar per table on the CLI's terminal). @default {@link noProgress} */
+  /**
+   * Rows copied, per table: a bar per table on the CLI's terminal, a `progress` log
+   * record now and then off one. @default {@link noProgress}
+   */
   readonly progress?: ProgressReporter;
   /** Rows fetched per round trip. @default 5000 */
   readonly fetchSize?: number;
@@ -73,7 +76,6 @@ export async function copyInitialLoad(
       const task = (options.progress ?? noProgress).start(`initial load ${name}`, total);
       let done = 0;
       try {
-        let lastReport = Date.now();
         for (;;) {
           const { rows } = await source.query<Record<string, string | null>>({
             text: `FETCH ${fetchSize} FROM audit_trail_load`,
@@ -101,10 +103,6 @@ export async function copyInitialLoad(
           done += rows.length;
           task.advance(rows.length);
           faultPoint('load-batch');
-          if (Date.now() - lastReport >= 1000) {
-            logger.log('info', 'initial load progress', { table: name, rows: done, total });
-            lastReport = Date.now();
-          }
         }
       } finally {
         task.done();

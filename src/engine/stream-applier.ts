@@ -83,6 +83,8 @@ export interface StreamApplierOptions {
   readonly stopLsn?: Lsn | null;
   /** @default none */
   readonly halt?: ApplyHalt | null;
+  /** Told the position applied after each target commit (a catch-up's progress). @default none */
+  readonly appliedTo?: (lsn: Lsn) => void;
   /** Staging tables whose changes are not applied (tables being loaded). @default none */
   readonly skip?: ReadonlySet<string>;
   /** Leaf partitions being loaded: their changes are not applied. @default none */
@@ -154,6 +156,7 @@ export class StreamApplier {
   private readonly schemaChanges: SchemaChangePositions;
   private readonly stopLsn: Lsn | null;
   private readonly halt: ApplyHalt | null;
+  private readonly appliedTo: (lsn: Lsn) => void;
   private readonly skip: ReadonlySet<string>;
   private readonly attached: AttachedPartitionFilter | null;
   /** Leaf partitions known to be loaded, with their attachment; null: not an audited leaf. */
@@ -181,6 +184,7 @@ export class StreamApplier {
     this.schemaChanges = options.schemaChanges;
     this.stopLsn = options.stopLsn ?? null;
     this.halt = options.halt ?? null;
+    this.appliedTo = options.appliedTo ?? (() => undefined);
     this.skip = options.skip ?? new Set();
     this.attached = options.attached ?? null;
     this.knownLeaves = new Map(options.knownLeaves);
@@ -433,6 +437,7 @@ export class StreamApplier {
     this.pending = null;
     this.applied = pending;
     this.host.applied(this.group.transactions, this.group.changes, pending.lastEndLsn);
+    this.appliedTo(pending.lastEndLsn);
     faultPoint('after-commit');
     this.ack(pending.lastEndLsn);
     faultPoint('after-ack');

@@ -10,7 +10,7 @@ import {
   relationKey,
   type LeafPartition,
 } from './partition-loading';
-import { formatLsn } from './lsn';
+import { formatLsn, type Lsn } from './lsn';
 import type { EngineLogger } from './logger';
 import type { LoadedLeaf, PositionStore, StoredPosition } from './position-store';
 import { SchemaChangeError, SchemaChangeStop } from './relation-binding';
@@ -23,6 +23,7 @@ import { StagingWriter } from './staging-writer';
 import { StreamApplier, type ApplierHost } from './stream-applier';
 import { connectText } from './text-client';
 import { stagingTableName } from '../staging/header-columns';
+import { noProgress, type ProgressReporter } from '../support/progress';
 import { finishReload } from '../staging/reload-baseline';
 
 /** What loading needs from the engine. */
@@ -157,6 +158,12 @@ export async function loadAddedTables(
   try {
     const snapshot = await exporter.createSlot(`${context.slot}_add`, true);
     repl.startReplication(context.slot, context.publication, position.lastEndLsn);
+    const catchUp = walProgress(
+      host.progress,
+      'catch-up before loading added tables (WAL bytes)',
+      position.lastEndLsn,
+      snapshot.consistentPoint,
+    );
     try {
       await new StreamApplier({
         host,
@@ -173,10 +180,14 @@ export async function loadAddedTables(
         skip: new Set(added.map((table) => table.qualifiedName)),
         attached,
         knownLeaves: on.knownLeaves,
+        appliedTo: (lsn) => catchUp.reached(lsn),
       }).apply();
+      if (!host.stopping) catchUp.reached(snapshot.consistentPoint);
     } catch (error) {
       if (error instanceof SchemaChangeStop) throw new SchemaChangeError(error.message);
       throw error;
+    } finally {
+      catchUp.done();
     }
     await repl.close();
     if (host.stopping) return null;
@@ -191,6 +202,30 @@ export async function loadAddedTables(
   } finally {
     await exporter.close();
   }
+}
+
+/**
+ * A task over the WAL from `from` to `to`, in bytes: `reached(lsn)` advances it to
+ * `lsn` (never past `to`, never back).
+ */
+function walProgress(
+  progress: ProgressReporter,
+  label: string,
+  from: Lsn,
+  to: Lsn,
+): { reached(lsn: Lsn): void; done(): void } {
+  // Nothing to catch up on: no task (a bar of 0 of 0 bytes says nothing).
+  const task = (to > from ? progress : noProgress).start(label, Number(to - from), 'bytes');
+  let at = from;
+  return {
+    reached: (lsn) => {
+      const next = lsn < to ? lsn : to;
+      if (next <= at) return;
+      task.advance(Number(next - at));
+      at = next;
+    },
+    done: () => task.done(),
+  };
 }
 
 /** The copy step of {@link loadAddedTables}, from the exporter's snapshot. */

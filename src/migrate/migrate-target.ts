@@ -5,6 +5,7 @@ import type { AuditTrailConfig } from '../config';
 import { requireChangeHistory } from '../config/change-history';
 import { AuditTrailError } from '../errors';
 import { createKysely } from '../postgres/connect';
+import { noProgress, type ProgressReporter, type ProgressTask } from '../support/progress';
 import { createDryRunKysely } from '../postgres/dry-run';
 import { quoteQualified } from '../postgres/identifiers';
 import { introspectSourceTables, SourceTableError, type SourceTable } from './introspect';
@@ -37,6 +38,12 @@ export interface MigrateTargetOptions {
   readonly targetUrl: string;
   /** Progress lines. @default discard */
   readonly log?: (message: string) => void;
+  /**
+   * How far the steps that can take long got: the kit's migrations to apply, and the
+   * staging tables created or brought up to date (a bar each on the CLI's terminal).
+   * @default {@link noProgress}
+   */
+  readonly progress?: ProgressReporter;
   /**
    * Drop the staging tables of tables removed from the config (their history stays in
    * the audit log). Never drops a configured table's staging table. @default false
@@ -76,7 +83,10 @@ export class PendingChangesError extends AuditTrailError {
 }
 
 /** Options for {@link migrateTargetWith}. */
-export interface MigrateRunOptions extends Pick<MigrateTargetOptions, 'log' | 'dropStaging'> {
+export interface MigrateRunOptions extends Pick<
+  MigrateTargetOptions,
+  'log' | 'dropStaging' | 'progress'
+> {
   /** The source WAL position the introspected tables were read at (or before). */
   readonly sourceLsn?: string;
 }
@@ -282,7 +292,8 @@ export async function migrateTargetWith(
   await refuseForeignTriggers(target, config.auditSchema);
   // Types read from the source are input: only what the target's catalog renders is used.
   const resolved = await resolveTargetTypes(target, tables);
-  const applied = await runKitMigrations(target, config.auditSchema);
+  const progress = options.progress ?? noProgress;
+  const applied = await runKitMigrations(target, config.auditSchema, progress);
   applied.forEach((name) => log(`applied migration ${name}`));
   const report = await target.transaction().execute(async (trx) => {
     // Concurrent migrate runs must not both install a function or add the same column.
@@ -298,7 +309,14 @@ export async function migrateTargetWith(
       ? await dropRemovedStaging(trx, config.auditSchema)
       : [];
     const readdedTables = await prepareReaddedTables(trx, config.auditSchema, resolved);
-    const synced = await syncStagingTables(trx, config.auditSchema, resolved, options.sourceLsn);
+    const staging = progress.start('migrate: staging tables', resolved.length);
+    const synced = await syncStagingTables(
+      trx,
+      config.auditSchema,
+      resolved,
+      options.sourceLsn,
+      staging,
+    ).finally(() => staging.done());
     await markSourceContextTable(trx, config);
     await secureInstall(trx, config.auditSchema, roles);
     return {
@@ -333,9 +351,15 @@ function logReport(report: MigrateReport, log: (message: string) => void): void 
   report.triggersInstalled.forEach((table) => log(`installed audit trigger for ${table}`));
 }
 
-async function runKitMigrations(target: Kysely<unknown>, auditSchema: string): Promise<string[]> {
+async function runKitMigrations(
+  target: Kysely<unknown>,
+  auditSchema: string,
+  progress: ProgressReporter,
+): Promise<string[]> {
   const migrations: Record<string, Migration> = {};
-  for (const { name, migration } of KIT_MIGRATIONS) migrations[name] = migration(auditSchema);
+  const steps = counted(progress);
+  for (const { name, migration } of KIT_MIGRATIONS)
+    migrations[name] = steps.wrap(migration(auditSchema));
   // Read before the migrator takes the (single) connection for its lock.
   for (const name of await legacyStagingMigrations(target, auditSchema)) {
     migrations[name] = { up: async () => undefined };
@@ -348,13 +372,41 @@ async function runKitMigrations(target: Kysely<unknown>, auditSchema: string): P
     // migrations sort before them.
     allowUnorderedMigrations: true,
   });
-  const { error, results = [] } = await migrator.migrateToLatest();
+  const pending = (await migrator.getMigrations()).filter((m) => m.executedAt === undefined);
+  const { error, results = [] } = await steps.run('migrate: kit migrations', pending.length, () =>
+    migrator.migrateToLatest(),
+  );
   const failed = results.find((result) => result.status === 'Error');
   if (error !== undefined) {
     const cause = error instanceof Error ? error.message : String(error);
     throw new MigrationError(`migration ${failed?.migrationName ?? '(setup)'} failed: ${cause}`);
   }
   return results.map((result) => result.migrationName);
+}
+
+/** Migrations that advance one progress task as each is applied. */
+function counted(progress: ProgressReporter) {
+  let task: ProgressTask | null = null;
+  return {
+    wrap: (migration: Migration): Migration => ({
+      ...migration,
+      up: async (db) => {
+        await migration.up(db);
+        task?.advance(1);
+      },
+    }),
+    /** Runs `work` with a task of `total` steps (none when there is nothing to do). */
+    run: async <T>(label: string, total: number, work: () => Promise<T>): Promise<T> => {
+      if (total === 0) return work();
+      task = progress.start(label, total);
+      try {
+        return await work();
+      } finally {
+        task.done();
+        task = null;
+      }
+    },
+  };
 }
 
 /**

@@ -9,6 +9,7 @@ import {
 import { rowDocumentColumns } from '../staging/row-document';
 import { SourceTableError, type SourceTable } from './introspect';
 import { syncColumns, type DetectedSchemaChange } from './sync-columns';
+import { noProgress, type ProgressTask } from '../support/progress';
 
 const CHANGE_SEQ = quoteIdent(CHANGE_SEQ_COLUMN.name);
 
@@ -94,12 +95,14 @@ export interface SyncResult {
  * table was created (history rows are JSON, so they keep working), and (re)installs the
  * audit triggers when their arguments changed. Does nothing when everything is current,
  * so re-running is a no-op. Runs in the caller's transaction, which holds the migrate lock.
+ * `progress` advances by one as each table is done.
  */
 export async function syncStagingTables(
   trx: Transaction<unknown>,
   auditSchema: string,
   tables: readonly SourceTable[],
   sourceLsn?: string,
+  progress: ProgressTask = noProgress.start('staging tables'),
 ): Promise<SyncResult> {
   const createdStagingTables: string[] = [];
   const schemaChanges: DetectedSchemaChange[] = [];
@@ -118,6 +121,7 @@ export async function syncStagingTables(
     if (added.length > 0) addedColumns[label] = added;
     if (await ensureCaptureTrigger(trx, auditSchema, table)) triggersInstalled.push(label);
     await upsertRegistry(trx, auditSchema, table);
+    progress.advance(1);
   }
   return { createdStagingTables, schemaChanges, addedColumns, triggersInstalled };
 }

@@ -2,6 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestDatabase, withClient } from '../support/databases';
+import { KIT_MIGRATIONS } from '../../migrations/target';
 import { connectionArgs, runBuiltCli, runBuiltCliOnTerminal } from '../support/cli';
 
 /** Terminal output without colours and cursor movement: what a person reads. */
@@ -171,7 +172,8 @@ describe('progress and logs on a terminal', () => {
       AUDIT_TRAIL_PROGRESS_INTERVAL: '0',
     });
     expect(off.stderr).toBe('');
-  });
+    // Four verify runs: generous under a loaded machine.
+  }, 240_000);
 
   it('verify --integrity: a bar over the audit rows hashed', async () => {
     const run = await runBuiltCliOnTerminal(['verify', '--integrity', ...urls()]);
@@ -187,5 +189,127 @@ describe('progress and logs on a terminal', () => {
     const piped = await runBuiltCli(['verify', '--integrity', ...urls()]);
     expect(piped.code).toBe(0);
     expect(piped.stderr).toBe('');
+  });
+});
+
+/** The JSON records of a piped run's stderr. */
+function jsonRecords(stderr: string): { msg: string; [field: string]: unknown }[] {
+  return stderr
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { msg: string; [field: string]: unknown });
+}
+
+// migrate shows its long steps as bars on a terminal; the engine's initial load and the
+// catch-up before it loads a table added to the config log `progress` records off a
+// terminal (every AUDIT_TRAIL_PROGRESS_INTERVAL seconds: 0 here, a record per step) and
+// show bars on one.
+describe('progress of migrate and of the engine loading tables', { timeout: 240_000 }, () => {
+  let dir: string;
+  let sourceUrl: string;
+  let targetUrl: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'audit-trail-load-progress-'));
+    [sourceUrl, targetUrl] = await Promise.all([
+      createTestDatabase('lpsrc'),
+      createTestDatabase('lptgt'),
+    ]);
+    await withClient(sourceUrl, (client) =>
+      client.query(
+        `CREATE TABLE items (id int PRIMARY KEY, name text);
+         INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, ${ROWS}) g;
+         CREATE TABLE others (id int PRIMARY KEY, note text);
+         INSERT INTO others SELECT g, 'note ' || g FROM generate_series(1, 500) g;
+         CREATE TABLE extras (id int PRIMARY KEY);
+         INSERT INTO extras SELECT generate_series(1, 200)`,
+      ),
+    );
+  });
+
+  /** The connection options with a config of these tables. */
+  async function withTables(...tables: string[]): Promise<string[]> {
+    const configFile = path.join(dir, `${tables.join('-')}.json`);
+    await writeFile(configFile, JSON.stringify({ tables: tables.map((table) => ({ table })) }));
+    return connectionArgs({ configFile, sourceUrl, targetUrl });
+  }
+
+  it('migrate on a terminal: a bar over the kit migrations and one over the staging tables', async () => {
+    const run = await runBuiltCliOnTerminal(['migrate', ...(await withTables('items'))]);
+    const output = visible(run.output);
+    expect(run.code, output).toBe(0);
+    const migrations = KIT_MIGRATIONS.length;
+    expect(output).toMatch(
+      new RegExp(`migrate: kit migrations \\[[^\\]]+\\] 100% ${migrations}/${migrations} `),
+    );
+    expect(output).toMatch(/migrate: staging tables \[[^\]]+\] 100% 1\/1 /);
+    // The lines it prints are all there, around the bars.
+    for (const line of [
+      'applied migration 0001-audit-log',
+      `applied migration ${KIT_MIGRATIONS.at(-1)!.name}`,
+      'created the staging table of public.items',
+      'target migrated (public.items)',
+    ])
+      expect(output).toContain(line);
+    // Piped, no bars: the lines only.
+    const piped = await runBuiltCli(['migrate', ...(await withTables('items'))]);
+    expect(piped.stderr).toBe('');
+    expect(piped.stdout).toBe('target is up to date (public.items)\n');
+  });
+
+  it('replicate piped: the initial load logs progress records with rows done and the total', async () => {
+    const run = await runBuiltCli(['replicate', ...(await withTables('items')), '--until-idle'], {
+      AUDIT_TRAIL_PROGRESS_INTERVAL: '0',
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const load = jsonRecords(run.stderr).filter(
+      (record) => record.msg === 'progress' && record.task === 'initial load public.items',
+    );
+    expect(load.length).toBeGreaterThan(0);
+    for (const record of load) expect(record).toMatchObject({ level: 'info', total: ROWS });
+    expect(load.at(-1)).toMatchObject({ rows: ROWS });
+    expect(load.some((record) => typeof record.rowsPerSecond === 'number')).toBe(true);
+  });
+
+  it('replicate piped, a table added to the config: progress of the catch-up (WAL bytes) and of its load', async () => {
+    await withClient(sourceUrl, (client) =>
+      client.query(`UPDATE items SET name = name || '!' WHERE id <= 100`),
+    );
+    const urls = await withTables('items', 'others');
+    expect((await runBuiltCli(['migrate', ...urls])).code).toBe(0);
+    const run = await runBuiltCli(['replicate', ...urls, '--until-idle'], {
+      AUDIT_TRAIL_PROGRESS_INTERVAL: '0',
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const records = jsonRecords(run.stderr).filter((record) => record.msg === 'progress');
+    const catchUp = records.filter(
+      (record) => record.task === 'catch-up before loading added tables (WAL bytes)',
+    );
+    expect(catchUp.length).toBeGreaterThan(0);
+    const total = catchUp[0]!.total as number;
+    expect(total).toBeGreaterThan(0);
+    const bytes = catchUp.map((record) => record.bytes as number);
+    expect(bytes).toEqual([...bytes].sort((a, b) => a - b));
+    expect(bytes.at(-1)).toBe(total);
+    expect(catchUp.every((record) => !('rows' in record) && 'bytesPerSecond' in record)).toBe(true);
+    expect(
+      records.filter((record) => record.task === 'initial load public.others').at(-1),
+    ).toMatchObject({ rows: 500, total: 500 });
+  });
+
+  it('replicate on a terminal, a table added to the config: a bar for the catch-up and one for its load', async () => {
+    await withClient(sourceUrl, (client) =>
+      client.query(`UPDATE others SET note = note || '!' WHERE id <= 100`),
+    );
+    const urls = await withTables('items', 'others', 'extras');
+    expect((await runBuiltCli(['migrate', ...urls])).code).toBe(0);
+    const run = await runBuiltCliOnTerminal(['replicate', ...urls, '--until-idle']);
+    const output = visible(run.output);
+    expect(run.code, output).toBe(0);
+    expect(output).toMatch(
+      /catch-up before loading added tables \(WAL bytes\) \[[^\]]+\] 100% (\d+)\/\1 /,
+    );
+    expect(output).toMatch(/initial load public\.extras \[[^\]]+\] 100% 200\/200 /);
+    expect(output).toMatch(/INFO: added tables loaded/);
   });
 });

@@ -52,20 +52,22 @@ export function registerMigrate(program: Command): void {
       const { migrateTarget } = await import('../../migrate/migrate-target.js');
       const config = await loadConfig(options.config);
       requireChangeHistory(config, 'migrate');
+      const { openLineProgress } = await import('../terminal.js');
       const sourceUrl = requireUrl(options.sourceUrl, '--source-url');
       // With --json, stdout carries the one document: progress lines go to stderr.
-      const out = options.json ? process.stderr : process.stdout;
+      const lines = openLineProgress(options.json ? process.stderr : process.stdout);
       // A dry run's lines say what a real run would do: kept until its SQL is printed.
       const dryRunLines: string[] = [];
       const sourceContext =
         options.sourceContext === true
-          ? await migrateSourceContext(config, sourceUrl, out)
+          ? await migrateSourceContext(config, sourceUrl, lines)
           : undefined;
       const report = await migrateTarget({
         config,
         sourceUrl,
         targetUrl: requireUrl(options.targetUrl, '--target-url'),
-        log: (line) => (options.dryRun ? dryRunLines.push(line) : out.write(`${line}\n`)),
+        log: (line) => (options.dryRun ? dryRunLines.push(line) : lines.write(`${line}\n`)),
+        ...(lines.progress && { progress: lines.progress }),
         dryRun: options.dryRun === true,
         dropStaging: options.dropStaging === true,
         lockTimeout: options.lockTimeout,
@@ -156,7 +158,7 @@ function catchUpTimeoutMs(text: string): number {
 async function migrateSourceContext(
   config: AuditTrailConfig,
   sourceUrl: string,
-  out: NodeJS.WritableStream,
+  out: { write(text: string): unknown },
 ): Promise<SourceContextInstallReport> {
   const { createKysely } = await import('../../postgres/connect.js');
   const { installSourceContext } = await import('../../source-context/index.js');
