@@ -71,18 +71,6 @@ function openLogger(
 }
 
 /**
- * Progress bars on `stream` when it is a terminal and `--no-progress` was not given;
- * undefined otherwise (pass it as the library's `progress` option: undefined shows
- * nothing and counts nothing extra).
- */
-export function openProgress(
-  stream: NodeJS.WriteStream = process.stderr,
-  env: NodeJS.ProcessEnv = process.env,
-): ProgressReporter | undefined {
-  return openBars(stream, env);
-}
-
-/**
  * Progress for a command whose work can run for minutes but that logs nothing else
  * (`verify`): the progress of {@link openTerminal}.
  */
