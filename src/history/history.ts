@@ -62,8 +62,9 @@ export interface HistoryPageOptions {
   /** Most versions returned (a positive integer). @default 100 */
   readonly limit?: number;
   /**
-   * Only versions after this one in history order (commit time, then change sequence):
-   * the last version of the previous page, or its {@link historyCursor} text.
+   * Only versions after this one in the key's history order (the order the versions were
+   * applied, which is the source's order): the last version of the previous page, or its
+   * {@link historyCursor} text.
    * @default from the first version
    */
   readonly after?: HistoryCursor | string;
@@ -108,7 +109,9 @@ export class HistoryQueryError extends AuditTrailError {
 /** The typed history API over one target database. */
 export interface History<Tables extends AuditedTables<Tables> = UntypedTables> {
   /**
-   * Every version of one row, oldest first (commit time, then change sequence). Given
+   * Every version of one row, oldest first: in the order they were applied, which is the
+   * order the source made them (a DMS full-load row carries its copy time, which can be
+   * later than a change that follows it). Given
    * `page`, one page of them: at most `page.limit` (default 100) versions after
    * `page.after`; fewer than the limit means the last page.
    *
@@ -131,7 +134,10 @@ export interface History<Tables extends AuditedTables<Tables> = UntypedTables> {
     key: RowKey<Tables[T]>,
     instant: Instant,
   ): Promise<Tables[T] | null>;
-  /** The newest version of one row at `instant` (null if none yet). */
+  /**
+   * The newest version of one row at `instant` (null if none yet): the last applied of
+   * the versions committed by then.
+   */
   versionAt<T extends TableName<Tables>>(
     table: T,
     key: RowKey<Tables[T]>,
@@ -475,32 +481,34 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     return rows;
   };
 
+  // Listings across keys (a time range, an actor) in commit order.
   const inHistoryOrder = (query: VersionQuery): VersionQuery =>
     query.orderBy(sql`l.commit_timestamp, l.change_seq NULLS FIRST, l.id`) as VersionQuery;
-  const newestFirst = (query: VersionQuery): VersionQuery =>
-    query.orderBy(
-      sql`l.commit_timestamp DESC, l.change_seq DESC NULLS LAST, l.id DESC`,
-    ) as VersionQuery;
+  // One key's versions in the order they were applied (audit id), which is the order the
+  // source made them: both pipelines apply a key's changes in commit order, and verify
+  // and migrate take a key's newest version by id too. Commit time is not that order: a
+  // DMS full-load row carries the time DMS copied it, so a change DMS cached during the
+  // load and applied after it can carry an earlier commit time than the SNAPSHOT it
+  // follows (test/history/full-load-order.test.ts).
+  const inApplyOrder = (query: VersionQuery): VersionQuery =>
+    query.orderBy(sql`l.id`) as VersionQuery;
 
-  // After the cursor in history order, (commit time, change sequence NULLS FIRST, id):
-  // the commit-time bound starts the per-key index scan at the cursor.
-  const afterCursor = (query: VersionQuery): VersionQuery => {
-    const at = sql`${slot('afterTimestamp')}::timestamptz`;
-    return query.where(sql.ref('l.commit_timestamp'), '>=', at).where(
-      sql<boolean>`(l.commit_timestamp > ${at}
-          OR (coalesce(l.change_seq, ''), l.id) > (${slot('afterChangeSeq')}::text, ${slot('afterId')}::bigint))`,
-    ) as VersionQuery;
-  };
+  // After the cursor in apply order: the cursor's id.
+  const afterCursor = (query: VersionQuery): VersionQuery =>
+    query.where(sql.ref('l.id'), '>', sql`${slot('afterId')}::bigint`) as VersionQuery;
 
   /** The order and bounds of each per-key query. */
   const PER_KEY_SHAPES: Record<PerKeyShape, (query: VersionQuery) => VersionQuery> = {
-    all: inHistoryOrder,
-    firstPage: (query) => inHistoryOrder(query).limit(slot<number>('limit')) as VersionQuery,
+    all: inApplyOrder,
+    firstPage: (query) => inApplyOrder(query).limit(slot<number>('limit')) as VersionQuery,
     nextPage: (query) =>
-      afterCursor(inHistoryOrder(query)).limit(slot<number>('limit')) as VersionQuery,
+      afterCursor(inApplyOrder(query)).limit(slot<number>('limit')) as VersionQuery,
+    // The last version applied among those committed by the instant: a SNAPSHOT stamped
+    // after a change it precedes is not the version current after that change.
     versionAt: (query) =>
-      newestFirst(query)
+      query
         .where(sql.ref('l.commit_timestamp'), '<=', sql`${slot('instant')}::timestamptz`)
+        .orderBy(sql`l.id DESC`)
         .limit(1) as VersionQuery,
   };
 
@@ -579,8 +587,6 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
       const after = typeof page.after === 'string' ? parseHistoryCursor(page.after) : page.after;
       return forKey(table, key, 'nextPage', {
         limit,
-        afterTimestamp: after.commitTimestamp,
-        afterChangeSeq: after.changeSeq ?? '',
         afterId: after.id,
       });
     },
@@ -627,9 +633,8 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
         .distinctOn(rowKey as never)
         .where('l.source_schema', '=', schema)
         .where('l.source_table', '=', name)
-        .orderBy(
-          sql`${rowKey}, l.commit_timestamp DESC, l.change_seq DESC NULLS LAST, l.id DESC`,
-        ) as VersionQuery;
+        // The newest in apply order (see inApplyOrder).
+        .orderBy(sql`${rowKey}, l.id DESC`) as VersionQuery;
       return run(query);
     },
     async schemaChanges(table) {
@@ -647,8 +652,6 @@ type PerKeyShape = 'all' | 'firstPage' | 'nextPage' | 'versionAt';
 /** A per-key query's bounds, by shape. */
 interface PerKeyBounds {
   readonly limit?: number;
-  readonly afterTimestamp?: string;
-  readonly afterChangeSeq?: string;
   readonly afterId?: string;
   readonly instant?: string;
 }

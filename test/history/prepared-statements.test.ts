@@ -107,8 +107,10 @@ describe('history statements prepared by name', () => {
         const { rows: plan } = await sql<{ 'QUERY PLAN': string }>`
           EXPLAIN (GENERIC_PLAN) ${sql.raw(row.statement)}`.execute(db);
         const text = plan.map((line) => line['QUERY PLAN']).join('\n');
+        // A key's versions come in apply order (id), so the planner may read them through a
+        // bitmap of the per-key index and sort them; either way, by the per-key index.
         expect(text, text).toMatch(
-          /Index Scan( Backward)? using audit_log_key_hash_history_idx on audit_log l/,
+          /(Index Scan( Backward)? using|Bitmap Index Scan on) audit_log_key_hash_history_idx/,
         );
         expect(text, text).not.toMatch(/Seq Scan on audit_log/);
       }
