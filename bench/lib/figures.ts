@@ -26,6 +26,7 @@ export const FIGURE_IDS = [
   'transaction_p99_ms',
   'parser_lines_per_s',
   'das_events_per_s',
+  'das_events_per_s_no_archive',
 ] as const;
 
 export type FigureId = (typeof FIGURE_IDS)[number];
@@ -80,7 +81,9 @@ export const FIGURE_SPECS: Record<FigureId, { unit: string; goal: Goal | null }>
   asof_p99_ms: { unit: 'ms', goal: { op: '<=', value: 5 } },
   transaction_p99_ms: { unit: 'ms', goal: { op: '<=', value: 5 } },
   parser_lines_per_s: { unit: 'lines/s', goal: { op: '>=', value: 200_000 } },
+  // With the archive, as the config deploys it; the goal id always means that.
   das_events_per_s: { unit: 'events/s', goal: { op: '>=', value: 20_000 } },
+  das_events_per_s_no_archive: { unit: 'events/s', goal: null },
 };
 
 /** Builds a figure from a measured value, judging it against its goal. */
