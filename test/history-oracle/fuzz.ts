@@ -14,7 +14,7 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import fc from 'fast-check';
 import { startLocalPostgres } from '../../src/postgres/local-server';
-import { featuresFrom } from '../support/oracle/arbitraries';
+import { FEATURE_ASPECTS, featuresFrom } from '../support/oracle/arbitraries';
 import { detectJitServer, startJitServer } from '../support/oracle/jit';
 import { minimizeWorkload } from '../support/oracle/minimize';
 import { historyProperty } from '../support/oracle/property';
@@ -45,7 +45,7 @@ async function main(): Promise<number> {
     )
     .option(
       '--features <set>',
-      'all, short, or base+aspect+... (aspects: names, settings, ddl:add, ddl:drop, ddl:rename, ddl:widen, json, negzero, keyspellings, bigkeys, composite, identity, auditschema, tamper, config, upgrade, partitions, readd, bounds)',
+      `all, short, or base+aspect+... (aspects: ${Object.keys(FEATURE_ASPECTS).join(', ')})`,
       'all',
     )
     .option('--crashes', 'kill -9 the engine at random points and restart it (engine only)')
