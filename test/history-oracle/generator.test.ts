@@ -59,6 +59,10 @@ const committedDelete = (w: Workload) =>
     ),
   );
 
+/** Planted: a write in the new shape of a table before the migrate its DDL waits for (#17 item 4). */
+const writtenBeforeMigrate = (w: Workload) =>
+  coverageOf(w).has('item 4: a write in the new shape before migrate');
+
 describe('history oracle generator', () => {
   it("covers every #17 item the oracle watches with the short run's fixed seeds", () => {
     // The same workloads generated.test.ts runs (fc.sample draws what fc.assert does).
@@ -99,6 +103,14 @@ describe('history oracle generator', () => {
     expect(workload.sourceSettings).toEqual({});
     expect(workload.steps.map((s) => s.kind)).toEqual(['tx']);
     expect(sourceSql(workload)).toEqual(['0 BEGIN', '0 DELETE', '0 COMMIT']);
+  });
+
+  it('reduces a failure of a write before a waiting migrate to the DDL and that one write', async () => {
+    const workload = await reduced(writtenBeforeMigrate);
+    expect(workload.tables).toHaveLength(1);
+    expect(workload.steps.map((s) => s.kind)).toEqual(['replicate', 'ddl', 'tx']);
+    expect(workload.steps[1]).toMatchObject({ kind: 'ddl', migrateLater: true });
+    expect(sourceSql(workload)).toHaveLength(3);
   });
 
   it('reduces the failures fast-check alone leaves big (a statement in a savepoint, a second client)', async () => {

@@ -4,7 +4,7 @@
  * watches (`REQUIRED_COVERAGE`). When the generator changes and coverage drops, pick
  * new seeds (the coverage test names what is missing).
  */
-export const FIXED_SEEDS = [62, 87, 220, 1313] as const;
+export const FIXED_SEEDS = [1652, 87, 220, 1313] as const;
 
 /** Workloads per seed. */
 export const RUNS_PER_SEED = 1;

@@ -62,6 +62,12 @@ export interface Features {
    * `configChanges`). @default false
    */
   readonly readdTables?: boolean;
+  /**
+   * A DDL step's migrate may wait (`migrateLater`): the source is written in the new
+   * shape while the engine runs, before migrate (#17 item 4). @default false (migrate
+   * right after each DDL)
+   */
+  readonly midStreamDdl?: boolean;
 }
 
 /** Names that collide with anything the kit generates or uses inside its functions. */
@@ -141,6 +147,7 @@ export const ALL_FEATURES: Features = {
   upgrades: true,
   partitions: true,
   readdTables: true,
+  midStreamDdl: true,
 };
 
 /**
@@ -205,6 +212,9 @@ export const SHORT_RUN_FEATURES: Features = {
   // Reloaded against the prior baseline on both pipelines, staging kept or dropped
   // (regressions/issue-17-readd.test.ts).
   readdTables: true,
+  // Writes in the new shape before migrate: the engine stops at the first and resumes
+  // after migrate (test/engine/schema-change.test.ts).
+  midStreamDdl: true,
 };
 
 const KEY_POOL = 6;
@@ -325,6 +335,7 @@ function step(features: Features, tables: number): fc.Arbitrary<Step> {
         kind: fc.constant('ddl' as const),
         table: fc.nat(tables - 1),
         change: ddlChange(features),
+        ...(features.midStreamDdl ? { migrateLater: fc.boolean() } : {}),
       }),
     });
   if (features.configChanges)
@@ -499,6 +510,7 @@ export const BASE_FEATURES: Features = {
   names: QUOTING_NAMES,
   settings: [],
   ddl: [],
+  midStreamDdl: false,
   keySpellings: false,
   bigKeys: false,
   replicaIdentities: [],
@@ -517,6 +529,8 @@ export const FEATURE_ASPECTS: Readonly<Record<string, (f: Features) => Features>
   'ddl:drop': (f) => ({ ...f, ddl: [...f.ddl, 'drop'] }),
   'ddl:rename': (f) => ({ ...f, ddl: [...f.ddl, 'rename'] }),
   'ddl:widen': (f) => ({ ...f, ddl: [...f.ddl, 'widen'] }),
+  /** #17 item 4: writes in the new shape before migrate (with a `ddl:` aspect). */
+  'ddl:later': (f) => ({ ...f, midStreamDdl: true }),
   /** #17 item 7: json text, float -0. */
   json: (f) => ({ ...f, types: [...f.types, 'json'] }),
   negzero: (f) => ({ ...f, excludedValues: { 'int4[]': f.excludedValues?.['int4[]'] ?? [] } }),

@@ -66,6 +66,7 @@ export const REQUIRED_COVERAGE = [
   'item 21: a column change in the schema-change log',
   'item 11: a partitioned table',
   'item 11: a key change on a partitioned table (may move the row)',
+  'item 4: a write in the new shape before migrate',
 ] as const;
 
 /** Config changes that apply (added and removed tables, DDL of ignored columns). */
@@ -73,8 +74,18 @@ function configLabels(workload: Workload): string[] {
   const labels: string[] = [];
   let started = false;
   const removed = new Set<number>();
+  /** The table of a DDL step whose migrate is still waiting (see `migrateLater`). */
+  let waiting: number | undefined;
   for (const rendered of renderSteps(workload)) {
     const step = rendered.step;
+    if (step.kind !== 'tx' && step.kind !== 'concurrent') waiting = undefined;
+    else if (
+      waiting !== undefined &&
+      stepStatements(step).some((s) => 'table' in s && s.table % workload.tables.length === waiting)
+    )
+      labels.push('item 4: a write in the new shape before migrate');
+    if (step.kind === 'ddl' && step.migrateLater && rendered.ddl && started)
+      waiting = step.table % workload.tables.length;
     if (step.kind === 'replicate') started = true;
     if (step.kind === 'configure' && rendered.config && started) {
       const t = step.table % workload.tables.length;

@@ -58,8 +58,9 @@ export async function minimizeWorkload(
  * no direct staging edit, audit schema name, source setting or crash; a concurrent step
  * run as one transaction when only one client is left, or as its two transactions one
  * after the other; a statement less, a savepoint's statements without the savepoint, a
- * statement replaced by a plain INSERT of its key; COMMIT for ROLLBACK; a value column
- * less; no ignored columns or replica identity.
+ * statement replaced by a plain INSERT of its key; COMMIT for ROLLBACK; migrate right
+ * after a DDL rather than later; a value column less; no ignored columns or replica
+ * identity.
  */
 export function* simplerWorkloads(w: Workload): Generator<Workload> {
   for (let i = 0; i < w.steps.length; i++) yield withoutStep(w, i);
@@ -86,6 +87,7 @@ function* simplerSteps(step: Step): Generator<Step[]> {
     if (step.tx.end !== 'commit') yield [{ kind: 'tx', tx: { ...step.tx, end: 'commit' } }];
     return;
   }
+  if (step.kind === 'ddl' && step.migrateLater) yield [{ ...step, migrateLater: false }];
   if (step.kind !== 'concurrent') return;
   const clients = [...new Set(step.statements.map((s) => s.client))];
   if (clients.length === 1) yield [clientTransaction(step, clients[0]!)];

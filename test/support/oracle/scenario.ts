@@ -8,7 +8,7 @@ import {
   type AuditTrailConfig,
   type AuditTrailConfigInput,
 } from '../../../src/config';
-import { createEngine, type EngineLogger } from '../../../src/engine';
+import { createEngine, SchemaChangeError, type EngineLogger } from '../../../src/engine';
 import { createHistory } from '../../../src/history';
 import { migrateTarget } from '../../../src/migrate/migrate-target';
 import { quoteIdent, quoteQualified } from '../../../src/postgres/identifiers';
@@ -299,25 +299,82 @@ export async function runScenario(
       configInput = input;
       config = parseConfig(input);
     };
+    /** The DDL step whose migrate waits for a later step (`migrateLater`, #17 item 4). */
+    let pendingMigrate: DdlStep | undefined;
+    /**
+     * Migrate after a DDL step (with the config's ignoreColumns following a dropped or
+     * renamed ignored column: the user edits the config for this run). False when it
+     * refused, as the workload called for.
+     */
+    const migrateAfterDdl = async (step: DdlStep): Promise<boolean> => {
+      if (step.config) useConfig(step.config);
+      const t = step.step.table % tables.length;
+      if (step.schemaChange && isConfigured(t))
+        loggedChanges.push({ table: tables[t]!, ...step.schemaChange });
+      const named = introducedColumn(step.step.change);
+      // migrate looks only at tables in the config (one added later is refused then).
+      const refusal = named?.startsWith('ar_h_') && isConfigured(t) ? [HEADER_NAME_REFUSAL] : [];
+      return migrate('migrate after DDL', refusal);
+    };
+    /**
+     * The pending migrate, in the documented order (README "Schema changes while the
+     * engine runs"): the engine applies everything committed before the first change of
+     * the new shape and stops there with its "run migrate" error (or goes idle when
+     * there is none); then migrate. The caller's catch-up resumes exactly there. With
+     * DMS, the documented order is migrate before the changed table is written to (its
+     * task would stop at a column staging lacks): its catch-up waits for migrate.
+     * Not a crash point: the crash indices count the catch-ups a workload without
+     * `migrateLater` has.
+     */
+    const runPendingMigrate = async (): Promise<boolean> => {
+      const step = pendingMigrate;
+      if (!step) return true;
+      pendingMigrate = undefined;
+      if (options.pipeline !== 'dms') {
+        const stopped = await createEngine({
+          ...urls(),
+          logger: migrateWaitLogger,
+          lagIntervalMs: 0,
+        })
+          .runUntilIdle()
+          .then(
+            () => undefined,
+            (error: Error) => error,
+          );
+        if (stopped && !(stopped instanceof SchemaChangeError))
+          throw new KitFailure(`engine before migrate: ${stopped.message}`);
+      }
+      return migrateAfterDdl(step);
+    };
+    /** The engine's log while it meets the new shape: its stop there is expected. */
+    const migrateWaitLogger: EngineLogger = {
+      log: (level, message, fields) => {
+        if (message !== 'source schema changed; stopping') logger.log(level, message, fields);
+      },
+    };
+    const refusedResult = () => ({
+      ok: problems.length === 0,
+      problems,
+      differences,
+      sourceErrors,
+      refused,
+    });
     for (const step of rendered) {
+      const waitsForMigrate =
+        step.step.kind === 'replicate' ||
+        step.step.kind === 'ddl' ||
+        step.step.kind === 'configure';
+      if (waitsForMigrate && !(await runPendingMigrate())) return refusedResult();
       if (step.step.kind === 'replicate') await catchUp();
-      else if (step.step.kind === 'ddl') {
+      else if (isDdlStep(step)) {
         if (!step.ddl) continue;
         await main.query(step.ddl);
         await refreshOracle(main, tables[step.step.table % tables.length]!);
         // The documented order (README "Schema changes while the engine runs"): the
-        // pipeline applies what was committed before the DDL, then migrate changes staging
-        // (with the config's ignoreColumns following a dropped or renamed ignored column).
+        // pipeline applies what was committed before the DDL, then migrate changes staging.
         if (loadMark !== undefined) await catchUp();
-        if (step.config) useConfig(step.config);
-        const t = step.step.table % tables.length;
-        if (step.schemaChange && isConfigured(t))
-          loggedChanges.push({ table: tables[t]!, ...step.schemaChange });
-        const named = introducedColumn(step.step.change);
-        // migrate looks only at tables in the config (one added later is refused then).
-        const refusal = named?.startsWith('ar_h_') && isConfigured(t) ? [HEADER_NAME_REFUSAL] : [];
-        if (!(await migrate('migrate after DDL', refusal)))
-          return { ok: problems.length === 0, problems, differences, sourceErrors, refused };
+        if (step.step.migrateLater && loadMark !== undefined) pendingMigrate = step;
+        else if (!(await migrateAfterDdl(step))) return refusedResult();
       } else if (step.step.kind === 'configure') {
         if (!step.config) continue;
         // Catch up, change the config, migrate, catch up (a new table loads there).
@@ -331,7 +388,7 @@ export async function runScenario(
             step.headerNamed ? [HEADER_NAME_REFUSAL] : [],
           ))
         )
-          return { ok: problems.length === 0, problems, differences, sourceErrors, refused };
+          return refusedResult();
         if (started) await catchUp();
         const mark = started ? await oracleMark(main) : -1;
         if (step.added) {
@@ -349,6 +406,7 @@ export async function runScenario(
         }
       } else await writeSource(step);
     }
+    if (!(await runPendingMigrate())) return refusedResult();
     await catchUp();
     if (warnings.length > 0) problems.push(...warnings.map((w) => `engine ${w}`));
     const report = await compareHistory({
@@ -539,6 +597,13 @@ async function releaseHistoryKept(targetUrl: string): Promise<string[]> {
   } finally {
     await db.destroy();
   }
+}
+
+/** A rendered `ddl` step. */
+type DdlStep = RenderedStep & { readonly step: Extract<RenderedStep['step'], { kind: 'ddl' }> };
+
+function isDdlStep(step: RenderedStep): step is DdlStep {
+  return step.step.kind === 'ddl';
 }
 
 /** The kit (engine, migrate, verify, DMS-shaped apply) failed: a finding, not a harness error. */

@@ -205,9 +205,18 @@ export type Step =
   | { readonly kind: 'replicate' }
   /**
    * DDL on the source, then the documented step: `audit-trail migrate` (with the config's
-   * `ignoreColumns` following a dropped or renamed ignored column).
+   * `ignoreColumns` following a dropped or renamed ignored column). With `migrateLater`
+   * (#17 item 4, README "Schema changes while the engine runs"), the steps after it write
+   * in the new shape before migrate runs: migrate waits for the next `replicate` step
+   * (the engine first stops at the first change of the new shape), for the next `ddl` or
+   * `configure` step, or for the end.
    */
-  | { readonly kind: 'ddl'; readonly table: number; readonly change: DdlChange }
+  | {
+      readonly kind: 'ddl';
+      readonly table: number;
+      readonly change: DdlChange;
+      readonly migrateLater?: boolean;
+    }
   /**
    * A config change, then `migrate`: the table is added to the config if it is not in it
    * (#17 item 13; added back, item 19), removed if it is (item 19). The last configured
@@ -939,16 +948,32 @@ export function workloadScript(workload: Workload): string {
         : '-- audit-trail replicate --until-idle',
     );
   };
+  // A DDL step's migrate that waits (`migrateLater`), as the scenario runs it.
+  let pendingMigrate: RenderedStep | undefined;
+  const migrateAfterDdl = (rendered: RenderedStep) => {
+    if (rendered.config) lines.push(`-- config: ${JSON.stringify(rendered.config)}`);
+    lines.push('-- audit-trail migrate');
+  };
+  const runPendingMigrate = () => {
+    if (!pendingMigrate) return;
+    lines.push(
+      '-- audit-trail replicate --until-idle (the engine stops at the first change of the new shape; DMS waits)',
+    );
+    migrateAfterDdl(pendingMigrate);
+    pendingMigrate = undefined;
+  };
   for (const rendered of renderSteps(workload)) {
     const step = rendered.step;
+    if (step.kind !== 'tx' && step.kind !== 'concurrent') runPendingMigrate();
     if (step.kind === 'replicate') catchUp();
     else if (step.kind === 'ddl') {
       if (!rendered.ddl) continue;
       lines.push(`${rendered.ddl};`);
       // As the scenario runs it: the pipeline catches up before migrate, once it started.
-      if (catchUps > 0) catchUp();
-      if (rendered.config) lines.push(`-- config: ${JSON.stringify(rendered.config)}`);
-      lines.push('-- audit-trail migrate');
+      const started = catchUps > 0;
+      if (started) catchUp();
+      if (step.migrateLater && started) pendingMigrate = rendered;
+      else migrateAfterDdl(rendered);
     } else if (step.kind === 'configure') {
       if (!rendered.config) continue;
       const started = catchUps > 0;
@@ -958,6 +983,7 @@ export function workloadScript(workload: Workload): string {
     } else if (step.kind === 'tx') lines.push(rendered.sql.map((s) => `${s.sql};`).join('\n'));
     else lines.push(rendered.sql.map((s) => `/* client ${s.client} */ ${s.sql};`).join('\n'));
   }
+  runPendingMigrate();
   lines.push('-- audit-trail replicate --until-idle; then compare with the oracle');
   if (workload.tamper) {
     const table = workload.tables[workload.tamper.table % workload.tables.length]!;
