@@ -1,3 +1,5 @@
+import { unsupportedKeyReasons } from './key-types';
+
 /**
  * Which source tables logical replication can capture exactly, and which would break
  * the source: the one place `migrate` and the engine ask before creating anything.
@@ -101,6 +103,9 @@ const PARTITION_ANCESTORS_SQL = `
  *   be matched to its staging row.
  * - A partition audited together with its partitioned table: its changes are published
  *   once, under the root.
+ * - A primary-key column of a type whose equal values can have different texts
+ *   (interval, citext, a nondeterministic collation, arrays, ...): one row's history
+ *   would be split (see src/migrate/key-types.ts).
  */
 export async function unpublishableReasons(
   run: QueryRunner,
@@ -135,6 +140,7 @@ export async function unpublishableReasons(
       );
       continue;
     }
+    reasons.push(...(await unsupportedKeyReasons(run, [table])));
     const covered = await run<CoveredRelation>(COVERED_RELATIONS_SQL, [table.schema, table.table]);
     const rootKey = covered.find((relation) => relation.role === 'table')?.pk_columns ?? null;
     for (const relation of covered) {

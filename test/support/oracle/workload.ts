@@ -1,4 +1,5 @@
 import { quoteIdent, quoteQualified } from '../../../src/postgres/identifiers';
+import { SUPPORTED_KEY_TYPES } from '../../../src/migrate/key-types';
 
 /**
  * A generated workload: plain data, so it can be printed, stored in a regression test
@@ -441,6 +442,12 @@ export const KEY_TYPES: Readonly<
     literal: (n) => `'00000000-0000-0000-0000-${String(n).padStart(12, '0')}'`,
   },
   date: { sql: 'date', literal: (n) => `'2024-01-${String(n + 1).padStart(2, '0')}'` },
+  // Equal under interval '=', three texts: refused as a key (#17 item 6).
+  interval: {
+    sql: 'interval',
+    literal: (n, spelling) =>
+      [`'${n} days'`, `'${24 * n}:00:00'`, `'${86400 * n} seconds'`][spelling % 3]!,
+  },
 };
 
 /** The user-defined types every workload schema gets (enum, domain, composite). */
@@ -1013,6 +1020,11 @@ export function expectedRefusals(workload: Workload): RegExp[] {
     if (table.partitionMissing) reasons.push(/misses: leaf partition\(s\) .* not listed/);
     if (table.partitionWithoutIdentity)
       reasons.push(/partition .* has REPLICA IDENTITY NOTHING: once published, UPDATE and DELETE/);
+    for (const column of table.columns.slice(0, table.keyCount))
+      if (!(column.type in SUPPORTED_KEY_TYPES))
+        reasons.push(
+          new RegExp(`has key column .* of type ${column.type}, which cannot key its history`),
+        );
   }
   return reasons;
 }
