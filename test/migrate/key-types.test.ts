@@ -140,7 +140,7 @@ describe('key types (#17 item 6)', () => {
       'nan',
       '1e-3',
       '0.001',
-      'Infinity',
+      // 'Infinity': PostgreSQL 14 and later (a string in JSON, as NaN).
     ],
     float4: [
       '1',
