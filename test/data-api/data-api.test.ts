@@ -5,7 +5,6 @@ import path from 'node:path';
 import { ExecuteStatementCommand, RDSDataClient } from '@aws-sdk/client-rds-data';
 import { mockClient } from 'aws-sdk-client-mock';
 import { sql } from 'kysely';
-import { buildProgram } from '../../src/cli/program';
 import { parseConfig, type AuditTrailConfig } from '../../src/config';
 import { createDataApiKysely, DataApiValueError } from '../../src/data-api';
 import { migrateTarget } from '../../src/migrate/migrate-target';
@@ -14,7 +13,7 @@ import { quoteIdent } from '../../src/postgres/identifiers';
 import { kitLogins, setUpTargetLogins } from '../../src/trust/logins';
 import { emulateDataApi } from '../support/data-api-emulator';
 import { createTestDatabase, withClient } from '../support/databases';
-import { connectionArgs } from '../support/cli';
+import { connectionArgs, runCliInProcess } from '../support/cli';
 import { cdc, DmsApplier, fullLoad } from '../support/dms-apply';
 
 const CLUSTER_ARN = 'arn:aws:rds:eu-west-1:123456789012:cluster:audittrail-target';
@@ -123,24 +122,8 @@ function as(databaseUrl: string, user: string, password: string): string {
 
 const password = () => randomBytes(18).toString('base64url');
 
-/** Runs the CLI in-process (the Data API mock lives here) and returns what it printed. */
-async function cli(...args: string[]): Promise<{ stdout: string; error?: Error }> {
-  let stdout = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  try {
-    await buildProgram()
-      .exitOverride()
-      .parseAsync(['node', 'audit-trail', ...args]);
-    return { stdout };
-  } catch (error) {
-    return { stdout, error: error as Error };
-  } finally {
-    spy.mockRestore();
-  }
-}
+/** Runs the CLI in-process (the mocks live here) and returns what it printed. */
+const cli = (...args: string[]) => runCliInProcess(args);
 
 /** The findings `verify --integrity` lists, one per indented `kind: detail` line. */
 const findingLines = (stdout: string) =>

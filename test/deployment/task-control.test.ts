@@ -14,8 +14,8 @@ import {
   type ReplicationTask,
 } from '@aws-sdk/client-database-migration-service';
 import { mockClient } from 'aws-sdk-client-mock';
-import { buildProgram } from '../../src/cli/program';
 import { controlReplication, type ControlEvent } from '../../src/lambda/start-task/handler';
+import { runCliInProcess } from '../support/cli';
 
 const dmsMock = mockClient(DatabaseMigrationServiceClient);
 const cloudwatchMock = mockClient(CloudWatchClient);
@@ -223,24 +223,8 @@ describe('start-task custom resource', () => {
   });
 });
 
-/** Runs the CLI in-process and returns what it printed. */
-async function cli(...args: string[]): Promise<{ stdout: string; error?: Error }> {
-  let stdout = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  try {
-    await buildProgram()
-      .exitOverride()
-      .parseAsync(['node', 'audit-trail', ...args]);
-    return { stdout };
-  } catch (error) {
-    return { stdout, error: error as Error };
-  } finally {
-    spy.mockRestore();
-  }
-}
+/** Runs the CLI in-process (the mocks live here) and returns what it printed. */
+const cli = (...args: string[]) => runCliInProcess(args);
 
 describe('audit-trail status', () => {
   beforeEach(() => {

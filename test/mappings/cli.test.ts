@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildTableMappings, buildTaskSettings } from '../../mappings';
-import { buildProgram } from '../../src/cli/program';
 import { parseConfig } from '../../src/config';
+import { runCliInProcess } from '../support/cli';
 
 const input = {
   auditSchema: 'history',
@@ -15,19 +15,10 @@ const input = {
 const file = path.join(mkdtempSync(path.join(tmpdir(), 'mappings-')), 'audit-trail.config.json');
 writeFileSync(file, JSON.stringify(input));
 
+/** The mappings command's output; its error, if it failed, is thrown. */
 async function run(...args: string[]): Promise<string> {
-  let stdout = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  try {
-    await buildProgram()
-      .exitOverride()
-      .parseAsync(['node', 'audit-trail', ...args]);
-  } finally {
-    spy.mockRestore();
-  }
+  const { stdout, error } = await runCliInProcess(args);
+  if (error) throw error;
   return stdout;
 }
 

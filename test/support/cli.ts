@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import type { AuditTrailConfigInput } from '../../src/config';
 
 /** What a CLI run printed and how it ended. */
@@ -70,6 +71,52 @@ export async function runBuiltCliOnTerminal(
   });
   const { code, stdout } = await collect(child);
   return { code, output: stdout };
+}
+
+/** What an in-process run printed, and the error it ended with (none when it succeeded). */
+export interface InProcessRun {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly error?: Error;
+}
+
+/**
+ * Runs `audit-trail ARGS...` inside the test process, for tests whose mocks must reach
+ * the command (aws-sdk-client-mock, the Data API emulator): commander throws instead of
+ * exiting, stdout and stderr are captured, `stdin` feeds the command's standard input.
+ * Everything else runs a real process ({@link runCli}, {@link runBuiltCli}).
+ *
+ * @example
+ * ```ts
+ * const { stdout, error } = await runCliInProcess(['status', '--task-arn', TASK_ARN]);
+ * ```
+ */
+export async function runCliInProcess(
+  args: readonly string[],
+  stdin?: string,
+): Promise<InProcessRun> {
+  const { buildProgram } = await import('../../src/cli/program');
+  const captured = { stdout: '', stderr: '' };
+  const capture = (stream: 'stdout' | 'stderr') =>
+    vi.spyOn(process[stream], 'write').mockImplementation((chunk: string | Uint8Array) => {
+      captured[stream] += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
+      return true;
+    });
+  const spies = [capture('stdout'), capture('stderr')];
+  const originalStdin = Object.getOwnPropertyDescriptor(process, 'stdin');
+  if (stdin !== undefined)
+    Object.defineProperty(process, 'stdin', { value: Readable.from([stdin]), configurable: true });
+  try {
+    await buildProgram()
+      .exitOverride()
+      .parseAsync(['node', 'audit-trail', ...args]);
+    return { ...captured };
+  } catch (error) {
+    return { ...captured, error: error as Error };
+  } finally {
+    for (const spy of spies) spy.mockRestore();
+    if (originalStdin) Object.defineProperty(process, 'stdin', originalStdin);
+  }
 }
 
 /** Where a command reads and writes: its config file, the source, the target, its slot. */
