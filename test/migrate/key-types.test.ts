@@ -6,6 +6,7 @@ import { checkSource, SourceSetupError } from '../../src/engine/source-setup';
 import { SourceTableError } from '../../src/migrate/introspect';
 import { SUPPORTED_KEY_TYPES } from '../../src/migrate/key-types';
 import { migrateTarget } from '../../src/migrate/migrate-target';
+import { verifyAuditTrail } from '../../src/verify/verify';
 import { createTestDatabase, withClient } from '../support/databases';
 
 /**
@@ -113,6 +114,16 @@ describe('key types (#17 item 6)', () => {
     } finally {
       await client.end();
     }
+  });
+
+  it('verify refuses the same before it compares anything', async () => {
+    const failure = verifyAuditTrail({
+      config: parseConfig({ tables: [{ table: 'by_nocase' }] }),
+      sourceUrl,
+      targetUrl: await createTestDatabase('keytgt'),
+    });
+    await expect(failure).rejects.toBeInstanceOf(SourceTableError);
+    await expect(failure).rejects.toThrow(/public\.by_nocase has key column "k" of type text/);
   });
 
   it('accepts a key of every supported type, enums and domains over them', async () => {

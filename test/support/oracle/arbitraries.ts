@@ -536,6 +536,8 @@ export const FEATURE_ASPECTS: Readonly<Record<string, (f: Features) => Features>
   negzero: (f) => ({ ...f, excludedValues: { 'int4[]': f.excludedValues?.['int4[]'] ?? [] } }),
   /** #17 item 6: one numeric key, several spellings. */
   keyspellings: (f) => ({ ...f, keyTypes: [...f.keyTypes, 'numeric'], keySpellings: true }),
+  /** #17 item 6: a key type whose equal values have several texts (refused). */
+  keytypes: (f) => ({ ...f, keyTypes: [...f.keyTypes, 'interval'], keySpellings: true }),
   /** #17 item 16: huge text keys. */
   bigkeys: (f) => ({ ...f, bigKeys: true }),
   /** #17 item 9: composite and enum[] columns. */
@@ -616,6 +618,7 @@ export const REFUSALS = [
   'inheritance-parent',
   'partition-missing',
   'partition-without-identity',
+  'key-type',
 ] as const;
 export type Refusal = (typeof REFUSALS)[number];
 
@@ -623,7 +626,8 @@ export type Refusal = (typeof REFUSALS)[number];
  * Random workloads with one table migrate must refuse: UNLOGGED (#17 item 15), REPLICA
  * IDENTITY USING INDEX on another column (#17 item 12), a column named like a DMS header
  * column from the start or added mid-stream (#17 item 17), a DEFERRABLE primary key
- * under the default identity or FULL, an inheritance parent (#17 items 11 and 14).
+ * under the default identity or FULL, an inheritance parent (#17 items 11 and 14), a
+ * key of a type whose equal values have several texts (interval, #17 item 6).
  */
 export function refusedWorkloadArbitrary(
   features: Features,
@@ -673,6 +677,14 @@ export function refusedWorkloadArbitrary(
             return { ...omitIdentity(table), partitions: 2, partitionMissing: true };
           case 'partition-without-identity':
             return { ...omitIdentity(table), partitions: 2, partitionWithoutIdentity: true };
+          case 'key-type':
+            // Equal intervals have several texts: one row's history would split (#17 item 6).
+            return {
+              ...table,
+              columns: table.columns.map((column, i) =>
+                i === 0 ? { ...column, type: 'interval' } : column,
+              ),
+            };
         }
       };
       return {
