@@ -22,9 +22,12 @@ const sourceSql = (workload: Workload) =>
 const SHRINK_SEED = 9;
 
 /** A failure planted in the generator's output, found and reduced as fuzz.ts does. */
-async function reduced(fails: (workload: Workload) => boolean): Promise<Workload> {
+async function reduced(
+  fails: (workload: Workload) => boolean,
+  features = SHORT_RUN_FEATURES,
+): Promise<Workload> {
   const result = fc.check(
-    fc.property(workloadArbitrary(SHORT_RUN_FEATURES), (workload) => !fails(workload)),
+    fc.property(workloadArbitrary(features), (workload) => !fails(workload)),
     { seed: SHRINK_SEED, numRuns: 1000 },
   );
   expect(result.failed).toBe(true);
@@ -62,6 +65,10 @@ const committedDelete = (w: Workload) =>
 /** Planted: a write in the new shape of a table before the migrate its DDL waits for (#17 item 4). */
 const writtenBeforeMigrate = (w: Workload) =>
   coverageOf(w).has('item 4: a write in the new shape before migrate');
+
+/** Planted: an INSERT into a table with a generated column (#17 item 5). */
+const generatedWritten = (w: Workload) =>
+  coverageOf(w).has('item 5: a table with a generated column');
 
 describe('history oracle generator', () => {
   it("covers every #17 item the oracle watches with the short run's fixed seeds", () => {
@@ -111,6 +118,14 @@ describe('history oracle generator', () => {
     expect(workload.steps.map((s) => s.kind)).toEqual(['replicate', 'ddl', 'tx']);
     expect(workload.steps[1]).toMatchObject({ kind: 'ddl', migrateLater: true });
     expect(sourceSql(workload)).toHaveLength(3);
+  });
+
+  it('reduces a failure of a table with a generated column to that table and one INSERT', async () => {
+    const workload = await reduced(generatedWritten, featuresFrom('base+generated'));
+    expect(workload.tables).toEqual([expect.objectContaining({ generated: true })]);
+    expect(workload.tables[0]!.columns).toHaveLength(2);
+    expect(workload.steps.map((s) => s.kind)).toEqual(['tx']);
+    expect(sourceSql(workload)).toEqual(['0 BEGIN', '0 INSERT', '0 COMMIT']);
   });
 
   it('reduces the failures fast-check alone leaves big (a statement in a savepoint, a second client)', async () => {

@@ -68,6 +68,11 @@ export interface Features {
    * right after each DDL)
    */
   readonly midStreamDdl?: boolean;
+  /**
+   * Stored generated columns: in a table from the start, and added, renamed or dropped
+   * by DDL steps (#17 item 5). @default false
+   */
+  readonly generatedColumns?: boolean;
 }
 
 /** Names that collide with anything the kit generates or uses inside its functions. */
@@ -148,6 +153,7 @@ export const ALL_FEATURES: Features = {
   partitions: true,
   readdTables: true,
   midStreamDdl: true,
+  generatedColumns: true,
 };
 
 /**
@@ -298,6 +304,8 @@ function ddlChange(features: Features): fc.Arbitrary<DdlChange> {
     );
   if (features.ddl.includes('widen'))
     options.push(fc.record({ kind: fc.constant('widen' as const), column: fc.nat(8) }));
+  if (features.generatedColumns)
+    options.push(fc.record({ kind: fc.constant('generated' as const), rename: fc.boolean() }));
   return fc.oneof(...options);
 }
 
@@ -328,7 +336,7 @@ function step(features: Features, tables: number): fc.Arbitrary<Step> {
         secondEndsFirst: fc.boolean(),
       }),
     });
-  if (features.ddl.length > 0)
+  if (features.ddl.length > 0 || features.generatedColumns)
     options.push({
       weight: 1,
       arbitrary: fc.record({
@@ -374,6 +382,7 @@ function tableSpec(features: Features, index: number): fc.Arbitrary<TableSpec> {
       partitions: features.partitions
         ? fc.option(fc.constantFrom(2, 3), { nil: undefined, freq: 3 })
         : fc.constant(undefined),
+      generated: features.generatedColumns ? fc.boolean() : fc.constant(false),
     })
     .map(
       ({
@@ -385,6 +394,7 @@ function tableSpec(features: Features, index: number): fc.Arbitrary<TableSpec> {
         ignored,
         replicaIdentity,
         partitions,
+        generated,
       }) => {
         const used = new Set<string>();
         const types = [...keyTypes, ...valueTypes];
@@ -408,6 +418,7 @@ function tableSpec(features: Features, index: number): fc.Arbitrary<TableSpec> {
           // A partitioned table keeps the default identity (each partition's primary key).
           ...(replicaIdentity && !partitions ? { replicaIdentity } : {}),
           ...(partitions ? { partitions } : {}),
+          ...(generated && valueColumns.length > 0 ? { generated } : {}),
         };
       },
     );
@@ -529,6 +540,8 @@ export const FEATURE_ASPECTS: Readonly<Record<string, (f: Features) => Features>
   'ddl:drop': (f) => ({ ...f, ddl: [...f.ddl, 'drop'] }),
   'ddl:rename': (f) => ({ ...f, ddl: [...f.ddl, 'rename'] }),
   'ddl:widen': (f) => ({ ...f, ddl: [...f.ddl, 'widen'] }),
+  /** #17 item 5: generated columns, from the start and added, renamed, dropped. */
+  generated: (f) => ({ ...f, generatedColumns: true }),
   /** #17 item 4: writes in the new shape before migrate (with a `ddl:` aspect). */
   'ddl:later': (f) => ({ ...f, midStreamDdl: true }),
   /** #17 item 7: json text, float -0. */

@@ -20,6 +20,7 @@ export function coverageOf(workload: Workload): Set<string> {
     if (table.columns.some((c) => c.type === 'jsonb' || c.type === 'json') && written)
       labels.add('item 8: numbers in json values through the API');
     if (table.partitions && written) labels.add('item 11: a partitioned table');
+    if (table.generated && written) labels.add('item 5: a table with a generated column');
     if (table.partitions && onTable.some((s) => s.kind === 'updateKey'))
       labels.add('item 11: a key change on a partitioned table (may move the row)');
     if (`${table.schema}.${table.name}`.split('.').length > 2)

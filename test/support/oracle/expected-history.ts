@@ -22,6 +22,9 @@ import type { OracleEvent } from './install';
  * 4. **Key changes.** An UPDATE that changes the key is a `DELETE` under the old key
  *    (old row) and an `UPDATE` under the new key whose old row shows the old key; both
  *    carry the change's commit time and xid.
+ * 5. **Generated columns** (`GENERATED ALWAYS AS ... STORED`, #17 item 5) are left out
+ *    like ignored columns (rule 3): pgoutput does not send them before PostgreSQL 18, and
+ *    the kit keeps them out of staging, history and verify.
  *
  * Keys are compared by the key type's equality: numeric keys by value (2 = 2.00).
  */
@@ -30,6 +33,7 @@ export const DELIBERATE_DIFFERENCES = [
   'an update that changes no recorded column leaves no version',
   'ignored columns are in no row and no changed_columns',
   'a key change is DELETE under the old key + UPDATE under the new key',
+  'generated columns are in no row and no changed_columns',
 ] as const;
 
 /** A watched table as the comparison needs it. */
@@ -40,6 +44,8 @@ export interface ComparedTable {
   readonly keyColumns: readonly string[];
   /** Columns left out of history (every name the config ignored at any time). @default [] */
   readonly ignoreColumns?: readonly string[];
+  /** Every name a generated column of the table had at any time (rule 5). @default [] */
+  readonly generatedColumns?: readonly string[];
   /**
    * Each time the pipeline captured the table: loaded (at the first catch-up, when added
    * to the config later, #17 item 13, or added back, item 19) until removed from the
@@ -122,7 +128,7 @@ export function expectedHistory(
   table: ComparedTable,
   loadMark: number,
 ): ExpectedVersion[] {
-  const ignored = new Set(table.ignoreColumns ?? []);
+  const ignored = new Set([...(table.ignoreColumns ?? []), ...(table.generatedColumns ?? [])]);
   const recorded = (row: TextRow | null): TextRow | null =>
     row && Object.fromEntries(Object.entries(row).filter(([name]) => !ignored.has(name)));
   const mine = events.filter((e) => e.schema === table.schema && e.table === table.table);

@@ -178,6 +178,7 @@ function* simplerTables(table: TableSpec): Generator<TableSpec> {
   if (table.unlogged) yield omit(table, 'unlogged');
   if (table.laterInConfig) yield omit(table, 'laterInConfig');
   if (table.partitions) yield omit(table, 'partitions');
+  if (table.generated) yield omit(table, 'generated');
 }
 
 /** `w` without step `i`, and without that step's crash if it was a catch-up. */

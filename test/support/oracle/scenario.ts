@@ -30,6 +30,7 @@ import { tamperWithStaging } from './tamper';
 import {
   expectedEngineRefusals,
   expectedRefusals,
+  GENERATED_COLUMN_PREFIX,
   HEADER_NAME_REFUSAL,
   introducedColumn,
   renderSteps,
@@ -151,6 +152,7 @@ export async function runScenario(
       table: t.name,
       keyColumns: t.columns.slice(0, t.keyCount).map((c) => c.name),
       ignoreColumns: ignoredEver[i]!,
+      generatedColumns: generatedEver(workload, rendered, i),
     }));
     /** Each table's capture windows (see ComparedTable), as loads and removals happen. */
     const windows: CaptureWindow[][] = tables.map(() => []);
@@ -556,6 +558,18 @@ function everIgnored(workload: Workload, rendered: readonly RenderedStep[]): str
       for (const name of entry.ignoreColumns ?? []) names[t]!.add(name);
     }
   return names.map((set) => [...set]);
+}
+
+/** Every name table `t`'s generated column has at any step (history leaves them all out). */
+function generatedEver(workload: Workload, rendered: readonly RenderedStep[], t: number): string[] {
+  return [
+    ...(workload.tables[t]!.generated ? [GENERATED_COLUMN_PREFIX] : []),
+    ...rendered.flatMap(({ step, generatedColumn }) =>
+      step.kind === 'ddl' && step.table % workload.tables.length === t && generatedColumn
+        ? [generatedColumn]
+        : [],
+    ),
+  ];
 }
 
 /** The SQL of a target as a released version of the kit left it (with its history). */

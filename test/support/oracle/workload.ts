@@ -123,6 +123,23 @@ export interface TableSpec {
   readonly partitionMissing?: boolean;
   /** The last partition has REPLICA IDENTITY NOTHING: migrate must refuse it. @default false */
   readonly partitionWithoutIdentity?: boolean;
+  /**
+   * A stored generated column `gen_nulls` (see {@link generatedColumnSql}) over the first
+   * value column (#17 item 5: pgoutput does not send it before PostgreSQL 18; the kit
+   * leaves it out of staging, history and verify). @default false
+   */
+  readonly generated?: boolean;
+}
+
+/** The name a table's generated column is created with (later ones add `_<n>`). */
+export const GENERATED_COLUMN_PREFIX = 'gen_nulls';
+
+/**
+ * A stored generated column over `base`: `num_nulls` is immutable for any type, and an
+ * UPDATE that sets `base` to or from NULL changes it.
+ */
+function generatedColumnSql(name: string, base: string): string {
+  return `${quoteIdent(name)} integer GENERATED ALWAYS AS (num_nulls(${quoteIdent(base)})) STORED`;
 }
 
 /** The leaf partitions of a partitioned table (empty when it is not partitioned). */
@@ -186,7 +203,12 @@ export type DdlChange =
   | { readonly kind: 'add'; readonly name: string; readonly type: string }
   | { readonly kind: 'drop'; readonly column: number }
   | { readonly kind: 'rename'; readonly column: number; readonly to: string }
-  | { readonly kind: 'widen'; readonly column: number };
+  | { readonly kind: 'widen'; readonly column: number }
+  /**
+   * On the table's generated column (#17 item 5): adds one over the first value column
+   * when it has none, else renames it (`rename`) or drops it.
+   */
+  | { readonly kind: 'generated'; readonly rename: boolean };
 
 export type Step =
   | { readonly kind: 'tx'; readonly tx: Transaction }
@@ -475,6 +497,8 @@ export class SchemaState {
   readonly configured: boolean[];
   /** What the last applied DDL change did, as the schema-change log must record it. */
   lastChange: LoggedSchemaChange | undefined;
+  /** The generated column the last applied DDL change added or renamed, by its new name. */
+  lastGenerated: string | undefined;
   /** Whether each table has been in the config at some step so far. */
   private readonly everConfigured: boolean[];
   /**
@@ -485,6 +509,12 @@ export class SchemaState {
   private nextId = 0;
   /** Each removed table's columns and their identities when it left the config. */
   private readonly atRemoval: ({ columns: ColumnSpec[]; ids: number[] } | undefined)[];
+  /**
+   * Each table's generated column now: its name and the identity of the column it is
+   * computed from (which may then be neither dropped nor retyped).
+   */
+  private readonly generated: ({ name: string; base: number } | undefined)[];
+  private generatedCount = 0;
   constructor(
     readonly tables: readonly TableSpec[],
     readonly excludedValues: Readonly<Record<string, readonly string[]>> = {},
@@ -498,6 +528,11 @@ export class SchemaState {
     this.everConfigured = [...this.configured];
     this.ids = this.columns.map((columns) => columns.map(() => this.nextId++));
     this.atRemoval = tables.map(() => undefined);
+    this.generated = tables.map((t, i) =>
+      t.generated && t.columns.length > t.keyCount
+        ? { name: GENERATED_COLUMN_PREFIX, base: this.ids[i]![t.keyCount]! }
+        : undefined,
+    );
   }
   /**
    * Applies a `configure` step: adds table `t` to the config or removes it (a removed
@@ -574,6 +609,7 @@ export class SchemaState {
     const target = quoteQualified(table.schema, table.name);
     const cols = this.columns[t]!;
     const valueCols = this.valueColumns(t);
+    if (change.kind === 'generated') return this.applyGenerated(t, target, change.rename);
     if (change.kind === 'add') {
       if (cols.some((c) => c.name === change.name) || this.everIgnored[t]!.has(change.name))
         return undefined;
@@ -585,6 +621,9 @@ export class SchemaState {
     if (valueCols.length === 0) return undefined;
     const column = valueCols[change.column % valueCols.length]!;
     const index = cols.indexOf(column);
+    // PostgreSQL refuses to drop or retype the column a generated column is computed from.
+    if (change.kind !== 'rename' && this.generated[t]?.base === this.ids[t]![index])
+      return undefined;
     // The config names ignored columns: dropping or renaming one changes the config's
     // ignoreColumns with it (the user's step before migrate).
     const ignored = this.ignored[t]!;
@@ -622,6 +661,30 @@ export class SchemaState {
     };
     return `ALTER TABLE ${target} ALTER COLUMN ${quoteIdent(column.name)} TYPE ${typeSql(wider, table.schema)}`;
   }
+
+  /**
+   * A change of table `t`'s generated column (see {@link DdlChange}). migrate logs none:
+   * the column is not in staging.
+   */
+  private applyGenerated(t: number, target: string, rename: boolean): string | undefined {
+    const current = this.generated[t];
+    if (!current) {
+      const base = this.valueColumns(t)[0];
+      if (!base) return undefined;
+      const name = `${GENERATED_COLUMN_PREFIX}_${++this.generatedCount}`;
+      this.generated[t] = { name, base: this.ids[t]![this.columns[t]!.indexOf(base)]! };
+      this.lastGenerated = name;
+      return `ALTER TABLE ${target} ADD COLUMN ${generatedColumnSql(name, base.name)}`;
+    }
+    if (rename) {
+      const name = `${GENERATED_COLUMN_PREFIX}_${++this.generatedCount}`;
+      this.generated[t] = { ...current, name };
+      this.lastGenerated = name;
+      return `ALTER TABLE ${target} RENAME COLUMN ${quoteIdent(current.name)} TO ${quoteIdent(name)}`;
+    }
+    this.generated[t] = undefined;
+    return `ALTER TABLE ${target} DROP COLUMN ${quoteIdent(current.name)}`;
+  }
 }
 
 /** The column `REPLICA IDENTITY USING INDEX` names for `other-index` (refused by migrate). */
@@ -634,6 +697,8 @@ export function setupSql(workload: Workload): string {
     ...schemas.map((s) => `CREATE SCHEMA ${quoteIdent(s)};\n${userTypesSql(s)}`),
     ...workload.tables.map((t) => {
       const columns = t.columns.map((c) => `${quoteIdent(c.name)} ${typeSql(c.type, t.schema)}`);
+      const base = t.columns[t.keyCount];
+      if (t.generated && base) columns.push(generatedColumnSql(GENERATED_COLUMN_PREFIX, base.name));
       if (t.replicaIdentity === 'other-index')
         columns.push(`${quoteIdent(OTHER_IDENTITY_COLUMN)} bigint GENERATED ALWAYS AS IDENTITY`);
       const key = t.columns
@@ -794,6 +859,8 @@ export interface RenderedStep {
   readonly added?: boolean;
   /** For `ddl` that applies: what the schema-change log must record (if the table is audited). */
   readonly schemaChange?: LoggedSchemaChange;
+  /** For `ddl` that adds or renames a generated column: its (new) name. */
+  readonly generatedColumn?: string;
   /**
    * For a `configure` step that adds a table back: the column changes made while it was
    * out, which migrate logs when its staging table was kept (see
@@ -813,6 +880,7 @@ export function renderSteps(workload: Workload): RenderedStep[] {
         const t = step.table % workload.tables.length;
         const before = JSON.stringify(state.ignored[t]);
         state.lastChange = undefined;
+        state.lastGenerated = undefined;
         const ddl = state.apply(t, step.change);
         const changed = JSON.stringify(state.ignored[t]) !== before;
         return {
@@ -820,6 +888,7 @@ export function renderSteps(workload: Workload): RenderedStep[] {
           sql: [],
           ddl,
           ...(ddl && state.lastChange ? { schemaChange: state.lastChange } : {}),
+          ...(ddl && state.lastGenerated ? { generatedColumn: state.lastGenerated } : {}),
           ...(changed && state.configured[t] ? { config: state.config(workload.auditSchema) } : {}),
         };
       }
