@@ -29,6 +29,8 @@ export type { ActivityStreamKeyProps } from './activity-stream/stream-key';
 export { ActivityStreamStarter } from './activity-stream/stream-starter';
 export type { ActivityStreamStarterProps } from './activity-stream/stream-starter';
 export { ActivityStreamDecryptFunction } from './activity-stream/decrypt-function';
+// The stream metrics' names and dimension, for alarms of one's own.
+export { DAS_CLUSTER_DIMENSION, DAS_STREAM_METRICS } from '../src/lambda/access-alert/metrics';
 export type { ActivityStreamDecryptFunctionProps } from './activity-stream/decrypt-function';
 export { ActivityArchive } from './activity-stream/archive';
 export type { ActivityArchiveProps } from './activity-stream/archive';

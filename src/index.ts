@@ -20,7 +20,7 @@ export type { DataApiTarget } from './data-api';
 export * from './engine';
 export * from './verify';
 export * from './source-context';
-export { loggedProgress, noProgress } from './support/progress';
+export { DEFAULT_PROGRESS_INTERVAL_MS, loggedProgress, noProgress } from './support/progress';
 export type {
   LoggedProgressOptions,
   ProgressReporter,
