@@ -39,10 +39,11 @@ const SOURCE_DDL = `
   CREATE TABLE by_range (k numrange PRIMARY KEY, v text);
   CREATE TABLE by_bpchar (k bpchar PRIMARY KEY, v text);
   CREATE TABLE by_money (k money PRIMARY KEY, v text);
+  CREATE TABLE by_bytea (k bytea PRIMARY KEY, v text);
   CREATE TABLE by_id_and_span (id int, "Span ""q""" interval, v text, PRIMARY KEY (id, "Span ""q"""));
   CREATE TABLE every_supported (
     k1 int2, k2 int4, k3 int8, k4 numeric, k5 float4, k6 float8, k7 bool, k8 text,
-    k9 varchar(10), k10 char(3), k11 uuid, k12 bytea, k13 date, k14 time, k15 timetz,
+    k9 varchar(10), k10 char(3), k11 uuid, k12 bool, k13 date, k14 time, k15 timetz,
     k16 timestamp, k17 timestamptz, k18 inet, k19 cidr, k20 macaddr, k21 macaddr8,
     k22 mood, k23 mood_key, k24 code, k25 text COLLATE "C",
     PRIMARY KEY (k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, k12, k13, k14, k15, k16, k17,
@@ -64,7 +65,11 @@ const REFUSED: ReadonlyArray<readonly [string, RegExp]> = [
   ['by_pair', /key column "k" of type pair, .*equal rows can have several texts/],
   ['by_range', /key column "k" of type numrange, .*equal ranges/],
   ['by_bpchar', /key column "k" of type bpchar, .*without a length ignores trailing spaces/],
-  ['by_money', /key column "k" of type money, .*lc_monetary/],
+  [
+    'by_money',
+    /key column "k" of type money, .*lc_monetary, which the capture functions do not pin/,
+  ],
+  ['by_bytea', /key column "k" of type bytea, .*bytea_output/],
   ['by_id_and_span', /key column "Span \\"q\\"" of type interval/],
 ];
 
@@ -178,7 +183,6 @@ describe('key types (#17 item 6)', () => {
       'a0eebc999c0b4ef8bb6d6bb9bd380a11',
       'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12',
     ],
-    bytea: ['\\x00', '\\000', '\\x', '', '\\xDEAD', '\\xdead', 'a', '\\x61'],
     date: [
       '2024-01-02',
       '2024-1-2',
