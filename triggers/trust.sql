@@ -452,27 +452,32 @@ $function$;
 -- to the roles named in the trigger arguments (members included: membership in the
 -- owner role is ownership). Whatever a DBA grants by mistake, nobody else writes.
 -- With no arguments the operation is refused to everyone (UPDATE of the audit log).
+-- No SET clause (it fires for every audit insert statement, one per captured change, and
+-- a SET clause saves and restores the setting on each call): every function, operator
+-- and type is schema-qualified instead, so a caller's search_path (the owner's during a
+-- migration, too) changes nothing it runs.
 CREATE OR REPLACE FUNCTION {{audit_schema}}.guard_kit_table()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
-  allowed name;
+  allowed pg_catalog.name;
 BEGIN
-  FOREACH allowed IN ARRAY coalesce(TG_ARGV, '{}'::text[]) LOOP
-    IF pg_has_role(current_user, allowed, 'USAGE') THEN
+  FOREACH allowed IN ARRAY coalesce(TG_ARGV, '{}'::pg_catalog.text[]) LOOP
+    IF pg_catalog.pg_has_role(CURRENT_USER, allowed, 'USAGE') THEN
       RETURN NULL;
     END IF;
   END LOOP;
-  IF TG_TABLE_NAME IN ('audit_log', 'audit_chain') THEN
-    RAISE EXCEPTION 'the audit log is append-only: % on %.% is not allowed for role %', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME, current_user
+  IF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'audit_log'::pg_catalog.name
+     OR TG_TABLE_NAME OPERATOR(pg_catalog.=) 'audit_chain'::pg_catalog.name THEN
+    RAISE EXCEPTION 'the audit log is append-only: % on %.% is not allowed for role %', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME, CURRENT_USER
       USING ERRCODE = 'insufficient_privilege',
-            HINT = 'Rows leave the audit log only through ' || quote_ident(TG_TABLE_SCHEMA) || '.prune_audit_log(), run by the owner role.';
+            HINT = pg_catalog.concat('Rows leave the audit log only through ', pg_catalog.quote_ident(TG_TABLE_SCHEMA),
+                                     '.prune_audit_log(), run by the owner role.');
   END IF;
-  RAISE EXCEPTION '%.% belongs to the audit-trail kit: % is not allowed for role %', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP, current_user
+  RAISE EXCEPTION '%.% belongs to the audit-trail kit: % is not allowed for role %', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP, CURRENT_USER
     USING ERRCODE = 'insufficient_privilege',
-          HINT = 'Only the kit''s roles (' || array_to_string(TG_ARGV, ', ') || ') may write it.';
+          HINT = pg_catalog.concat('Only the kit''s roles (', pg_catalog.array_to_string(TG_ARGV, ', '), ') may write it.');
 END
 $function$;
 

@@ -1,12 +1,13 @@
 import { quoteIdent } from '../../src/postgres/identifiers';
 import { withClient } from '../support/databases';
 import { cdc, DmsApplier } from '../support/dms-apply';
-import { asLogin, auditRows, createLogin, installWithHistory } from './support';
+import { asLogin, attempt, auditRows, createLogin, installWithHistory } from './support';
 
 /**
- * The per-row helpers of the capture path (key_of, changed_columns, bounded_arrays) and
- * lock_chain carry no SET search_path: a SET clause costs a save and restore of the setting
- * on every call, per captured row (#14). Every name in them is schema-qualified instead.
+ * The per-row helpers of the capture path (key_of, changed_columns, bounded_arrays),
+ * lock_chain and the kit tables' statement guard (guard_kit_table, on every audit insert)
+ * carry no SET search_path: a SET clause costs a save and restore of the setting on every
+ * call, per captured row (#14). Every name in them is schema-qualified instead.
  * Here a reader (who may call key_of) and a writer (who applies changes) put a schema of
  * their own ahead of pg_catalog, with operators and functions of the names the helpers
  * use that would raise if ever looked up: the helpers give the same answers and the
@@ -33,6 +34,15 @@ describe('the capture helpers without a SET clause', () => {
         CREATE OPERATOR trap.<> (LEFTARG = text, RIGHTARG = text, FUNCTION = trap.ne);
         CREATE FUNCTION trap.jsonb_typeof(jsonb) RETURNS text LANGUAGE plpgsql AS $$
           BEGIN RAISE EXCEPTION 'hijacked: jsonb_typeof as %', current_user; END $$;
+        CREATE FUNCTION trap.pg_has_role(name, name, text) RETURNS boolean LANGUAGE plpgsql AS $$
+          BEGIN RAISE EXCEPTION 'hijacked: pg_has_role as %', current_user; END $$;
+        CREATE FUNCTION trap.name_eq(name, name) RETURNS boolean LANGUAGE plpgsql AS $$
+          BEGIN RAISE EXCEPTION 'hijacked: = as %', current_user; END $$;
+        CREATE OPERATOR trap.= (LEFTARG = name, RIGHTARG = name, FUNCTION = trap.name_eq);
+        CREATE FUNCTION trap.quote_ident(text) RETURNS text LANGUAGE plpgsql AS $$
+          BEGIN RAISE EXCEPTION 'hijacked: quote_ident as %', current_user; END $$;
+        CREATE FUNCTION trap.array_to_string(anyarray, text) RETURNS text LANGUAGE plpgsql AS $$
+          BEGIN RAISE EXCEPTION 'hijacked: array_to_string as %', current_user; END $$;
         GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA trap TO PUBLIC`),
     );
     const hostile = `SET search_path = trap, pg_catalog, public`;
@@ -72,5 +82,32 @@ describe('the capture helpers without a SET clause', () => {
       { operation: 'UPDATE', changed: ['name'] },
     ]);
     expect((await auditRows(install.targetUrl)).length).toBe(before + 2);
+    // The guard on every kit table, under the same search_path: it lets the writer write
+    // the engine position (a statement trigger fires for no rows too), and refuses a
+    // login granted more than its role by mistake, with its own messages.
+    await asLogin(writer.url, async (client) => {
+      await client.query(hostile);
+      await client.query('UPDATE audit.cdc_engine_position SET slot_name = slot_name WHERE false');
+    });
+    const granted = await createLogin(install.targetUrl, 'granted');
+    await withClient(install.targetUrl, (client) =>
+      client.query(`GRANT USAGE ON SCHEMA audit TO ${quoteIdent(granted.name)};
+        GRANT UPDATE, DELETE ON audit.audit_chain, audit.audited_table TO ${quoteIdent(granted.name)}`),
+    );
+    await asLogin(granted.url, async (client) => {
+      await client.query(hostile);
+      await expect(
+        client.query("UPDATE audit.audit_chain SET kind = 'capture' WHERE false"),
+      ).rejects.toThrow(/^the audit log is append-only: UPDATE on audit\.audit_chain/);
+      const refused = await attempt(() =>
+        client.query('DELETE FROM audit.audited_table WHERE false'),
+      );
+      expect(refused?.message).toMatch(
+        /^audit\.audited_table belongs to the audit-trail kit: DELETE/,
+      );
+      expect((refused as { hint?: string } | undefined)?.hint).toBe(
+        "Only the kit's roles (audit_owner) may write it.",
+      );
+    });
   });
 });
