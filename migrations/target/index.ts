@@ -17,6 +17,7 @@ import { cdcEnginePartitionAttachmentMigration } from './0015-cdc-engine-partiti
 import { reloadBaselineMigration } from './0016-reload-baseline';
 import { reloadBaselineCopiedMigration } from './0017-reload-baseline-copied';
 import { auditedColumnGeneratedMigration } from './0018-audited-column-generated';
+import { auditLogKeyApplyOrderMigration } from './0019-audit-log-key-apply-order';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -72,4 +73,5 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
   { name: '0016-reload-baseline', migration: reloadBaselineMigration },
   { name: '0017-reload-baseline-copied', migration: reloadBaselineCopiedMigration },
   { name: '0018-audited-column-generated', migration: auditedColumnGeneratedMigration },
+  { name: '0019-audit-log-key-apply-order', migration: auditLogKeyApplyOrderMigration },
 ];

@@ -5,10 +5,10 @@ import { migrateTarget } from '../../src/migrate/migrate-target';
 import { createTestDatabase, withClient } from '../support/databases';
 
 /**
- * Migrations 0011 and 0014 build `audit_log_context_actor_idx` and
- * `audit_log_context_row_idx` with a plain CREATE INDEX (kysely runs each migration in a
- * transaction, where CONCURRENTLY cannot run), which holds off audit-log writes while it
- * builds. The README's upgrade notes give the statements to build them CONCURRENTLY by
+ * Migrations 0011, 0014 and 0019 build `audit_log_context_actor_idx`,
+ * `audit_log_context_row_idx` and `audit_log_key_apply_order_idx` with a plain CREATE
+ * INDEX (kysely runs each migration in a transaction, where CONCURRENTLY cannot run),
+ * which holds off audit-log writes while it builds. The README's upgrade notes give the statements to build them CONCURRENTLY by
  * hand before migrate; migrate must then accept that index, and refuse one a failed
  * concurrent build left invalid.
  */
@@ -18,6 +18,7 @@ const config = parseConfig({ tables: [{ table: 'items' }] });
 describe.each([
   { name: 'audit_log_context_actor_idx', MIGRATION: '0011-context-actor-index' },
   { name: 'audit_log_context_row_idx', MIGRATION: '0014-context-row-index' },
+  { name: 'audit_log_key_apply_order_idx', MIGRATION: '0019-audit-log-key-apply-order' },
 ])('migration $MIGRATION and an index built by hand', ({ name, MIGRATION }) => {
   const INDEX = `audit.${name}`;
 

@@ -8,6 +8,7 @@ import { installSourceContext } from '../../src/source-context';
 import { verifyIntegrity } from '../../src/trust/integrity';
 import { createTestDatabase, withClient } from '../support/databases';
 import { cdc, DmsApplier } from '../support/dms-apply';
+import { historyQueriesOf } from '../support/history-queries';
 
 // DMS-shaped: the statements DMS issues on the target, with the header values DMS
 // attaches (the source xid and commit time are those of the source transaction).
@@ -68,22 +69,7 @@ describe('context through DMS-shaped staging writes', () => {
     await db.destroy();
   });
 
-  /** The queries the history API sends while `read` runs (to EXPLAIN them). */
-  const queriesOf = async (read: (api: History) => Promise<unknown>) => {
-    const queries: { sql: string; parameters: readonly unknown[] }[] = [];
-    const logged = new Kysely<unknown>({
-      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: targetUrl }) }),
-      log: (event) => {
-        if (event.level === 'query') queries.push(event.query);
-      },
-    });
-    try {
-      await read(createHistory(logged));
-    } finally {
-      await logged.destroy();
-    }
-    return queries;
-  };
+  const queriesOf = (read: (api: History) => Promise<unknown>) => historyQueriesOf(targetUrl, read);
 
   /**
    * Runs `explain` with seqscan off (the tables here are too small for the planner to
