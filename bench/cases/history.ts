@@ -227,7 +227,7 @@ interface Sample {
  * versions and about 1 in 100 has close to 1,000), an instant inside each key's life,
  * and a random transaction.
  */
-async function sampleInputs(targetUrl: string, count: number): Promise<Sample[]> {
+export async function sampleInputs(targetUrl: string, count: number): Promise<Sample[]> {
   return withClient(targetUrl, async (client) => {
     await client.query('SELECT setseed(0.7)');
     const { rows } = await client.query<{ key: string; first: Date; last: Date }>(`
