@@ -17,14 +17,15 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Kysely } from 'kysely';
-import { parseConfig } from '../../src/config';
 import { stringifyRowJson } from '../../src/history/row-json';
-import { migrateTarget } from '../../src/migrate/migrate-target';
-import { startLocalPostgres } from '../../src/postgres/local-server';
-import { installSourceContext } from '../../src/source-context';
 import { withClient } from '../lib/servers';
 import { percentile, round } from '../lib/stats';
-import { generateAuditRows, sampleInputs } from './history';
+import {
+  generateAuditRows,
+  migratedHistoryTarget,
+  sampleInputs,
+  startHistoryServer,
+} from './history';
 
 /** The per-key index before migration 0019, as 0006 built it. */
 const OLD_KEY_INDEX = `CREATE INDEX audit_log_key_hash_history_idx ON audit.audit_log
@@ -58,27 +59,14 @@ async function main(): Promise<void> {
     },
   });
   if (values.base === undefined) throw new Error('--base DIR (a checkout before the change)');
-  const server = await startLocalPostgres({
-    settings: { shared_buffers: '512MB', max_wal_size: '8GB' },
-  });
+  const server = await startHistoryServer();
   try {
-    const sourceUrl = await server.createDatabase('history_source');
-    const targetUrl = await server.createDatabase('history_head');
-    await withClient(sourceUrl, (client) =>
-      client.query(
-        'CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(12,2), qty int, updated_at timestamptz)',
-      ),
-    );
-    const config = parseConfig({ tables: [{ table: 'items' }], sourceContext: {} });
-    const { createKysely } = await import('../../src/postgres/connect');
-    const source = createKysely<unknown>(sourceUrl, { max: 1 });
-    await installSourceContext(source, config).finally(() => source.destroy());
-    await migrateTarget({ config, sourceUrl, targetUrl });
+    const { sourceUrl, targetUrl } = await migratedHistoryTarget(server);
     await generateAuditRows(targetUrl, Number(values.rows));
     // The same rows with the old per-key index: a copy of the database.
-    const oldIndexUrl = targetUrl.replace(/history_head/, 'history_old_index');
+    const oldIndexUrl = targetUrl.replace(/history_target/, 'history_old_index');
     await withClient(sourceUrl, (client) =>
-      client.query('CREATE DATABASE history_old_index TEMPLATE history_head'),
+      client.query('CREATE DATABASE history_old_index TEMPLATE history_target'),
     );
     await withClient(oldIndexUrl, async (client) => {
       await client.query('DROP INDEX audit.audit_log_key_apply_order_idx');

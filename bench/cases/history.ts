@@ -1,10 +1,10 @@
 import type { BenchCase } from '.';
-import { parseConfig } from '../../src/config';
+import { parseConfig, type AuditTrailConfig } from '../../src/config';
 import { createHistory } from '../../src/history';
 import { migrateTarget } from '../../src/migrate/migrate-target';
 import { createKysely } from '../../src/postgres/connect';
 import { quoteIdent } from '../../src/postgres/identifiers';
-import { startLocalPostgres } from '../../src/postgres/local-server';
+import { startLocalPostgres, type LocalPostgres } from '../../src/postgres/local-server';
 import { installSourceContext } from '../../src/source-context';
 import { figure } from '../lib/figures';
 import { withClient } from '../lib/servers';
@@ -26,26 +26,9 @@ export const historyCase: BenchCase = {
   title: 'history API latency: history(key), asOf(key, t), transaction(txid)',
   figures: ['history_p99_ms', 'asof_p99_ms', 'transaction_p99_ms'],
   async run(ctx) {
-    const server = await startLocalPostgres({
-      settings: { shared_buffers: '512MB', max_wal_size: '8GB' },
-    });
+    const server = await startHistoryServer();
     try {
-      const sourceUrl = await server.createDatabase('history_source');
-      const targetUrl = await server.createDatabase('history_target');
-      await withClient(sourceUrl, (client) =>
-        client.query(
-          'CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(12,2), qty int, updated_at timestamptz)',
-        ),
-      );
-      // With the who/why context on: the goal figures mean the full product.
-      const config = parseConfig({ tables: [{ table: 'items' }], sourceContext: {} });
-      const source = createKysely<unknown>(sourceUrl, { max: 1 });
-      try {
-        await installSourceContext(source, config);
-      } finally {
-        await source.destroy();
-      }
-      await migrateTarget({ config, sourceUrl, targetUrl });
+      const { targetUrl, config } = await migratedHistoryTarget(server);
       const generated = Date.now();
       const keys = await generateAuditRows(targetUrl, ctx.profile.historyRows);
       ctx.log(
@@ -136,6 +119,36 @@ export const historyCase: BenchCase = {
     }
   },
 };
+
+/** The server the history case runs on (its audit log fits in shared buffers). */
+export function startHistoryServer(): Promise<LocalPostgres> {
+  return startLocalPostgres({ settings: { shared_buffers: '512MB', max_wal_size: '8GB' } });
+}
+
+/**
+ * A source with the case's `items` table and the who/why context installed (the goal
+ * figures mean the full product), and a target migrated for it, with no audit rows yet.
+ */
+export async function migratedHistoryTarget(
+  server: LocalPostgres,
+): Promise<{ sourceUrl: string; targetUrl: string; config: AuditTrailConfig }> {
+  const sourceUrl = await server.createDatabase('history_source');
+  const targetUrl = await server.createDatabase('history_target');
+  await withClient(sourceUrl, (client) =>
+    client.query(
+      'CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(12,2), qty int, updated_at timestamptz)',
+    ),
+  );
+  const config = parseConfig({ tables: [{ table: 'items' }], sourceContext: {} });
+  const source = createKysely<unknown>(sourceUrl, { max: 1 });
+  try {
+    await installSourceContext(source, config);
+  } finally {
+    await source.destroy();
+  }
+  await migrateTarget({ config, sourceUrl, targetUrl });
+  return { sourceUrl, targetUrl, config };
+}
 
 /**
  * Writes audit rows directly, in exactly the shape the staging trigger writes them

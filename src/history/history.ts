@@ -512,9 +512,21 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
         .limit(1) as VersionQuery,
   };
 
-  // Compiled once per shape, key kind and renames (kysely's compilation was about a third
-  // of a history call's client CPU), and prepared by name on createKysely's connections.
+  // Each statement is compiled once (kysely's compilation was about a third of a history
+  // call's client CPU) and prepared by name on createKysely's connections; its values go
+  // in slots (runStatement).
   const statements = new Map<string, CompiledQuery>();
+  const compiledOnce = (id: string, build: () => VersionQuery): CompiledQuery => {
+    let statement = statements.get(id);
+    if (statement === undefined) {
+      statement = build().compile();
+      prepareByName(statement.sql);
+      statements.set(id, statement);
+    }
+    return statement;
+  };
+
+  // One per shape, key kind and renames.
   const perKeyStatement = (
     shape: PerKeyShape,
     clientKey: boolean,
@@ -525,42 +537,39 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     // The renames are SQL of their own (one table's); without them the text is the same
     // for every table.
     const renamesId = facts.renames.length === 0 ? null : [schema, name, facts.renamesFingerprint];
-    const id = JSON.stringify([shape, clientKey, renamesId]);
-    let statement = statements.get(id);
-    if (statement === undefined) {
-      const keyed = keyedBy(selectVersions(), facts.renames, clientKey).where(keyFactsGuard);
-      statement = PER_KEY_SHAPES[shape](keyed as VersionQuery).compile();
-      prepareByName(statement.sql);
-      statements.set(id, statement);
-    }
-    return statement;
+    return compiledOnce(JSON.stringify([shape, clientKey, renamesId]), () =>
+      PER_KEY_SHAPES[shape](
+        keyedBy(selectVersions(), facts.renames, clientKey).where(keyFactsGuard) as VersionQuery,
+      ),
+    );
   };
 
   const runStatement = async <Row>(
     statement: CompiledQuery,
-    values: PerKeyParameters,
+    values: SlotValues,
   ): Promise<Version<Row>[]> => {
-    const parameters = statement.parameters.map((parameter) =>
-      parameter instanceof Slot ? values[parameter.name] : parameter,
-    );
+    const parameters = statement.parameters.map((parameter) => {
+      if (!(parameter instanceof Slot)) return parameter;
+      const value = values[parameter.name];
+      // A missing value would be sent as NULL and answer a different question.
+      if (value === undefined) throw new Error(`history statement: no value for ${parameter.name}`);
+      return value;
+    });
     const result = await withFriendlyErrors(() =>
       db.executeQuery<AuditLogRow>({ ...statement, parameters }),
     );
     return result.rows.map((row) => toVersion<Row>(row));
   };
 
-  const committedIn = (query: VersionQuery, from: Instant, to: Instant): VersionQuery =>
+  // [from, to): the slots `from` and `to`.
+  const committedIn = (query: VersionQuery): VersionQuery =>
     query
-      .where(sql.ref('l.commit_timestamp'), '>=', sql`${toInstantText(from)}::timestamptz`)
-      .where(
-        sql.ref('l.commit_timestamp'),
-        '<',
-        sql`${toInstantText(to)}::timestamptz`,
-      ) as VersionQuery;
+      .where(sql.ref('l.commit_timestamp'), '>=', sql`${slot('from')}::timestamptz`)
+      .where(sql.ref('l.commit_timestamp'), '<', sql`${slot('to')}::timestamptz`) as VersionQuery;
 
   // Driven by the actor's context rows in the range, then their transactions' changes by
-  // (xid, commit time): the transaction index finds them.
-  const byActor = (query: VersionQuery, actor: string, from: Instant, to: Instant): VersionQuery =>
+  // (xid, commit time): the transaction index finds them. The slots `actor`, `from`, `to`.
+  const byActor = (query: VersionQuery): VersionQuery =>
     query.where(
       sql`(l.transaction_id, l.commit_timestamp)`,
       'in',
@@ -569,10 +578,15 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
              JOIN ${sql.id(auditSchema, 'audited_table')} AS ct
                ON ct.source_schema = c.source_schema AND ct.source_table = c.source_table
             WHERE ct.source_context AND c.operation = 'INSERT'
-              AND c.new_row ->> 'actor' = ${actor}
-              AND c.commit_timestamp >= ${toInstantText(from)}::timestamptz
-              AND c.commit_timestamp < ${toInstantText(to)}::timestamptz)`,
+              AND c.new_row ->> 'actor' = ${slot('actor')}
+              AND c.commit_timestamp >= ${slot('from')}::timestamptz
+              AND c.commit_timestamp < ${slot('to')}::timestamptz)`,
     ) as VersionQuery;
+
+  // The slot `limit`, when the caller gave one (a statement of its own: a generic plan
+  // for LIMIT $n would be planned for a guessed fraction of the rows).
+  const limited = (query: VersionQuery, range: RangeOptions): VersionQuery =>
+    range.limit === undefined ? query : (query.limit(slot<number>('limit')) as VersionQuery);
 
   const run = async <Row>(query: VersionQuery): Promise<Version<Row>[]> => {
     const rows = await withFriendlyErrors(() => query.execute());
@@ -601,27 +615,41 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     },
     async changesBetween(table, from, to, range = {}) {
       const { schema, name } = await resolveTable(table);
-      let query = committedIn(selectVersions(), from, to)
-        .where('l.source_schema', '=', schema)
-        .where('l.source_table', '=', name) as VersionQuery;
-      if (range.actor !== undefined) query = byActor(query, range.actor, from, to);
-      if (range.limit !== undefined) query = query.limit(range.limit) as VersionQuery;
-      return run(inHistoryOrder(query));
+      const byActorToo = range.actor !== undefined;
+      const statement = compiledOnce(
+        JSON.stringify(['changesBetween', byActorToo, range.limit !== undefined]),
+        () => {
+          const query = committedIn(selectVersions())
+            .where('l.source_schema', '=', slot<string>('schema'))
+            .where('l.source_table', '=', slot<string>('name')) as VersionQuery;
+          return inHistoryOrder(limited(byActorToo ? byActor(query) : query, range));
+        },
+      );
+      return runStatement(statement, { ...rangeValues(from, to, range), schema, name });
     },
     async changesBy(actor, from, to, range = {}) {
-      let query = byActor(committedIn(selectVersions(), from, to), actor, from, to).where(
-        't.source_context',
-        '=',
-        false,
-      ) as VersionQuery;
-      if (range.limit !== undefined) query = query.limit(range.limit) as VersionQuery;
-      return run(inHistoryOrder(query));
+      const statement = compiledOnce(
+        JSON.stringify(['changesBy', range.limit !== undefined]),
+        () => {
+          const query = byActor(committedIn(selectVersions())).where(
+            't.source_context',
+            '=',
+            false,
+          ) as VersionQuery;
+          return inHistoryOrder(limited(query, range));
+        },
+      );
+      return runStatement(statement, rangeValues(from, to, { ...range, actor }));
     },
     async transaction(transactionId) {
-      const query = selectVersions()
-        .where('l.transaction_id', '=', String(transactionId))
-        .orderBy(sql`l.change_seq NULLS FIRST, l.commit_timestamp, l.id`) as VersionQuery;
-      return run(query);
+      const statement = compiledOnce(
+        'transaction',
+        () =>
+          selectVersions()
+            .where('l.transaction_id', '=', slot<string>('transactionId'))
+            .orderBy(sql`l.change_seq NULLS FIRST, l.commit_timestamp, l.id`) as VersionQuery,
+      );
+      return runStatement(statement, { transactionId: String(transactionId) });
     },
     async latest(table) {
       const { schema, name } = await resolveTable(table);
@@ -668,15 +696,36 @@ interface PerKeyParameters extends PerKeyBounds {
   readonly renamesFingerprint: string;
 }
 
+/** The values of a listing across keys (changesBetween, changesBy), bound at each call. */
+interface RangeParameters {
+  /** `[from, to)` as instants (text). */
+  readonly from: string;
+  readonly to: string;
+  readonly actor?: string;
+  readonly limit?: number;
+  /** changesBetween's table. */
+  readonly schema?: string;
+  readonly name?: string;
+}
+
+type SlotName = keyof PerKeyParameters | keyof RangeParameters | 'transactionId';
+
+/** The values of one call of a statement compiled once, by the slots' names. */
+type SlotValues = { readonly [name in SlotName]?: unknown };
+
+function rangeValues(from: Instant, to: Instant, range: RangeOptions): RangeParameters {
+  return { from: toInstantText(from), to: toInstantText(to), ...range };
+}
+
 /**
  * A named place for a value in a statement compiled once: kysely puts the object itself
  * in the compiled parameters, and each call puts its own value there (runStatement).
  */
 class Slot {
-  constructor(readonly name: keyof PerKeyParameters) {}
+  constructor(readonly name: SlotName) {}
 }
 
-function slot<T = unknown>(name: keyof PerKeyParameters): RawBuilder<T> {
+function slot<T = unknown>(name: SlotName): RawBuilder<T> {
   return sql.val(new Slot(name)) as unknown as RawBuilder<T>;
 }
 

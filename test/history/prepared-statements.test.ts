@@ -50,7 +50,11 @@ describe('history statements prepared by name', () => {
     });
   }, 300_000);
 
-  /** Every answer the sampled keys give: first page, next page, all, asOf. */
+  /**
+   * Every answer the sampled keys give: first page, next page, all, asOf; and the first
+   * version's transaction, the changes of the 50 ms from the middle version on, and the
+   * first three of them.
+   */
   async function answers(db: Kysely<unknown>): Promise<string> {
     const history = createHistory(db);
     const out: unknown[] = [];
@@ -64,6 +68,10 @@ describe('history statements prepared by name', () => {
       const all = await history.history('public.items', [String(id)]);
       const middle = all[Math.floor(all.length / 2)]!.commitTimestamp;
       out.push(first, next, all.length, await history.asOf('public.items', { id }, middle));
+      out.push(await history.transaction(all[0]!.transactionId!));
+      const until = new Date(new Date(middle).getTime() + 50).toISOString();
+      out.push(await history.changesBetween('public.items', middle, until));
+      out.push(await history.changesBetween('public.items', middle, until, { limit: 3 }));
     }
     return stringifyRowJson(out);
   }
@@ -81,8 +89,9 @@ describe('history statements prepared by name', () => {
       const { rows } = await sql<Prepared>`
         SELECT name, statement${sql.raw(countsPlans ? ', generic_plans::text, custom_plans::text' : '')}
         FROM pg_prepared_statements WHERE name LIKE 'atk\\_%' ORDER BY name`.execute(db);
-      // firstPage, nextPage, all and versionAt: four texts, each run 2 x 12 times.
-      expect(rows.length).toBe(4);
+      // firstPage, nextPage, all, versionAt, transaction and changesBetween with and
+      // without a limit: seven texts, each run 2 x 12 times.
+      expect(rows.length).toBe(7);
       for (const row of rows) {
         if (countsPlans)
           expect(Number(row.generic_plans) + Number(row.custom_plans), row.statement).toBe(24);
