@@ -175,12 +175,11 @@ AS $function$
          AND new_commit IS NOT DISTINCT FROM old_commit THEN NULL
     -- operation_indicator keeps a deleted row and flags it.
     WHEN new_indicator = 'D' THEN CASE WHEN old_indicator = 'D' THEN NULL ELSE 'DELETE' END
-    -- Full-load rows carry no change sequence: a re-loaded baseline (a new copy time). A
-    -- row flagged deleted that the reload finds again is back (a table added back to the
-    -- config, #17 item 19), even with the values it had.
+    -- Full-load rows carry no change sequence: a re-loaded baseline (a new copy time).
+    -- (No load meets a kept row flagged deleted: migrate empties the staging table of a
+    -- table added back, src/migrate/readded-tables.ts.)
     WHEN nullif(new_seq, '') IS NULL THEN
-      CASE WHEN old_indicator IS DISTINCT FROM 'D' AND old_data::text = new_data::text THEN NULL
-           ELSE 'SNAPSHOT' END
+      CASE WHEN old_data::text = new_data::text THEN NULL ELSE 'SNAPSHOT' END
     -- A re-insert of a deleted key arrives as an UPDATE of the flagged row (INSERT_RECORD).
     WHEN old_indicator = 'D' OR new_operation = 'INSERT' THEN 'INSERT'
     WHEN old_data::text = new_data::text THEN NULL -- only ignored or header columns changed

@@ -30,11 +30,6 @@ export interface InitialLoadOptions {
   readonly fetchSize?: number;
   /** Polled between batches: when it returns true the load is abandoned (and rolled back by the caller). @default never */
   readonly shouldStop?: () => boolean;
-  /**
-   * Tables loaded over the staging table they kept while out of the config (#17 item 19):
-   * their rows replace the kept ones (`reload` changes). @default none
-   */
-  readonly reloads?: ReadonlySet<StagingTable>;
   /** Whether a row read is written (false: staging has it from applied changes). @default all */
   readonly copies?: (table: StagingTable, values: readonly (string | null)[]) => boolean;
 }
@@ -87,7 +82,7 @@ export async function copyInitialLoad(
           for (const row of rows as unknown as (string | null)[][]) {
             if (options.copies && !options.copies(table, row)) continue;
             await writer.add({
-              kind: options.reloads?.has(table) ? 'reload' : 'load',
+              kind: 'load',
               table,
               values: row,
               oldKey: null,

@@ -34,7 +34,7 @@ export interface StagingChange {
    * it replaces the row of its key, and the capture trigger records it as a SNAPSHOT only
    * when it differs from that row (or that row is flagged deleted).
    */
-  readonly kind: 'load' | 'reload' | 'insert' | 'update' | 'delete';
+  readonly kind: 'load' | 'insert' | 'update' | 'delete';
   readonly table: StagingTable;
   /** New values (load/insert/update); for delete, unused. */
   readonly values: readonly (string | null | undefined)[];
@@ -196,7 +196,6 @@ const headerPicks: Pick[] = [
 function statementFor(change: StagingChange): { text: string; columns: Pick[] } {
   switch (change.kind) {
     case 'load':
-    case 'reload':
     case 'insert':
       return insertStatement(change);
     case 'update':
@@ -226,9 +225,9 @@ function insertStatement(change: StagingChange): { text: string; columns: Pick[]
     `INSERT INTO ${table.qualifiedName} (${allNames.join(', ')}, ${OPERATION}, ${INDICATOR}) ` +
     `SELECT ${selectList.join(', ')}, 'INSERT', '${Indicator.inserted}' ` +
     `FROM unnest(${params}) AS v(${aliases.join(', ')})`;
-  if (change.kind === 'insert' || change.kind === 'reload') {
+  if (change.kind === 'insert') {
     // A re-insert of a key flagged 'D' brings the row back (DMS ApplyErrorInsertPolicy
-    // INSERT_RECORD); a reloaded row replaces the kept one.
+    // INSERT_RECORD).
     const updates = [...allNames, OPERATION, INDICATOR].map((name) => `${name} = EXCLUDED.${name}`);
     text += ` ON CONFLICT (${table.primaryKey.map(quoteIdent).join(', ')}) DO UPDATE SET ${updates.join(', ')}`;
   }

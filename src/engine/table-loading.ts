@@ -257,9 +257,9 @@ async function copyAddedTables(
       snapshotTime,
       writer,
       tables: [...added, ...leaves.map(leafAsLoadTable)],
-      // A table added back finds the staging table it kept (#17 item 19); a new one finds
-      // it empty, where a reload is a plain load.
-      reloads: new Set(added),
+      // A table added back finds the staging table it kept emptied by migrate (#17 item
+      // 19, src/migrate/readded-tables.ts), and the catch-up above applied none of its
+      // changes: its load, like a new table's, conflicts with no row.
       logger,
       progress: context.host.progress,
       shouldStop: () => context.host.stopping,
