@@ -163,14 +163,17 @@ describe('audit-trail history transaction / history changes', () => {
       'changed_columns',
       'old_row',
       'new_row',
+      'context',
     ]);
-    expect(records.slice(1).map((r) => [r[0], r[1], r[2], r[4], r[8]])).toEqual([
+    // The transaction set no context: an empty field, not the text "null".
+    expect(records.slice(1).map((r) => [r[0], r[1], r[2], r[4], r[8], r[9]])).toEqual([
       [
         'shop.orders',
         '{"id":1}',
         'INSERT',
         xid,
         '{"id":1,"total":"12345678901234567890.1234567890"}',
+        '',
       ],
     ]);
 

@@ -44,7 +44,7 @@ const json = (value: unknown) =>
   value === null || value === undefined ? null : stringifyRowJson(value);
 
 /**
- * The columns of a Parquet export: the CSV columns and `context`, with
+ * The columns of a Parquet export: the CSV columns, with
  * `commit_timestamp` as TIMESTAMP(MICROS, UTC) and key, rows, changed columns and
  * context as JSON.
  */

@@ -94,7 +94,10 @@ function indent(text: string): string {
     .join('\n');
 }
 
-/** The CSV columns, in order; key, rows and changed columns are JSON text (exact numbers). */
+/**
+ * The CSV columns, in order; key, rows, changed columns and context are JSON text (exact
+ * numbers). `context` is last, so readers of the columns before it are unaffected.
+ */
 export const CSV_COLUMNS = [
   'table',
   'key',
@@ -105,6 +108,7 @@ export const CSV_COLUMNS = [
   'changed_columns',
   'old_row',
   'new_row',
+  'context',
 ] as const;
 
 /** One RFC 4180 field: quoted (quotes doubled) when it holds a comma, quote, CR or LF. */
@@ -129,6 +133,7 @@ export function csvRecord(version: Version): string {
     json(version.changedColumns),
     json(version.oldRow),
     json(version.newRow),
+    json(version.context),
   ];
   return fields.map(csvField).join(',');
 }
