@@ -400,13 +400,20 @@ CREATE OR REPLACE FUNCTION {{audit_schema}}.capture_insert()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
--- Pinned so that row JSON (timestamptz, floats) is identical whatever the session that
--- applies changes has set, and so no object on the applier's search_path is picked up.
+-- Pinned so that row JSON (timestamptz, floats, intervals, bytea, money, and the dates in
+-- the record text bounded_arrays reads) is identical whatever the session that applies
+-- changes has set: DMS's sessions take the target database's and role's settings, which
+-- the kit cannot pin as it pins its own connections' (src/postgres/connect.ts). And so no
+-- object on the applier's search_path is picked up.
 -- jit off: with JIT on (the default where LLVM is present) every statement here would
 -- be compiled again on each staging statement, costing seconds instead of milliseconds.
 SET search_path = pg_catalog, pg_temp
 SET timezone = 'UTC'
 SET extra_float_digits = 1
+SET datestyle = 'ISO, MDY'
+SET intervalstyle = 'postgres'
+SET bytea_output = 'hex'
+SET lc_monetary = 'C'
 SET jit = off
 AS $function$
 DECLARE
@@ -509,6 +516,10 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET timezone = 'UTC'
 SET extra_float_digits = 1
+SET datestyle = 'ISO, MDY'
+SET intervalstyle = 'postgres'
+SET bytea_output = 'hex'
+SET lc_monetary = 'C'
 SET jit = off
 -- The plan is cached from the first statement, often a one-row one, and transition
 -- tables carry no statistics: nested loops would make a 2,000-row statement quadratic.

@@ -40,6 +40,8 @@ export const SUPPORTED_KEY_TYPES: Readonly<Record<string, string>> = {
   cidr: 'one text per value',
   macaddr: 'one text per value',
   macaddr8: 'one text per value',
+  bytea: 'one text per value: hex (bytea_output pinned wherever keys are rendered)',
+  money: "one text per value under lc_monetary 'C' (pinned wherever keys are rendered)",
 };
 
 /** Why a type that is not supported splits histories, where the reason is specific. */
@@ -50,10 +52,6 @@ const REFUSED_BECAUSE: Readonly<Record<string, string>> = {
     "citext equality ignores case as the source database's default collation lowercases " +
     "('Bob' = 'bob'), which the target cannot reproduce exactly",
   jsonb: 'equal documents have several texts (numbers: {"a": 1.0} = {"a": 1})',
-  money: "its text follows the session's lc_monetary, which the capture functions do not pin",
-  // One text per value under one bytea_output, but the capture functions do not pin it:
-  // a DMS target session with bytea_output = escape records '\\x61' as "a".
-  bytea: "its text follows the session's bytea_output, which the capture functions do not pin",
 };
 
 /** The remedy, the same for every refused key (it lists {@link SUPPORTED_KEY_TYPES}). */

@@ -33,6 +33,23 @@ describe('history oracle regressions (#17)', () => {
     expect(await problems(w)).toEqual([]);
   });
 
+  it('item 2: target database IntervalStyle and bytea_output do not change what DMS-shaped writes record', async () => {
+    // DMS's sessions on the target take the database's settings (the kit cannot pin them
+    // as it pins its own connections'): the capture functions must. interval picks: 0 =
+    // 1 day, 2 = 1 year 2 mons 3 days 04:05:06.789; bytea picks: 0 = \x00, 3 = \xdeadbeef00ff.
+    const w: Workload = {
+      ...workload(
+        oneTable([
+          { name: 'c1', type: 'interval' },
+          { name: 'c2', type: 'bytea' },
+        ]),
+        [replicate, tx(insert(0, 0, 0)), tx(update(0, 0, 2)), tx(update(0, 1, 3))],
+      ),
+      sourceSettings: { IntervalStyle: 'sql_standard', bytea_output: 'escape' },
+    };
+    expect(await problems(w, 'dms')).toEqual([]);
+  });
+
   it('item 7: a json column keeps its exact text (whitespace, duplicate keys)', async () => {
     // json picks: 0 = {"a":1}, 2 = { "a" : 1 }, 3 = {"a":1,"a":2}.
     const w = workload(oneTable([{ name: 'c1', type: 'json' }]), [

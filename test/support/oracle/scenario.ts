@@ -138,10 +138,13 @@ export async function runScenario(
       [[sourceDb, targetDb]],
     );
     const oidOf = (name: string) => oids.find((r) => r.datname === name)!.oid;
+    // On both databases, as a DBA might set them: the kit pins its own sessions, but the
+    // DMS-shaped writer, like DMS, takes the target database's settings.
     for (const [name, value] of Object.entries(workload.sourceSettings))
-      await admin.query(
-        `ALTER DATABASE ${quoteIdent(sourceDb)} SET ${quoteIdent(name)} = '${value.replace(/'/g, "''")}'`,
-      );
+      for (const db of [sourceDb, targetDb])
+        await admin.query(
+          `ALTER DATABASE ${quoteIdent(db)} SET ${quoteIdent(name)} = '${value.replace(/'/g, "''")}'`,
+        );
     // The config changes with `configure` steps and DDL on ignored columns.
     let configInput = workloadConfig(workload);
     let config = parseConfig(configInput);
