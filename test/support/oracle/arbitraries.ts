@@ -129,7 +129,10 @@ export const AUDIT_SCHEMAS = ['audit $function$', 'hist.ory', 'Audit "Q"'] as co
 /** Everything the generator knows. */
 export const ALL_FEATURES: Features = {
   types: Object.keys(TYPES),
-  keyTypes: Object.keys(KEY_TYPES),
+  // Not interval: a refused key type is the `keytypes` aspect's (a whole workload refused
+  // at migrate). A table with such a key joining the config at a `configure` step is
+  // refused there, which the scenario does not expect (a harness false alarm on seed 1303).
+  keyTypes: Object.keys(KEY_TYPES).filter((type) => type !== 'interval'),
   names: HOSTILE_NAMES,
   settings: [
     ['DateStyle', 'SQL, DMY'],
