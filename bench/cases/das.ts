@@ -90,8 +90,9 @@ export const dasCase: BenchCase = {
   title: 'DAS decrypt Lambda on a 1 MB Kinesis batch',
   figures: ['das_events_per_s', 'das_events_per_s_no_archive'],
   async run(ctx) {
-    // Which suite RDS writes with is not documented: the signed default (ECDSA P-384,
-    // verified per message) is the figure, the unsigned suite is reported beside it.
+    // RDS writes the signed, non-committing suite 0x0378 (ECDSA P-384, verified per
+    // message): not documented by AWS, but the suite a real stream's messages carried
+    // (README, "Throughput"). It is the figure; the unsigned suite is reported beside it.
     // The goal figure archives every event to Firehose, as the config deploys it;
     // the variant without the archive shows what the archive costs.
     // Interleaved round by round, so the archive's cost is not the load's drift.

@@ -14,7 +14,8 @@ import type { KinesisEvent } from '../../../src/lambda/das-decrypt/processor';
 
 // No vitest import here: the DAS bench case builds its records with this module.
 
-// Non-committing suites, as RDS writes them: the decoder must accept these.
+// Non-committing suites, as RDS writes them: the default here is 0x0378 (signed, ECDSA
+// P-384), the suite a real stream's messages carried (README, "Throughput").
 const { encrypt } = buildClient(CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT);
 
 export const CLUSTER_RESOURCE_ID = 'cluster-4PWJ3DEXAMPLE';
