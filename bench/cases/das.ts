@@ -189,9 +189,11 @@ async function measure<const V extends readonly Variant[]>(
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         const used = process.cpuUsage(cpu);
         run.kmsCalls = kms.commandCalls(DecryptCommand).length - callsBefore;
+        // Lines, not Firehose records: the function packs many lines into one record.
         run.archivedLines = firehose
           .commandCalls(PutRecordBatchCommand)
-          .reduce((lines, call) => lines + (call.args[0].input.Records?.length ?? 0), 0);
+          .flatMap((call) => call.args[0].input.Records ?? [])
+          .reduce((lines, record) => lines + newlines(record.Data!), 0);
         // A variant meant to archive that archived nothing would have measured less.
         if (run.variant.archive && run.archivedLines === 0)
           throw new Error('the bench batch archived nothing');
@@ -247,4 +249,11 @@ function dasHandler(variant: Variant) {
     logger: new Logger({ serviceName: 'bench' }),
     metrics: new Metrics({ namespace: 'bench', serviceName: 'bench' }),
   });
+}
+
+/** Lines in a Firehose record's data (every archive line ends with a newline). */
+function newlines(data: Uint8Array): number {
+  let count = 0;
+  for (const byte of data) if (byte === 0x0a) count++;
+  return count;
 }

@@ -49,14 +49,21 @@ function setup() {
   return { sns, firehose, ...tested };
 }
 
-/** The archive lines of a PutRecordBatch call, parsed. */
+/** The archive lines of a PutRecordBatch call (each Firehose record holds whole lines), parsed. */
 function sentLines(call: { args: [PutRecordBatchCommand] }): Record<string, unknown>[] {
-  return (call.args[0].input.Records ?? []).map((record) => {
+  return (call.args[0].input.Records ?? []).flatMap((record) => {
     const text = Buffer.from(record.Data!).toString('utf8');
     expect(text.endsWith('\n')).toBe(true);
-    return JSON.parse(text) as Record<string, unknown>;
+    return text
+      .slice(0, -1)
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
   });
 }
+
+/** An event whose archive line (about 600 kB) shares no Firehose record with another. */
+const sizable = (statementId: number) =>
+  activityEvent({ statementId, commandText: `SELECT '${'x'.repeat(600_000)}'` });
 
 /** A response accepting every record of a call. */
 const accepted = (input: PutRecordBatchCommand['input']) => ({
@@ -129,8 +136,8 @@ describe('DAS archive: the decrypt Lambda writes every decoded event to Firehose
       }))
       .callsFake(accepted);
     const event = kinesisEvent([
-      await dasRecord(keys, [activityEvent({ statementId: 1 }), activityEvent({ statementId: 2 })]),
-      await dasRecord(keys, [activityEvent({ statementId: 3 })]),
+      await dasRecord(keys, [sizable(1), sizable(2)]),
+      await dasRecord(keys, [sizable(3)]),
     ]);
     await expect(process(event)).resolves.toEqual({ batchItemFailures: [] });
     const calls = firehose.commandCalls(PutRecordBatchCommand);
@@ -153,7 +160,8 @@ describe('DAS archive: the decrypt Lambda writes every decoded event to Firehose
 
   it('reports the first record with a line Firehose keeps refusing, alerts only before it, counts and logs it', async () => {
     const { firehose, sns, process, metrics, errors } = setup();
-    // Firehose refuses every line of the second record, whatever the attempt.
+    // Firehose refuses the record holding the second Kinesis record's lines (about 600 kB
+    // and 1 kB, packed together), whatever the attempt.
     firehose.on(PutRecordBatchCommand).callsFake((input: PutRecordBatchCommand['input']) => {
       const responses = (input.Records ?? []).map((record, index) =>
         Buffer.from(record.Data!).toString().includes('"statement_id":2,')
@@ -167,20 +175,24 @@ describe('DAS archive: the decrypt Lambda writes every decoded event to Firehose
       };
     });
     const event = kinesisEvent([
-      await dasRecord(keys, [grant()]),
-      await dasRecord(keys, [activityEvent({ statementId: 2 }), grant()]),
-      await dasRecord(keys, [grant()]),
+      await dasRecord(keys, [
+        grant({ commandText: `GRANT SELECT ON t TO a -- ${'x'.repeat(600_000)}` }),
+      ]),
+      await dasRecord(keys, [sizable(2), grant({ statementId: 4 })]),
+      await dasRecord(keys, [
+        grant({ commandText: `GRANT SELECT ON t TO b -- ${'x'.repeat(600_000)}` }),
+      ]),
     ]);
     await expect(process(event)).resolves.toEqual({
       batchItemFailures: [{ itemIdentifier: event.Records[1]!.kinesis.sequenceNumber }],
     });
-    // Four attempts for the refused line; the first record's alert only.
+    // Four attempts for the refused record's two lines; the first record's alert only.
     expect(firehose.commandCalls(PutRecordBatchCommand)).toHaveLength(4);
     expect(sns.commandCalls(PublishCommand)).toHaveLength(1);
-    expect(metrics).toMatchObject({ MonitorErrors: 1, ArchivedEvents: 3 });
+    expect(metrics).toMatchObject({ MonitorErrors: 2, ArchivedEvents: 2 });
     expect(errors).toContainEqual(
       expect.objectContaining({
-        failed: 1,
+        failed: 2,
         errors: ['InternalFailure: Internal failure.'],
         retryFrom: event.Records[1]!.kinesis.sequenceNumber,
       }),
@@ -233,6 +245,32 @@ describe('DAS archive: the decrypt Lambda writes every decoded event to Firehose
     const ids = calls.flatMap((call) => sentLines(call).map((line) => line.statement_id));
     expect(ids).toEqual([...many, ...large].map((fields) => fields.statementId));
     expect(metrics).toMatchObject({ ArchivedEvents: 1209 });
+  });
+
+  it('packs consecutive lines into Firehose records of up to 1,000 KiB (each record is billed as at least 5 KB)', async () => {
+    const { firehose, process, metrics } = setup();
+    firehose.on(PutRecordBatchCommand).callsFake(accepted);
+    const small = (from: number, count: number) =>
+      Array.from({ length: count }, (_, index) => activityEvent({ statementId: from + index }));
+    const event = kinesisEvent([
+      await dasRecord(keys, small(1, 1000)),
+      await dasRecord(keys, small(1001, 1)),
+      await dasRecord(keys, [sizable(1002)]),
+      await dasRecord(keys, small(1003, 2)),
+    ]);
+    await expect(process(event)).resolves.toEqual({ batchItemFailures: [] });
+    const records = firehose
+      .commandCalls(PutRecordBatchCommand)
+      .flatMap((call) => call.args[0].input.Records ?? []);
+    const sizes = records.map((record) => record.Data!.length);
+    // About 1 kB a line: 1,004 lines in 2 records, not 1,004 (records cross Kinesis records).
+    expect(sizes.length).toBe(2);
+    for (const size of sizes) expect(size).toBeLessThanOrEqual(1000 * 1024);
+    const lines = firehose
+      .commandCalls(PutRecordBatchCommand)
+      .flatMap((call) => sentLines(call).map((line) => line.statement_id));
+    expect(lines).toEqual(Array.from({ length: 1004 }, (_, index) => index + 1));
+    expect(metrics).toMatchObject({ ArchivedEvents: 1004 });
   });
 
   it('does not call Firehose for a batch of heartbeats only', async () => {

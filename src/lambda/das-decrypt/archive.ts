@@ -31,12 +31,24 @@ export interface FirehoseArchiveOptions {
 /** PutRecordBatch takes at most 500 records and 4 MiB per call. */
 const MAX_RECORDS_PER_CALL = 500;
 const MAX_BYTES_PER_CALL = 4 * 1024 * 1024;
+/** Firehose takes records of up to 1,000 KiB. */
+export const MAX_FIREHOSE_RECORD_BYTES = 1000 * 1024;
+
+/** Consecutive archive entries sent as one Firehose record: their lines, concatenated. */
+interface PackedRecord {
+  entries: ArchiveEntry[];
+  data: Buffer;
+}
 
 /**
- * Archive lines to a Firehose delivery stream with PutRecordBatch, one Firehose record
- * per line, in calls of at most 500 records and 4 MiB. PutRecordBatch succeeds even when
- * some of its records were refused (`FailedPutCount` > 0, an `ErrorCode` on each refused
- * entry): those entries, and every entry of a call that threw, are sent again with
+ * Archive lines to a Firehose delivery stream with PutRecordBatch. Consecutive lines are
+ * packed into Firehose records of up to 1,000 KiB: Firehose bills every record rounded up
+ * to 5 KB, so one line (about 1.2 KB) per record would pay for four times its bytes, and
+ * S3 receives the records' bytes concatenated, so packed lines are the same NDJSON (record
+ * format conversion to Parquet reads several JSON documents in one record too). Calls
+ * carry at most 500 records and 4 MiB. PutRecordBatch succeeds even when some of its
+ * records were refused (`FailedPutCount` > 0, an `ErrorCode` on each refused entry): the
+ * lines of those records, and of every record of a call that threw, are sent again with
  * exponential backoff, and whatever is still refused after `maxAttempts` is returned in
  * `failed`, never dropped.
  *
@@ -58,44 +70,70 @@ export function firehoseArchive(
       for (let attempt = 1; pending.length > 0 && attempt <= maxAttempts; attempt++) {
         if (attempt > 1) await sleep(baseDelayMs * 2 ** (attempt - 2));
         failed = [];
-        for (const call of calls(pending)) failed.push(...(await send(call)));
+        for (const call of calls(pack(pending))) failed.push(...(await send(call)));
         pending = failed.map(({ entry }) => entry);
       }
       return { archived: entries.length - failed.length, failed };
     },
   };
 
-  async function send(call: readonly ArchiveEntry[]): Promise<ArchiveOutcome['failed']> {
+  async function send(call: readonly PackedRecord[]): Promise<ArchiveOutcome['failed']> {
+    const refused = (record: PackedRecord, error: string) =>
+      record.entries.map((entry) => ({ entry, error }));
     try {
       const out = await firehose.send(
         new PutRecordBatchCommand({
           DeliveryStreamName: deliveryStreamName,
-          Records: call.map(({ line }) => ({ Data: Buffer.from(line) })),
+          Records: call.map(({ data }) => ({ Data: data })),
         }),
       );
       if ((out.FailedPutCount ?? 0) === 0) return [];
-      // Responses are in request order; an entry with an ErrorCode was not taken.
-      return call.flatMap((entry, index) => {
+      // Responses are in request order; a record with an ErrorCode was not taken.
+      return call.flatMap((record, index) => {
         const response = out.RequestResponses?.[index];
         if (response?.ErrorCode === undefined && response?.RecordId !== undefined) return [];
         const error = response?.ErrorCode
           ? `${response.ErrorCode}: ${response.ErrorMessage ?? ''}`
           : 'no record id in the response';
-        return [{ entry, error }];
+        return refused(record, error);
       });
     } catch (error) {
-      return call.map((entry) => ({ entry, error: (error as Error).message }));
+      return call.flatMap((record) => refused(record, (error as Error).message));
     }
   }
 }
 
-/** Splits entries into PutRecordBatch calls within the record and byte limits, in order. */
-function calls(entries: readonly ArchiveEntry[]): ArchiveEntry[][] {
-  const result: ArchiveEntry[][] = [];
+/** Packs consecutive entries into Firehose records within the record size limit, in order. */
+function pack(entries: readonly ArchiveEntry[]): PackedRecord[] {
+  const records: PackedRecord[] = [];
   let current: ArchiveEntry[] = [];
+  let lines: Buffer[] = [];
   let bytes = 0;
+  const close = () => {
+    if (current.length > 0) records.push({ entries: current, data: Buffer.concat(lines, bytes) });
+    current = [];
+    lines = [];
+    bytes = 0;
+  };
   for (const entry of entries) {
-    const size = Buffer.byteLength(entry.line);
+    // archiveLine keeps a line within the limit, so a line always fits an empty record.
+    const line = Buffer.from(entry.line);
+    if (bytes + line.length > MAX_FIREHOSE_RECORD_BYTES) close();
+    current.push(entry);
+    lines.push(line);
+    bytes += line.length;
+  }
+  close();
+  return records;
+}
+
+/** Splits records into PutRecordBatch calls within the record and byte limits, in order. */
+function calls(records: readonly PackedRecord[]): PackedRecord[][] {
+  const result: PackedRecord[][] = [];
+  let current: PackedRecord[] = [];
+  let bytes = 0;
+  for (const record of records) {
+    const size = record.data.length;
     if (
       current.length === MAX_RECORDS_PER_CALL ||
       (current.length > 0 && bytes + size > MAX_BYTES_PER_CALL)
@@ -104,7 +142,7 @@ function calls(entries: readonly ArchiveEntry[]): ArchiveEntry[][] {
       current = [];
       bytes = 0;
     }
-    current.push(entry);
+    current.push(record);
     bytes += size;
   }
   if (current.length > 0) result.push(current);

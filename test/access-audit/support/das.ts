@@ -137,13 +137,14 @@ export function mockKms(keys: StreamKeys, clusterResourceId = CLUSTER_RESOURCE_I
 }
 
 /** A `GRANT` as a DAS activity event: a `ROLE`-class statement, which alerts. */
-export const grant = () =>
+export const grant = (fields: Record<string, unknown> = {}) =>
   activityEvent({
     class: 'ROLE',
     command: 'GRANT',
     commandText: 'GRANT SELECT ON public.items TO mallory',
     objectType: '',
     objectName: '',
+    ...fields,
   });
 
 /** A Lambda Kinesis event from the cluster's stream carrying `texts` as its records, in order. */
