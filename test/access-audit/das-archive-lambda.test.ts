@@ -247,7 +247,7 @@ describe('DAS archive: the decrypt Lambda writes every decoded event to Firehose
     expect(metrics).toMatchObject({ ArchivedEvents: 1209 });
   });
 
-  it('packs consecutive lines into Firehose records of up to 1,000 KiB (each record is billed as at least 5 KB)', async () => {
+  it('packs consecutive lines into Firehose records of up to 1,000 KiB (Firehose bills each record rounded up to 5 KB)', async () => {
     const { firehose, process, metrics } = setup();
     firehose.on(PutRecordBatchCommand).callsFake(accepted);
     const small = (from: number, count: number) =>

@@ -43,7 +43,7 @@ interface PackedRecord {
 /**
  * Archive lines to a Firehose delivery stream with PutRecordBatch. Consecutive lines are
  * packed into Firehose records of up to 1,000 KiB: Firehose bills every record rounded up
- * to 5 KB, so one line (about 1.2 KB) per record would pay for four times its bytes, and
+ * to a multiple of 5 KB, so one line (about 1.2 KB) per record would pay for four times its bytes, and
  * S3 receives the records' bytes concatenated, so packed lines are the same NDJSON (record
  * format conversion to Parquet reads several JSON documents in one record too). Calls
  * carry at most 500 records and 4 MiB. PutRecordBatch succeeds even when some of its
