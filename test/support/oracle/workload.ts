@@ -464,6 +464,23 @@ export const KEY_TYPES: Readonly<
     literal: (n) => `'00000000-0000-0000-0000-${String(n).padStart(12, '0')}'`,
   },
   date: { sql: 'date', literal: (n) => `'2024-01-${String(n + 1).padStart(2, '0')}'` },
+  // Equal under bytea '=', three input texts (hex, escape, octal escape); the key's JSON
+  // is the hex text whatever bytea_output the applying session has (#17 item 2).
+  bytea: {
+    sql: 'bytea',
+    literal: (n, spelling) => {
+      const bytes = Buffer.from(`k${n}`);
+      return [`'\\x${bytes.toString('hex')}'`, `'k${n}'`, `'\\${bytes[0]!.toString(8)}${n}'`][
+        spelling % 3
+      ]!;
+    },
+  },
+  // Equal under money '=', three input texts; printed under lc_monetary C wherever the
+  // kit renders a key (#17 item 2).
+  money: {
+    sql: 'money',
+    literal: (n, spelling) => [`'${n}'`, `'${n}.00'`, `'$${n}.0'`][spelling % 3]!,
+  },
   // Equal under interval '=', three texts: refused as a key (#17 item 6).
   interval: {
     sql: 'interval',
