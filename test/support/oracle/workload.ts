@@ -111,9 +111,10 @@ export interface TableSpec {
    */
   readonly laterInConfig?: boolean;
   /**
-   * Partitioned by HASH of the first key column into this many leaf partitions
-   * `<name>_p0`, ... (#17 item 11), all listed in the config's `partitions`; a key
-   * change may move a row to another partition. @default not partitioned
+   * Partitioned by HASH of its first hashable key column ({@link partitionColumn}) into
+   * this many leaf partitions `<name>_p0`, ... (#17 item 11), all listed in the config's
+   * `partitions`; a key change may move a row to another partition.
+   * @default not partitioned
    */
   readonly partitions?: number;
   /**
@@ -140,6 +141,15 @@ export const GENERATED_COLUMN_PREFIX = 'gen_nulls';
  */
 function generatedColumnSql(name: string, base: string): string {
   return `${quoteIdent(name)} integer GENERATED ALWAYS AS (num_nulls(${quoteIdent(base)})) STORED`;
+}
+
+/** The key column a partitioned table is partitioned by: its first hashable one. */
+export function partitionColumn(table: TableSpec): ColumnSpec {
+  const column = table.columns
+    .slice(0, table.keyCount)
+    .find((c) => KEY_TYPES[c.type]?.hashable !== false);
+  if (!column) throw new Error(`table ${table.name} has no key column to partition by hash`);
+  return column;
 }
 
 /** The leaf partitions of a partitioned table (empty when it is not partitioned). */
@@ -444,7 +454,15 @@ export const TYPES: Readonly<Record<string, TypeSpec>> = {
 const HUGE_TEXT_KEY_SPELLING = 5;
 
 export const KEY_TYPES: Readonly<
-  Record<string, { sql: string; literal: (n: number, spelling: number) => string }>
+  Record<
+    string,
+    {
+      sql: string;
+      literal: (n: number, spelling: number) => string;
+      /** false: no hash operator class, so no `PARTITION BY HASH` on it. @default true */
+      hashable?: false;
+    }
+  >
 > = {
   int4: { sql: 'integer', literal: (n) => String(n) },
   int8: { sql: 'bigint', literal: (n) => (n === 5 ? '9007199254740993' : String(n)) },
@@ -480,6 +498,7 @@ export const KEY_TYPES: Readonly<
   money: {
     sql: 'money',
     literal: (n, spelling) => [`'${n}'`, `'${n}.00'`, `'$${n}.0'`][spelling % 3]!,
+    hashable: false,
   },
   // Equal under interval '=', three texts: refused as a key (#17 item 6).
   interval: {
@@ -724,7 +743,7 @@ export function setupSql(workload: Workload): string {
         .join(', ');
       const deferrable = t.deferrableKey ? ' DEFERRABLE' : '';
       const partitionBy = t.partitions
-        ? ` PARTITION BY HASH (${quoteIdent(t.columns[0]!.name)})`
+        ? ` PARTITION BY HASH (${quoteIdent(partitionColumn(t).name)})`
         : '';
       const leaves = partitionNames(t);
       return [
