@@ -38,13 +38,7 @@ RETURNS jsonb
 LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
-SET timezone = 'UTC'
-SET extra_float_digits = 1
-SET datestyle = 'ISO, MDY'
-SET intervalstyle = 'postgres'
-SET bytea_output = 'hex'
-SET lc_monetary = 'C'
-SET jit = off
+{{pinned_output_settings}}
 AS $function$
 DECLARE
   registered record;

@@ -403,18 +403,13 @@ SECURITY DEFINER
 -- Pinned so that row JSON (timestamptz, floats, intervals, bytea, money, and the dates in
 -- the record text bounded_arrays reads) is identical whatever the session that applies
 -- changes has set: DMS's sessions take the target database's and role's settings, which
--- the kit cannot pin as it pins its own connections' (src/postgres/connect.ts). And so no
+-- the kit cannot pin as it pins its own connections'. The placeholder below renders
+-- PINNED_OUTPUT_SETTINGS (src/postgres/pinned-settings.ts), jit off included: with JIT
+-- on (the default where LLVM is present) every statement here would be compiled again on
+-- each staging statement, costing seconds instead of milliseconds. search_path: so no
 -- object on the applier's search_path is picked up.
--- jit off: with JIT on (the default where LLVM is present) every statement here would
--- be compiled again on each staging statement, costing seconds instead of milliseconds.
 SET search_path = pg_catalog, pg_temp
-SET timezone = 'UTC'
-SET extra_float_digits = 1
-SET datestyle = 'ISO, MDY'
-SET intervalstyle = 'postgres'
-SET bytea_output = 'hex'
-SET lc_monetary = 'C'
-SET jit = off
+{{pinned_output_settings}}
 AS $function$
 DECLARE
   arg_source_schema constant text := TG_ARGV[0];
@@ -514,13 +509,7 @@ RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET timezone = 'UTC'
-SET extra_float_digits = 1
-SET datestyle = 'ISO, MDY'
-SET intervalstyle = 'postgres'
-SET bytea_output = 'hex'
-SET lc_monetary = 'C'
-SET jit = off
+{{pinned_output_settings}}
 -- The plan is cached from the first statement, often a one-row one, and transition
 -- tables carry no statistics: nested loops would make a 2,000-row statement quadratic.
 -- Hash joins stay linear and cost next to nothing for one row.

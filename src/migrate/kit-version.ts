@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { KIT_MIGRATIONS } from '../../migrations/target';
 import { packageRoot } from '../support/package-root';
-import { TRIGGER_SQL_FILES } from './sql-files';
+import { renderTriggerSql, TRIGGER_SQL_FILES } from './sql-files';
 
 /** What a kit version installs on the target, as {@link kitVersionOf} reads it. */
 export interface KitContents {
@@ -11,7 +11,11 @@ export interface KitContents {
   readonly packageVersion: string;
   /** Names of the versioned migrations, in order. */
   readonly migrations: readonly string[];
-  /** Repeatable SQL file → its text (before the audit schema is filled in). */
+  /**
+   * Repeatable SQL file → its text as {@link renderTriggerSql} renders it for one fixed
+   * audit schema (the placeholders' values, such as the pinned output settings, come
+   * from TypeScript: a change to them is a change to what `migrate` installs).
+   */
   readonly sqlFiles: Readonly<Record<string, string>>;
 }
 
@@ -42,10 +46,7 @@ export function currentKitVersion(): string {
     packageVersion: version,
     migrations: KIT_MIGRATIONS.map((migration) => migration.name),
     sqlFiles: Object.fromEntries(
-      TRIGGER_SQL_FILES.map((file) => [
-        file,
-        readFileSync(path.join(root, 'triggers', file), 'utf8'),
-      ]),
+      TRIGGER_SQL_FILES.map((file) => [file, renderTriggerSql(file, 'audit')]),
     ),
   });
 }

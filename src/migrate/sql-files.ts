@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { formatTextArray, quoteIdent, quoteLiteral } from '../postgres/identifiers';
+import { PINNED_OUTPUT_SETTINGS } from '../postgres/pinned-settings';
 import { HEADER_COLUMN_NAMES } from '../staging/header-columns';
 import { packageRoot } from '../support/package-root';
 import { canonicalBlockHeaderSql, canonicalRowSql } from '../trust/canonical';
@@ -25,10 +26,35 @@ export type TriggerSqlFile = (typeof TRIGGER_SQL_FILES)[number];
 export const KIT_SQL_FILE_TABLE = 'kit_sql_file';
 
 /**
+ * `SET` clauses, one a line, pinning {@link PINNED_OUTPUT_SETTINGS} in a function that
+ * renders row or key values as text: DMS's sessions on the target take the database's
+ * and role's settings, which the kit cannot pin for them as it pins its own connections'.
+ *
+ * @example
+ * ```ts
+ * pinnedSettingsClauses({ TimeZone: 'UTC' }); // "SET TimeZone = 'UTC'"
+ * ```
+ */
+export function pinnedSettingsClauses(
+  settings: Readonly<Record<string, string>> = PINNED_OUTPUT_SETTINGS,
+): string {
+  return Object.entries(settings)
+    .map(([name, value]) => {
+      // A setting name cannot be quoted in a SET clause as a value can; the list is the
+      // kit's own, so anything but a plain name is a programming error.
+      if (!/^[A-Za-z_]+$/.test(name)) throw new Error(`not a setting name: ${name}`);
+      return `SET ${name} = ${quoteLiteral(value)}`;
+    })
+    .join('\n');
+}
+
+/**
  * Reads `triggers/<file>` and fills its placeholders: `{{audit_schema}}` (the quoted
  * audit schema), `{{audit_schema_literal}}` (that, as a string literal),
- * `{{header_columns}}` and the canonical texts of the hash chain. Every name is
- * quoted, so any schema name is safe.
+ * `{{header_columns}}`, `{{pinned_output_settings}}` ({@link pinnedSettingsClauses})
+ * and the canonical texts of the hash chain. Every name is quoted, so any schema name
+ * is safe. What `migrate` installs, and what its checksums and the kit version cover,
+ * is this rendered text: a change to a placeholder's source reinstalls the file.
  */
 export function renderTriggerSql(file: TriggerSqlFile, auditSchema: string): string {
   const text = readFileSync(path.join(packageRoot(), 'triggers', file), 'utf8');
@@ -40,6 +66,7 @@ export function renderTriggerSql(file: TriggerSqlFile, auditSchema: string): str
     .replaceAll('$function$', tag)
     .replaceAll('{{audit_schema_literal}}', quoteLiteral(quoteIdent(auditSchema)))
     .replaceAll('{{header_columns}}', quoteLiteral(formatTextArray(HEADER_COLUMN_NAMES)))
+    .replaceAll('{{pinned_output_settings}}', pinnedSettingsClauses())
     .replaceAll('{{canonical_row}}', canonicalRowSql('a'))
     .replaceAll('{{canonical_block_header}}', canonicalBlockHeaderSql('b'))
     .replaceAll('{{audit_schema}}', quoteIdent(auditSchema));

@@ -21,6 +21,27 @@ describe('kit version (what makes `cdk deploy` re-run the migrations after an up
     expect(kitVersionOf({ ...base, packageVersion: '0.2.1' })).not.toBe(original);
   });
 
+  it('changes when a placeholder source changes though no file under triggers/ does', async () => {
+    // The SET clauses of the capture functions are rendered from PINNED_OUTPUT_SETTINGS
+    // ({{pinned_output_settings}}): a new pinned setting must reach existing installs
+    // through `cdk deploy` as a changed SQL file does.
+    const original = currentKitVersion();
+    vi.resetModules();
+    vi.doMock('../../src/postgres/pinned-settings', async (importOriginal) => {
+      const actual = await importOriginal<typeof import('../../src/postgres/pinned-settings')>();
+      return {
+        PINNED_OUTPUT_SETTINGS: { ...actual.PINNED_OUTPUT_SETTINGS, xmloption: 'content' },
+      };
+    });
+    try {
+      const changed = await import('../../src/migrate/kit-version');
+      expect(changed.currentKitVersion()).not.toBe(original);
+    } finally {
+      vi.doUnmock('../../src/postgres/pinned-settings');
+      vi.resetModules();
+    }
+  });
+
   it('does not depend on the order files are listed in', () => {
     const reversed = Object.fromEntries(Object.entries(base.sqlFiles).reverse());
     expect(kitVersionOf({ ...base, sqlFiles: reversed })).toBe(kitVersionOf(base));
