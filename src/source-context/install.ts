@@ -46,9 +46,10 @@ export class SourceContextError extends AuditTrailError {
  * change headers (source xid and commit time) DMS or the engine attach to the row.
  */
 export async function installSourceContext(
-  source: Kysely<unknown>,
+  db: Kysely<any>, // eslint-disable-line @typescript-eslint/no-explicit-any -- the application's typed db too
   config: AuditTrailConfig,
 ): Promise<SourceContextInstallReport> {
+  const source = db as Kysely<unknown>;
   const context = config.sourceContext;
   if (context === undefined) {
     throw new SourceContextError(
