@@ -24,3 +24,15 @@ CREATE TRIGGER schema_change_position_no_truncate
   FOR EACH STATEMENT EXECUTE FUNCTION {{audit_schema}}.forbid_audit_log_change();
 ALTER TABLE {{audit_schema}}.schema_change_position ENABLE ALWAYS TRIGGER schema_change_position_append_only;
 ALTER TABLE {{audit_schema}}.schema_change_position ENABLE ALWAYS TRIGGER schema_change_position_no_truncate;
+
+-- Partitions attached and detached (the log's partition entries) are evidence too.
+DROP TRIGGER IF EXISTS partition_change_append_only ON {{audit_schema}}.partition_change;
+CREATE TRIGGER partition_change_append_only
+  BEFORE UPDATE OR DELETE ON {{audit_schema}}.partition_change
+  FOR EACH ROW EXECUTE FUNCTION {{audit_schema}}.forbid_audit_log_change();
+DROP TRIGGER IF EXISTS partition_change_no_truncate ON {{audit_schema}}.partition_change;
+CREATE TRIGGER partition_change_no_truncate
+  BEFORE TRUNCATE ON {{audit_schema}}.partition_change
+  FOR EACH STATEMENT EXECUTE FUNCTION {{audit_schema}}.forbid_audit_log_change();
+ALTER TABLE {{audit_schema}}.partition_change ENABLE ALWAYS TRIGGER partition_change_append_only;
+ALTER TABLE {{audit_schema}}.partition_change ENABLE ALWAYS TRIGGER partition_change_no_truncate;

@@ -18,6 +18,7 @@ import { reloadBaselineMigration } from './0016-reload-baseline';
 import { reloadBaselineCopiedMigration } from './0017-reload-baseline-copied';
 import { auditedColumnGeneratedMigration } from './0018-audited-column-generated';
 import { auditLogKeyApplyOrderMigration } from './0019-audit-log-key-apply-order';
+import { partitionChangeMigration } from './0020-partition-change';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -74,4 +75,5 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
   { name: '0017-reload-baseline-copied', migration: reloadBaselineCopiedMigration },
   { name: '0018-audited-column-generated', migration: auditedColumnGeneratedMigration },
   { name: '0019-audit-log-key-apply-order', migration: auditLogKeyApplyOrderMigration },
+  { name: '0020-partition-change', migration: partitionChangeMigration },
 ];

@@ -19,6 +19,8 @@ export interface LeafPartition {
    * attached again (or dropped and created anew) has another value.
    */
   readonly attachment: string;
+  /** Its bound: `FOR VALUES ...` or `DEFAULT` (`pg_get_expr` of `relpartbound`). */
+  readonly bound: string;
 }
 
 /**
@@ -56,7 +58,8 @@ const LEAVES_SQL = `
       FROM tree JOIN pg_catalog.pg_inherits i ON i.inhparent = tree.oid
      WHERE ${NOT_DETACHING}
   )
-  SELECT (tree.ord - 1)::int AS root, n.nspname AS schema, c.relname AS name, tree.attachment
+  SELECT (tree.ord - 1)::int AS root, n.nspname AS schema, c.relname AS name, tree.attachment,
+         pg_catalog.pg_get_expr(c.relpartbound, c.oid) AS bound
     FROM tree
     JOIN pg_catalog.pg_class c ON c.oid = tree.oid
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -73,6 +76,7 @@ export async function listLeaves(
     schema: string;
     name: string;
     attachment: string;
+    bound: string;
   }>(LEAVES_SQL, [
     tables.map((table) => table.source.schema),
     tables.map((table) => table.source.table),
@@ -82,6 +86,7 @@ export async function listLeaves(
     schema: row.schema,
     name: row.name,
     attachment: row.attachment,
+    bound: row.bound,
   }));
 }
 

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { quoteQualified } from '../postgres/identifiers';
 import { AuditTrailError } from '../errors';
 import { formatLsn, parseLsn, type Lsn } from './lsn';
+import { logPartitionChanges, type PartitionChangeEntry } from './partition-changes';
 import { LOADED_PARTITION_TABLE, relationKey, type LeafPartition } from './partition-loading';
 
 /** A leaf partition as this slot recorded it (see {@link PositionStore.loadedLeaves}). */
@@ -12,6 +13,8 @@ export interface LoadedLeaf {
   readonly name: string;
   /** The attachment loaded (`LeafPartition.attachment`); null if recorded before those were. */
   readonly attachment: string | null;
+  /** The bound of the attachment loaded; null if recorded before bounds were (migration 0020). */
+  readonly bound: string | null;
   /** Whether the engine found it detached already. */
   readonly detached: boolean;
 }
@@ -85,9 +88,10 @@ export class PositionStore {
       partition_schema: string;
       partition_name: string;
       attachment: string | null;
+      bound: string | null;
       detached: string;
     }>(
-      `SELECT source_schema, source_table, partition_schema, partition_name, attachment,
+      `SELECT source_schema, source_table, partition_schema, partition_name, attachment, bound,
               (detached_at IS NOT NULL)::text AS detached
          FROM ${this.loadedPartitionTable} WHERE slot_name = $1`,
       [this.slot],
@@ -102,6 +106,7 @@ export class PositionStore {
             schema: row.partition_schema,
             name: row.partition_name,
             attachment: row.attachment,
+            bound: row.bound,
             detached: row.detached === 'true',
           },
         ]),
@@ -110,8 +115,9 @@ export class PositionStore {
   }
 
   /**
-   * Records leaf partitions as loaded, with their attachment (and that this slot records
-   * them). A leaf recorded before attachments were gets the one found now.
+   * Records leaf partitions as loaded, with their attachment and bound (and that this
+   * slot records them). A leaf recorded before attachments (or bounds) were gets the one
+   * found now.
    */
   async markLeavesLoaded(target: pg.ClientBase, leaves: readonly LeafPartition[]): Promise<void> {
     await target.query(`UPDATE ${this.table} SET leaves_recorded = true WHERE slot_name = $1`, [
@@ -120,11 +126,14 @@ export class PositionStore {
     if (leaves.length === 0) return;
     await target.query(
       `INSERT INTO ${this.loadedPartitionTable} AS loaded
-         (slot_name, source_schema, source_table, partition_schema, partition_name, attachment)
-       SELECT $1, s, t, ps, pn, a
-         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(s, t, ps, pn, a)
+         (slot_name, source_schema, source_table, partition_schema, partition_name, attachment, bound)
+       SELECT $1, s, t, ps, pn, a, b
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+                AS u(s, t, ps, pn, a, b)
        ON CONFLICT (slot_name, partition_schema, partition_name) DO UPDATE
-          SET attachment = excluded.attachment WHERE loaded.attachment IS NULL`,
+          SET attachment = excluded.attachment, bound = excluded.bound
+        WHERE loaded.attachment IS NULL
+           OR (loaded.attachment = excluded.attachment AND loaded.bound IS NULL)`,
       [
         this.slot,
         leaves.map((leaf) => leaf.root.source.schema),
@@ -132,8 +141,18 @@ export class PositionStore {
         leaves.map((leaf) => leaf.schema),
         leaves.map((leaf) => leaf.name),
         leaves.map((leaf) => leaf.attachment),
+        leaves.map((leaf) => leaf.bound),
       ],
     );
+  }
+
+  /** {@link logPartitionChanges} for this slot. */
+  async logPartitionChanges(
+    target: pg.ClientBase,
+    entries: readonly PartitionChangeEntry[],
+    seenBy: Lsn,
+  ): Promise<void> {
+    await logPartitionChanges(target, this.auditSchema, this.slot, entries, seenBy);
   }
 
   /** Records that the engine found these loaded leaves detached (it says so once). */

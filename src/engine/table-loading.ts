@@ -16,7 +16,8 @@ import type { LoadedLeaf, PositionStore, StoredPosition } from './position-store
 import { SchemaChangeError, SchemaChangeStop } from './relation-binding';
 import { ReplicationConnection } from './replication-connection';
 import { dropSlotIfExists } from './source-setup';
-import { readSourceClock } from './source-position';
+import { currentInsertLsn, readSourceClock } from './source-position';
+import type { PartitionChangeEntry } from './partition-changes';
 import type { SchemaChangePositions } from './schema-change-positions';
 import type { StagingTable } from './staging-tables';
 import { StagingWriter } from './staging-writer';
@@ -195,7 +196,7 @@ export async function loadAddedTables(
       context,
       on,
       { added, leaves, attached },
-      snapshot.snapshotName,
+      snapshot,
       snapshotTime,
       position,
     );
@@ -241,7 +242,7 @@ async function copyAddedTables(
     leaves: readonly LeafPartition[];
     attached: AttachedPartitionFilter | null;
   },
-  snapshotName: string,
+  { snapshotName, consistentPoint }: { snapshotName: string; consistentPoint: Lsn },
   snapshotTime: string,
   position: StoredPosition,
 ): Promise<LoadResult | null> {
@@ -277,6 +278,8 @@ async function copyAddedTables(
       ...leaves,
       ...(await listLeavesInSnapshot(loader, snapshotName, added)),
     ]);
+    // The snapshot shows them attached: each attach committed before its point.
+    await positions.logPartitionChanges(target, leaves.map(attachEntry), consistentPoint);
     await target.query('COMMIT');
     logger.log('info', 'added tables loaded', { rows: initialLoadRows });
     return { position: (await positions.read(target)) ?? position, initialLoadRows };
@@ -336,11 +339,17 @@ export async function attachedLeaves(
   const loaded = await on.positions.loadedLeaves(on.target);
   refuseReattached(current, loaded.leaves);
   await noteDetached(on, logger, rest, current, loaded.leaves);
+  const isLoaded = (leaf: LeafPartition) => loaded.leaves.has(relationKey(leaf.schema, leaf.name));
   if (!loaded.recorded || !(await announcesLeaves(on.source))) {
+    // Taken as loaded (verify reports the rows they held); still attached since this slot
+    // last looked, unless the slot recorded no leaves before (then they are its baseline).
+    if (loaded.recorded) {
+      const found = current.filter((leaf) => !isLoaded(leaf)).map(attachEntry);
+      await on.positions.logPartitionChanges(on.target, found, await currentInsertLsn(on.source));
+    }
     await on.positions.markLeavesLoaded(on.target, current);
     return [];
   }
-  const isLoaded = (leaf: LeafPartition) => loaded.leaves.has(relationKey(leaf.schema, leaf.name));
   // Leaves recorded before attachments were get the one found now.
   await on.positions.markLeavesLoaded(on.target, current.filter(isLoaded));
   return current.filter((leaf) => !isLoaded(leaf));
@@ -416,7 +425,21 @@ async function noteDetached(
       },
     );
   }
+  await on.positions.logPartitionChanges(
+    on.target,
+    gone.map((leaf) => {
+      const [schema, table] = leaf.root.split('\u0000') as [string, string];
+      return { ...leaf, root: { schema, table }, change: 'DETACH' as const };
+    }),
+    // Read after the catalog showed them detached: each detach committed before it.
+    await currentInsertLsn(on.source),
+  );
   await on.positions.markLeavesDetached(on.target, gone);
+}
+
+/** The schema-change log's entry for a leaf found attached. */
+function attachEntry(leaf: LeafPartition): PartitionChangeEntry {
+  return { ...leaf, root: leaf.root.source, change: 'ATTACH' };
 }
 
 /**

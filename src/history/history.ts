@@ -168,11 +168,16 @@ export interface History<Tables extends AuditedTables<Tables> = UntypedTables> {
   /**
    * Every column added, dropped, renamed or retyped on the source table, oldest first, as
    * `migrate` (or the engine) saw it: read versions across a change with it, e.g. a
-   * renamed column is one column under two names, not a drop and an add.
+   * renamed column is one column under two names, not a drop and an add. For a
+   * partitioned table, also each leaf partition the local engine found attached or
+   * detached (`change` `ATTACH`/`DETACH`, with `partition`), in the same order.
    *
    * ```ts
    * const changes = await history.schemaChanges('public.items');
    * // [{ change: 'RENAME', column: 'label', before: { name: 'title', ... }, ... }]
+   * const partitions = await history.schemaChanges('public.measures');
+   * // [{ change: 'DETACH', partition: { schema: 'public', name: 'measures_us',
+   * //    bound: "FOR VALUES IN ('US')" }, sourceLsn: '0/3001F28', ... }]
    * ```
    */
   schemaChanges(table: TableName<Tables>): Promise<SchemaChange[]>;

@@ -2,6 +2,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import { LOADED_TABLE_TABLE, POSITION_TABLE } from '../engine/position-store';
 import { SCHEMA_CHANGE_POSITION_TABLE } from '../engine/schema-change-positions';
 import { LOADED_PARTITION_TABLE } from '../engine/partition-loading';
+import { PARTITION_CHANGE_TABLE, schemaChangeIds } from '../engine/partition-changes';
 import { RELOAD_BASELINE_TABLE } from '../staging/reload-baseline';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers';
 import type { KitRoles } from './roles';
@@ -216,8 +217,11 @@ async function grantRoles(
     // where in the stream each logged column change first showed (it reads the log for it).
     `GRANT SELECT, INSERT, UPDATE ON ${q(POSITION_TABLE)} TO ${writer}`,
     `GRANT SELECT, INSERT ON ${q(LOADED_TABLE_TABLE)}, ${q(LOADED_PARTITION_TABLE)}, ${q(SCHEMA_CHANGE_POSITION_TABLE)} TO ${writer}`,
-    // which attachment of a leaf it loaded, and when it found the leaf detached.
-    `GRANT UPDATE (attachment, detached_at) ON ${q(LOADED_PARTITION_TABLE)} TO ${writer}`,
+    // which attachment of a leaf it loaded (and its bound), and when it found the leaf detached.
+    `GRANT UPDATE (attachment, bound, detached_at) ON ${q(LOADED_PARTITION_TABLE)} TO ${writer}`,
+    // the partitions it saw attached and detached (the log's ids are schema_change's).
+    `GRANT SELECT, INSERT ON ${q(PARTITION_CHANGE_TABLE)} TO ${writer}`,
+    `GRANT USAGE ON SEQUENCE ${await schemaChangeIds(trx, auditSchema)} TO ${writer}`,
     `GRANT SELECT ON ${q('schema_change')} TO ${writer}`,
     // writer (the engine, at the end of a reload) and owner (the operator, for DMS).
     `GRANT EXECUTE ON FUNCTION ${RELOAD_FUNCTIONS.map((f) => `${schema}.${f}`).join(', ')} TO ${writer}, ${quoteIdent(roles.owner)}`,
@@ -228,7 +232,7 @@ async function grantRoles(
       ? [`GRANT SELECT, INSERT, UPDATE, DELETE ON ${staging.join(', ')} TO ${writer}`]
       : []),
     // reader: history.
-    `GRANT SELECT ON ${q('audit_log')}, ${q('audited_table')}, ${q('audit_chain')}, ${q('schema_change')}, ${q(SCHEMA_CHANGE_POSITION_TABLE)} TO ${reader}`,
+    `GRANT SELECT ON ${q('audit_log')}, ${q('audited_table')}, ${q('audit_chain')}, ${q('schema_change')}, ${q(SCHEMA_CHANGE_POSITION_TABLE)}, ${q(PARTITION_CHANGE_TABLE)} TO ${reader}`,
     // reader: verify names the partition a row left with (a leaf found detached).
     `GRANT SELECT ON ${q(LOADED_PARTITION_TABLE)} TO ${reader}`,
     // key_of: row_key_of normalises the key with it (an IMMUTABLE invoker's function).
@@ -264,6 +268,7 @@ function writersFor(table: string, roles: KitRoles): Record<string, readonly str
       };
     case LOADED_TABLE_TABLE:
     case SCHEMA_CHANGE_POSITION_TABLE:
+    case PARTITION_CHANGE_TABLE:
       return { INSERT: [roles.owner, roles.writer], 'UPDATE OR DELETE OR TRUNCATE': [roles.owner] };
     default:
       return { 'INSERT OR UPDATE OR DELETE OR TRUNCATE': [roles.owner] };

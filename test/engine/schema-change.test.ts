@@ -1,6 +1,6 @@
 import { formatSchemaChanges } from '../../src/cli/commands/history-format';
 import { SchemaChangeError } from '../../src/engine';
-import { createHistory } from '../../src/history';
+import { createHistory, type ColumnSchemaChange } from '../../src/history';
 import { createKysely } from '../../src/postgres/connect';
 import { migrateTarget } from '../../src/migrate/migrate-target';
 import { schemaChangePositionMigration } from '../../migrations/target/0012-schema-change-position';
@@ -280,7 +280,10 @@ describe('engine: the exact source position of a schema change (#17 item 21)', (
   const schemaChanges = async () => {
     const db = createKysely<unknown>(p.targetUrl, { max: 1, label: 'target' });
     try {
-      return await createHistory(db, { auditSchema: 'audit' }).schemaChanges('public.t');
+      // t is not partitioned: only column changes.
+      return (await createHistory(db, { auditSchema: 'audit' }).schemaChanges(
+        'public.t',
+      )) as ColumnSchemaChange[];
     } finally {
       await db.destroy();
     }

@@ -1,5 +1,5 @@
 import { stringifyRowJson } from '../../history/row-json';
-import type { SchemaChange, Version } from '../../history';
+import type { SchemaChange, SchemaColumn, Version } from '../../history';
 
 // How the history commands print versions (text, JSON, CSV), loaded when one of them runs.
 
@@ -58,17 +58,26 @@ export function formatSchemaChanges(changes: readonly SchemaChange[]): string {
   if (changes.length === 0) return 'no schema changes recorded for that table\n';
   return changes
     .map((change) => {
-      const column = (definition: SchemaChange['before']) =>
-        definition === null ? '-' : `${definition.name} ${definition.type}`;
       const where =
         change.sourceLsn === null
           ? ''
           : change.commitTimestamp === null
             ? ` at or before LSN ${change.sourceLsn}`
             : `; first source change in the new shape: LSN ${change.sourceLsn}, committed ${change.commitTimestamp}`;
-      return `${change.detectedAt}  ${change.change.padEnd(6)} ${column(change.before)} -> ${column(change.after)}  (seen by ${change.detectedBy}${where})\n`;
+      return `${change.detectedAt}  ${change.change.padEnd(6)} ${what(change)}  (seen by ${change.detectedBy}${where})\n`;
     })
     .join('');
+}
+
+/** `partition schema.name BOUND`, or `before -> after` of a column. */
+function what(change: SchemaChange): string {
+  if ('partition' in change) {
+    const { schema, name, bound } = change.partition;
+    return `partition ${printable(`${schema}.${name}`)} ${bound === null ? '(bound not known)' : printable(bound)}`;
+  }
+  const column = (definition: SchemaColumn | null) =>
+    definition === null ? '-' : `${definition.name} ${definition.type}`;
+  return `${column(change.before)} -> ${column(change.after)}`;
 }
 
 /** The documented `--json` shape of a version in a listing that spans rows or tables. */

@@ -127,12 +127,15 @@ interface HistoryPageFlags {
 
 /**
  * `audit-trail history schema SCHEMA.TABLE`: every column added, dropped, renamed or
- * retyped on the table, oldest first (a table named `schema` is `public.schema` here).
+ * retyped on the table, oldest first, and the partitions attached to or
+ * detached from it (a table named `schema` is `public.schema` here).
  */
 function registerSchemaHistory(history: HistoryCommand): void {
   history
     .command('schema')
-    .description('print the column changes (added, dropped, renamed, retyped) of a table')
+    .description(
+      'print the column changes (added, dropped, renamed, retyped) of a table, and the partitions attached to or detached from it',
+    )
     .argument('<table>', 'audited table as schema.table')
     // --config, the target options and --json are the history command's options.
     .action(async (table, _options, command) => {
