@@ -10,7 +10,8 @@
 -- Arguments (set per staging table by the migrations):
 --   TG_ARGV[0] source schema, TG_ARGV[1] source table,
 --   TG_ARGV[2] primary key columns (text[] literal, key order),
---   TG_ARGV[3] columns kept out of row JSON: DMS header columns + ignored columns,
+--   TG_ARGV[3] columns kept out of row JSON: DMS header columns + ignored columns
+--              + generated columns' placeholders (src/staging/generated-placeholders.ts),
 --   TG_ARGV[4] json columns (recorded as their exact text, see exact_document),
 --   TG_ARGV[5] float columns (their -0 kept, see exact_document).
 --

@@ -88,7 +88,8 @@ BEGIN
       WHERE r.source_schema = args[1] AND r.source_table = args[2]
         AND r.staging_table = relid
         AND r.key_columns = args[3]::text[]
-        AND {{header_columns}}::text[] || r.ignore_columns = args[4]::text[]),
+        -- Kept out of row JSON: header, ignored and generated-placeholder columns.
+        AND {{header_columns}}::text[] || r.ignore_columns || r.generated_columns = args[4]::text[]),
     EXISTS (
       SELECT FROM pg_catalog.pg_attribute AS a
       WHERE a.attrelid = relid AND a.attnum > 0 AND NOT a.attisdropped

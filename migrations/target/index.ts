@@ -19,6 +19,7 @@ import { reloadBaselineCopiedMigration } from './0017-reload-baseline-copied';
 import { auditedColumnGeneratedMigration } from './0018-audited-column-generated';
 import { auditLogKeyApplyOrderMigration } from './0019-audit-log-key-apply-order';
 import { partitionChangeMigration } from './0020-partition-change';
+import { auditedTableGeneratedColumnsMigration } from './0021-audited-table-generated-columns';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -76,4 +77,8 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
   { name: '0018-audited-column-generated', migration: auditedColumnGeneratedMigration },
   { name: '0019-audit-log-key-apply-order', migration: auditLogKeyApplyOrderMigration },
   { name: '0020-partition-change', migration: partitionChangeMigration },
+  {
+    name: '0021-audited-table-generated-columns',
+    migration: auditedTableGeneratedColumnsMigration,
+  },
 ];

@@ -9,7 +9,10 @@ export interface StagingTable {
   readonly source: { readonly schema: string; readonly table: string };
   /** The staging table, quoted for SQL. */
   readonly qualifiedName: string;
-  /** Mirror columns (header columns excluded), in table order, with `format_type` types. */
+  /**
+   * Mirror columns (header columns and generated columns' placeholders excluded), in
+   * table order, with `format_type` types.
+   */
   readonly columns: readonly { readonly name: string; readonly type: string }[];
   /** Primary key columns, in key order. */
   readonly primaryKey: readonly string[];
@@ -46,6 +49,7 @@ export async function readStagingTables(
         `staging table ${config.auditSchema}.${stagingName} does not exist on the target: run "audit-trail migrate" first`,
       );
     }
+    const placeholders = await generatedPlaceholders(target, config.auditSchema, table);
     const primaryKey = rows
       .filter((row) => row.key_position !== null)
       .sort((a, b) => Number(a.key_position) - Number(b.key_position))
@@ -57,10 +61,30 @@ export async function readStagingTables(
       source: { schema: table.schema, table: table.table },
       qualifiedName,
       columns: rows
-        .filter((row) => !HEADER_COLUMN_NAMES.includes(row.name))
+        .filter((row) => !HEADER_COLUMN_NAMES.includes(row.name) && !placeholders.has(row.name))
         .map(({ name, type }) => ({ name, type })),
       primaryKey,
     });
   }
   return tables;
+}
+
+/**
+ * The staging table's placeholders of generated source columns (see
+ * src/staging/generated-placeholders.ts): pgoutput sends no value for them, so the
+ * engine neither writes nor checks them, and a generated column renamed or dropped on
+ * the source needs nothing before the engine's next change.
+ */
+async function generatedPlaceholders(
+  target: pg.ClientBase,
+  auditSchema: string,
+  table: { schema: string; table: string },
+): Promise<Set<string>> {
+  // One row per name: the engine's target connection reads every value as text.
+  const { rows } = await target.query<{ name: string }>(
+    `SELECT unnest(generated_columns) AS name FROM ${quoteQualified(auditSchema, 'audited_table')}
+      WHERE source_schema = $1 AND source_table = $2`,
+    [table.schema, table.table],
+  );
+  return new Set(rows.map((row) => row.name));
 }

@@ -54,9 +54,10 @@ export interface SourceTable {
   /** Columns left out of history. */
   readonly ignoreColumns: readonly string[];
   /**
-   * Generated columns (`GENERATED ALWAYS AS ... STORED`), in table order: not in
-   * `columns`, staging or history, since pgoutput does not send them (before PostgreSQL
-   * 18) and their values follow from the others. Migrate remembers them, so that one
+   * Generated columns (`GENERATED ALWAYS AS ...`), in table order: not in `columns` or
+   * history, since pgoutput does not send them (before PostgreSQL 18) and their values
+   * follow from the others; staging holds a placeholder for each, which AWS DMS fills
+   * (see src/staging/generated-placeholders.ts). Migrate remembers them, so that one
    * made plain later (`DROP EXPRESSION`) is not taken for a column just added.
    */
   readonly generatedColumns: readonly GeneratedColumn[];
@@ -118,7 +119,10 @@ async function introspectTable(
   const oid = await findTableOid(source, table.schema, table.table);
   if (oid === undefined) throw new SourceTableError(`source table ${label} does not exist`);
   const { columns, generatedColumns } = await readColumns(source, oid);
-  const reserved = columns.filter((column) => column.name.startsWith(HEADER_COLUMN_PREFIX));
+  // Generated columns too: staging holds a placeholder for each, under its name.
+  const reserved = [...columns, ...generatedColumns].filter((column) =>
+    column.name.startsWith(HEADER_COLUMN_PREFIX),
+  );
   if (reserved.length > 0) {
     throw new SourceTableError(
       `source table ${label} has column(s) ${reserved.map((column) => column.name).join(', ')}: ` +

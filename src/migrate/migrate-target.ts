@@ -13,6 +13,7 @@ import { MIGRATE_CATCH_UP_TIMEOUT_MS, MIGRATE_LOCK_TIMEOUT } from './lock-timeou
 import { attachedRowsWarnings, partitionListProblems } from './partitions';
 import { oldShapeChangesPending } from './pending-changes';
 import { HEADER_COLUMN_NAMES, stagingTableName } from '../staging/header-columns';
+import { stagingColumnsOf } from '../staging/generated-placeholders';
 import { prepareReaddedTables } from './readded-tables';
 import { installKitSql, type TriggerSqlFile } from './sql-files';
 import type { DetectedSchemaChange } from './sync-columns';
@@ -214,9 +215,10 @@ async function refuseBeforeCatchUp(
         .filter((row) => !HEADER_COLUMN_NAMES.includes(row.name))
         .map((row) => [row.name, row.type]),
     );
+    const wanted = stagingColumnsOf(table);
     const same =
-      staging.size === table.columns.length &&
-      table.columns.every((column) => staging.get(column.name) === column.type);
+      staging.size === wanted.length &&
+      wanted.every((column) => staging.get(column.name) === column.type);
     if (!same) {
       const configured = options.config.tables.find(
         (t) => t.schema === table.schema && t.table === table.table,

@@ -1,6 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers';
 import { HEADER_COLUMN_NAMES, stagingTableName } from '../staging/header-columns';
+import { GENERATED_PLACEHOLDER_TYPE } from '../staging/generated-placeholders';
 import { rowDocumentColumns } from '../staging/row-document';
 import { SourceTableError, type SourceColumn, type SourceTable } from './introspect';
 import { isWideningTypeChange } from './type-change';
@@ -39,7 +40,10 @@ interface KnownColumn {
   readonly attnum: number;
   readonly name: string;
   readonly type: string;
-  /** A generated column then: not in staging (see `SourceTable.generatedColumns`). */
+  /**
+   * A generated column then: in staging as a placeholder only (see
+   * src/staging/generated-placeholders.ts), never logged.
+   */
   readonly generated: boolean;
 }
 
@@ -49,7 +53,8 @@ interface KnownColumn {
  * values are in the audit log already, and a stale value must not ride along into later
  * versions); renamed ones renamed (told from drop + add by the source `attnum`); widened
  * types widened in place. A type change that would alter values already in staging is
- * refused with the remedy.
+ * refused with the remedy. Generated columns' placeholders follow the source's generated
+ * columns the same way, unlogged (see diffPlaceholders).
  * @param created the staging table was created by this run (nothing to compare with)
  * @param sourceLsn the source WAL position read after introspection: the changes
  *   happened at or before it
@@ -64,6 +69,12 @@ export async function syncColumns(
   const staging = stagingTableName(table.table);
   const stagingColumns = await readStagingColumns(trx, auditSchema, staging);
   const known = await readKnownColumns(trx, auditSchema, table);
+  // Staging's placeholders of generated columns: the ones migrate saw last time that
+  // staging holds (none on an install from before placeholders).
+  const placeholders = known.filter(
+    (column) => column.generated && stagingColumns.has(column.name),
+  );
+  for (const placeholder of placeholders) stagingColumns.delete(placeholder.name);
   const changes = created
     ? []
     : known.length === 0
@@ -75,11 +86,15 @@ export async function syncColumns(
           new Set(known.filter((column) => column.generated).map((column) => column.attnum)),
         );
   assertApplicable(auditSchema, table, changes);
+  const placeholderChanges = created ? [] : diffPlaceholders(table, placeholders);
   const lastAuditId =
-    changes.length > 0
+    changes.length + placeholderChanges.length > 0
       ? await lockStaging(trx, auditSchema, quoteQualified(auditSchema, staging))
       : null;
-  await applyToStaging(trx, quoteQualified(auditSchema, staging), changes);
+  await applyToStaging(trx, quoteQualified(auditSchema, staging), [
+    ...changes,
+    ...placeholderChanges,
+  ]);
   await saveKnownColumns(trx, auditSchema, table);
   await logChanges(trx, auditSchema, table, changes, sourceLsn, lastAuditId);
   return changes;
@@ -270,6 +285,55 @@ function diffByAttnum(
         after: definition(column),
       });
     }
+  }
+  return changes;
+}
+
+/**
+ * The changes that bring staging's generated-column placeholders in line with the
+ * source's generated columns, matched by attnum: one added, renamed or dropped on the
+ * source is added (`text`, NULL in existing rows), renamed or dropped in staging. Never
+ * logged, never checked for type: a placeholder's value is not history.
+ */
+function diffPlaceholders(
+  table: SourceTable,
+  placeholders: readonly KnownColumn[],
+): DetectedSchemaChange[] {
+  const of = { schema: table.schema, table: table.table };
+  const column = (name: string, attnum: number) =>
+    definition({ name, type: GENERATED_PLACEHOLDER_TYPE, attnum });
+  const source = new Map(table.generatedColumns.map((c) => [c.attnum, c]));
+  const previous = new Map(placeholders.map((c) => [c.attnum, c]));
+  const changes: DetectedSchemaChange[] = [];
+  for (const before of placeholders) {
+    const after = source.get(before.attnum);
+    if (after === undefined) {
+      changes.push({
+        ...of,
+        change: 'DROP',
+        column: before.name,
+        before: column(before.name, before.attnum),
+        after: null,
+      });
+    } else if (after.name !== before.name) {
+      changes.push({
+        ...of,
+        change: 'RENAME',
+        column: after.name,
+        before: column(before.name, before.attnum),
+        after: column(after.name, after.attnum),
+      });
+    }
+  }
+  for (const after of table.generatedColumns) {
+    if (previous.has(after.attnum)) continue;
+    changes.push({
+      ...of,
+      change: 'ADD',
+      column: after.name,
+      before: null,
+      after: column(after.name, after.attnum),
+    });
   }
   return changes;
 }

@@ -6,6 +6,7 @@ import {
   HEADER_COLUMN_NAMES,
   stagingTableName,
 } from '../staging/header-columns';
+import { generatedPlaceholderNames } from '../staging/generated-placeholders';
 import { rowDocumentColumns } from '../staging/row-document';
 import { SourceTableError, type SourceTable } from './introspect';
 import { syncColumns, type DetectedSchemaChange } from './sync-columns';
@@ -170,7 +171,11 @@ export function captureTriggerArguments(table: SourceTable): string[] {
     table.schema,
     table.table,
     formatTextArray(table.primaryKey),
-    formatTextArray([...HEADER_COLUMN_NAMES, ...table.ignoreColumns]),
+    formatTextArray([
+      ...HEADER_COLUMN_NAMES,
+      ...table.ignoreColumns,
+      ...generatedPlaceholderNames(table),
+    ]),
     formatTextArray(exact.json),
     formatTextArray(exact.float),
   ];
@@ -231,18 +236,21 @@ async function upsertRegistry(
   await sql`
     INSERT INTO ${sql.id(auditSchema, 'audited_table')}
       (source_schema, source_table, staging_table, key_columns, key_types, ignore_columns,
-       exact_number_columns)
+       exact_number_columns, generated_columns)
     VALUES (${table.schema}, ${table.table}, ${quoteQualified(auditSchema, stagingTableName(table.table))}::regclass,
             ${[...table.primaryKey]}::text[], ${keyTypes}::text[], ${[...table.ignoreColumns]}::text[],
-            ${exactNumbers}::text[])
+            ${exactNumbers}::text[], ${generatedPlaceholderNames(table)}::text[])
     ON CONFLICT (source_schema, source_table) DO UPDATE SET
       staging_table = excluded.staging_table, key_columns = excluded.key_columns,
       key_types = excluded.key_types, ignore_columns = excluded.ignore_columns,
-      exact_number_columns = excluded.exact_number_columns, removed_at = NULL
+      exact_number_columns = excluded.exact_number_columns,
+      generated_columns = excluded.generated_columns, removed_at = NULL
     WHERE (audited_table.staging_table, audited_table.key_columns, audited_table.key_types,
-           audited_table.ignore_columns, audited_table.exact_number_columns, audited_table.removed_at)
+           audited_table.ignore_columns, audited_table.exact_number_columns,
+           audited_table.generated_columns, audited_table.removed_at)
       IS DISTINCT FROM (excluded.staging_table, excluded.key_columns, excluded.key_types,
-                        excluded.ignore_columns, excluded.exact_number_columns, NULL)`.execute(trx);
+                        excluded.ignore_columns, excluded.exact_number_columns,
+                        excluded.generated_columns, NULL)`.execute(trx);
 }
 
 /**

@@ -223,6 +223,9 @@ async function grantRoles(
     `GRANT SELECT, INSERT ON ${q(PARTITION_CHANGE_TABLE)} TO ${writer}`,
     `GRANT USAGE ON SEQUENCE ${await schemaChangeIds(trx, auditSchema)} TO ${writer}`,
     `GRANT SELECT ON ${q('schema_change')} TO ${writer}`,
+    // writer (the engine): which staging columns are generated columns' placeholders,
+    // which it never writes (src/staging/generated-placeholders.ts).
+    `GRANT SELECT (source_schema, source_table, generated_columns) ON ${q('audited_table')} TO ${writer}`,
     // writer (the engine, at the end of a reload) and owner (the operator, for DMS).
     `GRANT EXECUTE ON FUNCTION ${RELOAD_FUNCTIONS.map((f) => `${schema}.${f}`).join(', ')} TO ${writer}, ${quoteIdent(roles.owner)}`,
     // writer (\`reload finish\` as the DMS login) and reader (verify): whether a reload is

@@ -120,7 +120,12 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
     const sourceTables = await introspectSource(options);
     for (const table of sourceTables) {
       const name = `${table.schema}.${table.table}`;
-      const { ignoreColumns } = await auditedTable(target, options.config.auditSchema, name, table);
+      const { ignoreColumns, generatedPlaceholders } = await auditedTable(
+        target,
+        options.config.auditSchema,
+        name,
+        table,
+      );
       const sourceRows = new KeyedRowCursor(
         source,
         `SELECT q.key, q.row FROM (${sourceRowDocumentSql(
@@ -175,7 +180,10 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
         (task) =>
           compareStaging(
             name,
-            stagingReader(target, options.config.auditSchema, { ...table, ignoreColumns }),
+            stagingReader(target, options.config.auditSchema, {
+              ...table,
+              ignoreColumns: [...ignoreColumns, ...generatedPlaceholders],
+            }),
             newestVersionReader(target, options.config.auditSchema, table, shape),
             task,
             list,
@@ -355,7 +363,8 @@ async function connect(url: string, label: string): Promise<pg.Client> {
 
 /**
  * Generated columns of a source table: pgoutput does not send them (before PostgreSQL
- * 18), so staging and history leave them out, and so does the comparison.
+ * 18), so history leaves them out (staging holds only placeholders), and so does the
+ * comparison.
  */
 async function generatedColumns(
   source: pg.Client,
@@ -374,9 +383,14 @@ async function auditedTable(
   auditSchema: string,
   name: string,
   table: { schema: string; table: string; ignoreColumns: readonly string[] },
-): Promise<{ ignoreColumns: string[] }> {
-  const { rows } = await target.query<{ key_columns: string[]; ignore_columns: string[] }>(
-    `SELECT key_columns, ignore_columns FROM ${quoteQualified(auditSchema, 'audited_table')}
+): Promise<{ ignoreColumns: string[]; generatedPlaceholders: string[] }> {
+  const { rows } = await target.query<{
+    key_columns: string[];
+    ignore_columns: string[];
+    generated_columns: string[];
+  }>(
+    `SELECT key_columns, ignore_columns, generated_columns
+       FROM ${quoteQualified(auditSchema, 'audited_table')}
       WHERE source_schema = $1 AND source_table = $2`,
     [table.schema, table.table],
   );
@@ -389,6 +403,8 @@ async function auditedTable(
     });
   return {
     ignoreColumns: [...new Set([...row.ignore_columns, ...table.ignoreColumns])],
+    // Staging's placeholders of generated columns (src/staging/generated-placeholders.ts).
+    generatedPlaceholders: row.generated_columns,
   };
 }
 

@@ -130,7 +130,12 @@ describe('generated columns on the source (#17 items 5 and 21)', () => {
     await expect(migrate(items, urls)).rejects.toThrow(
       /source column public\.items\.gross was a generated column.*DROP EXPRESSION.*migrate --drop-staging/,
     );
-    expect(await stagingTypes(urls, 'items')).toEqual({ id: 'integer', price: 'numeric' });
+    // Staging keeps the placeholder it had (text: DMS writes generated columns).
+    expect(await stagingTypes(urls, 'items')).toEqual({
+      id: 'integer',
+      price: 'numeric',
+      gross: 'text',
+    });
     expect(await schemaLog(urls)).toEqual([]);
     // The remedy it names: out with its staging table, then back (reloaded).
     await onSource(urls, 'CREATE TABLE other (id int PRIMARY KEY)');
@@ -147,7 +152,7 @@ describe('generated columns on the source (#17 items 5 and 21)', () => {
     });
   });
 
-  it('logs nothing for one added, renamed or dropped while it stays generated', async () => {
+  it('keeps a text placeholder for each in staging, added, renamed and dropped with it, and logs nothing', async () => {
     const urls = await databases(
       'CREATE TABLE items (id int PRIMARY KEY, price numeric, note text)',
     );
@@ -158,6 +163,34 @@ describe('generated columns on the source (#17 items 5 and 21)', () => {
        ALTER TABLE items ADD COLUMN tax numeric GENERATED ALWAYS AS (price * 0.2) STORED`,
     );
     await migrate(items, urls);
+    expect(await stagingTypes(urls, 'items')).toEqual({
+      id: 'integer',
+      price: 'numeric',
+      note: 'text',
+      gross: 'text',
+      tax: 'text',
+    });
+    // What DMS writes (test_decoding prints generated columns): taken, and left out of
+    // the row document like an ignored column.
+    await withClient(urls.targetUrl, async (client) => {
+      const dms = new DmsApplier(client, 'audit', 'items', ['id']);
+      await dms.insert(
+        { id: '1', price: '10', note: 'a', gross: '12.0', tax: '2.0' },
+        cdc('INSERT', '2026-11-22 10:00:00', 1),
+      );
+      await dms.update(
+        { id: '1' },
+        { id: '1', price: '20', note: 'a', gross: '24.0', tax: '4.0' },
+        cdc('UPDATE', '2026-11-22 10:00:01', 2),
+      );
+      const { rows } = await client.query<{ operation: string; new_row: unknown }>(
+        `SELECT operation, new_row FROM audit.audit_log ORDER BY id`,
+      );
+      expect(rows).toEqual([
+        { operation: 'INSERT', new_row: { id: 1, price: 10, note: 'a' } },
+        { operation: 'UPDATE', new_row: { id: 1, price: 20, note: 'a' } },
+      ]);
+    });
     await onSource(
       urls,
       `ALTER TABLE items RENAME COLUMN gross TO brutto; ALTER TABLE items DROP COLUMN tax;
@@ -169,7 +202,13 @@ describe('generated columns on the source (#17 items 5 and 21)', () => {
       id: 'integer',
       price: 'numeric',
       note: 'text',
+      brutto: 'text',
       added: 'text',
+    });
+    // Renamed in place: the placeholder keeps what DMS wrote last.
+    await withClient(urls.targetUrl, async (client) => {
+      const { rows } = await client.query(`SELECT brutto FROM audit.items_staging`);
+      expect(rows).toEqual([{ brutto: '24.0' }]);
     });
   });
 });
