@@ -370,10 +370,32 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
           AND change = 'RENAME') = ${slot('renamesFingerprint')}`;
 
   /**
-   * Runs a query over the versions of one row (`build` adds order and bounds). An empty
-   * answer may come from outdated key facts: then they are read again and, if they
-   * changed, the query runs again with them.
+   * Runs `read` with the table's cached key facts. An empty answer may come from outdated
+   * facts (keyFactsGuard): then they are read again and, if they changed, `read` runs
+   * again with them. `read` answers with the facts it used (it may have re-read them).
    */
+  const withKeyFacts = async <Row>(
+    table: string,
+    schema: string,
+    name: string,
+    read: (facts: KeyFacts) => Promise<{ versions: Version<Row>[]; facts: KeyFacts }>,
+  ): Promise<Version<Row>[]> => {
+    let facts = await keyFactsOf(schema, name);
+    for (let attempt = 1; ; attempt++) {
+      const answer = await read(facts);
+      if (answer.versions.length > 0) return answer.versions;
+      const current = await keyFactsOf(schema, name, true);
+      if (sameKeyFacts(current, answer.facts)) return answer.versions;
+      if (attempt === MAX_KEY_FACTS_RETRIES) {
+        throw new HistoryQueryError(
+          `the key of ${table} changed ${MAX_KEY_FACTS_RETRIES} times while reading its history; try again`,
+        );
+      }
+      facts = current;
+    }
+  };
+
+  /** Runs a query over the versions of one row (`shape` adds order and bounds). */
   const forKey = async <Row>(
     table: string,
     key: RowKey<object>,
@@ -381,12 +403,12 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     bounds: PerKeyBounds,
   ): Promise<Version<Row>[]> => {
     const { schema, name } = await resolveTable(table);
-    let cached = await keyFactsOf(schema, name);
-    for (let attempt = 1; ; attempt++) {
+    return withKeyFacts<Row>(table, schema, name, async (cached) => {
       let values: string[];
+      let facts = cached;
       if (Array.isArray(key)) values = key.map(keyValueText);
       else {
-        ({ values, facts: cached } = await keyObjectValuesOf(
+        ({ values, facts } = await keyObjectValuesOf(
           key as Record<string, KeyValue>,
           cached,
           schema,
@@ -394,28 +416,18 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
           table,
         ));
       }
-      const rowKey = clientRowKey(cached.keyColumns, cached.keyTypes, values);
-      const statement = perKeyStatement(shape, rowKey !== null, cached, schema, name);
+      const rowKey = clientRowKey(facts.keyColumns, facts.keyTypes, values);
+      const statement = perKeyStatement(shape, rowKey !== null, facts, schema, name);
       const versions = await runStatement<Row>(statement, {
         ...bounds,
+        ...keyFactsValues(facts),
         schema,
         name,
         rowKey,
         keyValues: values,
-        keyColumns: cached.keyColumns,
-        keyTypes: cached.keyTypes,
-        renamesFingerprint: cached.renamesFingerprint,
       });
-      if (versions.length > 0) return versions;
-      const current = await keyFactsOf(schema, name, true);
-      if (sameKeyFacts(current, cached)) return versions;
-      if (attempt === MAX_KEY_FACTS_RETRIES) {
-        throw new HistoryQueryError(
-          `the key of ${table} changed ${MAX_KEY_FACTS_RETRIES} times while reading its history; try again`,
-        );
-      }
-      cached = current;
-    }
+      return { versions, facts };
+    });
   };
 
   // The key columns are cached: a key that does not fit them is checked against the
@@ -478,14 +490,6 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
       ) as VersionQuery;
   };
 
-  const shapeOf = async (schema: string, name: string): Promise<ShapeChange[]> => {
-    const { rows } = await sql<ShapeChange>`
-      SELECT ${sql.raw(SHAPE_CHANGE_COLUMNS)} FROM ${sql.id(auditSchema, 'schema_change')}
-      WHERE source_schema = ${schema} AND source_table = ${name}
-      ORDER BY id`.execute(db);
-    return rows;
-  };
-
   // Listings across keys (a time range, an actor) in commit order.
   const inHistoryOrder = (query: VersionQuery): VersionQuery =>
     query.orderBy(sql`l.commit_timestamp, l.change_seq NULLS FIRST, l.id`) as VersionQuery;
@@ -531,6 +535,11 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     return statement;
   };
 
+  // The renames are SQL of their own (one table's); without them a statement's text is the
+  // same for every table.
+  const renamesId = (facts: KeyFacts, schema: string, name: string): unknown =>
+    facts.renames.length === 0 ? null : [schema, name, facts.renamesFingerprint];
+
   // One per shape, key kind and renames.
   const perKeyStatement = (
     shape: PerKeyShape,
@@ -538,16 +547,34 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     facts: KeyFacts,
     schema: string,
     name: string,
-  ): CompiledQuery => {
-    // The renames are SQL of their own (one table's); without them the text is the same
-    // for every table.
-    const renamesId = facts.renames.length === 0 ? null : [schema, name, facts.renamesFingerprint];
-    return compiledOnce(JSON.stringify([shape, clientKey, renamesId]), () =>
+  ): CompiledQuery =>
+    compiledOnce(JSON.stringify([shape, clientKey, renamesId(facts, schema, name)]), () =>
       PER_KEY_SHAPES[shape](
         keyedBy(selectVersions(), facts.renames, clientKey).where(keyFactsGuard) as VersionQuery,
       ),
     );
-  };
+
+  // latest(): each key's newest version (the highest id, see inApplyOrder) found by
+  // reading only the keys and ids of the table's versions; the versions themselves, and
+  // their context, are read for the newest only. One row, one key, across renames of its
+  // key columns. In key order, as before.
+  const latestStatement = (facts: KeyFacts, schema: string, name: string): CompiledQuery =>
+    compiledOnce(JSON.stringify(['latest', renamesId(facts, schema, name)]), () => {
+      const keyOf = (alias: string) =>
+        sql.raw(currentShapeSql(`${alias}.row_key`, alias, facts.renames, { keyOnly: true }));
+      return selectVersions()
+        .where('l.source_schema', '=', slot<string>('schema'))
+        .where('l.source_table', '=', slot<string>('name'))
+        .where(keyFactsGuard)
+        .where(
+          sql.ref('l.id'),
+          'in',
+          sql`(SELECT max(n.id) FROM ${sql.id(auditSchema, 'audit_log')} AS n
+                WHERE n.source_schema = ${slot('schema')} AND n.source_table = ${slot('name')}
+                GROUP BY ${keyOf('n')})`,
+        )
+        .orderBy(keyOf('l')) as VersionQuery;
+    });
 
   const runStatement = async <Row>(
     statement: CompiledQuery,
@@ -592,11 +619,6 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
   // for LIMIT $n would be planned for a guessed fraction of the rows).
   const limited = (query: VersionQuery, range: RangeOptions): VersionQuery =>
     range.limit === undefined ? query : (query.limit(slot<number>('limit')) as VersionQuery);
-
-  const run = async <Row>(query: VersionQuery): Promise<Version<Row>[]> => {
-    const rows = await withFriendlyErrors(() => query.execute());
-    return rows.map((row) => toVersion<Row>(row as AuditLogRow));
-  };
 
   const api: History<Tables> = {
     async history(table, key, page) {
@@ -658,17 +680,14 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     },
     async latest(table) {
       const { schema, name } = await resolveTable(table);
-      // One row, one newest version, across renames of its key columns.
-      const rowKey = sql.raw(
-        currentShapeSql('l.row_key', 'l', await shapeOf(schema, name), { keyOnly: true }),
-      );
-      const query = selectVersions()
-        .distinctOn(rowKey as never)
-        .where('l.source_schema', '=', schema)
-        .where('l.source_table', '=', name)
-        // The newest in apply order (see inApplyOrder).
-        .orderBy(sql`${rowKey}, l.id DESC`) as VersionQuery;
-      return run(query);
+      return withKeyFacts(table, schema, name, async (facts) => ({
+        versions: await runStatement(latestStatement(facts, schema, name), {
+          ...keyFactsValues(facts),
+          schema,
+          name,
+        }),
+        facts,
+      }));
     },
     async schemaChanges(table) {
       const { schema, name } = await resolveTable(table);
@@ -751,6 +770,17 @@ interface KeyFacts {
   readonly renames: readonly ShapeChange[];
   /** `<count>/<highest id>` of the table's RENAME rows in `schema_change`. */
   readonly renamesFingerprint: string;
+}
+
+/** The slots of a statement that checks its key facts (keyFactsGuard). */
+function keyFactsValues(
+  facts: KeyFacts,
+): Pick<PerKeyParameters, 'keyColumns' | 'keyTypes' | 'renamesFingerprint'> {
+  return {
+    keyColumns: facts.keyColumns,
+    keyTypes: facts.keyTypes,
+    renamesFingerprint: facts.renamesFingerprint,
+  };
 }
 
 function sameKeyFacts(a: KeyFacts, b: KeyFacts): boolean {

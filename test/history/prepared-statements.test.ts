@@ -53,7 +53,7 @@ describe('history statements prepared by name', () => {
   /**
    * Every answer the sampled keys give: first page, next page, all, asOf; and the first
    * version's transaction, the changes of the 50 ms from the middle version on, and the
-   * first three of them.
+   * first three of them. Then the table's newest versions (latest).
    */
   async function answers(db: Kysely<unknown>): Promise<string> {
     const history = createHistory(db);
@@ -73,6 +73,7 @@ describe('history statements prepared by name', () => {
       out.push(await history.changesBetween('public.items', middle, until));
       out.push(await history.changesBetween('public.items', middle, until, { limit: 3 }));
     }
+    out.push(await history.latest('public.items'));
     return stringifyRowJson(out);
   }
 
@@ -90,11 +91,12 @@ describe('history statements prepared by name', () => {
         SELECT name, statement${sql.raw(countsPlans ? ', generic_plans::text, custom_plans::text' : '')}
         FROM pg_prepared_statements WHERE name LIKE 'atk\\_%' ORDER BY name`.execute(db);
       // firstPage, nextPage, all, versionAt, transaction and changesBetween with and
-      // without a limit: seven texts, each run 2 x 12 times.
-      expect(rows.length).toBe(7);
+      // without a limit, each run 2 x 12 times; and latest, run twice: eight texts.
+      expect(rows.length).toBe(8);
       for (const row of rows) {
+        const runs = /group by/i.test(row.statement) ? 2 : 24;
         if (countsPlans)
-          expect(Number(row.generic_plans) + Number(row.custom_plans), row.statement).toBe(24);
+          expect(Number(row.generic_plans) + Number(row.custom_plans), row.statement).toBe(runs);
         expect(row.statement).toContain('audit_log');
         expect(row.statement).not.toContain('row_key_of');
       }
@@ -149,6 +151,38 @@ describe('history statements prepared by name', () => {
     }
   }, 60_000);
 
+  it("finds a table's newest versions from keys and ids, and reads only those rows and their context", async () => {
+    let keysOfTable = 0;
+    const queries = await historyQueriesOf(targetUrl, async (history) => {
+      keysOfTable = (await history.latest('public.items')).length;
+    });
+    // The others read the registry and the key's renames.
+    const latest = queries.filter((query) => query.sql.includes('audit_log'));
+    expect(latest.length).toBe(1);
+    expect(keysOfTable).toBeGreaterThan(100);
+    const plan = await genericPlan(targetUrl, latest[0]!);
+    const nodes = allNodes(plan);
+    const described = nodes.map((node) => describePath([node])).join('\n');
+    // The table's versions: through its index, grouped by key without sorting them.
+    expect
+      .soft(
+        nodes.some((node) => node['Index Name'] === 'audit_log_key_apply_order_idx'),
+        described,
+      )
+      .toBe(true);
+    // The only sort is of the answer (key order), one row per key.
+    for (const sort of nodes.filter((node) => /Sort/.test(node['Node Type'])))
+      expect.soft(sort['Actual Rows'], described).toBe(keysOfTable);
+    // Each newest version read once by id, and only its context looked up.
+    const answer = nodes.find((node) => node.Alias === 'l')!;
+    expect.soft(answer['Index Name'], described).toBe('audit_log_pkey');
+    expect
+      .soft((answer['Actual Loops'] ?? 1) * answer['Actual Rows']!, described)
+      .toBe(keysOfTable);
+    const context = nodes.find((node) => node.Alias === 'c')!;
+    expect.soft(context['Actual Loops'], described).toBe(keysOfTable);
+  }, 120_000);
+
   it('answers exactly as unprepared statements do, with generic plans forced', async () => {
     const generic = createKysely<unknown>(targetUrl, {
       max: 1,
@@ -173,6 +207,7 @@ interface PlanNode {
   readonly Alias?: string;
   readonly 'Index Name'?: string;
   readonly 'Actual Rows'?: number;
+  readonly 'Actual Loops'?: number;
   readonly 'Rows Removed by Filter'?: number;
   readonly Plans?: readonly PlanNode[];
 }
@@ -208,12 +243,17 @@ function pathTo(node: PlanNode, match: (node: PlanNode) => boolean): PlanNode[] 
   return [];
 }
 
+/** Every node of a plan, root first. */
+function allNodes(node: PlanNode): PlanNode[] {
+  return [node, ...(node.Plans ?? []).flatMap(allNodes)];
+}
+
 /** One line per node of a path: type, alias, index, rows (what a failure should show). */
 function describePath(path: readonly PlanNode[]): string {
   return path
     .map(
       (node) =>
-        `${node['Node Type']} ${node.Alias ?? ''} ${node['Index Name'] ?? ''} rows=${node['Actual Rows']}` +
+        `${node['Node Type']} ${node.Alias ?? ''} ${node['Index Name'] ?? ''} rows=${node['Actual Rows']} loops=${node['Actual Loops']}` +
         (node['Rows Removed by Filter'] ? ` removed=${node['Rows Removed by Filter']}` : ''),
     )
     .join(' > ');
