@@ -154,7 +154,8 @@ export async function migratedHistoryTarget(
  * Writes audit rows directly, in exactly the shape the staging trigger writes them
  * (row_key as the trigger builds it, 35-character change sequences, UTC commit times,
  * old/new row JSON, changed columns), set-based so a million rows take seconds.
- * Version order per key follows commit order; four changes share a transaction and its
+ * Rows are in commit order, as capture appends them (so audit ids, and the heap, follow
+ * commit time); four changes share a transaction and its
  * commit time, and every transaction set context (one row in the source context table,
  * as `withAuditContext` writes it), so every version the API returns carries context.
  */
@@ -175,6 +176,7 @@ export async function generateAuditRows(targetUrl: string, rows: number): Promis
     // Bulk load, then index: secondary indexes and the unique constraint are dropped and
     // recreated from their own definitions, which is far faster than maintaining them.
     await client.query(`SET maintenance_work_mem = '512MB'`);
+    await client.query(`SET work_mem = '256MB'`);
     const { rows: indexes } = await client.query<{ name: string; definition: string }>(`
       SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS definition
       FROM pg_index i LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid
@@ -188,35 +190,39 @@ export async function generateAuditRows(targetUrl: string, rows: number): Promis
         `ALTER TABLE audit.audit_log DROP CONSTRAINT ${quoteIdent(constraint.name)}`,
       );
     }
+    // In commit order, as capture appends them: each transaction's context row, then its
+    // changes in change order. Audit ids follow that order, and the BRIN index on commit
+    // time (changesBetween's) narrows a range only on a log laid out like this.
     await client.query(`
       INSERT INTO audit.audit_log (source_schema, source_table, row_key, operation, commit_timestamp,
         change_seq, transaction_id, stream_position, old_row, new_row, changed_columns, recorded_at)
-      SELECT 'public', 'items', jsonb_build_object('id', k),
-             CASE WHEN v = 1 THEN 'INSERT' ELSE 'UPDATE' END,
-             ts,
+      SELECT source_schema, source_table, row_key, operation, ts,
              lpad((extract(epoch FROM ts) * 1000000)::bigint::text, 16, '0') || lpad(seq::text, 19, '0'),
-             (1000 + seq / ${CHANGES_PER_TRANSACTION})::text,
-             '0/' || upper(to_hex(seq * 200)),
-             CASE WHEN v > 1 THEN jsonb_build_object('id', k, 'name', 'item ' || k, 'price', (v - 1) * 1.25,
-                    'qty', v - 1, 'updated_at', ts - interval '1 second') END,
-             jsonb_build_object('id', k, 'name', 'item ' || k, 'price', v * 1.25, 'qty', v, 'updated_at', ts),
-             CASE WHEN v > 1 THEN ARRAY['price', 'qty', 'updated_at'] END,
-             ts + interval '40 milliseconds'
-      FROM bench_changes, LATERAL (SELECT ${COMMIT_TIME_SQL} AS ts) AS t`);
-    await client.query(`
-      INSERT INTO audit.audit_log (source_schema, source_table, row_key, operation, commit_timestamp,
-        change_seq, transaction_id, stream_position, new_row, recorded_at)
-      SELECT 'audit_context', 'transaction_context', jsonb_build_object('transaction_id', 1000 + txn),
-             'INSERT', ts,
-             lpad((extract(epoch FROM ts) * 1000000)::bigint::text, 16, '0') || lpad((txn * ${CHANGES_PER_TRANSACTION})::text, 19, '0'),
              (1000 + txn)::text,
-             '0/' || upper(to_hex(txn * ${CHANGES_PER_TRANSACTION} * 200)),
-             jsonb_build_object('transaction_id', 1000 + txn, 'actor', 'user-' || txn % 97,
-               'on_behalf_of', NULL, 'request_id', 'req-' || txn, 'client', 'bench',
-               'reason', 'ticket ' || txn % 13, 'metadata', jsonb_build_object('n', txn % 7)),
+             '0/' || upper(to_hex(seq * 200)),
+             old_row, new_row, changed_columns,
              ts + interval '40 milliseconds'
-      FROM (SELECT DISTINCT seq / ${CHANGES_PER_TRANSACTION} AS txn FROM bench_changes) AS t,
-           LATERAL (SELECT ${COMMIT_TIME_SQL.replace('seq', `txn * ${CHANGES_PER_TRANSACTION}`)} AS ts) AS c`);
+      FROM (
+        SELECT txn, 0 AS place, txn * ${CHANGES_PER_TRANSACTION} AS seq,
+               'audit_context' AS source_schema, 'transaction_context' AS source_table,
+               jsonb_build_object('transaction_id', 1000 + txn) AS row_key, 'INSERT' AS operation,
+               NULL::jsonb AS old_row,
+               jsonb_build_object('transaction_id', 1000 + txn, 'actor', 'user-' || txn % 97,
+                 'on_behalf_of', NULL, 'request_id', 'req-' || txn, 'client', 'bench',
+                 'reason', 'ticket ' || txn % 13, 'metadata', jsonb_build_object('n', txn % 7)) AS new_row,
+               NULL::text[] AS changed_columns
+        FROM (SELECT DISTINCT seq / ${CHANGES_PER_TRANSACTION} AS txn FROM bench_changes) AS t
+        UNION ALL
+        SELECT seq / ${CHANGES_PER_TRANSACTION}, 1, seq, 'public', 'items', jsonb_build_object('id', k),
+               CASE WHEN v = 1 THEN 'INSERT' ELSE 'UPDATE' END,
+               CASE WHEN v > 1 THEN jsonb_build_object('id', k, 'name', 'item ' || k, 'price', (v - 1) * 1.25,
+                      'qty', v - 1, 'updated_at', ${COMMIT_TIME_SQL} - interval '1 second') END,
+               jsonb_build_object('id', k, 'name', 'item ' || k, 'price', v * 1.25, 'qty', v,
+                 'updated_at', ${COMMIT_TIME_SQL}),
+               CASE WHEN v > 1 THEN ARRAY['price', 'qty', 'updated_at'] END
+        FROM bench_changes
+      ) AS change, LATERAL (SELECT ${COMMIT_TIME_SQL.replace('seq', `(txn * ${CHANGES_PER_TRANSACTION})`)} AS ts) AS c
+      ORDER BY txn, place, seq`);
     for (const constraint of constraints) {
       await client.query(
         `ALTER TABLE audit.audit_log ADD CONSTRAINT ${quoteIdent(constraint.name)} ${constraint.definition}`,

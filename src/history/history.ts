@@ -522,14 +522,18 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
   };
 
   // Each statement is compiled once (kysely's compilation was about a third of a history
-  // call's client CPU) and prepared by name on createKysely's connections; its values go
-  // in slots (runStatement).
+  // call's client CPU) and, unless `named` is false, prepared by name on createKysely's
+  // connections; its values go in slots (runStatement).
   const statements = new Map<string, CompiledQuery>();
-  const compiledOnce = (id: string, build: () => VersionQuery): CompiledQuery => {
+  const compiledOnce = (
+    id: string,
+    build: () => VersionQuery,
+    { named = true }: { readonly named?: boolean } = {},
+  ): CompiledQuery => {
     let statement = statements.get(id);
     if (statement === undefined) {
       statement = build().compile();
-      prepareByName(statement.sql);
+      if (named) prepareByName(statement.sql);
       statements.set(id, statement);
     }
     return statement;
@@ -651,6 +655,11 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
             .where('l.source_table', '=', slot<string>('name')) as VersionQuery;
           return inHistoryOrder(limited(byActorToo ? byActor(query) : query, range));
         },
+        // Planned for its own window on every call: a generic plan cannot know the
+        // window's width, and PostgreSQL kept one that read the whole per-key index
+        // (commit time is one of its columns) instead of the few block ranges of the
+        // BRIN index on commit time (1,082 pages against 136 on a 150,000-row log).
+        { named: false },
       );
       return runStatement(statement, { ...rangeValues(from, to, range), schema, name });
     },
