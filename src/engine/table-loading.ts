@@ -337,7 +337,7 @@ export async function attachedLeaves(
   const rest = on.tables.filter((table) => !added.includes(table));
   const current = await listLeaves(on.source, rest);
   const loaded = await on.positions.loadedLeaves(on.target);
-  refuseReattached(current, loaded.leaves);
+  await refuseReattached(on, current, loaded.leaves);
   await noteDetached(on, logger, rest, current, loaded.leaves);
   const isLoaded = (leaf: LeafPartition) => loaded.leaves.has(relationKey(leaf.schema, leaf.name));
   if (!loaded.recorded || !(await announcesLeaves(on.source))) {
@@ -365,15 +365,21 @@ export async function attachedLeaves(
  * A leaf recorded before attachments were is taken as the same attachment.
  * @throws {@link AttachedPartitionError}
  */
-function refuseReattached(
+async function refuseReattached(
+  on: LoadTargets,
   current: readonly LeafPartition[],
   loaded: ReadonlyMap<string, LoadedLeaf>,
-): void {
+): Promise<void> {
   const again = current.filter((leaf) => {
     const recorded = loaded.get(relationKey(leaf.schema, leaf.name))?.attachment;
     return recorded != null && recorded !== leaf.attachment;
   });
   if (again.length === 0) return;
+  // Both are schema changes the engine saw, refused or not (logged once each).
+  const seenBy = await currentInsertLsn(on.source);
+  const detached = again.map((leaf) => loaded.get(relationKey(leaf.schema, leaf.name))!);
+  await on.positions.logPartitionChanges(on.target, detached.map(detachEntry), seenBy);
+  await on.positions.logPartitionChanges(on.target, again.map(attachEntry), seenBy);
   const named = again.map(
     (leaf) => `${leaf.schema}.${leaf.name} of ${leaf.root.source.schema}.${leaf.root.source.table}`,
   );
@@ -425,16 +431,19 @@ async function noteDetached(
       },
     );
   }
+  // Read after the catalog showed them detached: each detach committed before it.
   await on.positions.logPartitionChanges(
     on.target,
-    gone.map((leaf) => {
-      const [schema, table] = leaf.root.split('\u0000') as [string, string];
-      return { ...leaf, root: { schema, table }, change: 'DETACH' as const };
-    }),
-    // Read after the catalog showed them detached: each detach committed before it.
+    gone.map(detachEntry),
     await currentInsertLsn(on.source),
   );
   await on.positions.markLeavesDetached(on.target, gone);
+}
+
+/** The schema-change log's entry for a loaded leaf found detached (with its recorded bound). */
+function detachEntry(leaf: LoadedLeaf): PartitionChangeEntry {
+  const [schema, table] = leaf.root.split('\u0000') as [string, string];
+  return { ...leaf, root: { schema, table }, change: 'DETACH' };
 }
 
 /** The schema-change log's entry for a leaf found attached. */

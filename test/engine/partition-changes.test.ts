@@ -93,6 +93,43 @@ describe('engine: partitions attached and detached are in the schema-change log 
   });
 });
 
+describe('engine: a partition detached and attached again is in the schema-change log (#17 item 21)', () => {
+  it('logs the DETACH (with the bound it had) and the ATTACH (with its new bound) though the engine refuses the attachment', async () => {
+    const p = await createPipeline(
+      `CREATE TABLE d (region text, id int, PRIMARY KEY (region, id)) PARTITION BY LIST (region);
+       CREATE TABLE d_eu PARTITION OF d FOR VALUES IN ('EU');
+       CREATE TABLE d_us PARTITION OF d FOR VALUES IN ('US');
+       INSERT INTO d VALUES ('EU', 1), ('US', 1);`,
+      { tables: [{ table: 'd', partitions: ['d_eu', 'd_us'] }] },
+    );
+    try {
+      await p.replicate();
+      await p.source(`ALTER TABLE d DETACH PARTITION d_us`);
+      await p.source(`ALTER TABLE d ATTACH PARTITION d_us FOR VALUES IN ('US', 'MX')`);
+      const seen = await lsnNow(p);
+      await expect(p.replicate()).rejects.toThrow(/was detached and attached again/);
+      // Refused again at the next start: logged once.
+      await expect(p.replicate()).rejects.toThrow(/was detached and attached again/);
+      const changes = await schemaChanges(p);
+      expect(changes).toEqual([
+        expect.objectContaining({
+          change: 'DETACH',
+          partition: { schema: 'public', name: 'd_us', bound: "FOR VALUES IN ('US')" },
+          detectedBy: 'engine',
+        }),
+        expect.objectContaining({
+          change: 'ATTACH',
+          partition: { schema: 'public', name: 'd_us', bound: "FOR VALUES IN ('US', 'MX')" },
+          detectedBy: 'engine',
+        }),
+      ]);
+      for (const change of changes) expect(await atOrAfter(p, change.sourceLsn, seen)).toBe(true);
+    } finally {
+      await p.dispose();
+    }
+  });
+});
+
 describe('engine: partition changes logged by a target login with only the writer role', () => {
   it('logs the DETACH and the ATTACH with the writer role’s privileges', async () => {
     const p = await createPipeline(
