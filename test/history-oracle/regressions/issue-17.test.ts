@@ -246,4 +246,22 @@ describe('history oracle regressions (#17)', () => {
       expect(await problems(w, pipeline)).toEqual([]);
     },
   );
+
+  // Found by `npm run fuzz -- --jit --features all` (seed 27217, a harness false alarm):
+  // the oracle's `null-value` edit picked a generated column, which staging leaves out
+  // (README "Generated columns"), and the scenario stopped with `column "gen_nulls" does
+  // not exist` instead of checking what verify reports for the edit.
+  it('item 10 (engine, null-value): the staging edit never picks a generated column', async () => {
+    const w: Workload = {
+      ...workload(
+        [{ ...oneTable([{ name: 'c1', type: 'int4' }])[0]!, generated: true }],
+        // int4 pick 1 is NULL: no recorded value to set NULL, so the edit flags the row.
+        [replicate, tx(insert(0, 1))],
+      ),
+      tamper: { table: 0, kind: 'null-value', loadedRow: false },
+    };
+    const result = await runScenario(w, { adminUrl: inject('pgAdminUrl'), pipeline: 'engine' });
+    expect(result.problems).toEqual([]);
+    expect(result.tampered).toMatch(/^flagged staging row/);
+  });
 });

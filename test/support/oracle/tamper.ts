@@ -53,11 +53,15 @@ export async function tamperWithStaging(
   return `flagged staging row ${ctid} deleted`;
 }
 
-/** The source table's columns today, without key, ignored and header-named ones. */
+/**
+ * The source table's columns today, without key, ignored, generated (not recorded: README
+ * "Generated columns") and header-named ones.
+ */
 async function recordedValueColumns(source: pg.ClientBase, table: ComparedTable) {
   const { rows } = await source.query<{ name: string }>(
     `SELECT attname::text AS name FROM pg_catalog.pg_attribute
-      WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+      WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
+      ORDER BY attnum`,
     [quoteQualified(table.schema, table.table)],
   );
   return rows
