@@ -137,6 +137,15 @@ async function introspectTable(
       `source table ${label} has no primary key: DMS would silently drop its UPDATEs and DELETEs; add one before auditing it`,
     );
   }
+  const generatedKey = primaryKey.filter((name) => generatedColumns.some((c) => c.name === name));
+  if (generatedKey.length > 0) {
+    throw new SourceTableError(
+      `source table ${label} has generated primary-key column(s) ${generatedKey.join(', ')}: ` +
+        `history leaves generated columns out, and the local engine's stream (pgoutput) does ` +
+        `not carry them, so a row could not be found by its key; audit the table with a ` +
+        `primary key of plain columns`,
+    );
+  }
   if (table.primaryKey && table.primaryKey.join('\u0000') !== primaryKey.join('\u0000')) {
     throw new SourceTableError(
       `tables: ${label} primaryKey [${table.primaryKey.join(', ')}] does not match the source primary key [${primaryKey.join(', ')}]`,

@@ -152,6 +152,15 @@ describe('generated columns on the source (#17 items 5 and 21)', () => {
     });
   });
 
+  it('refuses a table whose primary key is a generated column', async () => {
+    const urls = await databases(
+      'CREATE TABLE items (id int, k int GENERATED ALWAYS AS (id * 2) STORED PRIMARY KEY)',
+    );
+    await expect(migrate(items, urls)).rejects.toThrow(
+      /source table public\.items has generated primary-key column\(s\) k:.*primary key of plain columns/,
+    );
+  });
+
   it('keeps a text placeholder for each in staging, added, renamed and dropped with it, and logs nothing', async () => {
     const urls = await databases(
       'CREATE TABLE items (id int PRIMARY KEY, price numeric, note text)',
