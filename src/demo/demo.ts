@@ -74,6 +74,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const sourceUrl = await sourceServer.createDatabase('shop');
     const targetUrl = await targetServer.createDatabase('audit');
     const source = new pg.Client(pinnedClientConfig(sourceUrl, 'audit-trail-demo'));
+    // A lost connection must not crash the process with an unhandled 'error' event: on a
+    // terminal's Ctrl-C the servers get the signal too and end it (57P01) while the demo
+    // stops. The next query on it fails, and that failure is what the demo reports.
+    source.on('error', () => undefined);
     await source.connect();
     try {
       await source.query(ITEMS_DDL);

@@ -30,8 +30,9 @@ export const BUILT_CLI = path.join(ROOT, 'dist/src/cli/main.js');
 export function spawnCli(
   args: readonly string[],
   env: Record<string, string> = {},
+  options: { ownProcessGroup?: boolean } = {},
 ): ChildProcessWithoutNullStreams {
-  return spawnNode(['--import', 'tsx', MAIN, ...args], env);
+  return spawnNode(['--import', 'tsx', MAIN, ...args], env, options);
 }
 
 /** Runs `audit-trail ARGS...` from the TypeScript sources to its end (see {@link spawnCli}). */
@@ -172,11 +173,21 @@ function requireBuiltCli(): string {
   return BUILT_CLI;
 }
 
+/**
+ * `ownProcessGroup`: the child leads a process group of its own, so a test can signal it
+ * and everything it started at once (`process.kill(-child.pid, ...)`), as a terminal's
+ * Ctrl-C does.
+ */
 function spawnNode(
   nodeArgs: readonly string[],
   env: Record<string, string>,
+  options: { ownProcessGroup?: boolean } = {},
 ): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, nodeArgs, { cwd: ROOT, env: { ...process.env, ...env } });
+  return spawn(process.execPath, nodeArgs, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    detached: options.ownProcessGroup ?? false,
+  });
 }
 
 /** Everything a child writes, and how it ended. */
