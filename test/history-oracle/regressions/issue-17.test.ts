@@ -248,9 +248,10 @@ describe('history oracle regressions (#17)', () => {
   );
 
   // Found by `npm run fuzz -- --jit --features all` (seed 27217, a harness false alarm):
-  // the oracle's `null-value` edit picked a generated column, which staging leaves out
-  // (README "Generated columns"), and the scenario stopped with `column "gen_nulls" does
-  // not exist` instead of checking what verify reports for the edit.
+  // the oracle's `null-value` edit picked a generated column, which is no recorded value
+  // (README "Generated columns": staging keeps only a placeholder the capture and verify
+  // never read; before it did, the column was missing), and the scenario stopped with
+  // `column "gen_nulls" does not exist` instead of checking what verify reports for the edit.
   it('item 10 (engine, null-value): the staging edit never picks a generated column', async () => {
     const w: Workload = {
       ...workload(
