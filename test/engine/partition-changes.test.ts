@@ -24,6 +24,16 @@ const lsnNow = async (p: Pipeline) =>
 const atOrAfter = async (p: Pipeline, lsn: string | null, bound: string) =>
   (await p.source(`SELECT $1::pg_lsn >= $2::pg_lsn AS ok`, [lsn, bound])).rows[0]!.ok as boolean;
 
+/** `d`, list-partitioned into `d_eu` and `d_us` with a row each, both in the config. */
+const twoLeafPipeline = () =>
+  createPipeline(
+    `CREATE TABLE d (region text, id int, PRIMARY KEY (region, id)) PARTITION BY LIST (region);
+     CREATE TABLE d_eu PARTITION OF d FOR VALUES IN ('EU');
+     CREATE TABLE d_us PARTITION OF d FOR VALUES IN ('US');
+     INSERT INTO d VALUES ('EU', 1), ('US', 1);`,
+    { tables: [{ table: 'd', partitions: ['d_eu', 'd_us'] }] },
+  );
+
 describe('engine: partitions attached and detached are in the schema-change log (#17 item 21)', () => {
   const TREE = `CREATE TABLE d (region text, id int, v int, PRIMARY KEY (region, id)) PARTITION BY LIST (region);
     CREATE TABLE d_eu PARTITION OF d FOR VALUES IN ('EU');
@@ -95,13 +105,7 @@ describe('engine: partitions attached and detached are in the schema-change log 
 
 describe('engine: a partition detached and attached again is in the schema-change log (#17 item 21)', () => {
   it('logs the DETACH (with the bound it had) and the ATTACH (with its new bound) though the engine refuses the attachment', async () => {
-    const p = await createPipeline(
-      `CREATE TABLE d (region text, id int, PRIMARY KEY (region, id)) PARTITION BY LIST (region);
-       CREATE TABLE d_eu PARTITION OF d FOR VALUES IN ('EU');
-       CREATE TABLE d_us PARTITION OF d FOR VALUES IN ('US');
-       INSERT INTO d VALUES ('EU', 1), ('US', 1);`,
-      { tables: [{ table: 'd', partitions: ['d_eu', 'd_us'] }] },
-    );
+    const p = await twoLeafPipeline();
     try {
       await p.replicate();
       await p.source(`ALTER TABLE d DETACH PARTITION d_us`);
@@ -132,13 +136,7 @@ describe('engine: a partition detached and attached again is in the schema-chang
 
 describe('engine: partition changes logged by a target login with only the writer role', () => {
   it('logs the DETACH and the ATTACH with the writer role’s privileges', async () => {
-    const p = await createPipeline(
-      `CREATE TABLE d (region text, id int, PRIMARY KEY (region, id)) PARTITION BY LIST (region);
-       CREATE TABLE d_eu PARTITION OF d FOR VALUES IN ('EU');
-       CREATE TABLE d_us PARTITION OF d FOR VALUES IN ('US');
-       INSERT INTO d VALUES ('EU', 1), ('US', 1);`,
-      { tables: [{ table: 'd', partitions: ['d_eu', 'd_us'] }] },
-    );
+    const p = await twoLeafPipeline();
     try {
       const login = await createLogin(p.targetUrl, 'engine_writer');
       await p.target(`GRANT ${quoteIdent(kitRoles(p.config).writer)} TO ${quoteIdent(login.name)}`);
