@@ -4,7 +4,7 @@ import { parseConfig } from '../config';
 import { createEngine, createJsonLogger, silentLogger, type Engine } from '../engine';
 import { createHistory, stringifyRowJson, type Version, type VersionContext } from '../history';
 import { migrateTarget } from '../migrate/migrate-target';
-import { createKysely, pinnedClientConfig } from '../postgres/connect';
+import { createKysely, pinnedClientConfig, survivingConnectionLoss } from '../postgres/connect';
 import { startLocalPostgres, type LocalPostgres } from '../postgres/local-server';
 import { formatReport } from '../cli/commands/verify-format';
 import { auditContext, installSourceContext } from '../source-context';
@@ -73,11 +73,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     servers.push(sourceServer, targetServer);
     const sourceUrl = await sourceServer.createDatabase('shop');
     const targetUrl = await targetServer.createDatabase('audit');
-    const source = new pg.Client(pinnedClientConfig(sourceUrl, 'audit-trail-demo'));
-    // A lost connection must not crash the process with an unhandled 'error' event: on a
-    // terminal's Ctrl-C the servers get the signal too and end it (57P01) while the demo
-    // stops. The next query on it fails, and that failure is what the demo reports.
-    source.on('error', () => undefined);
+    // On a terminal's Ctrl-C the servers get the signal too and end every connection
+    // (57P01) while the demo stops: see survivingConnectionLoss.
+    const source = survivingConnectionLoss(
+      new pg.Client(pinnedClientConfig(sourceUrl, 'audit-trail-demo')),
+    );
     await source.connect();
     try {
       await source.query(ITEMS_DDL);

@@ -138,10 +138,12 @@ export async function connectClient(
   extra: Partial<pg.ClientConfig> = {},
   settings: Readonly<Record<string, string>> = {},
 ): Promise<pg.Client> {
-  const client = new pg.Client({
-    ...pinnedClientConfig(url, applicationName, settings),
-    ...extra,
-  });
+  const client = survivingConnectionLoss(
+    new pg.Client({
+      ...pinnedClientConfig(url, applicationName, settings),
+      ...extra,
+    }),
+  );
   try {
     await client.connect();
     return client;
@@ -149,6 +151,20 @@ export async function connectClient(
     await client.end().catch(() => undefined);
     throw new ConnectionError(label, url, error);
   }
+}
+
+/**
+ * Gives `client` an 'error' listener, so that a server ending the connection (a restart,
+ * `pg_terminate_backend`, a failover, the servers stopping on a terminal's Ctrl-C) does
+ * not crash the process with an unhandled 'error' event and a stack trace. node-postgres
+ * emits that event even while a query is running (the query is rejected as well), and
+ * a pool's checked-out clients have no listener of their own. Nothing is hidden: the
+ * client is no longer queryable, so the caller's next query fails with the cause, on the
+ * caller's path; callers that must react at once (the engine) add their own listener.
+ */
+export function survivingConnectionLoss<C extends pg.Client | pg.PoolClient>(client: C): C {
+  client.on('error', () => undefined);
+  return client;
 }
 
 /** Options for {@link createPool}. */
@@ -178,6 +194,8 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
   // connection and the next query opens a new one, so nothing is lost by ignoring it: if the
   // server is really gone, that next query fails with it, through the caller's path.
   pool.on('error', () => undefined);
+  // Checked-out clients have no pool listener: see survivingConnectionLoss.
+  pool.on('connect', survivingConnectionLoss);
   return pool;
 }
 

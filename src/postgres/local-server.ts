@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { quoteIdent } from './identifiers';
+import { survivingConnectionLoss } from './connect';
 
 /** Options for {@link startLocalPostgres}. */
 export interface LocalPostgresOptions {
@@ -89,7 +90,7 @@ export async function startLocalPostgres(
   return {
     url,
     async createDatabase(name) {
-      const client = new pg.Client({ connectionString: url() });
+      const client = survivingConnectionLoss(new pg.Client({ connectionString: url() }));
       await client.connect();
       try {
         await client.query(`CREATE DATABASE ${quoteIdent(name)}`);

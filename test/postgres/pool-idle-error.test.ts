@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { createKysely } from '../../src/postgres/connect';
+import type pg from 'pg';
+import { connectClient, createKysely, createPool } from '../../src/postgres/connect';
 import { createTestDatabase, withClient } from '../support/databases';
 
 describe("the kit's connection pools", () => {
@@ -25,4 +26,51 @@ describe("the kit's connection pools", () => {
       await db.destroy();
     }
   });
+
+  // The terminal Ctrl-C bug (#15): the servers end every connection while the demo still
+  // holds some. node-postgres emits 'error' on a client whose server goes away even while
+  // the client is checked out of a pool or running a query, and nothing listened there:
+  // an unhandled 'error' event, a stack trace, exit 1. vitest fails a run on it.
+  it('survive a checked-out connection the server terminates: the next query on it fails, no crash', async () => {
+    const url = await createTestDatabase('pool_checked_out_error');
+    const pool = createPool(url, { max: 1, applicationName: 'checked-out-test' });
+    try {
+      const client = await pool.connect();
+      await terminateAndWaitForEnd(url, client, 'checked-out-test');
+      await expect(client.query('SELECT 1')).rejects.toThrow(/not queryable|terminat/i);
+      client.release(true);
+      // The pool has let the dead connection go and opens a new one.
+      const { rows } = await pool.query<{ ok: number }>('SELECT 1 AS ok');
+      expect(rows).toEqual([{ ok: 1 }]);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('survive a connectClient connection the server terminates: the next query fails, no crash', async () => {
+    const url = await createTestDatabase('client_error');
+    const client = await connectClient(url, 'client-error-test', 'target');
+    try {
+      await terminateAndWaitForEnd(url, client, 'client-error-test');
+      await expect(client.query('SELECT 1')).rejects.toThrow(/not queryable|terminat/i);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  });
 });
+
+/** pg_terminate_backend on `applicationName`'s sessions, then waits until `client` sees the end. */
+async function terminateAndWaitForEnd(
+  url: string,
+  client: pg.ClientBase,
+  applicationName: string,
+): Promise<void> {
+  const ended = new Promise((resolve) => client.once('end', resolve));
+  await withClient(url, (admin) =>
+    admin.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`,
+      [applicationName],
+    ),
+  );
+  await ended;
+}
