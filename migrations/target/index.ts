@@ -20,6 +20,7 @@ import { auditedColumnGeneratedMigration } from './0018-audited-column-generated
 import { auditLogKeyApplyOrderMigration } from './0019-audit-log-key-apply-order';
 import { partitionChangeMigration } from './0020-partition-change';
 import { auditedTableGeneratedColumnsMigration } from './0021-audited-table-generated-columns';
+import { auditedPartitionTreeMigration } from './0022-audited-partition-tree';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -81,4 +82,5 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
     name: '0021-audited-table-generated-columns',
     migration: auditedTableGeneratedColumnsMigration,
   },
+  { name: '0022-audited-partition-tree', migration: auditedPartitionTreeMigration },
 ];

@@ -45,9 +45,10 @@ export const NOT_DETACHING = `NOT coalesce((to_jsonb(i) ->> 'inhdetachpending'):
 /**
  * Leaf partitions (plain tables) under each partitioned table, read from pg_inherits with
  * the transaction's snapshot (so, in an exported snapshot, the tree as of that
- * snapshot; pg_partition_tree would read the current catalog).
+ * snapshot; pg_partition_tree would read the current catalog). Parameters: the roots'
+ * schemas and names (text[] each); `root` is a root's index in them.
  */
-const LEAVES_SQL = `
+export const LEAVES_SQL = `
   WITH RECURSIVE tree AS (
     SELECT c.oid, r.ord, NULL::text AS attachment
       FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(s, t, ord)

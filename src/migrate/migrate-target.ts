@@ -11,6 +11,8 @@ import { quoteQualified } from '../postgres/identifiers';
 import { introspectSourceTables, SourceTableError, type SourceTable } from './introspect';
 import { MIGRATE_CATCH_UP_TIMEOUT_MS, MIGRATE_LOCK_TIMEOUT } from './lock-timeout';
 import { attachedRowsWarnings, partitionListProblems } from './partitions';
+import { logPartitionChangesSince, readSourceLeaves, type SeenLeaf } from './partition-log';
+import type { PartitionChangeEntry } from '../engine/partition-changes';
 import { oldShapeChangesPending } from './pending-changes';
 import { HEADER_COLUMN_NAMES, stagingTableName } from '../staging/header-columns';
 import { stagingColumnsOf } from '../staging/generated-placeholders';
@@ -90,6 +92,13 @@ export interface MigrateRunOptions extends Pick<
 > {
   /** The source WAL position the introspected tables were read at (or before). */
   readonly sourceLsn?: string;
+  /**
+   * Each audited table's leaf partitions on the source (`readSourceLeaves`, keyed
+   * `schema\0table`), read before `sourceLsn`: the partitions attached or detached since
+   * the last run are logged. Absent: the log and migrate's record of leaves are left as
+   * they are.
+   */
+  readonly leaves?: ReadonlyMap<string, readonly SeenLeaf[]>;
 }
 
 /** What a migrate run did. */
@@ -123,6 +132,12 @@ export interface MigrateReport extends SyncResult {
    * `attachedRowsWarnings` in src/migrate/partitions.ts). Logged as `warning: ...`.
    */
   readonly warnings: readonly string[];
+  /**
+   * The partitions this run found attached to or detached from an audited table since
+   * the run before, as logged in the schema-change log (`partition_change`, detected by
+   * migrate): the AWS DMS path's partition entries (src/migrate/partition-log.ts).
+   */
+  readonly partitionChanges: readonly PartitionChangeEntry[];
 }
 
 export { MIGRATE_CATCH_UP_TIMEOUT_MS, MIGRATE_LOCK_TIMEOUT } from './lock-timeout';
@@ -172,15 +187,21 @@ export async function migrateTarget(options: MigrateTargetOptions): Promise<Migr
       throw new SourceTableError(`cannot audit: ${partitionProblems.join('; ')}`);
     }
     const warnings = await attachedRowsWarnings(runOnSource, options.config.tables);
+    const leaves = await readSourceLeaves(runOnSource, options.config.tables);
     if (options.allowPendingChanges !== true) {
       await refuseBeforeCatchUp(source, target, options, tables);
     }
-    // Read after introspection: every schema change seen there is at or before it.
+    // Read after introspection and the leaves: every schema change seen there is at or
+    // before it.
     const sourceLsn = await currentSourceLsn(source);
     const log = options.log ?? (() => undefined);
     warnings.forEach((warning) => log(`warning: ${warning}`));
     const report = {
-      ...(await migrateTargetWith(target, options.config, tables, { ...options, sourceLsn })),
+      ...(await migrateTargetWith(target, options.config, tables, {
+        ...options,
+        sourceLsn,
+        leaves,
+      })),
       warnings,
     };
     return dryRun ? { ...report, statements: [...dryRun.statements] } : report;
@@ -319,6 +340,15 @@ export async function migrateTargetWith(
       options.sourceLsn,
       staging,
     ).finally(() => staging.done());
+    const partitionChanges = options.leaves
+      ? await logPartitionChangesSince(
+          trx,
+          config.auditSchema,
+          resolved,
+          options.leaves,
+          options.sourceLsn,
+        )
+      : [];
     await markSourceContextTable(trx, config);
     await secureInstall(trx, config.auditSchema, roles);
     return {
@@ -330,6 +360,7 @@ export async function migrateTargetWith(
       readdedTables,
       // Source-side warnings are migrateTarget's: this function reads only the target.
       warnings: [],
+      partitionChanges,
       ...synced,
     };
   });
@@ -351,6 +382,13 @@ function logReport(report: MigrateReport, log: (message: string) => void): void 
   report.createdStagingTables.forEach((table) => log(`created the staging table of ${table}`));
   report.schemaChanges.forEach((change) => log(describeSchemaChange(change)));
   report.triggersInstalled.forEach((table) => log(`installed audit trigger for ${table}`));
+  report.partitionChanges.forEach((change) => log(describePartitionChange(change)));
+}
+
+/** One line per partition attached or detached, as migrate prints it. */
+export function describePartitionChange(change: PartitionChangeEntry): string {
+  const partition = `${change.schema}.${change.name} ${change.bound ?? '(bound not known)'}`;
+  return `${change.root.schema}.${change.root.table}: partition ${partition} ${change.change === 'ATTACH' ? 'attached' : 'detached'}`;
 }
 
 async function runKitMigrations(

@@ -84,12 +84,13 @@ export function registerMigrate(program: Command): void {
         report.droppedStagingTables.length +
         report.readdedTables.length +
         report.triggersInstalled.length +
-        report.schemaChanges.length;
+        report.schemaChanges.length +
+        report.partitionChanges.length;
       const tables = report.tables.map((table) => `${table.schema}.${table.table}`);
       if (options.json) {
         const { applied, installedSqlFiles, createdStagingTables, schemaChanges } = report;
         const { addedColumns, triggersInstalled, removedTables, droppedStagingTables } = report;
-        const { readdedTables, warnings } = report;
+        const { readdedTables, warnings, partitionChanges } = report;
         process.stdout.write(
           `${JSON.stringify({
             upToDate: changed === 0,
@@ -98,6 +99,7 @@ export function registerMigrate(program: Command): void {
             installedSqlFiles,
             createdStagingTables,
             schemaChanges,
+            partitionChanges,
             addedColumns,
             triggersInstalled,
             removedTables,
