@@ -393,6 +393,29 @@ describe('the schema-change log (#17 item 21)', () => {
     });
   });
 
+  it('each of its tables refuses UPDATE, DELETE and TRUNCATE, whatever the audit schema is called', async () => {
+    const urls = await databases('CREATE TABLE items (id int PRIMARY KEY, a text)');
+    const auditSchema = `it's "the" log`;
+    await migrateTarget({ config: parseConfig({ ...items, auditSchema }), ...urls });
+    const { rows } = await withClient(urls.targetUrl, (client) =>
+      client.query<{ relname: string; tgname: string; tgenabled: string; fn: string }>(
+        `SELECT c.relname, t.tgname, t.tgenabled, t.tgfoid::regproc::text AS fn
+           FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+          WHERE c.relnamespace = to_regnamespace($1) AND t.tgname ~ '_(append_only|no_truncate)$'
+            AND c.relname IN ('schema_change', 'schema_change_position', 'partition_change')
+          ORDER BY 1, 2`,
+        [`"it's ""the"" log"`],
+      ),
+    );
+    const forbid = `"it's ""the"" log".forbid_audit_log_change`;
+    expect(rows.map((row) => [row.relname, row.tgname, row.tgenabled, row.fn])).toEqual(
+      ['partition_change', 'schema_change', 'schema_change_position'].flatMap((table) => [
+        [table, `${table}_append_only`, 'A', forbid],
+        [table, `${table}_no_truncate`, 'A', forbid],
+      ]),
+    );
+  });
+
   it('starts from staging on an install made by release 0.1.0, then tells renames apart', async () => {
     const fixture = readFileSync(path.join(__dirname, 'fixtures', 'target-0.1.0.sql'), 'utf8');
     const urls = await databases(
