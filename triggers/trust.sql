@@ -122,11 +122,13 @@ $function$;
 -- Under REPEATABLE READ or SERIALIZABLE an applier's snapshot is taken before it waits
 -- for the chain lock, so it may not see a block that the previous holder committed
 -- meanwhile: sealing on that stale head would collide with that block (a bare 23505, or a
--- generic 40001 somewhere in the capture path). Once per transaction, right after the
--- lock is taken, this probes the next block number: ON CONFLICT under a transaction
--- snapshot raises a serialization failure exactly when a committed block is invisible to
--- it; otherwise the probe row is rolled back with its subtransaction. Either way nothing
--- is written. A stale applier gets one clear, retryable 40001 that names the chain.
+-- generic 40001 somewhere in the capture path). Right after each taking of the lock,
+-- this probes the next block number: ON CONFLICT under a transaction snapshot raises a
+-- serialization failure exactly when a committed block is invisible to it; otherwise the
+-- probe row is rolled back with its subtransaction. Either way nothing is written. A
+-- stale applier gets one clear, retryable 40001 that names the chain. Every time, not
+-- once per transaction: a mark that the check was done (a transaction-local setting, as
+-- once) is one the applier could set itself.
 -- READ COMMITTED (what DMS and the engine use) never gets here: each statement after the
 -- lock sees the current head.
 CREATE OR REPLACE FUNCTION {{audit_schema}}.assert_chain_head_visible()
@@ -157,7 +159,6 @@ BEGIN
                      || ' transaction cannot see the head the previous lock holder wrote.',
             HINT = 'Retry the transaction. Apply changes at READ COMMITTED (the default) to avoid these retries.';
   END IF;
-  PERFORM set_config('audit_trail.chain_head_checked', 'on', true);
 END
 $function$;
 
@@ -176,11 +177,8 @@ BEGIN
   done := pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('audit-trail:chain:'
             OPERATOR(pg_catalog.||) ({{audit_schema_literal}} OPERATOR(pg_catalog.||) '.audit_chain')
               ::pg_catalog.regclass::pg_catalog.oid::pg_catalog.text, 0));
-  -- Set (transaction-local) once the head has been checked under the lock, which this
-  -- transaction then holds to its end: later statements need no probe.
-  IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed'
-     AND coalesce(pg_catalog.current_setting('audit_trail.chain_head_checked', true)
-                  OPERATOR(pg_catalog.<>) 'on', true) THEN
+  -- A snapshot older than the lock may miss the head (assert_chain_head_visible).
+  IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
     PERFORM {{audit_schema}}.assert_chain_head_visible();
   END IF;
   -- A foreign trigger created between the caller check and the insert would still fire:
