@@ -467,11 +467,16 @@ async function legacyStagingMigrations(
   return rows.map((row) => row.name);
 }
 
-/** The source's current WAL position (the replay position on a standby). */
+/**
+ * The source's current WAL insert position (the replay position on a standby): every
+ * transaction whose effects a catalog read before it saw committed at or before it. The
+ * write position (`pg_current_wal_lsn`) can lag behind a commit record already
+ * inserted (another session's WAL not yet written, an asynchronous commit).
+ */
 async function currentSourceLsn(source: Kysely<unknown>): Promise<string | undefined> {
   const { rows } = await sql<{ lsn: string | null }>`
     SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
-                 ELSE pg_current_wal_lsn() END)::text AS lsn`.execute(source);
+                 ELSE pg_current_wal_insert_lsn() END)::text AS lsn`.execute(source);
   return rows[0]?.lsn ?? undefined;
 }
 
