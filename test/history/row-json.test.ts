@@ -1,5 +1,12 @@
+import * as losslessJson from 'lossless-json';
 import { isLosslessNumber, LosslessNumber, parse } from 'lossless-json';
 import { parseRowJson } from '../../src/history/row-json';
+
+// lossless-json's parser, counted: parseRowJson should need it only in the rare case below.
+vi.mock('lossless-json', async (actual) => {
+  const module = await actual<typeof losslessJson>();
+  return { ...module, parse: vi.fn(module.parse) };
+});
 
 /** The lossless parse alone: every number that does not print back as itself kept as text. */
 const oracle = (text: string): unknown =>
@@ -23,6 +30,14 @@ describe('parseRowJson', () => {
     '{"__proto__": 1.5, "t": true, "f": false, "n": null}',
     '{"e": "1e5", "E": 1}',
     '"1.10"',
+    // Numbers JSON.parse would round beside booleans, nested, and at the top.
+    '{"t": true, "f": false, "price": 2.50, "qty": 2}',
+    '[true, 1.10, [false, {"a": [2.50, -0, 1e400]}], "1.10"]',
+    '{"__proto__": 1.50, "b": {"__proto__": [0.10]}}',
+    // A string that starts with U+0000 (what marks a number internally): the lossless parse.
+    '{"s": "\\u0000", "a": 1.10}',
+    '{"\\u00001.10": 2.50, "a": [1.10]}',
+    '{"s": "x\\u00001.10", "a": 1.10}',
     '12.0',
     '12',
     'null',
@@ -32,5 +47,69 @@ describe('parseRowJson', () => {
     if (parsed !== null && typeof parsed === 'object') {
       expect(Object.getPrototypeOf(parsed)).toBe(Object.getPrototypeOf(oracle(text)));
     }
+  });
+
+  it('gives what the lossless parse gives for generated documents', () => {
+    // Deterministic (seeded) documents: numbers that do and do not print back as
+    // themselves, strings with escapes and with U+0000 first, booleans, nesting.
+    let seed = 20261203;
+    const next = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const numbers = [
+      '0',
+      '-0',
+      '7',
+      '1.5',
+      '1.10',
+      '2.50',
+      '-1.5e-7',
+      '1E5',
+      '1e400',
+      '0.1',
+      '9007199254740993',
+      '9007199254740992',
+      '123456789012345678901234567890',
+      '100.0',
+    ];
+    const strings = ['"x"', '"1.10"', '"\\u0000"', '"\\u00002.50"', '"a\\"b"', '"\\\\"', '"e"'];
+    const value = (depth: number): string => {
+      const pick = next(depth > 2 ? 5 : 7);
+      if (pick <= 1) return numbers[next(numbers.length)]!;
+      if (pick === 2) return strings[next(strings.length)]!;
+      if (pick === 3) return ['true', 'false', 'null'][next(3)]!;
+      if (pick === 4) return numbers[next(numbers.length)]!;
+      if (pick === 5)
+        return `[${Array.from({ length: next(4) }, () => value(depth + 1)).join(', ')}]`;
+      // Distinct keys (jsonb has no duplicates); the first is sometimes __proto__ itself.
+      const keys = ['a', '__proto__', 'e', '1.10', 'b'];
+      const key = (i: number) => (i === 0 && next(3) === 0 ? '__proto__' : `${keys[next(5)]}${i}`);
+      return `{${Array.from({ length: next(4) }, (_, i) => `"${key(i)}": ${value(depth + 1)}`).join(', ')}}`;
+    };
+    for (let n = 0; n < 3000; n++) {
+      const text = value(0);
+      expect(shape(parseRowJson<unknown>(text)), text).toBe(shape(oracle(text)));
+    }
+  });
+
+  it("needs lossless-json's parser only for a string that starts with U+0000", () => {
+    const parser = vi.mocked(parse);
+    parser.mockClear();
+    // Booleans and numbers JSON.parse would round (2.50): before, both took the slow parse.
+    const row = parseRowJson(
+      '{"active": true, "price": 2.50, "note": "1.10", "big": 9007199254740993}',
+    );
+    expect(shape(row)).toBe(
+      shape({
+        active: true,
+        price: new LosslessNumber('2.50'),
+        note: '1.10',
+        big: new LosslessNumber('9007199254740993'),
+      }),
+    );
+    expect(parser).not.toHaveBeenCalled();
+    parseRowJson('{"s": "\\u0000x", "price": 2.50}');
+    expect(parser).toHaveBeenCalledTimes(1);
   });
 });
