@@ -10,6 +10,64 @@ import { backlogSql } from './engine';
 
 const TRANSACTION_SIZE = 100;
 
+/** Rows in each of the engine-shaped statements of {@link engineShapedScript}. */
+export const ROWS_PER_STATEMENT = 100;
+
+/**
+ * One target transaction shaped as the engine applies case 3's backlog (for
+ * `bench/tools/instructions.ts --case engine`): an INSERT of `ROWS_PER_STATEMENT` new
+ * `items` rows into staging in one statement, with `ON CONFLICT ... DO UPDATE` as the
+ * engine sends it (so the staging UPDATE triggers fire too, with no rows), then one
+ * UPDATE of those rows joined to a set, as the engine's `UPDATE ... FROM unnest(...)`.
+ * Every row carries its change headers, the change sequence growing per key. pgbench
+ * keeps `:n` per client across transactions: `:base` separates runs.
+ */
+export function engineShapedScript(staging: string): string {
+  const last = ROWS_PER_STATEMENT - 1;
+  const seq = (offset: number, key: string) =>
+    `'2026120200000000' || lpad((${key} * 2 + ${offset})::text, 19, '0')`;
+  const insert = {
+    id: 'g',
+    name: `'item ' || g`,
+    price: '9.99',
+    qty: '1',
+    updated_at: 'now()',
+    ar_h_operation: `'INSERT'`,
+    ar_h_commit_timestamp: 'now()::timestamp',
+    ar_h_change_seq: seq(0, 'g'),
+    ar_h_transaction_id: ':n',
+    ar_h_stream_position: `'0/16B3748'`,
+    ar_h_indicator: `'I'`,
+  };
+  const columns = Object.keys(insert);
+  const update = {
+    price: '10.00',
+    qty: '2',
+    updated_at: 'now()',
+    ar_h_operation: `'UPDATE'`,
+    ar_h_commit_timestamp: 'now()::timestamp',
+    ar_h_change_seq: seq(1, 's.id'),
+    ar_h_transaction_id: ':n',
+    ar_h_stream_position: `'0/16B3748'`,
+    ar_h_indicator: `'U'`,
+  };
+  return [
+    '\\set n :n + 1',
+    `\\set first :base + :n * ${ROWS_PER_STATEMENT}`,
+    'BEGIN;',
+    `INSERT INTO ${staging} (${columns.join(', ')}) SELECT ${Object.values(insert).join(', ')} ` +
+      `FROM generate_series(:first::bigint, :first::bigint + ${last}) AS g ` +
+      `ON CONFLICT (id) DO UPDATE SET ${columns.map((c) => `${c} = EXCLUDED.${c}`).join(', ')};`,
+    `UPDATE ${staging} AS s SET ${Object.entries(update)
+      .map(([column, value]) => `${column} = ${value}`)
+      .join(
+        ', ',
+      )} FROM generate_series(:first::bigint, :first::bigint + ${last}) AS g WHERE s.id = g;`,
+    'COMMIT;',
+    '',
+  ].join('\n');
+}
+
 /**
  * Case 3: the engine applying the same kind of backlog into staging with the audit
  * trigger enabled and disabled, alternating in every round (the order flips each

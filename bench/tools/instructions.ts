@@ -3,8 +3,9 @@
  * `valgrind --tool=callgrind`: a figure the machine's load cannot move, for A/B tests
  * of the capture path on a shared machine where wall-clock ratios are noise.
  *
- * Usage: `npx tsx bench/tools/instructions.ts [--case dms|context|all] [--transactions N]
- *         [--functions K] [--keep DIR]`
+ * Usage: `npx tsx bench/tools/instructions.ts [--case dms|engine|context|all]
+ *         [--transactions N] [--rounds R] [--kit NAME=DIR]... [--functions K [--inclusive]]
+ *         [--keep DIR]`
  *
  * For each variant of a case, a throw-away cluster (Debian's PostgreSQL, `BENCH_PG_BIN`)
  * is prepared with a normal server, then started again under callgrind
@@ -13,17 +14,28 @@
  * 2N transactions, each run on its own connection; the backend's count for 2N minus its
  * count for N, divided by the changes (or transactions) in N, is the steady cost of one:
  * connection start-up, plan caching and catalog-cache warm-up cancel out. A one-transaction
- * run before them, not counted, takes what only a database's first backend pays.
+ * run before them, not counted, takes what only a database's first backend pays. With
+ * `--rounds R` the N/2N pair runs R times per variant, the variants interleaved (the
+ * order rotating each round); the figure is the median, with the range.
  *
  * Cases:
  * - `dms` (case 3b, `dms_apply_ratio`): DMS-shaped one-row statements into staging
  *   (5 INSERTs then 5 UPDATEs per transaction), the audit triggers on vs off;
+ * - `engine` (case 3, `target_trigger_apply_ratio`): the engine's statement shapes, one
+ *   100-row INSERT ... ON CONFLICT then one 100-row UPDATE per transaction, on vs off;
  * - `context` (case 1b, #13): the source workload (3 changes per transaction) with the
  *   context row in the BEGIN round trip vs without.
  *
+ * `--kit NAME=DIR` (repeatable; the `dms` and `engine` cases) adds a variant: the kit as another
+ * checkout at DIR installs it (its own `migrateTarget`, so its own trigger SQL), run in
+ * the same cluster as this checkout's. That is how a change to triggers/*.sql is
+ * measured against the code before it (`git worktree add --detach DIR main`, with
+ * node_modules linked from this checkout).
+ *
  * With `--functions K` it also lists the K functions whose exclusive instructions per
- * change grew most between N and 2N (callgrind_annotate on both outputs), which says
- * where one change's instructions go.
+ * change grew most between N and 2N (callgrind_annotate on both outputs, last round),
+ * which says where one change's instructions go; with `--inclusive`, counted with their
+ * callees (what a component such as `to_jsonb` or `ExecInsertIndexTuples` costs in all).
  *
  * Hand-written rather than a library: this drives valgrind and pgbench, and no package
  * does that.
@@ -36,10 +48,13 @@ import { LOGICAL_REPLICATION_SETTINGS, findFreePort } from '../../src/postgres/l
 import { quoteQualified } from '../../src/postgres/identifiers';
 import { stagingTableName } from '../../src/staging/header-columns';
 import { dmsScript, ROWS_PER_TRANSACTION } from '../cases/dms-apply';
+import { engineShapedScript, ROWS_PER_STATEMENT } from '../cases/target-trigger';
 import { prepareContextWorkload } from '../cases/source-context';
+import type { AuditTrailConfig } from '../../src/config';
 import { benchConfig, ITEMS_DDL } from '../lib/engine-capture';
 import { PG_BIN, run } from '../lib/processes';
 import { BENCH_SETTINGS, withClient } from '../lib/servers';
+import { median } from '../lib/stats';
 import { stagingTriggerSwitch } from '../lib/staging-triggers';
 import { workloadScript } from '../lib/workload';
 
@@ -52,12 +67,18 @@ interface Variant {
   readonly variables: (run: number) => string[];
 }
 
+/** Another checkout whose kit is measured beside this one's (`--kit NAME=DIR`). */
+interface Kit {
+  readonly name: string;
+  readonly dir: string;
+}
+
 /** A case: its variants, what one unit is, and how many per transaction. */
 interface InstructionCase {
   readonly name: string;
   readonly unit: 'change' | 'transaction';
   readonly unitsPerTransaction: number;
-  prepare(cluster: Cluster): Promise<Variant[]>;
+  prepare(cluster: Cluster, kits: readonly Kit[]): Promise<Variant[]>;
 }
 
 /** Settings of the measured servers: the bench's, plus no autovacuum (nothing else runs). */
@@ -67,35 +88,74 @@ const SETTINGS: Record<string, string | number> = {
   autovacuum: 'off',
 };
 
-const DMS_CASE: InstructionCase = {
-  name: 'dms',
-  unit: 'change',
-  unitsPerTransaction: ROWS_PER_TRANSACTION * 2,
-  async prepare(cluster) {
-    await cluster.createDatabase('dms_source');
-    await cluster.createDatabase('dms_on');
-    await withClient(cluster.url('dms_source'), (client) => client.query(ITEMS_DDL));
-    const config = benchConfig(['items']);
-    const { migrateTarget } = await import('../../src/migrate/migrate-target');
-    await migrateTarget({
-      config,
-      sourceUrl: cluster.url('dms_source'),
-      targetUrl: cluster.url('dms_on'),
-    });
-    await withClient(cluster.url(), (client) =>
-      client.query('CREATE DATABASE dms_off TEMPLATE dms_on'),
-    );
-    const staging = quoteQualified(config.auditSchema, stagingTableName('items'));
-    const { setEnabled } = await stagingTriggerSwitch(cluster.url('dms_off'), staging);
-    await setEnabled(false);
-    const script = dmsScript(staging);
-    const variables = (n: number) => ['-D', 'n=0', '-D', `base=${1 + n * 100_000_000_000}`];
-    return [
-      { name: 'triggers off', database: 'dms_off', script, variables },
-      { name: 'triggers on', database: 'dms_on', script, variables },
-    ];
-  },
-};
+type MigrateTarget = (options: {
+  config: AuditTrailConfig;
+  sourceUrl: string;
+  targetUrl: string;
+}) => Promise<unknown>;
+
+/** `migrateTarget` of this checkout, or of the checkout at `dir`. */
+async function migrateTargetOf(dir?: string): Promise<MigrateTarget> {
+  const module = (await (dir
+    ? import(path.resolve(dir, 'src/migrate/migrate-target.ts'))
+    : import('../../src/migrate/migrate-target'))) as { migrateTarget: MigrateTarget };
+  return module.migrateTarget;
+}
+
+/**
+ * A case writing the bench's `items` staging table with `script`: the kit installed on
+ * `<name>_on`, a copy with every staging trigger disabled (`<name>_off`), and one database
+ * per `--kit`, installed by that checkout.
+ */
+function stagingCase(
+  name: string,
+  changesPerTransaction: number,
+  scriptFor: (staging: string) => string,
+): InstructionCase {
+  return {
+    name,
+    unit: 'change',
+    unitsPerTransaction: changesPerTransaction,
+    async prepare(cluster, kits) {
+      const source = `${name}_source`;
+      await cluster.createDatabase(source);
+      await withClient(cluster.url(source), (client) => client.query(ITEMS_DDL));
+      const config = benchConfig(['items']);
+      const install = async (database: string, dir?: string) => {
+        await cluster.createDatabase(database);
+        const migrateTarget = await migrateTargetOf(dir);
+        await migrateTarget({
+          config,
+          sourceUrl: cluster.url(source),
+          targetUrl: cluster.url(database),
+        });
+      };
+      await install(`${name}_on`);
+      await withClient(cluster.url(), (client) =>
+        client.query(`CREATE DATABASE ${name}_off TEMPLATE ${name}_on`),
+      );
+      const staging = quoteQualified(config.auditSchema, stagingTableName('items'));
+      const { setEnabled } = await stagingTriggerSwitch(cluster.url(`${name}_off`), staging);
+      await setEnabled(false);
+      const script = scriptFor(staging);
+      const variables = (n: number) => ['-D', 'n=0', '-D', `base=${1 + n * 100_000_000_000}`];
+      const variants: Variant[] = [
+        { name: 'triggers off', database: `${name}_off`, script, variables },
+        { name: 'triggers on', database: `${name}_on`, script, variables },
+      ];
+      for (const [index, kit] of kits.entries()) {
+        const database = `${name}_kit${index}`;
+        await install(database, kit.dir);
+        variants.push({ name: `triggers on (${kit.name})`, database, script, variables });
+      }
+      return variants;
+    },
+  };
+}
+
+const DMS_CASE = stagingCase('dms', ROWS_PER_TRANSACTION * 2, dmsScript);
+
+const ENGINE_CASE = stagingCase('engine', ROWS_PER_STATEMENT * 2, engineShapedScript);
 
 const CONTEXT_CASE: InstructionCase = {
   name: 'context',
@@ -123,7 +183,11 @@ const CONTEXT_CASE: InstructionCase = {
   },
 };
 
-const CASES: Record<string, InstructionCase> = { dms: DMS_CASE, context: CONTEXT_CASE };
+const CASES: Record<string, InstructionCase> = {
+  dms: DMS_CASE,
+  engine: ENGINE_CASE,
+  context: CONTEXT_CASE,
+};
 
 /** A throw-away cluster in `dir`, run as the `postgres` OS user when this runs as root. */
 class Cluster {
@@ -280,9 +344,13 @@ function totalInstructions(text: string): number | null {
   return match ? Number(match[1]) : null;
 }
 
-/** Exclusive instructions by function, from callgrind_annotate. */
-async function byFunction(file: string): Promise<Map<string, number>> {
-  const { stdout } = await run('callgrind_annotate', ['--threshold=100', file]);
+/** Instructions by function (exclusive, or inclusive of its callees), from callgrind_annotate. */
+async function byFunction(file: string, inclusive: boolean): Promise<Map<string, number>> {
+  const { stdout } = await run('callgrind_annotate', [
+    '--threshold=100',
+    `--inclusive=${inclusive ? 'yes' : 'no'}`,
+    file,
+  ]);
   const result = new Map<string, number>();
   for (const line of stdout.split('\n')) {
     const match = /^\s*([\d,]+)\s+\([^)]*\)\s+(\S.*)$/.exec(line);
@@ -295,66 +363,101 @@ async function byFunction(file: string): Promise<Map<string, number>> {
 
 interface VariantResult {
   readonly variant: string;
-  readonly instructionsN: number;
-  readonly instructions2N: number;
+  /** Median over the rounds of (count at 2N − count at N) / units in N. */
   readonly perUnit: number;
+  /** Each round's figure, in round order. */
+  readonly perRound: number[];
+  /** Of the last round. */
   readonly topFunctions?: { name: string; perUnit: number }[];
 }
 
 async function measureCase(
   which: InstructionCase,
-  transactions: number,
-  functions: number,
-  keep: string | undefined,
+  options: {
+    transactions: number;
+    rounds: number;
+    functions: number;
+    inclusive: boolean;
+    kits: readonly Kit[];
+    keep: string | undefined;
+  },
 ): Promise<VariantResult[]> {
+  const { transactions, rounds, functions, keep } = options;
   const dir = keep ?? (await mkdtemp(path.join(os.tmpdir(), `audit-trail-instructions-`)));
   await mkdir(dir, { recursive: true });
   await chmod(dir, 0o755);
   const cluster = await Cluster.create(path.join(dir, which.name));
-  const results: VariantResult[] = [];
+  const units = transactions * which.unitsPerTransaction;
   try {
     await cluster.start();
-    const variants = await which.prepare(cluster);
+    const variants = await which.prepare(cluster, options.kits);
     await withClient(cluster.url(), (client) => client.query('CHECKPOINT'));
     await cluster.stop();
     const callgrindDir = path.join(cluster.dir, 'callgrind');
     await asServerUser(callgrindDir);
     await cluster.start(callgrindDir);
+    const perRound = new Map(variants.map((variant) => [variant.name, [] as number[]]));
+    const top = new Map<string, { name: string; perUnit: number }[]>();
     try {
       let runIndex = 0;
-      for (const variant of variants) {
-        // Not counted: the first backend of a database after the restart builds its
-        // relcache init file (millions of instructions), which would land in N alone and
-        // could make 2N - N negative at small N.
-        await countRun(cluster, callgrindDir, variant, 1, ++runIndex);
-        const small = await countRun(cluster, callgrindDir, variant, transactions, ++runIndex);
-        const large = await countRun(cluster, callgrindDir, variant, 2 * transactions, ++runIndex);
-        const units = transactions * which.unitsPerTransaction;
-        const result: VariantResult = {
-          variant: variant.name,
-          instructionsN: small.instructions,
-          instructions2N: large.instructions,
-          perUnit: (large.instructions - small.instructions) / units,
-        };
-        if (functions > 0) {
-          const [a, b] = await Promise.all([byFunction(small.file), byFunction(large.file)]);
-          const growth = [...b].map(([name, count]) => ({
-            name,
-            perUnit: (count - (a.get(name) ?? 0)) / units,
-          }));
-          growth.sort((x, y) => y.perUnit - x.perUnit);
-          (result as { topFunctions?: unknown }).topFunctions = growth.slice(0, functions);
+      // Not counted: the first backend of a database after the restart builds its
+      // relcache init file (millions of instructions), which would land in N alone and
+      // could make 2N - N negative at small N.
+      for (const variant of variants) await countRun(cluster, callgrindDir, variant, 1, ++runIndex);
+      for (let round = 0; round < rounds; round++) {
+        // Interleaved, the order rotating: whatever grows with the log hits every variant alike.
+        const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
+        for (const variant of order) {
+          const small = await countRun(cluster, callgrindDir, variant, transactions, ++runIndex);
+          const large = await countRun(
+            cluster,
+            callgrindDir,
+            variant,
+            2 * transactions,
+            ++runIndex,
+          );
+          perRound.get(variant.name)!.push((large.instructions - small.instructions) / units);
+          if (functions > 0 && round === rounds - 1)
+            top.set(
+              variant.name,
+              await topGrowth(small.file, large.file, units, functions, options.inclusive),
+            );
         }
-        results.push(result);
       }
     } finally {
       await cluster.stop();
     }
+    return variants.map((variant) => {
+      const figures = perRound.get(variant.name)!;
+      const topFunctions = top.get(variant.name);
+      return {
+        variant: variant.name,
+        perUnit: median(figures),
+        perRound: figures,
+        ...(topFunctions ? { topFunctions } : {}),
+      };
+    });
   } finally {
     await cluster.stop();
     if (!keep) await rm(dir, { recursive: true, force: true });
   }
-  return results;
+}
+
+/** The `count` functions whose instructions per unit grew most from N to 2N. */
+async function topGrowth(
+  small: string,
+  large: string,
+  units: number,
+  count: number,
+  inclusive: boolean,
+) {
+  const [a, b] = await Promise.all([byFunction(small, inclusive), byFunction(large, inclusive)]);
+  const growth = [...b].map(([name, total]) => ({
+    name,
+    perUnit: (total - (a.get(name) ?? 0)) / units,
+  }));
+  growth.sort((x, y) => y.perUnit - x.perUnit);
+  return growth.slice(0, count);
 }
 
 function asServerUserCommand(command: readonly string[]): string[] {
@@ -384,29 +487,62 @@ function option(name: string, fallback: string): string {
   return index >= 0 && process.argv[index + 1] ? process.argv[index + 1]! : fallback;
 }
 
+/** Every `--kit NAME=DIR` given. */
+function kitOptions(): Kit[] {
+  return process.argv.flatMap((arg, index) => {
+    if (arg !== '--kit') return [];
+    const match = /^([^=]+)=(.+)$/.exec(process.argv[index + 1] ?? '');
+    if (!match) throw new Error(`--kit takes NAME=DIR, got ${process.argv[index + 1]}`);
+    return [{ name: match[1]!, dir: path.resolve(match[2]!) }];
+  });
+}
+
+const USAGE =
+  'usage: tsx bench/tools/instructions.ts [--case dms|engine|context|all] [--transactions N] [--rounds R] [--kit NAME=DIR]... [--functions K [--inclusive]] [--keep DIR]\n';
+
 async function main(): Promise<void> {
   const which = option('case', 'all');
   const transactions = Number(option('transactions', '20'));
+  const rounds = Number(option('rounds', '1'));
   const functions = Number(option('functions', '0'));
   const keep = process.argv.includes('--keep') ? option('keep', '') || undefined : undefined;
   const names = which === 'all' ? Object.keys(CASES) : [which];
-  if (!Number.isInteger(transactions) || transactions < 1 || names.some((n) => !CASES[n])) {
-    process.stderr.write(
-      'usage: tsx bench/tools/instructions.ts [--case dms|context|all] [--transactions N] [--functions K] [--keep DIR]\n',
-    );
+  let kits: Kit[];
+  try {
+    kits = kitOptions();
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (
+    ![transactions, rounds].every((n) => Number.isInteger(n) && n >= 1) ||
+    names.some((n) => !CASES[n])
+  ) {
+    process.stderr.write(USAGE);
     process.exit(2);
   }
   const report: Record<string, unknown> = {};
   for (const name of names) {
     const measured = CASES[name]!;
-    const results = await measureCase(measured, transactions, functions, keep);
-    report[name] = { unit: measured.unit, transactions, results };
+    const results = await measureCase(measured, {
+      transactions,
+      rounds,
+      functions,
+      inclusive: process.argv.includes('--inclusive'),
+      kits,
+      keep,
+    });
+    report[name] = { unit: measured.unit, transactions, rounds, results };
     process.stdout.write(
-      `\n${name}: instructions per ${measured.unit} (2N - N, N = ${transactions} transactions)\n`,
+      `\n${name}: instructions per ${measured.unit} (2N - N, N = ${transactions} transactions, median of ${rounds} round(s))\n`,
     );
     for (const r of results) {
+      const range =
+        r.perRound.length > 1
+          ? `  (${Math.round(Math.min(...r.perRound)).toLocaleString('en-US')}–${Math.round(Math.max(...r.perRound)).toLocaleString('en-US')})`
+          : '';
       process.stdout.write(
-        `  ${r.variant.padEnd(24)} ${Math.round(r.perUnit).toLocaleString('en-US')}\n`,
+        `  ${r.variant.padEnd(32)} ${Math.round(r.perUnit).toLocaleString('en-US')}${range}\n`,
       );
       for (const f of r.topFunctions ?? [])
         process.stdout.write(
@@ -414,9 +550,10 @@ async function main(): Promise<void> {
         );
     }
     // CPU-bound, a rate goes as 1 / instructions: the ratio the bench figure would show.
-    if (results.length === 2)
+    const [baseline, ...others] = results;
+    for (const other of others)
       process.stdout.write(
-        `  implied rate ratio (${results[1]!.variant} / ${results[0]!.variant}): ${(results[0]!.perUnit / results[1]!.perUnit).toFixed(4)}\n`,
+        `  implied rate ratio (${other.variant} / ${baseline!.variant}): ${(baseline!.perUnit / other.perUnit).toFixed(4)}\n`,
       );
   }
   process.stdout.write(`\n${JSON.stringify(report)}\n`);
