@@ -420,7 +420,7 @@ DECLARE
   arg_json_columns constant text[] := TG_ARGV[4]::text[];
   arg_float_columns constant text[] := TG_ARGV[5]::text[];
   arg_exact constant boolean := cardinality(arg_json_columns) + cardinality(arg_float_columns) > 0;
-  v_one_row boolean;
+  v_rows bigint;
   v_reloading boolean;
   v_cdc_change boolean;
   v_seal_queued boolean;
@@ -434,9 +434,15 @@ BEGIN
   -- What the rest decides on, in one statement (each costs an executor start-up).
   SELECT EXISTS (SELECT FROM {{audit_schema}}.pending_reload(arg_source_schema, arg_source_table)),
          EXISTS (SELECT FROM new_rows AS ins_row WHERE nullif(ins_row.ar_h_change_seq, '') IS NOT NULL),
-         (SELECT count(*) FROM new_rows) = 1,
+         (SELECT count(*) FROM new_rows),
          coalesce((SELECT q.queued FROM {{audit_schema}}.seal_queued() AS q(queued)), false)
-    INTO v_reloading, v_cdc_change, v_one_row, v_seal_queued;
+    INTO v_reloading, v_cdc_change, v_rows, v_seal_queued;
+  -- No row: nothing to record or seal. The engine's INSERT ... ON CONFLICT DO UPDATE
+  -- fires the UPDATE trigger too, with no row unless a key was taken (and this one with
+  -- none when every key was).
+  IF v_rows = 0 THEN
+    RETURN NULL;
+  END IF;
   -- A table added back to the config: full-load rows are held against the prior
   -- baseline, and the first change with a change sequence ends the reload once the load
   -- copied a row (see reload_on_change).
@@ -450,7 +456,7 @@ BEGIN
   -- of the transaction's unsealed rows: seal_queued); a larger statement seals its rows
   -- itself, below.
   v_done := pg_catalog.set_config('audit_trail.seal_at_commit',
-              CASE WHEN v_one_row AND NOT v_seal_queued THEN 'on' ELSE 'off' END, true);
+              CASE WHEN v_rows = 1 AND NOT v_seal_queued THEN 'on' ELSE 'off' END, true);
   INSERT INTO {{audit_schema}}.audit_log (
     source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
     transaction_id, stream_position, old_row, new_row, changed_columns
@@ -493,7 +499,7 @@ BEGIN
   -- DMS re-applies changes after a task restart: one change, one audit row.
   ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
   v_done := pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
-  IF NOT v_one_row THEN
+  IF v_rows > 1 THEN
     -- Hash-chain what this statement added (nothing for a replay).
     PERFORM {{audit_schema}}.seal_blocks('capture');
   END IF;
@@ -529,16 +535,20 @@ DECLARE
   v_commit_ts timestamptz; v_xid text; v_lsn text; v_old_commit timestamp; v_new_commit timestamp;
   v_old_key jsonb; v_new_key jsonb; v_version text;
   v_old_json json; v_new_json json; v_old_text text; v_new_text text;
-  v_one_row boolean; v_reloading boolean; v_cdc_change boolean; v_seal_queued boolean; v_done text;
+  v_rows bigint; v_reloading boolean; v_cdc_change boolean; v_seal_queued boolean; v_done text;
 BEGIN
   -- As in capture_insert: the caller check, the chain lock, and what the rest decides on.
   v_done := {{audit_schema}}.assert_capture_call(TG_RELID, TG_ARGV);
   v_done := {{audit_schema}}.lock_chain();
   SELECT EXISTS (SELECT FROM {{audit_schema}}.pending_reload(arg_source_schema, arg_source_table)),
          EXISTS (SELECT FROM new_rows AS new_row WHERE nullif(new_row.ar_h_change_seq, '') IS NOT NULL),
-         (SELECT count(*) FROM new_rows) = 1,
+         (SELECT count(*) FROM new_rows),
          coalesce((SELECT q.queued FROM {{audit_schema}}.seal_queued() AS q(queued)), false)
-    INTO v_reloading, v_cdc_change, v_one_row, v_seal_queued;
+    INTO v_reloading, v_cdc_change, v_rows, v_seal_queued;
+  -- No row (as in capture_insert): the engine's INSERT ... ON CONFLICT DO UPDATE of new keys.
+  IF v_rows = 0 THEN
+    RETURN NULL;
+  END IF;
   -- A table added back to the config: its first change with a change sequence ends the
   -- reload once the load copied a row (see reload_on_change).
   IF v_reloading AND v_cdc_change THEN
@@ -549,7 +559,7 @@ BEGIN
   -- DMS applies one row per statement: the plain path costs a fraction of the set query,
   -- and its rows are hash-chained once per transaction, at commit (as in capture_insert).
   -- A larger statement seals its rows itself.
-  IF v_one_row THEN
+  IF v_rows = 1 THEN
     -- One statement for both sides (each SPI statement costs an executor start-up).
     SELECT to_jsonb(old_row.*), row_to_json(old_row.*), record_out(old_row.*)::text,
            old_row.ar_h_change_seq, old_row.ar_h_indicator, old_row.ar_h_commit_timestamp,

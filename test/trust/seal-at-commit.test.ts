@@ -59,6 +59,46 @@ describe('the hash chain is sealed once per transaction, at commit', () => {
     });
   });
 
+  /**
+   * The engine inserts with INSERT ... ON CONFLICT ... DO UPDATE (a key flagged deleted
+   * comes back), which fires the staging UPDATE statement trigger too, with no row when
+   * every key is new: capture_update then has nothing to record and nothing to seal.
+   * Counted by the server (track_functions): one seal for the statement's rows, not one
+   * more (empty) pass of the update side's set query and seal.
+   */
+  it('an INSERT ... ON CONFLICT of new keys seals its rows once: the empty UPDATE side runs no seal', async () => {
+    const install = await installWithHistory();
+    const before = await verify(install);
+    const calls: Record<string, number> = {};
+    await inTransaction(install.targetUrl, async (_dms, client) => {
+      await client.query(`SET LOCAL track_functions = 'pl'`);
+      await client.query(
+        `INSERT INTO audit.items_staging AS s (id, name, ar_h_operation, ar_h_commit_timestamp,
+           ar_h_change_seq, ar_h_transaction_id, ar_h_stream_position, ar_h_indicator)
+         VALUES (90, 'a', 'INSERT', '2026-11-22 12:00:00', $1, '90', '0/1', 'I'),
+                (91, 'b', 'INSERT', '2026-11-22 12:00:00', $2, '90', '0/1', 'I')
+         ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
+           ar_h_operation = EXCLUDED.ar_h_operation, ar_h_commit_timestamp = EXCLUDED.ar_h_commit_timestamp,
+           ar_h_change_seq = EXCLUDED.ar_h_change_seq, ar_h_transaction_id = EXCLUDED.ar_h_transaction_id,
+           ar_h_stream_position = EXCLUDED.ar_h_stream_position, ar_h_indicator = EXCLUDED.ar_h_indicator`,
+        [changeSeq('2026-11-22 12:00:00'), changeSeq('2026-11-22 12:00:00')],
+      );
+      const { rows } = await client.query<{ funcname: string; calls: string }>(
+        `SELECT funcname, calls::text FROM pg_catalog.pg_stat_xact_user_functions
+          WHERE schemaname = 'audit' AND funcname IN ('capture_insert', 'capture_update', 'seal_blocks')`,
+      );
+      for (const row of rows) calls[row.funcname] = Number(row.calls);
+    });
+    // Both statement triggers fired; only the insert side had rows to record and seal.
+    expect(calls).toEqual({ capture_insert: 1, capture_update: 1, seal_blocks: 1 });
+    expect(await verify(install)).toMatchObject({
+      ok: true,
+      findingCount: 0,
+      rows: before.rows + 2,
+      blocks: before.blocks + 1,
+    });
+  });
+
   it('seals what SET CONSTRAINTS ALL IMMEDIATE fired early, and the rest at commit', async () => {
     const install = await installWithHistory();
     const before = await verify(install);
