@@ -468,14 +468,14 @@ BEGIN
          NULL
   FROM (
     SELECT CASE WHEN arg_exact
-                THEN {{audit_schema}}.exact_document(r.ar_row - arg_excluded_columns, r.ar_json,
+                THEN {{audit_schema}}.exact_document(r.ar_row - arg_excluded_columns, r.ar_exact_json,
                                                      arg_json_columns, arg_float_columns)
                 ELSE r.ar_row - arg_excluded_columns END
              || ({{audit_schema}}.bounded_arrays(r.ar_text, TG_RELID) - arg_excluded_columns) AS ar_data,
            {{audit_schema}}.key_of(r.ar_row, arg_key_columns) AS ar_key,
            r.ar_operation, r.ar_commit_timestamp,
            r.ar_change_seq, r.ar_transaction_id, r.ar_stream_position, r.ar_commit_raw
-    FROM (
+    FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json FROM (
       -- User columns are in scope here: only qualified references.
       SELECT to_jsonb(ins_row.*) AS ar_row, row_to_json(ins_row.*) AS ar_json,
              record_out(ins_row.*)::text AS ar_text,
@@ -490,7 +490,11 @@ BEGIN
              nullif(ins_row.ar_h_stream_position, '') AS ar_stream_position,
              ins_row.ar_h_commit_timestamp AS ar_commit_raw
       FROM new_rows AS ins_row
-    ) AS r
+    ) AS j
+    -- Not merged into the query above (OFFSET 0), which would build each row's JSON
+    -- again for every reference to it (its data and its key). An output that no query
+    -- above reads is not computed: row_to_json only for a table with exact columns.
+    OFFSET 0) AS r
   ) AS c
   -- Reloading: a full-load row equal to its key's prior baseline is no version.
   WHERE c.ar_operation <> 'SNAPSHOT' OR NOT v_reloading
@@ -619,22 +623,23 @@ BEGIN
   )
   WITH old_side AS (
     SELECT CASE WHEN arg_exact
-                THEN {{audit_schema}}.exact_document(r.ar_row - arg_excluded_columns, r.ar_json,
+                THEN {{audit_schema}}.exact_document(r.ar_row - arg_excluded_columns, r.ar_exact_json,
                                                      arg_json_columns, arg_float_columns)
                 ELSE r.ar_row - arg_excluded_columns END
              || ({{audit_schema}}.bounded_arrays(r.ar_text, TG_RELID) - arg_excluded_columns) AS data,
            {{audit_schema}}.key_of(r.ar_row, arg_key_columns) AS row_key,
            r.ar_change_seq AS change_seq, r.ar_indicator AS indicator, r.ar_commit AS commit_raw
-    FROM (
+    FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json FROM (
       -- User columns are in scope here: only qualified references.
       SELECT to_jsonb(old_row.*) AS ar_row, row_to_json(old_row.*) AS ar_json,
              record_out(old_row.*)::text AS ar_text,
              old_row.ar_h_change_seq AS ar_change_seq, old_row.ar_h_indicator AS ar_indicator,
              old_row.ar_h_commit_timestamp AS ar_commit
-      FROM old_rows AS old_row) AS r
+      FROM old_rows AS old_row) AS j
+    OFFSET 0) AS r -- each row's JSON built once, row_to_json only if read (as in capture_insert)
   ), new_side AS (
     SELECT CASE WHEN arg_exact
-                THEN {{audit_schema}}.exact_document(r.ar_row - arg_excluded_columns, r.ar_json,
+                THEN {{audit_schema}}.exact_document(r.ar_row - arg_excluded_columns, r.ar_exact_json,
                                                      arg_json_columns, arg_float_columns)
                 ELSE r.ar_row - arg_excluded_columns END
              || ({{audit_schema}}.bounded_arrays(r.ar_text, TG_RELID) - arg_excluded_columns) AS data,
@@ -642,7 +647,7 @@ BEGIN
            r.ar_change_seq AS change_seq, r.ar_indicator AS indicator, r.ar_operation AS operation,
            r.ar_commit_timestamp AS commit_timestamp, r.ar_transaction_id AS transaction_id,
            r.ar_stream_position AS stream_position, r.ar_commit AS commit_raw
-    FROM (
+    FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json FROM (
       -- User columns are in scope here: only qualified references.
       SELECT to_jsonb(new_row.*) AS ar_row, row_to_json(new_row.*) AS ar_json,
              record_out(new_row.*)::text AS ar_text,
@@ -652,7 +657,8 @@ BEGIN
              new_row.ar_h_commit_timestamp AT TIME ZONE 'UTC' AS ar_commit_timestamp,
              nullif(new_row.ar_h_transaction_id, '') AS ar_transaction_id,
              nullif(new_row.ar_h_stream_position, '') AS ar_stream_position
-      FROM new_rows AS new_row) AS r
+      FROM new_rows AS new_row) AS j
+    OFFSET 0) AS r -- each row's JSON built once, row_to_json only if read (as in capture_insert)
   ), moved_old AS (
     SELECT * FROM old_side AS o WHERE NOT EXISTS (SELECT FROM new_side AS n WHERE n.row_key = o.row_key)
   ), moved_new AS (
