@@ -17,8 +17,40 @@ function utcText(column: string): string {
 /**
  * Canonical text of audit row `alias`: every column but `id` (the row's place in the
  * chain is fixed by the block that lists its id). `row_hash = sha256(utf8(text))`.
+ *
+ * The text is what `jsonb_build_array(<the columns>)::text` prints (the chain's rows were
+ * hashed from that form), put together element by element: `[`, each element as jsonb
+ * prints it (a document as its own text, a string or an array through to_jsonb, SQL
+ * NULL as `null`), `, ` between them, `]`. jsonb_build_array copied each document into a
+ * new jsonb before printing it, the largest part of sealing a row;
+ * `test/trust/canonical.test.ts` holds the two forms equal on the server.
  */
 export function canonicalRowSql(alias: string): string {
+  const c = (column: string) => `${alias}.${column}`;
+  const element = (value: string) => `COALESCE(${value}::pg_catalog.text, 'null')`;
+  const scalar = (value: string) => element(`pg_catalog.to_jsonb(${value})`);
+  const elements = [
+    scalar(c('source_schema')),
+    scalar(c('source_table')),
+    element(c('row_key')),
+    scalar(c('operation')),
+    scalar(utcText(c('commit_timestamp'))),
+    scalar(c('change_seq')),
+    scalar(c('transaction_id')),
+    scalar(c('stream_position')),
+    element(c('old_row')),
+    element(c('new_row')),
+    scalar(c('changed_columns')),
+    scalar(utcText(c('recorded_at'))),
+  ];
+  return `pg_catalog.concat('[', ${elements.join(", ', ', ")}, ']')`;
+}
+
+/**
+ * The form the chain's row hashes were first computed from, which
+ * {@link canonicalRowSql} prints exactly: kept for the test that holds the two equal.
+ */
+export function canonicalRowAsArraySql(alias: string): string {
   const c = (column: string) => `${alias}.${column}`;
   return `pg_catalog.jsonb_build_array(${c('source_schema')}, ${c('source_table')}, ${c('row_key')}, ${c('operation')}, ${utcText(c('commit_timestamp'))}, ${c('change_seq')}, ${c('transaction_id')}, ${c('stream_position')}, ${c('old_row')}, ${c('new_row')}, ${c('changed_columns')}, ${utcText(c('recorded_at'))})::text`;
 }

@@ -1,0 +1,44 @@
+import { canonicalRowAsArraySql, canonicalRowSql } from '../../src/trust/canonical';
+import { createTestDatabase, withClient } from '../support/databases';
+
+/**
+ * The hash chain's rows were hashed from `jsonb_build_array(<columns>)::text`; the seal
+ * and verify now build that text element by element (cheaper: no copy of each document
+ * into a new jsonb). Every chain sealed before must still verify, so the two forms must
+ * print the same bytes: held here on the server over values that exercise every way
+ * jsonb prints (escapes, unicode, numbers, nesting, empty containers, JSON null and SQL
+ * NULL, arrays of text), in a session whose settings differ from the kit's.
+ */
+describe('the canonical text of an audit row', () => {
+  it('is exactly what jsonb_build_array of its columns prints', async () => {
+    const url = await createTestDatabase('canonical');
+    await withClient(url, async (client) => {
+      await client.query(`SET TimeZone = 'America/St_Johns'; SET DateStyle = 'SQL, DMY';
+        SET extra_float_digits = 0; SET IntervalStyle = 'sql_standard'`);
+      await client.query(`CREATE TABLE a (
+        source_schema text, source_table text, row_key jsonb, operation text,
+        commit_timestamp timestamptz(6), change_seq varchar(35), transaction_id text,
+        stream_position text, old_row jsonb, new_row jsonb, changed_columns text[],
+        recorded_at timestamptz(6))`);
+      await client.query(`INSERT INTO a VALUES
+        ('public', 'items', '{"id": 1}', 'INSERT', '2026-01-01 00:00:00.000001+00',
+         '20260101000000000000000000000000001', '42', '0/16B3748', NULL,
+         '{"id": 1, "name": "a \\"quoted\\" \\\\ back\\nslash\\ttab \\u0001 é 🎉", "n": 1.10, "big": 123456789012345678901234567890.5, "neg": -0.0, "e": 1e-7}',
+         NULL, '2026-01-01 00:00:00+00'),
+        ('Schéma "x"', 'T\\ab''le', '{"k": "v", "a": 2}', 'UPDATE', '1999-12-31 23:59:59.999999-08',
+         NULL, NULL, NULL, '{"j": {"x": [1, {"y": null}, [], {}], "s": ""}, "t": true, "f": false, "z": null}',
+         '{"j": [], "arr": ["a", "b, c", null]}', '{j,arr,"with space","quo\\"te"}', '2026-06-15 12:30:45.5+02'),
+        ('s', 't', '"scalar"', 'DELETE', '2026-03-29 01:30:00+00', '', '', '', '[1, "two", 3.0]', 'null',
+         '{}', '2026-03-29 01:30:00+00'),
+        ('s', 't', '{}', 'SNAPSHOT', '0001-01-01 00:00:00+00', NULL, NULL, NULL, NULL, NULL, NULL,
+         '294276-12-31 23:59:59.999999+00')`);
+      const { rows } = await client.query<{ now: string; then: string }>(
+        `SELECT ${canonicalRowSql('a')} AS now, ${canonicalRowAsArraySql('a')} AS then FROM a`,
+      );
+      expect(rows).toHaveLength(4);
+      for (const row of rows) expect(row.now).toBe(row.then);
+      // Not vacuous: the forms differ from a row that differs.
+      expect(rows[0]!.now).not.toBe(rows[1]!.now);
+    });
+  });
+});
