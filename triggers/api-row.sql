@@ -10,6 +10,7 @@ IMMUTABLE STRICT PARALLEL SAFE
 -- body would be planned again in every query that calls it. Only the listed columns
 -- (usually a few) are visited, not every key of the row.
 SET search_path = pg_catalog, pg_temp
+{{pinned_output_settings}}
 AS $function$
 DECLARE
   exact jsonb := row_json;

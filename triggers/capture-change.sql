@@ -260,8 +260,7 @@ RETURNS integer
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET timezone = 'UTC'
-SET jit = off
+{{pinned_output_settings}}
 AS $function$
 DECLARE
   v_staging oid;
@@ -337,7 +336,7 @@ RETURNS boolean
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
-SET timezone = 'UTC'
+{{pinned_output_settings}}
 AS $function$
 DECLARE
   v_first_commit timestamp := (SELECT min((r ->> 'ar_h_commit_timestamp')::timestamp) FROM unnest(changed_rows) AS r);
