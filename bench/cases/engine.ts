@@ -166,7 +166,7 @@ async function auditRows(targetUrl: string): Promise<number> {
  * its source commit time (same machine clock), so it overstates lag by at most one
  * poll interval plus the query time.
  */
-async function measureLag(
+export async function measureLag(
   ctx: BenchContext,
   sourceUrl: string,
   targetUrl: string,
