@@ -7,8 +7,9 @@ import {
 } from '../../mappings';
 import { parseConfig, type AuditTrailConfig } from '../../src/config';
 import { migrateTarget } from '../../src/migrate/migrate-target';
-import { quoteIdent, quoteQualified } from '../../src/postgres/identifiers';
+import { quoteQualified } from '../../src/postgres/identifiers';
 import { createTestDatabase, withClient } from '../support/databases';
+import { applyLikeDms, headerValues } from '../support/test-decoding';
 
 /**
  * Proves the DMS table mappings and the target migrations agree: everything DMS would
@@ -70,65 +71,24 @@ interface Change {
   readonly fullLoad?: boolean;
 }
 
-/** The value DMS puts into an added column for `change` (what each expression means). */
-function headerValue(rule: AddColumnRule, change: Change): string {
-  switch (rule.expression) {
-    case '$AR_H_OPERATION':
-      return change.operation;
-    case '$AR_H_COMMIT_TIMESTAMP':
-      return change.commitTimestamp;
-    case '$AR_H_CHANGE_SEQ':
-      return change.fullLoad ? '' : change.changeSeq;
-    case '$AR_H_TRANSACTION_ID':
-      return change.transactionId;
-    case '$AR_H_STREAM_POSITION':
-      return change.fullLoad ? '' : change.streamPosition;
-    case "operation_indicator('D', 'U', 'I')":
-      return { INSERT: 'I', UPDATE: 'U', DELETE: 'D' }[change.operation];
-    default:
-      throw new Error(`the test does not know DMS expression ${rule.expression}`);
-  }
-}
-
-/** Applies one change to staging the way DMS does (INSERT / UPDATE by key / DELETE as flag). */
-async function applyLikeDms(
+/** Applies one change to staging the way DMS does (the shared DMS-shaped applier). */
+async function applyChange(
   client: pg.Client,
   target: MappedTable,
   keyColumns: readonly string[],
   change: Change,
   row: Record<string, string | null>,
 ): Promise<void> {
+  // Full load: DMS leaves the change sequence and stream position empty.
+  const headers = headerValues(target.headers, {
+    operation: change.operation,
+    commitTimestamp: change.commitTimestamp,
+    changeSeq: change.fullLoad ? '' : change.changeSeq,
+    xid: change.transactionId,
+    lsn: change.fullLoad ? '' : change.streamPosition,
+  });
   const table = quoteQualified(target.schema, target.table);
-  const headers = Object.fromEntries(
-    target.headers.map((rule) => [rule.value, headerValue(rule, change)]),
-  );
-  if (change.operation === 'INSERT') {
-    // ApplyErrorInsertPolicy INSERT_RECORD: a key kept as deleted is updated instead.
-    const values = { ...row, ...headers };
-    const columns = Object.keys(values);
-    await client.query(
-      `INSERT INTO ${table} (${columns.map(quoteIdent).join(', ')})
-       VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})
-       ON CONFLICT (${keyColumns.map(quoteIdent).join(', ')})
-       DO UPDATE SET ${columns.map((column) => `${quoteIdent(column)} = EXCLUDED.${quoteIdent(column)}`).join(', ')}`,
-      Object.values(values),
-    );
-    return;
-  }
-  // UPDATE sets the changed columns and headers; DELETE (operation_indicator) only headers.
-  const set =
-    change.operation === 'UPDATE' ? { ...withoutKeys(row, keyColumns), ...headers } : headers;
-  const setColumns = Object.keys(set);
-  const result = await client.query(
-    `UPDATE ${table} SET ${setColumns.map((column, i) => `${quoteIdent(column)} = $${i + 1}`).join(', ')}
-     WHERE ${keyColumns.map((column, i) => `${quoteIdent(column)} = $${setColumns.length + i + 1}`).join(' AND ')}`,
-    [...Object.values(set), ...keyColumns.map((column) => row[column] ?? null)],
-  );
-  expect(result.rowCount, `${change.operation} found its staging row`).toBe(1);
-}
-
-function withoutKeys(row: Record<string, string | null>, keys: readonly string[]) {
-  return Object.fromEntries(Object.entries(row).filter(([column]) => !keys.includes(column)));
+  await applyLikeDms(client, table, keyColumns, change.operation, row, headers);
 }
 
 /** The PostgreSQL type DMS creates for an add-column data type on a PostgreSQL target. */
@@ -195,36 +155,36 @@ describe('DMS mappings agree with the target migrations', () => {
       fullLoad,
     });
     await withClient(targetUrl, async (client) => {
-      await applyLikeDms(client, orders, ['id'], change('INSERT', 0, true), {
+      await applyChange(client, orders, ['id'], change('INSERT', 0, true), {
         id: '1',
         status: 'new',
         total: '10.10',
         doc: '{"a": 1}',
         note: null,
       });
-      await applyLikeDms(client, items, ['order_id', 'line_no'], change('INSERT', 1), {
+      await applyChange(client, items, ['order_id', 'line_no'], change('INSERT', 1), {
         order_id: '1',
         line_no: '1',
         sku: 'X-1',
         qty: '2',
       });
-      await applyLikeDms(client, orders, ['id'], change('UPDATE', 2), {
+      await applyChange(client, orders, ['id'], change('UPDATE', 2), {
         id: '1',
         status: 'paid',
         total: '12345678.99',
       });
-      await applyLikeDms(client, items, ['order_id', 'line_no'], change('DELETE', 3), {
+      await applyChange(client, items, ['order_id', 'line_no'], change('DELETE', 3), {
         order_id: '1',
         line_no: '1',
       });
-      await applyLikeDms(client, items, ['order_id', 'line_no'], change('INSERT', 4), {
+      await applyChange(client, items, ['order_id', 'line_no'], change('INSERT', 4), {
         order_id: '1',
         line_no: '1',
         sku: 'X-2',
         qty: '5',
       });
       // DMS re-applies a change after a task restart: no second audit row.
-      await applyLikeDms(client, orders, ['id'], change('UPDATE', 2), {
+      await applyChange(client, orders, ['id'], change('UPDATE', 2), {
         id: '1',
         status: 'paid',
         total: '12345678.99',
