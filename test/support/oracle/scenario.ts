@@ -26,6 +26,7 @@ import {
 import { connectionArgs, runCli, writeConfig } from '../cli';
 import { compareApiHistory } from './api-check';
 import { HARNESS_SESSION_OPTIONS, jitProblems } from './jit';
+import { installedTargetTemplate } from './target-template';
 import { tamperWithStaging } from './tamper';
 import {
   expectedEngineRefusals,
@@ -131,8 +132,20 @@ export async function runScenario(
   let refused: string | undefined;
   let tampered: string | undefined;
   try {
+    // The config changes with `configure` steps and DDL on ignored columns.
+    let configInput = workloadConfig(workload);
+    let config = parseConfig(configInput);
     await admin.query(`CREATE DATABASE ${quoteIdent(sourceDb)}`);
-    await admin.query(`CREATE DATABASE ${quoteIdent(targetDb)}`);
+    // The kit installed once per audit schema, copied (see installedTargetTemplate);
+    // installed here where the target starts as a release left it, and under JIT, where
+    // every statement the kit runs on the target must be counted.
+    const template =
+      workload.upgradeFrom || options.jit
+        ? undefined
+        : await installedTargetTemplate(admin, options.adminUrl, config.auditSchema);
+    await admin.query(
+      `CREATE DATABASE ${quoteIdent(targetDb)}${template ? ` TEMPLATE ${quoteIdent(template)}` : ''}`,
+    );
     const { rows: oids } = await admin.query<{ datname: string; oid: string }>(
       'SELECT datname, oid::text FROM pg_database WHERE datname = ANY($1::text[])',
       [[sourceDb, targetDb]],
@@ -145,9 +158,6 @@ export async function runScenario(
         await admin.query(
           `ALTER DATABASE ${quoteIdent(db)} SET ${quoteIdent(name)} = '${value.replace(/'/g, "''")}'`,
         );
-    // The config changes with `configure` steps and DDL on ignored columns.
-    let configInput = workloadConfig(workload);
-    let config = parseConfig(configInput);
     const rendered = renderSteps(workload);
     const ignoredEver = everIgnored(workload, rendered);
     const tables: ComparedTable[] = workload.tables.map((t, i) => ({
