@@ -1,33 +1,35 @@
 import fc from 'fast-check';
 import { inject } from 'vitest';
-import { REFUSALS, SHORT_RUN_FEATURES } from '../support/oracle/arbitraries';
+import { featuresFrom, REFUSALS, SHORT_RUN_FEATURES } from '../support/oracle/arbitraries';
 import { historyProperty } from '../support/oracle/property';
 import type { PipelineKind } from '../support/oracle/scenario';
-import { FIXED_SEEDS, REFUSAL_SEED, RUNS_PER_SEED } from './short-run';
+import { FEATURE_RUN, FIXED_SEEDS, REFUSAL_SEED, RUNS_PER_SEED } from './short-run';
 
 /**
  * The short run of the history oracle (the long one: `npm run fuzz`): generated
  * workloads on both pipelines, compared change by change with the oracle. Fixed seeds
  * plus one random seed, printed so a failure can be replayed with
- * `npm run fuzz -- --seed S --pipeline P --features short`.
+ * `npm run fuzz -- --seed S --pipeline P --features short`, and the seeds of the
+ * features the fixed ones leave out (`FEATURE_RUN`, replayed with its `features`).
  */
 const RANDOM_SEED = Number(process.env.HISTORY_ORACLE_SEED ?? Date.now() % 2 ** 31);
-const SEEDS: Record<PipelineKind, readonly number[]> = {
-  engine: [...FIXED_SEEDS, RANDOM_SEED],
-  dms: [...FIXED_SEEDS, RANDOM_SEED],
-};
+const RUNS: readonly { readonly seed: number; readonly features: string }[] = [
+  ...FIXED_SEEDS.map((seed) => ({ seed, features: 'short' })),
+  ...FEATURE_RUN.seeds.map((seed) => ({ seed, features: FEATURE_RUN.features })),
+  { seed: RANDOM_SEED, features: 'short' },
+];
 
 describe('history oracle: generated workloads', () => {
   beforeAll(() => console.log(`history oracle short run: random seed ${RANDOM_SEED}`));
 
   for (const pipeline of ['engine', 'dms'] as PipelineKind[])
-    for (const seed of SEEDS[pipeline])
-      it(`${pipeline} pipeline matches the oracle (seed ${seed})`, async () => {
+    for (const { seed, features } of RUNS)
+      it(`${pipeline} pipeline matches the oracle (seed ${seed}${features === 'short' ? '' : `, features ${features}`})`, async () => {
         await fc.assert(
           historyProperty({
             adminUrl: inject('pgAdminUrl'),
             pipeline,
-            features: SHORT_RUN_FEATURES,
+            features: featuresFrom(features),
           }),
           { seed, numRuns: RUNS_PER_SEED, endOnFailure: true },
         );

@@ -1,15 +1,16 @@
 import fc from 'fast-check';
 import {
   FEATURE_ASPECTS,
+  type Features,
   featuresFrom,
   SHORT_RUN_FEATURES,
   workloadArbitrary,
 } from '../support/oracle/arbitraries';
-import { coverageOf, REQUIRED_COVERAGE } from '../support/oracle/coverage';
+import { coverageOf, FEATURE_RUN_COVERAGE, REQUIRED_COVERAGE } from '../support/oracle/coverage';
 import { minimizeWorkload } from '../support/oracle/minimize';
 import { quoteIdent } from '../../src/postgres/identifiers';
 import { renderSteps, setupSql, type Workload } from '../support/oracle/workload';
-import { FIXED_SEEDS, RUNS_PER_SEED } from './short-run';
+import { FEATURE_RUN, FIXED_SEEDS, RUNS_PER_SEED } from './short-run';
 
 /** The source statements a workload runs, as `client FIRST-WORD`, transactions in full. */
 const sourceSql = (workload: Workload) =>
@@ -71,17 +72,28 @@ const writtenBeforeMigrate = (w: Workload) =>
 const generatedWritten = (w: Workload) =>
   coverageOf(w).has('item 5: a table with a generated column');
 
+/**
+ * What the workloads of these seeds cover: the same workloads generated.test.ts runs
+ * (fc.sample draws what fc.assert does).
+ */
+const coveredBy = (features: Features, seeds: readonly number[]) =>
+  new Set(
+    seeds.flatMap((seed) =>
+      fc
+        .sample(workloadArbitrary(features), { seed, numRuns: RUNS_PER_SEED })
+        .flatMap((workload) => [...coverageOf(workload)]),
+    ),
+  );
+
 describe('history oracle generator', () => {
   it("covers every #17 item the oracle watches with the short run's fixed seeds", () => {
-    // The same workloads generated.test.ts runs (fc.sample draws what fc.assert does).
-    const covered = new Set(
-      FIXED_SEEDS.flatMap((seed) =>
-        fc
-          .sample(workloadArbitrary(SHORT_RUN_FEATURES), { seed, numRuns: RUNS_PER_SEED })
-          .flatMap((workload) => [...coverageOf(workload)]),
-      ),
-    );
+    const covered = coveredBy(SHORT_RUN_FEATURES, FIXED_SEEDS);
     expect(REQUIRED_COVERAGE.filter((label) => !covered.has(label))).toEqual([]);
+  });
+
+  it('covers bytea and money keys and generated columns with the feature seeds of the short run', () => {
+    const covered = coveredBy(featuresFrom(FEATURE_RUN.features), FEATURE_RUN.seeds);
+    expect(FEATURE_RUN_COVERAGE.filter((label) => !covered.has(label))).toEqual([]);
   });
 
   it('generates workloads for every feature set the fuzz takes (base, and base with each aspect)', () => {

@@ -555,6 +555,11 @@ export const FEATURE_ASPECTS: Readonly<Record<string, (f: Features) => Features>
   negzero: (f) => ({ ...f, excludedValues: { 'int4[]': f.excludedValues?.['int4[]'] ?? [] } }),
   /** #17 item 6: one numeric key, several spellings. */
   keyspellings: (f) => ({ ...f, keyTypes: [...f.keyTypes, 'numeric'], keySpellings: true }),
+  /**
+   * #17 item 2: bytea and money keys, whose text depends on the session's bytea_output and
+   * lc_monetary (the capture functions pin both).
+   */
+  'keys:bytea-money': (f) => ({ ...f, keyTypes: [...f.keyTypes, 'bytea', 'money'] }),
   /** #17 item 6: a key type whose equal values have several texts (refused). */
   keytypes: (f) => ({ ...f, keyTypes: [...f.keyTypes, 'interval'], keySpellings: true }),
   /** #17 item 16: huge text keys. */

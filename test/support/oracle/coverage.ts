@@ -21,6 +21,12 @@ export function coverageOf(workload: Workload): Set<string> {
       labels.add('item 8: numbers in json values through the API');
     if (table.partitions && written) labels.add('item 11: a partitioned table');
     if (table.generated && written) labels.add('item 5: a table with a generated column');
+    const keyTypes = table.columns.slice(0, table.keyCount).map((c) => c.type);
+    // DMS's sessions take the target database's bytea_output (the workload's settings are
+    // the target's too): only the capture functions' own setting keeps the key's text.
+    if (keyTypes.includes('bytea') && written && workload.sourceSettings.bytea_output === 'escape')
+      labels.add('item 2: a bytea key on a target printing bytea as escape');
+    if (keyTypes.includes('money') && written) labels.add('item 2: a money key');
     if (table.partitions && onTable.some((s) => s.kind === 'updateKey'))
       labels.add('item 11: a key change on a partitioned table (may move the row)');
     if (`${table.schema}.${table.name}`.split('.').length > 2)
@@ -70,6 +76,17 @@ export const REQUIRED_COVERAGE = [
   'item 4: a write in the new shape before migrate',
 ] as const;
 
+/**
+ * What the short run's feature seeds (`FEATURE_RUN` in short-run.ts) must cover:
+ * what `SHORT_RUN_FEATURES` leaves out so that the fixed seeds keep their workloads.
+ */
+export const FEATURE_RUN_COVERAGE = [
+  'item 2: a bytea key on a target printing bytea as escape',
+  'item 2: a money key',
+  'item 5: a table with a generated column',
+  'item 5: a generated column added, renamed or dropped',
+] as const;
+
 /** Config changes that apply (added and removed tables, DDL of ignored columns). */
 function configLabels(workload: Workload): string[] {
   const labels: string[] = [];
@@ -101,6 +118,8 @@ function configLabels(workload: Workload): string[] {
         labels.push('item 19: a removed table added back after --drop-staging');
       if (!rendered.added) removed.add(t);
     }
+    if (step.kind === 'ddl' && step.change.kind === 'generated' && rendered.ddl)
+      labels.push('item 5: a generated column added, renamed or dropped');
     if (step.kind === 'ddl' && rendered.schemaChange)
       labels.push('item 21: a column change in the schema-change log');
     if (step.kind === 'ddl' && rendered.config)
