@@ -3,7 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { createTestDatabase, withClient } from '../support/databases';
 import { KIT_MIGRATIONS } from '../../migrations/target';
-import { connectionArgs, runBuiltCli, runBuiltCliOnTerminal } from '../support/cli';
+import {
+  connectionArgs,
+  runBuiltCli,
+  runBuiltCliOnTerminal,
+  runCliInProcess,
+} from '../support/cli';
+import { AuditTrailError } from '../../src/errors';
 import { parseConfig, type AuditTrailConfigInput } from '../../src/config';
 import { migrateTarget } from '../../src/migrate/migrate-target';
 
@@ -165,16 +171,23 @@ describe('progress and logs on a terminal', () => {
     // No extra count(*) for a log: no total in the records.
     expect(items.every((record) => !('total' in record))).toBe(true);
 
-    const refused = await runBuiltCli(['verify', ...urls()], {
+    // In-process: these two need no process of their own (a node process with verify's
+    // modules cost about 0.9 s of CPU each). How an error's exit code and line reach the
+    // user: error-output.test.ts.
+    const refused = await runCliInProcess(['verify', ...urls()], undefined, {
       AUDIT_TRAIL_PROGRESS_INTERVAL: 'soon',
     });
-    expect(refused.code).toBe(2);
-    expect(refused.stderr).toMatch(/AUDIT_TRAIL_PROGRESS_INTERVAL must be a number of seconds/);
-    const off = await runBuiltCli(['--no-progress', 'verify', ...urls()], {
+    expect(refused.error).toBeInstanceOf(AuditTrailError);
+    expect((refused.error as AuditTrailError).exitCode).toBe(2);
+    expect(refused.error?.message).toMatch(
+      /AUDIT_TRAIL_PROGRESS_INTERVAL must be a number of seconds/,
+    );
+    const off = await runCliInProcess(['--no-progress', 'verify', ...urls()], undefined, {
       AUDIT_TRAIL_PROGRESS_INTERVAL: '0',
     });
+    expect(off.error).toBeUndefined();
+    expect(off.stdout).toBe(pipedReport);
     expect(off.stderr).toBe('');
-    // Three verify runs: generous under a loaded machine.
   }, 240_000);
 
   it('verify --integrity: a bar over the audit rows hashed', async () => {

@@ -83,9 +83,12 @@ export interface InProcessRun {
 
 /**
  * Runs `audit-trail ARGS...` inside the test process, for tests whose mocks must reach
- * the command (aws-sdk-client-mock, the Data API emulator): commander throws instead of
- * exiting, stdout and stderr are captured, `stdin` feeds the command's standard input.
- * Everything else runs a real process ({@link runCli}, {@link runBuiltCli}).
+ * the command (aws-sdk-client-mock, the Data API emulator), or that check what needs no
+ * process of its own: commander throws instead of exiting (the error carries the exit
+ * code the CLI would end with), stdout and stderr are captured, `stdin` feeds the
+ * command's standard input, `env` is set for the run (and the environment restored
+ * after it, with what the global options write there). Everything else runs a real
+ * process ({@link runCli}, {@link runBuiltCli}).
  *
  * @example
  * ```ts
@@ -95,6 +98,7 @@ export interface InProcessRun {
 export async function runCliInProcess(
   args: readonly string[],
   stdin?: string,
+  env: Record<string, string> = {},
 ): Promise<InProcessRun> {
   const { buildProgram } = await import('../../src/cli/program');
   const captured = { stdout: '', stderr: '' };
@@ -104,6 +108,8 @@ export async function runCliInProcess(
       return true;
     });
   const spies = [capture('stdout'), capture('stderr')];
+  const originalEnv = { ...process.env };
+  Object.assign(process.env, env);
   const originalStdin = Object.getOwnPropertyDescriptor(process, 'stdin');
   if (stdin !== undefined)
     Object.defineProperty(process, 'stdin', { value: Readable.from([stdin]), configurable: true });
@@ -117,6 +123,9 @@ export async function runCliInProcess(
   } finally {
     for (const spy of spies) spy.mockRestore();
     if (originalStdin) Object.defineProperty(process, 'stdin', originalStdin);
+    for (const name of Object.keys(process.env))
+      if (!(name in originalEnv)) delete process.env[name];
+    Object.assign(process.env, originalEnv);
   }
 }
 
