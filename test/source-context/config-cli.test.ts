@@ -4,7 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { buildTableMappings } from '../../mappings/table-mappings';
 import { ConfigError, parseConfig } from '../../src/config';
-import { connectionArgs, runCli } from '../support/cli';
+import { connectionArgs, runBuiltCli } from '../support/cli';
 import { createTestDatabase, withClient } from '../support/databases';
 import { cdc, DmsApplier } from '../support/dms-apply';
 
@@ -60,6 +60,12 @@ describe('sourceContext in the config', () => {
   });
 });
 
+// Nothing here waits for anything but work: four CLI processes, the first migrate
+// installing the whole kit on the target. It once took over 60 s at load 11-14, and did
+// so again at load 21-25 (each step timed: no lock, no sleep; every run and the install
+// simply slower). So the runs go through the built binary (dist/, what `npx audit-trail`
+// runs), not the sources (tsx compiled the CLI's TypeScript before each run: about 1.4 s
+// of CPU against 0.25 s), and the test has the time a loaded machine needs.
 describe('audit-trail migrate --source-context and history output', () => {
   it('installs the context table, migrates, and prints who and why', async () => {
     const sourceUrl = await createTestDatabase('ctxclisrc');
@@ -74,12 +80,12 @@ describe('audit-trail migrate --source-context and history output', () => {
       JSON.stringify({ tables: [{ table: 'items' }], sourceContext: { require: ['actor'] } }),
     );
     const urls = connectionArgs({ configFile, sourceUrl, targetUrl });
-    const missing = await runCli(['migrate', ...urls]);
+    const missing = await runBuiltCli(['migrate', ...urls]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(
       /audit_context\.transaction_context does not exist: it is the source context table; create it with audit-trail migrate --source-context/,
     );
-    const first = await runCli(['migrate', '--source-context', ...urls]);
+    const first = await runBuiltCli(['migrate', '--source-context', ...urls]);
     expect(first.stderr).toBe('');
     expect(first.stdout).toContain(
       'created source context table audit_context.transaction_context',
@@ -110,7 +116,7 @@ describe('audit-trail migrate --source-context and history output', () => {
       await target.end();
     }
     const read = connectionArgs({ configFile, targetUrl });
-    const json = await runCli(['history', 'public.items', '1', '--json', ...read]);
+    const json = await runBuiltCli(['history', 'public.items', '1', '--json', ...read]);
     expect(JSON.parse(json.stdout)).toMatchObject([
       {
         operation: 'INSERT',
@@ -124,9 +130,9 @@ describe('audit-trail migrate --source-context and history output', () => {
         },
       },
     ]);
-    const text = await runCli(['history', 'public.items', '1', ...read]);
+    const text = await runBuiltCli(['history', 'public.items', '1', ...read]);
     expect(text.stdout.split('\n')[0]).toMatch(
       /INSERT +tx 42 {2}by alice \("TICKET-7\\nforged line"\)$/,
     );
-  });
+  }, 240_000);
 });
