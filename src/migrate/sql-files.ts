@@ -62,15 +62,26 @@ export function renderTriggerSql(file: TriggerSqlFile, auditSchema: string): str
   // would end a body early, so the tag becomes one the name does not contain.
   let tag = '$function$';
   for (let n = 1; auditSchema.includes(tag); n += 1) tag = `$function_${n}$`;
+  const fill = (line: string) =>
+    line
+      .replaceAll('{{audit_schema_literal}}', quoteLiteral(quoteIdent(auditSchema)))
+      .replaceAll('{{header_columns}}', quoteLiteral(formatTextArray(HEADER_COLUMN_NAMES)))
+      .replaceAll('{{pinned_output_settings}}', pinnedSettingsClauses())
+      .replaceAll('{{canonical_row}}', canonicalRowSql('a'))
+      .replaceAll('{{canonical_block_header}}', canonicalBlockHeaderSql('b'))
+      .replaceAll('{{audit_schema}}', quoteIdent(auditSchema));
+  // Comment lines keep their placeholders: a quoted name may hold a line break, and in a
+  // `--` comment everything after it would be SQL ('audit\nDROP ...' is a valid name).
+  // Placeholders stand only on code lines or whole comment lines (a test checks the files).
   return text
     .replaceAll('$function$', tag)
-    .replaceAll('{{audit_schema_literal}}', quoteLiteral(quoteIdent(auditSchema)))
-    .replaceAll('{{header_columns}}', quoteLiteral(formatTextArray(HEADER_COLUMN_NAMES)))
-    .replaceAll('{{pinned_output_settings}}', pinnedSettingsClauses())
-    .replaceAll('{{canonical_row}}', canonicalRowSql('a'))
-    .replaceAll('{{canonical_block_header}}', canonicalBlockHeaderSql('b'))
-    .replaceAll('{{audit_schema}}', quoteIdent(auditSchema));
+    .split('\n')
+    .map((line) => (COMMENT_LINE.test(line) ? line : fill(line)))
+    .join('\n');
 }
+
+/** A line that is only a `--` comment. */
+const COMMENT_LINE = /^\s*--/;
 
 /** sha256 (hex) of a rendered SQL file: what {@link installKitSql} compares. */
 export function sqlChecksum(renderedSql: string): string {

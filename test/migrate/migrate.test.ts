@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { KIT_MIGRATIONS } from '../../migrations/target';
@@ -5,6 +7,7 @@ import { parseConfig, type AuditTrailConfigInput } from '../../src/config';
 import { createHistory } from '../../src/history';
 import { SourceTableError } from '../../src/migrate/introspect';
 import { migrateTarget } from '../../src/migrate/migrate-target';
+import { quoteIdent } from '../../src/postgres/identifiers';
 import { TRIGGER_SQL_FILES } from '../../src/migrate/sql-files';
 import { cdc, DmsApplier } from '../support/dms-apply';
 import { createTestDatabase, withClient } from '../support/databases';
@@ -188,6 +191,36 @@ describe('migrateTarget', () => {
     const { rows } = await target.query('SELECT operation FROM "a$function$b".audit_log');
     await target.end();
     expect(rows).toEqual([{ operation: 'INSERT' }]);
+  });
+
+  it('installs into an audit schema whose name holds a line break and SQL (the trigger files name it in comments)', async () => {
+    const urls = await databases('CREATE TABLE items (id int PRIMARY KEY, name text);');
+    // Quoted, this is a valid name. Pasted into a `--` comment line, its second line
+    // would be SQL the migrator runs.
+    const auditSchema = 'audit\nSELECT 1/0; --';
+    await migrate({ auditSchema, tables: [{ table: 'items' }] }, urls);
+    const target = new pg.Client({ connectionString: urls.targetUrl });
+    await target.connect();
+    const dms = new DmsApplier(target, auditSchema, 'items', ['id']);
+    await dms.insert({ id: '1', name: 'a' }, cdc('INSERT', '2026-11-22 10:00:00', 1));
+    const { rows } = await target.query(
+      `SELECT operation FROM ${quoteIdent(auditSchema)}.audit_log`,
+    );
+    await target.end();
+    expect(rows).toEqual([{ operation: 'INSERT' }]);
+  });
+
+  it('keeps every placeholder of the trigger files on a code line or a whole comment line', () => {
+    // renderTriggerSql leaves whole comment lines unfilled; a placeholder in a comment
+    // after code (`x; -- {{audit_schema}}`) would be filled, and a line break in the name
+    // would end that comment.
+    for (const file of TRIGGER_SQL_FILES) {
+      const text = readFileSync(path.join('triggers', file), 'utf8');
+      const trailing = text
+        .split('\n')
+        .filter((line) => !/^\s*--/.test(line) && /--.*\{\{/.test(line));
+      expect(trailing, file).toEqual([]);
+    }
   });
 
   it('refuses a source column named like a DMS header column, with the reason', async () => {
