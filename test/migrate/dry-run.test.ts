@@ -5,9 +5,17 @@ import { connectionArgs, runBuiltCli } from '../support/cli';
 import { createTestDatabase, withClient } from '../support/databases';
 
 /**
+ * The audit schema of this file's config. Roles are cluster-wide and other test files
+ * create theirs on the same server meanwhile, so the roles compared are this schema's
+ * (the real run below shows they are the ones migrate creates).
+ */
+const AUDIT_SCHEMA = 'dry_run_audit';
+const OWN_ROLES = `${AUDIT_SCHEMA}_`;
+
+/**
  * Everything migrate can change on a target, read from the catalogs: relations and
- * their columns, functions, triggers, roles and their memberships, grants, and the
- * migrations recorded. Equal before and after a dry run.
+ * their columns, functions, triggers, this config's roles and their memberships,
+ * grants, and the migrations recorded. Equal before and after a dry run.
  */
 function targetState(url: string): Promise<unknown> {
   return withClient(url, async (client) => {
@@ -25,9 +33,12 @@ function targetState(url: string): Promise<unknown> {
            WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')) AS functions,
          (SELECT json_agg(format('%s %s', t.tgrelid::regclass, t.tgname))
             FROM pg_trigger t WHERE NOT t.tgisinternal) AS triggers,
-         (SELECT json_agg(format('%s %s', r.rolname, r.rolcanlogin)) FROM pg_roles r) AS roles,
+         (SELECT json_agg(format('%s %s', r.rolname, r.rolcanlogin)) FROM pg_roles r
+           WHERE starts_with(r.rolname, $1)) AS roles,
          (SELECT json_agg(format('%s %s', m.roleid::regrole, m.member::regrole))
-            FROM pg_auth_members m) AS memberships`,
+            FROM pg_auth_members m
+           WHERE starts_with(m.roleid::regrole::text, $1) OR starts_with(m.member::regrole::text, $1)) AS memberships`,
+      [OWN_ROLES],
     );
     // Sorted here: an aggregate's ORDER BY 1 sorts by the constant 1, so the order was
     // whatever the plan gave, and differed between two reads on PostgreSQL 18.
@@ -51,7 +62,10 @@ describe('migrate --dry-run', () => {
   beforeAll(async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'audit-trail-dry-'));
     configFile = path.join(dir, 'audit-trail.config.json');
-    await writeFile(configFile, JSON.stringify({ tables: [{ schema: 'public', table: 'items' }] }));
+    await writeFile(
+      configFile,
+      JSON.stringify({ auditSchema: AUDIT_SCHEMA, tables: [{ schema: 'public', table: 'items' }] }),
+    );
     [sourceUrl, targetUrl] = await Promise.all([
       createTestDatabase('dsrc'),
       createTestDatabase('dtgt'),
@@ -91,6 +105,9 @@ describe('migrate --dry-run', () => {
     const real = await runBuiltCli([...args(), '--json']);
     expect(real.code, real.stderr).toBe(0);
     const installed = await targetState(targetUrl);
+    expect((installed as { roles: string[] }).roles).toEqual(
+      ['capture', 'owner', 'reader', 'writer'].map((kind) => `${AUDIT_SCHEMA}_${kind} f`),
+    );
     const dry = await runBuiltCli([...args(), '--dry-run', '--json']);
     expect(dry.code).toBe(0);
     expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, upToDate: true, applied: [] });
@@ -102,6 +119,9 @@ describe('migrate --dry-run', () => {
       client.query('ALTER TABLE items ADD COLUMN price numeric'),
     );
     const installed = await targetState(targetUrl);
+    expect((installed as { roles: string[] }).roles).toEqual(
+      ['capture', 'owner', 'reader', 'writer'].map((kind) => `${AUDIT_SCHEMA}_${kind} f`),
+    );
     const dry = await runBuiltCli([...args(), '--dry-run']);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/^ALTER TABLE .*"items_staging".* ADD COLUMN .*"price"/im);
