@@ -62,14 +62,16 @@ export function renderTriggerSql(file: TriggerSqlFile, auditSchema: string): str
   // would end a body early, so the tag becomes one the name does not contain.
   let tag = '$function$';
   for (let n = 1; auditSchema.includes(tag); n += 1) tag = `$function_${n}$`;
+  const values: readonly (readonly [string, string])[] = [
+    ['{{audit_schema_literal}}', quoteLiteral(quoteIdent(auditSchema))],
+    ['{{header_columns}}', quoteLiteral(formatTextArray(HEADER_COLUMN_NAMES))],
+    ['{{pinned_output_settings}}', pinnedSettingsClauses()],
+    ['{{canonical_row}}', canonicalRowSql('a')],
+    ['{{canonical_block_header}}', canonicalBlockHeaderSql('b')],
+    ['{{audit_schema}}', quoteIdent(auditSchema)],
+  ];
   const fill = (line: string) =>
-    line
-      .replaceAll('{{audit_schema_literal}}', quoteLiteral(quoteIdent(auditSchema)))
-      .replaceAll('{{header_columns}}', quoteLiteral(formatTextArray(HEADER_COLUMN_NAMES)))
-      .replaceAll('{{pinned_output_settings}}', pinnedSettingsClauses())
-      .replaceAll('{{canonical_row}}', canonicalRowSql('a'))
-      .replaceAll('{{canonical_block_header}}', canonicalBlockHeaderSql('b'))
-      .replaceAll('{{audit_schema}}', quoteIdent(auditSchema));
+    values.reduce((filled, [placeholder, value]) => filled.replaceAll(placeholder, value), line);
   // Comment lines keep their placeholders: a quoted name may hold a line break, and in a
   // `--` comment everything after it would be SQL ('audit\nDROP ...' is a valid name).
   // Placeholders stand only on code lines or whole comment lines (a test checks the files).
