@@ -180,24 +180,14 @@ describe('migrateTarget', () => {
     ]);
   });
 
-  it('installs into an audit schema whose name contains the dollar-quote tag of the functions', async () => {
+  it.each([
+    // The functions' dollar-quote tag: inside the name, it would end a body early.
+    ['contains the dollar-quote tag of the functions', 'a$function$b'],
+    // Quoted, this is a valid name. Pasted into a `--` comment line of the trigger files,
+    // its second line would be SQL the migrator runs.
+    ['holds a line break and SQL (the trigger files name it in comments)', 'audit\nSELECT 1/0; --'],
+  ])('installs into an audit schema whose name %s', async (_, auditSchema) => {
     const urls = await databases('CREATE TABLE items (id int PRIMARY KEY, name text);');
-    const auditSchema = 'a$function$b';
-    await migrate({ auditSchema, tables: [{ table: 'items' }] }, urls);
-    const target = new pg.Client({ connectionString: urls.targetUrl });
-    await target.connect();
-    const dms = new DmsApplier(target, auditSchema, 'items', ['id']);
-    await dms.insert({ id: '1', name: 'a' }, cdc('INSERT', '2026-11-22 10:00:00', 1));
-    const { rows } = await target.query('SELECT operation FROM "a$function$b".audit_log');
-    await target.end();
-    expect(rows).toEqual([{ operation: 'INSERT' }]);
-  });
-
-  it('installs into an audit schema whose name holds a line break and SQL (the trigger files name it in comments)', async () => {
-    const urls = await databases('CREATE TABLE items (id int PRIMARY KEY, name text);');
-    // Quoted, this is a valid name. Pasted into a `--` comment line, its second line
-    // would be SQL the migrator runs.
-    const auditSchema = 'audit\nSELECT 1/0; --';
     await migrate({ auditSchema, tables: [{ table: 'items' }] }, urls);
     const target = new pg.Client({ connectionString: urls.targetUrl });
     await target.connect();
