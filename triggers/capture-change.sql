@@ -27,9 +27,25 @@
 --
 -- {{audit_schema}} is replaced by the quoted audit schema before this file runs.
 
--- The key of a row: the key columns of its JSON, as an object. Normalised by the key
--- type's equality, so one row has one history: a number loses trailing zeros of its
--- scale (numeric 2 and 2.00 are one key; float -0 and 0 are already one in jsonb).
+-- One key column's value as a row key holds it. Normalised by the key type's equality,
+-- so one row has one history: a number loses trailing zeros of its scale (numeric 2 and
+-- 2.00 are one key; float -0 and 0 are already one in jsonb). A SQL expression with no
+-- SET clause, so the planner inlines it into its callers; schema-qualified, as an
+-- inlined body is parsed under the caller's search_path. STABLE, as to_jsonb is: an
+-- IMMUTABLE SQL function whose body calls a STABLE one is not inlined (nor is
+-- captured_key, for jsonb_build_object).
+CREATE OR REPLACE FUNCTION {{audit_schema}}.key_value(value jsonb)
+RETURNS jsonb
+LANGUAGE sql
+STABLE PARALLEL SAFE
+AS $function$
+  SELECT CASE WHEN pg_catalog.jsonb_typeof(value) OPERATOR(pg_catalog.=) 'number'
+              THEN pg_catalog.to_jsonb(pg_catalog.trim_scale(value::pg_catalog.numeric))
+              ELSE value END
+$function$;
+
+-- The key of a row: the key columns of its JSON, as an object, each value as key_value
+-- leaves it.
 -- PL/pgSQL rather than SQL: these run per row, and a SQL function that cannot be
 -- inlined is planned again in every statement that calls it.
 -- The row helpers here (key_of, bounded_arrays, changed_columns) have no SET clause: a
@@ -47,14 +63,26 @@ DECLARE
   value pg_catalog.jsonb;
 BEGIN
   FOREACH name IN ARRAY key_columns LOOP
-    value := row_json OPERATOR(pg_catalog.->) name;
-    IF pg_catalog.jsonb_typeof(value) OPERATOR(pg_catalog.=) 'number' THEN
-      value := pg_catalog.to_jsonb(pg_catalog.trim_scale(value::pg_catalog.numeric));
-    END IF;
+    value := {{audit_schema}}.key_value(row_json OPERATOR(pg_catalog.->) name);
     key_json := key_json OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(name, value);
   END LOOP;
   RETURN key_json;
 END
+$function$;
+
+-- key_of as the capture functions' set queries compute it for each row: a key of one
+-- column (nearly every table's) as one expression in the query, inlined like key_value;
+-- a longer key through key_of. The same jsonb either way ('{}' || an object is that
+-- object).
+CREATE OR REPLACE FUNCTION {{audit_schema}}.captured_key(row_json jsonb, key_columns text[])
+RETURNS jsonb
+LANGUAGE sql
+STABLE PARALLEL SAFE
+AS $function$
+  SELECT CASE WHEN pg_catalog.cardinality(key_columns) OPERATOR(pg_catalog.=) 1
+              THEN pg_catalog.jsonb_build_object(key_columns[1],
+                     {{audit_schema}}.key_value(row_json OPERATOR(pg_catalog.->) key_columns[1]))
+              ELSE {{audit_schema}}.key_of(row_json, key_columns) END
 $function$;
 
 -- The row JSON with the values to_jsonb cannot keep put back from row_to_json, which
@@ -93,6 +121,27 @@ BEGIN
 END
 $function$;
 
+-- The array columns of a relation (type category A, domains over arrays included), by
+-- name in column order: the columns whose values bounded_arrays reads again, and whose
+-- absence lets the capture functions' set queries skip bounded_arrays altogether. A
+-- set-returning SQL function with no SET clause, so the planner inlines it into the
+-- calling query; every name is schema-qualified, since an inlined body is parsed under
+-- the caller's search_path. Each column's type is read by a correlated subquery, one
+-- index probe whatever the caller's planner settings (capture_update runs with
+-- enable_nestloop off, under which a join became a hash join over all of pg_type).
+CREATE OR REPLACE FUNCTION {{audit_schema}}.array_columns(relation regclass)
+RETURNS SETOF name
+LANGUAGE sql
+STABLE PARALLEL SAFE
+AS $function$
+  SELECT a.attname FROM pg_catalog.pg_attribute AS a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) relation AND a.attnum OPERATOR(pg_catalog.>) 0
+     AND NOT a.attisdropped
+     AND (SELECT t.typcategory FROM pg_catalog.pg_type AS t WHERE t.oid OPERATOR(pg_catalog.=) a.atttypid)
+         OPERATOR(pg_catalog.=) 'A'
+   ORDER BY a.attnum
+$function$;
+
 -- The array columns of a staging row whose lower bound is not 1, each as its exact
 -- text ('[0:1]={5,6}'): to_jsonb and row_to_json drop array bounds, so such a value is
 -- recorded as text (merged over exact_document's result). An empty object for nearly
@@ -117,13 +166,7 @@ BEGIN
      OR row_text OPERATOR(pg_catalog.!~) '[(,]"?\[-?[0-9]+:' THEN
     RETURN result;
   END IF;
-  FOR name IN
-    SELECT a.attname FROM pg_catalog.pg_attribute AS a
-      JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
-     WHERE a.attrelid OPERATOR(pg_catalog.=) relation AND a.attnum OPERATOR(pg_catalog.>) 0
-       AND NOT a.attisdropped AND t.typcategory OPERATOR(pg_catalog.=) 'A'
-     ORDER BY a.attnum
-  LOOP
+  FOR name IN SELECT c.attname FROM {{audit_schema}}.array_columns(relation) AS c(attname) LOOP
     -- regclass output names the schema unless the caller's search_path finds the table by
     -- its bare name, which then means the same table.
     EXECUTE pg_catalog.format('SELECT ($1::%s).%I::pg_catalog.text', relation, name) INTO value_text USING row_text;
@@ -135,40 +178,58 @@ BEGIN
 END
 $function$;
 
--- Columns whose value differs between two row JSONs, sorted.
+-- Columns whose value differs between two row JSONs, sorted, as one row holding the
+-- array. Empty exactly when the two documents print the same text (the same keys, each
+-- value printed the same), which is what update_version_operation compares.
 -- (A key of either row is in at least one, so at most one side's text is NULL: no
 -- IS DISTINCT FROM, whose = would be looked up on the search_path.)
+-- A set-returning SQL function with no SET clause, so the planner inlines it into the
+-- calling query: capture_update's set query computes each row's list in its own plan,
+-- not through a PL/pgSQL call and a query of its own per row. Every name is
+-- schema-qualified (an inlined body is parsed under the caller's search_path).
+CREATE OR REPLACE FUNCTION {{audit_schema}}.changed_column_list(old_row jsonb, new_row jsonb)
+RETURNS SETOF text[]
+LANGUAGE sql
+IMMUTABLE PARALLEL SAFE
+AS $function$
+  SELECT ARRAY(
+    SELECT k FROM pg_catalog.jsonb_object_keys(old_row OPERATOR(pg_catalog.||) new_row) AS k
+    WHERE coalesce((new_row OPERATOR(pg_catalog.->) k)::pg_catalog.text
+                   OPERATOR(pg_catalog.<>) (old_row OPERATOR(pg_catalog.->) k)::pg_catalog.text, true)
+    ORDER BY k)
+$function$;
+
+-- changed_column_list as a scalar, for a caller with two documents in hand (the one-row
+-- path of capture_update).
 CREATE OR REPLACE FUNCTION {{audit_schema}}.changed_columns(old_row jsonb, new_row jsonb)
 RETURNS text[]
 LANGUAGE plpgsql
 IMMUTABLE STRICT PARALLEL SAFE
 AS $function$
 BEGIN
-  RETURN ARRAY(
-    SELECT k FROM pg_catalog.jsonb_object_keys(old_row OPERATOR(pg_catalog.||) new_row) AS k
-    WHERE coalesce((new_row OPERATOR(pg_catalog.->) k)::pg_catalog.text
-                   OPERATOR(pg_catalog.<>) (old_row OPERATOR(pg_catalog.->) k)::pg_catalog.text, true)
-    ORDER BY k);
+  RETURN (SELECT c.names FROM {{audit_schema}}.changed_column_list(old_row, new_row) AS c(names));
 END
 $function$;
 
 -- What one applied UPDATE of a staging row means for history; NULL for nothing.
--- Shared by the one-row and the set-based paths of capture_update (inlined in the latter).
 -- A change is identified by its change sequence; a full-load row, which has none, by its
 -- copy (the copy time in the commit timestamp). An UPDATE that carries the change the
 -- row already holds is no change of the source: DMS applying it again after a restart,
 -- or a direct edit of staging that left the headers alone (verify reports that row as
 -- staging-differs; it must not become a version the source never made).
--- The signature before old_commit/new_commit were added is dropped first (CREATE OR
--- REPLACE cannot change arguments).
-DROP FUNCTION IF EXISTS {{audit_schema}}.update_version_operation(jsonb, text, text, jsonb, text, text, text);
-CREATE OR REPLACE FUNCTION {{audit_schema}}.update_version_operation(
-  old_data jsonb, old_seq text, old_indicator text, old_commit timestamp,
-  new_data jsonb, new_seq text, new_indicator text, new_operation text, new_commit timestamp)
+-- `same_data`: whether the old and new documents print the same text (only ignored or
+-- header columns changed), read only where it decides, so a caller may pass NULL for a
+-- row flagged deleted. capture_update's set query passes whether the row's changed
+-- columns (changed_column_list, which it records for an UPDATE) are none; the one-row
+-- path compares the texts (update_version_operation).
+-- No SET clause, so the planner inlines it; it calls only pg_catalog built-ins (both
+-- callers pin search_path).
+CREATE OR REPLACE FUNCTION {{audit_schema}}.version_operation(
+  old_seq text, old_indicator text, old_commit timestamp,
+  new_seq text, new_indicator text, new_operation text, new_commit timestamp, same_data boolean)
 RETURNS text
 LANGUAGE sql
 IMMUTABLE PARALLEL SAFE
--- No SET clause, so the planner may inline it; it calls only pg_catalog built-ins.
 AS $function$
   SELECT CASE
     -- The same change applied again (DMS replay after a restart), or an edit without one.
@@ -182,12 +243,29 @@ AS $function$
     -- (No load meets a kept row flagged deleted: migrate empties the staging table of a
     -- table added back, src/migrate/readded-tables.ts.)
     WHEN nullif(new_seq, '') IS NULL THEN
-      CASE WHEN old_data::text = new_data::text THEN NULL ELSE 'SNAPSHOT' END
+      CASE WHEN same_data THEN NULL ELSE 'SNAPSHOT' END
     -- A re-insert of a deleted key arrives as an UPDATE of the flagged row (INSERT_RECORD).
     WHEN old_indicator = 'D' OR new_operation = 'INSERT' THEN 'INSERT'
-    WHEN old_data::text = new_data::text THEN NULL -- only ignored or header columns changed
+    WHEN same_data THEN NULL -- only ignored or header columns changed
     ELSE 'UPDATE'
   END
+$function$;
+
+-- version_operation of two row documents, compared as text (jsonb equality is numeric:
+-- 1.10 -> 1.100 would be lost). Inlined into the one-row path of capture_update, and
+-- version_operation into it: the text comparison is made only in the branches that ask.
+-- The signature before old_commit/new_commit were added is dropped first (CREATE OR
+-- REPLACE cannot change arguments).
+DROP FUNCTION IF EXISTS {{audit_schema}}.update_version_operation(jsonb, text, text, jsonb, text, text, text);
+CREATE OR REPLACE FUNCTION {{audit_schema}}.update_version_operation(
+  old_data jsonb, old_seq text, old_indicator text, old_commit timestamp,
+  new_data jsonb, new_seq text, new_indicator text, new_operation text, new_commit timestamp)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE PARALLEL SAFE
+AS $function$
+  SELECT {{audit_schema}}.version_operation(old_seq, old_indicator, old_commit,
+    new_seq, new_indicator, new_operation, new_commit, old_data::text = new_data::text)
 $function$;
 
 -- The reload of a table added back to the config (#17 item 19). migrate fills
@@ -425,6 +503,7 @@ DECLARE
   v_reloading boolean;
   v_cdc_change boolean;
   v_seal_queued boolean;
+  v_arrays boolean := true;
   v_done text;
 BEGIN
   -- Refuse any table but a registered staging table with its registered arguments, and
@@ -458,6 +537,13 @@ BEGIN
   -- itself, below.
   v_done := pg_catalog.set_config('audit_trail.seal_at_commit',
               CASE WHEN v_rows = 1 AND NOT v_seal_queued THEN 'on' ELSE 'off' END, true);
+  -- Array bounds to keep only if the table has an array column: otherwise a statement of
+  -- many rows skips each row's record text and bounded_arrays call (one catalog query
+  -- for the statement; a one-row statement asks bounded_arrays, which settles most rows
+  -- by their text at once).
+  IF v_rows > 1 THEN
+    v_arrays := EXISTS (SELECT FROM {{audit_schema}}.array_columns(TG_RELID));
+  END IF;
   INSERT INTO {{audit_schema}}.audit_log (
     source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
     transaction_id, stream_position, old_row, new_row, changed_columns
@@ -472,11 +558,13 @@ BEGIN
                 THEN {{audit_schema}}.exact_document(r.ar_row - arg_excluded_columns, r.ar_exact_json,
                                                      arg_json_columns, arg_float_columns)
                 ELSE r.ar_row - arg_excluded_columns END
-             || ({{audit_schema}}.bounded_arrays(r.ar_text, TG_RELID) - arg_excluded_columns) AS ar_data,
-           {{audit_schema}}.key_of(r.ar_row, arg_key_columns) AS ar_key,
+             || CASE WHEN v_arrays THEN {{audit_schema}}.bounded_arrays(r.ar_bounds_text, TG_RELID) - arg_excluded_columns
+                     ELSE '{}' END AS ar_data,
+           {{audit_schema}}.captured_key(r.ar_row, arg_key_columns) AS ar_key,
            r.ar_operation, r.ar_commit_timestamp,
            r.ar_change_seq, r.ar_transaction_id, r.ar_stream_position, r.ar_commit_raw
-    FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json FROM (
+    FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json,
+                 CASE WHEN v_arrays THEN j.ar_text END AS ar_bounds_text FROM (
       -- User columns are in scope here: only qualified references.
       SELECT to_jsonb(ins_row.*) AS ar_row, row_to_json(ins_row.*) AS ar_json,
              record_out(ins_row.*)::text AS ar_text,
@@ -494,7 +582,8 @@ BEGIN
     ) AS j
     -- Not merged into the query above (OFFSET 0), which would build each row's JSON
     -- again for every reference to it (its data and its key). An output that no query
-    -- above reads is not computed: row_to_json only for a table with exact columns.
+    -- above reads is not computed: row_to_json only for a table with exact columns,
+    -- record_out only for one with array columns (or a one-row statement).
     OFFSET 0) AS r
   ) AS c
   -- Reloading: a full-load row equal to its key's prior baseline is no version.
@@ -540,7 +629,8 @@ DECLARE
   v_commit_ts timestamptz; v_xid text; v_lsn text; v_old_commit timestamp; v_new_commit timestamp;
   v_old_key jsonb; v_new_key jsonb; v_version text;
   v_old_json json; v_new_json json; v_old_text text; v_new_text text;
-  v_rows bigint; v_reloading boolean; v_cdc_change boolean; v_seal_queued boolean; v_done text;
+  v_rows bigint; v_reloading boolean; v_cdc_change boolean; v_seal_queued boolean; v_arrays boolean;
+  v_done text;
 BEGIN
   -- As in capture_insert: the caller check, the chain lock, and what the rest decides on.
   v_done := {{audit_schema}}.assert_capture_call(TG_RELID, TG_ARGV);
@@ -617,6 +707,8 @@ BEGIN
   END IF;
 
   v_done := pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
+  -- As in capture_insert: bounds to keep only if the table has an array column.
+  v_arrays := EXISTS (SELECT FROM {{audit_schema}}.array_columns(TG_RELID));
 
   INSERT INTO {{audit_schema}}.audit_log (
     source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
@@ -627,28 +719,32 @@ BEGIN
                 THEN {{audit_schema}}.exact_document(r.ar_row - arg_excluded_columns, r.ar_exact_json,
                                                      arg_json_columns, arg_float_columns)
                 ELSE r.ar_row - arg_excluded_columns END
-             || ({{audit_schema}}.bounded_arrays(r.ar_text, TG_RELID) - arg_excluded_columns) AS data,
-           {{audit_schema}}.key_of(r.ar_row, arg_key_columns) AS row_key,
+             || CASE WHEN v_arrays THEN {{audit_schema}}.bounded_arrays(r.ar_bounds_text, TG_RELID) - arg_excluded_columns
+                     ELSE '{}' END AS data,
+           {{audit_schema}}.captured_key(r.ar_row, arg_key_columns) AS row_key,
            r.ar_change_seq AS change_seq, r.ar_indicator AS indicator, r.ar_commit AS commit_raw
-    FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json FROM (
+    FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json,
+                 CASE WHEN v_arrays THEN j.ar_text END AS ar_bounds_text FROM (
       -- User columns are in scope here: only qualified references.
       SELECT to_jsonb(old_row.*) AS ar_row, row_to_json(old_row.*) AS ar_json,
              record_out(old_row.*)::text AS ar_text,
              old_row.ar_h_change_seq AS ar_change_seq, old_row.ar_h_indicator AS ar_indicator,
              old_row.ar_h_commit_timestamp AS ar_commit
       FROM old_rows AS old_row) AS j
-    OFFSET 0) AS r -- each row's JSON built once, row_to_json only if read (as in capture_insert)
+    OFFSET 0) AS r -- each row's JSON built once, row_to_json and record_out only if read (as in capture_insert)
   ), new_side AS (
     SELECT CASE WHEN arg_exact
                 THEN {{audit_schema}}.exact_document(r.ar_row - arg_excluded_columns, r.ar_exact_json,
                                                      arg_json_columns, arg_float_columns)
                 ELSE r.ar_row - arg_excluded_columns END
-             || ({{audit_schema}}.bounded_arrays(r.ar_text, TG_RELID) - arg_excluded_columns) AS data,
-           {{audit_schema}}.key_of(r.ar_row, arg_key_columns) AS row_key,
+             || CASE WHEN v_arrays THEN {{audit_schema}}.bounded_arrays(r.ar_bounds_text, TG_RELID) - arg_excluded_columns
+                     ELSE '{}' END AS data,
+           {{audit_schema}}.captured_key(r.ar_row, arg_key_columns) AS row_key,
            r.ar_change_seq AS change_seq, r.ar_indicator AS indicator, r.ar_operation AS operation,
            r.ar_commit_timestamp AS commit_timestamp, r.ar_transaction_id AS transaction_id,
            r.ar_stream_position AS stream_position, r.ar_commit AS commit_raw
-    FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json FROM (
+    FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json,
+                 CASE WHEN v_arrays THEN j.ar_text END AS ar_bounds_text FROM (
       -- User columns are in scope here: only qualified references.
       SELECT to_jsonb(new_row.*) AS ar_row, row_to_json(new_row.*) AS ar_json,
              record_out(new_row.*)::text AS ar_text,
@@ -659,7 +755,7 @@ BEGIN
              nullif(new_row.ar_h_transaction_id, '') AS ar_transaction_id,
              nullif(new_row.ar_h_stream_position, '') AS ar_stream_position
       FROM new_rows AS new_row) AS j
-    OFFSET 0) AS r -- each row's JSON built once, row_to_json only if read (as in capture_insert)
+    OFFSET 0) AS r -- each row's JSON built once, row_to_json and record_out only if read (as in capture_insert)
   ), moved_old AS (
     SELECT * FROM old_side AS o WHERE NOT EXISTS (SELECT FROM new_side AS n WHERE n.row_key = o.row_key)
   ), moved_new AS (
@@ -676,16 +772,27 @@ BEGIN
     FROM moved_old AS o CROSS JOIN moved_new AS n
     WHERE {{audit_schema}}.assert_single_key_change((SELECT count(*) FROM moved_old), (SELECT count(*) FROM moved_new))
   ), versions AS (
-    SELECT p.*,
-           {{audit_schema}}.update_version_operation(p.old_data, p.old_seq, p.old_indicator, p.old_commit,
-             p.data, p.change_seq, p.indicator, p.operation, p.commit_raw) AS version_operation
-    FROM pairs AS p
+    SELECT c.*,
+           {{audit_schema}}.version_operation(c.old_seq, c.old_indicator, c.old_commit,
+             c.change_seq, c.indicator, c.operation, c.commit_raw, cardinality(c.changed) = 0) AS version_operation
+    FROM (
+      -- Each row's changed columns, computed once in this query (no call per row): they
+      -- say whether the data changed (as update_version_operation's text comparison
+      -- would) and are recorded for an UPDATE. Not for a row flagged deleted, whose
+      -- version does not depend on its data. A level of its own (OFFSET 0), so that
+      -- version_operation reads the list rather than the subquery that computes it.
+      SELECT p.*,
+             CASE WHEN p.indicator IS DISTINCT FROM 'D'
+                  THEN (SELECT l.names FROM {{audit_schema}}.changed_column_list(p.old_data, p.data) AS l(names))
+             END AS changed
+      FROM pairs AS p
+      OFFSET 0) AS c
   )
   SELECT arg_source_schema, arg_source_table, v.row_key, v.version_operation, v.commit_timestamp, v.change_seq,
          v.transaction_id, v.stream_position,
          CASE WHEN v.version_operation IN ('INSERT', 'SNAPSHOT') THEN NULL ELSE v.old_data END,
          CASE WHEN v.version_operation = 'DELETE' THEN NULL ELSE v.data END,
-         CASE WHEN v.version_operation = 'UPDATE' THEN {{audit_schema}}.changed_columns(v.old_data, v.data) END
+         CASE WHEN v.version_operation = 'UPDATE' THEN v.changed END
   FROM versions AS v
   WHERE v.version_operation IS NOT NULL
   UNION ALL

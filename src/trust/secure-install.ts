@@ -21,8 +21,8 @@ export const CAPTURE_FUNCTIONS = ['capture_insert', 'capture_update', 'seal_at_c
  */
 export const RELOAD_FUNCTIONS = ['finish_reload(text, text, timestamp without time zone)'] as const;
 
-/** What readers may call besides SELECT (the history API's helpers; row_key_of calls key_of). */
-export const HISTORY_FUNCTIONS = ['exact_row', 'row_key_of', 'key_of'] as const;
+/** What readers may call besides SELECT (the history API's helpers; row_key_of calls key_of, which calls key_value). */
+export const HISTORY_FUNCTIONS = ['exact_row', 'row_key_of', 'key_of', 'key_value'] as const;
 
 /** Retention: owner only (name and argument types). */
 export const OWNER_ONLY_FUNCTIONS = [
@@ -238,8 +238,9 @@ async function grantRoles(
     `GRANT SELECT ON ${q('audit_log')}, ${q('audited_table')}, ${q('audit_chain')}, ${q('schema_change')}, ${q(SCHEMA_CHANGE_POSITION_TABLE)}, ${q(PARTITION_CHANGE_TABLE)} TO ${reader}`,
     // reader: verify names the partition a row left with (a leaf found detached).
     `GRANT SELECT ON ${q(LOADED_PARTITION_TABLE)} TO ${reader}`,
-    // key_of: row_key_of normalises the key with it (an IMMUTABLE invoker's function).
-    `GRANT EXECUTE ON FUNCTION ${schema}.exact_row(jsonb, text[]), ${schema}.row_key_of(text, text, text[]), ${schema}.key_of(jsonb, text[]) TO ${reader}`,
+    // key_of: row_key_of normalises the key with it (an IMMUTABLE invoker's function),
+    // each value through key_value (inlined only where the caller may execute it).
+    `GRANT EXECUTE ON FUNCTION ${schema}.exact_row(jsonb, text[]), ${schema}.row_key_of(text, text, text[]), ${schema}.key_of(jsonb, text[]), ${schema}.key_value(jsonb) TO ${reader}`,
   ];
   for (const statement of statements) await sql.raw(statement).execute(trx);
 }

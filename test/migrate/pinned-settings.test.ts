@@ -67,6 +67,8 @@ function printsValues(fn: DefinedFunction): boolean {
  */
 const SETTINGS_CANNOT_CHANGE: Record<string, string> = {
   key_of: 'jsonb in, jsonb out: a key number goes through numeric, whose text no setting changes',
+  key_value:
+    'jsonb in, jsonb out: a key number goes through numeric, whose text no setting changes',
 };
 
 /** Called from outside the kit's SQL: triggers, and the functions granted to a role. */

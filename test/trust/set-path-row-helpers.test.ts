@@ -1,0 +1,157 @@
+import type pg from 'pg';
+import { parseConfig } from '../../src/config';
+import { migrateTarget } from '../../src/migrate/migrate-target';
+import { verifyIntegrity } from '../../src/trust/integrity';
+import { createTestDatabase, withClient } from '../support/databases';
+import { changeSeq } from '../support/dms-apply';
+
+/**
+ * The engine applies many rows per staging statement: the capture's set query then
+ * records them with no function call per row (#14: a PL/pgSQL call, and changed_columns'
+ * query through SPI, cost more than the expression it evaluates). Counted by the server
+ * (track_functions) on a table with a one-column key and no array column; the same
+ * statements record the same history as the helpers do (numeric key scale, a numeric
+ * scale change as an UPDATE, an ignored column's change as no version, array bounds kept
+ * on a table that has an array column), and the chain verifies.
+ */
+describe('the set path of the capture triggers', () => {
+  let targetUrl: string;
+  beforeAll(async () => {
+    const sourceUrl = await createTestDatabase('setsrc');
+    targetUrl = await createTestDatabase('settgt');
+    await withClient(sourceUrl, (client) =>
+      client.query(`CREATE TABLE plain (id numeric PRIMARY KEY, name text, price numeric, note text);
+        CREATE TABLE tagged (id int PRIMARY KEY, tags int[])`),
+    );
+    const config = parseConfig({
+      tables: [{ table: 'plain', ignoreColumns: ['note'] }, { table: 'tagged' }],
+    });
+    await migrateTarget({ config, sourceUrl, targetUrl });
+  }, 120_000);
+
+  const headers = (operation: string, at: string) =>
+    `'${operation}', '${at}', '${changeSeq(at)}', '700', '0/1', '${operation[0]}'`;
+  const header = `ar_h_operation, ar_h_commit_timestamp, ar_h_change_seq, ar_h_transaction_id,
+    ar_h_stream_position, ar_h_indicator`;
+
+  /**
+   * The helpers of the set queries: the PL/pgSQL ones, and the SQL ones that are inlined
+   * (a SQL function the planner does not inline runs as a call per row, counted here).
+   */
+  const ROW_HELPERS = [
+    'key_of',
+    'bounded_arrays',
+    'changed_columns',
+    'captured_key',
+    'key_value',
+    'changed_column_list',
+    'version_operation',
+    'update_version_operation',
+    'array_columns',
+  ];
+
+  /** Runs `statements` in one transaction; returns the calls of the per-row helpers. */
+  async function helperCalls(statements: string[]): Promise<Record<string, number>> {
+    return withClient(targetUrl, async (client: pg.Client) => {
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL track_functions = 'all'`);
+      for (const statement of statements) await client.query(statement);
+      const { rows } = await client.query<{ funcname: string; calls: string }>(
+        `SELECT funcname, calls::text FROM pg_catalog.pg_stat_xact_user_functions
+          WHERE schemaname = 'audit' AND funcname = ANY ($1)`,
+        [ROW_HELPERS],
+      );
+      await client.query('COMMIT');
+      return Object.fromEntries(rows.map((row) => [row.funcname, Number(row.calls)]));
+    });
+  }
+
+  async function versions(table: string) {
+    const { rows } = await withClient(targetUrl, (client) =>
+      client.query<{
+        key: string;
+        operation: string;
+        changed: string[] | null;
+        new_row: unknown;
+      }>(
+        `SELECT row_key::text AS key, operation, changed_columns AS changed, new_row
+           FROM audit.audit_log WHERE source_table = $1 ORDER BY id`,
+        [table],
+      ),
+    );
+    return rows;
+  }
+
+  it('calls no helper per row, and records what the helpers would', async () => {
+    const calls = await helperCalls([
+      `INSERT INTO audit.plain_staging (id, name, price, note, ${header}) VALUES
+         (1, 'a', 1.10, 'x', ${headers('INSERT', '2026-12-01 10:00:00')}),
+         (2.00, 'b', 2, 'x', ${headers('INSERT', '2026-12-01 10:00:00')}),
+         (3, 'c', 3, 'x', ${headers('INSERT', '2026-12-01 10:00:00')})`,
+      `UPDATE audit.plain_staging AS s SET price = v.price::numeric, note = v.note,
+         ar_h_operation = 'UPDATE', ar_h_commit_timestamp = '2026-12-01 10:00:01',
+         ar_h_change_seq = v.seq, ar_h_indicator = 'U'
+       FROM (VALUES (1, 1.100, 'x', '${changeSeq('2026-12-01 10:00:01')}'),
+                    (2, 2, 'y', '${changeSeq('2026-12-01 10:00:01')}'),
+                    (3, 4, 'x', '${changeSeq('2026-12-01 10:00:01')}')) AS v(id, price, note, seq)
+       WHERE s.id = v.id`,
+    ]);
+    expect(calls).toEqual({});
+    expect(await versions('plain')).toEqual([
+      expect.objectContaining({ key: '{"id": 1}', operation: 'INSERT', changed: null }),
+      expect.objectContaining({ key: '{"id": 2}', operation: 'INSERT', changed: null }),
+      expect.objectContaining({ key: '{"id": 3}', operation: 'INSERT', changed: null }),
+      // 1.10 -> 1.100 is a change of the stored value; key 2 changed only its ignored note.
+      {
+        key: '{"id": 1}',
+        operation: 'UPDATE',
+        changed: ['price'],
+        new_row: { id: 1, name: 'a', price: 1.1 },
+      },
+      {
+        key: '{"id": 3}',
+        operation: 'UPDATE',
+        changed: ['price'],
+        new_row: { id: 3, name: 'c', price: 4 },
+      },
+    ]);
+    const { rows } = await withClient(targetUrl, (client) =>
+      client.query<{ price: string }>(
+        `SELECT new_row ->> 'price' AS price FROM audit.audit_log
+          WHERE source_table = 'plain' AND operation = 'UPDATE' ORDER BY id LIMIT 1`,
+      ),
+    );
+    expect(rows[0]!.price).toBe('1.100');
+  });
+
+  it('keeps array bounds on a table with an array column', async () => {
+    await helperCalls([
+      `INSERT INTO audit.tagged_staging (id, tags, ${header}) VALUES
+         (1, '[0:1]={5,6}', ${headers('INSERT', '2026-12-01 11:00:00')}),
+         (2, '{1,2}', ${headers('INSERT', '2026-12-01 11:00:00')})`,
+      `UPDATE audit.tagged_staging AS s SET tags = v.tags::int[],
+         ar_h_operation = 'UPDATE', ar_h_commit_timestamp = '2026-12-01 11:00:01',
+         ar_h_change_seq = v.seq, ar_h_indicator = 'U'
+       FROM (VALUES (1, '[0:1]={5,7}', '${changeSeq('2026-12-01 11:00:01')}'),
+                    (2, '[2:3]={1,2}', '${changeSeq('2026-12-01 11:00:01')}')) AS v(id, tags, seq)
+       WHERE s.id = v.id`,
+    ]);
+    expect(
+      (await versions('tagged')).map(({ operation, changed, new_row }) => ({
+        operation,
+        changed,
+        new_row,
+      })),
+    ).toEqual([
+      { operation: 'INSERT', changed: null, new_row: { id: 1, tags: '[0:1]={5,6}' } },
+      { operation: 'INSERT', changed: null, new_row: { id: 2, tags: [1, 2] } },
+      { operation: 'UPDATE', changed: ['tags'], new_row: { id: 1, tags: '[0:1]={5,7}' } },
+      // Only the bounds changed: a change of the stored value.
+      { operation: 'UPDATE', changed: ['tags'], new_row: { id: 2, tags: '[2:3]={1,2}' } },
+    ]);
+    expect(await verifyIntegrity({ targetUrl, auditSchema: 'audit' })).toMatchObject({
+      ok: true,
+      findingCount: 0,
+    });
+  });
+});
