@@ -15,6 +15,7 @@ export const FIGURE_IDS = [
   'engine_changes_per_s',
   'engine_lag_p99_ms',
   'engine_lag_p99_ms_5000',
+  'engine_lag_p99_ms_durable',
   'engine_peak_rss_mb',
   'target_trigger_apply_ratio',
   'dms_apply_ratio',
@@ -69,6 +70,9 @@ export const FIGURE_SPECS: Record<FigureId, { unit: string; goal: Goal | null }>
   engine_changes_per_s: { unit: 'changes/s', goal: { op: '>=', value: 20_000 } },
   engine_lag_p99_ms: { unit: 'ms', goal: { op: '<=', value: 500 } },
   engine_lag_p99_ms_5000: { unit: 'ms', goal: { op: '<=', value: 500 } },
+  // engine_lag_p99_ms's run with the workload's commits durable (BENCHMARKS.md 2): no
+  // wal_writer_delay before capture, as on a production source. Reported beside the goal.
+  engine_lag_p99_ms_durable: { unit: 'ms', goal: null },
   engine_peak_rss_mb: { unit: 'MB', goal: { op: '<=', value: 200 } },
   target_trigger_apply_ratio: { unit: 'ratio', goal: { op: '>=', value: 0.5 } },
   dms_apply_ratio: { unit: 'ratio', goal: { op: '>=', value: 0.7 } },

@@ -98,6 +98,15 @@ export interface PgbenchOptions {
    * ({@link CHANGES_PER_TRANSACTION} each time). @default 1
    */
   readonly blocks?: number;
+  /**
+   * The clients' commits wait for the WAL flush (`synchronous_commit = on` in their
+   * sessions), as a production source's do. The bench servers run it off, and logical
+   * decoding sends only flushed WAL, which the WAL writer then flushes every
+   * `wal_writer_delay` (200 ms): a delay between commit and capture that a durable
+   * source does not have. The servers keep `fsync = off`, so the flush stays cheap.
+   * @default false
+   */
+  readonly durableCommits?: boolean;
 }
 
 /** Runs the workload with pgbench (prepared statements, no vacuum) and returns its TPS. */
@@ -115,21 +124,25 @@ export async function runPgbench(options: PgbenchOptions): Promise<PgbenchResult
     ),
   );
   const clients = options.clients ?? 2;
-  const { stdout } = await run(path.join(PG_BIN, 'pgbench'), [
-    '-n',
-    '-M',
-    'prepared',
-    '-c',
-    String(clients),
-    '-j',
-    String(clients),
-    '-T',
-    String(options.seconds),
-    ...(options.rate === undefined ? [] : ['-R', String(options.rate)]),
-    '-f',
-    script,
-    options.url,
-  ]);
+  const { stdout } = await run(
+    path.join(PG_BIN, 'pgbench'),
+    [
+      '-n',
+      '-M',
+      'prepared',
+      '-c',
+      String(clients),
+      '-j',
+      String(clients),
+      '-T',
+      String(options.seconds),
+      ...(options.rate === undefined ? [] : ['-R', String(options.rate)]),
+      '-f',
+      script,
+      options.url,
+    ],
+    { env: options.durableCommits ? { PGOPTIONS: '-c synchronous_commit=on' } : {} },
+  );
   const tps = /tps = ([\d.]+)/.exec(stdout);
   const count = /number of transactions actually processed: (\d+)/.exec(stdout);
   if (!tps || !count) throw new Error(`could not read pgbench output:\n${stdout}`);

@@ -31,6 +31,12 @@ import { startChain } from '../trust/chain';
 import { ensureKitRoles, kitRoles } from '../trust/roles';
 import { refuseForeignTriggers, secureInstall } from '../trust/secure-install';
 
+/**
+ * The advisory lock that serialises migrate runs on one target: held for a whole run by
+ * `migrateTarget` (session level) and for the install transaction by `migrateTargetWith`.
+ */
+const MIGRATE_LOCK_KEY = sql`hashtext('audit-trail:migrate')`;
+
 /** Options for {@link migrateTarget}. */
 export interface MigrateTargetOptions {
   /** The validated config. */
@@ -178,35 +184,29 @@ export async function migrateTarget(options: MigrateTargetOptions): Promise<Migr
     : null;
   const target = dryRun?.db ?? createKysely<unknown>(options.targetUrl, targetOptions);
   try {
-    const tables = await introspectSourceTables(source, options.config);
-    // Not in introspection (verify uses it): only the DMS mapping needs the list.
-    const runOnSource = async <Row>(text: string, values: readonly unknown[]) =>
-      (await source.executeQuery(CompiledQuery.raw(text, [...values]))).rows as Row[];
-    const partitionProblems = await partitionListProblems(runOnSource, options.config.tables);
-    if (partitionProblems.length > 0) {
-      throw new SourceTableError(`cannot audit: ${partitionProblems.join('; ')}`);
-    }
-    const warnings = await attachedRowsWarnings(runOnSource, options.config.tables);
-    const leaves = await readSourceLeaves(runOnSource, options.config.tables);
-    if (options.allowPendingChanges !== true) {
-      await refuseBeforeCatchUp(source, target, options, tables);
-    }
-    // Read after introspection and the leaves: every schema change seen there is at or
-    // before it.
-    const sourceLsn = await currentSourceLsn(source);
-    const log = options.log ?? (() => undefined);
-    warnings.forEach((warning) => log(`warning: ${warning}`));
-    const report = {
-      ...(await migrateTargetWith(target, options.config, tables, {
-        ...options,
-        sourceLsn,
-        leaves,
-      })),
-      warnings,
-    };
+    // One session for the whole run: it holds the migrate lock from before the source
+    // is read until the end, so a second run reads the source only after this one has
+    // recorded what it saw. A run that read first and locked later would compare an
+    // older source with a newer record and log the difference backwards (a column
+    // "dropped", and dropped from staging where DMS still writes it; a partition
+    // "detached").
+    const report = await target.connection().execute(async (session) => {
+      await holdMigrateLock(session, lockTimeout);
+      try {
+        return await migrateFromSource(source, session, options);
+      } finally {
+        // Ending the session releases it too (a dry run's aborted transaction refuses
+        // the call; the session ends right after).
+        await sql`SELECT pg_advisory_unlock(${MIGRATE_LOCK_KEY})`
+          .execute(session)
+          .catch(() => undefined);
+      }
+    });
     return dryRun ? { ...report, statements: [...dryRun.statements] } : report;
   } catch (error) {
-    throw isLockTimeout(error) ? lockTimeoutError(lockTimeout, error) : error;
+    throw isLockTimeout(error) && !isMigrateLockTimeout(error)
+      ? lockTimeoutError(lockTimeout, error)
+      : error;
   } finally {
     await Promise.all([source.destroy(), target.destroy()]);
   }
@@ -278,6 +278,60 @@ async function refuseBeforeCatchUp(
   );
 }
 
+/** The source read, then the target's work, on a target session that holds the migrate lock. */
+async function migrateFromSource(
+  source: Kysely<unknown>,
+  target: Kysely<unknown>,
+  options: MigrateTargetOptions,
+): Promise<MigrateReport> {
+  const tables = await introspectSourceTables(source, options.config);
+  // Not in introspection (verify uses it): only the DMS mapping needs the list.
+  const runOnSource = async <Row>(text: string, values: readonly unknown[]) =>
+    (await source.executeQuery(CompiledQuery.raw(text, [...values]))).rows as Row[];
+  const partitionProblems = await partitionListProblems(runOnSource, options.config.tables);
+  if (partitionProblems.length > 0) {
+    throw new SourceTableError(`cannot audit: ${partitionProblems.join('; ')}`);
+  }
+  const warnings = await attachedRowsWarnings(runOnSource, options.config.tables);
+  const leaves = await readSourceLeaves(runOnSource, options.config.tables);
+  if (options.allowPendingChanges !== true) {
+    await refuseBeforeCatchUp(source, target, options, tables);
+  }
+  // Read after introspection and the leaves: every schema change seen there is at or
+  // before it.
+  const sourceLsn = await currentSourceLsn(source);
+  const log = options.log ?? (() => undefined);
+  warnings.forEach((warning) => log(`warning: ${warning}`));
+  const report = await migrateTargetWith(target, options.config, tables, {
+    ...options,
+    sourceLsn,
+    leaves,
+  });
+  return { ...report, warnings };
+}
+
+/** Takes the migrate lock for the session, waiting at most `lockTimeout` for another run. */
+async function holdMigrateLock(session: Kysely<unknown>, lockTimeout: string): Promise<void> {
+  try {
+    await sql`SELECT pg_advisory_lock(${MIGRATE_LOCK_KEY})`.execute(session);
+  } catch (error) {
+    if (!isLockTimeout(error)) throw error;
+    throw new AuditTrailError(
+      `another migrate is running on this target: waited ${lockTimeout} for it and gave up; ` +
+        'nothing was changed',
+      {
+        code: 'MIGRATE_LOCK_TIMEOUT',
+        hint: 'let the other run finish, then run migrate again (or raise --lock-timeout)',
+        cause: error,
+      },
+    );
+  }
+}
+
+function isMigrateLockTimeout(error: unknown): boolean {
+  return error instanceof AuditTrailError && error.code === 'MIGRATE_LOCK_TIMEOUT';
+}
+
 /** Whether `error` (or an error it wraps) is PostgreSQL's lock_not_available. */
 function isLockTimeout(error: unknown): boolean {
   for (let e = error; e instanceof Error; e = e.cause)
@@ -320,7 +374,7 @@ export async function migrateTargetWith(
   applied.forEach((name) => log(`applied migration ${name}`));
   const report = await target.transaction().execute(async (trx) => {
     // Concurrent migrate runs must not both install a function or add the same column.
-    await sql`SELECT pg_advisory_xact_lock(hashtext('audit-trail:migrate'))`.execute(trx);
+    await sql`SELECT pg_advisory_xact_lock(${MIGRATE_LOCK_KEY})`.execute(trx);
     // After a versioned migration every file is re-installed: the migration may have
     // dropped something a file defines.
     const installedSqlFiles = await installKitSql(trx, config.auditSchema, {

@@ -13,7 +13,7 @@ describe('benchmark harness', () => {
       met: false,
       note: 'not run',
     });
-    expect(new Set(FIGURE_IDS).size).toBe(25);
+    expect(new Set(FIGURE_IDS).size).toBe(26);
   });
 
   it('computes percentiles by interpolation and spreads', () => {
