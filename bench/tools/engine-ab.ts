@@ -10,8 +10,8 @@
  *   during the run used (the postmaster's `cutime + cstime`, `/proc/<pid>/stat`, which
  *   grows when a child exits: the engine's connections close at the end of each run).
  *
- * Usage: `npx tsx bench/tools/engine-ab.ts [--base DIR] [--rounds N] [--workload W]
- *         [--changes N] [--lag TPS --seconds S]`
+ * Usage: `npx tsx bench/tools/engine-ab.ts [--base DIR | --kit NAME=DIR...] [--rounds N]
+ *         [--workload W] [--changes N] [--lag TPS --seconds S]`
  *
  * - `--workload`: `items:1`, `items:100`, `items:10000` (case 2's backlog in transactions of
  *   that size) or `pgbench` (case 1's workload, the catch-up of case E; `--changes` is then
@@ -20,6 +20,11 @@
  *   is, with this checkout's `node_modules`); the variants `base` and `head` then take
  *   turns on the same slot, the order alternating every round, so the machine's load
  *   falls on both alike. Every run checks one audit row per change.
+ * - `--kit NAME=DIR` (repeatable): another checkout measured whole, its engine and its kit
+ *   (staging and audit triggers, installed by its own `migrateTarget` and config parser)
+ *   in a source and target database of its own on the same servers, beside this
+ *   checkout's; the variants take turns, the order alternating every round. For a change
+ *   of trigger SQL, or to find which commit of a range made the catch-up slower.
  * - `--lag TPS`: instead of catch-ups, case 2's lag measurement at TPS workload
  *   transactions/s, with when each source commit reached the engine (its arrival delay),
  *   to tell the source's share of the lag from the engine's.
@@ -33,7 +38,7 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { backlogSql, measureLag } from '../cases/engine';
-import { benchConfig, prepareItemsDatabases } from '../lib/engine-capture';
+import { ITEMS_DDL, prepareItemsDatabases } from '../lib/engine-capture';
 import { QUICK, type BenchContext } from '../lib/profile';
 import { startServers, withClient, type BenchServers } from '../lib/servers';
 import { median, percentile, round } from '../lib/stats';
@@ -41,12 +46,21 @@ import { createWorkloadTables, WORKLOAD_TABLES } from '../lib/workload';
 
 type EngineModule = typeof import('../../src/engine');
 type ReplicationModule = typeof import('../../src/engine/replication-connection');
+type MigrateModule = typeof import('../../src/migrate/migrate-target');
+type ConfigModule = typeof import('../../src/config');
 
 interface Variant {
   readonly name: string;
   /** The checkout whose `src/engine` this is. */
   readonly root: string;
   readonly engine: EngineModule;
+  /** With `--kit`: the variant's own databases, its kit installed by its own checkout. */
+  readonly ownKit: boolean;
+}
+
+interface Urls {
+  readonly sourceUrl: string;
+  readonly targetUrl: string;
 }
 
 const TABLES = ['items', ...WORKLOAD_TABLES];
@@ -64,7 +78,13 @@ interface RunFigures {
 }
 
 /** Counts the statements sent on the target database's connections, and how long one was outstanding. */
-const targetTraffic = { database: '', statements: 0, busyMs: 0, outstanding: 0, since: 0 };
+const targetTraffic = {
+  databases: new Set<string>(),
+  statements: 0,
+  busyMs: 0,
+  outstanding: 0,
+  since: 0,
+};
 
 function instrumentTargetQueries(): void {
   const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
@@ -73,7 +93,8 @@ function instrumentTargetQueries(): void {
     ...args: unknown[]
   ) {
     const result = query.apply(this, args);
-    if (this.database !== targetTraffic.database || !(result instanceof Promise)) return result;
+    if (!targetTraffic.databases.has(this.database ?? '') || !(result instanceof Promise))
+      return result;
     targetTraffic.statements++;
     if (targetTraffic.outstanding++ === 0) targetTraffic.since = performance.now();
     const done = () => {
@@ -146,11 +167,7 @@ async function makeBacklog(
   return rows * 2;
 }
 
-async function catchUp(
-  variant: Variant,
-  urls: { sourceUrl: string; targetUrl: string },
-  expected: number,
-): Promise<RunFigures> {
+async function catchUp(variant: Variant, urls: Urls, expected: number): Promise<RunFigures> {
   const { sourceUrl, targetUrl } = urls;
   const before = await auditRows(targetUrl);
   const [targetCpu0, sourceCpu0] = await Promise.all([
@@ -158,7 +175,7 @@ async function catchUp(
     endedChildrenCpuMs(sourceUrl),
   ]);
   const engine = variant.engine.createEngine({
-    config: benchConfig(TABLES),
+    config: await configOf(variant),
     sourceUrl,
     targetUrl,
     logger: variant.engine.silentLogger,
@@ -216,48 +233,97 @@ function perChange(runs: readonly RunFigures[]) {
   };
 }
 
-async function loadVariants(base: string | undefined): Promise<Variant[]> {
-  const roots = base ? [['base', path.resolve(base)] as const] : [];
+/** `--kit NAME=DIR` values as name and directory. */
+function kitOptions(values: readonly string[]): [string, string][] {
+  return values.map((value) => {
+    const match = /^([a-z0-9_]+)=(.+)$/i.exec(value);
+    if (!match) throw new Error(`--kit takes NAME=DIR (NAME: letters, digits, _), got ${value}`);
+    return [match[1]!, path.resolve(match[2]!)];
+  });
+}
+
+async function loadVariants(
+  base: string | undefined,
+  kits: [string, string][],
+): Promise<Variant[]> {
+  const roots = base ? [['base', path.resolve(base)] as const] : kits;
   const all = [...roots, ['head', path.resolve(__dirname, '..', '..')] as const];
   return Promise.all(
     all.map(async ([name, root]) => ({
       name,
       root,
       engine: (await import(path.join(root, 'src/engine/index.ts'))) as EngineModule,
+      ownKit: kits.length > 0,
     })),
   );
 }
 
-async function prepare(servers: BenchServers, variants: readonly Variant[]) {
-  const urls = await prepareItemsDatabases(servers, 'engine_ab', TABLES, (url) =>
-    createWorkloadTables(url, 10_000),
-  );
-  targetTraffic.database = new URL(urls.targetUrl).pathname.slice(1);
-  const engine = variants[0]!.engine;
-  await engine
+/** The bench's config for {@link TABLES}, parsed by the variant's own checkout. */
+async function configOf(variant: Variant) {
+  const { parseConfig } = (await import(
+    path.join(variant.root, 'src/config/index.ts')
+  )) as ConfigModule;
+  return parseConfig({ tables: TABLES.map((table) => ({ table })) });
+}
+
+/** Applies the initial load (the workload tables' rows) with the variant's engine. */
+async function initialLoad(variant: Variant, urls: Urls): Promise<void> {
+  await variant.engine
     .createEngine({
-      config: urls.config,
+      config: await configOf(variant),
       sourceUrl: urls.sourceUrl,
       targetUrl: urls.targetUrl,
-      logger: engine.silentLogger,
+      logger: variant.engine.silentLogger,
       lagIntervalMs: 0,
     })
     .runUntilIdle();
-  return urls;
+}
+
+/** Each variant's source and target: shared (`--base`), or its own with its own kit (`--kit`). */
+async function prepare(servers: BenchServers, variants: readonly Variant[]): Promise<Urls[]> {
+  const withTables = (url: string) => createWorkloadTables(url, 10_000);
+  if (!variants[0]!.ownKit) {
+    const urls = await prepareItemsDatabases(servers, 'engine_ab', TABLES, withTables);
+    targetTraffic.databases.add(new URL(urls.targetUrl).pathname.slice(1));
+    await initialLoad(variants[0]!, urls);
+    return variants.map(() => urls);
+  }
+  const all: Urls[] = [];
+  for (const variant of variants) {
+    const prefix = `engine_ab_${variant.name}`;
+    const sourceUrl = await servers.source.createDatabase(`${prefix}_source`);
+    const targetUrl = await servers.target.createDatabase(`${prefix}_target`);
+    await withClient(sourceUrl, (client) => client.query(ITEMS_DDL));
+    await withTables(sourceUrl);
+    const { migrateTarget } = (await import(
+      path.join(variant.root, 'src/migrate/migrate-target.ts')
+    )) as MigrateModule;
+    await migrateTarget({ config: await configOf(variant), sourceUrl, targetUrl });
+    targetTraffic.databases.add(`${prefix}_target`);
+    await initialLoad(variant, { sourceUrl, targetUrl });
+    all.push({ sourceUrl, targetUrl });
+  }
+  return all;
 }
 
 async function abRuns(
   variants: readonly Variant[],
-  urls: { sourceUrl: string; targetUrl: string },
+  urls: readonly Urls[],
   options: { rounds: number; workload: string; changes: number },
 ): Promise<void> {
   const runs = new Map<string, RunFigures[]>(variants.map((v) => [v.name, []]));
-  const nextId = { value: 1 };
+  const nextId = new Map<Urls, { value: number }>(urls.map((u) => [u, { value: 1 }]));
+  const indexed = variants.map((variant, index) => ({ variant, urls: urls[index]! }));
   for (let roundIndex = 0; roundIndex <= options.rounds; roundIndex++) {
-    const order = roundIndex % 2 === 0 ? variants : [...variants].reverse();
-    for (const variant of order) {
-      const expected = await makeBacklog(options.workload, urls.sourceUrl, options.changes, nextId);
-      const figures = await catchUp(variant, urls, expected);
+    const order = roundIndex % 2 === 0 ? indexed : [...indexed].reverse();
+    for (const { variant, urls: own } of order) {
+      const expected = await makeBacklog(
+        options.workload,
+        own.sourceUrl,
+        options.changes,
+        nextId.get(own)!,
+      );
+      const figures = await catchUp(variant, own, expected);
       // Round 0 warms up (JIT compilation of both engines, plan caches): not counted.
       if (roundIndex > 0) runs.get(variant.name)!.push(figures);
       console.error(
@@ -293,18 +359,14 @@ async function instrumentArrivals(variant: Variant): Promise<number[]> {
   return arrivals;
 }
 
-async function lagRun(
-  variant: Variant,
-  urls: { sourceUrl: string; targetUrl: string },
-  tps: number,
-  seconds: number,
-): Promise<void> {
+async function lagRun(variant: Variant, urls: Urls, tps: number, seconds: number): Promise<void> {
   const arrivals = await instrumentArrivals(variant);
+  const config = await configOf(variant);
   const ctx: BenchContext = { profile: { ...QUICK, lagSeconds: seconds }, log: console.error };
   const statements0 = targetTraffic.statements;
   const make = () =>
     variant.engine.createEngine({
-      config: benchConfig(TABLES),
+      config,
       sourceUrl: urls.sourceUrl,
       targetUrl: urls.targetUrl,
       logger: variant.engine.silentLogger,
@@ -411,6 +473,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       base: { type: 'string' },
+      kit: { type: 'string', multiple: true, default: [] },
       rounds: { type: 'string', default: '10' },
       workload: { type: 'string', default: 'items:1' },
       changes: { type: 'string', default: '10000' },
@@ -421,14 +484,16 @@ async function main(): Promise<void> {
     allowPositionals: false,
   });
   if (values.summarise) return summarise(values.summarise);
+  const kits = kitOptions(values.kit);
+  if (values.base && kits.length > 0) throw new Error('--base and --kit do not go together');
   instrumentTargetQueries();
-  const variants = await loadVariants(values.base);
+  const variants = await loadVariants(values.base, kits);
   const servers = await startServers();
   try {
     const urls = await prepare(servers, variants);
     if (values.lag) {
-      for (const variant of variants)
-        await lagRun(variant, urls, Number(values.lag), Number(values.seconds));
+      for (const [index, variant] of variants.entries())
+        await lagRun(variant, urls[index]!, Number(values.lag), Number(values.seconds));
       return;
     }
     await abRuns(variants, urls, {
