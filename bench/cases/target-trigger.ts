@@ -15,15 +15,16 @@ export const ROWS_PER_STATEMENT = 100;
 
 /**
  * One target transaction shaped as the engine applies case 3's backlog (for
- * `bench/tools/instructions.ts --case engine`): an INSERT of `ROWS_PER_STATEMENT` new
+ * `bench/tools/instructions.ts --case engine`): an INSERT of `rows` (default
+ * `ROWS_PER_STATEMENT`; `--rows`) new
  * `items` rows into staging in one statement, with `ON CONFLICT ... DO UPDATE` as the
  * engine sends it (so the staging UPDATE triggers fire too, with no rows), then one
  * UPDATE of those rows joined to a set, as the engine's `UPDATE ... FROM unnest(...)`.
  * Every row carries its change headers, the change sequence growing per key. pgbench
  * keeps `:n` per client across transactions: `:base` separates runs.
  */
-export function engineShapedScript(staging: string): string {
-  const last = ROWS_PER_STATEMENT - 1;
+export function engineShapedScript(staging: string, rows = ROWS_PER_STATEMENT): string {
+  const last = rows - 1;
   const seq = (offset: number, key: string) =>
     `'2026120200000000' || lpad((${key} * 2 + ${offset})::text, 19, '0')`;
   const insert = {
@@ -53,7 +54,7 @@ export function engineShapedScript(staging: string): string {
   };
   return [
     '\\set n :n + 1',
-    `\\set first :base + :n * ${ROWS_PER_STATEMENT}`,
+    `\\set first :base + :n * ${rows}`,
     'BEGIN;',
     `INSERT INTO ${staging} (${columns.join(', ')}) SELECT ${Object.values(insert).join(', ')} ` +
       `FROM generate_series(:first::bigint, :first::bigint + ${last}) AS g ` +

@@ -4,7 +4,7 @@
  * of the capture path on a shared machine where wall-clock ratios are noise.
  *
  * Usage: `npx tsx bench/tools/instructions.ts [--case dms|engine|context|all]
- *         [--transactions N] [--rounds R] [--kit NAME=DIR]... [--functions K [--inclusive]]
+ *         [--transactions N] [--rows N] [--rounds R] [--kit NAME=DIR]... [--functions K [--inclusive]]
  *         [--keep DIR]`
  *
  * For each variant of a case, a throw-away cluster (Debian's PostgreSQL, `BENCH_PG_BIN`)
@@ -22,7 +22,8 @@
  * - `dms` (case 3b, `dms_apply_ratio`): DMS-shaped one-row statements into staging
  *   (5 INSERTs then 5 UPDATEs per transaction), the audit triggers on vs off;
  * - `engine` (case 3, `target_trigger_apply_ratio`): the engine's statement shapes, one
- *   100-row INSERT ... ON CONFLICT then one 100-row UPDATE per transaction, on vs off;
+ *   100-row INSERT ... ON CONFLICT then one 100-row UPDATE per transaction, on vs off
+ *   (`--rows N`: N rows per statement instead; case 1's catch-up sends about 10);
  * - `context` (case 1b, #13): the source workload (3 changes per transaction) with the
  *   context row in the BEGIN round trip vs without.
  *
@@ -155,7 +156,9 @@ function stagingCase(
 
 const DMS_CASE = stagingCase('dms', ROWS_PER_TRANSACTION * 2, dmsScript);
 
-const ENGINE_CASE = stagingCase('engine', ROWS_PER_STATEMENT * 2, engineShapedScript);
+/** The engine case with `rows` rows per statement (`--rows`; the catch-up of case 1 sends about 10). */
+const engineCase = (rows: number) =>
+  stagingCase('engine', rows * 2, (staging) => engineShapedScript(staging, rows));
 
 const CONTEXT_CASE: InstructionCase = {
   name: 'context',
@@ -183,11 +186,11 @@ const CONTEXT_CASE: InstructionCase = {
   },
 };
 
-const CASES: Record<string, InstructionCase> = {
+const casesWith = (engineRows: number): Record<string, InstructionCase> => ({
   dms: DMS_CASE,
-  engine: ENGINE_CASE,
+  engine: engineCase(engineRows),
   context: CONTEXT_CASE,
-};
+});
 
 /** A throw-away cluster in `dir`, run as the `postgres` OS user when this runs as root. */
 class Cluster {
@@ -498,12 +501,14 @@ function kitOptions(): Kit[] {
 }
 
 const USAGE =
-  'usage: tsx bench/tools/instructions.ts [--case dms|engine|context|all] [--transactions N] [--rounds R] [--kit NAME=DIR]... [--functions K [--inclusive]] [--keep DIR]\n';
+  'usage: tsx bench/tools/instructions.ts [--case dms|engine|context|all] [--transactions N] [--rows N] [--rounds R] [--kit NAME=DIR]... [--functions K [--inclusive]] [--keep DIR]\n';
 
 async function main(): Promise<void> {
   const which = option('case', 'all');
   const transactions = Number(option('transactions', '20'));
   const rounds = Number(option('rounds', '1'));
+  const rows = Number(option('rows', String(ROWS_PER_STATEMENT)));
+  const CASES = casesWith(rows);
   const functions = Number(option('functions', '0'));
   const keep = process.argv.includes('--keep') ? option('keep', '') || undefined : undefined;
   const names = which === 'all' ? Object.keys(CASES) : [which];
@@ -515,7 +520,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   if (
-    ![transactions, rounds].every((n) => Number.isInteger(n) && n >= 1) ||
+    ![transactions, rounds, rows].every((n) => Number.isInteger(n) && n >= 1) ||
     names.some((n) => !CASES[n])
   ) {
     process.stderr.write(USAGE);
