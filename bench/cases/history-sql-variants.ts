@@ -128,6 +128,40 @@ function withoutContext(text: string): string {
   );
 }
 
+/** The context lateral without its join to audited_table (its filter left in place). */
+function withoutContextTableJoin(text: string): string {
+  return replaced(
+    text,
+    /JOIN "audit"\."audited_table" AS ct\s+ON ct\.source_schema = c\.source_schema AND ct\.source_table = c\.source_table/,
+    '',
+  );
+}
+
+/** The context looked up by a scalar subquery in the select list instead of a lateral join. */
+function contextAsScalar(text: string): string {
+  const open = 'left join lateral (';
+  const start = text.indexOf(open);
+  const end = text.indexOf(') as "ctx" on true');
+  if (start < 0 || end < 0) throw new Error('no context lateral');
+  const body = replaced(
+    text.slice(start + open.length, end),
+    /coalesce\(c\.new_row, '\{\}'\) AS context/,
+    "coalesce(c.new_row, '{}')::text",
+  );
+  return replaced(withoutContext(text), 'NULL::text as "context"', `(${body}) as "context"`);
+}
+
+/** The context tables found once per query (an InitPlan) instead of joined per version. */
+function contextTablesOnce(text: string): string {
+  return replaced(
+    withoutContextTableJoin(text),
+    /AND ct\.source_context/,
+    `AND (c.source_schema, c.source_table) = ANY (ARRAY(
+       SELECT (ct.source_schema, ct.source_table) FROM "audit"."audited_table" AS ct
+        WHERE ct.source_context))`,
+  );
+}
+
 /** Variants of the statement's text, each without one part. */
 function VARIANTS(text: string): Record<string, string> {
   const docsNull = replaced(
@@ -137,20 +171,10 @@ function VARIANTS(text: string): Record<string, string> {
   );
   return {
     'no context': withoutContext(text),
-    'context row as is': replaced(
-      text,
-      /SELECT jsonb_build_object\([\s\S]*?\) AS context/,
-      'SELECT c.new_row AS context',
-    ),
-    'context, no ct join': replaced(
-      replaced(
-        text,
-        /JOIN "audit"\."audited_table" AS ct\s+ON ct\.source_schema = c\.source_schema AND ct\.source_table = c\.source_table/,
-        '',
-      ),
-      /AND ct\.source_context/,
-      '',
-    ),
+    // The context tables found once per query (an InitPlan) instead of joined per version.
+    'context tables once': contextTablesOnce(text),
+    'context scalar, tables once': contextAsScalar(contextTablesOnce(text)),
+    'context, no ct join': replaced(withoutContextTableJoin(text), /AND ct\.source_context/, ''),
     'commit time ::text': replaced(text, /to_char\([^)]*\)/, '"l"."commit_timestamp"::text'),
     'no row documents': docsNull,
     'no schema/table/exact cols': replaced(
