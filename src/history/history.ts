@@ -904,17 +904,21 @@ function contextJoin(auditSchema: string): RawBuilder<{ context: unknown }> {
   // The row's document as it is: the client picks the fields (versionContext). Building
   // the object here was about a fifth of a 100-version page's server CPU (BENCHMARKS 4).
   // A row without a document (none is written so) gives every field null, as before.
+  // The context tables are read once per query (an uncorrelated ARRAY(...) is an InitPlan)
+  // instead of joined to each version's context row: 4.5% less server CPU on a
+  // 100-version page (BENCHMARKS 4).
   return sql`(
     SELECT coalesce(c.new_row, '{}') AS context
       FROM ${sql.id(auditSchema, 'audit_log')} AS c
-      JOIN ${sql.id(auditSchema, 'audited_table')} AS ct
-        ON ct.source_schema = c.source_schema AND ct.source_table = c.source_table
      WHERE c.transaction_id = l.transaction_id
        AND c.commit_timestamp = l.commit_timestamp
        AND c.operation = 'INSERT'
        -- The context table's key: lets the planner use audit_log_context_row_idx.
        AND c.row_key ? ${sql.lit(CONTEXT_TRANSACTION_COLUMN)}
-       AND ct.source_context
+       AND (c.source_schema, c.source_table) = ANY (ARRAY(
+             SELECT (ct.source_schema, ct.source_table)
+               FROM ${sql.id(auditSchema, 'audited_table')} AS ct
+              WHERE ct.source_context))
      ORDER BY c.id
      LIMIT 1)`;
 }

@@ -148,6 +148,12 @@ describe('history statements prepared by name', () => {
       // checked in the index, not on each newer version fetched from the heap.
       expect.soft(scan['Actual Rows'], described).toBe(rows);
       expect.soft(scan['Rows Removed by Filter'] ?? 0, described).toBe(0);
+      // Each version's context lookup checks the context tables read once per query (an
+      // InitPlan), not read again for every version.
+      const contextTables = allNodes(plan!).filter((node) => node.Alias === 'ct');
+      expect.soft(contextTables.length, described).toBeGreaterThan(0);
+      for (const node of contextTables)
+        expect.soft(node['Actual Loops'], describePath(contextTables)).toBe(1);
     }
   }, 60_000);
 
