@@ -852,22 +852,26 @@ function toInstantText(instant: Instant): string {
 
 function toVersion<Row>(row: AuditLogRow): Version<Row> {
   const exact = row.exact_number_columns;
-  const document = (text: string | null) => exactNumbers(parseRowJson(text ?? 'null'), exact);
   return {
     id: row.id,
     schema: row.source_schema,
     table: row.source_table,
-    key: document(row.row_key) as Partial<Row>,
+    key: rowDocument(row.row_key, exact) as Partial<Row>,
     operation: row.operation,
     commitTimestamp: row.commit_timestamp,
     transactionId: row.transaction_id,
     changeSeq: row.change_seq,
     streamPosition: row.stream_position,
-    oldRow: document(row.old_row) as Row | null,
-    newRow: document(row.new_row) as Row | null,
+    oldRow: rowDocument(row.old_row, exact) as Row | null,
+    newRow: rowDocument(row.new_row, exact) as Row | null,
     changedColumns: row.changed_columns as Version<Row>['changedColumns'],
     context: row.context === null ? null : versionContext(row.context),
   };
+}
+
+/** A row document as the API returns it (a SQL NULL is null). */
+function rowDocument(text: string | null, exactColumns: readonly string[]): unknown {
+  return text === null ? null : exactNumbers(parseRowJson(text), exactColumns);
 }
 
 /**

@@ -32,22 +32,52 @@ export function parseRowJson<T = Record<string, unknown>>(text: string): T {
  * parse this saves. A number starts with `-` or a digit: the `e` of `true` and `false` is
  * not one.
  */
-function inexactNumbers(text: string): number[] | undefined {
-  const found: number[] = [];
+function inexactNumbers(text: string): readonly number[] | undefined {
+  let found: number[] | undefined;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
     if (code === QUOTE) {
       if (text.startsWith(MARKER_ESCAPE, i + 1)) return undefined;
       i = closingQuote(text, i);
     } else if (code === MINUS || (code >= DIGIT_0 && code <= DIGIT_9)) {
-      let end = i + 1;
-      while (end < text.length && isNumberChar(text.charCodeAt(end))) end++;
-      const token = text.slice(i, end);
-      if (String(Number(token)) !== token) found.push(i, end);
+      const end = numberEnd(text, i + 1);
+      if (!printsBack(text, i, end)) (found ??= []).push(i, end);
       i = end - 1;
     }
   }
-  return found;
+  return found ?? NONE;
+}
+
+/** No inexact numbers: one shared empty list rather than a new one per document. */
+const NONE: readonly number[] = Object.freeze([]);
+
+/** Where the number whose first character is before `from` ends. */
+function numberEnd(text: string, from: number): number {
+  let end = from;
+  while (end < text.length && isNumberChar(text.charCodeAt(end))) end++;
+  return end;
+}
+
+/**
+ * Whether the number at [start, end) prints back as itself from a double. An integer of up
+ * to 15 digits without a leading zero (keys, counts) always does and is settled without
+ * making strings (most numbers of a row are such); `-0`, `007`, decimals, exponents and
+ * longer integers go through Number and String.
+ */
+function printsBack(text: string, start: number, end: number): boolean {
+  const digits = text.charCodeAt(start) === MINUS ? start + 1 : start;
+  const length = end - digits;
+  if (length >= 1 && length <= 15) {
+    const first = text.charCodeAt(digits);
+    let plain = first !== DIGIT_0 || (length === 1 && digits === start);
+    for (let i = digits; plain && i < end; i++) {
+      const code = text.charCodeAt(i);
+      plain = code >= DIGIT_0 && code <= DIGIT_9;
+    }
+    if (plain) return true;
+  }
+  const token = text.slice(start, end);
+  return String(Number(token)) === token;
 }
 
 /**
