@@ -1,7 +1,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { connectionArgs, runBuiltCli } from '../support/cli';
+import { connectionArgs, runCli } from '../support/cli';
 import { withClient } from '../support/databases';
 import { describeWithPgaudit } from './support/live-suite';
 import type { PgauditServer } from './support/pgaudit-server';
@@ -56,7 +56,7 @@ describeWithPgaudit('pgaudit setup --dry-run', (start) => {
 
   it('prints the statements, changes nothing, and the script does what setup does', async () => {
     const before = await catalogState(url);
-    const dry = await runBuiltCli([...args(), '--dry-run']);
+    const dry = await runCli([...args(), '--dry-run']);
     expect(dry.stderr).toBe('');
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain(
@@ -67,14 +67,14 @@ describeWithPgaudit('pgaudit setup --dry-run', (start) => {
     );
     expect(dry.stdout).toMatch(/^CREATE ROLE "audit_trail_canary" LOGIN NOSUPERUSER/m);
     expect(await catalogState(url)).toEqual(before);
-    const check = await runBuiltCli([
+    const check = await runCli([
       'pgaudit',
       'check',
       ...connectionArgs({ configFile, sourceUrl: url }),
     ]);
     expect(check.code).toBe(1);
 
-    const plan = await runBuiltCli([...args(), '--dry-run', '--json']);
+    const plan = await runCli([...args(), '--dry-run', '--json']);
     expect(plan.code).toBe(0);
     const { dryRun, steps } = JSON.parse(plan.stdout) as {
       dryRun: boolean;
@@ -89,7 +89,7 @@ describeWithPgaudit('pgaudit setup --dry-run', (start) => {
     // The printed script, run as it is, is the setup: afterwards every check passes and
     // setup itself has nothing left to create.
     await withClient(url, (client) => client.query(dry.stdout));
-    const after = await runBuiltCli([
+    const after = await runCli([
       'pgaudit',
       'check',
       ...connectionArgs({ configFile, sourceUrl: url }),
@@ -97,7 +97,7 @@ describeWithPgaudit('pgaudit setup --dry-run', (start) => {
     expect(after.stdout).not.toContain('FAIL');
     expect(after.code).toBe(0);
     const changed = await catalogState(url);
-    const setup = await runBuiltCli(args());
+    const setup = await runCli(args());
     expect(setup.code).toBe(0);
     expect(setup.stdout).not.toContain('created');
     expect(await catalogState(url)).toEqual(changed);
@@ -106,7 +106,7 @@ describeWithPgaudit('pgaudit setup --dry-run', (start) => {
   it('a dry run refuses what setup refuses (a configured role missing), exit 1', async () => {
     const file = path.join(path.dirname(configFile), 'missing.json');
     await writeFile(file, JSON.stringify({ accessAudit: { auditedRoles: ['nobody_here'] } }));
-    const run = await runBuiltCli([
+    const run = await runCli([
       'pgaudit',
       'setup',
       ...connectionArgs({ configFile: file, sourceUrl: url }),

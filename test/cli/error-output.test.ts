@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestDatabase } from '../support/databases';
-import { connectionArgs, runBuiltCli } from '../support/cli';
+import { connectionArgs, runCli } from '../support/cli';
 
 /**
  * What a user sees when a command fails, through the built binary: one line
@@ -19,7 +19,7 @@ describe('CLI errors: code, message, hint, exit code', () => {
   });
 
   it('a missing config: CONFIG_INVALID, how to get one, exit 2', async () => {
-    const run = await runBuiltCli(['migrate', '--config', '/nonexistent/audit-trail.config.json']);
+    const run = await runCli(['migrate', '--config', '/nonexistent/audit-trail.config.json']);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(
       /^audit-trail: error \[CONFIG_INVALID\]: cannot read config \/nonexistent\/audit-trail\.config\.json: ENOENT[^\n]*\n {2}hint: give the file with -c\/--config, or write a starter one with audit-trail init\n$/,
@@ -28,7 +28,7 @@ describe('CLI errors: code, message, hint, exit code', () => {
   });
 
   it('a wrong argument: USAGE, exit 2', async () => {
-    const run = await runBuiltCli(['grant', 'admin', 'bob', '--config', configFile]);
+    const run = await runCli(['grant', 'admin', 'bob', '--config', configFile]);
     expect(run.stderr).toBe(
       'audit-trail: error [USAGE]: grant: kind must be reader or writer, got "admin"\n',
     );
@@ -36,7 +36,7 @@ describe('CLI errors: code, message, hint, exit code', () => {
   });
 
   it('a refused connection: CONNECTION_FAILED, the side, a hint, exit 2', async () => {
-    const run = await runBuiltCli([
+    const run = await runCli([
       'pgaudit',
       'check',
       ...connectionArgs({ configFile, sourceUrl: 'postgres://nobody:secret@127.0.0.1:1/app' }),
@@ -50,17 +50,13 @@ describe('CLI errors: code, message, hint, exit code', () => {
 
   it("keeps the library error's code and hint (pgaudit setup on a server without pgAudit): exit 1", async () => {
     const sourceUrl = await createTestDatabase('errcli');
-    const run = await runBuiltCli([
-      'pgaudit',
-      'setup',
-      ...connectionArgs({ configFile, sourceUrl }),
-    ]);
+    const run = await runCli(['pgaudit', 'setup', ...connectionArgs({ configFile, sourceUrl })]);
     expect(run.stderr).toMatch(/^audit-trail: error \[PGAUDIT_SETUP\]: pgaudit is not preloaded: /);
     expect(run.code).toBe(1);
   });
 
   it('an AWS failure behind a command: its code, what to check, exit 1', async () => {
-    const run = await runBuiltCli(
+    const run = await runCli(
       ['task', 'start', '--no-wait', '--task-arn', 'arn:aws:dms:eu-west-1:123456789012:task:ABC'],
       {
         AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',

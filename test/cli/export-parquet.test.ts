@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseRowJson, stringifyRowJson } from '../../src/history/row-json';
-import { connectionArgs, runBuiltCli, runBuiltCliOnTerminal, writeConfig } from '../support/cli';
+import { connectionArgs, runCli, runBuiltCliOnTerminal, writeConfig } from '../support/cli';
 import { createPipeline, type Pipeline } from '../engine/helpers';
 
 const CONFIG = {
@@ -99,7 +99,7 @@ describe('audit-trail export --format parquet (built binary)', () => {
   afterAll(async () => p?.dispose());
 
   const cli = (...args: string[]) =>
-    runBuiltCli([...args, ...connectionArgs({ configFile, targetUrl: p.targetUrl })]);
+    runCli([...args, ...connectionArgs({ configFile, targetUrl: p.targetUrl })]);
 
   it('holds every value of the JSON-lines export exactly, with typed columns', async () => {
     const ndjson = await cli('export');

@@ -4,7 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { cdc, DmsApplier, fullLoad } from '../support/dms-apply';
 // The built binary, as users run it: a dozen runs here, each without tsx's start-up.
-import { connectionArgs, runBuiltCli as runCli } from '../support/cli';
+import { connectionArgs, runCli } from '../support/cli';
 import { createTestDatabase, withClient } from '../support/databases';
 
 describe('audit-trail migrate and history', () => {

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestDatabase, withClient } from '../support/databases';
-import { type CliResult, connectionArgs, runBuiltCli } from '../support/cli';
+import { type CliResult, connectionArgs, runCli } from '../support/cli';
 
 /** stdout as the one JSON document `--json` promises (a second document fails JSON.parse). */
 function document(run: CliResult): unknown {
@@ -65,7 +65,7 @@ describe('--json on every command that prints results', () => {
   const urls = () => connectionArgs({ configFile, sourceUrl, targetUrl });
 
   it('migrate: what changed, then up to date; progress lines stay off stdout', async () => {
-    const first = await runBuiltCli(['migrate', ...urls(), '--json']);
+    const first = await runCli(['migrate', ...urls(), '--json']);
     expect(first.code).toBe(0);
     const report = document(first) as Record<string, unknown>;
     expect(report).toMatchObject({
@@ -75,7 +75,7 @@ describe('--json on every command that prints results', () => {
     });
     expect((report.applied as string[]).length).toBeGreaterThan(0);
 
-    const again = await runBuiltCli(['migrate', ...urls(), '--json']);
+    const again = await runCli(['migrate', ...urls(), '--json']);
     expect(document(again)).toMatchObject({
       upToDate: true,
       tables: ['public.items'],
@@ -86,7 +86,7 @@ describe('--json on every command that prints results', () => {
 
   it('grant: the statement, and whether it ran', async () => {
     await withClient(targetUrl, (client) => client.query('CREATE ROLE json_reader'));
-    const dry = await runBuiltCli([
+    const dry = await runCli([
       'grant',
       'reader',
       'json_reader',
@@ -102,7 +102,7 @@ describe('--json on every command that prints results', () => {
       kitRole: 'audit_reader',
       executed: false,
     });
-    const real = await runBuiltCli([
+    const real = await runCli([
       'grant',
       'reader',
       'json_reader',
@@ -115,7 +115,7 @@ describe('--json on every command that prints results', () => {
 
   it('anchor: the anchor it appended', async () => {
     const file = path.join(dir, 'anchors.jsonl');
-    const run = await runBuiltCli([
+    const run = await runCli([
       'anchor',
       ...connectionArgs({ configFile, targetUrl }),
       '--append',
@@ -130,14 +130,7 @@ describe('--json on every command that prints results', () => {
 
   it('init: the file and its tables', async () => {
     const output = path.join(dir, 'init.json');
-    const run = await runBuiltCli([
-      'init',
-      '--source-url',
-      sourceUrl,
-      '--output',
-      output,
-      '--json',
-    ]);
+    const run = await runCli(['init', '--source-url', sourceUrl, '--output', output, '--json']);
     expect(run.code).toBe(0);
     expect(document(run)).toEqual({
       file: output,
@@ -150,7 +143,7 @@ describe('--json on every command that prints results', () => {
     await withClient(sourceUrl, (client) =>
       client.query(`SELECT pg_create_logical_replication_slot('json_slot', 'pgoutput')`),
     );
-    const run = await runBuiltCli([
+    const run = await runCli([
       'slot',
       'drop',
       'json_slot',
@@ -166,7 +159,7 @@ describe('--json on every command that prints results', () => {
   });
 
   it('pgaudit check: the checks as JSON, the failure on stderr, exit 1', async () => {
-    const run = await runBuiltCli([
+    const run = await runCli([
       'pgaudit',
       'check',
       ...connectionArgs({ configFile, sourceUrl }),
@@ -182,7 +175,7 @@ describe('--json on every command that prints results', () => {
   });
 
   it('pgaudit setup: a refusal stays on stderr with its exit code, stdout empty', async () => {
-    const run = await runBuiltCli([
+    const run = await runCli([
       'pgaudit',
       'setup',
       ...connectionArgs({ configFile, sourceUrl }),
@@ -197,15 +190,12 @@ describe('--json on every command that prints results', () => {
     const taskArn = 'arn:aws:dms:eu-west-1:123456789012:task:JSONTASK';
     const dms = await fakeDms(taskArn);
     try {
-      const run = await runBuiltCli(
-        ['task', 'start', '--task-arn', taskArn, '--no-wait', '--json'],
-        {
-          AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
-          AWS_SECRET_ACCESS_KEY: 'example',
-          AWS_ENDPOINT_URL_DATABASE_MIGRATION_SERVICE: dms.endpoint,
-          AWS_MAX_ATTEMPTS: '1',
-        },
-      );
+      const run = await runCli(['task', 'start', '--task-arn', taskArn, '--no-wait', '--json'], {
+        AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+        AWS_SECRET_ACCESS_KEY: 'example',
+        AWS_ENDPOINT_URL_DATABASE_MIGRATION_SERVICE: dms.endpoint,
+        AWS_MAX_ATTEMPTS: '1',
+      });
       expect(run.stderr).toBe('');
       expect(run.code).toBe(0);
       expect(document(run)).toEqual({ taskArn, action: 'start', status: 'running' });

@@ -3,12 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createTestDatabase, withClient } from '../support/databases';
 import { KIT_MIGRATIONS } from '../../migrations/target';
-import {
-  connectionArgs,
-  runBuiltCli,
-  runBuiltCliOnTerminal,
-  runCliInProcess,
-} from '../support/cli';
+import { connectionArgs, runCli, runBuiltCliOnTerminal, runCliInProcess } from '../support/cli';
 import { AuditTrailError } from '../../src/errors';
 import { parseConfig, type AuditTrailConfigInput } from '../../src/config';
 import { migrateTarget } from '../../src/migrate/migrate-target';
@@ -109,7 +104,7 @@ describe('progress and logs on a terminal', () => {
         `UPDATE items SET name = 'x' WHERE id = 1; DELETE FROM items WHERE id > ${ROWS}`,
       ),
     );
-    const piped = await runBuiltCli(['replicate', ...urls(), '--until-idle']);
+    const piped = await runCli(['replicate', ...urls(), '--until-idle']);
     expect(piped.code, piped.stderr).toBe(0);
     const lines = piped.stderr.trimEnd().split('\n');
     for (const line of lines)
@@ -131,7 +126,7 @@ describe('progress and logs on a terminal', () => {
     expect(output).toMatch(/verify public\.items staging \[[^\]]+\] 100% (\d+)\/\1 /);
     // No bar off a terminal (the periodic JSON records, tested below, are held off so
     // a slow run under load cannot print one).
-    const piped = await runBuiltCli(['verify', ...urls()], {
+    const piped = await runCli(['verify', ...urls()], {
       AUDIT_TRAIL_PROGRESS_INTERVAL: '3600',
     });
     expect(piped.code).toBe(0);
@@ -145,7 +140,7 @@ describe('progress and logs on a terminal', () => {
   // AUDIT_TRAIL_PROGRESS_INTERVAL seconds (default 10; a tiny interval here), so a
   // piped run over a large table is not silent until the end; the report is unchanged.
   it('verify piped: periodic JSON progress records on stderr, rows done and rate', async () => {
-    const run = await runBuiltCli(['verify', ...urls()], { AUDIT_TRAIL_PROGRESS_INTERVAL: '0' });
+    const run = await runCli(['verify', ...urls()], { AUDIT_TRAIL_PROGRESS_INTERVAL: '0' });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toBe(pipedReport);
     const records = run.stderr
@@ -201,7 +196,7 @@ describe('progress and logs on a terminal', () => {
         `verify --integrity audit \\[[^\\]]+\\] 100% ${rows}/${rows} \\| [\\d,]+/s \\| ETA`,
       ),
     );
-    const piped = await runBuiltCli(['verify', '--integrity', ...urls()]);
+    const piped = await runCli(['verify', '--integrity', ...urls()]);
     expect(piped.code).toBe(0);
     expect(piped.stderr).toBe('');
   });
@@ -274,13 +269,13 @@ describe('progress of migrate and of the engine loading tables', { timeout: 240_
     ])
       expect(output).toContain(line);
     // Piped, no bars: the lines only.
-    const piped = await runBuiltCli(['migrate', ...(await withTables('items'))]);
+    const piped = await runCli(['migrate', ...(await withTables('items'))]);
     expect(piped.stderr).toBe('');
     expect(piped.stdout).toBe('target is up to date (public.items)\n');
   });
 
   it('replicate piped: the initial load logs progress records with rows done and the total', async () => {
-    const run = await runBuiltCli(['replicate', ...(await withTables('items')), '--until-idle'], {
+    const run = await runCli(['replicate', ...(await withTables('items')), '--until-idle'], {
       AUDIT_TRAIL_PROGRESS_INTERVAL: '0',
     });
     expect(run.code, run.stderr).toBe(0);
@@ -299,7 +294,7 @@ describe('progress of migrate and of the engine loading tables', { timeout: 240_
     );
     const urls = await withTables('items', 'others');
     await migrateTables('items', 'others');
-    const run = await runBuiltCli(['replicate', ...urls, '--until-idle'], {
+    const run = await runCli(['replicate', ...urls, '--until-idle'], {
       AUDIT_TRAIL_PROGRESS_INTERVAL: '0',
     });
     expect(run.code, run.stderr).toBe(0);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Command, type CommandUnknownOpts, type Option } from '@commander-js/extra-typings';
 import { configOption, jsonOption, sourceUrlOption, taskArnOption } from '../../src/cli/options';
 import { buildProgram } from '../../src/cli/program';
-import { runBuiltCli } from '../support/cli';
+import { runCli } from '../support/cli';
 
 /** Every command of the tree with its full name (`pgaudit scan`). */
 function commands(
@@ -59,15 +59,15 @@ describe('shared options are the same on every command', () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'audit-trail-options-'));
     const config = path.join(dir, 'elsewhere.json');
     await writeFile(config, JSON.stringify({ tables: [{ schema: 'shop', table: 'orders' }] }));
-    const viaFlag = await runBuiltCli(['mappings', '-c', config]);
+    const viaFlag = await runCli(['mappings', '-c', config]);
     expect(viaFlag.stderr).toBe('');
     expect(viaFlag.stdout).toContain('"orders"');
-    const viaEnv = await runBuiltCli(['mappings'], { AUDIT_TRAIL_CONFIG: config });
+    const viaEnv = await runCli(['mappings'], { AUDIT_TRAIL_CONFIG: config });
     expect(viaEnv.stdout).toBe(viaFlag.stdout);
 
     const empty = path.join(dir, 'empty.log');
     await writeFile(empty, '');
-    const scan = await runBuiltCli(['pgaudit', 'scan', empty, '-c', path.join(dir, 'none.json')]);
+    const scan = await runCli(['pgaudit', 'scan', empty, '-c', path.join(dir, 'none.json')]);
     // -c is read: the missing file is named.
     expect(scan.stderr).toMatch(/CONFIG_INVALID\]: cannot read config .*none\.json/);
     expect(scan.code).toBe(2);

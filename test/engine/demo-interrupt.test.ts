@@ -4,10 +4,10 @@ import path from 'node:path';
 import { spawnCli } from '../support/cli';
 
 // A user who presses Ctrl-C during `audit-trail demo` gets their terminal back, no stack
-// trace and nothing left behind: no server data folders in the temp directory (tsx's own
-// cache folder there is not the kit's). A terminal sends SIGINT to the whole foreground
-// process group, the embedded servers included, so they end the demo's connections
-// (57P01) while it stops: the test signals the group the same way.
+// trace and nothing left behind: no server data folders in the temp directory. A
+// terminal sends SIGINT to the whole foreground process group, the embedded servers
+// included, so they end the demo's connections (57P01) while it stops: the test
+// signals the group the same way.
 
 describe('audit-trail demo, interrupted', () => {
   it(

@@ -21,7 +21,7 @@ describe('engine: running continuously', () => {
       const exited = new Promise<number | null>((resolve) =>
         child.on('close', (code) => resolve(code)),
       );
-      // Up to 60 s: starting the CLI under tsx takes seconds of CPU on a loaded machine.
+      // Up to 60 s: a loaded machine may take seconds to start the CLI.
       const waitFor = async (check: () => Promise<boolean> | boolean) => {
         const deadline = Date.now() + 60_000;
         while (Date.now() < deadline && !(await check()))

@@ -1,4 +1,4 @@
-import { replicateArgs, runBuiltCli, writeConfig } from '../support/cli';
+import { replicateArgs, runCli, writeConfig } from '../support/cli';
 import { createPipeline, dropSlot, type Pipeline } from './helpers';
 
 const CONFIG = { tables: [{ schema: 'public', table: 'items' }] };
@@ -16,7 +16,7 @@ describe('replicate when its slot is gone', () => {
     await p.replicate();
     await dropSlot(p.sourceUrl, p.slotName);
     const configFile = await writeConfig(CONFIG);
-    const run = await runBuiltCli(replicateArgs(configFile, p, '--until-idle'));
+    const run = await runCli(replicateArgs(configFile, p, '--until-idle'));
     expect(run.stderr).toMatch(
       new RegExp(
         `^audit-trail: error \\[SLOT_GONE\\]: replication slot "${p.slotName}" is gone but the target has applied up to [0-9A-F]+/[0-9A-F]+: changes since then are lost\\n` +

@@ -1,7 +1,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { connectionArgs, runBuiltCli } from '../support/cli';
+import { connectionArgs, runCli } from '../support/cli';
 import { createTestDatabase, withClient } from '../support/databases';
 
 /**
@@ -79,7 +79,7 @@ describe('migrate --dry-run', () => {
 
   it('on a fresh target: the plan, the SQL, and nothing installed', async () => {
     const before = await targetState(targetUrl);
-    const dry = await runBuiltCli([...args(), '--dry-run']);
+    const dry = await runCli([...args(), '--dry-run']);
     expect(dry.stderr).toBe('');
     expect(dry.code).toBe(0);
     expect(dry.stdout).toMatch(/^-- audit-trail migrate --dry-run: .* nothing changed\.$/m);
@@ -89,7 +89,7 @@ describe('migrate --dry-run', () => {
     expect(dry.stdout).toMatch(/^-- a real run would migrate the target \(public\.items\)$/m);
     expect(await targetState(targetUrl)).toEqual(before);
 
-    const json = await runBuiltCli([...args(), '--dry-run', '--json']);
+    const json = await runCli([...args(), '--dry-run', '--json']);
     expect(json.code).toBe(0);
     const plan = JSON.parse(json.stdout) as Record<string, unknown>;
     expect(plan).toMatchObject({
@@ -102,13 +102,13 @@ describe('migrate --dry-run', () => {
   });
 
   it('after a real run: up to date, and a dry run still changes nothing', async () => {
-    const real = await runBuiltCli([...args(), '--json']);
+    const real = await runCli([...args(), '--json']);
     expect(real.code, real.stderr).toBe(0);
     const installed = await targetState(targetUrl);
     expect((installed as { roles: string[] }).roles).toEqual(
       ['capture', 'owner', 'reader', 'writer'].map((kind) => `${AUDIT_SCHEMA}_${kind} f`),
     );
-    const dry = await runBuiltCli([...args(), '--dry-run', '--json']);
+    const dry = await runCli([...args(), '--dry-run', '--json']);
     expect(dry.code).toBe(0);
     expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, upToDate: true, applied: [] });
     expect(await targetState(targetUrl)).toEqual(installed);
@@ -122,17 +122,17 @@ describe('migrate --dry-run', () => {
     expect((installed as { roles: string[] }).roles).toEqual(
       ['capture', 'owner', 'reader', 'writer'].map((kind) => `${AUDIT_SCHEMA}_${kind} f`),
     );
-    const dry = await runBuiltCli([...args(), '--dry-run']);
+    const dry = await runCli([...args(), '--dry-run']);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/^ALTER TABLE .*"items_staging".* ADD COLUMN .*"price"/im);
     expect(await targetState(targetUrl)).toEqual(installed);
-    const real = await runBuiltCli([...args(), '--json']);
+    const real = await runCli([...args(), '--json']);
     expect(JSON.parse(real.stdout)).toMatchObject({ upToDate: false });
     expect(await targetState(targetUrl)).not.toEqual(installed);
   });
 
   it('refuses --source-context (a write on the source), exit 2', async () => {
-    const run = await runBuiltCli([...args(), '--dry-run', '--source-context']);
+    const run = await runCli([...args(), '--dry-run', '--source-context']);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(
       /^audit-trail: error \[USAGE\]: --dry-run does not cover --source-context/,

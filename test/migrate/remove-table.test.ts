@@ -10,7 +10,7 @@ import { finishReload } from '../../src/staging/reload-baseline';
 import { verifyAuditTrail } from '../../src/verify';
 import { verifyIntegrity } from '../../src/trust/integrity';
 import { migrateTarget, type MigrateTargetOptions } from '../../src/migrate/migrate-target';
-import { runBuiltCli } from '../support/cli';
+import { runCli } from '../support/cli';
 import { cdc, DmsApplier, fullLoad } from '../support/dms-apply';
 import { createTestDatabase, withClient } from '../support/databases';
 
@@ -247,7 +247,7 @@ describe('removing a table from the config', () => {
     const configFile = path.join(await mkdtemp(path.join(os.tmpdir(), 'reload-')), 'config.json');
     await writeFile(configFile, JSON.stringify(both));
     const finish = (table: string) =>
-      runBuiltCli([
+      runCli([
         ...['reload', 'finish', table, '--config', configFile],
         ...['--target-url', urls.targetUrl, '--json'],
       ]);
@@ -275,7 +275,7 @@ describe('removing a table from the config', () => {
   async function reloadFinish(urls: Urls, ...extra: string[]) {
     const configFile = path.join(await mkdtemp(path.join(os.tmpdir(), 'reload-')), 'config.json');
     await writeFile(configFile, JSON.stringify(both));
-    return runBuiltCli([
+    return runCli([
       ...['reload', 'finish', 'public.shops', '--config', configFile],
       ...['--target-url', urls.targetUrl, '--json', ...extra],
     ]);
@@ -387,7 +387,7 @@ describe('removing a table from the config', () => {
     const configFile = path.join(await mkdtemp(path.join(os.tmpdir(), 'readd-')), 'config.json');
     const cli = async (config: AuditTrailConfigInput, ...extra: string[]) => {
       await writeFile(configFile, JSON.stringify(config));
-      return runBuiltCli([
+      return runCli([
         ...['migrate', '--config', configFile, '--source-url', urls.sourceUrl],
         ...['--target-url', urls.targetUrl, '--json', ...extra],
       ]);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { buildTableMappings } from '../../mappings/table-mappings';
 import { ConfigError, parseConfig } from '../../src/config';
-import { connectionArgs, runBuiltCli } from '../support/cli';
+import { connectionArgs, runCli } from '../support/cli';
 import { createTestDatabase, withClient } from '../support/databases';
 import { cdc, DmsApplier } from '../support/dms-apply';
 
@@ -80,12 +80,12 @@ describe('audit-trail migrate --source-context and history output', () => {
       JSON.stringify({ tables: [{ table: 'items' }], sourceContext: { require: ['actor'] } }),
     );
     const urls = connectionArgs({ configFile, sourceUrl, targetUrl });
-    const missing = await runBuiltCli(['migrate', ...urls]);
+    const missing = await runCli(['migrate', ...urls]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(
       /audit_context\.transaction_context does not exist: it is the source context table; create it with audit-trail migrate --source-context/,
     );
-    const first = await runBuiltCli(['migrate', '--source-context', ...urls]);
+    const first = await runCli(['migrate', '--source-context', ...urls]);
     expect(first.stderr).toBe('');
     expect(first.stdout).toContain(
       'created source context table audit_context.transaction_context',
@@ -116,7 +116,7 @@ describe('audit-trail migrate --source-context and history output', () => {
       await target.end();
     }
     const read = connectionArgs({ configFile, targetUrl });
-    const json = await runBuiltCli(['history', 'public.items', '1', '--json', ...read]);
+    const json = await runCli(['history', 'public.items', '1', '--json', ...read]);
     expect(JSON.parse(json.stdout)).toMatchObject([
       {
         operation: 'INSERT',
@@ -130,7 +130,7 @@ describe('audit-trail migrate --source-context and history output', () => {
         },
       },
     ]);
-    const text = await runBuiltCli(['history', 'public.items', '1', ...read]);
+    const text = await runCli(['history', 'public.items', '1', ...read]);
     expect(text.stdout.split('\n')[0]).toMatch(
       /INSERT +tx 42 {2}by alice \("TICKET-7\\nforged line"\)$/,
     );

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,23 +19,24 @@ export interface CliResult {
 const ROOT = path.resolve(__dirname, '../..');
 const MAIN = path.join(ROOT, 'src/cli/main.ts');
 
-/** The binary `npm ci` builds (package.json `bin`), as `npx audit-trail` runs it. */
+/** The binary `npm run build` writes (package.json `bin` runs it), as `npx audit-trail` runs it. */
 export const BUILT_CLI = path.join(ROOT, 'dist/src/cli/main.js');
 
 /**
- * Starts `audit-trail ARGS...` from the TypeScript sources (tsx loader, no build
- * needed) as one child node process, so kill -9 hits the command itself; for tests
- * that watch or signal a running command.
+ * Starts the built `audit-trail ARGS...` (dist/, which `npm test` builds first) as one
+ * child node process, so kill -9 hits the command itself; for tests that watch or
+ * signal a running command. What a user runs, without tsx compiling the sources
+ * before each run (about a second of CPU each).
  */
 export function spawnCli(
   args: readonly string[],
   env: Record<string, string> = {},
   options: { ownProcessGroup?: boolean } = {},
 ): ChildProcessWithoutNullStreams {
-  return spawnNode(['--import', 'tsx', MAIN, ...args], env, options);
+  return spawnNode([requireBuiltCli(), ...args], env, options);
 }
 
-/** Runs `audit-trail ARGS...` from the TypeScript sources to its end (see {@link spawnCli}). */
+/** Runs the built `audit-trail ARGS...` to its end (see {@link spawnCli}). */
 export function runCli(
   args: readonly string[],
   env: Record<string, string> = {},
@@ -44,14 +45,14 @@ export function runCli(
 }
 
 /**
- * Runs the built `audit-trail ARGS...` (dist/, which `npm ci` and `npm run build`
- * write): what a user runs, without tsx in between.
+ * Runs `audit-trail ARGS...` from the TypeScript sources (tsx loader, no build), for a
+ * test whose measure includes the process itself (a heap cap set for the tsx run).
  */
-export function runBuiltCli(
+export function runSourceCli(
   args: readonly string[],
   env: Record<string, string> = {},
 ): Promise<CliResult> {
-  return collect(spawnNode([requireBuiltCli(), ...args], env));
+  return collect(spawnNode(['--import', 'tsx', MAIN, ...args], env));
 }
 
 /**
@@ -88,7 +89,7 @@ export interface InProcessRun {
  * code the CLI would end with), stdout and stderr are captured, `stdin` feeds the
  * command's standard input, `env` is set for the run (and the environment restored
  * after it, with what the global options write there). Everything else runs a real
- * process ({@link runCli}, {@link runBuiltCli}).
+ * process ({@link runCli}).
  *
  * @example
  * ```ts
@@ -176,9 +177,30 @@ export async function writeConfig(config: AuditTrailConfigInput): Promise<string
   return file;
 }
 
+/** The folders tsconfig.json compiles into dist/. */
+const COMPILED_FOLDERS = ['src', 'migrations', 'mappings', 'infra'];
+
+let checkedBuild: string | undefined;
+
+/**
+ * The built CLI, once it is known to be built from the sources as they are: a source
+ * file changed after the build would otherwise be tested as it was before.
+ */
 function requireBuiltCli(): string {
+  if (checkedBuild !== undefined) return checkedBuild;
   if (!existsSync(BUILT_CLI))
-    throw new Error(`${BUILT_CLI} is missing: run "npm run build" (npm ci does) first`);
+    throw new Error(`${BUILT_CLI} is missing: run "npm run build" (npm test does) first`);
+  const built = statSync(BUILT_CLI).mtimeMs;
+  const newer = COMPILED_FOLDERS.flatMap((folder) =>
+    readdirSync(path.join(ROOT, folder), { recursive: true, encoding: 'utf8' })
+      .map((file) => path.join(folder, file))
+      .filter((file) => file.endsWith('.ts') && statSync(path.join(ROOT, file)).mtimeMs > built),
+  );
+  if (newer.length > 0)
+    throw new Error(
+      `${BUILT_CLI} is older than ${newer.slice(0, 3).join(', ')}${newer.length > 3 ? ', ...' : ''}: run "npm run build" (npm test does) first`,
+    );
+  checkedBuild = BUILT_CLI;
   return BUILT_CLI;
 }
 
