@@ -106,6 +106,37 @@ const KEY_COLUMNS_SQL = `
     LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = c.collnamespace
    ORDER BY kc.ord`;
 
+/** A primary-key column's type, as {@link keyColumnTypes} reads it. */
+export interface KeyColumnType {
+  readonly name: string;
+  /**
+   * The base type (domains followed) when it is built in (pg_catalog), e.g. `numeric`;
+   * null for an enum or any other type.
+   */
+  readonly builtin: string | null;
+  /** Why the type cannot key a history, or null when it is supported. */
+  readonly unsupported: string | null;
+}
+
+/**
+ * Each primary-key column of a table, in key order, with its base type and whether it
+ * is a supported key type. The engine reads its staging tables' keys with it.
+ *
+ * @example
+ * ```ts
+ * await keyColumnTypes(run, { schema: 'audit', table: 'orders_staging' });
+ * // [{ name: 'id', builtin: 'numeric', unsupported: null }]
+ * ```
+ */
+export async function keyColumnTypes(run: QueryRunner, table: TableName): Promise<KeyColumnType[]> {
+  const columns = await run<KeyColumnRow>(KEY_COLUMNS_SQL, [table.schema, table.table]);
+  return columns.map((column) => ({
+    name: column.name,
+    builtin: column.builtin && column.kind === 'b' ? column.base_name : null,
+    unsupported: unsupportedBecause(column),
+  }));
+}
+
 /**
  * Why each primary-key column of each table cannot key its history, with the remedy.
  * Empty when every key is of a supported type (see {@link SUPPORTED_KEY_TYPES}).
