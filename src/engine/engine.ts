@@ -41,7 +41,7 @@ import {
   type LoadResult,
   type LoadTargets,
 } from './table-loading';
-import { connectText, ENGINE_TARGET_SETTINGS } from './text-client';
+import { connectText, ENGINE_TARGET_CONNECTION, ENGINE_TARGET_SETTINGS } from './text-client';
 
 /** Options for {@link createEngine}. */
 export interface EngineOptions {
@@ -310,7 +310,13 @@ class CdcEngine implements Engine, ApplierHost {
     const closers: (() => Promise<unknown>)[] = [() => source.end()];
     try {
       const target = this.watch(
-        await connectText(targetUrl, 'audit-trail-engine', 'target', ENGINE_TARGET_SETTINGS),
+        await connectText(
+          targetUrl,
+          'audit-trail-engine',
+          'target',
+          ENGINE_TARGET_SETTINGS,
+          ENGINE_TARGET_CONNECTION,
+        ),
         'target',
       );
       closers.push(() => target.end());

@@ -1,7 +1,9 @@
-import type pg from 'pg';
+import pg from 'pg';
 import type { AuditTrailConfig } from '../config';
 import { quoteQualified } from '../postgres/identifiers';
+import { keyColumnTypes } from '../migrate/key-types';
 import { HEADER_COLUMN_NAMES, stagingTableName } from '../staging/header-columns';
+import { keyTextEquality, type KeyTextEquality } from './key-identity';
 
 /** A staging table as the target catalog describes it. */
 export interface StagingTable {
@@ -16,6 +18,12 @@ export interface StagingTable {
   readonly columns: readonly { readonly name: string; readonly type: string }[];
   /** Primary key columns, in key order. */
   readonly primaryKey: readonly string[];
+  /**
+   * How the writer tells key values apart from their texts, per primary-key column
+   * (`2` and `2.00` are one numeric key); null when a key column's type is not a
+   * supported key type (src/migrate/key-types.ts): each change is then applied alone.
+   */
+  readonly keyEquality: readonly KeyTextEquality[] | null;
 }
 
 /**
@@ -64,6 +72,7 @@ export async function readStagingTables(
         .filter((row) => !HEADER_COLUMN_NAMES.includes(row.name) && !placeholders.has(row.name))
         .map(({ name, type }) => ({ name, type })),
       primaryKey,
+      keyEquality: await keyEqualityOf(target, config.auditSchema, stagingName),
     });
   }
   return tables;
@@ -87,4 +96,24 @@ async function generatedPlaceholders(
     [table.schema, table.table],
   );
   return new Set(rows.map((row) => row.name));
+}
+
+/**
+ * The staging key's equality per column, from the target's catalog (the staging key's
+ * `=` is what ON CONFLICT and the apply statements' key join use); null when a column's
+ * type is not one the writer knows.
+ */
+async function keyEqualityOf(
+  target: pg.ClientBase,
+  schema: string,
+  table: string,
+): Promise<KeyTextEquality[] | null> {
+  // The engine's target connection reads every value as text: this read parses them.
+  const columns = await keyColumnTypes(
+    async <Row>(text: string, values: readonly unknown[]) =>
+      (await target.query({ text, values: [...values], types: pg.types })).rows as Row[],
+    { schema, table },
+  );
+  const equalities = columns.map(keyTextEquality);
+  return equalities.every((equality) => equality !== null) ? equalities : null;
 }

@@ -10,6 +10,7 @@ import {
   STREAM_POSITION_COLUMN,
   TRANSACTION_ID_COLUMN,
 } from '../staging/header-columns';
+import { keyIdentity, keyText } from './key-identity';
 import type { StagingTable } from './staging-tables';
 
 /** The DMS header values of one change. */
@@ -48,11 +49,19 @@ export interface StagingWriterOptions {
   /** Most rows sent in one statement. @default 2000 */
   readonly batchSize?: number;
   /**
+   * Rows sent to the target and not answered yet after which {@link StagingWriter.add}
+   * waits for the oldest statement's answer: bounds memory while the target is slower
+   * than the stream. @default twice `batchSize`
+   */
+  readonly maxRowsInFlight?: number;
+  /**
    * Called when an UPDATE or DELETE found fewer staging rows than it had changes (a
    * key missing from staging, e.g. after a source TRUNCATE, which is not replicated).
    * @default ignore
    */
   readonly onMissingRows?: (table: string, expected: number, found: number) => void;
+  /** Called after the target answered a statement (the engine's `apply-batch` fault point). @default nothing */
+  readonly onWritten?: () => void;
 }
 
 const HEADER_NAMES = [
@@ -67,17 +76,32 @@ const HEADER_CASTS = ['::timestamp(6)', '', '', ''];
 
 /**
  * Writes changes to staging tables the way DMS applies them (INSERT, UPDATE by key,
- * DELETE as an indicator flag), batching consecutive changes of the same shape into
- * one `unnest`-based prepared statement. Statements preserve order: a batch never
- * touches the same key twice, and changes are flushed in arrival order.
+ * DELETE as an indicator flag), batching changes of the same shape into one
+ * `unnest`-based prepared statement.
+ *
+ * Statements are sent without waiting for the previous one's answer: the target runs
+ * them in the order they were sent (one connection, one transaction) while the caller
+ * decodes and batches the next changes. {@link flush} waits for every answer and throws
+ * the first failure, so nothing is committed past a failed statement.
  */
 export class StagingWriter {
   private readonly batchSize: number;
+  private readonly maxRowsInFlight: number;
   private readonly onMissingRows: NonNullable<StagingWriterOptions['onMissingRows']>;
-  /** Open batches by shape (table, kind, columns sent), oldest first. */
+  private readonly onWritten: () => void;
+  /** Open batches by shape (table, kind, columns sent). */
   private readonly runs = new Map<string, Run>();
-  /** Every table-qualified key some open batch touches. */
-  private readonly pendingKeys = new Set<string>();
+  /** The open batch that touches each table-qualified key. */
+  private readonly pendingKeys = new Map<string, Run>();
+  /** Statement text, parameter pickers and name per shape. */
+  private readonly statements = new Map<string, Statement>();
+  /** Statements sent and not answered yet, oldest first. */
+  private readonly inFlight: InFlight[] = [];
+  private rowsInFlight = 0;
+  /** The first statement that failed since the last {@link discard}. */
+  private failure: { readonly error: unknown } | null = null;
+  /** Counts {@link discard}s: an answer to a statement sent before one is ignored. */
+  private epoch = 0;
   /** Changes written since the counter was last reset. */
   written = 0;
 
@@ -86,61 +110,127 @@ export class StagingWriter {
     options: StagingWriterOptions = {},
   ) {
     this.batchSize = options.batchSize ?? 2000;
+    this.maxRowsInFlight = options.maxRowsInFlight ?? 2 * this.batchSize;
     this.onMissingRows = options.onMissingRows ?? (() => undefined);
+    this.onWritten = options.onWritten ?? (() => undefined);
   }
 
   /**
    * Queues a change in the batch of its shape. Batches of different shapes stay open
    * side by side, so interleaved small transactions (an UPDATE of one table, an INSERT
    * into another, ...) still become a few large statements. Batches never share a key,
-   * so the order in which they are written cannot change the result; a change to a key
-   * that is already queued first writes everything queued, keeping per-key order.
+   * so the order in which they are written cannot change the result: a change to a key
+   * that an open batch holds first sends that batch, keeping per-key order (the target
+   * runs statements in the order they are sent).
+   *
+   * "The same key" is the staging key's equality, not the key's text: a DELETE of
+   * numeric key `2` and an INSERT of `2.00` touch one staging row, and must reach it in
+   * that order (see `keyIdentity`). A table whose key type the writer does not know
+   * has each change applied alone, after everything queued before it.
+   * @throws the failure of a statement sent earlier, when one has failed.
    */
   async add(change: StagingChange): Promise<void> {
-    const shape = shapeOf(change);
-    const keys = keysOf(change).map((key) => `${change.table.qualifiedName}\u0000${key}`);
+    const identity = identityOf(change.table);
+    const key = change.kind === 'delete' ? null : newKey(change);
+    const keyAsText = key === null ? null : keyText(key);
     // A key change is applied alone, as DMS applies it: the audit trigger pairs the old
     // and the new row of a statement by key, which a moved row no longer shares.
-    if (changesKey(change) || keys.some((key) => this.pendingKeys.has(key))) await this.flush();
-    let run = this.runs.get(shape);
-    if (run && run.rows.length >= this.batchSize) {
-      await this.write(run);
-      run = undefined;
+    const moves =
+      change.kind === 'update' && change.oldKey !== null && keyText(change.oldKey) !== keyAsText;
+    const alone = moves || identity === null;
+    const keys: string[] = [];
+    if (identity !== null) {
+      const prefix = `${change.table.qualifiedName}\u0000`;
+      if (key !== null) keys.push(prefix + identity(key));
+      const old = change.oldKey === null ? null : prefix + identity(change.oldKey);
+      if (old !== null && old !== keys[0]) keys.push(old);
     }
+    if (alone) this.sendAll();
+    else
+      for (const queued of keys) {
+        const run = this.pendingKeys.get(queued);
+        if (run) this.send(run);
+      }
+    const shape = shapeOf(change, alone);
+    let run = this.runs.get(shape);
     if (!run) {
-      run = { shape, first: change, rows: [], keys: new Set() };
+      run = { shape, first: change, rows: [], keys: [] };
       this.runs.set(shape, run);
     }
     run.rows.push(change);
-    for (const key of keys) {
-      run.keys.add(key);
-      this.pendingKeys.add(key);
+    for (const queued of keys) {
+      run.keys.push(queued);
+      this.pendingKeys.set(queued, run);
     }
-    if (changesKey(change)) await this.flush();
+    if (alone || run.rows.length >= this.batchSize) this.send(run);
+    while (this.rowsInFlight > this.maxRowsInFlight) await this.settleOldest();
+    this.throwFailure();
   }
 
-  /** Writes whatever is queued, oldest batch first. */
+  /** Sends whatever is queued and waits until the target has answered every statement. */
   async flush(): Promise<void> {
-    for (const run of [...this.runs.values()]) await this.write(run);
+    this.sendAll();
+    while (this.inFlight.length > 0) await this.settleOldest();
+    this.throwFailure();
   }
 
-  private async write(run: Run): Promise<void> {
-    this.runs.delete(run.shape);
-    for (const key of run.keys) this.pendingKeys.delete(key);
-    const { text, columns } = statementFor(run.first);
-    const values = columns.map((pick) => run.rows.map(pick));
-    const result = await this.target.query({ name: statementName(text), text, values });
-    const kind = run.first.kind;
-    if ((kind === 'update' || kind === 'delete') && (result.rowCount ?? 0) < run.rows.length) {
-      this.onMissingRows(run.first.table.qualifiedName, run.rows.length, result.rowCount ?? 0);
-    }
-    this.written += run.rows.length;
-  }
-
-  /** Drops queued changes (after a rollback). */
+  /** Drops queued changes and forgets statements in flight (after a rollback). */
   discard(): void {
     this.runs.clear();
     this.pendingKeys.clear();
+    this.inFlight.length = 0;
+    this.rowsInFlight = 0;
+    this.failure = null;
+    this.epoch++;
+  }
+
+  private sendAll(): void {
+    for (const run of [...this.runs.values()]) this.send(run);
+  }
+
+  private send(run: Run): void {
+    this.runs.delete(run.shape);
+    for (const key of run.keys) this.pendingKeys.delete(key);
+    const statement = this.statementOf(run);
+    const values = statement.columns.map((pick) => run.rows.map(pick));
+    const rows = run.rows.length;
+    const { kind, table } = run.first;
+    const epoch = this.epoch;
+    const answered = this.target.query({ name: statement.name, text: statement.text, values }).then(
+      (result) => {
+        if (epoch !== this.epoch) return;
+        if ((kind === 'update' || kind === 'delete') && (result.rowCount ?? 0) < rows)
+          this.onMissingRows(table.qualifiedName, rows, result.rowCount ?? 0);
+        this.written += rows;
+        this.onWritten();
+      },
+      (error: unknown) => {
+        if (epoch === this.epoch) this.failure ??= { error };
+      },
+    );
+    this.inFlight.push({ answered, rows });
+    this.rowsInFlight += rows;
+  }
+
+  private async settleOldest(): Promise<void> {
+    const oldest = this.inFlight.shift();
+    if (!oldest) return;
+    await oldest.answered;
+    this.rowsInFlight -= oldest.rows;
+  }
+
+  private throwFailure(): void {
+    if (this.failure) throw this.failure.error;
+  }
+
+  private statementOf(run: Run): Statement {
+    let statement = this.statements.get(run.shape);
+    if (!statement) {
+      const { text, columns } = statementFor(run.first);
+      statement = { text, columns, name: statementName(text) };
+      this.statements.set(run.shape, statement);
+    }
+    return statement;
   }
 }
 
@@ -148,37 +238,59 @@ interface Run {
   readonly shape: string;
   readonly first: StagingChange;
   readonly rows: StagingChange[];
-  readonly keys: Set<string>;
+  /** The table-qualified keys its rows touch. */
+  readonly keys: string[];
+}
+
+interface Statement {
+  readonly text: string;
+  readonly columns: readonly Pick[];
+  readonly name: string;
+}
+
+interface InFlight {
+  /** Settles (never rejects) once the target answered; a failure is kept by the writer. */
+  readonly answered: Promise<void>;
+  readonly rows: number;
 }
 
 type Pick = (change: StagingChange) => string | null;
 
-function shapeOf(change: StagingChange): string {
-  const mask =
-    change.kind === 'update'
-      ? change.values.map((value) => (value === undefined ? '0' : '1')).join('')
-      : '';
-  return `${change.table.qualifiedName}\u0000${change.kind}\u0000${mask}\u0000${changesKey(change) ? 'K' : ''}`;
-}
-
-/** True for an UPDATE that moves the row to another primary key. */
-function changesKey(change: StagingChange): boolean {
-  return (
-    change.kind === 'update' &&
-    change.oldKey !== null &&
-    JSON.stringify(change.oldKey) !== JSON.stringify(newKey(change))
-  );
-}
-
-function keysOf(change: StagingChange): string[] {
-  const keys: string[] = [];
-  if (change.kind !== 'delete') keys.push(JSON.stringify(newKey(change)));
-  if (change.oldKey) keys.push(JSON.stringify(change.oldKey));
-  return keys;
+function shapeOf(change: StagingChange, alone: boolean): string {
+  let mask = '';
+  if (change.kind === 'update')
+    for (const value of change.values) mask += value === undefined ? '0' : '1';
+  return `${change.table.qualifiedName}\u0000${change.kind}\u0000${mask}\u0000${alone ? 'K' : ''}`;
 }
 
 function newKey(change: StagingChange): (string | null | undefined)[] {
-  return change.table.primaryKey.map((name) => change.values[columnIndex(change.table, name)]);
+  return keyIndexes(change.table).map((index) => change.values[index]);
+}
+
+const keyIndexCache = new WeakMap<StagingTable, readonly number[]>();
+
+/** The column index of each primary-key column, looked up once per table. */
+function keyIndexes(table: StagingTable): readonly number[] {
+  let indexes = keyIndexCache.get(table);
+  if (!indexes) {
+    indexes = table.primaryKey.map((name) => columnIndex(table, name));
+    keyIndexCache.set(table, indexes);
+  }
+  return indexes;
+}
+
+type Identity = ReturnType<typeof keyIdentity>;
+
+const identityCache = new WeakMap<StagingTable, Identity | null>();
+
+/** The table's key identity, or null when a key column's type is not known to the writer. */
+function identityOf(table: StagingTable): Identity | null {
+  let identity = identityCache.get(table);
+  if (identity === undefined) {
+    identity = table.keyEquality === null ? null : keyIdentity(table.keyEquality);
+    identityCache.set(table, identity);
+  }
+  return identity;
 }
 
 function columnIndex(table: StagingTable, name: string): number {

@@ -198,6 +198,7 @@ export class StreamApplier {
           expected,
           found,
         }),
+      onWritten: () => faultPoint('apply-batch'),
     });
     const start = options.start;
     this.sequence = new ChangeSequence(start.lastSeqPrefix, start.lastSeqCounter);
@@ -366,11 +367,9 @@ export class StreamApplier {
         headers,
       };
     }
-    const before = this.writer.written;
     await this.writer.add(change);
     this.group.changes++;
     this.reportLarge(open);
-    if (this.writer.written !== before) faultPoint('apply-batch');
   }
 
   /**

@@ -16,9 +16,20 @@ export async function connectText(
   applicationName: string,
   label = 'database',
   settings: Readonly<Record<string, string>> = {},
+  extra: Pick<pg.ClientConfig, 'pipeline'> = {},
 ): Promise<pg.Client> {
-  return connectClient(url, applicationName, label, { types: TEXT_TYPES }, settings);
+  return connectClient(url, applicationName, label, { types: TEXT_TYPES, ...extra }, settings);
 }
+
+/**
+ * Connection options of the engine's target connection. Pipelined: node-postgres
+ * sends each query as soon as it is made instead of after the previous one's answer,
+ * so the target runs one apply statement after another without waiting a round trip
+ * for the engine, while the engine decodes and batches the next changes
+ * (`StagingWriter`). Answers still come in order, and a failed statement aborts the
+ * transaction, so every statement after it fails too and nothing past it commits.
+ */
+export const ENGINE_TARGET_CONNECTION: Pick<pg.ClientConfig, 'pipeline'> = { pipeline: true };
 
 /**
  * Session settings of the engine's target connection. The engine applies at READ
