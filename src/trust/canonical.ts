@@ -15,8 +15,36 @@ function utcText(column: string): string {
 }
 
 /**
- * Canonical text of audit row `alias`: every column but `id` (the row's place in the
- * chain is fixed by the block that lists its id). `row_hash = sha256(utf8(text))`.
+ * The audit row's columns in canonical order (every column but `id`: the row's place in
+ * the chain is fixed by the block that lists its id), with how each is printed: a jsonb
+ * `document` as its own text, a `timestamp` as UTC text, any other `value` as jsonb
+ * prints it. The one list both forms below are built from.
+ */
+const CANONICAL_ROW_COLUMNS: readonly (readonly [string, 'value' | 'document' | 'timestamp'])[] = [
+  ['source_schema', 'value'],
+  ['source_table', 'value'],
+  ['row_key', 'document'],
+  ['operation', 'value'],
+  ['commit_timestamp', 'timestamp'],
+  ['change_seq', 'value'],
+  ['transaction_id', 'value'],
+  ['stream_position', 'value'],
+  ['old_row', 'document'],
+  ['new_row', 'document'],
+  ['changed_columns', 'value'],
+  ['recorded_at', 'timestamp'],
+];
+
+/** Each canonical column of audit row `alias` as the SQL expression printed. */
+function canonicalRowValues(alias: string) {
+  return CANONICAL_ROW_COLUMNS.map(([column, kind]) => ({
+    value: kind === 'timestamp' ? utcText(`${alias}.${column}`) : `${alias}.${column}`,
+    document: kind === 'document',
+  }));
+}
+
+/**
+ * Canonical text of audit row `alias`. `row_hash = sha256(utf8(text))`.
  *
  * The text is what `jsonb_build_array(<the columns>)::text` prints (the chain's rows were
  * hashed from that form), put together element by element: `[`, each element as jsonb
@@ -26,23 +54,10 @@ function utcText(column: string): string {
  * `test/trust/canonical.test.ts` holds the two forms equal on the server.
  */
 export function canonicalRowSql(alias: string): string {
-  const c = (column: string) => `${alias}.${column}`;
   const element = (value: string) => `COALESCE(${value}::pg_catalog.text, 'null')`;
-  const scalar = (value: string) => element(`pg_catalog.to_jsonb(${value})`);
-  const elements = [
-    scalar(c('source_schema')),
-    scalar(c('source_table')),
-    element(c('row_key')),
-    scalar(c('operation')),
-    scalar(utcText(c('commit_timestamp'))),
-    scalar(c('change_seq')),
-    scalar(c('transaction_id')),
-    scalar(c('stream_position')),
-    element(c('old_row')),
-    element(c('new_row')),
-    scalar(c('changed_columns')),
-    scalar(utcText(c('recorded_at'))),
-  ];
+  const elements = canonicalRowValues(alias).map(({ value, document }) =>
+    element(document ? value : `pg_catalog.to_jsonb(${value})`),
+  );
   return `pg_catalog.concat('[', ${elements.join(", ', ', ")}, ']')`;
 }
 
@@ -51,8 +66,8 @@ export function canonicalRowSql(alias: string): string {
  * {@link canonicalRowSql} prints exactly: kept for the test that holds the two equal.
  */
 export function canonicalRowAsArraySql(alias: string): string {
-  const c = (column: string) => `${alias}.${column}`;
-  return `pg_catalog.jsonb_build_array(${c('source_schema')}, ${c('source_table')}, ${c('row_key')}, ${c('operation')}, ${utcText(c('commit_timestamp'))}, ${c('change_seq')}, ${c('transaction_id')}, ${c('stream_position')}, ${c('old_row')}, ${c('new_row')}, ${c('changed_columns')}, ${utcText(c('recorded_at'))})::text`;
+  const values = canonicalRowValues(alias).map(({ value }) => value);
+  return `pg_catalog.jsonb_build_array(${values.join(', ')})::text`;
 }
 
 /**
