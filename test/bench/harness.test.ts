@@ -16,6 +16,14 @@ describe('benchmark harness', () => {
     expect(new Set(FIGURE_IDS).size).toBe(26);
   });
 
+  it("holds #14's goal for the catch-up rate, so a slow catch-up reads as missed", () => {
+    expect(figure('catchup_changes_per_s', 6_600)).toMatchObject({
+      goal: '>= 20000',
+      met: false,
+    });
+    expect(figure('catchup_changes_per_s', 21_000).met).toBe(true);
+  });
+
   it('computes percentiles by interpolation and spreads', () => {
     expect(percentile([1, 2, 3, 4], 50)).toBe(2.5);
     expect(percentile([5], 99)).toBe(5);
