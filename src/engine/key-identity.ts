@@ -1,4 +1,5 @@
 import type { KeyColumnType } from '../migrate/key-types';
+import type { StagingTable } from './staging-tables';
 
 /**
  * How the engine tells a primary-key column's values apart from their texts, so that
@@ -49,6 +50,25 @@ export function keyIdentity(equalities: readonly KeyTextEquality[]): (key: Key) 
   const normalisers = equalities.map((equality) => NORMALISERS[equality]);
   return (key) =>
     keyText(key.map((value, index) => (value == null ? value : normalisers[index]!(value))));
+}
+
+/** One text per key value, for keys in primary-key order (see {@link keyIdentity}). */
+export type KeyIdentity = ReturnType<typeof keyIdentity>;
+
+const tableIdentities = new WeakMap<StagingTable, KeyIdentity | null>();
+
+/**
+ * The key identity of a staging table (built once per table): what the writer and the
+ * attached-partition filter tell keys apart by. Null when a key column's type is not a
+ * supported key type (`keyEquality` is null).
+ */
+export function stagingKeyIdentity(table: StagingTable): KeyIdentity | null {
+  let identity = tableIdentities.get(table);
+  if (identity === undefined) {
+    identity = table.keyEquality === null ? null : keyIdentity(table.keyEquality);
+    tableIdentities.set(table, identity);
+  }
+  return identity;
 }
 
 const NORMALISERS: Readonly<Record<KeyTextEquality, (text: string) => string>> = {

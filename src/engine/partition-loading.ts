@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { AuditTrailError } from '../errors';
 import { quoteIdent } from '../postgres/identifiers';
+import { keyText, stagingKeyIdentity } from './key-identity';
 import type { RelationBinding } from './relation-binding';
 import type { StagingTable } from './staging-tables';
 
@@ -160,7 +161,11 @@ export interface PartitionedChange {
  */
 export class AttachedPartitionFilter {
   private readonly active = new Set<string>();
-  /** Per leaf: each key met so far, and whether the leaf held it when attached. */
+  /**
+   * Per leaf: each key met so far (by the staging key's equality, as the writer tells
+   * keys apart: `12.00` held and `12` inserted again are one row), and whether the leaf
+   * held it when attached.
+   */
   private readonly met = new Map<string, Map<string, 'held' | 'new'>>();
 
   private constructor(
@@ -198,8 +203,9 @@ export class AttachedPartitionFilter {
     if (leaf === null) return false;
     const met = this.met.get(leaf) ?? new Map<string, 'held' | 'new'>();
     this.met.set(leaf, met);
-    const key = JSON.stringify(change.key);
-    const before = change.oldKey === null ? key : JSON.stringify(change.oldKey);
+    const identity = keyIdentityOf(binding.table);
+    const key = identity(change.key);
+    const before = change.oldKey === null ? key : identity(change.oldKey);
     const state =
       met.get(before) ?? (change.tag === 'insert' && change.oldKey === null ? 'new' : 'held');
     met.set(before, state);
@@ -214,7 +220,7 @@ export class AttachedPartitionFilter {
     const key = table.primaryKey.map(
       (name) => values[table.columns.findIndex((column) => column.name === name)] ?? null,
     );
-    return met.get(JSON.stringify(key)) !== 'new';
+    return met.get(keyIdentityOf(table)(key)) !== 'new';
   }
 
   private async leafOf(
@@ -280,4 +286,12 @@ async function constraintCheck(source: pg.ClientBase, leaf: LeafPartition): Prom
     .map((column, index) => `$${index + 1}::text::${column.type} AS ${quoteIdent(column.name)}`)
     .join(', ');
   return `SELECT coalesce((${row?.constraint ?? 'true'}), false) AS inside FROM (SELECT ${select}) AS r`;
+}
+
+/**
+ * The staging table's key identity ({@link stagingKeyIdentity}); the key's texts as they
+ * are when its type is not a supported key type (its changes are then applied alone).
+ */
+function keyIdentityOf(table: StagingTable): (key: readonly (string | null)[]) => string {
+  return stagingKeyIdentity(table) ?? keyText;
 }

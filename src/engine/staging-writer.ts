@@ -10,7 +10,7 @@ import {
   STREAM_POSITION_COLUMN,
   TRANSACTION_ID_COLUMN,
 } from '../staging/header-columns';
-import { keyIdentity, keyText } from './key-identity';
+import { keyText, stagingKeyIdentity } from './key-identity';
 import type { StagingTable } from './staging-tables';
 
 /** The DMS header values of one change. */
@@ -125,12 +125,12 @@ export class StagingWriter {
    *
    * "The same key" is the staging key's equality, not the key's text: a DELETE of
    * numeric key `2` and an INSERT of `2.00` touch one staging row, and must reach it in
-   * that order (see `keyIdentity`). A table whose key type the writer does not know
+   * that order (see `stagingKeyIdentity`). A table whose key type the writer does not know
    * has each change applied alone, after everything queued before it.
    * @throws the failure of a statement sent earlier, when one has failed.
    */
   async add(change: StagingChange): Promise<void> {
-    const identity = identityOf(change.table);
+    const identity = stagingKeyIdentity(change.table);
     const key = change.kind === 'delete' ? null : newKey(change);
     const keyAsText = key === null ? null : keyText(key);
     // A key change is applied alone, as DMS applies it: the audit trigger pairs the old
@@ -277,20 +277,6 @@ function keyIndexes(table: StagingTable): readonly number[] {
     keyIndexCache.set(table, indexes);
   }
   return indexes;
-}
-
-type Identity = ReturnType<typeof keyIdentity>;
-
-const identityCache = new WeakMap<StagingTable, Identity | null>();
-
-/** The table's key identity, or null when a key column's type is not known to the writer. */
-function identityOf(table: StagingTable): Identity | null {
-  let identity = identityCache.get(table);
-  if (identity === undefined) {
-    identity = table.keyEquality === null ? null : keyIdentity(table.keyEquality);
-    identityCache.set(table, identity);
-  }
-  return identity;
 }
 
 function columnIndex(table: StagingTable, name: string): number {
