@@ -202,7 +202,8 @@ interface AuditLogRow {
   new_row: string | null;
   changed_columns: string[] | null;
   context: string | null;
-  exact_number_columns: string[];
+  /** Absent from the per-key statements: their table's are in the cached key facts. */
+  exact_number_columns?: string[];
 }
 
 interface AuditDatabase {
@@ -257,14 +258,22 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
 
   const contextOf = contextJoin(auditSchema);
 
-  const selectVersions = (): VersionQuery =>
-    audit
-      .selectFrom('audit_log as l')
-      .innerJoin('audited_table as t', (join) =>
-        join
-          .onRef('t.source_schema', '=', 'l.source_schema')
-          .onRef('t.source_table', '=', 'l.source_table'),
-      )
+  // The versions and their context; with `registry` 'joined', each version's row of
+  // audited_table too (`t`, and its exact-number columns in each row). One table's queries
+  // ('cached') take that row from the cached key facts instead, checked once per query
+  // (keyFactsGuard): joining it for every version was 13% of a 100-version page's server
+  // CPU (BENCHMARKS 4).
+  const selectVersions = (registry: 'joined' | 'cached' = 'joined'): VersionQuery => {
+    const versions = audit.selectFrom('audit_log as l');
+    const withRegistry =
+      registry === 'joined'
+        ? versions.innerJoin('audited_table as t', (join) =>
+            join
+              .onRef('t.source_schema', '=', 'l.source_schema')
+              .onRef('t.source_table', '=', 'l.source_table'),
+          )
+        : versions;
+    return withRegistry
       .leftJoinLateral(contextOf.as('ctx'), (join) => join.onTrue())
       .select([
         sql<string>`l.id::text`.as('id'),
@@ -282,8 +291,11 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
         documentText('l.new_row').as('new_row'),
         sql<string[] | null>`l.changed_columns`.as('changed_columns'),
         sql<string | null>`ctx.context::text`.as('context'),
-        't.exact_number_columns',
-      ]) as unknown as VersionQuery;
+      ])
+      .$if(registry === 'joined', (query) =>
+        query.select(sql<string[]>`t.exact_number_columns`.as('exact_number_columns')),
+      ) as unknown as VersionQuery;
+  };
 
   // "schema.table" where either part may contain dots: the registry says which split
   // names an audited table; more than one is refused as ambiguous.
@@ -318,7 +330,8 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
   };
 
   // What a per-key query needs to know about its table, cached per table: the registry's
-  // key columns and types (to build the key in the client) and the key's renames. Reading
+  // key columns and types (to build the key in the client), its exact-number columns (to
+  // read the row documents) and the key's renames. Reading
   // them was a round trip of its own before every history and asOf query. The query itself
   // checks the cache (keyFactsGuard).
   const keyFacts = new Map<string, Promise<KeyFacts>>();
@@ -336,7 +349,7 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
   const readKeyFacts = async (schema: string, name: string): Promise<KeyFacts> => {
     const registered = await audit
       .selectFrom('audited_table')
-      .select(['key_columns', 'key_types'])
+      .select(['key_columns', 'key_types', 'exact_number_columns'])
       .where('source_schema', '=', schema)
       .where('source_table', '=', name)
       .executeTakeFirst();
@@ -353,17 +366,24 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     return {
       keyColumns: registered.key_columns,
       keyTypes: registered.key_types,
+      exactNumberColumns: registered.exact_number_columns,
       renames: rows,
       renamesFingerprint: renamesFingerprint(rows.length, rows.at(-1)?.id ?? '0'),
     };
   };
 
   // True when the cached facts are still the table's: its registry row has the cached key
-  // columns and types, and its renames are those cached (schema_change is append-only, so
-  // their count and highest id identify them). Read in the query's own snapshot, so a query
-  // built from outdated facts returns no rows instead of a wrong answer.
-  const keyFactsGuard: RawBuilder<boolean> = sql<boolean>`t.key_columns = ${slot('keyColumns')}::text[]
-      AND t.key_types = ${slot('keyTypes')}::text[]
+  // columns and types and exact-number columns, and its renames are those cached
+  // (schema_change is append-only, so their count and highest id identify them). Read in
+  // the query's own snapshot, so a query built from outdated facts returns no rows instead
+  // of a wrong answer. Neither part refers to the version: PostgreSQL checks them once per
+  // query (a one-time filter), and a table not in the registry has no versions here.
+  const keyFactsGuard: RawBuilder<boolean> = sql<boolean>`EXISTS (SELECT
+        FROM ${sql.id(auditSchema, 'audited_table')} AS t
+       WHERE t.source_schema = ${slot('schema')} AND t.source_table = ${slot('name')}
+         AND t.key_columns = ${slot('keyColumns')}::text[]
+         AND t.key_types = ${slot('keyTypes')}::text[]
+         AND t.exact_number_columns = ${slot('exactNumberColumns')}::text[])
       AND (SELECT count(*)::text || '/' || coalesce(max(id), 0)::text
         FROM ${sql.id(auditSchema, 'schema_change')}
         WHERE source_schema = ${slot('schema')} AND source_table = ${slot('name')}
@@ -554,7 +574,9 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
   ): CompiledQuery =>
     compiledOnce(JSON.stringify([shape, clientKey, renamesId(facts, schema, name)]), () =>
       PER_KEY_SHAPES[shape](
-        keyedBy(selectVersions(), facts.renames, clientKey).where(keyFactsGuard) as VersionQuery,
+        keyedBy(selectVersions('cached'), facts.renames, clientKey).where(
+          keyFactsGuard,
+        ) as VersionQuery,
       ),
     );
 
@@ -566,7 +588,7 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     compiledOnce(JSON.stringify(['latest', renamesId(facts, schema, name)]), () => {
       const keyOf = (alias: string) =>
         sql.raw(currentShapeSql(`${alias}.row_key`, alias, facts.renames, { keyOnly: true }));
-      return selectVersions()
+      return selectVersions('cached')
         .where('l.source_schema', '=', slot<string>('schema'))
         .where('l.source_table', '=', slot<string>('name'))
         .where(keyFactsGuard)
@@ -594,7 +616,14 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     const result = await withFriendlyErrors(() =>
       db.executeQuery<AuditLogRow>({ ...statement, parameters }),
     );
-    return result.rows.map((row) => toVersion<Row>(row));
+    // A statement of one table's (selectVersions 'cached') has its exact-number columns in
+    // its slots, from the key facts its guard checked; the others have them in each row.
+    const cached = values.exactNumberColumns as readonly string[] | undefined;
+    return result.rows.map((row) => {
+      const exact = row.exact_number_columns ?? cached;
+      if (exact === undefined) throw new Error('history statement: no exact-number columns');
+      return toVersion<Row>(row, exact);
+    });
   };
 
   // [from, to): the slots `from` and `to`.
@@ -726,6 +755,7 @@ interface PerKeyParameters extends PerKeyBounds {
   readonly keyValues: readonly string[];
   readonly keyColumns: readonly string[];
   readonly keyTypes: readonly string[];
+  readonly exactNumberColumns: readonly string[];
   readonly renamesFingerprint: string;
 }
 
@@ -775,6 +805,8 @@ interface KeyFacts {
   /** The registry's key columns and their types (`format_type`), in key order. */
   readonly keyColumns: readonly string[];
   readonly keyTypes: readonly string[];
+  /** The registry's numeric and bigint columns (exactNumbers). */
+  readonly exactNumberColumns: readonly string[];
   /** The key columns' renames, oldest first. */
   readonly renames: readonly ShapeChange[];
   /** `<count>/<highest id>` of the table's RENAME rows in `schema_change`. */
@@ -784,10 +816,11 @@ interface KeyFacts {
 /** The slots of a statement that checks its key facts (keyFactsGuard). */
 function keyFactsValues(
   facts: KeyFacts,
-): Pick<PerKeyParameters, 'keyColumns' | 'keyTypes' | 'renamesFingerprint'> {
+): Pick<PerKeyParameters, 'keyColumns' | 'keyTypes' | 'exactNumberColumns' | 'renamesFingerprint'> {
   return {
     keyColumns: facts.keyColumns,
     keyTypes: facts.keyTypes,
+    exactNumberColumns: facts.exactNumberColumns,
     renamesFingerprint: facts.renamesFingerprint,
   };
 }
@@ -796,7 +829,8 @@ function sameKeyFacts(a: KeyFacts, b: KeyFacts): boolean {
   return (
     a.renamesFingerprint === b.renamesFingerprint &&
     a.keyColumns.join('\u0000') === b.keyColumns.join('\u0000') &&
-    a.keyTypes.join('\u0000') === b.keyTypes.join('\u0000')
+    a.keyTypes.join('\u0000') === b.keyTypes.join('\u0000') &&
+    a.exactNumberColumns.join('\u0000') === b.exactNumberColumns.join('\u0000')
   );
 }
 
@@ -850,8 +884,7 @@ function toInstantText(instant: Instant): string {
   return instant;
 }
 
-function toVersion<Row>(row: AuditLogRow): Version<Row> {
-  const exact = row.exact_number_columns;
+function toVersion<Row>(row: AuditLogRow, exact: readonly string[]): Version<Row> {
   return {
     id: row.id,
     schema: row.source_schema,

@@ -192,6 +192,45 @@ describe('row keys built in the client', () => {
       );
     }
   });
+
+  it('are checked against the registry inside the query: changed exact-number columns are seen at once', async () => {
+    // The History object read k_integer's registry row (no numeric or bigint column) on its
+    // first call; then v became numeric (the registry says so, as migrate writes it) and a
+    // version with a numeric v was recorded. Its v is the exact text, as for any numeric.
+    const dms = new DmsApplier(target, 'audit', 'k_integer', ['k']);
+    await dms.insert({ k: '5', v: 'as text' }, cdc('INSERT', '2026-11-22 11:00:00', 20));
+    const history = createHistory(db, { auditSchema: 'audit' });
+    expect((await history.history('public.k_integer', ['5'])).map((v) => v.newRow)).toEqual([
+      { k: 5, v: 'as text' },
+    ]);
+    await target.query(`
+      INSERT INTO audit.audit_log (source_schema, source_table, row_key, operation, commit_timestamp,
+        change_seq, transaction_id, old_row, new_row, recorded_at)
+      VALUES ('public', 'k_integer', '{"k": 5}', 'UPDATE', '2026-11-22 12:00:00+00',
+        '20261122120000000000000000000000021', '21', '{"k": 5, "v": "as text"}', '{"k": 5, "v": 1.50}', now());
+      UPDATE audit.audited_table SET exact_number_columns = ARRAY['v'] WHERE source_table = 'k_integer';`);
+    try {
+      for (const page of [undefined, {}]) {
+        const versions = await history.history('public.k_integer', ['5'], page);
+        expect(versions.map((v) => v.newRow)).toEqual([
+          { k: 5, v: 'as text' },
+          { k: 5, v: '1.50' },
+        ]);
+      }
+      expect(await history.asOf('public.k_integer', ['5'], '2026-11-22T13:00:00Z')).toEqual({
+        k: 5,
+        v: '1.50',
+      });
+      const latest = await history.latest('public.k_integer');
+      expect(latest.filter((v) => v.key.k === 5).map((v) => v.newRow)).toEqual([
+        { k: 5, v: '1.50' },
+      ]);
+    } finally {
+      await target.query(
+        `UPDATE audit.audited_table SET exact_number_columns = '{}' WHERE source_table = 'k_integer'`,
+      );
+    }
+  });
 });
 
 /** A kysely instance on `url` that records the SQL of every statement it sends. */
