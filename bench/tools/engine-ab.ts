@@ -359,8 +359,84 @@ async function instrumentArrivals(variant: Variant): Promise<number[]> {
   return arrivals;
 }
 
+/** Per source commit: when the engine decoded it; per target commit: its parts (ms). */
+interface CommitParts {
+  /** Source commit decoded (handled) to its target commit's start: waiting for the group. */
+  readonly groupWaitMs: number[];
+  /** The target commit: the writer's flush, then the position and COMMIT. */
+  readonly flushMs: number[];
+  readonly commitMs: number[];
+  /** Source commit decoded to its target commit done. */
+  readonly decodedToCommittedMs: number[];
+  /** Changes per target commit, and how many were cut by the group being full. */
+  readonly groupChanges: number[];
+}
+
+/** Times the StreamApplier's source commits and target commits (what the engine adds). */
+async function instrumentCommits(variant: Variant): Promise<CommitParts> {
+  const { StreamApplier } = (await import(
+    path.join(variant.root, 'src/engine/stream-applier.ts')
+  )) as typeof import('../../src/engine/stream-applier');
+  const parts: CommitParts = {
+    groupWaitMs: [],
+    flushMs: [],
+    commitMs: [],
+    decodedToCommittedMs: [],
+    groupChanges: [],
+  };
+  type Internals = {
+    commitSource(commitLsn: bigint, endLsn: bigint): Promise<void>;
+    commit(): Promise<void>;
+    writer: { flush(): Promise<void> };
+    group: { changes: number };
+  };
+  const proto = StreamApplier.prototype as unknown as Internals;
+  const decoded: number[] = [];
+  const commitSource = proto.commitSource;
+  proto.commitSource = function (this: Internals, commitLsn, endLsn) {
+    decoded.push(performance.now());
+    return commitSource.call(this, commitLsn, endLsn);
+  };
+  const commit = proto.commit;
+  proto.commit = async function (this: Internals) {
+    const start = performance.now();
+    const waiting = decoded.splice(0);
+    const changes = this.group.changes;
+    const writer = this.writer;
+    const flush = writer.flush;
+    let flushed = start;
+    writer.flush = async function (this: typeof writer) {
+      await flush.call(this);
+      flushed = performance.now();
+    };
+    try {
+      await commit.call(this);
+    } finally {
+      writer.flush = flush;
+    }
+    const end = performance.now();
+    if (waiting.length === 0) return;
+    parts.flushMs.push(flushed - start);
+    parts.commitMs.push(end - flushed);
+    parts.groupChanges.push(changes);
+    for (const at of waiting) {
+      parts.groupWaitMs.push(start - at);
+      parts.decodedToCommittedMs.push(end - at);
+    }
+  };
+  return parts;
+}
+
+const spread = (values: number[]) => ({
+  samples: values.length,
+  p50: round(percentile(values, 50), 4),
+  p99: round(percentile(values, 99), 4),
+  max: round(Math.max(...values), 4),
+});
+
 async function lagRun(variant: Variant, urls: Urls, tps: number, seconds: number): Promise<void> {
   const arrivals = await instrumentArrivals(variant);
+  const commits = await instrumentCommits(variant);
   const config = await configOf(variant);
   const ctx: BenchContext = { profile: { ...QUICK, lagSeconds: seconds }, log: console.error };
   const statements0 = targetTraffic.statements;
@@ -386,6 +462,13 @@ async function lagRun(variant: Variant, urls: Urls, tps: number, seconds: number
           p50: round(percentile(arrivals, 50), 4),
           p99: round(percentile(arrivals, 99), 4),
           max: round(Math.max(...arrivals), 4),
+        },
+        engine: {
+          decodedToCommittedMs: spread(commits.decodedToCommittedMs),
+          groupWaitMs: spread(commits.groupWaitMs),
+          flushMs: spread(commits.flushMs),
+          positionAndCommitMs: spread(commits.commitMs),
+          changesPerTargetCommit: spread(commits.groupChanges),
         },
         changesPerStatement: round(changes / (targetTraffic.statements - statements0), 3),
         engineCpuUsPerChange: round(((cpu.user + cpu.system) / changes) * 1, 3),
