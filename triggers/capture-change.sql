@@ -490,6 +490,11 @@ SECURITY DEFINER
 -- object on the applier's search_path is picked up.
 SET search_path = pg_catalog, pg_temp
 {{pinned_output_settings}}
+-- Generic plans: with custom ones (chosen for good here, as a custom plan is estimated
+-- cheaper), the set query was planned again on every staging statement, which cost more
+-- than recording a hundred rows. Every statement here reads transition tables (no
+-- statistics either way), the registry or the chain by equality or key order.
+SET plan_cache_mode = force_generic_plan
 AS $function$
 DECLARE
   arg_source_schema constant text := TG_ARGV[0];
@@ -565,9 +570,11 @@ BEGIN
            r.ar_change_seq, r.ar_transaction_id, r.ar_stream_position, r.ar_commit_raw
     FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json,
                  CASE WHEN v_arrays THEN j.ar_text END AS ar_bounds_text FROM (
-      -- User columns are in scope here: only qualified references.
-      SELECT to_jsonb(ins_row.*) AS ar_row, row_to_json(ins_row.*) AS ar_json,
-             record_out(ins_row.*)::text AS ar_text,
+      -- User columns are in scope here: only qualified references. The other renderings
+      -- of the row only where read (ar_flags), as each costs per row.
+      SELECT to_jsonb(ins_row.*) AS ar_row,
+             CASE WHEN ar_flags.ar_exact THEN row_to_json(ins_row.*) END AS ar_json,
+             CASE WHEN ar_flags.ar_arrays THEN record_out(ins_row.*)::text END AS ar_text,
              CASE
                WHEN ins_row.ar_h_indicator = 'D' THEN 'DELETE'
                WHEN nullif(ins_row.ar_h_change_seq, '') IS NULL THEN 'SNAPSHOT'
@@ -579,11 +586,14 @@ BEGIN
              nullif(ins_row.ar_h_stream_position, '') AS ar_stream_position,
              ins_row.ar_h_commit_timestamp AS ar_commit_raw
       FROM new_rows AS ins_row
+      -- The variables, in a FROM item of their own, where no user column is in scope.
+      CROSS JOIN (SELECT arg_exact AS ar_exact, v_arrays AS ar_arrays) AS ar_flags
     ) AS j
     -- Not merged into the query above (OFFSET 0), which would build each row's JSON
-    -- again for every reference to it (its data and its key). An output that no query
-    -- above reads is not computed: row_to_json only for a table with exact columns,
-    -- record_out only for one with array columns (or a one-row statement).
+    -- again for every reference to it (its data and its key). row_to_json only for a
+    -- table with exact columns, record_out only for one with array columns (or a
+    -- one-row statement): a CASE in the row's own query, so the generic plan (see
+    -- plan_cache_mode above) skips them as a custom plan dropped the unread outputs.
     OFFSET 0) AS r
   ) AS c
   -- Reloading: a full-load row equal to its key's prior baseline is no version.
@@ -615,6 +625,8 @@ SET search_path = pg_catalog, pg_temp
 -- tables carry no statistics: nested loops would make a 2,000-row statement quadratic.
 -- Hash joins stay linear and cost next to nothing for one row.
 SET enable_nestloop = off
+-- Generic plans, as in capture_insert.
+SET plan_cache_mode = force_generic_plan
 AS $function$
 DECLARE
   arg_source_schema constant text := TG_ARGV[0];
@@ -725,12 +737,14 @@ BEGIN
            r.ar_change_seq AS change_seq, r.ar_indicator AS indicator, r.ar_commit AS commit_raw
     FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json,
                  CASE WHEN v_arrays THEN j.ar_text END AS ar_bounds_text FROM (
-      -- User columns are in scope here: only qualified references.
-      SELECT to_jsonb(old_row.*) AS ar_row, row_to_json(old_row.*) AS ar_json,
-             record_out(old_row.*)::text AS ar_text,
+      -- User columns are in scope here: only qualified references (flags as in capture_insert).
+      SELECT to_jsonb(old_row.*) AS ar_row,
+             CASE WHEN ar_flags.ar_exact THEN row_to_json(old_row.*) END AS ar_json,
+             CASE WHEN ar_flags.ar_arrays THEN record_out(old_row.*)::text END AS ar_text,
              old_row.ar_h_change_seq AS ar_change_seq, old_row.ar_h_indicator AS ar_indicator,
              old_row.ar_h_commit_timestamp AS ar_commit
-      FROM old_rows AS old_row) AS j
+      FROM old_rows AS old_row
+      CROSS JOIN (SELECT arg_exact AS ar_exact, v_arrays AS ar_arrays) AS ar_flags) AS j
     OFFSET 0) AS r -- each row's JSON built once, row_to_json and record_out only if read (as in capture_insert)
   ), new_side AS (
     SELECT CASE WHEN arg_exact
@@ -745,16 +759,18 @@ BEGIN
            r.ar_stream_position AS stream_position, r.ar_commit AS commit_raw
     FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json,
                  CASE WHEN v_arrays THEN j.ar_text END AS ar_bounds_text FROM (
-      -- User columns are in scope here: only qualified references.
-      SELECT to_jsonb(new_row.*) AS ar_row, row_to_json(new_row.*) AS ar_json,
-             record_out(new_row.*)::text AS ar_text,
+      -- User columns are in scope here: only qualified references (flags as in capture_insert).
+      SELECT to_jsonb(new_row.*) AS ar_row,
+             CASE WHEN ar_flags.ar_exact THEN row_to_json(new_row.*) END AS ar_json,
+             CASE WHEN ar_flags.ar_arrays THEN record_out(new_row.*)::text END AS ar_text,
              nullif(new_row.ar_h_change_seq, '') AS ar_change_seq,
              new_row.ar_h_indicator AS ar_indicator, new_row.ar_h_operation AS ar_operation,
              new_row.ar_h_commit_timestamp AS ar_commit,
              new_row.ar_h_commit_timestamp AT TIME ZONE 'UTC' AS ar_commit_timestamp,
              nullif(new_row.ar_h_transaction_id, '') AS ar_transaction_id,
              nullif(new_row.ar_h_stream_position, '') AS ar_stream_position
-      FROM new_rows AS new_row) AS j
+      FROM new_rows AS new_row
+      CROSS JOIN (SELECT arg_exact AS ar_exact, v_arrays AS ar_arrays) AS ar_flags) AS j
     OFFSET 0) AS r -- each row's JSON built once, row_to_json and record_out only if read (as in capture_insert)
   ), moved_old AS (
     SELECT * FROM old_side AS o WHERE NOT EXISTS (SELECT FROM new_side AS n WHERE n.row_key = o.row_key)
