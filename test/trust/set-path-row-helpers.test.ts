@@ -21,10 +21,15 @@ describe('the set path of the capture triggers', () => {
     targetUrl = await createTestDatabase('settgt');
     await withClient(sourceUrl, (client) =>
       client.query(`CREATE TABLE plain (id numeric PRIMARY KEY, name text, price numeric, note text);
-        CREATE TABLE tagged (id int PRIMARY KEY, tags int[])`),
+        CREATE TABLE tagged (id int PRIMARY KEY, tags int[]);
+        CREATE TABLE exact (id int PRIMARY KEY, doc json, f float8)`),
     );
     const config = parseConfig({
-      tables: [{ table: 'plain', ignoreColumns: ['note'] }, { table: 'tagged' }],
+      tables: [
+        { table: 'plain', ignoreColumns: ['note'] },
+        { table: 'tagged' },
+        { table: 'exact' },
+      ],
     });
     await migrateTarget({ config, sourceUrl, targetUrl });
   }, 120_000);
@@ -148,6 +153,45 @@ describe('the set path of the capture triggers', () => {
       { operation: 'UPDATE', changed: ['tags'], new_row: { id: 1, tags: '[0:1]={5,7}' } },
       // Only the bounds changed: a change of the stored value.
       { operation: 'UPDATE', changed: ['tags'], new_row: { id: 2, tags: '[2:3]={1,2}' } },
+    ]);
+    expect(await verifyIntegrity({ targetUrl, auditSchema: 'audit' })).toMatchObject({
+      ok: true,
+      findingCount: 0,
+    });
+  });
+
+  /**
+   * A json column is recorded as its exact text and a float -0 as "-0" (exact_document),
+   * which the set query reads row_to_json for only on a table that has such columns.
+   */
+  it('records json columns exactly and keeps a float -0 on a table with such columns', async () => {
+    await helperCalls([
+      `INSERT INTO audit.exact_staging (id, doc, f, ${header}) VALUES
+         (1, '{"a": 1,  "a": 2}', '-0', ${headers('INSERT', '2026-12-01 12:00:00')}),
+         (2, '[1, 2]', 1.5, ${headers('INSERT', '2026-12-01 12:00:00')})`,
+      `UPDATE audit.exact_staging AS s SET doc = v.doc::json,
+         ar_h_operation = 'UPDATE', ar_h_commit_timestamp = '2026-12-01 12:00:01',
+         ar_h_change_seq = v.seq, ar_h_indicator = 'U'
+       FROM (VALUES (1, '{"a": 1, "a": 2}', '${changeSeq('2026-12-01 12:00:01')}'),
+                    (2, '[1,2]', '${changeSeq('2026-12-01 12:00:01')}')) AS v(id, doc, seq)
+       WHERE s.id = v.id`,
+    ]);
+    expect(
+      (await versions('exact')).map(({ operation, changed, new_row }) => ({
+        operation,
+        changed,
+        new_row,
+      })),
+    ).toEqual([
+      { operation: 'INSERT', changed: null, new_row: { id: 1, doc: '{"a": 1,  "a": 2}', f: '-0' } },
+      { operation: 'INSERT', changed: null, new_row: { id: 2, doc: '[1, 2]', f: 1.5 } },
+      // Only whitespace changed: a change of the stored json text.
+      {
+        operation: 'UPDATE',
+        changed: ['doc'],
+        new_row: { id: 1, doc: '{"a": 1, "a": 2}', f: '-0' },
+      },
+      { operation: 'UPDATE', changed: ['doc'], new_row: { id: 2, doc: '[1,2]', f: 1.5 } },
     ]);
     expect(await verifyIntegrity({ targetUrl, auditSchema: 'audit' })).toMatchObject({
       ok: true,
