@@ -508,7 +508,9 @@ DECLARE
   v_reloading boolean;
   v_cdc_change boolean;
   v_seal_queued boolean;
-  v_arrays boolean := true;
+  v_arrays boolean;
+  v_data jsonb; v_json json; v_text text; v_key jsonb; v_operation text;
+  v_commit_ts timestamptz; v_seq text; v_xid text; v_lsn text; v_commit_raw timestamp;
   v_done text;
 BEGIN
   -- Refuse any table but a registered staging table with its registered arguments, and
@@ -542,13 +544,48 @@ BEGIN
   -- itself, below.
   v_done := pg_catalog.set_config('audit_trail.seal_at_commit',
               CASE WHEN v_rows = 1 AND NOT v_seal_queued THEN 'on' ELSE 'off' END, true);
+  IF v_rows = 1 THEN
+    -- One row (DMS): read in one statement and recorded by an INSERT ... VALUES, its key
+    -- by one key_of call; the set query below would start its every level for one row.
+    -- What is recorded is the set query's, step for step.
+    SELECT to_jsonb(ins_row.*), CASE WHEN ar_flags.ar_exact THEN row_to_json(ins_row.*) END,
+           record_out(ins_row.*)::text,
+           CASE
+             WHEN ins_row.ar_h_indicator = 'D' THEN 'DELETE'
+             WHEN nullif(ins_row.ar_h_change_seq, '') IS NULL THEN 'SNAPSHOT'
+             ELSE 'INSERT'
+           END,
+           ins_row.ar_h_commit_timestamp AT TIME ZONE 'UTC', nullif(ins_row.ar_h_change_seq, ''),
+           nullif(ins_row.ar_h_transaction_id, ''), nullif(ins_row.ar_h_stream_position, ''),
+           ins_row.ar_h_commit_timestamp
+      INTO v_data, v_json, v_text, v_operation, v_commit_ts, v_seq, v_xid, v_lsn, v_commit_raw
+      FROM new_rows AS ins_row
+      CROSS JOIN (SELECT arg_exact AS ar_exact) AS ar_flags;
+    v_key := {{audit_schema}}.key_of(v_data, arg_key_columns);
+    v_data := v_data - arg_excluded_columns;
+    IF arg_exact THEN
+      v_data := {{audit_schema}}.exact_document(v_data, v_json, arg_json_columns, arg_float_columns);
+    END IF;
+    v_data := v_data || ({{audit_schema}}.bounded_arrays(v_text, TG_RELID) - arg_excluded_columns);
+    -- Reloading: a full-load row equal to its key's prior baseline is no version.
+    IF v_operation <> 'SNAPSHOT' OR NOT v_reloading
+       OR NOT {{audit_schema}}.reload_unchanged(arg_source_schema, arg_source_table, v_key, v_data, v_commit_raw) THEN
+      INSERT INTO {{audit_schema}}.audit_log (
+        source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
+        transaction_id, stream_position, old_row, new_row, changed_columns
+      ) VALUES (
+        arg_source_schema, arg_source_table, v_key, v_operation, v_commit_ts, v_seq, v_xid, v_lsn,
+        CASE WHEN v_operation = 'DELETE' THEN v_data END, CASE WHEN v_operation <> 'DELETE' THEN v_data END, NULL)
+      ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
+    END IF;
+    v_done := pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
+    RETURN NULL;
+  END IF;
   -- Array bounds to keep only if the table has an array column: otherwise a statement of
   -- many rows skips each row's record text and bounded_arrays call (one catalog query
-  -- for the statement; a one-row statement asks bounded_arrays, which settles most rows
-  -- by their text at once).
-  IF v_rows > 1 THEN
-    v_arrays := EXISTS (SELECT FROM {{audit_schema}}.array_columns(TG_RELID));
-  END IF;
+  -- for the statement; the one-row path above asks bounded_arrays, which settles most
+  -- rows by their text at once).
+  v_arrays := EXISTS (SELECT FROM {{audit_schema}}.array_columns(TG_RELID));
   INSERT INTO {{audit_schema}}.audit_log (
     source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
     transaction_id, stream_position, old_row, new_row, changed_columns
@@ -591,9 +628,9 @@ BEGIN
     ) AS j
     -- Not merged into the query above (OFFSET 0), which would build each row's JSON
     -- again for every reference to it (its data and its key). row_to_json only for a
-    -- table with exact columns, record_out only for one with array columns (or a
-    -- one-row statement): a CASE in the row's own query, so the generic plan (see
-    -- plan_cache_mode above) skips them as a custom plan dropped the unread outputs.
+    -- table with exact columns, record_out only for one with array columns: a CASE in
+    -- the row's own query, so the generic plan (see plan_cache_mode above) skips them as
+    -- a custom plan dropped the unread outputs.
     OFFSET 0) AS r
   ) AS c
   -- Reloading: a full-load row equal to its key's prior baseline is no version.
@@ -602,11 +639,8 @@ BEGIN
   ORDER BY c.ar_change_seq NULLS FIRST
   -- DMS re-applies changes after a task restart: one change, one audit row.
   ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
-  v_done := pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
-  IF v_rows > 1 THEN
-    -- Hash-chain what this statement added (nothing for a replay).
-    PERFORM {{audit_schema}}.seal_blocks('capture');
-  END IF;
+  -- Hash-chain what this statement added (nothing for a replay).
+  PERFORM {{audit_schema}}.seal_blocks('capture');
   RETURN NULL;
 END
 $function$;

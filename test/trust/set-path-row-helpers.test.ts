@@ -198,4 +198,48 @@ describe('the set path of the capture triggers', () => {
       findingCount: 0,
     });
   });
+  /**
+   * A one-row INSERT (DMS applies one row per statement) has a path of its own in
+   * capture_insert: it records the same documents and keys as the set query.
+   */
+  it('a one-row INSERT records what the set query records', async () => {
+    await helperCalls([
+      `INSERT INTO audit.exact_staging (id, doc, f, ${header}) VALUES
+         (3, '{"b":  [1]}', '-0', ${headers('INSERT', '2026-12-01 13:00:00')})`,
+      `INSERT INTO audit.tagged_staging (id, tags, ${header}) VALUES
+         (3, '[0:1]={5,6}', ${headers('INSERT', '2026-12-01 13:00:00')})`,
+      `INSERT INTO audit.plain_staging (id, name, price, note, ${header}) VALUES
+         (7.50, 'x', 1.10, 'ignored', ${headers('INSERT', '2026-12-01 13:00:00')})`,
+    ]);
+    const { rows } = await withClient(targetUrl, (client) =>
+      client.query<{ source_table: string; key: string; operation: string; new_row: unknown }>(
+        `SELECT source_table, row_key::text AS key, operation, new_row FROM audit.audit_log
+          WHERE commit_timestamp = '2026-12-01 13:00:00+00' ORDER BY id`,
+      ),
+    );
+    expect(rows).toEqual([
+      {
+        source_table: 'exact',
+        key: '{"id": 3}',
+        operation: 'INSERT',
+        new_row: { id: 3, doc: '{"b":  [1]}', f: '-0' },
+      },
+      {
+        source_table: 'tagged',
+        key: '{"id": 3}',
+        operation: 'INSERT',
+        new_row: { id: 3, tags: '[0:1]={5,6}' },
+      },
+      {
+        source_table: 'plain',
+        key: '{"id": 7.5}',
+        operation: 'INSERT',
+        new_row: { id: 7.5, name: 'x', price: 1.1 },
+      },
+    ]);
+    expect(await verifyIntegrity({ targetUrl, auditSchema: 'audit' })).toMatchObject({
+      ok: true,
+      findingCount: 0,
+    });
+  });
 });
