@@ -89,10 +89,12 @@ export class StagingWriter {
   private readonly maxRowsInFlight: number;
   private readonly onMissingRows: NonNullable<StagingWriterOptions['onMissingRows']>;
   private readonly onWritten: () => void;
-  /** Open batches by shape (table, kind, columns sent). */
-  private readonly runs = new Map<string, Run>();
-  /** The open batch that touches each table-qualified key. */
-  private readonly pendingKeys = new Map<string, Run>();
+  /** Open batches by shape (table, kind, columns sent), oldest first. */
+  private readonly runs = new Map<string, Run[]>();
+  /** The open batches that touch each table-qualified key, oldest first. */
+  private readonly pendingKeys = new Map<string, Run[]>();
+  /** Numbers the batches opened: an older batch has a smaller one. */
+  private runsOpened = 0;
   /** Statement text, parameter pickers and name per shape. */
   private readonly statements = new Map<string, Statement>();
   /** Statements sent and not answered yet, oldest first. */
@@ -118,10 +120,12 @@ export class StagingWriter {
   /**
    * Queues a change in the batch of its shape. Batches of different shapes stay open
    * side by side, so interleaved small transactions (an UPDATE of one table, an INSERT
-   * into another, ...) still become a few large statements. Batches never share a key,
-   * so the order in which they are written cannot change the result: a change to a key
-   * that an open batch holds first sends that batch, keeping per-key order (the target
-   * runs statements in the order they are sent).
+   * into another, ...) still become a few large statements. A batch holds a key once (the
+   * audit trigger pairs a statement's old and new rows by key); a change to a key that
+   * open batches hold joins a batch opened after all of them, and a batch is sent only
+   * after the older open batches that share a key with it, keeping per-key order (the
+   * target runs statements in the order they are sent). So a key that repeats (a
+   * counter row) starts a later batch instead of cutting the open one short.
    *
    * "The same key" is the staging key's equality, not the key's text: a DELETE of
    * numeric key `2` and an INSERT of `2.00` touch one staging row, and must reach it in
@@ -146,21 +150,13 @@ export class StagingWriter {
       if (old !== null && old !== keys[0]) keys.push(old);
     }
     if (alone) this.sendAll();
-    else
-      for (const queued of keys) {
-        const run = this.pendingKeys.get(queued);
-        if (run) this.send(run);
-      }
-    const shape = shapeOf(change, alone);
-    let run = this.runs.get(shape);
-    if (!run) {
-      run = { shape, first: change, rows: [], keys: [] };
-      this.runs.set(shape, run);
-    }
+    const run = this.runFor(change, shapeOf(change, alone), keys);
     run.rows.push(change);
     for (const queued of keys) {
       run.keys.push(queued);
-      this.pendingKeys.set(queued, run);
+      const holders = this.pendingKeys.get(queued);
+      if (holders) holders.push(run);
+      else this.pendingKeys.set(queued, [run]);
     }
     if (alone || run.rows.length >= this.batchSize) this.send(run);
     while (this.rowsInFlight > this.maxRowsInFlight) await this.settleOldest();
@@ -184,13 +180,59 @@ export class StagingWriter {
     this.epoch++;
   }
 
-  private sendAll(): void {
-    for (const run of [...this.runs.values()]) this.send(run);
+  /**
+   * The open batch of `shape` a change touching `keys` joins, so that each key's
+   * versions are in batches in the order they came and a batch holds a key once. When
+   * only batches of other shapes hold its keys, those are sent first (a DELETE, then
+   * the INSERT of that key again). When a batch of its own shape holds one (a key
+   * repeated: a counter row), it joins the oldest batch of its shape opened after every
+   * batch that holds one of its keys, or opens one; with {@link OPEN_RUNS_PER_SHAPE}
+   * open, the oldest is sent first.
+   */
+  private runFor(change: StagingChange, shape: string, keys: readonly string[]): Run {
+    for (;;) {
+      const holders = keys.flatMap((key) => this.pendingKeys.get(key) ?? []);
+      if (holders.length > 0 && !holders.some((holder) => holder.shape === shape)) {
+        for (const holder of holders) this.send(holder);
+        continue;
+      }
+      const after = Math.max(-1, ...holders.map((holder) => holder.opened));
+      const open = this.runs.get(shape);
+      const run = open?.find((candidate) => candidate.opened > after);
+      if (run) return run;
+      if (!open || open.length < OPEN_RUNS_PER_SHAPE) {
+        const opened = { shape, opened: this.runsOpened++, first: change, rows: [], keys: [] };
+        if (open) open.push(opened);
+        else this.runs.set(shape, [opened]);
+        return opened;
+      }
+      this.send(open[0]!);
+    }
   }
 
+  /** Sends every open batch, oldest first (so each after the batches it must follow). */
+  private sendAll(): void {
+    const open = [...this.runs.values()].flat().sort((a, b) => a.opened - b.opened);
+    for (const run of open) this.send(run);
+  }
+
+  /**
+   * Sends `run`, after the older open batches that hold one of its keys (each of those
+   * after its own): a key's versions reach the target in the order they came.
+   */
   private send(run: Run): void {
-    this.runs.delete(run.shape);
-    for (const key of run.keys) this.pendingKeys.delete(key);
+    const open = this.runs.get(run.shape);
+    const index = open?.indexOf(run) ?? -1;
+    if (index < 0) return;
+    for (const key of run.keys)
+      for (let holders = this.pendingKeys.get(key)!; holders[0] !== run;) this.send(holders[0]!);
+    open!.splice(index, 1);
+    if (open!.length === 0) this.runs.delete(run.shape);
+    for (const key of run.keys) {
+      const holders = this.pendingKeys.get(key)!;
+      holders.shift();
+      if (holders.length === 0) this.pendingKeys.delete(key);
+    }
     const statement = this.statementOf(run);
     const values = statement.columns.map((pick) => run.rows.map(pick));
     const rows = run.rows.length;
@@ -234,8 +276,17 @@ export class StagingWriter {
   }
 }
 
+/**
+ * Open batches of one shape at most: a key seen again goes to a later batch of its shape
+ * instead of sending the one that holds it, so a key that repeats (a counter row
+ * updated by every other transaction) does not cut every statement short.
+ */
+const OPEN_RUNS_PER_SHAPE = 4;
+
 interface Run {
   readonly shape: string;
+  /** {@link StagingWriter}'s count of batches opened when this one was. */
+  readonly opened: number;
   readonly first: StagingChange;
   readonly rows: StagingChange[];
   /** The table-qualified keys its rows touch. */

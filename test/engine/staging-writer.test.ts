@@ -148,6 +148,45 @@ describe('StagingWriter batching', () => {
     }
   });
 
+  it('puts a key seen again in a later batch of its shape instead of sending the batch that holds it', async () => {
+    const { target, statements } = recordingTarget();
+    const writer = new StagingWriter(target);
+    // Sending the batch at each repeat made three statements of this: [1 2] [1 3 2 4] [3 5 4].
+    const ids = [1, 2, 1, 3, 2, 4, 3, 5, 4];
+    for (const [n, id] of ids.entries()) await writer.add(update(id, n, tellers));
+    await writer.flush();
+    const sent = statements.map((s) =>
+      (s.values[0] as string[]).map((id, row) => `${id}:${(s.values[1] as string[])[row]}`),
+    );
+    expect(sent).toEqual([
+      ['1:0', '2:1', '3:3', '4:5', '5:7'],
+      ['1:2', '2:4', '3:6', '4:8'],
+    ]);
+  });
+
+  it('sends a batch only after the older batches that share a key with it', async () => {
+    const { target, statements } = recordingTarget();
+    const writer = new StagingWriter(target, { batchSize: 3 });
+    const remove = (id: number): StagingChange => ({
+      kind: 'delete',
+      table: tellers,
+      values: [],
+      oldKey: [String(id)],
+      headers,
+    });
+    await writer.add(update(1, 0, tellers)); // updates, batch A
+    await writer.add(update(2, 1, tellers)); // A
+    await writer.add(update(1, 2, tellers)); // updates, batch B (after A: key 1)
+    await writer.add(remove(2)); // deletes, batch D (after A: key 2)
+    await writer.add(remove(5));
+    await writer.add(remove(6)); // D is full: A goes first, then D
+    await writer.flush();
+    expect(statements.map((s) => s.rows)).toEqual([2, 3, 1]);
+    expect(statements[0]!.values[0]).toEqual(['1', '2']);
+    expect(statements[1]!.values.at(-1)).toEqual(['2', '5', '6']);
+    expect(statements[2]!.values[0]).toEqual(['1']);
+  });
+
   it('sends the next statement while the target still runs the one before', async () => {
     const { target, statements, releaseAll } = heldTarget();
     const writer = new StagingWriter(target, { batchSize: 2 });
