@@ -516,6 +516,7 @@ async function crashAndRestart(
       throw new Error(
         `the run meant to crash at ${crash.point}:${crash.nth} was not killed (exit ${crashed.code}, signal ${crashed.signal ?? 'none'}): the crash point was never reached; ${crashed.stderr.slice(-500)}`,
       );
+    await slotReleased(urls.sourceUrl, urls.slotName);
     const restarted = await runCli(args);
     if (restarted.code !== 0)
       throw new Error(
@@ -523,6 +524,31 @@ async function crashAndRestart(
       );
   } finally {
     await rm(configFile, { force: true });
+  }
+}
+
+/**
+ * Waits (up to 30 s) until no walsender holds the slot. The killed run's walsender ends
+ * when the server sees its socket closed, which on a loaded machine can be after the
+ * restart asks for the slot; `replicate` does not wait for a held slot before it has
+ * streamed (it exits 2, SQLSTATE 55006), and a supervisor's restart is what then
+ * retries. This harness is that supervisor.
+ */
+async function slotReleased(sourceUrl: string, slotName: string): Promise<void> {
+  const client = new pg.Client({ connectionString: sourceUrl, options: HARNESS_SESSION_OPTIONS });
+  await client.connect();
+  try {
+    for (let waited = 0; waited < 30_000; waited += 100) {
+      const { rows } = await client.query<{ active: boolean }>(
+        'SELECT active FROM pg_replication_slots WHERE slot_name = $1',
+        [slotName],
+      );
+      if (rows[0]?.active !== true) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`replication slot ${slotName} still held 30 s after the crashed run died`);
+  } finally {
+    await client.end();
   }
 }
 
