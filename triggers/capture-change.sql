@@ -702,9 +702,10 @@ BEGIN
   -- A larger statement seals its rows itself.
   IF v_rows = 1 THEN
     -- One statement for both sides (each SPI statement costs an executor start-up).
-    SELECT to_jsonb(old_row.*), row_to_json(old_row.*), record_out(old_row.*)::text,
+    -- row_to_json only for a table with exact columns (ar_flags, as in capture_insert).
+    SELECT to_jsonb(old_row.*), CASE WHEN ar_flags.ar_exact THEN row_to_json(old_row.*) END, record_out(old_row.*)::text,
            old_row.ar_h_change_seq, old_row.ar_h_indicator, old_row.ar_h_commit_timestamp,
-           to_jsonb(new_row.*), row_to_json(new_row.*), record_out(new_row.*)::text,
+           to_jsonb(new_row.*), CASE WHEN ar_flags.ar_exact THEN row_to_json(new_row.*) END, record_out(new_row.*)::text,
            nullif(new_row.ar_h_change_seq, ''), new_row.ar_h_indicator,
            new_row.ar_h_operation, new_row.ar_h_commit_timestamp AT TIME ZONE 'UTC',
            nullif(new_row.ar_h_transaction_id, ''), nullif(new_row.ar_h_stream_position, ''),
@@ -712,7 +713,8 @@ BEGIN
       INTO v_old_data, v_old_json, v_old_text, v_old_seq, v_old_indicator, v_old_commit,
            v_new_data, v_new_json, v_new_text, v_new_seq, v_new_indicator, v_new_operation, v_commit_ts, v_xid, v_lsn,
            v_new_commit
-      FROM old_rows AS old_row CROSS JOIN new_rows AS new_row;
+      FROM old_rows AS old_row CROSS JOIN new_rows AS new_row
+      CROSS JOIN (SELECT arg_exact AS ar_exact) AS ar_flags;
     v_old_key := {{audit_schema}}.key_of(v_old_data, arg_key_columns);
     v_new_key := {{audit_schema}}.key_of(v_new_data, arg_key_columns);
     v_old_data := v_old_data - arg_excluded_columns;

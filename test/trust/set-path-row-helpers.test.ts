@@ -202,6 +202,43 @@ describe('the set path of the capture triggers', () => {
    * A one-row INSERT (DMS applies one row per statement) has a path of its own in
    * capture_insert: it records the same documents and keys as the set query.
    */
+  it('a one-row UPDATE of a json column records its exact text', async () => {
+    await helperCalls([
+      `INSERT INTO audit.exact_staging (id, doc, f, ${header}) VALUES
+         (4, '{"c": 1}', '-0', ${headers('INSERT', '2026-12-01 14:00:00')})`,
+      // Only whitespace changes: a change of the stored json text.
+      `UPDATE audit.exact_staging SET doc = '{"c":  1}', ar_h_operation = 'UPDATE',
+         ar_h_commit_timestamp = '2026-12-01 14:00:01',
+         ar_h_change_seq = '${changeSeq('2026-12-01 14:00:01')}', ar_h_indicator = 'U'
+       WHERE id = 4`,
+    ]);
+    const { rows } = await withClient(targetUrl, (client) =>
+      client.query<{
+        operation: string;
+        changed: string[] | null;
+        old_row: unknown;
+        new_row: unknown;
+      }>(
+        `SELECT operation, changed_columns AS changed, old_row, new_row FROM audit.audit_log
+          WHERE source_table = 'exact' AND row_key = '{"id": 4}' ORDER BY id`,
+      ),
+    );
+    expect(rows).toEqual([
+      {
+        operation: 'INSERT',
+        changed: null,
+        old_row: null,
+        new_row: { id: 4, doc: '{"c": 1}', f: '-0' },
+      },
+      {
+        operation: 'UPDATE',
+        changed: ['doc'],
+        old_row: { id: 4, doc: '{"c": 1}', f: '-0' },
+        new_row: { id: 4, doc: '{"c":  1}', f: '-0' },
+      },
+    ]);
+  });
+
   it('a one-row INSERT records what the set query records', async () => {
     await helperCalls([
       `INSERT INTO audit.exact_staging (id, doc, f, ${header}) VALUES
