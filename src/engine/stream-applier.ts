@@ -134,6 +134,11 @@ interface OpenSourceTransaction {
    * them): those must not count as applied transactions.
    */
   changed: boolean;
+  /**
+   * Whether a change was left out as a held row of a partition being loaded (the copy
+   * records that row): the transaction must still move the stored position.
+   */
+  leftToCopy: boolean;
   /** Changes of this transaction applied so far. */
   changes: number;
   /** Its progress, once it is large ({@link LARGE_TRANSACTION_CHANGES}). */
@@ -284,6 +289,7 @@ export class StreamApplier {
           xid: String(message.xid),
           skip: message.commitLsn <= lastCommit,
           changed: false,
+          leftToCopy: false,
           changes: 0,
           progress: null,
         };
@@ -330,8 +336,10 @@ export class StreamApplier {
     if (
       this.attached &&
       (await this.attached.excludes(this.source, binding, keysOf(binding, message)))
-    )
+    ) {
+      open.leftToCopy = true;
       return;
+    }
     open.changed = true;
     if (!this.pending) await this.beginTarget();
     await this.schemaChanges.place(this.target, binding, open);
@@ -404,7 +412,15 @@ export class StreamApplier {
     const open = this.open;
     open?.progress?.done();
     this.open = null;
-    if (!open || open.skip || !this.pending) return;
+    if (!open || open.skip) return;
+    if (!this.pending) {
+      if (!open.leftToCopy) return;
+      // Nothing of it applied, but the stored position must pass it: the stream after
+      // the load starts from that position, and only a slot told past this transaction
+      // would not send it again (a halt does not always tell it), to be applied then
+      // with no filter, after the copy that already holds its rows.
+      await this.beginTarget();
+    }
     const state = this.sequence.state();
     this.pending = {
       initialLoadDone: true,
