@@ -215,6 +215,10 @@ describe('history of DMS-applied changes', () => {
       '2026-11-22T10:00:03.000004Z',
     );
     expect(between.map((v) => v.operation)).toEqual(['UPDATE', 'DELETE']);
+    // A table that is not audited has no changes to list (the CLI refuses it first).
+    expect(
+      await history.changesBetween('shop.nope', '2026-11-22T00:00:00Z', '2026-11-23T00:00:00Z'),
+    ).toEqual([]);
   });
 
   it('diffs two versions', async () => {

@@ -213,6 +213,10 @@ describe('history statements prepared by name', () => {
     expect(pages).toBeGreaterThan(2000);
     expect.soft(blocks, described).toBeGreaterThan(0);
     expect.soft(blocks, described).toBeLessThanOrEqual(3 * 128);
+    // The table's registry row is read once per query, not looked up for every change.
+    const registry = nodes.filter((node) => node.Alias === 't');
+    expect.soft(registry.length, described).toBeGreaterThan(0);
+    for (const node of registry) expect.soft(node['Actual Loops'], described).toBe(1);
   }, 120_000);
 
   /**

@@ -203,6 +203,15 @@ describe('row keys built in the client', () => {
     expect((await history.history('public.k_integer', ['5'])).map((v) => v.newRow)).toEqual([
       { k: 5, v: 'as text' },
     ]);
+    expect(
+      (
+        await history.changesBetween(
+          'public.k_integer',
+          '2026-11-22T11:00:00Z',
+          '2026-11-22T13:00:00Z',
+        )
+      ).map((v) => v.newRow),
+    ).toEqual([{ k: 5, v: 'as text' }]);
     await target.query(`
       INSERT INTO audit.audit_log (source_schema, source_table, row_key, operation, commit_timestamp,
         change_seq, transaction_id, old_row, new_row, recorded_at)
@@ -223,6 +232,15 @@ describe('row keys built in the client', () => {
       });
       const latest = await history.latest('public.k_integer');
       expect(latest.filter((v) => v.key.k === 5).map((v) => v.newRow)).toEqual([
+        { k: 5, v: '1.50' },
+      ]);
+      const between = await history.changesBetween(
+        'public.k_integer',
+        '2026-11-22T11:00:00Z',
+        '2026-11-22T13:00:00Z',
+      );
+      expect(between.map((v) => v.newRow)).toEqual([
+        { k: 5, v: 'as text' },
         { k: 5, v: '1.50' },
       ]);
     } finally {
