@@ -7,8 +7,11 @@
  * (`/proc/<pid>/schedstat`, ns), client CPU `process.cpuUsage`; wall time is printed too
  * but means little on a shared machine.
  *
- * Usage: `npx tsx bench/cases/history-ab.ts --base DIR [--rows N] [--keys K] [--rounds R]`
- * where DIR is a checkout of the kit before the change (its `src/` is imported as is).
+ * Usage: `npx tsx bench/cases/history-ab.ts --base DIR [--rows N] [--keys K] [--rounds R]
+ * [--captured]` where DIR is a checkout of the kit before the change (its `src/` is
+ * imported as is). `--captured`: each version's old_row rewritten to the text of its
+ * key's previous new_row, as the capture triggers write it (the generator's old_row has an
+ * `updated_at` of its own, so no version's old_row is its predecessor's new_row).
  * Variants: `base` (DIR's API, the old per-key index), `index` (this checkout's API, the
  * old index), `head` (this checkout's API and indexes). Each answer of every variant is
  * compared with `base`'s, so a variant that is faster by being wrong is caught.
@@ -56,6 +59,7 @@ async function main(): Promise<void> {
       rows: { type: 'string', default: '1000000' },
       keys: { type: 'string', default: '200' },
       rounds: { type: 'string', default: '3' },
+      captured: { type: 'boolean', default: false },
     },
   });
   if (values.base === undefined) throw new Error('--base DIR (a checkout before the change)');
@@ -63,6 +67,7 @@ async function main(): Promise<void> {
   try {
     const { sourceUrl, targetUrl } = await migratedHistoryTarget(server);
     await generateAuditRows(targetUrl, Number(values.rows));
+    if (values.captured) await asCaptured(targetUrl);
     // The same rows with the old per-key index: a copy of the database.
     const oldIndexUrl = targetUrl.replace(/history_target/, 'history_old_index');
     await withClient(sourceUrl, (client) =>
@@ -137,6 +142,24 @@ async function main(): Promise<void> {
   } finally {
     await server.stop();
   }
+}
+
+/**
+ * Each version's old_row made its key's previous new_row, as capture writes it. A bench
+ * database only: the append-only guard is set aside for the rewrite.
+ */
+async function asCaptured(url: string): Promise<void> {
+  await withClient(url, async (client) => {
+    await client.query('ALTER TABLE audit.audit_log DISABLE TRIGGER audit_log_append_only');
+    await client.query(`
+      UPDATE audit.audit_log AS l SET old_row = p.previous
+        FROM (SELECT id, lag(new_row) OVER (PARTITION BY source_schema, source_table, row_key
+                                            ORDER BY id) AS previous
+                FROM audit.audit_log) AS p
+       WHERE p.id = l.id AND l.old_row IS NOT NULL AND p.previous IS NOT NULL`);
+    await client.query('ALTER TABLE audit.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only');
+    await client.query('VACUUM ANALYZE audit.audit_log');
+  });
 }
 
 /** One checkout's API on its own connection (max 1), with its backend's pid. */

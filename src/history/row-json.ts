@@ -1,4 +1,4 @@
-import { LosslessNumber, parse, stringify } from 'lossless-json';
+import { isLosslessNumber, LosslessNumber, parse, stringify } from 'lossless-json';
 
 /**
  * Row documents (old and new rows, keys) as JSON text from the audit log, parsed
@@ -149,6 +149,37 @@ function closingQuote(text: string, open: number): number {
 function parseNumber(text: string): number | LosslessNumber {
   const value = Number(text);
   return String(value) === text ? value : new LosslessNumber(text);
+}
+
+/**
+ * A deep copy of a value from {@link parseRowJson} (after `exactNumbers` too): the same
+ * value, sharing no object or array with the original, LosslessNumbers copied as
+ * LosslessNumbers. Cheaper than parsing the same text again (no number scan, no parse)
+ * when a document's text was already parsed for another version: the copy keeps one
+ * version's row from changing when a caller changes another's.
+ */
+export function copyRowJson<T>(value: T): T {
+  return copyValue(value) as T;
+}
+
+function copyValue(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(copyValue);
+  if (isLosslessNumber(value)) return new LosslessNumber(value.value);
+  const object = value as Record<string, unknown>;
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(object)) {
+    // JSON.parse makes `__proto__` an own property; an assignment would set the prototype.
+    if (key === '__proto__') {
+      Object.defineProperty(copy, key, {
+        value: copyValue(object[key]),
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      });
+    } else copy[key] = copyValue(object[key]);
+  }
+  return copy;
 }
 
 /** JSON text for values from {@link parseRowJson}: LosslessNumbers as their exact text. */

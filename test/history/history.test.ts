@@ -94,6 +94,26 @@ describe('history of DMS-applied changes', () => {
     expect(versions[0]?.key).toEqual({ region: 'EU', id: '9007199254740993' });
   });
 
+  it("gives each version rows of its own: changing one version's row changes no other's", async () => {
+    const history = createHistory(db, { auditSchema: 'audit' });
+    const read = () => history.history('shop.orders', ['EU', '9007199254740993']);
+    const [snapshot, update] = await read();
+    // Captured by the kit, the update's old row is the snapshot's new row, text for text.
+    expect(update?.oldRow).toStrictEqual(snapshot?.newRow);
+    const attributes = (row: unknown) =>
+      (row as { attributes: { tags: string[]; n: LosslessNumber } }).attributes;
+    attributes(snapshot?.newRow).tags.push('changed');
+    attributes(snapshot?.newRow).n.value = '2';
+    (snapshot?.newRow as { note: string }).note = 'changed';
+    expect(attributes(update?.oldRow)).toStrictEqual({
+      tags: ['a', 'b'],
+      n: new LosslessNumber('1.50'),
+    });
+    expect(update?.oldRow?.note).toBe(tricky);
+    const [, again] = await read();
+    expect(again?.oldRow).toStrictEqual(update?.oldRow);
+  });
+
   it('answers as-of questions at microsecond boundaries', async () => {
     const history = createHistory(db, { auditSchema: 'audit' });
     const at = (instant: string) =>

@@ -1,6 +1,6 @@
 import * as losslessJson from 'lossless-json';
 import { isLosslessNumber, LosslessNumber, parse } from 'lossless-json';
-import { parseRowJson } from '../../src/history/row-json';
+import { copyRowJson, parseRowJson } from '../../src/history/row-json';
 
 // lossless-json's parser, counted: parseRowJson should need it only in the rare case below.
 vi.mock('lossless-json', async (actual) => {
@@ -114,5 +114,29 @@ describe('parseRowJson', () => {
     expect(parser).not.toHaveBeenCalled();
     parseRowJson('{"s": "\\u0000x", "price": 2.50}');
     expect(parser).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('copyRowJson', () => {
+  it('copies a parsed document exactly, sharing no object, array or number with it', () => {
+    const text =
+      '{"id": 9007199254740993, "price": 2.50, "tags": ["a", {"n": 1.10}], "meta": {"deep": [null, true]}, "__proto__": {"x": 1}}';
+    const original = parseRowJson(text);
+    const copy = copyRowJson(original);
+    expect(shape(copy)).toBe(shape(original));
+    expect(copy).toStrictEqual(parseRowJson(text));
+    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+    expect(Object.keys(copy)).toEqual(['id', 'price', 'tags', 'meta', '__proto__']);
+    const o = original as { id: LosslessNumber; tags: unknown[]; meta: { deep: unknown[] } };
+    o.id.value = '1';
+    o.tags.push('x');
+    (o.tags[1] as { n: LosslessNumber }).n.value = '0';
+    o.meta.deep.pop();
+    (original as Record<string, unknown>)['__proto__'] = null;
+    expect(shape(copy)).toBe(shape(parseRowJson(text)));
+  });
+
+  it('copies values that are not objects as they are', () => {
+    for (const value of [null, 1, 'a', true, [1, [2]]]) expect(copyRowJson(value)).toEqual(value);
   });
 });
