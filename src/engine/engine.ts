@@ -22,6 +22,7 @@ import {
 import { SchemaChangeError, SchemaChangeStop } from './relation-binding';
 import { ReplicationConnection } from './replication-connection';
 import { SchemaChangePositions } from './schema-change-positions';
+import { DEFAULT_SLOT_WAIT_MS, SlotInUseError, waitForSlotRelease } from './slot-holder';
 import { checkSource, ensurePublication, slotExists, SlotGoneError } from './source-setup';
 import { currentInsertLsn } from './source-position';
 import { readStagingTables } from './staging-tables';
@@ -77,6 +78,13 @@ export interface EngineOptions {
    * retried. @default {@link DEFAULT_RECONNECT_POLICY} (1 s doubling to 30 s, give up after 10 min)
    */
   readonly reconnect?: Partial<ReconnectPolicy>;
+  /**
+   * How long a start waits, before any load or apply step, for its replication slot to
+   * be released by another process (a killed engine's walsender the server has not
+   * reaped yet), logging that it waits; a slot still held after that ends the start
+   * with a {@link SlotInUseError} naming the holder. @default {@link DEFAULT_SLOT_WAIT_MS}
+   */
+  readonly slotWaitMs?: number;
 }
 
 /** What a run did. */
@@ -238,7 +246,9 @@ class CdcEngine implements Engine, ApplierHost {
           this.logger.log('info', 'partition attached; loading it', { partition: error.partition });
           continue;
         }
-        if (!this.streamedOnce || this.stopRequested || !isConnectionLoss(error)) throw error;
+        // After streaming, a slot still held is the lost connection's walsender: retried.
+        const transient = isConnectionLoss(error) || error instanceof SlotInUseError;
+        if (!this.streamedOnce || this.stopRequested || !transient) throw error;
         if (this.streamedSinceLoss) {
           // A new outage: the previous one (if any) ended when streaming resumed.
           this.streamedSinceLoss = false;
@@ -309,6 +319,14 @@ class CdcEngine implements Engine, ApplierHost {
     );
     const closers: (() => Promise<unknown>)[] = [() => source.end()];
     try {
+      // Before any setup or load step: a second engine on this slot must change nothing.
+      await waitForSlotRelease(source, this.slot, {
+        waitMs: this.options.slotWaitMs ?? DEFAULT_SLOT_WAIT_MS,
+        onWait: (pid) =>
+          this.logger.log('warn', 'replication slot in use; waiting', { slot: this.slot, pid }),
+        stopped: () => this.stopRequested,
+      });
+      if (this.stopRequested) return this.result(this.initialLoadRows);
       const target = this.watch(
         await connectText(
           targetUrl,

@@ -14,3 +14,4 @@ export {
   reconnectDelay,
 } from './reconnect';
 export type { ConnectionSide, ReconnectPolicy } from './reconnect';
+export { DEFAULT_SLOT_WAIT_MS, SlotInUseError } from './slot-holder';

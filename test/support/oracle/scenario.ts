@@ -530,9 +530,9 @@ async function crashAndRestart(
 /**
  * Waits (up to 30 s) until no walsender holds the slot. The killed run's walsender ends
  * when the server sees its socket closed, which on a loaded machine can be after the
- * restart asks for the slot; `replicate` does not wait for a held slot before it has
- * streamed (it exits 2, SQLSTATE 55006), and a supervisor's restart is what then
- * retries. This harness is that supervisor.
+ * restart asks for the slot; `replicate` waits only 5 s for a held slot at start (then
+ * exits 2, SLOT_IN_USE), and a supervisor's restart is what then retries. This harness
+ * is that supervisor.
  */
 async function slotReleased(sourceUrl: string, slotName: string): Promise<void> {
   const client = new pg.Client({ connectionString: sourceUrl, options: HARNESS_SESSION_OPTIONS });
