@@ -55,6 +55,19 @@ export interface StagingWriterOptions {
    */
   readonly maxRowsInFlight?: number;
   /**
+   * Rows queued in open batches, not sent yet, across all shapes, after which the oldest
+   * open batch is sent: bounds memory when many tables (shapes) or repeated keys keep
+   * batches open. @default {@link OPEN_RUNS_PER_SHAPE} times `batchSize`
+   */
+  readonly maxRowsQueued?: number;
+  /**
+   * Characters of value and header text held, queued or sent and not answered yet, after
+   * which {@link StagingWriter.add} waits for the oldest answer (and sends the oldest open
+   * batch when none is in flight): bounds memory for wide rows, which the row counts do
+   * not. One row longer than this still goes, alone. @default 16 Mi (about 16 to 32 MB)
+   */
+  readonly maxCharsHeld?: number;
+  /**
    * Called when an UPDATE or DELETE found fewer staging rows than it had changes (a
    * key missing from staging, e.g. after a source TRUNCATE, which is not replicated).
    * @default ignore
@@ -87,6 +100,8 @@ const HEADER_CASTS = ['::timestamp(6)', '', '', ''];
 export class StagingWriter {
   private readonly batchSize: number;
   private readonly maxRowsInFlight: number;
+  private readonly maxRowsQueued: number;
+  private readonly maxCharsHeld: number;
   private readonly onMissingRows: NonNullable<StagingWriterOptions['onMissingRows']>;
   private readonly onWritten: () => void;
   /** Open batches by shape (table, kind, columns sent), oldest first. */
@@ -100,6 +115,10 @@ export class StagingWriter {
   /** Statements sent and not answered yet, oldest first. */
   private readonly inFlight: InFlight[] = [];
   private rowsInFlight = 0;
+  /** Rows in open batches (not sent). */
+  private rowsQueued = 0;
+  /** Characters of text of the rows queued or in flight. */
+  private charsHeld = 0;
   /** The first statement that failed since the last {@link discard}. */
   private failure: { readonly error: unknown } | null = null;
   /** Counts {@link discard}s: an answer to a statement sent before one is ignored. */
@@ -113,6 +132,8 @@ export class StagingWriter {
   ) {
     this.batchSize = options.batchSize ?? 2000;
     this.maxRowsInFlight = options.maxRowsInFlight ?? 2 * this.batchSize;
+    this.maxRowsQueued = options.maxRowsQueued ?? OPEN_RUNS_PER_SHAPE * this.batchSize;
+    this.maxCharsHeld = options.maxCharsHeld ?? 16 * 1024 * 1024;
     this.onMissingRows = options.onMissingRows ?? (() => undefined);
     this.onWritten = options.onWritten ?? (() => undefined);
   }
@@ -151,7 +172,11 @@ export class StagingWriter {
     }
     if (alone) this.sendAll();
     const run = this.runFor(change, shapeOf(change, alone), keys);
+    const chars = textLength(change);
     run.rows.push(change);
+    run.chars += chars;
+    this.rowsQueued++;
+    this.charsHeld += chars;
     for (const queued of keys) {
       run.keys.push(queued);
       const holders = this.pendingKeys.get(queued);
@@ -159,7 +184,11 @@ export class StagingWriter {
       else this.pendingKeys.set(queued, [run]);
     }
     if (alone || run.rows.length >= this.batchSize) this.send(run);
-    while (this.rowsInFlight > this.maxRowsInFlight) await this.settleOldest();
+    while (this.rowsQueued > this.maxRowsQueued) this.sendOldest();
+    while (this.rowsInFlight > this.maxRowsInFlight || this.charsHeld > this.maxCharsHeld) {
+      if (this.inFlight.length > 0) await this.settleOldest();
+      else if (!this.sendOldest()) break;
+    }
     this.throwFailure();
   }
 
@@ -176,6 +205,8 @@ export class StagingWriter {
     this.pendingKeys.clear();
     this.inFlight.length = 0;
     this.rowsInFlight = 0;
+    this.rowsQueued = 0;
+    this.charsHeld = 0;
     this.failure = null;
     this.epoch++;
   }
@@ -201,13 +232,29 @@ export class StagingWriter {
       const run = open?.find((candidate) => candidate.opened > after);
       if (run) return run;
       if (!open || open.length < OPEN_RUNS_PER_SHAPE) {
-        const opened = { shape, opened: this.runsOpened++, first: change, rows: [], keys: [] };
+        const opened = {
+          shape,
+          opened: this.runsOpened++,
+          first: change,
+          rows: [],
+          keys: [],
+          chars: 0,
+        };
         if (open) open.push(opened);
         else this.runs.set(shape, [opened]);
         return opened;
       }
       this.send(open[0]!);
     }
+  }
+
+  /** Sends the oldest open batch (it follows no other); false when none is open. */
+  private sendOldest(): boolean {
+    let oldest: Run | undefined;
+    for (const open of this.runs.values())
+      if (!oldest || open[0]!.opened < oldest.opened) oldest = open[0];
+    if (oldest) this.send(oldest);
+    return oldest !== undefined;
   }
 
   /** Sends every open batch, oldest first (so each after the batches it must follow). */
@@ -236,6 +283,7 @@ export class StagingWriter {
     const statement = this.statementOf(run);
     const values = statement.columns.map((pick) => run.rows.map(pick));
     const rows = run.rows.length;
+    this.rowsQueued -= rows;
     const { kind, table } = run.first;
     const epoch = this.epoch;
     const answered = this.target.query({ name: statement.name, text: statement.text, values }).then(
@@ -250,7 +298,7 @@ export class StagingWriter {
         if (epoch === this.epoch) this.failure ??= { error };
       },
     );
-    this.inFlight.push({ answered, rows });
+    this.inFlight.push({ answered, rows, chars: run.chars });
     this.rowsInFlight += rows;
   }
 
@@ -259,6 +307,7 @@ export class StagingWriter {
     if (!oldest) return;
     await oldest.answered;
     this.rowsInFlight -= oldest.rows;
+    this.charsHeld -= oldest.chars;
   }
 
   private throwFailure(): void {
@@ -291,6 +340,8 @@ interface Run {
   readonly rows: StagingChange[];
   /** The table-qualified keys its rows touch. */
   readonly keys: string[];
+  /** Characters of text its rows hold ({@link textLength}). */
+  chars: number;
 }
 
 interface Statement {
@@ -303,6 +354,7 @@ interface InFlight {
   /** Settles (never rejects) once the target answered; a failure is kept by the writer. */
   readonly answered: Promise<void>;
   readonly rows: number;
+  readonly chars: number;
 }
 
 type Pick = (change: StagingChange) => string | null;
@@ -312,6 +364,19 @@ function shapeOf(change: StagingChange, alone: boolean): string {
   if (change.kind === 'update')
     for (const value of change.values) mask += value === undefined ? '0' : '1';
   return `${change.table.qualifiedName}\u0000${change.kind}\u0000${mask}\u0000${alone ? 'K' : ''}`;
+}
+
+/** The characters of text a change holds: its values, old key and headers. */
+function textLength(change: StagingChange): number {
+  const { headers } = change;
+  let length =
+    headers.commitTimestamp.length +
+    headers.changeSeq.length +
+    headers.transactionId.length +
+    headers.streamPosition.length;
+  for (const value of change.values) if (value) length += value.length;
+  if (change.oldKey) for (const value of change.oldKey) if (value) length += value.length;
+  return length;
 }
 
 function newKey(change: StagingChange): (string | null | undefined)[] {

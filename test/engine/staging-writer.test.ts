@@ -226,6 +226,59 @@ describe('StagingWriter batching', () => {
     expect(writer.written).toBe(10);
   });
 
+  it('keeps the rows it holds unsent bounded however many shapes are open', async () => {
+    const { target, statements } = recordingTarget();
+    // 4 open batches of 10 rows at most, whatever the number of tables.
+    const writer = new StagingWriter(target, { batchSize: 10 });
+    const tables = Array.from({ length: 20 }, (_, n) => table(`t${n}`));
+    let added = 0;
+    const sentRows = () => statements.reduce((sum, s) => sum + s.rows, 0);
+    for (let i = 0; i < 5; i++)
+      for (const of of tables) {
+        await writer.add(update(i, i, of));
+        added++;
+        expect(added - sentRows()).toBeLessThanOrEqual(40);
+      }
+    await writer.flush();
+    expect(sentRows()).toBe(100);
+    // Each key's versions still reach staging in their order.
+    for (const of of tables) {
+      const ids = statements
+        .filter((s) => s.text.includes(`"${of.source.table}_staging"`))
+        .flatMap((s) => s.values[0] as string[]);
+      expect(ids).toEqual(['0', '1', '2', '3', '4']);
+    }
+  });
+
+  it('waits for answers once the unanswered and unsent value text is too long, however few rows', async () => {
+    const { target, statements, releaseAll } = heldTarget();
+    const writer = new StagingWriter(target, { maxCharsHeld: 2500 });
+    const wide = (id: number): StagingChange => ({
+      ...insert(id),
+      values: [String(id), 'x'.repeat(1000)],
+    });
+    let added = 0;
+    const adding = (async () => {
+      for (let i = 1; i <= 6; i++) {
+        await writer.add(wide(i));
+        added++;
+      }
+    })();
+    await turn();
+    // The third row held over 2,500 characters: its batch was sent and its add waits.
+    expect(statements.map((s) => s.rows)).toEqual([3]);
+    expect(added).toBe(2);
+    while (added < 6) {
+      releaseAll();
+      await turn();
+    }
+    await adding;
+    const flushed = writer.flush();
+    releaseAll();
+    await flushed;
+    expect(writer.written).toBe(6);
+  });
+
   it('reports the first failed statement, not the refusals of the aborted transaction after it', async () => {
     const { target, releaseAll } = heldTarget((index) =>
       index === 0
