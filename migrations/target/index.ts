@@ -21,6 +21,7 @@ import { auditLogKeyApplyOrderMigration } from './0019-audit-log-key-apply-order
 import { partitionChangeMigration } from './0020-partition-change';
 import { auditedTableGeneratedColumnsMigration } from './0021-audited-table-generated-columns';
 import { auditedPartitionTreeMigration } from './0022-audited-partition-tree';
+import { auditLogOperationKnownMigration } from './0023-audit-log-operation-known';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -83,4 +84,5 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
     migration: auditedTableGeneratedColumnsMigration,
   },
   { name: '0022-audited-partition-tree', migration: auditedPartitionTreeMigration },
+  { name: '0023-audit-log-operation-known', migration: auditLogOperationKnownMigration },
 ];
