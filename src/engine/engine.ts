@@ -22,7 +22,7 @@ import {
 import { SchemaChangeError, SchemaChangeStop } from './relation-binding';
 import { ReplicationConnection } from './replication-connection';
 import { SchemaChangePositions } from './schema-change-positions';
-import { DEFAULT_SLOT_WAIT_MS, SlotInUseError, waitForSlotRelease } from './slot-holder';
+import { claimSlot, DEFAULT_SLOT_WAIT_MS, engineLockKey, SlotInUseError } from './slot-holder';
 import { checkSource, ensurePublication, slotExists, SlotGoneError } from './source-setup';
 import { currentInsertLsn } from './source-position';
 import { readStagingTables } from './staging-tables';
@@ -319,14 +319,6 @@ class CdcEngine implements Engine, ApplierHost {
     );
     const closers: (() => Promise<unknown>)[] = [() => source.end()];
     try {
-      // Before any setup or load step: a second engine on this slot must change nothing.
-      await waitForSlotRelease(source, this.slot, {
-        waitMs: this.options.slotWaitMs ?? DEFAULT_SLOT_WAIT_MS,
-        onWait: (pid) =>
-          this.logger.log('warn', 'replication slot in use; waiting', { slot: this.slot, pid }),
-        stopped: () => this.stopRequested,
-      });
-      if (this.stopRequested) return this.result(this.initialLoadRows);
       const target = this.watch(
         await connectText(
           targetUrl,
@@ -338,6 +330,22 @@ class CdcEngine implements Engine, ApplierHost {
         'target',
       );
       closers.push(() => target.end());
+      // Before any setup or load step: a second engine on this slot must change nothing.
+      await claimSlot(
+        { source, target },
+        { slot: this.slot, key: engineLockKey(config.auditSchema, this.slot) },
+        {
+          waitMs: this.options.slotWaitMs ?? DEFAULT_SLOT_WAIT_MS,
+          onWait: (pid, side) =>
+            this.logger.log('warn', 'replication slot in use; waiting', {
+              slot: this.slot,
+              pid,
+              side,
+            }),
+          stopped: () => this.stopRequested,
+        },
+      );
+      if (this.stopRequested) return this.result(this.initialLoadRows);
       await checkSource(source, config.tables);
       const tables = await readStagingTables(target, config);
       const positions = new PositionStore(config.auditSchema, this.slot);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { AuditTrailError } from '../errors';
 
@@ -22,10 +23,16 @@ export class SlotInUseError extends AuditTrailError {
     readonly slot: string,
     readonly pid: number,
     waitedMs: number,
+    /** Where it is held: the slot itself on the source, or the engine lock on the target. */
+    readonly side: 'source' | 'target' = 'source',
   ) {
     super(
-      `replication slot "${slot}" is in use by process ${pid} on the source ` +
-        `(still after waiting ${waitedMs} ms)`,
+      side === 'source'
+        ? `replication slot "${slot}" is in use by process ${pid} on the source ` +
+            `(still after waiting ${waitedMs} ms)`
+        : `another engine with replication slot "${slot}" runs on the target: its ` +
+            `connection, process ${pid} on the target, holds the slot's engine lock ` +
+            `(still after waiting ${waitedMs} ms)`,
       {
         code: 'SLOT_IN_USE',
         kind: 'usage',
@@ -36,6 +43,80 @@ export class SlotInUseError extends AuditTrailError {
       },
     );
   }
+}
+
+/**
+ * The target-side advisory lock (session level, 64 bits) that one engine per slot and
+ * audit schema holds while it runs. Two engines started at the same moment both find
+ * the source slot free, and only START_REPLICATION, after their setup and load steps,
+ * would tell them apart; the lock does it first. From a hash, not `hashtext`, so that
+ * two slots' keys do not collide in practice.
+ */
+export function engineLockKey(auditSchema: string, slot: string): string {
+  const digest = createHash('sha256').update(`audit-trail:engine\u0000${auditSchema}\u0000${slot}`);
+  return BigInt.asIntN(64, digest.digest().readBigUInt64BE(0)).toString();
+}
+
+/** Takes the engine lock `key` on `target` if free; true when this session holds it. */
+async function tryEngineLock(target: pg.ClientBase, key: string): Promise<boolean> {
+  // The engine's target connection reads every value as text.
+  const { rows } = await target.query<{ locked: boolean | string }>(
+    'SELECT pg_try_advisory_lock($1::bigint) AS locked',
+    [key],
+  );
+  const locked = rows[0]?.locked;
+  return locked === true || locked === 't';
+}
+
+/** The target process holding the engine lock `key`, or null when none does (now). */
+async function engineLockHolder(target: pg.ClientBase, key: string): Promise<number | null> {
+  // A bigint advisory key shows in pg_locks as its high half (classid) and low half
+  // (objid), with objsubid 1.
+  const { rows } = await target.query<{ pid: number | string }>(
+    `SELECT pid FROM pg_catalog.pg_locks
+      WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND database = (
+              SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+        AND ((classid::bigint << 32) | objid::bigint) = $1::bigint`,
+    [key],
+  );
+  const pid = rows[0]?.pid;
+  return pid === undefined ? null : Number(pid);
+}
+
+/** What {@link claimSlot} and {@link waitForSlotRelease} wait with. */
+export interface SlotWaitOptions {
+  readonly waitMs: number;
+  /** Called once, when it first has to wait, with the holder. */
+  readonly onWait: (pid: number, side: 'source' | 'target') => void;
+  readonly stopped: () => boolean;
+}
+
+/**
+ * Claims `slot` for this engine before any setup or load step: takes the engine lock on
+ * `target` (held until the target session ends), then waits for the source slot to be
+ * free, both within one `waitMs`.
+ * @throws SlotInUseError when another process still holds either after `waitMs`.
+ */
+export async function claimSlot(
+  on: { readonly source: pg.ClientBase; readonly target: pg.ClientBase },
+  lock: { readonly slot: string; readonly key: string },
+  options: SlotWaitOptions,
+): Promise<void> {
+  const deadline = Date.now() + options.waitMs;
+  let waiting = false;
+  while (!(await tryEngineLock(on.target, lock.key))) {
+    const pid = await engineLockHolder(on.target, lock.key);
+    if (pid === null) continue; // let go between the two reads: try again at once
+    if (options.stopped()) return;
+    if (Date.now() >= deadline) throw new SlotInUseError(lock.slot, pid, options.waitMs, 'target');
+    if (!waiting) options.onWait(pid, 'target');
+    waiting = true;
+    await sleep(POLL_MS);
+  }
+  await waitForSlotRelease(on.source, lock.slot, {
+    ...options,
+    waitMs: Math.max(0, deadline - Date.now()),
+  });
 }
 
 /** Who holds `slot` on the source: a process id, or null when no one (or no such slot). */
@@ -56,11 +137,7 @@ async function slotHolder(source: pg.ClientBase, slot: string): Promise<number |
 export async function waitForSlotRelease(
   source: pg.ClientBase,
   slot: string,
-  options: {
-    readonly waitMs: number;
-    readonly onWait: (pid: number) => void;
-    readonly stopped: () => boolean;
-  },
+  options: SlotWaitOptions,
 ): Promise<void> {
   const deadline = Date.now() + options.waitMs;
   let waiting = false;
@@ -68,8 +145,12 @@ export async function waitForSlotRelease(
     const pid = await slotHolder(source, slot);
     if (pid === null || options.stopped()) return;
     if (Date.now() >= deadline) throw new SlotInUseError(slot, pid, options.waitMs);
-    if (!waiting) options.onWait(pid);
+    if (!waiting) options.onWait(pid, 'source');
     waiting = true;
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    await sleep(POLL_MS);
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,6 +1,8 @@
 import { createEngine, type EngineLogger } from '../../src/engine';
 import { ReplicationConnection } from '../../src/engine/replication-connection';
-import { createPipeline, type Pipeline } from './helpers';
+import { parseConfig } from '../../src/config';
+import { migrateTarget } from '../../src/migrate/migrate-target';
+import { auditRows, createPipeline, type Pipeline } from './helpers';
 
 /**
  * A slot still held when the engine starts: by the walsender of an engine killed a
@@ -85,5 +87,53 @@ describe('engine: a replication slot held by another process when it starts', ()
       `SELECT count(*)::int AS n FROM audit.audit_log WHERE row_key->>'k' = 'b'`,
     );
     expect(rows[0].n).toBe(1);
+  });
+});
+
+/**
+ * Two engines on one slot started at the same moment (a service manager and an
+ * operator, say): both find the slot free, so the source cannot tell them apart. The
+ * first to lock the slot on the target runs; the other is refused before any step.
+ */
+describe('engine: two engines started at the same moment with one slot', () => {
+  let p: Pipeline;
+  const both = parseConfig({ tables: [{ table: 'a' }, { table: 'b' }] });
+
+  beforeAll(async () => {
+    p = await createPipeline(
+      `CREATE TABLE a (id int PRIMARY KEY, v text);
+       CREATE TABLE b (id int PRIMARY KEY, v text);
+       INSERT INTO a SELECT g, 'a' || g FROM generate_series(1, 500) AS g;
+       INSERT INTO b SELECT g, 'b' || g FROM generate_series(1, 500) AS g;`,
+      { tables: [{ table: 'a' }] },
+    );
+  });
+  afterAll(async () => p?.dispose());
+
+  /** Starts two runs at once, neither waiting for the slot; returns the refusals. */
+  async function startTwo(options: Parameters<Pipeline['replicate']>[0]): Promise<unknown[]> {
+    const runs = await Promise.allSettled([p.replicate(options), p.replicate(options)]);
+    const refused = runs.flatMap((run) => (run.status === 'rejected' ? [run.reason] : []));
+    expect(refused).toHaveLength(1);
+    return refused;
+  }
+
+  it('on the first run: one loads, the other is refused with SLOT_IN_USE; every row once', async () => {
+    const [refusal] = await startTwo({ slotWaitMs: 0 });
+    expect(refusal).toMatchObject({ code: 'SLOT_IN_USE', exitCode: 2 });
+    expect((refusal as Error).message).toMatch(/another engine .* on the target/);
+    const rows = await auditRows(p, 'a');
+    expect(rows).toHaveLength(500);
+    expect(new Set(rows.map((r) => r.operation))).toEqual(new Set(['SNAPSHOT']));
+  });
+
+  it('loading an added table: one loads it, the other is refused; every row once', async () => {
+    await migrateTarget({ config: both, sourceUrl: p.sourceUrl, targetUrl: p.targetUrl });
+    await p.source(`UPDATE a SET v = 'changed' WHERE id = 1`);
+    const [refusal] = await startTwo({ config: both, slotWaitMs: 0 });
+    expect(refusal).toMatchObject({ code: 'SLOT_IN_USE', exitCode: 2 });
+    expect(await auditRows(p, 'b')).toHaveLength(500);
+    const changed = (await auditRows(p, 'a')).filter((r) => r.operation === 'UPDATE');
+    expect(changed).toHaveLength(1);
   });
 });
