@@ -4,6 +4,7 @@ import { parseConfig, type AuditTrailConfig, type AuditTrailConfigInput } from '
 import {
   createEngine,
   silentLogger,
+  type Engine,
   type EngineOptions,
   type EngineRunResult,
 } from '../../src/engine';
@@ -21,6 +22,8 @@ export interface Pipeline {
   source(sql: string, values?: unknown[]): Promise<pg.QueryResult>;
   /** Runs SQL on the target. */
   target(sql: string, values?: unknown[]): Promise<pg.QueryResult>;
+  /** An engine on the pipeline's databases and slot (silent, no lag reports) to run. */
+  engine(options?: Partial<EngineOptions>): Engine;
   /** Runs the engine until everything committed so far is applied. */
   replicate(options?: Partial<EngineOptions>): Promise<EngineRunResult>;
   /** Runs verify over the pipeline's config, source and target. */
@@ -47,6 +50,16 @@ export async function createPipeline(
   const slotName = `test_${randomBytes(6).toString('hex')}`;
   const run = (url: string) => (sql: string, values?: unknown[]) =>
     withClient(url, (client) => client.query(sql, values));
+  const engine = (options: Partial<EngineOptions> = {}) =>
+    createEngine({
+      config: parsed,
+      sourceUrl,
+      targetUrl,
+      slotName,
+      logger: silentLogger,
+      lagIntervalMs: 0,
+      ...options,
+    });
   return {
     sourceUrl,
     targetUrl,
@@ -54,16 +67,8 @@ export async function createPipeline(
     slotName,
     source: run(sourceUrl),
     target: run(targetUrl),
-    replicate: (options = {}) =>
-      createEngine({
-        config: parsed,
-        sourceUrl,
-        targetUrl,
-        slotName,
-        logger: silentLogger,
-        lagIntervalMs: 0,
-        ...options,
-      }).runUntilIdle(),
+    engine,
+    replicate: (options = {}) => engine(options).runUntilIdle(),
     verify: () => verifyAuditTrail({ config: parsed, sourceUrl, targetUrl }),
     dispose: () => dropSlot(sourceUrl, slotName),
   };

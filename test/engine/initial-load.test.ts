@@ -30,16 +30,7 @@ describe('engine: initial load from the slot snapshot', () => {
         }
       },
     };
-    const engine = () =>
-      createEngine({
-        config: p.config,
-        sourceUrl: p.sourceUrl,
-        targetUrl: p.targetUrl,
-        slotName: p.slotName,
-        logger,
-        lagIntervalMs: 0,
-        batchSize: 1000,
-      });
+    const engine = () => p.engine({ logger, batchSize: 1000 });
     const first = await engine().runUntilIdle();
     expect(first.initialLoadRows).toEqual({ 'public.stock': ROWS });
     expect(progress).toContainEqual({

@@ -1,4 +1,4 @@
-import { createEngine, type EngineLogger } from '../../src/engine';
+import type { EngineLogger } from '../../src/engine';
 import { ReplicationConnection } from '../../src/engine/replication-connection';
 import { parseConfig } from '../../src/config';
 import { migrateTarget } from '../../src/migrate/migrate-target';
@@ -67,15 +67,7 @@ describe('engine: a replication slot held by another process when it starts', ()
         if (msg === 'replication slot in use; waiting') release();
       },
     };
-    const running = createEngine({
-      config: p.config,
-      sourceUrl: p.sourceUrl,
-      targetUrl: p.targetUrl,
-      slotName: p.slotName,
-      logger,
-      lagIntervalMs: 0,
-      slotWaitMs: 60_000,
-    }).runUntilIdle();
+    const running = p.engine({ logger, slotWaitMs: 60_000 }).runUntilIdle();
     await waiting;
     await holder!.close();
     holder = null;

@@ -46,6 +46,28 @@ function heldTarget(fail: (index: number) => Error | null = () => null) {
 /** Lets every callback already due run (promise jobs and I/O), without waiting for time. */
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
+/**
+ * Answers every statement sent until `adding` (a loop of adds held back by the writer)
+ * is done, then flushes the writer, answering what the flush sends.
+ */
+async function answerUntilDone(
+  adding: Promise<void>,
+  releaseAll: () => void,
+  writer: StagingWriter,
+): Promise<void> {
+  let done = false;
+  const finish = () => (done = true);
+  void adding.then(finish, finish);
+  while (!done) {
+    releaseAll();
+    await turn();
+  }
+  await adding;
+  const flushed = writer.flush();
+  releaseAll();
+  await flushed;
+}
+
 const table = (name: string): StagingTable => ({
   source: { schema: 'public', table: name },
   qualifiedName: `"audit"."${name}_staging"`,
@@ -215,14 +237,7 @@ describe('StagingWriter batching', () => {
     // The third statement put 6 rows in flight: its add waits for the first answer.
     expect(statements.map((s) => s.rows)).toEqual([2, 2, 2]);
     expect(added).toBe(5);
-    while (added < 10) {
-      releaseAll();
-      await turn();
-    }
-    await adding;
-    const flushed = writer.flush();
-    releaseAll();
-    await flushed;
+    await answerUntilDone(adding, releaseAll, writer);
     expect(writer.written).toBe(10);
   });
 
@@ -268,14 +283,7 @@ describe('StagingWriter batching', () => {
     // The third row held over 2,500 characters: its batch was sent and its add waits.
     expect(statements.map((s) => s.rows)).toEqual([3]);
     expect(added).toBe(2);
-    while (added < 6) {
-      releaseAll();
-      await turn();
-    }
-    await adding;
-    const flushed = writer.flush();
-    releaseAll();
-    await flushed;
+    await answerUntilDone(adding, releaseAll, writer);
     expect(writer.written).toBe(6);
   });
 
