@@ -13,7 +13,10 @@ import { createTestDatabase, withClient } from '../support/databases';
  */
 describe('migrate refuses a schema change the pipeline has not caught up with', () => {
   let p: Pipeline;
-  const migrate = (extra: { allowPendingChanges?: boolean; catchUpTimeoutMs?: number } = {}) =>
+  // Migrate's own catch-up wait (60 s): right after p.replicate() returns, the engine's
+  // walsender may hold the slot for a moment, which migrate waits out (a slot not in use
+  // is read at once). A shorter wait made these tests depend on how busy the server was.
+  const migrate = (extra: { allowPendingChanges?: boolean } = {}) =>
     migrateTarget({ config: p.config, sourceUrl: p.sourceUrl, targetUrl: p.targetUrl, ...extra });
   const stagingColumns = async () =>
     (
@@ -36,7 +39,7 @@ describe('migrate refuses a schema change the pipeline has not caught up with', 
     await p.source(`UPDATE t SET v = 'c' WHERE id = 1`);
     await p.source(`ALTER TABLE t DROP COLUMN v`);
 
-    const early = migrate({ catchUpTimeoutMs: 1000 });
+    const early = migrate();
     await expect(early).rejects.toBeInstanceOf(PendingChangesError);
     await expect(early).rejects.toThrow(
       new RegExp(
@@ -53,7 +56,7 @@ describe('migrate refuses a schema change the pipeline has not caught up with', 
       await writeConfig({ tables: [{ table: 't' }] }),
       ...connectionArgs({ sourceUrl: p.sourceUrl, targetUrl: p.targetUrl }),
       '--catch-up-timeout',
-      '1',
+      '30',
     ]);
     expect(cli.code).toBe(1);
     expect(cli.stderr).toMatch(/has 3 change\(s\) of public\.t made before its schema change/);
@@ -65,7 +68,7 @@ describe('migrate refuses a schema change the pipeline has not caught up with', 
       'INSERT',
       'UPDATE',
     ]);
-    await migrate({ catchUpTimeoutMs: 1000 });
+    await migrate();
     expect(await stagingColumns()).toEqual(['id']);
     await p.source(`INSERT INTO t VALUES (3)`);
     await p.replicate();
@@ -81,19 +84,19 @@ describe('migrate refuses a schema change the pipeline has not caught up with', 
     await p.source(`ALTER TABLE t ADD COLUMN note text`);
     await p.source(`INSERT INTO t VALUES (4, 'new shape')`);
     await expect(p.replicate()).rejects.toThrow(/run "audit-trail migrate"/);
-    await migrate({ catchUpTimeoutMs: 1000 });
+    await migrate();
     await p.replicate();
     expect(await stagingColumns()).toEqual(['id', 'note']);
 
     // A change made before an ADD COLUMN fits the new shape (applied with it NULL).
     await p.source(`UPDATE t SET note = 'before add' WHERE id = 4`);
     await p.source(`ALTER TABLE t ADD COLUMN extra int`);
-    await migrate({ catchUpTimeoutMs: 1000 });
+    await migrate();
     expect(await stagingColumns()).toEqual(['id', 'note', 'extra']);
 
     await p.source(`UPDATE t SET note = 'before rename' WHERE id = 4`);
     await p.source(`ALTER TABLE t RENAME note TO remark`);
-    await expect(migrate({ catchUpTimeoutMs: 1000 })).rejects.toBeInstanceOf(PendingChangesError);
+    await expect(migrate()).rejects.toBeInstanceOf(PendingChangesError);
     await migrate({ allowPendingChanges: true });
     expect(await stagingColumns()).toEqual(['id', 'remark', 'extra']);
   });
