@@ -363,11 +363,7 @@ async function instrumentArrivals(variant: Variant): Promise<number[]> {
 interface CommitParts {
   /** Source commit decoded (handled) to its target commit's start: waiting for the group. */
   readonly groupWaitMs: number[];
-  /**
-   * The target commit: until the writer's last statement is answered, then until the
-   * COMMIT is (since `cdf0f90` the position write and COMMIT are sent before the first
-   * wait, so the second part is what the target still had to run, not two round trips).
-   */
+  /** The target commit: the writer's flush, then the position and COMMIT. */
   readonly flushMs: number[];
   readonly commitMs: number[];
   /** Source commit decoded to its target commit done. */

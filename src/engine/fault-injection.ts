@@ -3,15 +3,12 @@
  * kill itself with SIGKILL the n-th time it reaches `<point>`, so tests can prove that a
  * crash at that exact place loses and duplicates nothing. Points:
  * - `load-batch`: after a batch of initial-load rows is written, before the load commits;
- * - `apply-batch`: after a batch of CDC changes is written, and after the position write
- *   is sent, before the target's COMMIT is sent;
- * - `commit-sent`: after COMMIT is sent, before its answer (the target may commit or not);
+ * - `apply-batch`: after a batch of CDC changes is written, before the target commit;
  * - `after-commit`: after a target commit, before the slot is told (no ack sent);
  * - `after-ack`: after the slot was told.
  * Unset (always, in normal use) this does nothing.
  */
-export type FaultPoint =
-  'load-batch' | 'apply-batch' | 'commit-sent' | 'after-commit' | 'after-ack';
+export type FaultPoint = 'load-batch' | 'apply-batch' | 'after-commit' | 'after-ack';
 
 const counts = new Map<string, number>();
 

@@ -192,14 +192,6 @@ export class StagingWriter {
     this.throwFailure();
   }
 
-  /**
-   * Sends whatever is queued without waiting for answers: a statement sent on the same
-   * connection after this (the position write, COMMIT) runs after all of it.
-   */
-  sendQueued(): void {
-    this.sendAll();
-  }
-
   /** Sends whatever is queued and waits until the target has answered every statement. */
   async flush(): Promise<void> {
     this.sendAll();

@@ -88,16 +88,6 @@ describe('engine: crash (kill -9) and restart', () => {
     await expectExactlyOnce();
   });
 
-  it('a crash after COMMIT is sent, before its answer, applies everything once', async () => {
-    for (let i = 11; i <= 20; i++)
-      await p.source(`UPDATE bank.acct SET balance = balance + 1 WHERE id = ${i}`);
-    expectedAuditRows += 10;
-    const crashed = await replicate('commit-sent:1');
-    expect(crashed.signal).toBe('SIGKILL');
-    expect((await replicate()).code).toBe(0);
-    await expectExactlyOnce();
-  });
-
   it('a crash right after the slot ack resumes after that point', async () => {
     await p.source(`INSERT INTO bank.acct VALUES (6000, 6, 'x')`);
     await p.source(`UPDATE bank.acct SET note = NULL WHERE id = 6000`);

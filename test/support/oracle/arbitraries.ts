@@ -609,7 +609,6 @@ const CRASH: fc.Arbitrary<CrashSpec> = fc.record({
     'apply-batch' as const,
     'after-commit' as const,
     'after-ack' as const,
-    'commit-sent' as const,
   ),
   nth: fc.integer({ min: 1, max: 3 }),
   batchSize: fc.constantFrom(1, 2, 2000),

@@ -1,4 +1,3 @@
-import type { FaultPoint } from '../../../src/engine/fault-injection';
 import { quoteIdent, quoteQualified } from '../../../src/postgres/identifiers';
 import { SUPPORTED_KEY_TYPES } from '../../../src/migrate/key-types';
 
@@ -66,7 +65,7 @@ export interface Tamper {
 
 /** Where the engine kills itself (see src/engine/fault-injection.ts), and its batch size. */
 export interface CrashSpec {
-  readonly point: FaultPoint;
+  readonly point: 'load-batch' | 'apply-batch' | 'after-commit' | 'after-ack';
   /** Crash the nth time the point is reached. */
   readonly nth: number;
   /** Rows per apply statement (small: big transactions span several batches). */
