@@ -47,6 +47,24 @@ function heldTarget(fail: (index: number) => Error | null = () => null) {
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 /**
+ * Adds `changes` one after another in the background, each once the writer lets the
+ * previous add return; `added()` counts the adds that returned so far.
+ */
+function addInTurn(
+  writer: StagingWriter,
+  changes: readonly StagingChange[],
+): { adding: Promise<void>; added: () => number } {
+  let added = 0;
+  const adding = (async () => {
+    for (const change of changes) {
+      await writer.add(change);
+      added++;
+    }
+  })();
+  return { adding, added: () => added };
+}
+
+/**
  * Answers every statement sent until `adding` (a loop of adds held back by the writer)
  * is done, then flushes the writer, answering what the flush sends.
  */
@@ -226,17 +244,14 @@ describe('StagingWriter batching', () => {
   it('waits for answers once too many rows are unanswered, so memory stays bounded', async () => {
     const { target, statements, releaseAll } = heldTarget();
     const writer = new StagingWriter(target, { batchSize: 2, maxRowsInFlight: 4 });
-    let added = 0;
-    const adding = (async () => {
-      for (let i = 1; i <= 10; i++) {
-        await writer.add(insert(i));
-        added++;
-      }
-    })();
+    const { adding, added } = addInTurn(
+      writer,
+      Array.from({ length: 10 }, (_, n) => insert(n + 1)),
+    );
     await turn();
     // The third statement put 6 rows in flight: its add waits for the first answer.
     expect(statements.map((s) => s.rows)).toEqual([2, 2, 2]);
-    expect(added).toBe(5);
+    expect(added()).toBe(5);
     await answerUntilDone(adding, releaseAll, writer);
     expect(writer.written).toBe(10);
   });
@@ -272,17 +287,14 @@ describe('StagingWriter batching', () => {
       ...insert(id),
       values: [String(id), 'x'.repeat(1000)],
     });
-    let added = 0;
-    const adding = (async () => {
-      for (let i = 1; i <= 6; i++) {
-        await writer.add(wide(i));
-        added++;
-      }
-    })();
+    const { adding, added } = addInTurn(
+      writer,
+      Array.from({ length: 6 }, (_, n) => wide(n + 1)),
+    );
     await turn();
     // The third row held over 2,500 characters: its batch was sent and its add waits.
     expect(statements.map((s) => s.rows)).toEqual([3]);
-    expect(added).toBe(2);
+    expect(added()).toBe(2);
     await answerUntilDone(adding, releaseAll, writer);
     expect(writer.written).toBe(6);
   });
