@@ -88,7 +88,9 @@ $function$;
 -- The row JSON with the values to_jsonb cannot keep put back from row_to_json, which
 -- renders every value as its type's output text:
 -- - a json column is its exact text, as a JSON string (jsonb would drop whitespace and
---   duplicate keys, so changes of only those would leave no audit row);
+--   duplicate keys, so changes of only those would leave no audit row); a value whose
+--   text is `null` (the JSON null literal) looks like SQL NULL here, and the capture
+--   functions merge json_null_texts over this result for it;
 -- - a float -0 (scalar or in an array) becomes the string "-0", as NaN and Infinity
 --   are strings (jsonb numbers have no -0).
 -- The same rule is built as plain SQL for the source side of verify
@@ -119,6 +121,91 @@ BEGIN
   END LOOP;
   RETURN doc;
 END
+$function$;
+
+-- The columns of a row whose value prints as exactly `null`, sorted by name in byte order
+-- (the order the audit log keeps them in); NULL when none. Only json and jsonb values
+-- print so: the JSON null literal (a json value whose text is `null`, any jsonb JSON null).
+-- In a row document they are JSON null, as SQL NULL is: row_to_json and to_jsonb render
+-- the two alike. The row's text (record_out) does not: the literal is an unquoted `null`
+-- field, SQL NULL an empty one. So a row whose text has no such field (nearly every row)
+-- is settled by its text alone; another is read again as its table's row type (dynamic
+-- SQL, as bounded_arrays), its json and jsonb columns by name. `excluded`: columns not
+-- recorded (header, ignored and placeholder columns). The capture functions call it only
+-- for tables with a json or jsonb column; json_null_texts and jsonb_nulls split the result.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.json_null_columns(row_text text, relation regclass, excluded text[])
+RETURNS text[]
+LANGUAGE plpgsql
+STABLE PARALLEL SAFE
+AS $function$
+DECLARE
+  tests pg_catalog.text;
+  result pg_catalog.text[];
+BEGIN
+  IF row_text IS NULL OR pg_catalog.strpos(row_text, 'null') OPERATOR(pg_catalog.=) 0
+     OR row_text OPERATOR(pg_catalog.!~) '[(,]null[,)]' THEN
+    RETURN NULL;
+  END IF;
+  -- 114 json, 3802 jsonb (fixed oids): one test per column, by name, quoted.
+  SELECT pg_catalog.string_agg(
+           pg_catalog.format('CASE WHEN (s.r).%I::pg_catalog.text OPERATOR(pg_catalog.=) ''null'' THEN %L END',
+                             a.attname, a.attname),
+           ', ' ORDER BY a.attname COLLATE "C")
+    INTO tests
+    FROM pg_catalog.pg_attribute AS a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) relation AND a.attnum OPERATOR(pg_catalog.>) 0
+     AND NOT a.attisdropped
+     AND a.atttypid OPERATOR(pg_catalog.=) ANY ('{114,3802}'::pg_catalog.oid[])
+     AND a.attname::pg_catalog.text OPERATOR(pg_catalog.<>) ALL (excluded);
+  IF tests IS NULL THEN
+    RETURN NULL;
+  END IF;
+  -- regclass output names the schema unless the caller's search_path finds the table by
+  -- its bare name, which then means the same table.
+  EXECUTE pg_catalog.format(
+    'SELECT pg_catalog.array_remove(ARRAY[%s]::pg_catalog.text[], NULL) FROM (SELECT $1::%s AS r) AS s',
+    tests, relation)
+    INTO result USING row_text;
+  RETURN NULLIF(result, '{}'::pg_catalog.text[]);
+END
+$function$;
+
+-- The json columns among json_null_columns' result, each with the JSON string "null": a
+-- json value is recorded as its exact text (exact_document), and the literal's is `null`.
+-- Merged over exact_document's result. An empty object for none. Inlined (no SET clause).
+CREATE OR REPLACE FUNCTION {{audit_schema}}.json_null_texts(nulls text[], json_columns text[])
+RETURNS jsonb
+LANGUAGE sql
+IMMUTABLE PARALLEL SAFE
+AS $function$
+  SELECT coalesce((SELECT pg_catalog.jsonb_object_agg(c, 'null'::pg_catalog.text)
+                     FROM pg_catalog.unnest(nulls) AS c
+                    WHERE c OPERATOR(pg_catalog.=) ANY (json_columns)), '{}'::pg_catalog.jsonb)
+$function$;
+
+-- The jsonb columns among json_null_columns' result (those not json), in its order: what
+-- the audit log records as old_json_nulls / new_json_nulls. NULL for none. Inlined.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.jsonb_nulls(nulls text[], json_columns text[])
+RETURNS text[]
+LANGUAGE sql
+IMMUTABLE PARALLEL SAFE
+AS $function$
+  SELECT NULLIF(ARRAY(SELECT u.c FROM pg_catalog.unnest(nulls) WITH ORDINALITY AS u(c, i)
+                                  WHERE u.c OPERATOR(pg_catalog.<>) ALL (json_columns) ORDER BY u.i),
+                           '{}'::pg_catalog.text[])
+$function$;
+
+-- Whether the relation has a json or jsonb column: the capture functions' set queries
+-- read each row's text for json_null_columns only then (one catalog query per statement).
+CREATE OR REPLACE FUNCTION {{audit_schema}}.has_json_columns(relation regclass)
+RETURNS boolean
+LANGUAGE sql
+STABLE PARALLEL SAFE
+AS $function$
+  SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
+                  WHERE a.attrelid OPERATOR(pg_catalog.=) relation AND a.attnum OPERATOR(pg_catalog.>) 0
+                    AND NOT a.attisdropped
+                    AND a.atttypid OPERATOR(pg_catalog.=) ANY ('{114,3802}'::pg_catalog.oid[]))
 $function$;
 
 -- The array columns of a relation (type category A, domains over arrays included), by
@@ -211,6 +298,27 @@ BEGIN
 END
 $function$;
 
+-- The changed columns of an UPDATE (changed_column_list's) with the jsonb columns whose
+-- JSON null literal came or went (json_null_columns): NULL and the literal are both JSON
+-- null in the documents, so only their lists tell such a change. Sorted as
+-- changed_column_list sorts. The list as it is when neither side has the literal (nearly
+-- every row). Inlined (no SET clause).
+CREATE OR REPLACE FUNCTION {{audit_schema}}.with_null_changes(changed text[], old_nulls text[], new_nulls text[])
+RETURNS text[]
+LANGUAGE sql
+IMMUTABLE PARALLEL SAFE
+AS $function$
+  SELECT CASE WHEN old_nulls IS NULL AND new_nulls IS NULL THEN changed
+              ELSE ARRAY(SELECT k FROM pg_catalog.unnest(changed) AS k
+                         UNION
+                         SELECT k FROM pg_catalog.unnest(old_nulls) AS k
+                          WHERE NOT k OPERATOR(pg_catalog.=) ANY (coalesce(new_nulls, '{}'::pg_catalog.text[]))
+                         UNION
+                         SELECT k FROM pg_catalog.unnest(new_nulls) AS k
+                          WHERE NOT k OPERATOR(pg_catalog.=) ANY (coalesce(old_nulls, '{}'::pg_catalog.text[]))
+                         ORDER BY 1) END
+$function$;
+
 -- What one applied UPDATE of a staging row means for history; NULL for nothing.
 -- A change is identified by its change sequence; a full-load row, which has none, by its
 -- copy (the copy time in the commit timestamp). An UPDATE that carries the change the
@@ -285,8 +393,10 @@ $function$;
 -- SNAPSHOT. A column only the baseline row has was dropped: no version for that.
 -- Called by capture_insert (as the capture role) for each SNAPSHOT row, and only while
 -- the table has a baseline.
+DROP FUNCTION IF EXISTS {{audit_schema}}.reload_unchanged(text, text, jsonb, jsonb, timestamp);
 CREATE OR REPLACE FUNCTION {{audit_schema}}.reload_unchanged(
-  source_schema_name text, source_table_name text, row_key jsonb, row_data jsonb, copied_at timestamp)
+  source_schema_name text, source_table_name text, row_key jsonb, row_data jsonb, row_json_nulls text[],
+  copied_at timestamp)
 RETURNS boolean
 LANGUAGE plpgsql
 VOLATILE
@@ -294,23 +404,28 @@ SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
   v_prior jsonb;
+  v_prior_nulls text[];
 BEGIN
   UPDATE {{audit_schema}}.reload_baseline AS b
      SET reloaded_at = greatest(b.reloaded_at, copied_at)
    WHERE b.source_schema = source_schema_name AND b.source_table = source_table_name
      AND jsonb_hash_extended(b.row_key, 0) = jsonb_hash_extended(reload_unchanged.row_key, 0)
      AND b.row_key = reload_unchanged.row_key
-  RETURNING b.row_data INTO v_prior;
+  RETURNING b.row_data, b.row_json_nulls INTO v_prior, v_prior_nulls;
   IF NOT FOUND THEN
     -- A key new to the table: kept, marked copied, so that reload_on_change knows the load
     -- has begun whichever keys it copies, and the load's earliest copy time counts it.
-    INSERT INTO {{audit_schema}}.reload_baseline AS b (source_schema, source_table, row_key, row_data, reloaded_at)
-    VALUES (source_schema_name, source_table_name, reload_unchanged.row_key, reload_unchanged.row_data, copied_at);
+    INSERT INTO {{audit_schema}}.reload_baseline AS b (source_schema, source_table, row_key, row_data, row_json_nulls, reloaded_at)
+    VALUES (source_schema_name, source_table_name, reload_unchanged.row_key, reload_unchanged.row_data,
+            reload_unchanged.row_json_nulls, copied_at);
     RETURN false;
   END IF;
+  -- A jsonb column is the same when its JSON null literal is on both sides or neither.
   RETURN NOT EXISTS (
     SELECT FROM jsonb_each(reload_unchanged.row_data) AS e(name, value)
-     WHERE (v_prior -> e.name)::text IS DISTINCT FROM e.value::text);
+     WHERE (v_prior -> e.name)::text IS DISTINCT FROM e.value::text
+        OR (e.name = ANY (coalesce(reload_unchanged.row_json_nulls, '{}')))
+           <> (e.name = ANY (coalesce(v_prior_nulls, '{}'))));
 END
 $function$;
 
@@ -376,10 +491,10 @@ BEGIN
   PERFORM pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
   INSERT INTO {{audit_schema}}.audit_log (
     source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
-    transaction_id, stream_position, old_row, new_row, changed_columns
+    transaction_id, stream_position, old_row, new_row, changed_columns, old_json_nulls
   )
   SELECT source_schema_name, source_table_name, b.row_key, 'DELETE', v_stamp AT TIME ZONE 'UTC',
-         NULL, NULL, NULL, b.row_data, NULL, NULL
+         NULL, NULL, NULL, b.row_data, NULL, NULL, b.row_json_nulls
     FROM {{audit_schema}}.reload_baseline AS b
    WHERE b.source_schema = source_schema_name AND b.source_table = source_table_name
      AND b.reloaded_at IS NULL
@@ -439,13 +554,13 @@ BEGIN
        AND b.reloaded_at IS NULL
        AND jsonb_hash_extended(b.row_key, 0) = ANY (ARRAY(SELECT jsonb_hash_extended(k, 0) FROM unnest(v_keys) AS k))
        AND b.row_key = ANY (v_keys)
-    RETURNING b.row_key, b.row_data)
+    RETURNING b.row_key, b.row_data, b.row_json_nulls)
   INSERT INTO {{audit_schema}}.audit_log (
     source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
-    transaction_id, stream_position, old_row, new_row, changed_columns
+    transaction_id, stream_position, old_row, new_row, changed_columns, old_json_nulls
   )
   SELECT source_schema_name, source_table_name, t.row_key, 'DELETE', v_first_commit AT TIME ZONE 'UTC',
-         NULL, NULL, NULL, t.row_data, NULL, NULL
+         NULL, NULL, NULL, t.row_data, NULL, NULL, t.row_json_nulls
     FROM taken AS t
    ORDER BY t.row_key::text;
   GET DIAGNOSTICS v_deleted = ROW_COUNT;
@@ -509,7 +624,8 @@ DECLARE
   v_cdc_change boolean;
   v_seal_queued boolean;
   v_arrays boolean;
-  v_data jsonb; v_json json; v_text text; v_key jsonb; v_operation text;
+  v_jsons boolean;
+  v_data jsonb; v_json json; v_text text; v_key jsonb; v_operation text; v_nulls text[];
   v_commit_ts timestamptz; v_seq text; v_xid text; v_lsn text; v_commit_raw timestamp;
   v_done text;
 BEGIN
@@ -567,15 +683,22 @@ BEGIN
       v_data := {{audit_schema}}.exact_document(v_data, v_json, arg_json_columns, arg_float_columns);
     END IF;
     v_data := v_data || ({{audit_schema}}.bounded_arrays(v_text, TG_RELID) - arg_excluded_columns);
+    -- The JSON null literal: a json column's text, a jsonb column's name in the list.
+    v_nulls := {{audit_schema}}.json_null_columns(v_text, TG_RELID, arg_excluded_columns);
+    IF v_nulls IS NOT NULL THEN
+      v_data := v_data || {{audit_schema}}.json_null_texts(v_nulls, arg_json_columns);
+      v_nulls := {{audit_schema}}.jsonb_nulls(v_nulls, arg_json_columns);
+    END IF;
     -- Reloading: a full-load row equal to its key's prior baseline is no version.
     IF v_operation <> 'SNAPSHOT' OR NOT v_reloading
-       OR NOT {{audit_schema}}.reload_unchanged(arg_source_schema, arg_source_table, v_key, v_data, v_commit_raw) THEN
+       OR NOT {{audit_schema}}.reload_unchanged(arg_source_schema, arg_source_table, v_key, v_data, v_nulls, v_commit_raw) THEN
       INSERT INTO {{audit_schema}}.audit_log (
         source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
-        transaction_id, stream_position, old_row, new_row, changed_columns
+        transaction_id, stream_position, old_row, new_row, changed_columns, old_json_nulls, new_json_nulls
       ) VALUES (
         arg_source_schema, arg_source_table, v_key, v_operation, v_commit_ts, v_seq, v_xid, v_lsn,
-        CASE WHEN v_operation = 'DELETE' THEN v_data END, CASE WHEN v_operation <> 'DELETE' THEN v_data END, NULL)
+        CASE WHEN v_operation = 'DELETE' THEN v_data END, CASE WHEN v_operation <> 'DELETE' THEN v_data END, NULL,
+        CASE WHEN v_operation = 'DELETE' THEN v_nulls END, CASE WHEN v_operation <> 'DELETE' THEN v_nulls END)
       ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
     END IF;
     v_done := pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
@@ -585,33 +708,43 @@ BEGIN
   -- many rows skips each row's record text and bounded_arrays call (one catalog query
   -- for the statement; the one-row path above asks bounded_arrays, which settles most
   -- rows by their text at once).
-  v_arrays := EXISTS (SELECT FROM {{audit_schema}}.array_columns(TG_RELID));
+  -- Likewise a row's JSON null literals (json_null_columns) only if it has a json or
+  -- jsonb column.
+  SELECT EXISTS (SELECT FROM {{audit_schema}}.array_columns(TG_RELID)), {{audit_schema}}.has_json_columns(TG_RELID)
+    INTO v_arrays, v_jsons;
   INSERT INTO {{audit_schema}}.audit_log (
     source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
-    transaction_id, stream_position, old_row, new_row, changed_columns
+    transaction_id, stream_position, old_row, new_row, changed_columns, old_json_nulls, new_json_nulls
   )
   SELECT arg_source_schema, arg_source_table, c.ar_key,
          c.ar_operation, c.ar_commit_timestamp, c.ar_change_seq, c.ar_transaction_id, c.ar_stream_position,
          CASE WHEN c.ar_operation = 'DELETE' THEN c.ar_data END,
          CASE WHEN c.ar_operation <> 'DELETE' THEN c.ar_data END,
-         NULL
+         NULL,
+         CASE WHEN c.ar_operation = 'DELETE' THEN c.ar_json_nulls END,
+         CASE WHEN c.ar_operation <> 'DELETE' THEN c.ar_json_nulls END
   FROM (
     SELECT CASE WHEN arg_exact
                 THEN {{audit_schema}}.exact_document(r.ar_row - arg_excluded_columns, r.ar_exact_json,
                                                      arg_json_columns, arg_float_columns)
                 ELSE r.ar_row - arg_excluded_columns END
              || CASE WHEN v_arrays THEN {{audit_schema}}.bounded_arrays(r.ar_bounds_text, TG_RELID) - arg_excluded_columns
+                     ELSE '{}' END
+             || CASE WHEN r.ar_nulls IS NOT NULL THEN {{audit_schema}}.json_null_texts(r.ar_nulls, arg_json_columns)
                      ELSE '{}' END AS ar_data,
+           CASE WHEN r.ar_nulls IS NOT NULL THEN {{audit_schema}}.jsonb_nulls(r.ar_nulls, arg_json_columns) END AS ar_json_nulls,
            {{audit_schema}}.captured_key(r.ar_row, arg_key_columns) AS ar_key,
            r.ar_operation, r.ar_commit_timestamp,
            r.ar_change_seq, r.ar_transaction_id, r.ar_stream_position, r.ar_commit_raw
     FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json,
-                 CASE WHEN v_arrays THEN j.ar_text END AS ar_bounds_text FROM (
+                 CASE WHEN v_arrays THEN j.ar_text END AS ar_bounds_text,
+                 CASE WHEN v_jsons THEN {{audit_schema}}.json_null_columns(j.ar_text, TG_RELID, arg_excluded_columns) END AS ar_nulls
+          FROM (
       -- User columns are in scope here: only qualified references. The other renderings
       -- of the row only where read (ar_flags), as each costs per row.
       SELECT to_jsonb(ins_row.*) AS ar_row,
              CASE WHEN ar_flags.ar_exact THEN row_to_json(ins_row.*) END AS ar_json,
-             CASE WHEN ar_flags.ar_arrays THEN record_out(ins_row.*)::text END AS ar_text,
+             CASE WHEN ar_flags.ar_arrays OR ar_flags.ar_jsons THEN record_out(ins_row.*)::text END AS ar_text,
              CASE
                WHEN ins_row.ar_h_indicator = 'D' THEN 'DELETE'
                WHEN nullif(ins_row.ar_h_change_seq, '') IS NULL THEN 'SNAPSHOT'
@@ -624,7 +757,7 @@ BEGIN
              ins_row.ar_h_commit_timestamp AS ar_commit_raw
       FROM new_rows AS ins_row
       -- The variables, in a FROM item of their own, where no user column is in scope.
-      CROSS JOIN (SELECT arg_exact AS ar_exact, v_arrays AS ar_arrays) AS ar_flags
+      CROSS JOIN (SELECT arg_exact AS ar_exact, v_arrays AS ar_arrays, v_jsons AS ar_jsons) AS ar_flags
     ) AS j
     -- Not merged into the query above (OFFSET 0), which would build each row's JSON
     -- again for every reference to it (its data and its key). row_to_json only for a
@@ -635,7 +768,8 @@ BEGIN
   ) AS c
   -- Reloading: a full-load row equal to its key's prior baseline is no version.
   WHERE c.ar_operation <> 'SNAPSHOT' OR NOT v_reloading
-     OR NOT {{audit_schema}}.reload_unchanged(arg_source_schema, arg_source_table, c.ar_key, c.ar_data, c.ar_commit_raw)
+     OR NOT {{audit_schema}}.reload_unchanged(arg_source_schema, arg_source_table, c.ar_key, c.ar_data,
+                                              c.ar_json_nulls, c.ar_commit_raw)
   ORDER BY c.ar_change_seq NULLS FIRST
   -- DMS re-applies changes after a task restart: one change, one audit row.
   ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
@@ -675,7 +809,9 @@ DECLARE
   v_commit_ts timestamptz; v_xid text; v_lsn text; v_old_commit timestamp; v_new_commit timestamp;
   v_old_key jsonb; v_new_key jsonb; v_version text;
   v_old_json json; v_new_json json; v_old_text text; v_new_text text;
+  v_old_nulls text[]; v_new_nulls text[];
   v_rows bigint; v_reloading boolean; v_cdc_change boolean; v_seal_queued boolean; v_arrays boolean;
+  v_jsons boolean;
   v_done text;
 BEGIN
   -- As in capture_insert: the caller check, the chain lock, and what the rest decides on.
@@ -725,8 +861,26 @@ BEGIN
     END IF;
     v_old_data := v_old_data || ({{audit_schema}}.bounded_arrays(v_old_text, TG_RELID) - arg_excluded_columns);
     v_new_data := v_new_data || ({{audit_schema}}.bounded_arrays(v_new_text, TG_RELID) - arg_excluded_columns);
-    v_version := {{audit_schema}}.update_version_operation(v_old_data, v_old_seq, v_old_indicator, v_old_commit,
-                   v_new_data, v_new_seq, v_new_indicator, v_new_operation, v_new_commit);
+    -- The JSON null literal, as in capture_insert.
+    v_old_nulls := {{audit_schema}}.json_null_columns(v_old_text, TG_RELID, arg_excluded_columns);
+    IF v_old_nulls IS NOT NULL THEN
+      v_old_data := v_old_data || {{audit_schema}}.json_null_texts(v_old_nulls, arg_json_columns);
+      v_old_nulls := {{audit_schema}}.jsonb_nulls(v_old_nulls, arg_json_columns);
+    END IF;
+    v_new_nulls := {{audit_schema}}.json_null_columns(v_new_text, TG_RELID, arg_excluded_columns);
+    IF v_new_nulls IS NOT NULL THEN
+      v_new_data := v_new_data || {{audit_schema}}.json_null_texts(v_new_nulls, arg_json_columns);
+      v_new_nulls := {{audit_schema}}.jsonb_nulls(v_new_nulls, arg_json_columns);
+    END IF;
+    IF v_old_nulls IS DISTINCT FROM v_new_nulls THEN
+      -- A jsonb column went from SQL NULL to the JSON null literal or back: the data
+      -- changed, though the documents print the same.
+      v_version := {{audit_schema}}.version_operation(v_old_seq, v_old_indicator, v_old_commit,
+                     v_new_seq, v_new_indicator, v_new_operation, v_new_commit, false);
+    ELSE
+      v_version := {{audit_schema}}.update_version_operation(v_old_data, v_old_seq, v_old_indicator, v_old_commit,
+                     v_new_data, v_new_seq, v_new_indicator, v_new_operation, v_new_commit);
+    END IF;
     IF v_version IS NULL THEN
       RETURN NULL;
     END IF;
@@ -735,20 +889,24 @@ BEGIN
       -- A key change also ends the old key's history with a DELETE.
       INSERT INTO {{audit_schema}}.audit_log (
         source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
-        transaction_id, stream_position, old_row, new_row, changed_columns
+        transaction_id, stream_position, old_row, new_row, changed_columns, old_json_nulls
       ) VALUES (arg_source_schema, arg_source_table, v_old_key, 'DELETE', v_commit_ts, v_new_seq, v_xid, v_lsn,
-                v_old_data, NULL, NULL)
+                v_old_data, NULL, NULL, v_old_nulls)
       ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
     END IF;
     INSERT INTO {{audit_schema}}.audit_log (
       source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
-      transaction_id, stream_position, old_row, new_row, changed_columns
+      transaction_id, stream_position, old_row, new_row, changed_columns, old_json_nulls, new_json_nulls
     ) VALUES (
       arg_source_schema, arg_source_table, CASE WHEN v_version = 'DELETE' THEN v_old_key ELSE v_new_key END,
       v_version, v_commit_ts, v_new_seq, v_xid, v_lsn,
       CASE WHEN v_version IN ('INSERT', 'SNAPSHOT') THEN NULL ELSE v_old_data END,
       CASE WHEN v_version = 'DELETE' THEN NULL ELSE v_new_data END,
-      CASE WHEN v_version = 'UPDATE' THEN {{audit_schema}}.changed_columns(v_old_data, v_new_data) END)
+      CASE WHEN v_version = 'UPDATE'
+           THEN {{audit_schema}}.with_null_changes({{audit_schema}}.changed_columns(v_old_data, v_new_data),
+                                                   v_old_nulls, v_new_nulls) END,
+      CASE WHEN v_version IN ('INSERT', 'SNAPSHOT') THEN NULL ELSE v_old_nulls END,
+      CASE WHEN v_version = 'DELETE' THEN NULL ELSE v_new_nulls END)
     ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
     v_done := pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
     RETURN NULL;
@@ -756,11 +914,12 @@ BEGIN
 
   v_done := pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
   -- As in capture_insert: bounds to keep only if the table has an array column.
-  v_arrays := EXISTS (SELECT FROM {{audit_schema}}.array_columns(TG_RELID));
+  SELECT EXISTS (SELECT FROM {{audit_schema}}.array_columns(TG_RELID)), {{audit_schema}}.has_json_columns(TG_RELID)
+    INTO v_arrays, v_jsons;
 
   INSERT INTO {{audit_schema}}.audit_log (
     source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
-    transaction_id, stream_position, old_row, new_row, changed_columns
+    transaction_id, stream_position, old_row, new_row, changed_columns, old_json_nulls, new_json_nulls
   )
   WITH old_side AS (
     SELECT CASE WHEN arg_exact
@@ -768,19 +927,24 @@ BEGIN
                                                      arg_json_columns, arg_float_columns)
                 ELSE r.ar_row - arg_excluded_columns END
              || CASE WHEN v_arrays THEN {{audit_schema}}.bounded_arrays(r.ar_bounds_text, TG_RELID) - arg_excluded_columns
+                     ELSE '{}' END
+             || CASE WHEN r.ar_nulls IS NOT NULL THEN {{audit_schema}}.json_null_texts(r.ar_nulls, arg_json_columns)
                      ELSE '{}' END AS data,
+           CASE WHEN r.ar_nulls IS NOT NULL THEN {{audit_schema}}.jsonb_nulls(r.ar_nulls, arg_json_columns) END AS json_nulls,
            {{audit_schema}}.captured_key(r.ar_row, arg_key_columns) AS row_key,
            r.ar_change_seq AS change_seq, r.ar_indicator AS indicator, r.ar_commit AS commit_raw
     FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json,
-                 CASE WHEN v_arrays THEN j.ar_text END AS ar_bounds_text FROM (
+                 CASE WHEN v_arrays THEN j.ar_text END AS ar_bounds_text,
+                 CASE WHEN v_jsons THEN {{audit_schema}}.json_null_columns(j.ar_text, TG_RELID, arg_excluded_columns) END AS ar_nulls
+          FROM (
       -- User columns are in scope here: only qualified references (flags as in capture_insert).
       SELECT to_jsonb(old_row.*) AS ar_row,
              CASE WHEN ar_flags.ar_exact THEN row_to_json(old_row.*) END AS ar_json,
-             CASE WHEN ar_flags.ar_arrays THEN record_out(old_row.*)::text END AS ar_text,
+             CASE WHEN ar_flags.ar_arrays OR ar_flags.ar_jsons THEN record_out(old_row.*)::text END AS ar_text,
              old_row.ar_h_change_seq AS ar_change_seq, old_row.ar_h_indicator AS ar_indicator,
              old_row.ar_h_commit_timestamp AS ar_commit
       FROM old_rows AS old_row
-      CROSS JOIN (SELECT arg_exact AS ar_exact, v_arrays AS ar_arrays) AS ar_flags) AS j
+      CROSS JOIN (SELECT arg_exact AS ar_exact, v_arrays AS ar_arrays, v_jsons AS ar_jsons) AS ar_flags) AS j
     OFFSET 0) AS r -- each row's JSON built once, row_to_json and record_out only if read (as in capture_insert)
   ), new_side AS (
     SELECT CASE WHEN arg_exact
@@ -788,17 +952,22 @@ BEGIN
                                                      arg_json_columns, arg_float_columns)
                 ELSE r.ar_row - arg_excluded_columns END
              || CASE WHEN v_arrays THEN {{audit_schema}}.bounded_arrays(r.ar_bounds_text, TG_RELID) - arg_excluded_columns
+                     ELSE '{}' END
+             || CASE WHEN r.ar_nulls IS NOT NULL THEN {{audit_schema}}.json_null_texts(r.ar_nulls, arg_json_columns)
                      ELSE '{}' END AS data,
+           CASE WHEN r.ar_nulls IS NOT NULL THEN {{audit_schema}}.jsonb_nulls(r.ar_nulls, arg_json_columns) END AS json_nulls,
            {{audit_schema}}.captured_key(r.ar_row, arg_key_columns) AS row_key,
            r.ar_change_seq AS change_seq, r.ar_indicator AS indicator, r.ar_operation AS operation,
            r.ar_commit_timestamp AS commit_timestamp, r.ar_transaction_id AS transaction_id,
            r.ar_stream_position AS stream_position, r.ar_commit AS commit_raw
     FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json,
-                 CASE WHEN v_arrays THEN j.ar_text END AS ar_bounds_text FROM (
+                 CASE WHEN v_arrays THEN j.ar_text END AS ar_bounds_text,
+                 CASE WHEN v_jsons THEN {{audit_schema}}.json_null_columns(j.ar_text, TG_RELID, arg_excluded_columns) END AS ar_nulls
+          FROM (
       -- User columns are in scope here: only qualified references (flags as in capture_insert).
       SELECT to_jsonb(new_row.*) AS ar_row,
              CASE WHEN ar_flags.ar_exact THEN row_to_json(new_row.*) END AS ar_json,
-             CASE WHEN ar_flags.ar_arrays THEN record_out(new_row.*)::text END AS ar_text,
+             CASE WHEN ar_flags.ar_arrays OR ar_flags.ar_jsons THEN record_out(new_row.*)::text END AS ar_text,
              nullif(new_row.ar_h_change_seq, '') AS ar_change_seq,
              new_row.ar_h_indicator AS ar_indicator, new_row.ar_h_operation AS ar_operation,
              new_row.ar_h_commit_timestamp AS ar_commit,
@@ -806,7 +975,7 @@ BEGIN
              nullif(new_row.ar_h_transaction_id, '') AS ar_transaction_id,
              nullif(new_row.ar_h_stream_position, '') AS ar_stream_position
       FROM new_rows AS new_row
-      CROSS JOIN (SELECT arg_exact AS ar_exact, v_arrays AS ar_arrays) AS ar_flags) AS j
+      CROSS JOIN (SELECT arg_exact AS ar_exact, v_arrays AS ar_arrays, v_jsons AS ar_jsons) AS ar_flags) AS j
     OFFSET 0) AS r -- each row's JSON built once, row_to_json and record_out only if read (as in capture_insert)
   ), moved_old AS (
     SELECT * FROM old_side AS o WHERE NOT EXISTS (SELECT FROM new_side AS n WHERE n.row_key = o.row_key)
@@ -814,13 +983,13 @@ BEGIN
     SELECT * FROM new_side AS n WHERE NOT EXISTS (SELECT FROM old_side AS o WHERE o.row_key = n.row_key)
   ), pairs AS (
     -- Rows whose key stayed: old and new meet on the key.
-    SELECT o.data AS old_data, o.row_key AS old_key, o.change_seq AS old_seq, o.indicator AS old_indicator,
-           o.commit_raw AS old_commit, n.*
+    SELECT o.data AS old_data, o.json_nulls AS old_json_nulls, o.row_key AS old_key, o.change_seq AS old_seq,
+           o.indicator AS old_indicator, o.commit_raw AS old_commit, n.*
     FROM old_side AS o JOIN new_side AS n USING (row_key)
     UNION ALL
     -- A key change leaves one row without a partner on each side. DMS applies one
     -- change per statement, so exactly one of each; more would be ambiguous.
-    SELECT o.data, o.row_key, o.change_seq, o.indicator, o.commit_raw, n.*
+    SELECT o.data, o.json_nulls, o.row_key, o.change_seq, o.indicator, o.commit_raw, n.*
     FROM moved_old AS o CROSS JOIN moved_new AS n
     WHERE {{audit_schema}}.assert_single_key_change((SELECT count(*) FROM moved_old), (SELECT count(*) FROM moved_new))
   ), versions AS (
@@ -835,7 +1004,9 @@ BEGIN
       -- version_operation reads the list rather than the subquery that computes it.
       SELECT p.*,
              CASE WHEN p.indicator IS DISTINCT FROM 'D'
-                  THEN (SELECT l.names FROM {{audit_schema}}.changed_column_list(p.old_data, p.data) AS l(names))
+                  THEN {{audit_schema}}.with_null_changes(
+                         (SELECT l.names FROM {{audit_schema}}.changed_column_list(p.old_data, p.data) AS l(names)),
+                         p.old_json_nulls, p.json_nulls)
              END AS changed
       FROM pairs AS p
       OFFSET 0) AS c
@@ -844,13 +1015,16 @@ BEGIN
          v.transaction_id, v.stream_position,
          CASE WHEN v.version_operation IN ('INSERT', 'SNAPSHOT') THEN NULL ELSE v.old_data END,
          CASE WHEN v.version_operation = 'DELETE' THEN NULL ELSE v.data END,
-         CASE WHEN v.version_operation = 'UPDATE' THEN v.changed END
+         CASE WHEN v.version_operation = 'UPDATE' THEN v.changed END,
+         CASE WHEN v.version_operation IN ('INSERT', 'SNAPSHOT') THEN NULL ELSE v.old_json_nulls END,
+         CASE WHEN v.version_operation = 'DELETE' THEN NULL ELSE v.json_nulls END
   FROM versions AS v
   WHERE v.version_operation IS NOT NULL
   UNION ALL
   -- A key change also ends the old key's history with a DELETE.
   SELECT arg_source_schema, arg_source_table, v.old_key, 'DELETE',
-         v.commit_timestamp, v.change_seq, v.transaction_id, v.stream_position, v.old_data, NULL, NULL
+         v.commit_timestamp, v.change_seq, v.transaction_id, v.stream_position, v.old_data, NULL, NULL,
+         v.old_json_nulls, NULL
   FROM versions AS v
   WHERE v.version_operation IN ('UPDATE', 'INSERT')
     AND v.row_key <> v.old_key

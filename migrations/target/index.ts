@@ -22,6 +22,7 @@ import { partitionChangeMigration } from './0020-partition-change';
 import { auditedTableGeneratedColumnsMigration } from './0021-audited-table-generated-columns';
 import { auditedPartitionTreeMigration } from './0022-audited-partition-tree';
 import { auditLogOperationKnownMigration } from './0023-audit-log-operation-known';
+import { auditLogJsonNullsMigration } from './0024-audit-log-json-nulls';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -85,4 +86,5 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
   },
   { name: '0022-audited-partition-tree', migration: auditedPartitionTreeMigration },
   { name: '0023-audit-log-operation-known', migration: auditLogOperationKnownMigration },
+  { name: '0024-audit-log-json-nulls', migration: auditLogJsonNullsMigration },
 ];

@@ -81,9 +81,9 @@ async function takePriorBaseline(
     trx,
   );
   await sql`
-    INSERT INTO ${baseline} (source_schema, source_table, row_key, row_data)
-    SELECT ${schema}, ${table}, v.row_key, v.new_row
-      FROM (SELECT DISTINCT ON (a.row_key) a.row_key, a.operation, a.new_row
+    INSERT INTO ${baseline} (source_schema, source_table, row_key, row_data, row_json_nulls)
+    SELECT ${schema}, ${table}, v.row_key, v.new_row, v.new_json_nulls
+      FROM (SELECT DISTINCT ON (a.row_key) a.row_key, a.operation, a.new_row, a.new_json_nulls
               FROM ${sql.id(auditSchema, 'audit_log')} AS a
              WHERE a.source_schema = ${schema} AND a.source_table = ${table}
              ORDER BY a.row_key, a.id DESC) AS v

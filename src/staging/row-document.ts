@@ -72,6 +72,16 @@ export function sourceRowDocumentSql(table: SourceTable, qualifiedSource: string
       ` || CASE WHEN ${slice(name)} ~ '(^|[[,])-0([],]|$)' THEN jsonb_build_object(${quoteLiteral(name)}, ` +
       `regexp_replace(${slice(name)}, '(^|[[,])-0(?=[],]|$)', '\\1"-0"', 'g')::jsonb) ELSE '{}'::jsonb END`,
   );
+  // The JSON null literal of a json column is its exact text, the string "null"
+  // (json_null_texts): row_to_json renders it as SQL NULL is, so its text tells. (An
+  // array's text is never `null`.) Merged over the json overrides, as the trigger merges it.
+  const jsonNullTexts = columns.json
+    .map(
+      (name) =>
+        ` || CASE WHEN src.${quoteIdent(name)}::text = 'null' ` +
+        `THEN jsonb_build_object(${quoteLiteral(name)}, 'null'::text) ELSE '{}'::jsonb END`,
+    )
+    .join('');
   // Merged last, as the capture trigger merges bounded_arrays over exact_document.
   const bounded = columns.array
     .map(
@@ -88,9 +98,10 @@ export function sourceRowDocumentSql(table: SourceTable, qualifiedSource: string
   );
   return `SELECT jsonb_build_object(${keys.join(', ')})::text AS key,
        ((s.ar_doc - ${ignored})${jsonOverrides.join('')}${floatOverrides.join('')}
-        || s.ar_bounded)::text AS row
+        || s.ar_bounded || s.ar_json_null_texts)::text AS row
   FROM (SELECT to_jsonb(src.*)${textOverrides} AS ar_doc,
                row_to_json(src.*) AS ar_json,
-               '{}'::jsonb${bounded} AS ar_bounded
+               '{}'::jsonb${bounded} AS ar_bounded,
+               '{}'::jsonb${jsonNullTexts} AS ar_json_null_texts
           FROM ${qualifiedSource} AS src) AS s`;
 }

@@ -35,6 +35,18 @@ const CANONICAL_ROW_COLUMNS: readonly (readonly [string, 'value' | 'document' | 
   ['recorded_at', 'timestamp'],
 ];
 
+/**
+ * Columns printed after {@link CANONICAL_ROW_COLUMNS} only when one of them is not NULL:
+ * added with migration 0024, so every row recorded before (and every row since without
+ * a JSON null literal in a jsonb column) prints, and hashes, as it did.
+ */
+const CANONICAL_OPTIONAL_COLUMNS = ['old_json_nulls', 'new_json_nulls'] as const;
+
+/** SQL: whether audit row `alias` prints its optional columns. */
+function optionalColumnsPresent(alias: string): string {
+  return CANONICAL_OPTIONAL_COLUMNS.map((column) => `${alias}.${column} IS NOT NULL`).join(' OR ');
+}
+
 /** Each canonical column of audit row `alias` as the SQL expression printed. */
 function canonicalRowValues(alias: string) {
   return CANONICAL_ROW_COLUMNS.map(([column, kind]) => ({
@@ -58,7 +70,13 @@ export function canonicalRowSql(alias: string): string {
   const elements = canonicalRowValues(alias).map(({ value, document }) =>
     element(document ? value : `pg_catalog.to_jsonb(${value})`),
   );
-  return `pg_catalog.concat('[', ${elements.join(", ', ', ")}, ']')`;
+  const optional = CANONICAL_OPTIONAL_COLUMNS.map(
+    (column) => `', ', ${element(`pg_catalog.to_jsonb(${alias}.${column})`)}`,
+  );
+  return (
+    `pg_catalog.concat('[', ${elements.join(", ', ', ")}, ` +
+    `CASE WHEN ${optionalColumnsPresent(alias)} THEN pg_catalog.concat(${optional.join(', ')}) END, ']')`
+  );
 }
 
 /**
@@ -67,7 +85,12 @@ export function canonicalRowSql(alias: string): string {
  */
 export function canonicalRowAsArraySql(alias: string): string {
   const values = canonicalRowValues(alias).map(({ value }) => value);
-  return `pg_catalog.jsonb_build_array(${values.join(', ')})::text`;
+  const optional = CANONICAL_OPTIONAL_COLUMNS.map((column) => `${alias}.${column}`);
+  return (
+    `CASE WHEN ${optionalColumnsPresent(alias)} ` +
+    `THEN pg_catalog.jsonb_build_array(${[...values, ...optional].join(', ')})::text ` +
+    `ELSE pg_catalog.jsonb_build_array(${values.join(', ')})::text END`
+  );
 }
 
 /**

@@ -487,13 +487,15 @@ async function compare(
 function stagingReader(target: pg.Client, auditSchema: string, table: SourceTable): KeyedRowCursor {
   const exact = rowDocumentColumns(table);
   const fn = (name: string) => quoteQualified(auditSchema, name);
+  const staging = quoteLiteral(quoteQualified(auditSchema, stagingTableName(table.table)));
   return new KeyedRowCursor(
     target,
     `SELECT q.key, q.row FROM (
        SELECT ${fn('key_of')}(to_jsonb(st.*), $1::text[])::text AS key,
               CASE WHEN st.${OPERATION_INDICATOR_COLUMN.name} = '${Indicator.deleted}' THEN NULL
                    ELSE (${fn('exact_document')}(to_jsonb(st.*) - $2::text[], row_to_json(st.*), $3::text[], $4::text[])
-                         || (${fn('bounded_arrays')}(record_out(st.*)::text, ${quoteLiteral(quoteQualified(auditSchema, stagingTableName(table.table)))}::regclass) - $2::text[]))::text
+                         || (${fn('bounded_arrays')}(record_out(st.*)::text, ${staging}::regclass) - $2::text[])
+                         || ${fn('json_null_texts')}(${fn('json_null_columns')}(record_out(st.*)::text, ${staging}::regclass, $2::text[]), $3::text[]))::text
               END AS row
          FROM ${quoteQualified(auditSchema, stagingTableName(table.table))} AS st) AS q
      ORDER BY q.key COLLATE "C"`,

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { createHistory } from '../../src/history';
+import { verifyIntegrity } from '../../src/trust/integrity';
 import { verifyAuditTrail } from '../../src/verify';
 import { auditRows, createPipeline, type Pipeline } from '../engine/helpers';
 import { createDmsTarget, type DmsTarget } from '../support/dms-target';
@@ -68,6 +69,41 @@ describe('exact values: json text, float -0 and numeric keys', () => {
           ['f', 'fa', 'r'],
         ],
       ]);
+    });
+
+    it('records the JSON null literal apart from SQL NULL, in json and jsonb', async () => {
+      const dms = new DmsApplier(target, 'audit', 'docs', ['id']);
+      const row = { f: null, r: null, fa: null };
+      await dms.insert(
+        { id: '5', doc: null, jb: null, ...row },
+        cdc('INSERT', '2026-11-22 13:00:00', 30),
+      );
+      await dms.update({ id: '5' }, { doc: 'null' }, cdc('UPDATE', '2026-11-22 13:00:01', 31));
+      await dms.update({ id: '5' }, { jb: 'null' }, cdc('UPDATE', '2026-11-22 13:00:02', 32));
+      await dms.update({ id: '5' }, { jb: null }, cdc('UPDATE', '2026-11-22 13:00:03', 33));
+      await dms.update(
+        { id: '5' },
+        { doc: null, jb: 'null' },
+        cdc('UPDATE', '2026-11-22 13:00:04', 34),
+      );
+      await dms.delete({ id: '5' }, cdc('DELETE', '2026-11-22 13:00:05', 35));
+      const { rows } = await target.query(
+        `SELECT operation, old_row -> 'doc' AS old_doc, new_row -> 'doc' AS new_doc,
+                old_json_nulls, new_json_nulls, changed_columns
+           FROM audit.audit_log WHERE source_table = 'docs' AND row_key = '{"id": 5}' ORDER BY id`,
+      );
+      expect(rows.map((r) => Object.values(r))).toEqual([
+        ['INSERT', null, null, null, null, null],
+        // A json value is its exact text: the literal is the string "null".
+        ['UPDATE', null, 'null', null, null, ['doc']],
+        // A jsonb value is JSON null either way: the list names the literal.
+        ['UPDATE', 'null', 'null', null, ['jb'], ['jb']],
+        ['UPDATE', 'null', 'null', ['jb'], null, ['jb']],
+        ['UPDATE', 'null', null, null, ['jb'], ['doc', 'jb']],
+        ['DELETE', null, null, ['jb'], null, null],
+      ]);
+      const chain = await verifyIntegrity({ db, auditSchema: 'audit' });
+      expect(chain.ok).toBe(true);
     });
 
     it('gives a numeric key one history whatever its scale', async () => {
@@ -143,6 +179,32 @@ describe('exact values: json text, float -0 and numeric keys', () => {
       const report = await verify();
       expect(report.mismatches).toEqual([]);
       expect(report.ok).toBe(true);
+    });
+
+    it('records the JSON null literal apart from SQL NULL in many-row statements', async () => {
+      await p.source(
+        `INSERT INTO public.docs (id, doc, jb) VALUES (7, NULL, NULL), (8, 'null', 'null')`,
+      );
+      await p.source(`UPDATE public.docs SET doc = 'null', jb = 'null' WHERE id IN (7, 8)`);
+      await p.source(`UPDATE public.docs SET jb = NULL WHERE id IN (7, 8)`);
+      await p.source(`UPDATE public.docs SET doc = NULL WHERE id IN (7, 8)`);
+      await p.replicate();
+      const { rows } = await p.target(
+        `SELECT row_key ->> 'id' AS id, operation, new_row -> 'doc' AS doc, new_json_nulls, changed_columns
+           FROM audit.audit_log WHERE source_table = 'docs' AND row_key ->> 'id' IN ('7', '8')
+          ORDER BY row_key ->> 'id', change_seq`,
+      );
+      expect(rows.map((r) => Object.values(r))).toEqual([
+        ['7', 'INSERT', null, null, null],
+        ['7', 'UPDATE', 'null', ['jb'], ['doc', 'jb']],
+        ['7', 'UPDATE', 'null', null, ['jb']],
+        ['7', 'UPDATE', null, null, ['doc']],
+        ['8', 'INSERT', 'null', ['jb'], null],
+        ['8', 'UPDATE', 'null', null, ['jb']],
+        ['8', 'UPDATE', null, null, ['doc']],
+      ]);
+      const report = await verify();
+      expect(report.mismatches).toEqual([]);
     });
 
     it('verify sees a json whitespace-only difference', async () => {

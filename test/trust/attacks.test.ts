@@ -323,7 +323,7 @@ describe('attacks on the target side', () => {
       const marked = await attempt(() =>
         asLogin(login.url, (client) =>
           client.query(
-            `SELECT audit.reload_unchanged('public', 'items', '{"id": 2}', '{"id": 2, "name": "two"}', now()::timestamp)`,
+            `SELECT audit.reload_unchanged('public', 'items', '{"id": 2}', '{"id": 2, "name": "two"}', NULL, now()::timestamp)`,
           ),
         ),
       );

@@ -19,8 +19,9 @@ describe('the canonical text of an audit row', () => {
         source_schema text, source_table text, row_key jsonb, operation text,
         commit_timestamp timestamptz(6), change_seq varchar(35), transaction_id text,
         stream_position text, old_row jsonb, new_row jsonb, changed_columns text[],
-        recorded_at timestamptz(6))`);
-      await client.query(`INSERT INTO a VALUES
+        recorded_at timestamptz(6), old_json_nulls text[], new_json_nulls text[])`);
+      await client.query(`INSERT INTO a (source_schema, source_table, row_key, operation, commit_timestamp,
+        change_seq, transaction_id, stream_position, old_row, new_row, changed_columns, recorded_at) VALUES
         ('public', 'items', '{"id": 1}', 'INSERT', '2026-01-01 00:00:00.000001+00',
          '20260101000000000000000000000000001', '42', '0/16B3748', NULL,
          '{"id": 1, "name": "a \\"quoted\\" \\\\ back\\nslash\\ttab \\u0001 é 🎉", "n": 1.10, "big": 123456789012345678901234567890.5, "neg": -0.0, "e": 1e-7}',
@@ -32,13 +33,26 @@ describe('the canonical text of an audit row', () => {
          '{}', '2026-03-29 01:30:00+00'),
         ('s', 't', '{}', 'SNAPSHOT', '0001-01-01 00:00:00+00', NULL, NULL, NULL, NULL, NULL, NULL,
          '294276-12-31 23:59:59.999999+00')`);
+      await client.query(`INSERT INTO a VALUES
+        ('s', 't', '{"id": 3}', 'UPDATE', '2026-03-29 01:30:00+00', NULL, NULL, NULL,
+         '{"id": 3, "jb": null}', '{"id": 3, "jb": null}', '{jb}', '2026-03-29 01:30:00+00',
+         NULL, '{jb,"quo\\"te"}'),
+        ('s', 't', '{"id": 3}', 'DELETE', '2026-03-29 01:30:00+00', NULL, NULL, NULL,
+         '{"id": 3, "jb": null}', NULL, NULL, '2026-03-29 01:30:00+00', '{jb}', NULL)`);
       const { rows } = await client.query<{ now: string; then: string }>(
         `SELECT ${canonicalRowSql('a')} AS now, ${canonicalRowAsArraySql('a')} AS then FROM a`,
       );
-      expect(rows).toHaveLength(4);
+      expect(rows).toHaveLength(6);
       for (const row of rows) expect(row.now).toBe(row.then);
       // Not vacuous: the forms differ from a row that differs.
       expect(rows[0]!.now).not.toBe(rows[1]!.now);
+      // A row with no JSON null list (every row sealed before migration 0024) prints the
+      // twelve columns it always did; one with a list prints the lists after them.
+      expect(rows[3]!.now).toBe(
+        '["s", "t", {}, "SNAPSHOT", "0001-01-01T00:00:00.000000Z", null, null, null, null, null, null, "294276-12-31T23:59:59.999999Z"]',
+      );
+      expect(rows[4]!.now.endsWith(', null, ["jb", "quo\\"te"]]')).toBe(true);
+      expect(rows[5]!.now.endsWith(', ["jb"], null]')).toBe(true);
     });
   });
 });
