@@ -53,6 +53,10 @@ describe('the set path of the capture triggers', () => {
     'version_operation',
     'update_version_operation',
     'array_columns',
+    'json_null_columns',
+    'json_null_texts',
+    'jsonb_nulls',
+    'with_null_changes',
   ];
 
   /** Runs `statements` in one transaction; returns the calls of the per-row helpers. */
