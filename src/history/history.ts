@@ -201,6 +201,8 @@ interface AuditLogRow {
   old_row: string | null;
   new_row: string | null;
   changed_columns: string[] | null;
+  old_json_nulls: string[] | null;
+  new_json_nulls: string[] | null;
   context: string | null;
   /** Absent from the per-key statements: their table's are in the cached key facts. */
   exact_number_columns?: string[];
@@ -290,6 +292,8 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
         documentText('l.old_row').as('old_row'),
         documentText('l.new_row').as('new_row'),
         sql<string[] | null>`l.changed_columns`.as('changed_columns'),
+        sql<string[] | null>`l.old_json_nulls`.as('old_json_nulls'),
+        sql<string[] | null>`l.new_json_nulls`.as('new_json_nulls'),
         sql<string | null>`ctx.context::text`.as('context'),
       ])
       .$if(registry === 'joined', (query) =>
@@ -923,10 +927,18 @@ function toVersion<Row>(
     streamPosition: row.stream_position,
     oldRow: oldRow as Row | null,
     newRow: rowDocument(row.new_row, exact) as Row | null,
+    oldRowJsonNulls: row.old_json_nulls ?? NO_JSON_NULLS,
+    newRowJsonNulls: row.new_json_nulls ?? NO_JSON_NULLS,
     changedColumns: row.changed_columns as Version<Row>['changedColumns'],
     context: row.context === null ? null : versionContext(row.context),
   };
 }
+
+/**
+ * The JSON-null list of a row without any (the audit log's NULL: it never stores an
+ * empty one), shared by every such version.
+ */
+const NO_JSON_NULLS: readonly string[] = Object.freeze([]);
 
 /** A row document as the API returns it (a SQL NULL is null). */
 function rowDocument(text: string | null, exactColumns: readonly string[]): unknown {

@@ -58,6 +58,27 @@ export interface Version<Row = Record<string, unknown>> {
   readonly oldRow: Row | null;
   /** The row after the change (null for DELETE). */
   readonly newRow: Row | null;
+  /**
+   * The `jsonb` columns of {@link oldRow} whose value is the JSON `null` literal
+   * (`'null'::jsonb`), sorted by name (byte order); empty when none. The row shows such a
+   * value as `null`, exactly as it shows SQL NULL: this list tells them apart.
+   *
+   * ```ts
+   * // UPDATE items SET attrs = 'null' WHERE id = 42  (attrs was SQL NULL)
+   * version.oldRow.attrs; // null
+   * version.newRow.attrs; // null
+   * version.changedColumns; // ['attrs']
+   * version.oldRowJsonNulls; // []
+   * version.newRowJsonNulls; // ['attrs']: the JSON null literal, not SQL NULL
+   * ```
+   *
+   * A `json` column needs no list: its value is its exact text, `"null"` for the literal.
+   * Inside an array (`jsonb[]`, `json[]`) a JSON null element and a NULL element still
+   * look the same (a known gap).
+   */
+  readonly oldRowJsonNulls: readonly string[];
+  /** As {@link oldRowJsonNulls}, for {@link newRow}. */
+  readonly newRowJsonNulls: readonly string[];
   /** Columns an UPDATE changed, sorted; null for other operations. */
   readonly changedColumns: readonly (keyof Row & string)[] | null;
   /**
@@ -85,4 +106,12 @@ export interface ColumnChange {
   readonly column: string;
   readonly from: unknown;
   readonly to: unknown;
+  /**
+   * Present when the column is a `jsonb` JSON `null` literal on either side (read from
+   * the versions' {@link Version.newRowJsonNulls}): `from` and `to` show it as `null`,
+   * as they show SQL NULL, so a change between the two is `{ from: null, to: null,
+   * jsonNull: { from: false, to: true } }`. Only versions carry the lists: when either
+   * side is a plain row, JSON nulls are not compared and this is absent.
+   */
+  readonly jsonNull?: { readonly from: boolean; readonly to: boolean };
 }

@@ -78,10 +78,7 @@ export function currentShapeSql(
 ): string {
   let expression = row;
   for (const change of changes) {
-    const older =
-      change.lastAuditId !== null
-        ? `${alias}.id <= ${quoteLiteral(change.lastAuditId)}::bigint`
-        : `${alias}.recorded_at <= ${quoteLiteral(change.detectedAt)}::timestamptz`;
+    const older = recordedBefore(change, alias);
     const name = quoteLiteral(change.column);
     const r = `(${expression})`;
     if (change.change === 'RENAME' && change.previousName !== null) {
@@ -101,6 +98,41 @@ export function currentShapeSql(
   return expression;
 }
 
+/** SQL for "the audit_log row aliased `alias` has the shape from before `change`". */
+function recordedBefore(change: ShapeChange, alias: string): string {
+  return change.lastAuditId !== null
+    ? `${alias}.id <= ${quoteLiteral(change.lastAuditId)}::bigint`
+    : `${alias}.recorded_at <= ${quoteLiteral(change.detectedAt)}::timestamptz`;
+}
+
 function isScalarNumeric(type: string): boolean {
   return /^numeric(\(\d+,-?\d+\))?$/.test(type);
+}
+
+/**
+ * SQL for `list` (a version's text[] of column names, `new_json_nulls` of the audit_log
+ * row aliased `alias`) in the table's current shape, as {@link currentShapeSql} puts its
+ * row: a renamed column under its new name, a dropped one gone; sorted by name in byte
+ * order again, NULL when none is left. An added column is never listed: its existing
+ * rows' value is recorded as jsonb text, which does not tell a JSON `null` from SQL NULL.
+ */
+export function currentShapeListSql(
+  list: string,
+  alias: string,
+  changes: readonly ShapeChange[],
+): string {
+  let expression = list;
+  for (const change of changes) {
+    const older = recordedBefore(change, alias);
+    const name = `${quoteLiteral(change.column)}::text`;
+    const e = `(${expression})`;
+    if (change.change === 'RENAME' && change.previousName !== null) {
+      const before = `${quoteLiteral(change.previousName)}::text`;
+      expression = `CASE WHEN ${older} THEN array_replace(${e}, ${before}, ${name}) ELSE ${e} END`;
+    } else if (change.change === 'DROP') {
+      expression = `CASE WHEN ${older} THEN array_remove(${e}, ${name}) ELSE ${e} END`;
+    }
+  }
+  if (expression === list) return list;
+  return `(SELECT array_agg(n ORDER BY n COLLATE "C") FROM unnest(${expression}) AS n)`;
 }

@@ -6,7 +6,11 @@ import { quoteIdent, quoteLiteral } from '../postgres/identifiers';
  * It is `to_jsonb(row)` without the ignored columns, except where jsonb would lose what
  * the source holds:
  * - a `json` column (or array of json) is its exact text, as a JSON string: jsonb would
- *   drop whitespace and duplicate keys;
+ *   drop whitespace and duplicate keys (the JSON `null` literal is the string `"null"`;
+ *   SQL NULL is JSON null);
+ * - a `jsonb` column holding the JSON `null` literal is JSON null, as SQL NULL is: the
+ *   audit log lists such columns beside the row (`old_json_nulls`, `new_json_nulls`),
+ *   and {@link sourceRowDocumentSql} gives the same list;
  * - a float `-0` (`real`, `double precision`, or in an array of them) is the string
  *   `"-0"`, as NaN and Infinity are strings: jsonb numbers have no -0;
  * - an array whose lower bound is not 1 (in any dimension) is its exact text, as a JSON
@@ -22,6 +26,8 @@ import { quoteIdent, quoteLiteral } from '../postgres/identifiers';
 export interface RowDocumentColumns {
   /** json and json[] columns, recorded as exact text. */
   readonly json: readonly string[];
+  /** Scalar jsonb columns (domains over jsonb too): their JSON `null` literals are listed. */
+  readonly jsonb: readonly string[];
   /** real and double precision columns (and arrays of them), -0 kept. */
   readonly float: readonly string[];
   /** Columns staged as the text of a type the target lacks. */
@@ -42,6 +48,9 @@ export function rowDocumentColumns(table: SourceTable): RowDocumentColumns {
   const recorded = table.columns.filter((column) => !table.ignoreColumns.includes(column.name));
   return {
     json: recorded.filter((c) => JSON_TYPES.has(elementType(c))).map((c) => c.name),
+    // A domain's column has its base type here (introspect), and arrays are not listed
+    // (an element that is JSON null and a NULL element look the same: a known gap).
+    jsonb: recorded.filter((c) => !c.carriedAsText && c.type === 'jsonb').map((c) => c.name),
     float: recorded.filter((c) => FLOAT_TYPES.has(elementType(c))).map((c) => c.name),
     text: recorded.filter((c) => c.carriedAsText).map((c) => c.name),
     array: recorded.filter((c) => !c.carriedAsText && c.type.endsWith('[]')).map((c) => c.name),
@@ -52,7 +61,9 @@ export function rowDocumentColumns(table: SourceTable): RowDocumentColumns {
  * A query over the source table giving each row's key and row document as text, built
  * exactly as the capture trigger builds them from staging. Every identifier is quoted;
  * user columns are referenced only qualified, so any column name works.
- * Outputs `key` and `row` (jsonb text).
+ * Outputs `key` and `row` (jsonb text), and `json_nulls`: the jsonb columns holding the
+ * JSON `null` literal as a JSON array, sorted by name in byte order, or NULL for none
+ * (the audit log's `new_json_nulls` of the row).
  */
 export function sourceRowDocumentSql(table: SourceTable, qualifiedSource: string): string {
   const columns = rowDocumentColumns(table);
@@ -67,6 +78,17 @@ export function sourceRowDocumentSql(table: SourceTable, qualifiedSource: string
     (name) =>
       ` || jsonb_build_object(${quoteLiteral(name)}, coalesce(to_jsonb(nullif(${slice(name)}, 'null')), 'null'::jsonb))`,
   );
+  const jsonNulls =
+    columns.jsonb.length === 0
+      ? 'NULL::text'
+      : `(SELECT to_jsonb(array_agg(n ORDER BY n COLLATE "C"))::text
+            FROM unnest(ARRAY[${columns.jsonb
+              .map(
+                (name) =>
+                  `CASE WHEN jsonb_typeof(src.${quoteIdent(name)}) = 'null' THEN ${quoteLiteral(name)} END`,
+              )
+              .join(', ')}]::text[]) AS n
+           WHERE n IS NOT NULL)`;
   const floatOverrides = columns.float.map(
     (name) =>
       ` || CASE WHEN ${slice(name)} ~ '(^|[[,])-0([],]|$)' THEN jsonb_build_object(${quoteLiteral(name)}, ` +
@@ -98,10 +120,12 @@ export function sourceRowDocumentSql(table: SourceTable, qualifiedSource: string
   );
   return `SELECT jsonb_build_object(${keys.join(', ')})::text AS key,
        ((s.ar_doc - ${ignored})${jsonOverrides.join('')}${floatOverrides.join('')}
-        || s.ar_bounded || s.ar_json_null_texts)::text AS row
+        || s.ar_bounded || s.ar_json_null_texts)::text AS row,
+       s.ar_json_nulls AS json_nulls
   FROM (SELECT to_jsonb(src.*)${textOverrides} AS ar_doc,
                row_to_json(src.*) AS ar_json,
                '{}'::jsonb${bounded} AS ar_bounded,
-               '{}'::jsonb${jsonNullTexts} AS ar_json_null_texts
+               '{}'::jsonb${jsonNullTexts} AS ar_json_null_texts,
+               ${jsonNulls} AS ar_json_nulls
           FROM ${qualifiedSource} AS src) AS s`;
 }

@@ -7,6 +7,12 @@ const FETCH_SIZE = 2000;
 export interface KeyedRow {
   readonly key: string;
   readonly row: string | null;
+  /**
+   * The row's jsonb columns holding the JSON `null` literal (which the row shows as null,
+   * as it shows SQL NULL), as a JSON array sorted in byte order; null for none. Part of
+   * the row: two rows are the same when both `row` and this are.
+   */
+  readonly json_nulls: string | null;
 }
 
 let cursorSerial = 0;

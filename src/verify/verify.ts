@@ -14,9 +14,14 @@ import {
   stagingTableName,
 } from '../staging/header-columns';
 import { parseRowJson, stringifyRowJson } from '../history/row-json';
-import { KeyedRowCursor, mergeByKey } from './keyed-rows';
+import { KeyedRowCursor, mergeByKey, type KeyedRow } from './keyed-rows';
 import { rowDocumentColumns, sourceRowDocumentSql } from '../staging/row-document';
-import { currentShapeSql, shapeChangesSql, type ShapeChange } from '../history/version-shape';
+import {
+  currentShapeListSql,
+  currentShapeSql,
+  shapeChangesSql,
+  type ShapeChange,
+} from '../history/version-shape';
 import { noProgress, type ProgressReporter, type ProgressTask } from '../support/progress';
 import { reloadState, type ReloadState } from '../staging/reload-baseline';
 
@@ -60,6 +65,15 @@ export interface VerifyMismatch {
   readonly auditRow?: Record<string, unknown>;
   /** The staging row (`staging-differs`; absent when flagged deleted or missing). */
   readonly stagingRow?: Record<string, unknown>;
+  /**
+   * The jsonb columns of {@link sourceRow}, {@link auditRow} or {@link stagingRow} whose
+   * value is the JSON `null` literal (the row shows it as null, as it shows SQL NULL), by
+   * name; absent when the row has none. A column going between the two is named in
+   * {@link columns} like any other change.
+   */
+  readonly sourceJsonNulls?: readonly string[];
+  readonly auditJsonNulls?: readonly string[];
+  readonly stagingJsonNulls?: readonly string[];
   /**
    * `missing-in-audit` in a partitioned table: the leaf partition (`schema.table`) that
    * holds the row. Rows a table held when it was attached as a partition (or rows
@@ -128,7 +142,7 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
       );
       const sourceRows = new KeyedRowCursor(
         source,
-        `SELECT q.key, q.row FROM (${sourceRowDocumentSql(
+        `SELECT q.key, q.row, q.json_nulls FROM (${sourceRowDocumentSql(
           {
             ...table,
             ignoreColumns: [...ignoreColumns, ...(await generatedColumns(source, table))],
@@ -140,14 +154,14 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
       const shape = await shapeChanges(target, options.config.auditSchema, table);
       const auditRows = new KeyedRowCursor(
         target,
-        `SELECT row_key::text AS key, new_row::text AS row
+        `SELECT row_key::text AS key, new_row::text AS row, to_jsonb(new_json_nulls)::text AS json_nulls
            FROM (${newestVersionsSql(options.config.auditSchema, shape)}) AS newest
           WHERE operation <> 'DELETE'
           ORDER BY row_key::text COLLATE "C"`,
         [table.schema, table.table],
       );
       let listed = 0;
-      const list = async (mismatch: VerifyMismatch, rows?: [string, string]): Promise<void> => {
+      const list = async (mismatch: VerifyMismatch, rows?: [KeyedRow, KeyedRow]): Promise<void> => {
         if (listed++ >= maxListed) return;
         const columns = rows ? await differingColumns(target, ...rows) : undefined;
         mismatches.push(columns ? { ...mismatch, columns } : mismatch);
@@ -161,10 +175,7 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
         options.progress,
         `verify ${name}`,
         () => countRows(source, quoteQualified(table.schema, table.table)),
-        (task) =>
-          compare(name, sourceRows, auditRows, task, (mismatch, raw) =>
-            list(mismatch, raw && [raw.sourceRow, raw.auditRow]),
-          ),
+        (task) => compare(name, sourceRows, auditRows, task, list),
       );
       await namePartitions(source, table, mismatches, listedBefore);
       await nameDetachedPartitions(
@@ -442,10 +453,7 @@ async function compare(
   sourceRows: KeyedRowCursor,
   auditRows: KeyedRowCursor,
   task: ProgressTask,
-  report: (
-    mismatch: VerifyMismatch,
-    raw?: { sourceRow: string; auditRow: string },
-  ) => Promise<void>,
+  report: (mismatch: VerifyMismatch, rows?: [KeyedRow, KeyedRow]) => Promise<void>,
 ): Promise<{ sourceRows: number; auditRows: number; mismatches: number }> {
   let sourceCount = 0;
   let auditCount = 0;
@@ -456,24 +464,22 @@ async function compare(
       task.advance(1);
     }
     if (audit) auditCount++;
-    const sourceRow = source && rowText(source);
-    const auditRow = audit && rowText(audit);
-    if (sourceRow === auditRow) continue;
+    if (source && audit && sameRow(source, audit)) continue;
     mismatches++;
     const found = { table, key: parseRowJson(key) };
-    if (sourceRow === null) {
-      await report({ ...found, kind: 'missing-in-source', auditRow: parseRowJson(auditRow!) });
-    } else if (auditRow === null) {
-      await report({ ...found, kind: 'missing-in-audit', sourceRow: parseRowJson(sourceRow) });
+    if (source === null) {
+      await report({ ...found, kind: 'missing-in-source', ...reported('audit', audit!) });
+    } else if (audit === null) {
+      await report({ ...found, kind: 'missing-in-audit', ...reported('source', source) });
     } else {
       await report(
         {
           ...found,
           kind: 'different',
-          sourceRow: parseRowJson(sourceRow),
-          auditRow: parseRowJson(auditRow),
+          ...reported('source', source),
+          ...reported('audit', audit),
         },
-        { sourceRow, auditRow },
+        [source, audit],
       );
     }
   }
@@ -488,15 +494,22 @@ function stagingReader(target: pg.Client, auditSchema: string, table: SourceTabl
   const exact = rowDocumentColumns(table);
   const fn = (name: string) => quoteQualified(auditSchema, name);
   const staging = quoteLiteral(quoteQualified(auditSchema, stagingTableName(table.table)));
+  const deleted = `st.${OPERATION_INDICATOR_COLUMN.name} = '${Indicator.deleted}'`;
+  // The JSON null literals of the staging row's recorded columns (json_null_columns): a
+  // json column's is merged into the row as the string "null", a jsonb column's listed
+  // (jsonb_nulls), as the capture trigger records them.
   return new KeyedRowCursor(
     target,
-    `SELECT q.key, q.row FROM (
+    `SELECT q.key, q.row, q.json_nulls FROM (
        SELECT ${fn('key_of')}(to_jsonb(st.*), $1::text[])::text AS key,
-              CASE WHEN st.${OPERATION_INDICATOR_COLUMN.name} = '${Indicator.deleted}' THEN NULL
+              CASE WHEN ${deleted} THEN NULL
                    ELSE (${fn('exact_document')}(to_jsonb(st.*) - $2::text[], row_to_json(st.*), $3::text[], $4::text[])
                          || (${fn('bounded_arrays')}(record_out(st.*)::text, ${staging}::regclass) - $2::text[])
                          || ${fn('json_null_texts')}(${fn('json_null_columns')}(record_out(st.*)::text, ${staging}::regclass, $2::text[]), $3::text[]))::text
-              END AS row
+              END AS row,
+              CASE WHEN ${deleted} THEN NULL
+                   ELSE to_jsonb(${fn('jsonb_nulls')}(${fn('json_null_columns')}(record_out(st.*)::text, ${staging}::regclass, $2::text[]), $3::text[]))::text
+              END AS json_nulls
          FROM ${quoteQualified(auditSchema, stagingTableName(table.table))} AS st) AS q
      ORDER BY q.key COLLATE "C"`,
     [
@@ -517,7 +530,8 @@ function newestVersionReader(
 ): KeyedRowCursor {
   return new KeyedRowCursor(
     target,
-    `SELECT row_key::text AS key, CASE WHEN operation = 'DELETE' THEN NULL ELSE new_row::text END AS row
+    `SELECT row_key::text AS key, CASE WHEN operation = 'DELETE' THEN NULL ELSE new_row::text END AS row,
+            CASE WHEN operation = 'DELETE' THEN NULL ELSE to_jsonb(new_json_nulls)::text END AS json_nulls
        FROM (${newestVersionsSql(auditSchema, shape)}) AS newest
       ORDER BY row_key::text COLLATE "C"`,
     [table.schema, table.table],
@@ -549,9 +563,10 @@ async function shapeChanges(
  * one row's history.
  */
 function newestVersionsSql(auditSchema: string, shape: readonly ShapeChange[]): string {
-  return `SELECT DISTINCT ON (row_key) row_key, operation, new_row
+  return `SELECT DISTINCT ON (row_key) row_key, operation, new_row, new_json_nulls
             FROM (SELECT ${currentShapeSql('l.row_key', 'l', shape, { keyOnly: true })} AS row_key,
                          ${currentShapeSql('l.new_row', 'l', shape)} AS new_row,
+                         ${currentShapeListSql('l.new_json_nulls', 'l', shape)} AS new_json_nulls,
                          l.operation, l.id
                     FROM ${quoteQualified(auditSchema, 'audit_log')} AS l
                    WHERE l.source_schema = $1 AND l.source_table = $2) AS v
@@ -568,43 +583,71 @@ async function compareStaging(
   stagingRows: KeyedRowCursor,
   versions: KeyedRowCursor,
   task: ProgressTask,
-  report: (mismatch: VerifyMismatch, rows?: [string, string]) => Promise<void>,
+  report: (mismatch: VerifyMismatch, rows?: [KeyedRow, KeyedRow]) => Promise<void>,
 ): Promise<{ stagingRows: number; mismatches: number }> {
   let stagingCount = 0;
   let mismatches = 0;
   for await (const { key, left: staged, right: version } of mergeByKey(stagingRows, versions)) {
     if (staged) task.advance(1);
     if (staged?.row) stagingCount++;
-    const stagedRow = staged?.row ?? null;
-    const versionRow = version?.row ?? null;
-    if (stagedRow === versionRow) continue;
+    // A missing row, a row flagged deleted and a DELETE version all have no row.
+    const live = (entry: KeyedRow | null) => (entry === null || entry.row === null ? null : entry);
+    const stagedLive = live(staged);
+    const versionLive = live(version);
+    if (
+      stagedLive === null ? versionLive === null : versionLive && sameRow(stagedLive, versionLive)
+    )
+      continue;
     mismatches++;
     await report(
       {
         table,
         key: parseRowJson(key),
         kind: 'staging-differs',
-        ...(stagedRow === null ? {} : { stagingRow: parseRowJson(stagedRow) }),
-        ...(versionRow === null ? {} : { auditRow: parseRowJson(versionRow) }),
+        ...(stagedLive && reported('staging', stagedLive)),
+        ...(versionLive && reported('audit', versionLive)),
       },
-      stagedRow !== null && versionRow !== null ? [stagedRow, versionRow] : undefined,
+      stagedLive && versionLive ? [stagedLive, versionLive] : undefined,
     );
   }
   return { stagingRows: stagingCount, mismatches };
 }
 
-/** Columns whose JSON text differs (so `1.10` vs `1.100` counts, as in the row comparison). */
-async function differingColumns(
-  client: pg.Client,
-  sourceRow: string,
-  auditRow: string,
-): Promise<string[]> {
+/** Whether two live rows are the same: the same document text and the same JSON nulls. */
+function sameRow(a: KeyedRow, b: KeyedRow): boolean {
+  return rowText(a) === rowText(b) && a.json_nulls === b.json_nulls;
+}
+
+/** A live row of one side as a mismatch reports it: the row, and its JSON nulls if any. */
+function reported(
+  side: 'source' | 'audit' | 'staging',
+  entry: KeyedRow,
+): Pick<VerifyMismatch, `${typeof side}Row` | `${typeof side}JsonNulls`> {
+  return {
+    [`${side}Row`]: parseRowJson(rowText(entry)),
+    ...(entry.json_nulls !== null && {
+      [`${side}JsonNulls`]: JSON.parse(entry.json_nulls) as string[],
+    }),
+  };
+}
+
+/**
+ * Columns whose JSON text differs (so `1.10` vs `1.100` counts, as in the row comparison),
+ * and the jsonb columns that are a JSON `null` literal in one row only (`null` in both
+ * documents).
+ */
+async function differingColumns(client: pg.Client, a: KeyedRow, b: KeyedRow): Promise<string[]> {
   const { rows } = await client.query<{ name: string }>(
     `SELECT coalesce(s.key, a.key) AS name
        FROM jsonb_each($1::jsonb) AS s FULL JOIN jsonb_each($2::jsonb) AS a ON a.key = s.key
       WHERE s.value::text IS DISTINCT FROM a.value::text
+     UNION
+     (SELECT coalesce(s.name, a.name)
+        FROM jsonb_array_elements_text(coalesce($3::jsonb, '[]')) AS s(name)
+        FULL JOIN jsonb_array_elements_text(coalesce($4::jsonb, '[]')) AS a(name) ON a.name = s.name
+       WHERE s.name IS NULL OR a.name IS NULL)
       ORDER BY 1`,
-    [sourceRow, auditRow],
+    [rowText(a), rowText(b), a.json_nulls, b.json_nulls],
   );
   return rows.map((row) => row.name);
 }

@@ -17,6 +17,8 @@ const version: Version = {
   oldRow: { id: 1, note: 'a' },
   newRow: { id: 1, note: 'b, "quoted"\nsecond line' },
   changedColumns: ['note'],
+  oldRowJsonNulls: [],
+  newRowJsonNulls: ['attrs', 'extra'],
   context: {
     actor: 'alice, "the admin"',
     onBehalfOf: null,
@@ -28,11 +30,12 @@ const version: Version = {
 };
 
 describe('CSV export records', () => {
-  it('carry the context as the last column, JSON text that survives RFC 4180 quoting', () => {
+  it('carry the context after the rows, JSON text that survives RFC 4180 quoting', () => {
     const fields = splitCsv(csvRecord(version));
     expect(fields).toHaveLength(CSV_COLUMNS.length);
     const at = (column: (typeof CSV_COLUMNS)[number]) => fields[CSV_COLUMNS.indexOf(column)]!;
-    expect(CSV_COLUMNS.at(-1)).toBe('context');
+    // Columns added later come last: readers of the earlier ones are unaffected.
+    expect(CSV_COLUMNS.slice(-3)).toEqual(['context', 'old_json_nulls', 'new_json_nulls']);
     expect(JSON.parse(at('context'))).toEqual(version.context);
     expect(JSON.parse(at('new_row'))).toEqual(version.newRow);
     expect(at('commit_timestamp')).toBe(version.commitTimestamp);
@@ -40,7 +43,13 @@ describe('CSV export records', () => {
 
   it('leave a null context empty', () => {
     const fields = splitCsv(csvRecord({ ...version, context: null }));
-    expect(fields.at(-1)).toBe('');
+    expect(fields[CSV_COLUMNS.indexOf('context')]).toBe('');
+  });
+
+  it('list the JSON-null columns of each row as JSON text, [] for none', () => {
+    const fields = splitCsv(csvRecord(version));
+    expect(fields[CSV_COLUMNS.indexOf('old_json_nulls')]).toBe('[]');
+    expect(JSON.parse(fields[CSV_COLUMNS.indexOf('new_json_nulls')]!)).toEqual(['attrs', 'extra']);
   });
 
   it('have the same columns, in the same order, as a Parquet export', () => {

@@ -25,6 +25,8 @@ interface Listed {
   oldRow: unknown;
   newRow: unknown;
   context: unknown;
+  oldRowJsonNulls: unknown;
+  newRowJsonNulls: unknown;
 }
 
 /** The Parquet column each JSON-lines field is in, and how the field reads there. */
@@ -39,6 +41,8 @@ const FIELDS = [
   ['oldRow', 'old_row', 'json'],
   ['newRow', 'new_row', 'json'],
   ['context', 'context', 'json'],
+  ['oldRowJsonNulls', 'old_json_nulls', 'json'],
+  ['newRowJsonNulls', 'new_json_nulls', 'json'],
 ] as const;
 
 /** `2026-11-22T10:00:00.000001Z` as µs since the epoch, without the code under test. */
@@ -89,7 +93,8 @@ describe('audit-trail export --format parquet (built binary)', () => {
     );
     await p.source(
       `BEGIN;
-       UPDATE shop.prices SET price = 1.100, odd = '-Infinity', f = 'NaN' WHERE id = 9007199254740993;
+       UPDATE shop.prices SET price = 1.100, odd = '-Infinity', f = 'NaN', doc = 'null'
+        WHERE id = 9007199254740993;
        UPDATE shop."größe ✓" SET n = 2;
        COMMIT;`,
     );
@@ -144,6 +149,10 @@ describe('audit-trail export --format parquet (built binary)', () => {
     ])
       expect(prices.new_row).toContain(exact);
     expect(rows.map((row) => row.table)).toContain('shop.größe ✓');
+    // The JSON null literal of a jsonb column: null in the row, named in the list.
+    const update = rows.find((row) => row.operation === 'UPDATE' && row.table === 'shop.prices')!;
+    expect([update.old_json_nulls, update.new_json_nulls]).toEqual(['[]', '["doc"]']);
+    expect(update.new_row).toContain('"doc":null');
 
     // The commit times are the audit log's, to the microsecond (PostgreSQL's own count).
     const log = await p.target(
@@ -161,7 +170,15 @@ describe('audit-trail export --format parquet (built binary)', () => {
       repetition_type: 'REQUIRED',
       logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MICROS' },
     });
-    for (const column of ['key', 'changed_columns', 'old_row', 'new_row', 'context'])
+    for (const column of [
+      'key',
+      'changed_columns',
+      'old_row',
+      'new_row',
+      'context',
+      'old_json_nulls',
+      'new_json_nulls',
+    ])
       expect(schema[column]).toMatchObject({ type: 'BYTE_ARRAY', logical_type: { type: 'JSON' } });
     for (const column of ['table', 'operation', 'transaction_id', 'change_seq'])
       expect(schema[column]).toMatchObject({ type: 'BYTE_ARRAY', converted_type: 'UTF8' });

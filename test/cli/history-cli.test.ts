@@ -4,8 +4,9 @@ import path from 'node:path';
 import pg from 'pg';
 import { cdc, DmsApplier, fullLoad } from '../support/dms-apply';
 // The built binary, as users run it: a dozen runs here, each without tsx's start-up.
-import { connectionArgs, runCli } from '../support/cli';
+import { connectionArgs, runCli, writeConfig } from '../support/cli';
 import { createTestDatabase, withClient } from '../support/databases';
+import { createPipeline, type Pipeline } from '../engine/helpers';
 
 describe('audit-trail migrate and history', () => {
   let configFile: string;
@@ -70,6 +71,8 @@ describe('audit-trail migrate and history', () => {
         newRow: { id: 42, name: 'lamp', price: '19.990' },
         changedColumns: null,
         context: null,
+        oldRowJsonNulls: [],
+        newRowJsonNulls: [],
       },
       {
         operation: 'UPDATE',
@@ -80,6 +83,8 @@ describe('audit-trail migrate and history', () => {
         newRow: { id: 42, name: 'lamp', price: '17.500' },
         changedColumns: ['price'],
         context: null,
+        oldRowJsonNulls: [],
+        newRowJsonNulls: [],
       },
       {
         operation: 'DELETE',
@@ -90,6 +95,8 @@ describe('audit-trail migrate and history', () => {
         newRow: null,
         changedColumns: null,
         context: null,
+        oldRowJsonNulls: [],
+        newRowJsonNulls: [],
       },
     ]);
 
@@ -222,5 +229,72 @@ describe('audit-trail migrate and history', () => {
     expect(human.stdout).toMatch(
       /RENAME name text -> title text {2}\(seen by migrate at or before LSN/,
     );
+  });
+});
+
+describe('audit-trail history: the JSON null literal', () => {
+  const CONFIG = { tables: [{ table: 'docs' }] };
+  let p: Pipeline;
+  let configFile: string;
+  let literalAt: string;
+
+  beforeAll(async () => {
+    p = await createPipeline(`CREATE TABLE docs (id int PRIMARY KEY, jb jsonb, j json)`, CONFIG);
+    configFile = await writeConfig(CONFIG);
+    await p.replicate();
+    await p.source(`INSERT INTO docs VALUES (1, NULL, NULL)`);
+    await p.source(`UPDATE docs SET jb = 'null'`);
+    await p.source(`UPDATE docs SET j = 'null'`);
+    await p.source(`DELETE FROM docs`);
+    await p.replicate();
+    const { rows } = await p.target(
+      `SELECT to_char(commit_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at
+         FROM audit.audit_log WHERE source_table = 'docs' AND operation = 'UPDATE' ORDER BY id DESC`,
+    );
+    literalAt = rows[0].at;
+  });
+  afterAll(async () => p?.dispose());
+
+  const history = (...args: string[]) =>
+    runCli([
+      'history',
+      'public.docs',
+      '1',
+      ...args,
+      ...connectionArgs({ configFile, targetUrl: p.targetUrl }),
+    ]);
+
+  it('marks a jsonb JSON null apart from SQL NULL in the text output', async () => {
+    const human = await history();
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain('    jb: null → null (JSON)\n');
+    // A json value is its exact text: the literal is the string "null".
+    expect(human.stdout).toContain('    j: null → "null"\n');
+    // A whole row (here the DELETE's) names its JSON nulls on a line of its own.
+    expect(human.stdout).toMatch(
+      /DELETE.*\n {4}\{"j":"null","id":1,"jb":null\}\n {4}null \(JSON\): "jb"\n$/,
+    );
+    const asOf = await history('--as-of', literalAt);
+    expect(asOf.stdout).toMatch(/"jb": null[\s\S]*\}\nnull \(JSON\): "jb"\n$/);
+  });
+
+  it('lists them in the --json output', async () => {
+    const json = await history('--json');
+    const versions = JSON.parse(json.stdout) as {
+      oldRowJsonNulls: string[];
+      newRowJsonNulls: string[];
+    }[];
+    expect(versions.map((v) => [v.oldRowJsonNulls, v.newRowJsonNulls])).toEqual([
+      [[], []],
+      [[], ['jb']],
+      [['jb'], ['jb']],
+      [['jb'], []],
+    ]);
+    // --as-of --json keeps its documented shape: the row.
+    expect(JSON.parse((await history('--json', '--as-of', literalAt)).stdout)).toEqual({
+      id: 1,
+      jb: null,
+      j: 'null',
+    });
   });
 });

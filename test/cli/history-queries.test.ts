@@ -164,6 +164,8 @@ describe('audit-trail history transaction / history changes', () => {
       'old_row',
       'new_row',
       'context',
+      'old_json_nulls',
+      'new_json_nulls',
     ]);
     // The transaction set no context: an empty field, not the text "null".
     expect(records.slice(1).map((r) => [r[0], r[1], r[2], r[4], r[8], r[9]])).toEqual([

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { SchemaElement, Writer } from 'hyparquet-writer' with { 'resolution-mode': 'import' };
 import { stringifyRowJson } from '../../history/row-json';
+import { jsonNullsField } from './history-format';
 import type { Version } from '../../history';
 import { CliError } from '../errors';
 import type { ExportSink } from './export';
@@ -45,8 +46,8 @@ const json = (value: unknown) =>
 
 /**
  * The columns of a Parquet export: the CSV columns, with
- * `commit_timestamp` as TIMESTAMP(MICROS, UTC) and key, rows, changed columns and
- * context as JSON.
+ * `commit_timestamp` as TIMESTAMP(MICROS, UTC) and key, rows, changed columns,
+ * context and the JSON-null lists as JSON.
  */
 export const PARQUET_COLUMNS: readonly ExportColumn[] = [
   { name: 'table', element: STRING, required: true, value: (v) => `${v.schema}.${v.table}` },
@@ -69,6 +70,18 @@ export const PARQUET_COLUMNS: readonly ExportColumn[] = [
   { name: 'old_row', element: JSON_TEXT, required: false, value: (v) => json(v.oldRow) },
   { name: 'new_row', element: JSON_TEXT, required: false, value: (v) => json(v.newRow) },
   { name: 'context', element: JSON_TEXT, required: false, value: (v) => json(v.context) },
+  {
+    name: 'old_json_nulls',
+    element: JSON_TEXT,
+    required: true,
+    value: (v) => jsonNullsField(v.oldRowJsonNulls),
+  },
+  {
+    name: 'new_json_nulls',
+    element: JSON_TEXT,
+    required: true,
+    value: (v) => jsonNullsField(v.newRowJsonNulls),
+  },
 ];
 
 /**

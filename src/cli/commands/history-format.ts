@@ -14,6 +14,8 @@ export function toJson(version: Version) {
     newRow: version.newRow,
     changedColumns: version.changedColumns,
     context: version.context,
+    oldRowJsonNulls: version.oldRowJsonNulls,
+    newRowJsonNulls: version.newRowJsonNulls,
   };
 }
 
@@ -27,14 +29,41 @@ export function formatVersion(version: Version): string {
   const lines = [head];
   if (version.operation === 'UPDATE') {
     for (const column of version.changedColumns ?? []) {
-      lines.push(
-        `    ${column}: ${stringifyRowJson(version.oldRow?.[column])} → ${stringifyRowJson(version.newRow?.[column])}`,
-      );
+      const before = valueText(version.oldRow, version.oldRowJsonNulls, column);
+      const after = valueText(version.newRow, version.newRowJsonNulls, column);
+      lines.push(`    ${column}: ${before} → ${after}`);
     }
   } else {
-    lines.push(`    ${stringifyRowJson(version.newRow ?? version.oldRow)}`);
+    const row = version.newRow ?? version.oldRow;
+    lines.push(`    ${stringifyRowJson(row)}`);
+    const jsonNulls = version.newRow === null ? version.oldRowJsonNulls : version.newRowJsonNulls;
+    if (jsonNulls.length > 0) lines.push(`    ${jsonNullsLine(jsonNulls)}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * A value of an UPDATE's line: its JSON, or `null (JSON)` for a jsonb JSON `null` literal,
+ * which the row shows as `null`, as it shows SQL NULL.
+ */
+function valueText(
+  row: Record<string, unknown> | null,
+  jsonNulls: readonly string[],
+  column: string,
+): string {
+  return jsonNulls.includes(column) ? JSON_NULL_MARK : stringifyRowJson(row?.[column]);
+}
+
+/** How the text output shows a jsonb value that is the JSON `null` literal. */
+export const JSON_NULL_MARK = 'null (JSON)';
+
+/**
+ * The line under a whole row (and under `history --as-of`'s row) naming its columns that
+ * are `null (JSON)`: the JSON `null` literal, not SQL NULL. Names JSON-quoted (they may
+ * hold anything).
+ */
+export function jsonNullsLine(columns: readonly string[]): string {
+  return `${JSON_NULL_MARK}: ${columns.map((column) => JSON.stringify(column)).join(', ')}`;
 }
 
 /** `  by alice (TICKET-7)`; the actor or the reason alone when only one is set. */
@@ -104,8 +133,9 @@ function indent(text: string): string {
 }
 
 /**
- * The CSV columns, in order; key, rows, changed columns and context are JSON text (exact
- * numbers). `context` is last, so readers of the columns before it are unaffected.
+ * The CSV columns, in order; key, rows, changed columns, context and the JSON-null lists
+ * are JSON text (exact numbers). Columns added later come last (`context`, then the
+ * lists), so readers of the columns before them are unaffected.
  */
 export const CSV_COLUMNS = [
   'table',
@@ -118,6 +148,8 @@ export const CSV_COLUMNS = [
   'old_row',
   'new_row',
   'context',
+  'old_json_nulls',
+  'new_json_nulls',
 ] as const;
 
 /** One RFC 4180 field: quoted (quotes doubled) when it holds a comma, quote, CR or LF. */
@@ -128,6 +160,11 @@ export function csvField(value: string | null): string {
 
 function json(value: unknown): string | null {
   return value === null || value === undefined ? null : stringifyRowJson(value);
+}
+
+/** A version's JSON-null list as an export writes it: JSON text, `[]` for none (as `--json`). */
+export function jsonNullsField(columns: readonly string[]): string {
+  return JSON.stringify(columns);
 }
 
 /** One version as a CSV record (without the line end). */
@@ -143,6 +180,8 @@ export function csvRecord(version: Version): string {
     json(version.oldRow),
     json(version.newRow),
     json(version.context),
+    jsonNullsField(version.oldRowJsonNulls),
+    jsonNullsField(version.newRowJsonNulls),
   ];
   return fields.map(csvField).join(',');
 }

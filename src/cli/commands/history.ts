@@ -53,11 +53,11 @@ function historyCommand(program: Command) {
       // The target's registry decides what has history, not the config: a table removed
       // from the config keeps its history, and so does an access-audit-only config's target.
       const { loadConfig } = await import('../../config/index.js');
-      const { createHistory, historyCursor, stringifyRowJson } =
+      const { createHistory, historyCursor, rowAfter, stringifyRowJson } =
         await import('../../history/index.js');
       const { openTarget, targetConnection } = await import('../target.js');
       const { requireHistoryOnTarget } = await import('./history-target.js');
-      const { formatVersions, toJson } = await import('./history-format.js');
+      const { formatVersions, jsonNullsLine, toJson } = await import('./history-format.js');
       const config = await loadConfig(options.config);
       const asOf = options.asOf === undefined ? undefined : parseInstant(options.asOf);
       const page = await pageOptions(options);
@@ -69,8 +69,14 @@ function historyCommand(program: Command) {
         await requireHistoryOnTarget(db, config);
         const history = createHistory(db, { auditSchema: config.auditSchema });
         if (asOf !== undefined) {
-          const row = await history.asOf(table, key, asOf);
+          // The row, as asOf answers; the text output also names its JSON-null columns
+          // (the row shows them as null, as it shows SQL NULL). --json keeps its
+          // documented shape: the row or null.
+          const version = await history.versionAt(table, key, asOf);
+          const row = rowAfter(version);
           process.stdout.write(`${stringifyRowJson(row, options.json ? undefined : 2)}\n`);
+          if (!options.json && row !== null && version!.newRowJsonNulls.length > 0)
+            process.stdout.write(`${jsonNullsLine(version!.newRowJsonNulls)}\n`);
           return;
         }
         const versions = await history.history(table, key, page);

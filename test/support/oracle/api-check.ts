@@ -11,6 +11,9 @@ export interface StoredVersion {
   readonly id: string;
   readonly oldRowJson: string | null;
   readonly newRowJson: string | null;
+  /** `old_json_nulls` / `new_json_nulls` (NULL when none). */
+  readonly oldJsonNulls?: readonly string[] | null;
+  readonly newJsonNulls?: readonly string[] | null;
 }
 
 /**
@@ -45,8 +48,10 @@ export async function compareApiHistory(options: {
         id: string;
         old_row: string | null;
         new_row: string | null;
+        old_json_nulls: string[] | null;
+        new_json_nulls: string[] | null;
       }>(
-        `SELECT id::text, old_row::text, new_row::text
+        `SELECT id::text, old_row::text, new_row::text, old_json_nulls, new_json_nulls
            FROM ${quoteQualified(options.auditSchema, 'audit_log')}
           WHERE source_schema = $1 AND source_table = $2`,
         [table.schema, table.table],
@@ -65,7 +70,13 @@ export async function compareApiHistory(options: {
       problems.push(
         ...apiDifferences(
           reference,
-          rows.map((r) => ({ id: r.id, oldRowJson: r.old_row, newRowJson: r.new_row })),
+          rows.map((r) => ({
+            id: r.id,
+            oldRowJson: r.old_row,
+            newRowJson: r.new_row,
+            oldJsonNulls: r.old_json_nulls,
+            newJsonNulls: r.new_json_nulls,
+          })),
           versions,
         ),
       );
@@ -85,7 +96,8 @@ export async function compareApiHistory(options: {
 export function apiDifferences(
   reference: string,
   stored: readonly StoredVersion[],
-  versions: readonly Pick<Version, 'id' | 'oldRow' | 'newRow'>[],
+  versions: readonly (Pick<Version, 'id' | 'oldRow' | 'newRow'> &
+    Partial<Pick<Version, 'oldRowJsonNulls' | 'newRowJsonNulls'>>)[],
 ): string[] {
   const problems: string[] = [];
   const byId = new Map(versions.map((v) => [v.id, v]));
@@ -110,6 +122,18 @@ export function apiDifferences(
         );
         break;
       }
+    }
+    // The JSON-null lists as stored (the log's NULL is the API's empty list).
+    for (const [side, stored] of [
+      ['oldRowJsonNulls', row.oldJsonNulls],
+      ['newRowJsonNulls', row.newJsonNulls],
+    ] as const) {
+      if (stored === undefined) continue;
+      const got = version[side];
+      if (JSON.stringify(got) !== JSON.stringify(stored ?? []))
+        problems.push(
+          `history API: ${reference}: audit row ${row.id} ${side}: recorded ${JSON.stringify(stored)}, API ${JSON.stringify(got)}`,
+        );
     }
   }
   return problems;

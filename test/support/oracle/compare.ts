@@ -20,6 +20,9 @@ export interface KitVersion {
   readonly oldRowJson: string | null;
   readonly newRowJson: string | null;
   readonly changedColumns: readonly string[] | null;
+  /** `old_json_nulls` / `new_json_nulls`: the jsonb columns holding the JSON null literal. */
+  readonly oldJsonNulls: readonly string[] | null;
+  readonly newJsonNulls: readonly string[] | null;
 }
 
 /** The first place where the kit's history and the oracle's disagree, for one key. */
@@ -105,8 +108,11 @@ async function readKitVersions(
     old_row: string | null;
     new_row: string | null;
     changed_columns: string[] | null;
+    old_json_nulls: string[] | null;
+    new_json_nulls: string[] | null;
   }>(
     `SELECT id::text, row_key::text, operation, transaction_id, old_row::text, new_row::text, changed_columns,
+            old_json_nulls, new_json_nulls,
             to_char(commit_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS commit_ts
        FROM ${quoteQualified(options.auditSchema ?? 'audit', 'audit_log')}
       WHERE source_schema = $1 AND source_table = $2
@@ -140,6 +146,8 @@ async function readKitVersions(
     oldRowJson: row.old_row,
     newRowJson: row.new_row,
     changedColumns: row.changed_columns,
+    oldJsonNulls: row.old_json_nulls,
+    newJsonNulls: row.new_json_nulls,
   }));
 }
 
@@ -198,6 +206,13 @@ async function lineUp(
             diff(`${side}.columns`, wanted, columns);
             break;
           }
+          // Which of them hold the JSON null literal is checked with the values; here,
+          // that the list is the audit log's form: columns of the row, sorted, never empty.
+          const listed = jsonNullsOf(g, side);
+          if (listed !== null && !wellFormedJsonNulls(listed, columns ?? [])) {
+            diff(`${side}.jsonNulls`, 'columns of the row, sorted, not empty', listed);
+            break;
+          }
         }
         if (!found) pairs.push([e, g, index]);
       }
@@ -213,15 +228,22 @@ async function lineUp(
       }
   }
 
-  // Second pass: values, decoded to the source types' text in one round trip.
+  // Second pass: values, decoded to the source types' text in one round trip. A listed
+  // jsonb column is the JSON null literal, whose text is `null` (its document value is
+  // JSON null, as SQL NULL's is, so it decodes as NULL).
   const decoded = await decodeValues(source, decodeQueue);
   let next = 0;
   for (const { key, pairs } of pending) {
     let found: HistoryDifference | undefined;
-    for (const [e, , index] of pairs)
+    for (const [e, g, index] of pairs)
       for (const side of ['oldRow', 'newRow'] as const)
         for (const [column, text] of Object.entries(e[side] ?? {})) {
-          const got = decoded[next++];
+          const value = decoded[next++];
+          const got = !jsonNullsOf(g, side)?.includes(column)
+            ? value
+            : value === null
+              ? 'null'
+              : `<listed as the JSON null literal, holds ${value}>`;
           if (!found && got !== text)
             found = {
               table: label,
@@ -240,6 +262,23 @@ async function lineUp(
     }
   }
   return differences;
+}
+
+function jsonNullsOf(version: KitVersion, side: 'oldRow' | 'newRow'): readonly string[] | null {
+  return side === 'oldRow' ? version.oldJsonNulls : version.newJsonNulls;
+}
+
+/** Not empty, sorted in byte order (COLLATE "C") without repeats, each a column of the row. */
+function wellFormedJsonNulls(listed: readonly string[], columns: readonly string[]): boolean {
+  const bytes = (name: string) => Buffer.from(name);
+  return (
+    listed.length > 0 &&
+    listed.every(
+      (name, i) =>
+        columns.includes(name) &&
+        (i === 0 || Buffer.compare(bytes(listed[i - 1]!), bytes(name)) < 0),
+    )
+  );
 }
 
 function rowColumns(json: string | null): string[] | null {

@@ -93,7 +93,26 @@ export async function installOracle(
 interface ColumnInfo {
   name: string;
   type: string;
+  /** json or jsonb (or a domain over one): its JSON null literal is not SQL NULL. */
+  jsonish: boolean;
 }
+
+/**
+ * SQL for "the value of `record`.`column` is SQL NULL". `to_jsonb` renders a composite
+ * whose fields are all NULL apart from SQL NULL (where `IS NULL` would not), but renders
+ * a json or jsonb value that is the JSON null literal as it renders SQL NULL: for those
+ * `IS NULL` is exact. (Inside an array, a JSON null element and a NULL element print
+ * differently in the array's text: the generator writes no json arrays, see contract 4.)
+ */
+function sqlNullTest(record: string, json: string, column: ColumnInfo): string {
+  return column.jsonish
+    ? `${record}.${quoteIdent(column.name)} IS NULL`
+    : `jsonb_typeof(${json} -> ${literal(column.name)}) = 'null'`;
+}
+
+/** The `jsonish` column of {@link ColumnInfo}, read from the attribute `a`. */
+const JSONISH_SQL = `(SELECT coalesce(nullif(t.typbasetype, 0), t.oid) FROM pg_catalog.pg_type AS t
+                       WHERE t.oid = a.atttypid) IN ('json'::regtype, 'jsonb'::regtype) AS jsonish`;
 
 /** A table's current columns and the types their values decode as (see {@link decodeValues}). */
 async function readColumns(source: pg.ClientBase, table: OracleTable): Promise<ColumnInfo[]> {
@@ -104,7 +123,8 @@ async function readColumns(source: pg.ClientBase, table: OracleTable): Promise<C
             CASE format_type(a.atttypid, NULL)
               WHEN 'character' THEN 'bpchar' WHEN 'character[]' THEN 'bpchar[]'
               WHEN 'bit' THEN 'bit varying' WHEN 'bit[]' THEN 'bit varying[]'
-              ELSE format_type(a.atttypid, NULL) END AS type
+              ELSE format_type(a.atttypid, NULL) END AS type,
+            ${JSONISH_SQL}
        FROM pg_attribute a
       WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
       ORDER BY a.attnum`,
@@ -139,7 +159,7 @@ export async function refreshOracle(source: pg.ClientBase, table: OracleTable): 
               `jsonb_build_object(${part
                 .map(
                   (c) =>
-                    `${literal(c.name)}, CASE WHEN jsonb_typeof(${record.toLowerCase()}_json -> ${literal(c.name)}) = 'null' THEN NULL ELSE format('%s', ${record}.${quoteIdent(c.name)}) END`,
+                    `${literal(c.name)}, CASE WHEN ${sqlNullTest(record, `${record.toLowerCase()}_json`, c)} THEN NULL ELSE format('%s', ${record}.${quoteIdent(c.name)}) END`,
                 )
                 .join(', ')})`,
           )
@@ -183,8 +203,8 @@ export async function readSourceRows(
   table: OracleTable,
 ): Promise<Record<string, string | null>[]> {
   const qualified = quoteQualified(table.schema, table.table);
-  const { rows: columns } = await source.query<{ name: string }>(
-    `SELECT attname::text AS name FROM pg_catalog.pg_attribute
+  const { rows: columns } = await source.query<ColumnInfo>(
+    `SELECT attname::text AS name, '' AS type, ${JSONISH_SQL} FROM pg_catalog.pg_attribute AS a
       WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
     [qualified],
   );
@@ -197,7 +217,7 @@ export async function readSourceRows(
               `jsonb_build_object(${part
                 .map(
                   (c) =>
-                    `${literal(c.name)}, CASE WHEN jsonb_typeof(to_jsonb(r) -> ${literal(c.name)}) = 'null' THEN NULL ELSE format('%s', r.${quoteIdent(c.name)}) END`,
+                    `${literal(c.name)}, CASE WHEN ${sqlNullTest('r', 'to_jsonb(r)', c)} THEN NULL ELSE format('%s', r.${quoteIdent(c.name)}) END`,
                 )
                 .join(', ')})`,
           )

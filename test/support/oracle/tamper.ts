@@ -15,8 +15,8 @@ import type { Tamper } from './workload';
  * `loadedRow`: that the initial load wrote and nothing changed since) directly on the target, as an
  * insider with write access to staging would (#17 item 10): no change sequence, so the
  * capture path records nothing. `null-value` sets the first recorded value column that
- * is not NULL (nor a JSON null literal) to NULL (falling back to `flag-deleted` when
- * every one is).
+ * is not NULL to NULL (falling back to `flag-deleted` when every one is): a json or
+ * jsonb JSON null literal too, which history records apart from SQL NULL.
  * Returns what it did, or undefined when the table has no live staging row.
  */
 export async function tamperWithStaging(
@@ -46,12 +46,7 @@ export async function tamperWithStaging(
   if (kind === 'null-value')
     for (const column of await recordedValueColumns(source, table)) {
       const edited = await target.query(
-        // Not a json or jsonb column holding the JSON null literal: the row document
-        // records it as SQL NULL (README "How values are recorded"), so that edit is one
-        // the kit documents it cannot see.
-        `UPDATE ${staging} SET ${quoteIdent(column)} = NULL WHERE ${where}
-            AND pg_catalog.to_jsonb(${quoteIdent(column)}) IS DISTINCT FROM 'null'::jsonb
-            AND ${quoteIdent(column)} IS NOT NULL`,
+        `UPDATE ${staging} SET ${quoteIdent(column)} = NULL WHERE ${where} AND ${quoteIdent(column)} IS NOT NULL`,
       );
       if (edited.rowCount === 1) return `set ${column} to NULL in staging row ${ctid}`;
     }
