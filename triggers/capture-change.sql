@@ -170,6 +170,47 @@ BEGIN
 END
 $function$;
 
+-- The json columns of a row whose text begins or ends with whitespace, each with its
+-- exact text as a JSON string; '{}' for none. Merged over exact_document's result, which
+-- reads a json value through row_to_json and `->`, and `->` returns a value from its first
+-- token to its last: the whitespace around it is lost there, so a change of only that
+-- would leave no audit row. In the row's text (record_out) such a value is a quoted field
+-- that begins or ends with whitespace (JSON's four: space, tab, newline, return); a row
+-- with no such field (nearly every row) is settled by its text, another read again as its
+-- table's row type (dynamic SQL, as bounded_arrays), its json columns by name.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.json_spaced_texts(row_text text, relation regclass, json_columns text[])
+RETURNS jsonb
+LANGUAGE plpgsql
+STABLE PARALLEL SAFE
+AS $function$
+DECLARE
+  tests pg_catalog.text;
+  result pg_catalog.jsonb;
+BEGIN
+  IF row_text IS NULL OR pg_catalog.cardinality(json_columns) OPERATOR(pg_catalog.=) 0
+     OR row_text OPERATOR(pg_catalog.!~) '[(,]"[ \t\n\r]|[ \t\n\r]"[,)]' THEN
+    RETURN '{}';
+  END IF;
+  -- 114: json (a fixed oid); json[] values print as arrays, never with whitespace around.
+  SELECT pg_catalog.string_agg(
+           pg_catalog.format('CASE WHEN (s.r).%I::pg_catalog.text OPERATOR(pg_catalog.~) ''^[ \t\n\r]|[ \t\n\r]$'' '
+                             'THEN pg_catalog.jsonb_build_object(%L, (s.r).%I::pg_catalog.text) '
+                             'ELSE ''{}''::pg_catalog.jsonb END', a.attname, a.attname, a.attname),
+           ' OPERATOR(pg_catalog.||) ')
+    INTO tests
+    FROM pg_catalog.pg_attribute AS a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) relation AND a.attnum OPERATOR(pg_catalog.>) 0
+     AND NOT a.attisdropped AND a.atttypid OPERATOR(pg_catalog.=) 114
+     AND a.attname::pg_catalog.text OPERATOR(pg_catalog.=) ANY (json_columns);
+  IF tests IS NULL THEN
+    RETURN '{}';
+  END IF;
+  EXECUTE pg_catalog.format('SELECT %s FROM (SELECT $1::%s AS r) AS s', tests, relation)
+    INTO result USING row_text;
+  RETURN result;
+END
+$function$;
+
 -- The json columns among json_null_columns' result, each with the JSON string "null": a
 -- json value is recorded as its exact text (exact_document), and the literal's is `null`.
 -- Merged over exact_document's result. An empty object for none. Inlined (no SET clause).
@@ -630,6 +671,7 @@ DECLARE
   arg_json_columns constant text[] := TG_ARGV[4]::text[];
   arg_float_columns constant text[] := TG_ARGV[5]::text[];
   arg_exact constant boolean := cardinality(arg_json_columns) + cardinality(arg_float_columns) > 0;
+  arg_json constant boolean := cardinality(arg_json_columns) > 0;
   v_rows bigint;
   v_reloading boolean;
   v_cdc_change boolean;
@@ -694,11 +736,18 @@ BEGIN
       v_data := {{audit_schema}}.exact_document(v_data, v_json, arg_json_columns, arg_float_columns);
     END IF;
     v_data := v_data || ({{audit_schema}}.bounded_arrays(v_text, TG_RELID) - arg_excluded_columns);
-    -- The JSON null literal: a json column's text, a jsonb column's name in the list.
-    v_nulls := {{audit_schema}}.json_null_columns(v_text, TG_RELID, arg_excluded_columns);
-    IF v_nulls IS NOT NULL THEN
-      v_data := v_data || {{audit_schema}}.json_null_texts(v_nulls, arg_json_columns);
-      v_nulls := {{audit_schema}}.jsonb_nulls(v_nulls, arg_json_columns);
+    -- json text with whitespace around it, and the JSON null literal (a json column's
+    -- text, a jsonb column's name in the list). Each call only where it may find one: a
+    -- PL/pgSQL call costs more on this path than the test in front of it.
+    IF arg_json THEN
+      v_data := v_data || {{audit_schema}}.json_spaced_texts(v_text, TG_RELID, arg_json_columns);
+    END IF;
+    IF pg_catalog.strpos(v_text, 'null') > 0 THEN
+      v_nulls := {{audit_schema}}.json_null_columns(v_text, TG_RELID, arg_excluded_columns);
+      IF v_nulls IS NOT NULL THEN
+        v_data := v_data || {{audit_schema}}.json_null_texts(v_nulls, arg_json_columns);
+        v_nulls := {{audit_schema}}.jsonb_nulls(v_nulls, arg_json_columns);
+      END IF;
     END IF;
     -- Reloading: a full-load row equal to its key's prior baseline is no version.
     IF v_operation <> 'SNAPSHOT' OR NOT v_reloading
@@ -741,6 +790,7 @@ BEGIN
                 ELSE r.ar_row - arg_excluded_columns END
              || CASE WHEN v_arrays THEN {{audit_schema}}.bounded_arrays(r.ar_bounds_text, TG_RELID) - arg_excluded_columns
                      ELSE '{}' END
+             || r.ar_spaced
              || CASE WHEN r.ar_nulls IS NOT NULL THEN {{audit_schema}}.json_null_texts(r.ar_nulls, arg_json_columns)
                      ELSE '{}' END AS ar_data,
            CASE WHEN r.ar_nulls IS NOT NULL THEN {{audit_schema}}.jsonb_nulls(r.ar_nulls, arg_json_columns) END AS ar_json_nulls,
@@ -749,7 +799,9 @@ BEGIN
            r.ar_change_seq, r.ar_transaction_id, r.ar_stream_position, r.ar_commit_raw
     FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json,
                  CASE WHEN v_arrays THEN j.ar_text END AS ar_bounds_text,
-                 CASE WHEN v_jsons THEN {{audit_schema}}.json_null_columns(j.ar_text, TG_RELID, arg_excluded_columns) END AS ar_nulls
+                 CASE WHEN v_jsons THEN {{audit_schema}}.json_null_columns(j.ar_text, TG_RELID, arg_excluded_columns) END AS ar_nulls,
+                 CASE WHEN arg_json THEN {{audit_schema}}.json_spaced_texts(j.ar_text, TG_RELID, arg_json_columns)
+                      ELSE '{}' END AS ar_spaced
           FROM (
       -- User columns are in scope here: only qualified references. The other renderings
       -- of the row only where read (ar_flags), as each costs per row.
@@ -815,6 +867,7 @@ DECLARE
   arg_json_columns constant text[] := TG_ARGV[4]::text[];
   arg_float_columns constant text[] := TG_ARGV[5]::text[];
   arg_exact constant boolean := cardinality(arg_json_columns) + cardinality(arg_float_columns) > 0;
+  arg_json constant boolean := cardinality(arg_json_columns) > 0;
   v_old_data jsonb; v_old_seq text; v_old_indicator text;
   v_new_data jsonb; v_new_seq text; v_new_indicator text; v_new_operation text;
   v_commit_ts timestamptz; v_xid text; v_lsn text; v_old_commit timestamp; v_new_commit timestamp;
@@ -872,16 +925,22 @@ BEGIN
     END IF;
     v_old_data := v_old_data || ({{audit_schema}}.bounded_arrays(v_old_text, TG_RELID) - arg_excluded_columns);
     v_new_data := v_new_data || ({{audit_schema}}.bounded_arrays(v_new_text, TG_RELID) - arg_excluded_columns);
-    -- The JSON null literal, as in capture_insert.
-    v_old_nulls := {{audit_schema}}.json_null_columns(v_old_text, TG_RELID, arg_excluded_columns);
-    IF v_old_nulls IS NOT NULL THEN
-      v_old_data := v_old_data || {{audit_schema}}.json_null_texts(v_old_nulls, arg_json_columns);
-      v_old_nulls := {{audit_schema}}.jsonb_nulls(v_old_nulls, arg_json_columns);
+    -- json whitespace and the JSON null literal, as in capture_insert.
+    IF arg_json THEN
+      v_old_data := v_old_data || {{audit_schema}}.json_spaced_texts(v_old_text, TG_RELID, arg_json_columns);
+      v_new_data := v_new_data || {{audit_schema}}.json_spaced_texts(v_new_text, TG_RELID, arg_json_columns);
     END IF;
-    v_new_nulls := {{audit_schema}}.json_null_columns(v_new_text, TG_RELID, arg_excluded_columns);
-    IF v_new_nulls IS NOT NULL THEN
-      v_new_data := v_new_data || {{audit_schema}}.json_null_texts(v_new_nulls, arg_json_columns);
-      v_new_nulls := {{audit_schema}}.jsonb_nulls(v_new_nulls, arg_json_columns);
+    IF pg_catalog.strpos(v_old_text, 'null') > 0 OR pg_catalog.strpos(v_new_text, 'null') > 0 THEN
+      v_old_nulls := {{audit_schema}}.json_null_columns(v_old_text, TG_RELID, arg_excluded_columns);
+      IF v_old_nulls IS NOT NULL THEN
+        v_old_data := v_old_data || {{audit_schema}}.json_null_texts(v_old_nulls, arg_json_columns);
+        v_old_nulls := {{audit_schema}}.jsonb_nulls(v_old_nulls, arg_json_columns);
+      END IF;
+      v_new_nulls := {{audit_schema}}.json_null_columns(v_new_text, TG_RELID, arg_excluded_columns);
+      IF v_new_nulls IS NOT NULL THEN
+        v_new_data := v_new_data || {{audit_schema}}.json_null_texts(v_new_nulls, arg_json_columns);
+        v_new_nulls := {{audit_schema}}.jsonb_nulls(v_new_nulls, arg_json_columns);
+      END IF;
     END IF;
     IF v_old_nulls IS DISTINCT FROM v_new_nulls THEN
       -- A jsonb column went from SQL NULL to the JSON null literal or back: the data
@@ -913,9 +972,13 @@ BEGIN
       v_version, v_commit_ts, v_new_seq, v_xid, v_lsn,
       CASE WHEN v_version IN ('INSERT', 'SNAPSHOT') THEN NULL ELSE v_old_data END,
       CASE WHEN v_version = 'DELETE' THEN NULL ELSE v_new_data END,
-      CASE WHEN v_version = 'UPDATE'
-           THEN {{audit_schema}}.with_null_changes({{audit_schema}}.changed_columns(v_old_data, v_new_data),
-                                                   v_old_nulls, v_new_nulls) END,
+      -- (with_null_changes' test written out: that SQL function, given a call it reads
+      -- twice, would not be inlined, and a SQL function call costs more than the row.)
+      CASE WHEN v_version <> 'UPDATE' THEN NULL
+           WHEN v_old_nulls IS NULL AND v_new_nulls IS NULL
+           THEN {{audit_schema}}.changed_columns(v_old_data, v_new_data)
+           ELSE {{audit_schema}}.merged_null_changes({{audit_schema}}.changed_columns(v_old_data, v_new_data),
+                                                     v_old_nulls, v_new_nulls) END,
       CASE WHEN v_version IN ('INSERT', 'SNAPSHOT') THEN NULL ELSE v_old_nulls END,
       CASE WHEN v_version = 'DELETE' THEN NULL ELSE v_new_nulls END)
     ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
@@ -939,6 +1002,7 @@ BEGIN
                 ELSE r.ar_row - arg_excluded_columns END
              || CASE WHEN v_arrays THEN {{audit_schema}}.bounded_arrays(r.ar_bounds_text, TG_RELID) - arg_excluded_columns
                      ELSE '{}' END
+             || r.ar_spaced
              || CASE WHEN r.ar_nulls IS NOT NULL THEN {{audit_schema}}.json_null_texts(r.ar_nulls, arg_json_columns)
                      ELSE '{}' END AS data,
            CASE WHEN r.ar_nulls IS NOT NULL THEN {{audit_schema}}.jsonb_nulls(r.ar_nulls, arg_json_columns) END AS json_nulls,
@@ -946,7 +1010,9 @@ BEGIN
            r.ar_change_seq AS change_seq, r.ar_indicator AS indicator, r.ar_commit AS commit_raw
     FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json,
                  CASE WHEN v_arrays THEN j.ar_text END AS ar_bounds_text,
-                 CASE WHEN v_jsons THEN {{audit_schema}}.json_null_columns(j.ar_text, TG_RELID, arg_excluded_columns) END AS ar_nulls
+                 CASE WHEN v_jsons THEN {{audit_schema}}.json_null_columns(j.ar_text, TG_RELID, arg_excluded_columns) END AS ar_nulls,
+                 CASE WHEN arg_json THEN {{audit_schema}}.json_spaced_texts(j.ar_text, TG_RELID, arg_json_columns)
+                      ELSE '{}' END AS ar_spaced
           FROM (
       -- User columns are in scope here: only qualified references (flags as in capture_insert).
       SELECT to_jsonb(old_row.*) AS ar_row,
@@ -964,6 +1030,7 @@ BEGIN
                 ELSE r.ar_row - arg_excluded_columns END
              || CASE WHEN v_arrays THEN {{audit_schema}}.bounded_arrays(r.ar_bounds_text, TG_RELID) - arg_excluded_columns
                      ELSE '{}' END
+             || r.ar_spaced
              || CASE WHEN r.ar_nulls IS NOT NULL THEN {{audit_schema}}.json_null_texts(r.ar_nulls, arg_json_columns)
                      ELSE '{}' END AS data,
            CASE WHEN r.ar_nulls IS NOT NULL THEN {{audit_schema}}.jsonb_nulls(r.ar_nulls, arg_json_columns) END AS json_nulls,
@@ -973,7 +1040,9 @@ BEGIN
            r.ar_stream_position AS stream_position, r.ar_commit AS commit_raw
     FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json,
                  CASE WHEN v_arrays THEN j.ar_text END AS ar_bounds_text,
-                 CASE WHEN v_jsons THEN {{audit_schema}}.json_null_columns(j.ar_text, TG_RELID, arg_excluded_columns) END AS ar_nulls
+                 CASE WHEN v_jsons THEN {{audit_schema}}.json_null_columns(j.ar_text, TG_RELID, arg_excluded_columns) END AS ar_nulls,
+                 CASE WHEN arg_json THEN {{audit_schema}}.json_spaced_texts(j.ar_text, TG_RELID, arg_json_columns)
+                      ELSE '{}' END AS ar_spaced
           FROM (
       -- User columns are in scope here: only qualified references (flags as in capture_insert).
       SELECT to_jsonb(new_row.*) AS ar_row,

@@ -96,12 +96,15 @@ export function sourceRowDocumentSql(table: SourceTable, qualifiedSource: string
   );
   // The JSON null literal of a json column is its exact text, the string "null"
   // (json_null_texts): row_to_json renders it as SQL NULL is, so its text tells. (An
-  // array's text is never `null`.) Merged over the json overrides, as the trigger merges it.
+  // array's text is never `null`, nor has whitespace around it.) Merged over the json
+  // overrides, as the trigger merges it.
+  // Likewise a json text with whitespace around it, which `->` drops (json_spaced_texts).
   const jsonNullTexts = columns.json
     .map(
       (name) =>
         ` || CASE WHEN src.${quoteIdent(name)}::text = 'null' ` +
-        `THEN jsonb_build_object(${quoteLiteral(name)}, 'null'::text) ELSE '{}'::jsonb END`,
+        `OR src.${quoteIdent(name)}::text ~ '^[ \\t\\n\\r]|[ \\t\\n\\r]$' ` +
+        `THEN jsonb_build_object(${quoteLiteral(name)}, src.${quoteIdent(name)}::text) ELSE '{}'::jsonb END`,
     )
     .join('');
   // Merged last, as the capture trigger merges bounded_arrays over exact_document.

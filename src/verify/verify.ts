@@ -505,6 +505,7 @@ function stagingReader(target: pg.Client, auditSchema: string, table: SourceTabl
               CASE WHEN ${deleted} THEN NULL
                    ELSE (${fn('exact_document')}(to_jsonb(st.*) - $2::text[], row_to_json(st.*), $3::text[], $4::text[])
                          || (${fn('bounded_arrays')}(record_out(st.*)::text, ${staging}::regclass) - $2::text[])
+                         || ${fn('json_spaced_texts')}(record_out(st.*)::text, ${staging}::regclass, $3::text[])
                          || ${fn('json_null_texts')}(${fn('json_null_columns')}(record_out(st.*)::text, ${staging}::regclass, $2::text[]), $3::text[]))::text
               END AS row,
               CASE WHEN ${deleted} THEN NULL

@@ -10,8 +10,9 @@ import { cdc, DmsApplier } from '../support/dms-apply';
 const DDL = `
   CREATE TABLE public.docs (id int PRIMARY KEY, doc json, f float8, r real, fa float8[], jb jsonb);
   CREATE TABLE public.nk (k numeric PRIMARY KEY, v text);
-  CREATE TABLE public.fk (k float8 PRIMARY KEY, v text);`;
-const TABLES = [{ table: 'docs' }, { table: 'nk' }, { table: 'fk' }];
+  CREATE TABLE public.fk (k float8 PRIMARY KEY, v text);
+  CREATE TABLE public.odd ("k ey" int PRIMARY KEY, "j""b)" jsonb, "n,u(ll" json, "s" text);`;
+const TABLES = [{ table: 'docs' }, { table: 'nk' }, { table: 'fk' }, { table: 'odd' }];
 
 describe('exact values: json text, float -0 and numeric keys', () => {
   describe('through DMS-shaped staging writes', () => {
@@ -44,6 +45,31 @@ describe('exact values: json text, float -0 and numeric keys', () => {
         ['INSERT', '{"a": 1}', null],
         ['UPDATE', '{"a":  1}', ['doc']],
         ['UPDATE', '{"a":  1, "a": 2}', ['doc']],
+      ]);
+    });
+
+    it('records a json value whose only change is whitespace around it', async () => {
+      const dms = new DmsApplier(target, 'audit', 'docs', ['id']);
+      const row = { f: null, r: null, fa: null, jb: null };
+      await dms.insert(
+        { id: '6', doc: '{"a": 1}', ...row },
+        cdc('INSERT', '2026-11-22 15:00:00', 50),
+      );
+      await dms.update(
+        { id: '6' },
+        { doc: ' {"a": 1}\n' },
+        cdc('UPDATE', '2026-11-22 15:00:01', 51),
+      );
+      await dms.update(
+        { id: '6' },
+        { doc: '\t{"a": 1}' },
+        cdc('UPDATE', '2026-11-22 15:00:02', 52),
+      );
+      const versions = await createHistory(db).history('public.docs', [6]);
+      expect(versions.map((v) => [v.operation, v.newRow?.doc, v.changedColumns])).toEqual([
+        ['INSERT', '{"a": 1}', null],
+        ['UPDATE', ' {"a": 1}\n', ['doc']],
+        ['UPDATE', '\t{"a": 1}', ['doc']],
       ]);
     });
 
@@ -104,6 +130,33 @@ describe('exact values: json text, float -0 and numeric keys', () => {
       ]);
       const chain = await verifyIntegrity({ db, auditSchema: 'audit' });
       expect(chain.ok).toBe(true);
+    });
+
+    it('finds the JSON null literal in columns of any name, and not in a text column', async () => {
+      const dms = new DmsApplier(target, 'audit', 'odd', ['k ey']);
+      await dms.insert(
+        { 'k ey': '1', 'j"b)': 'null', 'n,u(ll': 'null', s: 'null' },
+        cdc('INSERT', '2026-11-22 14:00:00', 40),
+      );
+      await dms.update(
+        { 'k ey': '1' },
+        { 'j"b)': null, 'n,u(ll': ' null', s: null },
+        cdc('UPDATE', '2026-11-22 14:00:01', 41),
+      );
+      const { rows } = await target.query(
+        `SELECT operation, new_row, new_json_nulls, changed_columns
+           FROM audit.audit_log WHERE source_table = 'odd' ORDER BY id`,
+      );
+      expect(rows.map((r) => Object.values(r))).toEqual([
+        ['INSERT', { 'k ey': 1, 'j"b)': null, 'n,u(ll': 'null', s: 'null' }, ['j"b)'], null],
+        // A json value with whitespace around it is its exact text too (json_spaced_texts).
+        [
+          'UPDATE',
+          { 'k ey': 1, 'j"b)': null, 'n,u(ll': ' null', s: null },
+          null,
+          ['j"b)', 'n,u(ll', 's'],
+        ],
+      ]);
     });
 
     it('gives a numeric key one history whatever its scale', async () => {
@@ -205,6 +258,24 @@ describe('exact values: json text, float -0 and numeric keys', () => {
       ]);
       const report = await verify();
       expect(report.mismatches).toEqual([]);
+    });
+
+    it('records whitespace around json text in many-row statements, and verifies clean', async () => {
+      await p.source(`INSERT INTO public.docs (id, doc) VALUES (9, '{"b": 2}'), (10, '{"b": 2}')`);
+      await p.source(`UPDATE public.docs SET doc = E' {"b": 2}\\n' WHERE id IN (9, 10)`);
+      await p.replicate();
+      const { rows } = await p.target(
+        `SELECT operation, new_row -> 'doc' AS doc, changed_columns
+           FROM audit.audit_log WHERE source_table = 'docs' AND row_key ->> 'id' IN ('9', '10')
+          ORDER BY change_seq, id`,
+      );
+      expect(rows.map((r) => Object.values(r))).toEqual([
+        ['INSERT', '{"b": 2}', null],
+        ['INSERT', '{"b": 2}', null],
+        ['UPDATE', ' {"b": 2}\n', ['doc']],
+        ['UPDATE', ' {"b": 2}\n', ['doc']],
+      ]);
+      expect((await verify()).mismatches).toEqual([]);
     });
 
     it('verify sees a json whitespace-only difference', async () => {

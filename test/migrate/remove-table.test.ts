@@ -18,7 +18,8 @@ import { createTestDatabase, withClient } from '../support/databases';
 
 const SOURCE_DDL = `
   CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2));
-  CREATE TABLE shops (code varchar(8) PRIMARY KEY, city text);`;
+  CREATE TABLE shops (code varchar(8) PRIMARY KEY, city text);
+  CREATE TABLE docs (id int PRIMARY KEY, jb jsonb);`;
 
 interface Urls {
   readonly sourceUrl: string;
@@ -225,6 +226,65 @@ describe('removing a table from the config', () => {
       expect((await migrate(both, urls)).readdedTables).toEqual([]);
       expect(await operations(urls.targetUrl, 'H1')).toHaveLength(2);
     });
+
+  // jsonb's JSON null literal and SQL NULL are both JSON null in a row document: the
+  // baseline keeps which keys held the literal, and the reload compares it.
+  it('a reload holds the JSON null literal against the baseline: the same literal is no version, NULL <-> literal a SNAPSHOT', async () => {
+    const urls = await databases();
+    const withDocs = { tables: [{ table: 'items' }, { table: 'docs' }] };
+    await migrate(withDocs, urls);
+    const applier = (client: pg.Client) => new DmsApplier(client, 'audit', 'docs', ['id']);
+    await withClient(urls.targetUrl, async (client) => {
+      for (const [id, jb] of [
+        ['1', 'null'],
+        ['2', null],
+        ['3', 'null'],
+        ['4', 'null'],
+      ] as const)
+        await applier(client).insert(
+          { id, jb },
+          cdc('INSERT', `2026-11-22 10:00:0${id}`, Number(id)),
+        );
+    });
+    await migrate(itemsOnly, urls);
+    expect((await migrate(withDocs, urls)).readdedTables).toEqual(['public.docs']);
+    // The load copies 1 as it was, 2 now the literal, 3 now NULL; 4 is gone. The first
+    // change after the load ends the reload.
+    await withClient(urls.targetUrl, async (client) => {
+      for (const [id, jb] of [
+        ['1', 'null'],
+        ['2', 'null'],
+        ['3', null],
+      ] as const)
+        await applier(client).insert({ id, jb }, fullLoad('2026-11-24 09:00:00'));
+      await applier(client).update(
+        { id: '1' },
+        { jb: null },
+        cdc('UPDATE', '2026-11-24 09:05:00', 5),
+      );
+    });
+    const { rows } = await withClient(urls.targetUrl, (client) =>
+      client.query(
+        `SELECT row_key ->> 'id' AS key, operation, old_json_nulls, new_json_nulls, changed_columns
+           FROM audit.audit_log AS a WHERE source_table = 'docs' ORDER BY a.id`,
+      ),
+    );
+    expect(rows.map((r) => Object.values(r))).toEqual([
+      ['1', 'INSERT', null, ['jb'], null],
+      ['2', 'INSERT', null, null, null],
+      ['3', 'INSERT', null, ['jb'], null],
+      ['4', 'INSERT', null, ['jb'], null],
+      ['2', 'SNAPSHOT', null, ['jb'], null],
+      ['3', 'SNAPSHOT', null, null, null],
+      ['4', 'DELETE', ['jb'], null, null],
+      ['1', 'UPDATE', ['jb'], null, ['jb']],
+    ]);
+    expect(
+      await verifyIntegrity({ targetUrl: urls.targetUrl, auditSchema: 'audit' }),
+    ).toMatchObject({
+      ok: true,
+    });
+  });
 
   it('a reload with no later change: verify reports the rows gone until `audit-trail reload finish` ends it, once', async () => {
     const urls = await databases();
