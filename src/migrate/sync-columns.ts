@@ -458,7 +458,8 @@ async function logChanges(
  * The value an added column holds in the rows that existed before it, as history
  * records values (the capture trigger's exact_document: json text, float -0 kept; an
  * array whose lower bound is not 1 as its text, see bounded_arrays), as
- * jsonb text: `null` for SQL NULL.
+ * jsonb text: `null` for SQL NULL. (A jsonb default that is the JSON null literal is
+ * `null` too: the schema-change log has no list for it.)
  */
 async function existingRowsDocument(
   trx: Transaction<unknown>,
@@ -472,6 +473,12 @@ async function existingRowsDocument(
   const type = change.after?.type ?? 'text';
   const { rows } = await sql<{ value: string }>`
     SELECT (CASE WHEN ${only(exact.array).length > 0} AND r.${sql.id(change.column)}::text LIKE '[%'
+                 THEN to_jsonb(r.${sql.id(change.column)}::text)
+                 -- json's own text where row_to_json's reading of it is not (the JSON null
+                 -- literal, whitespace around the value: json_null_texts, json_spaced_texts)
+                 WHEN ${only(exact.json).length > 0 && !type.endsWith('[]')}
+                      AND (r.${sql.id(change.column)}::text = 'null'
+                           OR r.${sql.id(change.column)}::text ~ '^[ \t\n\r]|[ \t\n\r]$')
                  THEN to_jsonb(r.${sql.id(change.column)}::text)
                  ELSE ${sql.id(auditSchema, 'exact_document')}(to_jsonb(r), row_to_json(r),
                         ${only(exact.json)}::text[], ${only(exact.float)}::text[]) -> ${change.column} END

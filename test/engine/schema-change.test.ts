@@ -195,6 +195,27 @@ describe('engine: schema changes read exactly in history and verify (#17 item 4)
     expect(report.mismatches).toEqual([]);
   });
 
+  it('ADD COLUMN ... DEFAULT of json text row_to_json reads otherwise: the log holds the exact text', async () => {
+    await p.source(
+      `ALTER TABLE t ADD COLUMN j json DEFAULT 'null', ADD COLUMN k json DEFAULT E' [1]\\n'`,
+    );
+    await migrate(p);
+    await p.source(`UPDATE t SET v = 'a2' WHERE id = 1`);
+    await p.replicate();
+    expect(await schemaLog()).toEqual([
+      { change: 'ADD', column_name: 'j', existing: 'null' },
+      { change: 'ADD', column_name: 'k', existing: ' [1]\n' },
+    ]);
+    const rows = await auditRows(p, 't');
+    expect(rows.map((r) => [r.operation, r.changed_columns])).toEqual([
+      ['SNAPSHOT', null],
+      ['SNAPSHOT', null],
+      ['UPDATE', ['v']],
+    ]);
+    expect(rows[2]!.old_row).toEqual({ id: 1, v: 'a', j: 'null', k: ' [1]\n' });
+    expect((await verify(p)).mismatches).toEqual([]);
+  });
+
   it('ADD COLUMN after ten and more versions: the boundary between shapes is numeric, not text', async () => {
     await p.source(`INSERT INTO t SELECT g, 'x' FROM generate_series(3, 12) AS g`);
     await p.replicate(); // audit ids 1..12
