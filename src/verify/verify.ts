@@ -497,7 +497,10 @@ function stagingReader(target: pg.Client, auditSchema: string, table: SourceTabl
   const deleted = `st.${OPERATION_INDICATOR_COLUMN.name} = '${Indicator.deleted}'`;
   // The JSON null literals of the staging row's recorded columns (json_null_columns): a
   // json column's is merged into the row as the string "null", a jsonb column's listed
-  // (jsonb_nulls), as the capture trigger records them.
+  // (jsonb_nulls), as the capture trigger records them. Read once per row (a lateral
+  // subquery the planner keeps, OFFSET 0): a row with an unquoted null field is read again
+  // by dynamic SQL, which was most of the staging scan's time on such rows when both
+  // outputs called it.
   return new KeyedRowCursor(
     target,
     `SELECT q.key, q.row, q.json_nulls FROM (
@@ -506,12 +509,17 @@ function stagingReader(target: pg.Client, auditSchema: string, table: SourceTabl
                    ELSE (${fn('exact_document')}(to_jsonb(st.*) - $2::text[], row_to_json(st.*), $3::text[], $4::text[])
                          || (${fn('bounded_arrays')}(record_out(st.*)::text, ${staging}::regclass) - $2::text[])
                          || ${fn('json_spaced_texts')}(record_out(st.*)::text, ${staging}::regclass, $3::text[])
-                         || ${fn('json_null_texts')}(${fn('json_null_columns')}(record_out(st.*)::text, ${staging}::regclass, $2::text[]), $3::text[]))::text
+                         || ${fn('json_null_texts')}(ar_found.ar_nulls, $3::text[]))::text
               END AS row,
               CASE WHEN ${deleted} THEN NULL
-                   ELSE to_jsonb(${fn('jsonb_nulls')}(${fn('json_null_columns')}(record_out(st.*)::text, ${staging}::regclass, $2::text[]), $3::text[]))::text
+                   ELSE to_jsonb(${fn('jsonb_nulls')}(ar_found.ar_nulls, $3::text[]))::text
               END AS json_nulls
-         FROM ${quoteQualified(auditSchema, stagingTableName(table.table))} AS st) AS q
+         FROM ${quoteQualified(auditSchema, stagingTableName(table.table))} AS st
+        CROSS JOIN LATERAL (
+          SELECT CASE WHEN ${deleted} THEN NULL
+                      ELSE ${fn('json_null_columns')}(record_out(st.*)::text, ${staging}::regclass, $2::text[])
+                 END AS ar_nulls
+          OFFSET 0) AS ar_found) AS q
      ORDER BY q.key COLLATE "C"`,
     [
       [...table.primaryKey],
