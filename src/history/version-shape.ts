@@ -29,6 +29,8 @@ export interface ShapeChange {
   readonly newType: string | null;
   /** ADD: the existing rows' value as jsonb text (`null` for SQL NULL); null when not known. */
   readonly existingRows: string | null;
+  /** ADD: that `null` is a jsonb column's JSON null literal (`DEFAULT 'null'::jsonb`). */
+  readonly existingRowsJsonNull: boolean;
   /** Versions with an id up to this one have the shape before the change. */
   readonly lastAuditId: string | null;
   /** For changes logged before `last_audit_id` existed: versions recorded before this. */
@@ -39,6 +41,7 @@ export interface ShapeChange {
 export const SHAPE_CHANGE_COLUMNS = `change, column_name AS "column",
   old_definition ->> 'name' AS "previousName", new_definition ->> 'type' AS "newType",
   (new_definition -> 'existingRows')::text AS "existingRows",
+  coalesce((new_definition ->> 'existingRowsJsonNull')::boolean, false) AS "existingRowsJsonNull",
   last_audit_id::text AS "lastAuditId", detected_at::text AS "detectedAt"`;
 
 /** Reads a table's logged changes, oldest first (`$1` schema, `$2` table). */
@@ -112,9 +115,9 @@ function isScalarNumeric(type: string): boolean {
 /**
  * SQL for `list` (a version's text[] of column names, `new_json_nulls` of the audit_log
  * row aliased `alias`) in the table's current shape, as {@link currentShapeSql} puts its
- * row: a renamed column under its new name, a dropped one gone; sorted by name in byte
- * order again, NULL when none is left. An added column is never listed: its existing
- * rows' value is recorded as jsonb text, which does not tell a JSON `null` from SQL NULL.
+ * row: a renamed column under its new name, a dropped one gone, a jsonb column added
+ * with the JSON null literal as its existing rows' value (`existingRowsJsonNull`) listed
+ * for versions from before it; sorted by name in byte order again, NULL when none is left.
  */
 export function currentShapeListSql(
   list: string,
@@ -131,6 +134,8 @@ export function currentShapeListSql(
       expression = `CASE WHEN ${older} THEN array_replace(${e}, ${before}, ${name}) ELSE ${e} END`;
     } else if (change.change === 'DROP') {
       expression = `CASE WHEN ${older} THEN array_remove(${e}, ${name}) ELSE ${e} END`;
+    } else if (change.change === 'ADD' && change.existingRowsJsonNull) {
+      expression = `CASE WHEN ${older} AND NOT coalesce(${name} = ANY (${e}), false) THEN array_append(${e}, ${name}) ELSE ${e} END`;
     }
   }
   if (expression === list) return list;

@@ -437,10 +437,11 @@ async function logChanges(
   lastAuditId: string | null,
 ): Promise<void> {
   for (const change of changes) {
-    const existingRows =
+    const existing =
       change.existingRowsText === undefined
         ? null
         : await existingRowsDocument(trx, auditSchema, table, change);
+    const existingRows = existing?.value ?? null;
     await sql`
       INSERT INTO ${sql.id(auditSchema, 'schema_change')}
         (source_schema, source_table, change, column_name, old_definition, new_definition,
@@ -449,7 +450,9 @@ async function logChanges(
               ${change.before === null ? null : JSON.stringify(change.before)}::jsonb,
               ${change.after === null ? null : JSON.stringify(change.after)}::jsonb
                 || CASE WHEN ${existingRows}::jsonb IS NULL THEN '{}'::jsonb
-                        ELSE jsonb_build_object('existingRows', ${existingRows}::jsonb) END,
+                        ELSE jsonb_build_object('existingRows', ${existingRows}::jsonb) END
+                || CASE WHEN ${existing?.jsonNull === true} THEN '{"existingRowsJsonNull": true}'::jsonb
+                        ELSE '{}'::jsonb END,
               ${sourceLsn ?? null}::pg_lsn, 'migrate', ${lastAuditId}::bigint)`.execute(trx);
   }
 }
@@ -458,33 +461,36 @@ async function logChanges(
  * The value an added column holds in the rows that existed before it, as history
  * records values (the capture trigger's exact_document: json text, float -0 kept; an
  * array whose lower bound is not 1 as its text, see bounded_arrays), as
- * jsonb text: `null` for SQL NULL. (A jsonb default that is the JSON null literal is
- * `null` too: the schema-change log has no list for it.)
+ * jsonb text: `null` for SQL NULL; `jsonNull` when that `null` is a jsonb column's JSON
+ * null literal (logged as `existingRowsJsonNull`, which verify reads as the capture's
+ * `new_json_nulls` would have named the column).
  */
 async function existingRowsDocument(
   trx: Transaction<unknown>,
   auditSchema: string,
   table: SourceTable,
   change: DetectedSchemaChange,
-): Promise<string> {
-  if (change.existingRowsText === null || change.existingRowsText === undefined) return 'null';
+): Promise<{ value: string; jsonNull: boolean }> {
+  if (change.existingRowsText === null || change.existingRowsText === undefined)
+    return { value: 'null', jsonNull: false };
   const exact = rowDocumentColumns(table);
   const only = (names: readonly string[]) => names.filter((name) => name === change.column);
   const type = change.after?.type ?? 'text';
-  const { rows } = await sql<{ value: string }>`
+  const { rows } = await sql<{ value: string; json_null: boolean }>`
     SELECT (CASE WHEN ${only(exact.array).length > 0} AND r.${sql.id(change.column)}::text LIKE '[%'
                  THEN to_jsonb(r.${sql.id(change.column)}::text)
                  -- json's own text where row_to_json's reading of it is not (the JSON null
                  -- literal, whitespace around the value: json_null_texts, json_spaced_texts)
                  WHEN ${only(exact.json).length > 0 && !type.endsWith('[]')}
                       AND (r.${sql.id(change.column)}::text = 'null'
-                           OR r.${sql.id(change.column)}::text ~ '^[ \t\n\r]|[ \t\n\r]$')
+                           OR r.${sql.id(change.column)}::text ~ '^[ \\t\\n\\r]|[ \\t\\n\\r]$')
                  THEN to_jsonb(r.${sql.id(change.column)}::text)
                  ELSE ${sql.id(auditSchema, 'exact_document')}(to_jsonb(r), row_to_json(r),
                         ${only(exact.json)}::text[], ${only(exact.float)}::text[]) -> ${change.column} END
-           )::text AS value
+           )::text AS value,
+           ${type === 'jsonb'} AND r.${sql.id(change.column)}::text = 'null' AS json_null
     FROM (SELECT ${change.existingRowsText}::text::${sql.raw(type)} AS ${sql.id(change.column)}) AS r`.execute(
     trx,
   );
-  return rows[0]?.value ?? 'null';
+  return { value: rows[0]?.value ?? 'null', jsonNull: rows[0]?.json_null === true };
 }

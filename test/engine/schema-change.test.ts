@@ -216,6 +216,31 @@ describe('engine: schema changes read exactly in history and verify (#17 item 4)
     expect((await verify(p)).mismatches).toEqual([]);
   });
 
+  // jsonb's JSON null literal is null in the logged value, as SQL NULL is: the log says
+  // which, and verify reads the versions from before the ADD as holding the literal.
+  it('ADD COLUMN jsonb DEFAULT the JSON null literal: verify is clean for rows unchanged since', async () => {
+    await p.source(`ALTER TABLE t ADD COLUMN jb jsonb DEFAULT 'null', ADD COLUMN js jsonb`);
+    await migrate(p);
+    await p.source(`UPDATE t SET v = 'a2' WHERE id = 1`);
+    await p.replicate();
+    const { rows: log } = await p.target(
+      `SELECT column_name, new_definition -> 'existingRows' AS existing,
+              new_definition -> 'existingRowsJsonNull' AS literal
+         FROM audit.schema_change ORDER BY id`,
+    );
+    expect(log).toEqual([
+      { column_name: 'jb', existing: null, literal: true },
+      { column_name: 'js', existing: null, literal: null },
+    ]);
+    const rows = await auditRows(p, 't');
+    expect(rows.map((r) => [r.operation, r.changed_columns])).toEqual([
+      ['SNAPSHOT', null],
+      ['SNAPSHOT', null],
+      ['UPDATE', ['v']],
+    ]);
+    expect((await verify(p)).mismatches).toEqual([]);
+  });
+
   it('ADD COLUMN after ten and more versions: the boundary between shapes is numeric, not text', async () => {
     await p.source(`INSERT INTO t SELECT g, 'x' FROM generate_series(3, 12) AS g`);
     await p.replicate(); // audit ids 1..12
