@@ -17,6 +17,11 @@ export interface SchemaColumn {
    * the column at all (an absent key, which is not SQL NULL).
    */
   readonly existingRows?: unknown;
+  /**
+   * ADD only: true when `existingRows` is null because the rows got a `jsonb` column's
+   * JSON `null` literal (`DEFAULT 'null'`), not SQL NULL; absent otherwise.
+   */
+  readonly existingRowsJsonNull?: true;
 }
 
 /** When and by whom a schema change was seen: what every entry of the log carries. */
