@@ -123,6 +123,31 @@ BEGIN
 END
 $function$;
 
+-- Whether a row's text (record_out) may hold a json or jsonb value printed as `null`: an
+-- unquoted `null` field (SQL NULL is an empty one). json_null_columns reads a row again
+-- only then, and the capture functions call it only then. SQL with no SET clause: inlined
+-- into its callers (one test, one place).
+CREATE OR REPLACE FUNCTION {{audit_schema}}.may_hold_json_null(row_text text)
+RETURNS boolean
+LANGUAGE sql
+IMMUTABLE PARALLEL SAFE
+AS $function$
+  SELECT pg_catalog.strpos(row_text, 'null') OPERATOR(pg_catalog.>) 0
+         AND row_text OPERATOR(pg_catalog.~) '[(,]null[,)]'
+$function$;
+
+-- Whether a row's text may hold a json value with whitespace around it: a quoted field
+-- that begins or ends with whitespace (JSON's four: space, tab, newline, return).
+-- json_spaced_texts reads a row again only then, and the capture functions call it only
+-- then. Inlined, as may_hold_json_null.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.may_hold_spaced_json(row_text text)
+RETURNS boolean
+LANGUAGE sql
+IMMUTABLE PARALLEL SAFE
+AS $function$
+  SELECT row_text OPERATOR(pg_catalog.~) '[(,]"[ \t\n\r]|[ \t\n\r]"[,)]'
+$function$;
+
 -- The columns of a row whose value prints as exactly `null`, sorted by name in byte order
 -- (the order the audit log keeps them in); NULL when none. Only json and jsonb values
 -- print so: the JSON null literal (a json value whose text is `null`, any jsonb JSON null).
@@ -142,8 +167,7 @@ DECLARE
   tests pg_catalog.text;
   result pg_catalog.text[];
 BEGIN
-  IF row_text IS NULL OR pg_catalog.strpos(row_text, 'null') OPERATOR(pg_catalog.=) 0
-     OR row_text OPERATOR(pg_catalog.!~) '[(,]null[,)]' THEN
+  IF NOT coalesce({{audit_schema}}.may_hold_json_null(row_text), false) THEN
     RETURN NULL;
   END IF;
   -- 114 json, 3802 jsonb (fixed oids): one test per column, by name, quoted.
@@ -187,8 +211,8 @@ DECLARE
   tests pg_catalog.text;
   result pg_catalog.jsonb;
 BEGIN
-  IF row_text IS NULL OR pg_catalog.cardinality(json_columns) OPERATOR(pg_catalog.=) 0
-     OR row_text OPERATOR(pg_catalog.!~) '[(,]"[ \t\n\r]|[ \t\n\r]"[,)]' THEN
+  IF pg_catalog.cardinality(json_columns) OPERATOR(pg_catalog.=) 0
+     OR NOT coalesce({{audit_schema}}.may_hold_spaced_json(row_text), false) THEN
     RETURN '{}';
   END IF;
   -- 114: json (a fixed oid); json[] values print as arrays, never with whitespace around.
@@ -737,12 +761,12 @@ BEGIN
     END IF;
     v_data := v_data || ({{audit_schema}}.bounded_arrays(v_text, TG_RELID) - arg_excluded_columns);
     -- json text with whitespace around it, and the JSON null literal (a json column's
-    -- text, a jsonb column's name in the list). Each call only where it may find one: a
-    -- PL/pgSQL call costs more on this path than the test in front of it.
-    IF arg_json THEN
+    -- text, a jsonb column's name in the list). Each call only where the row's text may
+    -- hold one: a PL/pgSQL call costs more on this path than the (inlined) test.
+    IF arg_json AND {{audit_schema}}.may_hold_spaced_json(v_text) THEN
       v_data := v_data || {{audit_schema}}.json_spaced_texts(v_text, TG_RELID, arg_json_columns);
     END IF;
-    IF pg_catalog.strpos(v_text, 'null') > 0 THEN
+    IF {{audit_schema}}.may_hold_json_null(v_text) THEN
       v_nulls := {{audit_schema}}.json_null_columns(v_text, TG_RELID, arg_excluded_columns);
       IF v_nulls IS NOT NULL THEN
         v_data := v_data || {{audit_schema}}.json_null_texts(v_nulls, arg_json_columns);
@@ -799,8 +823,12 @@ BEGIN
            r.ar_change_seq, r.ar_transaction_id, r.ar_stream_position, r.ar_commit_raw
     FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json,
                  CASE WHEN v_arrays THEN j.ar_text END AS ar_bounds_text,
-                 CASE WHEN v_jsons THEN {{audit_schema}}.json_null_columns(j.ar_text, TG_RELID, arg_excluded_columns) END AS ar_nulls,
-                 CASE WHEN arg_json THEN {{audit_schema}}.json_spaced_texts(j.ar_text, TG_RELID, arg_json_columns)
+                 -- The two helpers' first test on the row's text, inlined here: most rows
+                 -- pass neither, and a PL/pgSQL call per row costs more than the test.
+                 CASE WHEN v_jsons AND {{audit_schema}}.may_hold_json_null(j.ar_text)
+                      THEN {{audit_schema}}.json_null_columns(j.ar_text, TG_RELID, arg_excluded_columns) END AS ar_nulls,
+                 CASE WHEN arg_json AND {{audit_schema}}.may_hold_spaced_json(j.ar_text)
+                      THEN {{audit_schema}}.json_spaced_texts(j.ar_text, TG_RELID, arg_json_columns)
                       ELSE '{}' END AS ar_spaced
           FROM (
       -- User columns are in scope here: only qualified references. The other renderings
@@ -930,7 +958,7 @@ BEGIN
       v_old_data := v_old_data || {{audit_schema}}.json_spaced_texts(v_old_text, TG_RELID, arg_json_columns);
       v_new_data := v_new_data || {{audit_schema}}.json_spaced_texts(v_new_text, TG_RELID, arg_json_columns);
     END IF;
-    IF pg_catalog.strpos(v_old_text, 'null') > 0 OR pg_catalog.strpos(v_new_text, 'null') > 0 THEN
+    IF {{audit_schema}}.may_hold_json_null(v_old_text) OR {{audit_schema}}.may_hold_json_null(v_new_text) THEN
       v_old_nulls := {{audit_schema}}.json_null_columns(v_old_text, TG_RELID, arg_excluded_columns);
       IF v_old_nulls IS NOT NULL THEN
         v_old_data := v_old_data || {{audit_schema}}.json_null_texts(v_old_nulls, arg_json_columns);
@@ -1010,8 +1038,12 @@ BEGIN
            r.ar_change_seq AS change_seq, r.ar_indicator AS indicator, r.ar_commit AS commit_raw
     FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json,
                  CASE WHEN v_arrays THEN j.ar_text END AS ar_bounds_text,
-                 CASE WHEN v_jsons THEN {{audit_schema}}.json_null_columns(j.ar_text, TG_RELID, arg_excluded_columns) END AS ar_nulls,
-                 CASE WHEN arg_json THEN {{audit_schema}}.json_spaced_texts(j.ar_text, TG_RELID, arg_json_columns)
+                 -- The two helpers' first test on the row's text, inlined here: most rows
+                 -- pass neither, and a PL/pgSQL call per row costs more than the test.
+                 CASE WHEN v_jsons AND {{audit_schema}}.may_hold_json_null(j.ar_text)
+                      THEN {{audit_schema}}.json_null_columns(j.ar_text, TG_RELID, arg_excluded_columns) END AS ar_nulls,
+                 CASE WHEN arg_json AND {{audit_schema}}.may_hold_spaced_json(j.ar_text)
+                      THEN {{audit_schema}}.json_spaced_texts(j.ar_text, TG_RELID, arg_json_columns)
                       ELSE '{}' END AS ar_spaced
           FROM (
       -- User columns are in scope here: only qualified references (flags as in capture_insert).
@@ -1040,8 +1072,12 @@ BEGIN
            r.ar_stream_position AS stream_position, r.ar_commit AS commit_raw
     FROM (SELECT j.*, CASE WHEN arg_exact THEN j.ar_json END AS ar_exact_json,
                  CASE WHEN v_arrays THEN j.ar_text END AS ar_bounds_text,
-                 CASE WHEN v_jsons THEN {{audit_schema}}.json_null_columns(j.ar_text, TG_RELID, arg_excluded_columns) END AS ar_nulls,
-                 CASE WHEN arg_json THEN {{audit_schema}}.json_spaced_texts(j.ar_text, TG_RELID, arg_json_columns)
+                 -- The two helpers' first test on the row's text, inlined here: most rows
+                 -- pass neither, and a PL/pgSQL call per row costs more than the test.
+                 CASE WHEN v_jsons AND {{audit_schema}}.may_hold_json_null(j.ar_text)
+                      THEN {{audit_schema}}.json_null_columns(j.ar_text, TG_RELID, arg_excluded_columns) END AS ar_nulls,
+                 CASE WHEN arg_json AND {{audit_schema}}.may_hold_spaced_json(j.ar_text)
+                      THEN {{audit_schema}}.json_spaced_texts(j.ar_text, TG_RELID, arg_json_columns)
                       ELSE '{}' END AS ar_spaced
           FROM (
       -- User columns are in scope here: only qualified references (flags as in capture_insert).
