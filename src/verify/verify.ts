@@ -500,15 +500,16 @@ function stagingReader(target: pg.Client, auditSchema: string, table: SourceTabl
   // (jsonb_nulls), as the capture trigger records them. Read once per row (a lateral
   // subquery the planner keeps, OFFSET 0): a row with an unquoted null field is read again
   // by dynamic SQL, which was most of the staging scan's time on such rows when both
-  // outputs called it.
+  // outputs called it. The row's text, which bounded_arrays, json_spaced_texts and
+  // json_null_columns all read, is rendered there once too (not for a row flagged deleted).
   return new KeyedRowCursor(
     target,
     `SELECT q.key, q.row, q.json_nulls FROM (
        SELECT ${fn('key_of')}(to_jsonb(st.*), $1::text[])::text AS key,
               CASE WHEN ${deleted} THEN NULL
                    ELSE (${fn('exact_document')}(to_jsonb(st.*) - $2::text[], row_to_json(st.*), $3::text[], $4::text[])
-                         || (${fn('bounded_arrays')}(record_out(st.*)::text, ${staging}::regclass) - $2::text[])
-                         || ${fn('json_spaced_texts')}(record_out(st.*)::text, ${staging}::regclass, $3::text[])
+                         || (${fn('bounded_arrays')}(ar_found.ar_text, ${staging}::regclass) - $2::text[])
+                         || ${fn('json_spaced_texts')}(ar_found.ar_text, ${staging}::regclass, $3::text[])
                          || ${fn('json_null_texts')}(ar_found.ar_nulls, $3::text[]))::text
               END AS row,
               CASE WHEN ${deleted} THEN NULL
@@ -516,9 +517,10 @@ function stagingReader(target: pg.Client, auditSchema: string, table: SourceTabl
               END AS json_nulls
          FROM ${quoteQualified(auditSchema, stagingTableName(table.table))} AS st
         CROSS JOIN LATERAL (
-          SELECT CASE WHEN ${deleted} THEN NULL
-                      ELSE ${fn('json_null_columns')}(record_out(st.*)::text, ${staging}::regclass, $2::text[])
-                 END AS ar_nulls
+          SELECT t.ar_text,
+                 ${fn('json_null_columns')}(t.ar_text, ${staging}::regclass, $2::text[]) AS ar_nulls
+            FROM (SELECT CASE WHEN ${deleted} THEN NULL ELSE record_out(st.*)::text END AS ar_text
+                  OFFSET 0) AS t
           OFFSET 0) AS ar_found) AS q
      ORDER BY q.key COLLATE "C"`,
     [
