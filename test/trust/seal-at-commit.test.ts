@@ -363,3 +363,124 @@ describe('no block holds more than 10,000 rows', () => {
     expect(await verify(install)).toMatchObject({ ok: true, rows: before.rows + 10_001 });
   });
 });
+
+/** Inserts one audit row straight into the log, as a role that may (no seal is queued for it). */
+async function insertAuditRowDirectly(client: pg.Client, id: number): Promise<void> {
+  await client.query(
+    `INSERT INTO audit.audit_log (source_schema, source_table, row_key, operation,
+       commit_timestamp, change_seq, new_row)
+     VALUES ('public', 'items', jsonb_build_object('id', $1::int), 'INSERT', now(), $2,
+             jsonb_build_object('id', $1::int, 'name', 'direct'))`,
+    [id, changeSeq('2026-11-22 13:00:00')],
+  );
+}
+
+/** The ids of the audit rows `verify --integrity` finds in no block. */
+const unsealedIds = (report: Awaited<ReturnType<typeof verify>>) =>
+  report.findings.filter((finding) => finding.kind === 'extra').map((finding) => finding.rowId);
+
+/**
+ * seal_queued() lets a one-row capture skip queuing the seal when the first unsealed audit
+ * row was inserted at this transaction's top level. A role that may write the audit log
+ * (a superuser, a member of the capture role) can put an unsealed row there that queued no
+ * seal, so its transaction's captures queue none either. That is never silent, and never
+ * lasts past the next capture: verify --integrity names every unsealed row, and the next
+ * transaction's capture seals them all (its first unsealed row is not its own).
+ */
+describe('an audit row written outside the capture path', () => {
+  it('in the applying transaction, before its captures: verify names the unsealed rows, the next capture seals them', async () => {
+    const install = await installWithHistory();
+    const before = await verify(install);
+    await inTransaction(install.targetUrl, async (dms, client) => {
+      await insertAuditRowDirectly(client, 200);
+      await dms.insert({ id: '201', name: 'applied' }, cdc('INSERT', '2026-11-22 13:00:01', 201));
+      await dms.insert({ id: '202', name: 'applied' }, cdc('INSERT', '2026-11-22 13:00:02', 202));
+    });
+    const poisoned = await verify(install);
+    expect(poisoned).toMatchObject({ ok: false, blocks: before.blocks, rows: before.rows + 3 });
+    expect(unsealedIds(poisoned)).toHaveLength(3);
+    await inTransaction(install.targetUrl, async (dms) => {
+      await dms.insert({ id: '203', name: 'applied' }, cdc('INSERT', '2026-11-22 13:00:03', 203));
+    });
+    expect(await verify(install)).toMatchObject({
+      ok: true,
+      findingCount: 0,
+      rows: before.rows + 4,
+      blocks: before.blocks + 1,
+    });
+  });
+
+  it('committed before the capture, in a transaction of its own: sealed with the next capture', async () => {
+    const install = await installWithHistory();
+    const before = await verify(install);
+    await withClient(install.targetUrl, (client) => insertAuditRowDirectly(client, 210));
+    expect(unsealedIds(await verify(install))).toHaveLength(1);
+    await inTransaction(install.targetUrl, async (dms) => {
+      await dms.insert({ id: '211', name: 'applied' }, cdc('INSERT', '2026-11-22 13:00:01', 211));
+      await dms.insert({ id: '212', name: 'applied' }, cdc('INSERT', '2026-11-22 13:00:02', 212));
+    });
+    expect(await verify(install)).toMatchObject({
+      ok: true,
+      findingCount: 0,
+      rows: before.rows + 3,
+      blocks: before.blocks + 1,
+    });
+  });
+
+  /**
+   * Inserted without the chain lock, its id is taken before a capture's and it commits
+   * after that capture sealed: it lies below the chain head, where no seal looks. verify
+   * names it from then on; captures after it are sealed as ever.
+   */
+  it('committed after a capture that took a later id: verify keeps naming it, later captures are sealed', async () => {
+    const install = await installWithHistory();
+    const before = await verify(install);
+    await withClient(install.targetUrl, async (direct) => {
+      await direct.query('BEGIN');
+      await insertAuditRowDirectly(direct, 220);
+      await inTransaction(install.targetUrl, async (dms) => {
+        await dms.insert({ id: '221', name: 'applied' }, cdc('INSERT', '2026-11-22 13:00:01', 221));
+      });
+      await direct.query('COMMIT');
+    });
+    const orphaned = await verify(install);
+    expect(orphaned).toMatchObject({ ok: false, rows: before.rows + 2, blocks: before.blocks + 1 });
+    const [orphan] = unsealedIds(orphaned);
+    expect(unsealedIds(orphaned)).toEqual([orphan]);
+    await inTransaction(install.targetUrl, async (dms) => {
+      await dms.insert({ id: '222', name: 'applied' }, cdc('INSERT', '2026-11-22 13:00:02', 222));
+      await dms.insert({ id: '223', name: 'applied' }, cdc('INSERT', '2026-11-22 13:00:03', 223));
+    });
+    const after = await verify(install);
+    expect(after).toMatchObject({ rows: before.rows + 4, blocks: before.blocks + 2 });
+    expect(unsealedIds(after)).toEqual([orphan]);
+    expect(after.findingCount).toBe(1);
+  });
+
+  it('with seal_at_commit disabled by the owner: verify names every row captured meanwhile; enabled again, the next capture seals them', async () => {
+    const install = await installWithHistory();
+    const before = await verify(install);
+    await withClient(install.targetUrl, (client) =>
+      client.query('ALTER TABLE audit.audit_log DISABLE TRIGGER seal_at_commit'),
+    );
+    await inTransaction(install.targetUrl, async (dms) => {
+      await dms.insert({ id: '230', name: 'applied' }, cdc('INSERT', '2026-11-22 13:00:00', 230));
+      await dms.insert({ id: '231', name: 'applied' }, cdc('INSERT', '2026-11-22 13:00:01', 231));
+    });
+    const unsealed = await verify(install);
+    expect(unsealed).toMatchObject({ ok: false, blocks: before.blocks, rows: before.rows + 2 });
+    expect(unsealedIds(unsealed)).toHaveLength(2);
+    await withClient(install.targetUrl, (client) =>
+      client.query('ALTER TABLE audit.audit_log ENABLE ALWAYS TRIGGER seal_at_commit'),
+    );
+    await inTransaction(install.targetUrl, async (dms) => {
+      await dms.insert({ id: '232', name: 'applied' }, cdc('INSERT', '2026-11-22 13:00:02', 232));
+    });
+    expect(await verify(install)).toMatchObject({
+      ok: true,
+      findingCount: 0,
+      rows: before.rows + 3,
+      blocks: before.blocks + 1,
+    });
+  });
+});
