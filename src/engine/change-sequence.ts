@@ -22,7 +22,7 @@ export class ChangeSequence {
     const candidate = timestampPrefix(commitTime);
     if (candidate > this.prefix) this.prefix = candidate;
     this.counter += 1n;
-    return `${this.prefix}${this.counter.toString().padStart(19, '0')}`;
+    return formatChangeSeq(this.prefix, this.counter);
   }
 
   /** State to store with the applied position. */
@@ -35,6 +35,14 @@ export class ChangeSequence {
     this.prefix = prefix;
     this.counter = counter;
   }
+}
+
+/**
+ * The change sequence of a state: its timestamp part and its counter as 19 digits. A
+ * stored position's state prints the last sequence it issued.
+ */
+export function formatChangeSeq(prefix: string, counter: bigint): string {
+  return `${prefix}${counter.toString().padStart(19, '0')}`;
 }
 
 /** `YYYYMMDDhhmmssHH` (hundredths) in UTC. */

@@ -2,6 +2,7 @@ export { createEngine, defaultSlotName } from './engine';
 export type { Engine, EngineOptions, EngineRunResult, EngineStatus } from './engine';
 export { createJsonLogger, silentLogger } from './logger';
 export type { EngineLogger, JsonLoggerOptions, LogLevel } from './logger';
+export { PositionBackwardsError } from './position-store';
 export { SchemaChangeError } from './relation-binding';
 export { SlotGoneError, SourceSetupError } from './source-setup';
 export { formatLsn, parseLsn } from './lsn';

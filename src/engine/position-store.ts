@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { quoteQualified } from '../postgres/identifiers';
 import { AuditTrailError } from '../errors';
+import { formatChangeSeq } from './change-sequence';
 import { formatLsn, parseLsn, type Lsn } from './lsn';
 import { logPartitionChanges, type PartitionChangeEntry } from './partition-changes';
 import { LOADED_PARTITION_TABLE, relationKey, type LeafPartition } from './partition-loading';
@@ -226,16 +227,28 @@ export class PositionStore {
     };
   }
 
-  /** Writes the position inside the caller's open target transaction. */
+  /**
+   * Writes the position inside the caller's open target transaction. The stored position
+   * only moves forward: a write whose commit LSN or change-sequence state is below the
+   * stored one is refused by the statement itself (compared with the row as committed,
+   * so also against another writer), and nothing is written. A slot whose initial load
+   * is not done (a load from a new slot) may start again from anywhere.
+   * @throws PositionBackwardsError when refused; the caller's transaction, with the
+   *   staging rows the position describes, must then be rolled back.
+   */
   async write(target: pg.ClientBase, position: StoredPosition): Promise<void> {
-    await target.query(
+    const { rowCount } = await target.query(
       `INSERT INTO ${this.table} AS p (slot_name, initial_load_done, last_commit_lsn, last_end_lsn,
                                        last_seq_prefix, last_seq_counter, updated_at)
        VALUES ($1, $2, $3::text::pg_lsn, $4::text::pg_lsn, $5, $6::text::numeric, now())
        ON CONFLICT (slot_name) DO UPDATE SET
          initial_load_done = EXCLUDED.initial_load_done, last_commit_lsn = EXCLUDED.last_commit_lsn,
          last_end_lsn = EXCLUDED.last_end_lsn, last_seq_prefix = EXCLUDED.last_seq_prefix,
-         last_seq_counter = EXCLUDED.last_seq_counter, updated_at = now()`,
+         last_seq_counter = EXCLUDED.last_seq_counter, updated_at = now()
+       WHERE NOT p.initial_load_done
+          OR (EXCLUDED.last_commit_lsn >= p.last_commit_lsn
+              AND (EXCLUDED.last_seq_prefix COLLATE "C", EXCLUDED.last_seq_counter)
+                  >= (p.last_seq_prefix COLLATE "C", p.last_seq_counter))`,
       [
         this.slot,
         position.initialLoadDone,
@@ -245,5 +258,48 @@ export class PositionStore {
         position.lastSeqCounter.toString(),
       ],
     );
+    if (rowCount === 1) return;
+    // Only on a refusal: the stored position, for the error.
+    const stored = await this.read(target);
+    throw new PositionBackwardsError(this.slot, this.auditSchema, stored, position);
   }
+}
+
+/**
+ * A write of the engine's position would have moved it backwards: below the commit LSN
+ * or the change sequence the target holds for the slot. Moved back, the engine would
+ * apply again what the target has (as new versions, when the change sequence did not
+ * move back with it) or issue change sequences at or below recorded ones. With the slot
+ * lock, only a bug or a second engine with the lock bypassed can get here.
+ */
+export class PositionBackwardsError extends AuditTrailError {
+  override readonly name = 'PositionBackwardsError';
+  constructor(
+    readonly slot: string,
+    auditSchema: string,
+    /** What the target holds (null: no row, which no write is refused against). */
+    readonly stored: StoredPosition | null,
+    readonly attempted: StoredPosition,
+  ) {
+    super(
+      `refused to move the position of replication slot "${slot}" backwards: the target ` +
+        `holds ${stored ? positionText(stored) : 'no position'}; this write has ${positionText(attempted)}`,
+      {
+        code: 'POSITION_BACKWARDS',
+        kind: 'finding',
+        hint:
+          'nothing of this target transaction was committed. Another writer moved the ' +
+          `position on (a second engine with this slot and audit schema, or an edit of ` +
+          `${auditSchema}.${POSITION_TABLE}): stop every engine with this slot, run ` +
+          '`audit-trail verify`, then start one engine; it resumes from the stored position',
+      },
+    );
+  }
+}
+
+function positionText(position: StoredPosition): string {
+  return (
+    `commit ${formatLsn(position.lastCommitLsn)}, change sequence ` +
+    formatChangeSeq(position.lastSeqPrefix, position.lastSeqCounter)
+  );
 }

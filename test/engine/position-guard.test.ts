@@ -1,0 +1,150 @@
+import { AuditTrailError } from '../../src/errors';
+import { formatLsn } from '../../src/engine/lsn';
+import { PositionStore, type StoredPosition } from '../../src/engine/position-store';
+import { withClient } from '../support/databases';
+import { createPipeline, type Pipeline } from './helpers';
+
+const CONFIG = { tables: [{ schema: 'public', table: 'items' }] };
+
+/** The change sequence a position's state last issued, as the error prints it. */
+const lastSeq = (position: StoredPosition) =>
+  `${position.lastSeqPrefix}${position.lastSeqCounter.toString().padStart(19, '0')}`;
+
+/**
+ * The stored position only moves forward. Written backwards, it replays what the target
+ * already has (with the change sequence kept, as new versions: a second INSERT, and
+ * UPDATEs the source never made, which verify does not see) or issues change sequences
+ * at or below ones already recorded. With the slot lock one engine writes per slot; a
+ * bug, or a second engine with the lock bypassed, is refused by the write itself, in the
+ * target transaction that also holds the staging rows it describes.
+ */
+describe('engine: the stored position never moves backwards', () => {
+  let p: Pipeline;
+  let store: PositionStore;
+
+  beforeAll(async () => {
+    p = await createPipeline(
+      `CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'a');`,
+      CONFIG,
+    );
+    store = new PositionStore('audit', p.slotName);
+    await p.replicate();
+    await p.source(`UPDATE items SET name = 'b' WHERE id = 1`);
+    await p.replicate();
+  });
+  afterAll(async () => p?.dispose());
+
+  const stored = () => withClient(p.targetUrl, async (client) => (await store.read(client))!);
+
+  /** `write` in a target transaction that is rolled back (so each case starts alike). */
+  const attemptWrite = (position: StoredPosition) =>
+    withClient(p.targetUrl, async (client) => {
+      await client.query('BEGIN');
+      try {
+        await store.write(client, position);
+        return null;
+      } catch (error) {
+        return error;
+      } finally {
+        await client.query('ROLLBACK');
+      }
+    });
+
+  it.each([
+    ['the commit LSN', (at: StoredPosition) => ({ ...at, lastCommitLsn: at.lastCommitLsn - 1n })],
+    [
+      'the change sequence (counter)',
+      (at: StoredPosition) => ({
+        ...at,
+        lastCommitLsn: at.lastCommitLsn + 1000n,
+        lastEndLsn: at.lastEndLsn + 1000n,
+        lastSeqCounter: at.lastSeqCounter - 1n,
+      }),
+    ],
+    [
+      'the change sequence (timestamp part)',
+      (at: StoredPosition) => ({
+        ...at,
+        lastCommitLsn: at.lastCommitLsn + 1000n,
+        lastSeqPrefix: '2000010100000000',
+        lastSeqCounter: at.lastSeqCounter + 1n,
+      }),
+    ],
+  ])('refuses a write that moves %s back, naming the slot and both positions', async (_, back) => {
+    const at = await stored();
+    expect(at.lastCommitLsn).toBeGreaterThan(0n);
+    const attempted = back(at);
+    const error = await attemptWrite(attempted);
+    expect(error).toBeInstanceOf(AuditTrailError);
+    expect((error as AuditTrailError).code).toBe('POSITION_BACKWARDS');
+    expect((error as AuditTrailError).exitCode).toBe(1);
+    expect((error as Error).message).toBe(
+      `refused to move the position of replication slot "${p.slotName}" backwards: the ` +
+        `target holds commit ${formatLsn(at.lastCommitLsn)}, change sequence ${lastSeq(at)}; ` +
+        `this write has commit ${formatLsn(attempted.lastCommitLsn)}, change sequence ${lastSeq(attempted)}`,
+    );
+    expect(await stored()).toEqual(at);
+  });
+
+  it('takes the same position again, and one further on', async () => {
+    const at = await stored();
+    expect(await attemptWrite(at)).toBeNull();
+    expect(
+      await attemptWrite({
+        ...at,
+        lastCommitLsn: at.lastCommitLsn + 1n,
+        lastEndLsn: at.lastEndLsn + 1n,
+        lastSeqCounter: at.lastSeqCounter + 1n,
+      }),
+    ).toBeNull();
+  });
+
+  it('an engine whose write is refused commits none of that transaction, and stops', async () => {
+    const engine = p.engine();
+    const running = engine.run().then(
+      () => 'stopped',
+      (error: unknown) => error,
+    );
+    try {
+      while (engine.status().phase !== 'streaming') await sleep(50);
+      // Another writer (a second engine with the lock bypassed) moved the change sequence
+      // on: this engine's next sequences would sort before ones it may have recorded.
+      const at = await stored();
+      const ahead = { ...at, lastSeqPrefix: '2999010100000000' };
+      await withClient(p.targetUrl, (client) => store.write(client, ahead));
+      await p.source(`INSERT INTO items VALUES (2, 'x')`);
+      const outcome = await Promise.race([running, appliedKey(p, 2)]);
+      expect(outcome).toBeInstanceOf(AuditTrailError);
+      expect((outcome as AuditTrailError).code).toBe('POSITION_BACKWARDS');
+      expect(await stagingKeys(p)).toEqual([1]);
+      const { rows } = await p.target(`SELECT count(*)::int AS n FROM audit.audit_log`);
+      expect(rows[0].n).toBe(2);
+      expect(await stored()).toEqual(ahead);
+    } finally {
+      await engine.stop();
+      await running;
+    }
+    // The next engine resumes from the stored position: the change once, verify clean.
+    await p.replicate();
+    expect(await stagingKeys(p)).toEqual([1, 2]);
+    expect((await p.verify()).mismatches).toEqual([]);
+  });
+});
+
+async function stagingKeys(p: Pipeline): Promise<number[]> {
+  const { rows } = await p.target(`SELECT id FROM audit.items_staging ORDER BY id`);
+  return rows.map((row: { id: number }) => row.id);
+}
+
+/** Resolves with 'applied' once staging holds `id` (within 20 s). */
+async function appliedKey(p: Pipeline, id: number): Promise<string> {
+  for (let waited = 0; waited < 20_000; waited += 100) {
+    if ((await stagingKeys(p)).includes(id)) return 'applied';
+    await sleep(100);
+  }
+  return 'neither applied nor refused';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
