@@ -294,13 +294,39 @@ AS $function$
    ORDER BY a.attnum
 $function$;
 
--- The array columns of a staging row whose lower bound is not 1, each as its exact
--- text ('[0:1]={5,6}'): to_jsonb and row_to_json drop array bounds, so such a value is
--- recorded as text (merged over exact_document's result). An empty object for nearly
--- every row: the row's text (record_out, what a query over a transition table can pass
--- without naming a column) is checked first, and only a row with something that looks
--- like a bounds decoration is read again as the staging table's row type, its array
--- columns by name through dynamic SQL.
+-- The json[] and jsonb[] columns of a relation (domains over them too), by name: the
+-- array columns whose JSON null and JSON array elements bounded_arrays looks for. Inlined, as
+-- array_columns.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.json_array_columns(relation regclass)
+RETURNS SETOF name
+LANGUAGE sql
+STABLE PARALLEL SAFE
+AS $function$
+  SELECT a.attname FROM pg_catalog.pg_attribute AS a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) relation AND a.attnum OPERATOR(pg_catalog.>) 0
+     AND NOT a.attisdropped
+     -- 199 json[], 3807 jsonb[] (fixed oids), or a domain over one.
+     AND (SELECT coalesce(NULLIF(t.typbasetype, 0::pg_catalog.oid), t.oid) FROM pg_catalog.pg_type AS t
+           WHERE t.oid OPERATOR(pg_catalog.=) a.atttypid)
+         OPERATOR(pg_catalog.=) ANY ('{199,3807}'::pg_catalog.oid[])
+   ORDER BY a.attnum
+$function$;
+
+-- The array columns of a staging row that to_jsonb and row_to_json cannot keep, each as
+-- its exact text, merged over exact_document's result (an empty object for nearly
+-- every row):
+-- - an array whose lower bound is not 1 ('[0:1]={5,6}'): JSON arrays have no bounds;
+-- - a json[] or jsonb[] array with an element that is the JSON null literal or a JSON
+--   array ('{"null",NULL}', '{"[1, 2]"}'): JSON renders the one as null, as it renders
+--   a NULL element, and the other as it renders a dimension ('{{1,2}}').
+-- The row's text (record_out, what a query over a transition table can pass without
+-- naming a column) is checked first: a bounds decoration, or an array element that may
+-- be either (array text quotes an element spelled null, and the row's text doubles those
+-- quotes: `""null""`; an element that is an array follows `{` or `,` with `[`, or
+-- quoted, with `""[` after any whitespace: array text quotes an element with a comma or
+-- whitespace, and the row's text a field with quotes). Only a row with one of them is
+-- read again as the staging table's row type, its array columns by name through
+-- dynamic SQL.
 -- The same rule is built as plain SQL for the source side of verify
 -- (src/staging/row-document.ts).
 CREATE OR REPLACE FUNCTION {{audit_schema}}.bounded_arrays(row_text text, relation regclass)
@@ -313,19 +339,37 @@ DECLARE
   name pg_catalog.text;
   value_text pg_catalog.text;
 BEGIN
-  -- strpos first: a row whose text has no '[' at all (nearly every row) needs no regex.
-  IF row_text IS NULL OR pg_catalog.strpos(row_text, '[') OPERATOR(pg_catalog.=) 0
-     OR row_text OPERATOR(pg_catalog.!~) '[(,]"?\[-?[0-9]+:' THEN
+  IF row_text IS NULL THEN
     RETURN result;
   END IF;
-  FOR name IN SELECT c.attname FROM {{audit_schema}}.array_columns(relation) AS c(attname) LOOP
-    -- regclass output names the schema unless the caller's search_path finds the table by
-    -- its bare name, which then means the same table.
-    EXECUTE pg_catalog.format('SELECT ($1::%s).%I::pg_catalog.text', relation, name) INTO value_text USING row_text;
-    IF value_text OPERATOR(pg_catalog.~~) '[%' THEN
-      result := result OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(name, value_text);
-    END IF;
-  END LOOP;
+  -- strpos first: a row whose text has no '[' at all (nearly every row) needs no regex.
+  IF pg_catalog.strpos(row_text, '[') OPERATOR(pg_catalog.>) 0
+     AND row_text OPERATOR(pg_catalog.~) '[(,]"?\[-?[0-9]+:' THEN
+    FOR name IN SELECT c.attname FROM {{audit_schema}}.array_columns(relation) AS c(attname) LOOP
+      -- regclass output names the schema unless the caller's search_path finds the table by
+      -- its bare name, which then means the same table.
+      EXECUTE pg_catalog.format('SELECT ($1::%s).%I::pg_catalog.text', relation, name) INTO value_text USING row_text;
+      IF value_text OPERATOR(pg_catalog.~~) '[%' THEN
+        result := result OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(name, value_text);
+      END IF;
+    END LOOP;
+  END IF;
+  IF pg_catalog.strpos(row_text, '""null""') OPERATOR(pg_catalog.>) 0
+     OR (pg_catalog.strpos(row_text, '[') OPERATOR(pg_catalog.>) 0
+         AND row_text OPERATOR(pg_catalog.~) '[{,](""[ \t\n\r]*)?\[') THEN
+    FOR name IN SELECT c.attname FROM {{audit_schema}}.json_array_columns(relation) AS c(attname) LOOP
+      -- Each element's text: `null` for the literal (json's exact text, jsonb's output),
+      -- NULL for a NULL element; a JSON array's begins with `[` (json's after whitespace).
+      EXECUTE pg_catalog.format(
+        'SELECT CASE WHEN EXISTS (SELECT FROM pg_catalog.unnest(($1::%s).%I::pg_catalog.text[]) AS e(t) '
+        'WHERE e.t OPERATOR(pg_catalog.=) ''null'' OR e.t OPERATOR(pg_catalog.~) ''^[ \t\n\r]*\['') '
+        'THEN ($1::%s).%I::pg_catalog.text END', relation, name, relation, name)
+        INTO value_text USING row_text;
+      IF value_text IS NOT NULL THEN
+        result := result OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(name, value_text);
+      END IF;
+    END LOOP;
+  END IF;
   RETURN result;
 END
 $function$;

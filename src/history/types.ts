@@ -73,8 +73,9 @@ export interface Version<Row = Record<string, unknown>> {
    * ```
    *
    * A `json` column needs no list: its value is its exact text, `"null"` for the literal.
-   * Inside an array (`jsonb[]`, `json[]`) a JSON null element and a NULL element still
-   * look the same (a known gap).
+   * Nor does an array: a `jsonb[]` or `json[]` value with a JSON null element is its
+   * array text, a string (`'{"null",NULL}'`), where a JSON array would read the element
+   * as NULL.
    */
   readonly oldRowJsonNulls: readonly string[];
   /** As {@link oldRowJsonNulls}, for {@link newRow}. */

@@ -2,7 +2,7 @@ import { sql, type Transaction } from 'kysely';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers';
 import { HEADER_COLUMN_NAMES, stagingTableName } from '../staging/header-columns';
 import { GENERATED_PLACEHOLDER_TYPE } from '../staging/generated-placeholders';
-import { rowDocumentColumns } from '../staging/row-document';
+import { jsonArrayNeedsTextSql, rowDocumentColumns } from '../staging/row-document';
 import { SourceTableError, type SourceColumn, type SourceTable } from './introspect';
 import { isWideningTypeChange } from './type-change';
 
@@ -460,7 +460,8 @@ async function logChanges(
 /**
  * The value an added column holds in the rows that existed before it, as history
  * records values (the capture trigger's exact_document: json text, float -0 kept; an
- * array whose lower bound is not 1 as its text, see bounded_arrays), as
+ * array whose lower bound is not 1, or a json[] / jsonb[] one with a JSON null or array
+ * element, as its text, see bounded_arrays), as
  * jsonb text: `null` for SQL NULL; `jsonNull` when that `null` is a jsonb column's JSON
  * null literal (logged as `existingRowsJsonNull`, which verify reads as the capture's
  * `new_json_nulls` would have named the column).
@@ -476,9 +477,16 @@ async function existingRowsDocument(
   const exact = rowDocumentColumns(table);
   const only = (names: readonly string[]) => names.filter((name) => name === change.column);
   const type = change.after?.type ?? 'text';
+  // A json[] or jsonb[] value that JSON cannot keep: its text (bounded_arrays). Only for
+  // such a column, as the cast to text[] is not defined for every type.
+  const jsonElements =
+    only(exact.jsonArray).length > 0
+      ? sql`WHEN ${sql.raw(jsonArrayNeedsTextSql(`r.${quoteIdent(change.column)}`))} THEN to_jsonb(r.${sql.id(change.column)}::text)`
+      : sql``;
   const { rows } = await sql<{ value: string; json_null: boolean }>`
     SELECT (CASE WHEN ${only(exact.array).length > 0} AND r.${sql.id(change.column)}::text LIKE '[%'
                  THEN to_jsonb(r.${sql.id(change.column)}::text)
+                 ${jsonElements}
                  -- json's own text where row_to_json's reading of it is not (the JSON null
                  -- literal, whitespace around the value: json_null_texts, json_spaced_texts)
                  WHEN ${only(exact.json).length > 0 && !type.endsWith('[]')}

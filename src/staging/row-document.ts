@@ -15,6 +15,10 @@ import { quoteIdent, quoteLiteral } from '../postgres/identifiers';
  *   `"-0"`, as NaN and Infinity are strings: jsonb numbers have no -0;
  * - an array whose lower bound is not 1 (in any dimension) is its exact text, as a JSON
  *   string (`"[0:1]={5,6}"`): jsonb arrays have no bounds;
+ * - a `json[]` or `jsonb[]` array with an element that is the JSON `null` literal or a
+ *   JSON array is its exact text, as a JSON string (`"{\"null\",NULL}"`,
+ *   `"{\"[1, 2]\"}"`): JSON renders the one as null, as it renders a NULL element, and
+ *   the other as it renders a dimension (`{{1,2}}`);
  * - a column of a type the target does not have (enum, composite, hstore and other
  *   extension types, arrays of them) is staged as text (what DMS carries), so its value
  *   is that text.
@@ -34,9 +38,12 @@ export interface RowDocumentColumns {
   readonly text: readonly string[];
   /** Array columns staged as arrays: their text where a lower bound is not 1. */
   readonly array: readonly string[];
+  /** json[] and jsonb[] columns: their text where an element is JSON null or an array. */
+  readonly jsonArray: readonly string[];
 }
 
 const JSON_TYPES = new Set(['json']);
+const JSON_ARRAY_TYPES = new Set(['json[]', 'jsonb[]']);
 const FLOAT_TYPES = new Set(['real', 'double precision']);
 
 function elementType(column: SourceColumn): string {
@@ -54,7 +61,20 @@ export function rowDocumentColumns(table: SourceTable): RowDocumentColumns {
     float: recorded.filter((c) => FLOAT_TYPES.has(elementType(c))).map((c) => c.name),
     text: recorded.filter((c) => c.carriedAsText).map((c) => c.name),
     array: recorded.filter((c) => !c.carriedAsText && c.type.endsWith('[]')).map((c) => c.name),
+    jsonArray: recorded
+      .filter((c) => !c.carriedAsText && JSON_ARRAY_TYPES.has(c.type))
+      .map((c) => c.name),
   };
+}
+
+/**
+ * SQL for "this json[] or jsonb[] value is recorded as its text": an element is the JSON
+ * `null` literal or a JSON array (each element's text: `null` for the literal, NULL for a
+ * NULL element; an array's begins with `[`, json's after whitespace). The capture
+ * trigger's `bounded_arrays` applies the same rule to staging rows.
+ */
+export function jsonArrayNeedsTextSql(value: string): string {
+  return `EXISTS (SELECT FROM unnest(${value}::text[]) AS e(t) WHERE e.t = 'null' OR e.t ~ '^[ \\t\\n\\r]*\\[')`;
 }
 
 /**
@@ -109,11 +129,16 @@ export function sourceRowDocumentSql(table: SourceTable, qualifiedSource: string
     .join('');
   // Merged last, as the capture trigger merges bounded_arrays over exact_document.
   const bounded = columns.array
-    .map(
-      (name) =>
-        ` || CASE WHEN src.${quoteIdent(name)}::text LIKE '[%' ` +
-        `THEN jsonb_build_object(${quoteLiteral(name)}, src.${quoteIdent(name)}::text) ELSE '{}'::jsonb END`,
-    )
+    .map((name) => {
+      const column = `src.${quoteIdent(name)}`;
+      const jsonElements = columns.jsonArray.includes(name)
+        ? ` OR ${jsonArrayNeedsTextSql(column)}`
+        : '';
+      return (
+        ` || CASE WHEN ${column}::text LIKE '[%'${jsonElements} ` +
+        `THEN jsonb_build_object(${quoteLiteral(name)}, ${column}::text) ELSE '{}'::jsonb END`
+      );
+    })
     .join('');
   const ignored = `ARRAY[${table.ignoreColumns.map(quoteLiteral).join(', ')}]::text[]`;
   const keys = table.primaryKey.map(

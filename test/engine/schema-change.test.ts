@@ -241,6 +241,29 @@ describe('engine: schema changes read exactly in history and verify (#17 item 4)
     expect((await verify(p)).mismatches).toEqual([]);
   });
 
+  it('ADD COLUMN ... DEFAULT of a json[] or jsonb[] JSON cannot keep: the log holds its text', async () => {
+    await p.source(
+      `ALTER TABLE t ADD COLUMN a jsonb[] DEFAULT '{"null",NULL}', ADD COLUMN b json[] DEFAULT '{"[1,2]"}',
+                     ADD COLUMN c jsonb[] DEFAULT '{1,NULL}'`,
+    );
+    await migrate(p);
+    await p.source(`UPDATE t SET v = 'a2' WHERE id = 1`);
+    await p.replicate();
+    expect(await schemaLog()).toEqual([
+      { change: 'ADD', column_name: 'a', existing: '{"null",NULL}' },
+      { change: 'ADD', column_name: 'b', existing: '{"[1,2]"}' },
+      { change: 'ADD', column_name: 'c', existing: [1, null] },
+    ]);
+    const rows = await auditRows(p, 't');
+    expect(rows.map((r) => [r.operation, r.changed_columns])).toEqual([
+      ['SNAPSHOT', null],
+      ['SNAPSHOT', null],
+      ['UPDATE', ['v']],
+    ]);
+    expect(rows[2]!.old_row).toMatchObject({ a: '{"null",NULL}', b: '{"[1,2]"}', c: [1, null] });
+    expect((await verify(p)).mismatches).toEqual([]);
+  });
+
   it('ADD COLUMN after ten and more versions: the boundary between shapes is numeric, not text', async () => {
     await p.source(`INSERT INTO t SELECT g, 'x' FROM generate_series(3, 12) AS g`);
     await p.replicate(); // audit ids 1..12

@@ -190,6 +190,8 @@ export const SHORT_RUN_FEATURES: Features = {
     'int4[]',
     'text[]',
     'numeric[]',
+    'jsonb[]',
+    'json[]',
     'int4range',
     'tstzrange',
     'bit(4)',
@@ -521,7 +523,9 @@ const QUOTING_NAMES = ['Weird "Q"', 'select', 'Mixed Case', 'ünï cødé', 'sem
  */
 export const BASE_FEATURES: Features = {
   ...SHORT_RUN_FEATURES,
-  types: SHORT_RUN_FEATURES.types.filter((t) => !['json', 'composite', 'enum[]'].includes(t)),
+  types: SHORT_RUN_FEATURES.types.filter(
+    (t) => !['json', 'jsonb[]', 'json[]', 'composite', 'enum[]'].includes(t),
+  ),
   keyTypes: SHORT_RUN_FEATURES.keyTypes.filter((t) => t !== 'numeric'),
   excludedValues: { float8: ["'-0'"], float4: ["'-0'"], 'int4[]': ["'[0:1]={5,6}'"] },
   names: QUOTING_NAMES,
@@ -550,8 +554,8 @@ export const FEATURE_ASPECTS: Readonly<Record<string, (f: Features) => Features>
   generated: (f) => ({ ...f, generatedColumns: true }),
   /** #17 item 4: writes in the new shape before migrate (with a `ddl:` aspect). */
   'ddl:later': (f) => ({ ...f, midStreamDdl: true }),
-  /** #17 item 7: json text, float -0. */
-  json: (f) => ({ ...f, types: [...f.types, 'json'] }),
+  /** #17 item 7: json text, float -0; JSON null and array elements of json[] and jsonb[]. */
+  json: (f) => ({ ...f, types: [...f.types, 'json', 'jsonb[]', 'json[]'] }),
   negzero: (f) => ({ ...f, excludedValues: { 'int4[]': f.excludedValues?.['int4[]'] ?? [] } }),
   /** #17 item 6: one numeric key, several spellings. */
   keyspellings: (f) => ({ ...f, keyTypes: [...f.keyTypes, 'numeric'], keySpellings: true }),

@@ -44,6 +44,24 @@ CREATE TABLE IF NOT EXISTS ${ORACLE_SCHEMA}.event (
   -- Each column's type at the time of the change (format_type without typmod).
   column_types jsonb NOT NULL
 );
+-- The json[] text of row_to_json's rendering of one: each element's own text, quoted;
+-- a nested array a dimension and null a NULL element (the kit records a value where
+-- either could be an element as its array text instead).
+CREATE OR REPLACE FUNCTION ${ORACLE_SCHEMA}.json_array_text(value json)
+RETURNS text
+LANGUAGE plpgsql
+${PINNED_SETTINGS}
+AS $oracle$
+BEGIN
+  RETURN '{' || coalesce((
+    SELECT string_agg(CASE json_typeof(e)
+                        WHEN 'array' THEN ${ORACLE_SCHEMA}.json_array_text(e)
+                        WHEN 'null' THEN 'NULL'
+                        ELSE '"' || replace(replace(e::text, '\\', '\\\\'), '"', '\\"') || '"' END,
+                      ',' ORDER BY n)
+      FROM json_array_elements(value) WITH ORDINALITY AS x(e, n)), '') || '}';
+END
+$oracle$;
 -- Turns a value of the kit's row JSON back into the source type's output text, so both
 -- sides are compared as the text PostgreSQL prints for the value.
 CREATE OR REPLACE FUNCTION ${ORACLE_SCHEMA}.decode(value jsonb, type_name text)
@@ -60,6 +78,12 @@ BEGIN
   -- The kit records a json column as its exact text, in a JSON string.
   IF type_name = 'json' AND jsonb_typeof(value) = 'string' THEN
     RETURN value #>> '{}';
+  END IF;
+  -- A json[] column too: row_to_json's text (a JSON array) unless it holds bounds or an
+  -- element JSON would not keep, then the array's own text (read by the cast below).
+  IF type_name = 'json[]' AND jsonb_typeof(value) = 'string' AND value #>> '{}' LIKE '[%'
+     AND value #>> '{}' !~ '^\\[-?[0-9]+:' THEN
+    RETURN format('%s', ${ORACLE_SCHEMA}.json_array_text((value #>> '{}')::json)::json[]);
   END IF;
   EXECUTE format('SELECT format(''%%s'', x.v) FROM jsonb_to_record($1) AS x(v %s)', type_name)
     INTO result USING jsonb_build_object('v', value);

@@ -424,6 +424,36 @@ export const TYPES: Readonly<Record<string, TypeSpec>> = {
     sql: 'integer[]',
     values: ["'{1}'", 'NULL', "'{}'", "'{1,NULL,3}'", "'{{1,2},{3,4}}'", "'[0:1]={5,6}'"],
   },
+  // JSON renders a JSON null element as it renders a NULL one, and an element that is a
+  // JSON array as it renders a dimension: the kit records such an array as its text.
+  'jsonb[]': {
+    sql: 'jsonb[]',
+    values: [
+      "'{1}'",
+      'NULL',
+      '\'{"null",NULL}\'',
+      "'{NULL}'",
+      '\'{"[1, 2]"}\'',
+      "'{{1,2},{3,4}}'",
+      '\'{"{\\"a\\": null}"}\'',
+      "'{}'",
+    ],
+  },
+  // Elements without whitespace around them: the oracle's decoder reads the JSON form's
+  // elements through json_array_elements, which drops it (json-array-null.test.ts and
+  // verify check that case against the source).
+  'json[]': {
+    sql: 'json[]',
+    values: [
+      '\'{"{ \\"a\\" : 1 }"}\'',
+      'NULL',
+      '\'{"null",NULL}\'',
+      "'{NULL}'",
+      '\'{"[1,2]"}\'',
+      "'{{1,2},{3,4}}'",
+      '\'{"{\\"a\\":1,\\"a\\":2}",1.10}\'',
+    ],
+  },
   'text[]': { sql: 'text[]', values: ["'{a}'", 'NULL', '\'{"a b","c,d",NULL,"NULL"}\'', "'{}'"] },
   'numeric[]': { sql: 'numeric[]', values: ["'{1}'", 'NULL', "'{1.10,NaN,-0.0}'"] },
   int4range: { sql: 'int4range', values: ["'[1,5)'", 'NULL', "'empty'", "'(,3]'"] },
