@@ -57,17 +57,6 @@ export function engineLockKey(auditSchema: string, slot: string): string {
   return BigInt.asIntN(64, digest.digest().readBigUInt64BE(0)).toString();
 }
 
-/** Takes the engine lock `key` on `target` if free; true when this session holds it. */
-async function tryEngineLock(target: pg.ClientBase, key: string): Promise<boolean> {
-  // The engine's target connection reads every value as text.
-  const { rows } = await target.query<{ locked: boolean | string }>(
-    'SELECT pg_try_advisory_lock($1::bigint) AS locked',
-    [key],
-  );
-  const locked = rows[0]?.locked;
-  return locked === true || locked === 't';
-}
-
 /** The target process holding the engine lock `key`, or null when none does (now). */
 async function engineLockHolder(target: pg.ClientBase, key: string): Promise<number | null> {
   // A bigint advisory key shows in pg_locks as its high half (classid) and low half
@@ -103,20 +92,34 @@ export async function claimSlot(
   options: SlotWaitOptions,
 ): Promise<void> {
   const deadline = Date.now() + options.waitMs;
-  let waiting = false;
-  while (!(await tryEngineLock(on.target, lock.key))) {
-    const pid = await engineLockHolder(on.target, lock.key);
-    if (pid === null) continue; // let go between the two reads: try again at once
-    if (options.stopped()) return;
-    if (Date.now() >= deadline) throw new SlotInUseError(lock.slot, pid, options.waitMs, 'target');
-    if (!waiting) options.onWait(pid, 'target');
-    waiting = true;
-    await sleep(POLL_MS);
-  }
+  await pollUntilFree(() => takeEngineLock(on.target, lock.key), 'target', lock.slot, {
+    ...options,
+    deadline,
+  });
+  if (options.stopped()) return;
   await waitForSlotRelease(on.source, lock.slot, {
     ...options,
     waitMs: Math.max(0, deadline - Date.now()),
   });
+}
+
+/**
+ * Takes the engine lock `key` on `target` if it is free: null once this session holds
+ * it, else the process that does.
+ */
+async function takeEngineLock(target: pg.ClientBase, key: string): Promise<number | null> {
+  for (;;) {
+    // The engine's target connection reads every value as text.
+    const { rows } = await target.query<{ locked: boolean | string }>(
+      'SELECT pg_try_advisory_lock($1::bigint) AS locked',
+      [key],
+    );
+    const locked = rows[0]?.locked;
+    if (locked === true || locked === 't') return null;
+    const pid = await engineLockHolder(target, key);
+    if (pid !== null) return pid;
+    // Let go between the two reads: try again at once.
+  }
 }
 
 /** Who holds `slot` on the source: a process id, or null when no one (or no such slot). */
@@ -139,13 +142,29 @@ export async function waitForSlotRelease(
   slot: string,
   options: SlotWaitOptions,
 ): Promise<void> {
-  const deadline = Date.now() + options.waitMs;
+  await pollUntilFree(() => slotHolder(source, slot), 'source', slot, {
+    ...options,
+    deadline: Date.now() + options.waitMs,
+  });
+}
+
+/**
+ * The wait both sides share: asks `holder` every {@link POLL_MS} until it answers null
+ * (free) or `stopped()` turns true, calling `onWait` once, when it first has to wait.
+ * @throws SlotInUseError when a process still holds it at `deadline`.
+ */
+async function pollUntilFree(
+  holder: () => Promise<number | null>,
+  side: 'source' | 'target',
+  slot: string,
+  options: SlotWaitOptions & { readonly deadline: number },
+): Promise<void> {
   let waiting = false;
   for (;;) {
-    const pid = await slotHolder(source, slot);
+    const pid = await holder();
     if (pid === null || options.stopped()) return;
-    if (Date.now() >= deadline) throw new SlotInUseError(slot, pid, options.waitMs);
-    if (!waiting) options.onWait(pid, 'source');
+    if (Date.now() >= options.deadline) throw new SlotInUseError(slot, pid, options.waitMs, side);
+    if (!waiting) options.onWait(pid, side);
     waiting = true;
     await sleep(POLL_MS);
   }
