@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { AuditTrailError } from '../../src/errors';
 import { formatLsn } from '../../src/engine/lsn';
 import { PositionStore, type StoredPosition } from '../../src/engine/position-store';
@@ -129,7 +130,51 @@ describe('engine: the stored position never moves backwards', () => {
     expect(await stagingKeys(p)).toEqual([1, 2]);
     expect((await p.verify()).mismatches).toEqual([]);
   });
+
+  it('compares with what another writer commits meanwhile, not with what it read', async () => {
+    const at = await stored();
+    const further = (by: bigint): StoredPosition => ({
+      ...at,
+      lastCommitLsn: at.lastCommitLsn + by,
+      lastEndLsn: at.lastEndLsn + by,
+      lastSeqCounter: at.lastSeqCounter + by,
+    });
+    // The engine's target sessions run READ COMMITTED (text-client.ts).
+    const [first, second] = [new pg.Client(p.targetUrl), new pg.Client(p.targetUrl)];
+    await Promise.all([first.connect(), second.connect()]);
+    try {
+      await first.query('BEGIN');
+      await store.write(first, further(10n));
+      await second.query('BEGIN');
+      // Further than the stored row, not than the first writer's: it waits for that one.
+      const writing = store.write(second, further(5n)).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      await waitUntilBlocked(first, second);
+      await first.query('COMMIT');
+      const error = await writing;
+      expect((error as AuditTrailError | null)?.code).toBe('POSITION_BACKWARDS');
+      await second.query('ROLLBACK');
+      expect(await stored()).toEqual(further(10n));
+    } finally {
+      await Promise.all([first.end(), second.end()]);
+    }
+  });
 });
+
+/** Waits until `waiting`'s statement waits for a lock `holder` holds. */
+async function waitUntilBlocked(holder: pg.Client, waiting: pg.Client): Promise<void> {
+  const pid = (client: pg.Client) => (client as unknown as { processID: number }).processID;
+  for (;;) {
+    const { rows } = await holder.query<{ blocked: boolean }>(
+      'SELECT $1::int = ANY (pg_blocking_pids($2::int)) AS blocked',
+      [pid(holder), pid(waiting)],
+    );
+    if (rows[0]?.blocked) return;
+    await sleep(20);
+  }
+}
 
 async function stagingKeys(p: Pipeline): Promise<number[]> {
   const { rows } = await p.target(`SELECT id FROM audit.items_staging ORDER BY id`);
