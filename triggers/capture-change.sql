@@ -374,6 +374,34 @@ BEGIN
 END
 $function$;
 
+-- The row document of a staging row in the set queries (capture_insert's, and
+-- capture_update's old and new sides): to_jsonb's, without the columns not recorded,
+-- with exact_document's, bounded_arrays', json_spaced_texts' and json_null_texts' values
+-- merged over it in that order (the one-row paths take the same steps one by one). The
+-- arguments are what the query has read of the row already, NULL where the table or
+-- row needs none: exact_json (row_to_json) without json or float columns, bounds_text
+-- (the row's text) without array columns, nulls without a JSON null literal. A SQL
+-- function with no SET clause and no subquery, given columns and variables: the planner
+-- inlines it into each query (set-path-row-helpers counts no call of it).
+CREATE OR REPLACE FUNCTION {{audit_schema}}.recorded_document(
+  row_document jsonb, exact_json json, bounds_text text, spaced jsonb, nulls text[],
+  relation regclass, excluded text[], json_columns text[], float_columns text[])
+RETURNS jsonb
+LANGUAGE sql
+STABLE PARALLEL SAFE
+AS $function$
+  SELECT CASE WHEN exact_json IS NOT NULL
+              THEN {{audit_schema}}.exact_document(row_document OPERATOR(pg_catalog.-) excluded, exact_json,
+                                                   json_columns, float_columns)
+              ELSE row_document OPERATOR(pg_catalog.-) excluded END
+         OPERATOR(pg_catalog.||) CASE WHEN bounds_text IS NOT NULL
+                                      THEN {{audit_schema}}.bounded_arrays(bounds_text, relation) OPERATOR(pg_catalog.-) excluded
+                                      ELSE '{}'::pg_catalog.jsonb END
+         OPERATOR(pg_catalog.||) spaced
+         OPERATOR(pg_catalog.||) CASE WHEN nulls IS NOT NULL THEN {{audit_schema}}.json_null_texts(nulls, json_columns)
+                                      ELSE '{}'::pg_catalog.jsonb END
+$function$;
+
 -- Columns whose value differs between two row JSONs, sorted, as one row holding the
 -- array. Empty exactly when the two documents print the same text (the same keys, each
 -- value printed the same), which is what update_version_operation compares.
@@ -852,15 +880,8 @@ BEGIN
          CASE WHEN c.ar_operation = 'DELETE' THEN c.ar_json_nulls END,
          CASE WHEN c.ar_operation <> 'DELETE' THEN c.ar_json_nulls END
   FROM (
-    SELECT CASE WHEN arg_exact
-                THEN {{audit_schema}}.exact_document(r.ar_row - arg_excluded_columns, r.ar_exact_json,
-                                                     arg_json_columns, arg_float_columns)
-                ELSE r.ar_row - arg_excluded_columns END
-             || CASE WHEN v_arrays THEN {{audit_schema}}.bounded_arrays(r.ar_bounds_text, TG_RELID) - arg_excluded_columns
-                     ELSE '{}' END
-             || r.ar_spaced
-             || CASE WHEN r.ar_nulls IS NOT NULL THEN {{audit_schema}}.json_null_texts(r.ar_nulls, arg_json_columns)
-                     ELSE '{}' END AS ar_data,
+    SELECT {{audit_schema}}.recorded_document(r.ar_row, r.ar_exact_json, r.ar_bounds_text, r.ar_spaced, r.ar_nulls,
+                                              TG_RELID, arg_excluded_columns, arg_json_columns, arg_float_columns) AS ar_data,
            CASE WHEN r.ar_nulls IS NOT NULL THEN {{audit_schema}}.jsonb_nulls(r.ar_nulls, arg_json_columns) END AS ar_json_nulls,
            {{audit_schema}}.captured_key(r.ar_row, arg_key_columns) AS ar_key,
            r.ar_operation, r.ar_commit_timestamp,
@@ -1068,15 +1089,8 @@ BEGIN
     transaction_id, stream_position, old_row, new_row, changed_columns, old_json_nulls, new_json_nulls
   )
   WITH old_side AS (
-    SELECT CASE WHEN arg_exact
-                THEN {{audit_schema}}.exact_document(r.ar_row - arg_excluded_columns, r.ar_exact_json,
-                                                     arg_json_columns, arg_float_columns)
-                ELSE r.ar_row - arg_excluded_columns END
-             || CASE WHEN v_arrays THEN {{audit_schema}}.bounded_arrays(r.ar_bounds_text, TG_RELID) - arg_excluded_columns
-                     ELSE '{}' END
-             || r.ar_spaced
-             || CASE WHEN r.ar_nulls IS NOT NULL THEN {{audit_schema}}.json_null_texts(r.ar_nulls, arg_json_columns)
-                     ELSE '{}' END AS data,
+    SELECT {{audit_schema}}.recorded_document(r.ar_row, r.ar_exact_json, r.ar_bounds_text, r.ar_spaced, r.ar_nulls,
+                                              TG_RELID, arg_excluded_columns, arg_json_columns, arg_float_columns) AS data,
            CASE WHEN r.ar_nulls IS NOT NULL THEN {{audit_schema}}.jsonb_nulls(r.ar_nulls, arg_json_columns) END AS json_nulls,
            {{audit_schema}}.captured_key(r.ar_row, arg_key_columns) AS row_key,
            r.ar_change_seq AS change_seq, r.ar_indicator AS indicator, r.ar_commit AS commit_raw
@@ -1100,15 +1114,8 @@ BEGIN
       CROSS JOIN (SELECT arg_exact AS ar_exact, v_arrays AS ar_arrays, v_jsons AS ar_jsons) AS ar_flags) AS j
     OFFSET 0) AS r -- each row's JSON built once, row_to_json and record_out only if read (as in capture_insert)
   ), new_side AS (
-    SELECT CASE WHEN arg_exact
-                THEN {{audit_schema}}.exact_document(r.ar_row - arg_excluded_columns, r.ar_exact_json,
-                                                     arg_json_columns, arg_float_columns)
-                ELSE r.ar_row - arg_excluded_columns END
-             || CASE WHEN v_arrays THEN {{audit_schema}}.bounded_arrays(r.ar_bounds_text, TG_RELID) - arg_excluded_columns
-                     ELSE '{}' END
-             || r.ar_spaced
-             || CASE WHEN r.ar_nulls IS NOT NULL THEN {{audit_schema}}.json_null_texts(r.ar_nulls, arg_json_columns)
-                     ELSE '{}' END AS data,
+    SELECT {{audit_schema}}.recorded_document(r.ar_row, r.ar_exact_json, r.ar_bounds_text, r.ar_spaced, r.ar_nulls,
+                                              TG_RELID, arg_excluded_columns, arg_json_columns, arg_float_columns) AS data,
            CASE WHEN r.ar_nulls IS NOT NULL THEN {{audit_schema}}.jsonb_nulls(r.ar_nulls, arg_json_columns) END AS json_nulls,
            {{audit_schema}}.captured_key(r.ar_row, arg_key_columns) AS row_key,
            r.ar_change_seq AS change_seq, r.ar_indicator AS indicator, r.ar_operation AS operation,

@@ -60,6 +60,8 @@ describe('the set path of the capture triggers', () => {
     'json_spaced_texts',
     'may_hold_json_null',
     'may_hold_spaced_json',
+    'recorded_document',
+    'json_array_columns',
   ];
 
   /** Runs `statements` in one transaction; returns the calls of the per-row helpers. */
