@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { createKysely } from '../postgres/connect';
-import { quoteQualified } from '../postgres/identifiers';
+import { quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers';
 import { describeForeignTrigger, foreignTriggers } from './secure-install';
 import { noProgress, type ProgressReporter, type ProgressTask } from '../support/progress';
 import { blockHeaderText, canonicalBlockHeaderPartsSql, canonicalRowSql } from './canonical';
@@ -27,7 +27,10 @@ export interface IntegrityFinding {
    * `block-altered` / `broken-link` / `missing-block`: the chain itself was changed;
    * `anchor-mismatch` / `anchor-missing`: an anchored head is not in the chain as
    * anchored (a rewritten past, or a truncated tail);
-   * `foreign-trigger`: code from outside the kit runs on a kit table.
+   * `foreign-trigger`: code from outside the kit runs on a kit table;
+   * `kit-trigger`: one of the kit's triggers on the audit log or the chain is missing,
+   * disabled, or no longer fires in every `session_replication_role` (the seal at commit,
+   * the append-only and retention guards: see {@link kitTriggerFindings}).
    */
   readonly kind:
     | 'altered'
@@ -39,7 +42,8 @@ export interface IntegrityFinding {
     | 'missing-block'
     | 'anchor-mismatch'
     | 'anchor-missing'
-    | 'foreign-trigger';
+    | 'foreign-trigger'
+    | 'kit-trigger';
   readonly block?: number;
   readonly rowId?: string;
   readonly detail: string;
@@ -280,6 +284,8 @@ async function check(
   };
   for (const found of await foreignTriggers(trx, options.auditSchema))
     report({ kind: 'foreign-trigger', detail: describeForeignTrigger(found, options.auditSchema) });
+  for (const detail of await kitTriggerFindings(trx, options.auditSchema))
+    report({ kind: 'kit-trigger', detail });
 
   const pruned = await query<{ block_no: string | null; last_row_id: string | null }>(
     trx,
@@ -426,7 +432,7 @@ async function check(
     report({
       kind: 'extra',
       rowId: row.id,
-      detail: `audit row ${row.id} is in no block: inserted outside the capture path`,
+      detail: `audit row ${row.id} is in no block: inserted outside the capture path, or its seal at commit did not run`,
     });
   }
   for (const anchor of anchors.values())
@@ -446,6 +452,66 @@ async function check(
     findingCount,
     findings,
   };
+}
+
+/**
+ * The kit's triggers on the audit log that must exist (triggers/trust.sql: the seal at
+ * commit; triggers/append-only.sql: the guards). The statement guards on both tables
+ * (kit_guard_*) are checked for their state only.
+ */
+const REQUIRED_AUDIT_LOG_TRIGGERS = [
+  'seal_at_commit',
+  'audit_log_append_only',
+  'audit_log_no_truncate',
+  'audit_log_retention_only',
+] as const;
+
+/**
+ * One line for each of the kit's triggers on the audit log and the chain that is missing
+ * or not ENABLE ALWAYS, as installed. `ALTER TABLE ... ENABLE TRIGGER USER` after a
+ * DISABLE leaves a trigger firing only while session_replication_role is origin: with
+ * DMS applying as replica, its one-row captures are then not sealed and the guards do
+ * not run for it. (Triggers whose function is outside the audit schema are
+ * `foreign-trigger` findings.)
+ */
+async function kitTriggerFindings(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+): Promise<string[]> {
+  const schema = quoteIdent(auditSchema);
+  const log = quoteQualified(auditSchema, 'audit_log');
+  const chain = quoteQualified(auditSchema, 'audit_chain');
+  const rows = await query<{ table_name: string; trigger: string; enabled: string | null }>(
+    trx,
+    `SELECT c.relname AS table_name, t.tgname AS trigger, t.tgenabled::text AS enabled
+       FROM pg_catalog.pg_trigger AS t
+       JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid
+       JOIN pg_catalog.pg_proc AS p ON p.oid = t.tgfoid
+      WHERE t.tgrelid OPERATOR(pg_catalog.=) ANY (ARRAY[${quoteLiteral(log)}::pg_catalog.regclass,
+                                                          ${quoteLiteral(chain)}::pg_catalog.regclass]::pg_catalog.oid[])
+        AND NOT t.tgisinternal
+        AND p.pronamespace OPERATOR(pg_catalog.=) ${quoteLiteral(schema)}::pg_catalog.regnamespace
+      ORDER BY 1, 2`,
+  );
+  const findings: string[] = [];
+  const present = new Set(rows.filter((r) => r.table_name === 'audit_log').map((r) => r.trigger));
+  for (const name of REQUIRED_AUDIT_LOG_TRIGGERS)
+    if (!present.has(name)) findings.push(`${quoteIdent(name)} on ${log} is missing`);
+  for (const row of rows) {
+    const table = quoteQualified(auditSchema, row.table_name);
+    const trigger = quoteIdent(row.trigger);
+    const fix = `ALTER TABLE ${table} ENABLE ALWAYS TRIGGER ${trigger}`;
+    const state =
+      row.enabled === 'D'
+        ? 'is disabled'
+        : row.enabled === 'O'
+          ? 'fires only while session_replication_role is origin (DMS may apply as replica)'
+          : row.enabled === 'R'
+            ? 'fires only while session_replication_role is replica'
+            : undefined;
+    if (state !== undefined) findings.push(`${trigger} on ${table} ${state}: ${fix}`);
+  }
+  return findings;
 }
 
 let cursorSerial = 0;

@@ -15,6 +15,7 @@ import { emulateDataApi } from '../support/data-api-emulator';
 import { createTestDatabase, withClient } from '../support/databases';
 import { connectionArgs, runCliInProcess } from '../support/cli';
 import { cdc, DmsApplier, fullLoad } from '../support/dms-apply';
+import { enableKitTriggers } from '../support/kit-triggers';
 
 const CLUSTER_ARN = 'arn:aws:rds:eu-west-1:123456789012:cluster:audittrail-target';
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:audittrail-auditor-AbCdEf';
@@ -303,7 +304,7 @@ describe('history and verify --integrity over the Data API (emulated on a real P
         `ALTER TABLE ${quoteIdent(config.auditSchema)}.audit_log DISABLE TRIGGER USER;
          UPDATE ${quoteIdent(config.auditSchema)}.audit_log SET new_row = jsonb_set(new_row, '{name}', '"forged"')
           WHERE operation = 'SNAPSHOT';
-         ALTER TABLE ${quoteIdent(config.auditSchema)}.audit_log ENABLE TRIGGER USER;`,
+         ${enableKitTriggers('audit_log', config.auditSchema)};`,
       ),
     );
     const direct = await cli(
@@ -349,7 +350,7 @@ describe('history and verify --integrity over the Data API (emulated on a real P
       client.query(
         `ALTER TABLE ${log} DISABLE TRIGGER USER;
          UPDATE ${log} SET new_row = jsonb_set(new_row, '{name}', '"forged"') WHERE row_key = '{"id": 2100}';
-         ALTER TABLE ${log} ENABLE TRIGGER USER;`,
+         ${enableKitTriggers('audit_log', config.auditSchema)};`,
       ),
     );
     ({ direct, viaApi } = await both());

@@ -9,6 +9,7 @@ import { verifyIntegrity } from '../../src/trust/integrity';
 import { createTestDatabase, withClient } from '../support/databases';
 import { cdc, DmsApplier } from '../support/dms-apply';
 import { historyQueriesOf } from '../support/history-queries';
+import { enableKitTriggers } from '../support/kit-triggers';
 
 // DMS-shaped: the statements DMS issues on the target, with the header values DMS
 // attaches (the source xid and commit time are those of the source transaction).
@@ -325,7 +326,7 @@ describe('context through DMS-shaped staging writes', () => {
     await target.query(`ALTER TABLE audit.audit_log DISABLE TRIGGER USER;
       UPDATE audit.audit_log SET new_row = jsonb_set(new_row, '{actor}', '"someone else"')
        WHERE source_table = '${CONTEXT_TABLE}' AND transaction_id = '800';
-      ALTER TABLE audit.audit_log ENABLE TRIGGER USER`);
+      ${enableKitTriggers('audit_log')}`);
     const tampered = await verifyIntegrity({ targetUrl, auditSchema: 'audit', anchors: [] });
     expect(tampered.ok).toBe(false);
     expect(tampered.findings.map((finding) => finding.kind)).toContain('altered');

@@ -21,6 +21,7 @@ import { readAnchors, readChainHead } from '../../src/trust/anchors';
 import { verifyIntegrity } from '../../src/trust/integrity';
 import { withClient } from '../support/databases';
 import { cdc, DmsApplier } from '../support/dms-apply';
+import { enableKitTriggers } from '../support/kit-triggers';
 import { installWithHistory, type Install } from './support';
 
 const s3Mock = mockClient(S3Client);
@@ -223,8 +224,8 @@ describe('chain anchor Lambda', () => {
         ALTER TABLE audit.audit_chain DISABLE TRIGGER USER;
         DELETE FROM audit.audit_log WHERE id = (SELECT max(id) FROM audit.audit_log);
         DELETE FROM audit.audit_chain WHERE block_no = (SELECT max(block_no) FROM audit.audit_chain);
-        ALTER TABLE audit.audit_log ENABLE TRIGGER USER;
-        ALTER TABLE audit.audit_chain ENABLE TRIGGER USER`),
+        ${enableKitTriggers('audit_log')};
+        ${enableKitTriggers('audit_chain')}`),
     );
     const truncated = await verifyIntegrity({
       targetUrl: install.targetUrl,

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { withClient } from '../support/databases';
 import { connectionArgs, runSourceCli } from '../support/cli';
+import { enableKitTriggers } from '../support/kit-triggers';
 import { installWithHistory } from './support';
 
 /** Audit rows added, in blocks of this many (the size the engine's statements make). */
@@ -36,7 +37,7 @@ async function bulkChain(targetUrl: string, rows: number, blockRows: number) {
          FROM generate_series(1000000, 1000000 + $1 - 1) AS n`,
       [rows],
     );
-    await client.query(`ALTER TABLE audit.audit_log ENABLE TRIGGER USER`);
+    await client.query(enableKitTriggers('audit_log'));
     await client.query(`BEGIN; SELECT audit.lock_chain();
       DO $$ BEGIN
         WHILE audit.seal_block('capture', ${blockRows}) = ${blockRows} LOOP END LOOP;

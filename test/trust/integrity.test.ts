@@ -7,6 +7,7 @@ import { verifyIntegrity } from '../../src/trust/integrity';
 import { withClient } from '../support/databases';
 import { cdc, DmsApplier } from '../support/dms-apply';
 import { connectionArgs, runCli } from '../support/cli';
+import { enableKitTriggers } from '../support/kit-triggers';
 import { installWithHistory, type Install } from './support';
 
 /** Tampering as the database owner (or a superuser) can: guards off, change, guards on. */
@@ -14,7 +15,7 @@ async function tamper(install: Install, statement: string): Promise<void> {
   await withClient(install.targetUrl, (client) =>
     client.query(`ALTER TABLE audit.audit_log DISABLE TRIGGER USER;
       ${statement};
-      ALTER TABLE audit.audit_log ENABLE TRIGGER USER`),
+      ${enableKitTriggers('audit_log')}`),
   );
 }
 
@@ -128,6 +129,56 @@ describe('verify --integrity', () => {
     await expect(migrating).rejects.toThrow('DROP TRIGGER "spy" ON "audit"."audit_log";');
   });
 
+  /**
+   * A DBA's maintenance (DISABLE TRIGGER USER, then ENABLE TRIGGER USER) leaves the kit's
+   * triggers firing only when session_replication_role is origin: DMS on RDS applies as
+   * replica, so its one-row captures are then never sealed (and the append-only guards
+   * do not run for it). verify names each such trigger, and a disabled or missing one.
+   */
+  it('names a kit trigger on the audit log that is missing, disabled, or no longer fires in every replication role', async () => {
+    const install = await installWithHistory();
+    expect(await verify(install)).toMatchObject({ ok: true, findingCount: 0 });
+    await withClient(install.targetUrl, (client) =>
+      client.query(`ALTER TABLE audit.audit_log DISABLE TRIGGER USER;
+        ALTER TABLE audit.audit_log ENABLE TRIGGER USER`),
+    );
+    await withClient(install.targetUrl, async (client) => {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL session_replication_role = replica');
+      await new DmsApplier(client, 'audit', 'items', ['id']).insert(
+        { id: '30', name: 'applied' },
+        cdc('INSERT', '2026-11-22 11:00:00', 30),
+      );
+      await client.query('COMMIT');
+    });
+    const origin = await verify(install);
+    const kitTriggers = (report: typeof origin) =>
+      report.findings.filter((f) => f.kind === 'kit-trigger').map((f) => f.detail);
+    expect(kitTriggers(origin)).toContain(
+      '"seal_at_commit" on "audit"."audit_log" fires only while session_replication_role is origin ' +
+        '(DMS may apply as replica): ALTER TABLE "audit"."audit_log" ENABLE ALWAYS TRIGGER "seal_at_commit"',
+    );
+    expect(kitTriggers(origin)).toContain(
+      '"audit_log_append_only" on "audit"."audit_log" fires only while session_replication_role is origin ' +
+        '(DMS may apply as replica): ALTER TABLE "audit"."audit_log" ENABLE ALWAYS TRIGGER "audit_log_append_only"',
+    );
+    // The replica transaction's row was captured but never sealed.
+    expect(origin.findings.filter((f) => f.kind === 'extra')).toHaveLength(1);
+    await withClient(install.targetUrl, (client) =>
+      client.query(`${enableKitTriggers('audit_log')};
+        ALTER TABLE audit.audit_log DISABLE TRIGGER seal_at_commit`),
+    );
+    expect(kitTriggers(await verify(install))).toEqual([
+      '"seal_at_commit" on "audit"."audit_log" is disabled: ALTER TABLE "audit"."audit_log" ENABLE ALWAYS TRIGGER "seal_at_commit"',
+    ]);
+    await withClient(install.targetUrl, (client) =>
+      client.query('DROP TRIGGER seal_at_commit ON audit.audit_log'),
+    );
+    expect(kitTriggers(await verify(install))).toEqual([
+      '"seal_at_commit" on "audit"."audit_log" is missing',
+    ]);
+  });
+
   it('with anchors, catches a truncated tail and a rewritten chain', async () => {
     const install = await installWithHistory();
     const dir = await mkdtemp(path.join(os.tmpdir(), 'anchors-'));
@@ -140,7 +191,7 @@ describe('verify --integrity', () => {
       client.query(`ALTER TABLE audit.audit_log DISABLE TRIGGER USER; ALTER TABLE audit.audit_chain DISABLE TRIGGER USER;
         DELETE FROM audit.audit_log WHERE id > (SELECT last_row_id FROM audit.audit_chain ORDER BY block_no DESC OFFSET 1 LIMIT 1);
         DELETE FROM audit.audit_chain WHERE block_no = (SELECT max(block_no) FROM audit.audit_chain);
-        ALTER TABLE audit.audit_log ENABLE TRIGGER USER; ALTER TABLE audit.audit_chain ENABLE TRIGGER USER`),
+        ${enableKitTriggers('audit_log')}; ${enableKitTriggers('audit_chain')}`),
     );
     expect((await verify(install)).ok).toBe(true);
     const report = await verify(install, anchors);
