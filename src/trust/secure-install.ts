@@ -130,6 +130,7 @@ export async function secureInstall(
   await grantRoles(trx, auditSchema, roles, tables);
   for (const table of tables.filter((t) => !t.staging))
     await guardKitTable(trx, auditSchema, table.name, roles);
+  await enableKitTriggersAlways(trx, auditSchema);
   // Only the capture role's definer functions insert audit rows; the owner creates the
   // capture triggers on staging tables, which needs EXECUTE.
   await run(
@@ -314,6 +315,34 @@ async function guardKitTable(
   }
   for (const stale of current.keys())
     await sql.raw(`DROP TRIGGER ${quoteIdent(stale)} ON ${target}`).execute(trx);
+}
+
+/**
+ * Every kit trigger in the audit schema (its function is the kit's) fires in every
+ * session_replication_role, as installed: DMS may apply as replica. A trigger left
+ * disabled, or switched back with `ENABLE TRIGGER USER` (which fires only at origin), is
+ * put back, so the seal at commit, the guards and the capture run for DMS again
+ * (verify --integrity names such a trigger on the audit log or the chain: kit-trigger).
+ */
+async function enableKitTriggersAlways(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+): Promise<void> {
+  const { rows } = await sql<{ table_name: string; trigger: string }>`
+    SELECT c.relname AS table_name, t.tgname AS trigger
+    FROM pg_catalog.pg_trigger t
+    JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
+    WHERE n.nspname = ${auditSchema} AND NOT t.tgisinternal AND p.pronamespace = n.oid
+      AND t.tgenabled <> 'A'
+    ORDER BY 1, 2`.execute(trx);
+  for (const row of rows)
+    await sql
+      .raw(
+        `ALTER TABLE ${quoteQualified(auditSchema, row.table_name)} ENABLE ALWAYS TRIGGER ${quoteIdent(row.trigger)}`,
+      )
+      .execute(trx);
 }
 
 /** pg_get_triggerdef spells events and arguments predictably: compare those parts. */

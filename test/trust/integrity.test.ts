@@ -22,6 +22,19 @@ async function tamper(install: Install, statement: string): Promise<void> {
 const verify = (install: Install, anchors: Parameters<typeof verifyIntegrity>[0]['anchors'] = []) =>
   verifyIntegrity({ targetUrl: install.targetUrl, auditSchema: 'audit', anchors });
 
+/** Triggers in the audit schema not enabled ALWAYS, as 'table.trigger state'. */
+async function triggerStates(install: Install): Promise<string[]> {
+  return withClient(install.targetUrl, async (client) => {
+    const { rows } = await client.query<{ line: string }>(
+      `SELECT c.relname || '.' || t.tgname || ' ' || t.tgenabled::text AS line
+         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+        WHERE c.relnamespace = 'audit'::regnamespace AND NOT t.tgisinternal AND t.tgenabled <> 'A'
+        ORDER BY 1`,
+    );
+    return rows.map((row) => row.line);
+  });
+}
+
 async function rowIds(install: Install): Promise<string[]> {
   return withClient(install.targetUrl, async (client) => {
     const { rows } = await client.query<{ id: string }>(
@@ -138,6 +151,7 @@ describe('verify --integrity', () => {
   it('names a kit trigger on the audit log that is missing, disabled, or no longer fires in every replication role', async () => {
     const install = await installWithHistory();
     expect(await verify(install)).toMatchObject({ ok: true, findingCount: 0 });
+    expect(await triggerStates(install)).toEqual([]);
     await withClient(install.targetUrl, (client) =>
       client.query(`ALTER TABLE audit.audit_log DISABLE TRIGGER USER;
         ALTER TABLE audit.audit_log ENABLE TRIGGER USER`),
@@ -171,6 +185,21 @@ describe('verify --integrity', () => {
     expect(kitTriggers(await verify(install))).toEqual([
       '"seal_at_commit" on "audit"."audit_log" is disabled: ALTER TABLE "audit"."audit_log" ENABLE ALWAYS TRIGGER "seal_at_commit"',
     ]);
+    // migrate puts the kit's triggers back as installed, on the staging tables too.
+    await withClient(install.targetUrl, (client) =>
+      client.query(`ALTER TABLE audit.audit_log DISABLE TRIGGER USER;
+        ALTER TABLE audit.audit_log ENABLE TRIGGER USER;
+        ALTER TABLE audit.items_staging DISABLE TRIGGER USER;
+        ALTER TABLE audit.items_staging ENABLE TRIGGER USER;
+        ALTER TABLE audit.audit_chain DISABLE TRIGGER USER`),
+    );
+    await migrateTarget({
+      config: install.config,
+      sourceUrl: install.sourceUrl,
+      targetUrl: install.targetUrl,
+    });
+    expect(kitTriggers(await verify(install))).toEqual([]);
+    expect(await triggerStates(install)).toEqual([]);
     await withClient(install.targetUrl, (client) =>
       client.query('DROP TRIGGER seal_at_commit ON audit.audit_log'),
     );
