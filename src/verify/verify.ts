@@ -16,6 +16,7 @@ import {
 import { parseRowJson, stringifyRowJson } from '../history/row-json';
 import { KeyedRowCursor, mergeByKey, type KeyedRow } from './keyed-rows';
 import { rowDocumentColumns, sourceRowDocumentSql } from '../staging/row-document';
+import { captureTriggerProblems } from './capture-triggers';
 import {
   currentShapeListSql,
   currentShapeSql,
@@ -106,6 +107,13 @@ export interface VerifyTableReport {
    * such a reload, and `audit-trail reload finish` ends it only with `--all-rows-gone`.
    */
   readonly reloadPending?: ReloadState;
+  /**
+   * The staging table's capture triggers that are missing, disabled or not ENABLE ALWAYS
+   * (a finding: the report is not ok), one line each with what puts it back; absent
+   * when all are as installed. Changes applied meanwhile were not recorded: compare
+   * the source (this report's mismatches) once they are back.
+   */
+  readonly captureTriggers?: readonly string[];
 }
 
 /** The result of a verification. */
@@ -201,6 +209,11 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
           ),
       );
       const reloadPending = await reloadState(target, options.config.auditSchema, table);
+      const captureTriggers = await captureTriggerProblems(
+        target,
+        options.config.auditSchema,
+        stagingTableName(table.table),
+      );
       tables.push({
         table: name,
         sourceRows: counts.sourceRows,
@@ -208,10 +221,13 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
         stagingRows: staging.stagingRows,
         mismatches: counts.mismatches + staging.mismatches,
         ...(reloadPending && { reloadPending }),
+        ...(captureTriggers.length > 0 && { captureTriggers }),
       });
     }
     return {
-      ok: tables.every((table) => table.mismatches === 0 && !table.reloadPending),
+      ok: tables.every(
+        (table) => table.mismatches === 0 && !table.reloadPending && !table.captureTriggers,
+      ),
       tables,
       mismatches,
     };

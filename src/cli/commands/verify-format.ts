@@ -6,11 +6,12 @@ import type { ReloadState } from '../../staging/reload-baseline';
 /** A report a person reads at a glance: one line per table, then each mismatch. */
 export function formatReport(report: VerifyReport): string {
   const lines = report.tables.flatMap((table) => [
-    `${table.mismatches === 0 && !table.reloadPending ? 'OK  ' : 'FAIL'} ${table.table}: ${table.sourceRows} source rows, ` +
+    `${table.mismatches === 0 && !table.reloadPending && !table.captureTriggers ? 'OK  ' : 'FAIL'} ${table.table}: ${table.sourceRows} source rows, ` +
       `${table.auditRows} live audit rows, ${table.stagingRows} live staging rows, ${table.mismatches} mismatches`,
     ...(table.reloadPending
       ? [`  ${table.table}: ${reloadPendingLine(table.table, table.reloadPending)}`]
       : []),
+    ...(table.captureTriggers ?? []).map((problem) => `  ${table.table}: ${problem}`),
   ]);
   for (const mismatch of report.mismatches) {
     const detail = mismatch.columns

@@ -97,10 +97,21 @@ export function registerVerify(program: Command): void {
         const pending = report.tables.filter((table) => table.reloadPending).length;
         const reloads =
           pending === 0 ? '' : ` and ${pending} pending reload${pending === 1 ? '' : 's'}`;
-        throw new CliError(`verify found ${total} mismatch${total === 1 ? '' : 'es'}${reloads}`, {
-          code: 'VERIFY_MISMATCH',
-          hint: 'a lagging pipeline also mismatches: run verify again once replicate or the DMS task caught up',
-        });
+        const triggers = report.tables.reduce(
+          (sum, table) => sum + (table.captureTriggers?.length ?? 0),
+          0,
+        );
+        const triggerText =
+          triggers === 0
+            ? ''
+            : ` and ${triggers} capture trigger problem${triggers === 1 ? '' : 's'}`;
+        throw new CliError(
+          `verify found ${total} mismatch${total === 1 ? '' : 'es'}${reloads}${triggerText}`,
+          {
+            code: 'VERIFY_MISMATCH',
+            hint: 'a lagging pipeline also mismatches: run verify again once replicate or the DMS task caught up',
+          },
+        );
       }
     });
 }
