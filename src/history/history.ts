@@ -12,6 +12,7 @@ import { diff, rowAfter } from './diff';
 import { exactNumbers } from './exact-numbers';
 import { copyRowJson, parseRowJson } from './row-json';
 import { clientRowKey } from './row-key';
+import { parseTextArray } from './text-array';
 import { readSchemaChanges, type SchemaChange } from './schema-changes';
 import {
   currentShapeSql,
@@ -200,12 +201,13 @@ interface AuditLogRow {
   stream_position: string | null;
   old_row: string | null;
   new_row: string | null;
-  changed_columns: string[] | null;
-  old_json_nulls: string[] | null;
-  new_json_nulls: string[] | null;
+  /** The text[] columns as text (textArray). */
+  changed_columns: string | null;
+  old_json_nulls: string | null;
+  new_json_nulls: string | null;
   context: string | null;
   /** Absent from the per-key statements: their table's are in the cached key facts. */
-  exact_number_columns?: string[];
+  exact_number_columns?: string;
 }
 
 interface AuditDatabase {
@@ -257,6 +259,10 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
   // As text, parsed losslessly in toVersion (node-postgres would JSON.parse into doubles),
   // where the numbers of numeric and bigint columns also become strings (exactNumbers).
   const documentText = (column: string): RawBuilder<string> => sql`${sql.ref(column)}::text`;
+  // As text too, the same text PostgreSQL sends for a text[] (array_out), parsed by
+  // parseTextArray: node-postgres's own text[] parser was a fifth of what a history page
+  // allocated.
+  const textArray = (column: string): RawBuilder<string | null> => sql`${sql.ref(column)}::text`;
 
   const contextOf = contextJoin(auditSchema);
 
@@ -291,13 +297,13 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
         sql<string | null>`l.stream_position`.as('stream_position'),
         documentText('l.old_row').as('old_row'),
         documentText('l.new_row').as('new_row'),
-        sql<string[] | null>`l.changed_columns`.as('changed_columns'),
-        sql<string[] | null>`l.old_json_nulls`.as('old_json_nulls'),
-        sql<string[] | null>`l.new_json_nulls`.as('new_json_nulls'),
+        textArray('l.changed_columns').as('changed_columns'),
+        textArray('l.old_json_nulls').as('old_json_nulls'),
+        textArray('l.new_json_nulls').as('new_json_nulls'),
         sql<string | null>`ctx.context::text`.as('context'),
       ])
       .$if(registry === 'joined', (query) =>
-        query.select(sql<string[]>`t.exact_number_columns`.as('exact_number_columns')),
+        query.select(textArray('t.exact_number_columns').as('exact_number_columns')),
       ) as unknown as VersionQuery;
   };
 
@@ -631,8 +637,16 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     // other's. Same table, so the same exact-number columns.
     let before: AuditLogRow | undefined;
     let beforeNewRow: unknown;
+    // Listings across tables have their table's exact-number columns in each row: parsed
+    // once per distinct text (mostly one table's), and shared, since no version holds them.
+    let exactText: string | undefined;
+    let exactOfText: readonly string[] | undefined;
     for (const row of result.rows) {
-      const exact = row.exact_number_columns ?? cached;
+      if (row.exact_number_columns !== undefined && row.exact_number_columns !== exactText) {
+        exactText = row.exact_number_columns;
+        exactOfText = parseTextArray(exactText) as string[];
+      }
+      const exact = row.exact_number_columns === undefined ? cached : exactOfText;
       if (exact === undefined) throw new Error('history statement: no exact-number columns');
       const reused =
         before !== undefined &&
@@ -927,9 +941,12 @@ function toVersion<Row>(
     streamPosition: row.stream_position,
     oldRow: oldRow as Row | null,
     newRow: rowDocument(row.new_row, exact) as Row | null,
-    oldRowJsonNulls: row.old_json_nulls ?? NO_JSON_NULLS,
-    newRowJsonNulls: row.new_json_nulls ?? NO_JSON_NULLS,
-    changedColumns: row.changed_columns as Version<Row>['changedColumns'],
+    oldRowJsonNulls: jsonNulls(row.old_json_nulls),
+    newRowJsonNulls: jsonNulls(row.new_json_nulls),
+    changedColumns:
+      row.changed_columns === null
+        ? null
+        : (parseTextArray(row.changed_columns) as unknown as Version<Row>['changedColumns']),
     context: row.context === null ? null : versionContext(row.context),
   };
 }
@@ -939,6 +956,11 @@ function toVersion<Row>(
  * empty one), shared by every such version.
  */
 const NO_JSON_NULLS: readonly string[] = Object.freeze([]);
+
+/** A JSON-null list from its text[] text (NO_JSON_NULLS for NULL). */
+function jsonNulls(text: string | null): readonly string[] {
+  return text === null ? NO_JSON_NULLS : (parseTextArray(text) as string[]);
+}
 
 /** A row document as the API returns it (a SQL NULL is null). */
 function rowDocument(text: string | null, exactColumns: readonly string[]): unknown {

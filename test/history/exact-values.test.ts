@@ -157,6 +157,20 @@ describe('exact values: json text, float -0 and numeric keys', () => {
           ['j"b)', 'n,u(ll', 's'],
         ],
       ]);
+      // The history API reads the same lists (text[] columns, names quoted when printed).
+      const history = createHistory(db);
+      const versions = await history.history('public.odd', [1]);
+      const lists = (v: (typeof versions)[number]) => [v.newRowJsonNulls, v.changedColumns];
+      expect(versions.map(lists)).toEqual([
+        [['j"b)'], null],
+        [[], ['j"b)', 'n,u(ll', 's']],
+      ]);
+      const changes = await history.changesBetween(
+        'public.odd',
+        '2026-11-22T14:00:00Z',
+        '2026-11-22T14:00:02Z',
+      );
+      expect(changes.map(lists)).toEqual(versions.map(lists));
     });
 
     it('gives a numeric key one history whatever its scale', async () => {
