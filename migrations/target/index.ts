@@ -23,6 +23,7 @@ import { auditedTableGeneratedColumnsMigration } from './0021-audited-table-gene
 import { auditedPartitionTreeMigration } from './0022-audited-partition-tree';
 import { auditLogOperationKnownMigration } from './0023-audit-log-operation-known';
 import { auditLogJsonNullsMigration } from './0024-audit-log-json-nulls';
+import { cdcEngineAckedPositionMigration } from './0025-cdc-engine-acked-position';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -87,4 +88,5 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
   { name: '0022-audited-partition-tree', migration: auditedPartitionTreeMigration },
   { name: '0023-audit-log-operation-known', migration: auditLogOperationKnownMigration },
   { name: '0024-audit-log-json-nulls', migration: auditLogJsonNullsMigration },
+  { name: '0025-cdc-engine-acked-position', migration: cdcEngineAckedPositionMigration },
 ];

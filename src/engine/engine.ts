@@ -23,7 +23,8 @@ import { SchemaChangeError, SchemaChangeStop } from './relation-binding';
 import { ReplicationConnection } from './replication-connection';
 import { SchemaChangePositions } from './schema-change-positions';
 import { claimSlot, DEFAULT_SLOT_WAIT_MS, engineLockKey, SlotInUseError } from './slot-holder';
-import { checkSource, ensurePublication, slotExists, SlotGoneError } from './source-setup';
+import { checkSource, ensurePublication, slotConfirmedFlush, SlotGoneError } from './source-setup';
+import { refuseTargetBehindSlot } from './target-behind-slot';
 import { currentInsertLsn } from './source-position';
 import { readStagingTables } from './staging-tables';
 import {
@@ -417,7 +418,7 @@ class CdcEngine implements Engine, ApplierHost {
         return null;
       }
     }
-    await this.requireSlot(on.source, position.lastEndLsn);
+    await this.requireSlot(on, position.lastEndLsn);
     const added = await tablesToLoad(on.target, on.tables, on.positions);
     const leaves = await attachedLeaves(on, added, this.logger);
     if (added.length === 0 && leaves.length === 0)
@@ -432,10 +433,16 @@ class CdcEngine implements Engine, ApplierHost {
     return { ...loaded, repl };
   }
 
-  /** A slot that vanished after changes were applied means changes were lost: stop and say so. */
-  private async requireSlot(source: pg.Client, appliedUpTo: Lsn): Promise<void> {
-    if (await slotExists(source, this.slot)) return;
-    throw new SlotGoneError(this.slot, formatLsn(appliedUpTo), this.options.config.auditSchema);
+  /**
+   * A slot that vanished after changes were applied, or one confirmed past what the
+   * target records (a target restored from a backup), means changes were lost: stop and
+   * say so.
+   */
+  private async requireSlot(on: LoadTargets, appliedUpTo: Lsn): Promise<void> {
+    const confirmed = await slotConfirmedFlush(on.source, this.slot);
+    if (confirmed === undefined)
+      throw new SlotGoneError(this.slot, formatLsn(appliedUpTo), this.options.config.auditSchema);
+    await refuseTargetBehindSlot(on, { name: this.slot, confirmed, appliedUpTo }, this.logger);
   }
 
   /**

@@ -194,10 +194,22 @@ export class PositionStore {
    * writer login may not create tables in the audit schema.
    */
   async requireInstalled(target: pg.ClientBase): Promise<void> {
+    // Tables, and the columns later migrations added that the engine writes.
     const { rows } = await target.query<{ missing: string | null }>(
-      `SELECT string_agg(name, ', ') AS missing
-         FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NULL`,
-      [[this.table, this.loadedTable, this.schemaChangePositionTable, this.loadedPartitionTable]],
+      `SELECT string_agg(name, ', ') AS missing FROM (
+         SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NULL
+         UNION ALL
+         SELECT $2 || '.' || column_name
+           FROM unnest($3::text[]) AS column_name
+          WHERE to_regclass($2) IS NOT NULL
+            AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute
+                             WHERE attrelid = to_regclass($2) AND attname = column_name
+                               AND NOT attisdropped)) AS m`,
+      [
+        [this.table, this.loadedTable, this.schemaChangePositionTable, this.loadedPartitionTable],
+        this.table,
+        ['acked_lsn'],
+      ],
     );
     const missing = rows[0]?.missing;
     if (missing)
@@ -228,23 +240,57 @@ export class PositionStore {
   }
 
   /**
+   * The furthest position this slot was told (acknowledged) that the target records:
+   * the last applied commit's end, or further when an idle engine acknowledged more
+   * ({@link recordAcknowledged}). `null` when the row was written by an engine that did
+   * not record acknowledgements (before migration 0025), or there is no row.
+   */
+  async acknowledged(target: pg.ClientBase): Promise<Lsn | null> {
+    const { rows } = await target.query<{ lsn: string | null }>(
+      `SELECT GREATEST(acked_lsn, last_end_lsn)::text AS lsn
+         FROM ${this.table} WHERE slot_name = $1 AND acked_lsn IS NOT NULL`,
+      [this.slot],
+    );
+    const lsn = rows[0]?.lsn;
+    return lsn ? parseLsn(lsn) : null;
+  }
+
+  /**
+   * Records that the slot is told `lsn` (outside a transaction: before telling it), so
+   * the slot is never confirmed past what the target records. Never moves back.
+   * @returns false when there is no loaded position to record it beside: do not tell
+   *   the slot then.
+   */
+  async recordAcknowledged(target: pg.ClientBase, lsn: Lsn): Promise<boolean> {
+    const { rowCount } = await target.query(
+      `UPDATE ${this.table} SET acked_lsn = GREATEST(acked_lsn, $2::text::pg_lsn)
+        WHERE slot_name = $1 AND initial_load_done`,
+      [this.slot, formatLsn(lsn)],
+    );
+    return rowCount === 1;
+  }
+
+  /**
    * Writes the position inside the caller's open target transaction. The stored position
    * only moves forward: a write whose commit LSN or change-sequence state is below the
    * stored one is refused by the statement itself (compared with the row as committed,
    * so also against another writer), and nothing is written. A slot whose initial load
-   * is not done (a load from a new slot) may start again from anywhere.
+   * is not done (a load from a new slot) may start again from anywhere. A new row (and a
+   * load from a new slot) records its end as acknowledged ({@link acknowledged}).
    * @throws PositionBackwardsError when refused; the caller's transaction, with the
    *   staging rows the position describes, must then be rolled back.
    */
   async write(target: pg.ClientBase, position: StoredPosition): Promise<void> {
     const { rowCount } = await target.query(
       `INSERT INTO ${this.table} AS p (slot_name, initial_load_done, last_commit_lsn, last_end_lsn,
-                                       last_seq_prefix, last_seq_counter, updated_at)
-       VALUES ($1, $2, $3::text::pg_lsn, $4::text::pg_lsn, $5, $6::text::numeric, now())
+                                       last_seq_prefix, last_seq_counter, acked_lsn, updated_at)
+       VALUES ($1, $2, $3::text::pg_lsn, $4::text::pg_lsn, $5, $6::text::numeric, $4::text::pg_lsn, now())
        ON CONFLICT (slot_name) DO UPDATE SET
          initial_load_done = EXCLUDED.initial_load_done, last_commit_lsn = EXCLUDED.last_commit_lsn,
          last_end_lsn = EXCLUDED.last_end_lsn, last_seq_prefix = EXCLUDED.last_seq_prefix,
-         last_seq_counter = EXCLUDED.last_seq_counter, updated_at = now()
+         last_seq_counter = EXCLUDED.last_seq_counter,
+         acked_lsn = CASE WHEN p.initial_load_done THEN p.acked_lsn ELSE EXCLUDED.acked_lsn END,
+         updated_at = now()
        WHERE NOT p.initial_load_done
           OR (EXCLUDED.last_commit_lsn >= p.last_commit_lsn
               AND (EXCLUDED.last_seq_prefix COLLATE "C", EXCLUDED.last_seq_counter)

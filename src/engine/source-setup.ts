@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { AuditedTableConfig } from '../config';
 import { unpublishableReasons } from '../migrate/publishable';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers';
+import { parseLsn, type Lsn } from './lsn';
 
 /** The source cannot be replicated as configured; the message says what to change. */
 export class SourceSetupError extends AuditTrailError {
@@ -30,12 +31,21 @@ export class SlotGoneError extends AuditTrailError {
       {
         code: 'SLOT_GONE',
         kind: 'finding',
-        hint:
-          `delete the row for this slot from ${auditSchema}.cdc_engine_position and clear the ` +
-          'staging tables to reload; raise max_slot_wal_keep_size if the server dropped it',
+        hint: `${reloadSteps(auditSchema)}; raise max_slot_wal_keep_size if the server dropped it`,
       },
     );
   }
+}
+
+/**
+ * How to reload a target whose history lost changes of its slot: without a position
+ * row, the engine's next start re-creates the slot and loads every table again.
+ */
+export function reloadSteps(auditSchema: string): string {
+  return (
+    `delete the row for this slot from ${auditSchema}.cdc_engine_position and clear the ` +
+    'staging tables to reload'
+  );
 }
 
 /**
@@ -113,13 +123,20 @@ export async function ensurePublication(
 const PUBLICATION_OPTIONS =
   "publish = 'insert, update, delete, truncate', publish_via_partition_root = true";
 
-/** Whether a replication slot exists on the source. */
-export async function slotExists(source: pg.ClientBase, slot: string): Promise<boolean> {
-  const { rowCount } = await source.query(
-    'SELECT 1 FROM pg_replication_slots WHERE slot_name = $1',
+/**
+ * How far a replication slot was confirmed (`confirmed_flush_lsn`), or `undefined` when
+ * there is no such slot.
+ */
+export async function slotConfirmedFlush(
+  source: pg.ClientBase,
+  slot: string,
+): Promise<Lsn | undefined> {
+  const { rows } = await source.query<{ lsn: string | null }>(
+    'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
     [slot],
   );
-  return (rowCount ?? 0) > 0;
+  if (rows.length === 0) return undefined;
+  return parseLsn(rows[0]!.lsn ?? '0/0');
 }
 
 /**

@@ -35,6 +35,13 @@ import { TransactionGroup } from './transaction-group';
 const STATUS_INTERVAL_MS = 10_000;
 
 /**
+ * Least time between two idle acknowledgements, each recorded on the target before the
+ * slot is told (one small write): an idle slot still moves on, without a write per
+ * keepalive.
+ */
+const IDLE_ACK_INTERVAL_MS = 1_000;
+
+/**
  * Changes in one source transaction after which its apply is reported as progress
  * (a bar on the CLI's terminal): smaller transactions apply in well under a second.
  */
@@ -177,6 +184,10 @@ export class StreamApplier {
   private pending: StoredPosition | null = null;
   private open: OpenSourceTransaction | null = null;
   private acked: Lsn;
+  /** The furthest position the target is known to record: the slot is never told more. */
+  private recorded: Lsn;
+  /** When the last idle acknowledgement was recorded (`performance.now()`). */
+  private idleAckRecordedAt = -Infinity;
   private reachedStop = false;
 
   constructor(options: StreamApplierOptions) {
@@ -209,6 +220,7 @@ export class StreamApplier {
     this.sequence = new ChangeSequence(start.lastSeqPrefix, start.lastSeqCounter);
     this.applied = start;
     this.acked = start.lastEndLsn;
+    this.recorded = start.lastEndLsn;
     this.lag = new LagReporter(options.source, logger, options.host, () => ({
       appliedLsn: this.applied.lastEndLsn,
       caughtUp: !this.open && !this.pending && this.repl.pending === 0,
@@ -255,7 +267,7 @@ export class StreamApplier {
       if (message.kind === 'keepalive') {
         if (!this.open && !this.pending && this.repl.pending === 0 && message.walEnd > this.acked) {
           // Everything before walEnd was sent before this keepalive and is applied: let the slot move on.
-          this.ack(message.walEnd);
+          await this.ackIdle(message.walEnd, message.replyRequested);
         } else if (message.replyRequested) this.repl.sendStatus(this.acked);
         if (this.stopLsn !== null && message.walEnd >= this.stopLsn && !this.open)
           this.reachedStop = true;
@@ -453,6 +465,7 @@ export class StreamApplier {
     this.applied = pending;
     this.host.applied(this.group.transactions, this.group.changes, pending.lastEndLsn);
     this.appliedTo(pending.lastEndLsn);
+    if (pending.lastEndLsn > this.recorded) this.recorded = pending.lastEndLsn;
     faultPoint('after-commit');
     this.ack(pending.lastEndLsn);
     faultPoint('after-ack');
@@ -467,7 +480,34 @@ export class StreamApplier {
     this.sequence.reset(state.prefix, state.counter);
   }
 
+  /**
+   * An idle acknowledgement past the last applied commit: recorded on the target first
+   * (at most once per {@link IDLE_ACK_INTERVAL_MS}), so that a slot found confirmed past
+   * what the target records means a target that lost it (`refuseTargetBehindSlot`).
+   * Between recordings the slot is told only what is recorded.
+   */
+  private async ackIdle(walEnd: Lsn, replyRequested: boolean): Promise<void> {
+    if (walEnd > this.recorded) {
+      const now = performance.now();
+      if (now - this.idleAckRecordedAt < IDLE_ACK_INTERVAL_MS) {
+        if (this.recorded > this.acked) this.ack(this.recorded);
+        else if (replyRequested) this.repl.sendStatus(this.acked);
+        return;
+      }
+      this.idleAckRecordedAt = now;
+      if (!(await this.positions.recordAcknowledged(this.target, walEnd))) {
+        if (replyRequested) this.repl.sendStatus(this.acked);
+        return;
+      }
+      this.recorded = walEnd;
+    }
+    this.ack(walEnd);
+  }
+
+  /** Tells the slot `lsn`, which the target must record already. */
   private ack(lsn: Lsn): void {
+    if (lsn > this.recorded)
+      throw new Error(`acknowledging ${formatLsn(lsn)}, past what the target records`);
     if (lsn <= this.acked) return;
     this.acked = lsn;
     this.repl.sendStatus(lsn);

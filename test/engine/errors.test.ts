@@ -77,4 +77,20 @@ describe('engine: a target migrate has not fully installed', () => {
       await p.dispose();
     }
   });
+
+  it('stops on a position table without the acknowledged position (migration 0025)', async () => {
+    const p = await createPipeline('CREATE TABLE t (id int PRIMARY KEY)', {
+      tables: [{ table: 't' }],
+    });
+    try {
+      await p.target(`ALTER TABLE ${p.config.auditSchema}.cdc_engine_position DROP acked_lsn`);
+      const failure = p.replicate();
+      await expect(failure).rejects.toMatchObject({ code: 'TARGET_NOT_MIGRATED' });
+      await expect(failure).rejects.toThrow(
+        /the target has no "audit"\."cdc_engine_position"\.acked_lsn$/,
+      );
+    } finally {
+      await p.dispose();
+    }
+  });
 });

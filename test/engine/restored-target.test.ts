@@ -1,0 +1,132 @@
+import { AuditTrailError } from '../../src/errors';
+import { withClient } from '../support/databases';
+import { createPipeline, type Pipeline } from './helpers';
+
+const CONFIG = { tables: [{ schema: 'public', table: 'items' }] };
+
+/**
+ * The slot is never told more than the target records, so a slot whose confirmed
+ * position is past what the target records means the target lost what it was told:
+ * restored from a backup, its changes since the backup are never sent again. The
+ * engine refuses to stream on past them; an idle engine's keepalive acknowledgements
+ * (positions past the last applied commit) are recorded first, so they are not it.
+ */
+describe('engine: a target behind its slot', () => {
+  let p: Pipeline;
+  afterEach(async () => p?.dispose());
+
+  const slotConfirmed = async () =>
+    (
+      await p.source(
+        'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
+        [p.slotName],
+      )
+    ).rows[0]!.lsn as string;
+  const storedEnd = async (url = p.targetUrl) =>
+    withClient(url, async (c) => {
+      const { rows } = await c.query(
+        'SELECT last_end_lsn::text AS lsn FROM audit.cdc_engine_position WHERE slot_name = $1',
+        [p.slotName],
+      );
+      return rows[0]!.lsn as string;
+    });
+  const keys = async (url = p.targetUrl) =>
+    withClient(url, async (c) => {
+      const { rows } = await c.query('SELECT id, name FROM audit.items_staging ORDER BY id');
+      return rows.map((row) => `${row.id}:${row.name}`);
+    });
+
+  it('is refused when restored from a backup, naming the slot and both positions', async () => {
+    p = await createPipeline(
+      `CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'a');`,
+      CONFIG,
+    );
+    await p.replicate();
+    await p.source(`INSERT INTO items VALUES (2, 'x')`);
+    await p.replicate();
+    // The "backup": a copy of the target as it is now.
+    const db = new URL(p.targetUrl).pathname.slice(1);
+    const restored = `${db}_restored`;
+    await withClient(p.targetUrl.replace(`/${db}`, '/postgres'), (c) =>
+      c.query(`CREATE DATABASE ${restored} TEMPLATE ${db}`),
+    );
+    const restoredUrl = p.targetUrl.replace(`/${db}`, `/${restored}`);
+    // Applied to the live target and told to the slot, then the target is "restored".
+    await p.source(`INSERT INTO items VALUES (3, 'y')`);
+    await p.source(`UPDATE items SET name = 'b' WHERE id = 1`);
+    await p.replicate();
+    await p.source(`INSERT INTO items VALUES (4, 'z')`);
+    const confirmed = await slotConfirmed();
+    const stored = await storedEnd(restoredUrl);
+
+    const error = await p
+      .engine({ targetUrl: restoredUrl })
+      .runUntilIdle()
+      .then(
+        () => null,
+        (thrown: unknown) => thrown,
+      );
+
+    expect(error).toBeInstanceOf(AuditTrailError);
+    const refusal = error as AuditTrailError;
+    expect(refusal.code).toBe('TARGET_BEHIND_SLOT');
+    expect(refusal.kind).toBe('finding');
+    expect(refusal.message).toContain(`"${p.slotName}"`);
+    expect(refusal.message).toContain(confirmed);
+    expect(refusal.message).toContain(stored);
+    expect(refusal.hint).toMatch(/cdc_engine_position/);
+    expect(refusal.hint).toMatch(/staging tables/);
+    // Nothing applied past the gap: key 4 is not streamed onto the restored target.
+    expect(await keys(restoredUrl)).toEqual(['1:a', '2:x']);
+    // The live target, which has every change, goes on.
+    await p.replicate();
+    expect(await keys()).toEqual(['1:b', '2:x', '3:y', '4:z']);
+  });
+
+  it('is not refused after idle acknowledgements past the last applied commit', async () => {
+    p = await createPipeline(
+      `CREATE TABLE items (id int PRIMARY KEY, name text); CREATE TABLE other (id int);
+       INSERT INTO items VALUES (1, 'a');`,
+      CONFIG,
+    );
+    await p.replicate();
+    await p.source(`INSERT INTO items VALUES (2, 'x')`);
+    await p.replicate();
+    // WAL the engine is sent nothing of: an idle engine confirms past it.
+    await p.source(`INSERT INTO other SELECT generate_series(1, 100)`);
+    await p.replicate();
+    expect(BigIntLsn(await slotConfirmed())).toBeGreaterThan(BigIntLsn(await storedEnd()));
+
+    await p.source(`INSERT INTO items VALUES (3, 'y')`);
+    await p.replicate();
+    expect(await keys()).toEqual(['1:a', '2:x', '3:y']);
+  });
+
+  it('is not refused when the position was written by an older engine (no acknowledgement recorded)', async () => {
+    p = await createPipeline(
+      `CREATE TABLE items (id int PRIMARY KEY, name text); CREATE TABLE other (id int);
+       INSERT INTO items VALUES (1, 'a');`,
+      CONFIG,
+    );
+    await p.replicate();
+    await p.source(`INSERT INTO other SELECT generate_series(1, 100)`);
+    await p.replicate();
+    // As an older engine leaves it: idle acknowledgements not recorded.
+    await p.target('UPDATE audit.cdc_engine_position SET acked_lsn = NULL');
+    expect(BigIntLsn(await slotConfirmed())).toBeGreaterThan(BigIntLsn(await storedEnd()));
+
+    await p.source(`INSERT INTO items VALUES (2, 'x')`);
+    await p.replicate();
+    expect(await keys()).toEqual(['1:a', '2:x']);
+    // From then on the slot's position is recorded, and a restore is refused again.
+    const { rows } = await p.target(
+      'SELECT acked_lsn IS NOT NULL AS recorded FROM audit.cdc_engine_position',
+    );
+    expect(rows[0]!.recorded).toBe(true);
+  });
+});
+
+function BigIntLsn(text: string): bigint {
+  const [high, low] = text.split('/');
+  return (BigInt(`0x${high}`) << 32n) + BigInt(`0x${low}`);
+}
