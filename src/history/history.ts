@@ -637,6 +637,10 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     // other's. Same table, so the same exact-number columns.
     let before: AuditLogRow | undefined;
     let beforeNewRow: unknown;
+    // The same for the context: the versions of one transaction (transaction(), listings
+    // across keys) share their context row, so consecutive versions often have the same
+    // context text. A copy again, each version's context its own.
+    let beforeContext: VersionContext | null = null;
     // Listings across tables have their table's exact-number columns in each row: parsed
     // once per distinct text (mostly one table's), and shared, since no version holds them.
     let exactText: string | undefined;
@@ -654,10 +658,18 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
         row.old_row === before.new_row &&
         row.source_table === before.source_table &&
         row.source_schema === before.source_schema;
-      const version = toVersion<Row>(row, exact, reused ? copyRowJson(beforeNewRow) : undefined);
+      const sameContext =
+        before !== undefined && row.context !== null && row.context === before.context;
+      const version: Version<Row> = toVersion<Row>(
+        row,
+        exact,
+        reused ? copyRowJson(beforeNewRow) : undefined,
+        sameContext ? copyRowJson(beforeContext) : undefined,
+      );
       versions.push(version);
       before = row;
       beforeNewRow = version.newRow;
+      beforeContext = version.context;
     }
     return versions;
   };
@@ -921,13 +933,15 @@ function toInstantText(instant: Instant): string {
 }
 
 /**
- * A row of the log as a version. `oldRow`: its old_row document when the caller already
- * has it (a copy of an equal text's document), parsed from the text otherwise.
+ * A row of the log as a version. `oldRow` and `context`: its old_row document and its
+ * context when the caller already has them (copies of an equal text's), parsed from the
+ * text otherwise.
  */
 function toVersion<Row>(
   row: AuditLogRow,
   exact: readonly string[],
   oldRow: unknown = rowDocument(row.old_row, exact),
+  context: VersionContext | null = row.context === null ? null : versionContext(row.context),
 ): Version<Row> {
   return {
     id: row.id,
@@ -947,7 +961,7 @@ function toVersion<Row>(
       row.changed_columns === null
         ? null
         : (parseTextArray(row.changed_columns) as unknown as Version<Row>['changedColumns']),
-    context: row.context === null ? null : versionContext(row.context),
+    context,
   };
 }
 

@@ -1,7 +1,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { parseConfig } from '../../src/config';
-import { createHistory, type History } from '../../src/history';
+import { createHistory, LosslessNumber, type History } from '../../src/history';
 import { migrateTarget } from '../../src/migrate/migrate-target';
 import { createKysely } from '../../src/postgres/connect';
 import { installSourceContext } from '../../src/source-context';
@@ -152,6 +152,23 @@ describe('context through DMS-shaped staging writes', () => {
       'bob',
       'bob',
     ]);
+    // One transaction's versions have equal contexts, each its own: changing one version's
+    // context changes no other's.
+    const [one, two] = tx801.filter((v) => v.table === 'items');
+    expect(one!.context).toStrictEqual(two!.context);
+    const bob = {
+      actor: 'bob',
+      onBehalfOf: null,
+      requestId: 'req-801',
+      client: 'web',
+      reason: null,
+      metadata: { ticket: 7, amount: new LosslessNumber('1.10') },
+    };
+    expect(two!.context).toStrictEqual(bob);
+    const context = one!.context as unknown as { actor: string; metadata: { ticket: number } };
+    context.actor = 'eve';
+    context.metadata.ticket = 8;
+    expect(two!.context).toStrictEqual(bob);
   });
 
   it('leaves transactions without context at null, and lists a context-only transaction', async () => {
