@@ -1,0 +1,130 @@
+/**
+ * The GC pauses inside the history case's timed calls (#14), not a bench case: the case's
+ * audit log (`generateAuditRows`, context on) and its loop (first page, asOf, transaction
+ * per sample, after 30 warm-up samples), run by each checkout in a process of its own
+ * (importing its built `dist/`), the checkouts interleaved round by round. Per run: the V8
+ * scavenges and full collections inside the loop and their pauses (`PerformanceObserver`,
+ * entry type gc), the client's process CPU for the loop (every thread), and each kind's
+ * p50 / p99 wall time with how many of its 4 slowest calls had a pause inside.
+ *
+ * Usage: `npx tsx bench/cases/history-gc.ts --kit DIR [--kit DIR ...] [--rows N]
+ * [--queries Q] [--rounds R]`, each DIR a checkout with `npm run build` done.
+ */
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import {
+  generateAuditRows,
+  migratedHistoryTarget,
+  sampleInputs,
+  startHistoryServer,
+} from './history';
+
+interface Span {
+  readonly start: number;
+  readonly end: number;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      kit: { type: 'string', multiple: true },
+      rows: { type: 'string', default: '300000' },
+      queries: { type: 'string', default: '300' },
+      rounds: { type: 'string', default: '3' },
+      child: { type: 'string' },
+    },
+  });
+  if (values.child !== undefined) return loop(values.child, values.kit![0]!, values.queries!);
+  if (values.kit === undefined) throw new Error('--kit DIR (one or more built checkouts)');
+  const server = await startHistoryServer();
+  try {
+    const { targetUrl } = await migratedHistoryTarget(server);
+    await generateAuditRows(targetUrl, Number(values.rows));
+    for (let round = 0; round < Number(values.rounds); round++) {
+      for (const kit of values.kit) {
+        const output = execFileSync(
+          process.execPath,
+          ['--import', 'tsx', __filename, '--child', targetUrl, '--kit', path.resolve(kit)],
+          { encoding: 'utf8' },
+        );
+        console.log(`round ${round + 1} ${kit}: ${output.trim()}`);
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+/** One checkout's run of the case's loop against `url`. */
+async function loop(url: string, kit: string, queries: string): Promise<void> {
+  const { createKysely } = (await import(
+    path.join(kit, 'dist/src/postgres/connect.js')
+  )) as typeof import('../../src/postgres/connect');
+  const { createHistory } = (await import(
+    path.join(kit, 'dist/src/history/index.js')
+  )) as typeof import('../../src/history');
+  const pauses: (Span & { readonly minor: boolean })[] = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as { detail?: { kind?: number } }).detail?.kind;
+      pauses.push({
+        start: entry.startTime,
+        end: entry.startTime + entry.duration,
+        minor: kind === 1,
+      });
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const db = createKysely<unknown>(url, { max: 1 });
+  const history = createHistory(db);
+  const samples = await sampleInputs(url, Number(queries));
+  for (const sample of samples.slice(0, 30)) {
+    await history.history('public.items', { id: sample.key }, {});
+    await history.history('public.items', { id: sample.key });
+    await history.asOf('public.items', { id: sample.key }, sample.instant);
+    await history.transaction(sample.transactionId);
+  }
+  const calls: Record<string, Span[]> = { page: [], asOf: [], transaction: [] };
+  const timed = async (kind: string, work: () => Promise<unknown>) => {
+    const start = performance.now();
+    await work();
+    calls[kind]!.push({ start, end: performance.now() });
+  };
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  for (const sample of samples) {
+    await timed('page', () => history.history('public.items', { id: sample.key }, {}));
+    await timed('asOf', () => history.asOf('public.items', { id: sample.key }, sample.instant));
+    await timed('transaction', () => history.transaction(sample.transactionId));
+  }
+  const used = process.cpuUsage(cpu);
+  const ended = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  observer.disconnect();
+  await db.destroy();
+  const inLoop = pauses.filter((p) => p.start >= started && p.end <= ended);
+  const sum = (list: readonly Span[]) => list.reduce((total, p) => total + p.end - p.start, 0);
+  const minor = inLoop.filter((p) => p.minor);
+  const parts = [
+    `cpu ${((used.user + used.system) / 1000).toFixed(0)} ms`,
+    `scavenges ${minor.length} (${sum(minor).toFixed(1)} ms)`,
+    `full ${inLoop.length - minor.length} (${sum(inLoop.filter((p) => !p.minor)).toFixed(1)} ms)`,
+  ];
+  for (const [kind, spans] of Object.entries(calls)) {
+    const ms = spans.map((s) => s.end - s.start).sort((a, b) => a - b);
+    const at = (q: number) => ms[Math.min(ms.length - 1, Math.ceil((q / 100) * ms.length) - 1)]!;
+    const slowest = [...spans].sort((a, b) => b.end - b.start - (a.end - a.start)).slice(0, 4);
+    const paused = slowest.filter((s) => inLoop.some((p) => p.start < s.end && p.end > s.start));
+    parts.push(
+      `${kind} p50 ${at(50).toFixed(2)} p99 ${at(99).toFixed(2)} (${paused.length}/4 slowest paused)`,
+    );
+  }
+  console.log(parts.join('; '));
+}
+
+void main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
