@@ -18,6 +18,7 @@ export const TRIGGER_SQL_FILES = [
   'append-only.sql',
   'api-row.sql',
   'schema-change-log.sql',
+  'engine-position.sql',
 ] as const;
 
 export type TriggerSqlFile = (typeof TRIGGER_SQL_FILES)[number];

@@ -2,7 +2,10 @@ import pg from 'pg';
 import { AuditTrailError } from '../../src/errors';
 import { formatLsn } from '../../src/engine/lsn';
 import { PositionStore, type StoredPosition } from '../../src/engine/position-store';
+import { quoteIdent } from '../../src/postgres/identifiers';
+import { kitRoles } from '../../src/trust/roles';
 import { withClient } from '../support/databases';
+import { createLogin } from '../trust/support';
 import { createPipeline, type Pipeline } from './helpers';
 
 const CONFIG = { tables: [{ schema: 'public', table: 'items' }] };
@@ -160,6 +163,50 @@ describe('engine: the stored position never moves backwards', () => {
     } finally {
       await Promise.all([first.end(), second.end()]);
     }
+  });
+
+  describe('a direct UPDATE of the position table', () => {
+    let writerUrl: string;
+    beforeAll(async () => {
+      const login = await createLogin(p.targetUrl, 'position_writer');
+      await p.target(`GRANT ${quoteIdent(kitRoles(p.config).writer)} TO ${quoteIdent(login.name)}`);
+      writerUrl = login.url;
+    });
+
+    /** Runs `set` on this slot's row as the writer login or the test's superuser. */
+    const update = (as: 'writer' | 'superuser', set: string) =>
+      withClient(as === 'writer' ? writerUrl : p.targetUrl, (client) =>
+        client.query(`UPDATE audit.cdc_engine_position SET ${set} WHERE slot_name = $1`, [
+          p.slotName,
+        ]),
+      ).then(
+        () => null,
+        (error: Error) => error,
+      );
+
+    it.each([
+      ['writer', 'the commit LSN', `last_commit_lsn = last_commit_lsn - 1`],
+      ['writer', 'the change sequence (counter)', `last_seq_counter = last_seq_counter - 1`],
+      ['writer', 'the change sequence (timestamp part)', `last_seq_prefix = '2000010100000000'`],
+      ['writer', 'the acknowledged position', `acked_lsn = acked_lsn - 1`],
+      ['writer', 'the acknowledged position (to NULL)', `acked_lsn = NULL`],
+      ['writer', 'a loaded position (to not loaded)', `initial_load_done = false`],
+      ['superuser', 'the commit LSN', `last_commit_lsn = last_commit_lsn - 1`],
+    ] as const)('as the %s, refuses one that moves %s back', async (as, _, set) => {
+      const before = await stored();
+      const error = await update(as, set);
+      expect(error?.message).toMatch(
+        new RegExp(`^refused to move the position of replication slot "${p.slotName}" backwards`),
+      );
+      expect(await stored()).toEqual(before);
+    });
+
+    it('takes one that moves nothing back', async () => {
+      expect(
+        await update('writer', `updated_at = now(), leaves_recorded = leaves_recorded`),
+      ).toBeNull();
+      expect(await update('writer', `acked_lsn = GREATEST(acked_lsn, last_end_lsn)`)).toBeNull();
+    });
   });
 });
 
