@@ -184,14 +184,22 @@ describe('engine: the stored position never moves backwards', () => {
         (error: Error) => error,
       );
 
+    /**
+     * `column = column - 1` for a pg_lsn column: PostgreSQL 13 has no pg_lsn - number,
+     * so through the distance from 0/0 (pg_lsn - pg_lsn, numeric) and back to its text.
+     */
+    const lsnBack = (column: string): string =>
+      `${column} = (SELECT pg_catalog.format('%s/%s', pg_catalog.to_hex(x.n >> 32), pg_catalog.to_hex(x.n & 4294967295))::pg_lsn
+                      FROM (SELECT (${column} - '0/0'::pg_lsn)::bigint - 1 AS n) AS x)`;
+
     it.each([
-      ['writer', 'the commit LSN', `last_commit_lsn = last_commit_lsn - 1`],
+      ['writer', 'the commit LSN', lsnBack('last_commit_lsn')],
       ['writer', 'the change sequence (counter)', `last_seq_counter = last_seq_counter - 1`],
       ['writer', 'the change sequence (timestamp part)', `last_seq_prefix = '2000010100000000'`],
-      ['writer', 'the acknowledged position', `acked_lsn = acked_lsn - 1`],
+      ['writer', 'the acknowledged position', lsnBack('acked_lsn')],
       ['writer', 'the acknowledged position (to NULL)', `acked_lsn = NULL`],
       ['writer', 'a loaded position (to not loaded)', `initial_load_done = false`],
-      ['superuser', 'the commit LSN', `last_commit_lsn = last_commit_lsn - 1`],
+      ['superuser', 'the commit LSN', lsnBack('last_commit_lsn')],
     ] as const)('as the %s, refuses one that moves %s back', async (as, _, set) => {
       const before = await stored();
       const error = await update(as, set);
