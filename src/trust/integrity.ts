@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { createKysely } from '../postgres/connect';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers';
+import { triggerStateProblem } from '../postgres/trigger-state';
 import { describeForeignTrigger, foreignTriggers } from './secure-install';
 import { noProgress, type ProgressReporter, type ProgressTask } from '../support/progress';
 import { blockHeaderText, canonicalBlockHeaderPartsSql, canonicalRowSql } from './canonical';
@@ -498,18 +499,12 @@ async function kitTriggerFindings(
   for (const name of REQUIRED_AUDIT_LOG_TRIGGERS)
     if (!present.has(name)) findings.push(`${quoteIdent(name)} on ${log} is missing`);
   for (const row of rows) {
-    const table = quoteQualified(auditSchema, row.table_name);
-    const trigger = quoteIdent(row.trigger);
-    const fix = `ALTER TABLE ${table} ENABLE ALWAYS TRIGGER ${trigger}`;
-    const state =
-      row.enabled === 'D'
-        ? 'is disabled'
-        : row.enabled === 'O'
-          ? 'fires only while session_replication_role is origin (DMS may apply as replica)'
-          : row.enabled === 'R'
-            ? 'fires only while session_replication_role is replica'
-            : undefined;
-    if (state !== undefined) findings.push(`${trigger} on ${table} ${state}: ${fix}`);
+    const problem = triggerStateProblem(
+      quoteQualified(auditSchema, row.table_name),
+      row.trigger,
+      row.enabled ?? '',
+    );
+    if (problem !== undefined) findings.push(problem);
   }
   return findings;
 }

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers';
 import { CAPTURE_TRIGGER_NAMES } from '../migrate/sync-staging';
+import { triggerStateProblem } from '../postgres/trigger-state';
 
 /**
  * One line for each of a staging table's capture triggers (`STAGING_TRIGGERS`) that is
@@ -13,7 +14,7 @@ import { CAPTURE_TRIGGER_NAMES } from '../migrate/sync-staging';
  * @example
  * ```ts
  * await captureTriggerProblems(target, 'audit', 't_staging');
- * // ['capture_insert on audit.t_staging is disabled: ALTER TABLE audit.t_staging ENABLE ALWAYS TRIGGER capture_insert']
+ * // ['"capture_insert" on "audit"."t_staging" is disabled: ALTER TABLE "audit"."t_staging" ENABLE ALWAYS TRIGGER "capture_insert"']
  * ```
  */
 export async function captureTriggerProblems(
@@ -31,19 +32,10 @@ export async function captureTriggerProblems(
   );
   const enabled = new Map(rows.map((row) => [row.name, row.enabled]));
   return CAPTURE_TRIGGER_NAMES.flatMap((name) => {
-    const where = `${quoteIdent(name)} on ${table}`;
     const state = enabled.get(name);
-    if (state === undefined) return [`${where} is missing: run audit-trail migrate`];
-    const problem = TRIGGER_STATE_PROBLEMS[state];
-    return problem === undefined
-      ? []
-      : [`${where} ${problem}: ALTER TABLE ${table} ENABLE ALWAYS TRIGGER ${quoteIdent(name)}`];
+    if (state === undefined)
+      return [`${quoteIdent(name)} on ${table} is missing: run audit-trail migrate`];
+    const problem = triggerStateProblem(table, name, state);
+    return problem === undefined ? [] : [problem];
   });
 }
-
-/** pg_trigger.tgenabled values other than 'A' (ALWAYS, as installed), and what each means. */
-const TRIGGER_STATE_PROBLEMS: Readonly<Record<string, string>> = {
-  D: 'is disabled',
-  O: 'fires only while session_replication_role is origin (DMS may apply as replica)',
-  R: 'fires only while session_replication_role is replica',
-};
