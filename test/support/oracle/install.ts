@@ -44,22 +44,61 @@ CREATE TABLE IF NOT EXISTS ${ORACLE_SCHEMA}.event (
   -- Each column's type at the time of the change (format_type without typmod).
   column_types jsonb NOT NULL
 );
--- The json[] text of row_to_json's rendering of one: each element's own text, quoted;
--- a nested array a dimension and null a NULL element (the kit records a value where
--- either could be an element as its array text instead).
-CREATE OR REPLACE FUNCTION ${ORACLE_SCHEMA}.json_array_text(value json)
+-- The json[] text of row_to_json's rendering of one (a JSON array's text): its elements
+-- split at the top level's commas, each kept exactly as written, whitespace included (json
+-- keeps it: ' 1 ' is not '1'; array_to_json puts nothing between elements but the comma),
+-- then quoted; a piece that is 'null' is a NULL element and one that opens with '[' a
+-- dimension (the kit records a value where an element could read as either as its array
+-- text instead). Walked character by character rather than through json_array_elements,
+-- which drops the whitespace around elements.
+CREATE OR REPLACE FUNCTION ${ORACLE_SCHEMA}.json_array_text(value text)
 RETURNS text
 LANGUAGE plpgsql
 ${PINNED_SETTINGS}
 AS $oracle$
+DECLARE
+  inner_text text := substr(value, 2, length(value) - 2);
+  pieces text[] := '{}';
+  depth int := 0;
+  in_string boolean := false;
+  escaped boolean := false;
+  piece_start int := 1;
+  c text;
 BEGIN
-  RETURN '{' || coalesce((
-    SELECT string_agg(CASE json_typeof(e)
-                        WHEN 'array' THEN ${ORACLE_SCHEMA}.json_array_text(e)
-                        WHEN 'null' THEN 'NULL'
-                        ELSE '"' || replace(replace(e::text, '\\', '\\\\'), '"', '\\"') || '"' END,
+  IF left(value, 1) <> '[' OR right(value, 1) <> ']' THEN
+    RAISE EXCEPTION 'not a JSON array: %', value;
+  END IF;
+  IF inner_text = '' THEN
+    RETURN '{}';
+  END IF;
+  FOR i IN 1 .. length(inner_text) LOOP
+    c := substr(inner_text, i, 1);
+    IF in_string THEN
+      IF escaped THEN
+        escaped := false;
+      ELSIF c = '\\' THEN
+        escaped := true;
+      ELSIF c = '"' THEN
+        in_string := false;
+      END IF;
+    ELSIF c = '"' THEN
+      in_string := true;
+    ELSIF c IN ('[', '{') THEN
+      depth := depth + 1;
+    ELSIF c IN (']', '}') THEN
+      depth := depth - 1;
+    ELSIF c = ',' AND depth = 0 THEN
+      pieces := pieces || substr(inner_text, piece_start, i - piece_start);
+      piece_start := i + 1;
+    END IF;
+  END LOOP;
+  pieces := pieces || substr(inner_text, piece_start);
+  RETURN '{' || (
+    SELECT string_agg(CASE WHEN p = 'null' THEN 'NULL'
+                           WHEN left(p, 1) = '[' THEN ${ORACLE_SCHEMA}.json_array_text(p)
+                           ELSE '"' || replace(replace(p, '\\', '\\\\'), '"', '\\"') || '"' END,
                       ',' ORDER BY n)
-      FROM json_array_elements(value) WITH ORDINALITY AS x(e, n)), '') || '}';
+      FROM unnest(pieces) WITH ORDINALITY AS x(p, n)) || '}';
 END
 $oracle$;
 -- Turns a value of the kit's row JSON back into the source type's output text, so both
@@ -83,7 +122,7 @@ BEGIN
   -- element JSON would not keep, then the array's own text (read by the cast below).
   IF type_name = 'json[]' AND jsonb_typeof(value) = 'string' AND value #>> '{}' LIKE '[%'
      AND value #>> '{}' !~ '^\\[-?[0-9]+:' THEN
-    RETURN format('%s', ${ORACLE_SCHEMA}.json_array_text((value #>> '{}')::json)::json[]);
+    RETURN format('%s', ${ORACLE_SCHEMA}.json_array_text(value #>> '{}')::json[]);
   END IF;
   EXECUTE format('SELECT format(''%%s'', x.v) FROM jsonb_to_record($1) AS x(v %s)', type_name)
     INTO result USING jsonb_build_object('v', value);

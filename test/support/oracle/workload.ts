@@ -439,9 +439,8 @@ export const TYPES: Readonly<Record<string, TypeSpec>> = {
       "'{}'",
     ],
   },
-  // Elements without whitespace around them: the oracle's decoder reads the JSON form's
-  // elements through json_array_elements, which drops it (json-array-null.test.ts and
-  // verify check that case against the source).
+  // json keeps an element's text as written, whitespace around it included: an element
+  // ' 1 ' is not '1', and 'null ' is not a JSON null (the JSON form keeps such text).
   'json[]': {
     sql: 'json[]',
     values: [
@@ -452,6 +451,10 @@ export const TYPES: Readonly<Record<string, TypeSpec>> = {
       '\'{"[1,2]"}\'',
       "'{{1,2},{3,4}}'",
       '\'{"{\\"a\\":1,\\"a\\":2}",1.10}\'',
+      '\'{" 1 ","null ",2}\'',
+      '\'{" [1, 2]",NULL}\'',
+      '\'{" {\\"k\\": \\"a,]b\\"} "," []"}\'',
+      'E\'{"\\n1\\t"}\'',
     ],
   },
   'text[]': { sql: 'text[]', values: ["'{a}'", 'NULL', '\'{"a b","c,d",NULL,"NULL"}\'', "'{}'"] },
