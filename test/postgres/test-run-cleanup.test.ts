@@ -111,4 +111,26 @@ describe('test run cleanup on a given server', () => {
     expect(await roles()).not.toContain(second.marker);
     expect(await roles()).not.toContain('runc_owner');
   });
+  it("a live run whose connection sat idle past the server's idle_session_timeout stays live", async (context) => {
+    const [setting] = await sql(`SELECT FROM pg_settings WHERE name = 'idle_session_timeout'`);
+    if (setting === undefined) context.skip(); // PostgreSQL 13 has no such timeout
+    // The server ends sessions idle for 300 ms: the run's claim connection sits idle for
+    // the whole run, and with it would go the lock that says the run is live.
+    await sql(`ALTER ROLE CURRENT_USER SET idle_session_timeout = '300ms'`);
+    try {
+      const first = await claimTestRun(server.url());
+      await createWhatTestsCreate('rund');
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const second = await claimTestRun(server.url());
+      expect(second.leftovers.databases).toEqual([]);
+      expect(await databases()).toContain('rund_db');
+      expect(await second.release()).toMatchObject({ skipped: expect.stringMatching(/1 other/) });
+      expect(await first.release()).toMatchObject({
+        databases: ['rund_db', 'rund_tpl'],
+        failures: [],
+      });
+    } finally {
+      await sql(`ALTER ROLE CURRENT_USER RESET idle_session_timeout`);
+    }
+  });
 });

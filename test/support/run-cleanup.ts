@@ -59,6 +59,13 @@ export async function claimTestRun(
   client.on('error', () => undefined);
   await client.connect();
   try {
+    // Its session advisory lock is what says the run is live, and the connection sits idle
+    // for the whole run: a server ending idle sessions (idle_session_timeout, PostgreSQL 14
+    // and later) would end it, and the next run would drop this one's objects under it.
+    await client.query(
+      `SELECT pg_catalog.set_config(name, '0', false) FROM pg_catalog.pg_settings
+        WHERE name IN ('idle_session_timeout', 'idle_in_transaction_session_timeout')`,
+    );
     const token = randomInt(1, 2 ** 31 - 1);
     const marker = `${MARKER_PREFIX}${token}`;
     const leftovers = await underCleanupLock(client, async () => {
