@@ -228,7 +228,22 @@ export class StreamApplier {
     }));
   }
 
+  /**
+   * Applies until stopped (or idle, or halted).
+   * @throws whatever stopped it; a target transaction left open (its position write
+   *   refused, a failed statement or commit) is rolled back first, so nothing of it can
+   *   commit on this connection afterwards.
+   */
   async apply(): Promise<void> {
+    try {
+      await this.applyStream();
+    } catch (error) {
+      await this.rollbackAfterError();
+      throw error;
+    }
+  }
+
+  private async applyStream(): Promise<void> {
     const statusTimer = setInterval(() => this.repl.sendStatus(this.acked), STATUS_INTERVAL_MS);
     // Until-idle: ask for keepalives so the server reports how far it has decoded.
     const probeTimer =
@@ -469,6 +484,18 @@ export class StreamApplier {
     faultPoint('after-commit');
     this.ack(pending.lastEndLsn);
     faultPoint('after-ack');
+  }
+
+  /**
+   * Rolls back the open target transaction, if any, on the way out of an error: a
+   * refused position write leaves the transaction able to commit its staging rows
+   * without their position. A rollback that fails too (the connection lost) is not
+   * reported over the error that caused it; the server rolls the transaction back
+   * when the connection ends.
+   */
+  private async rollbackAfterError(): Promise<void> {
+    if (!this.pending) return;
+    await this.rollback().catch(() => undefined);
   }
 
   private async rollback(): Promise<void> {
