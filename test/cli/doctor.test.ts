@@ -1,3 +1,4 @@
+import { migrateTarget } from '../../src/migrate/migrate-target';
 import { findFreePort } from '../../src/postgres/local-server';
 import { connectionArgs, runCli, writeConfig } from '../support/cli';
 import { createPipeline, type Pipeline } from '../engine/helpers';
@@ -40,6 +41,44 @@ describe('audit-trail doctor and slot', () => {
     expect(status('target', 'kit schema')).toBe('ok');
     expect(status('target', 'staging tables')).toBe('ok');
     expect(checks.every((c) => c.status !== 'fail')).toBe(true);
+  });
+
+  it('names a staging capture trigger disabled, firing only at origin, or dropped, with its fix: exit 1; clean once back ALWAYS', async () => {
+    const configFile = await writeConfig(config);
+    const target = ['--target-url', p.targetUrl];
+    await p.target(`ALTER TABLE audit.kv_staging DISABLE TRIGGER capture_insert`);
+    await p.target(`ALTER TABLE audit.kv_staging DISABLE TRIGGER capture_update`);
+    await p.target(`ALTER TABLE audit.kv_staging ENABLE TRIGGER capture_update`); // origin only
+    await p.target(`DROP TRIGGER skip_applied_change ON audit.kv_staging`);
+    try {
+      const result = await doctor(configFile, ...target);
+      expect(result.code).toBe(1);
+      const failures = result.stdout.split('\n').filter((line) => line.startsWith('FAIL'));
+      expect(failures).toEqual([
+        'FAIL  target capture triggers: "capture_insert" on "audit"."kv_staging" is disabled: ALTER TABLE "audit"."kv_staging" ENABLE ALWAYS TRIGGER "capture_insert"',
+        'FAIL  target capture triggers: "capture_update" on "audit"."kv_staging" fires only while session_replication_role is origin (DMS may apply as replica): ALTER TABLE "audit"."kv_staging" ENABLE ALWAYS TRIGGER "capture_update"',
+        'FAIL  target capture triggers: "skip_applied_change" on "audit"."kv_staging" is missing: run audit-trail migrate',
+      ]);
+      expect(result.stderr).toMatch(
+        /^audit-trail: error \[CHECKS_FAILED\]: 3 of \d+ checks failed\n/,
+      );
+    } finally {
+      // Back as doctor says: the two ALTER TABLEs, and migrate for the dropped one.
+      await p.target(`ALTER TABLE audit.kv_staging ENABLE ALWAYS TRIGGER capture_insert`);
+      await p.target(`ALTER TABLE audit.kv_staging ENABLE ALWAYS TRIGGER capture_update`);
+      await migrateTarget({ config: p.config, sourceUrl: p.sourceUrl, targetUrl: p.targetUrl });
+    }
+    const clean = await doctor(configFile, ...target, '--json');
+    expect(clean.code).toBe(0);
+    const checks = JSON.parse(clean.stdout) as Check[];
+    expect(checks.filter((c) => c.check === 'capture triggers')).toEqual([
+      {
+        side: 'target',
+        check: 'capture triggers',
+        status: 'ok',
+        detail: 'every staging table’s capture triggers are installed and ENABLE ALWAYS',
+      },
+    ]);
   });
 
   it('finds a table without a primary key and one not migrated: exit 1, each named', async () => {

@@ -3,8 +3,10 @@ import { KIT_MIGRATIONS } from '../../../migrations/target';
 import { checkPgaudit } from '../../access-audit/setup';
 import type { AuditTrailConfig } from '../../config';
 import { checkSource, SourceSetupError } from '../../engine/source-setup';
+import { captureTriggerProblems } from '../../verify/capture-triggers';
 import { attachedRowsWarnings, partitionListProblems } from '../../migrate/partitions';
 import { quoteIdent } from '../../postgres/identifiers';
+import { stagingTableName } from '../../staging/header-columns';
 import {
   ddlArtifactsSchema,
   ddlCaptureScript,
@@ -385,6 +387,39 @@ export async function checkTargetSide(
           remedy: 'run audit-trail migrate',
         },
   );
+  await checkCaptureTriggers(
+    client,
+    config,
+    config.tables.filter((table) => known.has(`${table.schema}.${table.table}`)),
+    add,
+  );
+}
+
+/**
+ * The capture triggers of each installed staging table, as `verify` checks them
+ * (`captureTriggerProblems`): one missing, disabled, or firing only while
+ * session_replication_role is origin turns none of DMS's writes into history, and
+ * nothing else says so. A FAIL per trigger, each line with its fix.
+ */
+async function checkCaptureTriggers(
+  client: pg.Client,
+  config: AuditTrailConfig,
+  installed: AuditTrailConfig['tables'],
+  add: Add,
+): Promise<void> {
+  const problems: string[] = [];
+  for (const table of installed)
+    problems.push(
+      ...(await captureTriggerProblems(client, config.auditSchema, stagingTableName(table.table))),
+    );
+  if (problems.length === 0)
+    add({
+      check: 'capture triggers',
+      status: 'ok',
+      detail: 'every staging table’s capture triggers are installed and ENABLE ALWAYS',
+    });
+  for (const problem of problems)
+    add({ check: 'capture triggers', status: 'fail', detail: problem });
 }
 
 /** What the source's catalog says about DMS's DDL-capture objects. */
