@@ -273,10 +273,16 @@ export class PositionStore {
   /**
    * Writes the position inside the caller's open target transaction. The stored position
    * only moves forward: a write whose commit LSN or change-sequence state is below the
-   * stored one is refused by the statement itself (compared with the row as committed,
-   * so also against another writer), and nothing is written. A slot whose initial load
-   * is not done (a load from a new slot) may start again from anywhere. A new row (and a
-   * load from a new slot) records its end as acknowledged ({@link acknowledged}).
+   * stored one, or that marks a loaded position not loaded, is refused by the statement
+   * itself (compared with the row as committed, so also against another writer), and
+   * nothing is written. A slot whose initial load is not done (a load from a new slot)
+   * may start again from anywhere. A new row (and a load from a new slot) records its end
+   * as acknowledged ({@link acknowledged}).
+   * The statement's WHERE refuses everything the row trigger
+   * `cdc_engine_position_forward_only` (triggers/engine-position.sql) refuses of what it
+   * sets (its slot is the conflict's; a loaded row keeps its acknowledged position), so
+   * the engine's write is refused here, as POSITION_BACKWARDS, never by a raw trigger
+   * error: keep the two rules alike.
    * @throws PositionBackwardsError when refused; the caller's transaction, with the
    *   staging rows the position describes, must then be rolled back.
    */
@@ -292,7 +298,7 @@ export class PositionStore {
          acked_lsn = CASE WHEN p.initial_load_done THEN p.acked_lsn ELSE EXCLUDED.acked_lsn END,
          updated_at = now()
        WHERE NOT p.initial_load_done
-          OR (EXCLUDED.last_commit_lsn >= p.last_commit_lsn
+          OR (EXCLUDED.initial_load_done AND EXCLUDED.last_commit_lsn >= p.last_commit_lsn
               AND (EXCLUDED.last_seq_prefix COLLATE "C", EXCLUDED.last_seq_counter)
                   >= (p.last_seq_prefix COLLATE "C", p.last_seq_counter))`,
       [
@@ -313,7 +319,8 @@ export class PositionStore {
 
 /**
  * A write of the engine's position would have moved it backwards: below the commit LSN
- * or the change sequence the target holds for the slot. Moved back, the engine would
+ * or the change sequence the target holds for the slot, or a loaded position back to not
+ * loaded (the attempted position then reads `..., not loaded`). Moved back, the engine would
  * apply again what the target has (as new versions, when the change sequence did not
  * move back with it) or issue change sequences at or below recorded ones. With the slot
  * lock, only a bug or a second engine with the lock bypassed can get here.
@@ -346,6 +353,7 @@ export class PositionBackwardsError extends AuditTrailError {
 function positionText(position: StoredPosition): string {
   return (
     `commit ${formatLsn(position.lastCommitLsn)}, change sequence ` +
-    formatChangeSeq(position.lastSeqPrefix, position.lastSeqCounter)
+    formatChangeSeq(position.lastSeqPrefix, position.lastSeqCounter) +
+    (position.initialLoadDone ? '' : ', not loaded')
   );
 }

@@ -90,6 +90,25 @@ describe('engine: the stored position never moves backwards', () => {
     expect(await stored()).toEqual(at);
   });
 
+  it('refuses a write that marks a loaded position not loaded, as POSITION_BACKWARDS (the row trigger’s rule, met by the write itself)', async () => {
+    const at = await stored();
+    const attempted: StoredPosition = {
+      ...at,
+      initialLoadDone: false,
+      lastCommitLsn: at.lastCommitLsn + 1000n,
+      lastEndLsn: at.lastEndLsn + 1000n,
+      lastSeqCounter: at.lastSeqCounter + 1n,
+    };
+    const error = await attemptWrite(attempted);
+    expect((error as AuditTrailError).code).toBe('POSITION_BACKWARDS');
+    expect((error as Error).message).toBe(
+      `refused to move the position of replication slot "${p.slotName}" backwards: the ` +
+        `target holds commit ${formatLsn(at.lastCommitLsn)}, change sequence ${lastSeq(at)}; ` +
+        `this write has commit ${formatLsn(attempted.lastCommitLsn)}, change sequence ${lastSeq(attempted)}, not loaded`,
+    );
+    expect(await stored()).toEqual(at);
+  });
+
   it('takes the same position again, and one further on', async () => {
     const at = await stored();
     expect(await attemptWrite(at)).toBeNull();
