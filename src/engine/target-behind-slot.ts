@@ -45,8 +45,10 @@ export class TargetBehindSlotError extends AuditTrailError {
 /**
  * Refuses to stream onto a target behind its slot ({@link TargetBehindSlotError}). A
  * position written by an engine from before acknowledgements were recorded (migration
- * 0025) is not refused: such an engine told an idle slot positions it never stored.
- * The slot's position is recorded then, so the check holds from this start on.
+ * 0025) is not refused: such an engine told an idle slot positions it never stored, so
+ * a slot past its applied position is normal then, and a target restored from a backup
+ * looks the same. That start warns when the slot is past it (run verify), and records
+ * the slot's position, so the check holds from this start on.
  */
 export async function refuseTargetBehindSlot(
   on: { readonly target: pg.ClientBase; readonly positions: PositionStore },
@@ -55,6 +57,18 @@ export async function refuseTargetBehindSlot(
 ): Promise<void> {
   const acknowledged = await on.positions.acknowledged(on.target);
   if (acknowledged === null) {
+    if (slot.confirmed > slot.appliedUpTo)
+      logger.log(
+        'warn',
+        'cannot tell whether the target is behind its slot: its position was written by an ' +
+          'older engine, which did not record what it acknowledged. If the target was ' +
+          'restored from a backup since, the changes in between are lost: run audit-trail verify',
+        {
+          slot: slot.name,
+          confirmed: formatLsn(slot.confirmed),
+          appliedUpTo: formatLsn(slot.appliedUpTo),
+        },
+      );
     logger.log('info', 'position written by an older engine; recording the slot position', {
       slot: slot.name,
       confirmed: formatLsn(slot.confirmed),
