@@ -9,6 +9,9 @@
  * - the target's and the source's server CPU: what the servers' backends that ended
  *   during the run used (the postmaster's `cutime + cstime`, `/proc/<pid>/stat`, which
  *   grows when a child exits: the engine's connections close at the end of each run).
+ * - per run: V8's scavenges and full collections and their pauses summed (`gc`
+ *   performance entries in the run's time window; both variants share this process, so a
+ *   run can pay for garbage the other left).
  *
  * Usage: `npx tsx bench/tools/engine-ab.ts [--base DIR | --kit NAME=DIR...] [--rounds N]
  *         [--workload W] [--changes N] [--lag TPS --seconds S]`
@@ -35,7 +38,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { performance } from 'node:perf_hooks';
+import { constants, performance, PerformanceObserver } from 'node:perf_hooks';
 import pg from 'pg';
 import { backlogSql, measureLag } from '../cases/engine';
 import { ITEMS_DDL, prepareItemsDatabases } from '../lib/engine-capture';
@@ -75,6 +78,11 @@ interface RunFigures {
   readonly targetBusyMs: number;
   readonly targetCpuMs: number;
   readonly sourceCpuMs: number;
+  /** V8's collections during the run ({@link gcTotals}). */
+  readonly scavenges: number;
+  readonly scavengeMs: number;
+  readonly fullCollections: number;
+  readonly fullMs: number;
 }
 
 /** Counts the statements sent on the target database's connections, and how long one was outstanding. */
@@ -92,18 +100,56 @@ function instrumentTargetQueries(): void {
     this: pg.Client,
     ...args: unknown[]
   ) {
-    const result = query.apply(this, args);
-    if (!targetTraffic.databases.has(this.database ?? '') || !(result instanceof Promise))
-      return result;
-    targetTraffic.statements++;
-    if (targetTraffic.outstanding++ === 0) targetTraffic.since = performance.now();
+    if (!targetTraffic.databases.has(this.database ?? '')) return query.apply(this, args);
+    // Sent with a callback (the last argument) or through node-postgres's promise.
+    const last = args.length - 1;
+    const callback = args.length > 1 && typeof args[last] === 'function' ? args[last] : undefined;
+    const start = () => {
+      targetTraffic.statements++;
+      if (targetTraffic.outstanding++ === 0) targetTraffic.since = performance.now();
+    };
     const done = () => {
       if (--targetTraffic.outstanding === 0)
         targetTraffic.busyMs += performance.now() - targetTraffic.since;
     };
+    if (callback) {
+      start();
+      const answered = callback as (...answer: unknown[]) => void;
+      args[last] = (...answer: unknown[]) => {
+        done();
+        answered(...answer);
+      };
+      return query.apply(this, args);
+    }
+    const result = query.apply(this, args);
+    if (!(result instanceof Promise)) return result;
+    start();
     result.then(done, done);
     return result;
   };
+}
+
+/**
+ * V8's collections while a catch-up runs (`PerformanceObserver` 'gc' entries, which end
+ * up here a moment after each collection): scavenges, and mark-compact (full) ones, with
+ * their pauses summed. Both variants run in this process, so a run's figures are those
+ * of its own time window.
+ */
+const gcTotals = { scavenges: 0, scavengeMs: 0, fullCollections: 0, fullMs: 0 };
+
+function observeGc(): void {
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
+        gcTotals.scavenges++;
+        gcTotals.scavengeMs += entry.duration;
+      } else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+        gcTotals.fullCollections++;
+        gcTotals.fullMs += entry.duration;
+      }
+    }
+  }).observe({ entryTypes: ['gc'] });
 }
 
 /** CPU (ms) of a server's ended backends: its postmaster's cutime + cstime. */
@@ -184,12 +230,21 @@ async function catchUp(variant: Variant, urls: Urls, expected: number): Promise<
   const statements0 = targetTraffic.statements;
   const busy0 = targetTraffic.busyMs;
   const elu0 = performance.eventLoopUtilization();
+  const gc0 = { ...gcTotals };
   const cpu0 = process.cpuUsage();
   const started = performance.now();
   const result = await engine.runUntilIdle();
   const wallMs = performance.now() - started;
   const cpu = process.cpuUsage(cpu0);
   const elu = performance.eventLoopUtilization(elu0);
+  // The observer hears of a collection a task after it: let the last ones in.
+  await new Promise((resolve) => setImmediate(resolve));
+  const gc = {
+    scavenges: gcTotals.scavenges - gc0.scavenges,
+    scavengeMs: gcTotals.scavengeMs - gc0.scavengeMs,
+    fullCollections: gcTotals.fullCollections - gc0.fullCollections,
+    fullMs: gcTotals.fullMs - gc0.fullMs,
+  };
   // The engine's backends have exited once their postmaster has reaped them.
   await new Promise((resolve) => setTimeout(resolve, 200));
   const [targetCpu1, sourceCpu1] = await Promise.all([
@@ -210,6 +265,7 @@ async function catchUp(variant: Variant, urls: Urls, expected: number): Promise<
     targetBusyMs: targetTraffic.busyMs - busy0,
     targetCpuMs: targetCpu1 - targetCpu0,
     sourceCpuMs: sourceCpu1 - sourceCpu0,
+    ...gc,
   };
 }
 
@@ -230,6 +286,12 @@ function perChange(runs: readonly RunFigures[]) {
     changesPerStatement: round(median(runs.map((run) => run.changes / run.statements)), 3),
     targetCpuUsPerChange: per((run) => run.targetCpuMs),
     sourceCpuUsPerChange: per((run) => run.sourceCpuMs),
+    // Per run (each run applies changesPerRun changes): medians, and every run's pause sum.
+    scavengesPerRun: median(runs.map((run) => run.scavenges)),
+    scavengePauseMsPerRun: round(median(runs.map((run) => run.scavengeMs)), 3),
+    scavengePauseMsEachRun: runs.map((run) => round(run.scavengeMs, 3)),
+    fullCollectionsPerRun: median(runs.map((run) => run.fullCollections)),
+    fullPauseMsPerRun: round(median(runs.map((run) => run.fullMs)), 3),
   };
 }
 
@@ -329,7 +391,9 @@ async function abRuns(
       console.error(
         `round ${roundIndex} ${variant.name}: ${round(figures.changes / (figures.wallMs / 1000), 4)} changes/s, ` +
           `engine ${round((figures.engineCpuMs * 1000) / figures.changes, 3)} µs/change, ` +
-          `idle ${round(figures.idleMs / figures.wallMs, 3)}, ${figures.statements} statements`,
+          `idle ${round(figures.idleMs / figures.wallMs, 3)}, ${figures.statements} statements, ` +
+          `${figures.scavenges} scavenges ${round(figures.scavengeMs, 3)} ms, ` +
+          `${figures.fullCollections} full ${round(figures.fullMs, 3)} ms`,
       );
     }
   }
@@ -570,6 +634,7 @@ async function main(): Promise<void> {
   const kits = kitOptions(values.kit);
   if (values.base && kits.length > 0) throw new Error('--base and --kit do not go together');
   instrumentTargetQueries();
+  observeGc();
   const variants = await loadVariants(values.base, kits);
   const servers = await startServers();
   try {
