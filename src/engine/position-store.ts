@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { query } from '../postgres/callback-query';
 import { quoteQualified } from '../postgres/identifiers';
 import { AuditTrailError } from '../errors';
 import { formatChangeSeq } from './change-sequence';
@@ -262,7 +263,8 @@ export class PositionStore {
    *   the slot then.
    */
   async recordAcknowledged(target: pg.ClientBase, lsn: Lsn): Promise<boolean> {
-    const { rowCount } = await target.query(
+    const { rowCount } = await query(
+      target,
       `UPDATE ${this.table} SET acked_lsn = GREATEST(acked_lsn, $2::text::pg_lsn)
         WHERE slot_name = $1 AND initial_load_done`,
       [this.slot, formatLsn(lsn)],
@@ -287,7 +289,8 @@ export class PositionStore {
    *   staging rows the position describes, must then be rolled back.
    */
   async write(target: pg.ClientBase, position: StoredPosition): Promise<void> {
-    const { rowCount } = await target.query(
+    const { rowCount } = await query(
+      target,
       `INSERT INTO ${this.table} AS p (slot_name, initial_load_done, last_commit_lsn, last_end_lsn,
                                        last_seq_prefix, last_seq_counter, acked_lsn, updated_at)
        VALUES ($1, $2, $3::text::pg_lsn, $4::text::pg_lsn, $5, $6::text::numeric, $4::text::pg_lsn, now())

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
+import { query } from '../postgres/callback-query';
 import { quoteIdent } from '../postgres/identifiers';
 import {
   CHANGE_SEQ_COLUMN,
@@ -286,7 +287,8 @@ export class StagingWriter {
     this.rowsQueued -= rows;
     const { kind, table } = run.first;
     const epoch = this.epoch;
-    const answered = this.target.query({ name: statement.name, text: statement.text, values }).then(
+    const sent = query(this.target, { name: statement.name, text: statement.text, values });
+    const answered = sent.then(
       (result) => {
         if (epoch !== this.epoch) return;
         if ((kind === 'update' || kind === 'delete') && (result.rowCount ?? 0) < rows)

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { query } from '../postgres/callback-query';
 import { ChangeSequence } from './change-sequence';
 import { faultPoint } from './fault-injection';
 import { LagReporter, type LagSink } from './lag-reporter';
@@ -462,7 +463,7 @@ export class StreamApplier {
   }
 
   private async beginTarget(): Promise<void> {
-    await this.target.query('BEGIN');
+    await query(this.target, 'BEGIN');
     this.group.begin();
     // A placeholder until the first source commit: nothing to store yet.
     this.pending = this.applied;
@@ -474,7 +475,7 @@ export class StreamApplier {
     await this.writer.flush();
     if (pending !== this.applied) await this.positions.write(this.target, pending);
     faultPoint('apply-batch');
-    await this.target.query('COMMIT');
+    await query(this.target, 'COMMIT');
     this.schemaChanges.committed();
     this.pending = null;
     this.applied = pending;
@@ -501,7 +502,7 @@ export class StreamApplier {
   private async rollback(): Promise<void> {
     this.writer.discard();
     this.schemaChanges.rolledBack();
-    await this.target.query('ROLLBACK');
+    await query(this.target, 'ROLLBACK');
     this.pending = null;
     const state = { prefix: this.applied.lastSeqPrefix, counter: this.applied.lastSeqCounter };
     this.sequence.reset(state.prefix, state.counter);

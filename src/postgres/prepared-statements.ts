@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { PostgresPoolClient } from 'kysely';
 import type pg from 'pg';
+import { query as sendWithCallback } from './callback-query';
 
 /**
  * Statements the kit sends again and again with the same text (the history API's per-key
@@ -44,13 +45,11 @@ const wrapped = new WeakMap<pg.PoolClient, PostgresPoolClient>();
  * The pool client as kysely's Postgres dialect uses it, sending registered statements by
  * name. One wrapper per client: kysely keeps one connection object per client object.
  *
- * Statements go to node-postgres with a callback, not through its promise: a query sent
- * through the promise (its callback a closure set on the query inside the promise's
- * executor) stayed reachable to V8's young-generation collector, rows and all, until the
- * next full collection. Every scavenge then copied and promoted the results of every
- * query since the last one (a quarter of all a history call allocated), and took 4-8 ms
- * instead of well under one: the p99 of the history calls it fell on (BENCHMARKS 4).
- * With a callback the same results die young. Same statements, same answers and errors.
+ * Statements go to node-postgres with a callback, not through its promise
+ * ({@link sendWithCallback} says why): through the promise, every scavenge copied and
+ * promoted the results of every query since the last full collection (a quarter of all a
+ * history call allocated) and took 4-8 ms instead of well under one: the p99 of the
+ * history calls it fell on (BENCHMARKS 4). Same statements, same answers and errors.
  */
 export function namingPreparedStatements(client: pg.PoolClient): PostgresPoolClient {
   let found = wrapped.get(client);
@@ -62,12 +61,7 @@ export function namingPreparedStatements(client: pg.PoolClient): PostgresPoolCli
       const name = names.get(text);
       const values = [...(parameters ?? [])];
       const config: pg.QueryConfig = name === undefined ? { text, values } : { name, text, values };
-      return new Promise<pg.QueryResult>((resolve, reject) => {
-        client.query(config, (error: Error | undefined, result: pg.QueryResult) => {
-          if (error) reject(error);
-          else resolve(result);
-        });
-      });
+      return sendWithCallback(client, config);
     };
     found = { query, release: () => client.release() } as PostgresPoolClient;
     wrapped.set(client, found);

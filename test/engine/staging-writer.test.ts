@@ -7,14 +7,17 @@ import type { StagingTable } from '../../src/engine/staging-tables';
 import { createTestDatabase } from '../support/databases';
 import { auditRows, createPipeline, type Pipeline } from './helpers';
 
+/** An answer to node-postgres's `query(config, callback)`: an error, or a result. */
+type Answered = (error: Error | undefined, result?: { rowCount: number }) => void;
+
 /** Records the statements the writer sends, answering every one as fully applied. */
 function recordingTarget() {
   const statements: { text: string; rows: number; values: unknown[][] }[] = [];
   const target = {
-    async query(config: { text: string; values: unknown[][] }) {
+    query(config: { text: string; values: unknown[][] }, answered: Answered) {
       const rows = config.values[0]?.length ?? 0;
       statements.push({ text: config.text, rows, values: config.values });
-      return { rowCount: rows };
+      process.nextTick(() => answered(undefined, { rowCount: rows }));
     },
   } as unknown as pg.ClientBase;
   return { target, statements };
@@ -24,18 +27,19 @@ function recordingTarget() {
 function heldTarget(fail: (index: number) => Error | null = () => null) {
   const statements: { rows: number; release(): void }[] = [];
   const target = {
-    query(config: { text: string; values: unknown[][] }) {
+    query(config: { text: string; values: unknown[][] }, answered: Answered) {
       const rows = config.values[0]?.length ?? 0;
       const index = statements.length;
-      return new Promise((resolve, reject) => {
-        statements.push({
-          rows,
-          release: () => {
-            const error = fail(index);
-            if (error) reject(error);
-            else resolve({ rowCount: rows });
-          },
-        });
+      let released = false;
+      statements.push({
+        rows,
+        release: () => {
+          if (released) return;
+          released = true;
+          const error = fail(index);
+          if (error) answered(error);
+          else answered(undefined, { rowCount: rows });
+        },
       });
     },
   } as unknown as pg.ClientBase;
