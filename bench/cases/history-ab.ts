@@ -8,12 +8,14 @@
  * but means little on a shared machine.
  *
  * Usage: `npx tsx bench/cases/history-ab.ts --base DIR [--rows N] [--keys K] [--rounds R]
- * [--captured]` where DIR is a checkout of the kit before the change (its `src/` is
- * imported as is). `--captured`: each version's old_row rewritten to the text of its
+ * [--captured] [--old-index 0019|0026]` where DIR is a checkout of the kit before the
+ * change (its `src/` is imported as is). `--captured`: each version's old_row rewritten to the text of its
  * key's previous new_row, as the capture triggers write it (the generator's old_row has an
  * `updated_at` of its own, so no version's old_row is its predecessor's new_row).
- * Variants: `base` (DIR's API, the old per-key index), `index` (this checkout's API, the
- * old index), `head` (this checkout's API and indexes). Each answer of every variant is
+ * Variants: `base` (DIR's API, the old index), `index` (this checkout's API, the
+ * old index), `head` (this checkout's API and indexes). The old index is the one a
+ * migration replaced (`--old-index`): 0019's per-key index by commit time (the default),
+ * or 0026's context lookup index by xid first. Each answer of every variant is
  * compared with `base`'s, so a variant that is faster by being wrong is caught.
  */
 import { readFile } from 'node:fs/promises';
@@ -30,10 +32,23 @@ import {
   startHistoryServer,
 } from './history';
 
-/** The per-key index before migration 0019, as 0006 built it. */
-const OLD_KEY_INDEX = `CREATE INDEX audit_log_key_hash_history_idx ON audit.audit_log
-  (source_schema, source_table, jsonb_hash_extended(row_key, 0), commit_timestamp,
-   change_seq NULLS FIRST, id)`;
+/** What each migration that replaced an index replaced, as statements on a copy of head. */
+const OLD_INDEXES: Readonly<Record<string, readonly string[]>> = {
+  // The per-key index before migration 0019, as 0006 built it.
+  '0019': [
+    'DROP INDEX audit.audit_log_key_apply_order_idx',
+    `CREATE INDEX audit_log_key_hash_history_idx ON audit.audit_log
+      (source_schema, source_table, jsonb_hash_extended(row_key, 0), commit_timestamp,
+       change_seq NULLS FIRST, id)`,
+  ],
+  // The context lookup index before migration 0026, as 0014 built it.
+  '0026': [
+    'DROP INDEX audit.audit_log_context_commit_idx',
+    `CREATE INDEX audit_log_context_row_idx ON audit.audit_log
+      (transaction_id, commit_timestamp, id)
+      WHERE operation = 'INSERT' AND row_key ? 'transaction_id'`,
+  ],
+};
 
 interface Api {
   history(table: string, key: object, page?: object): Promise<unknown[]>;
@@ -60,22 +75,25 @@ async function main(): Promise<void> {
       keys: { type: 'string', default: '200' },
       rounds: { type: 'string', default: '3' },
       captured: { type: 'boolean', default: false },
+      'old-index': { type: 'string', default: '0019' },
     },
   });
   if (values.base === undefined) throw new Error('--base DIR (a checkout before the change)');
+  const oldIndex = OLD_INDEXES[values['old-index']!];
+  if (oldIndex === undefined)
+    throw new Error(`--old-index: one of ${Object.keys(OLD_INDEXES).join(', ')}`);
   const server = await startHistoryServer();
   try {
     const { sourceUrl, targetUrl } = await migratedHistoryTarget(server);
     await generateAuditRows(targetUrl, Number(values.rows));
     if (values.captured) await asCaptured(targetUrl);
-    // The same rows with the old per-key index: a copy of the database.
+    // The same rows with the old index: a copy of the database.
     const oldIndexUrl = targetUrl.replace(/history_target/, 'history_old_index');
     await withClient(sourceUrl, (client) =>
       client.query('CREATE DATABASE history_old_index TEMPLATE history_target'),
     );
     await withClient(oldIndexUrl, async (client) => {
-      await client.query('DROP INDEX audit.audit_log_key_apply_order_idx');
-      await client.query(OLD_KEY_INDEX);
+      for (const statement of oldIndex) await client.query(statement);
       await client.query('VACUUM ANALYZE audit.audit_log');
     });
     const samples = await sampleInputs(targetUrl, Number(values.keys));

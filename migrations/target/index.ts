@@ -24,6 +24,7 @@ import { auditedPartitionTreeMigration } from './0022-audited-partition-tree';
 import { auditLogOperationKnownMigration } from './0023-audit-log-operation-known';
 import { auditLogJsonNullsMigration } from './0024-audit-log-json-nulls';
 import { cdcEngineAckedPositionMigration } from './0025-cdc-engine-acked-position';
+import { contextCommitIndexMigration } from './0026-context-commit-index';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -89,4 +90,5 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
   { name: '0023-audit-log-operation-known', migration: auditLogOperationKnownMigration },
   { name: '0024-audit-log-json-nulls', migration: auditLogJsonNullsMigration },
   { name: '0025-cdc-engine-acked-position', migration: cdcEngineAckedPositionMigration },
+  { name: '0026-context-commit-index', migration: contextCommitIndexMigration },
 ];

@@ -1024,7 +1024,7 @@ function contextJoin(auditSchema: string): RawBuilder<{ context: unknown }> {
      WHERE c.transaction_id = l.transaction_id
        AND c.commit_timestamp = l.commit_timestamp
        AND c.operation = 'INSERT'
-       -- The context table's key: lets the planner use audit_log_context_row_idx.
+       -- The context table's key: lets the planner use audit_log_context_commit_idx.
        AND c.row_key ? ${sql.lit(CONTEXT_TRANSACTION_COLUMN)}
        AND (c.source_schema, c.source_table) = ANY (ARRAY(
              SELECT (ct.source_schema, ct.source_table)

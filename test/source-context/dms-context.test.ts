@@ -207,6 +207,27 @@ describe('context through DMS-shaped staging writes', () => {
     expect(again!.context).toBeNull();
   });
 
+  it('attaches its own context to each of transactions committed at the same instant', async () => {
+    // A source whose commit times are coarse (or two sources in one log): the xid tells
+    // them apart. The transaction committed last in the log comes first here, so neither
+    // the lowest nor the last id at that instant is the answer for both.
+    const at = '2027-02-01 07:00:00.000000';
+    await contexts.insert(contextRow(1202, 'heidi', 'second'), cdc('INSERT', at, 1202));
+    await contexts.insert(contextRow(1201, 'grace', 'first'), cdc('INSERT', at, 1201));
+    await items.insert({ id: '41', name: 'clip' }, cdc('INSERT', at, 1201));
+    await items.insert({ id: '42', name: 'pin' }, cdc('INSERT', at, 1202));
+    for (const [id, actor, reason] of [
+      [41, 'grace', 'first'],
+      [42, 'heidi', 'second'],
+    ] as const) {
+      const [version] = await history.history('public.items', { id });
+      expect(version!.context).toMatchObject({ actor, reason });
+      expect(await history.versionAt('public.items', { id }, `${at}Z`)).toMatchObject({
+        context: { actor, reason },
+      });
+    }
+  });
+
   it('adds nothing when DMS replays a context row, and the context stays the same', async () => {
     const at = '2027-03-02 09:00:00.000006'; // after row 3's insert (a later change)
     const headers = cdc('INSERT', at, 1000);
@@ -293,8 +314,9 @@ describe('context through DMS-shaped staging writes', () => {
     });
     const query = queries.find((q) => q.sql.includes('as "ctx"'));
     expect(query).toBeDefined();
-    // Migration 0014; before it, the lookup went through audit_log_transaction_idx and
-    // read all 31 rows of transaction 3000 from the heap for each version.
+    // Migration 0014 (0026 puts commit time first); before it, the lookup went through
+    // audit_log_transaction_idx and read all 31 rows of transaction 3000 from the heap for
+    // each version.
     const { rows } = await withoutSeqscan(() =>
       target.query({
         text: `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${query!.sql}`,
@@ -302,7 +324,7 @@ describe('context through DMS-shaped staging writes', () => {
       }),
     );
     const lookups = indexScans(rows[0]['QUERY PLAN'][0].Plan).filter((scan) => scan.alias === 'c');
-    expect(lookups).toEqual([{ alias: 'c', index: 'audit_log_context_row_idx', rows: 1 }]);
+    expect(lookups).toEqual([{ alias: 'c', index: 'audit_log_context_commit_idx', rows: 1 }]);
   });
 
   it('keeps the context of old versions when the source prunes context rows (DELETE)', async () => {
