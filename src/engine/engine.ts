@@ -24,7 +24,7 @@ import { ReplicationConnection } from './replication-connection';
 import { SchemaChangePositions } from './schema-change-positions';
 import { claimSlot, DEFAULT_SLOT_WAIT_MS, engineLockKey, SlotInUseError } from './slot-holder';
 import { checkSource, ensurePublication, slotConfirmedFlush, SlotGoneError } from './source-setup';
-import { refuseTargetBehindSlot } from './target-behind-slot';
+import { refusePositionAheadOfSource, refuseTargetBehindSlot } from './target-behind-slot';
 import { currentInsertLsn } from './source-position';
 import { readStagingTables } from './staging-tables';
 import {
@@ -418,7 +418,7 @@ class CdcEngine implements Engine, ApplierHost {
         return null;
       }
     }
-    await this.requireSlot(on, position.lastEndLsn);
+    await this.requireSlot(on, position);
     const added = await tablesToLoad(on.target, on.tables, on.positions);
     const leaves = await attachedLeaves(on, added, this.logger);
     if (added.length === 0 && leaves.length === 0)
@@ -434,14 +434,17 @@ class CdcEngine implements Engine, ApplierHost {
   }
 
   /**
-   * A slot that vanished after changes were applied, or one confirmed past what the
-   * target records (a target restored from a backup), means changes were lost: stop and
-   * say so.
+   * A slot that vanished after changes were applied, one confirmed past what the
+   * target records (a target restored from a backup), or a stored position past the
+   * source's WAL (written by someone else) means changes were, or would be, lost: stop
+   * and say so.
    */
-  private async requireSlot(on: LoadTargets, appliedUpTo: Lsn): Promise<void> {
+  private async requireSlot(on: LoadTargets, position: StoredPosition): Promise<void> {
+    const appliedUpTo = position.lastEndLsn;
     const confirmed = await slotConfirmedFlush(on.source, this.slot);
     if (confirmed === undefined)
       throw new SlotGoneError(this.slot, formatLsn(appliedUpTo), this.options.config.auditSchema);
+    await refusePositionAheadOfSource(on, this.slot, position);
     await refuseTargetBehindSlot(on, { name: this.slot, confirmed, appliedUpTo }, this.logger);
   }
 
