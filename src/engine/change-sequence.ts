@@ -1,4 +1,4 @@
-import { toUnixMicros, type PgTimestamp } from './pg-time';
+import { toUnixMicros, utcIso, type PgTimestamp } from './pg-time';
 
 /** Length of a DMS change sequence: 16-digit UTC timestamp + 19-digit counter. */
 export const CHANGE_SEQ_LENGTH = 35;
@@ -59,6 +59,17 @@ let lastPrefix = '';
 
 function formatPrefix(commitTime: PgTimestamp): string {
   const micros = toUnixMicros(commitTime);
-  const iso = new Date(Number(micros / 1000n)).toISOString();
+  const iso = utcIso(Number(micros / 1000n));
+  // A four-digit year's YYYY-MM-DDThh:mm:ss.mmmZ, without a regular expression.
+  if (iso.length === 24)
+    return (
+      iso.slice(0, 4) +
+      iso.slice(5, 7) +
+      iso.slice(8, 10) +
+      iso.slice(11, 13) +
+      iso.slice(14, 16) +
+      iso.slice(17, 19) +
+      iso.slice(20, 22)
+    );
   return iso.replace(/[-:T]/g, '').slice(0, 14) + iso.slice(20, 22);
 }

@@ -26,10 +26,27 @@ export function formatUtcTimestamp(timestamp: PgTimestamp): string {
   const unixMicros = toUnixMicros(timestamp);
   const millis = floorDiv(unixMicros, 1000n);
   const micros = unixMicros - millis * 1000n;
-  const iso = new Date(Number(millis)).toISOString(); // 2026-01-31T23:59:59.123Z
+  const iso = utcIso(Number(millis)); // 2026-01-31T23:59:59.123Z
   const fraction = `${iso.slice(20, 23)}${micros.toString().padStart(3, '0')}`;
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)}.${fraction}`;
 }
+
+/**
+ * `Date.toISOString` of a Unix time in ms (`2026-01-31T23:59:59.123Z`), the last one kept:
+ * a source transaction's commit time is printed twice, for its header
+ * ({@link formatUtcTimestamp}) and its change sequences' prefix (`ChangeSequence`), and the
+ * `Date` and its text were most of each (about 1 µs a transaction, BENCHMARKS 2).
+ */
+export function utcIso(unixMillis: number): string {
+  if (unixMillis !== lastIsoMillis) {
+    lastIsoMillis = unixMillis;
+    lastIso = new Date(unixMillis).toISOString();
+  }
+  return lastIso;
+}
+
+let lastIsoMillis = Number.NaN;
+let lastIso = '';
 
 /** Seconds (with fraction) between a protocol timestamp and now; never negative. */
 export function secondsSince(timestamp: PgTimestamp): number {

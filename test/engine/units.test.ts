@@ -36,6 +36,41 @@ describe('engine building blocks', () => {
     expect(resumed.next(pgTime('2026-05-01T10:00:01Z')) > earlierClock).toBe(true);
   });
 
+  it('gives each commit time the prefix of its UTC date, time and hundredths, however its header was formatted before', () => {
+    // The prefix as it was first defined (from the Date's ISO text), for times across and
+    // beyond four-digit years, ms boundaries, and before 1970 and 2000.
+    const definedPrefix = (time: bigint) => {
+      const iso = new Date(Number((time + 946_684_800_000_000n) / 1000n)).toISOString();
+      return iso.replace(/[-:T]/g, '').slice(0, 14) + iso.slice(20, 22);
+    };
+    const times = [
+      pgTime('2026-05-01T10:00:00.129Z'),
+      pgTime('2026-05-01T10:00:00.129Z', 999),
+      pgTime('2026-05-01T10:00:00.130Z'),
+      pgTime('1999-12-31T23:59:59.999Z', 999),
+      pgTime('1969-12-31T23:59:59.999Z', 1),
+      pgTime('1969-12-31T23:59:59.999Z', 999),
+      pgTime('0099-01-01T00:00:00.000Z'),
+      pgTime('+012345-06-07T08:09:10.110Z'),
+      pgTime('-000100-01-01T00:00:00.010Z'),
+    ];
+    // Reproducible times within about 130 years of 2000 (µs).
+    let seed = 7;
+    for (let i = 0; i < 300; i++) {
+      seed = (seed * 48271) % 2147483647;
+      times.push(BigInt(Math.floor((seed / 2147483647 - 0.5) * 8e15)));
+    }
+    const sequence = new ChangeSequence('', 0n);
+    times.forEach((time, index) => {
+      // The header first as the applier does, or another time's header before, or none.
+      if (index % 3 === 0) formatUtcTimestamp(time);
+      if (index % 3 === 1) formatUtcTimestamp(time + 1_000n);
+      // The prefix never goes back: from the state before, as a fresh sequence would.
+      sequence.reset('', 0n);
+      expect(sequence.next(time).slice(0, 16)).toBe(definedPrefix(time));
+    });
+  });
+
   it('decodes pgoutput tuples as text, NULL and the unchanged-TOAST marker', () => {
     const text = (value: string) => {
       const bytes = Buffer.from(value);
