@@ -37,7 +37,10 @@ function inexactNumbers(text: string): readonly number[] | undefined {
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
     if (code === QUOTE) {
-      if (text.startsWith(MARKER_ESCAPE, i + 1)) return undefined;
+      // startsWith only for a string that starts with an escape: a call per string was a
+      // tenth of the scan.
+      if (text.charCodeAt(i + 1) === BACKSLASH && text.startsWith(MARKER_ESCAPE, i + 1))
+        return undefined;
       i = closingQuote(text, i);
     } else if (code === MINUS || (code >= DIGIT_0 && code <= DIGIT_9)) {
       const end = numberEnd(text, i + 1);
@@ -59,25 +62,52 @@ function numberEnd(text: string, from: number): number {
 }
 
 /**
- * Whether the number at [start, end) prints back as itself from a double. An integer of up
- * to 15 digits without a leading zero (keys, counts) always does and is settled without
- * making strings (most numbers of a row are such); `-0`, `007`, decimals, exponents and
- * longer integers go through Number and String.
+ * Whether the number at [start, end) prints back as itself from a double. The numbers a row
+ * mostly holds are settled without making strings ({@link plainVerdict}); others (`-0`,
+ * `007`, exponents, more than 15 digits) go through Number and String.
  */
 function printsBack(text: string, start: number, end: number): boolean {
-  const digits = text.charCodeAt(start) === MINUS ? start + 1 : start;
-  const length = end - digits;
-  if (length >= 1 && length <= 15) {
-    const first = text.charCodeAt(digits);
-    let plain = first !== DIGIT_0 || (length === 1 && digits === start);
-    for (let i = digits; plain && i < end; i++) {
-      const code = text.charCodeAt(i);
-      plain = code >= DIGIT_0 && code <= DIGIT_9;
-    }
-    if (plain) return true;
-  }
+  const verdict = plainVerdict(text, start, end);
+  if (verdict !== undefined) return verdict;
   const token = text.slice(start, end);
   return String(Number(token)) === token;
+}
+
+/**
+ * printsBack for plain numbers, by their digits alone; undefined for any other number.
+ * - An integer of up to 15 digits without a leading zero (keys, counts): true.
+ * - A decimal `I.F` (no exponent) whose last digit is 0 (`2.50`, a numeric column's
+ *   scale): false, String never writes a fraction's trailing zero.
+ * - Any other decimal of up to 15 significant digits, with `I` without a leading zero or
+ *   a lone 0, and then at most five zeros leading `F` (String writes 1e-7 so): true.
+ *   Distinct decimals of at most 15 significant digits are distinct doubles (DBL_DIG), so
+ *   the shortest text that reads back as the double, which String writes, is this one.
+ */
+function plainVerdict(text: string, start: number, end: number): boolean | undefined {
+  const digits = text.charCodeAt(start) === MINUS ? start + 1 : start;
+  let point = -1;
+  for (let i = digits; i < end; i++) {
+    const code = text.charCodeAt(i);
+    if (code === POINT && point === -1) point = i;
+    else if (code < DIGIT_0 || code > DIGIT_9) return undefined;
+  }
+  const leadingZero = text.charCodeAt(digits) === DIGIT_0;
+  if (point === -1) {
+    const length = end - digits;
+    if (length < 1 || length > 15) return undefined;
+    // `0` is true; `-0` (String writes 0) and `007` are for String to settle.
+    return leadingZero ? (length === 1 && digits === start ? true : undefined) : true;
+  }
+  if (point === digits || point === end - 1) return undefined;
+  if (text.charCodeAt(end - 1) === DIGIT_0) return false;
+  let significant = digits;
+  if (leadingZero) {
+    if (point !== digits + 1) return undefined;
+    significant = point + 1;
+    while (text.charCodeAt(significant) === DIGIT_0) significant++;
+    if (significant - point - 1 > 5) return undefined;
+  }
+  return end - significant - (significant < point ? 1 : 0) <= 15 ? true : undefined;
 }
 
 /**
@@ -120,7 +150,9 @@ function restoreMarked(value: unknown): unknown {
 }
 
 const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
 const MINUS = 0x2d;
+const POINT = 0x2e;
 const DIGIT_0 = 0x30;
 const DIGIT_9 = 0x39;
 
@@ -136,12 +168,21 @@ function isNumberChar(code: number): boolean {
   );
 }
 
-/** The index of the quote that ends the string opened at `open`. */
+/**
+ * The index of the quote that ends the string opened at `open`: the first quote after it
+ * that an odd run of backslashes does not escape (a run's first backslash is never escaped
+ * itself: the character before the run is not a backslash). indexOf is native: a loop over
+ * every character of the string was most of the scan.
+ */
 function closingQuote(text: string, open: number): number {
-  for (let i = open + 1; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code === 0x5c) i++;
-    else if (code === QUOTE) return i;
+  for (
+    let quote = text.indexOf('"', open + 1);
+    quote !== -1;
+    quote = text.indexOf('"', quote + 1)
+  ) {
+    let backslashes = 0;
+    while (text.charCodeAt(quote - 1 - backslashes) === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return quote;
   }
   return text.length;
 }

@@ -41,6 +41,11 @@ describe('parseRowJson', () => {
     // Integers settled without Number/String (up to 15 digits) and just beyond.
     '{"a": 999999999999999, "b": -999999999999999, "c": 9999999999999999, "d": 0, "e": -7}',
     '[0, -0, 10, -10, 1000000000000000, 12345678901234567]',
+    // Decimals settled by their digits: a trailing zero, up to 15 significant digits, and
+    // the small ones String writes with an exponent; beside them, those left to String.
+    '[2.50, -0.0, 0.10, 100.0, 6.25, -0.5, 0.000001, -0.000001, 0.0000001, 0.00000012]',
+    '[123456789012.345, 1234567890123.456, 9007199254740.993, 0.123456789012345, 0.1234567890123456]',
+    '[0.000001234567890123, 0.0000012345678901234, 1e+30, 1.0e+30, 1.5E-7]',
     '12.0',
     '12',
     'null',
