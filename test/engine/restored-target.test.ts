@@ -146,6 +146,30 @@ describe('engine: a target behind its slot', () => {
     );
     expect(rows[0]!.recorded).toBe(true);
   });
+
+  it('does not warn on an older engine’s position the slot is not past', async () => {
+    p = await createPipeline(
+      `CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'a');`,
+      CONFIG,
+    );
+    await p.replicate();
+    // As an older engine leaves it right after a commit the slot was told of: applied up
+    // to the slot's position, no acknowledgement recorded.
+    const confirmed = await slotConfirmed();
+    await p.target(
+      `ALTER TABLE audit.cdc_engine_position DISABLE TRIGGER cdc_engine_position_forward_only;
+       UPDATE audit.cdc_engine_position SET acked_lsn = NULL, last_end_lsn = '${confirmed}';
+       ${enableKitTriggers('cdc_engine_position')}`,
+    );
+    await p.source(`INSERT INTO items VALUES (2, 'x')`);
+    const logged: { level: string; message: string }[] = [];
+    await p.replicate({ logger: { log: (level, message) => logged.push({ level, message }) } });
+    expect(await keys()).toEqual(['1:a', '2:x']);
+    expect(logged.filter((line) => line.level === 'warn')).toEqual([]);
+    expect(logged.map((line) => line.message)).toContain(
+      'position written by an older engine; recording the slot position',
+    );
+  });
 });
 
 function BigIntLsn(text: string): bigint {
