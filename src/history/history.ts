@@ -630,17 +630,9 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     // its slots, from the key facts its guard checked; the others have them in each row.
     const cached = values.exactNumberColumns as readonly string[] | undefined;
     const versions: Version<Row>[] = [];
-    // The row before and its new_row as returned: on a log the kit captured, a version's
-    // old_row is the text of its key's previous version's new_row, the row before in a
-    // key's history. A copy of that document costs a fifth to an eighth of parsing the
-    // text again (BENCHMARKS 4); a copy, so that changing one version's row changes no
-    // other's. Same table, so the same exact-number columns.
-    let before: AuditLogRow | undefined;
-    let beforeNewRow: unknown;
-    // The same for the context: the versions of one transaction (transaction(), listings
-    // across keys) share their context row, so consecutive versions often have the same
-    // context text. A copy again, each version's context its own.
-    let beforeContext: VersionContext | null = null;
+    // The row before and its version: documents of the same text are copied from it
+    // (toVersion).
+    let previous: PreviousVersion<Row> | undefined;
     // Listings across tables have their table's exact-number columns in each row: parsed
     // once per distinct text (mostly one table's), and shared, since no version holds them.
     let exactText: string | undefined;
@@ -652,24 +644,9 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
       }
       const exact = row.exact_number_columns === undefined ? cached : exactOfText;
       if (exact === undefined) throw new Error('history statement: no exact-number columns');
-      const reused =
-        before !== undefined &&
-        row.old_row !== null &&
-        row.old_row === before.new_row &&
-        row.source_table === before.source_table &&
-        row.source_schema === before.source_schema;
-      const sameContext =
-        before !== undefined && row.context !== null && row.context === before.context;
-      const version: Version<Row> = toVersion<Row>(
-        row,
-        exact,
-        reused ? copyRowJson(beforeNewRow) : undefined,
-        sameContext ? copyRowJson(beforeContext) : undefined,
-      );
+      const version: Version<Row> = toVersion<Row>(row, exact, previous);
       versions.push(version);
-      before = row;
-      beforeNewRow = version.newRow;
-      beforeContext = version.context;
+      previous = { row, version };
     }
     return versions;
   };
@@ -932,36 +909,66 @@ function toInstantText(instant: Instant): string {
   return instant;
 }
 
+/** The row and version before, whose documents the next version may copy. */
+interface PreviousVersion<Row> {
+  readonly row: AuditLogRow;
+  readonly version: Version<Row>;
+}
+
 /**
- * A row of the log as a version. `oldRow` and `context`: its old_row document and its
- * context when the caller already has them (copies of an equal text's), parsed from the
- * text otherwise.
+ * A row of the log as a version. Its documents are parsed from their text, or copied
+ * from the previous version's (`previous`) when the text is the same: a copy costs a fifth
+ * to an eighth of parsing the text again (BENCHMARKS 4), and it is a copy, so that changing
+ * one version's row changes no other's. What repeats:
+ * - on a log the kit captured, a version's old_row is the text of its key's previous
+ *   version's new_row, the row before in a key's history;
+ * - the versions of one transaction (transaction(), listings across keys) share their
+ *   context row, so consecutive versions often have the same context text;
+ * - a key's versions (history(), versionAt) have the same key text, and mostly the same
+ *   changed columns.
+ * Row documents only within one table: the same exact-number columns.
  */
 function toVersion<Row>(
   row: AuditLogRow,
   exact: readonly string[],
-  oldRow: unknown = rowDocument(row.old_row, exact),
-  context: VersionContext | null = row.context === null ? null : versionContext(row.context),
+  previous: PreviousVersion<Row> | undefined,
 ): Version<Row> {
+  const before = previous?.row;
+  const sameTable =
+    before !== undefined &&
+    row.source_table === before.source_table &&
+    row.source_schema === before.source_schema;
+  const earlier = previous?.version;
   return {
     id: row.id,
     schema: row.source_schema,
     table: row.source_table,
-    key: rowDocument(row.row_key, exact) as Partial<Row>,
+    key: (sameTable && row.row_key === before.row_key
+      ? copyRowJson(earlier!.key)
+      : rowDocument(row.row_key, exact)) as Partial<Row>,
     operation: row.operation,
     commitTimestamp: row.commit_timestamp,
     transactionId: row.transaction_id,
     changeSeq: row.change_seq,
     streamPosition: row.stream_position,
-    oldRow: oldRow as Row | null,
+    oldRow: (sameTable && row.old_row !== null && row.old_row === before.new_row
+      ? copyRowJson(earlier!.newRow)
+      : rowDocument(row.old_row, exact)) as Row | null,
     newRow: rowDocument(row.new_row, exact) as Row | null,
     oldRowJsonNulls: jsonNulls(row.old_json_nulls),
     newRowJsonNulls: jsonNulls(row.new_json_nulls),
     changedColumns:
       row.changed_columns === null
         ? null
-        : (parseTextArray(row.changed_columns) as unknown as Version<Row>['changedColumns']),
-    context,
+        : before !== undefined && row.changed_columns === before.changed_columns
+          ? earlier!.changedColumns!.slice()
+          : (parseTextArray(row.changed_columns) as unknown as Version<Row>['changedColumns']),
+    context:
+      row.context === null
+        ? null
+        : before !== undefined && row.context === before.context
+          ? copyRowJson(earlier!.context)
+          : versionContext(row.context),
   };
 }
 

@@ -114,6 +114,24 @@ describe('history of DMS-applied changes', () => {
     expect(again?.oldRow).toStrictEqual(update?.oldRow);
   });
 
+  it("gives each version a key and changed columns of its own: changing one's changes no other's", async () => {
+    const other = { region: 'US', id: '7' };
+    const row = { amount: '1', note: 'a', attributes: null, placed_at: null, updated_at: null };
+    await dms.insert({ ...other, ...row }, cdc('INSERT', '2026-11-21 08:00:00.000001', 690));
+    await dms.update(other, { amount: '2' }, cdc('UPDATE', '2026-11-21 08:00:01.000001', 691));
+    await dms.update(other, { amount: '3' }, cdc('UPDATE', '2026-11-21 08:00:02.000001', 692));
+    const history = createHistory(db, { auditSchema: 'audit' });
+    const [insert, first, second] = await history.history('shop.orders', other, { limit: 10 });
+    // The same texts, version after version.
+    expect([insert?.key, first?.key, second?.key]).toEqual([other, other, other]);
+    expect([first?.changedColumns, second?.changedColumns]).toEqual([['amount'], ['amount']]);
+    (insert?.key as { region: string }).region = 'changed';
+    (first?.key as { region: string }).region = 'changed';
+    (first?.changedColumns as string[]).push('note');
+    expect(second?.key).toEqual(other);
+    expect(second?.changedColumns).toEqual(['amount']);
+  });
+
   it('answers as-of questions at microsecond boundaries', async () => {
     const history = createHistory(db, { auditSchema: 'audit' });
     const at = (instant: string) =>
