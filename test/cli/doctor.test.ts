@@ -178,3 +178,49 @@ describe('audit-trail doctor and slot', () => {
     expect(await count()).toBe(0);
   });
 });
+
+describe('audit-trail doctor: capture triggers of hostile names', () => {
+  // Quotes, a dot and a non-ASCII letter in the audit schema and the table: each FAIL line
+  // names the table as SQL would, and its fix runs as printed.
+  const auditSchema = 'Au"dit.x';
+  const table = 'kv"ü.d';
+  const config = { auditSchema, tables: [{ schema: 'S"c.h', table }] };
+  let p: Pipeline;
+
+  beforeAll(async () => {
+    p = await createPipeline(
+      'CREATE SCHEMA "S""c.h"; CREATE TABLE "S""c.h"."kv""ü.d" (k int PRIMARY KEY, v text)',
+      config,
+    );
+  });
+  afterAll(async () => p?.dispose());
+
+  it('quotes them in the FAIL line, and the fix it prints puts the trigger back', async () => {
+    const configFile = await writeConfig(config);
+    const staging = '"Au""dit.x"."kv""ü.d_staging"';
+    await p.target(`ALTER TABLE ${staging} DISABLE TRIGGER capture_insert`);
+    const result = await runCli([
+      'doctor',
+      ...connectionArgs({ configFile, sourceUrl: p.sourceUrl }),
+      '--target-url',
+      p.targetUrl,
+    ]);
+    expect(result.code).toBe(1);
+    const failures = result.stdout.split('\n').filter((line) => line.startsWith('FAIL'));
+    const fix = `ALTER TABLE ${staging} ENABLE ALWAYS TRIGGER "capture_insert"`;
+    expect(failures).toEqual([
+      `FAIL  target capture triggers: "capture_insert" on ${staging} is disabled: ${fix}`,
+    ]);
+    await p.target(fix);
+    const clean = await runCli([
+      'doctor',
+      ...connectionArgs({ configFile, sourceUrl: p.sourceUrl }),
+      '--target-url',
+      p.targetUrl,
+      '--json',
+    ]);
+    expect(clean.code).toBe(0);
+    const checks = JSON.parse(clean.stdout) as Check[];
+    expect(checks.find((c) => c.check === 'capture triggers')?.status).toBe('ok');
+  });
+});

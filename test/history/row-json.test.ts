@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import * as losslessJson from 'lossless-json';
 import { isLosslessNumber, LosslessNumber, parse } from 'lossless-json';
 import { copyRowJson, parseRowJson } from '../../src/history/row-json';
@@ -99,6 +100,88 @@ describe('parseRowJson', () => {
       const text = value(0);
       expect(shape(parseRowJson<unknown>(text)), text).toBe(shape(oracle(text)));
     }
+  });
+
+  it('gives what the lossless parse gives for documents of every JSON number form (fast-check)', () => {
+    // Numbers of any form JSON allows (sign, a lone 0 or digits, a fraction with leading
+    // zeros, an exponent of either case and sign; up to 25 digits: past 15, the digit
+    // rules must hand over to String), between strings whose escapes put a quote, a
+    // backslash or the U+0000 marker where the scan looks, at any depth, with whitespace.
+    const digits = (min: number, max: number) =>
+      fc.string({ unit: fc.constantFrom(...'0123456789'), minLength: min, maxLength: max });
+    const integer = fc.oneof(
+      fc.constant('0'),
+      fc.tuple(fc.constantFrom(...'123456789'), digits(0, 24)).map(([a, b]) => a + b),
+    );
+    const fraction = fc.oneof(
+      digits(1, 25),
+      fc.tuple(fc.nat(9), digits(1, 17)).map(([zeros, b]) => '0'.repeat(zeros) + b),
+    );
+    const exponent = fc.tuple(
+      fc.constantFrom('e', 'E'),
+      fc.constantFrom('', '+', '-'),
+      digits(1, 4),
+    );
+    const number = fc
+      .tuple(fc.boolean(), integer, fc.option(fraction), fc.option(exponent))
+      .map(
+        ([minus, i, f, e]) =>
+          `${minus ? '-' : ''}${i}${f === null ? '' : `.${f}`}${e?.join('') ?? ''}`,
+      );
+    const piece = fc.oneof(
+      fc.constantFrom(
+        '\\"',
+        '\\\\',
+        '\\u0000',
+        '\\u0022',
+        '\\n',
+        '1.10',
+        '-0',
+        ' ',
+        'é',
+        ':',
+        ',',
+        '{',
+      ),
+      fc.string({ maxLength: 3 }),
+    );
+    // Pieces that are not valid inside a JSON string as they are (a lone quote or
+    // backslash) are written by JSON.stringify instead.
+    const string = fc.array(piece, { maxLength: 6 }).map((pieces) => {
+      const body = pieces.join('');
+      try {
+        JSON.parse(`"${body}"`);
+        return `"${body}"`;
+      } catch {
+        return JSON.stringify(body);
+      }
+    });
+    const space = fc.constantFrom('', ' ', '\n', '\t ');
+    const { value } = fc.letrec<{ value: string; array: string; object: string }>((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        number,
+        number,
+        string,
+        fc.constantFrom('true', 'false', 'null'),
+        tie('array'),
+        tie('object'),
+      ),
+      array: fc
+        .array(fc.tuple(space, tie('value'), space), { maxLength: 5 })
+        .map((items) => `[${items.map((item) => item.join('')).join(',')}]`),
+      // A jsonb document has no duplicate keys (lossless-json refuses them).
+      object: fc
+        .uniqueArray(fc.tuple(string, space, tie('value')), {
+          maxLength: 5,
+          selector: ([key]) => JSON.parse(key) as string,
+        })
+        .map((members) => `{${members.map(([k, s, v]) => `${k}${s}:${s}${v}`).join(',')}}`),
+    }));
+    fc.assert(
+      fc.property(value, (text) => shape(parseRowJson<unknown>(text)) === shape(oracle(text))),
+      { numRuns: 5000 },
+    );
   });
 
   it("needs lossless-json's parser only for a string that starts with U+0000", () => {
