@@ -72,7 +72,7 @@ async function engineLockHolder(target: pg.ClientBase, key: string): Promise<num
   return pid === undefined ? null : Number(pid);
 }
 
-/** What {@link claimSlot} and {@link waitForSlotRelease} wait with. */
+/** What {@link claimSlot} waits with. */
 export interface SlotWaitOptions {
   readonly waitMs: number;
   /** Called once, when it first has to wait, with the holder. */
@@ -91,15 +91,19 @@ export async function claimSlot(
   lock: { readonly slot: string; readonly key: string },
   options: SlotWaitOptions,
 ): Promise<void> {
-  const deadline = Date.now() + options.waitMs;
+  const startedAt = Date.now();
+  const deadline = startedAt + options.waitMs;
   await pollUntilFree(() => takeEngineLock(on.target, lock.key), 'target', lock.slot, {
     ...options,
+    startedAt,
     deadline,
   });
   if (options.stopped()) return;
-  await waitForSlotRelease(on.source, lock.slot, {
+  // The source side gets what is left of the one wait; a refusal reports all of it.
+  await pollUntilFree(() => slotHolder(on.source, lock.slot), 'source', lock.slot, {
     ...options,
-    waitMs: Math.max(0, deadline - Date.now()),
+    startedAt,
+    deadline,
   });
 }
 
@@ -132,38 +136,25 @@ async function slotHolder(source: pg.ClientBase, slot: string): Promise<number |
 }
 
 /**
- * Returns once no process holds `slot` (at once when none does), waiting up to `waitMs`
- * and calling `onWait` once with the holder when it has to wait. Ends early when
- * `stopped()` turns true.
- * @throws SlotInUseError when a process still holds it after `waitMs`.
- */
-export async function waitForSlotRelease(
-  source: pg.ClientBase,
-  slot: string,
-  options: SlotWaitOptions,
-): Promise<void> {
-  await pollUntilFree(() => slotHolder(source, slot), 'source', slot, {
-    ...options,
-    deadline: Date.now() + options.waitMs,
-  });
-}
-
-/**
  * The wait both sides share: asks `holder` every {@link POLL_MS} until it answers null
  * (free) or `stopped()` turns true, calling `onWait` once, when it first has to wait.
+ * A refusal reports the time since `startedAt`, when the whole wait began.
  * @throws SlotInUseError when a process still holds it at `deadline`.
  */
 async function pollUntilFree(
   holder: () => Promise<number | null>,
   side: 'source' | 'target',
   slot: string,
-  options: SlotWaitOptions & { readonly deadline: number },
+  options: SlotWaitOptions & { readonly startedAt: number; readonly deadline: number },
 ): Promise<void> {
   let waiting = false;
   for (;;) {
     const pid = await holder();
     if (pid === null || options.stopped()) return;
-    if (Date.now() >= options.deadline) throw new SlotInUseError(slot, pid, options.waitMs, side);
+    const now = Date.now();
+    if (now >= options.deadline) {
+      throw new SlotInUseError(slot, pid, now - options.startedAt, side);
+    }
     if (!waiting) options.onWait(pid, side);
     waiting = true;
     await sleep(POLL_MS);

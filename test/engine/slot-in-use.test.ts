@@ -51,6 +51,9 @@ describe('engine: a replication slot held by another process when it starts', ()
     const refused = await p.replicate({ slotWaitMs: 300 }).catch((error: unknown) => error);
     expect(refused).toMatchObject({ code: 'SLOT_IN_USE', exitCode: 2 });
     expect((refused as Error).message).toContain(`process ${pid}`);
+    // The time it waited, all of it: not what was left of its wait for the source side.
+    const waited = Number(/after waiting (\d+) ms/.exec((refused as Error).message)?.[1]);
+    expect(waited).toBeGreaterThanOrEqual(300);
     expect((refused as { hint?: string }).hint).toMatch(/another engine/);
     expect(await auditCount()).toBe(before);
   });
