@@ -418,7 +418,7 @@ class CdcEngine implements Engine, ApplierHost {
         return null;
       }
     }
-    await this.requireSlot(on, position);
+    if (!(await this.requireSlot(on, position))) return null;
     const added = await tablesToLoad(on.target, on.tables, on.positions);
     const leaves = await attachedLeaves(on, added, this.logger);
     if (added.length === 0 && leaves.length === 0)
@@ -438,14 +438,21 @@ class CdcEngine implements Engine, ApplierHost {
    * target records (a target restored from a backup), or a stored position past the
    * source's WAL (written by someone else) means changes were, or would be, lost: stop
    * and say so.
+   * @returns false when asked to stop while waiting for a standby source to replay its own
+   *   WAL (refusePositionAheadOfSource), true once checked
    */
-  private async requireSlot(on: LoadTargets, position: StoredPosition): Promise<void> {
+  private async requireSlot(on: LoadTargets, position: StoredPosition): Promise<boolean> {
     const appliedUpTo = position.lastEndLsn;
     const confirmed = await slotConfirmedFlush(on.source, this.slot);
     if (confirmed === undefined)
       throw new SlotGoneError(this.slot, formatLsn(appliedUpTo), this.options.config.auditSchema);
-    await refusePositionAheadOfSource(on, this.slot, position);
+    const checked = await refusePositionAheadOfSource(on, this.slot, position, {
+      logger: this.logger,
+      stopped: () => this.stopRequested,
+    });
+    if (!checked) return false;
     await refuseTargetBehindSlot(on, { name: this.slot, confirmed, appliedUpTo }, this.logger);
+    return true;
   }
 
   /**

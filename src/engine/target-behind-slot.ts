@@ -125,11 +125,30 @@ export class PositionAheadOfSourceError extends AuditTrailError {
   }
 }
 
+/** How {@link refusePositionAheadOfSource} waits for a source standby still replaying its own WAL. */
+export interface StandbyWait {
+  readonly logger: EngineLogger;
+  /** Whether the engine was asked to stop: the wait ends, unchecked. */
+  readonly stopped: () => boolean;
+  /** Between two reads of the standby's replay position. @default 1000 */
+  readonly pollMs?: number;
+}
+
 /**
  * Refuses to stream from a stored position past the source's WAL
  * ({@link PositionAheadOfSourceError}): every position the engine stores (a commit, its
  * end, an acknowledged keepalive) is one the source had written. Read after the stored
  * position, so WAL written since only moves the bound on.
+ *
+ * A standby source (logical decoding on a standby, PostgreSQL 16+) that restarted after a
+ * crash accepts connections once consistent, while it still replays its own WAL from its
+ * last restartpoint: its replay position is then behind what it had replayed, and sent,
+ * before (reproduced on a PostgreSQL 15 standby: first connection at 0/5B377308 after
+ * replaying up to 0/5C7CD618). Until it starts streaming from its primary
+ * (`pg_last_wal_receive_lsn()` is set then, once its own WAL is replayed) the engine waits,
+ * warning once, instead of refusing a healthy position; the walsender would wait for that
+ * WAL too.
+ * @returns false when asked to stop while waiting (nothing checked), true otherwise
  */
 export async function refusePositionAheadOfSource(
   on: {
@@ -139,33 +158,58 @@ export async function refusePositionAheadOfSource(
   },
   slot: string,
   stored: StoredPosition,
-): Promise<void> {
+  wait: StandbyWait,
+): Promise<boolean> {
   const acknowledged = await on.positions.acknowledged(on.target);
-  const sourceWal = await writtenWal(on.source);
-  if (sourceWal === null) return;
   const furthest = [stored.lastCommitLsn, stored.lastEndLsn, acknowledged ?? 0n].reduce((a, b) =>
     a > b ? a : b,
   );
-  if (furthest <= sourceWal) return;
+  let source = await writtenWal(on.source);
+  let warned = false;
+  while (source.replayingOwnWal && (source.lsn === null || source.lsn < furthest)) {
+    if (!warned) {
+      wait.logger.log(
+        'warn',
+        'the source is a standby still replaying its own WAL (restarted?), behind the stored ' +
+          'position: waiting for it to stream from its primary before checking the position',
+        {
+          slot,
+          replayed: source.lsn === null ? null : formatLsn(source.lsn),
+          stored: formatLsn(furthest),
+        },
+      );
+      warned = true;
+    }
+    if (wait.stopped()) return false;
+    await new Promise((resolve) => setTimeout(resolve, wait.pollMs ?? 1000));
+    source = await writtenWal(on.source);
+  }
+  if (source.lsn === null || furthest <= source.lsn) return true;
   throw new PositionAheadOfSourceError(
     slot,
     stored,
     acknowledged,
-    sourceWal,
+    source.lsn,
     on.positions.auditSchema,
   );
 }
 
 /**
  * How far the source's WAL reaches: where a primary inserts, or what a standby (logical
- * decoding on a standby, PostgreSQL 16) has replayed; null when a standby has replayed
- * nothing yet. No walsender sends past it.
+ * decoding on a standby, PostgreSQL 16) has replayed (`lsn`, null when it has replayed
+ * nothing yet); no walsender sends past it. `replayingOwnWal`: a standby that has not
+ * streamed from its primary since it started, so it may still be replaying WAL it had
+ * replayed before a crash (its replay position is no bound yet).
  */
-async function writtenWal(source: pg.ClientBase): Promise<Lsn | null> {
-  const { rows } = await source.query<{ lsn: string | null }>(
+async function writtenWal(
+  source: pg.ClientBase,
+): Promise<{ readonly lsn: Lsn | null; readonly replayingOwnWal: boolean }> {
+  const { rows } = await source.query<{ lsn: string | null; replaying_own_wal: boolean }>(
     `SELECT (CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()
-                  ELSE pg_catalog.pg_current_wal_insert_lsn() END)::text AS lsn`,
+                  ELSE pg_catalog.pg_current_wal_insert_lsn() END)::text AS lsn,
+            pg_catalog.pg_is_in_recovery() AND pg_catalog.pg_last_wal_receive_lsn() IS NULL
+              AS replaying_own_wal`,
   );
   const lsn = rows[0]?.lsn;
-  return lsn ? parseLsn(lsn) : null;
+  return { lsn: lsn ? parseLsn(lsn) : null, replayingOwnWal: rows[0]?.replaying_own_wal === true };
 }
