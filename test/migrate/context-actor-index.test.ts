@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import pg from 'pg';
 import { parseConfig } from '../../src/config';
 import { migrateTarget } from '../../src/migrate/migrate-target';
 import { createTestDatabase, withClient } from '../support/databases';
@@ -126,4 +127,45 @@ describe.each([
     });
     expect(recorded).toBe(0);
   });
+
+  it('refuses an index whose concurrent build is still running, saying to let it finish (not to drop it)', async () => {
+    const targetUrl = await targetBeforeMigration(sourceUrl);
+    // A writer's open transaction holds the README's build in its first wait, after it
+    // has entered the index in the catalog (not valid yet).
+    const writer = await connectTo(targetUrl);
+    const builder = await connectTo(targetUrl);
+    try {
+      await writer.query('BEGIN; LOCK TABLE audit.audit_log IN ROW EXCLUSIVE MODE');
+      const build = builder.query(readmeStatement());
+      await waitForBuildToStart(targetUrl);
+      const refused = migrateTarget({ config, sourceUrl, targetUrl });
+      await expect(refused).rejects.toThrow(
+        new RegExp(`${name}" is still being built.*let it finish, then run migrate again`, 's'),
+      );
+      await expect(refused).rejects.not.toThrow(/DROP INDEX/);
+      await writer.query('COMMIT');
+      await build;
+    } finally {
+      await writer.end();
+      await builder.end();
+    }
+    // Once built, migrate keeps it.
+    expect(await indexState(targetUrl)).toMatchObject({ valid: true });
+    const report = await migrateTarget({ config, sourceUrl, targetUrl });
+    expect(report.applied).toEqual([MIGRATION]);
+  });
+
+  /** Until the catalog has the index (the concurrent build past its first step). */
+  async function waitForBuildToStart(url: string): Promise<void> {
+    for (;;) {
+      if ((await indexState(url)) !== null) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
 });
+
+async function connectTo(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  return client;
+}
