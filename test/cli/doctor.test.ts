@@ -224,3 +224,35 @@ describe('audit-trail doctor: capture triggers of hostile names', () => {
     expect(checks.find((c) => c.check === 'capture triggers')?.status).toBe('ok');
   });
 });
+
+describe('audit-trail doctor: tables whose names differ only where a dot falls', () => {
+  // "a"."b.c" and "a.b"."c" both read a.b.c: only the first is installed.
+  const installed = { tables: [{ schema: 'a', table: 'b.c' }] };
+  let p: Pipeline;
+
+  beforeAll(async () => {
+    p = await createPipeline(
+      'CREATE SCHEMA a; CREATE SCHEMA "a.b"; ' +
+        'CREATE TABLE a."b.c" (k int PRIMARY KEY); CREATE TABLE "a.b".c (k int PRIMARY KEY)',
+      installed,
+    );
+  });
+  afterAll(async () => p?.dispose());
+
+  it('says the other is not installed', async () => {
+    const configFile = await writeConfig({ tables: [{ schema: 'a.b', table: 'c' }] });
+    const result = await runCli([
+      'doctor',
+      ...connectionArgs({ configFile, sourceUrl: p.sourceUrl }),
+      '--target-url',
+      p.targetUrl,
+      '--json',
+    ]);
+    expect(result.code).toBe(1);
+    const checks = JSON.parse(result.stdout) as Check[];
+    expect(checks.find((c) => c.check === 'staging tables')).toMatchObject({
+      status: 'fail',
+      detail: 'not installed for a.b.c',
+    });
+  });
+});

@@ -366,13 +366,16 @@ export async function checkTargetSide(
           remedy: 'run audit-trail migrate',
         },
   );
-  const registered = await client.query<{ name: string }>(
-    `SELECT source_schema || '.' || source_table AS name FROM ${quoteIdent(schema)}.audited_table`,
+  const registered = await client.query<{ schema: string; table: string }>(
+    `SELECT source_schema AS schema, source_table AS "table" FROM ${quoteIdent(schema)}.audited_table`,
   );
-  const known = new Set(registered.rows.map((row) => row.name));
+  // Keyed by both names apart: "a"."b.c" and "a.b"."c" are two tables.
+  const tableKey = (table: { readonly schema: string; readonly table: string }) =>
+    JSON.stringify([table.schema, table.table]);
+  const known = new Set(registered.rows.map(tableKey));
   const unregistered = config.tables
-    .map((table) => `${table.schema}.${table.table}`)
-    .filter((name) => !known.has(name));
+    .filter((table) => !known.has(tableKey(table)))
+    .map((table) => `${table.schema}.${table.table}`);
   add(
     unregistered.length === 0
       ? {
@@ -390,7 +393,7 @@ export async function checkTargetSide(
   await checkCaptureTriggers(
     client,
     config,
-    config.tables.filter((table) => known.has(`${table.schema}.${table.table}`)),
+    config.tables.filter((table) => known.has(tableKey(table))),
     add,
   );
 }
