@@ -449,6 +449,7 @@ class CdcEngine implements Engine, ApplierHost {
     const checked = await refusePositionAheadOfSource(on, this.slot, position, {
       logger: this.logger,
       stopped: () => this.stopRequested,
+      maxWaitMs: this.reconnectPolicy.giveUpAfterMs,
     });
     if (!checked) return false;
     await refuseTargetBehindSlot(on, { name: this.slot, confirmed, appliedUpTo }, this.logger);

@@ -5,7 +5,11 @@ export type { EngineLogger, JsonLoggerOptions, LogLevel } from './logger';
 export { PositionBackwardsError } from './position-store';
 export { SchemaChangeError } from './relation-binding';
 export { SlotGoneError, SourceSetupError } from './source-setup';
-export { PositionAheadOfSourceError, TargetBehindSlotError } from './target-behind-slot';
+export {
+  PositionAheadOfSourceError,
+  SourceStandbyBehindError,
+  TargetBehindSlotError,
+} from './target-behind-slot';
 export { formatLsn, parseLsn } from './lsn';
 export type { Lsn } from './lsn';
 export {

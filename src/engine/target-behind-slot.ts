@@ -125,11 +125,50 @@ export class PositionAheadOfSourceError extends AuditTrailError {
   }
 }
 
+/**
+ * A source standby still replaying its own WAL (restarted, not streaming from its
+ * primary) stayed behind the stored position for the whole of the engine's outage budget:
+ * nothing waits forever (a standby whose primary is down, or that only restores from an
+ * archive, might never catch up).
+ */
+export class SourceStandbyBehindError extends AuditTrailError {
+  override readonly name = 'SourceStandbyBehindError';
+  constructor(
+    readonly slot: string,
+    /** The standby's replay position when the wait ended; null: nothing replayed yet. */
+    readonly replayed: Lsn | null,
+    /** The furthest stored position of the slot (commit, end or acknowledged). */
+    readonly stored: Lsn,
+    readonly waitedMs: number,
+  ) {
+    super(
+      `the source is a standby that has replayed its WAL only up to ` +
+        `${replayed === null ? 'nothing yet' : formatLsn(replayed)}, behind the position ` +
+        `${formatLsn(stored)} of replication slot "${slot}" on the target, and has not streamed ` +
+        `from its primary since it started (waited ${Math.round(waitedMs / 1000)} s). ` +
+        'Nothing was applied',
+      {
+        code: 'SOURCE_STANDBY_BEHIND',
+        kind: 'connection',
+        hint:
+          'let the standby catch up (start its primary, or check its replication), then run ' +
+          'replicate again: it resumes from the stored position (raise --give-up-after to wait ' +
+          'longer)',
+      },
+    );
+  }
+}
+
 /** How {@link refusePositionAheadOfSource} waits for a source standby still replaying its own WAL. */
 export interface StandbyWait {
   readonly logger: EngineLogger;
   /** Whether the engine was asked to stop: the wait ends, unchecked. */
   readonly stopped: () => boolean;
+  /**
+   * How long to wait at most, then refuse with {@link SourceStandbyBehindError}; the
+   * engine passes its outage budget (`giveUpAfterMs`).
+   */
+  readonly maxWaitMs: number;
   /** Between two reads of the standby's replay position. @default 1000 */
   readonly pollMs?: number;
 }
@@ -166,7 +205,12 @@ export async function refusePositionAheadOfSource(
   );
   let source = await writtenWal(on.source);
   let warned = false;
+  const startedAt = Date.now();
   while (source.replayingOwnWal && (source.lsn === null || source.lsn < furthest)) {
+    const waitedMs = Date.now() - startedAt;
+    if (waitedMs >= wait.maxWaitMs) {
+      throw new SourceStandbyBehindError(slot, source.lsn, furthest, waitedMs);
+    }
     if (!warned) {
       wait.logger.log(
         'warn',

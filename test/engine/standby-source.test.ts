@@ -42,7 +42,7 @@ const positions = {
   acknowledged: async () => parseLsn('0/5C7CD618'),
 } as unknown as PositionStore;
 
-function check(answers: readonly SourceAnswer[], stopped = () => false) {
+function check(answers: readonly SourceAnswer[], stopped = () => false, maxWaitMs = 60_000) {
   const { source, asked } = sourceAnswering(answers);
   const warnings: string[] = [];
   const logger = {
@@ -54,7 +54,7 @@ function check(answers: readonly SourceAnswer[], stopped = () => false) {
     { source, target: {} as pg.ClientBase, positions },
     'slot_a',
     stored,
-    { logger, stopped, pollMs: 1 },
+    { logger, stopped, maxWaitMs, pollMs: 1 },
   );
   return { checked, warnings, asked };
 }
@@ -100,5 +100,23 @@ describe('stored position against a standby source', () => {
     let polls = 0;
     const { checked } = check([{ lsn: '0/5B377308', replaying_own_wal: true }], () => ++polls > 2);
     await expect(checked).resolves.toBe(false);
+  });
+
+  it('refuses once the wait reaches its budget (SOURCE_STANDBY_BEHIND): nothing waits forever', async () => {
+    // A standby whose primary is down (or that only restores from an archive) may never
+    // stream: the engine's outage budget bounds the wait.
+    const { checked, warnings } = check(
+      [{ lsn: '0/5B377308', replaying_own_wal: true }],
+      () => false,
+      30,
+    );
+    await expect(checked).rejects.toMatchObject({
+      code: 'SOURCE_STANDBY_BEHIND',
+      exitCode: 2,
+      message: expect.stringContaining(
+        'replayed its WAL only up to 0/5B377308, behind the position 0/5C7CD618',
+      ),
+    });
+    expect(warnings).toHaveLength(1);
   });
 });
