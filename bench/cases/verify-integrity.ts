@@ -7,6 +7,7 @@ import { figure } from '../lib/figures';
 import { run } from '../lib/processes';
 import { withClient } from '../lib/servers';
 import { round } from '../lib/stats';
+import { quoteIdent } from '../../src/postgres/identifiers';
 import { generateAuditRows } from './history';
 
 /**
@@ -66,7 +67,15 @@ export const verifyIntegrityCase: BenchCase = {
         baselineHwmKb: number;
         peakHwmKb: number;
       };
-      if (!report.ok || report.rows !== rows)
+      // Every row verify must check: the generated versions and each transaction's
+      // context row (generateAuditRows writes both, as capture does).
+      const logged = await withClient(targetUrl, async (client) => {
+        const { rows: counted } = await client.query<{ n: string }>(
+          `SELECT count(*) AS n FROM ${quoteIdent(config.auditSchema)}.audit_log`,
+        );
+        return Number(counted[0]!.n);
+      });
+      if (!report.ok || report.rows !== logged)
         throw new Error(
           `verify --integrity did not check the bench chain clean: ${JSON.stringify(report)}`,
         );

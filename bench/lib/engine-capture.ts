@@ -1,3 +1,4 @@
+import { quoteIdent } from '../../src/postgres/identifiers';
 import { parseConfig, type AuditTrailConfig } from '../../src/config';
 import { migrateTarget } from '../../src/migrate/migrate-target';
 import type { CaptureDriver, LiveCapture } from './capture';
@@ -88,8 +89,23 @@ export async function createCapture(
   const driver: CaptureDriver = {
     catchUp,
     async discardBacklog() {
-      await withClient(options.sourceUrl, (client) =>
-        client.query('SELECT pg_replication_slot_advance($1, pg_current_wal_lsn())', [slot]),
+      const advancedTo = await withClient(options.sourceUrl, async (client) => {
+        const { rows } = await client.query<{ lsn: string }>(
+          'SELECT end_lsn::text AS lsn FROM pg_replication_slot_advance($1, pg_current_wal_lsn())',
+          [slot],
+        );
+        return rows[0]!.lsn;
+      });
+      // The slot now skips changes no target applies (the untimed workloads of other
+      // cases): the target's acknowledged position says so, or the engine would refuse
+      // the target as one restored from a backup, behind its slot (TARGET_BEHIND_SLOT).
+      await withClient(options.targetUrl, (client) =>
+        client.query(
+          `UPDATE ${quoteIdent(config.auditSchema)}.cdc_engine_position
+              SET acked_lsn = $2::pg_lsn
+            WHERE slot_name = $1 AND (acked_lsn IS NULL OR acked_lsn < $2::pg_lsn)`,
+          [slot, advancedTo],
+        ),
       );
     },
     async startLive(): Promise<LiveCapture> {
