@@ -99,7 +99,7 @@ export const verifyIntegrityCase: BenchCase = {
         figures: [
           figure('verify_integrity_peak_rss_mb', round(peakMb, 4), {
             note:
-              `${rows.toLocaleString('en-US')} audit rows, ${report.blocks.toLocaleString('en-US')} blocks` +
+              `${report.rows.toLocaleString('en-US')} audit rows (${rows.toLocaleString('en-US')} versions and their transactions' context rows), ${report.blocks.toLocaleString('en-US')} blocks` +
               (rows < 10_000_000 ? ' (quick profile; --full uses 10,000,000)' : ''),
             detail,
           }),
