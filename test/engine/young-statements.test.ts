@@ -1,20 +1,9 @@
 import type pg from 'pg';
-import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { readStagingTables } from '../../src/engine/staging-tables';
 import { StagingWriter, type StagingChange } from '../../src/engine/staging-writer';
 import { connectText, ENGINE_TARGET_CONNECTION } from '../../src/engine/text-client';
 import { createPipeline, type Pipeline } from './helpers';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
-
-/** What survives a young-generation collection (it stays in the young generation once). */
-function youngAfterMinorGc(): number {
-  gc({ type: 'minor' });
-  return getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')!
-    .space_used_size;
-}
+import { youngAfterMinorGc } from '../support/young-generation';
 
 // The engine's statements carry a batch's rows as parameter arrays. Sent through
 // node-postgres's promise, each statement (its query object, parameter values and all)

@@ -1,19 +1,8 @@
-import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { sql } from 'kysely';
 import { describe, expect, inject, it } from 'vitest';
 import { createKysely } from '../../src/postgres/connect';
 import { prepareByName } from '../../src/postgres/prepared-statements';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
-
-/** What survives a young-generation collection (it stays in the young generation once). */
-function youngAfterMinorGc(): number {
-  gc({ type: 'minor' });
-  return getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')!
-    .space_used_size;
-}
+import { youngAfterMinorGc } from '../support/young-generation';
 
 // Results a caller has dropped are garbage for the young-generation collector too: kept
 // reachable until the next full collection (as through node-postgres's promise), every
