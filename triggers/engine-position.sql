@@ -2,7 +2,7 @@
 -- edited directly: the engine's own write refuses a backwards move in its upsert (so the
 -- engine reports it as POSITION_BACKWARDS and nothing reaches this trigger; its WHERE in
 -- PositionStore.write must refuse all this rule refuses of what it sets), but the
--- writer role may UPDATE the table. Moved back, the engine would apply again what the
+-- engine role (the engine's login) may UPDATE the table. Moved back, the engine would apply again what the
 -- target has (as new versions) or issue change sequences at or below recorded ones;
 -- an acknowledged position moved back (or to NULL) would hide a target behind its slot.
 -- The rule is the upsert's, for a loaded position: the commit LSN and the change

@@ -8,6 +8,7 @@ import type { AuditTrailConfig } from '../../src/config';
 import type { LoginsProperties } from '../../src/lambda/database-logins/handler';
 import type { DatabaseLocation } from '../../src/lambda/shared/database-url';
 import { kitLogins } from '../../src/trust/logins';
+import { kitRoles } from '../../src/trust/roles';
 import { acknowledgeProviderFramework, bundledFunction } from './bundled-function';
 import { PASSWORD_EXCLUDED_CHARACTERS } from './database-defaults';
 import type { PostgresDatabase } from './postgres-database';
@@ -143,6 +144,7 @@ export class DatabaseLogins extends Construct {
           accessAudit: { canary: { role: props.canaryRole } },
         }),
       }),
+      ...(target && { KitRoles: JSON.stringify(kitRoles(props.config)) }),
       ...(target &&
         this.dmsSecret &&
         this.migratorSecret && {

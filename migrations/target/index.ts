@@ -1,4 +1,5 @@
 import type { Migration } from 'kysely';
+import type { KitRoles } from '../../src/trust/roles';
 import { auditLogMigration } from './0001-audit-log';
 import { kitSqlFileMigration } from './0002-kit-sql-file';
 import { cdcEnginePositionMigration } from './0003-cdc-engine-position';
@@ -25,12 +26,14 @@ import { auditLogOperationKnownMigration } from './0023-audit-log-operation-know
 import { auditLogJsonNullsMigration } from './0024-audit-log-json-nulls';
 import { cdcEngineAckedPositionMigration } from './0025-cdc-engine-acked-position';
 import { contextCommitIndexMigration } from './0026-context-commit-index';
+import { engineRoleMigration } from './0027-engine-role';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
   /** Recorded in `<auditSchema>.kysely_migration`; never renamed once released. */
   readonly name: string;
-  readonly migration: (auditSchema: string) => Migration;
+  /** The audit schema, and the kit's role names (config `auditRoles`) for grants. */
+  readonly migration: (auditSchema: string, roles: KitRoles) => Migration;
 }
 
 /**
@@ -42,7 +45,8 @@ export interface KitMigration {
  *
  * Adding a migration (tables, columns, indexes, roles, grants of the kit):
  * - a file `migrations/target/NNNN-what-it-does.ts` (NNNN: the next free number) that
- *   exports `(auditSchema: string) => Migration`, appended to this list with its file
+ *   exports `(auditSchema: string, roles: KitRoles) => Migration` (roles when it
+ *   grants: never a role name pasted), appended to this list with its file
  *   name (without `.ts`) as `name`;
  * - never edit, rename or reorder a migration that has landed: installs have run it; fix
  *   forward with a new one. It must work on every install that ran the ones before it
@@ -91,4 +95,5 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
   { name: '0024-audit-log-json-nulls', migration: auditLogJsonNullsMigration },
   { name: '0025-cdc-engine-acked-position', migration: cdcEngineAckedPositionMigration },
   { name: '0026-context-commit-index', migration: contextCommitIndexMigration },
+  { name: '0027-engine-role', migration: engineRoleMigration },
 ];

@@ -62,7 +62,7 @@ export type AuditedTableConfig = z.infer<typeof auditedTableSchema>;
 
 /**
  * The kit's roles on the target (see "Trust model" in the README). Each name defaults to
- * `<auditSchema>_owner`, `_capture`, `_writer` and `_reader`; `migrate` creates them.
+ * `<auditSchema>_owner`, `_capture`, `_writer`, `_engine` and `_reader`; `migrate` creates them.
  */
 export const auditRolesSchema = z
   .object({
@@ -70,8 +70,13 @@ export const auditRolesSchema = z
     owner: identifierSchema.optional(),
     /** NOLOGIN role owning the SECURITY DEFINER capture functions. @default "<auditSchema>_capture" */
     capture: identifierSchema.optional(),
-    /** Granted to the DMS / local engine login: staging DML only. @default "<auditSchema>_writer" */
+    /** Granted to DMS's target login and the local engine's: staging DML only. @default "<auditSchema>_writer" */
     writer: identifierSchema.optional(),
+    /**
+     * Granted (beside writer) to the local engine's target login only, never DMS's: the
+     * engine's position and its record of what it loaded. @default "<auditSchema>_engine"
+     */
+    engine: identifierSchema.optional(),
     /** Granted to people and services that read history. @default "<auditSchema>_reader" */
     reader: identifierSchema.optional(),
   })

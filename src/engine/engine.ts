@@ -44,6 +44,8 @@ import {
   type LoadTargets,
 } from './table-loading';
 import { connectText, ENGINE_TARGET_CONNECTION, ENGINE_TARGET_SETTINGS } from './text-client';
+import { requireEngineLogin } from '../trust/engine-login';
+import { kitRoles } from '../trust/roles';
 
 /** Options for {@link createEngine}. */
 export interface EngineOptions {
@@ -348,6 +350,9 @@ class CdcEngine implements Engine, ApplierHost {
       );
       if (this.stopRequested) return this.result(this.initialLoadRows);
       await checkSource(source, config.tables);
+      // Before the target's first kit table: a login without the engine role (DMS's, or
+      // one from before migration 0027) is refused by name, not by a permission error.
+      await requireEngineLogin(target, kitRoles(config));
       const tables = await readStagingTables(target, config);
       const positions = new PositionStore(config.auditSchema, this.slot);
       await positions.requireInstalled(target);

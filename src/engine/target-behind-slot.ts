@@ -89,8 +89,8 @@ export async function refuseTargetBehindSlot(
 /**
  * The position the target stores for the slot is past the WAL the source has written:
  * the source never sent a change that far, so the position was written by someone else
- * (the writer role may insert and update it; the row trigger refuses only moving it
- * back) or the source lost WAL it had sent. Streaming from it would skip every change
+ * (the kit's engine role may insert and update it; the row trigger refuses only moving
+ * it back) or the source lost WAL it had sent. Streaming from it would skip every change
  * up to it, and exit 0.
  */
 export class PositionAheadOfSourceError extends AuditTrailError {
@@ -116,7 +116,7 @@ export class PositionAheadOfSourceError extends AuditTrailError {
         code: 'POSITION_AHEAD_OF_SOURCE',
         kind: 'finding',
         hint:
-          `find who wrote ${auditSchema}.cdc_engine_position (the writer role may); run ` +
+          `find who wrote ${auditSchema}.cdc_engine_position (a member of the kit's engine role may); run ` +
           '`audit-trail verify` for what the target lacks; to reload, ' +
           `${reloadSteps(auditSchema)} (the next start re-creates the slot and loads every ` +
           'table from the source as it is now)',

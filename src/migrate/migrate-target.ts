@@ -28,7 +28,7 @@ import {
 import { resolveTargetTypes } from './target-types';
 import { markSourceContextTable } from '../source-context/registry';
 import { startChain } from '../trust/chain';
-import { ensureKitRoles, kitRoles } from '../trust/roles';
+import { ensureKitRoles, kitRoles, type KitRoles } from '../trust/roles';
 import { refuseForeignTriggers, secureInstall } from '../trust/secure-install';
 
 /**
@@ -370,7 +370,7 @@ export async function migrateTargetWith(
   // Types read from the source are input: only what the target's catalog renders is used.
   const resolved = await resolveTargetTypes(target, tables);
   const progress = options.progress ?? noProgress;
-  const applied = await runKitMigrations(target, config.auditSchema, progress);
+  const applied = await runKitMigrations(target, config.auditSchema, roles, progress);
   applied.forEach((name) => log(`applied migration ${name}`));
   const report = await target.transaction().execute(async (trx) => {
     // Concurrent migrate runs must not both install a function or add the same column.
@@ -448,12 +448,13 @@ export function describePartitionChange(change: PartitionChangeEntry): string {
 async function runKitMigrations(
   target: Kysely<unknown>,
   auditSchema: string,
+  roles: KitRoles,
   progress: ProgressReporter,
 ): Promise<string[]> {
   const migrations: Record<string, Migration> = {};
   const steps = counted(progress);
   for (const { name, migration } of KIT_MIGRATIONS)
-    migrations[name] = steps.wrap(migration(auditSchema));
+    migrations[name] = steps.wrap(migration(auditSchema, roles));
   // Read before the migrator takes the (single) connection for its lock.
   for (const name of await legacyStagingMigrations(target, auditSchema)) {
     migrations[name] = { up: async () => undefined };

@@ -9,22 +9,38 @@ export interface KitRoles {
   readonly owner: string;
   /** NOLOGIN; owns the SECURITY DEFINER capture functions; may only append. */
   readonly capture: string;
-  /** For DMS and the local engine: staging DML and the engine position, nothing else. */
+  /** For DMS's target login and the local engine's: staging DML, nothing else. */
   readonly writer: string;
+  /**
+   * For the local engine's target login only, beside writer: the engine's bookkeeping
+   * (its stored position, the tables and partitions it loaded, where it saw each logged
+   * schema change). Never DMS's: a login that can move the position on makes the engine
+   * skip changes.
+   */
+  readonly engine: string;
   /** SELECT on the audit log, registry and chain; EXECUTE on the history functions. */
   readonly reader: string;
 }
 
 export type KitRoleKind = keyof KitRoles;
 
-export const KIT_ROLE_KINDS: readonly KitRoleKind[] = ['owner', 'capture', 'writer', 'reader'];
+export const KIT_ROLE_KINDS: readonly KitRoleKind[] = [
+  'owner',
+  'capture',
+  'writer',
+  'engine',
+  'reader',
+];
 
 /**
  * The role names for `config`: `auditRoles.<kind>` when set, else `<auditSchema>_<kind>`.
- * @throws ConfigError when a derived name would exceed PostgreSQL's 63 bytes.
+ * @throws ConfigError when a derived name would exceed PostgreSQL's 63 bytes, or when two
+ *   kinds get one name (a name set in `auditRoles` that another kind derives): one role
+ *   would then hold both kinds' privileges.
  */
 export function kitRoles(config: Pick<AuditTrailConfig, 'auditSchema' | 'auditRoles'>): KitRoles {
   const names = {} as Record<KitRoleKind, string>;
+  const kindOf = new Map<string, KitRoleKind>();
   for (const kind of KIT_ROLE_KINDS) {
     const name = config.auditRoles?.[kind] ?? `${config.auditSchema}_${kind}`;
     if (Buffer.byteLength(name, 'utf8') > 63) {
@@ -32,6 +48,14 @@ export function kitRoles(config: Pick<AuditTrailConfig, 'auditSchema' | 'auditRo
         `auditRoles.${kind}: the derived name "${name}" exceeds PostgreSQL's 63 bytes; set auditRoles.${kind}`,
       );
     }
+    const clash = kindOf.get(name);
+    if (clash !== undefined) {
+      const set = config.auditRoles?.[kind] !== undefined ? kind : clash;
+      throw new ConfigError(
+        `auditRoles.${set}: "${name}" is also the ${set === kind ? clash : kind} role; each kit role needs its own name`,
+      );
+    }
+    kindOf.set(name, kind);
     names[kind] = name;
   }
   return names;

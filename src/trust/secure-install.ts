@@ -17,7 +17,8 @@ export const CAPTURE_FUNCTIONS = ['capture_insert', 'capture_update', 'seal_at_c
 /**
  * SECURITY DEFINER functions the capture role owns that are not triggers: `finish_reload`
  * ends the reload of a table added back to the config (#17 item 19) with DELETE versions,
- * called by the local engine (writer), the capture triggers, or the operator (owner).
+ * called by the local engine or `reload finish` (writer), the capture triggers, or the
+ * operator (owner).
  */
 export const RELOAD_FUNCTIONS = ['finish_reload(text, text, timestamp without time zone)'] as const;
 
@@ -201,7 +202,12 @@ async function grantRoles(
 ): Promise<void> {
   const q = (name: string) => quoteQualified(auditSchema, name);
   const schema = quoteIdent(auditSchema);
-  const [capture, writer, reader] = [roles.capture, roles.writer, roles.reader].map(quoteIdent);
+  const [capture, writer, engine, reader] = [
+    roles.capture,
+    roles.writer,
+    roles.engine,
+    roles.reader,
+  ].map(quoteIdent);
   const staging = tables.filter((t) => t.staging).map((t) => q(t.name));
   const statements = [
     `GRANT USAGE ON SCHEMA ${schema} TO ${capture}, ${writer}, ${reader}`,
@@ -214,24 +220,29 @@ async function grantRoles(
     `GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${schema} TO ${capture}`,
     `REVOKE EXECUTE ON FUNCTION ${OWNER_ONLY_FUNCTIONS.map((f) => `${schema}.${f}`).join(', ')} FROM ${capture}`,
     `REVOKE EXECUTE ON FUNCTION ${CAPTURE_FUNCTIONS.map((f) => `${schema}.${f}()`).join(', ')} FROM ${capture}`,
-    // writer: staging DML, the engine position, which tables the engine has loaded, and
-    // where in the stream each logged column change first showed (it reads the log for it).
-    `GRANT SELECT, INSERT, UPDATE ON ${q(POSITION_TABLE)} TO ${writer}`,
-    `GRANT SELECT, INSERT ON ${q(LOADED_TABLE_TABLE)}, ${q(LOADED_PARTITION_TABLE)}, ${q(SCHEMA_CHANGE_POSITION_TABLE)} TO ${writer}`,
+    // engine (the local engine's login, beside writer; never DMS's): its position,
+    // which tables and partitions it has loaded, and where in the stream each logged
+    // column change first showed (it reads the log for it).
+    `GRANT SELECT, INSERT, UPDATE ON ${q(POSITION_TABLE)} TO ${engine}`,
+    `GRANT SELECT, INSERT ON ${q(LOADED_TABLE_TABLE)}, ${q(LOADED_PARTITION_TABLE)}, ${q(SCHEMA_CHANGE_POSITION_TABLE)} TO ${engine}`,
     // which attachment of a leaf it loaded (and its bound), and when it found the leaf detached.
-    `GRANT UPDATE (attachment, bound, detached_at) ON ${q(LOADED_PARTITION_TABLE)} TO ${writer}`,
+    `GRANT UPDATE (attachment, bound, detached_at) ON ${q(LOADED_PARTITION_TABLE)} TO ${engine}`,
     // the partitions it saw attached and detached (the log's ids are schema_change's).
-    `GRANT SELECT, INSERT ON ${q(PARTITION_CHANGE_TABLE)} TO ${writer}`,
-    `GRANT USAGE ON SEQUENCE ${await schemaChangeIds(trx, auditSchema)} TO ${writer}`,
-    `GRANT SELECT ON ${q('schema_change')} TO ${writer}`,
-    // writer (the engine): which staging columns are generated columns' placeholders,
-    // which it never writes (src/staging/generated-placeholders.ts).
-    `GRANT SELECT (source_schema, source_table, generated_columns) ON ${q('audited_table')} TO ${writer}`,
-    // writer (the engine, at the end of a reload) and owner (the operator, for DMS).
+    `GRANT SELECT, INSERT ON ${q(PARTITION_CHANGE_TABLE)} TO ${engine}`,
+    `GRANT USAGE ON SEQUENCE ${await schemaChangeIds(trx, auditSchema)} TO ${engine}`,
+    `GRANT SELECT ON ${q('schema_change')} TO ${engine}`,
+    // which staging columns are generated columns' placeholders, which it never writes
+    // (src/staging/generated-placeholders.ts).
+    `GRANT SELECT (source_schema, source_table, generated_columns) ON ${q('audited_table')} TO ${engine}`,
+    // writer (the engine, at the end of a reload, or `reload finish` as the DMS login) and
+    // owner (the operator, for DMS).
     `GRANT EXECUTE ON FUNCTION ${RELOAD_FUNCTIONS.map((f) => `${schema}.${f}`).join(', ')} TO ${writer}, ${quoteIdent(roles.owner)}`,
     // writer (\`reload finish\` as the DMS login) and reader (verify): whether a reload is
     // pending and what its load copied. Its rows are audit versions readers already see.
     `GRANT SELECT ON ${q(RELOAD_BASELINE_TABLE)} TO ${writer}, ${reader}`,
+    // writer (DMS's login, and the engine's): staging DML. With the two reload grants
+    // above, all it holds: the engine's bookkeeping is the engine role's (migration 0027
+    // took it from writer).
     ...(staging.length > 0
       ? [`GRANT SELECT, INSERT, UPDATE, DELETE ON ${staging.join(', ')} TO ${writer}`]
       : []),
@@ -256,7 +267,7 @@ function writersFor(table: string, roles: KitRoles): Record<string, readonly str
       return { INSERT: [roles.capture, roles.owner], 'UPDATE OR DELETE OR TRUNCATE': [] };
     case POSITION_TABLE:
       return {
-        'INSERT OR UPDATE OR DELETE': [roles.owner, roles.writer],
+        'INSERT OR UPDATE OR DELETE': [roles.owner, roles.engine],
         TRUNCATE: [roles.owner],
       };
     case RELOAD_BASELINE_TABLE:
@@ -268,13 +279,13 @@ function writersFor(table: string, roles: KitRoles): Record<string, readonly str
       };
     case LOADED_PARTITION_TABLE:
       return {
-        'INSERT OR UPDATE': [roles.owner, roles.writer],
+        'INSERT OR UPDATE': [roles.owner, roles.engine],
         'DELETE OR TRUNCATE': [roles.owner],
       };
     case LOADED_TABLE_TABLE:
     case SCHEMA_CHANGE_POSITION_TABLE:
     case PARTITION_CHANGE_TABLE:
-      return { INSERT: [roles.owner, roles.writer], 'UPDATE OR DELETE OR TRUNCATE': [roles.owner] };
+      return { INSERT: [roles.owner, roles.engine], 'UPDATE OR DELETE OR TRUNCATE': [roles.owner] };
     default:
       return { 'INSERT OR UPDATE OR DELETE OR TRUNCATE': [roles.owner] };
   }

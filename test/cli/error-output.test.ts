@@ -30,7 +30,7 @@ describe('CLI errors: code, message, hint, exit code', () => {
   it('a wrong argument: USAGE, exit 2', async () => {
     const run = await runCli(['grant', 'admin', 'bob', '--config', configFile]);
     expect(run.stderr).toBe(
-      'audit-trail: error [USAGE]: grant: kind must be reader or writer, got "admin"\n',
+      'audit-trail: error [USAGE]: grant: kind must be reader, writer or engine, got "admin"\n',
     );
     expect(run.code).toBe(2);
   });

@@ -100,6 +100,7 @@ describe('--json on every command that prints results', () => {
       statement: 'GRANT "audit_reader" TO "json_reader"',
       role: 'json_reader',
       kitRole: 'audit_reader',
+      kitRoles: ['audit_reader'],
       executed: false,
     });
     const real = await runCli([

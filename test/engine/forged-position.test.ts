@@ -1,5 +1,5 @@
 import { AuditTrailError } from '../../src/errors';
-import { quoteIdent } from '../../src/postgres/identifiers';
+import { grantSql } from '../../src/trust/grant';
 import { kitRoles } from '../../src/trust/roles';
 import { withClient } from '../support/databases';
 import { createLogin } from '../trust/support';
@@ -11,8 +11,8 @@ const CONFIG = { tables: [{ schema: 'public', table: 'items' }] };
 const FAR = 'FFFF/0';
 
 /**
- * The writer role (the engine's login, and DMS's) may INSERT and UPDATE the engine's
- * position: the engine needs it. The row trigger refuses moving a loaded position back,
+ * The engine role (the engine's login, beside writer; not DMS's since migration 0027) may
+ * INSERT and UPDATE the engine's position: the engine needs it. The row trigger refuses moving a loaded position back,
  * but a position written further than the source has ever written (a row inserted for
  * a slot that has none, as while a reload waits for its next start, or one moved on)
  * made the engine skip every change up to it and exit 0: history lost, silently. The
@@ -29,8 +29,8 @@ describe('engine: a position past the source’s WAL', () => {
       CONFIG,
     );
     await p.replicate();
-    const login = await createLogin(p.targetUrl, 'forging_writer');
-    await p.target(`GRANT ${quoteIdent(kitRoles(p.config).writer)} TO ${quoteIdent(login.name)}`);
+    const login = await createLogin(p.targetUrl, 'forging_engine');
+    await p.target(grantSql(kitRoles(p.config), 'engine', login.name));
     writerUrl = login.url;
   };
   const asWriter = (sql: string) =>
@@ -63,10 +63,10 @@ describe('engine: a position past the source’s WAL', () => {
     expect(await keys()).toEqual([1]);
   };
 
-  it('refuses a loaded row the writer role inserted for a slot that had none', async () => {
+  it('refuses a loaded row an engine login inserted for a slot that had none', async () => {
     await setup();
     // The owner deletes the row to reload (README "Exactly once"); before the next
-    // start, a writer login inserts a loaded position of its own.
+    // start, an engine login inserts a loaded position of its own.
     const { rows } = await p.target(
       `DELETE FROM audit.cdc_engine_position WHERE slot_name = $1 RETURNING acked_lsn::text AS acked`,
       [p.slotName],
@@ -81,7 +81,7 @@ describe('engine: a position past the source’s WAL', () => {
     await expectRefused(await runEngine());
   });
 
-  it('refuses a loaded row the writer role moved on past the source’s WAL', async () => {
+  it('refuses a loaded row an engine login moved on past the source’s WAL', async () => {
     await setup();
     await asWriter(
       `UPDATE audit.cdc_engine_position SET last_commit_lsn = '${FAR}' WHERE slot_name = $1`,

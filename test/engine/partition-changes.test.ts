@@ -2,7 +2,7 @@ import { formatSchemaChanges } from '../../src/cli/commands/history-format';
 import { createEngine, silentLogger } from '../../src/engine';
 import { createHistory } from '../../src/history';
 import { createKysely } from '../../src/postgres/connect';
-import { quoteIdent } from '../../src/postgres/identifiers';
+import { grantSql } from '../../src/trust/grant';
 import { kitRoles } from '../../src/trust/roles';
 import { createLogin } from '../trust/support';
 import { createPipeline, type Pipeline } from './helpers';
@@ -134,13 +134,13 @@ describe('engine: a partition detached and attached again is in the schema-chang
   });
 });
 
-describe('engine: partition changes logged by a target login with only the writer role', () => {
-  it('logs the DETACH and the ATTACH with the writer role’s privileges', async () => {
+describe('engine: partition changes logged by a target login with only the writer and engine roles', () => {
+  it('logs the DETACH and the ATTACH with those roles’ privileges', async () => {
     const p = await twoLeafPipeline();
     try {
-      const login = await createLogin(p.targetUrl, 'engine_writer');
-      await p.target(`GRANT ${quoteIdent(kitRoles(p.config).writer)} TO ${quoteIdent(login.name)}`);
-      const replicateAsWriter = () =>
+      const login = await createLogin(p.targetUrl, 'engine_login');
+      await p.target(grantSql(kitRoles(p.config), 'engine', login.name));
+      const replicateAsLogin = () =>
         createEngine({
           config: p.config,
           sourceUrl: p.sourceUrl,
@@ -149,10 +149,10 @@ describe('engine: partition changes logged by a target login with only the write
           logger: silentLogger,
           lagIntervalMs: 0,
         }).runUntilIdle();
-      await replicateAsWriter();
+      await replicateAsLogin();
       await p.source(`ALTER TABLE d DETACH PARTITION d_us`);
       await p.source(`CREATE TABLE d_ap PARTITION OF d FOR VALUES IN ('AP')`);
-      await replicateAsWriter();
+      await replicateAsLogin();
       expect(
         (await schemaChanges(p)).map((c) => [c.change, 'partition' in c && c.partition.name]),
       ).toEqual([

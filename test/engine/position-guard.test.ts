@@ -2,7 +2,7 @@ import pg from 'pg';
 import { AuditTrailError } from '../../src/errors';
 import { formatLsn } from '../../src/engine/lsn';
 import { PositionStore, type StoredPosition } from '../../src/engine/position-store';
-import { quoteIdent } from '../../src/postgres/identifiers';
+import { grantSql } from '../../src/trust/grant';
 import { kitRoles } from '../../src/trust/roles';
 import { withClient } from '../support/databases';
 import { createLogin } from '../trust/support';
@@ -185,16 +185,16 @@ describe('engine: the stored position never moves backwards', () => {
   });
 
   describe('a direct UPDATE of the position table', () => {
-    let writerUrl: string;
+    let engineUrl: string;
     beforeAll(async () => {
-      const login = await createLogin(p.targetUrl, 'position_writer');
-      await p.target(`GRANT ${quoteIdent(kitRoles(p.config).writer)} TO ${quoteIdent(login.name)}`);
-      writerUrl = login.url;
+      const login = await createLogin(p.targetUrl, 'position_engine');
+      await p.target(grantSql(kitRoles(p.config), 'engine', login.name));
+      engineUrl = login.url;
     });
 
-    /** Runs `set` on this slot's row as the writer login or the test's superuser. */
-    const update = (as: 'writer' | 'superuser', set: string) =>
-      withClient(as === 'writer' ? writerUrl : p.targetUrl, (client) =>
+    /** Runs `set` on this slot's row as an engine login or the test's superuser. */
+    const update = (as: 'engine login' | 'superuser', set: string) =>
+      withClient(as === 'engine login' ? engineUrl : p.targetUrl, (client) =>
         client.query(`UPDATE audit.cdc_engine_position SET ${set} WHERE slot_name = $1`, [
           p.slotName,
         ]),
@@ -212,12 +212,16 @@ describe('engine: the stored position never moves backwards', () => {
                       FROM (SELECT (${column} - '0/0'::pg_lsn)::bigint - 1 AS n) AS x)`;
 
     it.each([
-      ['writer', 'the commit LSN', lsnBack('last_commit_lsn')],
-      ['writer', 'the change sequence (counter)', `last_seq_counter = last_seq_counter - 1`],
-      ['writer', 'the change sequence (timestamp part)', `last_seq_prefix = '2000010100000000'`],
-      ['writer', 'the acknowledged position', lsnBack('acked_lsn')],
-      ['writer', 'the acknowledged position (to NULL)', `acked_lsn = NULL`],
-      ['writer', 'a loaded position (to not loaded)', `initial_load_done = false`],
+      ['engine login', 'the commit LSN', lsnBack('last_commit_lsn')],
+      ['engine login', 'the change sequence (counter)', `last_seq_counter = last_seq_counter - 1`],
+      [
+        'engine login',
+        'the change sequence (timestamp part)',
+        `last_seq_prefix = '2000010100000000'`,
+      ],
+      ['engine login', 'the acknowledged position', lsnBack('acked_lsn')],
+      ['engine login', 'the acknowledged position (to NULL)', `acked_lsn = NULL`],
+      ['engine login', 'a loaded position (to not loaded)', `initial_load_done = false`],
       ['superuser', 'the commit LSN', lsnBack('last_commit_lsn')],
     ] as const)('as the %s, refuses one that moves %s back', async (as, _, set) => {
       const before = await stored();
@@ -230,9 +234,11 @@ describe('engine: the stored position never moves backwards', () => {
 
     it('takes one that moves nothing back', async () => {
       expect(
-        await update('writer', `updated_at = now(), leaves_recorded = leaves_recorded`),
+        await update('engine login', `updated_at = now(), leaves_recorded = leaves_recorded`),
       ).toBeNull();
-      expect(await update('writer', `acked_lsn = GREATEST(acked_lsn, last_end_lsn)`)).toBeNull();
+      expect(
+        await update('engine login', `acked_lsn = GREATEST(acked_lsn, last_end_lsn)`),
+      ).toBeNull();
     });
   });
 });

@@ -106,7 +106,7 @@ describe('migrate --dry-run', () => {
     expect(real.code, real.stderr).toBe(0);
     const installed = await targetState(targetUrl);
     expect((installed as { roles: string[] }).roles).toEqual(
-      ['capture', 'owner', 'reader', 'writer'].map((kind) => `${AUDIT_SCHEMA}_${kind} f`),
+      ['capture', 'engine', 'owner', 'reader', 'writer'].map((kind) => `${AUDIT_SCHEMA}_${kind} f`),
     );
     const dry = await runCli([...args(), '--dry-run', '--json']);
     expect(dry.code).toBe(0);
@@ -120,7 +120,7 @@ describe('migrate --dry-run', () => {
     );
     const installed = await targetState(targetUrl);
     expect((installed as { roles: string[] }).roles).toEqual(
-      ['capture', 'owner', 'reader', 'writer'].map((kind) => `${AUDIT_SCHEMA}_${kind} f`),
+      ['capture', 'engine', 'owner', 'reader', 'writer'].map((kind) => `${AUDIT_SCHEMA}_${kind} f`),
     );
     const dry = await runCli([...args(), '--dry-run']);
     expect(dry.code, dry.stderr).toBe(0);

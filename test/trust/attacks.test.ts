@@ -253,7 +253,7 @@ describe('attacks on the target side', () => {
           expect(error, `${statement} succeeded`).toBeDefined();
         }
       }
-      // Nor may it date a column change: only the engine's writer role records positions.
+      // Nor may it date a column change: only the engine role records positions.
       const forged = await attempt(() =>
         client.query(`INSERT INTO audit.schema_change_position (schema_change_id, slot_name,
             commit_lsn, commit_timestamp) SELECT id, 'forged', '0/1', now() FROM audit.schema_change`),

@@ -8,7 +8,8 @@ import { asLogin, attempt, auditRows, createLogin, installWithHistory } from './
  * lock_chain and the kit tables' statement guard (guard_kit_table, on every audit insert)
  * carry no SET search_path: a SET clause costs a save and restore of the setting on every
  * call, per captured row (#14). Every name in them is schema-qualified instead.
- * Here a reader (who may call key_of) and a writer (who applies changes) put a schema of
+ * Here a reader (who may call key_of) and a writer (who applies changes, and as the
+ * engine's login writes its position) put a schema of
  * their own ahead of pg_catalog, with operators and functions of the names the helpers
  * use that would raise if ever looked up: the helpers give the same answers and the
  * capture records the same history.
@@ -20,7 +21,7 @@ describe('the capture helpers without a SET clause', () => {
     const writer = await createLogin(install.targetUrl, 'writer');
     await withClient(install.targetUrl, (client) =>
       client.query(`GRANT audit_reader TO ${quoteIdent(reader.name)};
-        GRANT audit_writer TO ${quoteIdent(writer.name)};
+        GRANT audit_writer, audit_engine TO ${quoteIdent(writer.name)};
         CREATE SCHEMA trap;
         GRANT USAGE ON SCHEMA trap TO PUBLIC;
         CREATE FUNCTION trap.boom(jsonb, text) RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -82,8 +83,8 @@ describe('the capture helpers without a SET clause', () => {
       { operation: 'UPDATE', changed: ['name'] },
     ]);
     expect((await auditRows(install.targetUrl)).length).toBe(before + 2);
-    // The guard on every kit table, under the same search_path: it lets the writer write
-    // the engine position (a statement trigger fires for no rows too), and refuses a
+    // The guard on every kit table, under the same search_path: it lets the engine role
+    // write the engine position (a statement trigger fires for no rows too), and refuses a
     // login granted more than its role by mistake, with its own messages.
     await asLogin(writer.url, async (client) => {
       await client.query(hostile);

@@ -112,6 +112,14 @@ describe('deployment logins', () => {
         /permission denied/,
       );
       expect(await denied(`DELETE FROM ${schema}.audit_log`)).toMatch(/permission denied/);
+      // The local engine's bookkeeping is the engine role's, which DMS's login never gets.
+      expect(
+        await denied(`UPDATE ${schema}.cdc_engine_position SET last_commit_lsn = last_commit_lsn`),
+      ).toMatch(/permission denied/);
+      expect(
+        await denied(`INSERT INTO ${schema}.cdc_engine_loaded_table (slot_name, source_schema, source_table)
+          VALUES ('forged', 'public', 'items')`),
+      ).toMatch(/permission denied/);
       expect(await denied(`CREATE TABLE ${schema}.planted (id int)`)).toMatch(/permission denied/);
       expect(await denied(`CREATE SCHEMA elsewhere`)).toMatch(/permission denied/);
     });

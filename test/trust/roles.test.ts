@@ -16,11 +16,24 @@ describe('kit roles', () => {
       owner: 'hist_owner',
       capture: 'hist_capture',
       writer: 'hist_writer',
+      engine: 'hist_engine',
       reader: 'hist_reader',
     });
     expect(() =>
       parseConfig({ auditRoles: { writer: 'dms', reader: 'dms' }, tables: [{ table: 'items' }] }),
     ).toThrow(/auditRoles\.reader: "dms" is also the writer role/);
+    expect(() =>
+      parseConfig({ auditRoles: { writer: 'dms', engine: 'dms' }, tables: [{ table: 'items' }] }),
+    ).toThrow(/auditRoles\.engine: "dms" is also the writer role/);
+    // A name set for one kind that another kind derives: one role would hold both.
+    const derived = (auditRoles: Record<string, string>) => () =>
+      kitRoles(parseConfig({ auditRoles, tables: [{ table: 'items' }] }));
+    expect(derived({ engine: 'audit_writer' })).toThrow(
+      'auditRoles.engine: "audit_writer" is also the writer role; each kit role needs its own name',
+    );
+    expect(derived({ writer: 'audit_engine' })).toThrow(
+      'auditRoles.writer: "audit_engine" is also the engine role; each kit role needs its own name',
+    );
   });
 
   it('a login without CREATEROLE gets the exact SQL to run instead of a half install', async () => {
@@ -36,6 +49,7 @@ describe('kit roles', () => {
         owner: `${prefix}_owner`,
         capture: `${prefix}_capture`,
         writer: `${prefix}_writer`,
+        engine: `${prefix}_engine`,
         reader: `${prefix}_reader`,
       },
       tables: [{ table: 'items' }],
@@ -46,6 +60,7 @@ describe('kit roles', () => {
         `CREATE ROLE ${quoteIdent(`${prefix}_owner`)} NOLOGIN;`,
         `CREATE ROLE ${quoteIdent(`${prefix}_capture`)} NOLOGIN;`,
         `CREATE ROLE ${quoteIdent(`${prefix}_writer`)} NOLOGIN;`,
+        `CREATE ROLE ${quoteIdent(`${prefix}_engine`)} NOLOGIN;`,
         `CREATE ROLE ${quoteIdent(`${prefix}_reader`)} NOLOGIN;`,
         `GRANT ${quoteIdent(`${prefix}_owner`)}, ${quoteIdent(`${prefix}_capture`)} TO ${quoteIdent(login.name)};`,
       ].join('\n'),
@@ -56,7 +71,7 @@ describe('kit roles', () => {
     expect(schemas.rowCount).toBe(0);
   });
 
-  it('grant reader|writer prints what it does, --dry-run changes nothing, and the reader reads history', async () => {
+  it('grant reader|writer|engine prints what it does, --dry-run changes nothing, and the reader reads history', async () => {
     const install = await installWithHistory();
     const login = await createLogin(install.targetUrl, 'analyst');
     const dir = await mkdtemp(path.join(os.tmpdir(), 'grant-'));
@@ -75,8 +90,23 @@ describe('kit roles', () => {
       client.query('SELECT count(*)::int AS n FROM audit.audit_log'),
     );
     expect(rows[0].n).toBe(3);
+    // The local engine's login: writer and engine in one statement.
+    const engine = await createLogin(install.targetUrl, 'engine');
+    const both = `GRANT "audit_writer", "audit_engine" TO ${quoteIdent(engine.name)};`;
+    expect(await runCli(['grant', 'engine', engine.name, ...base])).toMatchObject({
+      code: 0,
+      stdout: `${both}\n`,
+    });
+    const held = await withClient(install.targetUrl, (client) =>
+      client.query<{ role: string }>(
+        `SELECT r.rolname AS role FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid
+          WHERE m.member = $1::regrole ORDER BY 1`,
+        [quoteIdent(engine.name)],
+      ),
+    );
+    expect(held.rows.map((row) => row.role)).toEqual(['audit_engine', 'audit_writer']);
     const bad = await runCli(['grant', 'owner', login.name, ...base]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('kind must be reader or writer');
+    expect(bad.stderr).toContain('kind must be reader, writer or engine');
   });
 });

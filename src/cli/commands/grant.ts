@@ -3,18 +3,22 @@ import type { GrantableRole } from '../../trust/grant';
 import { UsageError } from '../errors';
 import { configOption, jsonOption, requireUrl, targetUrlOption } from '../options';
 
-const KINDS: readonly GrantableRole[] = ['reader', 'writer'];
+// Kept here (not imported from trust/grant) so `--help` loads no database code.
+const KINDS: readonly GrantableRole[] = ['reader', 'writer', 'engine'];
 
 /**
- * `audit-trail grant reader|writer ROLE`: makes ROLE a member of the kit's reader role
- * (history) or writer role (the DMS / engine login). Prints the statement; `--dry-run`
- * only prints it.
+ * `audit-trail grant reader|writer|engine ROLE`: makes ROLE a member of the kit's reader
+ * role (history), writer role (DMS's target login: staging DML) or, for the local
+ * engine's target login, the writer and engine roles (the engine's position and its
+ * record of what it loaded). Prints the statement; `--dry-run` only prints it.
  */
 export function registerGrant(program: Command): void {
   program
     .command('grant')
-    .description('give a login the kit reader role (history) or writer role (DMS / engine)')
-    .argument('<kind>', 'reader or writer')
+    .description(
+      'give a login the kit reader role (history), writer role (DMS) or writer and engine roles (local engine)',
+    )
+    .argument('<kind>', 'reader, writer or engine')
     .argument('<role>', 'the login or role to grant it to')
     .addOption(configOption())
     .addOption(targetUrlOption())
@@ -22,18 +26,19 @@ export function registerGrant(program: Command): void {
     .addOption(jsonOption())
     .action(async (kind, role, options) => {
       if (!(KINDS as readonly string[]).includes(kind))
-        throw new UsageError(`grant: kind must be reader or writer, got "${kind}"`);
+        throw new UsageError(`grant: kind must be reader, writer or engine, got "${kind}"`);
       const { loadConfig } = await import('../../config/index.js');
-      const { grantKitRole, grantSql } = await import('../../trust/grant.js');
+      const { grantKitRole, grantSql, grantedRoles } = await import('../../trust/grant.js');
       const { kitRoles } = await import('../../trust/roles.js');
       const config = await loadConfig(options.config);
       const roles = kitRoles(config);
       const statement = grantSql(roles, kind as GrantableRole, role);
       const report = (executed: boolean): void => {
         const kitRole = roles[kind as GrantableRole];
+        const kitRoles = grantedRoles(roles, kind as GrantableRole);
         process.stdout.write(
           options.json
-            ? `${JSON.stringify({ statement, role, kitRole, executed })}\n`
+            ? `${JSON.stringify({ statement, role, kitRole, kitRoles, executed })}\n`
             : `${statement};\n`,
         );
       };

@@ -24,6 +24,13 @@ export interface LoginsProperties {
    */
   readonly Config: string;
   /**
+   * The kit's role names (`kitRoles` of the config, JSON), read by nothing: a kit version
+   * that adds a role (the engine role, migration 0027) changes it, so the
+   * upgrade's deploy runs this set-up again, which creates the role before the
+   * migrations run (their login may not create roles).
+   */
+  readonly KitRoles?: string;
+  /**
    * The change-history target as its administrator; absent for an access-audit-only
    * config (no tables), together with the two secrets below.
    */
