@@ -451,13 +451,19 @@ class CdcEngine implements Engine, ApplierHost {
     const confirmed = await slotConfirmedFlush(on.source, this.slot);
     if (confirmed === undefined)
       throw new SlotGoneError(this.slot, formatLsn(appliedUpTo), this.options.config.auditSchema);
-    const checked = await refusePositionAheadOfSource(on, this.slot, position, {
+    // One read for both checks.
+    const acknowledged = await on.positions.acknowledged(on.target);
+    const checked = await refusePositionAheadOfSource(on, this.slot, position, acknowledged, {
       logger: this.logger,
       stopped: () => this.stopRequested,
       maxWaitMs: this.reconnectPolicy.giveUpAfterMs,
     });
     if (!checked) return false;
-    await refuseTargetBehindSlot(on, { name: this.slot, confirmed, appliedUpTo }, this.logger);
+    await refuseTargetBehindSlot(
+      on,
+      { name: this.slot, confirmed, appliedUpTo, acknowledged },
+      this.logger,
+    );
     return true;
   }
 

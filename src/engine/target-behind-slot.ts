@@ -52,10 +52,16 @@ export class TargetBehindSlotError extends AuditTrailError {
  */
 export async function refuseTargetBehindSlot(
   on: { readonly target: pg.ClientBase; readonly positions: PositionStore },
-  slot: { readonly name: string; readonly confirmed: Lsn; readonly appliedUpTo: Lsn },
+  slot: {
+    readonly name: string;
+    readonly confirmed: Lsn;
+    readonly appliedUpTo: Lsn;
+    /** What the target records the slot was told ({@link PositionStore.acknowledged}). */
+    readonly acknowledged: Lsn | null;
+  },
   logger: EngineLogger,
 ): Promise<void> {
-  const acknowledged = await on.positions.acknowledged(on.target);
+  const { acknowledged } = slot;
   if (acknowledged === null) {
     if (slot.confirmed > slot.appliedUpTo)
       logger.log(
@@ -190,16 +196,13 @@ export interface StandbyWait {
  * @returns false when asked to stop while waiting (nothing checked), true otherwise
  */
 export async function refusePositionAheadOfSource(
-  on: {
-    readonly source: pg.ClientBase;
-    readonly target: pg.ClientBase;
-    readonly positions: PositionStore;
-  },
+  on: { readonly source: pg.ClientBase; readonly positions: PositionStore },
   slot: string,
   stored: StoredPosition,
+  /** What the target records the slot was told ({@link PositionStore.acknowledged}). */
+  acknowledged: Lsn | null,
   wait: StandbyWait,
 ): Promise<boolean> {
-  const acknowledged = await on.positions.acknowledged(on.target);
   const furthest = [stored.lastCommitLsn, stored.lastEndLsn, acknowledged ?? 0n].reduce((a, b) =>
     a > b ? a : b,
   );

@@ -37,10 +37,8 @@ const stored: StoredPosition = {
   lastSeqCounter: 7n,
 };
 
-const positions = {
-  auditSchema: 'audit',
-  acknowledged: async () => parseLsn('0/5C7CD618'),
-} as unknown as PositionStore;
+const positions = { auditSchema: 'audit' } as unknown as PositionStore;
+const acknowledged = parseLsn('0/5C7CD618');
 
 function check(answers: readonly SourceAnswer[], stopped = () => false, maxWaitMs = 60_000) {
   const { source, asked } = sourceAnswering(answers);
@@ -51,9 +49,10 @@ function check(answers: readonly SourceAnswer[], stopped = () => false, maxWaitM
     },
   };
   const checked = refusePositionAheadOfSource(
-    { source, target: {} as pg.ClientBase, positions },
+    { source, positions },
     'slot_a',
     stored,
+    acknowledged,
     { logger, stopped, maxWaitMs, pollMs: 1 },
   );
   return { checked, warnings, asked };
