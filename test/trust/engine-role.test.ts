@@ -118,6 +118,30 @@ describe("the writer role (DMS's login) and the engine's bookkeeping", () => {
     expect(refused?.message).toMatch(/^permission denied for table /);
     expect(await engineBookkeeping(install)).toEqual(before);
   });
+
+  it('a writer login granted the bookkeeping tables by mistake is still refused by their guard', async () => {
+    const login = await createLogin(install.targetUrl, 'dms_granted');
+    const who = quoteIdent(login.name);
+    await withClient(install.targetUrl, (client) =>
+      client.query(`GRANT ${quoteIdent(kitRoles(install.config).writer)} TO ${who};
+        GRANT ALL ON audit.cdc_engine_position, audit.cdc_engine_loaded_table TO ${who}`),
+    );
+    const before = await engineBookkeeping(install);
+    for (const statement of [
+      `UPDATE audit.cdc_engine_position SET last_commit_lsn = '0/1000' WHERE slot_name = '${SLOT}'`,
+      `INSERT INTO audit.cdc_engine_loaded_table (slot_name, source_schema, source_table)
+         VALUES ('${SLOT}', 'public', 'items')`,
+    ]) {
+      const refused = await attempt(() => asLogin(login.url, (client) => client.query(statement)));
+      expect(refused?.message, statement).toMatch(
+        /^audit\.cdc_engine_(position|loaded_table) belongs to the audit-trail kit: (UPDATE|INSERT) is not allowed/,
+      );
+      expect((refused as { hint?: string }).hint).toBe(
+        "Only the kit's roles (audit_owner, audit_engine) may write it.",
+      );
+    }
+    expect(await engineBookkeeping(install)).toEqual(before);
+  });
 });
 
 /** What each of `role`'s privileges on the engine's bookkeeping is, as `has_*_privilege` says. */
