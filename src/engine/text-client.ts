@@ -37,7 +37,16 @@ export const ENGINE_TARGET_CONNECTION: Pick<pg.ClientConfig, 'pipeline'> = { pip
  * READ or SERIALIZABLE a concurrent applier (DMS, another engine) moving the audit
  * chain's head makes a transaction fail with 40001 (see `lock_chain`), which the
  * engine would treat as fatal. READ COMMITTED sees the new head after the chain lock.
+ *
+ * search_path: pg_catalog only (pg_temp last, so no temporary table shadows a catalog).
+ * The login's default path holds public, where every role may create objects on
+ * PostgreSQL 13 and 14: DMS's login (writer alone) could plant a function whose argument
+ * types match one of the engine's calls more exactly than pg_catalog's (`unnest(text[])`
+ * over `unnest(anyarray)`), which would then run with the engine role's rights and move
+ * its position on. The engine names every kit object with its schema, and staging
+ * columns have built-in types only.
  */
 export const ENGINE_TARGET_SETTINGS: Readonly<Record<string, string>> = {
   default_transaction_isolation: 'read committed',
+  search_path: 'pg_catalog, pg_temp',
 };
