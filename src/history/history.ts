@@ -8,6 +8,7 @@ import {
   type SelectQueryBuilder,
 } from 'kysely';
 import { prepareByName } from '../postgres/prepared-statements';
+import { rowsAsTheyArrive } from '../postgres/row-stream';
 import { diff, rowAfter } from './diff';
 import { exactNumbers } from './exact-numbers';
 import { copyRowJson, parseRowJson } from './row-json';
@@ -448,14 +449,12 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
       }
       const rowKey = clientRowKey(facts.keyColumns, facts.keyTypes, values);
       const statement = perKeyStatement(shape, rowKey !== null, facts, schema, name);
-      const versions = await runStatement<Row>(statement, {
-        ...bounds,
-        ...keyFactsValues(facts),
-        schema,
-        name,
-        rowKey,
-        keyValues: values,
-      });
+      const versions = await runStatement<Row>(
+        statement,
+        { ...bounds, ...keyFactsValues(facts), schema, name, rowKey, keyValues: values },
+        // versionAt answers one row: nothing to convert while the rest arrives.
+        shape === 'versionAt' ? 'at once' : 'as they arrive',
+      );
       return { versions, facts };
     });
   };
@@ -615,6 +614,7 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
   const runStatement = async <Row>(
     statement: CompiledQuery,
     values: SlotValues,
+    rows: 'as they arrive' | 'at once' = 'as they arrive',
   ): Promise<Version<Row>[]> => {
     const parameters = statement.parameters.map((parameter) => {
       if (!(parameter instanceof Slot)) return parameter;
@@ -623,9 +623,6 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
       if (value === undefined) throw new Error(`history statement: no value for ${parameter.name}`);
       return value;
     });
-    const result = await withFriendlyErrors(() =>
-      db.executeQuery<AuditLogRow>({ ...statement, parameters }),
-    );
     // A statement of one table's (selectVersions 'cached') has its exact-number columns in
     // its slots, from the key facts its guard checked; the others have them in each row.
     const cached = values.exactNumberColumns as readonly string[] | undefined;
@@ -637,17 +634,27 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     // once per distinct text (mostly one table's), and shared, since no version holds them.
     let exactText: string | undefined;
     let exactOfText: readonly string[] | undefined;
-    for (const row of result.rows) {
-      if (row.exact_number_columns !== undefined && row.exact_number_columns !== exactText) {
-        exactText = row.exact_number_columns;
-        exactOfText = parseTextArray(exactText) as string[];
+    const query = { ...statement, parameters } as CompiledQuery<AuditLogRow>;
+    await withFriendlyErrors(async () => {
+      // Converted as they arrive: a page's rows come in several network reads while the
+      // server is still producing the rest (rowsAsTheyArrive); for one row, the stream's
+      // own cost (about 0.04 ms a call) buys nothing.
+      const chunks =
+        rows === 'at once' ? [(await db.executeQuery(query)).rows] : rowsAsTheyArrive(db, query);
+      for await (const chunk of chunks) {
+        for (const row of chunk) {
+          if (row.exact_number_columns !== undefined && row.exact_number_columns !== exactText) {
+            exactText = row.exact_number_columns;
+            exactOfText = parseTextArray(exactText) as string[];
+          }
+          const exact = row.exact_number_columns === undefined ? cached : exactOfText;
+          if (exact === undefined) throw new Error('history statement: no exact-number columns');
+          const version: Version<Row> = toVersion<Row>(row, exact, previous);
+          versions.push(version);
+          previous = { row, version };
+        }
       }
-      const exact = row.exact_number_columns === undefined ? cached : exactOfText;
-      if (exact === undefined) throw new Error('history statement: no exact-number columns');
-      const version: Version<Row> = toVersion<Row>(row, exact, previous);
-      versions.push(version);
-      previous = { row, version };
-    }
+    });
     return versions;
   };
 

@@ -2,6 +2,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { AuditTrailError } from '../errors';
 import { namingPreparedStatements } from './prepared-statements';
+import { RowStream, streamsRows } from './row-stream';
 import { PINNED_OUTPUT_SETTINGS } from './pinned-settings';
 import { warnIfPlaintext } from './tls';
 import { ConnectionUrlError, DEFAULT_CONNECT_TIMEOUT_SECONDS } from './url';
@@ -211,16 +212,21 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
 export function createKysely<DB>(url: string, options: PoolOptions = {}): Kysely<DB> {
   const pool = createPool(url, options);
   const label = options.label ?? 'database';
-  return new Kysely<DB>({
-    dialect: new PostgresDialect({
-      pool: {
-        // Statements registered with prepareByName go as named prepared statements.
-        connect: () =>
-          pool.connect().then(namingPreparedStatements, (error: unknown) => {
-            throw new ConnectionError(label, url, error);
-          }),
-        end: () => pool.end(),
-      },
+  return streamsRows(
+    new Kysely<DB>({
+      dialect: new PostgresDialect({
+        // stream(): each network read's rows as they arrive (the history API converts them
+        // while the rest are on their way).
+        cursor: RowStream,
+        pool: {
+          // Statements registered with prepareByName go as named prepared statements.
+          connect: () =>
+            pool.connect().then(namingPreparedStatements, (error: unknown) => {
+              throw new ConnectionError(label, url, error);
+            }),
+          end: () => pool.end(),
+        },
+      }),
     }),
-  });
+  );
 }
