@@ -9,7 +9,7 @@ import {
 import { ConfigError, type AuditTrailConfig } from '../config';
 import { PINNED_OUTPUT_SETTINGS } from '../postgres/connect';
 import { quoteIdent, quoteLiteral } from '../postgres/identifiers';
-import { createRole, KIT_ROLE_KINDS, kitRoles } from './roles';
+import { createRole, KIT_ROLE_KINDS, kitRoles, NOLOGIN_KINDS } from './roles';
 import { AuditTrailError } from '../errors';
 
 /**
@@ -126,7 +126,10 @@ export async function setUpTargetLogins(
   const logins = kitLogins(config);
   const done: string[] = [];
   for (const kind of KIT_ROLE_KINDS) await createRole(db, roles[kind]);
-  await refuseLoginRoles(db, [roles.owner, roles.capture]);
+  await refuseLoginRoles(
+    db,
+    NOLOGIN_KINDS.map((kind) => roles[kind]),
+  );
 
   done.push(await upsertLogin(db, logins.dms, passwords.dms, [roles.writer]));
   await sql.raw(`GRANT ${quoteIdent(roles.writer)} TO ${quoteIdent(logins.dms)}`).execute(db);
@@ -351,7 +354,7 @@ async function roleExists(db: Kysely<unknown>, name: string): Promise<boolean> {
   return rows[0]?.found ?? false;
 }
 
-/** The owner and capture roles must stay NOLOGIN and not superusers (see `ensureKitRoles`). */
+/** The owner, capture and engine roles must stay NOLOGIN and not superusers (see `NOLOGIN_KINDS`). */
 async function refuseLoginRoles(db: Kysely<unknown>, names: readonly string[]): Promise<void> {
   const { rows } = await sql<{ name: string }>`
     SELECT rolname AS name FROM pg_catalog.pg_roles

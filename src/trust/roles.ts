@@ -85,6 +85,14 @@ interface ExistingRole {
 }
 
 /**
+ * Kinds whose role must exist as NOLOGIN and not a superuser: owner and capture own the
+ * kit's objects and definer functions; engine may move the engine's position (a login by
+ * that name from before migration 0027 would hold it without anyone granting it).
+ * Writer and reader are granted to logins and have been taken as found since 0.1.
+ */
+export const NOLOGIN_KINDS = ['owner', 'capture', 'engine'] as const;
+
+/**
  * Creates the kit roles that are missing (NOLOGIN), and makes the migrating login a
  * member of the owner and capture roles when it is not a superuser (it must be able to
  * hand objects to them). Refuses, with the SQL to run, when it cannot.
@@ -93,7 +101,7 @@ interface ExistingRole {
 export async function ensureKitRoles(db: Kysely<unknown>, roles: KitRoles): Promise<string[]> {
   const login = await currentLogin(db);
   const existing = await existingRoles(db, Object.values(roles));
-  for (const kind of ['owner', 'capture'] as const) {
+  for (const kind of NOLOGIN_KINDS) {
     const role = existing.get(roles[kind]);
     if (role && (role.canLogin || role.superuser)) {
       throw new RoleSetupError(

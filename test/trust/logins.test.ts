@@ -4,6 +4,7 @@ import { parseConfig, type AuditTrailConfig } from '../../src/config';
 import { migrateTarget } from '../../src/migrate/migrate-target';
 import { createKysely } from '../../src/postgres/connect';
 import { quoteIdent } from '../../src/postgres/identifiers';
+import { kitRoles } from '../../src/trust/roles';
 import {
   kitLogins,
   ddlArtifactsSchema,
@@ -162,6 +163,22 @@ describe('deployment logins', () => {
         setUpTargetLogins(db, config, { dms: password(), migrator: password() }),
       ),
     ).rejects.toThrow(/\(member of pg_read_all_data\)/);
+  });
+
+  it('refuses an engine role that exists as a login: it would hold the engine position', async () => {
+    const targetUrl = await createTestDatabase('tgt');
+    const config = uniqueConfig();
+    const { engine } = kitRoles(config);
+    await withClient(targetUrl, (client) =>
+      client.query(`CREATE ROLE ${quoteIdent(engine)} LOGIN`),
+    );
+    await expect(
+      withAdmin(targetUrl, (db) =>
+        setUpTargetLogins(db, config, { dms: password(), migrator: password() }),
+      ),
+    ).rejects.toThrow(
+      `the kit role(s) ${engine} can log in or are superusers; they must be NOLOGIN NOSUPERUSER`,
+    );
   });
 
   it('the replication login reads the audited tables and nothing else; a missing table is refused', async () => {

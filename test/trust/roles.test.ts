@@ -71,6 +71,43 @@ describe('kit roles', () => {
     expect(schemas.rowCount).toBe(0);
   });
 
+  it.each([
+    ['a login', 'LOGIN'],
+    ['a superuser', 'SUPERUSER NOLOGIN'],
+  ])(
+    'refuses an engine role that already exists as %s: it would hold the engine position',
+    async (_, attributes) => {
+      const sourceUrl = await createTestDatabase('src');
+      const targetUrl = await createTestDatabase('tgt');
+      await withClient(sourceUrl, (client) =>
+        client.query('CREATE TABLE items (id int PRIMARY KEY, name text)'),
+      );
+      const prefix = `r${randomBytes(3).toString('hex')}`;
+      const config = parseConfig({
+        auditRoles: {
+          owner: `${prefix}_owner`,
+          capture: `${prefix}_capture`,
+          writer: `${prefix}_writer`,
+          engine: `${prefix}_engine`,
+          reader: `${prefix}_reader`,
+        },
+        tables: [{ table: 'items' }],
+      });
+      // A role by that name from before the upgrade (an engine login, say): the kit would
+      // grant it the engine's position and loaded-table records without anyone granting it.
+      await withClient(targetUrl, (client) =>
+        client.query(`CREATE ROLE ${quoteIdent(`${prefix}_engine`)} ${attributes}`),
+      );
+      await expect(migrateTarget({ config, sourceUrl, targetUrl })).rejects.toThrow(
+        `the engine role ${prefix}_engine exists but can log in or is a superuser; the kit's engine role must be NOLOGIN and not a superuser (ALTER ROLE ${quoteIdent(`${prefix}_engine`)} NOLOGIN NOSUPERUSER, or choose another name in auditRoles.engine)`,
+      );
+      const schemas = await withClient(targetUrl, (client) =>
+        client.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'audit'`),
+      );
+      expect(schemas.rowCount).toBe(0);
+    },
+  );
+
   it('grant reader|writer|engine prints what it does, --dry-run changes nothing, and the reader reads history', async () => {
     const install = await installWithHistory();
     const login = await createLogin(install.targetUrl, 'analyst');
