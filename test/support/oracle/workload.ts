@@ -1171,7 +1171,8 @@ export function expectedRefusals(workload: Workload): RegExp[] {
  * What the engine, started on a config migrate refused, must stop with before it
  * creates its publication: the same reason, except for what only migrate checks (a
  * header-named column; a `partitions` list, which the engine does not need): there it
- * meets a staging table migrate never created, and says to run migrate.
+ * meets a staging table migrate never created (or, on a target a release left, the kit
+ * roles that migrate never created), and says to run migrate.
  */
 export function expectedEngineRefusals(workload: Workload): RegExp[] {
   const configured = initiallyConfigured(workload.tables);
@@ -1181,8 +1182,15 @@ export function expectedEngineRefusals(workload: Workload): RegExp[] {
   );
   return [
     ...expectedRefusals(workload),
+    // On a target as a release before migration 0027 left it (no engine role yet), the
+    // engine's login check meets the missing kit roles first; both say to run migrate.
     ...(migrateOnly
-      ? [/staging table .* does not exist on the target: run "audit-trail migrate"/]
+      ? [
+          /staging table .* does not exist on the target: run "audit-trail migrate"/,
+          ...(workload.upgradeFrom
+            ? [/^the target has no kit role .*: the engine writes its position through it$/]
+            : []),
+        ]
       : []),
   ];
 }
