@@ -31,6 +31,7 @@ export class RowStream<Row> extends pg.Query<Row & pg.QueryResultRow> {
   #reader: { resolve: (rows: Row[]) => void; reject: (error: Error) => void } | undefined;
   /** Answers close() once the statement has ended. */
   #onDone: (() => void) | undefined;
+  #closing: Promise<void> | undefined;
   /** The connection the rows come from (set when pg sends the statement). */
   #connection: pg.Connection | undefined;
   #paused = false;
@@ -62,13 +63,17 @@ export class RowStream<Row> extends pg.Query<Row & pg.QueryResultRow> {
     });
   }
 
-  /** Drops the rows not read; answers once the statement has ended. */
+  /** Drops the rows not read; answers once the statement has ended (each call alike). */
   close(): Promise<void> {
-    this.#closed = true;
-    this.#rows.length = 0;
-    this.#resume();
-    if (this.#done) return Promise.resolve();
-    return new Promise((resolve) => (this.#onDone = resolve));
+    if (this.#closing === undefined) {
+      this.#closed = true;
+      this.#rows.length = 0;
+      this.#resume();
+      this.#closing = this.#done
+        ? Promise.resolve()
+        : new Promise((resolve) => (this.#onDone = resolve));
+    }
+    return this.#closing;
   }
 
   #arrived(row: Row): void {

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createKysely } from '../../src/postgres/connect';
 import { prepareByName, preparedStatementName } from '../../src/postgres/prepared-statements';
+import { RowStream } from '../../src/postgres/row-stream';
 
 // createKysely's stream(): rows handed over as each network read brings them, the whole
 // statement asked for at once (RowStream). What the history API converts while the rest of
@@ -129,6 +130,22 @@ describe('stream() on connections made by createKysely', () => {
     await expect(failing()).rejects.toMatchObject({ code: '22012' });
     expect(received).toEqual([3, 6]);
     expect((await sql<{ one: number }>`SELECT 1 AS one`.execute(db)).rows).toEqual([{ one: 1 }]);
+  });
+
+  it('answers every close, and the connection then answers the next statement', async () => {
+    const client = new pg.Client({ connectionString: inject('pgAdminUrl') });
+    await client.connect();
+    try {
+      const rows = client.query(
+        new RowStream<{ g: number }>('SELECT g FROM generate_series(1, 50000) AS g', []),
+      );
+      expect((await rows.read(5)).map((row) => row.g)).toEqual([1, 2, 3, 4, 5]);
+      await Promise.all([rows.close(), rows.close()]);
+      await rows.close();
+      expect((await client.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
+    } finally {
+      await client.end();
+    }
   });
 
   it('sends a statement registered with prepareByName by its name', async () => {
