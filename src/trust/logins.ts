@@ -9,7 +9,7 @@ import {
 import { ConfigError, type AuditTrailConfig } from '../config';
 import { PINNED_OUTPUT_SETTINGS } from '../postgres/connect';
 import { quoteIdent, quoteLiteral } from '../postgres/identifiers';
-import { createRole, KIT_ROLE_KINDS, kitRoles, NOLOGIN_KINDS } from './roles';
+import { createRole, KIT_ROLE_KINDS, kitRoles, NOLOGIN_KINDS, type KitRoles } from './roles';
 import { AuditTrailError } from '../errors';
 
 /**
@@ -124,6 +124,7 @@ export async function setUpTargetLogins(
 ): Promise<string[]> {
   const roles = kitRoles(config);
   const logins = kitLogins(config);
+  refuseRolesNamedLikeLogins(roles, logins);
   const done: string[] = [];
   for (const kind of KIT_ROLE_KINDS) await createRole(db, roles[kind]);
   await refuseLoginRoles(
@@ -352,6 +353,22 @@ async function roleExists(db: Kysely<unknown>, name: string): Promise<boolean> {
   const { rows } = await sql<{ found: boolean }>`
     SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = ${name}) AS found`.execute(db);
   return rows[0]?.found ?? false;
+}
+
+/**
+ * A kit role named like one of the kit's logins (`auditRoles.engine = "audit_dms"`) would
+ * be created NOLOGIN and then made that login: DMS's login would hold the engine's
+ * position, the migrator's could be the reader role, and so on.
+ * @throws ConfigError naming the field and the login
+ */
+function refuseRolesNamedLikeLogins(roles: KitRoles, logins: KitLogins): void {
+  for (const kind of KIT_ROLE_KINDS) {
+    const login = Object.entries(logins).find(([, name]) => name === roles[kind]);
+    if (login !== undefined)
+      throw new ConfigError(
+        `auditRoles.${kind}: "${roles[kind]}" is also the kit's ${login[0]} login; kit roles and logins need their own names`,
+      );
+  }
 }
 
 /** The owner, capture and engine roles must stay NOLOGIN and not superusers (see `NOLOGIN_KINDS`). */

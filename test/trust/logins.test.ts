@@ -181,6 +181,27 @@ describe('deployment logins', () => {
     );
   });
 
+  it("refuses a kit role named like one of the kit's logins: DMS's login would be the engine role", async () => {
+    const targetUrl = await createTestDatabase('tgt');
+    const auditSchema = `a_${randomBytes(4).toString('hex')}`;
+    const config = parseConfig({
+      auditSchema,
+      auditRoles: { engine: `${auditSchema}_dms` },
+      tables: [{ table: 'items' }],
+    });
+    await expect(
+      withAdmin(targetUrl, (db) =>
+        setUpTargetLogins(db, config, { dms: password(), migrator: password() }),
+      ),
+    ).rejects.toThrow(
+      `auditRoles.engine: "${auditSchema}_dms" is also the kit's dms login; kit roles and logins need their own names`,
+    );
+    const { rows } = await withClient(targetUrl, (client) =>
+      client.query('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [`${auditSchema}_%`]),
+    );
+    expect(rows).toEqual([]);
+  });
+
   it('the replication login reads the audited tables and nothing else; a missing table is refused', async () => {
     const sourceUrl = await createTestDatabase('src');
     await withClient(sourceUrl, async (client) => {
