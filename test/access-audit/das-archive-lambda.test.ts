@@ -273,6 +273,39 @@ describe('DAS archive: the decrypt Lambda writes every decoded event to Firehose
     expect(metrics).toMatchObject({ ArchivedEvents: 1004 });
   });
 
+  it('sends every line byte for byte, whole, in order, multi-byte characters across records included', async () => {
+    const { firehose, process, metrics } = setup();
+    firehose.on(PutRecordBatchCommand).callsFake(accepted);
+    // A 700 kB ASCII line, then lines of 200,000 UTF-16 units and 400 kB of UTF-8 (é: 2
+    // bytes, 😀: 4): the second fits the first one's record by its length, not its bytes.
+    const wide = (statementId: number, unit: string, count: number) =>
+      activityEvent({ statementId, commandText: `SELECT '${unit.repeat(count)}'` });
+    const events = [
+      activityEvent({ statementId: 1, commandText: "SELECT '\"\\\u0001\ud800'" }),
+      wide(2, 'x', 700_000),
+      wide(3, 'é', 200_000),
+      wide(4, '😀', 100_000),
+      activityEvent({ statementId: 5 }),
+      wide(6, '"', 200_000),
+      activityEvent({ statementId: 7, commandText: "SELECT '\u2028'" }),
+    ];
+    await expect(process(kinesisEvent([await dasRecord(keys, events)]))).resolves.toEqual({
+      batchItemFailures: [],
+    });
+    const records = firehose
+      .commandCalls(PutRecordBatchCommand)
+      .flatMap((call) => call.args[0].input.Records ?? []);
+    for (const record of records) expect(record.Data!.length).toBeLessThanOrEqual(1000 * 1024);
+    const text = Buffer.concat(records.map((record) => Buffer.from(record.Data!))).toString('utf8');
+    const lines = text.slice(0, -1).split('\n');
+    expect(
+      lines.map((line) => (JSON.parse(line) as { statement_id: number }).statement_id),
+    ).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    // Each line is exactly what JSON.stringify writes for its values.
+    for (const line of lines) expect(line).toBe(JSON.stringify(JSON.parse(line)));
+    expect(metrics).toMatchObject({ ArchivedEvents: 7 });
+  });
+
   it('does not call Firehose for a batch of heartbeats only', async () => {
     const { firehose, process } = setup();
     await process(kinesisEvent([await dasRecord(keys, [HEARTBEAT])]));
