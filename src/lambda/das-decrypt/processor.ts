@@ -83,6 +83,7 @@ interface StreamSigns {
 /** One record of the batch, decoded and classified. */
 interface DecodedRecord {
   record: KinesisEventRecord;
+  /** Every event, for the forward queue; empty when there is none (nothing else reads them). */
   events: ForwardableEvent[];
   alerts: LocatedAlert[];
   lines: string[];
@@ -252,6 +253,9 @@ async function decodeRecord(
   if (result.failures.every((failure) => failure.event !== undefined)) signs.recordsRead++;
   signs.heartbeats += result.dropped.heartbeat;
   const kinesisEventId = record.eventID ?? sequenceNumber;
+  // Only the forward queue reads every event; kept for a whole batch without one, they were
+  // a good part of the function's garbage collection (BENCHMARKS 6).
+  const forwarding = deps.settings.queueUrl !== undefined;
   for (const { event, position, instanceId, clusterId, raw } of result.events) {
     stats.auditEvents++;
     const verdict = engine.evaluate(event);
@@ -262,15 +266,16 @@ async function decodeRecord(
       logStream: instanceId ?? partitionKey ?? '',
       logEventId: `${kinesisEventId}/${position}`,
     };
-    decoded.events.push({
-      event,
-      verdict,
-      source,
-      raw,
-      position,
-      ...(instanceId !== undefined && { instanceId }),
-      ...(clusterId !== undefined && { clusterId }),
-    });
+    if (forwarding)
+      decoded.events.push({
+        event,
+        verdict,
+        source,
+        raw,
+        position,
+        ...(instanceId !== undefined && { instanceId }),
+        ...(clusterId !== undefined && { clusterId }),
+      });
     if (verdict.kind === 'alert') {
       stats.alerts++;
       decoded.alerts.push({ alert: verdict.alert, source });
