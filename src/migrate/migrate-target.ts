@@ -7,7 +7,7 @@ import { AuditTrailError } from '../errors';
 import { createKysely } from '../postgres/connect';
 import { noProgress, type ProgressReporter, type ProgressTask } from '../support/progress';
 import { createDryRunKysely } from '../postgres/dry-run';
-import { quoteQualified } from '../postgres/identifiers';
+import { quoteLiteral, quoteQualified } from '../postgres/identifiers';
 import { introspectSourceTables, SourceTableError, type SourceTable } from './introspect';
 import { MIGRATE_CATCH_UP_TIMEOUT_MS, MIGRATE_LOCK_TIMEOUT } from './lock-timeout';
 import { attachedRowsWarnings, partitionListProblems } from './partitions';
@@ -474,9 +474,30 @@ async function runKitMigrations(
   const failed = results.find((result) => result.status === 'Error');
   if (error !== undefined) {
     const cause = error instanceof Error ? error.message : String(error);
-    throw new MigrationError(`migration ${failed?.migrationName ?? '(setup)'} failed: ${cause}`);
+    throw new MigrationError(`migration ${failed?.migrationName ?? '(setup)'} failed: ${cause}`, {
+      hint: migrationErrorHint(error, auditSchema, roles),
+    });
   }
   return results.map((result) => result.migrationName);
+}
+
+/**
+ * What to do about a migration error the operator can fix, or undefined. A REVOKE (0027
+ * takes the engine's bookkeeping from writer) fails with dependent_privileges_exist when
+ * the role held a privilege WITH GRANT OPTION and granted it on: revoking it on its own
+ * would strand those grants. Which ones to drop is the administrator's call.
+ */
+function migrationErrorHint(
+  error: unknown,
+  auditSchema: string,
+  roles: KitRoles,
+): string | undefined {
+  if ((error as { code?: unknown }).code !== '2BP01') return undefined;
+  return (
+    'a role passed on a privilege on a kit object it held WITH GRANT OPTION; list those grants with ' +
+    `SELECT grantor, grantee, table_name, privilege_type FROM information_schema.table_privileges WHERE table_schema = ${quoteLiteral(auditSchema)} AND grantor <> ${quoteLiteral(roles.owner)}, ` +
+    "revoke them (or the grant option, REVOKE GRANT OPTION FOR ... CASCADE) as the target's administrator, then migrate again"
+  );
 }
 
 /** Migrations that advance one progress task as each is applied. */

@@ -214,4 +214,43 @@ describe('migration 0027 on a target installed before it', () => {
     );
     expect(kept.rows[0]).toEqual({ staging: true, baseline: true, finish: true });
   });
+  it('a writer that granted the bookkeeping on (WITH GRANT OPTION) stops 0027 with what to revoke', async () => {
+    const install = await installWithHistory();
+    const { writer, owner } = kitRoles(install.config);
+    const login = await createLogin(install.targetUrl, 'granted_on');
+    // A DBA gave writer a bookkeeping privilege with the grant option before 0027, and
+    // writer passed it on to a login: REVOKE ALL from writer would strand that grant.
+    await withClient(install.targetUrl, (client) =>
+      client.query(`GRANT INSERT ON audit.cdc_engine_loaded_table TO ${quoteIdent(writer)} WITH GRANT OPTION;
+        SET ROLE ${quoteIdent(writer)};
+        GRANT INSERT ON audit.cdc_engine_loaded_table TO ${quoteIdent(login.name)};
+        RESET ROLE;
+        DELETE FROM audit.kysely_migration WHERE name = '0027-engine-role'`),
+    );
+    const refused = await attempt(() =>
+      migrateTarget({
+        config: install.config,
+        sourceUrl: install.sourceUrl,
+        targetUrl: install.targetUrl,
+      }),
+    );
+    expect(refused?.message).toBe('migration 0027-engine-role failed: dependent privileges exist');
+    expect((refused as { hint?: string }).hint).toBe(
+      'a role passed on a privilege on a kit object it held WITH GRANT OPTION; list those grants with ' +
+        `SELECT grantor, grantee, table_name, privilege_type FROM information_schema.table_privileges WHERE table_schema = 'audit' AND grantor <> '${owner}', ` +
+        "revoke them (or the grant option, REVOKE GRANT OPTION FOR ... CASCADE) as the target's administrator, then migrate again",
+    );
+    // What the hint says, then migrate: 0027 runs.
+    await withClient(install.targetUrl, (client) =>
+      client.query(
+        `REVOKE GRANT OPTION FOR ALL ON audit.cdc_engine_loaded_table FROM ${quoteIdent(writer)} CASCADE`,
+      ),
+    );
+    const report = await migrateTarget({
+      config: install.config,
+      sourceUrl: install.sourceUrl,
+      targetUrl: install.targetUrl,
+    });
+    expect(report.applied).toEqual(['0027-engine-role']);
+  });
 });
