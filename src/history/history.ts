@@ -495,10 +495,14 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
       return (
         scoped
           // The per-key index holds the key's hash (keys of any size); the key decides.
+          // pg_catalog-qualified, as every polymorphic or coerced call in these queries:
+          // a lookalike with exact argument types (jsonb, integer) in `public`, which any
+          // role may create on PostgreSQL 13 and 14, would outrank it for the reader's
+          // session and hide the key's history (test/history/planted-functions.test.ts).
           .where(
-            sql`jsonb_hash_extended(l.row_key, 0)`,
+            sql`pg_catalog.jsonb_hash_extended(l.row_key, 0)`,
             '=',
-            sql`jsonb_hash_extended(${rowKey}, 0)`,
+            sql`pg_catalog.jsonb_hash_extended(${rowKey}, 0)`,
           )
           .where(sql.ref('l.row_key'), '=', rowKey) as VersionQuery
       );
@@ -507,10 +511,10 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
     const spellings = keySpellings('k.current', renames);
     return scoped
       .where(
-        sql`jsonb_hash_extended(l.row_key, 0)`,
+        sql`pg_catalog.jsonb_hash_extended(l.row_key, 0)`,
         '=',
-        sql`ANY (SELECT jsonb_hash_extended(s, 0) FROM (SELECT ${rowKey} AS current) AS k,
-                 unnest(${sql.raw(`ARRAY[${spellings.join(', ')}]`)}) AS s)`,
+        sql`ANY (SELECT pg_catalog.jsonb_hash_extended(s, 0) FROM (SELECT ${rowKey} AS current) AS k,
+                 pg_catalog.unnest(${sql.raw(`ARRAY[${spellings.join(', ')}]`)}) AS s)`,
       )
       .where(
         sql.raw(currentShapeSql('l.row_key', 'l', renames, { keyOnly: true })),

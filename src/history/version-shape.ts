@@ -63,7 +63,7 @@ export function keySpellings(key: string, changes: readonly ShapeChange[]): stri
     const now = quoteLiteral(change.column);
     const before = quoteLiteral(change.previousName);
     spellings.push(
-      `CASE WHEN ${e} ? ${now} THEN (${e} - ${now}) || jsonb_build_object(${before}, ${e} -> ${now}) ELSE ${e} END`,
+      `CASE WHEN ${e} ? ${now} THEN (${e} - ${now}) || pg_catalog.jsonb_build_object(${before}, ${e} -> ${now}) ELSE ${e} END`,
     );
   }
   return spellings;
@@ -86,16 +86,16 @@ export function currentShapeSql(
     const r = `(${expression})`;
     if (change.change === 'RENAME' && change.previousName !== null) {
       const before = quoteLiteral(change.previousName);
-      expression = `CASE WHEN ${older} AND ${r} ? ${before} THEN (${r} - ${before}) || jsonb_build_object(${name}, ${r} -> ${before}) ELSE ${r} END`;
+      expression = `CASE WHEN ${older} AND ${r} ? ${before} THEN (${r} - ${before}) || pg_catalog.jsonb_build_object(${name}, ${r} -> ${before}) ELSE ${r} END`;
     } else if (options.keyOnly) {
       continue;
     } else if (change.change === 'DROP') {
       expression = `CASE WHEN ${older} THEN ${r} - ${name} ELSE ${r} END`;
     } else if (change.change === 'ADD' && change.existingRows !== null) {
-      expression = `CASE WHEN ${older} AND NOT ${r} ? ${name} THEN ${r} || jsonb_build_object(${name}, ${quoteLiteral(change.existingRows)}::jsonb) ELSE ${r} END`;
+      expression = `CASE WHEN ${older} AND NOT ${r} ? ${name} THEN ${r} || pg_catalog.jsonb_build_object(${name}, ${quoteLiteral(change.existingRows)}::jsonb) ELSE ${r} END`;
     } else if (change.change === 'RETYPE' && change.newType && isScalarNumeric(change.newType)) {
       // Only to types the kit itself rendered (format_type of a widening it applied).
-      expression = `CASE WHEN ${older} AND jsonb_typeof(${r} -> ${name}) = 'number' THEN jsonb_set(${r}, ARRAY[${name}], to_jsonb((${r} ->> ${name})::${change.newType})) ELSE ${r} END`;
+      expression = `CASE WHEN ${older} AND jsonb_typeof(${r} -> ${name}) = 'number' THEN pg_catalog.jsonb_set(${r}, ARRAY[${name}], pg_catalog.to_jsonb((${r} ->> ${name})::${change.newType})) ELSE ${r} END`;
     }
   }
   return expression;
@@ -131,13 +131,13 @@ export function currentShapeListSql(
     const e = `(${expression})`;
     if (change.change === 'RENAME' && change.previousName !== null) {
       const before = `${quoteLiteral(change.previousName)}::text`;
-      expression = `CASE WHEN ${older} THEN array_replace(${e}, ${before}, ${name}) ELSE ${e} END`;
+      expression = `CASE WHEN ${older} THEN pg_catalog.array_replace(${e}, ${before}, ${name}) ELSE ${e} END`;
     } else if (change.change === 'DROP') {
-      expression = `CASE WHEN ${older} THEN array_remove(${e}, ${name}) ELSE ${e} END`;
+      expression = `CASE WHEN ${older} THEN pg_catalog.array_remove(${e}, ${name}) ELSE ${e} END`;
     } else if (change.change === 'ADD' && change.existingRowsJsonNull) {
-      expression = `CASE WHEN ${older} AND NOT coalesce(${name} = ANY (${e}), false) THEN array_append(${e}, ${name}) ELSE ${e} END`;
+      expression = `CASE WHEN ${older} AND NOT coalesce(${name} = ANY (${e}), false) THEN pg_catalog.array_append(${e}, ${name}) ELSE ${e} END`;
     }
   }
   if (expression === list) return list;
-  return `(SELECT array_agg(n ORDER BY n COLLATE "C") FROM unnest(${expression}) AS n)`;
+  return `(SELECT pg_catalog.array_agg(n ORDER BY n COLLATE "C") FROM pg_catalog.unnest(${expression}) AS n)`;
 }
