@@ -6,19 +6,27 @@ import { preparedStatementName } from './prepared-statements';
  * One statement's rows, handed to the reader as they arrive: kysely's Postgres `cursor`
  * on connections made by `createKysely` (`stream()`, and the history API's reads).
  *
- * Unlike pg-cursor it asks for every row at once, as an ordinary statement does (one
- * round trip, no portal left open), and unlike an ordinary statement the reader gets the
- * rows of each network read while the server is still producing the rest: a reader that
- * converts rows (the history API) works while it waits instead of after the last row. A
- * first history page of 100 versions arrives in 6-7 reads over the server's 1.5-2 ms;
- * converted as they come, the call ends about 0.2 ms after the last read instead of 0.7
- * (BENCHMARKS 4).
+ * Unlike pg-cursor (and pg-query-stream, a Readable over it), which asks for each chunk
+ * with an Execute of its own (a round trip per chunk, a portal open in between), it asks
+ * for every row at once, as an ordinary statement does; unlike an ordinary statement, the
+ * reader gets the rows of each network read while the server is still producing the
+ * rest: a reader that converts rows (the history API) works while it waits instead of
+ * after the last row. A first history page of 100 versions arrives in 6-7 reads over the
+ * server's 1.5-2 ms; converted as they come, the call ends about 0.2 ms after the last
+ * read instead of 0.7 (BENCHMARKS 4).
  *
  * Memory stays bounded as with a cursor: once the rows not yet read fill the reader's
  * chunk, the socket is paused (the server waits to send the rest) until the next read.
  * Closing before the last row drops the rest as they arrive: the statement still runs to
  * its end. Statements registered with `prepareByName` go by name, as on those
  * connections' other statements.
+ *
+ * A statement's error, or the connection's end, reaches the reader after the rows before
+ * it, never as a short answer; while the socket is paused the server acts on a cancel
+ * (statement_timeout) once the reader reads again (row-stream-adversary.test). As with
+ * any kysely stream, a statement awaited on the same connection inside the loop over the
+ * stream (a transaction's) waits for the stream to end: kysely hands the connection to
+ * one consumer at a time.
  */
 export class RowStream<Row> extends pg.Query<Row & pg.QueryResultRow> {
   readonly #rows: Row[] = [];
