@@ -50,6 +50,8 @@ const wrapped = new WeakMap<pg.PoolClient, PostgresPoolClient>();
  * promoted the results of every query since the last full collection (a quarter of all a
  * history call allocated) and took 4-8 ms instead of well under one: the p99 of the
  * history calls it fell on (BENCHMARKS 4). Same statements, same answers and errors.
+ *
+ * Released after the server's FATAL error, the client is discarded ({@link endedByServer}).
  */
 export function namingPreparedStatements(client: pg.PoolClient): PostgresPoolClient {
   let found = wrapped.get(client);
@@ -63,8 +65,47 @@ export function namingPreparedStatements(client: pg.PoolClient): PostgresPoolCli
       const config: pg.QueryConfig = name === undefined ? { text, values } : { name, text, values };
       return sendWithCallback(client, config);
     };
-    found = { query, release: () => client.release() } as PostgresPoolClient;
+    const ended = endedByServer(client);
+    // A connection the server has ended is discarded, not put back in the pool.
+    const release = () => client.release(ended.error);
+    found = { query, release } as PostgresPoolClient;
     wrapped.set(client, found);
   }
   return found;
+}
+
+/**
+ * Watches `client` for the server's FATAL (or PANIC) error, after which PostgreSQL closes
+ * the connection (pg_terminate_backend, a shutdown, a failover). The statement running
+ * gets that error before node-postgres has read the connection's end, and kysely releases
+ * the client at once: the pool, which discards only clients it already knows are ended,
+ * kept it and handed it to the next statement, which then failed with 'Connection
+ * terminated unexpectedly' (about half the time). Releasing with the error discards it.
+ * One listener per client, nothing per statement.
+ */
+function endedByServer(client: pg.PoolClient): { error: Error | undefined } {
+  const ended: { error: Error | undefined } = { error: undefined };
+  // The connection's ErrorResponse messages, as node-postgres's own client listens to
+  // them (PoolClient's types leave out the connection pg.Client has).
+  (client as unknown as pg.Client).connection.on(
+    'errorMessage',
+    (message: { severity?: string; code?: string; message?: string }) => {
+      if (endsTheConnection(message))
+        ended.error = new Error(`the server ended the connection: ${message.message}`);
+    },
+  );
+  return ended;
+}
+
+/**
+ * Whether an ErrorResponse ends the connection. node-postgres gives only the severity
+ * the server's lc_messages translates; class 57P (operator intervention: terminated,
+ * shut down, database dropped, idle timeout) is FATAL in any language.
+ */
+function endsTheConnection(message: { severity?: string; code?: string }): boolean {
+  return (
+    message.severity === 'FATAL' ||
+    message.severity === 'PANIC' ||
+    (message.code?.startsWith('57P') ?? false)
+  );
 }
