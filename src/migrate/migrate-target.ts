@@ -176,9 +176,18 @@ export async function migrateTarget(options: MigrateTargetOptions): Promise<Migr
       { code: 'USAGE', kind: 'usage' },
     );
   // DDL waiting for a lock blocks every later query on that table: give up instead.
+  // On the target, names are looked up in pg_catalog only (pg_temp last, so no temporary
+  // table shadows a catalog): migrate runs as an administrator, and a lookalike of a
+  // catalog function that anyone may create in public (PostgreSQL 13 and 14) would
+  // otherwise run with its rights, or be built into the audit log's indexes
+  // (test/migrate/planted-functions).
   const settings = { lock_timeout: lockTimeout };
   const source = createKysely<unknown>(options.sourceUrl, { max: 1, label: 'source', settings });
-  const targetOptions = { max: 1, label: 'target', settings };
+  const targetOptions = {
+    max: 1,
+    label: 'target',
+    settings: { ...settings, search_path: 'pg_catalog, pg_temp' },
+  };
   const dryRun = options.dryRun
     ? createDryRunKysely<unknown>(options.targetUrl, targetOptions)
     : null;
