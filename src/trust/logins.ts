@@ -314,10 +314,14 @@ async function upsertLogin(
   allowed: { readonly replication?: boolean } = {},
 ): Promise<string> {
   const verifier = quoteLiteral(scramVerifier(password));
+  // Catalog calls are pg_catalog-qualified in this module: the set-up runs as the
+  // administrator, and a lookalike planted in public that matches a call's argument types
+  // more exactly (array_agg(text) over array_agg(anynonarray)) would run with its rights
+  // (test/trust/logins-planted-functions).
   const { rows } = await sql<RoleAttributes>`
     SELECT r.rolsuper AS superuser, r.rolcreaterole AS create_role, r.rolcreatedb AS create_db,
            r.rolreplication AS replication, r.rolbypassrls AS bypass_rls,
-           coalesce(array_agg(g.rolname::text) FILTER (WHERE g.rolname IS NOT NULL), '{}') AS member_of
+           coalesce(pg_catalog.array_agg(g.rolname::text) FILTER (WHERE g.rolname IS NOT NULL), '{}') AS member_of
     FROM pg_catalog.pg_roles r
     LEFT JOIN pg_catalog.pg_auth_members m ON m.member = r.oid
     LEFT JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
@@ -491,7 +495,7 @@ export async function setUpDdlCapture(
   const schema = ddlArtifactsSchema(config);
   // Giving objects to the login needs membership in it (RDS's master is no superuser).
   const { rows: member } = await sql<{ member: boolean }>`
-    SELECT pg_has_role(current_user, ${login}, 'MEMBER') AS member`.execute(db);
+    SELECT pg_catalog.pg_has_role(current_user, ${login}, 'MEMBER') AS member`.execute(db);
   if (!member[0]?.member) {
     await sql.raw(`GRANT ${quoteIdent(login)} TO CURRENT_USER`).execute(db);
   }
@@ -499,8 +503,8 @@ export async function setUpDdlCapture(
     for (const statement of ddlCaptureSql(schema, login)) await sql.raw(statement).execute(trx);
     const fn = `${quoteIdent(schema)}.${quoteIdent(DMS_DDL_FUNCTION)}()`;
     const { rows } = await sql<{ same: boolean }>`
-      SELECT evtfoid = to_regprocedure(${fn}) AS same
-      FROM pg_event_trigger WHERE evtname = ${DMS_DDL_EVENT_TRIGGER}`.execute(trx);
+      SELECT evtfoid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure(${fn}) AS same
+      FROM pg_catalog.pg_event_trigger WHERE evtname = ${DMS_DDL_EVENT_TRIGGER}`.execute(trx);
     if (rows.length === 0) {
       await sql.raw(ddlEventTriggerSql(schema)).execute(trx);
     } else if (!rows[0]!.same) {
