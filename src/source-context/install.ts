@@ -162,10 +162,13 @@ async function alignRequired(
   db: Kysely<unknown>,
   context: SourceContextConfig,
 ): Promise<{ required: string[]; optional: string[] }> {
+  // OPERATOR(pg_catalog.=): this runs as the source's administrator on the caller's
+  // search_path, and pg_catalog has no oid = regclass, so an operator of that exact
+  // signature planted in public would outrank it (test/source-context/planted-functions).
   const { rows } = await sql<{ name: string; not_null: boolean }>`
     SELECT a.attname AS name, a.attnotnull AS not_null
     FROM pg_catalog.pg_attribute a
-    WHERE a.attrelid = ${`${quote(context.schema)}.${quote(context.table)}`}::regclass
+    WHERE a.attrelid OPERATOR(pg_catalog.=) ${`${quote(context.schema)}.${quote(context.table)}`}::pg_catalog.regclass
       AND a.attnum > 0 AND NOT a.attisdropped`.execute(db);
   const found = new Map(rows.map((row) => [row.name, row.not_null]));
   const required: string[] = [];
