@@ -41,7 +41,7 @@ export const relationKey = (schema: string, name: string): string => `${schema}\
  * from new queries: a detach, not another attachment. Read through to_jsonb so 13, which
  * lacks the column, reads it as absent.
  */
-export const NOT_DETACHING = `NOT coalesce((to_jsonb(i) ->> 'inhdetachpending')::boolean, false)`;
+export const NOT_DETACHING = `NOT coalesce((pg_catalog.to_jsonb(i) ->> 'inhdetachpending')::boolean, false)`;
 
 /**
  * Leaf partitions (plain tables) under each partitioned table, read from pg_inherits with
@@ -52,11 +52,11 @@ export const NOT_DETACHING = `NOT coalesce((to_jsonb(i) ->> 'inhdetachpending'):
 export const LEAVES_SQL = `
   WITH RECURSIVE tree AS (
     SELECT c.oid, r.ord, NULL::text AS attachment
-      FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(s, t, ord)
+      FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) WITH ORDINALITY AS r(s, t, ord)
       JOIN pg_catalog.pg_namespace n ON n.nspname = r.s
       JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = r.t AND c.relkind = 'p'
     UNION ALL
-    SELECT i.inhrelid, tree.ord, format('%s/%s', i.inhrelid::int8, i.xmin)
+    SELECT i.inhrelid, tree.ord, pg_catalog.format('%s/%s', i.inhrelid::int8, i.xmin)
       FROM tree JOIN pg_catalog.pg_inherits i ON i.inhparent = tree.oid
      WHERE ${NOT_DETACHING}
   )
@@ -249,18 +249,18 @@ async function constraintCheck(source: pg.ClientBase, leaf: LeafPartition): Prom
     foreign_code: string | null;
     columns: { name: string; type: string; builtin: boolean }[];
   }>(
-    `WITH leaf AS (SELECT to_regclass(format('%I.%I', $1::text, $2::text)) AS oid)
+    `WITH leaf AS (SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1::text, $2::text)) AS oid)
      SELECT pg_catalog.pg_get_partition_constraintdef(leaf.oid) AS constraint,
-            (SELECT string_agg(DISTINCT format('%s.%s', opc.opcnamespace::regnamespace, opc.opcname), ', ')
+            (SELECT pg_catalog.string_agg(DISTINCT pg_catalog.format('%s.%s', opc.opcnamespace::regnamespace, opc.opcname), ', ')
                FROM pg_catalog.pg_partition_ancestors(leaf.oid) a(relid)
                JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = a.relid
-               CROSS JOIN LATERAL unnest(pt.partclass::oid[]) AS k(opclass)
+               CROSS JOIN LATERAL pg_catalog.unnest(pt.partclass::oid[]) AS k(opclass)
                JOIN pg_catalog.pg_opclass opc ON opc.oid = k.opclass
-              WHERE opc.opcnamespace <> 'pg_catalog'::regnamespace) AS foreign_code,
-            (SELECT json_agg(json_build_object(
-                      'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
-                      'builtin', t.typnamespace = 'pg_catalog'::regnamespace) ORDER BY k.ord)
-               FROM unnest($3::text[]) WITH ORDINALITY AS k(name, ord)
+              WHERE opc.opcnamespace OPERATOR(pg_catalog.<>) 'pg_catalog'::pg_catalog.regnamespace) AS foreign_code,
+            (SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
+                      'name', a.attname, 'type', pg_catalog.format_type(a.atttypid, a.atttypmod),
+                      'builtin', t.typnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace) ORDER BY k.ord)
+               FROM pg_catalog.unnest($3::text[]) WITH ORDINALITY AS k(name, ord)
                JOIN pg_catalog.pg_attribute a ON a.attrelid = leaf.oid AND a.attname = k.name
                JOIN pg_catalog.pg_type t ON t.oid = a.atttypid) AS columns
        FROM leaf`,

@@ -192,16 +192,16 @@ async function readColumns(
   // does not send them (before PostgreSQL 18), and their values follow from the others.
   const { rows } = await sql<ColumnRow>`
     SELECT a.attname AS name, a.attnum::int AS attnum, a.attgenerated <> '' AS generated,
-           format_type(coalesce(nullif(t.typbasetype, 0), a.atttypid),
-                       CASE WHEN t.typbasetype <> 0 THEN t.typtypmod ELSE a.atttypmod END) AS type,
-           CASE WHEN t.typbasetype <> 0 THEN t.typtypmod ELSE a.atttypmod END AS typmod,
-           bt.typnamespace = 'pg_catalog'::regnamespace AS builtin,
-           bt.oid IN ('numeric'::regtype, 'int8'::regtype, '_numeric'::regtype, '_int8'::regtype) AS exact_number,
+           pg_catalog.format_type(coalesce(nullif(t.typbasetype, 0::pg_catalog.oid), a.atttypid),
+                       CASE WHEN t.typbasetype OPERATOR(pg_catalog.<>) 0 THEN t.typtypmod ELSE a.atttypmod END) AS type,
+           CASE WHEN t.typbasetype OPERATOR(pg_catalog.<>) 0 THEN t.typtypmod ELSE a.atttypmod END AS typmod,
+           bt.typnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace AS builtin,
+           bt.oid IN ('numeric'::pg_catalog.regtype::pg_catalog.oid, 'int8'::pg_catalog.regtype::pg_catalog.oid, '_numeric'::pg_catalog.regtype::pg_catalog.oid, '_int8'::pg_catalog.regtype::pg_catalog.oid) AS exact_number,
            CASE WHEN a.atthasmissing THEN 'value' WHEN a.atthasdef THEN 'unknown' ELSE 'null' END AS existing_rows,
-           CASE WHEN a.atthasmissing THEN array_to_string(a.attmissingval, '') END AS existing_text
+           CASE WHEN a.atthasmissing THEN pg_catalog.array_to_string(a.attmissingval, '') END AS existing_text
     FROM pg_catalog.pg_attribute a
     JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-    JOIN pg_catalog.pg_type bt ON bt.oid = coalesce(nullif(t.typbasetype, 0), a.atttypid)
+    JOIN pg_catalog.pg_type bt ON bt.oid = coalesce(nullif(t.typbasetype, 0::pg_catalog.oid), a.atttypid)
     WHERE a.attrelid = ${oid} AND a.attnum > 0 AND NOT a.attisdropped
     ORDER BY a.attnum`.execute(source);
   const generatedColumns = rows
@@ -228,7 +228,7 @@ async function readPrimaryKey(source: Kysely<unknown>, oid: number): Promise<str
   const { rows } = await sql<{ name: string }>`
     SELECT a.attname AS name
     FROM pg_catalog.pg_index i
-    CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, position)
+    CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, position)
     JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
     WHERE i.indrelid = ${oid} AND i.indisprimary
     ORDER BY k.position`.execute(source);

@@ -82,9 +82,9 @@ const KEY_COLUMNS_SQL = `
   WITH RECURSIVE key_column AS (
     SELECT a.attname::text AS name, k.ord, a.atttypid, a.atttypmod, a.attcollation
       FROM pg_catalog.pg_index i
-      CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+      CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
       JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-     WHERE i.indrelid = to_regclass(format('%I.%I', $1::text, $2::text)) AND i.indisprimary
+     WHERE i.indrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1::text, $2::text)) AND i.indisprimary
   ), base AS (
     SELECT name, ord, atttypid AS type_oid, atttypmod AS typmod FROM key_column
     UNION ALL
@@ -93,11 +93,11 @@ const KEY_COLUMNS_SQL = `
       FROM base b JOIN pg_catalog.pg_type t ON t.oid = b.type_oid
      WHERE t.typtype = 'd'
   )
-  SELECT kc.name, format_type(kc.atttypid, kc.atttypmod) AS declared,
-         format_type(t.oid, b.typmod) AS base_type, t.typname::text AS base_name,
-         t.typnamespace = 'pg_catalog'::regnamespace AS builtin, t.typtype::text AS kind,
+  SELECT kc.name, pg_catalog.format_type(kc.atttypid, kc.atttypmod) AS declared,
+         pg_catalog.format_type(t.oid, b.typmod) AS base_type, t.typname::text AS base_name,
+         t.typnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace AS builtin, t.typtype::text AS kind,
          t.typcategory = 'A' AS is_array, b.typmod,
-         CASE WHEN kc.attcollation <> 0 THEN format('%I.%I', cn.nspname, c.collname) END AS collation,
+         CASE WHEN kc.attcollation OPERATOR(pg_catalog.<>) 0 THEN pg_catalog.format('%I.%I', cn.nspname, c.collname) END AS collation,
          c.collisdeterministic AS deterministic
     FROM key_column kc
     JOIN base b ON b.name = kc.name

@@ -29,10 +29,10 @@ const RELATION_SQL = `
 /** Every partition below the table, at any level, with whether it is a leaf. */
 const PARTITIONS_SQL = `
   SELECT n.nspname AS schema, c.relname AS name, t.isleaf AS is_leaf
-    FROM pg_catalog.pg_partition_tree(to_regclass(format('%I.%I', $1::text, $2::text))) t
+    FROM pg_catalog.pg_partition_tree(pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1::text, $2::text))) t
     JOIN pg_catalog.pg_class c ON c.oid = t.relid
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-   WHERE t.relid <> to_regclass(format('%I.%I', $1::text, $2::text))
+   WHERE t.relid OPERATOR(pg_catalog.<>) pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1::text, $2::text))
    ORDER BY c.relname`;
 
 const REDEPLOY =

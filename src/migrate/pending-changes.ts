@@ -65,7 +65,7 @@ const LSN_REACHED_SQL = `SELECT $1::pg_lsn >= $2::pg_lsn AS reached`;
 /** Publications that publish an audited table (the engine's among them). */
 const PUBLICATIONS_SQL = `
   SELECT DISTINCT pubname::text FROM pg_catalog.pg_publication_tables
-   WHERE (schemaname, tablename) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+   WHERE (schemaname, tablename) IN (SELECT * FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])))
    ORDER BY 1`;
 
 /** A relation's published columns now, as pgoutput would describe them. */
@@ -83,7 +83,7 @@ const CURRENT_COLUMNS_SQL = `
 const CURRENT_NAMES_SQL = `
   SELECT attname::text AS name, pg_catalog.format_type(atttypid, NULL) AS type
     FROM pg_catalog.pg_attribute
-   WHERE attrelid = to_regclass(format('%I.%I', $1::text, $2::text))
+   WHERE attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1::text, $2::text))
      AND attnum > 0 AND NOT attisdropped`;
 
 /**

@@ -45,20 +45,20 @@ const COVERED_RELATIONS_SQL = `
     SELECT t.relid, 'partition' FROM audited a, pg_catalog.pg_partition_tree(a.oid) t
      WHERE t.isleaf AND t.relid <> a.oid
   )
-  SELECT format('%I.%I', n.nspname, c.relname) AS name, cv.role,
+  SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name, cv.role,
          c.relpersistence AS persistence, c.relreplident AS identity,
-         (SELECT array_agg(att.attname::text ORDER BY k.ord)
+         (SELECT pg_catalog.array_agg(att.attname::text ORDER BY k.ord)
             FROM pg_catalog.pg_index i
-            CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+            CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
             JOIN pg_catalog.pg_attribute att ON att.attrelid = i.indrelid AND att.attnum = k.attnum
            WHERE i.indrelid = c.oid AND i.indisprimary) AS pk_columns,
          EXISTS (SELECT 1 FROM pg_catalog.pg_index i
                   WHERE i.indrelid = c.oid AND i.indisprimary AND NOT i.indimmediate) AS pk_deferrable,
          (SELECT i.indexrelid::regclass::text FROM pg_catalog.pg_index i
            WHERE i.indrelid = c.oid AND i.indisreplident) AS identity_index,
-         (SELECT array_agg(att.attname::text ORDER BY k.ord)
+         (SELECT pg_catalog.array_agg(att.attname::text ORDER BY k.ord)
             FROM pg_catalog.pg_index i
-            CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+            CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
             JOIN pg_catalog.pg_attribute att ON att.attrelid = i.indrelid AND att.attnum = k.attnum
            WHERE i.indrelid = c.oid AND i.indisreplident) AS identity_columns
     FROM covered cv
@@ -68,7 +68,7 @@ const COVERED_RELATIONS_SQL = `
 
 /** Inheritance children (not partitions) of the audited table. */
 const INHERITANCE_CHILDREN_SQL = `
-  SELECT format('%I.%I', cn.nspname, child.relname) AS name
+  SELECT pg_catalog.format('%I.%I', cn.nspname, child.relname) AS name
     FROM pg_catalog.pg_inherits i
     JOIN pg_catalog.pg_class parent ON parent.oid = i.inhparent
     JOIN pg_catalog.pg_namespace pn ON pn.oid = parent.relnamespace
@@ -80,10 +80,10 @@ const INHERITANCE_CHILDREN_SQL = `
 /** Audited tables whose partition ancestors are audited too. */
 const PARTITION_ANCESTORS_SQL = `
   SELECT n.nspname AS schema, c.relname AS table
-    FROM pg_catalog.pg_partition_ancestors(to_regclass(format('%I.%I', $1::text, $2::text))) a(relid)
+    FROM pg_catalog.pg_partition_ancestors(pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1::text, $2::text))) a(relid)
     JOIN pg_catalog.pg_class c ON c.oid = a.relid
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-   WHERE a.relid <> to_regclass(format('%I.%I', $1::text, $2::text))`;
+   WHERE a.relid OPERATOR(pg_catalog.<>) pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1::text, $2::text))`;
 
 /**
  * Why each audited table cannot be captured exactly, or could make the source's own

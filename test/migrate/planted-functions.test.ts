@@ -26,9 +26,36 @@ describe('migrate with lookalike functions planted in public', () => {
         LANGUAGE sql AS $$
           INSERT INTO public.planted_calls VALUES ('unnest', current_user);
           SELECT * FROM pg_catalog.unnest($1::anyarray)$$;`;
+    // On the source, migrate reads the catalogs as its source login (often the master
+    // user). Its introspection calls polymorphic or variadic functions and compares oids
+    // with reg* values, each of which a lookalike matches more exactly.
+    const sourcePlant = `
+      CREATE FUNCTION public.unnest(smallint[]) RETURNS SETOF smallint
+        LANGUAGE sql AS $$
+          INSERT INTO public.planted_calls VALUES ('unnest(smallint[])', current_user);
+          SELECT * FROM pg_catalog.unnest($1::anyarray)$$;
+      CREATE FUNCTION public.format(text, text, text) RETURNS text
+        LANGUAGE sql AS $$
+          INSERT INTO public.planted_calls VALUES ('format', current_user);
+          SELECT pg_catalog.format($1, $2, $3)$$;
+      CREATE FUNCTION public.planted_eq(oid, regtype) RETURNS boolean
+        LANGUAGE sql AS $$
+          INSERT INTO public.planted_calls VALUES ('oid = regtype', current_user);
+          SELECT $1 OPERATOR(pg_catalog.=) $2::oid$$;
+      CREATE OPERATOR public.= (leftarg = oid, rightarg = regtype, function = public.planted_eq);
+      CREATE FUNCTION public.planted_eq(oid, regclass) RETURNS boolean
+        LANGUAGE sql AS $$
+          INSERT INTO public.planted_calls VALUES ('oid = regclass', current_user);
+          SELECT $1 OPERATOR(pg_catalog.=) $2::oid$$;
+      CREATE OPERATOR public.= (leftarg = oid, rightarg = regclass, function = public.planted_eq);
+      CREATE FUNCTION public.planted_step(text[], text) RETURNS text[]
+        LANGUAGE sql AS $$
+          INSERT INTO public.planted_calls VALUES ('array_agg', current_user);
+          SELECT pg_catalog.array_append($1, $2)$$;
+      CREATE AGGREGATE public.array_agg(text) (sfunc = public.planted_step, stype = text[]);`;
     await withClient(sourceUrl, (client) =>
       client.query(`CREATE SCHEMA shop; CREATE TABLE shop.items (id int PRIMARY KEY, qty int);
-                    ${plant}`),
+                    ${plant} ${sourcePlant}`),
     );
     await withClient(targetUrl, (client) => client.query(plant));
 
