@@ -146,20 +146,22 @@ export async function slotConfirmedFlush(
 export async function dropSlotIfExists(source: pg.ClientBase, slot: string): Promise<void> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const { rows } = await source.query<{ active_pid: number | null }>(
-      'SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1',
+      'SELECT active_pid FROM pg_catalog.pg_replication_slots WHERE slot_name = $1',
       [slot],
     );
     const row = rows[0];
     if (!row) return;
     if (row.active_pid === null) {
       try {
-        await source.query('SELECT pg_drop_replication_slot($1)', [slot]);
+        // Qualified: an untyped parameter prefers a lookalike's text argument in public
+        // over pg_catalog's name (test/engine/source-planted-functions).
+        await source.query('SELECT pg_catalog.pg_drop_replication_slot($1)', [slot]);
         return;
       } catch (error) {
         if (!/is active|does not exist/.test((error as Error).message)) throw error;
       }
     } else {
-      await source.query('SELECT pg_terminate_backend($1)', [row.active_pid]);
+      await source.query('SELECT pg_catalog.pg_terminate_backend($1)', [row.active_pid]);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
