@@ -276,8 +276,11 @@ async function checkCanaryRole(client: pg.Client, role: string): Promise<CheckRe
     powers: string[];
     memberof: string[];
   }>(
+    // Catalog calls qualified: a lookalike in public (array_remove(text[], text) is an
+    // exact match) would run as the administrator and could hide a power
+    // (test/access-audit/planted-functions).
     `SELECT r.rolcanlogin,
-            array_remove(ARRAY[
+            pg_catalog.array_remove(ARRAY[
               CASE WHEN r.rolsuper THEN 'SUPERUSER' END,
               CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END,
               CASE WHEN r.rolcreatedb THEN 'CREATEDB' END,
@@ -374,7 +377,8 @@ async function readRoleSettings(
   const { rows } = await client.query<{ rolname: string; setconfig: string[] | null }>(
     `SELECT r.rolname, s.setconfig
        FROM pg_roles r
-       LEFT JOIN pg_db_role_setting s ON s.setrole = r.oid AND s.setdatabase = 0
+       LEFT JOIN pg_catalog.pg_db_role_setting s
+         ON s.setrole = r.oid AND s.setdatabase OPERATOR(pg_catalog.=) 0
       WHERE r.rolname = ANY($1)`,
     [roles],
   );
