@@ -74,7 +74,7 @@ export function rowDocumentColumns(table: SourceTable): RowDocumentColumns {
  * trigger's `bounded_arrays` applies the same rule to staging rows.
  */
 export function jsonArrayNeedsTextSql(value: string): string {
-  return `EXISTS (SELECT FROM unnest(${value}::text[]) AS e(t) WHERE e.t = 'null' OR e.t ~ '^[ \\t\\n\\r]*\\[')`;
+  return `EXISTS (SELECT FROM pg_catalog.unnest(${value}::text[]) AS e(t) WHERE e.t = 'null' OR e.t ~ '^[ \\t\\n\\r]*\\[')`;
 }
 
 /**
@@ -90,29 +90,29 @@ export function sourceRowDocumentSql(table: SourceTable, qualifiedSource: string
   const textOverrides = columns.text
     .map(
       (name) =>
-        ` || jsonb_build_object(${quoteLiteral(name)}, to_jsonb(src.${quoteIdent(name)}::text))`,
+        ` || pg_catalog.jsonb_build_object(${quoteLiteral(name)}, pg_catalog.to_jsonb(src.${quoteIdent(name)}::text))`,
     )
     .join('');
   const slice = (name: string) => `(s.ar_json -> ${quoteLiteral(name)})::text`;
   const jsonOverrides = columns.json.map(
     (name) =>
-      ` || jsonb_build_object(${quoteLiteral(name)}, coalesce(to_jsonb(nullif(${slice(name)}, 'null')), 'null'::jsonb))`,
+      ` || pg_catalog.jsonb_build_object(${quoteLiteral(name)}, coalesce(pg_catalog.to_jsonb(nullif(${slice(name)}, 'null')), 'null'::jsonb))`,
   );
   const jsonNulls =
     columns.jsonb.length === 0
       ? 'NULL::text'
-      : `(SELECT to_jsonb(array_agg(n ORDER BY n COLLATE "C"))::text
-            FROM unnest(ARRAY[${columns.jsonb
+      : `(SELECT pg_catalog.to_jsonb(pg_catalog.array_agg(n ORDER BY n COLLATE "C"))::text
+            FROM pg_catalog.unnest(ARRAY[${columns.jsonb
               .map(
                 (name) =>
-                  `CASE WHEN jsonb_typeof(src.${quoteIdent(name)}) = 'null' THEN ${quoteLiteral(name)} END`,
+                  `CASE WHEN pg_catalog.jsonb_typeof(src.${quoteIdent(name)}) = 'null' THEN ${quoteLiteral(name)} END`,
               )
               .join(', ')}]::text[]) AS n
            WHERE n IS NOT NULL)`;
   const floatOverrides = columns.float.map(
     (name) =>
-      ` || CASE WHEN ${slice(name)} ~ '(^|[[,])-0([],]|$)' THEN jsonb_build_object(${quoteLiteral(name)}, ` +
-      `regexp_replace(${slice(name)}, '(^|[[,])-0(?=[],]|$)', '\\1"-0"', 'g')::jsonb) ELSE '{}'::jsonb END`,
+      ` || CASE WHEN ${slice(name)} ~ '(^|[[,])-0([],]|$)' THEN pg_catalog.jsonb_build_object(${quoteLiteral(name)}, ` +
+      `pg_catalog.regexp_replace(${slice(name)}, '(^|[[,])-0(?=[],]|$)', '\\1"-0"', 'g')::jsonb) ELSE '{}'::jsonb END`,
   );
   // The JSON null literal of a json column is its exact text, the string "null"
   // (json_null_texts): row_to_json renders it as SQL NULL is, so its text tells. (An
@@ -124,7 +124,7 @@ export function sourceRowDocumentSql(table: SourceTable, qualifiedSource: string
       (name) =>
         ` || CASE WHEN src.${quoteIdent(name)}::text = 'null' ` +
         `OR src.${quoteIdent(name)}::text ~ '^[ \\t\\n\\r]|[ \\t\\n\\r]$' ` +
-        `THEN jsonb_build_object(${quoteLiteral(name)}, src.${quoteIdent(name)}::text) ELSE '{}'::jsonb END`,
+        `THEN pg_catalog.jsonb_build_object(${quoteLiteral(name)}, src.${quoteIdent(name)}::text) ELSE '{}'::jsonb END`,
     )
     .join('');
   // Merged last, as the capture trigger merges bounded_arrays over exact_document.
@@ -136,22 +136,22 @@ export function sourceRowDocumentSql(table: SourceTable, qualifiedSource: string
         : '';
       return (
         ` || CASE WHEN ${column}::text LIKE '[%'${jsonElements} ` +
-        `THEN jsonb_build_object(${quoteLiteral(name)}, ${column}::text) ELSE '{}'::jsonb END`
+        `THEN pg_catalog.jsonb_build_object(${quoteLiteral(name)}, ${column}::text) ELSE '{}'::jsonb END`
       );
     })
     .join('');
   const ignored = `ARRAY[${table.ignoreColumns.map(quoteLiteral).join(', ')}]::text[]`;
   const keys = table.primaryKey.map(
     (name) =>
-      `${quoteLiteral(name)}, CASE WHEN jsonb_typeof(s.ar_doc -> ${quoteLiteral(name)}) = 'number' ` +
-      `THEN to_jsonb(trim_scale((s.ar_doc -> ${quoteLiteral(name)})::numeric)) ELSE s.ar_doc -> ${quoteLiteral(name)} END`,
+      `${quoteLiteral(name)}, CASE WHEN pg_catalog.jsonb_typeof(s.ar_doc -> ${quoteLiteral(name)}) = 'number' ` +
+      `THEN pg_catalog.to_jsonb(pg_catalog.trim_scale((s.ar_doc -> ${quoteLiteral(name)})::numeric)) ELSE s.ar_doc -> ${quoteLiteral(name)} END`,
   );
-  return `SELECT jsonb_build_object(${keys.join(', ')})::text AS key,
+  return `SELECT pg_catalog.jsonb_build_object(${keys.join(', ')})::text AS key,
        ((s.ar_doc - ${ignored})${jsonOverrides.join('')}${floatOverrides.join('')}
         || s.ar_bounded || s.ar_json_null_texts)::text AS row,
        s.ar_json_nulls AS json_nulls
-  FROM (SELECT to_jsonb(src.*)${textOverrides} AS ar_doc,
-               row_to_json(src.*) AS ar_json,
+  FROM (SELECT pg_catalog.to_jsonb(src.*)${textOverrides} AS ar_doc,
+               pg_catalog.row_to_json(src.*) AS ar_json,
                '{}'::jsonb${bounded} AS ar_bounded,
                '{}'::jsonb${jsonNullTexts} AS ar_json_null_texts,
                ${jsonNulls} AS ar_json_nulls

@@ -162,7 +162,7 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
       const shape = await shapeChanges(target, options.config.auditSchema, table);
       const auditRows = new KeyedRowCursor(
         target,
-        `SELECT row_key::text AS key, new_row::text AS row, to_jsonb(new_json_nulls)::text AS json_nulls
+        `SELECT row_key::text AS key, new_row::text AS row, pg_catalog.to_jsonb(new_json_nulls)::text AS json_nulls
            FROM (${newestVersionsSql(options.config.auditSchema, shape)}) AS newest
           WHERE operation <> 'DELETE'
           ORDER BY row_key::text COLLATE "C"`,
@@ -253,11 +253,12 @@ async function namePartitions(
   if (missing.length === 0) return;
   const qualified = quoteQualified(table.schema, table.table);
   const { rows: kind } = await source.query<{ partitioned: boolean }>(
-    `SELECT relkind = 'p' AS partitioned FROM pg_catalog.pg_class WHERE oid = to_regclass($1)`,
+    `SELECT relkind = 'p' AS partitioned FROM pg_catalog.pg_class
+      WHERE oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)`,
     [qualified],
   );
   if (!kind[0]?.partitioned) return;
-  const withPartition = `(SELECT format('%I.%I', n.nspname, c.relname) AS ${PARTITION_COLUMN}, t.*
+  const withPartition = `(SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS ${PARTITION_COLUMN}, t.*
       FROM ${qualified} AS t
       JOIN pg_catalog.pg_class AS c ON c.oid = t.tableoid
       JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace)`;
@@ -293,7 +294,7 @@ async function nameDetachedPartitions(
   if (missing.length === 0) return;
   const record = quoteQualified(auditSchema, LOADED_PARTITION_TABLE);
   const { rows: readable } = await target.query<{ ok: boolean }>(
-    `SELECT coalesce(has_table_privilege(to_regclass($1), 'SELECT'), false) AS ok`,
+    `SELECT coalesce(pg_catalog.has_table_privilege(pg_catalog.to_regclass($1), 'SELECT'), false) AS ok`,
     [record],
   );
   if (!readable[0]?.ok) return;
@@ -399,7 +400,7 @@ async function generatedColumns(
 ): Promise<string[]> {
   const { rows } = await source.query<{ name: string }>(
     `SELECT attname AS name FROM pg_catalog.pg_attribute
-      WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attgenerated <> ''`,
+      WHERE attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attgenerated <> ''`,
     [quoteQualified(table.schema, table.table)],
   );
   return rows.map((row) => row.name);
@@ -521,15 +522,15 @@ function stagingReader(target: pg.Client, auditSchema: string, table: SourceTabl
   return new KeyedRowCursor(
     target,
     `SELECT q.key, q.row, q.json_nulls FROM (
-       SELECT ${fn('key_of')}(to_jsonb(st.*), $1::text[])::text AS key,
+       SELECT ${fn('key_of')}(pg_catalog.to_jsonb(st.*), $1::text[])::text AS key,
               CASE WHEN ${deleted} THEN NULL
-                   ELSE (${fn('exact_document')}(to_jsonb(st.*) - $2::text[], row_to_json(st.*), $3::text[], $4::text[])
+                   ELSE (${fn('exact_document')}(pg_catalog.to_jsonb(st.*) - $2::text[], pg_catalog.row_to_json(st.*), $3::text[], $4::text[])
                          || (${fn('bounded_arrays')}(ar_found.ar_text, ${staging}::regclass) - $2::text[])
                          || ${fn('json_spaced_texts')}(ar_found.ar_text, ${staging}::regclass, $3::text[])
                          || ${fn('json_null_texts')}(ar_found.ar_nulls, $3::text[]))::text
               END AS row,
               CASE WHEN ${deleted} THEN NULL
-                   ELSE to_jsonb(${fn('jsonb_nulls')}(ar_found.ar_nulls, $3::text[]))::text
+                   ELSE pg_catalog.to_jsonb(${fn('jsonb_nulls')}(ar_found.ar_nulls, $3::text[]))::text
               END AS json_nulls
          FROM ${quoteQualified(auditSchema, stagingTableName(table.table))} AS st
         CROSS JOIN LATERAL (
@@ -558,7 +559,7 @@ function newestVersionReader(
   return new KeyedRowCursor(
     target,
     `SELECT row_key::text AS key, CASE WHEN operation = 'DELETE' THEN NULL ELSE new_row::text END AS row,
-            CASE WHEN operation = 'DELETE' THEN NULL ELSE to_jsonb(new_json_nulls)::text END AS json_nulls
+            CASE WHEN operation = 'DELETE' THEN NULL ELSE pg_catalog.to_jsonb(new_json_nulls)::text END AS json_nulls
        FROM (${newestVersionsSql(auditSchema, shape)}) AS newest
       ORDER BY row_key::text COLLATE "C"`,
     [table.schema, table.table],
