@@ -110,7 +110,7 @@ export async function checkSourceSide(
             (SELECT count(*) FROM pg_replication_slots)::text AS slots_used,
             (SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user)
               OR (EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_replication')
-                  AND pg_has_role('rds_replication', 'member')) AS can_replicate,
+                  AND pg_catalog.pg_has_role('rds_replication', 'member')) AS can_replicate,
             (extract(epoch FROM clock_timestamp()) * 1000)::bigint::text AS now_ms`,
   );
   const skew = Number(settings.now_ms) - Date.now();
