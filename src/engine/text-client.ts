@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { connectClient } from '../postgres/connect';
+import { CATALOG_ONLY_SEARCH_PATH } from '../postgres/pinned-settings';
 
 /** Keeps every column value as the server's text output: no Date, number or Buffer parsing. */
 const TEXT_TYPES = {
@@ -48,5 +49,5 @@ export const ENGINE_TARGET_CONNECTION: Pick<pg.ClientConfig, 'pipeline'> = { pip
  */
 export const ENGINE_TARGET_SETTINGS: Readonly<Record<string, string>> = {
   default_transaction_isolation: 'read committed',
-  search_path: 'pg_catalog, pg_temp',
+  search_path: CATALOG_ONLY_SEARCH_PATH,
 };

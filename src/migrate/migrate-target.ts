@@ -5,6 +5,7 @@ import type { AuditTrailConfig } from '../config';
 import { requireChangeHistory } from '../config/change-history';
 import { AuditTrailError } from '../errors';
 import { createKysely } from '../postgres/connect';
+import { CATALOG_ONLY_SEARCH_PATH } from '../postgres/pinned-settings';
 import { noProgress, type ProgressReporter, type ProgressTask } from '../support/progress';
 import { createDryRunKysely } from '../postgres/dry-run';
 import { quoteLiteral, quoteQualified } from '../postgres/identifiers';
@@ -186,7 +187,7 @@ export async function migrateTarget(options: MigrateTargetOptions): Promise<Migr
   const targetOptions = {
     max: 1,
     label: 'target',
-    settings: { ...settings, search_path: 'pg_catalog, pg_temp' },
+    settings: { ...settings, search_path: CATALOG_ONLY_SEARCH_PATH },
   };
   const dryRun = options.dryRun
     ? createDryRunKysely<unknown>(options.targetUrl, targetOptions)

@@ -22,3 +22,12 @@ export const PINNED_OUTPUT_SETTINGS: Readonly<Record<string, string>> = {
   // generic-planned; they never gain from it.
   jit: 'off',
 };
+
+/**
+ * `search_path` for a kit session whose SQL names every kit and user object with its
+ * schema: pg_catalog only, pg_temp last (no temporary table shadows a catalog). The
+ * default path holds public, where every role may create objects on PostgreSQL 13 and 14:
+ * a function whose argument types match a call more exactly than pg_catalog's would run
+ * in the session, with its rights.
+ */
+export const CATALOG_ONLY_SEARCH_PATH = 'pg_catalog, pg_temp';
