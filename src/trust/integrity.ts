@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { createKysely } from '../postgres/connect';
+import { CATALOG_ONLY_SEARCH_PATH } from '../postgres/pinned-settings';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers';
 import { triggerStateProblem } from '../postgres/trigger-state';
 import { describeForeignTrigger, foreignTriggers } from './secure-install';
@@ -126,7 +127,7 @@ export async function verifyIntegrity(options: VerifyIntegrityOptions): Promise<
       .setAccessMode('read only')
       .execute(async (trx) => {
         // Nothing the database owner put on a search path is used to build the texts.
-        await sql`SET LOCAL search_path = pg_catalog, pg_temp`.execute(trx);
+        await sql`SET LOCAL search_path = ${sql.raw(CATALOG_ONLY_SEARCH_PATH)}`.execute(trx);
         // Read only: its commit changes nothing and closes the cursors.
         const task = await startProgress(trx, options);
         try {
