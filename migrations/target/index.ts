@@ -5,6 +5,7 @@ import { kitSqlFileMigration } from './0002-kit-sql-file';
 import { cdcEnginePositionMigration } from './0003-cdc-engine-position';
 import { auditedTableLifecycleMigration } from './0004-audited-table-lifecycle';
 import { cdcEngineLoadedTableMigration } from './0007-cdc-engine-loaded-table';
+import { LOADED_TABLE_MIGRATION } from '../../src/engine/position-store';
 import { tamperEvidenceMigration } from './0005-tamper-evidence';
 import { auditLogKeyHashMigration } from './0006-audit-log-key-hash';
 import { schemaChangeLogMigration } from './0008-schema-change-log';
@@ -66,7 +67,7 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
   { name: '0004-audited-table-lifecycle', migration: auditedTableLifecycleMigration },
   { name: '0005-tamper-evidence', migration: tamperEvidenceMigration },
   { name: '0006-audit-log-key-hash', migration: auditLogKeyHashMigration },
-  { name: '0007-cdc-engine-loaded-table', migration: cdcEngineLoadedTableMigration },
+  { name: LOADED_TABLE_MIGRATION, migration: cdcEngineLoadedTableMigration },
   { name: '0008-schema-change-log', migration: schemaChangeLogMigration },
   {
     name: '0009-schema-change-version-boundary',

@@ -28,6 +28,12 @@ export const POSITION_TABLE = 'cdc_engine_position';
 /** Tables the engine has initially loaded, per slot. */
 export const LOADED_TABLE_TABLE = 'cdc_engine_loaded_table';
 
+/**
+ * The kit migration that created {@link LOADED_TABLE_TABLE}: an engine from before it
+ * recorded no loads (see `legacy-loads.ts`).
+ */
+export const LOADED_TABLE_MIGRATION = '0007-cdc-engine-loaded-table';
+
 /** An audited source table. */
 export interface LoadedTableName {
   readonly schema: string;
@@ -61,7 +67,8 @@ export class PositionStore {
   constructor(
     /** The audit schema the engine's bookkeeping lives in. */
     readonly auditSchema: string,
-    private readonly slot: string,
+    /** The replication slot whose bookkeeping this is. */
+    readonly slot: string,
   ) {
     this.table = quoteQualified(auditSchema, POSITION_TABLE);
     this.loadedTable = quoteQualified(auditSchema, LOADED_TABLE_TABLE);

@@ -10,6 +10,7 @@ import {
   relationKey,
   type LeafPartition,
 } from './partition-loading';
+import { recordLegacyLoads } from './legacy-loads';
 import { formatLsn, type Lsn } from './lsn';
 import type { EngineLogger } from './logger';
 import type { LoadedLeaf, PositionStore, StoredPosition } from './position-store';
@@ -294,8 +295,9 @@ async function copyAddedTables(
 
 /**
  * Configured tables this slot has not loaded yet (added to the config after the first
- * run). Installs from before loads were recorded have no record at all: there, a table
- * whose staging table has rows was loaded, and is recorded as such.
+ * run). A slot loaded before loads were recorded has no record at all: which of its
+ * tables were loaded is inferred once, from evidence no staging writer can make, and
+ * recorded ({@link recordLegacyLoads}, which refuses what it cannot tell).
  */
 export async function tablesToLoad(
   target: pg.Client,
@@ -304,18 +306,8 @@ export async function tablesToLoad(
 ): Promise<StagingTable[]> {
   const key = (table: StagingTable) => `${table.source.schema}\u0000${table.source.table}`;
   const loaded = await positions.loadedTables(target);
-  if (loaded.size === 0) {
-    const legacy: StagingTable[] = [];
-    for (const table of tables) {
-      const { rowCount } = await target.query(`SELECT 1 FROM ${table.qualifiedName} LIMIT 1`);
-      if (rowCount) legacy.push(table);
-    }
-    await positions.markLoaded(
-      target,
-      legacy.map((table) => table.source),
-    );
-    legacy.forEach((table) => loaded.add(key(table)));
-  }
+  if (loaded.size === 0)
+    for (const table of await recordLegacyLoads(target, tables, positions)) loaded.add(key(table));
   return tables.filter((table) => !loaded.has(key(table)));
 }
 

@@ -234,6 +234,12 @@ async function grantRoles(
     // which staging columns are generated columns' placeholders, which it never writes
     // (src/staging/generated-placeholders.ts).
     `GRANT SELECT (source_schema, source_table, generated_columns) ON ${q('audited_table')} TO ${engine}`,
+    // which tables a slot loaded before loads were recorded had audit rows recorded before
+    // that migration was applied (src/engine/legacy-loads.ts): evidence a staging writer
+    // cannot make. When each table's rows were recorded, and when each migration ran;
+    // none of the rows' contents.
+    `GRANT SELECT (source_schema, source_table, recorded_at) ON ${q('audit_log')} TO ${engine}`,
+    `GRANT SELECT (name, "timestamp") ON ${q('kysely_migration')} TO ${engine}`,
     // writer (the engine, at the end of a reload, or `reload finish` as the DMS login) and
     // owner (the operator, for DMS).
     `GRANT EXECUTE ON FUNCTION ${RELOAD_FUNCTIONS.map((f) => `${schema}.${f}`).join(', ')} TO ${writer}, ${quoteIdent(roles.owner)}`,
