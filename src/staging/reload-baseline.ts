@@ -63,9 +63,12 @@ export async function reloadState(
   auditSchema: string,
   source: { readonly schema: string; readonly table: string },
 ): Promise<ReloadState | undefined> {
+  // pg_catalog.count: count(reloaded_at) is count("any"), which a public.count(timestamp)
+  // planted by any role (PostgreSQL 13 and 14) matches exactly: counting a copy that never
+  // came would let `reload finish` record DELETEs for rows the source still has.
   const { rows } = await client.query<{ baseline: number; copied: number }>(
-    `SELECT count(*) FILTER (WHERE reloaded_at IS NULL)::int AS baseline,
-            count(reloaded_at)::int AS copied
+    `SELECT pg_catalog.count(*) FILTER (WHERE reloaded_at IS NULL)::int AS baseline,
+            pg_catalog.count(reloaded_at)::int AS copied
        FROM ${quoteQualified(auditSchema, RELOAD_BASELINE_TABLE)}
       WHERE source_schema = $1 AND source_table = $2`,
     [source.schema, source.table],
