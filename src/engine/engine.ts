@@ -44,7 +44,7 @@ import {
   type LoadTargets,
 } from './table-loading';
 import { connectText, ENGINE_TARGET_CONNECTION, ENGINE_TARGET_SETTINGS } from './text-client';
-import { requireEngineLogin } from '../trust/engine-login';
+import { diagnoseEngineLogin, requireEngineLogin } from '../trust/engine-login';
 import { kitRoles } from '../trust/roles';
 
 /** Options for {@link createEngine}. */
@@ -321,6 +321,7 @@ class CdcEngine implements Engine, ApplierHost {
       'source',
     );
     const closers: (() => Promise<unknown>)[] = [() => source.end()];
+    let connectedTarget: pg.Client | null = null;
     try {
       const target = this.watch(
         await connectText(
@@ -332,6 +333,7 @@ class CdcEngine implements Engine, ApplierHost {
         ),
         'target',
       );
+      connectedTarget = target;
       closers.push(() => target.end());
       // Before any setup or load step: a second engine on this slot must change nothing.
       await claimSlot(
@@ -394,11 +396,25 @@ class CdcEngine implements Engine, ApplierHost {
       const applier = { ...on, repl: loaded.repl, start: position, stopLsn };
       await this.stream(applier, track);
       return this.result(this.initialLoadRows);
+    } catch (error) {
+      throw connectedTarget ? await this.diagnosed(error, connectedTarget) : error;
     } finally {
       this.state = 'stopped';
       this.repl = null;
       for (const close of closers) await close().catch(() => undefined);
     }
+  }
+
+  /**
+   * A permission error on the target after the start check: the login lost a kit role
+   * while the engine ran. The failed target transaction was rolled back (ended here too,
+   * should a path have left it open, so the check can run), so the error that names the
+   * role and the GRANT ({@link diagnoseEngineLogin}) says nothing of it was applied.
+   */
+  private async diagnosed(error: unknown, target: pg.Client): Promise<unknown> {
+    if ((error as { code?: unknown }).code !== '42501') return error;
+    await target.query('ROLLBACK').catch(() => undefined);
+    return diagnoseEngineLogin(target, kitRoles(this.options.config), error);
   }
 
   /**

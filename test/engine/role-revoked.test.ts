@@ -1,0 +1,106 @@
+import { createEngine, silentLogger } from '../../src/engine';
+import { AuditTrailError } from '../../src/errors';
+import { quoteIdent } from '../../src/postgres/identifiers';
+import { grantSql } from '../../src/trust/grant';
+import { kitRoles, type KitRoles } from '../../src/trust/roles';
+import { createLogin } from '../trust/support';
+import { createPipeline, type Pipeline } from './helpers';
+
+async function waitFor(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * A kit role taken from the engine's login while it runs (a DBA's REVOKE, a login
+ * set-up re-run) made the next target statement fail with the raw 42501 `permission
+ * denied for table ...`, no hint. The engine now names the role and the GRANT, as its
+ * start check does, and exits 2; the target transaction is rolled back whole.
+ */
+describe('engine: its target login loses a kit role while it runs', () => {
+  let p: Pipeline;
+  let login: { name: string; url: string };
+  let roles: KitRoles;
+
+  beforeAll(async () => {
+    p = await createPipeline(
+      `CREATE TABLE items (id int PRIMARY KEY, name text);
+       INSERT INTO items VALUES (1, 'pen');`,
+      { tables: [{ table: 'items' }] },
+    );
+    roles = kitRoles(p.config);
+    login = await createLogin(p.targetUrl, 'engine_login');
+    await p.target(grantSql(roles, 'engine', login.name));
+    await p.replicate({ targetUrl: login.url });
+  });
+  afterAll(async () => p?.dispose());
+
+  const recorded = async () =>
+    (
+      await p.target(
+        `SELECT (SELECT count(*)::int FROM audit.audit_log) AS audit,
+                (SELECT string_agg(name, ',' ORDER BY id) FROM audit.items_staging) AS staging`,
+      )
+    ).rows[0] as { audit: number; staging: string };
+
+  it.each([
+    ['engine', 'its position'],
+    ['writer', 'staging'],
+  ] as const)(
+    'stops with ENGINE_ROLE_MISSING naming the %s role when a change meets it (%s), exit 2, nothing of the transaction applied; after the GRANT the change is applied once',
+    async (kind, _what) => {
+      const role = roles[kind];
+      const engine = createEngine({
+        config: p.config,
+        sourceUrl: p.sourceUrl,
+        targetUrl: login.url,
+        slotName: p.slotName,
+        logger: silentLogger,
+        lagIntervalMs: 0,
+      });
+      const running = engine.run().then(
+        () => null,
+        (error: unknown) => error,
+      );
+      await waitFor(() => engine.status().phase === 'streaming', 'the engine to stream');
+      const before = await recorded();
+      await p.target(`REVOKE ${quoteIdent(role)} FROM ${quoteIdent(login.name)}`);
+      await p.source(`UPDATE items SET name = name || ' ${kind}' WHERE id = 1`);
+      const stopped = await running;
+      // Given back before any assertion, so a failure here leaves the next case its login.
+      await p.target(grantSql(roles, 'engine', login.name));
+      expect(stopped).toBeInstanceOf(AuditTrailError);
+      const error = stopped as AuditTrailError;
+      expect(error.code).toBe('ENGINE_ROLE_MISSING');
+      expect(error.exitCode).toBe(2);
+      expect(error.message).toMatch(
+        new RegExp(
+          `^the engine's target login ${login.name} is no longer a member of ${role} ` +
+            `\\(permission denied for [^)]+\\): the engine needs the writer role \\(audit_writer: ` +
+            `staging DML\\) and the engine role \\(audit_engine: its position and its record of ` +
+            `what it loaded\\); the target transaction it was applying was rolled back: nothing ` +
+            `of it was applied$`,
+        ),
+      );
+      expect(error.hint).toBe(
+        `as the target's administrator run GRANT ${quoteIdent(role)} TO ${quoteIdent(login.name)}, ` +
+          `or "audit-trail grant engine ${login.name}" (the writer role alone is for DMS)`,
+      );
+      expect(await recorded()).toEqual(before);
+
+      const resumed = await p.replicate({ targetUrl: login.url });
+      expect(resumed.transactions).toBe(1);
+      const { rows } = await p.target(
+        `SELECT operation, new_row ->> 'name' AS name FROM audit.audit_log ORDER BY id`,
+      );
+      expect(rows.at(-1)).toEqual({
+        operation: 'UPDATE',
+        name: expect.stringMatching(` ${kind}$`),
+      });
+      expect((await recorded()).audit).toBe(before.audit + 1);
+    },
+  );
+});
