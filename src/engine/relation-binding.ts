@@ -50,19 +50,26 @@ export interface RelationMismatch {
  * The staging type a source column of type `typeOid`/`typeModifier` gets from
  * `migrate` (src/migrate/introspect.ts): domains become their base type; types outside
  * pg_catalog are carried as text, so they are not compared.
+ *
+ * This and CURRENT_COLUMNS_SQL run on the engine's source session, on the replication
+ * login's search_path: their calls and operators name pg_catalog, since a lookalike in
+ * public (any role may create one on PostgreSQL 13 and 14) matching more exactly than
+ * pg_catalog's (oid = integer, oid = regnamespace, oid = regclass, format(text, text,
+ * text)) would run there with that login's rights (test/engine/source-planted-functions).
  */
 const STAGING_TYPE_SQL = `
-  SELECT format_type(coalesce(nullif(t.typbasetype, 0), t.oid),
-                     CASE WHEN t.typbasetype <> 0 THEN t.typtypmod ELSE $2::int END) AS type,
-         bt.typnamespace = 'pg_catalog'::regnamespace AS builtin
+  SELECT pg_catalog.format_type(coalesce(nullif(t.typbasetype, 0::pg_catalog.oid), t.oid),
+                     CASE WHEN t.typbasetype <> 0::pg_catalog.oid THEN t.typtypmod ELSE $2::int END) AS type,
+         bt.typnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace AS builtin
     FROM pg_catalog.pg_type t
-    JOIN pg_catalog.pg_type bt ON bt.oid = coalesce(nullif(t.typbasetype, 0), t.oid)
+    JOIN pg_catalog.pg_type bt ON bt.oid = coalesce(nullif(t.typbasetype, 0::pg_catalog.oid), t.oid)
    WHERE t.oid = $1::oid`;
 
 /** Columns the source table has now, to tell a dropped column from one not added yet. */
 const CURRENT_COLUMNS_SQL = `
   SELECT a.attname AS name FROM pg_catalog.pg_attribute a
-   WHERE a.attrelid = to_regclass(format('%I.%I', $1::text, $2::text))
+   WHERE a.attrelid OPERATOR(pg_catalog.=)
+           pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1::text, $2::text))
      AND a.attnum > 0 AND NOT a.attisdropped`;
 
 /**

@@ -125,9 +125,13 @@ const IS_AUDITED_LEAF_SQL = `
      WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest($2::text[], $3::text[]))
   ) AND (SELECT relkind FROM pg_catalog.pg_class WHERE oid = $1::oid) = 'r' AS leaf`;
 
-/** A relation's attachment as a partition (`LeafPartition.attachment`); no row when it is none. */
+/**
+ * A relation's attachment as a partition (`LeafPartition.attachment`); no row when it is
+ * none. On the source session (the login's search_path): pg_catalog.format, which a
+ * public.format(text, bigint, xid) would otherwise outrank.
+ */
 const ATTACHMENT_SQL = `
-  SELECT format('%s/%s', i.inhrelid::int8, i.xmin) AS attachment
+  SELECT pg_catalog.format('%s/%s', i.inhrelid::int8, i.xmin) AS attachment
     FROM pg_catalog.pg_inherits i WHERE i.inhrelid = $1::oid AND ${NOT_DETACHING}`;
 
 interface OpenSourceTransaction {

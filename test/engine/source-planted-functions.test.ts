@@ -1,6 +1,8 @@
 import { dropSlotIfExists } from '../../src/engine/source-setup';
 import { connectClient } from '../../src/postgres/connect';
+import { migrateTarget } from '../../src/migrate/migrate-target';
 import { createTestDatabase, withClient } from '../support/databases';
+import { createPipeline } from './helpers';
 
 /**
  * The engine's source session (and `audit-trail slot drop`) runs as a login with the
@@ -40,5 +42,63 @@ describe("the engine's source session with lookalikes planted in public", () => 
       );
       expect(slots.rowCount).toBe(0);
     });
+  });
+
+  it('streams changes without calling them', async () => {
+    const p = await createPipeline(`CREATE TABLE t (id int PRIMARY KEY, v text)`, {
+      tables: [{ table: 't' }],
+    });
+    try {
+      await p.replicate();
+      // Each binds a streamed table's columns to staging (src/engine/relation-binding.ts):
+      // pg_catalog has no oid = integer nor oid = regnamespace (it compares oid = oid
+      // after a cast), and format(text, VARIADIC "any") is no exact match for text.
+      await p.source(`
+        CREATE TABLE public.planted_calls (fn text, by_app text);
+        GRANT INSERT ON public.planted_calls TO PUBLIC;
+        CREATE FUNCTION public.planted_eq(oid, integer) RETURNS boolean
+          LANGUAGE sql AS $$
+            INSERT INTO public.planted_calls VALUES ('oid = integer', current_setting('application_name'));
+            SELECT $1 OPERATOR(pg_catalog.=) $2::oid$$;
+        CREATE OPERATOR public.= (leftarg = oid, rightarg = integer, function = public.planted_eq);
+        CREATE FUNCTION public.planted_ne(oid, integer) RETURNS boolean
+          LANGUAGE sql AS $$
+            INSERT INTO public.planted_calls VALUES ('oid <> integer', current_setting('application_name'));
+            SELECT $1 OPERATOR(pg_catalog.<>) $2::oid$$;
+        CREATE OPERATOR public.<> (leftarg = oid, rightarg = integer, function = public.planted_ne);
+        CREATE FUNCTION public.planted_eq(oid, regnamespace) RETURNS boolean
+          LANGUAGE sql AS $$
+            INSERT INTO public.planted_calls VALUES ('oid = regnamespace', current_setting('application_name'));
+            SELECT $1 OPERATOR(pg_catalog.=) $2::oid$$;
+        CREATE OPERATOR public.= (leftarg = oid, rightarg = regnamespace, function = public.planted_eq);
+        CREATE FUNCTION public.planted_eq(oid, regclass) RETURNS boolean
+          LANGUAGE sql AS $$
+            INSERT INTO public.planted_calls VALUES ('oid = regclass', current_setting('application_name'));
+            SELECT $1 OPERATOR(pg_catalog.=) $2::oid$$;
+        CREATE OPERATOR public.= (leftarg = oid, rightarg = regclass, function = public.planted_eq);
+        CREATE FUNCTION public.format(text, text, text) RETURNS text
+          LANGUAGE sql AS $$
+            INSERT INTO public.planted_calls VALUES ('format', current_setting('application_name'));
+            SELECT pg_catalog.format($1, $2, $3)$$;`);
+      // A change made before ADD COLUMN, streamed after migrate added the column to
+      // staging: the engine also reads which columns the source has now.
+      await p.source(`INSERT INTO t VALUES (1, 'a')`);
+      await p.source(`ALTER TABLE t ADD COLUMN extra int`);
+      await p.source(`INSERT INTO t VALUES (2, 'b', 22)`);
+      await migrateTarget({ config: p.config, sourceUrl: p.sourceUrl, targetUrl: p.targetUrl });
+      await p.replicate();
+
+      const calls = await p.source(
+        'SELECT fn, by_app, count(*)::int AS n FROM public.planted_calls GROUP BY 1, 2 ORDER BY 1, 2',
+      );
+      expect(calls.rows).toEqual([]);
+      const staged = await p.target('SELECT id, v, extra FROM audit.t_staging ORDER BY id');
+      expect(staged.rows).toEqual([
+        { id: 1, v: 'a', extra: null },
+        { id: 2, v: 'b', extra: 22 },
+      ]);
+    } finally {
+      await p.dispose();
+    }
   });
 });
