@@ -308,7 +308,7 @@ async function checkAttachedRows(
 async function slotRows(client: pg.Client): Promise<SlotRow[]> {
   const { rows } = await client.query<SlotRow>(
     `SELECT slot_name, active, wal_status,
-            pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint::text AS retained_bytes
+            pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn)::bigint::text AS retained_bytes
        FROM pg_replication_slots WHERE slot_type = 'logical' ORDER BY slot_name`,
   );
   return rows;
@@ -335,7 +335,8 @@ export async function checkTargetSide(
   const schema = config.auditSchema;
   const installed = await one<{ migrations: boolean; registry: boolean }>(
     client,
-    `SELECT to_regclass($1) IS NOT NULL AS migrations, to_regclass($2) IS NOT NULL AS registry`,
+    `SELECT pg_catalog.to_regclass($1) IS NOT NULL AS migrations,
+            pg_catalog.to_regclass($2) IS NOT NULL AS registry`,
     [`${quoteIdent(schema)}.kysely_migration`, `${quoteIdent(schema)}.audited_table`],
   );
   if (!installed.migrations || !installed.registry) {
@@ -455,23 +456,26 @@ async function checkDmsDdlCapture(
   const schema = ddlArtifactsSchema(config);
   const table = `${quoteIdent(schema)}.${quoteIdent(DMS_DDL_AUDIT_TABLE)}`;
   const fn = `${quoteIdent(schema)}.${quoteIdent(DMS_DDL_FUNCTION)}()`;
+  // t.rel is a regclass and f.proc a regprocedure: pg_catalog has no oid = regclass or
+  // oid = regprocedure (it compares oid = oid after a cast), so a lookalike operator in
+  // public would be an exact match (test/cli/doctor-planted-functions).
   const state = await one<DdlCaptureState>(
     client,
     `WITH t AS (SELECT pg_catalog.to_regclass($1) AS rel),
           f AS (SELECT pg_catalog.to_regprocedure($2) AS proc),
           e AS (SELECT evtfoid, evtevent, evtenabled FROM pg_catalog.pg_event_trigger WHERE evtname = $4)
      SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $3) AS schema_exists,
-            (SELECT c.relowner::regrole::text FROM pg_catalog.pg_class c, t WHERE c.oid = t.rel) AS table_owner,
-            (SELECT p.proowner::regrole::text FROM pg_catalog.pg_proc p, f WHERE p.oid = f.proc) AS function_owner,
-            (SELECT p.prosecdef FROM pg_catalog.pg_proc p, f WHERE p.oid = f.proc) AS security_definer,
+            (SELECT c.relowner::regrole::text FROM pg_catalog.pg_class c, t WHERE c.oid OPERATOR(pg_catalog.=) t.rel) AS table_owner,
+            (SELECT p.proowner::regrole::text FROM pg_catalog.pg_proc p, f WHERE p.oid OPERATOR(pg_catalog.=) f.proc) AS function_owner,
+            (SELECT p.prosecdef FROM pg_catalog.pg_proc p, f WHERE p.oid OPERATOR(pg_catalog.=) f.proc) AS security_definer,
             (SELECT pg_catalog.has_table_privilege(p.proowner, t.rel, 'INSERT')
                 AND pg_catalog.has_table_privilege(p.proowner, t.rel, 'DELETE')
-               FROM pg_catalog.pg_proc p, f, t WHERE p.oid = f.proc AND t.rel IS NOT NULL) AS owner_can_write,
+               FROM pg_catalog.pg_proc p, f, t WHERE p.oid OPERATOR(pg_catalog.=) f.proc AND t.rel IS NOT NULL) AS owner_can_write,
             (SELECT pg_catalog.has_function_privilege('public', f.proc, 'EXECUTE') FROM f WHERE f.proc IS NOT NULL) AS public_execute,
             (SELECT e.evtfoid::regprocedure::text FROM e) AS trigger_function,
             (SELECT e.evtevent FROM e) AS trigger_event,
             (SELECT e.evtenabled::text FROM e) AS trigger_enabled,
-            (SELECT e.evtfoid = f.proc FROM e, f) AS calls_ours,
+            (SELECT e.evtfoid OPERATOR(pg_catalog.=) f.proc FROM e, f) AS calls_ours,
             (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = session_user) AS session_user_super`,
     [table, fn, schema, DMS_DDL_EVENT_TRIGGER],
   );
