@@ -183,7 +183,15 @@ export interface PoolOptions {
   readonly settings?: Readonly<Record<string, string>>;
 }
 
-/** A node-postgres pool for `url`, with pinned output settings and a connect timeout. */
+/**
+ * A node-postgres pool for `url`, with pinned output settings and a connect timeout.
+ * `pool.query()` is safe as it is. A client taken with `pool.connect()` must be released
+ * with `client.release(true)` (or the error) after a statement of it failed: the server's
+ * FATAL (pg_terminate_backend, a shutdown, a failover) reaches the statement before
+ * node-postgres reads the connection's end, so a plain `release()` can put the ended
+ * connection back, and the next `pool.connect()` gets it ('Connection terminated
+ * unexpectedly'). {@link createKysely} does this itself.
+ */
 export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
   const pool = new pg.Pool({
     ...pinnedClientConfig(url, options.applicationName ?? 'audit-trail', options.settings),

@@ -121,15 +121,17 @@ export interface AuditContextWriter<Required extends AuditContextField> {
    * @example
    * ```ts
    * const client = await pool.connect();
+   * let failed = false;
    * try {
    *   await beginWithAuditContext(client, { actor: 'alice', reason: 'TICKET-7' });
    *   await client.query('UPDATE items SET price = 9.50 WHERE id = 42');
    *   await client.query('COMMIT');
    * } catch (error) {
-   *   await client.query('ROLLBACK');
+   *   failed = true;
+   *   await client.query('ROLLBACK').catch(() => undefined);
    *   throw error;
    * } finally {
-   *   client.release();
+   *   client.release(failed); // a connection the server ended is not handed out again
    * }
    * ```
    */

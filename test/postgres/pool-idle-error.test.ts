@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { connectClient, createKysely, createPool } from '../../src/postgres/connect';
+import { createDryRunKysely } from '../../src/postgres/dry-run';
 import { createTestDatabase, withClient } from '../support/databases';
 
 describe("the kit's connection pools", () => {
@@ -94,6 +95,72 @@ describe("the kit's connection pools", () => {
     },
   );
 
+  // What the README's pool.connect() examples (beginWithAuditContext) and createPool's doc
+  // say: release a client whose statement failed with `true`, so the pool closes it. The
+  // server's FATAL reaches the statement before node-postgres reads the connection's end,
+  // so a plain release() can hand the ended connection to the next caller (f652b40).
+  it('hand out a new connection after a createPool client whose statement the server ended is released as broken', async () => {
+    const url = await createTestDatabase('pool_release_broken');
+    const pool = createPool(url, { max: 1, applicationName: 'release-broken' });
+    try {
+      await withClient(url, async (admin) => {
+        for (let round = 0; round < 10; round++) {
+          const client = await pool.connect();
+          let broken = false;
+          try {
+            const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'))
+              .rows[0]!.pid;
+            await admin.query('SELECT pg_advisory_lock(7045)');
+            const running = client.query('SELECT pg_advisory_lock(7045)');
+            const failed = expect(running).rejects.toMatchObject({ code: '57P01' });
+            await waitForAdvisoryWait(admin, pid);
+            await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+            await failed;
+            broken = true;
+          } finally {
+            client.release(broken);
+          }
+          // At once, as the next caller would: the connection's end may not have been read.
+          const next = pool.query<{ ok: number }>('SELECT 1 AS ok');
+          await admin.query('SELECT pg_advisory_unlock_all()');
+          expect((await next).rows).toEqual([{ ok: 1 }]);
+        }
+      });
+    } finally {
+      await pool.end();
+    }
+  });
+
+  // A dry run's work lives in one transaction on one connection: ended by the server, every
+  // later statement of that dry run must fail, never run on a new connection (where each
+  // would commit on its own). The next dry run works.
+  it('fail every later statement of a dry run whose connection the server ended; nothing is committed', async () => {
+    const url = await createTestDatabase('dry_run_ended');
+    const dry = createDryRunKysely<unknown>(url, { applicationName: 'dry-run-ended' });
+    try {
+      await sql`CREATE TABLE before_end (id int)`.execute(dry.db);
+      await withClient(url, (admin) =>
+        admin.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`,
+          ['dry-run-ended'],
+        ),
+      );
+      await expect(sql`CREATE TABLE after_end (id int)`.execute(dry.db)).rejects.toThrow();
+      await expect(sql`CREATE TABLE after_end (id int)`.execute(dry.db)).rejects.toThrow();
+    } finally {
+      await dry.db.destroy().catch(() => undefined);
+    }
+    const next = createDryRunKysely<unknown>(url, { applicationName: 'dry-run-next' });
+    try {
+      const { rows } = await sql<{ tables: string | null }>`
+        SELECT string_agg(relname, ',') AS tables FROM pg_class
+         WHERE relname IN ('before_end', 'after_end')`.execute(next.db);
+      expect(rows).toEqual([{ tables: null }]);
+    } finally {
+      await next.db.destroy();
+    }
+  });
+
   it('survive a connectClient connection the server terminates: the next query fails, no crash', async () => {
     const url = await createTestDatabase('client_error');
     const client = await connectClient(url, 'client-error-test', 'target');
@@ -105,6 +172,18 @@ describe("the kit's connection pools", () => {
     }
   });
 });
+
+/** Waits until backend `pid` waits for an advisory lock. */
+async function waitForAdvisoryWait(admin: pg.ClientBase, pid: number): Promise<void> {
+  for (;;) {
+    const { rows } = await admin.query<{ wait_event: string | null }>(
+      'SELECT wait_event FROM pg_stat_activity WHERE pid = $1',
+      [pid],
+    );
+    if (rows[0]?.wait_event === 'advisory') return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 /** pg_terminate_backend on `applicationName`'s sessions, then waits until `client` sees the end. */
 async function terminateAndWaitForEnd(
