@@ -110,7 +110,7 @@ async function createContextTable(
 }
 
 /** The guard's trigger, and the trigger function's name in the context schema. */
-const GUARD = 'transaction_context_guard';
+export const CONTEXT_GUARD = 'transaction_context_guard';
 /** The constraint names the guard reports (those of the CHECKs it replaced). */
 const OWN_TRANSACTION = 'transaction_context_own_transaction';
 const METADATA_OBJECT = 'transaction_context_metadata_object';
@@ -122,7 +122,7 @@ const METADATA_OBJECT = 'transaction_context_metadata_object';
  * search_path. Trigger functions need no EXECUTE privilege to fire, so PUBLIC has none.
  */
 async function installGuard(db: Kysely<unknown>, context: SourceContextConfig): Promise<void> {
-  const fn = sql.id(context.schema, GUARD);
+  const fn = sql.id(context.schema, CONTEXT_GUARD);
   const table = sql.id(context.schema, context.table);
   const id = sql.id(CONTEXT_TRANSACTION_COLUMN);
   await sql`CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $guard$
@@ -149,10 +149,10 @@ BEGIN
 END
 $guard$`.execute(db);
   await sql`REVOKE ALL ON FUNCTION ${fn}() FROM PUBLIC`.execute(db);
-  await sql`DROP TRIGGER IF EXISTS ${sql.id(GUARD)} ON ${table}`.execute(db);
-  await sql`CREATE TRIGGER ${sql.id(GUARD)} BEFORE INSERT OR UPDATE ON ${table}
+  await sql`DROP TRIGGER IF EXISTS ${sql.id(CONTEXT_GUARD)} ON ${table}`.execute(db);
+  await sql`CREATE TRIGGER ${sql.id(CONTEXT_GUARD)} BEFORE INSERT OR UPDATE ON ${table}
     FOR EACH ROW EXECUTE FUNCTION ${fn}()`.execute(db);
-  await sql`ALTER TABLE ${table} ENABLE ALWAYS TRIGGER ${sql.id(GUARD)}`.execute(db);
+  await sql`ALTER TABLE ${table} ENABLE ALWAYS TRIGGER ${sql.id(CONTEXT_GUARD)}`.execute(db);
   await sql`ALTER TABLE ${table} DROP CONSTRAINT IF EXISTS ${sql.id(OWN_TRANSACTION)},
     DROP CONSTRAINT IF EXISTS ${sql.id(METADATA_OBJECT)}`.execute(db);
 }

@@ -18,6 +18,11 @@ import { KeyedRowCursor, mergeByKey, type KeyedRow } from './keyed-rows';
 import { rowDocumentColumns, sourceRowDocumentSql } from '../staging/row-document';
 import { captureTriggerProblems } from './capture-triggers';
 import {
+  sourceForeignDependencies,
+  targetForeignDependencies,
+  type ForeignDependency,
+} from './foreign-dependencies';
+import {
   currentShapeListSql,
   currentShapeSql,
   shapeChangesSql,
@@ -123,6 +128,15 @@ export interface VerifyReport {
   readonly tables: readonly VerifyTableReport[];
   /** The listed mismatches (at most `maxListedPerTable` per table). */
   readonly mismatches: readonly VerifyMismatch[];
+  /**
+   * Kit objects built on a function, operator, type or collation outside pg_catalog and
+   * the kit (a finding: the report is not ok), each with the statements that rebuild it;
+   * absent when there is none. Such code runs inside the kit's statements: an index of
+   * the audit log built on a lookalike planted in `public` runs it in every audit insert.
+   */
+  readonly foreignDependencies?: readonly (ForeignDependency & {
+    readonly side: 'source' | 'target';
+  })[];
 }
 
 /**
@@ -224,12 +238,25 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
         ...(captureTriggers.length > 0 && { captureTriggers }),
       });
     }
+    const foreignDependencies = [
+      ...(
+        await targetForeignDependencies(target, options.config.auditSchema, {
+          inTransaction: true,
+        })
+      ).map((finding) => ({ side: 'target' as const, ...finding })),
+      ...(
+        await sourceForeignDependencies(source, options.config, undefined, { inTransaction: true })
+      ).map((finding) => ({ side: 'source' as const, ...finding })),
+    ];
     return {
-      ok: tables.every(
-        (table) => table.mismatches === 0 && !table.reloadPending && !table.captureTriggers,
-      ),
+      ok:
+        foreignDependencies.length === 0 &&
+        tables.every(
+          (table) => table.mismatches === 0 && !table.reloadPending && !table.captureTriggers,
+        ),
       tables,
       mismatches,
+      ...(foreignDependencies.length > 0 && { foreignDependencies }),
     };
   } finally {
     await Promise.all([source.end(), target.end()]);

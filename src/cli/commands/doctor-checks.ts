@@ -3,6 +3,11 @@ import { KIT_MIGRATIONS } from '../../../migrations/target';
 import { checkPgaudit } from '../../access-audit/setup';
 import type { AuditTrailConfig } from '../../config';
 import { checkSource, SourceSetupError } from '../../engine/source-setup';
+import {
+  checkSearchPathCreate,
+  checkSourceDependencies,
+  checkTargetDependencies,
+} from './doctor-trust-checks';
 import { captureTriggerProblems } from '../../verify/capture-triggers';
 import { attachedRowsWarnings, partitionListProblems } from '../../migrate/partitions';
 import { quoteIdent } from '../../postgres/identifiers';
@@ -206,6 +211,7 @@ export async function checkSourceSide(
   await checkAttachedRows(client, config, add);
   // DMS (a `deployment` section) captures DDL through these; the local engine needs none.
   if (config.deployment !== undefined) await checkDmsDdlCapture(client, config, add);
+  await checkSourceDependencies(client, config, slot, add);
   for (const row of await slotRows(client)) {
     const retained = Number(row.retained_bytes ?? 0);
     const mine = row.slot_name === slot;
@@ -397,6 +403,8 @@ export async function checkTargetSide(
     config.tables.filter((table) => known.has(tableKey(table))),
     add,
   );
+  await checkTargetDependencies(client, config, add);
+  await checkSearchPathCreate(client, config, add);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { stringifyRowJson } from '../../history/row-json';
 import type { SchemaChange, SchemaColumn, Version } from '../../history';
+import { printable } from '../../support/printable';
 
 // How the history commands print versions (text, JSON, CSV), loaded when one of them runs.
 
@@ -72,15 +73,6 @@ function formatContext(context: Version['context']): string {
   const by = context.actor === null ? '' : `  by ${printable(context.actor)}`;
   const why = context.reason === null ? '' : ` (${printable(context.reason)})`;
   return by === '' && why === '' ? '  (context without actor or reason)' : `${by}${why}`;
-}
-
-/**
- * The application wrote these values: a newline or a terminal escape in them must not
- * forge output lines, so text with control characters is shown JSON-quoted.
- */
-function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are what is looked for
-  return /[\u0000-\u001f\u007f-\u009f]/.test(text) ? JSON.stringify(text) : text;
 }
 
 export function formatSchemaChanges(changes: readonly SchemaChange[]): string {

@@ -1,6 +1,8 @@
 import { stringifyRowJson } from '../../history/row-json';
 import type { IntegrityReport } from '../../trust/integrity';
 import type { VerifyReport } from '../../verify';
+import { describeForeignDependency } from '../../verify/foreign-dependencies';
+import { printable } from '../../support/printable';
 import type { ReloadState } from '../../staging/reload-baseline';
 
 /** A report a person reads at a glance: one line per table, then each mismatch. */
@@ -13,6 +15,10 @@ export function formatReport(report: VerifyReport): string {
       : []),
     ...(table.captureTriggers ?? []).map((problem) => `  ${table.table}: ${problem}`),
   ]);
+  for (const finding of report.foreignDependencies ?? [])
+    lines.push(
+      `FAIL ${finding.side} ${printable(describeForeignDependency(finding))} → ${printable(finding.remedy)}`,
+    );
   for (const mismatch of report.mismatches) {
     const detail = mismatch.columns
       ? ` (columns: ${mismatch.columns.join(', ')})`

@@ -105,8 +105,13 @@ export function registerVerify(program: Command): void {
           triggers === 0
             ? ''
             : ` and ${triggers} capture trigger problem${triggers === 1 ? '' : 's'}`;
+        const built = report.foreignDependencies?.length ?? 0;
+        const builtText =
+          built === 0
+            ? ''
+            : ` and ${built} kit object${built === 1 ? '' : 's'} built on code outside the kit`;
         throw new CliError(
-          `verify found ${total} mismatch${total === 1 ? '' : 'es'}${reloads}${triggerText}`,
+          `verify found ${total} mismatch${total === 1 ? '' : 'es'}${reloads}${triggerText}${builtText}`,
           {
             code: 'VERIFY_MISMATCH',
             hint: 'a lagging pipeline also mismatches: run verify again once replicate or the DMS task caught up',
