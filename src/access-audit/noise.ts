@@ -1,3 +1,4 @@
+import { statementReadings, type SqlToken } from './sql-tokens';
 import type { AuditEvent, NoiseReason } from './types';
 
 /** Schemas that hold only the system catalog; reading them reveals no application data. */
@@ -34,6 +35,14 @@ const SESSION_COMMANDS = new Set([
  * Returns the reason, or `undefined` for an event that is not noise.
  */
 export function classifyNoise(event: AuditEvent): NoiseReason | undefined {
+  const reason = noiseShape(event);
+  // A catalog read or health check in shape that also reaches data no relation
+  // record shows (`SELECT pg_read_file(…) FROM pg_class`, `SELECT lo_get(…)`) is not noise.
+  if (reason !== 'catalog-read' && reason !== 'health-check') return reason;
+  return reachesBeyondRelations(event.statement) ? undefined : reason;
+}
+
+function noiseShape(event: AuditEvent): NoiseReason | undefined {
   const auditClass = event.auditClass;
   if (auditClass === 'MISC_SET' || (auditClass === 'MISC' && SESSION_COMMANDS.has(event.command))) {
     return 'session-command';
@@ -50,6 +59,44 @@ export function classifyNoise(event: AuditEvent): NoiseReason | undefined {
   if (relations === undefined) return undefined;
   if (relations.length === 0) return 'health-check';
   return relations.every(isCatalogObject) ? 'catalog-read' : undefined;
+}
+
+/** Cheap first look: a statement without one of these calls none of {@link DATA_FUNCTION}. */
+const DATA_FUNCTION_HINT = /_file|pg_ls_|lo_|loread|lowrite|dblink|_to_xml|pg_logical_slot_|u&|\\/i;
+
+/**
+ * Functions that read or change what no relation record shows: server files
+ * (`pg_read_file`, `pg_ls_dir`, adminpack's `pg_file_*`), large objects (`lo_get`,
+ * `loread`, `lo_export`), other databases (`dblink`), decoded WAL
+ * (`pg_logical_slot_get_changes`) and queries run from a string (`query_to_xml`).
+ * (`set_config` of a pgAudit or logging setting is `audit-tampering`, checked first.)
+ */
+const DATA_FUNCTION =
+  /^(?:pg_read_file|pg_read_binary_file|pg_stat_file|pg_ls_\w+|pg_file_\w+|lo_\w+|loread|lowrite|dblink\w*|(?:query|table|cursor|schema|database)_to_xml\w*|pg_logical_slot_\w+)$/;
+
+/**
+ * True when the statement calls one of {@link DATA_FUNCTION} (comments, quoting and
+ * Unicode escapes do not hide the name; a name that cannot be decoded counts), read
+ * as PostgreSQL may read it (sql-tokens.ts).
+ */
+export function reachesBeyondRelations(statement: string): boolean {
+  if (!DATA_FUNCTION_HINT.test(statement)) return false;
+  return statementReadings(statement).some(callsDataFunction);
+}
+
+function callsDataFunction(tokens: readonly SqlToken[]): boolean {
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    if (token.kind === 'string' && token.dollar && token.value !== undefined) {
+      if (reachesBeyondRelations(token.value)) return true;
+      continue;
+    }
+    if (token.kind !== 'name') continue;
+    if (token.escaped) return true;
+    const next = tokens[i + 1];
+    if (next?.kind === 'op' && next.text === '(' && DATA_FUNCTION.test(token.text)) return true;
+  }
+  return false;
 }
 
 /** True for `pg_catalog.x`, `information_schema.x`, and unqualified `pg_*` catalog names. */

@@ -2,7 +2,7 @@ import type { AccessAuditConfig, AccessRuleConfig } from '../config/access-audit
 import { compileGlobs } from './glob';
 import { canaryNonceOf } from './canary';
 import { ambiguousIdentityAlert, INTEGRITY_RULES, maxSeverity } from './integrity';
-import { classifyNoise, isCatalogObject, schemaOf } from './noise';
+import { classifyNoise, isCatalogObject, reachesBeyondRelations, schemaOf } from './noise';
 import { auditTamperingOf, identityChangeOf } from './tampering';
 import type { AccessAlert, AlertSeverity, AuditEvent, Verdict } from './types';
 
@@ -54,8 +54,11 @@ const BUILT_IN_RULES = {
     name: 'human-read',
     severity: 'low',
     includeServiceAccounts: false,
+    // A catalog relation's record is a read when the statement also reaches data no
+    // relation record shows (`SELECT lo_get(…) FROM pg_class`).
     matches: (event: AuditEvent) =>
-      event.auditClass === 'READ' && !isCatalogObject(event.objectName || 'x.x'),
+      event.auditClass === 'READ' &&
+      (!isCatalogObject(event.objectName || 'x.x') || reachesBeyondRelations(event.statement)),
   },
 } as const satisfies Record<
   Exclude<keyof AccessAuditConfig['defaultRules'], 'auditTampering' | 'identityChanges'>,

@@ -1,37 +1,157 @@
+import { dottedName, statementReadings, type SqlToken } from './sql-tokens';
 import type { AuditEvent } from './types';
 
-/** Cheap first look: no statement without one of these words can tamper with the audit. */
+/**
+ * Cheap first look: no statement without one of these can tamper with the audit.
+ * Single words only, which no comment can split; `u&` because a Unicode-escaped
+ * name (`U&"\0070gaudit".log`) hides every other word, and a backslash because with
+ * `standard_conforming_strings = off` an escaped quote can end a literal early.
+ */
 const TAMPER_HINT =
-  /pgaudit|pg_reload_conf|alter\s+system|pg_drop_replication_slot|drop\s+publication/i;
+  /pgaudit|set_config|\breset\b|u&|\\|pg_reload_conf|\bsystem\b|pg_drop_replication_slot|publication|log_error_verbosity|log_min_messages|lc_messages/i;
 
-/** What weakens the audit, looked for outside string literals and comments. */
-const TAMPER_STATEMENTS: readonly { pattern: RegExp; what: string }[] = [
-  // SET / RESET / ALTER ROLE|USER|DATABASE … SET|RESET pgaudit.* (quoted or not).
-  {
-    pattern: /\b(?:set|reset)\s+(?:(?:session|local)\s+)?"?pgaudit"?\./i,
-    what: 'pgaudit setting changed',
-  },
-  { pattern: /\balter\s+system\b/i, what: 'ALTER SYSTEM' },
-  { pattern: /\bpg_reload_conf\s*\(/i, what: 'pg_reload_conf()' },
-  { pattern: /\bdrop\s+extension\b[^;]*\bpgaudit\b/i, what: 'DROP EXTENSION pgaudit' },
-  { pattern: /\bpg_drop_replication_slot\s*\(/i, what: 'replication slot dropped' },
-  { pattern: /\bdrop\s+publication\b/i, what: 'publication dropped' },
-];
+/**
+ * Settings besides `pgaudit.*` whose change hides or disguises records: `log_min_messages`
+ * at `fatal`/`panic` drops pgAudit's LOG lines (that SET leaves no record of itself),
+ * `log_error_verbosity = terse` drops the CONTEXT line that tells a `RAISE LOG 'AUDIT: …'`
+ * forgery from a real record, and `lc_messages` translates the severity words (`LOG`,
+ * `CONTEXT`) the parser and the forgery check read. All three are superuser-only.
+ */
+const LOGGING_SETTINGS = new Set(['log_min_messages', 'log_error_verbosity', 'lc_messages']);
 
-/** `set_config('pgaudit.…', …)`: the setting name is itself a literal. */
-const SET_CONFIG = /\bset_config\s*\(\s*(?:E?'|\$\$)\s*pgaudit\./i;
+/** The name of a setting that weakens the audit when changed, or `undefined`. */
+function watchedSetting(quotedName: string, escaped: boolean): string | undefined {
+  if (escaped) return 'setting with an unreadable Unicode-escaped name changed';
+  // Setting names are compared without case: SET "PGAUDIT".log sets pgaudit.log.
+  const name = quotedName.toLowerCase();
+  if (name.startsWith('pgaudit.')) return 'pgaudit setting changed';
+  if (LOGGING_SETTINGS.has(name)) return `log setting changed (${name})`;
+  return undefined;
+}
 
 /**
  * What the statement does to weaken the audit (`pgaudit setting changed`,
  * `ALTER SYSTEM`, …), or `undefined`. Works on the normalised event's statement text,
  * so Database Activity Streams events are judged the same way as pgAudit records.
+ * The text is read as PostgreSQL reads it (comments, quoting and Unicode escapes
+ * do not hide a name: see sql-tokens.ts); a statement with a backslash is read both
+ * with and without `standard_conforming_strings`.
  */
 export function auditTamperingOf(event: Pick<AuditEvent, 'statement'>): string | undefined {
   const statement = event.statement;
   if (!TAMPER_HINT.test(statement)) return undefined;
-  if (SET_CONFIG.test(statement)) return 'pgaudit setting changed (set_config)';
-  const code = withoutLiterals(statement);
-  return TAMPER_STATEMENTS.find(({ pattern }) => pattern.test(code))?.what;
+  for (const tokens of statementReadings(statement)) {
+    const what = tamperingIn(tokens);
+    if (what !== undefined) return what;
+  }
+  return undefined;
+}
+
+function tamperingIn(tokens: readonly SqlToken[]): string | undefined {
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    if (
+      token.kind === 'string' &&
+      token.value !== undefined &&
+      (token.dollar || isBody(tokens[i - 1]))
+    ) {
+      // A DO or function body (dollar-quoted, or any literal after DO or AS): its
+      // statements run, so they are read as code.
+      const what = auditTamperingOf({ statement: token.value });
+      if (what !== undefined) return what;
+    }
+    if (token.kind !== 'name') continue;
+    const next = tokens[i + 1];
+    switch (token.text) {
+      case 'set':
+      case 'reset': {
+        // SET [SESSION|LOCAL] name, and the SET/RESET clause of ALTER ROLE|USER|DATABASE|
+        // FUNCTION|SYSTEM and of CREATE FUNCTION.
+        let at = i + 1;
+        const scope = tokens[at];
+        if (scope?.kind === 'name' && (scope.text === 'session' || scope.text === 'local')) at++;
+        const setting = dottedName(tokens, at);
+        if (setting === undefined) break;
+        if (token.text === 'reset' && setting.name === 'all' && isAlterRoleOrDatabase(tokens, i))
+          return 'role or database settings reset (RESET ALL)';
+        const what = watchedSetting(setting.name, setting.escaped);
+        if (what !== undefined) return what;
+        break;
+      }
+      case 'set_config':
+        if (isOp(next, '(')) {
+          const what = setConfigTampering(tokens, i + 2);
+          if (what !== undefined) return what;
+        }
+        break;
+      case 'system':
+        if (isName(tokens[i - 1], 'alter')) return 'ALTER SYSTEM';
+        break;
+      case 'pg_reload_conf':
+        if (isOp(next, '(')) return 'pg_reload_conf()';
+        break;
+      case 'pg_drop_replication_slot':
+        if (isOp(next, '(')) return 'replication slot dropped';
+        break;
+      case 'publication':
+        if (isName(tokens[i - 1], 'drop')) return 'publication dropped';
+        break;
+      case 'extension':
+        if (isName(tokens[i - 1], 'drop') && dropsPgaudit(tokens, i + 1))
+          return 'DROP EXTENSION pgaudit';
+        break;
+    }
+    if (token.escaped) return 'Unicode-escaped name with unreadable escapes';
+  }
+  return undefined;
+}
+
+/**
+ * `set_config(name, …)`: a change of a watched setting, or of one whose name is
+ * computed (`'pg' || 'audit.log'`, `$1`, `E'\x70gaudit.log'`), which cannot be told
+ * apart from one.
+ */
+function setConfigTampering(tokens: readonly SqlToken[], at: number): string | undefined {
+  const name = tokens[at];
+  const after = tokens[at + 1];
+  if (name?.kind !== 'string' || name.value === undefined || !isOp(after, ','))
+    return 'setting with a computed name changed (set_config)';
+  const what = watchedSetting(name.value, false);
+  return what === undefined ? undefined : `${what} (set_config)`;
+}
+
+/** Whether the statement holding `tokens[at]` (after the last `;` before it) is ALTER ROLE|USER|DATABASE. */
+function isAlterRoleOrDatabase(tokens: readonly SqlToken[], at: number): boolean {
+  let start = at;
+  while (start > 0 && !isOp(tokens[start - 1], ';')) start--;
+  const target = tokens[start + 1];
+  return (
+    isName(tokens[start], 'alter') &&
+    target?.kind === 'name' &&
+    (target.text === 'role' || target.text === 'user' || target.text === 'database')
+  );
+}
+
+function dropsPgaudit(tokens: readonly SqlToken[], from: number): boolean {
+  for (let i = from; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    if (isOp(token, ';')) return false;
+    if (token.kind === 'name' && (token.text === 'pgaudit' || token.escaped)) return true;
+  }
+  return false;
+}
+
+/** A literal after `DO` or `AS` (`CREATE FUNCTION … AS '…'`) is code. */
+function isBody(token: SqlToken | undefined): boolean {
+  return isName(token, 'do') || isName(token, 'as');
+}
+
+function isOp(token: SqlToken | undefined, text: string): boolean {
+  return token?.kind === 'op' && token.text === text;
+}
+
+function isName(token: SqlToken | undefined, text: string): boolean {
+  return token?.kind === 'name' && token.text === text;
 }
 
 const IDENTITY_CHANGE =
@@ -54,12 +174,4 @@ export function identityChangeOf(
   if (target.startsWith('"')) return target.slice(1, -1).replace(/""/g, '"');
   if (target.startsWith("'")) return target.slice(1, -1).replace(/''/g, "'");
   return target.toLowerCase() === 'none' ? 'NONE' : target.toLowerCase();
-}
-
-/** The statement with string literals, dollar-quoted bodies and comments blanked out. */
-function withoutLiterals(sql: string): string {
-  return sql
-    .replace(/--[^\n]*/g, ' ')
-    .replace(/\/\*[\s\S]*?\*\//g, ' ')
-    .replace(/'(?:[^']|'')*'/g, "''");
 }

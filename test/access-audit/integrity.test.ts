@@ -266,6 +266,26 @@ describe('audit tampering and identity changes', () => {
       "SELECT pg_drop_replication_slot('x')",
       'DROP PUBLICATION p',
       'DO $$BEGIN PERFORM pg_reload_conf(); END$$',
+      // Spellings PostgreSQL reads as the same setting or call.
+      "SET /* x */ pgaudit /* y */ . /* z */ log = 'misc'",
+      'SET "pgaudit"."log" = \'misc\'',
+      'SET U&"\\0070gaudit".log = \'misc\'',
+      "DO 'BEGIN PERFORM pg_reload_conf(); END'",
+      "SELECT 'a\\', pg_reload_conf(), ''", // with standard_conforming_strings = off
+      'ALTER/**/SYSTEM SET x = 1',
+      // set_config of a name the text does not spell out.
+      "SELECT set_config('pg' || 'audit.log', 'misc', false)",
+      "SELECT set_config(E'\\x70gaudit.log', 'misc', false)",
+      'SELECT set_config($1, $2, false)',
+      "SELECT pg_catalog.set_config($$PGAUDIT.log$$, 'misc', false)",
+      // Every per-role or per-database setting at once; settings that hide or disguise records.
+      'ALTER ROLE alice RESET ALL',
+      'SELECT 1; ALTER USER alice RESET ALL',
+      'SET "PGAUDIT".log = \'misc\'',
+      'ALTER DATABASE appdb RESET ALL',
+      'SET log_error_verbosity = terse',
+      "SET lc_messages = 'de_DE.UTF-8'",
+      "ALTER ROLE alice SET log_min_messages = 'panic'",
     ])
       expect(auditTamperingOf(event('X', statement)), statement).toBeDefined();
     for (const statement of [
@@ -274,6 +294,11 @@ describe('audit tampering and identity changes', () => {
       'SELECT 1 -- pg_reload_conf()',
       "SET application_name = 'pgaudit'",
       'DROP EXTENSION hstore',
+      'RESET ALL',
+      "SELECT set_config('search_path', 'app', false)",
+      "SELECT set_config('app.user_id', $1, true)",
+      "UPDATE notes SET body = 'pgaudit' WHERE id = 1",
+      "SELECT 'set_config(x)' AS x",
     ])
       expect(auditTamperingOf(event('X', statement)), statement).toBeUndefined();
   });

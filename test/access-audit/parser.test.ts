@@ -220,6 +220,23 @@ describe('noise by parsed fields when pgaudit.log_relation is off', () => {
     expect(read('SELECT * FROM (SELECT * FROM items) s')).toBeUndefined();
   });
 
+  it('never calls a read of files, large objects, other databases or decoded WAL noise', () => {
+    for (const statement of [
+      "SELECT pg_read_file('/etc/passwd')",
+      "SELECT * FROM pg_catalog.pg_read_binary_file('base/1/1259')",
+      'SELECT lo_get(4242)',
+      "SELECT convert_from(lo_get(4242), 'UTF8') FROM pg_class LIMIT 1",
+      "SELECT * FROM dblink('dbname=other', 'SELECT * FROM cards') AS t(x text)",
+      "SELECT * FROM pg_logical_slot_peek_changes('s', NULL, NULL)",
+      "SELECT query_to_xml('SELECT * FROM cards', true, false, '')",
+      // Comments, quoting and Unicode escapes do not hide the name.
+      'SELECT "pg_read_file" /* x */ (\'/etc/passwd\')',
+      'SELECT U&"\\0070g_read_file"(\'/etc/passwd\')',
+    ])
+      expect(read(statement), statement).toBeUndefined();
+    expect(read("SELECT 'pg_read_file(x)' AS x")).toBe('health-check');
+  });
+
   it('never calls DML, DDL or a COPY noise', () => {
     const event = parse(
       `${PREFIX}LOG:  AUDIT: SESSION,1,1,WRITE,UPDATE,TABLE,pg_catalog.pg_class,UPDATE pg_class SET x = 1,<none>`,
