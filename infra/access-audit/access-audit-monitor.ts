@@ -56,10 +56,12 @@ export interface AccessAuditMonitorProps {
    */
   readonly config?: AccessAuditConfigInput | AccessAuditConfig;
   /**
-   * Which log events reach the Lambda. Only pgAudit records matter, so the filter
-   * keeps connection and error lines from costing invocations; raw forwarding
-   * (`sqs.format` raw or both) also needs the ERROR and STATEMENT lines of failed statements.
-   * @default FilterPattern.allTerms('AUDIT'); with raw forwarding, anyTerm('AUDIT', 'ERROR', 'STATEMENT')
+   * Which log events reach the Lambda. pgAudit records and the CONTEXT lines the
+   * forgery check reads matter, so the filter keeps connection and error lines from
+   * costing invocations; raw forwarding (`sqs.format` raw or both) also needs the ERROR
+   * and STATEMENT lines of failed statements. A custom pattern must keep CONTEXT lines,
+   * or forged records pass as genuine.
+   * @default FilterPattern.anyTerm('AUDIT', 'CONTEXT'); with raw forwarding, anyTerm('AUDIT', 'CONTEXT', 'ERROR', 'STATEMENT')
    */
   readonly filterPattern?: logs.IFilterPattern;
   /**
@@ -432,12 +434,20 @@ export class AccessAuditMonitor extends Construct {
   }
 }
 
-/** pgAudit records; raw forwarding also takes the ERROR/STATEMENT lines of failed statements. */
-function defaultFilterPattern(config: AccessAuditConfig): logs.IFilterPattern {
+/**
+ * The terms of the default subscription filter: a log event reaches the Lambda when it
+ * holds any of them. pgAudit records (`AUDIT`), and `CONTEXT` lines: in a stderr log
+ * the CONTEXT that marks a `RAISE LOG 'AUDIT: …'` forgery is a log event of its own,
+ * and without it the forgery check would take every forgery as genuine. Raw
+ * forwarding also takes the ERROR and STATEMENT lines of failed statements.
+ */
+export function subscriptionFilterTerms(config: AccessAuditConfig): string[] {
   const raw = config.sqs.enabled && config.sqs.forward === 'events' && config.sqs.format !== 'kit';
-  return raw
-    ? logs.FilterPattern.anyTerm('AUDIT', 'ERROR', 'STATEMENT')
-    : logs.FilterPattern.allTerms('AUDIT');
+  return raw ? ['AUDIT', 'CONTEXT', 'ERROR', 'STATEMENT'] : ['AUDIT', 'CONTEXT'];
+}
+
+function defaultFilterPattern(config: AccessAuditConfig): logs.IFilterPattern {
+  return logs.FilterPattern.anyTerm(...subscriptionFilterTerms(config));
 }
 
 function parseConfig(

@@ -13,6 +13,7 @@ import {
   type LogFormat,
 } from '../../src/access-audit';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
+import { subscriptionFilterTerms } from '../../infra/access-audit/access-audit-monitor';
 import { runCli } from './support/cli';
 import { subscriptionEvent, testHandler, toCloudWatchMessages } from './support/lambda';
 import { describeWithPgaudit } from './support/live-suite';
@@ -259,6 +260,33 @@ describeWithPgaudit('forged, hidden and ambiguous pgAudit records on a live serv
       );
     },
   );
+
+  it('stderr: the Lambda behind the deployed subscription filter still sees forgeries', async () => {
+    // CloudWatch Logs delivers only the log events holding one of the filter's terms;
+    // a forgery is told by the CONTEXT line that follows it, a log event of its own.
+    const terms = subscriptionFilterTerms(config('stderr'));
+    const delivered = toCloudWatchMessages(logs.stderr).filter((message) =>
+      terms.some((term) => message.includes(term)),
+    );
+    const sns = mockClient(SNSClient);
+    onTestFinished(() => sns.restore());
+    sns.on(PublishCommand).resolves({ MessageId: 'm' });
+    const { handler } = testHandler(
+      { topicArn: TOPIC_ARN, fifo: false, config: config('stderr') },
+      { sns: new SNSClient({}) },
+    );
+    await handler(subscriptionEvent(delivered));
+    const alerts = sns.commandCalls(PublishCommand).map((call) => {
+      const body = JSON.parse(call.args[0].input.Message!) as { lambda: string };
+      return JSON.parse(body.lambda) as AccessAlert;
+    });
+    expect(insiderAlerts(alerts).slice(0, 4)).toEqual([
+      ['forged-audit-record', 'critical', 'mallory', 'GRANT'],
+      ['forged-audit-record', 'critical', 'mallory', 'GRANT'],
+      ['forged-audit-record', 'critical', 'mallory', 'UPDATE'],
+      ['human-dml', 'high', 'mallory', 'UPDATE'],
+    ]);
+  });
 
   it('reads a CR inside a statement as data, in pgaudit parse as in the Lambda', async () => {
     const file = path.join(dir, 'postgresql.log');

@@ -185,7 +185,7 @@ describe('sqs.format: forwarding the raw CloudWatch log event', () => {
       parseAccessAuditConfig({ sqs: { enabled: true, forward: 'events', format: 'raw' } }),
     ).template;
     raw.hasResourceProperties('AWS::Logs::SubscriptionFilter', {
-      FilterPattern: '?"AUDIT" ?"ERROR" ?"STATEMENT"',
+      FilterPattern: '?"AUDIT" ?"CONTEXT" ?"ERROR" ?"STATEMENT"',
     });
     const outputs = JSON.stringify(raw.findOutputs('*'));
     expect(outputs).toMatch(/ForwardQueueUrl/);
@@ -193,7 +193,9 @@ describe('sqs.format: forwarding the raw CloudWatch log event', () => {
     const kit = synthMonitor(
       parseAccessAuditConfig({ sqs: { enabled: true, forward: 'events' } }),
     ).template;
-    kit.hasResourceProperties('AWS::Logs::SubscriptionFilter', { FilterPattern: '"AUDIT"' });
+    kit.hasResourceProperties('AWS::Logs::SubscriptionFilter', {
+      FilterPattern: '?"AUDIT" ?"CONTEXT"',
+    });
   });
 });
 
