@@ -312,6 +312,21 @@ AS $function$
    ORDER BY a.attnum
 $function$;
 
+-- Whether a row's text (record_out) may hold an array value bounded_arrays records as its
+-- text: only one with a '[' (bounds, or a JSON array element) or a quoted element spelled
+-- null (`""null""`) can. Nearly every row has neither and is settled here. SQL with no SET
+-- clause: inlined into bounded_arrays and into the capture functions' one-row paths,
+-- which call bounded_arrays only for a row that passes (a PL/pgSQL call per row side
+-- costs more there than this test).
+CREATE OR REPLACE FUNCTION {{audit_schema}}.may_hold_array_text(row_text text)
+RETURNS boolean
+LANGUAGE sql
+IMMUTABLE PARALLEL SAFE
+AS $function$
+  SELECT pg_catalog.strpos(row_text, '[') OPERATOR(pg_catalog.>) 0
+         OR pg_catalog.strpos(row_text, '""null""') OPERATOR(pg_catalog.>) 0
+$function$;
+
 -- The array columns of a staging row that to_jsonb and row_to_json cannot keep, each as
 -- its exact text, merged over exact_document's result (an empty object for nearly
 -- every row):
@@ -338,13 +353,14 @@ DECLARE
   result pg_catalog.jsonb := '{}';
   name pg_catalog.text;
   value_text pg_catalog.text;
+  has_bracket pg_catalog.bool;
 BEGIN
-  IF row_text IS NULL THEN
+  IF NOT coalesce({{audit_schema}}.may_hold_array_text(row_text), false) THEN
     RETURN result;
   END IF;
   -- strpos first: a row whose text has no '[' at all (nearly every row) needs no regex.
-  IF pg_catalog.strpos(row_text, '[') OPERATOR(pg_catalog.>) 0
-     AND row_text OPERATOR(pg_catalog.~) '[(,]"?\[-?[0-9]+:' THEN
+  has_bracket := pg_catalog.strpos(row_text, '[') OPERATOR(pg_catalog.>) 0;
+  IF has_bracket AND row_text OPERATOR(pg_catalog.~) '[(,]"?\[-?[0-9]+:' THEN
     FOR name IN SELECT c.attname FROM {{audit_schema}}.array_columns(relation) AS c(attname) LOOP
       -- regclass output names the schema unless the caller's search_path finds the table by
       -- its bare name, which then means the same table.
@@ -355,8 +371,7 @@ BEGIN
     END LOOP;
   END IF;
   IF pg_catalog.strpos(row_text, '""null""') OPERATOR(pg_catalog.>) 0
-     OR (pg_catalog.strpos(row_text, '[') OPERATOR(pg_catalog.>) 0
-         AND row_text OPERATOR(pg_catalog.~) '[{,](""[ \t\n\r]*)?\[') THEN
+     OR (has_bracket AND row_text OPERATOR(pg_catalog.~) '[{,](""[ \t\n\r]*)?\[') THEN
     FOR name IN SELECT c.attname FROM {{audit_schema}}.json_array_columns(relation) AS c(attname) LOOP
       -- Each element's text: `null` for the literal (json's exact text, jsonb's output),
       -- NULL for a NULL element; a JSON array's begins with `[` (json's after whitespace).
@@ -424,7 +439,8 @@ AS $function$
 $function$;
 
 -- changed_column_list as a scalar, for a caller with two documents in hand (the one-row
--- path of capture_update).
+-- path of capture_update: the same list as a subquery of its audit INSERT measured no
+-- cheaper, since that statement would set it up for every row it records).
 CREATE OR REPLACE FUNCTION {{audit_schema}}.changed_columns(old_row jsonb, new_row jsonb)
 RETURNS text[]
 LANGUAGE plpgsql
@@ -810,9 +826,9 @@ BEGIN
   v_done := pg_catalog.set_config('audit_trail.seal_at_commit',
               CASE WHEN v_rows = 1 AND NOT v_seal_queued THEN 'on' ELSE 'off' END, true);
   IF v_rows = 1 THEN
-    -- One row (DMS): read in one statement and recorded by an INSERT ... VALUES, its key
-    -- by one key_of call; the set query below would start its every level for one row.
-    -- What is recorded is the set query's, step for step.
+    -- One row (DMS): read in one statement and recorded by an INSERT ... VALUES; the set
+    -- query below would start its every level for one row. What is recorded is the set
+    -- query's, step for step.
     SELECT to_jsonb(ins_row.*), CASE WHEN ar_flags.ar_exact THEN row_to_json(ins_row.*) END,
            record_out(ins_row.*)::text,
            CASE
@@ -826,12 +842,16 @@ BEGIN
       INTO v_data, v_json, v_text, v_operation, v_commit_ts, v_seq, v_xid, v_lsn, v_commit_raw
       FROM new_rows AS ins_row
       CROSS JOIN (SELECT arg_exact AS ar_exact) AS ar_flags;
-    v_key := {{audit_schema}}.key_of(v_data, arg_key_columns);
+    -- The key and bounded_arrays' first test as expressions of this function (inlined SQL):
+    -- a one-column key, and a row with no array text, make no PL/pgSQL call.
+    v_key := {{audit_schema}}.captured_key(v_data, arg_key_columns);
     v_data := v_data - arg_excluded_columns;
     IF arg_exact THEN
       v_data := {{audit_schema}}.exact_document(v_data, v_json, arg_json_columns, arg_float_columns);
     END IF;
-    v_data := v_data || ({{audit_schema}}.bounded_arrays(v_text, TG_RELID) - arg_excluded_columns);
+    IF {{audit_schema}}.may_hold_array_text(v_text) THEN
+      v_data := v_data || ({{audit_schema}}.bounded_arrays(v_text, TG_RELID) - arg_excluded_columns);
+    END IF;
     -- json text with whitespace around it, and the JSON null literal (a json column's
     -- text, a jsonb column's name in the list). Each call only where the row's text may
     -- hold one: a PL/pgSQL call costs more on this path than the (inlined) test.
@@ -1008,16 +1028,21 @@ BEGIN
            v_new_commit
       FROM old_rows AS old_row CROSS JOIN new_rows AS new_row
       CROSS JOIN (SELECT arg_exact AS ar_exact) AS ar_flags;
-    v_old_key := {{audit_schema}}.key_of(v_old_data, arg_key_columns);
-    v_new_key := {{audit_schema}}.key_of(v_new_data, arg_key_columns);
+    -- Keys and bounded_arrays' first test inlined, as in capture_insert's one-row path.
+    v_old_key := {{audit_schema}}.captured_key(v_old_data, arg_key_columns);
+    v_new_key := {{audit_schema}}.captured_key(v_new_data, arg_key_columns);
     v_old_data := v_old_data - arg_excluded_columns;
     v_new_data := v_new_data - arg_excluded_columns;
     IF arg_exact THEN
       v_old_data := {{audit_schema}}.exact_document(v_old_data, v_old_json, arg_json_columns, arg_float_columns);
       v_new_data := {{audit_schema}}.exact_document(v_new_data, v_new_json, arg_json_columns, arg_float_columns);
     END IF;
-    v_old_data := v_old_data || ({{audit_schema}}.bounded_arrays(v_old_text, TG_RELID) - arg_excluded_columns);
-    v_new_data := v_new_data || ({{audit_schema}}.bounded_arrays(v_new_text, TG_RELID) - arg_excluded_columns);
+    IF {{audit_schema}}.may_hold_array_text(v_old_text) THEN
+      v_old_data := v_old_data || ({{audit_schema}}.bounded_arrays(v_old_text, TG_RELID) - arg_excluded_columns);
+    END IF;
+    IF {{audit_schema}}.may_hold_array_text(v_new_text) THEN
+      v_new_data := v_new_data || ({{audit_schema}}.bounded_arrays(v_new_text, TG_RELID) - arg_excluded_columns);
+    END IF;
     -- json whitespace and the JSON null literal, as in capture_insert.
     IF arg_json THEN
       v_old_data := v_old_data || {{audit_schema}}.json_spaced_texts(v_old_text, TG_RELID, arg_json_columns);

@@ -60,6 +60,7 @@ describe('the set path of the capture triggers', () => {
     'json_spaced_texts',
     'may_hold_json_null',
     'may_hold_spaced_json',
+    'may_hold_array_text',
     'recorded_document',
     'json_array_columns',
   ];
@@ -249,6 +250,66 @@ describe('the set path of the capture triggers', () => {
         new_row: { id: 4, doc: '{"c":  1}', f: '-0' },
       },
     ]);
+  });
+
+  /**
+   * DMS's one-row statements: a one-column key, and a row whose text holds no array
+   * text, are settled by the capture functions' own (inlined) expressions, with no
+   * PL/pgSQL helper call (#14: a call per row side). changed_columns is still called
+   * once per recorded UPDATE.
+   */
+  it('a one-row INSERT and UPDATE call no key or array helper, and record what the set query records', async () => {
+    const calls = await helperCalls([
+      `INSERT INTO audit.plain_staging (id, name, price, note, ${header}) VALUES
+         (8.0, 'p', 1.10, 'x', ${headers('INSERT', '2026-12-01 15:00:00')})`,
+      `UPDATE audit.plain_staging SET price = 1.100, note = 'y', ar_h_operation = 'UPDATE',
+         ar_h_commit_timestamp = '2026-12-01 15:00:01',
+         ar_h_change_seq = '${changeSeq('2026-12-01 15:00:01')}', ar_h_indicator = 'U'
+       WHERE id = 8`,
+      // Only the ignored column changes: no version.
+      `UPDATE audit.plain_staging SET note = 'z', ar_h_operation = 'UPDATE',
+         ar_h_commit_timestamp = '2026-12-01 15:00:02',
+         ar_h_change_seq = '${changeSeq('2026-12-01 15:00:02')}', ar_h_indicator = 'U'
+       WHERE id = 8`,
+      // A key change: the old key's DELETE and the new key's UPDATE.
+      `UPDATE audit.plain_staging SET id = 9.00, name = 'q', ar_h_operation = 'UPDATE',
+         ar_h_commit_timestamp = '2026-12-01 15:00:03',
+         ar_h_change_seq = '${changeSeq('2026-12-01 15:00:03')}', ar_h_indicator = 'U'
+       WHERE id = 8`,
+    ]);
+    expect(calls).toEqual({ changed_columns: 2 });
+    const { rows } = await withClient(targetUrl, (client) =>
+      client.query<{ key: string; operation: string; changed: string[] | null; new_row: unknown }>(
+        `SELECT row_key::text AS key, operation, changed_columns AS changed, new_row
+           FROM audit.audit_log
+          WHERE source_table = 'plain' AND commit_timestamp >= '2026-12-01 15:00:00+00' ORDER BY id`,
+      ),
+    );
+    expect(rows).toEqual([
+      {
+        key: '{"id": 8}',
+        operation: 'INSERT',
+        changed: null,
+        new_row: { id: 8.0, name: 'p', price: 1.1 },
+      },
+      {
+        key: '{"id": 8}',
+        operation: 'UPDATE',
+        changed: ['price'],
+        new_row: { id: 8.0, name: 'p', price: 1.1 },
+      },
+      { key: '{"id": 8}', operation: 'DELETE', changed: null, new_row: null },
+      {
+        key: '{"id": 9}',
+        operation: 'UPDATE',
+        changed: ['id', 'name'],
+        new_row: { id: 9, name: 'q', price: 1.1 },
+      },
+    ]);
+    expect(await verifyIntegrity({ targetUrl, auditSchema: 'audit' })).toMatchObject({
+      ok: true,
+      findingCount: 0,
+    });
   });
 
   /**
