@@ -56,20 +56,18 @@ export async function targetForeignDependencies(
 
 /**
  * The source's kit objects: the context table (`sourceContext`) with its indexes,
- * constraints, defaults, triggers and guard function; DMS's DDL-capture schema and event
- * trigger (with a `deployment`); and the local engine's publication (named after its
- * slot) when `publication` is given: a row filter on a function outside pg_catalog would
- * run in the source's WAL decoding. The published tables are the application's, and
- * allowed as the publication's own references.
+ * constraints, defaults, triggers and guard function, and DMS's DDL-capture schema and
+ * event trigger (with a `deployment`). The local engine's publication needs no check:
+ * PostgreSQL refuses user-defined functions, operators, types and collations in a
+ * publication's row filter.
  */
 export async function sourceForeignDependencies(
   client: pg.ClientBase,
   config: AuditTrailConfig,
-  publication: string | undefined,
   scope: DependencyScope,
 ): Promise<ForeignDependency[]> {
   const context = config.sourceContext;
-  if (!hasSourceKitObjects(config, publication)) return [];
+  if (!hasSourceKitObjects(config)) return [];
   const table = context && quoteQualified(context.schema, context.table);
   const guard = context && `${quoteQualified(context.schema, CONTEXT_GUARD)}()`;
   const ddlSchema = config.deployment === undefined ? null : ddlArtifactsSchema(config);
@@ -84,28 +82,20 @@ export async function sourceForeignDependencies(
       `(${c} OPERATOR(pg_catalog.=) ${classOid('pg_proc')} AND ${o} OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure($2))`,
       `(${c} OPERATOR(pg_catalog.=) ${classOid('pg_event_trigger')} AND ${o} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT e.oid FROM pg_catalog.pg_event_trigger AS e WHERE $3::pg_catalog.text IS NOT NULL AND e.evtname OPERATOR(pg_catalog.=) $4)))`,
       `(${namespaceOf(c, o)} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT n.oid FROM pg_catalog.pg_namespace AS n WHERE n.nspname OPERATOR(pg_catalog.=) $3)))`,
-      `(${c} OPERATOR(pg_catalog.=) ${classOid('pg_publication_rel')} AND ${o} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT r.oid FROM pg_catalog.pg_publication_rel AS r JOIN pg_catalog.pg_publication AS p ON p.oid OPERATOR(pg_catalog.=) r.prpubid WHERE p.pubname OPERATOR(pg_catalog.=) $5)))`,
     ].join(' OR ');
   return findForeignDependencies(client, scope, {
     isKit: (c, o) => `(${contextParts(c, o)})`,
     kitSchemas: `ARRAY(SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_namespace AS n WHERE n.nspname OPERATOR(pg_catalog.=) $3)`,
-    values: [table ?? null, guard ?? null, ddlSchema, DMS_DDL_EVENT_TRIGGER, publication ?? null],
+    values: [table ?? null, guard ?? null, ddlSchema, DMS_DDL_EVENT_TRIGGER],
   });
 }
 
 /**
- * Whether the config gives the kit objects of its own on the source: a context table,
- * DMS's DDL-capture objects (with a `deployment`), or the engine's publication.
+ * Whether the config gives the kit objects of its own on the source: a context table, or
+ * DMS's DDL-capture objects (with a `deployment`).
  */
-export function hasSourceKitObjects(
-  config: AuditTrailConfig,
-  publication: string | undefined,
-): boolean {
-  return (
-    config.sourceContext !== undefined ||
-    config.deployment !== undefined ||
-    publication !== undefined
-  );
+export function hasSourceKitObjects(config: AuditTrailConfig): boolean {
+  return config.sourceContext !== undefined || config.deployment !== undefined;
 }
 
 /** One line for a finding: what depends on what, and why it matters. */
@@ -132,7 +122,7 @@ function classOid(catalog: string): string {
 /**
  * SQL for the schema an object (class `c`, oid `o`) lives in: its own namespace column,
  * or its table's for a trigger, default, rule or policy; a schema is its own; NULL for
- * objects outside schemas (languages, extensions, publications, casts).
+ * objects outside schemas (languages, extensions, casts).
  */
 function namespaceOf(c: string, o: string): string {
   const own = (catalog: string, column: string) =>
@@ -184,8 +174,7 @@ interface RebuildRow {
 /**
  * Every pg_depend row from a kit object to something neither the kit's, nor in
  * pg_catalog or information_schema, nor allowed by kind: schemas (containers, no code),
- * the plpgsql language, a publication (its tables' references), and a published table
- * from its own publication entry. Read on a catalog-only search_path, so definitions
+ * and the plpgsql language. Read on a catalog-only search_path, so definitions
  * deparse with every other name schema-qualified.
  */
 async function findForeignDependencies(
@@ -205,12 +194,9 @@ async function findForeignDependencies(
        foreign_refs AS MATERIALIZED (
          SELECT d.* FROM kit AS d
           WHERE NOT coalesce(${namespaceOf('d.refclassid', 'd.refobjid')}, 0) OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT oid FROM allowed))
-            AND NOT d.refclassid OPERATOR(pg_catalog.=) ANY (ARRAY[${classOid('pg_namespace')}, ${classOid('pg_publication')}])
+            AND NOT d.refclassid OPERATOR(pg_catalog.=) ${classOid('pg_namespace')}
             AND NOT (d.refclassid OPERATOR(pg_catalog.=) ${classOid('pg_language')}
                      AND d.refobjid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT l.oid FROM pg_catalog.pg_language AS l WHERE l.lanname OPERATOR(pg_catalog.=) 'plpgsql')))
-            AND NOT (d.classid OPERATOR(pg_catalog.=) ${classOid('pg_publication_rel')}
-                     AND d.refclassid OPERATOR(pg_catalog.=) ${classOid('pg_class')}
-                     AND d.refobjid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pr.prrelid FROM pg_catalog.pg_publication_rel AS pr WHERE pr.oid OPERATOR(pg_catalog.=) d.objid)))
             AND NOT (${query.isKit('d.refclassid', 'd.refobjid')}))
        SELECT d.classid::pg_catalog.int8 AS classid, d.objid::pg_catalog.int8 AS objid,
               pg_catalog.concat_ws(' ', o.type, o.identity) AS object,

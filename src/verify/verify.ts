@@ -244,9 +244,9 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
           inTransaction: true,
         })
       ).map((finding) => ({ side: 'target' as const, ...finding })),
-      ...(
-        await sourceForeignDependencies(source, options.config, undefined, { inTransaction: true })
-      ).map((finding) => ({ side: 'source' as const, ...finding })),
+      ...(await sourceForeignDependencies(source, options.config, { inTransaction: true })).map(
+        (finding) => ({ side: 'source' as const, ...finding }),
+      ),
     ];
     return {
       ok:

@@ -160,6 +160,21 @@ OK  forged" AFTER INSERT ON audit.audit_log FOR EACH ROW EXECUTE FUNCTION public
       ['source', 'table constraint planted on audit_context.transaction_context'],
     ]);
 
+    const verified = await runCli([
+      'verify',
+      ...connectionArgs({ configFile, sourceUrl, targetUrl }),
+    ]);
+    expect(verified.code).toBe(1);
+    expect(verified.stdout.split('\n').filter((line) => line.startsWith('FAIL'))).toEqual(
+      // The same lines as doctor's, in verify's order: the target's, then the source's.
+      [failures[1]!, failures[2]!, failures[0]!].map(
+        (failure) => `FAIL ${failure.side} ${failure.detail} → ${failure.remedy}`,
+      ),
+    );
+    expect(verified.stderr).toMatch(
+      /verify found 0 mismatches and 3 kit objects built on code outside the kit/,
+    );
+
     // What doctor says to run puts each object back on pg_catalog's.
     await withClient(sourceUrl, (client) => client.query(sqlOf(failures[0]!.remedy!)));
     await withClient(targetUrl, async (client) => {

@@ -211,7 +211,7 @@ export async function checkSourceSide(
   await checkAttachedRows(client, config, add);
   // DMS (a `deployment` section) captures DDL through these; the local engine needs none.
   if (config.deployment !== undefined) await checkDmsDdlCapture(client, config, add);
-  await checkSourceDependencies(client, config, slot, add);
+  await checkSourceDependencies(client, config, add);
   for (const row of await slotRows(client)) {
     const retained = Number(row.retained_bytes ?? 0);
     const mine = row.slot_name === slot;

@@ -34,18 +34,16 @@ export async function checkTargetDependencies(
 }
 
 /**
- * The same for the source's kit objects: the context table, DMS's DDL-capture objects,
- * and the engine's publication (named after `slot`, when known).
+ * The same for the source's kit objects: the context table and DMS's DDL-capture objects.
  */
 export async function checkSourceDependencies(
   client: pg.ClientBase,
   config: AuditTrailConfig,
-  slot: string | undefined,
   add: Add,
 ): Promise<void> {
-  if (!hasSourceKitObjects(config, slot)) return;
+  if (!hasSourceKitObjects(config)) return;
   report(
-    await sourceForeignDependencies(client, config, slot, { inTransaction: false }),
+    await sourceForeignDependencies(client, config, { inTransaction: false }),
     'the kit’s objects here depend only on pg_catalog and the kit',
     add,
   );
