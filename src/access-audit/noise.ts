@@ -1,8 +1,6 @@
+import { INFORMATION_SCHEMA_RELATIONS, PG_CATALOG_RELATIONS } from './catalog-relations';
 import { statementReadings, type SqlToken } from './sql-tokens';
 import type { AuditEvent, NoiseReason } from './types';
-
-/** Schemas that hold only the system catalog; reading them reveals no application data. */
-const CATALOG_SCHEMAS = new Set(['pg_catalog', 'information_schema', 'pg_toast']);
 
 /**
  * Session-level commands drivers and GUI clients send on connect or around every
@@ -99,11 +97,19 @@ function callsDataFunction(tokens: readonly SqlToken[]): boolean {
   return false;
 }
 
-/** True for `pg_catalog.x`, `information_schema.x`, and unqualified `pg_*` catalog names. */
+/**
+ * True for a relation of the system catalog: `pg_catalog.x` (but `pg_largeobject`, which
+ * holds the large objects' data), a known `information_schema` relation, and an
+ * unqualified known `pg_catalog` name (pgaudit.log_relation off; see catalog-relations.ts).
+ * `pg_toast.*` is not: its chunks are the data of the table it belongs to.
+ */
 export function isCatalogObject(name: string): boolean {
   const dot = name.indexOf('.');
-  if (dot < 0) return name.startsWith('pg_');
-  return CATALOG_SCHEMAS.has(unquote(name.slice(0, dot)));
+  if (dot < 0) return PG_CATALOG_RELATIONS.has(unquote(name));
+  const schema = unquote(name.slice(0, dot));
+  const relation = unquote(name.slice(dot + 1));
+  if (schema === 'pg_catalog') return relation !== 'pg_largeobject';
+  return schema === 'information_schema' && INFORMATION_SCHEMA_RELATIONS.has(relation);
 }
 
 /** The schema part of `schema.name`, or `undefined` when unqualified. */

@@ -235,6 +235,13 @@ describe('noise by parsed fields when pgaudit.log_relation is off', () => {
     ])
       expect(read(statement), statement).toBeUndefined();
     expect(read("SELECT 'pg_read_file(x)' AS x")).toBe('health-check');
+    // Anyone who may create a table may call it pg_something: only catalog names count.
+    expect(read('SELECT * FROM pg_cards')).toBeUndefined();
+    expect(read('SELECT * FROM pg_class, pg_cards')).toBeUndefined();
+    expect(read('SELECT * FROM information_schema.stash')).toBeUndefined();
+    expect(read('SELECT * FROM pg_toast.pg_toast_16384')).toBeUndefined();
+    expect(read('SELECT data FROM pg_catalog.pg_largeobject')).toBeUndefined();
+    expect(read('SELECT * FROM pg_stat_activity, information_schema.columns')).toBe('catalog-read');
   });
 
   it('never calls DML, DDL or a COPY noise', () => {

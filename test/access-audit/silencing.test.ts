@@ -50,6 +50,11 @@ const HIDDEN_READS = [
   "SELECT convert_from(lo_get(4242), 'UTF8') FROM pg_catalog.pg_class LIMIT 1",
   "SELECT pg_read_file('PG_VERSION') FROM pg_catalog.pg_class LIMIT 1",
   "SELECT * FROM pg_catalog.pg_read_file('PG_VERSION')",
+  // Data in relations of catalog schemas: large objects' pages, a table a superuser
+  // put in information_schema, a table's TOAST chunks.
+  'SELECT data FROM pg_catalog.pg_largeobject WHERE loid = 4242',
+  'SELECT * FROM information_schema.stash',
+  'SELECT chunk_data FROM pg_toast.pg_toast_of_cards',
 ];
 /** What tools send: stays noise. */
 const TOOL_NOISE = [
@@ -84,6 +89,13 @@ async function runWorkload(server: PgauditServer): Promise<void> {
     await admin.query('GRANT ALL ON billing.cards TO mallory');
     await admin.query("SELECT lo_from_bytea(4242, 'card number 4111')");
     await admin.query('GRANT SELECT ON LARGE OBJECT 4242 TO mallory');
+    await admin.query('CREATE TABLE information_schema.stash AS SELECT * FROM billing.cards');
+    // A stable name for billing.cards' TOAST table, so the statement can be listed.
+    await admin.query('SET allow_system_table_mods = on');
+    const { rows } = await admin.query<{ toast: string }>(
+      "SELECT reltoastrelid::regclass::text AS toast FROM pg_class WHERE oid = 'billing.cards'::regclass",
+    );
+    await admin.query(`ALTER TABLE ${rows[0]!.toast} RENAME TO pg_toast_of_cards`);
     await setupPgaudit(admin, config);
   });
   const dba = server.userUrl('dba', DB);
