@@ -185,6 +185,20 @@ export class PositionStore {
     return new Set(rows.map((row) => `${row.source_schema}\u0000${row.source_table}`));
   }
 
+  /**
+   * Whether this slot's row was written by an engine that records its loads: migration
+   * 0013 marked the rows that existed then `leaves_recorded = false`, and such an engine
+   * sets it (after recording its tables) at its first start; a row it creates has it
+   * already. Only the engine role and the owner write the row.
+   */
+  async recordsLoads(target: pg.ClientBase): Promise<boolean> {
+    const { rows } = await target.query<{ recorded: string }>(
+      `SELECT leaves_recorded::text AS recorded FROM ${this.table} WHERE slot_name = $1`,
+      [this.slot],
+    );
+    return rows[0]?.recorded === 'true';
+  }
+
   /** Records tables as loaded, inside the caller's open target transaction. */
   async markLoaded(target: pg.ClientBase, tables: readonly LoadedTableName[]): Promise<void> {
     if (tables.length === 0) return;

@@ -295,9 +295,11 @@ async function copyAddedTables(
 
 /**
  * Configured tables this slot has not loaded yet (added to the config after the first
- * run). A slot loaded before loads were recorded has no record at all: which of its
- * tables were loaded is inferred once, from evidence no staging writer can make, and
- * recorded ({@link recordLegacyLoads}, which refuses what it cannot tell).
+ * run, or added back, which forgets the table's record). A slot loaded before loads were
+ * recorded has no record at all: which of its tables were loaded is inferred once, from
+ * evidence no staging writer can make, and recorded ({@link recordLegacyLoads}, which
+ * refuses what it cannot tell). A slot an engine that records loads wrote is never
+ * inferred: with no record left (every table added back), every table is loaded.
  */
 export async function tablesToLoad(
   target: pg.Client,
@@ -306,7 +308,7 @@ export async function tablesToLoad(
 ): Promise<StagingTable[]> {
   const key = (table: StagingTable) => `${table.source.schema}\u0000${table.source.table}`;
   const loaded = await positions.loadedTables(target);
-  if (loaded.size === 0)
+  if (loaded.size === 0 && !(await positions.recordsLoads(target)))
     for (const table of await recordLegacyLoads(target, tables, positions)) loaded.add(key(table));
   return tables.filter((table) => !loaded.has(key(table)));
 }

@@ -28,6 +28,11 @@ async function legacySlot(): Promise<Pipeline> {
   const p = await createPipeline(SOURCE, onlyA);
   await p.replicate();
   await p.target(`DELETE FROM audit.cdc_engine_loaded_table WHERE slot_name = $1`, [p.slotName]);
+  // Migration 0013 gave the slots that existed then leaves_recorded = false.
+  await p.target(
+    `UPDATE audit.cdc_engine_position SET leaves_recorded = false WHERE slot_name = $1`,
+    [p.slotName],
+  );
   await p.target(
     `UPDATE audit.kysely_migration
         SET timestamp = to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
@@ -142,6 +147,41 @@ describe('engine: a slot from before loads were recorded', () => {
       ['DELETE', 9],
     ]);
     expect((await verify(p)).ok).toBe(true);
+  });
+
+  // A slot an engine that records its loads wrote is never inferred: its records were
+  // forgotten on purpose (every configured table removed and added back, each to be
+  // reloaded), and a staging row DMS's login inserted before the next start must not
+  // make the engine take the table as loaded (here its history is old enough to pass as
+  // evidence: an install from before 0007).
+  it('does not infer anything on a slot an engine that records loads wrote: a table added back is reloaded', async () => {
+    const p = await createPipeline(SOURCE, onlyA);
+    pipelines.push(p);
+    await p.replicate();
+    await p.target(
+      `UPDATE audit.kysely_migration
+          SET timestamp = to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+        WHERE name = '0007-cdc-engine-loaded-table'`,
+    );
+    const onlyB = parseConfig({ tables: [{ table: 'b' }] });
+    await migrateTarget({ config: onlyB, sourceUrl: p.sourceUrl, targetUrl: p.targetUrl });
+    await migrateTarget({
+      config: parseConfig(onlyA),
+      sourceUrl: p.sourceUrl,
+      targetUrl: p.targetUrl,
+    });
+    const dms = await createLogin(p.targetUrl, 'dms_writer');
+    await p.target(`GRANT ${quoteIdent(kitRoles(both).writer)} TO ${quoteIdent(dms.name)}`);
+    await asLogin(dms.url, (client) =>
+      new DmsApplier(client, 'audit', 'a', ['id']).insert(
+        { id: '9', v: 'forged' },
+        cdc('INSERT', '2026-11-23 10:00:00', 40),
+      ),
+    );
+    const result = await p.replicate({ config: parseConfig(onlyA) });
+    expect(result.initialLoadRows).toEqual({ 'public.a': 1 });
+    const report = await verify(p, parseConfig(onlyA));
+    expect(report.tables.map((table) => table.reloadPending)).toEqual([undefined]);
   });
 
   it('takes the tables as loaded once the administrator records them (the other way out)', async () => {
