@@ -253,7 +253,7 @@ async function constraintCheck(source: pg.ClientBase, leaf: LeafPartition): Prom
      SELECT pg_catalog.pg_get_partition_constraintdef(leaf.oid) AS constraint,
             (SELECT pg_catalog.string_agg(DISTINCT pg_catalog.format('%s.%s', opc.opcnamespace::regnamespace, opc.opcname), ', ')
                FROM pg_catalog.pg_partition_ancestors(leaf.oid) a(relid)
-               JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = a.relid
+               JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid OPERATOR(pg_catalog.=) a.relid
                CROSS JOIN LATERAL pg_catalog.unnest(pt.partclass::oid[]) AS k(opclass)
                JOIN pg_catalog.pg_opclass opc ON opc.oid = k.opclass
               WHERE opc.opcnamespace OPERATOR(pg_catalog.<>) 'pg_catalog'::pg_catalog.regnamespace) AS foreign_code,
@@ -261,7 +261,7 @@ async function constraintCheck(source: pg.ClientBase, leaf: LeafPartition): Prom
                       'name', a.attname, 'type', pg_catalog.format_type(a.atttypid, a.atttypmod),
                       'builtin', t.typnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace) ORDER BY k.ord)
                FROM pg_catalog.unnest($3::text[]) WITH ORDINALITY AS k(name, ord)
-               JOIN pg_catalog.pg_attribute a ON a.attrelid = leaf.oid AND a.attname = k.name
+               JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) leaf.oid AND a.attname = k.name
                JOIN pg_catalog.pg_type t ON t.oid = a.atttypid) AS columns
        FROM leaf`,
     [leaf.schema, leaf.name, leaf.root.primaryKey],

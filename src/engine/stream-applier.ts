@@ -120,7 +120,7 @@ export class PartitionAttached extends Error {
 const IS_AUDITED_LEAF_SQL = `
   SELECT EXISTS (
     SELECT FROM pg_catalog.pg_partition_ancestors($1::oid) AS a(relid)
-      JOIN pg_catalog.pg_class c ON c.oid = a.relid
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.relid
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest($2::text[], $3::text[]))
   ) AND (SELECT relkind FROM pg_catalog.pg_class WHERE oid = $1::oid) = 'r' AS leaf`;

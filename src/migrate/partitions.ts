@@ -30,7 +30,7 @@ const RELATION_SQL = `
 const PARTITIONS_SQL = `
   SELECT n.nspname AS schema, c.relname AS name, t.isleaf AS is_leaf
     FROM pg_catalog.pg_partition_tree(pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1::text, $2::text))) t
-    JOIN pg_catalog.pg_class c ON c.oid = t.relid
+    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
    WHERE t.relid OPERATOR(pg_catalog.<>) pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1::text, $2::text))
    ORDER BY c.relname`;

@@ -43,7 +43,7 @@ const COVERED_RELATIONS_SQL = `
     SELECT a.oid, 'table' AS role FROM audited a
     UNION ALL
     SELECT t.relid, 'partition' FROM audited a, pg_catalog.pg_partition_tree(a.oid) t
-     WHERE t.isleaf AND t.relid <> a.oid
+     WHERE t.isleaf AND t.relid OPERATOR(pg_catalog.<>) a.oid
   )
   SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name, cv.role,
          c.relpersistence AS persistence, c.relreplident AS identity,
@@ -81,7 +81,7 @@ const INHERITANCE_CHILDREN_SQL = `
 const PARTITION_ANCESTORS_SQL = `
   SELECT n.nspname AS schema, c.relname AS table
     FROM pg_catalog.pg_partition_ancestors(pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1::text, $2::text))) a(relid)
-    JOIN pg_catalog.pg_class c ON c.oid = a.relid
+    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.relid
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
    WHERE a.relid OPERATOR(pg_catalog.<>) pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1::text, $2::text))`;
 

@@ -338,7 +338,7 @@ async function nameDetachedPartitions(
     try {
       const { rows } = await source.query<{ key: string }>(
         `SELECT q.key FROM (${sourceRowDocumentSql(table, qualified)}) AS q
-          WHERE $2::regclass NOT IN (SELECT relid FROM pg_catalog.pg_partition_tree($3::regclass))
+          WHERE $2::regclass::pg_catalog.oid NOT IN (SELECT relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree($3::regclass))
             AND q.key::jsonb = ANY($1::jsonb[])`,
         [keys, qualified, quoteQualified(table.schema, table.table)],
       );

@@ -101,4 +101,45 @@ describe("the engine's source session with lookalikes planted in public", () => 
       await p.dispose();
     }
   });
+
+  it('loads and streams a partitioned table without calling them', async () => {
+    const p = await createPipeline(
+      `CREATE TABLE d (region text, id int, PRIMARY KEY (region, id)) PARTITION BY LIST (region);
+       CREATE TABLE d_eu PARTITION OF d FOR VALUES IN ('EU');
+       INSERT INTO d VALUES ('EU', 1);`,
+      { tables: [{ table: 'd', partitions: ['d_eu'] }] },
+    );
+    try {
+      // pg_partition_tree and pg_partition_ancestors return regclass: compared with an
+      // oid, a lookalike operator for the pair is the only exact match.
+      await p.source(`
+        CREATE TABLE public.planted_calls (fn text, by_app text);
+        GRANT INSERT ON public.planted_calls TO PUBLIC;
+        CREATE FUNCTION public.planted_eq(oid, regclass) RETURNS boolean
+          LANGUAGE sql AS $$
+            INSERT INTO public.planted_calls VALUES ('oid = regclass', current_setting('application_name'));
+            SELECT $1 OPERATOR(pg_catalog.=) $2::oid$$;
+        CREATE OPERATOR public.= (leftarg = oid, rightarg = regclass, function = public.planted_eq);
+        CREATE FUNCTION public.planted_ne(regclass, oid) RETURNS boolean
+          LANGUAGE sql AS $$
+            INSERT INTO public.planted_calls VALUES ('regclass <> oid', current_setting('application_name'));
+            SELECT $1::oid OPERATOR(pg_catalog.<>) $2$$;
+        CREATE OPERATOR public.<> (leftarg = regclass, rightarg = oid, function = public.planted_ne);`);
+      await p.replicate();
+      await p.source(`INSERT INTO d VALUES ('EU', 2)`);
+      await p.replicate();
+
+      const calls = await p.source(
+        'SELECT fn, by_app, count(*)::int AS n FROM public.planted_calls GROUP BY 1, 2 ORDER BY 1, 2',
+      );
+      expect(calls.rows).toEqual([]);
+      const staged = await p.target('SELECT region, id FROM audit.d_staging ORDER BY id');
+      expect(staged.rows).toEqual([
+        { region: 'EU', id: 1 },
+        { region: 'EU', id: 2 },
+      ]);
+    } finally {
+      await p.dispose();
+    }
+  });
 });
