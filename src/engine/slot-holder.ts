@@ -115,7 +115,7 @@ async function takeEngineLock(target: pg.ClientBase, key: string): Promise<numbe
   for (;;) {
     // The engine's target connection reads every value as text.
     const { rows } = await target.query<{ locked: boolean | string }>(
-      'SELECT pg_try_advisory_lock($1::bigint) AS locked',
+      'SELECT pg_catalog.pg_try_advisory_lock($1::bigint) AS locked',
       [key],
     );
     const locked = rows[0]?.locked;

@@ -207,7 +207,7 @@ export async function migrateTarget(options: MigrateTargetOptions): Promise<Migr
       } finally {
         // Ending the session releases it too (a dry run's aborted transaction refuses
         // the call; the session ends right after).
-        await sql`SELECT pg_advisory_unlock(${MIGRATE_LOCK_KEY})`
+        await sql`SELECT pg_catalog.pg_advisory_unlock(${MIGRATE_LOCK_KEY})`
           .execute(session)
           .catch(() => undefined);
       }
@@ -236,9 +236,9 @@ async function refuseBeforeCatchUp(
   const changing = [];
   for (const table of tables) {
     const { rows } = await sql<{ name: string; type: string }>`
-      SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+      SELECT a.attname AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
         FROM pg_catalog.pg_attribute a
-       WHERE a.attrelid = to_regclass(${quoteQualified(options.config.auditSchema, stagingTableName(table.table))})
+       WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(${quoteQualified(options.config.auditSchema, stagingTableName(table.table))})
          AND a.attnum > 0 AND NOT a.attisdropped`.execute(target);
     if (rows.length === 0) continue; // no staging table yet: nothing to change
     const staging = new Map(
@@ -323,7 +323,7 @@ async function migrateFromSource(
 /** Takes the migrate lock for the session, waiting at most `lockTimeout` for another run. */
 async function holdMigrateLock(session: Kysely<unknown>, lockTimeout: string): Promise<void> {
   try {
-    await sql`SELECT pg_advisory_lock(${MIGRATE_LOCK_KEY})`.execute(session);
+    await sql`SELECT pg_catalog.pg_advisory_lock(${MIGRATE_LOCK_KEY})`.execute(session);
   } catch (error) {
     if (!isLockTimeout(error)) throw error;
     throw new AuditTrailError(
@@ -384,7 +384,7 @@ export async function migrateTargetWith(
   applied.forEach((name) => log(`applied migration ${name}`));
   const report = await target.transaction().execute(async (trx) => {
     // Concurrent migrate runs must not both install a function or add the same column.
-    await sql`SELECT pg_advisory_xact_lock(${MIGRATE_LOCK_KEY})`.execute(trx);
+    await sql`SELECT pg_catalog.pg_advisory_xact_lock(${MIGRATE_LOCK_KEY})`.execute(trx);
     // After a versioned migration every file is re-installed: the migration may have
     // dropped something a file defines.
     const installedSqlFiles = await installKitSql(trx, config.auditSchema, {
@@ -545,7 +545,7 @@ async function legacyStagingMigrations(
 ): Promise<string[]> {
   const table = quoteQualified(auditSchema, 'kysely_migration');
   const { rows: found } = await sql<{ exists: boolean }>`
-    SELECT to_regclass(${table}) IS NOT NULL AS exists`.execute(db);
+    SELECT pg_catalog.to_regclass(${table}) IS NOT NULL AS exists`.execute(db);
   if (!found[0]?.exists) return [];
   const { rows } = await sql<{ name: string }>`
     SELECT name FROM ${sql.id(auditSchema, 'kysely_migration')}

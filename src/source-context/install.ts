@@ -81,7 +81,7 @@ export async function installSourceContext(
 
 async function tableExists(db: Kysely<unknown>, context: SourceContextConfig): Promise<boolean> {
   const { rows } = await sql<{ found: boolean }>`
-    SELECT to_regclass(${`${quote(context.schema)}.${quote(context.table)}`}) IS NOT NULL AS found`.execute(
+    SELECT pg_catalog.to_regclass(${`${quote(context.schema)}.${quote(context.table)}`}) IS NOT NULL AS found`.execute(
     db,
   );
   return rows[0]?.found === true;

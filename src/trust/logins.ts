@@ -197,7 +197,7 @@ export async function setUpReplicationLogin(
   for (const table of config.tables) {
     const name = `${quoteIdent(table.schema)}.${quoteIdent(table.table)}`;
     const { rows } = await sql<{ found: boolean }>`
-      SELECT to_regclass(${name}) IS NOT NULL AS found`.execute(db);
+      SELECT pg_catalog.to_regclass(${name}) IS NOT NULL AS found`.execute(db);
     if (!rows[0]?.found) {
       throw new LoginSetupError(
         `source table ${table.schema}.${table.table} does not exist: create the audited tables on the source, then deploy again`,

@@ -49,7 +49,7 @@ export async function requireHistoryOnTarget(
   if (config.tables.length > 0) return;
   const registry = `${quoteIdent(config.auditSchema)}.audited_table`;
   const { rows } = await sql<{ exists: boolean }>`
-    SELECT to_regclass(${registry}) IS NOT NULL AS exists`.execute(db);
+    SELECT pg_catalog.to_regclass(${registry}) IS NOT NULL AS exists`.execute(db);
   const missing = rows[0]?.exists !== true;
   const audited = missing
     ? 0

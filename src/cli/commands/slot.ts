@@ -20,7 +20,7 @@ async function listSlots(client: pg.Client): Promise<SlotInfo[]> {
   const { rows } = await client.query<SlotInfo>(
     `SELECT slot_name AS name, plugin, database, active, active_pid AS "activePid",
             confirmed_flush_lsn::text AS "confirmedFlushLsn",
-            pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint::text AS "retainedWalBytes",
+            pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn)::bigint::text AS "retainedWalBytes",
             wal_status AS "walStatus"
        FROM pg_replication_slots WHERE slot_type = 'logical' ORDER BY slot_name`,
   );

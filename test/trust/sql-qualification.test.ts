@@ -1,0 +1,122 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { unqualifiedCatalogUses } from '../support/sql-qualification';
+
+/**
+ * The kit's SQL names pg_catalog wherever a lookalike planted in `public` could win
+ * (test/support/sql-qualification.ts says which calls and comparisons; the planted-
+ * functions tests show each kind running with the kit's rights). Qualifying by hand left
+ * a long tail; this keeps it from growing back.
+ *
+ * Not scanned: triggers/*.sql and migrations/ run on migrate's pinned target session, and
+ * their functions either SET search_path or qualify every name themselves
+ * (test/trust/helper-search-path.test.ts plants lookalikes against those).
+ */
+
+const ROOT = path.resolve(__dirname, '../..');
+
+/**
+ * Files whose every statement runs on a session whose search_path is pg_catalog only
+ * (CATALOG_ONLY_SEARCH_PATH, src/postgres/pinned-settings.ts): no lookalike in public is
+ * ever consulted there. A file that also talks to an unpinned session does not belong
+ * here: qualify its calls instead.
+ */
+const PINNED_SESSION_FILES: Readonly<Record<string, string>> = {
+  'src/engine/staging-writer.ts': "the engine's target session (ENGINE_TARGET_SETTINGS)",
+  'src/engine/staging-tables.ts':
+    "the engine's target session (readStagingTables, ENGINE_TARGET_SETTINGS)",
+  'src/engine/position-store.ts': "the engine's target session (ENGINE_TARGET_SETTINGS)",
+  'src/engine/schema-change-positions.ts': "the engine's target session (ENGINE_TARGET_SETTINGS)",
+  'src/trust/engine-login.ts':
+    "the engine's target session (requireEngineLogin, diagnoseEngineLogin on it)",
+  'src/migrate/sync-staging.ts': "migrate's target session (migrate-target.ts's targetOptions)",
+  'src/migrate/sync-columns.ts': "migrate's target session (migrate-target.ts's targetOptions)",
+  'src/migrate/target-types.ts': "migrate's target session (migrate-target.ts's targetOptions)",
+  'src/migrate/readded-tables.ts': "migrate's target session (migrate-target.ts's targetOptions)",
+  'src/trust/secure-install.ts':
+    "migrate's target session, and integrity's read transaction (SET LOCAL search_path)",
+};
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(path.join(ROOT, dir), { withFileTypes: true }).flatMap((entry) => {
+    const relative = `${dir}/${entry.name}`;
+    if (entry.isDirectory()) return sourceFiles(relative);
+    return entry.name.endsWith('.ts') ? [relative] : [];
+  });
+}
+
+const findings = (file: string) =>
+  unqualifiedCatalogUses(file, readFileSync(path.join(ROOT, file), 'utf8'));
+
+describe("the kit's SQL in src/", () => {
+  it('calls no lookalike-prone catalog function or operator unqualified, outside pinned sessions', () => {
+    const report = sourceFiles('src')
+      .filter((file) => !(file in PINNED_SESSION_FILES))
+      .flatMap((file) =>
+        findings(file).map((found) => `${file}:${found.line}: ${found.text}  ${found.why}`),
+      );
+    expect(report, report.join('\n')).toEqual([]);
+  });
+
+  it('allow-lists only files that exist and need it', () => {
+    for (const file of Object.keys(PINNED_SESSION_FILES))
+      expect(findings(file).length, `${file} has nothing to allow: drop it`).toBeGreaterThan(0);
+  });
+});
+
+describe('the SQL qualification scanner', () => {
+  const scan = (source: string) =>
+    unqualifiedCatalogUses('fixture.ts', source).map((found) => [found.line, found.text]);
+
+  it('finds an unqualified call in a string or template literal, at its line', () => {
+    const source = [
+      'const a = 1;',
+      "await client.query('SELECT array_agg(name) FROM t');",
+      'await sql`SELECT x',
+      '  FROM ${table} WHERE y = ANY(SELECT unnest(${values}::text[]))`;',
+      "const b = `SELECT format('%I', n), count(n), count(*) FROM t`;",
+      "const c = 'SELECT pg_has_role($1, ' + \"'member')\";",
+    ].join('\n');
+    expect(scan(source)).toEqual([
+      [2, 'array_agg('],
+      [4, 'unnest('],
+      [5, 'format('],
+      [5, 'count('],
+      [6, 'pg_has_role('],
+    ]);
+  });
+
+  it('finds comparisons pg_catalog has no operator for', () => {
+    const source = [
+      "const a = `WHERE attrelid = ${name}::regclass AND c.oid <> 'x'::regtype`;",
+      "const b = 'SELECT nullif(t.typbasetype, 0), setdatabase = 0 FROM t';",
+      "const c = 'WHERE a.attrelid = to_regclass($1)';",
+      "const d = 'WHERE $1::regclass = c.oid';",
+      "const e = 'FROM pg_partition_tree(r) t JOIN pg_class c ON c.oid = t.relid';",
+    ].join('\n');
+    expect(scan(source)).toEqual([
+      [1, '= $XXXXXX::regclass'],
+      [1, "<> 'x'::regtype"],
+      [2, 'nullif(t.typbasetype, 0)'],
+      [2, 'setdatabase = 0'],
+      [3, '= to_regclass('],
+      [3, 'to_regclass('],
+      [4, '::regclass ='],
+      [5, '= t.relid'],
+    ]);
+  });
+
+  it('passes qualified calls, casts to oid, multi-array unnest, and code or comments', () => {
+    const source = [
+      '// array_agg(x) in a comment',
+      'const n = format(x);',
+      "const a = 'SELECT pg_catalog.array_agg(name), pg_catalog.count(n), count(*) FROM t';",
+      "const b = 'WHERE attrelid OPERATOR(pg_catalog.=) $1::regclass AND typbasetype <> 0::pg_catalog.oid';",
+      'const c = `SELECT * FROM unnest($1::text[], ${ids}::int[]) AS u(a, b)`;',
+      'const d = `SELECT ${schema}.format_row(x), ${schema}.format(x)`;',
+      "const e = 'WHERE c.oid = $1::regclass::pg_catalog.oid';",
+      "case 'pg_drop_replication_slot': if (isOp(next, '(')) return 1;",
+    ].join('\n');
+    expect(scan(source)).toEqual([]);
+  });
+});
