@@ -47,8 +47,7 @@ export async function targetForeignDependencies(
   scope: DependencyScope,
 ): Promise<ForeignDependency[]> {
   return findForeignDependencies(client, scope, {
-    isKit: (c, o) =>
-      `${namespaceOf(c, o)} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT n.oid FROM pg_catalog.pg_namespace AS n WHERE n.nspname OPERATOR(pg_catalog.=) $1))`,
+    kitObjects: objectsInSchemas('ARRAY[$1::pg_catalog.text]'),
     kitSchemas: 'ARRAY[$1::pg_catalog.text]',
     values: [auditSchema],
   });
@@ -71,21 +70,15 @@ export async function sourceForeignDependencies(
   const table = context && quoteQualified(context.schema, context.table);
   const guard = context && `${quoteQualified(context.schema, CONTEXT_GUARD)}()`;
   const ddlSchema = config.deployment === undefined ? null : ddlArtifactsSchema(config);
-  const contextParts = (c: string, o: string) =>
-    [
-      `(${c} OPERATOR(pg_catalog.=) ${classOid('pg_class')} AND (${o} OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)
-         OR ${o} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT i.indexrelid FROM pg_catalog.pg_index AS i WHERE i.indrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)))))`,
-      `(${c} OPERATOR(pg_catalog.=) ${classOid('pg_type')} AND ${o} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT t.oid FROM pg_catalog.pg_type AS t WHERE t.typrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1))))`,
-      `(${c} OPERATOR(pg_catalog.=) ${classOid('pg_constraint')} AND ${o} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT k.oid FROM pg_catalog.pg_constraint AS k WHERE k.conrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1))))`,
-      `(${c} OPERATOR(pg_catalog.=) ${classOid('pg_attrdef')} AND ${o} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT a.oid FROM pg_catalog.pg_attrdef AS a WHERE a.adrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1))))`,
-      `(${c} OPERATOR(pg_catalog.=) ${classOid('pg_trigger')} AND ${o} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT g.oid FROM pg_catalog.pg_trigger AS g WHERE g.tgrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1))))`,
-      `(${c} OPERATOR(pg_catalog.=) ${classOid('pg_proc')} AND ${o} OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure($2))`,
-      `(${c} OPERATOR(pg_catalog.=) ${classOid('pg_event_trigger')} AND ${o} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT e.oid FROM pg_catalog.pg_event_trigger AS e WHERE $3::pg_catalog.text IS NOT NULL AND e.evtname OPERATOR(pg_catalog.=) $4)))`,
-      `(${namespaceOf(c, o)} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT n.oid FROM pg_catalog.pg_namespace AS n WHERE n.nspname OPERATOR(pg_catalog.=) $3)))`,
-    ].join(' OR ');
+  const ddlSchemas = `ARRAY(SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_namespace AS n WHERE n.nspname OPERATOR(pg_catalog.=) $3)`;
   return findForeignDependencies(client, scope, {
-    isKit: (c, o) => `(${contextParts(c, o)})`,
-    kitSchemas: `ARRAY(SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_namespace AS n WHERE n.nspname OPERATOR(pg_catalog.=) $3)`,
+    kitObjects: `${objectsOfTable('pg_catalog.to_regclass($1)')}
+      UNION ALL SELECT ${classOid('pg_proc')}, p.oid FROM pg_catalog.pg_proc AS p
+                 WHERE p.oid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure($2)
+      UNION ALL SELECT ${classOid('pg_event_trigger')}, e.oid FROM pg_catalog.pg_event_trigger AS e
+                 WHERE $3::pg_catalog.text IS NOT NULL AND e.evtname OPERATOR(pg_catalog.=) $4
+      UNION ALL ${objectsInSchemas(ddlSchemas)}`,
+    kitSchemas: ddlSchemas,
     values: [table ?? null, guard ?? null, ddlSchema, DMS_DDL_EVENT_TRIGGER],
   });
 }
@@ -107,11 +100,66 @@ export function describeForeignDependency(finding: ForeignDependency): string {
 }
 
 interface Query {
-  /** SQL true when the object (class oid column `c`, object oid column `o`) is the kit's. */
-  readonly isKit: (c: string, o: string) => string;
-  /** SQL for the names of schemas all of whose objects are the kit's (text or text[]). */
+  /** SQL for the kit's objects, as rows of (class oid, object oid). */
+  readonly kitObjects: string;
+  /** SQL for the names of the schemas all of whose objects are the kit's (a text[]). */
   readonly kitSchemas: string;
   readonly values: readonly unknown[];
+}
+
+/** Catalogs whose rows name their schema, and the column that does. */
+const NAMESPACED: readonly (readonly [string, string])[] = [
+  ['pg_class', 'relnamespace'],
+  ['pg_proc', 'pronamespace'],
+  ['pg_type', 'typnamespace'],
+  ['pg_operator', 'oprnamespace'],
+  ['pg_collation', 'collnamespace'],
+  ['pg_conversion', 'connamespace'],
+  ['pg_constraint', 'connamespace'],
+  ['pg_opclass', 'opcnamespace'],
+  ['pg_opfamily', 'opfnamespace'],
+  ['pg_statistic_ext', 'stxnamespace'],
+  ['pg_ts_config', 'cfgnamespace'],
+  ['pg_ts_dict', 'dictnamespace'],
+  ['pg_ts_parser', 'prsnamespace'],
+  ['pg_ts_template', 'tmplnamespace'],
+];
+
+/** Catalogs whose rows belong to a table (and live in its schema), and the column naming it. */
+const OF_TABLE: readonly (readonly [string, string])[] = [
+  ['pg_trigger', 'tgrelid'],
+  ['pg_attrdef', 'adrelid'],
+  ['pg_rewrite', 'ev_class'],
+  ['pg_policy', 'polrelid'],
+];
+
+/** SQL for every object in the schemas named by `names` (a text[]), sub-objects of their tables included. */
+function objectsInSchemas(names: string): string {
+  const schemas = `ARRAY(SELECT n.oid FROM pg_catalog.pg_namespace AS n WHERE n.nspname OPERATOR(pg_catalog.=) ANY (${names}))`;
+  return [
+    ...NAMESPACED.map(
+      ([catalog, column]) =>
+        `SELECT ${classOid(catalog)} AS classid, x.oid AS objid FROM pg_catalog.${catalog} AS x WHERE x.${column} OPERATOR(pg_catalog.=) ANY (${schemas})`,
+    ),
+    ...OF_TABLE.map(
+      ([catalog, column]) =>
+        `SELECT ${classOid(catalog)}, x.oid FROM pg_catalog.${catalog} AS x JOIN pg_catalog.pg_class AS r ON r.oid OPERATOR(pg_catalog.=) x.${column} WHERE r.relnamespace OPERATOR(pg_catalog.=) ANY (${schemas})`,
+    ),
+  ].join('\n      UNION ALL ');
+}
+
+/** SQL for one table (`relation`, a regclass expression) and its indexes, row types, constraints and sub-objects. */
+function objectsOfTable(relation: string): string {
+  return [
+    `SELECT ${classOid('pg_class')} AS classid, ${relation}::pg_catalog.oid AS objid WHERE ${relation} IS NOT NULL`,
+    `SELECT ${classOid('pg_class')}, i.indexrelid FROM pg_catalog.pg_index AS i WHERE i.indrelid OPERATOR(pg_catalog.=) ${relation}`,
+    `SELECT ${classOid('pg_type')}, t.oid FROM pg_catalog.pg_type AS t WHERE t.typrelid OPERATOR(pg_catalog.=) ${relation}`,
+    `SELECT ${classOid('pg_constraint')}, k.oid FROM pg_catalog.pg_constraint AS k WHERE k.conrelid OPERATOR(pg_catalog.=) ${relation}`,
+    ...OF_TABLE.map(
+      ([catalog, column]) =>
+        `SELECT ${classOid(catalog)}, x.oid FROM pg_catalog.${catalog} AS x WHERE x.${column} OPERATOR(pg_catalog.=) ${relation}`,
+    ),
+  ].join('\n      UNION ALL ');
 }
 
 /** A catalog's oid as an oid constant (`'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid`). */
@@ -125,30 +173,13 @@ function classOid(catalog: string): string {
  * objects outside schemas (languages, extensions, casts).
  */
 function namespaceOf(c: string, o: string): string {
-  const own = (catalog: string, column: string) =>
+  const own = ([catalog, column]: readonly [string, string]) =>
     `WHEN ${c} OPERATOR(pg_catalog.=) ${classOid(catalog)} THEN (SELECT x.${column} FROM pg_catalog.${catalog} AS x WHERE x.oid OPERATOR(pg_catalog.=) ${o})`;
-  const viaTable = (catalog: string, column: string) =>
+  const viaTable = ([catalog, column]: readonly [string, string]) =>
     `WHEN ${c} OPERATOR(pg_catalog.=) ${classOid(catalog)} THEN (SELECT r.relnamespace FROM pg_catalog.${catalog} AS x JOIN pg_catalog.pg_class AS r ON r.oid OPERATOR(pg_catalog.=) x.${column} WHERE x.oid OPERATOR(pg_catalog.=) ${o})`;
   return `(CASE
     WHEN ${c} OPERATOR(pg_catalog.=) ${classOid('pg_namespace')} THEN ${o}
-    ${own('pg_class', 'relnamespace')}
-    ${own('pg_proc', 'pronamespace')}
-    ${own('pg_type', 'typnamespace')}
-    ${own('pg_operator', 'oprnamespace')}
-    ${own('pg_collation', 'collnamespace')}
-    ${own('pg_conversion', 'connamespace')}
-    ${own('pg_constraint', 'connamespace')}
-    ${own('pg_opclass', 'opcnamespace')}
-    ${own('pg_opfamily', 'opfnamespace')}
-    ${own('pg_statistic_ext', 'stxnamespace')}
-    ${own('pg_ts_config', 'cfgnamespace')}
-    ${own('pg_ts_dict', 'dictnamespace')}
-    ${own('pg_ts_parser', 'prsnamespace')}
-    ${own('pg_ts_template', 'tmplnamespace')}
-    ${viaTable('pg_trigger', 'tgrelid')}
-    ${viaTable('pg_attrdef', 'adrelid')}
-    ${viaTable('pg_rewrite', 'ev_class')}
-    ${viaTable('pg_policy', 'polrelid')}
+    ${[...NAMESPACED.map(own), ...OF_TABLE.map(viaTable)].join('\n    ')}
   END)`;
 }
 
@@ -188,16 +219,19 @@ async function findForeignDependencies(
          SELECT n.oid FROM pg_catalog.pg_namespace AS n
           WHERE n.nspname OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog', 'information_schema'])
              OR n.nspname OPERATOR(pg_catalog.=) ANY (${query.kitSchemas})),
-       kit AS MATERIALIZED (
-         SELECT d.* FROM pg_catalog.pg_depend AS d
-          WHERE d.deptype OPERATOR(pg_catalog.<>) 'p' AND (${query.isKit('d.classid', 'd.objid')})),
+       kit AS MATERIALIZED (${query.kitObjects}),
+       kit_deps AS MATERIALIZED (
+         SELECT d.* FROM kit AS k
+           JOIN pg_catalog.pg_depend AS d
+             ON d.classid OPERATOR(pg_catalog.=) k.classid AND d.objid OPERATOR(pg_catalog.=) k.objid
+          WHERE d.deptype OPERATOR(pg_catalog.<>) 'p'),
        foreign_refs AS MATERIALIZED (
-         SELECT d.* FROM kit AS d
+         SELECT d.* FROM kit_deps AS d
           WHERE NOT coalesce(${namespaceOf('d.refclassid', 'd.refobjid')}, 0) OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT oid FROM allowed))
             AND NOT d.refclassid OPERATOR(pg_catalog.=) ${classOid('pg_namespace')}
             AND NOT (d.refclassid OPERATOR(pg_catalog.=) ${classOid('pg_language')}
                      AND d.refobjid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT l.oid FROM pg_catalog.pg_language AS l WHERE l.lanname OPERATOR(pg_catalog.=) 'plpgsql')))
-            AND NOT (${query.isKit('d.refclassid', 'd.refobjid')}))
+            AND NOT EXISTS (SELECT FROM kit AS k WHERE k.classid OPERATOR(pg_catalog.=) d.refclassid AND k.objid OPERATOR(pg_catalog.=) d.refobjid))
        SELECT d.classid::pg_catalog.int8 AS classid, d.objid::pg_catalog.int8 AS objid,
               pg_catalog.concat_ws(' ', o.type, o.identity) AS object,
               pg_catalog.concat_ws(' ', r.type, r.identity) AS depends_on,
