@@ -85,7 +85,8 @@ function tamperingIn(tokens: readonly SqlToken[]): string | undefined {
         }
         break;
       case 'system':
-        if (isName(tokens[i - 1], 'alter')) return 'ALTER SYSTEM';
+        // Not GRANT ALTER SYSTEM ON PARAMETER …, which the 'parameter' case judges.
+        if (isName(tokens[i - 1], 'alter') && !isName(tokens[0], 'grant')) return 'ALTER SYSTEM';
         break;
       case 'pg_reload_conf':
         if (isOp(next, '(')) return 'pg_reload_conf()';
@@ -96,6 +97,16 @@ function tamperingIn(tokens: readonly SqlToken[]): string | undefined {
       case 'publication':
         if (isName(tokens[i - 1], 'drop')) return 'publication dropped';
         break;
+      case 'parameter': {
+        // GRANT SET | ALTER SYSTEM ON PARAMETER pgaudit.log TO x (PostgreSQL 15): the
+        // right to silence the audit, handed to a role that is not a superuser.
+        const setting = isName(tokens[i - 1], 'on') ? dottedName(tokens, i + 1) : undefined;
+        if (setting !== undefined && isName(tokens[0], 'grant')) {
+          const what = watchedSetting(setting.name, setting.escaped);
+          if (what !== undefined) return `right to change a setting granted: ${what}`;
+        }
+        break;
+      }
       case 'extension':
         if (isName(tokens[i - 1], 'drop') && dropsPgaudit(tokens, i + 1))
           return 'DROP EXTENSION pgaudit';

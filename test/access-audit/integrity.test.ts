@@ -281,6 +281,7 @@ describe('audit tampering and identity changes', () => {
       // Every per-role or per-database setting at once; settings that hide or disguise records.
       'ALTER ROLE alice RESET ALL',
       'SELECT 1; ALTER USER alice RESET ALL',
+      'GRANT SET, ALTER SYSTEM ON PARAMETER pgaudit.log_level TO ops',
       'SET "PGAUDIT".log = \'misc\'',
       'ALTER DATABASE appdb RESET ALL',
       'SET log_error_verbosity = terse',
@@ -295,6 +296,7 @@ describe('audit tampering and identity changes', () => {
       "SET application_name = 'pgaudit'",
       'DROP EXTENSION hstore',
       'RESET ALL',
+      'GRANT SET ON PARAMETER work_mem TO ops',
       "SELECT set_config('search_path', 'app', false)",
       "SELECT set_config('app.user_id', $1, true)",
       "UPDATE notes SET body = 'pgaudit' WHERE id = 1",

@@ -35,6 +35,8 @@ const SPELLED_SETS = [
   'ALTER ROLE mallory RESET ALL',
   `ALTER DATABASE ${DB} RESET ALL`,
 ];
+/** Gives a role that is not a superuser the right to silence the audit (PostgreSQL 15+). */
+const GRANT_SET = 'GRANT SET ON PARAMETER pgaudit.log TO mallory';
 /** Drops the CONTEXT line the forgery check relies on; a forged record follows it. */
 const TERSE = 'SET log_error_verbosity = terse';
 /** The name as a bind parameter (extended protocol): the text shows only $1. */
@@ -101,6 +103,7 @@ async function runWorkload(server: PgauditServer): Promise<void> {
   const dba = server.userUrl('dba', DB);
   for (const statement of SPELLED_SETS) await as(dba, (client) => client.query(statement));
   await as(dba, (client) => client.query(BOUND_SET_CONFIG, ['pgaudit.log', 'misc']));
+  await as(dba, (client) => client.query(GRANT_SET));
   await as(dba, async (client) => {
     for (const statement of PREPARED) await client.query(statement);
   });
@@ -166,6 +169,10 @@ describeWithPgaudit('silencing the access audit on a live server', (start) => {
     expect(rulesFor(statement)).toEqual(['audit-tampering']);
   });
 
+  it('alerts audit-tampering (not only privilege-change) for GRANT SET ON PARAMETER pgaudit.log', () => {
+    expect(rulesFor(GRANT_SET)).toEqual(['audit-tampering']);
+  });
+
   it('alerts audit-tampering for log_error_verbosity, which would let RAISE LOG pass for pgAudit', () => {
     expect(rulesFor(TERSE)).toEqual(['audit-tampering']);
   });
@@ -189,6 +196,7 @@ describeWithPgaudit('silencing the access audit on a live server', (start) => {
         'setting with a computed name changed (set_config)',
         'role or database settings reset (RESET ALL)',
         'log setting changed (log_error_verbosity)',
+        'right to change a setting granted: pgaudit setting changed',
       ]),
     );
   });
