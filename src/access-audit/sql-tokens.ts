@@ -4,6 +4,11 @@
  * functions a SELECT calls). Comments, string literals and quoted identifiers are read
  * the way PostgreSQL reads them, so `SET /*x*\/ pgaudit . log`, `"pgaudit"."log"` and
  * `U&"\0070gaudit".log` all name `pgaudit.log`, and text inside a literal is never code.
+ *
+ * Hand-written, not a library: these checks need tokens, not a syntax tree, on every
+ * record of the parser's hot path; a full parser (libpg_query's WebAssembly build) costs
+ * far more per line than the parser's budget and refuses statements another server
+ * version or a typo makes unparsable, which must still be read for what they name.
  */
 
 /**
