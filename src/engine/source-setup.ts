@@ -99,6 +99,7 @@ export async function checkSource(
  * Creates the publication for exactly the audited tables, or resets an existing one
  * to exactly those tables (idempotent). Changes of a partition are published under the
  * audited partitioned table (`publish_via_partition_root`), as staging mirrors it.
+ * @throws {@link PublicationNarrowedError} when the existing one was narrowed.
  */
 export async function ensurePublication(
   source: pg.ClientBase,
@@ -110,6 +111,9 @@ export async function ensurePublication(
     publication,
   ]);
   if (rowCount) {
+    // Resetting a narrowed publication would hide that changes were never sent.
+    const problems = await publicationNarrowing(source, publication);
+    if (problems.length > 0) throw new PublicationNarrowedError(publication, problems, tables);
     await source.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${tableList}`);
     await source.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET (${PUBLICATION_OPTIONS})`);
   } else {
@@ -122,6 +126,99 @@ export async function ensurePublication(
 
 const PUBLICATION_OPTIONS =
   "publish = 'insert, update, delete, truncate', publish_via_partition_root = true";
+
+/** The operations the engine's publication must publish: every change of its tables. */
+const PUBLISHED_OPERATIONS = ['insert', 'update', 'delete', 'truncate'] as const;
+
+/**
+ * How the existing publication `publication` publishes less than every change of its
+ * tables: a row filter or a column list (PostgreSQL 15+), or an operation left out. Empty
+ * when it publishes everything, or does not exist.
+ *
+ * Whoever owns the publication (the engine's source login, or a superuser) can narrow it
+ * while the engine is stopped. pgoutput decodes each change with the publication as it was
+ * when the change was written, so what was filtered meanwhile is never sent: resetting the
+ * publication at the next start cannot bring it back, and history would lack it silently.
+ */
+export async function publicationNarrowing(
+  source: pg.ClientBase,
+  publication: string,
+): Promise<string[]> {
+  const { rows } = await source.query<
+    Record<`pub${(typeof PUBLISHED_OPERATIONS)[number]}`, boolean>
+  >(
+    `SELECT pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_catalog.pg_publication
+      WHERE pubname OPERATOR(pg_catalog.=) $1`,
+    [publication],
+  );
+  const flags = rows[0];
+  if (flags === undefined) return [];
+  const problems: string[] = [];
+  const left = PUBLISHED_OPERATIONS.filter((operation) => !flags[`pub${operation}`]);
+  if (left.length > 0) problems.push(`it does not publish ${left.join(', ')}`);
+  for (const table of await narrowedTables(source, publication)) {
+    const name = quoteQualified(table.schema, table.name);
+    if (table.filtered) problems.push(`${name} has a row filter`);
+    if (table.column_list) problems.push(`${name} has a column list`);
+  }
+  return problems;
+}
+
+/** Tables of the publication with a row filter or a column list (PostgreSQL 15+ only). */
+async function narrowedTables(
+  source: pg.ClientBase,
+  publication: string,
+): Promise<{ schema: string; name: string; filtered: boolean; column_list: boolean }[]> {
+  const { rows } = await source.query<{ version: number }>(
+    "SELECT pg_catalog.current_setting('server_version_num')::int AS version",
+  );
+  if ((rows[0]?.version ?? 0) < 150000) return [];
+  return (
+    await source.query<{ schema: string; name: string; filtered: boolean; column_list: boolean }>(
+      `SELECT n.nspname AS schema, c.relname AS name,
+              pr.prqual IS NOT NULL AS filtered, pr.prattrs IS NOT NULL AS column_list
+         FROM pg_catalog.pg_publication_rel AS pr
+         JOIN pg_catalog.pg_publication AS p ON p.oid OPERATOR(pg_catalog.=) pr.prpubid
+         JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) pr.prrelid
+         JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+        WHERE p.pubname OPERATOR(pg_catalog.=) $1
+          AND (pr.prqual IS NOT NULL OR pr.prattrs IS NOT NULL)
+        ORDER BY n.nspname, c.relname`,
+      [publication],
+    )
+  ).rows;
+}
+
+/**
+ * The engine's publication publishes less than every change
+ * ({@link publicationNarrowing}): changes made since it was narrowed were never sent.
+ */
+export class PublicationNarrowedError extends AuditTrailError {
+  override readonly name = 'PublicationNarrowedError';
+  constructor(
+    readonly publication: string,
+    readonly problems: readonly string[],
+    tables: readonly AuditedTableConfig[],
+  ) {
+    const tableList = tables.map((table) => quoteQualified(table.schema, table.table)).join(', ');
+    super(
+      `publication "${publication}" on the source publishes less than every change: ` +
+        `${problems.join('; ')}. Changes written while it was so were never sent to the ` +
+        'engine and are missing from history; nothing was applied',
+      {
+        code: 'PUBLICATION_NARROWED',
+        kind: 'finding',
+        hint:
+          `find who changed it (the source's pgAudit log: ALTER PUBLICATION), put it back ` +
+          `(ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${tableList}; ` +
+          `ALTER PUBLICATION ${quoteIdent(publication)} SET (${PUBLICATION_OPTIONS})) and ` +
+          'start the engine; then run audit-trail verify: the rows it reports are the missed ' +
+          'changes that still matter, which a reload of their tables repairs (the versions ' +
+          'between are lost)',
+      },
+    );
+  }
+}
 
 /**
  * How far a replication slot was confirmed (`confirmed_flush_lsn`), or `undefined` when

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { KIT_MIGRATIONS } from '../../../migrations/target';
 import { checkPgaudit } from '../../access-audit/setup';
 import type { AuditTrailConfig } from '../../config';
-import { checkSource, SourceSetupError } from '../../engine/source-setup';
+import { checkSource, publicationNarrowing, SourceSetupError } from '../../engine/source-setup';
 import {
   checkSearchPathCreate,
   checkSourceDependencies,
@@ -212,6 +212,7 @@ export async function checkSourceSide(
   // DMS (a `deployment` section) captures DDL through these; the local engine needs none.
   if (config.deployment !== undefined) await checkDmsDdlCapture(client, config, add);
   await checkSourceDependencies(client, config, add);
+  if (slot !== undefined) await checkPublication(client, slot, add);
   for (const row of await slotRows(client)) {
     const retained = Number(row.retained_bytes ?? 0);
     const mine = row.slot_name === slot;
@@ -246,6 +247,24 @@ export async function checkSourceSide(
         ...(result.remedy === undefined ? {} : { remedy: result.remedy }),
       });
   }
+}
+
+/**
+ * The engine's publication (named as its slot) must publish every change of its tables:
+ * a row filter, a column list or an operation left out means changes are never sent, and
+ * the engine refuses to start on it (`PUBLICATION_NARROWED`).
+ */
+async function checkPublication(client: pg.Client, publication: string, add: Add): Promise<void> {
+  const problems = await publicationNarrowing(client, publication);
+  if (problems.length === 0) return;
+  add({
+    check: `publication ${publication}`,
+    status: 'fail',
+    detail: `publishes less than every change: ${problems.join('; ')}`,
+    remedy:
+      "changes written meanwhile were never sent: put it back (the engine's PUBLICATION_NARROWED " +
+      'hint has the statements), then audit-trail verify and reload the tables it reports',
+  });
 }
 
 interface SlotRow {
