@@ -211,15 +211,24 @@ describe('the hash chain is sealed once per transaction, at commit', () => {
     const install = await installWithHistory();
     const before = await verify(install);
     let firings = -1;
+    const settingsAfter: (string | null)[] = [];
     await inTransaction(install.targetUrl, async (dms, client) => {
       await client.query(`SET LOCAL track_functions = 'pl'`);
+      const setting = async () =>
+        (
+          await client.query<{ value: string | null }>(
+            `SELECT pg_catalog.current_setting('audit_trail.seal_at_commit', true) AS value`,
+          )
+        ).rows[0]!.value;
       for (let id = 80; id < 85; id += 1) {
         await dms.insert({ id: String(id), name: 'new' }, cdc('INSERT', '2026-11-22 12:00:00', id));
+        settingsAfter.push(await setting());
         await dms.update(
           { id: String(id) },
           { name: 'newer' },
           cdc('UPDATE', '2026-11-22 12:00:01', id),
         );
+        settingsAfter.push(await setting());
       }
       await client.query('SET CONSTRAINTS ALL IMMEDIATE');
       const { rows } = await client.query<{ calls: string }>(
@@ -229,6 +238,8 @@ describe('the hash chain is sealed once per transaction, at commit', () => {
       firings = Number(rows[0]?.calls ?? 0);
     });
     expect(firings).toBe(1);
+    // The first statement set the setting on for its insert; none leaves it on after it.
+    expect(settingsAfter).toEqual(Array(10).fill('off'));
     expect(await verify(install)).toMatchObject({
       ok: true,
       findingCount: 0,
