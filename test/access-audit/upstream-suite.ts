@@ -4,6 +4,7 @@
  * every record the suite produces exactly as pgAudit wrote it.
  *
  *   npx tsx test/access-audit/upstream-suite.ts --pgaudit-src DIR [--keep-output FILE]
+ *     [--log-line-prefix PREFIX]
  *
  * DIR is a checkout of github.com/pgaudit/pgaudit at the tag matching the installed
  * pgaudit (`dpkg -l postgresql-15-pgaudit`; 1.7.0 for Debian's PostgreSQL 15). Nothing of
@@ -11,7 +12,8 @@
  *
  * What it does, and why each step:
  * 1. Starts a throw-away server (test/access-audit/support/pgaudit-server.ts) logging the
- *    same records to stderr (RDS log_line_prefix), csvlog and jsonlog at once.
+ *    same records to stderr (RDS log_line_prefix unless --log-line-prefix), csvlog and
+ *    jsonlog at once.
  *    `pgaudit.role` is left unset (the suite sets it itself) and `log_min_messages` is
  *    `info`: the suite logs at NOTICE and WARNING, which the default (`warning`) would
  *    keep out of the server log.
@@ -62,6 +64,7 @@ interface ServerRecord {
   readonly severity: string;
   readonly user: string | undefined;
   readonly database: string | undefined;
+  readonly pid: number | undefined;
   /** The message after `AUDIT: `. */
   readonly text: string;
 }
@@ -86,9 +89,11 @@ async function main(): Promise<number> {
     options: {
       'pgaudit-src': { type: 'string' },
       'keep-output': { type: 'string' },
+      'log-line-prefix': { type: 'string' },
     },
   });
   const source = values['pgaudit-src'];
+  const prefix = values['log-line-prefix'] ?? RDS_PREFIX;
   if (source === undefined) throw new UsageError('--pgaudit-src DIR is required');
   const sqlFile = path.join(source, 'sql', 'pgaudit.sql');
   const expectedFile = path.join(source, 'expected', 'pgaudit.out');
@@ -100,7 +105,7 @@ async function main(): Promise<number> {
 
   const server = await startPgauditServer(availability.bin, {
     allFormats: true,
-    settings: { 'pgaudit.role': '', log_min_messages: 'info' },
+    settings: { 'pgaudit.role': '', log_min_messages: 'info', log_line_prefix: prefix },
   });
   const work = await mkdtemp(path.join(os.tmpdir(), 'pgaudit-upstream-'));
   try {
@@ -117,14 +122,20 @@ async function main(): Promise<number> {
 
     const truth = readJsonlogTruth(await server.readLog('jsonlog'));
     for (const format of FORMATS) {
-      const events = parseWithKit(await server.readLog(format), format, mismatches);
-      compareWithTruth(format, events, truth, mismatches);
+      const events = parseWithKit(await server.readLog(format), format, prefix, mismatches);
+      // A stderr line carries the user and database only if the prefix has them.
+      const identity = {
+        user: format !== 'stderr' || prefix.includes('%u'),
+        database: format !== 'stderr' || prefix.includes('%d'),
+        pid: format !== 'stderr' || prefix.includes('%p'),
+      };
+      compareWithTruth(format, events, truth, identity, mismatches);
     }
     const client = compareClient(output, truth, mismatches);
 
     console.log(
       `pgAudit regression suite (${source}): ${truth.length} server records, ` +
-        `each read by the kit's parser from stderr (prefix ${RDS_PREFIX}), csvlog and jsonlog ` +
+        `each read by the kit's parser from stderr (prefix "${prefix}"), csvlog and jsonlog ` +
         `(${truth.length * FORMATS.length} comparisons); ${client.compared} client records ` +
         `compared with the server's (${client.notShown.length} server records at ` +
         `${[...CLIENT_SEVERITIES].join('/')} not shown by psql); ` +
@@ -208,6 +219,7 @@ function readJsonlogTruth(log: string): ServerRecord[] {
       severity: String(json.error_severity),
       user: typeof json.user === 'string' ? json.user : undefined,
       database: typeof json.dbname === 'string' ? json.dbname : undefined,
+      pid: typeof json.pid === 'number' ? json.pid : undefined,
       text: message.slice(AUDIT_MARK.length),
     });
   }
@@ -215,9 +227,14 @@ function readJsonlogTruth(log: string): ServerRecord[] {
 }
 
 /** Every record the kit reads as pgAudit's, at any of the suite's levels, in log order. */
-function parseWithKit(log: string, format: LogFormat, mismatches: string[]): AuditEvent[] {
+function parseWithKit(
+  log: string,
+  format: LogFormat,
+  prefix: string,
+  mismatches: string[],
+): AuditEvent[] {
   const parsers = LEVELS.map((level) =>
-    createLogEntryParser({ logFormat: format, logLinePrefix: RDS_PREFIX, pgauditLogLevel: level }),
+    createLogEntryParser({ logFormat: format, logLinePrefix: prefix, pgauditLogLevel: level }),
   );
   const events: AuditEvent[] = [];
   for (const record of splitLogRecords(log, format)) {
@@ -240,16 +257,31 @@ function compareWithTruth(
   format: LogFormat,
   events: AuditEvent[],
   truth: ServerRecord[],
+  identity: { user: boolean; database: boolean; pid: boolean },
   mismatches: string[],
 ): void {
   if (events.length !== truth.length)
     mismatches.push(
       `${format}: the kit read ${events.length} records, the server logged ${truth.length}`,
     );
-  const count = Math.min(events.length, truth.length);
-  for (let i = 0; i < count; i++) {
-    const event = events[i]!;
-    const record = truth[i]!;
+  // Each process writes its records to every log file in the same order, but records
+  // of processes running at once (a parallel query's workers) interleave differently in
+  // each file: compare each process's records in order.
+  // (Without a pid in the stderr prefix, all records are compared as one sequence.)
+  const eventsOf = groupByPid(events, (event) => (identity.pid ? event.pid : undefined));
+  for (const [pid, records] of groupByPid(truth, (record) =>
+    identity.pid ? record.pid : undefined,
+  )) {
+    const parsed = eventsOf.get(pid) ?? [];
+    if (parsed.length !== records.length)
+      mismatches.push(
+        `${format}: process ${pid}: the kit read ${parsed.length} records, the server logged ${records.length}`,
+      );
+    for (let i = 0; i < Math.min(parsed.length, records.length); i++)
+      compareRecord(`${format} process ${pid} record ${i + 1}`, parsed[i]!, records[i]!);
+  }
+
+  function compareRecord(where: string, event: AuditEvent, record: ServerRecord): void {
     const expected = { ...expectedFields(record.text), severity: record.severity };
     const actual = {
       auditType: event.auditType,
@@ -270,15 +302,28 @@ function compareWithTruth(
         JSON.stringify(expected[key as keyof typeof expected]) !==
         JSON.stringify(actual[key as keyof typeof actual]),
     );
-    if (event.user !== record.user) differing.push('user');
-    if (event.database !== record.database) differing.push('database');
+    // A process with no session (a parallel worker, under pgAudit before 1.7.1's
+    // "Disable logging in parallel workers") logs no user or database: jsonlog leaves the
+    // keys out, stderr and csvlog an empty field, which the kit reads as ''. Both mean none.
+    if (identity.user && (event.user ?? '') !== (record.user ?? '')) differing.push('user');
+    if (identity.database && (event.database ?? '') !== (record.database ?? ''))
+      differing.push('database');
     if (differing.length > 0)
       mismatches.push(
-        `${format} record ${i + 1} (${differing.join(', ')}):\n` +
+        `${where} (${differing.join(', ')}):\n` +
           `  server: ${record.severity}:  AUDIT: ${record.text}\n` +
           `  kit:    ${JSON.stringify({ ...actual, user: event.user, database: event.database })}`,
       );
   }
+}
+
+function groupByPid<T>(items: T[], pidOf: (item: T) => number | undefined): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const pid = String(pidOf(item));
+    groups.set(pid, [...(groups.get(pid) ?? []), item]);
+  }
+  return groups;
 }
 
 /**
