@@ -547,8 +547,16 @@ class CdcEngine implements Engine, ApplierHost {
   }
 
   /** The applier options every apply of this engine shares. */
-  private get applierOptions(): Pick<StreamApplierOptions, 'host' | 'batchSize' | 'lagIntervalMs'> {
-    return { host: this, batchSize: this.options.batchSize, lagIntervalMs: this.lagIntervalMs };
+  private get applierOptions(): Pick<
+    StreamApplierOptions,
+    'host' | 'publication' | 'batchSize' | 'lagIntervalMs'
+  > {
+    return {
+      host: this,
+      publication: this.publication,
+      batchSize: this.options.batchSize,
+      lagIntervalMs: this.lagIntervalMs,
+    };
   }
 
   private get lagIntervalMs(): number {

@@ -198,7 +198,7 @@ export class PublicationNarrowedError extends AuditTrailError {
   constructor(
     readonly publication: string,
     readonly problems: readonly string[],
-    tables: readonly AuditedTableConfig[],
+    tables: readonly Pick<AuditedTableConfig, 'schema' | 'table'>[],
   ) {
     const tableList = tables.map((table) => quoteQualified(table.schema, table.table)).join(', ');
     super(

@@ -31,6 +31,7 @@ import type { SchemaChangePositions } from './schema-change-positions';
 import type { StagingTable } from './staging-tables';
 import { StagingWriter, type StagingChange } from './staging-writer';
 import { TransactionGroup } from './transaction-group';
+import { publicationNarrowing, PublicationNarrowedError } from './source-setup';
 
 /** Standby status interval, well under the default wal_sender_timeout (60 s). */
 const STATUS_INTERVAL_MS = 10_000;
@@ -75,6 +76,8 @@ export interface StreamApplierOptions {
   readonly repl: ReplicationConnection;
   /** Source query connection (relation binding, lag). */
   readonly source: pg.Client;
+  /** The publication streamed: checked again whenever a relation is announced. */
+  readonly publication: string;
   /** Target connection, not in a transaction. */
   readonly target: pg.Client;
   readonly tables: readonly StagingTable[];
@@ -168,6 +171,7 @@ export class StreamApplier {
   private readonly repl: ReplicationConnection;
   private readonly source: pg.Client;
   private readonly target: pg.Client;
+  private readonly publication: string;
   private readonly tables: readonly StagingTable[];
   private readonly positions: PositionStore;
   private readonly schemaChanges: SchemaChangePositions;
@@ -199,6 +203,7 @@ export class StreamApplier {
     this.host = options.host;
     this.repl = options.repl;
     this.source = options.source;
+    this.publication = options.publication;
     this.target = options.target;
     this.tables = options.tables;
     this.positions = options.positions;
@@ -330,6 +335,7 @@ export class StreamApplier {
         return;
       }
       case 'relation':
+        await this.refuseNarrowedPublication();
         this.relations.set(message.relationId, await this.bind(message));
         return;
       case 'insert':
@@ -547,6 +553,23 @@ export class StreamApplier {
 
   private probe(): void {
     if (!this.open && this.repl.pending === 0) this.repl.sendStatus(this.acked, true);
+  }
+
+  /**
+   * pgoutput announces a relation again before its first change after the publication
+   * changed (and at the first change of each session): a publication narrowed while the
+   * engine runs is found at the next change it still sends, and nothing after it is
+   * applied. A narrowing that filters every change stays unseen until the next start,
+   * which checks too (`ensurePublication`).
+   */
+  private async refuseNarrowedPublication(): Promise<void> {
+    const problems = await publicationNarrowing(this.source, this.publication);
+    if (problems.length === 0) return;
+    throw new PublicationNarrowedError(
+      this.publication,
+      problems,
+      this.tables.map((table) => ({ schema: table.source.schema, table: table.source.table })),
+    );
   }
 
   private async bind(

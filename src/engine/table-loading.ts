@@ -171,6 +171,7 @@ export async function loadAddedTables(
         host,
         repl,
         source,
+        publication: context.publication,
         target,
         tables,
         positions,

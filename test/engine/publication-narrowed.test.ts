@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AuditTrailError } from '../../src/errors';
 import { connectionArgs, runCli, writeConfig } from '../support/cli';
 import { createPipeline, type Pipeline } from './helpers';
@@ -76,5 +77,25 @@ describe('a narrowed publication', () => {
     const refused = await p.replicate().catch((error: unknown) => error);
     expect(refused).toMatchObject({ code: 'PUBLICATION_NARROWED' });
     expect((refused as Error).message).toMatch(/"public"\."kv" has a column list/);
+  });
+
+  it('stops a running engine at the next change the narrowed publication still sends', async () => {
+    const engine = p.engine();
+    const running = engine.run().then(
+      () => 'stopped',
+      (error: unknown) => error,
+    );
+    try {
+      while (engine.status().phase !== 'streaming') await sleep(50);
+      await p.source(`ALTER PUBLICATION ${publication()} SET TABLE public.kv WHERE (k < 100)`);
+      await p.source(`INSERT INTO kv VALUES (500, 'hidden')`);
+      await p.source(`INSERT INTO kv VALUES (3, 'sent')`);
+      const outcome = await running;
+      expect(outcome).toMatchObject({ code: 'PUBLICATION_NARROWED' });
+      // The change that revealed it was not applied either: nothing after the narrowing.
+      expect(await stagingKeys()).toEqual([1]);
+    } finally {
+      await engine.stop();
+    }
   });
 });
