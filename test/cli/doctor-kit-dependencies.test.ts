@@ -1,7 +1,9 @@
 import { parseConfig } from '../../src/config';
 import { migrateTarget } from '../../src/migrate/migrate-target';
 import { createKysely } from '../../src/postgres/connect';
+import { quoteIdent } from '../../src/postgres/identifiers';
 import { installSourceContext } from '../../src/source-context';
+import { kitLogins } from '../../src/trust/logins';
 import { verifyAuditTrail } from '../../src/verify';
 import { connectionArgs, runCli, writeConfig } from '../support/cli';
 import { createTestDatabase, withClient } from '../support/databases';
@@ -193,7 +195,7 @@ OK  forged" AFTER INSERT ON audit.audit_log FOR EACH ROW EXECUTE FUNCTION public
       client.query('GRANT CREATE ON SCHEMA public TO PUBLIC'),
     );
     const { code, checks } = await doctor();
-    expect(checks.filter((check) => check.check === 'search_path CREATE')).toEqual([
+    expect(searchPathCreate(checks, 'target')).toEqual([
       {
         side: 'target',
         check: 'search_path CREATE',
@@ -209,7 +211,7 @@ OK  forged" AFTER INSERT ON audit.audit_log FOR EACH ROW EXECUTE FUNCTION public
       client.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC'),
     );
     const after = await doctor();
-    expect(after.checks.filter((check) => check.check === 'search_path CREATE')).toEqual([
+    expect(searchPathCreate(after.checks, 'target')).toEqual([
       {
         side: 'target',
         check: 'search_path CREATE',
@@ -218,7 +220,75 @@ OK  forged" AFTER INSERT ON audit.audit_log FOR EACH ROW EXECUTE FUNCTION public
       },
     ]);
   });
+
+  it('warns the same on the source, where the engine and migrate read and DMS replicates', async () => {
+    const replication = kitLogins(config).replication;
+    // Roles are the server's, shared by every test file: ours go again at the end.
+    const created = await withClient(sourceUrl, async (client) => {
+      const { rows } = await client.query<{ name: string }>(
+        `SELECT name FROM unnest(ARRAY['kdep_app_writer', $1]) AS name
+          WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = name)`,
+        [replication],
+      );
+      for (const { name } of rows) await client.query(`CREATE ROLE ${quoteIdent(name)}`);
+      await client.query(`CREATE SCHEMA staging_area;
+        GRANT CREATE ON SCHEMA public TO PUBLIC;
+        GRANT CREATE ON SCHEMA public TO ${quoteIdent(replication)};
+        GRANT CREATE ON SCHEMA staging_area TO kdep_app_writer`);
+      return rows.map((row) => row.name);
+    });
+    // staging_area is on the search path through the connecting login's own setting.
+    await withClient(sourceUrl, (client) =>
+      client.query(
+        `ALTER ROLE CURRENT_USER IN DATABASE ${quoteIdent(decodeURIComponent(new URL(sourceUrl).pathname.slice(1)))}
+           SET search_path = "$user", public, staging_area`,
+      ),
+    );
+    const { code, checks } = await doctor();
+    const detail = (grantee: string, schema: string) =>
+      `${grantee} may CREATE in schema ${schema}, on the search path: it can plant a lookalike of a catalog function there that a session resolving names through it runs with its own rights (the kit’s sessions pin or qualify their names; the application’s and hand-written SQL may not)`;
+    // The replication login is the kit's own there: no line for it.
+    expect(searchPathCreate(checks, 'source')).toEqual([
+      {
+        side: 'source',
+        check: 'search_path CREATE',
+        status: 'warn',
+        detail: detail('PUBLIC', 'public'),
+        remedy: 'REVOKE CREATE ON SCHEMA public FROM PUBLIC',
+      },
+      {
+        side: 'source',
+        check: 'search_path CREATE',
+        status: 'warn',
+        detail: detail('kdep_app_writer', 'staging_area'),
+        remedy: 'REVOKE CREATE ON SCHEMA staging_area FROM kdep_app_writer',
+      },
+    ]);
+    expect(code).toBe(0);
+
+    await withClient(sourceUrl, async (client) => {
+      for (const check of searchPathCreate(checks, 'source')) await client.query(check.remedy!);
+    });
+    const after = await doctor();
+    expect(searchPathCreate(after.checks, 'source')).toEqual([
+      {
+        side: 'source',
+        check: 'search_path CREATE',
+        status: 'ok',
+        detail: 'only the owners may create objects in the schemas on the search path',
+      },
+    ]);
+    await withClient(sourceUrl, async (client) => {
+      await client.query(`REVOKE CREATE ON SCHEMA public FROM ${quoteIdent(replication)}`);
+      for (const name of created) await client.query(`DROP ROLE ${quoteIdent(name)}`);
+    });
+  });
 });
+
+/** doctor's `search_path CREATE` lines on one side. */
+function searchPathCreate(checks: readonly Check[], side: Check['side']): Check[] {
+  return checks.filter((check) => check.side === side && check.check === 'search_path CREATE');
+}
 
 /** The SQL of a remedy: what follows its first ': '. */
 function sqlOf(remedy: string): string {

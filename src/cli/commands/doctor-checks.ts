@@ -212,6 +212,7 @@ export async function checkSourceSide(
   // DMS (a `deployment` section) captures DDL through these; the local engine needs none.
   if (config.deployment !== undefined) await checkDmsDdlCapture(client, config, add);
   await checkSourceDependencies(client, config, add);
+  await checkSearchPathCreate(client, config, 'source', add);
   if (slot !== undefined) await checkPublication(client, slot, add);
   for (const row of await slotRows(client)) {
     const retained = Number(row.retained_bytes ?? 0);
@@ -423,7 +424,7 @@ export async function checkTargetSide(
     add,
   );
   await checkTargetDependencies(client, config, add);
-  await checkSearchPathCreate(client, config, add);
+  await checkSearchPathCreate(client, config, 'target', add);
 }
 
 /**

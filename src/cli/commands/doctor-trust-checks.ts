@@ -10,7 +10,7 @@ import {
   targetForeignDependencies,
   type ForeignDependency,
 } from '../../verify/foreign-dependencies';
-import type { Add } from './doctor-checks';
+import type { Add, DoctorCheck } from './doctor-checks';
 
 // doctor's checks of what could run someone else's code inside the kit's statements.
 
@@ -61,22 +61,35 @@ function report(findings: readonly ForeignDependency[], clean: string, add: Add)
 }
 
 /**
- * A WARN for each role other than the schema's owner and the kit's roles that may CREATE
- * in a schema on this login's search_path, and in `public` (on every role's default path;
- * PUBLIC may create there on PostgreSQL 13 and 14). Such a role can plant a lookalike of
- * a catalog function that outranks pg_catalog's for a call whose argument types it
- * matches more exactly, and it then runs in any session that resolves that call through
- * the path, with that session's rights. A warning, not a failure: the kit's own sessions
- * pin search_path or qualify their catalog calls; the application's sessions, SQL written
- * by hand against the audit log, and an install made before the kit pinned migrate's
- * target session (see the kit dependencies check) are what it exposes.
+ * The roles expected to CREATE on each side beside a schema's owner: on the target the
+ * kit's roles and logins; on the source its one login there, DMS's replication login
+ * (`kitLogins(config).replication`). The engine's source login is not named by the config.
+ */
+function expectedCreators(config: AuditTrailConfig, side: DoctorCheck['side']): string[] {
+  if (side === 'source') return [kitLogins(config).replication];
+  return [...Object.values(kitRoles(config)), ...Object.values(kitLogins(config))];
+}
+
+/**
+ * A WARN for each role other than the schema's owner and the kit's roles on `side`
+ * (`expectedCreators`) that may CREATE in a schema on this login's search_path, and in
+ * `public` (on every role's default path; PUBLIC may create there on PostgreSQL 13 and
+ * 14). Such a role can plant a lookalike of a catalog function that outranks
+ * pg_catalog's for a call whose argument types it matches more exactly, and it then runs
+ * in any session that resolves that call through the path, with that session's rights.
+ * A warning, not a failure: the kit's own sessions pin search_path or qualify their
+ * catalog calls (the engine's and migrate's source sessions qualify theirs, which
+ * test/trust/sql-qualification checks); the application's sessions, SQL written by hand,
+ * and on the target an install made before the kit pinned migrate's target session (see
+ * the kit dependencies check) are what it exposes.
  */
 export async function checkSearchPathCreate(
   client: pg.ClientBase,
   config: AuditTrailConfig,
+  side: DoctorCheck['side'],
   add: Add,
 ): Promise<void> {
-  const trusted = [...Object.values(kitRoles(config)), ...Object.values(kitLogins(config))];
+  const trusted = expectedCreators(config, side);
   const { rows } = await client.query<{ schema: string; grantee: string }>(
     `SELECT pg_catalog.quote_ident(n.nspname) AS schema,
             CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
