@@ -75,6 +75,7 @@ describe('engine: a refused target commit is rolled back before its error leaves
         host,
         repl,
         source,
+        publication: p.slotName,
         target,
         tables,
         positions: store,
