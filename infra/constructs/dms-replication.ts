@@ -117,6 +117,10 @@ export class DmsReplication extends Construct {
       postgreSqlSettings: {
         secretsManagerSecretId: props.source.secret.secretArn,
         secretsManagerAccessRoleArn: this.secretsAccessRole.roleArn,
+        // DMS decodes with pglogical wherever that extension is installed; the kit's
+        // facts about the stream (a partition's changes under the leaf's name, generated
+        // columns in every INSERT, migrate's pending-change check) are test_decoding's.
+        pluginName: 'test-decoding',
         heartbeatEnable: true,
         heartbeatFrequency: props.source.heartbeatFrequencyMinutes ?? 5,
         ...(props.source.ddlArtifactsSchema !== undefined && {

@@ -109,6 +109,16 @@ describe('example config (several tables, one composite key)', () => {
     });
   });
 
+  // The kit's facts about DMS's stream (each partition's changes under the leaf's name,
+  // generated columns in every INSERT, migrate's pending-change check) are test_decoding's.
+  // Left to DMS, it decodes with pglogical wherever that extension is installed.
+  it('pins the source endpoint to test_decoding, whatever extensions the source has', () => {
+    template.hasResourceProperties('AWS::DMS::Endpoint', {
+      EndpointType: 'source',
+      PostgreSqlSettings: Match.objectLike({ PluginName: 'test-decoding' }),
+    });
+  });
+
   it('creates endpoints that read Secrets Manager through a role trusted by the regional DMS principal', () => {
     const role = logicalId('AWS::IAM::Role', {
       AssumeRolePolicyDocument: {
