@@ -207,6 +207,8 @@ const CSV = {
   message: 13,
   context: 18,
   applicationName: 22,
+  /** PostgreSQL 14+; empty unless the process is a parallel worker. */
+  leaderPid: 24,
 } as const;
 const CSV_MIN_COLUMNS = 23;
 
@@ -238,6 +240,7 @@ function parseCsvlogRecord(record: string, auditSeverity: string): LogEntry | un
     user: columns[CSV.user]!,
     database: columns[CSV.database]!,
     pid,
+    leaderPid: optionalInteger(columns[CSV.leaderPid] ?? ''),
     applicationName: columns[CSV.applicationName]!,
     sessionId: columns[CSV.sessionId]!,
     identityAmbiguous: undefined,
@@ -282,6 +285,7 @@ function parseJsonlogRecord(record: string, auditSeverity: string): LogEntry | u
     user: text('user'),
     database: text('dbname'),
     pid: number('pid'),
+    leaderPid: number('leader_pid'),
     applicationName: text('application_name'),
     sessionId: text('session_id'),
     identityAmbiguous: undefined,
@@ -331,6 +335,7 @@ function toEvent(fields: string[], severity: string, prefix: LogPrefixFields): A
     user: prefix.user,
     database: prefix.database,
     pid: prefix.pid,
+    leaderPid: prefix.leaderPid,
     applicationName: prefix.applicationName,
     sessionId: prefix.sessionId,
     identityAmbiguous: prefix.identityAmbiguous,
@@ -366,6 +371,7 @@ export function placeholderEvent(
     user: fields.user,
     database: fields.database,
     pid: fields.pid,
+    leaderPid: fields.leaderPid,
     applicationName: fields.applicationName,
     sessionId: fields.sessionId,
     identityAmbiguous: fields.identityAmbiguous,

@@ -8,6 +8,8 @@ import {
   type LogEntryParser,
   type LogFormat,
 } from './parser';
+import { ParallelWorkerFolder } from './parallel-workers';
+import { prefixLogsLeaderPid } from './prefix';
 import { AccessRuleEngine, type RuleEngineConfig } from './rules';
 import type { AuditEvent, Verdict } from './types';
 
@@ -38,7 +40,8 @@ export interface PipelineOptions {
 
 /**
  * Log records in, verdicts out: parsing for the configured log format, the forgery
- * check, the rule engine and the duplicate/conflict check, in that order. The alert
+ * check, the rule engine, the duplicate/conflict check and the folding of parallel
+ * workers' records into their leader's (see {@link ParallelWorkerFolder}), in that order. The alert
  * Lambda and `audit-trail pgaudit scan` both run exactly this, so the CLI shows what
  * would page.
  *
@@ -55,12 +58,20 @@ export class AccessAuditPipeline<T = undefined> {
   private readonly detector = new ForgeryDetector<T>();
   private readonly tracker = new StatementTracker();
   private readonly scope: string;
+  private readonly workers: ParallelWorkerFolder<Classified<T>>;
 
   constructor(config: PipelineConfig, options: PipelineOptions = {}) {
     this.engine = new AccessRuleEngine(config);
     this.parse = createLogEntryParser(parserOptions(config));
     this.scope = options.scope ?? '';
     this.logFormat = config.logFormat ?? 'stderr';
+    // csvlog and jsonlog (PostgreSQL 14+) always carry leader_pid; stderr only with %P.
+    const leaderPidLogged =
+      this.logFormat !== 'stderr' || prefixLogsLeaderPid(config.logLinePrefix);
+    this.workers = new ParallelWorkerFolder(leaderPidLogged, (outcome, verdict) => ({
+      ...outcome,
+      verdict,
+    }));
   }
 
   /** Adds one complete log record; returns the records decided so far, in log order. */
@@ -70,11 +81,20 @@ export class AccessAuditPipeline<T = undefined> {
 
   /** Decides the records still waiting (end of file or of a delivery). */
   flush(): Classified<T>[] {
-    return this.classify(this.detector.flush());
+    const ready = this.classify(this.detector.flush());
+    this.workers.flush(ready);
+    return ready;
   }
 
   private classify(items: TaggedItem<T>[]): Classified<T>[] {
-    return items.length === 0 ? [] : items.map(({ item, tag }) => this.classifyItem(item, tag));
+    const ready: Classified<T>[] = [];
+    for (const { item, tag } of items) {
+      const outcome = this.classifyItem(item, tag);
+      if (item.kind === 'event' && outcome.kind === 'verdict')
+        this.workers.push(outcome, outcome, ready);
+      else this.workers.pass(outcome, ready);
+    }
+    return ready;
   }
 
   private classifyItem(item: LogItem, tag: T): Classified<T> {

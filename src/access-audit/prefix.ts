@@ -20,7 +20,7 @@ type Part =
   | { kind: 'timestamp'; field: 'timestamp' | 'ignored'; fractional: boolean }
   | { kind: 'epoch'; field: 'timestamp' }
   | { kind: 'remote'; withPort: boolean }
-  | { kind: 'number'; field: 'pid' | 'ignored' }
+  | { kind: 'number'; field: 'pid' | 'leaderPid' | 'ignored' }
   | { kind: 'text'; field: FieldName; padded: boolean };
 
 /** A parsed prefix: the fields it carried and where the message starts. */
@@ -55,6 +55,11 @@ const TEXT_ESCAPES: Readonly<Record<string, FieldName>> = {
 export function compileLogPrefix(prefix: string = RDS_LOG_LINE_PREFIX): PrefixParser {
   const parts = splitPrefix(prefix);
   return (line) => matchParts(parts, line);
+}
+
+/** True when the prefix has `%P`, so every parallel worker's line names its leader. */
+export function prefixLogsLeaderPid(prefix: string = RDS_LOG_LINE_PREFIX): boolean {
+  return splitPrefix(prefix).some((part) => part.kind === 'number' && part.field === 'leaderPid');
 }
 
 function splitPrefix(prefix: string): Part[] {
@@ -115,6 +120,8 @@ function escapePart(escape: string, padded: boolean): Part {
       return { kind: 'remote', withPort: false };
     case 'p':
       return { kind: 'number', field: 'pid' };
+    case 'P':
+      return { kind: 'number', field: 'leaderPid' };
     case 'l':
       return { kind: 'number', field: 'ignored' };
     default:
@@ -135,6 +142,7 @@ function matchParts(parts: readonly Part[], line: string): PrefixMatch | undefin
     user: undefined,
     database: undefined,
     pid: undefined,
+    leaderPid: undefined,
     applicationName: undefined,
     sessionId: undefined,
     identityAmbiguous: undefined,
@@ -218,6 +226,8 @@ function matchPart(
     case 'number':
       return matchWhile(line, pos, isDigit, (value) => {
         if (part.field === 'pid') fields.pid = Number(value);
+        // %P is empty for every process but a parallel worker.
+        else if (part.field === 'leaderPid' && value !== '') fields.leaderPid = Number(value);
       });
     case 'remote':
       return matchRemote(line, pos, part.withPort, stop, fields);

@@ -31,6 +31,11 @@ export interface LogPrefixFields {
   database?: string;
   /** Backend process id (`%p`). */
   pid?: number;
+  /**
+   * The parallel group leader's process id, present only on a parallel worker's
+   * records: `%P` in the prefix, csvlog's and jsonlog's `leader_pid` (PostgreSQL 14+).
+   */
+  leaderPid?: number;
   /** `application_name` (`%a`). */
   applicationName?: string;
   /** Session id (`%c`). */
@@ -103,8 +108,11 @@ export type Verdict =
   | { kind: 'noise'; reason: NoiseReason }
   | {
       kind: 'excluded';
-      reason: 'service-account' | 'database' | 'schema' | 'ignore-rule' | 'duplicate';
+      reason:
+        'service-account' | 'database' | 'schema' | 'ignore-rule' | 'duplicate' | 'parallel-worker';
       rule?: string;
+      /** `parallel-worker` only: the pid of the leader whose record this one was folded into. */
+      leaderPid?: number;
     }
   | { kind: 'pass' }
   /** The liveness canary's own record (see `canary.ts`): proof the pipeline works, never an alert. */

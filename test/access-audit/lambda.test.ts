@@ -126,6 +126,26 @@ describe('alert Lambda', () => {
     });
   });
 
+  it("counts parallel workers' records folded into their leader (ParallelWorkerRecords)", async () => {
+    const { handler, metrics } = testHandler(SETTINGS, { sns: new SNSClient({}) });
+    const read = 'READ,SELECT,TABLE,public.salaries,SELECT count(*) FROM public.salaries,<none>';
+    const stats = await handler(
+      subscriptionEvent([
+        `${PREFIX}LOG:  AUDIT: SESSION,6,1,${read}`,
+        `2026-11-22 23:16:16 UTC::@:[10158]:LOG:  AUDIT: SESSION,1,1,${read}`,
+        `2026-11-22 23:16:16 UTC::@:[10159]:LOG:  AUDIT: SESSION,1,1,${read}`,
+      ]),
+    );
+    expect(stats).toMatchObject({
+      auditEvents: 3,
+      alerts: 1,
+      excluded: 2,
+      parallelWorkerRecords: 2,
+    });
+    expect(metrics.totals()).toMatchObject({ Alerts: 1, Excluded: 2, ParallelWorkerRecords: 2 });
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(1);
+  });
+
   it('counts and skips malformed payloads, log events and records without failing the batch', async () => {
     const { handler, metrics } = testHandler(SETTINGS, { sns: new SNSClient({}) });
     expect((await handler({})).parseErrors).toBe(1);

@@ -62,6 +62,32 @@ describe('log_line_prefix', () => {
     expect(() => compileLogPrefix('%u%d')).toThrow(LogPrefixError);
   });
 
+  it('reads the parallel group leader (%P, csvlog and jsonlog leader_pid) only on a worker', () => {
+    // As PostgreSQL 15 wrote them: the leader's own line has an empty %P.
+    const withLeader = createAuditParser({ logLinePrefix: '%t:%r:%u@%d:[%p]:%P:' });
+    const tail = 'LOG:  AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.salaries,SELECT 1,<none>';
+    expect(withLeader(`2026-12-05 12:56:00 UTC::@:[32305]:32303:${tail}`)).toMatchObject({
+      pid: 32305,
+      leaderPid: 32303,
+      user: '',
+    });
+    expect(
+      withLeader(`2026-12-05 12:56:00 UTC:127.0.0.1(57710):alice@appdb:[32303]::${tail}`)
+        ?.leaderPid,
+    ).toBeUndefined();
+    const csv = createAuditParser({ logFormat: 'csvlog' });
+    const row = (who: string, leader: string) =>
+      `2026-12-05 12:54:32.634 UTC,${who},29981,,6b140988.751d,1,,2026-12-05 12:54:32 UTC,4/3,0,LOG,00000,"AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.salaries,SELECT 1,<none>",,,,,,,,,"","parallel worker",${leader},0`;
+    expect(csv(row(',', '29980'))?.leaderPid).toBe(29980);
+    expect(csv(row('"alice","appdb"', ''))?.leaderPid).toBeUndefined();
+    const json = createAuditParser({ logFormat: 'jsonlog' });
+    expect(
+      json(
+        '{"timestamp":"2026-12-05 12:54:32.634 UTC","pid":29981,"error_severity":"LOG","message":"AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.salaries,SELECT 1,<none>","backend_type":"parallel worker","leader_pid":29980}',
+      )?.leaderPid,
+    ).toBe(29980);
+  });
+
   it('converts UTC, GMT, offsets and epoch times to ISO 8601', () => {
     expect(toIsoTime('2026-11-22 22:39:36 UTC')).toBe('2026-11-22T22:39:36Z');
     expect(toIsoTime('2026-11-22 22:39:36.120 GMT')).toBe('2026-11-22T22:39:36.120Z');

@@ -19,6 +19,8 @@ export const ACCESS_AUDIT_METRICS = {
   noise: 'NoiseDropped',
   /** Events excluded by configuration (service accounts, databases, schemas, ignore rules). */
   excluded: 'Excluded',
+  /** Parallel workers' records folded into their leader's (also counted in `Excluded`). */
+  parallelWorkerRecords: 'ParallelWorkerRecords',
   /** pgAudit records or payloads that could not be read; each is skipped. */
   parseErrors: 'ParseErrors',
   /** Canary records seen: the liveness alarm fires when this stays below 1 (missing counts as 0). */

@@ -55,6 +55,8 @@ export interface ProcessingStats {
   alerts: number;
   noise: number;
   excluded: number;
+  /** Of `excluded`: parallel workers' records folded into their leader's. */
+  parallelWorkerRecords: number;
   passed: number;
   /** The liveness canary's records. */
   canaries: number;
@@ -157,6 +159,7 @@ export function emptyStats(): ProcessingStats {
     alerts: 0,
     noise: 0,
     excluded: 0,
+    parallelWorkerRecords: 0,
     passed: 0,
     canaries: 0,
     parseErrors: 0,
@@ -229,8 +232,10 @@ function classifyAll(
 function count(stats: ProcessingStats, verdict: Verdict): void {
   if (verdict.kind === 'alert') stats.alerts++;
   else if (verdict.kind === 'noise') stats.noise++;
-  else if (verdict.kind === 'excluded') stats.excluded++;
-  else if (verdict.kind === 'canary') stats.canaries++;
+  else if (verdict.kind === 'excluded') {
+    stats.excluded++;
+    if (verdict.reason === 'parallel-worker') stats.parallelWorkerRecords++;
+  } else if (verdict.kind === 'canary') stats.canaries++;
   else stats.passed++;
 }
 
@@ -468,6 +473,11 @@ function recordMetrics(
   metrics.addMetric(ACCESS_AUDIT_METRICS.ddl, 'Count', byClass('DDL'));
   metrics.addMetric(ACCESS_AUDIT_METRICS.noise, 'Count', stats.noise);
   metrics.addMetric(ACCESS_AUDIT_METRICS.excluded, 'Count', stats.excluded);
+  metrics.addMetric(
+    ACCESS_AUDIT_METRICS.parallelWorkerRecords,
+    'Count',
+    stats.parallelWorkerRecords,
+  );
   metrics.addMetric(ACCESS_AUDIT_METRICS.parseErrors, 'Count', stats.parseErrors);
   metrics.addMetric(ACCESS_AUDIT_METRICS.canarySeen, 'Count', stats.canaries);
   metrics.addMetric(ACCESS_AUDIT_METRICS.monitorErrors, 'Count', stats.monitorErrors);

@@ -1,0 +1,146 @@
+import pg from 'pg';
+import {
+  AccessAuditPipeline,
+  splitLogRecords,
+  type AuditEvent,
+  type Verdict,
+} from '../../src/access-audit';
+import type { LogFormat } from '../../src/access-audit/parser';
+import { setupPgaudit } from '../../src/access-audit/setup';
+import { parseAccessAuditConfig } from '../../src/config/access-audit';
+import { describeWithPgaudit } from './support/live-suite';
+import type { PgauditServer } from './support/pgaudit-server';
+
+/**
+ * pgAudit up to 1.7.1 also logs from parallel workers, each record without user,
+ * database or host (a worker has no client connection). One parallel query by an
+ * audited human must still alert once per leader record, naming the human.
+ */
+const CONFIG = parseAccessAuditConfig({
+  auditedRoles: ['alice', 'dana'],
+  serviceAccounts: ['app_svc'],
+  logRows: true,
+});
+
+/** Settings that make the planner choose a parallel plan for any table scan. */
+const FORCE_PARALLEL = [
+  'SET parallel_setup_cost = 0',
+  'SET parallel_tuple_cost = 0',
+  'SET min_parallel_table_scan_size = 0',
+  'SET max_parallel_workers_per_gather = 2',
+];
+
+const QUERY = 'SELECT count(*) FROM public.salaries WHERE pay > 10';
+
+async function run(url: string, statements: string[]): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const plans: string[] = [];
+  try {
+    for (const statement of statements) {
+      const result = await client.query(statement);
+      if (statement.startsWith('EXPLAIN'))
+        plans.push(result.rows.map((row: Record<string, string>) => row['QUERY PLAN']).join('\n'));
+    }
+  } finally {
+    await client.end();
+  }
+  return plans;
+}
+
+function scan(log: string, logFormat: LogFormat, prefix?: string) {
+  const pipeline = new AccessAuditPipeline({
+    ...CONFIG,
+    logFormat,
+    ...(prefix === undefined ? {} : { logLinePrefix: prefix }),
+  });
+  return [
+    ...splitLogRecords(log, logFormat).flatMap((record) => pipeline.push(record, undefined)),
+    ...pipeline.flush(),
+  ].flatMap((outcome) => (outcome.kind === 'verdict' ? [outcome] : []));
+}
+
+function ofQuery(outcomes: { event: AuditEvent; verdict: Verdict }[]) {
+  return outcomes.filter(({ event }) => event.statement === QUERY);
+}
+
+const PREFIX_WITH_LEADER = '%t:%r:%u@%d:[%p]:%P:';
+
+describeWithPgaudit('access audit: parallel workers on a live PostgreSQL', (start) => {
+  for (const [name, prefix] of [
+    ['the RDS prefix (no leader pid)', undefined],
+    ['a prefix with %P (leader pid)', PREFIX_WITH_LEADER],
+  ] as const) {
+    describe(name, () => {
+      let server: PgauditServer;
+      let plans: string[];
+
+      beforeAll(async () => {
+        server = await start({
+          allFormats: true,
+          ...(prefix === undefined ? {} : { settings: { log_line_prefix: prefix } }),
+        });
+        await run(server.adminUrl(), [
+          'CREATE DATABASE appdb',
+          'CREATE ROLE alice LOGIN',
+          'CREATE ROLE dana LOGIN',
+          'CREATE ROLE app_svc LOGIN',
+        ]);
+        const admin = new pg.Client({ connectionString: server.adminUrl('appdb') });
+        await admin.connect();
+        try {
+          await admin.query(
+            'CREATE TABLE public.salaries AS SELECT g AS id, g * 2 AS pay FROM generate_series(1, 100000) g',
+          );
+          await admin.query('ANALYZE public.salaries');
+          await admin.query('GRANT SELECT ON public.salaries TO alice, dana');
+          await setupPgaudit(admin, CONFIG);
+          // pgAudit logs a worker's record after the leader's without log_rows, before it with.
+          await admin.query('ALTER ROLE dana SET pgaudit.log_rows = off');
+        } finally {
+          await admin.end();
+        }
+        plans = [
+          ...(await run(server.userUrl('alice', 'appdb'), [
+            ...FORCE_PARALLEL,
+            `EXPLAIN (ANALYZE, COSTS OFF) ${QUERY}`,
+            QUERY,
+          ])),
+          ...(await run(server.userUrl('dana', 'appdb'), [...FORCE_PARALLEL, QUERY])),
+        ];
+      });
+
+      afterAll(async () => {
+        await server?.stop();
+      });
+
+      it('the query really ran with parallel workers, and they logged without identity', async () => {
+        expect(plans[0]).toMatch(/Workers Launched: [12]/);
+        const events = scan(await server.readLog(), 'stderr', prefix).map(({ event }) => event);
+        expect(
+          events.filter((event) => event.statement === QUERY && (event.user ?? '') === ''),
+        ).not.toHaveLength(0);
+      });
+
+      for (const format of ['stderr', 'csvlog', 'jsonlog'] as const) {
+        it(`${format}: one human-read alert per leader record, each naming the human`, async () => {
+          const outcomes = ofQuery(scan(await server.readLog(format), format, prefix));
+          const alerts = outcomes.flatMap(({ verdict }) =>
+            verdict.kind === 'alert' ? [verdict.alert] : [],
+          );
+          expect(alerts.map((alert) => [alert.rule, alert.event.user])).toEqual([
+            ['human-read', 'alice'],
+            ['human-read', 'dana'],
+          ]);
+          const workers = outcomes.filter(({ event }) => (event.user ?? '') === '');
+          expect(workers).not.toHaveLength(0);
+          const leaders = alerts.map((alert) => alert.event.pid);
+          for (const { verdict } of workers) {
+            expect(verdict).toMatchObject({ kind: 'excluded', reason: 'parallel-worker' });
+            expect(leaders).toContain((verdict as { leaderPid?: number }).leaderPid);
+          }
+        });
+      }
+    });
+  }
+});
