@@ -43,8 +43,9 @@ interface Candidate {
 }
 
 /**
- * Folds the records pgAudit (up to 1.7.1) writes from parallel workers into the
- * record of the statement's leader, so a parallel query alerts once, naming who ran it.
+ * Folds the records pgAudit writes from parallel workers (every release before 18.0;
+ * reproduced with 1.7.0 on PostgreSQL 15) into the record of the statement's leader,
+ * so a parallel query alerts once, naming who ran it.
  * A worker has no client connection: its records carry no user, database or host,
  * statement id 1, and otherwise the leader's record (type, class, command, object,
  * statement text, parameters). They come right after the leader's record, or right
