@@ -21,10 +21,15 @@ describe('a narrowed publication', () => {
   afterEach(async () => p?.dispose());
 
   const publication = () => `"${p.slotName}"`;
+  // Row filters and column lists exist from PostgreSQL 15 on; leaving an operation out
+  // of publish is narrowing on every version.
+  const hasRowFilters = async () =>
+    (await p.source(`SELECT current_setting('server_version_num')::int AS v`)).rows[0].v >= 150000;
   const stagingKeys = async () =>
     (await p.target('SELECT k FROM audit.kv_staging ORDER BY k')).rows.map((row) => row.k);
 
-  it('stops the engine with PUBLICATION_NARROWED on a row filter, and doctor fails it', async () => {
+  it('stops the engine with PUBLICATION_NARROWED on a row filter, and doctor fails it', async (context) => {
+    if (!(await hasRowFilters())) context.skip();
     await p.source(`ALTER PUBLICATION ${publication()} SET TABLE public.kv WHERE (k < 100)`);
     await p.source(`INSERT INTO kv VALUES (2, 'b'), (500, 'hidden')`);
 
@@ -72,14 +77,16 @@ describe('a narrowed publication', () => {
     expect((refused as Error).message).toMatch(/does not publish update, delete, truncate/);
   });
 
-  it('refuses a column list', async () => {
+  it('refuses a column list', async (context) => {
+    if (!(await hasRowFilters())) context.skip();
     await p.source(`ALTER PUBLICATION ${publication()} SET TABLE public.kv (k)`);
     const refused = await p.replicate().catch((error: unknown) => error);
     expect(refused).toMatchObject({ code: 'PUBLICATION_NARROWED' });
     expect((refused as Error).message).toMatch(/"public"\."kv" has a column list/);
   });
 
-  it('stops a running engine at the next change the narrowed publication still sends', async () => {
+  it('stops a running engine at the next change the narrowed publication still sends', async (context) => {
+    if (!(await hasRowFilters())) context.skip();
     const engine = p.engine();
     const running = engine.run().then(
       () => 'stopped',
