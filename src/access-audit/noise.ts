@@ -1,5 +1,5 @@
 import { INFORMATION_SCHEMA_RELATIONS, PG_CATALOG_RELATIONS } from './catalog-relations';
-import { statementReadings, type SqlToken } from './sql-tokens';
+import { isDigit, isWordCode, skipQuoted, statementReadings, type SqlToken } from './sql-tokens';
 import type { AuditEvent, NoiseReason } from './types';
 
 /**
@@ -221,7 +221,7 @@ function tokenize(sql: string, limit: number): string[] | undefined {
     } else if (c === 39) {
       i = skipQuoted(sql, i, 39);
       tokens.push("'");
-    } else if (c === 36 && !isDigitCode(sql.charCodeAt(i + 1))) {
+    } else if (c === 36 && !isDigit(sql.charCodeAt(i + 1))) {
       // $tag$ … $tag$ dollar quoting ($1 is a parameter, read as a word below)
       const close = sql.indexOf('$', i + 1);
       if (close < 0) return undefined;
@@ -251,32 +251,4 @@ function tokenize(sql: string, limit: number): string[] | undefined {
     if (tokens.length > limit) return undefined;
   }
   return tokens;
-}
-
-function skipQuoted(sql: string, start: number, quote: number): number {
-  let i = start + 1;
-  for (;;) {
-    const end = sql.indexOf(String.fromCharCode(quote), i);
-    if (end < 0) return sql.length;
-    if (sql.charCodeAt(end + 1) === quote) {
-      i = end + 2;
-      continue;
-    }
-    return end + 1;
-  }
-}
-
-function isDigitCode(c: number): boolean {
-  return c >= 48 && c <= 57;
-}
-
-function isWordCode(c: number): boolean {
-  return (
-    (c >= 97 && c <= 122) ||
-    (c >= 65 && c <= 90) ||
-    (c >= 48 && c <= 57) ||
-    c === 95 ||
-    c === 36 ||
-    c > 127
-  );
 }

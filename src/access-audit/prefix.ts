@@ -1,5 +1,6 @@
 import type { LogPrefixFields } from './types';
 import { AuditTrailError } from '../errors';
+import { isDigit } from './sql-tokens';
 
 /** The RDS / Aurora PostgreSQL default `log_line_prefix`. */
 export const RDS_LOG_LINE_PREFIX = '%t:%r:%u@%d:[%p]:';
@@ -329,10 +330,6 @@ function matchWhile(
   while (end < line.length && accept(line.charCodeAt(end))) end++;
   take(line.slice(pos, end));
   return end;
-}
-
-function isDigit(code: number): boolean {
-  return code >= 48 && code <= 57;
 }
 
 function isEpochChar(code: number): boolean {

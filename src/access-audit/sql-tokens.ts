@@ -185,7 +185,8 @@ function skipString(sql: string, start: number, backslashes: boolean): number {
   return sql.length;
 }
 
-function skipQuoted(sql: string, start: number, quote: number): number {
+/** Past the quoted text (`'…'` or `"…"`, by `quote`) opening at `start`; a doubled quote is part of it. */
+export function skipQuoted(sql: string, start: number, quote: number): number {
   let i = start + 1;
   for (;;) {
     const end = sql.indexOf(String.fromCharCode(quote), i);
@@ -249,11 +250,17 @@ function decodeUnicode(text: string): string | undefined {
   return out;
 }
 
-function isDigit(c: number): boolean {
+/** True for the character code of an ASCII digit. */
+export function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
 
-function isWordCode(c: number): boolean {
+/**
+ * True for a character code that may continue an unquoted identifier or keyword, as
+ * PostgreSQL's scanner reads one: ASCII letters, digits, `_`, `$`, and any non-ASCII
+ * character.
+ */
+export function isWordCode(c: number): boolean {
   return (
     (c >= 97 && c <= 122) ||
     (c >= 65 && c <= 90) ||
