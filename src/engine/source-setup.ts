@@ -169,10 +169,7 @@ async function narrowedTables(
   source: pg.ClientBase,
   publication: string,
 ): Promise<{ schema: string; name: string; filtered: boolean; column_list: boolean }[]> {
-  const { rows } = await source.query<{ version: number }>(
-    "SELECT pg_catalog.current_setting('server_version_num')::int AS version",
-  );
-  if ((rows[0]?.version ?? 0) < 150000) return [];
+  if ((await serverVersionNum(source)) < 150000) return [];
   return (
     await source.query<{ schema: string; name: string; filtered: boolean; column_list: boolean }>(
       `SELECT n.nspname AS schema, c.relname AS name,
@@ -187,6 +184,24 @@ async function narrowedTables(
       [publication],
     )
   ).rows;
+}
+
+/**
+ * `server_version_num` of each connection, read at its first check: the applier checks the
+ * publication at every Relation message, and a connection's server cannot change version
+ * under it (an upgrade restarts the server, which ends the connection).
+ */
+const serverVersions = new WeakMap<pg.ClientBase, number>();
+
+async function serverVersionNum(source: pg.ClientBase): Promise<number> {
+  const known = serverVersions.get(source);
+  if (known !== undefined) return known;
+  const { rows } = await source.query<{ version: number }>(
+    "SELECT pg_catalog.current_setting('server_version_num')::int AS version",
+  );
+  const version = rows[0]?.version ?? 0;
+  serverVersions.set(source, version);
+  return version;
 }
 
 /**
