@@ -4,6 +4,7 @@ import { parseConfig } from '../../src/config';
 import { checkPgaudit } from '../../src/access-audit/setup';
 import { connectClient } from '../../src/postgres/connect';
 import { createTestDatabase, withClient } from '../support/databases';
+import { plantedCalls, plantLookalikes } from '../support/planted-lookalikes';
 
 /**
  * `audit-trail pgaudit check` reads the source's roles as its administrator, on the
@@ -19,17 +20,15 @@ describe('pgaudit check with lookalikes planted in public', () => {
     await withClient(url, (client) =>
       client.query(`
         CREATE ROLE ${canary} LOGIN SUPERUSER;
-        CREATE TABLE public.planted_calls (fn text, by_user text);
-        GRANT INSERT ON public.planted_calls TO PUBLIC;
-        CREATE FUNCTION public.array_remove(text[], text) RETURNS text[]
-          LANGUAGE sql AS $$
-            INSERT INTO public.planted_calls VALUES ('array_remove', current_user);
-            SELECT '{}'::text[]$$;
-        CREATE FUNCTION public.planted_eq(oid, integer) RETURNS boolean
-          LANGUAGE sql AS $$
-            INSERT INTO public.planted_calls VALUES ('oid = integer', current_user);
-            SELECT $1 OPERATOR(pg_catalog.=) $2::oid$$;
-        CREATE OPERATOR public.= (leftarg = oid, rightarg = integer, function = public.planted_eq);`),
+        ${plantLookalikes([
+          {
+            function: 'array_remove',
+            args: 'text[], text',
+            returns: 'text[]',
+            answer: "SELECT '{}'::text[]",
+          },
+          { operator: '=', left: 'oid', right: 'integer' },
+        ])}`),
     );
     const config = parseConfig({ accessAudit: { auditedRoles: [], canary: { role: canary } } });
     const client: pg.Client = await connectClient(url, 'audit-trail', 'source');
@@ -37,9 +36,6 @@ describe('pgaudit check with lookalikes planted in public', () => {
 
     const check = results.find((result) => result.item === `canary role ${canary}`);
     expect(check).toMatchObject({ ok: false, detail: expect.stringMatching(/has SUPERUSER/) });
-    await withClient(url, async (client) => {
-      const { rows } = await client.query('SELECT fn FROM public.planted_calls');
-      expect(rows).toEqual([]);
-    });
+    expect(await plantedCalls(url)).toEqual([]);
   });
 });

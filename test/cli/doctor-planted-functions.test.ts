@@ -4,6 +4,7 @@ import { migrateTarget } from '../../src/migrate/migrate-target';
 import { quoteIdent } from '../../src/postgres/identifiers';
 import { connectionArgs, runCli, writeConfig } from '../support/cli';
 import { createTestDatabase, withClient } from '../support/databases';
+import { plantedCalls, plantLookalikes } from '../support/planted-lookalikes';
 
 interface Check {
   side: string;
@@ -20,28 +21,17 @@ interface Check {
  * oid = oid after a cast), which the DMS DDL-capture check uses to tell whether the event
  * trigger calls the kit's function.
  */
-const PLANT = `
-  CREATE TABLE public.planted_calls (fn text);
-  GRANT INSERT ON public.planted_calls TO PUBLIC;
-  CREATE FUNCTION public.planted_eq(oid, regprocedure) RETURNS boolean
-    LANGUAGE sql AS $$
-      INSERT INTO public.planted_calls VALUES ('oid = regprocedure');
-      SELECT $1 OPERATOR(pg_catalog.=) $2::oid$$;
-  CREATE OPERATOR public.= (leftarg = oid, rightarg = regprocedure, function = public.planted_eq);
-  CREATE FUNCTION public.planted_eq(oid, regclass) RETURNS boolean
-    LANGUAGE sql AS $$
-      INSERT INTO public.planted_calls VALUES ('oid = regclass');
-      SELECT $1 OPERATOR(pg_catalog.=) $2::oid$$;
-  CREATE OPERATOR public.= (leftarg = oid, rightarg = regclass, function = public.planted_eq);
-  CREATE FUNCTION public.planted_eq(oid, integer) RETURNS boolean
-    LANGUAGE sql AS $$
-      INSERT INTO public.planted_calls VALUES ('oid = integer');
-      SELECT $1 OPERATOR(pg_catalog.=) $2::oid$$;
-  CREATE OPERATOR public.= (leftarg = oid, rightarg = integer, function = public.planted_eq);
-  CREATE FUNCTION public.format(text, text, text) RETURNS text
-    LANGUAGE sql AS $$
-      INSERT INTO public.planted_calls VALUES ('format');
-      SELECT pg_catalog.format($1, $2, $3)$$;`;
+const PLANT = plantLookalikes([
+  { operator: '=', left: 'oid', right: 'regprocedure' },
+  { operator: '=', left: 'oid', right: 'regclass' },
+  { operator: '=', left: 'oid', right: 'integer' },
+  {
+    function: 'format',
+    args: 'text, text, text',
+    returns: 'text',
+    answer: 'SELECT pg_catalog.format($1, $2, $3)',
+  },
+]);
 
 describe('doctor with lookalikes planted in public on both sides', () => {
   it('calls none of them and still reports the DDL-capture check right', async () => {
@@ -97,12 +87,6 @@ describe('doctor with lookalikes planted in public on both sides', () => {
     const checks = await doctor();
     expect(ddlCheck(checks)).toMatchObject({ side: 'source', status: 'fail' });
     expect(ddlCheck(checks).detail).toContain('calls other_ddl(), not');
-    for (const url of [sourceUrl, targetUrl])
-      await withClient(url, async (client) => {
-        const calls = await client.query(
-          'SELECT fn, count(*)::int AS n FROM public.planted_calls GROUP BY fn ORDER BY fn',
-        );
-        expect(calls.rows).toEqual([]);
-      });
+    for (const url of [sourceUrl, targetUrl]) expect(await plantedCalls(url)).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@ import { migrateTarget } from '../../src/migrate/migrate-target';
 import { runCli } from '../support/cli';
 import { cdc, DmsApplier } from '../support/dms-apply';
 import { createTestDatabase, withClient } from '../support/databases';
+import { plantedCalls, plantLookalikes } from '../support/planted-lookalikes';
 
 /**
  * `audit-trail reload finish` refuses to end a reload whose load copied no row: ending it
@@ -38,16 +39,12 @@ describe('reload finish with a lookalike count planted in public on the target',
     await migrate(itemsOnly);
     await migrate(shops);
     await withClient(targetUrl, (client) =>
-      client.query(`
-        CREATE TABLE public.planted_calls (fn text, by_user text);
-        GRANT INSERT ON public.planted_calls TO PUBLIC;
-        CREATE FUNCTION public.planted_count(bigint, timestamp) RETURNS bigint
-          LANGUAGE sql AS $$
-            INSERT INTO public.planted_calls VALUES ('count(timestamp)', current_user);
-            SELECT $1 + 1$$;
-        -- Counts every row, copied or not.
-        CREATE AGGREGATE public.count(timestamp) (
-          sfunc = public.planted_count, stype = bigint, initcond = '0');`),
+      client.query(
+        plantLookalikes([
+          // Counts every row, copied or not.
+          { aggregate: 'count', arg: 'timestamp', state: 'bigint', step: '$1 + 1', initcond: '0' },
+        ]),
+      ),
     );
 
     const configFile = path.join(await mkdtemp(path.join(os.tmpdir(), 'rplant-')), 'config.json');
@@ -58,9 +55,8 @@ describe('reload finish with a lookalike count planted in public on the target',
     ]);
     expect(finish.stderr).toMatch(/copied no row/);
     expect(finish.code).toBe(1);
+    expect(await plantedCalls(targetUrl)).toEqual([]);
     await withClient(targetUrl, async (client) => {
-      const calls = await client.query('SELECT fn FROM public.planted_calls');
-      expect(calls.rows).toEqual([]);
       const deletes = await client.query(
         "SELECT 1 FROM audit.audit_log WHERE operation = 'DELETE'",
       );

@@ -2,6 +2,7 @@ import { dropSlotIfExists } from '../../src/engine/source-setup';
 import { connectClient } from '../../src/postgres/connect';
 import { migrateTarget } from '../../src/migrate/migrate-target';
 import { createTestDatabase, withClient } from '../support/databases';
+import { plantedCalls, plantLookalikes } from '../support/planted-lookalikes';
 import { createPipeline } from './helpers';
 
 /**
@@ -16,13 +17,16 @@ describe("the engine's source session with lookalikes planted in public", () => 
     const url = await createTestDatabase('eng_plant');
     const slot = `plant_${Math.random().toString(36).slice(2, 10)}`;
     await withClient(url, async (client) => {
-      await client.query(`
-        CREATE TABLE public.planted_calls (fn text, by_user text);
-        GRANT INSERT ON public.planted_calls TO PUBLIC;
-        CREATE FUNCTION public.pg_drop_replication_slot(text) RETURNS void
-          LANGUAGE sql AS $$
-            INSERT INTO public.planted_calls VALUES ('pg_drop_replication_slot', current_user);
-            SELECT pg_catalog.pg_drop_replication_slot($1::name)$$;`);
+      await client.query(
+        plantLookalikes([
+          {
+            function: 'pg_drop_replication_slot',
+            args: 'text',
+            returns: 'void',
+            answer: 'SELECT pg_catalog.pg_drop_replication_slot($1::name)',
+          },
+        ]),
+      );
       await client.query(`SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')`, [
         slot,
       ]);
@@ -33,9 +37,8 @@ describe("the engine's source session with lookalikes planted in public", () => 
     } finally {
       await source.end();
     }
+    expect(await plantedCalls(url)).toEqual([]);
     await withClient(url, async (client) => {
-      const calls = await client.query('SELECT fn FROM public.planted_calls');
-      expect(calls.rows).toEqual([]);
       const slots = await client.query(
         'SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1',
         [slot],
@@ -53,33 +56,20 @@ describe("the engine's source session with lookalikes planted in public", () => 
       // Each binds a streamed table's columns to staging (src/engine/relation-binding.ts):
       // pg_catalog has no oid = integer nor oid = regnamespace (it compares oid = oid
       // after a cast), and format(text, VARIADIC "any") is no exact match for text.
-      await p.source(`
-        CREATE TABLE public.planted_calls (fn text, by_app text);
-        GRANT INSERT ON public.planted_calls TO PUBLIC;
-        CREATE FUNCTION public.planted_eq(oid, integer) RETURNS boolean
-          LANGUAGE sql AS $$
-            INSERT INTO public.planted_calls VALUES ('oid = integer', current_setting('application_name'));
-            SELECT $1 OPERATOR(pg_catalog.=) $2::oid$$;
-        CREATE OPERATOR public.= (leftarg = oid, rightarg = integer, function = public.planted_eq);
-        CREATE FUNCTION public.planted_ne(oid, integer) RETURNS boolean
-          LANGUAGE sql AS $$
-            INSERT INTO public.planted_calls VALUES ('oid <> integer', current_setting('application_name'));
-            SELECT $1 OPERATOR(pg_catalog.<>) $2::oid$$;
-        CREATE OPERATOR public.<> (leftarg = oid, rightarg = integer, function = public.planted_ne);
-        CREATE FUNCTION public.planted_eq(oid, regnamespace) RETURNS boolean
-          LANGUAGE sql AS $$
-            INSERT INTO public.planted_calls VALUES ('oid = regnamespace', current_setting('application_name'));
-            SELECT $1 OPERATOR(pg_catalog.=) $2::oid$$;
-        CREATE OPERATOR public.= (leftarg = oid, rightarg = regnamespace, function = public.planted_eq);
-        CREATE FUNCTION public.planted_eq(oid, regclass) RETURNS boolean
-          LANGUAGE sql AS $$
-            INSERT INTO public.planted_calls VALUES ('oid = regclass', current_setting('application_name'));
-            SELECT $1 OPERATOR(pg_catalog.=) $2::oid$$;
-        CREATE OPERATOR public.= (leftarg = oid, rightarg = regclass, function = public.planted_eq);
-        CREATE FUNCTION public.format(text, text, text) RETURNS text
-          LANGUAGE sql AS $$
-            INSERT INTO public.planted_calls VALUES ('format', current_setting('application_name'));
-            SELECT pg_catalog.format($1, $2, $3)$$;`);
+      await p.source(
+        plantLookalikes([
+          { operator: '=', left: 'oid', right: 'integer' },
+          { operator: '<>', left: 'oid', right: 'integer' },
+          { operator: '=', left: 'oid', right: 'regnamespace' },
+          { operator: '=', left: 'oid', right: 'regclass' },
+          {
+            function: 'format',
+            args: 'text, text, text',
+            returns: 'text',
+            answer: 'SELECT pg_catalog.format($1, $2, $3)',
+          },
+        ]),
+      );
       // A change made before ADD COLUMN, streamed after migrate added the column to
       // staging: the engine also reads which columns the source has now.
       await p.source(`INSERT INTO t VALUES (1, 'a')`);
@@ -88,10 +78,7 @@ describe("the engine's source session with lookalikes planted in public", () => 
       await migrateTarget({ config: p.config, sourceUrl: p.sourceUrl, targetUrl: p.targetUrl });
       await p.replicate();
 
-      const calls = await p.source(
-        'SELECT fn, by_app, count(*)::int AS n FROM public.planted_calls GROUP BY 1, 2 ORDER BY 1, 2',
-      );
-      expect(calls.rows).toEqual([]);
+      expect(await plantedCalls(p.sourceUrl)).toEqual([]);
       const staged = await p.target('SELECT id, v, extra FROM audit.t_staging ORDER BY id');
       expect(staged.rows).toEqual([
         { id: 1, v: 'a', extra: null },
@@ -112,27 +99,17 @@ describe("the engine's source session with lookalikes planted in public", () => 
     try {
       // pg_partition_tree and pg_partition_ancestors return regclass: compared with an
       // oid, a lookalike operator for the pair is the only exact match.
-      await p.source(`
-        CREATE TABLE public.planted_calls (fn text, by_app text);
-        GRANT INSERT ON public.planted_calls TO PUBLIC;
-        CREATE FUNCTION public.planted_eq(oid, regclass) RETURNS boolean
-          LANGUAGE sql AS $$
-            INSERT INTO public.planted_calls VALUES ('oid = regclass', current_setting('application_name'));
-            SELECT $1 OPERATOR(pg_catalog.=) $2::oid$$;
-        CREATE OPERATOR public.= (leftarg = oid, rightarg = regclass, function = public.planted_eq);
-        CREATE FUNCTION public.planted_ne(regclass, oid) RETURNS boolean
-          LANGUAGE sql AS $$
-            INSERT INTO public.planted_calls VALUES ('regclass <> oid', current_setting('application_name'));
-            SELECT $1::oid OPERATOR(pg_catalog.<>) $2$$;
-        CREATE OPERATOR public.<> (leftarg = regclass, rightarg = oid, function = public.planted_ne);`);
+      await p.source(
+        plantLookalikes([
+          { operator: '=', left: 'oid', right: 'regclass' },
+          { operator: '<>', left: 'regclass', right: 'oid' },
+        ]),
+      );
       await p.replicate();
       await p.source(`INSERT INTO d VALUES ('EU', 2)`);
       await p.replicate();
 
-      const calls = await p.source(
-        'SELECT fn, by_app, count(*)::int AS n FROM public.planted_calls GROUP BY 1, 2 ORDER BY 1, 2',
-      );
-      expect(calls.rows).toEqual([]);
+      expect(await plantedCalls(p.sourceUrl)).toEqual([]);
       const staged = await p.target('SELECT region, id FROM audit.d_staging ORDER BY id');
       expect(staged.rows).toEqual([
         { region: 'EU', id: 1 },

@@ -2,6 +2,7 @@ import { parseConfig } from '../../src/config';
 import { createKysely } from '../../src/postgres/connect';
 import { installSourceContext } from '../../src/source-context';
 import { createTestDatabase, withClient } from '../support/databases';
+import { plantedCalls, plantLookalikes } from '../support/planted-lookalikes';
 
 /**
  * `migrate --source-context` installs the context table as the source's administrator,
@@ -16,23 +17,13 @@ describe('source context install with lookalikes planted in public', () => {
   it('runs none of them', async () => {
     const url = await createTestDatabase('ctx_plant');
     await withClient(url, (client) =>
-      client.query(`
-        CREATE TABLE public.planted_calls (fn text, by_user text);
-        GRANT INSERT ON public.planted_calls TO PUBLIC;
-        CREATE FUNCTION public.planted_eq(oid, regclass) RETURNS boolean
-          LANGUAGE sql AS $$
-            INSERT INTO public.planted_calls VALUES ('oid = regclass', current_user);
-            SELECT $1 OPERATOR(pg_catalog.=) $2::oid$$;
-        CREATE OPERATOR public.= (leftarg = oid, rightarg = regclass, function = public.planted_eq);`),
+      client.query(plantLookalikes([{ operator: '=', left: 'oid', right: 'regclass' }])),
     );
     // Twice: the second run finds the table and aligns its columns.
     for (let run = 0; run < 2; run++) {
       const db = createKysely<unknown>(url, { max: 1, label: 'source' });
       await installSourceContext(db, CONFIG).finally(() => db.destroy());
     }
-    await withClient(url, async (client) => {
-      const { rows } = await client.query('SELECT fn, by_user FROM public.planted_calls');
-      expect(rows).toEqual([]);
-    });
+    expect(await plantedCalls(url)).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@ import { parseConfig } from '../../src/config';
 import { createKysely } from '../../src/postgres/connect';
 import { setUpDdlCapture, setUpReplicationLogin, setUpTargetLogins } from '../../src/trust/logins';
 import { createTestDatabase, withClient } from '../support/databases';
+import { plantedCalls, plantLookalikes } from '../support/planted-lookalikes';
 
 /**
  * The deployment's logins set-up (the database-logins Lambda) runs as each database's
@@ -11,34 +12,20 @@ import { createTestDatabase, withClient } from '../support/databases';
  * calls more exactly than pg_catalog's: a function, an aggregate and an operator. Each
  * records who ran it; one that ran would have run with the administrator's rights.
  */
-const PLANT = `
-  CREATE TABLE public.planted_calls (fn text, by_user text);
-  GRANT INSERT ON public.planted_calls TO PUBLIC;
-  -- pg_catalog has (name, name, text) and (name, oid, text): an unknown second argument
-  -- prefers text, the string category's preferred type.
-  CREATE FUNCTION public.pg_has_role(name, text, text) RETURNS boolean
-    LANGUAGE sql AS $$
-      INSERT INTO public.planted_calls VALUES ('pg_has_role', current_user);
-      SELECT pg_catalog.pg_has_role($1, $2::name, $3)$$;
-  -- pg_catalog.array_agg takes anynonarray: text is an exact match.
-  CREATE FUNCTION public.planted_step(text[], text) RETURNS text[]
-    LANGUAGE sql AS $$
-      INSERT INTO public.planted_calls VALUES ('array_agg', current_user);
-      SELECT pg_catalog.array_append($1, $2)$$;
-  CREATE AGGREGATE public.array_agg(text) (sfunc = public.planted_step, stype = text[]);
-  -- pg_catalog has no oid = regprocedure: the call casts to oid = oid.
-  CREATE FUNCTION public.planted_eq(oid, regprocedure) RETURNS boolean
-    LANGUAGE sql AS $$
-      INSERT INTO public.planted_calls VALUES ('=', current_user);
-      SELECT $1 OPERATOR(pg_catalog.=) $2::oid$$;
-  CREATE OPERATOR public.= (leftarg = oid, rightarg = regprocedure, function = public.planted_eq);`;
-
-async function plantedCalls(url: string): Promise<string[]> {
-  return withClient(url, async (client) => {
-    const { rows } = await client.query<{ fn: string }>('SELECT fn FROM public.planted_calls');
-    return rows.map((row) => row.fn);
-  });
-}
+const PLANT = plantLookalikes([
+  // pg_catalog has (name, name, text) and (name, oid, text): an unknown second argument
+  // prefers text, the string category's preferred type.
+  {
+    function: 'pg_has_role',
+    args: 'name, text, text',
+    returns: 'boolean',
+    answer: 'SELECT pg_catalog.pg_has_role($1, $2::name, $3)',
+  },
+  // pg_catalog.array_agg takes anynonarray: text is an exact match.
+  { aggregate: 'array_agg', arg: 'text', state: 'text[]', step: 'pg_catalog.array_append($1, $2)' },
+  // pg_catalog has no oid = regprocedure: the call casts to oid = oid.
+  { operator: '=', left: 'oid', right: 'regprocedure' },
+]);
 
 const password = () => randomBytes(18).toString('base64url');
 
