@@ -13,9 +13,10 @@ interface StatementSeen {
   statement: string;
   /** The first record's fields: most parts have one record, so no key is built for it. */
   auditType: string;
+  auditClass: string;
   command: string;
   objectName: string;
-  /** `TYPE\0COMMAND\0OBJECT` of each later record seen for this statement part. */
+  /** `TYPE\0CLASS\0COMMAND\0OBJECT` of each later record seen for this statement part. */
   later: string[] | undefined;
 }
 
@@ -34,8 +35,11 @@ interface SessionSeen {
  *
  * pgAudit can log one statement twice: an OBJECT record (the relation is granted to
  * `pgaudit.role`) and a SESSION record (the role's `pgaudit.log`), with the same ids,
- * command, object and statement text. Only such twins are merged, so the statement
- * alerts once. Statement ids are sequential per session and therefore predictable:
+ * class, command, object and statement text. With `pgaudit.log_relation` it also
+ * writes one record per reference to a relation, so a statement naming a table twice
+ * (a self-join) logs the same record twice. Only such twins and repeats are merged, so
+ * the statement alerts once per relation and class (`UPDATE items … FROM items` still
+ * alerts on its WRITE and its READ). Statement ids are sequential per session and therefore predictable:
  * a second record with the same ids but another statement text cannot both be
  * pgAudit's, so it raises `statement-id-conflict` instead of being dropped.
  *
@@ -55,7 +59,7 @@ export class StatementTracker {
   constructor(private readonly capacity = 2048) {}
 
   /**
-   * Returns `verdict`, `excluded: duplicate` for the twin of an alerted record, or a
+   * Returns `verdict`, `excluded: duplicate` for the twin or repeat of an alerted record, or a
    * `statement-id-conflict` alert. `scope` separates sources whose pids may collide
    * (log streams, instances).
    */
@@ -69,6 +73,7 @@ export class StatementTracker {
         substatementId: event.substatementId,
         statement: event.statement,
         auditType: event.auditType,
+        auditClass: event.auditClass,
         command: event.command,
         objectName: event.objectName,
         later: undefined,
@@ -79,13 +84,9 @@ export class StatementTracker {
       return { kind: 'alert', alert: conflictAlert(event, seen.statement) };
     if (seen.statement === PREVIOUSLY_LOGGED) seen.statement = event.statement;
     const twinType = event.auditType === 'OBJECT' ? 'SESSION' : 'OBJECT';
-    const twin =
-      (seen.auditType === twinType &&
-        seen.command === event.command &&
-        seen.objectName === event.objectName) ||
-      (seen.later?.includes(`${twinType}\u0000${event.command}\u0000${event.objectName}`) ?? false);
-    (seen.later ??= []).push(`${event.auditType}\u0000${event.command}\u0000${event.objectName}`);
-    return twin && verdict.kind === 'alert' ? { kind: 'excluded', reason: 'duplicate' } : verdict;
+    const repeat = logged(seen, event, twinType) || logged(seen, event, event.auditType);
+    (seen.later ??= []).push(partKey(event.auditType, event));
+    return repeat && verdict.kind === 'alert' ? { kind: 'excluded', reason: 'duplicate' } : verdict;
   }
 
   private session(event: AuditEvent, scope: string): SessionSeen {
@@ -108,6 +109,22 @@ export class StatementTracker {
     this.current.set(key, session);
     return session;
   }
+}
+
+/** True when `seen` already holds a record of `auditType` with the event's class, command and object. */
+function logged(seen: StatementSeen, event: AuditEvent, auditType: string): boolean {
+  if (
+    seen.auditType === auditType &&
+    seen.auditClass === event.auditClass &&
+    seen.command === event.command &&
+    seen.objectName === event.objectName
+  )
+    return true;
+  return seen.later?.includes(partKey(auditType, event)) ?? false;
+}
+
+function partKey(auditType: string, event: AuditEvent): string {
+  return `${auditType}\u0000${event.auditClass}\u0000${event.command}\u0000${event.objectName}`;
 }
 
 /** The remembered part with these ids (a loop: this runs for every record). */

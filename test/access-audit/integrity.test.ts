@@ -105,6 +105,48 @@ describe('statement ids', () => {
     ]);
   });
 
+  it('merges the repeats pgAudit writes for a table named twice (a self-join), not another class', () => {
+    const read = (type: string, statement: string) =>
+      record('alice', 8, `${type},5,1,READ,SELECT,TABLE,billing.cards,${statement},<none>`);
+    const selfJoin = 'SELECT * FROM billing.cards a JOIN billing.cards b USING (id)';
+    // pgaudit.log_relation: one record per reference; log_statement_once: later ones say so.
+    expect(
+      rules(
+        scan([
+          read('SESSION', selfJoin),
+          read('SESSION', selfJoin),
+          read('SESSION', '<previously logged>'),
+        ]),
+      ),
+    ).toEqual([
+      ['human-read', 'alice', 'SELECT'],
+      ['excluded', 'alice', 'SELECT'],
+      ['excluded', 'alice', 'SELECT'],
+    ]);
+    // With object auditing as well: OBJECT, SESSION, OBJECT, SESSION.
+    expect(
+      rules(
+        scan([
+          read('OBJECT', selfJoin),
+          read('SESSION', selfJoin),
+          read('OBJECT', selfJoin),
+          read('SESSION', selfJoin),
+        ]),
+      ).map(([rule]) => rule),
+    ).toEqual(['human-read', 'excluded', 'excluded', 'excluded']);
+    // The same table read and written by one statement alerts on each class; a record of
+    // another class is never taken for the twin of the first (the WRITE would be lost).
+    const update = 'UPDATE billing.cards SET note = c.note FROM billing.cards c';
+    expect(
+      rules(
+        scan([
+          record('alice', 8, `OBJECT,6,1,READ,UPDATE,TABLE,billing.cards,${update},<none>`),
+          record('alice', 8, `SESSION,6,1,WRITE,UPDATE,TABLE,billing.cards,${update},<none>`),
+        ]),
+      ).map(([rule]) => rule),
+    ).toEqual(['human-read', 'human-dml']);
+  });
+
   it('alerts when one statement id carries two texts, whichever comes first', () => {
     expect(
       rules(scan([update('SESSION', 'UPDATE decoy'), update('SESSION', 'UPDATE real')])),

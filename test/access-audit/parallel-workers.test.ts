@@ -137,17 +137,17 @@ describe('parallel workers (log without leader pids: RDS prefix)', () => {
   });
 
   it('resolves <previously logged> (pgaudit.log_statement_once) from the same process', () => {
+    // The statement's second relation: its record says <previously logged>.
+    const second = {
+      text: '<previously logged>',
+      parameter: '<previously logged>',
+      object: 'public.bonuses',
+    };
     const out = scan([
       line({ pid: 100, who: ALICE, ids: [7, 1], parameter: '5' }),
-      line({
-        pid: 100,
-        who: ALICE,
-        ids: [7, 1],
-        text: '<previously logged>',
-        parameter: '<previously logged>',
-      }),
+      line({ pid: 100, who: ALICE, ids: [7, 1], ...second }),
       line({ pid: 101, parameter: '5' }),
-      line({ pid: 101, text: '<previously logged>', parameter: '<previously logged>' }),
+      line({ pid: 101, ...second }),
     ]);
     expect(verdicts(out)).toEqual([
       'human-read alice',
