@@ -237,12 +237,12 @@ function parseCsvlogRecord(record: string, auditSeverity: string): LogEntry | un
     timestamp: columns[CSV.time]!,
     remoteHost: host,
     remotePort: port,
-    user: columns[CSV.user]!,
-    database: columns[CSV.database]!,
+    user: optionalText(columns[CSV.user]!),
+    database: optionalText(columns[CSV.database]!),
     pid,
     leaderPid: optionalInteger(columns[CSV.leaderPid] ?? ''),
-    applicationName: columns[CSV.applicationName]!,
-    sessionId: columns[CSV.sessionId]!,
+    applicationName: optionalText(columns[CSV.applicationName]!),
+    sessionId: optionalText(columns[CSV.sessionId]!),
     identityAmbiguous: undefined,
   };
   return auditEntry(message, 0, severity, fields, columns[CSV.context]!);
@@ -254,6 +254,15 @@ function splitConnection(value: string): { host?: string; port?: number } {
   const colon = value.lastIndexOf(':');
   const port = colon < 0 ? undefined : optionalInteger(value.slice(colon + 1));
   return port === undefined ? { host: value } : { host: value.slice(0, colon), port };
+}
+
+/**
+ * An empty column is a value the process does not have (a worker's user and database, a
+ * client without application_name): absent, as jsonlog (which leaves the key out) and a
+ * stderr prefix read it. No role or database name is empty.
+ */
+function optionalText(text: string): string | undefined {
+  return text === '' ? undefined : text;
 }
 
 function optionalInteger(text: string): number | undefined {

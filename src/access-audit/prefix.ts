@@ -234,7 +234,9 @@ function matchPart(
       return matchRemote(line, pos, part.withPort, stop, fields);
     case 'text':
       return matchText(line, pos, stop, part.padded, (value) => {
-        if (part.field !== 'ignored') fields[part.field] = value as never;
+        // Empty for a process without one (a parallel or background worker has no user,
+        // database or client): absent, as csvlog and jsonlog read it.
+        if (part.field !== 'ignored' && value !== '') fields[part.field] = value as never;
       });
   }
 }

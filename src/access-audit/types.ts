@@ -17,7 +17,11 @@ export type AuditType = 'SESSION' | 'OBJECT';
  */
 export type ParameterStatus = 'logged' | 'none' | 'not-logged' | 'previously-logged';
 
-/** The values the log_line_prefix carried; absent when the prefix has no such escape. */
+/**
+ * The values the log_line_prefix (or csvlog/jsonlog) carried; absent when the prefix has
+ * no such escape or the process has no such value (a parallel or background worker has no
+ * user, database or client), the same in every log format.
+ */
 export interface LogPrefixFields {
   /** Time stamp as logged (`%t`, `%m` or `%n`), e.g. `2026-11-22 22:39:36 UTC`. */
   timestamp?: string;

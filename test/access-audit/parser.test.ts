@@ -36,13 +36,11 @@ describe('log_line_prefix', () => {
     expect(match('2026-11-22 22:39:36 UTC:[local]:bob@db:[1]:LOG:  x')?.fields.remoteHost).toBe(
       '[local]',
     );
-    // Background processes have no remote host, user or database.
-    expect(match('2026-11-22 22:39:36 UTC::@:[5730]:LOG:  checkpoint')?.fields).toEqual({
-      timestamp: '2026-11-22 22:39:36 UTC',
-      user: '',
-      database: '',
-      pid: 5730,
-    });
+    // Background processes have no remote host, user or database: absent, as in csvlog and jsonlog.
+    const background = match('2026-11-22 22:39:36 UTC::@:[5730]:LOG:  checkpoint')?.fields;
+    expect(background).toEqual({ timestamp: '2026-11-22 22:39:36 UTC', pid: 5730 });
+    expect(background).not.toHaveProperty('user', '');
+    expect(background).not.toHaveProperty('database', '');
     expect(match('\tcontinuation')).toBeUndefined();
   });
 
@@ -66,11 +64,10 @@ describe('log_line_prefix', () => {
     // As PostgreSQL 15 wrote them: the leader's own line has an empty %P.
     const withLeader = createAuditParser({ logLinePrefix: '%t:%r:%u@%d:[%p]:%P:' });
     const tail = 'LOG:  AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.salaries,SELECT 1,<none>';
-    expect(withLeader(`2026-12-05 12:56:00 UTC::@:[32305]:32303:${tail}`)).toMatchObject({
-      pid: 32305,
-      leaderPid: 32303,
-      user: '',
-    });
+    const worker = withLeader(`2026-12-05 12:56:00 UTC::@:[32305]:32303:${tail}`);
+    expect(worker).toMatchObject({ pid: 32305, leaderPid: 32303 });
+    expect(worker?.user).toBeUndefined();
+    expect(worker?.database).toBeUndefined();
     expect(
       withLeader(`2026-12-05 12:56:00 UTC:127.0.0.1(57710):alice@appdb:[32303]::${tail}`)
         ?.leaderPid,
@@ -78,7 +75,10 @@ describe('log_line_prefix', () => {
     const csv = createAuditParser({ logFormat: 'csvlog' });
     const row = (who: string, leader: string) =>
       `2026-12-05 12:54:32.634 UTC,${who},29981,,6b140988.751d,1,,2026-12-05 12:54:32 UTC,4/3,0,LOG,00000,"AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.salaries,SELECT 1,<none>",,,,,,,,,"","parallel worker",${leader},0`;
-    expect(csv(row(',', '29980'))?.leaderPid).toBe(29980);
+    expect(csv(row(',', '29980'))).toMatchObject({ pid: 29981, leaderPid: 29980 });
+    // Empty columns are values the worker does not have: absent, as jsonlog leaves them out.
+    for (const field of ['user', 'database', 'remoteHost', 'applicationName'] as const)
+      expect(csv(row(',', '29980'))?.[field]).toBeUndefined();
     expect(csv(row('"alice","appdb"', ''))?.leaderPid).toBeUndefined();
     const json = createAuditParser({ logFormat: 'jsonlog' });
     expect(

@@ -1,0 +1,222 @@
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import {
+  AccessAuditPipeline,
+  setupPgaudit,
+  splitLogRecords,
+  type AuditEvent,
+  type Verdict,
+} from '../../src/access-audit';
+import type { LogFormat } from '../../src/access-audit/parser';
+import { parseAccessAuditConfig } from '../../src/config/access-audit';
+import { describeWithPgaudit } from './support/live-suite';
+import type { PgauditServer } from './support/pgaudit-server';
+
+/**
+ * Edges of the access audit on a real server's pgAudit output, read from stderr, csvlog
+ * and jsonlog written by one run: a table named twice in one statement, the same record
+ * in three formats (a client over TCP, one over the Unix socket, a parallel worker
+ * without identity), and records that never reach the log because a session turned
+ * pgAudit off.
+ */
+const DB = 'appdb';
+/** RDS's prefix with the leader's pid (%P), so stderr carries every field csvlog and jsonlog do. */
+const PREFIX = '%t:%r:%u@%d:[%p]:%P:';
+const CONFIG = parseAccessAuditConfig({
+  auditedRoles: ['alice', 'dba'],
+  serviceAccounts: ['app_svc'],
+  logLinePrefix: PREFIX,
+  alerts: { digestThreshold: 1000 },
+});
+const FORMATS: readonly LogFormat[] = ['stderr', 'csvlog', 'jsonlog'];
+
+const SELF_JOIN = 'SELECT count(*) FROM public.salaries s JOIN public.salaries t USING (id)';
+const LOCAL_READ = "SELECT 'over the socket' FROM public.salaries LIMIT 1";
+/** Settings that make the planner choose a parallel plan for any table scan. */
+const FORCE_PARALLEL = [
+  'SET parallel_setup_cost = 0',
+  'SET parallel_tuple_cost = 0',
+  'SET min_parallel_table_scan_size = 0',
+  'SET max_parallel_workers_per_gather = 2',
+];
+const PARALLEL_QUERY = 'SELECT count(*) FROM public.salaries WHERE pay > 10';
+
+/** A superuser turning pgAudit off for the rest of the session: pgAudit logs a SET after it took effect. */
+const SESSION_OFF = "SET pgaudit.log = 'none'";
+const AFTER_SESSION_OFF = "SELECT 'read after pgaudit.log none' FROM public.salaries LIMIT 1";
+/** A superuser whose pgaudit.log lacks ROLE turning it off for every later session. */
+const ROLE_OFF = "ALTER ROLE quiet_dba SET pgaudit.log = 'none'";
+const AFTER_ROLE_OFF = "SELECT 'read in a later session' FROM public.salaries LIMIT 1";
+
+async function as<T>(
+  config: string | pg.ClientConfig,
+  work: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const client = new pg.Client(typeof config === 'string' ? { connectionString: config } : config);
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function runWorkload(server: PgauditServer, socketDir: string): Promise<string[]> {
+  await as(server.adminUrl(), async (admin) => {
+    await admin.query(`CREATE DATABASE ${DB}`);
+    await admin.query('CREATE ROLE alice LOGIN');
+    await admin.query('CREATE ROLE app_svc LOGIN');
+    await admin.query('CREATE ROLE dba LOGIN SUPERUSER');
+    // A superuser whose own pgaudit.log has neither ROLE nor MISC.
+    await admin.query('CREATE ROLE quiet_dba LOGIN SUPERUSER');
+  });
+  await as(server.adminUrl(DB), async (admin) => {
+    await admin.query('CREATE TABLE public.salaries (id int PRIMARY KEY, pay int)');
+    await admin.query('INSERT INTO public.salaries SELECT g, g FROM generate_series(1, 1000) g');
+    await admin.query('GRANT SELECT ON public.salaries TO alice');
+    await setupPgaudit(admin, CONFIG);
+    await admin.query("ALTER ROLE quiet_dba SET pgaudit.log = 'read, write'");
+  });
+  const alice = server.userUrl('alice', DB);
+  await as(alice, (client) => client.query(SELF_JOIN));
+  await as({ host: socketDir, port: server.port, user: 'alice', database: DB }, (client) =>
+    client.query(LOCAL_READ),
+  );
+  const plans = await as(alice, async (client) => {
+    for (const statement of FORCE_PARALLEL) await client.query(statement);
+    const { rows } = await client.query<{ 'QUERY PLAN': string }>(
+      `EXPLAIN (ANALYZE, COSTS OFF) ${PARALLEL_QUERY}`,
+    );
+    await client.query(PARALLEL_QUERY);
+    return rows.map((row) => row['QUERY PLAN']);
+  });
+  await as(server.userUrl('dba', DB), async (client) => {
+    await client.query(SESSION_OFF);
+    await client.query(AFTER_SESSION_OFF);
+  });
+  const quiet = server.userUrl('quiet_dba', DB);
+  await as(quiet, (client) => client.query(ROLE_OFF));
+  await as(quiet, (client) => client.query(AFTER_ROLE_OFF));
+  return plans;
+}
+
+interface Outcome {
+  event: AuditEvent;
+  verdict: Verdict;
+}
+
+function scan(log: string, logFormat: LogFormat): Outcome[] {
+  const pipeline = new AccessAuditPipeline({ ...CONFIG, logFormat });
+  return [
+    ...splitLogRecords(log, logFormat).flatMap((record) => pipeline.push(record, undefined)),
+    ...pipeline.flush(),
+  ].flatMap((outcome) => (outcome.kind === 'verdict' ? [outcome] : []));
+}
+
+function ruleOf(verdict: Verdict): string {
+  return verdict.kind === 'alert' ? verdict.alert.rule : verdict.kind;
+}
+
+/** The fields that say who wrote a record, as the parser read them. */
+function identity(event: AuditEvent) {
+  return {
+    user: event.user,
+    database: event.database,
+    remoteHost: event.remoteHost,
+    remotePort: event.remotePort,
+    pid: event.pid,
+    leaderPid: event.leaderPid,
+  };
+}
+
+/**
+ * Each process's records in its own order: every process writes its records to each log
+ * file in order, but records of processes running at once interleave differently per file.
+ */
+function byProcess(outcomes: readonly Outcome[]): Map<number | undefined, Outcome[]> {
+  const processes = new Map<number | undefined, Outcome[]>();
+  for (const outcome of outcomes) {
+    const records = processes.get(outcome.event.pid) ?? [];
+    records.push(outcome);
+    processes.set(outcome.event.pid, records);
+  }
+  return processes;
+}
+
+describeWithPgaudit('access audit: log edges on a live PostgreSQL', (start) => {
+  let server: PgauditServer;
+  let socketDir: string;
+  let plans: string[];
+  const logs = new Map<LogFormat, string>();
+  const outcomes = new Map<LogFormat, Outcome[]>();
+
+  beforeAll(async () => {
+    socketDir = await mkdtemp(path.join(os.tmpdir(), 'audit-trail-socket-'));
+    // The server may run as the postgres OS user.
+    await chmod(socketDir, 0o777);
+    server = await start({
+      allFormats: true,
+      settings: { log_line_prefix: PREFIX, unix_socket_directories: socketDir },
+    });
+    plans = await runWorkload(server, socketDir);
+    for (const format of FORMATS) {
+      const log = await server.readLog(format);
+      logs.set(format, log);
+      outcomes.set(format, scan(log, format));
+    }
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    if (socketDir) await rm(socketDir, { recursive: true, force: true });
+  });
+
+  it.each(FORMATS)('a table named twice in one statement alerts once (%s)', (format) => {
+    const selfJoin = outcomes.get(format)!.filter(({ event }) => event.statement === SELF_JOIN);
+    // pgaudit.log_relation writes one record per reference to the table.
+    expect(selfJoin).toHaveLength(2);
+    expect(selfJoin.map(({ verdict }) => ruleOf(verdict))).toEqual(['human-read', 'excluded']);
+  });
+
+  it('reads the same identity from stderr, csvlog and jsonlog, also for a worker without one', () => {
+    expect(plans.join('\n')).toMatch(/Workers Launched: [1-9]/);
+    const [stderr, ...others] = FORMATS.map((format) => byProcess(outcomes.get(format)!));
+    for (const other of others) {
+      expect([...other.keys()].sort()).toEqual([...stderr!.keys()].sort());
+      for (const [pid, records] of stderr!) {
+        expect(other.get(pid)!.map(({ event }) => identity(event))).toEqual(
+          records.map(({ event }) => identity(event)),
+        );
+      }
+    }
+    const events = outcomes.get('jsonlog')!.map(({ event }) => event);
+    const leader = events.find((event) => event.statement === PARALLEL_QUERY && event.user)!;
+    const socket = events.find((event) => event.statement === LOCAL_READ)!;
+    const worker = events.find((event) => event.leaderPid !== undefined)!;
+    expect(identity(socket)).toMatchObject({ user: 'alice', remoteHost: '[local]' });
+    expect(socket.remotePort).toBeUndefined();
+    expect(identity(worker)).toEqual({
+      user: undefined,
+      database: undefined,
+      remoteHost: undefined,
+      remotePort: undefined,
+      pid: expect.any(Number),
+      leaderPid: leader.pid,
+    });
+  });
+
+  it.each(FORMATS)(
+    'a session or role that turns pgaudit.log off leaves no record of it (%s)',
+    (format) => {
+      const log = logs.get(format)!;
+      // Logged after it took effect, when nothing is logged any more.
+      for (const statement of [SESSION_OFF, AFTER_SESSION_OFF, ROLE_OFF, AFTER_ROLE_OFF])
+        expect(log).not.toContain(statement);
+      // Only what came before: the role's setting, made by the superuser in setup.
+      const quiet = outcomes.get(format)!.filter(({ event }) => event.user === 'quiet_dba');
+      expect(quiet).toEqual([]);
+    },
+  );
+});
