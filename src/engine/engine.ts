@@ -74,6 +74,13 @@ export interface EngineOptions {
   /** How often lag is logged while running, in ms; 0 disables. @default 10000 */
   readonly lagIntervalMs?: number;
   /**
+   * How often, in ms, a streaming engine checks that its publication still publishes
+   * every change. A narrowing is found at the next change the source still sends; one
+   * that filters every change sends nothing, and is found by this check (the engine
+   * stops with `PUBLICATION_NARROWED`). Not disabled by any value. @default 10000
+   */
+  readonly publicationCheckMs?: number;
+  /**
    * How {@link Engine.run} retries after losing the source or target connection once
    * it has streamed: capped exponential backoff with jitter, each attempt logged, and
    * an {@link EngineGaveUpError} when one outage lasts longer than `giveUpAfterMs`.
@@ -549,11 +556,14 @@ class CdcEngine implements Engine, ApplierHost {
   /** The applier options every apply of this engine shares. */
   private get applierOptions(): Pick<
     StreamApplierOptions,
-    'host' | 'publication' | 'batchSize' | 'lagIntervalMs'
+    'host' | 'publication' | 'publicationCheckMs' | 'batchSize' | 'lagIntervalMs'
   > {
     return {
       host: this,
       publication: this.publication,
+      ...(this.options.publicationCheckMs === undefined
+        ? {}
+        : { publicationCheckMs: this.options.publicationCheckMs }),
       batchSize: this.options.batchSize,
       lagIntervalMs: this.lagIntervalMs,
     };

@@ -31,7 +31,11 @@ import type { SchemaChangePositions } from './schema-change-positions';
 import type { StagingTable } from './staging-tables';
 import { StagingWriter, type StagingChange } from './staging-writer';
 import { TransactionGroup } from './transaction-group';
-import { publicationNarrowing, PublicationNarrowedError } from './source-setup';
+import {
+  DEFAULT_PUBLICATION_CHECK_MS,
+  narrowedPublication,
+  PublicationWatch,
+} from './publication-watch';
 
 /** Standby status interval, well under the default wal_sender_timeout (60 s). */
 const STATUS_INTERVAL_MS = 10_000;
@@ -76,8 +80,13 @@ export interface StreamApplierOptions {
   readonly repl: ReplicationConnection;
   /** Source query connection (relation binding, lag). */
   readonly source: pg.Client;
-  /** The publication streamed: checked again whenever a relation is announced. */
+  /** The publication streamed: checked again whenever a relation is announced, and on a timer. */
   readonly publication: string;
+  /**
+   * How often the publication is checked while streaming, for a narrowing that sends
+   * nothing to announce ({@link PublicationWatch}). @default {@link DEFAULT_PUBLICATION_CHECK_MS}
+   */
+  readonly publicationCheckMs?: number;
   /** Target connection, not in a transaction. */
   readonly target: pg.Client;
   readonly tables: readonly StagingTable[];
@@ -185,6 +194,8 @@ export class StreamApplier {
   /** Relations announced that no configured table matches, by relation id. */
   private readonly unconfigured = new Map<number, string>();
   private readonly lagIntervalMs: number;
+  private readonly publicationWatch: PublicationWatch;
+  private readonly publicationCheckMs: number;
   private readonly writer: StagingWriter;
   private readonly sequence: ChangeSequence;
   private readonly group = new TransactionGroup();
@@ -216,6 +227,16 @@ export class StreamApplier {
     this.knownLeaves = new Map(options.knownLeaves);
     this.lagIntervalMs = options.lagIntervalMs;
     const logger = options.host.logger;
+    this.publicationCheckMs = options.publicationCheckMs ?? DEFAULT_PUBLICATION_CHECK_MS;
+    // A narrowing found between messages ends the stream: the loop's next read throws it,
+    // and the open target transaction is rolled back (apply).
+    this.publicationWatch = new PublicationWatch(
+      options.source,
+      options.publication,
+      options.tables,
+      logger,
+      (error) => this.repl.abort(error),
+    );
     this.writer = new StagingWriter(options.target, {
       batchSize: options.batchSize,
       onMissingRows: (table, expected, found) =>
@@ -259,6 +280,7 @@ export class StreamApplier {
     const probeTimer =
       this.stopLsn === null && this.halt === null ? null : setInterval(() => this.probe(), 50);
     this.lag.start(this.lagIntervalMs);
+    this.publicationWatch.start(this.publicationCheckMs);
     try {
       await this.loop();
     } finally {
@@ -266,6 +288,7 @@ export class StreamApplier {
       clearInterval(statusTimer);
       if (probeTimer) clearInterval(probeTimer);
       await this.lag.stop();
+      await this.publicationWatch.stop();
     }
     if (this.pending) {
       // Stopping between source transactions: keep what is complete.
@@ -559,17 +582,13 @@ export class StreamApplier {
    * pgoutput announces a relation again before its first change after the publication
    * changed (and at the first change of each session): a publication narrowed while the
    * engine runs is found at the next change it still sends, and nothing after it is
-   * applied. A narrowing that filters every change stays unseen until the next start,
-   * which checks too (`ensurePublication`).
+   * applied. A narrowing that filters every change sends nothing: the
+   * {@link PublicationWatch} finds it within `publicationCheckMs`, and the next start
+   * checks too (`ensurePublication`).
    */
   private async refuseNarrowedPublication(): Promise<void> {
-    const problems = await publicationNarrowing(this.source, this.publication);
-    if (problems.length === 0) return;
-    throw new PublicationNarrowedError(
-      this.publication,
-      problems,
-      this.tables.map((table) => ({ schema: table.source.schema, table: table.source.table })),
-    );
+    const narrowed = await narrowedPublication(this.source, this.publication, this.tables);
+    if (narrowed) throw narrowed;
   }
 
   private async bind(

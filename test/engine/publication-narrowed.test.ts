@@ -105,4 +105,27 @@ describe('a narrowed publication', () => {
       await engine.stop();
     }
   });
+
+  // A narrowing that filters every change it is asked about sends nothing at all: no
+  // announcement to check at. The engine checks its publication on a timer while it
+  // streams too (every 10 s by default; here every 100 ms). On every version: publish
+  // without update, then an update.
+  it('stops a running engine whose narrowed publication sends nothing at all', async () => {
+    const engine = p.engine({ publicationCheckMs: 100 });
+    const running = engine.run().then(
+      () => 'stopped',
+      (error: unknown) => error,
+    );
+    try {
+      while (engine.status().phase !== 'streaming') await sleep(50);
+      await p.source(`ALTER PUBLICATION ${publication()} SET (publish = 'insert')`);
+      await p.source(`UPDATE kv SET v = 'unsent' WHERE k = 1`);
+      const outcome = await running;
+      expect(outcome).toBeInstanceOf(AuditTrailError);
+      expect(outcome).toMatchObject({ code: 'PUBLICATION_NARROWED', exitCode: 1 });
+      expect((outcome as Error).message).toMatch(/does not publish update, delete, truncate/);
+    } finally {
+      await engine.stop();
+    }
+  });
 });
