@@ -1,5 +1,11 @@
 import { CsvError, splitCsv } from './csv';
-import { compileLogPrefix, type PrefixParser, RDS_LOG_LINE_PREFIX } from './prefix';
+import {
+  compileLogPrefix,
+  compileSessionlessPrefix,
+  type PrefixMatch,
+  type PrefixParser,
+  RDS_LOG_LINE_PREFIX,
+} from './prefix';
 import type { AuditEvent, AuditType, LogPrefixFields, ParameterStatus } from './types';
 
 /** Thrown for a record that is a pgAudit record but cannot be read (truncated, bad CSV). */
@@ -92,8 +98,10 @@ export function createLogEntryParser(options: AuditParserOptions = {}): LogEntry
   const severity = severityOf(options.pgauditLogLevel ?? 'log');
   switch (options.logFormat ?? 'stderr') {
     case 'stderr': {
-      const matchPrefix = compileLogPrefix(options.logLinePrefix ?? RDS_LOG_LINE_PREFIX);
-      return (record) => parseStderrRecord(record, matchPrefix, severity);
+      const prefix = options.logLinePrefix ?? RDS_LOG_LINE_PREFIX;
+      const matchSession = compileLogPrefix(prefix, { recordAt: auditRecordAt });
+      const matchSessionless = compileSessionlessPrefix(prefix, { recordAt: auditRecordAt });
+      return (record) => parseStderrRecord(record, matchSession, matchSessionless, severity);
     }
     case 'csvlog':
       return (record) => parseCsvlogRecord(record, severity);
@@ -118,16 +126,39 @@ export function createAuditParser(options: AuditParserOptions = {}): AuditRecord
   };
 }
 
+/**
+ * A stderr record: read with the whole prefix (a session's line), or, when the prefix
+ * has `%q`, with the part before it (the line of a process without a session: a parallel
+ * worker, a `pg_cron` job), whichever is followed by a pgAudit record. A line that reads
+ * as a record both ways (a role named like a record) is marked ambiguous. A line that
+ * looks like a pgAudit record but reads as none is unreadable, never dropped.
+ */
 function parseStderrRecord(
   record: string,
-  matchPrefix: PrefixParser,
+  matchSession: PrefixParser,
+  matchSessionless: PrefixParser | undefined,
   auditSeverity: string,
 ): LogEntry | undefined {
-  const prefix = matchPrefix(record);
-  if (prefix === undefined) {
-    if (!looksLikeAudit(record)) return undefined;
-    return unreadable('pgAudit record does not match the log_line_prefix', record, undefined, '');
+  const session = matchSession(record);
+  const sessionless = matchSessionless?.(record);
+  const sessionlessRecord = sessionless !== undefined && auditRecordAt(record, sessionless.end);
+  if (session !== undefined) {
+    if (sessionlessRecord && auditRecordAt(record, session.end))
+      session.fields.identityAmbiguous = true;
+    const entry = afterPrefix(record, session, auditSeverity);
+    if (entry !== undefined && (entry.kind !== 'message' || !sessionlessRecord)) return entry;
   }
+  if (sessionlessRecord) return afterPrefix(record, sessionless, auditSeverity);
+  if (!looksLikeAudit(record)) return undefined;
+  return unreadable('pgAudit record does not match the log_line_prefix', record, undefined, '');
+}
+
+/** The message after a prefix; `undefined` when no "SEVERITY:  " follows it. */
+function afterPrefix(
+  record: string,
+  prefix: PrefixMatch,
+  auditSeverity: string,
+): LogEntry | undefined {
   // "<SEVERITY>:  message" follows the prefix, possibly after a space the prefix ends with.
   let pos = prefix.end;
   while (record.charCodeAt(pos) === 32) pos++;
@@ -144,6 +175,20 @@ function parseStderrRecord(
     };
   }
   return auditEntry(record, messageStart, severity, prefix.fields, undefined);
+}
+
+/**
+ * True when `SEVERITY:  AUDIT: ` starts at `pos` (after spaces): a severity word of at
+ * most 10 characters without spaces (whatever the level or the language of the
+ * messages), then pgAudit's mark.
+ */
+function auditRecordAt(line: string, pos: number): boolean {
+  while (line.charCodeAt(pos) === 32) pos++;
+  const colon = line.indexOf(':', pos);
+  if (colon <= pos || colon - pos > 10) return false;
+  const space = line.indexOf(' ', pos);
+  if (space >= 0 && space < colon) return false;
+  return line.startsWith('  ', colon + 1) && line.startsWith(AUDIT_MARK, colon + 3);
 }
 
 /** Reads the `AUDIT: …` text starting at `messageStart` of `text`. */

@@ -22,7 +22,9 @@ type Part =
   | { kind: 'epoch'; field: 'timestamp' }
   | { kind: 'remote'; withPort: boolean }
   | { kind: 'number'; field: 'pid' | 'leaderPid' | 'ignored' }
-  | { kind: 'text'; field: FieldName; padded: boolean };
+  | { kind: 'text'; field: FieldName; padded: boolean }
+  /** `%q`: where the lines of processes without a session end. */
+  | { kind: 'sessionEnd' };
 
 /** A parsed prefix: the fields it carried and where the message starts. */
 export interface PrefixMatch {
@@ -41,6 +43,17 @@ const TEXT_ESCAPES: Readonly<Record<string, FieldName>> = {
   c: 'sessionId',
 };
 
+/** Options for {@link compileLogPrefix}. */
+export interface PrefixOptions {
+  /**
+   * True when a record of interest starts at `pos` (just past a prefix). When given, a
+   * name that could be split another way makes the line ambiguous only if that other
+   * split is also followed by such a record: a prefix ending in a free-text escape and
+   * a space (Debian's `%u@%d `) can otherwise always be split at a later space.
+   */
+  readonly recordAt?: (line: string, pos: number) => boolean;
+}
+
 /**
  * Compiles a PostgreSQL `log_line_prefix` into a parser. The parser walks the line
  * once, left to right, without regular expressions: timestamps have a fixed shape,
@@ -51,16 +64,46 @@ const TEXT_ESCAPES: Readonly<Record<string, FieldName>> = {
  * first one and marked {@link LogPrefixFields.identityAmbiguous}, so rules alert on it
  * instead of trusting the split. Values are taken byte for byte (`"app_svc "` is not
  * `app_svc`); only escapes with a padding width (`%-10u`) are trimmed.
+ * This parser reads the lines of sessions, which carry the whole prefix; see
+ * {@link compileSessionlessPrefix} for the lines of processes without one.
  * @throws LogPrefixError for a prefix with two free-text escapes in a row.
  */
-export function compileLogPrefix(prefix: string = RDS_LOG_LINE_PREFIX): PrefixParser {
-  const parts = splitPrefix(prefix);
-  return (line) => matchParts(parts, line);
+export function compileLogPrefix(
+  prefix: string = RDS_LOG_LINE_PREFIX,
+  options: PrefixOptions = {},
+): PrefixParser {
+  const parts = sessionParts(splitPrefix(prefix));
+  return (line) => matchParts(parts, line, options.recordAt);
 }
 
-/** True when the prefix has `%P`, so every parallel worker's line names its leader. */
+/**
+ * The parser for the lines of processes without a session (parallel workers, background
+ * workers such as a `pg_cron` job, the checkpointer): PostgreSQL ends their prefix at
+ * `%q`, so they carry none of the escapes after it. `undefined` when the prefix has no
+ * `%q` (every line then carries the whole prefix).
+ * @throws LogPrefixError as {@link compileLogPrefix}.
+ */
+export function compileSessionlessPrefix(
+  prefix: string = RDS_LOG_LINE_PREFIX,
+  options: PrefixOptions = {},
+): PrefixParser | undefined {
+  const parts = splitPrefix(prefix);
+  const end = parts.findIndex((part) => part.kind === 'sessionEnd');
+  if (end < 0) return undefined;
+  const sessionless = parts.slice(0, end);
+  return (line) => matchParts(sessionless, line, options.recordAt);
+}
+
+/**
+ * True when the prefix has `%P` where a parallel worker's line carries it (before any
+ * `%q`, at which a worker's line ends), so every parallel worker's line names its leader.
+ */
 export function prefixLogsLeaderPid(prefix: string = RDS_LOG_LINE_PREFIX): boolean {
-  return splitPrefix(prefix).some((part) => part.kind === 'number' && part.field === 'leaderPid');
+  const parts = splitPrefix(prefix);
+  const end = parts.findIndex((part) => part.kind === 'sessionEnd');
+  return (end < 0 ? parts : parts.slice(0, end)).some(
+    (part) => part.kind === 'number' && part.field === 'leaderPid',
+  );
 }
 
 function splitPrefix(prefix: string): Part[] {
@@ -88,14 +131,17 @@ function splitPrefix(prefix: string): Part[] {
       literal += '%';
       continue;
     }
-    // %q ends the prefix for non-session processes; session lines carry everything.
-    if (escape === 'q') continue;
     flush();
+    // %q ends the prefix for processes without a session; session lines carry everything.
+    if (escape === 'q') {
+      if (!parts.some((part) => part.kind === 'sessionEnd')) parts.push({ kind: 'sessionEnd' });
+      continue;
+    }
     parts.push(escapePart(escape, padded));
   }
   flush();
-  parts.forEach((part, index) => {
-    const next = parts[index + 1];
+  sessionParts(parts).forEach((part, index, session) => {
+    const next = session[index + 1];
     if (isFreeText(part) && next !== undefined && isFreeText(next)) {
       throw new LogPrefixError(
         `log_line_prefix "${prefix}" has two free-text escapes with nothing between them`,
@@ -103,6 +149,19 @@ function splitPrefix(prefix: string): Part[] {
     }
   });
   return parts;
+}
+
+/** A session's line: `%q` dropped, the literals either side of it one literal. */
+function sessionParts(parts: readonly Part[]): Part[] {
+  const session: Part[] = [];
+  for (const part of parts) {
+    if (part.kind === 'sessionEnd') continue;
+    const last = session[session.length - 1];
+    if (part.kind === 'literal' && last?.kind === 'literal')
+      session[session.length - 1] = { kind: 'literal', text: last.text + part.text };
+    else session.push(part);
+  }
+  return session;
 }
 
 function escapePart(escape: string, padded: boolean): Part {
@@ -134,7 +193,11 @@ function isFreeText(part: Part): boolean {
   return part.kind === 'text' || part.kind === 'remote';
 }
 
-function matchParts(parts: readonly Part[], line: string): PrefixMatch | undefined {
+function matchParts(
+  parts: readonly Part[],
+  line: string,
+  recordAt: PrefixOptions['recordAt'],
+): PrefixMatch | undefined {
   // Every key present from the start: one hidden class for all lines.
   const fields: LogPrefixFields = {
     timestamp: undefined,
@@ -148,7 +211,7 @@ function matchParts(parts: readonly Part[], line: string): PrefixMatch | undefin
     sessionId: undefined,
     identityAmbiguous: undefined,
   };
-  const end = matchFrom(parts, 0, line, 0, fields, true);
+  const end = matchFrom(parts, 0, line, 0, fields, recordAt ?? anyRecord);
   if (end < 0) return undefined;
   return { fields, end };
 }
@@ -158,9 +221,9 @@ const MAX_NAME_LENGTH = 63;
 
 /**
  * Matches `parts[from..]` at `pos`, splitting each free-text value at the first
- * occurrence of the literal after it. With `checkAmbiguity`, also tries every later
+ * occurrence of the literal after it. With `recordAt`, also tries every later
  * occurrence a name could still reach; if any other split also matches the whole
- * prefix, the fields are marked ambiguous.
+ * prefix and is followed by a record, the fields are marked ambiguous.
  */
 function matchFrom(
   parts: readonly Part[],
@@ -168,7 +231,7 @@ function matchFrom(
   line: string,
   start: number,
   fields: LogPrefixFields,
-  checkAmbiguity: boolean,
+  recordAt: ((line: string, pos: number) => boolean) | undefined,
 ): number {
   let pos = start;
   for (let index = from; index < parts.length; index++) {
@@ -178,11 +241,11 @@ function matchFrom(
     const end = matchPart(part, line, pos, stop, fields);
     if (end < 0) return -1;
     if (
-      checkAmbiguity &&
+      recordAt !== undefined &&
       part.kind === 'text' &&
       part.field !== 'ignored' &&
       stop !== undefined &&
-      hasOtherSplit(parts, index, line, pos, end, stop)
+      hasOtherSplit(parts, index, line, pos, end, stop, recordAt)
     )
       fields.identityAmbiguous = true;
     pos = end;
@@ -197,13 +260,15 @@ function hasOtherSplit(
   valueStart: number,
   firstEnd: number,
   stop: string,
+  recordAt: (line: string, pos: number) => boolean,
 ): boolean {
   // A name is at most 63 characters, so only nearby literals can split it another way.
   // Searched backwards from that bound: a forward indexOf that finds nothing nearby would
   // scan the whole rest of the record (the statement) for every name of every line.
   const limit = valueStart + MAX_NAME_LENGTH;
   for (let alt = line.lastIndexOf(stop, limit); alt > firstEnd;) {
-    if (matchFrom(parts, index + 1, line, alt, {}, false) >= 0) return true;
+    const end = matchFrom(parts, index + 1, line, alt, {}, undefined);
+    if (end >= 0 && recordAt(line, end)) return true;
     alt = line.lastIndexOf(stop, alt - 1);
   }
   return false;
@@ -238,7 +303,14 @@ function matchPart(
         // database or client): absent, as csvlog and jsonlog read it.
         if (part.field !== 'ignored' && value !== '') fields[part.field] = value as never;
       });
+    case 'sessionEnd':
+      return pos;
   }
+}
+
+/** Without a `recordAt`, any line after a prefix counts. */
+function anyRecord(): boolean {
+  return true;
 }
 
 /** `YYYY-MM-DD HH:MM:SS[.mmm] ZONE`: fixed width, then a zone abbreviation or offset. */

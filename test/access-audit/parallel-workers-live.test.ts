@@ -65,11 +65,14 @@ function ofQuery(outcomes: { event: AuditEvent; verdict: Verdict }[]) {
 }
 
 const PREFIX_WITH_LEADER = '%t:%r:%u@%d:[%p]:%P:';
+/** Debian's default: a process without a session (a parallel worker) stops at %q. */
+const DEBIAN_PREFIX = '%m [%p] %q%u@%d ';
 
 describeWithPgaudit('access audit: parallel workers on a live PostgreSQL', (start) => {
   for (const [name, prefix] of [
     ['the RDS prefix (no leader pid)', undefined],
     ['a prefix with %P (leader pid)', PREFIX_WITH_LEADER],
+    ["Debian's prefix (%q: a worker's line stops before %u@%d)", DEBIAN_PREFIX],
   ] as const) {
     describe(name, () => {
       let server: PgauditServer;

@@ -189,3 +189,42 @@ describe('parallel workers (log_line_prefix with %P)', () => {
     ).toEqual(['human-read alice', 'human-read @']);
   });
 });
+
+/**
+ * Debian's default prefix: PostgreSQL ends the line of a process without a session (a
+ * parallel worker, a pg_cron job) at %q, so it has no `user@db ` at all (as PostgreSQL 15
+ * wrote it: test/access-audit/parallel-workers-live.test.ts runs the real thing).
+ */
+describe("parallel workers (Debian's log_line_prefix with %q)", () => {
+  const DEBIAN_PREFIX = '%m [%p] %q%u@%d ';
+  const at = '2026-12-05 12:54:32.123 UTC';
+  const record = (pid: number, who: string, ids: string, text: string) =>
+    `${at} [${pid}] ${who}LOG:  AUDIT: SESSION,${ids},READ,SELECT,TABLE,public.salaries,"${text}",<none>`;
+  // An '@' and a space later in the statement: the whole prefix 'matches' a worker's
+  // line with a user and database taken from the message.
+  const text = 'SELECT pay FROM public.salaries -- ask a@b c';
+
+  it("reads a worker's line, folds it into its leader and reads the leader's identity unambiguously", () => {
+    const out = scan(
+      [record(100, 'alice@appdb ', '6,1', text), record(101, '', '1,1', text)],
+      DEBIAN_PREFIX,
+    );
+    expect(verdicts(out)).toEqual(['human-read alice', 'excluded:parallel-worker(100)']);
+  });
+
+  it('never loses a record without a session whose statement has an @: it alerts on its own', () => {
+    expect(verdicts(scan([record(300, '', '1,1', text)], DEBIAN_PREFIX))).toEqual(['human-read @']);
+  });
+
+  it('a role named like a record, making the line read both ways, is ambiguous and never folds', () => {
+    const forged = record(
+      400,
+      'LOG:  AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.x,y@appdb ',
+      '7,1',
+      'SELECT 1',
+    );
+    expect(verdicts(scan([forged], DEBIAN_PREFIX))).toEqual([
+      expect.stringMatching(/^ambiguous-identity /),
+    ]);
+  });
+});

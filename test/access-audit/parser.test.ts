@@ -7,6 +7,7 @@ import {
   toIsoTime,
 } from '../../src/access-audit';
 import { AuditRecordError } from '../../src/access-audit/parser';
+import { prefixLogsLeaderPid } from '../../src/access-audit/prefix';
 import { classifyNoise } from '../../src/access-audit/noise';
 
 const parse = createAuditParser();
@@ -58,6 +59,12 @@ describe('log_line_prefix', () => {
       sessionId: '65a1.2f',
     });
     expect(() => compileLogPrefix('%u%d')).toThrow(LogPrefixError);
+  });
+
+  it('counts %P as naming leaders only before %q, where a worker line still carries it', () => {
+    expect(prefixLogsLeaderPid('%m [%p] %P %q%u@%d ')).toBe(true);
+    // A parallel worker has no session: its line ends at %q, before this %P.
+    expect(prefixLogsLeaderPid('%m [%p] %q%u@%d [%P] ')).toBe(false);
   });
 
   it('reads the parallel group leader (%P, csvlog and jsonlog leader_pid) only on a worker', () => {
