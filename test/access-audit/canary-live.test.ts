@@ -1,13 +1,11 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
-import pg from 'pg';
 import { createCanaryHandler } from '../../src/lambda/access-canary/handler';
 import { setUpLogins } from '../../src/lambda/database-logins/handler';
+import { withClient } from '../support/databases';
+import { connectionArgs, writeConfig } from '../support/cli';
 import { runCli } from './support/cli';
 import { subscriptionEvent, testHandler, toCloudWatchMessages } from './support/lambda';
 import { describeWithPgaudit } from './support/live-suite';
@@ -18,13 +16,7 @@ const CANARY = LIVE_CONFIG.canary.role;
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:canary-AbCdEf';
 
 async function asAdmin(server: PgauditServer, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: server.adminUrl(APP_DATABASE) });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
+  await withClient(server.adminUrl(APP_DATABASE), (admin) => admin.query(sql));
 }
 
 /**
@@ -43,15 +35,10 @@ describeWithPgaudit('access-audit canary on a live pgAudit server', (start) => {
   beforeAll(async () => {
     server = await start();
     await prepareSource(server);
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'access-canary-'));
-    configFile = path.join(dir, 'audit-trail.config.json');
-    await writeFile(
-      configFile,
-      JSON.stringify({
-        tables: [{ table: 'items' }],
-        accessAudit: { auditedRoles: ['alice', 'dana'], serviceAccounts: ['app_svc'] },
-      }),
-    );
+    configFile = await writeConfig({
+      tables: [{ table: 'items' }],
+      accessAudit: { auditedRoles: ['alice', 'dana'], serviceAccounts: ['app_svc'] },
+    });
   });
 
   afterAll(async () => {
@@ -173,10 +160,7 @@ describeWithPgaudit('access-audit canary on a live pgAudit server', (start) => {
     const run = await runCli([
       'pgaudit',
       'canary',
-      '--config',
-      configFile,
-      '--source-url',
-      server.userUrl(CANARY, APP_DATABASE),
+      ...connectionArgs({ configFile, sourceUrl: server.userUrl(CANARY, APP_DATABASE) }),
       '--log-file',
       server.logFile,
       '--timeout',
@@ -196,10 +180,7 @@ describeWithPgaudit('access-audit canary on a live pgAudit server', (start) => {
       const run = await runCli([
         'pgaudit',
         'canary',
-        '--config',
-        configFile,
-        '--source-url',
-        server.userUrl(CANARY, APP_DATABASE),
+        ...connectionArgs({ configFile, sourceUrl: server.userUrl(CANARY, APP_DATABASE) }),
         '--log-file',
         server.logFile,
         '--timeout',
@@ -218,10 +199,7 @@ describeWithPgaudit('access-audit canary on a live pgAudit server', (start) => {
     const run = await runCli([
       'pgaudit',
       'canary',
-      '--config',
-      configFile,
-      '--source-url',
-      server.userUrl('alice', APP_DATABASE),
+      ...connectionArgs({ configFile, sourceUrl: server.userUrl('alice', APP_DATABASE) }),
       '--log-file',
       server.logFile ?? '/dev/null',
     ]);
@@ -235,10 +213,7 @@ describeWithPgaudit('access-audit canary on a live pgAudit server', (start) => {
     const run = await runCli([
       'pgaudit',
       'check',
-      '--config',
-      configFile,
-      '--source-url',
-      server.adminUrl(APP_DATABASE),
+      ...connectionArgs({ configFile, sourceUrl: server.adminUrl(APP_DATABASE) }),
     ]);
     expect(run.stdout).toContain(
       `OK    canary role ${CANARY}: pgaudit.log=read, statement_timeout=5s`,
@@ -248,10 +223,7 @@ describeWithPgaudit('access-audit canary on a live pgAudit server', (start) => {
       const bad = await runCli([
         'pgaudit',
         'check',
-        '--config',
-        configFile,
-        '--source-url',
-        server.adminUrl(APP_DATABASE),
+        ...connectionArgs({ configFile, sourceUrl: server.adminUrl(APP_DATABASE) }),
       ]);
       expect(bad.stdout).toContain(`FAIL  canary role ${CANARY}: is a member of alice`);
     } finally {

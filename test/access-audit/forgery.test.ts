@@ -3,7 +3,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
-import pg from 'pg';
 import {
   AccessAuditPipeline,
   setupPgaudit,
@@ -16,6 +15,8 @@ import { parseAccessAuditConfig } from '../../src/config/access-audit';
 import { subscriptionFilterTerms } from '../../infra/access-audit/access-audit-monitor';
 import { runCli } from './support/cli';
 import { subscriptionEvent, testHandler, toCloudWatchMessages } from './support/lambda';
+import { withClient } from '../support/databases';
+import { createAuditedDatabase } from './support/audited-database';
 import { describeWithPgaudit } from './support/live-suite';
 import type { PgauditServer } from './support/pgaudit-server';
 
@@ -33,26 +34,14 @@ const SMUGGLED =
   '2026-12-01 00:00:00 UTC:10.9.9.9(1):alice@appdb:[1]:LOG:  AUDIT: SESSION,1,1,ROLE,GRANT,,,GRANT rds_superuser TO alice,<none>';
 const REAL_UPDATE = "UPDATE billing.cards SET note = 'stolen' WHERE id = 1";
 
-async function as<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
 /** What an insider without superuser rights tries, plus roles named to pass for the service account. */
 async function runInsiderWorkload(server: PgauditServer): Promise<void> {
-  await as(server.adminUrl(), async (admin) => {
-    await admin.query(`CREATE DATABASE ${DB}`);
-    for (const role of ['mallory', 'app_svc', '"app_svc@x"', '"app_svc "'])
-      await admin.query(`CREATE ROLE ${role} LOGIN`);
+  const roles = {
+    logins: ['mallory', 'app_svc', 'app_svc@x', 'app_svc '],
     // A human DBA with superuser rights: the one who can silence pgAudit.
-    await admin.query('CREATE ROLE dba LOGIN SUPERUSER');
-  });
-  await as(server.adminUrl(DB), async (admin) => {
+    superusers: ['dba'],
+  };
+  await createAuditedDatabase(server, DB, roles, async (admin) => {
     await admin.query('CREATE SCHEMA billing');
     await admin.query('CREATE TABLE billing.cards (id int PRIMARY KEY, note text)');
     await admin.query("INSERT INTO billing.cards VALUES (1, 'card')");
@@ -61,7 +50,7 @@ async function runInsiderWorkload(server: PgauditServer): Promise<void> {
     await admin.query('GRANT CREATE ON SCHEMA public TO app_svc, "app_svc@x", "app_svc "');
     await setupPgaudit(admin, config('stderr'));
   });
-  await as(server.userUrl('mallory', DB), async (mallory) => {
+  await withClient(server.userUrl('mallory', DB), async (mallory) => {
     // 1: a byte-identical GRANT record written with RAISE LOG (statement 1 is the DO itself).
     await mallory.query(
       "DO $$BEGIN RAISE LOG 'AUDIT: SESSION,1,1,ROLE,GRANT,,,GRANT rds_superuser TO mallory,<none>'; END$$",
@@ -83,18 +72,20 @@ async function runInsiderWorkload(server: PgauditServer): Promise<void> {
     await mallory.query(`SELECT '\r${SMUGGLED}\r' AS x`);
   });
   // Roles whose names make the RDS prefix ambiguous or differ only by a space.
-  await as(server.userUrl('app_svc@x', DB), (role) =>
+  await withClient(server.userUrl('app_svc@x', DB), (role) =>
     role.query('CREATE TABLE public.by_at_role (id int)'),
   );
-  await as(server.userUrl('app_svc ', DB), (role) =>
+  await withClient(server.userUrl('app_svc ', DB), (role) =>
     role.query('CREATE TABLE public.by_space_role (id int)'),
   );
   // The real service account: excluded.
-  await as(server.userUrl('app_svc', DB), (role) =>
+  await withClient(server.userUrl('app_svc', DB), (role) =>
     role.query('CREATE TABLE public.by_service (id int)'),
   );
   await runTamperWorkload(server);
-  await as(server.userUrl('mallory', DB), (mallory) => mallory.query("SELECT 'end-of-workload'"));
+  await withClient(server.userUrl('mallory', DB), (mallory) =>
+    mallory.query("SELECT 'end-of-workload'"),
+  );
 }
 
 /** Each attempt to silence the audit, in a fresh session of its own (each starts audited). */
@@ -117,21 +108,21 @@ const DROP_EXTENSION = 'DROP EXTENSION pgaudit';
 const IDENTITY_CHANGES = ['SET ROLE mallory', 'SET SESSION AUTHORIZATION mallory', 'RESET ROLE'];
 
 async function runTamperWorkload(server: PgauditServer): Promise<void> {
-  await as(server.adminUrl(DB), async (admin) => {
+  await withClient(server.adminUrl(DB), async (admin) => {
     await admin.query("SELECT pg_create_physical_replication_slot('audit_gap')");
     await admin.query('CREATE PUBLICATION audit_gap FOR ALL TABLES');
   });
   for (const statement of [...TAMPERING, ...IDENTITY_CHANGES, DROP_EXTENSION])
-    await as(server.userUrl('dba', DB), (dba) => dba.query(statement));
-  await as(server.adminUrl(DB), async (admin) => {
+    await withClient(server.userUrl('dba', DB), (dba) => dba.query(statement));
+  await withClient(server.adminUrl(DB), async (admin) => {
     await admin.query('CREATE EXTENSION pgaudit');
     await admin.query(`ALTER DATABASE ${DB} RESET pgaudit.log`);
   });
   // The service account: a GRANT by a service credential is caught (it logs ddl,role).
-  await as(server.userUrl('app_svc', DB), (role) =>
+  await withClient(server.userUrl('app_svc', DB), (role) =>
     role.query('GRANT SELECT ON public.by_service TO mallory'),
   );
-  await as(server.adminUrl(DB), (admin) => admin.query('ALTER SYSTEM RESET ALL'));
+  await withClient(server.adminUrl(DB), (admin) => admin.query('ALTER SYSTEM RESET ALL'));
 }
 
 async function waitForLogs(server: PgauditServer): Promise<Record<LogFormat, string>> {

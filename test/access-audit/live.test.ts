@@ -13,6 +13,7 @@ import {
   type Verdict,
 } from '../../src/access-audit';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
+import { connectionArgs, writeConfig } from '../support/cli';
 import { runCli } from './support/cli';
 import {
   LOG_GROUP,
@@ -58,19 +59,15 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (start) =>
     log = await server.readLog();
     events = auditEvents(log);
     dir = await mkdtemp(path.join(os.tmpdir(), 'access-audit-'));
-    configFile = path.join(dir, 'audit-trail.config.json');
-    await writeFile(
-      configFile,
-      JSON.stringify({
-        tables: [{ table: 'items' }],
-        accessAudit: {
-          auditedRoles: ['alice', 'dana'],
-          serviceAccounts: ['app_svc', 'health_svc'],
-          logRows: true,
-          defaultRules: { humanReads: false },
-        },
-      }),
-    );
+    configFile = await writeConfig({
+      tables: [{ table: 'items' }],
+      accessAudit: {
+        auditedRoles: ['alice', 'dana'],
+        serviceAccounts: ['app_svc', 'health_svc'],
+        logRows: true,
+        defaultRules: { humanReads: false },
+      },
+    });
   });
 
   afterAll(async () => {
@@ -498,10 +495,7 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (start) =>
       const run = await runCli([
         'pgaudit',
         'check',
-        '--config',
-        configFile,
-        '--source-url',
-        server.adminUrl(APP_DATABASE),
+        ...connectionArgs({ configFile, sourceUrl: server.adminUrl(APP_DATABASE) }),
       ]);
       expect(run.stdout.split('\n').filter(Boolean)).toEqual([
         'OK    shared_preload_libraries: pgaudit is preloaded',
@@ -522,10 +516,7 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (start) =>
       const setup = await runCli([
         'pgaudit',
         'setup',
-        '--config',
-        configFile,
-        '--source-url',
-        server.adminUrl(APP_DATABASE),
+        ...connectionArgs({ configFile, sourceUrl: server.adminUrl(APP_DATABASE) }),
       ]);
       expect(setup.error).toBeUndefined();
       expect(setup.stdout).toContain(
@@ -534,10 +525,7 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (start) =>
       const check = await runCli([
         'pgaudit',
         'check',
-        '--config',
-        configFile,
-        '--source-url',
-        server.adminUrl(APP_DATABASE),
+        ...connectionArgs({ configFile, sourceUrl: server.adminUrl(APP_DATABASE) }),
       ]);
       expect(check.error).toBeUndefined();
       expect(check.stdout).not.toContain('FAIL');
@@ -547,10 +535,7 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (start) =>
       const run = await runCli([
         'pgaudit',
         'check',
-        '--config',
-        configFile,
-        '--source-url',
-        server.adminUrl('postgres'),
+        ...connectionArgs({ configFile, sourceUrl: server.adminUrl('postgres') }),
       ]);
       expect(run.stdout).toContain(
         'FAIL  extension: CREATE EXTENSION pgaudit was not run in this database: pgAudit logs nothing → run audit-trail pgaudit setup',
@@ -562,11 +547,19 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (start) =>
       const plain = await start({ preload: false });
       const url = plain.adminUrl();
       onTestFinished(() => plain.stop());
-      const check = await runCli(['pgaudit', 'check', '--config', configFile, '--source-url', url]);
+      const check = await runCli([
+        'pgaudit',
+        'check',
+        ...connectionArgs({ configFile, sourceUrl: url }),
+      ]);
       expect(check.stdout).toMatch(
         /^FAIL {2}shared_preload_libraries: pgaudit is not preloaded → add pgaudit to shared_preload_libraries in the DB cluster parameter group .* reboot/m,
       );
-      const setup = await runCli(['pgaudit', 'setup', '--config', configFile, '--source-url', url]);
+      const setup = await runCli([
+        'pgaudit',
+        'setup',
+        ...connectionArgs({ configFile, sourceUrl: url }),
+      ]);
       expect(setup.error?.message).toMatch(/pgaudit is not preloaded: .*parameter group.*reboot/);
     });
   });

@@ -1,4 +1,3 @@
-import pg from 'pg';
 import {
   AccessAuditPipeline,
   splitLogRecords,
@@ -8,6 +7,8 @@ import {
 import type { LogFormat } from '../../src/access-audit/parser';
 import { setupPgaudit } from '../../src/access-audit/setup';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
+import { withClient } from '../support/databases';
+import { createAuditedDatabase } from './support/audited-database';
 import { describeWithPgaudit } from './support/live-suite';
 import type { PgauditServer } from './support/pgaudit-server';
 
@@ -33,18 +34,14 @@ const FORCE_PARALLEL = [
 const QUERY = 'SELECT count(*) FROM public.salaries WHERE pay > 10';
 
 async function run(url: string, statements: string[]): Promise<string[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
   const plans: string[] = [];
-  try {
+  await withClient(url, async (client) => {
     for (const statement of statements) {
       const result = await client.query(statement);
       if (statement.startsWith('EXPLAIN'))
         plans.push(result.rows.map((row: Record<string, string>) => row['QUERY PLAN']).join('\n'));
     }
-  } finally {
-    await client.end();
-  }
+  });
   return plans;
 }
 
@@ -83,15 +80,8 @@ describeWithPgaudit('access audit: parallel workers on a live PostgreSQL', (star
           allFormats: true,
           ...(prefix === undefined ? {} : { settings: { log_line_prefix: prefix } }),
         });
-        await run(server.adminUrl(), [
-          'CREATE DATABASE appdb',
-          'CREATE ROLE alice LOGIN',
-          'CREATE ROLE dana LOGIN',
-          'CREATE ROLE app_svc LOGIN',
-        ]);
-        const admin = new pg.Client({ connectionString: server.adminUrl('appdb') });
-        await admin.connect();
-        try {
+        const logins = ['alice', 'dana', 'app_svc'];
+        await createAuditedDatabase(server, 'appdb', { logins }, async (admin) => {
           await admin.query(
             'CREATE TABLE public.salaries AS SELECT g AS id, g * 2 AS pay FROM generate_series(1, 100000) g',
           );
@@ -100,9 +90,7 @@ describeWithPgaudit('access audit: parallel workers on a live PostgreSQL', (star
           await setupPgaudit(admin, CONFIG);
           // pgAudit logs a worker's record after the leader's without log_rows, before it with.
           await admin.query('ALTER ROLE dana SET pgaudit.log_rows = off');
-        } finally {
-          await admin.end();
-        }
+        });
         plans = [
           ...(await run(server.userUrl('alice', 'appdb'), [
             ...FORCE_PARALLEL,

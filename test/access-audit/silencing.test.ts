@@ -1,4 +1,3 @@
-import pg from 'pg';
 import {
   AccessAuditPipeline,
   setupPgaudit,
@@ -7,6 +6,8 @@ import {
   type Verdict,
 } from '../../src/access-audit';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
+import { withClient } from '../support/databases';
+import { createAuditedDatabase } from './support/audited-database';
 import { describeWithPgaudit } from './support/live-suite';
 import type { PgauditServer } from './support/pgaudit-server';
 
@@ -66,24 +67,9 @@ const TOOL_NOISE = [
 ];
 const MALLORY_WITNESS = "UPDATE billing.cards SET note = 'after reset' WHERE id = 1";
 
-async function as<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
 async function runWorkload(server: PgauditServer): Promise<void> {
-  await as(server.adminUrl(), async (admin) => {
-    await admin.query(`CREATE DATABASE ${DB}`);
-    await admin.query('CREATE ROLE mallory LOGIN');
-    await admin.query('CREATE ROLE app_svc LOGIN');
-    await admin.query('CREATE ROLE dba LOGIN SUPERUSER');
-  });
-  await as(server.adminUrl(DB), async (admin) => {
+  const roles = { logins: ['mallory', 'app_svc'], superusers: ['dba'] };
+  await createAuditedDatabase(server, DB, roles, async (admin) => {
     await admin.query('CREATE SCHEMA billing');
     await admin.query('CREATE TABLE billing.cards (id int PRIMARY KEY, note text)');
     await admin.query("INSERT INTO billing.cards VALUES (1, 'card')");
@@ -101,26 +87,26 @@ async function runWorkload(server: PgauditServer): Promise<void> {
     await setupPgaudit(admin, config);
   });
   const dba = server.userUrl('dba', DB);
-  for (const statement of SPELLED_SETS) await as(dba, (client) => client.query(statement));
-  await as(dba, (client) => client.query(BOUND_SET_CONFIG, ['pgaudit.log', 'misc']));
-  await as(dba, (client) => client.query(GRANT_SET));
-  await as(dba, async (client) => {
+  for (const statement of SPELLED_SETS) await withClient(dba, (client) => client.query(statement));
+  await withClient(dba, (client) => client.query(BOUND_SET_CONFIG, ['pgaudit.log', 'misc']));
+  await withClient(dba, (client) => client.query(GRANT_SET));
+  await withClient(dba, async (client) => {
     for (const statement of PREPARED) await client.query(statement);
   });
   // With log_error_verbosity = terse a RAISE LOG forgery has no CONTEXT line.
-  await as(dba, async (client) => {
+  await withClient(dba, async (client) => {
     await client.query(TERSE);
     await client.query(
       "DO $$BEGIN RAISE LOG 'AUDIT: SESSION,9,1,MISC,SET,,,SET application_name = x,<none>'; END$$",
     );
   });
   // mallory's settings were reset above: her next session's UPDATE leaves no record.
-  await as(server.userUrl('mallory', DB), (client) => client.query(MALLORY_WITNESS));
-  await as(server.adminUrl(DB), (admin) => setupPgaudit(admin, config));
-  await as(server.userUrl('mallory', DB), async (client) => {
+  await withClient(server.userUrl('mallory', DB), (client) => client.query(MALLORY_WITNESS));
+  await withClient(server.adminUrl(DB), (admin) => setupPgaudit(admin, config));
+  await withClient(server.userUrl('mallory', DB), async (client) => {
     for (const statement of HIDDEN_READS.slice(0, 2)) await client.query(statement);
   });
-  await as(dba, async (client) => {
+  await withClient(dba, async (client) => {
     for (const statement of [...HIDDEN_READS.slice(2), ...TOOL_NOISE])
       await client.query(statement);
   });

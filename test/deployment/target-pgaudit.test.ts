@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import pg from 'pg';
 import { targetPgauditParameters } from '../../infra/access-audit/target-audit';
 import { AccessAuditPipeline, splitLogRecords } from '../../src/access-audit';
 import { parseConfig } from '../../src/config';
@@ -9,22 +8,13 @@ import { parseAccessAuditConfig } from '../../src/config/access-audit';
 import { setUpLogins } from '../../src/lambda/database-logins/handler';
 import { migrateTarget } from '../../src/migrate/migrate-target';
 import { kitLogins } from '../../src/trust/logins';
+import { withClient } from '../support/databases';
 import { cdc, DmsApplier } from '../support/dms-apply';
 import { describeWithPgaudit } from '../access-audit/support/live-suite';
 import type { PgauditServer } from '../access-audit/support/pgaudit-server';
 
 const secretsMock = mockClient(SecretsManagerClient);
 const ARN = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
-
-async function run<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 
 /** The target's pgaudit.* parameters, as the kit's parameter group sets them. */
 function pgauditSettings(): Record<string, string> {
@@ -43,11 +33,11 @@ describeWithPgaudit('pgAudit on the target (audit the auditors)', (start) => {
     server = await start({ settings: pgauditSettings() });
     const suffix = randomBytes(3).toString('hex');
     const [source, target] = [`src_${suffix}`, `tgt_${suffix}`];
-    await run(server.adminUrl('postgres'), async (client) => {
+    await withClient(server.adminUrl('postgres'), async (client) => {
       await client.query(`CREATE DATABASE ${source}`);
       await client.query(`CREATE DATABASE ${target}`);
     });
-    await run(server.adminUrl(source), (c) =>
+    await withClient(server.adminUrl(source), (c) =>
       c.query('CREATE TABLE items (id int PRIMARY KEY, name text)'),
     );
     const config = parseConfig({ tables: [{ table: 'items' }] });
@@ -96,17 +86,17 @@ describeWithPgaudit('pgAudit on the target (audit the auditors)', (start) => {
     });
     const logBefore = (await server.readLog()).length;
     // The pipeline: DMS writes staging; the capture functions append in its session.
-    await run(server.userUrl(logins.dms, target), async (client) => {
+    await withClient(server.userUrl(logins.dms, target), async (client) => {
       const dms = new DmsApplier(client, 'audit', 'items', ['id']);
       await dms.insert({ id: '1', name: 'one' }, cdc('INSERT', '2026-11-22 10:00:00', 1));
     });
     // A DBA who was given the writer role forges a change, and tries to rewrite history.
     const dba = `dba_${suffix}`;
-    await run(server.adminUrl(target), async (client) => {
+    await withClient(server.adminUrl(target), async (client) => {
       await client.query(`CREATE ROLE ${dba} LOGIN`);
       await client.query(`GRANT audit_writer TO ${dba}`);
     });
-    await run(server.userUrl(dba, target), async (client) => {
+    await withClient(server.userUrl(dba, target), async (client) => {
       const forger = new DmsApplier(client, 'audit', 'items', ['id']);
       await forger.insert({ id: '2', name: 'forged' }, cdc('INSERT', '2026-11-22 10:00:01', 2));
       await client.query(`UPDATE audit.audit_log SET operation = 'DELETE'`).catch(() => undefined);

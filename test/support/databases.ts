@@ -10,12 +10,19 @@ export function testDatabaseUrl(database: string): string {
   return url.toString();
 }
 
-/** Runs SQL as the test server's superuser against `database`. */
+/**
+ * Runs `work` on a connection to `url` (as the test server's superuser with its admin
+ * URL), closed afterwards; `applicationName` is what the session reports, as a tool's would.
+ */
 export async function withClient<T>(
   url: string,
   work: (client: pg.Client) => Promise<T>,
+  options: { readonly applicationName?: string } = {},
 ): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
+  const client = new pg.Client({
+    connectionString: url,
+    ...(options.applicationName === undefined ? {} : { application_name: options.applicationName }),
+  });
   await client.connect();
   try {
     return await work(client);

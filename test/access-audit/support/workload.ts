@@ -1,6 +1,7 @@
-import pg from 'pg';
 import { parseAccessAuditConfig, type AccessAuditConfig } from '../../../src/config/access-audit';
 import { setupPgaudit } from '../../../src/access-audit/setup';
+import { withClient } from '../../support/databases';
+import { createAuditedDatabase } from './audited-database';
 import type { PgauditServer } from './pgaudit-server';
 
 /** The database the workload runs in. */
@@ -15,32 +16,11 @@ export const LIVE_CONFIG: AccessAuditConfig = parseAccessAuditConfig({
   defaultRules: { humanReads: false },
 });
 
-async function withClient<T>(
-  url: string,
-  work: (client: pg.Client) => Promise<T>,
-  applicationName?: string,
-): Promise<T> {
-  const client = new pg.Client({
-    connectionString: url,
-    ...(applicationName ? { application_name: applicationName } : {}),
-  });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
 /** Creates the database, tables and roles, then runs `setupPgaudit` as the admin. */
 export async function prepareSource(server: PgauditServer): Promise<void> {
-  await withClient(server.adminUrl(), async (admin) => {
-    await admin.query(`CREATE DATABASE ${APP_DATABASE}`);
-    for (const role of ['alice', 'dana', 'app_svc', 'health_svc'])
-      await admin.query(`CREATE ROLE ${role} LOGIN`);
+  const logins = ['alice', 'dana', 'app_svc', 'health_svc'];
+  await createAuditedDatabase(server, APP_DATABASE, { logins }, async (admin) => {
     await admin.query('ALTER ROLE alice CREATEROLE');
-  });
-  await withClient(server.adminUrl(APP_DATABASE), async (admin) => {
     await admin.query('CREATE TABLE public.items (id int PRIMARY KEY, name text, note text)');
     await admin.query('GRANT ALL ON public.items TO alice, dana, app_svc');
     await admin.query('GRANT CREATE ON SCHEMA public TO alice');
@@ -84,7 +64,7 @@ export async function runWorkload(server: PgauditServer): Promise<void> {
       );
       await alice.query('DELETE FROM items WHERE id = 1');
     },
-    'psql',
+    { applicationName: 'psql' },
   );
   // dana in a JDBC GUI: driver start-up, catalog browsing, then one real read.
   await withClient(
@@ -103,7 +83,7 @@ export async function runWorkload(server: PgauditServer): Promise<void> {
       await dana.query('SELECT current_schema(), session_user');
       await dana.query('SELECT * FROM public.items WHERE id = $1', [7]);
     },
-    'DBeaver 24.1.0 - Main',
+    { applicationName: 'DBeaver 24.1.0 - Main' },
   );
   // The application and its health checks.
   await withClient(url('app_svc'), async (app) => {
