@@ -421,7 +421,8 @@ class CdcEngine implements Engine, ApplierHost {
   private async diagnosed(error: unknown, target: pg.Client): Promise<unknown> {
     if ((error as { code?: unknown }).code !== '42501') return error;
     await target.query('ROLLBACK').catch(() => undefined);
-    return diagnoseEngineLogin(target, kitRoles(this.options.config), error);
+    const { config } = this.options;
+    return diagnoseEngineLogin(target, kitRoles(config), config, error);
   }
 
   /**

@@ -1,6 +1,11 @@
 import type pg from 'pg';
+import { PARTITION_CHANGE_TABLE } from '../engine/partition-changes';
+import { LOADED_PARTITION_TABLE } from '../engine/partition-loading';
+import { LOADED_TABLE_TABLE, POSITION_TABLE } from '../engine/position-store';
+import { SCHEMA_CHANGE_POSITION_TABLE } from '../engine/schema-change-positions';
 import { AuditTrailError } from '../errors';
-import { quoteIdent } from '../postgres/identifiers';
+import { quoteIdent, quoteQualified } from '../postgres/identifiers';
+import { stagingTableName } from '../staging/header-columns';
 import type { KitRoles } from './roles';
 
 /**
@@ -30,24 +35,161 @@ export async function requireEngineLogin(target: pg.ClientBase, roles: KitRoles)
   if (refusal) throw refusal;
 }
 
+/** Where the engine works on the target: what {@link diagnoseEngineLogin} checks privileges on. */
+export interface EngineTargetObjects {
+  readonly auditSchema: string;
+  /** The configured source tables, whose staging tables the engine writes. */
+  readonly tables: readonly { readonly table: string }[];
+}
+
 /**
  * What a permission error (SQLSTATE 42501) on the target while the engine ran means: the
- * login lost a kit role after the start check (a DBA's REVOKE, a login set-up re-run), so
- * the error names the role and the GRANT as that check does, with the server's words in
- * it. The caller has rolled the target transaction back, so nothing of it was applied.
- * Any other error, or a 42501 whose login still holds every role (a grant of the kit's
- * that a `migrate` puts back), is returned as it is.
+ * login lost a kit role after the start check (a DBA's REVOKE, a login set-up re-run), or
+ * a role it holds lost a privilege the kit grants it (a REVOKE on the audit schema, a
+ * staging table, the engine's position), so the error names the role, or the privilege,
+ * the object and the role, with the GRANT, and the server's words. The caller has rolled
+ * the target transaction back, so nothing of it was applied. Any other error, or a 42501
+ * whose login lacks nothing the engine needs (the source's, which this does not judge),
+ * is returned as it is.
  * @param target the engine's target connection, not in a transaction
  */
 export async function diagnoseEngineLogin(
   target: pg.ClientBase,
   roles: KitRoles,
+  objects: EngineTargetObjects,
   error: unknown,
 ): Promise<unknown> {
   if ((error as { code?: unknown }).code !== '42501' || error instanceof AuditTrailError)
     return error;
-  const refusal = await engineLoginRefusal(target, roles, error as Error).catch(() => null);
+  const stopped = error as Error;
+  const refusal = await engineLoginRefusal(target, roles, stopped)
+    .then((roleRefusal) => roleRefusal ?? privilegeRefusal(target, roles, objects, stopped))
+    .catch(() => null);
   return refusal ?? error;
+}
+
+/** A privilege the engine uses on the target, granted by `secureInstall` to a kit role. */
+interface EngineNeed {
+  readonly role: 'writer' | 'engine';
+  readonly privilege: string;
+  /** A schema (its name), or a table (`schema.name`), or one column of it. */
+  readonly kind: 'schema' | 'table' | 'column';
+  readonly schema: string;
+  readonly name: string;
+  readonly column: string;
+}
+
+/**
+ * Every privilege the engine uses on the target, by the kit role `secureInstall` grants
+ * it to (writer: the schema and staging DML; engine: its bookkeeping). Not the sequence
+ * of schema_change's ids, nor the reload functions: a REVOKE of those still ends in the
+ * server's own words.
+ */
+function engineNeeds(objects: EngineTargetObjects): EngineNeed[] {
+  const schema = objects.auditSchema;
+  const table = (role: EngineNeed['role'], name: string, privileges: readonly string[]) =>
+    privileges.map((privilege): EngineNeed => ({
+      ...{ role, privilege, kind: 'table', schema, name, column: '' },
+    }));
+  const columns = (
+    role: EngineNeed['role'],
+    name: string,
+    privilege: string,
+    names: readonly string[],
+  ) =>
+    names.map((column): EngineNeed => ({
+      ...{ role, privilege, kind: 'column', schema, name, column },
+    }));
+  return [
+    { role: 'writer', privilege: 'USAGE', kind: 'schema', schema, name: schema, column: '' },
+    ...objects.tables.flatMap((source) =>
+      table('writer', stagingTableName(source.table), ['SELECT', 'INSERT', 'UPDATE']),
+    ),
+    ...table('engine', POSITION_TABLE, ['SELECT', 'INSERT', 'UPDATE']),
+    ...[LOADED_TABLE_TABLE, LOADED_PARTITION_TABLE, SCHEMA_CHANGE_POSITION_TABLE].flatMap((name) =>
+      table('engine', name, ['SELECT', 'INSERT']),
+    ),
+    ...table('engine', PARTITION_CHANGE_TABLE, ['SELECT', 'INSERT']),
+    ...table('engine', 'schema_change', ['SELECT']),
+    ...columns('engine', LOADED_PARTITION_TABLE, 'UPDATE', ['attachment', 'bound', 'detached_at']),
+    ...columns('engine', 'audited_table', 'SELECT', [
+      'source_schema',
+      'source_table',
+      'generated_columns',
+    ]),
+  ];
+}
+
+/**
+ * The error for a login that holds the kit's roles but lacks a privilege the engine uses
+ * (revoked from the role), or null. Objects are found by name in the catalogs, which need
+ * no privilege (a schema without USAGE cannot be looked into by name); one that does not
+ * exist is not judged here.
+ */
+async function privilegeRefusal(
+  target: pg.ClientBase,
+  roles: KitRoles,
+  objects: EngineTargetObjects,
+  stopped: Error,
+): Promise<AuditTrailError | null> {
+  const needs = engineNeeds(objects);
+  const column = (key: keyof EngineNeed) => needs.map((need) => need[key]);
+  const { rows } = await target.query<{ login: string; at: string }>(
+    `SELECT current_user::text AS login, n.at::text AS at
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+            WITH ORDINALITY AS n(kind, schema, name, col, privilege, at)
+       JOIN pg_catalog.pg_namespace AS s ON s.nspname OPERATOR(pg_catalog.=) n.schema
+       LEFT JOIN pg_catalog.pg_class AS c
+         ON c.relnamespace OPERATOR(pg_catalog.=) s.oid AND c.relname OPERATOR(pg_catalog.=) n.name
+      WHERE NOT CASE
+              WHEN n.kind OPERATOR(pg_catalog.=) 'schema'
+                THEN pg_catalog.has_schema_privilege(s.oid, n.privilege)
+              WHEN c.oid IS NULL THEN true
+              WHEN n.kind OPERATOR(pg_catalog.=) 'column'
+                THEN pg_catalog.has_column_privilege(c.oid, n.col, n.privilege)
+              ELSE pg_catalog.has_table_privilege(c.oid, n.privilege)
+            END
+      ORDER BY n.at`,
+    [column('kind'), column('schema'), column('name'), column('column'), column('privilege')],
+  );
+  if (rows.length === 0) return null;
+  const login = rows[0]!.login;
+  const missing = rows.map((row) => needs[Number(row.at) - 1]!);
+  const byRole = (['writer', 'engine'] as const)
+    .map((kind) => ({ role: roles[kind], lacks: missing.filter((need) => need.role === kind) }))
+    .filter((held) => held.lacks.length > 0);
+  const lacks = byRole
+    .map(({ role, lacks }) => `holds ${role} but lacks ${lacks.map(describeNeed).join(', ')}`)
+    .join(' and ');
+  const grants = missing.map((need) => grantFor(need, roles[need.role])).join('; ');
+  return new EngineLoginError(
+    `the engine's target login ${login} ${lacks} (${stopped.message}): a privilege the kit ` +
+      'grants that role was revoked from it; the target transaction it was applying was ' +
+      'rolled back: nothing of it was applied',
+    {
+      hint:
+        `as the target's administrator run ${grants}, or "audit-trail migrate" ` +
+        "(which grants the kit's roles their privileges again)",
+      cause: stopped,
+    },
+  );
+}
+
+/** `UPDATE on table audit.items_staging`, `USAGE on schema audit` */
+function describeNeed(need: EngineNeed): string {
+  if (need.kind === 'schema') return `${need.privilege} on schema ${need.schema}`;
+  const column = need.kind === 'column' ? ` (${need.column})` : '';
+  return `${need.privilege}${column} on table ${need.schema}.${need.name}`;
+}
+
+function grantFor(need: EngineNeed, role: string): string {
+  if (need.kind === 'schema')
+    return `GRANT ${need.privilege} ON SCHEMA ${quoteIdent(need.schema)} TO ${quoteIdent(role)}`;
+  const column = need.kind === 'column' ? ` (${quoteIdent(need.column)})` : '';
+  return (
+    `GRANT ${need.privilege}${column} ON TABLE ${quoteQualified(need.schema, need.name)} ` +
+    `TO ${quoteIdent(role)}`
+  );
 }
 
 /**

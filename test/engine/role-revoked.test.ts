@@ -104,3 +104,80 @@ describe('engine: its target login loses a kit role while it runs', () => {
     },
   );
 });
+
+/**
+ * A login that holds the writer and engine roles could still stop on a raw 42501 with no
+ * hint: a privilege the kit grants those roles revoked from the role (a DBA's REVOKE on
+ * the audit schema, a staging table or the engine's position). The engine now names the
+ * privilege, the object and the role, with the GRANT that puts it back, and exits 2.
+ */
+describe('engine: a kit privilege revoked from a role its login holds', () => {
+  let p: Pipeline;
+  let login: { name: string; url: string };
+  let value = 0;
+
+  beforeAll(async () => {
+    p = await createPipeline(
+      `CREATE TABLE items (id int PRIMARY KEY, name text);
+       INSERT INTO items VALUES (1, 'pen');`,
+      { tables: [{ table: 'items' }] },
+    );
+    login = await createLogin(p.targetUrl, 'engine_login');
+    await p.target(grantSql(kitRoles(p.config), 'engine', login.name));
+    await p.replicate({ targetUrl: login.url });
+  });
+  afterAll(async () => p?.dispose());
+
+  it.each([
+    ['USAGE', 'SCHEMA audit', 'schema audit', 'audit_writer', 'SCHEMA "audit"'],
+    [
+      'UPDATE',
+      'audit.items_staging',
+      'table audit.items_staging',
+      'audit_writer',
+      'TABLE "audit"."items_staging"',
+    ],
+    [
+      'SELECT',
+      'audit.items_staging',
+      'table audit.items_staging',
+      'audit_writer',
+      'TABLE "audit"."items_staging"',
+    ],
+    [
+      'UPDATE',
+      'audit.cdc_engine_position',
+      'table audit.cdc_engine_position',
+      'audit_engine',
+      'TABLE "audit"."cdc_engine_position"',
+    ],
+  ] as const)(
+    'REVOKE %s ON %s: ENGINE_ROLE_MISSING naming the privilege and the GRANT, exit 2; after the GRANT the change is applied once',
+    async (privilege, on, named, role, grantOn) => {
+      const before = (await p.target('SELECT count(*)::int AS n FROM audit.audit_log')).rows[0];
+      await p.target(`REVOKE ${privilege} ON ${on} FROM ${role}`);
+      await p.source(`UPDATE items SET name = 'v${++value}' WHERE id = 1`);
+      const stopped = await p.replicate({ targetUrl: login.url }).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      await p.target(`GRANT ${privilege} ON ${on} TO ${role}`);
+      expect(stopped).toBeInstanceOf(AuditTrailError);
+      const error = stopped as AuditTrailError;
+      expect(error.code).toBe('ENGINE_ROLE_MISSING');
+      expect(error.exitCode).toBe(2);
+      expect(error.message).toContain(
+        `the engine's target login ${login.name} holds ${role} but lacks ${privilege} on ${named} (`,
+      );
+      expect(error.hint).toBe(
+        `as the target's administrator run GRANT ${privilege} ON ${grantOn} TO "${role}", ` +
+          `or "audit-trail migrate" (which grants the kit's roles their privileges again)`,
+      );
+      expect((await p.target('SELECT count(*)::int AS n FROM audit.audit_log')).rows[0]).toEqual(
+        before,
+      );
+      const resumed = await p.replicate({ targetUrl: login.url });
+      expect(resumed.transactions).toBe(1);
+    },
+  );
+});
