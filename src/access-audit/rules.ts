@@ -3,7 +3,7 @@ import { compileGlobs } from './glob';
 import { canaryNonceOf } from './canary';
 import { ambiguousIdentityAlert, INTEGRITY_RULES, maxSeverity } from './integrity';
 import { classifyNoise, isCatalogObject, reachesBeyondRelations, schemaOf } from './noise';
-import { auditTamperingOf, identityChangeOf } from './tampering';
+import { auditTamperingOf, historySilencingOf, identityChangeOf } from './tampering';
 import type { AccessAlert, AlertSeverity, AuditEvent, Verdict } from './types';
 
 /** The settings the rule engine reads; a validated `accessAudit` section has them all. */
@@ -70,7 +70,8 @@ const BUILT_IN_RULES = {
  * configuration, an alert, or simply recorded. The same engine runs in the Lambda
  * and in `audit-trail pgaudit scan`, so what the CLI shows is what would page.
  *
- * Order: ambiguous identity → audit tampering (anyone but RDS's own `rdsadmin`) →
+ * Order: ambiguous identity → audit tampering (anyone but RDS's own `rdsadmin`; the
+ * change history silenced at its source, anyone but a service account) →
  * identity change (humans) → the canary's own record → noise → ignored database → service account → ignored
  * schema → custom `ignore` rules → custom `alert` rules → built-in rules. An event
  * whose user/database cannot be read unambiguously is never noise or excluded: it
@@ -139,7 +140,9 @@ export class AccessRuleEngine {
   /** audit-tampering and identity-change, which no noise rule or exclusion may hide. */
   private watchAudit(event: AuditEvent): Verdict | undefined {
     if (this.auditTampering && !RDS_INTERNAL_USERS.includes(event.user ?? '')) {
-      const what = auditTamperingOf(event);
+      const what =
+        auditTamperingOf(event) ??
+        (this.isServiceAccount(event.user) ? undefined : historySilencingOf(event));
       if (what !== undefined) {
         return {
           kind: 'alert',

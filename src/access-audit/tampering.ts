@@ -47,6 +47,52 @@ export function auditTamperingOf(event: Pick<AuditEvent, 'statement'>): string |
   return undefined;
 }
 
+/** Cheap first look for {@link historySilencingOf}. */
+const SILENCING_HINT = /publication|pg_replication_slot_advance|u&|\\/i;
+
+/**
+ * What the statement does to silence the change history at its source, or `undefined`:
+ * `ALTER PUBLICATION` (a row filter, a column list, an operation or a table left out:
+ * pgoutput never sends what it filters, and a later reset cannot bring it back) and
+ * `pg_replication_slot_advance` (the slot skips the WAL between, unapplied). Alerted as
+ * audit tampering for everyone but the service accounts: the kit's engine resets its
+ * own publication at every start (`ALTER PUBLICATION … SET TABLE`), as DMS's login may.
+ * Not here, because they silence nothing the history relies on: `ALTER TABLE … REPLICA
+ * IDENTITY` (a table without one makes the source refuse its updates and deletes, it
+ * does not drop them), `ALTER SUBSCRIPTION` (the kit subscribes to nothing), and
+ * `SET session_replication_role = replica` (logical decoding still sends every change,
+ * and the kit's triggers are `ENABLE ALWAYS`).
+ */
+export function historySilencingOf(event: Pick<AuditEvent, 'statement'>): string | undefined {
+  const statement = event.statement;
+  if (!SILENCING_HINT.test(statement)) return undefined;
+  for (const tokens of statementReadings(statement)) {
+    const what = silencingIn(tokens);
+    if (what !== undefined) return what;
+  }
+  return undefined;
+}
+
+function silencingIn(tokens: readonly SqlToken[]): string | undefined {
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    if (
+      token.kind === 'string' &&
+      token.value !== undefined &&
+      (token.dollar || isBody(tokens[i - 1]))
+    ) {
+      const what = historySilencingOf({ statement: token.value });
+      if (what !== undefined) return what;
+    }
+    if (token.kind !== 'name') continue;
+    if (token.text === 'publication' && isName(tokens[i - 1], 'alter'))
+      return 'publication altered';
+    if (token.text === 'pg_replication_slot_advance' && isOp(tokens[i + 1], '('))
+      return 'replication slot advanced';
+  }
+  return undefined;
+}
+
 function tamperingIn(tokens: readonly SqlToken[]): string | undefined {
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!;
