@@ -50,8 +50,8 @@ async function withDb<T>(url: string, work: (db: Kysely<unknown>) => Promise<T>)
  */
 async function schemaShape(url: string): Promise<Record<string, string[]>> {
   const queries = {
-    columns: `SELECT format('%s.%s %s null=%s default=%s identity=%s', table_name, column_name, data_type,
-                            is_nullable, column_default, is_identity)
+    columns: `SELECT format('%s.%s %s null=%s default=%s identity=%s collation=%s', table_name, column_name,
+                            data_type, is_nullable, column_default, is_identity, collation_name)
               FROM information_schema.columns WHERE table_schema = 'audit'`,
     constraints: `SELECT format('%s %s', conname, pg_get_constraintdef(oid)) FROM pg_constraint
                   WHERE connamespace = 'audit'::regnamespace`,
