@@ -14,6 +14,12 @@ export const INTEGRITY_RULES = {
   ambiguous: { name: 'ambiguous-identity', severity: 'high' },
   /** A record whose prefix parses but whose pgAudit fields do not. */
   unreadable: { name: 'unreadable-audit-record', severity: 'high' },
+  /**
+   * A pgAudit record at another severity than `pgauditLogLevel`: `pgaudit.log_level` and
+   * `pgaudit.log_client` were changed, maybe where no statement shows it (the parameter
+   * group). At a level below `log_min_messages` the records are not written at all.
+   */
+  unexpectedLevel: { name: 'unexpected-audit-level', severity: 'high' },
 } as const satisfies Record<string, { name: string; severity: AlertSeverity }>;
 
 const SEVERITY_ORDER: readonly AlertSeverity[] = ['low', 'medium', 'high', 'critical'];
@@ -88,6 +94,25 @@ export function unreadableRecordAlert(event: AuditEvent, error: string): AccessA
     INTEGRITY_RULES.unreadable,
     INTEGRITY_RULES.unreadable.severity,
     `${who(event)}: unreadable pgAudit record (${clip(error, 80)})`,
+    event,
+  );
+}
+
+/**
+ * `unexpected-audit-level`: a genuine record at `event.severity` where `expected` was
+ * configured, at least as severe as what the record itself would have raised
+ * (`summary`, `severity`), so the record is reported and never silently dropped.
+ */
+export function unexpectedLevelAlert(
+  event: AuditEvent,
+  expected: string,
+  summary: string,
+  severity: AlertSeverity,
+): AccessAlert {
+  return alert(
+    INTEGRITY_RULES.unexpectedLevel,
+    maxSeverity(INTEGRITY_RULES.unexpectedLevel.severity, severity),
+    `pgAudit record at ${event.severity}, not at pgauditLogLevel ${expected} (pgaudit.log_level or pgaudit.log_client changed): ${summary}`,
     event,
   );
 }

@@ -31,9 +31,28 @@ export function severityOf(level: PgauditLogLevel): string {
 }
 
 /**
+ * Every severity word pgAudit can write a record at (`pgaudit.log_level` with
+ * `pgaudit.log_client = on`; LOG otherwise). A record at another one than the configured
+ * level is still read: the level was changed where no statement shows it (the parameter
+ * group), and dropping its records would silence the audit (`unexpected-audit-level`).
+ */
+const PGAUDIT_SEVERITIES: ReadonlySet<string> = new Set([
+  'LOG',
+  'WARNING',
+  'NOTICE',
+  'INFO',
+  'DEBUG',
+]);
+
+function isRecordSeverity(severity: string, auditSeverity: string): boolean {
+  return severity === auditSeverity || PGAUDIT_SEVERITIES.has(severity);
+}
+
+/**
  * One log record as the access audit sees it:
- * - `audit`: a pgAudit record at pgAudit's log level, read field by field;
- * - `unreadable`: a record that claims to be one (`AUDIT: ` at the log level) but
+ * - `audit`: a pgAudit record at a severity pgAudit writes (`event.severity`; the
+ *   configured `pgauditLogLevel` or another one), read field by field;
+ * - `unreadable`: a record that claims to be one (`AUDIT: ` at such a severity) but
  *   cannot be read; `fields` are its prefix when the prefix could be read;
  * - `message`: any other line (CONTEXT, STATEMENT, ERROR, …), kept only so the
  *   forgery check can see what followed a record of the same process.
@@ -77,7 +96,11 @@ export interface AuditParserOptions {
   readonly logLinePrefix?: string;
   /** The log format. @default "stderr" */
   readonly logFormat?: LogFormat;
-  /** `pgaudit.log_level`: only messages of this severity are records. @default "log" */
+  /**
+   * `pgaudit.log_level`: messages of this severity that start with `AUDIT: ` are records;
+   * so are those at any other severity pgAudit can write (LOG, WARNING, NOTICE, INFO,
+   * DEBUG), which the pipeline reports as `unexpected-audit-level`. @default "log"
+   */
   readonly pgauditLogLevel?: PgauditLogLevel;
 }
 
@@ -86,8 +109,9 @@ export type AuditRecordParser = (record: string) => AuditEvent | undefined;
 
 /**
  * Builds a parser for complete log records of the given format. See {@link LogEntry}.
- * Only messages at pgAudit's log level whose text starts with `AUDIT: ` are records:
- * a `STATEMENT:`, `DETAIL:`, `CONTEXT:` or `HINT:` line quoting one never is.
+ * Only messages at a severity pgAudit writes whose text starts with `AUDIT: ` are
+ * records: a `STATEMENT:`, `DETAIL:`, `CONTEXT:`, `HINT:` or `ERROR:` line quoting one
+ * never is.
  *
  * @example
  * const parse = createLogEntryParser({ logFormat: 'stderr' });
@@ -166,7 +190,7 @@ function afterPrefix(
   if (colon < 0 || colon - pos > 10 || record.charCodeAt(colon + 1) !== 32) return undefined;
   const severity = record.slice(pos, colon);
   const messageStart = colon + 3;
-  if (severity !== auditSeverity || !record.startsWith(AUDIT_MARK, messageStart)) {
+  if (!record.startsWith(AUDIT_MARK, messageStart) || !isRecordSeverity(severity, auditSeverity)) {
     return {
       kind: 'message',
       severity,
@@ -275,7 +299,7 @@ function parseCsvlogRecord(record: string, auditSeverity: string): LogEntry | un
   const severity = columns[CSV.severity]!;
   const message = columns[CSV.message]!;
   const pid = optionalInteger(columns[CSV.pid]!);
-  if (severity !== auditSeverity || !message.startsWith(AUDIT_MARK))
+  if (!message.startsWith(AUDIT_MARK) || !isRecordSeverity(severity, auditSeverity))
     return { kind: 'message', severity, pid, message };
   const { host, port } = splitConnection(columns[CSV.connectionFrom]!);
   const fields: LogPrefixFields = {
@@ -330,7 +354,7 @@ function parseJsonlogRecord(record: string, auditSeverity: string): LogEntry | u
   const number = (key: string) => (typeof json[key] === 'number' ? json[key] : undefined);
   const severity = text('error_severity') ?? '';
   const message = text('message') ?? '';
-  if (severity !== auditSeverity || !message.startsWith(AUDIT_MARK))
+  if (!message.startsWith(AUDIT_MARK) || !isRecordSeverity(severity, auditSeverity))
     return { kind: 'message', severity, pid: number('pid'), message };
   const fields: LogPrefixFields = {
     timestamp: text('timestamp'),

@@ -1,16 +1,17 @@
 import type { AccessAuditConfig } from '../config/access-audit';
 import { StatementTracker } from './duplicates';
 import { ForgeryDetector, type LogItem, type TaggedItem } from './forgery';
-import { forgedRecordAlert, unreadableRecordAlert } from './integrity';
+import { forgedRecordAlert, unexpectedLevelAlert, unreadableRecordAlert } from './integrity';
 import {
   createLogEntryParser,
+  severityOf,
   type AuditParserOptions,
   type LogEntryParser,
   type LogFormat,
 } from './parser';
 import { ParallelWorkerFolder } from './parallel-workers';
 import { prefixLogsLeaderPid } from './prefix';
-import { AccessRuleEngine, type RuleEngineConfig } from './rules';
+import { AccessRuleEngine, summarize, type RuleEngineConfig } from './rules';
 import type { AuditEvent, Verdict } from './types';
 
 /** The settings the pipeline reads; a validated `accessAudit` section has them all. */
@@ -59,12 +60,15 @@ export class AccessAuditPipeline<T = undefined> {
   private readonly tracker = new StatementTracker();
   private readonly scope: string;
   private readonly workers: ParallelWorkerFolder<Classified<T>>;
+  /** The severity word of `pgauditLogLevel`: records at another one alert. */
+  private readonly severity: string;
 
   constructor(config: PipelineConfig, options: PipelineOptions = {}) {
     this.engine = new AccessRuleEngine(config);
     this.parse = createLogEntryParser(parserOptions(config));
     this.scope = options.scope ?? '';
     this.logFormat = config.logFormat ?? 'stderr';
+    this.severity = severityOf(config.pgauditLogLevel ?? 'log');
     // csvlog and jsonlog (PostgreSQL 14+) always carry leader_pid; stderr only with %P.
     const leaderPidLogged =
       this.logFormat !== 'stderr' || prefixLogsLeaderPid(config.logLinePrefix);
@@ -103,7 +107,7 @@ export class AccessAuditPipeline<T = undefined> {
         return {
           kind: 'verdict',
           event: item.event,
-          verdict: this.tracker.apply(item.event, this.engine.evaluate(item.event), this.scope),
+          verdict: this.tracker.apply(item.event, this.judge(item.event), this.scope),
           tag,
         };
       case 'forged':
@@ -124,6 +128,26 @@ export class AccessAuditPipeline<T = undefined> {
           tag,
         };
     }
+  }
+
+  /**
+   * The rule engine's verdict, or for a record at another severity than the configured
+   * level, `unexpected-audit-level`: whatever the record is (noise, a service account's,
+   * the canary's), the audit is no longer logging where it was set up to.
+   */
+  private judge(event: AuditEvent): Verdict {
+    const verdict = this.engine.evaluate(event);
+    if (event.severity === this.severity) return verdict;
+    const alert = verdict.kind === 'alert' ? verdict.alert : undefined;
+    return {
+      kind: 'alert',
+      alert: unexpectedLevelAlert(
+        event,
+        this.severity,
+        alert?.summary ?? summarize(event),
+        alert?.severity ?? 'low',
+      ),
+    };
   }
 }
 

@@ -77,20 +77,78 @@ describe('forged records', () => {
     expect(out.length + pipeline.flush().length).toBe(FORGERY_WINDOW + 2);
   });
 
-  it('only records at the pgAudit log level are records', () => {
+  it('only records at a severity pgAudit writes are records', () => {
     const parse = createLogEntryParser();
-    for (const severity of ['STATEMENT', 'DETAIL', 'CONTEXT', 'HINT', 'QUERY', 'WARNING']) {
-      expect(
-        parse(`${prefix('alice', 1)}${severity}:  AUDIT: SESSION,1,1,ROLE,GRANT,,,x,<none>`),
-      ).toMatchObject({ kind: 'message', severity });
-    }
-    const notice = createLogEntryParser({ pgauditLogLevel: 'notice' });
-    expect(
-      notice(`${prefix('alice', 1)}NOTICE:  AUDIT: SESSION,1,1,ROLE,GRANT,,,x,<none>`),
-    ).toMatchObject({ kind: 'audit' });
-    expect(
-      notice(`${prefix('alice', 1)}LOG:  AUDIT: SESSION,1,1,ROLE,GRANT,,,x,<none>`),
-    ).toMatchObject({ kind: 'message' });
+    const line = (severity: string) =>
+      `${prefix('alice', 1)}${severity}:  AUDIT: SESSION,1,1,ROLE,GRANT,,,x,<none>`;
+    // A failed statement's text, a message's details, RAISE EXCEPTION: never records.
+    for (const severity of ['STATEMENT', 'DETAIL', 'CONTEXT', 'HINT', 'QUERY', 'ERROR', 'FATAL'])
+      expect(parse(line(severity))).toMatchObject({ kind: 'message', severity });
+    // pgaudit.log_level with pgaudit.log_client = on: read, with the severity it had.
+    for (const severity of ['LOG', 'WARNING', 'NOTICE', 'INFO', 'DEBUG'])
+      expect(parse(line(severity))).toMatchObject({ kind: 'audit', event: { severity } });
+  });
+
+  it('alerts on every record at another severity than pgauditLogLevel, whatever it is', () => {
+    const config = parseAccessAuditConfig({
+      auditedRoles: ['alice'],
+      serviceAccounts: ['app_svc'],
+      canary: { role: 'audit_trail_canary' },
+    });
+    const at = (severity: string, user: string, body: string) =>
+      `${prefix(user, 7)}${severity}:  AUDIT: ${body}`;
+    const outcomes = scan(
+      [
+        at(
+          'WARNING',
+          'alice',
+          'SESSION,1,1,WRITE,UPDATE,TABLE,public.items,UPDATE items SET x = 1,<none>',
+        ),
+        at(
+          'WARNING',
+          'app_svc',
+          'SESSION,2,1,READ,SELECT,TABLE,public.items,SELECT * FROM items,<none>',
+        ),
+        at('WARNING', 'alice', 'SESSION,3,1,MISC,SET,,,SET application_name = x,<none>'),
+        at(
+          'WARNING',
+          'audit_trail_canary',
+          "SESSION,4,1,READ,SELECT,,,SELECT 'audit-trail-canary:1-ab' AS audit_trail_canary,<none>",
+        ),
+        at('LOG', 'alice', 'SESSION,5,1,MISC,SET,,,SET application_name = y,<none>'),
+      ],
+      config,
+    ).map((outcome) =>
+      outcome.kind === 'verdict' && outcome.verdict.kind === 'alert'
+        ? [
+            outcome.verdict.alert.rule,
+            outcome.verdict.alert.severity,
+            outcome.verdict.alert.summary,
+          ]
+        : outcome.kind === 'verdict'
+          ? [outcome.verdict.kind]
+          : ['unreadable'],
+    );
+    expect(outcomes).toEqual([
+      // As severe as what the record itself raises, at least high.
+      [
+        'unexpected-audit-level',
+        'high',
+        'pgAudit record at WARNING, not at pgauditLogLevel LOG (pgaudit.log_level or pgaudit.log_client changed): alice@appdb from 10.0.0.5: UPDATE TABLE public.items (WRITE)',
+      ],
+      // A service account's record, noise and the canary's record alert too: the audit
+      // no longer logs where it was set up to, and the canary is not seen.
+      ['unexpected-audit-level', 'high', expect.stringContaining('app_svc@appdb')],
+      ['unexpected-audit-level', 'high', expect.stringContaining('SET (MISC)')],
+      ['unexpected-audit-level', 'high', expect.stringContaining('audit_trail_canary@appdb')],
+      ['noise'],
+    ]);
+    // At the configured level the same records are what they are.
+    const atNotice = scan(
+      [at('NOTICE', 'alice', 'SESSION,1,1,MISC,SET,,,SET application_name = x,<none>')],
+      parseAccessAuditConfig({ auditedRoles: ['alice'], pgauditLogLevel: 'notice' }),
+    );
+    expect(rules(atNotice)).toEqual([['noise', 'alice', 'SET']]);
   });
 });
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import {
   AccessAuditPipeline,
+  canaryStatement,
   setupPgaudit,
   splitLogRecords,
   type AuditEvent,
@@ -49,6 +50,12 @@ const AFTER_SESSION_OFF = "SELECT 'read after pgaudit.log none' FROM public.sala
 /** A superuser whose pgaudit.log lacks ROLE turning it off for every later session. */
 const ROLE_OFF = "ALTER ROLE quiet_dba SET pgaudit.log = 'none'";
 const AFTER_ROLE_OFF = "SELECT 'read in a later session' FROM public.salaries LIMIT 1";
+
+/** pgaudit.log_level takes effect with pgaudit.log_client: then records are logged at that level. */
+const AT_WARNING = "SELECT 'read at warning' FROM public.salaries LIMIT 1";
+/** Below log_min_messages (warning by default) they are not written to the log at all. */
+const AT_NOTICE = "SELECT 'read at notice' FROM public.salaries LIMIT 1";
+const CANARY_NONCE = '1764644042000-9f1c';
 
 async function as<T>(
   config: string | pg.ClientConfig,
@@ -99,6 +106,25 @@ async function runWorkload(server: PgauditServer, socketDir: string): Promise<st
   const quiet = server.userUrl('quiet_dba', DB);
   await as(quiet, (client) => client.query(ROLE_OFF));
   await as(quiet, (client) => client.query(AFTER_ROLE_OFF));
+  const dba = server.userUrl('dba', DB);
+  await as(dba, async (client) => {
+    await client.query('SET pgaudit.log_client = on');
+    await client.query("SET pgaudit.log_level = 'warning'");
+    await client.query(AT_WARNING);
+  });
+  await as(dba, async (client) => {
+    await client.query('SET pgaudit.log_client = on');
+    await client.query("SET pgaudit.log_level = 'notice'");
+    await client.query(AT_NOTICE);
+  });
+  // The same change for the canary where no statement shows it (as a parameter group would).
+  await as(server.adminUrl(DB), async (admin) => {
+    await admin.query('ALTER ROLE audit_trail_canary SET pgaudit.log_client = on');
+    await admin.query("ALTER ROLE audit_trail_canary SET pgaudit.log_level = 'warning'");
+  });
+  await as(server.userUrl('audit_trail_canary', DB), (client) =>
+    client.query(canaryStatement(CANARY_NONCE)),
+  );
   return plans;
 }
 
@@ -208,12 +234,39 @@ describeWithPgaudit('access audit: log edges on a live PostgreSQL', (start) => {
   });
 
   it.each(FORMATS)(
+    'records at another level than pgauditLogLevel alert, the canary record too (%s)',
+    (format) => {
+      const alerts = outcomes
+        .get(format)!
+        .filter(({ event }) => event.severity === 'WARNING')
+        .map(({ event, verdict }) => [event.statement, ruleOf(verdict)]);
+      expect(alerts).toEqual([
+        ["SET pgaudit.log_level = 'warning'", 'unexpected-audit-level'],
+        [AT_WARNING, 'unexpected-audit-level'],
+        [canaryStatement(CANARY_NONCE), 'unexpected-audit-level'],
+      ]);
+      // The SET that came first was still logged at LOG: audit-tampering.
+      const logClient = outcomes
+        .get(format)!
+        .filter(({ event }) => event.statement === 'SET pgaudit.log_client = on');
+      expect(logClient.map(({ verdict }) => ruleOf(verdict))).toEqual([
+        'audit-tampering',
+        'audit-tampering',
+      ]);
+      // The canary's record is not taken as the canary: its alarm fires as well.
+      expect(outcomes.get(format)!.some(({ verdict }) => verdict.kind === 'canary')).toBe(false);
+    },
+  );
+
+  it.each(FORMATS)(
     'a session or role that turns pgaudit.log off leaves no record of it (%s)',
     (format) => {
       const log = logs.get(format)!;
       // Logged after it took effect, when nothing is logged any more.
       for (const statement of [SESSION_OFF, AFTER_SESSION_OFF, ROLE_OFF, AFTER_ROLE_OFF])
         expect(log).not.toContain(statement);
+      // Records at a level below log_min_messages go to the client only.
+      expect(log).not.toContain(AT_NOTICE);
       // Only what came before: the role's setting, made by the superuser in setup.
       const quiet = outcomes.get(format)!.filter(({ event }) => event.user === 'quiet_dba');
       expect(quiet).toEqual([]);
