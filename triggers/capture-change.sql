@@ -934,12 +934,17 @@ BEGIN
       FROM new_rows AS ins_row
       -- The variables, in a FROM item of their own, where no user column is in scope.
       CROSS JOIN (SELECT arg_exact AS ar_exact, v_arrays AS ar_arrays, v_jsons AS ar_jsons) AS ar_flags
-    ) AS j
-    -- Not merged into the query above (OFFSET 0), which would build each row's JSON
-    -- again for every reference to it (its data and its key). row_to_json only for a
-    -- table with exact columns, record_out only for one with array columns: a CASE in
-    -- the row's own query, so the generic plan (see plan_cache_mode above) skips them as
-    -- a custom plan dropped the unread outputs.
+      -- Not merged into the query that reads it (OFFSET 0): pulled up, each of its
+      -- outputs is an expression copied into every reference, and the row's text is read
+      -- by four to six (bounds, the two first tests, the two helpers), each a record_out
+      -- of the whole row.
+      OFFSET 0) AS j
+    -- Nor is this level merged into the one above (OFFSET 0), which would build each
+    -- row's JSON again for every reference to it (its data and its key), and its JSON
+    -- null columns for each of theirs. row_to_json only for a table with exact columns,
+    -- record_out only for one with array, json or jsonb columns: a CASE in the row's own
+    -- query, so the generic plan (see plan_cache_mode above) skips them as a custom plan
+    -- dropped the unread outputs.
     OFFSET 0) AS r
   ) AS c
   -- Reloading: a full-load row equal to its key's prior baseline is no version.
@@ -1136,8 +1141,9 @@ BEGIN
              old_row.ar_h_change_seq AS ar_change_seq, old_row.ar_h_indicator AS ar_indicator,
              old_row.ar_h_commit_timestamp AS ar_commit
       FROM old_rows AS old_row
-      CROSS JOIN (SELECT arg_exact AS ar_exact, v_arrays AS ar_arrays, v_jsons AS ar_jsons) AS ar_flags) AS j
-    OFFSET 0) AS r -- each row's JSON built once, row_to_json and record_out only if read (as in capture_insert)
+      CROSS JOIN (SELECT arg_exact AS ar_exact, v_arrays AS ar_arrays, v_jsons AS ar_jsons) AS ar_flags
+      OFFSET 0) AS j -- each rendering of the row made once, and only if read (as in capture_insert)
+    OFFSET 0) AS r
   ), new_side AS (
     SELECT {{audit_schema}}.recorded_document(r.ar_row, r.ar_exact_json, r.ar_bounds_text, r.ar_spaced, r.ar_nulls,
                                               TG_RELID, arg_excluded_columns, arg_json_columns, arg_float_columns) AS data,
@@ -1167,8 +1173,9 @@ BEGIN
              nullif(new_row.ar_h_transaction_id, '') AS ar_transaction_id,
              nullif(new_row.ar_h_stream_position, '') AS ar_stream_position
       FROM new_rows AS new_row
-      CROSS JOIN (SELECT arg_exact AS ar_exact, v_arrays AS ar_arrays, v_jsons AS ar_jsons) AS ar_flags) AS j
-    OFFSET 0) AS r -- each row's JSON built once, row_to_json and record_out only if read (as in capture_insert)
+      CROSS JOIN (SELECT arg_exact AS ar_exact, v_arrays AS ar_arrays, v_jsons AS ar_jsons) AS ar_flags
+      OFFSET 0) AS j -- each rendering of the row made once, and only if read (as in capture_insert)
+    OFFSET 0) AS r
   ), moved_old AS (
     SELECT * FROM old_side AS o WHERE NOT EXISTS (SELECT FROM new_side AS n WHERE n.row_key = o.row_key)
   ), moved_new AS (

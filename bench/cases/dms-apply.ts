@@ -9,6 +9,7 @@ import { figure } from '../lib/figures';
 import { PG_BIN, run } from '../lib/processes';
 import type { Profile } from '../lib/profile';
 import { startServers, withClient } from '../lib/servers';
+import { ITEMS_TABLE, type StagedTable } from '../lib/staged-tables';
 import { stagingTriggerSwitch } from '../lib/staging-triggers';
 import { median, round, roundSpread, spread } from '../lib/stats';
 
@@ -17,13 +18,13 @@ export const ROWS_PER_TRANSACTION = 5;
 
 /**
  * The statements DMS sends for one applied source transaction, one row per statement:
- * `ROWS_PER_TRANSACTION` INSERTs of new `items` rows into staging, then an UPDATE by
+ * `ROWS_PER_TRANSACTION` INSERTs of new rows of `table` (default `items`) into staging, then an UPDATE by
  * primary key of each, every statement with its change headers (operation, commit time,
  * a change sequence growing per key, transaction id, stream position, indicator).
  * pgbench keeps `:n` per client across transactions, so keys and change sequences never
  * repeat: `:base` separates rounds and `:client_id` the two clients.
  */
-export function dmsScript(staging: string): string {
+export function dmsScript(staging: string, table: StagedTable = ITEMS_TABLE): string {
   const lines = [
     '\\set n :n + 1',
     `\\set first :base + :client_id * 1000000000 + :n * ${ROWS_PER_TRANSACTION}`,
@@ -40,11 +41,7 @@ export function dmsScript(staging: string): string {
   });
   for (let k = 0; k < ROWS_PER_TRANSACTION; k++) {
     const values = {
-      id: `:first::bigint + ${k}`,
-      name: `'item ' || (:first::bigint + ${k})`,
-      price: '9.99',
-      qty: '1',
-      updated_at: 'now()',
+      ...table.insertValues(`(:first::bigint + ${k})`),
       ...headers('INSERT', 'I', 2 * k),
     };
     lines.push(
@@ -53,9 +50,7 @@ export function dmsScript(staging: string): string {
   }
   for (let k = 0; k < ROWS_PER_TRANSACTION; k++) {
     const set = {
-      price: '10.00',
-      qty: '2',
-      updated_at: 'now()',
+      ...table.updateValues,
       ...headers('UPDATE', 'U', 2 * k + 1),
     };
     lines.push(

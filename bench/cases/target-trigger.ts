@@ -5,6 +5,7 @@ import { loadEngine, prepareItemsDatabases } from '../lib/engine-capture';
 import { figure, missing } from '../lib/figures';
 import { startServers, withClient } from '../lib/servers';
 import { stagingTriggerSwitch } from '../lib/staging-triggers';
+import { ITEMS_TABLE, type StagedTable } from '../lib/staged-tables';
 import { median, round, roundSpread, spread } from '../lib/stats';
 import { backlogSql } from './engine';
 
@@ -16,23 +17,23 @@ export const ROWS_PER_STATEMENT = 100;
 /**
  * One target transaction shaped as the engine applies case 3's backlog (for
  * `bench/tools/instructions.ts --case engine`): an INSERT of `rows` (default
- * `ROWS_PER_STATEMENT`; `--rows`) new
- * `items` rows into staging in one statement, with `ON CONFLICT ... DO UPDATE` as the
- * engine sends it (so the staging UPDATE triggers fire too, with no rows), then one
- * UPDATE of those rows joined to a set, as the engine's `UPDATE ... FROM unnest(...)`.
- * Every row carries its change headers, the change sequence growing per key. pgbench
- * keeps `:n` per client across transactions: `:base` separates runs.
+ * `ROWS_PER_STATEMENT`; `--rows`) new rows of `table` (default `items`) into staging in
+ * one statement, with `ON CONFLICT ... DO UPDATE` as the engine sends it (so the staging
+ * UPDATE triggers fire too, with no rows), then one UPDATE of those rows joined to a
+ * set, as the engine's `UPDATE ... FROM unnest(...)`. Every row carries its change
+ * headers, the change sequence growing per key. pgbench keeps `:n` per client across
+ * transactions: `:base` separates runs.
  */
-export function engineShapedScript(staging: string, rows = ROWS_PER_STATEMENT): string {
+export function engineShapedScript(
+  staging: string,
+  rows = ROWS_PER_STATEMENT,
+  table: StagedTable = ITEMS_TABLE,
+): string {
   const last = rows - 1;
   const seq = (offset: number, key: string) =>
     `'2026120200000000' || lpad((${key} * 2 + ${offset})::text, 19, '0')`;
   const insert = {
-    id: 'g',
-    name: `'item ' || g`,
-    price: '9.99',
-    qty: '1',
-    updated_at: 'now()',
+    ...table.insertValues('g'),
     ar_h_operation: `'INSERT'`,
     ar_h_commit_timestamp: 'now()::timestamp',
     ar_h_change_seq: seq(0, 'g'),
@@ -42,9 +43,7 @@ export function engineShapedScript(staging: string, rows = ROWS_PER_STATEMENT): 
   };
   const columns = Object.keys(insert);
   const update = {
-    price: '10.00',
-    qty: '2',
-    updated_at: 'now()',
+    ...table.updateValues,
     ar_h_operation: `'UPDATE'`,
     ar_h_commit_timestamp: 'now()::timestamp',
     ar_h_change_seq: seq(1, 's.id'),

@@ -3,7 +3,7 @@
  * `valgrind --tool=callgrind`: a figure the machine's load cannot move, for A/B tests
  * of the capture path on a shared machine where wall-clock ratios are noise.
  *
- * Usage: `npx tsx bench/tools/instructions.ts [--case dms|engine|context|all]
+ * Usage: `npx tsx bench/tools/instructions.ts [--case dms|engine|dms-json|engine-json|context|all]
  *         [--transactions N] [--rows N] [--rounds R] [--kit NAME=DIR]... [--functions K [--inclusive]]
  *         [--keep DIR]`
  *
@@ -24,10 +24,13 @@
  * - `engine` (case 3, `target_trigger_apply_ratio`): the engine's statement shapes, one
  *   100-row INSERT ... ON CONFLICT then one 100-row UPDATE per transaction, on vs off
  *   (`--rows N`: N rows per statement instead; case 1's catch-up sends about 10);
+ * - `dms-json`, `engine-json` (#14): the same statement shapes on a `documents` table with
+ *   jsonb, json and text[] columns (bench/lib/staged-tables.ts), whose rows the capture
+ *   functions also render with row_to_json and record_out;
  * - `context` (case 1b, #13): the source workload (3 changes per transaction) with the
  *   context row in the BEGIN round trip vs without.
  *
- * `--kit NAME=DIR` (repeatable; the `dms` and `engine` cases) adds a variant: the kit as another
+ * `--kit NAME=DIR` (repeatable; every case but `context`) adds a variant: the kit as another
  * checkout at DIR installs it (its own `migrateTarget`, so its own trigger SQL), run in
  * the same cluster as this checkout's. That is how a change to triggers/*.sql is
  * measured against the code before it (`git worktree add --detach DIR main`, with
@@ -52,9 +55,10 @@ import { dmsScript, ROWS_PER_TRANSACTION } from '../cases/dms-apply';
 import { engineShapedScript, ROWS_PER_STATEMENT } from '../cases/target-trigger';
 import { prepareContextWorkload } from '../cases/source-context';
 import type { AuditTrailConfig } from '../../src/config';
-import { benchConfig, ITEMS_DDL } from '../lib/engine-capture';
+import { benchConfig } from '../lib/engine-capture';
 import { PG_BIN, run } from '../lib/processes';
 import { BENCH_SETTINGS, withClient } from '../lib/servers';
+import { DOCUMENTS_TABLE, ITEMS_TABLE, type StagedTable } from '../lib/staged-tables';
 import { median } from '../lib/stats';
 import { stagingTriggerSwitch } from '../lib/staging-triggers';
 import { workloadScript } from '../lib/workload';
@@ -104,24 +108,26 @@ async function migrateTargetOf(dir?: string): Promise<MigrateTarget> {
 }
 
 /**
- * A case writing the bench's `items` staging table with `script`: the kit installed on
+ * A case writing `table`'s staging table with `script`: the kit installed on
  * `<name>_on`, a copy with every staging trigger disabled (`<name>_off`), and one database
- * per `--kit`, installed by that checkout.
+ * per `--kit`, installed by that checkout. (`name` is a database name prefix: `-` becomes `_`.)
  */
 function stagingCase(
   name: string,
+  table: StagedTable,
   changesPerTransaction: number,
   scriptFor: (staging: string) => string,
 ): InstructionCase {
+  const prefix = name.replace(/-/g, '_');
   return {
     name,
     unit: 'change',
     unitsPerTransaction: changesPerTransaction,
     async prepare(cluster, kits) {
-      const source = `${name}_source`;
+      const source = `${prefix}_source`;
       await cluster.createDatabase(source);
-      await withClient(cluster.url(source), (client) => client.query(ITEMS_DDL));
-      const config = benchConfig(['items']);
+      await withClient(cluster.url(source), (client) => client.query(table.ddl));
+      const config = benchConfig([table.name]);
       const install = async (database: string, dir?: string) => {
         await cluster.createDatabase(database);
         const migrateTarget = await migrateTargetOf(dir);
@@ -131,21 +137,21 @@ function stagingCase(
           targetUrl: cluster.url(database),
         });
       };
-      await install(`${name}_on`);
+      await install(`${prefix}_on`);
       await withClient(cluster.url(), (client) =>
-        client.query(`CREATE DATABASE ${name}_off TEMPLATE ${name}_on`),
+        client.query(`CREATE DATABASE ${prefix}_off TEMPLATE ${prefix}_on`),
       );
-      const staging = quoteQualified(config.auditSchema, stagingTableName('items'));
-      const { setEnabled } = await stagingTriggerSwitch(cluster.url(`${name}_off`), staging);
+      const staging = quoteQualified(config.auditSchema, stagingTableName(table.name));
+      const { setEnabled } = await stagingTriggerSwitch(cluster.url(`${prefix}_off`), staging);
       await setEnabled(false);
       const script = scriptFor(staging);
       const variables = (n: number) => ['-D', 'n=0', '-D', `base=${1 + n * 100_000_000_000}`];
       const variants: Variant[] = [
-        { name: 'triggers off', database: `${name}_off`, script, variables },
-        { name: 'triggers on', database: `${name}_on`, script, variables },
+        { name: 'triggers off', database: `${prefix}_off`, script, variables },
+        { name: 'triggers on', database: `${prefix}_on`, script, variables },
       ];
       for (const [index, kit] of kits.entries()) {
-        const database = `${name}_kit${index}`;
+        const database = `${prefix}_kit${index}`;
         await install(database, kit.dir);
         variants.push({ name: `triggers on (${kit.name})`, database, script, variables });
       }
@@ -154,11 +160,13 @@ function stagingCase(
   };
 }
 
-const DMS_CASE = stagingCase('dms', ROWS_PER_TRANSACTION * 2, dmsScript);
+/** DMS's one-row statements on `table`. */
+const dmsCase = (name: string, table: StagedTable) =>
+  stagingCase(name, table, ROWS_PER_TRANSACTION * 2, (staging) => dmsScript(staging, table));
 
-/** The engine case with `rows` rows per statement (`--rows`; the catch-up of case 1 sends about 10). */
-const engineCase = (rows: number) =>
-  stagingCase('engine', rows * 2, (staging) => engineShapedScript(staging, rows));
+/** The engine's statements on `table`, `rows` rows each (`--rows`; the catch-up of case 1 sends about 10). */
+const engineCase = (name: string, table: StagedTable, rows: number) =>
+  stagingCase(name, table, rows * 2, (staging) => engineShapedScript(staging, rows, table));
 
 const CONTEXT_CASE: InstructionCase = {
   name: 'context',
@@ -187,8 +195,10 @@ const CONTEXT_CASE: InstructionCase = {
 };
 
 const casesWith = (engineRows: number): Record<string, InstructionCase> => ({
-  dms: DMS_CASE,
-  engine: engineCase(engineRows),
+  dms: dmsCase('dms', ITEMS_TABLE),
+  engine: engineCase('engine', ITEMS_TABLE, engineRows),
+  'dms-json': dmsCase('dms-json', DOCUMENTS_TABLE),
+  'engine-json': engineCase('engine-json', DOCUMENTS_TABLE, engineRows),
   context: CONTEXT_CASE,
 });
 
@@ -501,7 +511,7 @@ function kitOptions(): Kit[] {
 }
 
 const USAGE =
-  'usage: tsx bench/tools/instructions.ts [--case dms|engine|context|all] [--transactions N] [--rows N] [--rounds R] [--kit NAME=DIR]... [--functions K [--inclusive]] [--keep DIR]\n';
+  'usage: tsx bench/tools/instructions.ts [--case dms|engine|dms-json|engine-json|context|all] [--transactions N] [--rows N] [--rounds R] [--kit NAME=DIR]... [--functions K [--inclusive]] [--keep DIR]\n';
 
 async function main(): Promise<void> {
   const which = option('case', 'all');
