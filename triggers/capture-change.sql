@@ -313,17 +313,21 @@ AS $function$
 $function$;
 
 -- Whether a row's text (record_out) may hold an array value bounded_arrays records as its
--- text: only one with a '[' (bounds, or a JSON array element) or a quoted element spelled
--- null (`""null""`) can. Nearly every row has neither and is settled here. SQL with no SET
--- clause: inlined into bounded_arrays and into the capture functions' one-row paths,
--- which call bounded_arrays only for a row that passes (a PL/pgSQL call per row side
--- costs more there than this test).
+-- text: exactly the rows bounded_arrays reads again (its two tests below, in one regex),
+-- so a row that fails is one it returns '{}' for. A '[' alone is not enough: json and
+-- jsonb values hold arrays ('{"a": [1, 2]}'), and their rows would otherwise each pay a
+-- PL/pgSQL call. strpos first: a row whose text has neither a '[' nor a quoted element
+-- spelled null (nearly every row of a table without json) needs no regex. SQL with no
+-- SET clause: inlined into bounded_arrays, into recorded_document (the set queries) and
+-- into the capture functions' one-row paths, which call bounded_arrays only for a row
+-- that passes (a PL/pgSQL call per row side costs more than this test).
 CREATE OR REPLACE FUNCTION {{audit_schema}}.may_hold_array_text(row_text text)
 RETURNS boolean
 LANGUAGE sql
 IMMUTABLE PARALLEL SAFE
 AS $function$
-  SELECT pg_catalog.strpos(row_text, '[') OPERATOR(pg_catalog.>) 0
+  SELECT (pg_catalog.strpos(row_text, '[') OPERATOR(pg_catalog.>) 0
+          AND row_text OPERATOR(pg_catalog.~) '[(,]"?\[-?[0-9]+:|[{,](""[ \t\n\r]*)?\[')
          OR pg_catalog.strpos(row_text, '""null""') OPERATOR(pg_catalog.>) 0
 $function$;
 
@@ -358,7 +362,7 @@ BEGIN
   IF NOT coalesce({{audit_schema}}.may_hold_array_text(row_text), false) THEN
     RETURN result;
   END IF;
-  -- strpos first: a row whose text has no '[' at all (nearly every row) needs no regex.
+  -- Which of the two it may hold (may_hold_array_text joins these tests).
   has_bracket := pg_catalog.strpos(row_text, '[') OPERATOR(pg_catalog.>) 0;
   IF has_bracket AND row_text OPERATOR(pg_catalog.~) '[(,]"?\[-?[0-9]+:' THEN
     FOR name IN SELECT c.attname FROM {{audit_schema}}.array_columns(relation) AS c(attname) LOOP
@@ -395,9 +399,11 @@ $function$;
 -- merged over it in that order (the one-row paths take the same steps one by one). The
 -- arguments are what the query has read of the row already, NULL where the table or
 -- row needs none: exact_json (row_to_json) without json or float columns, bounds_text
--- (the row's text) without array columns, nulls without a JSON null literal. A SQL
--- function with no SET clause and no subquery, given columns and variables: the planner
--- inlines it into each query (set-path-row-helpers counts no call of it).
+-- (the row's text) without array columns, nulls without a JSON null literal.
+-- bounded_arrays is called only for a row whose text passes may_hold_array_text (as on
+-- the one-row paths). A SQL function with no SET clause and no subquery, given columns
+-- and variables: the planner inlines it into each query (set-path-row-helpers counts no
+-- call of it).
 CREATE OR REPLACE FUNCTION {{audit_schema}}.recorded_document(
   row_document jsonb, exact_json json, bounds_text text, spaced jsonb, nulls text[],
   relation regclass, excluded text[], json_columns text[], float_columns text[])
@@ -409,7 +415,7 @@ AS $function$
               THEN {{audit_schema}}.exact_document(row_document OPERATOR(pg_catalog.-) excluded, exact_json,
                                                    json_columns, float_columns)
               ELSE row_document OPERATOR(pg_catalog.-) excluded END
-         OPERATOR(pg_catalog.||) CASE WHEN bounds_text IS NOT NULL
+         OPERATOR(pg_catalog.||) CASE WHEN bounds_text IS NOT NULL AND {{audit_schema}}.may_hold_array_text(bounds_text)
                                       THEN {{audit_schema}}.bounded_arrays(bounds_text, relation) OPERATOR(pg_catalog.-) excluded
                                       ELSE '{}'::pg_catalog.jsonb END
          OPERATOR(pg_catalog.||) spaced
@@ -1048,9 +1054,12 @@ BEGIN
     IF {{audit_schema}}.may_hold_array_text(v_new_text) THEN
       v_new_data := v_new_data || ({{audit_schema}}.bounded_arrays(v_new_text, TG_RELID) - arg_excluded_columns);
     END IF;
-    -- json whitespace and the JSON null literal, as in capture_insert.
-    IF arg_json THEN
+    -- json whitespace and the JSON null literal, as in capture_insert (each call only where
+    -- the row side's text may hold one).
+    IF arg_json AND {{audit_schema}}.may_hold_spaced_json(v_old_text) THEN
       v_old_data := v_old_data || {{audit_schema}}.json_spaced_texts(v_old_text, TG_RELID, arg_json_columns);
+    END IF;
+    IF arg_json AND {{audit_schema}}.may_hold_spaced_json(v_new_text) THEN
       v_new_data := v_new_data || {{audit_schema}}.json_spaced_texts(v_new_text, TG_RELID, arg_json_columns);
     END IF;
     IF {{audit_schema}}.may_hold_json_null(v_old_text) OR {{audit_schema}}.may_hold_json_null(v_new_text) THEN
