@@ -201,10 +201,19 @@ async function engineLoginRefusal(
   roles: KitRoles,
   stopped: Error | null,
 ): Promise<AuditTrailError | null> {
-  // One row per needed role the login cannot use. The engine's target connection reads
-  // every value as text.
-  const { rows } = await target.query<{ login: string; role: string; exists: string }>(
-    `SELECT current_user::text AS login, k.name AS role, (r.oid IS NOT NULL)::text AS exists
+  // One row per needed role the login cannot use, and whether it is a member that does
+  // not inherit the role's privileges (a grant WITH INHERIT FALSE on PostgreSQL 16+, a
+  // NOINHERIT login before). The engine's target connection reads every value as text.
+  const { rows } = await target.query<{
+    login: string;
+    role: string;
+    exists: string;
+    member: string;
+    grant_option: string;
+  }>(
+    `SELECT current_user::text AS login, k.name AS role, (r.oid IS NOT NULL)::text AS exists,
+            coalesce(pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'), false)::text AS member,
+            (pg_catalog.current_setting('server_version_num')::int >= 160000)::text AS grant_option
        FROM unnest($1::text[]) WITH ORDINALITY AS k(name, ord)
        LEFT JOIN pg_catalog.pg_roles AS r ON r.rolname = k.name
       WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles AS held
@@ -226,22 +235,48 @@ async function engineLoginRefusal(
       },
     );
   const login = rows[0]!.login;
-  const missing = rows.map((row) => row.role);
-  const grant = `GRANT ${missing.map(quoteIdent).join(', ')} TO ${quoteIdent(login)}`;
-  const member = stopped
-    ? `is no longer a member of ${missing.join(' and ')} (${stopped.message})`
-    : `is not a member of ${missing.join(' and ')}`;
+  const missing = rows.filter((row) => row.member !== 'true').map((row) => row.role);
+  const uninherited = rows.filter((row) => row.member === 'true').map((row) => row.role);
+  const statements: string[] = [];
+  const problems: string[] = [];
+  if (missing.length > 0) {
+    statements.push(`GRANT ${missing.map(quoteIdent).join(', ')} TO ${quoteIdent(login)}`);
+    problems.push(
+      stopped
+        ? `is no longer a member of ${missing.join(' and ')}`
+        : `is not a member of ${missing.join(' and ')}`,
+    );
+  }
+  if (uninherited.length > 0) {
+    // A GRANT of a membership the login has changes nothing: the inheritance must.
+    statements.push(
+      ...(rows[0]!.grant_option === 'true'
+        ? uninherited.map(
+            (role) => `GRANT ${quoteIdent(role)} TO ${quoteIdent(login)} WITH INHERIT TRUE`,
+          )
+        : [`ALTER ROLE ${quoteIdent(login)} INHERIT`]),
+    );
+    const one = uninherited.length === 1;
+    problems.push(
+      `is a member of ${uninherited.join(' and ')} but does not inherit ` +
+        `${one ? 'its' : 'their'} privileges`,
+    );
+  }
+  const member = problems.join(' and ') + (stopped ? ` (${stopped.message})` : '');
   const applied = stopped
     ? 'the target transaction it was applying was rolled back: nothing of it was applied'
     : 'nothing was applied';
+  // `audit-trail grant engine` grants the memberships; it does not change inheritance.
+  const alternative =
+    uninherited.length === 0
+      ? `, or "audit-trail grant engine ${login}" (the writer role alone is for DMS)`
+      : '';
   return new EngineLoginError(
     `the engine's target login ${login} ${member}: the engine needs the writer role ` +
       `(${roles.writer}: staging DML) and the engine role (${roles.engine}: its position and ` +
       `its record of what it loaded); ${applied}`,
     {
-      hint:
-        `as the target's administrator run ${grant}, or "audit-trail grant engine ${login}" ` +
-        '(the writer role alone is for DMS)',
+      hint: `as the target's administrator run ${statements.join('; ')}${alternative}`,
       ...(stopped ? { cause: stopped } : {}),
     },
   );

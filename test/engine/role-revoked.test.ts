@@ -181,3 +181,53 @@ describe('engine: a kit privilege revoked from a role its login holds', () => {
     },
   );
 });
+
+/**
+ * A member of the kit's roles that does not inherit their privileges (a grant made
+ * `WITH INHERIT FALSE`, PostgreSQL 16+; a `NOINHERIT` login before 16) was told it "is
+ * not a member", and the hint's GRANT changed nothing. The refusal now says what is
+ * wrong and how to fix it.
+ */
+describe('engine: a login that is a member of the kit roles without inheriting them', () => {
+  it('refuses at start naming the roles it does not inherit, with the GRANT ... WITH INHERIT TRUE', async (context) => {
+    const p = await createPipeline(
+      `CREATE TABLE items (id int PRIMARY KEY, name text);
+       INSERT INTO items VALUES (1, 'pen');`,
+      { tables: [{ table: 'items' }] },
+    );
+    try {
+      const version = (await p.target(`SELECT current_setting('server_version_num')::int AS v`))
+        .rows[0].v as number;
+      if (version < 160000) context.skip();
+      const login = await createLogin(p.targetUrl, 'engine_login');
+      await p.target(
+        `GRANT audit_writer TO ${quoteIdent(login.name)};
+         GRANT audit_engine TO ${quoteIdent(login.name)} WITH INHERIT FALSE`,
+      );
+      const refused = await p.replicate({ targetUrl: login.url }).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      expect(refused).toBeInstanceOf(AuditTrailError);
+      const error = refused as AuditTrailError;
+      expect(error.code).toBe('ENGINE_ROLE_MISSING');
+      expect(error.exitCode).toBe(2);
+      expect(error.message).toBe(
+        `the engine's target login ${login.name} is a member of audit_engine but does not ` +
+          `inherit its privileges: the engine needs the writer role (audit_writer: staging ` +
+          `DML) and the engine role (audit_engine: its position and its record of what it ` +
+          `loaded); nothing was applied`,
+      );
+      expect(error.hint).toBe(
+        `as the target's administrator run GRANT "audit_engine" TO ${quoteIdent(login.name)} ` +
+          `WITH INHERIT TRUE`,
+      );
+      await p.target(`GRANT audit_engine TO ${quoteIdent(login.name)} WITH INHERIT TRUE`);
+      expect((await p.replicate({ targetUrl: login.url })).initialLoadRows).toEqual({
+        'public.items': 1,
+      });
+    } finally {
+      await p.dispose();
+    }
+  });
+});
