@@ -135,7 +135,8 @@ export const PLANTABLE_COMPARISONS: readonly { readonly why: string; readonly pa
     },
   ];
 
-const CALL = new RegExp(String.raw`(?<![\w.$"])(${CATALOG_ONLY_CALLS.join('|')})\s*\(`, 'gi');
+// A quoted name ("format") is the same name: resolved through the search_path alike.
+const CALL = new RegExp(String.raw`(?<![\w.$"])("?)(${CATALOG_ONLY_CALLS.join('|')})\1\s*\(`, 'gi');
 /** count(x) is count("any"); count(*) takes no argument and ties with pg_catalog's. */
 const COUNT_OF_A_VALUE = /(?<![\w.$"])count\s*\(\s*(?!\*)(?=\S)/gi;
 
@@ -198,21 +199,93 @@ function topLevelArguments(text: string, from: number): number {
 
 /** Unqualified calls of {@link CATALOG_ONLY_CALLS} and {@link PLANTABLE_COMPARISONS} in a file's literals. */
 export function unqualifiedCatalogUses(fileName: string, source: string): Finding[] {
-  const text = literalText(fileName, source);
+  return unqualifiedUsesIn(literalText(fileName, source));
+}
+
+/**
+ * The same in SQL text (offsets and lines of `text`); anything not to scan already
+ * masked with a character that is neither a word character nor a blank.
+ */
+function unqualifiedUsesIn(text: string): Finding[] {
   const lineOf = (offset: number) => text.slice(0, offset).split('\n').length;
   const findings: (Finding & { readonly at: number })[] = [];
   const report = (match: RegExpMatchArray, why: string) =>
     findings.push({ at: match.index!, line: lineOf(match.index!), text: match[0].trim(), why });
   for (const match of text.matchAll(CALL)) {
-    const name = match[1]!.toLowerCase();
+    const name = match[2]!.toLowerCase();
     // unnest(a, b) exists only in FROM, where the parser expands it to one
     // pg_catalog.unnest per argument: no lookalike is consulted.
     if (name === 'unnest' && topLevelArguments(text, match.index! + match[0].length) > 1) continue;
-    report(match, `${match[1]}(...) unqualified: call pg_catalog.${name}`);
+    report(match, `${match[2]}(...) unqualified: call pg_catalog.${name}`);
   }
   for (const match of text.matchAll(COUNT_OF_A_VALUE))
     report(match, 'count(value) is count("any"): call pg_catalog.count');
   for (const { why, pattern } of PLANTABLE_COMPARISONS)
     for (const match of text.matchAll(pattern)) report(match, why);
   return findings.sort((a, b) => a.at - b.at).map(({ line, text, why }) => ({ line, text, why }));
+}
+
+/** One `CREATE [OR REPLACE] FUNCTION` in SQL text, and whether its body runs on a pinned search_path. */
+export interface FunctionDefinition {
+  /** The function's name as written (`{{audit_schema}}.key_of`). */
+  readonly name: string;
+  /** 1-based line of `CREATE`. */
+  readonly line: number;
+  /** A `SET search_path` clause: the body runs on that path, whoever calls it. */
+  readonly pinned: boolean;
+  readonly securityDefiner: boolean;
+  /** Findings of {@link unqualifiedCatalogUses} in the body, at lines of the whole text. */
+  readonly findings: readonly Finding[];
+}
+
+/**
+ * `--` comments and the text of '…' constants as `§` (newlines and quotes kept), in one
+ * pass: a constant may hold `--`, a comment an apostrophe.
+ */
+function maskCommentsAndConstants(text: string): string {
+  const view = text.split('');
+  for (let at = 0; at < view.length; at++) {
+    if (text.startsWith('--', at)) {
+      for (; at < view.length && text[at] !== '\n'; at++) view[at] = '\u00a7';
+    } else if (text[at] === "'") {
+      for (at++; at < view.length; at++) {
+        if (text[at] === "'" && text[at + 1] === "'") view[at] = view[++at] = '\u00a7';
+        else if (text[at] === "'") break;
+        else if (text[at] !== '\n') view[at] = '\u00a7';
+      }
+    }
+  }
+  return view.join('');
+}
+
+const CREATE_FUNCTION =
+  /CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+([^\s(]+)\s*\(([\s\S]*?)\bAS\s+\$(\w*)\$([\s\S]*?)\$\3\$/gi;
+
+/**
+ * The functions `text` (SQL: a triggers/*.sql file, or a file's literal text) creates,
+ * each body scanned as {@link unqualifiedCatalogUses} scans literals (`--` comments and
+ * string constants masked). A body without a `SET search_path` clause is parsed under its
+ * caller's search_path (an inlined SQL body, a PL/pgSQL body at first call), so its names
+ * are resolved there, not where the function was created.
+ */
+export function functionDefinitions(text: string): FunctionDefinition[] {
+  const masked = maskCommentsAndConstants(text);
+  const definitions: FunctionDefinition[] = [];
+  for (const match of masked.matchAll(CREATE_FUNCTION)) {
+    const header = match[2]!;
+    const bodyStart = match.index! + match[0].length - match[4]!.length - match[3]!.length - 2;
+    // Only the body is scanned; everything else is masked, keeping lines.
+    const bodyOnly =
+      masked.slice(0, bodyStart).replace(/[^\n]/g, '\u00a7') +
+      match[4]! +
+      masked.slice(bodyStart + match[4]!.length).replace(/[^\n]/g, '\u00a7');
+    definitions.push({
+      name: match[1]!,
+      line: masked.slice(0, match.index!).split('\n').length,
+      pinned: /\bSET\s+search_path\b/i.test(header),
+      securityDefiner: /\bSECURITY\s+DEFINER\b/i.test(header),
+      findings: unqualifiedUsesIn(bodyOnly),
+    });
+  }
+  return definitions;
 }

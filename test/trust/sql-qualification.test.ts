@@ -1,6 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { unqualifiedCatalogUses } from '../support/sql-qualification';
+import {
+  functionDefinitions,
+  literalText,
+  unqualifiedCatalogUses,
+} from '../support/sql-qualification';
 
 /**
  * The kit's SQL names pg_catalog wherever a lookalike planted in `public` could win
@@ -8,9 +12,16 @@ import { unqualifiedCatalogUses } from '../support/sql-qualification';
  * functions tests show each kind running with the kit's rights). Qualifying by hand left
  * a long tail; this keeps it from growing back.
  *
- * Not scanned: triggers/*.sql and migrations/ run on migrate's pinned target session, and
- * their functions either SET search_path or qualify every name themselves
- * (test/trust/helper-search-path.test.ts plants lookalikes against those).
+ * triggers/*.sql and migrations/ run on migrate's pinned target session: their statements
+ * are not scanned, but the bodies of the functions they (and src/) create are. A body
+ * without a SET search_path clause is parsed under its caller's search_path, wherever the
+ * function was created (test/trust/helper-search-path.test.ts plants lookalikes against
+ * those helpers); a body with one runs on that path, whoever calls it. A SECURITY DEFINER
+ * function runs with its owner's rights in its caller's session, so it must pin its path,
+ * but for {@link SECURITY_DEFINER_UNPINNED}.
+ *
+ * Not seen: SQL whose function name is not in a literal (`${fn}(`, a name concatenated
+ * from parts), a call split across two literals, and names outside the curated lists.
  */
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -37,12 +48,35 @@ const PINNED_SESSION_FILES: Readonly<Record<string, string>> = {
     "migrate's target session, and integrity's read transaction (SET LOCAL search_path)",
 };
 
-function sourceFiles(dir: string): string[] {
+/**
+ * Files creating SECURITY DEFINER functions that must see their caller's search_path, each with why;
+ * their bodies qualify every name by hand (and are scanned as any unpinned body is).
+ */
+const SECURITY_DEFINER_UNPINNED: Readonly<Record<string, string>> = {
+  'src/trust/logins.ts':
+    "DMS's DDL capture (src/trust/logins.ts) records the DDL session's current_schema(), which a pinned path would replace",
+};
+
+function sourceFiles(dir: string, extension = '.ts'): string[] {
   return readdirSync(path.join(ROOT, dir), { withFileTypes: true }).flatMap((entry) => {
     const relative = `${dir}/${entry.name}`;
-    if (entry.isDirectory()) return sourceFiles(relative);
-    return entry.name.endsWith('.ts') ? [relative] : [];
+    if (entry.isDirectory()) return sourceFiles(relative, extension);
+    return entry.name.endsWith(extension) ? [relative] : [];
   });
+}
+
+/** Every function the kit creates: triggers/*.sql as SQL, migrations/ and src/ from their literals. */
+function kitFunctions() {
+  const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
+  return [
+    ...sourceFiles('triggers', '.sql').map((file) => ({ file, text: read(file) })),
+    ...[...sourceFiles('migrations'), ...sourceFiles('src')].map((file) => ({
+      file,
+      text: literalText(file, read(file)),
+    })),
+  ].flatMap(({ file, text }) =>
+    functionDefinitions(text).map((definition) => ({ file, ...definition })),
+  );
 }
 
 const findings = (file: string) =>
@@ -61,6 +95,38 @@ describe("the kit's SQL in src/", () => {
   it('allow-lists only files that exist and need it', () => {
     for (const file of Object.keys(PINNED_SESSION_FILES))
       expect(findings(file).length, `${file} has nothing to allow: drop it`).toBeGreaterThan(0);
+  });
+});
+
+describe("the kit's functions (triggers/, migrations/, src/)", () => {
+  const functions = kitFunctions();
+
+  it('finds them', () => {
+    expect(functions.length).toBeGreaterThan(40);
+    expect(functions.map(({ name }) => name)).toContain('{{audit_schema}}.key_of');
+  });
+
+  it('call no lookalike-prone catalog function or operator unqualified in a body without SET search_path', () => {
+    const report = functions
+      .filter(({ pinned }) => !pinned)
+      .flatMap(({ file, name, findings }) =>
+        findings.map((found) => `${file}:${found.line}: ${name}: ${found.text}  ${found.why}`),
+      );
+    expect(report, report.join('\n')).toEqual([]);
+  });
+
+  it('pin search_path when SECURITY DEFINER, but in the files listed with why', () => {
+    const unpinned = functions.filter(({ securityDefiner, pinned }) => securityDefiner && !pinned);
+    const report = unpinned
+      .filter(({ file }) => !(file in SECURITY_DEFINER_UNPINNED))
+      .map(
+        ({ file, line, name }) =>
+          `${file}:${line}: ${name} is SECURITY DEFINER without SET search_path`,
+      );
+    expect(report, report.join('\n')).toEqual([]);
+    expect([...new Set(unpinned.map(({ file }) => file))].sort()).toEqual(
+      Object.keys(SECURITY_DEFINER_UNPINNED).sort(),
+    );
   });
 });
 
@@ -103,6 +169,35 @@ describe('the SQL qualification scanner', () => {
       [3, 'to_regclass('],
       [4, '::regclass ='],
       [5, '= t.relid'],
+    ]);
+  });
+
+  it('reads a quoted name as the name', () => {
+    const source = `const a = 'SELECT "format"(x), pg_catalog."format"(y), "my_format"(z)';`;
+    expect(scan(source)).toEqual([[1, '"format"(']]);
+  });
+
+  it('scans the bodies of the functions SQL creates, saying which pin search_path', () => {
+    const sql = [
+      '-- array_agg(x) in a comment',
+      'CREATE OR REPLACE FUNCTION s.helper(a text[])',
+      'RETURNS text LANGUAGE sql IMMUTABLE',
+      "AS $function$ SELECT 'array_agg(' || array_to_string(a, ',') $function$;",
+      'CREATE FUNCTION s.pinned() RETURNS text LANGUAGE plpgsql SECURITY DEFINER',
+      'SET search_path = pg_catalog, pg_temp AS $body$',
+      'BEGIN RETURN format($$%s$$, 1); END $body$;',
+    ].join('\n');
+    expect(
+      functionDefinitions(sql).map(({ name, line, pinned, securityDefiner, findings }) => [
+        name,
+        line,
+        pinned,
+        securityDefiner,
+        findings.map((found) => [found.line, found.text]),
+      ]),
+    ).toEqual([
+      ['s.helper', 2, false, false, [[4, 'array_to_string(']]],
+      ['s.pinned', 5, true, true, [[7, 'format(']]],
     ]);
   });
 
