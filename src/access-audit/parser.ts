@@ -153,7 +153,8 @@ export function createAuditParser(options: AuditParserOptions = {}): AuditRecord
 /**
  * A stderr record: read with the whole prefix (a session's line), or, when the prefix
  * has `%q`, with the part before it (the line of a process without a session: a parallel
- * worker, a `pg_cron` job), whichever is followed by a pgAudit record. A line that reads
+ * worker, a `pg_cron` job), whichever is followed by a pgAudit record (else by any
+ * message: a worker's CONTEXT line marks its RAISE'd record forged). A line that reads
  * as a record both ways (a role named like a record) is marked ambiguous. A line that
  * looks like a pgAudit record but reads as none is unreadable, never dropped.
  */
@@ -166,13 +167,24 @@ function parseStderrRecord(
   const session = matchSession(record);
   const sessionless = matchSessionless?.(record);
   const sessionlessRecord = sessionless !== undefined && auditRecordAt(record, sessionless.end);
+  let message: LogEntry | undefined;
   if (session !== undefined) {
     if (sessionlessRecord && auditRecordAt(record, session.end))
       session.fields.identityAmbiguous = true;
-    const entry = afterPrefix(record, session, auditSeverity);
-    if (entry !== undefined && (entry.kind !== 'message' || !sessionlessRecord)) return entry;
+    message = afterPrefix(record, session, auditSeverity);
+    if (message !== undefined && message.kind !== 'message') return message;
   }
-  if (sessionlessRecord) return afterPrefix(record, sessionless, auditSeverity);
+  // Also a worker's CONTEXT line, which the forgery check must see as such under the
+  // worker's pid: preferred to a session reading whose "severity" holds a space (split
+  // inside the message at an '@' the worker's text carries).
+  const other =
+    sessionless === undefined ? undefined : afterPrefix(record, sessionless, auditSeverity);
+  if (
+    other !== undefined &&
+    (other.kind !== 'message' || message === undefined || !other.severity.includes(' '))
+  )
+    return other;
+  if (message !== undefined) return message;
   if (!looksLikeAudit(record)) return undefined;
   return unreadable('pgAudit record does not match the log_line_prefix', record, undefined, '');
 }

@@ -179,6 +179,14 @@ describe('parallel workers (log_line_prefix with %P)', () => {
     ).toEqual(['excluded:service-account', 'excluded:parallel-worker(200)']);
   });
 
+  it('alerts a worker whose leader is in another delivery on its own: nothing is lost', () => {
+    // One pipeline per CloudWatch delivery: the leader's record in the one before or after.
+    const worker = line({ pid: 101, leader: 100 }, true);
+    expect(verdicts(scan([leader], PREFIX_WITH_LEADER))).toEqual(['human-read alice']);
+    expect(verdicts(scan([worker], PREFIX_WITH_LEADER))).toEqual(['human-read @']);
+    expect(verdicts(scan([line({ pid: 101 })]))).toEqual(['human-read @']);
+  });
+
   it('never folds a record without a leader pid (a background worker), nor into another leader', () => {
     expect(verdicts(scan([leader, line({ pid: 300 }, true)], PREFIX_WITH_LEADER))).toEqual([
       'human-read alice',
@@ -214,6 +222,17 @@ describe("parallel workers (Debian's log_line_prefix with %q)", () => {
 
   it('never loses a record without a session whose statement has an @: it alerts on its own', () => {
     expect(verdicts(scan([record(300, '', '1,1', text)], DEBIAN_PREFIX))).toEqual(['human-read @']);
+  });
+
+  it("a RAISE LOG 'AUDIT: …' in a parallel worker is forged: its CONTEXT line has no session either", () => {
+    for (const name of ['public.f', 'public."a@b x: y"']) {
+      // A function name with an '@', a space and 'x: ' reads, with the whole prefix, as
+      // a message of severity 'x' by user 'CONTEXT:  PL/pgSQL function public."a'.
+      const context = `${at} [300] CONTEXT:  PL/pgSQL function ${name}() line 1 at RAISE`;
+      expect(verdicts(scan([record(300, '', '1,1', 'SELECT 1'), context], DEBIAN_PREFIX))).toEqual([
+        'forged-audit-record @',
+      ]);
+    }
   });
 
   it('a role named like a record, making the line read both ways, is ambiguous and never folds', () => {
