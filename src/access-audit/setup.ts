@@ -2,6 +2,7 @@ import { AuditTrailError } from '../errors';
 import type pg from 'pg';
 import type { AccessAuditConfig } from '../config/access-audit';
 import { quoteIdent, quoteLiteral } from '../postgres/identifiers';
+import { severityOf, type PgauditLogLevel } from './parser';
 
 /**
  * `pgaudit.log` of service accounts: their reads and writes stay out of the log (the
@@ -23,6 +24,8 @@ export type PgauditSetupConfig = Pick<
   | 'logRelation'
   | 'logRows'
   | 'logLinePrefix'
+  | 'logFormat'
+  | 'pgauditLogLevel'
   | 'canary'
 >;
 
@@ -181,8 +184,9 @@ async function canaryRoleSteps(client: pg.Client, role: string): Promise<Pgaudit
 
 /**
  * Reports each prerequisite of access audit as OK or FAIL: preload, extension,
- * `pgaudit.role`, the audit role, the log_line_prefix the parser expects, and the
- * settings of every audited role and service account.
+ * `pgaudit.role`, the audit role, the log_line_prefix the parser expects, the level
+ * records are written at, the language of the log's labels, and the settings of every
+ * audited role and service account.
  */
 export async function checkPgaudit(
   client: pg.Client,
@@ -252,6 +256,8 @@ export async function checkPgaudit(
             'set accessAudit.logLinePrefix to the server value (or fix log_line_prefix in the parameter group)',
         },
   );
+  results.push(await checkRecordLevel(client, config));
+  results.push(await checkMessageLanguage(client, config));
   const roleSettings = await readRoleSettings(client, [
     ...config.auditedRoles,
     ...config.serviceAccounts,
@@ -342,6 +348,52 @@ function formatSettings(settings: Record<string, string>): string {
   return Object.entries(settings)
     .map(([name, value]) => `${name}=${value}`)
     .join(', ');
+}
+
+/**
+ * The severity pgAudit writes at (`pgaudit.log_level` only with `pgaudit.log_client`; LOG
+ * otherwise) against `pgauditLogLevel`: another one alerts on every record
+ * (`unexpected-audit-level`), or writes none below `log_min_messages`.
+ */
+async function checkRecordLevel(
+  client: pg.Client,
+  config: Pick<PgauditSetupConfig, 'pgauditLogLevel'>,
+): Promise<CheckResult> {
+  const toClient = (await currentSetting(client, 'pgaudit.log_client')) === 'on';
+  const level = toClient ? ((await currentSetting(client, 'pgaudit.log_level')) ?? 'log') : 'log';
+  const found = severityOf(level as PgauditLogLevel);
+  const expected = severityOf(config.pgauditLogLevel);
+  const detail = `records at ${found} (pgaudit.log_client ${toClient ? 'on' : 'off'}, pgaudit.log_level ${level})`;
+  return found === expected
+    ? { item: 'record level', ok: true, detail }
+    : {
+        item: 'record level',
+        ok: false,
+        detail: `${detail}, config expects ${expected}: every record alerts as unexpected-audit-level, or is not written below log_min_messages`,
+        remedy:
+          'restore pgaudit.log_client / pgaudit.log_level in the parameter group, or set accessAudit.pgauditLogLevel',
+      };
+}
+
+/**
+ * stderr and csvlog write the severity and the CONTEXT label in `lc_messages`' language:
+ * in most languages LOG itself is translated (records are not read), and in every one
+ * CONTEXT is (stderr forgeries pass as genuine). jsonlog keeps them in English.
+ */
+async function checkMessageLanguage(
+  client: pg.Client,
+  config: Pick<PgauditSetupConfig, 'logFormat'>,
+): Promise<CheckResult> {
+  const language = (await currentSetting(client, 'lc_messages')) ?? '';
+  const english = language === '' || /^(C|POSIX|en)([._@-]|$)/i.test(language);
+  return english || config.logFormat === 'jsonlog'
+    ? { item: 'lc_messages', ok: true, detail: `"${language}"` }
+    : {
+        item: 'lc_messages',
+        ok: false,
+        detail: `"${language}": ${config.logFormat} labels are translated, records at LOG may not be read and forged records in stderr not caught`,
+        remedy: "set lc_messages = 'C' in the parameter group (or read the log as jsonlog)",
+      };
 }
 
 async function isPreloaded(client: pg.Client): Promise<boolean> {

@@ -5,6 +5,7 @@ import pg from 'pg';
 import {
   AccessAuditPipeline,
   canaryStatement,
+  checkPgaudit,
   setupPgaudit,
   splitLogRecords,
   type AuditEvent,
@@ -257,6 +258,25 @@ describeWithPgaudit('access audit: log edges on a live PostgreSQL', (start) => {
       expect(outcomes.get(format)!.some(({ verdict }) => verdict.kind === 'canary')).toBe(false);
     },
   );
+
+  it('pgaudit check fails when records are written at another level than configured', async () => {
+    const level = async (settings: string[]) =>
+      as(server.userUrl('dba', DB), async (client) => {
+        for (const setting of settings) await client.query(setting);
+        return (await checkPgaudit(client, CONFIG)).find(({ item }) => item === 'record level');
+      });
+    expect(await level([])).toMatchObject({ ok: true });
+    // pgaudit.log_level alone changes nothing: pgAudit logs at LOG without log_client.
+    expect(await level(["SET pgaudit.log_level = 'warning'"])).toMatchObject({ ok: true });
+    expect(
+      await level(['SET pgaudit.log_client = on', "SET pgaudit.log_level = 'warning'"]),
+    ).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining(
+        'records at WARNING (pgaudit.log_client on, pgaudit.log_level warning), config expects LOG',
+      ),
+    });
+  });
 
   it.each(FORMATS)(
     'a session or role that turns pgaudit.log off leaves no record of it (%s)',
