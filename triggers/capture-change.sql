@@ -174,7 +174,7 @@ BEGIN
   SELECT pg_catalog.string_agg(
            pg_catalog.format('CASE WHEN (s.r).%I::pg_catalog.text OPERATOR(pg_catalog.=) ''null'' THEN %L END',
                              a.attname, a.attname),
-           ', ' ORDER BY a.attname COLLATE "C")
+           ', ' ORDER BY a.attname COLLATE pg_catalog."C")
     INTO tests
     FROM pg_catalog.pg_attribute AS a
    WHERE a.attrelid OPERATOR(pg_catalog.=) relation AND a.attnum OPERATOR(pg_catalog.>) 0

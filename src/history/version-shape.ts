@@ -139,5 +139,5 @@ export function currentShapeListSql(
     }
   }
   if (expression === list) return list;
-  return `(SELECT pg_catalog.array_agg(n ORDER BY n COLLATE "C") FROM pg_catalog.unnest(${expression}) AS n)`;
+  return `(SELECT pg_catalog.array_agg(n ORDER BY n COLLATE pg_catalog."C") FROM pg_catalog.unnest(${expression}) AS n)`;
 }

@@ -101,7 +101,7 @@ export function sourceRowDocumentSql(table: SourceTable, qualifiedSource: string
   const jsonNulls =
     columns.jsonb.length === 0
       ? 'NULL::text'
-      : `(SELECT pg_catalog.to_jsonb(pg_catalog.array_agg(n ORDER BY n COLLATE "C"))::text
+      : `(SELECT pg_catalog.to_jsonb(pg_catalog.array_agg(n ORDER BY n COLLATE pg_catalog."C"))::text
             FROM pg_catalog.unnest(ARRAY[${columns.jsonb
               .map(
                 (name) =>

@@ -170,7 +170,7 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
             ignoreColumns: [...ignoreColumns, ...(await generatedColumns(source, table))],
           },
           quoteQualified(table.schema, table.table),
-        )}) AS q ORDER BY q.key COLLATE "C"`,
+        )}) AS q ORDER BY q.key COLLATE pg_catalog."C"`,
         [],
       );
       const shape = await shapeChanges(target, options.config.auditSchema, table);
@@ -179,7 +179,7 @@ export async function verifyAuditTrail(options: VerifyOptions): Promise<VerifyRe
         `SELECT row_key::text AS key, new_row::text AS row, pg_catalog.to_jsonb(new_json_nulls)::text AS json_nulls
            FROM (${newestVersionsSql(options.config.auditSchema, shape)}) AS newest
           WHERE operation <> 'DELETE'
-          ORDER BY row_key::text COLLATE "C"`,
+          ORDER BY row_key::text COLLATE pg_catalog."C"`,
         [table.schema, table.table],
       );
       let listed = 0;
@@ -566,7 +566,7 @@ function stagingReader(target: pg.Client, auditSchema: string, table: SourceTabl
             FROM (SELECT CASE WHEN ${deleted} THEN NULL ELSE record_out(st.*)::text END AS ar_text
                   OFFSET 0) AS t
           OFFSET 0) AS ar_found) AS q
-     ORDER BY q.key COLLATE "C"`,
+     ORDER BY q.key COLLATE pg_catalog."C"`,
     [
       [...table.primaryKey],
       [...HEADER_COLUMN_NAMES, ...table.ignoreColumns],
@@ -588,7 +588,7 @@ function newestVersionReader(
     `SELECT row_key::text AS key, CASE WHEN operation = 'DELETE' THEN NULL ELSE new_row::text END AS row,
             CASE WHEN operation = 'DELETE' THEN NULL ELSE pg_catalog.to_jsonb(new_json_nulls)::text END AS json_nulls
        FROM (${newestVersionsSql(auditSchema, shape)}) AS newest
-      ORDER BY row_key::text COLLATE "C"`,
+      ORDER BY row_key::text COLLATE pg_catalog."C"`,
     [table.schema, table.table],
   );
 }

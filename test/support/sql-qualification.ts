@@ -135,6 +135,15 @@ export const PLANTABLE_COMPARISONS: readonly { readonly why: string; readonly pa
     },
   ];
 
+/**
+ * `COLLATE "C"` unqualified: a collation is found through the search_path like a function,
+ * and one of the same name created in `public` wins on a path that lists pg_catalog after
+ * it (`public, pg_catalog`): checked on PostgreSQL 15, an ICU `public."C"` sorted
+ * `{A,a,B,b}` where pg_catalog's sorts `{A,B,a,b}`. The kit's byte-order merges and sorted
+ * column lists rely on pg_catalog's.
+ */
+const UNQUALIFIED_COLLATION = /\bCOLLATE\s+(?!pg_catalog\s*\.)("?)\w+\1/gi;
+
 // A quoted name ("format") is the same name: resolved through the search_path alike.
 const CALL = new RegExp(String.raw`(?<![\w.$"])("?)(${CATALOG_ONLY_CALLS.join('|')})\1\s*\(`, 'gi');
 /** count(x) is count("any"); count(*) takes no argument and ties with pg_catalog's. */
@@ -222,6 +231,8 @@ function unqualifiedUsesIn(text: string): Finding[] {
     report(match, 'count(value) is count("any"): call pg_catalog.count');
   for (const { why, pattern } of PLANTABLE_COMPARISONS)
     for (const match of text.matchAll(pattern)) report(match, why);
+  for (const match of text.matchAll(UNQUALIFIED_COLLATION))
+    report(match, 'a collation found through the search_path: write COLLATE pg_catalog."C"');
   return findings.sort((a, b) => a.at - b.at).map(({ line, text, why }) => ({ line, text, why }));
 }
 

@@ -172,6 +172,17 @@ describe('the SQL qualification scanner', () => {
     ]);
   });
 
+  it('finds a collation named without its schema', () => {
+    const source = [
+      'const a = `ORDER BY q.key COLLATE "C"`;',
+      'const b = \'ORDER BY n COLLATE pg_catalog."C", m COLLATE "default"\';',
+    ].join('\n');
+    expect(scan(source)).toEqual([
+      [1, 'COLLATE "C"'],
+      [2, 'COLLATE "default"'],
+    ]);
+  });
+
   it('reads a quoted name as the name', () => {
     const source = `const a = 'SELECT "format"(x), pg_catalog."format"(y), "my_format"(z)';`;
     expect(scan(source)).toEqual([[1, '"format"(']]);
