@@ -1,7 +1,6 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import {
   AccessAuditPipeline,
   canaryStatement,
@@ -13,6 +12,8 @@ import {
 } from '../../src/access-audit';
 import type { LogFormat } from '../../src/access-audit/parser';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
+import { withClient } from '../support/databases';
+import { createAuditedDatabase } from './support/audited-database';
 import { describeWithPgaudit } from './support/live-suite';
 import type { PgauditServer } from './support/pgaudit-server';
 
@@ -58,29 +59,10 @@ const AT_WARNING = "SELECT 'read at warning' FROM public.salaries LIMIT 1";
 const AT_NOTICE = "SELECT 'read at notice' FROM public.salaries LIMIT 1";
 const CANARY_NONCE = '1764644042000-9f1c';
 
-async function as<T>(
-  config: string | pg.ClientConfig,
-  work: (client: pg.Client) => Promise<T>,
-): Promise<T> {
-  const client = new pg.Client(typeof config === 'string' ? { connectionString: config } : config);
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
 async function runWorkload(server: PgauditServer, socketDir: string): Promise<string[]> {
-  await as(server.adminUrl(), async (admin) => {
-    await admin.query(`CREATE DATABASE ${DB}`);
-    await admin.query('CREATE ROLE alice LOGIN');
-    await admin.query('CREATE ROLE app_svc LOGIN');
-    await admin.query('CREATE ROLE dba LOGIN SUPERUSER');
-    // A superuser whose own pgaudit.log has neither ROLE nor MISC.
-    await admin.query('CREATE ROLE quiet_dba LOGIN SUPERUSER');
-  });
-  await as(server.adminUrl(DB), async (admin) => {
+  // quiet_dba: a superuser whose own pgaudit.log has neither ROLE nor MISC.
+  const roles = { logins: ['alice', 'app_svc'], superusers: ['dba', 'quiet_dba'] };
+  await createAuditedDatabase(server, DB, roles, async (admin) => {
     await admin.query('CREATE TABLE public.salaries (id int PRIMARY KEY, pay int)');
     await admin.query('INSERT INTO public.salaries SELECT g, g FROM generate_series(1, 1000) g');
     await admin.query('GRANT SELECT ON public.salaries TO alice');
@@ -88,11 +70,10 @@ async function runWorkload(server: PgauditServer, socketDir: string): Promise<st
     await admin.query("ALTER ROLE quiet_dba SET pgaudit.log = 'read, write'");
   });
   const alice = server.userUrl('alice', DB);
-  await as(alice, (client) => client.query(SELF_JOIN));
-  await as({ host: socketDir, port: server.port, user: 'alice', database: DB }, (client) =>
-    client.query(LOCAL_READ),
-  );
-  const plans = await as(alice, async (client) => {
+  await withClient(alice, (client) => client.query(SELF_JOIN));
+  const overSocket = `postgres://alice@/${DB}?host=${encodeURIComponent(socketDir)}&port=${server.port}`;
+  await withClient(overSocket, (client) => client.query(LOCAL_READ));
+  const plans = await withClient(alice, async (client) => {
     for (const statement of FORCE_PARALLEL) await client.query(statement);
     const { rows } = await client.query<{ 'QUERY PLAN': string }>(
       `EXPLAIN (ANALYZE, COSTS OFF) ${PARALLEL_QUERY}`,
@@ -100,30 +81,30 @@ async function runWorkload(server: PgauditServer, socketDir: string): Promise<st
     await client.query(PARALLEL_QUERY);
     return rows.map((row) => row['QUERY PLAN']);
   });
-  await as(server.userUrl('dba', DB), async (client) => {
+  await withClient(server.userUrl('dba', DB), async (client) => {
     await client.query(SESSION_OFF);
     await client.query(AFTER_SESSION_OFF);
   });
   const quiet = server.userUrl('quiet_dba', DB);
-  await as(quiet, (client) => client.query(ROLE_OFF));
-  await as(quiet, (client) => client.query(AFTER_ROLE_OFF));
+  await withClient(quiet, (client) => client.query(ROLE_OFF));
+  await withClient(quiet, (client) => client.query(AFTER_ROLE_OFF));
   const dba = server.userUrl('dba', DB);
-  await as(dba, async (client) => {
+  await withClient(dba, async (client) => {
     await client.query('SET pgaudit.log_client = on');
     await client.query("SET pgaudit.log_level = 'warning'");
     await client.query(AT_WARNING);
   });
-  await as(dba, async (client) => {
+  await withClient(dba, async (client) => {
     await client.query('SET pgaudit.log_client = on');
     await client.query("SET pgaudit.log_level = 'notice'");
     await client.query(AT_NOTICE);
   });
   // The same change for the canary where no statement shows it (as a parameter group would).
-  await as(server.adminUrl(DB), async (admin) => {
+  await withClient(server.adminUrl(DB), async (admin) => {
     await admin.query('ALTER ROLE audit_trail_canary SET pgaudit.log_client = on');
     await admin.query("ALTER ROLE audit_trail_canary SET pgaudit.log_level = 'warning'");
   });
-  await as(server.userUrl('audit_trail_canary', DB), (client) =>
+  await withClient(server.userUrl('audit_trail_canary', DB), (client) =>
     client.query(canaryStatement(CANARY_NONCE)),
   );
   return plans;
@@ -261,7 +242,7 @@ describeWithPgaudit('access audit: log edges on a live PostgreSQL', (start) => {
 
   it('pgaudit check fails when records are written at another level than configured', async () => {
     const level = async (settings: string[]) =>
-      as(server.userUrl('dba', DB), async (client) => {
+      withClient(server.userUrl('dba', DB), async (client) => {
         for (const setting of settings) await client.query(setting);
         return (await checkPgaudit(client, CONFIG)).find(({ item }) => item === 'record level');
       });
