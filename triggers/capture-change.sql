@@ -95,28 +95,29 @@ $function$;
 --   are strings (jsonb numbers have no -0).
 -- The same rule is built as plain SQL for the source side of verify
 -- (src/staging/row-document.ts); a test compares both.
+-- No SET clause (called per row side, as key_of): every name is schema-qualified.
 CREATE OR REPLACE FUNCTION {{audit_schema}}.exact_document(
   doc jsonb, row_json json, json_columns text[], float_columns text[])
 RETURNS jsonb
 LANGUAGE plpgsql
 IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
-  name text;
-  slice text;
+  name pg_catalog.text;
+  slice pg_catalog.text;
 BEGIN
   FOREACH name IN ARRAY json_columns LOOP
-    slice := (row_json -> name)::text;
-    IF slice IS NOT NULL AND slice <> 'null' THEN
-      doc := jsonb_set(doc, ARRAY[name], to_jsonb(slice), false);
+    slice := (row_json OPERATOR(pg_catalog.->) name)::pg_catalog.text;
+    IF slice IS NOT NULL AND slice OPERATOR(pg_catalog.<>) 'null' THEN
+      doc := pg_catalog.jsonb_set(doc, ARRAY[name], pg_catalog.to_jsonb(slice), false);
     END IF;
   END LOOP;
   FOREACH name IN ARRAY float_columns LOOP
-    slice := (row_json -> name)::text;
-    IF slice ~ '(^|[[,])-0([],]|$)' THEN
-      doc := jsonb_set(doc, ARRAY[name],
-                       regexp_replace(slice, '(^|[[,])-0(?=[],]|$)', '\1"-0"', 'g')::jsonb, false);
+    slice := (row_json OPERATOR(pg_catalog.->) name)::pg_catalog.text;
+    IF slice OPERATOR(pg_catalog.~) '(^|[[,])-0([],]|$)' THEN
+      doc := pg_catalog.jsonb_set(doc, ARRAY[name],
+                                  pg_catalog.regexp_replace(slice, '(^|[[,])-0(?=[],]|$)', '\1"-0"', 'g')::pg_catalog.jsonb,
+                                  false);
     END IF;
   END LOOP;
   RETURN doc;

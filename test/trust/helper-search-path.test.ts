@@ -4,7 +4,8 @@ import { cdc, DmsApplier } from '../support/dms-apply';
 import { asLogin, attempt, auditRows, createLogin, installWithHistory } from './support';
 
 /**
- * The per-row helpers of the capture path (key_of, changed_columns, bounded_arrays),
+ * The per-row helpers of the capture path (key_of, changed_columns, bounded_arrays,
+ * exact_document),
  * lock_chain and the kit tables' statement guard (guard_kit_table, on every audit insert)
  * carry no SET search_path: a SET clause costs a save and restore of the setting on every
  * call, per captured row (#14). Every name in them is schema-qualified instead.
@@ -44,6 +45,11 @@ describe('the capture helpers without a SET clause', () => {
           BEGIN RAISE EXCEPTION 'hijacked: quote_ident as %', current_user; END $$;
         CREATE FUNCTION trap.array_to_string(anyarray, text) RETURNS text LANGUAGE plpgsql AS $$
           BEGIN RAISE EXCEPTION 'hijacked: array_to_string as %', current_user; END $$;
+        CREATE FUNCTION trap.match(text, text) RETURNS boolean LANGUAGE plpgsql AS $$
+          BEGIN RAISE EXCEPTION 'hijacked: ~ as %', current_user; END $$;
+        CREATE OPERATOR trap.~ (LEFTARG = text, RIGHTARG = text, FUNCTION = trap.match);
+        CREATE FUNCTION trap.jsonb_set(jsonb, text[], jsonb, boolean) RETURNS jsonb LANGUAGE plpgsql AS $$
+          BEGIN RAISE EXCEPTION 'hijacked: jsonb_set as %', current_user; END $$;
         GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA trap TO PUBLIC`),
     );
     const hostile = `SET search_path = trap, pg_catalog, public`;
@@ -58,9 +64,15 @@ describe('the capture helpers without a SET clause', () => {
       await client.query(hostile);
       const { rows } = await client.query<{ columns: string[]; arrays: string }>(
         `SELECT audit.changed_columns('{"a": 1, "b": 2}', '{"a": 1, "b": 3, "c": null}') AS columns,
-                audit.bounded_arrays('(1,"[0:1]={5,6}")', 'audit.items_staging')::text AS arrays`,
+                audit.bounded_arrays('(1,"[0:1]={5,6}")', 'audit.items_staging')::text AS arrays,
+                audit.exact_document('{"id": 1, "doc": {"a": 1}, "f": 0}', '{"id": 1, "doc": {"a":  1}, "f": -0}',
+                                     '{doc}', '{f}')::text AS exact`,
       );
-      expect(rows[0]).toEqual({ columns: ['b', 'c'], arrays: '{}' });
+      expect(rows[0]).toEqual({
+        columns: ['b', 'c'],
+        arrays: '{}',
+        exact: '{"f": "-0", "id": 1, "doc": "{\\"a\\":  1}"}',
+      });
     });
     const before = (await auditRows(install.targetUrl)).length;
     await asLogin(writer.url, async (client) => {
