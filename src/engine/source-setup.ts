@@ -114,14 +114,78 @@ export async function ensurePublication(
     // Resetting a narrowed publication would hide that changes were never sent.
     const problems = await publicationNarrowing(source, publication);
     if (problems.length > 0) throw new PublicationNarrowedError(publication, problems, tables);
-    await source.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${tableList}`);
+    await source
+      .query(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${tableList}`)
+      .catch((error: unknown) => refusePublicationPrivilege(source, 'reset', tables, error));
     await source.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET (${PUBLICATION_OPTIONS})`);
   } else {
-    await source.query(
-      `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${tableList} ` +
-        `WITH (${PUBLICATION_OPTIONS})`,
-    );
+    await source
+      .query(
+        `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${tableList} ` +
+          `WITH (${PUBLICATION_OPTIONS})`,
+      )
+      .catch((error: unknown) => refusePublicationPrivilege(source, 'create', tables, error));
   }
+}
+
+/**
+ * A permission error (42501) creating or resetting the publication: PostgreSQL allows
+ * `CREATE PUBLICATION` only with CREATE on the database, and a publication `FOR TABLE`
+ * (created or set) only to a member of each table's owner. Thrown as
+ * `SOURCE_PRIVILEGE_MISSING` (exit 2) naming both needs, the tables' owners the login is
+ * not a member of, and the server's words; any other error as it was.
+ */
+async function refusePublicationPrivilege(
+  source: pg.ClientBase,
+  action: 'create' | 'reset',
+  tables: readonly AuditedTableConfig[],
+  error: unknown,
+): Promise<never> {
+  if ((error as { code?: unknown }).code !== '42501') throw error;
+  const login = await source.query<{ login: string; database: string; create: boolean }>(
+    `SELECT current_user::text AS login, pg_catalog.current_database()::text AS database,
+            pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE') AS create`,
+  );
+  const { login: name, database, create } = login.rows[0]!;
+  // Multi-array unnest is expanded by the parser to pg_catalog.unnest per array.
+  const owners = await source.query<{ owner: string; schema: string; name: string }>(
+    `SELECT pg_catalog.pg_get_userbyid(c.relowner)::text AS owner, u.s AS schema, u.t AS name
+       FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(s, t, ord)
+       JOIN pg_catalog.pg_namespace AS n ON n.nspname OPERATOR(pg_catalog.=) u.s
+       JOIN pg_catalog.pg_class AS c
+         ON c.relnamespace OPERATOR(pg_catalog.=) n.oid AND c.relname OPERATOR(pg_catalog.=) u.t
+      WHERE NOT pg_catalog.pg_has_role(c.relowner, 'USAGE')
+      ORDER BY u.ord`,
+    [tables.map((table) => table.schema), tables.map((table) => table.table)],
+  );
+  const notOwned = owners.rows
+    .map((row) => `${quoteQualified(row.schema, row.name)} by ${row.owner}`)
+    .join(', ');
+  throw new AuditTrailError(
+    `the engine's source login ${name} may not ${action} its publication ` +
+      `(${(error as Error).message}): it needs CREATE on the source database and ownership ` +
+      'of every audited table (membership in its owner role), as PostgreSQL requires of a ' +
+      'publication FOR TABLE; nothing was applied',
+    {
+      code: 'SOURCE_PRIVILEGE_MISSING',
+      kind: 'usage',
+      hint:
+        "as the source's administrator " +
+        [
+          ...(create
+            ? []
+            : [`run GRANT CREATE ON DATABASE ${quoteIdent(database)} TO ${quoteIdent(name)}`]),
+          ...(notOwned === ''
+            ? []
+            : [
+                `make each audited table owned by a role ${name} is a member of (now ` +
+                  `${notOwned}): GRANT that role TO ${quoteIdent(name)}, or ALTER TABLE ... OWNER ` +
+                  'TO one it is (a superuser-owned table needs another owner first)',
+              ]),
+        ].join(', and '),
+      cause: error,
+    },
+  );
 }
 
 const PUBLICATION_OPTIONS =
