@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { activityStreamSchema } from './activity-stream';
 import { identifierSchema } from './identifier';
+import { pgauditLogClasses, type PgauditLogClass } from '../access-audit/pgaudit-log-classes';
 
 /** pgAudit statement classes a custom rule may name. */
 export const auditClassSchema = z.enum([
@@ -218,6 +219,9 @@ export const accessAuditSchema = z
   })
   .strict()
   .superRefine((section, ctx) => {
+    requireLoggedClasses(section.pgauditLog, ['role', 'misc_set'], ['pgauditLog'], ctx);
+    requireLoggedClasses(section.clusterPgauditLog, ['ddl', 'role'], ['clusterPgauditLog'], ctx);
+    if (section.logFormat === 'stderr') requireIdentityInPrefix(section.logLinePrefix, ctx);
     if (section.sqs.format !== 'kit' && section.sqs.forward !== 'events')
       ctx.addIssue({
         code: 'custom',
@@ -269,4 +273,54 @@ export type AccessAuditConfigInput = z.input<typeof accessAuditSchema>;
 /** Validates an `accessAudit` section on its own (Lambda environment, tests). */
 export function parseAccessAuditConfig(input: unknown): AccessAuditConfig {
   return accessAuditSchema.parse(input ?? {});
+}
+
+/**
+ * Why each class must be logged: without it a tamper rule reads nothing. ROLE: a session's
+ * `SET pgaudit.log = 'none'` leaves no record (test/access-audit/log-edges-live), so
+ * `ALTER ROLE ... SET pgaudit.log = 'none'`, a role silencing its later sessions, is seen
+ * only through the ROLE class. MISC_SET: the class of every other SET. DDL: the cluster value covers roles nobody listed.
+ */
+const CLASS_NEEDED_FOR: Readonly<Partial<Record<PgauditLogClass, string>>> = {
+  role: "without it an ALTER ROLE ... SET pgaudit.log = 'none' (a role silencing its later sessions) leaves no record",
+  misc_set:
+    'without it no SET leaves a record (SET log_error_verbosity, SET pgaudit.log to a value that still logs SET: the tamper rules read them)',
+  ddl: 'without it CREATE, ALTER and DROP by roles nobody listed leave no record',
+};
+
+function requireLoggedClasses(
+  value: string,
+  needed: readonly PgauditLogClass[],
+  path: readonly string[],
+  ctx: z.RefinementCtx,
+): void {
+  let classes: ReadonlySet<PgauditLogClass>;
+  try {
+    classes = pgauditLogClasses(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', path: [...path], message: (error as Error).message });
+    return;
+  }
+  for (const each of needed)
+    if (!classes.has(each))
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path],
+        message: `"${value}" does not log the ${each.toUpperCase()} class: ${CLASS_NEEDED_FOR[each]}`,
+      });
+}
+
+/**
+ * The stderr prefix must name the user, the database and the process: rules judge by user
+ * and database, and the tamper and parallel-worker checks follow a session by its pid.
+ */
+function requireIdentityInPrefix(prefix: string, ctx: z.RefinementCtx): void {
+  const escapes = new Set(prefix.replace(/%%/g, '').match(/%[a-zA-Z]/g) ?? []);
+  const missing = ['%u', '%d', '%p'].filter((escape) => !escapes.has(escape));
+  if (missing.length > 0)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['logLinePrefix'],
+      message: `"${prefix}" lacks ${missing.join(', ')}: the access audit needs the user (%u), database (%d) and process id (%p) of every stderr record`,
+    });
 }
