@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { AuditTrailError } from '../errors';
 import { pinnedClientConfig } from '../postgres/connect';
 import { quoteIdent, quoteLiteral } from '../postgres/identifiers';
 import { formatLsn, parseLsn, type Lsn } from './lsn';
@@ -66,8 +67,30 @@ export class ReplicationConnection {
   }
 
   /** Opens the connection. */
+  /**
+   * @throws AuditTrailError `SOURCE_PRIVILEGE_MISSING` when the server refuses a
+   *   replication connection to the login (42501: no REPLICATION attribute)
+   */
   async connect(): Promise<void> {
-    await this.client.connect();
+    try {
+      await this.client.connect();
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== '42501') throw error;
+      const login = this.client.user ?? '?';
+      throw new AuditTrailError(
+        `the engine's source login ${login} may not open a replication connection ` +
+          `(${(error as Error).message}): it needs the REPLICATION attribute (on RDS and ` +
+          'Aurora, membership in rds_replication); nothing was applied',
+        {
+          code: 'SOURCE_PRIVILEGE_MISSING',
+          kind: 'usage',
+          hint:
+            `as the source's administrator run ALTER ROLE ${quoteIdent(login)} REPLICATION ` +
+            `(RDS and Aurora: GRANT rds_replication TO ${quoteIdent(login)})`,
+          cause: error,
+        },
+      );
+    }
   }
 
   /** Runs a replication command (simple query protocol) and returns its rows. */

@@ -64,3 +64,42 @@ describe('engine: a source login that may not create or reset its publication', 
     },
   );
 });
+
+describe('engine: a source login without REPLICATION', () => {
+  it('stops with SOURCE_PRIVILEGE_MISSING naming the attribute, exit 2, not the raw 42501', async () => {
+    const p = await createPipeline(
+      `CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'pen');`,
+      { tables: [{ table: 'items' }] },
+    );
+    try {
+      const login = await createLogin(p.sourceUrl, 'source_login');
+      const database = new URL(p.sourceUrl).pathname.slice(1);
+      await p.source(
+        `GRANT CREATE ON DATABASE "${database}" TO "${login.name}";
+         ALTER TABLE items OWNER TO "${login.name}"`,
+      );
+      const error = (await p.replicate({ sourceUrl: login.url }).then(
+        () => null,
+        (failure: unknown) => failure,
+      )) as AuditTrailError;
+      expect(error).toBeInstanceOf(AuditTrailError);
+      expect(error.code).toBe('SOURCE_PRIVILEGE_MISSING');
+      expect(error.exitCode).toBe(2);
+      expect(error.message).toBe(
+        `the engine's source login ${login.name} may not open a replication connection ` +
+          '(permission denied to start WAL sender): it needs the REPLICATION attribute ' +
+          '(on RDS and Aurora, membership in rds_replication); nothing was applied',
+      );
+      expect(error.hint).toBe(
+        `as the source's administrator run ALTER ROLE "${login.name}" REPLICATION ` +
+          `(RDS and Aurora: GRANT rds_replication TO "${login.name}")`,
+      );
+      await p.source(`ALTER ROLE "${login.name}" REPLICATION`);
+      expect((await p.replicate({ sourceUrl: login.url })).initialLoadRows).toEqual({
+        'public.items': 1,
+      });
+    } finally {
+      await p.dispose();
+    }
+  });
+});
