@@ -76,12 +76,9 @@ export function historySilencingOf(event: Pick<AuditEvent, 'statement'>): string
 function silencingIn(tokens: readonly SqlToken[]): string | undefined {
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!;
-    if (
-      token.kind === 'string' &&
-      token.value !== undefined &&
-      (token.dollar || isBody(tokens[i - 1]))
-    ) {
-      const what = historySilencingOf({ statement: token.value });
+    const body = codeBodyAt(tokens, i);
+    if (body !== undefined) {
+      const what = historySilencingOf({ statement: body });
       if (what !== undefined) return what;
     }
     if (token.kind !== 'name') continue;
@@ -96,14 +93,9 @@ function silencingIn(tokens: readonly SqlToken[]): string | undefined {
 function tamperingIn(tokens: readonly SqlToken[]): string | undefined {
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!;
-    if (
-      token.kind === 'string' &&
-      token.value !== undefined &&
-      (token.dollar || isBody(tokens[i - 1]))
-    ) {
-      // A DO or function body (dollar-quoted, or any literal after DO or AS): its
-      // statements run, so they are read as code.
-      const what = auditTamperingOf({ statement: token.value });
+    const body = codeBodyAt(tokens, i);
+    if (body !== undefined) {
+      const what = auditTamperingOf({ statement: body });
       if (what !== undefined) return what;
     }
     if (token.kind !== 'name') continue;
@@ -198,9 +190,16 @@ function dropsPgaudit(tokens: readonly SqlToken[], from: number): boolean {
   return false;
 }
 
-/** A literal after `DO` or `AS` (`CREATE FUNCTION … AS '…'`) is code. */
-function isBody(token: SqlToken | undefined): boolean {
-  return isName(token, 'do') || isName(token, 'as');
+/**
+ * The text of a DO or function body at `tokens[i]` (dollar-quoted, or any literal after
+ * `DO` or `AS`: `CREATE FUNCTION … AS '…'`), whose statements run and so are read as code;
+ * undefined for any other token.
+ */
+function codeBodyAt(tokens: readonly SqlToken[], i: number): string | undefined {
+  const token = tokens[i]!;
+  if (token.kind !== 'string' || token.value === undefined) return undefined;
+  const previous = tokens[i - 1];
+  return token.dollar || isName(previous, 'do') || isName(previous, 'as') ? token.value : undefined;
 }
 
 function isOp(token: SqlToken | undefined, text: string): boolean {
