@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { EngineLogger } from './logger';
 import { formatLsn, type Lsn } from './lsn';
+import { PeriodicTask } from './periodic-task';
 import type { PgTimestamp } from './pg-time';
 import { currentInsertLsn } from './source-position';
 
@@ -32,8 +33,7 @@ export interface LagSink {
  * logged, never thrown: lag reporting must not stop the apply.
  */
 export class LagReporter {
-  private running: Promise<void> | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  private readonly task = new PeriodicTask(() => this.measure());
 
   constructor(
     private readonly source: pg.ClientBase,
@@ -44,19 +44,12 @@ export class LagReporter {
 
   /** Checks every `intervalMs` until {@link stop}; 0 disables. */
   start(intervalMs: number): void {
-    if (intervalMs > 0) this.timer = setInterval(() => this.check(), intervalMs);
+    if (intervalMs > 0) this.task.start(intervalMs);
   }
 
   /** Stops the timer and waits for a check in flight. */
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.running;
-  }
-
-  private check(): void {
-    if (this.running) return;
-    this.running = this.measure().finally(() => (this.running = null));
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   private async measure(): Promise<void> {

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { EngineLogger } from './logger';
+import { PeriodicTask } from './periodic-task';
 import { publicationNarrowing, PublicationNarrowedError } from './source-setup';
 import type { StagingTable } from './staging-tables';
 
@@ -36,8 +37,7 @@ export async function narrowedPublication(
  * logged, not thrown: a lost source connection is the stream's to report.
  */
 export class PublicationWatch {
-  private running: Promise<void> | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  private readonly task = new PeriodicTask(() => this.look());
 
   constructor(
     private readonly source: pg.ClientBase,
@@ -49,25 +49,18 @@ export class PublicationWatch {
 
   /** Checks every `intervalMs` until {@link stop}. */
   start(intervalMs: number): void {
-    this.timer = setInterval(() => this.check(), Math.max(1, intervalMs));
+    this.task.start(Math.max(1, intervalMs));
   }
 
   /** Stops the timer and waits for a check in flight. */
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.running;
-  }
-
-  private check(): void {
-    if (this.running) return;
-    this.running = this.look().finally(() => (this.running = null));
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   private async look(): Promise<void> {
     try {
       const error = await narrowedPublication(this.source, this.publication, this.tables);
-      if (error && this.timer) this.narrowed(error);
+      if (error && this.task.active) this.narrowed(error);
     } catch (error) {
       this.logger.log('warn', 'publication check failed', { error: (error as Error).message });
     }
