@@ -4,6 +4,7 @@ import { kitRoles } from '../../src/trust/roles';
 import { withClient } from '../support/databases';
 import { createLogin } from '../trust/support';
 import { createPipeline, type Pipeline } from './helpers';
+import { errorOf } from '../support/settled';
 
 const CONFIG = { tables: [{ schema: 'public', table: 'items' }] };
 
@@ -39,11 +40,7 @@ describe('engine: a position past the source’s WAL', () => {
     const { rows } = await p.target('SELECT id FROM audit.items_staging ORDER BY id');
     return rows.map((row: { id: number }) => row.id);
   };
-  const runEngine = () =>
-    p.replicate().then(
-      () => null,
-      (error: unknown) => error,
-    );
+  const runEngine = () => errorOf(p.replicate());
 
   const expectRefused = async (error: unknown) => {
     expect(error).toBeInstanceOf(AuditTrailError);

@@ -9,6 +9,7 @@ import { cdc, DmsApplier } from '../support/dms-apply';
 import { withClient } from '../support/databases';
 import { asLogin, createLogin } from '../trust/support';
 import { createPipeline, type Pipeline } from './helpers';
+import { errorOf } from '../support/settled';
 
 const SOURCE = `CREATE TABLE a (id int PRIMARY KEY, v text);
   CREATE TABLE b (id int PRIMARY KEY, v text);
@@ -95,10 +96,7 @@ describe('engine: a slot from before loads were recorded', () => {
         cdc('INSERT', '2026-11-23 10:00:00', 40),
       ),
     );
-    const refused = await p.replicate({ config: both }).then(
-      () => null,
-      (error: unknown) => error,
-    );
+    const refused = await errorOf(p.replicate({ config: both }));
     expect(refused).toBeInstanceOf(AuditTrailError);
     const error = refused as AuditTrailError;
     expect(error.code).toBe('LOAD_NOT_RECORDED');
@@ -193,10 +191,7 @@ describe('engine: a slot from before loads were recorded', () => {
       `INSERT INTO audit.b_staging (id, v, ar_h_operation, ar_h_commit_timestamp, ar_h_change_seq)
        VALUES (1, 'b1', 'INSERT', '2026-11-23 10:00:00', '')`,
     );
-    const refused = await p.replicate({ config: both }).then(
-      () => null,
-      (error: unknown) => error as AuditTrailError,
-    );
+    const refused = (await errorOf(p.replicate({ config: both }))) as AuditTrailError | null;
     const statement = /INSERT INTO .*$/.exec(refused?.hint ?? '')?.[0];
     expect(statement).toBeDefined();
     await withClient(p.targetUrl, (client) => client.query(statement!));

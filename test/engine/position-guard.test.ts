@@ -7,6 +7,7 @@ import { kitRoles } from '../../src/trust/roles';
 import { withClient } from '../support/databases';
 import { createLogin } from '../trust/support';
 import { createPipeline, type Pipeline } from './helpers';
+import { errorOf } from '../support/settled';
 
 const CONFIG = { tables: [{ schema: 'public', table: 'items' }] };
 
@@ -169,10 +170,7 @@ describe('engine: the stored position never moves backwards', () => {
       await store.write(first, further(10n));
       await second.query('BEGIN');
       // Further than the stored row, not than the first writer's: it waits for that one.
-      const writing = store.write(second, further(5n)).then(
-        () => null,
-        (error: unknown) => error,
-      );
+      const writing = errorOf(store.write(second, further(5n)));
       await waitUntilBlocked(first, second);
       await first.query('COMMIT');
       const error = await writing;
@@ -194,14 +192,13 @@ describe('engine: the stored position never moves backwards', () => {
 
     /** Runs `set` on this slot's row as an engine login or the test's superuser. */
     const update = (as: 'engine login' | 'superuser', set: string) =>
-      withClient(as === 'engine login' ? engineUrl : p.targetUrl, (client) =>
-        client.query(`UPDATE audit.cdc_engine_position SET ${set} WHERE slot_name = $1`, [
-          p.slotName,
-        ]),
-      ).then(
-        () => null,
-        (error: Error) => error,
-      );
+      errorOf(
+        withClient(as === 'engine login' ? engineUrl : p.targetUrl, (client) =>
+          client.query(`UPDATE audit.cdc_engine_position SET ${set} WHERE slot_name = $1`, [
+            p.slotName,
+          ]),
+        ),
+      ) as Promise<Error | null>;
 
     /**
      * `column = column - 1` for a pg_lsn column: PostgreSQL 13 has no pg_lsn - number,

@@ -15,6 +15,7 @@ import {
 import { noProgress } from '../../src/support/progress';
 import { withClient } from '../support/databases';
 import { createPipeline, type Pipeline } from './helpers';
+import { errorOf } from '../support/settled';
 
 const CONFIG = { tables: [{ schema: 'public', table: 'items' }] };
 
@@ -87,10 +88,7 @@ describe('engine: a refused target commit is rolled back before its error leaves
       });
       await repl.connect();
       repl.startReplication(p.slotName, p.slotName, start!.lastEndLsn);
-      const error = await applier.apply().then(
-        () => null,
-        (caught: unknown) => caught,
-      );
+      const error = await errorOf(applier.apply());
       expect(error).toBeInstanceOf(AuditTrailError);
       expect((error as AuditTrailError).code).toBe('POSITION_BACKWARDS');
 

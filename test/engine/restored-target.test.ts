@@ -2,6 +2,7 @@ import { AuditTrailError } from '../../src/errors';
 import { withClient } from '../support/databases';
 import { enableKitTriggers } from '../support/kit-triggers';
 import { createPipeline, type Pipeline } from './helpers';
+import { errorOf } from '../support/settled';
 
 const CONFIG = { tables: [{ schema: 'public', table: 'items' }] };
 
@@ -60,13 +61,7 @@ describe('engine: a target behind its slot', () => {
     const confirmed = await slotConfirmed();
     const stored = await storedEnd(restoredUrl);
 
-    const error = await p
-      .engine({ targetUrl: restoredUrl })
-      .runUntilIdle()
-      .then(
-        () => null,
-        (thrown: unknown) => thrown,
-      );
+    const error = await errorOf(p.engine({ targetUrl: restoredUrl }).runUntilIdle());
 
     expect(error).toBeInstanceOf(AuditTrailError);
     const refusal = error as AuditTrailError;

@@ -5,6 +5,7 @@ import { grantSql } from '../../src/trust/grant';
 import { kitRoles, type KitRoles } from '../../src/trust/roles';
 import { createLogin } from '../trust/support';
 import { createPipeline, type Pipeline } from './helpers';
+import { errorOf } from '../support/settled';
 
 async function waitFor(check: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 600; i++) {
@@ -61,10 +62,7 @@ describe('engine: its target login loses a kit role while it runs', () => {
         logger: silentLogger,
         lagIntervalMs: 0,
       });
-      const running = engine.run().then(
-        () => null,
-        (error: unknown) => error,
-      );
+      const running = errorOf(engine.run());
       await waitFor(() => engine.status().phase === 'streaming', 'the engine to stream');
       const before = await recorded();
       await p.target(`REVOKE ${quoteIdent(role)} FROM ${quoteIdent(login.name)}`);
@@ -157,10 +155,7 @@ describe('engine: a kit privilege revoked from a role its login holds', () => {
       const before = (await p.target('SELECT count(*)::int AS n FROM audit.audit_log')).rows[0];
       await p.target(`REVOKE ${privilege} ON ${on} FROM ${role}`);
       await p.source(`UPDATE items SET name = 'v${++value}' WHERE id = 1`);
-      const stopped = await p.replicate({ targetUrl: login.url }).then(
-        () => null,
-        (error: unknown) => error,
-      );
+      const stopped = await errorOf(p.replicate({ targetUrl: login.url }));
       await p.target(`GRANT ${privilege} ON ${on} TO ${role}`);
       expect(stopped).toBeInstanceOf(AuditTrailError);
       const error = stopped as AuditTrailError;
@@ -204,10 +199,7 @@ describe('engine: a login that is a member of the kit roles without inheriting t
         `GRANT audit_writer TO ${quoteIdent(login.name)};
          GRANT audit_engine TO ${quoteIdent(login.name)} WITH INHERIT FALSE`,
       );
-      const refused = await p.replicate({ targetUrl: login.url }).then(
-        () => null,
-        (error: unknown) => error,
-      );
+      const refused = await errorOf(p.replicate({ targetUrl: login.url }));
       expect(refused).toBeInstanceOf(AuditTrailError);
       const error = refused as AuditTrailError;
       expect(error.code).toBe('ENGINE_ROLE_MISSING');

@@ -1,6 +1,7 @@
 import { AuditTrailError } from '../../src/errors';
 import { createLogin } from '../trust/support';
 import { createPipeline, type Pipeline } from './helpers';
+import { errorOf } from '../support/settled';
 
 /**
  * The engine's source login creates its publication and resets it at every start, which
@@ -23,10 +24,7 @@ describe('engine: a source login that may not create or reset its publication', 
   afterAll(async () => p?.dispose());
 
   const refusal = async () =>
-    (await p.replicate({ sourceUrl: login.url }).then(
-      () => null,
-      (error: unknown) => error,
-    )) as AuditTrailError;
+    (await errorOf(p.replicate({ sourceUrl: login.url }))) as AuditTrailError;
 
   const database = () => new URL(p.sourceUrl).pathname.slice(1);
 
@@ -78,10 +76,7 @@ describe('engine: a source login without REPLICATION', () => {
         `GRANT CREATE ON DATABASE "${database}" TO "${login.name}";
          ALTER TABLE items OWNER TO "${login.name}"`,
       );
-      const error = (await p.replicate({ sourceUrl: login.url }).then(
-        () => null,
-        (failure: unknown) => failure,
-      )) as AuditTrailError;
+      const error = (await errorOf(p.replicate({ sourceUrl: login.url }))) as AuditTrailError;
       expect(error).toBeInstanceOf(AuditTrailError);
       expect(error.code).toBe('SOURCE_PRIVILEGE_MISSING');
       expect(error.exitCode).toBe(2);

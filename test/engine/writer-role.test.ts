@@ -7,6 +7,7 @@ import { kitRoles } from '../../src/trust/roles';
 import { quoteIdent } from '../../src/postgres/identifiers';
 import { createLogin } from '../trust/support';
 import { auditRows, createPipeline, type Pipeline } from './helpers';
+import { errorOf } from '../support/settled';
 
 /**
  * The README tells operators to run the engine with a target login that holds the kit's
@@ -42,10 +43,7 @@ describe('engine: target login with only the writer and engine roles', () => {
     }).runUntilIdle();
 
   it('refuses to start with the writer role alone (DMS’s), naming the role to grant', async () => {
-    const refused = await replicateAsLogin().then(
-      () => null,
-      (error: unknown) => error,
-    );
+    const refused = await errorOf(replicateAsLogin());
     expect(refused).toBeInstanceOf(AuditTrailError);
     const error = refused as AuditTrailError;
     expect(error.code).toBe('ENGINE_ROLE_MISSING');

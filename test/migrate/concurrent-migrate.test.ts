@@ -6,6 +6,7 @@ import { migrateTarget, migrateTargetWith } from '../../src/migrate/migrate-targ
 import { readSourceLeaves } from '../../src/migrate/partition-log';
 import { createKysely } from '../../src/postgres/connect';
 import { createTestDatabase, withClient } from '../support/databases';
+import { errorOf } from '../support/settled';
 
 /**
  * Two migrate runs at once (two deploy pipelines, a retry beside a slow run) must
@@ -103,10 +104,7 @@ async function race(
   try {
     const waited = await holder.connection().execute(async (session) => {
       await sql`SELECT pg_advisory_lock(${MIGRATE_LOCK})`.execute(session);
-      const settled = migrateTarget({ config: waiting, ...urls, lockTimeout: '60s' }).then(
-        () => null,
-        (error: unknown) => error,
-      );
+      const settled = errorOf(migrateTarget({ config: waiting, ...urls, lockTimeout: '60s' }));
       await untilAdvisoryLockAwaited(observer);
       await onSource(urls, change);
       await migrateHoldingTheLock(urls, session, holderConfig);
