@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { AuditedTableConfig } from '../config';
 import { unpublishableReasons } from '../migrate/publishable';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers';
+import { serverVersionNum } from '../postgres/server-version';
 import { parseLsn, type Lsn } from './lsn';
 
 /** The source cannot be replicated as configured; the message says what to change. */
@@ -248,24 +249,6 @@ async function narrowedTables(
       [publication],
     )
   ).rows;
-}
-
-/**
- * `server_version_num` of each connection, read at its first check: the applier checks the
- * publication at every Relation message, and a connection's server cannot change version
- * under it (an upgrade restarts the server, which ends the connection).
- */
-const serverVersions = new WeakMap<pg.ClientBase, number>();
-
-async function serverVersionNum(source: pg.ClientBase): Promise<number> {
-  const known = serverVersions.get(source);
-  if (known !== undefined) return known;
-  const { rows } = await source.query<{ version: number }>(
-    "SELECT pg_catalog.current_setting('server_version_num')::int AS version",
-  );
-  const version = rows[0]?.version ?? 0;
-  serverVersions.set(source, version);
-  return version;
 }
 
 /**

@@ -24,6 +24,7 @@ import type { StagingTable } from './staging-tables';
 import { StagingWriter } from './staging-writer';
 import { StreamApplier, type ApplierHost } from './stream-applier';
 import { connectText } from './text-client';
+import { serverVersionNum } from '../postgres/server-version';
 import { stagingTableName } from '../staging/header-columns';
 import { noProgress, type ProgressReporter } from '../support/progress';
 import { finishReload } from '../staging/reload-baseline';
@@ -456,10 +457,7 @@ function attachEntry(leaf: LeafPartition): PartitionChangeEntry {
  * remedy), never a guessed version.
  */
 async function announcesLeaves(source: LoadTargets['source']): Promise<boolean> {
-  const { rows } = await source.query<{ version: string }>(
-    "SELECT current_setting('server_version_num') AS version",
-  );
-  return Number(rows[0]?.version) >= LOADS_ATTACHED_PARTITIONS_FROM;
+  return (await serverVersionNum(source)) >= LOADS_ATTACHED_PARTITIONS_FROM;
 }
 
 /**

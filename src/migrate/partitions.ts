@@ -10,6 +10,7 @@
 import type { AuditedTableConfig } from '../config';
 import { LOADS_ATTACHED_PARTITIONS_FROM } from '../engine/partition-loading';
 import type { QueryRunner } from './publishable';
+import { SERVER_VERSION_NUM_SQL } from '../postgres/server-version';
 
 interface RelationRow {
   relkind: string;
@@ -125,10 +126,7 @@ export async function attachedRowsWarnings(
   run: QueryRunner,
   tables: readonly Pick<AuditedTableConfig, 'schema' | 'table'>[],
 ): Promise<string[]> {
-  const [server] = await run<{ version: number }>(
-    "SELECT current_setting('server_version_num')::int AS version",
-    [],
-  );
+  const [server] = await run<{ version: number }>(SERVER_VERSION_NUM_SQL, []);
   const version = Number(server?.version);
   if (version >= LOADS_ATTACHED_PARTITIONS_FROM) return [];
   const warnings: string[] = [];
