@@ -1,11 +1,8 @@
 import type pg from 'pg';
-import { PARTITION_CHANGE_TABLE } from '../engine/partition-changes';
-import { LOADED_PARTITION_TABLE } from '../engine/partition-loading';
-import { LOADED_TABLE_TABLE, POSITION_TABLE } from '../engine/position-store';
-import { SCHEMA_CHANGE_POSITION_TABLE } from '../engine/schema-change-positions';
 import { AuditTrailError } from '../errors';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers';
 import { stagingTableName } from '../staging/header-columns';
+import { ENGINE_TABLE_GRANTS, type TableGrant } from './engine-grants';
 import type { KitRoles } from './roles';
 
 /**
@@ -81,42 +78,28 @@ interface EngineNeed {
 
 /**
  * Every privilege the engine uses on the target, by the kit role `secureInstall` grants
- * it to (writer: the schema and staging DML; engine: its bookkeeping). Not the sequence
- * of schema_change's ids, nor the reload functions: a REVOKE of those still ends in the
- * server's own words.
+ * it to (writer: the schema and staging DML; engine: its bookkeeping,
+ * {@link ENGINE_TABLE_GRANTS}). Not the sequence of schema_change's ids, nor the reload
+ * functions: a REVOKE of those still ends in the server's own words.
  */
 function engineNeeds(objects: EngineTargetObjects): EngineNeed[] {
   const schema = objects.auditSchema;
-  const table = (role: EngineNeed['role'], name: string, privileges: readonly string[]) =>
-    privileges.map((privilege): EngineNeed => ({
-      ...{ role, privilege, kind: 'table', schema, name, column: '' },
-    }));
-  const columns = (
-    role: EngineNeed['role'],
-    name: string,
-    privilege: string,
-    names: readonly string[],
-  ) =>
-    names.map((column): EngineNeed => ({
-      ...{ role, privilege, kind: 'column', schema, name, column },
-    }));
+  const onTable = (role: EngineNeed['role'], grant: TableGrant): EngineNeed[] =>
+    grant.privileges.flatMap((privilege) =>
+      (grant.columns ?? ['']).map((column): EngineNeed => ({
+        ...{ role, privilege, schema, name: grant.table, column },
+        kind: column === '' ? 'table' : 'column',
+      })),
+    );
   return [
     { role: 'writer', privilege: 'USAGE', kind: 'schema', schema, name: schema, column: '' },
     ...objects.tables.flatMap((source) =>
-      table('writer', stagingTableName(source.table), ['SELECT', 'INSERT', 'UPDATE']),
+      onTable('writer', {
+        privileges: ['SELECT', 'INSERT', 'UPDATE'],
+        table: stagingTableName(source.table),
+      }),
     ),
-    ...table('engine', POSITION_TABLE, ['SELECT', 'INSERT', 'UPDATE']),
-    ...[LOADED_TABLE_TABLE, LOADED_PARTITION_TABLE, SCHEMA_CHANGE_POSITION_TABLE].flatMap((name) =>
-      table('engine', name, ['SELECT', 'INSERT']),
-    ),
-    ...table('engine', PARTITION_CHANGE_TABLE, ['SELECT', 'INSERT']),
-    ...table('engine', 'schema_change', ['SELECT']),
-    ...columns('engine', LOADED_PARTITION_TABLE, 'UPDATE', ['attachment', 'bound', 'detached_at']),
-    ...columns('engine', 'audited_table', 'SELECT', [
-      'source_schema',
-      'source_table',
-      'generated_columns',
-    ]),
+    ...ENGINE_TABLE_GRANTS.flatMap((grant) => onTable('engine', grant)),
   ];
 }
 

@@ -6,6 +6,7 @@ import { PARTITION_CHANGE_TABLE, schemaChangeIds } from '../engine/partition-cha
 import { RELOAD_BASELINE_TABLE } from '../staging/reload-baseline';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers';
 import type { KitRoles } from './roles';
+import { ENGINE_TABLE_GRANTS, grantStatement } from './engine-grants';
 import { AuditTrailError } from '../errors';
 
 /**
@@ -220,26 +221,10 @@ async function grantRoles(
     `GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${schema} TO ${capture}`,
     `REVOKE EXECUTE ON FUNCTION ${OWNER_ONLY_FUNCTIONS.map((f) => `${schema}.${f}`).join(', ')} FROM ${capture}`,
     `REVOKE EXECUTE ON FUNCTION ${CAPTURE_FUNCTIONS.map((f) => `${schema}.${f}()`).join(', ')} FROM ${capture}`,
-    // engine (the local engine's login, beside writer; never DMS's): its position,
-    // which tables and partitions it has loaded, and where in the stream each logged
-    // column change first showed (it reads the log for it).
-    `GRANT SELECT, INSERT, UPDATE ON ${q(POSITION_TABLE)} TO ${engine}`,
-    `GRANT SELECT, INSERT ON ${q(LOADED_TABLE_TABLE)}, ${q(LOADED_PARTITION_TABLE)}, ${q(SCHEMA_CHANGE_POSITION_TABLE)} TO ${engine}`,
-    // which attachment of a leaf it loaded (and its bound), and when it found the leaf detached.
-    `GRANT UPDATE (attachment, bound, detached_at) ON ${q(LOADED_PARTITION_TABLE)} TO ${engine}`,
-    // the partitions it saw attached and detached (the log's ids are schema_change's).
-    `GRANT SELECT, INSERT ON ${q(PARTITION_CHANGE_TABLE)} TO ${engine}`,
+    // engine (the local engine's login, beside writer; never DMS's): its bookkeeping
+    // (src/trust/engine-grants.ts), and the ids of the partitions it saw change.
+    ...ENGINE_TABLE_GRANTS.map((grant) => grantStatement(auditSchema, grant, roles.engine)),
     `GRANT USAGE ON SEQUENCE ${await schemaChangeIds(trx, auditSchema)} TO ${engine}`,
-    `GRANT SELECT ON ${q('schema_change')} TO ${engine}`,
-    // which staging columns are generated columns' placeholders, which it never writes
-    // (src/staging/generated-placeholders.ts).
-    `GRANT SELECT (source_schema, source_table, generated_columns) ON ${q('audited_table')} TO ${engine}`,
-    // which tables a slot loaded before loads were recorded had audit rows recorded before
-    // that migration was applied (src/engine/legacy-loads.ts): evidence a staging writer
-    // cannot make. When each table's rows were recorded, and when each migration ran;
-    // none of the rows' contents.
-    `GRANT SELECT (source_schema, source_table, recorded_at) ON ${q('audit_log')} TO ${engine}`,
-    `GRANT SELECT (name, "timestamp") ON ${q('kysely_migration')} TO ${engine}`,
     // writer (the engine, at the end of a reload, or `reload finish` as the DMS login) and
     // owner (the operator, for DMS).
     `GRANT EXECUTE ON FUNCTION ${RELOAD_FUNCTIONS.map((f) => `${schema}.${f}`).join(', ')} TO ${writer}, ${quoteIdent(roles.owner)}`,

@@ -119,6 +119,57 @@ describe("the writer role (DMS's login) and the engine's bookkeeping", () => {
     expect(await engineBookkeeping(install)).toEqual(before);
   });
 
+  it('the engine role holds exactly its bookkeeping privileges, table by table and column by column', async () => {
+    // Least privilege, read back from the catalog: what secureInstall granted the engine
+    // role, and nothing more (its writer membership gives it staging DML, not this role).
+    const engine = kitRoles(install.config).engine;
+    const held = await withClient(install.targetUrl, async (client) => {
+      const { rows } = await client.query<{ held: string }>(
+        `WITH engine AS (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1),
+              kit AS (SELECT c.oid, c.relname, c.relacl FROM pg_catalog.pg_class AS c
+                        JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+                       WHERE n.nspname = 'audit')
+         SELECT kit.relname || ': ' || x.privilege_type AS held
+           FROM kit, pg_catalog.aclexplode(kit.relacl) AS x
+          WHERE x.grantee = (SELECT oid FROM engine)
+         UNION ALL
+         SELECT kit.relname || ' (' || a.attname || '): ' || x.privilege_type
+           FROM kit JOIN pg_catalog.pg_attribute AS a ON a.attrelid = kit.oid AND a.attnum > 0,
+                pg_catalog.aclexplode(a.attacl) AS x
+          WHERE x.grantee = (SELECT oid FROM engine)
+          ORDER BY 1`,
+        [engine],
+      );
+      return rows.map((row) => row.held);
+    });
+    expect(held).toEqual([
+      'audit_log (recorded_at): SELECT',
+      'audit_log (source_schema): SELECT',
+      'audit_log (source_table): SELECT',
+      'audited_table (generated_columns): SELECT',
+      'audited_table (source_schema): SELECT',
+      'audited_table (source_table): SELECT',
+      'cdc_engine_loaded_partition (attachment): UPDATE',
+      'cdc_engine_loaded_partition (bound): UPDATE',
+      'cdc_engine_loaded_partition (detached_at): UPDATE',
+      'cdc_engine_loaded_partition: INSERT',
+      'cdc_engine_loaded_partition: SELECT',
+      'cdc_engine_loaded_table: INSERT',
+      'cdc_engine_loaded_table: SELECT',
+      'cdc_engine_position: INSERT',
+      'cdc_engine_position: SELECT',
+      'cdc_engine_position: UPDATE',
+      'kysely_migration (name): SELECT',
+      'kysely_migration (timestamp): SELECT',
+      'partition_change: INSERT',
+      'partition_change: SELECT',
+      'schema_change: SELECT',
+      'schema_change_id_seq: USAGE',
+      'schema_change_position: INSERT',
+      'schema_change_position: SELECT',
+    ]);
+  });
+
   it('a writer login granted the bookkeeping tables by mistake is still refused by their guard', async () => {
     const login = await createLogin(install.targetUrl, 'dms_granted');
     const who = quoteIdent(login.name);
