@@ -57,11 +57,13 @@ export interface AccessAuditMonitorProps {
   readonly config?: AccessAuditConfigInput | AccessAuditConfig;
   /**
    * Which log events reach the Lambda. pgAudit records and the CONTEXT lines the
-   * forgery check reads matter, so the filter keeps connection and error lines from
-   * costing invocations; raw forwarding (`sqs.format` raw or both) also needs the ERROR
-   * and STATEMENT lines of failed statements. A custom pattern must keep CONTEXT lines,
-   * or forged records pass as genuine.
-   * @default FilterPattern.anyTerm('AUDIT', 'CONTEXT'); with raw forwarding, anyTerm('AUDIT', 'CONTEXT', 'ERROR', 'STATEMENT')
+   * forgery check reads matter, so the filter keeps connection lines from costing
+   * invocations; refused attempts to change a pgaudit setting (`audit-tampering`) are
+   * read from the ERROR, STATEMENT and FATAL lines, and raw forwarding (`sqs.format` raw
+   * or both) needs the ERROR and STATEMENT lines of failed statements. A custom pattern
+   * must keep CONTEXT lines, or forged records pass as genuine, and ERROR, STATEMENT and
+   * FATAL lines, or refused attempts pass unseen.
+   * @default FilterPattern.anyTerm(...subscriptionFilterTerms(config)): 'AUDIT', 'CONTEXT', 'ERROR', 'STATEMENT', 'FATAL'; without `defaultRules.auditTampering`, 'AUDIT', 'CONTEXT' (and 'ERROR', 'STATEMENT' with raw forwarding)
    */
   readonly filterPattern?: logs.IFilterPattern;
   /**
@@ -438,12 +440,21 @@ export class AccessAuditMonitor extends Construct {
  * The terms of the default subscription filter: a log event reaches the Lambda when it
  * holds any of them. pgAudit records (`AUDIT`), and `CONTEXT` lines: in a stderr log
  * the CONTEXT that marks a `RAISE LOG 'AUDIT: …'` forgery is a log event of its own,
- * and without it the forgery check would take every forgery as genuine. Raw
- * forwarding also takes the ERROR and STATEMENT lines of failed statements.
+ * and without it the forgery check would take every forgery as genuine. The ERROR and
+ * STATEMENT lines of failed statements, and FATAL lines (a connection refused at
+ * startup), with `audit-tampering` on: a refused `SET pgaudit.log = 'none'` leaves no
+ * record, only them (`audit-tampering-attempt`). Raw forwarding also takes ERROR and
+ * STATEMENT lines.
  */
 export function subscriptionFilterTerms(config: AccessAuditConfig): string[] {
   const raw = config.sqs.enabled && config.sqs.forward === 'events' && config.sqs.format !== 'kit';
-  return raw ? ['AUDIT', 'CONTEXT', 'ERROR', 'STATEMENT'] : ['AUDIT', 'CONTEXT'];
+  const attempts = config.defaultRules.auditTampering;
+  return [
+    'AUDIT',
+    'CONTEXT',
+    ...(attempts || raw ? ['ERROR', 'STATEMENT'] : []),
+    ...(attempts ? ['FATAL'] : []),
+  ];
 }
 
 function defaultFilterPattern(config: AccessAuditConfig): logs.IFilterPattern {

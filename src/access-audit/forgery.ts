@@ -1,5 +1,5 @@
 import { type LogEntry, placeholderEvent } from './parser';
-import type { AuditEvent } from './types';
+import type { AuditEvent, Verdict } from './types';
 
 /**
  * One item read from a PostgreSQL log:
@@ -8,11 +8,14 @@ import type { AuditEvent } from './types';
  *   else (`RAISE LOG 'AUDIT: …'`): PostgreSQL gave it a CONTEXT, which pgAudit's own
  *   records never have. `event` is what the line claimed, under the real prefix of
  *   whoever wrote it;
+ * - `decided`: no pgAudit record, judged by the caller (a refused attempt to change a
+ *   setting, read from the server's error), kept in its place in log order;
  * - `unreadable`: a record that claims to be pgAudit's but cannot be read. `event`
  *   carries the prefix's identity and the raw text when the prefix could be read.
  */
 export type LogItem =
   | { kind: 'event'; event: AuditEvent }
+  | { kind: 'decided'; event: AuditEvent; verdict: Verdict }
   | { kind: 'forged'; event: AuditEvent; context: string }
   | { kind: 'unreadable'; error: string; record: string; event: AuditEvent | undefined };
 
@@ -80,6 +83,12 @@ export class ForgeryDetector<T> {
       }
       this.queue.push(slot);
     }
+    return this.drain(false);
+  }
+
+  /** Adds an item judged elsewhere after the entries pushed so far; returns the items decided so far. */
+  pushDecided(item: LogItem, tag: T): TaggedItem<T>[] {
+    this.queue.push({ item, tag, open: false, seq: this.seq });
     return this.drain(false);
   }
 

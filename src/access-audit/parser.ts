@@ -72,7 +72,39 @@ export type LogEntry =
       message: string;
       context: string | undefined;
     }
-  | { kind: 'message'; severity: string; pid: number | undefined; message: string };
+  | {
+      kind: 'message';
+      severity: string;
+      pid: number | undefined;
+      /** The text of a CONTEXT, STATEMENT or failure ({@link FAILURE_SEVERITIES}) line; `''` otherwise. */
+      message: string;
+      /** A failure's or STATEMENT line's writer, as the prefix (or csvlog/jsonlog) names it. */
+      fields?: LogPrefixFields;
+      /**
+       * csvlog and jsonlog: the statement a failure interrupted (`query`, `statement`),
+       * logged under `log_min_error_statement`. stderr writes it as a STATEMENT line.
+       */
+      statement?: string;
+    };
+
+/**
+ * Severities of a message that ends a statement or a connection with an error; under
+ * `log_min_error_statement` (ERROR by default) the statement follows. A refused attempt to
+ * change a pgaudit setting leaves no pgAudit record (pgAudit logs a utility statement
+ * after it ran), only these.
+ */
+export const FAILURE_SEVERITIES: ReadonlySet<string> = new Set(['ERROR', 'FATAL', 'PANIC']);
+/** The stderr line that carries the statement of a failure. */
+export const STATEMENT_SEVERITY = 'STATEMENT';
+
+/** Whether a message line's text is kept (see {@link LogEntry}). */
+function keepsText(severity: string): boolean {
+  return (
+    severity === CONTEXT_SEVERITY ||
+    severity === STATEMENT_SEVERITY ||
+    FAILURE_SEVERITIES.has(severity)
+  );
+}
 
 /** Reads one complete log record (continuation lines already joined); `undefined` for a line of no interest. */
 export type LogEntryParser = (record: string) => LogEntry | undefined;
@@ -203,11 +235,14 @@ function afterPrefix(
   const severity = record.slice(pos, colon);
   const messageStart = colon + 3;
   if (!record.startsWith(AUDIT_MARK, messageStart) || !isRecordSeverity(severity, auditSeverity)) {
+    if (!keepsText(severity))
+      return { kind: 'message', severity, pid: prefix.fields.pid, message: '' };
     return {
       kind: 'message',
       severity,
       pid: prefix.fields.pid,
-      message: severity === CONTEXT_SEVERITY ? record.slice(messageStart) : '',
+      message: record.slice(messageStart),
+      fields: prefix.fields,
     };
   }
   return auditEntry(record, messageStart, severity, prefix.fields, undefined);
@@ -287,6 +322,8 @@ const CSV = {
   severity: 11,
   message: 13,
   context: 18,
+  /** The statement of an error, under log_min_error_statement. */
+  query: 19,
   applicationName: 22,
   /** PostgreSQL 14+; empty unless the process is a parallel worker. */
   leaderPid: 24,
@@ -311,7 +348,8 @@ function parseCsvlogRecord(record: string, auditSeverity: string): LogEntry | un
   const severity = columns[CSV.severity]!;
   const message = columns[CSV.message]!;
   const pid = optionalInteger(columns[CSV.pid]!);
-  if (!message.startsWith(AUDIT_MARK) || !isRecordSeverity(severity, auditSeverity))
+  const isRecord = message.startsWith(AUDIT_MARK) && isRecordSeverity(severity, auditSeverity);
+  if (!isRecord && !FAILURE_SEVERITIES.has(severity))
     return { kind: 'message', severity, pid, message };
   const { host, port } = splitConnection(columns[CSV.connectionFrom]!);
   const fields: LogPrefixFields = {
@@ -326,6 +364,17 @@ function parseCsvlogRecord(record: string, auditSeverity: string): LogEntry | un
     sessionId: optionalText(columns[CSV.sessionId]!),
     identityAmbiguous: undefined,
   };
+  if (!isRecord) {
+    const statement = optionalText(columns[CSV.query] ?? '');
+    return {
+      kind: 'message',
+      severity,
+      pid,
+      message,
+      fields,
+      ...(statement === undefined ? {} : { statement }),
+    };
+  }
   return auditEntry(message, 0, severity, fields, columns[CSV.context]!);
 }
 
@@ -366,7 +415,8 @@ function parseJsonlogRecord(record: string, auditSeverity: string): LogEntry | u
   const number = (key: string) => (typeof json[key] === 'number' ? json[key] : undefined);
   const severity = text('error_severity') ?? '';
   const message = text('message') ?? '';
-  if (!message.startsWith(AUDIT_MARK) || !isRecordSeverity(severity, auditSeverity))
+  const isRecord = message.startsWith(AUDIT_MARK) && isRecordSeverity(severity, auditSeverity);
+  if (!isRecord && !FAILURE_SEVERITIES.has(severity))
     return { kind: 'message', severity, pid: number('pid'), message };
   const fields: LogPrefixFields = {
     timestamp: text('timestamp'),
@@ -380,6 +430,17 @@ function parseJsonlogRecord(record: string, auditSeverity: string): LogEntry | u
     sessionId: text('session_id'),
     identityAmbiguous: undefined,
   };
+  if (!isRecord) {
+    const statement = text('statement');
+    return {
+      kind: 'message',
+      severity,
+      pid: fields.pid,
+      message,
+      fields,
+      ...(statement === undefined ? {} : { statement }),
+    };
+  }
   return auditEntry(message, 0, severity, fields, text('context') ?? '');
 }
 

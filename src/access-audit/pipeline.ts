@@ -1,5 +1,6 @@
 import type { AccessAuditConfig } from '../config/access-audit';
 import { StatementTracker } from './duplicates';
+import { FailedStatementReader, type Completed } from './failed-statements';
 import { ForgeryDetector, type LogItem, type TaggedItem } from './forgery';
 import { forgedRecordAlert, unexpectedLevelAlert, unreadableRecordAlert } from './integrity';
 import {
@@ -58,6 +59,7 @@ export class AccessAuditPipeline<T = undefined> {
   private readonly parse: LogEntryParser;
   private readonly detector = new ForgeryDetector<T>();
   private readonly tracker = new StatementTracker();
+  private readonly failures: FailedStatementReader<T>;
   private readonly scope: string;
   private readonly workers: ParallelWorkerFolder<Classified<T>>;
   /** The severity word of `pgauditLogLevel`: records at another one alert. */
@@ -69,6 +71,7 @@ export class AccessAuditPipeline<T = undefined> {
     this.scope = options.scope ?? '';
     this.logFormat = config.logFormat ?? 'stderr';
     this.severity = severityOf(config.pgauditLogLevel ?? 'log');
+    this.failures = new FailedStatementReader(this.logFormat === 'stderr');
     // csvlog and jsonlog (PostgreSQL 14+) always carry leader_pid; stderr only with %P.
     const leaderPidLogged =
       this.logFormat !== 'stderr' || prefixLogsLeaderPid(config.logLinePrefix);
@@ -80,14 +83,37 @@ export class AccessAuditPipeline<T = undefined> {
 
   /** Adds one complete log record; returns the records decided so far, in log order. */
   push(record: string, tag: T): Classified<T>[] {
-    return this.classify(this.detector.push(this.parse(record), tag));
+    const entry = this.parse(record);
+    const attempts = this.attempts(this.failures.push(entry, tag));
+    return this.classify(
+      attempts.length === 0
+        ? this.detector.push(entry, tag)
+        : [...attempts, ...this.detector.push(entry, tag)],
+    );
   }
 
   /** Decides the records still waiting (end of file or of a delivery). */
   flush(): Classified<T>[] {
-    const ready = this.classify(this.detector.flush());
+    const attempts = this.attempts(this.failures.flush());
+    const ready = this.classify([...attempts, ...this.detector.flush()]);
     this.workers.flush(ready);
     return ready;
+  }
+
+  /** The refused attempts to weaken the audit among failed statements, in their place in log order. */
+  private attempts(failures: Completed<T>[]): TaggedItem<T>[] {
+    const items: TaggedItem<T>[] = [];
+    for (const { failure, tag } of failures) {
+      const alert = this.engine.evaluateFailure(failure);
+      if (alert !== undefined)
+        items.push(
+          ...this.detector.pushDecided(
+            { kind: 'decided', event: alert.event, verdict: { kind: 'alert', alert } },
+            tag,
+          ),
+        );
+    }
+    return items;
   }
 
   private classify(items: TaggedItem<T>[]): Classified<T>[] {
@@ -110,6 +136,8 @@ export class AccessAuditPipeline<T = undefined> {
           verdict: this.tracker.apply(item.event, this.judge(item.event), this.scope),
           tag,
         };
+      case 'decided':
+        return { kind: 'verdict', event: item.event, verdict: item.verdict, tag };
       case 'forged':
         return {
           kind: 'verdict',

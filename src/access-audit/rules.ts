@@ -3,7 +3,14 @@ import { compileGlobs } from './glob';
 import { canaryNonceOf } from './canary';
 import { ambiguousIdentityAlert, INTEGRITY_RULES, maxSeverity } from './integrity';
 import { classifyNoise, isCatalogObject, reachesBeyondRelations, schemaOf } from './noise';
-import { auditTamperingOf, historySilencingOf, identityChangeOf } from './tampering';
+import type { FailedStatement } from './failed-statements';
+import { placeholderEvent } from './parser';
+import {
+  auditTamperingOf,
+  historySilencingOf,
+  identityChangeOf,
+  refusedSettingOf,
+} from './tampering';
 import type { AccessAlert, AlertSeverity, AuditEvent, Verdict } from './types';
 
 /** The settings the rule engine reads; a validated `accessAudit` section has them all. */
@@ -27,6 +34,11 @@ interface CompiledRule {
 
 /** The built-in rules checked before noise and exclusions: they watch the audit itself and identities. */
 export const AUDIT_TAMPERING_RULE = { name: 'audit-tampering', severity: 'critical' } as const;
+/** A statement that would have done what `audit-tampering` alerts on, ended by an error (refused). */
+export const AUDIT_TAMPERING_ATTEMPT_RULE = {
+  name: 'audit-tampering-attempt',
+  severity: 'critical',
+} as const;
 export const IDENTITY_CHANGE_RULE = { name: 'identity-change', severity: 'medium' } as const;
 
 /** The built-in rules, in the order they are tried. */
@@ -137,12 +149,47 @@ export class AccessRuleEngine {
     return serviceAccount ? { kind: 'excluded', reason: 'service-account' } : { kind: 'pass' };
   }
 
+  /**
+   * `audit-tampering-attempt` for a statement (or connection) the server ended with an
+   * error: what it would have done to the audit, judged as `audit-tampering` judges a
+   * record (by anyone but `rdsadmin`; the change history silenced, by anyone but a
+   * service account), from its statement when the log has it, else (and also: a function
+   * whose body the statement does not show) from the server's message naming a watched
+   * setting it refused. `undefined` when it would not have touched the audit.
+   */
+  evaluateFailure(failure: FailedStatement): AccessAlert | undefined {
+    if (!this.auditTampering) return undefined;
+    const event: AuditEvent = {
+      ...placeholderEvent(failure.fields, failure.severity, failure.statement ?? ''),
+      errorMessage: failure.message,
+    };
+    // An ambiguous prefix may claim a service account's or rdsadmin's name.
+    const trusted = event.identityAmbiguous !== true;
+    if (trusted && RDS_INTERNAL_USERS.includes(event.user ?? '')) return undefined;
+    const what =
+      (failure.statement === undefined ? undefined : this.tamperingOf(event, trusted)) ??
+      refusedSettingOf(failure.message);
+    if (what === undefined) return undefined;
+    return {
+      rule: AUDIT_TAMPERING_ATTEMPT_RULE.name,
+      severity: AUDIT_TAMPERING_ATTEMPT_RULE.severity,
+      summary: `${identityOf(event)}: attempted (${what}), refused by the server (${failure.severity}: ${clip(failure.message)})`,
+      event,
+    };
+  }
+
+  /** What the statement does to the audit (`audit-tampering`), or `undefined`. */
+  private tamperingOf(event: AuditEvent, trusted: boolean): string | undefined {
+    return (
+      auditTamperingOf(event) ??
+      (trusted && this.isServiceAccount(event.user) ? undefined : historySilencingOf(event))
+    );
+  }
+
   /** audit-tampering and identity-change, which no noise rule or exclusion may hide. */
   private watchAudit(event: AuditEvent): Verdict | undefined {
     if (this.auditTampering && !RDS_INTERNAL_USERS.includes(event.user ?? '')) {
-      const what =
-        auditTamperingOf(event) ??
-        (this.isServiceAccount(event.user) ? undefined : historySilencingOf(event));
+      const what = this.tamperingOf(event, true);
       if (what !== undefined) {
         return {
           kind: 'alert',
@@ -218,15 +265,24 @@ function toAlert(rule: CompiledRule, event: AuditEvent): AccessAlert {
   return { rule: rule.name, severity: rule.severity, summary: summarize(event), event };
 }
 
+/** `alice@appdb from 10.0.0.5` */
+function identityOf(event: AuditEvent): string {
+  const from = event.remoteHost === undefined ? '' : ` from ${event.remoteHost}`;
+  return `${event.user ?? '?'}@${event.database ?? '?'}${from}`;
+}
+
+function clip(text: string, max = 160): string {
+  const line = text.replace(/\s+/g, ' ');
+  return line.length <= max ? line : `${line.slice(0, max)}…`;
+}
+
 /** `alice@appdb from 10.0.0.5: UPDATE TABLE public.items (WRITE)` */
 export function summarize(event: AuditEvent): string {
-  const who = `${event.user ?? '?'}@${event.database ?? '?'}`;
-  const from = event.remoteHost === undefined ? '' : ` from ${event.remoteHost}`;
   const object =
     event.objectName === ''
       ? ''
       : event.objectType === ''
         ? ` ${event.objectName}`
         : ` ${event.objectType} ${event.objectName}`;
-  return `${who}${from}: ${event.command}${object} (${event.auditClass})`;
+  return `${identityOf(event)}: ${event.command}${object} (${event.auditClass})`;
 }

@@ -258,6 +258,7 @@ export async function checkPgaudit(
   );
   results.push(await checkRecordLevel(client, config));
   results.push(await checkMessageLanguage(client, config));
+  results.push(await checkErrorStatements(client));
   const roleSettings = await readRoleSettings(client, [
     ...config.auditedRoles,
     ...config.serviceAccounts,
@@ -393,6 +394,41 @@ async function checkMessageLanguage(
         ok: false,
         detail: `"${language}": ${config.logFormat} labels are translated, records at LOG may not be read and forged records in stderr not caught`,
         remedy: "set lc_messages = 'C' in the parameter group (or read the log as jsonlog)",
+      };
+}
+
+/**
+ * Levels of `log_min_error_statement` that log the statement of an ERROR. LOG ranks above
+ * ERROR here (PostgreSQL's is_log_level_output), so `log`, `fatal` and `panic` do not.
+ */
+const ERROR_STATEMENT_LEVELS = new Set([
+  'debug5',
+  'debug4',
+  'debug3',
+  'debug2',
+  'debug1',
+  'info',
+  'notice',
+  'warning',
+  'error',
+]);
+
+/**
+ * A refused attempt to change a pgaudit setting (`SET pgaudit.log = 'none'` by a role
+ * that may not) leaves no pgAudit record, only the server's ERROR and the STATEMENT it
+ * refused, which `log_min_error_statement` above ERROR leaves out: then only a refusal
+ * whose message names the setting is seen (`audit-tampering-attempt`), not one that does
+ * not (`ALTER ROLE other SET pgaudit.log …`: "permission denied").
+ */
+async function checkErrorStatements(client: pg.Client): Promise<CheckResult> {
+  const level = (await currentSetting(client, 'log_min_error_statement')) ?? '';
+  return ERROR_STATEMENT_LEVELS.has(level.toLowerCase())
+    ? { item: 'log_min_error_statement', ok: true, detail: level }
+    : {
+        item: 'log_min_error_statement',
+        ok: false,
+        detail: `"${level}": the statements the server refused are not logged, so a refused ALTER ROLE … SET pgaudit.log is not seen as an audit-tampering-attempt`,
+        remedy: 'set log_min_error_statement = error (the default) in the parameter group',
       };
 }
 

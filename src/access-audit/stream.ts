@@ -54,14 +54,19 @@ async function* readRecords(
 export async function* readAuditLog(
   input: Readable,
   options: AuditParserOptions = {},
-): AsyncGenerator<LogItem> {
+): AsyncGenerator<RecordItem> {
   const parse = createLogEntryParser(options);
   const detector = new ForgeryDetector<undefined>();
+  // Only the pipeline adds items it decided itself (pushDecided): none come out here.
   for await (const record of readRecords(input, options.logFormat)) {
-    for (const { item } of detector.push(parse(record), undefined)) yield item;
+    for (const { item } of detector.push(parse(record), undefined))
+      if (item.kind !== 'decided') yield item;
   }
-  for (const { item } of detector.flush()) yield item;
+  for (const { item } of detector.flush()) if (item.kind !== 'decided') yield item;
 }
+
+/** A pgAudit record read from a log: genuine, forged or unreadable. */
+export type RecordItem = Exclude<LogItem, { kind: 'decided' }>;
 
 /** Runs a log stream through `pipeline` (what `pgaudit scan` does), yielding each outcome in log order. */
 export async function* scanAuditLog(

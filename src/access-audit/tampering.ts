@@ -29,6 +29,21 @@ function watchedSetting(quotedName: string, escaped: boolean): string | undefine
   return undefined;
 }
 
+/** The server's message for a setting a role may not change (PostgreSQL 13–17, in English). */
+const PERMISSION_DENIED_TO_SET = /^permission denied to set parameter "(.+)"$/;
+
+/**
+ * For the server's refusal to change a setting (`permission denied to set parameter
+ * "pgaudit.log"`), what the change would have done to the audit, or `undefined`. The
+ * only trace of a connection refused at startup (`-c pgaudit.log=none` in its options)
+ * and of a refused statement whose text the log does not have. English messages only
+ * (`lc_messages`).
+ */
+export function refusedSettingOf(message: string): string | undefined {
+  const name = PERMISSION_DENIED_TO_SET.exec(message)?.[1];
+  return name === undefined ? undefined : watchedSetting(name, false);
+}
+
 /**
  * What the statement does to weaken the audit (`pgaudit setting changed`,
  * `ALTER SYSTEM`, …), or `undefined`. Works on the normalised event's statement text,

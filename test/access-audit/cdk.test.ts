@@ -88,7 +88,7 @@ describe('AccessAuditMonitor', () => {
     });
     template.hasResourceProperties('AWS::Logs::SubscriptionFilter', {
       LogGroupName: '/aws/rds/cluster/source-cluster/postgresql',
-      FilterPattern: '?"AUDIT" ?"CONTEXT"',
+      FilterPattern: '?"AUDIT" ?"CONTEXT" ?"ERROR" ?"STATEMENT" ?"FATAL"',
     });
     template.resourceCountIs('AWS::SQS::Queue', 1); // failed invocations only
     template.resourceCountIs('AWS::SNS::Subscription', 0);
@@ -200,7 +200,7 @@ describe('AccessAuditMonitor', () => {
   it('subscribes the Lambda to the PostgreSQL log and keeps failed invocations', () => {
     template.hasResourceProperties('AWS::Logs::SubscriptionFilter', {
       LogGroupName: { Ref: Match.anyValue() },
-      FilterPattern: '?"AUDIT" ?"CONTEXT"',
+      FilterPattern: '?"AUDIT" ?"CONTEXT" ?"ERROR" ?"STATEMENT" ?"FATAL"',
     });
     template.hasResourceProperties('AWS::Lambda::Permission', {
       Principal: 'logs.amazonaws.com',

@@ -185,7 +185,7 @@ describe('sqs.format: forwarding the raw CloudWatch log event', () => {
       parseAccessAuditConfig({ sqs: { enabled: true, forward: 'events', format: 'raw' } }),
     ).template;
     raw.hasResourceProperties('AWS::Logs::SubscriptionFilter', {
-      FilterPattern: '?"AUDIT" ?"CONTEXT" ?"ERROR" ?"STATEMENT"',
+      FilterPattern: '?"AUDIT" ?"CONTEXT" ?"ERROR" ?"STATEMENT" ?"FATAL"',
     });
     const outputs = JSON.stringify(raw.findOutputs('*'));
     expect(outputs).toMatch(/ForwardQueueUrl/);
@@ -194,6 +194,13 @@ describe('sqs.format: forwarding the raw CloudWatch log event', () => {
       parseAccessAuditConfig({ sqs: { enabled: true, forward: 'events' } }),
     ).template;
     kit.hasResourceProperties('AWS::Logs::SubscriptionFilter', {
+      FilterPattern: '?"AUDIT" ?"CONTEXT" ?"ERROR" ?"STATEMENT" ?"FATAL"',
+    });
+    // Without audit-tampering (and raw forwarding) no rule reads a failed statement's lines.
+    const quiet = synthMonitor(
+      parseAccessAuditConfig({ defaultRules: { auditTampering: false } }),
+    ).template;
+    quiet.hasResourceProperties('AWS::Logs::SubscriptionFilter', {
       FilterPattern: '?"AUDIT" ?"CONTEXT"',
     });
   });

@@ -344,10 +344,13 @@ export function alertText(
     `Command:    ${event.command} (class ${event.auditClass}, ${event.auditType})`,
     `Object:     ${event.objectName === '' ? '-' : `${event.objectType} ${event.objectName}`.trim()}`,
     ...(event.rows === undefined ? [] : [`Rows:       ${event.rows}`]),
-    // Database Activity Streams record failed statements and logins with their exit code.
-    ...(event.exitCode === undefined || event.exitCode === 0
-      ? []
-      : [`Failed:     exit code ${event.exitCode}${failure(event.errorMessage, limits)}`]),
+    // Database Activity Streams record failed statements and logins with their exit code;
+    // a refused attempt read from the PostgreSQL log has the server's error, no code.
+    ...(event.exitCode !== undefined && event.exitCode !== 0
+      ? [`Failed:     exit code ${event.exitCode}${failure(event.errorMessage, limits)}`]
+      : event.exitCode === undefined && event.errorMessage !== undefined
+        ? [`Failed:     ${event.severity}${failure(event.errorMessage, limits)}`]
+        : []),
     ...(event.parameterStatus === 'logged'
       ? [`Parameters: ${event.parameters.map(quoteParameter).join(', ')}`]
       : []),

@@ -1,0 +1,230 @@
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { mockClient } from 'aws-sdk-client-mock';
+import { subscriptionFilterTerms } from '../../infra/access-audit/access-audit-monitor';
+import {
+  AccessAuditPipeline,
+  type AccessAlert,
+  checkPgaudit,
+  setupPgaudit,
+  splitLogRecords,
+  type AuditEvent,
+  type Verdict,
+} from '../../src/access-audit';
+import type { LogFormat } from '../../src/access-audit/parser';
+import { parseAccessAuditConfig } from '../../src/config/access-audit';
+import { withClient } from '../support/databases';
+import { createAuditedDatabase } from './support/audited-database';
+import { subscriptionEvent, testHandler, toCloudWatchMessages } from './support/lambda';
+import { describeWithPgaudit } from './support/live-suite';
+import type { PgauditServer } from './support/pgaudit-server';
+
+/**
+ * Attempts to silence the audit that the server refuses (a role that may not change a
+ * pgaudit.* setting): pgAudit logs a utility statement after it ran, so a refused SET,
+ * RESET or ALTER ROLE leaves no record, only the server's ERROR line and, under
+ * log_min_error_statement, the STATEMENT it refused. Read from stderr, csvlog and
+ * jsonlog written by one run of PostgreSQL 15 with pgAudit.
+ */
+const DB = 'appdb';
+const PREFIX = '%t:%r:%u@%d:[%p]:';
+const CONFIG = parseAccessAuditConfig({
+  auditedRoles: ['alice'],
+  serviceAccounts: ['app_svc'],
+  logLinePrefix: PREFIX,
+  alerts: { digestThreshold: 1000 },
+});
+const FORMATS: readonly LogFormat[] = ['stderr', 'csvlog', 'jsonlog'];
+
+/** Each refused by the server for a role that is not a superuser. */
+const REFUSED = [
+  "SET pgaudit.log = 'none'",
+  "SET pgaudit.log_level = 'notice'",
+  'RESET pgaudit.log',
+  "SET LOCAL pgaudit.log = 'none'",
+  'SET "PGAUDIT".log_client = on',
+  "SELECT set_config('pgaudit.log', 'none', false)",
+  "ALTER ROLE alice SET pgaudit.log = 'none'",
+  "ALTER ROLE app_svc SET pgaudit.log = 'none'",
+  "ALTER DATABASE appdb SET pgaudit.log = 'none'",
+  "SET log_min_messages = 'panic'",
+  "DO $$BEGIN PERFORM set_config('pgaudit.log', 'none', false); END$$",
+];
+/** Silences the change history at its source: an attempt only for a role that is no service account. */
+const REFUSED_HISTORY_SILENCING = 'ALTER PUBLICATION items_pub DROP TABLE public.items';
+/** A failed statement that does not touch the audit. */
+const UNRELATED_FAILURE = 'SELECT * FROM public.no_such_table';
+
+const END_MARKER = 'SELECT * FROM public.end_of_workload';
+
+async function readWhole(server: PgauditServer, format: LogFormat): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    const log = await server.readLog(format);
+    if (log.includes('end_of_workload') || attempt === 100) return log;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function tryEach(url: string, statements: readonly string[]): Promise<string[]> {
+  const refusals: string[] = [];
+  await withClient(url, async (client) => {
+    for (const statement of statements) {
+      await client.query(statement).then(
+        () => refusals.push(`${statement}: not refused`),
+        (error: Error) => refusals.push(error.message),
+      );
+    }
+  });
+  return refusals;
+}
+
+async function runWorkload(server: PgauditServer): Promise<string[]> {
+  const roles = { logins: ['alice', 'app_svc', 'bob'] };
+  await createAuditedDatabase(server, DB, roles, async (admin) => {
+    await admin.query('CREATE TABLE public.items (id int PRIMARY KEY)');
+    await admin.query('CREATE PUBLICATION items_pub FOR TABLE public.items');
+    await setupPgaudit(admin, CONFIG);
+  });
+  const statements = [...REFUSED, REFUSED_HISTORY_SILENCING, UNRELATED_FAILURE];
+  const refusals = [
+    ...(await tryEach(server.userUrl('alice', DB), statements)),
+    ...(await tryEach(server.userUrl('app_svc', DB), statements)),
+  ];
+  // A startup option: the connection itself is refused (FATAL), no statement is logged.
+  const withOption = `${server.userUrl('bob', DB)}?options=${encodeURIComponent('-c pgaudit.log=none')}`;
+  await withClient(withOption, (client) => client.query('SELECT 1')).then(
+    () => refusals.push('startup option: not refused'),
+    (error: Error) => refusals.push(error.message),
+  );
+  return refusals;
+}
+
+interface Outcome {
+  event: AuditEvent;
+  verdict: Verdict;
+}
+
+function scan(log: string, logFormat: LogFormat): Outcome[] {
+  const pipeline = new AccessAuditPipeline({ ...CONFIG, logFormat });
+  return [
+    ...splitLogRecords(log, logFormat).flatMap((record) => pipeline.push(record, undefined)),
+    ...pipeline.flush(),
+  ].flatMap((outcome) => (outcome.kind === 'verdict' ? [outcome] : []));
+}
+
+/** `user: statement` of each attempt alert, in log order. */
+function attempts(outcomes: readonly Outcome[]): string[] {
+  return outcomes.flatMap(({ event, verdict }) =>
+    verdict.kind === 'alert' && verdict.alert.rule === 'audit-tampering-attempt'
+      ? [`${event.user ?? '?'}: ${event.statement}`]
+      : [],
+  );
+}
+
+describeWithPgaudit('access audit: refused attempts to silence the audit (live)', (start) => {
+  let server: PgauditServer;
+  let refusals: string[];
+  const outcomes = new Map<LogFormat, Outcome[]>();
+  let stderrLog: string;
+
+  beforeAll(async () => {
+    server = await start({ allFormats: true, settings: { log_line_prefix: PREFIX } });
+    refusals = await runWorkload(server);
+    // The logging collector writes asynchronously: a last failed statement, logged after
+    // everything before it, tells when each file has the whole workload.
+    await tryEach(server.userUrl('alice', DB), [END_MARKER]);
+    for (const format of FORMATS)
+      outcomes.set(format, scan(await readWhole(server, format), format));
+    stderrLog = await readWhole(server, 'stderr');
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('the server refuses every form for a role that is not a superuser', () => {
+    expect(refusals.filter((message) => message.includes('not refused'))).toEqual([]);
+    expect(refusals).toContain('permission denied to set parameter "pgaudit.log"');
+  });
+
+  it.each(FORMATS)('each refused attempt alerts as audit-tampering-attempt (%s)', (format) => {
+    const found = outcomes.get(format)!;
+    const expected = [
+      ...[...REFUSED, REFUSED_HISTORY_SILENCING].map((statement) => `alice: ${statement}`),
+      // A service account's attempt alerts too, as audit-tampering does; history silencing
+      // is left to service accounts (the engine resets its own publication).
+      ...REFUSED.map((statement) => `app_svc: ${statement}`),
+      // The connection refused at startup: no statement, only the server's message.
+      'bob: ',
+    ];
+    expect(attempts(found)).toEqual(expected);
+    for (const { verdict } of found) {
+      if (verdict.kind !== 'alert' || verdict.alert.rule !== 'audit-tampering-attempt') continue;
+      expect(verdict.alert.severity).toBe('critical');
+      expect(verdict.alert.summary).toMatch(/refused|failed/);
+    }
+    const startup = found.find(({ event }) => event.user === 'bob')!;
+    expect(startup.verdict.kind === 'alert' && startup.verdict.alert.summary).toContain(
+      'permission denied to set parameter "pgaudit.log"',
+    );
+  });
+
+  it.each(FORMATS)(
+    'a failed statement that touches no audit setting does not alert (%s)',
+    (format) => {
+      const unrelated = outcomes
+        .get(format)!
+        .filter(({ event }) => event.statement === UNRELATED_FAILURE);
+      expect(unrelated).toEqual([]);
+    },
+  );
+
+  it('stderr: the Lambda behind the deployed subscription filter sees the refused attempts', async () => {
+    // CloudWatch Logs delivers only the log events holding one of the filter's terms; a
+    // refused attempt is an ERROR line and its STATEMENT line, each a log event of its own.
+    const terms = subscriptionFilterTerms(CONFIG);
+    const delivered = toCloudWatchMessages(stderrLog).filter((message) =>
+      terms.some((term) => message.includes(term)),
+    );
+    const sns = mockClient(SNSClient);
+    onTestFinished(() => sns.restore());
+    sns.on(PublishCommand).resolves({ MessageId: 'm' });
+    const { handler } = testHandler(
+      { topicArn: 'arn:aws:sns:eu-west-1:123456789012:alerts', fifo: false, config: CONFIG },
+      { sns: new SNSClient({}) },
+    );
+    await handler(subscriptionEvent(delivered));
+    const alerts = sns.commandCalls(PublishCommand).map((call) => {
+      const body = JSON.parse(call.args[0].input.Message!) as { lambda: string };
+      return JSON.parse(body.lambda) as AccessAlert;
+    });
+    const lambdaAttempts = alerts
+      .filter((alert) => alert.rule === 'audit-tampering-attempt')
+      .map((alert) => `${alert.event.user ?? '?'}: ${alert.event.statement}`);
+    expect(lambdaAttempts).toEqual(attempts(outcomes.get('stderr')!));
+    // The e-mail says the server refused it, and why.
+    const texts = sns
+      .commandCalls(PublishCommand)
+      .map((call) => (JSON.parse(call.args[0].input.Message!) as { email: string }).email);
+    const refusedSet = texts.find((text) => text.includes("  SET pgaudit.log = 'none'"))!;
+    expect(refusedSet).toMatch(
+      /^Access audit alert: audit-tampering-attempt \(severity critical\)/,
+    );
+    expect(refusedSet).toContain(
+      'Failed:     ERROR: permission denied to set parameter "pgaudit.log"',
+    );
+  });
+
+  it('pgaudit check fails when log_min_error_statement hides the statements the server refused', async () => {
+    await withClient(server.adminUrl(DB), async (admin) => {
+      const item = async () =>
+        (await checkPgaudit(admin, CONFIG)).find(
+          (result) => result.item === 'log_min_error_statement',
+        );
+      expect(await item()).toMatchObject({ ok: true });
+      await admin.query("SET log_min_error_statement = 'fatal'");
+      expect(await item()).toMatchObject({ ok: false, detail: expect.stringMatching(/refused/) });
+      await admin.query("SET log_min_error_statement = 'log'");
+      expect((await item())?.ok).toBe(false);
+    });
+  });
+});
