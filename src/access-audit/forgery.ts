@@ -8,6 +8,8 @@ import type { AuditEvent, Verdict } from './types';
  *   else (`RAISE LOG 'AUDIT: …'`): PostgreSQL gave it a CONTEXT, which pgAudit's own
  *   records never have. `event` is what the line claimed, under the real prefix of
  *   whoever wrote it;
+ * - `relayed`: a parallel worker's record logged again by its leader, under the leader's
+ *   identity (see {@link PARALLEL_WORKER_CONTEXT}); the worker's own record is an `event`;
  * - `decided`: no pgAudit record, judged by the caller (a refused attempt to change a
  *   setting, read from the server's error), kept in its place in log order;
  * - `unreadable`: a record that claims to be pgAudit's but cannot be read. `event`
@@ -16,6 +18,7 @@ import type { AuditEvent, Verdict } from './types';
 export type LogItem =
   | { kind: 'event'; event: AuditEvent }
   | { kind: 'decided'; event: AuditEvent; verdict: Verdict }
+  | { kind: 'relayed'; event: AuditEvent }
   | { kind: 'forged'; event: AuditEvent; context: string }
   | { kind: 'unreadable'; error: string; record: string; event: AuditEvent | undefined };
 
@@ -79,7 +82,7 @@ export class ForgeryDetector<T> {
         slot.open = true;
         this.waiting.set(pid, slot);
       } else if (entry.context !== '') {
-        slot.item = forged(slot.item, entry.context);
+        slot.item = withContext(slot.item, entry.context);
       }
       this.queue.push(slot);
     }
@@ -100,7 +103,7 @@ export class ForgeryDetector<T> {
   private follow(pid: number | undefined, severity: string, message: string): void {
     const slot = this.waiting.get(pid);
     if (slot === undefined || BEFORE_CONTEXT.has(severity)) return;
-    if (severity === 'CONTEXT') slot.item = forged(slot.item, message);
+    if (severity === 'CONTEXT') slot.item = withContext(slot.item, message);
     this.decide(slot);
   }
 
@@ -143,6 +146,23 @@ function toItem(entry: Exclude<LogEntry, { kind: 'message' }>): LogItem {
         ? undefined
         : placeholderEvent(entry.fields, entry.severity, entry.message),
   };
+}
+
+/**
+ * The CONTEXT a leader gives a parallel worker's message it passes on (PostgreSQL's
+ * HandleParallelMessage appends it to the worker's own context, which pgAudit's records
+ * have none of): with `pgaudit.log_client = on` at a level sent to the client (INFO
+ * always, WARNING and NOTICE by client_min_messages), each worker's record is logged
+ * again by its leader, under the leader's identity. A `RAISE` in a worker keeps its
+ * `PL/pgSQL function …` line before it.
+ */
+export const PARALLEL_WORKER_CONTEXT = 'parallel worker';
+
+/** A record followed by `context`: the copy of a worker's record its leader logged, or forged. */
+function withContext(item: LogItem, context: string): LogItem {
+  if (item.kind === 'event' && context === PARALLEL_WORKER_CONTEXT)
+    return { kind: 'relayed', event: item.event };
+  return forged(item, context);
 }
 
 function forged(item: LogItem, context: string): LogItem {

@@ -11,8 +11,16 @@ export const PARALLEL_WORKER_WINDOW = FORGERY_WINDOW;
 /** Records remembered: a power of two above the window, so every record in it is there. */
 const RING_SIZE = 512;
 
-const INTEGRITY_RULE_NAMES: ReadonlySet<string> = new Set(
-  Object.values(INTEGRITY_RULES).map((rule) => rule.name),
+/**
+ * Integrity alerts that never fold and never lead: the record cannot be taken at face
+ * value. Not `unexpected-audit-level`: that record is genuine, only written at another
+ * severity, and its workers write at the same one (they inherit the leader's
+ * pgaudit.log_level), so it folds and leads like any record, severity for severity.
+ */
+const UNFOLDABLE_RULE_NAMES: ReadonlySet<string> = new Set(
+  Object.values(INTEGRITY_RULES)
+    .filter((rule) => rule !== INTEGRITY_RULES.unexpectedLevel)
+    .map((rule) => rule.name),
 );
 
 /** One record with its verdict, as the pipeline decided it. */
@@ -68,7 +76,8 @@ interface Candidate {
  *   its own, as before.
  *
  * Integrity alerts (forged, unreadable, statement-id conflict, ambiguous identity) never
- * fold and never lead. Outcomes come out in log order: behind a candidate that matched
+ * fold and never lead; a record at another severity than `pgauditLogLevel`
+ * (`unexpected-audit-level`) folds into a leader's record at that same severity only. Outcomes come out in log order: behind a candidate that matched
  * no earlier leader, they wait until the window has passed or {@link flush}. One stage
  * per source (a pipeline has one).
  */
@@ -161,6 +170,9 @@ export class ParallelWorkerFolder<O> {
     if (this.leaderPidLogged ? w.leaderPid !== l.pid : !pagesAtLeastAs(leader, worker))
       return false;
     if (
+      // A record at another severity than its leader's is not that statement's worker
+      // (workers write at the leader's level): folded, the level change would go unseen.
+      w.severity !== l.severity ||
       w.auditType !== l.auditType ||
       w.auditClass !== l.auditClass ||
       w.command !== l.command ||
@@ -263,5 +275,5 @@ function pagesAtLeastAs(leader: Decided, worker: Decided): boolean {
 }
 
 function integrityAlert(verdict: Verdict): boolean {
-  return verdict.kind === 'alert' && INTEGRITY_RULE_NAMES.has(verdict.alert.rule);
+  return verdict.kind === 'alert' && UNFOLDABLE_RULE_NAMES.has(verdict.alert.rule);
 }

@@ -136,6 +136,19 @@ export class AccessAuditPipeline<T = undefined> {
           verdict: this.tracker.apply(item.event, this.judge(item.event), this.scope),
           tag,
         };
+      case 'relayed':
+        // Not judged and not tracked: its statement id is the worker's, and the worker's
+        // own record (folded into the leader's) is the one that counts.
+        return {
+          kind: 'verdict',
+          event: item.event,
+          verdict: {
+            kind: 'excluded',
+            reason: 'parallel-worker',
+            ...(item.event.pid === undefined ? {} : { leaderPid: item.event.pid }),
+          },
+          tag,
+        };
       case 'decided':
         return { kind: 'verdict', event: item.event, verdict: item.verdict, tag };
       case 'forged':

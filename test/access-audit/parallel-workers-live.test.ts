@@ -18,7 +18,7 @@ import type { PgauditServer } from './support/pgaudit-server';
  * audited human must still alert once per leader record, naming the human.
  */
 const CONFIG = parseAccessAuditConfig({
-  auditedRoles: ['alice', 'dana'],
+  auditedRoles: ['alice', 'dana', 'wendy', 'walt'],
   serviceAccounts: ['app_svc'],
   logRows: true,
 });
@@ -80,16 +80,23 @@ describeWithPgaudit('access audit: parallel workers on a live PostgreSQL', (star
           allFormats: true,
           ...(prefix === undefined ? {} : { settings: { log_line_prefix: prefix } }),
         });
-        const logins = ['alice', 'dana', 'app_svc'];
+        const logins = ['alice', 'dana', 'wendy', 'walt', 'app_svc'];
         await createAuditedDatabase(server, 'appdb', { logins }, async (admin) => {
           await admin.query(
             'CREATE TABLE public.salaries AS SELECT g AS id, g * 2 AS pay FROM generate_series(1, 100000) g',
           );
           await admin.query('ANALYZE public.salaries');
-          await admin.query('GRANT SELECT ON public.salaries TO alice, dana');
+          await admin.query('GRANT SELECT ON public.salaries TO alice, dana, wendy, walt');
           await setupPgaudit(admin, CONFIG);
           // pgAudit logs a worker's record after the leader's without log_rows, before it with.
           await admin.query('ALTER ROLE dana SET pgaudit.log_rows = off');
+          await admin.query('ALTER ROLE walt SET pgaudit.log_rows = off');
+          // Records at WARNING, not at pgauditLogLevel (LOG), where no statement shows it
+          // (as a parameter group would): the workers inherit the leader's level.
+          for (const role of ['wendy', 'walt']) {
+            await admin.query(`ALTER ROLE ${role} SET pgaudit.log_client = on`);
+            await admin.query(`ALTER ROLE ${role} SET pgaudit.log_level = 'warning'`);
+          }
         });
         plans = [
           ...(await run(server.userUrl('alice', 'appdb'), [
@@ -98,6 +105,8 @@ describeWithPgaudit('access audit: parallel workers on a live PostgreSQL', (star
             QUERY,
           ])),
           ...(await run(server.userUrl('dana', 'appdb'), [...FORCE_PARALLEL, QUERY])),
+          ...(await run(server.userUrl('wendy', 'appdb'), [...FORCE_PARALLEL, QUERY])),
+          ...(await run(server.userUrl('walt', 'appdb'), [...FORCE_PARALLEL, QUERY])),
         ];
       });
 
@@ -114,7 +123,7 @@ describeWithPgaudit('access audit: parallel workers on a live PostgreSQL', (star
       });
 
       for (const format of ['stderr', 'csvlog', 'jsonlog'] as const) {
-        it(`${format}: one human-read alert per leader record, each naming the human`, async () => {
+        it(`${format}: one alert per leader record, each naming the human, also at another level than pgauditLogLevel`, async () => {
           const outcomes = ofQuery(scan(await server.readLog(format), format, prefix));
           const alerts = outcomes.flatMap(({ verdict }) =>
             verdict.kind === 'alert' ? [verdict.alert] : [],
@@ -122,9 +131,25 @@ describeWithPgaudit('access audit: parallel workers on a live PostgreSQL', (star
           expect(alerts.map((alert) => [alert.rule, alert.event.user])).toEqual([
             ['human-read', 'alice'],
             ['human-read', 'dana'],
+            ['unexpected-audit-level', 'wendy'],
+            ['unexpected-audit-level', 'walt'],
           ]);
           const workers = outcomes.filter(({ event }) => (event.user ?? '') === '');
           expect(workers).not.toHaveLength(0);
+          // Workers of wendy's and walt's queries wrote at WARNING too.
+          expect(workers.filter(({ event }) => event.severity === 'WARNING')).not.toHaveLength(0);
+          // At WARNING (sent to the client) each leader also logs its workers' records again,
+          // under its own name and the workers' statement id, with CONTEXT "parallel worker".
+          const relayed = outcomes.filter(
+            ({ event }) => ['wendy', 'walt'].includes(event.user ?? '') && event.statementId === 1,
+          );
+          expect(relayed).not.toHaveLength(0);
+          for (const { event, verdict } of relayed)
+            expect(verdict).toEqual({
+              kind: 'excluded',
+              reason: 'parallel-worker',
+              leaderPid: event.pid,
+            });
           const leaders = alerts.map((alert) => alert.event.pid);
           for (const { verdict } of workers) {
             expect(verdict).toMatchObject({ kind: 'excluded', reason: 'parallel-worker' });

@@ -247,3 +247,37 @@ describe("parallel workers (Debian's log_line_prefix with %q)", () => {
     ]);
   });
 });
+
+describe("a worker's record its leader logs again (pgaudit.log_client on, a level sent to the client)", () => {
+  const warning = (text: string) => text.replace('LOG:  AUDIT:', 'WARNING:  AUDIT:');
+  const leaderIdentity = `${WHEN}:${ALICE.host}:${ALICE.user}@${ALICE.database}:[100]:`;
+  const relayed = [
+    warning(line({ pid: 101 })),
+    // HandleParallelMessage: the worker's message under the leader's prefix, CONTEXT "parallel worker".
+    warning(line({ pid: 100, who: ALICE })),
+    `${leaderIdentity}CONTEXT:  parallel worker`,
+    warning(line({ pid: 100, who: ALICE, ids: [6, 1] })),
+  ];
+
+  it('is folded as a worker record, neither forged nor a statement-id conflict', () => {
+    const out = scan([
+      warning(line({ pid: 100, who: ALICE, ids: [1, 1], text: 'SELECT 2' })),
+      ...relayed,
+    ]);
+    expect(verdicts(out)).toEqual([
+      'unexpected-audit-level alice',
+      'excluded:parallel-worker(100)',
+      'excluded:parallel-worker(100)',
+      'unexpected-audit-level alice',
+    ]);
+  });
+
+  it('a RAISE in a parallel worker, passed on by its leader, is still forged: its context names the function first', () => {
+    const out = scan([
+      warning(line({ pid: 100, who: ALICE })),
+      `${leaderIdentity}CONTEXT:  PL/pgSQL function public.f() line 1 at RAISE`,
+      '\tparallel worker',
+    ]);
+    expect(verdicts(out)).toEqual(['forged-audit-record alice']);
+  });
+});

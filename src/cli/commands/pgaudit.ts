@@ -138,6 +138,13 @@ export function registerPgaudit(program: Command): void {
           await writeLine(JSON.stringify(item.event));
           continue;
         }
+        if (item.kind === 'relayed') {
+          // A copy: the worker's own record is printed as an event.
+          process.stderr.write(
+            `skipped a parallel worker's record logged again by its leader (pid ${item.event.pid ?? '?'})\n`,
+          );
+          continue;
+        }
         skipped++;
         process.stderr.write(
           item.kind === 'forged'
