@@ -420,6 +420,11 @@ async function main(): Promise<void> {
   const tps = Number(values.tps);
   const seconds = Number(values.seconds);
   const variants = values.variants.split(',');
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1 || !(tps >= 0) || !(seconds > 0))
+    throw new Error('--rounds takes a whole number ≥ 1, --tps a rate ≥ 0, --seconds a time > 0');
+  if (variants.some((variant) => variant !== 'B' && variant !== 'D'))
+    throw new Error(`--variants takes B and D, got ${values.variants}`);
   const servers = await startServers();
   try {
     const tables = ['items', ...WORKLOAD_TABLES];
@@ -451,7 +456,7 @@ async function main(): Promise<void> {
     };
     const windows = new Map<string, Window[]>(variants.map((v) => [v, []]));
     // Round 0 warms up (JIT, plan and catalog caches): not counted.
-    for (let roundIndex = 0; roundIndex <= Number(values.rounds); roundIndex++) {
+    for (let roundIndex = 0; roundIndex <= rounds; roundIndex++) {
       const order = roundIndex % 2 === 0 ? variants : [...variants].reverse();
       for (const variant of order) {
         await discardBacklog(urls, slot);
