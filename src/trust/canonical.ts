@@ -10,28 +10,38 @@
 
 const UTC_MICROS = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
 
+/**
+ * A timestamptz as UTC text with microseconds. The zone as a zero offset (an interval
+ * constant), not the name 'UTC': the same timestamp, without looking the name up on
+ * every call (the seal prints two per audit row).
+ */
 function utcText(column: string): string {
-  return `pg_catalog.to_char(pg_catalog.timezone('UTC', ${column}), ${UTC_MICROS})`;
+  return `pg_catalog.to_char(pg_catalog.timezone('00:00'::pg_catalog.interval, ${column}), ${UTC_MICROS})`;
 }
 
 /**
- * The audit row's columns in canonical order (every column but `id`: the row's place in
- * the chain is fixed by the block that lists its id), with how each is printed: a jsonb
- * `document` as its own text, a `timestamp` as UTC text, any other `value` as jsonb
- * prints it. The one list both forms below are built from.
+ * How a canonical column is printed: a jsonb `document` as its own text, a `timestamp`
+ * as UTC text, a `string` (text, varchar) and an `array` (text[]) as jsonb prints them.
  */
-const CANONICAL_ROW_COLUMNS: readonly (readonly [string, 'value' | 'document' | 'timestamp'])[] = [
-  ['source_schema', 'value'],
-  ['source_table', 'value'],
+type CanonicalKind = 'document' | 'timestamp' | 'string' | 'array';
+
+/**
+ * The audit row's columns in canonical order (every column but `id`: the row's place in
+ * the chain is fixed by the block that lists its id), with how each is printed. The one
+ * list both forms below are built from.
+ */
+const CANONICAL_ROW_COLUMNS: readonly (readonly [string, CanonicalKind])[] = [
+  ['source_schema', 'string'],
+  ['source_table', 'string'],
   ['row_key', 'document'],
-  ['operation', 'value'],
+  ['operation', 'string'],
   ['commit_timestamp', 'timestamp'],
-  ['change_seq', 'value'],
-  ['transaction_id', 'value'],
-  ['stream_position', 'value'],
+  ['change_seq', 'string'],
+  ['transaction_id', 'string'],
+  ['stream_position', 'string'],
   ['old_row', 'document'],
   ['new_row', 'document'],
-  ['changed_columns', 'value'],
+  ['changed_columns', 'array'],
   ['recorded_at', 'timestamp'],
 ];
 
@@ -51,8 +61,32 @@ function optionalColumnsPresent(alias: string): string {
 function canonicalRowValues(alias: string) {
   return CANONICAL_ROW_COLUMNS.map(([column, kind]) => ({
     value: kind === 'timestamp' ? utcText(`${alias}.${column}`) : `${alias}.${column}`,
-    document: kind === 'document',
+    kind,
   }));
+}
+
+/**
+ * The text jsonb prints for one canonical value, without building a jsonb where the text
+ * is known otherwise (the seal prints each audit row once, so this is per row):
+ * - a document is jsonb already: its own text;
+ * - a string is what to_json prints: jsonb and json escape a string by the same routine
+ *   (escape_json), and to_json skips the conversion to binary jsonb and back;
+ * - a timestamp's UTC text (digits, `-`, `:`, `.`, `T`, `Z`: nothing to escape) is
+ *   quoted as it stands, NULL (to_char of infinity) staying NULL;
+ * - an array stays with to_jsonb: json prints `["a","b"]`, jsonb `["a", "b"]`.
+ * `test/trust/canonical.test.ts` holds every form equal to jsonb_build_array's text.
+ */
+function canonicalElementSql(value: string, kind: CanonicalKind): string {
+  switch (kind) {
+    case 'document':
+      return value;
+    case 'string':
+      return `pg_catalog.to_json(${value})`;
+    case 'timestamp':
+      return `'"' OPERATOR(pg_catalog.||) ${value} OPERATOR(pg_catalog.||) '"'`;
+    case 'array':
+      return `pg_catalog.to_jsonb(${value})`;
+  }
 }
 
 /**
@@ -60,15 +94,15 @@ function canonicalRowValues(alias: string) {
  *
  * The text is what `jsonb_build_array(<the columns>)::text` prints (the chain's rows were
  * hashed from that form), put together element by element: `[`, each element as jsonb
- * prints it (a document as its own text, a string or an array through to_jsonb, SQL
- * NULL as `null`), `, ` between them, `]`. jsonb_build_array copied each document into a
- * new jsonb before printing it, the largest part of sealing a row;
- * `test/trust/canonical.test.ts` holds the two forms equal on the server.
+ * prints it ({@link canonicalElementSql}; SQL NULL as `null`), `, ` between them, `]`.
+ * jsonb_build_array copied each document into a new jsonb before printing it, the
+ * largest part of sealing a row; `test/trust/canonical.test.ts` holds the two forms
+ * equal on the server.
  */
 export function canonicalRowSql(alias: string): string {
-  const element = (value: string) => `COALESCE(${value}::pg_catalog.text, 'null')`;
-  const elements = canonicalRowValues(alias).map(({ value, document }) =>
-    element(document ? value : `pg_catalog.to_jsonb(${value})`),
+  const element = (value: string) => `COALESCE((${value})::pg_catalog.text, 'null')`;
+  const elements = canonicalRowValues(alias).map(({ value, kind }) =>
+    element(canonicalElementSql(value, kind)),
   );
   const optional = CANONICAL_OPTIONAL_COLUMNS.map(
     (column) => `', ', ${element(`pg_catalog.to_jsonb(${alias}.${column})`)}`,

@@ -39,10 +39,18 @@ describe('the canonical text of an audit row', () => {
          NULL, '{jb,"quo\\"te"}'),
         ('s', 't', '{"id": 3}', 'DELETE', '2026-03-29 01:30:00+00', NULL, NULL, NULL,
          '{"id": 3, "jb": null}', NULL, NULL, '2026-03-29 01:30:00+00', '{jb}', NULL)`);
+      // The plain columns (printed through to_json) with every kind of character a string
+      // escape treats apart; timestamps at infinity (to_char gives NULL) and before year 1.
+      await client.query(`INSERT INTO a VALUES
+        (E'sch\\x01\\x1f\\x7f"\\\\ema/', E'tab\\u2028le \\U0001F389 \\u00e9\\r', '{"id": 4}', E'IN\\bS\\fERT',
+         'infinity', E'seq\\t"q"', E'x\\\\id', E'\\n/pos', NULL, '{"id": 4}', '{"a\\\\b"}',
+         '-infinity', '{"\\\\"}', NULL),
+        ('s', 't', '{"id": 5}', 'INSERT', '0044-03-15 12:00:00+00 BC', '', ' ', '"', NULL, '{"id": 5}', '{}',
+         '4713-11-24 00:00:00+00 BC', NULL, '{}')`);
       const { rows } = await client.query<{ now: string; then: string }>(
         `SELECT ${canonicalRowSql('a')} AS now, ${canonicalRowAsArraySql('a')} AS then FROM a`,
       );
-      expect(rows).toHaveLength(6);
+      expect(rows).toHaveLength(8);
       for (const row of rows) expect(row.now).toBe(row.then);
       // Not vacuous: the forms differ from a row that differs.
       expect(rows[0]!.now).not.toBe(rows[1]!.now);
@@ -53,6 +61,9 @@ describe('the canonical text of an audit row', () => {
       );
       expect(rows[4]!.now.endsWith(', null, ["jb", "quo\\"te"]]')).toBe(true);
       expect(rows[5]!.now.endsWith(', ["jb"], null]')).toBe(true);
+      // Escaped as JSON escapes them; a timestamp at infinity prints as null.
+      expect(rows[6]!.now).toContain('"IN\\bS\\fERT", null, "seq\\t\\"q\\"", ');
+      expect(rows[7]!.now).toContain('"0044-03-15T12:00:00.000000Z", "", " ", "\\"", ');
     });
   });
 });
