@@ -1,3 +1,4 @@
+import { identityOf } from './identity';
 import type { AccessAlert, AlertSeverity, AuditEvent } from './types';
 
 /**
@@ -32,8 +33,7 @@ export function maxSeverity(a: AlertSeverity, b: AlertSeverity | undefined): Ale
 type IntegrityRule = (typeof INTEGRITY_RULES)[keyof typeof INTEGRITY_RULES];
 
 function who(event: AuditEvent): string {
-  const from = event.remoteHost === undefined ? '' : ` from ${event.remoteHost}`;
-  return `${event.user ?? '?'}@${event.database ?? '?'}${from} (pid ${event.pid ?? '?'})`;
+  return `${identityOf(event)} (pid ${event.pid ?? '?'})`;
 }
 
 function clip(text: string, max = 120): string {

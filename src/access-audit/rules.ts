@@ -1,5 +1,6 @@
 import type { AccessAuditConfig, AccessRuleConfig } from '../config/access-audit';
 import { compileGlobs } from './glob';
+import { identityOf } from './identity';
 import { canaryNonceOf } from './canary';
 import { ambiguousIdentityAlert, INTEGRITY_RULES, maxSeverity } from './integrity';
 import { classifyNoise, isCatalogObject, reachesBeyondRelations, schemaOf } from './noise';
@@ -265,18 +266,15 @@ function toAlert(rule: CompiledRule, event: AuditEvent): AccessAlert {
   return { rule: rule.name, severity: rule.severity, summary: summarize(event), event };
 }
 
-/** `alice@appdb from 10.0.0.5` */
-function identityOf(event: AuditEvent): string {
-  const from = event.remoteHost === undefined ? '' : ` from ${event.remoteHost}`;
-  return `${event.user ?? '?'}@${event.database ?? '?'}${from}`;
-}
-
 function clip(text: string, max = 160): string {
   const line = text.replace(/\s+/g, ' ');
   return line.length <= max ? line : `${line.slice(0, max)}…`;
 }
 
-/** `alice@appdb from 10.0.0.5: UPDATE TABLE public.items (WRITE)` */
+/**
+ * `alice@appdb from 10.0.0.5: UPDATE TABLE public.items (WRITE)`; a record without a
+ * session: `unknown identity (no session): SELECT (READ)`.
+ */
 export function summarize(event: AuditEvent): string {
   const object =
     event.objectName === ''

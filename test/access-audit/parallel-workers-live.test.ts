@@ -6,6 +6,7 @@ import {
 } from '../../src/access-audit';
 import type { LogFormat } from '../../src/access-audit/parser';
 import { setupPgaudit } from '../../src/access-audit/setup';
+import { alertText, digestMessage } from '../../src/lambda/access-alert/messages';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
 import { withClient } from '../support/databases';
 import { createAuditedDatabase } from './support/audited-database';
@@ -32,6 +33,8 @@ const FORCE_PARALLEL = [
 ];
 
 const QUERY = 'SELECT count(*) FROM public.salaries WHERE pay > 10';
+/** A service account's parallel query: its record is excluded, so its workers' records lead nobody's. */
+const SERVICE_QUERY = 'SELECT count(*) FROM public.salaries WHERE pay > 20';
 
 async function run(url: string, statements: string[]): Promise<string[]> {
   const plans: string[] = [];
@@ -86,11 +89,13 @@ describeWithPgaudit('access audit: parallel workers on a live PostgreSQL', (star
             'CREATE TABLE public.salaries AS SELECT g AS id, g * 2 AS pay FROM generate_series(1, 100000) g',
           );
           await admin.query('ANALYZE public.salaries');
-          await admin.query('GRANT SELECT ON public.salaries TO alice, dana, wendy, walt');
+          await admin.query('GRANT SELECT ON public.salaries TO alice, dana, wendy, walt, app_svc');
           await setupPgaudit(admin, CONFIG);
           // pgAudit logs a worker's record after the leader's without log_rows, before it with.
           await admin.query('ALTER ROLE dana SET pgaudit.log_rows = off');
           await admin.query('ALTER ROLE walt SET pgaudit.log_rows = off');
+          // A service account that also logs READ, so its parallel query's workers log it.
+          await admin.query("ALTER ROLE app_svc SET pgaudit.log = 'ddl, role, read'");
           // Records at WARNING, not at pgauditLogLevel (LOG), where no statement shows it
           // (as a parameter group would): the workers inherit the leader's level.
           for (const role of ['wendy', 'walt']) {
@@ -107,6 +112,7 @@ describeWithPgaudit('access audit: parallel workers on a live PostgreSQL', (star
           ...(await run(server.userUrl('dana', 'appdb'), [...FORCE_PARALLEL, QUERY])),
           ...(await run(server.userUrl('wendy', 'appdb'), [...FORCE_PARALLEL, QUERY])),
           ...(await run(server.userUrl('walt', 'appdb'), [...FORCE_PARALLEL, QUERY])),
+          ...(await run(server.userUrl('app_svc', 'appdb'), [...FORCE_PARALLEL, SERVICE_QUERY])),
         ];
       });
 
@@ -121,6 +127,46 @@ describeWithPgaudit('access audit: parallel workers on a live PostgreSQL', (star
           events.filter((event) => event.statement === QUERY && (event.user ?? '') === ''),
         ).not.toHaveLength(0);
       });
+
+      if (prefix !== PREFIX_WITH_LEADER)
+        it("stderr: a worker's record that alerts on its own says plainly that its identity is unknown, and why", async () => {
+          const outcomes = scan(await server.readLog(), 'stderr', prefix).filter(
+            ({ event }) => event.statement === SERVICE_QUERY,
+          );
+          const alerts = outcomes.flatMap(({ verdict }) =>
+            verdict.kind === 'alert' ? [verdict.alert] : [],
+          );
+          // The service account's own record is excluded; its workers' records match no
+          // alerting leader, so each alerts on its own, as before.
+          expect(alerts).not.toHaveLength(0);
+          for (const alert of alerts) {
+            expect(alert.rule).toBe('human-read');
+            expect(alert.event.user).toBeUndefined();
+            expect(alert.summary).toBe('unknown identity (no session): SELECT (READ)');
+            const text = alertText(
+              { alert, source: { logGroup: 'g', logStream: 's', logEventId: '1' } },
+              { subjectPrefix: '[audit-trail]', maxStatementLength: 2000 },
+            );
+            expect(text).toContain(
+              'Who:        unknown: the log names no user or database (a process without a session: a parallel worker, or a background worker such as a pg_cron job)',
+            );
+            expect(text).toContain('From:       none (no client connection)');
+            expect(text).toContain('Database:   unknown');
+            expect(text).not.toMatch(/\?@\?|: \?$/m);
+          }
+          const located = alerts.map((alert) => ({
+            alert,
+            source: { logGroup: 'g', logStream: 's', logEventId: '1' },
+          }));
+          const digest = digestMessage(located, {
+            subjectPrefix: '[audit-trail]',
+            maxStatementLength: 2000,
+          });
+          expect(digest.subject).toMatch(/access alerts: unknown identity \(no session\)$/);
+          expect((JSON.parse(digest.message) as { email: string }).email).toContain(
+            'Users: unknown identity (no session)\n',
+          );
+        });
 
       for (const format of ['stderr', 'csvlog', 'jsonlog'] as const) {
         it(`${format}: one alert per leader record, each naming the human, also at another level than pgauditLogLevel`, async () => {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { MessageAttributeValue } from '@aws-sdk/client-sns';
+import { hasNoIdentity, UNKNOWN_IDENTITY, UNKNOWN_USER } from '../../access-audit/identity';
 import type { AccessAlert, AlertSeverity, AuditEvent } from '../../access-audit/types';
 
 /** Where an alert's record came from in CloudWatch Logs. */
@@ -245,7 +246,14 @@ export function digestMessage(
   settings: MessageSettings,
 ): SnsMessage {
   const severity = highestSeverity(alerts.map((located) => located.alert.severity));
+  // The JSON's and the attribute's user list keep '?' for a record without a user; the
+  // text a reader sees says it in words.
   const users = distinct(alerts.map((located) => located.alert.event.user ?? '?'));
+  const userNames = distinct(
+    alerts.map((located) =>
+      hasNoIdentity(located.alert.event) ? UNKNOWN_IDENTITY : (located.alert.event.user ?? '?'),
+    ),
+  );
   const rules = distinct(alerts.map((located) => located.alert.rule));
   return fitted(settings, (limits) => {
     const listed = alerts.slice(0, limits.digestEntries);
@@ -255,7 +263,7 @@ export function digestMessage(
         : [];
     const text = [
       `Access audit digest: ${alerts.length} alerts (highest severity ${severity})`,
-      `Users: ${users.join(', ')}`,
+      `Users: ${userNames.join(', ')}`,
       `Rules: ${rules.join(', ')}`,
       '',
       ...listed.map(
@@ -280,7 +288,7 @@ export function digestMessage(
     });
     return {
       subject: subject(
-        `${settings.subjectPrefix} ${severity.toUpperCase()} ${alerts.length} access alerts: ${users.join(', ')}`,
+        `${settings.subjectPrefix} ${severity.toUpperCase()} ${alerts.length} access alerts: ${userNames.join(', ')}`,
       ),
       message: structured(text, json),
       attributes: compactAttributes({
@@ -337,9 +345,9 @@ export function alertText(
   const lines = [
     `Access audit alert: ${alert.rule} (severity ${alert.severity})`,
     '',
-    `Who:        ${event.user ?? '?'}`,
+    `Who:        ${hasNoIdentity(event) ? UNKNOWN_USER : (event.user ?? 'unknown: the log names no user')}`,
     `From:       ${formatRemote(event)}`,
-    `Database:   ${event.database ?? '?'}`,
+    `Database:   ${event.database ?? 'unknown'}`,
     `When:       ${event.time ?? event.timestamp ?? '?'}`,
     `Command:    ${event.command} (class ${event.auditClass}, ${event.auditType})`,
     `Object:     ${event.objectName === '' ? '-' : `${event.objectType} ${event.objectName}`.trim()}`,
@@ -374,7 +382,8 @@ function sourceLine(source: LogSource): string {
 }
 
 function formatRemote(event: AuditEvent): string {
-  if (event.remoteHost === undefined) return '?';
+  if (event.remoteHost === undefined)
+    return hasNoIdentity(event) ? 'none (no client connection)' : 'unknown (not in the log)';
   return event.remotePort === undefined
     ? event.remoteHost
     : `${event.remoteHost} port ${event.remotePort}`;
