@@ -23,7 +23,7 @@
  * used while pgbench ran and how many changes B had applied by its end.
  *
  * Usage: `npx tsx bench/tools/capture-cpu.ts [--tps N] [--seconds S] [--rounds R]
- *         [--variants B,D]`
+ *         [--variants B,D] [--durable]` (`--durable`: see {@link workloadOptions})
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
@@ -167,6 +167,13 @@ function serverCpu(
   return totals;
 }
 
+/**
+ * `--durable`: pgbench's commits wait for their WAL flush (`synchronous_commit = on` in its
+ * sessions), as a production source's do, so changes reach the walsender as they commit
+ * instead of in the WAL writer's bursts (every 200 ms with the servers' setting).
+ */
+const workloadOptions = { durableCommits: false };
+
 /** CPU (ms) over a window of `wallMs` as cores (CPU seconds per second). */
 function cores(wallMs: number, cpuMs: Record<string, number>): Record<string, number> {
   return Object.fromEntries(
@@ -239,6 +246,7 @@ async function liveWindow(
       seconds,
       clients: 2,
       ...(tps > 0 ? { rate: tps } : {}),
+      durableCommits: workloadOptions.durableCommits,
     });
     const workloadMs = performance.now() - workloadStart;
     const nodeAtEnd = process.cpuUsage(node0);
@@ -337,6 +345,7 @@ async function floorWindow(
       seconds,
       clients: 2,
       ...(tps > 0 ? { rate: tps } : {}),
+      durableCommits: workloadOptions.durableCommits,
     });
     const workloadMs = performance.now() - workloadStart;
     const [sourceAtEnd, reapedAtEnd, consumerAtEnd] = await Promise.all([
@@ -413,6 +422,7 @@ async function main(): Promise<void> {
     options: {
       tps: { type: 'string', default: '300' },
       seconds: { type: 'string', default: '20' },
+      durable: { type: 'boolean', default: false },
       rounds: { type: 'string', default: '3' },
       variants: { type: 'string', default: 'B,D' },
     },
@@ -420,6 +430,7 @@ async function main(): Promise<void> {
   const tps = Number(values.tps);
   const seconds = Number(values.seconds);
   const variants = values.variants.split(',');
+  workloadOptions.durableCommits = values.durable;
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1 || !(tps >= 0) || !(seconds > 0))
     throw new Error('--rounds takes a whole number ≥ 1, --tps a rate ≥ 0, --seconds a time > 0');
