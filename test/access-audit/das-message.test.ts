@@ -1,11 +1,15 @@
-import { randomBytes } from 'node:crypto';
+import { createECDH, ECDH, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   AlgorithmSuiteIdentifier,
   buildClient,
   CommitmentPolicy,
   NodeDefaultCryptographicMaterialsManager,
+  NodeEncryptionMaterial,
+  type EncryptionContext,
+  type NodeAlgorithmSuite,
 } from '@aws-crypto/client-node';
+import { SignatureKey } from '@aws-crypto/material-management';
 import { dasKeyring, dasMaterialsManager } from '../../src/access-audit/das/decrypt';
 import { decryptMessage } from '../../src/access-audit/das/message';
 
@@ -128,4 +132,90 @@ describe('decryptMessage: the Encryption SDK message decrypted in memory', () =>
       /after the message body/,
     );
   });
+});
+
+/**
+ * Encrypts and signs as the SDK does, but writes `contextKey(signer's point)` into the
+ * message's encryption context as the signer's public key. The context is authenticated
+ * under the data key, so the decrypting side gets that key as the signer's.
+ */
+class SignerKeyReplacingManager extends NodeDefaultCryptographicMaterialsManager {
+  constructor(
+    key: Buffer,
+    private readonly contextKey: (signer: Buffer, curve: string) => Buffer,
+  ) {
+    super(dasKeyring(key));
+  }
+
+  override _initializeEncryptionMaterial(
+    suite: NodeAlgorithmSuite,
+    encryptionContext: EncryptionContext,
+  ): NodeEncryptionMaterial {
+    const curve = suite.signatureCurve!;
+    const ecdh = createECDH(curve);
+    ecdh.generateKeys();
+    const signer = ecdh.getPublicKey(null, 'compressed');
+    return new NodeEncryptionMaterial(suite, {
+      ...encryptionContext,
+      'aws-crypto-public-key': this.contextKey(signer, curve).toString('base64'),
+    }).setSignatureKey(new SignatureKey(ecdh.getPrivateKey(), new Uint8Array(signer), suite));
+  }
+}
+
+/** A compressed point of `curve`'s length whose x has no point on the curve. */
+function offCurvePoint(signer: Buffer, curve: string): Buffer {
+  for (let flip = 0; flip < 256; flip++) {
+    const candidate = Buffer.from(signer);
+    candidate[candidate.length - 1]! ^= flip;
+    try {
+      ECDH.convertKey(candidate, curve, undefined, undefined, 'uncompressed');
+    } catch {
+      return candidate;
+    }
+  }
+  throw new Error('no x off the curve found');
+}
+
+describe('decryptMessage: the signer key in the authenticated encryption context', () => {
+  const SIGNED = SUITES.filter(([name]) => name.includes('signed') && !name.includes('unsigned'));
+  const KEYS: [string, (signer: Buffer, curve: string) => Buffer][] = [
+    [
+      'another valid key of the curve',
+      (_signer, curve) => {
+        const other = createECDH(curve);
+        other.generateKeys();
+        return other.getPublicKey(null, 'compressed');
+      },
+    ],
+    ['a point not on the curve', offCurvePoint],
+    [
+      'the point uncompressed',
+      (signer, curve) =>
+        ECDH.convertKey(signer, curve, undefined, undefined, 'uncompressed') as Buffer,
+    ],
+    [
+      'a point of the wrong form (04 with a compressed length)',
+      (signer) => Buffer.concat([Buffer.from([4]), signer.subarray(1)]),
+    ],
+  ];
+  for (const [name, suiteId, encrypt] of SIGNED)
+    for (const [managerName, cmm] of MANAGERS) {
+      it(`${name}, ${managerName}: opens the message signed by the key its context names`, async () => {
+        const key = randomBytes(32);
+        const plaintext = Buffer.from('{"type":"DatabaseActivityMonitoringRecord"}');
+        const manager = new SignerKeyReplacingManager(key, (signer) => signer);
+        const { result } = await encrypt(manager, plaintext, { suiteId, frameLength: 16 });
+        expect(await decryptMessage(cmm(key), result)).toEqual(plaintext);
+      });
+      for (const [keyName, contextKey] of KEYS)
+        it(`${name}, ${managerName}: refuses a message whose context names ${keyName}`, async () => {
+          const key = randomBytes(32);
+          const plaintext = Buffer.from('{"type":"DatabaseActivityMonitoringRecord"}');
+          const manager = new SignerKeyReplacingManager(key, contextKey);
+          const { result } = await encrypt(manager, plaintext, { suiteId, frameLength: 16 });
+          expect(await refuses(() => decryptMessage(cmm(key), result))).toBe(true);
+          // The oracle: the SDK's own decrypt refuses it too.
+          expect(await refuses(() => sdkDecrypt(dasKeyring(key), result))).toBe(true);
+        });
+    }
 });

@@ -1,13 +1,14 @@
-import { createPublicKey } from 'node:crypto';
+import { KeyObject, webcrypto } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import {
   AlgorithmSuiteIdentifier,
   NodeDecryptionMaterial,
   NodeDefaultCryptographicMaterialsManager,
+  needs,
   RawAesKeyringNode,
   RawAesWrappingSuiteIdentifier,
   type EncryptionContext,
-  type NodeAlgorithmSuite,
+  type NodeDecryptionRequest,
   type NodeMaterialsManager,
 } from '@aws-crypto/client-node';
 import { VerificationKey, type AwsEsdkJsCryptoKey } from '@aws-crypto/material-management';
@@ -37,59 +38,72 @@ export function dasKeyring(dataKey: Uint8Array): RawAesKeyringNode {
 /** The encryption context key of a signed message's public key (Encryption SDK format). */
 const SIGNER_KEY_CONTEXT = 'aws-crypto-public-key';
 
-/**
- * DER SubjectPublicKeyInfo (RFC 5480) up to the public key, for a compressed point on each
- * curve the Encryption SDK signs with: SEQUENCE { SEQUENCE { id-ecPublicKey, curve }, BIT
- * STRING { 0 unused bits, point } }. The message's compressed point completes it.
- */
-const COMPRESSED_POINT_SPKI: Record<string, { prefix: Buffer; pointBytes: number }> = {
-  // id-ecPublicKey 1.2.840.10045.2.1, secp384r1 1.3.132.0.34, 49-byte point.
-  secp384r1: {
-    prefix: Buffer.from('3046301006072a8648ce3d020106052b81040022033200', 'hex'),
-    pointBytes: 49,
-  },
-  // id-ecPublicKey 1.2.840.10045.2.1, prime256v1 1.2.840.10045.3.1.7, 33-byte point.
-  prime256v1: {
-    prefix: Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex'),
-    pointBytes: 33,
-  },
+/** Each curve the Encryption SDK signs with: its WebCrypto name and its compressed point's length. */
+const SIGNATURE_CURVES: Record<string, { namedCurve: string; pointBytes: number }> = {
+  secp384r1: { namedCurve: 'P-384', pointBytes: 49 },
+  prime256v1: { namedCurve: 'P-256', pointBytes: 33 },
 };
 
 /**
- * The SDK's default materials manager, except that a signed message's public key (a
- * compressed point in the message's encryption context) becomes an OpenSSL key object
- * directly, instead of through the SDK's pure-JavaScript big-number and ASN.1 code and a
- * PEM text OpenSSL parses again at every verification: together a fifth of the CPU of a
- * signed DAS record (BENCHMARKS 6). Nothing is skipped: OpenSSL decompresses the point
- * and refuses one that is not on the suite's curve, the signature is still verified over
- * the whole message by the SDK's verifier, and unsigned suites take the SDK's own path
- * unchanged (which refuses a public key in their context).
+ * A signed message's public key (the compressed point in its encryption context) as an
+ * OpenSSL key object. Imported as a raw point (WebCrypto `importKey('raw')`), which
+ * OpenSSL reads straight into an EC key, decompressing the point and refusing one that
+ * is not on the curve; a DER SubjectPublicKeyInfo of the same point (the way before)
+ * went through OpenSSL 3's decoder framework, about 1.7 times the CPU per key
+ * (BENCHMARKS 6). The SDK's own path (pure-JavaScript big numbers and ASN.1, then a PEM
+ * OpenSSL parses again at every verification) cost more still.
+ */
+async function signerPublicKey(
+  curve: string,
+  encryptionContext: EncryptionContext,
+): Promise<KeyObject> {
+  const encoded = encryptionContext?.[SIGNER_KEY_CONTEXT];
+  if (!encoded) throw new Error('Context does not contain required public key.');
+  const compressed = Buffer.from(encoded, 'base64');
+  const known = SIGNATURE_CURVES[curve];
+  if (known === undefined) throw new Error(`Unsupported signature curve ${curve}.`);
+  // A compressed point: 02 or 03, then x (as long as the curve's field).
+  if (compressed.length !== known.pointBytes || (compressed[0] !== 2 && compressed[0] !== 3))
+    throw new Error('Compressed point length is not correct.');
+  const key = await webcrypto.subtle.importKey(
+    'raw',
+    compressed,
+    { name: 'ECDSA', namedCurve: known.namedCurve },
+    false,
+    ['verify'],
+  );
+  return KeyObject.from(key);
+}
+
+/**
+ * The SDK's default materials manager, except that a signed message's public key becomes
+ * an OpenSSL key object directly ({@link signerPublicKey}), instead of through the SDK's
+ * pure-JavaScript big-number and ASN.1 code and a PEM text OpenSSL parses again at every
+ * verification: together a fifth of the CPU of a signed DAS record (BENCHMARKS 6).
+ * Nothing is skipped: OpenSSL decompresses the point and refuses one that is not on the
+ * suite's curve, the signature is still verified over the whole message by the SDK's
+ * verifier, and unsigned suites take the SDK's own path unchanged (which refuses a
+ * public key in their context).
  */
 class DasMaterialsManager extends NodeDefaultCryptographicMaterialsManager {
-  override _initializeDecryptionMaterial(
-    suite: NodeAlgorithmSuite,
-    encryptionContext: EncryptionContext,
-  ): NodeDecryptionMaterial {
+  // The key import is asynchronous (WebCrypto), and the SDK's `_initializeDecryptionMaterial`
+  // is not: so the signed path is the SDK's `decryptMaterials` with the key imported first.
+  override async decryptMaterials(request: NodeDecryptionRequest): Promise<NodeDecryptionMaterial> {
+    const { suite, encryptionContext, encryptedDataKeys } = request;
     const curve = suite.signatureCurve;
-    if (!curve) return super._initializeDecryptionMaterial(suite, encryptionContext);
-    const encoded = encryptionContext?.[SIGNER_KEY_CONTEXT];
-    if (!encoded) throw new Error('Context does not contain required public key.');
-    const compressed = Buffer.from(encoded, 'base64');
-    const spki = COMPRESSED_POINT_SPKI[curve];
-    if (spki === undefined) throw new Error(`Unsupported signature curve ${curve}.`);
-    // A compressed point: 02 or 03, then x (as long as the curve's field).
-    if (compressed.length !== spki.pointBytes || (compressed[0] !== 2 && compressed[0] !== 3))
-      throw new Error('Compressed point length is not correct.');
-    const publicKey = createPublicKey({
-      key: Buffer.concat([spki.prefix, compressed]),
-      format: 'der',
-      type: 'spki',
-    });
+    if (!curve) return super.decryptMaterials(request);
+    const publicKey = await signerPublicKey(curve, encryptionContext);
     // The SDK's Node verifier hands `publicKey` to `crypto.Verify#verify`, which takes a
     // KeyObject; its type names only the WebCrypto key of the browser build.
-    return new NodeDecryptionMaterial(suite, encryptionContext).setVerificationKey(
-      new VerificationKey(publicKey as unknown as AwsEsdkJsCryptoKey, suite),
+    const material = await this.keyring.onDecrypt(
+      new NodeDecryptionMaterial(suite, encryptionContext).setVerificationKey(
+        new VerificationKey(publicKey as unknown as AwsEsdkJsCryptoKey, suite),
+      ),
+      encryptedDataKeys.slice(),
     );
+    // The SDK's postcondition: the keyring left a valid data key for the suite.
+    needs(material.getUnencryptedDataKey(), 'Unencrypted data key is invalid.');
+    return material;
   }
 }
 
