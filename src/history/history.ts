@@ -10,6 +10,7 @@ import {
 import { prepareByName } from '../postgres/prepared-statements';
 import { rowsAsTheyArrive } from '../postgres/row-stream';
 import { diff, rowAfter } from './diff';
+import { commitTimeText, commitTimeSql } from './commit-time';
 import { exactNumbers } from './exact-numbers';
 import { copyRowJson, parseRowJson } from './row-json';
 import { clientRowKey } from './row-key';
@@ -196,6 +197,7 @@ interface AuditLogRow {
   source_table: string;
   row_key: string;
   operation: Operation;
+  /** The timestamptz's binary form as hex (commitTimeSql). */
   commit_timestamp: string;
   change_seq: string | null;
   transaction_id: string | null;
@@ -290,9 +292,9 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
         'l.source_table',
         documentText('l.row_key').as('row_key'),
         sql<Operation>`l.operation`.as('operation'),
-        sql<string>`to_char(l.commit_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as(
-          'commit_timestamp',
-        ),
+        // Its 8 bytes, printed in the client (commit-time.ts): to_char was 9% of a page's
+        // server instructions.
+        commitTimeSql('l.commit_timestamp').as('commit_timestamp'),
         'l.change_seq',
         'l.transaction_id',
         sql<string | null>`l.stream_position`.as('stream_position'),
@@ -958,7 +960,10 @@ function toVersion<Row>(
       ? copyRowJson(earlier!.key)
       : rowDocument(row.row_key, exact)) as Partial<Row>,
     operation: row.operation,
-    commitTimestamp: row.commit_timestamp,
+    // One transaction's versions (transaction(), listings) share it: strings are immutable.
+    commitTimestamp: (before !== undefined && row.commit_timestamp === before.commit_timestamp
+      ? earlier!.commitTimestamp
+      : commitTimeText(row.commit_timestamp)) as string,
     transactionId: row.transaction_id,
     changeSeq: row.change_seq,
     streamPosition: row.stream_position,
