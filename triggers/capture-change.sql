@@ -29,7 +29,9 @@
 
 -- One key column's value as a row key holds it. Normalised by the key type's equality,
 -- so one row has one history: a number loses trailing zeros of its scale (numeric 2 and
--- 2.00 are one key; float -0 and 0 are already one in jsonb). A SQL expression with no
+-- 2.00 are one key; float -0 and 0 are already one in jsonb). A number of scale 0 (an
+-- integer key, nearly every one) has none and is kept as it is: to_jsonb would print it
+-- and parse it back into the same value, per row side. A SQL expression with no
 -- SET clause, so the planner inlines it into its callers; schema-qualified, as an
 -- inlined body is parsed under the caller's search_path. STABLE, as to_jsonb is: an
 -- IMMUTABLE SQL function whose body calls a STABLE one is not inlined (nor is
@@ -40,6 +42,7 @@ LANGUAGE sql
 STABLE PARALLEL SAFE
 AS $function$
   SELECT CASE WHEN pg_catalog.jsonb_typeof(value) OPERATOR(pg_catalog.=) 'number'
+                AND pg_catalog.scale(value::pg_catalog.numeric) OPERATOR(pg_catalog.>) 0
               THEN pg_catalog.to_jsonb(pg_catalog.trim_scale(value::pg_catalog.numeric))
               ELSE value END
 $function$;
