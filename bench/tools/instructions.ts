@@ -513,7 +513,49 @@ function kitOptions(): Kit[] {
 const USAGE =
   'usage: tsx bench/tools/instructions.ts [--case dms|engine|dms-json|engine-json|context|all] [--transactions N] [--rows N] [--rounds R] [--kit NAME=DIR]... [--functions K [--inclusive]] [--keep DIR]\n';
 
+/** The options that take a value, and the flags; anything else is refused before a run. */
+const VALUE_OPTIONS = [
+  '--case',
+  '--transactions',
+  '--rows',
+  '--rounds',
+  '--kit',
+  '--functions',
+  '--keep',
+];
+const FLAGS = ['--inclusive'];
+
+/**
+ * `--help` prints the usage and exits 0; an option it does not know (a typo, `-h`) exits 2
+ * with the usage. Either way before any cluster starts: a run takes minutes of callgrind,
+ * and `--help` used to start one (every case) instead.
+ */
+function refuseUnknownArguments(): void {
+  const args = process.argv.slice(2);
+  if (args.includes('--help')) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const value = args[i + 1];
+    const refusal = VALUE_OPTIONS.includes(arg)
+      ? value === undefined || value.startsWith('--')
+        ? `${arg} takes a value`
+        : null
+      : FLAGS.includes(arg)
+        ? null
+        : `unknown argument ${JSON.stringify(arg)}`;
+    if (refusal) {
+      process.stderr.write(`${refusal}\n${USAGE}`);
+      process.exit(2);
+    }
+    if (VALUE_OPTIONS.includes(arg)) i++;
+  }
+}
+
 async function main(): Promise<void> {
+  refuseUnknownArguments();
   const which = option('case', 'all');
   const transactions = Number(option('transactions', '20'));
   const rounds = Number(option('rounds', '1'));
