@@ -56,6 +56,34 @@ describe('SNS alert messages: the MessageStructure json body', () => {
     }
   });
 
+  it('cuts text and document alike when the message must shrink to fit SNS', () => {
+    // 100 bind values of 1,000 quotes: about 1.6 MB once escaped for the six protocols,
+    // over the 240 KiB budget at the first step; the second (statements 1,000, 20 values
+    // of 200 characters) fits. Text and document are each cut to that step.
+    const big = located(`UPDATE t SET a = '${'x'.repeat(5000)}'`, 9);
+    const event = {
+      ...big.alert.event,
+      parameters: Array.from({ length: 100 }, () => '"'.repeat(1000)),
+    };
+    const alert = { ...big, alert: { ...big.alert, event } };
+    const second = { statement: 1000, parameter: 200, parameters: 20, digestEntries: 20 };
+    const first = { statement: 4000, parameter: 1000, parameters: 100, digestEntries: 50 };
+    const message = alertMessage(alert, settings).message;
+    expect(
+      structure(
+        alertText(alert, settings, first),
+        JSON.stringify(alertDocument(alert, settings, first)),
+      ).length,
+    ).toBeGreaterThan(240 * 1024);
+    expect(message).toBe(
+      structure(
+        alertText(alert, settings, second),
+        JSON.stringify(alertDocument(alert, settings, second)),
+      ),
+    );
+    expect(message).toContain('(truncated)');
+  });
+
   it('carries the attributes that have a value, in order, and no others', () => {
     const alert = located('GRANT x TO y', 1);
     const { user: _user, database: _database, ...anonymous } = alert.alert.event;

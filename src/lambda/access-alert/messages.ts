@@ -134,8 +134,15 @@ export function alertDocument(
   settings: MessageSettings,
   limits: MessageLimits = limitSteps(settings)[0]!,
 ): Record<string, unknown> {
+  return documentOf(located, boundedEvent(located.alert.event, limits));
+}
+
+/** {@link alertDocument} of an event already cut to the message's limits. */
+function documentOf(
+  located: LocatedAlert,
+  { event, truncated }: ReturnType<typeof boundedEvent>,
+): Record<string, unknown> {
   const { alert, source } = located;
-  const { event, truncated } = boundedEvent(alert.event, limits);
   return {
     version: 1,
     kind: 'alert',
@@ -150,28 +157,37 @@ export function alertDocument(
   };
 }
 
-/** One message per alert: readable text for e-mail, the JSON document for machines. */
+/**
+ * One message per alert: readable text for e-mail, the JSON document for machines. The
+ * event is cut once per size step for both, and the subject and attributes (which no
+ * step changes) are made once.
+ */
 export function alertMessage(located: LocatedAlert, settings: MessageSettings): SnsMessage {
   const { alert } = located;
-  return fitted(settings, (limits) => ({
-    subject: subject(
-      `${settings.subjectPrefix} ${alert.severity.toUpperCase()} ${alert.rule}: ${alert.summary}`,
-    ),
-    message: structured(
-      alertText(located, settings, limits),
-      JSON.stringify(alertDocument(located, settings, limits)),
-    ),
-    attributes: compactAttributes({
-      kind: stringAttribute('alert'),
-      severity: stringAttribute(alert.severity),
-      rule: stringAttribute(alert.rule),
-      user: stringAttribute(alert.event.user),
-      database: stringAttribute(alert.event.database),
-      auditClass: stringAttribute(alert.event.auditClass),
-      command: stringAttribute(alert.event.command),
-      dedupKey: stringAttribute(alertDedupKey(alert)),
-    }),
-  }));
+  const subjectLine = subject(
+    `${settings.subjectPrefix} ${alert.severity.toUpperCase()} ${alert.rule}: ${alert.summary}`,
+  );
+  const attributes = compactAttributes({
+    kind: stringAttribute('alert'),
+    severity: stringAttribute(alert.severity),
+    rule: stringAttribute(alert.rule),
+    user: stringAttribute(alert.event.user),
+    database: stringAttribute(alert.event.database),
+    auditClass: stringAttribute(alert.event.auditClass),
+    command: stringAttribute(alert.event.command),
+    dedupKey: stringAttribute(alertDedupKey(alert)),
+  });
+  return fitted(settings, (limits) => {
+    const bounded = boundedEvent(alert.event, limits);
+    return {
+      subject: subjectLine,
+      message: structured(
+        textOf(located, bounded, limits),
+        JSON.stringify(documentOf(located, bounded)),
+      ),
+      attributes,
+    };
+  });
 }
 
 /** Where an unreadable record sits in its stream, and why it could not be read. */
@@ -340,8 +356,16 @@ export function alertText(
   settings: MessageSettings,
   limits: MessageLimits = limitSteps(settings)[0]!,
 ): string {
+  return textOf(located, boundedEvent(located.alert.event, limits), limits);
+}
+
+/** {@link alertText} of an event already cut to `limits`. */
+function textOf(
+  located: LocatedAlert,
+  { event, truncated }: ReturnType<typeof boundedEvent>,
+  limits: MessageLimits,
+): string {
   const { alert, source } = located;
-  const { event, truncated } = boundedEvent(alert.event, limits);
   const lines = [
     `Access audit alert: ${alert.rule} (severity ${alert.severity})`,
     '',
