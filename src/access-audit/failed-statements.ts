@@ -17,6 +17,8 @@ export interface FailedStatement {
 /** Lines PostgreSQL writes between an error and its STATEMENT. */
 const BETWEEN_ERROR_AND_STATEMENT = new Set(['DETAIL', 'HINT', 'QUERY', 'CONTEXT']);
 
+const NOTHING: never[] = [];
+
 /** Errors waiting for their STATEMENT, at most this many (one per process). */
 const MAX_WAITING = 1024;
 
@@ -48,8 +50,12 @@ export class FailedStatementReader<T> {
 
   /** Adds one parsed entry; returns the failures now complete, each with the tag of its error's line. */
   push(entry: LogEntry | undefined, tag: T): Completed<T>[] {
-    if (entry === undefined) return [];
-    const done = this.expire(++this.seq);
+    if (entry === undefined) return NOTHING;
+    const seq = ++this.seq;
+    // The common case, every record of a log without failures: nothing waits, nothing starts.
+    if (this.waiting.size === 0 && (entry.kind !== 'message' || entry.fields === undefined))
+      return NOTHING;
+    const done = this.expire(seq);
     const pid =
       entry.kind === 'audit'
         ? entry.event.pid

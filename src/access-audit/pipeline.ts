@@ -15,6 +15,8 @@ import { prefixLogsLeaderPid } from './prefix';
 import { AccessRuleEngine, summarize, type RuleEngineConfig } from './rules';
 import type { AuditEvent, Verdict } from './types';
 
+const NO_ITEMS: never[] = [];
+
 /** The settings the pipeline reads; a validated `accessAudit` section has them all. */
 export type PipelineConfig = RuleEngineConfig &
   Partial<Pick<AccessAuditConfig, 'logLinePrefix' | 'logFormat' | 'pgauditLogLevel'>>;
@@ -84,7 +86,8 @@ export class AccessAuditPipeline<T = undefined> {
   /** Adds one complete log record; returns the records decided so far, in log order. */
   push(record: string, tag: T): Classified<T>[] {
     const entry = this.parse(record);
-    const attempts = this.attempts(this.failures.push(entry, tag));
+    const failures = this.failures.push(entry, tag);
+    const attempts = failures.length === 0 ? NO_ITEMS : this.attempts(failures);
     return this.classify(
       attempts.length === 0
         ? this.detector.push(entry, tag)
