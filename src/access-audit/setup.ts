@@ -258,6 +258,7 @@ export async function checkPgaudit(
   );
   results.push(await checkRecordLevel(client, config));
   results.push(await checkMessageLanguage(client, config));
+  results.push(await checkLogMinMessages(client));
   results.push(await checkErrorStatements(client));
   const roleSettings = await readRoleSettings(client, [
     ...config.auditedRoles,
@@ -360,8 +361,7 @@ async function checkRecordLevel(
   client: pg.Client,
   config: Pick<PgauditSetupConfig, 'pgauditLogLevel'>,
 ): Promise<CheckResult> {
-  const toClient = (await currentSetting(client, 'pgaudit.log_client')) === 'on';
-  const level = toClient ? ((await currentSetting(client, 'pgaudit.log_level')) ?? 'log') : 'log';
+  const { toClient, level } = await recordLevel(client);
   const found = severityOf(level as PgauditLogLevel);
   const expected = severityOf(config.pgauditLogLevel);
   const detail = `records at ${found} (pgaudit.log_client ${toClient ? 'on' : 'off'}, pgaudit.log_level ${level})`;
@@ -373,6 +373,67 @@ async function checkRecordLevel(
         detail: `${detail}, config expects ${expected}: every record alerts as unexpected-audit-level, or is not written below log_min_messages`,
         remedy:
           'restore pgaudit.log_client / pgaudit.log_level in the parameter group, or set accessAudit.pgauditLogLevel',
+      };
+}
+
+/** The level pgAudit writes its records at: `pgaudit.log_level` with `pgaudit.log_client`, LOG otherwise. */
+async function recordLevel(client: pg.Client): Promise<{ toClient: boolean; level: string }> {
+  const toClient = (await currentSetting(client, 'pgaudit.log_client')) === 'on';
+  const level = toClient ? ((await currentSetting(client, 'pgaudit.log_level')) ?? 'log') : 'log';
+  return { toClient, level: level.toLowerCase() };
+}
+
+/** PostgreSQL's message levels in their order (utils/elog.h). */
+const MESSAGE_LEVELS = [
+  'debug5',
+  'debug4',
+  'debug3',
+  'debug2',
+  'debug1',
+  'log',
+  'info',
+  'notice',
+  'warning',
+  'error',
+  'fatal',
+  'panic',
+];
+
+/**
+ * Whether the server log gets a message at `level` under `log_min_messages` =
+ * `minimum`: PostgreSQL's is_log_level_output, where LOG ranks between ERROR and FATAL.
+ */
+function reachesServerLog(level: string, minimum: string): boolean {
+  const rank = (name: string) => MESSAGE_LEVELS.indexOf(name);
+  if (level === 'log') return minimum === 'log' || rank(minimum) <= rank('error');
+  if (minimum === 'log') return rank(level) >= rank('fatal');
+  return rank(level) >= rank(minimum);
+}
+
+/**
+ * `log_min_messages` decides what reaches the server log at all: above the records' level
+ * (`fatal` for LOG records, `error` for WARNING ones) pgAudit's records are never written,
+ * with no pgaudit setting changed, and at `log` or above the server's ERROR lines, which
+ * refused attempts to change a pgaudit setting are read from, are not either.
+ */
+async function checkLogMinMessages(client: pg.Client): Promise<CheckResult> {
+  const minimum = ((await currentSetting(client, 'log_min_messages')) ?? '').toLowerCase();
+  const { level } = await recordLevel(client);
+  const lost = [
+    ...(reachesServerLog(level, minimum)
+      ? []
+      : [`pgAudit's records (at ${severityOf(level as PgauditLogLevel)})`]),
+    ...(reachesServerLog('error', minimum)
+      ? []
+      : ["the server's ERROR lines (refused attempts to change a pgaudit setting)"]),
+  ];
+  return lost.length === 0
+    ? { item: 'log_min_messages', ok: true, detail: minimum }
+    : {
+        item: 'log_min_messages',
+        ok: false,
+        detail: `"${minimum}": ${lost.join(' and ')} are not written to the server log`,
+        remedy: 'set log_min_messages = warning (the default) in the parameter group',
       };
 }
 

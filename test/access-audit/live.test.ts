@@ -506,6 +506,7 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (start) =>
         'OK    record level: records at LOG (pgaudit.log_client off, pgaudit.log_level log)',
         // The server's language (C or English here): labels the parser reads.
         expect.stringMatching(/^OK {4}lc_messages: "(C|POSIX|en)?[^"]*"$/),
+        'OK    log_min_messages: warning',
         'OK    log_min_error_statement: error',
         'OK    role alice: pgaudit.log=all, pgaudit.log_parameter=on, pgaudit.log_relation=on, pgaudit.log_rows=on',
         'OK    role dana: pgaudit.log=all, pgaudit.log_parameter=on, pgaudit.log_relation=on, pgaudit.log_rows=on',
@@ -513,7 +514,7 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (start) =>
         'FAIL  role health_svc: expected pgaudit.log=ddl,role, found pgaudit.log=read → run audit-trail pgaudit setup',
         'OK    canary role audit_trail_canary: pgaudit.log=read, statement_timeout=5s',
       ]);
-      expect(run.error?.message).toBe('1 of 13 pgAudit checks failed');
+      expect(run.error?.message).toBe('1 of 14 pgAudit checks failed');
     });
 
     it('setup repairs it and check passes', async () => {
@@ -544,7 +545,7 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (start) =>
       expect(run.stdout).toContain(
         'FAIL  extension: CREATE EXTENSION pgaudit was not run in this database: pgAudit logs nothing → run audit-trail pgaudit setup',
       );
-      expect(run.error?.message).toMatch(/1 of 13 pgAudit checks failed/);
+      expect(run.error?.message).toMatch(/1 of 14 pgAudit checks failed/);
     });
 
     it('refuses a server without pgaudit preloaded and names the remedy', async () => {

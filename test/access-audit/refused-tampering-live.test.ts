@@ -227,4 +227,53 @@ describeWithPgaudit('access audit: refused attempts to silence the audit (live)'
       expect((await item())?.ok).toBe(false);
     });
   });
+
+  it('pgaudit check fails when log_min_messages keeps the records or the ERROR lines out of the log', async () => {
+    await withClient(server.adminUrl(DB), async (admin) => {
+      const item = async (minimum: string) => {
+        await admin.query(`SET log_min_messages = '${minimum}'`);
+        return (await checkPgaudit(admin, CONFIG)).find(
+          (result) => result.item === 'log_min_messages',
+        );
+      };
+      expect(await item('warning')).toMatchObject({ ok: true });
+      expect(await item('error')).toMatchObject({ ok: true });
+      const atLog = await item('log');
+      expect(atLog).toMatchObject({ ok: false, detail: expect.stringMatching(/ERROR lines/) });
+      expect(atLog?.detail).not.toMatch(/records/);
+      expect(await item('fatal')).toMatchObject({
+        ok: false,
+        detail: expect.stringMatching(/pgAudit's records \(at LOG\) and the server's ERROR lines/),
+      });
+      // Records sent at WARNING (pgaudit.log_client): log_min_messages = error drops them.
+      await admin.query("SET pgaudit.log_client = on; SET pgaudit.log_level = 'warning'");
+      expect(await item('error')).toMatchObject({
+        ok: false,
+        detail: expect.stringMatching(/^"error": pgAudit's records \(at WARNING\) are not/),
+      });
+    });
+  });
+
+  it('as the check says, a session at log_min_messages = fatal leaves no record of what it runs', async () => {
+    const marker = (n: number) => `SELECT 'min_messages_${n}' AS marker`;
+    await withClient(server.adminUrl(DB), async (admin) => {
+      await admin.query("SET pgaudit.log = 'read'");
+      await admin.query("SET log_min_messages = 'fatal'");
+      await admin.query(marker(1));
+      await admin.query("SET log_min_messages = 'warning'");
+      await admin.query(marker(2));
+    });
+    await tryEach(server.userUrl('alice', DB), [`${END_MARKER} /* min_messages */`]);
+    let log = '';
+    for (
+      let attempt = 0;
+      attempt < 100 && !log.includes('end_of_workload /* min_messages');
+      attempt++
+    ) {
+      log = await server.readLog('stderr');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(log).toContain('min_messages_2');
+    expect(log).not.toContain('min_messages_1');
+  });
 });
