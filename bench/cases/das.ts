@@ -25,10 +25,10 @@ import { median, round, roundSpread, spread } from '../lib/stats';
 /** Kinesis `data` bytes per invocation: the issue's 1 MB batch. */
 const BATCH_BYTES = 1_000_000;
 /** Activity events RDS packs into one Kinesis record in this corpus. */
-const EVENTS_PER_RECORD = 50;
+export const EVENTS_PER_RECORD = 50;
 
 /** A mix like a busy cluster's: application traffic (a service account), humans, a heartbeat. */
-function corpusEvent(index: number): Record<string, unknown> {
+export function corpusEvent(index: number): Record<string, unknown> {
   if (index % 97 === 0) return HEARTBEAT;
   const human = index % 10 === 0;
   const write = index % 3 === 0;
