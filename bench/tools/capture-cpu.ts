@@ -240,14 +240,7 @@ async function liveWindow(
     const reaped0 = await reapedChildrenCpuMs();
     const traffic0 = { ...targetTraffic };
     const workloadStart = performance.now();
-    const workload = await runPgbench({
-      url: urls.sourceUrl,
-      accounts: 10_000,
-      seconds,
-      clients: 2,
-      ...(tps > 0 ? { rate: tps } : {}),
-      durableCommits: workloadOptions.durableCommits,
-    });
+    const workload = await caseOneWorkload(urls.sourceUrl, seconds, tps, workloadOptions);
     const workloadMs = performance.now() - workloadStart;
     const nodeAtEnd = process.cpuUsage(node0);
     const [sourceAtEnd, targetAtEnd, reapedAtEnd, appliedAtEnd] = await Promise.all([
@@ -339,14 +332,7 @@ async function floorWindow(
     const consumer0 = (await processCpuMs(consumer.pid!)) ?? 0;
     const reaped0 = await reapedChildrenCpuMs();
     const workloadStart = performance.now();
-    const workload = await runPgbench({
-      url: urls.sourceUrl,
-      accounts: 10_000,
-      seconds,
-      clients: 2,
-      ...(tps > 0 ? { rate: tps } : {}),
-      durableCommits: workloadOptions.durableCommits,
-    });
+    const workload = await caseOneWorkload(urls.sourceUrl, seconds, tps, workloadOptions);
     const workloadMs = performance.now() - workloadStart;
     const [sourceAtEnd, reapedAtEnd, consumerAtEnd] = await Promise.all([
       snapshotServer(pids.source),
@@ -549,3 +535,20 @@ main().catch((error: unknown) => {
   console.error(error instanceof Error ? error.stack : error);
   process.exit(2);
 });
+
+/** Case 1's pgbench workload (2 clients, 10,000 accounts), at `tps` offered (0: unthrottled). */
+function caseOneWorkload(
+  url: string,
+  seconds: number,
+  tps: number,
+  options: { readonly durableCommits: boolean },
+): ReturnType<typeof runPgbench> {
+  return runPgbench({
+    url,
+    accounts: 10_000,
+    seconds,
+    clients: 2,
+    ...(tps > 0 ? { rate: tps } : {}),
+    durableCommits: options.durableCommits,
+  });
+}
