@@ -2,6 +2,7 @@ import { AuditTrailError } from '../errors';
 import type pg from 'pg';
 import type { AccessAuditConfig } from '../config/access-audit';
 import { quoteIdent, quoteLiteral } from '../postgres/identifiers';
+import { reachesServerLog } from './message-levels';
 import { severityOf, type PgauditLogLevel } from './parser';
 
 /**
@@ -256,9 +257,10 @@ export async function checkPgaudit(
             'set accessAudit.logLinePrefix to the server value (or fix log_line_prefix in the parameter group)',
         },
   );
-  results.push(await checkRecordLevel(client, config));
+  const records = await recordLevel(client);
+  results.push(checkRecordLevel(records, config));
   results.push(await checkMessageLanguage(client, config));
-  results.push(await checkLogMinMessages(client));
+  results.push(await checkLogMinMessages(client, records));
   results.push(await checkErrorStatements(client));
   const roleSettings = await readRoleSettings(client, [
     ...config.auditedRoles,
@@ -357,11 +359,10 @@ function formatSettings(settings: Record<string, string>): string {
  * otherwise) against `pgauditLogLevel`: another one alerts on every record
  * (`unexpected-audit-level`), or writes none below `log_min_messages`.
  */
-async function checkRecordLevel(
-  client: pg.Client,
+function checkRecordLevel(
+  { toClient, level }: RecordLevel,
   config: Pick<PgauditSetupConfig, 'pgauditLogLevel'>,
-): Promise<CheckResult> {
-  const { toClient, level } = await recordLevel(client);
+): CheckResult {
   const found = severityOf(level as PgauditLogLevel);
   const expected = severityOf(config.pgauditLogLevel);
   const detail = `records at ${found} (pgaudit.log_client ${toClient ? 'on' : 'off'}, pgaudit.log_level ${level})`;
@@ -376,38 +377,17 @@ async function checkRecordLevel(
       };
 }
 
+/** Where pgAudit sends its records, and at which level (lower case). */
+interface RecordLevel {
+  readonly toClient: boolean;
+  readonly level: string;
+}
+
 /** The level pgAudit writes its records at: `pgaudit.log_level` with `pgaudit.log_client`, LOG otherwise. */
-async function recordLevel(client: pg.Client): Promise<{ toClient: boolean; level: string }> {
+async function recordLevel(client: pg.Client): Promise<RecordLevel> {
   const toClient = (await currentSetting(client, 'pgaudit.log_client')) === 'on';
   const level = toClient ? ((await currentSetting(client, 'pgaudit.log_level')) ?? 'log') : 'log';
   return { toClient, level: level.toLowerCase() };
-}
-
-/** PostgreSQL's message levels in their order (utils/elog.h). */
-const MESSAGE_LEVELS = [
-  'debug5',
-  'debug4',
-  'debug3',
-  'debug2',
-  'debug1',
-  'log',
-  'info',
-  'notice',
-  'warning',
-  'error',
-  'fatal',
-  'panic',
-];
-
-/**
- * Whether the server log gets a message at `level` under `log_min_messages` =
- * `minimum`: PostgreSQL's is_log_level_output, where LOG ranks between ERROR and FATAL.
- */
-function reachesServerLog(level: string, minimum: string): boolean {
-  const rank = (name: string) => MESSAGE_LEVELS.indexOf(name);
-  if (level === 'log') return minimum === 'log' || rank(minimum) <= rank('error');
-  if (minimum === 'log') return rank(level) >= rank('fatal');
-  return rank(level) >= rank(minimum);
 }
 
 /**
@@ -416,9 +396,11 @@ function reachesServerLog(level: string, minimum: string): boolean {
  * with no pgaudit setting changed, and at `log` or above the server's ERROR lines, which
  * refused attempts to change a pgaudit setting are read from, are not either.
  */
-async function checkLogMinMessages(client: pg.Client): Promise<CheckResult> {
+async function checkLogMinMessages(
+  client: pg.Client,
+  { level }: RecordLevel,
+): Promise<CheckResult> {
   const minimum = ((await currentSetting(client, 'log_min_messages')) ?? '').toLowerCase();
-  const { level } = await recordLevel(client);
   const lost = [
     ...(reachesServerLog(level, minimum)
       ? []
@@ -459,22 +441,6 @@ async function checkMessageLanguage(
 }
 
 /**
- * Levels of `log_min_error_statement` that log the statement of an ERROR. LOG ranks above
- * ERROR here (PostgreSQL's is_log_level_output), so `log`, `fatal` and `panic` do not.
- */
-const ERROR_STATEMENT_LEVELS = new Set([
-  'debug5',
-  'debug4',
-  'debug3',
-  'debug2',
-  'debug1',
-  'info',
-  'notice',
-  'warning',
-  'error',
-]);
-
-/**
  * A refused attempt to change a pgaudit setting (`SET pgaudit.log = 'none'` by a role
  * that may not) leaves no pgAudit record, only the server's ERROR and the STATEMENT it
  * refused, which `log_min_error_statement` above ERROR leaves out: then only a refusal
@@ -483,7 +449,9 @@ const ERROR_STATEMENT_LEVELS = new Set([
  */
 async function checkErrorStatements(client: pg.Client): Promise<CheckResult> {
   const level = (await currentSetting(client, 'log_min_error_statement')) ?? '';
-  return ERROR_STATEMENT_LEVELS.has(level.toLowerCase())
+  // The statement of an ERROR is logged when an ERROR would reach the log under it: LOG
+  // ranks above ERROR there, so `log`, `fatal` and `panic` leave it out.
+  return reachesServerLog('error', level.toLowerCase())
     ? { item: 'log_min_error_statement', ok: true, detail: level }
     : {
         item: 'log_min_error_statement',
