@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { AuditTrailError } from '../errors';
 import { quoteIdent, quoteQualified } from '../postgres/identifiers';
 import { stagingTableName } from '../staging/header-columns';
-import { ENGINE_TABLE_GRANTS, type TableGrant } from './engine-grants';
+import { ENGINE_GRANTS, type EngineGrant } from './engine-grants';
 import type { KitRoles } from './roles';
 
 /**
@@ -67,40 +67,55 @@ export async function diagnoseEngineLogin(
 
 /** A privilege the engine uses on the target, granted by `secureInstall` to a kit role. */
 interface EngineNeed {
-  readonly role: 'writer' | 'engine';
+  readonly role: EngineGrant['role'];
   readonly privilege: string;
-  /** A schema (its name), or a table (`schema.name`), or one column of it. */
-  readonly kind: 'schema' | 'table' | 'column';
+  /** A schema, a table or one column of it, the sequence behind a serial column, a function. */
+  readonly kind: 'schema' | 'table' | 'column' | 'sequence' | 'function';
   readonly schema: string;
+  /** The schema's, table's or function's name (a sequence's: its serial column's table). */
   readonly name: string;
+  /** A column's name (for a sequence, its serial column's); '' for none. */
   readonly column: string;
+  /** A function's argument types as `oidvectortypes` prints them; '' for other kinds. */
+  readonly argumentTypes: string;
 }
 
 /**
  * Every privilege the engine uses on the target, by the kit role `secureInstall` grants
- * it to (writer: the schema and staging DML; engine: its bookkeeping,
- * {@link ENGINE_TABLE_GRANTS}). Not the sequence of schema_change's ids, nor the reload
- * functions: a REVOKE of those still ends in the server's own words.
+ * it to ({@link ENGINE_GRANTS}), one per privilege and object (staging tables: the
+ * configured tables').
  */
 function engineNeeds(objects: EngineTargetObjects): EngineNeed[] {
   const schema = objects.auditSchema;
-  const onTable = (role: EngineNeed['role'], grant: TableGrant): EngineNeed[] =>
-    grant.privileges.flatMap((privilege) =>
-      (grant.columns ?? ['']).map((column): EngineNeed => ({
-        ...{ role, privilege, schema, name: grant.table, column },
-        kind: column === '' ? 'table' : 'column',
-      })),
-    );
-  return [
-    { role: 'writer', privilege: 'USAGE', kind: 'schema', schema, name: schema, column: '' },
-    ...objects.tables.flatMap((source) =>
-      onTable('writer', {
-        privileges: ['SELECT', 'INSERT', 'UPDATE'],
-        table: stagingTableName(source.table),
-      }),
-    ),
-    ...ENGINE_TABLE_GRANTS.flatMap((grant) => onTable('engine', grant)),
-  ];
+  const need = (
+    grant: EngineGrant,
+    object: Pick<EngineNeed, 'kind' | 'name'> & Partial<EngineNeed>,
+  ): EngineNeed[] =>
+    grant.privileges.map((privilege) => ({
+      ...{ role: grant.role, privilege, schema, column: '', argumentTypes: '' },
+      ...object,
+    }));
+  return ENGINE_GRANTS.flatMap((grant) => {
+    const on = grant.on;
+    switch (on.kind) {
+      case 'schema':
+        return need(grant, { kind: 'schema', name: schema, column: '' });
+      case 'table':
+        return (on.columns ?? ['']).flatMap((column) =>
+          need(grant, { kind: column === '' ? 'table' : 'column', name: on.table, column }),
+        );
+      case 'staging':
+        return objects.tables.flatMap((source) =>
+          need(grant, { kind: 'table', name: stagingTableName(source.table), column: '' }),
+        );
+      case 'sequence':
+        return need(grant, { kind: 'sequence', name: on.table, column: on.column });
+      case 'function': {
+        const [, name = '', argumentTypes = ''] = /^(\w+)\((.*)\)$/.exec(on.signature) ?? [];
+        return need(grant, { kind: 'function', name, argumentTypes });
+      }
+    }
+  });
 }
 
 /**
@@ -117,27 +132,63 @@ async function privilegeRefusal(
 ): Promise<AuditTrailError | null> {
   const needs = engineNeeds(objects);
   const column = (key: keyof EngineNeed) => needs.map((need) => need[key]);
-  const { rows } = await target.query<{ login: string; at: string }>(
-    `SELECT current_user::text AS login, n.at::text AS at
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-            WITH ORDINALITY AS n(kind, schema, name, col, privilege, at)
+  // Found in the catalogs, never by name (a lookup by name needs USAGE on the schema,
+  // which may be what was revoked): a sequence as the one its serial column owns, as
+  // pg_get_serial_sequence does; a function by its name and argument types.
+  const { rows } = await target.query<{ login: string; at: string; sequence: string | null }>(
+    `SELECT current_user::text AS login, n.at::text AS at, q.relname::text AS sequence
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+            WITH ORDINALITY AS n(kind, schema, name, col, privilege, argtypes, at)
        JOIN pg_catalog.pg_namespace AS s ON s.nspname OPERATOR(pg_catalog.=) n.schema
        LEFT JOIN pg_catalog.pg_class AS c
          ON c.relnamespace OPERATOR(pg_catalog.=) s.oid AND c.relname OPERATOR(pg_catalog.=) n.name
+       LEFT JOIN LATERAL (
+         SELECT q.oid, q.relname
+           FROM pg_catalog.pg_attribute AS a
+           JOIN pg_catalog.pg_depend AS d
+             ON d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid
+            AND d.refobjid OPERATOR(pg_catalog.=) a.attrelid
+            AND d.refobjsubid OPERATOR(pg_catalog.=) a.attnum
+            AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid
+            AND d.deptype OPERATOR(pg_catalog.=) ANY ('{a,i}'::"char"[])
+           JOIN pg_catalog.pg_class AS q
+             ON q.oid OPERATOR(pg_catalog.=) d.objid AND q.relkind OPERATOR(pg_catalog.=) 'S'
+          WHERE n.kind OPERATOR(pg_catalog.=) 'sequence'
+            AND a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attname OPERATOR(pg_catalog.=) n.col
+       ) AS q ON true
+       LEFT JOIN pg_catalog.pg_proc AS f
+         ON n.kind OPERATOR(pg_catalog.=) 'function'
+        AND f.pronamespace OPERATOR(pg_catalog.=) s.oid
+        AND f.proname OPERATOR(pg_catalog.=) n.name
+        AND pg_catalog.oidvectortypes(f.proargtypes) OPERATOR(pg_catalog.=) n.argtypes
       WHERE NOT CASE
               WHEN n.kind OPERATOR(pg_catalog.=) 'schema'
                 THEN pg_catalog.has_schema_privilege(s.oid, n.privilege)
+              WHEN n.kind OPERATOR(pg_catalog.=) 'function'
+                THEN f.oid IS NULL OR pg_catalog.has_function_privilege(f.oid, n.privilege)
               WHEN c.oid IS NULL THEN true
+              WHEN n.kind OPERATOR(pg_catalog.=) 'sequence'
+                THEN q.oid IS NULL OR pg_catalog.has_sequence_privilege(q.oid, n.privilege)
               WHEN n.kind OPERATOR(pg_catalog.=) 'column'
                 THEN pg_catalog.has_column_privilege(c.oid, n.col, n.privilege)
               ELSE pg_catalog.has_table_privilege(c.oid, n.privilege)
             END
       ORDER BY n.at`,
-    [column('kind'), column('schema'), column('name'), column('column'), column('privilege')],
+    [
+      column('kind'),
+      column('schema'),
+      column('name'),
+      column('column'),
+      column('privilege'),
+      column('argumentTypes'),
+    ],
   );
   if (rows.length === 0) return null;
   const login = rows[0]!.login;
-  const missing = rows.map((row) => needs[Number(row.at) - 1]!);
+  const missing = rows.map((row): Missing => {
+    const need = needs[Number(row.at) - 1]!;
+    return { ...need, sequence: row.sequence ?? '' };
+  });
   const byRole = (['writer', 'engine'] as const)
     .map((kind) => ({ role: roles[kind], lacks: missing.filter((need) => need.role === kind) }))
     .filter((held) => held.lacks.length > 0);
@@ -158,21 +209,42 @@ async function privilegeRefusal(
   );
 }
 
-/** `UPDATE on table audit.items_staging`, `USAGE on schema audit` */
-function describeNeed(need: EngineNeed): string {
-  if (need.kind === 'schema') return `${need.privilege} on schema ${need.schema}`;
-  const column = need.kind === 'column' ? ` (${need.column})` : '';
-  return `${need.privilege}${column} on table ${need.schema}.${need.name}`;
+/** A need the login lacks; for a sequence, the sequence's name in the schema. */
+type Missing = EngineNeed & { readonly sequence: string };
+
+/**
+ * `UPDATE on table audit.items_staging`, `USAGE on schema audit`, `USAGE on sequence
+ * audit.schema_change_id_seq`, `EXECUTE on function audit.finish_reload(text, ...)`
+ */
+function describeNeed(need: Missing): string {
+  switch (need.kind) {
+    case 'schema':
+      return `${need.privilege} on schema ${need.schema}`;
+    case 'sequence':
+      return `${need.privilege} on sequence ${need.schema}.${need.sequence}`;
+    case 'function':
+      return `${need.privilege} on function ${need.schema}.${need.name}(${need.argumentTypes})`;
+    default: {
+      const column = need.kind === 'column' ? ` (${need.column})` : '';
+      return `${need.privilege}${column} on table ${need.schema}.${need.name}`;
+    }
+  }
 }
 
-function grantFor(need: EngineNeed, role: string): string {
-  if (need.kind === 'schema')
-    return `GRANT ${need.privilege} ON SCHEMA ${quoteIdent(need.schema)} TO ${quoteIdent(role)}`;
-  const column = need.kind === 'column' ? ` (${quoteIdent(need.column)})` : '';
-  return (
-    `GRANT ${need.privilege}${column} ON TABLE ${quoteQualified(need.schema, need.name)} ` +
-    `TO ${quoteIdent(role)}`
-  );
+function grantFor(need: Missing, role: string): string {
+  const to = `TO ${quoteIdent(role)}`;
+  switch (need.kind) {
+    case 'schema':
+      return `GRANT ${need.privilege} ON SCHEMA ${quoteIdent(need.schema)} ${to}`;
+    case 'sequence':
+      return `GRANT ${need.privilege} ON SEQUENCE ${quoteQualified(need.schema, need.sequence)} ${to}`;
+    case 'function':
+      return `GRANT ${need.privilege} ON FUNCTION ${quoteQualified(need.schema, need.name)}(${need.argumentTypes}) ${to}`;
+    default: {
+      const column = need.kind === 'column' ? ` (${quoteIdent(need.column)})` : '';
+      return `GRANT ${need.privilege}${column} ON TABLE ${quoteQualified(need.schema, need.name)} ${to}`;
+    }
+  }
 }
 
 /**

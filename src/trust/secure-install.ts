@@ -2,11 +2,17 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import { LOADED_TABLE_TABLE, POSITION_TABLE } from '../engine/position-store';
 import { SCHEMA_CHANGE_POSITION_TABLE } from '../engine/schema-change-positions';
 import { LOADED_PARTITION_TABLE } from '../engine/partition-loading';
-import { PARTITION_CHANGE_TABLE, schemaChangeIds } from '../engine/partition-changes';
+import { PARTITION_CHANGE_TABLE } from '../engine/partition-changes';
 import { RELOAD_BASELINE_TABLE } from '../staging/reload-baseline';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../postgres/identifiers';
 import type { KitRoles } from './roles';
-import { ENGINE_TABLE_GRANTS, grantStatement } from './engine-grants';
+import {
+  ENGINE_GRANTS,
+  FINISH_RELOAD,
+  engineGrantStatement,
+  type EngineGrant,
+  type EngineGrantNames,
+} from './engine-grants';
 import { AuditTrailError } from '../errors';
 
 /**
@@ -21,7 +27,7 @@ export const CAPTURE_FUNCTIONS = ['capture_insert', 'capture_update', 'seal_at_c
  * called by the local engine or `reload finish` (writer), the capture triggers, or the
  * operator (owner).
  */
-export const RELOAD_FUNCTIONS = ['finish_reload(text, text, timestamp without time zone)'] as const;
+export const RELOAD_FUNCTIONS = [FINISH_RELOAD] as const;
 
 /** What readers may call besides SELECT (the history API's helpers; row_key_of calls key_of, which calls key_value). */
 export const HISTORY_FUNCTIONS = ['exact_row', 'row_key_of', 'key_of', 'key_value'] as const;
@@ -203,15 +209,14 @@ async function grantRoles(
 ): Promise<void> {
   const q = (name: string) => quoteQualified(auditSchema, name);
   const schema = quoteIdent(auditSchema);
-  const [capture, writer, engine, reader] = [
-    roles.capture,
-    roles.writer,
-    roles.engine,
-    roles.reader,
-  ].map(quoteIdent);
-  const staging = tables.filter((t) => t.staging).map((t) => q(t.name));
+  const [capture, writer, reader] = [roles.capture, roles.writer, roles.reader].map(quoteIdent);
+  const staging = tables.filter((t) => t.staging).map((t) => t.name);
+  const names: EngineGrantNames = {
+    staging,
+    sequence: await serialSequences(trx, auditSchema, ENGINE_GRANTS),
+  };
   const statements = [
-    `GRANT USAGE ON SCHEMA ${schema} TO ${capture}, ${writer}, ${reader}`,
+    `GRANT USAGE ON SCHEMA ${schema} TO ${capture}, ${reader}`,
     // capture: append audit rows and chain blocks; read what it seals and the registry.
     `GRANT SELECT, INSERT ON ${q('audit_log')}, ${q('audit_chain')} TO ${capture}`,
     `GRANT SELECT ON ${q('audited_table')} TO ${capture}`,
@@ -221,22 +226,23 @@ async function grantRoles(
     `GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${schema} TO ${capture}`,
     `REVOKE EXECUTE ON FUNCTION ${OWNER_ONLY_FUNCTIONS.map((f) => `${schema}.${f}`).join(', ')} FROM ${capture}`,
     `REVOKE EXECUTE ON FUNCTION ${CAPTURE_FUNCTIONS.map((f) => `${schema}.${f}()`).join(', ')} FROM ${capture}`,
-    // engine (the local engine's login, beside writer; never DMS's): its bookkeeping
-    // (src/trust/engine-grants.ts), and the ids of the partitions it saw change.
-    ...ENGINE_TABLE_GRANTS.map((grant) => grantStatement(auditSchema, grant, roles.engine)),
-    `GRANT USAGE ON SEQUENCE ${await schemaChangeIds(trx, auditSchema)} TO ${engine}`,
-    // writer (the engine, at the end of a reload, or `reload finish` as the DMS login) and
-    // owner (the operator, for DMS).
-    `GRANT EXECUTE ON FUNCTION ${RELOAD_FUNCTIONS.map((f) => `${schema}.${f}`).join(', ')} TO ${writer}, ${quoteIdent(roles.owner)}`,
+    // writer and engine: all the local engine uses (src/trust/engine-grants.ts), the list
+    // its permission diagnosis names a revoked privilege from. writer: the schema, staging
+    // DML, ending a reload; engine (the local engine's login, beside writer; never DMS's):
+    // its bookkeeping, and the ids of the partitions it saw change.
+    ...ENGINE_GRANTS.flatMap(
+      (grant) => engineGrantStatement(auditSchema, grant, roles[grant.role], names) ?? [],
+    ),
+    // owner: ending a reload (the operator, for DMS); writer holds it above (the engine,
+    // at the end of a reload, or `reload finish` as the DMS login).
+    `GRANT EXECUTE ON FUNCTION ${RELOAD_FUNCTIONS.map((f) => `${schema}.${f}`).join(', ')} TO ${quoteIdent(roles.owner)}`,
     // writer (\`reload finish\` as the DMS login) and reader (verify): whether a reload is
     // pending and what its load copied. Its rows are audit versions readers already see.
     `GRANT SELECT ON ${q(RELOAD_BASELINE_TABLE)} TO ${writer}, ${reader}`,
-    // writer (DMS's login, and the engine's): staging DML. With the two reload grants
-    // above, all it holds: the engine's bookkeeping is the engine role's (migration 0027
-    // took it from writer).
-    ...(staging.length > 0
-      ? [`GRANT SELECT, INSERT, UPDATE, DELETE ON ${staging.join(', ')} TO ${writer}`]
-      : []),
+    // writer (DMS's login): DELETE on staging besides the engine's DML above. With the
+    // grants above, all it holds: the engine's bookkeeping is the engine role's
+    // (migration 0027 took it from writer).
+    ...(staging.length > 0 ? [`GRANT DELETE ON ${staging.map(q).join(', ')} TO ${writer}`] : []),
     // reader: history.
     `GRANT SELECT ON ${q('audit_log')}, ${q('audited_table')}, ${q('audit_chain')}, ${q('schema_change')}, ${q(SCHEMA_CHANGE_POSITION_TABLE)}, ${q(PARTITION_CHANGE_TABLE)} TO ${reader}`,
     // reader: verify names the partition a row left with (a leaf found detached).
@@ -246,6 +252,33 @@ async function grantRoles(
     `GRANT EXECUTE ON FUNCTION ${schema}.exact_row(jsonb, text[]), ${schema}.row_key_of(text, text, text[]), ${schema}.key_of(jsonb, text[]), ${schema}.key_value(jsonb) TO ${reader}`,
   ];
   for (const statement of statements) await sql.raw(statement).execute(trx);
+}
+
+/**
+ * The sequences behind the serial columns `grants` name (`schema_change`'s ids), as the
+ * target names them (quoted where needed, qualified).
+ */
+async function serialSequences(
+  trx: Transaction<unknown>,
+  auditSchema: string,
+  grants: readonly EngineGrant[],
+): Promise<EngineGrantNames['sequence']> {
+  const found = new Map<string, string>();
+  for (const { on } of grants) {
+    if (on.kind !== 'sequence') continue;
+    const { rows } = await sql<{ sequence: string | null }>`
+      SELECT pg_catalog.pg_get_serial_sequence(${quoteQualified(auditSchema, on.table)}, ${on.column}) AS sequence`.execute(
+      trx,
+    );
+    const sequence = rows[0]?.sequence;
+    if (!sequence) throw new Error(`${auditSchema}.${on.table}.${on.column} has no sequence`);
+    found.set(`${on.table}.${on.column}`, sequence);
+  }
+  return (table, column) => {
+    const sequence = found.get(`${table}.${column}`);
+    if (sequence === undefined) throw new Error(`no sequence looked up for ${table}.${column}`);
+    return sequence;
+  };
 }
 
 /** Which roles may run which statements on a kit table (anything else is refused). */

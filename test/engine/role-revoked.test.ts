@@ -1,4 +1,6 @@
+import { parseConfig } from '../../src/config';
 import { createEngine, silentLogger } from '../../src/engine';
+import { migrateTarget } from '../../src/migrate/migrate-target';
 import { AuditTrailError } from '../../src/errors';
 import { quoteIdent } from '../../src/postgres/identifiers';
 import { grantSql } from '../../src/trust/grant';
@@ -218,6 +220,106 @@ describe('engine: a login that is a member of the kit roles without inheriting t
       expect((await p.replicate({ targetUrl: login.url })).initialLoadRows).toEqual({
         'public.items': 1,
       });
+    } finally {
+      await p.dispose();
+    }
+  });
+});
+
+/**
+ * Two privileges the engine uses were granted outside the list its permission diagnosis
+ * reads: EXECUTE on `finish_reload` (writer: a table's load ends its reload with it) and
+ * USAGE on `schema_change`'s id sequence (engine: a partition seen attached or detached
+ * takes its id from it). A REVOKE of either stopped the engine with the server's words
+ * alone. Now it names the privilege, the object and the role, with the GRANT.
+ */
+describe('engine: its reload function or id sequence revoked from the role its login holds', () => {
+  const FINISH_RELOAD = 'audit.finish_reload(text, text, timestamp without time zone)';
+  const SEQUENCE = 'audit.schema_change_id_seq';
+  const MIGRATE = `, or "audit-trail migrate" (which grants the kit's roles their privileges again)`;
+
+  async function engineLogin(p: Pipeline): Promise<{ name: string; url: string }> {
+    const login = await createLogin(p.targetUrl, 'engine_login');
+    await p.target(grantSql(kitRoles(p.config), 'engine', login.name));
+    return login;
+  }
+
+  function refusal(stopped: unknown): AuditTrailError {
+    expect(stopped).toBeInstanceOf(AuditTrailError);
+    const error = stopped as AuditTrailError;
+    expect(error.code).toBe('ENGINE_ROLE_MISSING');
+    expect(error.exitCode).toBe(2);
+    return error;
+  }
+
+  it(`REVOKE EXECUTE ON FUNCTION ${FINISH_RELOAD} FROM audit_writer: a table added to the config stops its load naming it and the GRANT; after the GRANT it is loaded once`, async () => {
+    const p = await createPipeline(
+      `CREATE TABLE a (id int PRIMARY KEY, v text);
+       CREATE TABLE b (id int PRIMARY KEY, v text);
+       INSERT INTO a VALUES (1, 'a1');
+       INSERT INTO b VALUES (1, 'b1'), (2, 'b2');`,
+      { tables: [{ table: 'a' }] },
+    );
+    try {
+      const login = await engineLogin(p);
+      await p.replicate({ targetUrl: login.url });
+      const both = parseConfig({ tables: [{ table: 'a' }, { table: 'b' }] });
+      // migrate grants the kit's roles their privileges: the REVOKE comes after it.
+      await migrateTarget({ config: both, sourceUrl: p.sourceUrl, targetUrl: p.targetUrl });
+      await p.target(`REVOKE EXECUTE ON FUNCTION ${FINISH_RELOAD} FROM audit_writer`);
+      const stopped = await errorOf(p.replicate({ config: both, targetUrl: login.url }));
+      await p.target(`GRANT EXECUTE ON FUNCTION ${FINISH_RELOAD} TO audit_writer`);
+      const error = refusal(stopped);
+      expect(error.message).toContain(
+        `the engine's target login ${login.name} holds audit_writer but lacks EXECUTE on ` +
+          `function ${FINISH_RELOAD} (permission denied for function finish_reload): `,
+      );
+      expect(error.hint).toBe(
+        `as the target's administrator run GRANT EXECUTE ON FUNCTION "audit".` +
+          `"finish_reload"(text, text, timestamp without time zone) TO "audit_writer"${MIGRATE}`,
+      );
+      const recordedOfB = async () =>
+        (await p.target(`SELECT count(*)::int AS n FROM audit.audit_log WHERE source_table = 'b'`))
+          .rows[0];
+      // The load was rolled back with it: nothing of b recorded.
+      expect(await recordedOfB()).toEqual({ n: 0 });
+      const resumed = await p.replicate({ config: both, targetUrl: login.url });
+      expect(resumed.initialLoadRows).toEqual({ 'public.b': 2 });
+      expect(await recordedOfB()).toEqual({ n: 2 });
+    } finally {
+      await p.dispose();
+    }
+  });
+
+  it(`REVOKE USAGE ON SEQUENCE ${SEQUENCE} FROM audit_engine: a partition detached stops it naming the sequence and the GRANT; after the GRANT it is logged once`, async () => {
+    const p = await createPipeline(
+      `CREATE TABLE d (region text, id int, PRIMARY KEY (region, id)) PARTITION BY LIST (region);
+       CREATE TABLE d_eu PARTITION OF d FOR VALUES IN ('EU');
+       CREATE TABLE d_us PARTITION OF d FOR VALUES IN ('US');
+       INSERT INTO d VALUES ('EU', 1), ('US', 1);`,
+      { tables: [{ table: 'd', partitions: ['d_eu', 'd_us'] }] },
+    );
+    try {
+      const login = await engineLogin(p);
+      await p.replicate({ targetUrl: login.url });
+      await p.target(`REVOKE USAGE ON SEQUENCE ${SEQUENCE} FROM audit_engine`);
+      await p.source(`ALTER TABLE d DETACH PARTITION d_us`);
+      const stopped = await errorOf(p.replicate({ targetUrl: login.url }));
+      await p.target(`GRANT USAGE ON SEQUENCE ${SEQUENCE} TO audit_engine`);
+      const error = refusal(stopped);
+      expect(error.message).toContain(
+        `the engine's target login ${login.name} holds audit_engine but lacks USAGE on ` +
+          `sequence ${SEQUENCE} (permission denied for sequence schema_change_id_seq): `,
+      );
+      expect(error.hint).toBe(
+        `as the target's administrator run GRANT USAGE ON SEQUENCE "audit"."schema_change_id_seq" TO "audit_engine"${MIGRATE}`,
+      );
+      const logged = () =>
+        p.target(`SELECT change, partition_name FROM audit.partition_change ORDER BY id`);
+      expect((await logged()).rows).toEqual([]);
+      await p.replicate({ targetUrl: login.url });
+      await p.replicate({ targetUrl: login.url });
+      expect((await logged()).rows).toEqual([{ change: 'DETACH', partition_name: 'd_us' }]);
     } finally {
       await p.dispose();
     }
