@@ -7,13 +7,21 @@
  * entry type gc), the client's process CPU for the loop (every thread), and each kind's
  * p50 / p99 wall time with how many of its 4 slowest calls had a pause inside.
  *
+ * Each run also prints the young generation's size (new space) when the loop starts and
+ * ends. `--idle S` (or `S+W`, repeatable: each value a run of its own, interleaved) waits S
+ * seconds before the warm-up, as the bench's process is idle while the case's log is
+ * loaded, and runs W more samples of other keys first (BENCHMARKS 4: a young generation
+ * shrunk by V8's memory reducer).
+ *
  * Usage: `npx tsx bench/cases/history-gc.ts --kit DIR [--kit DIR ...] [--rows N]
- * [--queries Q] [--rounds R]`, each DIR a checkout with `npm run build` done.
+ * [--queries Q] [--rounds R] [--idle S[+W] ...]`, each DIR a checkout with `npm run build`
+ * done.
  */
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
 import {
   generateAuditRows,
   migratedHistoryTarget,
@@ -33,10 +41,12 @@ async function main(): Promise<void> {
       rows: { type: 'string', default: '300000' },
       queries: { type: 'string', default: '300' },
       rounds: { type: 'string', default: '3' },
+      idle: { type: 'string', multiple: true },
       child: { type: 'string' },
     },
   });
-  if (values.child !== undefined) return loop(values.child, values.kit![0]!, values.queries!);
+  if (values.child !== undefined)
+    return loop(values.child, values.kit![0]!, values.queries!, values.idle?.[0] ?? '0');
   if (values.kit === undefined) throw new Error('--kit DIR (one or more built checkouts)');
   const server = await startHistoryServer();
   try {
@@ -44,12 +54,26 @@ async function main(): Promise<void> {
     await generateAuditRows(targetUrl, Number(values.rows));
     for (let round = 0; round < Number(values.rounds); round++) {
       for (const kit of values.kit) {
-        const output = execFileSync(
-          process.execPath,
-          ['--import', 'tsx', __filename, '--child', targetUrl, '--kit', path.resolve(kit)],
-          { encoding: 'utf8' },
-        );
-        console.log(`round ${round + 1} ${kit}: ${output.trim()}`);
+        for (const idle of values.idle ?? ['0']) {
+          const output = execFileSync(
+            process.execPath,
+            [
+              '--import',
+              'tsx',
+              __filename,
+              '--child',
+              targetUrl,
+              '--kit',
+              path.resolve(kit),
+              '--queries',
+              values.queries!,
+              '--idle',
+              idle,
+            ],
+            { encoding: 'utf8' },
+          );
+          console.log(`round ${round + 1} ${kit} idle ${idle}s: ${output.trim()}`);
+        }
       }
     }
   } finally {
@@ -57,8 +81,14 @@ async function main(): Promise<void> {
   }
 }
 
-/** One checkout's run of the case's loop against `url`. */
-async function loop(url: string, kit: string, queries: string): Promise<void> {
+/**
+ * One checkout's run of the case's loop against `url`. `idle` is `S` or `S+W`: S seconds
+ * idle before the warm-up (as the bench's process waits while the case's log is loaded),
+ * and W more samples (other keys than the timed ones) run as the timed loop runs them
+ * before it.
+ */
+async function loop(url: string, kit: string, queries: string, idle: string): Promise<void> {
+  const [idleS, extraWarm] = idle.split('+').map(Number) as [number, number | undefined];
   const { createKysely } = (await import(
     path.join(kit, 'dist/src/postgres/connect.js')
   )) as typeof import('../../src/postgres/connect');
@@ -79,7 +109,16 @@ async function loop(url: string, kit: string, queries: string): Promise<void> {
   observer.observe({ entryTypes: ['gc'] });
   const db = createKysely<unknown>(url, { max: 1 });
   const history = createHistory(db);
-  const samples = await sampleInputs(url, Number(queries));
+  const drawn = await sampleInputs(url, Number(queries) + (extraWarm ?? 0));
+  const samples = drawn.slice(0, Number(queries));
+  // The bench's process waits idle while the case's log is generated (100 s at 1M rows):
+  // V8's memory reducer shrinks the heap, the young generation to its smallest, meanwhile.
+  if (idleS > 0) await new Promise((resolve) => setTimeout(resolve, idleS * 1000));
+  for (const sample of drawn.slice(samples.length)) {
+    await history.history('public.items', { id: sample.key }, {});
+    await history.asOf('public.items', { id: sample.key }, sample.instant);
+    await history.transaction(sample.transactionId);
+  }
   for (const sample of samples.slice(0, 30)) {
     await history.history('public.items', { id: sample.key }, {});
     await history.history('public.items', { id: sample.key });
@@ -92,6 +131,11 @@ async function loop(url: string, kit: string, queries: string): Promise<void> {
     await work();
     calls[kind]!.push({ start, end: performance.now() });
   };
+  const newSpace = () =>
+    (v8.getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ??
+      0) /
+    2 ** 20;
+  const newSpaceBefore = newSpace();
   const started = performance.now();
   const cpu = process.cpuUsage();
   for (const sample of samples) {
@@ -108,6 +152,7 @@ async function loop(url: string, kit: string, queries: string): Promise<void> {
   const sum = (list: readonly Span[]) => list.reduce((total, p) => total + p.end - p.start, 0);
   const minor = inLoop.filter((p) => p.minor);
   const parts = [
+    `new space ${newSpaceBefore.toFixed(1)} -> ${newSpace().toFixed(1)} MB`,
     `cpu ${((used.user + used.system) / 1000).toFixed(0)} ms`,
     `scavenges ${minor.length} (${sum(minor).toFixed(1)} ms)`,
     `full ${inLoop.length - minor.length} (${sum(inLoop.filter((p) => !p.minor)).toFixed(1)} ms)`,

@@ -5,14 +5,20 @@
  * pass 1 as the case runs it (after the bulk load most of the log is not in shared
  * buffers), pass 2 the same calls again. For each call: wall time, the backend's CPU
  * (`/proc/<pid>/schedstat`), the bytes it read from the OS (`/proc/<pid>/io` rchar: a
- * shared-buffer miss reads an 8 KB page), the client's CPU (`process.cpuUsage`) and the
- * V8 GC pauses inside the call (`PerformanceObserver`, entry type gc). `--no-all` leaves
+ * shared-buffer miss reads an 8 KB page), the client's CPU (`process.cpuUsage`), the
+ * V8 GC pauses inside the call (`PerformanceObserver`, entry type gc) and the largest GC
+ * kind among them (1 scavenge, 4 mark-compact, 8 incremental marking), the client's main
+ * thread's own CPU (`/proc/self/task/<pid>/schedstat`: `process.cpuUsage` counts V8's
+ * background threads too), and how long the backend and the client's main thread waited
+ * for a core (schedstat's run-queue time); per pass, checkpoints and autovacuum runs.
+ * `--out FILE` writes every call as JSON. `--no-all` leaves
  * the every-version calls out (whose garbage may fall on the calls after them);
  * `--profile FILE` writes a CPU profile of the client during pass 1 and prints where its
  * time went.
  *
  * Usage: `npx tsx bench/cases/history-tail.ts [--rows N] [--queries Q] [--no-all] [--profile FILE]`
  */
+import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
@@ -40,12 +46,27 @@ interface Call {
   readonly serverMs: number;
   readonly clientMs: number;
   readonly gcMs: number;
+  /** Largest GC kind inside the call: 0 none, 1 minor (scavenge), 2+ major/incremental/weak. */
+  readonly gcKind: number;
   readonly readBlocks: number;
+  /** The client's main thread's own CPU (`/proc/self/task/<pid>/schedstat`, field 1). */
+  readonly mainMs: number;
+  /** Time the backend and the client's main thread waited for a core (schedstat field 2). */
+  readonly serverWaitMs: number;
+  readonly clientWaitMs: number;
 }
 
 interface Backend {
   readonly cpuNs: number;
+  readonly waitNs: number;
   readonly readBytes: number;
+}
+
+const mainThread = `/proc/self/task/${process.pid}/schedstat`;
+/** The main thread's run time and run-queue wait, ns. */
+function mainSched(): [number, number] {
+  const [run, wait] = readFileSync(mainThread, 'utf8').split(' ');
+  return [Number(run), Number(wait)];
 }
 
 async function backend(pid: number): Promise<Backend> {
@@ -55,6 +76,7 @@ async function backend(pid: number): Promise<Backend> {
   ]);
   return {
     cpuNs: Number(sched.split(' ')[0]),
+    waitNs: Number(sched.split(' ')[1]),
     readBytes: Number(/^rchar: (\d+)$/m.exec(io)![1]),
   };
 }
@@ -69,10 +91,14 @@ async function main(): Promise<void> {
       out: { type: 'string' },
     },
   });
-  const gcs: { start: number; end: number }[] = [];
+  const gcs: { start: number; end: number; kind: number }[] = [];
   const observer = new PerformanceObserver((list) => {
     for (const entry of list.getEntries())
-      gcs.push({ start: entry.startTime, end: entry.startTime + entry.duration });
+      gcs.push({
+        start: entry.startTime,
+        end: entry.startTime + entry.duration,
+        kind: (entry as { detail?: { kind?: number } }).detail?.kind ?? 0,
+      });
   });
   observer.observe({ entryTypes: ['gc'] });
   const server = await startHistoryServer();
@@ -108,7 +134,21 @@ async function main(): Promise<void> {
     const pid = pidRows[0]!.pid;
     const calls: Call[] = [];
     const session = values.profile ? new Session() : undefined;
+    // Server activity that could land on a call: checkpoints (cluster-wide) and autovacuum
+    // or autoanalyze runs in this database, read before and after each pass.
+    const activity = async () =>
+      (
+        await sql<{ checkpoints: string; buffers: string; vacuums: string; last: Date | null }>`
+          SELECT (SELECT num_timed + num_requested FROM pg_stat_checkpointer)::text AS checkpoints,
+                 (SELECT buffers_written FROM pg_stat_checkpointer)::text AS buffers,
+                 (SELECT sum(autovacuum_count + autoanalyze_count) FROM pg_stat_all_tables)::text AS vacuums,
+                 (SELECT max(greatest(last_autovacuum, last_autoanalyze)) FROM pg_stat_all_tables) AS last`.execute(
+          db,
+        )
+      ).rows[0]!;
     for (const pass of [1, 2]) {
+      const activityBefore = await activity();
+      const passStarted = new Date();
       if (pass === 1 && session) {
         session.connect();
         await session.post('Profiler.enable');
@@ -119,14 +159,18 @@ async function main(): Promise<void> {
         for (const kind of order) {
           const before = await backend(pid);
           const cpu = process.cpuUsage();
+          const [run0, wait0] = mainSched();
           const t0 = performance.now();
           const answer = await kinds[kind](s);
           const t1 = performance.now();
+          const [run1, wait1] = mainSched();
           const client = process.cpuUsage(cpu);
           const after = await backend(pid);
-          const gcMs = gcs
-            .filter((g) => g.end > t0 && g.start < t1)
-            .reduce((sum, g) => sum + Math.min(g.end, t1) - Math.max(g.start, t0), 0);
+          const inside = gcs.filter((g) => g.end > t0 && g.start < t1);
+          const gcMs = inside.reduce(
+            (sum, g) => sum + Math.min(g.end, t1) - Math.max(g.start, t0),
+            0,
+          );
           calls.push({
             pass,
             kind,
@@ -137,10 +181,18 @@ async function main(): Promise<void> {
             serverMs: (after.cpuNs - before.cpuNs) / 1e6,
             clientMs: (client.user + client.system) / 1000,
             gcMs,
+            gcKind: Math.max(0, ...inside.map((g) => g.kind)),
             readBlocks: (after.readBytes - before.readBytes) / 8192,
+            mainMs: (run1 - run0) / 1e6,
+            serverWaitMs: (after.waitNs - before.waitNs) / 1e6,
+            clientWaitMs: (wait1 - wait0) / 1e6,
           });
         }
       }
+      const activityAfter = await activity();
+      console.log(
+        `pass ${pass} (${passStarted.toISOString()} to ${new Date().toISOString()}): checkpoints ${activityBefore.checkpoints} -> ${activityAfter.checkpoints} (buffers written ${activityBefore.buffers} -> ${activityAfter.buffers}), autovacuum/analyze runs ${activityBefore.vacuums} -> ${activityAfter.vacuums}, last ${activityAfter.last?.toISOString() ?? 'none'}`,
+      );
       if (pass === 1 && session) {
         const { profile } = await session.post('Profiler.stop');
         await writeFile(values.profile!, JSON.stringify(profile));
@@ -159,7 +211,16 @@ async function main(): Promise<void> {
 }
 
 function report(calls: readonly Call[]): void {
-  const fields = ['wallMs', 'serverMs', 'clientMs', 'gcMs', 'readBlocks'] as const;
+  const fields = [
+    'wallMs',
+    'serverMs',
+    'clientMs',
+    'mainMs',
+    'gcMs',
+    'serverWaitMs',
+    'clientWaitMs',
+    'readBlocks',
+  ] as const;
   const mean = (list: readonly Call[], field: (typeof fields)[number]) =>
     round(list.reduce((sum, c) => sum + c[field], 0) / Math.max(1, list.length), 3);
   for (const pass of [1, 2]) {
@@ -200,7 +261,7 @@ function report(calls: readonly Call[]): void {
       const slowest = [...list].sort((a, b) => b.wallMs - a.wallMs).slice(0, 4);
       for (const c of slowest)
         console.log(
-          `  slow: key ${c.key} (${c.versions} versions) rows ${c.rows} wall ${round(c.wallMs, 2)} server ${round(c.serverMs, 2)} client ${round(c.clientMs, 2)} gc ${round(c.gcMs, 2)} read ${c.readBlocks}`,
+          `  slow: key ${c.key} (${c.versions} versions) rows ${c.rows} wall ${round(c.wallMs, 2)} server ${round(c.serverMs, 2)} client ${round(c.clientMs, 2)} main ${round(c.mainMs, 2)} gc ${round(c.gcMs, 2)} (kind ${c.gcKind}) waits server ${round(c.serverWaitMs, 2)} client ${round(c.clientWaitMs, 2)} read ${c.readBlocks}`,
         );
     }
   }
