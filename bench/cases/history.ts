@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { BenchCase } from '.';
 import { parseConfig, type AuditTrailConfig } from '../../src/config';
 import { createHistory } from '../../src/history';
@@ -7,6 +8,7 @@ import { quoteIdent } from '../../src/postgres/identifiers';
 import { startLocalPostgres, type LocalPostgres } from '../../src/postgres/local-server';
 import { installSourceContext } from '../../src/source-context';
 import { figure } from '../lib/figures';
+import { GcPauses, type Span } from '../lib/gc-pauses';
 import { withClient } from '../lib/servers';
 import { percentile, round } from '../lib/stats';
 
@@ -39,10 +41,17 @@ export const historyCase: BenchCase = {
       try {
         const history = createHistory(db, { auditSchema: config.auditSchema });
         const samples = await sampleInputs(targetUrl, ctx.profile.historyQueries);
-        const time = async (work: () => Promise<unknown>) => {
-          const started = process.hrtime.bigint();
+        const spans: Record<'history' | 'asOf' | 'transaction', Span[]> = {
+          history: [],
+          asOf: [],
+          transaction: [],
+        };
+        const time = async (work: () => Promise<unknown>, kind?: keyof typeof spans) => {
+          const start = performance.now();
           const result = await work();
-          return { ms: Number(process.hrtime.bigint() - started) / 1e6, result };
+          const end = performance.now();
+          if (kind) spans[kind].push({ start, end });
+          return { ms: end - start, result };
         };
         // Warm-up: plans, caches, JIT; not timed.
         for (const sample of samples.slice(0, 30)) {
@@ -56,22 +65,35 @@ export const historyCase: BenchCase = {
         const asOfMs: number[] = [];
         const transactionMs: number[] = [];
         const byVersions: Record<string, number[]> = {};
+        const gc = new GcPauses();
+        gc.start();
         for (const sample of samples) {
           // The figure: the first page (the API's default, 100 versions), as a UI asks.
           historyMs.push(
-            (await time(() => history.history('public.items', { id: sample.key }, {}))).ms,
+            (await time(() => history.history('public.items', { id: sample.key }, {}), 'history'))
+              .ms,
           );
           asOfMs.push(
-            (await time(() => history.asOf('public.items', { id: sample.key }, sample.instant))).ms,
+            (
+              await time(
+                () => history.asOf('public.items', { id: sample.key }, sample.instant),
+                'asOf',
+              )
+            ).ms,
           );
-          transactionMs.push((await time(() => history.transaction(sample.transactionId))).ms);
+          transactionMs.push(
+            (await time(() => history.transaction(sample.transactionId), 'transaction')).ms,
+          );
         }
+        await gc.stop();
+        const versionsOf: number[] = [];
         // Every version of each sampled key (a detail, not a goal), in a loop of its own: a
         // 1,000-version answer leaves megabytes of garbage, and V8's collector paused the
         // calls timed after it for several ms (BENCHMARKS 4, where the tail comes from).
         for (const [i, sample] of samples.entries()) {
           const all = await time(() => history.history('public.items', { id: sample.key }));
           allVersionsMs.push(all.ms);
+          versionsOf.push((all.result as unknown[]).length);
           (byVersions[versionBucket((all.result as unknown[]).length)] ??= []).push(historyMs[i]!);
         }
         const summary = (values: number[]) => ({
@@ -80,6 +102,22 @@ export const historyCase: BenchCase = {
           p99: round(percentile(values, 99), 3),
           max: round(Math.max(...values), 3),
         });
+        // The slowest 1% of each kind, with the collector's pause inside each (BENCHMARKS 4:
+        // after the case's idle data load the young generation is small and collected often).
+        const slowest = (kind: keyof typeof spans) =>
+          spans[kind]
+            .map((span, i) => ({ i, ms: span.end - span.start, gcMs: gc.inside(span) }))
+            .sort((a, b) => b.ms - a.ms)
+            .slice(0, Math.max(3, Math.ceil(spans[kind].length / 100)))
+            .map(({ i, ms, gcMs }) => ({
+              ms: round(ms, 3),
+              gcPauseMs: round(gcMs, 3),
+              ...(kind === 'history' ? { versionsOfTheKey: versionsOf[i] } : {}),
+            }));
+        const collector = {
+          ...gc.summary([...spans.history, ...spans.asOf, ...spans.transaction]),
+          firstPagesWithAPause: spans.history.filter((span) => gc.inside(span) > 0).length,
+        };
         const note = `${ctx.profile.historyRows.toLocaleString('en-US')} audit rows, ${keys} keys with 1-1000 versions, context on (a context row per transaction)`;
         const historyByVersions = Object.fromEntries(
           Object.entries(byVersions)
@@ -94,15 +132,17 @@ export const historyCase: BenchCase = {
                 ...summary(historyMs),
                 byVersionsOfTheKey: historyByVersions,
                 allVersions: summary(allVersionsMs),
+                slowest: slowest('history'),
+                collector,
               },
             }),
             figure('asof_p99_ms', round(percentile(asOfMs, 99), 3), {
               note,
-              detail: summary(asOfMs),
+              detail: { ...summary(asOfMs), slowest: slowest('asOf') },
             }),
             figure('transaction_p99_ms', round(percentile(transactionMs, 99), 3), {
               note: `${note}, ${CHANGES_PER_TRANSACTION} changes per transaction`,
-              detail: summary(transactionMs),
+              detail: { ...summary(transactionMs), slowest: slowest('transaction') },
             }),
           ],
           detail: {
@@ -114,6 +154,7 @@ export const historyCase: BenchCase = {
             historyAllVersions: summary(allVersionsMs),
             asOf: summary(asOfMs),
             transaction: summary(transactionMs),
+            collector,
           },
         };
       } finally {
