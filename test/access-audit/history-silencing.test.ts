@@ -1,13 +1,8 @@
-import {
-  AccessAuditPipeline,
-  setupPgaudit,
-  splitLogRecords,
-  type AuditEvent,
-  type Verdict,
-} from '../../src/access-audit';
+import type pg from 'pg';
+import { setupPgaudit } from '../../src/access-audit';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
 import { withClient } from '../support/databases';
-import { createAuditedDatabase } from './support/audited-database';
+import { liveAuditLog } from './support/live-audit-log';
 import { describeWithPgaudit } from './support/live-suite';
 import type { PgauditServer } from './support/pgaudit-server';
 
@@ -58,21 +53,22 @@ const SERVICE = [
   "ALTER PUBLICATION kitpub SET (publish = 'insert, update, delete, truncate', publish_via_partition_root = true)",
 ];
 
+/** Run as the superuser in the new database, before the workload. */
+async function prepare(admin: pg.Client): Promise<void> {
+  await admin.query('CREATE TABLE public.items (id int PRIMARY KEY, v text)');
+  await admin.query('CREATE PUBLICATION kitpub FOR TABLE public.items');
+  await admin.query('CREATE PUBLICATION otherpub FOR TABLE public.items');
+  await admin.query("SELECT pg_create_logical_replication_slot('kitslot', 'pgoutput')");
+  await admin.query("SELECT pg_create_logical_replication_slot('otherslot', 'pgoutput')");
+  await admin.query(
+    `CREATE SUBSCRIPTION kitsub CONNECTION 'dbname=${DB}' PUBLICATION kitpub WITH (connect = false)`,
+  );
+  await admin.query('ALTER TABLE public.items OWNER TO engine_svc');
+  await admin.query('ALTER PUBLICATION kitpub OWNER TO engine_svc');
+  await setupPgaudit(admin, config);
+}
+
 async function runWorkload(server: PgauditServer): Promise<void> {
-  const roles = { logins: ['engine_svc'], superusers: ['dba'] };
-  await createAuditedDatabase(server, DB, roles, async (admin) => {
-    await admin.query('CREATE TABLE public.items (id int PRIMARY KEY, v text)');
-    await admin.query('CREATE PUBLICATION kitpub FOR TABLE public.items');
-    await admin.query('CREATE PUBLICATION otherpub FOR TABLE public.items');
-    await admin.query("SELECT pg_create_logical_replication_slot('kitslot', 'pgoutput')");
-    await admin.query("SELECT pg_create_logical_replication_slot('otherslot', 'pgoutput')");
-    await admin.query(
-      `CREATE SUBSCRIPTION kitsub CONNECTION 'dbname=${DB}' PUBLICATION kitpub WITH (connect = false)`,
-    );
-    await admin.query('ALTER TABLE public.items OWNER TO engine_svc');
-    await admin.query('ALTER PUBLICATION kitpub OWNER TO engine_svc');
-    await setupPgaudit(admin, config);
-  });
   await withClient(server.userUrl('engine_svc', DB), async (client) => {
     for (const statement of SERVICE) await client.query(statement);
   });
@@ -81,31 +77,20 @@ async function runWorkload(server: PgauditServer): Promise<void> {
   });
 }
 
-function verdicts(log: string): { event: AuditEvent; verdict: Verdict }[] {
-  const pipeline = new AccessAuditPipeline(config);
-  return [
-    ...splitLogRecords(log).flatMap((record) => pipeline.push(record, undefined)),
-    ...pipeline.flush(),
-  ].flatMap((outcome) => (outcome.kind === 'verdict' ? [outcome] : []));
-}
-
 describeWithPgaudit('silencing the change history at its source, on a live server', (start) => {
-  let server: PgauditServer;
-  let outcomes: { event: AuditEvent; verdict: Verdict }[];
-
-  beforeAll(async () => {
-    server = await start({ settings: { wal_level: 'logical' } });
-    await runWorkload(server);
-    outcomes = verdicts(await server.readLog());
-  });
-
-  afterAll(async () => {
-    await server?.stop();
+  const live = liveAuditLog(start, {
+    server: () => ({ settings: { wal_level: 'logical' } }),
+    config,
+    database: DB,
+    roles: { logins: ['engine_svc'], superusers: ['dba'] },
+    prepare,
+    workload: runWorkload,
   });
 
   /** Each record's rule (or verdict kind) and what it names, for one statement. */
   const verdictsFor = (statement: string) =>
-    outcomes
+    live
+      .outcomes()
       .filter(({ event }) => event.statement === statement)
       .map(({ verdict }) =>
         verdict.kind === 'alert'

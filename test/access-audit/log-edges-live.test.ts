@@ -2,18 +2,15 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  AccessAuditPipeline,
   canaryStatement,
   checkPgaudit,
   setupPgaudit,
-  splitLogRecords,
   type AuditEvent,
-  type Verdict,
 } from '../../src/access-audit';
 import type { LogFormat } from '../../src/access-audit/parser';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
 import { withClient } from '../support/databases';
-import { createAuditedDatabase } from './support/audited-database';
+import { liveAuditLog, ruleOf, type Outcome } from './support/live-audit-log';
 import { describeWithPgaudit } from './support/live-suite';
 import type { PgauditServer } from './support/pgaudit-server';
 
@@ -59,16 +56,8 @@ const AT_WARNING = "SELECT 'read at warning' FROM public.salaries LIMIT 1";
 const AT_NOTICE = "SELECT 'read at notice' FROM public.salaries LIMIT 1";
 const CANARY_NONCE = '1764644042000-9f1c';
 
+/** Runs the workload's statements; returns the parallel query's plan. */
 async function runWorkload(server: PgauditServer, socketDir: string): Promise<string[]> {
-  // quiet_dba: a superuser whose own pgaudit.log has neither ROLE nor MISC.
-  const roles = { logins: ['alice', 'app_svc'], superusers: ['dba', 'quiet_dba'] };
-  await createAuditedDatabase(server, DB, roles, async (admin) => {
-    await admin.query('CREATE TABLE public.salaries (id int PRIMARY KEY, pay int)');
-    await admin.query('INSERT INTO public.salaries SELECT g, g FROM generate_series(1, 1000) g');
-    await admin.query('GRANT SELECT ON public.salaries TO alice');
-    await setupPgaudit(admin, CONFIG);
-    await admin.query("ALTER ROLE quiet_dba SET pgaudit.log = 'read, write'");
-  });
   const alice = server.userUrl('alice', DB);
   await withClient(alice, (client) => client.query(SELF_JOIN));
   const overSocket = `postgres://alice@/${DB}?host=${encodeURIComponent(socketDir)}&port=${server.port}`;
@@ -110,23 +99,6 @@ async function runWorkload(server: PgauditServer, socketDir: string): Promise<st
   return plans;
 }
 
-interface Outcome {
-  event: AuditEvent;
-  verdict: Verdict;
-}
-
-function scan(log: string, logFormat: LogFormat): Outcome[] {
-  const pipeline = new AccessAuditPipeline({ ...CONFIG, logFormat });
-  return [
-    ...splitLogRecords(log, logFormat).flatMap((record) => pipeline.push(record, undefined)),
-    ...pipeline.flush(),
-  ].flatMap((outcome) => (outcome.kind === 'verdict' ? [outcome] : []));
-}
-
-function ruleOf(verdict: Verdict): string {
-  return verdict.kind === 'alert' ? verdict.alert.rule : verdict.kind;
-}
-
 /** The fields that say who wrote a record, as the parser read them. */
 function identity(event: AuditEvent) {
   return {
@@ -154,43 +126,48 @@ function byProcess(outcomes: readonly Outcome[]): Map<number | undefined, Outcom
 }
 
 describeWithPgaudit('access audit: log edges on a live PostgreSQL', (start) => {
-  let server: PgauditServer;
   let socketDir: string;
-  let plans: string[];
-  const logs = new Map<LogFormat, string>();
-  const outcomes = new Map<LogFormat, Outcome[]>();
 
   beforeAll(async () => {
     socketDir = await mkdtemp(path.join(os.tmpdir(), 'audit-trail-socket-'));
     // The server may run as the postgres OS user.
     await chmod(socketDir, 0o777);
-    server = await start({
-      allFormats: true,
-      settings: { log_line_prefix: PREFIX, unix_socket_directories: socketDir },
-    });
-    plans = await runWorkload(server, socketDir);
-    for (const format of FORMATS) {
-      const log = await server.readLog(format);
-      logs.set(format, log);
-      outcomes.set(format, scan(log, format));
-    }
   });
-
+  // Registered before the server's hooks: after hooks run in reverse, so after its stop.
   afterAll(async () => {
-    await server?.stop();
     if (socketDir) await rm(socketDir, { recursive: true, force: true });
   });
 
+  const live = liveAuditLog(start, {
+    server: () => ({
+      allFormats: true,
+      settings: { log_line_prefix: PREFIX, unix_socket_directories: socketDir },
+    }),
+    config: CONFIG,
+    database: DB,
+    // quiet_dba: a superuser whose own pgaudit.log has neither ROLE nor MISC.
+    roles: { logins: ['alice', 'app_svc'], superusers: ['dba', 'quiet_dba'] },
+    prepare: async (admin) => {
+      await admin.query('CREATE TABLE public.salaries (id int PRIMARY KEY, pay int)');
+      await admin.query('INSERT INTO public.salaries SELECT g, g FROM generate_series(1, 1000) g');
+      await admin.query('GRANT SELECT ON public.salaries TO alice');
+      await setupPgaudit(admin, CONFIG);
+      await admin.query("ALTER ROLE quiet_dba SET pgaudit.log = 'read, write'");
+    },
+    workload: (server) => runWorkload(server, socketDir),
+    formats: FORMATS,
+  });
+
   it.each(FORMATS)('a table named twice in one statement alerts once (%s)', (format) => {
-    const selfJoin = outcomes.get(format)!.filter(({ event }) => event.statement === SELF_JOIN);
+    const selfJoin = live.outcomes(format).filter(({ event }) => event.statement === SELF_JOIN);
     // pgaudit.log_relation writes one record per reference to the table.
     expect(selfJoin).toHaveLength(2);
     expect(selfJoin.map(({ verdict }) => ruleOf(verdict))).toEqual(['human-read', 'excluded']);
   });
 
   it('reads the same identity from stderr, csvlog and jsonlog, also for a worker without one', () => {
-    expect(plans.join('\n')).toMatch(/Workers Launched: [1-9]/);
-    const [stderr, ...others] = FORMATS.map((format) => byProcess(outcomes.get(format)!));
+    expect(live.workload.join('\n')).toMatch(/Workers Launched: [1-9]/);
+    const [stderr, ...others] = FORMATS.map((format) => byProcess(live.outcomes(format)));
     for (const other of others) {
       expect([...other.keys()].sort()).toEqual([...stderr!.keys()].sort());
       for (const [pid, records] of stderr!) {
@@ -199,7 +176,7 @@ describeWithPgaudit('access audit: log edges on a live PostgreSQL', (start) => {
         );
       }
     }
-    const events = outcomes.get('jsonlog')!.map(({ event }) => event);
+    const events = live.outcomes('jsonlog').map(({ event }) => event);
     const leader = events.find((event) => event.statement === PARALLEL_QUERY && event.user)!;
     const socket = events.find((event) => event.statement === LOCAL_READ)!;
     const worker = events.find((event) => event.leaderPid !== undefined)!;
@@ -218,8 +195,8 @@ describeWithPgaudit('access audit: log edges on a live PostgreSQL', (start) => {
   it.each(FORMATS)(
     'records at another level than pgauditLogLevel alert, the canary record too (%s)',
     (format) => {
-      const alerts = outcomes
-        .get(format)!
+      const alerts = live
+        .outcomes(format)
         .filter(({ event }) => event.severity === 'WARNING')
         .map(({ event, verdict }) => [event.statement, ruleOf(verdict)]);
       expect(alerts).toEqual([
@@ -228,21 +205,21 @@ describeWithPgaudit('access audit: log edges on a live PostgreSQL', (start) => {
         [canaryStatement(CANARY_NONCE), 'unexpected-audit-level'],
       ]);
       // The SET that came first was still logged at LOG: audit-tampering.
-      const logClient = outcomes
-        .get(format)!
+      const logClient = live
+        .outcomes(format)
         .filter(({ event }) => event.statement === 'SET pgaudit.log_client = on');
       expect(logClient.map(({ verdict }) => ruleOf(verdict))).toEqual([
         'audit-tampering',
         'audit-tampering',
       ]);
       // The canary's record is not taken as the canary: its alarm fires as well.
-      expect(outcomes.get(format)!.some(({ verdict }) => verdict.kind === 'canary')).toBe(false);
+      expect(live.outcomes(format).some(({ verdict }) => verdict.kind === 'canary')).toBe(false);
     },
   );
 
   it('pgaudit check fails when records are written at another level than configured', async () => {
     const level = async (settings: string[]) =>
-      withClient(server.userUrl('dba', DB), async (client) => {
+      withClient(live.server.userUrl('dba', DB), async (client) => {
         for (const setting of settings) await client.query(setting);
         return (await checkPgaudit(client, CONFIG)).find(({ item }) => item === 'record level');
       });
@@ -262,14 +239,14 @@ describeWithPgaudit('access audit: log edges on a live PostgreSQL', (start) => {
   it.each(FORMATS)(
     'a session or role that turns pgaudit.log off leaves no record of it (%s)',
     (format) => {
-      const log = logs.get(format)!;
+      const log = live.log(format);
       // Logged after it took effect, when nothing is logged any more.
       for (const statement of [SESSION_OFF, AFTER_SESSION_OFF, ROLE_OFF, AFTER_ROLE_OFF])
         expect(log).not.toContain(statement);
       // Records at a level below log_min_messages go to the client only.
       expect(log).not.toContain(AT_NOTICE);
       // Only what came before: the role's setting, made by the superuser in setup.
-      const quiet = outcomes.get(format)!.filter(({ event }) => event.user === 'quiet_dba');
+      const quiet = live.outcomes(format).filter(({ event }) => event.user === 'quiet_dba');
       expect(quiet).toEqual([]);
     },
   );

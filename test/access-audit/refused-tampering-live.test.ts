@@ -1,20 +1,17 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { subscriptionFilterTerms } from '../../infra/access-audit/access-audit-monitor';
-import {
-  AccessAuditPipeline,
-  type AccessAlert,
-  checkPgaudit,
-  setupPgaudit,
-  splitLogRecords,
-  type AuditEvent,
-  type Verdict,
-} from '../../src/access-audit';
+import { type AccessAlert, checkPgaudit, setupPgaudit } from '../../src/access-audit';
 import type { LogFormat } from '../../src/access-audit/parser';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
 import { withClient } from '../support/databases';
-import { createAuditedDatabase } from './support/audited-database';
 import { subscriptionEvent, testHandler, toCloudWatchMessages } from './support/lambda';
+import {
+  END_OF_WORKLOAD,
+  liveAuditLog,
+  readLogThrough,
+  type Outcome,
+} from './support/live-audit-log';
 import { describeWithPgaudit } from './support/live-suite';
 import type { PgauditServer } from './support/pgaudit-server';
 
@@ -54,16 +51,6 @@ const REFUSED_HISTORY_SILENCING = 'ALTER PUBLICATION items_pub DROP TABLE public
 /** A failed statement that does not touch the audit. */
 const UNRELATED_FAILURE = 'SELECT * FROM public.no_such_table';
 
-const END_MARKER = 'SELECT * FROM public.end_of_workload';
-
-async function readWhole(server: PgauditServer, format: LogFormat): Promise<string> {
-  for (let attempt = 0; ; attempt++) {
-    const log = await server.readLog(format);
-    if (log.includes('end_of_workload') || attempt === 100) return log;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 async function tryEach(url: string, statements: readonly string[]): Promise<string[]> {
   const refusals: string[] = [];
   await withClient(url, async (client) => {
@@ -77,13 +64,8 @@ async function tryEach(url: string, statements: readonly string[]): Promise<stri
   return refusals;
 }
 
+/** Each statement refused for alice and app_svc, then a connection refused at startup. */
 async function runWorkload(server: PgauditServer): Promise<string[]> {
-  const roles = { logins: ['alice', 'app_svc', 'bob'] };
-  await createAuditedDatabase(server, DB, roles, async (admin) => {
-    await admin.query('CREATE TABLE public.items (id int PRIMARY KEY)');
-    await admin.query('CREATE PUBLICATION items_pub FOR TABLE public.items');
-    await setupPgaudit(admin, CONFIG);
-  });
   const statements = [...REFUSED, REFUSED_HISTORY_SILENCING, UNRELATED_FAILURE];
   const refusals = [
     ...(await tryEach(server.userUrl('alice', DB), statements)),
@@ -98,19 +80,6 @@ async function runWorkload(server: PgauditServer): Promise<string[]> {
   return refusals;
 }
 
-interface Outcome {
-  event: AuditEvent;
-  verdict: Verdict;
-}
-
-function scan(log: string, logFormat: LogFormat): Outcome[] {
-  const pipeline = new AccessAuditPipeline({ ...CONFIG, logFormat });
-  return [
-    ...splitLogRecords(log, logFormat).flatMap((record) => pipeline.push(record, undefined)),
-    ...pipeline.flush(),
-  ].flatMap((outcome) => (outcome.kind === 'verdict' ? [outcome] : []));
-}
-
 /** `user: statement` of each attempt alert, in log order. */
 function attempts(outcomes: readonly Outcome[]): string[] {
   return outcomes.flatMap(({ event, verdict }) =>
@@ -121,33 +90,27 @@ function attempts(outcomes: readonly Outcome[]): string[] {
 }
 
 describeWithPgaudit('access audit: refused attempts to silence the audit (live)', (start) => {
-  let server: PgauditServer;
-  let refusals: string[];
-  const outcomes = new Map<LogFormat, Outcome[]>();
-  let stderrLog: string;
-
-  beforeAll(async () => {
-    server = await start({ allFormats: true, settings: { log_line_prefix: PREFIX } });
-    refusals = await runWorkload(server);
-    // The logging collector writes asynchronously: a last failed statement, logged after
-    // everything before it, tells when each file has the whole workload.
-    await tryEach(server.userUrl('alice', DB), [END_MARKER]);
-    for (const format of FORMATS)
-      outcomes.set(format, scan(await readWhole(server, format), format));
-    stderrLog = await readWhole(server, 'stderr');
-  });
-
-  afterAll(async () => {
-    await server?.stop();
+  const live = liveAuditLog(start, {
+    server: () => ({ allFormats: true, settings: { log_line_prefix: PREFIX } }),
+    config: CONFIG,
+    database: DB,
+    roles: { logins: ['alice', 'app_svc', 'bob'] },
+    prepare: async (admin) => {
+      await admin.query('CREATE TABLE public.items (id int PRIMARY KEY)');
+      await admin.query('CREATE PUBLICATION items_pub FOR TABLE public.items');
+      await setupPgaudit(admin, CONFIG);
+    },
+    workload: runWorkload,
+    formats: FORMATS,
   });
 
   it('the server refuses every form for a role that is not a superuser', () => {
-    expect(refusals.filter((message) => message.includes('not refused'))).toEqual([]);
-    expect(refusals).toContain('permission denied to set parameter "pgaudit.log"');
+    expect(live.workload.filter((message) => message.includes('not refused'))).toEqual([]);
+    expect(live.workload).toContain('permission denied to set parameter "pgaudit.log"');
   });
 
   it.each(FORMATS)('each refused attempt alerts as audit-tampering-attempt (%s)', (format) => {
-    const found = outcomes.get(format)!;
+    const found = live.outcomes(format);
     const expected = [
       ...[...REFUSED, REFUSED_HISTORY_SILENCING].map((statement) => `alice: ${statement}`),
       // A service account's attempt alerts too, as audit-tampering does; history silencing
@@ -171,8 +134,8 @@ describeWithPgaudit('access audit: refused attempts to silence the audit (live)'
   it.each(FORMATS)(
     'a failed statement that touches no audit setting does not alert (%s)',
     (format) => {
-      const unrelated = outcomes
-        .get(format)!
+      const unrelated = live
+        .outcomes(format)
         .filter(({ event }) => event.statement === UNRELATED_FAILURE);
       expect(unrelated).toEqual([]);
     },
@@ -182,7 +145,7 @@ describeWithPgaudit('access audit: refused attempts to silence the audit (live)'
     // CloudWatch Logs delivers only the log events holding one of the filter's terms; a
     // refused attempt is an ERROR line and its STATEMENT line, each a log event of its own.
     const terms = subscriptionFilterTerms(CONFIG);
-    const delivered = toCloudWatchMessages(stderrLog).filter((message) =>
+    const delivered = toCloudWatchMessages(live.log('stderr')).filter((message) =>
       terms.some((term) => message.includes(term)),
     );
     const sns = mockClient(SNSClient);
@@ -200,7 +163,7 @@ describeWithPgaudit('access audit: refused attempts to silence the audit (live)'
     const lambdaAttempts = alerts
       .filter((alert) => alert.rule === 'audit-tampering-attempt')
       .map((alert) => `${alert.event.user ?? '?'}: ${alert.event.statement}`);
-    expect(lambdaAttempts).toEqual(attempts(outcomes.get('stderr')!));
+    expect(lambdaAttempts).toEqual(attempts(live.outcomes('stderr')));
     // The e-mail says the server refused it, and why.
     const texts = sns
       .commandCalls(PublishCommand)
@@ -215,7 +178,7 @@ describeWithPgaudit('access audit: refused attempts to silence the audit (live)'
   });
 
   it('pgaudit check fails when log_min_error_statement hides the statements the server refused', async () => {
-    await withClient(server.adminUrl(DB), async (admin) => {
+    await withClient(live.server.adminUrl(DB), async (admin) => {
       const item = async () =>
         (await checkPgaudit(admin, CONFIG)).find(
           (result) => result.item === 'log_min_error_statement',
@@ -229,7 +192,7 @@ describeWithPgaudit('access audit: refused attempts to silence the audit (live)'
   });
 
   it('pgaudit check fails when log_min_messages keeps the records or the ERROR lines out of the log', async () => {
-    await withClient(server.adminUrl(DB), async (admin) => {
+    await withClient(live.server.adminUrl(DB), async (admin) => {
       const item = async (minimum: string) => {
         await admin.query(`SET log_min_messages = '${minimum}'`);
         return (await checkPgaudit(admin, CONFIG)).find(
@@ -256,23 +219,15 @@ describeWithPgaudit('access audit: refused attempts to silence the audit (live)'
 
   it('as the check says, a session at log_min_messages = fatal leaves no record of what it runs', async () => {
     const marker = (n: number) => `SELECT 'min_messages_${n}' AS marker`;
-    await withClient(server.adminUrl(DB), async (admin) => {
+    await withClient(live.server.adminUrl(DB), async (admin) => {
       await admin.query("SET pgaudit.log = 'read'");
       await admin.query("SET log_min_messages = 'fatal'");
       await admin.query(marker(1));
       await admin.query("SET log_min_messages = 'warning'");
       await admin.query(marker(2));
     });
-    await tryEach(server.userUrl('alice', DB), [`${END_MARKER} /* min_messages */`]);
-    let log = '';
-    for (
-      let attempt = 0;
-      attempt < 100 && !log.includes('end_of_workload /* min_messages');
-      attempt++
-    ) {
-      log = await server.readLog('stderr');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await tryEach(live.server.userUrl('alice', DB), [`${END_OF_WORKLOAD} /* min_messages */`]);
+    const log = await readLogThrough(live.server, 'stderr', 'end_of_workload /* min_messages');
     expect(log).toContain('min_messages_2');
     expect(log).not.toContain('min_messages_1');
   });

@@ -1,13 +1,8 @@
-import {
-  AccessAuditPipeline,
-  setupPgaudit,
-  splitLogRecords,
-  type AuditEvent,
-  type Verdict,
-} from '../../src/access-audit';
+import type pg from 'pg';
+import { setupPgaudit } from '../../src/access-audit';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
 import { withClient } from '../support/databases';
-import { createAuditedDatabase } from './support/audited-database';
+import { liveAuditLog, ruleOf } from './support/live-audit-log';
 import { describeWithPgaudit } from './support/live-suite';
 import type { PgauditServer } from './support/pgaudit-server';
 
@@ -67,25 +62,26 @@ const TOOL_NOISE = [
 ];
 const MALLORY_WITNESS = "UPDATE billing.cards SET note = 'after reset' WHERE id = 1";
 
+/** Run as the superuser in the new database, before the workload. */
+async function prepare(admin: pg.Client): Promise<void> {
+  await admin.query('CREATE SCHEMA billing');
+  await admin.query('CREATE TABLE billing.cards (id int PRIMARY KEY, note text)');
+  await admin.query("INSERT INTO billing.cards VALUES (1, 'card')");
+  await admin.query('GRANT USAGE ON SCHEMA billing TO mallory');
+  await admin.query('GRANT ALL ON billing.cards TO mallory');
+  await admin.query("SELECT lo_from_bytea(4242, 'card number 4111')");
+  await admin.query('GRANT SELECT ON LARGE OBJECT 4242 TO mallory');
+  await admin.query('CREATE TABLE information_schema.stash AS SELECT * FROM billing.cards');
+  // A stable name for billing.cards' TOAST table, so the statement can be listed.
+  await admin.query('SET allow_system_table_mods = on');
+  const { rows } = await admin.query<{ toast: string }>(
+    "SELECT reltoastrelid::regclass::text AS toast FROM pg_class WHERE oid = 'billing.cards'::regclass",
+  );
+  await admin.query(`ALTER TABLE ${rows[0]!.toast} RENAME TO pg_toast_of_cards`);
+  await setupPgaudit(admin, config);
+}
+
 async function runWorkload(server: PgauditServer): Promise<void> {
-  const roles = { logins: ['mallory', 'app_svc'], superusers: ['dba'] };
-  await createAuditedDatabase(server, DB, roles, async (admin) => {
-    await admin.query('CREATE SCHEMA billing');
-    await admin.query('CREATE TABLE billing.cards (id int PRIMARY KEY, note text)');
-    await admin.query("INSERT INTO billing.cards VALUES (1, 'card')");
-    await admin.query('GRANT USAGE ON SCHEMA billing TO mallory');
-    await admin.query('GRANT ALL ON billing.cards TO mallory');
-    await admin.query("SELECT lo_from_bytea(4242, 'card number 4111')");
-    await admin.query('GRANT SELECT ON LARGE OBJECT 4242 TO mallory');
-    await admin.query('CREATE TABLE information_schema.stash AS SELECT * FROM billing.cards');
-    // A stable name for billing.cards' TOAST table, so the statement can be listed.
-    await admin.query('SET allow_system_table_mods = on');
-    const { rows } = await admin.query<{ toast: string }>(
-      "SELECT reltoastrelid::regclass::text AS toast FROM pg_class WHERE oid = 'billing.cards'::regclass",
-    );
-    await admin.query(`ALTER TABLE ${rows[0]!.toast} RENAME TO pg_toast_of_cards`);
-    await setupPgaudit(admin, config);
-  });
   const dba = server.userUrl('dba', DB);
   for (const statement of SPELLED_SETS) await withClient(dba, (client) => client.query(statement));
   await withClient(dba, (client) => client.query(BOUND_SET_CONFIG, ['pgaudit.log', 'misc']));
@@ -112,41 +108,26 @@ async function runWorkload(server: PgauditServer): Promise<void> {
   });
 }
 
-function verdicts(log: string): { event: AuditEvent; verdict: Verdict }[] {
-  const pipeline = new AccessAuditPipeline(config);
-  return [
-    ...splitLogRecords(log).flatMap((record) => pipeline.push(record, undefined)),
-    ...pipeline.flush(),
-  ].flatMap((outcome) => (outcome.kind === 'verdict' ? [outcome] : []));
-}
-
-function ruleOf(verdict: Verdict): string {
-  return verdict.kind === 'alert' ? verdict.alert.rule : verdict.kind;
-}
-
 describeWithPgaudit('silencing the access audit on a live server', (start) => {
-  let server: PgauditServer;
-  let outcomes: { event: AuditEvent; verdict: Verdict }[];
-  let log: string;
-
-  beforeAll(async () => {
-    server = await start({ settings: { 'pgaudit.log': 'ddl,role' } });
-    await runWorkload(server);
-    log = await server.readLog();
-    outcomes = verdicts(log);
-  });
-
-  afterAll(async () => {
-    await server?.stop();
+  const live = liveAuditLog(start, {
+    server: () => ({ settings: { 'pgaudit.log': 'ddl,role' } }),
+    config,
+    database: DB,
+    roles: { logins: ['mallory', 'app_svc'], superusers: ['dba'] },
+    prepare,
+    workload: runWorkload,
   });
 
   const rulesFor = (statement: string) =>
-    outcomes.filter(({ event }) => event.statement === statement).map((o) => ruleOf(o.verdict));
+    live
+      .outcomes()
+      .filter(({ event }) => event.statement === statement)
+      .map((o) => ruleOf(o.verdict));
 
   it('the attacks work on the server: a reset role is no longer audited', () => {
-    expect(log).not.toContain(MALLORY_WITNESS);
+    expect(live.log()).not.toContain(MALLORY_WITNESS);
     // Without CONTEXT the forged record cannot be told from pgAudit's.
-    expect(log).toMatch(
+    expect(live.log()).toMatch(
       /dba@appdb:\[\d+\]:LOG: {2}AUDIT: SESSION,9,1,MISC,SET,,,SET application_name = x,<none>\n(?!.*CONTEXT)/,
     );
   });
@@ -171,11 +152,13 @@ describeWithPgaudit('silencing the access audit on a live server', (start) => {
   });
 
   it('names what was changed', () => {
-    const summaries = outcomes.flatMap(({ verdict }) =>
-      verdict.kind === 'alert' && verdict.alert.rule === 'audit-tampering'
-        ? [verdict.alert.summary.replace(/^.*\): /, '')]
-        : [],
-    );
+    const summaries = live
+      .outcomes()
+      .flatMap(({ verdict }) =>
+        verdict.kind === 'alert' && verdict.alert.rule === 'audit-tampering'
+          ? [verdict.alert.summary.replace(/^.*\): /, '')]
+          : [],
+      );
     expect(new Set(summaries)).toEqual(
       new Set([
         'pgaudit setting changed',
