@@ -13,7 +13,8 @@ export class LogPrefixError extends AuditTrailError {
   }
 }
 
-type FieldName = keyof LogPrefixFields | 'ignored';
+/** The prefix fields a free-text escape fills. */
+type TextField = 'user' | 'database' | 'applicationName' | 'sessionId';
 
 /** One piece of a compiled prefix: literal text, or an escape and how to read it. */
 type Part =
@@ -22,7 +23,7 @@ type Part =
   | { kind: 'epoch'; field: 'timestamp' }
   | { kind: 'remote'; withPort: boolean }
   | { kind: 'number'; field: 'pid' | 'leaderPid' | 'ignored' }
-  | { kind: 'text'; field: FieldName; padded: boolean }
+  | { kind: 'text'; field: TextField | 'ignored'; padded: boolean }
   /** `%q`: where the lines of processes without a session end. */
   | { kind: 'sessionEnd' };
 
@@ -36,7 +37,7 @@ export interface PrefixMatch {
 /** Reads the prefix of one log line; `undefined` when the line does not start with it. */
 export type PrefixParser = (line: string) => PrefixMatch | undefined;
 
-const TEXT_ESCAPES: Readonly<Record<string, FieldName>> = {
+const TEXT_ESCAPES: Readonly<Record<string, TextField>> = {
   u: 'user',
   d: 'database',
   a: 'applicationName',
@@ -72,8 +73,8 @@ export function compileLogPrefix(
   prefix: string = RDS_LOG_LINE_PREFIX,
   options: PrefixOptions = {},
 ): PrefixParser {
-  const parts = sessionParts(splitPrefix(prefix));
-  return (line) => matchParts(parts, line, options.recordAt);
+  const steps = compileSteps(sessionParts(splitPrefix(prefix)));
+  return (line) => matchParts(steps, line, options.recordAt);
 }
 
 /**
@@ -90,7 +91,7 @@ export function compileSessionlessPrefix(
   const parts = splitPrefix(prefix);
   const end = parts.findIndex((part) => part.kind === 'sessionEnd');
   if (end < 0) return undefined;
-  const sessionless = parts.slice(0, end);
+  const sessionless = compileSteps(parts.slice(0, end));
   return (line) => matchParts(sessionless, line, options.recordAt);
 }
 
@@ -193,8 +194,49 @@ function isFreeText(part: Part): boolean {
   return part.kind === 'text' || part.kind === 'remote';
 }
 
+/** Where a part's value goes. */
+type StepField = Extract<Part, { field: unknown }>['field'];
+
+/**
+ * A part as the matcher reads it, for every line: one object shape for every kind (the
+ * union's five shapes made each `part.kind` read a megamorphic lookup), with the literal
+ * that ends its value and whether a name could be split another way worked out once.
+ */
+interface Step {
+  readonly kind: Part['kind'];
+  /** A literal's text; `''` for the other kinds. */
+  readonly text: string;
+  /** Where a timestamp, number or text value goes. */
+  readonly field: StepField;
+  readonly fractional: boolean;
+  readonly withPort: boolean;
+  readonly padded: boolean;
+  /** The literal right after this part, where its value ends; `undefined` when none follows. */
+  readonly stop: string | undefined;
+  /** A named text value followed by a literal: a later occurrence of it may split the name another way. */
+  readonly mayHaveOtherSplit: boolean;
+}
+
+function compileSteps(parts: readonly Part[]): Step[] {
+  return parts.map((part, index): Step => {
+    const next = parts[index + 1];
+    const stop = next?.kind === 'literal' ? next.text : undefined;
+    const field = 'field' in part ? part.field : 'ignored';
+    return {
+      kind: part.kind,
+      text: part.kind === 'literal' ? part.text : '',
+      field,
+      fractional: part.kind === 'timestamp' && part.fractional,
+      withPort: part.kind === 'remote' && part.withPort,
+      padded: part.kind === 'text' && part.padded,
+      stop,
+      mayHaveOtherSplit: part.kind === 'text' && field !== 'ignored' && stop !== undefined,
+    };
+  });
+}
+
 function matchParts(
-  parts: readonly Part[],
+  steps: readonly Step[],
   line: string,
   recordAt: PrefixOptions['recordAt'],
 ): PrefixMatch | undefined {
@@ -211,7 +253,7 @@ function matchParts(
     sessionId: undefined,
     identityAmbiguous: undefined,
   };
-  const end = matchFrom(parts, 0, line, 0, fields, recordAt ?? anyRecord);
+  const end = matchFrom(steps, 0, line, 0, fields, recordAt ?? anyRecord);
   if (end < 0) return undefined;
   return { fields, end };
 }
@@ -220,13 +262,13 @@ function matchParts(
 const MAX_NAME_LENGTH = 63;
 
 /**
- * Matches `parts[from..]` at `pos`, splitting each free-text value at the first
+ * Matches `steps[from..]` at `pos`, splitting each free-text value at the first
  * occurrence of the literal after it. With `recordAt`, also tries every later
  * occurrence a name could still reach; if any other split also matches the whole
  * prefix and is followed by a record, the fields are marked ambiguous.
  */
 function matchFrom(
-  parts: readonly Part[],
+  steps: readonly Step[],
   from: number,
   line: string,
   start: number,
@@ -234,18 +276,14 @@ function matchFrom(
   recordAt: ((line: string, pos: number) => boolean) | undefined,
 ): number {
   let pos = start;
-  for (let index = from; index < parts.length; index++) {
-    const part = parts[index]!;
-    const next = parts[index + 1];
-    const stop = next?.kind === 'literal' ? next.text : undefined;
-    const end = matchPart(part, line, pos, stop, fields);
+  for (let index = from; index < steps.length; index++) {
+    const step = steps[index]!;
+    const end = matchStep(step, line, pos, fields);
     if (end < 0) return -1;
     if (
       recordAt !== undefined &&
-      part.kind === 'text' &&
-      part.field !== 'ignored' &&
-      stop !== undefined &&
-      hasOtherSplit(parts, index, line, pos, end, stop, recordAt)
+      step.mayHaveOtherSplit &&
+      hasOtherSplit(steps, index, line, pos, end, step.stop!, recordAt)
     )
       fields.identityAmbiguous = true;
     pos = end;
@@ -254,7 +292,7 @@ function matchFrom(
 }
 
 function hasOtherSplit(
-  parts: readonly Part[],
+  steps: readonly Step[],
   index: number,
   line: string,
   valueStart: number,
@@ -267,44 +305,68 @@ function hasOtherSplit(
   // scan the whole rest of the record (the statement) for every name of every line.
   const limit = valueStart + MAX_NAME_LENGTH;
   for (let alt = line.lastIndexOf(stop, limit); alt > firstEnd;) {
-    const end = matchFrom(parts, index + 1, line, alt, {}, undefined);
+    const end = matchFrom(steps, index + 1, line, alt, {}, undefined);
     if (end >= 0 && recordAt(line, end)) return true;
     alt = line.lastIndexOf(stop, alt - 1);
   }
   return false;
 }
 
-/** Returns the offset after `part`, or -1 when the line does not match. */
-function matchPart(
-  part: Part,
-  line: string,
-  pos: number,
-  stop: string | undefined,
-  fields: LogPrefixFields,
-): number {
-  switch (part.kind) {
+/** Returns the offset after `step`, or -1 when the line does not match. */
+function matchStep(step: Step, line: string, pos: number, fields: LogPrefixFields): number {
+  switch (step.kind) {
     case 'literal':
-      return line.startsWith(part.text, pos) ? pos + part.text.length : -1;
+      return line.startsWith(step.text, pos) ? pos + step.text.length : -1;
     case 'timestamp':
-      return matchTimestamp(line, pos, part.fractional, stop, part.field, fields);
-    case 'epoch':
-      return matchWhile(line, pos, isEpochChar, (value) => (fields.timestamp = value));
-    case 'number':
-      return matchWhile(line, pos, isDigit, (value) => {
-        if (part.field === 'pid') fields.pid = Number(value);
-        // %P is empty for every process but a parallel worker.
-        else if (part.field === 'leaderPid' && value !== '') fields.leaderPid = Number(value);
-      });
+      return matchTimestamp(line, pos, step.fractional, step.stop, step.field, fields);
+    case 'epoch': {
+      const end = skipWhile(line, pos, isEpochChar);
+      fields.timestamp = line.slice(pos, end);
+      return end;
+    }
+    case 'number': {
+      const end = skipWhile(line, pos, isDigit);
+      if (step.field === 'pid') fields.pid = Number(line.slice(pos, end));
+      // %P is empty for every process but a parallel worker.
+      else if (step.field === 'leaderPid' && end > pos)
+        fields.leaderPid = Number(line.slice(pos, end));
+      return end;
+    }
     case 'remote':
-      return matchRemote(line, pos, part.withPort, stop, fields);
-    case 'text':
-      return matchText(line, pos, stop, part.padded, (value) => {
-        // Empty for a process without one (a parallel or background worker has no user,
-        // database or client): absent, as csvlog and jsonlog read it.
-        if (part.field !== 'ignored' && value !== '') fields[part.field] = value as never;
-      });
+      return matchRemote(line, pos, step.withPort, step.stop, fields);
+    case 'text': {
+      const end = textEnd(line, pos, step.stop);
+      // Empty for a process without one (a parallel or background worker has no user,
+      // database or client): absent, as csvlog and jsonlog read it.
+      if (end >= 0 && step.field !== 'ignored')
+        setText(fields, step.field, textValue(line, pos, end, step.padded));
+      return end;
+    }
     case 'sessionEnd':
       return pos;
+  }
+}
+
+/** Stores a free-text value; an empty one stays absent. */
+function setText(fields: LogPrefixFields, field: StepField, value: string): void {
+  if (value === '') return;
+  // One named store per field rather than fields[field]: a keyed store with a varying key.
+  switch (field) {
+    case 'user':
+      fields.user = value;
+      return;
+    case 'database':
+      fields.database = value;
+      return;
+    case 'applicationName':
+      fields.applicationName = value;
+      return;
+    case 'sessionId':
+      fields.sessionId = value;
+      return;
+    default:
+      // A text part's field is a TextField: TEXT_ESCAPES names no other.
+      throw new Error(`prefix field ${field} is not a text field`);
   }
 }
 
@@ -319,7 +381,7 @@ function matchTimestamp(
   pos: number,
   fractional: boolean,
   stop: string | undefined,
-  field: 'timestamp' | 'ignored',
+  field: StepField,
   fields: LogPrefixFields,
 ): number {
   const width = fractional ? 23 : 19;
@@ -369,40 +431,29 @@ function matchRemote(
     }
     return stop !== undefined && line.startsWith(stop, pos) ? pos : -1;
   }
-  return matchText(line, pos, stop, false, (value) => {
+  const end = textEnd(line, pos, stop);
+  if (end >= 0) {
+    const value = line.slice(pos, end);
     if (value !== '') fields.remoteHost = value;
-  });
-}
-
-function matchText(
-  line: string,
-  pos: number,
-  stop: string | undefined,
-  padded: boolean,
-  take: (value: string) => void,
-): number {
-  let end: number;
-  if (stop === undefined) {
-    // Last escape of the prefix: runs to the first space (the severity follows it).
-    end = line.indexOf(' ', pos);
-  } else {
-    end = line.indexOf(stop, pos);
   }
-  if (end < 0) return -1;
-  const value = line.slice(pos, end);
-  take(padded ? value.trim() : value);
   return end;
 }
 
-function matchWhile(
-  line: string,
-  pos: number,
-  accept: (code: number) => boolean,
-  take: (value: string) => void,
-): number {
+/** Where a free-text value starting at `pos` ends, or -1 when its end is not on the line. */
+function textEnd(line: string, pos: number, stop: string | undefined): number {
+  // Last escape of the prefix: runs to the first space (the severity follows it).
+  return stop === undefined ? line.indexOf(' ', pos) : line.indexOf(stop, pos);
+}
+
+function textValue(line: string, pos: number, end: number, padded: boolean): string {
+  const value = line.slice(pos, end);
+  return padded ? value.trim() : value;
+}
+
+/** The offset of the first character from `pos` on that `accept` refuses (or the line's end). */
+function skipWhile(line: string, pos: number, accept: (code: number) => boolean): number {
   let end = pos;
   while (end < line.length && accept(line.charCodeAt(end))) end++;
-  take(line.slice(pos, end));
   return end;
 }
 
