@@ -300,14 +300,15 @@ function hasOtherSplit(
   stop: string,
   recordAt: (line: string, pos: number) => boolean,
 ): boolean {
-  // A name is at most 63 characters, so only nearby literals can split it another way.
-  // Searched backwards from that bound: a forward indexOf that finds nothing nearby would
-  // scan the whole rest of the record (the statement) for every name of every line.
-  const limit = valueStart + MAX_NAME_LENGTH;
-  for (let alt = line.lastIndexOf(stop, limit); alt > firstEnd;) {
-    const end = matchFrom(steps, index + 1, line, alt, {}, undefined);
+  // A name is at most 63 characters, so only a literal starting within that bound can split
+  // it another way: a search that did not stop there would scan the whole rest of the record
+  // (the statement) for every name of every line. The window is searched with indexOf on a
+  // copy of it: lastIndexOf, which takes a bound, is a call out of V8's compiled code.
+  const from = firstEnd + 1;
+  const window = line.slice(from, valueStart + MAX_NAME_LENGTH + stop.length);
+  for (let at = window.indexOf(stop); at >= 0; at = window.indexOf(stop, at + 1)) {
+    const end = matchFrom(steps, index + 1, line, from + at, {}, undefined);
     if (end >= 0 && recordAt(line, end)) return true;
-    alt = line.lastIndexOf(stop, alt - 1);
   }
   return false;
 }

@@ -250,6 +250,18 @@ describe('identities in the prefix', () => {
     expect(compileLogPrefix('%-10u|')('alice     |LOG:  x')?.fields.user).toBe('alice');
   });
 
+  it('looks for another split only where a name of at most 63 characters can end', () => {
+    const ambiguous = (user: string, database = 'appdb') =>
+      match(`${prefix(user, 1, database)}LOG:  x`)?.fields.identityAmbiguous;
+    // A second '@' 63 characters into the user value: the role "a@bb…b" (63) is possible.
+    expect(ambiguous(`a@${'b'.repeat(61)}`)).toBe(true);
+    // 64 characters in: no role is that long, so the first split is the only one.
+    expect(ambiguous(`a@${'b'.repeat(62)}`)).toBeUndefined();
+    // The same bound for the two-character literal after the database: "d:[2]:ee…e:[1]:".
+    expect(ambiguous('u', `d:[2]:${'e'.repeat(57)}`)).toBe(true);
+    expect(ambiguous('u', `d:[2]:${'e'.repeat(58)}`)).toBeUndefined();
+  });
+
   it('alerts on ambiguous identities instead of excluding them as the service account', () => {
     const outcomes = scan([
       record('app_svc@x', 3, 'SESSION,1,1,READ,SELECT,,,SET x = 1,<none>'),
