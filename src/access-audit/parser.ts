@@ -116,11 +116,15 @@ const MAX_FIELDS = 10;
 /** Lines that belong to the message before them; their text matters only for CONTEXT. */
 const CONTEXT_SEVERITY = 'CONTEXT';
 
-const PARAMETER_MARKERS: Readonly<Record<string, ParameterStatus>> = {
-  '<none>': 'none',
-  '<not logged>': 'not-logged',
-  '<previously logged>': 'previously-logged',
-};
+/**
+ * A Map, not an object literal: a bind value such as `constructor` is a whole PARAMETER
+ * field too, and must not find Object.prototype's members.
+ */
+const PARAMETER_MARKERS: ReadonlyMap<string, ParameterStatus> = new Map([
+  ['<none>', 'none'],
+  ['<not logged>', 'not-logged'],
+  ['<previously logged>', 'previously-logged'],
+]);
 
 /** Options for {@link createAuditParser} and {@link createLogEntryParser}. */
 export interface AuditParserOptions {
@@ -475,7 +479,8 @@ function toEvent(fields: string[], severity: string, prefix: LogPrefixFields): A
   ];
   if (type !== 'SESSION' && type !== 'OBJECT')
     throw new AuditRecordError(`unknown pgAudit record type "${type}"`);
-  const { parameterStatus, parameters } = parseParameters(parameter);
+  const marker = parameterMarker(parameter);
+  const parameters = marker === undefined ? parseParameters(parameter) : [];
   // One object literal with every key in a fixed order: V8 keeps a single hidden
   // class for all events, which is what keeps parsing allocation-cheap.
   return {
@@ -499,7 +504,7 @@ function toEvent(fields: string[], severity: string, prefix: LogPrefixFields): A
     objectType,
     objectName,
     statement,
-    parameterStatus,
+    parameterStatus: marker ?? 'logged',
     parameters,
     rows: rows === undefined ? undefined : toInteger(rows, 'ROWS'),
   };
@@ -549,18 +554,18 @@ function toInteger(text: string, field: string): number {
   return value;
 }
 
+/** The marker a PARAMETER field is (`<none>`, …), or `undefined` for a list of values. */
+function parameterMarker(field: string): ParameterStatus | undefined {
+  // Every marker starts with '<': no lookup for the common list of values.
+  return field.charCodeAt(0) === 60 ? PARAMETER_MARKERS.get(field) : undefined;
+}
+
 /**
- * PARAMETER is itself a CSV list, quoted again as one field of the record, or a
- * marker such as `<none>`.
+ * PARAMETER, when no marker: itself a CSV list, quoted again as one field of the record.
  */
-function parseParameters(field: string): {
-  parameterStatus: ParameterStatus;
-  parameters: string[];
-} {
-  const marker = PARAMETER_MARKERS[field];
-  if (marker !== undefined) return { parameterStatus: marker, parameters: [] };
+function parseParameters(field: string): string[] {
   try {
-    return { parameterStatus: 'logged', parameters: splitCsv(field) };
+    return splitCsv(field);
   } catch (error) {
     throw new AuditRecordError(
       `pgAudit PARAMETER list is not valid CSV: ${(error as Error).message}`,

@@ -163,6 +163,17 @@ describe('audit records', () => {
     expect(status('<previously logged>')).toBe('previously-logged');
   });
 
+  it('reads a bind value named like an Object.prototype member as a value, not a marker', () => {
+    // One bind parameter is written unquoted: `constructor` or `__proto__` is the whole
+    // PARAMETER field. Looked up in a plain object, it found Object's members and the value
+    // was lost (status a function or Object.prototype, no parameters).
+    for (const value of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf']) {
+      const event = parse(`${PREFIX}LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,SELECT $1,${value}`);
+      expect(event?.parameterStatus).toBe('logged');
+      expect(event?.parameters).toEqual([value]);
+    }
+  });
+
   it('keeps statement text as pgAudit logged it, before and after 17 (trimmed, no semicolon)', () => {
     const before = parse(`${PREFIX}LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,"SELECT 1;  ",<none>`);
     const after = parse(`${PREFIX}LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,SELECT 1,<none>`);
