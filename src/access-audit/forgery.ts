@@ -121,7 +121,9 @@ export class ForgeryDetector<T> {
       const slot = queue[this.head]!;
       if (slot.open && (all || this.seq - slot.seq > FORGERY_WINDOW)) this.decide(slot);
       if (slot.open) break;
-      (ready ??= []).push(slot);
+      // Most pushes decide one item: an array of exactly one, not a grown empty one.
+      if (ready === undefined) ready = [slot];
+      else ready.push(slot);
       this.head++;
     }
     if (this.head === queue.length) {
