@@ -236,7 +236,11 @@ function afterPrefix(
   while (record.charCodeAt(pos) === 32) pos++;
   const colon = record.indexOf(':', pos);
   if (colon < 0 || colon - pos > 10 || record.charCodeAt(colon + 1) !== 32) return undefined;
-  const severity = record.slice(pos, colon);
+  // The configured level (nearly every record) without a copy of the word.
+  const severity =
+    colon - pos === auditSeverity.length && record.startsWith(auditSeverity, pos)
+      ? auditSeverity
+      : record.slice(pos, colon);
   const messageStart = colon + 3;
   if (!record.startsWith(AUDIT_MARK, messageStart) || !isRecordSeverity(severity, auditSeverity)) {
     if (!keepsText(severity))

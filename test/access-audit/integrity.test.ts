@@ -87,6 +87,13 @@ describe('forged records', () => {
     // pgaudit.log_level with pgaudit.log_client = on: read, with the severity it had.
     for (const severity of ['LOG', 'WARNING', 'NOTICE', 'INFO', 'DEBUG'])
       expect(parse(line(severity))).toMatchObject({ kind: 'audit', event: { severity } });
+    // Words the configured level only starts or ends: another word, not a record.
+    for (const severity of ['LOGS', 'LO', 'XLOG', 'log'])
+      expect(parse(line(severity))).toMatchObject({ kind: 'message', severity });
+    expect(createLogEntryParser({ pgauditLogLevel: 'warning' })(line('WARNINGS'))).toMatchObject({
+      kind: 'message',
+      severity: 'WARNINGS',
+    });
   });
 
   it('alerts on every record at another severity than pgauditLogLevel, whatever it is', () => {
