@@ -10,6 +10,7 @@ import {
   auditTamperingOf,
   historySilencingOf,
   identityChangeOf,
+  mayWeakenAudit,
   refusedSettingOf,
 } from './tampering';
 import type { AccessAlert, AlertSeverity, AuditEvent, Verdict } from './types';
@@ -181,6 +182,7 @@ export class AccessRuleEngine {
 
   /** What the statement does to the audit (`audit-tampering`), or `undefined`. */
   private tamperingOf(event: AuditEvent, trusted: boolean): string | undefined {
+    if (!mayWeakenAudit(event.statement)) return undefined;
     return (
       auditTamperingOf(event) ??
       (trusted && this.isServiceAccount(event.user) ? undefined : historySilencingOf(event))

@@ -88,6 +88,18 @@ export function historySilencingOf(event: Pick<AuditEvent, 'statement'>): string
   return undefined;
 }
 
+/**
+ * Both cheap first looks in one scan: a statement that matches neither hint is neither
+ * {@link auditTamperingOf} nor {@link historySilencingOf}. Every record of a human runs
+ * both checks, and nearly every statement matches neither, so one scan instead of two.
+ */
+const WATCHED_HINT = new RegExp(`${TAMPER_HINT.source}|${SILENCING_HINT.source}`, 'i');
+
+/** False when the statement can neither tamper with the audit nor silence the history. */
+export function mayWeakenAudit(statement: string): boolean {
+  return WATCHED_HINT.test(statement);
+}
+
 function silencingIn(tokens: readonly SqlToken[]): string | undefined {
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!;
