@@ -172,12 +172,11 @@ export class AccessRuleEngine {
       (failure.statement === undefined ? undefined : this.tamperingOf(event, trusted)) ??
       refusedSettingOf(failure.message);
     if (what === undefined) return undefined;
-    return {
-      rule: AUDIT_TAMPERING_ATTEMPT_RULE.name,
-      severity: AUDIT_TAMPERING_ATTEMPT_RULE.severity,
-      summary: `${identityOf(event)}: attempted (${what}), refused by the server (${failure.severity}: ${clip(failure.message)})`,
+    return builtInAlert(
+      AUDIT_TAMPERING_ATTEMPT_RULE,
+      `${identityOf(event)}: attempted (${what}), refused by the server (${failure.severity}: ${clip(failure.message)})`,
       event,
-    };
+    );
   }
 
   /** What the statement does to the audit (`audit-tampering`), or `undefined`. */
@@ -196,12 +195,7 @@ export class AccessRuleEngine {
       if (what !== undefined) {
         return {
           kind: 'alert',
-          alert: {
-            rule: AUDIT_TAMPERING_RULE.name,
-            severity: AUDIT_TAMPERING_RULE.severity,
-            summary: `${summarize(event)}: ${what}`,
-            event,
-          },
+          alert: builtInAlert(AUDIT_TAMPERING_RULE, `${summarize(event)}: ${what}`, event),
         };
       }
     }
@@ -211,10 +205,11 @@ export class AccessRuleEngine {
         return {
           kind: 'alert',
           alert: {
-            rule: IDENTITY_CHANGE_RULE.name,
-            severity: IDENTITY_CHANGE_RULE.severity,
-            summary: `${summarize(event)}: now acting as ${actingAs}`,
-            event,
+            ...builtInAlert(
+              IDENTITY_CHANGE_RULE,
+              `${summarize(event)}: now acting as ${actingAs}`,
+              event,
+            ),
             actingAs,
           },
         };
@@ -262,6 +257,15 @@ function compileRule(rule: AccessRuleConfig): CompiledRule {
     includeServiceAccounts: rule.includeServiceAccounts,
     matches: (event) => checks.every((check) => check(event)),
   };
+}
+
+/** An alert of a built-in rule checked before noise and exclusions (its name and severity). */
+function builtInAlert(
+  rule: { readonly name: string; readonly severity: AlertSeverity },
+  summary: string,
+  event: AuditEvent,
+): AccessAlert {
+  return { rule: rule.name, severity: rule.severity, summary, event };
 }
 
 function toAlert(rule: CompiledRule, event: AuditEvent): AccessAlert {
