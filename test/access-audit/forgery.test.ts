@@ -4,7 +4,6 @@ import path from 'node:path';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
-  AccessAuditPipeline,
   setupPgaudit,
   splitLogRecords,
   type AccessAlert,
@@ -17,6 +16,7 @@ import { runCli } from './support/cli';
 import { subscriptionEvent, testHandler, toCloudWatchMessages } from './support/lambda';
 import { withClient } from '../support/databases';
 import { createAuditedDatabase } from './support/audited-database';
+import { scanLog } from './support/live-audit-log';
 import { describeWithPgaudit } from './support/live-suite';
 import type { PgauditServer } from './support/pgaudit-server';
 
@@ -141,13 +141,8 @@ async function waitForLogs(server: PgauditServer): Promise<Record<LogFormat, str
 
 /** The alerts of the shared pipeline (the Lambda and pgaudit scan run it) over a whole log. */
 function pipelineAlerts(log: string, format: LogFormat): AccessAlert[] {
-  const pipeline = new AccessAuditPipeline(config(format));
-  const outcomes = [
-    ...splitLogRecords(log, format).flatMap((record) => pipeline.push(record, undefined)),
-    ...pipeline.flush(),
-  ];
-  return outcomes.flatMap((outcome) =>
-    outcome.kind === 'verdict' && outcome.verdict.kind === 'alert' ? [outcome.verdict.alert] : [],
+  return scanLog(config(format), log, format).flatMap(({ verdict }) =>
+    verdict.kind === 'alert' ? [verdict.alert] : [],
   );
 }
 

@@ -5,12 +5,10 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
-  AccessAuditPipeline,
   AccessRuleEngine,
   createAuditParser,
   splitLogRecords,
   type AuditEvent,
-  type Verdict,
 } from '../../src/access-audit';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
 import { connectionArgs, writeConfig } from '../support/cli';
@@ -22,6 +20,7 @@ import {
   testHandler,
   toCloudWatchMessages,
 } from './support/lambda';
+import { scanLog } from './support/live-audit-log';
 import { describeWithPgaudit } from './support/live-suite';
 import type { PgauditServer } from './support/pgaudit-server';
 import { APP_DATABASE, LIVE_CONFIG, prepareSource, runWorkload } from './support/workload';
@@ -31,18 +30,6 @@ const TOPIC_ARN = 'arn:aws:sns:eu-west-1:123456789012:access-audit-alerts';
 function auditEvents(log: string): AuditEvent[] {
   const parse = createAuditParser();
   return splitLogRecords(log).flatMap((record) => parse(record) ?? []);
-}
-
-/** What pgaudit scan and the Lambda decide for each record of `log`. */
-function scanLog(
-  log: string,
-  config: ConstructorParameters<typeof AccessAuditPipeline>[0],
-): { event: AuditEvent; verdict: Verdict }[] {
-  const pipeline = new AccessAuditPipeline(config);
-  return [
-    ...splitLogRecords(log).flatMap((record) => pipeline.push(record, undefined)),
-    ...pipeline.flush(),
-  ].flatMap((outcome) => (outcome.kind === 'verdict' ? [outcome] : []));
 }
 
 describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (start) => {
@@ -181,7 +168,7 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (start) =>
 
   describe('rules', () => {
     it('alerts once on human DML, privilege changes and DDL, and on nothing else', () => {
-      const alerts = scanLog(log, LIVE_CONFIG).flatMap(({ event, verdict }) => {
+      const alerts = scanLog(LIVE_CONFIG, log).flatMap(({ event, verdict }) => {
         return verdict.kind === 'alert'
           ? [
               [
@@ -212,7 +199,7 @@ describeWithPgaudit('access audit on a live PostgreSQL with pgaudit', (start) =>
         serviceAccounts: ['app_svc', 'health_svc'],
       });
       expect(defaults.defaultRules.humanReads).toBe(true);
-      const reads = scanLog(log, defaults).flatMap(({ event, verdict }) =>
+      const reads = scanLog(defaults, log).flatMap(({ event, verdict }) =>
         verdict.kind === 'alert' && verdict.alert.rule === 'human-read'
           ? [[verdict.alert.severity, event.user, event.command, event.objectName]]
           : [],

@@ -1,15 +1,10 @@
-import {
-  AccessAuditPipeline,
-  splitLogRecords,
-  type AuditEvent,
-  type Verdict,
-} from '../../src/access-audit';
 import type { LogFormat } from '../../src/access-audit/parser';
 import { setupPgaudit } from '../../src/access-audit/setup';
 import { alertText, digestMessage } from '../../src/lambda/access-alert/messages';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
 import { withClient } from '../support/databases';
 import { createAuditedDatabase } from './support/audited-database';
+import { scanLog, type Outcome } from './support/live-audit-log';
 import { describeWithPgaudit } from './support/live-suite';
 import type { PgauditServer } from './support/pgaudit-server';
 
@@ -48,19 +43,16 @@ async function run(url: string, statements: string[]): Promise<string[]> {
   return plans;
 }
 
-function scan(log: string, logFormat: LogFormat, prefix?: string) {
-  const pipeline = new AccessAuditPipeline({
-    ...CONFIG,
+/** Each record's verdict in `log`, read with `prefix` as the server's log_line_prefix. */
+function scan(log: string, logFormat: LogFormat, prefix?: string): Outcome[] {
+  return scanLog(
+    { ...CONFIG, ...(prefix === undefined ? {} : { logLinePrefix: prefix }) },
+    log,
     logFormat,
-    ...(prefix === undefined ? {} : { logLinePrefix: prefix }),
-  });
-  return [
-    ...splitLogRecords(log, logFormat).flatMap((record) => pipeline.push(record, undefined)),
-    ...pipeline.flush(),
-  ].flatMap((outcome) => (outcome.kind === 'verdict' ? [outcome] : []));
+  );
 }
 
-function ofQuery(outcomes: { event: AuditEvent; verdict: Verdict }[]) {
+function ofQuery(outcomes: readonly Outcome[]) {
   return outcomes.filter(({ event }) => event.statement === QUERY);
 }
 

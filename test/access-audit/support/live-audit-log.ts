@@ -6,6 +6,7 @@ import {
   type Verdict,
 } from '../../../src/access-audit';
 import type { LogFormat } from '../../../src/access-audit/parser';
+import type { PipelineConfig } from '../../../src/access-audit/pipeline';
 import type { AccessAuditConfig } from '../../../src/config/access-audit';
 import { withClient } from '../../support/databases';
 import { createAuditedDatabase, type WorkloadRoles } from './audited-database';
@@ -20,7 +21,7 @@ export interface Outcome {
 
 /** Every record's verdict, as the Lambda's pipeline (`AccessAuditPipeline`) decides it. */
 export function scanLog(
-  config: AccessAuditConfig,
+  config: PipelineConfig,
   log: string,
   logFormat: LogFormat = 'stderr',
 ): Outcome[] {
