@@ -1,5 +1,10 @@
 import type { AuditEvent } from '../types';
-import { dasActivityEventSchema, describeIssues, type DasActivityEvent } from './record';
+import {
+  dasActivityEventSchema,
+  describeIssues,
+  isPlainActivityEvent,
+  type DasActivityEvent,
+} from './record';
 
 /** RDS's own maintenance role: its activity is not the customer's and is dropped. */
 const RDS_ADMIN = 'rdsadmin';
@@ -23,17 +28,30 @@ export type NormalizedDasEvent =
  * // → { kind: 'event', event: { auditClass: 'ROLE', command: 'GRANT', user: 'alice', … } }
  */
 export function normalizeDasEvent(raw: unknown): NormalizedDasEvent {
-  const parsed = dasActivityEventSchema.safeParse(raw);
-  if (!parsed.success) return { kind: 'invalid', error: describeIssues(parsed.error) };
-  const das = parsed.data;
+  let das: DasActivityEvent;
+  // The event itself when the schema would accept it as it is (zod copies the same
+  // values into a new object); zod where it would not, for the message that says why.
+  if (isPlainActivityEvent(raw)) das = raw;
+  else {
+    const parsed = dasActivityEventSchema.safeParse(raw);
+    if (!parsed.success) return { kind: 'invalid', error: describeIssues(parsed.error) };
+    das = parsed.data;
+  }
   if (das.type === 'heartbeat') return { kind: 'dropped', reason: 'heartbeat' };
   if (das.dbUserName === RDS_ADMIN) return { kind: 'dropped', reason: 'rdsadmin' };
-  const missing = (['class', 'command', 'dbUserName'] as const).filter(
-    (field) => typeof das[field] !== 'string' || das[field] === '',
-  );
-  if (missing.length > 0)
+  if (!hasText(das.class) || !hasText(das.command) || !hasText(das.dbUserName)) {
+    const missing = REQUIRED_TEXT.filter((field) => !hasText(das[field]));
     return { kind: 'invalid', error: `activity event without ${missing.join(', ')}` };
+  }
   return { kind: 'event', event: toAuditEvent(das) };
+}
+
+/** The fields every rule reads, in the order an invalid event's error names them. */
+const REQUIRED_TEXT = ['class', 'command', 'dbUserName'] as const;
+
+/** A non-empty string. Read field by field above: a list of field names read by key cost a keyed load each per event. */
+function hasText(value: unknown): value is string {
+  return typeof value === 'string' && value !== '';
 }
 
 function toAuditEvent(das: DasActivityEvent): AuditEvent {
@@ -55,29 +73,28 @@ function toAuditEvent(das: DasActivityEvent): AuditEvent {
     parameters,
     user: das.dbUserName!,
   };
-  // Only the fields the event has: an absent field is absent, never `undefined`.
+  // Only the fields the event has: an absent field is absent, never `undefined`. Stored
+  // one by one, in this order (the key order of every JSON made of the event): a helper
+  // taking the key made each store a megamorphic keyed store (BENCHMARKS 6).
   if (das.startTime != null) {
     event.timestamp = das.startTime;
-    set(event, 'time', dasTimeToIso(das.startTime));
+    const time = dasTimeToIso(das.startTime);
+    if (time !== undefined) event.time = time;
   }
-  set(event, 'database', das.databaseName);
-  set(event, 'remoteHost', das.remoteHost);
-  set(event, 'remotePort', integer(das.remotePort));
-  set(event, 'pid', integer(das.pid));
-  set(event, 'applicationName', das.clientApplication);
-  set(event, 'sessionId', das.sessionId);
-  set(event, 'rows', integer(das.rowCount));
-  set(event, 'exitCode', integer(das.exitCode));
-  set(event, 'errorMessage', das.errorMessage);
+  if (das.databaseName != null) event.database = das.databaseName;
+  if (das.remoteHost != null) event.remoteHost = das.remoteHost;
+  const remotePort = integer(das.remotePort);
+  if (remotePort !== undefined) event.remotePort = remotePort;
+  const pid = integer(das.pid);
+  if (pid !== undefined) event.pid = pid;
+  if (das.clientApplication != null) event.applicationName = das.clientApplication;
+  if (das.sessionId != null) event.sessionId = das.sessionId;
+  const rows = integer(das.rowCount);
+  if (rows !== undefined) event.rows = rows;
+  const exitCode = integer(das.exitCode);
+  if (exitCode !== undefined) event.exitCode = exitCode;
+  if (das.errorMessage != null) event.errorMessage = das.errorMessage;
   return event;
-}
-
-function set<K extends keyof AuditEvent>(
-  event: AuditEvent,
-  key: K,
-  value: AuditEvent[K] | null | undefined,
-): void {
-  if (value != null) event[key] = value;
 }
 
 /**
