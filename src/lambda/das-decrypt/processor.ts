@@ -1,7 +1,7 @@
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { decodeDasRecords } from '../../access-audit/das/decode';
-import { archiveLine } from '../../access-audit/das/archive';
+import { archiveLine, type ArchiveOrigin } from '../../access-audit/das/archive';
 import { suiteName } from '../../access-audit/das/decrypt';
 import { cachedDataKeySource, type DataKeySource } from '../../access-audit/das/keys';
 import { AccessRuleEngine } from '../../access-audit/rules';
@@ -256,39 +256,47 @@ async function decodeRecord(
   // Only the forward queue reads every event; kept for a whole batch without one, they were
   // a good part of the function's garbage collection (BENCHMARKS 6).
   const forwarding = deps.settings.queueUrl !== undefined;
+  const logGroup = record.eventSourceARN ?? 'kinesis';
+  // One origin object for the record's archive lines, its position set per event: a
+  // fresh object (and a spread) per event was garbage the archive line does not keep.
+  const origin: ArchiveOrigin | undefined = deps.archive && {
+    kinesisEventId,
+    position: 0,
+    clusterResourceId: deps.archive.clusterResourceId,
+  };
   for (const { event, position, instanceId, clusterId, raw } of result.events) {
     stats.auditEvents++;
     const verdict = engine.evaluate(event);
-    // Per event, as the archive's event_id: one instance's events form one FIFO group,
-    // and each event its own deduplication id.
-    const source = {
-      logGroup: record.eventSourceARN ?? 'kinesis',
-      logStream: instanceId ?? partitionKey ?? '',
-      logEventId: `${kinesisEventId}/${position}`,
-    };
-    if (forwarding)
-      decoded.events.push({
-        event,
-        verdict,
-        source,
-        raw,
-        position,
-        ...(instanceId !== undefined && { instanceId }),
-        ...(clusterId !== undefined && { clusterId }),
-      });
-    if (verdict.kind === 'alert') {
-      stats.alerts++;
-      decoded.alerts.push({ alert: verdict.alert, source });
-    }
-    if (deps.archive)
-      decoded.lines.push(
-        archiveLine(event, verdict, {
-          kinesisEventId,
+    const alerting = verdict.kind === 'alert';
+    // Only the queue and alerts read where an event came from; most events have neither.
+    if (forwarding || alerting) {
+      // Per event, as the archive's event_id: one instance's events form one FIFO group,
+      // and each event its own deduplication id.
+      const source = {
+        logGroup,
+        logStream: instanceId ?? partitionKey ?? '',
+        logEventId: `${kinesisEventId}/${position}`,
+      };
+      if (forwarding)
+        decoded.events.push({
+          event,
+          verdict,
+          source,
+          raw,
           position,
-          clusterResourceId: deps.archive.clusterResourceId,
           ...(instanceId !== undefined && { instanceId }),
-        }),
-      );
+          ...(clusterId !== undefined && { clusterId }),
+        });
+      if (alerting) {
+        stats.alerts++;
+        decoded.alerts.push({ alert: verdict.alert, source });
+      }
+    }
+    if (origin) {
+      origin.position = position;
+      origin.instanceId = instanceId;
+      decoded.lines.push(archiveLine(event, verdict, origin));
+    }
   }
   return decoded;
 }
