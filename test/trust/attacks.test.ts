@@ -20,6 +20,20 @@ const HEADER_DDL = `ar_h_operation varchar(16), ar_h_commit_timestamp timestamp(
   ar_h_stream_position varchar(64), ar_h_indicator varchar(1)`;
 const TRIGGER_ARGS = `'public', 'items', '{"id"}', '{"ar_h_operation","ar_h_commit_timestamp","ar_h_change_seq","ar_h_transaction_id","ar_h_stream_position","ar_h_indicator"}'`;
 
+/**
+ * The forgery a login tries with capture_insert: a TEMP table shaped like a staging
+ * table, the capture trigger on it, and a row inserted: a forged audit row for items.
+ */
+async function forgeThroughTempTable(url: string): Promise<void> {
+  await asLogin(url, async (client) => {
+    await client.query(`CREATE TEMP TABLE fake (id int PRIMARY KEY, name text, ${HEADER_DDL})`);
+    await client.query(`CREATE TRIGGER forge AFTER INSERT ON fake REFERENCING NEW TABLE AS new_rows
+      FOR EACH STATEMENT EXECUTE FUNCTION audit.capture_insert(${TRIGGER_ARGS})`);
+    await client.query(`INSERT INTO fake VALUES (666, 'forged', 'INSERT', '2020-01-01',
+      '20200101000000000000000000000000666', '42', '0/1', 'I')`);
+  });
+}
+
 /** A reader as the README says to make one, plus the kit's reader role when it exists. */
 async function reader(install: Install): Promise<{ name: string; url: string }> {
   const login = await createLogin(install.targetUrl, 'reader');
@@ -51,15 +65,7 @@ describe('attacks on the target side', () => {
   it('a reader cannot borrow capture_insert on a TEMP table to forge history', async () => {
     const before = await auditRows(install.targetUrl);
     const login = await reader(install);
-    const error = await attempt(() =>
-      asLogin(login.url, async (client) => {
-        await client.query(`CREATE TEMP TABLE fake (id int PRIMARY KEY, name text, ${HEADER_DDL})`);
-        await client.query(`CREATE TRIGGER forge AFTER INSERT ON fake REFERENCING NEW TABLE AS new_rows
-          FOR EACH STATEMENT EXECUTE FUNCTION audit.capture_insert(${TRIGGER_ARGS})`);
-        await client.query(`INSERT INTO fake VALUES (666, 'forged', 'INSERT', '2020-01-01',
-          '20200101000000000000000000000000666', '42', '0/1', 'I')`);
-      }),
-    );
+    const error = await attempt(() => forgeThroughTempTable(login.url));
     expect(error?.message).toMatch(/permission denied for function audit\.capture_insert/);
     expect(await auditRows(install.targetUrl)).toEqual(before);
   });
@@ -70,15 +76,7 @@ describe('attacks on the target side', () => {
     await withClient(install.targetUrl, (client) =>
       client.query(`GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA audit TO ${quoteIdent(login.name)}`),
     );
-    const error = await attempt(() =>
-      asLogin(login.url, async (client) => {
-        await client.query(`CREATE TEMP TABLE fake (id int PRIMARY KEY, name text, ${HEADER_DDL})`);
-        await client.query(`CREATE TRIGGER forge AFTER INSERT ON fake REFERENCING NEW TABLE AS new_rows
-          FOR EACH STATEMENT EXECUTE FUNCTION audit.capture_insert(${TRIGGER_ARGS})`);
-        await client.query(`INSERT INTO fake VALUES (666, 'forged', 'INSERT', '2020-01-01',
-          '20200101000000000000000000000000666', '42', '0/1', 'I')`);
-      }),
-    );
+    const error = await attempt(() => forgeThroughTempTable(login.url));
     expect(error?.message).toMatch(
       /fake is not a staging table registered in "audit"\.audited_table/,
     );

@@ -10,6 +10,20 @@ import { connectionArgs, runCli } from '../support/cli';
 import { createTestDatabase, withClient } from '../support/databases';
 import { asLogin, createLogin, installWithHistory } from './support';
 
+/** A config whose five kit roles are named `<prefix>_owner`, `<prefix>_capture`, ... */
+function configWithRoles(prefix: string) {
+  return parseConfig({
+    auditRoles: {
+      owner: `${prefix}_owner`,
+      capture: `${prefix}_capture`,
+      writer: `${prefix}_writer`,
+      engine: `${prefix}_engine`,
+      reader: `${prefix}_reader`,
+    },
+    tables: [{ table: 'items' }],
+  });
+}
+
 describe('kit roles', () => {
   it('derives role names from the audit schema, overridable, and names the field of a bad one', () => {
     expect(kitRoles(parseConfig({ auditSchema: 'hist', tables: [{ table: 'items' }] }))).toEqual({
@@ -44,16 +58,7 @@ describe('kit roles', () => {
     );
     const login = await createLogin(targetUrl, 'migrator');
     const prefix = `r${randomBytes(3).toString('hex')}`;
-    const config = parseConfig({
-      auditRoles: {
-        owner: `${prefix}_owner`,
-        capture: `${prefix}_capture`,
-        writer: `${prefix}_writer`,
-        engine: `${prefix}_engine`,
-        reader: `${prefix}_reader`,
-      },
-      tables: [{ table: 'items' }],
-    });
+    const config = configWithRoles(prefix);
     await expect(migrateTarget({ config, sourceUrl, targetUrl: login.url })).rejects.toThrow(
       [
         `the login ${login.name} cannot create roles (no CREATEROLE); run this as an administrator, then migrate again:`,
@@ -83,16 +88,7 @@ describe('kit roles', () => {
         client.query('CREATE TABLE items (id int PRIMARY KEY, name text)'),
       );
       const prefix = `r${randomBytes(3).toString('hex')}`;
-      const config = parseConfig({
-        auditRoles: {
-          owner: `${prefix}_owner`,
-          capture: `${prefix}_capture`,
-          writer: `${prefix}_writer`,
-          engine: `${prefix}_engine`,
-          reader: `${prefix}_reader`,
-        },
-        tables: [{ table: 'items' }],
-      });
+      const config = configWithRoles(prefix);
       // A role by that name from before the upgrade (an engine login, say): the kit would
       // grant it the engine's position and loaded-table records without anyone granting it.
       await withClient(targetUrl, (client) =>
