@@ -432,9 +432,10 @@ $function$;
 -- value printed the same), which is what update_version_operation compares.
 -- (A key of either row is in at least one, so at most one side's text is NULL: no
 -- IS DISTINCT FROM, whose = would be looked up on the search_path.)
--- A set-returning SQL function with no SET clause, so the planner inlines it into the
--- calling query: capture_update's set query computes each row's list in its own plan,
--- not through a PL/pgSQL call and a query of its own per row. Every name is
+-- A set-returning SQL function with no SET clause, so the planner inlines it into
+-- changed_columns (the one-row path). capture_update's set query reads the same list
+-- over the table's columns instead (changed_recorded_columns), with no key listing or
+-- sort per row; a test holds the two paths' audit rows equal. Every name is
 -- schema-qualified (an inlined body is parsed under the caller's search_path).
 CREATE OR REPLACE FUNCTION {{audit_schema}}.changed_column_list(old_row jsonb, new_row jsonb)
 RETURNS SETOF text[]
@@ -446,6 +447,67 @@ AS $function$
     WHERE coalesce((new_row OPERATOR(pg_catalog.->) k)::pg_catalog.text
                    OPERATOR(pg_catalog.<>) (old_row OPERATOR(pg_catalog.->) k)::pg_catalog.text, true)
     ORDER BY k)
+$function$;
+
+-- The columns every row document of a staging table holds (to_jsonb's keys without the
+-- columns not recorded: the merges in recorded_document only put back values of these),
+-- sorted as changed_column_list sorts its keys (text in the database's default
+-- collation: attname is `name`, whose "C" a plain cast would keep), each with whether it
+-- is a jsonb column. For capture_update's set query, once per statement: each row's
+-- changed columns are then read over this list (changed_recorded_columns) instead of
+-- listing and sorting the keys of both documents again per row.
+-- A set-returning SQL function (one row) with no SET clause: inlined into the caller's
+-- query (which pins search_path); every name is schema-qualified.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.recorded_columns(relation regclass, excluded text[])
+RETURNS TABLE (names text[], jsonb_typed boolean[])
+LANGUAGE sql
+STABLE PARALLEL SAFE
+AS $function$
+  SELECT coalesce(pg_catalog.array_agg(c.name ORDER BY c.name COLLATE pg_catalog."default"), '{}'),
+         coalesce(pg_catalog.array_agg(c.jsonb_typed ORDER BY c.name COLLATE pg_catalog."default"), '{}')
+    FROM (SELECT a.attname::pg_catalog.text AS name,
+                 -- 3802: jsonb (a fixed oid)
+                 a.atttypid OPERATOR(pg_catalog.=) 3802 AS jsonb_typed
+            FROM pg_catalog.pg_attribute AS a
+           WHERE a.attrelid OPERATOR(pg_catalog.=) relation AND a.attnum OPERATOR(pg_catalog.>) 0
+             AND NOT a.attisdropped
+             AND a.attname::pg_catalog.text OPERATOR(pg_catalog.<>) ALL (excluded)) AS c
+$function$;
+
+-- changed_column_list of two row documents of one staging table whose columns are
+-- `names` (recorded_columns: every document of the table holds exactly these keys), in
+-- that order: the same list, with no key listing, concatenation or sort per row.
+-- A value is compared by its text as `->>` gives it where that text tells the values
+-- apart exactly as their jsonb text does, and as jsonb text otherwise:
+-- - `->>` prints a number, boolean, array or object as jsonb does, and a string
+--   unescaped (escaping is one-to-one), skipping the scalar jsonb `->` builds and
+--   prints back; JSON null is SQL NULL.
+-- - So two values with the same `->>` text print differently only if one is a string
+--   and the other not ("1" and 1). A column other than jsonb never holds both for one
+--   text: to_jsonb gives a number (or a string "NaN", "Infinity", "-Infinity", "-0"
+--   from exact_document, none a number's text), a boolean, an array (or its text from
+--   bounded_arrays, beginning with bounds, `[1:` ..., or `{`, never an array's print),
+--   or a string for every other type (a json column's exact text included).
+-- - A jsonb column may hold anything: compared as jsonb text (`jsonb_typed`).
+-- ORDER BY the ordinality sorts nothing (a function scan's ordinality is known sorted).
+-- A set-returning SQL function with no SET clause, inlined into capture_update's set
+-- query as changed_column_list was; every name is schema-qualified.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.changed_recorded_columns(
+  old_row jsonb, new_row jsonb, names text[], jsonb_typed boolean[])
+RETURNS SETOF text[]
+LANGUAGE sql
+IMMUTABLE PARALLEL SAFE
+AS $function$
+  SELECT ARRAY(
+    SELECT u.name FROM ROWS FROM (pg_catalog.unnest(names), pg_catalog.unnest(jsonb_typed)) WITH ORDINALITY
+                         AS u(name, jsonb_typed, i)
+    WHERE CASE WHEN u.jsonb_typed
+               THEN coalesce((new_row OPERATOR(pg_catalog.->) u.name)::pg_catalog.text
+                             OPERATOR(pg_catalog.<>) (old_row OPERATOR(pg_catalog.->) u.name)::pg_catalog.text, true)
+               ELSE NOT coalesce((new_row OPERATOR(pg_catalog.->>) u.name) OPERATOR(pg_catalog.=) (old_row OPERATOR(pg_catalog.->>) u.name),
+                                 (new_row OPERATOR(pg_catalog.->>) u.name) IS NULL
+                                 AND (old_row OPERATOR(pg_catalog.->>) u.name) IS NULL) END
+    ORDER BY u.i)
 $function$;
 
 -- changed_column_list as a scalar, for a caller with two documents in hand (the one-row
@@ -502,7 +564,7 @@ $function$;
 -- `same_data`: whether the old and new documents print the same text (only ignored or
 -- header columns changed), read only where it decides, so a caller may pass NULL for a
 -- row flagged deleted. capture_update's set query passes whether the row's changed
--- columns (changed_column_list, which it records for an UPDATE) are none; the one-row
+-- columns (changed_recorded_columns, which it records for an UPDATE) are none; the one-row
 -- path compares the texts (update_version_operation).
 -- No SET clause, so the planner inlines it; it calls only pg_catalog built-ins (both
 -- callers pin search_path).
@@ -1003,7 +1065,7 @@ DECLARE
   v_old_json json; v_new_json json; v_old_text text; v_new_text text;
   v_old_nulls text[]; v_new_nulls text[];
   v_rows bigint; v_reloading boolean; v_cdc_change boolean; v_seal_queued boolean; v_arrays boolean;
-  v_jsons boolean;
+  v_jsons boolean; v_columns text[]; v_jsonb_typed boolean[];
   v_done text;
 BEGIN
   -- As in capture_insert: the caller check, the chain lock, and what the rest decides on.
@@ -1124,8 +1186,11 @@ BEGIN
 
   v_done := pg_catalog.set_config('audit_trail.seal_at_commit', 'off', true);
   -- As in capture_insert: bounds to keep only if the table has an array column.
-  SELECT EXISTS (SELECT FROM {{audit_schema}}.array_columns(TG_RELID)), {{audit_schema}}.has_json_columns(TG_RELID)
-    INTO v_arrays, v_jsons;
+  -- And the columns each row's changed columns are read over (recorded_columns).
+  SELECT EXISTS (SELECT FROM {{audit_schema}}.array_columns(TG_RELID)), {{audit_schema}}.has_json_columns(TG_RELID),
+         c.names, c.jsonb_typed
+    INTO v_arrays, v_jsons, v_columns, v_jsonb_typed
+    FROM {{audit_schema}}.recorded_columns(TG_RELID, arg_excluded_columns) AS c;
 
   INSERT INTO {{audit_schema}}.audit_log (
     source_schema, source_table, row_key, operation, commit_timestamp, change_seq,
@@ -1221,7 +1286,8 @@ BEGIN
       -- version_operation reads the list rather than the subquery that computes it.
       SELECT p.*,
              CASE WHEN p.indicator IS DISTINCT FROM 'D'
-                  THEN (SELECT l.names FROM {{audit_schema}}.changed_column_list(p.old_data, p.data) AS l(names))
+                  THEN (SELECT l.names FROM {{audit_schema}}.changed_recorded_columns(p.old_data, p.data, v_columns,
+                                                                                     v_jsonb_typed) AS l(names))
              END AS changed_data
       FROM pairs AS p
       OFFSET 0) AS c

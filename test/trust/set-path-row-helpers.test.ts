@@ -52,6 +52,8 @@ describe('the set path of the capture triggers', () => {
     'captured_key',
     'key_value',
     'changed_column_list',
+    'changed_recorded_columns',
+    'recorded_columns',
     'version_operation',
     'update_version_operation',
     'array_columns',
