@@ -20,20 +20,20 @@ export function parseRowJson<T = Record<string, unknown>>(text: string): T {
   if (inexact === undefined) return parse(text, null, parseNumber) as T;
   // JSON.parse (native, several times faster) gives the same value for every number that
   // prints back as itself: parseNumber would return it as that number too.
-  if (inexact.length === 0) return JSON.parse(text) as T;
+  if (inexact === 0) return JSON.parse(text) as T;
   return restoreMarked(JSON.parse(markNumbers(text, inexact))) as T;
 }
 
 /**
  * The numbers of a JSON text that do not print back as themselves (what `JSON.parse`
- * would round), as start and end offsets; undefined when a string of the text begins with
- * {@link MARKER}, which markNumbers puts before each of them. A scan by hand (strings
- * skipped with their escapes): a regular expression's match objects cost more than the
- * parse this saves. A number starts with `-` or a digit: the `e` of `true` and `false` is
- * not one.
+ * would round): how many, their start and end offsets left in {@link inexactBounds};
+ * undefined when a string of the text begins with {@link MARKER}, which markNumbers puts
+ * before each of them. A scan by hand (strings skipped with their escapes): a regular
+ * expression's match objects cost more than the parse this saves. A number starts with
+ * `-` or a digit: the `e` of `true` and `false` is not one.
  */
-function inexactNumbers(text: string): readonly number[] | undefined {
-  let found: number[] | undefined;
+function inexactNumbers(text: string): number | undefined {
+  let found = 0;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
     if (code === QUOTE) {
@@ -44,15 +44,25 @@ function inexactNumbers(text: string): readonly number[] | undefined {
       i = closingQuote(text, i);
     } else if (code === MINUS || (code >= DIGIT_0 && code <= DIGIT_9)) {
       const end = numberEnd(text, i + 1);
-      if (!printsBack(text, i, end)) (found ??= []).push(i, end);
+      if (!printsBack(text, i, end)) {
+        inexactBounds[2 * found] = i;
+        inexactBounds[2 * found + 1] = end;
+        found++;
+      }
       i = end - 1;
     }
   }
-  return found ?? NONE;
+  return found;
 }
 
-/** No inexact numbers: one shared empty list rather than a new one per document. */
-const NONE: readonly number[] = Object.freeze([]);
+/**
+ * The offsets inexactNumbers found (start, end, ...), read by markNumbers right after:
+ * one array for every document, reused, rather than a new one per document with an
+ * inexact number (a numeric column's trailing zero: half of a first page's documents in
+ * the bench's log, 19 KiB of a page's garbage, BENCHMARKS 4). Nothing runs between the
+ * scan and its reader.
+ */
+const inexactBounds: number[] = [];
 
 /** Where the number whose first character is before `from` ends. */
 function numberEnd(text: string, from: number): number {
@@ -120,13 +130,13 @@ const MARKER = '\u0000';
 /** {@link MARKER} as written inside a JSON string. */
 const MARKER_ESCAPE = '\\u0000';
 
-/** `text` with the numbers at `ranges` (start, end, ...) marked as strings. */
-function markNumbers(text: string, ranges: readonly number[]): string {
+/** `text` with its first `count` inexact numbers ({@link inexactBounds}) marked as strings. */
+function markNumbers(text: string, count: number): string {
   let marked = '';
   let from = 0;
-  for (let r = 0; r < ranges.length; r += 2) {
-    const start = ranges[r]!;
-    const end = ranges[r + 1]!;
+  for (let r = 0; r < 2 * count; r += 2) {
+    const start = inexactBounds[r]!;
+    const end = inexactBounds[r + 1]!;
     marked += `${text.slice(from, start)}"${MARKER_ESCAPE}${text.slice(start, end)}"`;
     from = end;
   }
