@@ -125,7 +125,12 @@ describe('engine: a target behind its slot', () => {
     expect(await keys()).toEqual(['1:a', '2:x']);
     // The slot past the applied position is what an older idle engine leaves, and what a
     // restore leaves: it cannot be told apart, so it is said, with what tells (verify).
-    expect(logged.filter((line) => line.level === 'warn')).toEqual([
+    // (The previous run's walsender may still hold the slot for a moment: the engine then
+    // waits and says so, a warning of its own, not the one this test is about.)
+    const warnings = logged.filter(
+      (line) => line.level === 'warn' && line.message !== 'replication slot in use; waiting',
+    );
+    expect(warnings).toEqual([
       {
         level: 'warn',
         message:
@@ -160,7 +165,12 @@ describe('engine: a target behind its slot', () => {
     const logged: { level: string; message: string }[] = [];
     await p.replicate({ logger: { log: (level, message) => logged.push({ level, message }) } });
     expect(await keys()).toEqual(['1:a', '2:x']);
-    expect(logged.filter((line) => line.level === 'warn')).toEqual([]);
+    // (The previous run's walsender may still hold the slot for a moment: the engine then
+    // waits and says so, a warning of its own, not the one this test is about.)
+    const warnings = logged.filter(
+      (line) => line.level === 'warn' && line.message !== 'replication slot in use; waiting',
+    );
+    expect(warnings).toEqual([]);
     expect(logged.map((line) => line.message)).toContain(
       'position written by an older engine; recording the slot position',
     );
