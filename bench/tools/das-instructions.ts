@@ -18,24 +18,23 @@
  * median with the range. About ±0.5 M per record between rounds is V8's optimising
  * compiler still at work in the measured batches.
  *
- * Hand-written rather than a library: it drives valgrind on a bundle.
+ * The variants, bundling, counting and printing: `kit-variants.ts`.
  */
-import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { build } from 'esbuild';
 import { corpusEvent, EVENTS_PER_RECORD } from '../cases/das';
-import { median } from '../lib/stats';
+import {
+  bundleDriver,
+  cachegrindTotal,
+  interleaved,
+  parseKitArguments,
+  printMedians,
+} from './kit-variants';
 import { dasRecord, streamKeys } from '../../test/access-audit/support/das';
 
 const USAGE =
   'usage: tsx bench/tools/das-instructions.ts [--records N] [--rounds R] [--kit NAME=DIR]...\n';
-
-interface Kit {
-  readonly name: string;
-  readonly dir: string;
-}
 
 /** The driver each variant is bundled with; `KIT` is the checkout whose handler it runs. */
 function driverSource(kit: string): string {
@@ -98,46 +97,9 @@ process.stdout.write = () => true;
 `;
 }
 
-async function bundle(kit: Kit, dir: string): Promise<string> {
-  const outfile = path.join(dir, `${kit.name}.cjs`);
-  await build({
-    stdin: { contents: driverSource(kit.dir), resolveDir: kit.dir, loader: 'ts' },
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    outfile,
-    logLevel: 'warning',
-  });
-  return outfile;
-}
-
 /** Total instructions of `node bundle records batches` under cachegrind. */
 async function instructions(bundled: string, records: string, batches: number): Promise<number> {
-  const out = `${bundled}.${batches}.cachegrind`;
-  const args = [
-    '--tool=cachegrind',
-    '--cache-sim=no',
-    '--branch-sim=no',
-    '--smc-check=all-non-file',
-    `--cachegrind-out-file=${out}`,
-    process.execPath,
-    bundled,
-    records,
-    String(batches),
-  ];
-  const stderr: string[] = [];
-  const code = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn('valgrind', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
-    child.on('error', reject);
-    child.on('close', resolve);
-  });
-  if (code !== 0) throw new Error(`valgrind exited ${code}:\n${stderr.join('').slice(-2000)}`);
-  const summary = /^summary:\s+(\d+)/m.exec(await readFile(out, 'utf8'));
-  await rm(out, { force: true });
-  if (!summary) throw new Error(`no summary line in ${out}`);
-  return Number(summary[1]);
+  return cachegrindTotal(`${bundled}.${batches}.cachegrind`, [bundled, records, String(batches)]);
 }
 
 async function writeRecords(file: string, count: number): Promise<void> {
@@ -159,66 +121,32 @@ async function writeRecords(file: string, count: number): Promise<void> {
   );
 }
 
-function parseArguments(argv: readonly string[]): { records: number; rounds: number; kits: Kit[] } {
-  let records = 40;
-  let rounds = 1;
-  const kits: Kit[] = [{ name: 'this', dir: process.cwd() }];
-  for (let i = 0; i < argv.length; i++) {
-    const [arg, value] = [argv[i]!, argv[i + 1]];
-    if (arg === '--help') {
-      process.stdout.write(USAGE);
-      process.exit(0);
-    }
-    const number = Number(value);
-    if (arg === '--records' && Number.isInteger(number) && number >= 1) records = number;
-    else if (arg === '--rounds' && Number.isInteger(number) && number >= 1) rounds = number;
-    else if (arg === '--kit' && /^[\w.-]+=.+$/.test(value ?? '')) {
-      const [name, dir] = [
-        value!.slice(0, value!.indexOf('=')),
-        value!.slice(value!.indexOf('=') + 1),
-      ];
-      kits.push({ name, dir: path.resolve(dir) });
-    } else {
-      process.stderr.write(`bad argument ${JSON.stringify(arg)} ${value ?? ''}\n${USAGE}`);
-      process.exit(2);
-    }
-    i++;
-  }
-  return { records, rounds, kits };
-}
-
 async function main(): Promise<void> {
-  const { records, rounds, kits } = parseArguments(process.argv.slice(2));
+  const {
+    count: records,
+    rounds,
+    kits,
+  } = parseKitArguments(process.argv.slice(2), USAGE, {
+    flag: '--records',
+    least: 1,
+    fallback: 40,
+  });
   const dir = await mkdtemp(path.join(os.tmpdir(), 'audit-trail-das-instructions-'));
   try {
     const recordsFile = path.join(dir, 'records.json');
     await writeRecords(recordsFile, records);
-    const bundles = await Promise.all(kits.map((kit) => bundle(kit, dir)));
-    const perRecord: number[][] = kits.map(() => []);
-    for (let r = 0; r < rounds; r++) {
-      for (let k = 0; k < kits.length; k++) {
-        const index = (k + r) % kits.length; // the order rotates each round
-        const one = await instructions(bundles[index]!, recordsFile, 1);
-        const nine = await instructions(bundles[index]!, recordsFile, 9);
-        perRecord[index]!.push((nine - one) / (8 * records));
-      }
-    }
-    const millions = (value: number) => (value / 1e6).toFixed(2);
+    const bundles = await Promise.all(
+      kits.map((kit) => bundleDriver(kit, dir, driverSource(kit.dir))),
+    );
+    const perRecord = await interleaved(kits, rounds, async (k) => {
+      const one = await instructions(bundles[k]!, recordsFile, 1);
+      const nine = await instructions(bundles[k]!, recordsFile, 9);
+      return (nine - one) / (8 * records);
+    });
     process.stdout.write(
       `instructions per signed ${EVENTS_PER_RECORD}-event record (${records} records, 9 − 1 batches, median of ${rounds} round(s))\n`,
     );
-    const first = median(perRecord[0]!);
-    kits.forEach((kit, k) => {
-      const values = perRecord[k]!;
-      const range =
-        values.length > 1
-          ? ` (${millions(Math.min(...values))}–${millions(Math.max(...values))})`
-          : '';
-      const ratio = k === 0 ? '' : `  ×${(median(values) / first).toFixed(3)} of ${kits[0]!.name}`;
-      process.stdout.write(
-        `  ${kit.name.padEnd(16)} ${millions(median(values))} M${range}${ratio}\n`,
-      );
-    });
+    printMedians(kits, perRecord, (value) => (value / 1e6).toFixed(2), ' M');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

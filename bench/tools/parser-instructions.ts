@@ -20,14 +20,19 @@
  * interleaved. Before counting, each variant runs once without valgrind and prints a
  * sha-256 of every outcome it returned: a change that moves the count must not move that.
  *
- * Hand-written rather than a library: it drives valgrind on a bundle.
+ * The variants, bundling, counting and printing: `kit-variants.ts`.
  */
-import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { build } from 'esbuild';
-import { median } from '../lib/stats';
+import {
+  bundleDriver,
+  cachegrindTotal,
+  interleaved,
+  parseKitArguments,
+  printMedians,
+  run,
+} from './kit-variants';
 
 const USAGE =
   'usage: tsx bench/tools/parser-instructions.ts [--lines N] [--rounds R] [--kit NAME=DIR]...\n';
@@ -39,11 +44,6 @@ const DETERMINISTIC_NODE = [
   '--hash-seed=1',
   '--random-seed=1',
 ];
-
-interface Kit {
-  readonly name: string;
-  readonly dir: string;
-}
 
 /** The driver each variant is bundled with: the kit's pipeline, this checkout's corpus. */
 function driverSource(kit: string): string {
@@ -77,35 +77,6 @@ if (digest) console.log(JSON.stringify({ lines: corpus.lines, outcomes, sha256: 
 `;
 }
 
-async function bundle(kit: Kit, dir: string): Promise<string> {
-  const outfile = path.join(dir, `${kit.name}.cjs`);
-  await build({
-    stdin: { contents: driverSource(kit.dir), resolveDir: kit.dir, loader: 'ts' },
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    outfile,
-    logLevel: 'warning',
-  });
-  return outfile;
-}
-
-/** Runs `command args`; its stdout, or an error with the end of its stderr. */
-async function run(command: string, args: readonly string[]): Promise<string> {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const code = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
-    child.on('error', reject);
-    child.on('close', resolve);
-  });
-  if (code !== 0) throw new Error(`${command} exited ${code}:\n${stderr.join('').slice(-2000)}`);
-  return stdout.join('');
-}
-
 /** The outcomes' line of `node bundle lines 1 digest`, outside valgrind. */
 async function outcomes(bundled: string, lines: number): Promise<string> {
   return (await run(process.execPath, [bundled, String(lines), '1', 'digest'])).trim();
@@ -113,85 +84,40 @@ async function outcomes(bundled: string, lines: number): Promise<string> {
 
 /** Total instructions of `node bundle lines passes` under cachegrind. */
 async function instructions(bundled: string, lines: number, passes: number): Promise<number> {
-  const out = `${bundled}.${passes}.cachegrind`;
-  await run('valgrind', [
-    '--tool=cachegrind',
-    '--cache-sim=no',
-    '--branch-sim=no',
-    '--smc-check=all-non-file',
-    `--cachegrind-out-file=${out}`,
-    process.execPath,
+  return cachegrindTotal(`${bundled}.${passes}.cachegrind`, [
     ...DETERMINISTIC_NODE,
     bundled,
     String(lines),
     String(passes),
   ]);
-  const summary = /^summary:\s+(\d+)/m.exec(await readFile(out, 'utf8'));
-  await rm(out, { force: true });
-  if (!summary) throw new Error(`no summary line in ${out}`);
-  return Number(summary[1]);
-}
-
-function parseArguments(argv: readonly string[]): { lines: number; rounds: number; kits: Kit[] } {
-  let lines = 20_000;
-  let rounds = 1;
-  const kits: Kit[] = [{ name: 'this', dir: process.cwd() }];
-  for (let i = 0; i < argv.length; i++) {
-    const [arg, value] = [argv[i]!, argv[i + 1]];
-    if (arg === '--help') {
-      process.stdout.write(USAGE);
-      process.exit(0);
-    }
-    const number = Number(value);
-    if (arg === '--lines' && Number.isInteger(number) && number >= 100) lines = number;
-    else if (arg === '--rounds' && Number.isInteger(number) && number >= 1) rounds = number;
-    else if (arg === '--kit' && /^[\w.-]+=.+$/.test(value ?? '')) {
-      const [name, dir] = [
-        value!.slice(0, value!.indexOf('=')),
-        value!.slice(value!.indexOf('=') + 1),
-      ];
-      kits.push({ name, dir: path.resolve(dir) });
-    } else {
-      process.stderr.write(`bad argument ${JSON.stringify(arg)} ${value ?? ''}\n${USAGE}`);
-      process.exit(2);
-    }
-    i++;
-  }
-  return { lines, rounds, kits };
 }
 
 async function main(): Promise<void> {
-  const { lines, rounds, kits } = parseArguments(process.argv.slice(2));
+  const {
+    count: lines,
+    rounds,
+    kits,
+  } = parseKitArguments(process.argv.slice(2), USAGE, {
+    flag: '--lines',
+    least: 100,
+    fallback: 20_000,
+  });
   const dir = await mkdtemp(path.join(os.tmpdir(), 'audit-trail-parser-instructions-'));
   try {
-    const bundles = await Promise.all(kits.map((kit) => bundle(kit, dir)));
+    const bundles = await Promise.all(
+      kits.map((kit) => bundleDriver(kit, dir, driverSource(kit.dir))),
+    );
     for (let k = 0; k < kits.length; k++)
       process.stdout.write(`  ${kits[k]!.name.padEnd(16)} ${await outcomes(bundles[k]!, lines)}\n`);
-    const perLine: number[][] = kits.map(() => []);
-    for (let r = 0; r < rounds; r++) {
-      for (let k = 0; k < kits.length; k++) {
-        const index = (k + r) % kits.length; // the order rotates each round
-        const once = await instructions(bundles[index]!, lines, 1);
-        const thrice = await instructions(bundles[index]!, lines, 3);
-        perLine[index]!.push((thrice - once) / (2 * lines));
-      }
-    }
+    const perLine = await interleaved(kits, rounds, async (k) => {
+      const once = await instructions(bundles[k]!, lines, 1);
+      const thrice = await instructions(bundles[k]!, lines, 3);
+      return (thrice - once) / (2 * lines);
+    });
     process.stdout.write(
       `instructions per log line (case 5's corpus, ${lines} lines, 3 − 1 passes, median of ${rounds} round(s))\n`,
     );
-    const first = median(perLine[0]!);
-    const thousands = (value: number) => `${(value / 1e3).toFixed(2)}k`;
-    kits.forEach((kit, k) => {
-      const values = perLine[k]!;
-      const range =
-        values.length > 1
-          ? ` (${thousands(Math.min(...values))}–${thousands(Math.max(...values))})`
-          : '';
-      const ratio = k === 0 ? '' : `  ×${(median(values) / first).toFixed(3)} of ${kits[0]!.name}`;
-      process.stdout.write(
-        `  ${kit.name.padEnd(16)} ${thousands(median(values))}${range}${ratio}\n`,
-      );
-    });
+    printMedians(kits, perLine, (value) => `${(value / 1e3).toFixed(2)}k`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
