@@ -26,19 +26,41 @@ describe('engine: a replication slot held by another process when it starts', ()
   });
   afterAll(async () => p?.dispose());
 
-  /** Streams from the pipeline's slot on a connection of its own, as another engine would. */
+  let holders = 0;
+  /**
+   * Streams from the pipeline's slot on a connection of its own, as another engine
+   * would; returns the pid of that connection's walsender. The previous holder's
+   * walsender may still hold the slot a moment after its client closed, so this waits
+   * for the slot to be free first and then for this holder's own walsender (by its
+   * application name): taking the old walsender's pid for the new holder's left the
+   * slot free when the engine started, which then never waited.
+   */
   async function holdSlot(): Promise<number> {
-    holder = new ReplicationConnection(p.sourceUrl, 'another-engine');
+    await slotHeldBy(null);
+    const name = `another-engine-${++holders}`;
+    holder = new ReplicationConnection(p.sourceUrl, name);
     await holder.connect();
     holder.startReplication(p.slotName, p.slotName, 0n);
-    for (;;) {
+    return (await slotHeldBy(name)) as number;
+  }
+
+  /**
+   * Waits until the slot is held by the connection with application name `holder`
+   * (free, for null) and returns the holding pid; fails after 20 s.
+   */
+  async function slotHeldBy(holder: string | null): Promise<number | null> {
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline;) {
       const { rows } = await p.source(
-        'SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1',
+        `SELECT s.active_pid AS pid, a.application_name AS name
+           FROM pg_replication_slots s LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid
+          WHERE s.slot_name = $1`,
         [p.slotName],
       );
-      if (rows[0]?.active_pid) return rows[0].active_pid as number;
+      const pid = (rows[0]?.pid as number | null) ?? null;
+      if (holder === null ? pid === null : pid !== null && rows[0].name === holder) return pid;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+    throw new Error(`slot ${p.slotName}: not ${holder ? `held by ${holder}` : 'free'} within 20 s`);
   }
 
   const auditCount = async () =>
@@ -71,7 +93,11 @@ describe('engine: a replication slot held by another process when it starts', ()
       },
     };
     const running = p.engine({ logger, slotWaitMs: 60_000 }).runUntilIdle();
-    await waiting;
+    // A run that never waited is a failure to report, not a test left to time out.
+    const ranWithoutWaiting = running.then(() => {
+      throw new Error('the engine ran without waiting for the held slot');
+    });
+    await Promise.race([waiting, ranWithoutWaiting]);
     await holder!.close();
     holder = null;
     const result = await running;
