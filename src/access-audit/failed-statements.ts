@@ -1,16 +1,18 @@
 import { FORGERY_WINDOW } from './forgery';
-import { FAILURE_SEVERITIES, STATEMENT_SEVERITY, type LogEntry } from './parser';
+import { CONTEXT_SEVERITY, FAILURE_SEVERITIES, STATEMENT_SEVERITY, type LogEntry } from './parser';
 import type { LogPrefixFields } from './types';
 
 /**
  * A statement (or a connection) the server ended with an error: who, the error's
- * severity and message, and the statement when the log has it (`log_min_error_statement`
- * at ERROR or lower; a connection refused at startup has none).
+ * severity, message and CONTEXT (where the error was raised: a statement run inside a
+ * function or DO block, a RAISE), and the statement when the log has it
+ * (`log_min_error_statement` at ERROR or lower; a connection refused at startup has none).
  */
 export interface FailedStatement {
   readonly fields: LogPrefixFields;
   readonly severity: string;
   readonly message: string;
+  readonly context: string | undefined;
   readonly statement: string | undefined;
 }
 
@@ -29,7 +31,9 @@ export interface Completed<T> {
 }
 
 interface Waiting<T> {
-  failure: Omit<FailedStatement, 'statement'>;
+  failure: Omit<FailedStatement, 'statement' | 'context'>;
+  /** stderr: the CONTEXT line written between the error and its STATEMENT. */
+  context: string | undefined;
   tag: T;
   seq: number;
 }
@@ -64,13 +68,16 @@ export class FailedStatementReader<T> {
           : entry.fields?.pid;
     const pending = this.waiting.get(pid);
     if (pending !== undefined) {
-      if (entry.kind === 'message' && BETWEEN_ERROR_AND_STATEMENT.has(entry.severity)) return done;
+      if (entry.kind === 'message' && BETWEEN_ERROR_AND_STATEMENT.has(entry.severity)) {
+        if (entry.severity === CONTEXT_SEVERITY) pending.context = entry.message;
+        return done;
+      }
       this.waiting.delete(pid);
       const statement =
         entry.kind === 'message' && entry.severity === STATEMENT_SEVERITY
           ? entry.message
           : undefined;
-      done.push({ failure: { ...pending.failure, statement }, tag: pending.tag });
+      done.push(completed(pending, statement));
     }
     if (
       entry.kind !== 'message' ||
@@ -79,17 +86,19 @@ export class FailedStatementReader<T> {
     )
       return done;
     const failure = { fields: entry.fields, severity: entry.severity, message: entry.message };
-    if (this.statementFollows) this.waiting.set(pid, { failure, tag, seq: this.seq });
-    else done.push({ failure: { ...failure, statement: entry.statement }, tag });
+    if (this.statementFollows)
+      this.waiting.set(pid, { failure, context: undefined, tag, seq: this.seq });
+    else
+      done.push({
+        failure: { ...failure, context: entry.context, statement: entry.statement },
+        tag,
+      });
     return done;
   }
 
   /** The failures still waiting for a statement, without one. */
   flush(): Completed<T>[] {
-    const done = [...this.waiting.values()].map(({ failure, tag }) => ({
-      failure: { ...failure, statement: undefined },
-      tag,
-    }));
+    const done = [...this.waiting.values()].map((pending) => completed(pending, undefined));
     this.waiting.clear();
     return done;
   }
@@ -99,8 +108,12 @@ export class FailedStatementReader<T> {
     for (const [pid, pending] of this.waiting) {
       if (seq - pending.seq <= FORGERY_WINDOW && this.waiting.size <= MAX_WAITING) break;
       this.waiting.delete(pid);
-      done.push({ failure: { ...pending.failure, statement: undefined }, tag: pending.tag });
+      done.push(completed(pending, undefined));
     }
     return done;
   }
+}
+
+function completed<T>(pending: Waiting<T>, statement: string | undefined): Completed<T> {
+  return { failure: { ...pending.failure, context: pending.context, statement }, tag: pending.tag };
 }

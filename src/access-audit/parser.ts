@@ -85,6 +85,11 @@ export type LogEntry =
        * logged under `log_min_error_statement`. stderr writes it as a STATEMENT line.
        */
       statement?: string;
+      /**
+       * csvlog and jsonlog: a failure's CONTEXT (`context`), when it has one. stderr writes
+       * it as a CONTEXT line.
+       */
+      context?: string;
     };
 
 /**
@@ -114,7 +119,7 @@ const AUDIT_MARK = 'AUDIT: ';
 const MIN_FIELDS = 9;
 const MAX_FIELDS = 10;
 /** Lines that belong to the message before them; their text matters only for CONTEXT. */
-const CONTEXT_SEVERITY = 'CONTEXT';
+export const CONTEXT_SEVERITY = 'CONTEXT';
 
 /**
  * A Map, not an object literal: a bind value such as `constructor` is a whole PARAMETER
@@ -374,6 +379,7 @@ function parseCsvlogRecord(record: string, auditSeverity: string): LogEntry | un
   };
   if (!isRecord) {
     const statement = optionalText(columns[CSV.query] ?? '');
+    const context = optionalText(columns[CSV.context]!);
     return {
       kind: 'message',
       severity,
@@ -381,6 +387,7 @@ function parseCsvlogRecord(record: string, auditSeverity: string): LogEntry | un
       message,
       fields,
       ...(statement === undefined ? {} : { statement }),
+      ...(context === undefined ? {} : { context }),
     };
   }
   return auditEntry(message, 0, severity, fields, columns[CSV.context]!);
@@ -440,6 +447,7 @@ function parseJsonlogRecord(record: string, auditSeverity: string): LogEntry | u
   };
   if (!isRecord) {
     const statement = text('statement');
+    const context = text('context');
     return {
       kind: 'message',
       severity,
@@ -447,6 +455,7 @@ function parseJsonlogRecord(record: string, auditSeverity: string): LogEntry | u
       message,
       fields,
       ...(statement === undefined ? {} : { statement }),
+      ...(context === undefined || context === '' ? {} : { context }),
     };
   }
   return auditEntry(message, 0, severity, fields, text('context') ?? '');

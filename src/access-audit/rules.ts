@@ -6,6 +6,7 @@ import { ambiguousIdentityAlert, INTEGRITY_RULES, maxSeverity } from './integrit
 import { classifyNoise, isCatalogObject, reachesBeyondRelations, schemaOf } from './noise';
 import type { FailedStatement } from './failed-statements';
 import { placeholderEvent } from './parser';
+import { failedStatementOf, isRefusal } from './refusals';
 import {
   auditTamperingOf,
   historySilencingOf,
@@ -36,7 +37,7 @@ interface CompiledRule {
 
 /** The built-in rules checked before noise and exclusions: they watch the audit itself and identities. */
 export const AUDIT_TAMPERING_RULE = { name: 'audit-tampering', severity: 'critical' } as const;
-/** A statement that would have done what `audit-tampering` alerts on, ended by an error (refused). */
+/** A statement that would have done what `audit-tampering` alerts on, ended by the server's error (refused, or failed). */
 export const AUDIT_TAMPERING_ATTEMPT_RULE = {
   name: 'audit-tampering-attempt',
   severity: 'critical',
@@ -155,9 +156,13 @@ export class AccessRuleEngine {
    * `audit-tampering-attempt` for a statement (or connection) the server ended with an
    * error: what it would have done to the audit, judged as `audit-tampering` judges a
    * record (by anyone but `rdsadmin`; the change history silenced, by anyone but a
-   * service account), from its statement when the log has it, else (and also: a function
-   * whose body the statement does not show) from the server's message naming a watched
-   * setting it refused. `undefined` when it would not have touched the audit.
+   * service account), from the statement the server says its error ended (see
+   * {@link failedStatementOf}: the logged statement, or the one a function ran). With
+   * neither a statement nor a CONTEXT (a connection refused at startup, a statement
+   * `log_min_error_statement` kept out), from the server's message naming a watched
+   * setting it refused. `undefined` when it would not have touched the audit, or when the
+   * error is the code's own (a `RAISE`, whatever its words). The summary says whether the
+   * server refused it (`permission denied…`) or it failed otherwise (an invalid value).
    */
   evaluateFailure(failure: FailedStatement): AccessAlert | undefined {
     if (!this.auditTampering) return undefined;
@@ -168,19 +173,27 @@ export class AccessRuleEngine {
     // An ambiguous prefix may claim a service account's or rdsadmin's name.
     const trusted = event.identityAmbiguous !== true;
     if (trusted && RDS_INTERNAL_USERS.includes(event.user ?? '')) return undefined;
+    const failed = failedStatementOf(failure);
     const what =
-      (failure.statement === undefined ? undefined : this.tamperingOf(event, trusted)) ??
-      refusedSettingOf(failure.message);
+      failed !== undefined
+        ? this.tamperingOf({ ...event, statement: failed }, trusted)
+        : failure.statement === undefined && failure.context === undefined
+          ? refusedSettingOf(failure.message)
+          : undefined;
     if (what === undefined) return undefined;
+    const outcome = isRefusal(failure.message) ? 'refused by the server' : 'failed';
     return builtInAlert(
       AUDIT_TAMPERING_ATTEMPT_RULE,
-      `${identityOf(event)}: attempted (${what}), refused by the server (${failure.severity}: ${clip(failure.message)})`,
+      `${identityOf(event)}: attempted (${what}), ${outcome} (${failure.severity}: ${clip(failure.message)})`,
       event,
     );
   }
 
   /** What the statement does to the audit (`audit-tampering`), or `undefined`. */
-  private tamperingOf(event: AuditEvent, trusted: boolean): string | undefined {
+  private tamperingOf(
+    event: Pick<AuditEvent, 'statement' | 'user'>,
+    trusted: boolean,
+  ): string | undefined {
     if (!mayWeakenAudit(event.statement)) return undefined;
     return (
       auditTamperingOf(event) ??

@@ -1,7 +1,13 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { subscriptionFilterTerms } from '../../infra/access-audit/access-audit-monitor';
-import { type AccessAlert, checkPgaudit, setupPgaudit } from '../../src/access-audit';
+import {
+  type AccessAlert,
+  checkPgaudit,
+  setupPgaudit,
+  splitLogRecords,
+} from '../../src/access-audit';
+import { splitCsv } from '../../src/access-audit/csv';
 import type { LogFormat } from '../../src/access-audit/parser';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
 import { withClient } from '../support/databases';
@@ -10,6 +16,7 @@ import {
   END_OF_WORKLOAD,
   liveAuditLog,
   readLogThrough,
+  ruleOf,
   type Outcome,
 } from './support/live-audit-log';
 import { describeWithPgaudit } from './support/live-suite';
@@ -45,7 +52,24 @@ const REFUSED = [
   "ALTER DATABASE appdb SET pgaudit.log = 'none'",
   "SET log_min_messages = 'panic'",
   "DO $$BEGIN PERFORM set_config('pgaudit.log', 'none', false); END$$",
+  // The statement the server refused is in the CONTEXT, a line break inside it.
+  "DO $$BEGIN PERFORM 1,\n  set_config('pgaudit.log', 'none', false); END$$",
+  // The statement shows no setting; the server's CONTEXT names the one it refused.
+  'SELECT public.sets_audit()',
 ];
+/**
+ * The server's refusal, forged: the user's own RAISE, with the server's words and even its
+ * SQLSTATE. The server wrote no refusal (the CONTEXT says RAISE), so none may alert as an
+ * attempt under alice's name.
+ */
+const FORGED_REFUSALS = [
+  `DO $$BEGIN RAISE EXCEPTION 'permission denied to set parameter "pgaudit.log"' USING ERRCODE = '42501'; END$$`,
+  'SELECT public.raises_refusal()',
+  // A tampering text whose error is still the user's RAISE: its record alerts (audit-tampering), not as refused.
+  "SELECT set_config('pgaudit.log', public.raises_refusal(), false)",
+];
+/** A superuser's change the server does not refuse but rejects: an attempt that failed, not one refused. */
+const FAILED_BY_SUPERUSER = "SET pgaudit.log = 'no_such_class'";
 /** Silences the change history at its source: an attempt only for a role that is no service account. */
 const REFUSED_HISTORY_SILENCING = 'ALTER PUBLICATION items_pub DROP TABLE public.items';
 /** A failed statement that does not touch the audit. */
@@ -71,6 +95,8 @@ async function runWorkload(server: PgauditServer): Promise<string[]> {
     ...(await tryEach(server.userUrl('alice', DB), statements)),
     ...(await tryEach(server.userUrl('app_svc', DB), statements)),
   ];
+  await tryEach(server.userUrl('alice', DB), FORGED_REFUSALS);
+  await tryEach(server.adminUrl(DB), [FAILED_BY_SUPERUSER]);
   // A startup option: the connection itself is refused (FATAL), no statement is logged.
   const withOption = `${server.userUrl('bob', DB)}?options=${encodeURIComponent('-c pgaudit.log=none')}`;
   await withClient(withOption, (client) => client.query('SELECT 1')).then(
@@ -98,6 +124,12 @@ describeWithPgaudit('access audit: refused attempts to silence the audit (live)'
     prepare: async (admin) => {
       await admin.query('CREATE TABLE public.items (id int PRIMARY KEY)');
       await admin.query('CREATE PUBLICATION items_pub FOR TABLE public.items');
+      await admin.query(
+        "CREATE FUNCTION public.sets_audit() RETURNS void LANGUAGE plpgsql AS $$BEGIN SET pgaudit.log = 'none'; END$$",
+      );
+      await admin.query(
+        `CREATE FUNCTION public.raises_refusal() RETURNS text LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'permission denied to set parameter "pgaudit.log"' USING ERRCODE = '42501'; END$$`,
+      );
       await setupPgaudit(admin, CONFIG);
     },
     workload: runWorkload,
@@ -116,6 +148,7 @@ describeWithPgaudit('access audit: refused attempts to silence the audit (live)'
       // A service account's attempt alerts too, as audit-tampering does; history silencing
       // is left to service accounts (the engine resets its own publication).
       ...REFUSED.map((statement) => `app_svc: ${statement}`),
+      `postgres: ${FAILED_BY_SUPERUSER}`,
       // The connection refused at startup: no statement, only the server's message.
       'bob: ',
     ];
@@ -125,11 +158,58 @@ describeWithPgaudit('access audit: refused attempts to silence the audit (live)'
       expect(verdict.alert.severity).toBe('critical');
       expect(verdict.alert.summary).toMatch(/refused|failed/);
     }
+    const summaries = found.flatMap(({ event, verdict }) =>
+      verdict.kind === 'alert' && verdict.alert.rule === 'audit-tampering-attempt'
+        ? [[event.user, verdict.alert.summary] as const]
+        : [],
+    );
+    // Refused: the server's refusal of the statement; the superuser's failed for another reason.
+    for (const [user, summary] of summaries) {
+      if (user === 'postgres') {
+        expect(summary).toContain(
+          'failed (ERROR: invalid value for parameter "pgaudit.log": "no_such_class")',
+        );
+        expect(summary).not.toMatch(/refused/);
+      } else expect(summary).toMatch(/, refused by the server \((ERROR|FATAL): /);
+    }
     const startup = found.find(({ event }) => event.user === 'bob')!;
     expect(startup.verdict.kind === 'alert' && startup.verdict.alert.summary).toContain(
       'permission denied to set parameter "pgaudit.log"',
     );
   });
+
+  it("a forged refusal's ERROR is the server's own in all but its CONTEXT (csvlog)", () => {
+    // csvlog columns: 1 user, 11 severity, 12 SQLSTATE, 13 message, 18 context, 19 statement.
+    const rows = splitLogRecords(live.log('csvlog'), 'csvlog').map((record) => splitCsv(record));
+    const errorOf = (statement: string) =>
+      rows.find((row) => row[11] === 'ERROR' && row[19] === statement && row[1] === 'alice')!;
+    const real = errorOf("SET pgaudit.log = 'none'");
+    const forged = errorOf(FORGED_REFUSALS[0]!);
+    expect(forged.slice(11, 14)).toEqual(real.slice(11, 14));
+    expect(real.slice(11, 14)).toEqual([
+      'ERROR',
+      '42501',
+      'permission denied to set parameter "pgaudit.log"',
+    ]);
+    expect(real[18]).toBe('');
+    expect(forged[18]).toMatch(/^PL\/pgSQL function inline_code_block line 1 at RAISE$/);
+  });
+
+  it.each(FORMATS)(
+    "a refusal the user raised (the server's words, SQLSTATE 42501) is no attempt (%s)",
+    (format) => {
+      const forged = live
+        .outcomes(format)
+        .filter(({ event }) => FORGED_REFUSALS.includes(event.statement));
+      expect(forged.map(({ verdict }) => ruleOf(verdict))).not.toContain('audit-tampering-attempt');
+      // The one whose text sets pgaudit.log still alerts, from its records.
+      expect(
+        forged
+          .filter(({ event }) => event.statement === FORGED_REFUSALS[2])
+          .map(({ verdict }) => ruleOf(verdict)),
+      ).toContain('audit-tampering');
+    },
+  );
 
   it.each(FORMATS)(
     'a failed statement that touches no audit setting does not alert (%s)',
