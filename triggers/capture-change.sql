@@ -429,13 +429,14 @@ $function$;
 
 -- Columns whose value differs between two row JSONs, sorted, as one row holding the
 -- array. Empty exactly when the two documents print the same text (the same keys, each
--- value printed the same), which is what update_version_operation compares.
+-- value printed the same), which is what the capture's version decision asks.
 -- (A key of either row is in at least one, so at most one side's text is NULL: no
 -- IS DISTINCT FROM, whose = would be looked up on the search_path.)
 -- A set-returning SQL function with no SET clause, so the planner inlines it into
--- changed_columns (the one-row path). capture_update's set query reads the same list
--- over the table's columns instead (changed_recorded_columns), with no key listing or
--- sort per row; a test holds the two paths' audit rows equal. Every name is
+-- changed_columns. capture_update reads the same list cheaper: its set query over the
+-- table's columns (changed_recorded_columns), with no key listing or sort per row; its
+-- one-row path by `->>` text (text_changed_keys), calling changed_columns only where that
+-- is not settled. test/trust/changed-recorded-columns holds all three equal. Every name is
 -- schema-qualified (an inlined body is parsed under the caller's search_path).
 CREATE OR REPLACE FUNCTION {{audit_schema}}.changed_column_list(old_row jsonb, new_row jsonb)
 RETURNS SETOF text[]
@@ -510,9 +511,9 @@ AS $function$
     ORDER BY u.i)
 $function$;
 
--- changed_column_list as a scalar, for a caller with two documents in hand (the one-row
--- path of capture_update: the same list as a subquery of its audit INSERT measured no
--- cheaper, since that statement would set it up for every row it records).
+-- changed_column_list as a scalar, for a caller with two documents in hand: the one-row
+-- path of capture_update where text_changed_keys' list is not settled (a jsonb value
+-- whose type changed under the same `->>` text).
 CREATE OR REPLACE FUNCTION {{audit_schema}}.changed_columns(old_row jsonb, new_row jsonb)
 RETURNS text[]
 LANGUAGE plpgsql
@@ -521,6 +522,40 @@ AS $function$
 BEGIN
   RETURN (SELECT c.names FROM {{audit_schema}}.changed_column_list(old_row, new_row) AS c(names));
 END
+$function$;
+
+-- changed_column_list of two documents, read by `->>` text with no scalar jsonb per value
+-- and a sort of only the keys found changed, for the one-row path (where the set query's
+-- column list, a catalog read and two ordered aggregates per statement, costs more than
+-- it saves on one row). `names`: the keys of new_row whose `->>` text differs from
+-- old_row's (JSON null and a missing key are both NULL there), sorted as
+-- changed_column_list sorts. `settled`: whether that is changed_column_list's list, which
+-- the documents with those keys removed being equal as jsonb proves: each key left then
+-- has the same `->>` text and, jsonb equality comparing types, the same type on both
+-- sides, so the same jsonb text (`->>` prints a non-string as jsonb does and a string
+-- unescaped, one-to-one); each removed key differs in text; and the two key sets are
+-- equal outside `names`, which new_row holds. Not settled when a key with the same `->>`
+-- text has another type on the other side ("1" against 1, only a jsonb column can hold
+-- both) or when old_row has a key new_row lacks: the caller then asks changed_columns.
+-- A set-returning SQL function (one row) with no SET clause: inlined into the caller's
+-- query; every name is schema-qualified.
+CREATE OR REPLACE FUNCTION {{audit_schema}}.text_changed_keys(old_row jsonb, new_row jsonb)
+RETURNS TABLE (names text[], settled boolean)
+LANGUAGE sql
+IMMUTABLE PARALLEL SAFE
+AS $function$
+  SELECT l.names,
+         CASE WHEN pg_catalog.cardinality(l.names) OPERATOR(pg_catalog.=) 0
+              THEN old_row OPERATOR(pg_catalog.=) new_row
+              ELSE (old_row OPERATOR(pg_catalog.-) l.names) OPERATOR(pg_catalog.=) (new_row OPERATOR(pg_catalog.-) l.names) END
+    FROM (SELECT ARRAY(
+            SELECT k FROM pg_catalog.jsonb_object_keys(new_row) AS k
+             WHERE NOT coalesce((new_row OPERATOR(pg_catalog.->>) k) OPERATOR(pg_catalog.=) (old_row OPERATOR(pg_catalog.->>) k),
+                                (new_row OPERATOR(pg_catalog.->>) k) IS NULL AND (old_row OPERATOR(pg_catalog.->>) k) IS NULL)
+             ORDER BY k)
+          -- A level of its own (OFFSET 0): pulled up, the list would be built again for
+          -- each of its four references.
+          OFFSET 0) AS l(names)
 $function$;
 
 -- with_null_changes for a row with a list: the changed columns and the columns listed on
@@ -563,9 +598,9 @@ $function$;
 -- staging-differs; it must not become a version the source never made).
 -- `same_data`: whether the old and new documents print the same text (only ignored or
 -- header columns changed), read only where it decides, so a caller may pass NULL for a
--- row flagged deleted. capture_update's set query passes whether the row's changed
--- columns (changed_recorded_columns, which it records for an UPDATE) are none; the one-row
--- path compares the texts (update_version_operation).
+-- row flagged deleted. capture_update passes whether the row's changed columns (which it
+-- records for an UPDATE) are none: changed_recorded_columns' on the set path,
+-- text_changed_keys' (or changed_columns') on the one-row path.
 -- No SET clause, so the planner inlines it; it calls only pg_catalog built-ins (both
 -- callers pin search_path).
 CREATE OR REPLACE FUNCTION {{audit_schema}}.version_operation(
@@ -596,8 +631,9 @@ AS $function$
 $function$;
 
 -- version_operation of two row documents, compared as text (jsonb equality is numeric:
--- 1.10 -> 1.100 would be lost). Inlined into the one-row path of capture_update, and
--- version_operation into it: the text comparison is made only in the branches that ask.
+-- 1.10 -> 1.100 would be lost). No longer called by the capture functions (both paths
+-- decide by the changed columns they record); kept, as a capture call already running
+-- an older body when migrate replaces it still calls it.
 -- The signature before old_commit/new_commit were added is dropped first (CREATE OR
 -- REPLACE cannot change arguments).
 DROP FUNCTION IF EXISTS {{audit_schema}}.update_version_operation(jsonb, text, text, jsonb, text, text, text);
@@ -1065,7 +1101,7 @@ DECLARE
   v_old_json json; v_new_json json; v_old_text text; v_new_text text;
   v_old_nulls text[]; v_new_nulls text[];
   v_rows bigint; v_reloading boolean; v_cdc_change boolean; v_seal_queued boolean; v_arrays boolean;
-  v_jsons boolean; v_columns text[]; v_jsonb_typed boolean[];
+  v_jsons boolean; v_columns text[]; v_jsonb_typed boolean[]; v_changed text[]; v_settled boolean;
   v_done text;
 BEGIN
   -- As in capture_insert: the caller check, the chain lock, and what the rest decides on.
@@ -1140,15 +1176,21 @@ BEGIN
         v_new_nulls := {{audit_schema}}.jsonb_nulls(v_new_nulls, arg_json_columns);
       END IF;
     END IF;
-    IF v_old_nulls IS DISTINCT FROM v_new_nulls THEN
-      -- A jsonb column went from SQL NULL to the JSON null literal or back: the data
-      -- changed, though the documents print the same.
-      v_version := {{audit_schema}}.version_operation(v_old_seq, v_old_indicator, v_old_commit,
-                     v_new_seq, v_new_indicator, v_new_operation, v_new_commit, false);
-    ELSE
-      v_version := {{audit_schema}}.update_version_operation(v_old_data, v_old_seq, v_old_indicator, v_old_commit,
-                     v_new_data, v_new_seq, v_new_indicator, v_new_operation, v_new_commit);
+    -- The changed columns (not for a row flagged deleted, whose version does not depend on
+    -- its data): none exactly when the two documents print the same text, so they also
+    -- decide the version, as on the set path.
+    IF v_new_indicator IS DISTINCT FROM 'D' THEN
+      SELECT c.names, c.settled INTO v_changed, v_settled
+        FROM {{audit_schema}}.text_changed_keys(v_old_data, v_new_data) AS c;
+      IF NOT v_settled THEN
+        v_changed := {{audit_schema}}.changed_columns(v_old_data, v_new_data);
+      END IF;
     END IF;
+    -- A jsonb column that went from SQL NULL to the JSON null literal or back changed
+    -- the data, though the documents print the same.
+    v_version := {{audit_schema}}.version_operation(v_old_seq, v_old_indicator, v_old_commit,
+                   v_new_seq, v_new_indicator, v_new_operation, v_new_commit,
+                   v_old_nulls IS NOT DISTINCT FROM v_new_nulls AND cardinality(v_changed) = 0);
     IF v_version IS NULL THEN
       RETURN NULL;
     END IF;
@@ -1170,13 +1212,7 @@ BEGIN
       v_version, v_commit_ts, v_new_seq, v_xid, v_lsn,
       CASE WHEN v_version IN ('INSERT', 'SNAPSHOT') THEN NULL ELSE v_old_data END,
       CASE WHEN v_version = 'DELETE' THEN NULL ELSE v_new_data END,
-      -- (with_null_changes' test written out: that SQL function, given a call it reads
-      -- twice, would not be inlined, and a SQL function call costs more than the row.)
-      CASE WHEN v_version <> 'UPDATE' THEN NULL
-           WHEN v_old_nulls IS NULL AND v_new_nulls IS NULL
-           THEN {{audit_schema}}.changed_columns(v_old_data, v_new_data)
-           ELSE {{audit_schema}}.merged_null_changes({{audit_schema}}.changed_columns(v_old_data, v_new_data),
-                                                     v_old_nulls, v_new_nulls) END,
+      CASE WHEN v_version = 'UPDATE' THEN {{audit_schema}}.with_null_changes(v_changed, v_old_nulls, v_new_nulls) END,
       CASE WHEN v_version IN ('INSERT', 'SNAPSHOT') THEN NULL ELSE v_old_nulls END,
       CASE WHEN v_version = 'DELETE' THEN NULL ELSE v_new_nulls END)
     ON CONFLICT ON CONSTRAINT audit_log_change_key DO NOTHING;
@@ -1280,7 +1316,7 @@ BEGIN
     SELECT c.*, {{audit_schema}}.with_null_changes(c.changed_data, c.old_json_nulls, c.json_nulls) AS changed
     FROM (
       -- Each row's changed columns, computed once in this query (no call per row): they
-      -- say whether the data changed (as update_version_operation's text comparison
+      -- say whether the data changed (as a text comparison of the documents
       -- would) and are recorded for an UPDATE. Not for a row flagged deleted, whose
       -- version does not depend on its data. A level of its own (OFFSET 0), so that
       -- version_operation reads the list rather than the subquery that computes it.
