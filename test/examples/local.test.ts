@@ -2,14 +2,13 @@ import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { npmScriptCommand } from '../support/npm-script';
 
 // examples/local/run.ts is what README "Using the kit in your own project" tells a user
 // to run from a clone (`npm run example`): it must run end to end on embedded PostgreSQL
 // and print what the README says it shows, and leave nothing behind, also on Ctrl-C.
 
 const ROOT = path.resolve(__dirname, '../..');
-const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
-const EXAMPLE = 'examples/local/run.ts';
 const TIMESTAMP = '(\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{6}Z)';
 
 /** A private TMPDIR (the servers' data folders go there) readable by the postgres OS user. */
@@ -24,7 +23,8 @@ const serverFolders = async (tmp: string) =>
 
 /** `npm run example`'s command, in its own process group (a terminal's Ctrl-C reaches all of it). */
 function startExample(tmp: string) {
-  const child = spawn(TSX, [EXAMPLE], {
+  const { binary, args } = npmScriptCommand('example');
+  const child = spawn(binary, args, {
     cwd: ROOT,
     env: { ...process.env, TMPDIR: tmp },
     detached: true,
