@@ -96,6 +96,11 @@ export class FailedStatementReader<T> {
     return done;
   }
 
+  /** Whether an error of this process waits for its STATEMENT (stderr). */
+  waitsFor(pid: number | undefined): boolean {
+    return this.waiting.has(pid);
+  }
+
   /** The failures still waiting for a statement, without one. */
   flush(): Completed<T>[] {
     const done = [...this.waiting.values()].map((pending) => completed(pending, undefined));

@@ -1,4 +1,5 @@
 import type { AccessAuditConfig } from '../config/access-audit';
+import { AttemptFolder } from './attempts';
 import { StatementTracker } from './duplicates';
 import { FailedStatementReader, type Completed } from './failed-statements';
 import { ForgeryDetector, type LogItem, type TaggedItem } from './forgery';
@@ -44,8 +45,10 @@ export interface PipelineOptions {
 
 /**
  * Log records in, verdicts out: parsing for the configured log format, the forgery
- * check, the rule engine, the duplicate/conflict check and the folding of parallel
- * workers' records into their leader's (see {@link ParallelWorkerFolder}), in that order. The alert
+ * check, the rule engine, the duplicate/conflict check, the folding of parallel
+ * workers' records into their leader's (see {@link ParallelWorkerFolder}) and of a
+ * refused statement's records into its attempt alert (see {@link AttemptFolder}), in
+ * that order. The alert
  * Lambda and `audit-trail pgaudit scan` both run exactly this, so the CLI shows what
  * would page.
  *
@@ -64,6 +67,8 @@ export class AccessAuditPipeline<T = undefined> {
   private readonly failures: FailedStatementReader<T>;
   private readonly scope: string;
   private readonly workers: ParallelWorkerFolder<Classified<T>>;
+  private readonly folder = new AttemptFolder<T>();
+  private readonly errorWaits = (pid: number | undefined) => this.failures.waitsFor(pid);
   /** The severity word of `pgauditLogLevel`: records at another one alert. */
   private readonly severity: string;
 
@@ -88,10 +93,14 @@ export class AccessAuditPipeline<T = undefined> {
     const entry = this.parse(record);
     const failures = this.failures.push(entry, tag);
     const attempts = failures.length === 0 ? NO_ITEMS : this.attempts(failures);
-    return this.classify(
-      attempts.length === 0
-        ? this.detector.push(entry, tag)
-        : [...attempts, ...this.detector.push(entry, tag)],
+    return this.folder.push(
+      this.classify(
+        attempts.length === 0
+          ? this.detector.push(entry, tag)
+          : [...attempts, ...this.detector.push(entry, tag)],
+      ),
+      entry,
+      this.errorWaits,
     );
   }
 
@@ -100,7 +109,7 @@ export class AccessAuditPipeline<T = undefined> {
     const attempts = this.attempts(this.failures.flush());
     const ready = this.classify([...attempts, ...this.detector.flush()]);
     this.workers.flush(ready);
-    return ready;
+    return this.folder.flush(ready);
   }
 
   /** The refused attempts to weaken the audit among failed statements, in their place in log order. */

@@ -113,7 +113,17 @@ export type Verdict =
   | {
       kind: 'excluded';
       reason:
-        'service-account' | 'database' | 'schema' | 'ignore-rule' | 'duplicate' | 'parallel-worker';
+        | 'service-account'
+        | 'database'
+        | 'schema'
+        | 'ignore-rule'
+        | 'duplicate'
+        | 'parallel-worker'
+        /**
+         * An `audit-tampering` record of a statement the server then ended with an error:
+         * its alert is the `audit-tampering-attempt` alert that follows, which carries it.
+         */
+        | 'attempt';
       rule?: string;
       /** `parallel-worker` only: the pid of the leader whose record this one was folded into. */
       leaderPid?: number;

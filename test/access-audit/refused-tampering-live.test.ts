@@ -17,6 +17,7 @@ import {
   liveAuditLog,
   readLogThrough,
   ruleOf,
+  scanLog,
   type Outcome,
 } from './support/live-audit-log';
 import { describeWithPgaudit } from './support/live-suite';
@@ -56,6 +57,15 @@ const REFUSED = [
   "DO $$BEGIN PERFORM 1,\n  set_config('pgaudit.log', 'none', false); END$$",
   // The statement shows no setting; the server's CONTEXT names the one it refused.
   'SELECT public.sets_audit()',
+  // A query string of two statements: the first one's record carries the whole string.
+  "SELECT 1; SET pgaudit.log = 'none'",
+];
+/** Refused attempts pgAudit logs before they run: a record, then the server's error. */
+const LOGGED_BEFORE_REFUSAL = [
+  "SELECT set_config('pgaudit.log', 'none', false)",
+  "DO $$BEGIN PERFORM set_config('pgaudit.log', 'none', false); END$$",
+  "DO $$BEGIN PERFORM 1,\n  set_config('pgaudit.log', 'none', false); END$$",
+  "SELECT 1; SET pgaudit.log = 'none'",
 ];
 /**
  * The server's refusal, forged: the user's own RAISE, with the server's words and even its
@@ -176,6 +186,82 @@ describeWithPgaudit('access audit: refused attempts to silence the audit (live)'
     expect(startup.verdict.kind === 'alert' && startup.verdict.alert.summary).toContain(
       'permission denied to set parameter "pgaudit.log"',
     );
+  });
+
+  it.each(FORMATS)('one alert per refused act, the attempt carrying its record (%s)', (format) => {
+    const found = live.outcomes(format);
+    for (const user of ['alice', 'app_svc']) {
+      for (const statement of REFUSED) {
+        const alerts = found.flatMap(({ event, verdict }) =>
+          event.user === user && event.statement === statement && verdict.kind === 'alert'
+            ? [verdict.alert]
+            : [],
+        );
+        expect(
+          alerts.map((alert) => alert.rule),
+          `${user}: ${statement}`,
+        ).toEqual(['audit-tampering-attempt']);
+        const [alert] = alerts;
+        // app_svc's pgaudit.log (a service account's: DDL, ROLE) logs none of these first.
+        if (user === 'alice' && LOGGED_BEFORE_REFUSAL.includes(statement)) {
+          // What the record's audit-tampering alert said, and the record's own fields.
+          expect(alert!.summary).toMatch(
+            /, refused by the server \(ERROR: permission denied to set parameter "pgaudit.log"\); logged by pgAudit as (SELECT \(READ\)|DO \(FUNCTION\)): pgaudit setting changed( \(set_config\))?( \(\d records\))?$/,
+          );
+          expect(alert!.event.statementId).toBeGreaterThan(0);
+          expect(alert!.event.auditClass).toMatch(/^(READ|FUNCTION)$/);
+          expect(alert!.event.errorMessage).toBe(
+            'permission denied to set parameter "pgaudit.log"',
+          );
+        } else expect(alert!.summary).not.toMatch(/logged by pgAudit/);
+      }
+    }
+    // The records themselves are there, each with its verdict: folded into the attempt.
+    // alice's only audit-tampering alerts are the records of her forged refusal, whose own
+    // text sets pgaudit.log (no attempt: the error is her RAISE).
+    const alice = found.filter(({ event }) => event.user === 'alice');
+    expect(
+      new Set(
+        alice.flatMap(({ event, verdict }) =>
+          ruleOf(verdict) === 'audit-tampering' ? [event.statement] : [],
+        ),
+      ),
+    ).toEqual(new Set([FORGED_REFUSALS[2]]));
+    const folded = alice.filter(
+      ({ verdict }) => verdict.kind === 'excluded' && verdict.reason === 'attempt',
+    );
+    // set_config 1; each DO block and its PERFORM 2 + 2; the string's SELECT 1 (the
+    // refused SET, a utility statement, is logged only after it ran: never) 1.
+    expect(folded.length).toBe(6);
+  });
+
+  it('a record and its refusal in two deliveries: both alert, none is lost (stderr)', () => {
+    // CloudWatch may deliver the record in one Lambda invocation and the ERROR/STATEMENT
+    // in the next; each invocation's pipeline decides what it holds at its end.
+    const log = live.log('stderr');
+    const statement = "SELECT set_config('pgaudit.log', 'none', false)";
+    const records = splitLogRecords(log, 'stderr');
+    const record = records.findIndex(
+      (line) =>
+        line.includes('alice@appdb') && line.includes('AUDIT: ') && line.includes(statement),
+    );
+    expect(record).toBeGreaterThan(0);
+    for (const cut of [record + 1, record + 2]) {
+      // after the record; after its ERROR line (before the STATEMENT)
+      const outcomes = [
+        ...scanLog(CONFIG, records.slice(0, cut).join('\n')),
+        ...scanLog(CONFIG, records.slice(cut).join('\n')),
+      ];
+      const rules = outcomes.flatMap(({ event, verdict }) =>
+        event.user === 'alice' &&
+        (event.statement === statement || event.statement === '') &&
+        verdict.kind === 'alert'
+          ? [verdict.alert.rule]
+          : [],
+      );
+      expect(rules, `cut ${cut - record}`).toContain('audit-tampering');
+      expect(rules, `cut ${cut - record}`).toContain('audit-tampering-attempt');
+    }
   });
 
   it("a forged refusal's ERROR is the server's own in all but its CONTEXT (csvlog)", () => {
