@@ -3,8 +3,9 @@ import type { FailedStatement } from './failed-statements';
 /**
  * What the server says about the statement its error ended. Only the server's own words
  * count: anyone can `RAISE EXCEPTION 'permission denied to set parameter "pgaudit.log"'`
- * (even `USING ERRCODE = '42501'`), and that line is the server's refusal in every
- * column but its CONTEXT, which the server writes itself (`PL/pgSQL function … at RAISE`).
+ * (even `USING ERRCODE = '42501'`) or `ASSERT false, '…'`, and that line is the server's
+ * refusal in every column but its CONTEXT, which the server writes itself
+ * (`PL/pgSQL function … at RAISE`).
  */
 
 /** The CONTEXT frame of a statement the server ran inside a function or DO block. */
@@ -19,25 +20,36 @@ const SQL_STATEMENT_FRAME = 'SQL statement "';
 const NEXT_FRAME =
   /"\n\t?(?:PL\/\S+ (?:function|anonymous code block)|SQL (?:statement|function|expression) ")/;
 
+/** The CONTEXT frame of a statement of a SQL-language function: the server's own statement. */
+const SQL_FUNCTION_FRAME = 'SQL function "';
+
 /**
- * The text of the statement the error ended, as the server logged it, or `undefined`
- * when the server names none the error was its refusal of:
+ * The server's own error, and the statement it is about as the server logged it; or
+ * `undefined` for an error the code raised. Code that raises (PL/pgSQL's `RAISE` and
+ * `ASSERT`, any other language's `elog`) always leaves its frame first in the CONTEXT,
+ * which the server writes; so the error is the server's when it has no CONTEXT, or when
+ * the innermost frame is a statement the server ran:
  * - no CONTEXT: the logged statement (what the client sent, `log_min_error_statement`);
- * - a CONTEXT whose innermost frame is `SQL statement "…"`: that statement, run by a
- *   function or DO block (`PERFORM set_config(…)`, `SET …` in a function the client's
- *   statement called), which the logged statement does not show;
- * - any other innermost frame (a `RAISE`, a function's own code): `undefined`. The error
- *   is the code's, whatever it says.
+ *   a SQL-language function inlined into it, or a function's `SET` clause, leaves none;
+ * - `SQL statement "…"` (a statement a function or `DO` block ran: `PERFORM
+ *   set_config(…)`, `SET …`, which the logged statement does not show): that statement;
+ * - `SQL function "…" statement N`: the logged statement (the function's text is not
+ *   logged).
+ * `statement` is `undefined` when the log has none.
  */
-export function failedStatementOf(failure: FailedStatement): string | undefined {
+export function serverErrorOf(
+  failure: FailedStatement,
+): { readonly statement: string | undefined } | undefined {
   const context = failure.context;
-  if (context === undefined) return failure.statement;
+  if (context === undefined || context.startsWith(SQL_FUNCTION_FRAME))
+    return { statement: failure.statement };
   if (!context.startsWith(SQL_STATEMENT_FRAME)) return undefined;
   const next = NEXT_FRAME.exec(context);
   const end = next === null ? context.lastIndexOf('"') : next.index;
-  return end < SQL_STATEMENT_FRAME.length
-    ? undefined
-    : context.slice(SQL_STATEMENT_FRAME.length, end);
+  return {
+    statement:
+      end < SQL_STATEMENT_FRAME.length ? undefined : context.slice(SQL_STATEMENT_FRAME.length, end),
+  };
 }
 
 /**

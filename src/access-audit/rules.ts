@@ -6,7 +6,7 @@ import { ambiguousIdentityAlert, INTEGRITY_RULES, maxSeverity } from './integrit
 import { classifyNoise, isCatalogObject, reachesBeyondRelations, schemaOf } from './noise';
 import type { FailedStatement } from './failed-statements';
 import { placeholderEvent } from './parser';
-import { failedStatementOf, isRefusal } from './refusals';
+import { isRefusal, serverErrorOf } from './refusals';
 import {
   auditTamperingOf,
   historySilencingOf,
@@ -153,16 +153,16 @@ export class AccessRuleEngine {
   }
 
   /**
-   * `audit-tampering-attempt` for a statement (or connection) the server ended with an
-   * error: what it would have done to the audit, judged as `audit-tampering` judges a
+   * `audit-tampering-attempt` for a statement (or connection) the server ended with its
+   * own error (see {@link serverErrorOf}; never an error the code raised, whatever its
+   * words): what it would have done to the audit, judged as `audit-tampering` judges a
    * record (by anyone but `rdsadmin`; the change history silenced, by anyone but a
-   * service account), from the statement the server says its error ended (see
-   * {@link failedStatementOf}: the logged statement, or the one a function ran). With
-   * neither a statement nor a CONTEXT (a connection refused at startup, a statement
-   * `log_min_error_statement` kept out), from the server's message naming a watched
-   * setting it refused. `undefined` when it would not have touched the audit, or when the
-   * error is the code's own (a `RAISE`, whatever its words). The summary says whether the
-   * server refused it (`permission denied…`) or it failed otherwise (an invalid value).
+   * service account), from the statement the server says its error is about (the logged
+   * one, or the one a function ran), else from the server's message naming a watched
+   * setting it refused (a connection refused at startup, a function whose text the log
+   * does not show). `undefined` when it would not have touched the audit. The summary says
+   * whether the server refused it (`permission denied…`) or it failed otherwise (an
+   * invalid value).
    */
   evaluateFailure(failure: FailedStatement): AccessAlert | undefined {
     if (!this.auditTampering) return undefined;
@@ -173,13 +173,13 @@ export class AccessRuleEngine {
     // An ambiguous prefix may claim a service account's or rdsadmin's name.
     const trusted = event.identityAmbiguous !== true;
     if (trusted && RDS_INTERNAL_USERS.includes(event.user ?? '')) return undefined;
-    const failed = failedStatementOf(failure);
+    const server = serverErrorOf(failure);
+    if (server === undefined) return undefined;
     const what =
-      failed !== undefined
-        ? this.tamperingOf({ ...event, statement: failed }, trusted)
-        : failure.statement === undefined && failure.context === undefined
-          ? refusedSettingOf(failure.message)
-          : undefined;
+      (server.statement === undefined
+        ? undefined
+        : this.tamperingOf({ ...event, statement: server.statement }, trusted)) ??
+      refusedSettingOf(failure.message);
     if (what === undefined) return undefined;
     const outcome = isRefusal(failure.message) ? 'refused by the server' : 'failed';
     return builtInAlert(

@@ -57,6 +57,10 @@ const REFUSED = [
   "DO $$BEGIN PERFORM 1,\n  set_config('pgaudit.log', 'none', false); END$$",
   // The statement shows no setting; the server's CONTEXT names the one it refused.
   'SELECT public.sets_audit()',
+  // Neither shows it, and no CONTEXT: a SQL function (inlined), a function's SET clause.
+  // The error is the server's own, its message names the setting.
+  'SELECT public.sql_sets_audit()',
+  'SELECT public.sets_audit_on_entry()',
   // A query string of two statements: the first one's record carries the whole string.
   "SELECT 1; SET pgaudit.log = 'none'",
 ];
@@ -67,6 +71,9 @@ const LOGGED_BEFORE_REFUSAL = [
   "DO $$BEGIN PERFORM 1,\n  set_config('pgaudit.log', 'none', false); END$$",
   "SELECT 1; SET pgaudit.log = 'none'",
 ];
+/** A tampering text whose error is still the user's RAISE: its records alert (audit-tampering), not as refused. */
+const FORGED_WITH_TAMPERING_TEXT =
+  "SELECT set_config('pgaudit.log', public.raises_refusal(), false)";
 /**
  * The server's refusal, forged: the user's own RAISE, with the server's words and even its
  * SQLSTATE. The server wrote no refusal (the CONTEXT says RAISE), so none may alert as an
@@ -75,8 +82,10 @@ const LOGGED_BEFORE_REFUSAL = [
 const FORGED_REFUSALS = [
   `DO $$BEGIN RAISE EXCEPTION 'permission denied to set parameter "pgaudit.log"' USING ERRCODE = '42501'; END$$`,
   'SELECT public.raises_refusal()',
-  // A tampering text whose error is still the user's RAISE: its record alerts (audit-tampering), not as refused.
-  "SELECT set_config('pgaudit.log', public.raises_refusal(), false)",
+  `DO $$BEGIN ASSERT false, 'permission denied to set parameter "pgaudit.log"'; END$$`,
+  // A SQL function calling the RAISE: the innermost frame is still the RAISE.
+  'SELECT public.sql_raises_refusal()',
+  FORGED_WITH_TAMPERING_TEXT,
 ];
 /** A superuser's change the server does not refuse but rejects: an attempt that failed, not one refused. */
 const FAILED_BY_SUPERUSER = "SET pgaudit.log = 'no_such_class'";
@@ -138,7 +147,16 @@ describeWithPgaudit('access audit: refused attempts to silence the audit (live)'
         "CREATE FUNCTION public.sets_audit() RETURNS void LANGUAGE plpgsql AS $$BEGIN SET pgaudit.log = 'none'; END$$",
       );
       await admin.query(
+        "CREATE FUNCTION public.sql_sets_audit() RETURNS text LANGUAGE sql AS $$SELECT set_config('pgaudit.log', 'none', false)$$",
+      );
+      await admin.query(
+        "CREATE FUNCTION public.sets_audit_on_entry() RETURNS int LANGUAGE plpgsql SET pgaudit.log = 'none' AS $$BEGIN RETURN 1; END$$",
+      );
+      await admin.query(
         `CREATE FUNCTION public.raises_refusal() RETURNS text LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'permission denied to set parameter "pgaudit.log"' USING ERRCODE = '42501'; END$$`,
+      );
+      await admin.query(
+        'CREATE FUNCTION public.sql_raises_refusal() RETURNS text LANGUAGE sql AS $$SELECT public.raises_refusal()$$',
       );
       await setupPgaudit(admin, CONFIG);
     },
@@ -226,7 +244,7 @@ describeWithPgaudit('access audit: refused attempts to silence the audit (live)'
           ruleOf(verdict) === 'audit-tampering' ? [event.statement] : [],
         ),
       ),
-    ).toEqual(new Set([FORGED_REFUSALS[2]]));
+    ).toEqual(new Set([FORGED_WITH_TAMPERING_TEXT]));
     const folded = alice.filter(
       ({ verdict }) => verdict.kind === 'excluded' && verdict.reason === 'attempt',
     );
@@ -291,7 +309,7 @@ describeWithPgaudit('access audit: refused attempts to silence the audit (live)'
       // The one whose text sets pgaudit.log still alerts, from its records.
       expect(
         forged
-          .filter(({ event }) => event.statement === FORGED_REFUSALS[2])
+          .filter(({ event }) => event.statement === FORGED_WITH_TAMPERING_TEXT)
           .map(({ verdict }) => ruleOf(verdict)),
       ).toContain('audit-tampering');
     },
