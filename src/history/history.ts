@@ -193,8 +193,12 @@ export interface History<Tables extends AuditedTables<Tables> = UntypedTables> {
 
 interface AuditLogRow {
   id: string;
-  source_schema: string;
-  source_table: string;
+  /**
+   * Absent from the statements of one table's versions (selectVersions 'cached'): the
+   * table is in their slots. Every version of a page would carry the same two strings.
+   */
+  source_schema?: string;
+  source_table?: string;
   row_key: string;
   operation: Operation;
   /** The timestamptz's binary form as hex (commitTimeSql). */
@@ -273,7 +277,9 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
   // audited_table too (`t`, and its exact-number columns in each row). One table's queries
   // ('cached') take that row from the cached key facts instead, checked once per query
   // (keyFactsGuard): joining it for every version was 13% of a 100-version page's server
-  // CPU (BENCHMARKS 4).
+  // CPU (BENCHMARKS 4). They do not select the version's schema and table either: their
+  // slots hold them (runStatement), and each version's two strings were a tenth of the
+  // strings node-postgres made for a first page (BENCHMARKS 4).
   const selectVersions = (registry: 'joined' | 'cached' = 'joined'): VersionQuery => {
     const versions = audit.selectFrom('audit_log as l');
     const withRegistry =
@@ -288,8 +294,7 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
       .leftJoinLateral(contextOf.as('ctx'), (join) => join.onTrue())
       .select([
         sql<string>`l.id::text`.as('id'),
-        'l.source_schema',
-        'l.source_table',
+        ...(registry === 'joined' ? (['l.source_schema', 'l.source_table'] as const) : []),
         documentText('l.row_key').as('row_key'),
         sql<Operation>`l.operation`.as('operation'),
         // Its 8 bytes, printed in the client (commit-time.ts): to_char was 9% of a page's
@@ -629,9 +634,12 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
       if (value === undefined) throw new Error(`history statement: no value for ${parameter.name}`);
       return value;
     });
-    // A statement of one table's (selectVersions 'cached') has its exact-number columns in
-    // its slots, from the key facts its guard checked; the others have them in each row.
+    // A statement of one table's (selectVersions 'cached') has its table and exact-number
+    // columns in its slots, the latter from the key facts its guard checked; the others
+    // have them in each row.
     const cached = values.exactNumberColumns as readonly string[] | undefined;
+    const cachedSchema = values.schema as string | undefined;
+    const cachedTable = values.name as string | undefined;
     const versions: Version<Row>[] = [];
     // The row before and its version: documents of the same text are copied from it
     // (toVersion).
@@ -655,7 +663,12 @@ export function createHistory<Tables extends AuditedTables<Tables> = UntypedTabl
           }
           const exact = row.exact_number_columns === undefined ? cached : exactOfText;
           if (exact === undefined) throw new Error('history statement: no exact-number columns');
-          const version: Version<Row> = toVersion<Row>(row, exact, previous);
+          const schema = row.source_schema ?? cachedSchema;
+          const table = row.source_table ?? cachedTable;
+          if (schema === undefined || table === undefined) {
+            throw new Error('history statement: no schema or table');
+          }
+          const version: Version<Row> = toVersion<Row>(row, schema, table, exact, previous);
           versions.push(version);
           previous = { row, version };
         }
@@ -943,19 +956,18 @@ interface PreviousVersion<Row> {
  */
 function toVersion<Row>(
   row: AuditLogRow,
+  schema: string,
+  table: string,
   exact: readonly string[],
   previous: PreviousVersion<Row> | undefined,
 ): Version<Row> {
   const before = previous?.row;
-  const sameTable =
-    before !== undefined &&
-    row.source_table === before.source_table &&
-    row.source_schema === before.source_schema;
   const earlier = previous?.version;
+  const sameTable = before !== undefined && table === earlier!.table && schema === earlier!.schema;
   return {
     id: row.id,
-    schema: row.source_schema,
-    table: row.source_table,
+    schema,
+    table,
     key: (sameTable && row.row_key === before.row_key
       ? copyRowJson(earlier!.key)
       : rowDocument(row.row_key, exact)) as Partial<Row>,
