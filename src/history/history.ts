@@ -11,8 +11,7 @@ import { prepareByName } from '../postgres/prepared-statements';
 import { rowsAsTheyArrive } from '../postgres/row-stream';
 import { diff, rowAfter } from './diff';
 import { commitTimeText, commitTimeSql } from './commit-time';
-import { exactNumbers } from './exact-numbers';
-import { copyRowJson, parseRowJson } from './row-json';
+import { copyRowJson, parseRowDocument, parseRowJson } from './row-json';
 import { clientRowKey } from './row-key';
 import { parseTextArray } from './text-array';
 import { readSchemaChanges, type SchemaChange } from './schema-changes';
@@ -1013,7 +1012,7 @@ function jsonNulls(text: string | null): readonly string[] {
 
 /** A row document as the API returns it (a SQL NULL is null). */
 function rowDocument(text: string | null, exactColumns: readonly string[]): unknown {
-  return text === null ? null : exactNumbers(parseRowJson(text), exactColumns);
+  return text === null ? null : parseRowDocument(text, exactColumns);
 }
 
 /**

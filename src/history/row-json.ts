@@ -1,4 +1,5 @@
 import { isLosslessNumber, LosslessNumber, parse, stringify } from 'lossless-json';
+import { exactNumbers } from './exact-numbers';
 
 /**
  * Row documents (old and new rows, keys) as JSON text from the audit log, parsed
@@ -15,7 +16,7 @@ import { isLosslessNumber, LosslessNumber, parse, stringify } from 'lossless-jso
  * as their exact text.
  */
 export function parseRowJson<T = Record<string, unknown>>(text: string): T {
-  const inexact = inexactNumbers(text);
+  const inexact = inexactNumbers(text, NO_COLUMNS);
   // A string of the text starts with the marker: marking would be ambiguous.
   if (inexact === undefined) return parse(text, null, parseNumber) as T;
   // JSON.parse (native, several times faster) gives the same value for every number that
@@ -25,15 +26,58 @@ export function parseRowJson<T = Record<string, unknown>>(text: string): T {
 }
 
 /**
+ * `exactNumbers(parseRowJson(text), exactColumns)` for a row document as jsonb prints it
+ * (an object, no key twice): the same value, made with less garbage. An exact column's
+ * number that JSON.parse would round (a numeric's `2.50`: half of the bench log's
+ * documents) ends as its text; parseRowJson made it a string with a marker, a
+ * LosslessNumber and its text again, and walked the document for the markers. Here such
+ * a number, a member of the top-level object, is left to JSON.parse and its member then
+ * set to its text, sliced from the document; only other inexact numbers are marked.
+ */
+export function parseRowDocument(text: string, exactColumns: readonly string[]): unknown {
+  const inexact = inexactNumbers(text, exactColumns);
+  if (inexact === undefined) return exactNumbers(parse(text, null, parseNumber), exactColumns);
+  if (inexact === 0) return exactNumbers(JSON.parse(text), exactColumns);
+  let marked = 0;
+  for (let n = 0; n < inexact; n++) if (inexactColumns[n] === NOT_EXACT) marked++;
+  const parsed = (
+    marked === 0 ? JSON.parse(text) : restoreMarked(JSON.parse(markNumbers(text, inexact)))
+  ) as Record<string, unknown>;
+  // The offsets again: restoreMarked runs no scan. A top-level member (checked by the
+  // scan), so even `__proto__` is a plain assignment.
+  for (let n = 0; n < inexact; n++) {
+    const column = inexactColumns[n]!;
+    if (column !== NOT_EXACT) {
+      parsed[exactColumns[column]!] = text.slice(inexactBounds[2 * n], inexactBounds[2 * n + 1]);
+    }
+  }
+  return exactNumbers(parsed, exactColumns);
+}
+
+/** No exact columns: parseRowJson's scan. */
+const NO_COLUMNS: readonly string[] = Object.freeze([]);
+
+/**
  * The numbers of a JSON text that do not print back as themselves (what `JSON.parse`
  * would round): how many, their start and end offsets left in {@link inexactBounds};
  * undefined when a string of the text begins with {@link MARKER}, which markNumbers puts
  * before each of them. A scan by hand (strings skipped with their escapes): a regular
  * expression's match objects cost more than the parse this saves. A number starts with
  * `-` or a digit: the `e` of `true` and `false` is not one.
+ *
+ * For each number also, in {@link inexactColumns}, which of `exactColumns` it is the value
+ * of when it is a member of the top-level object, else NOT_EXACT. In that object a
+ * number's name is the last string before it at depth 1 (a member's value follows its
+ * name). A name is compared as written, and only with a column without a backslash: a
+ * name written without escapes is its own text.
  */
-function inexactNumbers(text: string): number | undefined {
+function inexactNumbers(text: string, exactColumns: readonly string[]): number | undefined {
   let found = 0;
+  // Members are named only inside a top-level object, and only when there are exact columns.
+  const named = exactColumns.length > 0 && text.charCodeAt(0) === OPEN_BRACE;
+  let depth = 0;
+  let nameStart = 0;
+  let nameEnd = 0;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
     if (code === QUOTE) {
@@ -41,19 +85,42 @@ function inexactNumbers(text: string): number | undefined {
       // tenth of the scan.
       if (text.charCodeAt(i + 1) === BACKSLASH && text.startsWith(MARKER_ESCAPE, i + 1))
         return undefined;
-      i = closingQuote(text, i);
+      const close = closingQuote(text, i);
+      if (depth === 1) {
+        nameStart = i + 1;
+        nameEnd = close;
+      }
+      i = close;
     } else if (code === MINUS || (code >= DIGIT_0 && code <= DIGIT_9)) {
       const end = numberEnd(text, i + 1);
       if (!printsBack(text, i, end)) {
         inexactBounds[2 * found] = i;
         inexactBounds[2 * found + 1] = end;
+        inexactColumns[found] =
+          named && depth === 1 ? columnNamed(text, nameStart, nameEnd, exactColumns) : NOT_EXACT;
         found++;
       }
       i = end - 1;
-    }
+    } else if (code === OPEN_BRACE || code === OPEN_BRACKET) depth++;
+    else if (code === CLOSE_BRACE || code === CLOSE_BRACKET) depth--;
   }
   return found;
 }
+
+/** The index of the column whose name is the text [start, end), or NOT_EXACT. */
+function columnNamed(text: string, start: number, end: number, columns: readonly string[]): number {
+  for (let c = 0; c < columns.length; c++) {
+    const column = columns[c]!;
+    if (column.length === end - start && text.startsWith(column, start) && !column.includes('\\')) {
+      return c;
+    }
+  }
+  return NOT_EXACT;
+}
+
+/** Which exact column each inexact number is the value of (inexactNumbers), reused. */
+const inexactColumns: number[] = [];
+const NOT_EXACT = -1;
 
 /**
  * The offsets inexactNumbers found (start, end, ...), read by markNumbers right after:
@@ -130,11 +197,15 @@ const MARKER = '\u0000';
 /** {@link MARKER} as written inside a JSON string. */
 const MARKER_ESCAPE = '\\u0000';
 
-/** `text` with its first `count` inexact numbers ({@link inexactBounds}) marked as strings. */
+/**
+ * `text` with its first `count` inexact numbers ({@link inexactBounds}) marked as strings,
+ * but those of an exact column ({@link inexactColumns}: parseRowDocument sets them).
+ */
 function markNumbers(text: string, count: number): string {
   let marked = '';
   let from = 0;
   for (let r = 0; r < 2 * count; r += 2) {
+    if (inexactColumns[r / 2] !== NOT_EXACT) continue;
     const start = inexactBounds[r]!;
     const end = inexactBounds[r + 1]!;
     marked += `${text.slice(from, start)}"${MARKER_ESCAPE}${text.slice(start, end)}"`;
@@ -160,6 +231,10 @@ function restoreMarked(value: unknown): unknown {
 }
 
 const QUOTE = 0x22;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
 const BACKSLASH = 0x5c;
 const MINUS = 0x2d;
 const POINT = 0x2e;
