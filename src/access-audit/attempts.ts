@@ -114,7 +114,7 @@ export class AttemptFolder<T> {
         slots: [slot],
         since: seq,
       });
-      if (this.held.size > MAX_HELD) this.expire(Infinity);
+      if (this.held.size > MAX_HELD) this.expire(seq);
       return;
     }
     const attempt = isAlertOf(outcome, AUDIT_TAMPERING_ATTEMPT_RULE.name) ? outcome : undefined;

@@ -3,6 +3,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { subscriptionFilterTerms } from '../../infra/access-audit/access-audit-monitor';
 import {
   type AccessAlert,
+  AccessAuditPipeline,
   checkPgaudit,
   setupPgaudit,
   splitLogRecords,
@@ -280,6 +281,34 @@ describeWithPgaudit('access audit: refused attempts to silence the audit (live)'
       expect(rules, `cut ${cut - record}`).toContain('audit-tampering');
       expect(rules, `cut ${cut - record}`).toContain('audit-tampering-attempt');
     }
+  });
+
+  it('a held record waits a bounded number of records, in log order, and alerts (stderr)', () => {
+    // alice's set_config record, as if 1,100 processes each ran it and logged nothing more.
+    const statement = "SELECT set_config('pgaudit.log', 'none', false)";
+    const record = splitLogRecords(live.log('stderr'), 'stderr').find(
+      (line) =>
+        line.includes('alice@appdb') && line.includes('AUDIT: ') && line.includes(statement),
+    )!;
+    const pids = Array.from({ length: 1100 }, (_, i) => 100000 + i);
+    const pipeline = new AccessAuditPipeline({ ...CONFIG, logFormat: 'stderr' });
+    const early = pids.flatMap((pid) =>
+      pipeline.push(record.replace(/:\[\d+\]:/, `:[${pid}]:`), undefined),
+    );
+    // A record waits at most 256 further records in the forgery check (for a CONTEXT),
+    // then at most 256 more here (for its error).
+    expect(early.length).toBeGreaterThanOrEqual(pids.length - 2 * 256 - 2);
+    expect(early.length).toBeLessThan(pids.length - 256);
+    const all = [...early, ...pipeline.flush()];
+    expect(all.map((outcome) => outcome.kind === 'verdict' && outcome.event.pid)).toEqual(pids);
+    expect(
+      all.every(
+        (outcome) =>
+          outcome.kind === 'verdict' &&
+          outcome.verdict.kind === 'alert' &&
+          outcome.verdict.alert.rule === 'audit-tampering',
+      ),
+    ).toBe(true);
   });
 
   it("a forged refusal's ERROR is the server's own in all but its CONTEXT (csvlog)", () => {
