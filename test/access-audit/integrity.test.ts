@@ -232,6 +232,40 @@ describe('statement ids', () => {
       ['human-dml', 'alice', 'UPDATE'],
     ]);
   });
+
+  it('remembers the last 16 statement parts of a session, however many came before', () => {
+    const statement = (id: number, text: string) =>
+      record('alice', 8, `SESSION,${id},1,WRITE,UPDATE,TABLE,billing.cards,UPDATE ${text},<none>`);
+    const forty = Array.from({ length: 40 }, (_, i) => statement(i + 1, `s${i + 1}`));
+    // 25 is the oldest of the last 16 (25-40): another text under its id is a conflict;
+    // 24 is forgotten, so another text under it is a new statement part.
+    expect(rules(scan([...forty, statement(25, 'x'), statement(24, 'y')])).slice(40)).toEqual([
+      ['statement-id-conflict', 'alice', 'UPDATE'],
+      ['human-dml', 'alice', 'UPDATE'],
+    ]);
+  });
+
+  it('a reused pid starts a session that knows none of the old one, and so does the old one back', () => {
+    const at = (port: number, text: string) =>
+      update('SESSION', `UPDATE ${text}`).replace('(37962)', `(${port})`);
+    expect(
+      rules(
+        scan([
+          at(37962, 'a'),
+          at(40000, 'b'), // same pid and ids, another connection: no conflict
+          at(40000, 'c'), // within that session: a conflict
+          at(37962, 'd'), // the first connection's session was forgotten when the pid was reused
+          at(37962, 'e'),
+        ]),
+      ).map(([rule]) => rule),
+    ).toEqual([
+      'human-dml',
+      'human-dml',
+      'statement-id-conflict',
+      'human-dml',
+      'statement-id-conflict',
+    ]);
+  });
 });
 
 describe('identities in the prefix', () => {

@@ -196,6 +196,20 @@ describe('parallel workers (log_line_prefix with %P)', () => {
       verdicts(scan([leader, line({ pid: 301, leader: 999 }, true)], PREFIX_WITH_LEADER)),
     ).toEqual(['human-read alice', 'human-read @']);
   });
+
+  it('never folds into a record of the leader pid that is an integrity alert, logged before or after', () => {
+    // A role named "alice@x" makes the leader's line read two ways: ambiguous-identity.
+    const ambiguous = line({ pid: 100, who: { ...ALICE, user: 'alice@x' }, ids: [6, 1] }, true);
+    const worker = line({ pid: 101, leader: 100 }, true);
+    expect(verdicts(scan([ambiguous, worker], PREFIX_WITH_LEADER))).toEqual([
+      'ambiguous-identity alice',
+      'human-read @',
+    ]);
+    expect(verdicts(scan([worker, ambiguous], PREFIX_WITH_LEADER))).toEqual([
+      'human-read @',
+      'ambiguous-identity alice',
+    ]);
+  });
 });
 
 /**

@@ -192,6 +192,33 @@ describe('audit records', () => {
     expect(parse('random text')).toBeUndefined();
   });
 
+  it("reads each record's own fields, whatever the record before it had", () => {
+    // The parser reuses one array for a record's fields: a shorter record after a longer
+    // one, or after one that failed half-way, must not see the other's.
+    const record = (body: string) => parse(`${PREFIX}LOG:  AUDIT: ${body}`);
+    expect(record('SESSION,1,1,WRITE,UPDATE,TABLE,public.t,"UPDATE t, u",<none>,7')?.rows).toBe(7);
+    expect(record('SESSION,2,1,READ,SELECT,,,SELECT 1,<none>')).toMatchObject({
+      statementId: 2,
+      objectType: '',
+      statement: 'SELECT 1',
+      rows: undefined,
+    });
+    expect(() => record('SESSION,3,1,READ,SELECT,,,SELECT 1,<none>,1,extra')).toThrow(/11 fields/);
+    expect(() => record('SESSION,4,1,READ,SELECT,,,"SELECT \'cut')).toThrow(AuditRecordError);
+    expect(() => record('SESSION,5,1,READ')).toThrow(/4 fields/);
+    expect(
+      record('OBJECT,6,2,DDL,CREATE TABLE,TABLE,public.v,"CREATE TABLE v (a text)","1,""x"""'),
+    ).toMatchObject({
+      auditType: 'OBJECT',
+      statementId: 6,
+      substatementId: 2,
+      statement: 'CREATE TABLE v (a text)',
+      parameterStatus: 'logged',
+      parameters: ['1', 'x'],
+      rows: undefined,
+    });
+  });
+
   it('throws AuditRecordError for truncated or foreign-prefix audit records', () => {
     expect(() => parse(`${PREFIX}LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,"SELECT 'cut`)).toThrow(
       AuditRecordError,
