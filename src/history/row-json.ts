@@ -292,18 +292,16 @@ function copyValue(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map(copyValue);
   if (isLosslessNumber(value)) return new LosslessNumber(value.value);
-  const object = value as Record<string, unknown>;
-  const copy: Record<string, unknown> = {};
-  for (const key of Object.keys(object)) {
-    // JSON.parse makes `__proto__` an own property; an assignment would set the prototype.
-    if (key === '__proto__') {
-      Object.defineProperty(copy, key, {
-        value: copyValue(object[key]),
-        writable: true,
-        enumerable: true,
-        configurable: true,
-      });
-    } else copy[key] = copyValue(object[key]);
+  // A spread defines each own member (even `__proto__`, as JSON.parse made it), in order;
+  // then only the members that hold objects are copied again. for...in rather than
+  // Object.keys: no list of names per copy (a version's key is copied for each version of
+  // a page); it also visits enumerable members of Object.prototype, hence the own check.
+  const copy: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  for (const key in copy) {
+    if (!Object.prototype.hasOwnProperty.call(copy, key)) continue;
+    const member = copy[key];
+    // An own member, so even `__proto__` is a plain assignment.
+    if (member !== null && typeof member === 'object') copy[key] = copyValue(member);
   }
   return copy;
 }

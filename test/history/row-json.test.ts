@@ -317,6 +317,20 @@ describe('copyRowJson', () => {
     expect(shape(copy)).toBe(shape(parseRowJson(text)));
   });
 
+  it('copies only own members, whatever Object.prototype holds', () => {
+    const original = parseRowJson('{"a": 1, "b": {"c": 2.50}}');
+    const prototype = Object.prototype as Record<string, unknown>;
+    prototype['polluted'] = { x: 1 };
+    try {
+      const copy = copyRowJson(original);
+      expect(Object.keys(copy)).toEqual(['a', 'b']);
+      expect(Object.prototype.hasOwnProperty.call(copy, 'polluted')).toBe(false);
+      expect(shape(copy)).toBe(shape(original));
+    } finally {
+      delete prototype['polluted'];
+    }
+  });
+
   it('copies values that are not objects as they are', () => {
     for (const value of [null, 1, 'a', true, [1, [2]]]) expect(copyRowJson(value)).toEqual(value);
   });
