@@ -1,6 +1,6 @@
 import { FORGERY_WINDOW } from './forgery';
 import { identityOf } from './identity';
-import type { LogEntry } from './parser';
+import { pidOfEntry, type LogEntry } from './parser';
 import type { Classified } from './pipeline';
 import { AUDIT_TAMPERING_ATTEMPT_RULE, AUDIT_TAMPERING_RULE, summarize } from './rules';
 import type { AccessAlert, AuditEvent } from './types';
@@ -137,12 +137,7 @@ export class AttemptFolder<T> {
 
   /** Passes on a process's held records once it logged a line that is not their statement's. */
   private moveOn(entry: LogEntry, errorWaits: (pid: number | undefined) => boolean): void {
-    const pid =
-      entry.kind === 'audit'
-        ? entry.event.pid
-        : entry.kind === 'message'
-          ? entry.pid
-          : entry.fields?.pid;
+    const pid = pidOfEntry(entry);
     const held = this.held.get(pid);
     if (held === undefined) return;
     if (entry.kind === 'audit') {

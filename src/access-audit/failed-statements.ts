@@ -1,5 +1,11 @@
 import { FORGERY_WINDOW } from './forgery';
-import { CONTEXT_SEVERITY, FAILURE_SEVERITIES, STATEMENT_SEVERITY, type LogEntry } from './parser';
+import {
+  CONTEXT_SEVERITY,
+  FAILURE_SEVERITIES,
+  pidOfEntry,
+  STATEMENT_SEVERITY,
+  type LogEntry,
+} from './parser';
 import type { LogPrefixFields } from './types';
 
 /**
@@ -60,12 +66,7 @@ export class FailedStatementReader<T> {
     if (this.waiting.size === 0 && (entry.kind !== 'message' || entry.fields === undefined))
       return NOTHING;
     const done = this.expire(seq);
-    const pid =
-      entry.kind === 'audit'
-        ? entry.event.pid
-        : entry.kind === 'message'
-          ? entry.pid
-          : entry.fields?.pid;
+    const pid = pidOfEntry(entry);
     const pending = this.waiting.get(pid);
     if (pending !== undefined) {
       if (entry.kind === 'message' && BETWEEN_ERROR_AND_STATEMENT.has(entry.severity)) {

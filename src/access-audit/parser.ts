@@ -92,6 +92,15 @@ export type LogEntry =
       context?: string;
     };
 
+/** The server process that wrote an entry, as far as the entry says. */
+export function pidOfEntry(entry: LogEntry): number | undefined {
+  return entry.kind === 'audit'
+    ? entry.event.pid
+    : entry.kind === 'message'
+      ? entry.pid
+      : entry.fields?.pid;
+}
+
 /**
  * Severities of a message that ends a statement or a connection with an error; under
  * `log_min_error_statement` (ERROR by default) the statement follows. A refused attempt to
