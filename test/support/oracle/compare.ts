@@ -52,6 +52,12 @@ export interface CompareOptions {
   readonly tables: readonly ComparedTable[];
   /** Events with `seq <= loadMark` happened before the initial load (see {@link oracleMark}). */
   readonly loadMark: number;
+  /**
+   * Compare only audit rows with a larger id. For a target upgraded from a release
+   * whose history this oracle never watched (it recorded those rows before the oracle
+   * existed): the caller checks them on their own. @default every audit row
+   */
+  readonly recordedAfter?: string;
 }
 
 /** The result: empty `differences` means history is exactly the oracle's. */
@@ -115,11 +121,11 @@ async function readKitVersions(
             old_json_nulls, new_json_nulls,
             to_char(commit_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS commit_ts
        FROM ${quoteQualified(options.auditSchema ?? 'audit', 'audit_log')}
-      WHERE source_schema = $1 AND source_table = $2
+      WHERE source_schema = $1 AND source_table = $2 AND id > $3
       -- History order, as the API reads it: a reload's SNAPSHOTs (no change sequence)
       -- come after the changes before it, by their copy time.
       ORDER BY commit_timestamp, change_seq NULLS FIRST, id`,
-    [table.schema, table.table],
+    [table.schema, table.table, options.recordedAfter ?? '0'],
   );
   const keyTexts = await decodeValues(
     options.source,
