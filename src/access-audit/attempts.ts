@@ -3,6 +3,7 @@ import { identityOf } from './identity';
 import { pidOfEntry, type LogEntry } from './parser';
 import type { Classified } from './pipeline';
 import { AUDIT_TAMPERING_ATTEMPT_RULE, AUDIT_TAMPERING_RULE, summarize } from './rules';
+import { statementCount } from './sql-tokens';
 import type { AccessAlert, AuditEvent } from './types';
 
 /** A verdict on a record (or a failure) that alerted, with its alert. */
@@ -35,6 +36,28 @@ interface Held<T> {
 const MAX_HELD = 1024;
 
 const NOTHING: never[] = [];
+
+/**
+ * Messages a statement writes while it runs and goes on: the server's warnings (a COMMIT
+ * in a query string: `there is no transaction in progress`), a `RAISE NOTICE`, and the
+ * DETAIL, HINT or CONTEXT lines that belong to them. Such a line says nothing about
+ * whether the statement then ends with an error, so a held record keeps waiting. (An
+ * `ERROR` line and its lines are the failure reader's: `errorWaits`.)
+ */
+const WRITTEN_WHILE_RUNNING: ReadonlySet<string> = new Set([
+  'WARNING',
+  'NOTICE',
+  'INFO',
+  'DEBUG',
+  'DEBUG1',
+  'DEBUG2',
+  'DEBUG3',
+  'DEBUG4',
+  'DEBUG5',
+  'DETAIL',
+  'HINT',
+  'CONTEXT',
+]);
 
 /**
  * One alert per act for a statement pgAudit logs before it runs (a `set_config` call, a
@@ -147,7 +170,7 @@ export class AttemptFolder<T> {
         (statement === held.statement || held.statementIds.has(statementId))
       )
         return;
-    } else if (errorWaits(pid)) return;
+    } else if (errorWaits(pid) || WRITTEN_WHILE_RUNNING.has(entry.severity)) return;
     this.held.delete(pid);
     release(held);
   }
@@ -195,6 +218,51 @@ function folded<T>(record: Classified<T>): Classified<T> {
     : record;
 }
 
+/** Longest statement text an alert shows for a substatement it names. */
+const SUBSTATEMENT_SHOWN = 120;
+
+/**
+ * What the act's records show ran before the server's error, when more than the refused
+ * statement may have: `; logged before the error: statement 1 INSERT TABLE public.items
+ * (WRITE), statement 2 COMMIT (MISC), statement 3 SELECT (READ); what ran before the
+ * refused statement may have taken effect`. A query string of several statements runs
+ * them one by one (a `COMMIT` among them keeps what came before it), and a call such as
+ * `pg_drop_replication_slot` is not undone by a later error; the records cannot say
+ * which statement the error ended, so all are named, in log order. A statement that only
+ * holds the next one (a `DO` block, `SELECT f()` whose function ran it, the function's
+ * call) is left out; a substatement is shown with its own text. `''` when the act is one
+ * statement with one record.
+ */
+function ranBefore<T>(records: readonly Alerted<T>[], queryString: string): string {
+  const shown: string[] = [];
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!.event;
+    const next = records[i + 1]?.event;
+    const holdsNext =
+      next !== undefined &&
+      next.statementId === record.statementId &&
+      next.substatementId > record.substatementId;
+    if (holdsNext && (record.substatementId === 1 || record.auditClass === 'FUNCTION')) continue;
+    const object = record.objectName === '' ? '' : ` ${record.objectType} ${record.objectName}`;
+    const text =
+      record.substatementId === 1
+        ? ''
+        : ` ${JSON.stringify(clip(record.statement, SUBSTATEMENT_SHOWN))}`;
+    const id =
+      record.substatementId === 1
+        ? `${record.statementId}`
+        : `${record.statementId}.${record.substatementId}`;
+    shown.push(`statement ${id} ${record.command}${object} (${record.auditClass})${text}`);
+  }
+  if (shown.length < 2 && statementCount(queryString) < 2) return '';
+  return `; logged before the error: ${shown.join(', ')}; what ran before the refused statement may have taken effect`;
+}
+
+/** `text` cut to `length` characters, with `…` when cut. */
+function clip(text: string, length: number): string {
+  return text.length <= length ? text : `${text.slice(0, length)}…`;
+}
+
 /**
  * The attempt's alert with its records': the first record's pgAudit fields (the failure
  * keeps its severity, time and message) and what the records' alert said.
@@ -222,7 +290,7 @@ function carrying<T>(attempt: Alerted<T>, records: readonly Alerted<T>[]): Alert
   };
   const alert: AccessAlert = {
     ...attempt.verdict.alert,
-    summary: `${attempt.verdict.alert.summary}; logged by pgAudit as ${shown}: ${what}${count}`,
+    summary: `${attempt.verdict.alert.summary}; logged by pgAudit as ${shown}: ${what}${count}${ranBefore(records, attempt.event.statement)}`,
     event,
   };
   return { ...attempt, event, verdict: { kind: 'alert', alert } };

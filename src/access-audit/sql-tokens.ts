@@ -270,3 +270,24 @@ export function isWordCode(c: number): boolean {
     c > 127
   );
 }
+
+/**
+ * How many statements the query string `sql` holds (`;`-separated, empty ones not
+ * counted), read every way PostgreSQL may read it ({@link statementReadings}): the most.
+ */
+export function statementCount(sql: string): number {
+  let most = 0;
+  for (const tokens of statementReadings(sql)) {
+    let count = 0;
+    let empty = true;
+    for (const token of tokens) {
+      if (token.kind === 'op' && token.text === ';') {
+        if (!empty) count++;
+        empty = true;
+      } else empty = false;
+    }
+    if (!empty) count++;
+    most = Math.max(most, count);
+  }
+  return most;
+}
