@@ -35,6 +35,14 @@ const SQL_FUNCTION_FRAME = 'SQL function "';
  *   set_config(…)`, `SET …`, which the logged statement does not show): that statement;
  * - `SQL function "…" statement N`: the logged statement (the function's text is not
  *   logged).
+ * PL/Perl and PL/Python catch the server's error of a statement they ran
+ * (`spi_exec_query`, `plpy.execute`) and raise it again as their own: its CONTEXT is
+ * their function's frame, its words and SQLSTATE those a `die` or a `raise
+ * plpy.spiexceptions.InsufficientPrivilege(…)` can write. Such a refusal is the code's
+ * error here, as a forged one is; the refused statement's pgAudit record (logged before
+ * it ran) alerts as `audit-tampering`. Reading it as the server's would let code that
+ * set a watched setting, committed (a procedure's `spi_commit()`) and died with the
+ * refusal's words be reported as refused.
  * `statement` is `undefined` when the log has none.
  */
 export function serverErrorOf(

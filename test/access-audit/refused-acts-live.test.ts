@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { setupPgaudit } from '../../src/access-audit';
+import { setupPgaudit, splitLogRecords } from '../../src/access-audit';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
+import { splitCsv } from '../../src/access-audit/csv';
 import { withClient } from '../support/databases';
-import { liveAuditLog, type Outcome } from './support/live-audit-log';
+import { liveAuditLog, ruleOf, type Outcome } from './support/live-audit-log';
 import { describeWithPgaudit } from './support/live-suite';
 import { detectPgaudit } from './support/pgaudit-server';
 
@@ -48,6 +49,8 @@ interface Workload {
   readonly errors: string[];
   readonly slots: string[];
   readonly items: number[];
+  /** mallory's pgaudit.log after her procedure died with the refusal's words. */
+  readonly malloryAfter: string;
 }
 
 async function runWorkload(server: {
@@ -62,14 +65,17 @@ async function runWorkload(server: {
         (error: Error) => errors.push(error.message),
       );
   });
-  await withClient(server.userUrl('mallory', DB), (client) =>
-    client.query(PL_FORGED_AFTER_COMMIT).then(
+  const malloryAfter = await withClient(server.userUrl('mallory', DB), async (client) => {
+    await client.query(PL_FORGED_AFTER_COMMIT).then(
       () => errors.push('mallory: no error'),
       (error: Error) => errors.push(error.message),
-    ),
-  );
+    );
+    return (await client.query<{ value: string }>("SELECT current_setting('pgaudit.log') AS value"))
+      .rows[0]!.value;
+  });
   return withClient(server.adminUrl(DB), async (admin) => ({
     errors,
+    malloryAfter,
     slots: (
       await admin.query<{ slot_name: string }>(
         'SELECT slot_name FROM pg_replication_slots ORDER BY 1',
@@ -192,6 +198,67 @@ describeWithPgaudit('access audit: what a refused act did, and who reports it (l
       );
       // One statement, one record: nothing else ran.
       expect(one(ALONE)).not.toMatch(/logged before the error/);
+    },
+  );
+
+  it("PL/Perl and PL/Python re-raise the server's refusal as their own error: as a forgery's (csvlog)", () => {
+    // csvlog columns: 1 user, 11 severity, 12 SQLSTATE, 13 message, 18 context, 19 statement.
+    const rows = splitLogRecords(live.log('csvlog'), 'csvlog').map((record) => splitCsv(record));
+    const errorOf = (statement: string) =>
+      rows.find((row) => row[11] === 'ERROR' && row[19] === statement)!;
+    const [perl, python] = PL_REFUSED.map(errorOf);
+    const [perlForged, pythonForged] = PL_FORGED.map(errorOf);
+    // Same severity, SQLSTATE and message; the CONTEXT is the language's, naming only the
+    // function (and, in Python, the traceback of the code's own lines).
+    expect(perlForged!.slice(11, 14)).toEqual(perl!.slice(11, 14));
+    expect(pythonForged!.slice(11, 14)).toEqual(python!.slice(11, 14));
+    expect(perl![13]).toBe('permission denied to set parameter "pgaudit.log" at line 1.');
+    expect(python![13]).toBe(
+      'spiexceptions.InsufficientPrivilege: permission denied to set parameter "pgaudit.log"',
+    );
+    expect(perl![18]).toBe('PL/Perl function "perl_sets_audit"');
+    expect(perlForged![18]).toBe('PL/Perl function "perl_dies_refused"');
+    expect(python![18]).toMatch(/^Traceback \(most recent call last\):\n/);
+    expect(pythonForged![18]).toMatch(/^Traceback \(most recent call last\):\n/);
+  });
+
+  it.each(['stderr', 'csvlog', 'jsonlog'] as const)(
+    'a refusal inside PL/Perl or PL/Python alerts once, from its record; their forged refusals never (%s)',
+    (format) => {
+      const found = live.outcomes(format);
+      const alerts = (user: string) =>
+        found.flatMap(({ event, verdict }) =>
+          event.user === user && verdict.kind === 'alert'
+            ? [`${verdict.alert.rule}: ${event.statement}`]
+            : [],
+        );
+      // The server's refusal inside either language cannot be told from the code's (the
+      // test above), so neither is read as refused; what pgAudit logged of the refused
+      // statement before it ran alerts, as audit-tampering: one alert per act.
+      const plAlerts = alerts('alice').filter(
+        (alert) =>
+          alert.endsWith(": SELECT set_config('pgaudit.log', 'none', false)") ||
+          [...PL_REFUSED, ...PL_FORGED].some((statement) => alert.endsWith(`: ${statement}`)),
+      );
+      // The two refused in PL/Perl and PL/Python (DROPS_SLOT_IN_BLOCK's PERFORM record of the
+      // same text is carried by that block's attempt); none for the forged ones.
+      expect(plAlerts).toEqual([
+        "audit-tampering: SELECT set_config('pgaudit.log', 'none', false)",
+        "audit-tampering: SELECT set_config('pgaudit.log', 'none', false)",
+      ]);
+      const plOutcomes = found.filter(
+        ({ event }) => event.user === 'alice' && PL_FORGED.includes(event.statement),
+      );
+      expect(plOutcomes.length).toBeGreaterThan(0);
+      expect(plOutcomes.map(({ verdict }) => ruleOf(verdict))).not.toContain(
+        'audit-tampering-attempt',
+      );
+      // Why: mallory may set pgaudit.log; her procedure set it, committed, and died with
+      // the refusal's words. Read as refused, the alert would deny a change that stayed.
+      expect(live.workload.malloryAfter).toBe('none');
+      expect(alerts('mallory')).toEqual([
+        "audit-tampering: SELECT set_config('pgaudit.log', 'none', false)",
+      ]);
     },
   );
 });
