@@ -1,9 +1,12 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { mockClient } from 'aws-sdk-client-mock';
 import { setupPgaudit, splitLogRecords } from '../../src/access-audit';
 import { parseAccessAuditConfig } from '../../src/config/access-audit';
 import { splitCsv } from '../../src/access-audit/csv';
 import { withClient } from '../support/databases';
+import { subscriptionEvent, testHandler, toCloudWatchMessages } from './support/lambda';
 import { liveAuditLog, ruleOf, type Outcome } from './support/live-audit-log';
 import { describeWithPgaudit } from './support/live-suite';
 import { detectPgaudit } from './support/pgaudit-server';
@@ -261,4 +264,89 @@ describeWithPgaudit('access audit: what a refused act did, and who reports it (l
       ]);
     },
   );
+
+  /** alice's CloudWatch log events of one act: its records (and warnings), then its ERROR and STATEMENT. */
+  function actEvents(statement: string): { records: string[]; error: string[] } {
+    const events = toCloudWatchMessages(live.log('stderr')).filter((event) =>
+      event.includes('alice@appdb'),
+    );
+    const first = events.findIndex(
+      (event) => event.includes(`AUDIT: SESSION,`) && event.includes(statement),
+    );
+    const statementLine = events.findIndex((event) => event.endsWith(`STATEMENT:  ${statement}`));
+    expect(first).toBeGreaterThanOrEqual(0);
+    let errorLine = statementLine;
+    while (errorLine > first && !events[errorLine]!.includes(':ERROR:  ')) errorLine--;
+    expect(errorLine).toBeGreaterThan(first);
+    return {
+      records: events.slice(first, errorLine),
+      error: events.slice(errorLine, statementLine + 1),
+    };
+  }
+
+  /** `rule dedupKey` of each alert the Lambda published, one invocation per delivery. */
+  async function published(deliveries: readonly string[][]): Promise<string[]> {
+    const sns = mockClient(SNSClient);
+    onTestFinished(() => sns.restore());
+    sns.on(PublishCommand).resolves({ MessageId: 'm' });
+    const { handler } = testHandler(
+      { topicArn: 'arn:aws:sns:eu-west-1:123456789012:alerts', fifo: false, config: CONFIG },
+      { sns: new SNSClient({}) },
+    );
+    let id = 1;
+    for (const messages of deliveries) {
+      await handler(subscriptionEvent(messages, id));
+      id += messages.length;
+    }
+    return sns.commandCalls(PublishCommand).map((call) => {
+      const { MessageAttributes } = call.args[0].input;
+      return `${MessageAttributes!.rule!.StringValue!} ${MessageAttributes!.dedupKey!.StringValue!}`;
+    });
+  }
+
+  const keyOf = (alert: string) => alert.split(' ')[1]!;
+
+  it.each([COMMITS_FIRST, ALONE])(
+    'an act split across two deliveries: every alert carries one dedupKey, in either order (%s)',
+    async (statement) => {
+      const { records, error } = actEvents(statement);
+      const together = await published([[...records, ...error]]);
+      expect(together.map((alert) => alert.split(' ')[0])).toEqual(['audit-tampering-attempt']);
+      const key = keyOf(together[0]!);
+      for (const deliveries of [
+        [records, error],
+        [error, records],
+      ]) {
+        const alerts = await published(deliveries);
+        // Two rules report the act apart: a consumer that dedups must see one act.
+        expect(new Set(alerts.map((alert) => alert.split(' ')[0]))).toEqual(
+          new Set(['audit-tampering', 'audit-tampering-attempt']),
+        );
+        expect(new Set(alerts.map(keyOf))).toEqual(new Set([key]));
+      }
+    },
+  );
+
+  it('another act has another dedupKey: another statement, or the same one in another session', async () => {
+    const act = (statement: string) => {
+      const { records, error } = actEvents(statement);
+      return [...records, ...error];
+    };
+    const deliveries = [
+      act(COMMITS_FIRST),
+      act(ALONE),
+      act(ROLLED_BACK),
+      // The same lines from another backend process (pid): another session's act.
+      act(ALONE).map((event) =>
+        event.replace(/:\[(\d+)\]:/, (_, pid: string) => `:[${Number(pid) + 1}]:`),
+      ),
+    ];
+    const keys: string[] = [];
+    for (const delivery of deliveries) {
+      const alerts = await published([delivery]);
+      expect(alerts).toHaveLength(1);
+      keys.push(keyOf(alerts[0]!));
+    }
+    expect(new Set(keys).size).toBe(4);
+  });
 });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { MessageAttributeValue } from '@aws-sdk/client-sns';
 import { hasNoIdentity, UNKNOWN_IDENTITY, UNKNOWN_USER } from '../../access-audit/identity';
+import { AUDIT_TAMPERING_ATTEMPT_RULE, AUDIT_TAMPERING_RULE } from '../../access-audit/rules';
 import type { AccessAlert, AlertSeverity, AuditEvent } from '../../access-audit/types';
 
 /** Where an alert's record came from in CloudWatch Logs. */
@@ -98,18 +99,36 @@ export function statementFingerprint(statement: string): string {
 }
 
 /**
- * A stable key for incident platforms (PagerDuty `dedup_key`, Opsgenie alias): the same
- * rule, user, database and statement fingerprint always give the same key, so repeats
- * of one activity group into one incident.
+ * A stable key for incident platforms (PagerDuty `dedup_key`, Opsgenie alias) and
+ * consumers that deduplicate: the same rule, user, database and statement fingerprint
+ * always give the same key, so repeats of one activity group into one incident. An act of
+ * audit tampering is keyed by the act instead (see {@link TAMPERING_ACT_RULES}).
  */
-export function alertDedupKey(alert: AccessAlert): string {
+export function alertDedupKey(located: LocatedAlert): string {
+  const { alert } = located;
   let key = dedupKeys.get(alert);
   if (key === undefined) {
-    key = computeDedupKey(alert);
+    key = computeDedupKey(located);
     dedupKeys.set(alert, key);
   }
   return key;
 }
+
+/**
+ * The rules that report one act of audit tampering: `audit-tampering` from its pgAudit
+ * records, `audit-tampering-attempt` from the server's error that ended it (carrying the
+ * records when both came in one delivery). Split across two deliveries (two Lambda
+ * invocations, in either order), the act alerts under both rules, so their key is the
+ * act's, not the rule's: the server (log group and stream: the instance), the session
+ * (pid, `%c` session id, client address and port), user, database and the statement
+ * text as sent (the whole query string: every record of a multi-statement string carries
+ * it, as does the error's STATEMENT). The same text again in the same session is the
+ * same key (the error names no statement id to tell them apart).
+ */
+const TAMPERING_ACT_RULES: ReadonlySet<string> = new Set([
+  AUDIT_TAMPERING_RULE.name,
+  AUDIT_TAMPERING_ATTEMPT_RULE.name,
+]);
 
 /**
  * Keys already computed, by alert: one alert message puts its key in the JSON document
@@ -118,13 +137,22 @@ export function alertDedupKey(alert: AccessAlert): string {
  */
 const dedupKeys = new WeakMap<AccessAlert, string>();
 
-function computeDedupKey(alert: AccessAlert): string {
-  const parts = [
-    alert.rule,
-    alert.event.user ?? '',
-    alert.event.database ?? '',
-    statementFingerprint(alert.event.statement),
-  ];
+function computeDedupKey({ alert, source }: LocatedAlert): string {
+  const { event } = alert;
+  const parts = TAMPERING_ACT_RULES.has(alert.rule)
+    ? [
+        'audit-tampering act',
+        source.logGroup,
+        source.logStream,
+        String(event.pid ?? ''),
+        event.sessionId ?? '',
+        event.remoteHost ?? '',
+        String(event.remotePort ?? ''),
+        event.user ?? '',
+        event.database ?? '',
+        event.statement,
+      ]
+    : [alert.rule, event.user ?? '', event.database ?? '', statementFingerprint(event.statement)];
   return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32);
 }
 
@@ -149,7 +177,7 @@ function documentOf(
     rule: alert.rule,
     severity: alert.severity,
     summary: alert.summary,
-    dedupKey: alertDedupKey(alert),
+    dedupKey: alertDedupKey(located),
     ...(alert.actingAs === undefined ? {} : { actingAs: alert.actingAs }),
     event,
     truncated,
@@ -175,7 +203,7 @@ export function alertMessage(located: LocatedAlert, settings: MessageSettings): 
     database: stringAttribute(alert.event.database),
     auditClass: stringAttribute(alert.event.auditClass),
     command: stringAttribute(alert.event.command),
-    dedupKey: stringAttribute(alertDedupKey(alert)),
+    dedupKey: stringAttribute(alertDedupKey(located)),
   });
   return fitted(settings, (limits) => {
     const bounded = boundedEvent(alert.event, limits);
