@@ -14,11 +14,12 @@ const SQL_STATEMENT_FRAME = 'SQL statement "';
 /**
  * A line that starts one of the server's own CONTEXT frames (innermost first, one a
  * line; stderr writes a tab after each line break). A quote followed by a line break and
- * one of these ends the `SQL statement "…"` frame; the statement itself may hold line
- * breaks and quotes.
+ * one of these may end the `SQL statement "…"` frame; but the statement itself may hold
+ * line breaks and quotes, and so this very text (a comment holding `"`, a line break and
+ * `PL/pgSQL function `, put in an `EXECUTE`d string): each match is one place it may end.
  */
 const NEXT_FRAME =
-  /"\n\t?(?:PL\/\S+ (?:function|anonymous code block)|SQL (?:statement|function|expression) ")/;
+  /"\n\t?(?:PL\/\S+ (?:function|anonymous code block)|SQL (?:statement|function|expression) ")/g;
 
 /** The CONTEXT frame of a statement of a SQL-language function: the server's own statement. */
 const SQL_FUNCTION_FRAME = 'SQL function "';
@@ -43,21 +44,26 @@ const SQL_FUNCTION_FRAME = 'SQL function "';
  * it ran) alerts as `audit-tampering`. Reading it as the server's would let code that
  * set a watched setting, committed (a procedure's `spi_commit()`) and died with the
  * refusal's words be reported as refused.
- * `statement` is `undefined` when the log has none.
+ * `statements`: the statement as the log shows it, none when the log has none; for a
+ * `SQL statement "…"` frame, every text the frame may hold, shortest first (where its
+ * text ends cannot be told from a quote, line break and frame start the text holds
+ * itself: judge each).
  */
 export function serverErrorOf(
   failure: FailedStatement,
-): { readonly statement: string | undefined } | undefined {
+): { readonly statements: readonly string[] } | undefined {
   const context = failure.context;
   if (context === undefined || context.startsWith(SQL_FUNCTION_FRAME))
-    return { statement: failure.statement };
+    return { statements: failure.statement === undefined ? [] : [failure.statement] };
   if (!context.startsWith(SQL_STATEMENT_FRAME)) return undefined;
-  const next = NEXT_FRAME.exec(context);
-  const end = next === null ? context.lastIndexOf('"') : next.index;
-  return {
-    statement:
-      end < SQL_STATEMENT_FRAME.length ? undefined : context.slice(SQL_STATEMENT_FRAME.length, end),
-  };
+  const statements: string[] = [];
+  for (const next of context.matchAll(NEXT_FRAME))
+    statements.push(context.slice(SQL_STATEMENT_FRAME.length, next.index));
+  // The outermost frame ends the CONTEXT: its statement ends at the last quote.
+  const last = context.lastIndexOf('"');
+  if (last >= SQL_STATEMENT_FRAME.length)
+    statements.push(context.slice(SQL_STATEMENT_FRAME.length, last));
+  return { statements };
 }
 
 /**

@@ -175,11 +175,12 @@ export class AccessRuleEngine {
     if (trusted && RDS_INTERNAL_USERS.includes(event.user ?? '')) return undefined;
     const server = serverErrorOf(failure);
     if (server === undefined) return undefined;
-    const what =
-      (server.statement === undefined
-        ? undefined
-        : this.tamperingOf({ ...event, statement: server.statement }, trusted)) ??
-      refusedSettingOf(failure.message);
+    let what: string | undefined;
+    for (const statement of server.statements) {
+      what = this.tamperingOf({ ...event, statement }, trusted);
+      if (what !== undefined) break;
+    }
+    what ??= refusedSettingOf(failure.message);
     if (what === undefined) return undefined;
     const outcome = isRefusal(failure.message) ? 'refused by the server' : 'failed';
     return builtInAlert(

@@ -43,6 +43,19 @@ const PL_REFUSED = ['SELECT public.perl_sets_audit()', 'SELECT public.python_set
 const PL_FORGED = ['SELECT public.perl_dies_refused()', 'SELECT public.python_raises_refused()'];
 const PL_FORGED_AFTER_COMMIT = 'CALL public.perl_commits_then_dies()';
 
+/**
+ * A refused statement a DO block ran by EXECUTE (its text is in no record: the block's
+ * record shows a string, the refused utility statement is never logged), whose text holds
+ * a quote, a line break and `PL/pgSQL function `, the start of the CONTEXT's next frame:
+ * read up to there, the statement would show no watched setting, and the message
+ * (`permission denied`, another role's settings) names none.
+ */
+const EXECUTED_REFUSAL =
+  "DO $$BEGIN EXECUTE 'ALTER ROLE app_svc SET pgaudit.log = ''none'''; END$$";
+const EXECUTED_REFUSAL_WITH_FRAME_START =
+  "DO $$BEGIN EXECUTE 'ALTER ROLE app_svc /* \"' || chr(10) || 'PL/pgSQL function */ SET pgaudit.log = ''none'''; END$$";
+const EXECUTED = [EXECUTED_REFUSAL, EXECUTED_REFUSAL_WITH_FRAME_START];
+
 const LIBRARY = (name: string) => {
   const found = detectPgaudit();
   return found.available ? path.join(found.bin, '..', 'lib', `${name}.so`) : undefined;
@@ -62,7 +75,7 @@ async function runWorkload(server: {
 }): Promise<Workload> {
   const errors: string[] = [];
   await withClient(server.userUrl('alice', DB), async (client) => {
-    for (const statement of [...ACTS, ...PL_REFUSED, ...PL_FORGED])
+    for (const statement of [...ACTS, ...PL_REFUSED, ...PL_FORGED, ...EXECUTED])
       await client.query(statement).then(
         () => errors.push(`${statement}: not refused`),
         (error: Error) => errors.push(error.message),
@@ -349,4 +362,17 @@ describeWithPgaudit('access audit: what a refused act did, and who reports it (l
     }
     expect(new Set(keys).size).toBe(4);
   });
+
+  it.each(['stderr', 'csvlog', 'jsonlog'] as const)(
+    "a refused statement whose text holds the start of the CONTEXT's next frame still alerts (%s)",
+    (format) => {
+      expect(live.workload.errors).toContain('permission denied');
+      const found = live.outcomes(format);
+      for (const statement of EXECUTED)
+        expect(
+          alertsOf(found, statement).map((alert) => alert.split(':')[0]),
+          statement,
+        ).toEqual(['audit-tampering-attempt']);
+    },
+  );
 });
