@@ -25,12 +25,8 @@ import type { Kysely } from 'kysely';
 import { stringifyRowJson } from '../../src/history/row-json';
 import { withClient } from '../lib/servers';
 import { percentile, round } from '../lib/stats';
-import {
-  generateAuditRows,
-  migratedHistoryTarget,
-  sampleInputs,
-  startHistoryServer,
-} from './history';
+import { sampleInputs } from './history';
+import { importKitHistory, withHistoryLog } from './history-kits';
 
 /** What each migration that replaced an index replaced, as statements on a copy of head. */
 const OLD_INDEXES: Readonly<Record<string, readonly string[]>> = {
@@ -79,13 +75,11 @@ async function main(): Promise<void> {
     },
   });
   if (values.base === undefined) throw new Error('--base DIR (a checkout before the change)');
+  const base = path.resolve(values.base);
   const oldIndex = OLD_INDEXES[values['old-index']!];
   if (oldIndex === undefined)
     throw new Error(`--old-index: one of ${Object.keys(OLD_INDEXES).join(', ')}`);
-  const server = await startHistoryServer();
-  try {
-    const { sourceUrl, targetUrl } = await migratedHistoryTarget(server);
-    await generateAuditRows(targetUrl, Number(values.rows));
+  await withHistoryLog(Number(values.rows), async ({ sourceUrl, targetUrl }) => {
     if (values.captured) await asCaptured(targetUrl);
     // The same rows with the old index: a copy of the database.
     const oldIndexUrl = targetUrl.replace(/history_target/, 'history_old_index');
@@ -98,7 +92,7 @@ async function main(): Promise<void> {
     });
     const samples = await sampleInputs(targetUrl, Number(values.keys));
     const variants = [
-      await variant('base', path.resolve(values.base), oldIndexUrl),
+      await variant('base', base, oldIndexUrl),
       await variant('index', path.resolve(__dirname, '..', '..'), oldIndexUrl),
       await variant('head', path.resolve(__dirname, '..', '..'), targetUrl),
     ];
@@ -157,9 +151,7 @@ async function main(): Promise<void> {
       console.log(`${kind}: ${row.join(' | ')}`);
     }
     for (const v of variants) await v.db.destroy();
-  } finally {
-    await server.stop();
-  }
+  });
 }
 
 /**
@@ -182,12 +174,7 @@ async function asCaptured(url: string): Promise<void> {
 
 /** One checkout's API on its own connection (max 1), with its backend's pid. */
 async function variant(name: string, root: string, url: string): Promise<Variant> {
-  const { createKysely } = (await import(
-    path.join(root, 'src/postgres/connect.ts')
-  )) as typeof import('../../src/postgres/connect');
-  const { createHistory } = (await import(
-    path.join(root, 'src/history/index.ts')
-  )) as typeof import('../../src/history');
+  const { createKysely, createHistory } = await importKitHistory(root, 'src');
   const db = createKysely<unknown>(url, { max: 1 });
   const { sql } = await import('kysely');
   const { rows } = await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(db);

@@ -17,12 +17,11 @@
  */
 import { createHash } from 'node:crypto';
 import inspector from 'node:inspector';
-import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { generateAuditRows, migratedHistoryTarget, startHistoryServer } from './history';
+import { importKitHistory, runKitRounds } from './history-kits';
 
 const PAGE = 100;
 const KEYS = 100;
@@ -43,47 +42,20 @@ async function main(): Promise<void> {
     return measure(values.child, values.kit![0]!, values.passes!, values.sites!);
   }
   if (values.kit === undefined) throw new Error('--kit DIR (one or more built checkouts)');
-  const server = await startHistoryServer();
-  try {
-    const { targetUrl } = await migratedHistoryTarget(server);
-    await generateAuditRows(targetUrl, Number(values.rows));
-    for (let round = 0; round < Number(values.rounds); round++) {
-      for (const kit of values.kit) {
-        const output = execFileSync(
-          process.execPath,
-          [
-            '--expose-gc',
-            '--max-semi-space-size=256',
-            '--import',
-            'tsx',
-            __filename,
-            '--child',
-            targetUrl,
-            '--kit',
-            path.resolve(kit),
-            '--passes',
-            values.passes!,
-            ...(values.sites! ? ['--sites'] : []),
-          ],
-          { encoding: 'utf8' },
-        );
-        console.log(`round ${round + 1} ${kit}: ${output.trim()}`);
-      }
-    }
-  } finally {
-    await server.stop();
-  }
+  await runKitRounds({
+    script: __filename,
+    kits: values.kit,
+    rows: Number(values.rows),
+    rounds: Number(values.rounds),
+    nodeFlags: ['--expose-gc', '--max-semi-space-size=256'],
+    runs: [{ args: ['--passes', values.passes!, ...(values.sites! ? ['--sites'] : [])] }],
+  });
 }
 
 async function measure(url: string, kit: string, passes: string, sites: boolean): Promise<void> {
   const collect = (globalThis as { gc?: () => void }).gc;
   if (collect === undefined) throw new Error('run with --expose-gc');
-  const { createKysely } = (await import(
-    path.join(kit, 'dist/src/postgres/connect.js')
-  )) as typeof import('../../src/postgres/connect');
-  const { createHistory } = (await import(
-    path.join(kit, 'dist/src/history/index.js')
-  )) as typeof import('../../src/history');
+  const { createKysely, createHistory } = await importKitHistory(kit, 'dist');
   const keys = await fullPageKeys(url);
   const gcs: number[] = [];
   const observer = new PerformanceObserver((list) => {

@@ -17,17 +17,11 @@
  * [--queries Q] [--rounds R] [--idle S[+W] ...]`, each DIR a checkout with `npm run build`
  * done.
  */
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
-import {
-  generateAuditRows,
-  migratedHistoryTarget,
-  sampleInputs,
-  startHistoryServer,
-} from './history';
+import { sampleInputs } from './history';
+import { importKitHistory, runKitRounds } from './history-kits';
 
 interface Span {
   readonly start: number;
@@ -48,37 +42,16 @@ async function main(): Promise<void> {
   if (values.child !== undefined)
     return loop(values.child, values.kit![0]!, values.queries!, values.idle?.[0] ?? '0');
   if (values.kit === undefined) throw new Error('--kit DIR (one or more built checkouts)');
-  const server = await startHistoryServer();
-  try {
-    const { targetUrl } = await migratedHistoryTarget(server);
-    await generateAuditRows(targetUrl, Number(values.rows));
-    for (let round = 0; round < Number(values.rounds); round++) {
-      for (const kit of values.kit) {
-        for (const idle of values.idle ?? ['0']) {
-          const output = execFileSync(
-            process.execPath,
-            [
-              '--import',
-              'tsx',
-              __filename,
-              '--child',
-              targetUrl,
-              '--kit',
-              path.resolve(kit),
-              '--queries',
-              values.queries!,
-              '--idle',
-              idle,
-            ],
-            { encoding: 'utf8' },
-          );
-          console.log(`round ${round + 1} ${kit} idle ${idle}s: ${output.trim()}`);
-        }
-      }
-    }
-  } finally {
-    await server.stop();
-  }
+  await runKitRounds({
+    script: __filename,
+    kits: values.kit,
+    rows: Number(values.rows),
+    rounds: Number(values.rounds),
+    runs: (values.idle ?? ['0']).map((idle) => ({
+      args: ['--queries', values.queries!, '--idle', idle],
+      label: ` idle ${idle}s`,
+    })),
+  });
 }
 
 /**
@@ -89,12 +62,7 @@ async function main(): Promise<void> {
  */
 async function loop(url: string, kit: string, queries: string, idle: string): Promise<void> {
   const [idleS, extraWarm] = idle.split('+').map(Number) as [number, number | undefined];
-  const { createKysely } = (await import(
-    path.join(kit, 'dist/src/postgres/connect.js')
-  )) as typeof import('../../src/postgres/connect');
-  const { createHistory } = (await import(
-    path.join(kit, 'dist/src/history/index.js')
-  )) as typeof import('../../src/history');
+  const { createKysely, createHistory } = await importKitHistory(kit, 'dist');
   const pauses: (Span & { readonly minor: boolean })[] = [];
   const observer = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {

@@ -12,13 +12,11 @@
  * Usage: `npx tsx bench/cases/history-replay.ts --kit DIR [--kit DIR ...] [--rows N]
  * [--keys K] [--rounds R] [--pairs P]`, each DIR a checkout of the kit.
  */
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { withClient } from '../lib/servers';
-import { generateAuditRows, migratedHistoryTarget, startHistoryServer } from './history';
+import { importKitHistory, runKitRounds } from './history-kits';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -35,33 +33,19 @@ async function main(): Promise<void> {
     return replay(values.child, values.kit![0]!, Number(values.keys), Number(values.rounds));
   }
   if (values.kit === undefined) throw new Error('--kit DIR (one or more checkouts)');
-  const server = await startHistoryServer();
-  try {
-    const { targetUrl } = await migratedHistoryTarget(server);
-    await generateAuditRows(targetUrl, Number(values.rows));
-    for (let pair = 0; pair < Number(values.pairs); pair++) {
-      for (const kit of values.kit) {
-        const output = execFileSync(
-          process.execPath,
-          [
-            ...['--import', 'tsx', __filename, '--child', targetUrl, '--kit', path.resolve(kit)],
-            ...['--keys', values.keys!, '--rounds', values.rounds!],
-          ],
-          { encoding: 'utf8' },
-        );
-        console.log(`pair ${pair + 1} ${kit}: ${output.trim()}`);
-      }
-    }
-  } finally {
-    await server.stop();
-  }
+  await runKitRounds({
+    script: __filename,
+    kits: values.kit,
+    rows: Number(values.rows),
+    rounds: Number(values.pairs),
+    roundName: 'pair',
+    runs: [{ args: ['--keys', values.keys!, '--rounds', values.rounds!] }],
+  });
 }
 
 /** One checkout's replayed first pages: median and minimum CPU ms per page. */
 async function replay(url: string, kit: string, keys: number, rounds: number): Promise<void> {
-  const { createHistory } = (await import(
-    path.join(kit, 'src/history/index.ts')
-  )) as typeof import('../../src/history');
+  const { createHistory } = await importKitHistory(kit, 'src');
   const sampled = await withClient(url, async (client) => {
     await client.query('SELECT setseed(0.3)');
     const { rows } = await client.query<{ key: string }>(`
