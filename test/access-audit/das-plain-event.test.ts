@@ -1,32 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { normalizeDasEvent } from '../../src/access-audit/das/normalize';
 import { dasActivityEventSchema, isPlainActivityEvent } from '../../src/access-audit/das/record';
-import { activityEvent } from './support/das';
+import { activityEvent, EDGE_FIELD_VALUES, FIELD_VALUES, withField } from './support/das';
 
 /** Every kind of value a field may hold, JSON's and beyond (what zod refuses included). */
-const VALUES: readonly unknown[] = [
-  undefined,
-  null,
-  '',
-  'x',
-  '42',
-  0,
-  -0,
-  7,
-  -1.5,
-  2 ** 60,
-  Number.NaN,
-  Number.POSITIVE_INFINITY,
-  Number.NEGATIVE_INFINITY,
-  true,
-  false,
-  10n,
-  [],
-  ['a', 1, null, { b: 2 }],
-  {},
-  { nested: 'object' },
-  new Date(0),
-];
+const VALUES: readonly unknown[] = [...FIELD_VALUES, ...EDGE_FIELD_VALUES];
 
 const FIELDS = Object.keys(dasActivityEventSchema.shape);
 /** Fields read from the schema: one added there and not to the check fails the tests below. */
@@ -56,17 +34,6 @@ function shown(raw: Record<string, unknown>): string {
       ? String(value)
       : value,
   );
-}
-
-/** The event with `field` set to `value` (absent when undefined). */
-function withField(
-  raw: Record<string, unknown>,
-  field: string,
-  value: unknown,
-): Record<string, unknown> {
-  const copy = { ...raw, [field]: value };
-  if (value === undefined) delete copy[field];
-  return copy;
 }
 
 describe('isPlainActivityEvent: the decrypt function skips zod only where zod accepts', () => {

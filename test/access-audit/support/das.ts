@@ -65,6 +65,52 @@ export function activityEvent(fields: Record<string, unknown> = {}): Record<stri
   };
 }
 
+/**
+ * Every kind of value JSON can carry in an event's field, and then some (NaN): what a
+ * field's check is tried with, beside `undefined` for the field left out.
+ */
+export const FIELD_VALUES: readonly unknown[] = [
+  undefined,
+  null,
+  '',
+  'x',
+  '42',
+  0,
+  7,
+  -1.5,
+  Number.NaN,
+  true,
+  false,
+  [],
+  ['a', 1, null, { b: 2 }],
+  {},
+  { nested: 'object' },
+];
+
+/**
+ * Values beyond {@link FIELD_VALUES}: numbers at JSON's edges (-0, past 2^53, the
+ * infinities) and values no JSON text holds (a bigint, a Date).
+ */
+export const EDGE_FIELD_VALUES: readonly unknown[] = [
+  -0,
+  2 ** 60,
+  Number.POSITIVE_INFINITY,
+  Number.NEGATIVE_INFINITY,
+  10n,
+  new Date(0),
+];
+
+/** A copy of `event` with `field` set to `value`, or left out when `value` is undefined. */
+export function withField(
+  event: Record<string, unknown>,
+  field: string,
+  value: unknown,
+): Record<string, unknown> {
+  const copy = { ...event, [field]: value };
+  if (value === undefined) delete copy[field];
+  return copy;
+}
+
 export const HEARTBEAT = { type: 'heartbeat', logTime: '2026-11-30 22:39:50.000000+00' };
 
 /**
