@@ -3,7 +3,7 @@ import { parseConfig } from '../../src/config';
 import { migrateTarget } from '../../src/migrate/migrate-target';
 import { quoteIdent } from '../../src/postgres/identifiers';
 import { verifyIntegrity } from '../../src/trust/integrity';
-import { createTestDatabase, testDatabaseUrl, withClient } from '../support/databases';
+import { createTestDatabase, withClient } from '../support/databases';
 import { changeSeq, DmsApplier } from '../support/dms-apply';
 
 /**
@@ -94,13 +94,7 @@ describe('the set path records the changed columns the one-row path records', ()
   beforeAll(async () => {
     const sourceUrl = await createTestDatabase('chgsrc');
     // A database whose collation sorts `B`, `a`, `_x` and `é` otherwise than "C" does.
-    const name = `chgtgt_${Date.now().toString(36)}`;
-    await withClient(testDatabaseUrl('postgres'), (client) =>
-      client.query(
-        `CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'`,
-      ),
-    );
-    targetUrl = testDatabaseUrl(name);
+    targetUrl = await createTestDatabase('chgtgt', { icuLocale: 'en-US' });
     const definition = COLUMNS.map((column) => `${quoteIdent(column)} ${TYPES[column]}`).join(', ');
     await withClient(sourceUrl, (client) =>
       client.query(`CREATE TABLE by_set (id int PRIMARY KEY, ${definition});
