@@ -15,16 +15,7 @@ export function registerDas(program: Command): void {
     .command('das')
     .description('Access audit: decode Database Activity Stream records captured from Kinesis');
 
-  das
-    .command('decode')
-    .argument(
-      '<records>',
-      'JSON file: DAS records, `aws kinesis get-records` output or a Lambda Kinesis event',
-    )
-    .requiredOption(
-      '--data-key-file <file>',
-      'the plaintext 32-byte data key (raw bytes or base64)',
-    )
+  recordsCommand(das, 'decode')
     .description(
       'print the activity events of DAS records as NDJSON events (as `pgaudit parse` does); unreadable records go to stderr',
     )
@@ -34,16 +25,7 @@ export function registerDas(program: Command): void {
       reportFailures(result);
     });
 
-  das
-    .command('scan')
-    .argument(
-      '<records>',
-      'JSON file: DAS records, `aws kinesis get-records` output or a Lambda Kinesis event',
-    )
-    .requiredOption(
-      '--data-key-file <file>',
-      'the plaintext 32-byte data key (raw bytes or base64)',
-    )
+  recordsCommand(das, 'scan')
     .addOption(configOption())
     .option('--all', 'print every activity event with its verdict, not only alerts')
     .description('apply the access-audit rules to DAS records and print NDJSON alerts')
@@ -58,6 +40,20 @@ export function registerDas(program: Command): void {
       }
       reportFailures(result);
     });
+}
+
+/** A `das` subcommand that reads captured records with their data key ({@link decode}'s two inputs). */
+function recordsCommand(das: Command, name: string) {
+  return das
+    .command(name)
+    .argument(
+      '<records>',
+      'JSON file: DAS records, `aws kinesis get-records` output or a Lambda Kinesis event',
+    )
+    .requiredOption(
+      '--data-key-file <file>',
+      'the plaintext 32-byte data key (raw bytes or base64)',
+    );
 }
 
 async function decode(recordsFile: string, dataKeyFile: string): Promise<DasDecodeResult> {
