@@ -6,6 +6,7 @@ import {
   type DBCluster,
   type RDSClient,
 } from '@aws-sdk/client-rds';
+import type { CustomResourceEvent, OnEventResponse } from '../shared/custom-resource';
 
 /**
  * Properties of the custom resources this handler serves (strings, as CloudFormation
@@ -32,18 +33,7 @@ export interface ActivityStreamProperties {
 }
 
 /** The event the CDK provider framework passes to onEvent and isComplete. */
-export interface ActivityStreamEvent {
-  readonly RequestType: 'Create' | 'Update' | 'Delete';
-  readonly ResourceProperties: ActivityStreamProperties & { readonly ServiceToken?: string };
-  readonly OldResourceProperties?: ActivityStreamProperties;
-  readonly PhysicalResourceId?: string;
-}
-
-/** What onEvent returns. */
-export interface OnEventResponse {
-  readonly PhysicalResourceId: string;
-  readonly Data?: Record<string, string>;
-}
+export type ActivityStreamEvent = CustomResourceEvent<ActivityStreamProperties>;
 
 /** What isComplete returns. */
 export interface IsCompleteResponse {

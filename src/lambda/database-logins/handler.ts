@@ -10,6 +10,7 @@ import {
   setUpTargetLogins,
   setUpTargetPgaudit,
 } from '../../trust/logins';
+import type { CustomResourceEvent } from '../shared/custom-resource';
 import { databaseUrl, type DatabaseLocation } from '../shared/database-url';
 
 /**
@@ -60,11 +61,7 @@ export interface LoginsProperties {
 }
 
 /** The event the CDK custom-resource provider framework passes to onEvent. */
-export interface LoginsEvent {
-  readonly RequestType: 'Create' | 'Update' | 'Delete';
-  readonly ResourceProperties: LoginsProperties & { readonly ServiceToken?: string };
-  readonly PhysicalResourceId?: string;
-}
+export type LoginsEvent = CustomResourceEvent<LoginsProperties>;
 
 /** Dependencies, replaced in tests. */
 export interface LoginsDependencies {

@@ -1,6 +1,7 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { parseConfig } from '../../config';
 import { migrateTarget, type MigrateReport } from '../../migrate/migrate-target';
+import type { CustomResourceEvent, OnEventResponse } from '../shared/custom-resource';
 import { databaseUrl, type DatabaseLocation } from '../shared/database-url';
 
 export type { DatabaseLocation } from '../shared/database-url';
@@ -22,11 +23,7 @@ export interface MigrationsProperties {
 }
 
 /** The event the CDK custom-resource provider framework passes to onEvent. */
-export interface MigrationsEvent {
-  readonly RequestType: 'Create' | 'Update' | 'Delete';
-  readonly ResourceProperties: MigrationsProperties & { readonly ServiceToken?: string };
-  readonly PhysicalResourceId?: string;
-}
+export type MigrationsEvent = CustomResourceEvent<MigrationsProperties>;
 
 /** Dependencies, replaced in tests. */
 export interface MigrationsDependencies {
@@ -39,7 +36,7 @@ export interface MigrationsDependencies {
 export async function runMigrations(
   event: MigrationsEvent,
   deps: MigrationsDependencies,
-): Promise<{ PhysicalResourceId: string; Data?: Record<string, string> }> {
+): Promise<OnEventResponse> {
   const physicalId = event.PhysicalResourceId ?? 'audit-trail-migrations';
   // Deleting the stack must never drop the audit log: migrations only ever add.
   if (event.RequestType === 'Delete') return { PhysicalResourceId: physicalId };

@@ -7,6 +7,7 @@ import {
   type ReplicationHandle,
   type WaitOptions,
 } from '../../dms/replication';
+import type { CustomResourceEvent, OnEventResponse } from '../shared/custom-resource';
 
 /**
  * Properties of the two custom resources this handler serves (strings, as
@@ -33,17 +34,7 @@ export interface ReplicationControlProperties {
 }
 
 /** The event the CDK custom-resource provider framework passes to its onEvent handler. */
-export interface ControlEvent {
-  readonly RequestType: 'Create' | 'Update' | 'Delete';
-  readonly ResourceProperties: ReplicationControlProperties & { readonly ServiceToken?: string };
-  readonly PhysicalResourceId?: string;
-}
-
-/** What the onEvent handler returns to the provider framework. */
-export interface ControlResponse {
-  readonly PhysicalResourceId: string;
-  readonly Data?: Record<string, string>;
-}
+export type ControlEvent = CustomResourceEvent<ReplicationControlProperties>;
 
 /** Dependencies, replaced in tests. */
 export interface ControlDependencies {
@@ -63,7 +54,7 @@ function handleFor(
 export async function controlReplication(
   event: ControlEvent,
   deps: ControlDependencies,
-): Promise<ControlResponse> {
+): Promise<OnEventResponse> {
   const props = event.ResourceProperties;
   const log = deps.log ?? console.log;
   const handle = handleFor(props.Kind, deps.client);
@@ -93,7 +84,7 @@ export async function controlReplication(
 let client: DatabaseMigrationServiceClient | undefined;
 
 /** Lambda entry point (onEvent of a CDK custom-resource provider). */
-export async function handler(event: ControlEvent): Promise<ControlResponse> {
+export async function handler(event: ControlEvent): Promise<OnEventResponse> {
   client ??= new DatabaseMigrationServiceClient({});
   // Leave two minutes of the 15-minute Lambda limit for the response.
   return controlReplication(event, { client, wait: { timeoutMs: 12 * 60_000, pollMs: 15_000 } });
