@@ -77,31 +77,19 @@ const MAX_CONFIG_ENV_BYTES = 3500;
  * @throws Error when the rules and lists do not fit a Lambda environment.
  */
 export function settingsConfigJson(config: AccessAuditConfig, owner: string): string {
-  const {
-    serviceAccounts,
-    ignoreDatabases,
-    ignoreSchemas,
-    defaultRules,
-    rules,
-    logLinePrefix,
-    logFormat,
-    pgauditLogLevel,
-    canary,
-    alerts,
-    sqs: queue,
-  } = config;
+  const { alerts, sqs: queue } = config;
   const json = JSON.stringify({
-    serviceAccounts,
-    ignoreDatabases,
-    ignoreSchemas,
-    defaultRules,
-    rules,
-    logLinePrefix,
+    serviceAccounts: config.serviceAccounts,
+    ignoreDatabases: config.ignoreDatabases,
+    ignoreSchemas: config.ignoreSchemas,
+    defaultRules: config.defaultRules,
+    rules: config.rules,
+    logLinePrefix: config.logLinePrefix,
     // How the source writes its log: without these a csvlog/jsonlog source is read as stderr.
-    logFormat,
-    pgauditLogLevel,
+    logFormat: config.logFormat,
+    pgauditLogLevel: config.pgauditLogLevel,
     // Only the role: the Lambda recognises the canary's records by it.
-    canary: { role: canary.role },
+    canary: { role: config.canary.role },
     alerts: {
       digestThreshold: alerts.digestThreshold,
       maxStatementLength: alerts.maxStatementLength,
