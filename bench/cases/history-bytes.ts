@@ -21,7 +21,7 @@ import path from 'node:path';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { importKitHistory, runKitRounds } from './history-kits';
+import { importKitHistory, KIT_TOOL_OPTIONS, runKitRounds } from './history-kits';
 
 const PAGE = 100;
 const KEYS = 100;
@@ -30,12 +30,10 @@ const BATCH = 20;
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      kit: { type: 'string', multiple: true },
-      rows: { type: 'string', default: '300000' },
+      ...KIT_TOOL_OPTIONS,
       passes: { type: 'string', default: '5' },
       rounds: { type: 'string', default: '3' },
       sites: { type: 'boolean', default: false },
-      child: { type: 'string' },
     },
   });
   if (values.child !== undefined) {

@@ -21,7 +21,7 @@ import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import { sampleInputs } from './history';
-import { importKitHistory, runKitRounds } from './history-kits';
+import { importKitHistory, KIT_TOOL_OPTIONS, runKitRounds } from './history-kits';
 
 interface Span {
   readonly start: number;
@@ -31,12 +31,10 @@ interface Span {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      kit: { type: 'string', multiple: true },
-      rows: { type: 'string', default: '300000' },
+      ...KIT_TOOL_OPTIONS,
       queries: { type: 'string', default: '300' },
       rounds: { type: 'string', default: '3' },
       idle: { type: 'string', multiple: true },
-      child: { type: 'string' },
     },
   });
   if (values.child !== undefined)

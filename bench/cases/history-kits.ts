@@ -33,6 +33,17 @@ export async function withHistoryLog<T>(
   }
 }
 
+/**
+ * The options of a tool that runs kits in rounds (`parseArgs`): `--kit DIR` (repeatable),
+ * `--rows N` of the case's log (300,000 by default), and `--child URL`, which
+ * {@link runKitRounds} passes to the tool's own file run as a kit's child.
+ */
+export const KIT_TOOL_OPTIONS = {
+  kit: { type: 'string', multiple: true },
+  rows: { type: 'string', default: '300000' },
+  child: { type: 'string' },
+} as const;
+
 /** One child run of a kit in a round: the child's own arguments, and its label in the output. */
 export interface KitRun {
   readonly args: readonly string[];

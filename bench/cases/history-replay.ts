@@ -16,17 +16,15 @@ import { parseArgs } from 'node:util';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { withClient } from '../lib/servers';
-import { importKitHistory, runKitRounds } from './history-kits';
+import { importKitHistory, KIT_TOOL_OPTIONS, runKitRounds } from './history-kits';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      kit: { type: 'string', multiple: true },
-      rows: { type: 'string', default: '300000' },
+      ...KIT_TOOL_OPTIONS,
       keys: { type: 'string', default: '100' },
       rounds: { type: 'string', default: '20' },
       pairs: { type: 'string', default: '3' },
-      child: { type: 'string' },
     },
   });
   if (values.child !== undefined) {
