@@ -458,6 +458,17 @@ describe('audit tampering and identity changes', () => {
       expect(auditTamperingOf(event('X', statement)), statement).toBeUndefined();
   });
 
+  it('alerts a name whose Unicode escapes it cannot read, wherever it stands', () => {
+    // A UESCAPE clause: the name could be any function's, pg_reload_conf's included.
+    for (const statement of [
+      `SELECT U&"!0070g_reload_conf" UESCAPE '!' ()`,
+      `SELECT 1; DO $$BEGIN PERFORM U&"!0070g_reload_conf" UESCAPE '!' (); END$$`,
+    ])
+      expect(auditTamperingOf(event('X', statement)), statement).toBe(
+        'Unicode-escaped name with unreadable escapes',
+      );
+  });
+
   it('reads the new identity of SET ROLE and SET SESSION AUTHORIZATION', () => {
     expect(identityChangeOf(event('SET', 'SET ROLE admin'))).toBe('admin');
     expect(identityChangeOf(event('SET', 'set local role "Ops Team"'))).toBe('Ops Team');
