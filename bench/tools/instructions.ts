@@ -5,7 +5,7 @@
  *
  * Usage: `npx tsx bench/tools/instructions.ts [--case dms|engine|dms-json|engine-json|context|all]
  *         [--transactions N] [--rows N] [--rounds R] [--kit NAME=DIR]... [--functions K [--inclusive]]
- *         [--keep DIR]`
+ *         [--floor] [--keep DIR]`
  *
  * For each variant of a case, a throw-away cluster (Debian's PostgreSQL, `BENCH_PG_BIN`)
  * is prepared with a normal server, then started again under callgrind
@@ -30,6 +30,11 @@
  * - `context` (case 1b, #13): the source workload (3 changes per transaction) with the
  *   context row in the BEGIN round trip vs without.
  *
+ * `--floor` (staging cases) adds three variants that record one plain audit row per change
+ * and nothing else (bench/lib/capture-floor.ts): a plain row trigger, the same into a log
+ * without indexes, and a rewrite rule: the cost floor of any capture that writes the
+ * audit row while the change is applied.
+ *
  * `--kit NAME=DIR` (repeatable; every case but `context`) adds a variant: the kit as another
  * checkout at DIR installs it (its own `migrateTarget`, so its own trigger SQL), run in
  * the same cluster as this checkout's. That is how a change to triggers/*.sql is
@@ -49,7 +54,7 @@ import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from '
 import os from 'node:os';
 import path from 'node:path';
 import { LOGICAL_REPLICATION_SETTINGS, findFreePort } from '../../src/postgres/local-server';
-import { quoteQualified } from '../../src/postgres/identifiers';
+import { quoteIdent, quoteQualified } from '../../src/postgres/identifiers';
 import { stagingTableName } from '../../src/staging/header-columns';
 import { dmsScript, ROWS_PER_TRANSACTION } from '../cases/dms-apply';
 import { engineShapedScript, ROWS_PER_STATEMENT } from '../cases/target-trigger';
@@ -60,6 +65,7 @@ import { PG_BIN, run } from '../lib/processes';
 import { BENCH_SETTINGS, withClient } from '../lib/servers';
 import { DOCUMENTS_TABLE, ITEMS_TABLE, type StagedTable } from '../lib/staged-tables';
 import { median } from '../lib/stats';
+import { installCaptureFloor, type CaptureFloor } from '../lib/capture-floor';
 import { stagingTriggerSwitch } from '../lib/staging-triggers';
 import { workloadScript } from '../lib/workload';
 
@@ -83,7 +89,11 @@ interface InstructionCase {
   readonly name: string;
   readonly unit: 'change' | 'transaction';
   readonly unitsPerTransaction: number;
-  prepare(cluster: Cluster, kits: readonly Kit[]): Promise<Variant[]>;
+  prepare(
+    cluster: Cluster,
+    kits: readonly Kit[],
+    floors: readonly CaptureFloor[],
+  ): Promise<Variant[]>;
 }
 
 /** Settings of the measured servers: the bench's, plus no autovacuum (nothing else runs). */
@@ -123,7 +133,7 @@ function stagingCase(
     name,
     unit: 'change',
     unitsPerTransaction: changesPerTransaction,
-    async prepare(cluster, kits) {
+    async prepare(cluster, kits, floors) {
       const source = `${prefix}_source`;
       await cluster.createDatabase(source);
       await withClient(cluster.url(source), (client) => client.query(table.ddl));
@@ -155,9 +165,71 @@ function stagingCase(
         await install(database, kit.dir);
         variants.push({ name: `triggers on (${kit.name})`, database, script, variables });
       }
+      // PostgreSQL refuses INSERT ... ON CONFLICT on a table with rules: the engine's shape
+      // can only be measured against the trigger floors.
+      const usable = script.includes('ON CONFLICT') ? floors.filter((f) => f !== 'rule') : floors;
+      for (const floor of usable) {
+        const database = `${prefix}_floor_${floor}`;
+        await withClient(cluster.url(), (client) =>
+          client.query(`CREATE DATABASE ${database} TEMPLATE ${prefix}_off`),
+        );
+        await installCaptureFloor(
+          cluster.url(database),
+          config.auditSchema,
+          { table: stagingTableName(table.name), sourceTable: table.name, key: 'id' },
+          floor,
+        );
+        await assertFloorRecords(
+          cluster.url(database),
+          script,
+          config.auditSchema,
+          changesPerTransaction,
+        );
+        variants.push({ name: `floor: ${floor}`, database, script, variables });
+      }
       return variants;
     },
   };
+}
+
+/**
+ * One transaction of `script` must leave one `floor_log` row per change: a floor that
+ * silently recorded nothing would measure as cheap as no capture at all. The rows are
+ * removed again so the measured runs start as the other variants do.
+ */
+async function assertFloorRecords(
+  url: string,
+  script: string,
+  auditSchema: string,
+  changesPerTransaction: number,
+) {
+  const file = path.join(os.tmpdir(), `audit-trail-floor-${process.pid}.sql`);
+  await writeFile(file, script);
+  try {
+    await run(path.join(PG_BIN, 'pgbench'), [
+      '-n',
+      '-t',
+      '1',
+      '-D',
+      'n=0',
+      '-D',
+      'base=1',
+      '-f',
+      file,
+      url,
+    ]);
+  } finally {
+    await rm(file, { force: true });
+  }
+  await withClient(url, async (client) => {
+    const log = `${quoteIdent(auditSchema)}.floor_log`;
+    const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${log}`);
+    if (Number(rows[0]!.n) !== changesPerTransaction)
+      throw new Error(
+        `the capture floor recorded ${rows[0]!.n} rows for ${changesPerTransaction} changes`,
+      );
+    await client.query(`TRUNCATE ${log}`);
+  });
 }
 
 /** DMS's one-row statements on `table`. */
@@ -392,6 +464,7 @@ async function measureCase(
     functions: number;
     inclusive: boolean;
     kits: readonly Kit[];
+    floors: readonly CaptureFloor[];
     keep: string | undefined;
   },
 ): Promise<VariantResult[]> {
@@ -403,7 +476,7 @@ async function measureCase(
   const units = transactions * which.unitsPerTransaction;
   try {
     await cluster.start();
-    const variants = await which.prepare(cluster, options.kits);
+    const variants = await which.prepare(cluster, options.kits, options.floors);
     await withClient(cluster.url(), (client) => client.query('CHECKPOINT'));
     await cluster.stop();
     const callgrindDir = path.join(cluster.dir, 'callgrind');
@@ -511,7 +584,7 @@ function kitOptions(): Kit[] {
 }
 
 const USAGE =
-  'usage: tsx bench/tools/instructions.ts [--case dms|engine|dms-json|engine-json|context|all] [--transactions N] [--rows N] [--rounds R] [--kit NAME=DIR]... [--functions K [--inclusive]] [--keep DIR]\n';
+  'usage: tsx bench/tools/instructions.ts [--case dms|engine|dms-json|engine-json|context|all] [--transactions N] [--rows N] [--rounds R] [--kit NAME=DIR]... [--functions K [--inclusive]] [--floor] [--keep DIR]\n';
 
 /** The options that take a value, and the flags; anything else is refused before a run. */
 const VALUE_OPTIONS = [
@@ -523,7 +596,7 @@ const VALUE_OPTIONS = [
   '--functions',
   '--keep',
 ];
-const FLAGS = ['--inclusive'];
+const FLAGS = ['--inclusive', '--floor'];
 
 /**
  * `--help` prints the usage and exits 0; an option it does not know (a typo, `-h`) exits 2
@@ -587,6 +660,7 @@ async function main(): Promise<void> {
       functions,
       inclusive: process.argv.includes('--inclusive'),
       kits,
+      floors: process.argv.includes('--floor') ? ['trigger', 'bare', 'rule'] : [],
       keep,
     });
     report[name] = { unit: measured.unit, transactions, rounds, results };
