@@ -317,6 +317,53 @@ describe('the set path of the capture triggers', () => {
     });
   });
 
+  it('a multi-row UPDATE with one key change pairs the moved row, as the one-row path does', async () => {
+    const at = '2026-12-01 16:00:00';
+    const later = '2026-12-01 16:00:01';
+    await helperCalls([
+      `INSERT INTO audit.plain_staging (id, name, price, note, ${header}) VALUES
+         (20, 'm', 1, 'x', ${headers('INSERT', at)}), (21, 'n', 2, 'x', ${headers('INSERT', at)}),
+         (22, 'o', 3, 'x', ${headers('INSERT', at)})`,
+      // Key 20 moves to 25 (and renames), 21 changes its price, 22 nothing recorded.
+      `UPDATE audit.plain_staging AS s SET id = v.new_id, name = v.name, price = v.price, note = 'y',
+         ar_h_operation = 'UPDATE', ar_h_commit_timestamp = '${later}', ar_h_change_seq = v.seq,
+         ar_h_indicator = 'U'
+       FROM (VALUES (20, 25, 'moved', 1, '${changeSeq(later)}'), (21, 21, 'n', 2.5, '${changeSeq(later)}'),
+                    (22, 22, 'o', 3, '${changeSeq(later)}')) AS v(id, new_id, name, price, seq)
+       WHERE s.id = v.id`,
+    ]);
+    const { rows } = await withClient(targetUrl, (client) =>
+      client.query(
+        `SELECT row_key::text AS key, operation, changed_columns AS changed, old_row, new_row
+           FROM audit.audit_log
+          WHERE source_table = 'plain' AND commit_timestamp = '${later}+00' ORDER BY id`,
+      ),
+    );
+    const old20 = { id: 20, name: 'm', price: 1 };
+    expect(rows).toEqual([
+      // In change sequence order: 20's two rows carry its change's sequence.
+      { key: '{"id": 20}', operation: 'DELETE', changed: null, old_row: old20, new_row: null },
+      {
+        key: '{"id": 25}',
+        operation: 'UPDATE',
+        changed: ['id', 'name'],
+        old_row: old20,
+        new_row: { id: 25, name: 'moved', price: 1 },
+      },
+      {
+        key: '{"id": 21}',
+        operation: 'UPDATE',
+        changed: ['price'],
+        old_row: { id: 21, name: 'n', price: 2 },
+        new_row: { id: 21, name: 'n', price: 2.5 },
+      },
+    ]);
+    expect(await verifyIntegrity({ targetUrl, auditSchema: 'audit' })).toMatchObject({
+      ok: true,
+      findingCount: 0,
+    });
+  });
+
   /**
    * JSON holds arrays: a json or jsonb value's `[` in a row's text is common, and only a
    * bounds decoration, a JSON array element of a json[] or jsonb[] value, or an element
