@@ -1290,21 +1290,29 @@ BEGIN
       CROSS JOIN (SELECT arg_exact AS ar_exact, v_arrays AS ar_arrays, v_jsons AS ar_jsons) AS ar_flags
       OFFSET 0) AS j -- each rendering of the row made once, and only if read (as in capture_insert)
     OFFSET 0) AS r
-  ), moved_old AS (
-    SELECT * FROM old_side AS o WHERE NOT EXISTS (SELECT FROM new_side AS n WHERE n.row_key = o.row_key)
-  ), moved_new AS (
-    SELECT * FROM new_side AS n WHERE NOT EXISTS (SELECT FROM old_side AS o WHERE o.row_key = n.row_key)
-  ), pairs AS (
-    -- Rows whose key stayed: old and new meet on the key.
+  ), joined AS (
+    -- Old and new rows meet on the key in one join: a row whose key stayed finds its
+    -- partner, a row whose key changed is alone on its side (old_key or row_key NULL; a
+    -- captured key is never NULL). One hash table for the statement, rather than one for
+    -- the pairs and one for each side's anti-join.
     SELECT o.data AS old_data, o.json_nulls AS old_json_nulls, o.row_key AS old_key, o.change_seq AS old_seq,
-           o.indicator AS old_indicator, o.commit_raw AS old_commit, n.*
-    FROM old_side AS o JOIN new_side AS n USING (row_key)
+           o.indicator AS old_indicator, o.commit_raw AS old_commit,
+           n.data, n.json_nulls, n.row_key, n.change_seq, n.indicator, n.operation, n.commit_timestamp,
+           n.transaction_id, n.stream_position, n.commit_raw
+    FROM old_side AS o FULL JOIN new_side AS n ON n.row_key = o.row_key
+  ), pairs AS (
+    -- Rows whose key stayed.
+    SELECT * FROM joined AS j WHERE j.old_key IS NOT NULL AND j.row_key IS NOT NULL
     UNION ALL
     -- A key change leaves one row without a partner on each side. DMS applies one
     -- change per statement, so exactly one of each; more would be ambiguous.
-    SELECT o.data, o.json_nulls, o.row_key, o.change_seq, o.indicator, o.commit_raw, n.*
-    FROM moved_old AS o CROSS JOIN moved_new AS n
-    WHERE {{audit_schema}}.assert_single_key_change((SELECT count(*) FROM moved_old), (SELECT count(*) FROM moved_new))
+    SELECT o.old_data, o.old_json_nulls, o.old_key, o.old_seq, o.old_indicator, o.old_commit,
+           n.data, n.json_nulls, n.row_key, n.change_seq, n.indicator, n.operation, n.commit_timestamp,
+           n.transaction_id, n.stream_position, n.commit_raw
+    FROM joined AS o CROSS JOIN joined AS n
+    WHERE o.row_key IS NULL AND n.old_key IS NULL
+      AND {{audit_schema}}.assert_single_key_change((SELECT count(*) FROM joined AS m WHERE m.row_key IS NULL),
+                                                    (SELECT count(*) FROM joined AS m WHERE m.old_key IS NULL))
   ), versions AS (
     SELECT d.*,
            {{audit_schema}}.version_operation(d.old_seq, d.old_indicator, d.old_commit,
