@@ -9,6 +9,7 @@ import { placeholderEvent } from './parser';
 import { isRefusal, serverErrorOf } from './refusals';
 import {
   auditTamperingOf,
+  callsNotUndoneByError,
   historySilencingOf,
   identityChangeOf,
   mayWeakenAudit,
@@ -183,9 +184,17 @@ export class AccessRuleEngine {
     what ??= refusedSettingOf(failure.message);
     if (what === undefined) return undefined;
     const outcome = isRefusal(failure.message) ? 'refused by the server' : 'failed';
+    const kept = callsNotUndoneByError(
+      event.statement === '' ? server.statements : [event.statement, ...server.statements],
+      failure.message,
+    );
+    const keptNote =
+      kept.length === 0
+        ? ''
+        : `; ${kept.join(', ')} ${kept.length === 1 ? 'is' : 'are'} not undone by an error: ${kept.length === 1 ? 'it' : 'they'} may have taken effect`;
     return builtInAlert(
       AUDIT_TAMPERING_ATTEMPT_RULE,
-      `${identityOf(event)}: attempted (${what}), ${outcome} (${failure.severity}: ${clip(failure.message)})`,
+      `${identityOf(event)}: attempted (${what}), ${outcome} (${failure.severity}: ${clip(failure.message)})${keptNote}`,
       event,
     );
   }

@@ -62,6 +62,44 @@ export function auditTamperingOf(event: Pick<AuditEvent, 'statement'>): string |
   return undefined;
 }
 
+/**
+ * The calls {@link auditTamperingOf} and {@link historySilencingOf} watch whose effect no
+ * later error undoes (a replication slot dropped or advanced, a reload signalled), and
+ * the words the server refuses that very call with (then it did not run).
+ */
+const NOT_UNDONE_BY_ERROR: ReadonlyMap<string, RegExp> = new Map([
+  ['pg_drop_replication_slot', /replication slot/],
+  ['pg_replication_slot_advance', /replication slot/],
+  ['pg_reload_conf', /pg_reload_conf/],
+]);
+
+/** Cheap first look for {@link callsNotUndoneByError}: one of the names, in any case. */
+const NOT_UNDONE_HINT = new RegExp([...NOT_UNDONE_BY_ERROR.keys()].join('|'), 'i');
+
+/**
+ * The watched calls in `statements` (a failed statement's texts) that an error does not
+ * undo, unless `message` (the server's error) refuses that very call: for an error the
+ * statement met after such a call ran (`SELECT pg_drop_replication_slot('s'),
+ * set_config('pgaudit.log', …)` refused at `set_config`), the call's effect stays. Read as
+ * PostgreSQL reads the text (comments, quoting); not inside a `DO` body, whose statements
+ * pgAudit logs one by one.
+ */
+export function callsNotUndoneByError(statements: readonly string[], message: string): string[] {
+  const found = new Set<string>();
+  for (const statement of statements) {
+    if (!NOT_UNDONE_HINT.test(statement)) continue;
+    for (const tokens of statementReadings(statement))
+      for (let i = 0; i < tokens.length; i++) {
+        const token = tokens[i]!;
+        if (token.kind !== 'name') continue;
+        const refusedBy = NOT_UNDONE_BY_ERROR.get(token.text);
+        if (refusedBy !== undefined && isOp(tokens[i + 1], '(') && !refusedBy.test(message))
+          found.add(token.text);
+      }
+  }
+  return [...found];
+}
+
 /** Cheap first look for {@link historySilencingOf}. */
 const SILENCING_HINT = /publication|pg_replication_slot_advance|u&|\\/i;
 

@@ -35,8 +35,20 @@ const DROPS_SLOT_FIRST =
   "SELECT pg_drop_replication_slot('slot_a'); SELECT set_config('pgaudit.log', 'none', false)";
 const DROPS_SLOT_IN_BLOCK =
   "DO $$BEGIN PERFORM pg_drop_replication_slot('slot_b'); PERFORM set_config('pgaudit.log', 'none', false); END$$";
+/** One statement, one record: the slot is dropped before set_config is refused. */
+const DROPS_SLOT_IN_STATEMENT =
+  "SELECT pg_drop_replication_slot('slot_c'), set_config('pgaudit.log', 'none', false)";
 const ALONE = "SELECT set_config('pgaudit.log', 'none', false) AS alone";
-const ACTS = [COMMITS_FIRST, ROLLED_BACK, DROPS_SLOT_FIRST, DROPS_SLOT_IN_BLOCK, ALONE];
+/** The drop itself refused (no REPLICATION): it did not run. */
+const BOB_DROPS_SLOT = "SELECT pg_drop_replication_slot('slot_a')";
+const ACTS = [
+  COMMITS_FIRST,
+  ROLLED_BACK,
+  DROPS_SLOT_FIRST,
+  DROPS_SLOT_IN_BLOCK,
+  DROPS_SLOT_IN_STATEMENT,
+  ALONE,
+];
 
 /** Refusals inside other languages' functions, and the same words raised by their code. */
 const PL_REFUSED = ['SELECT public.perl_sets_audit()', 'SELECT public.python_sets_audit()'];
@@ -89,6 +101,13 @@ async function runWorkload(server: {
     return (await client.query<{ value: string }>("SELECT current_setting('pgaudit.log') AS value"))
       .rows[0]!.value;
   });
+  // bob may not use replication slots: the server refuses the drop itself.
+  await withClient(server.userUrl('bob', DB), (client) =>
+    client.query(BOB_DROPS_SLOT).then(
+      () => errors.push('bob: no error'),
+      (error: Error) => errors.push(error.message),
+    ),
+  );
   return withClient(server.adminUrl(DB), async (admin) => ({
     errors,
     malloryAfter,
@@ -129,13 +148,13 @@ describeWithPgaudit('access audit: what a refused act did, and who reports it (l
     }),
     config: CONFIG,
     database: DB,
-    roles: { logins: ['alice', 'app_svc', 'mallory'], superusers: [] },
+    roles: { logins: ['alice', 'app_svc', 'mallory', 'bob'], superusers: [] },
     prepare: async (admin) => {
       await admin.query('CREATE TABLE public.items (id int PRIMARY KEY)');
       await admin.query('GRANT INSERT ON public.items TO alice');
       // alice may drop replication slots (a REPLICATION role), not change pgaudit.log.
       await admin.query('ALTER ROLE alice REPLICATION');
-      for (const slot of ['slot_a', 'slot_b'])
+      for (const slot of ['slot_a', 'slot_b', 'slot_c'])
         await admin.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [slot]);
       // plperl is trusted (any role with USAGE may create functions in it); plpython3u is
       // untrusted, so only a superuser can create its functions: these are the
@@ -191,7 +210,7 @@ describeWithPgaudit('access audit: what a refused act did, and who reports it (l
         const alerts = alertsOf(found, statement);
         expect(alerts, statement).toHaveLength(1);
         expect(alerts[0], statement).toMatch(
-          /^audit-tampering-attempt: alice@appdb from [^:]+: attempted \(.+\), refused by the server \(ERROR: permission denied to set parameter "pgaudit.log"\); logged by pgAudit as /,
+          /^audit-tampering-attempt: alice@appdb from [^:]+: attempted \(.+\), refused by the server \(ERROR: permission denied to set parameter "pgaudit.log"\)(; pg_drop_replication_slot is not undone by an error: it may have taken effect)?; logged by pgAudit as /,
         );
         return alerts[0]!;
       };
@@ -212,6 +231,20 @@ describeWithPgaudit('access audit: what a refused act did, and who reports it (l
       expect(before.exec(one(DROPS_SLOT_IN_BLOCK))?.[1]).toMatch(
         /^statement (\d+)\.2 SELECT \(READ\) "SELECT pg_drop_replication_slot\('slot_b'\)", statement \1\.3 SELECT \(READ\) "SELECT set_config\('pgaudit\.log', 'none', false\)"$/,
       );
+      // One statement, one record: what pgAudit cannot show, the text does. Not said where
+      // the statement calls no such function.
+      const kept = '; pg_drop_replication_slot is not undone by an error: it may have taken effect';
+      expect(one(DROPS_SLOT_IN_STATEMENT)).toContain(kept);
+      expect(one(DROPS_SLOT_FIRST)).toContain(kept);
+      for (const statement of [COMMITS_FIRST, ROLLED_BACK, ALONE])
+        expect(one(statement)).not.toContain('not undone');
+      expect(one(DROPS_SLOT_IN_STATEMENT)).not.toMatch(/logged before the error/);
+      const bob = alertsOf(found, BOB_DROPS_SLOT, 'bob');
+      expect(bob).toEqual([
+        expect.stringMatching(
+          /^audit-tampering-attempt: bob@appdb from [^:]+: attempted \(replication slot dropped\), refused by the server \(ERROR: [^)]*replication slots?\)$/,
+        ),
+      ]);
       // One statement, one record: nothing else ran.
       expect(one(ALONE)).not.toMatch(/logged before the error/);
     },
