@@ -1,8 +1,9 @@
 /**
- * What the history tools (#14: history-gc, history-bytes, history-replay, history-ab) share,
- * not a bench case: the history case's audit log on a server of its own, each checkout's
- * history API loaded from its own files, and rounds of each checkout's run in a child
- * process of its own, the checkouts interleaved round by round.
+ * What the history tools (#14: history-gc, history-bytes, history-replay, history-ab,
+ * history-spikes) share, not a bench case: the history case's audit log on a server of its
+ * own, each checkout's history API loaded from its own files, and rounds of each
+ * checkout's run in a child process of its own, the checkouts interleaved round by round.
+ * (history-tail keeps its own start: it times the rows' generation alone.)
  */
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';

@@ -12,12 +12,8 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createHistory } from '../../src/history';
 import { createKysely } from '../../src/postgres/connect';
-import {
-  generateAuditRows,
-  migratedHistoryTarget,
-  sampleInputs,
-  startHistoryServer,
-} from './history';
+import { sampleInputs } from './history';
+import { withHistoryLog } from './history-kits';
 
 const mainThread = `/proc/self/task/${process.pid}/schedstat`;
 const mainNs = (): number => Number(readFileSync(mainThread, 'utf8').split(' ')[0]);
@@ -30,55 +26,55 @@ async function main(): Promise<void> {
       passes: { type: 'string', default: '3' },
     },
   });
-  const server = await startHistoryServer();
   let gcMs = 0;
   const observer = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) gcMs += entry.duration;
   });
   observer.observe({ entryTypes: ['gc'] });
   try {
-    const { targetUrl } = await migratedHistoryTarget(server);
-    await generateAuditRows(targetUrl, Number(values.rows));
-    const samples = await sampleInputs(targetUrl, Number(values.queries));
-    const db = createKysely<unknown>(targetUrl, { max: 1 });
-    const history = createHistory(db);
-    for (const sample of samples.slice(0, 30)) {
-      await history.history('public.items', { id: sample.key }, {});
-      await history.asOf('public.items', { id: sample.key }, sample.instant);
-      await history.transaction(sample.transactionId);
-    }
-    const calls: { process: number; main: number; gc: number }[] = [];
-    for (let pass = 0; pass < Number(values.passes); pass++) {
-      for (const sample of samples) {
+    await withHistoryLog(Number(values.rows), async ({ targetUrl }) => {
+      const samples = await sampleInputs(targetUrl, Number(values.queries));
+      const db = createKysely<unknown>(targetUrl, { max: 1 });
+      const history = createHistory(db);
+      for (const sample of samples.slice(0, 30)) {
         await history.history('public.items', { id: sample.key }, {});
-        // The GC entries of the page's collections arrive on a later tick.
-        await new Promise((resolve) => setImmediate(resolve));
-        const gcBefore = gcMs;
-        const processBefore = process.cpuUsage();
-        const mainBefore = mainNs();
         await history.asOf('public.items', { id: sample.key }, sample.instant);
-        const main = (mainNs() - mainBefore) / 1e6;
-        const used = process.cpuUsage(processBefore);
-        await new Promise((resolve) => setImmediate(resolve));
-        calls.push({ process: (used.user + used.system) / 1000, main, gc: gcMs - gcBefore });
         await history.transaction(sample.transactionId);
       }
-    }
-    const sorted = [...calls].sort((a, b) => b.process - a.process);
-    const mean = (list: typeof calls, field: keyof (typeof calls)[number]) =>
-      (list.reduce((sum, call) => sum + call[field], 0) / list.length).toFixed(3);
-    const top = sorted.slice(0, Math.max(1, Math.floor(calls.length / 20)));
-    console.log(`${calls.length} asOf calls; ms per call, process CPU / main thread CPU / GC`);
-    console.log(`all: ${mean(calls, 'process')} / ${mean(calls, 'main')} / ${mean(calls, 'gc')}`);
-    console.log(
-      `slowest 5% by process CPU: ${mean(top, 'process')} / ${mean(top, 'main')} / ${mean(top, 'gc')}`,
-    );
-    for (const call of sorted.slice(0, 12))
-      console.log(`  ${call.process.toFixed(2)} / ${call.main.toFixed(2)} / ${call.gc.toFixed(2)}`);
-    await db.destroy();
+      const calls: { process: number; main: number; gc: number }[] = [];
+      for (let pass = 0; pass < Number(values.passes); pass++) {
+        for (const sample of samples) {
+          await history.history('public.items', { id: sample.key }, {});
+          // The GC entries of the page's collections arrive on a later tick.
+          await new Promise((resolve) => setImmediate(resolve));
+          const gcBefore = gcMs;
+          const processBefore = process.cpuUsage();
+          const mainBefore = mainNs();
+          await history.asOf('public.items', { id: sample.key }, sample.instant);
+          const main = (mainNs() - mainBefore) / 1e6;
+          const used = process.cpuUsage(processBefore);
+          await new Promise((resolve) => setImmediate(resolve));
+          calls.push({ process: (used.user + used.system) / 1000, main, gc: gcMs - gcBefore });
+          await history.transaction(sample.transactionId);
+        }
+      }
+      const sorted = [...calls].sort((a, b) => b.process - a.process);
+      const mean = (list: typeof calls, field: keyof (typeof calls)[number]) =>
+        (list.reduce((sum, call) => sum + call[field], 0) / list.length).toFixed(3);
+      const top = sorted.slice(0, Math.max(1, Math.floor(calls.length / 20)));
+      console.log(`${calls.length} asOf calls; ms per call, process CPU / main thread CPU / GC`);
+      console.log(`all: ${mean(calls, 'process')} / ${mean(calls, 'main')} / ${mean(calls, 'gc')}`);
+      console.log(
+        `slowest 5% by process CPU: ${mean(top, 'process')} / ${mean(top, 'main')} / ${mean(top, 'gc')}`,
+      );
+      for (const call of sorted.slice(0, 12))
+        console.log(
+          `  ${call.process.toFixed(2)} / ${call.main.toFixed(2)} / ${call.gc.toFixed(2)}`,
+        );
+      await db.destroy();
+    });
   } finally {
     observer.disconnect();
-    await server.stop();
   }
 }
 
