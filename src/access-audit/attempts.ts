@@ -82,6 +82,18 @@ export class AttemptFolder<T> {
   private seq = 0;
 
   /**
+   * Whether {@link push} would pass `outcomes` on as they are: nothing held and no
+   * `audit-tampering` record among them (nearly every record). The pipeline asks this
+   * first and calls {@link push} only when not, which keeps the folder's code out of the
+   * pipeline's compiled hot path (BENCHMARKS 5, hparse3: -1.2% instructions a line).
+   * Not pushing loses nothing then: `seq` only counts how long a record is held, and
+   * while one is held every record is pushed.
+   */
+  passesThrough(outcomes: readonly Classified<T>[]): boolean {
+    return this.held.size === 0 && this.queue.length === 0 && !outcomes.some(isTamperingRecord);
+  }
+
+  /**
    * The outcomes of one log record, in log order, and the record's entry; returns what is
    * ready to pass on. `errorWaits(pid)`: an error of that process waits for its STATEMENT.
    */
@@ -91,9 +103,7 @@ export class AttemptFolder<T> {
     errorWaits: (pid: number | undefined) => boolean,
   ): Classified<T>[] {
     const seq = ++this.seq;
-    // Nearly every record: nothing held, nothing that alerted as tampering.
-    if (this.held.size === 0 && this.queue.length === 0 && !outcomes.some(isTamperingRecord))
-      return outcomes;
+    if (this.passesThrough(outcomes)) return outcomes;
     this.expire(seq);
     for (const outcome of outcomes) this.take(outcome, seq);
     if (entry !== undefined && this.held.size > 0) this.moveOn(entry, errorWaits);

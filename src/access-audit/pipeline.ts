@@ -93,15 +93,14 @@ export class AccessAuditPipeline<T = undefined> {
     const entry = this.parse(record);
     const failures = this.failures.push(entry, tag);
     const attempts = failures.length === 0 ? NO_ITEMS : this.attempts(failures);
-    return this.folder.push(
-      this.classify(
-        attempts.length === 0
-          ? this.detector.push(entry, tag)
-          : [...attempts, ...this.detector.push(entry, tag)],
-      ),
-      entry,
-      this.errorWaits,
+    const ready = this.classify(
+      attempts.length === 0
+        ? this.detector.push(entry, tag)
+        : [...attempts, ...this.detector.push(entry, tag)],
     );
+    return this.folder.passesThrough(ready)
+      ? ready
+      : this.folder.push(ready, entry, this.errorWaits);
   }
 
   /** Decides the records still waiting (end of file or of a delivery). */
