@@ -21,6 +21,7 @@ import {
   type LogSource,
   type SnsMessage,
 } from './messages';
+import { sizedBatches } from '../shared/sized-batches';
 import { ACCESS_AUDIT_METRICS } from './metrics';
 import { decodePayload, PayloadError, toLogEvent, type SubscriptionPayload } from './payload';
 import { failedStatementFilter, type RawLogEvent } from './raw-events';
@@ -402,7 +403,11 @@ export async function forwardToQueue(
           }
         : {}),
     }));
-  for (const batch of sizedBatches(entries)) {
+  // SQS limits a whole batch to 256 KB: split by size as well as by count.
+  const batches = sizedBatches(entries, SQS_BATCH, SQS_BATCH_BYTES, (entry) =>
+    Buffer.byteLength(entry.MessageBody ?? ''),
+  );
+  for (const batch of batches) {
     try {
       const result = await deps.sqs.send(
         new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: batch }),
@@ -436,27 +441,6 @@ const FORWARD_LIMITS = (settings: MessageSettings): MessageLimits => ({
   parameters: 20,
   digestEntries: 0,
 });
-
-/** SQS limits a whole batch to 256 KB: split by size as well as by count. */
-function sizedBatches(
-  entries: readonly SendMessageBatchRequestEntry[],
-): SendMessageBatchRequestEntry[][] {
-  const batches: SendMessageBatchRequestEntry[][] = [];
-  let current: SendMessageBatchRequestEntry[] = [];
-  let bytes = 0;
-  for (const entry of entries) {
-    const size = Buffer.byteLength(entry.MessageBody ?? '');
-    if (current.length === SQS_BATCH || (current.length > 0 && bytes + size > SQS_BATCH_BYTES)) {
-      batches.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(entry);
-    bytes += size;
-  }
-  if (current.length > 0) batches.push(current);
-  return batches;
-}
 
 function recordMetrics(
   metrics: MetricsSink,

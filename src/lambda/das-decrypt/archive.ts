@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PutRecordBatchCommand, type FirehoseClient } from '@aws-sdk/client-firehose';
+import { sizedBatches } from '../shared/sized-batches';
 
 /** One line for the archive, tagged with the Kinesis record (position in the batch) it came from. */
 export interface ArchiveEntry {
@@ -141,22 +142,10 @@ function pack(entries: readonly ArchiveEntry[]): PackedRecord[] {
 
 /** Splits records into PutRecordBatch calls within the record and byte limits, in order. */
 function calls(records: readonly PackedRecord[]): PackedRecord[][] {
-  const result: PackedRecord[][] = [];
-  let current: PackedRecord[] = [];
-  let bytes = 0;
-  for (const record of records) {
-    const size = record.data.length;
-    if (
-      current.length === MAX_RECORDS_PER_CALL ||
-      (current.length > 0 && bytes + size > MAX_BYTES_PER_CALL)
-    ) {
-      result.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(record);
-    bytes += size;
-  }
-  if (current.length > 0) result.push(current);
-  return result;
+  return sizedBatches(
+    records,
+    MAX_RECORDS_PER_CALL,
+    MAX_BYTES_PER_CALL,
+    (record) => record.data.length,
+  );
 }
