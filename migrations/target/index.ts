@@ -28,6 +28,7 @@ import { auditLogJsonNullsMigration } from './0024-audit-log-json-nulls';
 import { cdcEngineAckedPositionMigration } from './0025-cdc-engine-acked-position';
 import { contextCommitIndexMigration } from './0026-context-commit-index';
 import { engineRoleMigration } from './0027-engine-role';
+import { auditChainInlineBlocksMigration } from './0028-audit-chain-inline-blocks';
 
 /** One versioned migration of the kit's own tables. */
 export interface KitMigration {
@@ -97,4 +98,5 @@ export const KIT_MIGRATIONS: readonly KitMigration[] = [
   { name: '0025-cdc-engine-acked-position', migration: cdcEngineAckedPositionMigration },
   { name: '0026-context-commit-index', migration: contextCommitIndexMigration },
   { name: '0027-engine-role', migration: engineRoleMigration },
+  { name: '0028-audit-chain-inline-blocks', migration: auditChainInlineBlocksMigration },
 ];
