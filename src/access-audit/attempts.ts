@@ -28,6 +28,11 @@ interface Held<T> {
   readonly statement: string;
   readonly statementIds: Set<number>;
   readonly slots: Slot<T>[];
+  /**
+   * Every record of the statement, in log order, `audit-tampering` or not (a `DO` block's
+   * `INSERT` and `COMMIT` before its refused `PERFORM`): what the attempt says ran.
+   */
+  readonly records: AuditEvent[];
   /** The pipeline record count when the first was held. */
   readonly since: number;
 }
@@ -135,6 +140,7 @@ export class AttemptFolder<T> {
       this.queue.push(slot);
       if (ofHeld) {
         held.slots.push(slot);
+        held.records.push(outcome.event);
         if (held.statement === statement) held.statementIds.add(statementId);
         return;
       }
@@ -145,6 +151,7 @@ export class AttemptFolder<T> {
         statement,
         statementIds: new Set([statementId]),
         slots: [slot],
+        records: [outcome.event],
         since: seq,
       });
       if (this.held.size > MAX_HELD) this.expire(seq);
@@ -160,11 +167,11 @@ export class AttemptFolder<T> {
           slot.outcome = folded(slot.outcome);
           slot.open = false;
         }
-        this.queue.push({ outcome: carrying(attempt, records), open: false });
+        this.queue.push({ outcome: carrying(attempt, records, held.records), open: false });
         return;
       }
       release(held);
-    }
+    } else if (ofHeld) held.records.push(outcome.event);
     this.queue.push({ outcome, open: false });
   }
 
@@ -243,11 +250,11 @@ const SUBSTATEMENT_SHOWN = 120;
  * call) is left out; a substatement is shown with its own text. `''` when the act is one
  * statement with one record.
  */
-function ranBefore<T>(records: readonly Alerted<T>[], queryString: string): string {
+function ranBefore(records: readonly AuditEvent[], queryString: string): string {
   const shown: string[] = [];
   for (let i = 0; i < records.length; i++) {
-    const record = records[i]!.event;
-    const next = records[i + 1]?.event;
+    const record = records[i]!;
+    const next = records[i + 1];
     const holdsNext =
       next !== undefined &&
       next.statementId === record.statementId &&
@@ -277,7 +284,11 @@ function clip(text: string, length: number): string {
  * The attempt's alert with its records': the first record's pgAudit fields (the failure
  * keeps its severity, time and message) and what the records' alert said.
  */
-function carrying<T>(attempt: Alerted<T>, records: readonly Alerted<T>[]): Alerted<T> {
+function carrying<T>(
+  attempt: Alerted<T>,
+  records: readonly Alerted<T>[],
+  statementRecords: readonly AuditEvent[],
+): Alerted<T> {
   const record = records[0]!.event;
   // The records' alert said `<summarize(record)>: <what>`; the attempt's names the identity.
   const said = records[0]!.verdict.alert.summary;
@@ -300,7 +311,7 @@ function carrying<T>(attempt: Alerted<T>, records: readonly Alerted<T>[]): Alert
   };
   const alert: AccessAlert = {
     ...attempt.verdict.alert,
-    summary: `${attempt.verdict.alert.summary}; logged by pgAudit as ${shown}: ${what}${count}${ranBefore(records, attempt.event.statement)}`,
+    summary: `${attempt.verdict.alert.summary}; logged by pgAudit as ${shown}: ${what}${count}${ranBefore(statementRecords, attempt.event.statement)}`,
     event,
   };
   return { ...attempt, event, verdict: { kind: 'alert', alert } };

@@ -35,6 +35,9 @@ const DROPS_SLOT_FIRST =
   "SELECT pg_drop_replication_slot('slot_a'); SELECT set_config('pgaudit.log', 'none', false)";
 const DROPS_SLOT_IN_BLOCK =
   "DO $$BEGIN PERFORM pg_drop_replication_slot('slot_b'); PERFORM set_config('pgaudit.log', 'none', false); END$$";
+/** A DO block that commits an INSERT (its record is no tampering) before its refused PERFORM. */
+const BLOCK_COMMITS_FIRST =
+  "DO $$BEGIN INSERT INTO public.items VALUES (3); COMMIT; PERFORM set_config('pgaudit.log', 'none', false); END$$";
 /** One statement, one record: the slot is dropped before set_config is refused. */
 const DROPS_SLOT_IN_STATEMENT =
   "SELECT pg_drop_replication_slot('slot_c'), set_config('pgaudit.log', 'none', false)";
@@ -47,6 +50,7 @@ const ACTS = [
   DROPS_SLOT_FIRST,
   DROPS_SLOT_IN_BLOCK,
   DROPS_SLOT_IN_STATEMENT,
+  BLOCK_COMMITS_FIRST,
   ALONE,
 ];
 
@@ -196,9 +200,9 @@ describeWithPgaudit('access audit: what a refused act did, and who reports it (l
       errors.filter((error) => error.includes('permission denied to set parameter "pgaudit.log"'))
         .length,
     ).toBe(ACTS.length + PL_REFUSED.length + PL_FORGED.length + 1);
-    // The ground truth the alerts must not deny: the COMMIT kept row 1, the error rolled
-    // back row 2, and both slots are gone.
-    expect(items).toEqual([1]);
+    // The ground truth the alerts must not deny: the COMMITs kept rows 1 and 3, the error
+    // rolled back row 2, and the slots are gone.
+    expect(items).toEqual([1, 3]);
     expect(slots).toEqual([]);
   });
 
@@ -245,6 +249,10 @@ describeWithPgaudit('access audit: what a refused act did, and who reports it (l
           /^audit-tampering-attempt: bob@appdb from [^:]+: attempted \(replication slot dropped\), refused by the server \(ERROR: [^)]*replication slots?\)$/,
         ),
       ]);
+      // The block's INSERT is no tampering, yet it ran and was committed: named too.
+      expect(before.exec(one(BLOCK_COMMITS_FIRST))?.[1]).toMatch(
+        /^statement (\d+)\.2 INSERT TABLE public\.items \(WRITE\) "INSERT INTO public\.items VALUES \(3\)", (statement \1\.3 COMMIT \(MISC\) "COMMIT", )?statement \1\.\d SELECT \(READ\) "SELECT set_config\('pgaudit\.log', 'none', false\)"$/,
+      );
       // One statement, one record: nothing else ran.
       expect(one(ALONE)).not.toMatch(/logged before the error/);
     },
