@@ -137,12 +137,19 @@ function alertsOf(outcomes: readonly Outcome[], statement: string, user = 'alice
 
 describeWithPgaudit('access audit: what a refused act did, and who reports it (live)', (start) => {
   const languages = ['plperl', 'plpython3'].map((name) => LIBRARY(name));
-  if (languages.some((library) => library !== undefined && !existsSync(library))) {
-    // CI installs both beside pgaudit (.ci/run); elsewhere, say what is missing.
-    it('needs postgresql-plperl-15 and postgresql-plpython3-15', () => {
-      if (process.env.AUDIT_TRAIL_REQUIRE_PGAUDIT === '1')
-        throw new Error(`missing: ${languages.filter((l) => l && !existsSync(l)).join(', ')}`);
-    });
+  const missing = languages.filter((library) => library !== undefined && !existsSync(library));
+  if (missing.length > 0) {
+    // CI installs both beside pgaudit (.ci/run) and requires them; elsewhere the suite is
+    // reported as skipped, never as a test that passed without running.
+    const need = 'needs postgresql-plperl-15 and postgresql-plpython3-15';
+    if (process.env.AUDIT_TRAIL_REQUIRE_PGAUDIT === '1')
+      it(need, () => {
+        throw new Error(`missing: ${missing.join(', ')}`);
+      });
+    else {
+      console.warn(`refused-acts live suite skipped: missing ${missing.join(', ')}`);
+      it.skip(need, () => undefined);
+    }
     return;
   }
   const live = liveAuditLog(start, {
