@@ -17,13 +17,24 @@ describe('engine: a target behind its slot', () => {
   let p: Pipeline;
   afterEach(async () => p?.dispose());
 
-  const slotConfirmed = async () =>
-    (
-      await p.source(
-        'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
+  /**
+   * The slot's confirmed position once the last run's walsender is gone: the engine's
+   * final acknowledgement is sent before it disconnects, but the walsender applies it when
+   * it reads it, which under load can be after `replicate()` has returned (a CI run read it
+   * before it moved). A walsender reads every message before the end of its connection,
+   * so once the slot has no active process the position is final.
+   */
+  const slotConfirmed = async () => {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const { rows } = await p.source(
+        'SELECT active_pid, confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
         [p.slotName],
-      )
-    ).rows[0]!.lsn as string;
+      );
+      if (rows[0]!.active_pid === null) return rows[0]!.lsn as string;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`the slot ${p.slotName} is still held 10 s after the engine stopped`);
+  };
   const storedEnd = async (url = p.targetUrl) =>
     withClient(url, async (c) => {
       const { rows } = await c.query(
