@@ -313,8 +313,11 @@ export class StreamApplier {
         );
       }
       if (message.kind === 'keepalive') {
-        if (!this.open && !this.pending && this.repl.pending === 0 && message.walEnd > this.acked) {
-          // Everything before walEnd was sent before this keepalive and is applied: let the slot move on.
+        if (!this.open && !this.pending && message.walEnd > this.acked) {
+          // Everything before walEnd was sent before this keepalive and is applied: let the
+          // slot move on. Messages queued behind it do not matter (a transaction sent after
+          // it commits past walEnd, and is sent again from there): under load a keepalive
+          // always has another behind it, and an until-idle run stopped without acknowledging.
           await this.ackIdle(message.walEnd, message.replyRequested);
         } else if (message.replyRequested) this.repl.sendStatus(this.acked);
         if (this.stopLsn !== null && message.walEnd >= this.stopLsn && !this.open)

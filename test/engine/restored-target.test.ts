@@ -1,8 +1,9 @@
 import { AuditTrailError } from '../../src/errors';
 import { withClient } from '../support/databases';
 import { enableKitTriggers } from '../support/kit-triggers';
+import { openApplierSession } from './applier-session';
 import { createPipeline, type Pipeline } from './helpers';
-import { errorOf } from '../support/settled';
+import { errorOf, until } from '../support/settled';
 
 const CONFIG = { tables: [{ schema: 'public', table: 'items' }] };
 
@@ -107,6 +108,41 @@ describe('engine: a target behind its slot', () => {
     await p.source(`INSERT INTO items VALUES (3, 'y')`);
     await p.replicate();
     expect(await keys()).toEqual(['1:a', '2:x', '3:y']);
+  });
+
+  it('an until-idle run acknowledges the idle position it stops at, with keepalives queued behind it', async () => {
+    // Under load the server's keepalives (one per 50 ms probe) queue up while the engine
+    // works: the keepalive that reaches the stop position had another behind it, and a run
+    // that acknowledged only with nothing queued stopped without moving the slot (a CI
+    // run on PostgreSQL 16). Here every keepalive is handed over only once another is queued.
+    p = await createPipeline(
+      `CREATE TABLE items (id int PRIMARY KEY, name text); CREATE TABLE other (id int);
+       INSERT INTO items VALUES (1, 'a');`,
+      CONFIG,
+    );
+    await p.replicate();
+    await p.source(`INSERT INTO other SELECT generate_series(1, 100)`);
+    const session = await openApplierSession(p, 'idle-ack-queued-test');
+    try {
+      const applier = await session.applier();
+      const { repl } = session;
+      const next = repl.next.bind(repl);
+      repl.next = async () => {
+        const message = await next();
+        if (message?.kind === 'keepalive') await until(() => repl.pending > 0, 'another message queued');
+        return message;
+      };
+      await applier.apply();
+    } finally {
+      await session.close();
+    }
+    expect(BigIntLsn(await slotConfirmed())).toBeGreaterThan(BigIntLsn(await storedEnd()));
+    // What the slot was told is recorded first.
+    const { rows } = await p.target(
+      `SELECT acked_lsn::text AS lsn FROM audit.cdc_engine_position WHERE slot_name = $1`,
+      [p.slotName],
+    );
+    expect(rows[0].lsn).toBe(await slotConfirmed());
   });
 
   it('is not refused when the position was written by an older engine (no acknowledgement recorded), but warns when the slot is past it', async () => {

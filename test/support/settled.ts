@@ -14,3 +14,18 @@ export function errorOf(promise: Promise<unknown>): Promise<unknown> {
     (error: unknown) => error,
   );
 }
+
+/**
+ * Resolves once `condition()` holds, checking every 10 ms; rejects after `timeoutMs`
+ * naming `what`, so a test that waits on something that never happens fails, not hangs.
+ *
+ * @example
+ * await until(() => repl.pending > 0, 'a message queued');
+ */
+export async function until(condition: () => boolean, what: string, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
