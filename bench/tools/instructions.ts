@@ -180,7 +180,8 @@ function stagingCase(
           floor,
         );
         await assertFloorRecords(
-          cluster.url(database),
+          cluster,
+          database,
           script,
           config.auditSchema,
           changesPerTransaction,
@@ -198,29 +199,14 @@ function stagingCase(
  * removed again so the measured runs start as the other variants do.
  */
 async function assertFloorRecords(
-  url: string,
+  cluster: Cluster,
+  database: string,
   script: string,
   auditSchema: string,
   changesPerTransaction: number,
 ) {
-  const file = path.join(os.tmpdir(), `audit-trail-floor-${process.pid}.sql`);
-  await writeFile(file, script);
-  try {
-    await run(path.join(PG_BIN, 'pgbench'), [
-      '-n',
-      '-t',
-      '1',
-      '-D',
-      'n=0',
-      '-D',
-      'base=1',
-      '-f',
-      file,
-      url,
-    ]);
-  } finally {
-    await rm(file, { force: true });
-  }
+  const url = cluster.url(database);
+  await runScript(cluster, database, script, ['-t', '1', '-D', 'n=0', '-D', 'base=1']);
   await withClient(url, async (client) => {
     const log = `${quoteIdent(auditSchema)}.floor_log`;
     const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${log}`);
@@ -367,6 +353,16 @@ class Cluster {
   }
 }
 
+/**
+ * Runs pgbench (no vacuum) with `script` in `database`, the script written beside the
+ * cluster's data (readable by the server's user, removed with the cluster).
+ */
+async function runScript(cluster: Cluster, database: string, script: string, args: string[]) {
+  const file = path.join(cluster.dir, `${database}.sql`);
+  await writeFile(file, script);
+  await run(path.join(PG_BIN, 'pgbench'), ['-n', ...args, '-f', file, cluster.url(database)]);
+}
+
 /** Runs `N` transactions of a variant on one connection; returns that backend's instruction count. */
 async function countRun(
   cluster: Cluster,
@@ -376,10 +372,7 @@ async function countRun(
   runIndex: number,
 ): Promise<{ instructions: number; file: string }> {
   const before = new Set(await readdir(callgrindDir));
-  const script = path.join(cluster.dir, `${variant.database}.sql`);
-  await writeFile(script, variant.script);
-  await run(path.join(PG_BIN, 'pgbench'), [
-    '-n',
+  await runScript(cluster, variant.database, variant.script, [
     '-M',
     'prepared',
     '-c',
@@ -387,9 +380,6 @@ async function countRun(
     '-t',
     String(transactions),
     ...variant.variables(runIndex),
-    '-f',
-    script,
-    cluster.url(variant.database),
   ]);
   // The backend writes its count as it exits, just after pgbench: wait for it. pgbench
   // also opened (and closed) a connection of its own at start: the largest new count is
