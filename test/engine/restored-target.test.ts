@@ -44,6 +44,18 @@ describe('engine: a target behind its slot', () => {
       );
       return rows[0]!.lsn as string;
     });
+  /** A pipeline on `items` (replicated once) with an unaudited table `other` beside it. */
+  const createPipelineWithOther = async () => {
+    const pipeline = await createPipeline(
+      `CREATE TABLE items (id int PRIMARY KEY, name text); CREATE TABLE other (id int);
+       INSERT INTO items VALUES (1, 'a');`,
+      CONFIG,
+    );
+    await pipeline.replicate();
+    return pipeline;
+  };
+  /** WAL the engine is sent nothing of: an idle engine confirms past it. */
+  const writeOnlyUnaudited = () => p.source(`INSERT INTO other SELECT generate_series(1, 100)`);
   const keys = async (url = p.targetUrl) =>
     withClient(url, async (c) => {
       const { rows } = await c.query('SELECT id, name FROM audit.items_staging ORDER BY id');
@@ -92,16 +104,10 @@ describe('engine: a target behind its slot', () => {
   });
 
   it('is not refused after idle acknowledgements past the last applied commit', async () => {
-    p = await createPipeline(
-      `CREATE TABLE items (id int PRIMARY KEY, name text); CREATE TABLE other (id int);
-       INSERT INTO items VALUES (1, 'a');`,
-      CONFIG,
-    );
-    await p.replicate();
+    p = await createPipelineWithOther();
     await p.source(`INSERT INTO items VALUES (2, 'x')`);
     await p.replicate();
-    // WAL the engine is sent nothing of: an idle engine confirms past it.
-    await p.source(`INSERT INTO other SELECT generate_series(1, 100)`);
+    await writeOnlyUnaudited();
     await p.replicate();
     expect(BigIntLsn(await slotConfirmed())).toBeGreaterThan(BigIntLsn(await storedEnd()));
 
@@ -115,13 +121,8 @@ describe('engine: a target behind its slot', () => {
     // works: the keepalive that reaches the stop position had another behind it, and a run
     // that acknowledged only with nothing queued stopped without moving the slot (a CI
     // run on PostgreSQL 16). Here every keepalive is handed over only once another is queued.
-    p = await createPipeline(
-      `CREATE TABLE items (id int PRIMARY KEY, name text); CREATE TABLE other (id int);
-       INSERT INTO items VALUES (1, 'a');`,
-      CONFIG,
-    );
-    await p.replicate();
-    await p.source(`INSERT INTO other SELECT generate_series(1, 100)`);
+    p = await createPipelineWithOther();
+    await writeOnlyUnaudited();
     const session = await openApplierSession(p, 'idle-ack-queued-test');
     try {
       const applier = await session.applier();
@@ -129,7 +130,8 @@ describe('engine: a target behind its slot', () => {
       const next = repl.next.bind(repl);
       repl.next = async () => {
         const message = await next();
-        if (message?.kind === 'keepalive') await until(() => repl.pending > 0, 'another message queued');
+        if (message?.kind === 'keepalive')
+          await until(() => repl.pending > 0, 'another message queued');
         return message;
       };
       await applier.apply();
@@ -146,13 +148,8 @@ describe('engine: a target behind its slot', () => {
   });
 
   it('is not refused when the position was written by an older engine (no acknowledgement recorded), but warns when the slot is past it', async () => {
-    p = await createPipeline(
-      `CREATE TABLE items (id int PRIMARY KEY, name text); CREATE TABLE other (id int);
-       INSERT INTO items VALUES (1, 'a');`,
-      CONFIG,
-    );
-    await p.replicate();
-    await p.source(`INSERT INTO other SELECT generate_series(1, 100)`);
+    p = await createPipelineWithOther();
+    await writeOnlyUnaudited();
     await p.replicate();
     // As an older engine leaves it: idle acknowledgements not recorded (the position
     // table's guard refuses that edit: switched off for it).
