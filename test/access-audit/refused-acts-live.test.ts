@@ -3,12 +3,16 @@ import path from 'node:path';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { setupPgaudit, splitLogRecords } from '../../src/access-audit';
-import { parseAccessAuditConfig } from '../../src/config/access-audit';
 import { splitCsv } from '../../src/access-audit/csv';
 import { withClient } from '../support/databases';
 import { subscriptionEvent, testHandler, toCloudWatchMessages } from './support/lambda';
 import { liveAuditLog, ruleOf, type Outcome } from './support/live-audit-log';
 import { describeWithPgaudit } from './support/live-suite';
+import {
+  REFUSED_CONFIG as CONFIG,
+  REFUSED_DB as DB,
+  REFUSED_PREFIX as PREFIX,
+} from './support/refused-attempts';
 import { detectPgaudit } from './support/pgaudit-server';
 
 /**
@@ -16,14 +20,6 @@ import { detectPgaudit } from './support/pgaudit-server';
  * when its records and its error arrive apart, and refusals inside PL/Perl and
  * PL/Python. Read from the logs one run of PostgreSQL 15 with pgAudit wrote.
  */
-const DB = 'appdb';
-const PREFIX = '%t:%r:%u@%d:[%p]:';
-const CONFIG = parseAccessAuditConfig({
-  auditedRoles: ['alice'],
-  serviceAccounts: ['app_svc'],
-  logLinePrefix: PREFIX,
-  alerts: { digestThreshold: 1000 },
-});
 
 /** One simple query each (one query string), refused at its set_config by the server. */
 const COMMITS_FIRST =

@@ -10,7 +10,6 @@ import {
 } from '../../src/access-audit';
 import { splitCsv } from '../../src/access-audit/csv';
 import type { LogFormat } from '../../src/access-audit/parser';
-import { parseAccessAuditConfig } from '../../src/config/access-audit';
 import { withClient } from '../support/databases';
 import { subscriptionEvent, testHandler, toCloudWatchMessages } from './support/lambda';
 import {
@@ -22,6 +21,11 @@ import {
   type Outcome,
 } from './support/live-audit-log';
 import { describeWithPgaudit } from './support/live-suite';
+import {
+  REFUSED_CONFIG as CONFIG,
+  REFUSED_DB as DB,
+  REFUSED_PREFIX as PREFIX,
+} from './support/refused-attempts';
 import type { PgauditServer } from './support/pgaudit-server';
 
 /**
@@ -31,14 +35,6 @@ import type { PgauditServer } from './support/pgaudit-server';
  * log_min_error_statement, the STATEMENT it refused. Read from stderr, csvlog and
  * jsonlog written by one run of PostgreSQL 15 with pgAudit.
  */
-const DB = 'appdb';
-const PREFIX = '%t:%r:%u@%d:[%p]:';
-const CONFIG = parseAccessAuditConfig({
-  auditedRoles: ['alice'],
-  serviceAccounts: ['app_svc'],
-  logLinePrefix: PREFIX,
-  alerts: { digestThreshold: 1000 },
-});
 const FORMATS: readonly LogFormat[] = ['stderr', 'csvlog', 'jsonlog'];
 
 /** Each refused by the server for a role that is not a superuser. */
