@@ -26,6 +26,12 @@ interface Slot<T> {
 interface Held<T> {
   readonly user: string | undefined;
   readonly statement: string;
+  /**
+   * For records of substatements: the text of the statement they ran in (a `DO` block's,
+   * a function call's), when the log showed it (`AccessAlert.act`); its error's STATEMENT
+   * has that text.
+   */
+  act: string | undefined;
   readonly statementIds: Set<number>;
   readonly slots: Slot<T>[];
   /**
@@ -141,6 +147,7 @@ export class AttemptFolder<T> {
       if (ofHeld) {
         held.slots.push(slot);
         held.records.push(outcome.event);
+        held.act ??= outcome.verdict.alert.act;
         if (held.statement === statement) held.statementIds.add(statementId);
         return;
       }
@@ -149,6 +156,7 @@ export class AttemptFolder<T> {
       this.held.set(pid, {
         user,
         statement,
+        act: outcome.verdict.alert.act,
         statementIds: new Set([statementId]),
         slots: [slot],
         records: [outcome.event],
@@ -161,7 +169,7 @@ export class AttemptFolder<T> {
     if (held !== undefined && !(ofHeld && attempt === undefined)) {
       // Anything of the process but a record of the held statement decides it.
       this.held.delete(pid);
-      if (attempt !== undefined && ofHeld && held.statement === statement) {
+      if (attempt !== undefined && held.user === user && endedBy(held, attempt)) {
         const records = held.slots.map((slot) => slot.outcome as Alerted<T>);
         for (const slot of held.slots) {
           slot.outcome = folded(slot.outcome);
@@ -212,11 +220,32 @@ export class AttemptFolder<T> {
   }
 }
 
+/**
+ * Whether the attempt's error ended the held statement, as the log shows: the error's
+ * STATEMENT is the held records' text, or the text of the statement they ran in
+ * (`act`: a `DO` block's or function call's record, read in this delivery). When the
+ * held records are substatements' and that statement's record is not in this delivery
+ * (another Lambda invocation took it), the error's CONTEXT names the statement it ended:
+ * one of theirs is the server's word that they are its act. (Held records are only
+ * ever of one process with nothing else of it between them and the error; the records
+ * of the statement the error ended would stand between, had pgAudit logged them.)
+ */
+function endedBy<T>(held: Held<T>, attempt: Alerted<T>): boolean {
+  const statement = attempt.event.statement;
+  if (held.statement === statement || held.act === statement) return true;
+  const ended = attempt.verdict.alert.ended;
+  if (ended === undefined || held.act !== undefined || held.records[0]!.substatementId <= 1)
+    return false;
+  return held.records.some(
+    (record) => record.substatementId > 1 && ended.includes(record.statement),
+  );
+}
+
 function release<T>(held: Held<T>): void {
   for (const slot of held.slots) slot.open = false;
 }
 
-function isTamperingRecord<T>(outcome: Classified<T>): boolean {
+function isTamperingRecord<T>(outcome: Classified<T>): outcome is Alerted<T> {
   return isAlertOf(outcome, AUDIT_TAMPERING_RULE.name);
 }
 

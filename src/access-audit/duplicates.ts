@@ -89,6 +89,21 @@ export class StatementTracker {
     return repeat && verdict.kind === 'alert' ? { kind: 'excluded', reason: 'duplicate' } : verdict;
   }
 
+  /**
+   * The text of the statement a substatement's record ran in: its session's record of
+   * the same statement id and substatement 1 (a `DO` block's, a function call's), if
+   * remembered (the last {@link PARTS_PER_SESSION} parts); `undefined` otherwise, and for
+   * a record of substatement 1.
+   */
+  topLevelStatement(event: AuditEvent, scope = ''): string | undefined {
+    if (event.substatementId <= 1) return undefined;
+    const key = scope === '' ? (event.pid ?? -1) : `${scope}\u0000${event.pid}`;
+    const session = this.current.get(key) ?? this.previous.get(key);
+    if (session === undefined || !sameSession(session, event)) return undefined;
+    const text = findPart(session.parts, event.statementId, 1)?.statement;
+    return text === PREVIOUSLY_LOGGED ? undefined : text;
+  }
+
   private session(event: AuditEvent, scope: string): SessionSeen {
     // The pid alone when there is no scope (one Map key type, no string built per record).
     const key = scope === '' ? (event.pid ?? -1) : `${scope}\u0000${event.pid}`;

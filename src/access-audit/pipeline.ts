@@ -13,7 +13,7 @@ import {
 } from './parser';
 import { ParallelWorkerFolder } from './parallel-workers';
 import { prefixLogsLeaderPid } from './prefix';
-import { AccessRuleEngine, summarize, type RuleEngineConfig } from './rules';
+import { AccessRuleEngine, AUDIT_TAMPERING_RULE, summarize, type RuleEngineConfig } from './rules';
 import type { AuditEvent, Verdict } from './types';
 
 const NO_ITEMS: never[] = [];
@@ -140,13 +140,18 @@ export class AccessAuditPipeline<T = undefined> {
 
   private classifyItem(item: LogItem, tag: T): Classified<T> {
     switch (item.kind) {
-      case 'event':
+      case 'event': {
+        const verdict = this.tracker.apply(item.event, this.judge(item.event), this.scope);
         return {
           kind: 'verdict',
           event: item.event,
-          verdict: this.tracker.apply(item.event, this.judge(item.event), this.scope),
+          verdict:
+            verdict.kind === 'alert' && item.event.substatementId > 1
+              ? this.withAct(item.event, verdict)
+              : verdict,
           tag,
         };
+      }
       case 'relayed':
         // Not judged and not tracked: its statement id is the worker's, and the worker's
         // own record (folded into the leader's) is the one that counts.
@@ -180,6 +185,17 @@ export class AccessAuditPipeline<T = undefined> {
           tag,
         };
     }
+  }
+
+  /**
+   * A substatement's `audit-tampering` alert with its act: the statement it ran in, which
+   * its block's record and its block's error are keyed by (`act`), when the session's
+   * record of it was read.
+   */
+  private withAct(event: AuditEvent, verdict: Verdict & { kind: 'alert' }): Verdict {
+    if (verdict.alert.rule !== AUDIT_TAMPERING_RULE.name) return verdict;
+    const act = this.tracker.topLevelStatement(event, this.scope);
+    return act === undefined ? verdict : { kind: 'alert', alert: { ...verdict.alert, act } };
   }
 
   /**

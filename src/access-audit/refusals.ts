@@ -47,14 +47,18 @@ const SQL_FUNCTION_FRAME = 'SQL function "';
  * `statements`: the statement as the log shows it, none when the log has none; for a
  * `SQL statement "…"` frame, every text the frame may hold, shortest first (where its
  * text ends cannot be told from a quote, line break and frame start the text holds
- * itself: judge each).
+ * itself: judge each), and `ranInside` (a statement a function or `DO` block ran, which
+ * pgAudit logs under its own text).
  */
 export function serverErrorOf(
   failure: FailedStatement,
-): { readonly statements: readonly string[] } | undefined {
+): { readonly statements: readonly string[]; readonly ranInside: boolean } | undefined {
   const context = failure.context;
   if (context === undefined || context.startsWith(SQL_FUNCTION_FRAME))
-    return { statements: failure.statement === undefined ? [] : [failure.statement] };
+    return {
+      statements: failure.statement === undefined ? [] : [failure.statement],
+      ranInside: false,
+    };
   if (!context.startsWith(SQL_STATEMENT_FRAME)) return undefined;
   const statements: string[] = [];
   for (const next of context.matchAll(NEXT_FRAME))
@@ -63,7 +67,7 @@ export function serverErrorOf(
   const last = context.lastIndexOf('"');
   if (last >= SQL_STATEMENT_FRAME.length)
     statements.push(context.slice(SQL_STATEMENT_FRAME.length, last));
-  return { statements };
+  return { statements, ranInside: true };
 }
 
 /**

@@ -192,11 +192,12 @@ export class AccessRuleEngine {
       kept.length === 0
         ? ''
         : `; ${kept.join(', ')} ${kept.length === 1 ? 'is' : 'are'} not undone by an error: ${kept.length === 1 ? 'it' : 'they'} may have taken effect`;
-    return builtInAlert(
+    const alert = builtInAlert(
       AUDIT_TAMPERING_ATTEMPT_RULE,
       `${identityOf(event)}: attempted (${what}), ${outcome} (${failure.severity}: ${clip(failure.message)})${keptNote}`,
       event,
     );
+    return server.ranInside ? { ...alert, ended: server.statements } : alert;
   }
 
   /** What the statement does to the audit (`audit-tampering`), or `undefined`. */

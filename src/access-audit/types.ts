@@ -104,6 +104,18 @@ export interface AccessAlert {
    * (`DEFAULT` after RESET ROLE); pgAudit keeps logging the login role.
    */
   actingAs?: string;
+  /**
+   * `audit-tampering` of a substatement's record (a `DO` block's `PERFORM`, a function's
+   * statement): the text of the statement it ran in (the block's, the call's), when the
+   * log shows it (its record, same session and statement id). The act's dedup key reads
+   * it, so the record keys as its block and the block's error do.
+   */
+  act?: string;
+  /**
+   * `audit-tampering-attempt` of an error inside a function or `DO` block: the texts the
+   * server's CONTEXT may name as the statement its error ended (see `serverErrorOf`).
+   */
+  ended?: readonly string[];
 }
 
 /** What the rule engine decided for one event. */

@@ -122,8 +122,9 @@ export function alertDedupKey(located: LocatedAlert): string {
  * act's, not the rule's: the server (log group and stream: the instance), the session
  * (pid, `%c` session id, client address and port), user, database and the statement
  * text as sent (the whole query string: every record of a multi-statement string carries
- * it, as does the error's STATEMENT). The same text again in the same session is the
- * same key (the error names no statement id to tell them apart).
+ * it, as does the error's STATEMENT; a substatement's record, a `DO` block's `PERFORM`,
+ * its block's text when the log showed it: `AccessAlert.act`). The same text again in
+ * the same session is the same key (the error names no statement id to tell them apart).
  */
 const TAMPERING_ACT_RULES: ReadonlySet<string> = new Set([
   AUDIT_TAMPERING_RULE.name,
@@ -150,7 +151,7 @@ function computeDedupKey({ alert, source }: LocatedAlert): string {
         String(event.remotePort ?? ''),
         event.user ?? '',
         event.database ?? '',
-        event.statement,
+        alert.act ?? event.statement,
       ]
     : [alert.rule, event.user ?? '', event.database ?? '', statementFingerprint(event.statement)];
   return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32);
