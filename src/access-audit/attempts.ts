@@ -93,6 +93,13 @@ export class AttemptFolder<T> {
   private seq = 0;
 
   /**
+   * @param blockOf the text of the statement a substatement's record ran in (its
+   * session's record of the same statement id, substatement 1), when the pipeline read
+   * it: the record's act (`AccessAlert.act`).
+   */
+  constructor(private readonly blockOf: (event: AuditEvent) => string | undefined) {}
+
+  /**
    * Whether {@link push} would pass `outcomes` on as they are: nothing held and no
    * `audit-tampering` record among them (nearly every record). The pipeline asks this
    * first and calls {@link push} only when not, which keeps the folder's code out of the
@@ -123,7 +130,8 @@ export class AttemptFolder<T> {
 
   /** Decides every record still held, as it was (end of a file or of a delivery). */
   flush(outcomes: Classified<T>[]): Classified<T>[] {
-    if (this.held.size === 0 && this.queue.length === 0) return outcomes;
+    // A tampering record among them still takes its act (`withAct`).
+    if (this.passesThrough(outcomes)) return outcomes;
     for (const outcome of outcomes) this.take(outcome, this.seq);
     for (const held of this.held.values()) release(held);
     this.held.clear();
@@ -142,12 +150,12 @@ export class AttemptFolder<T> {
       held.user === user &&
       (held.statement === statement || held.statementIds.has(statementId));
     if (isTamperingRecord(outcome)) {
-      const slot = { outcome, open: true };
+      const slot = { outcome: this.withAct(outcome), open: true };
       this.queue.push(slot);
       if (ofHeld) {
         held.slots.push(slot);
         held.records.push(outcome.event);
-        held.act ??= outcome.verdict.alert.act;
+        held.act ??= slot.outcome.verdict.alert.act;
         if (held.statement === statement) held.statementIds.add(statementId);
         return;
       }
@@ -156,7 +164,7 @@ export class AttemptFolder<T> {
       this.held.set(pid, {
         user,
         statement,
-        act: outcome.verdict.alert.act,
+        act: slot.outcome.verdict.alert.act,
         statementIds: new Set([statementId]),
         slots: [slot],
         records: [outcome.event],
@@ -181,6 +189,17 @@ export class AttemptFolder<T> {
       release(held);
     } else if (ofHeld) held.records.push(outcome.event);
     this.queue.push({ outcome, open: false });
+  }
+
+  /**
+   * A substatement's `audit-tampering` record with its act, the statement it ran in, which
+   * its block's record and its block's error are keyed by, when the pipeline read it.
+   */
+  private withAct(record: Alerted<T>): Alerted<T> {
+    if (record.event.substatementId <= 1) return record;
+    const act = this.blockOf(record.event);
+    if (act === undefined) return record;
+    return { ...record, verdict: { kind: 'alert', alert: { ...record.verdict.alert, act } } };
   }
 
   /** Passes on a process's held records once it logged a line that is not their statement's. */

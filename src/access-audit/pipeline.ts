@@ -13,7 +13,7 @@ import {
 } from './parser';
 import { ParallelWorkerFolder } from './parallel-workers';
 import { prefixLogsLeaderPid } from './prefix';
-import { AccessRuleEngine, AUDIT_TAMPERING_RULE, summarize, type RuleEngineConfig } from './rules';
+import { AccessRuleEngine, summarize, type RuleEngineConfig } from './rules';
 import type { AuditEvent, Verdict } from './types';
 
 const NO_ITEMS: never[] = [];
@@ -67,7 +67,10 @@ export class AccessAuditPipeline<T = undefined> {
   private readonly failures: FailedStatementReader<T>;
   private readonly scope: string;
   private readonly workers: ParallelWorkerFolder<Classified<T>>;
-  private readonly folder = new AttemptFolder<T>();
+  /** Asks the tracker for a substatement's block only for a tampering record: off the hot path. */
+  private readonly folder = new AttemptFolder<T>((event) =>
+    this.tracker.topLevelStatement(event, this.scope),
+  );
   private readonly errorWaits = (pid: number | undefined) => this.failures.waitsFor(pid);
   /** The severity word of `pgauditLogLevel`: records at another one alert. */
   private readonly severity: string;
@@ -140,18 +143,13 @@ export class AccessAuditPipeline<T = undefined> {
 
   private classifyItem(item: LogItem, tag: T): Classified<T> {
     switch (item.kind) {
-      case 'event': {
-        const verdict = this.tracker.apply(item.event, this.judge(item.event), this.scope);
+      case 'event':
         return {
           kind: 'verdict',
           event: item.event,
-          verdict:
-            verdict.kind === 'alert' && item.event.substatementId > 1
-              ? this.withAct(item.event, verdict)
-              : verdict,
+          verdict: this.tracker.apply(item.event, this.judge(item.event), this.scope),
           tag,
         };
-      }
       case 'relayed':
         // Not judged and not tracked: its statement id is the worker's, and the worker's
         // own record (folded into the leader's) is the one that counts.
@@ -185,17 +183,6 @@ export class AccessAuditPipeline<T = undefined> {
           tag,
         };
     }
-  }
-
-  /**
-   * A substatement's `audit-tampering` alert with its act: the statement it ran in, which
-   * its block's record and its block's error are keyed by (`act`), when the session's
-   * record of it was read.
-   */
-  private withAct(event: AuditEvent, verdict: Verdict & { kind: 'alert' }): Verdict {
-    if (verdict.alert.rule !== AUDIT_TAMPERING_RULE.name) return verdict;
-    const act = this.tracker.topLevelStatement(event, this.scope);
-    return act === undefined ? verdict : { kind: 'alert', alert: { ...verdict.alert, act } };
   }
 
   /**
