@@ -8,12 +8,11 @@ import type { FailedStatement } from './failed-statements';
 import { placeholderEvent } from './parser';
 import { isRefusal, serverErrorOf } from './refusals';
 import {
-  auditTamperingOf,
   callsNotUndoneByError,
-  historySilencingOf,
   identityChangeOf,
   mayWeakenAudit,
   refusedSettingOf,
+  weakeningOf,
 } from './tampering';
 import type { AccessAlert, AlertSeverity, AuditEvent, Verdict } from './types';
 
@@ -206,10 +205,7 @@ export class AccessRuleEngine {
     trusted: boolean,
   ): string | undefined {
     if (!mayWeakenAudit(event.statement)) return undefined;
-    return (
-      auditTamperingOf(event) ??
-      (trusted && this.isServiceAccount(event.user) ? undefined : historySilencingOf(event))
-    );
+    return weakeningOf(event.statement, !(trusted && this.isServiceAccount(event.user)));
   }
 
   /** audit-tampering and identity-change, which no noise rule or exclusion may hide. */

@@ -138,6 +138,29 @@ export function mayWeakenAudit(statement: string): boolean {
   return WATCHED_HINT.test(statement);
 }
 
+/**
+ * {@link auditTamperingOf}, then (when `silencing`: not a trusted service account's record)
+ * {@link historySilencingOf}, of one statement, with its text tokenized once: a statement
+ * that passes both hints (`publication`, `u&`, a backslash) and is no tampering was read
+ * twice. Each check still runs only when its own hint matches, as they do alone.
+ */
+export function weakeningOf(statement: string, silencing: boolean): string | undefined {
+  let readings: SqlToken[][] | undefined;
+  if (TAMPER_HINT.test(statement)) {
+    readings = statementReadings(statement);
+    for (const tokens of readings) {
+      const what = tamperingIn(tokens);
+      if (what !== undefined) return what;
+    }
+  }
+  if (!silencing || !SILENCING_HINT.test(statement)) return undefined;
+  for (const tokens of readings ?? statementReadings(statement)) {
+    const what = silencingIn(tokens);
+    if (what !== undefined) return what;
+  }
+  return undefined;
+}
+
 /*
  * silencingIn and tamperingIn walk the tokens alike (each token: a DO or function body
  * judged as the code it runs, then the token's own meaning) and differ only in that

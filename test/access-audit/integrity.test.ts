@@ -490,4 +490,33 @@ describe('audit tampering and identity changes', () => {
       ['identity-change', 'alice', 'SET'],
     ]);
   });
+
+  it('judges tampering before history silencing, one reading of the text for both', () => {
+    // Each passes both hints ('publication', a backslash): the text is read once and
+    // asked both questions, tampering first, silencing only for a human.
+    const summaries = (user: string, statement: string) =>
+      scan([record(user, 7, `SESSION,1,1,DDL,ALTER PUBLICATION,,,"${statement}",<none>`)]).map(
+        (outcome) =>
+          outcome.kind === 'verdict' && outcome.verdict.kind === 'alert'
+            ? `${outcome.verdict.alert.rule}: ${outcome.verdict.alert.summary.replace(/^[^:]+: /, '')}`
+            : outcome.kind === 'verdict'
+              ? outcome.verdict.kind
+              : 'unreadable',
+      );
+    const both = 'ALTER PUBLICATION p DROP TABLE t; DROP PUBLICATION q';
+    expect(summaries('alice', both)).toEqual([
+      'audit-tampering: ALTER PUBLICATION (DDL): publication dropped',
+    ]);
+    expect(summaries('app_svc', both)).toEqual([
+      'audit-tampering: ALTER PUBLICATION (DDL): publication dropped',
+    ]);
+    const escaped = "ALTER PUBLICATION p SET TABLE t WHERE (v <> E'a\\\\b')";
+    expect(summaries('alice', escaped)).toEqual([
+      'audit-tampering: ALTER PUBLICATION (DDL): publication altered',
+    ]);
+    expect(summaries('app_svc', escaped)).toEqual(['excluded']);
+    const harmless = "SELECT note FROM publication_log WHERE note <> E'a\\\\b'";
+    // Neither: the DDL rule, as for any other ALTER PUBLICATION-class record.
+    expect(summaries('alice', harmless)).toEqual(['ddl: ALTER PUBLICATION (DDL)']);
+  });
 });
