@@ -2,6 +2,7 @@ import pg from 'pg';
 import { connectText, ENGINE_TARGET_SETTINGS } from '../../src/engine/text-client';
 import { pinnedClientConfig } from '../../src/postgres/connect';
 import { verifyAuditTrail } from '../../src/verify';
+import { quoteIdent } from '../../src/postgres/identifiers';
 import { createTestDatabase } from '../support/databases';
 import { auditRows, createPipeline, type Pipeline } from './helpers';
 
@@ -42,6 +43,8 @@ async function rowsAsText(run: Pipeline['source'], table: string): Promise<unkno
 
 describe('engine: database and role settings never change a value', () => {
   let p: Pipeline;
+  const targetDatabase = () =>
+    quoteIdent(decodeURIComponent(new URL(p.targetUrl).pathname.slice(1)));
 
   beforeAll(async () => {
     p = await createPipeline(SOURCE_DDL, { tables: [{ table: 'vals' }] });
@@ -49,10 +52,17 @@ describe('engine: database and role settings never change a value', () => {
     const database = decodeURIComponent(new URL(p.sourceUrl).pathname.slice(1));
     for (const setting of HOSTILE_SETTINGS)
       await p.source(`ALTER DATABASE "${database}" SET ${setting}`);
-    await p.target(`ALTER ROLE CURRENT_USER SET TimeZone = 'America/St_Johns'`);
+    // In the target database only: the role is the shared test server's superuser, and
+    // every test file running beside this one would get the zone in its new sessions
+    // (a CI run read 0.1.0's commit times as -03:30 in one session, +00 in the next).
+    await p.target(
+      `ALTER ROLE CURRENT_USER IN DATABASE ${targetDatabase()} SET TimeZone = 'America/St_Johns'`,
+    );
+    const { rows } = await p.target('SHOW TimeZone');
+    expect(rows[0].TimeZone).toBe('America/St_Johns'); // the target's sessions get it
   });
   afterAll(async () => {
-    await p?.target(`ALTER ROLE CURRENT_USER RESET TimeZone`);
+    if (p) await p.target(`ALTER ROLE CURRENT_USER IN DATABASE ${targetDatabase()} RESET TimeZone`);
     await p?.dispose();
   });
 

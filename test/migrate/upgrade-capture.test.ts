@@ -145,12 +145,12 @@ describe('the engine capturing into a table audited since release 0.1.0', () => 
   });
 });
 
-/** The audit rows release 0.1.0 recorded, as text. */
+/** The audit rows release 0.1.0 recorded, as text (commit times in UTC, whatever the session's zone). */
 async function releaseAuditRows(target: {
   query: (sql: string, values: unknown[]) => Promise<{ rows: unknown[] }>;
 }): Promise<unknown[]> {
   const { rows } = await target.query(
-    `SELECT id, row_key::text, operation, commit_timestamp::text, change_seq, transaction_id,
+    `SELECT id, row_key::text, operation, to_char(commit_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS commit_timestamp, change_seq, transaction_id,
             old_row::text, new_row::text, changed_columns
        FROM audit.audit_log WHERE id <= $1 ORDER BY id`,
     [RELEASE_ROWS_UP_TO],
