@@ -33,6 +33,13 @@ interface Held<T> {
    */
   act: string | undefined;
   readonly statementIds: Set<number>;
+  /**
+   * How many statements `statement` holds: a record of the same text under a new
+   * statement id is another of them only while fewer ids were seen. Beyond that it is
+   * the same text sent again, another act: the first may have succeeded (a `DROP
+   * PUBLICATION` that ran, then failed as "does not exist" when repeated).
+   */
+  readonly statementsInText: number;
   readonly slots: Slot<T>[];
   /**
    * Every record of the statement, in log order, `audit-tampering` or not (a `DO` block's
@@ -145,10 +152,7 @@ export class AttemptFolder<T> {
     }
     const { pid, user, statement, statementId } = outcome.event;
     const held = this.held.get(pid);
-    const ofHeld =
-      held !== undefined &&
-      held.user === user &&
-      (held.statement === statement || held.statementIds.has(statementId));
+    const ofHeld = held !== undefined && isOf(held, user, statement, statementId);
     if (isTamperingRecord(outcome)) {
       const slot = { outcome: this.withAct(outcome), open: true };
       this.queue.push(slot);
@@ -166,6 +170,7 @@ export class AttemptFolder<T> {
         statement,
         act: slot.outcome.verdict.alert.act,
         statementIds: new Set([statementId]),
+        statementsInText: statementCount(statement),
         slots: [slot],
         records: [outcome.event],
         since: seq,
@@ -209,11 +214,7 @@ export class AttemptFolder<T> {
     if (held === undefined) return;
     if (entry.kind === 'audit') {
       const { user, statement, statementId } = entry.event;
-      if (
-        user === held.user &&
-        (statement === held.statement || held.statementIds.has(statementId))
-      )
-        return;
+      if (isOf(held, user, statement, statementId)) return;
     } else if (errorWaits(pid) || WRITTEN_WHILE_RUNNING.has(entry.severity)) return;
     this.held.delete(pid);
     release(held);
@@ -250,6 +251,9 @@ export class AttemptFolder<T> {
  * of the statement the error ended would stand between, had pgAudit logged them.)
  */
 function endedBy<T>(held: Held<T>, attempt: Alerted<T>): boolean {
+  // Logged once it had run: an error after it, of a text holding no other statement, is
+  // the same text sent again (a DROP that ran, then "does not exist").
+  if (held.statementsInText === 1 && loggedAfterItRan(held.records[0]!)) return false;
   const statement = attempt.event.statement;
   if (held.statement === statement || held.act === statement) return true;
   const ended = attempt.verdict.alert.ended;
@@ -258,6 +262,46 @@ function endedBy<T>(held: Held<T>, attempt: Alerted<T>): boolean {
   return held.records.some(
     (record) => record.substatementId > 1 && ended.includes(record.statement),
   );
+}
+
+/** Utility statements' classes: pgAudit logs these as they finish (its ProcessUtility hook). */
+const UTILITY_CLASSES: ReadonlySet<string> = new Set(['DDL', 'ROLE', 'MISC', 'MISC_SET']);
+
+/** The utility statements pgAudit logs before they run (so that an error cannot hide them). */
+const LOGGED_BEFORE_RUNNING: ReadonlySet<string> = new Set([
+  'DO',
+  'CREATE EXTENSION',
+  'ALTER EXTENSION',
+  'CLOSE CURSOR',
+]);
+
+/**
+ * Whether pgAudit wrote this record only once its statement had run: a top-level utility
+ * statement (DDL, ROLE, MISC), but for the few it logs first. A query (`SELECT
+ * set_config(…)`, `INSERT`), a function call or a `DO` block is logged before it runs.
+ */
+function loggedAfterItRan(event: AuditEvent): boolean {
+  return (
+    event.substatementId === 1 &&
+    UTILITY_CLASSES.has(event.auditClass) &&
+    !LOGGED_BEFORE_RUNNING.has(event.command)
+  );
+}
+
+/**
+ * Whether a record is of the held statement: the same user, and a statement id seen (its
+ * substatements, whatever their text) or the same text under another of the statements
+ * that text holds (each statement of a query string logs the whole string).
+ */
+function isOf<T>(
+  held: Held<T>,
+  user: string | undefined,
+  statement: string,
+  statementId: number,
+): boolean {
+  if (held.user !== user) return false;
+  if (held.statementIds.has(statementId)) return true;
+  return held.statement === statement && held.statementIds.size < held.statementsInText;
 }
 
 function release<T>(held: Held<T>): void {

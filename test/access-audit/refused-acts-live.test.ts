@@ -56,6 +56,12 @@ const ACTS = [
   FUNCTION_REFUSED,
 ];
 
+/**
+ * Sent twice, one query each: the first drops alice's publication (the change history's),
+ * the second fails as "does not exist". Same text, two acts: the first took effect.
+ */
+const DROPS_PUBLICATION = 'DROP PUBLICATION alice_pub';
+
 /** Refusals inside other languages' functions, and the same words raised by their code. */
 const PL_REFUSED = ['SELECT public.perl_sets_audit()', 'SELECT public.python_sets_audit()'];
 const PL_FORGED = ['SELECT public.perl_dies_refused()', 'SELECT public.python_raises_refused()'];
@@ -83,6 +89,8 @@ interface Workload {
   readonly errors: string[];
   readonly slots: string[];
   readonly items: number[];
+  /** What each of alice's two `DROP PUBLICATION alice_pub` did. */
+  readonly publicationDrops: string[];
   /** mallory's pgaudit.log after her procedure died with the refusal's words. */
   readonly malloryAfter: string;
 }
@@ -98,6 +106,15 @@ async function runWorkload(server: {
         () => errors.push(`${statement}: not refused`),
         (error: Error) => errors.push(error.message),
       );
+  });
+  const publicationDrops = await withClient(server.userUrl('alice', DB), async (client) => {
+    const outcomes: string[] = [];
+    for (let run = 0; run < 2; run++)
+      await client.query(DROPS_PUBLICATION).then(
+        () => outcomes.push('dropped'),
+        (error: Error) => outcomes.push(error.message),
+      );
+    return outcomes;
   });
   const malloryAfter = await withClient(server.userUrl('mallory', DB), async (client) => {
     await client.query(PL_FORGED_AFTER_COMMIT).then(
@@ -117,6 +134,7 @@ async function runWorkload(server: {
   return withClient(server.adminUrl(DB), async (admin) => ({
     errors,
     malloryAfter,
+    publicationDrops,
     slots: (
       await admin.query<{ slot_name: string }>(
         'SELECT slot_name FROM pg_replication_slots ORDER BY 1',
@@ -196,6 +214,8 @@ describeWithPgaudit('access audit: what a refused act did, and who reports it (l
       await admin.query(
         `CREATE PROCEDURE public.perl_commits_then_dies() LANGUAGE plperl AS $f$ spi_exec_query(q{SELECT set_config('pgaudit.log', 'none', false)}); spi_commit(); die qq{permission denied to set parameter "pgaudit.log" at line 1.\n}; $f$`,
       );
+      await admin.query('CREATE PUBLICATION alice_pub');
+      await admin.query('ALTER PUBLICATION alice_pub OWNER TO alice');
       await setupPgaudit(admin, CONFIG);
       await admin.query("ALTER ROLE mallory SET pgaudit.log = 'all'");
     },
@@ -267,6 +287,23 @@ describeWithPgaudit('access audit: what a refused act did, and who reports it (l
       );
       // One statement, one record: nothing else ran.
       expect(one(ALONE)).not.toMatch(/logged before the error/);
+    },
+  );
+
+  it.each(['stderr', 'csvlog', 'jsonlog'] as const)(
+    'the same statement sent again is another act: one that took effect is not folded into a later failure (%s)',
+    (format) => {
+      expect(live.workload.publicationDrops).toEqual([
+        'dropped',
+        'publication "alice_pub" does not exist',
+      ]);
+      // Folded into one, the alert would say the drop failed while the publication is gone.
+      expect(alertsOf(live.outcomes(format), DROPS_PUBLICATION)).toEqual([
+        expect.stringMatching(/^audit-tampering: .*publication dropped/),
+        expect.stringMatching(
+          /^audit-tampering-attempt: alice@appdb from [^:]+: attempted \(publication dropped\), failed \(ERROR: publication "alice_pub" does not exist\)/,
+        ),
+      ]);
     },
   );
 
